@@ -1,0 +1,198 @@
+//! The first-level JSON of `POST /processV2`: request, response and callback envelopes.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+
+use crate::RspCode;
+
+/// A request envelope, every field present and a string.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvelopeRequest {
+    pub action: String,
+    pub version: String,
+    pub merchant_id: String,
+    pub data: String,
+    pub md5: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("request body is not valid JSON")]
+    MalformedJson,
+    #[error("request body must be a JSON object")]
+    NotAnObject,
+    #[error("missing required field: {0}")]
+    Missing(&'static str),
+    #[error("field {0} must be a string")]
+    WrongType(&'static str),
+}
+
+impl EnvelopeRequest {
+    /// Parses a request body, naming the first missing or mistyped field.
+    pub fn parse(body: &[u8]) -> Result<Self, EnvelopeError> {
+        let value: Value =
+            serde_json::from_slice(body).map_err(|_| EnvelopeError::MalformedJson)?;
+        let Value::Object(obj) = value else {
+            return Err(EnvelopeError::NotAnObject);
+        };
+        let field = |name: &'static str| match obj.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+            None | Some(Value::Null) => Err(EnvelopeError::Missing(name)),
+            Some(Value::String(_)) => Err(EnvelopeError::Missing(name)),
+            Some(_) => Err(EnvelopeError::WrongType(name)),
+        };
+        Ok(Self {
+            action: field("action")?,
+            version: field("version")?,
+            merchant_id: field("merchant_id")?,
+            data: field("data")?,
+            md5: field("md5")?,
+        })
+    }
+}
+
+/// A response (or callback) envelope. Errors carry only `rsp_code` and `rsp_msg`; replies
+/// with data carry `data` and `md5`; callbacks also carry `merchant_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnvelopeResponse {
+    pub rsp_code: String,
+    pub rsp_msg: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
+}
+
+impl EnvelopeResponse {
+    pub fn error(code: RspCode, msg: impl Into<String>) -> Self {
+        Self {
+            rsp_code: code.as_str().to_owned(),
+            rsp_msg: msg.into(),
+            merchant_id: None,
+            data: None,
+            md5: None,
+        }
+    }
+
+    pub fn sealed(sealed: ottgate_envelope::Sealed) -> Self {
+        Self {
+            rsp_code: RspCode::Success.as_str().to_owned(),
+            rsp_msg: RspCode::Success.default_message().to_owned(),
+            merchant_id: None,
+            data: Some(sealed.data),
+            md5: Some(sealed.md5.to_string()),
+        }
+    }
+
+    /// A merchant callback: `{rsp_code:"SUCCESS", rsp_msg:"success", merchant_id, data, md5}`.
+    pub fn callback(merchant_id: &str, sealed: ottgate_envelope::Sealed) -> Self {
+        Self {
+            merchant_id: Some(merchant_id.to_owned()),
+            ..Self::sealed(sealed)
+        }
+    }
+}
+
+/// The envelope actions ottgate serves, with the version each is served at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    PrepayInit,
+    PrepayQuery,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnsupportedAction {
+    #[error("unsupported action: {0}")]
+    Action(String),
+    #[error("unsupported version {version} for action {action} (expected {expected})")]
+    Version {
+        action: String,
+        version: String,
+        expected: &'static str,
+    },
+}
+
+impl Action {
+    pub const ALL: [Action; 2] = [Action::PrepayInit, Action::PrepayQuery];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::PrepayInit => "PREPAY_INIT",
+            Action::PrepayQuery => "PREPAY_QUERY",
+        }
+    }
+
+    pub fn version(self) -> &'static str {
+        match self {
+            Action::PrepayInit | Action::PrepayQuery => "2.0",
+        }
+    }
+
+    pub fn parse(action: &str, version: &str) -> Result<Self, UnsupportedAction> {
+        let found = Action::ALL
+            .into_iter()
+            .find(|a| a.name() == action)
+            .ok_or_else(|| UnsupportedAction::Action(action.to_owned()))?;
+        if found.version() != version {
+            return Err(UnsupportedAction::Version {
+                action: action.to_owned(),
+                version: version.to_owned(),
+                expected: found.version(),
+            });
+        }
+        Ok(found)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case::malformed(b"{".as_slice(), EnvelopeError::MalformedJson)]
+    #[case::array(b"[]".as_slice(), EnvelopeError::NotAnObject)]
+    #[case::missing_md5(br#"{"action":"A","version":"1","merchant_id":"M","data":"D"}"#.as_slice(), EnvelopeError::Missing("md5"))]
+    #[case::number_action(br#"{"action":1,"version":"1","merchant_id":"M","data":"D","md5":"X"}"#.as_slice(), EnvelopeError::WrongType("action"))]
+    fn malformed_envelopes_name_their_problem(
+        #[case] body: &[u8],
+        #[case] expected: EnvelopeError,
+    ) {
+        assert_eq!(EnvelopeRequest::parse(body), Err(expected));
+    }
+
+    #[test]
+    fn actions_are_served_only_at_their_version() {
+        assert_eq!(Action::parse("PREPAY_INIT", "2.0"), Ok(Action::PrepayInit));
+        assert!(matches!(
+            Action::parse("PREPAY_INIT", "1.0"),
+            Err(UnsupportedAction::Version { .. })
+        ));
+        assert!(matches!(
+            Action::parse("ACTIVEPAY", "1.0"),
+            Err(UnsupportedAction::Action(_))
+        ));
+    }
+
+    #[test]
+    fn error_envelopes_carry_no_data() {
+        let json = serde_json::to_string(&EnvelopeResponse::error(
+            RspCode::ParamError,
+            "md5 mismatch",
+        ))
+        .unwrap();
+        assert_eq!(
+            json,
+            r#"{"rsp_code":"PARAM_ERROR","rsp_msg":"md5 mismatch"}"#
+        );
+    }
+}

@@ -1,0 +1,176 @@
+//! Decrypted data of the checkout actions (PREPAY_INIT, PREPAY_QUERY) and of the merchant
+//! callback. Field names are the wire names, exactly.
+
+use ottgate_envelope::Fields;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use serde_json::Value;
+
+use crate::{FieldError, FieldReader};
+
+/// Serializes a data struct into the flat object that gets sealed.
+pub fn to_fields<T: Serialize>(value: &T) -> Fields {
+    match serde_json::to_value(value) {
+        Ok(Value::Object(fields)) => fields,
+        // Every type here serializes to an object; an empty object is the harmless fallback.
+        _ => Fields::new(),
+    }
+}
+
+/// Reads a data struct out of an opened object (used by clients on responses).
+pub fn from_fields<T: DeserializeOwned>(fields: &Fields) -> Result<T, serde_json::Error> {
+    serde_json::from_value(Value::Object(fields.clone()))
+}
+
+/// PREPAY_INIT "2.0" request data. Every field is optional here so that the server can say
+/// precisely which one is missing; `amount` is required although the published table
+/// forgets it (spec §4.1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrepayInitRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shop_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prepay_order_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sale_num: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub biz_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_back_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remarks: Option<String>,
+}
+
+impl PrepayInitRequest {
+    /// Reads the request leniently (numbers accepted as text); only a value of the wrong
+    /// JSON type is an error here. Missing and malformed values are the validator's call.
+    pub fn read(fields: &Fields) -> Result<Self, FieldError> {
+        let r = FieldReader(fields);
+        Ok(Self {
+            merchant_id: r.optional("merchant_id")?,
+            shop_id: r.optional("shop_id")?,
+            operator_id: r.optional("operator_id")?,
+            prepay_order_id: r.optional("prepay_order_id")?,
+            sale_num: r.optional("sale_num")?,
+            amount: r.optional("amount")?,
+            currency_type: r.optional("currency_type")?,
+            biz_type: r.optional("biz_type")?,
+            redirect_url: r.optional("redirect_url")?,
+            call_back_url: r.optional("call_back_url")?,
+            duration: r.optional("duration")?,
+            email: r.optional("email")?,
+            remarks: r.optional("remarks")?,
+        })
+    }
+}
+
+/// PREPAY_INIT response data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrepayInitResponse {
+    pub prepay_order_id: String,
+    /// `{public_url}/checkout/{token}`; the merchant may append `?selected=`.
+    pub payinfo: String,
+    /// `yyyyMMddHHmmss`, Beijing time.
+    pub expire_time: String,
+}
+
+/// PREPAY_QUERY "2.0" request data.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrepayQueryRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merchant_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prepay_order_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+}
+
+impl PrepayQueryRequest {
+    pub fn read(fields: &Fields) -> Result<Self, FieldError> {
+        let r = FieldReader(fields);
+        Ok(Self {
+            merchant_id: r.optional("merchant_id")?,
+            prepay_order_id: r.optional("prepay_order_id")?,
+            order_id: r.optional_nonempty("order_id")?,
+        })
+    }
+}
+
+/// PREPAY_QUERY response data: every field of spec §4.5.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrepayQueryResponse {
+    #[serde(rename = "rspCode")]
+    pub rsp_code: String,
+    #[serde(rename = "rspMsg")]
+    pub rsp_msg: String,
+    pub merchant_id: String,
+    pub merchant_name: String,
+    pub amount: String,
+    pub tip: String,
+    pub shop_id: String,
+    pub operator_id: String,
+    /// `SUCCESS`, `ORDERCLOSE` or `PROCESSING`.
+    pub status: String,
+    pub call_back_url: String,
+    pub redirect_url: String,
+    pub biz_type: String,
+    pub prepay_order_id: String,
+    /// The paying attempt's order id once paid; otherwise the latest attempt's; `null`
+    /// before any method was chosen.
+    pub order_id: Option<String>,
+    pub sale_num: String,
+    pub email: Option<String>,
+    pub remarks: Option<String>,
+    pub currency_type: String,
+    pub duration: String,
+    pub create_time: String,
+    pub expire_time: String,
+    pub payments_methods: Vec<PaymentAttempt>,
+}
+
+/// One element of `payments_methods`: a payment attempt on the prepay order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentAttempt {
+    pub method: String,
+    pub order_id: String,
+    /// `PROCESSING`, `SUCCESS`, `FAIL`, `CANCELLED` or `ORDERCLOSE`.
+    pub status: String,
+    pub amount: String,
+    pub create_time: String,
+}
+
+/// The decrypted data of a payment callback (spec §4.4 and §6.6).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackData {
+    /// `yyyyMMddHHmmss`, Beijing time.
+    pub finish_time: String,
+    pub order_id: String,
+    #[serde(default)]
+    pub prepay_order_id: Option<String>,
+    pub merchant_id: String,
+    pub order_status: String,
+    pub amount: String,
+    pub currency_type: String,
+    pub tip: String,
+    pub bizpay_order_id: String,
+    #[serde(default)]
+    pub remarks: Option<String>,
+    #[serde(default)]
+    pub sale_num: Option<String>,
+    pub convenience_fee: String,
+    /// Stable across retries of the same notification, for de-duplication.
+    pub notify_id: String,
+}

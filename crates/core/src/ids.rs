@@ -1,0 +1,259 @@
+//! Identifiers. Ours are generated here; the merchant's are parsed from the wire.
+
+use rand::Rng;
+use std::fmt;
+
+use crate::Timestamp;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} must be {rule}")]
+pub struct InvalidId {
+    pub what: &'static str,
+    pub rule: &'static str,
+}
+
+macro_rules! string_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+    };
+}
+
+fn alnum(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn digits(n: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..n)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect()
+}
+
+string_id!(
+    /// A merchant id such as `ON00004652`: 1–32 ASCII letters and digits.
+    MerchantId
+);
+
+impl MerchantId {
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        if alnum(s, 32) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId {
+                what: "merchant_id",
+                rule: "1 to 32 letters and digits",
+            })
+        }
+    }
+
+    /// `ON` and eight digits, like OTT Pay's Ontario merchant ids.
+    pub fn generate() -> Self {
+        Self(format!("ON{}", digits(8)))
+    }
+}
+
+string_id!(
+    /// A store id, by OTT Pay convention the merchant id followed by three digits.
+    ShopId
+);
+
+impl ShopId {
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        if alnum(s, 40) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId {
+                what: "shop_id",
+                rule: "1 to 40 letters and digits",
+            })
+        }
+    }
+
+    pub fn first_of(merchant: &MerchantId) -> Self {
+        Self(format!("{merchant}001"))
+    }
+}
+
+string_id!(
+    /// A 10-digit operator number, e.g. `0000000696`.
+    OperatorId
+);
+
+impl OperatorId {
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        if alnum(s, 32) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId {
+                what: "operator_id",
+                rule: "1 to 32 letters and digits",
+            })
+        }
+    }
+
+    pub fn generate() -> Self {
+        Self(digits(10))
+    }
+}
+
+string_id!(
+    /// An ottgate order (payment) id: 17 digits, like OTT Pay's `16795056216014900`.
+    /// The first 13 are the creation time in epoch milliseconds, which keeps them sortable;
+    /// the last 4 are random. Uniqueness is enforced by the store, which retries on the rare
+    /// collision.
+    OrderId
+);
+
+impl OrderId {
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        if alnum(s, 32) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId {
+                what: "order_id",
+                rule: "1 to 32 letters and digits",
+            })
+        }
+    }
+
+    pub fn generate(now: Timestamp) -> Self {
+        Self(format!("{:013}{}", now.epoch_millis().max(0), digits(4)))
+    }
+}
+
+string_id!(
+    /// The merchant's own order reference (`prepay_order_id`, REST `reference`):
+    /// 1–64 printable ASCII characters, no spaces.
+    MerchantRef
+);
+
+impl MerchantRef {
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        if !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_graphic()) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId {
+                what: "order reference",
+                rule: "1 to 64 printable ASCII characters without spaces",
+            })
+        }
+    }
+}
+
+string_id!(
+    /// The unguessable id in a checkout URL: 128 random bits as 32 lower-case hex
+    /// characters. Never derived from the order id.
+    CheckoutToken
+);
+
+impl CheckoutToken {
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        if s.len() == 32
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId {
+                what: "checkout token",
+                rule: "32 lower-case hex characters",
+            })
+        }
+    }
+
+    pub fn generate() -> Self {
+        Self(random_hex(16))
+    }
+}
+
+string_id!(
+    /// The stable id of one merchant notification, so merchants can de-duplicate retries.
+    NotifyId
+);
+
+impl NotifyId {
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        if alnum(s, 64) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId {
+                what: "notify_id",
+                rule: "1 to 64 letters and digits",
+            })
+        }
+    }
+
+    pub fn generate() -> Self {
+        Self(random_hex(16))
+    }
+}
+
+pub(crate) fn random_hex(bytes: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..bytes)
+        .map(|_| format!("{:02x}", rng.r#gen::<u8>()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[test]
+    fn generated_ids_have_their_documented_shapes() {
+        let now = Timestamp::from_epoch_millis(1_679_505_621_601);
+        let order = OrderId::generate(now);
+        assert_eq!(order.as_str().len(), 17);
+        assert!(order.as_str().starts_with("1679505621601"));
+        assert!(MerchantId::generate().as_str().starts_with("ON"));
+        assert_eq!(MerchantId::generate().as_str().len(), 10);
+        assert_eq!(OperatorId::generate().as_str().len(), 10);
+        assert!(CheckoutToken::parse(CheckoutToken::generate().as_str()).is_ok());
+    }
+
+    #[test]
+    fn checkout_tokens_do_not_repeat() {
+        let a = CheckoutToken::generate();
+        let b = CheckoutToken::generate();
+        assert_ne!(a, b);
+    }
+
+    #[rstest]
+    #[case("")]
+    #[case("has space")]
+    #[case("semi;colon")]
+    fn merchant_ids_are_letters_and_digits(#[case] raw: &str) {
+        assert!(MerchantId::parse(raw).is_err());
+    }
+
+    #[rstest]
+    #[case("prepay20220727132626764", true)]
+    #[case("order-1_a.b", true)]
+    #[case("", false)]
+    #[case("with space", false)]
+    #[case(&"x".repeat(65), false)]
+    fn merchant_refs_are_printable_ascii(#[case] raw: &str, #[case] ok: bool) {
+        assert_eq!(MerchantRef::parse(raw).is_ok(), ok);
+    }
+}

@@ -1,0 +1,25 @@
+//! The ottgate domain: what a payment is, independent of wire formats and storage.
+//!
+//! Values here are constructed by parsing, so one that exists is valid. Nothing in this
+//! crate does I/O; time comes in through [`Clock`], randomness through `rand`.
+
+pub mod ids;
+pub mod merchant;
+pub mod method;
+pub mod money;
+pub mod order;
+pub mod retry;
+pub mod secret;
+pub mod time;
+
+pub use ids::{CheckoutToken, MerchantId, MerchantRef, NotifyId, OperatorId, OrderId, ShopId};
+pub use merchant::Merchant;
+pub use method::PaymentMethod;
+pub use money::{Amount, Currency, Money};
+pub use order::{
+    Attempt, AttemptOutcome, AttemptStatus, CheckoutOrder, CloseReason, OrderStatus, Settlement,
+    TransitionError,
+};
+pub use retry::RetrySchedule;
+pub use secret::Secret;
+pub use time::{Clock, ManualClock, SystemClock, Timestamp};

@@ -1,0 +1,55 @@
+//! A merchant: who may use the gateway, in which currencies, with which methods.
+
+use crate::{Currency, MerchantId, OperatorId, PaymentMethod, ShopId, Timestamp};
+
+/// A merchant's public profile. Its secrets (sign key, app key hash) are kept apart, in the
+/// store, and never travel with this type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merchant {
+    pub id: MerchantId,
+    pub name: MerchantName,
+    pub shop_id: ShopId,
+    pub operator_id: OperatorId,
+    pub app_id: String,
+    /// Non-empty; the first is the default currency.
+    pub currencies: Vec<Currency>,
+    pub methods: Vec<PaymentMethod>,
+    pub created_at: Timestamp,
+}
+
+impl Merchant {
+    pub fn accepts(&self, currency: Currency) -> bool {
+        self.currencies.contains(&currency)
+    }
+
+    pub fn offers(&self, method: PaymentMethod) -> bool {
+        self.methods.contains(&method)
+    }
+
+    pub fn default_currency(&self) -> Currency {
+        self.currencies.first().copied().unwrap_or(Currency::Cad)
+    }
+}
+
+/// A display name: 1–128 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MerchantName(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("merchant name must be 1 to 128 characters without control characters")]
+pub struct InvalidName;
+
+impl MerchantName {
+    pub fn parse(s: &str) -> Result<Self, InvalidName> {
+        let s = s.trim();
+        let len = s.chars().count();
+        if len == 0 || len > 128 || s.chars().any(char::is_control) {
+            return Err(InvalidName);
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}

@@ -1,0 +1,206 @@
+//! Amounts in integer minor units, and the currencies OTT Pay settles in.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Currencies OTT Pay merchants are configured with. All three have two minor digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Currency {
+    Cad,
+    Usd,
+    Cny,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unsupported currency {0:?} (expected CAD, USD or CNY)")]
+pub struct UnknownCurrency(pub String);
+
+impl Currency {
+    pub const ALL: [Currency; 3] = [Currency::Cad, Currency::Usd, Currency::Cny];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Currency::Cad => "CAD",
+            Currency::Usd => "USD",
+            Currency::Cny => "CNY",
+        }
+    }
+
+    pub fn minor_digits(self) -> u32 {
+        2
+    }
+
+    /// The symbol buyers recognise; shown beside the ISO code, never instead of it.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Currency::Cad | Currency::Usd => "$",
+            Currency::Cny => "¥",
+        }
+    }
+}
+
+impl FromStr for Currency {
+    type Err = UnknownCurrency;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Currency::ALL
+            .into_iter()
+            .find(|c| c.code() == s)
+            .ok_or_else(|| UnknownCurrency(s.to_owned()))
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// A positive amount in minor units (cents): 1 ≤ amount ≤ 99 999 999 999.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Amount(u64);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "amount must be a whole number of cents from 1 to 99999999999, written with digits only and no leading zero"
+)]
+pub struct InvalidAmount;
+
+impl Amount {
+    pub const MAX: u64 = 99_999_999_999;
+
+    /// The wire grammar: ASCII digits, no sign, no decimal point, no leading zero.
+    pub fn parse(s: &str) -> Result<Self, InvalidAmount> {
+        let b = s.as_bytes();
+        let well_formed =
+            !b.is_empty() && b.len() <= 11 && b[0] != b'0' && b.iter().all(u8::is_ascii_digit);
+        if !well_formed {
+            return Err(InvalidAmount);
+        }
+        let n: u64 = s.parse().map_err(|_| InvalidAmount)?;
+        Self::from_minor(n)
+    }
+
+    pub fn from_minor(n: u64) -> Result<Self, InvalidAmount> {
+        if (1..=Self::MAX).contains(&n) {
+            Ok(Self(n))
+        } else {
+            Err(InvalidAmount)
+        }
+    }
+
+    pub fn minor(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Amount {
+    /// The wire form: minor units as plain digits.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// An amount in a currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Money {
+    pub amount: Amount,
+    pub currency: Currency,
+}
+
+impl Money {
+    pub fn new(amount: Amount, currency: Currency) -> Self {
+        Self { amount, currency }
+    }
+
+    /// `1,234.56`: major units with grouping and exactly the currency's minor digits.
+    pub fn major_display(self) -> String {
+        let scale = 10u64.pow(self.currency.minor_digits());
+        let major = self.amount.minor() / scale;
+        let minor = self.amount.minor() % scale;
+        let digits = major.to_string();
+        let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+        for (i, ch) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(ch);
+        }
+        format!(
+            "{grouped}.{minor:0width$}",
+            width = self.currency.minor_digits() as usize
+        )
+    }
+
+    /// `12.34`: major units with no grouping, as upstream wallets (Alipay) want them.
+    pub fn major_plain(self) -> String {
+        let scale = 10u64.pow(self.currency.minor_digits());
+        format!(
+            "{}.{:0width$}",
+            self.amount.minor() / scale,
+            self.amount.minor() % scale,
+            width = self.currency.minor_digits() as usize
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("1", 1)]
+    #[case("5", 5)]
+    #[case("100", 100)]
+    #[case("99999999999", 99_999_999_999)]
+    fn valid_amounts_parse(#[case] raw: &str, #[case] minor: u64) {
+        assert_eq!(Amount::parse(raw).unwrap().minor(), minor);
+    }
+
+    #[rstest]
+    #[case::decimal("1.00")]
+    #[case::negative("-5")]
+    #[case::plus("+5")]
+    #[case::zero("0")]
+    #[case::leading_zero("007")]
+    #[case::empty("")]
+    #[case::too_big("100000000000")]
+    #[case::huge("99999999999999999999999999")]
+    #[case::space(" 5")]
+    #[case::exponent("1e3")]
+    #[case::fullwidth_digit("５")]
+    fn malformed_amounts_are_rejected(#[case] raw: &str) {
+        assert_eq!(Amount::parse(raw), Err(InvalidAmount));
+    }
+
+    #[rstest]
+    #[case(1, "0.01")]
+    #[case(123_456, "1,234.56")]
+    #[case(99_999_999_999, "999,999,999.99")]
+    fn amounts_display_in_major_units(#[case] minor: u64, #[case] shown: &str) {
+        let m = Money::new(Amount::from_minor(minor).unwrap(), Currency::Cad);
+        assert_eq!(m.major_display(), shown);
+    }
+
+    #[test]
+    fn currencies_parse_only_their_exact_codes() {
+        assert_eq!("CAD".parse::<Currency>().unwrap(), Currency::Cad);
+        assert!("cad".parse::<Currency>().is_err());
+        assert!("EUR".parse::<Currency>().is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn every_amount_round_trips_through_its_wire_form(n in 1u64..=Amount::MAX) {
+            let a = Amount::from_minor(n).unwrap();
+            prop_assert_eq!(Amount::parse(&a.to_string()).unwrap(), a);
+        }
+
+        #[test]
+        fn parse_never_panics(s in any::<String>()) {
+            let _ = Amount::parse(&s);
+        }
+    }
+}

@@ -1,0 +1,363 @@
+//! Orders, payment attempts, and the one function that moves them between states.
+//!
+//! An *order* is what the merchant created (a checkout prepay order). Each time the buyer
+//! starts paying with a method, an *attempt* is created with its own [`OrderId`]: that is
+//! the `order_id` the merchant sees in callbacks and queries, and the `trade_no` of the
+//! browser return.
+
+use crate::{
+    CheckoutToken, MerchantId, MerchantRef, Money, OperatorId, OrderId, PaymentMethod, ShopId,
+    Timestamp,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderStatus {
+    /// Waiting for the buyer; PREPAY_QUERY `PROCESSING`.
+    Processing,
+    /// Paid; PREPAY_QUERY `SUCCESS`.
+    Success,
+    /// Failed or expired; PREPAY_QUERY `ORDERCLOSE`.
+    Closed(CloseReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    Expired,
+    Failed,
+}
+
+impl OrderStatus {
+    /// The PREPAY_QUERY `status` value.
+    pub fn prepay_query_status(self) -> &'static str {
+        match self {
+            OrderStatus::Processing => "PROCESSING",
+            OrderStatus::Success => "SUCCESS",
+            OrderStatus::Closed(_) => "ORDERCLOSE",
+        }
+    }
+
+    /// The browser-return `trade_status`, once there is a result to report.
+    pub fn trade_status(self) -> Option<&'static str> {
+        match self {
+            OrderStatus::Processing => None,
+            OrderStatus::Success => Some("Trade_Finished"),
+            OrderStatus::Closed(_) => Some("Trade_Closed"),
+        }
+    }
+
+    /// Stable storage code.
+    pub fn code(self) -> &'static str {
+        match self {
+            OrderStatus::Processing => "processing",
+            OrderStatus::Success => "success",
+            OrderStatus::Closed(CloseReason::Expired) => "expired",
+            OrderStatus::Closed(CloseReason::Failed) => "failed",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "processing" => OrderStatus::Processing,
+            "success" => OrderStatus::Success,
+            "expired" => OrderStatus::Closed(CloseReason::Expired),
+            "failed" => OrderStatus::Closed(CloseReason::Failed),
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttemptStatus {
+    Pending,
+    Paid,
+    Failed,
+    Cancelled,
+    Expired,
+}
+
+impl AttemptStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            AttemptStatus::Pending => "PROCESSING",
+            AttemptStatus::Paid => "SUCCESS",
+            AttemptStatus::Failed => "FAIL",
+            AttemptStatus::Cancelled => "CANCELLED",
+            AttemptStatus::Expired => "ORDERCLOSE",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "PROCESSING" => AttemptStatus::Pending,
+            "SUCCESS" => AttemptStatus::Paid,
+            "FAIL" => AttemptStatus::Failed,
+            "CANCELLED" => AttemptStatus::Cancelled,
+            "ORDERCLOSE" => AttemptStatus::Expired,
+            _ => return None,
+        })
+    }
+}
+
+/// A checkout (prepay) order, as created by PREPAY_INIT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutOrder {
+    pub id: OrderId,
+    pub merchant_id: MerchantId,
+    pub reference: MerchantRef,
+    pub token: CheckoutToken,
+    pub money: Money,
+    pub sale_num: String,
+    pub shop_id: ShopId,
+    pub operator_id: OperatorId,
+    pub redirect_url: String,
+    pub callback_url: String,
+    pub duration_secs: u64,
+    pub email: Option<String>,
+    pub remarks: Option<String>,
+    pub status: OrderStatus,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// The attempt that paid the order.
+    pub paid_attempt: Option<OrderId>,
+    pub finished_at: Option<Timestamp>,
+    /// Set when a verified payment arrived after the order had closed (DESIGN: the
+    /// wallet's word wins, and the order is flagged for review).
+    pub paid_after_close: bool,
+}
+
+impl CheckoutOrder {
+    /// The status as of `now`: a processing order past its expiry is closed, whether or not
+    /// the sweeper has written that down yet.
+    pub fn status_at(&self, now: Timestamp) -> OrderStatus {
+        match self.status {
+            OrderStatus::Processing if now >= self.expires_at => {
+                OrderStatus::Closed(CloseReason::Expired)
+            }
+            s => s,
+        }
+    }
+
+    /// Whether the buyer may start (or resume) paying now.
+    pub fn check_payable(&self, now: Timestamp) -> Result<(), NotPayable> {
+        match self.status_at(now) {
+            OrderStatus::Processing => Ok(()),
+            OrderStatus::Success => Err(NotPayable::AlreadyPaid),
+            OrderStatus::Closed(CloseReason::Expired) => Err(NotPayable::Expired),
+            OrderStatus::Closed(CloseReason::Failed) => Err(NotPayable::Closed),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotPayable {
+    #[error("order already paid")]
+    AlreadyPaid,
+    #[error("order expired")]
+    Expired,
+    #[error("order closed")]
+    Closed,
+}
+
+/// One try at paying an order with one method.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub id: OrderId,
+    pub order_id: OrderId,
+    pub method: PaymentMethod,
+    pub status: AttemptStatus,
+    pub money: Money,
+    pub created_at: Timestamp,
+    pub settled_at: Option<Timestamp>,
+    /// The wallet's transaction id (`bizpay_order_id`), once known.
+    pub bizpay_order_id: Option<String>,
+}
+
+/// What a verified wallet result says happened to an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AttemptOutcome {
+    Paid,
+    Failed,
+    Cancelled,
+}
+
+impl AttemptOutcome {
+    pub fn code(self) -> &'static str {
+        match self {
+            AttemptOutcome::Paid => "paid",
+            AttemptOutcome::Failed => "failed",
+            AttemptOutcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// The effect of applying an outcome: the new states and what must be announced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settlement {
+    pub attempt: AttemptStatus,
+    pub order: OrderStatus,
+    /// The order became paid by this outcome: the merchant's success callback is due.
+    pub order_paid: bool,
+    pub paid_after_close: bool,
+    /// A second attempt was paid on an already-paid order: a double payment to review
+    /// (and refund). The order itself is unchanged.
+    pub duplicate_payment: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionError {
+    #[error("attempt is already {current:?}; {outcome:?} contradicts it")]
+    Contradicts {
+        current: AttemptStatus,
+        outcome: AttemptOutcome,
+    },
+}
+
+/// Applies a verified outcome to an attempt of an order.
+///
+/// - `Ok(None)`: the outcome was already applied (a duplicate notification): nothing to do.
+/// - `Ok(Some(s))`: write `s` (and announce it) in one transaction.
+/// - `Err`: the outcome contradicts what is recorded (e.g. "failed" after "paid"); nothing
+///   changes and the caller logs it for review.
+///
+/// A verified payment always wins: it marks a failed, cancelled or expired attempt paid,
+/// and reopens a closed order as paid (flagged `paid_after_close`).
+pub fn settle(
+    order: OrderStatus,
+    attempt: AttemptStatus,
+    outcome: AttemptOutcome,
+) -> Result<Option<Settlement>, TransitionError> {
+    use AttemptOutcome as O;
+    use AttemptStatus as A;
+    let unchanged = |attempt| Settlement {
+        attempt,
+        order,
+        order_paid: false,
+        paid_after_close: false,
+        duplicate_payment: false,
+    };
+    match (outcome, attempt) {
+        (O::Paid, A::Paid) | (O::Failed, A::Failed) | (O::Cancelled, A::Cancelled) => Ok(None),
+        (O::Paid, _) => Ok(Some(match order {
+            OrderStatus::Success => Settlement {
+                duplicate_payment: true,
+                ..unchanged(A::Paid)
+            },
+            OrderStatus::Processing => Settlement {
+                order: OrderStatus::Success,
+                order_paid: true,
+                ..unchanged(A::Paid)
+            },
+            OrderStatus::Closed(_) => Settlement {
+                order: OrderStatus::Success,
+                order_paid: true,
+                paid_after_close: true,
+                ..unchanged(A::Paid)
+            },
+        })),
+        (O::Failed, A::Pending) => Ok(Some(match order {
+            OrderStatus::Processing => Settlement {
+                order: OrderStatus::Closed(CloseReason::Failed),
+                ..unchanged(A::Failed)
+            },
+            _ => unchanged(A::Failed),
+        })),
+        (O::Cancelled, A::Pending) => Ok(Some(unchanged(A::Cancelled))),
+        (outcome, current) => Err(TransitionError::Contradicts { current, outcome }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use AttemptOutcome as O;
+    use AttemptStatus as A;
+    use OrderStatus as S;
+    use rstest::rstest;
+
+    #[test]
+    fn paying_a_pending_attempt_pays_the_order_and_announces_it() {
+        let s = settle(S::Processing, A::Pending, O::Paid).unwrap().unwrap();
+        assert_eq!(
+            (s.attempt, s.order, s.order_paid),
+            (A::Paid, S::Success, true)
+        );
+        assert!(!s.paid_after_close && !s.duplicate_payment);
+    }
+
+    #[rstest]
+    #[case(O::Paid, A::Paid)]
+    #[case(O::Failed, A::Failed)]
+    #[case(O::Cancelled, A::Cancelled)]
+    fn repeating_an_outcome_changes_nothing(
+        #[case] outcome: AttemptOutcome,
+        #[case] current: AttemptStatus,
+    ) {
+        for order in [S::Processing, S::Success, S::Closed(CloseReason::Failed)] {
+            assert_eq!(settle(order, current, outcome), Ok(None));
+        }
+    }
+
+    #[test]
+    fn a_payment_after_expiry_wins_and_is_flagged() {
+        let s = settle(S::Closed(CloseReason::Expired), A::Expired, O::Paid)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (s.attempt, s.order, s.order_paid, s.paid_after_close),
+            (A::Paid, S::Success, true, true)
+        );
+    }
+
+    #[test]
+    fn a_second_paid_attempt_is_a_duplicate_payment_not_a_second_callback() {
+        let s = settle(S::Success, A::Pending, O::Paid).unwrap().unwrap();
+        assert_eq!(
+            (s.order, s.order_paid, s.duplicate_payment),
+            (S::Success, false, true)
+        );
+    }
+
+    #[test]
+    fn a_declined_attempt_closes_a_processing_order() {
+        let s = settle(S::Processing, A::Pending, O::Failed)
+            .unwrap()
+            .unwrap();
+        assert_eq!(s.order, S::Closed(CloseReason::Failed));
+        assert!(!s.order_paid);
+    }
+
+    #[test]
+    fn a_cancelled_attempt_leaves_the_order_open_for_another_method() {
+        let s = settle(S::Processing, A::Pending, O::Cancelled)
+            .unwrap()
+            .unwrap();
+        assert_eq!((s.attempt, s.order), (A::Cancelled, S::Processing));
+    }
+
+    #[rstest]
+    #[case(A::Paid, O::Failed)]
+    #[case(A::Paid, O::Cancelled)]
+    #[case(A::Failed, O::Cancelled)]
+    #[case(A::Cancelled, O::Failed)]
+    fn contradicting_outcomes_are_rejected(
+        #[case] current: AttemptStatus,
+        #[case] outcome: AttemptOutcome,
+    ) {
+        assert!(settle(S::Success, current, outcome).is_err());
+    }
+
+    #[test]
+    fn status_codes_round_trip() {
+        for s in [
+            S::Processing,
+            S::Success,
+            S::Closed(CloseReason::Expired),
+            S::Closed(CloseReason::Failed),
+        ] {
+            assert_eq!(S::from_code(s.code()), Some(s));
+        }
+        for a in [A::Pending, A::Paid, A::Failed, A::Cancelled, A::Expired] {
+            assert_eq!(A::from_code(a.code()), Some(a));
+        }
+    }
+}
