@@ -1,0 +1,290 @@
+//! Durable storage for ottgate: the [`Store`] trait and its implementations.
+//!
+//! Every method is one atomic unit: a state change and the outbox row announcing it are
+//! written together or not at all, and a method returns only once its write is durable.
+//! Implementations are free to batch concurrent writes into one transaction (group
+//! commit); the interface never exposes a transaction to callers, which is what makes
+//! that possible.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use ottgate_core::{
+    Attempt, AttemptOutcome, CheckoutOrder, Merchant, MerchantId, MerchantRef, NotifyId, OrderId,
+    PaymentMethod, Settlement, Timestamp, TransitionError, order::NotPayable,
+};
+use std::fmt;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0} already exists")]
+    Duplicate(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The write was not taken: the store is shutting down, or its batch could not begin.
+    #[error("the store is unavailable")]
+    Unavailable,
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A merchant with the secrets the gateway needs, still sealed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MerchantRecord {
+    pub merchant: Merchant,
+    /// The sign key encrypted under the deployment master key.
+    pub sign_key_sealed: Vec<u8>,
+    /// argon2id PHC string of the REST app key.
+    pub app_key_hash: String,
+}
+
+impl fmt::Debug for MerchantRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MerchantRecord")
+            .field("merchant", &self.merchant)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A checkout order to create, with what makes a repeated create a safe retry.
+#[derive(Debug, Clone)]
+pub struct NewCheckoutOrder {
+    pub order: CheckoutOrder,
+    /// The md5 of the PREPAY_INIT request: the same md5 again is a retry.
+    pub request_md5: String,
+    /// The response data (JSON text) to replay on a retry.
+    pub response_data: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created,
+    /// An order with this merchant reference already exists.
+    Exists {
+        request_md5: String,
+        response_data: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartOutcome {
+    /// A new attempt was created.
+    Created(Attempt),
+    /// A pending attempt for the same method was resumed (the buyer clicked twice, or came
+    /// back to the page).
+    Resumed(Attempt),
+    NotPayable(NotPayable),
+}
+
+/// A verified result for an attempt, to apply.
+#[derive(Debug, Clone)]
+pub struct SettleRequest {
+    pub attempt_id: OrderId,
+    pub outcome: AttemptOutcome,
+    pub at: Timestamp,
+    pub bizpay_order_id: Option<String>,
+    /// The merchant callback to enqueue if, and only if, this outcome pays the order.
+    pub on_paid: Option<NewDelivery>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettleOutcome {
+    Applied {
+        settlement: Settlement,
+        order: CheckoutOrder,
+        attempt: Attempt,
+    },
+    /// The same outcome was applied before: nothing changed (duplicate notification).
+    AlreadyApplied {
+        order: CheckoutOrder,
+        attempt: Attempt,
+    },
+    /// The outcome contradicts the recorded state; nothing changed.
+    Rejected {
+        error: TransitionError,
+        order: CheckoutOrder,
+        attempt: Attempt,
+    },
+}
+
+impl SettleOutcome {
+    pub fn order(&self) -> &CheckoutOrder {
+        match self {
+            SettleOutcome::Applied { order, .. }
+            | SettleOutcome::AlreadyApplied { order, .. }
+            | SettleOutcome::Rejected { order, .. } => order,
+        }
+    }
+
+    pub fn attempt(&self) -> &Attempt {
+        match self {
+            SettleOutcome::Applied { attempt, .. }
+            | SettleOutcome::AlreadyApplied { attempt, .. }
+            | SettleOutcome::Rejected { attempt, .. } => attempt,
+        }
+    }
+}
+
+/// A merchant callback to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    pub notify_id: NotifyId,
+    pub merchant_id: MerchantId,
+    pub order_id: OrderId,
+    pub attempt_id: Option<OrderId>,
+    /// What is announced: `paid` (and later `closed`, `refunded`).
+    pub event: String,
+    pub url: String,
+    /// The exact JSON body to POST, sealed at enqueue time so every retry is identical.
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Exhausted,
+}
+
+impl DeliveryState {
+    pub fn code(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Exhausted => "exhausted",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => DeliveryState::Pending,
+            "delivered" => DeliveryState::Delivered,
+            "exhausted" => DeliveryState::Exhausted,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub notify_id: NotifyId,
+    pub merchant_id: MerchantId,
+    pub order_id: OrderId,
+    pub attempt_id: Option<OrderId>,
+    pub event: String,
+    pub url: String,
+    pub body: String,
+    pub state: DeliveryState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub next_attempt_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// The result of one delivery attempt, and what happens next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttemptRecord {
+    pub delivery_id: i64,
+    pub lease_owner: String,
+    pub started_at: Timestamp,
+    pub duration: Duration,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    pub next: NextStep,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    Delivered,
+    RetryAt(Timestamp),
+    Exhausted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttemptRow {
+    pub attempt_no: u32,
+    pub started_at: Timestamp,
+    pub duration_ms: u64,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+}
+
+/// Counts for `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// `(status code, count)` of orders.
+    pub orders_by_status: Vec<(String, u64)>,
+    /// `(state, count)` of callback deliveries.
+    pub deliveries_by_state: Vec<(String, u64)>,
+}
+
+/// Everything ottgate keeps. Implementations: [`SqliteStore`] (embedded default).
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// Database reachable and every migration applied.
+    async fn ready(&self) -> Result<()>;
+
+    async fn insert_merchant(&self, record: MerchantRecord) -> Result<()>;
+    async fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>>;
+
+    /// Creates a checkout order unless one with the same merchant reference exists.
+    async fn create_checkout_order(&self, new: NewCheckoutOrder) -> Result<CreateOutcome>;
+    async fn order(&self, id: &OrderId) -> Result<Option<CheckoutOrder>>;
+    async fn order_by_token(
+        &self,
+        token: &ottgate_core::CheckoutToken,
+    ) -> Result<Option<CheckoutOrder>>;
+    async fn order_by_reference(
+        &self,
+        merchant: &MerchantId,
+        reference: &MerchantRef,
+    ) -> Result<Option<CheckoutOrder>>;
+
+    /// Starts (or resumes) paying `order` with `method`, if the order is payable at `now`.
+    async fn start_attempt(
+        &self,
+        order: &OrderId,
+        method: PaymentMethod,
+        now: Timestamp,
+    ) -> Result<StartOutcome>;
+    async fn attempt(&self, id: &OrderId) -> Result<Option<Attempt>>;
+    /// All attempts of an order, oldest first.
+    async fn attempts(&self, order: &OrderId) -> Result<Vec<Attempt>>;
+    /// Applies a verified outcome exactly once; enqueues `on_paid` in the same transaction
+    /// when the order becomes paid.
+    async fn settle(&self, request: SettleRequest) -> Result<SettleOutcome>;
+
+    /// Closes processing orders whose expiry is at or before `now` (at most `limit`).
+    /// Returns the ids closed.
+    async fn expire_due(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>>;
+
+    /// Leases up to `limit` deliveries that are due at `now` to `owner` for `lease`.
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        owner: &str,
+        limit: u32,
+    ) -> Result<Vec<Delivery>>;
+    /// Records an attempt and moves the delivery on. Returns `false` if `owner` no longer
+    /// holds the lease (another worker took over); nothing is written then.
+    async fn record_delivery_attempt(&self, record: DeliveryAttemptRecord) -> Result<bool>;
+    async fn deliveries_for_order(&self, order: &OrderId) -> Result<Vec<Delivery>>;
+    async fn delivery_attempts(&self, delivery_id: i64) -> Result<Vec<DeliveryAttemptRow>>;
+    /// The earliest `next_attempt_at` of any pending delivery.
+    async fn next_delivery_due(&self) -> Result<Option<Timestamp>>;
+
+    async fn stats(&self) -> Result<Stats>;
+}

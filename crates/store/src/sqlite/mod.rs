@@ -1,0 +1,598 @@
+//! The embedded default store: one SQLite file in WAL mode, `synchronous=FULL`.
+//!
+//! Reads go through a small pool of connections (WAL lets them run beside the writer);
+//! every write goes through the group-commit [`writer`].
+
+mod rows;
+mod writer;
+
+use async_trait::async_trait;
+use futures::FutureExt;
+use ottgate_core::{
+    Attempt, CheckoutOrder, CheckoutToken, MerchantId, MerchantRef, OrderId, PaymentMethod,
+    Timestamp,
+};
+use sqlx::SqliteConnection;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::{
+    CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, MerchantRecord,
+    NewCheckoutOrder, Result, SettleOutcome, SettleRequest, StartOutcome, Stats, Store, StoreError,
+};
+use rows::{AttemptRow, DeliveryAttemptRowDb, DeliveryRow, MerchantRow, OrderRow};
+use writer::Writer;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// SQLite-backed [`Store`].
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    writer: Writer,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database at `url` (`sqlite://path` or a plain
+    /// path) and applies pending migrations.
+    pub async fn open(url: &str) -> Result<Self> {
+        let url = if url.starts_with("sqlite:") {
+            url.to_owned()
+        } else {
+            format!("sqlite://{url}")
+        };
+        let options = SqliteConnectOptions::from_str(&url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        let writer = Writer::start(options).await?;
+        Ok(Self { pool, writer })
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ready(&self) -> Result<()> {
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
+                .fetch_all(&self.pool)
+                .await?;
+        match MIGRATOR.iter().find(|m| !applied.contains(&m.version)) {
+            Some(missing) => Err(StoreError::Corrupt(format!(
+                "migration {} not applied",
+                missing.version
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    async fn insert_merchant(&self, record: MerchantRecord) -> Result<()> {
+        self.writer
+            .write(move |c| {
+                async move {
+                    let m = &record.merchant;
+                    let exists: Option<String> = sqlx::query_scalar("SELECT id FROM merchants WHERE id = ? OR app_id = ?")
+                        .bind(m.id.as_str())
+                        .bind(&m.app_id)
+                        .fetch_optional(&mut *c)
+                        .await?;
+                    if exists.is_some() {
+                        return Err(StoreError::Duplicate("merchant"));
+                    }
+                    sqlx::query(
+                        "INSERT INTO merchants (id, name, shop_id, operator_id, app_id, app_key_hash, sign_key_sealed,
+                         currencies, methods, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(m.id.as_str())
+                    .bind(m.name.as_str())
+                    .bind(m.shop_id.as_str())
+                    .bind(m.operator_id.as_str())
+                    .bind(&m.app_id)
+                    .bind(&record.app_key_hash)
+                    .bind(&record.sign_key_sealed)
+                    .bind(rows::join_codes(m.currencies.iter().map(|c| c.code())))
+                    .bind(rows::join_codes(m.methods.iter().map(|c| c.code())))
+                    .bind(m.created_at.epoch_millis())
+                    .execute(&mut *c)
+                    .await?;
+                    Ok(())
+                }
+                .boxed()
+            })
+            .await
+    }
+
+    async fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>> {
+        let row: Option<MerchantRow> = sqlx::query_as("SELECT * FROM merchants WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(MerchantRow::into_record).transpose()
+    }
+
+    async fn create_checkout_order(&self, new: NewCheckoutOrder) -> Result<CreateOutcome> {
+        self.writer
+            .write(move |c| ops::create_checkout_order(c, new).boxed())
+            .await
+    }
+
+    async fn order(&self, id: &OrderId) -> Result<Option<CheckoutOrder>> {
+        let row: Option<OrderRow> = sqlx::query_as("SELECT * FROM orders WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(OrderRow::into_order).transpose()
+    }
+
+    async fn order_by_token(&self, token: &CheckoutToken) -> Result<Option<CheckoutOrder>> {
+        let row: Option<OrderRow> = sqlx::query_as("SELECT * FROM orders WHERE token = ?")
+            .bind(token.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(OrderRow::into_order).transpose()
+    }
+
+    async fn order_by_reference(
+        &self,
+        merchant: &MerchantId,
+        reference: &MerchantRef,
+    ) -> Result<Option<CheckoutOrder>> {
+        let row: Option<OrderRow> =
+            sqlx::query_as("SELECT * FROM orders WHERE merchant_id = ? AND reference = ?")
+                .bind(merchant.as_str())
+                .bind(reference.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(OrderRow::into_order).transpose()
+    }
+
+    async fn start_attempt(
+        &self,
+        order: &OrderId,
+        method: PaymentMethod,
+        now: Timestamp,
+    ) -> Result<StartOutcome> {
+        let order = order.clone();
+        self.writer
+            .write(move |c| ops::start_attempt(c, order, method, now).boxed())
+            .await
+    }
+
+    async fn attempt(&self, id: &OrderId) -> Result<Option<Attempt>> {
+        let row: Option<AttemptRow> = sqlx::query_as("SELECT * FROM attempts WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(AttemptRow::into_attempt).transpose()
+    }
+
+    async fn attempts(&self, order: &OrderId) -> Result<Vec<Attempt>> {
+        let rows: Vec<AttemptRow> =
+            sqlx::query_as("SELECT * FROM attempts WHERE order_id = ? ORDER BY created_at, id")
+                .bind(order.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter().map(AttemptRow::into_attempt).collect()
+    }
+
+    async fn settle(&self, request: SettleRequest) -> Result<SettleOutcome> {
+        self.writer
+            .write(move |c| ops::settle(c, request).boxed())
+            .await
+    }
+
+    async fn expire_due(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>> {
+        self.writer
+            .write(move |c| ops::expire_due(c, now, limit).boxed())
+            .await
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        owner: &str,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        let owner = owner.to_owned();
+        self.writer
+            .write(move |c| ops::claim_due_deliveries(c, now, lease, owner, limit).boxed())
+            .await
+    }
+
+    async fn record_delivery_attempt(&self, record: DeliveryAttemptRecord) -> Result<bool> {
+        self.writer
+            .write(move |c| ops::record_delivery_attempt(c, record).boxed())
+            .await
+    }
+
+    async fn deliveries_for_order(&self, order: &OrderId) -> Result<Vec<Delivery>> {
+        let rows: Vec<DeliveryRow> =
+            sqlx::query_as("SELECT * FROM deliveries WHERE order_id = ? ORDER BY id")
+                .bind(order.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter().map(DeliveryRow::into_delivery).collect()
+    }
+
+    async fn delivery_attempts(&self, delivery_id: i64) -> Result<Vec<DeliveryAttemptRow>> {
+        let rows: Vec<DeliveryAttemptRowDb> = sqlx::query_as(
+            "SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt_no",
+        )
+        .bind(delivery_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(DeliveryAttemptRowDb::into_row)
+            .collect())
+    }
+
+    async fn next_delivery_due(&self) -> Result<Option<Timestamp>> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(next.map(Timestamp::from_epoch_millis))
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        let orders: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM orders GROUP BY status")
+                .fetch_all(&self.pool)
+                .await?;
+        let deliveries: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
+                .fetch_all(&self.pool)
+                .await?;
+        let to_u64 = |rows: Vec<(String, i64)>| {
+            rows.into_iter()
+                .map(|(k, n)| (k, u64::try_from(n).unwrap_or(0)))
+                .collect()
+        };
+        Ok(Stats {
+            orders_by_status: to_u64(orders),
+            deliveries_by_state: to_u64(deliveries),
+        })
+    }
+}
+
+/// The write operations, each run by the writer inside its own savepoint.
+mod ops {
+    use super::*;
+    use crate::{DeliveryState, NextStep};
+    use ottgate_core::order::settle as transition;
+    use ottgate_core::{AttemptStatus, CloseReason, OrderStatus};
+
+    async fn load_order(c: &mut SqliteConnection, id: &str) -> Result<CheckoutOrder> {
+        let row: Option<OrderRow> = sqlx::query_as("SELECT * FROM orders WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?;
+        row.ok_or(StoreError::NotFound("order"))?.into_order()
+    }
+
+    async fn load_attempt(c: &mut SqliteConnection, id: &str) -> Result<Attempt> {
+        let row: Option<AttemptRow> = sqlx::query_as("SELECT * FROM attempts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?;
+        row.ok_or(StoreError::NotFound("attempt"))?.into_attempt()
+    }
+
+    pub(super) async fn create_checkout_order(
+        c: &mut SqliteConnection,
+        new: NewCheckoutOrder,
+    ) -> Result<CreateOutcome> {
+        let o = &new.order;
+        let existing: Option<(String, String)> = sqlx::query_as(
+            "SELECT request_md5, response_data FROM orders WHERE merchant_id = ? AND reference = ?",
+        )
+        .bind(o.merchant_id.as_str())
+        .bind(o.reference.as_str())
+        .fetch_optional(&mut *c)
+        .await?;
+        if let Some((request_md5, response_data)) = existing {
+            return Ok(CreateOutcome::Exists {
+                request_md5,
+                response_data,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO orders (id, merchant_id, kind, reference, token, amount, currency, sale_num, shop_id,
+             operator_id, redirect_url, callback_url, duration_secs, email, remarks, status, created_at, expires_at,
+             request_md5, response_data)
+             VALUES (?, ?, 'checkout', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(o.id.as_str())
+        .bind(o.merchant_id.as_str())
+        .bind(o.reference.as_str())
+        .bind(o.token.as_str())
+        .bind(rows::amount_to_db(o.money.amount))
+        .bind(o.money.currency.code())
+        .bind(&o.sale_num)
+        .bind(o.shop_id.as_str())
+        .bind(o.operator_id.as_str())
+        .bind(&o.redirect_url)
+        .bind(&o.callback_url)
+        .bind(i64::try_from(o.duration_secs).unwrap_or(i64::MAX))
+        .bind(&o.email)
+        .bind(&o.remarks)
+        .bind(o.status.code())
+        .bind(o.created_at.epoch_millis())
+        .bind(o.expires_at.epoch_millis())
+        .bind(&new.request_md5)
+        .bind(&new.response_data)
+        .execute(&mut *c)
+        .await?;
+        Ok(CreateOutcome::Created)
+    }
+
+    async fn close_expired(c: &mut SqliteConnection, order_id: &str, now: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE orders SET status = 'expired', finished_at = ? WHERE id = ? AND status = 'processing'")
+            .bind(now.epoch_millis())
+            .bind(order_id)
+            .execute(&mut *c)
+            .await?;
+        sqlx::query(
+            "UPDATE attempts SET status = ?, settled_at = ? WHERE order_id = ? AND status = ?",
+        )
+        .bind(AttemptStatus::Expired.code())
+        .bind(now.epoch_millis())
+        .bind(order_id)
+        .bind(AttemptStatus::Pending.code())
+        .execute(&mut *c)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn start_attempt(
+        c: &mut SqliteConnection,
+        order_id: OrderId,
+        method: PaymentMethod,
+        now: Timestamp,
+    ) -> Result<StartOutcome> {
+        let order = load_order(c, order_id.as_str()).await?;
+        if let Err(reason) = order.check_payable(now) {
+            if order.status == OrderStatus::Processing {
+                close_expired(c, order_id.as_str(), now).await?;
+            }
+            return Ok(StartOutcome::NotPayable(reason));
+        }
+        let pending: Option<AttemptRow> =
+            sqlx::query_as("SELECT * FROM attempts WHERE order_id = ? AND method = ? AND status = ? ORDER BY created_at DESC LIMIT 1")
+                .bind(order_id.as_str())
+                .bind(method.code())
+                .bind(AttemptStatus::Pending.code())
+                .fetch_optional(&mut *c)
+                .await?;
+        if let Some(row) = pending {
+            return Ok(StartOutcome::Resumed(row.into_attempt()?));
+        }
+        let attempt = Attempt {
+            id: OrderId::generate(now),
+            order_id: order.id.clone(),
+            method,
+            status: AttemptStatus::Pending,
+            money: order.money,
+            created_at: now,
+            settled_at: None,
+            bizpay_order_id: None,
+        };
+        sqlx::query(
+            "INSERT INTO attempts (id, order_id, method, status, amount, currency, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(attempt.id.as_str())
+        .bind(attempt.order_id.as_str())
+        .bind(method.code())
+        .bind(attempt.status.code())
+        .bind(rows::amount_to_db(attempt.money.amount))
+        .bind(attempt.money.currency.code())
+        .bind(now.epoch_millis())
+        .execute(&mut *c)
+        .await?;
+        Ok(StartOutcome::Created(attempt))
+    }
+
+    pub(super) async fn settle(
+        c: &mut SqliteConnection,
+        req: SettleRequest,
+    ) -> Result<SettleOutcome> {
+        let attempt = load_attempt(c, req.attempt_id.as_str()).await?;
+        let order = load_order(c, attempt.order_id.as_str()).await?;
+        let effective = order.status_at(req.at);
+        let settlement = match transition(effective, attempt.status, req.outcome) {
+            Ok(None) => return Ok(SettleOutcome::AlreadyApplied { order, attempt }),
+            Err(error) => {
+                return Ok(SettleOutcome::Rejected {
+                    error,
+                    order,
+                    attempt,
+                });
+            }
+            Ok(Some(s)) => s,
+        };
+        sqlx::query(
+            "UPDATE attempts SET status = ?, settled_at = ?, bizpay_order_id = COALESCE(?, bizpay_order_id),
+             duplicate_payment = ? WHERE id = ? AND status = ?",
+        )
+        .bind(settlement.attempt.code())
+        .bind(req.at.epoch_millis())
+        .bind(&req.bizpay_order_id)
+        .bind(settlement.duplicate_payment)
+        .bind(attempt.id.as_str())
+        .bind(attempt.status.code())
+        .execute(&mut *c)
+        .await?;
+        if settlement.order != order.status {
+            let finished = !matches!(settlement.order, OrderStatus::Processing);
+            sqlx::query(
+                "UPDATE orders SET status = ?,
+                   paid_attempt = CASE WHEN ? THEN ? ELSE paid_attempt END,
+                   finished_at = CASE WHEN ? THEN ? ELSE finished_at END,
+                   paid_after_close = paid_after_close OR ?
+                 WHERE id = ?",
+            )
+            .bind(settlement.order.code())
+            .bind(settlement.order_paid)
+            .bind(attempt.id.as_str())
+            .bind(finished)
+            .bind(req.at.epoch_millis())
+            .bind(settlement.paid_after_close)
+            .bind(order.id.as_str())
+            .execute(&mut *c)
+            .await?;
+            if matches!(settlement.order, OrderStatus::Closed(CloseReason::Expired)) {
+                close_expired(c, order.id.as_str(), req.at).await?;
+            }
+        }
+        if settlement.order_paid {
+            if let Some(delivery) = &req.on_paid {
+                insert_delivery(c, delivery, req.at).await?;
+            }
+        }
+        let order = load_order(c, order.id.as_str()).await?;
+        let attempt = load_attempt(c, attempt.id.as_str()).await?;
+        Ok(SettleOutcome::Applied {
+            settlement,
+            order,
+            attempt,
+        })
+    }
+
+    async fn insert_delivery(
+        c: &mut SqliteConnection,
+        d: &crate::NewDelivery,
+        now: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO deliveries (notify_id, merchant_id, order_id, attempt_id, event, url, body, state,
+             next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)",
+        )
+        .bind(d.notify_id.as_str())
+        .bind(d.merchant_id.as_str())
+        .bind(d.order_id.as_str())
+        .bind(d.attempt_id.as_ref().map(OrderId::as_str))
+        .bind(&d.event)
+        .bind(&d.url)
+        .bind(&d.body)
+        .bind(now.epoch_millis())
+        .bind(now.epoch_millis())
+        .execute(&mut *c)
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn expire_due(
+        c: &mut SqliteConnection,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<OrderId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM orders WHERE status = 'processing' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
+        )
+        .bind(now.epoch_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&mut *c)
+        .await?;
+        let mut closed = Vec::with_capacity(ids.len());
+        for id in ids {
+            close_expired(c, &id, now).await?;
+            closed.push(OrderId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        }
+        Ok(closed)
+    }
+
+    pub(super) async fn claim_due_deliveries(
+        c: &mut SqliteConnection,
+        now: Timestamp,
+        lease: Duration,
+        owner: String,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        let rows: Vec<DeliveryRow> = sqlx::query_as(
+            "UPDATE deliveries SET lease_owner = ?, lease_until = ?
+             WHERE id IN (SELECT id FROM deliveries
+                          WHERE state = 'pending' AND next_attempt_at <= ?
+                            AND (lease_until IS NULL OR lease_until <= ?)
+                          ORDER BY next_attempt_at LIMIT ?)
+             RETURNING *",
+        )
+        .bind(&owner)
+        .bind(now.plus(lease).epoch_millis())
+        .bind(now.epoch_millis())
+        .bind(now.epoch_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&mut *c)
+        .await?;
+        let mut out: Vec<Delivery> = rows
+            .into_iter()
+            .map(DeliveryRow::into_delivery)
+            .collect::<Result<_>>()?;
+        out.sort_by_key(|d| d.id);
+        Ok(out)
+    }
+
+    pub(super) async fn record_delivery_attempt(
+        c: &mut SqliteConnection,
+        r: DeliveryAttemptRecord,
+    ) -> Result<bool> {
+        let attempts: Option<i64> = sqlx::query_scalar(
+            "SELECT attempts FROM deliveries WHERE id = ? AND lease_owner = ? AND state = 'pending'",
+        )
+        .bind(r.delivery_id)
+        .bind(&r.lease_owner)
+        .fetch_optional(&mut *c)
+        .await?;
+        let Some(attempts) = attempts else {
+            return Ok(false);
+        };
+        let attempt_no = attempts + 1;
+        let finished_at = r.started_at.plus(r.duration);
+        sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_id, attempt_no, started_at, duration_ms, http_status, error)
+             VALUES (?, ?, ?, ?, ?, ?)",
+        )
+        .bind(r.delivery_id)
+        .bind(attempt_no)
+        .bind(r.started_at.epoch_millis())
+        .bind(i64::try_from(r.duration.as_millis()).unwrap_or(i64::MAX))
+        .bind(r.http_status.map(i64::from))
+        .bind(&r.error)
+        .execute(&mut *c)
+        .await?;
+        let (state, next_at, delivered_at) = match r.next {
+            NextStep::Delivered => (
+                DeliveryState::Delivered,
+                None,
+                Some(finished_at.epoch_millis()),
+            ),
+            NextStep::RetryAt(t) => (DeliveryState::Pending, Some(t.epoch_millis()), None),
+            NextStep::Exhausted => (DeliveryState::Exhausted, None, None),
+        };
+        sqlx::query(
+            "UPDATE deliveries SET attempts = ?, state = ?, next_attempt_at = ?, delivered_at = ?, last_error = ?,
+             lease_owner = NULL, lease_until = NULL WHERE id = ?",
+        )
+        .bind(attempt_no)
+        .bind(state.code())
+        .bind(next_at)
+        .bind(delivered_at)
+        .bind(&r.error)
+        .bind(r.delivery_id)
+        .execute(&mut *c)
+        .await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,240 @@
+//! Database rows and their conversion to domain types. A row that does not convert is
+//! reported as corrupt data, never papered over.
+
+use ottgate_core::merchant::MerchantName;
+use ottgate_core::{
+    Amount, Attempt, AttemptStatus, CheckoutOrder, CheckoutToken, Currency, Merchant, MerchantId,
+    MerchantRef, Money, NotifyId, OperatorId, OrderId, OrderStatus, PaymentMethod, ShopId,
+    Timestamp,
+};
+
+use crate::{Delivery, DeliveryAttemptRow, DeliveryState, MerchantRecord, Result, StoreError};
+
+fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+pub(super) fn join_codes<'a>(codes: impl Iterator<Item = &'a str>) -> String {
+    codes.collect::<Vec<_>>().join(",")
+}
+
+fn split_codes<T: std::str::FromStr>(s: &str) -> Result<Vec<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<T>().map_err(corrupt))
+        .collect()
+}
+
+pub(super) fn amount_to_db(a: Amount) -> i64 {
+    // Amount::MAX is far below i64::MAX.
+    i64::try_from(a.minor()).unwrap_or(i64::MAX)
+}
+
+fn money(amount: i64, currency: &str) -> Result<Money> {
+    let amount = u64::try_from(amount)
+        .map_err(corrupt)
+        .and_then(|n| Amount::from_minor(n).map_err(corrupt))?;
+    Ok(Money::new(amount, currency.parse().map_err(corrupt)?))
+}
+
+fn ts(ms: i64) -> Timestamp {
+    Timestamp::from_epoch_millis(ms)
+}
+
+fn id<T>(
+    parse: impl FnOnce(&str) -> Result<T, ottgate_core::ids::InvalidId>,
+    s: &str,
+) -> Result<T> {
+    parse(s).map_err(corrupt)
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct MerchantRow {
+    id: String,
+    name: String,
+    shop_id: String,
+    operator_id: String,
+    app_id: String,
+    app_key_hash: String,
+    sign_key_sealed: Vec<u8>,
+    currencies: String,
+    methods: String,
+    created_at: i64,
+}
+
+impl MerchantRow {
+    pub(super) fn into_record(self) -> Result<MerchantRecord> {
+        let currencies: Vec<Currency> = split_codes(&self.currencies)?;
+        if currencies.is_empty() {
+            return Err(corrupt("merchant has no currency"));
+        }
+        Ok(MerchantRecord {
+            merchant: Merchant {
+                id: id(MerchantId::parse, &self.id)?,
+                name: MerchantName::parse(&self.name).map_err(corrupt)?,
+                shop_id: id(ShopId::parse, &self.shop_id)?,
+                operator_id: id(OperatorId::parse, &self.operator_id)?,
+                app_id: self.app_id,
+                currencies,
+                methods: split_codes::<PaymentMethod>(&self.methods)?,
+                created_at: ts(self.created_at),
+            },
+            sign_key_sealed: self.sign_key_sealed,
+            app_key_hash: self.app_key_hash,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct OrderRow {
+    id: String,
+    merchant_id: String,
+    reference: String,
+    token: String,
+    amount: i64,
+    currency: String,
+    sale_num: String,
+    shop_id: String,
+    operator_id: String,
+    redirect_url: String,
+    callback_url: String,
+    duration_secs: i64,
+    email: Option<String>,
+    remarks: Option<String>,
+    status: String,
+    created_at: i64,
+    expires_at: i64,
+    paid_attempt: Option<String>,
+    finished_at: Option<i64>,
+    paid_after_close: bool,
+}
+
+impl OrderRow {
+    pub(super) fn into_order(self) -> Result<CheckoutOrder> {
+        Ok(CheckoutOrder {
+            id: id(OrderId::parse, &self.id)?,
+            merchant_id: id(MerchantId::parse, &self.merchant_id)?,
+            reference: id(MerchantRef::parse, &self.reference)?,
+            token: id(CheckoutToken::parse, &self.token)?,
+            money: money(self.amount, &self.currency)?,
+            sale_num: self.sale_num,
+            shop_id: id(ShopId::parse, &self.shop_id)?,
+            operator_id: id(OperatorId::parse, &self.operator_id)?,
+            redirect_url: self.redirect_url,
+            callback_url: self.callback_url,
+            duration_secs: u64::try_from(self.duration_secs).map_err(corrupt)?,
+            email: self.email,
+            remarks: self.remarks,
+            status: OrderStatus::from_code(&self.status)
+                .ok_or_else(|| corrupt(format!("order status {}", self.status)))?,
+            created_at: ts(self.created_at),
+            expires_at: ts(self.expires_at),
+            paid_attempt: self
+                .paid_attempt
+                .as_deref()
+                .map(OrderId::parse)
+                .transpose()
+                .map_err(corrupt)?,
+            finished_at: self.finished_at.map(ts),
+            paid_after_close: self.paid_after_close,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct AttemptRow {
+    id: String,
+    order_id: String,
+    method: String,
+    status: String,
+    amount: i64,
+    currency: String,
+    created_at: i64,
+    settled_at: Option<i64>,
+    bizpay_order_id: Option<String>,
+}
+
+impl AttemptRow {
+    pub(super) fn into_attempt(self) -> Result<Attempt> {
+        Ok(Attempt {
+            id: id(OrderId::parse, &self.id)?,
+            order_id: id(OrderId::parse, &self.order_id)?,
+            method: self.method.parse().map_err(corrupt)?,
+            status: AttemptStatus::from_code(&self.status)
+                .ok_or_else(|| corrupt(format!("attempt status {}", self.status)))?,
+            money: money(self.amount, &self.currency)?,
+            created_at: ts(self.created_at),
+            settled_at: self.settled_at.map(ts),
+            bizpay_order_id: self.bizpay_order_id,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct DeliveryRow {
+    id: i64,
+    notify_id: String,
+    merchant_id: String,
+    order_id: String,
+    attempt_id: Option<String>,
+    event: String,
+    url: String,
+    body: String,
+    state: String,
+    attempts: i64,
+    next_attempt_at: Option<i64>,
+    last_error: Option<String>,
+    created_at: i64,
+    delivered_at: Option<i64>,
+}
+
+impl DeliveryRow {
+    pub(super) fn into_delivery(self) -> Result<Delivery> {
+        Ok(Delivery {
+            id: self.id,
+            notify_id: id(NotifyId::parse, &self.notify_id)?,
+            merchant_id: id(MerchantId::parse, &self.merchant_id)?,
+            order_id: id(OrderId::parse, &self.order_id)?,
+            attempt_id: self
+                .attempt_id
+                .as_deref()
+                .map(OrderId::parse)
+                .transpose()
+                .map_err(corrupt)?,
+            event: self.event,
+            url: self.url,
+            body: self.body,
+            state: DeliveryState::from_code(&self.state)
+                .ok_or_else(|| corrupt(format!("delivery state {}", self.state)))?,
+            attempts: u32::try_from(self.attempts).map_err(corrupt)?,
+            next_attempt_at: self.next_attempt_at.map(ts),
+            last_error: self.last_error,
+            created_at: ts(self.created_at),
+            delivered_at: self.delivered_at.map(ts),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct DeliveryAttemptRowDb {
+    attempt_no: i64,
+    started_at: i64,
+    duration_ms: i64,
+    http_status: Option<i64>,
+    error: Option<String>,
+}
+
+impl DeliveryAttemptRowDb {
+    pub(super) fn into_row(self) -> DeliveryAttemptRow {
+        DeliveryAttemptRow {
+            attempt_no: u32::try_from(self.attempt_no).unwrap_or(0),
+            started_at: ts(self.started_at),
+            duration_ms: u64::try_from(self.duration_ms).unwrap_or(0),
+            http_status: self.http_status.and_then(|s| u16::try_from(s).ok()),
+            error: self.error,
+        }
+    }
+}

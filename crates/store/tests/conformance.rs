@@ -1,0 +1,533 @@
+//! The store conformance suite: every case is generic over [`Store`], and runs against
+//! each implementation.
+
+use ottgate_core::merchant::MerchantName;
+use ottgate_core::order::NotPayable;
+use ottgate_core::{
+    Amount, AttemptOutcome, AttemptStatus, CheckoutOrder, CheckoutToken, CloseReason, Currency,
+    Merchant, MerchantId, MerchantRef, Money, NotifyId, OperatorId, OrderId, OrderStatus,
+    PaymentMethod, ShopId, Timestamp,
+};
+use ottgate_store::{
+    CreateOutcome, DeliveryAttemptRecord, DeliveryState, MerchantRecord, NewCheckoutOrder,
+    NewDelivery, NextStep, SettleOutcome, SettleRequest, SqliteStore, StartOutcome, Store,
+    StoreError,
+};
+use std::sync::Arc;
+use std::time::Duration;
+
+const T0: Timestamp = Timestamp::from_epoch_millis(1_700_000_000_000);
+
+fn at(secs: u64) -> Timestamp {
+    T0.plus(Duration::from_secs(secs))
+}
+
+fn merchant(id: &str) -> MerchantRecord {
+    let id = MerchantId::parse(id).unwrap();
+    MerchantRecord {
+        merchant: Merchant {
+            shop_id: ShopId::first_of(&id),
+            app_id: id.to_string(),
+            id,
+            name: MerchantName::parse("Maple Tea House").unwrap(),
+            operator_id: OperatorId::parse("0000000696").unwrap(),
+            currencies: vec![Currency::Cad, Currency::Usd],
+            methods: PaymentMethod::ALL.to_vec(),
+            created_at: T0,
+        },
+        sign_key_sealed: vec![1, 2, 3],
+        app_key_hash: "$argon2id$placeholder".into(),
+    }
+}
+
+fn order(m: &MerchantRecord, reference: &str, duration_secs: u64) -> NewCheckoutOrder {
+    let merchant = &m.merchant;
+    NewCheckoutOrder {
+        order: CheckoutOrder {
+            id: OrderId::generate(T0),
+            merchant_id: merchant.id.clone(),
+            reference: MerchantRef::parse(reference).unwrap(),
+            token: CheckoutToken::generate(),
+            money: Money::new(Amount::from_minor(1234).unwrap(), Currency::Cad),
+            sale_num: "S-1".into(),
+            shop_id: merchant.shop_id.clone(),
+            operator_id: merchant.operator_id.clone(),
+            redirect_url: "https://shop.example/return".into(),
+            callback_url: "https://shop.example/notify".into(),
+            duration_secs,
+            email: None,
+            remarks: Some("可以".into()),
+            status: OrderStatus::Processing,
+            created_at: T0,
+            expires_at: at(duration_secs),
+            paid_attempt: None,
+            finished_at: None,
+            paid_after_close: false,
+        },
+        request_md5: format!("MD5-{reference}"),
+        response_data: format!("{{\"prepay_order_id\":\"{reference}\"}}"),
+    }
+}
+
+fn delivery(o: &CheckoutOrder, attempt: &OrderId) -> NewDelivery {
+    NewDelivery {
+        notify_id: NotifyId::generate(),
+        merchant_id: o.merchant_id.clone(),
+        order_id: o.id.clone(),
+        attempt_id: Some(attempt.clone()),
+        event: "paid".into(),
+        url: o.callback_url.clone(),
+        body: "{}".into(),
+    }
+}
+
+fn settle_req(
+    o: &CheckoutOrder,
+    attempt: &OrderId,
+    outcome: AttemptOutcome,
+    t: Timestamp,
+) -> SettleRequest {
+    SettleRequest {
+        attempt_id: attempt.clone(),
+        outcome,
+        at: t,
+        bizpay_order_id: Some("SB0001".into()),
+        on_paid: Some(delivery(o, attempt)),
+    }
+}
+
+/// A merchant and an open order, ready to pay.
+async fn open_order<S: Store>(store: &S, reference: &str) -> CheckoutOrder {
+    let m = merchant("ON00000001");
+    match store.insert_merchant(m.clone()).await {
+        Ok(()) | Err(StoreError::Duplicate(_)) => {}
+        Err(e) => panic!("{e}"),
+    }
+    let new = order(&m, reference, 600);
+    assert_eq!(
+        store.create_checkout_order(new.clone()).await.unwrap(),
+        CreateOutcome::Created
+    );
+    new.order
+}
+
+async fn started<S: Store>(
+    store: &S,
+    o: &CheckoutOrder,
+    method: PaymentMethod,
+    t: Timestamp,
+) -> OrderId {
+    match store.start_attempt(&o.id, method, t).await.unwrap() {
+        StartOutcome::Created(a) | StartOutcome::Resumed(a) => a.id,
+        StartOutcome::NotPayable(r) => panic!("not payable: {r}"),
+    }
+}
+
+async fn merchants_round_trip_and_ids_are_unique<S: Store>(store: S) {
+    let m = merchant("ON00000001");
+    store.insert_merchant(m.clone()).await.unwrap();
+    assert_eq!(
+        store.merchant(&m.merchant.id).await.unwrap(),
+        Some(m.clone())
+    );
+    assert!(matches!(
+        store.insert_merchant(m).await,
+        Err(StoreError::Duplicate(_))
+    ));
+    assert_eq!(
+        store
+            .merchant(&MerchantId::parse("ON99999999").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+async fn a_repeated_reference_returns_the_first_request_and_response<S: Store>(store: S) {
+    let o = open_order(&store, "prepay-1").await;
+    let m = merchant("ON00000001");
+    let mut again = order(&m, "prepay-1", 60);
+    again.request_md5 = "OTHER".into();
+    assert_eq!(
+        store.create_checkout_order(again).await.unwrap(),
+        CreateOutcome::Exists {
+            request_md5: "MD5-prepay-1".into(),
+            response_data: "{\"prepay_order_id\":\"prepay-1\"}".into()
+        }
+    );
+    let by_ref = store
+        .order_by_reference(&o.merchant_id, &o.reference)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_ref, o);
+    assert_eq!(
+        store.order_by_token(&o.token).await.unwrap(),
+        Some(o.clone())
+    );
+    assert_eq!(store.order(&o.id).await.unwrap(), Some(o));
+}
+
+async fn choosing_the_same_method_twice_resumes_the_pending_attempt<S: Store>(store: S) {
+    let o = open_order(&store, "prepay-2").await;
+    let first = started(&store, &o, PaymentMethod::Alipay, at(1)).await;
+    assert!(matches!(
+        store.start_attempt(&o.id, PaymentMethod::Alipay, at(2)).await.unwrap(),
+        StartOutcome::Resumed(a) if a.id == first
+    ));
+    let other = started(&store, &o, PaymentMethod::WeChatPay, at(3)).await;
+    assert_ne!(first, other);
+    let attempts = store.attempts(&o.id).await.unwrap();
+    assert_eq!(
+        attempts.iter().map(|a| a.method).collect::<Vec<_>>(),
+        [PaymentMethod::Alipay, PaymentMethod::WeChatPay]
+    );
+}
+
+async fn paying_enqueues_exactly_one_callback_even_when_repeated<S: Store>(store: S) {
+    let o = open_order(&store, "prepay-3").await;
+    let a = started(&store, &o, PaymentMethod::Alipay, at(1)).await;
+    let first = store
+        .settle(settle_req(&o, &a, AttemptOutcome::Paid, at(5)))
+        .await
+        .unwrap();
+    let SettleOutcome::Applied {
+        settlement,
+        order,
+        attempt,
+    } = first
+    else {
+        panic!("{first:?}")
+    };
+    assert!(settlement.order_paid);
+    assert_eq!(order.status, OrderStatus::Success);
+    assert_eq!(order.paid_attempt.as_ref(), Some(&a));
+    assert_eq!(order.finished_at, Some(at(5)));
+    assert_eq!(attempt.status, AttemptStatus::Paid);
+    assert_eq!(attempt.bizpay_order_id.as_deref(), Some("SB0001"));
+    let again = store
+        .settle(settle_req(&o, &a, AttemptOutcome::Paid, at(6)))
+        .await
+        .unwrap();
+    assert!(matches!(again, SettleOutcome::AlreadyApplied { .. }));
+    let deliveries = store.deliveries_for_order(&o.id).await.unwrap();
+    assert_eq!(deliveries.len(), 1);
+    assert_eq!(deliveries[0].state, DeliveryState::Pending);
+    assert_eq!(deliveries[0].next_attempt_at, Some(at(5)));
+    // A contradicting outcome changes nothing.
+    let late_fail = store
+        .settle(settle_req(&o, &a, AttemptOutcome::Failed, at(7)))
+        .await
+        .unwrap();
+    assert!(matches!(late_fail, SettleOutcome::Rejected { .. }));
+    assert_eq!(
+        store.order(&o.id).await.unwrap().unwrap().status,
+        OrderStatus::Success
+    );
+}
+
+async fn concurrent_payments_of_one_attempt_apply_once<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let o = open_order(&*store, "prepay-4").await;
+    let a = started(&*store, &o, PaymentMethod::UnionPay, at(1)).await;
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (store, o, a) = (store.clone(), o.clone(), a.clone());
+            tokio::spawn(async move {
+                store
+                    .settle(settle_req(&o, &a, AttemptOutcome::Paid, at(10 + i)))
+                    .await
+            })
+        })
+        .collect();
+    let mut applied = 0;
+    for t in tasks {
+        if matches!(t.await.unwrap().unwrap(), SettleOutcome::Applied { .. }) {
+            applied += 1;
+        }
+    }
+    assert_eq!(applied, 1);
+    assert_eq!(store.deliveries_for_order(&o.id).await.unwrap().len(), 1);
+}
+
+async fn a_second_paid_attempt_is_recorded_without_a_second_callback<S: Store>(store: S) {
+    let o = open_order(&store, "prepay-5").await;
+    let a = started(&store, &o, PaymentMethod::Alipay, at(1)).await;
+    let b = started(&store, &o, PaymentMethod::WeChatPay, at(2)).await;
+    store
+        .settle(settle_req(&o, &a, AttemptOutcome::Paid, at(3)))
+        .await
+        .unwrap();
+    let second = store
+        .settle(settle_req(&o, &b, AttemptOutcome::Paid, at(4)))
+        .await
+        .unwrap();
+    let SettleOutcome::Applied {
+        settlement, order, ..
+    } = second
+    else {
+        panic!("{second:?}")
+    };
+    assert!(settlement.duplicate_payment && !settlement.order_paid);
+    assert_eq!(order.paid_attempt.as_ref(), Some(&a));
+    assert_eq!(store.deliveries_for_order(&o.id).await.unwrap().len(), 1);
+}
+
+async fn a_declined_payment_closes_the_order<S: Store>(store: S) {
+    let o = open_order(&store, "prepay-6").await;
+    let a = started(&store, &o, PaymentMethod::Gp, at(1)).await;
+    store
+        .settle(settle_req(&o, &a, AttemptOutcome::Failed, at(2)))
+        .await
+        .unwrap();
+    let order = store.order(&o.id).await.unwrap().unwrap();
+    assert_eq!(order.status, OrderStatus::Closed(CloseReason::Failed));
+    assert!(store.deliveries_for_order(&o.id).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .start_attempt(&o.id, PaymentMethod::Alipay, at(3))
+            .await
+            .unwrap(),
+        StartOutcome::NotPayable(NotPayable::Closed)
+    );
+}
+
+async fn expiry_closes_orders_and_their_pending_attempts<S: Store>(store: S) {
+    let o = open_order(&store, "prepay-7").await; // expires at +600 s
+    let a = started(&store, &o, PaymentMethod::Alipay, at(1)).await;
+    assert!(store.expire_due(at(599), 100).await.unwrap().is_empty());
+    assert_eq!(
+        store.expire_due(at(600), 100).await.unwrap(),
+        vec![o.id.clone()]
+    );
+    assert_eq!(
+        store.order(&o.id).await.unwrap().unwrap().status,
+        OrderStatus::Closed(CloseReason::Expired)
+    );
+    assert_eq!(
+        store.attempt(&a).await.unwrap().unwrap().status,
+        AttemptStatus::Expired
+    );
+    assert_eq!(
+        store
+            .start_attempt(&o.id, PaymentMethod::Alipay, at(601))
+            .await
+            .unwrap(),
+        StartOutcome::NotPayable(NotPayable::Expired)
+    );
+    // The wallet's word wins: a verified payment after expiry pays, and is flagged.
+    let late = store
+        .settle(settle_req(&o, &a, AttemptOutcome::Paid, at(700)))
+        .await
+        .unwrap();
+    let SettleOutcome::Applied { order, .. } = late else {
+        panic!("{late:?}")
+    };
+    assert_eq!(order.status, OrderStatus::Success);
+    assert!(order.paid_after_close);
+    assert_eq!(store.deliveries_for_order(&o.id).await.unwrap().len(), 1);
+}
+
+async fn an_unswept_expired_order_is_not_payable<S: Store>(store: S) {
+    let o = open_order(&store, "prepay-8").await;
+    assert_eq!(
+        store
+            .start_attempt(&o.id, PaymentMethod::Alipay, at(600))
+            .await
+            .unwrap(),
+        StartOutcome::NotPayable(NotPayable::Expired)
+    );
+    assert_eq!(
+        store.order(&o.id).await.unwrap().unwrap().status,
+        OrderStatus::Closed(CloseReason::Expired)
+    );
+}
+
+async fn deliveries_are_leased_retried_and_finished<S: Store>(store: S) {
+    let o = open_order(&store, "prepay-9").await;
+    let a = started(&store, &o, PaymentMethod::Alipay, at(1)).await;
+    store
+        .settle(settle_req(&o, &a, AttemptOutcome::Paid, at(2)))
+        .await
+        .unwrap();
+    assert_eq!(store.next_delivery_due().await.unwrap(), Some(at(2)));
+    assert!(
+        store
+            .claim_due_deliveries(at(1), Duration::from_secs(60), "w1", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let claimed = store
+        .claim_due_deliveries(at(2), Duration::from_secs(60), "w1", 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    // Leased: another worker gets nothing until the lease runs out.
+    assert!(
+        store
+            .claim_due_deliveries(at(3), Duration::from_secs(60), "w2", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let d = &claimed[0];
+    let failed = DeliveryAttemptRecord {
+        delivery_id: d.id,
+        lease_owner: "w1".into(),
+        started_at: at(2),
+        duration: Duration::from_millis(30),
+        http_status: Some(500),
+        error: Some("HTTP 500".into()),
+        next: NextStep::RetryAt(at(17)),
+    };
+    assert!(store.record_delivery_attempt(failed.clone()).await.unwrap());
+    // The lease is released with the record; a stale owner cannot record again.
+    assert!(!store.record_delivery_attempt(failed).await.unwrap());
+    assert!(
+        store
+            .claim_due_deliveries(at(16), Duration::from_secs(60), "w2", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store
+        .claim_due_deliveries(at(17), Duration::from_secs(60), "w2", 10)
+        .await
+        .unwrap();
+    assert_eq!(again[0].attempts, 1);
+    let ok = DeliveryAttemptRecord {
+        delivery_id: d.id,
+        lease_owner: "w2".into(),
+        started_at: at(17),
+        duration: Duration::from_millis(20),
+        http_status: Some(200),
+        error: None,
+        next: NextStep::Delivered,
+    };
+    assert!(store.record_delivery_attempt(ok).await.unwrap());
+    let done = &store.deliveries_for_order(&o.id).await.unwrap()[0];
+    assert_eq!((done.state, done.attempts), (DeliveryState::Delivered, 2));
+    assert_eq!(store.next_delivery_due().await.unwrap(), None);
+    let attempts = store.delivery_attempts(d.id).await.unwrap();
+    assert_eq!(
+        attempts.iter().map(|a| a.http_status).collect::<Vec<_>>(),
+        [Some(500), Some(200)]
+    );
+    let stats = store.stats().await.unwrap();
+    assert!(stats.deliveries_by_state.contains(&("delivered".into(), 1)));
+    assert!(stats.orders_by_status.contains(&("success".into(), 1)));
+}
+
+async fn an_expired_lease_is_taken_over<S: Store>(store: S) {
+    let o = open_order(&store, "prepay-10").await;
+    let a = started(&store, &o, PaymentMethod::Alipay, at(1)).await;
+    store
+        .settle(settle_req(&o, &a, AttemptOutcome::Paid, at(2)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_due_deliveries(at(2), Duration::from_secs(30), "crashed", 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .claim_due_deliveries(at(32), Duration::from_secs(30), "w2", 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn a_failing_write_does_not_spoil_its_batch<S: Store>(store: S) {
+    let store = Arc::new(store);
+    store.insert_merchant(merchant("ON00000001")).await.unwrap();
+    // Many writes at once share batches; the duplicates fail alone.
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    store
+                        .insert_merchant(merchant("ON00000001"))
+                        .await
+                        .map(|_| false)
+                } else {
+                    let m = merchant("ON00000001");
+                    store
+                        .create_checkout_order(order(&m, &format!("batch-{i}"), 60))
+                        .await
+                        .map(|_| true)
+                }
+            })
+        })
+        .collect();
+    let mut created = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(true) => created += 1,
+            Err(StoreError::Duplicate(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(created, 25);
+    for i in (1..50).step_by(2) {
+        let r = MerchantRef::parse(&format!("batch-{i}")).unwrap();
+        assert!(
+            store
+                .order_by_reference(&MerchantId::parse("ON00000001").unwrap(), &r)
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+}
+
+macro_rules! sqlite_cases {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let dir = tempfile::tempdir().unwrap();
+                    let store = SqliteStore::open(dir.path().join("t.db").to_str().unwrap()).await.unwrap();
+                    super::$case(store).await;
+                }
+            )*
+        }
+    };
+}
+
+sqlite_cases!(
+    merchants_round_trip_and_ids_are_unique,
+    a_repeated_reference_returns_the_first_request_and_response,
+    choosing_the_same_method_twice_resumes_the_pending_attempt,
+    paying_enqueues_exactly_one_callback_even_when_repeated,
+    concurrent_payments_of_one_attempt_apply_once,
+    a_second_paid_attempt_is_recorded_without_a_second_callback,
+    a_declined_payment_closes_the_order,
+    expiry_closes_orders_and_their_pending_attempts,
+    an_unswept_expired_order_is_not_payable,
+    deliveries_are_leased_retried_and_finished,
+    an_expired_lease_is_taken_over,
+    a_failing_write_does_not_spoil_its_batch,
+);
+
+#[tokio::test]
+async fn sqlite_data_survives_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let o = {
+        let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+        open_order(&store, "durable").await
+    };
+    let store = SqliteStore::open(path.to_str().unwrap()).await.unwrap();
+    store.ready().await.unwrap();
+    assert_eq!(store.order(&o.id).await.unwrap(), Some(o));
+}
