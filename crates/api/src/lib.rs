@@ -6,6 +6,7 @@ pub mod codes;
 pub mod envelope;
 pub mod fields;
 pub mod prepay;
+pub mod redirect;
 
 pub use codes::RspCode;
 pub use envelope::{Action, EnvelopeError, EnvelopeRequest, EnvelopeResponse};

@@ -25,7 +25,7 @@ pub(crate) fn encrypt(key: &[u8; 16], plaintext: &[u8]) -> Vec<u8> {
 }
 
 pub(crate) fn decrypt(key: &[u8; 16], ciphertext: &[u8]) -> Result<Vec<u8>, OpenError> {
-    if ciphertext.is_empty() || ciphertext.len() % BLOCK != 0 {
+    if ciphertext.is_empty() || !ciphertext.len().is_multiple_of(BLOCK) {
         return Err(OpenError::BlockLength);
     }
     let cipher = Aes128::new(GenericArray::from_slice(key));

@@ -12,6 +12,10 @@ use crate::Fields;
 pub struct Md5Hex(String);
 
 impl Md5Hex {
+    pub(crate) fn from_upper_hex(s: String) -> Self {
+        Self(s)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }

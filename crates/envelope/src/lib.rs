@@ -73,6 +73,17 @@ pub fn derive_key(md5: &str, sign_key: &SignKey) -> [u8; 16] {
     key
 }
 
+/// `UPPER(MD5(values concatenated, then the sign key))`: the signature of the checkout
+/// browser return (DESIGN §2), and of anything else signed as plain values.
+pub fn sign_values<'a>(values: impl IntoIterator<Item = &'a str>, sign_key: &SignKey) -> Md5Hex {
+    let mut text = String::new();
+    for v in values {
+        text.push_str(v);
+    }
+    text.push_str(sign_key.expose_secret());
+    Md5Hex::from_upper_hex(digest::md5_upper_hex(text.as_bytes()))
+}
+
 /// Seals a JSON object: computes its md5, serializes it as compact JSON (field order kept)
 /// and encrypts that text.
 pub fn seal(fields: &Fields, sign_key: &SignKey) -> Sealed {

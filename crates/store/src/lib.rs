@@ -266,6 +266,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// when the order becomes paid.
     async fn settle(&self, request: SettleRequest) -> Result<SettleOutcome>;
 
+    /// Closes `order` if it is still processing and past its expiry at `now`; `true` if it
+    /// was closed by this call. Read paths call it so an expired order never looks open.
+    async fn close_if_expired(&self, order: &OrderId, now: Timestamp) -> Result<bool>;
+
     /// Closes processing orders whose expiry is at or before `now` (at most `limit`).
     /// Returns the ids closed.
     async fn expire_due(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>>;

@@ -1,5 +1,11 @@
 //! The store conformance suite: every case is generic over [`Store`], and runs against
 //! each implementation.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
 
 use ottgate_core::merchant::MerchantName;
 use ottgate_core::order::NotPayable;
@@ -343,6 +349,18 @@ async fn an_unswept_expired_order_is_not_payable<S: Store>(store: S) {
     );
 }
 
+async fn a_read_closes_an_expired_order_once<S: Store>(store: S) {
+    let o = open_order(&store, "prepay-11").await;
+    assert!(!store.close_if_expired(&o.id, at(599)).await.unwrap());
+    assert!(store.close_if_expired(&o.id, at(600)).await.unwrap());
+    assert!(!store.close_if_expired(&o.id, at(601)).await.unwrap());
+    let closed = store.order(&o.id).await.unwrap().unwrap();
+    assert_eq!(
+        (closed.status, closed.finished_at),
+        (OrderStatus::Closed(CloseReason::Expired), Some(at(600)))
+    );
+}
+
 async fn deliveries_are_leased_retried_and_finished<S: Store>(store: S) {
     let o = open_order(&store, "prepay-9").await;
     let a = started(&store, &o, PaymentMethod::Alipay, at(1)).await;
@@ -514,6 +532,7 @@ sqlite_cases!(
     a_declined_payment_closes_the_order,
     expiry_closes_orders_and_their_pending_attempts,
     an_unswept_expired_order_is_not_payable,
+    a_read_closes_an_expired_order_once,
     deliveries_are_leased_retried_and_finished,
     an_expired_lease_is_taken_over,
     a_failing_write_does_not_spoil_its_batch,

@@ -191,6 +191,13 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn close_if_expired(&self, order: &OrderId, now: Timestamp) -> Result<bool> {
+        let order = order.clone();
+        self.writer
+            .write(move |c| ops::close_if_expired(c, order, now).boxed())
+            .await
+    }
+
     async fn expire_due(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>> {
         self.writer
             .write(move |c| ops::expire_due(c, now, limit).boxed())
@@ -457,10 +464,10 @@ mod ops {
                 close_expired(c, order.id.as_str(), req.at).await?;
             }
         }
-        if settlement.order_paid {
-            if let Some(delivery) = &req.on_paid {
-                insert_delivery(c, delivery, req.at).await?;
-            }
+        if settlement.order_paid
+            && let Some(delivery) = &req.on_paid
+        {
+            insert_delivery(c, delivery, req.at).await?;
         }
         let order = load_order(c, order.id.as_str()).await?;
         let attempt = load_attempt(c, attempt.id.as_str()).await?;
@@ -492,6 +499,25 @@ mod ops {
         .execute(&mut *c)
         .await?;
         Ok(())
+    }
+
+    pub(super) async fn close_if_expired(
+        c: &mut SqliteConnection,
+        order: OrderId,
+        now: Timestamp,
+    ) -> Result<bool> {
+        let due: Option<String> = sqlx::query_scalar(
+            "SELECT id FROM orders WHERE id = ? AND status = 'processing' AND expires_at <= ?",
+        )
+        .bind(order.as_str())
+        .bind(now.epoch_millis())
+        .fetch_optional(&mut *c)
+        .await?;
+        if due.is_none() {
+            return Ok(false);
+        }
+        close_expired(c, order.as_str(), now).await?;
+        Ok(true)
     }
 
     pub(super) async fn expire_due(

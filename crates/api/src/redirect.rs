@@ -1,0 +1,89 @@
+//! The checkout browser return: the query parameters appended to the merchant's
+//! `redirect_url`, and their signature.
+
+use ottgate_envelope::{SignKey, sign_values};
+
+pub const TRADE_FINISHED: &str = "Trade_Finished";
+pub const TRADE_CLOSED: &str = "Trade_Closed";
+
+/// `total_fee`, `trade_no`, `out_trade_no`, `trade_status` (spec §4.3), signed with
+/// `sign` = UPPER(MD5(out_trade_no + total_fee + trade_no + trade_status + sign_key)) —
+/// the four values in key order (DESIGN §2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectParams {
+    pub total_fee: String,
+    pub trade_no: String,
+    pub out_trade_no: String,
+    pub trade_status: String,
+}
+
+impl RedirectParams {
+    pub fn sign(&self, sign_key: &SignKey) -> String {
+        sign_values(
+            [
+                self.out_trade_no.as_str(),
+                &self.total_fee,
+                &self.trade_no,
+                &self.trade_status,
+            ],
+            sign_key,
+        )
+        .to_string()
+    }
+
+    /// Constant-time check of a received `sign`, case-insensitive.
+    pub fn verify(&self, sign: &str, sign_key: &SignKey) -> bool {
+        sign_values(
+            [
+                self.out_trade_no.as_str(),
+                &self.total_fee,
+                &self.trade_no,
+                &self.trade_status,
+            ],
+            sign_key,
+        )
+        .matches(sign)
+    }
+
+    /// The five query parameters, in the order they are appended.
+    pub fn query_pairs(&self, sign_key: &SignKey) -> [(&'static str, String); 5] {
+        [
+            ("total_fee", self.total_fee.clone()),
+            ("trade_no", self.trade_no.clone()),
+            ("out_trade_no", self.out_trade_no.clone()),
+            ("trade_status", self.trade_status.clone()),
+            ("sign", self.sign(sign_key)),
+        ]
+    }
+
+    pub fn is_success(&self) -> bool {
+        // The published doc prints " Trade_Finished" with a stray space (spec §7.16).
+        self.trade_status
+            .trim()
+            .eq_ignore_ascii_case(TRADE_FINISHED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sign_is_the_md5_of_the_values_in_key_order_then_the_key() {
+        let p = RedirectParams {
+            total_fee: "5".into(),
+            trade_no: "16795056216014900".into(),
+            out_trade_no: "prepay20220727132626764".into(),
+            trade_status: TRADE_FINISHED.into(),
+        };
+        let key = SignKey::new("6698851A525C9433").unwrap();
+        // python3 -c 'import hashlib;print(hashlib.md5(b"prepay20220727132626764516795056216014900Trade_Finished6698851A525C9433").hexdigest().upper())'
+        assert_eq!(p.sign(&key), "8196F0D3EE988B4E95A84D0675001ABA");
+        assert!(p.verify(&p.sign(&key).to_ascii_lowercase(), &key));
+        let tampered = RedirectParams {
+            total_fee: "500".into(),
+            ..p.clone()
+        };
+        assert!(!tampered.verify(&p.sign(&key), &key));
+    }
+}

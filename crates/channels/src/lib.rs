@@ -1,0 +1,97 @@
+//! Upstream payment channels: how a payment attempt reaches a wallet, and how a wallet's
+//! result comes back as a verified outcome.
+//!
+//! Every connector implements [`Channel`]. The server never talks to a wallet except
+//! through it, and every result, whatever its origin, arrives as a [`VerifiedResult`] and
+//! takes the same path to the store (mark paid exactly once, enqueue the callback).
+
+mod sandbox;
+
+pub use sandbox::SandboxChannel;
+
+use async_trait::async_trait;
+use ottgate_core::{AttemptOutcome, Money, OrderId, PaymentMethod, Timestamp};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use url::Url;
+
+/// What a connector needs to start paying one attempt.
+#[derive(Debug, Clone)]
+pub struct StartPayment {
+    pub attempt_id: OrderId,
+    pub method: PaymentMethod,
+    pub money: Money,
+    /// Shown to the buyer by the wallet.
+    pub subject: String,
+    pub merchant_name: String,
+    pub expires_at: Timestamp,
+    /// Where the wallet sends the buyer's browser back to (our return endpoint).
+    pub return_url: Url,
+}
+
+/// Where the buyer goes next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentStart {
+    /// Send the browser to this URL.
+    Redirect(Url),
+}
+
+/// A wallet result whose authenticity the connector has established (signature, amount,
+/// currency and order ownership checked). Only these reach the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedResult {
+    pub attempt_id: OrderId,
+    pub outcome: AttemptOutcome,
+    /// The wallet's transaction id (`bizpay_order_id`).
+    pub bizpay_order_id: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("channel is misconfigured: {0}")]
+    Config(String),
+    #[error("channel request failed: {0}")]
+    Upstream(String),
+}
+
+/// An upstream payment channel.
+#[async_trait]
+pub trait Channel: Send + Sync + fmt::Debug {
+    /// A stable name for logs and metrics (`sandbox`, `alipay`, …).
+    fn name(&self) -> &'static str;
+
+    /// Whether this is a test-mode wallet (shown as such to the buyer).
+    fn is_test_mode(&self) -> bool;
+
+    async fn start(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError>;
+}
+
+/// Which channel serves each payment method in this deployment.
+#[derive(Debug, Clone, Default)]
+pub struct Channels {
+    by_method: BTreeMap<PaymentMethod, Arc<dyn Channel>>,
+}
+
+impl Channels {
+    /// Sandbox mode: every method goes to the built-in test wallet.
+    pub fn sandbox(public_url: &Url) -> Self {
+        let sandbox: Arc<dyn Channel> = Arc::new(SandboxChannel::new(public_url.clone()));
+        Self {
+            by_method: PaymentMethod::ALL
+                .into_iter()
+                .map(|m| (m, sandbox.clone()))
+                .collect(),
+        }
+    }
+
+    /// No channel at all: a live deployment before any connector is configured offers no
+    /// method (never a free test wallet).
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    pub fn for_method(&self, method: PaymentMethod) -> Option<&Arc<dyn Channel>> {
+        self.by_method.get(&method)
+    }
+}

@@ -1,0 +1,48 @@
+//! The built-in test wallet: a page on the gateway itself with Pay / Decline / Cancel.
+//! It exists only in sandbox mode.
+
+use async_trait::async_trait;
+use rand::Rng;
+
+use crate::{Channel, ChannelError, PaymentStart, StartPayment};
+
+#[derive(Debug, Clone)]
+pub struct SandboxChannel {
+    public_url: url::Url,
+}
+
+impl SandboxChannel {
+    pub fn new(public_url: url::Url) -> Self {
+        Self { public_url }
+    }
+
+    /// A wallet transaction id in the style of real ones, marked `SB` for sandbox.
+    pub fn transaction_id() -> String {
+        let mut rng = rand::thread_rng();
+        let digits: String = (0..16)
+            .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+            .collect();
+        format!("SB{digits}")
+    }
+}
+
+#[async_trait]
+impl Channel for SandboxChannel {
+    fn name(&self) -> &'static str {
+        "sandbox"
+    }
+
+    fn is_test_mode(&self) -> bool {
+        true
+    }
+
+    async fn start(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
+        let url = self
+            .public_url
+            .join(&format!("sandbox/wallet/{}", payment.attempt_id))
+            .map_err(|e| {
+                ChannelError::Config(format!("public URL cannot hold the wallet path: {e}"))
+            })?;
+        Ok(PaymentStart::Redirect(url))
+    }
+}

@@ -1,0 +1,246 @@
+//! `ottgate`: run the gateway, manage merchants, and see a whole payment in one command.
+
+mod demo;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use ottgate_core::{Currency, SystemClock};
+use ottgate_server::{Config, Gateway, LogFormat, NewMerchant};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ottgate",
+    version,
+    about = "A self-hostable payment gateway that speaks the OTT Pay protocols"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway (SQLite by default, created and migrated on first start).
+    Serve(ConfigArgs),
+    /// Start a throwaway gateway, create a merchant and run a whole checkout payment,
+    /// printing every message on the wire.
+    Demo,
+    /// Manage merchants (works whether or not a gateway is running on the database).
+    Merchant {
+        #[command(subcommand)]
+        command: MerchantCommand,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MerchantCommand {
+    /// Create a merchant and print its credentials (shown only once).
+    Add {
+        /// Display name shown to buyers.
+        #[arg(long)]
+        name: String,
+        /// Merchant id (default: generated, like ON12345678).
+        #[arg(long)]
+        id: Option<String>,
+        /// Enabled currencies, the first being the default.
+        #[arg(long, value_delimiter = ',', default_value = "CAD")]
+        currencies: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration, secrets masked.
+    Print(ConfigArgs),
+}
+
+/// Flags that override the configuration file and `OTTGATE_*` variables.
+#[derive(Debug, Clone, Default, Args, Serialize)]
+struct ConfigArgs {
+    /// TOML configuration file.
+    #[arg(long)]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Address to listen on [env: OTTGATE_LISTEN; default 127.0.0.1:8080].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    listen: Option<SocketAddr>,
+    /// Public base URL [env: OTTGATE_PUBLIC_URL; default http://<listen>].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    public_url: Option<String>,
+    /// Database [env: OTTGATE_DATABASE_URL; default sqlite://ottgate.db].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_url: Option<String>,
+    /// Sandbox mode [env: OTTGATE_SANDBOX; default true].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sandbox: Option<bool>,
+    /// human or json [env: OTTGATE_LOG_FORMAT].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_format: Option<String>,
+}
+
+impl ConfigArgs {
+    fn load(&self) -> Result<Config> {
+        Ok(Config::load(self.config.as_deref(), self)?)
+    }
+}
+
+fn init_logging(format: LogFormat, default_filter: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args.load()?).await,
+        Command::Demo => {
+            init_logging(LogFormat::Human, "warn");
+            demo::run().await
+        }
+        Command::Merchant {
+            command:
+                MerchantCommand::Add {
+                    name,
+                    id,
+                    currencies,
+                    json,
+                    config,
+                },
+        } => {
+            let config = config.load()?;
+            init_logging(config.log_format, "warn");
+            add_merchant(&config, name, id, &currencies, json).await
+        }
+        Command::Config {
+            command: ConfigCommand::Print(args),
+        } => {
+            print!("{}", args.load()?.to_masked_toml());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> Result<()> {
+    init_logging(config.log_format, "info,sqlx=warn");
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let bound = listener.local_addr()?;
+    let gateway = Gateway::open(&config, bound, Arc::new(SystemClock)).await?;
+    tracing::info!(
+        listen = %bound,
+        public_url = %gateway.settings().public_url,
+        sandbox = gateway.settings().sandbox,
+        database = config.sqlite_path().map(|p| p.display().to_string()).unwrap_or_default(),
+        "ottgate serving"
+    );
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    gateway.serve(listener, shutdown, true).await?;
+    Ok(())
+}
+
+/// SIGTERM or Ctrl-C: stop accepting, drain, exit.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM");
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: draining"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupt: draining"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    shutdown.cancel();
+}
+
+async fn add_merchant(
+    config: &Config,
+    name: String,
+    id: Option<String>,
+    currencies: &[String],
+    json: bool,
+) -> Result<()> {
+    let currencies = currencies
+        .iter()
+        .map(|c| c.trim().parse::<Currency>())
+        .collect::<Result<Vec<_>, _>>()?;
+    let store = ottgate_server::open_store(config).await?;
+    let keyring = ottgate_server::open_keyring(config)?;
+    let created = ottgate_server::merchants::create_merchant(
+        &*store,
+        &keyring,
+        &SystemClock,
+        NewMerchant {
+            name,
+            id,
+            currencies,
+        },
+    )
+    .await?;
+    let m = &created.merchant;
+    let codes: Vec<&str> = m.currencies.iter().map(|c| c.code()).collect();
+    if json {
+        let out = serde_json::json!({
+            "merchant_id": m.id.as_str(),
+            "name": m.name.as_str(),
+            "shop_id": m.shop_id.as_str(),
+            "operator_id": m.operator_id.as_str(),
+            "sign_key": created.sign_key.expose_secret(),
+            "app_id": m.app_id,
+            "app_key": created.app_key.expose_secret(),
+            "currencies": codes,
+        });
+        println!("{out}");
+    } else {
+        println!("merchant_id  {}", m.id);
+        println!("name         {}", m.name.as_str());
+        println!("shop_id      {}", m.shop_id);
+        println!("operator_id  {}", m.operator_id);
+        println!("sign_key     {}", created.sign_key.expose_secret());
+        println!("app_id       {}", m.app_id);
+        println!("app_key      {}", created.app_key.expose_secret());
+        println!("currencies   {}", codes.join(","));
+        println!();
+        println!("sign_key and app_key are shown only now; store them as secrets.");
+    }
+    Ok(())
+}

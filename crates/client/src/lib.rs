@@ -1,0 +1,348 @@
+//! A merchant's client for the OTT Pay envelope API: typed calls, plus verification of the
+//! callbacks and browser returns a merchant receives.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), ottgate_client::ClientError> {
+//! use ottgate_client::{Client, SignKey};
+//! let client = Client::new("http://127.0.0.1:8080", "ON00004652", SignKey::new("6698851A525C9433").unwrap())?;
+//! let order = client.prepay_query("prepay20220727132626764").await?;
+//! println!("{}", order.status);
+//! # Ok(()) }
+//! ```
+
+mod time;
+
+pub use ottgate_api::prepay::{
+    CallbackData, PaymentAttempt, PrepayInitRequest, PrepayInitResponse, PrepayQueryRequest,
+    PrepayQueryResponse,
+};
+pub use ottgate_api::redirect::RedirectParams;
+pub use ottgate_api::{EnvelopeRequest, EnvelopeResponse, RspCode};
+pub use ottgate_envelope::{Fields, OpenError, SignKey};
+pub use time::parse_finish_time;
+
+use ottgate_api::prepay::{from_fields, to_fields};
+use ottgate_envelope::{open, seal};
+use std::time::Duration;
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid client configuration: {0}")]
+    Config(String),
+    #[error("transport: {0}")]
+    Transport(#[from] reqwest::Error),
+    /// The gateway answered with a non-success `rsp_code`.
+    #[error("{rsp_code}: {rsp_msg}")]
+    Protocol { rsp_code: String, rsp_msg: String },
+    /// A sealed reply or callback could not be opened (wrong key, tampering).
+    #[error("cannot open sealed data: {0}")]
+    Envelope(#[from] OpenError),
+    #[error("unexpected message: {0}")]
+    Malformed(String),
+    /// A callback or browser return that is not authentic for this merchant.
+    #[error("verification failed: {0}")]
+    Verification(String),
+}
+
+impl ClientError {
+    /// The `rsp_code` of a protocol error.
+    pub fn rsp_code(&self) -> Option<&str> {
+        match self {
+            ClientError::Protocol { rsp_code, .. } => Some(rsp_code),
+            _ => None,
+        }
+    }
+}
+
+/// One request/response pair on the wire, both sealed and opened (for logging and demos).
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub request_fields: Fields,
+    pub request: EnvelopeRequest,
+    pub http_status: u16,
+    pub response: EnvelopeResponse,
+    /// The opened response data, when the reply carried any.
+    pub response_fields: Option<Fields>,
+    /// The exact decrypted response text.
+    pub response_plaintext: Option<String>,
+}
+
+/// A merchant's connection to an OTT Pay (or ottgate) gateway.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    merchant_id: String,
+    sign_key: SignKey,
+}
+
+impl Client {
+    /// `base_url` is the gateway root, e.g. `https://frontapi.ottpay.com` or
+    /// `http://127.0.0.1:8080`.
+    pub fn new(base_url: &str, merchant_id: &str, sign_key: SignKey) -> Result<Self, ClientError> {
+        let mut base =
+            Url::parse(base_url).map_err(|e| ClientError::Config(format!("base URL: {e}")))?;
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            http,
+            base,
+            merchant_id: merchant_id.to_owned(),
+            sign_key,
+        })
+    }
+
+    pub fn merchant_id(&self) -> &str {
+        &self.merchant_id
+    }
+
+    /// Seals `fields`, posts them as `action`/`version` to `/processV2`, and opens the reply.
+    /// A non-success `rsp_code` is returned in the [`Exchange`], not as an error.
+    pub async fn exchange(
+        &self,
+        action: &str,
+        version: &str,
+        fields: Fields,
+    ) -> Result<Exchange, ClientError> {
+        let sealed = seal(&fields, &self.sign_key);
+        let request = EnvelopeRequest {
+            action: action.to_owned(),
+            version: version.to_owned(),
+            merchant_id: self.merchant_id.clone(),
+            data: sealed.data,
+            md5: sealed.md5.to_string(),
+        };
+        let url = self
+            .base
+            .join("processV2")
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let http = self
+            .http
+            .post(url)
+            .json(&request)
+            .header("Accept", "application/json")
+            .send()
+            .await?;
+        let http_status = http.status().as_u16();
+        let body = http.bytes().await?;
+        let response: EnvelopeResponse = serde_json::from_slice(&body).map_err(|_| {
+            ClientError::Malformed(format!(
+                "HTTP {http_status} with a body that is not an envelope"
+            ))
+        })?;
+        let (response_fields, response_plaintext) = match (&response.data, &response.md5) {
+            (Some(data), Some(md5)) => {
+                let opened = open(data, md5, &self.sign_key)?;
+                (Some(opened.fields), Some(opened.plaintext))
+            }
+            _ => (None, None),
+        };
+        Ok(Exchange {
+            request_fields: fields,
+            request,
+            http_status,
+            response,
+            response_fields,
+            response_plaintext,
+        })
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        action: &str,
+        version: &str,
+        fields: Fields,
+    ) -> Result<T, ClientError> {
+        let exchange = self.exchange(action, version, fields).await?;
+        if exchange.response.rsp_code != RspCode::Success.as_str() {
+            return Err(ClientError::Protocol {
+                rsp_code: exchange.response.rsp_code,
+                rsp_msg: exchange.response.rsp_msg,
+            });
+        }
+        let fields = exchange
+            .response_fields
+            .ok_or_else(|| ClientError::Malformed("success without data".into()))?;
+        from_fields(&fields).map_err(|e| ClientError::Malformed(e.to_string()))
+    }
+
+    /// PREPAY_INIT "2.0": creates a checkout order. `merchant_id` is filled in if absent.
+    pub async fn prepay_init(
+        &self,
+        request: &PrepayInitRequest,
+    ) -> Result<PrepayInitResponse, ClientError> {
+        let mut request = request.clone();
+        request
+            .merchant_id
+            .get_or_insert_with(|| self.merchant_id.clone());
+        self.call("PREPAY_INIT", "2.0", to_fields(&request)).await
+    }
+
+    /// PREPAY_QUERY "2.0": the state of a checkout order.
+    pub async fn prepay_query(
+        &self,
+        prepay_order_id: &str,
+    ) -> Result<PrepayQueryResponse, ClientError> {
+        let request = PrepayQueryRequest {
+            merchant_id: Some(self.merchant_id.clone()),
+            prepay_order_id: Some(prepay_order_id.to_owned()),
+            order_id: None,
+        };
+        self.call("PREPAY_QUERY", "2.0", to_fields(&request)).await
+    }
+
+    /// Opens and authenticates a callback body posted to the merchant's `call_back_url`.
+    pub fn verify_callback(&self, body: &[u8]) -> Result<CallbackData, ClientError> {
+        self.open_callback(body).map(|(data, _)| data)
+    }
+
+    /// Like [`verify_callback`](Self::verify_callback), also returning the exact plaintext.
+    pub fn open_callback(&self, body: &[u8]) -> Result<(CallbackData, String), ClientError> {
+        let envelope: EnvelopeResponse = serde_json::from_slice(body)
+            .map_err(|_| ClientError::Malformed("callback body is not an envelope".into()))?;
+        if envelope.rsp_code != RspCode::Success.as_str() {
+            return Err(ClientError::Malformed(format!(
+                "callback rsp_code {}",
+                envelope.rsp_code
+            )));
+        }
+        if envelope.merchant_id.as_deref() != Some(self.merchant_id.as_str()) {
+            return Err(ClientError::Verification(
+                "callback is for another merchant".into(),
+            ));
+        }
+        let (Some(data), Some(md5)) = (&envelope.data, &envelope.md5) else {
+            return Err(ClientError::Malformed("callback has no data".into()));
+        };
+        let opened = open(data, md5, &self.sign_key)?;
+        let callback: CallbackData =
+            from_fields(&opened.fields).map_err(|e| ClientError::Malformed(e.to_string()))?;
+        if callback.merchant_id != self.merchant_id {
+            return Err(ClientError::Verification(
+                "callback data is for another merchant".into(),
+            ));
+        }
+        Ok((callback, opened.plaintext))
+    }
+
+    /// Checks the query string of a browser return to the merchant's `redirect_url`
+    /// (`total_fee`, `trade_no`, `out_trade_no`, `trade_status`, `sign`).
+    pub fn verify_redirect(&self, query: &str) -> Result<RedirectParams, ClientError> {
+        let query = query.strip_prefix('?').unwrap_or(query);
+        let get = |name: &str| {
+            url::form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .ok_or_else(|| ClientError::Verification(format!("redirect has no {name}")))
+        };
+        let params = RedirectParams {
+            total_fee: get("total_fee")?,
+            trade_no: get("trade_no")?,
+            out_trade_no: get("out_trade_no")?,
+            trade_status: get("trade_status")?,
+        };
+        let sign = get("sign")?;
+        if !params.verify(&sign, &self.sign_key) {
+            return Err(ClientError::Verification(
+                "redirect sign does not match".into(),
+            ));
+        }
+        Ok(params)
+    }
+}
+
+/// The data object of a PREPAY_INIT request, for [`Client::exchange`].
+pub fn prepay_fields(request: &PrepayInitRequest) -> Fields {
+    to_fields(request)
+}
+
+/// The data object of a PREPAY_QUERY request, for [`Client::exchange`].
+pub fn query_fields(merchant_id: &str, prepay_order_id: &str) -> Fields {
+    to_fields(&PrepayQueryRequest {
+        merchant_id: Some(merchant_id.to_owned()),
+        prepay_order_id: Some(prepay_order_id.to_owned()),
+        order_id: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn client() -> Client {
+        Client::new(
+            "http://127.0.0.1:1",
+            "ON00004652",
+            SignKey::new("A8B5FE540E38A5A9").unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn redirects_verify_only_with_the_right_sign() {
+        let c = client();
+        let p = RedirectParams {
+            total_fee: "5".into(),
+            trade_no: "1".into(),
+            out_trade_no: "o-1".into(),
+            trade_status: "Trade_Finished".into(),
+        };
+        let query: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(p.query_pairs(&SignKey::new("A8B5FE540E38A5A9").unwrap()))
+            .finish();
+        assert_eq!(c.verify_redirect(&format!("?{query}")).unwrap(), p);
+        let forged = query.replace("total_fee=5", "total_fee=1");
+        assert!(matches!(
+            c.verify_redirect(&forged),
+            Err(ClientError::Verification(_))
+        ));
+        assert!(matches!(
+            c.verify_redirect("total_fee=5"),
+            Err(ClientError::Verification(_))
+        ));
+    }
+
+    #[test]
+    fn callbacks_are_opened_and_checked_for_the_merchant() {
+        let c = client();
+        let key = SignKey::new("A8B5FE540E38A5A9").unwrap();
+        let data = json!({"finish_time":"20230323012153","order_id":"1","merchant_id":"ON00004652","order_status":"success",
+            "amount":"3","currency_type":"CAD","tip":"0","bizpay_order_id":"AL1","convenience_fee":"0","notify_id":"n1"});
+        let fields = match data {
+            serde_json::Value::Object(m) => m,
+            _ => unreachable!(),
+        };
+        let body = serde_json::to_vec(&EnvelopeResponse::callback(
+            "ON00004652",
+            seal(&fields, &key),
+        ))
+        .unwrap();
+        assert_eq!(c.verify_callback(&body).unwrap().amount, "3");
+        let other = serde_json::to_vec(&EnvelopeResponse::callback(
+            "ON00000001",
+            seal(&fields, &key),
+        ))
+        .unwrap();
+        assert!(matches!(
+            c.verify_callback(&other),
+            Err(ClientError::Verification(_))
+        ));
+        let wrong_key = SignKey::new("0000000000000000").unwrap();
+        let forged = serde_json::to_vec(&EnvelopeResponse::callback(
+            "ON00004652",
+            seal(&fields, &wrong_key),
+        ))
+        .unwrap();
+        assert!(matches!(
+            c.verify_callback(&forged),
+            Err(ClientError::Envelope(_))
+        ));
+    }
+}

@@ -1,0 +1,316 @@
+//! The hosted checkout: `GET /checkout/{token}` (the `payinfo` link), the method choice,
+//! and the browser's return from the wallet.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use ottgate_core::{
+    Attempt, CheckoutOrder, CheckoutToken, CloseReason, Money, OrderId, OrderStatus, PaymentMethod,
+};
+use serde::Deserialize;
+
+use crate::i18n::{Lang, Strings};
+use crate::pages::{StatusPage, render};
+use crate::payments::{ServiceError, Signing, StartError};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "checkout.html")]
+struct CheckoutPage {
+    t: &'static Strings,
+    test_mode: bool,
+    merchant_name: String,
+    symbol: &'static str,
+    amount: String,
+    currency: &'static str,
+    reference: String,
+    remaining_secs: u64,
+    remaining_text: String,
+    expire_display: String,
+    error: Option<&'static str>,
+    methods: Vec<MethodView>,
+    pay_action: String,
+}
+
+struct MethodView {
+    code: &'static str,
+    label: &'static str,
+    short: &'static str,
+}
+
+fn short_label(m: PaymentMethod) -> &'static str {
+    match m {
+        PaymentMethod::WeChatPay => "WX",
+        PaymentMethod::Alipay => "AP",
+        PaymentMethod::UnionPay => "UP",
+        PaymentMethod::Gp => "GP",
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    selected: Option<String>,
+    lang: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ChooseForm {
+    method: Option<String>,
+}
+
+/// An open checkout: the order (expiry already applied) and its merchant.
+struct Checkout {
+    order: CheckoutOrder,
+    signing: Signing,
+}
+
+async fn load(state: &AppState, token: &str) -> Result<Option<Checkout>, ServiceError> {
+    let Ok(token) = CheckoutToken::parse(token) else {
+        return Ok(None);
+    };
+    let Some(mut order) = state.store.order_by_token(&token).await? else {
+        return Ok(None);
+    };
+    if state
+        .store
+        .close_if_expired(&order.id, state.clock.now())
+        .await?
+    {
+        order = state
+            .store
+            .order(&order.id)
+            .await?
+            .ok_or(ServiceError::NotFound("order"))?;
+    }
+    let signing = state
+        .signing(&order.merchant_id)
+        .await?
+        .ok_or(ServiceError::NotFound("merchant"))?;
+    Ok(Some(Checkout { order, signing }))
+}
+
+fn internal(lang: Lang, e: &dyn std::error::Error) -> Response {
+    tracing::error!(error = %e, "checkout failed");
+    StatusPage::internal(lang)
+}
+
+fn money_text(m: Money) -> String {
+    format!(
+        "{}{} {}",
+        m.currency.symbol(),
+        m.major_display(),
+        m.currency.code()
+    )
+}
+
+/// The page for an order that is no longer open: paid, expired or declined.
+async fn finished_page(
+    state: &AppState,
+    lang: Lang,
+    c: &Checkout,
+) -> Result<Response, ServiceError> {
+    let t = lang.strings();
+    let attempts = state.store.attempts(&c.order.id).await?;
+    let attempt = match &c.order.paid_attempt {
+        Some(paid) => attempts.iter().find(|a| &a.id == paid),
+        None => attempts.last(),
+    };
+    let (kind, css, heading, body) = match c.order.status {
+        OrderStatus::Success => ("paid", "status-ok", t.paid_title, t.paid_body),
+        OrderStatus::Closed(CloseReason::Expired) => {
+            ("expired", "status-bad", t.expired_title, t.expired_body)
+        }
+        OrderStatus::Closed(CloseReason::Failed) | OrderStatus::Processing => {
+            ("closed", "status-bad", t.closed_title, t.closed_body)
+        }
+    };
+    let return_url = state.buyer_destination(&c.order, attempt, &c.signing.key)?;
+    Ok(render(
+        StatusCode::OK,
+        &StatusPage {
+            t,
+            kind,
+            css,
+            heading,
+            body,
+            merchant_name: Some(c.signing.merchant.name.as_str().to_owned()),
+            amount: Some(money_text(c.order.money)),
+            return_url: Some(return_url.to_string()),
+        },
+    ))
+}
+
+fn list_page(state: &AppState, lang: Lang, c: &Checkout, error: Option<&'static str>) -> Response {
+    let t = lang.strings();
+    let now = state.clock.now();
+    let remaining = now.until(c.order.expires_at).as_secs();
+    let methods = state.available_methods(&c.signing.merchant);
+    let test_mode = methods.iter().any(|m| {
+        state
+            .channels
+            .for_method(*m)
+            .is_some_and(|ch| ch.is_test_mode())
+    });
+    let page = CheckoutPage {
+        t,
+        test_mode,
+        merchant_name: c.signing.merchant.name.as_str().to_owned(),
+        symbol: c.order.money.currency.symbol(),
+        amount: c.order.money.major_display(),
+        currency: c.order.money.currency.code(),
+        reference: c.order.reference.to_string(),
+        remaining_secs: remaining,
+        remaining_text: format!("{:02}:{:02}", remaining / 60, remaining % 60),
+        expire_display: c.order.expires_at.beijing_display(),
+        error,
+        methods: methods
+            .into_iter()
+            .map(|m| MethodView {
+                code: m.code(),
+                label: lang.method_label(m),
+                short: short_label(m),
+            })
+            .collect(),
+        pay_action: format!("{}/pay", state.checkout_url(&c.order.token)),
+    };
+    render(
+        if error.is_some() {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        },
+        &page,
+    )
+}
+
+/// Starts `method` and sends the buyer to the wallet; a refusal re-renders the list.
+async fn go_to_method(
+    state: &AppState,
+    lang: Lang,
+    c: &Checkout,
+    method: PaymentMethod,
+) -> Result<Response, ServiceError> {
+    match state
+        .start_payment(&c.order, &c.signing.merchant, method)
+        .await
+    {
+        Ok((_, wallet)) => Ok(Redirect::to(wallet.as_str()).into_response()),
+        Err(StartError::MethodUnavailable(_)) => Ok(list_page(
+            state,
+            lang,
+            c,
+            Some(lang.strings().method_unavailable),
+        )),
+        Err(StartError::NotPayable(_)) => {
+            Ok(Redirect::to(state.checkout_url(&c.order.token).as_str()).into_response())
+        }
+        Err(StartError::Channel(e)) => {
+            tracing::error!(error = %e, method = %method, "payment channel failed to start");
+            Ok(StatusPage::internal(lang))
+        }
+        Err(StartError::Service(e)) => Err(e),
+    }
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(q): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::negotiate(q.lang.as_deref(), &headers);
+    let c = match load(&state, &token).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return StatusPage::not_found(lang),
+        Err(e) => return internal(lang, &e),
+    };
+    let result = if c.order.status != OrderStatus::Processing {
+        finished_page(&state, lang, &c).await
+    } else {
+        // DESIGN: a single concrete `selected` goes straight to that method when enabled;
+        // NONE, unknown or not-enabled values show the list.
+        match q.selected.as_deref().and_then(PaymentMethod::from_selected) {
+            Some(m) if state.available_methods(&c.signing.merchant).contains(&m) => {
+                go_to_method(&state, lang, &c, m).await
+            }
+            _ => Ok(list_page(&state, lang, &c, None)),
+        }
+    };
+    result.unwrap_or_else(|e| internal(lang, &e))
+}
+
+pub async fn choose(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    form: Result<Form<ChooseForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let lang = Lang::negotiate(None, &headers);
+    let c = match load(&state, &token).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return StatusPage::not_found(lang),
+        Err(e) => return internal(lang, &e),
+    };
+    if c.order.status != OrderStatus::Processing {
+        return Redirect::to(state.checkout_url(&c.order.token).as_str()).into_response();
+    }
+    let method = form
+        .ok()
+        .and_then(|Form(f)| f.method)
+        .and_then(|m| m.parse::<PaymentMethod>().ok());
+    let result = match method {
+        Some(m) => go_to_method(&state, lang, &c, m).await,
+        None => Ok(list_page(
+            &state,
+            lang,
+            &c,
+            Some(lang.strings().method_unavailable),
+        )),
+    };
+    result.unwrap_or_else(|e| internal(lang, &e))
+}
+
+/// Where a wallet sends the buyer back: 302 to the merchant's `redirect_url` with the
+/// signed result, or back to the checkout while the order is still open.
+pub async fn browser_return(
+    State(state): State<AppState>,
+    Path((token, attempt_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::negotiate(None, &headers);
+    let c = match load(&state, &token).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return StatusPage::not_found(lang),
+        Err(e) => return internal(lang, &e),
+    };
+    let attempt = match find_attempt(&state, &c.order, &attempt_id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return StatusPage::not_found(lang),
+        Err(e) => return internal(lang, &e),
+    };
+    match state.buyer_destination(&c.order, Some(&attempt), &c.signing.key) {
+        Ok(url) => (
+            StatusCode::FOUND,
+            [(axum::http::header::LOCATION, url.to_string())],
+        )
+            .into_response(),
+        Err(e) => internal(lang, &e),
+    }
+}
+
+async fn find_attempt(
+    state: &AppState,
+    order: &CheckoutOrder,
+    id: &str,
+) -> Result<Option<Attempt>, ServiceError> {
+    let Ok(id) = OrderId::parse(id) else {
+        return Ok(None);
+    };
+    Ok(state
+        .store
+        .attempt(&id)
+        .await?
+        .filter(|a| a.order_id == order.id))
+}

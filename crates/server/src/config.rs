@@ -1,0 +1,282 @@
+//! Configuration: defaults, then an optional TOML file, then `OTTGATE_*` environment
+//! variables, then command-line flags. [`Config`] is what is read; [`Settings`] is the
+//! validated form the gateway runs with.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use ottgate_core::{RetrySchedule, Secret};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// Every setting, as read. Field names are the TOML keys; the environment variable of each
+/// is `OTTGATE_` followed by the upper-cased name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Base URL buyers' browsers and wallets reach the gateway at; `http://{listen}` if unset.
+    pub public_url: Option<String>,
+    /// `sqlite://path` (embedded default).
+    pub database_url: String,
+    /// Sandbox mode: the built-in test wallet serves every method, the sandbox helper API
+    /// is mounted, and callbacks may go to loopback/private addresses.
+    pub sandbox: bool,
+    /// 64 hex characters (32 bytes) that encrypt merchant sign keys at rest. If unset, a
+    /// `0600` key file is used (created on first start).
+    pub master_key: Option<MaskedString>,
+    /// Where the master key file lives; default: beside the SQLite database, `<db>.key`.
+    pub master_key_file: Option<PathBuf>,
+    /// `human` or `json`.
+    pub log_format: LogFormat,
+    /// Allow callbacks to private, loopback and link-local addresses; default: `sandbox`.
+    pub allow_private_callbacks: Option<bool>,
+    /// Gaps between callback attempts, e.g. `15s,1m,5m`.
+    pub callback_retry_schedule: String,
+    /// A callback not answered within this many milliseconds is a failed attempt.
+    pub callback_timeout_ms: u64,
+    /// Callbacks sent at once by one process.
+    pub callback_concurrency: u32,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// How often expired orders are closed, in milliseconds.
+    pub expiry_sweep_interval_ms: u64,
+    /// Longest wait between looks for due callbacks, in milliseconds.
+    pub delivery_poll_interval_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            database_url: "sqlite://ottgate.db".into(),
+            sandbox: true,
+            master_key: None,
+            master_key_file: None,
+            log_format: LogFormat::Human,
+            allow_private_callbacks: None,
+            callback_retry_schedule: RetrySchedule::default().to_string(),
+            callback_timeout_ms: 10_000,
+            callback_concurrency: 16,
+            max_body_bytes: 64 * 1024,
+            expiry_sweep_interval_ms: 1_000,
+            delivery_poll_interval_ms: 1_000,
+        }
+    }
+}
+
+const ENV_KEYS: [&str; 14] = [
+    "listen",
+    "public_url",
+    "database_url",
+    "sandbox",
+    "master_key",
+    "master_key_file",
+    "log_format",
+    "allow_private_callbacks",
+    "callback_retry_schedule",
+    "callback_timeout_ms",
+    "callback_concurrency",
+    "max_body_bytes",
+    "expiry_sweep_interval_ms",
+    "delivery_poll_interval_ms",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// A configured secret: read from a string, printed as `***`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaskedString(pub Secret);
+
+impl Serialize for MaskedString {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+impl<'de> Deserialize<'de> for MaskedString {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| MaskedString(Secret::new(s)))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Defaults, then the TOML file (if given), then `OTTGATE_*` variables, then
+    /// `overrides` (command-line flags; `None` fields are skipped).
+    pub fn load(file: Option<&Path>, overrides: impl Serialize) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    file.display()
+                )));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment
+            .merge(Env::prefixed("OTTGATE_").only(&ENV_KEYS))
+            .merge(Serialized::defaults(overrides));
+        figment
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))
+    }
+
+    /// The effective configuration as TOML, secrets masked.
+    pub fn to_masked_toml(&self) -> String {
+        let value = serde_json::to_value(self).unwrap_or_default();
+        let mut out = String::new();
+        if let serde_json::Value::Object(map) = value {
+            for (k, v) in map {
+                match v {
+                    serde_json::Value::Null => out.push_str(&format!("# {k} = (unset)\n")),
+                    other => out.push_str(&format!("{k} = {other}\n")),
+                }
+            }
+        }
+        out
+    }
+
+    /// The SQLite file, if the database is SQLite.
+    pub fn sqlite_path(&self) -> Option<PathBuf> {
+        let rest = self
+            .database_url
+            .strip_prefix("sqlite://")
+            .or_else(|| self.database_url.strip_prefix("sqlite:"))?;
+        let path = rest.split('?').next().unwrap_or(rest);
+        (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
+    }
+
+    /// Validates everything and fixes the public URL against the address actually bound.
+    pub fn resolve(&self, bound: SocketAddr) -> Result<Settings, ConfigError> {
+        let invalid = |m: String| ConfigError::Invalid(m);
+        let public_url = match &self.public_url {
+            Some(u) => Url::parse(u).map_err(|e| invalid(format!("public_url {u:?}: {e}")))?,
+            None => Url::parse(&format!("http://{bound}/"))
+                .map_err(|e| invalid(format!("public_url: {e}")))?,
+        };
+        if !matches!(public_url.scheme(), "http" | "https") {
+            return Err(invalid("public_url must be http or https".into()));
+        }
+        let public_url = with_trailing_slash(public_url);
+        let schedule = RetrySchedule::parse(&self.callback_retry_schedule)
+            .map_err(|e| invalid(e.to_string()))?;
+        if self.max_body_bytes < 1024 {
+            return Err(invalid("max_body_bytes must be at least 1024".into()));
+        }
+        if self.callback_concurrency == 0 {
+            return Err(invalid("callback_concurrency must be at least 1".into()));
+        }
+        Ok(Settings {
+            public_url,
+            sandbox: self.sandbox,
+            allow_private_callbacks: self.allow_private_callbacks.unwrap_or(self.sandbox),
+            retry_schedule: schedule,
+            callback_timeout: Duration::from_millis(self.callback_timeout_ms.max(1)),
+            callback_concurrency: self.callback_concurrency,
+            max_body_bytes: self.max_body_bytes,
+            expiry_sweep_interval: Duration::from_millis(self.expiry_sweep_interval_ms.max(10)),
+            delivery_poll_interval: Duration::from_millis(self.delivery_poll_interval_ms.max(10)),
+        })
+    }
+}
+
+fn with_trailing_slash(mut url: Url) -> Url {
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url
+}
+
+/// The validated settings the gateway runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Always ends with `/`.
+    pub public_url: Url,
+    pub sandbox: bool,
+    pub allow_private_callbacks: bool,
+    pub retry_schedule: RetrySchedule,
+    pub callback_timeout: Duration,
+    pub callback_concurrency: u32,
+    pub max_body_bytes: usize,
+    pub expiry_sweep_interval: Duration,
+    pub delivery_poll_interval: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct NoOverrides {}
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://ottgate.db");
+        assert!(c.sandbox);
+        let s = c.resolve(c.listen).unwrap();
+        assert_eq!(s.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert!(s.allow_private_callbacks);
+        assert_eq!(s.retry_schedule, RetrySchedule::default());
+        assert_eq!(c.sqlite_path(), Some(PathBuf::from("ottgate.db")));
+    }
+
+    #[test]
+    fn the_master_key_is_masked_when_printed() {
+        let c = Config {
+            master_key: Some(MaskedString(Secret::new("ab".repeat(32)))),
+            ..Config::default()
+        };
+        let printed = c.to_masked_toml();
+        assert!(printed.contains("master_key = \"***\""), "{printed}");
+        assert!(!printed.contains("abab"));
+    }
+
+    #[test]
+    fn a_toml_file_is_read_and_unknown_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.toml");
+        std::fs::write(
+            &good,
+            "sandbox = false\npublic_url = \"https://pay.example/base\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&good), NoOverrides {}).unwrap();
+        assert!(!c.sandbox);
+        let s = c.resolve(c.listen).unwrap();
+        assert_eq!(s.public_url.as_str(), "https://pay.example/base/");
+        assert!(!s.allow_private_callbacks);
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "sandbox_mode = true\n").unwrap();
+        assert!(Config::load(Some(&bad), NoOverrides {}).is_err());
+    }
+
+    #[test]
+    fn an_invalid_retry_schedule_is_refused() {
+        let c = Config {
+            callback_retry_schedule: "soon".into(),
+            ..Config::default()
+        };
+        assert!(c.resolve(c.listen).is_err());
+    }
+}

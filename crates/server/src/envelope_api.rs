@@ -1,0 +1,179 @@
+//! `POST /processV2`: the encrypted-envelope API.
+//!
+//! Every failure is an envelope `{rsp_code, rsp_msg}` naming what is wrong, and changes
+//! nothing. Replies with data are sealed with the merchant's key.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use ottgate_api::{Action, EnvelopeError, EnvelopeRequest, EnvelopeResponse, FieldError, RspCode};
+use ottgate_core::MerchantId;
+use ottgate_envelope::{Fields, OpenError, open, seal};
+
+use crate::payments::{ServiceError, Signing};
+use crate::prepay;
+use crate::state::AppState;
+
+/// A protocol-level failure: the one place envelope errors become responses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError {
+    pub code: RspCode,
+    pub msg: String,
+    pub http: StatusCode,
+}
+
+impl ProtocolError {
+    pub fn new(code: RspCode, msg: impl Into<String>) -> Self {
+        Self {
+            code,
+            msg: msg.into(),
+            http: StatusCode::OK,
+        }
+    }
+
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Self::new(RspCode::ParamInvalid, msg)
+    }
+
+    pub fn format(msg: impl Into<String>) -> Self {
+        Self::new(RspCode::ParamError, msg)
+    }
+
+    /// An internal failure: logged with its cause once, answered generically.
+    pub fn internal(e: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %e, "processV2 failed");
+        Self {
+            code: RspCode::SystemError,
+            msg: RspCode::SystemError.default_message().into(),
+            http: StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl From<FieldError> for ProtocolError {
+    fn from(e: FieldError) -> Self {
+        match e {
+            FieldError::Missing(_) => Self::invalid(e.to_string()),
+            FieldError::WrongType(_) => Self::format(e.to_string()),
+        }
+    }
+}
+
+impl From<ServiceError> for ProtocolError {
+    fn from(e: ServiceError) -> Self {
+        Self::internal(&e)
+    }
+}
+
+impl From<ottgate_store::StoreError> for ProtocolError {
+    fn from(e: ottgate_store::StoreError) -> Self {
+        Self::internal(&e)
+    }
+}
+
+impl IntoResponse for ProtocolError {
+    fn into_response(self) -> Response {
+        (
+            self.http,
+            Json(EnvelopeResponse::error(self.code, self.msg)),
+        )
+            .into_response()
+    }
+}
+
+pub async fn process_v2(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let (action, result) = handle(&state, body).await;
+    let rsp_code = match &result {
+        Ok(_) => RspCode::Success,
+        Err(e) => e.code,
+    };
+    state
+        .metrics
+        .envelope_responses
+        .get_or_create(&crate::metrics::EnvelopeLabels {
+            action: action.map_or("unknown", |a| a.name()).into(),
+            rsp_code: rsp_code.as_str().into(),
+        })
+        .inc();
+    match result {
+        Ok(reply) => Json(reply).into_response(),
+        Err(e) => {
+            tracing::info!(action = action.map_or("unknown", |a| a.name()), rsp_code = %e.code, rsp_msg = %e.msg, "processV2 refused");
+            e.into_response()
+        }
+    }
+}
+
+async fn handle(
+    state: &AppState,
+    body: Result<Bytes, BytesRejection>,
+) -> (Option<Action>, Result<EnvelopeResponse, ProtocolError>) {
+    let body = match body {
+        Ok(b) => b,
+        Err(rejection) => {
+            let e = if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ProtocolError {
+                    http: StatusCode::PAYLOAD_TOO_LARGE,
+                    ..ProtocolError::format(format!(
+                        "request body exceeds {} bytes",
+                        state.settings.max_body_bytes
+                    ))
+                }
+            } else {
+                ProtocolError::format("request body could not be read")
+            };
+            return (None, Err(e));
+        }
+    };
+    let request = match EnvelopeRequest::parse(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            let error = match e {
+                EnvelopeError::Missing(_) => ProtocolError::invalid(e.to_string()),
+                _ => ProtocolError::format(e.to_string()),
+            };
+            return (None, Err(error));
+        }
+    };
+    let action = match Action::parse(&request.action, &request.version) {
+        Ok(a) => a,
+        Err(e) => return (None, Err(ProtocolError::invalid(e.to_string()))),
+    };
+    (Some(action), dispatch(state, action, &request).await)
+}
+
+async fn dispatch(
+    state: &AppState,
+    action: Action,
+    request: &EnvelopeRequest,
+) -> Result<EnvelopeResponse, ProtocolError> {
+    let unknown = || ProtocolError::invalid("merchant_id not found");
+    let merchant_id = MerchantId::parse(&request.merchant_id).map_err(|_| unknown())?;
+    let signing = state.signing(&merchant_id).await?.ok_or_else(unknown)?;
+    let opened = open(&request.data, &request.md5, &signing.key).map_err(open_error)?;
+    let data = run(state, action, &signing, &opened.fields, &request.md5).await?;
+    Ok(EnvelopeResponse::sealed(seal(&data, &signing.key)))
+}
+
+fn open_error(e: OpenError) -> ProtocolError {
+    ProtocolError::format(e.to_string())
+}
+
+async fn run(
+    state: &AppState,
+    action: Action,
+    signing: &Signing,
+    fields: &Fields,
+    md5: &str,
+) -> Result<Fields, ProtocolError> {
+    match action {
+        Action::PrepayInit => prepay::init(state, signing, fields, md5).await,
+        Action::PrepayQuery => prepay::query(state, signing, fields).await,
+    }
+}

@@ -1,0 +1,239 @@
+//! The ottgate gateway server: the OTT Pay envelope API (`POST /processV2`), the hosted
+//! checkout, the sandbox wallet and helper API, merchant callbacks, and operations
+//! endpoints, over a [`Store`].
+//!
+//! [`Gateway`] is the entry point: build it from a [`Config`] (or from parts, in tests),
+//! bind a listener, and [`Gateway::serve`] until the shutdown token fires.
+
+pub mod callbacks;
+mod checkout;
+pub mod config;
+mod envelope_api;
+mod i18n;
+pub mod keyring;
+pub mod merchants;
+pub mod metrics;
+mod ops;
+mod pages;
+mod payments;
+mod prepay;
+mod sandbox;
+pub mod state;
+pub mod workers;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use ottgate_channels::Channels;
+use ottgate_core::Clock;
+use ottgate_store::{SqliteStore, Store, StoreError};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub use callbacks::DeliveryReport;
+pub use config::{Config, LogFormat, Settings};
+pub use keyring::Keyring;
+pub use merchants::{CreatedMerchant, MerchantError, NewMerchant};
+pub use ops::REQUEST_ID;
+
+use crate::callbacks::CallbackSender;
+use crate::metrics::Metrics;
+use crate::state::{AppState, Inner};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("master key: {0}")]
+    Keyring(#[from] keyring::KeyringError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Opens the configured database (creating and migrating an SQLite file if needed).
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
+    if config.sqlite_path().is_some() {
+        return Ok(Arc::new(SqliteStore::open(&config.database_url).await?));
+    }
+    Err(StartupError::Other(format!(
+        "unsupported database_url {:?}: expected sqlite://path",
+        config
+            .database_url
+            .split('@')
+            .next_back()
+            .unwrap_or_default()
+    )))
+}
+
+/// The master key from configuration, or the key file beside the SQLite database.
+pub fn open_keyring(config: &Config) -> Result<Keyring, StartupError> {
+    if let Some(key) = &config.master_key {
+        return Ok(Keyring::from_hex(key.0.expose_secret())?);
+    }
+    let path = match (&config.master_key_file, config.sqlite_path()) {
+        (Some(p), _) => p.clone(),
+        (None, Some(db)) => {
+            let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+            name.push(".key");
+            db.with_file_name(name)
+        }
+        (None, None) => {
+            return Err(StartupError::Other(
+                "set master_key or master_key_file".into(),
+            ));
+        }
+    };
+    Ok(Keyring::load_or_create(&path)?)
+}
+
+/// The router: every endpoint, the request middleware, the body limit.
+pub fn app(state: AppState) -> Router {
+    let mut router = Router::new()
+        .route("/processV2", post(envelope_api::process_v2))
+        .route("/checkout/{token}", get(checkout::page))
+        .route("/checkout/{token}/pay", post(checkout::choose))
+        .route(
+            "/checkout/{token}/return/{attempt}",
+            get(checkout::browser_return),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics));
+    if state.settings.sandbox {
+        router = router
+            .route(
+                "/sandbox/wallet/{attempt}",
+                get(sandbox::wallet).post(sandbox::wallet_action),
+            )
+            .route(
+                "/sandbox/v1/checkout/{token}/complete",
+                post(sandbox::complete_checkout),
+            );
+    }
+    router
+        .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "not found") })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::track,
+        ))
+        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .with_state(state)
+}
+
+/// A gateway ready to serve.
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    state: AppState,
+}
+
+impl Gateway {
+    /// Builds a gateway from its parts. `bound` is the address actually listened on (the
+    /// default public URL derives from it).
+    pub fn new(
+        config: &Config,
+        bound: SocketAddr,
+        store: Arc<dyn Store>,
+        keyring: Keyring,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
+        let settings = config.resolve(bound)?;
+        let channels = if settings.sandbox {
+            Channels::sandbox(&settings.public_url)
+        } else {
+            Channels::none()
+        };
+        let callbacks =
+            CallbackSender::new(settings.callback_timeout, settings.allow_private_callbacks)
+                .map_err(|e| StartupError::Other(format!("HTTP client: {e}")))?;
+        let worker_id = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        Ok(Self {
+            state: AppState::new(Inner {
+                settings,
+                store,
+                keyring,
+                clock,
+                channels,
+                metrics: Metrics::new(),
+                callbacks,
+                delivery_wakeup: tokio::sync::Notify::new(),
+                worker_id,
+            }),
+        })
+    }
+
+    /// Opens the configured store and keyring and builds the gateway.
+    pub async fn open(
+        config: &Config,
+        bound: SocketAddr,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
+        let keyring = open_keyring(config)?;
+        let store = open_store(config).await?;
+        Self::new(config, bound, store, keyring, clock)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.state.settings
+    }
+
+    pub fn router(&self) -> Router {
+        app(self.state.clone())
+    }
+
+    pub async fn create_merchant(
+        &self,
+        new: NewMerchant,
+    ) -> Result<CreatedMerchant, MerchantError> {
+        merchants::create_merchant(
+            &*self.state.store,
+            &self.state.keyring,
+            &*self.state.clock,
+            new,
+        )
+        .await
+    }
+
+    /// One delivery-worker step: attempts every callback due now.
+    pub async fn deliver_due(&self) -> Result<DeliveryReport, StoreError> {
+        callbacks::deliver_due(&self.state).await
+    }
+
+    /// One sweeper step: closes every order past its expiry.
+    pub async fn sweep_expired(&self) -> Result<usize, StoreError> {
+        workers::sweep_expired(&self.state).await
+    }
+
+    /// Serves HTTP on `listener` (and, with `run_workers`, delivers callbacks and expires
+    /// orders) until `shutdown` is cancelled; then stops accepting, finishes in-flight
+    /// requests and callback attempts, and returns.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: CancellationToken,
+        run_workers: bool,
+    ) -> std::io::Result<()> {
+        let workers = if run_workers {
+            workers::spawn(&self.state, &shutdown)
+        } else {
+            Vec::new()
+        };
+        let token = shutdown.clone();
+        let served = axum::serve(listener, self.router())
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await;
+        shutdown.cancel();
+        for w in workers {
+            let _ = w.await;
+        }
+        tracing::info!("gateway stopped");
+        served
+    }
+}

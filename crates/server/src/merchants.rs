@@ -1,0 +1,113 @@
+//! Creating merchants and reading their signing material.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, SaltString};
+use ottgate_core::merchant::MerchantName;
+use ottgate_core::{
+    Clock, Currency, Merchant, MerchantId, OperatorId, PaymentMethod, Secret, ShopId,
+};
+use ottgate_envelope::SignKey;
+use ottgate_store::{MerchantRecord, Store, StoreError};
+use rand::RngCore;
+
+use crate::keyring::Keyring;
+
+/// What `ottgate merchant add` asks for.
+#[derive(Debug, Clone)]
+pub struct NewMerchant {
+    pub name: String,
+    pub id: Option<String>,
+    /// Empty means `CAD` only.
+    pub currencies: Vec<Currency>,
+}
+
+/// A created merchant with its credentials, shown once.
+#[derive(Debug, Clone)]
+pub struct CreatedMerchant {
+    pub merchant: Merchant,
+    pub sign_key: SignKey,
+    pub app_key: Secret,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MerchantError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("merchant {0} already exists")]
+    Exists(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    rand::rngs::OsRng.fill_bytes(&mut b);
+    b
+}
+
+/// Creates a merchant with every method enabled, a fresh sign key (16 upper-case hex
+/// characters, sealed at rest) and a fresh app key (32 hex characters, stored as an
+/// argon2id hash).
+pub async fn create_merchant(
+    store: &dyn Store,
+    keyring: &Keyring,
+    clock: &dyn Clock,
+    new: NewMerchant,
+) -> Result<CreatedMerchant, MerchantError> {
+    let name = MerchantName::parse(&new.name).map_err(|e| MerchantError::Invalid(e.to_string()))?;
+    let mut currencies = Vec::new();
+    for c in if new.currencies.is_empty() {
+        vec![Currency::Cad]
+    } else {
+        new.currencies
+    } {
+        if !currencies.contains(&c) {
+            currencies.push(c);
+        }
+    }
+    let sign_key = SignKey::new(hex::encode_upper(random_bytes::<8>()))
+        .map_err(|e| MerchantError::Invalid(e.to_string()))?;
+    let app_key = Secret::new(hex::encode(random_bytes::<16>()));
+    let salt = SaltString::generate(&mut rand::rngs::OsRng);
+    let app_key_hash = Argon2::default()
+        .hash_password(app_key.expose_secret().as_bytes(), &salt)
+        .map_err(|e| MerchantError::Invalid(format!("hashing the app key: {e}")))?
+        .to_string();
+    // A generated id may collide with an existing one; try a few.
+    let tries = if new.id.is_some() { 1 } else { 5 };
+    for _ in 0..tries {
+        let id = match &new.id {
+            Some(id) => MerchantId::parse(id).map_err(|e| MerchantError::Invalid(e.to_string()))?,
+            None => MerchantId::generate(),
+        };
+        let merchant = Merchant {
+            shop_id: ShopId::first_of(&id),
+            operator_id: OperatorId::generate(),
+            app_id: id.to_string(),
+            name: name.clone(),
+            currencies: currencies.clone(),
+            methods: PaymentMethod::ALL.to_vec(),
+            created_at: clock.now(),
+            id,
+        };
+        let record = MerchantRecord {
+            sign_key_sealed: keyring.seal_sign_key(&merchant.id, &sign_key),
+            app_key_hash: app_key_hash.clone(),
+            merchant: merchant.clone(),
+        };
+        match store.insert_merchant(record).await {
+            Ok(()) => {
+                return Ok(CreatedMerchant {
+                    merchant,
+                    sign_key,
+                    app_key,
+                });
+            }
+            Err(StoreError::Duplicate(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(MerchantError::Exists(
+        new.id.unwrap_or_else(|| "(generated id)".into()),
+    ))
+}

@@ -1,0 +1,194 @@
+//! Prometheus metrics. Counters and histograms are updated where things happen; order and
+//! outbox gauges are read from the store at scrape time, so every process reports the
+//! shared truth.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::fmt;
+use std::sync::Arc;
+
+use ottgate_store::Stats;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    pub method: String,
+    pub route: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EnvelopeLabels {
+    pub action: String,
+    pub rsp_code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabels {
+    pub status: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms to ~16 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    pub http_requests: Family<HttpLabels, Counter>,
+    pub http_latency: HistogramFamily<RouteLabels>,
+    pub envelope_responses: Family<EnvelopeLabels, Counter>,
+    pub settlements: Family<OutcomeLabels, Counter>,
+    pub callback_attempts: Family<OutcomeLabels, Counter>,
+    pub callback_latency: Histogram,
+    orders: Family<StatusLabels, Gauge>,
+    deliveries: Family<StatusLabels, Gauge>,
+    outbox_depth: Gauge,
+}
+
+impl fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+const ORDER_STATUSES: [&str; 4] = ["processing", "success", "expired", "failed"];
+const DELIVERY_STATES: [&str; 3] = ["pending", "delivered", "exhausted"];
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("ottgate");
+        let m = Self {
+            registry: Arc::new(Registry::default()),
+            http_requests: Family::default(),
+            http_latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            envelope_responses: Family::default(),
+            settlements: Family::default(),
+            callback_attempts: Family::default(),
+            callback_latency: latency_histogram(),
+            orders: Family::default(),
+            deliveries: Family::default(),
+            outbox_depth: Gauge::default(),
+        };
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status code",
+            m.http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route",
+            m.http_latency.clone(),
+        );
+        registry.register(
+            "envelope_responses",
+            "processV2 responses by action and rsp_code",
+            m.envelope_responses.clone(),
+        );
+        registry.register(
+            "settlements",
+            "Payment outcomes applied, by outcome",
+            m.settlements.clone(),
+        );
+        registry.register(
+            "callback_attempts",
+            "Merchant callback attempts by outcome (delivered, retry, exhausted)",
+            m.callback_attempts.clone(),
+        );
+        registry.register(
+            "callback_duration_seconds",
+            "Merchant callback latency",
+            m.callback_latency.clone(),
+        );
+        registry.register("orders", "Orders by status", m.orders.clone());
+        registry.register(
+            "callback_deliveries",
+            "Merchant callback deliveries by state",
+            m.deliveries.clone(),
+        );
+        registry.register(
+            "outbox_depth",
+            "Callback deliveries waiting to be delivered",
+            m.outbox_depth.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            ..m
+        }
+    }
+
+    /// The Prometheus text exposition, with gauges taken from `stats`.
+    pub fn encode(&self, stats: &Stats) -> String {
+        for status in ORDER_STATUSES {
+            self.orders
+                .get_or_create(&StatusLabels {
+                    status: status.into(),
+                })
+                .set(0);
+        }
+        for (status, n) in &stats.orders_by_status {
+            self.orders
+                .get_or_create(&StatusLabels {
+                    status: status.clone(),
+                })
+                .set(to_i64(*n));
+        }
+        for state in DELIVERY_STATES {
+            self.deliveries
+                .get_or_create(&StatusLabels {
+                    status: state.into(),
+                })
+                .set(0);
+        }
+        let mut depth = 0;
+        for (state, n) in &stats.deliveries_by_state {
+            self.deliveries
+                .get_or_create(&StatusLabels {
+                    status: state.clone(),
+                })
+                .set(to_i64(*n));
+            if state == "pending" {
+                depth = to_i64(*n);
+            }
+        }
+        self.outbox_depth.set(depth);
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn outcome(&self, family: &Family<OutcomeLabels, Counter>, outcome: &str) {
+        family
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

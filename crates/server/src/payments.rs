@@ -1,0 +1,273 @@
+//! The payment service: starting a method, applying a wallet's verified result (the one
+//! path by which any order becomes paid), and where the buyer's browser goes afterwards.
+
+use ottgate_api::EnvelopeResponse;
+use ottgate_api::prepay::{CallbackData, to_fields};
+use ottgate_api::redirect::{RedirectParams, TRADE_CLOSED, TRADE_FINISHED};
+use ottgate_channels::{ChannelError, PaymentStart, StartPayment, VerifiedResult};
+use ottgate_core::order::NotPayable;
+use ottgate_core::{
+    Attempt, CheckoutOrder, CheckoutToken, Merchant, MerchantId, NotifyId, OrderStatus,
+    PaymentMethod, Timestamp,
+};
+use ottgate_envelope::{SignKey, seal};
+use ottgate_store::{NewDelivery, SettleOutcome, SettleRequest, StartOutcome, StoreError};
+use url::Url;
+
+use crate::keyring::KeyringError;
+use crate::state::AppState;
+
+/// A merchant and its sign key, unsealed for the length of one request.
+#[derive(Debug, Clone)]
+pub struct Signing {
+    pub merchant: Merchant,
+    pub key: SignKey,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("stored URL is invalid: {0}")]
+    BadUrl(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("payment method {0} is not available for this order")]
+    MethodUnavailable(PaymentMethod),
+    #[error(transparent)]
+    NotPayable(#[from] NotPayable),
+    #[error("payment channel failed: {0}")]
+    Channel(#[from] ChannelError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<StoreError> for StartError {
+    fn from(e: StoreError) -> Self {
+        StartError::Service(e.into())
+    }
+}
+
+impl AppState {
+    pub async fn signing(&self, id: &MerchantId) -> Result<Option<Signing>, ServiceError> {
+        let Some(record) = self.store.merchant(id).await? else {
+            return Ok(None);
+        };
+        let key = self.keyring.open_sign_key(id, &record.sign_key_sealed)?;
+        Ok(Some(Signing {
+            merchant: record.merchant,
+            key,
+        }))
+    }
+
+    fn public(&self, path: &str) -> Url {
+        // public_url ends with '/', and our paths are plain ASCII segments.
+        self.settings
+            .public_url
+            .join(path)
+            .unwrap_or_else(|_| self.settings.public_url.clone())
+    }
+
+    pub fn checkout_url(&self, token: &CheckoutToken) -> Url {
+        self.public(&format!("checkout/{token}"))
+    }
+
+    pub fn return_url(&self, token: &CheckoutToken, attempt: &ottgate_core::OrderId) -> Url {
+        self.public(&format!("checkout/{token}/return/{attempt}"))
+    }
+
+    /// The methods a buyer can use for this merchant here: enabled for the merchant and
+    /// served by a channel in this deployment.
+    pub fn available_methods(&self, merchant: &Merchant) -> Vec<PaymentMethod> {
+        PaymentMethod::ALL
+            .into_iter()
+            .filter(|m| merchant.offers(*m) && self.channels.for_method(*m).is_some())
+            .collect()
+    }
+
+    /// Starts (or resumes) paying `order` with `method`; returns where to send the buyer.
+    pub async fn start_payment(
+        &self,
+        order: &CheckoutOrder,
+        merchant: &Merchant,
+        method: PaymentMethod,
+    ) -> Result<(Attempt, Url), StartError> {
+        let channel = match self.channels.for_method(method) {
+            Some(c) if merchant.offers(method) => c.clone(),
+            _ => return Err(StartError::MethodUnavailable(method)),
+        };
+        let attempt = match self
+            .store
+            .start_attempt(&order.id, method, self.clock.now())
+            .await?
+        {
+            StartOutcome::Created(a) => {
+                tracing::info!(order_id = %order.id, attempt_id = %a.id, method = %method, channel = channel.name(), "payment attempt started");
+                a
+            }
+            StartOutcome::Resumed(a) => a,
+            StartOutcome::NotPayable(reason) => return Err(reason.into()),
+        };
+        let start = StartPayment {
+            attempt_id: attempt.id.clone(),
+            method,
+            money: order.money,
+            subject: merchant.name.as_str().to_owned(),
+            merchant_name: merchant.name.as_str().to_owned(),
+            expires_at: order.expires_at,
+            return_url: self.return_url(&order.token, &attempt.id),
+        };
+        match channel.start(&start).await? {
+            PaymentStart::Redirect(url) => Ok((attempt, url)),
+        }
+    }
+
+    /// Applies a verified wallet result: marks the attempt (and the order) exactly once,
+    /// and enqueues the merchant callback in the same transaction when the order is paid.
+    pub async fn apply_result(
+        &self,
+        result: VerifiedResult,
+    ) -> Result<SettleOutcome, ServiceError> {
+        let attempt = self
+            .store
+            .attempt(&result.attempt_id)
+            .await?
+            .ok_or(ServiceError::NotFound("attempt"))?;
+        let order = self
+            .store
+            .order(&attempt.order_id)
+            .await?
+            .ok_or(ServiceError::NotFound("order"))?;
+        let signing = self
+            .signing(&order.merchant_id)
+            .await?
+            .ok_or(ServiceError::NotFound("merchant"))?;
+        let at = self.clock.now();
+        let bizpay = result.bizpay_order_id.clone().unwrap_or_default();
+        let on_paid = paid_callback(&order, &attempt, &signing.key, at, &bizpay);
+        let outcome = self
+            .store
+            .settle(SettleRequest {
+                attempt_id: attempt.id.clone(),
+                outcome: result.outcome,
+                at,
+                bizpay_order_id: result.bizpay_order_id,
+                on_paid: Some(on_paid),
+            })
+            .await?;
+        match &outcome {
+            SettleOutcome::Applied {
+                settlement,
+                order,
+                attempt,
+            } => {
+                self.metrics
+                    .outcome(&self.metrics.settlements, result.outcome.code());
+                tracing::info!(
+                    order_id = %order.id, attempt_id = %attempt.id, outcome = result.outcome.code(),
+                    order_status = order.status.code(), "payment result applied"
+                );
+                if settlement.paid_after_close {
+                    tracing::warn!(order_id = %order.id, attempt_id = %attempt.id, "paid after the order closed; flagged for review");
+                }
+                if settlement.duplicate_payment {
+                    tracing::warn!(order_id = %order.id, attempt_id = %attempt.id, "second payment on a paid order; refund needed");
+                }
+                if settlement.order_paid {
+                    self.delivery_wakeup.notify_one();
+                }
+            }
+            SettleOutcome::AlreadyApplied { attempt, .. } => {
+                tracing::info!(attempt_id = %attempt.id, outcome = result.outcome.code(), "duplicate payment result ignored");
+            }
+            SettleOutcome::Rejected { error, attempt, .. } => {
+                tracing::warn!(attempt_id = %attempt.id, %error, "contradictory payment result rejected");
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Where the buyer's browser goes once the wallet hands it back: the merchant's
+    /// `redirect_url` with the signed result when the order has one, or the checkout page
+    /// to choose again while it is still open.
+    ///
+    /// `trade_no` is the paying attempt's order id on success, otherwise the given
+    /// attempt's, otherwise (an order closed before any method was tried) the order's own id.
+    pub fn buyer_destination(
+        &self,
+        order: &CheckoutOrder,
+        attempt: Option<&Attempt>,
+        key: &SignKey,
+    ) -> Result<Url, ServiceError> {
+        let status = order.status_at(self.clock.now());
+        let trade_status = match status {
+            OrderStatus::Processing => return Ok(self.checkout_url(&order.token)),
+            OrderStatus::Success => TRADE_FINISHED,
+            OrderStatus::Closed(_) => TRADE_CLOSED,
+        };
+        let trade_no = match (status, &order.paid_attempt, attempt) {
+            (OrderStatus::Success, Some(paid), _) => paid.to_string(),
+            (_, _, Some(attempt)) => attempt.id.to_string(),
+            (_, _, None) => order.id.to_string(),
+        };
+        let params = RedirectParams {
+            total_fee: order.money.amount.to_string(),
+            trade_no,
+            out_trade_no: order.reference.to_string(),
+            trade_status: trade_status.to_owned(),
+        };
+        let mut url =
+            Url::parse(&order.redirect_url).map_err(|e| ServiceError::BadUrl(e.to_string()))?;
+        {
+            let mut query = url.query_pairs_mut();
+            for (k, v) in params.query_pairs(key) {
+                query.append_pair(k, &v);
+            }
+        }
+        Ok(url)
+    }
+}
+
+/// The success callback for `order`, paid by `attempt` at `at`, sealed with the merchant's
+/// key now so every retry sends identical bytes.
+fn paid_callback(
+    order: &CheckoutOrder,
+    attempt: &Attempt,
+    key: &SignKey,
+    at: Timestamp,
+    bizpay: &str,
+) -> NewDelivery {
+    let notify_id = NotifyId::generate();
+    let data = CallbackData {
+        finish_time: at.beijing_compact(),
+        order_id: attempt.id.to_string(),
+        prepay_order_id: Some(order.reference.to_string()),
+        merchant_id: order.merchant_id.to_string(),
+        order_status: "success".into(),
+        amount: order.money.amount.to_string(),
+        currency_type: order.money.currency.code().into(),
+        tip: "0".into(),
+        bizpay_order_id: bizpay.to_owned(),
+        remarks: order.remarks.clone(),
+        sale_num: Some(order.sale_num.clone()),
+        convenience_fee: "0".into(),
+        notify_id: notify_id.to_string(),
+    };
+    let envelope =
+        EnvelopeResponse::callback(order.merchant_id.as_str(), seal(&to_fields(&data), key));
+    NewDelivery {
+        notify_id,
+        merchant_id: order.merchant_id.clone(),
+        order_id: order.id.clone(),
+        attempt_id: Some(attempt.id.clone()),
+        event: "paid".into(),
+        url: order.callback_url.clone(),
+        body: serde_json::to_string(&envelope).unwrap_or_default(),
+    }
+}

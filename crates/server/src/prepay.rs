@@ -1,0 +1,295 @@
+//! PREPAY_INIT and PREPAY_QUERY: creating and reading checkout orders.
+
+use ottgate_api::prepay::{
+    PaymentAttempt, PrepayInitRequest, PrepayInitResponse, PrepayQueryRequest, PrepayQueryResponse,
+    to_fields,
+};
+use ottgate_core::{
+    Amount, CheckoutOrder, CheckoutToken, Currency, MerchantRef, Money, OrderId, OrderStatus,
+};
+use ottgate_envelope::Fields;
+use ottgate_store::{CreateOutcome, NewCheckoutOrder};
+use std::time::Duration;
+use url::Url;
+
+use crate::callbacks::check_callback_url;
+use crate::envelope_api::ProtocolError;
+use crate::payments::Signing;
+use crate::state::AppState;
+use ottgate_api::RspCode;
+
+/// Longest payment window accepted: 30 days.
+pub const MAX_DURATION_SECS: u64 = 30 * 24 * 3600;
+const MAX_URL_LEN: usize = 255;
+const MAX_TEXT_LEN: usize = 128;
+
+fn required(value: Option<String>, name: &str) -> Result<String, ProtocolError> {
+    value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ProtocolError::invalid(format!("missing required field: {name}")))
+}
+
+fn must_match_envelope(value: Option<String>, signing: &Signing) -> Result<(), ProtocolError> {
+    let id = required(value, "merchant_id")?;
+    if id != signing.merchant.id.as_str() {
+        return Err(ProtocolError::invalid(
+            "merchant_id does not match the envelope merchant_id",
+        ));
+    }
+    Ok(())
+}
+
+fn url_field(value: Option<String>, name: &str) -> Result<Url, ProtocolError> {
+    let raw = required(value, name)?;
+    let bad = || {
+        ProtocolError::format(format!(
+            "{name} must be an absolute http(s) URL of at most {MAX_URL_LEN} characters"
+        ))
+    };
+    if raw.len() > MAX_URL_LEN {
+        return Err(bad());
+    }
+    let url = Url::parse(&raw).map_err(|_| bad())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(bad());
+    }
+    Ok(url)
+}
+
+fn text_field(value: Option<String>, name: &str) -> Result<Option<String>, ProtocolError> {
+    match value.filter(|v| !v.is_empty()) {
+        Some(v) if v.chars().count() > MAX_TEXT_LEN || v.chars().any(char::is_control) => {
+            Err(ProtocolError::format(format!(
+                "{name} must be at most {MAX_TEXT_LEN} characters without control characters"
+            )))
+        }
+        other => Ok(other),
+    }
+}
+
+/// A PREPAY_INIT request that passed every rule.
+struct ValidInit {
+    reference: MerchantRef,
+    sale_num: String,
+    money: Money,
+    redirect_url: Url,
+    callback_url: Url,
+    duration_secs: u64,
+    email: Option<String>,
+    remarks: Option<String>,
+}
+
+fn validate_init(
+    state: &AppState,
+    signing: &Signing,
+    r: PrepayInitRequest,
+) -> Result<ValidInit, ProtocolError> {
+    let merchant = &signing.merchant;
+    must_match_envelope(r.merchant_id, signing)?;
+    if required(r.shop_id, "shop_id")? != merchant.shop_id.as_str() {
+        return Err(ProtocolError::invalid(
+            "shop_id is not a shop of this merchant",
+        ));
+    }
+    if required(r.operator_id, "operator_id")? != merchant.operator_id.as_str() {
+        return Err(ProtocolError::invalid(
+            "operator_id is not an operator of this merchant",
+        ));
+    }
+    let reference =
+        MerchantRef::parse(&required(r.prepay_order_id, "prepay_order_id")?).map_err(|_| {
+            ProtocolError::format(
+                "prepay_order_id must be 1 to 64 printable ASCII characters without spaces",
+            )
+        })?;
+    let sale_num = required(r.sale_num, "sale_num")?;
+    if sale_num.len() > 64 || sale_num.chars().any(char::is_control) {
+        return Err(ProtocolError::format(
+            "sale_num must be at most 64 characters",
+        ));
+    }
+    let amount = r
+        .amount
+        .ok_or_else(|| ProtocolError::invalid("missing required field: amount"))?;
+    let amount = Amount::parse(&amount).map_err(|e| ProtocolError::format(e.to_string()))?;
+    let currency_code = required(r.currency_type, "currency_type")?;
+    let currency = currency_code
+        .parse::<Currency>()
+        .ok()
+        .filter(|c| merchant.accepts(*c))
+        .ok_or_else(|| {
+            ProtocolError::invalid(format!(
+                "currency_type {currency_code} is not enabled for this merchant"
+            ))
+        })?;
+    if required(r.biz_type, "biz_type")? != "PREPAY" {
+        return Err(ProtocolError::format("biz_type must be PREPAY"));
+    }
+    let redirect_url = url_field(r.redirect_url, "redirect_url")?;
+    let callback_url = url_field(r.call_back_url, "call_back_url")?;
+    check_callback_url(&callback_url, state.settings.allow_private_callbacks)
+        .map_err(|e| ProtocolError::format(format!("call_back_url {e}")))?;
+    let duration = required(r.duration, "duration")?;
+    let duration_secs = duration
+        .parse::<u64>()
+        .ok()
+        .filter(|d| {
+            duration.bytes().all(|b| b.is_ascii_digit()) && (1..=MAX_DURATION_SECS).contains(d)
+        })
+        .ok_or_else(|| {
+            ProtocolError::format(format!(
+                "duration must be a whole number of seconds from 1 to {MAX_DURATION_SECS}"
+            ))
+        })?;
+    let email = text_field(r.email, "email")?;
+    if email.as_deref().is_some_and(|e| !e.contains('@')) {
+        return Err(ProtocolError::format("email must be an e-mail address"));
+    }
+    Ok(ValidInit {
+        reference,
+        sale_num,
+        money: Money::new(amount, currency),
+        redirect_url,
+        callback_url,
+        duration_secs,
+        email,
+        remarks: text_field(r.remarks, "remarks")?,
+    })
+}
+
+pub async fn init(
+    state: &AppState,
+    signing: &Signing,
+    fields: &Fields,
+    md5: &str,
+) -> Result<Fields, ProtocolError> {
+    let valid = validate_init(state, signing, PrepayInitRequest::read(fields)?)?;
+    let now = state.clock.now();
+    let merchant = &signing.merchant;
+    let order = CheckoutOrder {
+        id: OrderId::generate(now),
+        merchant_id: merchant.id.clone(),
+        reference: valid.reference,
+        token: CheckoutToken::generate(),
+        money: valid.money,
+        sale_num: valid.sale_num,
+        shop_id: merchant.shop_id.clone(),
+        operator_id: merchant.operator_id.clone(),
+        redirect_url: valid.redirect_url.to_string(),
+        callback_url: valid.callback_url.to_string(),
+        duration_secs: valid.duration_secs,
+        email: valid.email,
+        remarks: valid.remarks,
+        status: OrderStatus::Processing,
+        created_at: now,
+        expires_at: now.plus(Duration::from_secs(valid.duration_secs)),
+        paid_attempt: None,
+        finished_at: None,
+        paid_after_close: false,
+    };
+    let response = to_fields(&PrepayInitResponse {
+        prepay_order_id: order.reference.to_string(),
+        payinfo: state.checkout_url(&order.token).to_string(),
+        expire_time: order.expires_at.beijing_compact(),
+    });
+    let response_text = serde_json::Value::Object(response.clone()).to_string();
+    let request_md5 = md5.to_ascii_uppercase();
+    let created = state
+        .store
+        .create_checkout_order(NewCheckoutOrder {
+            order: order.clone(),
+            request_md5: request_md5.clone(),
+            response_data: response_text,
+        })
+        .await?;
+    match created {
+        CreateOutcome::Created => {
+            tracing::info!(order_id = %order.id, merchant_id = %merchant.id, prepay_order_id = %order.reference, amount = %order.money.amount, currency = %order.money.currency, "checkout order created");
+            Ok(response)
+        }
+        CreateOutcome::Exists {
+            request_md5: first_md5,
+            response_data,
+        } if first_md5 == request_md5 => {
+            tracing::info!(prepay_order_id = %order.reference, "identical PREPAY_INIT retried; replaying the first response");
+            match serde_json::from_str(&response_data) {
+                Ok(serde_json::Value::Object(fields)) => Ok(fields),
+                _ => Err(ProtocolError::internal(
+                    &ottgate_store::StoreError::Corrupt("stored response".into()),
+                )),
+            }
+        }
+        CreateOutcome::Exists { .. } => Err(ProtocolError::new(
+            RspCode::OrderUsed,
+            "prepay_order_id has already been used for a different order",
+        )),
+    }
+}
+
+pub async fn query(
+    state: &AppState,
+    signing: &Signing,
+    fields: &Fields,
+) -> Result<Fields, ProtocolError> {
+    let r = PrepayQueryRequest::read(fields)?;
+    must_match_envelope(r.merchant_id, signing)?;
+    let raw_ref = required(r.prepay_order_id, "prepay_order_id")?;
+    let not_found = || ProtocolError::invalid("prepay_order_id not found");
+    let reference = MerchantRef::parse(&raw_ref).map_err(|_| not_found())?;
+    let merchant = &signing.merchant;
+    let mut order = state
+        .store
+        .order_by_reference(&merchant.id, &reference)
+        .await?
+        .ok_or_else(not_found)?;
+    let now = state.clock.now();
+    if state.store.close_if_expired(&order.id, now).await? {
+        order = state.store.order(&order.id).await?.ok_or_else(not_found)?;
+    }
+    let attempts = state.store.attempts(&order.id).await?;
+    if let Some(asked) = &r.order_id
+        && !attempts.iter().any(|a| a.id.as_str() == asked)
+    {
+        return Err(ProtocolError::invalid(
+            "order_id does not belong to this prepay_order_id",
+        ));
+    }
+    let order_id = order
+        .paid_attempt
+        .clone()
+        .or_else(|| attempts.last().map(|a| a.id.clone()));
+    let response = PrepayQueryResponse {
+        rsp_code: RspCode::Success.as_str().into(),
+        rsp_msg: RspCode::Success.default_message().into(),
+        merchant_id: merchant.id.to_string(),
+        merchant_name: merchant.name.as_str().into(),
+        amount: order.money.amount.to_string(),
+        tip: "0".into(),
+        shop_id: order.shop_id.to_string(),
+        operator_id: order.operator_id.to_string(),
+        status: order.status_at(now).prepay_query_status().into(),
+        call_back_url: order.callback_url.clone(),
+        redirect_url: order.redirect_url.clone(),
+        biz_type: "PREPAY".into(),
+        prepay_order_id: order.reference.to_string(),
+        order_id: order_id.map(|id| id.to_string()),
+        sale_num: order.sale_num.clone(),
+        email: order.email.clone(),
+        remarks: order.remarks.clone(),
+        currency_type: order.money.currency.code().into(),
+        duration: order.duration_secs.to_string(),
+        create_time: order.created_at.beijing_compact(),
+        expire_time: order.expires_at.beijing_compact(),
+        payments_methods: attempts
+            .iter()
+            .map(|a| PaymentAttempt {
+                method: a.method.code().into(),
+                order_id: a.id.to_string(),
+                status: a.status.code().into(),
+                amount: a.money.amount.to_string(),
+                create_time: a.created_at.beijing_compact(),
+            })
+            .collect(),
+    };
+    Ok(to_fields(&response))
+}

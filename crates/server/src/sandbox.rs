@@ -1,0 +1,362 @@
+//! Sandbox mode only: the built-in test wallet (a page with Pay / Decline / Cancel) and
+//! the helper API merchants' automated tests use to complete a checkout without a browser.
+//! Both apply results through [`AppState::apply_result`], the same path a verified wallet
+//! notification takes.
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
+use ottgate_api::RspCode;
+use ottgate_channels::{SandboxChannel, VerifiedResult};
+use ottgate_core::order::NotPayable;
+use ottgate_core::{
+    Attempt, AttemptOutcome, AttemptStatus, CheckoutOrder, CheckoutToken, OrderId, PaymentMethod,
+};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::i18n::{Lang, Strings};
+use crate::pages::{StatusPage, render};
+use crate::payments::{ServiceError, Signing, StartError};
+use crate::state::AppState;
+
+#[derive(Template)]
+#[template(path = "wallet.html")]
+struct WalletPage {
+    t: &'static Strings,
+    method_label: &'static str,
+    merchant_name: String,
+    amount: String,
+    currency: &'static str,
+    attempt_id: String,
+    action: String,
+    message: Option<&'static str>,
+    continue_url: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum CompleteError {
+    #[error("this payment attempt is already finished")]
+    AttemptFinished,
+    #[error(transparent)]
+    NotPayable(#[from] NotPayable),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+/// Applies a simulated wallet outcome to a pending attempt of a payable order.
+async fn complete(
+    state: &AppState,
+    order: &CheckoutOrder,
+    attempt: &Attempt,
+    outcome: AttemptOutcome,
+) -> Result<(), CompleteError> {
+    if attempt.status != AttemptStatus::Pending {
+        return Err(CompleteError::AttemptFinished);
+    }
+    order.check_payable(state.clock.now())?;
+    let bizpay_order_id = (outcome == AttemptOutcome::Paid).then(SandboxChannel::transaction_id);
+    state
+        .apply_result(VerifiedResult {
+            attempt_id: attempt.id.clone(),
+            outcome,
+            bizpay_order_id,
+        })
+        .await?;
+    Ok(())
+}
+
+struct WalletContext {
+    attempt: Attempt,
+    order: CheckoutOrder,
+    signing: Signing,
+}
+
+async fn wallet_context(
+    state: &AppState,
+    attempt_id: &str,
+) -> Result<Option<WalletContext>, ServiceError> {
+    let Ok(id) = OrderId::parse(attempt_id) else {
+        return Ok(None);
+    };
+    let Some(attempt) = state.store.attempt(&id).await? else {
+        return Ok(None);
+    };
+    let order = state
+        .store
+        .order(&attempt.order_id)
+        .await?
+        .ok_or(ServiceError::NotFound("order"))?;
+    let signing = state
+        .signing(&order.merchant_id)
+        .await?
+        .ok_or(ServiceError::NotFound("merchant"))?;
+    Ok(Some(WalletContext {
+        attempt,
+        order,
+        signing,
+    }))
+}
+
+fn wallet_page(
+    state: &AppState,
+    lang: Lang,
+    w: &WalletContext,
+    message: Option<&'static str>,
+    status: StatusCode,
+) -> Response {
+    let t = lang.strings();
+    let page = WalletPage {
+        t,
+        method_label: lang.method_label(w.attempt.method),
+        merchant_name: w.signing.merchant.name.as_str().to_owned(),
+        amount: format!(
+            "{}{}",
+            w.order.money.currency.symbol(),
+            w.order.money.major_display()
+        ),
+        currency: w.order.money.currency.code(),
+        attempt_id: w.attempt.id.to_string(),
+        action: state
+            .settings
+            .public_url
+            .join(&format!("sandbox/wallet/{}", w.attempt.id))
+            .map(|u| u.to_string())
+            .unwrap_or_default(),
+        message,
+        continue_url: message.map(|_| state.return_url(&w.order.token, &w.attempt.id).to_string()),
+    };
+    render(status, &page)
+}
+
+fn refusal_message(t: &'static Strings, e: &CompleteError) -> &'static str {
+    match e {
+        CompleteError::AttemptFinished | CompleteError::NotPayable(NotPayable::AlreadyPaid) => {
+            t.wallet_done
+        }
+        CompleteError::NotPayable(NotPayable::Expired) => t.expired_body,
+        CompleteError::NotPayable(NotPayable::Closed) => t.closed_body,
+        CompleteError::Service(_) => t.error_title,
+    }
+}
+
+pub async fn wallet(
+    State(state): State<AppState>,
+    Path(attempt_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let lang = Lang::negotiate(None, &headers);
+    let w = match wallet_context(&state, &attempt_id).await {
+        Ok(Some(w)) => w,
+        Ok(None) => return StatusPage::not_found(lang),
+        Err(e) => {
+            tracing::error!(error = %e, "sandbox wallet failed");
+            return StatusPage::internal(lang);
+        }
+    };
+    let refusal = if w.attempt.status != AttemptStatus::Pending {
+        Some(CompleteError::AttemptFinished)
+    } else {
+        w.order
+            .check_payable(state.clock.now())
+            .err()
+            .map(CompleteError::from)
+    };
+    let message = refusal.as_ref().map(|e| refusal_message(lang.strings(), e));
+    wallet_page(&state, lang, &w, message, StatusCode::OK)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WalletForm {
+    action: Option<String>,
+}
+
+fn outcome_of(action: &str) -> Option<AttemptOutcome> {
+    match action {
+        "pay" | "paid" => Some(AttemptOutcome::Paid),
+        "decline" | "failed" => Some(AttemptOutcome::Failed),
+        "cancel" | "cancelled" => Some(AttemptOutcome::Cancelled),
+        _ => None,
+    }
+}
+
+pub async fn wallet_action(
+    State(state): State<AppState>,
+    Path(attempt_id): Path<String>,
+    headers: HeaderMap,
+    form: Result<Form<WalletForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let lang = Lang::negotiate(None, &headers);
+    let w = match wallet_context(&state, &attempt_id).await {
+        Ok(Some(w)) => w,
+        Ok(None) => return StatusPage::not_found(lang),
+        Err(e) => {
+            tracing::error!(error = %e, "sandbox wallet failed");
+            return StatusPage::internal(lang);
+        }
+    };
+    let Some(outcome) = form
+        .ok()
+        .and_then(|Form(f)| f.action)
+        .as_deref()
+        .and_then(outcome_of)
+    else {
+        return wallet_page(&state, lang, &w, None, StatusCode::BAD_REQUEST);
+    };
+    match complete(&state, &w.order, &w.attempt, outcome).await {
+        Ok(()) => {
+            Redirect::to(state.return_url(&w.order.token, &w.attempt.id).as_str()).into_response()
+        }
+        Err(CompleteError::Service(e)) => {
+            tracing::error!(error = %e, "sandbox wallet failed");
+            StatusPage::internal(lang)
+        }
+        Err(e) => wallet_page(
+            &state,
+            lang,
+            &w,
+            Some(refusal_message(lang.strings(), &e)),
+            StatusCode::CONFLICT,
+        ),
+    }
+}
+
+/// The helper API's errors: Appendix B codes in a small JSON body.
+#[derive(Debug)]
+struct HelperError(StatusCode, RspCode, String);
+
+impl IntoResponse for HelperError {
+    fn into_response(self) -> Response {
+        (
+            self.0,
+            Json(json!({"rsp_code": self.1.as_str(), "rsp_msg": self.2})),
+        )
+            .into_response()
+    }
+}
+
+impl From<ServiceError> for HelperError {
+    fn from(e: ServiceError) -> Self {
+        tracing::error!(error = %e, "sandbox helper failed");
+        HelperError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            RspCode::SystemError,
+            RspCode::SystemError.default_message().into(),
+        )
+    }
+}
+
+impl From<ottgate_store::StoreError> for HelperError {
+    fn from(e: ottgate_store::StoreError) -> Self {
+        ServiceError::from(e).into()
+    }
+}
+
+fn not_payable(e: NotPayable) -> HelperError {
+    match e {
+        NotPayable::AlreadyPaid => HelperError(
+            StatusCode::CONFLICT,
+            RspCode::OrderPaid,
+            "order already paid".into(),
+        ),
+        NotPayable::Expired => {
+            HelperError(StatusCode::CONFLICT, RspCode::Fail, "order expired".into())
+        }
+        NotPayable::Closed => {
+            HelperError(StatusCode::CONFLICT, RspCode::Fail, "order closed".into())
+        }
+    }
+}
+
+/// `POST /sandbox/v1/checkout/{token}/complete` with `{"method", "outcome"}`: pays,
+/// declines or cancels a checkout as a buyer would, and answers with the new attempt's
+/// `order_id` and the exact URL the buyer's browser would be sent to.
+pub async fn complete_checkout(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    body: Bytes,
+) -> Response {
+    complete_checkout_inner(&state, &token, &body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn complete_checkout_inner(
+    state: &AppState,
+    token: &str,
+    body: &[u8],
+) -> Result<Response, HelperError> {
+    let bad = |m: &str| HelperError(StatusCode::BAD_REQUEST, RspCode::ParamError, m.to_owned());
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| bad("request body must be a JSON object"))?;
+    let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    let method_text = field("method")
+        .ok_or_else(|| bad("method must be one of WECHATPAY, ALIPAY, UNIONPAY, GP"))?;
+    let method: PaymentMethod = method_text
+        .parse()
+        .map_err(|_| bad("method must be one of WECHATPAY, ALIPAY, UNIONPAY, GP"))?;
+    let outcome = field("outcome")
+        .as_deref()
+        .and_then(|o| match o {
+            "paid" => Some(AttemptOutcome::Paid),
+            "failed" => Some(AttemptOutcome::Failed),
+            "cancelled" => Some(AttemptOutcome::Cancelled),
+            _ => None,
+        })
+        .ok_or_else(|| bad("outcome must be one of paid, failed, cancelled"))?;
+    let not_found = || {
+        HelperError(
+            StatusCode::NOT_FOUND,
+            RspCode::ParamInvalid,
+            "checkout token not found".into(),
+        )
+    };
+    let token = CheckoutToken::parse(token).map_err(|_| not_found())?;
+    let mut order = state
+        .store
+        .order_by_token(&token)
+        .await?
+        .ok_or_else(not_found)?;
+    let now = state.clock.now();
+    if state.store.close_if_expired(&order.id, now).await? {
+        order = state.store.order(&order.id).await?.ok_or_else(not_found)?;
+    }
+    let signing = state
+        .signing(&order.merchant_id)
+        .await?
+        .ok_or(ServiceError::NotFound("merchant"))?;
+    order.check_payable(now).map_err(not_payable)?;
+    let attempt = match state.start_payment(&order, &signing.merchant, method).await {
+        Ok((attempt, _wallet)) => attempt,
+        Err(StartError::MethodUnavailable(m)) => {
+            return Err(HelperError(
+                StatusCode::BAD_REQUEST,
+                RspCode::ParamInvalid,
+                format!("method {m} is not enabled for this merchant"),
+            ));
+        }
+        Err(StartError::NotPayable(e)) => return Err(not_payable(e)),
+        Err(StartError::Channel(e)) => return Err(ServiceError::BadUrl(e.to_string()).into()),
+        Err(StartError::Service(e)) => return Err(e.into()),
+    };
+    match complete(state, &order, &attempt, outcome).await {
+        Ok(()) => {}
+        Err(CompleteError::NotPayable(e)) => return Err(not_payable(e)),
+        Err(CompleteError::AttemptFinished) => return Err(not_payable(NotPayable::AlreadyPaid)),
+        Err(CompleteError::Service(e)) => return Err(e.into()),
+    }
+    let order = state.store.order(&order.id).await?.ok_or_else(not_found)?;
+    let attempt = state
+        .store
+        .attempt(&attempt.id)
+        .await?
+        .ok_or_else(not_found)?;
+    let redirect_url = state.buyer_destination(&order, Some(&attempt), &signing.key)?;
+    Ok(
+        Json(json!({"order_id": attempt.id.to_string(), "redirect_url": redirect_url.to_string()}))
+            .into_response(),
+    )
+}

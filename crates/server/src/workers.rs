@@ -1,0 +1,74 @@
+//! Background work: delivering callbacks and closing expired orders. Each loop is a thin
+//! timer around a single-step function that tests call directly.
+
+use ottgate_store::StoreError;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::callbacks::{DeliveryReport, deliver_due};
+use crate::state::AppState;
+
+/// Closes every order past its expiry: one sweeper step. Returns how many were closed.
+pub async fn sweep_expired(state: &AppState) -> Result<usize, StoreError> {
+    let mut total = 0;
+    loop {
+        let closed = state.store.expire_due(state.clock.now(), 500).await?;
+        for id in &closed {
+            tracing::info!(order_id = %id, "order expired");
+        }
+        total += closed.len();
+        if closed.len() < 500 {
+            return Ok(total);
+        }
+    }
+}
+
+/// Spawns the delivery worker and the expiry sweeper. They stop taking new work when
+/// `shutdown` is cancelled and finish what they started (an in-flight callback attempt is
+/// completed and recorded), so awaiting the handles drains them.
+pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
+    vec![
+        tokio::spawn(delivery_loop(state.clone(), shutdown.clone())),
+        tokio::spawn(sweep_loop(state.clone(), shutdown.clone())),
+    ]
+}
+
+async fn delivery_loop(state: AppState, shutdown: CancellationToken) {
+    let poll = state.settings.delivery_poll_interval;
+    loop {
+        let report = match deliver_due(&state).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "callback delivery pass failed");
+                DeliveryReport::default()
+            }
+        };
+        if shutdown.is_cancelled() {
+            break;
+        }
+        // A full batch means more may be due right away.
+        let full = report.attempted
+            >= usize::try_from(state.settings.callback_concurrency).unwrap_or(usize::MAX);
+        let wait = if full { Duration::ZERO } else { poll };
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = state.delivery_wakeup.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+    tracing::info!("callback worker stopped");
+}
+
+async fn sweep_loop(state: AppState, shutdown: CancellationToken) {
+    loop {
+        if let Err(e) = sweep_expired(&state).await {
+            tracing::error!(error = %e, "expiry sweep failed");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(state.settings.expiry_sweep_interval) => {}
+        }
+    }
+    tracing::info!("expiry sweeper stopped");
+}
