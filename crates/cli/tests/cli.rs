@@ -1,0 +1,378 @@
+//! The `ottgate` binary as users run it: separate processes talking real HTTP.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::post;
+use ottgate_client::{Client, PrepayInitRequest, SignKey};
+use ottgate_core::{MerchantRef, OrderId};
+use ottgate_store::{DeliveryState, SqliteStore, Store};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+fn ottgate() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ottgate"));
+    // Only what each test sets: never a developer's own configuration.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OTTGATE_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn run(c: &mut Command) -> Output {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{c:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn db_url(dir: &Path) -> String {
+    format!("sqlite://{}", dir.join("ottgate.db").display())
+}
+
+#[derive(serde::Deserialize)]
+struct Credentials {
+    merchant_id: String,
+    shop_id: String,
+    operator_id: String,
+    sign_key: String,
+    app_id: String,
+    app_key: String,
+    currencies: Vec<String>,
+}
+
+fn add_merchant(dir: &Path, name: &str) -> Credentials {
+    let out = run(ottgate()
+        .args([
+            "merchant",
+            "add",
+            "--name",
+            name,
+            "--currencies",
+            "CAD,USD",
+            "--json",
+        ])
+        .env("OTTGATE_DATABASE_URL", db_url(dir)));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_demo_runs_a_whole_payment_and_exits_zero() {
+    let out = run(ottgate().arg("demo"));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for step in [
+        "PREPAY_INIT",
+        "\"payinfo\"",
+        "action=pay",
+        "trade_status=Trade_Finished",
+        "sign verified",
+        "encrypted callback",
+        "\"finish_time\"",
+        "PREPAY_QUERY",
+        "\"status\":\"SUCCESS\"",
+        "Demo complete",
+    ] {
+        assert!(text.contains(step), "demo output lacks {step:?}:\n{text}");
+    }
+}
+
+#[test]
+fn merchant_add_prints_credentials_and_keeps_the_sign_key_sealed_at_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = add_merchant(dir.path(), "Maple Tea House");
+    assert!(c.merchant_id.starts_with("ON") && c.merchant_id.len() == 10);
+    assert_eq!(c.shop_id, format!("{}001", c.merchant_id));
+    assert_eq!(c.operator_id.len(), 10);
+    assert_eq!(c.app_id, c.merchant_id);
+    assert_eq!(c.sign_key.len(), 16);
+    assert!(
+        c.sign_key
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))
+    );
+    assert_eq!(c.app_key.len(), 32);
+    assert_eq!(c.currencies, ["CAD", "USD"]);
+    // Neither secret is in the database file (or its WAL) in plaintext.
+    for file in std::fs::read_dir(dir.path()).unwrap() {
+        let path = file.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        for secret in [&c.sign_key, &c.app_key] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{} holds a secret",
+                path.display()
+            );
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("ottgate.db.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A chosen id, and the refusal of a duplicate.
+    run(ottgate()
+        .args(["merchant", "add", "--name", "Second", "--id", "QC00005496"])
+        .env("OTTGATE_DATABASE_URL", db_url(dir.path())));
+    let dup = ottgate()
+        .args(["merchant", "add", "--name", "Again", "--id", "QC00005496"])
+        .env("OTTGATE_DATABASE_URL", db_url(dir.path()))
+        .output()
+        .unwrap();
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+}
+
+#[test]
+fn config_print_shows_overrides_and_masks_secrets() {
+    let master = "ab".repeat(32);
+    let out = run(ottgate()
+        .args(["config", "print", "--listen", "0.0.0.0:9000"])
+        .env("OTTGATE_MASTER_KEY", &master)
+        .env("OTTGATE_SANDBOX", "false"));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("listen = \"0.0.0.0:9000\""), "{text}");
+    assert!(text.contains("sandbox = false"), "{text}");
+    assert!(text.contains("master_key = \"***\""), "{text}");
+    assert!(!text.contains(&master));
+}
+
+/// `ottgate serve` as a child process, its log (JSON lines, trace level) kept in memory.
+struct Server {
+    child: Child,
+    base: String,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Self {
+        let mut child = ottgate()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--database-url",
+                &db_url(dir),
+            ])
+            .env("RUST_LOG", "trace")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in stderr.lines().map_while(Result::ok) {
+                    if line.contains("ottgate serving") {
+                        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                        let _ = tx.send(v["fields"]["listen"].as_str().unwrap().to_owned());
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let listen = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server reports where it listens");
+        Self {
+            child,
+            base: format!("http://{listen}"),
+            log,
+        }
+    }
+
+    fn terminate(&mut self) -> std::process::ExitStatus {
+        run(Command::new("kill").args(["-TERM", &self.child.id().to_string()]));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A merchant callback endpoint that holds each request for `delay` before answering 200.
+async fn receiver(delay: Duration) -> (String, mpsc::UnboundedReceiver<Bytes>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = Router::new().route(
+        "/notify",
+        post(move |body: Bytes| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(body);
+                tokio::time::sleep(delay).await;
+                "SUCCESS"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/notify", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, rx)
+}
+
+fn order(c: &Credentials, reference: &str, callback: &str) -> PrepayInitRequest {
+    PrepayInitRequest {
+        merchant_id: Some(c.merchant_id.clone()),
+        shop_id: Some(c.shop_id.clone()),
+        operator_id: Some(c.operator_id.clone()),
+        prepay_order_id: Some(reference.into()),
+        sale_num: Some("1".into()),
+        amount: Some("500".into()),
+        currency_type: Some("USD".into()),
+        biz_type: Some("PREPAY".into()),
+        redirect_url: Some("https://shop.example/done".into()),
+        call_back_url: Some(callback.into()),
+        duration: Some("300".into()),
+        email: None,
+        remarks: None,
+    }
+}
+
+async fn pay(base: &str, payinfo: &str) {
+    let token = payinfo.rsplit('/').next().unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{base}/sandbox/v1/checkout/{token}/complete"))
+        .json(&serde_json::json!({"method": "UNIONPAY", "outcome": "paid"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_served_gateway_takes_a_payment_and_never_logs_a_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    // Created while the server runs, through the same database.
+    let creds = add_merchant(dir.path(), "Live Merchant");
+    let client = Client::new(
+        &server.base,
+        &creds.merchant_id,
+        SignKey::new(&creds.sign_key).unwrap(),
+    )
+    .unwrap();
+    let (callback_url, mut callbacks) = receiver(Duration::ZERO).await;
+    let created = client
+        .prepay_init(&order(&creds, "served-1", &callback_url))
+        .await
+        .unwrap();
+    pay(&server.base, &created.payinfo).await;
+    let body = tokio::time::timeout(Duration::from_secs(15), callbacks.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.verify_callback(&body).unwrap().currency_type, "USD");
+    assert_eq!(
+        client.prepay_query("served-1").await.unwrap().status,
+        "SUCCESS"
+    );
+    let health = reqwest::get(format!("{}/readyz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+
+    assert!(server.terminate().success());
+    let log = server.log_text();
+    assert!(
+        log.contains("\"request_id\""),
+        "requests are logged with their id"
+    );
+    assert!(log.contains("payment result applied") && log.contains("callback delivered"));
+    let master = std::fs::read_to_string(dir.path().join("ottgate.db.key")).unwrap();
+    for (name, secret) in [
+        ("sign key", creds.sign_key.as_str()),
+        ("app key", creds.app_key.as_str()),
+        ("master key", master.trim()),
+    ] {
+        assert!(
+            !log.contains(secret),
+            "the {name} appears in the server log"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_lets_an_in_flight_callback_finish_and_be_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path());
+    let creds = add_merchant(dir.path(), "Slow Merchant");
+    let client = Client::new(
+        &server.base,
+        &creds.merchant_id,
+        SignKey::new(&creds.sign_key).unwrap(),
+    )
+    .unwrap();
+    let (callback_url, mut callbacks) = receiver(Duration::from_millis(1500)).await;
+    let created = client
+        .prepay_init(&order(&creds, "drain-1", &callback_url))
+        .await
+        .unwrap();
+    pay(&server.base, &created.payinfo).await;
+    // The callback is in flight (the receiver holds it)...
+    tokio::time::timeout(Duration::from_secs(15), callbacks.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let started = Instant::now();
+    assert!(server.terminate().success());
+    // ...so shutdown waited for it rather than abandoning it.
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    let store = SqliteStore::open(&db_url(dir.path())).await.unwrap();
+    let merchant = ottgate_core::MerchantId::parse(&creds.merchant_id).unwrap();
+    let order: OrderId = store
+        .order_by_reference(&merchant, &MerchantRef::parse("drain-1").unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let deliveries = store.deliveries_for_order(&order).await.unwrap();
+    assert_eq!(
+        (deliveries[0].state, deliveries[0].attempts),
+        (DeliveryState::Delivered, 1)
+    );
+}

@@ -1,0 +1,219 @@
+//! The checkout in a real headless Chromium (Debian `chromium` + `chromium-driver`).
+
+use fantoccini::{ClientBuilder, Locator};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use url::Url;
+
+use crate::harness::TestGateway;
+
+/// A chromedriver process on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find(names: &[&str]) -> Option<String> {
+    names.iter().find_map(|name| {
+        if name.starts_with('/') {
+            std::path::Path::new(name)
+                .exists()
+                .then(|| (*name).to_owned())
+        } else {
+            std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|p| p.join(name))
+                    .find(|p| p.exists())
+                    .map(|p| p.display().to_string())
+            })
+        }
+    })
+}
+
+async fn start_driver() -> (Driver, fantoccini::Client) {
+    let chromedriver = find(&["chromedriver", "/usr/bin/chromedriver"])
+        .expect("chromedriver not found: install Debian's chromium and chromium-driver (./scripts/test.sh does)");
+    let chromium = find(&["chromium", "/usr/bin/chromium"])
+        .expect("chromium not found: install Debian's chromium");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let profile = tempfile::tempdir().unwrap();
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _profile: profile,
+    };
+    // chromedriver is an external process with no readiness signal but its port.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not start listening"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-quic", "--no-first-run", "--window-size=412,915",
+                format!("--user-data-dir={}", driver._profile.path().display()),
+            ]
+        }),
+    );
+    let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a Chromium session");
+    (driver, client)
+}
+
+async fn wait_for_url(c: &fantoccini::Client, pred: impl Fn(&Url) -> bool) -> Url {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let url = c.current_url().await.unwrap();
+        if pred(&url) {
+            return url;
+        }
+        assert!(Instant::now() < deadline, "browser stuck at {url}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_buyer_pays_with_alipay_in_headless_chromium() {
+    let t = TestGateway::start().await;
+    let created = t.create("browser-1").await;
+    let (_driver, c) = start_driver().await;
+
+    c.goto(&created.payinfo).await.unwrap();
+    let name = c
+        .wait()
+        .for_element(Locator::Id("merchant-name"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(name, "Maple Tea House");
+    let amount = c
+        .wait()
+        .for_element(Locator::Id("amount"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        amount.contains("12.34") && amount.contains("CAD"),
+        "{amount}"
+    );
+    // The countdown is live (the script ran): m:ss under ten minutes.
+    let countdown = c
+        .wait()
+        .for_element(Locator::Id("countdown"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        countdown.starts_with("09:") || countdown == "10:00",
+        "{countdown}"
+    );
+
+    c.wait()
+        .for_element(Locator::Id("method-ALIPAY"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_url(&c, |u| u.path().starts_with("/sandbox/wallet/")).await;
+    let title = c
+        .wait()
+        .for_element(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(title.contains("Alipay"), "{title}");
+    c.wait()
+        .for_element(Locator::Id("pay"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    let landed = wait_for_url(&c, |u| u.path() == "/return").await;
+    assert_eq!(landed.host_str(), t.receiver_url.host_str());
+    let params = t.client.verify_redirect(landed.query().unwrap()).unwrap();
+    assert!(params.is_success());
+    assert_eq!(
+        (params.total_fee.as_str(), params.out_trade_no.as_str()),
+        ("1234", "browser-1")
+    );
+    let body = c
+        .wait()
+        .for_element(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(body, "Thank you");
+
+    let callback = t
+        .client
+        .verify_callback(&t.receiver.wait_for(1).await[0])
+        .unwrap();
+    assert_eq!(callback.order_id, params.trade_no);
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_preselected_method_skips_the_list_in_headless_chromium() {
+    let t = TestGateway::start().await;
+    let created = t.create("browser-2").await;
+    let (_driver, c) = start_driver().await;
+    c.goto(&format!("{}?selected=WECHATPAY", created.payinfo))
+        .await
+        .unwrap();
+    wait_for_url(&c, |u| u.path().starts_with("/sandbox/wallet/")).await;
+    c.wait()
+        .for_element(Locator::Id("decline"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let landed = wait_for_url(&c, |u| u.path() == "/return").await;
+    let params = t.client.verify_redirect(landed.query().unwrap()).unwrap();
+    assert_eq!(params.trade_status, "Trade_Closed");
+    c.close().await.unwrap();
+}

@@ -1,0 +1,328 @@
+//! A gateway on a random port with a merchant, an SDK client, and a callback receiver.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use ottgate_client::{Client, PrepayInitRequest, PrepayInitResponse, SignKey};
+use ottgate_core::{Clock, Currency, ManualClock, SystemClock, Timestamp};
+use ottgate_server::{Config, CreatedMerchant, Gateway, NewMerchant};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+/// A merchant's callback endpoint: records every body, answers with scripted statuses
+/// (200 once the script runs out).
+#[derive(Clone, Default)]
+pub struct Receiver {
+    inner: Arc<ReceiverInner>,
+}
+
+#[derive(Default)]
+struct ReceiverInner {
+    script: Mutex<VecDeque<StatusCode>>,
+    received: Mutex<Vec<Bytes>>,
+    arrived: Notify,
+}
+
+impl Receiver {
+    pub async fn start() -> (Self, Url) {
+        let receiver = Receiver::default();
+        let app = Router::new()
+            .route("/notify", post(record))
+            .route(
+                "/return",
+                get(|| async {
+                    axum::response::Html("<!doctype html><title>Thanks</title><h1>Thank you</h1>")
+                }),
+            )
+            .with_state(receiver.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (receiver, url)
+    }
+
+    /// The next answers, in order.
+    pub fn answer(&self, statuses: &[u16]) {
+        let mut script = self.inner.script.lock().unwrap();
+        script.extend(statuses.iter().map(|s| StatusCode::from_u16(*s).unwrap()));
+    }
+
+    pub fn received(&self) -> Vec<Bytes> {
+        self.inner.received.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 10 s) until at least `n` callbacks have arrived.
+    pub async fn wait_for(&self, n: usize) -> Vec<Bytes> {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let notified = self.inner.arrived.notified();
+                if self.received().len() >= n {
+                    return self.received();
+                }
+                notified.await;
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("expected {n} callbacks, got {}", self.received().len()))
+    }
+}
+
+async fn record(State(r): State<Receiver>, body: Bytes) -> StatusCode {
+    r.inner.received.lock().unwrap().push(body);
+    r.inner.arrived.notify_waiters();
+    r.inner
+        .script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(StatusCode::OK)
+}
+
+pub struct Options {
+    pub manual_clock: bool,
+    pub workers: bool,
+    pub sandbox: bool,
+    pub schedule: &'static str,
+    pub currencies: Vec<Currency>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            manual_clock: false,
+            workers: true,
+            sandbox: true,
+            schedule: "15s,1m,5m",
+            currencies: vec![Currency::Cad],
+        }
+    }
+}
+
+pub struct TestGateway {
+    pub gateway: Gateway,
+    pub base: Url,
+    pub clock: Option<ManualClock>,
+    pub merchant: CreatedMerchant,
+    pub client: Client,
+    pub receiver: Receiver,
+    pub receiver_url: Url,
+    /// A browser-like HTTP client that does not follow redirects.
+    pub http: reqwest::Client,
+    pub dir: Arc<tempfile::TempDir>,
+    shutdown: CancellationToken,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+pub fn config(dir: &std::path::Path, options: &Options) -> Config {
+    Config {
+        database_url: format!("sqlite://{}", dir.join("gateway.db").display()),
+        listen: "127.0.0.1:0".parse().unwrap(),
+        sandbox: options.sandbox,
+        callback_retry_schedule: options.schedule.into(),
+        callback_timeout_ms: 2_000,
+        delivery_poll_interval_ms: 100,
+        expiry_sweep_interval_ms: 100,
+        ..Config::default()
+    }
+}
+
+/// Starts a gateway over the database in `dir` (so a test can restart on the same data).
+pub async fn serve(
+    dir: &std::path::Path,
+    options: &Options,
+    clock: Arc<dyn Clock>,
+) -> (
+    Gateway,
+    Url,
+    CancellationToken,
+    JoinHandle<std::io::Result<()>>,
+) {
+    let config = config(dir, options);
+    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    let bound: SocketAddr = listener.local_addr().unwrap();
+    let gateway = Gateway::open(&config, bound, clock).await.unwrap();
+    let shutdown = CancellationToken::new();
+    let server = {
+        let (g, s, w) = (gateway.clone(), shutdown.clone(), options.workers);
+        tokio::spawn(async move { g.serve(listener, s, w).await })
+    };
+    (
+        gateway,
+        Url::parse(&format!("http://{bound}/")).unwrap(),
+        shutdown,
+        server,
+    )
+}
+
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+impl TestGateway {
+    pub async fn start() -> Self {
+        Self::with(Options::default()).await
+    }
+
+    pub async fn with(options: Options) -> Self {
+        let dir = Arc::new(tempfile::tempdir().unwrap());
+        let manual = options
+            .manual_clock
+            .then(|| ManualClock::new(SystemClock.now()));
+        let clock: Arc<dyn Clock> = match &manual {
+            Some(c) => Arc::new(c.clone()),
+            None => Arc::new(SystemClock),
+        };
+        let (gateway, base, shutdown, server) = serve(dir.path(), &options, clock).await;
+        let merchant = gateway
+            .create_merchant(NewMerchant {
+                name: "Maple Tea House".into(),
+                id: None,
+                currencies: options.currencies.clone(),
+            })
+            .await
+            .unwrap();
+        let client = Client::new(
+            base.as_str(),
+            merchant.merchant.id.as_str(),
+            merchant.sign_key.clone(),
+        )
+        .unwrap();
+        let (receiver, receiver_url) = Receiver::start().await;
+        Self {
+            gateway,
+            base,
+            clock: manual,
+            merchant,
+            client,
+            receiver,
+            receiver_url,
+            http: browser(),
+            dir,
+            shutdown,
+            server: Some(server),
+        }
+    }
+
+    pub fn key(&self) -> SignKey {
+        self.merchant.sign_key.clone()
+    }
+
+    pub fn advance(&self, d: Duration) {
+        self.clock.as_ref().expect("manual clock").advance(d);
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock
+            .as_ref()
+            .map_or_else(|| SystemClock.now(), |c| c.now())
+    }
+
+    /// A valid PREPAY_INIT for this merchant: 12.34 CAD, 10 minutes.
+    pub fn order(&self, reference: &str) -> PrepayInitRequest {
+        let m = &self.merchant.merchant;
+        PrepayInitRequest {
+            merchant_id: Some(m.id.to_string()),
+            shop_id: Some(m.shop_id.to_string()),
+            operator_id: Some(m.operator_id.to_string()),
+            prepay_order_id: Some(reference.into()),
+            sale_num: Some(format!("S-{reference}")),
+            amount: Some("1234".into()),
+            currency_type: Some("CAD".into()),
+            biz_type: Some("PREPAY".into()),
+            redirect_url: Some(self.receiver_url.join("return").unwrap().to_string()),
+            call_back_url: Some(self.receiver_url.join("notify").unwrap().to_string()),
+            duration: Some("600".into()),
+            email: None,
+            remarks: Some("可以".into()),
+        }
+    }
+
+    pub async fn create(&self, reference: &str) -> PrepayInitResponse {
+        self.client
+            .prepay_init(&self.order(reference))
+            .await
+            .unwrap()
+    }
+
+    /// Completes a checkout through the sandbox helper API; returns the JSON answer.
+    pub async fn complete(
+        &self,
+        payinfo: &str,
+        method: &str,
+        outcome: &str,
+    ) -> (StatusCode, serde_json::Value) {
+        let token = payinfo.rsplit('/').next().unwrap();
+        let r = self
+            .http
+            .post(
+                self.base
+                    .join(&format!("sandbox/v1/checkout/{token}/complete"))
+                    .unwrap(),
+            )
+            .json(&serde_json::json!({"method": method, "outcome": outcome}))
+            .send()
+            .await
+            .unwrap();
+        (
+            StatusCode::from_u16(r.status().as_u16()).unwrap(),
+            r.json().await.unwrap(),
+        )
+    }
+
+    /// Stops the server (drains it) and keeps the database.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// The `Location` of a redirect response.
+pub fn location(r: &reqwest::Response) -> String {
+    assert!(
+        r.status().is_redirection(),
+        "expected a redirect, got {}",
+        r.status()
+    );
+    r.headers()[reqwest::header::LOCATION]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Plays a buyer in a browser without JavaScript: choose `method` on the checkout, then
+/// press `action` in the sandbox wallet; returns where the browser finally lands.
+pub async fn buyer_pays(t: &TestGateway, payinfo: &str, method: &str, action: &str) -> String {
+    let chose = t
+        .http
+        .post(format!("{payinfo}/pay"))
+        .form(&[("method", method)])
+        .send()
+        .await
+        .unwrap();
+    let wallet = location(&chose);
+    assert!(wallet.contains("/sandbox/wallet/"), "{wallet}");
+    assert_eq!(t.http.get(&wallet).send().await.unwrap().status(), 200);
+    let acted = t
+        .http
+        .post(&wallet)
+        .form(&[("action", action)])
+        .send()
+        .await
+        .unwrap();
+    let back = location(&acted);
+    let returned = t.http.get(&back).send().await.unwrap();
+    location(&returned)
+}

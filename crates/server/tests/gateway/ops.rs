@@ -1,0 +1,156 @@
+//! Operations endpoints and request hygiene.
+
+use crate::harness::{Options, TestGateway};
+
+#[tokio::test]
+async fn health_and_readiness_answer() {
+    let t = TestGateway::start().await;
+    let health = t
+        .http
+        .get(t.base.join("healthz").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            health.status().as_u16(),
+            health.text().await.unwrap().as_str()
+        ),
+        (200, "ok")
+    );
+    assert_eq!(
+        t.http
+            .get(t.base.join("readyz").unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test]
+async fn metrics_report_requests_orders_and_callbacks() {
+    let t = TestGateway::start().await;
+    let created = t.create("metrics-1").await;
+    t.complete(&created.payinfo, "ALIPAY", "paid").await;
+    t.receiver.wait_for(1).await;
+    t.create("metrics-2").await;
+    let _ = t.client.prepay_query("nope").await;
+    // The worker records the attempt right after the receiver answers; give it its turn.
+    let mut text = String::new();
+    for _ in 0..50 {
+        text = t
+            .http
+            .get(t.base.join("metrics").unwrap())
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("ottgate_callback_attempts_total{outcome=\"delivered\"} 1") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    for expected in [
+        "ottgate_http_requests_total{method=\"POST\",route=\"/processV2\",status=\"200\"} 3",
+        "ottgate_http_request_duration_seconds_count{route=\"/processV2\"} 3",
+        "ottgate_envelope_responses_total{action=\"PREPAY_INIT\",rsp_code=\"SUCCESS\"} 2",
+        "ottgate_envelope_responses_total{action=\"PREPAY_QUERY\",rsp_code=\"PARAM_INVALID\"} 1",
+        "ottgate_orders{status=\"success\"} 1",
+        "ottgate_orders{status=\"processing\"} 1",
+        "ottgate_callback_deliveries{status=\"delivered\"} 1",
+        "ottgate_outbox_depth 0",
+        "ottgate_callback_attempts_total{outcome=\"delivered\"} 1",
+        "ottgate_settlements_total{outcome=\"paid\"} 1",
+    ] {
+        assert!(
+            text.contains(expected),
+            "metrics lack {expected:?}:\n{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let t = TestGateway::start().await;
+    let mine = t
+        .http
+        .get(t.base.join("healthz").unwrap())
+        .header("x-request-id", "req-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(mine.headers()["x-request-id"], "req-123");
+    let generated = t
+        .http
+        .get(t.base.join("healthz").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(generated.headers()["x-request-id"].len(), 16);
+    let hostile = t
+        .http
+        .get(t.base.join("healthz").unwrap())
+        .header("x-request-id", "a b<script>")
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(hostile.headers()["x-request-id"], "a b<script>");
+}
+
+#[tokio::test]
+async fn sandbox_endpoints_do_not_exist_outside_sandbox_mode() {
+    let t = TestGateway::with(Options {
+        sandbox: false,
+        ..Default::default()
+    })
+    .await;
+    let mut request = t.order("live-1");
+    request.call_back_url = Some("https://shop.example/notify".into());
+    let created = t.client.prepay_init(&request).await.unwrap();
+    let token = created.payinfo.rsplit('/').next().unwrap();
+    let r = t
+        .http
+        .post(
+            t.base
+                .join(&format!("sandbox/v1/checkout/{token}/complete"))
+                .unwrap(),
+        )
+        .json(&serde_json::json!({"method":"ALIPAY","outcome":"paid"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        t.http
+            .get(t.base.join("sandbox/wallet/1").unwrap())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+    // And no method is offered: a live deployment without channels never falls back to a
+    // free test wallet.
+    let page = t
+        .http
+        .get(&created.payinfo)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"no-methods\""));
+    assert!(!page.contains("TEST MODE"));
+    let selected = t
+        .http
+        .get(format!("{}?selected=ALIPAY", created.payinfo))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(selected.status(), 200);
+}
