@@ -1,11 +1,11 @@
 //! `ottgate`: run the gateway, manage merchants, and see a whole payment in one command.
 
+mod bench;
 mod demo;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use ottgate_core::{Currency, SystemClock};
-use ottgate_server::{Config, Gateway, LogFormat, NewMerchant};
+use ottgate_server::{Config, Currency, Gateway, LogFormat, NewMerchant, SystemClock};
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -30,6 +30,8 @@ enum Command {
     /// Start a throwaway gateway, create a merchant and run a whole checkout payment,
     /// printing every message on the wire.
     Demo,
+    /// Measure envelope-API throughput and latency against a throwaway gateway.
+    Bench(bench::BenchArgs),
     /// Manage merchants (works whether or not a gateway is running on the database).
     Merchant {
         #[command(subcommand)]
@@ -124,6 +126,10 @@ async fn main() -> Result<()> {
         Command::Demo => {
             init_logging(LogFormat::Human, "warn");
             demo::run().await
+        }
+        Command::Bench(args) => {
+            init_logging(LogFormat::Human, "warn");
+            bench::run(args).await
         }
         Command::Merchant {
             command:

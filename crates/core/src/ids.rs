@@ -118,11 +118,15 @@ impl OperatorId {
 
 string_id!(
     /// An ottgate order (payment) id: 17 digits, like OTT Pay's `16795056216014900`.
-    /// The first 13 are the creation time in epoch milliseconds, which keeps them sortable;
-    /// the last 4 are random. Uniqueness is enforced by the store, which retries on the rare
-    /// collision.
+    /// The first 13 are (about) the creation time in epoch milliseconds, which keeps them
+    /// sortable; the last 4 a sequence. Within a process ids strictly increase, so they never
+    /// repeat; across processes the sequence starts at a random point each millisecond, and
+    /// the store retries the rare collision with a fresh id.
     OrderId
 );
+
+/// The last id handed out in this process, as a number (`millis * 10_000 + sequence`).
+static LAST_ORDER_ID: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
 
 impl OrderId {
     pub fn parse(s: &str) -> Result<Self, InvalidId> {
@@ -137,7 +141,22 @@ impl OrderId {
     }
 
     pub fn generate(now: Timestamp) -> Self {
-        Self(format!("{:013}{}", now.epoch_millis().max(0), digits(4)))
+        use std::sync::atomic::Ordering;
+        let start = now.epoch_millis().max(0).saturating_mul(10_000)
+            + rand::thread_rng().gen_range(0..5_000);
+        let mut last = LAST_ORDER_ID.load(Ordering::Relaxed);
+        loop {
+            let next = start.max(last + 1);
+            match LAST_ORDER_ID.compare_exchange_weak(
+                last,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Self(format!("{next:017}")),
+                Err(seen) => last = seen,
+            }
+        }
     }
 }
 
@@ -225,11 +244,26 @@ mod tests {
         let now = Timestamp::from_epoch_millis(1_679_505_621_601);
         let order = OrderId::generate(now);
         assert_eq!(order.as_str().len(), 17);
-        assert!(order.as_str().starts_with("1679505621601"));
+        // The leading digits are the time, or a little after it when ids are being handed
+        // out faster than one per sequence step (other tests share the generator).
+        let millis: i64 = order.as_str()[..13].parse().unwrap();
+        assert!(
+            (1_679_505_621_601..1_679_505_621_601 + 60_000).contains(&millis),
+            "{order}"
+        );
         assert!(MerchantId::generate().as_str().starts_with("ON"));
         assert_eq!(MerchantId::generate().as_str().len(), 10);
         assert_eq!(OperatorId::generate().as_str().len(), 10);
         assert!(CheckoutToken::parse(CheckoutToken::generate().as_str()).is_ok());
+    }
+
+    #[test]
+    fn order_ids_never_repeat_even_within_one_millisecond() {
+        let now = Timestamp::from_epoch_millis(1_679_505_621_601);
+        let ids: std::collections::BTreeSet<OrderId> =
+            (0..50_000).map(|_| OrderId::generate(now)).collect();
+        assert_eq!(ids.len(), 50_000);
+        assert!(ids.iter().all(|id| id.as_str().len() == 17));
     }
 
     #[test]

@@ -25,7 +25,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use ottgate_channels::Channels;
-use ottgate_core::Clock;
 use ottgate_store::{SqliteStore, Store, StoreError};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +36,8 @@ pub use config::{Config, LogFormat, Settings};
 pub use keyring::Keyring;
 pub use merchants::{CreatedMerchant, MerchantError, NewMerchant};
 pub use ops::REQUEST_ID;
+/// Domain types a program embedding the gateway needs to configure it.
+pub use ottgate_core::{Clock, Currency, ManualClock, SystemClock};
 
 use crate::callbacks::CallbackSender;
 use crate::metrics::Metrics;

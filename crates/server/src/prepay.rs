@@ -203,8 +203,8 @@ pub async fn init(
         })
         .await?;
     match created {
-        CreateOutcome::Created => {
-            tracing::info!(order_id = %order.id, merchant_id = %merchant.id, prepay_order_id = %order.reference, amount = %order.money.amount, currency = %order.money.currency, "checkout order created");
+        CreateOutcome::Created(id) => {
+            tracing::info!(order_id = %id, merchant_id = %merchant.id, prepay_order_id = %order.reference, amount = %order.money.amount, currency = %order.money.currency, "checkout order created");
             Ok(response)
         }
         CreateOutcome::Exists {

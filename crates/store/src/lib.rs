@@ -67,7 +67,8 @@ pub struct NewCheckoutOrder {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateOutcome {
-    Created,
+    /// Created, under this id (the requested one, or a fresh one if it collided).
+    Created(OrderId),
     /// An order with this merchant reference already exists.
     Exists {
         request_md5: String,

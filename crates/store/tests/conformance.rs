@@ -112,7 +112,7 @@ async fn open_order<S: Store>(store: &S, reference: &str) -> CheckoutOrder {
     let new = order(&m, reference, 600);
     assert_eq!(
         store.create_checkout_order(new.clone()).await.unwrap(),
-        CreateOutcome::Created
+        CreateOutcome::Created(new.order.id.clone())
     );
     new.order
 }
@@ -172,6 +172,28 @@ async fn a_repeated_reference_returns_the_first_request_and_response<S: Store>(s
         Some(o.clone())
     );
     assert_eq!(store.order(&o.id).await.unwrap(), Some(o));
+}
+
+async fn a_colliding_order_id_is_replaced_with_a_fresh_one<S: Store>(store: S) {
+    let first = open_order(&store, "collide-1").await;
+    let m = merchant("ON00000001");
+    let mut second = order(&m, "collide-2", 60);
+    second.order.id = first.id.clone(); // as if another process generated the same id
+    let CreateOutcome::Created(id) = store.create_checkout_order(second.clone()).await.unwrap()
+    else {
+        panic!("not created")
+    };
+    assert_ne!(id, first.id);
+    let stored = store
+        .order_by_reference(&m.merchant.id, &second.order.reference)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.id, id);
+    assert_eq!(
+        store.order(&first.id).await.unwrap().unwrap().reference,
+        first.reference
+    );
 }
 
 async fn choosing_the_same_method_twice_resumes_the_pending_attempt<S: Store>(store: S) {
@@ -525,6 +547,7 @@ macro_rules! sqlite_cases {
 sqlite_cases!(
     merchants_round_trip_and_ids_are_unique,
     a_repeated_reference_returns_the_first_request_and_response,
+    a_colliding_order_id_is_replaced_with_a_fresh_one,
     choosing_the_same_method_twice_resumes_the_pending_attempt,
     paying_enqueues_exactly_one_callback_even_when_repeated,
     concurrent_payments_of_one_attempt_apply_once,
