@@ -18,31 +18,23 @@ pub struct RedirectParams {
 }
 
 impl RedirectParams {
+    fn digest(&self, sign_key: &SignKey) -> ottgate_envelope::Md5Hex {
+        let values = [
+            self.out_trade_no.as_str(),
+            &self.total_fee,
+            &self.trade_no,
+            &self.trade_status,
+        ];
+        sign_values(values, sign_key)
+    }
+
     pub fn sign(&self, sign_key: &SignKey) -> String {
-        sign_values(
-            [
-                self.out_trade_no.as_str(),
-                &self.total_fee,
-                &self.trade_no,
-                &self.trade_status,
-            ],
-            sign_key,
-        )
-        .to_string()
+        self.digest(sign_key).to_string()
     }
 
     /// Constant-time check of a received `sign`, case-insensitive.
     pub fn verify(&self, sign: &str, sign_key: &SignKey) -> bool {
-        sign_values(
-            [
-                self.out_trade_no.as_str(),
-                &self.total_fee,
-                &self.trade_no,
-                &self.trade_status,
-            ],
-            sign_key,
-        )
-        .matches(sign)
+        self.digest(sign_key).matches(sign)
     }
 
     /// The five query parameters, in the order they are appended.

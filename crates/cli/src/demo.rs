@@ -207,11 +207,11 @@ async fn walk_through(gateway: &Gateway, bound: std::net::SocketAddr) -> Result<
     );
     let paid = browser
         .post(&wallet)
-        .form(&[("action", "pay")])
+        .form(&[("action", "paid")])
         .send()
         .await?;
     let back = location(&paid)?;
-    println!("   POST {wallet} action=pay → {} → {back}", paid.status());
+    println!("   POST {wallet} action=paid → {} → {back}", paid.status());
     let returned = browser.get(&back).send().await?;
     let merchant_url = location(&returned)?;
     println!("   GET {back} → {} →\n   {merchant_url}", returned.status());

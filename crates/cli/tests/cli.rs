@@ -78,7 +78,7 @@ fn the_demo_runs_a_whole_payment_and_exits_zero() {
     for step in [
         "PREPAY_INIT",
         "\"payinfo\"",
-        "action=pay",
+        "action=paid",
         "trade_status=Trade_Finished",
         "sign verified",
         "encrypted callback",

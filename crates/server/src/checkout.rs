@@ -91,6 +91,15 @@ async fn load(state: &AppState, token: &str) -> Result<Option<Checkout>, Service
     Ok(Some(Checkout { order, signing }))
 }
 
+/// [`load`], or the page to answer with when there is no open checkout to show.
+async fn load_or_page(state: &AppState, token: &str, lang: Lang) -> Result<Checkout, Response> {
+    match load(state, token).await {
+        Ok(Some(c)) => Ok(c),
+        Ok(None) => Err(StatusPage::not_found(lang)),
+        Err(e) => Err(internal(lang, &e)),
+    }
+}
+
 fn internal(lang: Lang, e: &dyn std::error::Error) -> Response {
     tracing::error!(error = %e, "checkout failed");
     StatusPage::internal(lang)
@@ -221,10 +230,9 @@ pub async fn page(
     headers: HeaderMap,
 ) -> Response {
     let lang = Lang::negotiate(q.lang.as_deref(), &headers);
-    let c = match load(&state, &token).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return StatusPage::not_found(lang),
-        Err(e) => return internal(lang, &e),
+    let c = match load_or_page(&state, &token, lang).await {
+        Ok(c) => c,
+        Err(page) => return page,
     };
     let result = if c.order.status != OrderStatus::Processing {
         finished_page(&state, lang, &c).await
@@ -248,10 +256,9 @@ pub async fn choose(
     form: Result<Form<ChooseForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let lang = Lang::negotiate(None, &headers);
-    let c = match load(&state, &token).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return StatusPage::not_found(lang),
-        Err(e) => return internal(lang, &e),
+    let c = match load_or_page(&state, &token, lang).await {
+        Ok(c) => c,
+        Err(page) => return page,
     };
     if c.order.status != OrderStatus::Processing {
         return Redirect::to(state.checkout_url(&c.order.token).as_str()).into_response();
@@ -280,10 +287,9 @@ pub async fn browser_return(
     headers: HeaderMap,
 ) -> Response {
     let lang = Lang::negotiate(None, &headers);
-    let c = match load(&state, &token).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return StatusPage::not_found(lang),
-        Err(e) => return internal(lang, &e),
+    let c = match load_or_page(&state, &token, lang).await {
+        Ok(c) => c,
+        Err(page) => return page,
     };
     let attempt = match find_attempt(&state, &c.order, &attempt_id).await {
         Ok(Some(a)) => a,

@@ -101,6 +101,21 @@ async fn wallet_context(
     }))
 }
 
+async fn wallet_or_page(
+    state: &AppState,
+    attempt_id: &str,
+    lang: Lang,
+) -> Result<WalletContext, Response> {
+    match wallet_context(state, attempt_id).await {
+        Ok(Some(w)) => Ok(w),
+        Ok(None) => Err(StatusPage::not_found(lang)),
+        Err(e) => {
+            tracing::error!(error = %e, "sandbox wallet failed");
+            Err(StatusPage::internal(lang))
+        }
+    }
+}
+
 fn wallet_page(
     state: &AppState,
     lang: Lang,
@@ -149,13 +164,9 @@ pub async fn wallet(
     headers: HeaderMap,
 ) -> Response {
     let lang = Lang::negotiate(None, &headers);
-    let w = match wallet_context(&state, &attempt_id).await {
-        Ok(Some(w)) => w,
-        Ok(None) => return StatusPage::not_found(lang),
-        Err(e) => {
-            tracing::error!(error = %e, "sandbox wallet failed");
-            return StatusPage::internal(lang);
-        }
+    let w = match wallet_or_page(&state, &attempt_id, lang).await {
+        Ok(w) => w,
+        Err(page) => return page,
     };
     let refusal = if w.attempt.status != AttemptStatus::Pending {
         Some(CompleteError::AttemptFinished)
@@ -174,13 +185,16 @@ pub struct WalletForm {
     action: Option<String>,
 }
 
-fn outcome_of(action: &str) -> Option<AttemptOutcome> {
-    match action {
-        "pay" | "paid" => Some(AttemptOutcome::Paid),
-        "decline" | "failed" => Some(AttemptOutcome::Failed),
-        "cancel" | "cancelled" => Some(AttemptOutcome::Cancelled),
-        _ => None,
-    }
+/// The outcomes a tester can choose, by the names both the wallet form and the helper API
+/// use.
+fn parse_outcome(name: &str) -> Option<AttemptOutcome> {
+    [
+        AttemptOutcome::Paid,
+        AttemptOutcome::Failed,
+        AttemptOutcome::Cancelled,
+    ]
+    .into_iter()
+    .find(|o| o.code() == name)
 }
 
 pub async fn wallet_action(
@@ -190,19 +204,15 @@ pub async fn wallet_action(
     form: Result<Form<WalletForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let lang = Lang::negotiate(None, &headers);
-    let w = match wallet_context(&state, &attempt_id).await {
-        Ok(Some(w)) => w,
-        Ok(None) => return StatusPage::not_found(lang),
-        Err(e) => {
-            tracing::error!(error = %e, "sandbox wallet failed");
-            return StatusPage::internal(lang);
-        }
+    let w = match wallet_or_page(&state, &attempt_id, lang).await {
+        Ok(w) => w,
+        Err(page) => return page,
     };
     let Some(outcome) = form
         .ok()
         .and_then(|Form(f)| f.action)
         .as_deref()
-        .and_then(outcome_of)
+        .and_then(parse_outcome)
     else {
         return wallet_page(&state, lang, &w, None, StatusCode::BAD_REQUEST);
     };
@@ -300,12 +310,7 @@ async fn complete_checkout_inner(
         .map_err(|_| bad("method must be one of WECHATPAY, ALIPAY, UNIONPAY, GP"))?;
     let outcome = field("outcome")
         .as_deref()
-        .and_then(|o| match o {
-            "paid" => Some(AttemptOutcome::Paid),
-            "failed" => Some(AttemptOutcome::Failed),
-            "cancelled" => Some(AttemptOutcome::Cancelled),
-            _ => None,
-        })
+        .and_then(parse_outcome)
         .ok_or_else(|| bad("outcome must be one of paid, failed, cancelled"))?;
     let not_found = || {
         HelperError(

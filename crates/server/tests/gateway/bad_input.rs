@@ -424,7 +424,7 @@ async fn paying_an_already_paid_order_again_is_refused_and_changes_nothing() {
     let replay = t
         .http
         .post(wallet)
-        .form(&[("action", "pay")])
+        .form(&[("action", "paid")])
         .send()
         .await
         .unwrap();

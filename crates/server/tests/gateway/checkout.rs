@@ -24,7 +24,7 @@ async fn a_buyer_pays_with_each_method_and_the_merchant_learns_it_three_ways(#[c
     );
     assert_eq!(created.expire_time.len(), 14);
 
-    let landed = buyer_pays(&t, &created.payinfo, method, "pay").await;
+    let landed = buyer_pays(&t, &created.payinfo, method, "paid").await;
 
     // 1. The browser return, signed.
     let landed = Url::parse(&landed).unwrap();
@@ -159,7 +159,7 @@ async fn the_sandbox_helper_pays_and_returns_the_exact_browser_destination() {
 async fn a_declined_payment_closes_the_order_and_sends_no_callback() {
     let t = TestGateway::start().await;
     let created = t.create("decline-1").await;
-    let landed = buyer_pays(&t, &created.payinfo, "UNIONPAY", "decline").await;
+    let landed = buyer_pays(&t, &created.payinfo, "UNIONPAY", "failed").await;
     let params = t
         .client
         .verify_redirect(Url::parse(&landed).unwrap().query().unwrap())
@@ -189,7 +189,7 @@ async fn a_declined_payment_closes_the_order_and_sends_no_callback() {
 async fn a_cancelled_payment_sends_the_buyer_back_to_choose_again() {
     let t = TestGateway::start().await;
     let created = t.create("cancel-1").await;
-    let landed = buyer_pays(&t, &created.payinfo, "WECHATPAY", "cancel").await;
+    let landed = buyer_pays(&t, &created.payinfo, "WECHATPAY", "cancelled").await;
     assert_eq!(
         landed, created.payinfo,
         "back to the checkout, without selected="
@@ -198,7 +198,7 @@ async fn a_cancelled_payment_sends_the_buyer_back_to_choose_again() {
     assert_eq!(q.status, "PROCESSING");
     assert_eq!(q.payments_methods[0].status, "CANCELLED");
     // ...and can then pay with another method.
-    let landed = buyer_pays(&t, &created.payinfo, "ALIPAY", "pay").await;
+    let landed = buyer_pays(&t, &created.payinfo, "ALIPAY", "paid").await;
     assert!(
         t.client
             .verify_redirect(Url::parse(&landed).unwrap().query().unwrap())

@@ -81,7 +81,7 @@ async fn an_order_past_its_expiry_reads_as_closed_everywhere() {
     let paid = t
         .http
         .post(&wallet)
-        .form(&[("action", "pay")])
+        .form(&[("action", "paid")])
         .send()
         .await
         .unwrap();
