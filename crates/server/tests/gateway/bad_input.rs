@@ -411,15 +411,7 @@ async fn paying_an_already_paid_order_again_is_refused_and_changes_nothing() {
             q.payments_methods[0].order_id
         ))
         .unwrap();
-    let page = t
-        .http
-        .get(wallet.clone())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = t.page(wallet.clone()).await;
     assert!(!page.contains("name=\"action\""));
     let replay = t
         .http

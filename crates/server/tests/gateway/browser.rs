@@ -91,6 +91,26 @@ async fn start_driver() -> (Driver, fantoccini::Client) {
     (driver, client)
 }
 
+async fn text_of(c: &fantoccini::Client, locator: Locator<'_>) -> String {
+    c.wait()
+        .for_element(locator)
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn click(c: &fantoccini::Client, id: &str) {
+    c.wait()
+        .for_element(Locator::Id(id))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 async fn wait_for_url(c: &fantoccini::Client, pred: impl Fn(&Url) -> bool) -> Url {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -110,65 +130,25 @@ async fn a_buyer_pays_with_alipay_in_headless_chromium() {
     let (_driver, c) = start_driver().await;
 
     c.goto(&created.payinfo).await.unwrap();
-    let name = c
-        .wait()
-        .for_element(Locator::Id("merchant-name"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let name = text_of(&c, Locator::Id("merchant-name")).await;
     assert_eq!(name, "Maple Tea House");
-    let amount = c
-        .wait()
-        .for_element(Locator::Id("amount"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let amount = text_of(&c, Locator::Id("amount")).await;
     assert!(
         amount.contains("12.34") && amount.contains("CAD"),
         "{amount}"
     );
     // The countdown is live (the script ran): m:ss under ten minutes.
-    let countdown = c
-        .wait()
-        .for_element(Locator::Id("countdown"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let countdown = text_of(&c, Locator::Id("countdown")).await;
     assert!(
         countdown.starts_with("09:") || countdown == "10:00",
         "{countdown}"
     );
 
-    c.wait()
-        .for_element(Locator::Id("method-ALIPAY"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "method-ALIPAY").await;
     wait_for_url(&c, |u| u.path().starts_with("/sandbox/wallet/")).await;
-    let title = c
-        .wait()
-        .for_element(Locator::Css("h1"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let title = text_of(&c, Locator::Css("h1")).await;
     assert!(title.contains("Alipay"), "{title}");
-    c.wait()
-        .for_element(Locator::Id("pay"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "pay").await;
 
     let landed = wait_for_url(&c, |u| u.path() == "/return").await;
     assert_eq!(landed.host_str(), t.receiver_url.host_str());
@@ -178,14 +158,7 @@ async fn a_buyer_pays_with_alipay_in_headless_chromium() {
         (params.total_fee.as_str(), params.out_trade_no.as_str()),
         ("1234", "browser-1")
     );
-    let body = c
-        .wait()
-        .for_element(Locator::Css("h1"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = text_of(&c, Locator::Css("h1")).await;
     assert_eq!(body, "Thank you");
 
     let callback = t
@@ -205,13 +178,7 @@ async fn a_preselected_method_skips_the_list_in_headless_chromium() {
         .await
         .unwrap();
     wait_for_url(&c, |u| u.path().starts_with("/sandbox/wallet/")).await;
-    c.wait()
-        .for_element(Locator::Id("decline"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, "decline").await;
     let landed = wait_for_url(&c, |u| u.path() == "/return").await;
     let params = t.client.verify_redirect(landed.query().unwrap()).unwrap();
     assert_eq!(params.trade_status, "Trade_Closed");

@@ -172,15 +172,7 @@ async fn a_declined_payment_closes_the_order_and_sends_no_callback() {
     t.gateway.deliver_due().await.unwrap();
     assert!(t.receiver.received().is_empty());
     // The checkout now shows a closed order, with no way to pay.
-    let page = t
-        .http
-        .get(&created.payinfo)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = t.page(&created.payinfo).await;
     assert!(page.contains("data-status=\"closed\""));
     assert!(!page.contains("name=\"method\""));
 }
@@ -262,15 +254,7 @@ async fn a_single_enabled_selected_method_goes_straight_to_its_wallet() {
         .unwrap();
     let wallet = location(&direct);
     assert!(wallet.contains("/sandbox/wallet/"));
-    let wallet_page = t
-        .http
-        .get(&wallet)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let wallet_page = t.page(&wallet).await;
     assert!(wallet_page.contains("Alipay"));
     // Coming back to the same link resumes the same attempt rather than piling up new ones.
     let again = t
@@ -337,25 +321,9 @@ async fn the_checkout_page_speaks_chinese_when_asked() {
             && page.contains("支付宝")
             && page.contains("lang=\"zh-CN\"")
     );
-    let by_param = t
-        .http
-        .get(format!("{}?lang=zh", created.payinfo))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let by_param = t.page(format!("{}?lang=zh", created.payinfo)).await;
     assert!(by_param.contains("微信支付"));
-    let english = t
-        .http
-        .get(&created.payinfo)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let english = t.page(&created.payinfo).await;
     assert!(english.contains("Choose how to pay") && english.contains("WeChat Pay"));
 }
 

@@ -57,26 +57,10 @@ async fn an_order_past_its_expiry_reads_as_closed_everywhere() {
     let q = t.client.prepay_query("exp-1").await.unwrap();
     assert_eq!(q.status, "ORDERCLOSE");
     assert_eq!(q.payments_methods[0].status, "ORDERCLOSE");
-    let page = t
-        .http
-        .get(&created.payinfo)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = t.page(&created.payinfo).await;
     assert!(page.contains("data-status=\"expired\""));
     assert!(!page.contains("name=\"method\""));
-    let wallet_page = t
-        .http
-        .get(&wallet)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let wallet_page = t.page(&wallet).await;
     assert!(!wallet_page.contains("name=\"action\""));
     let paid = t
         .http
@@ -119,15 +103,7 @@ async fn the_expired_page_links_back_to_the_merchant_with_a_closed_status() {
     let t = TestGateway::with(manual()).await;
     let created = t.create("exp-link").await;
     t.advance(Duration::from_secs(601));
-    let page = t
-        .http
-        .get(&created.payinfo)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = t.page(&created.payinfo).await;
     let href = page
         .split("id=\"back\" href=\"")
         .nth(1)

@@ -214,6 +214,18 @@ impl TestGateway {
         }
     }
 
+    /// GETs `url` like a browser and returns the page text.
+    pub async fn page(&self, url: impl reqwest::IntoUrl) -> String {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub fn key(&self) -> SignKey {
         self.merchant.sign_key.clone()
     }

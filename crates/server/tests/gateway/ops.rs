@@ -40,15 +40,7 @@ async fn metrics_report_requests_orders_and_callbacks() {
     // The worker records the attempt right after the receiver answers; give it its turn.
     let mut text = String::new();
     for _ in 0..50 {
-        text = t
-            .http
-            .get(t.base.join("metrics").unwrap())
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        text = t.page(t.base.join("metrics").unwrap()).await;
         if text.contains("ottgate_callback_attempts_total{outcome=\"delivered\"} 1") {
             break;
         }
@@ -135,15 +127,7 @@ async fn sandbox_endpoints_do_not_exist_outside_sandbox_mode() {
     );
     // And no method is offered: a live deployment without channels never falls back to a
     // free test wallet.
-    let page = t
-        .http
-        .get(&created.payinfo)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = t.page(&created.payinfo).await;
     assert!(page.contains("id=\"no-methods\""));
     assert!(!page.contains("TEST MODE"));
     let selected = t
