@@ -3,11 +3,12 @@
 
 use anyhow::{Context, Result};
 use ottgate_client::{Client, PrepayInitRequest, SignKey};
-use ottgate_server::{Config, Currency, Gateway, NewMerchant, SystemClock};
+use ottgate_server::{Currency, NewMerchant};
+
+use crate::throwaway::Throwaway;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
@@ -94,20 +95,8 @@ where
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let config = Config {
-        database_url: format!("sqlite://{}", dir.path().join("bench.db").display()),
-        listen: "127.0.0.1:0".parse()?,
-        ..Config::default()
-    };
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    let bound = listener.local_addr()?;
-    let gateway = Gateway::open(&config, bound, Arc::new(SystemClock)).await?;
-    let shutdown = CancellationToken::new();
-    let server = {
-        let (g, s) = (gateway.clone(), shutdown.clone());
-        tokio::spawn(async move { g.serve(listener, s, true).await })
-    };
+    let throwaway = Throwaway::start(|_| {}).await?;
+    let gateway = &throwaway.gateway;
     let created = gateway
         .create_merchant(NewMerchant {
             name: "Bench".into(),
@@ -117,7 +106,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         .await?;
     let m = created.merchant.clone();
     let client = Client::new(
-        &format!("http://{bound}"),
+        &throwaway.base,
         m.id.as_str(),
         SignKey::new(created.sign_key.expose_secret()).context("key")?,
     )?;
@@ -125,7 +114,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         "ottgate bench: {} concurrent clients, {} s per phase, loopback HTTP, SQLite (WAL, synchronous=FULL) in {}",
         args.concurrency,
         args.seconds,
-        dir.path().display()
+        throwaway.dir.path().display()
     );
     let template = PrepayInitRequest {
         merchant_id: Some(m.id.to_string()),
@@ -167,7 +156,6 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         .await
     };
     query.report();
-    shutdown.cancel();
-    let _ = server.await;
+    throwaway.stop().await;
     Ok(())
 }

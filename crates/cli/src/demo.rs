@@ -6,9 +6,10 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::routing::{get, post};
 use ottgate_client::{Client, PrepayInitRequest, SignKey};
-use ottgate_server::{Config, Currency, Gateway, NewMerchant, SystemClock};
+use ottgate_server::{Currency, Gateway, NewMerchant};
+
+use crate::throwaway::Throwaway;
 use reqwest::StatusCode;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -66,31 +67,17 @@ async fn start_merchant_site() -> Result<(Url, mpsc::Receiver<Bytes>, Cancellati
 }
 
 pub async fn run() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let db = dir.path().join("demo.db");
-    let config = Config {
-        database_url: format!("sqlite://{}", db.display()),
-        sandbox: true,
-        listen: "127.0.0.1:0".parse()?,
-        delivery_poll_interval_ms: 200,
-        ..Config::default()
-    };
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    let bound = listener.local_addr()?;
-    let gateway = Gateway::open(&config, bound, Arc::new(SystemClock)).await?;
-    let shutdown = CancellationToken::new();
-    let server = {
-        let (gateway, shutdown) = (gateway.clone(), shutdown.clone());
-        tokio::spawn(async move { gateway.serve(listener, shutdown, true).await })
-    };
-    let result = walk_through(&gateway, bound).await;
-    shutdown.cancel();
-    let _ = server.await;
+    let gateway = Throwaway::start(|c| {
+        c.sandbox = true;
+        c.delivery_poll_interval_ms = 200;
+    })
+    .await?;
+    let result = walk_through(&gateway.gateway, &gateway.base).await;
+    gateway.stop().await;
     result
 }
 
-async fn walk_through(gateway: &Gateway, bound: std::net::SocketAddr) -> Result<()> {
-    let base = format!("http://{bound}");
+async fn walk_through(gateway: &Gateway, base: &str) -> Result<()> {
     println!(
         "ottgate demo: a sandbox gateway is running at {base} on a temporary SQLite database."
     );
@@ -113,7 +100,7 @@ async fn walk_through(gateway: &Gateway, bound: std::net::SocketAddr) -> Result<
         created.sign_key.expose_secret()
     );
     let key = SignKey::new(created.sign_key.expose_secret()).context("sign key")?;
-    let client = Client::new(&base, m.id.as_str(), key)?;
+    let client = Client::new(base, m.id.as_str(), key)?;
 
     let (site, mut callbacks, stop_site) = start_merchant_site().await?;
     println!("   the merchant's site (callback receiver) is at {site}");

@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod throwaway;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};

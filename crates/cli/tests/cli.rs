@@ -92,6 +92,20 @@ fn the_demo_runs_a_whole_payment_and_exits_zero() {
 }
 
 #[test]
+fn bench_measures_both_phases_without_errors() {
+    let out = run(ottgate().args(["bench", "--seconds", "1", "--concurrency", "4"]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    for phase in ["PREPAY_INIT", "PREPAY_QUERY"] {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(phase))
+            .unwrap_or_else(|| panic!("no {phase} line:\n{text}"));
+        assert!(line.contains("req/s") && line.contains("p99"), "{line}");
+        assert!(line.trim_end().ends_with("errors 0"), "{line}");
+    }
+}
+
+#[test]
 fn merchant_add_prints_credentials_and_keeps_the_sign_key_sealed_at_rest() {
     let dir = tempfile::tempdir().unwrap();
     let c = add_merchant(dir.path(), "Maple Tea House");
