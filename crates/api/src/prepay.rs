@@ -157,9 +157,14 @@ pub struct PaymentAttempt {
 pub struct CallbackData {
     /// `yyyyMMddHHmmss`, Beijing time.
     pub finish_time: String,
+    /// The payment (attempt) id: REST `paymentId`.
     pub order_id: String,
-    #[serde(default)]
+    /// Checkout orders only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prepay_order_id: Option<String>,
+    /// The merchant's own reference, when the order has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
     pub merchant_id: String,
     pub order_status: String,
     pub amount: String,

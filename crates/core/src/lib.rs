@@ -8,6 +8,8 @@ pub mod merchant;
 pub mod method;
 pub mod money;
 pub mod order;
+pub mod payment;
+pub mod refund;
 pub mod retry;
 pub mod secret;
 pub mod time;
@@ -17,9 +19,11 @@ pub use merchant::Merchant;
 pub use method::PaymentMethod;
 pub use money::{Amount, Currency, Money};
 pub use order::{
-    Attempt, AttemptOutcome, AttemptStatus, CheckoutOrder, CloseReason, OrderStatus, Settlement,
+    Attempt, AttemptOutcome, AttemptStatus, CloseReason, Order, OrderKind, OrderStatus, Settlement,
     TransitionError,
 };
+pub use payment::PaymentStatus;
+pub use refund::{Refund, RefundId, RefundStatus};
 pub use retry::RetrySchedule;
 pub use secret::Secret;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

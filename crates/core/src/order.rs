@@ -98,12 +98,42 @@ impl AttemptStatus {
     }
 }
 
-/// A checkout (prepay) order, as created by PREPAY_INIT.
+/// How an order was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderKind {
+    /// PREPAY_INIT: the buyer chooses a method on the hosted checkout.
+    Checkout,
+    /// REST `wap-pay`: Alipay in a mobile browser, one attempt created up front.
+    Wap,
+    /// REST `web-pay`: Alipay in a PC browser, one attempt created up front.
+    Web,
+}
+
+impl OrderKind {
+    pub fn code(self) -> &'static str {
+        match self {
+            OrderKind::Checkout => "checkout",
+            OrderKind::Wap => "wap",
+            OrderKind::Web => "web",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        [OrderKind::Checkout, OrderKind::Wap, OrderKind::Web]
+            .into_iter()
+            .find(|k| k.code() == code)
+    }
+}
+
+/// An order: a checkout (prepay) order from PREPAY_INIT, or a REST payment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckoutOrder {
+pub struct Order {
     pub id: OrderId,
+    pub kind: OrderKind,
     pub merchant_id: MerchantId,
-    pub reference: MerchantRef,
+    /// The merchant's own reference: `prepay_order_id` for checkout orders (always set),
+    /// the optional `reference` of a REST payment.
+    pub reference: Option<MerchantRef>,
     pub token: CheckoutToken,
     pub money: Money,
     pub sale_num: String,
@@ -125,7 +155,12 @@ pub struct CheckoutOrder {
     pub paid_after_close: bool,
 }
 
-impl CheckoutOrder {
+impl Order {
+    /// The merchant's reference as text; empty for a REST payment made without one.
+    pub fn reference_str(&self) -> &str {
+        self.reference.as_ref().map_or("", MerchantRef::as_str)
+    }
+
     /// The status as of `now`: a processing order past its expiry is closed, whether or not
     /// the sweeper has written that down yet.
     pub fn status_at(&self, now: Timestamp) -> OrderStatus {

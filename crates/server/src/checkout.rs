@@ -7,7 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use ottgate_core::{
-    Attempt, CheckoutOrder, CheckoutToken, CloseReason, Money, OrderId, OrderStatus, PaymentMethod,
+    Attempt, CheckoutToken, CloseReason, Money, Order, OrderId, OrderKind, OrderStatus,
+    PaymentMethod,
 };
 use serde::Deserialize;
 
@@ -62,17 +63,32 @@ pub struct ChooseForm {
 
 /// An open checkout: the order (expiry already applied) and its merchant.
 struct Checkout {
-    order: CheckoutOrder,
+    order: Order,
     signing: Signing,
 }
 
-async fn load(state: &AppState, token: &str) -> Result<Option<Checkout>, ServiceError> {
+/// Which orders a route serves: the checkout pages only checkout orders (a REST payment
+/// is single-method and must not gain a method list), the browser return every kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Serves {
+    CheckoutOnly,
+    AnyOrder,
+}
+
+async fn load(
+    state: &AppState,
+    token: &str,
+    serves: Serves,
+) -> Result<Option<Checkout>, ServiceError> {
     let Ok(token) = CheckoutToken::parse(token) else {
         return Ok(None);
     };
     let Some(mut order) = state.store.order_by_token(&token).await? else {
         return Ok(None);
     };
+    if serves == Serves::CheckoutOnly && order.kind != OrderKind::Checkout {
+        return Ok(None);
+    }
     if state
         .store
         .close_if_expired(&order.id, state.clock.now())
@@ -92,8 +108,13 @@ async fn load(state: &AppState, token: &str) -> Result<Option<Checkout>, Service
 }
 
 /// [`load`], or the page to answer with when there is no open checkout to show.
-async fn load_or_page(state: &AppState, token: &str, lang: Lang) -> Result<Checkout, Response> {
-    match load(state, token).await {
+async fn load_or_page(
+    state: &AppState,
+    token: &str,
+    lang: Lang,
+    serves: Serves,
+) -> Result<Checkout, Response> {
+    match load(state, token, serves).await {
         Ok(Some(c)) => Ok(c),
         Ok(None) => Err(StatusPage::not_found(lang)),
         Err(e) => Err(internal(lang, &e)),
@@ -169,7 +190,7 @@ fn list_page(state: &AppState, lang: Lang, c: &Checkout, error: Option<&'static 
         symbol: c.order.money.currency.symbol(),
         amount: c.order.money.major_display(),
         currency: c.order.money.currency.code(),
-        reference: c.order.reference.to_string(),
+        reference: c.order.reference_str().to_owned(),
         remaining_secs: remaining,
         remaining_text: format!("{:02}:{:02}", remaining / 60, remaining % 60),
         expire_display: c.order.expires_at.beijing_display(),
@@ -230,7 +251,7 @@ pub async fn page(
     headers: HeaderMap,
 ) -> Response {
     let lang = Lang::negotiate(q.lang.as_deref(), &headers);
-    let c = match load_or_page(&state, &token, lang).await {
+    let c = match load_or_page(&state, &token, lang, Serves::CheckoutOnly).await {
         Ok(c) => c,
         Err(page) => return page,
     };
@@ -256,7 +277,7 @@ pub async fn choose(
     form: Result<Form<ChooseForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let lang = Lang::negotiate(None, &headers);
-    let c = match load_or_page(&state, &token, lang).await {
+    let c = match load_or_page(&state, &token, lang, Serves::CheckoutOnly).await {
         Ok(c) => c,
         Err(page) => return page,
     };
@@ -287,7 +308,7 @@ pub async fn browser_return(
     headers: HeaderMap,
 ) -> Response {
     let lang = Lang::negotiate(None, &headers);
-    let c = match load_or_page(&state, &token, lang).await {
+    let c = match load_or_page(&state, &token, lang, Serves::AnyOrder).await {
         Ok(c) => c,
         Err(page) => return page,
     };
@@ -308,7 +329,7 @@ pub async fn browser_return(
 
 async fn find_attempt(
     state: &AppState,
-    order: &CheckoutOrder,
+    order: &Order,
     id: &str,
 ) -> Result<Option<Attempt>, ServiceError> {
     let Ok(id) = OrderId::parse(id) else {

@@ -7,7 +7,7 @@ use ottgate_api::redirect::{RedirectParams, TRADE_CLOSED, TRADE_FINISHED};
 use ottgate_channels::{ChannelError, PaymentStart, StartPayment, VerifiedResult};
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
-    Attempt, CheckoutOrder, CheckoutToken, Merchant, MerchantId, NotifyId, OrderStatus,
+    Attempt, CheckoutToken, Merchant, MerchantId, NotifyId, Order, OrderKind, OrderStatus,
     PaymentMethod, Timestamp,
 };
 use ottgate_envelope::{SignKey, seal};
@@ -94,7 +94,7 @@ impl AppState {
     /// Starts (or resumes) paying `order` with `method`; returns where to send the buyer.
     pub async fn start_payment(
         &self,
-        order: &CheckoutOrder,
+        order: &Order,
         merchant: &Merchant,
         method: PaymentMethod,
     ) -> Result<(Attempt, Url), StartError> {
@@ -201,25 +201,35 @@ impl AppState {
     /// attempt's, otherwise (an order closed before any method was tried) the order's own id.
     pub fn buyer_destination(
         &self,
-        order: &CheckoutOrder,
+        order: &Order,
         attempt: Option<&Attempt>,
         key: &SignKey,
     ) -> Result<Url, ServiceError> {
         let status = order.status_at(self.clock.now());
-        let trade_status = match status {
-            OrderStatus::Processing => return Ok(self.checkout_url(&order.token)),
-            OrderStatus::Success => TRADE_FINISHED,
-            OrderStatus::Closed(_) => TRADE_CLOSED,
+        // A checkout order still open sends the buyer back to choose again; a REST payment
+        // has no checkout page, so whatever did not pay is closed from the buyer's side.
+        if status == OrderStatus::Processing && order.kind == OrderKind::Checkout {
+            return Ok(self.checkout_url(&order.token));
+        }
+        let trade_status = if status == OrderStatus::Success {
+            TRADE_FINISHED
+        } else {
+            TRADE_CLOSED
         };
         let trade_no = match (status, &order.paid_attempt, attempt) {
             (OrderStatus::Success, Some(paid), _) => paid.to_string(),
             (_, _, Some(attempt)) => attempt.id.to_string(),
             (_, _, None) => order.id.to_string(),
         };
+        // A REST payment made without a reference is known to the merchant by its id.
+        let out_trade_no = order
+            .reference
+            .as_ref()
+            .map_or_else(|| trade_no.clone(), ToString::to_string);
         let params = RedirectParams {
             total_fee: order.money.amount.to_string(),
             trade_no,
-            out_trade_no: order.reference.to_string(),
+            out_trade_no,
             trade_status: trade_status.to_owned(),
         };
         let mut url =
@@ -237,7 +247,7 @@ impl AppState {
 /// The success callback for `order`, paid by `attempt` at `at`, sealed with the merchant's
 /// key now so every retry sends identical bytes.
 fn paid_callback(
-    order: &CheckoutOrder,
+    order: &Order,
     attempt: &Attempt,
     key: &SignKey,
     at: Timestamp,
@@ -247,7 +257,9 @@ fn paid_callback(
     let data = CallbackData {
         finish_time: at.beijing_compact(),
         order_id: attempt.id.to_string(),
-        prepay_order_id: Some(order.reference.to_string()),
+        prepay_order_id: (order.kind == OrderKind::Checkout)
+            .then(|| order.reference_str().to_owned()),
+        reference: order.reference.as_ref().map(ToString::to_string),
         merchant_id: order.merchant_id.to_string(),
         order_status: "success".into(),
         amount: order.money.amount.to_string(),

@@ -5,10 +5,10 @@ use ottgate_api::prepay::{
     to_fields,
 };
 use ottgate_core::{
-    Amount, CheckoutOrder, CheckoutToken, Currency, MerchantRef, Money, OrderId, OrderStatus,
+    Amount, CheckoutToken, Currency, MerchantRef, Money, Order, OrderId, OrderKind, OrderStatus,
 };
 use ottgate_envelope::Fields;
-use ottgate_store::{CreateOutcome, NewCheckoutOrder};
+use ottgate_store::{CreateOutcome, NewOrder};
 use std::time::Duration;
 use url::Url;
 
@@ -166,10 +166,11 @@ pub async fn init(
     let valid = validate_init(state, signing, PrepayInitRequest::read(fields)?)?;
     let now = state.clock.now();
     let merchant = &signing.merchant;
-    let order = CheckoutOrder {
+    let order = Order {
         id: OrderId::generate(now),
+        kind: OrderKind::Checkout,
         merchant_id: merchant.id.clone(),
-        reference: valid.reference,
+        reference: Some(valid.reference.clone()),
         token: CheckoutToken::generate(),
         money: valid.money,
         sale_num: valid.sale_num,
@@ -188,7 +189,7 @@ pub async fn init(
         paid_after_close: false,
     };
     let response = to_fields(&PrepayInitResponse {
-        prepay_order_id: order.reference.to_string(),
+        prepay_order_id: valid.reference.to_string(),
         payinfo: state.checkout_url(&order.token).to_string(),
         expire_time: order.expires_at.beijing_compact(),
     });
@@ -196,22 +197,23 @@ pub async fn init(
     let request_md5 = md5.to_ascii_uppercase();
     let created = state
         .store
-        .create_checkout_order(NewCheckoutOrder {
+        .create_order(NewOrder {
             order: order.clone(),
             request_md5: request_md5.clone(),
             response_data: response_text,
+            first_attempt: None,
         })
         .await?;
     match created {
-        CreateOutcome::Created(id) => {
-            tracing::info!(order_id = %id, merchant_id = %merchant.id, prepay_order_id = %order.reference, amount = %order.money.amount, currency = %order.money.currency, "checkout order created");
+        CreateOutcome::Created { id, .. } => {
+            tracing::info!(order_id = %id, merchant_id = %merchant.id, prepay_order_id = %valid.reference, amount = %order.money.amount, currency = %order.money.currency, "checkout order created");
             Ok(response)
         }
         CreateOutcome::Exists {
             request_md5: first_md5,
             response_data,
         } if first_md5 == request_md5 => {
-            tracing::info!(prepay_order_id = %order.reference, "identical PREPAY_INIT retried; replaying the first response");
+            tracing::info!(prepay_order_id = %valid.reference, "identical PREPAY_INIT retried; replaying the first response");
             match serde_json::from_str(&response_data) {
                 Ok(serde_json::Value::Object(fields)) => Ok(fields),
                 _ => Err(ProtocolError::internal(
@@ -271,7 +273,7 @@ pub async fn query(
         call_back_url: order.callback_url.clone(),
         redirect_url: order.redirect_url.clone(),
         biz_type: "PREPAY".into(),
-        prepay_order_id: order.reference.to_string(),
+        prepay_order_id: order.reference_str().to_owned(),
         order_id: order_id.map(|id| id.to_string()),
         sale_num: order.sale_num.clone(),
         email: order.email.clone(),

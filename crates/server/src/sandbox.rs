@@ -13,7 +13,7 @@ use ottgate_api::RspCode;
 use ottgate_channels::{SandboxChannel, VerifiedResult};
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
-    Attempt, AttemptOutcome, AttemptStatus, CheckoutOrder, CheckoutToken, OrderId, PaymentMethod,
+    Attempt, AttemptOutcome, AttemptStatus, CheckoutToken, Order, OrderId, PaymentMethod,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -50,7 +50,7 @@ enum CompleteError {
 /// Applies a simulated wallet outcome to a pending attempt of a payable order.
 async fn complete(
     state: &AppState,
-    order: &CheckoutOrder,
+    order: &Order,
     attempt: &Attempt,
     outcome: AttemptOutcome,
 ) -> Result<(), CompleteError> {
@@ -71,7 +71,7 @@ async fn complete(
 
 struct WalletContext {
     attempt: Attempt,
-    order: CheckoutOrder,
+    order: Order,
     signing: Signing,
 }
 

@@ -12,8 +12,9 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use ottgate_core::{
-    Attempt, AttemptOutcome, CheckoutOrder, Merchant, MerchantId, MerchantRef, NotifyId, OrderId,
-    PaymentMethod, Settlement, Timestamp, TransitionError, order::NotPayable,
+    Amount, Attempt, AttemptOutcome, AttemptStatus, Merchant, MerchantId, MerchantRef, NotifyId,
+    Order, OrderId, PaymentMethod, Refund, RefundId, RefundStatus, Settlement, Timestamp,
+    TransitionError, order::NotPayable,
 };
 use std::fmt;
 use std::time::Duration;
@@ -55,20 +56,27 @@ impl fmt::Debug for MerchantRecord {
     }
 }
 
-/// A checkout order to create, with what makes a repeated create a safe retry.
+/// An order to create, with what makes a repeated create a safe retry.
 #[derive(Debug, Clone)]
-pub struct NewCheckoutOrder {
-    pub order: CheckoutOrder,
+pub struct NewOrder {
+    pub order: Order,
     /// The md5 of the PREPAY_INIT request: the same md5 again is a retry.
     pub request_md5: String,
     /// The response data (JSON text) to replay on a retry.
     pub response_data: String,
+    /// REST payments start paying at once: the first attempt, created in the same
+    /// transaction.
+    pub first_attempt: Option<PaymentMethod>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateOutcome {
-    /// Created, under this id (the requested one, or a fresh one if it collided).
-    Created(OrderId),
+    /// Created, under this id (the requested one, or a fresh one if it collided), with its
+    /// first attempt when one was asked for.
+    Created {
+        id: OrderId,
+        attempt: Option<Attempt>,
+    },
     /// An order with this merchant reference already exists.
     Exists {
         request_md5: String,
@@ -101,24 +109,21 @@ pub struct SettleRequest {
 pub enum SettleOutcome {
     Applied {
         settlement: Settlement,
-        order: CheckoutOrder,
+        order: Order,
         attempt: Attempt,
     },
     /// The same outcome was applied before: nothing changed (duplicate notification).
-    AlreadyApplied {
-        order: CheckoutOrder,
-        attempt: Attempt,
-    },
+    AlreadyApplied { order: Order, attempt: Attempt },
     /// The outcome contradicts the recorded state; nothing changed.
     Rejected {
         error: TransitionError,
-        order: CheckoutOrder,
+        order: Order,
         attempt: Attempt,
     },
 }
 
 impl SettleOutcome {
-    pub fn order(&self) -> &CheckoutOrder {
+    pub fn order(&self) -> &Order {
         match self {
             SettleOutcome::Applied { order, .. }
             | SettleOutcome::AlreadyApplied { order, .. }
@@ -133,6 +138,34 @@ impl SettleOutcome {
             | SettleOutcome::Rejected { attempt, .. } => attempt,
         }
     }
+}
+
+/// A refund to reserve against a paid payment.
+#[derive(Debug, Clone)]
+pub struct NewRefund {
+    pub id: RefundId,
+    /// The merchant asking; a payment of another merchant is "not found".
+    pub merchant_id: MerchantId,
+    pub payment_id: OrderId,
+    pub merchant_refund_id: Option<String>,
+    pub amount: Amount,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BeginRefund {
+    /// The amount is held by a new pending refund; the channel may now be asked.
+    Reserved(Refund),
+    /// The merchant's refund id was used before for the same payment and amount: that refund.
+    Replayed(Refund),
+    /// The merchant's refund id was used before for something else.
+    IdReused(Refund),
+    /// No such payment for this merchant.
+    PaymentNotFound,
+    /// The payment is not paid.
+    NotRefundable(AttemptStatus),
+    /// More than what remains; `refundable` is what remains (0 when fully refunded).
+    Exceeds { refundable: u64 },
 }
 
 /// A merchant callback to deliver.
@@ -239,19 +272,18 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     async fn insert_merchant(&self, record: MerchantRecord) -> Result<()>;
     async fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>>;
+    async fn merchant_by_app_id(&self, app_id: &str) -> Result<Option<MerchantRecord>>;
 
-    /// Creates a checkout order unless one with the same merchant reference exists.
-    async fn create_checkout_order(&self, new: NewCheckoutOrder) -> Result<CreateOutcome>;
-    async fn order(&self, id: &OrderId) -> Result<Option<CheckoutOrder>>;
-    async fn order_by_token(
-        &self,
-        token: &ottgate_core::CheckoutToken,
-    ) -> Result<Option<CheckoutOrder>>;
+    /// Creates an order (and its first attempt, if asked) unless one with the same merchant
+    /// reference exists.
+    async fn create_order(&self, new: NewOrder) -> Result<CreateOutcome>;
+    async fn order(&self, id: &OrderId) -> Result<Option<Order>>;
+    async fn order_by_token(&self, token: &ottgate_core::CheckoutToken) -> Result<Option<Order>>;
     async fn order_by_reference(
         &self,
         merchant: &MerchantId,
         reference: &MerchantRef,
-    ) -> Result<Option<CheckoutOrder>>;
+    ) -> Result<Option<Order>>;
 
     /// Starts (or resumes) paying `order` with `method`, if the order is payable at `now`.
     async fn start_attempt(
@@ -290,6 +322,20 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn delivery_attempts(&self, delivery_id: i64) -> Result<Vec<DeliveryAttemptRow>>;
     /// The earliest `next_attempt_at` of any pending delivery.
     async fn next_delivery_due(&self) -> Result<Option<Timestamp>>;
+
+    /// Holds `amount` of a paid payment for a new refund, if that much remains — atomically,
+    /// so concurrent refunds can never together exceed the paid amount.
+    async fn begin_refund(&self, refund: NewRefund) -> Result<BeginRefund>;
+    /// Records the channel's answer; a failed refund releases its amount.
+    async fn finish_refund(
+        &self,
+        id: &RefundId,
+        status: RefundStatus,
+        channel_refund_id: Option<String>,
+        at: Timestamp,
+    ) -> Result<Refund>;
+    /// A payment's refunds, oldest first.
+    async fn refunds(&self, payment: &OrderId) -> Result<Vec<Refund>>;
 
     async fn stats(&self) -> Result<Stats>;
 }

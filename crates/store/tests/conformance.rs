@@ -10,13 +10,13 @@
 use ottgate_core::merchant::MerchantName;
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
-    Amount, AttemptOutcome, AttemptStatus, CheckoutOrder, CheckoutToken, CloseReason, Currency,
-    Merchant, MerchantId, MerchantRef, Money, NotifyId, OperatorId, OrderId, OrderStatus,
-    PaymentMethod, ShopId, Timestamp,
+    Amount, AttemptOutcome, AttemptStatus, CheckoutToken, CloseReason, Currency, Merchant,
+    MerchantId, MerchantRef, Money, NotifyId, OperatorId, Order, OrderId, OrderKind, OrderStatus,
+    PaymentMethod, RefundId, RefundStatus, ShopId, Timestamp,
 };
 use ottgate_store::{
-    CreateOutcome, DeliveryAttemptRecord, DeliveryState, MerchantRecord, NewCheckoutOrder,
-    NewDelivery, NextStep, SettleOutcome, SettleRequest, SqliteStore, StartOutcome, Store,
+    BeginRefund, CreateOutcome, DeliveryAttemptRecord, DeliveryState, MerchantRecord, NewDelivery,
+    NewOrder, NewRefund, NextStep, SettleOutcome, SettleRequest, SqliteStore, StartOutcome, Store,
     StoreError,
 };
 use std::sync::Arc;
@@ -46,13 +46,14 @@ fn merchant(id: &str) -> MerchantRecord {
     }
 }
 
-fn order(m: &MerchantRecord, reference: &str, duration_secs: u64) -> NewCheckoutOrder {
+fn order(m: &MerchantRecord, reference: &str, duration_secs: u64) -> NewOrder {
     let merchant = &m.merchant;
-    NewCheckoutOrder {
-        order: CheckoutOrder {
+    NewOrder {
+        order: Order {
             id: OrderId::generate(T0),
+            kind: OrderKind::Checkout,
             merchant_id: merchant.id.clone(),
-            reference: MerchantRef::parse(reference).unwrap(),
+            reference: Some(MerchantRef::parse(reference).unwrap()),
             token: CheckoutToken::generate(),
             money: Money::new(Amount::from_minor(1234).unwrap(), Currency::Cad),
             sale_num: "S-1".into(),
@@ -72,10 +73,11 @@ fn order(m: &MerchantRecord, reference: &str, duration_secs: u64) -> NewCheckout
         },
         request_md5: format!("MD5-{reference}"),
         response_data: format!("{{\"prepay_order_id\":\"{reference}\"}}"),
+        first_attempt: None,
     }
 }
 
-fn delivery(o: &CheckoutOrder, attempt: &OrderId) -> NewDelivery {
+fn delivery(o: &Order, attempt: &OrderId) -> NewDelivery {
     NewDelivery {
         notify_id: NotifyId::generate(),
         merchant_id: o.merchant_id.clone(),
@@ -88,7 +90,7 @@ fn delivery(o: &CheckoutOrder, attempt: &OrderId) -> NewDelivery {
 }
 
 fn settle_req(
-    o: &CheckoutOrder,
+    o: &Order,
     attempt: &OrderId,
     outcome: AttemptOutcome,
     t: Timestamp,
@@ -103,7 +105,7 @@ fn settle_req(
 }
 
 /// A merchant and an open order, ready to pay.
-async fn open_order<S: Store>(store: &S, reference: &str) -> CheckoutOrder {
+async fn open_order<S: Store>(store: &S, reference: &str) -> Order {
     let m = merchant("ON00000001");
     match store.insert_merchant(m.clone()).await {
         Ok(()) | Err(StoreError::Duplicate(_)) => {}
@@ -111,18 +113,16 @@ async fn open_order<S: Store>(store: &S, reference: &str) -> CheckoutOrder {
     }
     let new = order(&m, reference, 600);
     assert_eq!(
-        store.create_checkout_order(new.clone()).await.unwrap(),
-        CreateOutcome::Created(new.order.id.clone())
+        store.create_order(new.clone()).await.unwrap(),
+        CreateOutcome::Created {
+            id: new.order.id.clone(),
+            attempt: None
+        }
     );
     new.order
 }
 
-async fn started<S: Store>(
-    store: &S,
-    o: &CheckoutOrder,
-    method: PaymentMethod,
-    t: Timestamp,
-) -> OrderId {
+async fn started<S: Store>(store: &S, o: &Order, method: PaymentMethod, t: Timestamp) -> OrderId {
     match store.start_attempt(&o.id, method, t).await.unwrap() {
         StartOutcome::Created(a) | StartOutcome::Resumed(a) => a.id,
         StartOutcome::NotPayable(r) => panic!("not payable: {r}"),
@@ -155,14 +155,14 @@ async fn a_repeated_reference_returns_the_first_request_and_response<S: Store>(s
     let mut again = order(&m, "prepay-1", 60);
     again.request_md5 = "OTHER".into();
     assert_eq!(
-        store.create_checkout_order(again).await.unwrap(),
+        store.create_order(again).await.unwrap(),
         CreateOutcome::Exists {
             request_md5: "MD5-prepay-1".into(),
             response_data: "{\"prepay_order_id\":\"prepay-1\"}".into()
         }
     );
     let by_ref = store
-        .order_by_reference(&o.merchant_id, &o.reference)
+        .order_by_reference(&o.merchant_id, o.reference.as_ref().unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -179,13 +179,13 @@ async fn a_colliding_order_id_is_replaced_with_a_fresh_one<S: Store>(store: S) {
     let m = merchant("ON00000001");
     let mut second = order(&m, "collide-2", 60);
     second.order.id = first.id.clone(); // as if another process generated the same id
-    let CreateOutcome::Created(id) = store.create_checkout_order(second.clone()).await.unwrap()
+    let CreateOutcome::Created { id, .. } = store.create_order(second.clone()).await.unwrap()
     else {
         panic!("not created")
     };
     assert_ne!(id, first.id);
     let stored = store
-        .order_by_reference(&m.merchant.id, &second.order.reference)
+        .order_by_reference(&m.merchant.id, second.order.reference.as_ref().unwrap())
         .await
         .unwrap()
         .unwrap();
@@ -500,7 +500,7 @@ async fn a_failing_write_does_not_spoil_its_batch<S: Store>(store: S) {
                 } else {
                     let m = merchant("ON00000001");
                     store
-                        .create_checkout_order(order(&m, &format!("batch-{i}"), 60))
+                        .create_order(order(&m, &format!("batch-{i}"), 60))
                         .await
                         .map(|_| true)
                 }
@@ -526,6 +526,196 @@ async fn a_failing_write_does_not_spoil_its_batch<S: Store>(store: S) {
                 .is_some()
         );
     }
+}
+
+/// A paid payment of 1234 (CAD) and its id.
+async fn paid_payment<S: Store>(store: &S, reference: &str) -> (Order, OrderId) {
+    let o = open_order(store, reference).await;
+    let a = started(store, &o, PaymentMethod::Alipay, at(1)).await;
+    store
+        .settle(settle_req(&o, &a, AttemptOutcome::Paid, at(2)))
+        .await
+        .unwrap();
+    (o, a)
+}
+
+fn refund_req(
+    o: &Order,
+    payment: &OrderId,
+    amount: u64,
+    merchant_refund_id: Option<&str>,
+) -> NewRefund {
+    NewRefund {
+        id: RefundId::generate(at(10)),
+        merchant_id: o.merchant_id.clone(),
+        payment_id: payment.clone(),
+        merchant_refund_id: merchant_refund_id.map(str::to_owned),
+        amount: Amount::from_minor(amount).unwrap(),
+        at: at(10),
+    }
+}
+
+async fn refunds_never_exceed_the_paid_amount_even_when_concurrent<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let (o, payment) = paid_payment(&*store, "refund-1").await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, req) = (store.clone(), refund_req(&o, &payment, 100, None));
+            tokio::spawn(async move { store.begin_refund(req).await.unwrap() })
+        })
+        .collect();
+    let (mut reserved, mut refused) = (0, 0);
+    for t in tasks {
+        match t.await.unwrap() {
+            BeginRefund::Reserved(r) => {
+                reserved += 1;
+                store
+                    .finish_refund(&r.id, RefundStatus::Success, Some("SBR".into()), at(11))
+                    .await
+                    .unwrap();
+            }
+            BeginRefund::Exceeds { refundable } => {
+                refused += 1;
+                assert!(refundable < 100);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        (reserved, refused),
+        (12, 8),
+        "1234 holds twelve refunds of 100"
+    );
+    let refunds = store.refunds(&payment).await.unwrap();
+    assert_eq!(
+        refunds.iter().map(|r| r.money.amount.minor()).sum::<u64>(),
+        1200
+    );
+    assert!(refunds.iter().all(|r| r.status == RefundStatus::Success));
+    assert_eq!(
+        store
+            .begin_refund(refund_req(&o, &payment, 35, None))
+            .await
+            .unwrap(),
+        BeginRefund::Exceeds { refundable: 34 }
+    );
+}
+
+async fn a_failed_refund_releases_its_amount<S: Store>(store: S) {
+    let (o, payment) = paid_payment(&store, "refund-2").await;
+    let BeginRefund::Reserved(r) = store
+        .begin_refund(refund_req(&o, &payment, 1234, None))
+        .await
+        .unwrap()
+    else {
+        panic!("not reserved")
+    };
+    assert_eq!(
+        store
+            .begin_refund(refund_req(&o, &payment, 1, None))
+            .await
+            .unwrap(),
+        BeginRefund::Exceeds { refundable: 0 }
+    );
+    let failed = store
+        .finish_refund(&r.id, RefundStatus::Failed, None, at(12))
+        .await
+        .unwrap();
+    assert_eq!(
+        (failed.status, failed.finished_at),
+        (RefundStatus::Failed, Some(at(12)))
+    );
+    assert!(matches!(
+        store
+            .begin_refund(refund_req(&o, &payment, 1234, None))
+            .await
+            .unwrap(),
+        BeginRefund::Reserved(_)
+    ));
+}
+
+async fn a_merchant_refund_id_replays_or_conflicts<S: Store>(store: S) {
+    let (o, payment) = paid_payment(&store, "refund-3").await;
+    let BeginRefund::Reserved(first) = store
+        .begin_refund(refund_req(&o, &payment, 500, Some("R-1")))
+        .await
+        .unwrap()
+    else {
+        panic!("not reserved")
+    };
+    assert_eq!(
+        store
+            .begin_refund(refund_req(&o, &payment, 500, Some("R-1")))
+            .await
+            .unwrap(),
+        BeginRefund::Replayed(first.clone())
+    );
+    assert_eq!(
+        store
+            .begin_refund(refund_req(&o, &payment, 400, Some("R-1")))
+            .await
+            .unwrap(),
+        BeginRefund::IdReused(first)
+    );
+    assert_eq!(store.refunds(&payment).await.unwrap().len(), 1);
+}
+
+async fn only_the_owner_can_refund_a_paid_payment<S: Store>(store: S) {
+    let (o, payment) = paid_payment(&store, "refund-4").await;
+    let mut other = merchant("ON00000002");
+    other.merchant.app_id = "ON00000002".into();
+    store.insert_merchant(other.clone()).await.unwrap();
+    let mut foreign = refund_req(&o, &payment, 1, None);
+    foreign.merchant_id = other.merchant.id.clone();
+    assert_eq!(
+        store.begin_refund(foreign).await.unwrap(),
+        BeginRefund::PaymentNotFound
+    );
+    let unpaid_order = open_order(&store, "refund-5").await;
+    let unpaid = started(&store, &unpaid_order, PaymentMethod::Gp, at(1)).await;
+    assert_eq!(
+        store
+            .begin_refund(refund_req(&o, &unpaid, 1, None))
+            .await
+            .unwrap(),
+        BeginRefund::NotRefundable(AttemptStatus::Pending)
+    );
+    assert_eq!(
+        store
+            .merchant_by_app_id("ON00000002")
+            .await
+            .unwrap()
+            .map(|m| m.merchant.id),
+        Some(other.merchant.id)
+    );
+}
+
+async fn a_rest_payment_is_created_with_its_first_attempt<S: Store>(store: S) {
+    let m = merchant("ON00000001");
+    store.insert_merchant(m.clone()).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let mut new = order(&m, "unused", 60);
+        new.order.kind = OrderKind::Wap;
+        new.order.reference = None; // REST payments need no reference, and two without one do not collide
+        new.first_attempt = Some(PaymentMethod::Alipay);
+        let CreateOutcome::Created {
+            id,
+            attempt: Some(attempt),
+        } = store.create_order(new).await.unwrap()
+        else {
+            panic!("no attempt")
+        };
+        assert_eq!(
+            (attempt.order_id.clone(), attempt.method, attempt.status),
+            (id.clone(), PaymentMethod::Alipay, AttemptStatus::Pending)
+        );
+        let stored = store.order(&id).await.unwrap().unwrap();
+        assert_eq!((stored.kind, stored.reference), (OrderKind::Wap, None));
+        assert_eq!(store.attempts(&id).await.unwrap(), vec![attempt]);
+        ids.push(id);
+    }
+    assert_ne!(ids[0], ids[1]);
 }
 
 macro_rules! sqlite_cases {
@@ -559,6 +749,11 @@ sqlite_cases!(
     deliveries_are_leased_retried_and_finished,
     an_expired_lease_is_taken_over,
     a_failing_write_does_not_spoil_its_batch,
+    refunds_never_exceed_the_paid_amount_even_when_concurrent,
+    a_failed_refund_releases_its_amount,
+    a_merchant_refund_id_replays_or_conflicts,
+    only_the_owner_can_refund_a_paid_payment,
+    a_rest_payment_is_created_with_its_first_attempt,
 );
 
 #[tokio::test]

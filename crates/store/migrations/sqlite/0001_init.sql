@@ -18,8 +18,10 @@ CREATE TABLE merchants (
 CREATE TABLE orders (
     id               TEXT PRIMARY KEY,
     merchant_id      TEXT NOT NULL REFERENCES merchants(id),
+    -- checkout (PREPAY_INIT), wap or web (REST)
     kind             TEXT NOT NULL,
-    reference        TEXT NOT NULL,
+    -- The merchant's reference: prepay_order_id, or a REST payment's optional reference.
+    reference        TEXT,
     token            TEXT NOT NULL UNIQUE,
     amount           INTEGER NOT NULL,
     currency         TEXT NOT NULL,
@@ -39,9 +41,10 @@ CREATE TABLE orders (
     paid_after_close INTEGER NOT NULL DEFAULT 0,
     -- What makes a repeated create a safe retry: the same md5 replays this response.
     request_md5      TEXT NOT NULL,
-    response_data    TEXT NOT NULL,
-    UNIQUE (merchant_id, reference)
+    response_data    TEXT NOT NULL
 );
+-- NULL references (REST payments without one) do not collide.
+CREATE UNIQUE INDEX orders_by_reference ON orders(merchant_id, reference);
 CREATE INDEX orders_open_by_expiry ON orders(expires_at) WHERE status = 'processing';
 CREATE INDEX orders_by_status ON orders(status);
 
@@ -81,6 +84,23 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_due ON deliveries(next_attempt_at) WHERE state = 'pending';
 CREATE INDEX deliveries_by_order ON deliveries(order_id);
+
+-- Refunds against paid attempts. A pending or successful refund holds its amount, so the
+-- sum of held amounts never exceeds what was paid.
+CREATE TABLE refunds (
+    id                 TEXT PRIMARY KEY,
+    merchant_id        TEXT NOT NULL REFERENCES merchants(id),
+    payment_id         TEXT NOT NULL REFERENCES attempts(id),
+    merchant_refund_id TEXT,
+    amount             INTEGER NOT NULL,
+    currency           TEXT NOT NULL,
+    status             TEXT NOT NULL,
+    created_at         INTEGER NOT NULL,
+    finished_at        INTEGER,
+    channel_refund_id  TEXT
+);
+CREATE INDEX refunds_by_payment ON refunds(payment_id);
+CREATE UNIQUE INDEX refunds_by_merchant_id ON refunds(merchant_id, merchant_refund_id);
 
 CREATE TABLE delivery_attempts (
     delivery_id INTEGER NOT NULL REFERENCES deliveries(id),

@@ -9,8 +9,8 @@ mod writer;
 use async_trait::async_trait;
 use futures::FutureExt;
 use ottgate_core::{
-    Attempt, CheckoutOrder, CheckoutToken, MerchantId, MerchantRef, OrderId, PaymentMethod,
-    Timestamp,
+    Attempt, CheckoutToken, MerchantId, MerchantRef, Order, OrderId, PaymentMethod, Refund,
+    RefundId, RefundStatus, Timestamp,
 };
 use sqlx::SqliteConnection;
 use sqlx::sqlite::{
@@ -20,10 +20,11 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::{
-    CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, MerchantRecord,
-    NewCheckoutOrder, Result, SettleOutcome, SettleRequest, StartOutcome, Stats, Store, StoreError,
+    BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow,
+    MerchantRecord, NewOrder, NewRefund, Result, SettleOutcome, SettleRequest, StartOutcome, Stats,
+    Store, StoreError,
 };
-use rows::{AttemptRow, DeliveryAttemptRowDb, DeliveryRow, MerchantRow, OrderRow};
+use rows::{AttemptRow, DeliveryAttemptRowDb, DeliveryRow, MerchantRow, OrderRow, RefundRow};
 use writer::Writer;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -120,13 +121,21 @@ impl Store for SqliteStore {
         row.map(MerchantRow::into_record).transpose()
     }
 
-    async fn create_checkout_order(&self, new: NewCheckoutOrder) -> Result<CreateOutcome> {
+    async fn merchant_by_app_id(&self, app_id: &str) -> Result<Option<MerchantRecord>> {
+        let row: Option<MerchantRow> = sqlx::query_as("SELECT * FROM merchants WHERE app_id = ?")
+            .bind(app_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(MerchantRow::into_record).transpose()
+    }
+
+    async fn create_order(&self, new: NewOrder) -> Result<CreateOutcome> {
         self.writer
-            .write(move |c| ops::create_checkout_order(c, new).boxed())
+            .write(move |c| ops::create_order(c, new).boxed())
             .await
     }
 
-    async fn order(&self, id: &OrderId) -> Result<Option<CheckoutOrder>> {
+    async fn order(&self, id: &OrderId) -> Result<Option<Order>> {
         let row: Option<OrderRow> = sqlx::query_as("SELECT * FROM orders WHERE id = ?")
             .bind(id.as_str())
             .fetch_optional(&self.pool)
@@ -134,7 +143,7 @@ impl Store for SqliteStore {
         row.map(OrderRow::into_order).transpose()
     }
 
-    async fn order_by_token(&self, token: &CheckoutToken) -> Result<Option<CheckoutOrder>> {
+    async fn order_by_token(&self, token: &CheckoutToken) -> Result<Option<Order>> {
         let row: Option<OrderRow> = sqlx::query_as("SELECT * FROM orders WHERE token = ?")
             .bind(token.as_str())
             .fetch_optional(&self.pool)
@@ -146,7 +155,7 @@ impl Store for SqliteStore {
         &self,
         merchant: &MerchantId,
         reference: &MerchantRef,
-    ) -> Result<Option<CheckoutOrder>> {
+    ) -> Result<Option<Order>> {
         let row: Option<OrderRow> =
             sqlx::query_as("SELECT * FROM orders WHERE merchant_id = ? AND reference = ?")
                 .bind(merchant.as_str())
@@ -254,6 +263,34 @@ impl Store for SqliteStore {
         Ok(next.map(Timestamp::from_epoch_millis))
     }
 
+    async fn begin_refund(&self, refund: NewRefund) -> Result<BeginRefund> {
+        self.writer
+            .write(move |c| ops::begin_refund(c, refund).boxed())
+            .await
+    }
+
+    async fn finish_refund(
+        &self,
+        id: &RefundId,
+        status: RefundStatus,
+        channel_refund_id: Option<String>,
+        at: Timestamp,
+    ) -> Result<Refund> {
+        let id = id.clone();
+        self.writer
+            .write(move |c| ops::finish_refund(c, id, status, channel_refund_id, at).boxed())
+            .await
+    }
+
+    async fn refunds(&self, payment: &OrderId) -> Result<Vec<Refund>> {
+        let rows: Vec<RefundRow> =
+            sqlx::query_as("SELECT * FROM refunds WHERE payment_id = ? ORDER BY created_at, id")
+                .bind(payment.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter().map(RefundRow::into_refund).collect()
+    }
+
     async fn stats(&self) -> Result<Stats> {
         let orders: Vec<(String, i64)> =
             sqlx::query_as("SELECT status, COUNT(*) FROM orders GROUP BY status")
@@ -289,7 +326,7 @@ mod ops {
     use ottgate_core::order::settle as transition;
     use ottgate_core::{AttemptStatus, CloseReason, OrderStatus};
 
-    async fn load_order(c: &mut SqliteConnection, id: &str) -> Result<CheckoutOrder> {
+    async fn load_order(c: &mut SqliteConnection, id: &str) -> Result<Order> {
         let row: Option<OrderRow> = sqlx::query_as("SELECT * FROM orders WHERE id = ?")
             .bind(id)
             .fetch_optional(&mut *c)
@@ -305,23 +342,24 @@ mod ops {
         row.ok_or(StoreError::NotFound("attempt"))?.into_attempt()
     }
 
-    pub(super) async fn create_checkout_order(
+    pub(super) async fn create_order(
         c: &mut SqliteConnection,
-        new: NewCheckoutOrder,
+        new: NewOrder,
     ) -> Result<CreateOutcome> {
         let o = &new.order;
-        let existing: Option<(String, String)> = sqlx::query_as(
-            "SELECT request_md5, response_data FROM orders WHERE merchant_id = ? AND reference = ?",
-        )
-        .bind(o.merchant_id.as_str())
-        .bind(o.reference.as_str())
-        .fetch_optional(&mut *c)
-        .await?;
-        if let Some((request_md5, response_data)) = existing {
-            return Ok(CreateOutcome::Exists {
-                request_md5,
-                response_data,
-            });
+        if let Some(reference) = &o.reference {
+            let existing: Option<(String, String)> =
+                sqlx::query_as("SELECT request_md5, response_data FROM orders WHERE merchant_id = ? AND reference = ?")
+                    .bind(o.merchant_id.as_str())
+                    .bind(reference.as_str())
+                    .fetch_optional(&mut *c)
+                    .await?;
+            if let Some((request_md5, response_data)) = existing {
+                return Ok(CreateOutcome::Exists {
+                    request_md5,
+                    response_data,
+                });
+            }
         }
         let mut id = o.id.clone();
         for _ in 0..ID_RETRIES {
@@ -329,11 +367,12 @@ mod ops {
                 "INSERT INTO orders (id, merchant_id, kind, reference, token, amount, currency, sale_num, shop_id,
                  operator_id, redirect_url, callback_url, duration_secs, email, remarks, status, created_at, expires_at,
                  request_md5, response_data)
-                 VALUES (?, ?, 'checkout', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(id.as_str())
             .bind(o.merchant_id.as_str())
-            .bind(o.reference.as_str())
+            .bind(o.kind.code())
+            .bind(o.reference.as_ref().map(MerchantRef::as_str))
             .bind(o.token.as_str())
             .bind(rows::amount_to_db(o.money.amount))
             .bind(o.money.currency.code())
@@ -353,7 +392,19 @@ mod ops {
             .execute(&mut *c)
             .await;
             match inserted {
-                Ok(_) => return Ok(CreateOutcome::Created(id)),
+                Ok(_) => {
+                    let attempt = match new.first_attempt {
+                        Some(method) => {
+                            let order = Order {
+                                id: id.clone(),
+                                ..o.clone()
+                            };
+                            Some(insert_attempt(c, &order, method, o.created_at).await?)
+                        }
+                        None => None,
+                    };
+                    return Ok(CreateOutcome::Created { id, attempt });
+                }
                 // The reference was checked above in this same transaction, so a unique
                 // violation here is an id generated by another process at the same moment.
                 Err(e) if is_unique_violation(&e) => id = OrderId::generate(o.created_at),
@@ -404,6 +455,19 @@ mod ops {
         if let Some(row) = pending {
             return Ok(StartOutcome::Resumed(row.into_attempt()?));
         }
+        Ok(StartOutcome::Created(
+            insert_attempt(c, &order, method, now).await?,
+        ))
+    }
+
+    /// Inserts a new pending attempt of `order`, retrying an id that collides with one
+    /// generated by another process.
+    async fn insert_attempt(
+        c: &mut SqliteConnection,
+        order: &Order,
+        method: PaymentMethod,
+        now: Timestamp,
+    ) -> Result<Attempt> {
         for _ in 0..ID_RETRIES {
             let attempt = Attempt {
                 id: OrderId::generate(now),
@@ -428,7 +492,7 @@ mod ops {
             .execute(&mut *c)
             .await;
             match inserted {
-                Ok(_) => return Ok(StartOutcome::Created(attempt)),
+                Ok(_) => return Ok(attempt),
                 Err(e) if is_unique_violation(&e) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -644,5 +708,111 @@ mod ops {
         .execute(&mut *c)
         .await?;
         Ok(true)
+    }
+
+    async fn load_refund(c: &mut SqliteConnection, id: &str) -> Result<Refund> {
+        let row: Option<RefundRow> = sqlx::query_as("SELECT * FROM refunds WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *c)
+            .await?;
+        row.ok_or(StoreError::NotFound("refund"))?.into_refund()
+    }
+
+    pub(super) async fn begin_refund(
+        c: &mut SqliteConnection,
+        r: NewRefund,
+    ) -> Result<BeginRefund> {
+        let payment: Option<AttemptRow> = sqlx::query_as(
+            "SELECT a.* FROM attempts a JOIN orders o ON o.id = a.order_id WHERE a.id = ? AND o.merchant_id = ?",
+        )
+        .bind(r.payment_id.as_str())
+        .bind(r.merchant_id.as_str())
+        .fetch_optional(&mut *c)
+        .await?;
+        let Some(payment) = payment else {
+            return Ok(BeginRefund::PaymentNotFound);
+        };
+        let payment = payment.into_attempt()?;
+        if let Some(merchant_refund_id) = &r.merchant_refund_id {
+            let earlier: Option<RefundRow> = sqlx::query_as(
+                "SELECT * FROM refunds WHERE merchant_id = ? AND merchant_refund_id = ?",
+            )
+            .bind(r.merchant_id.as_str())
+            .bind(merchant_refund_id)
+            .fetch_optional(&mut *c)
+            .await?;
+            if let Some(earlier) = earlier {
+                let earlier = earlier.into_refund()?;
+                let same = earlier.payment_id == r.payment_id && earlier.money.amount == r.amount;
+                return Ok(if same {
+                    BeginRefund::Replayed(earlier)
+                } else {
+                    BeginRefund::IdReused(earlier)
+                });
+            }
+        }
+        if payment.status != AttemptStatus::Paid {
+            return Ok(BeginRefund::NotRefundable(payment.status));
+        }
+        let held: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE payment_id = ? AND status IN ('pending', 'success')",
+        )
+        .bind(payment.id.as_str())
+        .fetch_one(&mut *c)
+        .await?;
+        let refundable = payment
+            .money
+            .amount
+            .minor()
+            .saturating_sub(u64::try_from(held).unwrap_or(0));
+        if r.amount.minor() > refundable {
+            return Ok(BeginRefund::Exceeds { refundable });
+        }
+        let refund = Refund {
+            id: r.id,
+            merchant_id: r.merchant_id,
+            payment_id: payment.id,
+            merchant_refund_id: r.merchant_refund_id,
+            money: ottgate_core::Money::new(r.amount, payment.money.currency),
+            status: RefundStatus::Pending,
+            created_at: r.at,
+            finished_at: None,
+            channel_refund_id: None,
+        };
+        sqlx::query(
+            "INSERT INTO refunds (id, merchant_id, payment_id, merchant_refund_id, amount, currency, status, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(refund.id.as_str())
+        .bind(refund.merchant_id.as_str())
+        .bind(refund.payment_id.as_str())
+        .bind(&refund.merchant_refund_id)
+        .bind(rows::amount_to_db(refund.money.amount))
+        .bind(refund.money.currency.code())
+        .bind(refund.status.code())
+        .bind(refund.created_at.epoch_millis())
+        .execute(&mut *c)
+        .await?;
+        Ok(BeginRefund::Reserved(refund))
+    }
+
+    pub(super) async fn finish_refund(
+        c: &mut SqliteConnection,
+        id: RefundId,
+        status: RefundStatus,
+        channel_refund_id: Option<String>,
+        at: Timestamp,
+    ) -> Result<Refund> {
+        sqlx::query(
+            "UPDATE refunds SET status = ?, finished_at = ?, channel_refund_id = COALESCE(?, channel_refund_id)
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(status.code())
+        .bind(at.epoch_millis())
+        .bind(&channel_refund_id)
+        .bind(id.as_str())
+        .execute(&mut *c)
+        .await?;
+        load_refund(c, id.as_str()).await
     }
 }

@@ -3,9 +3,9 @@
 
 use ottgate_core::merchant::MerchantName;
 use ottgate_core::{
-    Amount, Attempt, AttemptStatus, CheckoutOrder, CheckoutToken, Currency, Merchant, MerchantId,
-    MerchantRef, Money, NotifyId, OperatorId, OrderId, OrderStatus, PaymentMethod, ShopId,
-    Timestamp,
+    Amount, Attempt, AttemptStatus, CheckoutToken, Currency, Merchant, MerchantId, MerchantRef,
+    Money, NotifyId, OperatorId, Order, OrderId, OrderKind, OrderStatus, PaymentMethod, Refund,
+    RefundId, RefundStatus, ShopId, Timestamp,
 };
 
 use crate::{Delivery, DeliveryAttemptRow, DeliveryState, MerchantRecord, Result, StoreError};
@@ -91,8 +91,9 @@ impl MerchantRow {
 #[derive(sqlx::FromRow)]
 pub(super) struct OrderRow {
     id: String,
+    kind: String,
     merchant_id: String,
-    reference: String,
+    reference: Option<String>,
     token: String,
     amount: i64,
     currency: String,
@@ -113,11 +114,18 @@ pub(super) struct OrderRow {
 }
 
 impl OrderRow {
-    pub(super) fn into_order(self) -> Result<CheckoutOrder> {
-        Ok(CheckoutOrder {
+    pub(super) fn into_order(self) -> Result<Order> {
+        Ok(Order {
             id: id(OrderId::parse, &self.id)?,
+            kind: OrderKind::from_code(&self.kind)
+                .ok_or_else(|| corrupt(format!("order kind {}", self.kind)))?,
             merchant_id: id(MerchantId::parse, &self.merchant_id)?,
-            reference: id(MerchantRef::parse, &self.reference)?,
+            reference: self
+                .reference
+                .as_deref()
+                .map(MerchantRef::parse)
+                .transpose()
+                .map_err(corrupt)?,
             token: id(CheckoutToken::parse, &self.token)?,
             money: money(self.amount, &self.currency)?,
             sale_num: self.sale_num,
@@ -236,5 +244,36 @@ impl DeliveryAttemptRowDb {
             http_status: self.http_status.and_then(|s| u16::try_from(s).ok()),
             error: self.error,
         }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct RefundRow {
+    id: String,
+    merchant_id: String,
+    payment_id: String,
+    merchant_refund_id: Option<String>,
+    amount: i64,
+    currency: String,
+    status: String,
+    created_at: i64,
+    finished_at: Option<i64>,
+    channel_refund_id: Option<String>,
+}
+
+impl RefundRow {
+    pub(super) fn into_refund(self) -> Result<Refund> {
+        Ok(Refund {
+            id: RefundId::parse(&self.id).map_err(corrupt)?,
+            merchant_id: id(MerchantId::parse, &self.merchant_id)?,
+            payment_id: id(OrderId::parse, &self.payment_id)?,
+            merchant_refund_id: self.merchant_refund_id,
+            money: money(self.amount, &self.currency)?,
+            status: RefundStatus::from_code(&self.status)
+                .ok_or_else(|| corrupt(format!("refund status {}", self.status)))?,
+            created_at: ts(self.created_at),
+            finished_at: self.finished_at.map(ts),
+            channel_refund_id: self.channel_refund_id,
+        })
     }
 }

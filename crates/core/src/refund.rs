@@ -1,0 +1,102 @@
+//! Refunds: money returned against a paid payment, in one or more parts.
+
+use std::fmt;
+
+use crate::ids::InvalidId;
+use crate::{MerchantId, Money, OrderId, Timestamp};
+
+/// ottgate's id of a refund: `REF` and 17 digits, like OTT Pay's `REF167871916840228`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RefundId(String);
+
+impl RefundId {
+    pub fn generate(now: Timestamp) -> Self {
+        Self(format!("REF{}", OrderId::generate(now)))
+    }
+
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        let digits = s.strip_prefix("REF").unwrap_or("");
+        if !digits.is_empty() && digits.len() <= 32 && digits.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(Self(s.to_owned()))
+        } else {
+            Err(InvalidId {
+                what: "refund id",
+                rule: "REF followed by digits",
+            })
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RefundId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RefundStatus {
+    /// Amount reserved, channel not yet confirmed.
+    Pending,
+    Success,
+    /// The channel refused; the amount is free again.
+    Failed,
+}
+
+impl RefundStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            RefundStatus::Pending => "pending",
+            RefundStatus::Success => "success",
+            RefundStatus::Failed => "failed",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        [
+            RefundStatus::Pending,
+            RefundStatus::Success,
+            RefundStatus::Failed,
+        ]
+        .into_iter()
+        .find(|r| r.code() == s)
+    }
+
+    /// Whether the refund counts against the paid amount.
+    pub fn holds_amount(self) -> bool {
+        !matches!(self, RefundStatus::Failed)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub id: RefundId,
+    pub merchant_id: MerchantId,
+    /// The payment refunded (an attempt id: REST `paymentId`, envelope `order_id`).
+    pub payment_id: OrderId,
+    /// The merchant's own id for the refund (envelope REFUND `order_id`), if given.
+    pub merchant_refund_id: Option<String>,
+    pub money: Money,
+    pub status: RefundStatus,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    /// The channel's reference for the refund, once known.
+    pub channel_refund_id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refund_ids_look_like_ott_pays() {
+        let id = RefundId::generate(Timestamp::from_epoch_millis(1_678_719_168_402));
+        assert!(id.as_str().starts_with("REF1678719168"));
+        assert_eq!(RefundId::parse(id.as_str()), Ok(id));
+        assert!(RefundId::parse("REF").is_err());
+        assert!(RefundId::parse("1678719168402").is_err());
+    }
+}
