@@ -101,6 +101,8 @@ impl EnvelopeResponse {
 pub enum Action {
     PrepayInit,
     PrepayQuery,
+    StatusQuery,
+    Refund,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -116,18 +118,26 @@ pub enum UnsupportedAction {
 }
 
 impl Action {
-    pub const ALL: [Action; 2] = [Action::PrepayInit, Action::PrepayQuery];
+    pub const ALL: [Action; 4] = [
+        Action::PrepayInit,
+        Action::PrepayQuery,
+        Action::StatusQuery,
+        Action::Refund,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Action::PrepayInit => "PREPAY_INIT",
             Action::PrepayQuery => "PREPAY_QUERY",
+            Action::StatusQuery => "STATUS_QUERY",
+            Action::Refund => "REFUND",
         }
     }
 
     pub fn version(self) -> &'static str {
         match self {
             Action::PrepayInit | Action::PrepayQuery => "2.0",
+            Action::StatusQuery | Action::Refund => "1.0",
         }
     }
 

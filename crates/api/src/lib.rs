@@ -5,6 +5,7 @@
 pub mod codes;
 pub mod envelope;
 pub mod fields;
+pub mod payment;
 pub mod prepay;
 pub mod redirect;
 

@@ -10,7 +10,7 @@ mod sandbox;
 pub use sandbox::SandboxChannel;
 
 use async_trait::async_trait;
-use ottgate_core::{AttemptOutcome, Money, OrderId, PaymentMethod, Timestamp};
+use ottgate_core::{AttemptOutcome, Money, OrderId, PaymentMethod, RefundId, Timestamp};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -47,6 +47,27 @@ pub struct VerifiedResult {
     pub bizpay_order_id: Option<String>,
 }
 
+/// What a connector needs to refund (part of) a payment.
+#[derive(Debug, Clone)]
+pub struct RefundPayment {
+    pub refund_id: RefundId,
+    pub payment_id: OrderId,
+    /// The wallet's transaction id of the payment, when known.
+    pub bizpay_order_id: Option<String>,
+    pub money: Money,
+}
+
+/// A wallet's answer to a refund request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundResult {
+    /// Refunded; the wallet's reference for it.
+    Succeeded { channel_refund_id: String },
+    /// Accepted, result to come asynchronously.
+    Pending,
+    /// Refused; nothing was refunded.
+    Refused { reason: String },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
     #[error("channel is misconfigured: {0}")]
@@ -65,6 +86,8 @@ pub trait Channel: Send + Sync + fmt::Debug {
     fn is_test_mode(&self) -> bool;
 
     async fn start(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError>;
+
+    async fn refund(&self, refund: &RefundPayment) -> Result<RefundResult, ChannelError>;
 }
 
 /// Which channel serves each payment method in this deployment.

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use rand::Rng;
 
-use crate::{Channel, ChannelError, PaymentStart, StartPayment};
+use crate::{Channel, ChannelError, PaymentStart, RefundPayment, RefundResult, StartPayment};
 
 #[derive(Debug, Clone)]
 pub struct SandboxChannel {
@@ -26,6 +26,13 @@ impl SandboxChannel {
     }
 }
 
+fn digits(n: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..n)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect()
+}
+
 #[async_trait]
 impl Channel for SandboxChannel {
     fn name(&self) -> &'static str {
@@ -44,5 +51,12 @@ impl Channel for SandboxChannel {
                 ChannelError::Config(format!("public URL cannot hold the wallet path: {e}"))
             })?;
         Ok(PaymentStart::Redirect(url))
+    }
+
+    /// The test wallet refunds at once.
+    async fn refund(&self, _refund: &RefundPayment) -> Result<RefundResult, ChannelError> {
+        Ok(RefundResult::Succeeded {
+            channel_refund_id: format!("SBR{}", digits(16)),
+        })
     }
 }

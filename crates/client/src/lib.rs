@@ -12,6 +12,9 @@
 
 mod time;
 
+pub use ottgate_api::payment::{
+    RefundRequest, RefundResponse, StatusQueryRequest, StatusQueryResponse,
+};
 pub use ottgate_api::prepay::{
     CallbackData, PaymentAttempt, PrepayInitRequest, PrepayInitResponse, PrepayQueryRequest,
     PrepayQueryResponse,
@@ -195,6 +198,33 @@ impl Client {
             order_id: None,
         };
         self.call("PREPAY_QUERY", "2.0", to_fields(&request)).await
+    }
+
+    /// STATUS_QUERY "1.0": the state of any payment (a callback's `order_id`, a checkout
+    /// attempt, a REST `paymentId`), refunds included.
+    pub async fn status_query(&self, order_id: &str) -> Result<StatusQueryResponse, ClientError> {
+        let request = StatusQueryRequest {
+            merchant_id: Some(self.merchant_id.clone()),
+            order_id: Some(order_id.to_owned()),
+        };
+        self.call("STATUS_QUERY", "1.0", to_fields(&request)).await
+    }
+
+    /// REFUND "1.0": refunds `refund_amt` cents of payment `ori_order_id`. With a
+    /// `refund_id` of the merchant's, repeating the call is safe.
+    pub async fn refund(
+        &self,
+        ori_order_id: &str,
+        refund_amt: &str,
+        refund_id: Option<&str>,
+    ) -> Result<RefundResponse, ClientError> {
+        let request = RefundRequest {
+            merchant_id: Some(self.merchant_id.clone()),
+            order_id: refund_id.map(str::to_owned),
+            ori_order_id: Some(ori_order_id.to_owned()),
+            refund_amt: Some(refund_amt.to_owned()),
+        };
+        self.call("REFUND", "1.0", to_fields(&request)).await
     }
 
     /// Opens and authenticates a callback body posted to the merchant's `call_back_url`.

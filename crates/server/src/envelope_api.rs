@@ -14,8 +14,8 @@ use ottgate_core::MerchantId;
 use ottgate_envelope::{Fields, OpenError, open, seal};
 
 use crate::payments::{ServiceError, Signing};
-use crate::prepay;
 use crate::state::AppState;
+use crate::{envelope_payments, prepay};
 
 /// A protocol-level failure: the one place envelope errors become responses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +82,31 @@ impl IntoResponse for ProtocolError {
         )
             .into_response()
     }
+}
+
+/// A required field's value; absent or empty is `PARAM_INVALID`.
+pub(crate) fn required(value: Option<String>, name: &str) -> Result<String, ProtocolError> {
+    value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ProtocolError::invalid(format!("missing required field: {name}")))
+}
+
+/// The data's `merchant_id` must be the envelope's. `field` is `Some(value)` when the
+/// action requires the field, `None` when it may be left out.
+pub(crate) fn must_match_envelope(
+    field: Option<Option<String>>,
+    signing: &Signing,
+) -> Result<(), ProtocolError> {
+    let id = match field {
+        Some(value) => required(value, "merchant_id")?,
+        None => return Ok(()),
+    };
+    if id != signing.merchant.id.as_str() {
+        return Err(ProtocolError::invalid(
+            "merchant_id does not match the envelope merchant_id",
+        ));
+    }
+    Ok(())
 }
 
 pub async fn process_v2(
@@ -175,5 +200,7 @@ async fn run(
     match action {
         Action::PrepayInit => prepay::init(state, signing, fields, md5).await,
         Action::PrepayQuery => prepay::query(state, signing, fields).await,
+        Action::StatusQuery => envelope_payments::status_query(state, signing, fields).await,
+        Action::Refund => envelope_payments::refund(state, signing, fields).await,
     }
 }

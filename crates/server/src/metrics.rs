@@ -55,6 +55,7 @@ pub struct Metrics {
     pub http_latency: HistogramFamily<RouteLabels>,
     pub envelope_responses: Family<EnvelopeLabels, Counter>,
     pub settlements: Family<OutcomeLabels, Counter>,
+    pub refunds: Family<OutcomeLabels, Counter>,
     pub callback_attempts: Family<OutcomeLabels, Counter>,
     pub callback_latency: Histogram,
     orders: Family<StatusLabels, Gauge>,
@@ -80,6 +81,7 @@ impl Metrics {
             http_latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             envelope_responses: Family::default(),
             settlements: Family::default(),
+            refunds: Family::default(),
             callback_attempts: Family::default(),
             callback_latency: latency_histogram(),
             orders: Family::default(),
@@ -105,6 +107,11 @@ impl Metrics {
             "settlements",
             "Payment outcomes applied, by outcome",
             m.settlements.clone(),
+        );
+        registry.register(
+            "refunds",
+            "Refunds by outcome (success, pending, failed, refused)",
+            m.refunds.clone(),
         );
         registry.register(
             "callback_attempts",

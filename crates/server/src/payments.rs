@@ -7,8 +7,8 @@ use ottgate_api::redirect::{RedirectParams, TRADE_CLOSED, TRADE_FINISHED};
 use ottgate_channels::{ChannelError, PaymentStart, StartPayment, VerifiedResult};
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
-    Attempt, CheckoutToken, Merchant, MerchantId, NotifyId, Order, OrderKind, OrderStatus,
-    PaymentMethod, Timestamp,
+    Attempt, CheckoutToken, Merchant, MerchantId, MerchantRef, NotifyId, Order, OrderId, OrderKind,
+    OrderStatus, PaymentMethod, PaymentStatus, Refund, RefundStatus, Timestamp,
 };
 use ottgate_envelope::{SignKey, seal};
 use ottgate_store::{NewDelivery, SettleOutcome, SettleRequest, StartOutcome, StoreError};
@@ -281,5 +281,110 @@ fn paid_callback(
         event: "paid".into(),
         url: order.callback_url.clone(),
         body: serde_json::to_string(&envelope).unwrap_or_default(),
+    }
+}
+
+/// A payment (one attempt) with its order and refunds, as of now.
+#[derive(Debug, Clone)]
+pub struct PaymentView {
+    pub order: Order,
+    pub attempt: Attempt,
+    pub refunds: Vec<Refund>,
+    pub status: PaymentStatus,
+}
+
+impl PaymentView {
+    /// The sum of successful refunds.
+    pub fn refunded(&self) -> u64 {
+        self.refunds
+            .iter()
+            .filter(|r| r.status == RefundStatus::Success)
+            .map(|r| r.money.amount.minor())
+            .sum()
+    }
+
+    /// When it was settled, or created if it has not been.
+    pub fn trade_time(&self) -> Timestamp {
+        self.attempt.settled_at.unwrap_or(self.attempt.created_at)
+    }
+}
+
+impl AppState {
+    /// `merchant`'s payment `id`; another merchant's payment is as absent as a missing one.
+    pub async fn payment(
+        &self,
+        merchant: &MerchantId,
+        id: &str,
+    ) -> Result<Option<PaymentView>, ServiceError> {
+        let Ok(id) = OrderId::parse(id) else {
+            return Ok(None);
+        };
+        let Some(attempt) = self.store.attempt(&id).await? else {
+            return Ok(None);
+        };
+        self.view(merchant, attempt).await
+    }
+
+    /// `merchant`'s payment for its `reference`: the paying attempt of that order, else its
+    /// latest; `None` if there is no such order or it has no attempt yet.
+    pub async fn payment_by_reference(
+        &self,
+        merchant: &MerchantId,
+        reference: &str,
+    ) -> Result<Option<PaymentView>, ServiceError> {
+        let Ok(reference) = MerchantRef::parse(reference) else {
+            return Ok(None);
+        };
+        let Some(order) = self.store.order_by_reference(merchant, &reference).await? else {
+            return Ok(None);
+        };
+        let attempts = self.store.attempts(&order.id).await?;
+        let chosen = match &order.paid_attempt {
+            Some(paid) => attempts.into_iter().find(|a| &a.id == paid),
+            None => attempts.into_iter().last(),
+        };
+        match chosen {
+            Some(attempt) => self.view(merchant, attempt).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn view(
+        &self,
+        merchant: &MerchantId,
+        mut attempt: Attempt,
+    ) -> Result<Option<PaymentView>, ServiceError> {
+        let Some(mut order) = self.store.order(&attempt.order_id).await? else {
+            return Ok(None);
+        };
+        if &order.merchant_id != merchant {
+            return Ok(None);
+        }
+        let now = self.clock.now();
+        if self.store.close_if_expired(&order.id, now).await? {
+            order = self
+                .store
+                .order(&order.id)
+                .await?
+                .ok_or(ServiceError::NotFound("order"))?;
+            attempt = self
+                .store
+                .attempt(&attempt.id)
+                .await?
+                .ok_or(ServiceError::NotFound("attempt"))?;
+        }
+        let refunds = self.store.refunds(&attempt.id).await?;
+        let refunded = refunds
+            .iter()
+            .filter(|r| r.status == RefundStatus::Success)
+            .map(|r| r.money.amount.minor())
+            .sum();
+        let status = PaymentStatus::of(&attempt, order.status_at(now), refunded);
+        Ok(Some(PaymentView {
+            order,
+            attempt,
+            refunds,
+            status,
+        }))
     }
 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::callbacks::check_callback_url;
-use crate::envelope_api::ProtocolError;
+use crate::envelope_api::{ProtocolError, must_match_envelope, required};
 use crate::payments::Signing;
 use crate::state::AppState;
 use ottgate_api::RspCode;
@@ -22,22 +22,6 @@ use ottgate_api::RspCode;
 pub const MAX_DURATION_SECS: u64 = 30 * 24 * 3600;
 const MAX_URL_LEN: usize = 255;
 const MAX_TEXT_LEN: usize = 128;
-
-fn required(value: Option<String>, name: &str) -> Result<String, ProtocolError> {
-    value
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| ProtocolError::invalid(format!("missing required field: {name}")))
-}
-
-fn must_match_envelope(value: Option<String>, signing: &Signing) -> Result<(), ProtocolError> {
-    let id = required(value, "merchant_id")?;
-    if id != signing.merchant.id.as_str() {
-        return Err(ProtocolError::invalid(
-            "merchant_id does not match the envelope merchant_id",
-        ));
-    }
-    Ok(())
-}
 
 fn url_field(value: Option<String>, name: &str) -> Result<Url, ProtocolError> {
     let raw = required(value, name)?;
@@ -85,7 +69,7 @@ fn validate_init(
     r: PrepayInitRequest,
 ) -> Result<ValidInit, ProtocolError> {
     let merchant = &signing.merchant;
-    must_match_envelope(r.merchant_id, signing)?;
+    must_match_envelope(Some(r.merchant_id), signing)?;
     if required(r.shop_id, "shop_id")? != merchant.shop_id.as_str() {
         return Err(ProtocolError::invalid(
             "shop_id is not a shop of this merchant",
@@ -234,7 +218,7 @@ pub async fn query(
     fields: &Fields,
 ) -> Result<Fields, ProtocolError> {
     let r = PrepayQueryRequest::read(fields)?;
-    must_match_envelope(r.merchant_id, signing)?;
+    must_match_envelope(Some(r.merchant_id), signing)?;
     let raw_ref = required(r.prepay_order_id, "prepay_order_id")?;
     let not_found = || ProtocolError::invalid("prepay_order_id not found");
     let reference = MerchantRef::parse(&raw_ref).map_err(|_| not_found())?;

@@ -16,3 +16,4 @@ mod callbacks;
 mod checkout;
 mod expiry;
 mod ops;
+mod refunds;

@@ -1,0 +1,122 @@
+//! STATUS_QUERY "1.0" and REFUND "1.0": any payment of the merchant, checkout or REST.
+
+use ottgate_api::RspCode;
+use ottgate_api::payment::{
+    RefundRequest, RefundResponse, StatusQueryRequest, StatusQueryResponse,
+};
+use ottgate_api::prepay::to_fields;
+use ottgate_core::{Amount, OrderId, OrderKind};
+use ottgate_envelope::Fields;
+
+use crate::envelope_api::{ProtocolError, must_match_envelope, required};
+use crate::payments::Signing;
+use crate::refunds::RefundError;
+use crate::state::AppState;
+
+/// The data may name the merchant; if it does, it must be the envelope's.
+fn optional_merchant(value: Option<String>, signing: &Signing) -> Result<(), ProtocolError> {
+    must_match_envelope(value.map(Some), signing)
+}
+
+pub async fn status_query(
+    state: &AppState,
+    signing: &Signing,
+    fields: &Fields,
+) -> Result<Fields, ProtocolError> {
+    let r = StatusQueryRequest::read(fields)?;
+    optional_merchant(r.merchant_id, signing)?;
+    let order_id = required(r.order_id, "order_id")?;
+    let merchant = &signing.merchant;
+    let view = state
+        .payment(&merchant.id, &order_id)
+        .await?
+        .ok_or_else(|| ProtocolError::invalid("order_id not found"))?;
+    let response = StatusQueryResponse {
+        rsp_code: RspCode::Success.as_str().into(),
+        rsp_msg: RspCode::Success.default_message().into(),
+        merchant_id: merchant.id.to_string(),
+        order_id: view.attempt.id.to_string(),
+        order_status: view.status.code().into(),
+        state_code: view.status.state_code().into(),
+        payment_method: view.attempt.method.code().into(),
+        amount: view.attempt.money.amount.to_string(),
+        refund_amount: view.refunded().to_string(),
+        currency_type: view.attempt.money.currency.code().into(),
+        tip: "0".into(),
+        bizpay_order_id: view.attempt.bizpay_order_id.clone(),
+        trade_time: view.trade_time().beijing_compact(),
+        create_time: view.attempt.created_at.beijing_compact(),
+        prepay_order_id: (view.order.kind == OrderKind::Checkout)
+            .then(|| view.order.reference_str().to_owned()),
+        reference: view.order.reference.as_ref().map(ToString::to_string),
+    };
+    Ok(to_fields(&response))
+}
+
+pub async fn refund(
+    state: &AppState,
+    signing: &Signing,
+    fields: &Fields,
+) -> Result<Fields, ProtocolError> {
+    let r = RefundRequest::read(fields)?;
+    optional_merchant(r.merchant_id, signing)?;
+    let ori = required(r.ori_order_id, "ori_order_id")?;
+    let amount = r
+        .refund_amt
+        .ok_or_else(|| ProtocolError::invalid("missing required field: refund_amt"))?;
+    let amount = Amount::parse(&amount)
+        .map_err(|e| ProtocolError::format(e.to_string().replacen("amount", "refund_amt", 1)))?;
+    let bad_id = |id: &String| id.len() > 64 || !id.bytes().all(|b| b.is_ascii_graphic());
+    if r.order_id.as_ref().is_some_and(bad_id) {
+        return Err(ProtocolError::format(
+            "order_id must be 1 to 64 printable ASCII characters without spaces",
+        ));
+    }
+    let not_found = || ProtocolError::invalid("ori_order_id not found");
+    let payment_id = OrderId::parse(&ori).map_err(|_| not_found())?;
+    let merchant = &signing.merchant;
+    let refund = state
+        .refund(&merchant.id, &payment_id, amount, r.order_id.clone())
+        .await
+        .map_err(|e| match e {
+            RefundError::PaymentNotFound => not_found(),
+            RefundError::NotPaid => ProtocolError::new(
+                RspCode::OrderTypeError,
+                "ori_order_id is not a paid payment",
+            ),
+            RefundError::Exceeds { refundable: 0 } => {
+                ProtocolError::new(RspCode::Fail, "ori_order_id is already fully refunded")
+            }
+            RefundError::Exceeds { refundable } => ProtocolError::new(
+                RspCode::Fail,
+                format!("refund_amt exceeds the refundable amount ({refundable})"),
+            ),
+            RefundError::IdReused => ProtocolError::new(
+                RspCode::OrderUsed,
+                "order_id has already been used for a different refund",
+            ),
+            RefundError::Refused(reason) => {
+                ProtocolError::new(RspCode::Fail, format!("refund refused: {reason}"))
+            }
+            RefundError::Service(e) => ProtocolError::internal(&e),
+        })?;
+    let response = RefundResponse {
+        rsp_code: RspCode::Success.as_str().into(),
+        rsp_msg: RspCode::Success.default_message().into(),
+        merchant_id: merchant.id.to_string(),
+        order_id: refund
+            .merchant_refund_id
+            .clone()
+            .unwrap_or_else(|| refund.id.to_string()),
+        refund_id: refund.id.to_string(),
+        ori_order_id: refund.payment_id.to_string(),
+        refund_amt: refund.money.amount.to_string(),
+        refund_status: refund.status.code().into(),
+        currency_type: refund.money.currency.code().into(),
+        trade_time: refund
+            .finished_at
+            .unwrap_or(refund.created_at)
+            .beijing_compact(),
+    };
+    Ok(to_fields(&response))
+}
