@@ -8,6 +8,7 @@ pub mod fields;
 pub mod payment;
 pub mod prepay;
 pub mod redirect;
+pub mod rest;
 
 pub use codes::RspCode;
 pub use envelope::{Action, EnvelopeError, EnvelopeRequest, EnvelopeResponse};

@@ -32,9 +32,12 @@ pub struct StartPayment {
 
 /// Where the buyer goes next.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PaymentStart {
+pub struct PaymentStart {
     /// Send the browser to this URL.
-    Redirect(Url),
+    pub redirect: Url,
+    /// The channel's order number for this attempt, when known up front (web-pay's
+    /// `bizPayOrderId`; the `bizpay_order_id` its notification will carry).
+    pub channel_order_id: Option<String>,
 }
 
 /// A wallet result whose authenticity the connector has established (signature, amount,

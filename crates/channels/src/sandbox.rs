@@ -2,6 +2,7 @@
 //! It exists only in sandbox mode.
 
 use async_trait::async_trait;
+use ottgate_core::OrderId;
 use rand::Rng;
 
 use crate::{Channel, ChannelError, PaymentStart, RefundPayment, RefundResult, StartPayment};
@@ -16,13 +17,10 @@ impl SandboxChannel {
         Self { public_url }
     }
 
-    /// A wallet transaction id in the style of real ones, marked `SB` for sandbox.
-    pub fn transaction_id() -> String {
-        let mut rng = rand::thread_rng();
-        let digits: String = (0..16)
-            .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
-            .collect();
-        format!("SB{digits}")
+    /// The test wallet's transaction id for an attempt: `SB` and the attempt id, known
+    /// from the start (so web-pay can report it) and the same when the payment settles.
+    pub fn transaction_id(attempt: &OrderId) -> String {
+        format!("SB{attempt}")
     }
 }
 
@@ -50,7 +48,10 @@ impl Channel for SandboxChannel {
             .map_err(|e| {
                 ChannelError::Config(format!("public URL cannot hold the wallet path: {e}"))
             })?;
-        Ok(PaymentStart::Redirect(url))
+        Ok(PaymentStart {
+            redirect: url,
+            channel_order_id: Some(Self::transaction_id(&payment.attempt_id)),
+        })
     }
 
     /// The test wallet refunds at once.

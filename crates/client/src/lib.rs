@@ -10,6 +10,7 @@
 //! # Ok(()) }
 //! ```
 
+mod rest;
 mod time;
 
 pub use ottgate_api::payment::{
@@ -20,8 +21,12 @@ pub use ottgate_api::prepay::{
     PrepayQueryResponse,
 };
 pub use ottgate_api::redirect::RedirectParams;
+pub use ottgate_api::rest::{
+    PayRequest, PayResult, PaymentStatusResult, RefundResult, TokenResult,
+};
 pub use ottgate_api::{EnvelopeRequest, EnvelopeResponse, RspCode};
 pub use ottgate_envelope::{Fields, OpenError, SignKey};
+pub use rest::RestClient;
 pub use time::parse_finish_time;
 
 use ottgate_api::prepay::{from_fields, to_fields};
@@ -41,6 +46,13 @@ pub enum ClientError {
     /// A sealed reply or callback could not be opened (wrong key, tampering).
     #[error("cannot open sealed data: {0}")]
     Envelope(#[from] OpenError),
+    /// The REST API answered `{"status":"ERROR"}`.
+    #[error("{code}: {message}")]
+    Rest {
+        http_status: u16,
+        code: u32,
+        message: String,
+    },
     #[error("unexpected message: {0}")]
     Malformed(String),
     /// A callback or browser return that is not authentic for this merchant.
@@ -53,6 +65,14 @@ impl ClientError {
     pub fn rsp_code(&self) -> Option<&str> {
         match self {
             ClientError::Protocol { rsp_code, .. } => Some(rsp_code),
+            _ => None,
+        }
+    }
+
+    /// The numeric code of a REST error.
+    pub fn rest_code(&self) -> Option<u32> {
+        match self {
+            ClientError::Rest { code, .. } => Some(*code),
             _ => None,
         }
     }

@@ -65,6 +65,15 @@ impl Timestamp {
             .to_string()
     }
 
+    /// `Mar 13, 2023 10:52:49 AM` in Beijing time: the Java-style text OTT Pay's REST API
+    /// shows in `tradeTime`.
+    pub fn beijing_java(self) -> String {
+        self.to_utc()
+            .with_timezone(&beijing())
+            .format("%b %-d, %Y %-I:%M:%S %p")
+            .to_string()
+    }
+
     /// RFC 3339 in UTC, for logs and JSON meant for people.
     pub fn rfc3339(self) -> String {
         self.to_utc()
@@ -142,6 +151,7 @@ mod tests {
         let t = Timestamp::from_epoch_millis(1_679_505_713_000);
         assert_eq!(t.beijing_compact(), "20230323012153");
         assert_eq!(t.beijing_display(), "2023-03-23 01:21:53");
+        assert_eq!(t.beijing_java(), "Mar 23, 2023 1:21:53 AM");
         // Northern-hemisphere summer: still +8 (China has no DST).
         let summer = Timestamp::from_epoch_millis(1_690_000_000_000);
         assert_eq!(summer.beijing_compact(), "20230722122640");

@@ -46,6 +46,15 @@ pub struct Config {
     pub expiry_sweep_interval_ms: u64,
     /// Longest wait between looks for due callbacks, in milliseconds.
     pub delivery_poll_interval_ms: u64,
+    /// Secret (at least 32 characters) that signs REST bearer tokens; default: derived
+    /// from the master key. Changing it invalidates every token issued.
+    pub jwt_secret: Option<MaskedString>,
+    /// How long a REST payment may wait for the buyer, in seconds.
+    pub rest_payment_ttl_secs: u64,
+    /// Failed token requests allowed per appId and per client address within the window.
+    pub auth_failure_limit: u32,
+    /// The window for `auth_failure_limit`, in seconds.
+    pub auth_failure_window_secs: u64,
 }
 
 impl Default for Config {
@@ -65,11 +74,15 @@ impl Default for Config {
             max_body_bytes: 64 * 1024,
             expiry_sweep_interval_ms: 1_000,
             delivery_poll_interval_ms: 1_000,
+            jwt_secret: None,
+            rest_payment_ttl_secs: 1_800,
+            auth_failure_limit: 10,
+            auth_failure_window_secs: 300,
         }
     }
 }
 
-const ENV_KEYS: [&str; 14] = [
+const ENV_KEYS: [&str; 18] = [
     "listen",
     "public_url",
     "database_url",
@@ -84,6 +97,10 @@ const ENV_KEYS: [&str; 14] = [
     "max_body_bytes",
     "expiry_sweep_interval_ms",
     "delivery_poll_interval_ms",
+    "jwt_secret",
+    "rest_payment_ttl_secs",
+    "auth_failure_limit",
+    "auth_failure_window_secs",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -181,6 +198,18 @@ impl Config {
         if self.max_body_bytes < 1024 {
             return Err(invalid("max_body_bytes must be at least 1024".into()));
         }
+        if self
+            .jwt_secret
+            .as_ref()
+            .is_some_and(|s| s.0.expose_secret().len() < 32)
+        {
+            return Err(invalid("jwt_secret must be at least 32 characters".into()));
+        }
+        if self.rest_payment_ttl_secs == 0 || self.rest_payment_ttl_secs > 30 * 24 * 3600 {
+            return Err(invalid(
+                "rest_payment_ttl_secs must be from 1 to 2592000".into(),
+            ));
+        }
         if self.callback_concurrency == 0 {
             return Err(invalid("callback_concurrency must be at least 1".into()));
         }
@@ -194,6 +223,9 @@ impl Config {
             max_body_bytes: self.max_body_bytes,
             expiry_sweep_interval: Duration::from_millis(self.expiry_sweep_interval_ms.max(10)),
             delivery_poll_interval: Duration::from_millis(self.delivery_poll_interval_ms.max(10)),
+            rest_payment_ttl: Duration::from_secs(self.rest_payment_ttl_secs),
+            auth_failure_limit: self.auth_failure_limit.max(1),
+            auth_failure_window: Duration::from_secs(self.auth_failure_window_secs.max(1)),
         })
     }
 }
@@ -219,6 +251,9 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub expiry_sweep_interval: Duration,
     pub delivery_poll_interval: Duration,
+    pub rest_payment_ttl: Duration,
+    pub auth_failure_limit: u32,
+    pub auth_failure_window: Duration,
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@ const NONCE_LEN: usize = 12;
 #[derive(Clone)]
 pub struct Keyring {
     cipher: Aes256Gcm,
+    /// The master key itself, for deriving other deployment secrets.
+    master: [u8; 32],
 }
 
 impl fmt::Debug for Keyring {
@@ -42,8 +44,12 @@ pub enum KeyringError {
 impl Keyring {
     pub fn from_hex(hex_key: &str) -> Result<Self, KeyringError> {
         let bytes = hex::decode(hex_key.trim()).map_err(|_| KeyringError::Format)?;
-        let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| KeyringError::Format)?;
-        Ok(Self { cipher })
+        let master: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| KeyringError::Format)?;
+        let cipher = Aes256Gcm::new_from_slice(&master).map_err(|_| KeyringError::Format)?;
+        Ok(Self { cipher, master })
     }
 
     /// Reads the key file, creating it (mode `0600`, 32 random bytes) if it does not exist.
@@ -76,6 +82,17 @@ impl Keyring {
             }
             Err(e) => Err(file_err(e)),
         }
+    }
+
+    /// A 32-byte secret for `purpose`, derived from the master key (HMAC-SHA256), so every
+    /// process with the same master key derives the same one.
+    #[expect(clippy::expect_used, reason = "HMAC accepts keys of every length")]
+    pub fn derive(&self, purpose: &str) -> [u8; 32] {
+        use hmac::{Hmac, Mac};
+        let mut mac =
+            <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.master).expect("any key length");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     pub fn seal_sign_key(&self, merchant: &MerchantId, key: &SignKey) -> Vec<u8> {
@@ -155,6 +172,16 @@ mod tests {
                 0o600
             );
         }
+    }
+
+    #[test]
+    fn derived_secrets_are_stable_per_master_key_and_purpose() {
+        let a = Keyring::from_hex(&"11".repeat(32)).unwrap();
+        let b = Keyring::from_hex(&"11".repeat(32)).unwrap();
+        let c = Keyring::from_hex(&"22".repeat(32)).unwrap();
+        assert_eq!(a.derive("jwt"), b.derive("jwt"));
+        assert_ne!(a.derive("jwt"), a.derive("other"));
+        assert_ne!(a.derive("jwt"), c.derive("jwt"));
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod pages;
 mod payments;
 mod prepay;
 mod refunds;
+mod rest;
 mod sandbox;
 pub mod state;
 pub mod workers;
@@ -43,6 +44,8 @@ pub use ottgate_core::{Clock, Currency, ManualClock, SystemClock};
 
 use crate::callbacks::CallbackSender;
 use crate::metrics::Metrics;
+use crate::rest::limiter::FailureLimiter;
+use crate::rest::token::TokenSigner;
 use crate::state::{AppState, Inner};
 
 #[derive(Debug, thiserror::Error)]
@@ -115,9 +118,14 @@ pub fn app(state: AppState) -> Router {
             .route(
                 "/sandbox/v1/checkout/{token}/complete",
                 post(sandbox::complete_checkout),
+            )
+            .route(
+                "/sandbox/v1/payments/{payment}/complete",
+                post(sandbox::complete_payment),
             );
     }
     router
+        .merge(rest::router())
         .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "not found") })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -153,6 +161,12 @@ impl Gateway {
             CallbackSender::new(settings.callback_timeout, settings.allow_private_callbacks)
                 .map_err(|e| StartupError::Other(format!("HTTP client: {e}")))?;
         let worker_id = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        let tokens = match &config.jwt_secret {
+            Some(secret) => TokenSigner::new(secret.0.expose_secret().as_bytes()),
+            None => TokenSigner::new(&keyring.derive("ottgate rest jwt v1")),
+        };
+        let auth_failures =
+            FailureLimiter::new(settings.auth_failure_limit, settings.auth_failure_window);
         Ok(Self {
             state: AppState::new(Inner {
                 settings,
@@ -164,6 +178,8 @@ impl Gateway {
                 callbacks,
                 delivery_wakeup: tokio::sync::Notify::new(),
                 worker_id,
+                tokens,
+                auth_failures,
             }),
         })
     }
@@ -229,7 +245,11 @@ impl Gateway {
             Vec::new()
         };
         let token = shutdown.clone();
-        let served = axum::serve(listener, self.router())
+        // Connection info lets the REST API limit failed logins per client address.
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, app)
             .with_graceful_shutdown(async move { token.cancelled().await })
             .await;
         shutdown.cancel();

@@ -114,18 +114,31 @@ impl AppState {
             StartOutcome::Resumed(a) => a,
             StartOutcome::NotPayable(reason) => return Err(reason.into()),
         };
+        let wallet = self.open_wallet(order, merchant, &attempt).await?.redirect;
+        Ok((attempt, wallet))
+    }
+
+    /// Asks the attempt's channel where the buyer pays it.
+    pub async fn open_wallet(
+        &self,
+        order: &Order,
+        merchant: &Merchant,
+        attempt: &Attempt,
+    ) -> Result<PaymentStart, StartError> {
+        let channel = match self.channels.for_method(attempt.method) {
+            Some(c) if merchant.offers(attempt.method) => c.clone(),
+            _ => return Err(StartError::MethodUnavailable(attempt.method)),
+        };
         let start = StartPayment {
             attempt_id: attempt.id.clone(),
-            method,
+            method: attempt.method,
             money: order.money,
             subject: merchant.name.as_str().to_owned(),
             merchant_name: merchant.name.as_str().to_owned(),
             expires_at: order.expires_at,
             return_url: self.return_url(&order.token, &attempt.id),
         };
-        match channel.start(&start).await? {
-            PaymentStart::Redirect(url) => Ok((attempt, url)),
-        }
+        Ok(channel.start(&start).await?)
     }
 
     /// Applies a verified wallet result: marks the attempt (and the order) exactly once,

@@ -58,7 +58,8 @@ async fn complete(
         return Err(CompleteError::AttemptFinished);
     }
     order.check_payable(state.clock.now())?;
-    let bizpay_order_id = (outcome == AttemptOutcome::Paid).then(SandboxChannel::transaction_id);
+    let bizpay_order_id =
+        (outcome == AttemptOutcome::Paid).then(|| SandboxChannel::transaction_id(&attempt.id));
     state
         .apply_result(VerifiedResult {
             attempt_id: attempt.id.clone(),
@@ -362,6 +363,63 @@ async fn complete_checkout_inner(
     let redirect_url = state.buyer_destination(&order, Some(&attempt), &signing.key)?;
     Ok(
         Json(json!({"order_id": attempt.id.to_string(), "redirect_url": redirect_url.to_string()}))
+            .into_response(),
+    )
+}
+
+/// `POST /sandbox/v1/payments/{paymentId}/complete` with `{"outcome"}`: pays, declines or
+/// cancels a REST payment as its buyer would; answers with the payment's REST status.
+pub async fn complete_payment(
+    State(state): State<AppState>,
+    Path(payment_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    complete_payment_inner(&state, &payment_id, &body)
+        .await
+        .unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn complete_payment_inner(
+    state: &AppState,
+    payment_id: &str,
+    body: &[u8],
+) -> Result<Response, HelperError> {
+    let bad = |m: &str| HelperError(StatusCode::BAD_REQUEST, RspCode::ParamError, m.to_owned());
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|_| bad("request body must be a JSON object"))?;
+    let outcome = value
+        .get("outcome")
+        .and_then(|v| v.as_str())
+        .and_then(parse_outcome)
+        .ok_or_else(|| bad("outcome must be one of paid, failed, cancelled"))?;
+    let not_found = || {
+        HelperError(
+            StatusCode::NOT_FOUND,
+            RspCode::ParamInvalid,
+            "paymentId not found".into(),
+        )
+    };
+    let w = wallet_context(state, payment_id)
+        .await?
+        .ok_or_else(not_found)?;
+    match complete(state, &w.order, &w.attempt, outcome).await {
+        Ok(()) => {}
+        Err(CompleteError::NotPayable(e)) => return Err(not_payable(e)),
+        Err(CompleteError::AttemptFinished) => {
+            return Err(HelperError(
+                StatusCode::CONFLICT,
+                RspCode::Fail,
+                "payment already finished".into(),
+            ));
+        }
+        Err(CompleteError::Service(e)) => return Err(e.into()),
+    }
+    let view = state
+        .payment(&w.order.merchant_id, payment_id)
+        .await?
+        .ok_or_else(not_found)?;
+    Ok(
+        Json(json!({"paymentId": view.attempt.id.to_string(), "status": view.status.code()}))
             .into_response(),
     )
 }

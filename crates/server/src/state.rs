@@ -11,6 +11,8 @@ use crate::callbacks::CallbackSender;
 use crate::config::Settings;
 use crate::keyring::Keyring;
 use crate::metrics::Metrics;
+use crate::rest::limiter::FailureLimiter;
+use crate::rest::token::TokenSigner;
 
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<Inner>);
@@ -28,6 +30,10 @@ pub struct Inner {
     pub delivery_wakeup: Notify,
     /// This process's name on the delivery leases it takes.
     pub worker_id: String,
+    /// Signs and checks REST bearer tokens.
+    pub tokens: TokenSigner,
+    /// Failed token requests, per appId and per client address.
+    pub auth_failures: FailureLimiter,
 }
 
 impl AppState {

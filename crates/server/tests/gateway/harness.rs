@@ -87,6 +87,7 @@ async fn record(State(r): State<Receiver>, body: Bytes) -> StatusCode {
 }
 
 pub struct Options {
+    pub jwt_secret: Option<&'static str>,
     pub manual_clock: bool,
     pub workers: bool,
     pub sandbox: bool,
@@ -97,6 +98,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Self {
+            jwt_secret: None,
             manual_clock: false,
             workers: true,
             sandbox: true,
@@ -130,6 +132,9 @@ pub fn config(dir: &std::path::Path, options: &Options) -> Config {
         callback_timeout_ms: 2_000,
         delivery_poll_interval_ms: 100,
         expiry_sweep_interval_ms: 100,
+        jwt_secret: options
+            .jwt_secret
+            .map(|s| ottgate_server::config::MaskedString(ottgate_core::Secret::new(s))),
         ..Config::default()
     }
 }
@@ -224,6 +229,66 @@ impl TestGateway {
             .text()
             .await
             .unwrap()
+    }
+
+    /// The merchant's REST client (appId/appKey from `merchant add`).
+    pub fn rest(&self) -> ottgate_client::RestClient {
+        let m = &self.merchant;
+        ottgate_client::RestClient::new(
+            self.base.as_str(),
+            &m.merchant.app_id,
+            m.app_key.expose_secret(),
+        )
+        .unwrap()
+    }
+
+    /// Another merchant on the same gateway, with its REST client.
+    pub async fn other_merchant(&self) -> (CreatedMerchant, ottgate_client::RestClient) {
+        let other = self
+            .gateway
+            .create_merchant(NewMerchant {
+                name: "Other Shop".into(),
+                id: None,
+                currencies: vec![Currency::Cad],
+            })
+            .await
+            .unwrap();
+        let rest = ottgate_client::RestClient::new(
+            self.base.as_str(),
+            &other.merchant.app_id,
+            other.app_key.expose_secret(),
+        )
+        .unwrap();
+        (other, rest)
+    }
+
+    /// POSTs a JSON body to a REST path, with an optional bearer token; status and body.
+    pub async fn rest_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let mut request = self.http.post(self.base.join(path).unwrap()).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let r = request.send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    /// A valid wap-pay body.
+    pub fn pay_body(&self, reference: Option<&str>) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "amount": "1000",
+            "callbackURL": self.receiver_url.join("notify").unwrap().to_string(),
+            "returnURL": self.receiver_url.join("return").unwrap().to_string(),
+            "remark": "2 x tea",
+        });
+        if let Some(r) = reference {
+            body["reference"] = r.into();
+        }
+        body
     }
 
     pub fn key(&self) -> SignKey {

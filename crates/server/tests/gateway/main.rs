@@ -17,3 +17,4 @@ mod checkout;
 mod expiry;
 mod ops;
 mod refunds;
+mod rest;

@@ -1,0 +1,231 @@
+//! The REST API v1 (`/api/v1/...`, spec §6): request and response bodies, the
+//! `{status, result}` envelope, and the numeric error codes. Field names are the wire's
+//! camelCase ones, including its spellings (`callbackURL`, `returnURL`).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Every REST response: `{"status":"SUCCESS","result":{…}}` or
+/// `{"status":"ERROR","result":{"code":…,"message":…}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct Envelope<T> {
+    /// `SUCCESS` or `ERROR`.
+    pub status: String,
+    pub result: T,
+}
+
+impl<T> Envelope<T> {
+    pub fn success(result: T) -> Self {
+        Self {
+            status: "SUCCESS".into(),
+            result,
+        }
+    }
+}
+
+/// The `result` of an error.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorResult {
+    pub code: u32,
+    pub message: String,
+}
+
+/// REST error codes (spec §6.9; 20014, 20031, 20041 and 90000 are the third-party list's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RestCode {
+    /// appId/appKey pair not found, or too many failed attempts.
+    AuthorizationFailed,
+    /// A field is missing, of the wrong type, too long or malformed.
+    InvalidParameter,
+    /// The channel refused or failed.
+    GatewayError,
+    DatabaseError,
+    /// Refund amount larger than what remains.
+    RefundExceedsPaid,
+    /// No such payment for this merchant.
+    OriginalPaymentNotExist,
+    /// The payment is not in a state that allows this (e.g. refunding an unpaid payment).
+    OriginalPaymentNotRefundable,
+    /// No channel serves this payment method here.
+    NoChannel,
+    /// Anything else.
+    Other,
+    AlreadyFullyRefunded,
+    /// Missing, malformed, expired or wrongly signed bearer token.
+    Unauthorized,
+}
+
+impl RestCode {
+    pub fn number(self) -> u32 {
+        match self {
+            RestCode::AuthorizationFailed => 10003,
+            RestCode::InvalidParameter => 10005,
+            RestCode::GatewayError => 10200,
+            RestCode::DatabaseError => 20004,
+            RestCode::RefundExceedsPaid => 20014,
+            RestCode::OriginalPaymentNotExist => 20019,
+            RestCode::OriginalPaymentNotRefundable => 20020,
+            RestCode::NoChannel => 20031,
+            RestCode::Other => 20034,
+            RestCode::AlreadyFullyRefunded => 20041,
+            RestCode::Unauthorized => 90000,
+        }
+    }
+}
+
+/// `POST /api/v1/auth/token`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRequest {
+    /// Issued with the merchant (`ottgate merchant add` prints it).
+    pub app_id: String,
+    /// Issued with the merchant, shown once.
+    pub app_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenResult {
+    /// HS512 JWT for `Authorization: Bearer …`, valid 900 s.
+    pub token: String,
+    /// When it expires, Unix epoch milliseconds.
+    pub expired: i64,
+}
+
+/// `POST /api/v1/pay/alipay/wap-pay` and `…/web-pay`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PayRequest {
+    /// Cents, digits only (`"100"` is 1.00 in the merchant's default currency).
+    pub amount: String,
+    /// Where the encrypted payment callback is POSTed. At most 255 characters.
+    #[serde(rename = "callbackURL")]
+    pub callback_url: String,
+    /// Where the buyer's browser returns after paying. At most 255 characters.
+    #[serde(rename = "returnURL")]
+    pub return_url: String,
+    /// At most 128 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remark: Option<String>,
+    /// ottgate extension: the merchant's own reference (at most 64 printable ASCII
+    /// characters, unique per merchant), for `status-query-by-reference` and callbacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PayResult {
+    /// Where to send the buyer's browser: the wallet's payment page.
+    pub pay_info: String,
+    pub merchant_id: String,
+    pub payment_id: String,
+    /// Cents.
+    pub amount: String,
+    /// The channel's order number (web-pay only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub biz_pay_order_id: Option<String>,
+}
+
+/// `POST /api/v1/payment/status-query`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusQueryRequest {
+    pub payment_id: String,
+}
+
+/// `POST /api/v1/payment/status-query-by-reference`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StatusQueryByReferenceRequest {
+    /// A REST payment's `reference`, or a checkout order's `prepay_order_id`.
+    pub reference: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentStatusResult {
+    pub payment_id: String,
+    pub merchant_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// Cents.
+    pub total_amount: String,
+    /// Cents the merchant receives: paid minus refunded (0 before payment).
+    pub receipt_amount: String,
+    /// Cents the buyer paid (0 before payment).
+    pub pay_amount: String,
+    /// Cents refunded so far.
+    pub refund_amount: String,
+    pub currency: String,
+    /// `init`, `success`, `partial_refunded`, `fully_refunded` or `orderclosed`.
+    pub payment_status: String,
+    /// `P00001` init, `P00003` success, `P00005` partial_refunded, `P00004` fully_refunded,
+    /// `P00006` cancelled, `P00008` failed, `P00010` expired.
+    pub state_code: String,
+    /// `WECHATPAY`, `ALIPAY`, `UNIONPAY` or `GP`.
+    pub payment_method: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub biz_pay_order_id: Option<String>,
+    /// When the payment was settled (or created, if not yet), e.g. `Mar 13, 2023 10:52:49 AM`
+    /// (Beijing time).
+    pub trade_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remark: Option<String>,
+}
+
+/// `POST /api/v1/pay/refund`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundRequest {
+    /// The `paymentId` to refund.
+    pub ori_payment_id: String,
+    /// Cents.
+    pub refund_amount: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundResult {
+    pub refund_id: String,
+    pub ori_payment_id: String,
+    pub refund_amount: String,
+    /// `success`, `pending` or `failed`.
+    pub refund_status: String,
+    /// e.g. `Mar 13, 2023 10:52:49 AM` (Beijing time).
+    pub trade_time: String,
+    pub sale_number: Option<String>,
+    pub exchange_rate: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_are_the_documented_ones() {
+        let pay: PayRequest = serde_json::from_str(
+            r#"{"amount":"1000","callbackURL":"https://your.callback.url","returnURL":"https://your.return.url","remark":""}"#,
+        )
+        .unwrap();
+        assert_eq!(pay.callback_url, "https://your.callback.url");
+        let result = serde_json::to_value(Envelope::success(PayResult {
+            pay_info: "u".into(),
+            merchant_id: "ON00000097".into(),
+            payment_id: "1".into(),
+            amount: "1000".into(),
+            biz_pay_order_id: None,
+        }))
+        .unwrap();
+        assert_eq!(
+            result,
+            serde_json::json!({"status":"SUCCESS","result":{"payInfo":"u","merchantId":"ON00000097","paymentId":"1","amount":"1000"}})
+        );
+        let refund = serde_json::to_value(RefundRequest {
+            ori_payment_id: "1".into(),
+            refund_amount: "5".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            refund,
+            serde_json::json!({"oriPaymentId":"1","refundAmount":"5"})
+        );
+    }
+}

@@ -1,0 +1,189 @@
+//! The REST API v1 client: token handling plus one method per endpoint.
+
+use ottgate_api::rest::{
+    Envelope, ErrorResult, PayRequest, PayResult, PaymentStatusResult, RefundRequest, RefundResult,
+    StatusQueryByReferenceRequest, StatusQueryRequest, TokenRequest, TokenResult,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use url::Url;
+
+use crate::ClientError;
+
+/// Tokens are refreshed this long before they expire.
+const REFRESH_MARGIN_MS: i64 = 60_000;
+
+/// A merchant's REST client. Tokens are fetched on first use, cached, refreshed a minute
+/// before they expire, and refreshed once more if the gateway rejects one anyway.
+pub struct RestClient {
+    http: reqwest::Client,
+    base: Url,
+    app_id: String,
+    app_key: String,
+    token: Mutex<Option<TokenResult>>,
+}
+
+impl fmt::Debug for RestClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RestClient")
+            .field("base", &self.base.as_str())
+            .field("app_id", &self.app_id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl RestClient {
+    pub fn new(base_url: &str, app_id: &str, app_key: &str) -> Result<Self, ClientError> {
+        let mut base =
+            Url::parse(base_url).map_err(|e| ClientError::Config(format!("base URL: {e}")))?;
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(Self {
+            http,
+            base,
+            app_id: app_id.to_owned(),
+            app_key: app_key.to_owned(),
+            token: Mutex::new(None),
+        })
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        bearer: Option<&str>,
+    ) -> Result<T, ClientError> {
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let mut request = self.http.post(url).json(body);
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await?;
+        let envelope: Envelope<serde_json::Value> =
+            serde_json::from_slice(&bytes).map_err(|_| {
+                ClientError::Malformed(format!(
+                    "HTTP {status} with a body that is not a REST envelope"
+                ))
+            })?;
+        if envelope.status != "SUCCESS" {
+            let error: ErrorResult = serde_json::from_value(envelope.result)
+                .map_err(|e| ClientError::Malformed(e.to_string()))?;
+            return Err(ClientError::Rest {
+                http_status: status,
+                code: error.code,
+                message: error.message,
+            });
+        }
+        serde_json::from_value(envelope.result).map_err(|e| ClientError::Malformed(e.to_string()))
+    }
+
+    /// `POST /api/v1/auth/token`, always fetching a fresh token (and caching it).
+    pub async fn fetch_token(&self) -> Result<TokenResult, ClientError> {
+        let request = TokenRequest {
+            app_id: self.app_id.clone(),
+            app_key: self.app_key.clone(),
+        };
+        let token: TokenResult = self.post("api/v1/auth/token", &request, None).await?;
+        *self
+            .token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(token.clone());
+        Ok(token)
+    }
+
+    /// A token valid for at least another minute, from the cache when possible.
+    pub async fn token(&self) -> Result<String, ClientError> {
+        let cached = self
+            .token
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match cached {
+            Some(t) if t.expired - REFRESH_MARGIN_MS > now_ms() => Ok(t.token),
+            _ => Ok(self.fetch_token().await?.token),
+        }
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let token = self.token().await?;
+        match self.post(path, body, Some(&token)).await {
+            // Expired early (clock skew) or the gateway's secret rotated: one fresh try.
+            Err(ClientError::Rest {
+                http_status: 401, ..
+            }) => {
+                let fresh = self.fetch_token().await?.token;
+                self.post(path, body, Some(&fresh)).await
+            }
+            other => other,
+        }
+    }
+
+    /// `POST /api/v1/pay/alipay/wap-pay`: Alipay in a mobile browser.
+    pub async fn wap_pay(&self, request: &PayRequest) -> Result<PayResult, ClientError> {
+        self.call("api/v1/pay/alipay/wap-pay", request).await
+    }
+
+    /// `POST /api/v1/pay/alipay/web-pay`: Alipay in a PC browser.
+    pub async fn web_pay(&self, request: &PayRequest) -> Result<PayResult, ClientError> {
+        self.call("api/v1/pay/alipay/web-pay", request).await
+    }
+
+    /// `POST /api/v1/payment/status-query`
+    pub async fn status_query(&self, payment_id: &str) -> Result<PaymentStatusResult, ClientError> {
+        self.call(
+            "api/v1/payment/status-query",
+            &StatusQueryRequest {
+                payment_id: payment_id.to_owned(),
+            },
+        )
+        .await
+    }
+
+    /// `POST /api/v1/payment/status-query-by-reference`
+    pub async fn status_query_by_reference(
+        &self,
+        reference: &str,
+    ) -> Result<PaymentStatusResult, ClientError> {
+        let request = StatusQueryByReferenceRequest {
+            reference: reference.to_owned(),
+        };
+        self.call("api/v1/payment/status-query-by-reference", &request)
+            .await
+    }
+
+    /// `POST /api/v1/pay/refund`
+    pub async fn refund(
+        &self,
+        ori_payment_id: &str,
+        refund_amount: &str,
+    ) -> Result<RefundResult, ClientError> {
+        let request = RefundRequest {
+            ori_payment_id: ori_payment_id.to_owned(),
+            refund_amount: refund_amount.to_owned(),
+        };
+        self.call("api/v1/pay/refund", &request).await
+    }
+}

@@ -1,0 +1,394 @@
+//! The REST handlers.
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::State;
+use axum::http::StatusCode;
+use ottgate_api::rest::{
+    Envelope, ErrorResult, PayRequest, PayResult, PaymentStatusResult, RefundRequest, RefundResult,
+    RestCode, StatusQueryByReferenceRequest, StatusQueryRequest, TokenRequest, TokenResult,
+};
+use ottgate_core::{
+    Amount, AttemptStatus, CheckoutToken, Merchant, MerchantRef, Money, Order, OrderId, OrderKind,
+    OrderStatus, PaymentMethod,
+};
+use ottgate_store::{CreateOutcome, NewOrder};
+use std::sync::OnceLock;
+use url::Url;
+
+use super::{Authed, ClientAddr, JsonObject, RestError, RestResult, ok};
+use crate::callbacks::check_callback_url;
+use crate::payments::{PaymentView, StartError};
+use crate::refunds::RefundError;
+use crate::state::AppState;
+
+const MAX_URL_CHARS: usize = 255;
+
+fn verify_app_key(hash: &str, key: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|h| {
+        Argon2::default()
+            .verify_password(key.as_bytes(), &h)
+            .is_ok()
+    })
+}
+
+/// A hash to check unknown appIds against, so that they take as long as known ones.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| {
+        let salt = SaltString::generate(&mut rand::rngs::OsRng);
+        Argon2::default()
+            .hash_password(b"decoy", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/token",
+    tag = "auth",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "A bearer token valid for 900 s", body = Envelope<TokenResult>),
+        (status = 400, description = "10005: appId or appKey missing or malformed", body = Envelope<ErrorResult>),
+        (status = 401, description = "10003: no such appId/appKey pair", body = Envelope<ErrorResult>),
+        (status = 429, description = "10003: too many failed attempts from this appId or address", body = Envelope<ErrorResult>),
+    )
+)]
+pub async fn token(
+    State(state): State<AppState>,
+    ClientAddr(addr): ClientAddr,
+    body: JsonObject,
+) -> RestResult<TokenResult> {
+    let app_id = body.required("appId", 64)?;
+    let app_key = body.required("appKey", 128)?;
+    let now = state.clock.now();
+    let keys: Vec<String> = [
+        Some(format!("app:{app_id}")),
+        addr.map(|a| format!("ip:{a}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if keys.iter().any(|k| state.auth_failures.is_blocked(k, now)) {
+        return Err(RestError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            RestCode::AuthorizationFailed,
+            "too many failed attempts; try again later",
+        ));
+    }
+    let record = state.store.merchant_by_app_id(&app_id).await?;
+    let hash = record
+        .as_ref()
+        .map_or_else(|| decoy_hash().to_owned(), |r| r.app_key_hash.clone());
+    let matches = tokio::task::spawn_blocking(move || verify_app_key(&hash, &app_key))
+        .await
+        .unwrap_or(false);
+    let Some(record) = record.filter(|_| matches) else {
+        for key in &keys {
+            state.auth_failures.record_failure(key, now);
+        }
+        tracing::warn!(app_id = %app_id, client = ?addr, "token request with a wrong appId/appKey pair");
+        return Err(RestError::new(
+            StatusCode::UNAUTHORIZED,
+            RestCode::AuthorizationFailed,
+            "API Authorization failed",
+        ));
+    };
+    let (token, expired) = state.tokens.issue(&app_id, &record.merchant.id, now);
+    ok(TokenResult { token, expired })
+}
+
+fn url_field(body: &JsonObject, name: &str) -> Result<Url, RestError> {
+    let raw = body.required(name, MAX_URL_CHARS)?;
+    Url::parse(&raw)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+        .ok_or_else(|| RestError::invalid(format!("{name} must be an absolute http(s) URL")))
+}
+
+/// What wap-pay and web-pay share: create the payment and its attempt, open the wallet.
+async fn pay(
+    state: &AppState,
+    merchant: &Merchant,
+    kind: OrderKind,
+    body: &JsonObject,
+) -> RestResult<PayResult> {
+    let amount = Amount::parse(&body.required("amount", 64)?)
+        .map_err(|e| RestError::invalid(e.to_string()))?;
+    let callback_url = url_field(body, "callbackURL")?;
+    check_callback_url(&callback_url, state.settings.allow_private_callbacks)
+        .map_err(|e| RestError::invalid(format!("callbackURL {e}")))?;
+    let return_url = url_field(body, "returnURL")?;
+    let remark = body.optional("remark", 128)?;
+    let reference = body
+        .optional("reference", 64)?
+        .map(|r| MerchantRef::parse(&r))
+        .transpose()
+        .map_err(|_| {
+            RestError::invalid(
+                "reference must be 1 to 64 printable ASCII characters without spaces",
+            )
+        })?;
+    let method = PaymentMethod::Alipay;
+    if !merchant.offers(method) || state.channels.for_method(method).is_none() {
+        return Err(RestError::new(
+            StatusCode::CONFLICT,
+            RestCode::NoChannel,
+            "Alipay is not available for this merchant",
+        ));
+    }
+    let now = state.clock.now();
+    let order = Order {
+        id: OrderId::generate(now),
+        kind,
+        merchant_id: merchant.id.clone(),
+        reference,
+        token: CheckoutToken::generate(),
+        money: Money::new(amount, merchant.default_currency()),
+        sale_num: String::new(),
+        shop_id: merchant.shop_id.clone(),
+        operator_id: merchant.operator_id.clone(),
+        redirect_url: return_url.to_string(),
+        callback_url: callback_url.to_string(),
+        duration_secs: state.settings.rest_payment_ttl.as_secs(),
+        email: None,
+        remarks: remark,
+        status: OrderStatus::Processing,
+        created_at: now,
+        expires_at: now.plus(state.settings.rest_payment_ttl),
+        paid_attempt: None,
+        finished_at: None,
+        paid_after_close: false,
+    };
+    let created = state
+        .store
+        .create_order(NewOrder {
+            order: order.clone(),
+            request_md5: String::new(),
+            response_data: String::new(),
+            first_attempt: Some(method),
+        })
+        .await?;
+    let (id, attempt) = match created {
+        CreateOutcome::Created {
+            id,
+            attempt: Some(attempt),
+        } => (id, attempt),
+        CreateOutcome::Created { .. } => {
+            return Err(RestError::internal(&ottgate_store::StoreError::NotFound(
+                "attempt",
+            )));
+        }
+        CreateOutcome::Exists { .. } => {
+            return Err(RestError::invalid("reference has already been used"));
+        }
+    };
+    let order = Order { id, ..order };
+    let start = state
+        .open_wallet(&order, merchant, &attempt)
+        .await
+        .map_err(|e| match e {
+            StartError::Service(e) => RestError::internal(&e),
+            other => RestError::new(
+                StatusCode::BAD_GATEWAY,
+                RestCode::GatewayError,
+                format!("the payment channel failed: {other}"),
+            ),
+        })?;
+    tracing::info!(payment_id = %attempt.id, merchant_id = %merchant.id, kind = kind.code(), amount = %amount, "REST payment created");
+    ok(PayResult {
+        pay_info: start.redirect.to_string(),
+        merchant_id: merchant.id.to_string(),
+        payment_id: attempt.id.to_string(),
+        amount: amount.to_string(),
+        biz_pay_order_id: if kind == OrderKind::Web {
+            start.channel_order_id
+        } else {
+            None
+        },
+    })
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/pay/alipay/wap-pay",
+    tag = "pay",
+    request_body = PayRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Send the buyer's mobile browser to `payInfo`", body = Envelope<PayResult>),
+        (status = 400, description = "10005: a field is missing or malformed (the message names it)", body = Envelope<ErrorResult>),
+        (status = 401, description = "90000: missing, malformed, expired or invalid token", body = Envelope<ErrorResult>),
+        (status = 409, description = "20031: Alipay is not available for this merchant", body = Envelope<ErrorResult>),
+    )
+)]
+pub async fn wap_pay(
+    State(state): State<AppState>,
+    authed: Authed,
+    body: JsonObject,
+) -> RestResult<PayResult> {
+    pay(&state, &authed.merchant, OrderKind::Wap, &body).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/pay/alipay/web-pay",
+    tag = "pay",
+    request_body = PayRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Send the buyer's PC browser to `payInfo`", body = Envelope<PayResult>),
+        (status = 400, description = "10005: a field is missing or malformed (the message names it)", body = Envelope<ErrorResult>),
+        (status = 401, description = "90000: missing, malformed, expired or invalid token", body = Envelope<ErrorResult>),
+        (status = 409, description = "20031: Alipay is not available for this merchant", body = Envelope<ErrorResult>),
+    )
+)]
+pub async fn web_pay(
+    State(state): State<AppState>,
+    authed: Authed,
+    body: JsonObject,
+) -> RestResult<PayResult> {
+    pay(&state, &authed.merchant, OrderKind::Web, &body).await
+}
+
+fn status_result(v: &PaymentView) -> PaymentStatusResult {
+    let paid = if v.attempt.status == AttemptStatus::Paid {
+        v.attempt.money.amount.minor()
+    } else {
+        0
+    };
+    let refunded = v.refunded();
+    PaymentStatusResult {
+        payment_id: v.attempt.id.to_string(),
+        merchant_id: v.order.merchant_id.to_string(),
+        reference: v.order.reference.as_ref().map(ToString::to_string),
+        total_amount: v.attempt.money.amount.to_string(),
+        receipt_amount: paid.saturating_sub(refunded).to_string(),
+        pay_amount: paid.to_string(),
+        refund_amount: refunded.to_string(),
+        currency: v.attempt.money.currency.code().into(),
+        payment_status: v.status.code().into(),
+        state_code: v.status.state_code().into(),
+        payment_method: v.attempt.method.code().into(),
+        biz_pay_order_id: v.attempt.bizpay_order_id.clone(),
+        trade_time: v.trade_time().beijing_java(),
+        remark: v.order.remarks.clone(),
+    }
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/payment/status-query",
+    tag = "payment",
+    request_body = StatusQueryRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The payment's status, refunds included (any kind of payment)", body = Envelope<PaymentStatusResult>),
+        (status = 400, description = "10005: paymentId missing or malformed", body = Envelope<ErrorResult>),
+        (status = 401, description = "90000: missing, malformed, expired or invalid token", body = Envelope<ErrorResult>),
+        (status = 404, description = "20019: no such payment for this merchant", body = Envelope<ErrorResult>),
+    )
+)]
+pub async fn status_query(
+    State(state): State<AppState>,
+    authed: Authed,
+    body: JsonObject,
+) -> RestResult<PaymentStatusResult> {
+    let id = body.required("paymentId", 64)?;
+    let view = state
+        .payment(&authed.merchant.id, &id)
+        .await?
+        .ok_or_else(|| RestError::not_found("payment not found"))?;
+    ok(status_result(&view))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/payment/status-query-by-reference",
+    tag = "payment",
+    request_body = StatusQueryByReferenceRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The status of the payment with this merchant reference", body = Envelope<PaymentStatusResult>),
+        (status = 400, description = "10005: reference missing or malformed", body = Envelope<ErrorResult>),
+        (status = 401, description = "90000: missing, malformed, expired or invalid token", body = Envelope<ErrorResult>),
+        (status = 404, description = "20019: no payment with this reference for this merchant", body = Envelope<ErrorResult>),
+    )
+)]
+pub async fn status_query_by_reference(
+    State(state): State<AppState>,
+    authed: Authed,
+    body: JsonObject,
+) -> RestResult<PaymentStatusResult> {
+    let reference = body.required("reference", 64)?;
+    let view = state
+        .payment_by_reference(&authed.merchant.id, &reference)
+        .await?
+        .ok_or_else(|| RestError::not_found("payment not found"))?;
+    ok(status_result(&view))
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/pay/refund",
+    tag = "refund",
+    request_body = RefundRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Refunded (partial refunds allowed; their sum never exceeds what was paid)", body = Envelope<RefundResult>),
+        (status = 400, description = "10005: a field is missing or malformed (the message names it)", body = Envelope<ErrorResult>),
+        (status = 401, description = "90000: missing, malformed, expired or invalid token", body = Envelope<ErrorResult>),
+        (status = 404, description = "20019: no such payment for this merchant", body = Envelope<ErrorResult>),
+        (status = 409, description = "20020: not paid; 20014: more than remains; 20041: already fully refunded", body = Envelope<ErrorResult>),
+        (status = 502, description = "10200: the payment channel refused the refund", body = Envelope<ErrorResult>),
+    )
+)]
+pub async fn refund(
+    State(state): State<AppState>,
+    authed: Authed,
+    body: JsonObject,
+) -> RestResult<RefundResult> {
+    let ori = body.required("oriPaymentId", 64)?;
+    let amount = Amount::parse(&body.required("refundAmount", 64)?)
+        .map_err(|e| RestError::invalid(e.to_string().replacen("amount", "refundAmount", 1)))?;
+    let not_found = || RestError::not_found("Original payment not exist");
+    let payment_id = OrderId::parse(&ori).map_err(|_| not_found())?;
+    let conflict = |code, message: String| RestError::new(StatusCode::CONFLICT, code, message);
+    let refund = state
+        .refund(&authed.merchant.id, &payment_id, amount, None)
+        .await
+        .map_err(|e| match e {
+            RefundError::PaymentNotFound => not_found(),
+            RefundError::NotPaid => conflict(
+                RestCode::OriginalPaymentNotRefundable,
+                "original payment is not paid, so it cannot be refunded".into(),
+            ),
+            RefundError::Exceeds { refundable: 0 } => conflict(
+                RestCode::AlreadyFullyRefunded,
+                "original payment is already fully refunded".into(),
+            ),
+            RefundError::Exceeds { refundable } => conflict(
+                RestCode::RefundExceedsPaid,
+                format!("refundAmount exceeds the refundable amount ({refundable})"),
+            ),
+            RefundError::IdReused => conflict(RestCode::Other, e.to_string()),
+            RefundError::Refused(reason) => {
+                RestError::new(StatusCode::BAD_GATEWAY, RestCode::GatewayError, reason)
+            }
+            RefundError::Service(e) => RestError::internal(&e),
+        })?;
+    ok(RefundResult {
+        refund_id: refund.id.to_string(),
+        ori_payment_id: refund.payment_id.to_string(),
+        refund_amount: refund.money.amount.to_string(),
+        refund_status: refund.status.code().into(),
+        trade_time: refund
+            .finished_at
+            .unwrap_or(refund.created_at)
+            .beijing_java(),
+        sale_number: None,
+        exchange_rate: None,
+    })
+}

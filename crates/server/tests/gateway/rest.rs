@@ -1,0 +1,703 @@
+//! The REST API v1, driven through the SDK and raw HTTP.
+
+use ottgate_client::{ClientError, PayRequest};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use url::Url;
+
+use crate::harness::{Options, TestGateway, serve};
+
+fn pay_request(t: &TestGateway, reference: Option<&str>) -> PayRequest {
+    serde_json::from_value(t.pay_body(reference)).unwrap()
+}
+
+async fn token(t: &TestGateway) -> String {
+    t.rest().fetch_token().await.unwrap().token
+}
+
+fn code(body: &Value) -> u64 {
+    assert_eq!(body["status"], "ERROR", "{body}");
+    body["result"]["code"].as_u64().unwrap()
+}
+
+fn message(body: &Value) -> &str {
+    body["result"]["message"].as_str().unwrap()
+}
+
+/// Completes a REST payment through the sandbox helper.
+async fn complete(t: &TestGateway, payment_id: &str, outcome: &str) -> (u16, Value) {
+    let r = t
+        .http
+        .post(
+            t.base
+                .join(&format!("sandbox/v1/payments/{payment_id}/complete"))
+                .unwrap(),
+        )
+        .json(&json!({ "outcome": outcome }))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_token_lives_900_seconds_of_gateway_time() {
+    let t = TestGateway::with(Options {
+        manual_clock: true,
+        ..Default::default()
+    })
+    .await;
+    let issued_at = t.now();
+    let token = t.rest().fetch_token().await.unwrap();
+    assert_eq!(token.expired, issued_at.epoch_millis() + 900_000);
+    let query = json!({"paymentId": "17000000000000000"});
+    let (status, body) = t
+        .rest_raw(
+            "api/v1/payment/status-query",
+            Some(&token.token),
+            query.clone(),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (404, 20019),
+        "a valid token reaches the handler"
+    );
+    t.advance(Duration::from_secs(899));
+    let (status, _) = t
+        .rest_raw(
+            "api/v1/payment/status-query",
+            Some(&token.token),
+            query.clone(),
+        )
+        .await;
+    assert_eq!(status, 404);
+    t.advance(Duration::from_secs(1));
+    let (status, body) = t
+        .rest_raw("api/v1/payment/status-query", Some(&token.token), query)
+        .await;
+    assert_eq!((status, code(&body)), (401, 90000));
+    assert!(message(&body).contains("expired"));
+    // The SDK notices and fetches a new token by itself.
+    let rest = t.rest();
+    rest.fetch_token().await.unwrap();
+    t.advance(Duration::from_secs(1000));
+    let err = rest.status_query("17000000000000000").await.unwrap_err();
+    assert_eq!(err.rest_code(), Some(20019), "{err}");
+}
+
+#[tokio::test]
+async fn bad_credentials_and_bad_tokens_are_refused() {
+    let t = TestGateway::start().await;
+    let app_id = t.merchant.merchant.app_id.clone();
+    let (status, body) = t
+        .rest_raw(
+            "api/v1/auth/token",
+            None,
+            json!({"appId": app_id, "appKey": "0".repeat(32)}),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (401, 10003));
+    let (status, body) = t
+        .rest_raw(
+            "api/v1/auth/token",
+            None,
+            json!({"appId": "ON00000000", "appKey": "x"}),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (401, 10003));
+    for malformed in [
+        json!({"appId": app_id}),
+        json!({"appId": 5, "appKey": "k"}),
+        json!(["appId"]),
+        json!({"appId": "x".repeat(65), "appKey": "k"}),
+    ] {
+        let (status, body) = t
+            .rest_raw("api/v1/auth/token", None, malformed.clone())
+            .await;
+        assert_eq!((status, code(&body)), (400, 10005), "{malformed}");
+    }
+    let good = token(&t).await;
+    let parts: Vec<&str> = good.split('.').collect();
+    let b64 =
+        |s: &str| base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, s);
+    let alg_none = format!("{}.{}.", b64(r#"{"alg":"none"}"#), parts[1]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(r#"{"sub":"x","mid":"ON00000000","created":0,"exp":9999999999,"usertype":"CUSTOMER"}"#),
+        parts[2]
+    );
+    for bad in [
+        None,
+        Some("garbage"),
+        Some(alg_none.as_str()),
+        Some(tampered.as_str()),
+    ] {
+        let (status, body) = t
+            .rest_raw(
+                "api/v1/payment/status-query",
+                bad,
+                json!({"paymentId": "1"}),
+            )
+            .await;
+        assert_eq!((status, code(&body)), (401, 90000), "{bad:?}");
+    }
+    let basic = t
+        .http
+        .post(t.base.join("api/v1/pay/alipay/wap-pay").unwrap())
+        .header("Authorization", format!("Basic {good}"))
+        .json(&t.pay_body(None))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), 401);
+    assert_eq!(basic.headers()["www-authenticate"], "Bearer");
+}
+
+#[tokio::test]
+async fn repeated_failures_lock_an_app_id_out_for_the_window() {
+    let t = TestGateway::with(Options {
+        manual_clock: true,
+        ..Default::default()
+    })
+    .await;
+    let app_id = t.merchant.merchant.app_id.clone();
+    for _ in 0..10 {
+        let (status, _) = t
+            .rest_raw(
+                "api/v1/auth/token",
+                None,
+                json!({"appId": app_id, "appKey": "wrong"}),
+            )
+            .await;
+        assert_eq!(status, 401);
+    }
+    // Now even the right key is refused, until the window has passed.
+    let right = json!({"appId": app_id, "appKey": t.merchant.app_key.expose_secret()});
+    let (status, body) = t.rest_raw("api/v1/auth/token", None, right.clone()).await;
+    assert_eq!((status, code(&body)), (429, 10003));
+    t.advance(Duration::from_secs(301));
+    let (status, body) = t.rest_raw("api/v1/auth/token", None, right).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("SUCCESS")));
+}
+
+#[tokio::test]
+async fn rotating_the_jwt_secret_invalidates_earlier_tokens() {
+    let mut t = TestGateway::with(Options {
+        jwt_secret: Some("first secret, at least thirty-two chars"),
+        ..Default::default()
+    })
+    .await;
+    let old = token(&t).await;
+    t.stop().await;
+    let options = Options {
+        jwt_secret: Some("second secret, also thirty-two characters"),
+        ..Default::default()
+    };
+    let (_gateway, base, shutdown, server) =
+        serve(t.dir.path(), &options, Arc::new(ottgate_core::SystemClock)).await;
+    let r = t
+        .http
+        .post(base.join("api/v1/payment/status-query").unwrap())
+        .bearer_auth(&old)
+        .json(&json!({"paymentId":"1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let fresh = ottgate_client::RestClient::new(
+        base.as_str(),
+        &t.merchant.merchant.app_id,
+        t.merchant.app_key.expose_secret(),
+    )
+    .unwrap();
+    assert_eq!(
+        fresh
+            .status_query("17000000000000000")
+            .await
+            .unwrap_err()
+            .rest_code(),
+        Some(20019)
+    );
+    shutdown.cancel();
+    server.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn wap_pay_then_callback_status_and_refunds_down_to_fully_refunded() {
+    let t = TestGateway::start().await;
+    let rest = t.rest();
+    let paid = rest.wap_pay(&pay_request(&t, Some("PTM-1"))).await.unwrap();
+    assert_eq!(
+        (paid.merchant_id.as_str(), paid.amount.as_str()),
+        (t.merchant.merchant.id.as_str(), "1000")
+    );
+    assert!(
+        paid.pay_info.contains("/sandbox/wallet/"),
+        "{}",
+        paid.pay_info
+    );
+    assert_eq!(paid.biz_pay_order_id, None, "web-pay only");
+    let s = rest.status_query(&paid.payment_id).await.unwrap();
+    assert_eq!(
+        (
+            s.payment_status.as_str(),
+            s.state_code.as_str(),
+            s.pay_amount.as_str()
+        ),
+        ("init", "P00001", "0")
+    );
+
+    let (status, body) = complete(&t, &paid.payment_id, "paid").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("success")),
+        "{body}"
+    );
+
+    // The callback: the same encrypted envelope as checkout, with the REST fields.
+    let callback = t
+        .client
+        .verify_callback(&t.receiver.wait_for(1).await[0])
+        .unwrap();
+    assert_eq!(callback.order_id, paid.payment_id);
+    assert_eq!(
+        (callback.order_status.as_str(), callback.amount.as_str()),
+        ("success", "1000")
+    );
+    assert_eq!(callback.reference.as_deref(), Some("PTM-1"));
+    assert_eq!(callback.prepay_order_id, None);
+    assert_eq!(callback.remarks.as_deref(), Some("2 x tea"));
+
+    let s = rest.status_query(&paid.payment_id).await.unwrap();
+    assert_eq!(
+        (s.payment_status.as_str(), s.state_code.as_str()),
+        ("success", "P00003")
+    );
+    assert_eq!(
+        (
+            s.total_amount.as_str(),
+            s.pay_amount.as_str(),
+            s.refund_amount.as_str(),
+            s.receipt_amount.as_str()
+        ),
+        ("1000", "1000", "0", "1000")
+    );
+    assert_eq!(
+        s.biz_pay_order_id.as_deref(),
+        Some(callback.bizpay_order_id.as_str())
+    );
+    assert_eq!(
+        s.trade_time.split(' ').count(),
+        5,
+        "Java-style time: {}",
+        s.trade_time
+    );
+    assert_eq!(rest.status_query_by_reference("PTM-1").await.unwrap(), s);
+
+    let part = rest.refund(&paid.payment_id, "300").await.unwrap();
+    assert_eq!(
+        (
+            part.refund_status.as_str(),
+            part.refund_amount.as_str(),
+            part.ori_payment_id.as_str()
+        ),
+        ("success", "300", paid.payment_id.as_str())
+    );
+    assert!(part.refund_id.starts_with("REF"));
+    let s = rest.status_query(&paid.payment_id).await.unwrap();
+    assert_eq!(
+        (
+            s.payment_status.as_str(),
+            s.state_code.as_str(),
+            s.refund_amount.as_str(),
+            s.receipt_amount.as_str()
+        ),
+        ("partial_refunded", "P00005", "300", "700")
+    );
+
+    let over = rest.refund(&paid.payment_id, "701").await.unwrap_err();
+    assert_eq!(over.rest_code(), Some(20014), "{over}");
+    rest.refund(&paid.payment_id, "700").await.unwrap();
+    let s = rest.status_query_by_reference("PTM-1").await.unwrap();
+    assert_eq!(
+        (
+            s.payment_status.as_str(),
+            s.state_code.as_str(),
+            s.receipt_amount.as_str()
+        ),
+        ("fully_refunded", "P00004", "0")
+    );
+    assert_eq!(
+        rest.refund(&paid.payment_id, "1")
+            .await
+            .unwrap_err()
+            .rest_code(),
+        Some(20041)
+    );
+    // The envelope API sees the same payment the same way.
+    assert_eq!(
+        t.client
+            .status_query(&paid.payment_id)
+            .await
+            .unwrap()
+            .order_status,
+        "fully_refunded"
+    );
+}
+
+#[tokio::test]
+async fn web_pay_reports_the_channel_order_number_the_callback_will_carry() {
+    let t = TestGateway::start().await;
+    let paid = t.rest().web_pay(&pay_request(&t, None)).await.unwrap();
+    let biz = paid.biz_pay_order_id.clone().unwrap();
+    complete(&t, &paid.payment_id, "paid").await;
+    let callback = t
+        .client
+        .verify_callback(&t.receiver.wait_for(1).await[0])
+        .unwrap();
+    assert_eq!(callback.bizpay_order_id, biz);
+    assert_eq!(callback.reference, None);
+}
+
+#[tokio::test]
+async fn the_buyer_returns_to_return_url_with_a_signed_result() {
+    let t = TestGateway::start().await;
+    let paid = t
+        .rest()
+        .wap_pay(&pay_request(&t, Some("RET-1")))
+        .await
+        .unwrap();
+    let acted = t
+        .http
+        .post(&paid.pay_info)
+        .form(&[("action", "paid")])
+        .send()
+        .await
+        .unwrap();
+    let back = crate::harness::location(&acted);
+    let landed = crate::harness::location(&t.http.get(&back).send().await.unwrap());
+    let landed = Url::parse(&landed).unwrap();
+    assert_eq!(landed.path(), "/return");
+    let params = t.client.verify_redirect(landed.query().unwrap()).unwrap();
+    assert_eq!(
+        (
+            params.trade_no.as_str(),
+            params.out_trade_no.as_str(),
+            params.total_fee.as_str()
+        ),
+        (paid.payment_id.as_str(), "RET-1", "1000")
+    );
+    assert!(params.is_success());
+    // A cancelled REST payment goes back to the merchant too, closed (there is no checkout page).
+    let other = t.rest().wap_pay(&pay_request(&t, None)).await.unwrap();
+    let acted = t
+        .http
+        .post(&other.pay_info)
+        .form(&[("action", "cancelled")])
+        .send()
+        .await
+        .unwrap();
+    let landed = crate::harness::location(
+        &t.http
+            .get(crate::harness::location(&acted))
+            .send()
+            .await
+            .unwrap(),
+    );
+    let params = t
+        .client
+        .verify_redirect(Url::parse(&landed).unwrap().query().unwrap())
+        .unwrap();
+    assert_eq!(
+        (params.trade_status.as_str(), params.out_trade_no.as_str()),
+        ("Trade_Closed", other.payment_id.as_str())
+    );
+    assert_eq!(
+        t.rest()
+            .status_query(&other.payment_id)
+            .await
+            .unwrap()
+            .state_code,
+        "P00006"
+    );
+}
+
+#[tokio::test]
+async fn twenty_concurrent_rest_refunds_never_exceed_the_payment() {
+    let t = TestGateway::start().await;
+    let rest = Arc::new(t.rest());
+    let paid = rest.wap_pay(&pay_request(&t, None)).await.unwrap(); // 1000
+    complete(&t, &paid.payment_id, "paid").await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (rest, id) = (rest.clone(), paid.payment_id.clone());
+            tokio::spawn(async move { rest.refund(&id, "75").await })
+        })
+        .collect();
+    let mut ok = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert!(matches!(e.rest_code(), Some(20014)), "{e}"),
+        }
+    }
+    assert_eq!(ok, 13, "13 x 75 = 975 of 1000");
+    assert_eq!(
+        rest.status_query(&paid.payment_id)
+            .await
+            .unwrap()
+            .refund_amount,
+        "975"
+    );
+}
+
+#[tokio::test]
+async fn another_merchants_token_finds_nothing_on_any_route() {
+    let t = TestGateway::start().await;
+    let rest = t.rest();
+    let paid = rest
+        .wap_pay(&pay_request(&t, Some("MINE-1")))
+        .await
+        .unwrap();
+    complete(&t, &paid.payment_id, "paid").await;
+    let (_, thief) = t.other_merchant().await;
+    let thief_token = thief.fetch_token().await.unwrap().token;
+    let probes = [
+        (
+            "api/v1/payment/status-query",
+            json!({"paymentId": paid.payment_id}),
+            json!({"paymentId": "17000000000000000"}),
+        ),
+        (
+            "api/v1/payment/status-query-by-reference",
+            json!({"reference": "MINE-1"}),
+            json!({"reference": "NOPE-1"}),
+        ),
+        (
+            "api/v1/pay/refund",
+            json!({"oriPaymentId": paid.payment_id, "refundAmount": "1"}),
+            json!({"oriPaymentId": "17000000000000000", "refundAmount": "1"}),
+        ),
+    ];
+    for (path, theirs, missing) in probes {
+        let stolen = t.rest_raw(path, Some(&thief_token), theirs).await;
+        let absent = t.rest_raw(path, Some(&thief_token), missing).await;
+        assert_eq!(
+            stolen, absent,
+            "{path}: another merchant's payment must look exactly like a missing one"
+        );
+        assert_eq!((stolen.0, code(&stolen.1)), (404, 20019));
+    }
+    // Nothing was refunded by the attempt.
+    assert_eq!(
+        rest.status_query(&paid.payment_id)
+            .await
+            .unwrap()
+            .refund_amount,
+        "0"
+    );
+}
+
+#[tokio::test]
+async fn every_pay_field_is_validated_by_name() {
+    let t = TestGateway::start().await;
+    let token = token(&t).await;
+    let cases: Vec<(&str, Value, &str)> = vec![
+        ("amount", Value::Null, "amount is required"),
+        ("amount", json!(1000), "amount must be a string"),
+        ("amount", json!("10.00"), "amount must be"),
+        ("amount", json!("0"), "amount must be"),
+        ("amount", json!("007"), "amount must be"),
+        ("callbackURL", Value::Null, "callbackURL is required"),
+        (
+            "callbackURL",
+            json!("ftp://x.example/cb"),
+            "callbackURL must be an absolute http(s) URL",
+        ),
+        (
+            "callbackURL",
+            json!(format!("https://x.example/{}", "a".repeat(250))),
+            "callbackURL must be at most 255 characters",
+        ),
+        ("returnURL", json!(""), "returnURL is required"),
+        (
+            "returnURL",
+            json!(["https://x.example"]),
+            "returnURL must be a string",
+        ),
+        (
+            "remark",
+            json!("r".repeat(129)),
+            "remark must be at most 128 characters",
+        ),
+        ("reference", json!("has space"), "reference must be"),
+    ];
+    for (field, value, expected) in cases {
+        let mut body = t.pay_body(None);
+        if value.is_null() {
+            body.as_object_mut().unwrap().remove(field);
+        } else {
+            body[field] = value.clone();
+        }
+        let (status, answer) = t
+            .rest_raw("api/v1/pay/alipay/wap-pay", Some(&token), body)
+            .await;
+        assert_eq!((status, code(&answer)), (400, 10005), "{field}={value}");
+        assert!(
+            message(&answer).contains(expected),
+            "{field}={value}: {}",
+            message(&answer)
+        );
+    }
+    let (status, answer) = t
+        .rest_raw(
+            "api/v1/pay/alipay/web-pay",
+            Some(&token),
+            json!("not an object"),
+        )
+        .await;
+    assert_eq!((status, code(&answer)), (400, 10005));
+    // A reference is unique per merchant.
+    t.rest()
+        .wap_pay(&pay_request(&t, Some("DUP-1")))
+        .await
+        .unwrap();
+    let dup = t
+        .rest()
+        .wap_pay(&pay_request(&t, Some("DUP-1")))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&dup, ClientError::Rest { code: 10005, message, .. } if message.contains("reference")),
+        "{dup}"
+    );
+    // Refund fields too.
+    for (body, expected) in [
+        (json!({"refundAmount": "1"}), "oriPaymentId is required"),
+        (
+            json!({"oriPaymentId": "1", "refundAmount": "1.5"}),
+            "refundAmount must be",
+        ),
+        (
+            json!({"oriPaymentId": 1, "refundAmount": "1"}),
+            "oriPaymentId must be a string",
+        ),
+    ] {
+        let (status, answer) = t.rest_raw("api/v1/pay/refund", Some(&token), body).await;
+        assert_eq!((status, code(&answer)), (400, 10005));
+        assert!(message(&answer).contains(expected), "{}", message(&answer));
+    }
+}
+
+#[tokio::test]
+async fn an_unpaid_payment_cannot_be_refunded() {
+    let t = TestGateway::start().await;
+    let rest = t.rest();
+    let pending = rest.wap_pay(&pay_request(&t, None)).await.unwrap();
+    assert_eq!(
+        rest.refund(&pending.payment_id, "1")
+            .await
+            .unwrap_err()
+            .rest_code(),
+        Some(20020)
+    );
+    let declined = rest.wap_pay(&pay_request(&t, None)).await.unwrap();
+    complete(&t, &declined.payment_id, "failed").await;
+    let s = rest.status_query(&declined.payment_id).await.unwrap();
+    assert_eq!(
+        (s.payment_status.as_str(), s.state_code.as_str()),
+        ("orderclosed", "P00008")
+    );
+    assert_eq!(
+        rest.refund(&declined.payment_id, "1")
+            .await
+            .unwrap_err()
+            .rest_code(),
+        Some(20020)
+    );
+    let (status, body) = complete(&t, &declined.payment_id, "paid").await;
+    assert_eq!(status, 409, "{body}");
+}
+
+#[tokio::test]
+async fn the_openapi_document_covers_every_rest_route() {
+    let t = TestGateway::start().await;
+    let doc: Value = t
+        .http
+        .get(t.base.join("api/v1/openapi.json").unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    let expected = [
+        "/api/v1/auth/token",
+        "/api/v1/pay/alipay/wap-pay",
+        "/api/v1/pay/alipay/web-pay",
+        "/api/v1/payment/status-query",
+        "/api/v1/payment/status-query-by-reference",
+        "/api/v1/pay/refund",
+    ];
+    assert_eq!(
+        paths.len(),
+        expected.len(),
+        "{:?}",
+        paths.keys().collect::<Vec<_>>()
+    );
+    for path in expected {
+        let op = &paths[path]["post"];
+        assert!(op.is_object(), "{path} is not documented");
+        assert!(op["requestBody"].is_object(), "{path} has no request body");
+        assert!(
+            op["responses"]["200"].is_object(),
+            "{path} has no success response"
+        );
+        // And the documented route is really served (401/400, never 404).
+        let r = t
+            .http
+            .post(t.base.join(path.trim_start_matches('/')).unwrap())
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            matches!(r.status().as_u16(), 400 | 401),
+            "{path}: {}",
+            r.status()
+        );
+        if path != "/api/v1/auth/token" {
+            assert!(
+                op["security"].is_array(),
+                "{path} should require the bearer token"
+            );
+        }
+    }
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    for schema in [
+        "PayRequest",
+        "PayResult",
+        "PaymentStatusResult",
+        "RefundRequest",
+        "RefundResult",
+        "TokenRequest",
+        "TokenResult",
+        "ErrorResult",
+    ] {
+        assert!(schemas.contains_key(schema), "schema {schema} missing");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let pay = &schemas["PayRequest"]["properties"];
+    assert!(
+        pay["callbackURL"].is_object() && pay["returnURL"].is_object(),
+        "wire names are kept"
+    );
+}
