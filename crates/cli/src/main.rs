@@ -2,6 +2,7 @@
 
 mod bench;
 mod demo;
+mod merchant_api;
 mod throwaway;
 
 use anyhow::{Context, Result};
@@ -33,6 +34,33 @@ enum Command {
     Demo,
     /// Measure envelope-API throughput and latency against a throwaway gateway.
     Bench(bench::BenchArgs),
+    /// Create a payment as a merchant would (checkout, or REST wap/web) and print the reply.
+    Pay {
+        #[command(flatten)]
+        credentials: merchant_api::Credentials,
+        #[command(subcommand)]
+        command: merchant_api::Pay,
+    },
+    /// Look up a payment (envelope STATUS_QUERY / PREPAY_QUERY, or the REST status queries).
+    Query {
+        #[command(flatten)]
+        credentials: merchant_api::Credentials,
+        #[command(flatten)]
+        which: merchant_api::Which,
+    },
+    /// Refund (part of) a paid payment, through the envelope API or the REST API.
+    Refund {
+        #[command(flatten)]
+        credentials: merchant_api::Credentials,
+        #[command(flatten)]
+        of: merchant_api::RefundOf,
+        /// Cents.
+        #[arg(long)]
+        amount: String,
+        /// Your own id for this refund (envelope API): repeating it is safe.
+        #[arg(long)]
+        refund_id: Option<String>,
+    },
     /// Manage merchants (works whether or not a gateway is running on the database).
     Merchant {
         #[command(subcommand)]
@@ -128,6 +156,17 @@ async fn main() -> Result<()> {
             init_logging(LogFormat::Human, "warn");
             demo::run().await
         }
+        Command::Pay {
+            credentials,
+            command,
+        } => merchant_api::pay(&credentials, command).await,
+        Command::Query { credentials, which } => merchant_api::query(&credentials, which).await,
+        Command::Refund {
+            credentials,
+            of,
+            amount,
+            refund_id,
+        } => merchant_api::refund(&credentials, of, amount, refund_id).await,
         Command::Bench(args) => {
             init_logging(LogFormat::Human, "warn");
             bench::run(args).await

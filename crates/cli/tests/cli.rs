@@ -390,3 +390,153 @@ async fn sigterm_lets_an_in_flight_callback_finish_and_be_recorded() {
         (DeliveryState::Delivered, 1)
     );
 }
+
+/// `ottgate` with the merchant's credentials in the environment, as a merchant's shell has.
+fn as_merchant(server: &Server, c: &Credentials) -> Command {
+    let mut cmd = ottgate();
+    cmd.env("OTTGATE_GATEWAY", &server.base)
+        .env("OTTGATE_MERCHANT_ID", &c.merchant_id)
+        .env("OTTGATE_SIGN_KEY", &c.sign_key)
+        .env("OTTGATE_OPERATOR_ID", &c.operator_id)
+        .env("OTTGATE_APP_KEY", &c.app_key);
+    cmd
+}
+
+fn json_of(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+async fn sandbox_complete(base: &str, path: &str, body: serde_json::Value) -> serde_json::Value {
+    let r = reqwest::Client::new()
+        .post(format!("{base}/sandbox/v1/{path}/complete"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pay_query_and_refund_from_the_shell_through_both_apis() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let c = add_merchant(dir.path(), "Shell Merchant");
+    let (callback, _callbacks) = receiver(Duration::ZERO).await;
+
+    // Envelope API: a checkout, paid, queried, refunded with an idempotent refund id.
+    let created = json_of(&run(as_merchant(&server, &c).args([
+        "pay",
+        "checkout",
+        "--amount",
+        "2500",
+        "--currency",
+        "USD",
+        "--reference",
+        "shell-1",
+        "--redirect-url",
+        "https://shop.example/done",
+        "--callback-url",
+        &callback,
+    ])));
+    let token = created["payinfo"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let paid = sandbox_complete(
+        &server.base,
+        &format!("checkout/{token}"),
+        serde_json::json!({"method":"WECHATPAY","outcome":"paid"}),
+    )
+    .await;
+    let order_id = paid["order_id"].as_str().unwrap();
+    let q = json_of(&run(as_merchant(&server, &c).args([
+        "query",
+        "--prepay-order-id",
+        "shell-1",
+    ])));
+    assert_eq!(q["status"], "SUCCESS");
+    let r = json_of(&run(as_merchant(&server, &c).args([
+        "refund",
+        "--order-id",
+        order_id,
+        "--amount",
+        "500",
+        "--refund-id",
+        "R-1",
+    ])));
+    assert_eq!(
+        (r["refund_status"].as_str(), r["order_id"].as_str()),
+        (Some("success"), Some("R-1"))
+    );
+    let q = json_of(&run(as_merchant(&server, &c).args([
+        "query",
+        "--order-id",
+        order_id,
+    ])));
+    assert_eq!(
+        (q["order_status"].as_str(), q["refund_amount"].as_str()),
+        (Some("partial_refunded"), Some("500"))
+    );
+
+    // REST API: wap-pay, paid, refunded in full, queried by reference.
+    let wap = json_of(&run(as_merchant(&server, &c).args([
+        "pay",
+        "wap",
+        "--amount",
+        "1000",
+        "--callback-url",
+        &callback,
+        "--return-url",
+        "https://shop.example/back",
+        "--reference",
+        "shell-2",
+    ])));
+    let payment_id = wap["paymentId"].as_str().unwrap();
+    sandbox_complete(
+        &server.base,
+        &format!("payments/{payment_id}"),
+        serde_json::json!({"outcome":"paid"}),
+    )
+    .await;
+    let r = json_of(&run(as_merchant(&server, &c).args([
+        "refund",
+        "--payment-id",
+        payment_id,
+        "--amount",
+        "1000",
+    ])));
+    assert_eq!(r["refundStatus"], "success");
+    let q = json_of(&run(as_merchant(&server, &c).args([
+        "query",
+        "--reference",
+        "shell-2",
+    ])));
+    assert_eq!(
+        (q["paymentStatus"].as_str(), q["stateCode"].as_str()),
+        (Some("fully_refunded"), Some("P00004"))
+    );
+
+    // Failures exit non-zero and say why.
+    let over = as_merchant(&server, &c)
+        .args(["refund", "--payment-id", payment_id, "--amount", "1"])
+        .output()
+        .unwrap();
+    assert!(!over.status.success());
+    assert!(
+        String::from_utf8_lossy(&over.stderr).contains("20041"),
+        "{}",
+        String::from_utf8_lossy(&over.stderr)
+    );
+    let missing = ottgate()
+        .args(["query", "--order-id", "1"])
+        .env("OTTGATE_GATEWAY", &server.base)
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--merchant-id"));
+}

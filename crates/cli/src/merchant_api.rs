@@ -1,0 +1,253 @@
+//! `ottgate pay`, `ottgate query`, `ottgate refund`: a merchant's calls from the shell,
+//! through the SDK, against any gateway (ottgate or OTT Pay). Results print as JSON.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use ottgate_client::{Client, PayRequest, PrepayInitRequest, RestClient, SignKey};
+use serde::Serialize;
+
+/// Where the gateway is and who the merchant is.
+#[derive(Debug, Clone, Args)]
+pub struct Credentials {
+    /// Gateway base URL.
+    #[arg(
+        long,
+        env = "OTTGATE_GATEWAY",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    gateway: String,
+    #[arg(long, env = "OTTGATE_MERCHANT_ID", global = true)]
+    merchant_id: Option<String>,
+    /// The merchant's sign key (envelope API and callbacks).
+    #[arg(long, env = "OTTGATE_SIGN_KEY", hide_env_values = true, global = true)]
+    sign_key: Option<String>,
+    /// Default: the merchant id followed by 001.
+    #[arg(long, env = "OTTGATE_SHOP_ID", global = true)]
+    shop_id: Option<String>,
+    #[arg(long, env = "OTTGATE_OPERATOR_ID", global = true)]
+    operator_id: Option<String>,
+    /// REST appId; default: the merchant id.
+    #[arg(long, env = "OTTGATE_APP_ID", global = true)]
+    app_id: Option<String>,
+    /// REST appKey.
+    #[arg(long, env = "OTTGATE_APP_KEY", hide_env_values = true, global = true)]
+    app_key: Option<String>,
+}
+
+impl Credentials {
+    fn merchant_id(&self) -> Result<&str> {
+        self.merchant_id
+            .as_deref()
+            .context("--merchant-id (or OTTGATE_MERCHANT_ID) is required")
+    }
+
+    fn envelope(&self) -> Result<Client> {
+        let merchant_id = self.merchant_id()?;
+        let key = self
+            .sign_key
+            .as_deref()
+            .context("--sign-key (or OTTGATE_SIGN_KEY) is required")?;
+        Ok(Client::new(
+            &self.gateway,
+            merchant_id,
+            SignKey::new(key).context("sign key")?,
+        )?)
+    }
+
+    fn rest(&self) -> Result<RestClient> {
+        let app_id = match &self.app_id {
+            Some(id) => id.as_str(),
+            None => self
+                .merchant_id()
+                .context("--app-id (or --merchant-id) is required")?,
+        };
+        let key = self
+            .app_key
+            .as_deref()
+            .context("--app-key (or OTTGATE_APP_KEY) is required")?;
+        Ok(RestClient::new(&self.gateway, app_id, key)?)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Pay {
+    /// PREPAY_INIT: a hosted checkout order; prints its payinfo link.
+    Checkout {
+        /// Cents.
+        #[arg(long)]
+        amount: String,
+        #[arg(long, default_value = "CAD")]
+        currency: String,
+        /// The merchant's order id (prepay_order_id).
+        #[arg(long)]
+        reference: String,
+        #[arg(long)]
+        redirect_url: String,
+        #[arg(long)]
+        callback_url: String,
+        /// Seconds the buyer has to pay.
+        #[arg(long, default_value = "900")]
+        duration: String,
+        #[arg(long, default_value = "1")]
+        sale_num: String,
+        #[arg(long)]
+        remarks: Option<String>,
+    },
+    /// REST wap-pay: Alipay in a mobile browser; prints payInfo and paymentId.
+    Wap(RestPay),
+    /// REST web-pay: Alipay in a PC browser.
+    Web(RestPay),
+}
+
+#[derive(Debug, Args)]
+pub struct RestPay {
+    /// Cents.
+    #[arg(long)]
+    amount: String,
+    #[arg(long)]
+    callback_url: String,
+    #[arg(long)]
+    return_url: String,
+    #[arg(long)]
+    remark: Option<String>,
+    #[arg(long)]
+    reference: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct Which {
+    /// A payment's order id (envelope STATUS_QUERY / REFUND).
+    #[arg(long)]
+    order_id: Option<String>,
+    /// A checkout order's prepay_order_id (PREPAY_QUERY).
+    #[arg(long)]
+    prepay_order_id: Option<String>,
+    /// A REST paymentId.
+    #[arg(long)]
+    payment_id: Option<String>,
+    /// A REST payment's reference.
+    #[arg(long)]
+    reference: Option<String>,
+}
+
+fn print(value: &impl Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+pub async fn pay(credentials: &Credentials, command: Pay) -> Result<()> {
+    match command {
+        Pay::Checkout {
+            amount,
+            currency,
+            reference,
+            redirect_url,
+            callback_url,
+            duration,
+            sale_num,
+            remarks,
+        } => {
+            let client = credentials.envelope()?;
+            let merchant_id = credentials.merchant_id()?.to_owned();
+            let request = PrepayInitRequest {
+                shop_id: Some(
+                    credentials
+                        .shop_id
+                        .clone()
+                        .unwrap_or_else(|| format!("{merchant_id}001")),
+                ),
+                operator_id: Some(
+                    credentials
+                        .operator_id
+                        .clone()
+                        .context("--operator-id (or OTTGATE_OPERATOR_ID) is required")?,
+                ),
+                merchant_id: Some(merchant_id),
+                prepay_order_id: Some(reference),
+                sale_num: Some(sale_num),
+                amount: Some(amount),
+                currency_type: Some(currency),
+                biz_type: Some("PREPAY".into()),
+                redirect_url: Some(redirect_url),
+                call_back_url: Some(callback_url),
+                duration: Some(duration),
+                email: None,
+                remarks,
+            };
+            print(&client.prepay_init(&request).await?)
+        }
+        Pay::Wap(p) => print(&credentials.rest()?.wap_pay(&rest_request(p)).await?),
+        Pay::Web(p) => print(&credentials.rest()?.web_pay(&rest_request(p)).await?),
+    }
+}
+
+fn rest_request(p: RestPay) -> PayRequest {
+    PayRequest {
+        amount: p.amount,
+        callback_url: p.callback_url,
+        return_url: p.return_url,
+        remark: p.remark,
+        reference: p.reference,
+    }
+}
+
+pub async fn query(credentials: &Credentials, which: Which) -> Result<()> {
+    match which {
+        Which {
+            order_id: Some(id), ..
+        } => print(&credentials.envelope()?.status_query(&id).await?),
+        Which {
+            prepay_order_id: Some(id),
+            ..
+        } => print(&credentials.envelope()?.prepay_query(&id).await?),
+        Which {
+            payment_id: Some(id),
+            ..
+        } => print(&credentials.rest()?.status_query(&id).await?),
+        Which {
+            reference: Some(r), ..
+        } => print(&credentials.rest()?.status_query_by_reference(&r).await?),
+        _ => bail!("say which payment: --order-id, --prepay-order-id, --payment-id or --reference"),
+    }
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct RefundOf {
+    /// A payment's order id (envelope REFUND).
+    #[arg(long)]
+    order_id: Option<String>,
+    /// A REST paymentId.
+    #[arg(long)]
+    payment_id: Option<String>,
+}
+
+pub async fn refund(
+    credentials: &Credentials,
+    of: RefundOf,
+    amount: String,
+    refund_id: Option<String>,
+) -> Result<()> {
+    match of {
+        RefundOf {
+            order_id: Some(id), ..
+        } => print(
+            &credentials
+                .envelope()?
+                .refund(&id, &amount, refund_id.as_deref())
+                .await?,
+        ),
+        RefundOf {
+            payment_id: Some(id),
+            ..
+        } => {
+            if refund_id.is_some() {
+                bail!("--refund-id applies to the envelope API (--order-id) only");
+            }
+            print(&credentials.rest()?.refund(&id, &amount).await?)
+        }
+        _ => bail!("say which payment: --order-id or --payment-id"),
+    }
+}
