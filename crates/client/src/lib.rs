@@ -78,6 +78,20 @@ impl ClientError {
     }
 }
 
+/// An HTTP client and the gateway root (with a trailing `/`, so paths join under it).
+pub(crate) fn connection(base_url: &str) -> Result<(reqwest::Client, Url), ClientError> {
+    let mut base =
+        Url::parse(base_url).map_err(|e| ClientError::Config(format!("base URL: {e}")))?;
+    if !base.path().ends_with('/') {
+        let path = format!("{}/", base.path());
+        base.set_path(&path);
+    }
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    Ok((http, base))
+}
+
 /// One request/response pair on the wire, both sealed and opened (for logging and demos).
 #[derive(Debug, Clone)]
 pub struct Exchange {
@@ -104,15 +118,7 @@ impl Client {
     /// `base_url` is the gateway root, e.g. `https://frontapi.ottpay.com` or
     /// `http://127.0.0.1:8080`.
     pub fn new(base_url: &str, merchant_id: &str, sign_key: SignKey) -> Result<Self, ClientError> {
-        let mut base =
-            Url::parse(base_url).map_err(|e| ClientError::Config(format!("base URL: {e}")))?;
-        if !base.path().ends_with('/') {
-            let path = format!("{}/", base.path());
-            base.set_path(&path);
-        }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
+        let (http, base) = connection(base_url)?;
         Ok(Self {
             http,
             base,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 use url::Url;
 
 use crate::ClientError;
@@ -43,15 +43,7 @@ fn now_ms() -> i64 {
 
 impl RestClient {
     pub fn new(base_url: &str, app_id: &str, app_key: &str) -> Result<Self, ClientError> {
-        let mut base =
-            Url::parse(base_url).map_err(|e| ClientError::Config(format!("base URL: {e}")))?;
-        if !base.path().ends_with('/') {
-            let path = format!("{}/", base.path());
-            base.set_path(&path);
-        }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
+        let (http, base) = crate::connection(base_url)?;
         Ok(Self {
             http,
             base,

@@ -282,6 +282,26 @@ fn not_payable(e: NotPayable) -> HelperError {
     }
 }
 
+fn bad_request(message: &str) -> HelperError {
+    HelperError(
+        StatusCode::BAD_REQUEST,
+        RspCode::ParamError,
+        message.to_owned(),
+    )
+}
+
+/// The helper APIs' body: a JSON object with an `outcome` of `paid`, `failed` or `cancelled`.
+fn helper_body(body: &[u8]) -> Result<(serde_json::Value, AttemptOutcome), HelperError> {
+    let value: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|_| bad_request("request body must be a JSON object"))?;
+    let outcome = value
+        .get("outcome")
+        .and_then(|v| v.as_str())
+        .and_then(parse_outcome)
+        .ok_or_else(|| bad_request("outcome must be one of paid, failed, cancelled"))?;
+    Ok((value, outcome))
+}
+
 /// `POST /sandbox/v1/checkout/{token}/complete` with `{"method", "outcome"}`: pays,
 /// declines or cancels a checkout as a buyer would, and answers with the new attempt's
 /// `order_id` and the exact URL the buyer's browser would be sent to.
@@ -300,19 +320,12 @@ async fn complete_checkout_inner(
     token: &str,
     body: &[u8],
 ) -> Result<Response, HelperError> {
-    let bad = |m: &str| HelperError(StatusCode::BAD_REQUEST, RspCode::ParamError, m.to_owned());
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|_| bad("request body must be a JSON object"))?;
-    let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-    let method_text = field("method")
-        .ok_or_else(|| bad("method must be one of WECHATPAY, ALIPAY, UNIONPAY, GP"))?;
-    let method: PaymentMethod = method_text
-        .parse()
-        .map_err(|_| bad("method must be one of WECHATPAY, ALIPAY, UNIONPAY, GP"))?;
-    let outcome = field("outcome")
-        .as_deref()
-        .and_then(parse_outcome)
-        .ok_or_else(|| bad("outcome must be one of paid, failed, cancelled"))?;
+    let (value, outcome) = helper_body(body)?;
+    let method: PaymentMethod = value
+        .get("method")
+        .and_then(|v| v.as_str())
+        .and_then(|m| m.parse().ok())
+        .ok_or_else(|| bad_request("method must be one of WECHATPAY, ALIPAY, UNIONPAY, GP"))?;
     let not_found = || {
         HelperError(
             StatusCode::NOT_FOUND,
@@ -384,14 +397,7 @@ async fn complete_payment_inner(
     payment_id: &str,
     body: &[u8],
 ) -> Result<Response, HelperError> {
-    let bad = |m: &str| HelperError(StatusCode::BAD_REQUEST, RspCode::ParamError, m.to_owned());
-    let value: serde_json::Value =
-        serde_json::from_slice(body).map_err(|_| bad("request body must be a JSON object"))?;
-    let outcome = value
-        .get("outcome")
-        .and_then(|v| v.as_str())
-        .and_then(parse_outcome)
-        .ok_or_else(|| bad("outcome must be one of paid, failed, cancelled"))?;
+    let (_, outcome) = helper_body(body)?;
     let not_found = || {
         HelperError(
             StatusCode::NOT_FOUND,
