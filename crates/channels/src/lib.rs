@@ -5,7 +5,9 @@
 //! through it, and every result, whatever its origin, arrives as a [`VerifiedResult`] and
 //! takes the same path to the store (mark paid exactly once, enqueue the callback).
 
+pub mod alipay;
 mod sandbox;
+pub mod wechat;
 
 pub use sandbox::SandboxChannel;
 

@@ -1,0 +1,3 @@
+//! WeChat Pay API v2, institutional mode (spec/channels.md §3).
+
+pub mod sign;
