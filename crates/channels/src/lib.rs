@@ -12,11 +12,35 @@ pub mod wechat;
 pub use sandbox::SandboxChannel;
 
 use async_trait::async_trait;
-use ottgate_core::{AttemptOutcome, Money, OrderId, PaymentMethod, RefundId, Timestamp};
+use ottgate_core::{
+    AttemptOutcome, MerchantId, Money, OrderId, PaymentMethod, RefundId, Timestamp,
+};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 use url::Url;
+
+/// The buyer's kind of device: wallets have a mobile and a desktop flavour of checkout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Device {
+    Mobile,
+    Desktop,
+}
+
+impl Device {
+    /// From a browser's `User-Agent`: phones and tablets are mobile.
+    pub fn from_user_agent(user_agent: &str) -> Self {
+        let ua = user_agent.to_ascii_lowercase();
+        let mobile = ["mobile", "android", "iphone", "ipad", "micromessenger"]
+            .iter()
+            .any(|m| ua.contains(m));
+        if mobile {
+            Device::Mobile
+        } else {
+            Device::Desktop
+        }
+    }
+}
 
 /// What a connector needs to start paying one attempt.
 #[derive(Debug, Clone)]
@@ -26,20 +50,73 @@ pub struct StartPayment {
     pub money: Money,
     /// Shown to the buyer by the wallet.
     pub subject: String,
+    pub merchant_id: MerchantId,
     pub merchant_name: String,
+    pub created_at: Timestamp,
     pub expires_at: Timestamp,
     /// Where the wallet sends the buyer's browser back to (our return endpoint).
     pub return_url: Url,
+    pub device: Device,
+}
+
+/// How the buyer reaches the wallet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartAction {
+    /// Send the browser to this URL.
+    Redirect(Url),
+    /// Show `content` as a QR code for the buyer's phone to scan. A simulated wallet adds a
+    /// `test_link` that does what scanning would (a headless test has no phone).
+    QrCode {
+        content: String,
+        test_link: Option<Url>,
+    },
+    /// Have the browser POST these fields to this URL (an auto-submitted form).
+    PostForm {
+        action: Url,
+        fields: Vec<(String, String)>,
+    },
 }
 
 /// Where the buyer goes next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentStart {
-    /// Send the browser to this URL.
-    pub redirect: Url,
+    pub action: StartAction,
     /// The channel's order number for this attempt, when known up front (web-pay's
     /// `bizPayOrderId`; the `bizpay_order_id` its notification will carry).
     pub channel_order_id: Option<String>,
+}
+
+impl PaymentStart {
+    /// The URL a browser can be sent to, for the redirect kind of start.
+    pub fn redirect_url(&self) -> Option<&Url> {
+        match &self.action {
+            StartAction::Redirect(url) => Some(url),
+            _ => None,
+        }
+    }
+}
+
+/// What a connector needs to ask the wallet about an attempt.
+#[derive(Debug, Clone)]
+pub struct QueryPayment {
+    pub attempt_id: OrderId,
+    pub money: Money,
+}
+
+/// The wallet's answer to a query, already authenticated by the connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryResult {
+    /// Paid, for this amount (checked against the attempt by the caller).
+    Paid {
+        bizpay_order_id: String,
+        money: Money,
+    },
+    /// Closed without payment (expired or cancelled at the wallet).
+    Closed,
+    /// Not paid yet — or a status we do not know, which is never taken for paid.
+    Pending,
+    /// The wallet has no such trade (yet: Alipay creates it only once the buyer logs in).
+    NotFound,
 }
 
 /// A wallet result whose authenticity the connector has established (signature, amount,
@@ -92,6 +169,10 @@ pub trait Channel: Send + Sync + fmt::Debug {
 
     async fn start(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError>;
 
+    /// Asks the wallet where the attempt stands (reconciliation, and browser returns that
+    /// beat the notification).
+    async fn query(&self, payment: &QueryPayment) -> Result<QueryResult, ChannelError>;
+
     async fn refund(&self, refund: &RefundPayment) -> Result<RefundResult, ChannelError>;
 }
 
@@ -119,7 +200,7 @@ impl Channels {
         Self::default()
     }
 
-    pub fn for_method(&self, method: PaymentMethod) -> Option<&Arc<dyn Channel>> {
-        self.by_method.get(&method)
+    pub fn for_method(&self, method: PaymentMethod) -> Option<Arc<dyn Channel>> {
+        self.by_method.get(&method).cloned()
     }
 }

@@ -1,11 +1,15 @@
 //! The built-in test wallet: a page on the gateway itself with Pay / Decline / Cancel.
-//! It exists only in sandbox mode.
+//! It exists only in sandbox mode, and serves card checkout (GP) and any method with no
+//! simulated wallet of its own.
 
 use async_trait::async_trait;
 use ottgate_core::OrderId;
 use rand::Rng;
 
-use crate::{Channel, ChannelError, PaymentStart, RefundPayment, RefundResult, StartPayment};
+use crate::{
+    Channel, ChannelError, PaymentStart, QueryPayment, QueryResult, RefundPayment, RefundResult,
+    StartAction, StartPayment,
+};
 
 #[derive(Debug, Clone)]
 pub struct SandboxChannel {
@@ -49,9 +53,15 @@ impl Channel for SandboxChannel {
                 ChannelError::Config(format!("public URL cannot hold the wallet path: {e}"))
             })?;
         Ok(PaymentStart {
-            redirect: url,
+            action: StartAction::Redirect(url),
             channel_order_id: Some(Self::transaction_id(&payment.attempt_id)),
         })
+    }
+
+    /// The test wallet settles through its own page, never by notification: what it has
+    /// not settled is pending.
+    async fn query(&self, _payment: &QueryPayment) -> Result<QueryResult, ChannelError> {
+        Ok(QueryResult::Pending)
     }
 
     /// The test wallet refunds at once.

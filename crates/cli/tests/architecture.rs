@@ -19,7 +19,7 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     ),
     ("core", &[], &["tokio", "sqlx", "axum", "reqwest"]),
     ("store", &["ottgate-core"], &["axum", "reqwest"]),
-    ("channels", &["ottgate-core"], &["sqlx", "axum"]),
+    ("channels", &["ottgate-core"], &["sqlx"]),
     (
         "server",
         &[

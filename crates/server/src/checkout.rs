@@ -7,8 +7,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use ottgate_core::{
-    Attempt, CheckoutToken, CloseReason, Money, Order, OrderId, OrderKind, OrderStatus,
-    PaymentMethod,
+    Attempt, AttemptStatus, CheckoutToken, CloseReason, Money, Order, OrderId, OrderKind,
+    OrderStatus, PaymentMethod,
 };
 use serde::Deserialize;
 
@@ -16,6 +16,7 @@ use crate::i18n::{Lang, Strings};
 use crate::pages::{StatusPage, render};
 use crate::payments::{ServiceError, Signing, StartError};
 use crate::state::AppState;
+use ottgate_channels::{Device, PaymentStart, StartAction};
 
 #[derive(Template)]
 #[template(path = "checkout.html")]
@@ -215,18 +216,105 @@ fn list_page(state: &AppState, lang: Lang, c: &Checkout, error: Option<&'static 
     )
 }
 
+#[derive(Template)]
+#[template(path = "qr.html")]
+struct QrPage {
+    t: &'static Strings,
+    test_mode: bool,
+    merchant_name: String,
+    amount: String,
+    currency: &'static str,
+    method_label: &'static str,
+    qr_svg: String,
+    status_url: String,
+    sim_link: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "post_form.html")]
+struct PostFormPage {
+    t: &'static Strings,
+    action: String,
+    fields: Vec<(String, String)>,
+}
+
+/// An inline SVG of `content`, drawn on the server (no external QR service).
+fn qr_svg(content: &str) -> Option<String> {
+    let code = qrcode::QrCode::new(content.as_bytes()).ok()?;
+    Some(
+        code.render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(220, 220)
+            .quiet_zone(true)
+            .build(),
+    )
+}
+
+/// The response that takes the buyer to the wallet, whatever form the channel asks for.
+fn wallet_response(
+    state: &AppState,
+    lang: Lang,
+    c: &Checkout,
+    attempt: &Attempt,
+    start: PaymentStart,
+    method: PaymentMethod,
+) -> Response {
+    let t = lang.strings();
+    match start.action {
+        StartAction::Redirect(url) => Redirect::to(url.as_str()).into_response(),
+        StartAction::PostForm { action, fields } => render(
+            StatusCode::OK,
+            &PostFormPage {
+                t,
+                action: action.to_string(),
+                fields,
+            },
+        ),
+        StartAction::QrCode { content, test_link } => {
+            let Some(svg) = qr_svg(&content) else {
+                tracing::error!(attempt_id = %attempt.id, "QR content does not fit a QR code");
+                return StatusPage::internal(lang);
+            };
+            let test_mode = state
+                .channels
+                .for_method(method)
+                .is_some_and(|ch| ch.is_test_mode());
+            let page = QrPage {
+                t,
+                test_mode,
+                merchant_name: c.signing.merchant.name.as_str().to_owned(),
+                amount: format!(
+                    "{}{}",
+                    c.order.money.currency.symbol(),
+                    c.order.money.major_display()
+                ),
+                currency: c.order.money.currency.code(),
+                method_label: lang.method_label(method),
+                qr_svg: svg,
+                status_url: format!(
+                    "{}/status/{}",
+                    state.checkout_url(&c.order.token),
+                    attempt.id
+                ),
+                sim_link: test_link.map(|u| u.to_string()),
+            };
+            render(StatusCode::OK, &page)
+        }
+    }
+}
+
 /// Starts `method` and sends the buyer to the wallet; a refusal re-renders the list.
 async fn go_to_method(
     state: &AppState,
     lang: Lang,
     c: &Checkout,
     method: PaymentMethod,
+    device: Device,
 ) -> Result<Response, ServiceError> {
     match state
-        .start_payment(&c.order, &c.signing.merchant, method)
+        .start_payment(&c.order, &c.signing.merchant, method, device)
         .await
     {
-        Ok((_, wallet)) => Ok(Redirect::to(wallet.as_str()).into_response()),
+        Ok((attempt, start)) => Ok(wallet_response(state, lang, c, &attempt, start, method)),
         Err(StartError::MethodUnavailable(_)) => Ok(list_page(
             state,
             lang,
@@ -242,6 +330,54 @@ async fn go_to_method(
         }
         Err(StartError::Service(e)) => Err(e),
     }
+}
+
+fn device_of(headers: &HeaderMap) -> Device {
+    Device::from_user_agent(
+        headers
+            .get(axum::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    )
+}
+
+/// `GET /checkout/{token}/status/{attempt}`: whether the buyer's QR page can move on,
+/// and where to.
+pub async fn status(
+    State(state): State<AppState>,
+    Path((token, attempt_id)): Path<(String, String)>,
+) -> Response {
+    let c = match load(&state, &token, Serves::AnyOrder).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return (
+                StatusCode::NOT_FOUND,
+                axum::Json(serde_json::json!({"done": false})),
+            )
+                .into_response();
+        }
+        Err(e) => return internal(Lang::En, &e),
+    };
+    let attempt = match find_attempt(&state, &c.order, &attempt_id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            return (
+                StatusCode::NOT_FOUND,
+                axum::Json(serde_json::json!({"done": false})),
+            )
+                .into_response();
+        }
+        Err(e) => return internal(Lang::En, &e),
+    };
+    let done =
+        attempt.status != AttemptStatus::Pending || c.order.status != OrderStatus::Processing;
+    let next = state.return_url(&c.order.token, &attempt.id).to_string();
+    let mut response = axum::Json(serde_json::json!({"done": done, "next": next})).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }
 
 pub async fn page(
@@ -262,7 +398,7 @@ pub async fn page(
         // NONE, unknown or not-enabled values show the list.
         match q.selected.as_deref().and_then(PaymentMethod::from_selected) {
             Some(m) if state.available_methods(&c.signing.merchant).contains(&m) => {
-                go_to_method(&state, lang, &c, m).await
+                go_to_method(&state, lang, &c, m, device_of(&headers)).await
             }
             _ => Ok(list_page(&state, lang, &c, None)),
         }
@@ -289,7 +425,7 @@ pub async fn choose(
         .and_then(|Form(f)| f.method)
         .and_then(|m| m.parse::<PaymentMethod>().ok());
     let result = match method {
-        Some(m) => go_to_method(&state, lang, &c, m).await,
+        Some(m) => go_to_method(&state, lang, &c, m, device_of(&headers)).await,
         None => Ok(list_page(
             &state,
             lang,

@@ -42,6 +42,10 @@ pub struct Strings {
     pub continue_label: &'static str,
     pub method_unavailable: &'static str,
     pub secure_note: &'static str,
+    pub scan_to_pay: &'static str,
+    pub scan_hint: &'static str,
+    pub open_simulator: &'static str,
+    pub redirecting: &'static str,
 }
 
 const EN: Strings = Strings {
@@ -75,6 +79,10 @@ const EN: Strings = Strings {
     continue_label: "Continue",
     method_unavailable: "That payment method is not available for this order.",
     secure_note: "Secured by ottgate",
+    scan_to_pay: "Scan to pay with",
+    scan_hint: "Open the app on your phone and scan this code. This page moves on by itself once you have paid.",
+    open_simulator: "Test mode: open the simulated app",
+    redirecting: "Taking you to the payment page…",
 };
 
 const ZH: Strings = Strings {
@@ -108,6 +116,10 @@ const ZH: Strings = Strings {
     continue_label: "继续",
     method_unavailable: "该支付方式对此订单不可用。",
     secure_note: "由 ottgate 提供安全保障",
+    scan_to_pay: "请扫码支付：",
+    scan_hint: "请用手机打开应用扫描二维码。支付完成后本页会自动跳转。",
+    open_simulator: "测试模式：打开模拟应用",
+    redirecting: "正在前往支付页面…",
 };
 
 impl Lang {

@@ -106,6 +106,7 @@ pub fn app(state: AppState) -> Router {
             "/checkout/{token}/return/{attempt}",
             get(checkout::browser_return),
         )
+        .route("/checkout/{token}/status/{attempt}", get(checkout::status))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics));

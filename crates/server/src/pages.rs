@@ -10,7 +10,7 @@ use crate::i18n::{Lang, Strings};
 /// Inline styles and scripts only: nothing may load from another origin (buyers may be
 /// behind networks that block foreign CDNs, and a payment page should not pull third-party
 /// code anyway).
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; base-uri 'none'; frame-ancestors 'none'";
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 pub fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {

@@ -4,7 +4,7 @@
 use ottgate_api::EnvelopeResponse;
 use ottgate_api::prepay::{CallbackData, to_fields};
 use ottgate_api::redirect::{RedirectParams, TRADE_CLOSED, TRADE_FINISHED};
-use ottgate_channels::{ChannelError, PaymentStart, StartPayment, VerifiedResult};
+use ottgate_channels::{Channel, ChannelError, Device, PaymentStart, StartPayment, VerifiedResult};
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
     Attempt, CheckoutToken, Merchant, MerchantId, MerchantRef, NotifyId, Order, OrderId, OrderKind,
@@ -12,6 +12,7 @@ use ottgate_core::{
 };
 use ottgate_envelope::{SignKey, seal};
 use ottgate_store::{NewDelivery, SettleOutcome, SettleRequest, StartOutcome, StoreError};
+use std::sync::Arc;
 use url::Url;
 
 use crate::keyring::KeyringError;
@@ -91,17 +92,16 @@ impl AppState {
             .collect()
     }
 
-    /// Starts (or resumes) paying `order` with `method`; returns where to send the buyer.
+    /// Starts (or resumes) paying `order` with `method` on the buyer's `device`; returns
+    /// the attempt and how the buyer reaches the wallet.
     pub async fn start_payment(
         &self,
         order: &Order,
         merchant: &Merchant,
         method: PaymentMethod,
-    ) -> Result<(Attempt, Url), StartError> {
-        let channel = match self.channels.for_method(method) {
-            Some(c) if merchant.offers(method) => c.clone(),
-            _ => return Err(StartError::MethodUnavailable(method)),
-        };
+        device: Device,
+    ) -> Result<(Attempt, PaymentStart), StartError> {
+        let channel = self.channel_for(merchant, method)?;
         let attempt = match self
             .store
             .start_attempt(&order.id, method, self.clock.now())
@@ -114,8 +114,20 @@ impl AppState {
             StartOutcome::Resumed(a) => a,
             StartOutcome::NotPayable(reason) => return Err(reason.into()),
         };
-        let wallet = self.open_wallet(order, merchant, &attempt).await?.redirect;
-        Ok((attempt, wallet))
+        let start = self.open_wallet(order, merchant, &attempt, device).await?;
+        Ok((attempt, start))
+    }
+
+    /// The channel serving `method` for `merchant` here, if the merchant has it enabled.
+    pub fn channel_for(
+        &self,
+        merchant: &Merchant,
+        method: PaymentMethod,
+    ) -> Result<Arc<dyn Channel>, StartError> {
+        match self.channels.for_method(method) {
+            Some(c) if merchant.offers(method) => Ok(c),
+            _ => Err(StartError::MethodUnavailable(method)),
+        }
     }
 
     /// Asks the attempt's channel where the buyer pays it.
@@ -124,19 +136,20 @@ impl AppState {
         order: &Order,
         merchant: &Merchant,
         attempt: &Attempt,
+        device: Device,
     ) -> Result<PaymentStart, StartError> {
-        let channel = match self.channels.for_method(attempt.method) {
-            Some(c) if merchant.offers(attempt.method) => c.clone(),
-            _ => return Err(StartError::MethodUnavailable(attempt.method)),
-        };
+        let channel = self.channel_for(merchant, attempt.method)?;
         let start = StartPayment {
             attempt_id: attempt.id.clone(),
             method: attempt.method,
             money: order.money,
             subject: merchant.name.as_str().to_owned(),
+            merchant_id: merchant.id.clone(),
             merchant_name: merchant.name.as_str().to_owned(),
+            created_at: attempt.created_at,
             expires_at: order.expires_at,
             return_url: self.return_url(&order.token, &attempt.id),
+            device,
         };
         Ok(channel.start(&start).await?)
     }

@@ -65,7 +65,7 @@ impl AppState {
             .attempt(payment_id)
             .await?
             .ok_or(ServiceError::NotFound("attempt"))?;
-        let Some(channel) = self.channels.for_method(attempt.method).cloned() else {
+        let Some(channel) = self.channels.for_method(attempt.method) else {
             self.store
                 .finish_refund(&refund.id, RefundStatus::Failed, None, self.clock.now())
                 .await?;

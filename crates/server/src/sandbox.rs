@@ -10,7 +10,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use ottgate_api::RspCode;
-use ottgate_channels::{SandboxChannel, VerifiedResult};
+use ottgate_channels::{Device, SandboxChannel, VerifiedResult};
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
     Attempt, AttemptOutcome, AttemptStatus, CheckoutToken, Order, OrderId, PaymentMethod,
@@ -348,7 +348,10 @@ async fn complete_checkout_inner(
         .await?
         .ok_or(ServiceError::NotFound("merchant"))?;
     order.check_payable(now).map_err(not_payable)?;
-    let attempt = match state.start_payment(&order, &signing.merchant, method).await {
+    let attempt = match state
+        .start_payment(&order, &signing.merchant, method, Device::Mobile)
+        .await
+    {
         Ok((attempt, _wallet)) => attempt,
         Err(StartError::MethodUnavailable(m)) => {
             return Err(HelperError(

@@ -21,6 +21,7 @@ use crate::callbacks::check_callback_url;
 use crate::payments::{PaymentView, StartError};
 use crate::refunds::RefundError;
 use crate::state::AppState;
+use ottgate_channels::Device;
 
 const MAX_URL_CHARS: usize = 255;
 
@@ -187,7 +188,16 @@ async fn pay(
     };
     let order = Order { id, ..order };
     let start = state
-        .open_wallet(&order, merchant, &attempt)
+        .open_wallet(
+            &order,
+            merchant,
+            &attempt,
+            if kind == OrderKind::Web {
+                Device::Desktop
+            } else {
+                Device::Mobile
+            },
+        )
         .await
         .map_err(|e| match e {
             StartError::Service(e) => RestError::internal(&e),
@@ -197,9 +207,17 @@ async fn pay(
                 format!("the payment channel failed: {other}"),
             ),
         })?;
+    // Alipay's checkout is always a page to send the browser to.
+    let pay_info = start.redirect_url().cloned().ok_or_else(|| {
+        RestError::new(
+            StatusCode::BAD_GATEWAY,
+            RestCode::GatewayError,
+            "the payment channel did not give a payment page",
+        )
+    })?;
     tracing::info!(payment_id = %attempt.id, merchant_id = %merchant.id, kind = kind.code(), amount = %amount, "REST payment created");
     ok(PayResult {
-        pay_info: start.redirect.to_string(),
+        pay_info: pay_info.to_string(),
         merchant_id: merchant.id.to_string(),
         payment_id: attempt.id.to_string(),
         amount: amount.to_string(),
