@@ -8,6 +8,7 @@
 pub mod alipay;
 mod sandbox;
 pub mod wechat;
+pub mod xml;
 
 pub use sandbox::SandboxChannel;
 

@@ -132,6 +132,31 @@ impl Money {
         )
     }
 
+    /// Reads a wallet's major-unit amount (`"0.01"`, `"12.3"`, `"5"`) in `currency`. More
+    /// decimals than the currency has, signs, exponents or grouping are refused.
+    pub fn parse_major(s: &str, currency: Currency) -> Option<Money> {
+        let digits = currency.minor_digits() as usize;
+        let (int, frac) = s.split_once('.').unwrap_or((s, ""));
+        let int_ok = !int.is_empty()
+            && int.bytes().all(|b| b.is_ascii_digit())
+            && (int == "0" || !int.starts_with('0'));
+        if !int_ok
+            || frac.len() > digits
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+            || (s.contains('.') && frac.is_empty())
+        {
+            return None;
+        }
+        let scale = 10u64.checked_pow(currency.minor_digits())?;
+        let padded = format!("{frac:0<digits$}");
+        let minor = int
+            .parse::<u64>()
+            .ok()?
+            .checked_mul(scale)?
+            .checked_add(if digits == 0 { 0 } else { padded.parse().ok()? })?;
+        Some(Money::new(Amount::from_minor(minor).ok()?, currency))
+    }
+
     /// `12.34`: major units with no grouping, as upstream wallets (Alipay) want them.
     pub fn major_plain(self) -> String {
         let scale = 10u64.pow(self.currency.minor_digits());
@@ -184,6 +209,24 @@ mod tests {
         assert_eq!(m.major_display(), shown);
     }
 
+    #[rstest]
+    #[case("0.01", Some(1))]
+    #[case("12.3", Some(1230))]
+    #[case("5", Some(500))]
+    #[case("1000000.00", Some(100_000_000))]
+    #[case("0.001", None)]
+    #[case("01.00", None)]
+    #[case("1.", None)]
+    #[case("-1.00", None)]
+    #[case("1e2", None)]
+    #[case("0.00", None)]
+    fn wallet_major_amounts_parse_to_minor_units(#[case] raw: &str, #[case] minor: Option<u64>) {
+        assert_eq!(
+            Money::parse_major(raw, Currency::Cad).map(|m| m.amount.minor()),
+            minor
+        );
+    }
+
     #[test]
     fn currencies_parse_only_their_exact_codes() {
         assert_eq!("CAD".parse::<Currency>().unwrap(), Currency::Cad);
@@ -201,6 +244,13 @@ mod tests {
         #[test]
         fn parse_never_panics(s in any::<String>()) {
             let _ = Amount::parse(&s);
+            let _ = Money::parse_major(&s, Currency::Usd);
+        }
+
+        #[test]
+        fn major_plain_round_trips(n in 1u64..=Amount::MAX) {
+            let m = Money::new(Amount::from_minor(n).unwrap(), Currency::Cny);
+            prop_assert_eq!(Money::parse_major(&m.major_plain(), Currency::Cny), Some(m));
         }
     }
 }
