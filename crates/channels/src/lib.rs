@@ -107,10 +107,10 @@ pub struct QueryPayment {
 /// The wallet's answer to a query, already authenticated by the connector.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueryResult {
-    /// Paid, for this amount (checked against the attempt by the caller).
+    /// Paid; with the amount when the wallet states it reliably (the caller checks it).
     Paid {
         bizpay_order_id: String,
-        money: Money,
+        money: Option<Money>,
     },
     /// Closed without payment (expired or cancelled at the wallet).
     Closed,
@@ -134,6 +134,8 @@ pub struct VerifiedResult {
 #[derive(Debug, Clone)]
 pub struct RefundPayment {
     pub refund_id: RefundId,
+    /// When the refund is requested.
+    pub at: Timestamp,
     pub payment_id: OrderId,
     /// The wallet's transaction id of the payment, when known.
     pub bizpay_order_id: Option<String>,
@@ -181,10 +183,12 @@ pub trait Channel: Send + Sync + fmt::Debug {
 #[derive(Debug, Clone, Default)]
 pub struct Channels {
     by_method: BTreeMap<PaymentMethod, Arc<dyn Channel>>,
+    alipay: Option<Arc<alipay::AlipayConnector>>,
 }
 
 impl Channels {
-    /// Sandbox mode: every method goes to the built-in test wallet.
+    /// Every method on the built-in test wallet (sandbox mode starts from here, then the
+    /// simulated wallets take over their methods).
     pub fn sandbox(public_url: &Url) -> Self {
         let sandbox: Arc<dyn Channel> = Arc::new(SandboxChannel::new(public_url.clone()));
         Self {
@@ -192,6 +196,7 @@ impl Channels {
                 .into_iter()
                 .map(|m| (m, sandbox.clone()))
                 .collect(),
+            alipay: None,
         }
     }
 
@@ -203,5 +208,19 @@ impl Channels {
 
     pub fn for_method(&self, method: PaymentMethod) -> Option<Arc<dyn Channel>> {
         self.by_method.get(&method).cloned()
+    }
+
+    /// Alipay payments go through `connector` from now on.
+    pub fn with_alipay(mut self, connector: alipay::AlipayConnector) -> Self {
+        let connector = Arc::new(connector);
+        self.by_method
+            .insert(PaymentMethod::Alipay, connector.clone());
+        self.alipay = Some(connector);
+        self
+    }
+
+    /// The Alipay connector, for reading what Alipay sends.
+    pub fn alipay(&self) -> Option<&Arc<alipay::AlipayConnector>> {
+        self.alipay.as_ref()
     }
 }

@@ -1,0 +1,804 @@
+//! A simulated Alipay MAPI gateway, for sandbox mode and tests (spec/channels.md §2.13).
+//!
+//! It plays Alipay's side of the protocol: verifies our signed requests exactly as Alipay
+//! would (refusing with Alipay's own codes, e.g. `ILLEGAL_SIGN`), shows a cashier, signs
+//! browser returns and notifications with the *wallet's* key, answers `single_trade_query`,
+//! `forex_refund` and `notify_verify`, and re-sends unacknowledged notifications on
+//! Alipay's schedule (scaled by `time_scale`). A control endpoint injects faults.
+
+use axum::body::Bytes;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ottgate_core::{Clock, Currency, Money, Secret, SystemClock, Timestamp};
+use rand::Rng;
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use url::Url;
+
+use super::parse_form;
+use super::sign::{self, Params, SignType, SigningMaterial, VerifyingMaterial};
+use crate::xml::escape;
+
+/// Alipay re-sends an unacknowledged notification after these gaps (spec §2.7).
+const RETRY_GAPS: [Duration; 7] = [
+    Duration::from_secs(120),
+    Duration::from_secs(600),
+    Duration::from_secs(600),
+    Duration::from_secs(3600),
+    Duration::from_secs(7200),
+    Duration::from_secs(21_600),
+    Duration::from_secs(54_000),
+];
+
+/// How long a `notify_id` can be checked with `notify_verify`.
+const NOTIFY_ID_VALIDITY: Duration = Duration::from_secs(900);
+
+#[derive(Clone)]
+pub struct AlipaySimConfig {
+    /// The one partner (acquirer PID) this simulated Alipay knows.
+    pub partner: String,
+    pub md5_key: Secret,
+    /// The partner's public key: verifies its RSA/RSA2 requests.
+    pub partner_public: RsaPublicKey,
+    /// Alipay's own key: signs RSA/RSA2 answers, returns and notifications.
+    pub wallet_private: RsaPrivateKey,
+    /// How much faster than real time retries run (60 makes Alipay's 2-minute gap 2 s).
+    pub time_scale: f64,
+    /// Where the simulator is reachable, ending in `/` (its cashier links point here).
+    pub base_url: Url,
+}
+
+impl std::fmt::Debug for AlipaySimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlipaySimConfig")
+            .field("partner", &self.partner)
+            .field("base_url", &self.base_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A trade, as the simulated Alipay holds it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trade {
+    pub out_trade_no: String,
+    pub trade_no: String,
+    pub service: String,
+    pub total_fee: String,
+    pub currency: String,
+    pub subject: String,
+    pub return_url: Option<String>,
+    pub notify_url: Option<String>,
+    #[serde(skip)]
+    pub sign_type: SignType,
+    pub status: String,
+    pub created_at: String,
+    pub paid_at: Option<String>,
+    pub refunded: String,
+    #[serde(skip)]
+    expires_at: Timestamp,
+    #[serde(skip)]
+    refunded_minor: u64,
+    #[serde(skip)]
+    refund_ids: HashSet<String>,
+}
+
+impl Trade {
+    fn money(&self) -> Option<Money> {
+        Money::parse_major(&self.total_fee, self.currency.parse::<Currency>().ok()?)
+    }
+}
+
+/// A fault to inject into the next matching notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    pub kind: FaultKind,
+    /// Only the notification of this trade; any notification when absent.
+    #[serde(default)]
+    pub out_trade_no: Option<String>,
+    /// For `delay`.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Never sent (not even retried).
+    Drop,
+    /// Sent twice at once.
+    Duplicate,
+    /// Held back and sent after the next notification.
+    Reorder,
+    /// Sent after `delay_ms`.
+    Delay,
+    /// Sent with a signature that does not verify.
+    CorruptSignature,
+    /// Correctly signed, but for 1.00 more than the trade.
+    WrongAmount,
+    /// Correctly signed, but in another currency.
+    WrongCurrency,
+}
+
+/// A notification to send: the unsigned parameters (faults may change them before signing).
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub url: Url,
+    pub params: Params,
+    pub sign_type: SignType,
+    pub out_trade_no: String,
+}
+
+/// What the cashier does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CashierAction {
+    Pay,
+    Fail,
+}
+
+/// An Alipay error code, as Alipay shows it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AlipayError(pub &'static str);
+
+#[derive(Clone)]
+pub struct AlipaySimulator {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AlipaySimulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlipaySimulator")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    config: AlipaySimConfig,
+    trades: Mutex<HashMap<String, Trade>>,
+    notify_ids: Mutex<HashMap<String, Timestamp>>,
+    faults: Mutex<Vec<Fault>>,
+    held: Mutex<Option<Outgoing>>,
+    http: reqwest::Client,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn digits(n: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..n)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect()
+}
+
+fn now() -> Timestamp {
+    SystemClock.now()
+}
+
+impl AlipaySimulator {
+    pub fn new(config: AlipaySimConfig) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                trades: Mutex::new(HashMap::new()),
+                notify_ids: Mutex::new(HashMap::new()),
+                faults: Mutex::new(Vec::new()),
+                held: Mutex::new(None),
+                http,
+            }),
+        }
+    }
+
+    /// The simulator's routes, relative to where it is mounted.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/gateway.do", get(gateway_get).post(gateway_post))
+            .route("/cashier/{out_trade_no}", post(cashier))
+            .route("/control", post(control))
+            .route("/trades/{out_trade_no}", get(trade_state))
+            .with_state(self.clone())
+    }
+
+    fn config(&self) -> &AlipaySimConfig {
+        &self.inner.config
+    }
+
+    /// Alipay's signature over `params` (MD5 key or the wallet's private key).
+    fn sign(&self, params: &Params, sign_type: SignType) -> String {
+        let key = match sign_type {
+            SignType::Md5 => SigningMaterial::Md5(self.config().md5_key.clone()),
+            _ => SigningMaterial::Rsa(Box::new(self.config().wallet_private.clone())),
+        };
+        sign::sign(params, sign_type, &key).unwrap_or_default()
+    }
+
+    fn signed(&self, mut params: Params, sign_type: SignType) -> Params {
+        let signature = self.sign(&params, sign_type);
+        params.insert("sign_type".into(), sign_type.code().into());
+        params.insert("sign".into(), signature);
+        params
+    }
+
+    /// Checks what every request is checked for: service, partner, sign type, signature.
+    fn authenticate(&self, params: &Params) -> Result<SignType, AlipayError> {
+        if params.get("partner").map(String::as_str) != Some(self.config().partner.as_str()) {
+            return Err(AlipayError("ILLEGAL_PARTNER"));
+        }
+        let sign_type = params
+            .get("sign_type")
+            .and_then(|t| SignType::parse(t))
+            .ok_or(AlipayError("ILLEGAL_SIGN_TYPE"))?;
+        let key = match sign_type {
+            SignType::Md5 => VerifyingMaterial::Md5(self.config().md5_key.clone()),
+            _ => VerifyingMaterial::Rsa(Box::new(self.config().partner_public.clone())),
+        };
+        if !sign::verify(params, sign_type, &key) {
+            return Err(AlipayError("ILLEGAL_SIGN"));
+        }
+        Ok(sign_type)
+    }
+
+    /// What `gateway.do` does with a payment request: authenticate, validate, and create
+    /// the trade (or find it again, when the same request comes back).
+    pub fn open(&self, params: &Params) -> Result<Trade, AlipayError> {
+        let sign_type = self.authenticate(params)?;
+        let service = params.get("service").cloned().unwrap_or_default();
+        let wap = match service.as_str() {
+            "create_forex_trade_wap" => true,
+            "create_forex_trade" => false,
+            _ => return Err(AlipayError("ILLEGAL_SERVICE")),
+        };
+        let get = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
+        let out_trade_no = get("out_trade_no")
+            .filter(|v| v.len() <= 64)
+            .ok_or(AlipayError("ILLEGAL_ARGUMENT"))?;
+        let subject = get("subject").ok_or(AlipayError("ILLEGAL_ARGUMENT"))?;
+        let currency = get("currency").ok_or(AlipayError("ILLEGAL_ARGUMENT"))?;
+        let currency_code = currency
+            .parse::<Currency>()
+            .map_err(|_| AlipayError("ILLEGAL_CURRENCY"))?;
+        let total_fee = get("total_fee").ok_or(AlipayError("ILLEGAL_ARGUMENT"))?;
+        let money =
+            Money::parse_major(&total_fee, currency_code).ok_or(AlipayError("ILLEGAL_ARGUMENT"))?;
+        if money.amount.minor() > 100_000_000 {
+            return Err(AlipayError("ILLEGAL_ARGUMENT"));
+        }
+        let expected_product = if wap {
+            "NEW_WAP_OVERSEAS_SELLER"
+        } else {
+            "NEW_OVERSEAS_SELLER"
+        };
+        if get("product_code").is_some_and(|p| p != expected_product) {
+            return Err(AlipayError("ILLEGAL_ARGUMENT"));
+        }
+        let created = get("order_gmt_create")
+            .and_then(|t| Timestamp::parse_beijing(&t))
+            .unwrap_or_else(now);
+        let valid = match get("order_valid_time") {
+            Some(v) => v
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (61..=2_592_000).contains(s))
+                .ok_or(AlipayError("ILLEGAL_ARGUMENT"))?,
+            None => 12 * 3600,
+        };
+        let mut trades = lock(&self.inner.trades);
+        if let Some(existing) = trades.get(&out_trade_no) {
+            // The same order coming back (the buyer reopened the page) is fine; different
+            // content under the same out_trade_no is a duplicate.
+            if existing.total_fee != total_fee || existing.currency != currency {
+                return Err(AlipayError("ILLEGAL_ARGUMENT"));
+            }
+            return Ok(existing.clone());
+        }
+        let trade = Trade {
+            trade_no: format!(
+                "{}22001{}",
+                now().beijing_compact().get(..8).unwrap_or("20260101"),
+                digits(15)
+            ),
+            out_trade_no: out_trade_no.clone(),
+            service,
+            total_fee,
+            currency,
+            subject,
+            return_url: get("return_url"),
+            notify_url: get("notify_url"),
+            sign_type,
+            status: "WAIT_BUYER_PAY".into(),
+            created_at: now().beijing_display(),
+            paid_at: None,
+            refunded: "0.00".into(),
+            expires_at: created.plus(Duration::from_secs(valid)),
+            refunded_minor: 0,
+            refund_ids: HashSet::new(),
+        };
+        trades.insert(out_trade_no, trade.clone());
+        Ok(trade)
+    }
+
+    /// The buyer acts at the cashier. Returns the notification to send (if the trade
+    /// moved) and the signed browser return.
+    pub fn settle(
+        &self,
+        out_trade_no: &str,
+        action: CashierAction,
+    ) -> Result<(Option<Outgoing>, Option<Url>), AlipayError> {
+        let mut trades = lock(&self.inner.trades);
+        let trade = trades
+            .get_mut(out_trade_no)
+            .ok_or(AlipayError("TRADE_NOT_EXIST"))?;
+        if trade.status != "WAIT_BUYER_PAY" {
+            return Err(AlipayError("TRADE_STATUS_ERROR"));
+        }
+        let expired = now() >= trade.expires_at;
+        let status = match (action, expired) {
+            (CashierAction::Pay, false) => {
+                trade.paid_at = Some(now().beijing_display());
+                "TRADE_FINISHED"
+            }
+            _ => "TRADE_CLOSED",
+        };
+        trade.status = status.into();
+        let trade = trade.clone();
+        drop(trades);
+        let mut result = Params::new();
+        for (k, v) in [
+            ("out_trade_no", &trade.out_trade_no),
+            ("trade_no", &trade.trade_no),
+            ("total_fee", &trade.total_fee),
+            ("currency", &trade.currency),
+            ("trade_status", &trade.status),
+        ] {
+            result.insert(k.into(), v.clone());
+        }
+        let return_url = trade
+            .return_url
+            .as_deref()
+            .and_then(|u| Url::parse(u).ok())
+            .map(|mut url| {
+                url.query_pairs_mut()
+                    .extend_pairs(self.signed(result.clone(), trade.sign_type).iter());
+                url
+            });
+        let outgoing = trade
+            .notify_url
+            .as_deref()
+            .and_then(|u| Url::parse(u).ok())
+            .map(|url| {
+                let mut params = result;
+                params.insert("notify_type".into(), "trade_status_sync".into());
+                Outgoing {
+                    url,
+                    params,
+                    sign_type: trade.sign_type,
+                    out_trade_no: trade.out_trade_no.clone(),
+                }
+            });
+        if expired && action == CashierAction::Pay {
+            return Err(AlipayError("TRADE_HAS_CLOSE"));
+        }
+        Ok((outgoing, return_url))
+    }
+
+    pub fn add_fault(&self, fault: Fault) {
+        lock(&self.inner.faults).push(fault);
+    }
+
+    fn take_fault(&self, out_trade_no: &str) -> Option<Fault> {
+        let mut faults = lock(&self.inner.faults);
+        let index = faults
+            .iter()
+            .position(|f| f.out_trade_no.as_deref().is_none_or(|t| t == out_trade_no))?;
+        Some(faults.remove(index))
+    }
+
+    /// Stamps a notification (its `notify_id` and time), applies any fault, signs it, and
+    /// the form body that goes on the wire.
+    pub fn finish(&self, outgoing: &Outgoing, fault: Option<FaultKind>) -> String {
+        let mut params = outgoing.params.clone();
+        let notify_id = format!("{}{}", digits(32), "sm");
+        lock(&self.inner.notify_ids).insert(notify_id.clone(), now());
+        params.insert("notify_id".into(), notify_id);
+        params.insert("notify_time".into(), now().beijing_display());
+        match fault {
+            Some(FaultKind::WrongAmount) => {
+                let more = params
+                    .get("total_fee")
+                    .and_then(|f| bump(f))
+                    .unwrap_or_else(|| "1.00".into());
+                params.insert("total_fee".into(), more);
+            }
+            Some(FaultKind::WrongCurrency) => {
+                let other = if params.get("currency").map(String::as_str) == Some("CAD") {
+                    "USD"
+                } else {
+                    "CAD"
+                };
+                params.insert("currency".into(), other.into());
+            }
+            _ => {}
+        }
+        let mut signed = self.signed(params, outgoing.sign_type);
+        if fault == Some(FaultKind::CorruptSignature) {
+            let broken = signed.get("sign").map(|s| corrupt(s)).unwrap_or_default();
+            signed.insert("sign".into(), broken);
+        }
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(signed.iter())
+            .finish()
+    }
+
+    /// Sends a notification the way Alipay does: at once, then on the retry schedule until
+    /// the answer is `success`. Faults injected for it apply.
+    pub fn send(&self, outgoing: Outgoing) {
+        let fault = self.take_fault(&outgoing.out_trade_no);
+        let kind = fault.as_ref().map(|f| f.kind);
+        match kind {
+            Some(FaultKind::Drop) => {
+                tracing::info!(out_trade_no = %outgoing.out_trade_no, "simulated Alipay drops a notification");
+            }
+            Some(FaultKind::Reorder) => {
+                if let Some(previous) = lock(&self.inner.held).replace(outgoing) {
+                    self.spawn_delivery(previous, None, Duration::ZERO);
+                }
+            }
+            Some(FaultKind::Duplicate) => {
+                self.spawn_delivery(outgoing.clone(), None, Duration::ZERO);
+                self.spawn_delivery(outgoing, None, Duration::ZERO);
+                self.release_held();
+            }
+            Some(FaultKind::Delay) => {
+                let delay = Duration::from_millis(fault.and_then(|f| f.delay_ms).unwrap_or(1000));
+                self.spawn_delivery(outgoing, None, delay);
+                self.release_held();
+            }
+            other => {
+                self.spawn_delivery(outgoing, other, Duration::ZERO);
+                self.release_held();
+            }
+        }
+    }
+
+    fn release_held(&self) {
+        if let Some(held) = lock(&self.inner.held).take() {
+            // After the notification that overtook it.
+            self.spawn_delivery(held, None, Duration::from_millis(200));
+        }
+    }
+
+    fn spawn_delivery(&self, outgoing: Outgoing, fault: Option<FaultKind>, delay: Duration) {
+        let sim = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let scale = sim.config().time_scale.max(0.001);
+            for gap in std::iter::once(Duration::ZERO).chain(RETRY_GAPS) {
+                tokio::time::sleep(gap.div_f64(scale)).await;
+                let body = sim.finish(&outgoing, fault);
+                let answer = sim
+                    .inner
+                    .http
+                    .post(outgoing.url.clone())
+                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(body)
+                    .send()
+                    .await;
+                let acknowledged = match answer {
+                    Ok(r) if r.status().is_success() => r
+                        .text()
+                        .await
+                        .is_ok_and(|t| t.trim().eq_ignore_ascii_case("success")),
+                    _ => false,
+                };
+                if acknowledged {
+                    return;
+                }
+            }
+            tracing::warn!(out_trade_no = %outgoing.out_trade_no, "simulated Alipay gave up on a notification");
+        });
+    }
+
+    fn query(&self, params: &Params) -> String {
+        let result = (|| {
+            let sign_type = self.authenticate(params)?;
+            let key = params
+                .get("trade_no")
+                .or_else(|| params.get("out_trade_no"))
+                .ok_or(AlipayError("ILLEGAL_ARGUMENT"))?;
+            let trades = lock(&self.inner.trades);
+            let trade = trades
+                .get(key)
+                .or_else(|| trades.values().find(|t| &t.trade_no == key))
+                .ok_or(AlipayError("TRADE_NOT_EXIST"))?;
+            Ok::<_, AlipayError>((trade.clone(), sign_type))
+        })();
+        let (trade, sign_type) = match result {
+            Ok(r) => r,
+            Err(e) => return error_xml(e.0),
+        };
+        let mut fields = Params::new();
+        for (k, v) in [
+            ("buyer_email", "sim***@alipay.test".to_owned()),
+            ("buyer_id", "2088000000009999".to_owned()),
+            ("gmt_create", trade.created_at.clone()),
+            ("out_trade_no", trade.out_trade_no.clone()),
+            ("subject", trade.subject.clone()),
+            ("total_fee", trade.total_fee.clone()),
+            ("trade_no", trade.trade_no.clone()),
+            ("trade_status", trade.status.clone()),
+        ] {
+            fields.insert(k.into(), v);
+        }
+        if let Some(paid) = &trade.paid_at {
+            fields.insert("gmt_payment".into(), paid.clone());
+        }
+        let signature = self.sign(&fields, sign_type);
+        let request: String = params
+            .iter()
+            .filter(|(k, _)| *k != "sign")
+            .map(|(k, v)| format!("<param name=\"{}\">{}</param>", escape(k), escape(v)))
+            .collect();
+        let trade_xml: String = fields
+            .iter()
+            .map(|(k, v)| format!("<{k}>{}</{k}>", escape(v)))
+            .collect();
+        format!(
+            "<?xml version=\"1.0\" encoding=\"utf-8\"?><alipay><is_success>T</is_success><request>{request}</request><response><trade>{trade_xml}</trade></response><sign>{}</sign><sign_type>{}</sign_type></alipay>",
+            escape(&signature),
+            sign_type.code()
+        )
+    }
+
+    fn refund(&self, params: &Params) -> String {
+        let result = (|| {
+            let sign_type = self.authenticate(params)?;
+            let get = |name: &str| {
+                params
+                    .get(name)
+                    .filter(|v| !v.is_empty())
+                    .cloned()
+                    .ok_or(AlipayError("ILLEGAL_ARGUMENT"))
+            };
+            let (out_return_no, out_trade_no, amount, currency) = (
+                get("out_return_no")?,
+                get("out_trade_no")?,
+                get("return_amount")?,
+                get("currency")?,
+            );
+            get("gmt_return")?;
+            let mut trades = lock(&self.inner.trades);
+            let trade = trades
+                .get_mut(&out_trade_no)
+                .ok_or(AlipayError("PURCHASE_TRADE_NOT_EXIST"))?;
+            if trade.refund_ids.contains(&out_return_no) {
+                return Err(AlipayError("REPEATED_REFUNDMENT_REQUEST"));
+            }
+            if trade.status == "TRADE_CLOSED" || trade.status == "WAIT_BUYER_PAY" {
+                return Err(AlipayError("TRADE_HAS_CLOSE"));
+            }
+            if currency != trade.currency {
+                return Err(AlipayError("CURRENCY_NOT_SAME"));
+            }
+            let paid = trade.money().ok_or(AlipayError("SYSTEM_EXCEPTION"))?;
+            let wanted = Money::parse_major(&amount, paid.currency)
+                .ok_or(AlipayError("ILLEGAL_ARGUMENT"))?;
+            if trade.refunded_minor + wanted.amount.minor() > paid.amount.minor() {
+                return Err(AlipayError("RETURN_AMOUNT_EXCEED"));
+            }
+            trade.refunded_minor += wanted.amount.minor();
+            trade.refund_ids.insert(out_return_no.clone());
+            let refunded = Money::new(
+                ottgate_core::Amount::from_minor(trade.refunded_minor)
+                    .map_err(|_| AlipayError("SYSTEM_EXCEPTION"))?,
+                paid.currency,
+            );
+            trade.refunded = refunded.major_plain();
+            let notify = params.get("notify_url").and_then(|u| Url::parse(u).ok());
+            Ok::<_, AlipayError>((notify, out_return_no, out_trade_no, sign_type))
+        })();
+        match result {
+            Ok((notify, out_return_no, out_trade_no, sign_type)) => {
+                if let Some(url) = notify {
+                    let mut p = Params::new();
+                    p.insert("notify_type".into(), "refund_status_sync".into());
+                    p.insert("out_trade_no".into(), out_trade_no.clone());
+                    p.insert("out_return_no".into(), out_return_no);
+                    p.insert("refund_status".into(), "REFUND_SUCCESS".into());
+                    self.send(Outgoing {
+                        url,
+                        params: p,
+                        sign_type,
+                        out_trade_no,
+                    });
+                }
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?><alipay><is_success>T</is_success></alipay>".into()
+            }
+            Err(e) => error_xml(e.0),
+        }
+    }
+
+    fn notify_verify(&self, params: &Params) -> &'static str {
+        if params.get("partner").map(String::as_str) != Some(self.config().partner.as_str()) {
+            return "false";
+        }
+        let ids = lock(&self.inner.notify_ids);
+        // Alipay documents about a minute; the simulator allows a quarter of an hour, unscaled,
+        // so slow tests do not trip on it.
+        let valid = params
+            .get("notify_id")
+            .and_then(|id| ids.get(id))
+            .is_some_and(|issued| issued.plus(NOTIFY_ID_VALIDITY) > now());
+        if valid { "true" } else { "false" }
+    }
+}
+
+fn bump(total_fee: &str) -> Option<String> {
+    let m = Money::parse_major(total_fee, Currency::Cad)?;
+    Some(
+        Money::new(
+            ottgate_core::Amount::from_minor(m.amount.minor() + 100).ok()?,
+            Currency::Cad,
+        )
+        .major_plain(),
+    )
+}
+
+fn corrupt(signature: &str) -> String {
+    let mut chars: Vec<char> = signature.chars().collect();
+    if let Some(c) = chars.first_mut() {
+        *c = if *c == 'A' { 'B' } else { 'A' };
+    }
+    chars.into_iter().collect()
+}
+
+fn error_xml(code: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><alipay><is_success>F</is_success><error>{}</error></alipay>",
+        escape(code)
+    )
+}
+
+fn xml_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
+}
+
+fn error_page(code: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Alipay error</title>\
+         <body style=\"font-family:sans-serif;max-width:420px;margin:40px auto\"><p>Simulated Alipay</p><h1 id=\"alipay-error\">{}</h1><p>The payment request was refused.</p></body></html>",
+        escape(code)
+    );
+    (StatusCode::BAD_REQUEST, Html(html)).into_response()
+}
+
+async fn gateway_get(State(sim): State<AlipaySimulator>, RawQuery(query): RawQuery) -> Response {
+    dispatch(&sim, &parse_form(query.unwrap_or_default().as_bytes()))
+}
+
+/// Alipay takes the same parameters by form POST (an auto-submitted form).
+async fn gateway_post(
+    State(sim): State<AlipaySimulator>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Response {
+    let mut params = parse_form(query.unwrap_or_default().as_bytes());
+    params.extend(parse_form(&body));
+    dispatch(&sim, &params)
+}
+
+fn dispatch(sim: &AlipaySimulator, params: &Params) -> Response {
+    match params.get("service").map(String::as_str) {
+        Some("create_forex_trade" | "create_forex_trade_wap") => match sim.open(params) {
+            Ok(trade) => cashier_page(sim, &trade),
+            Err(e) => error_page(e.0),
+        },
+        Some("single_trade_query") => xml_response(sim.query(params)),
+        Some("forex_refund") => xml_response(sim.refund(params)),
+        Some("notify_verify") => sim.notify_verify(params).into_response(),
+        _ => error_page("ILLEGAL_SERVICE"),
+    }
+}
+
+fn cashier_page(sim: &AlipaySimulator, trade: &Trade) -> Response {
+    let action = sim
+        .config()
+        .base_url
+        .join(&format!("cashier/{}", trade.out_trade_no))
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    let waiting = trade.status == "WAIT_BUYER_PAY";
+    let buttons = if waiting {
+        format!(
+            "<form method=\"post\" action=\"{a}\"><button id=\"alipay-pay\" name=\"action\" value=\"pay\" style=\"{b}background:#1677ff;color:#fff\">Pay</button>\
+             <button id=\"alipay-fail\" name=\"action\" value=\"fail\" style=\"{b}background:#b42318;color:#fff\">Fail</button>\
+             <button id=\"alipay-cancel\" name=\"action\" value=\"cancel\" style=\"{b}background:#fff;border:1px solid #ccc\">Cancel</button></form>",
+            a = escape(&action),
+            b = "display:block;width:100%;padding:14px;margin-top:10px;border:0;border-radius:8px;font-size:16px;font-weight:700;"
+        )
+    } else {
+        format!("<p id=\"alipay-status\">{}</p>", escape(&trade.status))
+    };
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>Alipay (simulated)</title>\
+         <body style=\"font-family:-apple-system,sans-serif;max-width:420px;margin:0 auto;padding:16px;background:#f4f6f9\">\
+         <p style=\"background:#fff4d6;border:1px solid #f0d48a;padding:8px;border-radius:8px;text-align:center;font-weight:600\">SIMULATED ALIPAY — test mode, no real money</p>\
+         <div style=\"background:#fff;border-radius:12px;padding:20px\"><h1 id=\"alipay-cashier\" style=\"color:#1677ff;font-size:20px\">Alipay cashier</h1>\
+         <p id=\"alipay-subject\">{}</p><p style=\"font-size:32px;font-weight:700\" id=\"alipay-amount\">{} {}</p>\
+         <p style=\"color:#666;font-size:13px\">{} · out_trade_no {}</p>{}</div></body></html>",
+        escape(&trade.subject),
+        escape(&trade.total_fee),
+        escape(&trade.currency),
+        if trade.service.ends_with("_wap") {
+            "Mobile (WAP)"
+        } else {
+            "PC"
+        },
+        escape(&trade.out_trade_no),
+        buttons
+    );
+    Html(html).into_response()
+}
+
+async fn cashier(
+    State(sim): State<AlipaySimulator>,
+    Path(out_trade_no): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = parse_form(&body);
+    let action = match form.get("action").map(String::as_str).unwrap_or_default() {
+        "pay" => CashierAction::Pay,
+        "fail" => CashierAction::Fail,
+        // Cancelling leaves the trade as it is: the buyer just goes back to the merchant.
+        "cancel" => {
+            let back = lock(&sim.inner.trades)
+                .get(&out_trade_no)
+                .and_then(|t| t.return_url.clone());
+            return match back {
+                Some(url) => Redirect::to(&url).into_response(),
+                None => error_page("TRADE_NOT_EXIST"),
+            };
+        }
+        _ => return error_page("ILLEGAL_ARGUMENT"),
+    };
+    match sim.settle(&out_trade_no, action) {
+        Ok((outgoing, back)) => {
+            if let Some(o) = outgoing {
+                sim.send(o);
+            }
+            match back {
+                Some(url) => Redirect::to(url.as_str()).into_response(),
+                None => Html("<!doctype html><p id=\"alipay-done\">Done.</p>").into_response(),
+            }
+        }
+        Err(e) => error_page(e.0),
+    }
+}
+
+async fn control(State(sim): State<AlipaySimulator>, Json(fault): Json<Fault>) -> StatusCode {
+    tracing::info!(?fault, "simulated Alipay: fault injected");
+    sim.add_fault(fault);
+    StatusCode::NO_CONTENT
+}
+
+async fn trade_state(
+    State(sim): State<AlipaySimulator>,
+    Path(out_trade_no): Path<String>,
+) -> Response {
+    match lock(&sim.inner.trades).get(&out_trade_no) {
+        Some(trade) => Json(trade.clone()).into_response(),
+        None => (StatusCode::NOT_FOUND, "TRADE_NOT_EXIST").into_response(),
+    }
+}

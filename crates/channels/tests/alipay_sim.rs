@@ -1,0 +1,351 @@
+//! The Alipay connector against the simulated Alipay, over real HTTP: our signing, their
+//! verification, their signed answers and notifications, our verification.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::post;
+use ottgate_channels::alipay::sign::{Params, SignType};
+use ottgate_channels::alipay::simulator::{AlipaySimulator, Fault, FaultKind};
+use ottgate_channels::alipay::{self, AlipayConnector, Notice, TradeStatus, parse_form};
+use ottgate_channels::{
+    Channel, Device, QueryPayment, QueryResult, RefundPayment, RefundResult, StartPayment,
+};
+use ottgate_core::{
+    Amount, Clock, Currency, MerchantId, Money, OrderId, PaymentMethod, RefundId, SystemClock,
+};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use url::Url;
+
+struct World {
+    connector: AlipayConnector,
+    notices: mpsc::UnboundedReceiver<Bytes>,
+    base: Url,
+    http: reqwest::Client,
+}
+
+/// The simulator and a notify receiver (answering `success`) on one port, as the gateway
+/// would mount them.
+async fn world(sign_type: SignType) -> World {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    let (config, sim_config) = alipay::sandbox(&base, sign_type, 3600.0).unwrap();
+    let sim = AlipaySimulator::new(sim_config);
+    let (tx, notices) = mpsc::unbounded_channel();
+    let app = Router::new()
+        .nest_service("/sim/alipay", sim.router())
+        .route(
+            "/notify/alipay",
+            post(move |body: Bytes| {
+                let tx = tx.clone();
+                async move {
+                    let _ = tx.send(body);
+                    "success"
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    World {
+        connector: AlipayConnector::new(config).unwrap(),
+        notices,
+        base,
+        http,
+    }
+}
+
+fn payment(attempt: &OrderId, device: Device) -> StartPayment {
+    let now = SystemClock.now();
+    StartPayment {
+        attempt_id: attempt.clone(),
+        method: PaymentMethod::Alipay,
+        money: Money::new(Amount::from_minor(1234).unwrap(), Currency::Cad),
+        subject: "Maple Tea House".into(),
+        merchant_id: MerchantId::parse("ON00000001").unwrap(),
+        merchant_name: "Maple Tea House".into(),
+        created_at: now,
+        expires_at: now.plus(Duration::from_secs(600)),
+        return_url: Url::parse("https://shop.example/return").unwrap(),
+        device,
+    }
+}
+
+async fn next_notice(w: &mut World) -> Params {
+    let body = tokio::time::timeout(Duration::from_secs(10), w.notices.recv())
+        .await
+        .expect("a notification")
+        .unwrap();
+    parse_form(&body)
+}
+
+#[tokio::test]
+async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type() {
+    for sign_type in [SignType::Md5, SignType::Rsa, SignType::Rsa2] {
+        let mut w = world(sign_type).await;
+        let attempt = OrderId::generate(SystemClock.now());
+        let start = w
+            .connector
+            .start(&payment(&attempt, Device::Mobile))
+            .await
+            .unwrap();
+        let url = start.redirect_url().unwrap().clone();
+        assert!(
+            url.as_str().contains("service=create_forex_trade_wap"),
+            "{url}"
+        );
+        assert!(
+            url.as_str()
+                .contains(&format!("sign_type={}", sign_type.code()))
+        );
+
+        // The buyer's browser opens the cashier...
+        let cashier = w.http.get(url).send().await.unwrap();
+        assert_eq!(cashier.status(), 200);
+        let page = cashier.text().await.unwrap();
+        assert!(
+            page.contains("id=\"alipay-pay\"") && page.contains("12.34 CAD"),
+            "{page}"
+        );
+
+        // ...not found by a query until then? It exists now, waiting.
+        let q = w
+            .connector
+            .query(&QueryPayment {
+                attempt_id: attempt.clone(),
+                money: payment(&attempt, Device::Mobile).money,
+            })
+            .await
+            .unwrap();
+        assert_eq!(q, QueryResult::Pending);
+
+        // ...and pays.
+        let paid = w
+            .http
+            .post(
+                w.base
+                    .join(&format!("sim/alipay/cashier/{attempt}"))
+                    .unwrap(),
+            )
+            .form(&[("action", "pay")])
+            .send()
+            .await
+            .unwrap();
+        let back = Url::parse(paid.headers()["location"].to_str().unwrap()).unwrap();
+        assert!(back.as_str().starts_with("https://shop.example/return?"));
+        let returned = parse_form(back.query().unwrap().as_bytes());
+        assert!(
+            w.connector.verify(&returned),
+            "the browser return is signed by Alipay"
+        );
+
+        let notice = next_notice(&mut w).await;
+        assert!(
+            w.connector.verify(&notice),
+            "{sign_type:?} notification verifies"
+        );
+        let Notice::Trade {
+            out_trade_no,
+            trade_no,
+            total_fee,
+            currency,
+            status,
+        } = Notice::read(&notice).unwrap()
+        else {
+            panic!("not a trade notice")
+        };
+        assert_eq!(
+            (
+                out_trade_no.as_str(),
+                total_fee.as_str(),
+                currency.as_str(),
+                status
+            ),
+            (attempt.as_str(), "12.34", "CAD", TradeStatus::Finished)
+        );
+
+        let q = w
+            .connector
+            .query(&QueryPayment {
+                attempt_id: attempt.clone(),
+                money: payment(&attempt, Device::Mobile).money,
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            q,
+            QueryResult::Paid {
+                bizpay_order_id: trade_no.clone(),
+                money: None
+            }
+        );
+
+        // Refund part of it: accepted now, the result by notification.
+        let refund_id = RefundId::generate(SystemClock.now());
+        let refund = RefundPayment {
+            refund_id: refund_id.clone(),
+            at: SystemClock.now(),
+            payment_id: attempt.clone(),
+            bizpay_order_id: Some(trade_no),
+            money: Money::new(Amount::from_minor(234).unwrap(), Currency::Cad),
+        };
+        assert_eq!(
+            w.connector.refund(&refund).await.unwrap(),
+            RefundResult::Pending
+        );
+        let refunded = next_notice(&mut w).await;
+        assert!(w.connector.verify(&refunded));
+        assert!(
+            matches!(Notice::read(&refunded).unwrap(), Notice::Refund { succeeded: true, out_return_no, .. } if out_return_no == refund_id.as_str())
+        );
+        // Refunding more than remains is Alipay's RETURN_AMOUNT_EXCEED.
+        let too_much = RefundPayment {
+            refund_id: RefundId::generate(SystemClock.now()),
+            money: Money::new(Amount::from_minor(1001).unwrap(), Currency::Cad),
+            ..refund.clone()
+        };
+        assert_eq!(
+            w.connector.refund(&too_much).await.unwrap(),
+            RefundResult::Refused {
+                reason: "RETURN_AMOUNT_EXCEED".into()
+            }
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_pc_flavour_uses_create_forex_trade() {
+    let w = world(SignType::Rsa2).await;
+    let attempt = OrderId::generate(SystemClock.now());
+    let start = w
+        .connector
+        .start(&payment(&attempt, Device::Desktop))
+        .await
+        .unwrap();
+    let url = start.redirect_url().unwrap().as_str().to_owned();
+    assert!(
+        url.contains("service=create_forex_trade&")
+            && url.contains("product_code=NEW_OVERSEAS_SELLER"),
+        "{url}"
+    );
+    assert!(!url.contains("app_pay"));
+    assert_eq!(w.http.get(&url).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_what_alipay_refuses() {
+    let w = world(SignType::Rsa2).await;
+    let attempt = OrderId::generate(SystemClock.now());
+    let url = w
+        .connector
+        .start(&payment(&attempt, Device::Mobile))
+        .await
+        .unwrap()
+        .redirect_url()
+        .unwrap()
+        .clone();
+    // A tampered amount: the signature no longer matches.
+    let tampered = url.as_str().replace("total_fee=12.34", "total_fee=0.01");
+    let page = w.http.get(&tampered).send().await.unwrap();
+    assert_eq!(page.status(), 400);
+    assert!(page.text().await.unwrap().contains("ILLEGAL_SIGN"));
+    // Another partner.
+    let other = url
+        .as_str()
+        .replace("partner=2088000000000001", "partner=2088000000000009");
+    assert!(
+        w.http
+            .get(&other)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("ILLEGAL_PARTNER")
+    );
+    // A query for a trade nobody opened.
+    let q = w
+        .connector
+        .query(&QueryPayment {
+            attempt_id: OrderId::generate(SystemClock.now()),
+            money: Money::new(Amount::from_minor(1).unwrap(), Currency::Cad),
+        })
+        .await
+        .unwrap();
+    assert_eq!(q, QueryResult::NotFound);
+}
+
+#[tokio::test]
+async fn injected_faults_reach_the_wire() {
+    let mut w = world(SignType::Rsa2).await;
+    let sim_control = w.base.join("sim/alipay/control").unwrap();
+    for (fault, check) in [
+        (FaultKind::CorruptSignature, "bad-signature"),
+        (FaultKind::WrongAmount, "wrong-amount"),
+        (FaultKind::Duplicate, "duplicate"),
+    ] {
+        let attempt = OrderId::generate(SystemClock.now());
+        let url = w
+            .connector
+            .start(&payment(&attempt, Device::Mobile))
+            .await
+            .unwrap()
+            .redirect_url()
+            .unwrap()
+            .clone();
+        w.http.get(url).send().await.unwrap();
+        let f = Fault {
+            kind: fault,
+            out_trade_no: Some(attempt.to_string()),
+            delay_ms: None,
+        };
+        assert_eq!(
+            w.http
+                .post(sim_control.clone())
+                .json(&f)
+                .send()
+                .await
+                .unwrap()
+                .status(),
+            204
+        );
+        w.http
+            .post(
+                w.base
+                    .join(&format!("sim/alipay/cashier/{attempt}"))
+                    .unwrap(),
+            )
+            .form(&[("action", "pay")])
+            .send()
+            .await
+            .unwrap();
+        let n = next_notice(&mut w).await;
+        match check {
+            "bad-signature" => assert!(!w.connector.verify(&n)),
+            "wrong-amount" => {
+                assert!(w.connector.verify(&n), "validly signed...");
+                assert!(
+                    !alipay::amount_matches(
+                        &n["total_fee"],
+                        &n["currency"],
+                        payment(&attempt, Device::Mobile).money
+                    ),
+                    "...for the wrong amount"
+                );
+            }
+            _ => {
+                let again = next_notice(&mut w).await;
+                assert_eq!(again["out_trade_no"], n["out_trade_no"]);
+            }
+        }
+    }
+}
