@@ -181,7 +181,7 @@ async fn walk_through(gateway: &Gateway, base: &str) -> Result<()> {
         offered.join(", ")
     );
 
-    heading(4, "Buyer chooses Alipay, and pays in the (sandbox) wallet");
+    heading(4, "Buyer chooses Alipay, and pays at (simulated) Alipay");
     let chose = browser
         .post(format!("{payinfo}/pay"))
         .form(&[("method", "ALIPAY")])
@@ -189,19 +189,45 @@ async fn walk_through(gateway: &Gateway, base: &str) -> Result<()> {
         .await?;
     let wallet = location(&chose)?;
     println!(
-        "   POST {payinfo}/pay method=ALIPAY → {} → {wallet}",
+        "   POST {payinfo}/pay method=ALIPAY → {} → Alipay's gateway.do, our request signed (RSA2):",
         chose.status()
     );
+    let wallet_url = Url::parse(&wallet)?;
+    for (k, v) in wallet_url.query_pairs() {
+        let v = if k == "sign" {
+            format!("{}…", v.chars().take(40).collect::<String>())
+        } else {
+            v.into_owned()
+        };
+        println!("      {k} = {v}");
+    }
+    let cashier = browser.get(&wallet).send().await?;
+    println!(
+        "   GET gateway.do → {} : the simulated Alipay verified the signature and shows its cashier",
+        cashier.status()
+    );
+    let out_trade_no = wallet_url
+        .query_pairs()
+        .find(|(k, _)| k == "out_trade_no")
+        .map(|(_, v)| v.into_owned())
+        .context("no out_trade_no")?;
+    let pay_url = wallet_url.join(&format!("cashier/{out_trade_no}"))?;
     let paid = browser
-        .post(&wallet)
-        .form(&[("action", "paid")])
+        .post(pay_url.as_str())
+        .form(&[("action", "pay")])
         .send()
         .await?;
     let back = location(&paid)?;
-    println!("   POST {wallet} action=paid → {} → {back}", paid.status());
+    println!(
+        "   POST cashier action=pay → {} → back to the gateway with Alipay's signed result;",
+        paid.status()
+    );
+    println!(
+        "   meanwhile Alipay POSTs its signed notification to /notify/alipay (verified, amount checked)"
+    );
     let returned = browser.get(&back).send().await?;
     let merchant_url = location(&returned)?;
-    println!("   GET {back} → {} →\n   {merchant_url}", returned.status());
+    println!("   GET return → {} →\n   {merchant_url}", returned.status());
 
     heading(5, "Merchant checks the browser return (redirect_url)");
     let query = Url::parse(&merchant_url)?

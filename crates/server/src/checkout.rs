@@ -444,15 +444,33 @@ pub async fn browser_return(
     headers: HeaderMap,
 ) -> Response {
     let lang = Lang::negotiate(None, &headers);
-    let c = match load_or_page(&state, &token, lang, Serves::AnyOrder).await {
+    let mut c = match load_or_page(&state, &token, lang, Serves::AnyOrder).await {
         Ok(c) => c,
         Err(page) => return page,
     };
-    let attempt = match find_attempt(&state, &c.order, &attempt_id).await {
+    let mut attempt = match find_attempt(&state, &c.order, &attempt_id).await {
         Ok(Some(a)) => a,
         Ok(None) => return StatusPage::not_found(lang),
         Err(e) => return internal(lang, &e),
     };
+    // The browser often comes back before the wallet's notification: ask the wallet (the
+    // return itself is never trusted), so the buyer lands on the real result.
+    if attempt.status == AttemptStatus::Pending {
+        // Reload whatever the answer: the notification may have settled it meanwhile.
+        let refreshed = async {
+            state.reconcile(&attempt).await?;
+            c = load(&state, &token, Serves::AnyOrder)
+                .await?
+                .ok_or(ServiceError::NotFound("order"))?;
+            attempt = find_attempt(&state, &c.order, &attempt_id)
+                .await?
+                .ok_or(ServiceError::NotFound("attempt"))?;
+            Ok::<_, ServiceError>(())
+        };
+        if let Err(e) = refreshed.await {
+            return internal(lang, &e);
+        }
+    }
     match state.buyer_destination(&c.order, Some(&attempt), &c.signing.key) {
         Ok(url) => (
             StatusCode::FOUND,

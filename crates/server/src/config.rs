@@ -55,6 +55,35 @@ pub struct Config {
     pub auth_failure_limit: u32,
     /// The window for `auth_failure_limit`, in seconds.
     pub auth_failure_window_secs: u64,
+    /// A pending wallet payment is first asked about (reconciliation) this many seconds
+    /// after it started, and again at most this often.
+    pub reconcile_after_secs: u64,
+    /// How much faster than real time the built-in wallet simulators re-send
+    /// notifications (sandbox mode).
+    pub simulator_time_scale: f64,
+    /// Live Alipay credentials. Unset in sandbox mode: Alipay is the built-in simulator.
+    pub alipay: Option<AlipaySection>,
+}
+
+/// `[alipay]`: the acquirer's Alipay cross-border MAPI account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlipaySection {
+    /// e.g. `https://intlmapi.alipay.com/gateway.do`
+    pub gateway_url: String,
+    /// The PID (16 digits starting 2088).
+    pub partner: String,
+    /// `MD5`, `RSA` or `RSA2`.
+    pub sign_type: String,
+    /// For MD5.
+    pub md5_key: Option<MaskedString>,
+    /// For RSA/RSA2: our private key (PKCS#8 or PKCS#1 PEM).
+    pub private_key_file: Option<PathBuf>,
+    /// For RSA/RSA2: Alipay's public key (PEM).
+    pub alipay_public_key_file: Option<PathBuf>,
+    /// `secondary_merchant_industry`; default 5331.
+    #[serde(default)]
+    pub industry: Option<String>,
 }
 
 impl Default for Config {
@@ -78,11 +107,14 @@ impl Default for Config {
             rest_payment_ttl_secs: 1_800,
             auth_failure_limit: 10,
             auth_failure_window_secs: 300,
+            reconcile_after_secs: 60,
+            simulator_time_scale: 1.0,
+            alipay: None,
         }
     }
 }
 
-const ENV_KEYS: [&str; 18] = [
+const ENV_KEYS: [&str; 20] = [
     "listen",
     "public_url",
     "database_url",
@@ -101,6 +133,8 @@ const ENV_KEYS: [&str; 18] = [
     "rest_payment_ttl_secs",
     "auth_failure_limit",
     "auth_failure_window_secs",
+    "reconcile_after_secs",
+    "simulator_time_scale",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,17 +192,9 @@ impl Config {
 
     /// The effective configuration as TOML, secrets masked.
     pub fn to_masked_toml(&self) -> String {
-        let value = serde_json::to_value(self).unwrap_or_default();
-        let mut out = String::new();
-        if let serde_json::Value::Object(map) = value {
-            for (k, v) in map {
-                match v {
-                    serde_json::Value::Null => out.push_str(&format!("# {k} = (unset)\n")),
-                    other => out.push_str(&format!("{k} = {other}\n")),
-                }
-            }
-        }
-        out
+        // Secrets serialize as "***" (MaskedString); unset options are left out.
+        toml::to_string(self)
+            .unwrap_or_else(|e| format!("# configuration could not be printed: {e}\n"))
     }
 
     /// The SQLite file, if the database is SQLite.
@@ -210,6 +236,11 @@ impl Config {
                 "rest_payment_ttl_secs must be from 1 to 2592000".into(),
             ));
         }
+        if !(self.simulator_time_scale.is_finite() && self.simulator_time_scale > 0.0) {
+            return Err(invalid(
+                "simulator_time_scale must be a positive number".into(),
+            ));
+        }
         if self.callback_concurrency == 0 {
             return Err(invalid("callback_concurrency must be at least 1".into()));
         }
@@ -226,6 +257,7 @@ impl Config {
             rest_payment_ttl: Duration::from_secs(self.rest_payment_ttl_secs),
             auth_failure_limit: self.auth_failure_limit.max(1),
             auth_failure_window: Duration::from_secs(self.auth_failure_window_secs.max(1)),
+            reconcile_after: Duration::from_secs(self.reconcile_after_secs.max(1)),
         })
     }
 }
@@ -254,6 +286,7 @@ pub struct Settings {
     pub rest_payment_ttl: Duration,
     pub auth_failure_limit: u32,
     pub auth_failure_window: Duration,
+    pub reconcile_after: Duration,
 }
 
 #[cfg(test)]
@@ -304,6 +337,25 @@ mod tests {
         let bad = dir.path().join("bad.toml");
         std::fs::write(&bad, "sandbox_mode = true\n").unwrap();
         assert!(Config::load(Some(&bad), NoOverrides {}).is_err());
+    }
+
+    #[test]
+    fn an_alipay_section_is_read_and_its_key_masked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("live.toml");
+        std::fs::write(
+            &file,
+            "sandbox = false\n[alipay]\ngateway_url = \"https://intlmapi.alipay.com/gateway.do\"\npartner = \"2088000000000001\"\nsign_type = \"MD5\"\nmd5_key = \"s3cretmd5key\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), NoOverrides {}).unwrap();
+        let alipay = c.alipay.as_ref().unwrap();
+        assert_eq!(
+            (alipay.partner.as_str(), alipay.sign_type.as_str()),
+            ("2088000000000001", "MD5")
+        );
+        let printed = c.to_masked_toml();
+        assert!(!printed.contains("s3cretmd5key"), "{printed}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! bind a listener, and [`Gateway::serve`] until the shutdown token fires.
 
 pub mod callbacks;
+mod channels_setup;
 mod checkout;
 pub mod config;
 mod envelope_api;
@@ -14,6 +15,7 @@ mod i18n;
 pub mod keyring;
 pub mod merchants;
 pub mod metrics;
+mod notify;
 mod ops;
 mod pages;
 mod payments;
@@ -27,7 +29,6 @@ pub mod workers;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use ottgate_channels::Channels;
 use ottgate_store::{SqliteStore, Store, StoreError};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -109,7 +110,11 @@ pub fn app(state: AppState) -> Router {
         .route("/checkout/{token}/status/{attempt}", get(checkout::status))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics));
+        .route("/metrics", get(ops::metrics))
+        .route("/notify/alipay", post(notify::alipay_endpoint));
+    if let Some(sim) = &state.simulators.alipay {
+        router = router.nest_service("/sim/alipay", sim.router());
+    }
     if state.settings.sandbox {
         router = router
             .route(
@@ -153,11 +158,7 @@ impl Gateway {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
         let settings = config.resolve(bound)?;
-        let channels = if settings.sandbox {
-            Channels::sandbox(&settings.public_url)
-        } else {
-            Channels::none()
-        };
+        let (channels, simulators) = channels_setup::build(config, &settings)?;
         let callbacks =
             CallbackSender::new(settings.callback_timeout, settings.allow_private_callbacks)
                 .map_err(|e| StartupError::Other(format!("HTTP client: {e}")))?;
@@ -181,6 +182,7 @@ impl Gateway {
                 worker_id,
                 tokens,
                 auth_failures,
+                simulators,
             }),
         })
     }
@@ -229,6 +231,11 @@ impl Gateway {
     /// One sweeper step: closes every order past its expiry.
     pub async fn sweep_expired(&self) -> Result<usize, StoreError> {
         workers::sweep_expired(&self.state).await
+    }
+
+    /// One reconciliation step: asks wallets about long-pending payments.
+    pub async fn reconcile_due(&self) -> Result<usize, StoreError> {
+        workers::reconcile_due(&self.state).await
     }
 
     /// Serves HTTP on `listener` (and, with `run_workers`, delivers callbacks and expires

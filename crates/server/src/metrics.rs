@@ -56,6 +56,7 @@ pub struct Metrics {
     pub envelope_responses: Family<EnvelopeLabels, Counter>,
     pub settlements: Family<OutcomeLabels, Counter>,
     pub refunds: Family<OutcomeLabels, Counter>,
+    pub notifications: Family<OutcomeLabels, Counter>,
     pub callback_attempts: Family<OutcomeLabels, Counter>,
     pub callback_latency: Histogram,
     orders: Family<StatusLabels, Gauge>,
@@ -82,6 +83,7 @@ impl Metrics {
             envelope_responses: Family::default(),
             settlements: Family::default(),
             refunds: Family::default(),
+            notifications: Family::default(),
             callback_attempts: Family::default(),
             callback_latency: latency_histogram(),
             orders: Family::default(),
@@ -112,6 +114,11 @@ impl Metrics {
             "refunds",
             "Refunds by outcome (success, pending, failed, refused)",
             m.refunds.clone(),
+        );
+        registry.register(
+            "wallet_notifications",
+            "Wallet notifications by outcome (accepted, rejected) and queries that settled a payment (reconciled)",
+            m.notifications.clone(),
         );
         registry.register(
             "callback_attempts",

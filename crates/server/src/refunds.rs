@@ -75,6 +75,7 @@ impl AppState {
             )));
         };
         let request = RefundPayment {
+            at: self.clock.now(),
             refund_id: refund.id.clone(),
             payment_id: attempt.id.clone(),
             bizpay_order_id: attempt.bizpay_order_id.clone(),

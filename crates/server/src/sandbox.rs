@@ -10,10 +10,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use ottgate_api::RspCode;
-use ottgate_channels::{Device, SandboxChannel, VerifiedResult};
+use ottgate_channels::alipay::simulator::{AlipaySimulator, CashierAction};
+use ottgate_channels::{Device, SandboxChannel, VerifiedResult, alipay};
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
-    Attempt, AttemptOutcome, AttemptStatus, CheckoutToken, Order, OrderId, PaymentMethod,
+    Attempt, AttemptOutcome, AttemptStatus, CheckoutToken, Merchant, Order, OrderId, PaymentMethod,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -41,6 +42,9 @@ struct WalletPage {
 enum CompleteError {
     #[error("this payment attempt is already finished")]
     AttemptFinished,
+    /// The simulated wallet refused (e.g. the trade closed there).
+    #[error("the wallet refused: {0}")]
+    Wallet(String),
     #[error(transparent)]
     NotPayable(#[from] NotPayable),
     #[error(transparent)]
@@ -51,6 +55,7 @@ enum CompleteError {
 async fn complete(
     state: &AppState,
     order: &Order,
+    merchant: &Merchant,
     attempt: &Attempt,
     outcome: AttemptOutcome,
 ) -> Result<(), CompleteError> {
@@ -58,6 +63,14 @@ async fn complete(
         return Err(CompleteError::AttemptFinished);
     }
     order.check_payable(state.clock.now())?;
+    match (&state.simulators.alipay, attempt.method, outcome) {
+        // The buyer walking away is not the wallet's result: nothing to simulate.
+        (_, _, AttemptOutcome::Cancelled) | (None, _, _) => {}
+        (Some(sim), PaymentMethod::Alipay, paid_or_failed) => {
+            return complete_at_alipay(state, sim, order, merchant, attempt, paid_or_failed).await;
+        }
+        (Some(_), _, _) => {}
+    }
     let bizpay_order_id =
         (outcome == AttemptOutcome::Paid).then(|| SandboxChannel::transaction_id(&attempt.id));
     state
@@ -68,6 +81,42 @@ async fn complete(
         })
         .await?;
     Ok(())
+}
+
+/// Plays the buyer at the simulated Alipay: opens the signed payment request, pays (or
+/// fails) at the cashier, and hands Alipay's signed notification to the notify path.
+async fn complete_at_alipay(
+    state: &AppState,
+    sim: &AlipaySimulator,
+    order: &Order,
+    merchant: &Merchant,
+    attempt: &Attempt,
+    outcome: AttemptOutcome,
+) -> Result<(), CompleteError> {
+    let start = state
+        .open_wallet(order, merchant, attempt, Device::Mobile)
+        .await
+        .map_err(|e| CompleteError::Wallet(e.to_string()))?;
+    let request = start
+        .redirect_url()
+        .and_then(|u| u.query())
+        .ok_or_else(|| CompleteError::Wallet("no Alipay request".into()))?;
+    sim.open(&alipay::parse_form(request.as_bytes()))
+        .map_err(|e| CompleteError::Wallet(e.to_string()))?;
+    let action = if outcome == AttemptOutcome::Paid {
+        CashierAction::Pay
+    } else {
+        CashierAction::Fail
+    };
+    let (notification, _) = sim
+        .settle(attempt.id.as_str(), action)
+        .map_err(|e| CompleteError::Wallet(e.to_string()))?;
+    let notification = notification
+        .ok_or_else(|| CompleteError::Wallet("the payment request had no notify_url".into()))?;
+    let body = sim.finish(&notification, None);
+    crate::notify::alipay_notification(state, body.as_bytes())
+        .await
+        .map_err(|e| CompleteError::Wallet(e.to_string()))
 }
 
 struct WalletContext {
@@ -155,7 +204,7 @@ fn refusal_message(t: &'static Strings, e: &CompleteError) -> &'static str {
         }
         CompleteError::NotPayable(NotPayable::Expired) => t.expired_body,
         CompleteError::NotPayable(NotPayable::Closed) => t.closed_body,
-        CompleteError::Service(_) => t.error_title,
+        CompleteError::Service(_) | CompleteError::Wallet(_) => t.error_title,
     }
 }
 
@@ -217,7 +266,7 @@ pub async fn wallet_action(
     else {
         return wallet_page(&state, lang, &w, None, StatusCode::BAD_REQUEST);
     };
-    match complete(&state, &w.order, &w.attempt, outcome).await {
+    match complete(&state, &w.order, &w.signing.merchant, &w.attempt, outcome).await {
         Ok(()) => {
             Redirect::to(state.return_url(&w.order.token, &w.attempt.id).as_str()).into_response()
         }
@@ -364,10 +413,13 @@ async fn complete_checkout_inner(
         Err(StartError::Channel(e)) => return Err(ServiceError::BadUrl(e.to_string()).into()),
         Err(StartError::Service(e)) => return Err(e.into()),
     };
-    match complete(state, &order, &attempt, outcome).await {
+    match complete(state, &order, &signing.merchant, &attempt, outcome).await {
         Ok(()) => {}
         Err(CompleteError::NotPayable(e)) => return Err(not_payable(e)),
         Err(CompleteError::AttemptFinished) => return Err(not_payable(NotPayable::AlreadyPaid)),
+        Err(CompleteError::Wallet(reason)) => {
+            return Err(HelperError(StatusCode::CONFLICT, RspCode::Fail, reason));
+        }
         Err(CompleteError::Service(e)) => return Err(e.into()),
     }
     let order = state.store.order(&order.id).await?.ok_or_else(not_found)?;
@@ -411,7 +463,7 @@ async fn complete_payment_inner(
     let w = wallet_context(state, payment_id)
         .await?
         .ok_or_else(not_found)?;
-    match complete(state, &w.order, &w.attempt, outcome).await {
+    match complete(state, &w.order, &w.signing.merchant, &w.attempt, outcome).await {
         Ok(()) => {}
         Err(CompleteError::NotPayable(e)) => return Err(not_payable(e)),
         Err(CompleteError::AttemptFinished) => {
@@ -420,6 +472,9 @@ async fn complete_payment_inner(
                 RspCode::Fail,
                 "payment already finished".into(),
             ));
+        }
+        Err(CompleteError::Wallet(reason)) => {
+            return Err(HelperError(StatusCode::CONFLICT, RspCode::Fail, reason));
         }
         Err(CompleteError::Service(e)) => return Err(e.into()),
     }

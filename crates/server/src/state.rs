@@ -34,6 +34,14 @@ pub struct Inner {
     pub tokens: TokenSigner,
     /// Failed token requests, per appId and per client address.
     pub auth_failures: FailureLimiter,
+    /// The built-in wallet simulators (sandbox mode).
+    pub simulators: Simulators,
+}
+
+/// Simulated wallets running inside this gateway.
+#[derive(Debug, Clone, Default)]
+pub struct Simulators {
+    pub alipay: Option<ottgate_channels::alipay::simulator::AlipaySimulator>,
 }
 
 impl AppState {

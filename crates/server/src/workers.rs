@@ -24,7 +24,30 @@ pub async fn sweep_expired(state: &AppState) -> Result<usize, StoreError> {
     }
 }
 
-/// Spawns the delivery worker and the expiry sweeper. They stop taking new work when
+/// Asks the wallets about payments pending longer than `reconcile_after` (and not asked
+/// within it): one reconciliation step. Returns how many were settled by the answer.
+pub async fn reconcile_due(state: &AppState) -> Result<usize, StoreError> {
+    let now = state.clock.now();
+    let age = state.settings.reconcile_after;
+    let earlier = ottgate_core::Timestamp::from_epoch_millis(
+        now.epoch_millis() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX),
+    );
+    let due = state
+        .store
+        .attempts_to_reconcile(earlier, earlier, 50)
+        .await?;
+    let mut settled = 0;
+    for attempt in due {
+        match state.reconcile(&attempt).await {
+            Ok(true) => settled += 1,
+            Ok(false) => {}
+            Err(e) => tracing::warn!(attempt_id = %attempt.id, error = %e, "reconciliation failed"),
+        }
+    }
+    Ok(settled)
+}
+
+/// Spawns the delivery worker and the expiry sweeper (which also reconciles). They stop taking new work when
 /// `shutdown` is cancelled and finish what they started (an in-flight callback attempt is
 /// completed and recorded), so awaiting the handles drains them.
 pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
@@ -64,6 +87,9 @@ async fn sweep_loop(state: AppState, shutdown: CancellationToken) {
     loop {
         if let Err(e) = sweep_expired(&state).await {
             tracing::error!(error = %e, "expiry sweep failed");
+        }
+        if let Err(e) = reconcile_due(&state).await {
+            tracing::error!(error = %e, "reconciliation pass failed");
         }
         tokio::select! {
             () = shutdown.cancelled() => break,

@@ -299,6 +299,17 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// when the order becomes paid.
     async fn settle(&self, request: SettleRequest) -> Result<SettleOutcome>;
 
+    /// Pending attempts created at or before `created_before` and not checked with their
+    /// wallet since `checked_before` (oldest first): what reconciliation should ask about.
+    async fn attempts_to_reconcile(
+        &self,
+        created_before: Timestamp,
+        checked_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Attempt>>;
+    /// Records that reconciliation asked the wallet about `attempt` at `at`.
+    async fn mark_checked(&self, attempt: &OrderId, at: Timestamp) -> Result<()>;
+
     /// Closes `order` if it is still processing and past its expiry at `now`; `true` if it
     /// was closed by this call. Read paths call it so an expired order never looks open.
     async fn close_if_expired(&self, order: &OrderId, now: Timestamp) -> Result<bool>;

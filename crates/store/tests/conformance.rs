@@ -718,6 +718,54 @@ async fn a_rest_payment_is_created_with_its_first_attempt<S: Store>(store: S) {
     assert_ne!(ids[0], ids[1]);
 }
 
+async fn reconciliation_sees_old_unchecked_pending_attempts<S: Store>(store: S) {
+    let o = open_order(&store, "reconcile-1").await;
+    let a = started(&store, &o, PaymentMethod::Alipay, at(10)).await;
+    assert!(
+        store
+            .attempts_to_reconcile(at(9), at(100), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "too young"
+    );
+    let due = store
+        .attempts_to_reconcile(at(70), at(70), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.iter().map(|x| &x.id).collect::<Vec<_>>(), [&a]);
+    store.mark_checked(&a, at(70)).await.unwrap();
+    assert!(
+        store
+            .attempts_to_reconcile(at(100), at(69), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "checked recently"
+    );
+    assert_eq!(
+        store
+            .attempts_to_reconcile(at(200), at(130), 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "due again"
+    );
+    store
+        .settle(settle_req(&o, &a, AttemptOutcome::Paid, at(201)))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .attempts_to_reconcile(at(300), at(300), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "settled attempts are done"
+    );
+}
+
 macro_rules! sqlite_cases {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -754,6 +802,7 @@ sqlite_cases!(
     a_merchant_refund_id_replays_or_conflicts,
     only_the_owner_can_refund_a_paid_payment,
     a_rest_payment_is_created_with_its_first_attempt,
+    reconciliation_sees_old_unchecked_pending_attempts,
 );
 
 #[tokio::test]

@@ -39,6 +39,9 @@ fn find(names: &[&str]) -> Option<String> {
     })
 }
 
+/// A phone's User-Agent, so wallets serve their mobile (WAP) flavour.
+const PHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
+
 async fn start_driver() -> (Driver, fantoccini::Client) {
     let chromedriver = find(&["chromedriver", "/usr/bin/chromedriver"])
         .expect("chromedriver not found: install Debian's chromium and chromium-driver (./scripts/test.sh does)");
@@ -79,6 +82,7 @@ async fn start_driver() -> (Driver, fantoccini::Client) {
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-quic", "--no-first-run", "--window-size=412,915",
+                format!("--user-agent={PHONE}"),
                 format!("--user-data-dir={}", driver._profile.path().display()),
             ]
         }),
@@ -145,10 +149,20 @@ async fn a_buyer_pays_with_alipay_in_headless_chromium() {
     );
 
     click(&c, "method-ALIPAY").await;
-    wait_for_url(&c, |u| u.path().starts_with("/sandbox/wallet/")).await;
-    let title = text_of(&c, Locator::Css("h1")).await;
+    // The simulated Alipay: our signed create_forex_trade request, its cashier.
+    let wallet = wait_for_url(&c, |u| u.path() == "/sim/alipay/gateway.do").await;
+    assert!(
+        wallet.as_str().contains("service=create_forex_trade_wap"),
+        "the phone gets the WAP cashier: {wallet}"
+    );
+    let title = text_of(&c, Locator::Id("alipay-cashier")).await;
     assert!(title.contains("Alipay"), "{title}");
-    click(&c, "pay").await;
+    assert!(
+        text_of(&c, Locator::Id("alipay-amount"))
+            .await
+            .contains("12.34 CAD")
+    );
+    click(&c, "alipay-pay").await;
 
     let landed = wait_for_url(&c, |u| u.path() == "/return").await;
     assert_eq!(landed.host_str(), t.receiver_url.host_str());

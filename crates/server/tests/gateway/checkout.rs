@@ -51,7 +51,17 @@ async fn a_buyer_pays_with_each_method_and_the_merchant_learns_it_three_ways(#[c
     );
     assert_eq!(callback.remarks.as_deref(), Some("可以"));
     assert_eq!(callback.sale_num.as_deref(), Some("S-order-1"));
-    assert!(callback.bizpay_order_id.starts_with("SB"));
+    // The wallet's transaction id: the simulated Alipay's trade_no, or the sandbox wallet's.
+    if method == "ALIPAY" {
+        assert!(
+            callback.bizpay_order_id.len() >= 16
+                && callback.bizpay_order_id.bytes().all(|b| b.is_ascii_digit()),
+            "{}",
+            callback.bizpay_order_id
+        );
+    } else {
+        assert!(callback.bizpay_order_id.starts_with("SB"));
+    }
     assert!(!callback.notify_id.is_empty());
     let finished = parse_finish_time(&callback.finish_time).unwrap();
     assert!(
@@ -253,9 +263,9 @@ async fn a_single_enabled_selected_method_goes_straight_to_its_wallet() {
         .await
         .unwrap();
     let wallet = location(&direct);
-    assert!(wallet.contains("/sandbox/wallet/"));
+    assert!(wallet.contains("/sim/alipay/gateway.do?"), "{wallet}");
     let wallet_page = t.page(&wallet).await;
-    assert!(wallet_page.contains("Alipay"));
+    assert!(wallet_page.contains("Alipay cashier"));
     // Coming back to the same link resumes the same attempt rather than piling up new ones.
     let again = t
         .http

@@ -41,7 +41,7 @@ async fn an_order_past_its_expiry_reads_as_closed_everywhere() {
     let chose = t
         .http
         .post(format!("{}/pay", created.payinfo))
-        .form(&[("method", "ALIPAY")])
+        .form(&[("method", "GP")])
         .send()
         .await
         .unwrap();
@@ -70,7 +70,7 @@ async fn an_order_past_its_expiry_reads_as_closed_everywhere() {
         .await
         .unwrap();
     assert_eq!(paid.status(), 409);
-    let (status, body) = t.complete(&created.payinfo, "ALIPAY", "paid").await;
+    let (status, body) = t.complete(&created.payinfo, "GP", "paid").await;
     assert_eq!(
         (status.as_u16(), body["rsp_msg"].as_str()),
         (409, Some("order expired"))

@@ -132,6 +132,7 @@ pub fn config(dir: &std::path::Path, options: &Options) -> Config {
         callback_timeout_ms: 2_000,
         delivery_poll_interval_ms: 100,
         expiry_sweep_interval_ms: 100,
+        simulator_time_scale: 3600.0,
         jwt_secret: options
             .jwt_secret
             .map(|s| ottgate_server::config::MaskedString(ottgate_core::Secret::new(s))),
@@ -390,16 +391,64 @@ pub async fn buyer_pays(t: &TestGateway, payinfo: &str, method: &str, action: &s
         .await
         .unwrap();
     let wallet = location(&chose);
-    assert!(wallet.contains("/sandbox/wallet/"), "{wallet}");
-    assert_eq!(t.http.get(&wallet).send().await.unwrap().status(), 200);
-    let acted = t
-        .http
-        .post(&wallet)
-        .form(&[("action", action)])
-        .send()
-        .await
-        .unwrap();
+    pay_at_wallet(t, &wallet, action).await
+}
+
+/// Plays the buyer at a wallet page — the simulated Alipay's cashier or the sandbox wallet
+/// — choosing `paid`, `failed` or `cancelled`; returns where the browser finally lands.
+pub async fn pay_at_wallet(t: &TestGateway, wallet: &str, action: &str) -> String {
+    let page = t.http.get(wallet).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{wallet}");
+    let acted = if wallet.contains("/sim/alipay/gateway.do") {
+        let query = Url::parse(wallet).unwrap();
+        let out_trade_no = query
+            .query_pairs()
+            .find(|(k, _)| k == "out_trade_no")
+            .unwrap()
+            .1
+            .into_owned();
+        let sim_action = match action {
+            "paid" => "pay",
+            "failed" => "fail",
+            _ => "cancel",
+        };
+        let cashier = t
+            .base
+            .join(&format!("sim/alipay/cashier/{out_trade_no}"))
+            .unwrap();
+        t.http
+            .post(cashier)
+            .form(&[("action", sim_action)])
+            .send()
+            .await
+            .unwrap()
+    } else {
+        assert!(wallet.contains("/sandbox/wallet/"), "{wallet}");
+        t.http
+            .post(wallet)
+            .form(&[("action", action)])
+            .send()
+            .await
+            .unwrap()
+    };
     let back = location(&acted);
     let returned = t.http.get(&back).send().await.unwrap();
     location(&returned)
+}
+
+/// Waits (up to 10 s, checking every 50 ms) for something that happens asynchronously —
+/// a wallet's notification arriving over HTTP.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

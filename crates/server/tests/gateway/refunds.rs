@@ -7,8 +7,14 @@ use crate::harness::TestGateway;
 
 /// A paid checkout payment of 12.34 CAD; its payment (attempt) id.
 async fn paid(t: &TestGateway, reference: &str) -> String {
+    // Card (the sandbox wallet) refunds synchronously; Alipay's asynchronous refunds have
+    // their own test.
+    paid_with(t, reference, "GP").await
+}
+
+async fn paid_with(t: &TestGateway, reference: &str, method: &str) -> String {
     let created = t.create(reference).await;
-    let (status, body) = t.complete(&created.payinfo, "ALIPAY", "paid").await;
+    let (status, body) = t.complete(&created.payinfo, method, "paid").await;
     assert_eq!(status, 200, "{body}");
     body["order_id"].as_str().unwrap().to_owned()
 }
@@ -29,7 +35,7 @@ async fn a_checkout_payment_is_refunded_in_parts_and_the_status_follows() {
             q.refund_amount.as_str(),
             q.payment_method.as_str()
         ),
-        ("1234", "0", "ALIPAY")
+        ("1234", "0", "GP")
     );
     assert_eq!(q.prepay_order_id.as_deref(), Some("refund-1"));
     assert!(
@@ -248,5 +254,49 @@ async fn malformed_refunds_are_refused_by_field() {
     assert_eq!(
         t.client.status_query(&payment).await.unwrap().refund_amount,
         "0"
+    );
+}
+
+#[tokio::test]
+async fn an_alipay_refund_is_pending_until_alipay_reports_its_result() {
+    let t = TestGateway::start().await;
+    let payment = paid_with(&t, "refund-alipay", "ALIPAY").await;
+    let q = t.client.status_query(&payment).await.unwrap();
+    assert_eq!(
+        (q.order_status.as_str(), q.payment_method.as_str()),
+        ("success", "ALIPAY")
+    );
+    // forex_refund is accepted at once; the result comes by notification.
+    let r = t
+        .client
+        .refund(&payment, "1000", Some("AR-1"))
+        .await
+        .unwrap();
+    assert_eq!(r.refund_status, "pending");
+    // The held amount already counts: no second refund can take it.
+    assert_eq!(
+        t.client
+            .refund(&payment, "235", None)
+            .await
+            .unwrap_err()
+            .rsp_code(),
+        Some("FAIL")
+    );
+    crate::harness::eventually("Alipay's refund notification", || async {
+        t.client.status_query(&payment).await.unwrap().refund_amount == "1000"
+    })
+    .await;
+    assert_eq!(
+        t.client.status_query(&payment).await.unwrap().order_status,
+        "partial_refunded"
+    );
+    // The replay of a finished refund shows its final status.
+    assert_eq!(
+        t.client
+            .refund(&payment, "1000", Some("AR-1"))
+            .await
+            .unwrap()
+            .refund_status,
+        "success"
     );
 }

@@ -234,8 +234,10 @@ async fn wap_pay_then_callback_status_and_refunds_down_to_fully_refunded() {
         (paid.merchant_id.as_str(), paid.amount.as_str()),
         (t.merchant.merchant.id.as_str(), "1000")
     );
+    // payInfo is Alipay's signed create_forex_trade_wap request (to the simulated Alipay here).
     assert!(
-        paid.pay_info.contains("/sandbox/wallet/"),
+        paid.pay_info.contains("/sim/alipay/gateway.do?")
+            && paid.pay_info.contains("service=create_forex_trade_wap"),
         "{}",
         paid.pay_info
     );
@@ -287,7 +289,8 @@ async fn wap_pay_then_callback_status_and_refunds_down_to_fully_refunded() {
     );
     assert_eq!(
         s.biz_pay_order_id.as_deref(),
-        Some(callback.bizpay_order_id.as_str())
+        Some(callback.bizpay_order_id.as_str()),
+        "Alipay's trade_no"
     );
     assert_eq!(
         s.trade_time.split(' ').count(),
@@ -297,6 +300,7 @@ async fn wap_pay_then_callback_status_and_refunds_down_to_fully_refunded() {
     );
     assert_eq!(rest.status_query_by_reference("PTM-1").await.unwrap(), s);
 
+    // Alipay refunds asynchronously: accepted now, settled by Alipay's notification.
     let part = rest.refund(&paid.payment_id, "300").await.unwrap();
     assert_eq!(
         (
@@ -304,9 +308,18 @@ async fn wap_pay_then_callback_status_and_refunds_down_to_fully_refunded() {
             part.refund_amount.as_str(),
             part.ori_payment_id.as_str()
         ),
-        ("success", "300", paid.payment_id.as_str())
+        ("pending", "300", paid.payment_id.as_str())
     );
     assert!(part.refund_id.starts_with("REF"));
+    let refunded = |amount: &'static str| {
+        let rest = &rest;
+        let id = paid.payment_id.clone();
+        move || {
+            let id = id.clone();
+            async move { rest.status_query(&id).await.unwrap().refund_amount == amount }
+        }
+    };
+    crate::harness::eventually("the partial refund", refunded("300")).await;
     let s = rest.status_query(&paid.payment_id).await.unwrap();
     assert_eq!(
         (
@@ -321,6 +334,7 @@ async fn wap_pay_then_callback_status_and_refunds_down_to_fully_refunded() {
     let over = rest.refund(&paid.payment_id, "701").await.unwrap_err();
     assert_eq!(over.rest_code(), Some(20014), "{over}");
     rest.refund(&paid.payment_id, "700").await.unwrap();
+    crate::harness::eventually("the full refund", refunded("1000")).await;
     let s = rest.status_query_by_reference("PTM-1").await.unwrap();
     assert_eq!(
         (
@@ -349,16 +363,33 @@ async fn wap_pay_then_callback_status_and_refunds_down_to_fully_refunded() {
 }
 
 #[tokio::test]
-async fn web_pay_reports_the_channel_order_number_the_callback_will_carry() {
+async fn web_pay_reports_the_channel_order_number_alipay_knows_it_by() {
     let t = TestGateway::start().await;
     let paid = t.rest().web_pay(&pay_request(&t, None)).await.unwrap();
-    let biz = paid.biz_pay_order_id.clone().unwrap();
+    assert!(
+        paid.pay_info.contains("service=create_forex_trade&"),
+        "the PC cashier: {}",
+        paid.pay_info
+    );
+    // Alipay knows the payment by our out_trade_no until it creates its own trade_no.
+    assert_eq!(
+        paid.biz_pay_order_id.as_deref(),
+        Some(paid.payment_id.as_str())
+    );
     complete(&t, &paid.payment_id, "paid").await;
     let callback = t
         .client
         .verify_callback(&t.receiver.wait_for(1).await[0])
         .unwrap();
-    assert_eq!(callback.bizpay_order_id, biz);
+    let status = t.rest().status_query(&paid.payment_id).await.unwrap();
+    assert_eq!(
+        status.biz_pay_order_id.as_deref(),
+        Some(callback.bizpay_order_id.as_str())
+    );
+    assert_ne!(
+        callback.bizpay_order_id, paid.payment_id,
+        "after payment: Alipay's trade_no"
+    );
     assert_eq!(callback.reference, None);
 }
 
@@ -370,16 +401,8 @@ async fn the_buyer_returns_to_return_url_with_a_signed_result() {
         .wap_pay(&pay_request(&t, Some("RET-1")))
         .await
         .unwrap();
-    let acted = t
-        .http
-        .post(&paid.pay_info)
-        .form(&[("action", "paid")])
-        .send()
-        .await
-        .unwrap();
-    let back = crate::harness::location(&acted);
-    let landed = crate::harness::location(&t.http.get(&back).send().await.unwrap());
-    let landed = Url::parse(&landed).unwrap();
+    let landed =
+        Url::parse(&crate::harness::pay_at_wallet(&t, &paid.pay_info, "paid").await).unwrap();
     assert_eq!(landed.path(), "/return");
     let params = t.client.verify_redirect(landed.query().unwrap()).unwrap();
     assert_eq!(
@@ -391,22 +414,11 @@ async fn the_buyer_returns_to_return_url_with_a_signed_result() {
         (paid.payment_id.as_str(), "RET-1", "1000")
     );
     assert!(params.is_success());
-    // A cancelled REST payment goes back to the merchant too, closed (there is no checkout page).
+    // Cancelling at Alipay's cashier sends the buyer back to the merchant, closed from the
+    // buyer's side (there is no checkout page to choose again); the Alipay trade itself
+    // stays open until it expires, so the payment is still `init`.
     let other = t.rest().wap_pay(&pay_request(&t, None)).await.unwrap();
-    let acted = t
-        .http
-        .post(&other.pay_info)
-        .form(&[("action", "cancelled")])
-        .send()
-        .await
-        .unwrap();
-    let landed = crate::harness::location(
-        &t.http
-            .get(crate::harness::location(&acted))
-            .send()
-            .await
-            .unwrap(),
-    );
+    let landed = crate::harness::pay_at_wallet(&t, &other.pay_info, "cancelled").await;
     let params = t
         .client
         .verify_redirect(Url::parse(&landed).unwrap().query().unwrap())
@@ -421,7 +433,7 @@ async fn the_buyer_returns_to_return_url_with_a_signed_result() {
             .await
             .unwrap()
             .state_code,
-        "P00006"
+        "P00001"
     );
 }
 
@@ -437,21 +449,22 @@ async fn twenty_concurrent_rest_refunds_never_exceed_the_payment() {
             tokio::spawn(async move { rest.refund(&id, "75").await })
         })
         .collect();
-    let mut ok = 0;
+    let mut accepted = 0;
     for task in tasks {
         match task.await.unwrap() {
-            Ok(_) => ok += 1,
+            Ok(_) => accepted += 1,
             Err(e) => assert!(matches!(e.rest_code(), Some(20014)), "{e}"),
         }
     }
-    assert_eq!(ok, 13, "13 x 75 = 975 of 1000");
-    assert_eq!(
+    assert_eq!(accepted, 13, "13 x 75 = 975 of 1000");
+    crate::harness::eventually("thirteen refund notifications", || async {
         rest.status_query(&paid.payment_id)
             .await
             .unwrap()
-            .refund_amount,
-        "975"
-    );
+            .refund_amount
+            == "975"
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -58,9 +58,12 @@ CREATE TABLE attempts (
     created_at        INTEGER NOT NULL,
     settled_at        INTEGER,
     bizpay_order_id   TEXT,
-    duplicate_payment INTEGER NOT NULL DEFAULT 0
+    duplicate_payment INTEGER NOT NULL DEFAULT 0,
+    -- When reconciliation last asked the wallet about this attempt.
+    last_checked_at   INTEGER
 );
 CREATE INDEX attempts_by_order ON attempts(order_id);
+CREATE INDEX attempts_pending ON attempts(created_at) WHERE status = 'PROCESSING';
 
 -- The callback outbox: a row is written in the same transaction as the state change it
 -- announces, and deleted never (it is the merchant-visible delivery history).

@@ -200,6 +200,42 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn attempts_to_reconcile(
+        &self,
+        created_before: Timestamp,
+        checked_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Attempt>> {
+        let rows: Vec<AttemptRow> = sqlx::query_as(
+            "SELECT * FROM attempts WHERE status = 'PROCESSING' AND created_at <= ?
+               AND (last_checked_at IS NULL OR last_checked_at <= ?)
+             ORDER BY created_at LIMIT ?",
+        )
+        .bind(created_before.epoch_millis())
+        .bind(checked_before.epoch_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(AttemptRow::into_attempt).collect()
+    }
+
+    async fn mark_checked(&self, attempt: &OrderId, at: Timestamp) -> Result<()> {
+        let attempt = attempt.clone();
+        self.writer
+            .write(move |c| {
+                async move {
+                    sqlx::query("UPDATE attempts SET last_checked_at = ? WHERE id = ?")
+                        .bind(at.epoch_millis())
+                        .bind(attempt.as_str())
+                        .execute(&mut *c)
+                        .await?;
+                    Ok(())
+                }
+                .boxed()
+            })
+            .await
+    }
+
     async fn close_if_expired(&self, order: &OrderId, now: Timestamp) -> Result<bool> {
         let order = order.clone();
         self.writer

@@ -1,0 +1,96 @@
+//! Which channel serves each method: in sandbox mode the built-in wallet simulators (on the
+//! gateway's own public URL, with the public test keys), in live mode the configured
+//! connectors; the sandbox wallet only for card checkout and unconfigured methods, and
+//! only in sandbox mode.
+
+use ottgate_channels::Channels;
+use ottgate_channels::alipay::sign::{SignType, SigningMaterial, VerifyingMaterial};
+use ottgate_channels::alipay::simulator::AlipaySimulator;
+use ottgate_channels::alipay::{self, AlipayConfig, AlipayConnector};
+use url::Url;
+
+use crate::StartupError;
+use crate::config::{AlipaySection, Config, Settings};
+use crate::state::Simulators;
+
+fn read(path: &std::path::Path) -> Result<String, StartupError> {
+    std::fs::read_to_string(path)
+        .map_err(|e| StartupError::Other(format!("reading {}: {e}", path.display())))
+}
+
+fn channel_error(e: ottgate_channels::ChannelError) -> StartupError {
+    StartupError::Other(e.to_string())
+}
+
+fn live_alipay(section: &AlipaySection, public_url: &Url) -> Result<AlipayConnector, StartupError> {
+    let bad = |m: &str| StartupError::Other(format!("[alipay] {m}"));
+    let sign_type = SignType::parse(&section.sign_type)
+        .ok_or_else(|| bad("sign_type must be MD5, RSA or RSA2"))?;
+    let (signing, verifying) = match sign_type {
+        SignType::Md5 => {
+            let key = section
+                .md5_key
+                .as_ref()
+                .ok_or_else(|| bad("md5_key is required for MD5"))?;
+            (
+                SigningMaterial::Md5(key.0.clone()),
+                VerifyingMaterial::Md5(key.0.clone()),
+            )
+        }
+        SignType::Rsa | SignType::Rsa2 => {
+            let private = section
+                .private_key_file
+                .as_deref()
+                .ok_or_else(|| bad("private_key_file is required for RSA"))?;
+            let public = section
+                .alipay_public_key_file
+                .as_deref()
+                .ok_or_else(|| bad("alipay_public_key_file is required for RSA"))?;
+            (
+                SigningMaterial::Rsa(Box::new(
+                    alipay::private_key_pem(&read(private)?).map_err(channel_error)?,
+                )),
+                VerifyingMaterial::Rsa(Box::new(
+                    alipay::public_key_pem(&read(public)?).map_err(channel_error)?,
+                )),
+            )
+        }
+    };
+    let config = AlipayConfig {
+        gateway_url: Url::parse(&section.gateway_url)
+            .map_err(|e| bad(&format!("gateway_url: {e}")))?,
+        partner: section.partner.clone(),
+        sign_type,
+        signing,
+        verifying,
+        notify_url: public_url
+            .join("notify/alipay")
+            .map_err(|e| bad(&e.to_string()))?,
+        industry: section.industry.clone().unwrap_or_else(|| "5331".into()),
+        test_mode: false,
+    };
+    AlipayConnector::new(config).map_err(channel_error)
+}
+
+pub fn build(config: &Config, settings: &Settings) -> Result<(Channels, Simulators), StartupError> {
+    let public = &settings.public_url;
+    let mut simulators = Simulators::default();
+    let mut channels = if settings.sandbox {
+        Channels::sandbox(public)
+    } else {
+        Channels::none()
+    };
+    match (&config.alipay, settings.sandbox) {
+        (Some(section), _) => channels = channels.with_alipay(live_alipay(section, public)?),
+        (None, true) => {
+            let (connector, sim) =
+                alipay::sandbox(public, SignType::Rsa2, config.simulator_time_scale)
+                    .map_err(channel_error)?;
+            channels =
+                channels.with_alipay(AlipayConnector::new(connector).map_err(channel_error)?);
+            simulators.alipay = Some(AlipaySimulator::new(sim));
+        }
+        (None, false) => {}
+    }
+    Ok((channels, simulators))
+}

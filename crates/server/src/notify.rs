@@ -1,0 +1,212 @@
+//! What wallets tell us, server to server: notifications (verified, checked against the
+//! attempt, then applied through [`AppState::apply_result`]) and, when a notification is
+//! late or lost, the answer to our own query (reconciliation).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use ottgate_channels::alipay::{self, Notice, TradeStatus, parse_form};
+use ottgate_channels::{QueryPayment, QueryResult, VerifiedResult};
+use ottgate_core::{
+    Attempt, AttemptOutcome, AttemptStatus, OrderId, PaymentMethod, RefundId, RefundStatus,
+};
+use ottgate_store::SettleOutcome;
+
+use crate::payments::ServiceError;
+use crate::state::AppState;
+
+/// Why a notification was not applied. Each is logged as rejected and answered so that the
+/// wallet tries again (a forged or broken one will simply never succeed).
+#[derive(Debug, thiserror::Error)]
+pub enum Rejected {
+    #[error("no connector for this channel")]
+    NoConnector,
+    #[error("signature does not verify")]
+    BadSignature,
+    #[error("malformed notification: {0}")]
+    Malformed(String),
+    #[error("unknown out_trade_no")]
+    UnknownTrade,
+    #[error("the trade is not a payment through this channel")]
+    WrongChannel,
+    #[error("amount or currency does not match the payment")]
+    AmountMismatch,
+    #[error("unknown refund")]
+    UnknownRefund,
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<ottgate_store::StoreError> for Rejected {
+    fn from(e: ottgate_store::StoreError) -> Self {
+        Rejected::Service(e.into())
+    }
+}
+
+/// `POST /notify/alipay`: answers `success` once the notification is applied (or was
+/// already), anything else makes Alipay try again.
+pub async fn alipay_endpoint(State(state): State<AppState>, body: Bytes) -> Response {
+    match alipay_notification(&state, &body).await {
+        Ok(()) => "success".into_response(),
+        Err(e) => {
+            state
+                .metrics
+                .outcome(&state.metrics.notifications, "rejected");
+            tracing::warn!(channel = "alipay", reason = %e, "notification rejected");
+            "fail".into_response()
+        }
+    }
+}
+
+async fn attempt_of(
+    state: &AppState,
+    out_trade_no: &str,
+    method: PaymentMethod,
+) -> Result<Attempt, Rejected> {
+    let id = OrderId::parse(out_trade_no).map_err(|_| Rejected::UnknownTrade)?;
+    let attempt = state
+        .store
+        .attempt(&id)
+        .await?
+        .ok_or(Rejected::UnknownTrade)?;
+    if attempt.method != method {
+        return Err(Rejected::WrongChannel);
+    }
+    Ok(attempt)
+}
+
+/// Verifies and applies an Alipay notification (the endpoint's work; also used in-process
+/// by the sandbox helper, so that its payments take exactly this path).
+pub async fn alipay_notification(state: &AppState, body: &[u8]) -> Result<(), Rejected> {
+    let connector = state.channels.alipay().ok_or(Rejected::NoConnector)?;
+    let params = parse_form(body);
+    if !connector.verify(&params) {
+        return Err(Rejected::BadSignature);
+    }
+    match Notice::read(&params).map_err(|e| Rejected::Malformed(e.to_string()))? {
+        Notice::Trade {
+            out_trade_no,
+            trade_no,
+            total_fee,
+            currency,
+            status,
+        } => {
+            let attempt = attempt_of(state, &out_trade_no, PaymentMethod::Alipay).await?;
+            if !alipay::amount_matches(&total_fee, &currency, attempt.money) {
+                return Err(Rejected::AmountMismatch);
+            }
+            state
+                .metrics
+                .outcome(&state.metrics.notifications, "accepted");
+            let outcome = match status {
+                TradeStatus::Finished => AttemptOutcome::Paid,
+                TradeStatus::Closed => AttemptOutcome::Failed,
+                // Unknown or waiting statuses change nothing (never taken for paid).
+                TradeStatus::Pending => return Ok(()),
+            };
+            apply(state, &attempt, outcome, Some(trade_no)).await
+        }
+        Notice::Refund {
+            out_trade_no,
+            out_return_no,
+            succeeded,
+            error_code,
+        } => {
+            let attempt = attempt_of(state, &out_trade_no, PaymentMethod::Alipay).await?;
+            let id = RefundId::parse(&out_return_no).map_err(|_| Rejected::UnknownRefund)?;
+            if !state
+                .store
+                .refunds(&attempt.id)
+                .await?
+                .iter()
+                .any(|r| r.id == id)
+            {
+                return Err(Rejected::UnknownRefund);
+            }
+            state
+                .metrics
+                .outcome(&state.metrics.notifications, "accepted");
+            let status = if succeeded {
+                RefundStatus::Success
+            } else {
+                RefundStatus::Failed
+            };
+            let refund = state
+                .store
+                .finish_refund(&id, status, None, state.clock.now())
+                .await?;
+            tracing::info!(refund_id = %refund.id, status = refund.status.code(), error = ?error_code, "refund result from Alipay");
+            Ok(())
+        }
+    }
+}
+
+async fn apply(
+    state: &AppState,
+    attempt: &Attempt,
+    outcome: AttemptOutcome,
+    bizpay: Option<String>,
+) -> Result<(), Rejected> {
+    let result = VerifiedResult {
+        attempt_id: attempt.id.clone(),
+        outcome,
+        bizpay_order_id: bizpay,
+    };
+    match state.apply_result(result).await? {
+        SettleOutcome::Applied { .. } | SettleOutcome::AlreadyApplied { .. } => Ok(()),
+        // A contradiction (e.g. "closed" after "paid") is logged by apply_result; the wallet
+        // has told us, and re-sending will not change it: acknowledge.
+        SettleOutcome::Rejected { .. } => Ok(()),
+    }
+}
+
+impl AppState {
+    /// Asks the wallet about a pending attempt and applies a definite answer. Returns
+    /// whether anything changed.
+    pub async fn reconcile(&self, attempt: &Attempt) -> Result<bool, ServiceError> {
+        if attempt.status != AttemptStatus::Pending {
+            return Ok(false);
+        }
+        let Some(channel) = self.channels.for_method(attempt.method) else {
+            return Ok(false);
+        };
+        let answer = channel
+            .query(&QueryPayment {
+                attempt_id: attempt.id.clone(),
+                money: attempt.money,
+            })
+            .await;
+        self.store
+            .mark_checked(&attempt.id, self.clock.now())
+            .await?;
+        let outcome = match answer {
+            Ok(QueryResult::Paid { money: Some(m), .. }) if m != attempt.money => {
+                tracing::warn!(attempt_id = %attempt.id, "wallet reports a payment of another amount; not applied");
+                return Ok(false);
+            }
+            Ok(QueryResult::Paid {
+                bizpay_order_id, ..
+            }) => (AttemptOutcome::Paid, Some(bizpay_order_id)),
+            Ok(QueryResult::Closed) => (AttemptOutcome::Failed, None),
+            Ok(QueryResult::Pending | QueryResult::NotFound) => return Ok(false),
+            Err(e) => {
+                tracing::warn!(attempt_id = %attempt.id, error = %e, "reconciliation query failed");
+                return Ok(false);
+            }
+        };
+        let applied = self
+            .apply_result(VerifiedResult {
+                attempt_id: attempt.id.clone(),
+                outcome: outcome.0,
+                bizpay_order_id: outcome.1,
+            })
+            .await?;
+        let changed = matches!(applied, SettleOutcome::Applied { .. });
+        if changed {
+            self.metrics
+                .outcome(&self.metrics.notifications, "reconciled");
+            tracing::info!(attempt_id = %attempt.id, outcome = outcome.0.code(), "settled by reconciliation query");
+        }
+        Ok(changed)
+    }
+}
