@@ -10,6 +10,7 @@
 
 mod harness;
 
+mod alipay;
 mod bad_input;
 mod browser;
 mod callbacks;

@@ -1,0 +1,334 @@
+//! Alipay through the gateway: what Alipay sends is verified and checked before anything
+//! changes, duplicates and reorderings change things once, and a lost notification is
+//! recovered by asking.
+
+use ottgate_channels::alipay::sign::{self, Params, SignType, SigningMaterial};
+use ottgate_channels::alipay::simulator::{Fault, FaultKind};
+use ottgate_channels::alipay::{private_key_pem, testkeys};
+use std::time::Duration;
+
+use crate::harness::{Options, TestGateway, eventually, location};
+
+/// Starts an Alipay payment on a new checkout and opens the simulated cashier (so Alipay
+/// knows the trade). Returns the attempt (out_trade_no).
+async fn alipay_attempt(t: &TestGateway, reference: &str) -> String {
+    let created = t.create(reference).await;
+    let chose = t
+        .http
+        .post(format!("{}/pay", created.payinfo))
+        .form(&[("method", "ALIPAY")])
+        .send()
+        .await
+        .unwrap();
+    let wallet = location(&chose);
+    assert_eq!(t.http.get(&wallet).send().await.unwrap().status(), 200);
+    url::Url::parse(&wallet)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "out_trade_no")
+        .unwrap()
+        .1
+        .into_owned()
+}
+
+/// The buyer pays at the cashier; the browser does not come back (only the notification
+/// tells the gateway).
+async fn pay_without_return(t: &TestGateway, out_trade_no: &str, action: &str) {
+    let r = t
+        .http
+        .post(
+            t.base
+                .join(&format!("sim/alipay/cashier/{out_trade_no}"))
+                .unwrap(),
+        )
+        .form(&[("action", action)])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_redirection(), "{}", r.status());
+}
+
+async fn fault(t: &TestGateway, kind: FaultKind, out_trade_no: &str) {
+    let f = Fault {
+        kind,
+        out_trade_no: Some(out_trade_no.into()),
+        delay_ms: None,
+    };
+    let r = t
+        .http
+        .post(t.base.join("sim/alipay/control").unwrap())
+        .json(&f)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+}
+
+/// A notification as Alipay would send it, signed with `key` (RSA2).
+fn notification(fields: &[(&str, &str)], key: &str) -> String {
+    let mut params: Params = fields
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    params.insert("notify_type".into(), "trade_status_sync".into());
+    params.insert(
+        "notify_id".into(),
+        "0000000000000000000000000000000001".into(),
+    );
+    let material = SigningMaterial::Rsa(Box::new(private_key_pem(key).unwrap()));
+    let signature = sign::sign(&params, SignType::Rsa2, &material).unwrap();
+    params.insert("sign_type".into(), "RSA2".into());
+    params.insert("sign".into(), signature);
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter())
+        .finish()
+}
+
+async fn post_notification(t: &TestGateway, body: String) -> String {
+    let r = t
+        .http
+        .post(t.base.join("notify/alipay").unwrap())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.text().await.unwrap()
+}
+
+async fn attempt_status(t: &TestGateway, attempt: &str) -> String {
+    t.client.status_query(attempt).await.unwrap().order_status
+}
+
+#[tokio::test]
+async fn forged_or_mismatched_notifications_change_nothing() {
+    let t = TestGateway::start().await;
+    let attempt = alipay_attempt(&t, "forged-1").await;
+    let good = |fee: &'static str, currency: &'static str, out: &str| {
+        vec![
+            ("out_trade_no", out.to_owned()),
+            ("trade_no", "2026112222001000000000000001".to_owned()),
+            ("total_fee", fee.to_owned()),
+            ("currency", currency.to_owned()),
+            ("trade_status", "TRADE_FINISHED".to_owned()),
+        ]
+    };
+    let as_refs = |v: &Vec<(&'static str, String)>| {
+        v.iter().map(|(k, s)| (*k, s.clone())).collect::<Vec<_>>()
+    };
+    let cases = [
+        // Signed with our own key instead of Alipay's.
+        (
+            as_refs(&good("12.34", "CAD", &attempt)),
+            testkeys::MERCHANT_PRIVATE,
+        ),
+        // Alipay's key, but not the payment's amount or currency.
+        (
+            as_refs(&good("99.99", "CAD", &attempt)),
+            testkeys::WALLET_PRIVATE,
+        ),
+        (
+            as_refs(&good("12.34", "USD", &attempt)),
+            testkeys::WALLET_PRIVATE,
+        ),
+        // Alipay's key, for a trade that is not ours.
+        (
+            as_refs(&good("12.34", "CAD", "17000000000000000")),
+            testkeys::WALLET_PRIVATE,
+        ),
+    ];
+    for (fields, key) in cases {
+        let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(
+            post_notification(&t, notification(&borrowed, key)).await,
+            "fail",
+            "{fields:?}"
+        );
+    }
+    // Unsigned and garbage bodies too.
+    assert_eq!(
+        post_notification(
+            &t,
+            format!("out_trade_no={attempt}&trade_status=TRADE_FINISHED")
+        )
+        .await,
+        "fail"
+    );
+    assert_eq!(post_notification(&t, "%%%".into()).await, "fail");
+    assert_eq!(
+        attempt_status(&t, &attempt).await,
+        "init",
+        "nothing changed"
+    );
+    t.gateway.deliver_due().await.unwrap();
+    assert!(
+        t.receiver.received().is_empty(),
+        "and nobody was told otherwise"
+    );
+    let metrics = t.page(t.base.join("metrics").unwrap()).await;
+    assert!(
+        metrics.contains("ottgate_wallet_notifications_total{outcome=\"rejected\"} 6"),
+        "{metrics}"
+    );
+
+    // The genuine article, for comparison, is accepted.
+    let genuine = good("12.34", "CAD", &attempt);
+    let borrowed: Vec<(&str, &str)> = genuine.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        post_notification(&t, notification(&borrowed, testkeys::WALLET_PRIVATE)).await,
+        "success"
+    );
+    assert_eq!(attempt_status(&t, &attempt).await, "success");
+}
+
+#[tokio::test]
+async fn an_unknown_trade_status_is_pending_never_paid() {
+    let t = TestGateway::start().await;
+    let attempt = alipay_attempt(&t, "unknown-status").await;
+    for status in ["WAIT_BUYER_PAY", "TRADE_PENDING", "SOMETHING_NEW"] {
+        let body = notification(
+            &[
+                ("out_trade_no", &attempt),
+                ("trade_no", "1"),
+                ("total_fee", "12.34"),
+                ("currency", "CAD"),
+                ("trade_status", status),
+            ],
+            testkeys::WALLET_PRIVATE,
+        );
+        assert_eq!(
+            post_notification(&t, body).await,
+            "success",
+            "acknowledged: it is genuine"
+        );
+        assert_eq!(
+            attempt_status(&t, &attempt).await,
+            "init",
+            "{status} is not paid"
+        );
+    }
+}
+
+#[tokio::test]
+async fn duplicated_and_reordered_notifications_apply_once_with_one_callback_each() {
+    let t = TestGateway::start().await;
+    let duplicated = alipay_attempt(&t, "dup-1").await;
+    let held = alipay_attempt(&t, "reorder-1").await;
+    let overtaking = alipay_attempt(&t, "reorder-2").await;
+    fault(&t, FaultKind::Duplicate, &duplicated).await;
+    fault(&t, FaultKind::Reorder, &held).await;
+    pay_without_return(&t, &duplicated, "pay").await;
+    pay_without_return(&t, &held, "pay").await; // held back...
+    pay_without_return(&t, &overtaking, "pay").await; // ...until this one has gone
+    for attempt in [&duplicated, &held, &overtaking] {
+        eventually("the payment to be applied", || async {
+            attempt_status(&t, attempt).await == "success"
+        })
+        .await;
+    }
+    let bodies = t.receiver.wait_for(3).await;
+    // Give a straggling duplicate every chance to do harm, then count.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    t.gateway.deliver_due().await.unwrap();
+    assert_eq!(
+        t.receiver.received().len(),
+        3,
+        "exactly one callback per payment"
+    );
+    let mut paid: Vec<String> = bodies
+        .iter()
+        .map(|b| t.client.verify_callback(b).unwrap().order_id)
+        .collect();
+    paid.sort();
+    let mut expected = vec![duplicated, held, overtaking];
+    expected.sort();
+    assert_eq!(paid, expected);
+    let metrics = t.page(t.base.join("metrics").unwrap()).await;
+    assert!(
+        metrics.contains("ottgate_settlements_total{outcome=\"paid\"} 3"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_stale_closed_after_paid_changes_nothing() {
+    let t = TestGateway::start().await;
+    let attempt = alipay_attempt(&t, "stale-1").await;
+    pay_without_return(&t, &attempt, "pay").await;
+    eventually("the payment", || async {
+        attempt_status(&t, &attempt).await == "success"
+    })
+    .await;
+    let stale = notification(
+        &[
+            ("out_trade_no", &attempt),
+            ("trade_no", "1"),
+            ("total_fee", "12.34"),
+            ("currency", "CAD"),
+            ("trade_status", "TRADE_CLOSED"),
+        ],
+        testkeys::WALLET_PRIVATE,
+    );
+    assert_eq!(
+        post_notification(&t, stale).await,
+        "success",
+        "acknowledged, so Alipay stops"
+    );
+    assert_eq!(attempt_status(&t, &attempt).await, "success");
+}
+
+#[tokio::test]
+async fn a_dropped_notification_is_recovered_by_reconciliation_before_expiry() {
+    let t = TestGateway::with(Options {
+        manual_clock: true,
+        workers: false,
+        ..Default::default()
+    })
+    .await;
+    let attempt = alipay_attempt(&t, "dropped-1").await;
+    fault(&t, FaultKind::Drop, &attempt).await;
+    pay_without_return(&t, &attempt, "pay").await;
+    tokio::time::sleep(Duration::from_millis(200)).await; // (nothing is coming)
+    assert_eq!(attempt_status(&t, &attempt).await, "init");
+    assert_eq!(
+        t.gateway.reconcile_due().await.unwrap(),
+        0,
+        "too early to ask"
+    );
+    t.advance(Duration::from_secs(61)); // well inside the 600 s order
+    assert_eq!(t.gateway.reconcile_due().await.unwrap(), 1);
+    assert_eq!(attempt_status(&t, &attempt).await, "success");
+    t.gateway.deliver_due().await.unwrap();
+    let callback = t.client.verify_callback(&t.receiver.received()[0]).unwrap();
+    assert_eq!(callback.order_id, attempt);
+    assert_eq!(
+        t.gateway.reconcile_due().await.unwrap(),
+        0,
+        "asked once, settled once"
+    );
+}
+
+#[tokio::test]
+async fn a_payment_closed_at_alipay_is_recovered_as_failed() {
+    let t = TestGateway::with(Options {
+        manual_clock: true,
+        workers: false,
+        ..Default::default()
+    })
+    .await;
+    let attempt = alipay_attempt(&t, "closed-1").await;
+    fault(&t, FaultKind::Drop, &attempt).await;
+    pay_without_return(&t, &attempt, "fail").await;
+    t.advance(Duration::from_secs(61));
+    assert_eq!(t.gateway.reconcile_due().await.unwrap(), 1);
+    let q = t.client.status_query(&attempt).await.unwrap();
+    assert_eq!(
+        (q.order_status.as_str(), q.state_code.as_str()),
+        ("orderclosed", "P00008")
+    );
+    assert_eq!(
+        t.client.prepay_query("closed-1").await.unwrap().status,
+        "ORDERCLOSE"
+    );
+}
