@@ -7,6 +7,7 @@
 
 pub mod alipay;
 mod sandbox;
+pub mod simkit;
 pub mod wechat;
 pub mod xml;
 
@@ -139,7 +140,11 @@ pub struct RefundPayment {
     pub payment_id: OrderId,
     /// The wallet's transaction id of the payment, when known.
     pub bizpay_order_id: Option<String>,
+    /// How much to refund.
     pub money: Money,
+    /// What the payment being refunded was for (WeChat Pay and UnionPay
+    /// ask for it alongside the refund amount).
+    pub payment_total: Money,
 }
 
 /// A wallet's answer to a refund request.

@@ -196,6 +196,7 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
             payment_id: attempt.clone(),
             bizpay_order_id: Some(trade_no),
             money: Money::new(Amount::from_minor(234).unwrap(), Currency::Cad),
+            payment_total: Money::new(Amount::from_minor(1000).unwrap(), Currency::Cad),
         };
         assert_eq!(
             w.connector.refund(&refund).await.unwrap(),

@@ -80,6 +80,7 @@ impl AppState {
             payment_id: attempt.id.clone(),
             bizpay_order_id: attempt.bizpay_order_id.clone(),
             money: refund.money,
+            payment_total: attempt.money,
         };
         let answer = channel.refund(&request).await;
         let done = |status, channel_ref| {

@@ -13,9 +13,8 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ottgate_core::{Clock, Currency, Money, Secret, SystemClock, Timestamp};
-use rand::Rng;
 use rsa::{RsaPrivateKey, RsaPublicKey};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,6 +22,7 @@ use url::Url;
 
 use super::parse_form;
 use super::sign::{self, Params, SignType, SigningMaterial, VerifyingMaterial};
+use crate::simkit::{Delivery, Notifier, corrupt, digits};
 use crate::xml::escape;
 
 /// Alipay re-sends an unacknowledged notification after these gaps (spec §2.7).
@@ -94,36 +94,7 @@ impl Trade {
     }
 }
 
-/// A fault to inject into the next matching notification.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Fault {
-    pub kind: FaultKind,
-    /// Only the notification of this trade; any notification when absent.
-    #[serde(default)]
-    pub out_trade_no: Option<String>,
-    /// For `delay`.
-    #[serde(default)]
-    pub delay_ms: Option<u64>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FaultKind {
-    /// Never sent (not even retried).
-    Drop,
-    /// Sent twice at once.
-    Duplicate,
-    /// Held back and sent after the next notification.
-    Reorder,
-    /// Sent after `delay_ms`.
-    Delay,
-    /// Sent with a signature that does not verify.
-    CorruptSignature,
-    /// Correctly signed, but for 1.00 more than the trade.
-    WrongAmount,
-    /// Correctly signed, but in another currency.
-    WrongCurrency,
-}
+pub use crate::simkit::{Fault, FaultKind};
 
 /// A notification to send: the unsigned parameters (faults may change them before signing).
 #[derive(Debug, Clone)]
@@ -163,20 +134,11 @@ struct Inner {
     config: AlipaySimConfig,
     trades: Mutex<HashMap<String, Trade>>,
     notify_ids: Mutex<HashMap<String, Timestamp>>,
-    faults: Mutex<Vec<Fault>>,
-    held: Mutex<Option<Outgoing>>,
-    http: reqwest::Client,
+    notifier: Arc<Notifier>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn digits(n: usize) -> String {
-    let mut rng = rand::thread_rng();
-    (0..n)
-        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
-        .collect()
 }
 
 fn now() -> Timestamp {
@@ -185,19 +147,15 @@ fn now() -> Timestamp {
 
 impl AlipaySimulator {
     pub fn new(config: AlipaySimConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+        let notifier = Notifier::new("alipay", &RETRY_GAPS, config.time_scale, |status, body| {
+            (200..300).contains(&status) && body.trim().eq_ignore_ascii_case("success")
+        });
         Self {
             inner: Arc::new(Inner {
                 config,
                 trades: Mutex::new(HashMap::new()),
                 notify_ids: Mutex::new(HashMap::new()),
-                faults: Mutex::new(Vec::new()),
-                held: Mutex::new(None),
-                http,
+                notifier,
             }),
         }
     }
@@ -395,15 +353,7 @@ impl AlipaySimulator {
     }
 
     pub fn add_fault(&self, fault: Fault) {
-        lock(&self.inner.faults).push(fault);
-    }
-
-    fn take_fault(&self, out_trade_no: &str) -> Option<Fault> {
-        let mut faults = lock(&self.inner.faults);
-        let index = faults
-            .iter()
-            .position(|f| f.out_trade_no.as_deref().is_none_or(|t| t == out_trade_no))?;
-        Some(faults.remove(index))
+        self.inner.notifier.add_fault(fault);
     }
 
     /// Stamps a notification (its `notify_id` and time), applies any fault, signs it, and
@@ -445,70 +395,16 @@ impl AlipaySimulator {
     /// Sends a notification the way Alipay does: at once, then on the retry schedule until
     /// the answer is `success`. Faults injected for it apply.
     pub fn send(&self, outgoing: Outgoing) {
-        let fault = self.take_fault(&outgoing.out_trade_no);
-        let kind = fault.as_ref().map(|f| f.kind);
-        match kind {
-            Some(FaultKind::Drop) => {
-                tracing::info!(out_trade_no = %outgoing.out_trade_no, "simulated Alipay drops a notification");
-            }
-            Some(FaultKind::Reorder) => {
-                if let Some(previous) = lock(&self.inner.held).replace(outgoing) {
-                    self.spawn_delivery(previous, None, Duration::ZERO);
-                }
-            }
-            Some(FaultKind::Duplicate) => {
-                self.spawn_delivery(outgoing.clone(), None, Duration::ZERO);
-                self.spawn_delivery(outgoing, None, Duration::ZERO);
-                self.release_held();
-            }
-            Some(FaultKind::Delay) => {
-                let delay = Duration::from_millis(fault.and_then(|f| f.delay_ms).unwrap_or(1000));
-                self.spawn_delivery(outgoing, None, delay);
-                self.release_held();
-            }
-            other => {
-                self.spawn_delivery(outgoing, other, Duration::ZERO);
-                self.release_held();
-            }
-        }
-    }
-
-    fn release_held(&self) {
-        if let Some(held) = lock(&self.inner.held).take() {
-            // After the notification that overtook it.
-            self.spawn_delivery(held, None, Duration::from_millis(200));
-        }
-    }
-
-    fn spawn_delivery(&self, outgoing: Outgoing, fault: Option<FaultKind>, delay: Duration) {
+        let delivery = Delivery {
+            url: outgoing.url.clone(),
+            content_type: "application/x-www-form-urlencoded",
+            about: outgoing.out_trade_no.clone(),
+        };
         let sim = self.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let scale = sim.config().time_scale.max(0.001);
-            for gap in std::iter::once(Duration::ZERO).chain(RETRY_GAPS) {
-                tokio::time::sleep(gap.div_f64(scale)).await;
-                let body = sim.finish(&outgoing, fault);
-                let answer = sim
-                    .inner
-                    .http
-                    .post(outgoing.url.clone())
-                    .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-                    .body(body)
-                    .send()
-                    .await;
-                let acknowledged = match answer {
-                    Ok(r) if r.status().is_success() => r
-                        .text()
-                        .await
-                        .is_ok_and(|t| t.trim().eq_ignore_ascii_case("success")),
-                    _ => false,
-                };
-                if acknowledged {
-                    return;
-                }
-            }
-            tracing::warn!(out_trade_no = %outgoing.out_trade_no, "simulated Alipay gave up on a notification");
-        });
+        self.inner.notifier.send(
+            delivery,
+            Arc::new(move |fault| sim.finish(&outgoing, fault)),
+        );
     }
 
     fn query(&self, params: &Params) -> String {
@@ -654,14 +550,6 @@ fn bump(total_fee: &str) -> Option<String> {
         )
         .major_plain(),
     )
-}
-
-fn corrupt(signature: &str) -> String {
-    let mut chars: Vec<char> = signature.chars().collect();
-    if let Some(c) = chars.first_mut() {
-        *c = if *c == 'A' { 'B' } else { 'A' };
-    }
-    chars.into_iter().collect()
 }
 
 fn error_xml(code: &str) -> String {

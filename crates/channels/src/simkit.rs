@@ -1,0 +1,208 @@
+//! What every wallet simulator shares: injected faults, and a notifier that re-sends on the
+//! wallet's own schedule (scaled for tests) until the receiver acknowledges.
+
+use serde::{Deserialize, Serialize};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use url::Url;
+
+/// A fault to inject into the next matching notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    pub kind: FaultKind,
+    /// Only the notification about this order (out_trade_no / orderId); any when absent.
+    #[serde(default)]
+    pub out_trade_no: Option<String>,
+    /// For `delay`.
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultKind {
+    /// Never sent (not even retried).
+    Drop,
+    /// Sent twice at once.
+    Duplicate,
+    /// Held back and sent after the next notification.
+    Reorder,
+    /// Sent after `delay_ms`.
+    Delay,
+    /// Sent with a signature that does not verify.
+    CorruptSignature,
+    /// Correctly signed, but for a larger amount than the order's.
+    WrongAmount,
+    /// Correctly signed, but in another currency.
+    WrongCurrency,
+}
+
+/// What a simulator asks the notifier to deliver.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub url: Url,
+    pub content_type: &'static str,
+    /// The order it is about (for matching faults).
+    pub about: String,
+}
+
+/// Builds the body for each attempt (a wallet stamps every delivery anew), given the
+/// fault to apply to its content (`WrongAmount`, `WrongCurrency`, `CorruptSignature`).
+pub type BodyFn = Arc<dyn Fn(Option<FaultKind>) -> String + Send + Sync>;
+
+/// Whether the receiver's answer acknowledges the notification.
+pub type AckFn = fn(u16, &str) -> bool;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A simulator's notifier: fault queue, the reorder slot, and the retry loop.
+pub struct Notifier {
+    http: reqwest::Client,
+    /// The gaps between attempts after the first, unscaled.
+    gaps: &'static [Duration],
+    time_scale: f64,
+    ack: AckFn,
+    faults: Mutex<Vec<Fault>>,
+    held: Mutex<Option<(Delivery, BodyFn)>>,
+    name: &'static str,
+}
+
+impl std::fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notifier")
+            .field("wallet", &self.name)
+            .field("time_scale", &self.time_scale)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Notifier {
+    pub fn new(
+        name: &'static str,
+        gaps: &'static [Duration],
+        time_scale: f64,
+        ack: AckFn,
+    ) -> Arc<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Arc::new(Self {
+            http,
+            gaps,
+            time_scale: time_scale.max(0.001),
+            ack,
+            faults: Mutex::new(Vec::new()),
+            held: Mutex::new(None),
+            name,
+        })
+    }
+
+    pub fn add_fault(&self, fault: Fault) {
+        tracing::info!(
+            wallet = self.name,
+            ?fault,
+            "simulated wallet: fault injected"
+        );
+        lock(&self.faults).push(fault);
+    }
+
+    /// The first queued fault for `about` (or for any order), removed from the queue.
+    pub fn take_fault(&self, about: &str) -> Option<Fault> {
+        let mut faults = lock(&self.faults);
+        let index = faults
+            .iter()
+            .position(|f| f.out_trade_no.as_deref().is_none_or(|t| t == about))?;
+        Some(faults.remove(index))
+    }
+
+    /// Delivers a notification the way the wallet does — at once, then on its schedule —
+    /// with any fault queued for it applied.
+    pub fn send(self: &Arc<Self>, delivery: Delivery, body: BodyFn) {
+        let fault = self.take_fault(&delivery.about);
+        match fault.as_ref().map(|f| f.kind) {
+            Some(FaultKind::Drop) => {
+                tracing::info!(wallet = self.name, about = %delivery.about, "simulated wallet drops a notification");
+            }
+            Some(FaultKind::Reorder) => {
+                if let Some((previous, previous_body)) = lock(&self.held).replace((delivery, body))
+                {
+                    self.spawn(previous, previous_body, None, Duration::ZERO);
+                }
+            }
+            Some(FaultKind::Duplicate) => {
+                self.spawn(delivery.clone(), body.clone(), None, Duration::ZERO);
+                self.spawn(delivery, body, None, Duration::ZERO);
+                self.release_held();
+            }
+            Some(FaultKind::Delay) => {
+                let delay = Duration::from_millis(fault.and_then(|f| f.delay_ms).unwrap_or(1000));
+                self.spawn(delivery, body, None, delay);
+                self.release_held();
+            }
+            content => {
+                self.spawn(delivery, body, content, Duration::ZERO);
+                self.release_held();
+            }
+        }
+    }
+
+    fn release_held(self: &Arc<Self>) {
+        if let Some((held, body)) = lock(&self.held).take() {
+            // After the notification that overtook it.
+            self.spawn(held, body, None, Duration::from_millis(200));
+        }
+    }
+
+    fn spawn(
+        self: &Arc<Self>,
+        delivery: Delivery,
+        body: BodyFn,
+        fault: Option<FaultKind>,
+        delay: Duration,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            for gap in std::iter::once(Duration::ZERO).chain(this.gaps.iter().copied()) {
+                tokio::time::sleep(gap.div_f64(this.time_scale)).await;
+                let answer = this
+                    .http
+                    .post(delivery.url.clone())
+                    .header(reqwest::header::CONTENT_TYPE, delivery.content_type)
+                    .body(body(fault))
+                    .send()
+                    .await;
+                if let Ok(response) = answer {
+                    let status = response.status().as_u16();
+                    let text = response.text().await.unwrap_or_default();
+                    if (this.ack)(status, &text) {
+                        return;
+                    }
+                }
+            }
+            tracing::warn!(wallet = this.name, about = %delivery.about, "simulated wallet gave up on a notification");
+        });
+    }
+}
+
+/// The signature string with its first character changed (so it no longer verifies).
+pub fn corrupt(signature: &str) -> String {
+    let mut chars: Vec<char> = signature.chars().collect();
+    if let Some(c) = chars.first_mut() {
+        *c = if *c == 'A' { 'B' } else { 'A' };
+    }
+    chars.into_iter().collect()
+}
+
+/// `n` random decimal digits.
+pub fn digits(n: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..n)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect()
+}

@@ -1,0 +1,737 @@
+//! A simulated WeChat Pay v2 (spec/channels.md §3.7), for sandbox mode and tests.
+//!
+//! It checks requests as WeChat does (XML, ids, signature, fields — refusing with WeChat's
+//! codes such as `SIGNERROR`), keeps orders, serves the MWEB H5 page and, for NATIVE
+//! codes, a page that stands in for the buyer's phone scanning the QR, notifies in signed
+//! XML on WeChat's schedule until acknowledged, and answers orderquery, closeorder and
+//! refunds. Faults are injected through `/control`.
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ottgate_core::{Amount, Clock, Currency, Money, Secret, SystemClock, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use url::Url;
+
+use super::sign::{self, Fields, SignType};
+use super::{nonce, parse_message, to_xml};
+use crate::simkit::{Delivery, Fault, FaultKind, Notifier, corrupt, digits};
+use crate::xml::escape;
+
+/// WeChat's redelivery gaps (spec §3.5).
+const RETRY_GAPS: [Duration; 15] = [
+    Duration::from_secs(15),
+    Duration::from_secs(15),
+    Duration::from_secs(30),
+    Duration::from_secs(180),
+    Duration::from_secs(600),
+    Duration::from_secs(1200),
+    Duration::from_secs(1800),
+    Duration::from_secs(1800),
+    Duration::from_secs(1800),
+    Duration::from_secs(3600),
+    Duration::from_secs(10_800),
+    Duration::from_secs(10_800),
+    Duration::from_secs(10_800),
+    Duration::from_secs(21_600),
+    Duration::from_secs(21_600),
+];
+
+#[derive(Clone)]
+pub struct WeChatSimConfig {
+    pub appid: String,
+    pub mch_id: String,
+    pub api_key: Secret,
+    pub time_scale: f64,
+    /// Where the simulator is reachable, ending in `/`.
+    pub base_url: Url,
+}
+
+impl std::fmt::Debug for WeChatSimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeChatSimConfig")
+            .field("appid", &self.appid)
+            .field("mch_id", &self.mch_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An order, as the simulated WeChat Pay holds it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Order {
+    pub out_trade_no: String,
+    pub prepay_id: String,
+    pub code: String,
+    pub trade_type: String,
+    pub sub_mch_id: String,
+    pub body: String,
+    pub total_fee: u64,
+    pub fee_type: String,
+    pub notify_url: String,
+    /// NOTPAY, SUCCESS, REFUND, CLOSED or PAYERROR.
+    pub trade_state: String,
+    pub transaction_id: Option<String>,
+    pub time_end: Option<String>,
+    pub refunded: u64,
+    #[serde(skip)]
+    sign_type: SignType,
+    #[serde(skip)]
+    refunds: HashMap<String, (u64, String)>,
+}
+
+/// What the buyer does on the WeChat page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuyerAction {
+    Pay,
+    Fail,
+}
+
+/// A WeChat error code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct WeChatError(pub &'static str);
+
+/// A notification ready to be stamped and signed for each delivery.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub url: Url,
+    pub fields: Fields,
+    pub sign_type: SignType,
+    pub out_trade_no: String,
+}
+
+#[derive(Clone)]
+pub struct WeChatSimulator {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for WeChatSimulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeChatSimulator")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    config: WeChatSimConfig,
+    orders: Mutex<HashMap<String, Order>>,
+    notifier: Arc<Notifier>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn now() -> Timestamp {
+    SystemClock.now()
+}
+
+fn acknowledged(_status: u16, body: &str) -> bool {
+    parse_message(body).is_ok_and(|f| f.get("return_code").map(String::as_str) == Some("SUCCESS"))
+}
+
+impl WeChatSimulator {
+    pub fn new(config: WeChatSimConfig) -> Self {
+        let notifier = Notifier::new("wechatpay", &RETRY_GAPS, config.time_scale, acknowledged);
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                orders: Mutex::new(HashMap::new()),
+                notifier,
+            }),
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/pay/unifiedorder", post(unifiedorder))
+            .route("/pay/orderquery", post(orderquery))
+            .route("/pay/closeorder", post(closeorder))
+            .route("/secapi/pay/refund", post(refund))
+            .route("/checkmweb", get(checkmweb))
+            .route("/scan", get(scan))
+            .route("/act/{prepay_id}", post(act))
+            .route("/control", post(control))
+            .route("/orders/{out_trade_no}", get(order_state))
+            .with_state(self.clone())
+    }
+
+    fn config(&self) -> &WeChatSimConfig {
+        &self.inner.config
+    }
+
+    pub fn add_fault(&self, fault: Fault) {
+        self.inner.notifier.add_fault(fault);
+    }
+
+    /// Checks an API request: XML, institution ids, signature. Returns its fields and sign type.
+    fn authenticate(&self, body: &[u8]) -> Result<(Fields, SignType), String> {
+        let text = std::str::from_utf8(body).map_err(|_| fail("NOT_UTF8"))?;
+        let fields = parse_message(text).map_err(|_| fail("XML_FORMAT_ERROR"))?;
+        if fields.get("appid") != Some(&self.config().appid) {
+            return Err(fail("APPID_NOT_EXIST"));
+        }
+        if fields.get("mch_id") != Some(&self.config().mch_id) {
+            return Err(fail("MCHID_NOT_EXIST"));
+        }
+        let sign_type = SignType::of(&fields).ok_or_else(|| fail("SIGNERROR"))?;
+        if !sign::verify(&fields, &self.config().api_key) {
+            return Err(fail("SIGNERROR"));
+        }
+        Ok((fields, sign_type))
+    }
+
+    /// A signed answer with `return_code=SUCCESS` and the business result.
+    fn answer(
+        &self,
+        request: &Fields,
+        sign_type: SignType,
+        result: Result<Fields, (&'static str, &'static str)>,
+    ) -> String {
+        let mut f = Fields::new();
+        f.insert("return_code".into(), "SUCCESS".into());
+        f.insert("return_msg".into(), "OK".into());
+        for k in ["appid", "mch_id", "sub_mch_id"] {
+            if let Some(v) = request.get(k) {
+                f.insert(k.into(), v.clone());
+            }
+        }
+        f.insert("nonce_str".into(), nonce());
+        if sign_type == SignType::HmacSha256 {
+            f.insert("sign_type".into(), sign_type.code().into());
+        }
+        match result {
+            Ok(extra) => {
+                f.insert("result_code".into(), "SUCCESS".into());
+                f.extend(extra);
+            }
+            Err((code, description)) => {
+                f.insert("result_code".into(), "FAIL".into());
+                f.insert("err_code".into(), code.into());
+                f.insert("err_code_des".into(), description.into());
+            }
+        }
+        let signature = sign::sign(&f, sign_type, &self.config().api_key);
+        f.insert("sign".into(), signature);
+        to_xml(&f)
+    }
+
+    fn create(
+        &self,
+        f: &Fields,
+        sign_type: SignType,
+    ) -> Result<Fields, (&'static str, &'static str)> {
+        let get = |name: &str| f.get(name).filter(|v| !v.is_empty()).cloned();
+        let required = |name: &str| get(name).ok_or(("LACK_PARAMS", "missing a required field"));
+        let out_trade_no = required("out_trade_no")?;
+        if out_trade_no.len() > 32
+            || !out_trade_no
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-|*".contains(&b))
+        {
+            return Err(("PARAM_ERROR", "out_trade_no is invalid"));
+        }
+        let body = required("body")?;
+        let total_fee = required("total_fee")?
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or(("PARAM_ERROR", "total_fee is invalid"))?;
+        let fee_type = get("fee_type").unwrap_or_else(|| "CNY".into());
+        fee_type
+            .parse::<Currency>()
+            .map_err(|_| ("PARAM_ERROR", "fee_type is invalid"))?;
+        required("spbill_create_ip")?;
+        let notify_url = required("notify_url")?;
+        let trade_type = required("trade_type")?;
+        match trade_type.as_str() {
+            "NATIVE" => {
+                required("product_id")?;
+            }
+            "MWEB" => {
+                required("scene_info")?;
+            }
+            "JSAPI" | "APP" => return Err(("NOAUTH", "this simulator serves NATIVE and MWEB")),
+            _ => return Err(("PARAM_ERROR", "trade_type is invalid")),
+        }
+        let mut orders = lock(&self.inner.orders);
+        let order = match orders.get(&out_trade_no) {
+            Some(existing)
+                if existing.trade_state == "SUCCESS" || existing.trade_state == "REFUND" =>
+            {
+                return Err(("ORDERPAID", "the order is paid"));
+            }
+            Some(existing) if existing.trade_state == "CLOSED" => {
+                return Err(("ORDERCLOSED", "the order is closed"));
+            }
+            Some(existing)
+                if existing.total_fee != total_fee
+                    || existing.fee_type != fee_type
+                    || existing.trade_type != trade_type =>
+            {
+                return Err(("OUT_TRADE_NO_USED", "out_trade_no used for another order"));
+            }
+            Some(existing) => existing.clone(),
+            None => {
+                let order = Order {
+                    prepay_id: format!("wx{}{}", now().beijing_compact(), digits(10)),
+                    code: digits(10),
+                    out_trade_no: out_trade_no.clone(),
+                    trade_type,
+                    sub_mch_id: get("sub_mch_id").unwrap_or_default(),
+                    body,
+                    total_fee,
+                    fee_type,
+                    notify_url,
+                    trade_state: "NOTPAY".into(),
+                    transaction_id: None,
+                    time_end: None,
+                    refunded: 0,
+                    sign_type,
+                    refunds: HashMap::new(),
+                };
+                orders.insert(out_trade_no, order.clone());
+                order
+            }
+        };
+        let mut extra = Fields::new();
+        extra.insert("trade_type".into(), order.trade_type.clone());
+        extra.insert("prepay_id".into(), order.prepay_id.clone());
+        if order.trade_type == "NATIVE" {
+            extra.insert(
+                "code_url".into(),
+                format!("weixin://wxpay/bizpayurl?pr={}", order.code),
+            );
+        } else {
+            let mut mweb = self
+                .config()
+                .base_url
+                .join("checkmweb")
+                .map_err(|_| ("SYSTEMERROR", "bad base URL"))?;
+            mweb.query_pairs_mut()
+                .append_pair("prepay_id", &order.prepay_id)
+                .append_pair("package", &digits(10));
+            extra.insert("mweb_url".into(), mweb.to_string());
+        }
+        Ok(extra)
+    }
+
+    fn find(&self, f: &Fields) -> Option<Order> {
+        let orders = lock(&self.inner.orders);
+        match (
+            f.get("transaction_id").filter(|v| !v.is_empty()),
+            f.get("out_trade_no"),
+        ) {
+            (Some(tx), _) => orders
+                .values()
+                .find(|o| o.transaction_id.as_ref() == Some(tx))
+                .cloned(),
+            (None, Some(out)) => orders.get(out).cloned(),
+            (None, None) => None,
+        }
+    }
+
+    fn query(&self, f: &Fields, _: SignType) -> Result<Fields, (&'static str, &'static str)> {
+        let order = self.find(f).ok_or(("ORDERNOTEXIST", "no such order"))?;
+        let mut extra = Fields::new();
+        for (k, v) in [
+            ("out_trade_no", Some(order.out_trade_no.clone())),
+            ("trade_state", Some(order.trade_state.clone())),
+            ("trade_state_desc", Some(order.trade_state.to_lowercase())),
+            ("trade_type", Some(order.trade_type.clone())),
+            ("total_fee", Some(order.total_fee.to_string())),
+            ("fee_type", Some(order.fee_type.clone())),
+            ("transaction_id", order.transaction_id.clone()),
+            ("time_end", order.time_end.clone()),
+        ] {
+            if let Some(v) = v {
+                extra.insert(k.into(), v);
+            }
+        }
+        Ok(extra)
+    }
+
+    fn close(&self, f: &Fields, _: SignType) -> Result<Fields, (&'static str, &'static str)> {
+        let mut orders = lock(&self.inner.orders);
+        let order = f
+            .get("out_trade_no")
+            .and_then(|o| orders.get_mut(o))
+            .ok_or(("ORDERNOTEXIST", "no such order"))?;
+        match order.trade_state.as_str() {
+            "SUCCESS" | "REFUND" => Err(("ORDERPAID", "the order is paid")),
+            _ => {
+                order.trade_state = "CLOSED".into();
+                Ok(Fields::new())
+            }
+        }
+    }
+
+    fn refund_order(
+        &self,
+        f: &Fields,
+        _: SignType,
+    ) -> Result<Fields, (&'static str, &'static str)> {
+        let get = |name: &str| {
+            f.get(name)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .ok_or(("LACK_PARAMS", "missing a required field"))
+        };
+        let out_refund_no = get("out_refund_no")?;
+        let total_fee = get("total_fee")?
+            .parse::<u64>()
+            .map_err(|_| ("PARAM_ERROR", "total_fee is invalid"))?;
+        let refund_fee = get("refund_fee")?
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n >= 1)
+            .ok_or(("PARAM_ERROR", "refund_fee is invalid"))?;
+        let key = self
+            .find(f)
+            .ok_or(("ORDERNOTEXIST", "no such order"))?
+            .out_trade_no;
+        let mut orders = lock(&self.inner.orders);
+        let order = orders
+            .get_mut(&key)
+            .ok_or(("ORDERNOTEXIST", "no such order"))?;
+        if let Some((fee, refund_id)) = order.refunds.get(&out_refund_no) {
+            // A retry with the same number is the same refund.
+            return if *fee == refund_fee {
+                let mut extra = Fields::new();
+                extra.insert("refund_id".into(), refund_id.clone());
+                Ok(extra)
+            } else {
+                Err((
+                    "REFUND_FEE_MISMATCH",
+                    "out_refund_no reused with another amount",
+                ))
+            };
+        }
+        if order.trade_state != "SUCCESS" && order.trade_state != "REFUND" {
+            return Err(("TRADE_STATE_ERROR", "the order is not paid"));
+        }
+        if total_fee != order.total_fee {
+            return Err(("PARAM_ERROR", "total_fee is not the order's"));
+        }
+        if order.refunded + refund_fee > order.total_fee {
+            return Err(("NOTENOUGH", "more than remains refundable"));
+        }
+        let refund_id = format!("50{}", digits(26));
+        order.refunded += refund_fee;
+        order.trade_state = "REFUND".into();
+        order
+            .refunds
+            .insert(out_refund_no.clone(), (refund_fee, refund_id.clone()));
+        let mut extra = Fields::new();
+        extra.insert("out_trade_no".into(), order.out_trade_no.clone());
+        extra.insert("out_refund_no".into(), out_refund_no);
+        extra.insert("refund_id".into(), refund_id);
+        extra.insert("refund_fee".into(), refund_fee.to_string());
+        Ok(extra)
+    }
+
+    fn by_prepay(&self, prepay_id: &str) -> Option<Order> {
+        lock(&self.inner.orders)
+            .values()
+            .find(|o| o.prepay_id == prepay_id)
+            .cloned()
+    }
+
+    fn by_code(&self, code_url: &str) -> Option<Order> {
+        let code = code_url.strip_prefix("weixin://wxpay/bizpayurl?pr=")?;
+        lock(&self.inner.orders)
+            .values()
+            .find(|o| o.code == code)
+            .cloned()
+    }
+
+    /// The buyer pays (or payment fails) on the WeChat page. Returns the notification to
+    /// send.
+    pub fn settle(
+        &self,
+        out_trade_no: &str,
+        action: BuyerAction,
+    ) -> Result<Notification, WeChatError> {
+        let mut orders = lock(&self.inner.orders);
+        let order = orders
+            .get_mut(out_trade_no)
+            .ok_or(WeChatError("ORDERNOTEXIST"))?;
+        if order.trade_state != "NOTPAY" {
+            return Err(WeChatError("ORDERPAID"));
+        }
+        let time_end = now().beijing_compact();
+        order.time_end = Some(time_end.clone());
+        let mut fields = Fields::new();
+        match action {
+            BuyerAction::Pay => {
+                let transaction_id =
+                    format!("42000{}{}", time_end.get(..8).unwrap_or(""), digits(15));
+                order.trade_state = "SUCCESS".into();
+                order.transaction_id = Some(transaction_id.clone());
+                fields.insert("result_code".into(), "SUCCESS".into());
+                fields.insert("transaction_id".into(), transaction_id);
+            }
+            BuyerAction::Fail => {
+                order.trade_state = "PAYERROR".into();
+                fields.insert("result_code".into(), "FAIL".into());
+                fields.insert("err_code".into(), "PAYERROR".into());
+                fields.insert("err_code_des".into(), "payment failed".into());
+            }
+        }
+        for (k, v) in [
+            ("return_code", "SUCCESS".to_owned()),
+            ("appid", self.config().appid.clone()),
+            ("mch_id", self.config().mch_id.clone()),
+            ("sub_mch_id", order.sub_mch_id.clone()),
+            ("openid", "oSimOpenId0000000000000000001".to_owned()),
+            ("trade_type", order.trade_type.clone()),
+            ("bank_type", "CFT".to_owned()),
+            ("out_trade_no", order.out_trade_no.clone()),
+            ("total_fee", order.total_fee.to_string()),
+            ("fee_type", order.fee_type.clone()),
+            ("cash_fee", (order.total_fee * 5).to_string()),
+            ("cash_fee_type", "CNY".to_owned()),
+            ("time_end", time_end),
+        ] {
+            fields.insert(k.into(), v);
+        }
+        if order.sign_type == SignType::HmacSha256 {
+            fields.insert("sign_type".into(), "HMAC-SHA256".into());
+        }
+        let url = Url::parse(&order.notify_url).map_err(|_| WeChatError("PARAM_ERROR"))?;
+        Ok(Notification {
+            url,
+            fields,
+            sign_type: order.sign_type,
+            out_trade_no: order.out_trade_no.clone(),
+        })
+    }
+
+    /// Stamps, applies a fault to, and signs a notification: the XML that goes on the wire.
+    pub fn finish(&self, n: &Notification, fault: Option<FaultKind>) -> String {
+        let mut fields = n.fields.clone();
+        fields.insert("nonce_str".into(), nonce());
+        match fault {
+            Some(FaultKind::WrongAmount) => {
+                let more = fields
+                    .get("total_fee")
+                    .and_then(|f| f.parse::<u64>().ok())
+                    .map_or(100, |f| f + 100);
+                fields.insert("total_fee".into(), more.to_string());
+            }
+            Some(FaultKind::WrongCurrency) => {
+                let other = if fields.get("fee_type").map(String::as_str) == Some("CAD") {
+                    "USD"
+                } else {
+                    "CAD"
+                };
+                fields.insert("fee_type".into(), other.into());
+            }
+            _ => {}
+        }
+        let mut signature = sign::sign(&fields, n.sign_type, &self.config().api_key);
+        if fault == Some(FaultKind::CorruptSignature) {
+            signature = corrupt(&signature);
+        }
+        fields.insert("sign".into(), signature);
+        to_xml(&fields)
+    }
+
+    pub fn send(&self, n: Notification) {
+        let delivery = Delivery {
+            url: n.url.clone(),
+            content_type: "text/xml; charset=utf-8",
+            about: n.out_trade_no.clone(),
+        };
+        let sim = self.clone();
+        self.inner
+            .notifier
+            .send(delivery, Arc::new(move |fault| sim.finish(&n, fault)));
+    }
+}
+
+fn fail(message: &str) -> String {
+    format!(
+        "<xml><return_code><![CDATA[FAIL]]></return_code><return_msg><![CDATA[{message}]]></return_msg></xml>"
+    )
+}
+
+fn xml_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
+}
+
+type Handler =
+    fn(&WeChatSimulator, &Fields, SignType) -> Result<Fields, (&'static str, &'static str)>;
+
+fn api(sim: &WeChatSimulator, body: &[u8], handler: Handler) -> Response {
+    match sim.authenticate(body) {
+        Ok((fields, sign_type)) => {
+            xml_response(sim.answer(&fields, sign_type, handler(sim, &fields, sign_type)))
+        }
+        Err(refusal) => xml_response(refusal),
+    }
+}
+
+async fn unifiedorder(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
+    api(&sim, &body, WeChatSimulator::create)
+}
+
+async fn orderquery(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
+    api(&sim, &body, WeChatSimulator::query)
+}
+
+async fn closeorder(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
+    api(&sim, &body, WeChatSimulator::close)
+}
+
+async fn refund(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
+    api(&sim, &body, WeChatSimulator::refund_order)
+}
+
+fn page(title: &str, content: &str) -> Response {
+    Html(format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title>\
+         <body style=\"font-family:-apple-system,sans-serif;max-width:420px;margin:0 auto;padding:16px;background:#ededed\">\
+         <p style=\"background:#fff4d6;border:1px solid #f0d48a;padding:8px;border-radius:8px;text-align:center;font-weight:600\">SIMULATED WECHAT PAY — test mode, no real money</p>\
+         <div style=\"background:#fff;border-radius:12px;padding:20px\">{content}</div></body></html>",
+        t = escape(title)
+    ))
+    .into_response()
+}
+
+fn pay_page(sim: &WeChatSimulator, order: &Order, redirect_url: Option<&str>) -> Response {
+    if order.trade_state != "NOTPAY" {
+        return page(
+            "WeChat Pay",
+            &format!("<p id=\"wechat-status\">{}</p>", escape(&order.trade_state)),
+        );
+    }
+    let action = sim
+        .config()
+        .base_url
+        .join(&format!("act/{}", order.prepay_id))
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    let hidden = redirect_url
+        .map(|r| {
+            format!(
+                "<input type=\"hidden\" name=\"redirect_url\" value=\"{}\">",
+                escape(r)
+            )
+        })
+        .unwrap_or_default();
+    let button = "display:block;width:100%;padding:14px;margin-top:10px;border:0;border-radius:8px;font-size:16px;font-weight:700;";
+    page(
+        "WeChat Pay",
+        &format!(
+            "<h1 id=\"wechat-title\" style=\"color:#07c160;font-size:20px\">WeChat Pay</h1><p id=\"wechat-body\">{}</p>\
+             <p style=\"font-size:32px;font-weight:700\" id=\"wechat-amount\">{} {}</p><p style=\"color:#666;font-size:13px\">{} · {}</p>\
+             <form method=\"post\" action=\"{}\">{hidden}\
+             <button id=\"wechat-pay\" name=\"action\" value=\"pay\" style=\"{button}background:#07c160;color:#fff\">Pay</button>\
+             <button id=\"wechat-fail\" name=\"action\" value=\"fail\" style=\"{button}background:#b42318;color:#fff\">Fail</button>\
+             <button id=\"wechat-cancel\" name=\"action\" value=\"cancel\" style=\"{button}background:#fff;border:1px solid #ccc\">Cancel</button></form>",
+            escape(&order.body),
+            shown_amount(order),
+            escape(&order.fee_type),
+            escape(&order.trade_type),
+            escape(&order.out_trade_no),
+            escape(&action),
+        ),
+    )
+}
+
+/// The order's amount in major units, as the buyer reads it.
+fn shown_amount(order: &Order) -> String {
+    let currency = order.fee_type.parse().unwrap_or(Currency::Cny);
+    Amount::from_minor(order.total_fee)
+        .map(|amount| Money::new(amount, currency).major_plain())
+        .unwrap_or_else(|_| order.total_fee.to_string())
+}
+
+#[derive(Debug, Deserialize)]
+struct MwebQuery {
+    prepay_id: String,
+    redirect_url: Option<String>,
+}
+
+async fn checkmweb(State(sim): State<WeChatSimulator>, Query(q): Query<MwebQuery>) -> Response {
+    match sim.by_prepay(&q.prepay_id) {
+        Some(order) if order.trade_type == "MWEB" => {
+            pay_page(&sim, &order, q.redirect_url.as_deref())
+        }
+        _ => page("WeChat Pay", "<p id=\"wechat-error\">INVALID_REQUEST</p>"),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ScanQuery {
+    code_url: String,
+}
+
+/// What the buyer's phone shows after scanning a NATIVE code.
+async fn scan(State(sim): State<WeChatSimulator>, Query(q): Query<ScanQuery>) -> Response {
+    match sim.by_code(&q.code_url) {
+        Some(order) => pay_page(&sim, &order, None),
+        None => page("WeChat Pay", "<p id=\"wechat-error\">INVALID_CODE</p>"),
+    }
+}
+
+async fn act(
+    State(sim): State<WeChatSimulator>,
+    Path(prepay_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let Some(order) = sim.by_prepay(&prepay_id) else {
+        return page("WeChat Pay", "<p id=\"wechat-error\">ORDERNOTEXIST</p>");
+    };
+    let back = form.get("redirect_url").cloned();
+    let action = match form.get("action").map(String::as_str) {
+        Some("pay") => BuyerAction::Pay,
+        Some("fail") => BuyerAction::Fail,
+        _ => {
+            return match back {
+                Some(url) => Redirect::to(&url).into_response(),
+                None => page("WeChat Pay", "<p id=\"wechat-cancelled\">Cancelled.</p>"),
+            };
+        }
+    };
+    match sim.settle(&order.out_trade_no, action) {
+        Ok(notification) => {
+            sim.send(notification);
+            match back {
+                Some(url) => Redirect::to(&url).into_response(),
+                None => page(
+                    "WeChat Pay",
+                    "<p id=\"wechat-done\">Done. You can return to the merchant's page.</p>",
+                ),
+            }
+        }
+        Err(e) => page(
+            "WeChat Pay",
+            &format!("<p id=\"wechat-error\">{}</p>", escape(e.0)),
+        ),
+    }
+}
+
+async fn control(State(sim): State<WeChatSimulator>, Json(fault): Json<Fault>) -> StatusCode {
+    sim.add_fault(fault);
+    StatusCode::NO_CONTENT
+}
+
+async fn order_state(
+    State(sim): State<WeChatSimulator>,
+    Path(out_trade_no): Path<String>,
+) -> Response {
+    match lock(&sim.inner.orders).get(&out_trade_no) {
+        Some(order) => Json(order.clone()).into_response(),
+        None => (StatusCode::NOT_FOUND, "ORDERNOTEXIST").into_response(),
+    }
+}

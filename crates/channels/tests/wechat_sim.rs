@@ -1,0 +1,445 @@
+//! The WeChat Pay connector against the simulated WeChat Pay, over real HTTP: our signed
+//! XML, their checks, their signed answers and notifications, our verification.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::routing::post;
+use ottgate_channels::simkit::{Fault, FaultKind};
+use ottgate_channels::wechat::sign::{self, Fields, SignType};
+use ottgate_channels::wechat::simulator::WeChatSimulator;
+use ottgate_channels::wechat::{
+    self, ACK_SUCCESS, WeChatConnector, ack_fail, parse_message, to_xml,
+};
+use ottgate_channels::{
+    Channel, ChannelError, Device, QueryPayment, QueryResult, RefundPayment, RefundResult,
+    StartAction, StartPayment,
+};
+use ottgate_core::{
+    Amount, Clock, Currency, MerchantId, Money, OrderId, PaymentMethod, RefundId, Secret,
+    SystemClock,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use url::Url;
+
+struct World {
+    connector: WeChatConnector,
+    notices: mpsc::UnboundedReceiver<String>,
+    /// How many more notifications the receiver refuses before acknowledging.
+    refuse: Arc<AtomicUsize>,
+    base: Url,
+    http: reqwest::Client,
+}
+
+/// The simulator and a notify receiver on one port, as the gateway mounts them.
+async fn world(sign_type: SignType) -> World {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    let (config, sim_config) = wechat::sandbox(&base, sign_type, 3600.0).unwrap();
+    let sim = WeChatSimulator::new(sim_config);
+    let (tx, notices) = mpsc::unbounded_channel();
+    let refuse = Arc::new(AtomicUsize::new(0));
+    let refusing = refuse.clone();
+    let app = Router::new()
+        .nest_service("/sim/wechatpay", sim.router())
+        .route(
+            "/notify/wechatpay",
+            post(move |body: Bytes| {
+                let tx = tx.clone();
+                let refusing = refusing.clone();
+                async move {
+                    let _ = tx.send(String::from_utf8(body.to_vec()).unwrap());
+                    let refused = refusing
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                    if refused {
+                        ack_fail("not now")
+                    } else {
+                        ACK_SUCCESS.to_owned()
+                    }
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    World {
+        connector: WeChatConnector::new(config).unwrap(),
+        notices,
+        refuse,
+        base,
+        http,
+    }
+}
+
+fn money(cents: u64) -> Money {
+    Money::new(Amount::from_minor(cents).unwrap(), Currency::Cad)
+}
+
+fn payment(attempt: &OrderId, device: Device) -> StartPayment {
+    let now = SystemClock.now();
+    StartPayment {
+        attempt_id: attempt.clone(),
+        method: PaymentMethod::WeChatPay,
+        money: money(1234),
+        subject: "Maple Tea House".into(),
+        merchant_id: MerchantId::parse("ON00000001").unwrap(),
+        merchant_name: "Maple Tea House".into(),
+        created_at: now,
+        expires_at: now.plus(Duration::from_secs(600)),
+        return_url: Url::parse("https://shop.example/return").unwrap(),
+        device,
+    }
+}
+
+async fn next_notice(w: &mut World) -> Fields {
+    let body = tokio::time::timeout(Duration::from_secs(10), w.notices.recv())
+        .await
+        .expect("a notification")
+        .unwrap();
+    parse_message(&body).unwrap()
+}
+
+/// Opens a NATIVE payment and returns the simulator's "scanned" page URL and prepay id.
+async fn native(w: &World, attempt: &OrderId) -> (Url, String) {
+    let start = w
+        .connector
+        .start(&payment(attempt, Device::Desktop))
+        .await
+        .unwrap();
+    let StartAction::QrCode { content, test_link } = start.action else {
+        panic!("a desktop buyer gets a QR code: {:?}", start.action)
+    };
+    assert!(
+        content.starts_with("weixin://wxpay/bizpayurl?pr="),
+        "{content}"
+    );
+    (test_link.unwrap(), start.channel_order_id.unwrap())
+}
+
+async fn act(w: &World, prepay_id: &str, action: &str) -> reqwest::Response {
+    w.http
+        .post(
+            w.base
+                .join(&format!("sim/wechatpay/act/{prepay_id}"))
+                .unwrap(),
+        )
+        .form(&[("action", action)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_native_payment_is_scanned_paid_queried_and_refunded_with_both_sign_types() {
+    for sign_type in [SignType::Md5, SignType::HmacSha256] {
+        let mut w = world(sign_type).await;
+        let attempt = OrderId::generate(SystemClock.now());
+        let query = QueryPayment {
+            attempt_id: attempt.clone(),
+            money: money(1234),
+        };
+        let (scan, prepay_id) = native(&w, &attempt).await;
+        assert!(scan.as_str().contains("sim/wechatpay/scan?code_url="));
+
+        // The phone "scans" the code and shows the order.
+        let page = w.http.get(scan).send().await.unwrap().text().await.unwrap();
+        assert!(
+            page.contains("id=\"wechat-pay\"") && page.contains("12.34 CAD"),
+            "{page}"
+        );
+        assert_eq!(
+            w.connector.query(&query).await.unwrap(),
+            QueryResult::Pending
+        );
+
+        // The buyer pays: a signed notification arrives.
+        assert_eq!(act(&w, &prepay_id, "pay").await.status(), 200);
+        let n = next_notice(&mut w).await;
+        assert!(w.connector.verify(&n), "{n:?}");
+        assert_eq!(
+            n.get("sign_type").map(String::as_str),
+            (sign_type == SignType::HmacSha256).then_some("HMAC-SHA256")
+        );
+        let notice = WeChatConnector::read_notice(&n).unwrap();
+        assert!(notice.paid);
+        assert_eq!(notice.out_trade_no, attempt.as_str());
+        assert!(wechat::amount_matches(
+            &notice.total_fee,
+            &notice.fee_type,
+            money(1234)
+        ));
+        assert_eq!(
+            w.connector.query(&query).await.unwrap(),
+            QueryResult::Paid {
+                bizpay_order_id: notice.transaction_id.clone(),
+                money: Some(money(1234)),
+            }
+        );
+        // Paying again is refused.
+        let again = act(&w, &prepay_id, "pay").await.text().await.unwrap();
+        assert!(again.contains("ORDERPAID"), "{again}");
+
+        // Refunds are synchronous; a retry with the same number is the same refund.
+        let refund = RefundPayment {
+            refund_id: RefundId::generate(SystemClock.now()),
+            at: SystemClock.now(),
+            payment_id: attempt.clone(),
+            bizpay_order_id: Some(notice.transaction_id.clone()),
+            money: money(234),
+            payment_total: money(1234),
+        };
+        let first = w.connector.refund(&refund).await.unwrap();
+        let RefundResult::Succeeded { channel_refund_id } = &first else {
+            panic!("{first:?}")
+        };
+        assert!(!channel_refund_id.is_empty());
+        assert_eq!(w.connector.refund(&refund).await.unwrap(), first);
+        let too_much = RefundPayment {
+            refund_id: RefundId::generate(SystemClock.now()),
+            money: money(1001),
+            ..refund.clone()
+        };
+        assert_eq!(
+            w.connector.refund(&too_much).await.unwrap(),
+            RefundResult::Refused {
+                reason: "NOTENOUGH".into()
+            }
+        );
+        // A refunded payment still reads as paid.
+        assert!(matches!(
+            w.connector.query(&query).await.unwrap(),
+            QueryResult::Paid { .. }
+        ));
+    }
+}
+
+#[tokio::test]
+async fn a_mobile_buyer_goes_to_the_h5_page_and_back() {
+    let mut w = world(SignType::HmacSha256).await;
+    let attempt = OrderId::generate(SystemClock.now());
+    let start = w
+        .connector
+        .start(&payment(&attempt, Device::Mobile))
+        .await
+        .unwrap();
+    let url = start.redirect_url().unwrap().clone();
+    assert!(url.path().ends_with("/sim/wechatpay/checkmweb"), "{url}");
+    assert!(
+        url.query_pairs()
+            .any(|(k, v)| k == "redirect_url" && v == "https://shop.example/return")
+    );
+    let page = w.http.get(url).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("redirect_url"), "{page}");
+
+    // Payment fails: the buyer is sent back, the notification says FAIL, and the query
+    // reports the order closed.
+    let prepay_id = start.channel_order_id.unwrap();
+    let back = w
+        .http
+        .post(
+            w.base
+                .join(&format!("sim/wechatpay/act/{prepay_id}"))
+                .unwrap(),
+        )
+        .form(&[
+            ("action", "fail"),
+            ("redirect_url", "https://shop.example/return"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(back.status().is_redirection());
+    assert_eq!(
+        back.headers()["location"].to_str().unwrap(),
+        "https://shop.example/return"
+    );
+    let n = next_notice(&mut w).await;
+    assert!(w.connector.verify(&n));
+    assert!(!WeChatConnector::read_notice(&n).unwrap().paid);
+    assert_eq!(
+        w.connector
+            .query(&QueryPayment {
+                attempt_id: attempt,
+                money: money(1234)
+            })
+            .await
+            .unwrap(),
+        QueryResult::Closed
+    );
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_what_wechat_refuses() {
+    let w = world(SignType::Md5).await;
+    let unifiedorder = w.base.join("sim/wechatpay/pay/unifiedorder").unwrap();
+    let post = |body: String| {
+        let http = w.http.clone();
+        let url = unifiedorder.clone();
+        async move {
+            let text = http.post(url).body(body).send().await.unwrap();
+            parse_message(&text.text().await.unwrap()).unwrap()
+        }
+    };
+    let mut f = Fields::new();
+    for (k, v) in [
+        ("appid", wechat::testkeys::APPID),
+        ("mch_id", wechat::testkeys::MCH_ID),
+        ("nonce_str", "abc"),
+        ("body", "Tea"),
+        ("out_trade_no", "T1"),
+        ("total_fee", "100"),
+        ("fee_type", "CAD"),
+        ("spbill_create_ip", "127.0.0.1"),
+        ("notify_url", "http://127.0.0.1/notify"),
+        ("trade_type", "NATIVE"),
+        ("product_id", "T1"),
+    ] {
+        f.insert(k.into(), v.into());
+    }
+    let key = Secret::new(wechat::testkeys::API_KEY);
+    let signed = |f: &Fields| {
+        let mut f = f.clone();
+        let s = sign::sign(&f, SignType::Md5, &key);
+        f.insert("sign".into(), s);
+        f
+    };
+
+    // Signed right: accepted.
+    let ok = post(to_xml(&signed(&f))).await;
+    assert_eq!(ok["result_code"], "SUCCESS", "{ok:?}");
+    // The amount changed after signing.
+    let mut tampered = signed(&f);
+    tampered.insert("total_fee".into(), "1".into());
+    let refused = post(to_xml(&tampered)).await;
+    assert_eq!(
+        (
+            refused["return_code"].as_str(),
+            refused["return_msg"].as_str()
+        ),
+        ("FAIL", "SIGNERROR")
+    );
+    // The same out_trade_no for another amount.
+    let mut other = f.clone();
+    other.insert("total_fee".into(), "200".into());
+    let used = post(to_xml(&signed(&other))).await;
+    assert_eq!(used["err_code"], "OUT_TRADE_NO_USED");
+    // A missing field.
+    let mut missing = f.clone();
+    missing.remove("product_id");
+    missing.insert("out_trade_no".into(), "T2".into());
+    assert_eq!(
+        post(to_xml(&signed(&missing))).await["err_code"],
+        "LACK_PARAMS"
+    );
+    // Another institution, and not XML at all.
+    let mut stranger = f.clone();
+    stranger.insert("mch_id".into(), "1900000009".into());
+    assert_eq!(
+        post(to_xml(&signed(&stranger))).await["return_msg"],
+        "MCHID_NOT_EXIST"
+    );
+    let text = w
+        .http
+        .post(unifiedorder.clone())
+        .body("{\"json\":true}")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("XML_FORMAT_ERROR"), "{text}");
+
+    // A connector with the wrong key is refused; an order nobody opened is not found.
+    let (mut config, _) = wechat::sandbox(&w.base, SignType::Md5, 1.0).unwrap();
+    config.api_key = Secret::new("WrongKeyWrongKeyWrongKeyWrongKey");
+    let wrong = WeChatConnector::new(config).unwrap();
+    let attempt = OrderId::generate(SystemClock.now());
+    let err = wrong
+        .start(&payment(&attempt, Device::Desktop))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ChannelError::Upstream(m) if m.contains("SIGNERROR")),
+        "{err:?}"
+    );
+    assert_eq!(
+        w.connector
+            .query(&QueryPayment {
+                attempt_id: attempt,
+                money: money(1)
+            })
+            .await
+            .unwrap(),
+        QueryResult::NotFound
+    );
+}
+
+#[tokio::test]
+async fn notifications_are_resent_until_acknowledged_and_faults_reach_the_wire() {
+    let mut w = world(SignType::Md5).await;
+
+    // Refused twice, then acknowledged: three deliveries, then silence.
+    w.refuse.store(2, Ordering::SeqCst);
+    let attempt = OrderId::generate(SystemClock.now());
+    let (_, prepay_id) = native(&w, &attempt).await;
+    act(&w, &prepay_id, "pay").await;
+    for _ in 0..3 {
+        let n = next_notice(&mut w).await;
+        assert_eq!(n["out_trade_no"], attempt.as_str());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(w.notices.try_recv().is_err(), "acknowledged: no more");
+
+    let control = w.base.join("sim/wechatpay/control").unwrap();
+    for kind in [
+        FaultKind::CorruptSignature,
+        FaultKind::WrongAmount,
+        FaultKind::WrongCurrency,
+        FaultKind::Duplicate,
+    ] {
+        let attempt = OrderId::generate(SystemClock.now());
+        let (_, prepay_id) = native(&w, &attempt).await;
+        let fault = Fault {
+            kind,
+            out_trade_no: Some(attempt.to_string()),
+            delay_ms: None,
+        };
+        let status = w
+            .http
+            .post(control.clone())
+            .json(&fault)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 204);
+        act(&w, &prepay_id, "pay").await;
+        let n = next_notice(&mut w).await;
+        let notice = WeChatConnector::read_notice(&n).unwrap();
+        let amount_ok = wechat::amount_matches(&notice.total_fee, &notice.fee_type, money(1234));
+        match kind {
+            FaultKind::CorruptSignature => assert!(!w.connector.verify(&n)),
+            FaultKind::WrongAmount | FaultKind::WrongCurrency => {
+                assert!(w.connector.verify(&n), "validly signed...");
+                assert!(!amount_ok, "...but not the order's money: {n:?}");
+            }
+            _ => {
+                assert!(w.connector.verify(&n) && amount_ok);
+                let again = next_notice(&mut w).await;
+                assert_eq!(again["out_trade_no"], n["out_trade_no"]);
+            }
+        }
+    }
+}
