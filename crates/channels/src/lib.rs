@@ -189,6 +189,7 @@ pub trait Channel: Send + Sync + fmt::Debug {
 pub struct Channels {
     by_method: BTreeMap<PaymentMethod, Arc<dyn Channel>>,
     alipay: Option<Arc<alipay::AlipayConnector>>,
+    wechat: Option<Arc<wechat::WeChatConnector>>,
 }
 
 impl Channels {
@@ -202,6 +203,7 @@ impl Channels {
                 .map(|m| (m, sandbox.clone()))
                 .collect(),
             alipay: None,
+            wechat: None,
         }
     }
 
@@ -227,5 +229,19 @@ impl Channels {
     /// The Alipay connector, for reading what Alipay sends.
     pub fn alipay(&self) -> Option<&Arc<alipay::AlipayConnector>> {
         self.alipay.as_ref()
+    }
+
+    /// WeChat Pay payments go through `connector` from now on.
+    pub fn with_wechat(mut self, connector: wechat::WeChatConnector) -> Self {
+        let connector = Arc::new(connector);
+        self.by_method
+            .insert(PaymentMethod::WeChatPay, connector.clone());
+        self.wechat = Some(connector);
+        self
+    }
+
+    /// The WeChat Pay connector, for reading what WeChat Pay sends.
+    pub fn wechat(&self) -> Option<&Arc<wechat::WeChatConnector>> {
+        self.wechat.as_ref()
     }
 }

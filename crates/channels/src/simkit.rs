@@ -29,11 +29,11 @@ pub enum FaultKind {
     Reorder,
     /// Sent after `delay_ms`.
     Delay,
-    /// Sent with a signature that does not verify.
+    /// Sent with a signature that does not verify (the first delivery; re-sends are sound).
     CorruptSignature,
-    /// Correctly signed, but for a larger amount than the order's.
+    /// Correctly signed, but for a larger amount than the order's (the first delivery).
     WrongAmount,
-    /// Correctly signed, but in another currency.
+    /// Correctly signed, but in another currency (the first delivery).
     WrongCurrency,
 }
 
@@ -167,8 +167,11 @@ impl Notifier {
         let this = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            for gap in std::iter::once(Duration::ZERO).chain(this.gaps.iter().copied()) {
+            let gaps = std::iter::once(Duration::ZERO).chain(this.gaps.iter().copied());
+            for (n, gap) in gaps.enumerate() {
                 tokio::time::sleep(gap.div_f64(this.time_scale)).await;
+                // A content fault spoils one delivery; the wallet's re-sends are made anew.
+                let fault = if n == 0 { fault } else { None };
                 let answer = this
                     .http
                     .post(delivery.url.clone())

@@ -7,10 +7,13 @@ use ottgate_channels::Channels;
 use ottgate_channels::alipay::sign::{SignType, SigningMaterial, VerifyingMaterial};
 use ottgate_channels::alipay::simulator::AlipaySimulator;
 use ottgate_channels::alipay::{self, AlipayConfig, AlipayConnector};
+use ottgate_channels::wechat::simulator::WeChatSimulator;
+use ottgate_channels::wechat::{self, WeChatConfig, WeChatConnector};
+use ottgate_core::Secret;
 use url::Url;
 
 use crate::StartupError;
-use crate::config::{AlipaySection, Config, Settings};
+use crate::config::{AlipaySection, Config, Settings, WeChatSection};
 use crate::state::Simulators;
 
 fn read(path: &std::path::Path) -> Result<String, StartupError> {
@@ -72,6 +75,48 @@ fn live_alipay(section: &AlipaySection, public_url: &Url) -> Result<AlipayConnec
     AlipayConnector::new(config).map_err(channel_error)
 }
 
+fn live_wechat(section: &WeChatSection, public_url: &Url) -> Result<WeChatConnector, StartupError> {
+    let bad = |m: &str| StartupError::Other(format!("[wechatpay] {m}"));
+    let sign_type = match section.sign_type.as_deref() {
+        None | Some("HMAC-SHA256") => wechat::sign::SignType::HmacSha256,
+        Some("MD5") => wechat::sign::SignType::Md5,
+        Some(_) => return Err(bad("sign_type must be MD5 or HMAC-SHA256")),
+    };
+    let api_url = section
+        .api_url
+        .as_deref()
+        .unwrap_or("https://apihk.mch.weixin.qq.com/");
+    let mut api_url = Url::parse(api_url).map_err(|e| bad(&format!("api_url: {e}")))?;
+    if !api_url.path().ends_with('/') {
+        api_url.set_path(&format!("{}/", api_url.path()));
+    }
+    let client_identity_pem = match &section.client_identity_file {
+        Some(path) => Some(Secret::new(read(path)?)),
+        None => {
+            tracing::warn!(
+                "[wechatpay] has no client_identity_file: WeChat Pay will refuse refunds"
+            );
+            None
+        }
+    };
+    let config = WeChatConfig {
+        api_url,
+        appid: section.appid.clone(),
+        mch_id: section.mch_id.clone(),
+        sub_mch_id: section.sub_mch_id.clone(),
+        api_key: section.api_key.0.clone(),
+        sign_type,
+        notify_url: public_url
+            .join("notify/wechatpay")
+            .map_err(|e| bad(&e.to_string()))?,
+        server_ip: section.server_ip.clone(),
+        test_scan_url: None,
+        client_identity_pem,
+        test_mode: false,
+    };
+    WeChatConnector::new(config).map_err(channel_error)
+}
+
 pub fn build(config: &Config, settings: &Settings) -> Result<(Channels, Simulators), StartupError> {
     let public = &settings.public_url;
     let mut simulators = Simulators::default();
@@ -89,6 +134,21 @@ pub fn build(config: &Config, settings: &Settings) -> Result<(Channels, Simulato
             channels =
                 channels.with_alipay(AlipayConnector::new(connector).map_err(channel_error)?);
             simulators.alipay = Some(AlipaySimulator::new(sim));
+        }
+        (None, false) => {}
+    }
+    match (&config.wechatpay, settings.sandbox) {
+        (Some(section), _) => channels = channels.with_wechat(live_wechat(section, public)?),
+        (None, true) => {
+            let (connector, sim) = wechat::sandbox(
+                public,
+                wechat::sign::SignType::HmacSha256,
+                config.simulator_time_scale,
+            )
+            .map_err(channel_error)?;
+            channels =
+                channels.with_wechat(WeChatConnector::new(connector).map_err(channel_error)?);
+            simulators.wechat = Some(WeChatSimulator::new(sim));
         }
         (None, false) => {}
     }

@@ -455,21 +455,25 @@ pub async fn browser_return(
     };
     // The browser often comes back before the wallet's notification: ask the wallet (the
     // return itself is never trusted), so the buyer lands on the real result.
-    if attempt.status == AttemptStatus::Pending {
-        // Reload whatever the answer: the notification may have settled it meanwhile.
-        let refreshed = async {
-            state.reconcile(&attempt).await?;
-            c = load(&state, &token, Serves::AnyOrder)
-                .await?
-                .ok_or(ServiceError::NotFound("order"))?;
-            attempt = find_attempt(&state, &c.order, &attempt_id)
-                .await?
-                .ok_or(ServiceError::NotFound("attempt"))?;
-            Ok::<_, ServiceError>(())
-        };
-        if let Err(e) = refreshed.await {
-            return internal(lang, &e);
-        }
+    if attempt.status == AttemptStatus::Pending
+        && let Err(e) = state.reconcile(&attempt).await
+    {
+        return internal(lang, &e);
+    }
+    // Read again, the attempt before its order: the two change in one transaction, so an
+    // order read after a settled attempt shows that settlement (read the other way round, a
+    // notification landing in between would pair a settled attempt with a stale order).
+    let reread = async {
+        attempt = find_attempt(&state, &c.order, &attempt_id)
+            .await?
+            .ok_or(ServiceError::NotFound("attempt"))?;
+        c = load(&state, &token, Serves::AnyOrder)
+            .await?
+            .ok_or(ServiceError::NotFound("order"))?;
+        Ok::<_, ServiceError>(())
+    };
+    if let Err(e) = reread.await {
+        return internal(lang, &e);
     }
     match state.buyer_destination(&c.order, Some(&attempt), &c.signing.key) {
         Ok(url) => (

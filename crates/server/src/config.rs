@@ -63,6 +63,33 @@ pub struct Config {
     pub simulator_time_scale: f64,
     /// Live Alipay credentials. Unset in sandbox mode: Alipay is the built-in simulator.
     pub alipay: Option<AlipaySection>,
+    /// Live WeChat Pay credentials. Unset in sandbox mode: WeChat Pay is the built-in
+    /// simulator.
+    pub wechatpay: Option<WeChatSection>,
+}
+
+/// `[wechatpay]`: the acquirer's WeChat Pay (API v2, institutional mode) account.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeChatSection {
+    /// The API root; default `https://apihk.mch.weixin.qq.com/`.
+    #[serde(default)]
+    pub api_url: Option<String>,
+    pub appid: String,
+    /// The institution's merchant id.
+    pub mch_id: String,
+    /// The shop's sub-merchant id under the institution.
+    pub sub_mch_id: String,
+    pub api_key: MaskedString,
+    /// `MD5` or `HMAC-SHA256` (the default).
+    #[serde(default)]
+    pub sign_type: Option<String>,
+    /// `spbill_create_ip` for QR (NATIVE) orders: this server's public address.
+    pub server_ip: String,
+    /// A PEM file with the API client certificate and its private key, which WeChat
+    /// requires for refunds.
+    #[serde(default)]
+    pub client_identity_file: Option<PathBuf>,
 }
 
 /// `[alipay]`: the acquirer's Alipay cross-border MAPI account.
@@ -110,6 +137,7 @@ impl Default for Config {
             reconcile_after_secs: 60,
             simulator_time_scale: 1.0,
             alipay: None,
+            wechatpay: None,
         }
     }
 }
@@ -356,6 +384,22 @@ mod tests {
         );
         let printed = c.to_masked_toml();
         assert!(!printed.contains("s3cretmd5key"), "{printed}");
+    }
+
+    #[test]
+    fn a_wechatpay_section_is_read_and_its_key_masked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("live.toml");
+        std::fs::write(
+            &file,
+            "sandbox = false\n[wechatpay]\nappid = \"wx1\"\nmch_id = \"10\"\nsub_mch_id = \"11\"\napi_key = \"wechatkey0123\"\nserver_ip = \"203.0.113.9\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), NoOverrides {}).unwrap();
+        let w = c.wechatpay.as_ref().unwrap();
+        assert_eq!((w.mch_id.as_str(), w.sign_type.as_deref()), ("10", None));
+        let printed = c.to_masked_toml();
+        assert!(!printed.contains("wechatkey0123"), "{printed}");
     }
 
     #[test]

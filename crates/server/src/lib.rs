@@ -111,9 +111,13 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/notify/alipay", post(notify::alipay_endpoint));
+        .route("/notify/alipay", post(notify::alipay_endpoint))
+        .route("/notify/wechatpay", post(notify::wechat_endpoint));
     if let Some(sim) = &state.simulators.alipay {
         router = router.nest_service("/sim/alipay", sim.router());
+    }
+    if let Some(sim) = &state.simulators.wechat {
+        router = router.nest_service("/sim/wechatpay", sim.router());
     }
     if state.settings.sandbox {
         router = router

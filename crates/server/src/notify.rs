@@ -6,6 +6,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use ottgate_channels::alipay::{self, Notice, TradeStatus, parse_form};
+use ottgate_channels::wechat::{self, WeChatConnector};
 use ottgate_channels::{QueryPayment, QueryResult, VerifiedResult};
 use ottgate_core::{
     Attempt, AttemptOutcome, AttemptStatus, OrderId, PaymentMethod, RefundId, RefundStatus,
@@ -55,6 +56,62 @@ pub async fn alipay_endpoint(State(state): State<AppState>, body: Bytes) -> Resp
             tracing::warn!(channel = "alipay", reason = %e, "notification rejected");
             "fail".into_response()
         }
+    }
+}
+
+/// `POST /notify/wechatpay`: answers WeChat's `SUCCESS` XML once the notification is
+/// applied (or was already); a `FAIL` answer makes WeChat Pay try again.
+pub async fn wechat_endpoint(State(state): State<AppState>, body: Bytes) -> Response {
+    let answer = match wechat_notification(&state, &body).await {
+        Ok(()) => wechat::ACK_SUCCESS.to_owned(),
+        Err(e) => {
+            state
+                .metrics
+                .outcome(&state.metrics.notifications, "rejected");
+            tracing::warn!(channel = "wechatpay", reason = %e, "notification rejected");
+            wechat::ack_fail(&e.to_string())
+        }
+    };
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        answer,
+    )
+        .into_response()
+}
+
+/// Verifies and applies a WeChat Pay payment notification (also used in-process by the
+/// sandbox helper).
+pub async fn wechat_notification(state: &AppState, body: &[u8]) -> Result<(), Rejected> {
+    let connector = state.channels.wechat().ok_or(Rejected::NoConnector)?;
+    let text = std::str::from_utf8(body).map_err(|_| Rejected::Malformed("not UTF-8".into()))?;
+    let fields = wechat::parse_message(text).map_err(|e| Rejected::Malformed(e.to_string()))?;
+    if !connector.verify(&fields) {
+        return Err(Rejected::BadSignature);
+    }
+    let notice =
+        WeChatConnector::read_notice(&fields).map_err(|e| Rejected::Malformed(e.to_string()))?;
+    let attempt = attempt_of(state, &notice.out_trade_no, PaymentMethod::WeChatPay).await?;
+    if !wechat::amount_matches(&notice.total_fee, &notice.fee_type, attempt.money) {
+        return Err(Rejected::AmountMismatch);
+    }
+    state
+        .metrics
+        .outcome(&state.metrics.notifications, "accepted");
+    if notice.paid {
+        if notice.transaction_id.is_empty() {
+            return Err(Rejected::Malformed(
+                "a payment without transaction_id".into(),
+            ));
+        }
+        apply(
+            state,
+            &attempt,
+            AttemptOutcome::Paid,
+            Some(notice.transaction_id),
+        )
+        .await
+    } else {
+        apply(state, &attempt, AttemptOutcome::Failed, None).await
     }
 }
 

@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use ottgate_api::RspCode;
 use ottgate_channels::alipay::simulator::{AlipaySimulator, CashierAction};
-use ottgate_channels::{Device, SandboxChannel, VerifiedResult, alipay};
+use ottgate_channels::wechat::simulator::{BuyerAction, WeChatSimulator};
+use ottgate_channels::{Device, SandboxChannel, VerifiedResult, alipay, wechat};
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
     Attempt, AttemptOutcome, AttemptStatus, CheckoutToken, Merchant, Order, OrderId, PaymentMethod,
@@ -63,13 +64,18 @@ async fn complete(
         return Err(CompleteError::AttemptFinished);
     }
     order.check_payable(state.clock.now())?;
-    match (&state.simulators.alipay, attempt.method, outcome) {
-        // The buyer walking away is not the wallet's result: nothing to simulate.
-        (_, _, AttemptOutcome::Cancelled) | (None, _, _) => {}
-        (Some(sim), PaymentMethod::Alipay, paid_or_failed) => {
-            return complete_at_alipay(state, sim, order, merchant, attempt, paid_or_failed).await;
+    // The buyer walking away is not the wallet's result: nothing to simulate.
+    if outcome != AttemptOutcome::Cancelled {
+        let sims = &state.simulators;
+        match (attempt.method, &sims.alipay, &sims.wechat) {
+            (PaymentMethod::Alipay, Some(sim), _) => {
+                return complete_at_alipay(state, sim, order, merchant, attempt, outcome).await;
+            }
+            (PaymentMethod::WeChatPay, _, Some(sim)) => {
+                return complete_at_wechat(state, sim, order, merchant, attempt, outcome).await;
+            }
+            _ => {}
         }
-        (Some(_), _, _) => {}
     }
     let bizpay_order_id =
         (outcome == AttemptOutcome::Paid).then(|| SandboxChannel::transaction_id(&attempt.id));
@@ -115,6 +121,39 @@ async fn complete_at_alipay(
         .ok_or_else(|| CompleteError::Wallet("the payment request had no notify_url".into()))?;
     let body = sim.finish(&notification, None);
     crate::notify::alipay_notification(state, body.as_bytes())
+        .await
+        .map_err(|e| CompleteError::Wallet(e.to_string()))
+}
+
+/// Plays the buyer at the simulated WeChat Pay: pays (or fails) the order our
+/// `unifiedorder` opened there, and hands WeChat's signed notification to the notify path.
+async fn complete_at_wechat(
+    state: &AppState,
+    sim: &WeChatSimulator,
+    order: &Order,
+    merchant: &Merchant,
+    attempt: &Attempt,
+    outcome: AttemptOutcome,
+) -> Result<(), CompleteError> {
+    let action = if outcome == AttemptOutcome::Paid {
+        BuyerAction::Pay
+    } else {
+        BuyerAction::Fail
+    };
+    let wallet = |e: wechat::simulator::WeChatError| CompleteError::Wallet(e.to_string());
+    let notification = match sim.settle(attempt.id.as_str(), action) {
+        // The simulator keeps orders in memory: one started before a restart is opened anew.
+        Err(e) if e.0 == "ORDERNOTEXIST" => {
+            state
+                .open_wallet(order, merchant, attempt, Device::Mobile)
+                .await
+                .map_err(|e| CompleteError::Wallet(e.to_string()))?;
+            sim.settle(attempt.id.as_str(), action).map_err(wallet)?
+        }
+        other => other.map_err(wallet)?,
+    };
+    let body = sim.finish(&notification, None);
+    crate::notify::wechat_notification(state, body.as_bytes())
         .await
         .map_err(|e| CompleteError::Wallet(e.to_string()))
 }

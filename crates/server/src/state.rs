@@ -42,6 +42,7 @@ pub struct Inner {
 #[derive(Debug, Clone, Default)]
 pub struct Simulators {
     pub alipay: Option<ottgate_channels::alipay::simulator::AlipaySimulator>,
+    pub wechat: Option<ottgate_channels::wechat::simulator::WeChatSimulator>,
 }
 
 impl AppState {

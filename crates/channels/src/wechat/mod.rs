@@ -39,6 +39,9 @@ pub struct WeChatConfig {
     pub server_ip: String,
     /// A simulator's "scan with your phone" page, shown beside NATIVE QR codes.
     pub test_scan_url: Option<Url>,
+    /// The API client certificate and its private key (PEM), presented on `secapi/`
+    /// calls (refunds). The simulator does not ask for one.
+    pub client_identity_pem: Option<Secret>,
     pub test_mode: bool,
 }
 
@@ -58,6 +61,8 @@ impl fmt::Debug for WeChatConfig {
 pub struct WeChatConnector {
     config: WeChatConfig,
     http: reqwest::Client,
+    /// For `secapi/` calls: presents the client certificate when one is configured.
+    secure_http: reqwest::Client,
 }
 
 /// A verified payment notification, read.
@@ -131,12 +136,34 @@ fn body(name: &str) -> String {
 
 impl WeChatConnector {
     pub fn new(config: WeChatConfig) -> Result<Self, ChannelError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ChannelError::Config(format!("HTTP client: {e}")))?;
-        Ok(Self { config, http })
+        let builder = || {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(15))
+                .redirect(reqwest::redirect::Policy::none())
+        };
+        let built = |b: reqwest::ClientBuilder| {
+            b.build()
+                .map_err(|e| ChannelError::Config(format!("HTTP client: {e}")))
+        };
+        let http = built(builder())?;
+        let secure_http = match &config.client_identity_pem {
+            Some(pem) => {
+                let identity = reqwest::Identity::from_pem(pem.expose_secret().as_bytes())
+                    .map_err(|_| {
+                        ChannelError::Config(
+                            "the WeChat Pay client certificate is not a PEM certificate and key"
+                                .into(),
+                        )
+                    })?;
+                built(builder().identity(identity))?
+            }
+            None => http.clone(),
+        };
+        Ok(Self {
+            config,
+            http,
+            secure_http,
+        })
     }
 
     pub fn config(&self) -> &WeChatConfig {
@@ -170,8 +197,12 @@ impl WeChatConnector {
             .api_url
             .join(path)
             .map_err(|e| ChannelError::Config(e.to_string()))?;
-        let response = self
-            .http
+        let http = if path.starts_with("secapi/") {
+            &self.secure_http
+        } else {
+            &self.http
+        };
+        let response = http
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
             .body(to_xml(&fields))
@@ -260,6 +291,7 @@ pub fn sandbox(
         notify_url: join("notify/wechatpay")?,
         server_ip: "127.0.0.1".into(),
         test_scan_url: Some(join("sim/wechatpay/scan")?),
+        client_identity_pem: None,
         test_mode: true,
     };
     let sim = simulator::WeChatSimConfig {

@@ -622,7 +622,7 @@ fn pay_page(sim: &WeChatSimulator, order: &Order, redirect_url: Option<&str>) ->
     let hidden = redirect_url
         .map(|r| {
             format!(
-                "<input type=\"hidden\" name=\"redirect_url\" value=\"{}\">",
+                "<input type=\"hidden\" id=\"wechat-redirect\" name=\"redirect_url\" value=\"{}\">",
                 escape(r)
             )
         })
@@ -633,7 +633,7 @@ fn pay_page(sim: &WeChatSimulator, order: &Order, redirect_url: Option<&str>) ->
         &format!(
             "<h1 id=\"wechat-title\" style=\"color:#07c160;font-size:20px\">WeChat Pay</h1><p id=\"wechat-body\">{}</p>\
              <p style=\"font-size:32px;font-weight:700\" id=\"wechat-amount\">{} {}</p><p style=\"color:#666;font-size:13px\">{} · {}</p>\
-             <form method=\"post\" action=\"{}\">{hidden}\
+             <form id=\"wechat-form\" method=\"post\" action=\"{}\">{hidden}\
              <button id=\"wechat-pay\" name=\"action\" value=\"pay\" style=\"{button}background:#07c160;color:#fff\">Pay</button>\
              <button id=\"wechat-fail\" name=\"action\" value=\"fail\" style=\"{button}background:#b42318;color:#fff\">Fail</button>\
              <button id=\"wechat-cancel\" name=\"action\" value=\"cancel\" style=\"{button}background:#fff;border:1px solid #ccc\">Cancel</button></form>",

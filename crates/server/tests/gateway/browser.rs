@@ -42,7 +42,14 @@ fn find(names: &[&str]) -> Option<String> {
 /// A phone's User-Agent, so wallets serve their mobile (WAP) flavour.
 const PHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
 
+/// A desktop browser's User-Agent: wallets show QR codes.
+const DESKTOP: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36";
+
 async fn start_driver() -> (Driver, fantoccini::Client) {
+    start_driver_as(PHONE, "412,915").await
+}
+
+async fn start_driver_as(user_agent: &str, window: &str) -> (Driver, fantoccini::Client) {
     let chromedriver = find(&["chromedriver", "/usr/bin/chromedriver"])
         .expect("chromedriver not found: install Debian's chromium and chromium-driver (./scripts/test.sh does)");
     let chromium = find(&["chromium", "/usr/bin/chromium"])
@@ -81,8 +88,8 @@ async fn start_driver() -> (Driver, fantoccini::Client) {
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-quic", "--no-first-run", "--window-size=412,915",
-                format!("--user-agent={PHONE}"),
+                "--disable-quic", "--no-first-run", format!("--window-size={window}"),
+                format!("--user-agent={user_agent}"),
                 format!("--user-data-dir={}", driver._profile.path().display()),
             ]
         }),
@@ -191,10 +198,66 @@ async fn a_preselected_method_skips_the_list_in_headless_chromium() {
     c.goto(&format!("{}?selected=WECHATPAY", created.payinfo))
         .await
         .unwrap();
-    wait_for_url(&c, |u| u.path().starts_with("/sandbox/wallet/")).await;
-    click(&c, "decline").await;
+    // A phone goes straight to WeChat Pay's H5 (MWEB) page, where the payment fails.
+    wait_for_url(&c, |u| u.path() == "/sim/wechatpay/checkmweb").await;
+    assert!(
+        text_of(&c, Locator::Id("wechat-amount"))
+            .await
+            .contains("12.34 CAD")
+    );
+    click(&c, "wechat-fail").await;
     let landed = wait_for_url(&c, |u| u.path() == "/return").await;
     let params = t.client.verify_redirect(landed.query().unwrap()).unwrap();
     assert_eq!(params.trade_status, "Trade_Closed");
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_desktop_buyer_scans_a_wechat_qr_code_in_headless_chromium() {
+    let t = TestGateway::start().await;
+    let created = t.create("browser-3").await;
+    let (_driver, c) = start_driver_as(DESKTOP, "1280,900").await;
+    c.goto(&created.payinfo).await.unwrap();
+    click(&c, "method-WECHATPAY").await;
+
+    // The QR page: the code drawn by the gateway, and (test mode) a link that does what a
+    // phone scanning it would.
+    c.wait().for_element(Locator::Css("#qr svg")).await.unwrap();
+    assert!(text_of(&c, Locator::Id("test-mode")).await.len() > 5);
+    let qr_page = c.window().await.unwrap();
+    click(&c, "open-simulator").await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let phone = loop {
+        let windows = c.windows().await.unwrap();
+        if let Some(w) = windows.into_iter().find(|w| *w != qr_page) {
+            break w;
+        }
+        assert!(Instant::now() < deadline, "the simulator did not open");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+
+    // "The phone": WeChat Pay shows the order; the buyer pays there.
+    c.switch_to_window(phone).await.unwrap();
+    wait_for_url(&c, |u| u.path() == "/sim/wechatpay/scan").await;
+    assert!(
+        text_of(&c, Locator::Id("wechat-amount"))
+            .await
+            .contains("12.34 CAD")
+    );
+    click(&c, "wechat-pay").await;
+    text_of(&c, Locator::Id("wechat-done")).await;
+    c.close_window().await.unwrap();
+
+    // The QR page, polling, moves on by itself to the merchant's page.
+    c.switch_to_window(qr_page).await.unwrap();
+    let landed = wait_for_url(&c, |u| u.path() == "/return").await;
+    let params = t.client.verify_redirect(landed.query().unwrap()).unwrap();
+    assert!(params.is_success());
+    assert_eq!(params.out_trade_no, "browser-3");
+    let callback = t
+        .client
+        .verify_callback(&t.receiver.wait_for(1).await[0])
+        .unwrap();
+    assert!(callback.bizpay_order_id.starts_with("42000"));
     c.close().await.unwrap();
 }

@@ -181,6 +181,11 @@ impl TestGateway {
     }
 
     pub async fn with(options: Options) -> Self {
+        // The gateway's log, shown with a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_max_level(tracing::Level::INFO)
+            .try_init();
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let manual = options
             .manual_clock
@@ -380,8 +385,40 @@ pub fn location(r: &reqwest::Response) -> String {
         .to_owned()
 }
 
+/// The value of `name` on the element whose id is `id`, entities decoded.
+pub fn attribute(page: &str, id: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id} in {page}"));
+    let open = page[..at].rfind('<').unwrap();
+    let close = at + page[at..].find('>').unwrap();
+    let tag = &page[open..close];
+    let key = format!(" {name}=\"");
+    let value_at = tag
+        .find(&key)
+        .unwrap_or_else(|| panic!("no {name} in {tag}"))
+        + key.len();
+    let value = &tag[value_at..value_at + tag[value_at..].find('"').unwrap()];
+    [
+        ("&#34;", "\""),
+        ("&quot;", "\""),
+        ("&#39;", "'"),
+        ("&apos;", "'"),
+        ("&#60;", "<"),
+        ("&lt;", "<"),
+        ("&#62;", ">"),
+        ("&gt;", ">"),
+        ("&#38;", "&"),
+        ("&amp;", "&"),
+    ]
+    .iter()
+    .fold(value.to_owned(), |v, (entity, c)| v.replace(entity, c))
+}
+
 /// Plays a buyer in a browser without JavaScript: choose `method` on the checkout, then
-/// press `action` in the sandbox wallet; returns where the browser finally lands.
+/// press `action` at the wallet; returns where the browser finally lands. A QR code is
+/// "scanned" through the simulator's link, and the QR page's status polled as its script
+/// would.
 pub async fn buyer_pays(t: &TestGateway, payinfo: &str, method: &str, action: &str) -> String {
     let chose = t
         .http
@@ -390,16 +427,71 @@ pub async fn buyer_pays(t: &TestGateway, payinfo: &str, method: &str, action: &s
         .send()
         .await
         .unwrap();
-    let wallet = location(&chose);
-    pay_at_wallet(t, &wallet, action).await
+    if chose.status().is_redirection() {
+        return pay_at_wallet(t, &location(&chose), action).await;
+    }
+    assert_eq!(chose.status(), 200);
+    let page = chose.text().await.unwrap();
+    let scan = attribute(&page, "open-simulator", "href");
+    let status_url = attribute(&page, "qr-card", "data-status-url");
+    act_at_wechat(t, &scan, action).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let next = loop {
+        let status: serde_json::Value = t
+            .http
+            .get(&status_url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if status["done"] == true {
+            break status["next"].as_str().unwrap().to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the QR page never moved on"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let returned = t.http.get(&next).send().await.unwrap();
+    location(&returned)
 }
 
-/// Plays the buyer at a wallet page — the simulated Alipay's cashier or the sandbox wallet
-/// — choosing `paid`, `failed` or `cancelled`; returns where the browser finally lands.
+/// Presses `action` on a simulated WeChat Pay page (the H5 page, or the page a scanned QR
+/// code opens).
+async fn act_at_wechat(t: &TestGateway, page_url: &str, action: &str) -> reqwest::Response {
+    let page = t.http.get(page_url).send().await.unwrap();
+    assert_eq!(page.status(), 200, "{page_url}");
+    let page = page.text().await.unwrap();
+    let mut form = vec![(
+        "action",
+        match action {
+            "paid" => "pay",
+            "failed" => "fail",
+            _ => "cancel",
+        }
+        .to_owned(),
+    )];
+    if page.contains("id=\"wechat-redirect\"") {
+        form.push(("redirect_url", attribute(&page, "wechat-redirect", "value")));
+    }
+    t.http
+        .post(attribute(&page, "wechat-form", "action"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Plays the buyer at a wallet page — a simulated wallet or the sandbox wallet — choosing
+/// `paid`, `failed` or `cancelled`; returns where the browser finally lands.
 pub async fn pay_at_wallet(t: &TestGateway, wallet: &str, action: &str) -> String {
-    let page = t.http.get(wallet).send().await.unwrap();
-    assert_eq!(page.status(), 200, "{wallet}");
-    let acted = if wallet.contains("/sim/alipay/gateway.do") {
+    let acted = if wallet.contains("/sim/wechatpay/") {
+        act_at_wechat(t, wallet, action).await
+    } else if wallet.contains("/sim/alipay/gateway.do") {
+        assert_eq!(t.http.get(wallet).send().await.unwrap().status(), 200);
         let query = Url::parse(wallet).unwrap();
         let out_trade_no = query
             .query_pairs()
@@ -424,6 +516,7 @@ pub async fn pay_at_wallet(t: &TestGateway, wallet: &str, action: &str) -> Strin
             .unwrap()
     } else {
         assert!(wallet.contains("/sandbox/wallet/"), "{wallet}");
+        assert_eq!(t.http.get(wallet).send().await.unwrap().status(), 200);
         t.http
             .post(wallet)
             .form(&[("action", action)])

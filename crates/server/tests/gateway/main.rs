@@ -19,3 +19,4 @@ mod expiry;
 mod ops;
 mod refunds;
 mod rest;
+mod wechat;

@@ -1,0 +1,268 @@
+//! WeChat Pay through the gateway: signed XML notifications verified and checked before
+//! anything changes, a lost one recovered by asking, refunds answered at once.
+
+use ottgate_channels::simkit::{Fault, FaultKind};
+use ottgate_channels::wechat::sign::{self, Fields, SignType};
+use ottgate_channels::wechat::{parse_message, testkeys, to_xml};
+use ottgate_core::Secret;
+use std::time::Duration;
+
+use crate::harness::{Options, TestGateway, attribute, eventually};
+
+/// Starts a WeChat Pay payment from a desktop (a QR code) on a new checkout. Returns the
+/// attempt (out_trade_no) and the simulator's "scanned" page.
+async fn wechat_attempt(t: &TestGateway, reference: &str) -> (String, String) {
+    let created = t.create(reference).await;
+    let chose = t
+        .http
+        .post(format!("{}/pay", created.payinfo))
+        .form(&[("method", "WECHATPAY")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chose.status(), 200, "a QR page");
+    let page = chose.text().await.unwrap();
+    let scan = attribute(&page, "open-simulator", "href");
+    let status = attribute(&page, "qr-card", "data-status-url");
+    let attempt = status.rsplit('/').next().unwrap().to_owned();
+    (attempt, scan)
+}
+
+/// The buyer pays (or fails) on the phone; only the notification tells the gateway.
+async fn pay_on_phone(t: &TestGateway, scan: &str, action: &str) {
+    let page = t.http.get(scan).send().await.unwrap().text().await.unwrap();
+    let r = t
+        .http
+        .post(attribute(&page, "wechat-form", "action"))
+        .form(&[("action", action)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("wechat-done"));
+}
+
+async fn fault(t: &TestGateway, kind: FaultKind, out_trade_no: &str) {
+    let f = Fault {
+        kind,
+        out_trade_no: Some(out_trade_no.into()),
+        delay_ms: None,
+    };
+    let r = t
+        .http
+        .post(t.base.join("sim/wechatpay/control").unwrap())
+        .json(&f)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+}
+
+/// A payment notification as WeChat Pay sends it, signed with `key` as `sign_type`.
+fn notification(fields: &[(&str, &str)], sign_type: SignType, key: &str) -> String {
+    let mut f: Fields = [
+        ("return_code", "SUCCESS"),
+        ("result_code", "SUCCESS"),
+        ("appid", testkeys::APPID),
+        ("mch_id", testkeys::MCH_ID),
+        ("nonce_str", "5K8264ILTKCH16CQ2502SI8ZNMTM67VS"),
+        ("transaction_id", "4200000000202611220000000001"),
+        ("time_end", "20261122140000"),
+    ]
+    .iter()
+    .chain(fields)
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    if sign_type == SignType::HmacSha256 {
+        f.insert("sign_type".into(), "HMAC-SHA256".into());
+    }
+    let signature = sign::sign(&f, sign_type, &Secret::new(key));
+    f.insert("sign".into(), signature);
+    to_xml(&f)
+}
+
+/// Posts a notification; returns WeChat's `return_code` from our answer.
+async fn post_notification(t: &TestGateway, body: String) -> String {
+    let r = t
+        .http
+        .post(t.base.join("notify/wechatpay").unwrap())
+        .header("content-type", "text/xml")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    parse_message(&r.text().await.unwrap()).unwrap()["return_code"].clone()
+}
+
+async fn attempt_status(t: &TestGateway, attempt: &str) -> String {
+    t.client.status_query(attempt).await.unwrap().order_status
+}
+
+#[tokio::test]
+async fn forged_or_mismatched_notifications_change_nothing() {
+    let t = TestGateway::start().await;
+    let (attempt, _) = wechat_attempt(&t, "wx-forged-1").await;
+    let key = testkeys::API_KEY;
+    let hmac = SignType::HmacSha256;
+    let about = |fee: &'static str, currency: &'static str, out: &str| {
+        vec![
+            ("out_trade_no", out.to_owned()),
+            ("total_fee", fee.to_owned()),
+            ("fee_type", currency.to_owned()),
+        ]
+    };
+    let cases = [
+        // Another key.
+        (
+            about("1234", "CAD", &attempt),
+            hmac,
+            "AnotherKeyAnotherKeyAnotherKey00",
+        ),
+        // The right key, but MD5 where the gateway signs with HMAC-SHA256.
+        (about("1234", "CAD", &attempt), SignType::Md5, key),
+        // Genuine, but not the payment's amount or currency, or not our trade.
+        (about("1233", "CAD", &attempt), hmac, key),
+        (about("1234", "USD", &attempt), hmac, key),
+        (about("1234", "CAD", "17000000000000000"), hmac, key),
+    ];
+    for (fields, sign_type, key) in cases {
+        let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(
+            post_notification(&t, notification(&borrowed, sign_type, key)).await,
+            "FAIL",
+            "{fields:?} {sign_type:?}"
+        );
+    }
+    assert_eq!(
+        post_notification(&t, format!("<xml><out_trade_no>{attempt}</out_trade_no><total_fee>1234</total_fee><return_code>SUCCESS</return_code><result_code>SUCCESS</result_code></xml>")).await,
+        "FAIL",
+        "unsigned"
+    );
+    assert_eq!(post_notification(&t, "<xml><".into()).await, "FAIL");
+    assert_eq!(
+        attempt_status(&t, &attempt).await,
+        "init",
+        "nothing changed"
+    );
+    t.gateway.deliver_due().await.unwrap();
+    assert!(t.receiver.received().is_empty());
+    let metrics = t.page(t.base.join("metrics").unwrap()).await;
+    assert!(
+        metrics.contains("ottgate_wallet_notifications_total{outcome=\"rejected\"} 7"),
+        "{metrics}"
+    );
+
+    let genuine = about("1234", "CAD", &attempt);
+    let borrowed: Vec<(&str, &str)> = genuine.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(
+        post_notification(&t, notification(&borrowed, hmac, key)).await,
+        "SUCCESS"
+    );
+    assert_eq!(attempt_status(&t, &attempt).await, "success");
+    // WeChat re-sending it changes nothing more.
+    assert_eq!(
+        post_notification(&t, notification(&borrowed, hmac, key)).await,
+        "SUCCESS"
+    );
+    t.gateway.deliver_due().await.unwrap();
+    assert_eq!(t.receiver.wait_for(1).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_refused_notification_is_resent_until_one_verifies() {
+    // The first delivery is spoilt in transit (refused); WeChat re-sends 15 s later
+    // (scaled), and the sound copy settles the payment. A duplicate changes nothing more.
+    let t = TestGateway::start().await;
+    let (spoilt, spoilt_scan) = wechat_attempt(&t, "wx-retry-1").await;
+    let (doubled, doubled_scan) = wechat_attempt(&t, "wx-retry-2").await;
+    fault(&t, FaultKind::CorruptSignature, &spoilt).await;
+    fault(&t, FaultKind::Duplicate, &doubled).await;
+    pay_on_phone(&t, &spoilt_scan, "pay").await;
+    pay_on_phone(&t, &doubled_scan, "pay").await;
+    for attempt in [&spoilt, &doubled] {
+        eventually("the payment", || async {
+            attempt_status(&t, attempt).await == "success"
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    t.gateway.deliver_due().await.unwrap();
+    let callbacks = t.receiver.wait_for(2).await;
+    assert_eq!(callbacks.len(), 2, "one callback each");
+    for body in &callbacks {
+        let callback = t.client.verify_callback(body).unwrap();
+        assert!(callback.bizpay_order_id.starts_with("42000"));
+    }
+    let metrics = t.page(t.base.join("metrics").unwrap()).await;
+    assert!(
+        metrics.contains("ottgate_wallet_notifications_total{outcome=\"rejected\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_notification_is_recovered_by_reconciliation() {
+    let t = TestGateway::with(Options {
+        manual_clock: true,
+        workers: false,
+        ..Default::default()
+    })
+    .await;
+    let (paid, paid_scan) = wechat_attempt(&t, "wx-dropped-1").await;
+    let (failed, failed_scan) = wechat_attempt(&t, "wx-dropped-2").await;
+    fault(&t, FaultKind::Drop, &paid).await;
+    fault(&t, FaultKind::Drop, &failed).await;
+    pay_on_phone(&t, &paid_scan, "pay").await;
+    pay_on_phone(&t, &failed_scan, "fail").await;
+    tokio::time::sleep(Duration::from_millis(200)).await; // (nothing is coming)
+    assert_eq!(attempt_status(&t, &paid).await, "init");
+    assert_eq!(t.gateway.reconcile_due().await.unwrap(), 0, "too early");
+    t.advance(Duration::from_secs(61));
+    assert_eq!(t.gateway.reconcile_due().await.unwrap(), 2);
+    assert_eq!(attempt_status(&t, &paid).await, "success");
+    assert_eq!(attempt_status(&t, &failed).await, "orderclosed");
+    t.gateway.deliver_due().await.unwrap();
+    let callback = t.client.verify_callback(&t.receiver.received()[0]).unwrap();
+    assert_eq!(callback.order_id, paid);
+}
+
+#[tokio::test]
+async fn a_wechat_payment_is_refunded_at_once_at_wechat() {
+    let t = TestGateway::start().await;
+    let (attempt, scan) = wechat_attempt(&t, "wx-refund-1").await;
+    pay_on_phone(&t, &scan, "pay").await;
+    eventually("the payment", || async {
+        attempt_status(&t, &attempt).await == "success"
+    })
+    .await;
+    let refund = t.client.refund(&attempt, "1000", None).await.unwrap();
+    assert_eq!(refund.refund_status, "success", "WeChat answers at once");
+    let too_much = t.client.refund(&attempt, "235", None).await.unwrap_err();
+    assert_eq!(too_much.rsp_code(), Some("FAIL"));
+    let rest = t.client.refund(&attempt, "234", None).await.unwrap();
+    assert_eq!(rest.refund_status, "success");
+    let q = t.client.status_query(&attempt).await.unwrap();
+    assert_eq!(
+        (q.order_status.as_str(), q.refund_amount.as_str()),
+        ("fully_refunded", "1234")
+    );
+    // WeChat's own books agree.
+    let order: serde_json::Value = t
+        .http
+        .get(
+            t.base
+                .join(&format!("sim/wechatpay/orders/{attempt}"))
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (order["trade_state"].as_str(), order["refunded"].as_u64()),
+        (Some("REFUND"), Some(1234))
+    );
+}
