@@ -8,6 +8,7 @@
 pub mod alipay;
 mod sandbox;
 pub mod simkit;
+pub mod unionpay;
 pub mod wechat;
 pub mod xml;
 
@@ -103,6 +104,8 @@ impl PaymentStart {
 pub struct QueryPayment {
     pub attempt_id: OrderId,
     pub money: Money,
+    /// When the attempt started (UnionPay finds a transaction by its id and this time).
+    pub started_at: Timestamp,
 }
 
 /// The wallet's answer to a query, already authenticated by the connector.

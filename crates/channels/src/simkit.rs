@@ -209,3 +209,29 @@ pub fn digits(n: usize) -> String {
         .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
         .collect()
 }
+
+/// A simulated wallet's page: the "simulated, no real money" banner over one card.
+pub fn page(wallet: &str, background: &str, content: &str) -> axum::response::Html<String> {
+    let wallet = crate::xml::escape(wallet);
+    axum::response::Html(format!(
+        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{wallet} (simulated)</title>\
+         <body style=\"font-family:-apple-system,sans-serif;max-width:420px;margin:0 auto;padding:16px;background:{background}\">\
+         <p style=\"background:#fff4d6;border:1px solid #f0d48a;padding:8px;border-radius:8px;text-align:center;font-weight:600\">SIMULATED {upper} — test mode, no real money</p>\
+         <div style=\"background:#fff;border-radius:12px;padding:20px\">{content}</div></body></html>",
+        upper = wallet.to_uppercase(),
+    ))
+}
+
+/// The cashier's Pay / Fail / Cancel form, POSTing `action=pay|fail|cancel` (and any
+/// `hidden` inputs) to `target`; the form is `#{prefix}-form`, the buttons `#{prefix}-pay`,
+/// `#{prefix}-fail` and `#{prefix}-cancel`.
+pub fn cashier_form(prefix: &str, target: &str, accent: &str, hidden: &str) -> String {
+    let button = "display:block;width:100%;padding:14px;margin-top:10px;border:0;border-radius:8px;font-size:16px;font-weight:700;";
+    format!(
+        "<form id=\"{prefix}-form\" method=\"post\" action=\"{target}\">{hidden}\
+         <button id=\"{prefix}-pay\" name=\"action\" value=\"pay\" style=\"{button}background:{accent};color:#fff\">Pay</button>\
+         <button id=\"{prefix}-fail\" name=\"action\" value=\"fail\" style=\"{button}background:#b42318;color:#fff\">Fail</button>\
+         <button id=\"{prefix}-cancel\" name=\"action\" value=\"cancel\" style=\"{button}background:#fff;border:1px solid #ccc\">Cancel</button></form>",
+        target = crate::xml::escape(target),
+    )
+}

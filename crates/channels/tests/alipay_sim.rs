@@ -122,6 +122,7 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
             .query(&QueryPayment {
                 attempt_id: attempt.clone(),
                 money: payment(&attempt, Device::Mobile).money,
+                started_at: SystemClock.now(),
             })
             .await
             .unwrap();
@@ -177,6 +178,7 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
             .query(&QueryPayment {
                 attempt_id: attempt.clone(),
                 money: payment(&attempt, Device::Mobile).money,
+                started_at: SystemClock.now(),
             })
             .await
             .unwrap();
@@ -279,6 +281,7 @@ async fn the_simulator_refuses_what_alipay_refuses() {
         .query(&QueryPayment {
             attempt_id: OrderId::generate(SystemClock.now()),
             money: Money::new(Amount::from_minor(1).unwrap(), Currency::Cad),
+            started_at: SystemClock.now(),
         })
         .await
         .unwrap();

@@ -148,6 +148,7 @@ async fn a_native_payment_is_scanned_paid_queried_and_refunded_with_both_sign_ty
         let query = QueryPayment {
             attempt_id: attempt.clone(),
             money: money(1234),
+            started_at: SystemClock.now(),
         };
         let (scan, prepay_id) = native(&w, &attempt).await;
         assert!(scan.as_str().contains("sim/wechatpay/scan?code_url="));
@@ -271,7 +272,8 @@ async fn a_mobile_buyer_goes_to_the_h5_page_and_back() {
         w.connector
             .query(&QueryPayment {
                 attempt_id: attempt,
-                money: money(1234)
+                money: money(1234),
+                started_at: SystemClock.now(),
             })
             .await
             .unwrap(),
@@ -378,7 +380,8 @@ async fn the_simulator_refuses_what_wechat_refuses() {
         w.connector
             .query(&QueryPayment {
                 attempt_id: attempt,
-                money: money(1)
+                money: money(1),
+                started_at: SystemClock.now(),
             })
             .await
             .unwrap(),

@@ -231,6 +231,7 @@ impl AppState {
             .query(&QueryPayment {
                 attempt_id: attempt.id.clone(),
                 money: attempt.money,
+                started_at: attempt.created_at,
             })
             .await;
         self.store

@@ -609,23 +609,14 @@ fn cashier_page(sim: &AlipaySimulator, trade: &Trade) -> Response {
         .unwrap_or_default();
     let waiting = trade.status == "WAIT_BUYER_PAY";
     let buttons = if waiting {
-        format!(
-            "<form method=\"post\" action=\"{a}\"><button id=\"alipay-pay\" name=\"action\" value=\"pay\" style=\"{b}background:#1677ff;color:#fff\">Pay</button>\
-             <button id=\"alipay-fail\" name=\"action\" value=\"fail\" style=\"{b}background:#b42318;color:#fff\">Fail</button>\
-             <button id=\"alipay-cancel\" name=\"action\" value=\"cancel\" style=\"{b}background:#fff;border:1px solid #ccc\">Cancel</button></form>",
-            a = escape(&action),
-            b = "display:block;width:100%;padding:14px;margin-top:10px;border:0;border-radius:8px;font-size:16px;font-weight:700;"
-        )
+        crate::simkit::cashier_form("alipay", &action, "#1677ff", "")
     } else {
         format!("<p id=\"alipay-status\">{}</p>", escape(&trade.status))
     };
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>Alipay (simulated)</title>\
-         <body style=\"font-family:-apple-system,sans-serif;max-width:420px;margin:0 auto;padding:16px;background:#f4f6f9\">\
-         <p style=\"background:#fff4d6;border:1px solid #f0d48a;padding:8px;border-radius:8px;text-align:center;font-weight:600\">SIMULATED ALIPAY — test mode, no real money</p>\
-         <div style=\"background:#fff;border-radius:12px;padding:20px\"><h1 id=\"alipay-cashier\" style=\"color:#1677ff;font-size:20px\">Alipay cashier</h1>\
+    let content = format!(
+        "<h1 id=\"alipay-cashier\" style=\"color:#1677ff;font-size:20px\">Alipay cashier</h1>\
          <p id=\"alipay-subject\">{}</p><p style=\"font-size:32px;font-weight:700\" id=\"alipay-amount\">{} {}</p>\
-         <p style=\"color:#666;font-size:13px\">{} · out_trade_no {}</p>{}</div></body></html>",
+         <p style=\"color:#666;font-size:13px\">{} · out_trade_no {}</p>{}",
         escape(&trade.subject),
         escape(&trade.total_fee),
         escape(&trade.currency),
@@ -637,7 +628,7 @@ fn cashier_page(sim: &AlipaySimulator, trade: &Trade) -> Response {
         escape(&trade.out_trade_no),
         buttons
     );
-    Html(html).into_response()
+    crate::simkit::page("Alipay", "#f4f6f9", &content).into_response()
 }
 
 async fn cashier(

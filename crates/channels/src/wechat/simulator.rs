@@ -9,7 +9,7 @@
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ottgate_core::{Amount, Clock, Currency, Money, Secret, SystemClock, Timestamp};
@@ -595,23 +595,16 @@ async fn refund(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
     api(&sim, &body, WeChatSimulator::refund_order)
 }
 
-fn page(title: &str, content: &str) -> Response {
-    Html(format!(
-        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title>\
-         <body style=\"font-family:-apple-system,sans-serif;max-width:420px;margin:0 auto;padding:16px;background:#ededed\">\
-         <p style=\"background:#fff4d6;border:1px solid #f0d48a;padding:8px;border-radius:8px;text-align:center;font-weight:600\">SIMULATED WECHAT PAY — test mode, no real money</p>\
-         <div style=\"background:#fff;border-radius:12px;padding:20px\">{content}</div></body></html>",
-        t = escape(title)
-    ))
-    .into_response()
+fn page(content: &str) -> Response {
+    crate::simkit::page("WeChat Pay", "#ededed", content).into_response()
 }
 
 fn pay_page(sim: &WeChatSimulator, order: &Order, redirect_url: Option<&str>) -> Response {
     if order.trade_state != "NOTPAY" {
-        return page(
-            "WeChat Pay",
-            &format!("<p id=\"wechat-status\">{}</p>", escape(&order.trade_state)),
-        );
+        return page(&format!(
+            "<p id=\"wechat-status\">{}</p>",
+            escape(&order.trade_state)
+        ));
     }
     let action = sim
         .config()
@@ -627,24 +620,16 @@ fn pay_page(sim: &WeChatSimulator, order: &Order, redirect_url: Option<&str>) ->
             )
         })
         .unwrap_or_default();
-    let button = "display:block;width:100%;padding:14px;margin-top:10px;border:0;border-radius:8px;font-size:16px;font-weight:700;";
-    page(
-        "WeChat Pay",
-        &format!(
-            "<h1 id=\"wechat-title\" style=\"color:#07c160;font-size:20px\">WeChat Pay</h1><p id=\"wechat-body\">{}</p>\
-             <p style=\"font-size:32px;font-weight:700\" id=\"wechat-amount\">{} {}</p><p style=\"color:#666;font-size:13px\">{} · {}</p>\
-             <form id=\"wechat-form\" method=\"post\" action=\"{}\">{hidden}\
-             <button id=\"wechat-pay\" name=\"action\" value=\"pay\" style=\"{button}background:#07c160;color:#fff\">Pay</button>\
-             <button id=\"wechat-fail\" name=\"action\" value=\"fail\" style=\"{button}background:#b42318;color:#fff\">Fail</button>\
-             <button id=\"wechat-cancel\" name=\"action\" value=\"cancel\" style=\"{button}background:#fff;border:1px solid #ccc\">Cancel</button></form>",
-            escape(&order.body),
-            shown_amount(order),
-            escape(&order.fee_type),
-            escape(&order.trade_type),
-            escape(&order.out_trade_no),
-            escape(&action),
-        ),
-    )
+    page(&format!(
+        "<h1 id=\"wechat-title\" style=\"color:#07c160;font-size:20px\">WeChat Pay</h1><p id=\"wechat-body\">{}</p>\
+         <p style=\"font-size:32px;font-weight:700\" id=\"wechat-amount\">{} {}</p><p style=\"color:#666;font-size:13px\">{} · {}</p>{}",
+        escape(&order.body),
+        shown_amount(order),
+        escape(&order.fee_type),
+        escape(&order.trade_type),
+        escape(&order.out_trade_no),
+        crate::simkit::cashier_form("wechat", &action, "#07c160", &hidden),
+    ))
 }
 
 /// The order's amount in major units, as the buyer reads it.
@@ -666,7 +651,7 @@ async fn checkmweb(State(sim): State<WeChatSimulator>, Query(q): Query<MwebQuery
         Some(order) if order.trade_type == "MWEB" => {
             pay_page(&sim, &order, q.redirect_url.as_deref())
         }
-        _ => page("WeChat Pay", "<p id=\"wechat-error\">INVALID_REQUEST</p>"),
+        _ => page("<p id=\"wechat-error\">INVALID_REQUEST</p>"),
     }
 }
 
@@ -679,7 +664,7 @@ struct ScanQuery {
 async fn scan(State(sim): State<WeChatSimulator>, Query(q): Query<ScanQuery>) -> Response {
     match sim.by_code(&q.code_url) {
         Some(order) => pay_page(&sim, &order, None),
-        None => page("WeChat Pay", "<p id=\"wechat-error\">INVALID_CODE</p>"),
+        None => page("<p id=\"wechat-error\">INVALID_CODE</p>"),
     }
 }
 
@@ -690,7 +675,7 @@ async fn act(
 ) -> Response {
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let Some(order) = sim.by_prepay(&prepay_id) else {
-        return page("WeChat Pay", "<p id=\"wechat-error\">ORDERNOTEXIST</p>");
+        return page("<p id=\"wechat-error\">ORDERNOTEXIST</p>");
     };
     let back = form.get("redirect_url").cloned();
     let action = match form.get("action").map(String::as_str) {
@@ -699,7 +684,7 @@ async fn act(
         _ => {
             return match back {
                 Some(url) => Redirect::to(&url).into_response(),
-                None => page("WeChat Pay", "<p id=\"wechat-cancelled\">Cancelled.</p>"),
+                None => page("<p id=\"wechat-cancelled\">Cancelled.</p>"),
             };
         }
     };
@@ -708,16 +693,12 @@ async fn act(
             sim.send(notification);
             match back {
                 Some(url) => Redirect::to(&url).into_response(),
-                None => page(
-                    "WeChat Pay",
-                    "<p id=\"wechat-done\">Done. You can return to the merchant's page.</p>",
-                ),
+                None => {
+                    page("<p id=\"wechat-done\">Done. You can return to the merchant's page.</p>")
+                }
             }
         }
-        Err(e) => page(
-            "WeChat Pay",
-            &format!("<p id=\"wechat-error\">{}</p>", escape(e.0)),
-        ),
+        Err(e) => page(&format!("<p id=\"wechat-error\">{}</p>", escape(e.0))),
     }
 }
 

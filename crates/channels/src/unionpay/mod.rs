@@ -1,0 +1,479 @@
+//! UnionPay online payments, gateway 5.1.0 (spec/channels.md §4): the connector.
+//!
+//! The buyer's browser POSTs our signed form to `frontTransReq.do` (an auto-submitted
+//! page), pays at UnionPay, and comes back to `frontUrl` (display only). The result that
+//! counts is UnionPay's signed form POSTed to `backUrl` (our `/notify/unionpay`), answered
+//! with HTTP 200. `queryTrans.do` confirms; refunds go to `backTransReq.do`, their result
+//! again to `backUrl`.
+
+pub mod sign;
+pub mod simulator;
+
+use async_trait::async_trait;
+use ottgate_core::{Amount, Currency, Money, Timestamp};
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use sign::Fields;
+use std::fmt;
+use std::time::Duration;
+use url::Url;
+
+use crate::alipay::{private_key_pem, public_key_pem};
+use crate::{
+    Channel, ChannelError, Device, PaymentStart, QueryPayment, QueryResult, RefundPayment,
+    RefundResult, StartAction, StartPayment,
+};
+
+/// What the gateway needs to act as a UnionPay online merchant (or acquirer).
+#[derive(Clone)]
+pub struct UnionPayConfig {
+    /// The gateway root, e.g. `https://gateway.95516.com/` (ending in `/`); the endpoints
+    /// are `gateway/api/frontTransReq.do`, `queryTrans.do` and `backTransReq.do` under it.
+    pub gateway_url: Url,
+    pub mer_id: String,
+    /// The serial number of our signing certificate (`certId`).
+    pub cert_id: String,
+    pub signing_key: Box<RsaPrivateKey>,
+    /// UnionPay's signing key, pinned (see the README: 5.1.0 messages also carry it as
+    /// `signPubKeyCert`, which this connector does not chain-validate).
+    pub verifying_key: Box<RsaPublicKey>,
+    /// Where UnionPay posts results (our `/notify/unionpay`).
+    pub notify_url: Url,
+    pub test_mode: bool,
+}
+
+impl fmt::Debug for UnionPayConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnionPayConfig")
+            .field("gateway_url", &self.gateway_url.as_str())
+            .field("mer_id", &self.mer_id)
+            .field("cert_id", &self.cert_id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct UnionPayConnector {
+    config: UnionPayConfig,
+    http: reqwest::Client,
+}
+
+/// ISO 4217 numeric codes, as `currencyCode` carries them.
+pub fn currency_code(currency: Currency) -> &'static str {
+    match currency {
+        Currency::Cad => "124",
+        Currency::Usd => "840",
+        Currency::Cny => "156",
+    }
+}
+
+pub fn currency_from_code(code: &str) -> Option<Currency> {
+    Currency::ALL
+        .into_iter()
+        .find(|c| currency_code(*c) == code)
+}
+
+/// Whether `txnAmt` (minor units) and `currencyCode` are exactly `expected`.
+pub fn amount_matches(txn_amt: &str, currency_code: &str, expected: Money) -> bool {
+    currency_from_code(currency_code) == Some(expected.currency)
+        && txn_amt.parse::<u64>().ok() == Some(expected.amount.minor())
+}
+
+/// A verified notification, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// About a payment (`txnType=01`).
+    Payment {
+        order_id: String,
+        query_id: String,
+        txn_amt: String,
+        currency_code: String,
+        resp_code: String,
+    },
+    /// About a refund (`txnType=04`); `order_id` is the refund's.
+    Refund { order_id: String, resp_code: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoticeError {
+    #[error("notification lacks {0}")]
+    Missing(&'static str),
+    #[error("txnType {0} is not a payment or a refund")]
+    UnknownType(String),
+}
+
+impl Notice {
+    /// Reads an already verified notification.
+    pub fn read(fields: &Fields) -> Result<Self, NoticeError> {
+        let get = |name: &'static str| {
+            fields
+                .get(name)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .ok_or(NoticeError::Missing(name))
+        };
+        match get("txnType")?.as_str() {
+            "01" => Ok(Notice::Payment {
+                order_id: get("orderId")?,
+                query_id: get("queryId")?,
+                txn_amt: get("txnAmt")?,
+                currency_code: get("currencyCode")?,
+                resp_code: get("respCode")?,
+            }),
+            "04" => Ok(Notice::Refund {
+                order_id: get("orderId")?,
+                resp_code: get("respCode")?,
+            }),
+            other => Err(NoticeError::UnknownType(other.to_owned())),
+        }
+    }
+}
+
+/// `respCode` / `origRespCode` of a successful transaction (`A6`: succeeded with a
+/// deferred part, still a success).
+fn succeeded(code: &str) -> bool {
+    matches!(code, "00" | "A6")
+}
+
+/// Codes meaning "not final yet": timeout, unknown, processing.
+fn undecided(code: &str) -> bool {
+    matches!(code, "03" | "04" | "05")
+}
+
+/// Parses a synchronous answer: `k=v&…` with raw values (not percent-encoded); a value in
+/// braces may itself contain `&` and `=` (UnionPay's SDK parses it the same way).
+pub fn parse_answer(body: &str) -> Fields {
+    let mut fields = Fields::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    let bytes = body.as_bytes();
+    let mut push = |part: &str| {
+        if let Some((k, v)) = part.split_once('=') {
+            fields.insert(k.to_owned(), v.to_owned());
+        }
+    };
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'{' => depth += 1,
+            b'}' => depth = depth.saturating_sub(1),
+            b'&' if depth == 0 => {
+                push(&body[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    push(&body[start..]);
+    fields
+}
+
+/// Writes a synchronous answer as UnionPay does (raw `k=v&…`).
+pub fn write_answer(fields: &Fields) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Parses a notification: a normal percent-encoded form.
+pub fn parse_form(body: &[u8]) -> Fields {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
+impl UnionPayConnector {
+    pub fn new(config: UnionPayConfig) -> Result<Self, ChannelError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| ChannelError::Config(format!("HTTP client: {e}")))?;
+        Ok(Self { config, http })
+    }
+
+    pub fn config(&self) -> &UnionPayConfig {
+        &self.config
+    }
+
+    /// Whether a message carries UnionPay's valid signature.
+    pub fn verify(&self, fields: &Fields) -> bool {
+        fields.get("signMethod").map(String::as_str) == Some("01")
+            && sign::verify(fields, &self.config.verifying_key)
+    }
+
+    fn endpoint(&self, name: &str) -> Result<Url, ChannelError> {
+        self.config
+            .gateway_url
+            .join(&format!("gateway/api/{name}"))
+            .map_err(|e| ChannelError::Config(e.to_string()))
+    }
+
+    /// The fields every request carries, for `txnType`/`txnSubType`/`bizType`.
+    fn base(&self, txn: (&str, &str, &str), order_id: &str, txn_time: Timestamp) -> Fields {
+        let (txn_type, txn_sub_type, biz_type) = txn;
+        [
+            ("version", "5.1.0"),
+            ("encoding", "UTF-8"),
+            ("signMethod", "01"),
+            ("txnType", txn_type),
+            ("txnSubType", txn_sub_type),
+            ("bizType", biz_type),
+            ("accessType", "0"),
+            ("merId", &self.config.mer_id),
+            ("certId", &self.config.cert_id),
+            ("orderId", order_id),
+            ("txnTime", &txn_time.beijing_compact()),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+    }
+
+    fn signed(&self, mut fields: Fields) -> Fields {
+        let signature = sign::sign(&fields, &self.config.signing_key);
+        fields.insert("signature".into(), signature);
+        fields
+    }
+
+    /// POSTs a signed request to a back-end endpoint; returns the verified answer.
+    async fn call(&self, endpoint: &str, fields: Fields) -> Result<Fields, ChannelError> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(self.signed(fields).iter())
+            .finish();
+        let response = self
+            .http
+            .post(self.endpoint(endpoint)?)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded; charset=UTF-8",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                ChannelError::Upstream(if e.is_timeout() {
+                    "UnionPay did not answer in time".into()
+                } else {
+                    "UnionPay could not be reached".into()
+                })
+            })?;
+        let text = response
+            .text()
+            .await
+            .map_err(|_| ChannelError::Upstream("UnionPay answer unreadable".into()))?;
+        let answer = parse_answer(text.trim());
+        if !self.verify(&answer) {
+            // Format errors are answered unsigned; say which, without trusting the rest.
+            let code = answer.get("respCode").map_or("no respCode", String::as_str);
+            return Err(ChannelError::Upstream(format!(
+                "{endpoint}: unsigned answer ({code})"
+            )));
+        }
+        Ok(answer)
+    }
+}
+
+fn minor_money(txn_amt: Option<&String>, code: Option<&String>) -> Option<Money> {
+    Some(Money::new(
+        Amount::from_minor(txn_amt?.parse().ok()?).ok()?,
+        currency_from_code(code?)?,
+    ))
+}
+
+#[async_trait]
+impl Channel for UnionPayConnector {
+    fn name(&self) -> &'static str {
+        "unionpay"
+    }
+
+    fn is_test_mode(&self) -> bool {
+        self.config.test_mode
+    }
+
+    async fn start(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
+        let mut f = self.base(
+            ("01", "01", "000201"),
+            payment.attempt_id.as_str(),
+            payment.created_at,
+        );
+        let channel_type = if payment.device == Device::Mobile {
+            "08"
+        } else {
+            "07"
+        };
+        let fields = [
+            ("channelType", channel_type.to_owned()),
+            ("txnAmt", payment.money.amount.minor().to_string()),
+            (
+                "currencyCode",
+                currency_code(payment.money.currency).to_owned(),
+            ),
+            ("frontUrl", payment.return_url.to_string()),
+            ("backUrl", self.config.notify_url.to_string()),
+            ("payTimeout", payment.expires_at.beijing_compact()),
+        ];
+        f.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        Ok(PaymentStart {
+            action: StartAction::PostForm {
+                action: self.endpoint("frontTransReq.do")?,
+                fields: self.signed(f).into_iter().collect(),
+            },
+            channel_order_id: None,
+        })
+    }
+
+    /// `queryTrans.do`: `respCode=34` is "no such transaction" (the buyer has not paid
+    /// yet); otherwise `origRespCode` is the payment's own result.
+    async fn query(&self, payment: &QueryPayment) -> Result<QueryResult, ChannelError> {
+        let mut f = self.base(
+            ("00", "00", "000000"),
+            payment.attempt_id.as_str(),
+            payment.started_at,
+        );
+        f.insert("channelType".into(), "07".into());
+        let answer = self.call("queryTrans.do", f).await?;
+        let code = |name: &str| answer.get(name).map_or("", String::as_str);
+        match code("respCode") {
+            "00" => {}
+            "34" => return Ok(QueryResult::NotFound),
+            other => {
+                return Err(ChannelError::Upstream(format!("queryTrans: {other}")));
+            }
+        }
+        if code("orderId") != payment.attempt_id.as_str() {
+            return Err(ChannelError::Upstream(
+                "queryTrans answered about another order".into(),
+            ));
+        }
+        let orig = code("origRespCode");
+        Ok(if succeeded(orig) {
+            QueryResult::Paid {
+                bizpay_order_id: code("queryId").to_owned(),
+                money: minor_money(answer.get("txnAmt"), answer.get("currencyCode")),
+            }
+        } else if undecided(orig) || orig.is_empty() {
+            QueryResult::Pending
+        } else {
+            QueryResult::Closed
+        })
+    }
+
+    /// `backTransReq.do`, `txnType=04`: accepted now, the result by notification.
+    async fn refund(&self, refund: &RefundPayment) -> Result<RefundResult, ChannelError> {
+        let original = refund.bizpay_order_id.as_deref().ok_or_else(|| {
+            ChannelError::Upstream("refund: the payment has no UnionPay queryId".into())
+        })?;
+        let mut f = self.base(("04", "00", "000201"), refund.refund_id.as_str(), refund.at);
+        let fields = [
+            ("channelType", "07".to_owned()),
+            ("origQryId", original.to_owned()),
+            ("txnAmt", refund.money.amount.minor().to_string()),
+            (
+                "currencyCode",
+                currency_code(refund.money.currency).to_owned(),
+            ),
+            ("backUrl", self.config.notify_url.to_string()),
+        ];
+        f.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        let answer = self.call("backTransReq.do", f).await?;
+        let code = answer.get("respCode").map_or("", String::as_str);
+        if succeeded(code) || undecided(code) {
+            Ok(RefundResult::Pending)
+        } else {
+            Ok(RefundResult::Refused {
+                reason: format!(
+                    "{code} {}",
+                    answer.get("respMsg").map_or("", String::as_str)
+                )
+                .trim()
+                .to_owned(),
+            })
+        }
+    }
+}
+
+/// The simulated UnionPay's merchant, signing certificate ids and keys (sandbox mode and
+/// tests; the RSA pairs are the public test keys of `testkeys/`).
+pub mod testkeys {
+    pub const MER_ID: &str = "777290058110048";
+    /// Our (the merchant's) certificate serial.
+    pub const CERT_ID: &str = "69629715588";
+    /// The simulated UnionPay's certificate serial.
+    pub const WALLET_CERT_ID: &str = "69042905377";
+}
+
+/// A connector and the simulated UnionPay it talks to, both on the gateway's `public_url`
+/// (`/sim/unionpay/…`, results to `/notify/unionpay`), with the public test keys.
+pub fn sandbox(
+    public_url: &Url,
+    time_scale: f64,
+) -> Result<(UnionPayConfig, simulator::UnionPaySimConfig), ChannelError> {
+    use crate::alipay::testkeys as keys;
+    let join = |path: &str| {
+        public_url
+            .join(path)
+            .map_err(|e| ChannelError::Config(e.to_string()))
+    };
+    let config = UnionPayConfig {
+        gateway_url: join("sim/unionpay/")?,
+        mer_id: testkeys::MER_ID.into(),
+        cert_id: testkeys::CERT_ID.into(),
+        signing_key: Box::new(private_key_pem(keys::MERCHANT_PRIVATE)?),
+        verifying_key: Box::new(public_key_pem(keys::WALLET_PUBLIC)?),
+        notify_url: join("notify/unionpay")?,
+        test_mode: true,
+    };
+    let sim = simulator::UnionPaySimConfig {
+        mer_id: testkeys::MER_ID.into(),
+        merchant_public: public_key_pem(keys::MERCHANT_PUBLIC)?,
+        wallet_private: private_key_pem(keys::WALLET_PRIVATE)?,
+        wallet_cert_id: testkeys::WALLET_CERT_ID.into(),
+        time_scale,
+        base_url: join("sim/unionpay/")?,
+    };
+    Ok((config, sim))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_keep_raw_values_and_braced_parts_whole() {
+        let f =
+            parse_answer("respCode=00&signature=ab+c/d==&reqReserved={a=1&b=2}&respMsg=success");
+        assert_eq!(f["signature"], "ab+c/d==");
+        assert_eq!(f["reqReserved"], "{a=1&b=2}");
+        assert_eq!(f["respMsg"], "success");
+        assert_eq!(parse_answer(&write_answer(&f)), f);
+    }
+
+    #[test]
+    fn currencies_are_iso_numeric() {
+        assert_eq!(currency_code(Currency::Cad), "124");
+        assert_eq!(currency_from_code("840"), Some(Currency::Usd));
+        assert_eq!(currency_from_code("978"), None);
+        let m = Money::new(Amount::from_minor(1234).unwrap(), Currency::Cad);
+        assert!(amount_matches("1234", "124", m));
+        assert!(!amount_matches("1234", "156", m));
+        assert!(!amount_matches("12.34", "124", m));
+    }
+
+    #[test]
+    fn notices_are_payments_or_refunds() {
+        let mut f = Fields::new();
+        f.insert("txnType".into(), "31".into());
+        assert_eq!(Notice::read(&f), Err(NoticeError::UnknownType("31".into())));
+        f.insert("txnType".into(), "04".into());
+        f.insert("orderId".into(), "REF1".into());
+        f.insert("respCode".into(), "00".into());
+        assert_eq!(
+            Notice::read(&f),
+            Ok(Notice::Refund {
+                order_id: "REF1".into(),
+                resp_code: "00".into()
+            })
+        );
+        f.insert("txnType".into(), "01".into());
+        assert_eq!(Notice::read(&f), Err(NoticeError::Missing("queryId")));
+    }
+}

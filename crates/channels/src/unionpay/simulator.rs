@@ -1,0 +1,627 @@
+//! A simulated UnionPay online gateway (5.1.0), for sandbox mode and tests.
+//!
+//! It verifies our signed forms as UnionPay would (refusing with its response codes, e.g.
+//! `11` for a bad signature), shows a cashier for `frontTransReq.do`, sends the browser
+//! back to `frontUrl` with a signed auto-submitted form, POSTs signed results to `backUrl`
+//! until answered with HTTP 200, and answers `queryTrans.do` and refunds on
+//! `backTransReq.do` (whose results are notified too). Faults are injected through
+//! `/control`.
+//!
+//! UnionPay's notification retry schedule and some response codes are not in our sources
+//! (spec/channels.md §8 q10): the gaps below and the codes `12`, `35`, `36` are this
+//! simulator's assumptions, marked as such in the README.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ottgate_core::{Amount, Clock, Money, SystemClock, Timestamp};
+use rsa::{RsaPrivateKey, RsaPublicKey};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use url::Url;
+
+use super::sign::{self, Fields};
+use super::{currency_from_code, parse_form, write_answer};
+use crate::simkit::{self, Delivery, Fault, FaultKind, Notifier, corrupt, digits};
+use crate::xml::escape;
+
+/// Re-sends of an unanswered notification: after 1, 2, 4, 8 and 16 minutes (assumed).
+const RETRY_GAPS: [Duration; 5] = [
+    Duration::from_secs(60),
+    Duration::from_secs(120),
+    Duration::from_secs(240),
+    Duration::from_secs(480),
+    Duration::from_secs(960),
+];
+
+#[derive(Clone)]
+pub struct UnionPaySimConfig {
+    /// The one merchant this simulated UnionPay knows.
+    pub mer_id: String,
+    /// Verifies the merchant's requests.
+    pub merchant_public: RsaPublicKey,
+    /// Signs UnionPay's answers, returns and notifications.
+    pub wallet_private: RsaPrivateKey,
+    pub wallet_cert_id: String,
+    pub time_scale: f64,
+    /// Where the simulator is reachable, ending in `/`.
+    pub base_url: Url,
+}
+
+impl std::fmt::Debug for UnionPaySimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnionPaySimConfig")
+            .field("mer_id", &self.mer_id)
+            .field("base_url", &self.base_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A payment, as the simulated UnionPay holds it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Transaction {
+    pub order_id: String,
+    pub txn_time: String,
+    pub txn_amt: u64,
+    pub currency_code: String,
+    pub channel_type: String,
+    pub front_url: String,
+    pub back_url: String,
+    /// `None` until the buyer pays or fails; then UnionPay's result code.
+    pub orig_resp_code: Option<String>,
+    pub query_id: Option<String>,
+    pub refunded: u64,
+    #[serde(skip)]
+    pay_timeout: Option<Timestamp>,
+    #[serde(skip)]
+    refunds: HashMap<String, u64>,
+}
+
+/// What the buyer does at the cashier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuyerAction {
+    Pay,
+    Fail,
+}
+
+/// A UnionPay response code and message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0} {1}")]
+pub struct UnionPayError(pub &'static str, pub &'static str);
+
+const FORMAT: UnionPayError = UnionPayError("10", "message format error");
+const BAD_SIGNATURE: UnionPayError = UnionPayError("11", "signature verification failed");
+const DUPLICATE: UnionPayError = UnionPayError("12", "duplicate transaction");
+const UNKNOWN_MERCHANT: UnionPayError = UnionPayError("31", "merchant status incorrect");
+const NOT_FOUND: UnionPayError = UnionPayError("34", "no such transaction");
+const BAD_STATE: UnionPayError = UnionPayError("35", "original transaction state incorrect");
+const TOO_MUCH: UnionPayError = UnionPayError("36", "amount exceeds the original");
+
+/// A notification ready to be signed for each delivery.
+#[derive(Debug, Clone)]
+pub struct Notification {
+    pub url: Url,
+    pub fields: Fields,
+    pub about: String,
+}
+
+#[derive(Clone)]
+pub struct UnionPaySimulator {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for UnionPaySimulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UnionPaySimulator")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Inner {
+    config: UnionPaySimConfig,
+    transactions: Mutex<HashMap<String, Transaction>>,
+    notifier: Arc<Notifier>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn now() -> Timestamp {
+    SystemClock.now()
+}
+
+/// `orderId`: 8–32 letters and digits.
+fn valid_order_id(id: &str) -> bool {
+    (8..=32).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+impl UnionPaySimulator {
+    pub fn new(config: UnionPaySimConfig) -> Self {
+        // UnionPay needs HTTP 200, whatever the body.
+        let notifier = Notifier::new("unionpay", &RETRY_GAPS, config.time_scale, |status, _| {
+            status == 200
+        });
+        Self {
+            inner: Arc::new(Inner {
+                config,
+                transactions: Mutex::new(HashMap::new()),
+                notifier,
+            }),
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/gateway/api/frontTransReq.do", post(front))
+            .route("/gateway/api/queryTrans.do", post(query))
+            .route("/gateway/api/backTransReq.do", post(back))
+            .route("/cashier/{order_id}", post(cashier))
+            .route("/control", post(control))
+            .route("/orders/{order_id}", get(order_state))
+            .with_state(self.clone())
+    }
+
+    fn config(&self) -> &UnionPaySimConfig {
+        &self.inner.config
+    }
+
+    pub fn add_fault(&self, fault: Fault) {
+        self.inner.notifier.add_fault(fault);
+    }
+
+    /// Checks a request: version, signature method, merchant, signature.
+    fn authenticate(&self, f: &Fields) -> Result<(), UnionPayError> {
+        if f.get("version").map(String::as_str) != Some("5.1.0")
+            || f.get("signMethod").map(String::as_str) != Some("01")
+        {
+            return Err(FORMAT);
+        }
+        if f.get("merId") != Some(&self.config().mer_id) {
+            return Err(UNKNOWN_MERCHANT);
+        }
+        if !sign::verify(f, &self.config().merchant_public) {
+            return Err(BAD_SIGNATURE);
+        }
+        Ok(())
+    }
+
+    /// Signs fields as UnionPay, with its certificate id.
+    fn signed(&self, mut f: Fields) -> Fields {
+        f.insert("version".into(), "5.1.0".into());
+        f.insert("encoding".into(), "UTF-8".into());
+        f.insert("signMethod".into(), "01".into());
+        f.insert("certId".into(), self.config().wallet_cert_id.clone());
+        let signature = sign::sign(&f, &self.config().wallet_private);
+        f.insert("signature".into(), signature);
+        f
+    }
+
+    /// A signed synchronous answer echoing the request's identifying fields.
+    fn answer(&self, request: &Fields, result: Result<Fields, UnionPayError>) -> String {
+        let mut f = Fields::new();
+        for k in [
+            "merId",
+            "orderId",
+            "txnTime",
+            "txnType",
+            "txnSubType",
+            "bizType",
+            "accessType",
+        ] {
+            if let Some(v) = request.get(k) {
+                f.insert(k.into(), v.clone());
+            }
+        }
+        match result {
+            Ok(extra) => {
+                f.insert("respCode".into(), "00".into());
+                f.insert("respMsg".into(), "success".into());
+                f.extend(extra);
+            }
+            Err(UnionPayError(code, message)) => {
+                f.insert("respCode".into(), code.into());
+                f.insert("respMsg".into(), message.into());
+            }
+        }
+        write_answer(&self.signed(f))
+    }
+
+    /// `frontTransReq.do`: the buyer's browser brings our signed purchase.
+    pub fn open(&self, f: &Fields) -> Result<Transaction, UnionPayError> {
+        self.authenticate(f)?;
+        let get = |name: &str| f.get(name).filter(|v| !v.is_empty()).cloned().ok_or(FORMAT);
+        if (get("txnType")?, get("txnSubType")?, get("bizType")?)
+            != ("01".into(), "01".into(), "000201".into())
+        {
+            return Err(FORMAT);
+        }
+        let order_id = get("orderId")?;
+        let txn_time = get("txnTime")?;
+        let txn_amt = get("txnAmt")?
+            .parse::<u64>()
+            .ok()
+            .filter(|a| *a >= 1)
+            .ok_or(FORMAT)?;
+        let currency_code = get("currencyCode")?;
+        let channel_type = get("channelType")?;
+        if !valid_order_id(&order_id)
+            || Timestamp::parse_beijing(&txn_time).is_none()
+            || currency_from_code(&currency_code).is_none()
+            || !matches!(channel_type.as_str(), "07" | "08")
+        {
+            return Err(FORMAT);
+        }
+        let front_url = get("frontUrl")?;
+        let back_url = get("backUrl")?;
+        let pay_timeout = match f.get("payTimeout").filter(|v| !v.is_empty()) {
+            Some(t) => Some(Timestamp::parse_beijing(t).ok_or(FORMAT)?),
+            None => None,
+        };
+        let mut transactions = lock(&self.inner.transactions);
+        if let Some(existing) = transactions.get(&order_id) {
+            // The buyer's browser re-posting the same purchase is the same transaction.
+            return if existing.txn_time == txn_time
+                && existing.txn_amt == txn_amt
+                && existing.currency_code == currency_code
+            {
+                Ok(existing.clone())
+            } else {
+                Err(DUPLICATE)
+            };
+        }
+        let txn = Transaction {
+            order_id: order_id.clone(),
+            txn_time,
+            txn_amt,
+            currency_code,
+            channel_type,
+            front_url,
+            back_url,
+            orig_resp_code: None,
+            query_id: None,
+            refunded: 0,
+            pay_timeout,
+            refunds: HashMap::new(),
+        };
+        transactions.insert(order_id, txn.clone());
+        Ok(txn)
+    }
+
+    /// The buyer pays or fails at the cashier. Returns the notification to send and the
+    /// signed fields for the browser's way back.
+    pub fn settle(
+        &self,
+        order_id: &str,
+        action: BuyerAction,
+    ) -> Result<(Notification, Fields), UnionPayError> {
+        let mut transactions = lock(&self.inner.transactions);
+        let txn = transactions.get_mut(order_id).ok_or(NOT_FOUND)?;
+        if txn.orig_resp_code.is_some() {
+            return Err(BAD_STATE);
+        }
+        let expired = txn.pay_timeout.is_some_and(|t| now() >= t);
+        let (code, message) = match (action, expired) {
+            (BuyerAction::Pay, false) => ("00", "success"),
+            (BuyerAction::Pay, true) => ("01", "transaction timed out"),
+            (BuyerAction::Fail, _) => ("01", "payment declined"),
+        };
+        let query_id = format!("{}{}", now().beijing_compact(), digits(7));
+        txn.orig_resp_code = Some(code.into());
+        txn.query_id = Some(query_id.clone());
+        let txn = txn.clone();
+        drop(transactions);
+        let mut f = Fields::new();
+        for (k, v) in [
+            ("merId", self.config().mer_id.clone()),
+            ("orderId", txn.order_id.clone()),
+            ("txnTime", txn.txn_time.clone()),
+            ("txnType", "01".into()),
+            ("txnSubType", "01".into()),
+            ("bizType", "000201".into()),
+            ("accessType", "0".into()),
+            ("txnAmt", txn.txn_amt.to_string()),
+            ("currencyCode", txn.currency_code.clone()),
+            ("queryId", query_id),
+            ("traceNo", digits(6)),
+            (
+                "traceTime",
+                now().beijing_compact().get(4..).unwrap_or("").into(),
+            ),
+            (
+                "settleDate",
+                now().beijing_compact().get(4..8).unwrap_or("").into(),
+            ),
+            ("respCode", code.into()),
+            ("respMsg", message.into()),
+        ] {
+            f.insert(k.into(), v);
+        }
+        let url = Url::parse(&txn.back_url).map_err(|_| FORMAT)?;
+        let notification = Notification {
+            url,
+            fields: f.clone(),
+            about: txn.order_id.clone(),
+        };
+        Ok((notification, self.signed(f)))
+    }
+
+    fn query(&self, f: &Fields) -> Result<Fields, UnionPayError> {
+        self.authenticate(f)?;
+        let order_id = f.get("orderId").ok_or(FORMAT)?;
+        let transactions = lock(&self.inner.transactions);
+        let txn = transactions
+            .get(order_id)
+            .filter(|t| f.get("txnTime") == Some(&t.txn_time))
+            .ok_or(NOT_FOUND)?;
+        // Not paid or failed yet: UnionPay has no transaction to report.
+        let code = txn.orig_resp_code.clone().ok_or(NOT_FOUND)?;
+        let mut extra = Fields::new();
+        extra.insert("origRespCode".into(), code);
+        extra.insert("origRespMsg".into(), "".into());
+        extra.insert("queryId".into(), txn.query_id.clone().unwrap_or_default());
+        extra.insert("txnAmt".into(), txn.txn_amt.to_string());
+        extra.insert("currencyCode".into(), txn.currency_code.clone());
+        Ok(extra)
+    }
+
+    /// `backTransReq.do` with `txnType=04`: accepts a refund and schedules its
+    /// notification.
+    fn refund(&self, f: &Fields) -> Result<Fields, UnionPayError> {
+        self.authenticate(f)?;
+        let get = |name: &str| f.get(name).filter(|v| !v.is_empty()).cloned().ok_or(FORMAT);
+        if get("txnType")? != "04" {
+            return Err(FORMAT);
+        }
+        let refund_id = get("orderId")?;
+        let orig = get("origQryId")?;
+        let amount = get("txnAmt")?
+            .parse::<u64>()
+            .ok()
+            .filter(|a| *a >= 1)
+            .ok_or(FORMAT)?;
+        let back_url = Url::parse(&get("backUrl")?).map_err(|_| FORMAT)?;
+        if !valid_order_id(&refund_id) {
+            return Err(FORMAT);
+        }
+        let mut transactions = lock(&self.inner.transactions);
+        let txn = transactions
+            .values_mut()
+            .find(|t| t.query_id.as_deref() == Some(orig.as_str()))
+            .ok_or(NOT_FOUND)?;
+        if let Some(previous) = txn.refunds.get(&refund_id) {
+            // The same refund again is a duplicate, answered as such.
+            return if *previous == amount {
+                Err(DUPLICATE)
+            } else {
+                Err(FORMAT)
+            };
+        }
+        if txn.orig_resp_code.as_deref() != Some("00") {
+            return Err(BAD_STATE);
+        }
+        if get("currencyCode")? != txn.currency_code {
+            return Err(FORMAT);
+        }
+        if txn.refunded + amount > txn.txn_amt {
+            return Err(TOO_MUCH);
+        }
+        txn.refunded += amount;
+        txn.refunds.insert(refund_id.clone(), amount);
+        let query_id = format!("{}{}", now().beijing_compact(), digits(7));
+        let mut result = Fields::new();
+        for (k, v) in [
+            ("merId", self.config().mer_id.clone()),
+            ("orderId", refund_id.clone()),
+            ("txnTime", get("txnTime")?),
+            ("txnType", "04".into()),
+            ("txnSubType", "00".into()),
+            ("bizType", "000201".into()),
+            ("accessType", "0".into()),
+            ("origQryId", orig),
+            ("txnAmt", amount.to_string()),
+            ("currencyCode", txn.currency_code.clone()),
+            ("queryId", query_id.clone()),
+            ("respCode", "00".into()),
+            ("respMsg", "success".into()),
+        ] {
+            result.insert(k.into(), v);
+        }
+        drop(transactions);
+        self.send(Notification {
+            url: back_url,
+            fields: result,
+            about: refund_id,
+        });
+        let mut extra = Fields::new();
+        extra.insert("queryId".into(), query_id);
+        Ok(extra)
+    }
+
+    /// Applies a fault to, and signs, a notification: the form body on the wire.
+    pub fn finish(&self, n: &Notification, fault: Option<FaultKind>) -> String {
+        let mut f = n.fields.clone();
+        match fault {
+            Some(FaultKind::WrongAmount) => {
+                let more = f
+                    .get("txnAmt")
+                    .and_then(|a| a.parse::<u64>().ok())
+                    .map_or(100, |a| a + 100);
+                f.insert("txnAmt".into(), more.to_string());
+            }
+            Some(FaultKind::WrongCurrency) => {
+                let other = if f.get("currencyCode").map(String::as_str) == Some("124") {
+                    "840"
+                } else {
+                    "124"
+                };
+                f.insert("currencyCode".into(), other.into());
+            }
+            _ => {}
+        }
+        let mut signed = self.signed(f);
+        if fault == Some(FaultKind::CorruptSignature)
+            && let Some(s) = signed.get_mut("signature")
+        {
+            *s = corrupt(s);
+        }
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(signed.iter())
+            .finish()
+    }
+
+    pub fn send(&self, n: Notification) {
+        let delivery = Delivery {
+            url: n.url.clone(),
+            content_type: "application/x-www-form-urlencoded; charset=UTF-8",
+            about: n.about.clone(),
+        };
+        let sim = self.clone();
+        self.inner
+            .notifier
+            .send(delivery, Arc::new(move |fault| sim.finish(&n, fault)));
+    }
+}
+
+fn plain(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+}
+
+fn error_page(e: &UnionPayError) -> Response {
+    let content = format!(
+        "<h1 id=\"unionpay-error\" style=\"font-size:20px\">{}</h1><p>{}</p>",
+        escape(e.0),
+        escape(e.1)
+    );
+    (
+        StatusCode::BAD_REQUEST,
+        simkit::page("UnionPay", "#f3f3f3", &content),
+    )
+        .into_response()
+}
+
+fn cashier_page(sim: &UnionPaySimulator, txn: &Transaction) -> Response {
+    let target = sim
+        .config()
+        .base_url
+        .join(&format!("cashier/{}", txn.order_id))
+        .map(|u| u.to_string())
+        .unwrap_or_default();
+    let amount = currency_from_code(&txn.currency_code)
+        .and_then(|c| Some(Money::new(Amount::from_minor(txn.txn_amt).ok()?, c)))
+        .map_or_else(
+            || txn.txn_amt.to_string(),
+            |m| format!("{} {}", m.major_plain(), m.currency.code()),
+        );
+    let body = match &txn.orig_resp_code {
+        None => simkit::cashier_form("unionpay", &target, "#d7000f", ""),
+        Some(code) => format!("<p id=\"unionpay-status\">{}</p>", escape(code)),
+    };
+    let content = format!(
+        "<h1 id=\"unionpay-cashier\" style=\"color:#d7000f;font-size:20px\">UnionPay</h1>\
+         <p style=\"font-size:32px;font-weight:700\" id=\"unionpay-amount\">{}</p>\
+         <p style=\"color:#666;font-size:13px\">{} · orderId {}</p>{body}",
+        escape(&amount),
+        if txn.channel_type == "08" {
+            "Mobile"
+        } else {
+            "PC"
+        },
+        escape(&txn.order_id),
+    );
+    simkit::page("UnionPay", "#f3f3f3", &content).into_response()
+}
+
+/// The page that takes the browser back to `frontUrl` with UnionPay's signed result (an
+/// auto-submitted form, with a button for browsers without JavaScript).
+fn back_to_merchant(front_url: &str, fields: &Fields) -> Response {
+    let inputs: String = fields
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(k),
+                escape(v)
+            )
+        })
+        .collect();
+    let content = format!(
+        "<form id=\"unionpay-return\" method=\"post\" action=\"{}\">{inputs}\
+         <button id=\"unionpay-back\" type=\"submit\">Return to the merchant</button></form>\
+         <script>document.getElementById(\"unionpay-return\").submit();</script>",
+        escape(front_url)
+    );
+    simkit::page("UnionPay", "#f3f3f3", &content).into_response()
+}
+
+async fn front(State(sim): State<UnionPaySimulator>, body: Bytes) -> Response {
+    match sim.open(&parse_form(&body)) {
+        Ok(txn) => cashier_page(&sim, &txn),
+        Err(e) => error_page(&e),
+    }
+}
+
+async fn query(State(sim): State<UnionPaySimulator>, body: Bytes) -> Response {
+    let f = parse_form(&body);
+    plain(sim.answer(&f, sim.query(&f)))
+}
+
+async fn back(State(sim): State<UnionPaySimulator>, body: Bytes) -> Response {
+    let f = parse_form(&body);
+    plain(sim.answer(&f, sim.refund(&f)))
+}
+
+async fn cashier(
+    State(sim): State<UnionPaySimulator>,
+    Path(order_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let form = parse_form(&body);
+    let action = match form.get("action").map(String::as_str) {
+        Some("pay") => BuyerAction::Pay,
+        Some("fail") => BuyerAction::Fail,
+        Some("cancel") => {
+            // The buyer leaves: back to the merchant's page, with nothing to report.
+            let front_url = lock(&sim.inner.transactions)
+                .get(&order_id)
+                .map(|t| t.front_url.clone());
+            return match front_url {
+                Some(url) => axum::response::Redirect::to(&url).into_response(),
+                None => error_page(&NOT_FOUND),
+            };
+        }
+        _ => return error_page(&FORMAT),
+    };
+    match sim.settle(&order_id, action) {
+        Ok((notification, result)) => {
+            let front_url = lock(&sim.inner.transactions)
+                .get(&order_id)
+                .map(|t| t.front_url.clone())
+                .unwrap_or_default();
+            sim.send(notification);
+            back_to_merchant(&front_url, &result)
+        }
+        Err(e) => error_page(&e),
+    }
+}
+
+async fn control(State(sim): State<UnionPaySimulator>, Json(fault): Json<Fault>) -> StatusCode {
+    sim.add_fault(fault);
+    StatusCode::NO_CONTENT
+}
+
+async fn order_state(
+    State(sim): State<UnionPaySimulator>,
+    Path(order_id): Path<String>,
+) -> Response {
+    match lock(&sim.inner.transactions).get(&order_id) {
+        Some(txn) => Json(txn.clone()).into_response(),
+        None => (StatusCode::NOT_FOUND, Html("34 no such transaction")).into_response(),
+    }
+}

@@ -1,0 +1,518 @@
+//! The UnionPay connector against the simulated UnionPay, over real HTTP: our signed
+//! form, their checks, the cashier, their signed return and notifications, our
+//! verification, queries and refunds.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::routing::post;
+use ottgate_channels::simkit::{Fault, FaultKind};
+use ottgate_channels::unionpay::sign::{self, Fields};
+use ottgate_channels::unionpay::simulator::UnionPaySimulator;
+use ottgate_channels::unionpay::{self, Notice, UnionPayConnector, parse_answer, parse_form};
+use ottgate_channels::{
+    Channel, ChannelError, Device, QueryPayment, QueryResult, RefundPayment, RefundResult,
+    StartAction, StartPayment,
+};
+use ottgate_core::{
+    Amount, Clock, Currency, MerchantId, Money, OrderId, PaymentMethod, RefundId, SystemClock,
+    Timestamp,
+};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use url::Url;
+
+struct World {
+    connector: UnionPayConnector,
+    notices: mpsc::UnboundedReceiver<Fields>,
+    /// How many more notifications the receiver answers with HTTP 500.
+    refuse: Arc<AtomicUsize>,
+    base: Url,
+    http: reqwest::Client,
+}
+
+/// The simulator and a notify receiver on one port, as the gateway mounts them.
+async fn world() -> World {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    let (config, sim_config) = unionpay::sandbox(&base, 3600.0).unwrap();
+    let sim = UnionPaySimulator::new(sim_config);
+    let (tx, notices) = mpsc::unbounded_channel();
+    let refuse = Arc::new(AtomicUsize::new(0));
+    let refusing = refuse.clone();
+    let app = Router::new()
+        .nest_service("/sim/unionpay", sim.router())
+        .route(
+            "/notify/unionpay",
+            post(move |body: Bytes| {
+                let tx = tx.clone();
+                let refusing = refusing.clone();
+                async move {
+                    let _ = tx.send(parse_form(&body));
+                    let refused = refusing
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                    if refused {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::OK
+                    }
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    World {
+        connector: UnionPayConnector::new(config).unwrap(),
+        notices,
+        refuse,
+        base,
+        http,
+    }
+}
+
+fn money(cents: u64) -> Money {
+    Money::new(Amount::from_minor(cents).unwrap(), Currency::Cad)
+}
+
+fn payment(attempt: &OrderId, device: Device, at: Timestamp) -> StartPayment {
+    StartPayment {
+        attempt_id: attempt.clone(),
+        method: PaymentMethod::UnionPay,
+        money: money(1234),
+        subject: "Maple Tea House".into(),
+        merchant_id: MerchantId::parse("ON00000001").unwrap(),
+        merchant_name: "Maple Tea House".into(),
+        created_at: at,
+        expires_at: at.plus(Duration::from_secs(600)),
+        return_url: Url::parse("https://shop.example/return").unwrap(),
+        device,
+    }
+}
+
+fn query_of(attempt: &OrderId, at: Timestamp) -> QueryPayment {
+    QueryPayment {
+        attempt_id: attempt.clone(),
+        money: money(1234),
+        started_at: at,
+    }
+}
+
+async fn next_notice(w: &mut World) -> Fields {
+    tokio::time::timeout(Duration::from_secs(10), w.notices.recv())
+        .await
+        .expect("a notification")
+        .unwrap()
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The hidden inputs of a page's form, as a browser would submit them.
+fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|rest| {
+            let (name, rest) = rest.split_once("\" value=\"").unwrap();
+            let (value, _) = rest.split_once('"').unwrap();
+            (unescape(name), unescape(value))
+        })
+        .collect()
+}
+
+/// What the browser does with the connector's answer: POST the signed form to UnionPay;
+/// returns the cashier page.
+async fn open_cashier(w: &World, start: &StartAction) -> (StatusCode, String) {
+    let StartAction::PostForm { action, fields } = start else {
+        panic!("UnionPay starts with a form: {start:?}")
+    };
+    assert_eq!(action.path(), "/sim/unionpay/gateway/api/frontTransReq.do");
+    let response = w
+        .http
+        .post(action.clone())
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// The buyer presses a button at the cashier; returns the answer.
+async fn press(w: &World, attempt: &OrderId, action: &str) -> reqwest::Response {
+    w.http
+        .post(
+            w.base
+                .join(&format!("sim/unionpay/cashier/{attempt}"))
+                .unwrap(),
+        )
+        .form(&[("action", action)])
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_purchase_is_paid_returned_notified_queried_and_refunded() {
+    let mut w = world().await;
+    let at = SystemClock.now();
+    let attempt = OrderId::generate(at);
+    let start = w
+        .connector
+        .start(&payment(&attempt, Device::Desktop, at))
+        .await
+        .unwrap();
+    let StartAction::PostForm { fields, .. } = &start.action else {
+        panic!("{:?}", start.action)
+    };
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(field("channelType"), Some("07"), "PC");
+    assert_eq!(field("txnAmt"), Some("1234"));
+    assert_eq!(field("currencyCode"), Some("124"));
+    assert_eq!(field("frontUrl"), Some("https://shop.example/return"));
+
+    // Nothing to find before the buyer pays.
+    assert_eq!(
+        w.connector.query(&query_of(&attempt, at)).await.unwrap(),
+        QueryResult::NotFound
+    );
+    let (status, cashier) = open_cashier(&w, &start.action).await;
+    assert_eq!(status, 200, "{cashier}");
+    assert!(
+        cashier.contains("id=\"unionpay-pay\"") && cashier.contains("12.34 CAD"),
+        "{cashier}"
+    );
+    // The browser posting the same form again (reload) is the same purchase.
+    assert_eq!(open_cashier(&w, &start.action).await.0, 200);
+
+    // The buyer pays: the browser is sent back with UnionPay's signed result...
+    let back = press(&w, &attempt, "pay").await;
+    assert_eq!(back.status(), 200);
+    let page = back.text().await.unwrap();
+    assert!(
+        page.contains("action=\"https://shop.example/return\""),
+        "{page}"
+    );
+    let returned: Fields = hidden_inputs(&page).into_iter().collect();
+    assert!(w.connector.verify(&returned), "{returned:?}");
+    assert_eq!(returned["respCode"], "00");
+
+    // ...and the notification that counts arrives at backUrl.
+    let n = next_notice(&mut w).await;
+    assert!(w.connector.verify(&n), "{n:?}");
+    let Notice::Payment {
+        order_id,
+        query_id,
+        txn_amt,
+        currency_code,
+        resp_code,
+    } = Notice::read(&n).unwrap()
+    else {
+        panic!("a payment notice: {n:?}")
+    };
+    assert_eq!(
+        (order_id.as_str(), resp_code.as_str()),
+        (attempt.as_str(), "00")
+    );
+    assert!(unionpay::amount_matches(
+        &txn_amt,
+        &currency_code,
+        money(1234)
+    ));
+    assert_eq!(returned["queryId"], query_id, "the same transaction");
+    assert_eq!(
+        w.connector.query(&query_of(&attempt, at)).await.unwrap(),
+        QueryResult::Paid {
+            bizpay_order_id: query_id.clone(),
+            money: Some(money(1234)),
+        }
+    );
+    // Paying twice is refused.
+    let again = press(&w, &attempt, "pay").await;
+    assert_eq!(again.status(), 400);
+    assert!(again.text().await.unwrap().contains("35"));
+
+    // A refund is accepted now and decided by notification.
+    let refund = RefundPayment {
+        refund_id: RefundId::generate(SystemClock.now()),
+        at: SystemClock.now(),
+        payment_id: attempt.clone(),
+        bizpay_order_id: Some(query_id.clone()),
+        money: money(234),
+        payment_total: money(1234),
+    };
+    assert_eq!(
+        w.connector.refund(&refund).await.unwrap(),
+        RefundResult::Pending
+    );
+    let n = next_notice(&mut w).await;
+    assert!(w.connector.verify(&n));
+    assert_eq!(
+        Notice::read(&n).unwrap(),
+        Notice::Refund {
+            order_id: refund.refund_id.to_string(),
+            resp_code: "00".into()
+        }
+    );
+    assert_eq!(n["origQryId"], query_id);
+    // The same refund again is a duplicate; more than is left is refused.
+    assert!(matches!(
+        w.connector.refund(&refund).await.unwrap(),
+        RefundResult::Refused { reason } if reason.starts_with("12")
+    ));
+    let too_much = RefundPayment {
+        refund_id: RefundId::generate(SystemClock.now()),
+        money: money(1001),
+        ..refund.clone()
+    };
+    assert!(matches!(
+        w.connector.refund(&too_much).await.unwrap(),
+        RefundResult::Refused { reason } if reason.starts_with("36")
+    ));
+}
+
+#[tokio::test]
+async fn a_mobile_purchase_that_fails_reads_closed_and_cancel_goes_back() {
+    let mut w = world().await;
+    let at = SystemClock.now();
+    let attempt = OrderId::generate(at);
+    let start = w
+        .connector
+        .start(&payment(&attempt, Device::Mobile, at))
+        .await
+        .unwrap();
+    let (_, cashier) = open_cashier(&w, &start.action).await;
+    assert!(cashier.contains("Mobile"), "channelType 08: {cashier}");
+    let page = press(&w, &attempt, "fail").await.text().await.unwrap();
+    let returned: Fields = hidden_inputs(&page).into_iter().collect();
+    assert!(w.connector.verify(&returned));
+    assert_ne!(returned["respCode"], "00");
+    let n = next_notice(&mut w).await;
+    assert!(matches!(
+        Notice::read(&n).unwrap(),
+        Notice::Payment { resp_code, .. } if resp_code != "00"
+    ));
+    assert_eq!(
+        w.connector.query(&query_of(&attempt, at)).await.unwrap(),
+        QueryResult::Closed
+    );
+
+    // Cancel: straight back to frontUrl, nothing notified.
+    let at = SystemClock.now();
+    let other = OrderId::generate(at);
+    let start = w
+        .connector
+        .start(&payment(&other, Device::Mobile, at))
+        .await
+        .unwrap();
+    open_cashier(&w, &start.action).await;
+    let back = press(&w, &other, "cancel").await;
+    assert!(back.status().is_redirection());
+    assert_eq!(
+        back.headers()["location"].to_str().unwrap(),
+        "https://shop.example/return"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(w.notices.try_recv().is_err());
+    assert_eq!(
+        w.connector.query(&query_of(&other, at)).await.unwrap(),
+        QueryResult::NotFound
+    );
+}
+
+#[tokio::test]
+async fn the_simulator_refuses_what_unionpay_refuses() {
+    let w = world().await;
+    let at = SystemClock.now();
+    let attempt = OrderId::generate(at);
+    let start = w
+        .connector
+        .start(&payment(&attempt, Device::Desktop, at))
+        .await
+        .unwrap();
+    let StartAction::PostForm { action, fields } = &start.action else {
+        panic!()
+    };
+    let post = |fields: Vec<(String, String)>| {
+        let http = w.http.clone();
+        let url = action.clone();
+        async move {
+            let response = http.post(url).form(&fields).send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let with = |name: &str, value: &str| {
+        let mut f = fields.clone();
+        for (k, v) in &mut f {
+            if k == name {
+                *v = value.to_owned();
+            }
+        }
+        f
+    };
+
+    // The amount changed after signing: 11.
+    let (status, page) = post(with("txnAmt", "1")).await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("id=\"unionpay-error\"") && page.contains(">11<"),
+        "{page}"
+    );
+    // Another merchant: 31.
+    let (_, page) = post(with("merId", "777290058110049")).await;
+    assert!(page.contains(">31<"), "{page}");
+    // Another version or signature method: a format error.
+    let (_, page) = post(with("signMethod", "11")).await;
+    assert!(page.contains(">10<"), "{page}");
+
+    // A well-signed form with a field UnionPay rejects: format error.
+    let mut f: Fields = fields.iter().cloned().collect();
+    f.insert("currencyCode".into(), "999".into());
+    f.remove("signature");
+    let key = ottgate_channels::alipay::private_key_pem(
+        ottgate_channels::alipay::testkeys::MERCHANT_PRIVATE,
+    )
+    .unwrap();
+    let signature = sign::sign(&f, &key);
+    f.insert("signature".into(), signature);
+    let (status, page) = post(f.into_iter().collect()).await;
+    assert_eq!(status, 400);
+    assert!(page.contains(">10<"), "{page}");
+
+    // The same orderId for another amount, signed properly: duplicate (12).
+    let mut other = payment(&attempt, Device::Desktop, at);
+    other.money = money(999);
+    assert_eq!(open_cashier(&w, &start.action).await.0, 200);
+    let second = w.connector.start(&other).await.unwrap();
+    let (status, page) = open_cashier(&w, &second.action).await;
+    assert_eq!(status, 400);
+    assert!(page.contains(">12<"), "{page}");
+
+    // The back-end endpoints answer signed codes; the connector says what went wrong.
+    let (mut config, _) = unionpay::sandbox(&w.base, 1.0).unwrap();
+    config.mer_id = "777290058110049".into();
+    let stranger = UnionPayConnector::new(config).unwrap();
+    let err = stranger.query(&query_of(&attempt, at)).await.unwrap_err();
+    assert!(
+        matches!(&err, ChannelError::Upstream(m) if m.contains("31")),
+        "{err:?}"
+    );
+    let raw = w
+        .http
+        .post(
+            w.base
+                .join("sim/unionpay/gateway/api/queryTrans.do")
+                .unwrap(),
+        )
+        .body("not a form")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let answer = parse_answer(&raw);
+    assert_eq!(answer["respCode"], "10", "{raw}");
+    assert!(
+        sign::verify(&answer, &unionpay_wallet_public()),
+        "answers are signed"
+    );
+}
+
+fn unionpay_wallet_public() -> rsa::RsaPublicKey {
+    ottgate_channels::alipay::public_key_pem(ottgate_channels::alipay::testkeys::WALLET_PUBLIC)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn notifications_are_resent_until_answered_with_200_and_faults_reach_the_wire() {
+    let mut w = world().await;
+    w.refuse.store(2, Ordering::SeqCst);
+    let at = SystemClock.now();
+    let attempt = OrderId::generate(at);
+    let start = w
+        .connector
+        .start(&payment(&attempt, Device::Desktop, at))
+        .await
+        .unwrap();
+    open_cashier(&w, &start.action).await;
+    press(&w, &attempt, "pay").await;
+    for _ in 0..3 {
+        assert_eq!(next_notice(&mut w).await["orderId"], attempt.as_str());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(w.notices.try_recv().is_err(), "answered: no more");
+
+    let control = w.base.join("sim/unionpay/control").unwrap();
+    for kind in [
+        FaultKind::CorruptSignature,
+        FaultKind::WrongAmount,
+        FaultKind::WrongCurrency,
+        FaultKind::Duplicate,
+    ] {
+        let at = SystemClock.now();
+        let attempt = OrderId::generate(at);
+        let start = w
+            .connector
+            .start(&payment(&attempt, Device::Desktop, at))
+            .await
+            .unwrap();
+        open_cashier(&w, &start.action).await;
+        let fault = Fault {
+            kind,
+            out_trade_no: Some(attempt.to_string()),
+            delay_ms: None,
+        };
+        let status = w
+            .http
+            .post(control.clone())
+            .json(&fault)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 204);
+        press(&w, &attempt, "pay").await;
+        let n = next_notice(&mut w).await;
+        let Notice::Payment {
+            txn_amt,
+            currency_code,
+            ..
+        } = Notice::read(&n).unwrap()
+        else {
+            panic!()
+        };
+        let amount_ok = unionpay::amount_matches(&txn_amt, &currency_code, money(1234));
+        match kind {
+            FaultKind::CorruptSignature => assert!(!w.connector.verify(&n)),
+            FaultKind::WrongAmount | FaultKind::WrongCurrency => {
+                assert!(w.connector.verify(&n), "validly signed...");
+                assert!(!amount_ok, "...but not the order's money: {n:?}");
+            }
+            _ => {
+                assert!(w.connector.verify(&n) && amount_ok);
+                assert_eq!(next_notice(&mut w).await["orderId"], n["orderId"]);
+            }
+        }
+    }
+}
