@@ -193,6 +193,7 @@ pub struct Channels {
     by_method: BTreeMap<PaymentMethod, Arc<dyn Channel>>,
     alipay: Option<Arc<alipay::AlipayConnector>>,
     wechat: Option<Arc<wechat::WeChatConnector>>,
+    unionpay: Option<Arc<unionpay::UnionPayConnector>>,
 }
 
 impl Channels {
@@ -207,6 +208,7 @@ impl Channels {
                 .collect(),
             alipay: None,
             wechat: None,
+            unionpay: None,
         }
     }
 
@@ -246,5 +248,19 @@ impl Channels {
     /// The WeChat Pay connector, for reading what WeChat Pay sends.
     pub fn wechat(&self) -> Option<&Arc<wechat::WeChatConnector>> {
         self.wechat.as_ref()
+    }
+
+    /// UnionPay payments go through `connector` from now on.
+    pub fn with_unionpay(mut self, connector: unionpay::UnionPayConnector) -> Self {
+        let connector = Arc::new(connector);
+        self.by_method
+            .insert(PaymentMethod::UnionPay, connector.clone());
+        self.unionpay = Some(connector);
+        self
+    }
+
+    /// The UnionPay connector, for reading what UnionPay sends.
+    pub fn unionpay(&self) -> Option<&Arc<unionpay::UnionPayConnector>> {
+        self.unionpay.as_ref()
     }
 }

@@ -7,13 +7,15 @@ use ottgate_channels::Channels;
 use ottgate_channels::alipay::sign::{SignType, SigningMaterial, VerifyingMaterial};
 use ottgate_channels::alipay::simulator::AlipaySimulator;
 use ottgate_channels::alipay::{self, AlipayConfig, AlipayConnector};
+use ottgate_channels::unionpay::simulator::UnionPaySimulator;
+use ottgate_channels::unionpay::{self, UnionPayConfig, UnionPayConnector};
 use ottgate_channels::wechat::simulator::WeChatSimulator;
 use ottgate_channels::wechat::{self, WeChatConfig, WeChatConnector};
 use ottgate_core::Secret;
 use url::Url;
 
 use crate::StartupError;
-use crate::config::{AlipaySection, Config, Settings, WeChatSection};
+use crate::config::{AlipaySection, Config, Settings, UnionPaySection, WeChatSection};
 use crate::state::Simulators;
 
 fn read(path: &std::path::Path) -> Result<String, StartupError> {
@@ -117,6 +119,39 @@ fn live_wechat(section: &WeChatSection, public_url: &Url) -> Result<WeChatConnec
     WeChatConnector::new(config).map_err(channel_error)
 }
 
+fn live_unionpay(
+    section: &UnionPaySection,
+    public_url: &Url,
+) -> Result<UnionPayConnector, StartupError> {
+    let bad = |m: &str| StartupError::Other(format!("[unionpay] {m}"));
+    let gateway_url = section
+        .gateway_url
+        .as_deref()
+        .unwrap_or("https://gateway.95516.com/");
+    let mut gateway_url = Url::parse(gateway_url).map_err(|e| bad(&format!("gateway_url: {e}")))?;
+    if !gateway_url.path().ends_with('/') {
+        gateway_url.set_path(&format!("{}/", gateway_url.path()));
+    }
+    let config = UnionPayConfig {
+        gateway_url,
+        mer_id: section.mer_id.clone(),
+        cert_id: section.cert_id.clone(),
+        signing_key: Box::new(
+            alipay::private_key_pem(&read(&section.private_key_file)?)
+                .map_err(|e| bad(&format!("private_key_file: {e}")))?,
+        ),
+        verifying_key: Box::new(
+            alipay::public_key_pem(&read(&section.unionpay_public_key_file)?)
+                .map_err(|e| bad(&format!("unionpay_public_key_file: {e}")))?,
+        ),
+        notify_url: public_url
+            .join("notify/unionpay")
+            .map_err(|e| bad(&e.to_string()))?,
+        test_mode: false,
+    };
+    UnionPayConnector::new(config).map_err(channel_error)
+}
+
 pub fn build(config: &Config, settings: &Settings) -> Result<(Channels, Simulators), StartupError> {
     let public = &settings.public_url;
     let mut simulators = Simulators::default();
@@ -149,6 +184,17 @@ pub fn build(config: &Config, settings: &Settings) -> Result<(Channels, Simulato
             channels =
                 channels.with_wechat(WeChatConnector::new(connector).map_err(channel_error)?);
             simulators.wechat = Some(WeChatSimulator::new(sim));
+        }
+        (None, false) => {}
+    }
+    match (&config.unionpay, settings.sandbox) {
+        (Some(section), _) => channels = channels.with_unionpay(live_unionpay(section, public)?),
+        (None, true) => {
+            let (connector, sim) =
+                unionpay::sandbox(public, config.simulator_time_scale).map_err(channel_error)?;
+            channels =
+                channels.with_unionpay(UnionPayConnector::new(connector).map_err(channel_error)?);
+            simulators.unionpay = Some(UnionPaySimulator::new(sim));
         }
         (None, false) => {}
     }

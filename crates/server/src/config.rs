@@ -66,6 +66,27 @@ pub struct Config {
     /// Live WeChat Pay credentials. Unset in sandbox mode: WeChat Pay is the built-in
     /// simulator.
     pub wechatpay: Option<WeChatSection>,
+    /// Live UnionPay credentials. Unset in sandbox mode: UnionPay is the built-in simulator.
+    pub unionpay: Option<UnionPaySection>,
+}
+
+/// `[unionpay]`: the merchant (or acquirer) account at UnionPay's online gateway, 5.1.0.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnionPaySection {
+    /// The gateway root; default `https://gateway.95516.com/`.
+    #[serde(default)]
+    pub gateway_url: Option<String>,
+    /// `merId`, 15 digits.
+    pub mer_id: String,
+    /// `certId`: the serial number of our signing certificate (in decimal).
+    pub cert_id: String,
+    /// Our signing key as PEM (UnionPay issues a PFX: `openssl pkcs12 -in acp.pfx -nocerts
+    /// -nodes -out unionpay-key.pem`).
+    pub private_key_file: PathBuf,
+    /// UnionPay's signing public key as PEM (from its signing certificate: `openssl x509
+    /// -in acp_prod_sign.cer -pubkey -noout`), pinned.
+    pub unionpay_public_key_file: PathBuf,
 }
 
 /// `[wechatpay]`: the acquirer's WeChat Pay (API v2, institutional mode) account.
@@ -138,6 +159,7 @@ impl Default for Config {
             simulator_time_scale: 1.0,
             alipay: None,
             wechatpay: None,
+            unionpay: None,
         }
     }
 }
@@ -400,6 +422,28 @@ mod tests {
         assert_eq!((w.mch_id.as_str(), w.sign_type.as_deref()), ("10", None));
         let printed = c.to_masked_toml();
         assert!(!printed.contains("wechatkey0123"), "{printed}");
+    }
+
+    #[test]
+    fn a_unionpay_section_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("live.toml");
+        std::fs::write(
+            &file,
+            "sandbox = false\n[unionpay]\nmer_id = \"777290058110048\"\ncert_id = \"69629715588\"\nprivate_key_file = \"k.pem\"\nunionpay_public_key_file = \"u.pem\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), NoOverrides {}).unwrap();
+        let u = c.unionpay.as_ref().unwrap();
+        assert_eq!(
+            (u.mer_id.as_str(), u.gateway_url.as_deref()),
+            ("777290058110048", None)
+        );
+        std::fs::write(&file, "[unionpay]\nmer_id = \"1\"\n").unwrap();
+        assert!(
+            Config::load(Some(&file), NoOverrides {}).is_err(),
+            "keys are required"
+        );
     }
 
     #[test]

@@ -105,19 +105,23 @@ pub fn app(state: AppState) -> Router {
         .route("/checkout/{token}/pay", post(checkout::choose))
         .route(
             "/checkout/{token}/return/{attempt}",
-            get(checkout::browser_return),
+            get(checkout::browser_return).post(checkout::browser_return),
         )
         .route("/checkout/{token}/status/{attempt}", get(checkout::status))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/notify/alipay", post(notify::alipay_endpoint))
-        .route("/notify/wechatpay", post(notify::wechat_endpoint));
+        .route("/notify/wechatpay", post(notify::wechat_endpoint))
+        .route("/notify/unionpay", post(notify::unionpay_endpoint));
     if let Some(sim) = &state.simulators.alipay {
         router = router.nest_service("/sim/alipay", sim.router());
     }
     if let Some(sim) = &state.simulators.wechat {
         router = router.nest_service("/sim/wechatpay", sim.router());
+    }
+    if let Some(sim) = &state.simulators.unionpay {
+        router = router.nest_service("/sim/unionpay", sim.router());
     }
     if state.settings.sandbox {
         router = router

@@ -6,6 +6,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use ottgate_channels::alipay::{self, Notice, TradeStatus, parse_form};
+use ottgate_channels::unionpay;
 use ottgate_channels::wechat::{self, WeChatConnector};
 use ottgate_channels::{QueryPayment, QueryResult, VerifiedResult};
 use ottgate_core::{
@@ -112,6 +113,96 @@ pub async fn wechat_notification(state: &AppState, body: &[u8]) -> Result<(), Re
         .await
     } else {
         apply(state, &attempt, AttemptOutcome::Failed, None).await
+    }
+}
+
+/// `POST /notify/unionpay`: HTTP 200 once the notification is applied (or was already);
+/// anything else (400 here) makes UnionPay send it again.
+pub async fn unionpay_endpoint(State(state): State<AppState>, body: Bytes) -> Response {
+    match unionpay_notification(&state, &body).await {
+        Ok(()) => "ok".into_response(),
+        Err(e) => {
+            state
+                .metrics
+                .outcome(&state.metrics.notifications, "rejected");
+            tracing::warn!(channel = "unionpay", reason = %e, "notification rejected");
+            (axum::http::StatusCode::BAD_REQUEST, "rejected").into_response()
+        }
+    }
+}
+
+/// Verifies and applies a UnionPay payment or refund notification (also used in-process by
+/// the sandbox helper).
+pub async fn unionpay_notification(state: &AppState, body: &[u8]) -> Result<(), Rejected> {
+    let connector = state.channels.unionpay().ok_or(Rejected::NoConnector)?;
+    let fields = unionpay::parse_form(body);
+    if !connector.verify(&fields) {
+        return Err(Rejected::BadSignature);
+    }
+    match unionpay::Notice::read(&fields).map_err(|e| Rejected::Malformed(e.to_string()))? {
+        unionpay::Notice::Payment {
+            order_id,
+            query_id,
+            txn_amt,
+            currency_code,
+            resp_code,
+        } => {
+            let attempt = attempt_of(state, &order_id, PaymentMethod::UnionPay).await?;
+            if !unionpay::amount_matches(&txn_amt, &currency_code, attempt.money) {
+                return Err(Rejected::AmountMismatch);
+            }
+            state
+                .metrics
+                .outcome(&state.metrics.notifications, "accepted");
+            if unionpay::succeeded(&resp_code) {
+                apply(state, &attempt, AttemptOutcome::Paid, Some(query_id)).await
+            } else if unionpay::undecided(&resp_code) {
+                // Not final: the query (reconciliation) will tell.
+                Ok(())
+            } else {
+                apply(state, &attempt, AttemptOutcome::Failed, None).await
+            }
+        }
+        unionpay::Notice::Refund {
+            order_id,
+            orig_query_id,
+            txn_amt,
+            currency_code,
+            resp_code,
+        } => {
+            let id = RefundId::parse(&order_id).map_err(|_| Rejected::UnknownRefund)?;
+            let refund = state
+                .store
+                .refund(&id)
+                .await?
+                .ok_or(Rejected::UnknownRefund)?;
+            let attempt =
+                attempt_of(state, refund.payment_id.as_str(), PaymentMethod::UnionPay).await?;
+            // The refund must be of the payment UnionPay names, for the amount we asked.
+            if attempt.bizpay_order_id.as_deref() != Some(orig_query_id.as_str()) {
+                return Err(Rejected::UnknownRefund);
+            }
+            if !unionpay::amount_matches(&txn_amt, &currency_code, refund.money) {
+                return Err(Rejected::AmountMismatch);
+            }
+            state
+                .metrics
+                .outcome(&state.metrics.notifications, "accepted");
+            let status = if unionpay::succeeded(&resp_code) {
+                RefundStatus::Success
+            } else if unionpay::undecided(&resp_code) {
+                return Ok(());
+            } else {
+                RefundStatus::Failed
+            };
+            let channel_ref = fields.get("queryId").cloned();
+            let refund = state
+                .store
+                .finish_refund(&id, status, channel_ref, state.clock.now())
+                .await?;
+            tracing::info!(refund_id = %refund.id, status = refund.status.code(), resp_code, "refund result from UnionPay");
+            Ok(())
+        }
     }
 }
 

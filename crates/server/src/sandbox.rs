@@ -11,8 +11,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use ottgate_api::RspCode;
 use ottgate_channels::alipay::simulator::{AlipaySimulator, CashierAction};
+use ottgate_channels::unionpay::simulator::UnionPaySimulator;
 use ottgate_channels::wechat::simulator::{BuyerAction, WeChatSimulator};
-use ottgate_channels::{Device, SandboxChannel, VerifiedResult, alipay, wechat};
+use ottgate_channels::{
+    Device, SandboxChannel, StartAction, VerifiedResult, alipay, unionpay, wechat,
+};
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
     Attempt, AttemptOutcome, AttemptStatus, CheckoutToken, Merchant, Order, OrderId, PaymentMethod,
@@ -67,12 +70,15 @@ async fn complete(
     // The buyer walking away is not the wallet's result: nothing to simulate.
     if outcome != AttemptOutcome::Cancelled {
         let sims = &state.simulators;
-        match (attempt.method, &sims.alipay, &sims.wechat) {
-            (PaymentMethod::Alipay, Some(sim), _) => {
+        match attempt.method {
+            PaymentMethod::Alipay if let Some(sim) = &sims.alipay => {
                 return complete_at_alipay(state, sim, order, merchant, attempt, outcome).await;
             }
-            (PaymentMethod::WeChatPay, _, Some(sim)) => {
+            PaymentMethod::WeChatPay if let Some(sim) = &sims.wechat => {
                 return complete_at_wechat(state, sim, order, merchant, attempt, outcome).await;
+            }
+            PaymentMethod::UnionPay if let Some(sim) = &sims.unionpay => {
+                return complete_at_unionpay(state, sim, order, merchant, attempt, outcome).await;
             }
             _ => {}
         }
@@ -154,6 +160,38 @@ async fn complete_at_wechat(
     };
     let body = sim.finish(&notification, None);
     crate::notify::wechat_notification(state, body.as_bytes())
+        .await
+        .map_err(|e| CompleteError::Wallet(e.to_string()))
+}
+
+/// Plays the buyer at the simulated UnionPay: posts our signed form there (as the buyer's
+/// browser does; the same form again is the same purchase), pays or fails at the cashier,
+/// and hands UnionPay's signed notification to the notify path.
+async fn complete_at_unionpay(
+    state: &AppState,
+    sim: &UnionPaySimulator,
+    order: &Order,
+    merchant: &Merchant,
+    attempt: &Attempt,
+    outcome: AttemptOutcome,
+) -> Result<(), CompleteError> {
+    let wallet = |e: unionpay::simulator::UnionPayError| CompleteError::Wallet(e.to_string());
+    let start = state
+        .open_wallet(order, merchant, attempt, Device::Desktop)
+        .await
+        .map_err(|e| CompleteError::Wallet(e.to_string()))?;
+    let StartAction::PostForm { fields, .. } = start.action else {
+        return Err(CompleteError::Wallet("no UnionPay form".into()));
+    };
+    sim.open(&fields.into_iter().collect()).map_err(wallet)?;
+    let action = if outcome == AttemptOutcome::Paid {
+        unionpay::simulator::BuyerAction::Pay
+    } else {
+        unionpay::simulator::BuyerAction::Fail
+    };
+    let (notification, _) = sim.settle(attempt.id.as_str(), action).map_err(wallet)?;
+    let body = sim.finish(&notification, None);
+    crate::notify::unionpay_notification(state, body.as_bytes())
         .await
         .map_err(|e| CompleteError::Wallet(e.to_string()))
 }

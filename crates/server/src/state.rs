@@ -43,6 +43,7 @@ pub struct Inner {
 pub struct Simulators {
     pub alipay: Option<ottgate_channels::alipay::simulator::AlipaySimulator>,
     pub wechat: Option<ottgate_channels::wechat::simulator::WeChatSimulator>,
+    pub unionpay: Option<ottgate_channels::unionpay::simulator::UnionPaySimulator>,
 }
 
 impl AppState {

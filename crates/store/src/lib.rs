@@ -347,6 +347,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> Result<Refund>;
     /// A payment's refunds, oldest first.
     async fn refunds(&self, payment: &OrderId) -> Result<Vec<Refund>>;
+    async fn refund(&self, id: &RefundId) -> Result<Option<Refund>>;
 
     async fn stats(&self) -> Result<Stats>;
 }

@@ -592,6 +592,12 @@ async fn refunds_never_exceed_the_paid_amount_even_when_concurrent<S: Store>(sto
         1200
     );
     assert!(refunds.iter().all(|r| r.status == RefundStatus::Success));
+    let first = &refunds[0];
+    assert_eq!(store.refund(&first.id).await.unwrap().as_ref(), Some(first));
+    assert_eq!(
+        store.refund(&RefundId::generate(at(99))).await.unwrap(),
+        None
+    );
     assert_eq!(
         store
             .begin_refund(refund_req(&o, &payment, 35, None))

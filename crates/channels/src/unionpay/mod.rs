@@ -89,8 +89,15 @@ pub enum Notice {
         currency_code: String,
         resp_code: String,
     },
-    /// About a refund (`txnType=04`); `order_id` is the refund's.
-    Refund { order_id: String, resp_code: String },
+    /// About a refund (`txnType=04`); `order_id` is the refund's, `orig_query_id` the
+    /// payment's `queryId`.
+    Refund {
+        order_id: String,
+        orig_query_id: String,
+        txn_amt: String,
+        currency_code: String,
+        resp_code: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,6 +128,9 @@ impl Notice {
             }),
             "04" => Ok(Notice::Refund {
                 order_id: get("orderId")?,
+                orig_query_id: get("origQryId")?,
+                txn_amt: get("txnAmt")?,
+                currency_code: get("currencyCode")?,
                 resp_code: get("respCode")?,
             }),
             other => Err(NoticeError::UnknownType(other.to_owned())),
@@ -130,12 +140,12 @@ impl Notice {
 
 /// `respCode` / `origRespCode` of a successful transaction (`A6`: succeeded with a
 /// deferred part, still a success).
-fn succeeded(code: &str) -> bool {
+pub fn succeeded(code: &str) -> bool {
     matches!(code, "00" | "A6")
 }
 
 /// Codes meaning "not final yet": timeout, unknown, processing.
-fn undecided(code: &str) -> bool {
+pub fn undecided(code: &str) -> bool {
     matches!(code, "03" | "04" | "05")
 }
 
@@ -463,13 +473,24 @@ mod tests {
         let mut f = Fields::new();
         f.insert("txnType".into(), "31".into());
         assert_eq!(Notice::read(&f), Err(NoticeError::UnknownType("31".into())));
-        f.insert("txnType".into(), "04".into());
-        f.insert("orderId".into(), "REF1".into());
+        for (k, v) in [
+            ("txnType", "04"),
+            ("orderId", "REF1"),
+            ("origQryId", "Q1"),
+            ("txnAmt", "100"),
+            ("currencyCode", "124"),
+        ] {
+            f.insert(k.into(), v.into());
+        }
+        assert_eq!(Notice::read(&f), Err(NoticeError::Missing("respCode")));
         f.insert("respCode".into(), "00".into());
         assert_eq!(
             Notice::read(&f),
             Ok(Notice::Refund {
                 order_id: "REF1".into(),
+                orig_query_id: "Q1".into(),
+                txn_amt: "100".into(),
+                currency_code: "124".into(),
                 resp_code: "00".into()
             })
         );

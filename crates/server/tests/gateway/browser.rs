@@ -261,3 +261,41 @@ async fn a_desktop_buyer_scans_a_wechat_qr_code_in_headless_chromium() {
     assert!(callback.bizpay_order_id.starts_with("42000"));
     c.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_buyer_pays_with_unionpay_in_headless_chromium() {
+    let t = TestGateway::start().await;
+    let created = t.create("browser-4").await;
+    let (_driver, c) = start_driver().await;
+    c.goto(&created.payinfo).await.unwrap();
+    click(&c, "method-UNIONPAY").await;
+    // Our page posts the signed form to UnionPay by itself (its script submits it).
+    wait_for_url(&c, |u| {
+        u.path() == "/sim/unionpay/gateway/api/frontTransReq.do"
+    })
+    .await;
+    assert!(
+        text_of(&c, Locator::Id("unionpay-amount"))
+            .await
+            .contains("12.34 CAD")
+    );
+    let cashier = text_of(&c, Locator::Css("body")).await;
+    assert!(
+        cashier.contains("Mobile"),
+        "a phone: channelType 08: {cashier}"
+    );
+    click(&c, "unionpay-pay").await;
+
+    // UnionPay's signed form takes the browser back to us, and on to the merchant.
+    let landed = wait_for_url(&c, |u| u.path() == "/return").await;
+    let params = t.client.verify_redirect(landed.query().unwrap()).unwrap();
+    assert!(params.is_success());
+    assert_eq!(params.out_trade_no, "browser-4");
+    let callback = t
+        .client
+        .verify_callback(&t.receiver.wait_for(1).await[0])
+        .unwrap();
+    assert_eq!(callback.order_id, params.trade_no);
+    assert_eq!(callback.bizpay_order_id.len(), 21, "UnionPay's queryId");
+    c.close().await.unwrap();
+}

@@ -52,7 +52,7 @@ async fn a_buyer_pays_with_each_method_and_the_merchant_learns_it_three_ways(#[c
     assert_eq!(callback.remarks.as_deref(), Some("可以"));
     assert_eq!(callback.sale_num.as_deref(), Some("S-order-1"));
     // The wallet's transaction id: the simulated Alipay's trade_no, WeChat Pay's
-    // transaction_id, or the sandbox wallet's.
+    // transaction_id, UnionPay's queryId, or the sandbox wallet's.
     let bizpay = callback.bizpay_order_id.as_str();
     match method {
         "ALIPAY" => assert!(
@@ -61,6 +61,11 @@ async fn a_buyer_pays_with_each_method_and_the_merchant_learns_it_three_ways(#[c
         ),
         "WECHATPAY" => assert!(
             bizpay.len() == 28 && bizpay.starts_with("42000"),
+            "{bizpay}"
+        ),
+        // UnionPay's queryId: its Beijing time, then a sequence.
+        "UNIONPAY" => assert!(
+            bizpay.len() == 21 && bizpay.bytes().all(|b| b.is_ascii_digit()),
             "{bizpay}"
         ),
         _ => assert!(bizpay.starts_with("SB"), "{bizpay}"),

@@ -398,7 +398,11 @@ pub fn attribute(page: &str, id: &str, name: &str) -> String {
         .find(&key)
         .unwrap_or_else(|| panic!("no {name} in {tag}"))
         + key.len();
-    let value = &tag[value_at..value_at + tag[value_at..].find('"').unwrap()];
+    decode(&tag[value_at..value_at + tag[value_at..].find('"').unwrap()])
+}
+
+/// HTML entities decoded, as a browser reads an attribute.
+fn decode(value: &str) -> String {
     [
         ("&#34;", "\""),
         ("&quot;", "\""),
@@ -408,6 +412,8 @@ pub fn attribute(page: &str, id: &str, name: &str) -> String {
         ("&lt;", "<"),
         ("&#62;", ">"),
         ("&gt;", ">"),
+        ("&#x2f;", "/"),
+        ("&#47;", "/"),
         ("&#38;", "&"),
         ("&amp;", "&"),
     ]
@@ -432,6 +438,9 @@ pub async fn buyer_pays(t: &TestGateway, payinfo: &str, method: &str, action: &s
     }
     assert_eq!(chose.status(), 200);
     let page = chose.text().await.unwrap();
+    if page.contains("id=\"wallet-form\"") {
+        return pay_at_unionpay(t, &page, action).await;
+    }
     let scan = attribute(&page, "open-simulator", "href");
     let status_url = attribute(&page, "qr-card", "data-status-url");
     act_at_wechat(t, &scan, action).await;
@@ -456,6 +465,59 @@ pub async fn buyer_pays(t: &TestGateway, payinfo: &str, method: &str, action: &s
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let returned = t.http.get(&next).send().await.unwrap();
+    location(&returned)
+}
+
+/// The hidden inputs of a page's forms, as a browser submits them.
+pub fn hidden_inputs(page: &str) -> Vec<(String, String)> {
+    page.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|rest| {
+            let tag = &rest[..rest.find('>').unwrap()];
+            let name = &tag[..tag.find('"').unwrap()];
+            let value_at = tag.find(" value=\"").unwrap() + " value=\"".len();
+            let value = &tag[value_at..value_at + tag[value_at..].find('"').unwrap()];
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
+/// Submits the auto-submitted form of our checkout (`#wallet-form`) to the simulated
+/// UnionPay, presses `action` at its cashier, and follows its signed way back.
+async fn pay_at_unionpay(t: &TestGateway, page: &str, action: &str) -> String {
+    let cashier = t
+        .http
+        .post(attribute(page, "wallet-form", "action"))
+        .form(&hidden_inputs(page))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cashier.status(), 200);
+    let cashier = cashier.text().await.unwrap();
+    let sim_action = match action {
+        "paid" => "pay",
+        "failed" => "fail",
+        _ => "cancel",
+    };
+    let acted = t
+        .http
+        .post(attribute(&cashier, "unionpay-form", "action"))
+        .form(&[("action", sim_action)])
+        .send()
+        .await
+        .unwrap();
+    let returned = if acted.status().is_redirection() {
+        t.http.get(location(&acted)).send().await.unwrap()
+    } else {
+        // UnionPay's own auto-submitted form, POSTed back to frontUrl.
+        let back = acted.text().await.unwrap();
+        t.http
+            .post(attribute(&back, "unionpay-return", "action"))
+            .form(&hidden_inputs(&back))
+            .send()
+            .await
+            .unwrap()
+    };
     location(&returned)
 }
 

@@ -19,4 +19,5 @@ mod expiry;
 mod ops;
 mod refunds;
 mod rest;
+mod unionpay;
 mod wechat;

@@ -327,6 +327,14 @@ impl Store for SqliteStore {
         rows.into_iter().map(RefundRow::into_refund).collect()
     }
 
+    async fn refund(&self, id: &RefundId) -> Result<Option<Refund>> {
+        let row: Option<RefundRow> = sqlx::query_as("SELECT * FROM refunds WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(RefundRow::into_refund).transpose()
+    }
+
     async fn stats(&self) -> Result<Stats> {
         let orders: Vec<(String, i64)> =
             sqlx::query_as("SELECT status, COUNT(*) FROM orders GROUP BY status")

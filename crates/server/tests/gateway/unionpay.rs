@@ -1,0 +1,335 @@
+//! UnionPay through the gateway: the signed form the buyer's browser carries, signed
+//! `backUrl` notifications verified and checked before anything changes, a lost one
+//! recovered by `queryTrans`, refunds decided by notification.
+
+use ottgate_channels::alipay::{private_key_pem, testkeys as keys};
+use ottgate_channels::simkit::{Fault, FaultKind};
+use ottgate_channels::unionpay::sign::{self, Fields};
+use ottgate_channels::unionpay::testkeys;
+use std::time::Duration;
+
+use crate::harness::{Options, TestGateway, attribute, eventually, hidden_inputs};
+
+/// Chooses UnionPay on a new checkout and lets the browser post our signed form to the
+/// simulated UnionPay. Returns the attempt (UnionPay's orderId) and its cashier page.
+async fn unionpay_attempt(t: &TestGateway, reference: &str) -> (String, String) {
+    let created = t.create(reference).await;
+    let chose = t
+        .http
+        .post(format!("{}/pay", created.payinfo))
+        .form(&[("method", "UNIONPAY")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chose.status(), 200, "the auto-submitted form");
+    let page = chose.text().await.unwrap();
+    let fields = hidden_inputs(&page);
+    let attempt = fields
+        .iter()
+        .find(|(k, _)| k == "orderId")
+        .unwrap()
+        .1
+        .clone();
+    let cashier = t
+        .http
+        .post(attribute(&page, "wallet-form", "action"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cashier.status(), 200);
+    (attempt, cashier.text().await.unwrap())
+}
+
+/// The buyer presses `action` at the cashier, then closes the tab: only the notification
+/// tells the gateway.
+async fn press(t: &TestGateway, cashier: &str, action: &str) {
+    let r = t
+        .http
+        .post(attribute(cashier, "unionpay-form", "action"))
+        .form(&[("action", action)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("unionpay-return"));
+}
+
+async fn fault(t: &TestGateway, kind: FaultKind, order_id: &str) {
+    let f = Fault {
+        kind,
+        out_trade_no: Some(order_id.into()),
+        delay_ms: None,
+    };
+    let r = t
+        .http
+        .post(t.base.join("sim/unionpay/control").unwrap())
+        .json(&f)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+}
+
+/// A notification as UnionPay sends it, signed with `private_pem`.
+fn notification(fields: &[(&str, &str)], private_pem: &str) -> String {
+    let mut f: Fields = [
+        ("version", "5.1.0"),
+        ("encoding", "UTF-8"),
+        ("signMethod", "01"),
+        ("certId", testkeys::WALLET_CERT_ID),
+        ("merId", testkeys::MER_ID),
+        ("txnTime", "20261122140000"),
+        ("txnSubType", "01"),
+        ("bizType", "000201"),
+        ("accessType", "0"),
+        ("queryId", "202611221400001234567"),
+        ("respMsg", "success"),
+    ]
+    .iter()
+    .chain(fields)
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    let signature = sign::sign(&f, &private_key_pem(private_pem).unwrap());
+    f.insert("signature".into(), signature);
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(f.iter())
+        .finish()
+}
+
+fn payment<'a>(order_id: &'a str, amount: &'a str, currency: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("txnType", "01"),
+        ("orderId", order_id),
+        ("txnAmt", amount),
+        ("currencyCode", currency),
+        ("respCode", "00"),
+    ]
+}
+
+/// Posts a notification; returns our HTTP status (200 acknowledges).
+async fn post_notification(t: &TestGateway, body: String) -> u16 {
+    t.http
+        .post(t.base.join("notify/unionpay").unwrap())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+async fn attempt_status(t: &TestGateway, attempt: &str) -> String {
+    t.client.status_query(attempt).await.unwrap().order_status
+}
+
+#[tokio::test]
+async fn forged_or_mismatched_notifications_change_nothing() {
+    let t = TestGateway::start().await;
+    let (attempt, _) = unionpay_attempt(&t, "up-forged-1").await;
+    let (_, body) = t
+        .complete(&t.create("up-forged-2").await.payinfo, "GP", "paid")
+        .await;
+    let card = body["order_id"].as_str().unwrap().to_owned();
+    let wallet = keys::WALLET_PRIVATE;
+    let cases = [
+        // Signed with another key (ours, not UnionPay's).
+        (payment(&attempt, "1234", "124"), keys::MERCHANT_PRIVATE),
+        // Genuine, but not the payment's amount or currency.
+        (payment(&attempt, "1233", "124"), wallet),
+        (payment(&attempt, "1234", "840"), wallet),
+        // Not our order, or not a UnionPay payment.
+        (payment("17000000000000000", "1234", "124"), wallet),
+        (payment(&card, "1234", "124"), wallet),
+    ];
+    for (fields, key) in &cases {
+        assert_eq!(
+            post_notification(&t, notification(fields, key)).await,
+            400,
+            "{fields:?}"
+        );
+    }
+    // Unsigned, and not a form at all.
+    let unsigned = format!("txnType=01&orderId={attempt}&txnAmt=1234&currencyCode=124&respCode=00");
+    assert_eq!(post_notification(&t, unsigned).await, 400);
+    assert_eq!(post_notification(&t, "\u{0}garbage".into()).await, 400);
+    assert_eq!(
+        attempt_status(&t, &attempt).await,
+        "init",
+        "nothing changed"
+    );
+    t.gateway.deliver_due().await.unwrap();
+    assert_eq!(
+        t.receiver.received().len(),
+        1,
+        "only the card payment's callback"
+    );
+    let metrics = t.page(t.base.join("metrics").unwrap()).await;
+    assert!(
+        metrics.contains("ottgate_wallet_notifications_total{outcome=\"rejected\"} 7"),
+        "{metrics}"
+    );
+
+    // A status UnionPay has not decided yet changes nothing either, but is acknowledged.
+    let mut undecided = payment(&attempt, "1234", "124");
+    undecided[4] = ("respCode", "05");
+    assert_eq!(
+        post_notification(&t, notification(&undecided, wallet)).await,
+        200
+    );
+    assert_eq!(attempt_status(&t, &attempt).await, "init");
+
+    let genuine = notification(&payment(&attempt, "1234", "124"), wallet);
+    assert_eq!(post_notification(&t, genuine.clone()).await, 200);
+    assert_eq!(attempt_status(&t, &attempt).await, "success");
+    // UnionPay re-sending it changes nothing more.
+    assert_eq!(post_notification(&t, genuine).await, 200);
+    t.gateway.deliver_due().await.unwrap();
+    let callbacks = t.receiver.wait_for(2).await;
+    assert_eq!(callbacks.len(), 2);
+    let callback = t.client.verify_callback(&callbacks[1]).unwrap();
+    assert_eq!(
+        (
+            callback.order_id.as_str(),
+            callback.bizpay_order_id.as_str()
+        ),
+        (attempt.as_str(), "202611221400001234567")
+    );
+}
+
+#[tokio::test]
+async fn a_refused_notification_is_resent_until_one_verifies() {
+    // The first delivery is spoilt in transit (refused); UnionPay re-sends a minute later
+    // (scaled), and the sound copy settles the payment. A duplicate changes nothing more.
+    let t = TestGateway::start().await;
+    let (spoilt, spoilt_cashier) = unionpay_attempt(&t, "up-retry-1").await;
+    let (doubled, doubled_cashier) = unionpay_attempt(&t, "up-retry-2").await;
+    fault(&t, FaultKind::CorruptSignature, &spoilt).await;
+    fault(&t, FaultKind::Duplicate, &doubled).await;
+    press(&t, &spoilt_cashier, "pay").await;
+    press(&t, &doubled_cashier, "pay").await;
+    for attempt in [&spoilt, &doubled] {
+        eventually("the payment", || async {
+            attempt_status(&t, attempt).await == "success"
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    t.gateway.deliver_due().await.unwrap();
+    let callbacks = t.receiver.wait_for(2).await;
+    assert_eq!(callbacks.len(), 2, "one callback each");
+    let metrics = t.page(t.base.join("metrics").unwrap()).await;
+    assert!(
+        metrics.contains("ottgate_wallet_notifications_total{outcome=\"rejected\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_notification_is_recovered_by_reconciliation() {
+    let t = TestGateway::with(Options {
+        manual_clock: true,
+        workers: false,
+        ..Default::default()
+    })
+    .await;
+    let (paid, paid_cashier) = unionpay_attempt(&t, "up-dropped-1").await;
+    let (failed, failed_cashier) = unionpay_attempt(&t, "up-dropped-2").await;
+    let (untouched, _) = unionpay_attempt(&t, "up-dropped-3").await;
+    fault(&t, FaultKind::Drop, &paid).await;
+    fault(&t, FaultKind::Drop, &failed).await;
+    press(&t, &paid_cashier, "pay").await;
+    press(&t, &failed_cashier, "fail").await;
+    tokio::time::sleep(Duration::from_millis(200)).await; // (nothing is coming)
+    assert_eq!(attempt_status(&t, &paid).await, "init");
+    assert_eq!(t.gateway.reconcile_due().await.unwrap(), 0, "too early");
+    t.advance(Duration::from_secs(61));
+    assert_eq!(t.gateway.reconcile_due().await.unwrap(), 2);
+    assert_eq!(attempt_status(&t, &paid).await, "success");
+    assert_eq!(attempt_status(&t, &failed).await, "orderclosed");
+    assert_eq!(
+        attempt_status(&t, &untouched).await,
+        "init",
+        "no transaction at UnionPay yet: still open"
+    );
+    t.gateway.deliver_due().await.unwrap();
+    let callback = t.client.verify_callback(&t.receiver.received()[0]).unwrap();
+    assert_eq!(callback.order_id, paid);
+}
+
+#[tokio::test]
+async fn a_unionpay_refund_is_pending_until_unionpay_notifies() {
+    let t = TestGateway::start().await;
+    let (attempt, cashier) = unionpay_attempt(&t, "up-refund-1").await;
+    press(&t, &cashier, "pay").await;
+    eventually("the payment", || async {
+        attempt_status(&t, &attempt).await == "success"
+    })
+    .await;
+    let refund = t
+        .client
+        .refund(&attempt, "1000", Some("r-1"))
+        .await
+        .unwrap();
+    assert_eq!(refund.refund_status, "pending", "UnionPay decides later");
+    // The pending amount is held: only 234 is left.
+    let too_much = t.client.refund(&attempt, "235", None).await.unwrap_err();
+    assert_eq!(too_much.rsp_code(), Some("FAIL"));
+    eventually("the refund notification", || async {
+        t.client.status_query(&attempt).await.unwrap().refund_amount == "1000"
+    })
+    .await;
+    let again = t
+        .client
+        .refund(&attempt, "1000", Some("r-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.refund_status.as_str(), again.refund_id.as_str()),
+        ("success", refund.refund_id.as_str())
+    );
+
+    // A refund notification for an amount we did not ask is refused; the refund stays
+    // pending.
+    let rest = t.client.refund(&attempt, "234", None).await.unwrap();
+    let query_id = t
+        .client
+        .status_query(&attempt)
+        .await
+        .unwrap()
+        .bizpay_order_id
+        .unwrap();
+    let forged = notification(
+        &[
+            ("txnType", "04"),
+            ("txnSubType", "00"),
+            ("orderId", rest.refund_id.as_str()),
+            ("origQryId", query_id.as_str()),
+            ("txnAmt", "1234"),
+            ("currencyCode", "124"),
+            ("respCode", "00"),
+        ],
+        keys::WALLET_PRIVATE,
+    );
+    assert_eq!(post_notification(&t, forged).await, 400);
+    eventually("the real refund notification", || async {
+        t.client.status_query(&attempt).await.unwrap().order_status == "fully_refunded"
+    })
+    .await;
+    // UnionPay's own books agree.
+    let order: serde_json::Value = t
+        .http
+        .get(
+            t.base
+                .join(&format!("sim/unionpay/orders/{attempt}"))
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(order["refunded"].as_u64(), Some(1234));
+}
