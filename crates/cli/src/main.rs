@@ -66,6 +66,9 @@ enum Command {
         #[command(subcommand)]
         command: MerchantCommand,
     },
+    /// Run the simulated Alipay, WeChat Pay and UnionPay on their own (public test keys),
+    /// for a live-mode gateway to talk to over the network.
+    Simulate(SimulateArgs),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -92,6 +95,25 @@ enum MerchantCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
+}
+
+#[derive(Debug, Args)]
+struct SimulateArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9090")]
+    listen: SocketAddr,
+    /// Where the simulators are reachable [default: http://<listen>/].
+    #[arg(long)]
+    public_url: Option<String>,
+    /// How much faster than the wallets' real pace notifications are re-sent.
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// Write the matching live-mode gateway configuration (and the test keys) here.
+    #[arg(long)]
+    write_gateway_config: Option<PathBuf>,
+    /// human or json.
+    #[arg(long, default_value = "human")]
+    log_format: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +207,7 @@ async fn main() -> Result<()> {
             init_logging(config.log_format, "warn");
             add_merchant(&config, name, id, &currencies, json).await
         }
+        Command::Simulate(args) => simulate(args).await,
         Command::Config {
             command: ConfigCommand::Print(args),
         } => {
@@ -211,6 +234,49 @@ async fn serve(config: Config) -> Result<()> {
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
     gateway.serve(listener, shutdown, true).await?;
+    Ok(())
+}
+
+async fn simulate(args: SimulateArgs) -> Result<()> {
+    let format = match args.log_format.as_str() {
+        "human" => LogFormat::Human,
+        "json" => LogFormat::Json,
+        other => anyhow::bail!("--log-format must be human or json, not {other:?}"),
+    };
+    init_logging(format, "info");
+    anyhow::ensure!(
+        args.time_scale.is_finite() && args.time_scale > 0.0,
+        "--time-scale must be a positive number"
+    );
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    let bound = listener.local_addr()?;
+    let mut base = url::Url::parse(
+        &args
+            .public_url
+            .unwrap_or_else(|| format!("http://{bound}/")),
+    )
+    .context("--public-url")?;
+    if !base.path().ends_with('/') {
+        base.set_path(&format!("{}/", base.path()));
+    }
+    let sims = ottgate_server::simulate::Standalone::new(&base, args.time_scale)?;
+    let config = match &args.write_gateway_config {
+        Some(dir) => Some(sims.write_gateway_config(dir)?),
+        None => None,
+    };
+    tracing::info!(
+        listen = %bound,
+        public_url = %base,
+        gateway_config = config.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+        "simulators serving"
+    );
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    axum::serve(listener, sims.router())
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .await?;
     Ok(())
 }
 

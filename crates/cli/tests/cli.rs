@@ -181,8 +181,8 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path) -> Self {
-        let mut child = ottgate()
-            .args([
+        Self::launch(
+            ottgate().args([
                 "serve",
                 "--listen",
                 "127.0.0.1:0",
@@ -190,7 +190,14 @@ impl Server {
                 "json",
                 "--database-url",
                 &db_url(dir),
-            ])
+            ]),
+            "ottgate serving",
+        )
+    }
+
+    /// Spawns `command` and waits for its JSON log line `ready` naming where it listens.
+    fn launch(command: &mut Command, ready: &'static str) -> Self {
+        let mut child = command
             .env("RUST_LOG", "trace")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -203,7 +210,7 @@ impl Server {
             let log = log.clone();
             std::thread::spawn(move || {
                 for line in stderr.lines().map_while(Result::ok) {
-                    if line.contains("ottgate serving") {
+                    if line.contains(ready) {
                         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
                         let _ = tx.send(v["fields"]["listen"].as_str().unwrap().to_owned());
                     }
@@ -550,4 +557,211 @@ async fn pay_query_and_refund_from_the_shell_through_both_apis() {
         .unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("--merchant-id"));
+}
+
+/// A form's hidden inputs, as a browser submits them (values here need no unescaping but
+/// `&amp;`).
+fn hidden_inputs(page: &str) -> Vec<(String, String)> {
+    page.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|rest| {
+            let (name, rest) = rest.split_once("\" value=\"").unwrap();
+            let (value, _) = rest.split_once('"').unwrap();
+            (
+                name.to_owned(),
+                value.replace("&#38;", "&").replace("&amp;", "&"),
+            )
+        })
+        .collect()
+}
+
+fn location(r: &reqwest::Response) -> String {
+    assert!(r.status().is_redirection(), "{}", r.status());
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_gateway_pays_and_refunds_through_the_standalone_simulators() {
+    // Two processes, as an operator would run them: `ottgate simulate` writes the gateway
+    // configuration for itself, and `ottgate serve` runs it in live mode — no sandbox
+    // helper, no built-in simulator, just configured channels reached over HTTP.
+    let dir = tempfile::tempdir().unwrap();
+    let sim_dir = dir.path().join("simulators");
+    let sims = Server::launch(
+        ottgate().args([
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--time-scale",
+            "3600",
+            "--log-format",
+            "json",
+            "--write-gateway-config",
+            sim_dir.to_str().unwrap(),
+        ]),
+        "simulators serving",
+    );
+    let server = Server::launch(
+        ottgate().args([
+            "serve",
+            "--config",
+            sim_dir.join("gateway.toml").to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--database-url",
+            &db_url(dir.path()),
+        ]),
+        "ottgate serving",
+    );
+    let creds = add_merchant(dir.path(), "Live Merchant");
+    let client = Client::new(
+        &server.base,
+        &creds.merchant_id,
+        SignKey::new(&creds.sign_key).unwrap(),
+    )
+    .unwrap();
+    let (callback_url, mut callbacks) = receiver(Duration::ZERO).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // Alipay (a desktop buyer: create_forex_trade), paid at the simulator's cashier.
+    let created = client
+        .prepay_init(&order(&creds, "live-alipay", &callback_url))
+        .await
+        .unwrap();
+    let token = created.payinfo.rsplit('/').next().unwrap().to_owned();
+    let helper = http
+        .post(format!(
+            "{}/sandbox/v1/checkout/{token}/complete",
+            server.base
+        ))
+        .json(&serde_json::json!({"method": "ALIPAY", "outcome": "paid"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(helper.status(), 404, "no sandbox helper in live mode");
+    let chose = http
+        .post(format!("{}/pay", created.payinfo))
+        .form(&[("method", "ALIPAY")])
+        .send()
+        .await
+        .unwrap();
+    let wallet = url::Url::parse(&location(&chose)).unwrap();
+    assert_eq!(
+        wallet.as_str().split('?').next().unwrap(),
+        format!("{}/sim/alipay/gateway.do", sims.base)
+    );
+    assert!(wallet.as_str().contains("service=create_forex_trade&"));
+    assert_eq!(http.get(wallet.clone()).send().await.unwrap().status(), 200);
+    let out_trade_no = wallet
+        .query_pairs()
+        .find(|(k, _)| k == "out_trade_no")
+        .unwrap()
+        .1
+        .into_owned();
+    let paid = http
+        .post(format!("{}/sim/alipay/cashier/{out_trade_no}", sims.base))
+        .form(&[("action", "pay")])
+        .send()
+        .await
+        .unwrap();
+    let back = http.get(location(&paid)).send().await.unwrap();
+    let landed = url::Url::parse(&location(&back)).unwrap();
+    let redirect = client.verify_redirect(landed.query().unwrap()).unwrap();
+    assert!(redirect.is_success());
+    let body = tokio::time::timeout(Duration::from_secs(15), callbacks.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let callback = client.verify_callback(&body).unwrap();
+    assert_eq!(callback.order_id, out_trade_no);
+    assert!(callback.bizpay_order_id.bytes().all(|b| b.is_ascii_digit()));
+
+    // Refunded: Alipay accepts, then notifies the result (over HTTP, to the gateway).
+    let refund = client.refund(&out_trade_no, "200", None).await.unwrap();
+    assert_eq!(refund.refund_status, "pending");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while client
+        .status_query(&out_trade_no)
+        .await
+        .unwrap()
+        .refund_amount
+        != "200"
+    {
+        assert!(Instant::now() < deadline, "the refund result never came");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // UnionPay: our page's form to the simulator, its cashier, its form back to us.
+    let created = client
+        .prepay_init(&order(&creds, "live-unionpay", &callback_url))
+        .await
+        .unwrap();
+    let chose = http
+        .post(format!("{}/pay", created.payinfo))
+        .form(&[("method", "UNIONPAY")])
+        .send()
+        .await
+        .unwrap();
+    let page = chose.text().await.unwrap();
+    let fields = hidden_inputs(&page);
+    let order_id = fields
+        .iter()
+        .find(|(k, _)| k == "orderId")
+        .unwrap()
+        .1
+        .clone();
+    let cashier = http
+        .post(format!(
+            "{}/sim/unionpay/gateway/api/frontTransReq.do",
+            sims.base
+        ))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cashier.status(), 200);
+    let returned = http
+        .post(format!("{}/sim/unionpay/cashier/{order_id}", sims.base))
+        .form(&[("action", "pay")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let front_url = returned
+        .split("id=\"unionpay-return\" method=\"post\" action=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .replace("&#38;", "&")
+        .replace("&amp;", "&");
+    assert!(front_url.starts_with(&server.base), "{front_url}");
+    let back = http
+        .post(front_url)
+        .form(&hidden_inputs(&returned))
+        .send()
+        .await
+        .unwrap();
+    let landed = url::Url::parse(&location(&back)).unwrap();
+    assert!(
+        client
+            .verify_redirect(landed.query().unwrap())
+            .unwrap()
+            .is_success()
+    );
+    let body = tokio::time::timeout(Duration::from_secs(15), callbacks.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(client.verify_callback(&body).unwrap().order_id, order_id);
+    let log = server.log_text();
+    for path in ["/notify/alipay", "/notify/unionpay"] {
+        assert!(log.contains(path), "no request to {path} logged:\n{log}");
+    }
 }

@@ -23,6 +23,7 @@ mod prepay;
 mod refunds;
 mod rest;
 mod sandbox;
+pub mod simulate;
 pub mod state;
 pub mod workers;
 
