@@ -15,6 +15,7 @@ pub mod xml;
 pub use sandbox::SandboxChannel;
 
 use async_trait::async_trait;
+pub use ottgate_core::ChannelIds;
 use ottgate_core::{
     AttemptOutcome, MerchantId, Money, OrderId, PaymentMethod, RefundId, Timestamp,
 };
@@ -60,6 +61,8 @@ pub struct StartPayment {
     /// Where the wallet sends the buyer's browser back to (our return endpoint).
     pub return_url: Url,
     pub device: Device,
+    /// How the wallets know the merchant (e.g. its WeChat Pay sub-merchant id).
+    pub channel_ids: ChannelIds,
 }
 
 /// How the buyer reaches the wallet.
@@ -106,6 +109,8 @@ pub struct QueryPayment {
     pub money: Money,
     /// When the attempt started (UnionPay finds a transaction by its id and this time).
     pub started_at: Timestamp,
+    /// As when the payment started.
+    pub channel_ids: ChannelIds,
 }
 
 /// The wallet's answer to a query, already authenticated by the connector.
@@ -148,6 +153,8 @@ pub struct RefundPayment {
     /// What the payment being refunded was for (WeChat Pay and UnionPay
     /// ask for it alongside the refund amount).
     pub payment_total: Money,
+    /// As when the payment started.
+    pub channel_ids: ChannelIds,
 }
 
 /// A wallet's answer to a refund request.

@@ -66,6 +66,7 @@ async fn world(sign_type: SignType) -> World {
 fn payment(attempt: &OrderId, device: Device) -> StartPayment {
     let now = SystemClock.now();
     StartPayment {
+        channel_ids: Default::default(),
         attempt_id: attempt.clone(),
         method: PaymentMethod::Alipay,
         money: Money::new(Amount::from_minor(1234).unwrap(), Currency::Cad),
@@ -120,6 +121,7 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
         let q = w
             .connector
             .query(&QueryPayment {
+                channel_ids: Default::default(),
                 attempt_id: attempt.clone(),
                 money: payment(&attempt, Device::Mobile).money,
                 started_at: SystemClock.now(),
@@ -176,6 +178,7 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
         let q = w
             .connector
             .query(&QueryPayment {
+                channel_ids: Default::default(),
                 attempt_id: attempt.clone(),
                 money: payment(&attempt, Device::Mobile).money,
                 started_at: SystemClock.now(),
@@ -193,6 +196,7 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
         // Refund part of it: accepted now, the result by notification.
         let refund_id = RefundId::generate(SystemClock.now());
         let refund = RefundPayment {
+            channel_ids: Default::default(),
             refund_id: refund_id.clone(),
             at: SystemClock.now(),
             payment_id: attempt.clone(),
@@ -279,6 +283,7 @@ async fn the_simulator_refuses_what_alipay_refuses() {
     let q = w
         .connector
         .query(&QueryPayment {
+            channel_ids: Default::default(),
             attempt_id: OrderId::generate(SystemClock.now()),
             money: Money::new(Amount::from_minor(1).unwrap(), Currency::Cad),
             started_at: SystemClock.now(),

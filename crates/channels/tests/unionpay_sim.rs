@@ -88,6 +88,7 @@ fn money(cents: u64) -> Money {
 
 fn payment(attempt: &OrderId, device: Device, at: Timestamp) -> StartPayment {
     StartPayment {
+        channel_ids: Default::default(),
         attempt_id: attempt.clone(),
         method: PaymentMethod::UnionPay,
         money: money(1234),
@@ -103,6 +104,7 @@ fn payment(attempt: &OrderId, device: Device, at: Timestamp) -> StartPayment {
 
 fn query_of(attempt: &OrderId, at: Timestamp) -> QueryPayment {
     QueryPayment {
+        channel_ids: Default::default(),
         attempt_id: attempt.clone(),
         money: money(1234),
         started_at: at,
@@ -254,6 +256,7 @@ async fn a_purchase_is_paid_returned_notified_queried_and_refunded() {
 
     // A refund is accepted now and decided by notification.
     let refund = RefundPayment {
+        channel_ids: Default::default(),
         refund_id: RefundId::generate(SystemClock.now()),
         at: SystemClock.now(),
         payment_id: attempt.clone(),

@@ -89,6 +89,7 @@ fn money(cents: u64) -> Money {
 fn payment(attempt: &OrderId, device: Device) -> StartPayment {
     let now = SystemClock.now();
     StartPayment {
+        channel_ids: Default::default(),
         attempt_id: attempt.clone(),
         method: PaymentMethod::WeChatPay,
         money: money(1234),
@@ -146,6 +147,7 @@ async fn a_native_payment_is_scanned_paid_queried_and_refunded_with_both_sign_ty
         let mut w = world(sign_type).await;
         let attempt = OrderId::generate(SystemClock.now());
         let query = QueryPayment {
+            channel_ids: Default::default(),
             attempt_id: attempt.clone(),
             money: money(1234),
             started_at: SystemClock.now(),
@@ -193,6 +195,7 @@ async fn a_native_payment_is_scanned_paid_queried_and_refunded_with_both_sign_ty
 
         // Refunds are synchronous; a retry with the same number is the same refund.
         let refund = RefundPayment {
+            channel_ids: Default::default(),
             refund_id: RefundId::generate(SystemClock.now()),
             at: SystemClock.now(),
             payment_id: attempt.clone(),
@@ -271,6 +274,7 @@ async fn a_mobile_buyer_goes_to_the_h5_page_and_back() {
     assert_eq!(
         w.connector
             .query(&QueryPayment {
+                channel_ids: Default::default(),
                 attempt_id: attempt,
                 money: money(1234),
                 started_at: SystemClock.now(),
@@ -379,6 +383,7 @@ async fn the_simulator_refuses_what_wechat_refuses() {
     assert_eq!(
         w.connector
             .query(&QueryPayment {
+                channel_ids: Default::default(),
                 attempt_id: attempt,
                 money: money(1),
                 started_at: SystemClock.now(),

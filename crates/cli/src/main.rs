@@ -7,7 +7,9 @@ mod throwaway;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use ottgate_server::{Config, Currency, Gateway, LogFormat, NewMerchant, SystemClock};
+use ottgate_server::{
+    ChannelChange, Config, Currency, Gateway, LogFormat, NewMerchant, PaymentMethod, SystemClock,
+};
 use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -89,6 +91,29 @@ enum MerchantCommand {
         /// Enabled currencies, the first being the default.
         #[arg(long, value_delimiter = ',', default_value = "CAD")]
         currencies: Vec<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Show or change a merchant's payment methods and the ids the wallets know it by.
+    Channels {
+        /// The merchant.
+        #[arg(long)]
+        id: String,
+        /// Methods to switch on (ALIPAY, WECHATPAY, UNIONPAY, GP).
+        #[arg(long, value_delimiter = ',')]
+        enable: Vec<String>,
+        /// Methods to switch off.
+        #[arg(long, value_delimiter = ',')]
+        disable: Vec<String>,
+        /// WeChat Pay sub-merchant id under the acquirer's account ("" clears it).
+        #[arg(long)]
+        wechat_sub_mch_id: Option<String>,
+        /// Merchant category code, sent to Alipay ("" clears it).
+        #[arg(long)]
+        mcc: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -206,6 +231,54 @@ async fn main() -> Result<()> {
             let config = config.load()?;
             init_logging(config.log_format, "warn");
             add_merchant(&config, name, id, &currencies, json).await
+        }
+        Command::Merchant {
+            command:
+                MerchantCommand::Channels {
+                    id,
+                    enable,
+                    disable,
+                    wechat_sub_mch_id,
+                    mcc,
+                    json,
+                    config,
+                },
+        } => {
+            let config = config.load()?;
+            init_logging(config.log_format, "warn");
+            let methods = |codes: Vec<String>| {
+                codes
+                    .iter()
+                    .map(|c| c.trim().parse::<PaymentMethod>())
+                    .collect::<Result<Vec<_>, _>>()
+            };
+            let change = ChannelChange {
+                enable: methods(enable)?,
+                disable: methods(disable)?,
+                wechat_sub_mch_id,
+                mcc,
+            };
+            let store = ottgate_server::open_store(&config).await?;
+            let m = ottgate_server::merchants::change_channels(&*store, &id, change).await?;
+            let codes: Vec<&str> = m.methods.iter().map(|m| m.code()).collect();
+            let ids = &m.channel_ids;
+            if json {
+                let out = serde_json::json!({
+                    "merchant_id": m.id.as_str(),
+                    "methods": codes,
+                    "wechat_sub_mch_id": ids.wechat_sub_mch_id,
+                    "mcc": ids.mcc,
+                });
+                println!("{out}");
+            } else {
+                let or_default =
+                    |v: &Option<String>| v.clone().unwrap_or_else(|| "(the deployment's)".into());
+                println!("merchant_id        {}", m.id);
+                println!("methods            {}", codes.join(","));
+                println!("wechat_sub_mch_id  {}", or_default(&ids.wechat_sub_mch_id));
+                println!("mcc                {}", or_default(&ids.mcc));
+            }
+            Ok(())
         }
         Command::Simulate(args) => simulate(args).await,
         Command::Config {

@@ -765,3 +765,58 @@ async fn a_live_gateway_pays_and_refunds_through_the_standalone_simulators() {
         assert!(log.contains(path), "no request to {path} logged:\n{log}");
     }
 }
+
+#[test]
+fn merchant_channels_switches_methods_and_sets_wallet_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = add_merchant(dir.path(), "Channel Merchant");
+    let channels = |args: &[&str]| {
+        let mut cmd = ottgate();
+        cmd.args(["merchant", "channels", "--id", &c.merchant_id])
+            .args(args)
+            .env("OTTGATE_DATABASE_URL", db_url(dir.path()));
+        cmd
+    };
+    let out = run(&mut channels(&[
+        "--disable",
+        "GP,WECHATPAY",
+        "--wechat-sub-mch-id",
+        "1900000109",
+        "--mcc",
+        "5812",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["methods"], serde_json::json!(["ALIPAY", "UNIONPAY"]));
+    assert_eq!(
+        (v["wechat_sub_mch_id"].as_str(), v["mcc"].as_str()),
+        (Some("1900000109"), Some("5812"))
+    );
+    // Nothing to change: shows what is set.
+    let text = String::from_utf8(run(&mut channels(&[])).stdout).unwrap();
+    assert!(
+        text.contains("ALIPAY,UNIONPAY") && text.contains("5812"),
+        "{text}"
+    );
+    // Refused, and nothing changes.
+    for (args, why) in [
+        (&["--enable", "BITCOIN"][..], "BITCOIN"),
+        (&["--mcc", "58"][..], "mcc"),
+        (&["--disable", "ALIPAY,UNIONPAY"][..], "at least one"),
+    ] {
+        let out = channels(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+    let out = channels(&["--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["methods"], serde_json::json!(["ALIPAY", "UNIONPAY"]));
+    assert_eq!(v["mcc"], "5812");
+    let unknown = ottgate()
+        .args(["merchant", "channels", "--id", "ON99999999"])
+        .env("OTTGATE_DATABASE_URL", db_url(dir.path()))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no merchant ON99999999"));
+}

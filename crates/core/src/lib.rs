@@ -15,7 +15,7 @@ pub mod secret;
 pub mod time;
 
 pub use ids::{CheckoutToken, MerchantId, MerchantRef, NotifyId, OperatorId, OrderId, ShopId};
-pub use merchant::Merchant;
+pub use merchant::{ChannelIds, Merchant};
 pub use method::PaymentMethod;
 pub use money::{Amount, Currency, Money};
 pub use order::{

@@ -14,7 +14,37 @@ pub struct Merchant {
     /// Non-empty; the first is the default currency.
     pub currencies: Vec<Currency>,
     pub methods: Vec<PaymentMethod>,
+    pub channel_ids: ChannelIds,
     pub created_at: Timestamp,
+}
+
+/// How the wallets know this merchant, where the deployment's own account is not enough.
+/// Unset values fall back to the deployment's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelIds {
+    /// WeChat Pay's `sub_mch_id`: the merchant under the acquirer's institutional account.
+    pub wechat_sub_mch_id: Option<String>,
+    /// Merchant category code (4 digits), Alipay's `secondary_merchant_industry`.
+    pub mcc: Option<String>,
+}
+
+impl ChannelIds {
+    /// Checks the values a wallet would otherwise refuse: sub-merchant ids are up to 32
+    /// digits, an MCC exactly 4.
+    pub fn validate(&self) -> Result<(), String> {
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if let Some(id) = &self.wechat_sub_mch_id
+            && !(digits(id) && id.len() <= 32)
+        {
+            return Err("wechat_sub_mch_id must be up to 32 digits".into());
+        }
+        if let Some(mcc) = &self.mcc
+            && !(digits(mcc) && mcc.len() == 4)
+        {
+            return Err("mcc must be 4 digits".into());
+        }
+        Ok(())
+    }
 }
 
 impl Merchant {

@@ -39,10 +39,10 @@ use tokio_util::sync::CancellationToken;
 pub use callbacks::DeliveryReport;
 pub use config::{Config, LogFormat, Settings};
 pub use keyring::Keyring;
-pub use merchants::{CreatedMerchant, MerchantError, NewMerchant};
+pub use merchants::{ChannelChange, CreatedMerchant, MerchantError, NewMerchant};
 pub use ops::REQUEST_ID;
 /// Domain types a program embedding the gateway needs to configure it.
-pub use ottgate_core::{Clock, Currency, ManualClock, SystemClock};
+pub use ottgate_core::{Clock, Currency, ManualClock, PaymentMethod, SystemClock};
 
 use crate::callbacks::CallbackSender;
 use crate::metrics::Metrics;
@@ -230,6 +230,14 @@ impl Gateway {
             new,
         )
         .await
+    }
+
+    pub async fn change_merchant_channels(
+        &self,
+        id: &str,
+        change: merchants::ChannelChange,
+    ) -> Result<ottgate_core::Merchant, MerchantError> {
+        merchants::change_channels(&*self.state.store, id, change).await
     }
 
     /// One delivery-worker step: attempts every callback due now.

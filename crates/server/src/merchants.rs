@@ -4,7 +4,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, SaltString};
 use ottgate_core::merchant::MerchantName;
 use ottgate_core::{
-    Clock, Currency, Merchant, MerchantId, OperatorId, PaymentMethod, Secret, ShopId,
+    ChannelIds, Clock, Currency, Merchant, MerchantId, OperatorId, PaymentMethod, Secret, ShopId,
 };
 use ottgate_envelope::SignKey;
 use ottgate_store::{MerchantRecord, Store, StoreError};
@@ -35,6 +35,8 @@ pub enum MerchantError {
     Invalid(String),
     #[error("merchant {0} already exists")]
     Exists(String),
+    #[error("no merchant {0}")]
+    NotFound(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -87,6 +89,7 @@ pub async fn create_merchant(
             name: name.clone(),
             currencies: currencies.clone(),
             methods: PaymentMethod::ALL.to_vec(),
+            channel_ids: ChannelIds::default(),
             created_at: clock.now(),
             id,
         };
@@ -110,4 +113,68 @@ pub async fn create_merchant(
     Err(MerchantError::Exists(
         new.id.unwrap_or_else(|| "(generated id)".into()),
     ))
+}
+
+/// What `ottgate merchant channels` changes: methods switched on or off, and the ids the
+/// wallets know the merchant by (`Some("")` clears one; `None` leaves it).
+#[derive(Debug, Clone, Default)]
+pub struct ChannelChange {
+    pub enable: Vec<PaymentMethod>,
+    pub disable: Vec<PaymentMethod>,
+    pub wechat_sub_mch_id: Option<String>,
+    pub mcc: Option<String>,
+}
+
+/// Applies `change` to merchant `id` and returns the merchant as it now is. A merchant with
+/// no method left could take no payment at all, so that is refused.
+pub async fn change_channels(
+    store: &dyn Store,
+    id: &str,
+    change: ChannelChange,
+) -> Result<Merchant, MerchantError> {
+    let id = MerchantId::parse(id).map_err(|e| MerchantError::Invalid(e.to_string()))?;
+    let mut merchant = store
+        .merchant(&id)
+        .await?
+        .ok_or_else(|| MerchantError::NotFound(id.to_string()))?
+        .merchant;
+    if let Some(both) = change.enable.iter().find(|m| change.disable.contains(m)) {
+        return Err(MerchantError::Invalid(format!(
+            "{both} is both enabled and disabled"
+        )));
+    }
+    // Kept in PaymentMethod::ALL order, whatever order they were given in.
+    merchant.methods = PaymentMethod::ALL
+        .into_iter()
+        .filter(|m| {
+            (merchant.methods.contains(m) || change.enable.contains(m))
+                && !change.disable.contains(m)
+        })
+        .collect();
+    if merchant.methods.is_empty() {
+        return Err(MerchantError::Invalid(
+            "a merchant needs at least one payment method".into(),
+        ));
+    }
+    let set = |value: Option<String>, current: &mut Option<String>| match value {
+        Some(v) if v.is_empty() => *current = None,
+        Some(v) => *current = Some(v),
+        None => {}
+    };
+    set(
+        change.wechat_sub_mch_id,
+        &mut merchant.channel_ids.wechat_sub_mch_id,
+    );
+    set(change.mcc, &mut merchant.channel_ids.mcc);
+    merchant
+        .channel_ids
+        .validate()
+        .map_err(MerchantError::Invalid)?;
+    if !store
+        .update_merchant_channels(&merchant.id, &merchant.methods, &merchant.channel_ids)
+        .await?
+    {
+        return Err(MerchantError::NotFound(merchant.id.to_string()));
+    }
+    Ok(merchant)
 }

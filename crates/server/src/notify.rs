@@ -318,11 +318,13 @@ impl AppState {
         let Some(channel) = self.channels.for_method(attempt.method) else {
             return Ok(false);
         };
+        let channel_ids = self.channel_ids_of(attempt).await?;
         let answer = channel
             .query(&QueryPayment {
                 attempt_id: attempt.id.clone(),
                 money: attempt.money,
                 started_at: attempt.created_at,
+                channel_ids,
             })
             .await;
         self.store

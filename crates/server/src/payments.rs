@@ -130,6 +130,24 @@ impl AppState {
         }
     }
 
+    /// How the wallets know the merchant whose order `attempt` belongs to.
+    pub async fn channel_ids_of(
+        &self,
+        attempt: &Attempt,
+    ) -> Result<ottgate_core::ChannelIds, ServiceError> {
+        let order = self
+            .store
+            .order(&attempt.order_id)
+            .await?
+            .ok_or(ServiceError::NotFound("order"))?;
+        let record = self
+            .store
+            .merchant(&order.merchant_id)
+            .await?
+            .ok_or(ServiceError::NotFound("merchant"))?;
+        Ok(record.merchant.channel_ids)
+    }
+
     /// Asks the attempt's channel where the buyer pays it.
     pub async fn open_wallet(
         &self,
@@ -150,6 +168,7 @@ impl AppState {
             expires_at: order.expires_at,
             return_url: self.return_url(&order.token, &attempt.id),
             device,
+            channel_ids: merchant.channel_ids.clone(),
         };
         Ok(channel.start(&start).await?)
     }

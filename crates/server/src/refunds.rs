@@ -74,7 +74,9 @@ impl AppState {
                 attempt.method
             )));
         };
+        let channel_ids = self.channel_ids_of(&attempt).await?;
         let request = RefundPayment {
+            channel_ids,
             at: self.clock.now(),
             refund_id: refund.id.clone(),
             payment_id: attempt.id.clone(),

@@ -12,8 +12,8 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use ottgate_core::{
-    Amount, Attempt, AttemptOutcome, AttemptStatus, Merchant, MerchantId, MerchantRef, NotifyId,
-    Order, OrderId, PaymentMethod, Refund, RefundId, RefundStatus, Settlement, Timestamp,
+    Amount, Attempt, AttemptOutcome, AttemptStatus, ChannelIds, Merchant, MerchantId, MerchantRef,
+    NotifyId, Order, OrderId, PaymentMethod, Refund, RefundId, RefundStatus, Settlement, Timestamp,
     TransitionError, order::NotPayable,
 };
 use std::fmt;
@@ -273,6 +273,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn insert_merchant(&self, record: MerchantRecord) -> Result<()>;
     async fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>>;
     async fn merchant_by_app_id(&self, app_id: &str) -> Result<Option<MerchantRecord>>;
+    /// Replaces a merchant's enabled methods and channel ids; `false` if there is no such
+    /// merchant.
+    async fn update_merchant_channels(
+        &self,
+        id: &MerchantId,
+        methods: &[PaymentMethod],
+        channel_ids: &ChannelIds,
+    ) -> Result<bool>;
 
     /// Creates an order (and its first attempt, if asked) unless one with the same merchant
     /// reference exists.

@@ -10,9 +10,9 @@
 use ottgate_core::merchant::MerchantName;
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
-    Amount, AttemptOutcome, AttemptStatus, CheckoutToken, CloseReason, Currency, Merchant,
-    MerchantId, MerchantRef, Money, NotifyId, OperatorId, Order, OrderId, OrderKind, OrderStatus,
-    PaymentMethod, RefundId, RefundStatus, ShopId, Timestamp,
+    Amount, AttemptOutcome, AttemptStatus, ChannelIds, CheckoutToken, CloseReason, Currency,
+    Merchant, MerchantId, MerchantRef, Money, NotifyId, OperatorId, Order, OrderId, OrderKind,
+    OrderStatus, PaymentMethod, RefundId, RefundStatus, ShopId, Timestamp,
 };
 use ottgate_store::{
     BeginRefund, CreateOutcome, DeliveryAttemptRecord, DeliveryState, MerchantRecord, NewDelivery,
@@ -39,6 +39,7 @@ fn merchant(id: &str) -> MerchantRecord {
             operator_id: OperatorId::parse("0000000696").unwrap(),
             currencies: vec![Currency::Cad, Currency::Usd],
             methods: PaymentMethod::ALL.to_vec(),
+            channel_ids: ChannelIds::default(),
             created_at: T0,
         },
         sign_key_sealed: vec![1, 2, 3],
@@ -137,9 +138,36 @@ async fn merchants_round_trip_and_ids_are_unique<S: Store>(store: S) {
         Some(m.clone())
     );
     assert!(matches!(
-        store.insert_merchant(m).await,
+        store.insert_merchant(m.clone()).await,
         Err(StoreError::Duplicate(_))
     ));
+    // Methods and channel ids change; nothing else does.
+    let ids = ChannelIds {
+        wechat_sub_mch_id: Some("1900000109".into()),
+        mcc: Some("5812".into()),
+    };
+    let methods = [PaymentMethod::Alipay, PaymentMethod::UnionPay];
+    assert!(
+        store
+            .update_merchant_channels(&m.merchant.id, &methods, &ids)
+            .await
+            .unwrap()
+    );
+    let updated = store.merchant(&m.merchant.id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            updated.merchant.methods.as_slice(),
+            &updated.merchant.channel_ids
+        ),
+        (methods.as_slice(), &ids)
+    );
+    assert_eq!(updated.sign_key_sealed, m.sign_key_sealed);
+    assert!(
+        !store
+            .update_merchant_channels(&MerchantId::parse("ON99999999").unwrap(), &methods, &ids)
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store
             .merchant(&MerchantId::parse("ON99999999").unwrap())

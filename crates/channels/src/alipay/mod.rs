@@ -232,7 +232,14 @@ impl AlipayConnector {
             ),
             ("secondary_merchant_id", payment.merchant_id.to_string()),
             ("secondary_merchant_name", subject(&payment.merchant_name)),
-            ("secondary_merchant_industry", self.config.industry.clone()),
+            (
+                "secondary_merchant_industry",
+                payment
+                    .channel_ids
+                    .mcc
+                    .clone()
+                    .unwrap_or_else(|| self.config.industry.clone()),
+            ),
             ("order_gmt_create", gmt_create),
             ("order_valid_time", valid_secs),
         ];

@@ -17,8 +17,8 @@ use url::Url;
 
 use crate::xml;
 use crate::{
-    Channel, ChannelError, Device, PaymentStart, QueryPayment, QueryResult, RefundPayment,
-    RefundResult, StartAction, StartPayment,
+    Channel, ChannelError, ChannelIds, Device, PaymentStart, QueryPayment, QueryResult,
+    RefundPayment, RefundResult, StartAction, StartPayment,
 };
 
 /// What the gateway needs to act as a WeChat Pay institution.
@@ -170,11 +170,16 @@ impl WeChatConnector {
         &self.config
     }
 
-    fn base(&self) -> Fields {
+    /// The fields of every request; the merchant's own `sub_mch_id` when it has one.
+    fn base(&self, ids: &ChannelIds) -> Fields {
+        let sub_mch_id = ids
+            .wechat_sub_mch_id
+            .as_ref()
+            .unwrap_or(&self.config.sub_mch_id);
         let mut f = Fields::new();
         f.insert("appid".into(), self.config.appid.clone());
         f.insert("mch_id".into(), self.config.mch_id.clone());
-        f.insert("sub_mch_id".into(), self.config.sub_mch_id.clone());
+        f.insert("sub_mch_id".into(), sub_mch_id.clone());
         f.insert("nonce_str".into(), nonce());
         if self.config.sign_type == SignType::HmacSha256 {
             f.insert("sign_type".into(), SignType::HmacSha256.code().into());
@@ -330,7 +335,7 @@ impl Channel for WeChatConnector {
 
     async fn start(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
         let mweb = payment.device == Device::Mobile;
-        let mut f = self.base();
+        let mut f = self.base(&payment.channel_ids);
         let fields = [
             ("body", body(&payment.subject)),
             ("out_trade_no", payment.attempt_id.to_string()),
@@ -394,7 +399,7 @@ impl Channel for WeChatConnector {
     /// `orderquery`: `trade_state` SUCCESS (or REFUND: paid, then refunded) is paid;
     /// CLOSED, REVOKED and PAYERROR are closed; anything else is pending.
     async fn query(&self, payment: &QueryPayment) -> Result<QueryResult, ChannelError> {
-        let mut f = self.base();
+        let mut f = self.base(&payment.channel_ids);
         f.insert("out_trade_no".into(), payment.attempt_id.to_string());
         let answer = self.call("pay/orderquery", f).await?;
         if answer.get("result_code").map(String::as_str) != Some("SUCCESS") {
@@ -424,7 +429,7 @@ impl Channel for WeChatConnector {
     /// `secapi/pay/refund`. Its client certificate is a deployment concern (see the
     /// README); the simulator does not ask for one. A SUCCESS answer is taken as refunded.
     async fn refund(&self, refund: &RefundPayment) -> Result<RefundResult, ChannelError> {
-        let mut f = self.base();
+        let mut f = self.base(&refund.channel_ids);
         let fields = [
             ("out_trade_no", refund.payment_id.to_string()),
             ("out_refund_no", refund.refund_id.to_string()),

@@ -16,6 +16,7 @@ mod browser;
 mod callbacks;
 mod checkout;
 mod expiry;
+mod merchants;
 mod ops;
 mod refunds;
 mod rest;

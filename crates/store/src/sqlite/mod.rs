@@ -9,8 +9,8 @@ mod writer;
 use async_trait::async_trait;
 use futures::FutureExt;
 use ottgate_core::{
-    Attempt, CheckoutToken, MerchantId, MerchantRef, Order, OrderId, PaymentMethod, Refund,
-    RefundId, RefundStatus, Timestamp,
+    Attempt, ChannelIds, CheckoutToken, MerchantId, MerchantRef, Order, OrderId, PaymentMethod,
+    Refund, RefundId, RefundStatus, Timestamp,
 };
 use sqlx::SqliteConnection;
 use sqlx::sqlite::{
@@ -92,7 +92,7 @@ impl Store for SqliteStore {
                     }
                     sqlx::query(
                         "INSERT INTO merchants (id, name, shop_id, operator_id, app_id, app_key_hash, sign_key_sealed,
-                         currencies, methods, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         currencies, methods, created_at, wechat_sub_mch_id, mcc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     )
                     .bind(m.id.as_str())
                     .bind(m.name.as_str())
@@ -104,6 +104,8 @@ impl Store for SqliteStore {
                     .bind(rows::join_codes(m.currencies.iter().map(|c| c.code())))
                     .bind(rows::join_codes(m.methods.iter().map(|c| c.code())))
                     .bind(m.created_at.epoch_millis())
+                    .bind(&m.channel_ids.wechat_sub_mch_id)
+                    .bind(&m.channel_ids.mcc)
                     .execute(&mut *c)
                     .await?;
                     Ok(())
@@ -119,6 +121,34 @@ impl Store for SqliteStore {
             .fetch_optional(&self.pool)
             .await?;
         row.map(MerchantRow::into_record).transpose()
+    }
+
+    async fn update_merchant_channels(
+        &self,
+        id: &MerchantId,
+        methods: &[PaymentMethod],
+        channel_ids: &ChannelIds,
+    ) -> Result<bool> {
+        let id = id.clone();
+        let methods = rows::join_codes(methods.iter().map(|m| m.code()));
+        let ids = channel_ids.clone();
+        self.writer
+            .write(move |c| {
+                async move {
+                    let updated = sqlx::query(
+                        "UPDATE merchants SET methods = ?, wechat_sub_mch_id = ?, mcc = ? WHERE id = ?",
+                    )
+                    .bind(&methods)
+                    .bind(&ids.wechat_sub_mch_id)
+                    .bind(&ids.mcc)
+                    .bind(id.as_str())
+                    .execute(&mut *c)
+                    .await?;
+                    Ok(updated.rows_affected() == 1)
+                }
+                .boxed()
+            })
+            .await
     }
 
     async fn merchant_by_app_id(&self, app_id: &str) -> Result<Option<MerchantRecord>> {

@@ -3,9 +3,9 @@
 
 use ottgate_core::merchant::MerchantName;
 use ottgate_core::{
-    Amount, Attempt, AttemptStatus, CheckoutToken, Currency, Merchant, MerchantId, MerchantRef,
-    Money, NotifyId, OperatorId, Order, OrderId, OrderKind, OrderStatus, PaymentMethod, Refund,
-    RefundId, RefundStatus, ShopId, Timestamp,
+    Amount, Attempt, AttemptStatus, ChannelIds, CheckoutToken, Currency, Merchant, MerchantId,
+    MerchantRef, Money, NotifyId, OperatorId, Order, OrderId, OrderKind, OrderStatus,
+    PaymentMethod, Refund, RefundId, RefundStatus, ShopId, Timestamp,
 };
 
 use crate::{Delivery, DeliveryAttemptRow, DeliveryState, MerchantRecord, Result, StoreError};
@@ -63,6 +63,8 @@ pub(super) struct MerchantRow {
     currencies: String,
     methods: String,
     created_at: i64,
+    wechat_sub_mch_id: Option<String>,
+    mcc: Option<String>,
 }
 
 impl MerchantRow {
@@ -80,6 +82,10 @@ impl MerchantRow {
                 app_id: self.app_id,
                 currencies,
                 methods: split_codes::<PaymentMethod>(&self.methods)?,
+                channel_ids: ChannelIds {
+                    wechat_sub_mch_id: self.wechat_sub_mch_id,
+                    mcc: self.mcc,
+                },
                 created_at: ts(self.created_at),
             },
             sign_key_sealed: self.sign_key_sealed,

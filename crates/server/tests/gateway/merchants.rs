@@ -1,0 +1,173 @@
+//! Per-merchant channel settings: which methods a merchant takes, and the ids the wallets
+//! know it by, reaching the wallets' own records.
+
+use ottgate_client::PayRequest;
+use ottgate_server::{ChannelChange, PaymentMethod};
+use url::Url;
+
+use crate::harness::{TestGateway, location};
+
+async fn sim_order(t: &TestGateway, path: &str) -> serde_json::Value {
+    t.http
+        .get(t.base.join(path).unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn disabled_methods_are_neither_offered_nor_taken() {
+    let t = TestGateway::start().await;
+    let id = t.merchant.merchant.id.to_string();
+    let m = t
+        .gateway
+        .change_merchant_channels(
+            &id,
+            ChannelChange {
+                disable: vec![PaymentMethod::Alipay, PaymentMethod::Gp],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        m.methods,
+        [PaymentMethod::WeChatPay, PaymentMethod::UnionPay]
+    );
+    let created = t.create("methods-1").await;
+    let page = t.page(&created.payinfo).await;
+    assert!(page.contains("id=\"method-WECHATPAY\"") && page.contains("id=\"method-UNIONPAY\""));
+    assert!(!page.contains("id=\"method-ALIPAY\"") && !page.contains("id=\"method-GP\""));
+    // Choosing it anyway (a stale page, a crafted form) opens nothing.
+    let chose = t
+        .http
+        .post(format!("{}/pay", created.payinfo))
+        .form(&[("method", "ALIPAY")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(chose.status(), 400, "the list again, with a message");
+    assert!(chose.text().await.unwrap().contains("not available"));
+    assert!(
+        t.client
+            .prepay_query("methods-1")
+            .await
+            .unwrap()
+            .payments_methods
+            .is_empty()
+    );
+    // REST payments are Alipay: refused with 20031.
+    let body: PayRequest = serde_json::from_value(t.pay_body(None)).unwrap();
+    let err = t.rest().wap_pay(&body).await.unwrap_err();
+    assert_eq!(err.rest_code(), Some(20031), "{err}");
+
+    // Switched back on, and a merchant cannot be left with nothing.
+    t.gateway
+        .change_merchant_channels(
+            &id,
+            ChannelChange {
+                enable: vec![PaymentMethod::Alipay],
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(t.rest().wap_pay(&body).await.is_ok());
+    let none = t
+        .gateway
+        .change_merchant_channels(
+            &id,
+            ChannelChange {
+                disable: PaymentMethod::ALL.to_vec(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(none.to_string().contains("at least one"), "{none}");
+}
+
+#[tokio::test]
+async fn the_wallets_see_the_merchants_own_ids() {
+    let t = TestGateway::start().await;
+    let id = t.merchant.merchant.id.to_string();
+    for bad in [
+        ChannelChange {
+            mcc: Some("58".into()),
+            ..Default::default()
+        },
+        ChannelChange {
+            wechat_sub_mch_id: Some("sub-1".into()),
+            ..Default::default()
+        },
+    ] {
+        assert!(t.gateway.change_merchant_channels(&id, bad).await.is_err());
+    }
+    t.gateway
+        .change_merchant_channels(
+            &id,
+            ChannelChange {
+                wechat_sub_mch_id: Some("1900000109".into()),
+                mcc: Some("5812".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+
+    // Alipay: secondary_merchant_industry is the merchant's MCC.
+    let created = t.create("ids-1").await;
+    let chose = t
+        .http
+        .post(format!("{}/pay", created.payinfo))
+        .form(&[("method", "ALIPAY")])
+        .send()
+        .await
+        .unwrap();
+    let alipay = Url::parse(&location(&chose)).unwrap();
+    assert!(
+        alipay
+            .query_pairs()
+            .any(|(k, v)| k == "secondary_merchant_industry" && v == "5812"),
+        "{alipay}"
+    );
+
+    // WeChat Pay: the order is opened, queried and refunded under the merchant's
+    // sub_mch_id.
+    let created = t.create("ids-2").await;
+    let (_, body) = t.complete(&created.payinfo, "WECHATPAY", "paid").await;
+    let attempt = body["order_id"].as_str().unwrap().to_owned();
+    let order = sim_order(&t, &format!("sim/wechatpay/orders/{attempt}")).await;
+    assert_eq!(order["sub_mch_id"], "1900000109");
+    let refund = t.client.refund(&attempt, "100", None).await.unwrap();
+    assert_eq!(refund.refund_status, "success");
+
+    // Cleared: back to the deployment's.
+    t.gateway
+        .change_merchant_channels(
+            &id,
+            ChannelChange {
+                wechat_sub_mch_id: Some(String::new()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let created = t.create("ids-3").await;
+    let (_, body) = t.complete(&created.payinfo, "WECHATPAY", "paid").await;
+    let order = sim_order(
+        &t,
+        &format!(
+            "sim/wechatpay/orders/{}",
+            body["order_id"].as_str().unwrap()
+        ),
+    )
+    .await;
+    assert_eq!(
+        order["sub_mch_id"],
+        ottgate_channels::wechat::testkeys::SUB_MCH_ID
+    );
+}
