@@ -234,6 +234,14 @@ impl Config {
         }
         figment = figment
             .merge(Env::prefixed("OTTGATE_").only(&ENV_KEYS))
+            // Wallet sections, e.g. OTTGATE_ALIPAY__MD5_KEY or OTTGATE_WECHATPAY__API_KEY,
+            // so their secrets need not sit in the file.
+            .merge(Env::prefixed("OTTGATE_").split("__").filter(|key| {
+                let key = key.as_str().to_ascii_lowercase();
+                ["alipay.", "wechatpay.", "unionpay."]
+                    .iter()
+                    .any(|section| key.starts_with(section))
+            }))
             .merge(Serialized::defaults(overrides));
         figment
             .extract()
@@ -422,6 +430,29 @@ mod tests {
         assert_eq!((w.mch_id.as_str(), w.sign_type.as_deref()), ("10", None));
         let printed = c.to_masked_toml();
         assert!(!printed.contains("wechatkey0123"), "{printed}");
+    }
+
+    #[test]
+    fn wallet_secrets_can_come_from_the_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("live.toml");
+        std::fs::write(
+            &file,
+            "sandbox = false\n[wechatpay]\nappid = \"wx1\"\nmch_id = \"10\"\nsub_mch_id = \"11\"\nserver_ip = \"203.0.113.9\"\n",
+        )
+        .unwrap();
+        figment::Jail::expect_with(|jail| {
+            assert!(
+                Config::load(Some(&file), NoOverrides {}).is_err(),
+                "api_key missing"
+            );
+            jail.set_env("OTTGATE_WECHATPAY__API_KEY", "fromtheenvironment0123");
+            let c = Config::load(Some(&file), NoOverrides {}).unwrap();
+            let w = c.wechatpay.as_ref().unwrap();
+            assert_eq!(w.api_key.0.expose_secret(), "fromtheenvironment0123");
+            assert_eq!(w.appid, "wx1", "the file still counts");
+            Ok(())
+        });
     }
 
     #[test]
