@@ -155,6 +155,19 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
             w.connector.verify(&notice),
             "{sign_type:?} notification verifies"
         );
+        // Alipay confirms sending it (notify_verify), and denies a made-up one.
+        assert!(
+            w.connector
+                .confirm_notification(&notice["notify_id"])
+                .await
+                .unwrap()
+        );
+        assert!(
+            !w.connector
+                .confirm_notification("0000000000000000000000000000000001")
+                .await
+                .unwrap()
+        );
         let Notice::Trade {
             out_trade_no,
             trade_no,

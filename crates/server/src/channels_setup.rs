@@ -72,6 +72,7 @@ fn live_alipay(section: &AlipaySection, public_url: &Url) -> Result<AlipayConnec
             .join("notify/alipay")
             .map_err(|e| bad(&e.to_string()))?,
         industry: section.industry.clone().unwrap_or_else(|| "5331".into()),
+        notify_verify: section.notify_verify.unwrap_or(true),
         test_mode: false,
     };
     AlipayConnector::new(config).map_err(channel_error)

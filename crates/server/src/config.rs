@@ -132,6 +132,10 @@ pub struct AlipaySection {
     /// `secondary_merchant_industry`; default 5331.
     #[serde(default)]
     pub industry: Option<String>,
+    /// Confirm every notification with Alipay's `notify_verify` before applying it;
+    /// default true.
+    #[serde(default)]
+    pub notify_verify: Option<bool>,
 }
 
 impl Default for Config {
@@ -441,6 +445,10 @@ mod tests {
             "sandbox = false\n[wechatpay]\nappid = \"wx1\"\nmch_id = \"10\"\nsub_mch_id = \"11\"\nserver_ip = \"203.0.113.9\"\n",
         )
         .unwrap();
+        #[allow(
+            clippy::result_large_err,
+            reason = "figment's Jail API returns its own error type"
+        )]
         figment::Jail::expect_with(|jail| {
             assert!(
                 Config::load(Some(&file), NoOverrides {}).is_err(),

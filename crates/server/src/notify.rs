@@ -35,6 +35,10 @@ pub enum Rejected {
     AmountMismatch,
     #[error("unknown refund")]
     UnknownRefund,
+    #[error("Alipay does not confirm sending it (notify_verify)")]
+    NotConfirmed,
+    #[error("notify_verify could not be asked: {0}")]
+    Unconfirmed(String),
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -243,16 +247,24 @@ pub async fn alipay_notification(state: &AppState, body: &[u8]) -> Result<(), Re
             if !alipay::amount_matches(&total_fee, &currency, attempt.money) {
                 return Err(Rejected::AmountMismatch);
             }
+            let outcome = match status {
+                TradeStatus::Finished => Some(AttemptOutcome::Paid),
+                TradeStatus::Closed => Some(AttemptOutcome::Failed),
+                // Unknown or waiting statuses change nothing (never taken for paid).
+                TradeStatus::Pending => None,
+            };
+            // Only a notification that would change something needs Alipay's word that it
+            // sent it (a duplicate or a stale one is acknowledged as is).
+            if outcome.is_some() && attempt.status == AttemptStatus::Pending {
+                confirm_with_alipay(connector, &params).await?;
+            }
             state
                 .metrics
                 .outcome(&state.metrics.notifications, "accepted");
-            let outcome = match status {
-                TradeStatus::Finished => AttemptOutcome::Paid,
-                TradeStatus::Closed => AttemptOutcome::Failed,
-                // Unknown or waiting statuses change nothing (never taken for paid).
-                TradeStatus::Pending => return Ok(()),
-            };
-            apply(state, &attempt, outcome, Some(trade_no)).await
+            match outcome {
+                Some(outcome) => apply(state, &attempt, outcome, Some(trade_no)).await,
+                None => Ok(()),
+            }
         }
         Notice::Refund {
             out_trade_no,
@@ -262,14 +274,14 @@ pub async fn alipay_notification(state: &AppState, body: &[u8]) -> Result<(), Re
         } => {
             let attempt = attempt_of(state, &out_trade_no, PaymentMethod::Alipay).await?;
             let id = RefundId::parse(&out_return_no).map_err(|_| Rejected::UnknownRefund)?;
-            if !state
+            let refund = state
                 .store
-                .refunds(&attempt.id)
+                .refund(&id)
                 .await?
-                .iter()
-                .any(|r| r.id == id)
-            {
-                return Err(Rejected::UnknownRefund);
+                .filter(|r| r.payment_id == attempt.id)
+                .ok_or(Rejected::UnknownRefund)?;
+            if refund.status == RefundStatus::Pending {
+                confirm_with_alipay(connector, &params).await?;
             }
             state
                 .metrics
@@ -286,6 +298,27 @@ pub async fn alipay_notification(state: &AppState, body: &[u8]) -> Result<(), Re
             tracing::info!(refund_id = %refund.id, status = refund.status.code(), error = ?error_code, "refund result from Alipay");
             Ok(())
         }
+    }
+}
+
+/// `notify_verify`, when configured: Alipay must confirm it sent this notification. If
+/// Alipay cannot be asked, the notification is refused, so Alipay sends it again (and a
+/// payment is also recovered by reconciliation).
+async fn confirm_with_alipay(
+    connector: &alipay::AlipayConnector,
+    params: &alipay::sign::Params,
+) -> Result<(), Rejected> {
+    if !connector.config().notify_verify {
+        return Ok(());
+    }
+    let notify_id = params
+        .get("notify_id")
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| Rejected::Malformed("no notify_id".into()))?;
+    match connector.confirm_notification(notify_id).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Rejected::NotConfirmed),
+        Err(e) => Err(Rejected::Unconfirmed(e.to_string())),
     }
 }
 

@@ -37,6 +37,8 @@ pub struct AlipayConfig {
     pub notify_url: Url,
     /// `secondary_merchant_industry` (4-digit MCC-style code).
     pub industry: String,
+    /// Confirm each notification with `notify_verify` before applying it.
+    pub notify_verify: bool,
     /// True when this points at a simulator.
     pub test_mode: bool,
 }
@@ -250,6 +252,26 @@ impl AlipayConnector {
         Ok(self.url_with(&self.signed(p)?))
     }
 
+    /// `notify_verify`: asks Alipay whether it really sent the notification `notify_id`
+    /// (the sender check of spec §2.7 step 3). `Ok(false)` is Alipay saying no.
+    pub async fn confirm_notification(&self, notify_id: &str) -> Result<bool, ChannelError> {
+        let mut params = Params::new();
+        params.insert("service".into(), "notify_verify".into());
+        params.insert("partner".into(), self.config.partner.clone());
+        params.insert("notify_id".into(), notify_id.to_owned());
+        let response = self
+            .http
+            .get(self.url_with(&params))
+            .send()
+            .await
+            .map_err(|e| ChannelError::Upstream(transport(&e)))?;
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ChannelError::Upstream(transport(&e)))?;
+        Ok(text.trim() == "true")
+    }
+
     /// GETs a signed server-to-server request and parses the XML answer.
     async fn call(&self, params: Params) -> Result<xml::Element, ChannelError> {
         let url = self.url_with(&self.signed(params)?);
@@ -439,6 +461,7 @@ pub fn sandbox(
         verifying,
         notify_url: join("notify/alipay")?,
         industry: "5331".into(),
+        notify_verify: true,
         test_mode: true,
     };
     let sim = simulator::AlipaySimConfig {

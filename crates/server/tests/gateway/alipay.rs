@@ -172,14 +172,26 @@ async fn forged_or_mismatched_notifications_change_nothing() {
         "{metrics}"
     );
 
-    // The genuine article, for comparison, is accepted.
-    let genuine = good("12.34", "CAD", &attempt);
-    let borrowed: Vec<(&str, &str)> = genuine.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // Everything right and signed with Alipay's key — but Alipay never sent it (its
+    // notify_verify says false, as it would for a leaked key or a replay): refused.
+    let crafted = good("12.34", "CAD", &attempt);
+    let borrowed: Vec<(&str, &str)> = crafted.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(
         post_notification(&t, notification(&borrowed, testkeys::WALLET_PRIVATE)).await,
-        "success"
+        "fail"
     );
-    assert_eq!(attempt_status(&t, &attempt).await, "success");
+    assert_eq!(attempt_status(&t, &attempt).await, "init");
+    // The genuine article, from Alipay after the buyer pays, is accepted.
+    pay_without_return(&t, &attempt, "pay").await;
+    eventually("the payment", || async {
+        attempt_status(&t, &attempt).await == "success"
+    })
+    .await;
+    let metrics = t.page(t.base.join("metrics").unwrap()).await;
+    assert!(
+        metrics.contains("ottgate_wallet_notifications_total{outcome=\"rejected\"} 7"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
