@@ -168,6 +168,27 @@ pub enum RefundResult {
     Refused { reason: String },
 }
 
+/// What to ask about a refund still waiting for its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryRefund {
+    pub refund_id: RefundId,
+    /// When it was requested (the `at` of its [`RefundPayment`]).
+    pub requested_at: Timestamp,
+    pub money: Money,
+    pub channel_ids: ChannelIds,
+}
+
+/// The wallet's word on a refund, already authenticated by the connector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundQueryResult {
+    Succeeded {
+        channel_refund_id: Option<String>,
+    },
+    Failed,
+    /// Not decided yet, unknown to the wallet, or a wallet that cannot be asked.
+    Pending,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
     #[error("channel is misconfigured: {0}")]
@@ -192,6 +213,17 @@ pub trait Channel: Send + Sync + fmt::Debug {
     async fn query(&self, payment: &QueryPayment) -> Result<QueryResult, ChannelError>;
 
     async fn refund(&self, refund: &RefundPayment) -> Result<RefundResult, ChannelError>;
+
+    /// Whether [`Channel::query_refund`] can tell anything (a refund decided later whose
+    /// notification was lost is then recovered by asking).
+    fn can_query_refunds(&self) -> bool {
+        false
+    }
+
+    /// Asks the wallet about a refund it accepted but has not reported on.
+    async fn query_refund(&self, _refund: &QueryRefund) -> Result<RefundQueryResult, ChannelError> {
+        Ok(RefundQueryResult::Pending)
+    }
 }
 
 /// Which channel serves each payment method in this deployment.

@@ -17,8 +17,8 @@ use ottgate_channels::unionpay::sign::{self, Fields};
 use ottgate_channels::unionpay::simulator::UnionPaySimulator;
 use ottgate_channels::unionpay::{self, Notice, UnionPayConnector, parse_answer, parse_form};
 use ottgate_channels::{
-    Channel, ChannelError, Device, QueryPayment, QueryResult, RefundPayment, RefundResult,
-    StartAction, StartPayment,
+    Channel, ChannelError, Device, QueryPayment, QueryRefund, QueryResult, RefundPayment,
+    RefundQueryResult, RefundResult, StartAction, StartPayment,
 };
 use ottgate_core::{
     Amount, Clock, Currency, MerchantId, Money, OrderId, PaymentMethod, RefundId, SystemClock,
@@ -279,6 +279,26 @@ async fn a_purchase_is_paid_returned_notified_queried_and_refunded() {
             currency_code: "124".into(),
             resp_code: "00".into()
         }
+    );
+    // Asked later (as when that notification is lost), UnionPay reports the same.
+    let asked = QueryRefund {
+        refund_id: refund.refund_id.clone(),
+        requested_at: refund.at,
+        money: money(234),
+        channel_ids: Default::default(),
+    };
+    assert!(w.connector.can_query_refunds());
+    assert!(matches!(
+        w.connector.query_refund(&asked).await.unwrap(),
+        RefundQueryResult::Succeeded { channel_refund_id: Some(id) } if id == n["queryId"]
+    ));
+    let unknown = QueryRefund {
+        refund_id: RefundId::generate(SystemClock.now()),
+        ..asked.clone()
+    };
+    assert_eq!(
+        w.connector.query_refund(&unknown).await.unwrap(),
+        RefundQueryResult::Pending
     );
     // The same refund again is a duplicate; more than is left is refused.
     assert!(matches!(

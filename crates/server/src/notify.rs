@@ -8,9 +8,9 @@ use axum::response::{IntoResponse, Response};
 use ottgate_channels::alipay::{self, Notice, TradeStatus, parse_form};
 use ottgate_channels::unionpay;
 use ottgate_channels::wechat::{self, WeChatConnector};
-use ottgate_channels::{QueryPayment, QueryResult, VerifiedResult};
+use ottgate_channels::{QueryPayment, QueryRefund, QueryResult, RefundQueryResult, VerifiedResult};
 use ottgate_core::{
-    Attempt, AttemptOutcome, AttemptStatus, OrderId, PaymentMethod, RefundId, RefundStatus,
+    Attempt, AttemptOutcome, AttemptStatus, OrderId, PaymentMethod, Refund, RefundId, RefundStatus,
 };
 use ottgate_store::SettleOutcome;
 
@@ -342,6 +342,62 @@ async fn apply(
 }
 
 impl AppState {
+    /// Asks the wallet about a refund it accepted but has not reported on, and records a
+    /// definite answer. Returns whether anything changed.
+    pub async fn reconcile_refund(&self, refund: &Refund) -> Result<bool, ServiceError> {
+        if refund.status != RefundStatus::Pending {
+            return Ok(false);
+        }
+        let attempt = self
+            .store
+            .attempt(&refund.payment_id)
+            .await?
+            .ok_or(ServiceError::NotFound("attempt"))?;
+        let Some(channel) = self
+            .channels
+            .for_method(attempt.method)
+            .filter(|c| c.can_query_refunds())
+        else {
+            self.store
+                .mark_refund_checked(&refund.id, self.clock.now())
+                .await?;
+            return Ok(false);
+        };
+        let answer = channel
+            .query_refund(&QueryRefund {
+                refund_id: refund.id.clone(),
+                requested_at: refund.created_at,
+                money: refund.money,
+                channel_ids: self.channel_ids_of(&attempt).await?,
+            })
+            .await;
+        self.store
+            .mark_refund_checked(&refund.id, self.clock.now())
+            .await?;
+        let (status, channel_ref) = match answer {
+            Ok(RefundQueryResult::Succeeded { channel_refund_id }) => {
+                (RefundStatus::Success, channel_refund_id)
+            }
+            Ok(RefundQueryResult::Failed) => (RefundStatus::Failed, None),
+            Ok(RefundQueryResult::Pending) => return Ok(false),
+            Err(e) => {
+                tracing::warn!(refund_id = %refund.id, error = %e, "refund reconciliation query failed");
+                return Ok(false);
+            }
+        };
+        let finished = self
+            .store
+            .finish_refund(&refund.id, status, channel_ref, self.clock.now())
+            .await?;
+        let changed = finished.status == status && finished.status != RefundStatus::Pending;
+        if changed {
+            self.metrics
+                .outcome(&self.metrics.notifications, "reconciled");
+            tracing::info!(refund_id = %refund.id, status = status.code(), "refund settled by reconciliation query");
+        }
+        Ok(changed)
+    }
+
     /// Asks the wallet about a pending attempt and applies a definite answer. Returns
     /// whether anything changed.
     pub async fn reconcile(&self, attempt: &Attempt) -> Result<bool, ServiceError> {

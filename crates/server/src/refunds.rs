@@ -77,7 +77,8 @@ impl AppState {
         let channel_ids = self.channel_ids_of(&attempt).await?;
         let request = RefundPayment {
             channel_ids,
-            at: self.clock.now(),
+            // The refund's own time: UnionPay finds it later by id and this time.
+            at: refund.created_at,
             refund_id: refund.id.clone(),
             payment_id: attempt.id.clone(),
             bizpay_order_id: attempt.bizpay_order_id.clone(),

@@ -24,8 +24,9 @@ pub async fn sweep_expired(state: &AppState) -> Result<usize, StoreError> {
     }
 }
 
-/// Asks the wallets about payments pending longer than `reconcile_after` (and not asked
-/// within it): one reconciliation step. Returns how many were settled by the answer.
+/// Asks the wallets about payments, and refunds, pending longer than `reconcile_after`
+/// (and not asked within it): one reconciliation step. Returns how many were settled by
+/// the answers.
 pub async fn reconcile_due(state: &AppState) -> Result<usize, StoreError> {
     let now = state.clock.now();
     let age = state.settings.reconcile_after;
@@ -42,6 +43,19 @@ pub async fn reconcile_due(state: &AppState) -> Result<usize, StoreError> {
             Ok(true) => settled += 1,
             Ok(false) => {}
             Err(e) => tracing::warn!(attempt_id = %attempt.id, error = %e, "reconciliation failed"),
+        }
+    }
+    let refunds = state
+        .store
+        .refunds_to_reconcile(earlier, earlier, 50)
+        .await?;
+    for refund in refunds {
+        match state.reconcile_refund(&refund).await {
+            Ok(true) => settled += 1,
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(refund_id = %refund.id, error = %e, "refund reconciliation failed");
+            }
         }
     }
     Ok(settled)

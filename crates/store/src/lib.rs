@@ -356,6 +356,16 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// A payment's refunds, oldest first.
     async fn refunds(&self, payment: &OrderId) -> Result<Vec<Refund>>;
     async fn refund(&self, id: &RefundId) -> Result<Option<Refund>>;
+    /// Pending refunds created at or before `created_before` and not asked about since
+    /// `checked_before` (oldest first): what refund reconciliation should ask about.
+    async fn refunds_to_reconcile(
+        &self,
+        created_before: Timestamp,
+        checked_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Refund>>;
+    /// Records that reconciliation asked the wallet about refund `id` at `at`.
+    async fn mark_refund_checked(&self, id: &RefundId, at: Timestamp) -> Result<()>;
 
     async fn stats(&self) -> Result<Stats>;
 }

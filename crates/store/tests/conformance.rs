@@ -800,6 +800,49 @@ async fn reconciliation_sees_old_unchecked_pending_attempts<S: Store>(store: S) 
     );
 }
 
+async fn refund_reconciliation_sees_old_unchecked_pending_refunds<S: Store>(store: S) {
+    let (o, payment) = paid_payment(&store, "refund-6").await;
+    let mut refunds = Vec::new();
+    for amount in [100, 200] {
+        let BeginRefund::Reserved(r) = store
+            .begin_refund(refund_req(&o, &payment, amount, None))
+            .await
+            .unwrap()
+        else {
+            panic!("not reserved")
+        };
+        refunds.push(r);
+    }
+    let due = |created: u64, checked: u64| {
+        let store = &store;
+        async move {
+            store
+                .refunds_to_reconcile(at(created), at(checked), 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(due(9, 9).await.is_empty(), "too young (created at 10)");
+    assert_eq!(due(70, 70).await.len(), 2);
+    store
+        .finish_refund(&refunds[0].id, RefundStatus::Success, None, at(71))
+        .await
+        .unwrap();
+    store
+        .mark_refund_checked(&refunds[1].id, at(80))
+        .await
+        .unwrap();
+    assert!(due(100, 79).await.is_empty(), "one done, one checked at 80");
+    assert_eq!(
+        due(200, 140).await,
+        vec![refunds[1].id.clone()],
+        "due again"
+    );
+}
+
 macro_rules! sqlite_cases {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -837,6 +880,7 @@ sqlite_cases!(
     only_the_owner_can_refund_a_paid_payment,
     a_rest_payment_is_created_with_its_first_attempt,
     reconciliation_sees_old_unchecked_pending_attempts,
+    refund_reconciliation_sees_old_unchecked_pending_refunds,
 );
 
 #[tokio::test]

@@ -19,8 +19,8 @@ use url::Url;
 
 use crate::alipay::{private_key_pem, public_key_pem};
 use crate::{
-    Channel, ChannelError, Device, PaymentStart, QueryPayment, QueryResult, RefundPayment,
-    RefundResult, StartAction, StartPayment,
+    Channel, ChannelError, Device, PaymentStart, QueryPayment, QueryRefund, QueryResult,
+    RefundPayment, RefundQueryResult, RefundResult, StartAction, StartPayment,
 };
 
 /// What the gateway needs to act as a UnionPay online merchant (or acquirer).
@@ -364,6 +364,48 @@ impl Channel for UnionPayConnector {
             QueryResult::Pending
         } else {
             QueryResult::Closed
+        })
+    }
+
+    fn can_query_refunds(&self) -> bool {
+        true
+    }
+
+    /// `queryTrans.do` on the refund's own `orderId` and `txnTime`.
+    async fn query_refund(&self, refund: &QueryRefund) -> Result<RefundQueryResult, ChannelError> {
+        let mut f = self.base(
+            ("00", "00", "000000"),
+            refund.refund_id.as_str(),
+            refund.requested_at,
+        );
+        f.insert("channelType".into(), "07".into());
+        let answer = self.call("queryTrans.do", f).await?;
+        let code = |name: &str| answer.get(name).map_or("", String::as_str);
+        match code("respCode") {
+            "00" => {}
+            // Not (yet) known to UnionPay: the request may still be travelling.
+            "34" => return Ok(RefundQueryResult::Pending),
+            other => return Err(ChannelError::Upstream(format!("queryTrans: {other}"))),
+        }
+        if code("orderId") != refund.refund_id.as_str() {
+            return Err(ChannelError::Upstream(
+                "queryTrans answered about another order".into(),
+            ));
+        }
+        let orig = code("origRespCode");
+        Ok(if succeeded(orig) {
+            if !amount_matches(code("txnAmt"), code("currencyCode"), refund.money) {
+                return Err(ChannelError::Upstream(
+                    "queryTrans reports another refund amount".into(),
+                ));
+            }
+            RefundQueryResult::Succeeded {
+                channel_refund_id: answer.get("queryId").cloned(),
+            }
+        } else if undecided(orig) || orig.is_empty() {
+            RefundQueryResult::Pending
+        } else {
+            RefundQueryResult::Failed
         })
     }
 

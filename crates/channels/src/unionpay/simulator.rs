@@ -414,7 +414,26 @@ impl UnionPaySimulator {
         }
         txn.refunded += amount;
         txn.refunds.insert(refund_id.clone(), amount);
+        let currency_code = txn.currency_code.clone();
         let query_id = format!("{}{}", now().beijing_compact(), digits(7));
+        // The refund is a transaction of its own, found by queryTrans like any other.
+        transactions.insert(
+            refund_id.clone(),
+            Transaction {
+                order_id: refund_id.clone(),
+                txn_time: get("txnTime")?,
+                txn_amt: amount,
+                currency_code: currency_code.clone(),
+                channel_type: "07".into(),
+                front_url: String::new(),
+                back_url: back_url.to_string(),
+                orig_resp_code: Some("00".into()),
+                query_id: Some(query_id.clone()),
+                refunded: 0,
+                pay_timeout: None,
+                refunds: HashMap::new(),
+            },
+        );
         let mut result = Fields::new();
         for (k, v) in [
             ("merId", self.config().mer_id.clone()),
@@ -426,7 +445,7 @@ impl UnionPaySimulator {
             ("accessType", "0".into()),
             ("origQryId", orig),
             ("txnAmt", amount.to_string()),
-            ("currencyCode", txn.currency_code.clone()),
+            ("currencyCode", currency_code),
             ("queryId", query_id.clone()),
             ("respCode", "00".into()),
             ("respMsg", "success".into()),

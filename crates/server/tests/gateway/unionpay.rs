@@ -333,3 +333,50 @@ async fn a_unionpay_refund_is_pending_until_unionpay_notifies() {
         .unwrap();
     assert_eq!(order["refunded"].as_u64(), Some(1234));
 }
+
+#[tokio::test]
+async fn a_refund_whose_notification_is_lost_is_settled_by_asking() {
+    let t = TestGateway::with(Options {
+        manual_clock: true,
+        workers: false,
+        ..Default::default()
+    })
+    .await;
+    let (attempt, cashier) = unionpay_attempt(&t, "up-refund-lost").await;
+    press(&t, &cashier, "pay").await;
+    eventually("the payment", || async {
+        attempt_status(&t, &attempt).await == "success"
+    })
+    .await;
+    // The next notification (the refund's) never leaves UnionPay.
+    let drop_next = Fault {
+        kind: FaultKind::Drop,
+        out_trade_no: None,
+        delay_ms: None,
+    };
+    let r = t
+        .http
+        .post(t.base.join("sim/unionpay/control").unwrap())
+        .json(&drop_next)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let refund = t.client.refund(&attempt, "1000", None).await.unwrap();
+    assert_eq!(refund.refund_status, "pending");
+    tokio::time::sleep(Duration::from_millis(200)).await; // (nothing is coming)
+    let refunded = || async { t.client.status_query(&attempt).await.unwrap().refund_amount };
+    assert_eq!(refunded().await, "0");
+    assert_eq!(t.gateway.reconcile_due().await.unwrap(), 0, "too early");
+    t.advance(Duration::from_secs(61));
+    assert_eq!(t.gateway.reconcile_due().await.unwrap(), 1);
+    assert_eq!(refunded().await, "1000");
+    assert_eq!(
+        t.gateway.reconcile_due().await.unwrap(),
+        0,
+        "settled: not asked again"
+    );
+    // Only 234 is left to refund.
+    let err = t.client.refund(&attempt, "235", None).await.unwrap_err();
+    assert_eq!(err.rsp_code(), Some("FAIL"));
+}

@@ -365,6 +365,42 @@ impl Store for SqliteStore {
         row.map(RefundRow::into_refund).transpose()
     }
 
+    async fn refunds_to_reconcile(
+        &self,
+        created_before: Timestamp,
+        checked_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Refund>> {
+        let rows: Vec<RefundRow> = sqlx::query_as(
+            "SELECT * FROM refunds WHERE status = 'pending' AND created_at <= ?
+               AND (last_checked_at IS NULL OR last_checked_at <= ?)
+             ORDER BY created_at LIMIT ?",
+        )
+        .bind(created_before.epoch_millis())
+        .bind(checked_before.epoch_millis())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(RefundRow::into_refund).collect()
+    }
+
+    async fn mark_refund_checked(&self, id: &RefundId, at: Timestamp) -> Result<()> {
+        let id = id.clone();
+        self.writer
+            .write(move |c| {
+                async move {
+                    sqlx::query("UPDATE refunds SET last_checked_at = ? WHERE id = ?")
+                        .bind(at.epoch_millis())
+                        .bind(id.as_str())
+                        .execute(&mut *c)
+                        .await?;
+                    Ok(())
+                }
+                .boxed()
+            })
+            .await
+    }
+
     async fn stats(&self) -> Result<Stats> {
         let orders: Vec<(String, i64)> =
             sqlx::query_as("SELECT status, COUNT(*) FROM orders GROUP BY status")
