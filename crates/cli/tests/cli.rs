@@ -760,10 +760,56 @@ async fn a_live_gateway_pays_and_refunds_through_the_standalone_simulators() {
         .unwrap()
         .unwrap();
     assert_eq!(client.verify_callback(&body).unwrap().order_id, order_id);
+    // WeChat Pay on a desktop: a QR code, "scanned" through the simulator's link.
+    let created = client
+        .prepay_init(&order(&creds, "live-wechat", &callback_url))
+        .await
+        .unwrap();
+    let qr = http
+        .post(format!("{}/pay", created.payinfo))
+        .form(&[("method", "WECHATPAY")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let after = |page: &str, marker: &str| {
+        page.split(marker)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no {marker} in {page}"))
+            .replace("&#38;", "&")
+            .replace("&amp;", "&")
+    };
+    assert!(qr.contains("<svg"), "a QR code drawn on our page");
+    let scan = after(&qr, "id=\"open-simulator\" href=\"");
+    assert!(
+        scan.starts_with(&format!("{}/sim/wechatpay/scan", sims.base)),
+        "{scan}"
+    );
+    let phone = http.get(&scan).send().await.unwrap().text().await.unwrap();
+    let paid = http
+        .post(after(
+            &phone,
+            "id=\"wechat-form\" method=\"post\" action=\"",
+        ))
+        .form(&[("action", "pay")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paid.status(), 200);
+    let body = tokio::time::timeout(Duration::from_secs(15), callbacks.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let callback = client.verify_callback(&body).unwrap();
+    assert!(callback.bizpay_order_id.starts_with("42000"));
+
     // The wallets' notifications reached the gateway (UnionPay's may land after the
     // browser's return has already settled the payment by query).
     let deadline = Instant::now() + Duration::from_secs(15);
-    for path in ["/notify/alipay", "/notify/unionpay"] {
+    for path in ["/notify/alipay", "/notify/unionpay", "/notify/wechatpay"] {
         while !server.log_text().contains(path) {
             assert!(Instant::now() < deadline, "no request to {path} logged");
             tokio::time::sleep(Duration::from_millis(50)).await;

@@ -113,7 +113,12 @@ fn live_wechat(section: &WeChatSection, public_url: &Url) -> Result<WeChatConnec
             .join("notify/wechatpay")
             .map_err(|e| bad(&e.to_string()))?,
         server_ip: section.server_ip.clone(),
-        test_scan_url: None,
+        test_scan_url: section
+            .test_scan_url
+            .as_deref()
+            .map(Url::parse)
+            .transpose()
+            .map_err(|e| bad(&format!("test_scan_url: {e}")))?,
         client_identity_pem,
         test_mode: false,
     };

@@ -111,6 +111,10 @@ pub struct WeChatSection {
     /// requires for refunds.
     #[serde(default)]
     pub client_identity_file: Option<PathBuf>,
+    /// Only for a simulated WeChat Pay (`ottgate simulate`): the page that does what
+    /// scanning a QR code would, linked from the QR page.
+    #[serde(default)]
+    pub test_scan_url: Option<String>,
 }
 
 /// `[alipay]`: the acquirer's Alipay cross-border MAPI account.

@@ -118,6 +118,7 @@ impl Standalone {
              api_key = {api_key}\n\
              sign_type = \"HMAC-SHA256\"\n\
              server_ip = \"127.0.0.1\"\n\
+             test_scan_url = {scan}\n\
              \n\
              [unionpay]\n\
              gateway_url = {unionpay}\n\
@@ -133,6 +134,7 @@ impl Standalone {
             mch_id = q(wechat::testkeys::MCH_ID),
             sub_mch_id = q(wechat::testkeys::SUB_MCH_ID),
             api_key = q(wechat::testkeys::API_KEY),
+            scan = q(&self.url("sim/wechatpay/scan")),
             unionpay = q(&self.url("sim/unionpay/")),
             mer_id = q(unionpay::testkeys::MER_ID),
             cert_id = q(unionpay::testkeys::CERT_ID),
