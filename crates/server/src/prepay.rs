@@ -223,16 +223,18 @@ pub async fn query(
     let not_found = || ProtocolError::invalid("prepay_order_id not found");
     let reference = MerchantRef::parse(&raw_ref).map_err(|_| not_found())?;
     let merchant = &signing.merchant;
-    let mut order = state
+    let found = state
         .store
         .order_by_reference(&merchant.id, &reference)
         .await?
         .ok_or_else(not_found)?;
     let now = state.clock.now();
-    if state.store.close_if_expired(&order.id, now).await? {
-        order = state.store.order(&order.id).await?.ok_or_else(not_found)?;
-    }
-    let attempts = state.store.attempts(&order.id).await?;
+    state.store.close_if_expired(&found.id, now).await?;
+    let (order, attempts) = state
+        .store
+        .order_with_attempts(&found.id)
+        .await?
+        .ok_or_else(not_found)?;
     if let Some(asked) = &r.order_id
         && !attempts.iter().any(|a| a.id.as_str() == asked)
     {

@@ -303,6 +303,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn attempt(&self, id: &OrderId) -> Result<Option<Attempt>>;
     /// All attempts of an order, oldest first.
     async fn attempts(&self, order: &OrderId) -> Result<Vec<Attempt>>;
+    /// An order and its attempts as of one moment (a settlement changes both together, so
+    /// reading them separately can pair a settled attempt with a stale order).
+    async fn order_with_attempts(&self, id: &OrderId) -> Result<Option<(Order, Vec<Attempt>)>>;
     /// Applies a verified outcome exactly once; enqueues `on_paid` in the same transaction
     /// when the order becomes paid.
     async fn settle(&self, request: SettleRequest) -> Result<SettleOutcome>;

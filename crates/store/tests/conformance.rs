@@ -238,6 +238,18 @@ async fn choosing_the_same_method_twice_resumes_the_pending_attempt<S: Store>(st
         attempts.iter().map(|a| a.method).collect::<Vec<_>>(),
         [PaymentMethod::Alipay, PaymentMethod::WeChatPay]
     );
+    let (order, together) = store.order_with_attempts(&o.id).await.unwrap().unwrap();
+    assert_eq!(
+        (order, together),
+        (store.order(&o.id).await.unwrap().unwrap(), attempts)
+    );
+    assert_eq!(
+        store
+            .order_with_attempts(&OrderId::generate(at(9)))
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn paying_enqueues_exactly_one_callback_even_when_repeated<S: Store>(store: S) {

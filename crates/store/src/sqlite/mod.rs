@@ -215,6 +215,29 @@ impl Store for SqliteStore {
         row.map(AttemptRow::into_attempt).transpose()
     }
 
+    async fn order_with_attempts(&self, id: &OrderId) -> Result<Option<(Order, Vec<Attempt>)>> {
+        // One read transaction: in WAL mode it reads a single snapshot.
+        let mut tx = self.pool.begin().await?;
+        let row: Option<OrderRow> = sqlx::query_as("SELECT * FROM orders WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let rows: Vec<AttemptRow> =
+            sqlx::query_as("SELECT * FROM attempts WHERE order_id = ? ORDER BY created_at, id")
+                .bind(id.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        let attempts = rows
+            .into_iter()
+            .map(AttemptRow::into_attempt)
+            .collect::<Result<_>>()?;
+        Ok(Some((row.into_order()?, attempts)))
+    }
+
     async fn attempts(&self, order: &OrderId) -> Result<Vec<Attempt>> {
         let rows: Vec<AttemptRow> =
             sqlx::query_as("SELECT * FROM attempts WHERE order_id = ? ORDER BY created_at, id")
