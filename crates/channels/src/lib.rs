@@ -197,6 +197,20 @@ pub enum ChannelError {
     Upstream(String),
 }
 
+/// How connectors talk to wallets: 15 s per request, redirects never followed (a wallet
+/// answers; it does not send us elsewhere).
+pub(crate) fn upstream_http() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(15))
+        .redirect(reqwest::redirect::Policy::none())
+}
+
+pub(crate) fn build_http(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, ChannelError> {
+    builder
+        .build()
+        .map_err(|e| ChannelError::Config(format!("HTTP client: {e}")))
+}
+
 /// An upstream payment channel.
 #[async_trait]
 pub trait Channel: Send + Sync + fmt::Debug {

@@ -12,7 +12,6 @@ use async_trait::async_trait;
 use ottgate_core::{Currency, Money, Timestamp};
 use sign::{Params, SignType, SigningMaterial, VerifyingMaterial};
 use std::fmt;
-use std::time::Duration;
 use url::Url;
 
 use crate::xml;
@@ -166,11 +165,7 @@ fn validity(created: Timestamp, expires: Timestamp) -> (String, String) {
 
 impl AlipayConnector {
     pub fn new(config: AlipayConfig) -> Result<Self, ChannelError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ChannelError::Config(format!("HTTP client: {e}")))?;
+        let http = crate::build_http(crate::upstream_http())?;
         Ok(Self { config, http })
     }
 

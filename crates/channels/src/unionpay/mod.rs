@@ -14,7 +14,6 @@ use ottgate_core::{Amount, Currency, Money, Timestamp};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use sign::Fields;
 use std::fmt;
-use std::time::Duration;
 use url::Url;
 
 use crate::alipay::{private_key_pem, public_key_pem};
@@ -192,11 +191,7 @@ pub fn parse_form(body: &[u8]) -> Fields {
 
 impl UnionPayConnector {
     pub fn new(config: UnionPayConfig) -> Result<Self, ChannelError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(15))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| ChannelError::Config(format!("HTTP client: {e}")))?;
+        let http = crate::build_http(crate::upstream_http())?;
         Ok(Self { config, http })
     }
 

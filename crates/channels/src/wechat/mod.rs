@@ -12,7 +12,6 @@ use ottgate_core::{Currency, Money, Secret};
 use rand::Rng;
 use sign::{Fields, SignType};
 use std::fmt;
-use std::time::Duration;
 use url::Url;
 
 use crate::xml;
@@ -136,16 +135,7 @@ fn body(name: &str) -> String {
 
 impl WeChatConnector {
     pub fn new(config: WeChatConfig) -> Result<Self, ChannelError> {
-        let builder = || {
-            reqwest::Client::builder()
-                .timeout(Duration::from_secs(15))
-                .redirect(reqwest::redirect::Policy::none())
-        };
-        let built = |b: reqwest::ClientBuilder| {
-            b.build()
-                .map_err(|e| ChannelError::Config(format!("HTTP client: {e}")))
-        };
-        let http = built(builder())?;
+        let http = crate::build_http(crate::upstream_http())?;
         let secure_http = match &config.client_identity_pem {
             Some(pem) => {
                 let identity = reqwest::Identity::from_pem(pem.expose_secret().as_bytes())
@@ -155,7 +145,7 @@ impl WeChatConnector {
                                 .into(),
                         )
                     })?;
-                built(builder().identity(identity))?
+                crate::build_http(crate::upstream_http().identity(identity))?
             }
             None => http.clone(),
         };
