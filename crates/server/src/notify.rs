@@ -31,6 +31,8 @@ pub enum Rejected {
     UnknownTrade,
     #[error("the trade is not a payment through this channel")]
     WrongChannel,
+    #[error("addressed to another merchant account")]
+    WrongMerchant,
     #[error("amount or currency does not match the payment")]
     AmountMismatch,
     #[error("unknown refund")]
@@ -96,6 +98,9 @@ pub async fn wechat_notification(state: &AppState, body: &[u8]) -> Result<(), Re
     let notice =
         WeChatConnector::read_notice(&fields).map_err(|e| Rejected::Malformed(e.to_string()))?;
     let attempt = attempt_of(state, &notice.out_trade_no, PaymentMethod::WeChatPay).await?;
+    if !connector.addressed_to(&fields, &state.channel_ids_of(&attempt).await?) {
+        return Err(Rejected::WrongMerchant);
+    }
     if !wechat::amount_matches(&notice.total_fee, &notice.fee_type, attempt.money) {
         return Err(Rejected::AmountMismatch);
     }
@@ -142,6 +147,9 @@ pub async fn unionpay_notification(state: &AppState, body: &[u8]) -> Result<(), 
     let fields = unionpay::parse_form(body);
     if !connector.verify(&fields) {
         return Err(Rejected::BadSignature);
+    }
+    if !connector.addressed_to_us(&fields) {
+        return Err(Rejected::WrongMerchant);
     }
     match unionpay::Notice::read(&fields).map_err(|e| Rejected::Malformed(e.to_string()))? {
         unionpay::Notice::Payment {

@@ -199,6 +199,11 @@ impl UnionPayConnector {
         &self.config
     }
 
+    /// Whether a message is about this merchant account (`merId`).
+    pub fn addressed_to_us(&self, fields: &Fields) -> bool {
+        fields.get("merId") == Some(&self.config.mer_id)
+    }
+
     /// Whether a message carries UnionPay's valid signature.
     pub fn verify(&self, fields: &Fields) -> bool {
         fields.get("signMethod").map(String::as_str) == Some("01")

@@ -232,6 +232,20 @@ impl WeChatConnector {
     }
 
     /// Reads an already verified payment notification.
+    /// Whether a notification is addressed to this institution and to the merchant whose
+    /// ids are `ids` (its `sub_mch_id`, when the notification names one).
+    pub fn addressed_to(&self, fields: &Fields, ids: &ChannelIds) -> bool {
+        let sub_mch_id = ids
+            .wechat_sub_mch_id
+            .as_ref()
+            .unwrap_or(&self.config.sub_mch_id);
+        fields.get("appid") == Some(&self.config.appid)
+            && fields.get("mch_id") == Some(&self.config.mch_id)
+            && fields
+                .get("sub_mch_id")
+                .is_none_or(|named| named == sub_mch_id)
+    }
+
     pub fn read_notice(fields: &Fields) -> Result<PaymentNotice, NoticeError> {
         if fields.get("return_code").map(String::as_str) != Some("SUCCESS") {
             return Err(NoticeError::NotSuccessful);

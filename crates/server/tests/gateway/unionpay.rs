@@ -142,6 +142,15 @@ async fn forged_or_mismatched_notifications_change_nothing() {
         // Not our order, or not a UnionPay payment.
         (payment("17000000000000000", "1234", "124"), wallet),
         (payment(&card, "1234", "124"), wallet),
+        // Genuine, but for another merchant account at UnionPay.
+        (
+            {
+                let mut f = payment(&attempt, "1234", "124");
+                f.push(("merId", "777290058110049"));
+                f
+            },
+            wallet,
+        ),
     ];
     for (fields, key) in &cases {
         assert_eq!(
@@ -167,7 +176,7 @@ async fn forged_or_mismatched_notifications_change_nothing() {
     );
     let metrics = t.page(t.base.join("metrics").unwrap()).await;
     assert!(
-        metrics.contains("ottgate_wallet_notifications_total{outcome=\"rejected\"} 7"),
+        metrics.contains("ottgate_wallet_notifications_total{outcome=\"rejected\"} 8"),
         "{metrics}"
     );
 

@@ -125,6 +125,16 @@ async fn forged_or_mismatched_notifications_change_nothing() {
         (about("1233", "CAD", &attempt), hmac, key),
         (about("1234", "USD", &attempt), hmac, key),
         (about("1234", "CAD", "17000000000000000"), hmac, key),
+        // Genuine, but for another sub-merchant of the institution.
+        (
+            {
+                let mut f = about("1234", "CAD", &attempt);
+                f.push(("sub_mch_id", "1900000999".to_owned()));
+                f
+            },
+            hmac,
+            key,
+        ),
     ];
     for (fields, sign_type, key) in cases {
         let borrowed: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -149,11 +159,12 @@ async fn forged_or_mismatched_notifications_change_nothing() {
     assert!(t.receiver.received().is_empty());
     let metrics = t.page(t.base.join("metrics").unwrap()).await;
     assert!(
-        metrics.contains("ottgate_wallet_notifications_total{outcome=\"rejected\"} 7"),
+        metrics.contains("ottgate_wallet_notifications_total{outcome=\"rejected\"} 8"),
         "{metrics}"
     );
 
-    let genuine = about("1234", "CAD", &attempt);
+    let mut genuine = about("1234", "CAD", &attempt);
+    genuine.push(("sub_mch_id", testkeys::SUB_MCH_ID.to_owned()));
     let borrowed: Vec<(&str, &str)> = genuine.iter().map(|(k, v)| (*k, v.as_str())).collect();
     assert_eq!(
         post_notification(&t, notification(&borrowed, hmac, key)).await,
