@@ -35,6 +35,9 @@ pub enum FaultKind {
     WrongAmount,
     /// Correctly signed, but in another currency (the first delivery).
     WrongCurrency,
+    /// Not a notification fault: the wallet carries out the next refund of this order but
+    /// its answer is lost (WeChat Pay answers `SYSTEMERROR`).
+    LoseAnswer,
 }
 
 /// What a simulator asks the notifier to deliver.
@@ -110,12 +113,23 @@ impl Notifier {
         lock(&self.faults).push(fault);
     }
 
-    /// The first queued fault for `about` (or for any order), removed from the queue.
+    /// The first queued notification fault for `about` (or for any order), removed from
+    /// the queue.
     pub fn take_fault(&self, about: &str) -> Option<Fault> {
+        self.take_matching(about, |kind| kind != FaultKind::LoseAnswer)
+    }
+
+    /// Whether a `LoseAnswer` fault is queued for `about` (taking it).
+    pub fn take_lost_answer(&self, about: &str) -> bool {
+        self.take_matching(about, |kind| kind == FaultKind::LoseAnswer)
+            .is_some()
+    }
+
+    fn take_matching(&self, about: &str, kind: impl Fn(FaultKind) -> bool) -> Option<Fault> {
         let mut faults = lock(&self.faults);
         let index = faults
             .iter()
-            .position(|f| f.out_trade_no.as_deref().is_none_or(|t| t == about))?;
+            .position(|f| kind(f.kind) && f.out_trade_no.as_deref().is_none_or(|t| t == about))?;
         Some(faults.remove(index))
     }
 

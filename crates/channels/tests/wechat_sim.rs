@@ -17,8 +17,8 @@ use ottgate_channels::wechat::{
     self, ACK_SUCCESS, WeChatConnector, ack_fail, parse_message, to_xml,
 };
 use ottgate_channels::{
-    Channel, ChannelError, Device, QueryPayment, QueryResult, RefundPayment, RefundResult,
-    StartAction, StartPayment,
+    Channel, ChannelError, Device, QueryPayment, QueryRefund, QueryResult, RefundPayment,
+    RefundQueryResult, RefundResult, StartAction, StartPayment,
 };
 use ottgate_core::{
     Amount, Clock, Currency, MerchantId, Money, OrderId, PaymentMethod, RefundId, Secret,
@@ -209,6 +209,28 @@ async fn a_native_payment_is_scanned_paid_queried_and_refunded_with_both_sign_ty
         };
         assert!(!channel_refund_id.is_empty());
         assert_eq!(w.connector.refund(&refund).await.unwrap(), first);
+        // Asked later (as when that answer was lost), WeChat reports the same refund; one
+        // it never received does not exist.
+        let asked = QueryRefund {
+            refund_id: refund.refund_id.clone(),
+            requested_at: refund.at,
+            money: money(234),
+            channel_ids: Default::default(),
+        };
+        assert_eq!(
+            w.connector.query_refund(&asked).await.unwrap(),
+            RefundQueryResult::Succeeded {
+                channel_refund_id: Some(channel_refund_id.clone())
+            }
+        );
+        let never = QueryRefund {
+            refund_id: RefundId::generate(SystemClock.now()),
+            ..asked.clone()
+        };
+        assert_eq!(
+            w.connector.query_refund(&never).await.unwrap(),
+            RefundQueryResult::Failed
+        );
         let too_much = RefundPayment {
             refund_id: RefundId::generate(SystemClock.now()),
             money: money(1001),

@@ -16,8 +16,8 @@ use url::Url;
 
 use crate::xml;
 use crate::{
-    Channel, ChannelError, ChannelIds, Device, PaymentStart, QueryPayment, QueryResult,
-    RefundPayment, RefundResult, StartAction, StartPayment,
+    Channel, ChannelError, ChannelIds, Device, PaymentStart, QueryPayment, QueryRefund,
+    QueryResult, RefundPayment, RefundQueryResult, RefundResult, StartAction, StartPayment,
 };
 
 /// What the gateway needs to act as a WeChat Pay institution.
@@ -432,6 +432,46 @@ impl Channel for WeChatConnector {
 
     /// `secapi/pay/refund`. Its client certificate is a deployment concern (see the
     /// README); the simulator does not ask for one. A SUCCESS answer is taken as refunded.
+    fn can_query_refunds(&self) -> bool {
+        true
+    }
+
+    /// `refundquery` by `out_refund_no`: for a refund whose answer never came back (a
+    /// timeout or SYSTEMERROR leaves it pending). `REFUNDNOTEXIST` — asked a minute or
+    /// more after a request that times out in 15 s — means it never reached WeChat: failed,
+    /// its amount released. `CHANGE` (refund stuck, handled by hand at WeChat) stays pending.
+    async fn query_refund(&self, refund: &QueryRefund) -> Result<RefundQueryResult, ChannelError> {
+        let mut f = self.base(&refund.channel_ids);
+        f.insert("out_refund_no".into(), refund.refund_id.to_string());
+        let answer = self.call("pay/refundquery", f).await?;
+        let get = |name: &str| answer.get(name).map_or("", String::as_str);
+        if get("result_code") != "SUCCESS" {
+            return match get("err_code") {
+                "REFUNDNOTEXIST" => Ok(RefundQueryResult::Failed),
+                code => Err(ChannelError::Upstream(format!("refundquery: {code}"))),
+            };
+        }
+        if get("out_refund_no_0") != refund.refund_id.as_str() {
+            return Err(ChannelError::Upstream(
+                "refundquery answered about another refund".into(),
+            ));
+        }
+        Ok(match get("refund_status_0") {
+            "SUCCESS" if get("refund_fee_0") == refund.money.amount.minor().to_string() => {
+                RefundQueryResult::Succeeded {
+                    channel_refund_id: answer.get("refund_id_0").cloned(),
+                }
+            }
+            "SUCCESS" => {
+                return Err(ChannelError::Upstream(
+                    "refundquery reports another refund amount".into(),
+                ));
+            }
+            "REFUNDCLOSE" => RefundQueryResult::Failed,
+            _ => RefundQueryResult::Pending,
+        })
+    }
+
     async fn refund(&self, refund: &RefundPayment) -> Result<RefundResult, ChannelError> {
         let mut f = self.base(&refund.channel_ids);
         let fields = [

@@ -155,6 +155,7 @@ impl WeChatSimulator {
             .route("/pay/orderquery", post(orderquery))
             .route("/pay/closeorder", post(closeorder))
             .route("/secapi/pay/refund", post(refund))
+            .route("/pay/refundquery", post(refundquery))
             .route("/checkmweb", get(checkmweb))
             .route("/scan", get(scan))
             .route("/act/{prepay_id}", post(act))
@@ -429,11 +430,45 @@ impl WeChatSimulator {
         order
             .refunds
             .insert(out_refund_no.clone(), (refund_fee, refund_id.clone()));
+        if self.inner.notifier.take_lost_answer(&order.out_trade_no) {
+            // Refunded, but the merchant never hears so.
+            return Err(("SYSTEMERROR", "system error"));
+        }
         let mut extra = Fields::new();
         extra.insert("out_trade_no".into(), order.out_trade_no.clone());
         extra.insert("out_refund_no".into(), out_refund_no);
         extra.insert("refund_id".into(), refund_id);
         extra.insert("refund_fee".into(), refund_fee.to_string());
+        Ok(extra)
+    }
+
+    /// `refundquery` by `out_refund_no`: this simulator decides refunds at once, so a
+    /// refund it knows is `SUCCESS`.
+    fn refund_query(
+        &self,
+        f: &Fields,
+        _: SignType,
+    ) -> Result<Fields, (&'static str, &'static str)> {
+        let out_refund_no = f
+            .get("out_refund_no")
+            .filter(|v| !v.is_empty())
+            .ok_or(("LACK_PARAMS", "missing a required field"))?;
+        let orders = lock(&self.inner.orders);
+        let (order, (fee, refund_id)) = orders
+            .values()
+            .find_map(|o| o.refunds.get(out_refund_no).map(|r| (o, r)))
+            .ok_or(("REFUNDNOTEXIST", "no such refund"))?;
+        let mut extra = Fields::new();
+        for (k, v) in [
+            ("out_trade_no", order.out_trade_no.clone()),
+            ("refund_count", "1".into()),
+            ("out_refund_no_0", out_refund_no.clone()),
+            ("refund_id_0", refund_id.clone()),
+            ("refund_fee_0", fee.to_string()),
+            ("refund_status_0", "SUCCESS".into()),
+        ] {
+            extra.insert(k.into(), v);
+        }
         Ok(extra)
     }
 
@@ -593,6 +628,10 @@ async fn closeorder(State(sim): State<WeChatSimulator>, body: Bytes) -> Response
 
 async fn refund(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
     api(&sim, &body, WeChatSimulator::refund_order)
+}
+
+async fn refundquery(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
+    api(&sim, &body, WeChatSimulator::refund_query)
 }
 
 fn page(content: &str) -> Response {

@@ -277,3 +277,31 @@ async fn a_wechat_payment_is_refunded_at_once_at_wechat() {
         (Some("REFUND"), Some(1234))
     );
 }
+
+#[tokio::test]
+async fn a_refund_whose_answer_is_lost_is_settled_by_refundquery() {
+    let t = TestGateway::with(Options {
+        manual_clock: true,
+        workers: false,
+        ..Default::default()
+    })
+    .await;
+    let (attempt, scan) = wechat_attempt(&t, "wx-refund-lost").await;
+    pay_on_phone(&t, &scan, "pay").await;
+    eventually("the payment", || async {
+        attempt_status(&t, &attempt).await == "success"
+    })
+    .await;
+    // WeChat refunds, but answers SYSTEMERROR: the outcome is unknown, the amount held.
+    fault(&t, FaultKind::LoseAnswer, &attempt).await;
+    let refund = t.client.refund(&attempt, "1000", None).await.unwrap();
+    assert_eq!(refund.refund_status, "pending");
+    let refunded = || async { t.client.status_query(&attempt).await.unwrap().refund_amount };
+    assert_eq!(refunded().await, "0");
+    let err = t.client.refund(&attempt, "235", None).await.unwrap_err();
+    assert_eq!(err.rsp_code(), Some("FAIL"), "1000 is held");
+    t.advance(Duration::from_secs(61));
+    assert_eq!(t.gateway.reconcile_due().await.unwrap(), 1);
+    assert_eq!(refunded().await, "1000");
+    assert_eq!(t.gateway.reconcile_due().await.unwrap(), 0);
+}
