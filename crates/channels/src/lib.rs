@@ -197,6 +197,12 @@ pub enum ChannelError {
     Upstream(String),
 }
 
+/// `path` under a simulator's or the gateway's base URL (sandbox wiring).
+pub(crate) fn url_under(base: &Url, path: &str) -> Result<Url, ChannelError> {
+    base.join(path)
+        .map_err(|e| ChannelError::Config(e.to_string()))
+}
+
 /// How connectors talk to wallets: 15 s per request, redirects never followed (a wallet
 /// answers; it does not send us elsewhere).
 pub(crate) fn upstream_http() -> reqwest::ClientBuilder {

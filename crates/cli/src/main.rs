@@ -325,15 +325,12 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let bound = listener.local_addr()?;
-    let mut base = url::Url::parse(
+    let base = url::Url::parse(
         &args
             .public_url
             .unwrap_or_else(|| format!("http://{bound}/")),
     )
     .context("--public-url")?;
-    if !base.path().ends_with('/') {
-        base.set_path(&format!("{}/", base.path()));
-    }
     let sims = ottgate_server::simulate::Standalone::new(&base, args.time_scale)?;
     let config = match &args.write_gateway_config {
         Some(dir) => Some(sims.write_gateway_config(dir)?),
@@ -341,7 +338,7 @@ async fn simulate(args: SimulateArgs) -> Result<()> {
     };
     tracing::info!(
         listen = %bound,
-        public_url = %base,
+        public_url = %sims.base(),
         gateway_config = config.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
         "simulators serving"
     );

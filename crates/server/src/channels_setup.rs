@@ -15,7 +15,9 @@ use ottgate_core::Secret;
 use url::Url;
 
 use crate::StartupError;
-use crate::config::{AlipaySection, Config, Settings, UnionPaySection, WeChatSection};
+use crate::config::{
+    AlipaySection, Config, Settings, UnionPaySection, WeChatSection, with_trailing_slash,
+};
 use crate::state::Simulators;
 
 fn read(path: &std::path::Path) -> Result<String, StartupError> {
@@ -89,10 +91,8 @@ fn live_wechat(section: &WeChatSection, public_url: &Url) -> Result<WeChatConnec
         .api_url
         .as_deref()
         .unwrap_or("https://apihk.mch.weixin.qq.com/");
-    let mut api_url = Url::parse(api_url).map_err(|e| bad(&format!("api_url: {e}")))?;
-    if !api_url.path().ends_with('/') {
-        api_url.set_path(&format!("{}/", api_url.path()));
-    }
+    let api_url =
+        with_trailing_slash(Url::parse(api_url).map_err(|e| bad(&format!("api_url: {e}")))?);
     let client_identity_pem = match &section.client_identity_file {
         Some(path) => Some(Secret::new(read(path)?)),
         None => {
@@ -134,10 +134,9 @@ fn live_unionpay(
         .gateway_url
         .as_deref()
         .unwrap_or("https://gateway.95516.com/");
-    let mut gateway_url = Url::parse(gateway_url).map_err(|e| bad(&format!("gateway_url: {e}")))?;
-    if !gateway_url.path().ends_with('/') {
-        gateway_url.set_path(&format!("{}/", gateway_url.path()));
-    }
+    let gateway_url = with_trailing_slash(
+        Url::parse(gateway_url).map_err(|e| bad(&format!("gateway_url: {e}")))?,
+    );
     let config = UnionPayConfig {
         gateway_url,
         mer_id: section.mer_id.clone(),

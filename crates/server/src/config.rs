@@ -328,7 +328,8 @@ impl Config {
     }
 }
 
-fn with_trailing_slash(mut url: Url) -> Url {
+/// `url` as a directory, so that joining a relative path keeps its last segment.
+pub(crate) fn with_trailing_slash(mut url: Url) -> Url {
     if !url.path().ends_with('/') {
         let path = format!("{}/", url.path());
         url.set_path(&path);

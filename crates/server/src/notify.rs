@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use ottgate_channels::alipay::{self, Notice, TradeStatus, parse_form};
-use ottgate_channels::unionpay;
+use ottgate_channels::unionpay::{self, Verdict};
 use ottgate_channels::wechat::{self, WeChatConnector};
 use ottgate_channels::{QueryPayment, QueryRefund, QueryResult, RefundQueryResult, VerifiedResult};
 use ottgate_core::{
@@ -57,10 +57,7 @@ pub async fn alipay_endpoint(State(state): State<AppState>, body: Bytes) -> Resp
     match alipay_notification(&state, &body).await {
         Ok(()) => "success".into_response(),
         Err(e) => {
-            state
-                .metrics
-                .outcome(&state.metrics.notifications, "rejected");
-            tracing::warn!(channel = "alipay", reason = %e, "notification rejected");
+            rejected(&state, "alipay", &e);
             "fail".into_response()
         }
     }
@@ -72,10 +69,7 @@ pub async fn wechat_endpoint(State(state): State<AppState>, body: Bytes) -> Resp
     let answer = match wechat_notification(&state, &body).await {
         Ok(()) => wechat::ACK_SUCCESS.to_owned(),
         Err(e) => {
-            state
-                .metrics
-                .outcome(&state.metrics.notifications, "rejected");
-            tracing::warn!(channel = "wechatpay", reason = %e, "notification rejected");
+            rejected(&state, "wechatpay", &e);
             wechat::ack_fail(&e.to_string())
         }
     };
@@ -131,10 +125,7 @@ pub async fn unionpay_endpoint(State(state): State<AppState>, body: Bytes) -> Re
     match unionpay_notification(&state, &body).await {
         Ok(()) => "ok".into_response(),
         Err(e) => {
-            state
-                .metrics
-                .outcome(&state.metrics.notifications, "rejected");
-            tracing::warn!(channel = "unionpay", reason = %e, "notification rejected");
+            rejected(&state, "unionpay", &e);
             (axum::http::StatusCode::BAD_REQUEST, "rejected").into_response()
         }
     }
@@ -166,13 +157,13 @@ pub async fn unionpay_notification(state: &AppState, body: &[u8]) -> Result<(), 
             state
                 .metrics
                 .outcome(&state.metrics.notifications, "accepted");
-            if unionpay::succeeded(&resp_code) {
-                apply(state, &attempt, AttemptOutcome::Paid, Some(query_id)).await
-            } else if unionpay::undecided(&resp_code) {
+            match Verdict::of(&resp_code) {
+                Verdict::Succeeded => {
+                    apply(state, &attempt, AttemptOutcome::Paid, Some(query_id)).await
+                }
                 // Not final: the query (reconciliation) will tell.
-                Ok(())
-            } else {
-                apply(state, &attempt, AttemptOutcome::Failed, None).await
+                Verdict::Undecided => Ok(()),
+                Verdict::Failed => apply(state, &attempt, AttemptOutcome::Failed, None).await,
             }
         }
         unionpay::Notice::Refund {
@@ -182,14 +173,7 @@ pub async fn unionpay_notification(state: &AppState, body: &[u8]) -> Result<(), 
             currency_code,
             resp_code,
         } => {
-            let id = RefundId::parse(&order_id).map_err(|_| Rejected::UnknownRefund)?;
-            let refund = state
-                .store
-                .refund(&id)
-                .await?
-                .ok_or(Rejected::UnknownRefund)?;
-            let attempt =
-                attempt_of(state, refund.payment_id.as_str(), PaymentMethod::UnionPay).await?;
+            let (refund, attempt) = refund_of(state, &order_id, PaymentMethod::UnionPay).await?;
             // The refund must be of the payment UnionPay names, for the amount we asked.
             if attempt.bizpay_order_id.as_deref() != Some(orig_query_id.as_str()) {
                 return Err(Rejected::UnknownRefund);
@@ -200,22 +184,45 @@ pub async fn unionpay_notification(state: &AppState, body: &[u8]) -> Result<(), 
             state
                 .metrics
                 .outcome(&state.metrics.notifications, "accepted");
-            let status = if unionpay::succeeded(&resp_code) {
-                RefundStatus::Success
-            } else if unionpay::undecided(&resp_code) {
-                return Ok(());
-            } else {
-                RefundStatus::Failed
+            let status = match Verdict::of(&resp_code) {
+                Verdict::Succeeded => RefundStatus::Success,
+                Verdict::Undecided => return Ok(()),
+                Verdict::Failed => RefundStatus::Failed,
             };
             let channel_ref = fields.get("queryId").cloned();
             let refund = state
                 .store
-                .finish_refund(&id, status, channel_ref, state.clock.now())
+                .finish_refund(&refund.id, status, channel_ref, state.clock.now())
                 .await?;
             tracing::info!(refund_id = %refund.id, status = refund.status.code(), resp_code, "refund result from UnionPay");
             Ok(())
         }
     }
+}
+
+/// Counts and logs a notification that was not applied.
+fn rejected(state: &AppState, channel: &'static str, reason: &Rejected) {
+    state
+        .metrics
+        .outcome(&state.metrics.notifications, "rejected");
+    tracing::warn!(channel, reason = %reason, "notification rejected");
+}
+
+/// The refund a wallet names, and the payment it refunds (which must have gone through
+/// that wallet).
+async fn refund_of(
+    state: &AppState,
+    refund_id: &str,
+    method: PaymentMethod,
+) -> Result<(Refund, Attempt), Rejected> {
+    let id = RefundId::parse(refund_id).map_err(|_| Rejected::UnknownRefund)?;
+    let refund = state
+        .store
+        .refund(&id)
+        .await?
+        .ok_or(Rejected::UnknownRefund)?;
+    let attempt = attempt_of(state, refund.payment_id.as_str(), method).await?;
+    Ok((refund, attempt))
 }
 
 async fn attempt_of(
@@ -280,14 +287,11 @@ pub async fn alipay_notification(state: &AppState, body: &[u8]) -> Result<(), Re
             succeeded,
             error_code,
         } => {
-            let attempt = attempt_of(state, &out_trade_no, PaymentMethod::Alipay).await?;
-            let id = RefundId::parse(&out_return_no).map_err(|_| Rejected::UnknownRefund)?;
-            let refund = state
-                .store
-                .refund(&id)
-                .await?
-                .filter(|r| r.payment_id == attempt.id)
-                .ok_or(Rejected::UnknownRefund)?;
+            let (refund, attempt) = refund_of(state, &out_return_no, PaymentMethod::Alipay).await?;
+            // The refund must be of the payment Alipay names.
+            if attempt.id.as_str() != out_trade_no {
+                return Err(Rejected::UnknownRefund);
+            }
             if refund.status == RefundStatus::Pending {
                 confirm_with_alipay(connector, &params).await?;
             }
@@ -301,7 +305,7 @@ pub async fn alipay_notification(state: &AppState, body: &[u8]) -> Result<(), Re
             };
             let refund = state
                 .store
-                .finish_refund(&id, status, None, state.clock.now())
+                .finish_refund(&refund.id, status, None, state.clock.now())
                 .await?;
             tracing::info!(refund_id = %refund.id, status = refund.status.code(), error = ?error_code, "refund result from Alipay");
             Ok(())

@@ -34,6 +34,7 @@ impl Standalone {
     /// `base` is where the simulators are reachable; `time_scale` speeds up their
     /// notification retry schedules (1 = the wallets' real pace).
     pub fn new(base: &Url, time_scale: f64) -> Result<Self, StartupError> {
+        let base = &crate::config::with_trailing_slash(base.clone());
         let (_, alipay) =
             alipay::sandbox(base, SignType::Rsa2, time_scale).map_err(channel_error)?;
         let (_, wechat) = wechat::sandbox(base, wechat::sign::SignType::HmacSha256, time_scale)
@@ -45,6 +46,11 @@ impl Standalone {
             wechat: WeChatSimulator::new(wechat),
             unionpay: UnionPaySimulator::new(unionpay),
         })
+    }
+
+    /// Where the simulators are reachable, ending in `/`.
+    pub fn base(&self) -> &Url {
+        &self.base
     }
 
     pub fn router(&self) -> Router {

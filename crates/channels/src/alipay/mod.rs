@@ -433,11 +433,7 @@ pub fn sandbox(
     sign_type: SignType,
     time_scale: f64,
 ) -> Result<(AlipayConfig, simulator::AlipaySimConfig), ChannelError> {
-    let join = |path: &str| {
-        public_url
-            .join(path)
-            .map_err(|e| ChannelError::Config(e.to_string()))
-    };
+    let join = |path: &str| crate::url_under(public_url, path);
     let (signing, verifying) = match sign_type {
         SignType::Md5 => (
             SigningMaterial::Md5(ottgate_core::Secret::new(testkeys::MD5_KEY)),

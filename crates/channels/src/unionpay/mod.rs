@@ -137,15 +137,25 @@ impl Notice {
     }
 }
 
-/// `respCode` / `origRespCode` of a successful transaction (`A6`: succeeded with a
-/// deferred part, still a success).
-pub fn succeeded(code: &str) -> bool {
-    matches!(code, "00" | "A6")
+/// What a `respCode` / `origRespCode` says about a transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Succeeded,
+    /// Not final yet: the query (reconciliation) will tell.
+    Undecided,
+    Failed,
 }
 
-/// Codes meaning "not final yet": timeout, unknown, processing.
-pub fn undecided(code: &str) -> bool {
-    matches!(code, "03" | "04" | "05")
+impl Verdict {
+    /// `00` and `A6` (succeeded with a deferred part) succeeded; `03`, `04`, `05` (timeout,
+    /// unknown, processing) and no code at all are not final; anything else failed.
+    pub fn of(code: &str) -> Self {
+        match code {
+            "00" | "A6" => Verdict::Succeeded,
+            "" | "03" | "04" | "05" => Verdict::Undecided,
+            _ => Verdict::Failed,
+        }
+    }
 }
 
 /// Parses a synchronous answer: `k=v&…` with raw values (not percent-encoded); a value in
@@ -211,10 +221,31 @@ impl UnionPayConnector {
     }
 
     fn endpoint(&self, name: &str) -> Result<Url, ChannelError> {
-        self.config
-            .gateway_url
-            .join(&format!("gateway/api/{name}"))
-            .map_err(|e| ChannelError::Config(e.to_string()))
+        crate::url_under(&self.config.gateway_url, &format!("gateway/api/{name}"))
+    }
+
+    /// `queryTrans.do` about transaction `order_id` sent at `txn_time`: `None` when
+    /// UnionPay has no such transaction (`respCode=34`: not paid yet, or a request still
+    /// travelling), else UnionPay's verified answer about exactly that order.
+    async fn query_trans(
+        &self,
+        order_id: &str,
+        txn_time: Timestamp,
+    ) -> Result<Option<Fields>, ChannelError> {
+        let mut f = self.base(("00", "00", "000000"), order_id, txn_time);
+        f.insert("channelType".into(), "07".into());
+        let answer = self.call("queryTrans.do", f).await?;
+        match answer.get("respCode").map_or("", String::as_str) {
+            "00" => {}
+            "34" => return Ok(None),
+            other => return Err(ChannelError::Upstream(format!("queryTrans: {other}"))),
+        }
+        if answer.get("orderId").map(String::as_str) != Some(order_id) {
+            return Err(ChannelError::Upstream(
+                "queryTrans answered about another order".into(),
+            ));
+        }
+        Ok(Some(answer))
     }
 
     /// The fields every request carries, for `txnType`/`txnSubType`/`bizType`.
@@ -334,36 +365,20 @@ impl Channel for UnionPayConnector {
     /// `queryTrans.do`: `respCode=34` is "no such transaction" (the buyer has not paid
     /// yet); otherwise `origRespCode` is the payment's own result.
     async fn query(&self, payment: &QueryPayment) -> Result<QueryResult, ChannelError> {
-        let mut f = self.base(
-            ("00", "00", "000000"),
-            payment.attempt_id.as_str(),
-            payment.started_at,
-        );
-        f.insert("channelType".into(), "07".into());
-        let answer = self.call("queryTrans.do", f).await?;
+        let Some(answer) = self
+            .query_trans(payment.attempt_id.as_str(), payment.started_at)
+            .await?
+        else {
+            return Ok(QueryResult::NotFound);
+        };
         let code = |name: &str| answer.get(name).map_or("", String::as_str);
-        match code("respCode") {
-            "00" => {}
-            "34" => return Ok(QueryResult::NotFound),
-            other => {
-                return Err(ChannelError::Upstream(format!("queryTrans: {other}")));
-            }
-        }
-        if code("orderId") != payment.attempt_id.as_str() {
-            return Err(ChannelError::Upstream(
-                "queryTrans answered about another order".into(),
-            ));
-        }
-        let orig = code("origRespCode");
-        Ok(if succeeded(orig) {
-            QueryResult::Paid {
+        Ok(match Verdict::of(code("origRespCode")) {
+            Verdict::Succeeded => QueryResult::Paid {
                 bizpay_order_id: code("queryId").to_owned(),
                 money: minor_money(answer.get("txnAmt"), answer.get("currencyCode")),
-            }
-        } else if undecided(orig) || orig.is_empty() {
-            QueryResult::Pending
-        } else {
-            QueryResult::Closed
+            },
+            Verdict::Undecided => QueryResult::Pending,
+            Verdict::Failed => QueryResult::Closed,
         })
     }
 
@@ -373,39 +388,26 @@ impl Channel for UnionPayConnector {
 
     /// `queryTrans.do` on the refund's own `orderId` and `txnTime`.
     async fn query_refund(&self, refund: &QueryRefund) -> Result<RefundQueryResult, ChannelError> {
-        let mut f = self.base(
-            ("00", "00", "000000"),
-            refund.refund_id.as_str(),
-            refund.requested_at,
-        );
-        f.insert("channelType".into(), "07".into());
-        let answer = self.call("queryTrans.do", f).await?;
+        let Some(answer) = self
+            .query_trans(refund.refund_id.as_str(), refund.requested_at)
+            .await?
+        else {
+            return Ok(RefundQueryResult::Pending);
+        };
         let code = |name: &str| answer.get(name).map_or("", String::as_str);
-        match code("respCode") {
-            "00" => {}
-            // Not (yet) known to UnionPay: the request may still be travelling.
-            "34" => return Ok(RefundQueryResult::Pending),
-            other => return Err(ChannelError::Upstream(format!("queryTrans: {other}"))),
-        }
-        if code("orderId") != refund.refund_id.as_str() {
-            return Err(ChannelError::Upstream(
-                "queryTrans answered about another order".into(),
-            ));
-        }
-        let orig = code("origRespCode");
-        Ok(if succeeded(orig) {
-            if !amount_matches(code("txnAmt"), code("currencyCode"), refund.money) {
+        Ok(match Verdict::of(code("origRespCode")) {
+            Verdict::Succeeded
+                if !amount_matches(code("txnAmt"), code("currencyCode"), refund.money) =>
+            {
                 return Err(ChannelError::Upstream(
                     "queryTrans reports another refund amount".into(),
                 ));
             }
-            RefundQueryResult::Succeeded {
+            Verdict::Succeeded => RefundQueryResult::Succeeded {
                 channel_refund_id: answer.get("queryId").cloned(),
-            }
-        } else if undecided(orig) || orig.is_empty() {
-            RefundQueryResult::Pending
-        } else {
-            RefundQueryResult::Failed
+            },
+            Verdict::Undecided => RefundQueryResult::Pending,
+            Verdict::Failed => RefundQueryResult::Failed,
         })
     }
 
@@ -428,7 +430,9 @@ impl Channel for UnionPayConnector {
         f.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
         let answer = self.call("backTransReq.do", f).await?;
         let code = answer.get("respCode").map_or("", String::as_str);
-        if succeeded(code) || undecided(code) {
+        // Accepted (or not refused yet): decided by notification. An answer without a
+        // code accepts nothing.
+        if !code.is_empty() && Verdict::of(code) != Verdict::Failed {
             Ok(RefundResult::Pending)
         } else {
             Ok(RefundResult::Refused {
@@ -460,11 +464,7 @@ pub fn sandbox(
     time_scale: f64,
 ) -> Result<(UnionPayConfig, simulator::UnionPaySimConfig), ChannelError> {
     use crate::alipay::testkeys as keys;
-    let join = |path: &str| {
-        public_url
-            .join(path)
-            .map_err(|e| ChannelError::Config(e.to_string()))
-    };
+    let join = |path: &str| crate::url_under(public_url, path);
     let config = UnionPayConfig {
         gateway_url: join("sim/unionpay/")?,
         mer_id: testkeys::MER_ID.into(),
@@ -497,6 +497,16 @@ mod tests {
         assert_eq!(f["reqReserved"], "{a=1&b=2}");
         assert_eq!(f["respMsg"], "success");
         assert_eq!(parse_answer(&write_answer(&f)), f);
+    }
+
+    #[test]
+    fn response_codes_read_as_verdicts() {
+        assert_eq!(Verdict::of("00"), Verdict::Succeeded);
+        assert_eq!(Verdict::of("A6"), Verdict::Succeeded);
+        for undecided in ["", "03", "04", "05"] {
+            assert_eq!(Verdict::of(undecided), Verdict::Undecided, "{undecided:?}");
+        }
+        assert_eq!(Verdict::of("01"), Verdict::Failed);
     }
 
     #[test]

@@ -285,11 +285,7 @@ pub fn sandbox(
     sign_type: SignType,
     time_scale: f64,
 ) -> Result<(WeChatConfig, simulator::WeChatSimConfig), ChannelError> {
-    let join = |path: &str| {
-        public_url
-            .join(path)
-            .map_err(|e| ChannelError::Config(e.to_string()))
-    };
+    let join = |path: &str| crate::url_under(public_url, path);
     let config = WeChatConfig {
         api_url: join("sim/wechatpay/")?,
         appid: testkeys::APPID.into(),

@@ -59,6 +59,52 @@ impl SqliteStore {
         let writer = Writer::start(options).await?;
         Ok(Self { pool, writer })
     }
+
+    /// Rows of `table` (attempts or refunds) still `pending`, created at or before
+    /// `created_before` and not asked about since `checked_before`, oldest first: what
+    /// reconciliation asks the wallets about.
+    async fn due_for_check<R>(
+        &self,
+        table: &'static str,
+        pending: &'static str,
+        created_before: Timestamp,
+        checked_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<R>>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+    {
+        let sql = format!(
+            "SELECT * FROM {table} WHERE status = ? AND created_at <= ?
+               AND (last_checked_at IS NULL OR last_checked_at <= ?)
+             ORDER BY created_at LIMIT ?"
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(pending)
+            .bind(created_before.epoch_millis())
+            .bind(checked_before.epoch_millis())
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    /// Records that reconciliation asked about row `id` of `table` at `at`.
+    async fn stamp_checked(&self, table: &'static str, id: String, at: Timestamp) -> Result<()> {
+        self.writer
+            .write(move |c| {
+                async move {
+                    let sql = format!("UPDATE {table} SET last_checked_at = ? WHERE id = ?");
+                    sqlx::query(&sql)
+                        .bind(at.epoch_millis())
+                        .bind(&id)
+                        .execute(&mut *c)
+                        .await?;
+                    Ok(())
+                }
+                .boxed()
+            })
+            .await
+    }
 }
 
 #[async_trait]
@@ -259,33 +305,20 @@ impl Store for SqliteStore {
         checked_before: Timestamp,
         limit: u32,
     ) -> Result<Vec<Attempt>> {
-        let rows: Vec<AttemptRow> = sqlx::query_as(
-            "SELECT * FROM attempts WHERE status = 'PROCESSING' AND created_at <= ?
-               AND (last_checked_at IS NULL OR last_checked_at <= ?)
-             ORDER BY created_at LIMIT ?",
-        )
-        .bind(created_before.epoch_millis())
-        .bind(checked_before.epoch_millis())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<AttemptRow> = self
+            .due_for_check(
+                "attempts",
+                "PROCESSING",
+                created_before,
+                checked_before,
+                limit,
+            )
+            .await?;
         rows.into_iter().map(AttemptRow::into_attempt).collect()
     }
 
     async fn mark_checked(&self, attempt: &OrderId, at: Timestamp) -> Result<()> {
-        let attempt = attempt.clone();
-        self.writer
-            .write(move |c| {
-                async move {
-                    sqlx::query("UPDATE attempts SET last_checked_at = ? WHERE id = ?")
-                        .bind(at.epoch_millis())
-                        .bind(attempt.as_str())
-                        .execute(&mut *c)
-                        .await?;
-                    Ok(())
-                }
-                .boxed()
-            })
+        self.stamp_checked("attempts", attempt.to_string(), at)
             .await
     }
 
@@ -394,34 +427,14 @@ impl Store for SqliteStore {
         checked_before: Timestamp,
         limit: u32,
     ) -> Result<Vec<Refund>> {
-        let rows: Vec<RefundRow> = sqlx::query_as(
-            "SELECT * FROM refunds WHERE status = 'pending' AND created_at <= ?
-               AND (last_checked_at IS NULL OR last_checked_at <= ?)
-             ORDER BY created_at LIMIT ?",
-        )
-        .bind(created_before.epoch_millis())
-        .bind(checked_before.epoch_millis())
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<RefundRow> = self
+            .due_for_check("refunds", "pending", created_before, checked_before, limit)
+            .await?;
         rows.into_iter().map(RefundRow::into_refund).collect()
     }
 
     async fn mark_refund_checked(&self, id: &RefundId, at: Timestamp) -> Result<()> {
-        let id = id.clone();
-        self.writer
-            .write(move |c| {
-                async move {
-                    sqlx::query("UPDATE refunds SET last_checked_at = ? WHERE id = ?")
-                        .bind(at.epoch_millis())
-                        .bind(id.as_str())
-                        .execute(&mut *c)
-                        .await?;
-                    Ok(())
-                }
-                .boxed()
-            })
-            .await
+        self.stamp_checked("refunds", id.to_string(), at).await
     }
 
     async fn stats(&self) -> Result<Stats> {
