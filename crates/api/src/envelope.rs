@@ -103,6 +103,9 @@ pub enum Action {
     PrepayQuery,
     StatusQuery,
     Refund,
+    ActivePay,
+    H5Pay,
+    ExRateQuery,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -118,11 +121,14 @@ pub enum UnsupportedAction {
 }
 
 impl Action {
-    pub const ALL: [Action; 4] = [
+    pub const ALL: [Action; 7] = [
         Action::PrepayInit,
         Action::PrepayQuery,
         Action::StatusQuery,
         Action::Refund,
+        Action::ActivePay,
+        Action::H5Pay,
+        Action::ExRateQuery,
     ];
 
     pub fn name(self) -> &'static str {
@@ -131,13 +137,16 @@ impl Action {
             Action::PrepayQuery => "PREPAY_QUERY",
             Action::StatusQuery => "STATUS_QUERY",
             Action::Refund => "REFUND",
+            Action::ActivePay => "ACTIVEPAY",
+            Action::H5Pay => "H5PAY",
+            Action::ExRateQuery => "EX_RATE_QUERY",
         }
     }
 
     pub fn version(self) -> &'static str {
         match self {
-            Action::PrepayInit | Action::PrepayQuery => "2.0",
-            Action::StatusQuery | Action::Refund => "1.0",
+            Action::PrepayInit | Action::PrepayQuery | Action::H5Pay => "2.0",
+            Action::StatusQuery | Action::Refund | Action::ActivePay | Action::ExRateQuery => "1.0",
         }
     }
 
@@ -188,7 +197,7 @@ mod tests {
             Err(UnsupportedAction::Version { .. })
         ));
         assert!(matches!(
-            Action::parse("ACTIVEPAY", "1.0"),
+            Action::parse("MAPPPAY", "1.1"),
             Err(UnsupportedAction::Action(_))
         ));
     }

@@ -14,8 +14,8 @@ pub enum FieldError {
 }
 
 /// Reads string fields from a data object. OTT Pay sends every value as a JSON string; a
-/// JSON number is accepted as its text (some client libraries send amounts as numbers),
-/// anything else is a type error.
+/// JSON number is accepted as its text (some client libraries send amounts as numbers, some
+/// as doubles: `1234.0` reads as `1234`), anything else is a type error.
 #[derive(Debug, Clone, Copy)]
 pub struct FieldReader<'a>(pub &'a Fields);
 
@@ -25,7 +25,7 @@ impl FieldReader<'_> {
         match self.0.get(name) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(Value::Number(n)) => Ok(Some(number_text(n))),
             Some(_) => Err(FieldError::WrongType(name)),
         }
     }
@@ -39,6 +39,14 @@ impl FieldReader<'_> {
     pub fn required(&self, name: &'static str) -> Result<String, FieldError> {
         self.optional_nonempty(name)?
             .ok_or(FieldError::Missing(name))
+    }
+}
+
+/// A number as text; a whole number written as a double (`1234.0`) as the integer.
+fn number_text(n: &serde_json::Number) -> String {
+    match n.as_f64() {
+        Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+        _ => n.to_string(),
     }
 }
 
@@ -66,5 +74,14 @@ mod tests {
         assert_eq!(r.required("absent"), Err(FieldError::Missing("absent")));
         assert_eq!(r.optional("o"), Err(FieldError::WrongType("o")));
         assert_eq!(r.optional("b"), Err(FieldError::WrongType("b")));
+    }
+
+    #[test]
+    fn whole_doubles_read_as_integers_and_fractions_stay() {
+        let f = fields(json!({"a": 1234.0, "b": 12.5, "c": 17047528085325164u64}));
+        let r = FieldReader(&f);
+        assert_eq!(r.required("a"), Ok("1234".into()));
+        assert_eq!(r.required("b"), Ok("12.5".into()));
+        assert_eq!(r.required("c"), Ok("17047528085325164".into()));
     }
 }

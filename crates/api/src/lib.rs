@@ -3,6 +3,7 @@
 //! turning them into domain values (and rejecting what does not parse) is the server's job.
 
 pub mod codes;
+pub mod direct;
 pub mod envelope;
 pub mod fields;
 pub mod payment;

@@ -131,6 +131,9 @@ pub struct PrepayQueryResponse {
     /// The paying attempt's order id once paid; otherwise the latest attempt's; `null`
     /// before any method was chosen.
     pub order_id: Option<String>,
+    /// The wallet's transaction id, once paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bizpay_order_id: Option<String>,
     pub sale_num: String,
     pub email: Option<String>,
     pub remarks: Option<String>,

@@ -17,7 +17,7 @@ mod cipher;
 mod digest;
 mod sign_key;
 
-pub use digest::{Md5Hex, digest};
+pub use digest::{Md5Hex, NumberText, digest, digest_with, java_double};
 pub use sign_key::{InvalidSignKey, SignKey};
 
 use serde_json::{Map, Value};
@@ -103,6 +103,22 @@ pub fn seal_text(json_text: &str, sign_key: &SignKey) -> Result<Sealed, SealErro
     ))
 }
 
+/// Seals an exact JSON text as a sender that renders its numbers as `numbers` says
+/// computes the md5 (a Java server reading numbers as doubles signs `4435` as `4435.0`).
+/// For compatibility tests and tools: [`open`] accepts both renderings.
+pub fn seal_text_with(
+    json_text: &str,
+    numbers: NumberText,
+    sign_key: &SignKey,
+) -> Result<Sealed, SealError> {
+    let fields = parse_object(json_text.as_bytes()).ok_or(SealError::NotJsonObject)?;
+    Ok(seal_with_md5(
+        json_text.as_bytes(),
+        digest_with(&fields, numbers),
+        sign_key,
+    ))
+}
+
 fn seal_with_md5(plaintext: &[u8], md5: Md5Hex, sign_key: &SignKey) -> Sealed {
     let key = derive_key(md5.as_str(), sign_key);
     let ciphertext = cipher::encrypt(&key, plaintext);
@@ -120,7 +136,8 @@ pub struct Opened {
 }
 
 /// Decrypts `data` with the key derived from `md5`, then verifies that `md5` is the digest
-/// of the decrypted values (constant-time comparison, case-insensitive hex).
+/// of the decrypted values (constant-time comparison, case-insensitive hex). A number in
+/// the data may have been signed as its JSON text or as a Java double (`4435.0`).
 ///
 /// Base64 is decoded leniently: whitespace is ignored, and spaces that stand for `+` (a
 /// payload that went through form decoding) are recognised because only the right reading
@@ -147,10 +164,20 @@ fn open_reading(b64: &str, md5: &str, key: &[u8; 16]) -> Result<Opened, OpenErro
     let plaintext = cipher::decrypt(key, &ciphertext)?;
     let plaintext = String::from_utf8(plaintext).map_err(|_| OpenError::Utf8)?;
     let fields = parse_object(plaintext.as_bytes()).ok_or(OpenError::NotJsonObject)?;
-    if !digest(&fields).matches(md5) {
+    if !md5_verifies(&fields, md5) {
         return Err(OpenError::Md5Mismatch);
     }
     Ok(Opened { fields, plaintext })
+}
+
+/// Whether `md5` is the digest of `fields`, with numbers as JSON text or, when there are
+/// numbers, as Java doubles (both ways senders compute it; nothing else is accepted).
+fn md5_verifies(fields: &Fields, md5: &str) -> bool {
+    if digest(fields).matches(md5) {
+        return true;
+    }
+    fields.values().any(Value::is_number)
+        && digest_with(fields, NumberText::JavaDouble).matches(md5)
 }
 
 fn parse_object(bytes: &[u8]) -> Option<Fields> {

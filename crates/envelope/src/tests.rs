@@ -294,3 +294,67 @@ proptest! {
         let _ = open(&base64_lenient::encode(&raw), &md5, &key("6698851A525C9433"));
     }
 }
+
+#[rstest]
+#[case(4435.0, "4435.0")]
+#[case(0.0, "0.0")]
+#[case(-12.5, "-12.5")]
+#[case(0.001, "0.001")]
+#[case(9_999_999.0, "9999999.0")]
+#[case(10_000_000.0, "1.0E7")]
+#[case(17_047_528_085_325_164.0, "1.7047528085325164E16")]
+#[case(0.0001, "1.0E-4")]
+#[case(1.25e-5, "1.25E-5")]
+fn numbers_render_as_java_doubles(#[case] value: f64, #[case] expected: &str) {
+    assert_eq!(java_double(value), expected);
+}
+
+/// Seals `text` as a sender whose md5 saw `signed` as the values (a Java server reading
+/// numbers as doubles, say) would.
+fn sealed_as_signed(text: &str, signed: &str, k: &SignKey) -> Sealed {
+    let md5 = digest(&serde_json::from_str::<Fields>(signed).unwrap());
+    seal_with_md5(text.as_bytes(), md5, k)
+}
+
+#[test]
+fn a_number_signed_as_its_json_text_or_as_a_java_double_opens() {
+    let k = key("6698851A525C9433");
+    let text = r#"{"order_id":4435,"amount":"100"}"#;
+    let as_json = sealed_as_signed(text, r#"{"order_id":"4435","amount":"100"}"#, &k);
+    let as_java = sealed_as_signed(text, r#"{"order_id":"4435.0","amount":"100"}"#, &k);
+    assert_ne!(as_json.md5, as_java.md5);
+    for sealed in [as_json, as_java] {
+        let opened = open(&sealed.data, sealed.md5.as_str(), &k).unwrap();
+        assert_eq!(opened.fields["order_id"], 4435);
+    }
+}
+
+#[rstest]
+#[case::as_float_text("4435.00")]
+#[case::as_string_with_quotes("\"4435\"")]
+#[case::as_nothing("")]
+#[case::as_scientific("4.435E3")]
+fn a_number_signed_any_other_way_is_refused(#[case] rendering: &str) {
+    let k = key("6698851A525C9433");
+    let text = r#"{"order_id":4435,"amount":"100"}"#;
+    let signed = serde_json::json!({"order_id": rendering, "amount": "100"}).to_string();
+    let sealed = sealed_as_signed(text, &signed, &k);
+    assert_eq!(
+        open(&sealed.data, sealed.md5.as_str(), &k),
+        Err(OpenError::Md5Mismatch)
+    );
+}
+
+#[test]
+fn php_escaped_json_opens_with_the_md5_of_its_values() {
+    let k = key("6698851A525C9433");
+    // json_encode's default flags: `/` and every non-ASCII character escaped.
+    let text = r#"{"call_back_url":"https:\/\/shop.example\/notify","remarks":"\u53ef\u4ee5 \ud83c\udf75"}"#;
+    let sealed = seal_text(text, &k).unwrap();
+    let expected = digest(&object(
+        json!({"call_back_url": "https://shop.example/notify", "remarks": "可以 🍵"}),
+    ));
+    assert_eq!(sealed.md5, expected);
+    let opened = open(&sealed.data, sealed.md5.as_str(), &k).unwrap();
+    assert_eq!(opened.fields["remarks"], "可以 🍵");
+}
