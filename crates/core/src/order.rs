@@ -107,6 +107,10 @@ pub enum OrderKind {
     Wap,
     /// REST `web-pay`: Alipay in a PC browser, one attempt created up front.
     Web,
+    /// Envelope `ACTIVEPAY`: a QR code the merchant shows, one attempt created up front.
+    ActivePay,
+    /// Envelope `H5PAY`: WeChat Pay in a phone browser, one attempt created up front.
+    H5Pay,
 }
 
 impl OrderKind {
@@ -115,13 +119,27 @@ impl OrderKind {
             OrderKind::Checkout => "checkout",
             OrderKind::Wap => "wap",
             OrderKind::Web => "web",
+            OrderKind::ActivePay => "activepay",
+            OrderKind::H5Pay => "h5pay",
         }
     }
 
     pub fn from_code(code: &str) -> Option<Self> {
-        [OrderKind::Checkout, OrderKind::Wap, OrderKind::Web]
-            .into_iter()
-            .find(|k| k.code() == code)
+        [
+            OrderKind::Checkout,
+            OrderKind::Wap,
+            OrderKind::Web,
+            OrderKind::ActivePay,
+            OrderKind::H5Pay,
+        ]
+        .into_iter()
+        .find(|k| k.code() == code)
+    }
+
+    /// Whether the merchant names the payment by its own `order_id` (ACTIVEPAY, H5PAY):
+    /// then that id, not the attempt's, is the payment's `order_id` on the wire.
+    pub fn named_by_merchant(self) -> bool {
+        matches!(self, OrderKind::ActivePay | OrderKind::H5Pay)
     }
 }
 
@@ -136,6 +154,8 @@ pub struct Order {
     pub reference: Option<MerchantRef>,
     pub token: CheckoutToken,
     pub money: Money,
+    /// The part of `money` that is a tip, in minor units (ACTIVEPAY's `tip`; 0 otherwise).
+    pub tip: u64,
     pub sale_num: String,
     pub shop_id: ShopId,
     pub operator_id: OperatorId,
@@ -159,6 +179,15 @@ impl Order {
     /// The merchant's reference as text; empty for a REST payment made without one.
     pub fn reference_str(&self) -> &str {
         self.reference.as_ref().map_or("", MerchantRef::as_str)
+    }
+
+    /// The payment's `order_id` as the merchant knows it: for ACTIVEPAY and H5PAY, the
+    /// merchant's own id when it gave one; otherwise the id of the attempt.
+    pub fn merchant_order_id(&self, attempt: &OrderId) -> String {
+        match &self.reference {
+            Some(reference) if self.kind.named_by_merchant() => reference.to_string(),
+            _ => attempt.to_string(),
+        }
     }
 
     /// The status as of `now`: a processing order past its expiry is closed, whether or not

@@ -293,6 +293,18 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         reference: &MerchantRef,
     ) -> Result<Option<Order>>;
 
+    /// Orders of any merchant with this reference, oldest first (at most `limit`): the
+    /// sandbox helper's lookup of a merchant's own order id.
+    async fn orders_with_reference(
+        &self,
+        reference: &MerchantRef,
+        limit: u32,
+    ) -> Result<Vec<Order>>;
+    /// Records the response to replay for `order` when it was not known at creation (an
+    /// ACTIVEPAY answer carries the wallet's code). `false` if one was already recorded
+    /// (the first answer stands) or there is no such order.
+    async fn set_response_data(&self, order: &OrderId, response_data: String) -> Result<bool>;
+
     /// Starts (or resumes) paying `order` with `method`, if the order is payable at `now`.
     async fn start_attempt(
         &self,

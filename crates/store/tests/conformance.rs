@@ -57,6 +57,7 @@ fn order(m: &MerchantRecord, reference: &str, duration_secs: u64) -> NewOrder {
             reference: Some(MerchantRef::parse(reference).unwrap()),
             token: CheckoutToken::generate(),
             money: Money::new(Amount::from_minor(1234).unwrap(), Currency::Cad),
+            tip: 0,
             sale_num: "S-1".into(),
             shop_id: merchant.shop_id.clone(),
             operator_id: merchant.operator_id.clone(),
@@ -764,6 +765,66 @@ async fn a_rest_payment_is_created_with_its_first_attempt<S: Store>(store: S) {
     assert_ne!(ids[0], ids[1]);
 }
 
+async fn a_direct_payment_keeps_its_tip_and_its_first_answer<S: Store>(store: S) {
+    let m = merchant("ON00000001");
+    store.insert_merchant(m.clone()).await.unwrap();
+    let mut new = order(&m, "POS-4435", 60);
+    new.order.kind = OrderKind::ActivePay;
+    new.order.tip = 25;
+    new.response_data = String::new();
+    new.first_attempt = Some(PaymentMethod::WeChatPay);
+    let CreateOutcome::Created { id, .. } = store.create_order(new).await.unwrap() else {
+        panic!("not created")
+    };
+    let stored = store.order(&id).await.unwrap().unwrap();
+    assert_eq!((stored.kind, stored.tip), (OrderKind::ActivePay, 25));
+    assert!(
+        store
+            .set_response_data(&id, "{\"code_url\":\"first\"}".into())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_response_data(&id, "{\"code_url\":\"second\"}".into())
+            .await
+            .unwrap(),
+        "the first answer stands"
+    );
+    let again = order(&m, "POS-4435", 60);
+    assert_eq!(
+        store.create_order(again).await.unwrap(),
+        CreateOutcome::Exists {
+            request_md5: "MD5-POS-4435".into(),
+            response_data: "{\"code_url\":\"first\"}".into()
+        }
+    );
+    // The same reference at another merchant is another order; both are found by it.
+    let other = merchant("ON00000002");
+    store.insert_merchant(other.clone()).await.unwrap();
+    store
+        .create_order(order(&other, "POS-4435", 60))
+        .await
+        .unwrap();
+    let reference = MerchantRef::parse("POS-4435").unwrap();
+    let found = store.orders_with_reference(&reference, 5).await.unwrap();
+    assert_eq!(
+        found
+            .iter()
+            .map(|o| o.merchant_id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["ON00000001", "ON00000002"]
+    );
+    assert_eq!(
+        store
+            .orders_with_reference(&reference, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
 async fn reconciliation_sees_old_unchecked_pending_attempts<S: Store>(store: S) {
     let o = open_order(&store, "reconcile-1").await;
     let a = started(&store, &o, PaymentMethod::Alipay, at(10)).await;
@@ -891,6 +952,7 @@ sqlite_cases!(
     a_merchant_refund_id_replays_or_conflicts,
     only_the_owner_can_refund_a_paid_payment,
     a_rest_payment_is_created_with_its_first_attempt,
+    a_direct_payment_keeps_its_tip_and_its_first_answer,
     reconciliation_sees_old_unchecked_pending_attempts,
     refund_reconciliation_sees_old_unchecked_pending_refunds,
 );

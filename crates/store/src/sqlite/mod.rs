@@ -241,6 +241,39 @@ impl Store for SqliteStore {
         row.map(OrderRow::into_order).transpose()
     }
 
+    async fn orders_with_reference(
+        &self,
+        reference: &MerchantRef,
+        limit: u32,
+    ) -> Result<Vec<Order>> {
+        let rows: Vec<OrderRow> =
+            sqlx::query_as("SELECT * FROM orders WHERE reference = ? ORDER BY created_at LIMIT ?")
+                .bind(reference.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter().map(OrderRow::into_order).collect()
+    }
+
+    async fn set_response_data(&self, order: &OrderId, response_data: String) -> Result<bool> {
+        let order = order.clone();
+        self.writer
+            .write(move |c| {
+                async move {
+                    let updated = sqlx::query(
+                        "UPDATE orders SET response_data = ? WHERE id = ? AND response_data = ''",
+                    )
+                    .bind(&response_data)
+                    .bind(order.as_str())
+                    .execute(&mut *c)
+                    .await?;
+                    Ok(updated.rows_affected() == 1)
+                }
+                .boxed()
+            })
+            .await
+    }
+
     async fn start_attempt(
         &self,
         order: &OrderId,
@@ -512,8 +545,8 @@ mod ops {
             let inserted = sqlx::query(
                 "INSERT INTO orders (id, merchant_id, kind, reference, token, amount, currency, sale_num, shop_id,
                  operator_id, redirect_url, callback_url, duration_secs, email, remarks, status, created_at, expires_at,
-                 request_md5, response_data)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 request_md5, response_data, tip)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(id.as_str())
             .bind(o.merchant_id.as_str())
@@ -535,6 +568,7 @@ mod ops {
             .bind(o.expires_at.epoch_millis())
             .bind(&new.request_md5)
             .bind(&new.response_data)
+            .bind(i64::try_from(o.tip).unwrap_or(i64::MAX))
             .execute(&mut *c)
             .await;
             match inserted {

@@ -117,6 +117,7 @@ pub(super) struct OrderRow {
     paid_attempt: Option<String>,
     finished_at: Option<i64>,
     paid_after_close: bool,
+    tip: i64,
 }
 
 impl OrderRow {
@@ -134,6 +135,7 @@ impl OrderRow {
                 .map_err(corrupt)?,
             token: id(CheckoutToken::parse, &self.token)?,
             money: money(self.amount, &self.currency)?,
+            tip: u64::try_from(self.tip).map_err(corrupt)?,
             sale_num: self.sale_num,
             shop_id: id(ShopId::parse, &self.shop_id)?,
             operator_id: id(OperatorId::parse, &self.operator_id)?,
