@@ -46,6 +46,17 @@ impl Device {
     }
 }
 
+/// How the buyer meets the wallet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Flow {
+    /// The buyer's browser on this device goes to the wallet (the hosted checkout, the
+    /// REST payments, H5PAY).
+    Browser(Device),
+    /// The merchant shows a QR code that the buyer scans with the wallet's app (ACTIVEPAY):
+    /// there is no browser to send back.
+    MerchantQr,
+}
+
 /// What a connector needs to start paying one attempt.
 #[derive(Debug, Clone)]
 pub struct StartPayment {
@@ -60,7 +71,7 @@ pub struct StartPayment {
     pub expires_at: Timestamp,
     /// Where the wallet sends the buyer's browser back to (our return endpoint).
     pub return_url: Url,
-    pub device: Device,
+    pub flow: Flow,
     /// How the wallets know the merchant (e.g. its WeChat Pay sub-merchant id).
     pub channel_ids: ChannelIds,
 }
@@ -109,6 +120,8 @@ pub struct QueryPayment {
     pub money: Money,
     /// When the attempt started (UnionPay finds a transaction by its id and this time).
     pub started_at: Timestamp,
+    /// As when the payment started (a QR payment is asked about where it was made).
+    pub flow: Flow,
     /// As when the payment started.
     pub channel_ids: ChannelIds,
 }
@@ -153,6 +166,8 @@ pub struct RefundPayment {
     /// What the payment being refunded was for (WeChat Pay and UnionPay
     /// ask for it alongside the refund amount).
     pub payment_total: Money,
+    /// As when the payment started (a QR payment is refunded where it was made).
+    pub flow: Flow,
     /// As when the payment started.
     pub channel_ids: ChannelIds,
 }
@@ -195,6 +210,26 @@ pub enum ChannelError {
     Config(String),
     #[error("channel request failed: {0}")]
     Upstream(String),
+}
+
+/// Where a sandbox's simulated wallets and the gateway are reached. Buyers' browsers use
+/// `public`; server-to-server traffic — the gateway's requests to a simulator, a
+/// simulator's notifications to the gateway — uses `internal`, so a sandbox behind a TLS
+/// proxy (an `https://` public URL that only the proxy serves) still completes payments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxUrls {
+    pub public: Url,
+    pub internal: Url,
+}
+
+impl From<&Url> for SandboxUrls {
+    /// Both at one URL.
+    fn from(url: &Url) -> Self {
+        Self {
+            public: url.clone(),
+            internal: url.clone(),
+        }
+    }
 }
 
 /// `path` under a simulator's or the gateway's base URL (sandbox wiring).

@@ -14,7 +14,7 @@ use ottgate_channels::alipay::sign::{Params, SignType};
 use ottgate_channels::alipay::simulator::{AlipaySimulator, Fault, FaultKind};
 use ottgate_channels::alipay::{self, AlipayConnector, Notice, TradeStatus, parse_form};
 use ottgate_channels::{
-    Channel, Device, QueryPayment, QueryResult, RefundPayment, RefundResult, StartPayment,
+    Channel, Device, Flow, QueryPayment, QueryResult, RefundPayment, RefundResult, StartPayment,
 };
 use ottgate_core::{
     Amount, Clock, Currency, MerchantId, Money, OrderId, PaymentMethod, RefundId, SystemClock,
@@ -76,7 +76,7 @@ fn payment(attempt: &OrderId, device: Device) -> StartPayment {
         created_at: now,
         expires_at: now.plus(Duration::from_secs(600)),
         return_url: Url::parse("https://shop.example/return").unwrap(),
-        device,
+        flow: Flow::Browser(device),
     }
 }
 
@@ -122,6 +122,7 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
             .connector
             .query(&QueryPayment {
                 channel_ids: Default::default(),
+                flow: Flow::Browser(Device::Desktop),
                 attempt_id: attempt.clone(),
                 money: payment(&attempt, Device::Mobile).money,
                 started_at: SystemClock.now(),
@@ -192,6 +193,7 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
             .connector
             .query(&QueryPayment {
                 channel_ids: Default::default(),
+                flow: Flow::Browser(Device::Desktop),
                 attempt_id: attempt.clone(),
                 money: payment(&attempt, Device::Mobile).money,
                 started_at: SystemClock.now(),
@@ -210,6 +212,7 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
         let refund_id = RefundId::generate(SystemClock.now());
         let refund = RefundPayment {
             channel_ids: Default::default(),
+            flow: Flow::Browser(Device::Desktop),
             refund_id: refund_id.clone(),
             at: SystemClock.now(),
             payment_id: attempt.clone(),
@@ -297,6 +300,7 @@ async fn the_simulator_refuses_what_alipay_refuses() {
         .connector
         .query(&QueryPayment {
             channel_ids: Default::default(),
+            flow: Flow::Browser(Device::Desktop),
             attempt_id: OrderId::generate(SystemClock.now()),
             money: Money::new(Amount::from_minor(1).unwrap(), Currency::Cad),
             started_at: SystemClock.now(),

@@ -17,7 +17,7 @@ use ottgate_channels::unionpay::sign::{self, Fields};
 use ottgate_channels::unionpay::simulator::UnionPaySimulator;
 use ottgate_channels::unionpay::{self, Notice, UnionPayConnector, parse_answer, parse_form};
 use ottgate_channels::{
-    Channel, ChannelError, Device, QueryPayment, QueryRefund, QueryResult, RefundPayment,
+    Channel, ChannelError, Device, Flow, QueryPayment, QueryRefund, QueryResult, RefundPayment,
     RefundQueryResult, RefundResult, StartAction, StartPayment,
 };
 use ottgate_core::{
@@ -98,13 +98,14 @@ fn payment(attempt: &OrderId, device: Device, at: Timestamp) -> StartPayment {
         created_at: at,
         expires_at: at.plus(Duration::from_secs(600)),
         return_url: Url::parse("https://shop.example/return").unwrap(),
-        device,
+        flow: Flow::Browser(device),
     }
 }
 
 fn query_of(attempt: &OrderId, at: Timestamp) -> QueryPayment {
     QueryPayment {
         channel_ids: Default::default(),
+        flow: Flow::Browser(Device::Desktop),
         attempt_id: attempt.clone(),
         money: money(1234),
         started_at: at,
@@ -257,6 +258,7 @@ async fn a_purchase_is_paid_returned_notified_queried_and_refunded() {
     // A refund is accepted now and decided by notification.
     let refund = RefundPayment {
         channel_ids: Default::default(),
+        flow: Flow::Browser(Device::Desktop),
         refund_id: RefundId::generate(SystemClock.now()),
         at: SystemClock.now(),
         payment_id: attempt.clone(),

@@ -17,7 +17,7 @@ use ottgate_channels::wechat::{
     self, ACK_SUCCESS, WeChatConnector, ack_fail, parse_message, to_xml,
 };
 use ottgate_channels::{
-    Channel, ChannelError, Device, QueryPayment, QueryRefund, QueryResult, RefundPayment,
+    Channel, ChannelError, Device, Flow, QueryPayment, QueryRefund, QueryResult, RefundPayment,
     RefundQueryResult, RefundResult, StartAction, StartPayment,
 };
 use ottgate_core::{
@@ -99,7 +99,7 @@ fn payment(attempt: &OrderId, device: Device) -> StartPayment {
         created_at: now,
         expires_at: now.plus(Duration::from_secs(600)),
         return_url: Url::parse("https://shop.example/return").unwrap(),
-        device,
+        flow: Flow::Browser(device),
     }
 }
 
@@ -148,6 +148,7 @@ async fn a_native_payment_is_scanned_paid_queried_and_refunded_with_both_sign_ty
         let attempt = OrderId::generate(SystemClock.now());
         let query = QueryPayment {
             channel_ids: Default::default(),
+            flow: Flow::Browser(Device::Desktop),
             attempt_id: attempt.clone(),
             money: money(1234),
             started_at: SystemClock.now(),
@@ -196,6 +197,7 @@ async fn a_native_payment_is_scanned_paid_queried_and_refunded_with_both_sign_ty
         // Refunds are synchronous; a retry with the same number is the same refund.
         let refund = RefundPayment {
             channel_ids: Default::default(),
+            flow: Flow::Browser(Device::Desktop),
             refund_id: RefundId::generate(SystemClock.now()),
             at: SystemClock.now(),
             payment_id: attempt.clone(),
@@ -297,6 +299,7 @@ async fn a_mobile_buyer_goes_to_the_h5_page_and_back() {
         w.connector
             .query(&QueryPayment {
                 channel_ids: Default::default(),
+                flow: Flow::Browser(Device::Desktop),
                 attempt_id: attempt,
                 money: money(1234),
                 started_at: SystemClock.now(),
@@ -406,6 +409,7 @@ async fn the_simulator_refuses_what_wechat_refuses() {
         w.connector
             .query(&QueryPayment {
                 channel_ids: Default::default(),
+                flow: Flow::Browser(Device::Desktop),
                 attempt_id: attempt,
                 money: money(1),
                 started_at: SystemClock.now(),

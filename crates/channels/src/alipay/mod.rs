@@ -3,7 +3,10 @@
 //! Payments are signed redirects to `gateway.do` (`create_forex_trade_wap` on mobile,
 //! `create_forex_trade` on desktop). Results arrive as signed form POSTs to our notify URL
 //! and are read with [`AlipayConnector::verify`] then [`Notice::read`]; `single_trade_query`
-//! and `forex_refund` are signed GETs answered in XML.
+//! and `forex_refund` are signed GETs answered in XML. A QR code the merchant shows is
+//! Alipay's in-store "transaction QR code": `alipay.acquire.precreate`, queried with
+//! `alipay.acquire.overseas.query` and refunded with `alipay.acquire.overseas.spot.refund`
+//! (docs/wallets.md says what of these is verified and what is assumed).
 
 pub mod sign;
 pub mod simulator;
@@ -16,15 +19,19 @@ use url::Url;
 
 use crate::xml;
 use crate::{
-    Channel, ChannelError, Device, PaymentStart, QueryPayment, QueryResult, RefundPayment,
+    Channel, ChannelError, Device, Flow, PaymentStart, QueryPayment, QueryResult, RefundPayment,
     RefundResult, StartAction, StartPayment,
 };
 
 /// What the gateway needs to act as an Alipay acquirer.
 #[derive(Clone)]
 pub struct AlipayConfig {
-    /// `https://intlmapi.alipay.com/gateway.do` (or the built-in simulator's).
+    /// `https://intlmapi.alipay.com/gateway.do` (or the built-in simulator's): where buyers'
+    /// browsers are sent.
     pub gateway_url: Url,
+    /// Where our own server-to-server requests go, when not `gateway_url` (a sandbox
+    /// reaches its simulator directly, whatever its public URL).
+    pub api_url: Option<Url>,
     /// The acquirer's PID: 16 digits starting `2088`.
     pub partner: String,
     pub sign_type: SignType,
@@ -128,7 +135,8 @@ impl Notice {
             out_trade_no: get("out_trade_no")?,
             trade_no: get("trade_no")?,
             total_fee: get("total_fee")?,
-            currency: get("currency")?,
+            // An in-store (QR) trade prices in `trans_currency`.
+            currency: get("currency").or_else(|_| get("trans_currency"))?,
             status: TradeStatus::parse(&get("trade_status")?),
         })
     }
@@ -191,9 +199,18 @@ impl AlipayConnector {
     }
 
     fn url_with(&self, params: &Params) -> Url {
-        let mut url = self.config.gateway_url.clone();
-        url.query_pairs_mut().clear().extend_pairs(params.iter());
-        url
+        with_query(&self.config.gateway_url, params)
+    }
+
+    /// The URL of a server-to-server request.
+    fn api_url_with(&self, params: &Params) -> Url {
+        with_query(
+            self.config
+                .api_url
+                .as_ref()
+                .unwrap_or(&self.config.gateway_url),
+            params,
+        )
     }
 
     /// Whether a notification, return or response carries Alipay's valid signature of the
@@ -204,7 +221,7 @@ impl AlipayConnector {
 
     /// The signed URL of a payment (the buyer's browser goes there).
     pub fn payment_url(&self, payment: &StartPayment) -> Result<Url, ChannelError> {
-        let wap = payment.device == Device::Mobile;
+        let wap = payment.flow == Flow::Browser(Device::Mobile);
         let mut p = self.base(if wap {
             "create_forex_trade_wap"
         } else {
@@ -256,7 +273,7 @@ impl AlipayConnector {
         params.insert("notify_id".into(), notify_id.to_owned());
         let response = self
             .http
-            .get(self.url_with(&params))
+            .get(self.api_url_with(&params))
             .send()
             .await
             .map_err(|e| ChannelError::Upstream(transport(&e)))?;
@@ -269,7 +286,7 @@ impl AlipayConnector {
 
     /// GETs a signed server-to-server request and parses the XML answer.
     async fn call(&self, params: Params) -> Result<xml::Element, ChannelError> {
-        let url = self.url_with(&self.signed(params)?);
+        let url = self.api_url_with(&self.signed(params)?);
         let response = self
             .http
             .get(url)
@@ -288,6 +305,196 @@ impl AlipayConnector {
         }
         xml::parse(&text).map_err(|e| ChannelError::Upstream(e.to_string()))
     }
+
+    /// The children of `<response><{node}>`, once the document's `sign` verifies over them
+    /// (the scope `single_trade_query` signs; assumed for the in-store services too).
+    fn signed_response(
+        &self,
+        doc: &xml::Element,
+        node: &str,
+        service: &str,
+    ) -> Result<Params, ChannelError> {
+        let fields = doc
+            .child("response")
+            .and_then(|r| r.child(node))
+            .map(xml::Element::flat)
+            .unwrap_or_default();
+        let mut signed = fields.clone();
+        for name in ["sign", "sign_type"] {
+            signed.insert(
+                name.into(),
+                doc.child_text(name).unwrap_or_default().to_owned(),
+            );
+        }
+        if !self.verify(&signed) {
+            return Err(ChannelError::Upstream(format!(
+                "{service} answer is not signed by Alipay"
+            )));
+        }
+        Ok(fields)
+    }
+
+    /// An in-store service's answer: its signed `<response><alipay>` fields when
+    /// `is_success=T`, Alipay's error code otherwise.
+    async fn in_store_call(&self, params: Params) -> Result<Params, ChannelError> {
+        let service = params.get("service").cloned().unwrap_or_default();
+        let doc = self.call(params).await?;
+        if doc.child_text("is_success") != Some("T") {
+            return Err(ChannelError::Upstream(format!(
+                "{service}: {}",
+                doc.child_text("error").unwrap_or("failed without a code")
+            )));
+        }
+        self.signed_response(&doc, "alipay", &service)
+    }
+
+    /// `alipay.acquire.precreate`: Alipay's QR code for a trade the buyer scans.
+    async fn precreate(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
+        let mut p = self.base("alipay.acquire.precreate");
+        let industry = payment
+            .channel_ids
+            .mcc
+            .clone()
+            .unwrap_or_else(|| self.config.industry.clone());
+        let extend = serde_json::json!({
+            "secondary_merchant_id": payment.merchant_id.as_str(),
+            "secondary_merchant_name": subject(&payment.merchant_name),
+            "secondary_merchant_industry": industry,
+            "store_id": payment.merchant_id.as_str(),
+            "store_name": subject(&payment.merchant_name),
+        });
+        let fields = [
+            ("notify_url", self.config.notify_url.to_string()),
+            ("timestamp", payment.created_at.beijing_display()),
+            ("out_trade_no", payment.attempt_id.to_string()),
+            ("subject", subject(&payment.subject)),
+            ("product_code", "OVERSEAS_MBARCODE_PAY".to_owned()),
+            ("total_fee", payment.money.major_plain()),
+            ("trans_currency", payment.money.currency.code().to_owned()),
+            ("currency", payment.money.currency.code().to_owned()),
+            ("seller_id", self.config.partner.clone()),
+            (
+                "it_b_pay",
+                pay_timeout(payment.created_at, payment.expires_at),
+            ),
+            ("extend_params", extend.to_string()),
+        ];
+        p.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        let answer = self.in_store_call(p).await?;
+        let get = |name: &str| answer.get(name).map_or("", String::as_str);
+        if get("result_code") != "SUCCESS" {
+            return Err(ChannelError::Upstream(format!(
+                "alipay.acquire.precreate: {}",
+                answer
+                    .get("detail_error_code")
+                    .map_or("FAIL", String::as_str)
+            )));
+        }
+        if get("out_trade_no") != payment.attempt_id.as_str() || get("qr_code").is_empty() {
+            return Err(ChannelError::Upstream(
+                "alipay.acquire.precreate answered about another trade".into(),
+            ));
+        }
+        let qr_code = get("qr_code").to_owned();
+        Ok(PaymentStart {
+            action: StartAction::QrCode {
+                // A simulated Alipay's code is its own page: opening it is scanning it.
+                test_link: self
+                    .config
+                    .test_mode
+                    .then(|| Url::parse(&qr_code).ok())
+                    .flatten(),
+                content: qr_code,
+            },
+            channel_order_id: None,
+        })
+    }
+
+    /// `alipay.acquire.overseas.query` about an in-store (QR) trade.
+    async fn query_in_store(&self, payment: &QueryPayment) -> Result<QueryResult, ChannelError> {
+        let mut p = self.base("alipay.acquire.overseas.query");
+        p.insert("partner_trans_id".into(), payment.attempt_id.to_string());
+        let answer = self.in_store_call(p).await?;
+        let get = |name: &str| answer.get(name).map_or("", String::as_str);
+        if get("result_code") != "SUCCESS" {
+            return match get("detail_error_code") {
+                "TRADE_NOT_EXIST" => Ok(QueryResult::NotFound),
+                code => Err(ChannelError::Upstream(format!(
+                    "alipay.acquire.overseas.query: {code}"
+                ))),
+            };
+        }
+        if get("partner_trans_id") != payment.attempt_id.as_str() {
+            return Err(ChannelError::Upstream(
+                "alipay.acquire.overseas.query answered about another trade".into(),
+            ));
+        }
+        Ok(match TradeStatus::parse(get("alipay_trans_status")) {
+            TradeStatus::Finished => QueryResult::Paid {
+                bizpay_order_id: get("alipay_trans_id").to_owned(),
+                money: get("currency")
+                    .parse::<Currency>()
+                    .ok()
+                    .and_then(|currency| Money::parse_major(get("trans_amount"), currency)),
+            },
+            TradeStatus::Closed => QueryResult::Closed,
+            TradeStatus::Pending => QueryResult::Pending,
+        })
+    }
+
+    /// `alipay.acquire.overseas.spot.refund`: an in-store trade's refund, decided at once.
+    async fn refund_in_store(&self, refund: &RefundPayment) -> Result<RefundResult, ChannelError> {
+        let mut p = self.base("alipay.acquire.overseas.spot.refund");
+        let fields = [
+            ("notify_url", self.config.notify_url.to_string()),
+            ("partner_trans_id", refund.payment_id.to_string()),
+            ("partner_refund_id", refund.refund_id.to_string()),
+            ("refund_amount", refund.money.major_plain()),
+            ("currency", refund.money.currency.code().to_owned()),
+            ("refund_reason", "merchant refund".to_owned()),
+        ];
+        p.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        let answer = self.in_store_call(p).await?;
+        let get = |name: &str| answer.get(name).map_or("", String::as_str);
+        match (get("result_code"), get("detail_error_code")) {
+            ("SUCCESS", _) => {
+                if get("partner_refund_id") != refund.refund_id.as_str() {
+                    return Err(ChannelError::Upstream(
+                        "spot.refund answered about another refund".into(),
+                    ));
+                }
+                Ok(RefundResult::Succeeded {
+                    channel_refund_id: answer
+                        .get("alipay_trans_id")
+                        .cloned()
+                        .unwrap_or_else(|| refund.refund_id.to_string()),
+                })
+            }
+            // Not decided (Alipay's own word for it is UNKNOW): asked about again later.
+            ("UNKNOW", _) | (_, "SYSTEM_ERROR" | "SYSTEM_EXCEPTION") => Err(
+                ChannelError::Upstream("spot.refund: Alipay system error".into()),
+            ),
+            (_, code) => Ok(RefundResult::Refused {
+                reason: if code.is_empty() { "FAIL" } else { code }.to_owned(),
+            }),
+        }
+    }
+}
+
+fn with_query(base: &Url, params: &Params) -> Url {
+    let mut url = base.clone();
+    url.query_pairs_mut().clear().extend_pairs(params.iter());
+    url
+}
+
+/// `it_b_pay`: how long the QR trade may wait, in whole minutes (`1m` to `15d`).
+fn pay_timeout(created: Timestamp, expires: Timestamp) -> String {
+    let minutes = created
+        .until(expires)
+        .as_secs()
+        .div_ceil(60)
+        .clamp(1, 15 * 24 * 60);
+    format!("{minutes}m")
 }
 
 fn transport(e: &reqwest::Error) -> String {
@@ -309,6 +516,9 @@ impl Channel for AlipayConnector {
     }
 
     async fn start(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
+        if payment.flow == Flow::MerchantQr {
+            return self.precreate(payment).await;
+        }
         Ok(PaymentStart {
             action: StartAction::Redirect(self.payment_url(payment)?),
             // What Alipay will know this payment by until it creates its own trade_no.
@@ -319,6 +529,9 @@ impl Channel for AlipayConnector {
     /// `single_trade_query`. The `<trade>` node is signed; an answer whose signature does
     /// not verify is an error, never a result.
     async fn query(&self, payment: &QueryPayment) -> Result<QueryResult, ChannelError> {
+        if payment.flow == Flow::MerchantQr {
+            return self.query_in_store(payment).await;
+        }
         let mut p = self.base("single_trade_query");
         p.insert("out_trade_no".into(), payment.attempt_id.to_string());
         let doc = self.call(p).await?;
@@ -333,25 +546,7 @@ impl Channel for AlipayConnector {
                 )),
             };
         }
-        let trade = doc
-            .child("response")
-            .and_then(|r| r.child("trade"))
-            .map(xml::Element::flat)
-            .unwrap_or_default();
-        let mut signed = trade.clone();
-        signed.insert(
-            "sign".into(),
-            doc.child_text("sign").unwrap_or_default().to_owned(),
-        );
-        signed.insert(
-            "sign_type".into(),
-            doc.child_text("sign_type").unwrap_or_default().to_owned(),
-        );
-        if !self.verify(&signed) {
-            return Err(ChannelError::Upstream(
-                "single_trade_query answer is not signed by Alipay".into(),
-            ));
-        }
+        let trade = self.signed_response(&doc, "trade", "single_trade_query")?;
         if trade.get("out_trade_no").map(String::as_str) != Some(payment.attempt_id.as_str()) {
             return Err(ChannelError::Upstream(
                 "single_trade_query answered about another trade".into(),
@@ -373,6 +568,9 @@ impl Channel for AlipayConnector {
 
     /// `forex_refund`, asynchronous: the result comes to the notify URL.
     async fn refund(&self, refund: &RefundPayment) -> Result<RefundResult, ChannelError> {
+        if refund.flow == Flow::MerchantQr {
+            return self.refund_in_store(refund).await;
+        }
         let mut p = self.base("forex_refund");
         let fields = [
             ("notify_url", self.config.notify_url.to_string()),
@@ -426,14 +624,16 @@ pub fn public_key_pem(pem: &str) -> Result<rsa::RsaPublicKey, ChannelError> {
         .map_err(|_| ChannelError::Config("not an RSA public key in SPKI or PKCS#1 PEM".into()))
 }
 
-/// A connector and the simulated Alipay it talks to, both on the gateway's `public_url`
+/// A connector and the simulated Alipay it talks to, both on the gateway
 /// (`/sim/alipay/…`, results to `/notify/alipay`), with the public test keys.
 pub fn sandbox(
-    public_url: &Url,
+    urls: impl Into<crate::SandboxUrls>,
     sign_type: SignType,
     time_scale: f64,
 ) -> Result<(AlipayConfig, simulator::AlipaySimConfig), ChannelError> {
-    let join = |path: &str| crate::url_under(public_url, path);
+    let urls = urls.into();
+    let join = |path: &str| crate::url_under(&urls.public, path);
+    let internal = |path: &str| crate::url_under(&urls.internal, path);
     let (signing, verifying) = match sign_type {
         SignType::Md5 => (
             SigningMaterial::Md5(ottgate_core::Secret::new(testkeys::MD5_KEY)),
@@ -446,11 +646,12 @@ pub fn sandbox(
     };
     let config = AlipayConfig {
         gateway_url: join("sim/alipay/gateway.do")?,
+        api_url: Some(internal("sim/alipay/gateway.do")?),
         partner: testkeys::PARTNER.into(),
         sign_type,
         signing,
         verifying,
-        notify_url: join("notify/alipay")?,
+        notify_url: internal("notify/alipay")?,
         industry: "5331".into(),
         notify_verify: true,
         test_mode: true,

@@ -4,7 +4,10 @@
 //! would (refusing with Alipay's own codes, e.g. `ILLEGAL_SIGN`), shows a cashier, signs
 //! browser returns and notifications with the *wallet's* key, answers `single_trade_query`,
 //! `forex_refund` and `notify_verify`, and re-sends unacknowledged notifications on
-//! Alipay's schedule (scaled by `time_scale`). A control endpoint injects faults.
+//! Alipay's schedule (scaled by `time_scale`). For QR codes the merchant shows it answers
+//! `alipay.acquire.precreate` with a code that is its own page (opening it is scanning
+//! it), `alipay.acquire.overseas.query` and `alipay.acquire.overseas.spot.refund`. A
+//! control endpoint injects faults.
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -80,6 +83,8 @@ pub struct Trade {
     pub created_at: String,
     pub paid_at: Option<String>,
     pub refunded: String,
+    /// What the QR code of an in-store (precreate) trade holds.
+    pub qr_code: Option<String>,
     #[serde(skip)]
     expires_at: Timestamp,
     #[serde(skip)]
@@ -165,6 +170,7 @@ impl AlipaySimulator {
         Router::new()
             .route("/gateway.do", get(gateway_get).post(gateway_post))
             .route("/cashier/{out_trade_no}", post(cashier))
+            .route("/qr/{code}", get(scanned))
             .route("/control", post(control))
             .route("/trades/{out_trade_no}", get(trade_state))
             .with_state(self.clone())
@@ -280,6 +286,7 @@ impl AlipaySimulator {
             created_at: now().beijing_display(),
             paid_at: None,
             refunded: "0.00".into(),
+            qr_code: None,
             expires_at: created.plus(Duration::from_secs(valid)),
             refunded_minor: 0,
             refund_ids: HashSet::new(),
@@ -303,10 +310,16 @@ impl AlipaySimulator {
             return Err(AlipayError("TRADE_STATUS_ERROR"));
         }
         let expired = now() >= trade.expires_at;
+        let in_store = trade.qr_code.is_some();
         let status = match (action, expired) {
             (CashierAction::Pay, false) => {
                 trade.paid_at = Some(now().beijing_display());
-                "TRADE_FINISHED"
+                // In-store trades are TRADE_SUCCESS (refundable); online ones finished.
+                if in_store {
+                    "TRADE_SUCCESS"
+                } else {
+                    "TRADE_FINISHED"
+                }
             }
             _ => "TRADE_CLOSED",
         };
@@ -339,6 +352,9 @@ impl AlipaySimulator {
             .map(|url| {
                 let mut params = result;
                 params.insert("notify_type".into(), "trade_status_sync".into());
+                if in_store {
+                    params.insert("trans_currency".into(), trade.currency.clone());
+                }
                 Outgoing {
                     url,
                     params,
@@ -526,6 +542,234 @@ impl AlipaySimulator {
         }
     }
 
+    /// `alipay.acquire.precreate`: creates (or, for the same request again, finds) an
+    /// in-store trade and answers its QR code.
+    fn precreate(&self, params: &Params) -> String {
+        let sign_type = match self.authenticate(params) {
+            Ok(t) => t,
+            Err(e) => return error_xml(e.0),
+        };
+        let result = (|| {
+            let get = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
+            let required = |name: &str| get(name).ok_or("ILLEGAL_ARGUMENT");
+            let out_trade_no = required("out_trade_no")?;
+            if out_trade_no.len() > 64 {
+                return Err("ILLEGAL_ARGUMENT");
+            }
+            let subject = required("subject")?;
+            let trans_currency = required("trans_currency")?;
+            let currency = trans_currency
+                .parse::<Currency>()
+                .map_err(|_| "ILLEGAL_CURRENCY")?;
+            required("currency")?
+                .parse::<Currency>()
+                .map_err(|_| "ILLEGAL_CURRENCY")?;
+            let total_fee = required("total_fee")?;
+            Money::parse_major(&total_fee, currency).ok_or("ILLEGAL_ARGUMENT")?;
+            if required("product_code")? != "OVERSEAS_MBARCODE_PAY" {
+                return Err("ILLEGAL_ARGUMENT");
+            }
+            let notify_url = required("notify_url")?;
+            let created =
+                Timestamp::parse_beijing(&required("timestamp")?).ok_or("ILLEGAL_ARGUMENT")?;
+            let valid = match get("it_b_pay") {
+                Some(t) => timeout_rule(&t).ok_or("ILLEGAL_ARGUMENT")?,
+                None => Duration::from_secs(2 * 3600),
+            };
+            let mut trades = lock(&self.inner.trades);
+            if let Some(existing) = trades.get(&out_trade_no) {
+                return if existing.qr_code.is_some()
+                    && existing.total_fee == total_fee
+                    && existing.currency == trans_currency
+                {
+                    Ok(existing.clone())
+                } else {
+                    Err("TRADE_HAS_EXIST")
+                };
+            }
+            let qr_code = self
+                .config()
+                .base_url
+                .join(&format!("qr/{}", digits(20)))
+                .map_err(|_| "SYSTEM_ERROR")?
+                .to_string();
+            let trade = Trade {
+                trade_no: format!(
+                    "{}22001{}",
+                    now().beijing_compact().get(..8).unwrap_or("20260101"),
+                    digits(15)
+                ),
+                out_trade_no: out_trade_no.clone(),
+                service: "alipay.acquire.precreate".into(),
+                total_fee,
+                currency: trans_currency,
+                subject,
+                return_url: None,
+                notify_url: Some(notify_url),
+                sign_type,
+                status: "WAIT_BUYER_PAY".into(),
+                created_at: now().beijing_display(),
+                paid_at: None,
+                refunded: "0.00".into(),
+                qr_code: Some(qr_code),
+                expires_at: created.plus(valid),
+                refunded_minor: 0,
+                refund_ids: HashSet::new(),
+            };
+            trades.insert(out_trade_no, trade.clone());
+            Ok(trade)
+        })();
+        let fields = match result {
+            Ok(trade) => [
+                ("result_code", "SUCCESS".to_owned()),
+                ("out_trade_no", trade.out_trade_no.clone()),
+                ("voucher_type", "qrcode".to_owned()),
+                ("qr_code", trade.qr_code.clone().unwrap_or_default()),
+            ]
+            .to_vec(),
+            Err(code) => business_failure(code),
+        };
+        self.in_store_xml(params, sign_type, fields)
+    }
+
+    /// `alipay.acquire.overseas.query` by `partner_trans_id`.
+    fn in_store_query(&self, params: &Params) -> String {
+        let sign_type = match self.authenticate(params) {
+            Ok(t) => t,
+            Err(e) => return error_xml(e.0),
+        };
+        let found = params
+            .get("partner_trans_id")
+            .and_then(|id| lock(&self.inner.trades).get(id).cloned());
+        let fields = match found {
+            None => business_failure("TRADE_NOT_EXIST"),
+            Some(trade) => {
+                let mut fields = vec![
+                    ("result_code", "SUCCESS".to_owned()),
+                    ("partner_trans_id", trade.out_trade_no.clone()),
+                    ("alipay_trans_id", trade.trade_no.clone()),
+                    ("alipay_trans_status", trade.status.clone()),
+                    ("trans_amount", trade.total_fee.clone()),
+                    ("currency", trade.currency.clone()),
+                ];
+                if let Some(paid) = trade.paid_at {
+                    fields.push(("alipay_pay_time", paid));
+                    fields.push(("alipay_buyer_login_id", "sim***@alipay.test".into()));
+                }
+                fields
+            }
+        };
+        self.in_store_xml(params, sign_type, fields)
+    }
+
+    /// `alipay.acquire.overseas.spot.refund`, decided at once. The same refund id with the
+    /// same amount again is answered as the first time.
+    fn in_store_refund(&self, params: &Params) -> String {
+        let sign_type = match self.authenticate(params) {
+            Ok(t) => t,
+            Err(e) => return error_xml(e.0),
+        };
+        let result = (|| {
+            let get = |name: &str| {
+                params
+                    .get(name)
+                    .filter(|v| !v.is_empty())
+                    .cloned()
+                    .ok_or("ILLEGAL_ARGUMENT")
+            };
+            let (trans_id, refund_id, amount, currency) = (
+                get("partner_trans_id")?,
+                get("partner_refund_id")?,
+                get("refund_amount")?,
+                get("currency")?,
+            );
+            let mut trades = lock(&self.inner.trades);
+            let trade = trades.get_mut(&trans_id).ok_or("TRADE_NOT_EXIST")?;
+            if trade.status != "TRADE_SUCCESS" {
+                return Err("TRADE_STATUS_ERROR");
+            }
+            if currency != trade.currency {
+                return Err("CURRENCY_NOT_SAME");
+            }
+            let paid = trade.money().ok_or("SYSTEM_ERROR")?;
+            let wanted = Money::parse_major(&amount, paid.currency).ok_or("ILLEGAL_ARGUMENT")?;
+            if trade.refund_ids.contains(&refund_id) {
+                return Ok((
+                    trade.trade_no.clone(),
+                    trans_id,
+                    refund_id,
+                    amount,
+                    currency,
+                ));
+            }
+            if trade.refunded_minor + wanted.amount.minor() > paid.amount.minor() {
+                return Err("REFUND_AMT_RESTRICTION");
+            }
+            trade.refunded_minor += wanted.amount.minor();
+            trade.refund_ids.insert(refund_id.clone());
+            trade.refunded = Money::new(
+                ottgate_core::Amount::from_minor(trade.refunded_minor)
+                    .map_err(|_| "SYSTEM_ERROR")?,
+                paid.currency,
+            )
+            .major_plain();
+            Ok((
+                trade.trade_no.clone(),
+                trans_id,
+                refund_id,
+                amount,
+                currency,
+            ))
+        })();
+        let fields = match result {
+            Ok((trade_no, trans_id, refund_id, amount, currency)) => vec![
+                ("result_code", "SUCCESS".to_owned()),
+                ("alipay_trans_id", trade_no),
+                ("partner_trans_id", trans_id),
+                ("partner_refund_id", refund_id),
+                ("refund_amount", amount),
+                ("currency", currency),
+            ],
+            Err(code) => business_failure(code),
+        };
+        self.in_store_xml(params, sign_type, fields)
+    }
+
+    /// An in-store service's answer: `is_success=T` and the business fields in
+    /// `<response><alipay>`, signed with the wallet's key.
+    fn in_store_xml(
+        &self,
+        request: &Params,
+        sign_type: SignType,
+        fields: Vec<(&'static str, String)>,
+    ) -> String {
+        let fields: Params = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let signature = self.sign(&fields, sign_type);
+        let request: String = request
+            .iter()
+            .filter(|(k, _)| *k != "sign")
+            .map(|(k, v)| format!("<param name=\"{}\">{}</param>", escape(k), escape(v)))
+            .collect();
+        let body: String = fields
+            .iter()
+            .map(|(k, v)| format!("<{k}>{}</{k}>", escape(v)))
+            .collect();
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><alipay><is_success>T</is_success><request>{request}</request><response><alipay>{body}</alipay></response><sign>{}</sign><sign_type>{}</sign_type></alipay>",
+            escape(&signature),
+            sign_type.code()
+        )
+    }
+
+    /// The in-store trade whose QR code is `code` (what scanning it finds).
+    fn by_qr_code(&self, code: &str) -> Option<Trade> {
+        let wanted = self.config().base_url.join(&format!("qr/{code}")).ok()?;
+        lock(&self.inner.trades)
+            .values()
+            .find(|t| t.qr_code.as_deref() == Some(wanted.as_str()))
+            .cloned()
+    }
+
     fn notify_verify(&self, params: &Params) -> &'static str {
         if params.get("partner").map(String::as_str) != Some(self.config().partner.as_str()) {
             return "false";
@@ -550,6 +794,30 @@ fn bump(total_fee: &str) -> Option<String> {
         )
         .major_plain(),
     )
+}
+
+/// A refused in-store request: `result_code=FAIL` and Alipay's code.
+fn business_failure(code: &'static str) -> Vec<(&'static str, String)> {
+    vec![
+        ("result_code", "FAIL".to_owned()),
+        ("detail_error_code", code.to_owned()),
+        ("detail_error_des", code.to_lowercase().replace('_', " ")),
+    ]
+}
+
+/// `it_b_pay` / `timeout_rule`: `5m`, `2h`, `1d` and the like (1 minute to 15 days).
+fn timeout_rule(rule: &str) -> Option<Duration> {
+    let unit = match rule.chars().last()? {
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return None,
+    };
+    let count = rule.get(..rule.len() - 1)?.parse::<u64>().ok()?;
+    let secs = count.checked_mul(unit)?;
+    (60..=15 * 86_400)
+        .contains(&secs)
+        .then(|| Duration::from_secs(secs))
 }
 
 fn error_xml(code: &str) -> String {
@@ -594,6 +862,9 @@ fn dispatch(sim: &AlipaySimulator, params: &Params) -> Response {
             Err(e) => error_page(e.0),
         },
         Some("single_trade_query") => xml_response(sim.query(params)),
+        Some("alipay.acquire.precreate") => xml_response(sim.precreate(params)),
+        Some("alipay.acquire.overseas.query") => xml_response(sim.in_store_query(params)),
+        Some("alipay.acquire.overseas.spot.refund") => xml_response(sim.in_store_refund(params)),
         Some("forex_refund") => xml_response(sim.refund(params)),
         Some("notify_verify") => sim.notify_verify(params).into_response(),
         _ => error_page("ILLEGAL_SERVICE"),
@@ -620,7 +891,9 @@ fn cashier_page(sim: &AlipaySimulator, trade: &Trade) -> Response {
         escape(&trade.subject),
         escape(&trade.total_fee),
         escape(&trade.currency),
-        if trade.service.ends_with("_wap") {
+        if trade.qr_code.is_some() {
+            "In store (QR code)"
+        } else if trade.service.ends_with("_wap") {
             "Mobile (WAP)"
         } else {
             "PC"
@@ -663,6 +936,14 @@ async fn cashier(
             }
         }
         Err(e) => error_page(e.0),
+    }
+}
+
+/// What the buyer's Alipay app shows after scanning an in-store trade's QR code.
+async fn scanned(State(sim): State<AlipaySimulator>, Path(code): Path<String>) -> Response {
+    match sim.by_qr_code(&code) {
+        Some(trade) => cashier_page(&sim, &trade),
+        None => error_page("INVALID_QR_CODE"),
     }
 }
 

@@ -4,7 +4,9 @@
 //! page), pays at UnionPay, and comes back to `frontUrl` (display only). The result that
 //! counts is UnionPay's signed form POSTed to `backUrl` (our `/notify/unionpay`), answered
 //! with HTTP 200. `queryTrans.do` confirms; refunds go to `backTransReq.do`, their result
-//! again to `backUrl`.
+//! again to `backUrl`. A QR code the merchant shows is asked for on `backTransReq.do`
+//! (`txnSubType=07`, `bizType=000000`) and answered with `qrCode`; its result arrives the
+//! same way (docs/wallets.md).
 
 pub mod sign;
 pub mod simulator;
@@ -18,7 +20,7 @@ use url::Url;
 
 use crate::alipay::{private_key_pem, public_key_pem};
 use crate::{
-    Channel, ChannelError, Device, PaymentStart, QueryPayment, QueryRefund, QueryResult,
+    Channel, ChannelError, Device, Flow, PaymentStart, QueryPayment, QueryRefund, QueryResult,
     RefundPayment, RefundQueryResult, RefundResult, StartAction, StartPayment,
 };
 
@@ -28,6 +30,9 @@ pub struct UnionPayConfig {
     /// The gateway root, e.g. `https://gateway.95516.com/` (ending in `/`); the endpoints
     /// are `gateway/api/frontTransReq.do`, `queryTrans.do` and `backTransReq.do` under it.
     pub gateway_url: Url,
+    /// Where our own server-to-server requests go (`queryTrans.do`, `backTransReq.do`),
+    /// when not under `gateway_url` (a sandbox reaches its simulator directly).
+    pub back_gateway_url: Option<Url>,
     pub mer_id: String,
     /// The serial number of our signing certificate (`certId`).
     pub cert_id: String,
@@ -55,6 +60,11 @@ pub struct UnionPayConnector {
     config: UnionPayConfig,
     http: reqwest::Client,
 }
+
+/// `bizType` of online (browser) payments: gateway payment.
+pub const ONLINE_BIZ_TYPE: &str = "000201";
+/// `bizType` of QR code payments.
+pub const QR_BIZ_TYPE: &str = "000000";
 
 /// ISO 4217 numeric codes, as `currencyCode` carries them.
 pub fn currency_code(currency: Currency) -> &'static str {
@@ -220,8 +230,70 @@ impl UnionPayConnector {
             && sign::verify(fields, &self.config.verifying_key)
     }
 
-    fn endpoint(&self, name: &str) -> Result<Url, ChannelError> {
+    /// Where the buyer's browser posts (`frontTransReq.do`).
+    fn front_endpoint(&self, name: &str) -> Result<Url, ChannelError> {
         crate::url_under(&self.config.gateway_url, &format!("gateway/api/{name}"))
+    }
+
+    /// Where our server posts.
+    fn endpoint(&self, name: &str) -> Result<Url, ChannelError> {
+        let root = self
+            .config
+            .back_gateway_url
+            .as_ref()
+            .unwrap_or(&self.config.gateway_url);
+        crate::url_under(root, &format!("gateway/api/{name}"))
+    }
+
+    /// `backTransReq.do` with `txnSubType=07`: UnionPay's QR code for a purchase the
+    /// buyer scans with a UnionPay app.
+    async fn apply_qr_code(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
+        let mut f = self.base(
+            ("01", "07", QR_BIZ_TYPE),
+            payment.attempt_id.as_str(),
+            payment.created_at,
+        );
+        let fields = [
+            ("channelType", "08".to_owned()),
+            ("txnAmt", payment.money.amount.minor().to_string()),
+            (
+                "currencyCode",
+                currency_code(payment.money.currency).to_owned(),
+            ),
+            ("backUrl", self.config.notify_url.to_string()),
+            ("payTimeout", payment.expires_at.beijing_compact()),
+        ];
+        f.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        let answer = self.call("backTransReq.do", f).await?;
+        let code = answer.get("respCode").map_or("", String::as_str);
+        if code != "00" {
+            return Err(ChannelError::Upstream(format!(
+                "QR code request: {code} {}",
+                answer.get("respMsg").map_or("", String::as_str)
+            )));
+        }
+        if answer.get("orderId").map(String::as_str) != Some(payment.attempt_id.as_str()) {
+            return Err(ChannelError::Upstream(
+                "QR code request answered about another order".into(),
+            ));
+        }
+        let qr_code = answer
+            .get("qrCode")
+            .filter(|q| !q.is_empty())
+            .cloned()
+            .ok_or_else(|| ChannelError::Upstream("QR code request: no qrCode".into()))?;
+        Ok(PaymentStart {
+            action: StartAction::QrCode {
+                // A simulated UnionPay's code is its own page: opening it is scanning it.
+                test_link: self
+                    .config
+                    .test_mode
+                    .then(|| Url::parse(&qr_code).ok())
+                    .flatten(),
+                content: qr_code,
+            },
+            channel_order_id: None,
+        })
     }
 
     /// `queryTrans.do` about transaction `order_id` sent at `txn_time`: `None` when
@@ -331,16 +403,16 @@ impl Channel for UnionPayConnector {
     }
 
     async fn start(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
+        let channel_type = match payment.flow {
+            Flow::MerchantQr => return self.apply_qr_code(payment).await,
+            Flow::Browser(Device::Mobile) => "08",
+            Flow::Browser(Device::Desktop) => "07",
+        };
         let mut f = self.base(
-            ("01", "01", "000201"),
+            ("01", "01", ONLINE_BIZ_TYPE),
             payment.attempt_id.as_str(),
             payment.created_at,
         );
-        let channel_type = if payment.device == Device::Mobile {
-            "08"
-        } else {
-            "07"
-        };
         let fields = [
             ("channelType", channel_type.to_owned()),
             ("txnAmt", payment.money.amount.minor().to_string()),
@@ -355,7 +427,7 @@ impl Channel for UnionPayConnector {
         f.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
         Ok(PaymentStart {
             action: StartAction::PostForm {
-                action: self.endpoint("frontTransReq.do")?,
+                action: self.front_endpoint("frontTransReq.do")?,
                 fields: self.signed(f).into_iter().collect(),
             },
             channel_order_id: None,
@@ -416,7 +488,12 @@ impl Channel for UnionPayConnector {
         let original = refund.bizpay_order_id.as_deref().ok_or_else(|| {
             ChannelError::Upstream("refund: the payment has no UnionPay queryId".into())
         })?;
-        let mut f = self.base(("04", "00", "000201"), refund.refund_id.as_str(), refund.at);
+        let biz_type = if refund.flow == Flow::MerchantQr {
+            QR_BIZ_TYPE
+        } else {
+            ONLINE_BIZ_TYPE
+        };
+        let mut f = self.base(("04", "00", biz_type), refund.refund_id.as_str(), refund.at);
         let fields = [
             ("channelType", "07".to_owned()),
             ("origQryId", original.to_owned()),
@@ -457,21 +534,24 @@ pub mod testkeys {
     pub const WALLET_CERT_ID: &str = "69042905377";
 }
 
-/// A connector and the simulated UnionPay it talks to, both on the gateway's `public_url`
+/// A connector and the simulated UnionPay it talks to, both on the gateway
 /// (`/sim/unionpay/…`, results to `/notify/unionpay`), with the public test keys.
 pub fn sandbox(
-    public_url: &Url,
+    urls: impl Into<crate::SandboxUrls>,
     time_scale: f64,
 ) -> Result<(UnionPayConfig, simulator::UnionPaySimConfig), ChannelError> {
     use crate::alipay::testkeys as keys;
-    let join = |path: &str| crate::url_under(public_url, path);
+    let urls = urls.into();
+    let join = |path: &str| crate::url_under(&urls.public, path);
+    let internal = |path: &str| crate::url_under(&urls.internal, path);
     let config = UnionPayConfig {
         gateway_url: join("sim/unionpay/")?,
+        back_gateway_url: Some(internal("sim/unionpay/")?),
         mer_id: testkeys::MER_ID.into(),
         cert_id: testkeys::CERT_ID.into(),
         signing_key: Box::new(private_key_pem(keys::MERCHANT_PRIVATE)?),
         verifying_key: Box::new(public_key_pem(keys::WALLET_PUBLIC)?),
-        notify_url: join("notify/unionpay")?,
+        notify_url: internal("notify/unionpay")?,
         test_mode: true,
     };
     let sim = simulator::UnionPaySimConfig {

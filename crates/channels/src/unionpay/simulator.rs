@@ -70,6 +70,10 @@ pub struct Transaction {
     pub txn_amt: u64,
     pub currency_code: String,
     pub channel_type: String,
+    /// `000201` for a browser purchase, `000000` for a QR code.
+    pub biz_type: String,
+    /// What the QR code of a QR purchase holds.
+    pub qr_code: Option<String>,
     pub front_url: String,
     pub back_url: String,
     /// `None` until the buyer pays or fails; then UnionPay's result code.
@@ -163,6 +167,7 @@ impl UnionPaySimulator {
             .route("/gateway/api/queryTrans.do", post(query))
             .route("/gateway/api/backTransReq.do", post(back))
             .route("/cashier/{order_id}", post(cashier))
+            .route("/qr/{code}", get(scanned))
             .route("/control", post(control))
             .route("/orders/{order_id}", get(order_state))
             .with_state(self.clone())
@@ -282,6 +287,8 @@ impl UnionPaySimulator {
             txn_amt,
             currency_code,
             channel_type,
+            biz_type: super::ONLINE_BIZ_TYPE.into(),
+            qr_code: None,
             front_url,
             back_url,
             orig_resp_code: None,
@@ -292,6 +299,85 @@ impl UnionPaySimulator {
         };
         transactions.insert(order_id, txn.clone());
         Ok(txn)
+    }
+
+    /// `backTransReq.do` with `txnType=01`, `txnSubType=07`: a QR code for a purchase the
+    /// buyer scans (the same request again finds the same code).
+    pub fn apply_qr_code(&self, f: &Fields) -> Result<Fields, UnionPayError> {
+        self.authenticate(f)?;
+        let get = |name: &str| f.get(name).filter(|v| !v.is_empty()).cloned().ok_or(FORMAT);
+        if get("bizType")? != super::QR_BIZ_TYPE {
+            return Err(FORMAT);
+        }
+        let order_id = get("orderId")?;
+        let txn_time = get("txnTime")?;
+        let txn_amt = get("txnAmt")?
+            .parse::<u64>()
+            .ok()
+            .filter(|a| *a >= 1)
+            .ok_or(FORMAT)?;
+        let currency_code = get("currencyCode")?;
+        if !valid_order_id(&order_id)
+            || Timestamp::parse_beijing(&txn_time).is_none()
+            || currency_from_code(&currency_code).is_none()
+        {
+            return Err(FORMAT);
+        }
+        let back_url = get("backUrl")?;
+        Url::parse(&back_url).map_err(|_| FORMAT)?;
+        let pay_timeout = match f.get("payTimeout").filter(|v| !v.is_empty()) {
+            Some(t) => Some(Timestamp::parse_beijing(t).ok_or(FORMAT)?),
+            None => None,
+        };
+        let mut transactions = lock(&self.inner.transactions);
+        let txn = match transactions.get(&order_id) {
+            Some(existing)
+                if existing.qr_code.is_some()
+                    && existing.txn_time == txn_time
+                    && existing.txn_amt == txn_amt
+                    && existing.currency_code == currency_code =>
+            {
+                existing.clone()
+            }
+            Some(_) => return Err(DUPLICATE),
+            None => {
+                let qr_code = self
+                    .config()
+                    .base_url
+                    .join(&format!("qr/{}", digits(20)))
+                    .map_err(|_| FORMAT)?;
+                let txn = Transaction {
+                    order_id: order_id.clone(),
+                    txn_time,
+                    txn_amt,
+                    currency_code,
+                    channel_type: "08".into(),
+                    biz_type: super::QR_BIZ_TYPE.into(),
+                    qr_code: Some(qr_code.to_string()),
+                    front_url: String::new(),
+                    back_url,
+                    orig_resp_code: None,
+                    query_id: None,
+                    refunded: 0,
+                    pay_timeout,
+                    refunds: HashMap::new(),
+                };
+                transactions.insert(order_id, txn.clone());
+                txn
+            }
+        };
+        let mut extra = Fields::new();
+        extra.insert("qrCode".into(), txn.qr_code.unwrap_or_default());
+        Ok(extra)
+    }
+
+    /// The QR purchase whose code is `code` (what scanning it finds).
+    fn by_qr_code(&self, code: &str) -> Option<Transaction> {
+        let wanted = self.config().base_url.join(&format!("qr/{code}")).ok()?;
+        lock(&self.inner.transactions)
+            .values()
+            .find(|t| t.qr_code.as_deref() == Some(wanted.as_str()))
+            .cloned()
     }
 
     /// The buyer pays or fails at the cashier. Returns the notification to send and the
@@ -323,8 +409,11 @@ impl UnionPaySimulator {
             ("orderId", txn.order_id.clone()),
             ("txnTime", txn.txn_time.clone()),
             ("txnType", "01".into()),
-            ("txnSubType", "01".into()),
-            ("bizType", "000201".into()),
+            (
+                "txnSubType",
+                if txn.qr_code.is_some() { "07" } else { "01" }.into(),
+            ),
+            ("bizType", txn.biz_type.clone()),
             ("accessType", "0".into()),
             ("txnAmt", txn.txn_amt.to_string()),
             ("currencyCode", txn.currency_code.clone()),
@@ -425,6 +514,8 @@ impl UnionPaySimulator {
                 txn_amt: amount,
                 currency_code: currency_code.clone(),
                 channel_type: "07".into(),
+                biz_type: f.get("bizType").cloned().unwrap_or_default(),
+                qr_code: None,
                 front_url: String::new(),
                 back_url: back_url.to_string(),
                 orig_resp_code: Some("00".into()),
@@ -441,7 +532,7 @@ impl UnionPaySimulator {
             ("txnTime", get("txnTime")?),
             ("txnType", "04".into()),
             ("txnSubType", "00".into()),
-            ("bizType", "000201".into()),
+            ("bizType", get("bizType")?),
             ("accessType", "0".into()),
             ("origQryId", orig),
             ("txnAmt", amount.to_string()),
@@ -547,7 +638,9 @@ fn cashier_page(sim: &UnionPaySimulator, txn: &Transaction) -> Response {
          <p style=\"font-size:32px;font-weight:700\" id=\"unionpay-amount\">{}</p>\
          <p style=\"color:#666;font-size:13px\">{} · orderId {}</p>{body}",
         escape(&amount),
-        if txn.channel_type == "08" {
+        if txn.qr_code.is_some() {
+            "QR code"
+        } else if txn.channel_type == "08" {
             "Mobile"
         } else {
             "PC"
@@ -591,9 +684,25 @@ async fn query(State(sim): State<UnionPaySimulator>, body: Bytes) -> Response {
     plain(sim.answer(&f, sim.query(&f)))
 }
 
+/// `backTransReq.do`: a refund (`txnType=04`) or a QR code (`txnType=01`, `txnSubType=07`).
 async fn back(State(sim): State<UnionPaySimulator>, body: Bytes) -> Response {
     let f = parse_form(&body);
-    plain(sim.answer(&f, sim.refund(&f)))
+    let qr = f.get("txnType").map(String::as_str) == Some("01")
+        && f.get("txnSubType").map(String::as_str) == Some("07");
+    let result = if qr {
+        sim.apply_qr_code(&f)
+    } else {
+        sim.refund(&f)
+    };
+    plain(sim.answer(&f, result))
+}
+
+/// What the buyer's UnionPay app shows after scanning a QR purchase's code.
+async fn scanned(State(sim): State<UnionPaySimulator>, Path(code): Path<String>) -> Response {
+    match sim.by_qr_code(&code) {
+        Some(txn) => cashier_page(&sim, &txn),
+        None => error_page(&NOT_FOUND),
+    }
 }
 
 async fn cashier(
@@ -624,6 +733,11 @@ async fn cashier(
                 .map(|t| t.front_url.clone())
                 .unwrap_or_default();
             sim.send(notification);
+            if front_url.is_empty() {
+                // A scanned QR code: the buyer's phone stays in the app.
+                let done = "<p id=\"unionpay-done\">Payment processed.</p>";
+                return simkit::page("UnionPay", "#f3f3f3", done).into_response();
+            }
             back_to_merchant(&front_url, &result)
         }
         Err(e) => error_page(&e),

@@ -1,8 +1,9 @@
 //! WeChat Pay API v2, institutional mode (spec/channels.md §3): the connector.
 //!
-//! Every call is a signed XML POST answered in signed XML. Desktop buyers get `NATIVE`
-//! (a `weixin://` code shown as a QR on our checkout), mobile buyers `MWEB` (a redirect to
+//! Every call is a signed XML POST answered in signed XML. Desktop buyers and merchant-shown
+//! QR codes get `NATIVE` (a `weixin://` code), mobile browsers `MWEB` (a redirect to
 //! WeChat's H5 page). Results arrive as signed XML notifications, acknowledged in XML.
+//! `pay/queryexchagerate` gives the day's exchange rate (docs/wallets.md).
 
 pub mod sign;
 pub mod simulator;
@@ -16,7 +17,7 @@ use url::Url;
 
 use crate::xml;
 use crate::{
-    Channel, ChannelError, ChannelIds, Device, PaymentStart, QueryPayment, QueryRefund,
+    Channel, ChannelError, ChannelIds, Device, Flow, PaymentStart, QueryPayment, QueryRefund,
     QueryResult, RefundPayment, RefundQueryResult, RefundResult, StartAction, StartPayment,
 };
 
@@ -62,6 +63,24 @@ pub struct WeChatConnector {
     http: reqwest::Client,
     /// For `secapi/` calls: presents the client certificate when one is configured.
     secure_http: reqwest::Client,
+}
+
+/// Whether an answer must carry WeChat Pay's signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signed {
+    Always,
+    /// Only checked when present (`queryexchagerate`, whose published answer has none).
+    WhenSignatureSent,
+}
+
+/// A day's exchange rate, as WeChat Pay states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExchangeRate {
+    pub fee_type: String,
+    /// CNY per unit of `fee_type`, times 10^8.
+    pub rate: u64,
+    /// The day it is for, `yyyyMMdd`.
+    pub rate_time: String,
 }
 
 /// A verified payment notification, read.
@@ -184,7 +203,16 @@ impl WeChatConnector {
     }
 
     /// POSTs a signed request and returns the verified answer (with `return_code=SUCCESS`).
-    async fn call(&self, path: &str, mut fields: Fields) -> Result<Fields, ChannelError> {
+    async fn call(&self, path: &str, fields: Fields) -> Result<Fields, ChannelError> {
+        self.call_checked(path, fields, Signed::Always).await
+    }
+
+    async fn call_checked(
+        &self,
+        path: &str,
+        mut fields: Fields,
+        signed: Signed,
+    ) -> Result<Fields, ChannelError> {
         let signature = sign::sign(&fields, self.config.sign_type, &self.config.api_key);
         fields.insert("sign".into(), signature);
         let url = self
@@ -223,12 +251,61 @@ impl WeChatConnector {
                     .map_or("communication failure", String::as_str)
             )));
         }
-        if !self.verify(&answer) {
+        let unsigned_allowed = signed == Signed::WhenSignatureSent && !answer.contains_key("sign");
+        if !unsigned_allowed && !self.verify(&answer) {
             return Err(ChannelError::Upstream(format!(
                 "{path}: answer is not signed by WeChat Pay"
             )));
         }
         Ok(answer)
+    }
+
+    /// `pay/queryexchagerate` (sic): WeChat Pay's CNY rate for `fee_type` on `date`
+    /// (`yyyyMMdd`, Beijing). `None` when WeChat Pay has no rate for that currency.
+    pub async fn exchange_rate(
+        &self,
+        fee_type: &str,
+        date: &str,
+    ) -> Result<Option<ExchangeRate>, ChannelError> {
+        let mut f = self.base(&ChannelIds::default());
+        f.insert("fee_type".into(), fee_type.to_owned());
+        f.insert("date".into(), date.to_owned());
+        // The published answer lists no signature; one that carries one must verify.
+        let answer = self
+            .call_checked("pay/queryexchagerate", f, Signed::WhenSignatureSent)
+            .await?;
+        match (
+            answer.get("result_code").map(String::as_str),
+            answer.get("err_code").map(String::as_str),
+        ) {
+            (None | Some("SUCCESS"), _) => {}
+            (_, Some("SYSTEMERROR")) => {
+                return Err(ChannelError::Upstream(
+                    "queryexchagerate: WeChat Pay system error".into(),
+                ));
+            }
+            _ => return Ok(None),
+        }
+        let Some(rate) = answer.get("rate").filter(|r| !r.is_empty()) else {
+            return Ok(None);
+        };
+        let rate = rate.parse::<u64>().ok().filter(|r| *r > 0).ok_or_else(|| {
+            ChannelError::Upstream("queryexchagerate: rate is not a number".into())
+        })?;
+        if answer.get("fee_type").is_some_and(|f| f != fee_type) {
+            return Err(ChannelError::Upstream(
+                "queryexchagerate answered about another currency".into(),
+            ));
+        }
+        Ok(Some(ExchangeRate {
+            fee_type: fee_type.to_owned(),
+            rate,
+            rate_time: answer
+                .get("rate_time")
+                .filter(|t| !t.is_empty())
+                .cloned()
+                .unwrap_or_else(|| date.to_owned()),
+        }))
     }
 
     /// Reads an already verified payment notification.
@@ -278,22 +355,24 @@ pub mod testkeys {
     pub const API_KEY: &str = "OttSimWeChatApiKey00000000000000";
 }
 
-/// A connector configured against the simulated WeChat Pay mounted at
-/// `{public_url}sim/wechatpay/`, and that simulator's configuration.
+/// A connector configured against the simulated WeChat Pay mounted at `sim/wechatpay/`
+/// on the gateway, and that simulator's configuration.
 pub fn sandbox(
-    public_url: &Url,
+    urls: impl Into<crate::SandboxUrls>,
     sign_type: SignType,
     time_scale: f64,
 ) -> Result<(WeChatConfig, simulator::WeChatSimConfig), ChannelError> {
-    let join = |path: &str| crate::url_under(public_url, path);
+    let urls = urls.into();
+    let join = |path: &str| crate::url_under(&urls.public, path);
+    let internal = |path: &str| crate::url_under(&urls.internal, path);
     let config = WeChatConfig {
-        api_url: join("sim/wechatpay/")?,
+        api_url: internal("sim/wechatpay/")?,
         appid: testkeys::APPID.into(),
         mch_id: testkeys::MCH_ID.into(),
         sub_mch_id: testkeys::SUB_MCH_ID.into(),
         api_key: Secret::new(testkeys::API_KEY),
         sign_type,
-        notify_url: join("notify/wechatpay")?,
+        notify_url: internal("notify/wechatpay")?,
         server_ip: "127.0.0.1".into(),
         test_scan_url: Some(join("sim/wechatpay/scan")?),
         client_identity_pem: None,
@@ -305,6 +384,7 @@ pub fn sandbox(
         api_key: Secret::new(testkeys::API_KEY),
         time_scale,
         base_url: join("sim/wechatpay/")?,
+        exchange_rates: simulator::default_exchange_rates(),
     };
     Ok((config, sim))
 }
@@ -334,7 +414,7 @@ impl Channel for WeChatConnector {
     }
 
     async fn start(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
-        let mweb = payment.device == Device::Mobile;
+        let mweb = payment.flow == Flow::Browser(Device::Mobile);
         let mut f = self.base(&payment.channel_ids);
         let fields = [
             ("body", body(&payment.subject)),

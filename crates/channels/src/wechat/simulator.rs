@@ -3,8 +3,9 @@
 //! It checks requests as WeChat does (XML, ids, signature, fields — refusing with WeChat's
 //! codes such as `SIGNERROR`), keeps orders, serves the MWEB H5 page and, for NATIVE
 //! codes, a page that stands in for the buyer's phone scanning the QR, notifies in signed
-//! XML on WeChat's schedule until acknowledged, and answers orderquery, closeorder and
-//! refunds. Faults are injected through `/control`.
+//! XML on WeChat's schedule until acknowledged, and answers orderquery, closeorder,
+//! refunds and `queryexchagerate` (from a table of rates). Faults are injected through
+//! `/control`.
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -14,7 +15,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use ottgate_core::{Amount, Clock, Currency, Money, Secret, SystemClock, Timestamp};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use url::Url;
@@ -51,6 +52,29 @@ pub struct WeChatSimConfig {
     pub time_scale: f64,
     /// Where the simulator is reachable, ending in `/`.
     pub base_url: Url,
+    /// `queryexchagerate`'s answers: CNY per unit of each currency, times 10^8.
+    pub exchange_rates: BTreeMap<String, u64>,
+}
+
+/// Plausible rates (CNY per unit, × 10^8) for the sandbox: round figures near the market
+/// of late 2026, not real quotes. `simulator_exchange_rates` replaces or extends them.
+pub fn default_exchange_rates() -> BTreeMap<String, u64> {
+    [
+        ("AUD", 470_000_000),
+        ("CAD", 510_000_000),
+        ("CHF", 820_000_000),
+        ("EUR", 780_000_000),
+        ("GBP", 910_000_000),
+        ("HKD", 91_000_000),
+        ("JPY", 4_700_000),
+        ("KRW", 520_000),
+        ("NZD", 420_000_000),
+        ("SGD", 540_000_000),
+        ("USD", 710_000_000),
+    ]
+    .into_iter()
+    .map(|(code, rate)| (code.to_owned(), rate))
+    .collect()
 }
 
 impl std::fmt::Debug for WeChatSimConfig {
@@ -156,6 +180,7 @@ impl WeChatSimulator {
             .route("/pay/closeorder", post(closeorder))
             .route("/secapi/pay/refund", post(refund))
             .route("/pay/refundquery", post(refundquery))
+            .route("/pay/queryexchagerate", post(queryexchagerate))
             .route("/checkmweb", get(checkmweb))
             .route("/scan", get(scan))
             .route("/act/{prepay_id}", post(act))
@@ -321,6 +346,38 @@ impl WeChatSimulator {
                 .append_pair("package", &digits(10));
             extra.insert("mweb_url".into(), mweb.to_string());
         }
+        Ok(extra)
+    }
+
+    /// `queryexchagerate`: the table's rate for `fee_type`, for the day asked (today when
+    /// no `date` is given).
+    fn exchange_rate(
+        &self,
+        f: &Fields,
+        _: SignType,
+    ) -> Result<Fields, (&'static str, &'static str)> {
+        let fee_type = f
+            .get("fee_type")
+            .filter(|v| !v.is_empty())
+            .ok_or(("LACK_PARAMS", "missing a required field"))?;
+        let date = match f.get("date").filter(|v| !v.is_empty()) {
+            Some(d) if d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()) => d.clone(),
+            Some(_) => return Err(("PARAM_ERROR", "date is invalid")),
+            None => now()
+                .beijing_compact()
+                .get(..8)
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        let rate = self
+            .config()
+            .exchange_rates
+            .get(fee_type)
+            .ok_or(("PARAM_ERROR", "fee_type is not supported"))?;
+        let mut extra = Fields::new();
+        extra.insert("fee_type".into(), fee_type.clone());
+        extra.insert("rate_time".into(), date);
+        extra.insert("rate".into(), rate.to_string());
         Ok(extra)
     }
 
@@ -632,6 +689,10 @@ async fn refund(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
 
 async fn refundquery(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
     api(&sim, &body, WeChatSimulator::refund_query)
+}
+
+async fn queryexchagerate(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
+    api(&sim, &body, WeChatSimulator::exchange_rate)
 }
 
 fn page(content: &str) -> Response {
