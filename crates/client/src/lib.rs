@@ -13,6 +13,10 @@
 mod rest;
 mod time;
 
+pub use ottgate_api::direct::{
+    ActivePayRequest, ActivePayResponse, ExRateQueryRequest, ExRateQueryResponse, H5PayRequest,
+    H5PayResponse,
+};
 pub use ottgate_api::payment::{
     RefundRequest, RefundResponse, StatusQueryRequest, StatusQueryResponse,
 };
@@ -251,6 +255,38 @@ impl Client {
             refund_amt: Some(refund_amt.to_owned()),
         };
         self.call("REFUND", "1.0", to_fields(&request)).await
+    }
+
+    /// ACTIVEPAY "1.0": a QR code for the merchant to show (`code_url`), paid by the
+    /// buyer's wallet app. `merchant_id` is filled in if absent.
+    pub async fn active_pay(
+        &self,
+        request: &ActivePayRequest,
+    ) -> Result<ActivePayResponse, ClientError> {
+        let mut request = request.clone();
+        request
+            .merchant_id
+            .get_or_insert_with(|| self.merchant_id.clone());
+        self.call("ACTIVEPAY", "1.0", to_fields(&request)).await
+    }
+
+    /// H5PAY "2.0": WeChat Pay in the buyer's phone browser (send it to `payinfo`).
+    /// `merchant_id` is filled in if absent.
+    pub async fn h5_pay(&self, request: &H5PayRequest) -> Result<H5PayResponse, ClientError> {
+        let mut request = request.clone();
+        request
+            .merchant_id
+            .get_or_insert_with(|| self.merchant_id.clone());
+        self.call("H5PAY", "2.0", to_fields(&request)).await
+    }
+
+    /// EX_RATE_QUERY "1.0": today's CNY rate of `fee_type` (ISO 4217), times 10^8.
+    pub async fn exchange_rate(&self, fee_type: &str) -> Result<ExRateQueryResponse, ClientError> {
+        let request = ExRateQueryRequest {
+            merchant_id: Some(self.merchant_id.clone()),
+            fee_type: Some(fee_type.to_owned()),
+        };
+        self.call("EX_RATE_QUERY", "1.0", to_fields(&request)).await
     }
 
     /// Opens and authenticates a callback body posted to the merchant's `call_back_url`.

@@ -1,9 +1,9 @@
 //! Which channel serves each method: in sandbox mode the built-in wallet simulators (on the
-//! gateway's own public URL, with the public test keys), in live mode the configured
+//! gateway itself, with the public test keys: buyers reach them at the public URL, the
+//! gateway at its own address), in live mode the configured
 //! connectors; the sandbox wallet only for card checkout and unconfigured methods, and
 //! only in sandbox mode.
 
-use ottgate_channels::Channels;
 use ottgate_channels::alipay::sign::{SignType, SigningMaterial, VerifyingMaterial};
 use ottgate_channels::alipay::simulator::AlipaySimulator;
 use ottgate_channels::alipay::{self, AlipayConfig, AlipayConnector};
@@ -11,6 +11,7 @@ use ottgate_channels::unionpay::simulator::UnionPaySimulator;
 use ottgate_channels::unionpay::{self, UnionPayConfig, UnionPayConnector};
 use ottgate_channels::wechat::simulator::WeChatSimulator;
 use ottgate_channels::wechat::{self, WeChatConfig, WeChatConnector};
+use ottgate_channels::{Channels, SandboxUrls};
 use ottgate_core::Secret;
 use url::Url;
 
@@ -66,6 +67,7 @@ fn live_alipay(section: &AlipaySection, public_url: &Url) -> Result<AlipayConnec
     let config = AlipayConfig {
         gateway_url: Url::parse(&section.gateway_url)
             .map_err(|e| bad(&format!("gateway_url: {e}")))?,
+        api_url: None,
         partner: section.partner.clone(),
         sign_type,
         signing,
@@ -139,6 +141,7 @@ fn live_unionpay(
     );
     let config = UnionPayConfig {
         gateway_url,
+        back_gateway_url: None,
         mer_id: section.mer_id.clone(),
         cert_id: section.cert_id.clone(),
         signing_key: Box::new(
@@ -159,6 +162,10 @@ fn live_unionpay(
 
 pub fn build(config: &Config, settings: &Settings) -> Result<(Channels, Simulators), StartupError> {
     let public = &settings.public_url;
+    let sandbox_urls = SandboxUrls {
+        public: public.clone(),
+        internal: settings.internal_url.clone(),
+    };
     let mut simulators = Simulators::default();
     let mut channels = if settings.sandbox {
         Channels::sandbox(public)
@@ -168,9 +175,12 @@ pub fn build(config: &Config, settings: &Settings) -> Result<(Channels, Simulato
     match (&config.alipay, settings.sandbox) {
         (Some(section), _) => channels = channels.with_alipay(live_alipay(section, public)?),
         (None, true) => {
-            let (connector, sim) =
-                alipay::sandbox(public, SignType::Rsa2, config.simulator_time_scale)
-                    .map_err(channel_error)?;
+            let (connector, sim) = alipay::sandbox(
+                sandbox_urls.clone(),
+                SignType::Rsa2,
+                config.simulator_time_scale,
+            )
+            .map_err(channel_error)?;
             channels =
                 channels.with_alipay(AlipayConnector::new(connector).map_err(channel_error)?);
             simulators.alipay = Some(AlipaySimulator::new(sim));
@@ -180,12 +190,14 @@ pub fn build(config: &Config, settings: &Settings) -> Result<(Channels, Simulato
     match (&config.wechatpay, settings.sandbox) {
         (Some(section), _) => channels = channels.with_wechat(live_wechat(section, public)?),
         (None, true) => {
-            let (connector, sim) = wechat::sandbox(
-                public,
+            let (connector, mut sim) = wechat::sandbox(
+                sandbox_urls.clone(),
                 wechat::sign::SignType::HmacSha256,
                 config.simulator_time_scale,
             )
             .map_err(channel_error)?;
+            sim.exchange_rates
+                .extend(settings.simulator_exchange_rates.iter().cloned());
             channels =
                 channels.with_wechat(WeChatConnector::new(connector).map_err(channel_error)?);
             simulators.wechat = Some(WeChatSimulator::new(sim));
@@ -195,8 +207,8 @@ pub fn build(config: &Config, settings: &Settings) -> Result<(Channels, Simulato
     match (&config.unionpay, settings.sandbox) {
         (Some(section), _) => channels = channels.with_unionpay(live_unionpay(section, public)?),
         (None, true) => {
-            let (connector, sim) =
-                unionpay::sandbox(public, config.simulator_time_scale).map_err(channel_error)?;
+            let (connector, sim) = unionpay::sandbox(sandbox_urls, config.simulator_time_scale)
+                .map_err(channel_error)?;
             channels =
                 channels.with_unionpay(UnionPayConnector::new(connector).map_err(channel_error)?);
             simulators.unionpay = Some(UnionPaySimulator::new(sim));

@@ -158,6 +158,7 @@ async fn finished_page(
         }
     };
     let return_url = state.buyer_destination(&c.order, attempt, &c.signing.key)?;
+    let return_url = return_url.map(|u| u.to_string());
     Ok(render(
         StatusCode::OK,
         &StatusPage {
@@ -168,7 +169,7 @@ async fn finished_page(
             body,
             merchant_name: Some(c.signing.merchant.name.as_str().to_owned()),
             amount: Some(money_text(c.order.money)),
-            return_url: Some(return_url.to_string()),
+            return_url,
         },
     ))
 }
@@ -476,11 +477,15 @@ pub async fn browser_return(
         return internal(lang, &e);
     }
     match state.buyer_destination(&c.order, Some(&attempt), &c.signing.key) {
-        Ok(url) => (
+        Ok(Some(url)) => (
             StatusCode::FOUND,
             [(axum::http::header::LOCATION, url.to_string())],
         )
             .into_response(),
+        // No merchant page to go back to: the result, here.
+        Ok(None) => finished_page(&state, lang, &c)
+            .await
+            .unwrap_or_else(|e| internal(lang, &e)),
         Err(e) => internal(lang, &e),
     }
 }

@@ -49,8 +49,13 @@ pub struct Config {
     /// Secret (at least 32 characters) that signs REST bearer tokens; default: derived
     /// from the master key. Changing it invalidates every token issued.
     pub jwt_secret: Option<MaskedString>,
-    /// How long a REST payment may wait for the buyer, in seconds.
+    /// How long a REST, ACTIVEPAY or H5PAY payment may wait for the buyer, in seconds.
     pub rest_payment_ttl_secs: u64,
+    /// The `time_zone_id` H5PAY answers with: the merchants' zone (IANA name).
+    pub time_zone_id: String,
+    /// Sandbox only: the simulated WeChat Pay's exchange rates, CNY per unit, e.g.
+    /// `CAD=5.10,USD=7.1`; they replace or add to its built-in table.
+    pub simulator_exchange_rates: Option<String>,
     /// Failed token requests allowed per appId and per client address within the window.
     pub auth_failure_limit: u32,
     /// The window for `auth_failure_limit`, in seconds.
@@ -161,6 +166,8 @@ impl Default for Config {
             delivery_poll_interval_ms: 1_000,
             jwt_secret: None,
             rest_payment_ttl_secs: 1_800,
+            time_zone_id: "America/Toronto".into(),
+            simulator_exchange_rates: None,
             auth_failure_limit: 10,
             auth_failure_window_secs: 300,
             reconcile_after_secs: 60,
@@ -172,7 +179,7 @@ impl Default for Config {
     }
 }
 
-const ENV_KEYS: [&str; 20] = [
+const ENV_KEYS: [&str; 22] = [
     "listen",
     "public_url",
     "database_url",
@@ -189,6 +196,8 @@ const ENV_KEYS: [&str; 20] = [
     "delivery_poll_interval_ms",
     "jwt_secret",
     "rest_payment_ttl_secs",
+    "time_zone_id",
+    "simulator_exchange_rates",
     "auth_failure_limit",
     "auth_failure_window_secs",
     "reconcile_after_secs",
@@ -310,7 +319,25 @@ impl Config {
         if self.callback_concurrency == 0 {
             return Err(invalid("callback_concurrency must be at least 1".into()));
         }
+        let time_zone_ok = !self.time_zone_id.is_empty()
+            && self.time_zone_id.len() <= 64
+            && self
+                .time_zone_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b));
+        if !time_zone_ok {
+            return Err(invalid(
+                "time_zone_id must be an IANA zone name such as America/Toronto".into(),
+            ));
+        }
+        let exchange_rates = match &self.simulator_exchange_rates {
+            Some(table) => parse_exchange_rates(table).map_err(invalid)?,
+            None => Vec::new(),
+        };
         Ok(Settings {
+            internal_url: internal_url(bound)?,
+            time_zone_id: self.time_zone_id.clone(),
+            simulator_exchange_rates: exchange_rates,
             public_url,
             sandbox: self.sandbox,
             allow_private_callbacks: self.allow_private_callbacks.unwrap_or(self.sandbox),
@@ -328,6 +355,58 @@ impl Config {
     }
 }
 
+/// Where this process reaches itself: the bound address, with a wildcard address replaced
+/// by loopback (the sandbox's server-to-server calls to its own simulators go here, never
+/// through the public URL).
+fn internal_url(bound: SocketAddr) -> Result<Url, ConfigError> {
+    let ip = match bound.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => {
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+        }
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => {
+            std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)
+        }
+        ip => ip,
+    };
+    Url::parse(&format!("http://{}/", SocketAddr::new(ip, bound.port())))
+        .map_err(|e| ConfigError::Invalid(format!("listen address: {e}")))
+}
+
+/// `CAD=5.10,USD=7.1`: currency codes and CNY per unit, as `(code, rate × 10^8)`.
+fn parse_exchange_rates(table: &str) -> Result<Vec<(String, u64)>, String> {
+    let bad = |entry: &str| {
+        format!("simulator_exchange_rates: {entry:?} is not CODE=rate (e.g. CAD=5.10)")
+    };
+    table
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|entry| {
+            let (code, rate) = entry.split_once('=').ok_or_else(|| bad(entry))?;
+            let code = code.trim().to_ascii_uppercase();
+            if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_alphabetic()) {
+                return Err(bad(entry));
+            }
+            Ok((code, rate_times_1e8(rate.trim()).ok_or_else(|| bad(entry))?))
+        })
+        .collect()
+}
+
+/// `5.1` → 510000000: a positive decimal with at most 8 places, times 10^8, exactly.
+fn rate_times_1e8(rate: &str) -> Option<u64> {
+    let (whole, fraction) = rate.split_once('.').unwrap_or((rate, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if whole.is_empty() || !digits(whole) || !digits(fraction) || fraction.len() > 8 {
+        return None;
+    }
+    let scaled = whole
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(100_000_000)?
+        .checked_add(format!("{fraction:0<8}").parse::<u64>().ok()?)?;
+    (scaled > 0).then_some(scaled)
+}
+
 /// `url` as a directory, so that joining a relative path keeps its last segment.
 pub(crate) fn with_trailing_slash(mut url: Url) -> Url {
     if !url.path().ends_with('/') {
@@ -342,6 +421,12 @@ pub(crate) fn with_trailing_slash(mut url: Url) -> Url {
 pub struct Settings {
     /// Always ends with `/`.
     pub public_url: Url,
+    /// How this process reaches itself (`http://{bound address}/`).
+    pub internal_url: Url,
+    pub time_zone_id: String,
+    /// Sandbox: `(currency, CNY per unit × 10^8)` replacing or adding to the simulated
+    /// WeChat Pay's table.
+    pub simulator_exchange_rates: Vec<(String, u64)>,
     pub sandbox: bool,
     pub allow_private_callbacks: bool,
     pub retry_schedule: RetrySchedule,
@@ -497,5 +582,48 @@ mod tests {
             ..Config::default()
         };
         assert!(c.resolve(c.listen).is_err());
+    }
+
+    #[test]
+    fn exchange_rates_read_exactly_as_rate_times_ten_to_the_eighth() {
+        assert_eq!(
+            parse_exchange_rates("CAD=5.10, usd=7.1,JPY=0.04700001"),
+            Ok(vec![
+                ("CAD".into(), 510_000_000),
+                ("USD".into(), 710_000_000),
+                ("JPY".into(), 4_700_001)
+            ])
+        );
+        for bad in [
+            "CAD",
+            "CAD=",
+            "CAD=-1",
+            "CAD=0",
+            "CA=5",
+            "CAD=1.123456789",
+            "CAD=1e3",
+        ] {
+            assert!(parse_exchange_rates(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_gateway_reaches_itself_on_loopback_when_bound_to_every_address() {
+        assert_eq!(
+            internal_url("0.0.0.0:8080".parse().unwrap())
+                .unwrap()
+                .as_str(),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            internal_url("[::]:9".parse().unwrap()).unwrap().as_str(),
+            "http://[::1]:9/"
+        );
+        assert_eq!(
+            internal_url("10.1.2.3:80".parse().unwrap())
+                .unwrap()
+                .as_str(),
+            "http://10.1.2.3/"
+        );
     }
 }

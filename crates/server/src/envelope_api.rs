@@ -1,4 +1,5 @@
-//! `POST /processV2`: the encrypted-envelope API.
+//! `POST /processV2` (also served at `/process` and `/processV3`, the paths older and
+//! newer OTT Pay integrations post to): the encrypted-envelope API.
 //!
 //! Every failure is an envelope `{rsp_code, rsp_msg}` naming what is wrong, and changes
 //! nothing. Replies with data are sealed with the merchant's key.
@@ -15,7 +16,7 @@ use ottgate_envelope::{Fields, OpenError, open, seal};
 
 use crate::payments::{ServiceError, Signing};
 use crate::state::AppState;
-use crate::{envelope_payments, prepay};
+use crate::{direct, envelope_payments, prepay, rates};
 
 /// A protocol-level failure: the one place envelope errors become responses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,7 +45,7 @@ impl ProtocolError {
 
     /// An internal failure: logged with its cause once, answered generically.
     pub fn internal(e: &dyn std::error::Error) -> Self {
-        tracing::error!(error = %e, "processV2 failed");
+        tracing::error!(error = %e, "envelope request failed");
         Self {
             code: RspCode::SystemError,
             msg: RspCode::SystemError.default_message().into(),
@@ -109,7 +110,37 @@ pub(crate) fn must_match_envelope(
     Ok(())
 }
 
-pub async fn process_v2(
+/// The paths the envelope API answers at, all alike.
+pub const PATHS: [&str; 3] = ["/process", "/processV2", "/processV3"];
+
+/// Anything but POST on an envelope path.
+pub async fn method_not_allowed() -> Response {
+    ProtocolError {
+        http: StatusCode::METHOD_NOT_ALLOWED,
+        ..ProtocolError::invalid("the envelope API takes POST")
+    }
+    .into_response()
+}
+
+/// A path nothing is served at, outside the REST API: answered as the envelope API
+/// answers, so a client that took a wrong path reads why.
+pub async fn unknown_path(uri: axum::http::Uri) -> Response {
+    let path: String = uri
+        .path()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(100)
+        .collect();
+    ProtocolError {
+        http: StatusCode::NOT_FOUND,
+        ..ProtocolError::invalid(format!(
+            "no such path: {path} (the envelope API is POST /processV2)"
+        ))
+    }
+    .into_response()
+}
+
+pub async fn process(
     State(state): State<AppState>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -129,7 +160,7 @@ pub async fn process_v2(
     match result {
         Ok(reply) => Json(reply).into_response(),
         Err(e) => {
-            tracing::info!(action = action.map_or("unknown", |a| a.name()), rsp_code = %e.code, rsp_msg = %e.msg, "processV2 refused");
+            tracing::info!(action = action.map_or("unknown", |a| a.name()), rsp_code = %e.code, rsp_msg = %e.msg, "envelope request refused");
             e.into_response()
         }
     }
@@ -202,5 +233,8 @@ async fn run(
         Action::PrepayQuery => prepay::query(state, signing, fields).await,
         Action::StatusQuery => envelope_payments::status_query(state, signing, fields).await,
         Action::Refund => envelope_payments::refund(state, signing, fields).await,
+        Action::ActivePay => direct::active_pay(state, signing, fields, md5).await,
+        Action::H5Pay => direct::h5_pay(state, signing, fields, md5).await,
+        Action::ExRateQuery => rates::query(state, signing, fields).await,
     }
 }

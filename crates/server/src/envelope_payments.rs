@@ -1,11 +1,13 @@
-//! STATUS_QUERY "1.0" and REFUND "1.0": any payment of the merchant, checkout or REST.
+//! STATUS_QUERY "1.0" and REFUND "1.0": any payment of the merchant — checkout, REST,
+//! ACTIVEPAY or H5PAY — by the gateway's id or, for ACTIVEPAY and H5PAY, by the
+//! merchant's own `order_id`.
 
 use ottgate_api::RspCode;
 use ottgate_api::payment::{
     RefundRequest, RefundResponse, StatusQueryRequest, StatusQueryResponse,
 };
 use ottgate_api::prepay::to_fields;
-use ottgate_core::{Amount, OrderId, OrderKind};
+use ottgate_core::{Amount, OrderKind};
 use ottgate_envelope::Fields;
 
 use crate::envelope_api::{ProtocolError, must_match_envelope, required};
@@ -35,14 +37,14 @@ pub async fn status_query(
         rsp_code: RspCode::Success.as_str().into(),
         rsp_msg: RspCode::Success.default_message().into(),
         merchant_id: merchant.id.to_string(),
-        order_id: view.attempt.id.to_string(),
+        order_id: view.order.merchant_order_id(&view.attempt.id),
         order_status: view.status.code().into(),
         state_code: view.status.state_code().into(),
         payment_method: view.attempt.method.code().into(),
         amount: view.attempt.money.amount.to_string(),
         refund_amount: view.refunded().to_string(),
         currency_type: view.attempt.money.currency.code().into(),
-        tip: "0".into(),
+        tip: view.order.tip.to_string(),
         bizpay_order_id: view.attempt.bizpay_order_id.clone(),
         trade_time: view.trade_time().beijing_compact(),
         create_time: view.attempt.created_at.beijing_compact(),
@@ -73,10 +75,18 @@ pub async fn refund(
         ));
     }
     let not_found = || ProtocolError::invalid("ori_order_id not found");
-    let payment_id = OrderId::parse(&ori).map_err(|_| not_found())?;
     let merchant = &signing.merchant;
+    let payment = state
+        .payment(&merchant.id, &ori)
+        .await?
+        .ok_or_else(not_found)?;
     let refund = state
-        .refund(&merchant.id, &payment_id, amount, r.order_id.clone())
+        .refund(
+            &merchant.id,
+            &payment.attempt.id,
+            amount,
+            r.order_id.clone(),
+        )
         .await
         .map_err(|e| match e {
             RefundError::PaymentNotFound => not_found(),
@@ -109,7 +119,7 @@ pub async fn refund(
             .clone()
             .unwrap_or_else(|| refund.id.to_string()),
         refund_id: refund.id.to_string(),
-        ori_order_id: refund.payment_id.to_string(),
+        ori_order_id: payment.order.merchant_order_id(&refund.payment_id),
         refund_amt: refund.money.amount.to_string(),
         refund_status: refund.status.code().into(),
         currency_type: refund.money.currency.code().into(),

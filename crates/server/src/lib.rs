@@ -1,4 +1,5 @@
-//! The ottgate gateway server: the OTT Pay envelope API (`POST /processV2`), the hosted
+//! The ottgate gateway server: the OTT Pay envelope API (`POST /processV2`, also at
+//! `/process` and `/processV3`), the hosted
 //! checkout, the sandbox wallet and helper API, merchant callbacks, and operations
 //! endpoints, over a [`Store`].
 //!
@@ -9,6 +10,7 @@ pub mod callbacks;
 mod channels_setup;
 mod checkout;
 pub mod config;
+mod direct;
 mod envelope_api;
 mod envelope_payments;
 mod i18n;
@@ -20,6 +22,7 @@ mod ops;
 mod pages;
 mod payments;
 mod prepay;
+mod rates;
 mod refunds;
 mod rest;
 mod sandbox;
@@ -100,8 +103,14 @@ pub fn open_keyring(config: &Config) -> Result<Keyring, StartupError> {
 
 /// The router: every endpoint, the request middleware, the body limit.
 pub fn app(state: AppState) -> Router {
-    let mut router = Router::new()
-        .route("/processV2", post(envelope_api::process_v2))
+    let mut router = Router::new();
+    for path in envelope_api::PATHS {
+        router = router.route(
+            path,
+            post(envelope_api::process).fallback(envelope_api::method_not_allowed),
+        );
+    }
+    let mut router = router
         .route("/checkout/{token}", get(checkout::page))
         .route("/checkout/{token}/pay", post(checkout::choose))
         .route(
@@ -141,13 +150,27 @@ pub fn app(state: AppState) -> Router {
     }
     router
         .merge(rest::router())
-        .fallback(|| async { (axum::http::StatusCode::NOT_FOUND, "not found") })
+        .fallback(unknown_path)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ops::track,
         ))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
         .with_state(state)
+}
+
+/// What answers a path nothing is served at: a REST error under `/api/`, an envelope
+/// protocol error anywhere else (never plain text).
+async fn unknown_path(uri: axum::http::Uri) -> axum::response::Response {
+    if uri.path().starts_with("/api/") {
+        axum::response::IntoResponse::into_response(rest::RestError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            ottgate_api::rest::RestCode::Other,
+            "no such API path",
+        ))
+    } else {
+        envelope_api::unknown_path(uri).await
+    }
 }
 
 /// A gateway ready to serve.
@@ -192,6 +215,7 @@ impl Gateway {
                 tokens,
                 auth_failures,
                 simulators,
+                rates: Default::default(),
             }),
         })
     }

@@ -419,13 +419,14 @@ impl AppState {
         let Some(channel) = self.channels.for_method(attempt.method) else {
             return Ok(false);
         };
-        let channel_ids = self.channel_ids_of(attempt).await?;
+        let terms = self.wallet_terms(attempt).await?;
         let answer = channel
             .query(&QueryPayment {
                 attempt_id: attempt.id.clone(),
                 money: attempt.money,
                 started_at: attempt.created_at,
-                channel_ids,
+                flow: terms.flow,
+                channel_ids: terms.ids,
             })
             .await;
         self.store

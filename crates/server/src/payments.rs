@@ -4,7 +4,9 @@
 use ottgate_api::EnvelopeResponse;
 use ottgate_api::prepay::{CallbackData, to_fields};
 use ottgate_api::redirect::{RedirectParams, TRADE_CLOSED, TRADE_FINISHED};
-use ottgate_channels::{Channel, ChannelError, Device, PaymentStart, StartPayment, VerifiedResult};
+use ottgate_channels::{
+    Channel, ChannelError, Device, Flow, PaymentStart, StartPayment, VerifiedResult,
+};
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
     Attempt, CheckoutToken, Merchant, MerchantId, MerchantRef, NotifyId, Order, OrderId, OrderKind,
@@ -17,6 +19,23 @@ use url::Url;
 
 use crate::keyring::KeyringError;
 use crate::state::AppState;
+
+/// How the buyer of `order` meets the wallet: an ACTIVEPAY code is scanned, an H5PAY
+/// payment happens in a phone's browser, any other in the buyer's browser on `device`.
+pub fn flow_of(order: &Order, device: Device) -> Flow {
+    match order.kind {
+        OrderKind::ActivePay => Flow::MerchantQr,
+        OrderKind::H5Pay => Flow::Browser(Device::Mobile),
+        OrderKind::Checkout | OrderKind::Wap | OrderKind::Web => Flow::Browser(device),
+    }
+}
+
+/// How the wallets know an attempt's merchant, and how its buyer met the wallet.
+#[derive(Debug, Clone)]
+pub struct WalletTerms {
+    pub ids: ottgate_core::ChannelIds,
+    pub flow: Flow,
+}
 
 /// A merchant and its sign key, unsealed for the length of one request.
 #[derive(Debug, Clone)]
@@ -92,7 +111,8 @@ impl AppState {
             .collect()
     }
 
-    /// Starts (or resumes) paying `order` with `method` on the buyer's `device`; returns
+    /// Starts (or resumes) paying `order` with `method` on the buyer's `device` (which an
+    /// ACTIVEPAY or H5PAY order decides for itself: see [`flow_of`]); returns
     /// the attempt and how the buyer reaches the wallet.
     pub async fn start_payment(
         &self,
@@ -135,6 +155,11 @@ impl AppState {
         &self,
         attempt: &Attempt,
     ) -> Result<ottgate_core::ChannelIds, ServiceError> {
+        Ok(self.wallet_terms(attempt).await?.ids)
+    }
+
+    /// What a wallet is asked about `attempt` with, besides the attempt itself.
+    pub async fn wallet_terms(&self, attempt: &Attempt) -> Result<WalletTerms, ServiceError> {
         let order = self
             .store
             .order(&attempt.order_id)
@@ -145,7 +170,11 @@ impl AppState {
             .merchant(&order.merchant_id)
             .await?
             .ok_or(ServiceError::NotFound("merchant"))?;
-        Ok(record.merchant.channel_ids)
+        Ok(WalletTerms {
+            ids: record.merchant.channel_ids,
+            // Queries and refunds do not depend on the buyer's device.
+            flow: flow_of(&order, Device::Desktop),
+        })
     }
 
     /// Asks the attempt's channel where the buyer pays it.
@@ -167,7 +196,7 @@ impl AppState {
             created_at: attempt.created_at,
             expires_at: order.expires_at,
             return_url: self.return_url(&order.token, &attempt.id),
-            device,
+            flow: flow_of(order, device),
             channel_ids: merchant.channel_ids.clone(),
         };
         Ok(channel.start(&start).await?)
@@ -244,17 +273,22 @@ impl AppState {
     ///
     /// `trade_no` is the paying attempt's order id on success, otherwise the given
     /// attempt's, otherwise (an order closed before any method was tried) the order's own id.
+    /// `None` when the merchant gave no page to come back to (an H5PAY payment without
+    /// `redirect_url`): the buyer then stays on our status page.
     pub fn buyer_destination(
         &self,
         order: &Order,
         attempt: Option<&Attempt>,
         key: &SignKey,
-    ) -> Result<Url, ServiceError> {
+    ) -> Result<Option<Url>, ServiceError> {
         let status = order.status_at(self.clock.now());
         // A checkout order still open sends the buyer back to choose again; a REST payment
         // has no checkout page, so whatever did not pay is closed from the buyer's side.
         if status == OrderStatus::Processing && order.kind == OrderKind::Checkout {
-            return Ok(self.checkout_url(&order.token));
+            return Ok(Some(self.checkout_url(&order.token)));
+        }
+        if order.redirect_url.is_empty() {
+            return Ok(None);
         }
         let trade_status = if status == OrderStatus::Success {
             TRADE_FINISHED
@@ -285,7 +319,7 @@ impl AppState {
                 query.append_pair(k, &v);
             }
         }
-        Ok(url)
+        Ok(Some(url))
     }
 }
 
@@ -301,7 +335,7 @@ fn paid_callback(
     let notify_id = NotifyId::generate();
     let data = CallbackData {
         finish_time: at.beijing_compact(),
-        order_id: attempt.id.to_string(),
+        order_id: order.merchant_order_id(&attempt.id),
         prepay_order_id: (order.kind == OrderKind::Checkout)
             .then(|| order.reference_str().to_owned()),
         reference: order.reference.as_ref().map(ToString::to_string),
@@ -309,7 +343,7 @@ fn paid_callback(
         order_status: "success".into(),
         amount: order.money.amount.to_string(),
         currency_type: order.money.currency.code().into(),
-        tip: "0".into(),
+        tip: order.tip.to_string(),
         bizpay_order_id: bizpay.to_owned(),
         remarks: order.remarks.clone(),
         sale_num: Some(order.sale_num.clone()),
@@ -355,12 +389,21 @@ impl PaymentView {
 }
 
 impl AppState {
-    /// `merchant`'s payment `id`; another merchant's payment is as absent as a missing one.
+    /// `merchant`'s payment `id`: the merchant's own `order_id` of an ACTIVEPAY or H5PAY
+    /// payment, else the gateway's payment id. Another merchant's payment is as absent as
+    /// a missing one.
     pub async fn payment(
         &self,
         merchant: &MerchantId,
         id: &str,
     ) -> Result<Option<PaymentView>, ServiceError> {
+        if let Ok(reference) = MerchantRef::parse(id)
+            && let Some(order) = self.store.order_by_reference(merchant, &reference).await?
+            && order.kind.named_by_merchant()
+            && let Some(attempt) = self.store.attempts(&order.id).await?.into_iter().next()
+        {
+            return self.view(merchant, attempt).await;
+        }
         let Ok(id) = OrderId::parse(id) else {
             return Ok(None);
         };

@@ -23,7 +23,7 @@ pub const MAX_DURATION_SECS: u64 = 30 * 24 * 3600;
 const MAX_URL_LEN: usize = 255;
 const MAX_TEXT_LEN: usize = 128;
 
-fn url_field(value: Option<String>, name: &str) -> Result<Url, ProtocolError> {
+pub(crate) fn url_field(value: Option<String>, name: &str) -> Result<Url, ProtocolError> {
     let raw = required(value, name)?;
     let bad = || {
         ProtocolError::format(format!(
@@ -40,7 +40,10 @@ fn url_field(value: Option<String>, name: &str) -> Result<Url, ProtocolError> {
     Ok(url)
 }
 
-fn text_field(value: Option<String>, name: &str) -> Result<Option<String>, ProtocolError> {
+pub(crate) fn text_field(
+    value: Option<String>,
+    name: &str,
+) -> Result<Option<String>, ProtocolError> {
     match value.filter(|v| !v.is_empty()) {
         Some(v) if v.chars().count() > MAX_TEXT_LEN || v.chars().any(char::is_control) => {
             Err(ProtocolError::format(format!(
@@ -157,6 +160,7 @@ pub async fn init(
         reference: Some(valid.reference.clone()),
         token: CheckoutToken::generate(),
         money: valid.money,
+        tip: 0,
         sale_num: valid.sale_num,
         shop_id: merchant.shop_id.clone(),
         operator_id: merchant.operator_id.clone(),
@@ -260,6 +264,12 @@ pub async fn query(
         redirect_url: order.redirect_url.clone(),
         biz_type: "PREPAY".into(),
         prepay_order_id: order.reference_str().to_owned(),
+        bizpay_order_id: order.paid_attempt.as_ref().and_then(|paid| {
+            attempts
+                .iter()
+                .find(|a| &a.id == paid)
+                .and_then(|a| a.bizpay_order_id.clone())
+        }),
         order_id: order_id.map(|id| id.to_string()),
         sale_num: order.sale_num.clone(),
         email: order.email.clone(),

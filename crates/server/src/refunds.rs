@@ -74,9 +74,10 @@ impl AppState {
                 attempt.method
             )));
         };
-        let channel_ids = self.channel_ids_of(&attempt).await?;
+        let terms = self.wallet_terms(&attempt).await?;
         let request = RefundPayment {
-            channel_ids,
+            channel_ids: terms.ids,
+            flow: terms.flow,
             // The refund's own time: UnionPay finds it later by id and this time.
             at: refund.created_at,
             refund_id: refund.id.clone(),

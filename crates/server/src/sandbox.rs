@@ -109,12 +109,21 @@ async fn complete_at_alipay(
         .open_wallet(order, merchant, attempt, Device::Mobile)
         .await
         .map_err(|e| CompleteError::Wallet(e.to_string()))?;
-    let request = start
-        .redirect_url()
-        .and_then(|u| u.query())
-        .ok_or_else(|| CompleteError::Wallet("no Alipay request".into()))?;
-    sim.open(&alipay::parse_form(request.as_bytes()))
-        .map_err(|e| CompleteError::Wallet(e.to_string()))?;
+    match &start.action {
+        // The buyer's browser brings the signed request to Alipay.
+        StartAction::Redirect(url) => {
+            let request = url
+                .query()
+                .ok_or_else(|| CompleteError::Wallet("no Alipay request".into()))?;
+            sim.open(&alipay::parse_form(request.as_bytes()))
+                .map_err(|e| CompleteError::Wallet(e.to_string()))?;
+        }
+        // A QR code: our precreate already opened the trade there; the buyer scans it.
+        StartAction::QrCode { .. } => {}
+        StartAction::PostForm { .. } => {
+            return Err(CompleteError::Wallet("no Alipay request".into()));
+        }
+    }
     let action = if outcome == AttemptOutcome::Paid {
         CashierAction::Pay
     } else {
@@ -180,10 +189,17 @@ async fn complete_at_unionpay(
         .open_wallet(order, merchant, attempt, Device::Desktop)
         .await
         .map_err(|e| CompleteError::Wallet(e.to_string()))?;
-    let StartAction::PostForm { fields, .. } = start.action else {
-        return Err(CompleteError::Wallet("no UnionPay form".into()));
-    };
-    sim.open(&fields.into_iter().collect()).map_err(wallet)?;
+    match start.action {
+        // The buyer's browser posts our signed form to UnionPay.
+        StartAction::PostForm { fields, .. } => {
+            sim.open(&fields.into_iter().collect()).map_err(wallet)?;
+        }
+        // A QR code: our request already opened the purchase there; the buyer scans it.
+        StartAction::QrCode { .. } => {}
+        StartAction::Redirect(_) => {
+            return Err(CompleteError::Wallet("no UnionPay form".into()));
+        }
+    }
     let action = if outcome == AttemptOutcome::Paid {
         unionpay::simulator::BuyerAction::Pay
     } else {
@@ -505,9 +521,11 @@ async fn complete_checkout_inner(
         .attempt(&attempt.id)
         .await?
         .ok_or_else(not_found)?;
-    let redirect_url = state.buyer_destination(&order, Some(&attempt), &signing.key)?;
+    let redirect_url = state
+        .buyer_destination(&order, Some(&attempt), &signing.key)?
+        .map(|u| u.to_string());
     Ok(
-        Json(json!({"order_id": attempt.id.to_string(), "redirect_url": redirect_url.to_string()}))
+        Json(json!({"order_id": attempt.id.to_string(), "redirect_url": redirect_url}))
             .into_response(),
     )
 }
@@ -529,7 +547,7 @@ async fn complete_payment_inner(
     payment_id: &str,
     body: &[u8],
 ) -> Result<Response, HelperError> {
-    let (_, outcome) = helper_body(body)?;
+    let (value, outcome) = helper_body(body)?;
     let not_found = || {
         HelperError(
             StatusCode::NOT_FOUND,
@@ -537,9 +555,13 @@ async fn complete_payment_inner(
             "paymentId not found".into(),
         )
     };
-    let w = wallet_context(state, payment_id)
-        .await?
-        .ok_or_else(not_found)?;
+    let merchant = value.get("merchant_id").and_then(|v| v.as_str());
+    let w = match wallet_context(state, payment_id).await? {
+        Some(w) => w,
+        None => merchant_named(state, payment_id, merchant)
+            .await?
+            .ok_or_else(not_found)?,
+    };
     match complete(state, &w.order, &w.signing.merchant, &w.attempt, outcome).await {
         Ok(()) => {}
         Err(CompleteError::NotPayable(e)) => return Err(not_payable(e)),
@@ -556,11 +578,47 @@ async fn complete_payment_inner(
         Err(CompleteError::Service(e)) => return Err(e.into()),
     }
     let view = state
-        .payment(&w.order.merchant_id, payment_id)
+        .payment(&w.order.merchant_id, w.attempt.id.as_str())
         .await?
         .ok_or_else(not_found)?;
-    Ok(
-        Json(json!({"paymentId": view.attempt.id.to_string(), "status": view.status.code()}))
-            .into_response(),
-    )
+    Ok(Json(json!({
+        "paymentId": view.attempt.id.to_string(),
+        "order_id": view.order.merchant_order_id(&view.attempt.id),
+        "status": view.status.code(),
+    }))
+    .into_response())
+}
+
+/// The ACTIVEPAY or H5PAY payment a merchant named `order_id` (the helper knows no
+/// merchant: `merchant_id` in the body settles an id two merchants used).
+async fn merchant_named(
+    state: &AppState,
+    order_id: &str,
+    merchant: Option<&str>,
+) -> Result<Option<WalletContext>, HelperError> {
+    let Ok(reference) = ottgate_core::MerchantRef::parse(order_id) else {
+        return Ok(None);
+    };
+    let mut orders: Vec<Order> = state
+        .store
+        .orders_with_reference(&reference, 50)
+        .await?
+        .into_iter()
+        .filter(|o| o.kind.named_by_merchant())
+        .filter(|o| merchant.is_none_or(|m| o.merchant_id.as_str() == m))
+        .collect();
+    if orders.len() > 1 {
+        return Err(HelperError(
+            StatusCode::CONFLICT,
+            RspCode::ParamInvalid,
+            "several merchants use this order_id: name one with merchant_id".into(),
+        ));
+    }
+    let Some(order) = orders.pop() else {
+        return Ok(None);
+    };
+    let Some(attempt) = state.store.attempts(&order.id).await?.into_iter().next() else {
+        return Ok(None);
+    };
+    Ok(wallet_context(state, attempt.id.as_str()).await?)
 }

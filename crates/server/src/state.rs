@@ -36,6 +36,8 @@ pub struct Inner {
     pub auth_failures: FailureLimiter,
     /// The built-in wallet simulators (sandbox mode).
     pub simulators: Simulators,
+    /// Today's exchange rates, as fetched for EX_RATE_QUERY.
+    pub rates: crate::rates::RateCache,
 }
 
 /// Simulated wallets running inside this gateway.

@@ -148,6 +148,7 @@ async fn pay(
         reference,
         token: CheckoutToken::generate(),
         money: Money::new(amount, merchant.default_currency()),
+        tip: 0,
         sale_num: String::new(),
         shop_id: merchant.shop_id.clone(),
         operator_id: merchant.operator_id.clone(),

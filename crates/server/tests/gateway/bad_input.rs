@@ -75,9 +75,9 @@ fn assert_error(status: u16, response: &EnvelopeResponse, code: &str, mentions: 
     "data"
 )]
 #[case::unknown_action(
-    r#"{"action":"ACTIVEPAY","version":"1.0","merchant_id":"ON1","data":"AAAA","md5":"X"}"#,
+    r#"{"action":"MAPPPAY","version":"1.1","merchant_id":"ON1","data":"AAAA","md5":"X"}"#,
     "PARAM_INVALID",
-    "ACTIVEPAY"
+    "MAPPPAY"
 )]
 #[case::wrong_version(
     r#"{"action":"PREPAY_INIT","version":"1.0","merchant_id":"ON1","data":"AAAA","md5":"X"}"#,

@@ -93,6 +93,9 @@ pub struct Options {
     pub sandbox: bool,
     pub schedule: &'static str,
     pub currencies: Vec<Currency>,
+    /// Where buyers reach the gateway, when not its own address (e.g. a TLS proxy).
+    pub public_url: Option<&'static str>,
+    pub exchange_rates: Option<&'static str>,
 }
 
 impl Default for Options {
@@ -104,6 +107,8 @@ impl Default for Options {
             sandbox: true,
             schedule: "15s,1m,5m",
             currencies: vec![Currency::Cad],
+            public_url: None,
+            exchange_rates: None,
         }
     }
 }
@@ -133,6 +138,8 @@ pub fn config(dir: &std::path::Path, options: &Options) -> Config {
         delivery_poll_interval_ms: 100,
         expiry_sweep_interval_ms: 100,
         simulator_time_scale: 3600.0,
+        public_url: options.public_url.map(str::to_owned),
+        simulator_exchange_rates: options.exchange_rates.map(str::to_owned),
         jwt_secret: options
             .jwt_secret
             .map(|s| ottgate_server::config::MaskedString(ottgate_core::Secret::new(s))),
@@ -523,7 +530,7 @@ async fn pay_at_unionpay(t: &TestGateway, page: &str, action: &str) -> String {
 
 /// Presses `action` on a simulated WeChat Pay page (the H5 page, or the page a scanned QR
 /// code opens).
-async fn act_at_wechat(t: &TestGateway, page_url: &str, action: &str) -> reqwest::Response {
+pub async fn act_at_wechat(t: &TestGateway, page_url: &str, action: &str) -> reqwest::Response {
     let page = t.http.get(page_url).send().await.unwrap();
     assert_eq!(page.status(), 200, "{page_url}");
     let page = page.text().await.unwrap();

@@ -15,6 +15,7 @@ mod bad_input;
 mod browser;
 mod callbacks;
 mod checkout;
+mod direct;
 mod expiry;
 mod merchants;
 mod ops;

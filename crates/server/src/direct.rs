@@ -1,0 +1,372 @@
+//! ACTIVEPAY "1.0" and H5PAY "2.0": payments through one wallet that start at once — a QR
+//! code the merchant shows the buyer, or WeChat Pay's H5 page in the buyer's phone browser.
+//! The merchant names the payment with its own `order_id` (or the gateway assigns one);
+//! the same request again replays the first answer, another under the same `order_id` is
+//! `ORDER_USED` (docs/envelope.md).
+
+use ottgate_api::RspCode;
+use ottgate_api::direct::{ActivePayRequest, ActivePayResponse, H5PayRequest, H5PayResponse};
+use ottgate_api::prepay::to_fields;
+use ottgate_channels::{Device, PaymentStart, StartAction};
+use ottgate_core::{
+    Amount, Attempt, CheckoutToken, Currency, Merchant, MerchantRef, Money, Order, OrderId,
+    OrderKind, OrderStatus, PaymentMethod,
+};
+use ottgate_envelope::Fields;
+use ottgate_store::{CreateOutcome, NewOrder};
+use url::Url;
+
+use crate::callbacks::check_callback_url;
+use crate::envelope_api::{ProtocolError, must_match_envelope, required};
+use crate::payments::{Signing, StartError};
+use crate::prepay::{text_field, url_field};
+use crate::state::AppState;
+
+/// A direct payment that passed every rule.
+struct Valid {
+    kind: OrderKind,
+    method: PaymentMethod,
+    /// The merchant's own `order_id`.
+    reference: Option<MerchantRef>,
+    money: Money,
+    tip: u64,
+    callback_url: Url,
+    redirect_url: Option<Url>,
+    remarks: Option<String>,
+}
+
+/// The data's `merchant_id` may be left out; if given, it must be the envelope's.
+fn optional_merchant(value: Option<String>, signing: &Signing) -> Result<(), ProtocolError> {
+    must_match_envelope(value.map(Some), signing)
+}
+
+fn operator(value: Option<String>, merchant: &Merchant) -> Result<(), ProtocolError> {
+    if required(value, "operator_id")? != merchant.operator_id.as_str() {
+        return Err(ProtocolError::invalid(
+            "operator_id is not an operator of this merchant",
+        ));
+    }
+    Ok(())
+}
+
+fn merchant_order_id(value: Option<String>) -> Result<Option<MerchantRef>, ProtocolError> {
+    value
+        .map(|id| MerchantRef::parse(&id))
+        .transpose()
+        .map_err(|_| {
+            ProtocolError::format(
+                "order_id must be 1 to 64 printable ASCII characters without spaces",
+            )
+        })
+}
+
+fn amount(value: Option<String>) -> Result<Amount, ProtocolError> {
+    let raw = value
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| ProtocolError::invalid("missing required field: amount"))?;
+    Amount::parse(&raw).map_err(|e| ProtocolError::format(e.to_string()))
+}
+
+/// The currency asked for, or the merchant's default; it must be enabled for the merchant.
+fn currency(value: Option<String>, merchant: &Merchant) -> Result<Currency, ProtocolError> {
+    let Some(code) = value.filter(|v| !v.is_empty()) else {
+        return Ok(merchant.default_currency());
+    };
+    code.parse::<Currency>()
+        .ok()
+        .filter(|c| merchant.accepts(*c))
+        .ok_or_else(|| {
+            ProtocolError::invalid(format!(
+                "currency_type {code} is not enabled for this merchant"
+            ))
+        })
+}
+
+/// Cents, `0` allowed, never more than the amount it is part of.
+fn tip(value: Option<String>, amount: Amount) -> Result<u64, ProtocolError> {
+    let Some(raw) = value else {
+        return Ok(0);
+    };
+    let bad = || ProtocolError::format("tip must be a whole number of cents, at most the amount");
+    let canonical = raw == "0" || (!raw.starts_with('0') && raw.len() <= 11);
+    if !canonical || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    raw.parse::<u64>()
+        .ok()
+        .filter(|t| *t <= amount.minor())
+        .ok_or_else(bad)
+}
+
+fn callback(state: &AppState, value: Option<String>) -> Result<Url, ProtocolError> {
+    let url = url_field(value, "call_back_url")?;
+    check_callback_url(&url, state.settings.allow_private_callbacks)
+        .map_err(|e| ProtocolError::format(format!("call_back_url {e}")))?;
+    Ok(url)
+}
+
+fn validate_active_pay(
+    state: &AppState,
+    signing: &Signing,
+    r: ActivePayRequest,
+) -> Result<Valid, ProtocolError> {
+    let merchant = &signing.merchant;
+    optional_merchant(r.merchant_id, signing)?;
+    let reference = merchant_order_id(r.order_id)?;
+    operator(r.operator_id, merchant)?;
+    let amount = amount(r.amount)?;
+    let tip = tip(r.tip, amount)?;
+    let biz_type = required(r.biz_type, "biz_type")?;
+    let method = match biz_type.to_ascii_uppercase().parse::<PaymentMethod>() {
+        Ok(m @ (PaymentMethod::Alipay | PaymentMethod::WeChatPay | PaymentMethod::UnionPay)) => m,
+        _ => {
+            return Err(ProtocolError::format(
+                "biz_type must be ALIPAY, WECHATPAY or UNIONPAY",
+            ));
+        }
+    };
+    let callback_url = callback(state, r.call_back_url)?;
+    let currency = currency(r.currency_type, merchant)?;
+    Ok(Valid {
+        kind: OrderKind::ActivePay,
+        method,
+        reference,
+        money: Money::new(amount, currency),
+        tip,
+        callback_url,
+        redirect_url: None,
+        remarks: text_field(r.remarks, "remarks")?,
+    })
+}
+
+fn validate_h5_pay(
+    state: &AppState,
+    signing: &Signing,
+    r: H5PayRequest,
+) -> Result<Valid, ProtocolError> {
+    let merchant = &signing.merchant;
+    optional_merchant(r.merchant_id, signing)?;
+    if r.shop_id.is_some_and(|s| s != merchant.shop_id.as_str()) {
+        return Err(ProtocolError::invalid(
+            "shop_id is not a shop of this merchant",
+        ));
+    }
+    let reference = merchant_order_id(r.order_id)?;
+    operator(r.operator_id, merchant)?;
+    let amount = amount(r.amount)?;
+    if r.biz_type
+        .as_deref()
+        .is_some_and(|b| !b.is_empty() && !b.eq_ignore_ascii_case("WECHATPAY"))
+    {
+        return Err(ProtocolError::format("biz_type must be WECHATPAY"));
+    }
+    if r.submit_type
+        .as_deref()
+        .is_some_and(|s| !s.eq_ignore_ascii_case("form"))
+    {
+        return Err(ProtocolError::format("submit_type must be form"));
+    }
+    let callback_url = callback(state, r.call_back_url)?;
+    let redirect_url = match r.redirect_url {
+        Some(raw) => Some(url_field(Some(raw), "redirect_url")?),
+        None => None,
+    };
+    let currency = currency(r.currency_type, merchant)?;
+    Ok(Valid {
+        kind: OrderKind::H5Pay,
+        method: PaymentMethod::WeChatPay,
+        reference,
+        money: Money::new(amount, currency),
+        tip: 0,
+        callback_url,
+        redirect_url,
+        remarks: text_field(r.remarks, "remarks")?,
+    })
+}
+
+pub async fn active_pay(
+    state: &AppState,
+    signing: &Signing,
+    fields: &Fields,
+    md5: &str,
+) -> Result<Fields, ProtocolError> {
+    let valid = validate_active_pay(state, signing, ActivePayRequest::read(fields)?)?;
+    create(state, signing, valid, md5, |order, attempt, start| {
+        let code_url = match &start.action {
+            StartAction::QrCode { content, .. } => content.clone(),
+            // A wallet page (the sandbox's test wallet) is as scannable as any code.
+            StartAction::Redirect(url) => url.to_string(),
+            StartAction::PostForm { .. } => {
+                return Err(ProtocolError::new(
+                    RspCode::Fail,
+                    "this wallet has no QR code for the merchant to show",
+                ));
+            }
+        };
+        Ok(to_fields(&ActivePayResponse {
+            order_id: order.merchant_order_id(&attempt.id),
+            merchant_id: order.merchant_id.to_string(),
+            code_url,
+            biz_type: attempt.method.code().to_owned(),
+            amount: order.money.amount.to_string(),
+            tip: order.tip.to_string(),
+            currency_type: order.money.currency.code().to_owned(),
+            bizpay_order_id: None,
+            expire_time: order.expires_at.beijing_compact(),
+        }))
+    })
+    .await
+}
+
+pub async fn h5_pay(
+    state: &AppState,
+    signing: &Signing,
+    fields: &Fields,
+    md5: &str,
+) -> Result<Fields, ProtocolError> {
+    let valid = validate_h5_pay(state, signing, H5PayRequest::read(fields)?)?;
+    create(state, signing, valid, md5, |order, attempt, start| {
+        let payinfo = start.redirect_url().ok_or_else(|| {
+            ProtocolError::new(RspCode::Fail, "WeChat Pay gave no H5 page for this payment")
+        })?;
+        Ok(to_fields(&H5PayResponse {
+            order_id: order.merchant_order_id(&attempt.id),
+            merchant_id: order.merchant_id.to_string(),
+            amount: order.money.amount.to_string(),
+            payinfo: payinfo.to_string(),
+            time_zone_id: state.settings.time_zone_id.clone(),
+        }))
+    })
+    .await
+}
+
+/// Creates the payment and its attempt (or finds them again, for the same request), asks
+/// the wallet to start it, and answers with `answer`; the first answer is kept to replay.
+async fn create(
+    state: &AppState,
+    signing: &Signing,
+    valid: Valid,
+    md5: &str,
+    answer: impl Fn(&Order, &Attempt, &PaymentStart) -> Result<Fields, ProtocolError>,
+) -> Result<Fields, ProtocolError> {
+    let merchant = &signing.merchant;
+    if state.channel_for(merchant, valid.method).is_err() {
+        return Err(ProtocolError::invalid(format!(
+            "biz_type {} is not available for this merchant",
+            valid.method.code()
+        )));
+    }
+    let now = state.clock.now();
+    let ttl = state.settings.rest_payment_ttl;
+    let order = Order {
+        id: OrderId::generate(now),
+        kind: valid.kind,
+        merchant_id: merchant.id.clone(),
+        reference: valid.reference.clone(),
+        token: CheckoutToken::generate(),
+        money: valid.money,
+        tip: valid.tip,
+        sale_num: String::new(),
+        shop_id: merchant.shop_id.clone(),
+        operator_id: merchant.operator_id.clone(),
+        redirect_url: valid.redirect_url.map(String::from).unwrap_or_default(),
+        callback_url: valid.callback_url.to_string(),
+        duration_secs: ttl.as_secs(),
+        email: None,
+        remarks: valid.remarks,
+        status: OrderStatus::Processing,
+        created_at: now,
+        expires_at: now.plus(ttl),
+        paid_attempt: None,
+        finished_at: None,
+        paid_after_close: false,
+    };
+    let request_md5 = md5.to_ascii_uppercase();
+    let created = state
+        .store
+        .create_order(NewOrder {
+            order: order.clone(),
+            request_md5: request_md5.clone(),
+            // Known once the wallet has answered (set_response_data).
+            response_data: String::new(),
+            first_attempt: Some(valid.method),
+        })
+        .await?;
+    let (order, attempt) = match created {
+        CreateOutcome::Created {
+            id,
+            attempt: Some(attempt),
+        } => {
+            tracing::info!(order_id = %id, attempt_id = %attempt.id, merchant_id = %merchant.id, kind = valid.kind.code(), method = %valid.method, amount = %order.money.amount, "direct payment created");
+            (Order { id, ..order }, attempt)
+        }
+        CreateOutcome::Created { attempt: None, .. } => {
+            return Err(ProtocolError::internal(
+                &ottgate_store::StoreError::NotFound("attempt"),
+            ));
+        }
+        CreateOutcome::Exists {
+            request_md5: first,
+            response_data,
+        } if first == request_md5 => {
+            if let Some(replay) = stored_answer(&response_data) {
+                tracing::info!(order_id = ?valid.reference.as_ref().map(MerchantRef::as_str), "identical request retried; replaying the first response");
+                return Ok(replay);
+            }
+            // The first request created the payment but never got the wallet's answer
+            // (it failed, or is still on its way): ask the wallet again.
+            first_payment(state, merchant, valid.reference.as_ref()).await?
+        }
+        CreateOutcome::Exists { .. } => {
+            return Err(ProtocolError::new(
+                RspCode::OrderUsed,
+                "order_id has already been used for a different order",
+            ));
+        }
+    };
+    let device = Device::Mobile;
+    let start = state
+        .open_wallet(&order, merchant, &attempt, device)
+        .await
+        .map_err(|e| match e {
+            StartError::Service(e) => ProtocolError::internal(&e),
+            other => ProtocolError::new(
+                RspCode::Fail,
+                format!("the payment could not be started: {other}"),
+            ),
+        })?;
+    let response = answer(&order, &attempt, &start)?;
+    let text = serde_json::Value::Object(response.clone()).to_string();
+    state.store.set_response_data(&order.id, text).await?;
+    Ok(response)
+}
+
+fn stored_answer(response_data: &str) -> Option<Fields> {
+    match serde_json::from_str(response_data).ok()? {
+        serde_json::Value::Object(fields) => Some(fields),
+        _ => None,
+    }
+}
+
+/// The payment a merchant created under `reference`, and its attempt.
+async fn first_payment(
+    state: &AppState,
+    merchant: &Merchant,
+    reference: Option<&MerchantRef>,
+) -> Result<(Order, Attempt), ProtocolError> {
+    let missing = || ProtocolError::internal(&ottgate_store::StoreError::NotFound("order"));
+    let reference = reference.ok_or_else(missing)?;
+    let order = state
+        .store
+        .order_by_reference(&merchant.id, reference)
+        .await?
+        .ok_or_else(missing)?;
+    let attempt = state
+        .store
+        .attempts(&order.id)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(missing)?;
+    Ok((order, attempt))
+}
