@@ -36,7 +36,8 @@ enum Command {
     Demo,
     /// Measure envelope-API throughput and latency against a throwaway gateway.
     Bench(bench::BenchArgs),
-    /// Create a payment as a merchant would (checkout, or REST wap/web) and print the reply.
+    /// Create a payment as a merchant would (checkout, QR code, H5, or REST wap/web) and
+    /// print the reply.
     Pay {
         #[command(flatten)]
         credentials: merchant_api::Credentials,
@@ -49,6 +50,13 @@ enum Command {
         credentials: merchant_api::Credentials,
         #[command(flatten)]
         which: merchant_api::Which,
+    },
+    /// Today's exchange rate to CNY (EX_RATE_QUERY): `rate` is CNY per unit × 10^8.
+    Rate {
+        #[command(flatten)]
+        credentials: merchant_api::Credentials,
+        /// ISO 4217 currency code, e.g. CAD.
+        fee_type: String,
     },
     /// Refund (part of) a paid payment, through the envelope API or the REST API.
     Refund {
@@ -208,6 +216,10 @@ async fn main() -> Result<()> {
             command,
         } => merchant_api::pay(&credentials, command).await,
         Command::Query { credentials, which } => merchant_api::query(&credentials, which).await,
+        Command::Rate {
+            credentials,
+            fee_type,
+        } => merchant_api::rate(&credentials, &fee_type).await,
         Command::Refund {
             credentials,
             of,

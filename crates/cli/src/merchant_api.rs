@@ -1,9 +1,12 @@
-//! `ottgate pay`, `ottgate query`, `ottgate refund`: a merchant's calls from the shell,
-//! through the SDK, against any gateway (ottgate or OTT Pay). Results print as JSON.
+//! `ottgate pay`, `ottgate query`, `ottgate refund`, `ottgate rate`: a merchant's calls from
+//! the shell, through the SDK, against any gateway (ottgate or OTT Pay). Results print as
+//! JSON on stdout; a QR code to show is also drawn on stderr.
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use ottgate_client::{Client, PayRequest, PrepayInitRequest, RestClient, SignKey};
+use ottgate_client::{
+    ActivePayRequest, Client, H5PayRequest, PayRequest, PrepayInitRequest, RestClient, SignKey,
+};
 use serde::Serialize;
 
 /// Where the gateway is and who the merchant is.
@@ -55,6 +58,12 @@ impl Credentials {
         )?)
     }
 
+    fn operator_id(&self) -> Result<String> {
+        self.operator_id
+            .clone()
+            .context("--operator-id (or OTTGATE_OPERATOR_ID) is required")
+    }
+
     fn rest(&self) -> Result<RestClient> {
         let app_id = match &self.app_id {
             Some(id) => id.as_str(),
@@ -98,6 +107,44 @@ pub enum Pay {
     Wap(RestPay),
     /// REST web-pay: Alipay in a PC browser.
     Web(RestPay),
+    /// ACTIVEPAY: a QR code for the buyer to scan with the wallet's app; prints the answer
+    /// (code_url, order_id) and draws the code on stderr.
+    Qr {
+        /// ALIPAY, WECHATPAY or UNIONPAY.
+        #[arg(long)]
+        wallet: String,
+        /// Cents, any tip included.
+        #[arg(long)]
+        amount: String,
+        /// The part of the amount that is a tip, in cents.
+        #[arg(long)]
+        tip: Option<String>,
+        /// Your own id for the payment (the gateway assigns one if absent).
+        #[arg(long)]
+        order_id: Option<String>,
+        /// Default: the merchant's default currency.
+        #[arg(long)]
+        currency: Option<String>,
+        #[arg(long)]
+        callback_url: String,
+        #[arg(long)]
+        remarks: Option<String>,
+    },
+    /// H5PAY: WeChat Pay in a phone browser; prints payinfo (the page to send the phone to).
+    H5 {
+        /// Cents.
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        order_id: Option<String>,
+        #[arg(long, default_value = "CAD")]
+        currency: String,
+        #[arg(long)]
+        callback_url: String,
+        /// Where the buyer's browser comes back to after paying.
+        #[arg(long)]
+        redirect_url: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -180,7 +227,69 @@ pub async fn pay(credentials: &Credentials, command: Pay) -> Result<()> {
         }
         Pay::Wap(p) => print(&credentials.rest()?.wap_pay(&rest_request(p)).await?),
         Pay::Web(p) => print(&credentials.rest()?.web_pay(&rest_request(p)).await?),
+        Pay::Qr {
+            wallet,
+            amount,
+            tip,
+            order_id,
+            currency,
+            callback_url,
+            remarks,
+        } => {
+            let request = ActivePayRequest {
+                merchant_id: None,
+                order_id,
+                operator_id: Some(credentials.operator_id()?),
+                amount: Some(amount),
+                tip,
+                biz_type: Some(wallet.to_ascii_uppercase()),
+                call_back_url: Some(callback_url),
+                remarks,
+                currency_type: currency,
+            };
+            let answer = credentials.envelope()?.active_pay(&request).await?;
+            print(&answer)?;
+            eprintln!("{}", draw_qr(&answer.code_url)?);
+            Ok(())
+        }
+        Pay::H5 {
+            amount,
+            order_id,
+            currency,
+            callback_url,
+            redirect_url,
+        } => {
+            let request = H5PayRequest {
+                order_id,
+                operator_id: Some(credentials.operator_id()?),
+                amount: Some(amount),
+                currency_type: Some(currency),
+                biz_type: Some("WECHATPAY".into()),
+                submit_type: Some("form".into()),
+                call_back_url: Some(callback_url),
+                redirect_url,
+                ..H5PayRequest::default()
+            };
+            print(&credentials.envelope()?.h5_pay(&request).await?)
+        }
     }
+}
+
+/// `content` as a QR code in text: two modules per character cell, dark on light, with
+/// the quiet zone, for a terminal (a phone scans it off the screen).
+pub fn draw_qr(content: &str) -> Result<String> {
+    let code =
+        qrcode::QrCode::new(content.as_bytes()).context("the code_url cannot be a QR code")?;
+    Ok(code
+        .render::<qrcode::render::unicode::Dense1x2>()
+        .dark_color(qrcode::render::unicode::Dense1x2::Light)
+        .light_color(qrcode::render::unicode::Dense1x2::Dark)
+        .build())
+}
+
+/// `ottgate rate CAD`: EX_RATE_QUERY.
+pub async fn rate(credentials: &Credentials, fee_type: &str) -> Result<()> {
+    print(&credentials.envelope()?.exchange_rate(fee_type).await?)
 }
 
 fn rest_request(p: RestPay) -> PayRequest {

@@ -559,6 +559,94 @@ async fn pay_query_and_refund_from_the_shell_through_both_apis() {
     assert!(String::from_utf8_lossy(&missing.stderr).contains("--merchant-id"));
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn qr_codes_h5_pages_and_exchange_rates_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let c = add_merchant(dir.path(), "Shell Counter");
+    let (callback, mut callbacks) = receiver(Duration::ZERO).await;
+
+    let qr = run(as_merchant(&server, &c).args([
+        "pay",
+        "qr",
+        "--wallet",
+        "alipay",
+        "--amount",
+        "1234",
+        "--tip",
+        "34",
+        "--order-id",
+        "TILL-7",
+        "--callback-url",
+        &callback,
+    ]));
+    let answer = json_of(&qr);
+    assert_eq!(
+        (answer["order_id"].as_str(), answer["tip"].as_str()),
+        (Some("TILL-7"), Some("34"))
+    );
+    assert!(
+        answer["code_url"]
+            .as_str()
+            .unwrap()
+            .contains("/sim/alipay/qr/")
+    );
+    let drawn = String::from_utf8_lossy(&qr.stderr);
+    assert!(
+        drawn
+            .lines()
+            .filter(|l| l.contains('█') || l.contains('▀'))
+            .count()
+            > 10,
+        "no QR code drawn:\n{drawn}"
+    );
+    sandbox_complete(
+        &server.base,
+        "payments/TILL-7",
+        serde_json::json!({"outcome":"paid"}),
+    )
+    .await;
+    callbacks.recv().await.unwrap();
+    let q = json_of(&run(as_merchant(&server, &c).args([
+        "query",
+        "--order-id",
+        "TILL-7",
+    ])));
+    assert_eq!(
+        (q["order_status"].as_str(), q["payment_method"].as_str()),
+        (Some("success"), Some("ALIPAY"))
+    );
+
+    let h5 = json_of(&run(as_merchant(&server, &c).args([
+        "pay",
+        "h5",
+        "--amount",
+        "800",
+        "--order-id",
+        "PHONE-1",
+        "--callback-url",
+        &callback,
+    ])));
+    assert!(
+        h5["payinfo"]
+            .as_str()
+            .unwrap()
+            .contains("/sim/wechatpay/checkmweb")
+    );
+
+    let rate = json_of(&run(as_merchant(&server, &c).args(["rate", "CAD"])));
+    assert_eq!(
+        (rate["feeType"].as_str(), rate["rate"].as_str()),
+        (Some("CAD"), Some("510000000"))
+    );
+    let unknown = as_merchant(&server, &c)
+        .args(["rate", "XYZ"])
+        .output()
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("PARAM_INVALID"));
+}
+
 /// A form's hidden inputs, as a browser submits them (values here need no unescaping but
 /// `&amp;`).
 fn hidden_inputs(page: &str) -> Vec<(String, String)> {

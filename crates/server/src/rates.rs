@@ -113,3 +113,32 @@ async fn rate_of(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rate(day: &str) -> ExchangeRate {
+        ExchangeRate {
+            fee_type: "CAD".into(),
+            rate: 510_000_000,
+            rate_time: day.into(),
+        }
+    }
+
+    #[test]
+    fn a_rate_is_remembered_for_its_day_only() {
+        let cache = RateCache::default();
+        assert_eq!(cache.get("CAD", "20261127"), None);
+        cache.put(rate("20261127"));
+        assert_eq!(cache.get("CAD", "20261127"), Some(rate("20261127")));
+        assert_eq!(cache.get("USD", "20261127"), None);
+        assert_eq!(cache.get("CAD", "20261128"), None, "a new day asks again");
+        cache.put(rate("20261128"));
+        assert_eq!(
+            cache.get("CAD", "20261127"),
+            None,
+            "one day kept per currency"
+        );
+    }
+}

@@ -917,9 +917,13 @@ async fn cashier(
         "cancel" => {
             let back = lock(&sim.inner.trades)
                 .get(&out_trade_no)
-                .and_then(|t| t.return_url.clone());
+                .map(|t| t.return_url.clone());
             return match back {
-                Some(url) => Redirect::to(&url).into_response(),
+                Some(Some(url)) => Redirect::to(&url).into_response(),
+                // A scanned QR code: the buyer just leaves the app's page.
+                Some(None) => {
+                    Html("<!doctype html><p id=\"alipay-cancelled\">Cancelled.</p>").into_response()
+                }
                 None => error_page("TRADE_NOT_EXIST"),
             };
         }

@@ -720,7 +720,14 @@ async fn cashier(
                 .get(&order_id)
                 .map(|t| t.front_url.clone());
             return match front_url {
-                Some(url) => axum::response::Redirect::to(&url).into_response(),
+                Some(url) if !url.is_empty() => axum::response::Redirect::to(&url).into_response(),
+                // A scanned QR code: the buyer just closes the app's page.
+                Some(_) => simkit::page(
+                    "UnionPay",
+                    "#f3f3f3",
+                    "<p id=\"unionpay-cancelled\">Cancelled.</p>",
+                )
+                .into_response(),
                 None => error_page(&NOT_FOUND),
             };
         }

@@ -632,3 +632,54 @@ async fn a_sandbox_behind_an_https_proxy_still_completes_payments() {
     let callbacks = t.receiver.wait_for(3).await;
     assert_eq!(callbacks.len(), 3);
 }
+
+#[rstest]
+#[case::alipay("ALIPAY", "alipay")]
+#[case::wechat("WECHATPAY", "wechatpay")]
+#[case::unionpay("UNIONPAY", "unionpay")]
+#[tokio::test]
+async fn a_lost_qr_notification_is_recovered_by_asking_the_wallet(
+    #[case] wallet: &str,
+    #[case] sim: &str,
+) {
+    let t = TestGateway::with(Options {
+        manual_clock: true,
+        workers: false,
+        ..Options::default()
+    })
+    .await;
+    let order_id = format!("LOST-{wallet}");
+    let code = t
+        .client
+        .active_pay(&active_pay(&t, Some(&order_id), wallet))
+        .await
+        .unwrap();
+    let dropped = t
+        .http
+        .post(t.base.join(&format!("sim/{sim}/control")).unwrap())
+        .json(&json!({"kind": "drop"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(dropped.status().is_success());
+    scan_and_pay(&t, wallet, &code.code_url).await;
+    assert_eq!(
+        t.client.status_query(&order_id).await.unwrap().order_status,
+        "init"
+    );
+    t.advance(std::time::Duration::from_secs(61));
+    assert_eq!(
+        t.gateway.reconcile_due().await.unwrap(),
+        1,
+        "asked the wallet"
+    );
+    let paid = t.client.status_query(&order_id).await.unwrap();
+    assert_eq!(paid.order_status, "success");
+    assert!(paid.bizpay_order_id.is_some_and(|b| !b.is_empty()));
+    t.gateway.deliver_due().await.unwrap();
+    let callback = t.client.verify_callback(&t.receiver.received()[0]).unwrap();
+    assert_eq!(
+        (callback.order_id.as_str(), callback.tip.as_str()),
+        (order_id.as_str(), "100")
+    );
+}
