@@ -154,16 +154,33 @@ impl Action {
         let found = Action::ALL
             .into_iter()
             .find(|a| a.name() == action)
-            .ok_or_else(|| UnsupportedAction::Action(action.to_owned()))?;
+            .ok_or_else(|| UnsupportedAction::Action(printable(action)))?;
         if found.version() != version {
             return Err(UnsupportedAction::Version {
-                action: action.to_owned(),
-                version: version.to_owned(),
+                action: printable(action),
+                version: printable(version),
                 expected: found.version(),
             });
         }
         Ok(found)
     }
+}
+
+/// A value from an unauthenticated request, fit to repeat in a message or a log line: at
+/// most 64 characters, control characters (newlines, terminal escapes) escaped.
+pub fn printable(raw: &str) -> String {
+    let mut out = String::new();
+    for c in raw.chars().take(64) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if raw.chars().nth(64).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 impl fmt::Display for Action {
@@ -200,6 +217,16 @@ mod tests {
             Action::parse("MAPPPAY", "1.1"),
             Err(UnsupportedAction::Action(_))
         ));
+    }
+
+    #[test]
+    fn unknown_actions_are_repeated_without_their_control_characters() {
+        let forged = "X\n2026-11-27T10:00:00Z  INFO ottgate: payment applied\u{1b}[31m";
+        let message = Action::parse(forged, "1.0").unwrap_err().to_string();
+        assert!(!message.chars().any(char::is_control), "{message:?}");
+        assert!(message.contains("X\\n2026"), "{message}");
+        let long = "A".repeat(500);
+        assert!(Action::parse(&long, "1.0").unwrap_err().to_string().len() < 100);
     }
 
     #[test]

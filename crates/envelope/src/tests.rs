@@ -173,6 +173,28 @@ fn open_reads_spaces_that_stand_for_plus() {
     assert_eq!(opened.plaintext, APPENDIX_A_PLAINTEXT);
 }
 
+#[rstest]
+#[case::sixty(60)]
+#[case::sixty_four(64)]
+#[case::seventy_six(76)]
+#[case::odd(50)]
+fn open_reads_space_wrapping_and_spaces_for_plus_together(#[case] width: usize) {
+    let spaced = APPENDIX_A_DATA
+        .as_bytes()
+        .chunks(width)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mangled = spaced.replace('+', " ");
+    let opened = open(
+        &mangled,
+        "C12F9560769C2CB55E6954935B325916",
+        &key("6698851A525C9433"),
+    )
+    .unwrap();
+    assert_eq!(opened.plaintext, APPENDIX_A_PLAINTEXT);
+}
+
 #[test]
 fn open_with_the_wrong_sign_key_is_a_padding_error() {
     let err = open(

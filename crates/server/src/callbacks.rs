@@ -20,12 +20,14 @@ use crate::state::AppState;
 const LEASE: Duration = Duration::from_secs(60);
 
 /// Whether an address may receive callbacks from a production gateway: no loopback,
-/// private, link-local, shared (CGNAT), unspecified, broadcast, multicast or documentation
-/// ranges, including IPv4 addresses wrapped in IPv6.
+/// private, link-local, shared (CGNAT), unspecified, broadcast, multicast, reserved or
+/// documentation ranges — including every IPv4 address reachable through an IPv6 spelling
+/// (mapped, compatible, SIIT-translated, NAT64, 6to4) and the IPv6 ranges that tunnel to
+/// one we cannot see (Teredo, local-use NAT64).
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_ipv4(v6) {
             Some(v4) => is_public_v4(v4),
             None => is_public_v6(v6),
         },
@@ -33,7 +35,7 @@ pub fn is_public(ip: IpAddr) -> bool {
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, ..] = ip.octets();
+    let [a, b, c, _] = ip.octets();
     !(ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local()
@@ -43,18 +45,49 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
         || ip.is_documentation()
         || a == 0
         || (a == 100 && (64..128).contains(&b)) // 100.64.0.0/10 shared address space
+        || (a == 192 && b == 0 && c == 0) // 192.0.0.0/24 IETF protocol assignments
+        || (a == 192 && b == 88 && c == 99) // 192.88.99.0/24 6to4 relay anycast
         || (a == 198 && (b == 18 || b == 19)) // benchmarking
         || a >= 240)
 }
 
+/// The IPv4 address an IPv6 address reaches, where it embeds one.
+fn embedded_ipv4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let v4 = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    match s {
+        // ::a.b.c.d (IPv4-compatible, deprecated; `::` and `::1` fall in 0.0.0.0/8 too),
+        // ::ffff:a.b.c.d (mapped), ::ffff:0:a.b.c.d (SIIT translated)
+        [0, 0, 0, 0, 0, 0, hi, lo]
+        | [0, 0, 0, 0, 0, 0xffff, hi, lo]
+        | [0, 0, 0, 0, 0xffff, 0, hi, lo] => Some(v4(hi, lo)),
+        // 64:ff9b::/96, the well-known NAT64 prefix
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
+        // 2002::/16, 6to4: the IPv4 address follows the prefix
+        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
+        _ => None,
+    }
+}
+
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let first = ip.segments()[0];
+    let s = ip.segments();
+    let first = s[0];
     !(ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || (first & 0xfe00) == 0xfc00 // unique local fc00::/7
         || (first & 0xffc0) == 0xfe80 // link-local fe80::/10
-        || first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
+        || (first & 0xffc0) == 0xfec0 // site-local fec0::/10 (deprecated, still routed inside)
+        || (first == 0x64 && s[1] == 0xff9b) // NAT64, incl. local-use 64:ff9b:1::/48
+        || (first == 0x2001 && s[1] == 0) // Teredo 2001::/32: tunnels to a hidden IPv4
+        || (first == 0x2001 && s[1] == 0x0db8) // documentation
+        || (first & 0xfff0) == 0x3ff0 // documentation 3fff::/20
+        || (first == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0) // discard-only 100::/64
+        || (first == 0x2001 && s[1] == 0x0002 && s[2] == 0)) // benchmarking 2001:2::/48
 }
 
 /// Why a URL is refused as a callback target.
@@ -277,6 +310,20 @@ mod tests {
     #[case("fe80::1", false)]
     #[case("fd00::1", false)]
     #[case("::ffff:127.0.0.1", false)]
+    #[case::nat64_private("64:ff9b::a00:1", false)]
+    #[case::nat64_metadata("64:ff9b::a9fe:a9fe", false)]
+    #[case::nat64_local_use("64:ff9b:1::a00:1", false)]
+    #[case::compatible_private("::10.0.0.1", false)]
+    #[case::compatible_loopback("::127.0.0.1", false)]
+    #[case::siit_translated("::ffff:0:a00:1", false)]
+    #[case::sixtofour_private("2002:a00:1::", false)]
+    #[case::sixtofour_loopback("2002:7f00:1::1", false)]
+    #[case::site_local("fec0::1", false)]
+    #[case::teredo("2001:0:4136:e378:8000:63bf:3fff:fdd2", false)]
+    #[case::ietf_protocol("192.0.0.8", false)]
+    #[case::relay_anycast("192.88.99.1", false)]
+    #[case::nat64_public("64:ff9b::808:808", true)]
+    #[case::sixtofour_public("2002:808:808::1", true)]
     #[case("8.8.8.8", true)]
     #[case("2606:4700::1111", true)]
     fn only_public_addresses_pass_the_guard(#[case] ip: &str, #[case] public: bool) {

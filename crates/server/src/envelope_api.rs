@@ -160,7 +160,7 @@ pub async fn process(
     match result {
         Ok(reply) => Json(reply).into_response(),
         Err(e) => {
-            tracing::info!(action = action.map_or("unknown", |a| a.name()), rsp_code = %e.code, rsp_msg = %e.msg, "envelope request refused");
+            tracing::info!(action = action.map_or("unknown", |a| a.name()), rsp_code = %e.code, rsp_msg = ?e.msg, "envelope request refused");
             e.into_response()
         }
     }

@@ -205,7 +205,7 @@ fn rejected(state: &AppState, channel: &'static str, reason: &Rejected) {
     state
         .metrics
         .outcome(&state.metrics.notifications, "rejected");
-    tracing::warn!(channel, reason = %reason, "notification rejected");
+    tracing::warn!(channel, reason = ?reason.to_string(), "notification rejected");
 }
 
 /// The refund a wallet names, and the payment it refunds (which must have gone through

@@ -62,10 +62,27 @@ fn request_id(req: &Request) -> String {
         })
 }
 
+/// A method as a metric label and log field: the standard ones by name, any other token
+/// (a client may send millions of distinct ones) as `OTHER`, so the series stay few.
+fn method_label(method: &axum::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "HEAD" => "HEAD",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "PATCH" => "PATCH",
+        _ => "OTHER",
+    }
+}
+
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id(&req);
-    let method = req.method().to_string();
+    // Labels come from closed sets only: a method name, a route template (never the raw
+    // path), a status code.
+    let method = method_label(req.method()).to_owned();
     let route = req
         .extensions()
         .get::<MatchedPath>()

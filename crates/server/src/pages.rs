@@ -4,23 +4,77 @@
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use std::sync::LazyLock;
 
 use crate::i18n::{Lang, Strings};
 
-/// Inline styles and scripts only: nothing may load from another origin (buyers may be
-/// behind networks that block foreign CDNs, and a payment page should not pull third-party
-/// code anyway).
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'";
+/// The checkout's countdown (checkout.html).
+pub const COUNTDOWN_JS: &str = r#"
+(function () {
+  var el = document.getElementById("countdown");
+  var end = Date.now() + parseInt(el.getAttribute("data-remaining"), 10) * 1000;
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function tick() {
+    var s = Math.max(0, Math.round((end - Date.now()) / 1000));
+    var h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
+    el.textContent = (h > 0 ? h + ":" + pad(m) : pad(m)) + ":" + pad(r);
+    if (s <= 0) {
+      var buttons = document.querySelectorAll("button.method");
+      for (var i = 0; i < buttons.length; i++) { buttons[i].disabled = true; }
+      document.getElementById("expired-note").hidden = false;
+      return;
+    }
+    setTimeout(tick, 1000);
+  }
+  tick();
+})();
+"#;
+
+/// The QR page's poll for the payment's result (qr.html).
+pub const QR_POLL_JS: &str = r#"
+(function () {
+  var url = document.getElementById("qr-card").getAttribute("data-status-url");
+  function poll() {
+    fetch(url, { cache: "no-store" }).then(function (r) { return r.json(); }).then(function (s) {
+      if (s.done) { window.location.href = s.next; } else { setTimeout(poll, 2000); }
+    }).catch(function () { setTimeout(poll, 4000); });
+  }
+  setTimeout(poll, 2000);
+})();
+"#;
+
+/// Submits the form that carries the buyer to a wallet (post_form.html).
+pub const AUTO_SUBMIT_JS: &str = r#"document.getElementById("wallet-form").submit();"#;
+
+/// Inline styles, and exactly our own three scripts, pinned by their SHA-256 (PCI DSS
+/// 6.4.3: a payment page runs only scripts it means to): nothing may load from another
+/// origin, and an injected script — inline or not — does not run.
+static CSP: LazyLock<HeaderValue> = LazyLock::new(|| {
+    let hashes: Vec<String> = [COUNTDOWN_JS, QR_POLL_JS, AUTO_SUBMIT_JS]
+        .iter()
+        .map(|script| format!("'sha256-{}'", script_hash(script)))
+        .collect();
+    let policy = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; script-src {}; img-src data:; connect-src 'self'; base-uri 'none'; frame-ancestors 'none'",
+        hashes.join(" ")
+    );
+    HeaderValue::from_str(&policy)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+});
+
+/// A script's CSP hash: Base64 of the SHA-256 of its exact text.
+pub fn script_hash(script: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()))
+}
 
 pub fn render(status: StatusCode, page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => {
             let mut response = (status, Html(html)).into_response();
             let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(CSP),
-            );
+            headers.insert(header::CONTENT_SECURITY_POLICY, CSP.clone());
             headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
             headers.insert(
                 header::REFERRER_POLICY,

@@ -90,7 +90,7 @@ pub async fn token(
         for key in &keys {
             state.auth_failures.record_failure(key, now);
         }
-        tracing::warn!(app_id = %app_id, client = ?addr, "token request with a wrong appId/appKey pair");
+        tracing::warn!(app_id = ?app_id, client = ?addr, "token request with a wrong appId/appKey pair");
         return Err(RestError::new(
             StatusCode::UNAUTHORIZED,
             RestCode::AuthorizationFailed,

@@ -293,6 +293,24 @@ async fn a_callback_url_to_a_private_address_is_refused_outside_sandbox_mode() {
         t.client.prepay_init(&local).await.unwrap_err().rsp_code(),
         Some("PARAM_ERROR")
     );
+    // IPv4 in IPv6 clothing, and the old ranges.
+    for (i, host) in [
+        "[64:ff9b::a00:1]",
+        "[64:ff9b::a9fe:a9fe]",
+        "[::10.0.0.1]",
+        "[::127.0.0.1]",
+        "[::ffff:0:a00:1]",
+        "[2002:a00:1::]",
+        "[fec0::1]",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut disguised = t.order(&format!("ssrf-v6-{i}"));
+        disguised.call_back_url = Some(format!("http://{host}/notify"));
+        let err = t.client.prepay_init(&disguised).await.unwrap_err();
+        assert_eq!(err.rsp_code(), Some("PARAM_ERROR"), "{host}: {err}");
+    }
 }
 
 #[tokio::test]

@@ -371,6 +371,68 @@ async fn the_checkout_page_shows_the_order_and_loads_nothing_from_elsewhere() {
     }
 }
 
+/// Every inline script of `page`, as the browser hashes it.
+fn inline_scripts(page: &str) -> Vec<&str> {
+    page.split("<script>")
+        .skip(1)
+        .map(|rest| &rest[..rest.find("</script>").unwrap()])
+        .collect()
+}
+
+fn sha256_base64(text: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(text.as_bytes()))
+}
+
+#[tokio::test]
+async fn payment_pages_run_only_their_own_scripts_pinned_by_hash() {
+    let t = TestGateway::start().await;
+    let created = t.create("csp-1").await;
+    let checkout = t.http.get(&created.payinfo).send().await.unwrap();
+    // A desktop choosing WeChat Pay gets the QR page; UnionPay the auto-submitted form.
+    let desktop = "Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0.0.0 Safari/537.36";
+    let mut pages = vec![checkout];
+    for method in ["WECHATPAY", "UNIONPAY"] {
+        let other = t.create(&format!("csp-{method}")).await;
+        pages.push(
+            t.http
+                .post(format!("{}/pay", other.payinfo))
+                .header("user-agent", desktop)
+                .form(&[("method", method)])
+                .send()
+                .await
+                .unwrap(),
+        );
+    }
+    let mut seen = 0;
+    for r in pages {
+        assert_eq!(r.status(), 200);
+        let csp = r.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let script_src = csp
+            .split(';')
+            .map(str::trim)
+            .find(|d| d.starts_with("script-src"))
+            .unwrap()
+            .to_owned();
+        assert!(!script_src.contains("unsafe-inline"), "{csp}");
+        let page = r.text().await.unwrap();
+        let scripts = inline_scripts(&page);
+        assert_eq!(scripts.len(), 1, "{page}");
+        for script in scripts {
+            assert!(
+                script_src.contains(&format!("'sha256-{}'", sha256_base64(script))),
+                "a script the policy does not pin: {script}"
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 3, "countdown, QR poll, auto-submit");
+}
+
 #[tokio::test]
 async fn a_paid_order_shows_a_status_page_and_never_a_pay_button() {
     let t = TestGateway::start().await;

@@ -138,3 +138,119 @@ async fn sandbox_endpoints_do_not_exist_outside_sandbox_mode() {
         .unwrap();
     assert_eq!(selected.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_methods_add_no_metric_series() {
+    use futures::StreamExt;
+    use rand::Rng;
+    let t = TestGateway::start().await;
+    let series = |text: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("ottgate_http_requests_total{"))
+            .map(str::to_owned)
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let methods: Vec<String> = (0..10_000)
+        .map(|_| {
+            let mut rng = rand::thread_rng();
+            (0..12)
+                .map(|_| char::from(b'A' + rng.gen_range(0..26u8)))
+                .collect()
+        })
+        .collect();
+    let url = t.base.join("processV2").unwrap();
+    futures::stream::iter(methods)
+        .for_each_concurrent(32, |m| {
+            let (http, url) = (t.http.clone(), url.clone());
+            async move {
+                let method = reqwest::Method::from_bytes(m.as_bytes()).unwrap();
+                let r = http.request(method, url).send().await.unwrap();
+                assert_eq!(r.status(), 405);
+            }
+        })
+        .await;
+    let text = t
+        .http
+        .get(t.base.join("metrics").unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let found = series(&text);
+    assert!(found.len() < 10, "{found:#?}");
+    assert!(
+        found
+            .iter()
+            .any(|s| s.contains("method=\"OTHER\"") && s.contains("} 10000")),
+        "{found:#?}"
+    );
+}
+
+/// Captures what the gateway logs on this thread, in the human format.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn request_values_cannot_forge_log_lines_or_drive_the_terminal() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    // A current-thread test: the server's tasks log on this thread too.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let t = TestGateway::start().await;
+    let forged = "PAY\n2026-11-27T00:00:00.000000Z  INFO ottgate: refund sent to attacker\u{1b}[2J";
+    let body = serde_json::json!({
+        "action": forged, "version": "1.0\r\nX", "merchant_id": t.merchant.merchant.id.as_str(),
+        "data": "AAAA", "md5": "0123456789ABCDEF0123456789ABCDEF",
+    });
+    let r = t
+        .http
+        .post(t.base.join("processV2").unwrap())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let token = t
+        .http
+        .post(t.base.join("api/v1/auth/token").unwrap())
+        .json(&serde_json::json!({"appId": forged, "appKey": "k"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(token.status(), 400);
+    let wrong = t
+        .http
+        .post(t.base.join("api/v1/auth/token").unwrap())
+        .json(&serde_json::json!({"appId": "ON\n2026 INFO forged", "appKey": "k"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(wrong.status().is_client_error());
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("envelope request refused"), "{log}");
+    assert!(!log.contains('\u{1b}'), "a terminal escape reached the log");
+    for line in log.lines() {
+        assert!(
+            !line.starts_with("2026-11-27T00:00:00") && !line.starts_with("2026 INFO forged"),
+            "a forged log line: {line}"
+        );
+    }
+}
