@@ -60,6 +60,36 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// Where a simulator may send notifications. Never simply wherever a request says: the
+/// simulators' test keys are public, so anyone can sign a request naming any
+/// `notify_url`, and a simulator that posted there would be an open relay into the
+/// network it runs in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotifyTargets {
+    /// Only `{root}notify/{wallet}`: a sandbox gateway's own route, under its root URL.
+    Under(Url),
+    /// Any URL whose path ends in `/notify/{wallet}`: a gateway's notification route,
+    /// wherever that gateway runs (`ottgate simulate`).
+    GatewayRoutes,
+}
+
+impl NotifyTargets {
+    pub fn allows(&self, url: &Url, wallet: &str) -> bool {
+        let route = format!("notify/{wallet}");
+        let plain = url.query().is_none() && url.fragment().is_none();
+        match self {
+            NotifyTargets::Under(root) => {
+                plain && root.join(&route).is_ok_and(|allowed| &allowed == url)
+            }
+            NotifyTargets::GatewayRoutes => {
+                plain
+                    && matches!(url.scheme(), "http" | "https")
+                    && url.path().ends_with(&format!("/{route}"))
+            }
+        }
+    }
+}
+
 /// A simulator's notifier: fault queue, the reorder slot, and the retry loop.
 pub struct Notifier {
     http: reqwest::Client,
@@ -70,6 +100,7 @@ pub struct Notifier {
     faults: Mutex<Vec<Fault>>,
     held: Mutex<Option<(Delivery, BodyFn)>>,
     name: &'static str,
+    targets: NotifyTargets,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -87,6 +118,7 @@ impl Notifier {
         gaps: &'static [Duration],
         time_scale: f64,
         ack: AckFn,
+        targets: NotifyTargets,
     ) -> Arc<Self> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
@@ -101,6 +133,7 @@ impl Notifier {
             faults: Mutex::new(Vec::new()),
             held: Mutex::new(None),
             name,
+            targets,
         })
     }
 
@@ -136,6 +169,10 @@ impl Notifier {
     /// Delivers a notification the way the wallet does — at once, then on its schedule —
     /// with any fault queued for it applied.
     pub fn send(self: &Arc<Self>, delivery: Delivery, body: BodyFn) {
+        if !self.targets.allows(&delivery.url, self.name) {
+            tracing::warn!(wallet = self.name, url = %delivery.url, "simulated wallet refuses to notify a URL that is not a gateway's notification route");
+            return;
+        }
         let fault = self.take_fault(&delivery.about);
         match fault.as_ref().map(|f| f.kind) {
             Some(FaultKind::Drop) => {
@@ -248,4 +285,43 @@ pub fn cashier_form(prefix: &str, target: &str, accent: &str, hidden: &str) -> S
          <button id=\"{prefix}-cancel\" name=\"action\" value=\"cancel\" style=\"{button}background:#fff;border:1px solid #ccc\">Cancel</button></form>",
         target = crate::xml::escape(target),
     )
+}
+
+#[cfg(test)]
+mod notify_target_tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_sandbox_simulator_notifies_only_its_gateways_route() {
+        let targets = NotifyTargets::Under(url("http://127.0.0.1:8080/"));
+        assert!(targets.allows(&url("http://127.0.0.1:8080/notify/alipay"), "alipay"));
+        for elsewhere in [
+            "http://127.0.0.1:8080/notify/wechatpay",
+            "http://127.0.0.1:8080/notify/alipay?x=1",
+            "http://127.0.0.1:8080/admin",
+            "http://169.254.169.254/notify/alipay",
+            "http://127.0.0.1:8081/notify/alipay",
+        ] {
+            assert!(!targets.allows(&url(elsewhere), "alipay"), "{elsewhere}");
+        }
+    }
+
+    #[test]
+    fn a_standalone_simulator_notifies_only_gateway_routes() {
+        let targets = NotifyTargets::GatewayRoutes;
+        assert!(targets.allows(&url("http://10.0.0.5:8080/notify/unionpay"), "unionpay"));
+        assert!(targets.allows(&url("https://gw.example/pay/notify/unionpay"), "unionpay"));
+        for elsewhere in [
+            "http://10.0.0.5:8080/internal/admin",
+            "http://10.0.0.5/notify/unionpay/x",
+            "http://10.0.0.5/notify/alipay",
+            "ftp://10.0.0.5/notify/unionpay",
+        ] {
+            assert!(!targets.allows(&url(elsewhere), "unionpay"), "{elsewhere}");
+        }
+    }
 }

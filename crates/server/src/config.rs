@@ -56,8 +56,15 @@ pub struct Config {
     /// Sandbox only: the simulated WeChat Pay's exchange rates, CNY per unit, e.g.
     /// `CAD=5.10,USD=7.1`; they replace or add to its built-in table.
     pub simulator_exchange_rates: Option<String>,
-    /// Failed token requests allowed per appId and per client address within the window.
+    /// Failed token requests allowed per client address, and per appId from one address,
+    /// within the window.
     pub auth_failure_limit: u32,
+    /// Failed token requests allowed per appId from all addresses within the window (an
+    /// address that signed in to it within a day is exempt, so strangers cannot lock the
+    /// merchant out).
+    pub auth_failure_app_limit: u32,
+    /// App keys hashed at once (argon2id takes ~19 MiB each); more requests wait.
+    pub auth_hash_concurrency: u32,
     /// The window for `auth_failure_limit`, in seconds.
     pub auth_failure_window_secs: u64,
     /// A pending wallet payment is first asked about (reconciliation) this many seconds
@@ -169,6 +176,8 @@ impl Default for Config {
             time_zone_id: "America/Toronto".into(),
             simulator_exchange_rates: None,
             auth_failure_limit: 10,
+            auth_failure_app_limit: 100,
+            auth_hash_concurrency: 4,
             auth_failure_window_secs: 300,
             reconcile_after_secs: 60,
             simulator_time_scale: 1.0,
@@ -179,7 +188,7 @@ impl Default for Config {
     }
 }
 
-const ENV_KEYS: [&str; 22] = [
+const ENV_KEYS: [&str; 24] = [
     "listen",
     "public_url",
     "database_url",
@@ -199,6 +208,8 @@ const ENV_KEYS: [&str; 22] = [
     "time_zone_id",
     "simulator_exchange_rates",
     "auth_failure_limit",
+    "auth_failure_app_limit",
+    "auth_hash_concurrency",
     "auth_failure_window_secs",
     "reconcile_after_secs",
     "simulator_time_scale",
@@ -349,6 +360,12 @@ impl Config {
             delivery_poll_interval: Duration::from_millis(self.delivery_poll_interval_ms.max(10)),
             rest_payment_ttl: Duration::from_secs(self.rest_payment_ttl_secs),
             auth_failure_limit: self.auth_failure_limit.max(1),
+            auth_failure_app_limit: self
+                .auth_failure_app_limit
+                .max(self.auth_failure_limit)
+                .max(1),
+            auth_hash_concurrency: usize::try_from(self.auth_hash_concurrency.clamp(1, 64))
+                .unwrap_or(1),
             auth_failure_window: Duration::from_secs(self.auth_failure_window_secs.max(1)),
             reconcile_after: Duration::from_secs(self.reconcile_after_secs.max(1)),
         })
@@ -437,6 +454,8 @@ pub struct Settings {
     pub delivery_poll_interval: Duration,
     pub rest_payment_ttl: Duration,
     pub auth_failure_limit: u32,
+    pub auth_failure_app_limit: u32,
+    pub auth_hash_concurrency: usize,
     pub auth_failure_window: Duration,
     pub reconcile_after: Duration,
 }

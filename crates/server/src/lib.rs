@@ -13,6 +13,8 @@ pub mod config;
 mod direct;
 mod envelope_api;
 mod envelope_payments;
+#[doc(hidden)]
+pub mod fuzz;
 mod i18n;
 pub mod keyring;
 pub mod merchants;
@@ -199,8 +201,12 @@ impl Gateway {
             Some(secret) => TokenSigner::new(secret.0.expose_secret().as_bytes()),
             None => TokenSigner::new(&keyring.derive("ottgate rest jwt v1")),
         };
-        let auth_failures =
-            FailureLimiter::new(settings.auth_failure_limit, settings.auth_failure_window);
+        let auth_failures = FailureLimiter::new(
+            settings.auth_failure_limit,
+            settings.auth_failure_app_limit,
+            settings.auth_failure_window,
+        );
+        let auth_hashing = tokio::sync::Semaphore::new(settings.auth_hash_concurrency);
         Ok(Self {
             state: AppState::new(Inner {
                 settings,
@@ -214,6 +220,7 @@ impl Gateway {
                 worker_id,
                 tokens,
                 auth_failures,
+                auth_hashing,
                 simulators,
                 rates: Default::default(),
             }),

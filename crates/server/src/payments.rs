@@ -407,7 +407,9 @@ impl AppState {
         let Ok(id) = OrderId::parse(id) else {
             return Ok(None);
         };
-        let Some(attempt) = self.store.attempt(&id).await? else {
+        // Ownership is part of the lookup: another merchant's id costs what a missing one
+        // does, so not even timing tells them apart.
+        let Some(attempt) = self.store.merchant_attempt(merchant, &id).await? else {
             return Ok(None);
         };
         self.view(merchant, attempt).await

@@ -8,6 +8,7 @@ use axum::response::Html;
 use axum::routing::get;
 use ottgate_channels::alipay::simulator::AlipaySimulator;
 use ottgate_channels::alipay::{self, sign::SignType};
+use ottgate_channels::simkit::NotifyTargets;
 use ottgate_channels::unionpay::simulator::UnionPaySimulator;
 use ottgate_channels::wechat::simulator::WeChatSimulator;
 use ottgate_channels::{unionpay, wechat};
@@ -35,11 +36,16 @@ impl Standalone {
     /// notification retry schedules (1 = the wallets' real pace).
     pub fn new(base: &Url, time_scale: f64) -> Result<Self, StartupError> {
         let base = &crate::config::with_trailing_slash(base.clone());
-        let (_, alipay) =
+        let (_, mut alipay) =
             alipay::sandbox(base, SignType::Rsa2, time_scale).map_err(channel_error)?;
-        let (_, wechat) = wechat::sandbox(base, wechat::sign::SignType::HmacSha256, time_scale)
+        let (_, mut wechat) = wechat::sandbox(base, wechat::sign::SignType::HmacSha256, time_scale)
             .map_err(channel_error)?;
-        let (_, unionpay) = unionpay::sandbox(base, time_scale).map_err(channel_error)?;
+        let (_, mut unionpay) = unionpay::sandbox(base, time_scale).map_err(channel_error)?;
+        // The gateway these serve runs elsewhere: notify any gateway's notification route,
+        // and nothing else.
+        alipay.notify_targets = NotifyTargets::GatewayRoutes;
+        wechat.notify_targets = NotifyTargets::GatewayRoutes;
+        unionpay.notify_targets = NotifyTargets::GatewayRoutes;
         Ok(Self {
             base: base.clone(),
             alipay: AlipaySimulator::new(alipay),

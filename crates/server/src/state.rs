@@ -32,8 +32,10 @@ pub struct Inner {
     pub worker_id: String,
     /// Signs and checks REST bearer tokens.
     pub tokens: TokenSigner,
-    /// Failed token requests, per appId and per client address.
+    /// Failed token requests, per address, per appId and address, and per appId.
     pub auth_failures: FailureLimiter,
+    /// Permits to hash an app key (argon2id, ~19 MiB each): how many at once.
+    pub auth_hashing: tokio::sync::Semaphore,
     /// The built-in wallet simulators (sandbox mode).
     pub simulators: Simulators,
     /// Today's exchange rates, as fetched for EX_RATE_QUERY.

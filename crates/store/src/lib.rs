@@ -313,6 +313,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         now: Timestamp,
     ) -> Result<StartOutcome>;
     async fn attempt(&self, id: &OrderId) -> Result<Option<Attempt>>;
+    /// Attempt `id` if it belongs to an order of `merchant`: one lookup, whose cost does not
+    /// tell another merchant's attempt from a missing one.
+    async fn merchant_attempt(
+        &self,
+        merchant: &MerchantId,
+        id: &OrderId,
+    ) -> Result<Option<Attempt>>;
     /// All attempts of an order, oldest first.
     async fn attempts(&self, order: &OrderId) -> Result<Vec<Attempt>>;
     /// An order and its attempts as of one moment (a settlement changes both together, so

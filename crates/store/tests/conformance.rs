@@ -825,6 +825,32 @@ async fn a_direct_payment_keeps_its_tip_and_its_first_answer<S: Store>(store: S)
     );
 }
 
+async fn an_attempt_is_found_only_for_its_own_merchant<S: Store>(store: S) {
+    let o = open_order(&store, "owned-1").await;
+    let id = started(&store, &o, PaymentMethod::Alipay, at(1)).await;
+    let a = store.attempt(&id).await.unwrap().unwrap();
+    let stranger = merchant("ON00000002");
+    store.insert_merchant(stranger.clone()).await.unwrap();
+    assert_eq!(
+        store.merchant_attempt(&o.merchant_id, &a.id).await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store
+            .merchant_attempt(&stranger.merchant.id, &a.id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .merchant_attempt(&o.merchant_id, &OrderId::generate(T0))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
 async fn reconciliation_sees_old_unchecked_pending_attempts<S: Store>(store: S) {
     let o = open_order(&store, "reconcile-1").await;
     let a = started(&store, &o, PaymentMethod::Alipay, at(10)).await;
@@ -953,6 +979,7 @@ sqlite_cases!(
     only_the_owner_can_refund_a_paid_payment,
     a_rest_payment_is_created_with_its_first_attempt,
     a_direct_payment_keeps_its_tip_and_its_first_answer,
+    an_attempt_is_found_only_for_its_own_merchant,
     reconciliation_sees_old_unchecked_pending_attempts,
     refund_reconciliation_sees_old_unchecked_pending_refunds,
 );

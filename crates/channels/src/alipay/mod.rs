@@ -663,6 +663,7 @@ pub fn sandbox(
         wallet_private: private_key_pem(testkeys::WALLET_PRIVATE)?,
         time_scale,
         base_url: join("sim/alipay/")?,
+        notify_targets: crate::simkit::NotifyTargets::Under(urls.internal.clone()),
     };
     Ok((config, sim))
 }

@@ -55,6 +55,8 @@ pub struct AlipaySimConfig {
     pub time_scale: f64,
     /// Where the simulator is reachable, ending in `/` (its cashier links point here).
     pub base_url: Url,
+    /// Where notifications may go (never simply wherever a request says).
+    pub notify_targets: crate::simkit::NotifyTargets,
 }
 
 impl std::fmt::Debug for AlipaySimConfig {
@@ -152,9 +154,15 @@ fn now() -> Timestamp {
 
 impl AlipaySimulator {
     pub fn new(config: AlipaySimConfig) -> Self {
-        let notifier = Notifier::new("alipay", &RETRY_GAPS, config.time_scale, |status, body| {
-            (200..300).contains(&status) && body.trim().eq_ignore_ascii_case("success")
-        });
+        let notifier = Notifier::new(
+            "alipay",
+            &RETRY_GAPS,
+            config.time_scale,
+            |status, body| {
+                (200..300).contains(&status) && body.trim().eq_ignore_ascii_case("success")
+            },
+            config.notify_targets.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 config,

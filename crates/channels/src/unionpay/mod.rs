@@ -561,6 +561,7 @@ pub fn sandbox(
         wallet_cert_id: testkeys::WALLET_CERT_ID.into(),
         time_scale,
         base_url: join("sim/unionpay/")?,
+        notify_targets: crate::simkit::NotifyTargets::Under(urls.internal.clone()),
     };
     Ok((config, sim))
 }

@@ -51,6 +51,8 @@ pub struct UnionPaySimConfig {
     pub time_scale: f64,
     /// Where the simulator is reachable, ending in `/`.
     pub base_url: Url,
+    /// Where notifications may go (never simply wherever a request says).
+    pub notify_targets: crate::simkit::NotifyTargets,
 }
 
 impl std::fmt::Debug for UnionPaySimConfig {
@@ -149,9 +151,13 @@ fn valid_order_id(id: &str) -> bool {
 impl UnionPaySimulator {
     pub fn new(config: UnionPaySimConfig) -> Self {
         // UnionPay needs HTTP 200, whatever the body.
-        let notifier = Notifier::new("unionpay", &RETRY_GAPS, config.time_scale, |status, _| {
-            status == 200
-        });
+        let notifier = Notifier::new(
+            "unionpay",
+            &RETRY_GAPS,
+            config.time_scale,
+            |status, _| status == 200,
+            config.notify_targets.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 config,

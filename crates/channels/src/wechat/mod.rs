@@ -384,6 +384,7 @@ pub fn sandbox(
         api_key: Secret::new(testkeys::API_KEY),
         time_scale,
         base_url: join("sim/wechatpay/")?,
+        notify_targets: crate::simkit::NotifyTargets::Under(urls.internal.clone()),
         exchange_rates: simulator::default_exchange_rates(),
     };
     Ok((config, sim))

@@ -52,6 +52,8 @@ pub struct WeChatSimConfig {
     pub time_scale: f64,
     /// Where the simulator is reachable, ending in `/`.
     pub base_url: Url,
+    /// Where notifications may go (never simply wherever a request says).
+    pub notify_targets: crate::simkit::NotifyTargets,
     /// `queryexchagerate`'s answers: CNY per unit of each currency, times 10^8.
     pub exchange_rates: BTreeMap<String, u64>,
 }
@@ -163,7 +165,13 @@ fn acknowledged(_status: u16, body: &str) -> bool {
 
 impl WeChatSimulator {
     pub fn new(config: WeChatSimConfig) -> Self {
-        let notifier = Notifier::new("wechatpay", &RETRY_GAPS, config.time_scale, acknowledged);
+        let notifier = Notifier::new(
+            "wechatpay",
+            &RETRY_GAPS,
+            config.time_scale,
+            acknowledged,
+            config.notify_targets.clone(),
+        );
         Self {
             inner: Arc::new(Inner {
                 config,

@@ -1,67 +1,158 @@
-//! Counting failed token requests, per appId and per client address, in a sliding window.
+//! Counting failed token requests in a sliding window, so that guessing app keys is slow
+//! and a stranger cannot lock a merchant out.
+//!
+//! Three counters per request: the client address, the (appId, address) pair — both at
+//! `limit` — and the appId alone at a much higher `app_limit`, which does not apply from an
+//! address that signed in to that appId successfully within the last day. So a flood of
+//! wrong keys from anywhere stops at `limit` per address, a distributed guess at an appId
+//! stops at `app_limit`, and the merchant's own address keeps working through both.
+//!
+//! A request *reserves* its failure before the key is hashed (atomically, under one lock),
+//! and gives it back on success: concurrent wrong guesses cannot overtake the count.
 
 use ottgate_core::Timestamp;
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// In memory, per process: a limit for one process's share of the traffic. Enough to stop
-/// guessing app keys; a deployment with many processes multiplies it by their number.
+/// In memory, per process: a limit for one process's share of the traffic. A deployment
+/// with many processes multiplies it by their number.
 #[derive(Debug)]
 pub struct FailureLimiter {
     limit: usize,
+    app_limit: usize,
     window: Duration,
-    failures: Mutex<HashMap<String, VecDeque<Timestamp>>>,
+    inner: Mutex<Inner>,
 }
 
-/// Beyond this many tracked keys, the oldest-looking are dropped (a flood of distinct
-/// keys must not grow memory without bound).
+#[derive(Debug, Default)]
+struct Inner {
+    failures: HashMap<String, VecDeque<Timestamp>>,
+    /// `(appId, address)` pairs that signed in, and when.
+    trusted: HashMap<String, Timestamp>,
+}
+
+/// Beyond this many tracked keys, stale ones are dropped (a flood of distinct keys must
+/// not grow memory without bound).
 const MAX_KEYS: usize = 100_000;
 
+/// How long a successful sign-in exempts its address from the appId's ceiling.
+const TRUST: Duration = Duration::from_secs(24 * 3600);
+
+/// A failure counted in advance for one token request; [`FailureLimiter::succeeded`] gives
+/// it back.
+#[derive(Debug)]
+#[must_use]
+pub struct Reservation {
+    keys: Vec<String>,
+    at: Timestamp,
+    pair: String,
+}
+
+fn pair_key(app_id: &str, addr: Option<IpAddr>) -> String {
+    match addr {
+        Some(addr) => format!("pair:{app_id}|{addr}"),
+        None => format!("pair:{app_id}|-"),
+    }
+}
+
 impl FailureLimiter {
-    pub fn new(limit: u32, window: Duration) -> Self {
+    pub fn new(limit: u32, app_limit: u32, window: Duration) -> Self {
         Self {
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            app_limit: usize::try_from(app_limit).unwrap_or(usize::MAX),
             window,
-            failures: Mutex::new(HashMap::new()),
+            inner: Mutex::new(Inner::default()),
         }
     }
 
-    fn prune(&self, entries: &mut VecDeque<Timestamp>, now: Timestamp) {
-        while entries.front().is_some_and(|t| t.plus(self.window) <= now) {
-            entries.pop_front();
-        }
-    }
-
-    /// Whether `key` has used up its failures in the current window.
-    pub fn is_blocked(&self, key: &str, now: Timestamp) -> bool {
-        let mut map = self
-            .failures
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match map.get_mut(key) {
-            Some(entries) => {
-                self.prune(entries, now);
-                entries.len() >= self.limit
-            }
-            None => false,
-        }
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    pub fn record_failure(&self, key: &str, now: Timestamp) {
-        let mut map = self
-            .failures
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if map.len() >= MAX_KEYS && !map.contains_key(key) {
-            map.retain(|_, entries| entries.back().is_some_and(|t| t.plus(self.window) > now));
-            if map.len() >= MAX_KEYS {
-                map.clear();
+    /// Counts one failure for this request now, unless a counter it touches is used up
+    /// (`None`: refuse with 429, without hashing anything).
+    pub fn reserve(
+        &self,
+        app_id: &str,
+        addr: Option<IpAddr>,
+        now: Timestamp,
+    ) -> Option<Reservation> {
+        let pair = pair_key(app_id, addr);
+        let mut inner = self.lock();
+        let trusted = inner
+            .trusted
+            .get(&pair)
+            .is_some_and(|since| since.plus(TRUST) > now);
+        let mut keys = vec![(pair.clone(), self.limit)];
+        if let Some(addr) = addr {
+            keys.push((format!("ip:{addr}"), self.limit));
+        }
+        if !trusted {
+            keys.push((format!("app:{app_id}"), self.app_limit));
+        }
+        if inner.failures.len() + keys.len() > MAX_KEYS {
+            self.forget_stale(&mut inner, now);
+        }
+        let window = self.window;
+        let blocked = keys.iter().any(|(key, limit)| {
+            inner.failures.get_mut(key).is_some_and(|entries| {
+                prune(entries, window, now);
+                entries.len() >= *limit
+            })
+        });
+        if blocked {
+            return None;
+        }
+        for (key, _) in &keys {
+            inner
+                .failures
+                .entry(key.clone())
+                .or_default()
+                .push_back(now);
+        }
+        Some(Reservation {
+            keys: keys.into_iter().map(|(k, _)| k).collect(),
+            at: now,
+            pair,
+        })
+    }
+
+    /// The key was right: the reserved failure is given back, and the address is trusted
+    /// for this appId.
+    pub fn succeeded(&self, reservation: Reservation) {
+        let mut inner = self.lock();
+        for key in &reservation.keys {
+            if let Some(entries) = inner.failures.get_mut(key)
+                && let Some(i) = entries.iter().rposition(|t| *t == reservation.at)
+            {
+                entries.remove(i);
             }
         }
-        let entries = map.entry(key.to_owned()).or_default();
-        self.prune(entries, now);
-        entries.push_back(now);
+        inner.trusted.insert(reservation.pair, reservation.at);
+    }
+
+    fn forget_stale(&self, inner: &mut Inner, now: Timestamp) {
+        let window = self.window;
+        inner
+            .failures
+            .retain(|_, entries| entries.back().is_some_and(|t| t.plus(window) > now));
+        inner.trusted.retain(|_, since| since.plus(TRUST) > now);
+        if inner.failures.len() >= MAX_KEYS {
+            inner.failures.clear();
+        }
+        if inner.trusted.len() >= MAX_KEYS {
+            inner.trusted.clear();
+        }
+    }
+}
+
+fn prune(entries: &mut VecDeque<Timestamp>, window: Duration, now: Timestamp) {
+    while entries.front().is_some_and(|t| t.plus(window) <= now) {
+        entries.pop_front();
     }
 }
 
@@ -69,19 +160,67 @@ impl FailureLimiter {
 mod tests {
     use super::*;
 
+    fn at(secs: u64) -> Timestamp {
+        Timestamp::from_epoch_millis(0).plus(Duration::from_secs(secs))
+    }
+
+    fn ip(last: u8) -> Option<IpAddr> {
+        Some(IpAddr::from([203, 0, 113, last]))
+    }
+
     #[test]
-    fn failures_block_until_they_leave_the_window() {
-        let limiter = FailureLimiter::new(3, Duration::from_secs(60));
-        let t0 = Timestamp::from_epoch_millis(0);
+    fn failures_block_an_address_until_they_leave_the_window() {
+        let limiter = FailureLimiter::new(3, 100, Duration::from_secs(60));
         for i in 0..3 {
-            assert!(!limiter.is_blocked("app:ON1", t0));
-            limiter.record_failure("app:ON1", t0.plus(Duration::from_secs(i)));
+            assert!(limiter.reserve("ON1", ip(1), at(i)).is_some());
         }
-        assert!(limiter.is_blocked("app:ON1", t0.plus(Duration::from_secs(10))));
-        assert!(!limiter.is_blocked("app:ON2", t0), "keys are independent");
+        assert!(limiter.reserve("ON1", ip(1), at(10)).is_none());
         assert!(
-            !limiter.is_blocked("app:ON1", t0.plus(Duration::from_secs(61))),
+            limiter.reserve("ON2", ip(1), at(10)).is_none(),
+            "the address is out of tries, whatever appId it names"
+        );
+        assert!(
+            limiter.reserve("ON1", ip(2), at(10)).is_some(),
+            "others are not"
+        );
+        assert!(
+            limiter.reserve("ON1", ip(1), at(61)).is_some(),
             "the oldest failure left the window"
+        );
+    }
+
+    #[test]
+    fn a_success_gives_its_reservation_back() {
+        let limiter = FailureLimiter::new(2, 100, Duration::from_secs(60));
+        for i in 0..10 {
+            let r = limiter.reserve("ON1", ip(1), at(i)).unwrap();
+            limiter.succeeded(r);
+        }
+        assert!(limiter.reserve("ON1", ip(1), at(11)).is_some());
+    }
+
+    #[test]
+    fn strangers_cannot_lock_out_a_merchants_own_address() {
+        let limiter = FailureLimiter::new(10, 20, Duration::from_secs(300));
+        let own = limiter.reserve("ON1", ip(1), at(0)).unwrap();
+        limiter.succeeded(own);
+        // Ten wrong keys from each of ten addresses: a hundred failures for ON1.
+        let mut refused = 0;
+        for stranger in 10..20 {
+            for i in 0..10 {
+                if limiter.reserve("ON1", ip(stranger), at(1 + i)).is_none() {
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!(refused, 80, "the appId's ceiling stops the guessing at 20");
+        assert!(
+            limiter.reserve("ON1", ip(1), at(20)).is_some(),
+            "the merchant's own address still signs in"
+        );
+        assert!(
+            limiter.reserve("ON1", ip(99), at(20)).is_none(),
+            "a new address waits for the window"
         );
     }
 }

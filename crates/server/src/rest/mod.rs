@@ -128,14 +128,19 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                 RestError::invalid("request body could not be read")
             }
         })?;
-        match serde_json::from_slice(&body) {
-            Ok(Value::Object(map)) => Ok(JsonObject(map)),
-            _ => Err(RestError::invalid("request body must be a JSON object")),
-        }
+        Self::parse(&body)
     }
 }
 
 impl JsonObject {
+    /// A body that must be a JSON object.
+    pub fn parse(body: &[u8]) -> Result<Self, RestError> {
+        match serde_json::from_slice(body) {
+            Ok(Value::Object(map)) => Ok(JsonObject(map)),
+            _ => Err(RestError::invalid("request body must be a JSON object")),
+        }
+    }
+
     /// A string field; `None` if absent, `null` or empty.
     pub fn optional(&self, name: &str, max_chars: usize) -> Result<Option<String>, RestError> {
         match self.0.get(name) {

@@ -25,6 +25,9 @@ use ottgate_channels::Device;
 
 const MAX_URL_CHARS: usize = 255;
 
+/// How long a token request waits for its turn to hash before it is refused (503).
+const HASH_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn verify_app_key(hash: &str, key: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|h| {
         Argon2::default()
@@ -65,20 +68,25 @@ pub async fn token(
     let app_id = body.required("appId", 64)?;
     let app_key = body.required("appKey", 128)?;
     let now = state.clock.now();
-    let keys: Vec<String> = [
-        Some(format!("app:{app_id}")),
-        addr.map(|a| format!("ip:{a}")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if keys.iter().any(|k| state.auth_failures.is_blocked(k, now)) {
+    // The failure is counted before the key is hashed, so concurrent guesses cannot
+    // overtake the limit; a right key gives it back.
+    let Some(reservation) = state.auth_failures.reserve(&app_id, addr, now) else {
         return Err(RestError::new(
             StatusCode::TOO_MANY_REQUESTS,
             RestCode::AuthorizationFailed,
             "too many failed attempts; try again later",
         ));
-    }
+    };
+    // Each hash takes ~19 MiB: only a few at once, the rest wait their turn (briefly).
+    let Ok(Ok(_permit)) = tokio::time::timeout(HASH_QUEUE_WAIT, state.auth_hashing.acquire()).await
+    else {
+        state.auth_failures.succeeded(reservation);
+        return Err(RestError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            RestCode::Other,
+            "too many sign-ins at once; try again shortly",
+        ));
+    };
     let record = state.store.merchant_by_app_id(&app_id).await?;
     let hash = record
         .as_ref()
@@ -87,9 +95,6 @@ pub async fn token(
         .await
         .unwrap_or(false);
     let Some(record) = record.filter(|_| matches) else {
-        for key in &keys {
-            state.auth_failures.record_failure(key, now);
-        }
         tracing::warn!(app_id = ?app_id, client = ?addr, "token request with a wrong appId/appKey pair");
         return Err(RestError::new(
             StatusCode::UNAUTHORIZED,
@@ -97,6 +102,7 @@ pub async fn token(
             "API Authorization failed",
         ));
     };
+    state.auth_failures.succeeded(reservation);
     let (token, expired) = state.tokens.issue(&app_id, &record.merchant.id, now);
     ok(TokenResult { token, expired })
 }

@@ -344,3 +344,48 @@ async fn a_payment_closed_at_alipay_is_recovered_as_failed() {
         "ORDERCLOSE"
     );
 }
+
+#[tokio::test]
+async fn the_simulator_is_no_relay_to_urls_a_stranger_names() {
+    // The simulator's test keys are public: anyone can sign a request naming any URL.
+    let t = TestGateway::start().await;
+    let mut params: Params = [
+        ("service", "create_forex_trade"),
+        ("partner", testkeys::PARTNER),
+        ("_input_charset", "UTF-8"),
+        ("out_trade_no", "STRANGER-1"),
+        ("subject", "Anything"),
+        ("total_fee", "1.00"),
+        ("currency", "CAD"),
+        ("product_code", "NEW_OVERSEAS_SELLER"),
+    ]
+    .iter()
+    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+    .collect();
+    // The receiver stands for any internal service; its path is not a gateway route.
+    params.insert(
+        "notify_url".into(),
+        t.receiver_url.join("notify").unwrap().to_string(),
+    );
+    let md5 = SigningMaterial::Md5(ottgate_core::Secret::new(testkeys::MD5_KEY));
+    let signature = sign::sign(&params, SignType::Md5, &md5).unwrap();
+    params.insert("sign_type".into(), "MD5".into());
+    params.insert("sign".into(), signature);
+    let mut request = t.base.join("sim/alipay/gateway.do").unwrap();
+    request.query_pairs_mut().extend_pairs(params.iter());
+    assert_eq!(t.http.get(request).send().await.unwrap().status(), 200);
+    let paid = t
+        .http
+        .post(t.base.join("sim/alipay/cashier/STRANGER-1").unwrap())
+        .form(&[("action", "pay")])
+        .send()
+        .await
+        .unwrap();
+    assert!(paid.status().is_success());
+    // The simulator re-sends every few milliseconds at this time scale: long enough.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        t.receiver.received().is_empty(),
+        "the simulator posted to a URL a stranger named"
+    );
+}

@@ -17,6 +17,7 @@ mod callbacks;
 mod checkout;
 mod direct;
 mod expiry;
+mod fuzz_corpus;
 mod merchants;
 mod ops;
 mod refunds;

@@ -714,3 +714,85 @@ async fn the_openapi_document_covers_every_rest_route() {
         "wire names are kept"
     );
 }
+
+/// The peak resident memory of this test process (nextest runs each test alone in one).
+fn peak_rss_mib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib / 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_wrong_keys_is_refused_before_hashing_and_memory_stays_bounded() {
+    let t = TestGateway::start().await;
+    let app_id = t.merchant.merchant.app_id.clone();
+    let url = t.base.join("api/v1/auth/token").unwrap();
+    let attempts = (0..200).map(|_| {
+        let (http, url, app_id) = (t.http.clone(), url.clone(), app_id.clone());
+        tokio::spawn(async move {
+            http.post(url)
+                .json(&json!({"appId": app_id, "appKey": "wrong"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    let mut statuses = Vec::new();
+    for attempt in attempts.collect::<Vec<_>>() {
+        statuses.push(attempt.await.unwrap());
+    }
+    let unauthorized = statuses.iter().filter(|s| **s == 401).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((unauthorized, limited), (10, 190), "{statuses:?}");
+    let peak = peak_rss_mib();
+    assert!(peak < 300, "peak RSS {peak} MiB");
+}
+
+#[tokio::test]
+async fn strangers_cannot_lock_a_merchant_out() {
+    let t = TestGateway::start().await;
+    let app_id = t.merchant.merchant.app_id.clone();
+    let right = json!({"appId": app_id, "appKey": t.merchant.app_key.expose_secret()});
+    let from = |last: u8| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+            .build()
+            .unwrap()
+    };
+    let url = t.base.join("api/v1/auth/token").unwrap();
+    let sign_in = |client: reqwest::Client, body: serde_json::Value| {
+        let url = url.clone();
+        async move {
+            client
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    // The merchant signs in from its own address.
+    assert_eq!(sign_in(from(1), right.clone()).await, 200);
+    // Ten strangers, ten wrong keys each: a hundred failures for this appId.
+    for stranger in 10..20 {
+        for _ in 0..10 {
+            let status = sign_in(from(stranger), json!({"appId": app_id, "appKey": "wrong"})).await;
+            assert!(status == 401 || status == 429, "{status}");
+        }
+    }
+    assert_eq!(
+        sign_in(from(1), right.clone()).await,
+        200,
+        "the merchant's own address still signs in"
+    );
+    // A stranger's address is out of tries, even with the right key.
+    assert_eq!(sign_in(from(10), right).await, 429);
+}

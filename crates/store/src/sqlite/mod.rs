@@ -294,6 +294,22 @@ impl Store for SqliteStore {
         row.map(AttemptRow::into_attempt).transpose()
     }
 
+    async fn merchant_attempt(
+        &self,
+        merchant: &MerchantId,
+        id: &OrderId,
+    ) -> Result<Option<Attempt>> {
+        let row: Option<AttemptRow> = sqlx::query_as(
+            "SELECT attempts.* FROM attempts JOIN orders ON orders.id = attempts.order_id
+             WHERE attempts.id = ? AND orders.merchant_id = ?",
+        )
+        .bind(id.as_str())
+        .bind(merchant.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(AttemptRow::into_attempt).transpose()
+    }
+
     async fn order_with_attempts(&self, id: &OrderId) -> Result<Option<(Order, Vec<Attempt>)>> {
         // One read transaction: in WAL mode it reads a single snapshot.
         let mut tx = self.pool.begin().await?;
