@@ -51,6 +51,9 @@ pub struct Config {
     pub jwt_secret: Option<MaskedString>,
     /// How long a REST, ACTIVEPAY or H5PAY payment may wait for the buyer, in seconds.
     pub rest_payment_ttl_secs: u64,
+    /// How long the first answer to an idempotent request (REST `Idempotency-Key`, an
+    /// envelope REFUND without a refund id) is replayed, in seconds.
+    pub idempotency_retention_secs: u64,
     /// The `time_zone_id` H5PAY answers with: the merchants' zone (IANA name).
     pub time_zone_id: String,
     /// Sandbox only: the simulated WeChat Pay's exchange rates, CNY per unit, e.g.
@@ -173,6 +176,7 @@ impl Default for Config {
             delivery_poll_interval_ms: 1_000,
             jwt_secret: None,
             rest_payment_ttl_secs: 1_800,
+            idempotency_retention_secs: 86_400,
             time_zone_id: "America/Toronto".into(),
             simulator_exchange_rates: None,
             auth_failure_limit: 10,
@@ -188,7 +192,7 @@ impl Default for Config {
     }
 }
 
-const ENV_KEYS: [&str; 24] = [
+const ENV_KEYS: [&str; 25] = [
     "listen",
     "public_url",
     "database_url",
@@ -205,6 +209,7 @@ const ENV_KEYS: [&str; 24] = [
     "delivery_poll_interval_ms",
     "jwt_secret",
     "rest_payment_ttl_secs",
+    "idempotency_retention_secs",
     "time_zone_id",
     "simulator_exchange_rates",
     "auth_failure_limit",
@@ -347,6 +352,9 @@ impl Config {
         };
         Ok(Settings {
             internal_url: internal_url(bound)?,
+            idempotency_retention: Duration::from_secs(
+                self.idempotency_retention_secs.clamp(60, 30 * 86_400),
+            ),
             time_zone_id: self.time_zone_id.clone(),
             simulator_exchange_rates: exchange_rates,
             public_url,
@@ -440,6 +448,7 @@ pub struct Settings {
     pub public_url: Url,
     /// How this process reaches itself (`http://{bound address}/`).
     pub internal_url: Url,
+    pub idempotency_retention: Duration,
     pub time_zone_id: String,
     /// Sandbox: `(currency, CNY per unit × 10^8)` replacing or adding to the simulated
     /// WeChat Pay's table.

@@ -232,7 +232,7 @@ async fn run(
         Action::PrepayInit => prepay::init(state, signing, fields, md5).await,
         Action::PrepayQuery => prepay::query(state, signing, fields).await,
         Action::StatusQuery => envelope_payments::status_query(state, signing, fields).await,
-        Action::Refund => envelope_payments::refund(state, signing, fields).await,
+        Action::Refund => envelope_payments::refund(state, signing, fields, md5).await,
         Action::ActivePay => direct::active_pay(state, signing, fields, md5).await,
         Action::H5Pay => direct::h5_pay(state, signing, fields, md5).await,
         Action::ExRateQuery => rates::query(state, signing, fields).await,

@@ -9,6 +9,7 @@ use ottgate_api::payment::{
 use ottgate_api::prepay::to_fields;
 use ottgate_core::{Amount, OrderKind};
 use ottgate_envelope::Fields;
+use ottgate_store::{Idempotency, IdempotencyClaim};
 
 use crate::envelope_api::{ProtocolError, must_match_envelope, required};
 use crate::payments::Signing;
@@ -55,7 +56,76 @@ pub async fn status_query(
     Ok(to_fields(&response))
 }
 
+/// The scope of envelope REFUNDs made idempotent by their md5.
+const REFUND_SCOPE: &str = "envelope:REFUND";
+
+/// REFUND "1.0". With the merchant's refund id (`order_id`) a repeat is recognised by that
+/// id; without one, a byte-identical request (the same md5) within the retention window
+/// answers the first result instead of refunding again (docs/envelope.md).
 pub async fn refund(
+    state: &AppState,
+    signing: &Signing,
+    fields: &Fields,
+    md5: &str,
+) -> Result<Fields, ProtocolError> {
+    if fields
+        .get("order_id")
+        .is_some_and(|id| !id.is_null() && id.as_str() != Some(""))
+    {
+        return refund_once(state, signing, fields).await;
+    }
+    let merchant = &signing.merchant.id;
+    let key = md5.to_ascii_uppercase();
+    let claim = IdempotencyClaim {
+        merchant_id: merchant.clone(),
+        scope: REFUND_SCOPE.into(),
+        key: key.clone(),
+        request_hash: key.clone(),
+        now: state.clock.now(),
+        lease: crate::rest::IDEMPOTENCY_LEASE,
+        retention: state.settings.idempotency_retention,
+    };
+    match state.store.claim_idempotency(claim).await? {
+        Idempotency::Replay { body, .. } => match serde_json::from_str(&body) {
+            Ok(serde_json::Value::Object(first)) => {
+                tracing::info!(merchant_id = %merchant, "identical REFUND retried; replaying the first result");
+                Ok(first)
+            }
+            _ => Err(ProtocolError::internal(
+                &ottgate_store::StoreError::Corrupt("stored refund result".into()),
+            )),
+        },
+        Idempotency::InProgress | Idempotency::Mismatch => Err(ProtocolError::new(
+            RspCode::Processing,
+            "an identical REFUND is being processed; query the payment for its result",
+        )),
+        Idempotency::Fresh => {
+            let result = refund_once(state, signing, fields).await;
+            let recorded = match &result {
+                Ok(answer) => {
+                    let text = serde_json::Value::Object(answer.clone()).to_string();
+                    state
+                        .store
+                        .finish_idempotency(merchant, REFUND_SCOPE, &key, 200, text)
+                        .await
+                }
+                // Refused: nothing was refunded, and a retry is asked again.
+                Err(_) => {
+                    state
+                        .store
+                        .release_idempotency(merchant, REFUND_SCOPE, &key)
+                        .await
+                }
+            };
+            if let Err(e) = recorded {
+                tracing::error!(error = %e, "refund idempotency could not be recorded");
+            }
+            result
+        }
+    }
+}
+
+async fn refund_once(
     state: &AppState,
     signing: &Signing,
     fields: &Fields,

@@ -151,7 +151,7 @@ pub fn app(state: AppState) -> Router {
             );
     }
     router
-        .merge(rest::router())
+        .merge(rest::router(&state))
         .fallback(unknown_path)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -9,7 +9,8 @@ use tokio_util::sync::CancellationToken;
 use crate::callbacks::{DeliveryReport, deliver_due};
 use crate::state::AppState;
 
-/// Closes every order past its expiry: one sweeper step. Returns how many were closed.
+/// One sweeper step: closes every order past its expiry (returning how many), and forgets
+/// idempotency keys past their retention.
 pub async fn sweep_expired(state: &AppState) -> Result<usize, StoreError> {
     let mut total = 0;
     loop {
@@ -19,9 +20,16 @@ pub async fn sweep_expired(state: &AppState) -> Result<usize, StoreError> {
         }
         total += closed.len();
         if closed.len() < 500 {
-            return Ok(total);
+            break;
         }
     }
+    // Idempotency keys past their retention are only dead weight (one batch a sweep).
+    let retention = state.settings.idempotency_retention;
+    let before = ottgate_core::Timestamp::from_epoch_millis(
+        state.clock.now().epoch_millis() - i64::try_from(retention.as_millis()).unwrap_or(0),
+    );
+    state.store.prune_idempotency(before, 1_000).await?;
+    Ok(total)
 }
 
 /// Asks the wallets about payments, and refunds, pending longer than `reconcile_after`

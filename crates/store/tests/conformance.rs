@@ -15,9 +15,9 @@ use ottgate_core::{
     OrderStatus, PaymentMethod, RefundId, RefundStatus, ShopId, Timestamp,
 };
 use ottgate_store::{
-    BeginRefund, CreateOutcome, DeliveryAttemptRecord, DeliveryState, MerchantRecord, NewDelivery,
-    NewOrder, NewRefund, NextStep, SettleOutcome, SettleRequest, SqliteStore, StartOutcome, Store,
-    StoreError,
+    BeginRefund, CreateOutcome, DeliveryAttemptRecord, DeliveryState, Idempotency,
+    IdempotencyClaim, MerchantRecord, NewDelivery, NewOrder, NewRefund, NextStep, SettleOutcome,
+    SettleRequest, SqliteStore, StartOutcome, Store, StoreError,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -851,6 +851,111 @@ async fn an_attempt_is_found_only_for_its_own_merchant<S: Store>(store: S) {
     );
 }
 
+async fn an_idempotency_key_runs_once_replays_and_refuses_other_requests<S: Store>(store: S) {
+    let m = merchant("ON00000001");
+    store.insert_merchant(m.clone()).await.unwrap();
+    let claim = |hash: &str, secs: u64| IdempotencyClaim {
+        merchant_id: m.merchant.id.clone(),
+        scope: "refund".into(),
+        key: "K-1".into(),
+        request_hash: hash.into(),
+        now: at(secs),
+        lease: Duration::from_secs(60),
+        retention: Duration::from_secs(86_400),
+    };
+    assert_eq!(
+        store.claim_idempotency(claim("A", 0)).await.unwrap(),
+        Idempotency::Fresh
+    );
+    assert_eq!(
+        store.claim_idempotency(claim("A", 1)).await.unwrap(),
+        Idempotency::InProgress
+    );
+    assert_eq!(
+        store.claim_idempotency(claim("B", 1)).await.unwrap(),
+        Idempotency::Mismatch
+    );
+    store
+        .finish_idempotency(&m.merchant.id, "refund", "K-1", 200, "{\"ok\":1}".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.claim_idempotency(claim("A", 2)).await.unwrap(),
+        Idempotency::Replay {
+            status: 200,
+            body: "{\"ok\":1}".into()
+        }
+    );
+    // Another scope, another merchant: other keys.
+    let mut elsewhere = claim("B", 3);
+    elsewhere.scope = "pay".into();
+    assert_eq!(
+        store.claim_idempotency(elsewhere).await.unwrap(),
+        Idempotency::Fresh
+    );
+    // A day later the key is free again; pruning forgets keys by age.
+    assert_eq!(
+        store.claim_idempotency(claim("B", 86_401)).await.unwrap(),
+        Idempotency::Fresh
+    );
+    assert_eq!(
+        store.prune_idempotency(at(86_400), 100).await.unwrap(),
+        1,
+        "the pay-scope key"
+    );
+    // A claim whose request died is taken over after its lease; a release frees it at once.
+    let mut dead = claim("C", 90_000);
+    dead.key = "K-2".into();
+    assert_eq!(
+        store.claim_idempotency(dead.clone()).await.unwrap(),
+        Idempotency::Fresh
+    );
+    dead.now = at(90_061);
+    assert_eq!(
+        store.claim_idempotency(dead.clone()).await.unwrap(),
+        Idempotency::Fresh
+    );
+    store
+        .release_idempotency(&m.merchant.id, "refund", "K-2")
+        .await
+        .unwrap();
+    dead.now = at(90_062);
+    assert_eq!(
+        store.claim_idempotency(dead).await.unwrap(),
+        Idempotency::Fresh
+    );
+}
+
+async fn concurrent_claims_of_one_key_let_exactly_one_run<S: Store>(store: S) {
+    let m = merchant("ON00000001");
+    store.insert_merchant(m.clone()).await.unwrap();
+    let store = Arc::new(store);
+    let claims = (0..20).map(|_| {
+        let (store, id) = (store.clone(), m.merchant.id.clone());
+        tokio::spawn(async move {
+            store
+                .claim_idempotency(IdempotencyClaim {
+                    merchant_id: id,
+                    scope: "refund".into(),
+                    key: "same".into(),
+                    request_hash: "H".into(),
+                    now: at(0),
+                    lease: Duration::from_secs(60),
+                    retention: Duration::from_secs(86_400),
+                })
+                .await
+                .unwrap()
+        })
+    });
+    let mut fresh = 0;
+    for c in claims.collect::<Vec<_>>() {
+        if c.await.unwrap() == Idempotency::Fresh {
+            fresh += 1;
+        }
+    }
+    assert_eq!(fresh, 1);
+}
+
 async fn reconciliation_sees_old_unchecked_pending_attempts<S: Store>(store: S) {
     let o = open_order(&store, "reconcile-1").await;
     let a = started(&store, &o, PaymentMethod::Alipay, at(10)).await;
@@ -980,6 +1085,8 @@ sqlite_cases!(
     a_rest_payment_is_created_with_its_first_attempt,
     a_direct_payment_keeps_its_tip_and_its_first_answer,
     an_attempt_is_found_only_for_its_own_merchant,
+    an_idempotency_key_runs_once_replays_and_refuses_other_requests,
+    concurrent_claims_of_one_key_let_exactly_one_run,
     reconciliation_sees_old_unchecked_pending_attempts,
     refund_reconciliation_sees_old_unchecked_pending_refunds,
 );

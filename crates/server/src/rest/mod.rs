@@ -2,6 +2,8 @@
 //! queries and refunds, on the same core as the checkout. The OpenAPI document is built
 //! from the handlers themselves, so it cannot drift from the routes.
 
+mod idempotency;
+pub use idempotency::LEASE as IDEMPOTENCY_LEASE;
 pub mod limiter;
 mod pay;
 pub mod token;
@@ -260,14 +262,21 @@ impl Modify for BearerAuth {
 
 /// Every REST route, each registered with its OpenAPI operation, plus the document itself
 /// at `/api/v1/openapi.json`.
-pub fn router() -> Router<AppState> {
-    let (router, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .routes(routes!(pay::token))
+pub fn router(state: &AppState) -> Router<AppState> {
+    // The calls that create or move money take an Idempotency-Key.
+    let money = OpenApiRouter::new()
         .routes(routes!(pay::wap_pay))
         .routes(routes!(pay::web_pay))
+        .routes(routes!(pay::refund))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::idempotent,
+        ));
+    let (router, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(pay::token))
         .routes(routes!(pay::status_query))
         .routes(routes!(pay::status_query_by_reference))
-        .routes(routes!(pay::refund))
+        .merge(money)
         .split_for_parts();
     let document = Arc::new(document);
     router.route(

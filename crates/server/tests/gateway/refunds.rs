@@ -125,10 +125,15 @@ async fn twenty_concurrent_refunds_take_exactly_what_was_paid() {
     let t = TestGateway::start().await;
     let payment = paid(&t, "refund-3").await; // 1234
     let client = Arc::new(t.client.clone());
+    // Twenty different refunds (each its own refund id: identical requests would be one).
     let tasks: Vec<_> = (0..20)
-        .map(|_| {
+        .map(|i| {
             let (client, payment) = (client.clone(), payment.clone());
-            tokio::spawn(async move { client.refund(&payment, "100", None).await })
+            tokio::spawn(async move {
+                client
+                    .refund(&payment, "100", Some(&format!("CR-{i}")))
+                    .await
+            })
         })
         .collect();
     let mut succeeded = 0;
@@ -300,5 +305,41 @@ async fn an_alipay_refund_is_pending_until_alipay_reports_its_result() {
             .unwrap()
             .refund_status,
         "success"
+    );
+}
+
+#[tokio::test]
+async fn an_identical_refund_without_a_refund_id_is_answered_not_repeated() {
+    let t = TestGateway::start().await;
+    let payment = paid(&t, "refund-replay").await; // 1234
+    let fields = ottgate_client::Fields::from_iter([
+        (
+            "merchant_id".to_owned(),
+            t.merchant.merchant.id.as_str().into(),
+        ),
+        ("ori_order_id".to_owned(), payment.as_str().into()),
+        ("refund_amt".to_owned(), "300".into()),
+    ]);
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let reply = t
+            .client
+            .exchange("REFUND", "1.0", fields.clone())
+            .await
+            .unwrap();
+        assert_eq!(reply.response.rsp_code, "SUCCESS");
+        answers.push(reply.response);
+    }
+    assert!(
+        answers.iter().all(|a| a == &answers[0]),
+        "the first result, replayed"
+    );
+    let q = t.client.status_query(&payment).await.unwrap();
+    assert_eq!(q.refund_amount, "300", "refunded once");
+    // Another request (another amount) is another refund.
+    t.client.refund(&payment, "200", None).await.unwrap();
+    assert_eq!(
+        t.client.status_query(&payment).await.unwrap().refund_amount,
+        "500"
     );
 }

@@ -796,3 +796,77 @@ async fn strangers_cannot_lock_a_merchant_out() {
     // A stranger's address is out of tries, even with the right key.
     assert_eq!(sign_in(from(10), right).await, 429);
 }
+
+/// POSTs `body` with a bearer token and an `Idempotency-Key`; status, replay marker, body.
+async fn post_with_key(
+    t: &TestGateway,
+    path: &str,
+    token: &str,
+    key: &str,
+    body: &Value,
+) -> (u16, bool, String) {
+    let r = t
+        .http
+        .post(t.base.join(path).unwrap())
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let replayed = r.headers().get("idempotent-replayed").is_some();
+    (r.status().as_u16(), replayed, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_idempotency_key_makes_a_rest_payment_or_refund_happen_once() {
+    let t = TestGateway::start().await;
+    let token = token(&t).await;
+    let pay = t.pay_body(None);
+    let (status, replayed, first) =
+        post_with_key(&t, "api/v1/pay/alipay/wap-pay", &token, "PAY-1", &pay).await;
+    assert_eq!((status, replayed), (200, false), "{first}");
+    let (status, replayed, again) =
+        post_with_key(&t, "api/v1/pay/alipay/wap-pay", &token, "PAY-1", &pay).await;
+    assert_eq!(
+        (status, replayed, again.as_str()),
+        (200, true, first.as_str())
+    );
+    let payment_id = serde_json::from_str::<Value>(&first).unwrap()["result"]["paymentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    complete(&t, &payment_id, "paid").await;
+
+    let refund = json!({"oriPaymentId": payment_id, "refundAmount": "300"});
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        let (status, _, body) =
+            post_with_key(&t, "api/v1/pay/refund", &token, "REFUND-1", &refund).await;
+        assert_eq!(status, 200, "{body}");
+        answers.push(body);
+    }
+    assert!(answers.iter().all(|a| a == &answers[0]));
+    // The same key for another request is refused; the payment is refunded once.
+    let other = json!({"oriPaymentId": payment_id, "refundAmount": "100"});
+    let (status, _, body) =
+        post_with_key(&t, "api/v1/pay/refund", &token, "REFUND-1", &other).await;
+    assert_eq!(status, 422, "{body}");
+    let bad = post_with_key(&t, "api/v1/pay/refund", &token, "has space", &other).await;
+    assert_eq!(bad.0, 400);
+    crate::harness::eventually("the refund to settle", || async {
+        t.rest()
+            .status_query(&payment_id)
+            .await
+            .unwrap()
+            .refund_amount
+            == "300"
+    })
+    .await;
+    // Keys are per merchant: another merchant's use of the same key is its own.
+    let (other_merchant, other_rest) = t.other_merchant().await;
+    let other_token = other_rest.fetch_token().await.unwrap().token;
+    let (status, replayed, _) =
+        post_with_key(&t, "api/v1/pay/alipay/wap-pay", &other_token, "PAY-1", &pay).await;
+    assert_eq!((status, replayed), (200, false), "{other_merchant:?}");
+}

@@ -20,9 +20,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::{
-    BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow,
-    MerchantRecord, NewOrder, NewRefund, Result, SettleOutcome, SettleRequest, StartOutcome, Stats,
-    Store, StoreError,
+    BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, Idempotency,
+    IdempotencyClaim, MerchantRecord, NewOrder, NewRefund, Result, SettleOutcome, SettleRequest,
+    StartOutcome, Stats, Store, StoreError,
 };
 use rows::{AttemptRow, DeliveryAttemptRowDb, DeliveryRow, MerchantRow, OrderRow, RefundRow};
 use writer::Writer;
@@ -107,8 +107,162 @@ impl SqliteStore {
     }
 }
 
+#[derive(sqlx::FromRow)]
+struct IdempotencyRow {
+    request_hash: String,
+    state: String,
+    response_status: Option<i64>,
+    response_body: Option<String>,
+    created_at: i64,
+    locked_until: i64,
+}
+
+/// The outcome of claiming a key, read from its row (if any) as of `claim.now`.
+fn idempotency_of(row: Option<IdempotencyRow>, claim: &IdempotencyClaim) -> Option<Idempotency> {
+    let IdempotencyRow {
+        request_hash: hash,
+        state,
+        response_status: status,
+        response_body: body,
+        created_at,
+        locked_until,
+    } = row?;
+    let now = claim.now.epoch_millis();
+    let retention = i64::try_from(claim.retention.as_millis()).unwrap_or(i64::MAX);
+    if created_at.saturating_add(retention) <= now {
+        return None; // expired: the key is free again
+    }
+    if hash != claim.request_hash {
+        return Some(Idempotency::Mismatch);
+    }
+    match (state.as_str(), status, body) {
+        ("done", Some(status), Some(body)) => Some(Idempotency::Replay {
+            status: u16::try_from(status).unwrap_or(500),
+            body,
+        }),
+        _ if locked_until > now => Some(Idempotency::InProgress),
+        // Started, but its request never finished (the process died): take it over.
+        _ => None,
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
+    async fn claim_idempotency(&self, claim: IdempotencyClaim) -> Result<Idempotency> {
+        self.writer
+            .write(move |c| {
+                async move {
+                    let row: Option<IdempotencyRow> =
+                        sqlx::query_as(
+                            "SELECT request_hash, state, response_status, response_body, created_at, locked_until
+                             FROM idempotency_keys WHERE merchant_id = ? AND scope = ? AND key = ?",
+                        )
+                        .bind(claim.merchant_id.as_str())
+                        .bind(&claim.scope)
+                        .bind(&claim.key)
+                        .fetch_optional(&mut *c)
+                        .await?;
+                    if let Some(outcome) = idempotency_of(row, &claim) {
+                        return Ok(outcome);
+                    }
+                    let lease = i64::try_from(claim.lease.as_millis()).unwrap_or(i64::MAX);
+                    sqlx::query(
+                        "INSERT INTO idempotency_keys (merchant_id, scope, key, request_hash, state, created_at, locked_until)
+                         VALUES (?, ?, ?, ?, 'started', ?, ?)
+                         ON CONFLICT (merchant_id, scope, key) DO UPDATE SET
+                           request_hash = excluded.request_hash, state = 'started',
+                           response_status = NULL, response_body = NULL,
+                           created_at = excluded.created_at, locked_until = excluded.locked_until",
+                    )
+                    .bind(claim.merchant_id.as_str())
+                    .bind(&claim.scope)
+                    .bind(&claim.key)
+                    .bind(&claim.request_hash)
+                    .bind(claim.now.epoch_millis())
+                    .bind(claim.now.epoch_millis().saturating_add(lease))
+                    .execute(&mut *c)
+                    .await?;
+                    Ok(Idempotency::Fresh)
+                }
+                .boxed()
+            })
+            .await
+    }
+
+    async fn finish_idempotency(
+        &self,
+        merchant: &MerchantId,
+        scope: &str,
+        key: &str,
+        status: u16,
+        body: String,
+    ) -> Result<()> {
+        let (merchant, scope, key) = (merchant.clone(), scope.to_owned(), key.to_owned());
+        self.writer
+            .write(move |c| {
+                async move {
+                    sqlx::query(
+                        "UPDATE idempotency_keys SET state = 'done', response_status = ?, response_body = ?
+                         WHERE merchant_id = ? AND scope = ? AND key = ?",
+                    )
+                    .bind(i64::from(status))
+                    .bind(&body)
+                    .bind(merchant.as_str())
+                    .bind(&scope)
+                    .bind(&key)
+                    .execute(&mut *c)
+                    .await?;
+                    Ok(())
+                }
+                .boxed()
+            })
+            .await
+    }
+
+    async fn release_idempotency(
+        &self,
+        merchant: &MerchantId,
+        scope: &str,
+        key: &str,
+    ) -> Result<()> {
+        let (merchant, scope, key) = (merchant.clone(), scope.to_owned(), key.to_owned());
+        self.writer
+            .write(move |c| {
+                async move {
+                    sqlx::query(
+                        "DELETE FROM idempotency_keys WHERE merchant_id = ? AND scope = ? AND key = ? AND state = 'started'",
+                    )
+                    .bind(merchant.as_str())
+                    .bind(&scope)
+                    .bind(&key)
+                    .execute(&mut *c)
+                    .await?;
+                    Ok(())
+                }
+                .boxed()
+            })
+            .await
+    }
+
+    async fn prune_idempotency(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        self.writer
+            .write(move |c| {
+                async move {
+                    let done = sqlx::query(
+                        "DELETE FROM idempotency_keys WHERE rowid IN
+                         (SELECT rowid FROM idempotency_keys WHERE created_at < ? LIMIT ?)",
+                    )
+                    .bind(before.epoch_millis())
+                    .bind(i64::from(limit))
+                    .execute(&mut *c)
+                    .await?;
+                    Ok(done.rows_affected())
+                }
+                .boxed()
+            })
+            .await
+    }
+
     async fn ready(&self) -> Result<()> {
         let applied: Vec<i64> =
             sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
