@@ -42,6 +42,14 @@ pub struct Config {
     pub callback_concurrency: u32,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// A connection must send its request headers within this many milliseconds (also how
+    /// long an idle keep-alive connection is kept).
+    pub header_read_timeout_ms: u64,
+    /// A request not answered within this many milliseconds (its body included) is cut
+    /// off with 408.
+    pub request_timeout_ms: u64,
+    /// Connections open at once, at most (fewer if the descriptor limit demands).
+    pub max_connections: usize,
     /// How often expired orders are closed, in milliseconds.
     pub expiry_sweep_interval_ms: u64,
     /// Longest wait between looks for due callbacks, in milliseconds.
@@ -172,6 +180,9 @@ impl Default for Config {
             callback_timeout_ms: 10_000,
             callback_concurrency: 16,
             max_body_bytes: 64 * 1024,
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 60_000,
+            max_connections: 10_000,
             expiry_sweep_interval_ms: 1_000,
             delivery_poll_interval_ms: 1_000,
             jwt_secret: None,
@@ -192,7 +203,7 @@ impl Default for Config {
     }
 }
 
-const ENV_KEYS: [&str; 25] = [
+const ENV_KEYS: [&str; 28] = [
     "listen",
     "public_url",
     "database_url",
@@ -205,6 +216,9 @@ const ENV_KEYS: [&str; 25] = [
     "callback_timeout_ms",
     "callback_concurrency",
     "max_body_bytes",
+    "header_read_timeout_ms",
+    "request_timeout_ms",
+    "max_connections",
     "expiry_sweep_interval_ms",
     "delivery_poll_interval_ms",
     "jwt_secret",
@@ -364,6 +378,11 @@ impl Config {
             callback_timeout: Duration::from_millis(self.callback_timeout_ms.max(1)),
             callback_concurrency: self.callback_concurrency,
             max_body_bytes: self.max_body_bytes,
+            header_read_timeout: Duration::from_millis(
+                self.header_read_timeout_ms.clamp(100, 600_000),
+            ),
+            request_timeout: Duration::from_millis(self.request_timeout_ms.clamp(1_000, 3_600_000)),
+            max_connections: self.max_connections.max(1),
             expiry_sweep_interval: Duration::from_millis(self.expiry_sweep_interval_ms.max(10)),
             delivery_poll_interval: Duration::from_millis(self.delivery_poll_interval_ms.max(10)),
             rest_payment_ttl: Duration::from_secs(self.rest_payment_ttl_secs),
@@ -459,6 +478,9 @@ pub struct Settings {
     pub callback_timeout: Duration,
     pub callback_concurrency: u32,
     pub max_body_bytes: usize,
+    pub header_read_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_connections: usize,
     pub expiry_sweep_interval: Duration,
     pub delivery_poll_interval: Duration,
     pub rest_payment_ttl: Duration,

@@ -17,6 +17,7 @@ mod envelope_payments;
 pub mod fuzz;
 mod i18n;
 pub mod keyring;
+mod listen;
 pub mod merchants;
 pub mod metrics;
 mod notify;
@@ -158,6 +159,11 @@ pub fn app(state: AppState) -> Router {
             ops::track,
         ))
         .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        // A request (its body included) that takes longer is cut off: 408.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            state.settings.request_timeout,
+        ))
         .with_state(state)
 }
 
@@ -300,14 +306,12 @@ impl Gateway {
         } else {
             Vec::new()
         };
-        let token = shutdown.clone();
-        // Connection info lets the REST API limit failed logins per client address.
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await;
+        let settings = &self.state.settings;
+        let limits = listen::Limits {
+            header_read_timeout: settings.header_read_timeout,
+            max_connections: listen::connection_cap(settings.max_connections),
+        };
+        let served = listen::serve(listener, self.router(), limits, shutdown.clone()).await;
         shutdown.cancel();
         for w in workers {
             let _ = w.await;

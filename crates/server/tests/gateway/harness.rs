@@ -96,6 +96,7 @@ pub struct Options {
     /// Where buyers reach the gateway, when not its own address (e.g. a TLS proxy).
     pub public_url: Option<&'static str>,
     pub exchange_rates: Option<&'static str>,
+    pub header_read_timeout_ms: Option<u64>,
 }
 
 impl Default for Options {
@@ -109,6 +110,7 @@ impl Default for Options {
             currencies: vec![Currency::Cad],
             public_url: None,
             exchange_rates: None,
+            header_read_timeout_ms: None,
         }
     }
 }
@@ -140,6 +142,7 @@ pub fn config(dir: &std::path::Path, options: &Options) -> Config {
         simulator_time_scale: 3600.0,
         public_url: options.public_url.map(str::to_owned),
         simulator_exchange_rates: options.exchange_rates.map(str::to_owned),
+        header_read_timeout_ms: options.header_read_timeout_ms.unwrap_or(10_000),
         jwt_secret: options
             .jwt_secret
             .map(|s| ottgate_server::config::MaskedString(ottgate_core::Secret::new(s))),

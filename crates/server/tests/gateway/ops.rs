@@ -254,3 +254,50 @@ async fn request_values_cannot_forge_log_lines_or_drive_the_terminal() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_never_finish_their_headers_are_closed_while_healthz_answers() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let timeout = std::time::Duration::from_millis(1500);
+    let t = TestGateway::with(Options {
+        header_read_timeout_ms: Some(1500),
+        ..Options::default()
+    })
+    .await;
+    let addr = format!("{}:{}", t.base.host_str().unwrap(), t.base.port().unwrap());
+    let mut slow = Vec::with_capacity(3000);
+    for _ in 0..3000 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        stream
+            .write_all(b"POST /processV2 HTTP/1.1\r\nHost: gateway\r\nContent-Le")
+            .await
+            .unwrap();
+        slow.push((std::time::Instant::now(), stream));
+    }
+    // The gateway still answers, at once, on a new connection.
+    let asked = std::time::Instant::now();
+    let health = tokio::time::timeout(
+        std::time::Duration::from_secs(1),
+        reqwest::get(t.base.join("healthz").unwrap()),
+    )
+    .await
+    .expect("healthz answered within 1 s")
+    .unwrap();
+    assert_eq!(health.status(), 200, "after {:?}", asked.elapsed());
+    // And each slow connection is closed once its header time is up.
+    for (opened, mut stream) in slow {
+        let deadline = opened + timeout + std::time::Duration::from_secs(2);
+        let wait = deadline.saturating_duration_since(std::time::Instant::now());
+        let mut buf = [0u8; 256];
+        let closed = tokio::time::timeout(wait, async {
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => continue, // an error response before the close
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "a connection outlived the header timeout");
+    }
+}
