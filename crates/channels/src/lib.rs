@@ -94,6 +94,15 @@ pub enum StartAction {
     },
 }
 
+impl StartAction {
+    /// A QR code that holds a wallet's URL. A simulated wallet's code is its own page, so in
+    /// test mode a link to it does what scanning would.
+    pub(crate) fn qr_url(content: String, test_mode: bool) -> Self {
+        let test_link = test_mode.then(|| Url::parse(&content).ok()).flatten();
+        StartAction::QrCode { content, test_link }
+    }
+}
+
 /// Where the buyer goes next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentStart {

@@ -16,10 +16,11 @@ use ottgate_envelope::Fields;
 use ottgate_store::{CreateOutcome, NewOrder};
 use url::Url;
 
-use crate::callbacks::check_callback_url;
-use crate::envelope_api::{ProtocolError, must_match_envelope, required};
+use crate::envelope_api::ProtocolError;
+use crate::fields::{
+    callback_url, currency, operator, optional_merchant, required, text_field, url_field,
+};
 use crate::payments::{Signing, StartError};
-use crate::prepay::{text_field, url_field};
 use crate::state::AppState;
 
 /// A direct payment that passed every rule.
@@ -33,20 +34,6 @@ struct Valid {
     callback_url: Url,
     redirect_url: Option<Url>,
     remarks: Option<String>,
-}
-
-/// The data's `merchant_id` may be left out; if given, it must be the envelope's.
-fn optional_merchant(value: Option<String>, signing: &Signing) -> Result<(), ProtocolError> {
-    must_match_envelope(value.map(Some), signing)
-}
-
-fn operator(value: Option<String>, merchant: &Merchant) -> Result<(), ProtocolError> {
-    if required(value, "operator_id")? != merchant.operator_id.as_str() {
-        return Err(ProtocolError::invalid(
-            "operator_id is not an operator of this merchant",
-        ));
-    }
-    Ok(())
 }
 
 fn merchant_order_id(value: Option<String>) -> Result<Option<MerchantRef>, ProtocolError> {
@@ -67,19 +54,15 @@ fn amount(value: Option<String>) -> Result<Amount, ProtocolError> {
     Amount::parse(&raw).map_err(|e| ProtocolError::format(e.to_string()))
 }
 
-/// The currency asked for, or the merchant's default; it must be enabled for the merchant.
-fn currency(value: Option<String>, merchant: &Merchant) -> Result<Currency, ProtocolError> {
-    let Some(code) = value.filter(|v| !v.is_empty()) else {
-        return Ok(merchant.default_currency());
-    };
-    code.parse::<Currency>()
-        .ok()
-        .filter(|c| merchant.accepts(*c))
-        .ok_or_else(|| {
-            ProtocolError::invalid(format!(
-                "currency_type {code} is not enabled for this merchant"
-            ))
-        })
+/// The currency asked for, or the merchant's default.
+fn currency_or_default(
+    value: Option<String>,
+    merchant: &Merchant,
+) -> Result<Currency, ProtocolError> {
+    match value.filter(|v| !v.is_empty()) {
+        Some(code) => currency(&code, merchant),
+        None => Ok(merchant.default_currency()),
+    }
 }
 
 /// Cents, `0` allowed, never more than the amount it is part of.
@@ -96,13 +79,6 @@ fn tip(value: Option<String>, amount: Amount) -> Result<u64, ProtocolError> {
         .ok()
         .filter(|t| *t <= amount.minor())
         .ok_or_else(bad)
-}
-
-fn callback(state: &AppState, value: Option<String>) -> Result<Url, ProtocolError> {
-    let url = url_field(value, "call_back_url")?;
-    check_callback_url(&url, state.settings.allow_private_callbacks)
-        .map_err(|e| ProtocolError::format(format!("call_back_url {e}")))?;
-    Ok(url)
 }
 
 fn validate_active_pay(
@@ -125,8 +101,8 @@ fn validate_active_pay(
             ));
         }
     };
-    let callback_url = callback(state, r.call_back_url)?;
-    let currency = currency(r.currency_type, merchant)?;
+    let callback_url = callback_url(state, r.call_back_url)?;
+    let currency = currency_or_default(r.currency_type, merchant)?;
     Ok(Valid {
         kind: OrderKind::ActivePay,
         method,
@@ -166,12 +142,12 @@ fn validate_h5_pay(
     {
         return Err(ProtocolError::format("submit_type must be form"));
     }
-    let callback_url = callback(state, r.call_back_url)?;
+    let callback_url = callback_url(state, r.call_back_url)?;
     let redirect_url = match r.redirect_url {
         Some(raw) => Some(url_field(Some(raw), "redirect_url")?),
         None => None,
     };
-    let currency = currency(r.currency_type, merchant)?;
+    let currency = currency_or_default(r.currency_type, merchant)?;
     Ok(Valid {
         kind: OrderKind::H5Pay,
         method: PaymentMethod::WeChatPay,

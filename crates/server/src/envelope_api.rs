@@ -85,31 +85,6 @@ impl IntoResponse for ProtocolError {
     }
 }
 
-/// A required field's value; absent or empty is `PARAM_INVALID`.
-pub(crate) fn required(value: Option<String>, name: &str) -> Result<String, ProtocolError> {
-    value
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| ProtocolError::invalid(format!("missing required field: {name}")))
-}
-
-/// The data's `merchant_id` must be the envelope's. `field` is `Some(value)` when the
-/// action requires the field, `None` when it may be left out.
-pub(crate) fn must_match_envelope(
-    field: Option<Option<String>>,
-    signing: &Signing,
-) -> Result<(), ProtocolError> {
-    let id = match field {
-        Some(value) => required(value, "merchant_id")?,
-        None => return Ok(()),
-    };
-    if id != signing.merchant.id.as_str() {
-        return Err(ProtocolError::invalid(
-            "merchant_id does not match the envelope merchant_id",
-        ));
-    }
-    Ok(())
-}
-
 /// The paths the envelope API answers at, all alike.
 pub const PATHS: [&str; 3] = ["/process", "/processV2", "/processV3"];
 

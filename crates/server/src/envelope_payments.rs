@@ -11,15 +11,11 @@ use ottgate_core::{Amount, OrderKind};
 use ottgate_envelope::Fields;
 use ottgate_store::{Idempotency, IdempotencyClaim};
 
-use crate::envelope_api::{ProtocolError, must_match_envelope, required};
+use crate::envelope_api::ProtocolError;
+use crate::fields::{optional_merchant, required};
 use crate::payments::Signing;
 use crate::refunds::RefundError;
 use crate::state::AppState;
-
-/// The data may name the merchant; if it does, it must be the envelope's.
-fn optional_merchant(value: Option<String>, signing: &Signing) -> Result<(), ProtocolError> {
-    must_match_envelope(value.map(Some), signing)
-}
 
 pub async fn status_query(
     state: &AppState,

@@ -13,6 +13,7 @@ pub mod config;
 mod direct;
 mod envelope_api;
 mod envelope_payments;
+mod fields;
 #[doc(hidden)]
 pub mod fuzz;
 mod i18n;

@@ -5,55 +5,23 @@ use ottgate_api::prepay::{
     to_fields,
 };
 use ottgate_core::{
-    Amount, CheckoutToken, Currency, MerchantRef, Money, Order, OrderId, OrderKind, OrderStatus,
+    Amount, CheckoutToken, MerchantRef, Money, Order, OrderId, OrderKind, OrderStatus,
 };
 use ottgate_envelope::Fields;
 use ottgate_store::{CreateOutcome, NewOrder};
 use std::time::Duration;
 use url::Url;
 
-use crate::callbacks::check_callback_url;
-use crate::envelope_api::{ProtocolError, must_match_envelope, required};
+use crate::envelope_api::ProtocolError;
+use crate::fields::{
+    callback_url, currency, must_match_envelope, operator, required, text_field, url_field,
+};
 use crate::payments::Signing;
 use crate::state::AppState;
 use ottgate_api::RspCode;
 
 /// Longest payment window accepted: 30 days.
 pub const MAX_DURATION_SECS: u64 = 30 * 24 * 3600;
-const MAX_URL_LEN: usize = 255;
-const MAX_TEXT_LEN: usize = 128;
-
-pub(crate) fn url_field(value: Option<String>, name: &str) -> Result<Url, ProtocolError> {
-    let raw = required(value, name)?;
-    let bad = || {
-        ProtocolError::format(format!(
-            "{name} must be an absolute http(s) URL of at most {MAX_URL_LEN} characters"
-        ))
-    };
-    if raw.len() > MAX_URL_LEN {
-        return Err(bad());
-    }
-    let url = Url::parse(&raw).map_err(|_| bad())?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(bad());
-    }
-    Ok(url)
-}
-
-pub(crate) fn text_field(
-    value: Option<String>,
-    name: &str,
-) -> Result<Option<String>, ProtocolError> {
-    match value.filter(|v| !v.is_empty()) {
-        Some(v) if v.chars().count() > MAX_TEXT_LEN || v.chars().any(char::is_control) => {
-            Err(ProtocolError::format(format!(
-                "{name} must be at most {MAX_TEXT_LEN} characters without control characters"
-            )))
-        }
-        other => Ok(other),
-    }
-}
-
 /// A PREPAY_INIT request that passed every rule.
 struct ValidInit {
     reference: MerchantRef,
@@ -78,11 +46,7 @@ fn validate_init(
             "shop_id is not a shop of this merchant",
         ));
     }
-    if required(r.operator_id, "operator_id")? != merchant.operator_id.as_str() {
-        return Err(ProtocolError::invalid(
-            "operator_id is not an operator of this merchant",
-        ));
-    }
+    operator(r.operator_id, merchant)?;
     let reference =
         MerchantRef::parse(&required(r.prepay_order_id, "prepay_order_id")?).map_err(|_| {
             ProtocolError::format(
@@ -99,23 +63,12 @@ fn validate_init(
         .amount
         .ok_or_else(|| ProtocolError::invalid("missing required field: amount"))?;
     let amount = Amount::parse(&amount).map_err(|e| ProtocolError::format(e.to_string()))?;
-    let currency_code = required(r.currency_type, "currency_type")?;
-    let currency = currency_code
-        .parse::<Currency>()
-        .ok()
-        .filter(|c| merchant.accepts(*c))
-        .ok_or_else(|| {
-            ProtocolError::invalid(format!(
-                "currency_type {currency_code} is not enabled for this merchant"
-            ))
-        })?;
+    let currency = currency(&required(r.currency_type, "currency_type")?, merchant)?;
     if required(r.biz_type, "biz_type")? != "PREPAY" {
         return Err(ProtocolError::format("biz_type must be PREPAY"));
     }
     let redirect_url = url_field(r.redirect_url, "redirect_url")?;
-    let callback_url = url_field(r.call_back_url, "call_back_url")?;
-    check_callback_url(&callback_url, state.settings.allow_private_callbacks)
-        .map_err(|e| ProtocolError::format(format!("call_back_url {e}")))?;
+    let callback_url = callback_url(state, r.call_back_url)?;
     let duration = required(r.duration, "duration")?;
     let duration_secs = duration
         .parse::<u64>()

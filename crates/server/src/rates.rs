@@ -9,7 +9,8 @@ use ottgate_envelope::Fields;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::envelope_api::{ProtocolError, must_match_envelope, required};
+use crate::envelope_api::ProtocolError;
+use crate::fields::{optional_merchant, required};
 use crate::payments::Signing;
 use crate::state::AppState;
 
@@ -46,7 +47,7 @@ pub async fn query(
     fields: &Fields,
 ) -> Result<Fields, ProtocolError> {
     let r = ExRateQueryRequest::read(fields)?;
-    must_match_envelope(r.merchant_id.map(Some), signing)?;
+    optional_merchant(r.merchant_id, signing)?;
     let fee_type = required(r.fee_type, "fee_type")?.to_ascii_uppercase();
     if fee_type.len() != 3 || !fee_type.bytes().all(|b| b.is_ascii_alphabetic()) {
         return Err(ProtocolError::format(

@@ -395,17 +395,8 @@ impl AlipayConnector {
                 "alipay.acquire.precreate answered about another trade".into(),
             ));
         }
-        let qr_code = get("qr_code").to_owned();
         Ok(PaymentStart {
-            action: StartAction::QrCode {
-                // A simulated Alipay's code is its own page: opening it is scanning it.
-                test_link: self
-                    .config
-                    .test_mode
-                    .then(|| Url::parse(&qr_code).ok())
-                    .flatten(),
-                content: qr_code,
-            },
+            action: StartAction::qr_url(get("qr_code").to_owned(), self.config.test_mode),
             channel_order_id: None,
         })
     }

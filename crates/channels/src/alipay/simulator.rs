@@ -465,18 +465,31 @@ impl AlipaySimulator {
         if let Some(paid) = &trade.paid_at {
             fields.insert("gmt_payment".into(), paid.clone());
         }
-        let signature = self.sign(&fields, sign_type);
-        let request: String = params
+        self.signed_answer(params, sign_type, "trade", &fields)
+    }
+
+    /// A successful answer, `<alipay><is_success>T</is_success><request>…</request>
+    /// <response><{node}>…</{node}></response><sign>…`, the `node`'s fields signed with the
+    /// wallet's key.
+    fn signed_answer(
+        &self,
+        request: &Params,
+        sign_type: SignType,
+        node: &str,
+        fields: &Params,
+    ) -> String {
+        let signature = self.sign(fields, sign_type);
+        let request: String = request
             .iter()
             .filter(|(k, _)| *k != "sign")
             .map(|(k, v)| format!("<param name=\"{}\">{}</param>", escape(k), escape(v)))
             .collect();
-        let trade_xml: String = fields
+        let body: String = fields
             .iter()
             .map(|(k, v)| format!("<{k}>{}</{k}>", escape(v)))
             .collect();
         format!(
-            "<?xml version=\"1.0\" encoding=\"utf-8\"?><alipay><is_success>T</is_success><request>{request}</request><response><trade>{trade_xml}</trade></response><sign>{}</sign><sign_type>{}</sign_type></alipay>",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><alipay><is_success>T</is_success><request>{request}</request><response><{node}>{body}</{node}></response><sign>{}</sign><sign_type>{}</sign_type></alipay>",
             escape(&signature),
             sign_type.code()
         )
@@ -743,8 +756,7 @@ impl AlipaySimulator {
         self.in_store_xml(params, sign_type, fields)
     }
 
-    /// An in-store service's answer: `is_success=T` and the business fields in
-    /// `<response><alipay>`, signed with the wallet's key.
+    /// An in-store service's answer: the business fields in `<response><alipay>`.
     fn in_store_xml(
         &self,
         request: &Params,
@@ -752,21 +764,7 @@ impl AlipaySimulator {
         fields: Vec<(&'static str, String)>,
     ) -> String {
         let fields: Params = fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-        let signature = self.sign(&fields, sign_type);
-        let request: String = request
-            .iter()
-            .filter(|(k, _)| *k != "sign")
-            .map(|(k, v)| format!("<param name=\"{}\">{}</param>", escape(k), escape(v)))
-            .collect();
-        let body: String = fields
-            .iter()
-            .map(|(k, v)| format!("<{k}>{}</{k}>", escape(v)))
-            .collect();
-        format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><alipay><is_success>T</is_success><request>{request}</request><response><alipay>{body}</alipay></response><sign>{}</sign><sign_type>{}</sign_type></alipay>",
-            escape(&signature),
-            sign_type.code()
-        )
+        self.signed_answer(request, sign_type, "alipay", &fields)
     }
 
     /// The in-store trade whose QR code is `code` (what scanning it finds).

@@ -283,15 +283,7 @@ impl UnionPayConnector {
             .cloned()
             .ok_or_else(|| ChannelError::Upstream("QR code request: no qrCode".into()))?;
         Ok(PaymentStart {
-            action: StartAction::QrCode {
-                // A simulated UnionPay's code is its own page: opening it is scanning it.
-                test_link: self
-                    .config
-                    .test_mode
-                    .then(|| Url::parse(&qr_code).ok())
-                    .flatten(),
-                content: qr_code,
-            },
+            action: StartAction::qr_url(qr_code, self.config.test_mode),
             channel_order_id: None,
         })
     }
