@@ -1,5 +1,5 @@
 //! Decrypted data of the common envelope actions STATUS_QUERY "1.0" and REFUND "1.0".
-//! Their response tables were not captured (spec §5); the fields here are ottgate's,
+//! Their response tables were not captured (docs/envelope.md); the fields here are ottgate's,
 //! named in the envelope API's own style.
 
 use ottgate_envelope::Fields;

@@ -23,7 +23,7 @@ pub fn from_fields<T: DeserializeOwned>(fields: &Fields) -> Result<T, serde_json
 
 /// PREPAY_INIT "2.0" request data. Every field is optional here so that the server can say
 /// precisely which one is missing; `amount` is required although the published table
-/// forgets it (spec §4.1).
+/// forgets it (docs/envelope.md).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrepayInitRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -109,7 +109,7 @@ impl PrepayQueryRequest {
     }
 }
 
-/// PREPAY_QUERY response data: every field of spec §4.5.
+/// PREPAY_QUERY response data: every field OTT Pay lists (docs/envelope.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PrepayQueryResponse {
     #[serde(rename = "rspCode")]
@@ -155,7 +155,7 @@ pub struct PaymentAttempt {
     pub create_time: String,
 }
 
-/// The decrypted data of a payment callback (spec §4.4 and §6.6).
+/// The decrypted data of a payment callback (docs/envelope.md, Callbacks).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallbackData {
     /// `yyyyMMddHHmmss`, Beijing time.

@@ -6,9 +6,9 @@ use ottgate_envelope::{SignKey, sign_values};
 pub const TRADE_FINISHED: &str = "Trade_Finished";
 pub const TRADE_CLOSED: &str = "Trade_Closed";
 
-/// `total_fee`, `trade_no`, `out_trade_no`, `trade_status` (spec §4.3), signed with
+/// `total_fee`, `trade_no`, `out_trade_no`, `trade_status` (docs/envelope.md), signed with
 /// `sign` = UPPER(MD5(out_trade_no + total_fee + trade_no + trade_status + sign_key)) —
-/// the four values in key order (DESIGN §2).
+/// the four values in key order (docs/envelope.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedirectParams {
     pub total_fee: String,
@@ -49,7 +49,7 @@ impl RedirectParams {
     }
 
     pub fn is_success(&self) -> bool {
-        // The published doc prints " Trade_Finished" with a stray space (spec §7.16).
+        // The published doc prints " Trade_Finished" with a stray space (docs/envelope.md).
         self.trade_status
             .trim()
             .eq_ignore_ascii_case(TRADE_FINISHED)

@@ -1,4 +1,4 @@
-//! The REST API v1 (`/api/v1/...`, spec §6): request and response bodies, the
+//! The REST API v1 (`/api/v1/...`, docs/rest.md): request and response bodies, the
 //! `{status, result}` envelope, and the numeric error codes. Field names are the wire's
 //! camelCase ones, including its spellings (`callbackURL`, `returnURL`).
 
@@ -30,7 +30,7 @@ pub struct ErrorResult {
     pub message: String,
 }
 
-/// REST error codes (spec §6.9; 20014, 20031, 20041 and 90000 are the third-party list's).
+/// REST error codes (docs/rest.md; 20014, 20031, 20041 and 90000 come from third-party integrations).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RestCode {
     /// appId/appKey pair not found, or too many failed attempts.

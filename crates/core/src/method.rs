@@ -36,7 +36,7 @@ impl PaymentMethod {
     }
 
     /// Reads a `selected=` value: a concrete method, or `None` for `NONE`, an empty value
-    /// or anything unknown (DESIGN: unknown values behave as `NONE`).
+    /// or anything unknown (docs/envelope.md: unknown values behave as `NONE`).
     pub fn from_selected(s: &str) -> Option<Self> {
         s.trim().parse().ok()
     }

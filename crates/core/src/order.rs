@@ -170,7 +170,7 @@ pub struct Order {
     /// The attempt that paid the order.
     pub paid_attempt: Option<OrderId>,
     pub finished_at: Option<Timestamp>,
-    /// Set when a verified payment arrived after the order had closed (DESIGN: the
+    /// Set when a verified payment arrived after the order had closed (docs/envelope.md: the
     /// wallet's word wins, and the order is flagged for review).
     pub paid_after_close: bool,
 }

@@ -3,7 +3,7 @@
 
 use crate::{Attempt, AttemptStatus, CloseReason, OrderStatus};
 
-/// `paymentStatus` and its `stateCode` (spec §6.9; the P000xx table is third-party, and
+/// `paymentStatus` and its `stateCode` (docs/rest.md, Statuses; the P000xx table is third-party, and
 /// used as published).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PaymentStatus {

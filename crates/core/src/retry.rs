@@ -16,7 +16,7 @@ pub struct RetrySchedule {
 pub struct InvalidSchedule(pub String);
 
 impl Default for RetrySchedule {
-    /// DESIGN §2: 15s, 1m, 5m, 15m, 1h, 3h, 6h, 12h, 24h — 10 attempts over 46 h 21 m.
+    /// docs/envelope.md, Callbacks: 15s, 1m, 5m, 15m, 1h, 3h, 6h, 12h, 24h — 10 attempts over 46 h 21 m.
     fn default() -> Self {
         let m = 60;
         let h = 3600;
@@ -122,7 +122,7 @@ mod tests {
                 15 + 60 + 300 + 900 + 3600 + 3 * 3600 + 6 * 3600 + 12 * 3600 + 24 * 3600
             )
         );
-        // DESIGN rounds this to "about 47 h"; exactly it is 46 h 21 m 15 s.
+        // Often rounded to "about 47 h"; exactly it is 46 h 21 m 15 s.
         assert_eq!(total.as_secs(), 166_875);
         assert_eq!(s.to_string(), "15s,1m,5m,15m,1h,3h,6h,12h,1d");
     }

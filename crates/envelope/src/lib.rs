@@ -74,7 +74,7 @@ pub fn derive_key(md5: &str, sign_key: &SignKey) -> [u8; 16] {
 }
 
 /// `UPPER(MD5(values concatenated, then the sign key))`: the signature of the checkout
-/// browser return (DESIGN §2), and of anything else signed as plain values.
+/// browser return (docs/envelope.md), and of anything else signed as plain values.
 pub fn sign_values<'a>(values: impl IntoIterator<Item = &'a str>, sign_key: &SignKey) -> Md5Hex {
     let mut text = String::new();
     for v in values {

@@ -14,11 +14,11 @@ fn object(v: Value) -> Fields {
     }
 }
 
-// spec/ottpay.md §2.3: the Appendix A example, byte for byte.
+// docs/envelope.md, Appendix A: the published example, byte for byte.
 const APPENDIX_A_PLAINTEXT: &str = r#"{"orderId":"1234567890","idCardName":"张三","idCardNum":"123456789012345678","bankCardNum":"62000000000010","mobile":"13711111111","idCardType":"1"}"#;
 const APPENDIX_A_DATA: &str = "Y2+GoqBBPc6EJ9JzXRFoOziKd+DqWg5FiUZY1IYoVBVv0xfFznT9/qanMpiNEamEN2NM7J+hxoRn8VGSJImA2soeip9nYr+VJvTXe7D8j4aXiKyFipuPVCQLiCDg3jkJP+S2EezYMf7crqKY/YAni1CCeIwr2aJfFVT1vYhsWIm8t3eyPL//cY4kwombAKhE2gAdEFXz6gVvencz80aRWQ==";
 
-// spec/ottpay.md §2.5: the REST callback example.
+// docs/envelope.md, Appendix A: the REST API's callback example.
 const CALLBACK_DATA: &str = "vg8LJmi7ryeVxUTVfPC6N1l5ebL9cgn4MdlyLFEL6eqZQN+XvkvNhZevFmRitDLTUTcAcRnKYs407K3ePY2pslEgZYDoa9x80PBh95s7aqAYCwUlY5j9IUtklLlzqNT0mFPS7Fn5p6cr1EkBRVh82QHueCdkWVoFhvVHVYYrwQqF5cmPO+JNuDOei6goomz1QTfvv7M8zc4TT+r/EwKIDm4eoV9EeTk98gSiUy4+2ThLRrtZOFHqVP7OAjJ318X2EIKoZRA5lp42kdRVmd/mXi8aZpTVEiAT2GK7p3TNXFNXuPLcl6DhEUK9FLMrHcl4";
 const CALLBACK_PLAINTEXT: &str = r#"{"amount":"3","bizpay_order_id":"AL5909918566288061","exchange_rate":"5.057030","tip":"1","merchant_id":"ON00004652","order_id":"16795056216014900","finish_time":"2023-03-23 01:21:53","remarks":"可以","sub_openId":"2088032832386722"}"#;
 
@@ -93,14 +93,14 @@ fn synthetic_vector_of_section_2_6_reproduces() {
 
 #[test]
 fn keys_sort_by_bytes_not_case_insensitively() {
-    // spec/ottpay.md §2.6: '_' (0x5F) sorts before 'h' and 'n'; "operator_id" before "orderId".
+    // docs/envelope.md, Appendix A: '_' (0x5F) sorts before 'h' and 'n'; "operator_id" before "orderId".
     let fields: Fields = serde_json::from_str(r#"{"orderId":"2020041468976O124O000857","merchant_id":"ON00000097","operator_id":"0000020156","txnTime":"20191125162635","txnAmt":"100","cc_number":"5160736813962037","frontUrl":"https://www.ezshops.ca/UPI_OTTPAY_result.php","backUrl":"https://www.ezshops.ca/UPI_TTPAY_callback.php","channelType":"UPAYONLINE","bizType":"securePay","cc_channelType":"web"}"#).unwrap();
     assert_eq!(digest(&fields).as_str(), "CA4018EB30888C5E2D782F7E0D32CE33");
 }
 
 #[test]
 fn encrypting_the_concatenated_values_is_not_what_the_protocol_does() {
-    // spec/ottpay.md §2.4 counter-test: the JSON object is encrypted, not the value string.
+    // docs/envelope.md, Appendix A, the counter-test: the JSON object is encrypted, not the value string.
     let k = derive_key("C12F9560769C2CB55E6954935B325916", &key("6698851A525C9433"));
     let wrong = cipher::encrypt(
         &k,

@@ -395,7 +395,7 @@ pub async fn page(
     let result = if c.order.status != OrderStatus::Processing {
         finished_page(&state, lang, &c).await
     } else {
-        // DESIGN: a single concrete `selected` goes straight to that method when enabled;
+        // docs/envelope.md: a single concrete `selected` goes straight to that method when enabled;
         // NONE, unknown or not-enabled values show the list.
         match q.selected.as_deref().and_then(PaymentMethod::from_selected) {
             Some(m) if state.available_methods(&c.signing.merchant).contains(&m) => {

@@ -1,4 +1,4 @@
-//! Alipay Global cross-border MAPI (spec/channels.md §2): the connector.
+//! Alipay Global cross-border MAPI (docs/alipay.md): the connector.
 //!
 //! Payments are signed redirects to `gateway.do` (`create_forex_trade_wap` on mobile,
 //! `create_forex_trade` on desktop). Results arrive as signed form POSTs to our notify URL
@@ -78,7 +78,7 @@ pub enum TradeStatus {
 impl TradeStatus {
     pub fn parse(s: &str) -> Self {
         match s {
-            // TRADE_SUCCESS is the domestic "paid" state; accept it defensively (spec §2.7).
+            // TRADE_SUCCESS is the domestic "paid" state; accept it defensively (docs/alipay.md).
             "TRADE_FINISHED" | "TRADE_SUCCESS" => TradeStatus::Finished,
             "TRADE_CLOSED" => TradeStatus::Closed,
             _ => TradeStatus::Pending,
@@ -265,7 +265,7 @@ impl AlipayConnector {
     }
 
     /// `notify_verify`: asks Alipay whether it really sent the notification `notify_id`
-    /// (the sender check of spec §2.7 step 3). `Ok(false)` is Alipay saying no.
+    /// (the sender check of docs/alipay.md, Notifications). `Ok(false)` is Alipay saying no.
     pub async fn confirm_notification(&self, notify_id: &str) -> Result<bool, ChannelError> {
         let mut params = Params::new();
         params.insert("service".into(), "notify_verify".into());
@@ -548,7 +548,7 @@ impl Channel for AlipayConnector {
                 TradeStatus::Finished => QueryResult::Paid {
                     bizpay_order_id: trade.get("trade_no").cloned().unwrap_or_default(),
                     // Whether the query's total_fee is in CNY or the settlement currency is an
-                    // open question (spec §8.4): it is not used to check the amount.
+                    // open question (docs/alipay.md): it is not used to check the amount.
                     money: None,
                 },
                 TradeStatus::Closed => QueryResult::Closed,

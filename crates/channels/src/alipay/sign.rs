@@ -1,4 +1,4 @@
-//! Alipay MAPI signatures (spec/channels.md §2.5): the pre-sign string, and MD5, RSA
+//! Alipay MAPI signatures (docs/alipay.md): the pre-sign string, and MD5, RSA
 //! (SHA1withRSA) and RSA2 (SHA256withRSA) over it. Pure functions.
 
 use base64::Engine;
@@ -221,7 +221,7 @@ mod tests {
         ))
     }
 
-    /// spec §6.2 Vector A.
+    /// Our vector A: a `create_forex_trade_wap` request.
     fn vector_a() -> Params {
         params(&[
             ("service", "create_forex_trade_wap"),
@@ -242,7 +242,7 @@ mod tests {
         ])
     }
 
-    /// spec §6.3 Vector B.
+    /// Our vector B: an asynchronous payment notification.
     fn vector_b() -> Params {
         params(&[
             ("notify_id", "0000000000000000000000000000000001"),
@@ -357,7 +357,7 @@ mod tests {
         );
     }
 
-    /// spec §6.6: third-party vectors under the public demo key.
+    /// Third-party vectors under Alipay's public demo key.
     #[rstest]
     #[case(
         "_input_charset=utf-8&currency=USD&notify_url=https://example.com/notify&out_trade_no=12345&partner=2088101122136241&service=create_forex_trade_wap&subject=product_name&supplier=company_name&total_fee=350.45",

@@ -1,4 +1,4 @@
-//! A simulated Alipay MAPI gateway, for sandbox mode and tests (spec/channels.md §2.13).
+//! A simulated Alipay MAPI gateway, for sandbox mode and tests (docs/alipay.md).
 //!
 //! It plays Alipay's side of the protocol: verifies our signed requests exactly as Alipay
 //! would (refusing with Alipay's own codes, e.g. `ILLEGAL_SIGN`), shows a cashier, signs
@@ -28,7 +28,7 @@ use super::sign::{self, Params, SignType, SigningMaterial, VerifyingMaterial};
 use crate::simkit::{Delivery, Notifier, corrupt, digits};
 use crate::xml::escape;
 
-/// Alipay re-sends an unacknowledged notification after these gaps (spec §2.7).
+/// Alipay re-sends an unacknowledged notification after these gaps (docs/alipay.md).
 const RETRY_GAPS: [Duration; 7] = [
     Duration::from_secs(120),
     Duration::from_secs(600),

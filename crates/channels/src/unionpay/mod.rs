@@ -1,4 +1,4 @@
-//! UnionPay online payments, gateway 5.1.0 (spec/channels.md §4): the connector.
+//! UnionPay online payments, gateway 5.1.0 (docs/unionpay.md): the connector.
 //!
 //! The buyer's browser POSTs our signed form to `frontTransReq.do` (an auto-submitted
 //! page), pays at UnionPay, and comes back to `frontUrl` (display only). The result that

@@ -1,4 +1,4 @@
-//! UnionPay 5.1.0 signatures (spec/channels.md §4): the fields except `signature`, sorted
+//! UnionPay 5.1.0 signatures (docs/unionpay.md): the fields except `signature`, sorted
 //! and joined as `k=v&…`; the lower-case hex SHA-256 of that string is signed with
 //! SHA256withRSA (`signMethod=01`), Base64.
 

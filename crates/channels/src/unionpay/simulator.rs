@@ -8,7 +8,7 @@
 //! `/control`.
 //!
 //! UnionPay's notification retry schedule and some response codes are not in our sources
-//! (spec/channels.md §8 q10): the gaps below and the codes `12`, `35`, `36` are this
+//! (docs/unionpay.md): the gaps below and the codes `12`, `35`, `36` are this
 //! simulator's assumptions, marked as such in the README.
 
 use axum::body::Bytes;

@@ -1,4 +1,4 @@
-//! WeChat Pay API v2, institutional mode (spec/channels.md §3): the connector.
+//! WeChat Pay API v2, institutional mode (docs/wechatpay.md): the connector.
 //!
 //! Every call is a signed XML POST answered in signed XML. Desktop buyers and merchant-shown
 //! QR codes get `NATIVE` (a `weixin://` code), mobile browsers `MWEB` (a redirect to
@@ -453,7 +453,7 @@ impl Channel for WeChatConnector {
                 .ok_or_else(|| ChannelError::Upstream("unifiedorder: no mweb_url".into()))?;
             let mut url = Url::parse(mweb_url)
                 .map_err(|_| ChannelError::Upstream("unifiedorder: bad mweb_url".into()))?;
-            // Where WeChat's H5 page sends the buyer afterwards (spec §3.4).
+            // Where WeChat's H5 page sends the buyer afterwards (docs/wechatpay.md).
             url.query_pairs_mut()
                 .append_pair("redirect_url", payment.return_url.as_str());
             StartAction::Redirect(url)

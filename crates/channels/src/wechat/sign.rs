@@ -1,4 +1,4 @@
-//! WeChat Pay v2 signatures (spec/channels.md §3.3): `k=v&…` over the sorted non-empty
+//! WeChat Pay v2 signatures (docs/wechatpay.md): `k=v&…` over the sorted non-empty
 //! fields except `sign`, then `&key=API_KEY`; MD5 or HMAC-SHA256, upper-case hex.
 
 use hmac::{Hmac, Mac};

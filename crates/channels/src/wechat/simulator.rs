@@ -1,4 +1,4 @@
-//! A simulated WeChat Pay v2 (spec/channels.md §3.7), for sandbox mode and tests.
+//! A simulated WeChat Pay v2 (docs/wechatpay.md), for sandbox mode and tests.
 //!
 //! It checks requests as WeChat does (XML, ids, signature, fields — refusing with WeChat's
 //! codes such as `SIGNERROR`), keeps orders, serves the MWEB H5 page and, for NATIVE
@@ -25,7 +25,7 @@ use super::{nonce, parse_message, to_xml};
 use crate::simkit::{Delivery, Fault, FaultKind, Notifier, corrupt, digits};
 use crate::xml::escape;
 
-/// WeChat's redelivery gaps (spec §3.5).
+/// WeChat's redelivery gaps (docs/wechatpay.md).
 const RETRY_GAPS: [Duration; 15] = [
     Duration::from_secs(15),
     Duration::from_secs(15),

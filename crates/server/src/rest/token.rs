@@ -13,7 +13,7 @@ use sha2::Sha512;
 use std::fmt;
 use std::time::Duration;
 
-/// OTT Pay's tokens live 15 minutes (spec §6.2).
+/// OTT Pay's tokens live 15 minutes (docs/rest.md).
 pub const TOKEN_LIFETIME: Duration = Duration::from_secs(900);
 
 /// Signs and verifies tokens with the deployment's JWT secret.
