@@ -6,9 +6,10 @@
 //! browser return.
 
 use crate::{
-    CheckoutToken, MerchantId, MerchantRef, Money, OperatorId, OrderId, PaymentMethod, ShopId,
-    Timestamp,
+    CheckoutToken, Merchant, MerchantId, MerchantRef, Money, OperatorId, OrderId, PaymentMethod,
+    ShopId, Timestamp,
 };
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OrderStatus {
@@ -176,6 +177,43 @@ pub struct Order {
 }
 
 impl Order {
+    /// A new order of `merchant` for `money`, open for `window` from `now`, its result
+    /// announced to `callback_url`: fresh id and checkout token, the merchant's shop and
+    /// operator. What only some kinds have (a reference, a browser return, a sale number,
+    /// a tip…) is set with struct update syntax: `Order { reference, ..Order::new(…) }`.
+    pub fn new(
+        kind: OrderKind,
+        merchant: &Merchant,
+        money: Money,
+        callback_url: String,
+        now: Timestamp,
+        window: Duration,
+    ) -> Self {
+        Self {
+            id: OrderId::generate(now),
+            kind,
+            merchant_id: merchant.id.clone(),
+            reference: None,
+            token: CheckoutToken::generate(),
+            money,
+            tip: 0,
+            sale_num: String::new(),
+            shop_id: merchant.shop_id.clone(),
+            operator_id: merchant.operator_id.clone(),
+            redirect_url: String::new(),
+            callback_url,
+            duration_secs: window.as_secs(),
+            email: None,
+            remarks: None,
+            status: OrderStatus::Processing,
+            created_at: now,
+            expires_at: now.plus(window),
+            paid_attempt: None,
+            finished_at: None,
+            paid_after_close: false,
+        }
+    }
+
     /// The merchant's reference as text; empty for a REST payment made without one.
     pub fn reference_str(&self) -> &str {
         self.reference.as_ref().map_or("", MerchantRef::as_str)

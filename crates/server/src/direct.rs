@@ -9,8 +9,7 @@ use ottgate_api::direct::{ActivePayRequest, ActivePayResponse, H5PayRequest, H5P
 use ottgate_api::prepay::to_fields;
 use ottgate_channels::{Device, PaymentStart, StartAction};
 use ottgate_core::{
-    Amount, Attempt, CheckoutToken, Currency, Merchant, MerchantRef, Money, Order, OrderId,
-    OrderKind, OrderStatus, PaymentMethod,
+    Amount, Attempt, Currency, Merchant, MerchantRef, Money, Order, OrderKind, PaymentMethod,
 };
 use ottgate_envelope::Fields;
 use ottgate_store::{CreateOutcome, NewOrder};
@@ -235,27 +234,18 @@ async fn create(
     let now = state.clock.now();
     let ttl = state.settings.rest_payment_ttl;
     let order = Order {
-        id: OrderId::generate(now),
-        kind: valid.kind,
-        merchant_id: merchant.id.clone(),
         reference: valid.reference.clone(),
-        token: CheckoutToken::generate(),
-        money: valid.money,
         tip: valid.tip,
-        sale_num: String::new(),
-        shop_id: merchant.shop_id.clone(),
-        operator_id: merchant.operator_id.clone(),
         redirect_url: valid.redirect_url.map(String::from).unwrap_or_default(),
-        callback_url: valid.callback_url.to_string(),
-        duration_secs: ttl.as_secs(),
-        email: None,
         remarks: valid.remarks,
-        status: OrderStatus::Processing,
-        created_at: now,
-        expires_at: now.plus(ttl),
-        paid_attempt: None,
-        finished_at: None,
-        paid_after_close: false,
+        ..Order::new(
+            valid.kind,
+            merchant,
+            valid.money,
+            valid.callback_url.to_string(),
+            now,
+            ttl,
+        )
     };
     let request_md5 = md5.to_ascii_uppercase();
     let created = state

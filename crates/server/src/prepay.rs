@@ -4,9 +4,7 @@ use ottgate_api::prepay::{
     PaymentAttempt, PrepayInitRequest, PrepayInitResponse, PrepayQueryRequest, PrepayQueryResponse,
     to_fields,
 };
-use ottgate_core::{
-    Amount, CheckoutToken, MerchantRef, Money, Order, OrderId, OrderKind, OrderStatus,
-};
+use ottgate_core::{Amount, MerchantRef, Money, Order, OrderKind};
 use ottgate_envelope::Fields;
 use ottgate_store::{CreateOutcome, NewOrder};
 use std::time::Duration;
@@ -107,27 +105,19 @@ pub async fn init(
     let now = state.clock.now();
     let merchant = &signing.merchant;
     let order = Order {
-        id: OrderId::generate(now),
-        kind: OrderKind::Checkout,
-        merchant_id: merchant.id.clone(),
         reference: Some(valid.reference.clone()),
-        token: CheckoutToken::generate(),
-        money: valid.money,
-        tip: 0,
         sale_num: valid.sale_num,
-        shop_id: merchant.shop_id.clone(),
-        operator_id: merchant.operator_id.clone(),
         redirect_url: valid.redirect_url.to_string(),
-        callback_url: valid.callback_url.to_string(),
-        duration_secs: valid.duration_secs,
         email: valid.email,
         remarks: valid.remarks,
-        status: OrderStatus::Processing,
-        created_at: now,
-        expires_at: now.plus(Duration::from_secs(valid.duration_secs)),
-        paid_attempt: None,
-        finished_at: None,
-        paid_after_close: false,
+        ..Order::new(
+            OrderKind::Checkout,
+            merchant,
+            valid.money,
+            valid.callback_url.to_string(),
+            now,
+            Duration::from_secs(valid.duration_secs),
+        )
     };
     let response = to_fields(&PrepayInitResponse {
         prepay_order_id: valid.reference.to_string(),

@@ -10,9 +10,9 @@
 use ottgate_core::merchant::MerchantName;
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
-    Amount, AttemptOutcome, AttemptStatus, ChannelIds, CheckoutToken, CloseReason, Currency,
-    Merchant, MerchantId, MerchantRef, Money, NotifyId, OperatorId, Order, OrderId, OrderKind,
-    OrderStatus, PaymentMethod, RefundId, RefundStatus, ShopId, Timestamp,
+    Amount, AttemptOutcome, AttemptStatus, ChannelIds, CloseReason, Currency, Merchant, MerchantId,
+    MerchantRef, Money, NotifyId, OperatorId, Order, OrderId, OrderKind, OrderStatus,
+    PaymentMethod, RefundId, RefundStatus, ShopId, Timestamp,
 };
 use ottgate_store::{
     BeginRefund, CreateOutcome, DeliveryAttemptRecord, DeliveryState, Idempotency,
@@ -51,27 +51,18 @@ fn order(m: &MerchantRecord, reference: &str, duration_secs: u64) -> NewOrder {
     let merchant = &m.merchant;
     NewOrder {
         order: Order {
-            id: OrderId::generate(T0),
-            kind: OrderKind::Checkout,
-            merchant_id: merchant.id.clone(),
             reference: Some(MerchantRef::parse(reference).unwrap()),
-            token: CheckoutToken::generate(),
-            money: Money::new(Amount::from_minor(1234).unwrap(), Currency::Cad),
-            tip: 0,
             sale_num: "S-1".into(),
-            shop_id: merchant.shop_id.clone(),
-            operator_id: merchant.operator_id.clone(),
             redirect_url: "https://shop.example/return".into(),
-            callback_url: "https://shop.example/notify".into(),
-            duration_secs,
-            email: None,
             remarks: Some("可以".into()),
-            status: OrderStatus::Processing,
-            created_at: T0,
-            expires_at: at(duration_secs),
-            paid_attempt: None,
-            finished_at: None,
-            paid_after_close: false,
+            ..Order::new(
+                OrderKind::Checkout,
+                merchant,
+                Money::new(Amount::from_minor(1234).unwrap(), Currency::Cad),
+                "https://shop.example/notify".into(),
+                T0,
+                Duration::from_secs(duration_secs),
+            )
         },
         request_md5: format!("MD5-{reference}"),
         response_data: format!("{{\"prepay_order_id\":\"{reference}\"}}"),

@@ -9,8 +9,7 @@ use ottgate_api::rest::{
     RestCode, StatusQueryByReferenceRequest, StatusQueryRequest, TokenRequest, TokenResult,
 };
 use ottgate_core::{
-    Amount, AttemptStatus, CheckoutToken, Merchant, MerchantRef, Money, Order, OrderId, OrderKind,
-    OrderStatus, PaymentMethod,
+    Amount, AttemptStatus, Merchant, MerchantRef, Money, Order, OrderId, OrderKind, PaymentMethod,
 };
 use ottgate_store::{CreateOutcome, NewOrder};
 use std::sync::OnceLock;
@@ -148,27 +147,17 @@ async fn pay(
     }
     let now = state.clock.now();
     let order = Order {
-        id: OrderId::generate(now),
-        kind,
-        merchant_id: merchant.id.clone(),
         reference,
-        token: CheckoutToken::generate(),
-        money: Money::new(amount, merchant.default_currency()),
-        tip: 0,
-        sale_num: String::new(),
-        shop_id: merchant.shop_id.clone(),
-        operator_id: merchant.operator_id.clone(),
         redirect_url: return_url.to_string(),
-        callback_url: callback_url.to_string(),
-        duration_secs: state.settings.rest_payment_ttl.as_secs(),
-        email: None,
         remarks: remark,
-        status: OrderStatus::Processing,
-        created_at: now,
-        expires_at: now.plus(state.settings.rest_payment_ttl),
-        paid_attempt: None,
-        finished_at: None,
-        paid_after_close: false,
+        ..Order::new(
+            kind,
+            merchant,
+            Money::new(amount, merchant.default_currency()),
+            callback_url.to_string(),
+            now,
+            state.settings.rest_payment_ttl,
+        )
     };
     let created = state
         .store
