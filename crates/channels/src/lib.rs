@@ -6,12 +6,16 @@
 //! takes the same path to the store (mark paid exactly once, enqueue the callback).
 
 pub mod alipay;
+mod notification;
 mod sandbox;
 pub mod simkit;
 pub mod unionpay;
 pub mod wechat;
 pub mod xml;
 
+pub use notification::{
+    Acknowledgement, Notification, NotificationError, Outcome, PaymentRef, Stated, Subject,
+};
 pub use sandbox::SandboxChannel;
 
 use async_trait::async_trait;
@@ -288,15 +292,65 @@ pub trait Channel: Send + Sync + fmt::Debug {
     async fn query_refund(&self, _refund: &QueryRefund) -> Result<RefundQueryResult, ChannelError> {
         Ok(RefundQueryResult::Pending)
     }
+
+    /// Reads a notification the wallet posted to `/notify/{name}`: verified (signature,
+    /// and that it is for our account), in no wallet's words.
+    fn read_notification(&self, _body: &[u8]) -> Result<Notification, NotificationError> {
+        Err(NotificationError::Unexpected)
+    }
+
+    /// Asks the wallet to confirm it sent `notification` (Alipay's `notify_verify`), before
+    /// it may change anything. Most wallets' signatures are enough: nothing to ask.
+    async fn confirm_notification(
+        &self,
+        _notification: &Notification,
+    ) -> Result<(), NotificationError> {
+        Ok(())
+    }
+
+    /// Whether a notification's `sub_merchant` is the merchant whose wallet ids are `ids`.
+    fn addressed_to(&self, _sub_merchant: &str, _ids: &ChannelIds) -> bool {
+        true
+    }
+
+    /// The answer the wallet expects: accepting (it stops re-sending), or refusing (it
+    /// tries again), with why.
+    fn acknowledge(&self, refused: Option<&str>) -> Acknowledgement {
+        match refused {
+            None => Acknowledgement::text(200, "ok"),
+            Some(_) => Acknowledgement::text(400, "rejected"),
+        }
+    }
+
+    /// Today's rate of `fee_type` in CNY (× 10^8) on `date` (`yyyyMMdd`), where the wallet
+    /// quotes them (WeChat Pay); `Ok(None)` when it has none for that currency.
+    async fn exchange_rate(
+        &self,
+        _fee_type: &str,
+        _date: &str,
+    ) -> Result<Option<ExchangeRate>, ChannelError> {
+        Err(ChannelError::Config(
+            "this wallet quotes no exchange rates".into(),
+        ))
+    }
 }
 
-/// Which channel serves each payment method in this deployment.
+/// A day's exchange rate, as a wallet states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExchangeRate {
+    pub fee_type: String,
+    /// CNY per unit of `fee_type`, times 10^8.
+    pub rate: u64,
+    /// The day it is for, `yyyyMMdd`.
+    pub rate_time: String,
+}
+
+/// Which channel serves each payment method in this deployment, and which receives the
+/// notifications posted to `/notify/{name}`.
 #[derive(Debug, Clone, Default)]
 pub struct Channels {
     by_method: BTreeMap<PaymentMethod, Arc<dyn Channel>>,
-    alipay: Option<Arc<alipay::AlipayConnector>>,
-    wechat: Option<Arc<wechat::WeChatConnector>>,
-    unionpay: Option<Arc<unionpay::UnionPayConnector>>,
+    by_name: BTreeMap<&'static str, Arc<dyn Channel>>,
 }
 
 impl Channels {
@@ -309,9 +363,7 @@ impl Channels {
                 .into_iter()
                 .map(|m| (m, sandbox.clone()))
                 .collect(),
-            alipay: None,
-            wechat: None,
-            unionpay: None,
+            by_name: BTreeMap::new(),
         }
     }
 
@@ -321,49 +373,20 @@ impl Channels {
         Self::default()
     }
 
+    /// `method` is paid through `channel` from now on, which receives its notifications at
+    /// `/notify/{channel.name()}`.
+    pub fn with(mut self, method: PaymentMethod, channel: Arc<dyn Channel>) -> Self {
+        self.by_name.insert(channel.name(), channel.clone());
+        self.by_method.insert(method, channel);
+        self
+    }
+
     pub fn for_method(&self, method: PaymentMethod) -> Option<Arc<dyn Channel>> {
         self.by_method.get(&method).cloned()
     }
 
-    /// Alipay payments go through `connector` from now on.
-    pub fn with_alipay(mut self, connector: alipay::AlipayConnector) -> Self {
-        let connector = Arc::new(connector);
-        self.by_method
-            .insert(PaymentMethod::Alipay, connector.clone());
-        self.alipay = Some(connector);
-        self
-    }
-
-    /// The Alipay connector, for reading what Alipay sends.
-    pub fn alipay(&self) -> Option<&Arc<alipay::AlipayConnector>> {
-        self.alipay.as_ref()
-    }
-
-    /// WeChat Pay payments go through `connector` from now on.
-    pub fn with_wechat(mut self, connector: wechat::WeChatConnector) -> Self {
-        let connector = Arc::new(connector);
-        self.by_method
-            .insert(PaymentMethod::WeChatPay, connector.clone());
-        self.wechat = Some(connector);
-        self
-    }
-
-    /// The WeChat Pay connector, for reading what WeChat Pay sends.
-    pub fn wechat(&self) -> Option<&Arc<wechat::WeChatConnector>> {
-        self.wechat.as_ref()
-    }
-
-    /// UnionPay payments go through `connector` from now on.
-    pub fn with_unionpay(mut self, connector: unionpay::UnionPayConnector) -> Self {
-        let connector = Arc::new(connector);
-        self.by_method
-            .insert(PaymentMethod::UnionPay, connector.clone());
-        self.unionpay = Some(connector);
-        self
-    }
-
-    /// The UnionPay connector, for reading what UnionPay sends.
-    pub fn unionpay(&self) -> Option<&Arc<unionpay::UnionPayConnector>> {
-        self.unionpay.as_ref()
+    /// The channel whose notifications arrive at `/notify/{name}`.
+    pub fn by_name(&self, name: &str) -> Option<Arc<dyn Channel>> {
+        self.by_name.get(name).cloned()
     }
 }

@@ -159,13 +159,13 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
         // Alipay confirms sending it (notify_verify), and denies a made-up one.
         assert!(
             w.connector
-                .confirm_notification(&notice["notify_id"])
+                .confirm_notification_id(&notice["notify_id"])
                 .await
                 .unwrap()
         );
         assert!(
             !w.connector
-                .confirm_notification("0000000000000000000000000000000001")
+                .confirm_notification_id("0000000000000000000000000000000001")
                 .await
                 .unwrap()
         );

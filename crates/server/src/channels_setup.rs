@@ -12,7 +12,8 @@ use ottgate_channels::unionpay::{self, UnionPayConfig, UnionPayConnector};
 use ottgate_channels::wechat::simulator::WeChatSimulator;
 use ottgate_channels::wechat::{self, WeChatConfig, WeChatConnector};
 use ottgate_channels::{Channels, SandboxUrls};
-use ottgate_core::Secret;
+use ottgate_core::{PaymentMethod, Secret};
+use std::sync::Arc;
 use url::Url;
 
 use crate::StartupError;
@@ -173,7 +174,12 @@ pub fn build(config: &Config, settings: &Settings) -> Result<(Channels, Simulato
         Channels::none()
     };
     match (&config.alipay, settings.sandbox) {
-        (Some(section), _) => channels = channels.with_alipay(live_alipay(section, public)?),
+        (Some(section), _) => {
+            channels = channels.with(
+                PaymentMethod::Alipay,
+                Arc::new(live_alipay(section, public)?),
+            );
+        }
         (None, true) => {
             let (connector, sim) = alipay::sandbox(
                 sandbox_urls.clone(),
@@ -181,14 +187,21 @@ pub fn build(config: &Config, settings: &Settings) -> Result<(Channels, Simulato
                 config.simulator_time_scale,
             )
             .map_err(channel_error)?;
-            channels =
-                channels.with_alipay(AlipayConnector::new(connector).map_err(channel_error)?);
+            channels = channels.with(
+                PaymentMethod::Alipay,
+                Arc::new(AlipayConnector::new(connector).map_err(channel_error)?),
+            );
             simulators.alipay = Some(AlipaySimulator::new(sim));
         }
         (None, false) => {}
     }
     match (&config.wechatpay, settings.sandbox) {
-        (Some(section), _) => channels = channels.with_wechat(live_wechat(section, public)?),
+        (Some(section), _) => {
+            channels = channels.with(
+                PaymentMethod::WeChatPay,
+                Arc::new(live_wechat(section, public)?),
+            );
+        }
         (None, true) => {
             let (connector, mut sim) = wechat::sandbox(
                 sandbox_urls.clone(),
@@ -198,19 +211,28 @@ pub fn build(config: &Config, settings: &Settings) -> Result<(Channels, Simulato
             .map_err(channel_error)?;
             sim.exchange_rates
                 .extend(settings.simulator_exchange_rates.iter().cloned());
-            channels =
-                channels.with_wechat(WeChatConnector::new(connector).map_err(channel_error)?);
+            channels = channels.with(
+                PaymentMethod::WeChatPay,
+                Arc::new(WeChatConnector::new(connector).map_err(channel_error)?),
+            );
             simulators.wechat = Some(WeChatSimulator::new(sim));
         }
         (None, false) => {}
     }
     match (&config.unionpay, settings.sandbox) {
-        (Some(section), _) => channels = channels.with_unionpay(live_unionpay(section, public)?),
+        (Some(section), _) => {
+            channels = channels.with(
+                PaymentMethod::UnionPay,
+                Arc::new(live_unionpay(section, public)?),
+            );
+        }
         (None, true) => {
             let (connector, sim) = unionpay::sandbox(sandbox_urls, config.simulator_time_scale)
                 .map_err(channel_error)?;
-            channels =
-                channels.with_unionpay(UnionPayConnector::new(connector).map_err(channel_error)?);
+            channels = channels.with(
+                PaymentMethod::UnionPay,
+                Arc::new(UnionPayConnector::new(connector).map_err(channel_error)?),
+            );
             simulators.unionpay = Some(UnionPaySimulator::new(sim));
         }
         (None, false) => {}

@@ -125,9 +125,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/notify/alipay", post(notify::alipay_endpoint))
-        .route("/notify/wechatpay", post(notify::wechat_endpoint))
-        .route("/notify/unionpay", post(notify::unionpay_endpoint));
+        .route("/notify/{wallet}", post(notify::endpoint));
     if let Some(sim) = &state.simulators.alipay {
         router = router.nest_service("/sim/alipay", sim.router());
     }

@@ -1,18 +1,22 @@
-//! What wallets tell us, server to server: notifications (verified, checked against the
-//! attempt, then applied through [`AppState::apply_result`]) and, when a notification is
-//! late or lost, the answer to our own query (reconciliation).
+//! What wallets tell us, server to server: notifications (read and verified by the
+//! wallet's connector, checked here against the payment or refund they name — owner,
+//! merchant account, money — then applied through [`AppState::apply_result`]) and, when a
+//! notification is late or lost, the answer to our own query (reconciliation). No wallet is
+//! named here: `/notify/{wallet}` finds its connector by name (docs/wallets.md).
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ottgate_channels::alipay::{self, Notice, TradeStatus, parse_form};
-use ottgate_channels::unionpay::{self, Verdict};
-use ottgate_channels::wechat::{self, WeChatConnector};
-use ottgate_channels::{QueryPayment, QueryRefund, QueryResult, RefundQueryResult, VerifiedResult};
+use ottgate_channels::{
+    Channel, NotificationError, Outcome, PaymentRef, QueryPayment, QueryRefund, QueryResult,
+    RefundQueryResult, Stated, Subject, VerifiedResult,
+};
 use ottgate_core::{
-    Attempt, AttemptOutcome, AttemptStatus, OrderId, PaymentMethod, Refund, RefundId, RefundStatus,
+    Attempt, AttemptOutcome, AttemptStatus, Money, OrderId, Refund, RefundId, RefundStatus,
 };
 use ottgate_store::SettleOutcome;
+use std::sync::Arc;
 
 use crate::payments::ServiceError;
 use crate::state::AppState;
@@ -23,10 +27,8 @@ use crate::state::AppState;
 pub enum Rejected {
     #[error("no connector for this channel")]
     NoConnector,
-    #[error("signature does not verify")]
-    BadSignature,
-    #[error("malformed notification: {0}")]
-    Malformed(String),
+    #[error(transparent)]
+    Unreadable(#[from] NotificationError),
     #[error("unknown out_trade_no")]
     UnknownTrade,
     #[error("the trade is not a payment through this channel")]
@@ -37,10 +39,6 @@ pub enum Rejected {
     AmountMismatch,
     #[error("unknown refund")]
     UnknownRefund,
-    #[error("Alipay does not confirm sending it (notify_verify)")]
-    NotConfirmed,
-    #[error("notify_verify could not be asked: {0}")]
-    Unconfirmed(String),
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -51,161 +49,130 @@ impl From<ottgate_store::StoreError> for Rejected {
     }
 }
 
-/// `POST /notify/alipay`: answers `success` once the notification is applied (or was
-/// already), anything else makes Alipay try again.
-pub async fn alipay_endpoint(State(state): State<AppState>, body: Bytes) -> Response {
-    match alipay_notification(&state, &body).await {
-        Ok(()) => "success".into_response(),
+/// `POST /notify/{wallet}`: the wallet's own acknowledgement once the notification is
+/// applied (or was already); its refusal otherwise, so that it sends it again.
+pub async fn endpoint(
+    State(state): State<AppState>,
+    Path(wallet): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some(channel) = state.channels.by_name(&wallet) else {
+        return (StatusCode::NOT_FOUND, "no such wallet").into_response();
+    };
+    let refusal = match receive_with(&state, &channel, &body).await {
+        Ok(()) => None,
         Err(e) => {
-            rejected(&state, "alipay", &e);
-            "fail".into_response()
-        }
-    }
-}
-
-/// `POST /notify/wechatpay`: answers WeChat's `SUCCESS` XML once the notification is
-/// applied (or was already); a `FAIL` answer makes WeChat Pay try again.
-pub async fn wechat_endpoint(State(state): State<AppState>, body: Bytes) -> Response {
-    let answer = match wechat_notification(&state, &body).await {
-        Ok(()) => wechat::ACK_SUCCESS.to_owned(),
-        Err(e) => {
-            rejected(&state, "wechatpay", &e);
-            wechat::ack_fail(&e.to_string())
+            state
+                .metrics
+                .outcome(&state.metrics.notifications, "rejected");
+            tracing::warn!(channel = channel.name(), reason = ?e.to_string(), "notification rejected");
+            Some(e.to_string())
         }
     };
+    tracing::info!(
+        path = %format_args!("/notify/{}", channel.name()),
+        accepted = refusal.is_none(),
+        "wallet notification"
+    );
+    let ack = channel.acknowledge(refusal.as_deref());
     (
-        [(axum::http::header::CONTENT_TYPE, "text/xml; charset=utf-8")],
-        answer,
+        StatusCode::from_u16(ack.status).unwrap_or(StatusCode::OK),
+        [(header::CONTENT_TYPE, ack.content_type)],
+        ack.body,
     )
         .into_response()
 }
 
-/// Verifies and applies a WeChat Pay payment notification (also used in-process by the
-/// sandbox helper).
-pub async fn wechat_notification(state: &AppState, body: &[u8]) -> Result<(), Rejected> {
-    let connector = state.channels.wechat().ok_or(Rejected::NoConnector)?;
-    let text = std::str::from_utf8(body).map_err(|_| Rejected::Malformed("not UTF-8".into()))?;
-    let fields = wechat::parse_message(text).map_err(|e| Rejected::Malformed(e.to_string()))?;
-    if !connector.verify(&fields) {
-        return Err(Rejected::BadSignature);
-    }
-    let notice =
-        WeChatConnector::read_notice(&fields).map_err(|e| Rejected::Malformed(e.to_string()))?;
-    let attempt = attempt_of(state, &notice.out_trade_no, PaymentMethod::WeChatPay).await?;
-    if !connector.addressed_to(&fields, &state.channel_ids_of(&attempt).await?) {
-        return Err(Rejected::WrongMerchant);
-    }
-    if !wechat::amount_matches(&notice.total_fee, &notice.fee_type, attempt.money) {
-        return Err(Rejected::AmountMismatch);
-    }
-    state
-        .metrics
-        .outcome(&state.metrics.notifications, "accepted");
-    if notice.paid {
-        if notice.transaction_id.is_empty() {
-            return Err(Rejected::Malformed(
-                "a payment without transaction_id".into(),
-            ));
-        }
-        apply(
-            state,
-            &attempt,
-            AttemptOutcome::Paid,
-            Some(notice.transaction_id),
-        )
-        .await
-    } else {
-        apply(state, &attempt, AttemptOutcome::Failed, None).await
-    }
+/// Verifies, checks and applies a notification `wallet` sent (the endpoint's work; also
+/// used in-process by the sandbox helper, so that its payments take exactly this path).
+pub async fn receive(state: &AppState, wallet: &str, body: &[u8]) -> Result<(), Rejected> {
+    let channel = state
+        .channels
+        .by_name(wallet)
+        .ok_or(Rejected::NoConnector)?;
+    receive_with(state, &channel, body).await
 }
 
-/// `POST /notify/unionpay`: HTTP 200 once the notification is applied (or was already);
-/// anything else (400 here) makes UnionPay send it again.
-pub async fn unionpay_endpoint(State(state): State<AppState>, body: Bytes) -> Response {
-    match unionpay_notification(&state, &body).await {
-        Ok(()) => "ok".into_response(),
-        Err(e) => {
-            rejected(&state, "unionpay", &e);
-            (axum::http::StatusCode::BAD_REQUEST, "rejected").into_response()
-        }
-    }
-}
-
-/// Verifies and applies a UnionPay payment or refund notification (also used in-process by
-/// the sandbox helper).
-pub async fn unionpay_notification(state: &AppState, body: &[u8]) -> Result<(), Rejected> {
-    let connector = state.channels.unionpay().ok_or(Rejected::NoConnector)?;
-    let fields = unionpay::parse_form(body);
-    if !connector.verify(&fields) {
-        return Err(Rejected::BadSignature);
-    }
-    if !connector.addressed_to_us(&fields) {
-        return Err(Rejected::WrongMerchant);
-    }
-    match unionpay::Notice::read(&fields).map_err(|e| Rejected::Malformed(e.to_string()))? {
-        unionpay::Notice::Payment {
-            order_id,
-            query_id,
-            txn_amt,
-            currency_code,
-            resp_code,
-        } => {
-            let attempt = attempt_of(state, &order_id, PaymentMethod::UnionPay).await?;
-            if !unionpay::amount_matches(&txn_amt, &currency_code, attempt.money) {
-                return Err(Rejected::AmountMismatch);
+async fn receive_with(
+    state: &AppState,
+    channel: &Arc<dyn Channel>,
+    body: &[u8],
+) -> Result<(), Rejected> {
+    let notification = channel.read_notification(body)?;
+    match &notification.subject {
+        Subject::Payment { attempt_id } => {
+            let attempt = attempt_of(state, attempt_id, channel.name()).await?;
+            if let Some(sub_merchant) = &notification.sub_merchant
+                && !channel.addressed_to(sub_merchant, &state.channel_ids_of(&attempt).await?)
+            {
+                return Err(Rejected::WrongMerchant);
+            }
+            check_money(notification.money, attempt.money)?;
+            let outcome = match &notification.outcome {
+                Outcome::Succeeded { wallet_ref } => {
+                    Some((AttemptOutcome::Paid, wallet_ref.clone()))
+                }
+                Outcome::Failed => Some((AttemptOutcome::Failed, None)),
+                // Not final: the query (reconciliation) will tell.
+                Outcome::Undecided => None,
+            };
+            // Only a notification that would change something needs confirming (a
+            // duplicate or a stale one is acknowledged as is).
+            if outcome.is_some() && attempt.status == AttemptStatus::Pending {
+                channel.confirm_notification(&notification).await?;
             }
             state
                 .metrics
                 .outcome(&state.metrics.notifications, "accepted");
-            match Verdict::of(&resp_code) {
-                Verdict::Succeeded => {
-                    apply(state, &attempt, AttemptOutcome::Paid, Some(query_id)).await
-                }
-                // Not final: the query (reconciliation) will tell.
-                Verdict::Undecided => Ok(()),
-                Verdict::Failed => apply(state, &attempt, AttemptOutcome::Failed, None).await,
+            match outcome {
+                Some((outcome, wallet_ref)) => apply(state, &attempt, outcome, wallet_ref).await,
+                None => Ok(()),
             }
         }
-        unionpay::Notice::Refund {
-            order_id,
-            orig_query_id,
-            txn_amt,
-            currency_code,
-            resp_code,
-        } => {
-            let (refund, attempt) = refund_of(state, &order_id, PaymentMethod::UnionPay).await?;
-            // The refund must be of the payment UnionPay names, for the amount we asked.
-            if attempt.bizpay_order_id.as_deref() != Some(orig_query_id.as_str()) {
+        Subject::Refund { refund_id, payment } => {
+            let (refund, attempt) = refund_of(state, refund_id, channel.name()).await?;
+            // The refund must be of the payment the wallet names.
+            let same_payment = match payment {
+                PaymentRef::Ours(id) => attempt.id.as_str() == id,
+                PaymentRef::Wallets(id) => attempt.bizpay_order_id.as_deref() == Some(id),
+            };
+            if !same_payment {
                 return Err(Rejected::UnknownRefund);
             }
-            if !unionpay::amount_matches(&txn_amt, &currency_code, refund.money) {
-                return Err(Rejected::AmountMismatch);
+            check_money(notification.money, refund.money)?;
+            let (status, wallet_ref) = match &notification.outcome {
+                Outcome::Succeeded { wallet_ref } => (RefundStatus::Success, wallet_ref.clone()),
+                Outcome::Failed => (RefundStatus::Failed, None),
+                Outcome::Undecided => {
+                    state
+                        .metrics
+                        .outcome(&state.metrics.notifications, "accepted");
+                    return Ok(());
+                }
+            };
+            if refund.status == RefundStatus::Pending {
+                channel.confirm_notification(&notification).await?;
             }
             state
                 .metrics
                 .outcome(&state.metrics.notifications, "accepted");
-            let status = match Verdict::of(&resp_code) {
-                Verdict::Succeeded => RefundStatus::Success,
-                Verdict::Undecided => return Ok(()),
-                Verdict::Failed => RefundStatus::Failed,
-            };
-            let channel_ref = fields.get("queryId").cloned();
             let refund = state
                 .store
-                .finish_refund(&refund.id, status, channel_ref, state.clock.now())
+                .finish_refund(&refund.id, status, wallet_ref, state.clock.now())
                 .await?;
-            tracing::info!(refund_id = %refund.id, status = refund.status.code(), resp_code, "refund result from UnionPay");
+            tracing::info!(refund_id = %refund.id, status = refund.status.code(), channel = channel.name(), "refund result from the wallet");
             Ok(())
         }
     }
 }
 
-/// Counts and logs a notification that was not applied.
-fn rejected(state: &AppState, channel: &'static str, reason: &Rejected) {
-    state
-        .metrics
-        .outcome(&state.metrics.notifications, "rejected");
-    tracing::warn!(channel, reason = ?reason.to_string(), "notification rejected");
+/// The money a notification states must be exactly ours (when it states any).
+fn check_money(stated: Stated, ours: Money) -> Result<(), Rejected> {
+    match stated {
+        Stated::Money(money) if money == ours => Ok(()),
+        Stated::Unstated => Ok(()),
+        Stated::Money(_) | Stated::Unreadable => Err(Rejected::AmountMismatch),
+    }
 }
 
 /// The refund a wallet names, and the payment it refunds (which must have gone through
@@ -213,7 +180,7 @@ fn rejected(state: &AppState, channel: &'static str, reason: &Rejected) {
 async fn refund_of(
     state: &AppState,
     refund_id: &str,
-    method: PaymentMethod,
+    wallet: &str,
 ) -> Result<(Refund, Attempt), Rejected> {
     let id = RefundId::parse(refund_id).map_err(|_| Rejected::UnknownRefund)?;
     let refund = state
@@ -221,14 +188,15 @@ async fn refund_of(
         .refund(&id)
         .await?
         .ok_or(Rejected::UnknownRefund)?;
-    let attempt = attempt_of(state, refund.payment_id.as_str(), method).await?;
+    let attempt = attempt_of(state, refund.payment_id.as_str(), wallet).await?;
     Ok((refund, attempt))
 }
 
+/// The attempt a wallet names, which must be paid through that wallet.
 async fn attempt_of(
     state: &AppState,
     out_trade_no: &str,
-    method: PaymentMethod,
+    wallet: &str,
 ) -> Result<Attempt, Rejected> {
     let id = OrderId::parse(out_trade_no).map_err(|_| Rejected::UnknownTrade)?;
     let attempt = state
@@ -236,102 +204,10 @@ async fn attempt_of(
         .attempt(&id)
         .await?
         .ok_or(Rejected::UnknownTrade)?;
-    if attempt.method != method {
+    if state.channels.for_method(attempt.method).map(|c| c.name()) != Some(wallet) {
         return Err(Rejected::WrongChannel);
     }
     Ok(attempt)
-}
-
-/// Verifies and applies an Alipay notification (the endpoint's work; also used in-process
-/// by the sandbox helper, so that its payments take exactly this path).
-pub async fn alipay_notification(state: &AppState, body: &[u8]) -> Result<(), Rejected> {
-    let connector = state.channels.alipay().ok_or(Rejected::NoConnector)?;
-    let params = parse_form(body);
-    if !connector.verify(&params) {
-        return Err(Rejected::BadSignature);
-    }
-    match Notice::read(&params).map_err(|e| Rejected::Malformed(e.to_string()))? {
-        Notice::Trade {
-            out_trade_no,
-            trade_no,
-            total_fee,
-            currency,
-            status,
-        } => {
-            let attempt = attempt_of(state, &out_trade_no, PaymentMethod::Alipay).await?;
-            if !alipay::amount_matches(&total_fee, &currency, attempt.money) {
-                return Err(Rejected::AmountMismatch);
-            }
-            let outcome = match status {
-                TradeStatus::Finished => Some(AttemptOutcome::Paid),
-                TradeStatus::Closed => Some(AttemptOutcome::Failed),
-                // Unknown or waiting statuses change nothing (never taken for paid).
-                TradeStatus::Pending => None,
-            };
-            // Only a notification that would change something needs Alipay's word that it
-            // sent it (a duplicate or a stale one is acknowledged as is).
-            if outcome.is_some() && attempt.status == AttemptStatus::Pending {
-                confirm_with_alipay(connector, &params).await?;
-            }
-            state
-                .metrics
-                .outcome(&state.metrics.notifications, "accepted");
-            match outcome {
-                Some(outcome) => apply(state, &attempt, outcome, Some(trade_no)).await,
-                None => Ok(()),
-            }
-        }
-        Notice::Refund {
-            out_trade_no,
-            out_return_no,
-            succeeded,
-            error_code,
-        } => {
-            let (refund, attempt) = refund_of(state, &out_return_no, PaymentMethod::Alipay).await?;
-            // The refund must be of the payment Alipay names.
-            if attempt.id.as_str() != out_trade_no {
-                return Err(Rejected::UnknownRefund);
-            }
-            if refund.status == RefundStatus::Pending {
-                confirm_with_alipay(connector, &params).await?;
-            }
-            state
-                .metrics
-                .outcome(&state.metrics.notifications, "accepted");
-            let status = if succeeded {
-                RefundStatus::Success
-            } else {
-                RefundStatus::Failed
-            };
-            let refund = state
-                .store
-                .finish_refund(&refund.id, status, None, state.clock.now())
-                .await?;
-            tracing::info!(refund_id = %refund.id, status = refund.status.code(), error = ?error_code, "refund result from Alipay");
-            Ok(())
-        }
-    }
-}
-
-/// `notify_verify`, when configured: Alipay must confirm it sent this notification. If
-/// Alipay cannot be asked, the notification is refused, so Alipay sends it again (and a
-/// payment is also recovered by reconciliation).
-async fn confirm_with_alipay(
-    connector: &alipay::AlipayConnector,
-    params: &alipay::sign::Params,
-) -> Result<(), Rejected> {
-    if !connector.config().notify_verify {
-        return Ok(());
-    }
-    let notify_id = params
-        .get("notify_id")
-        .filter(|id| !id.is_empty())
-        .ok_or_else(|| Rejected::Malformed("no notify_id".into()))?;
-    match connector.confirm_notification(notify_id).await {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(Rejected::NotConfirmed),
-        Err(e) => Err(Rejected::Unconfirmed(e.to_string())),
-    }
 }
 
 async fn apply(

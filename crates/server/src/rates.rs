@@ -4,7 +4,8 @@
 use ottgate_api::RspCode;
 use ottgate_api::direct::{ExRateQueryRequest, ExRateQueryResponse};
 use ottgate_api::prepay::to_fields;
-use ottgate_channels::wechat::ExchangeRate;
+use ottgate_channels::ExchangeRate;
+use ottgate_core::PaymentMethod;
 use ottgate_envelope::Fields;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -87,13 +88,17 @@ async fn rate_of(
     if let Some(rate) = state.rates.get(fee_type, today) {
         return Ok(rate);
     }
-    let wechat = state.channels.wechat().ok_or_else(|| {
-        ProtocolError::new(
-            RspCode::Fail,
-            "no exchange-rate source is configured (WeChat Pay)",
-        )
-    })?;
-    match wechat.exchange_rate(fee_type, today).await {
+    // WeChat Pay quotes the rates OTT Pay passes on.
+    let source = state
+        .channels
+        .for_method(PaymentMethod::WeChatPay)
+        .ok_or_else(|| {
+            ProtocolError::new(
+                RspCode::Fail,
+                "no exchange-rate source is configured (WeChat Pay)",
+            )
+        })?;
+    match source.exchange_rate(fee_type, today).await {
         Ok(Some(rate)) => {
             // Kept under the day it was asked for, whatever day the wallet dates it.
             state.rates.put(ExchangeRate {

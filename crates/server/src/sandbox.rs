@@ -135,7 +135,7 @@ async fn complete_at_alipay(
     let notification = notification
         .ok_or_else(|| CompleteError::Wallet("the payment request had no notify_url".into()))?;
     let body = sim.finish(&notification, None);
-    crate::notify::alipay_notification(state, body.as_bytes())
+    crate::notify::receive(state, "alipay", body.as_bytes())
         .await
         .map_err(|e| CompleteError::Wallet(e.to_string()))
 }
@@ -168,7 +168,7 @@ async fn complete_at_wechat(
         other => other.map_err(wallet)?,
     };
     let body = sim.finish(&notification, None);
-    crate::notify::wechat_notification(state, body.as_bytes())
+    crate::notify::receive(state, "wechatpay", body.as_bytes())
         .await
         .map_err(|e| CompleteError::Wallet(e.to_string()))
 }
@@ -207,7 +207,7 @@ async fn complete_at_unionpay(
     };
     let (notification, _) = sim.settle(attempt.id.as_str(), action).map_err(wallet)?;
     let body = sim.finish(&notification, None);
-    crate::notify::unionpay_notification(state, body.as_bytes())
+    crate::notify::receive(state, "unionpay", body.as_bytes())
         .await
         .map_err(|e| CompleteError::Wallet(e.to_string()))
 }

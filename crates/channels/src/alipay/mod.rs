@@ -19,8 +19,9 @@ use url::Url;
 
 use crate::xml;
 use crate::{
-    Channel, ChannelError, Device, Flow, PaymentStart, QueryPayment, QueryResult, RefundPayment,
-    RefundResult, StartAction, StartPayment,
+    Acknowledgement, Channel, ChannelError, Device, Flow, Notification, NotificationError, Outcome,
+    PaymentRef, PaymentStart, QueryPayment, QueryResult, RefundPayment, RefundResult, StartAction,
+    StartPayment, Stated, Subject,
 };
 
 /// What the gateway needs to act as an Alipay acquirer.
@@ -266,7 +267,7 @@ impl AlipayConnector {
 
     /// `notify_verify`: asks Alipay whether it really sent the notification `notify_id`
     /// (the sender check of docs/alipay.md, Notifications). `Ok(false)` is Alipay saying no.
-    pub async fn confirm_notification(&self, notify_id: &str) -> Result<bool, ChannelError> {
+    pub async fn confirm_notification_id(&self, notify_id: &str) -> Result<bool, ChannelError> {
         let mut params = Params::new();
         params.insert("service".into(), "notify_verify".into());
         params.insert("partner".into(), self.config.partner.clone());
@@ -504,6 +505,87 @@ impl Channel for AlipayConnector {
 
     fn is_test_mode(&self) -> bool {
         self.config.test_mode
+    }
+
+    /// A form POST: a trade's status, or a refund's result; signed as the configured type.
+    fn read_notification(&self, body: &[u8]) -> Result<Notification, NotificationError> {
+        let params = parse_form(body);
+        if !self.verify(&params) {
+            return Err(NotificationError::BadSignature);
+        }
+        let message_id = params.get("notify_id").filter(|id| !id.is_empty()).cloned();
+        let notice =
+            Notice::read(&params).map_err(|e| NotificationError::Malformed(e.to_string()))?;
+        Ok(match notice {
+            Notice::Trade {
+                out_trade_no,
+                trade_no,
+                total_fee,
+                currency,
+                status,
+            } => Notification {
+                subject: Subject::Payment {
+                    attempt_id: out_trade_no,
+                },
+                money: currency
+                    .parse::<Currency>()
+                    .ok()
+                    .and_then(|c| Money::parse_major(&total_fee, c))
+                    .map_or(Stated::Unreadable, Stated::Money),
+                outcome: match status {
+                    TradeStatus::Finished => Outcome::Succeeded {
+                        wallet_ref: Some(trade_no),
+                    },
+                    TradeStatus::Closed => Outcome::Failed,
+                    TradeStatus::Pending => Outcome::Undecided,
+                },
+                sub_merchant: None,
+                message_id,
+            },
+            Notice::Refund {
+                out_trade_no,
+                out_return_no,
+                succeeded,
+                ..
+            } => Notification {
+                subject: Subject::Refund {
+                    refund_id: out_return_no,
+                    payment: PaymentRef::Ours(out_trade_no),
+                },
+                money: Stated::Unstated,
+                outcome: if succeeded {
+                    Outcome::Succeeded { wallet_ref: None }
+                } else {
+                    Outcome::Failed
+                },
+                sub_merchant: None,
+                message_id,
+            },
+        })
+    }
+
+    /// `notify_verify`, unless configured off: Alipay must confirm it sent this.
+    async fn confirm_notification(
+        &self,
+        notification: &Notification,
+    ) -> Result<(), NotificationError> {
+        if !self.config.notify_verify {
+            return Ok(());
+        }
+        let notify_id = notification
+            .message_id
+            .as_deref()
+            .ok_or_else(|| NotificationError::Malformed("no notify_id".into()))?;
+        match self.confirm_notification_id(notify_id).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(NotificationError::NotConfirmed),
+            Err(e) => Err(NotificationError::Unconfirmed(e.to_string())),
+        }
+    }
+
+    /// The body `success`; anything else makes Alipay send it again.
+    fn acknowledge(&self, refused: Option<&str>) -> Acknowledgement {
+        Acknowledgement::text(200, if refused.is_none() { "success" } else { "fail" })
     }
 
     async fn start(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {

@@ -19,9 +19,11 @@ use std::fmt;
 use url::Url;
 
 use crate::alipay::{private_key_pem, public_key_pem};
+use crate::notification::stated_minor;
 use crate::{
-    Channel, ChannelError, Device, Flow, PaymentStart, QueryPayment, QueryRefund, QueryResult,
-    RefundPayment, RefundQueryResult, RefundResult, StartAction, StartPayment,
+    Channel, ChannelError, Device, Flow, Notification, NotificationError, Outcome, PaymentRef,
+    PaymentStart, QueryPayment, QueryRefund, QueryResult, RefundPayment, RefundQueryResult,
+    RefundResult, StartAction, StartPayment, Subject,
 };
 
 /// What the gateway needs to act as a UnionPay online merchant (or acquirer).
@@ -392,6 +394,58 @@ impl Channel for UnionPayConnector {
 
     fn is_test_mode(&self) -> bool {
         self.config.test_mode
+    }
+
+    /// A signed form POSTed to `backUrl`: a purchase's or a refund's result, for our `merId`.
+    /// (Answered with HTTP 200 to accept, the default acknowledgement.)
+    fn read_notification(&self, body: &[u8]) -> Result<Notification, NotificationError> {
+        let fields = parse_form(body);
+        if !self.verify(&fields) {
+            return Err(NotificationError::BadSignature);
+        }
+        if !self.addressed_to_us(&fields) {
+            return Err(NotificationError::NotOurAccount);
+        }
+        let outcome = |resp_code: &str, wallet_ref: Option<String>| match Verdict::of(resp_code) {
+            Verdict::Succeeded => Outcome::Succeeded { wallet_ref },
+            Verdict::Undecided => Outcome::Undecided,
+            Verdict::Failed => Outcome::Failed,
+        };
+        let notice =
+            Notice::read(&fields).map_err(|e| NotificationError::Malformed(e.to_string()))?;
+        Ok(match notice {
+            Notice::Payment {
+                order_id,
+                query_id,
+                txn_amt,
+                currency_code,
+                resp_code,
+            } => Notification {
+                subject: Subject::Payment {
+                    attempt_id: order_id,
+                },
+                money: stated_minor(Some(&txn_amt), currency_from_code(&currency_code)),
+                outcome: outcome(&resp_code, Some(query_id)),
+                sub_merchant: None,
+                message_id: None,
+            },
+            Notice::Refund {
+                order_id,
+                orig_query_id,
+                txn_amt,
+                currency_code,
+                resp_code,
+            } => Notification {
+                subject: Subject::Refund {
+                    refund_id: order_id,
+                    payment: PaymentRef::Wallets(orig_query_id),
+                },
+                money: stated_minor(Some(&txn_amt), currency_from_code(&currency_code)),
+                outcome: outcome(&resp_code, fields.get("queryId").cloned()),
+                sub_merchant: None,
+                message_id: None,
+            },
+        })
     }
 
     async fn start(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {

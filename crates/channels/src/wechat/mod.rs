@@ -15,10 +15,12 @@ use sign::{Fields, SignType};
 use std::fmt;
 use url::Url;
 
+use crate::notification::stated_minor;
 use crate::xml;
 use crate::{
-    Channel, ChannelError, ChannelIds, Device, Flow, PaymentStart, QueryPayment, QueryRefund,
-    QueryResult, RefundPayment, RefundQueryResult, RefundResult, StartAction, StartPayment,
+    Acknowledgement, Channel, ChannelError, ChannelIds, Device, ExchangeRate, Flow, Notification,
+    NotificationError, Outcome, PaymentStart, QueryPayment, QueryRefund, QueryResult,
+    RefundPayment, RefundQueryResult, RefundResult, StartAction, StartPayment, Subject,
 };
 
 /// What the gateway needs to act as a WeChat Pay institution.
@@ -71,16 +73,6 @@ enum Signed {
     Always,
     /// Only checked when present (`queryexchagerate`, whose published answer has none).
     WhenSignatureSent,
-}
-
-/// A day's exchange rate, as WeChat Pay states it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExchangeRate {
-    pub fee_type: String,
-    /// CNY per unit of `fee_type`, times 10^8.
-    pub rate: u64,
-    /// The day it is for, `yyyyMMdd`.
-    pub rate_time: String,
 }
 
 /// A verified payment notification, read.
@@ -260,69 +252,7 @@ impl WeChatConnector {
         Ok(answer)
     }
 
-    /// `pay/queryexchagerate` (sic): WeChat Pay's CNY rate for `fee_type` on `date`
-    /// (`yyyyMMdd`, Beijing). `None` when WeChat Pay has no rate for that currency.
-    pub async fn exchange_rate(
-        &self,
-        fee_type: &str,
-        date: &str,
-    ) -> Result<Option<ExchangeRate>, ChannelError> {
-        let mut f = self.base(&ChannelIds::default());
-        f.insert("fee_type".into(), fee_type.to_owned());
-        f.insert("date".into(), date.to_owned());
-        // The published answer lists no signature; one that carries one must verify.
-        let answer = self
-            .call_checked("pay/queryexchagerate", f, Signed::WhenSignatureSent)
-            .await?;
-        match (
-            answer.get("result_code").map(String::as_str),
-            answer.get("err_code").map(String::as_str),
-        ) {
-            (None | Some("SUCCESS"), _) => {}
-            (_, Some("SYSTEMERROR")) => {
-                return Err(ChannelError::Upstream(
-                    "queryexchagerate: WeChat Pay system error".into(),
-                ));
-            }
-            _ => return Ok(None),
-        }
-        let Some(rate) = answer.get("rate").filter(|r| !r.is_empty()) else {
-            return Ok(None);
-        };
-        let rate = rate.parse::<u64>().ok().filter(|r| *r > 0).ok_or_else(|| {
-            ChannelError::Upstream("queryexchagerate: rate is not a number".into())
-        })?;
-        if answer.get("fee_type").is_some_and(|f| f != fee_type) {
-            return Err(ChannelError::Upstream(
-                "queryexchagerate answered about another currency".into(),
-            ));
-        }
-        Ok(Some(ExchangeRate {
-            fee_type: fee_type.to_owned(),
-            rate,
-            rate_time: answer
-                .get("rate_time")
-                .filter(|t| !t.is_empty())
-                .cloned()
-                .unwrap_or_else(|| date.to_owned()),
-        }))
-    }
-
     /// Reads an already verified payment notification.
-    /// Whether a notification is addressed to this institution and to the merchant whose
-    /// ids are `ids` (its `sub_mch_id`, when the notification names one).
-    pub fn addressed_to(&self, fields: &Fields, ids: &ChannelIds) -> bool {
-        let sub_mch_id = ids
-            .wechat_sub_mch_id
-            .as_ref()
-            .unwrap_or(&self.config.sub_mch_id);
-        fields.get("appid") == Some(&self.config.appid)
-            && fields.get("mch_id") == Some(&self.config.mch_id)
-            && fields
-                .get("sub_mch_id")
-                .is_none_or(|named| named == sub_mch_id)
-    }
-
     pub fn read_notice(fields: &Fields) -> Result<PaymentNotice, NoticeError> {
         if fields.get("return_code").map(String::as_str) != Some("SUCCESS") {
             return Err(NoticeError::NotSuccessful);
@@ -412,6 +342,109 @@ impl Channel for WeChatConnector {
 
     fn is_test_mode(&self) -> bool {
         self.config.test_mode
+    }
+
+    /// An XML payment result: signed with our API key, for our `appid` and `mch_id`.
+    fn read_notification(&self, body: &[u8]) -> Result<Notification, NotificationError> {
+        let malformed = |e: &dyn fmt::Display| NotificationError::Malformed(e.to_string());
+        let text = std::str::from_utf8(body).map_err(|e| malformed(&e))?;
+        let fields = parse_message(text).map_err(|e| malformed(&e))?;
+        if !self.verify(&fields) {
+            return Err(NotificationError::BadSignature);
+        }
+        if fields.get("appid") != Some(&self.config.appid)
+            || fields.get("mch_id") != Some(&self.config.mch_id)
+        {
+            return Err(NotificationError::NotOurAccount);
+        }
+        let notice = Self::read_notice(&fields).map_err(|e| malformed(&e))?;
+        let outcome = match notice.paid {
+            true if notice.transaction_id.is_empty() => {
+                return Err(malformed(&"a payment without transaction_id"));
+            }
+            true => Outcome::Succeeded {
+                wallet_ref: Some(notice.transaction_id),
+            },
+            false => Outcome::Failed,
+        };
+        Ok(Notification {
+            subject: Subject::Payment {
+                attempt_id: notice.out_trade_no,
+            },
+            money: stated_minor(Some(&notice.total_fee), notice.fee_type.parse().ok()),
+            outcome,
+            sub_merchant: fields.get("sub_mch_id").cloned(),
+            message_id: None,
+        })
+    }
+
+    /// The shop the notification names is the merchant's own (or the deployment's).
+    fn addressed_to(&self, sub_merchant: &str, ids: &ChannelIds) -> bool {
+        sub_merchant
+            == ids
+                .wechat_sub_mch_id
+                .as_ref()
+                .unwrap_or(&self.config.sub_mch_id)
+    }
+
+    /// WeChat's XML `SUCCESS`; a `FAIL` makes it send the notification again.
+    fn acknowledge(&self, refused: Option<&str>) -> Acknowledgement {
+        Acknowledgement {
+            status: 200,
+            content_type: "text/xml; charset=utf-8",
+            body: match refused {
+                None => ACK_SUCCESS.to_owned(),
+                Some(reason) => ack_fail(reason),
+            },
+        }
+    }
+
+    /// `pay/queryexchagerate` (sic): WeChat Pay's CNY rate for `fee_type` on `date`
+    /// (`yyyyMMdd`, Beijing). `None` when WeChat Pay has no rate for that currency.
+    async fn exchange_rate(
+        &self,
+        fee_type: &str,
+        date: &str,
+    ) -> Result<Option<ExchangeRate>, ChannelError> {
+        let mut f = self.base(&ChannelIds::default());
+        f.insert("fee_type".into(), fee_type.to_owned());
+        f.insert("date".into(), date.to_owned());
+        // The published answer lists no signature; one that carries one must verify.
+        let answer = self
+            .call_checked("pay/queryexchagerate", f, Signed::WhenSignatureSent)
+            .await?;
+        match (
+            answer.get("result_code").map(String::as_str),
+            answer.get("err_code").map(String::as_str),
+        ) {
+            (None | Some("SUCCESS"), _) => {}
+            (_, Some("SYSTEMERROR")) => {
+                return Err(ChannelError::Upstream(
+                    "queryexchagerate: WeChat Pay system error".into(),
+                ));
+            }
+            _ => return Ok(None),
+        }
+        let Some(rate) = answer.get("rate").filter(|r| !r.is_empty()) else {
+            return Ok(None);
+        };
+        let rate = rate.parse::<u64>().ok().filter(|r| *r > 0).ok_or_else(|| {
+            ChannelError::Upstream("queryexchagerate: rate is not a number".into())
+        })?;
+        if answer.get("fee_type").is_some_and(|f| f != fee_type) {
+            return Err(ChannelError::Upstream(
+                "queryexchagerate answered about another currency".into(),
+            ));
+        }
+        Ok(Some(ExchangeRate {
+            fee_type: fee_type.to_owned(),
+            rate,
+            rate_time: answer
+                .get("rate_time")
+                .filter(|t| !t.is_empty())
+                .cloned()
+                .unwrap_or_else(|| date.to_owned()),
+        }))
     }
 
     async fn start(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
