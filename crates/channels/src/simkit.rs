@@ -60,6 +60,41 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// What the buyer does at a simulated wallet's cashier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuyerAction {
+    Pay,
+    Fail,
+}
+
+/// A simulated wallet refused (in its own words).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SimulatorError(pub String);
+
+/// What every simulated wallet offers the gateway it runs in (and `ottgate simulate`):
+/// its routes, and a buyer to play for tests without a browser.
+pub trait SimulatedWallet: Send + Sync + std::fmt::Debug {
+    /// The wallet it plays: mounted at `/sim/{name}/`, notifying `/notify/{name}`.
+    fn name(&self) -> &'static str;
+
+    /// Its routes, relative to where it is mounted.
+    fn router(&self) -> axum::Router;
+
+    /// Whether it holds the trade `out_trade_no` (a simulator forgets on restart).
+    fn knows(&self, out_trade_no: &str) -> bool;
+
+    /// Plays the buyer of `out_trade_no`: brings the wallet what `start` (how our gateway
+    /// started the payment, when the wallet does not hold the trade yet) carries, pays or
+    /// fails, and returns the signed notification body the wallet would post.
+    fn complete_as_buyer(
+        &self,
+        out_trade_no: &str,
+        start: Option<&crate::PaymentStart>,
+        action: BuyerAction,
+    ) -> Result<String, SimulatorError>;
+}
+
 /// Where a simulator may send notifications. Never simply wherever a request says: the
 /// simulators' test keys are public, so anyone can sign a request naming any
 /// `notify_url`, and a simulator that posted there would be an open relay into the

@@ -191,7 +191,7 @@ pub fn build(config: &Config, settings: &Settings) -> Result<(Channels, Simulato
                 PaymentMethod::Alipay,
                 Arc::new(AlipayConnector::new(connector).map_err(channel_error)?),
             );
-            simulators.alipay = Some(AlipaySimulator::new(sim));
+            simulators.add(Arc::new(AlipaySimulator::new(sim)));
         }
         (None, false) => {}
     }
@@ -215,7 +215,7 @@ pub fn build(config: &Config, settings: &Settings) -> Result<(Channels, Simulato
                 PaymentMethod::WeChatPay,
                 Arc::new(WeChatConnector::new(connector).map_err(channel_error)?),
             );
-            simulators.wechat = Some(WeChatSimulator::new(sim));
+            simulators.add(Arc::new(WeChatSimulator::new(sim)));
         }
         (None, false) => {}
     }
@@ -233,7 +233,7 @@ pub fn build(config: &Config, settings: &Settings) -> Result<(Channels, Simulato
                 PaymentMethod::UnionPay,
                 Arc::new(UnionPayConnector::new(connector).map_err(channel_error)?),
             );
-            simulators.unionpay = Some(UnionPaySimulator::new(sim));
+            simulators.add(Arc::new(UnionPaySimulator::new(sim)));
         }
         (None, false) => {}
     }

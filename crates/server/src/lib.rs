@@ -126,14 +126,8 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/notify/{wallet}", post(notify::endpoint));
-    if let Some(sim) = &state.simulators.alipay {
-        router = router.nest_service("/sim/alipay", sim.router());
-    }
-    if let Some(sim) = &state.simulators.wechat {
-        router = router.nest_service("/sim/wechatpay", sim.router());
-    }
-    if let Some(sim) = &state.simulators.unionpay {
-        router = router.nest_service("/sim/unionpay", sim.router());
+    for sim in state.simulators.iter() {
+        router = router.nest_service(&format!("/sim/{}", sim.name()), sim.router());
     }
     if state.settings.sandbox {
         router = router

@@ -10,12 +10,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, Json};
 use ottgate_api::RspCode;
-use ottgate_channels::alipay::simulator::{AlipaySimulator, CashierAction};
-use ottgate_channels::unionpay::simulator::UnionPaySimulator;
-use ottgate_channels::wechat::simulator::{BuyerAction, WeChatSimulator};
-use ottgate_channels::{
-    Device, SandboxChannel, StartAction, VerifiedResult, alipay, unionpay, wechat,
-};
+use ottgate_channels::simkit::{BuyerAction, SimulatedWallet};
+use ottgate_channels::{Device, SandboxChannel, VerifiedResult};
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
     Attempt, AttemptOutcome, AttemptStatus, CheckoutToken, Merchant, Order, OrderId, PaymentMethod,
@@ -68,20 +64,14 @@ async fn complete(
     }
     order.check_payable(state.clock.now())?;
     // The buyer walking away is not the wallet's result: nothing to simulate.
-    if outcome != AttemptOutcome::Cancelled {
-        let sims = &state.simulators;
-        match attempt.method {
-            PaymentMethod::Alipay if let Some(sim) = &sims.alipay => {
-                return complete_at_alipay(state, sim, order, merchant, attempt, outcome).await;
-            }
-            PaymentMethod::WeChatPay if let Some(sim) = &sims.wechat => {
-                return complete_at_wechat(state, sim, order, merchant, attempt, outcome).await;
-            }
-            PaymentMethod::UnionPay if let Some(sim) = &sims.unionpay => {
-                return complete_at_unionpay(state, sim, order, merchant, attempt, outcome).await;
-            }
-            _ => {}
-        }
+    let simulator = state
+        .channels
+        .for_method(attempt.method)
+        .and_then(|channel| state.simulators.get(channel.name()).cloned());
+    if outcome != AttemptOutcome::Cancelled
+        && let Some(sim) = simulator
+    {
+        return complete_at(state, sim.as_ref(), order, merchant, attempt, outcome).await;
     }
     let bizpay_order_id =
         (outcome == AttemptOutcome::Paid).then(|| SandboxChannel::transaction_id(&attempt.id));
@@ -95,121 +85,39 @@ async fn complete(
     Ok(())
 }
 
-/// Plays the buyer at the simulated Alipay: opens the signed payment request, pays (or
-/// fails) at the cashier, and hands Alipay's signed notification to the notify path.
-async fn complete_at_alipay(
+/// Plays the buyer at a simulated wallet: the payment is opened there as our gateway opens
+/// it (unless the wallet holds it already), paid or failed at its cashier, and the wallet's
+/// signed notification goes through the notify path like any other.
+async fn complete_at(
     state: &AppState,
-    sim: &AlipaySimulator,
+    sim: &dyn SimulatedWallet,
     order: &Order,
     merchant: &Merchant,
     attempt: &Attempt,
     outcome: AttemptOutcome,
 ) -> Result<(), CompleteError> {
-    let start = state
-        .open_wallet(order, merchant, attempt, Device::Mobile)
-        .await
-        .map_err(|e| CompleteError::Wallet(e.to_string()))?;
-    match &start.action {
-        // The buyer's browser brings the signed request to Alipay.
-        StartAction::Redirect(url) => {
-            let request = url
-                .query()
-                .ok_or_else(|| CompleteError::Wallet("no Alipay request".into()))?;
-            sim.open(&alipay::parse_form(request.as_bytes()))
-                .map_err(|e| CompleteError::Wallet(e.to_string()))?;
-        }
-        // A QR code: our precreate already opened the trade there; the buyer scans it.
-        StartAction::QrCode { .. } => {}
-        StartAction::PostForm { .. } => {
-            return Err(CompleteError::Wallet("no Alipay request".into()));
-        }
-    }
-    let action = if outcome == AttemptOutcome::Paid {
-        CashierAction::Pay
+    let wallet = |e: &dyn std::fmt::Display| CompleteError::Wallet(e.to_string());
+    let start = if sim.knows(attempt.id.as_str()) {
+        None
     } else {
-        CashierAction::Fail
+        Some(
+            state
+                .open_wallet(order, merchant, attempt, Device::Mobile)
+                .await
+                .map_err(|e| wallet(&e))?,
+        )
     };
-    let (notification, _) = sim
-        .settle(attempt.id.as_str(), action)
-        .map_err(|e| CompleteError::Wallet(e.to_string()))?;
-    let notification = notification
-        .ok_or_else(|| CompleteError::Wallet("the payment request had no notify_url".into()))?;
-    let body = sim.finish(&notification, None);
-    crate::notify::receive(state, "alipay", body.as_bytes())
-        .await
-        .map_err(|e| CompleteError::Wallet(e.to_string()))
-}
-
-/// Plays the buyer at the simulated WeChat Pay: pays (or fails) the order our
-/// `unifiedorder` opened there, and hands WeChat's signed notification to the notify path.
-async fn complete_at_wechat(
-    state: &AppState,
-    sim: &WeChatSimulator,
-    order: &Order,
-    merchant: &Merchant,
-    attempt: &Attempt,
-    outcome: AttemptOutcome,
-) -> Result<(), CompleteError> {
     let action = if outcome == AttemptOutcome::Paid {
         BuyerAction::Pay
     } else {
         BuyerAction::Fail
     };
-    let wallet = |e: wechat::simulator::WeChatError| CompleteError::Wallet(e.to_string());
-    let notification = match sim.settle(attempt.id.as_str(), action) {
-        // The simulator keeps orders in memory: one started before a restart is opened anew.
-        Err(e) if e.0 == "ORDERNOTEXIST" => {
-            state
-                .open_wallet(order, merchant, attempt, Device::Mobile)
-                .await
-                .map_err(|e| CompleteError::Wallet(e.to_string()))?;
-            sim.settle(attempt.id.as_str(), action).map_err(wallet)?
-        }
-        other => other.map_err(wallet)?,
-    };
-    let body = sim.finish(&notification, None);
-    crate::notify::receive(state, "wechatpay", body.as_bytes())
+    let body = sim
+        .complete_as_buyer(attempt.id.as_str(), start.as_ref(), action)
+        .map_err(|e| wallet(&e))?;
+    crate::notify::receive(state, sim.name(), body.as_bytes())
         .await
-        .map_err(|e| CompleteError::Wallet(e.to_string()))
-}
-
-/// Plays the buyer at the simulated UnionPay: posts our signed form there (as the buyer's
-/// browser does; the same form again is the same purchase), pays or fails at the cashier,
-/// and hands UnionPay's signed notification to the notify path.
-async fn complete_at_unionpay(
-    state: &AppState,
-    sim: &UnionPaySimulator,
-    order: &Order,
-    merchant: &Merchant,
-    attempt: &Attempt,
-    outcome: AttemptOutcome,
-) -> Result<(), CompleteError> {
-    let wallet = |e: unionpay::simulator::UnionPayError| CompleteError::Wallet(e.to_string());
-    let start = state
-        .open_wallet(order, merchant, attempt, Device::Desktop)
-        .await
-        .map_err(|e| CompleteError::Wallet(e.to_string()))?;
-    match start.action {
-        // The buyer's browser posts our signed form to UnionPay.
-        StartAction::PostForm { fields, .. } => {
-            sim.open(&fields.into_iter().collect()).map_err(wallet)?;
-        }
-        // A QR code: our request already opened the purchase there; the buyer scans it.
-        StartAction::QrCode { .. } => {}
-        StartAction::Redirect(_) => {
-            return Err(CompleteError::Wallet("no UnionPay form".into()));
-        }
-    }
-    let action = if outcome == AttemptOutcome::Paid {
-        unionpay::simulator::BuyerAction::Pay
-    } else {
-        unionpay::simulator::BuyerAction::Fail
-    };
-    let (notification, _) = sim.settle(attempt.id.as_str(), action).map_err(wallet)?;
-    let body = sim.finish(&notification, None);
-    crate::notify::receive(state, "unionpay", body.as_bytes())
-        .await
-        .map_err(|e| CompleteError::Wallet(e.to_string()))
+        .map_err(|e| wallet(&e))
 }
 
 struct WalletContext {

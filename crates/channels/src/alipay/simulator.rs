@@ -25,7 +25,9 @@ use url::Url;
 
 use super::parse_form;
 use super::sign::{self, Params, SignType, SigningMaterial, VerifyingMaterial};
-use crate::simkit::{Delivery, Notifier, corrupt, digits};
+use crate::simkit::{
+    BuyerAction, Delivery, Notifier, SimulatedWallet, SimulatorError, corrupt, digits,
+};
 use crate::xml::escape;
 
 /// Alipay re-sends an unacknowledged notification after these gaps (docs/alipay.md).
@@ -103,6 +105,12 @@ impl Trade {
 
 pub use crate::simkit::{Fault, FaultKind};
 
+impl From<AlipayError> for SimulatorError {
+    fn from(e: AlipayError) -> Self {
+        SimulatorError(e.0.to_owned())
+    }
+}
+
 /// A notification to send: the unsigned parameters (faults may change them before signing).
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -110,13 +118,6 @@ pub struct Outgoing {
     pub params: Params,
     pub sign_type: SignType,
     pub out_trade_no: String,
-}
-
-/// What the cashier does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CashierAction {
-    Pay,
-    Fail,
 }
 
 /// An Alipay error code, as Alipay shows it.
@@ -308,7 +309,7 @@ impl AlipaySimulator {
     pub fn settle(
         &self,
         out_trade_no: &str,
-        action: CashierAction,
+        action: BuyerAction,
     ) -> Result<(Option<Outgoing>, Option<Url>), AlipayError> {
         let mut trades = lock(&self.inner.trades);
         let trade = trades
@@ -320,7 +321,7 @@ impl AlipaySimulator {
         let expired = now() >= trade.expires_at;
         let in_store = trade.qr_code.is_some();
         let status = match (action, expired) {
-            (CashierAction::Pay, false) => {
+            (BuyerAction::Pay, false) => {
                 trade.paid_at = Some(now().beijing_display());
                 // In-store trades are TRADE_SUCCESS (refundable); online ones finished.
                 if in_store {
@@ -370,7 +371,7 @@ impl AlipaySimulator {
                     out_trade_no: trade.out_trade_no.clone(),
                 }
             });
-        if expired && action == CashierAction::Pay {
+        if expired && action == BuyerAction::Pay {
             return Err(AlipayError("TRADE_HAS_CLOSE"));
         }
         Ok((outgoing, return_url))
@@ -917,8 +918,8 @@ async fn cashier(
 ) -> Response {
     let form = parse_form(&body);
     let action = match form.get("action").map(String::as_str).unwrap_or_default() {
-        "pay" => CashierAction::Pay,
-        "fail" => CashierAction::Fail,
+        "pay" => BuyerAction::Pay,
+        "fail" => BuyerAction::Fail,
         // Cancelling leaves the trade as it is: the buyer just goes back to the merchant.
         "cancel" => {
             let back = lock(&sim.inner.trades)
@@ -970,5 +971,36 @@ async fn trade_state(
     match lock(&sim.inner.trades).get(&out_trade_no) {
         Some(trade) => Json(trade.clone()).into_response(),
         None => (StatusCode::NOT_FOUND, "TRADE_NOT_EXIST").into_response(),
+    }
+}
+
+impl SimulatedWallet for AlipaySimulator {
+    fn name(&self) -> &'static str {
+        "alipay"
+    }
+
+    fn router(&self) -> Router {
+        AlipaySimulator::router(self)
+    }
+
+    fn knows(&self, out_trade_no: &str) -> bool {
+        lock(&self.inner.trades).contains_key(out_trade_no)
+    }
+
+    /// A browser payment's signed request is opened first, as the buyer's browser would; a
+    /// QR trade was created by our precreate.
+    fn complete_as_buyer(
+        &self,
+        out_trade_no: &str,
+        start: Option<&crate::PaymentStart>,
+        action: BuyerAction,
+    ) -> Result<String, SimulatorError> {
+        if let Some(crate::StartAction::Redirect(url)) = start.map(|s| &s.action) {
+            self.open(&parse_form(url.query().unwrap_or_default().as_bytes()))?;
+        }
+        let (notification, _) = self.settle(out_trade_no, action)?;
+        let notification = notification
+            .ok_or_else(|| SimulatorError("the payment request had no notify_url".into()))?;
+        Ok(self.finish(&notification, None))
     }
 }

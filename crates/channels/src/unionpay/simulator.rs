@@ -27,7 +27,10 @@ use url::Url;
 
 use super::sign::{self, Fields};
 use super::{currency_from_code, parse_form, write_answer};
-use crate::simkit::{self, Delivery, Fault, FaultKind, Notifier, corrupt, digits};
+pub use crate::simkit::BuyerAction;
+use crate::simkit::{
+    self, Delivery, Fault, FaultKind, Notifier, SimulatedWallet, SimulatorError, corrupt, digits,
+};
 use crate::xml::escape;
 
 /// Re-sends of an unanswered notification: after 1, 2, 4, 8 and 16 minutes (assumed).
@@ -88,13 +91,6 @@ pub struct Transaction {
     refunds: HashMap<String, u64>,
 }
 
-/// What the buyer does at the cashier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BuyerAction {
-    Pay,
-    Fail,
-}
-
 /// A UnionPay response code and message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0} {1}")]
@@ -110,7 +106,7 @@ const TOO_MUCH: UnionPayError = UnionPayError("36", "amount exceeds the original
 
 /// A notification ready to be signed for each delivery.
 #[derive(Debug, Clone)]
-pub struct Notification {
+pub struct Outgoing {
     pub url: Url,
     pub fields: Fields,
     pub about: String,
@@ -392,7 +388,7 @@ impl UnionPaySimulator {
         &self,
         order_id: &str,
         action: BuyerAction,
-    ) -> Result<(Notification, Fields), UnionPayError> {
+    ) -> Result<(Outgoing, Fields), UnionPayError> {
         let mut transactions = lock(&self.inner.transactions);
         let txn = transactions.get_mut(order_id).ok_or(NOT_FOUND)?;
         if txn.orig_resp_code.is_some() {
@@ -439,7 +435,7 @@ impl UnionPaySimulator {
             f.insert(k.into(), v);
         }
         let url = Url::parse(&txn.back_url).map_err(|_| FORMAT)?;
-        let notification = Notification {
+        let notification = Outgoing {
             url,
             fields: f.clone(),
             about: txn.order_id.clone(),
@@ -550,7 +546,7 @@ impl UnionPaySimulator {
             result.insert(k.into(), v);
         }
         drop(transactions);
-        self.send(Notification {
+        self.send(Outgoing {
             url: back_url,
             fields: result,
             about: refund_id,
@@ -561,7 +557,7 @@ impl UnionPaySimulator {
     }
 
     /// Applies a fault to, and signs, a notification: the form body on the wire.
-    pub fn finish(&self, n: &Notification, fault: Option<FaultKind>) -> String {
+    pub fn finish(&self, n: &Outgoing, fault: Option<FaultKind>) -> String {
         let mut f = n.fields.clone();
         match fault {
             Some(FaultKind::WrongAmount) => {
@@ -592,7 +588,7 @@ impl UnionPaySimulator {
             .finish()
     }
 
-    pub fn send(&self, n: Notification) {
+    pub fn send(&self, n: Outgoing) {
         let delivery = Delivery {
             url: n.url.clone(),
             content_type: "application/x-www-form-urlencoded; charset=UTF-8",
@@ -769,5 +765,40 @@ async fn order_state(
     match lock(&sim.inner.transactions).get(&order_id) {
         Some(txn) => Json(txn.clone()).into_response(),
         None => (StatusCode::NOT_FOUND, Html("34 no such transaction")).into_response(),
+    }
+}
+
+impl From<UnionPayError> for SimulatorError {
+    fn from(e: UnionPayError) -> Self {
+        SimulatorError(e.to_string())
+    }
+}
+
+impl SimulatedWallet for UnionPaySimulator {
+    fn name(&self) -> &'static str {
+        "unionpay"
+    }
+
+    fn router(&self) -> Router {
+        UnionPaySimulator::router(self)
+    }
+
+    fn knows(&self, out_trade_no: &str) -> bool {
+        lock(&self.inner.transactions).contains_key(out_trade_no)
+    }
+
+    /// A browser payment's signed form is posted first, as the buyer's browser would; a QR
+    /// purchase was created by our request.
+    fn complete_as_buyer(
+        &self,
+        out_trade_no: &str,
+        start: Option<&crate::PaymentStart>,
+        action: BuyerAction,
+    ) -> Result<String, SimulatorError> {
+        if let Some(crate::StartAction::PostForm { fields, .. }) = start.map(|s| &s.action) {
+            self.open(&fields.iter().cloned().collect())?;
+        }
+        let (notification, _) = self.settle(out_trade_no, action)?;
+        Ok(self.finish(&notification, None))
     }
 }

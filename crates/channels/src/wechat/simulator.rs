@@ -22,7 +22,10 @@ use url::Url;
 
 use super::sign::{self, Fields, SignType};
 use super::{nonce, parse_message, to_xml};
-use crate::simkit::{Delivery, Fault, FaultKind, Notifier, corrupt, digits};
+pub use crate::simkit::BuyerAction;
+use crate::simkit::{
+    Delivery, Fault, FaultKind, Notifier, SimulatedWallet, SimulatorError, corrupt, digits,
+};
 use crate::xml::escape;
 
 /// WeChat's redelivery gaps (docs/wechatpay.md).
@@ -111,13 +114,6 @@ pub struct Order {
     refunds: HashMap<String, (u64, String)>,
 }
 
-/// What the buyer does on the WeChat page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BuyerAction {
-    Pay,
-    Fail,
-}
-
 /// A WeChat error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -125,7 +121,7 @@ pub struct WeChatError(pub &'static str);
 
 /// A notification ready to be stamped and signed for each delivery.
 #[derive(Debug, Clone)]
-pub struct Notification {
+pub struct Outgoing {
     pub url: Url,
     pub fields: Fields,
     pub sign_type: SignType,
@@ -554,11 +550,7 @@ impl WeChatSimulator {
 
     /// The buyer pays (or payment fails) on the WeChat page. Returns the notification to
     /// send.
-    pub fn settle(
-        &self,
-        out_trade_no: &str,
-        action: BuyerAction,
-    ) -> Result<Notification, WeChatError> {
+    pub fn settle(&self, out_trade_no: &str, action: BuyerAction) -> Result<Outgoing, WeChatError> {
         let mut orders = lock(&self.inner.orders);
         let order = orders
             .get_mut(out_trade_no)
@@ -606,7 +598,7 @@ impl WeChatSimulator {
             fields.insert("sign_type".into(), "HMAC-SHA256".into());
         }
         let url = Url::parse(&order.notify_url).map_err(|_| WeChatError("PARAM_ERROR"))?;
-        Ok(Notification {
+        Ok(Outgoing {
             url,
             fields,
             sign_type: order.sign_type,
@@ -615,7 +607,7 @@ impl WeChatSimulator {
     }
 
     /// Stamps, applies a fault to, and signs a notification: the XML that goes on the wire.
-    pub fn finish(&self, n: &Notification, fault: Option<FaultKind>) -> String {
+    pub fn finish(&self, n: &Outgoing, fault: Option<FaultKind>) -> String {
         let mut fields = n.fields.clone();
         fields.insert("nonce_str".into(), nonce());
         match fault {
@@ -644,7 +636,7 @@ impl WeChatSimulator {
         to_xml(&fields)
     }
 
-    pub fn send(&self, n: Notification) {
+    pub fn send(&self, n: Outgoing) {
         let delivery = Delivery {
             url: n.url.clone(),
             content_type: "text/xml; charset=utf-8",
@@ -822,5 +814,36 @@ async fn order_state(
     match lock(&sim.inner.orders).get(&out_trade_no) {
         Some(order) => Json(order.clone()).into_response(),
         None => (StatusCode::NOT_FOUND, "ORDERNOTEXIST").into_response(),
+    }
+}
+
+impl From<WeChatError> for SimulatorError {
+    fn from(e: WeChatError) -> Self {
+        SimulatorError(e.0.to_owned())
+    }
+}
+
+impl SimulatedWallet for WeChatSimulator {
+    fn name(&self) -> &'static str {
+        "wechatpay"
+    }
+
+    fn router(&self) -> Router {
+        WeChatSimulator::router(self)
+    }
+
+    fn knows(&self, out_trade_no: &str) -> bool {
+        lock(&self.inner.orders).contains_key(out_trade_no)
+    }
+
+    /// Our `unifiedorder` opened the order here: the buyer pays or fails it.
+    fn complete_as_buyer(
+        &self,
+        out_trade_no: &str,
+        _start: Option<&crate::PaymentStart>,
+        action: BuyerAction,
+    ) -> Result<String, SimulatorError> {
+        let notification = self.settle(out_trade_no, action)?;
+        Ok(self.finish(&notification, None))
     }
 }
