@@ -6,7 +6,10 @@
 //! takes the same path to the store (mark paid exactly once, enqueue the callback).
 
 pub mod alipay;
+#[doc(hidden)]
+pub mod fuzz;
 mod notification;
+mod registry;
 mod sandbox;
 pub mod simkit;
 pub mod unionpay;
@@ -15,6 +18,10 @@ pub mod xml;
 
 pub use notification::{
     Acknowledgement, Notification, NotificationError, Outcome, PaymentRef, Stated, Subject,
+};
+pub use registry::{
+    LiveChannel, MaskedString, SandboxOptions, Sandboxed, TestKeyFiles, WALLETS, Wallet,
+    WalletSections, wallet, with_trailing_slash,
 };
 pub use sandbox::SandboxChannel;
 

@@ -95,6 +95,36 @@ pub trait SimulatedWallet: Send + Sync + std::fmt::Debug {
     ) -> Result<String, SimulatorError>;
 }
 
+/// Simulated wallets, by name: those inside a sandbox gateway, or `ottgate simulate`'s.
+#[derive(Debug, Clone, Default)]
+pub struct Simulators(Vec<Arc<dyn SimulatedWallet>>);
+
+impl Simulators {
+    pub fn add(&mut self, simulator: Arc<dyn SimulatedWallet>) {
+        self.0.push(simulator);
+    }
+
+    /// The simulator playing the wallet `name`.
+    pub fn get(&self, name: &str) -> Option<&Arc<dyn SimulatedWallet>> {
+        self.0.iter().find(|s| s.name() == name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn SimulatedWallet>> {
+        self.0.iter()
+    }
+
+    /// Every simulator under `/sim/{name}`.
+    pub fn mount<S: Clone + Send + Sync + 'static>(
+        &self,
+        mut router: axum::Router<S>,
+    ) -> axum::Router<S> {
+        for sim in &self.0 {
+            router = router.nest_service(&format!("/sim/{}", sim.name()), sim.router());
+        }
+        router
+    }
+}
+
 /// Where a simulator may send notifications. Never simply wherever a request says: the
 /// simulators' test keys are public, so anyone can sign a request naming any
 /// `notify_url`, and a simulator that posted there would be an open relay into the

@@ -4,17 +4,20 @@
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
-use ottgate_core::{RetrySchedule, Secret};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use ottgate_channels::{WALLETS, WalletSections, with_trailing_slash};
+use ottgate_core::RetrySchedule;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use url::Url;
 
+pub use ottgate_channels::MaskedString;
+
 /// Every setting, as read. Field names are the TOML keys; the environment variable of each
 /// is `OTTGATE_` followed by the upper-cased name.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct Config {
     /// Address to listen on.
     pub listen: SocketAddr,
@@ -84,85 +87,10 @@ pub struct Config {
     /// How much faster than real time the built-in wallet simulators re-send
     /// notifications (sandbox mode).
     pub simulator_time_scale: f64,
-    /// Live Alipay credentials. Unset in sandbox mode: Alipay is the built-in simulator.
-    pub alipay: Option<AlipaySection>,
-    /// Live WeChat Pay credentials. Unset in sandbox mode: WeChat Pay is the built-in
-    /// simulator.
-    pub wechatpay: Option<WeChatSection>,
-    /// Live UnionPay credentials. Unset in sandbox mode: UnionPay is the built-in simulator.
-    pub unionpay: Option<UnionPaySection>,
-}
-
-/// `[unionpay]`: the merchant (or acquirer) account at UnionPay's online gateway, 5.1.0.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UnionPaySection {
-    /// The gateway root; default `https://gateway.95516.com/`.
-    #[serde(default)]
-    pub gateway_url: Option<String>,
-    /// `merId`, 15 digits.
-    pub mer_id: String,
-    /// `certId`: the serial number of our signing certificate (in decimal).
-    pub cert_id: String,
-    /// Our signing key as PEM (UnionPay issues a PFX: `openssl pkcs12 -in acp.pfx -nocerts
-    /// -nodes -out unionpay-key.pem`).
-    pub private_key_file: PathBuf,
-    /// UnionPay's signing public key as PEM (from its signing certificate: `openssl x509
-    /// -in acp_prod_sign.cer -pubkey -noout`), pinned.
-    pub unionpay_public_key_file: PathBuf,
-}
-
-/// `[wechatpay]`: the acquirer's WeChat Pay (API v2, institutional mode) account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WeChatSection {
-    /// The API root; default `https://apihk.mch.weixin.qq.com/`.
-    #[serde(default)]
-    pub api_url: Option<String>,
-    pub appid: String,
-    /// The institution's merchant id.
-    pub mch_id: String,
-    /// The shop's sub-merchant id under the institution.
-    pub sub_mch_id: String,
-    pub api_key: MaskedString,
-    /// `MD5` or `HMAC-SHA256` (the default).
-    #[serde(default)]
-    pub sign_type: Option<String>,
-    /// `spbill_create_ip` for QR (NATIVE) orders: this server's public address.
-    pub server_ip: String,
-    /// A PEM file with the API client certificate and its private key, which WeChat
-    /// requires for refunds.
-    #[serde(default)]
-    pub client_identity_file: Option<PathBuf>,
-    /// Only for a simulated WeChat Pay (`ottgate simulate`): the page that does what
-    /// scanning a QR code would, linked from the QR page.
-    #[serde(default)]
-    pub test_scan_url: Option<String>,
-}
-
-/// `[alipay]`: the acquirer's Alipay cross-border MAPI account.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlipaySection {
-    /// e.g. `https://intlmapi.alipay.com/gateway.do`
-    pub gateway_url: String,
-    /// The PID (16 digits starting 2088).
-    pub partner: String,
-    /// `MD5`, `RSA` or `RSA2`.
-    pub sign_type: String,
-    /// For MD5.
-    pub md5_key: Option<MaskedString>,
-    /// For RSA/RSA2: our private key (PKCS#8 or PKCS#1 PEM).
-    pub private_key_file: Option<PathBuf>,
-    /// For RSA/RSA2: Alipay's public key (PEM).
-    pub alipay_public_key_file: Option<PathBuf>,
-    /// `secondary_merchant_industry`; default 5331.
-    #[serde(default)]
-    pub industry: Option<String>,
-    /// Confirm every notification with Alipay's `notify_verify` before applying it;
-    /// default true.
-    #[serde(default)]
-    pub notify_verify: Option<bool>,
+    /// Live wallet credentials, one section per wallet (`[alipay]`, `[wechatpay]`,
+    /// `[unionpay]`). A wallet without one is, in sandbox mode, its built-in simulator.
+    #[serde(flatten)]
+    pub wallets: WalletSections,
 }
 
 impl Default for Config {
@@ -196,9 +124,7 @@ impl Default for Config {
             auth_failure_window_secs: 300,
             reconcile_after_secs: 60,
             simulator_time_scale: 1.0,
-            alipay: None,
-            wechatpay: None,
-            unionpay: None,
+            wallets: WalletSections::default(),
         }
     }
 }
@@ -241,22 +167,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// A configured secret: read from a string, printed as `***`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MaskedString(pub Secret);
-
-impl Serialize for MaskedString {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("***")
-    }
-}
-
-impl<'de> Deserialize<'de> for MaskedString {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(|s| MaskedString(Secret::new(s)))
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("configuration: {0}")]
@@ -285,11 +195,22 @@ impl Config {
             // so their secrets need not sit in the file.
             .merge(Env::prefixed("OTTGATE_").split("__").filter(|key| {
                 let key = key.as_str().to_ascii_lowercase();
-                ["alipay.", "wechatpay.", "unionpay."]
-                    .iter()
-                    .any(|section| key.starts_with(section))
+                WALLETS.iter().any(|wallet| {
+                    key.strip_prefix(wallet.name)
+                        .is_some_and(|rest| rest.starts_with('.'))
+                })
             }))
             .merge(Serialized::defaults(overrides));
+        // The wallet sections are flattened in, which serde cannot combine with refusing
+        // unknown keys: a misspelt key must not be silently ignored, so look here.
+        let keys: std::collections::BTreeMap<String, serde::de::IgnoredAny> = figment
+            .extract()
+            .map_err(|e| ConfigError::Load(Box::new(e)))?;
+        if let Some(unknown) = keys.keys().find(|key| {
+            !ENV_KEYS.contains(&key.as_str()) && !WALLETS.iter().any(|w| w.name == key.as_str())
+        }) {
+            return Err(ConfigError::Invalid(format!("unknown key `{unknown}`")));
+        }
         figment
             .extract()
             .map_err(|e| ConfigError::Load(Box::new(e)))
@@ -451,15 +372,6 @@ fn rate_times_1e8(rate: &str) -> Option<u64> {
     (scaled > 0).then_some(scaled)
 }
 
-/// `url` as a directory, so that joining a relative path keeps its last segment.
-pub(crate) fn with_trailing_slash(mut url: Url) -> Url {
-    if !url.path().ends_with('/') {
-        let path = format!("{}/", url.path());
-        url.set_path(&path);
-    }
-    url
-}
-
 /// The validated settings the gateway runs with.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -494,6 +406,7 @@ pub struct Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ottgate_core::Secret;
 
     #[derive(Serialize)]
     struct NoOverrides {}
@@ -551,7 +464,7 @@ mod tests {
         )
         .unwrap();
         let c = Config::load(Some(&file), NoOverrides {}).unwrap();
-        let alipay = c.alipay.as_ref().unwrap();
+        let alipay = c.wallets.alipay.as_ref().unwrap();
         assert_eq!(
             (alipay.partner.as_str(), alipay.sign_type.as_str()),
             ("2088000000000001", "MD5")
@@ -570,7 +483,7 @@ mod tests {
         )
         .unwrap();
         let c = Config::load(Some(&file), NoOverrides {}).unwrap();
-        let w = c.wechatpay.as_ref().unwrap();
+        let w = c.wallets.wechatpay.as_ref().unwrap();
         assert_eq!((w.mch_id.as_str(), w.sign_type.as_deref()), ("10", None));
         let printed = c.to_masked_toml();
         assert!(!printed.contains("wechatkey0123"), "{printed}");
@@ -596,7 +509,7 @@ mod tests {
             );
             jail.set_env("OTTGATE_WECHATPAY__API_KEY", "fromtheenvironment0123");
             let c = Config::load(Some(&file), NoOverrides {}).unwrap();
-            let w = c.wechatpay.as_ref().unwrap();
+            let w = c.wallets.wechatpay.as_ref().unwrap();
             assert_eq!(w.api_key.0.expose_secret(), "fromtheenvironment0123");
             assert_eq!(w.appid, "wx1", "the file still counts");
             Ok(())
@@ -613,7 +526,7 @@ mod tests {
         )
         .unwrap();
         let c = Config::load(Some(&file), NoOverrides {}).unwrap();
-        let u = c.unionpay.as_ref().unwrap();
+        let u = c.wallets.unionpay.as_ref().unwrap();
         assert_eq!(
             (u.mer_id.as_str(), u.gateway_url.as_deref()),
             ("777290058110048", None)

@@ -3,11 +3,11 @@
 //! the gateway reads it. Each function must return — never panic — whatever it is given.
 
 use ottgate_api::EnvelopeRequest;
-use ottgate_channels::{alipay, unionpay, wechat};
 use ottgate_core::Timestamp;
 use ottgate_envelope::{SignKey, open};
 use std::sync::LazyLock;
-use url::Url;
+
+pub use ottgate_channels::fuzz::{alipay_notification, unionpay_notification, wechat_notification};
 
 use crate::rest::JsonObject;
 use crate::rest::token::TokenSigner;
@@ -37,59 +37,6 @@ pub fn lenient_base64(input: &[u8]) {
     if let Some(key) = KEY.as_ref() {
         let _ = open(data, md5, key);
     }
-}
-
-fn sandbox_base() -> Option<Url> {
-    Url::parse("http://127.0.0.1:9/").ok()
-}
-
-static ALIPAY: LazyLock<Option<alipay::AlipayConnector>> = LazyLock::new(|| {
-    let (config, _) = alipay::sandbox(&sandbox_base()?, alipay::sign::SignType::Rsa2, 1.0).ok()?;
-    alipay::AlipayConnector::new(config).ok()
-});
-
-static WECHAT: LazyLock<Option<wechat::WeChatConnector>> = LazyLock::new(|| {
-    let (config, _) =
-        wechat::sandbox(&sandbox_base()?, wechat::sign::SignType::HmacSha256, 1.0).ok()?;
-    wechat::WeChatConnector::new(config).ok()
-});
-
-static UNIONPAY: LazyLock<Option<unionpay::UnionPayConnector>> = LazyLock::new(|| {
-    let (config, _) = unionpay::sandbox(&sandbox_base()?, 1.0).ok()?;
-    unionpay::UnionPayConnector::new(config).ok()
-});
-
-/// An Alipay notification body: form-decoded, signature checked, read.
-pub fn alipay_notification(body: &[u8]) {
-    let params = alipay::parse_form(body);
-    if let Some(connector) = ALIPAY.as_ref() {
-        let _ = connector.verify(&params);
-    }
-    let _ = alipay::Notice::read(&params);
-}
-
-/// A WeChat Pay notification body: XML, signature checked, read.
-pub fn wechat_notification(body: &[u8]) {
-    let Ok(text) = std::str::from_utf8(body) else {
-        return;
-    };
-    let Ok(fields) = wechat::parse_message(text) else {
-        return;
-    };
-    if let Some(connector) = WECHAT.as_ref() {
-        let _ = connector.verify(&fields);
-    }
-    let _ = wechat::WeChatConnector::read_notice(&fields);
-}
-
-/// A UnionPay notification (form) and a synchronous answer (raw `k=v&…`).
-pub fn unionpay_notification(body: &[u8]) {
-    let fields = unionpay::parse_form(body);
-    if let Some(connector) = UNIONPAY.as_ref() {
-        let _ = connector.verify(&fields);
-    }
-    let _ = unionpay::Notice::read(&fields);
-    let _ = unionpay::parse_answer(&String::from_utf8_lossy(body));
 }
 
 static TOKENS: LazyLock<TokenSigner> =

@@ -126,9 +126,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/notify/{wallet}", post(notify::endpoint));
-    for sim in state.simulators.iter() {
-        router = router.nest_service(&format!("/sim/{}", sim.name()), sim.router());
-    }
+    router = state.simulators.mount(router);
     if state.settings.sandbox {
         router = router
             .route(

@@ -1,7 +1,7 @@
 //! What every handler and worker shares.
 
 use ottgate_channels::Channels;
-use ottgate_channels::simkit::SimulatedWallet;
+use ottgate_channels::simkit::Simulators;
 use ottgate_core::Clock;
 use ottgate_store::Store;
 use std::ops::Deref;
@@ -41,25 +41,6 @@ pub struct Inner {
     pub simulators: Simulators,
     /// Today's exchange rates, as fetched for EX_RATE_QUERY.
     pub rates: crate::rates::RateCache,
-}
-
-/// Simulated wallets running inside this gateway (sandbox mode), by name.
-#[derive(Debug, Clone, Default)]
-pub struct Simulators(Vec<Arc<dyn SimulatedWallet>>);
-
-impl Simulators {
-    pub fn add(&mut self, simulator: Arc<dyn SimulatedWallet>) {
-        self.0.push(simulator);
-    }
-
-    /// The simulator playing the wallet `name`.
-    pub fn get(&self, name: &str) -> Option<&Arc<dyn SimulatedWallet>> {
-        self.0.iter().find(|s| s.name() == name)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn SimulatedWallet>> {
-        self.0.iter()
-    }
 }
 
 impl AppState {

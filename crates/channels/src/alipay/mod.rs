@@ -10,12 +10,14 @@
 
 pub mod sign;
 pub mod simulator;
+mod wallet;
 
 use async_trait::async_trait;
 use ottgate_core::{Currency, Money, Timestamp};
 use sign::{Params, SignType, SigningMaterial, VerifyingMaterial};
 use std::fmt;
 use url::Url;
+pub use wallet::{Section, WALLET};
 
 use crate::xml;
 use crate::{

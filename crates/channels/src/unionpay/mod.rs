@@ -10,6 +10,7 @@
 
 pub mod sign;
 pub mod simulator;
+mod wallet;
 
 use async_trait::async_trait;
 use ottgate_core::{Amount, Currency, Money, Timestamp};
@@ -17,6 +18,7 @@ use rsa::{RsaPrivateKey, RsaPublicKey};
 use sign::Fields;
 use std::fmt;
 use url::Url;
+pub use wallet::{Section, WALLET};
 
 use crate::alipay::{private_key_pem, public_key_pem};
 use crate::notification::stated_minor;

@@ -7,6 +7,7 @@
 
 pub mod sign;
 pub mod simulator;
+mod wallet;
 
 use async_trait::async_trait;
 use ottgate_core::{Currency, Money, Secret};
@@ -14,6 +15,7 @@ use rand::Rng;
 use sign::{Fields, SignType};
 use std::fmt;
 use url::Url;
+pub use wallet::{Section, WALLET};
 
 use crate::notification::stated_minor;
 use crate::xml;
