@@ -196,3 +196,194 @@ fn wallet_names_are_found_in_use_groups_and_paths() {
     );
     assert!(named("use ottgate_channels::{WALLETS, Channels};\nlet alipay = 1;").is_empty());
 }
+
+/// A source file's module path under `src/`: `lib.rs` is `[]`, `a/mod.rs` and `a.rs` are
+/// `["a"]`, `a/b.rs` is `["a", "b"]`.
+fn module_of(src: &Path, file: &Path) -> Vec<String> {
+    let relative = file.strip_prefix(src).expect("under src/");
+    let mut parts: Vec<String> = relative
+        .iter()
+        .map(|p| p.to_string_lossy().trim_end_matches(".rs").to_owned())
+        .collect();
+    if matches!(parts.last().map(String::as_str), Some("mod" | "lib")) {
+        parts.pop();
+    }
+    parts
+}
+
+/// The paths a `use` tree names, groups expanded: `a::{b, c::{d}}` is `a::b`, `a::c::d`.
+fn expand_use(tree: &str) -> Vec<String> {
+    let tree: String = tree.chars().filter(|c| !c.is_whitespace()).collect();
+    let Some(open) = tree.find('{') else {
+        return vec![tree];
+    };
+    let prefix = &tree[..open];
+    let inner = &tree[open + 1..tree.rfind('}').unwrap_or(tree.len())];
+    let (mut parts, mut depth, mut start) = (Vec::new(), 0, 0);
+    for (i, c) in inner.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&inner[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&inner[start..]);
+    parts
+        .into_iter()
+        .filter(|p| !p.is_empty())
+        .flat_map(|p| expand_use(&format!("{prefix}{p}")))
+        .collect()
+}
+
+/// The modules of `modules` that a file at `module` refers to: through `use` (with
+/// `crate::`, `super::` or a child module's name) and through `crate::…` paths in code.
+fn referenced_modules(
+    source: &str,
+    module: &[String],
+    modules: &BTreeSet<Vec<String>>,
+) -> BTreeSet<Vec<String>> {
+    let mut paths = Vec::new();
+    for statement in source.split(';') {
+        let statement = statement.trim();
+        let tree = statement
+            .strip_prefix("pub(crate) use ")
+            .or_else(|| statement.strip_prefix("pub use "))
+            .or_else(|| statement.rsplit_once("\nuse ").map(|(_, t)| t))
+            .or_else(|| statement.strip_prefix("use "));
+        if let Some(tree) = tree {
+            paths.extend(expand_use(tree));
+        }
+    }
+    for (at, _) in source.match_indices("crate::") {
+        let rest = &source[at..];
+        let end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+            .unwrap_or(rest.len());
+        paths.push(rest[..end].to_owned());
+    }
+    // `super` of a `mod.rs` is its folder's parent; of `a/b.rs`, the module `a`.
+    let own: Vec<String> = module.to_vec();
+    let parent: Vec<String> = module[..module.len().saturating_sub(1)].to_vec();
+    let mut found = BTreeSet::new();
+    for path in paths {
+        let segments: Vec<&str> = path.split("::").filter(|s| !s.is_empty()).collect();
+        let absolute: Vec<String> = match segments.first() {
+            Some(&"crate") => segments[1..].iter().map(|s| s.to_string()).collect(),
+            Some(&"super") => parent
+                .iter()
+                .cloned()
+                .chain(segments[1..].iter().map(|s| s.to_string()))
+                .collect(),
+            Some(&"self") => own
+                .iter()
+                .cloned()
+                .chain(segments[1..].iter().map(|s| s.to_string()))
+                .collect(),
+            Some(first) => {
+                let mut child = own.clone();
+                child.push(first.to_string());
+                if !modules.contains(&child) {
+                    continue;
+                }
+                own.iter()
+                    .cloned()
+                    .chain(segments.iter().map(|s| s.to_string()))
+                    .collect()
+            }
+            None => continue,
+        };
+        // The deepest module the path reaches.
+        let target = (0..=absolute.len())
+            .rev()
+            .map(|n| absolute[..n].to_vec())
+            .find(|m| modules.contains(m));
+        if let Some(target) = target.filter(|t| t != module && !t.is_empty()) {
+            found.insert(target);
+        }
+    }
+    found
+}
+
+/// A module cycle in `graph`, if there is one, as the modules along it.
+fn find_cycle(
+    graph: &std::collections::BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
+) -> Option<Vec<Vec<String>>> {
+    fn visit(
+        node: &Vec<String>,
+        graph: &std::collections::BTreeMap<Vec<String>, BTreeSet<Vec<String>>>,
+        stack: &mut Vec<Vec<String>>,
+        done: &mut BTreeSet<Vec<String>>,
+    ) -> Option<Vec<Vec<String>>> {
+        if let Some(at) = stack.iter().position(|n| n == node) {
+            let mut cycle = stack[at..].to_vec();
+            cycle.push(node.clone());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        stack.push(node.clone());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, stack, done) {
+                return Some(cycle);
+            }
+        }
+        stack.pop();
+        done.insert(node.clone());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn the_server_modules_import_one_another_without_cycles() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("crates/")
+        .join("server/src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_of(&src, f)).collect();
+    let mut graph = std::collections::BTreeMap::new();
+    for file in &files {
+        let module = module_of(&src, file);
+        let source = std::fs::read_to_string(file).expect("source");
+        // Tests may reach anywhere.
+        let source = source.split("#[cfg(test)]").next().unwrap_or_default();
+        let refs = referenced_modules(source, &module, &modules);
+        graph.insert(module, refs);
+    }
+    // The crate root declares and re-exports everything; every module may use it.
+    graph.remove(&Vec::new());
+    if let Some(cycle) = find_cycle(&graph) {
+        let names: Vec<String> = cycle.iter().map(|m| m.join("::")).collect();
+        panic!("module cycle: {}", names.join(" -> "));
+    }
+}
+
+#[test]
+fn use_trees_and_cycles_are_read() {
+    assert_eq!(
+        expand_use("crate::a::{b, c::{d, e}}"),
+        ["crate::a::b", "crate::a::c::d", "crate::a::c::e"]
+    );
+    let m = |s: &str| -> Vec<String> { s.split("::").map(str::to_owned).collect() };
+    let modules: BTreeSet<Vec<String>> = [m("a"), m("a::b"), m("c")].into();
+    let refs = referenced_modules(
+        "use super::b::X;\nuse crate::c;\nfn f() { crate::a::Y }",
+        &m("a::b"),
+        &modules,
+    );
+    assert_eq!(refs, [m("a"), m("c")].into());
+    let graph = [(m("a"), [m("c")].into()), (m("c"), [m("a")].into())].into();
+    assert!(find_cycle(&graph).is_some());
+    let graph = [(m("a"), [m("c")].into()), (m("c"), BTreeSet::new())].into();
+    assert!(find_cycle(&graph).is_none());
+}

@@ -6,112 +6,52 @@
 //! [`Gateway`] is the entry point: build it from a [`Config`] (or from parts, in tests),
 //! bind a listener, and [`Gateway::serve`] until the shutdown token fires.
 
-pub mod callbacks;
-mod channels_setup;
 mod checkout;
 pub mod config;
-mod direct;
-mod envelope_api;
-mod envelope_payments;
-mod fields;
+mod envelope;
 #[doc(hidden)]
 pub mod fuzz;
-mod i18n;
 pub mod keyring;
 mod listen;
-pub mod merchants;
 pub mod metrics;
 mod notify;
 mod ops;
-mod pages;
-mod payments;
-mod prepay;
-mod rates;
-mod refunds;
+mod outbound;
 mod rest;
 mod sandbox;
+pub mod service;
 pub mod simulate;
+mod startup;
 pub mod state;
 pub mod workers;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use ottgate_store::{SqliteStore, Store, StoreError};
+use ottgate_store::{Store, StoreError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use callbacks::DeliveryReport;
 pub use config::{Config, LogFormat, Settings};
 pub use keyring::Keyring;
-pub use merchants::{ChannelChange, CreatedMerchant, MerchantError, NewMerchant};
 pub use ops::REQUEST_ID;
 /// Domain types a program embedding the gateway needs to configure it.
 pub use ottgate_core::{Clock, Currency, ManualClock, PaymentMethod, SystemClock};
+pub use service::merchants::{self, ChannelChange, CreatedMerchant, MerchantError, NewMerchant};
+pub use startup::{StartupError, open_keyring, open_store};
+pub use workers::delivery::DeliveryReport;
 
-use crate::callbacks::CallbackSender;
-use crate::metrics::Metrics;
-use crate::rest::limiter::FailureLimiter;
-use crate::rest::token::TokenSigner;
-use crate::state::{AppState, Inner};
-
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error(transparent)]
-    Config(#[from] config::ConfigError),
-    #[error("database: {0}")]
-    Store(#[from] StoreError),
-    #[error("master key: {0}")]
-    Keyring(#[from] keyring::KeyringError),
-    #[error("{0}")]
-    Other(String),
-}
-
-/// Opens the configured database (creating and migrating an SQLite file if needed).
-pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
-    if config.sqlite_path().is_some() {
-        return Ok(Arc::new(SqliteStore::open(&config.database_url).await?));
-    }
-    Err(StartupError::Other(format!(
-        "unsupported database_url {:?}: expected sqlite://path",
-        config
-            .database_url
-            .split('@')
-            .next_back()
-            .unwrap_or_default()
-    )))
-}
-
-/// The master key from configuration, or the key file beside the SQLite database.
-pub fn open_keyring(config: &Config) -> Result<Keyring, StartupError> {
-    if let Some(key) = &config.master_key {
-        return Ok(Keyring::from_hex(key.0.expose_secret())?);
-    }
-    let path = match (&config.master_key_file, config.sqlite_path()) {
-        (Some(p), _) => p.clone(),
-        (None, Some(db)) => {
-            let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-            name.push(".key");
-            db.with_file_name(name)
-        }
-        (None, None) => {
-            return Err(StartupError::Other(
-                "set master_key or master_key_file".into(),
-            ));
-        }
-    };
-    Ok(Keyring::load_or_create(&path)?)
-}
+use crate::state::AppState;
 
 /// The router: every endpoint, the request middleware, the body limit.
 pub fn app(state: AppState) -> Router {
     let mut router = Router::new();
-    for path in envelope_api::PATHS {
+    for path in envelope::PATHS {
         router = router.route(
             path,
-            post(envelope_api::process).fallback(envelope_api::method_not_allowed),
+            post(envelope::process).fallback(envelope::method_not_allowed),
         );
     }
     let mut router = router
@@ -127,7 +67,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/notify/{wallet}", post(notify::endpoint));
     router = state.simulators.mount(router);
-    if state.settings.sandbox {
+    if state.service.settings.sandbox {
         router = router
             .route(
                 "/sandbox/wallet/{attempt}",
@@ -149,11 +89,11 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             ops::track,
         ))
-        .layer(DefaultBodyLimit::max(state.settings.max_body_bytes))
+        .layer(DefaultBodyLimit::max(state.service.settings.max_body_bytes))
         // A request (its body included) that takes longer is cut off: 408.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            state.settings.request_timeout,
+            state.service.settings.request_timeout,
         ))
         .with_state(state)
 }
@@ -168,7 +108,7 @@ async fn unknown_path(uri: axum::http::Uri) -> axum::response::Response {
             "no such API path",
         ))
     } else {
-        envelope_api::unknown_path(uri).await
+        envelope::unknown_path(uri).await
     }
 }
 
@@ -188,39 +128,8 @@ impl Gateway {
         keyring: Keyring,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, StartupError> {
-        let settings = config.resolve(bound)?;
-        let (channels, simulators) = channels_setup::build(config, &settings)?;
-        let callbacks =
-            CallbackSender::new(settings.callback_timeout, settings.allow_private_callbacks)
-                .map_err(|e| StartupError::Other(format!("HTTP client: {e}")))?;
-        let worker_id = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
-        let tokens = match &config.jwt_secret {
-            Some(secret) => TokenSigner::new(secret.0.expose_secret().as_bytes()),
-            None => TokenSigner::new(&keyring.derive("ottgate rest jwt v1")),
-        };
-        let auth_failures = FailureLimiter::new(
-            settings.auth_failure_limit,
-            settings.auth_failure_app_limit,
-            settings.auth_failure_window,
-        );
-        let auth_hashing = tokio::sync::Semaphore::new(settings.auth_hash_concurrency);
         Ok(Self {
-            state: AppState::new(Inner {
-                settings,
-                store,
-                keyring,
-                clock,
-                channels,
-                metrics: Metrics::new(),
-                callbacks,
-                delivery_wakeup: tokio::sync::Notify::new(),
-                worker_id,
-                tokens,
-                auth_failures,
-                auth_hashing,
-                simulators,
-                rates: Default::default(),
-            }),
+            state: startup::state(config, bound, store, keyring, clock)?,
         })
     }
 
@@ -240,7 +149,7 @@ impl Gateway {
     }
 
     pub fn settings(&self) -> &Settings {
-        &self.state.settings
+        &self.state.service.settings
     }
 
     pub fn router(&self) -> Router {
@@ -252,9 +161,9 @@ impl Gateway {
         new: NewMerchant,
     ) -> Result<CreatedMerchant, MerchantError> {
         merchants::create_merchant(
-            &*self.state.store,
-            &self.state.keyring,
-            &*self.state.clock,
+            &*self.state.service.store,
+            &self.state.service.keyring,
+            &*self.state.service.clock,
             new,
         )
         .await
@@ -265,12 +174,12 @@ impl Gateway {
         id: &str,
         change: merchants::ChannelChange,
     ) -> Result<ottgate_core::Merchant, MerchantError> {
-        merchants::change_channels(&*self.state.store, id, change).await
+        merchants::change_channels(&*self.state.service.store, id, change).await
     }
 
     /// One delivery-worker step: attempts every callback due now.
     pub async fn deliver_due(&self) -> Result<DeliveryReport, StoreError> {
-        callbacks::deliver_due(&self.state).await
+        workers::delivery::deliver_due(&self.state).await
     }
 
     /// One sweeper step: closes every order past its expiry.
@@ -297,7 +206,7 @@ impl Gateway {
         } else {
             Vec::new()
         };
-        let settings = &self.state.settings;
+        let settings = &self.state.service.settings;
         let limits = listen::Limits {
             header_read_timeout: settings.header_read_timeout,
             max_connections: listen::connection_cap(settings.max_connections),

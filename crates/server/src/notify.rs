@@ -1,7 +1,7 @@
 //! What wallets tell us, server to server: notifications (read and verified by the
 //! wallet's connector, checked here against the payment or refund they name — owner,
-//! merchant account, money — then applied through [`AppState::apply_result`]) and, when a
-//! notification is late or lost, the answer to our own query (reconciliation). No wallet is
+//! merchant account, money — then applied through [`Service::apply_result`](crate::service::Service::apply_result)).
+//! When a notification is late or lost, `service::reconcile` asks instead. No wallet is
 //! named here: `/notify/{wallet}` finds its connector by name (docs/wallets.md).
 
 use axum::body::Bytes;
@@ -9,8 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use ottgate_channels::{
-    Channel, NotificationError, Outcome, PaymentRef, QueryPayment, QueryRefund, QueryResult,
-    RefundQueryResult, Stated, Subject, VerifiedResult,
+    Channel, NotificationError, Outcome, PaymentRef, Stated, Subject, VerifiedResult,
 };
 use ottgate_core::{
     Attempt, AttemptOutcome, AttemptStatus, Money, OrderId, Refund, RefundId, RefundStatus,
@@ -18,7 +17,7 @@ use ottgate_core::{
 use ottgate_store::SettleOutcome;
 use std::sync::Arc;
 
-use crate::payments::ServiceError;
+use crate::service::ServiceError;
 use crate::state::AppState;
 
 /// Why a notification was not applied. Each is logged as rejected and answered so that the
@@ -56,15 +55,16 @@ pub async fn endpoint(
     Path(wallet): Path<String>,
     body: Bytes,
 ) -> Response {
-    let Some(channel) = state.channels.by_name(&wallet) else {
+    let Some(channel) = state.service.channels.by_name(&wallet) else {
         return (StatusCode::NOT_FOUND, "no such wallet").into_response();
     };
     let refusal = match receive_with(&state, &channel, &body).await {
         Ok(()) => None,
         Err(e) => {
             state
+                .service
                 .metrics
-                .outcome(&state.metrics.notifications, "rejected");
+                .outcome(&state.service.metrics.notifications, "rejected");
             tracing::warn!(channel = channel.name(), reason = ?e.to_string(), "notification rejected");
             Some(e.to_string())
         }
@@ -87,6 +87,7 @@ pub async fn endpoint(
 /// used in-process by the sandbox helper, so that its payments take exactly this path).
 pub async fn receive(state: &AppState, wallet: &str, body: &[u8]) -> Result<(), Rejected> {
     let channel = state
+        .service
         .channels
         .by_name(wallet)
         .ok_or(Rejected::NoConnector)?;
@@ -103,7 +104,8 @@ async fn receive_with(
         Subject::Payment { attempt_id } => {
             let attempt = attempt_of(state, attempt_id, channel.name()).await?;
             if let Some(sub_merchant) = &notification.sub_merchant
-                && !channel.addressed_to(sub_merchant, &state.channel_ids_of(&attempt).await?)
+                && !channel
+                    .addressed_to(sub_merchant, &state.service.channel_ids_of(&attempt).await?)
             {
                 return Err(Rejected::WrongMerchant);
             }
@@ -122,8 +124,9 @@ async fn receive_with(
                 channel.confirm_notification(&notification).await?;
             }
             state
+                .service
                 .metrics
-                .outcome(&state.metrics.notifications, "accepted");
+                .outcome(&state.service.metrics.notifications, "accepted");
             match outcome {
                 Some((outcome, wallet_ref)) => apply(state, &attempt, outcome, wallet_ref).await,
                 None => Ok(()),
@@ -145,8 +148,9 @@ async fn receive_with(
                 Outcome::Failed => (RefundStatus::Failed, None),
                 Outcome::Undecided => {
                     state
+                        .service
                         .metrics
-                        .outcome(&state.metrics.notifications, "accepted");
+                        .outcome(&state.service.metrics.notifications, "accepted");
                     return Ok(());
                 }
             };
@@ -154,11 +158,13 @@ async fn receive_with(
                 channel.confirm_notification(&notification).await?;
             }
             state
+                .service
                 .metrics
-                .outcome(&state.metrics.notifications, "accepted");
+                .outcome(&state.service.metrics.notifications, "accepted");
             let refund = state
+                .service
                 .store
-                .finish_refund(&refund.id, status, wallet_ref, state.clock.now())
+                .finish_refund(&refund.id, status, wallet_ref, state.service.clock.now())
                 .await?;
             tracing::info!(refund_id = %refund.id, status = refund.status.code(), channel = channel.name(), "refund result from the wallet");
             Ok(())
@@ -184,6 +190,7 @@ async fn refund_of(
 ) -> Result<(Refund, Attempt), Rejected> {
     let id = RefundId::parse(refund_id).map_err(|_| Rejected::UnknownRefund)?;
     let refund = state
+        .service
         .store
         .refund(&id)
         .await?
@@ -200,11 +207,18 @@ async fn attempt_of(
 ) -> Result<Attempt, Rejected> {
     let id = OrderId::parse(out_trade_no).map_err(|_| Rejected::UnknownTrade)?;
     let attempt = state
+        .service
         .store
         .attempt(&id)
         .await?
         .ok_or(Rejected::UnknownTrade)?;
-    if state.channels.for_method(attempt.method).map(|c| c.name()) != Some(wallet) {
+    if state
+        .service
+        .channels
+        .for_method(attempt.method)
+        .map(|c| c.name())
+        != Some(wallet)
+    {
         return Err(Rejected::WrongChannel);
     }
     Ok(attempt)
@@ -221,121 +235,10 @@ async fn apply(
         outcome,
         bizpay_order_id: bizpay,
     };
-    match state.apply_result(result).await? {
+    match state.service.apply_result(result).await? {
         SettleOutcome::Applied { .. } | SettleOutcome::AlreadyApplied { .. } => Ok(()),
         // A contradiction (e.g. "closed" after "paid") is logged by apply_result; the wallet
         // has told us, and re-sending will not change it: acknowledge.
         SettleOutcome::Rejected { .. } => Ok(()),
-    }
-}
-
-impl AppState {
-    /// Asks the wallet about a refund it accepted but has not reported on, and records a
-    /// definite answer. Returns whether anything changed.
-    pub async fn reconcile_refund(&self, refund: &Refund) -> Result<bool, ServiceError> {
-        if refund.status != RefundStatus::Pending {
-            return Ok(false);
-        }
-        let attempt = self
-            .store
-            .attempt(&refund.payment_id)
-            .await?
-            .ok_or(ServiceError::NotFound("attempt"))?;
-        let Some(channel) = self
-            .channels
-            .for_method(attempt.method)
-            .filter(|c| c.can_query_refunds())
-        else {
-            self.store
-                .mark_refund_checked(&refund.id, self.clock.now())
-                .await?;
-            return Ok(false);
-        };
-        let answer = channel
-            .query_refund(&QueryRefund {
-                refund_id: refund.id.clone(),
-                requested_at: refund.created_at,
-                money: refund.money,
-                channel_ids: self.channel_ids_of(&attempt).await?,
-            })
-            .await;
-        self.store
-            .mark_refund_checked(&refund.id, self.clock.now())
-            .await?;
-        let (status, channel_ref) = match answer {
-            Ok(RefundQueryResult::Succeeded { channel_refund_id }) => {
-                (RefundStatus::Success, channel_refund_id)
-            }
-            Ok(RefundQueryResult::Failed) => (RefundStatus::Failed, None),
-            Ok(RefundQueryResult::Pending) => return Ok(false),
-            Err(e) => {
-                tracing::warn!(refund_id = %refund.id, error = %e, "refund reconciliation query failed");
-                return Ok(false);
-            }
-        };
-        let finished = self
-            .store
-            .finish_refund(&refund.id, status, channel_ref, self.clock.now())
-            .await?;
-        let changed = finished.status == status && finished.status != RefundStatus::Pending;
-        if changed {
-            self.metrics
-                .outcome(&self.metrics.notifications, "reconciled");
-            tracing::info!(refund_id = %refund.id, status = status.code(), "refund settled by reconciliation query");
-        }
-        Ok(changed)
-    }
-
-    /// Asks the wallet about a pending attempt and applies a definite answer. Returns
-    /// whether anything changed.
-    pub async fn reconcile(&self, attempt: &Attempt) -> Result<bool, ServiceError> {
-        if attempt.status != AttemptStatus::Pending {
-            return Ok(false);
-        }
-        let Some(channel) = self.channels.for_method(attempt.method) else {
-            return Ok(false);
-        };
-        let terms = self.wallet_terms(attempt).await?;
-        let answer = channel
-            .query(&QueryPayment {
-                attempt_id: attempt.id.clone(),
-                money: attempt.money,
-                started_at: attempt.created_at,
-                flow: terms.flow,
-                channel_ids: terms.ids,
-            })
-            .await;
-        self.store
-            .mark_checked(&attempt.id, self.clock.now())
-            .await?;
-        let outcome = match answer {
-            Ok(QueryResult::Paid { money: Some(m), .. }) if m != attempt.money => {
-                tracing::warn!(attempt_id = %attempt.id, "wallet reports a payment of another amount; not applied");
-                return Ok(false);
-            }
-            Ok(QueryResult::Paid {
-                bizpay_order_id, ..
-            }) => (AttemptOutcome::Paid, Some(bizpay_order_id)),
-            Ok(QueryResult::Closed) => (AttemptOutcome::Failed, None),
-            Ok(QueryResult::Pending | QueryResult::NotFound) => return Ok(false),
-            Err(e) => {
-                tracing::warn!(attempt_id = %attempt.id, error = %e, "reconciliation query failed");
-                return Ok(false);
-            }
-        };
-        let applied = self
-            .apply_result(VerifiedResult {
-                attempt_id: attempt.id.clone(),
-                outcome: outcome.0,
-                bizpay_order_id: outcome.1,
-            })
-            .await?;
-        let changed = matches!(applied, SettleOutcome::Applied { .. });
-        if changed {
-            self.metrics
-                .outcome(&self.metrics.notifications, "reconciled");
-            tracing::info!(attempt_id = %attempt.id, outcome = outcome.0.code(), "settled by reconciliation query");
-        }
-        Ok(changed)
     }
 }

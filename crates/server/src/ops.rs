@@ -18,7 +18,7 @@ pub async fn healthz() -> &'static str {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ready().await {
+    match state.service.store.ready().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(e) => {
             tracing::warn!(error = %e, "not ready");
@@ -28,13 +28,13 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    match state.store.stats().await {
+    match state.service.store.stats().await {
         Ok(stats) => (
             [(
                 header::CONTENT_TYPE,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
             )],
-            state.metrics.encode(&stats),
+            state.service.metrics.encode(&stats),
         )
             .into_response(),
         Err(e) => {
@@ -92,6 +92,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
     let status = response.status();
     let elapsed = started.elapsed();
     state
+        .service
         .metrics
         .http_requests
         .get_or_create(&HttpLabels {
@@ -101,6 +102,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         })
         .inc();
     state
+        .service
         .metrics
         .http_latency
         .get_or_create(&RouteLabels {

@@ -19,9 +19,10 @@ use ottgate_core::{
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::i18n::{Lang, Strings};
-use crate::pages::{StatusPage, render};
-use crate::payments::{ServiceError, Signing, StartError};
+use crate::checkout::i18n::{Lang, Strings};
+use crate::checkout::pages::{StatusPage, render};
+use crate::service::payments::StartError;
+use crate::service::{ServiceError, Signing};
 use crate::state::AppState;
 
 #[derive(Template)]
@@ -62,9 +63,10 @@ async fn complete(
     if attempt.status != AttemptStatus::Pending {
         return Err(CompleteError::AttemptFinished);
     }
-    order.check_payable(state.clock.now())?;
+    order.check_payable(state.service.clock.now())?;
     // The buyer walking away is not the wallet's result: nothing to simulate.
     let simulator = state
+        .service
         .channels
         .for_method(attempt.method)
         .and_then(|channel| state.simulators.get(channel.name()).cloned());
@@ -76,6 +78,7 @@ async fn complete(
     let bizpay_order_id =
         (outcome == AttemptOutcome::Paid).then(|| SandboxChannel::transaction_id(&attempt.id));
     state
+        .service
         .apply_result(VerifiedResult {
             attempt_id: attempt.id.clone(),
             outcome,
@@ -102,6 +105,7 @@ async fn complete_at(
     } else {
         Some(
             state
+                .service
                 .open_wallet(order, merchant, attempt, Device::Mobile)
                 .await
                 .map_err(|e| wallet(&e))?,
@@ -133,15 +137,17 @@ async fn wallet_context(
     let Ok(id) = OrderId::parse(attempt_id) else {
         return Ok(None);
     };
-    let Some(attempt) = state.store.attempt(&id).await? else {
+    let Some(attempt) = state.service.store.attempt(&id).await? else {
         return Ok(None);
     };
     let order = state
+        .service
         .store
         .order(&attempt.order_id)
         .await?
         .ok_or(ServiceError::NotFound("order"))?;
     let signing = state
+        .service
         .signing(&order.merchant_id)
         .await?
         .ok_or(ServiceError::NotFound("merchant"))?;
@@ -187,13 +193,19 @@ fn wallet_page(
         currency: w.order.money.currency.code(),
         attempt_id: w.attempt.id.to_string(),
         action: state
+            .service
             .settings
             .public_url
             .join(&format!("sandbox/wallet/{}", w.attempt.id))
             .map(|u| u.to_string())
             .unwrap_or_default(),
         message,
-        continue_url: message.map(|_| state.return_url(&w.order.token, &w.attempt.id).to_string()),
+        continue_url: message.map(|_| {
+            state
+                .service
+                .return_url(&w.order.token, &w.attempt.id)
+                .to_string()
+        }),
     };
     render(status, &page)
 }
@@ -223,7 +235,7 @@ pub async fn wallet(
         Some(CompleteError::AttemptFinished)
     } else {
         w.order
-            .check_payable(state.clock.now())
+            .check_payable(state.service.clock.now())
             .err()
             .map(CompleteError::from)
     };
@@ -268,9 +280,13 @@ pub async fn wallet_action(
         return wallet_page(&state, lang, &w, None, StatusCode::BAD_REQUEST);
     };
     match complete(&state, &w.order, &w.signing.merchant, &w.attempt, outcome).await {
-        Ok(()) => {
-            Redirect::to(state.return_url(&w.order.token, &w.attempt.id).as_str()).into_response()
-        }
+        Ok(()) => Redirect::to(
+            state
+                .service
+                .return_url(&w.order.token, &w.attempt.id)
+                .as_str(),
+        )
+        .into_response(),
         Err(CompleteError::Service(e)) => {
             tracing::error!(error = %e, "sandbox wallet failed");
             StatusPage::internal(lang)
@@ -385,20 +401,28 @@ async fn complete_checkout_inner(
     };
     let token = CheckoutToken::parse(token).map_err(|_| not_found())?;
     let mut order = state
+        .service
         .store
         .order_by_token(&token)
         .await?
         .ok_or_else(not_found)?;
-    let now = state.clock.now();
-    if state.store.close_if_expired(&order.id, now).await? {
-        order = state.store.order(&order.id).await?.ok_or_else(not_found)?;
+    let now = state.service.clock.now();
+    if state.service.store.close_if_expired(&order.id, now).await? {
+        order = state
+            .service
+            .store
+            .order(&order.id)
+            .await?
+            .ok_or_else(not_found)?;
     }
     let signing = state
+        .service
         .signing(&order.merchant_id)
         .await?
         .ok_or(ServiceError::NotFound("merchant"))?;
     order.check_payable(now).map_err(not_payable)?;
     let attempt = match state
+        .service
         .start_payment(&order, &signing.merchant, method, Device::Mobile)
         .await
     {
@@ -423,13 +447,20 @@ async fn complete_checkout_inner(
         }
         Err(CompleteError::Service(e)) => return Err(e.into()),
     }
-    let order = state.store.order(&order.id).await?.ok_or_else(not_found)?;
+    let order = state
+        .service
+        .store
+        .order(&order.id)
+        .await?
+        .ok_or_else(not_found)?;
     let attempt = state
+        .service
         .store
         .attempt(&attempt.id)
         .await?
         .ok_or_else(not_found)?;
     let redirect_url = state
+        .service
         .buyer_destination(&order, Some(&attempt), &signing.key)?
         .map(|u| u.to_string());
     Ok(
@@ -486,6 +517,7 @@ async fn complete_payment_inner(
         Err(CompleteError::Service(e)) => return Err(e.into()),
     }
     let view = state
+        .service
         .payment(&w.order.merchant_id, w.attempt.id.as_str())
         .await?
         .ok_or_else(not_found)?;
@@ -508,6 +540,7 @@ async fn merchant_named(
         return Ok(None);
     };
     let mut orders: Vec<Order> = state
+        .service
         .store
         .orders_with_reference(&reference, 50)
         .await?
@@ -525,7 +558,14 @@ async fn merchant_named(
     let Some(order) = orders.pop() else {
         return Ok(None);
     };
-    let Some(attempt) = state.store.attempts(&order.id).await?.into_iter().next() else {
+    let Some(attempt) = state
+        .service
+        .store
+        .attempts(&order.id)
+        .await?
+        .into_iter()
+        .next()
+    else {
         return Ok(None);
     };
     Ok(wallet_context(state, attempt.id.as_str()).await?)

@@ -14,7 +14,7 @@ use ottgate_store::{Idempotency, IdempotencyClaim};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-use super::{Authed, RestError};
+use super::extract::{Authed, RestError};
 use crate::state::AppState;
 
 pub const HEADER: &str = "idempotency-key";
@@ -43,7 +43,7 @@ pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next)
         Ok(authed) => authed.merchant,
         Err(e) => return e.into_response(),
     };
-    let Ok(body) = to_bytes(body, state.settings.max_body_bytes).await else {
+    let Ok(body) = to_bytes(body, state.service.settings.max_body_bytes).await else {
         return RestError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             RestCode::InvalidParameter,
@@ -58,11 +58,11 @@ pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next)
         scope: scope.clone(),
         key: key.clone(),
         request_hash,
-        now: state.clock.now(),
+        now: state.service.clock.now(),
         lease: LEASE,
-        retention: state.settings.idempotency_retention,
+        retention: state.service.settings.idempotency_retention,
     };
-    match state.store.claim_idempotency(claim).await {
+    match state.service.store.claim_idempotency(claim).await {
         Err(e) => RestError::internal(&e).into_response(),
         Ok(Idempotency::Replay { status, body }) => (
             StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
@@ -102,11 +102,13 @@ pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next)
             let stored = if response_parts.status.is_server_error() {
                 // Nothing certain happened: a retry with this key runs again.
                 state
+                    .service
                     .store
                     .release_idempotency(&merchant.id, &scope, &key)
                     .await
             } else {
                 state
+                    .service
                     .store
                     .finish_idempotency(
                         &merchant.id,

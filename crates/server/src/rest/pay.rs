@@ -15,10 +15,10 @@ use ottgate_store::{CreateOutcome, NewOrder};
 use std::sync::OnceLock;
 use url::Url;
 
-use super::{Authed, ClientAddr, JsonObject, RestError, RestResult, ok};
-use crate::callbacks::check_callback_url;
-use crate::payments::{PaymentView, StartError};
-use crate::refunds::RefundError;
+use super::extract::{Authed, ClientAddr, JsonObject, RestError, RestResult, ok};
+use crate::outbound::check_callback_url;
+use crate::service::payments::{PaymentView, StartError};
+use crate::service::refunds::RefundError;
 use crate::state::AppState;
 use ottgate_channels::Device;
 
@@ -66,7 +66,7 @@ pub async fn token(
 ) -> RestResult<TokenResult> {
     let app_id = body.required("appId", 64)?;
     let app_key = body.required("appKey", 128)?;
-    let now = state.clock.now();
+    let now = state.service.clock.now();
     // The failure is counted before the key is hashed, so concurrent guesses cannot
     // overtake the limit; a right key gives it back.
     let Some(reservation) = state.auth_failures.reserve(&app_id, addr, now) else {
@@ -86,7 +86,7 @@ pub async fn token(
             "too many sign-ins at once; try again shortly",
         ));
     };
-    let record = state.store.merchant_by_app_id(&app_id).await?;
+    let record = state.service.store.merchant_by_app_id(&app_id).await?;
     let hash = record
         .as_ref()
         .map_or_else(|| decoy_hash().to_owned(), |r| r.app_key_hash.clone());
@@ -124,8 +124,11 @@ async fn pay(
     let amount = Amount::parse(&body.required("amount", 64)?)
         .map_err(|e| RestError::invalid(e.to_string()))?;
     let callback_url = url_field(body, "callbackURL")?;
-    check_callback_url(&callback_url, state.settings.allow_private_callbacks)
-        .map_err(|e| RestError::invalid(format!("callbackURL {e}")))?;
+    check_callback_url(
+        &callback_url,
+        state.service.settings.allow_private_callbacks,
+    )
+    .map_err(|e| RestError::invalid(format!("callbackURL {e}")))?;
     let return_url = url_field(body, "returnURL")?;
     let remark = body.optional("remark", 128)?;
     let reference = body
@@ -138,14 +141,14 @@ async fn pay(
             )
         })?;
     let method = PaymentMethod::Alipay;
-    if !merchant.offers(method) || state.channels.for_method(method).is_none() {
+    if !merchant.offers(method) || state.service.channels.for_method(method).is_none() {
         return Err(RestError::new(
             StatusCode::CONFLICT,
             RestCode::NoChannel,
             "Alipay is not available for this merchant",
         ));
     }
-    let now = state.clock.now();
+    let now = state.service.clock.now();
     let order = Order {
         reference,
         redirect_url: return_url.to_string(),
@@ -156,10 +159,11 @@ async fn pay(
             Money::new(amount, merchant.default_currency()),
             callback_url.to_string(),
             now,
-            state.settings.rest_payment_ttl,
+            state.service.settings.rest_payment_ttl,
         )
     };
     let created = state
+        .service
         .store
         .create_order(NewOrder {
             order: order.clone(),
@@ -184,6 +188,7 @@ async fn pay(
     };
     let order = Order { id, ..order };
     let start = state
+        .service
         .open_wallet(
             &order,
             merchant,
@@ -312,6 +317,7 @@ pub async fn status_query(
 ) -> RestResult<PaymentStatusResult> {
     let id = body.required("paymentId", 64)?;
     let view = state
+        .service
         .payment(&authed.merchant.id, &id)
         .await?
         .ok_or_else(|| RestError::not_found("payment not found"))?;
@@ -338,6 +344,7 @@ pub async fn status_query_by_reference(
 ) -> RestResult<PaymentStatusResult> {
     let reference = body.required("reference", 64)?;
     let view = state
+        .service
         .payment_by_reference(&authed.merchant.id, &reference)
         .await?
         .ok_or_else(|| RestError::not_found("payment not found"))?;
@@ -371,6 +378,7 @@ pub async fn refund(
     let payment_id = OrderId::parse(&ori).map_err(|_| not_found())?;
     let conflict = |code, message: String| RestError::new(StatusCode::CONFLICT, code, message);
     let refund = state
+        .service
         .refund(&authed.merchant.id, &payment_id, amount, None)
         .await
         .map_err(|e| match e {

@@ -23,6 +23,7 @@ async fn order_of(t: &TestGateway, reference: &str) -> OrderId {
     let r = ottgate_core::MerchantRef::parse(reference).unwrap();
     t.gateway
         .state()
+        .service
         .store
         .order_by_reference(merchant, &r)
         .await
@@ -70,7 +71,7 @@ async fn a_failed_callback_is_retried_on_schedule_until_acknowledged() {
         bodies[0], bodies[1],
         "every retry sends the same bytes (same notify_id)"
     );
-    let store = &t.gateway.state().store;
+    let store = &t.gateway.state().service.store;
     let deliveries = store
         .deliveries_for_order(&order_of(&t, "retry-1").await)
         .await
@@ -114,6 +115,7 @@ async fn a_delivery_is_exhausted_when_the_schedule_runs_out() {
     let d = &t
         .gateway
         .state()
+        .service
         .store
         .deliveries_for_order(&order_of(&t, "exhaust-1").await)
         .await
@@ -139,6 +141,7 @@ async fn an_unreachable_receiver_is_a_failed_attempt_with_a_reason() {
     let d = &t
         .gateway
         .state()
+        .service
         .store
         .deliveries_for_order(&order_of(&t, "unreachable-1").await)
         .await

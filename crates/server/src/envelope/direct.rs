@@ -15,11 +15,12 @@ use ottgate_envelope::Fields;
 use ottgate_store::{CreateOutcome, NewOrder};
 use url::Url;
 
-use crate::envelope_api::ProtocolError;
-use crate::fields::{
+use super::error::ProtocolError;
+use super::fields::{
     callback_url, currency, operator, optional_merchant, required, text_field, url_field,
 };
-use crate::payments::{Signing, StartError};
+use crate::service::Signing;
+use crate::service::payments::StartError;
 use crate::state::AppState;
 
 /// A direct payment that passed every rule.
@@ -100,7 +101,7 @@ fn validate_active_pay(
             ));
         }
     };
-    let callback_url = callback_url(state, r.call_back_url)?;
+    let callback_url = callback_url(&state.service.settings, r.call_back_url)?;
     let currency = currency_or_default(r.currency_type, merchant)?;
     Ok(Valid {
         kind: OrderKind::ActivePay,
@@ -141,7 +142,7 @@ fn validate_h5_pay(
     {
         return Err(ProtocolError::format("submit_type must be form"));
     }
-    let callback_url = callback_url(state, r.call_back_url)?;
+    let callback_url = callback_url(&state.service.settings, r.call_back_url)?;
     let redirect_url = match r.redirect_url {
         Some(raw) => Some(url_field(Some(raw), "redirect_url")?),
         None => None,
@@ -209,7 +210,7 @@ pub async fn h5_pay(
             merchant_id: order.merchant_id.to_string(),
             amount: order.money.amount.to_string(),
             payinfo: payinfo.to_string(),
-            time_zone_id: state.settings.time_zone_id.clone(),
+            time_zone_id: state.service.settings.time_zone_id.clone(),
         }))
     })
     .await
@@ -225,14 +226,14 @@ async fn create(
     answer: impl Fn(&Order, &Attempt, &PaymentStart) -> Result<Fields, ProtocolError>,
 ) -> Result<Fields, ProtocolError> {
     let merchant = &signing.merchant;
-    if state.channel_for(merchant, valid.method).is_err() {
+    if state.service.channel_for(merchant, valid.method).is_err() {
         return Err(ProtocolError::invalid(format!(
             "biz_type {} is not available for this merchant",
             valid.method.code()
         )));
     }
-    let now = state.clock.now();
-    let ttl = state.settings.rest_payment_ttl;
+    let now = state.service.clock.now();
+    let ttl = state.service.settings.rest_payment_ttl;
     let order = Order {
         reference: valid.reference.clone(),
         tip: valid.tip,
@@ -249,6 +250,7 @@ async fn create(
     };
     let request_md5 = md5.to_ascii_uppercase();
     let created = state
+        .service
         .store
         .create_order(NewOrder {
             order: order.clone(),
@@ -292,6 +294,7 @@ async fn create(
     };
     let device = Device::Mobile;
     let start = state
+        .service
         .open_wallet(&order, merchant, &attempt, device)
         .await
         .map_err(|e| match e {
@@ -303,7 +306,11 @@ async fn create(
         })?;
     let response = answer(&order, &attempt, &start)?;
     let text = serde_json::Value::Object(response.clone()).to_string();
-    state.store.set_response_data(&order.id, text).await?;
+    state
+        .service
+        .store
+        .set_response_data(&order.id, text)
+        .await?;
     Ok(response)
 }
 
@@ -323,11 +330,13 @@ async fn first_payment(
     let missing = || ProtocolError::internal(&ottgate_store::StoreError::NotFound("order"));
     let reference = reference.ok_or_else(missing)?;
     let order = state
+        .service
         .store
         .order_by_reference(&merchant.id, reference)
         .await?
         .ok_or_else(missing)?;
     let attempt = state
+        .service
         .store
         .attempts(&order.id)
         .await?

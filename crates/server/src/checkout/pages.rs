@@ -6,7 +6,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use std::sync::LazyLock;
 
-use crate::i18n::{Lang, Strings};
+use super::i18n::{Lang, Strings};
 
 /// The checkout's countdown (checkout.html).
 pub const COUNTDOWN_JS: &str = r#"

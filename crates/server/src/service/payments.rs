@@ -17,8 +17,7 @@ use ottgate_store::{NewDelivery, SettleOutcome, SettleRequest, StartOutcome, Sto
 use std::sync::Arc;
 use url::Url;
 
-use crate::keyring::KeyringError;
-use crate::state::AppState;
+use super::{Service, ServiceError, Signing};
 
 /// How the buyer of `order` meets the wallet: an ACTIVEPAY code is scanned, an H5PAY
 /// payment happens in a phone's browser, any other in the buyer's browser on `device`.
@@ -35,25 +34,6 @@ pub fn flow_of(order: &Order, device: Device) -> Flow {
 pub struct WalletTerms {
     pub ids: ottgate_core::ChannelIds,
     pub flow: Flow,
-}
-
-/// A merchant and its sign key, unsealed for the length of one request.
-#[derive(Debug, Clone)]
-pub struct Signing {
-    pub merchant: Merchant,
-    pub key: SignKey,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Keyring(#[from] KeyringError),
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    #[error("stored URL is invalid: {0}")]
-    BadUrl(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +54,7 @@ impl From<StoreError> for StartError {
     }
 }
 
-impl AppState {
+impl Service {
     pub async fn signing(&self, id: &MerchantId) -> Result<Option<Signing>, ServiceError> {
         let Some(record) = self.store.merchant(id).await? else {
             return Ok(None);
@@ -388,7 +368,7 @@ impl PaymentView {
     }
 }
 
-impl AppState {
+impl Service {
     /// `merchant`'s payment `id`: the merchant's own `order_id` of an ACTIVEPAY or H5PAY
     /// payment, else the gateway's payment id. Another merchant's payment is as absent as
     /// a missing one.

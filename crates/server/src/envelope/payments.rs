@@ -11,10 +11,10 @@ use ottgate_core::{Amount, OrderKind};
 use ottgate_envelope::Fields;
 use ottgate_store::{Idempotency, IdempotencyClaim};
 
-use crate::envelope_api::ProtocolError;
-use crate::fields::{optional_merchant, required};
-use crate::payments::Signing;
-use crate::refunds::RefundError;
+use super::error::ProtocolError;
+use super::fields::{optional_merchant, required};
+use crate::service::Signing;
+use crate::service::refunds::RefundError;
 use crate::state::AppState;
 
 pub async fn status_query(
@@ -27,6 +27,7 @@ pub async fn status_query(
     let order_id = required(r.order_id, "order_id")?;
     let merchant = &signing.merchant;
     let view = state
+        .service
         .payment(&merchant.id, &order_id)
         .await?
         .ok_or_else(|| ProtocolError::invalid("order_id not found"))?;
@@ -77,11 +78,11 @@ pub async fn refund(
         scope: REFUND_SCOPE.into(),
         key: key.clone(),
         request_hash: key.clone(),
-        now: state.clock.now(),
+        now: state.service.clock.now(),
         lease: crate::rest::IDEMPOTENCY_LEASE,
-        retention: state.settings.idempotency_retention,
+        retention: state.service.settings.idempotency_retention,
     };
-    match state.store.claim_idempotency(claim).await? {
+    match state.service.store.claim_idempotency(claim).await? {
         Idempotency::Replay { body, .. } => match serde_json::from_str(&body) {
             Ok(serde_json::Value::Object(first)) => {
                 tracing::info!(merchant_id = %merchant, "identical REFUND retried; replaying the first result");
@@ -101,6 +102,7 @@ pub async fn refund(
                 Ok(answer) => {
                     let text = serde_json::Value::Object(answer.clone()).to_string();
                     state
+                        .service
                         .store
                         .finish_idempotency(merchant, REFUND_SCOPE, &key, 200, text)
                         .await
@@ -108,6 +110,7 @@ pub async fn refund(
                 // Refused: nothing was refunded, and a retry is asked again.
                 Err(_) => {
                     state
+                        .service
                         .store
                         .release_idempotency(merchant, REFUND_SCOPE, &key)
                         .await
@@ -143,10 +146,12 @@ async fn refund_once(
     let not_found = || ProtocolError::invalid("ori_order_id not found");
     let merchant = &signing.merchant;
     let payment = state
+        .service
         .payment(&merchant.id, &ori)
         .await?
         .ok_or_else(not_found)?;
     let refund = state
+        .service
         .refund(
             &merchant.id,
             &payment.attempt.id,

@@ -6,15 +6,22 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::callbacks::{DeliveryReport, deliver_due};
 use crate::state::AppState;
+
+pub mod delivery;
+
+use delivery::{DeliveryReport, deliver_due};
 
 /// One sweeper step: closes every order past its expiry (returning how many), and forgets
 /// idempotency keys past their retention.
 pub async fn sweep_expired(state: &AppState) -> Result<usize, StoreError> {
     let mut total = 0;
     loop {
-        let closed = state.store.expire_due(state.clock.now(), 500).await?;
+        let closed = state
+            .service
+            .store
+            .expire_due(state.service.clock.now(), 500)
+            .await?;
         for id in &closed {
             tracing::info!(order_id = %id, "order expired");
         }
@@ -24,11 +31,12 @@ pub async fn sweep_expired(state: &AppState) -> Result<usize, StoreError> {
         }
     }
     // Idempotency keys past their retention are only dead weight (one batch a sweep).
-    let retention = state.settings.idempotency_retention;
+    let retention = state.service.settings.idempotency_retention;
     let before = ottgate_core::Timestamp::from_epoch_millis(
-        state.clock.now().epoch_millis() - i64::try_from(retention.as_millis()).unwrap_or(0),
+        state.service.clock.now().epoch_millis()
+            - i64::try_from(retention.as_millis()).unwrap_or(0),
     );
-    state.store.prune_idempotency(before, 1_000).await?;
+    state.service.store.prune_idempotency(before, 1_000).await?;
     Ok(total)
 }
 
@@ -36,29 +44,31 @@ pub async fn sweep_expired(state: &AppState) -> Result<usize, StoreError> {
 /// (and not asked within it): one reconciliation step. Returns how many were settled by
 /// the answers.
 pub async fn reconcile_due(state: &AppState) -> Result<usize, StoreError> {
-    let now = state.clock.now();
-    let age = state.settings.reconcile_after;
+    let now = state.service.clock.now();
+    let age = state.service.settings.reconcile_after;
     let earlier = ottgate_core::Timestamp::from_epoch_millis(
         now.epoch_millis() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX),
     );
     let due = state
+        .service
         .store
         .attempts_to_reconcile(earlier, earlier, 50)
         .await?;
     let mut settled = 0;
     for attempt in due {
-        match state.reconcile(&attempt).await {
+        match state.service.reconcile(&attempt).await {
             Ok(true) => settled += 1,
             Ok(false) => {}
             Err(e) => tracing::warn!(attempt_id = %attempt.id, error = %e, "reconciliation failed"),
         }
     }
     let refunds = state
+        .service
         .store
         .refunds_to_reconcile(earlier, earlier, 50)
         .await?;
     for refund in refunds {
-        match state.reconcile_refund(&refund).await {
+        match state.service.reconcile_refund(&refund).await {
             Ok(true) => settled += 1,
             Ok(false) => {}
             Err(e) => {
@@ -80,7 +90,7 @@ pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<(
 }
 
 async fn delivery_loop(state: AppState, shutdown: CancellationToken) {
-    let poll = state.settings.delivery_poll_interval;
+    let poll = state.service.settings.delivery_poll_interval;
     loop {
         let report = match deliver_due(&state).await {
             Ok(r) => r,
@@ -94,11 +104,11 @@ async fn delivery_loop(state: AppState, shutdown: CancellationToken) {
         }
         // A full batch means more may be due right away.
         let full = report.attempted
-            >= usize::try_from(state.settings.callback_concurrency).unwrap_or(usize::MAX);
+            >= usize::try_from(state.service.settings.callback_concurrency).unwrap_or(usize::MAX);
         let wait = if full { Duration::ZERO } else { poll };
         tokio::select! {
             () = shutdown.cancelled() => break,
-            () = state.delivery_wakeup.notified() => {}
+            () = state.service.delivery_wakeup.notified() => {}
             () = tokio::time::sleep(wait) => {}
         }
     }
@@ -115,7 +125,7 @@ async fn sweep_loop(state: AppState, shutdown: CancellationToken) {
         }
         tokio::select! {
             () = shutdown.cancelled() => break,
-            () = tokio::time::sleep(state.settings.expiry_sweep_interval) => {}
+            () = tokio::time::sleep(state.service.settings.expiry_sweep_interval) => {}
         }
     }
     tracing::info!("expiry sweeper stopped");

@@ -12,11 +12,16 @@ use ottgate_core::{
 };
 use serde::Deserialize;
 
-use crate::i18n::{Lang, Strings};
-use crate::pages::{StatusPage, render};
-use crate::payments::{ServiceError, Signing, StartError};
+use crate::service::payments::StartError;
+use crate::service::{ServiceError, Signing};
 use crate::state::AppState;
+
+pub mod i18n;
+pub mod pages;
+
+use i18n::{Lang, Strings};
 use ottgate_channels::{Device, PaymentStart, StartAction};
+use pages::{StatusPage, render};
 
 #[derive(Template)]
 #[template(path = "checkout.html")]
@@ -84,24 +89,27 @@ async fn load(
     let Ok(token) = CheckoutToken::parse(token) else {
         return Ok(None);
     };
-    let Some(mut order) = state.store.order_by_token(&token).await? else {
+    let Some(mut order) = state.service.store.order_by_token(&token).await? else {
         return Ok(None);
     };
     if serves == Serves::CheckoutOnly && order.kind != OrderKind::Checkout {
         return Ok(None);
     }
     if state
+        .service
         .store
-        .close_if_expired(&order.id, state.clock.now())
+        .close_if_expired(&order.id, state.service.clock.now())
         .await?
     {
         order = state
+            .service
             .store
             .order(&order.id)
             .await?
             .ok_or(ServiceError::NotFound("order"))?;
     }
     let signing = state
+        .service
         .signing(&order.merchant_id)
         .await?
         .ok_or(ServiceError::NotFound("merchant"))?;
@@ -143,7 +151,7 @@ async fn finished_page(
     c: &Checkout,
 ) -> Result<Response, ServiceError> {
     let t = lang.strings();
-    let attempts = state.store.attempts(&c.order.id).await?;
+    let attempts = state.service.store.attempts(&c.order.id).await?;
     let attempt = match &c.order.paid_attempt {
         Some(paid) => attempts.iter().find(|a| &a.id == paid),
         None => attempts.last(),
@@ -157,7 +165,9 @@ async fn finished_page(
             ("closed", "status-bad", t.closed_title, t.closed_body)
         }
     };
-    let return_url = state.buyer_destination(&c.order, attempt, &c.signing.key)?;
+    let return_url = state
+        .service
+        .buyer_destination(&c.order, attempt, &c.signing.key)?;
     let return_url = return_url.map(|u| u.to_string());
     Ok(render(
         StatusCode::OK,
@@ -176,11 +186,12 @@ async fn finished_page(
 
 fn list_page(state: &AppState, lang: Lang, c: &Checkout, error: Option<&'static str>) -> Response {
     let t = lang.strings();
-    let now = state.clock.now();
+    let now = state.service.clock.now();
     let remaining = now.until(c.order.expires_at).as_secs();
-    let methods = state.available_methods(&c.signing.merchant);
+    let methods = state.service.available_methods(&c.signing.merchant);
     let test_mode = methods.iter().any(|m| {
         state
+            .service
             .channels
             .for_method(*m)
             .is_some_and(|ch| ch.is_test_mode())
@@ -205,7 +216,7 @@ fn list_page(state: &AppState, lang: Lang, c: &Checkout, error: Option<&'static 
                 short: short_label(m),
             })
             .collect(),
-        pay_action: format!("{}/pay", state.checkout_url(&c.order.token)),
+        pay_action: format!("{}/pay", state.service.checkout_url(&c.order.token)),
     };
     render(
         if error.is_some() {
@@ -276,6 +287,7 @@ fn wallet_response(
                 return StatusPage::internal(lang);
             };
             let test_mode = state
+                .service
                 .channels
                 .for_method(method)
                 .is_some_and(|ch| ch.is_test_mode());
@@ -293,7 +305,7 @@ fn wallet_response(
                 qr_svg: svg,
                 status_url: format!(
                     "{}/status/{}",
-                    state.checkout_url(&c.order.token),
+                    state.service.checkout_url(&c.order.token),
                     attempt.id
                 ),
                 sim_link: test_link.map(|u| u.to_string()),
@@ -312,6 +324,7 @@ async fn go_to_method(
     device: Device,
 ) -> Result<Response, ServiceError> {
     match state
+        .service
         .start_payment(&c.order, &c.signing.merchant, method, device)
         .await
     {
@@ -323,7 +336,7 @@ async fn go_to_method(
             Some(lang.strings().method_unavailable),
         )),
         Err(StartError::NotPayable(_)) => {
-            Ok(Redirect::to(state.checkout_url(&c.order.token).as_str()).into_response())
+            Ok(Redirect::to(state.service.checkout_url(&c.order.token).as_str()).into_response())
         }
         Err(StartError::Channel(e)) => {
             tracing::error!(error = %e, method = %method, "payment channel failed to start");
@@ -372,7 +385,10 @@ pub async fn status(
     };
     let done =
         attempt.status != AttemptStatus::Pending || c.order.status != OrderStatus::Processing;
-    let next = state.return_url(&c.order.token, &attempt.id).to_string();
+    let next = state
+        .service
+        .return_url(&c.order.token, &attempt.id)
+        .to_string();
     let mut response = axum::Json(serde_json::json!({"done": done, "next": next})).into_response();
     response.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,
@@ -398,7 +414,12 @@ pub async fn page(
         // docs/envelope.md: a single concrete `selected` goes straight to that method when enabled;
         // NONE, unknown or not-enabled values show the list.
         match q.selected.as_deref().and_then(PaymentMethod::from_selected) {
-            Some(m) if state.available_methods(&c.signing.merchant).contains(&m) => {
+            Some(m)
+                if state
+                    .service
+                    .available_methods(&c.signing.merchant)
+                    .contains(&m) =>
+            {
                 go_to_method(&state, lang, &c, m, device_of(&headers)).await
             }
             _ => Ok(list_page(&state, lang, &c, None)),
@@ -419,7 +440,7 @@ pub async fn choose(
         Err(page) => return page,
     };
     if c.order.status != OrderStatus::Processing {
-        return Redirect::to(state.checkout_url(&c.order.token).as_str()).into_response();
+        return Redirect::to(state.service.checkout_url(&c.order.token).as_str()).into_response();
     }
     let method = form
         .ok()
@@ -457,7 +478,7 @@ pub async fn browser_return(
     // The browser often comes back before the wallet's notification: ask the wallet (the
     // return itself is never trusted), so the buyer lands on the real result.
     if attempt.status == AttemptStatus::Pending
-        && let Err(e) = state.reconcile(&attempt).await
+        && let Err(e) = state.service.reconcile(&attempt).await
     {
         return internal(lang, &e);
     }
@@ -476,7 +497,10 @@ pub async fn browser_return(
     if let Err(e) = reread.await {
         return internal(lang, &e);
     }
-    match state.buyer_destination(&c.order, Some(&attempt), &c.signing.key) {
+    match state
+        .service
+        .buyer_destination(&c.order, Some(&attempt), &c.signing.key)
+    {
         Ok(Some(url)) => (
             StatusCode::FOUND,
             [(axum::http::header::LOCATION, url.to_string())],
@@ -499,6 +523,7 @@ async fn find_attempt(
         return Ok(None);
     };
     Ok(state
+        .service
         .store
         .attempt(&id)
         .await?

@@ -10,11 +10,11 @@ use ottgate_store::{CreateOutcome, NewOrder};
 use std::time::Duration;
 use url::Url;
 
-use crate::envelope_api::ProtocolError;
-use crate::fields::{
+use super::error::ProtocolError;
+use super::fields::{
     callback_url, currency, must_match_envelope, operator, required, text_field, url_field,
 };
-use crate::payments::Signing;
+use crate::service::Signing;
 use crate::state::AppState;
 use ottgate_api::RspCode;
 
@@ -66,7 +66,7 @@ fn validate_init(
         return Err(ProtocolError::format("biz_type must be PREPAY"));
     }
     let redirect_url = url_field(r.redirect_url, "redirect_url")?;
-    let callback_url = callback_url(state, r.call_back_url)?;
+    let callback_url = callback_url(&state.service.settings, r.call_back_url)?;
     let duration = required(r.duration, "duration")?;
     let duration_secs = duration
         .parse::<u64>()
@@ -102,7 +102,7 @@ pub async fn init(
     md5: &str,
 ) -> Result<Fields, ProtocolError> {
     let valid = validate_init(state, signing, PrepayInitRequest::read(fields)?)?;
-    let now = state.clock.now();
+    let now = state.service.clock.now();
     let merchant = &signing.merchant;
     let order = Order {
         reference: Some(valid.reference.clone()),
@@ -121,12 +121,13 @@ pub async fn init(
     };
     let response = to_fields(&PrepayInitResponse {
         prepay_order_id: valid.reference.to_string(),
-        payinfo: state.checkout_url(&order.token).to_string(),
+        payinfo: state.service.checkout_url(&order.token).to_string(),
         expire_time: order.expires_at.beijing_compact(),
     });
     let response_text = serde_json::Value::Object(response.clone()).to_string();
     let request_md5 = md5.to_ascii_uppercase();
     let created = state
+        .service
         .store
         .create_order(NewOrder {
             order: order.clone(),
@@ -171,13 +172,15 @@ pub async fn query(
     let reference = MerchantRef::parse(&raw_ref).map_err(|_| not_found())?;
     let merchant = &signing.merchant;
     let found = state
+        .service
         .store
         .order_by_reference(&merchant.id, &reference)
         .await?
         .ok_or_else(not_found)?;
-    let now = state.clock.now();
-    state.store.close_if_expired(&found.id, now).await?;
+    let now = state.service.clock.now();
+    state.service.store.close_if_expired(&found.id, now).await?;
     let (order, attempts) = state
+        .service
         .store
         .order_with_attempts(&found.id)
         .await?

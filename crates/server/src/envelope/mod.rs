@@ -10,80 +10,21 @@ use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use ottgate_api::{Action, EnvelopeError, EnvelopeRequest, EnvelopeResponse, FieldError, RspCode};
+use ottgate_api::{Action, EnvelopeError, EnvelopeRequest, EnvelopeResponse, RspCode};
 use ottgate_core::MerchantId;
 use ottgate_envelope::{Fields, OpenError, open, seal};
 
-use crate::payments::{ServiceError, Signing};
+use crate::service::Signing;
 use crate::state::AppState;
-use crate::{direct, envelope_payments, prepay, rates};
 
-/// A protocol-level failure: the one place envelope errors become responses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProtocolError {
-    pub code: RspCode,
-    pub msg: String,
-    pub http: StatusCode,
-}
+mod direct;
+mod error;
+mod fields;
+mod payments;
+mod prepay;
+mod rates;
 
-impl ProtocolError {
-    pub fn new(code: RspCode, msg: impl Into<String>) -> Self {
-        Self {
-            code,
-            msg: msg.into(),
-            http: StatusCode::OK,
-        }
-    }
-
-    pub fn invalid(msg: impl Into<String>) -> Self {
-        Self::new(RspCode::ParamInvalid, msg)
-    }
-
-    pub fn format(msg: impl Into<String>) -> Self {
-        Self::new(RspCode::ParamError, msg)
-    }
-
-    /// An internal failure: logged with its cause once, answered generically.
-    pub fn internal(e: &dyn std::error::Error) -> Self {
-        tracing::error!(error = %e, "envelope request failed");
-        Self {
-            code: RspCode::SystemError,
-            msg: RspCode::SystemError.default_message().into(),
-            http: StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-}
-
-impl From<FieldError> for ProtocolError {
-    fn from(e: FieldError) -> Self {
-        match e {
-            FieldError::Missing(_) => Self::invalid(e.to_string()),
-            FieldError::WrongType(_) => Self::format(e.to_string()),
-        }
-    }
-}
-
-impl From<ServiceError> for ProtocolError {
-    fn from(e: ServiceError) -> Self {
-        Self::internal(&e)
-    }
-}
-
-impl From<ottgate_store::StoreError> for ProtocolError {
-    fn from(e: ottgate_store::StoreError) -> Self {
-        Self::internal(&e)
-    }
-}
-
-impl IntoResponse for ProtocolError {
-    fn into_response(self) -> Response {
-        (
-            self.http,
-            Json(EnvelopeResponse::error(self.code, self.msg)),
-        )
-            .into_response()
-    }
-}
+pub use error::ProtocolError;
 
 /// The paths the envelope API answers at, all alike.
 pub const PATHS: [&str; 3] = ["/process", "/processV2", "/processV3"];
@@ -125,6 +66,7 @@ pub async fn process(
         Err(e) => e.code,
     };
     state
+        .service
         .metrics
         .envelope_responses
         .get_or_create(&crate::metrics::EnvelopeLabels {
@@ -153,7 +95,7 @@ async fn handle(
                     http: StatusCode::PAYLOAD_TOO_LARGE,
                     ..ProtocolError::format(format!(
                         "request body exceeds {} bytes",
-                        state.settings.max_body_bytes
+                        state.service.settings.max_body_bytes
                     ))
                 }
             } else {
@@ -186,7 +128,11 @@ async fn dispatch(
 ) -> Result<EnvelopeResponse, ProtocolError> {
     let unknown = || ProtocolError::invalid("merchant_id not found");
     let merchant_id = MerchantId::parse(&request.merchant_id).map_err(|_| unknown())?;
-    let signing = state.signing(&merchant_id).await?.ok_or_else(unknown)?;
+    let signing = state
+        .service
+        .signing(&merchant_id)
+        .await?
+        .ok_or_else(unknown)?;
     let opened = open(&request.data, &request.md5, &signing.key).map_err(open_error)?;
     let data = run(state, action, &signing, &opened.fields, &request.md5).await?;
     Ok(EnvelopeResponse::sealed(seal(&data, &signing.key)))
@@ -206,8 +152,8 @@ async fn run(
     match action {
         Action::PrepayInit => prepay::init(state, signing, fields, md5).await,
         Action::PrepayQuery => prepay::query(state, signing, fields).await,
-        Action::StatusQuery => envelope_payments::status_query(state, signing, fields).await,
-        Action::Refund => envelope_payments::refund(state, signing, fields, md5).await,
+        Action::StatusQuery => payments::status_query(state, signing, fields).await,
+        Action::Refund => payments::refund(state, signing, fields, md5).await,
         Action::ActivePay => direct::active_pay(state, signing, fields, md5).await,
         Action::H5Pay => direct::h5_pay(state, signing, fields, md5).await,
         Action::ExRateQuery => rates::query(state, signing, fields).await,

@@ -4,10 +4,10 @@
 use ottgate_core::{Currency, Merchant};
 use url::Url;
 
-use crate::callbacks::check_callback_url;
-use crate::envelope_api::ProtocolError;
-use crate::payments::Signing;
-use crate::state::AppState;
+use super::error::ProtocolError;
+use crate::config::Settings;
+use crate::outbound::check_callback_url;
+use crate::service::Signing;
 
 const MAX_URL_LEN: usize = 255;
 const MAX_TEXT_LEN: usize = 128;
@@ -61,9 +61,9 @@ pub fn url_field(value: Option<String>, name: &str) -> Result<Url, ProtocolError
 }
 
 /// `call_back_url`: a URL the callback guard lets the gateway post to.
-pub fn callback_url(state: &AppState, value: Option<String>) -> Result<Url, ProtocolError> {
+pub fn callback_url(settings: &Settings, value: Option<String>) -> Result<Url, ProtocolError> {
     let url = url_field(value, "call_back_url")?;
-    check_callback_url(&url, state.settings.allow_private_callbacks)
+    check_callback_url(&url, settings.allow_private_callbacks)
         .map_err(|e| ProtocolError::format(format!("call_back_url {e}")))?;
     Ok(url)
 }

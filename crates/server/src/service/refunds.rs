@@ -4,8 +4,7 @@ use ottgate_channels::{ChannelError, RefundPayment, RefundResult};
 use ottgate_core::{Amount, MerchantId, OrderId, Refund, RefundId, RefundStatus};
 use ottgate_store::{BeginRefund, NewRefund, StoreError};
 
-use crate::payments::ServiceError;
-use crate::state::AppState;
+use super::{Service, ServiceError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefundError {
@@ -29,7 +28,7 @@ impl From<StoreError> for RefundError {
     }
 }
 
-impl AppState {
+impl Service {
     /// Refunds `amount` of `merchant`'s paid payment `payment_id`. The amount is held before
     /// the channel is asked, so concurrent refunds can never exceed what was paid; a
     /// `merchant_refund_id` seen before with the same payment and amount returns that refund.

@@ -1,0 +1,54 @@
+//! The gateway's business, behind every entry point: starting and settling payments,
+//! refunds, reconciliation with the wallets, merchants. Handlers (envelope, checkout, REST,
+//! notifications, sandbox) and workers call [`Service`]; it knows nothing of HTTP.
+
+use ottgate_channels::Channels;
+use ottgate_core::{Clock, Merchant};
+use ottgate_envelope::SignKey;
+use ottgate_store::{Store, StoreError};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+use crate::config::Settings;
+use crate::keyring::{Keyring, KeyringError};
+use crate::metrics::Metrics;
+
+pub mod merchants;
+pub mod payments;
+pub mod rates;
+mod reconcile;
+pub mod refunds;
+
+/// What the business logic works with.
+#[derive(Debug)]
+pub struct Service {
+    pub settings: Settings,
+    pub store: Arc<dyn Store>,
+    pub keyring: Keyring,
+    pub clock: Arc<dyn Clock>,
+    pub channels: Channels,
+    pub metrics: Metrics,
+    /// Wakes the delivery worker when a callback is enqueued.
+    pub delivery_wakeup: Notify,
+    /// Today's exchange rates, as fetched for EX_RATE_QUERY.
+    pub rates: rates::RateCache,
+}
+
+/// A merchant and its sign key, unsealed for the length of one request.
+#[derive(Debug, Clone)]
+pub struct Signing {
+    pub merchant: Merchant,
+    pub key: SignKey,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Keyring(#[from] KeyringError),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("stored URL is invalid: {0}")]
+    BadUrl(String),
+}

@@ -1,0 +1,150 @@
+//! Start-up: the store, the keyring, and the shared state built from the configuration.
+//!
+//! Which channel serves each method: in live mode the wallets whose sections are
+//! configured; in sandbox mode, for every other wallet, its built-in simulator (on the
+//! gateway itself, with the public test keys: buyers reach it at the public URL, the
+//! gateway at its own address); the sandbox wallet only for card checkout and unconfigured
+//! methods, and only in sandbox mode. The wallets come from the registry
+//! (docs/wallets.md): nothing here names one.
+
+use ottgate_channels::simkit::Simulators;
+use ottgate_channels::{Channels, SandboxOptions, SandboxUrls, WALLETS};
+use ottgate_core::Clock;
+use ottgate_store::{SqliteStore, Store, StoreError};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::config::{self, Config, Settings};
+use crate::keyring::{self, Keyring};
+use crate::metrics::Metrics;
+use crate::outbound::CallbackSender;
+use crate::rest::limiter::FailureLimiter;
+use crate::rest::token::TokenSigner;
+use crate::service::Service;
+use crate::state::{AppState, Inner};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
+    #[error("master key: {0}")]
+    Keyring(#[from] keyring::KeyringError),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Opens the configured database (creating and migrating an SQLite file if needed).
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
+    if config.sqlite_path().is_some() {
+        return Ok(Arc::new(SqliteStore::open(&config.database_url).await?));
+    }
+    Err(StartupError::Other(format!(
+        "unsupported database_url {:?}: expected sqlite://path",
+        config
+            .database_url
+            .split('@')
+            .next_back()
+            .unwrap_or_default()
+    )))
+}
+
+/// The master key from configuration, or the key file beside the SQLite database.
+pub fn open_keyring(config: &Config) -> Result<Keyring, StartupError> {
+    if let Some(key) = &config.master_key {
+        return Ok(Keyring::from_hex(key.0.expose_secret())?);
+    }
+    let path = match (&config.master_key_file, config.sqlite_path()) {
+        (Some(p), _) => p.clone(),
+        (None, Some(db)) => {
+            let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+            name.push(".key");
+            db.with_file_name(name)
+        }
+        (None, None) => {
+            return Err(StartupError::Other(
+                "set master_key or master_key_file".into(),
+            ));
+        }
+    };
+    Ok(Keyring::load_or_create(&path)?)
+}
+
+/// Everything the gateway shares, built from the configuration and its parts. `bound` is
+/// the address actually listened on (the default public URL derives from it).
+pub fn state(
+    config: &Config,
+    bound: SocketAddr,
+    store: Arc<dyn Store>,
+    keyring: Keyring,
+    clock: Arc<dyn Clock>,
+) -> Result<AppState, StartupError> {
+    let settings = config.resolve(bound)?;
+    let (channels, simulators) = channels(config, &settings)?;
+    let callbacks =
+        CallbackSender::new(settings.callback_timeout, settings.allow_private_callbacks)
+            .map_err(|e| StartupError::Other(format!("HTTP client: {e}")))?;
+    let worker_id = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+    let tokens = match &config.jwt_secret {
+        Some(secret) => TokenSigner::new(secret.0.expose_secret().as_bytes()),
+        None => TokenSigner::new(&keyring.derive("ottgate rest jwt v1")),
+    };
+    let auth_failures = FailureLimiter::new(
+        settings.auth_failure_limit,
+        settings.auth_failure_app_limit,
+        settings.auth_failure_window,
+    );
+    let auth_hashing = tokio::sync::Semaphore::new(settings.auth_hash_concurrency);
+    Ok(AppState::new(Inner {
+        service: Service {
+            settings,
+            store,
+            keyring,
+            clock,
+            channels,
+            metrics: Metrics::new(),
+            delivery_wakeup: tokio::sync::Notify::new(),
+            rates: Default::default(),
+        },
+        callbacks,
+        worker_id,
+        tokens,
+        auth_failures,
+        auth_hashing,
+        simulators,
+    }))
+}
+
+fn channel_error(e: ottgate_channels::ChannelError) -> StartupError {
+    StartupError::Other(e.to_string())
+}
+
+fn channels(config: &Config, settings: &Settings) -> Result<(Channels, Simulators), StartupError> {
+    let public = &settings.public_url;
+    let urls = SandboxUrls {
+        public: public.clone(),
+        internal: settings.internal_url.clone(),
+    };
+    let options = SandboxOptions {
+        time_scale: config.simulator_time_scale,
+        exchange_rates: settings.simulator_exchange_rates.clone(),
+        standalone: false,
+    };
+    let mut simulators = Simulators::default();
+    let mut channels = if settings.sandbox {
+        Channels::sandbox(public)
+    } else {
+        Channels::none()
+    };
+    for wallet in WALLETS {
+        if let Some(live) = (wallet.live)(&config.wallets, public) {
+            channels = channels.with(wallet.method, live.map_err(channel_error)?);
+        } else if settings.sandbox {
+            let sandboxed = (wallet.sandbox)(&urls, &options).map_err(channel_error)?;
+            channels = channels.with(wallet.method, sandboxed.channel);
+            simulators.add(sandboxed.simulator);
+        }
+    }
+    Ok((channels, simulators))
+}

@@ -1,0 +1,114 @@
+//! Merchant callbacks, delivered. A callback is an outbox row written in the same
+//! transaction as the payment it announces. The worker leases due rows, POSTs each body
+//! (through `outbound::CallbackSender`), records every attempt, and reschedules failures on
+//! the retry schedule until one is acknowledged (any 2xx) or the schedule runs out.
+//! [`deliver_due`] is one step of that loop, so tests can drain the queue deterministically
+//! with an injected clock.
+
+use futures::future::join_all;
+use ottgate_store::{Delivery, DeliveryAttemptRecord, NextStep, StoreError};
+use std::time::{Duration, Instant};
+
+use crate::state::AppState;
+
+/// How long a claimed delivery stays with one worker before another may take it over
+/// (a crashed process's deliveries resume after this).
+const LEASE: Duration = Duration::from_secs(60);
+
+/// What one pass of the worker did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    pub attempted: usize,
+    pub delivered: usize,
+    pub retrying: usize,
+    pub exhausted: usize,
+}
+
+/// Delivers every callback due now (up to the concurrency limit): one worker step.
+pub async fn deliver_due(state: &AppState) -> Result<DeliveryReport, StoreError> {
+    let now = state.service.clock.now();
+    let limit = state.service.settings.callback_concurrency;
+    let due = state
+        .service
+        .store
+        .claim_due_deliveries(now, LEASE, &state.worker_id, limit)
+        .await?;
+    let outcomes = join_all(due.into_iter().map(|d| deliver_one(state, d))).await;
+    let mut report = DeliveryReport::default();
+    for outcome in outcomes {
+        report.attempted += 1;
+        match outcome? {
+            NextStep::Delivered => report.delivered += 1,
+            NextStep::RetryAt(_) => report.retrying += 1,
+            NextStep::Exhausted => report.exhausted += 1,
+        }
+    }
+    Ok(report)
+}
+
+async fn deliver_one(state: &AppState, d: Delivery) -> Result<NextStep, StoreError> {
+    let started_at = state.service.clock.now();
+    let started = Instant::now();
+    let result = state.callbacks.post(&d.url, &d.body).await;
+    let duration = started.elapsed();
+    state
+        .service
+        .metrics
+        .callback_latency
+        .observe(duration.as_secs_f64());
+    let attempt_no = d.attempts + 1;
+    let (http_status, error) = match result {
+        Ok(status) if (200..300).contains(&status) => (Some(status), None),
+        Ok(status) => (Some(status), Some(format!("HTTP {status}"))),
+        Err(e) => (None, Some(e)),
+    };
+    let next = match (
+        &error,
+        state
+            .service
+            .settings
+            .retry_schedule
+            .delay_after(attempt_no),
+    ) {
+        (None, _) => NextStep::Delivered,
+        (Some(_), Some(gap)) => NextStep::RetryAt(started_at.plus(gap)),
+        (Some(_), None) => NextStep::Exhausted,
+    };
+    let record = DeliveryAttemptRecord {
+        delivery_id: d.id,
+        lease_owner: state.worker_id.clone(),
+        started_at,
+        duration,
+        http_status,
+        error: error.clone(),
+        next,
+    };
+    if !state.service.store.record_delivery_attempt(record).await? {
+        tracing::warn!(notify_id = %d.notify_id, "callback lease lost to another worker; attempt not recorded");
+        return Ok(next);
+    }
+    let outcome = match next {
+        NextStep::Delivered => "delivered",
+        NextStep::RetryAt(_) => "retry",
+        NextStep::Exhausted => "exhausted",
+    };
+    state
+        .service
+        .metrics
+        .outcome(&state.service.metrics.callback_attempts, outcome);
+    match (&error, next) {
+        (None, _) => tracing::info!(
+            notify_id = %d.notify_id, order_id = %d.order_id, attempt = attempt_no,
+            status = http_status, "callback delivered"
+        ),
+        (Some(e), NextStep::RetryAt(at)) => tracing::warn!(
+            notify_id = %d.notify_id, order_id = %d.order_id, attempt = attempt_no, error = %e,
+            retry_at = %at.rfc3339(), "callback failed; will retry"
+        ),
+        (Some(e), _) => tracing::error!(
+            notify_id = %d.notify_id, order_id = %d.order_id, attempt = attempt_no, error = %e,
+            "callback failed; retry schedule exhausted"
+        ),
+    }
+    Ok(next)
+}
