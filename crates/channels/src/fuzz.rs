@@ -48,7 +48,7 @@ pub fn wechat_notification(body: &[u8]) {
     if let Some(connector) = WECHAT.as_ref() {
         let _ = connector.verify(&fields);
     }
-    let _ = wechat::WeChatConnector::read_notice(&fields);
+    let _ = wechat::Notice::read(&fields);
 }
 
 /// A UnionPay notification (form) and a synchronous answer (raw `k=v&…`).

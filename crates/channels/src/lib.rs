@@ -228,8 +228,45 @@ pub enum RefundQueryResult {
 pub enum ChannelError {
     #[error("channel is misconfigured: {0}")]
     Config(String),
-    #[error("channel request failed: {0}")]
-    Upstream(String),
+    /// The wallet could not be asked, or answered with a failure or something unreadable.
+    #[error("channel request failed: {message}")]
+    Upstream {
+        message: String,
+        /// What went wrong underneath (the transport, the parser), when something did.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
+}
+
+impl ChannelError {
+    /// The wallet answered with a failure we can only describe.
+    pub fn upstream(message: impl Into<String>) -> Self {
+        ChannelError::Upstream {
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// The wallet's answer could not be had or read, because of `source`.
+    pub fn upstream_from(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        ChannelError::Upstream {
+            message: message.into(),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    /// `wallet` could not be reached, or did not answer in time.
+    pub(crate) fn unreachable(wallet: &str, e: reqwest::Error) -> Self {
+        let message = if e.is_timeout() {
+            format!("{wallet} did not answer in time")
+        } else {
+            format!("{wallet} could not be reached")
+        };
+        Self::upstream_from(message, e)
+    }
 }
 
 /// Where a sandbox's simulated wallets and the gateway are reached. Buyers' browsers use

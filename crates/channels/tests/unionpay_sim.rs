@@ -441,7 +441,7 @@ async fn the_simulator_refuses_what_unionpay_refuses() {
     let stranger = UnionPayConnector::new(config).unwrap();
     let err = stranger.query(&query_of(&attempt, at)).await.unwrap_err();
     assert!(
-        matches!(&err, ChannelError::Upstream(m) if m.contains("31")),
+        matches!(&err, ChannelError::Upstream { message: m, .. } if m.contains("31")),
         "{err:?}"
     );
     let raw = w

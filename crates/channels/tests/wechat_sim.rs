@@ -175,7 +175,7 @@ async fn a_native_payment_is_scanned_paid_queried_and_refunded_with_both_sign_ty
             n.get("sign_type").map(String::as_str),
             (sign_type == SignType::HmacSha256).then_some("HMAC-SHA256")
         );
-        let notice = WeChatConnector::read_notice(&n).unwrap();
+        let notice = wechat::Notice::read(&n).unwrap();
         assert!(notice.paid);
         assert_eq!(notice.out_trade_no, attempt.as_str());
         assert!(wechat::amount_matches(
@@ -294,7 +294,7 @@ async fn a_mobile_buyer_goes_to_the_h5_page_and_back() {
     );
     let n = next_notice(&mut w).await;
     assert!(w.connector.verify(&n));
-    assert!(!WeChatConnector::read_notice(&n).unwrap().paid);
+    assert!(!wechat::Notice::read(&n).unwrap().paid);
     assert_eq!(
         w.connector
             .query(&QueryPayment {
@@ -402,7 +402,7 @@ async fn the_simulator_refuses_what_wechat_refuses() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, ChannelError::Upstream(m) if m.contains("SIGNERROR")),
+        matches!(&err, ChannelError::Upstream { message: m, .. } if m.contains("SIGNERROR")),
         "{err:?}"
     );
     assert_eq!(
@@ -461,7 +461,7 @@ async fn notifications_are_resent_until_acknowledged_and_faults_reach_the_wire()
         assert_eq!(status, 204);
         act(&w, &prepay_id, "pay").await;
         let n = next_notice(&mut w).await;
-        let notice = WeChatConnector::read_notice(&n).unwrap();
+        let notice = wechat::Notice::read(&n).unwrap();
         let amount_ok = wechat::amount_matches(&notice.total_fee, &notice.fee_type, money(1234));
         match kind {
             FaultKind::CorruptSignature => assert!(!w.connector.verify(&n)),
@@ -476,4 +476,28 @@ async fn notifications_are_resent_until_acknowledged_and_faults_reach_the_wire()
             }
         }
     }
+}
+
+#[tokio::test]
+async fn an_unreachable_wallet_is_an_upstream_error_that_keeps_its_cause() {
+    // A port nothing listens on: bind one, then let it go.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    drop(listener);
+    let (config, _) = wechat::sandbox(&base, SignType::HmacSha256, 1.0).unwrap();
+    let connector = WeChatConnector::new(config).unwrap();
+    let attempt = OrderId::generate(SystemClock.now());
+    let err = connector
+        .start(&payment(&attempt, Device::Desktop))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ChannelError::Upstream { message, .. } if message == "WeChat Pay could not be reached"),
+        "{err:?}"
+    );
+    let cause = std::error::Error::source(&err).expect("the transport error is kept");
+    assert!(
+        cause.downcast_ref::<reqwest::Error>().is_some(),
+        "{cause:?}"
+    );
 }

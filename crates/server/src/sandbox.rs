@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::checkout::i18n::{Lang, Strings};
-use crate::checkout::pages::{StatusPage, render};
+use crate::checkout::pages::{ForPage, PageError, PageResult, render};
 use crate::service::payments::StartError;
 use crate::service::{ServiceError, Signing};
 use crate::state::AppState;
@@ -158,21 +158,6 @@ async fn wallet_context(
     }))
 }
 
-async fn wallet_or_page(
-    state: &AppState,
-    attempt_id: &str,
-    lang: Lang,
-) -> Result<WalletContext, Response> {
-    match wallet_context(state, attempt_id).await {
-        Ok(Some(w)) => Ok(w),
-        Ok(None) => Err(StatusPage::not_found(lang)),
-        Err(e) => {
-            tracing::error!(error = %e, "sandbox wallet failed");
-            Err(StatusPage::internal(lang))
-        }
-    }
-}
-
 fn wallet_page(
     state: &AppState,
     lang: Lang,
@@ -225,12 +210,9 @@ pub async fn wallet(
     State(state): State<AppState>,
     Path(attempt_id): Path<String>,
     headers: HeaderMap,
-) -> Response {
+) -> PageResult {
     let lang = Lang::negotiate(None, &headers);
-    let w = match wallet_or_page(&state, &attempt_id, lang).await {
-        Ok(w) => w,
-        Err(page) => return page,
-    };
+    let w = wallet_context(&state, &attempt_id).await.for_page(lang)?;
     let refusal = if w.attempt.status != AttemptStatus::Pending {
         Some(CompleteError::AttemptFinished)
     } else {
@@ -240,7 +222,7 @@ pub async fn wallet(
             .map(CompleteError::from)
     };
     let message = refusal.as_ref().map(|e| refusal_message(lang.strings(), e));
-    wallet_page(&state, lang, &w, message, StatusCode::OK)
+    Ok(wallet_page(&state, lang, &w, message, StatusCode::OK))
 }
 
 #[derive(Debug, Deserialize)]
@@ -265,39 +247,33 @@ pub async fn wallet_action(
     Path(attempt_id): Path<String>,
     headers: HeaderMap,
     form: Result<Form<WalletForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
+) -> PageResult {
     let lang = Lang::negotiate(None, &headers);
-    let w = match wallet_or_page(&state, &attempt_id, lang).await {
-        Ok(w) => w,
-        Err(page) => return page,
-    };
+    let w = wallet_context(&state, &attempt_id).await.for_page(lang)?;
     let Some(outcome) = form
         .ok()
         .and_then(|Form(f)| f.action)
         .as_deref()
         .and_then(parse_outcome)
     else {
-        return wallet_page(&state, lang, &w, None, StatusCode::BAD_REQUEST);
+        return Ok(wallet_page(&state, lang, &w, None, StatusCode::BAD_REQUEST));
     };
     match complete(&state, &w.order, &w.signing.merchant, &w.attempt, outcome).await {
-        Ok(()) => Redirect::to(
+        Ok(()) => Ok(Redirect::to(
             state
                 .service
                 .return_url(&w.order.token, &w.attempt.id)
                 .as_str(),
         )
-        .into_response(),
-        Err(CompleteError::Service(e)) => {
-            tracing::error!(error = %e, "sandbox wallet failed");
-            StatusPage::internal(lang)
-        }
-        Err(e) => wallet_page(
+        .into_response()),
+        Err(CompleteError::Service(e)) => Err(PageError::internal(lang, &e)),
+        Err(e) => Ok(wallet_page(
             &state,
             lang,
             &w,
             Some(refusal_message(lang.strings(), &e)),
             StatusCode::CONFLICT,
-        ),
+        )),
     }
 }
 

@@ -279,11 +279,11 @@ impl AlipayConnector {
             .get(self.api_url_with(&params))
             .send()
             .await
-            .map_err(|e| ChannelError::Upstream(transport(&e)))?;
+            .map_err(|e| ChannelError::unreachable("Alipay", e))?;
         let text = response
             .text()
             .await
-            .map_err(|e| ChannelError::Upstream(transport(&e)))?;
+            .map_err(|e| ChannelError::unreachable("Alipay", e))?;
         Ok(text.trim() == "true")
     }
 
@@ -295,18 +295,18 @@ impl AlipayConnector {
             .get(url)
             .send()
             .await
-            .map_err(|e| ChannelError::Upstream(transport(&e)))?;
+            .map_err(|e| ChannelError::unreachable("Alipay", e))?;
         let status = response.status();
         let text = response
             .text()
             .await
-            .map_err(|e| ChannelError::Upstream(transport(&e)))?;
+            .map_err(|e| ChannelError::unreachable("Alipay", e))?;
         if !status.is_success() {
-            return Err(ChannelError::Upstream(format!(
+            return Err(ChannelError::upstream(format!(
                 "Alipay answered HTTP {status}"
             )));
         }
-        xml::parse(&text).map_err(|e| ChannelError::Upstream(e.to_string()))
+        xml::parse(&text).map_err(|e| ChannelError::upstream_from("Alipay answer unreadable", e))
     }
 
     /// The children of `<response><{node}>`, once the document's `sign` verifies over them
@@ -330,7 +330,7 @@ impl AlipayConnector {
             );
         }
         if !self.verify(&signed) {
-            return Err(ChannelError::Upstream(format!(
+            return Err(ChannelError::upstream(format!(
                 "{service} answer is not signed by Alipay"
             )));
         }
@@ -343,7 +343,7 @@ impl AlipayConnector {
         let service = params.get("service").cloned().unwrap_or_default();
         let doc = self.call(params).await?;
         if doc.child_text("is_success") != Some("T") {
-            return Err(ChannelError::Upstream(format!(
+            return Err(ChannelError::upstream(format!(
                 "{service}: {}",
                 doc.child_text("error").unwrap_or("failed without a code")
             )));
@@ -386,7 +386,7 @@ impl AlipayConnector {
         let answer = self.in_store_call(p).await?;
         let get = |name: &str| answer.get(name).map_or("", String::as_str);
         if get("result_code") != "SUCCESS" {
-            return Err(ChannelError::Upstream(format!(
+            return Err(ChannelError::upstream(format!(
                 "alipay.acquire.precreate: {}",
                 answer
                     .get("detail_error_code")
@@ -394,8 +394,8 @@ impl AlipayConnector {
             )));
         }
         if get("out_trade_no") != payment.attempt_id.as_str() || get("qr_code").is_empty() {
-            return Err(ChannelError::Upstream(
-                "alipay.acquire.precreate answered about another trade".into(),
+            return Err(ChannelError::upstream(
+                "alipay.acquire.precreate answered about another trade",
             ));
         }
         Ok(PaymentStart {
@@ -413,14 +413,14 @@ impl AlipayConnector {
         if get("result_code") != "SUCCESS" {
             return match get("detail_error_code") {
                 "TRADE_NOT_EXIST" => Ok(QueryResult::NotFound),
-                code => Err(ChannelError::Upstream(format!(
+                code => Err(ChannelError::upstream(format!(
                     "alipay.acquire.overseas.query: {code}"
                 ))),
             };
         }
         if get("partner_trans_id") != payment.attempt_id.as_str() {
-            return Err(ChannelError::Upstream(
-                "alipay.acquire.overseas.query answered about another trade".into(),
+            return Err(ChannelError::upstream(
+                "alipay.acquire.overseas.query answered about another trade",
             ));
         }
         Ok(match TradeStatus::parse(get("alipay_trans_status")) {
@@ -453,8 +453,8 @@ impl AlipayConnector {
         match (get("result_code"), get("detail_error_code")) {
             ("SUCCESS", _) => {
                 if get("partner_refund_id") != refund.refund_id.as_str() {
-                    return Err(ChannelError::Upstream(
-                        "spot.refund answered about another refund".into(),
+                    return Err(ChannelError::upstream(
+                        "spot.refund answered about another refund",
                     ));
                 }
                 Ok(RefundResult::Succeeded {
@@ -465,9 +465,9 @@ impl AlipayConnector {
                 })
             }
             // Not decided (Alipay's own word for it is UNKNOW): asked about again later.
-            ("UNKNOW", _) | (_, "SYSTEM_ERROR" | "SYSTEM_EXCEPTION") => Err(
-                ChannelError::Upstream("spot.refund: Alipay system error".into()),
-            ),
+            ("UNKNOW", _) | (_, "SYSTEM_ERROR" | "SYSTEM_EXCEPTION") => {
+                Err(ChannelError::upstream("spot.refund: Alipay system error"))
+            }
             (_, code) => Ok(RefundResult::Refused {
                 reason: if code.is_empty() { "FAIL" } else { code }.to_owned(),
             }),
@@ -489,14 +489,6 @@ fn pay_timeout(created: Timestamp, expires: Timestamp) -> String {
         .div_ceil(60)
         .clamp(1, 15 * 24 * 60);
     format!("{minutes}m")
-}
-
-fn transport(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        "Alipay did not answer in time".into()
-    } else {
-        "Alipay could not be reached".into()
-    }
 }
 
 #[async_trait]
@@ -613,18 +605,18 @@ impl Channel for AlipayConnector {
         if doc.child_text("is_success") != Some("T") {
             return match doc.child_text("error") {
                 Some("TRADE_NOT_EXIST") => Ok(QueryResult::NotFound),
-                Some(code) => Err(ChannelError::Upstream(format!(
+                Some(code) => Err(ChannelError::upstream(format!(
                     "single_trade_query: {code}"
                 ))),
-                None => Err(ChannelError::Upstream(
-                    "single_trade_query failed without a code".into(),
+                None => Err(ChannelError::upstream(
+                    "single_trade_query failed without a code",
                 )),
             };
         }
         let trade = self.signed_response(&doc, "trade", "single_trade_query")?;
         if trade.get("out_trade_no").map(String::as_str) != Some(payment.attempt_id.as_str()) {
-            return Err(ChannelError::Upstream(
-                "single_trade_query answered about another trade".into(),
+            return Err(ChannelError::upstream(
+                "single_trade_query answered about another trade",
             ));
         }
         Ok(
@@ -661,9 +653,9 @@ impl Channel for AlipayConnector {
         let doc = self.call(p).await?;
         match (doc.child_text("is_success"), doc.child_text("error")) {
             (Some("T"), _) => Ok(RefundResult::Pending),
-            (_, Some("SYSTEM_EXCEPTION" | "SYSTEM_ERROR")) | (_, None) => Err(
-                ChannelError::Upstream("forex_refund: Alipay system error".into()),
-            ),
+            (_, Some("SYSTEM_EXCEPTION" | "SYSTEM_ERROR")) | (_, None) => {
+                Err(ChannelError::upstream("forex_refund: Alipay system error"))
+            }
             (_, Some(code)) => Ok(RefundResult::Refused {
                 reason: code.to_owned(),
             }),

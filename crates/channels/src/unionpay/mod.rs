@@ -224,7 +224,7 @@ impl UnionPayConnector {
     }
 
     /// Whether a message is about this merchant account (`merId`).
-    pub fn addressed_to_us(&self, fields: &Fields) -> bool {
+    pub fn is_for_our_account(&self, fields: &Fields) -> bool {
         fields.get("merId") == Some(&self.config.mer_id)
     }
 
@@ -271,21 +271,21 @@ impl UnionPayConnector {
         let answer = self.call("backTransReq.do", f).await?;
         let code = answer.get("respCode").map_or("", String::as_str);
         if code != "00" {
-            return Err(ChannelError::Upstream(format!(
+            return Err(ChannelError::upstream(format!(
                 "QR code request: {code} {}",
                 answer.get("respMsg").map_or("", String::as_str)
             )));
         }
         if answer.get("orderId").map(String::as_str) != Some(payment.attempt_id.as_str()) {
-            return Err(ChannelError::Upstream(
-                "QR code request answered about another order".into(),
+            return Err(ChannelError::upstream(
+                "QR code request answered about another order",
             ));
         }
         let qr_code = answer
             .get("qrCode")
             .filter(|q| !q.is_empty())
             .cloned()
-            .ok_or_else(|| ChannelError::Upstream("QR code request: no qrCode".into()))?;
+            .ok_or_else(|| ChannelError::upstream("QR code request: no qrCode"))?;
         Ok(PaymentStart {
             action: StartAction::qr_url(qr_code, self.config.test_mode),
             channel_order_id: None,
@@ -306,11 +306,11 @@ impl UnionPayConnector {
         match answer.get("respCode").map_or("", String::as_str) {
             "00" => {}
             "34" => return Ok(None),
-            other => return Err(ChannelError::Upstream(format!("queryTrans: {other}"))),
+            other => return Err(ChannelError::upstream(format!("queryTrans: {other}"))),
         }
         if answer.get("orderId").map(String::as_str) != Some(order_id) {
-            return Err(ChannelError::Upstream(
-                "queryTrans answered about another order".into(),
+            return Err(ChannelError::upstream(
+                "queryTrans answered about another order",
             ));
         }
         Ok(Some(answer))
@@ -358,22 +358,16 @@ impl UnionPayConnector {
             .body(body)
             .send()
             .await
-            .map_err(|e| {
-                ChannelError::Upstream(if e.is_timeout() {
-                    "UnionPay did not answer in time".into()
-                } else {
-                    "UnionPay could not be reached".into()
-                })
-            })?;
+            .map_err(|e| ChannelError::unreachable("UnionPay", e))?;
         let text = response
             .text()
             .await
-            .map_err(|_| ChannelError::Upstream("UnionPay answer unreadable".into()))?;
+            .map_err(|e| ChannelError::upstream_from("UnionPay answer unreadable", e))?;
         let answer = parse_answer(text.trim());
         if !self.verify(&answer) {
             // Format errors are answered unsigned; say which, without trusting the rest.
             let code = answer.get("respCode").map_or("no respCode", String::as_str);
-            return Err(ChannelError::Upstream(format!(
+            return Err(ChannelError::upstream(format!(
                 "{endpoint}: unsigned answer ({code})"
             )));
         }
@@ -405,7 +399,7 @@ impl Channel for UnionPayConnector {
         if !self.verify(&fields) {
             return Err(NotificationError::BadSignature);
         }
-        if !self.addressed_to_us(&fields) {
+        if !self.is_for_our_account(&fields) {
             return Err(NotificationError::NotOurAccount);
         }
         let outcome = |resp_code: &str, wallet_ref: Option<String>| match Verdict::of(resp_code) {
@@ -519,8 +513,8 @@ impl Channel for UnionPayConnector {
             Verdict::Succeeded
                 if !amount_matches(code("txnAmt"), code("currencyCode"), refund.money) =>
             {
-                return Err(ChannelError::Upstream(
-                    "queryTrans reports another refund amount".into(),
+                return Err(ChannelError::upstream(
+                    "queryTrans reports another refund amount",
                 ));
             }
             Verdict::Succeeded => RefundQueryResult::Succeeded {
@@ -533,9 +527,10 @@ impl Channel for UnionPayConnector {
 
     /// `backTransReq.do`, `txnType=04`: accepted now, the result by notification.
     async fn refund(&self, refund: &RefundPayment) -> Result<RefundResult, ChannelError> {
-        let original = refund.bizpay_order_id.as_deref().ok_or_else(|| {
-            ChannelError::Upstream("refund: the payment has no UnionPay queryId".into())
-        })?;
+        let original = refund
+            .bizpay_order_id
+            .as_deref()
+            .ok_or_else(|| ChannelError::upstream("refund: the payment has no UnionPay queryId"))?;
         let biz_type = if refund.flow == Flow::MerchantQr {
             QR_BIZ_TYPE
         } else {

@@ -79,13 +79,39 @@ enum Signed {
 
 /// A verified payment notification, read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentNotice {
+pub struct Notice {
     pub out_trade_no: String,
     pub transaction_id: String,
     pub total_fee: String,
     pub fee_type: String,
     /// `result_code=SUCCESS`.
     pub paid: bool,
+}
+
+impl Notice {
+    /// Reads an already verified payment notification.
+    pub fn read(fields: &Fields) -> Result<Self, NoticeError> {
+        if fields.get("return_code").map(String::as_str) != Some("SUCCESS") {
+            return Err(NoticeError::NotSuccessful);
+        }
+        let get = |name: &'static str| {
+            fields
+                .get(name)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .ok_or(NoticeError::Missing(name))
+        };
+        Ok(Self {
+            out_trade_no: get("out_trade_no")?,
+            transaction_id: fields.get("transaction_id").cloned().unwrap_or_default(),
+            total_fee: get("total_fee")?,
+            fee_type: fields
+                .get("fee_type")
+                .cloned()
+                .unwrap_or_else(|| "CNY".into()),
+            paid: fields.get("result_code").map(String::as_str) == Some("SUCCESS"),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -190,6 +216,12 @@ impl WeChatConnector {
         f
     }
 
+    /// Whether a message is about this account (`appid` and `mch_id`).
+    pub fn is_for_our_account(&self, fields: &Fields) -> bool {
+        fields.get("appid") == Some(&self.config.appid)
+            && fields.get("mch_id") == Some(&self.config.mch_id)
+    }
+
     /// Whether a message carries WeChat's valid signature, of the configured type.
     pub fn verify(&self, fields: &Fields) -> bool {
         SignType::of(fields) == Some(self.config.sign_type)
@@ -225,20 +257,15 @@ impl WeChatConnector {
             .body(to_xml(&fields))
             .send()
             .await
-            .map_err(|e| {
-                ChannelError::Upstream(if e.is_timeout() {
-                    "WeChat Pay did not answer in time".into()
-                } else {
-                    "WeChat Pay could not be reached".into()
-                })
-            })?;
+            .map_err(|e| ChannelError::unreachable("WeChat Pay", e))?;
         let text = response
             .text()
             .await
-            .map_err(|_| ChannelError::Upstream("WeChat Pay answer unreadable".into()))?;
-        let answer = parse_message(&text).map_err(|e| ChannelError::Upstream(e.to_string()))?;
+            .map_err(|e| ChannelError::upstream_from("WeChat Pay answer unreadable", e))?;
+        let answer = parse_message(&text)
+            .map_err(|e| ChannelError::upstream_from("WeChat Pay answer unreadable", e))?;
         if answer.get("return_code").map(String::as_str) != Some("SUCCESS") {
-            return Err(ChannelError::Upstream(format!(
+            return Err(ChannelError::upstream(format!(
                 "{path}: {}",
                 answer
                     .get("return_msg")
@@ -247,35 +274,11 @@ impl WeChatConnector {
         }
         let unsigned_allowed = signed == Signed::WhenSignatureSent && !answer.contains_key("sign");
         if !unsigned_allowed && !self.verify(&answer) {
-            return Err(ChannelError::Upstream(format!(
+            return Err(ChannelError::upstream(format!(
                 "{path}: answer is not signed by WeChat Pay"
             )));
         }
         Ok(answer)
-    }
-
-    /// Reads an already verified payment notification.
-    pub fn read_notice(fields: &Fields) -> Result<PaymentNotice, NoticeError> {
-        if fields.get("return_code").map(String::as_str) != Some("SUCCESS") {
-            return Err(NoticeError::NotSuccessful);
-        }
-        let get = |name: &'static str| {
-            fields
-                .get(name)
-                .filter(|v| !v.is_empty())
-                .cloned()
-                .ok_or(NoticeError::Missing(name))
-        };
-        Ok(PaymentNotice {
-            out_trade_no: get("out_trade_no")?,
-            transaction_id: fields.get("transaction_id").cloned().unwrap_or_default(),
-            total_fee: get("total_fee")?,
-            fee_type: fields
-                .get("fee_type")
-                .cloned()
-                .unwrap_or_else(|| "CNY".into()),
-            paid: fields.get("result_code").map(String::as_str) == Some("SUCCESS"),
-        })
     }
 }
 
@@ -354,12 +357,10 @@ impl Channel for WeChatConnector {
         if !self.verify(&fields) {
             return Err(NotificationError::BadSignature);
         }
-        if fields.get("appid") != Some(&self.config.appid)
-            || fields.get("mch_id") != Some(&self.config.mch_id)
-        {
+        if !self.is_for_our_account(&fields) {
             return Err(NotificationError::NotOurAccount);
         }
-        let notice = Self::read_notice(&fields).map_err(|e| malformed(&e))?;
+        let notice = Notice::read(&fields).map_err(|e| malformed(&e))?;
         let outcome = match notice.paid {
             true if notice.transaction_id.is_empty() => {
                 return Err(malformed(&"a payment without transaction_id"));
@@ -421,8 +422,8 @@ impl Channel for WeChatConnector {
         ) {
             (None | Some("SUCCESS"), _) => {}
             (_, Some("SYSTEMERROR")) => {
-                return Err(ChannelError::Upstream(
-                    "queryexchagerate: WeChat Pay system error".into(),
+                return Err(ChannelError::upstream(
+                    "queryexchagerate: WeChat Pay system error",
                 ));
             }
             _ => return Ok(None),
@@ -430,12 +431,14 @@ impl Channel for WeChatConnector {
         let Some(rate) = answer.get("rate").filter(|r| !r.is_empty()) else {
             return Ok(None);
         };
-        let rate = rate.parse::<u64>().ok().filter(|r| *r > 0).ok_or_else(|| {
-            ChannelError::Upstream("queryexchagerate: rate is not a number".into())
-        })?;
+        let rate = rate
+            .parse::<u64>()
+            .ok()
+            .filter(|r| *r > 0)
+            .ok_or_else(|| ChannelError::upstream("queryexchagerate: rate is not a number"))?;
         if answer.get("fee_type").is_some_and(|f| f != fee_type) {
-            return Err(ChannelError::Upstream(
-                "queryexchagerate answered about another currency".into(),
+            return Err(ChannelError::upstream(
+                "queryexchagerate answered about another currency",
             ));
         }
         Ok(Some(ExchangeRate {
@@ -479,15 +482,15 @@ impl Channel for WeChatConnector {
                 .get("err_code")
                 .cloned()
                 .unwrap_or_else(|| "FAIL".into());
-            return Err(ChannelError::Upstream(format!("unifiedorder: {code}")));
+            return Err(ChannelError::upstream(format!("unifiedorder: {code}")));
         }
         let prepay_id = answer.get("prepay_id").cloned();
         let action = if mweb {
             let mweb_url = answer
                 .get("mweb_url")
-                .ok_or_else(|| ChannelError::Upstream("unifiedorder: no mweb_url".into()))?;
+                .ok_or_else(|| ChannelError::upstream("unifiedorder: no mweb_url"))?;
             let mut url = Url::parse(mweb_url)
-                .map_err(|_| ChannelError::Upstream("unifiedorder: bad mweb_url".into()))?;
+                .map_err(|_| ChannelError::upstream("unifiedorder: bad mweb_url"))?;
             // Where WeChat's H5 page sends the buyer afterwards (docs/wechatpay.md).
             url.query_pairs_mut()
                 .append_pair("redirect_url", payment.return_url.as_str());
@@ -496,7 +499,7 @@ impl Channel for WeChatConnector {
             let code_url = answer
                 .get("code_url")
                 .cloned()
-                .ok_or_else(|| ChannelError::Upstream("unifiedorder: no code_url".into()))?;
+                .ok_or_else(|| ChannelError::upstream("unifiedorder: no code_url"))?;
             let test_link = self.config.test_scan_url.clone().map(|mut u| {
                 u.query_pairs_mut().append_pair("code_url", &code_url);
                 u
@@ -521,15 +524,15 @@ impl Channel for WeChatConnector {
         if answer.get("result_code").map(String::as_str) != Some("SUCCESS") {
             return match answer.get("err_code").map(String::as_str) {
                 Some("ORDERNOTEXIST") => Ok(QueryResult::NotFound),
-                code => Err(ChannelError::Upstream(format!(
+                code => Err(ChannelError::upstream(format!(
                     "orderquery: {}",
                     code.unwrap_or("FAIL")
                 ))),
             };
         }
         if answer.get("out_trade_no").map(String::as_str) != Some(payment.attempt_id.as_str()) {
-            return Err(ChannelError::Upstream(
-                "orderquery answered about another order".into(),
+            return Err(ChannelError::upstream(
+                "orderquery answered about another order",
             ));
         }
         Ok(match answer.get("trade_state").map(String::as_str) {
@@ -560,12 +563,12 @@ impl Channel for WeChatConnector {
         if get("result_code") != "SUCCESS" {
             return match get("err_code") {
                 "REFUNDNOTEXIST" => Ok(RefundQueryResult::Failed),
-                code => Err(ChannelError::Upstream(format!("refundquery: {code}"))),
+                code => Err(ChannelError::upstream(format!("refundquery: {code}"))),
             };
         }
         if get("out_refund_no_0") != refund.refund_id.as_str() {
-            return Err(ChannelError::Upstream(
-                "refundquery answered about another refund".into(),
+            return Err(ChannelError::upstream(
+                "refundquery answered about another refund",
             ));
         }
         Ok(match get("refund_status_0") {
@@ -575,8 +578,8 @@ impl Channel for WeChatConnector {
                 }
             }
             "SUCCESS" => {
-                return Err(ChannelError::Upstream(
-                    "refundquery reports another refund amount".into(),
+                return Err(ChannelError::upstream(
+                    "refundquery reports another refund amount",
                 ));
             }
             "REFUNDCLOSE" => RefundQueryResult::Failed,
@@ -602,9 +605,9 @@ impl Channel for WeChatConnector {
             (Some("SUCCESS"), _) => Ok(RefundResult::Succeeded {
                 channel_refund_id: answer.get("refund_id").cloned().unwrap_or_default(),
             }),
-            (_, Some("SYSTEMERROR")) | (_, None) => Err(ChannelError::Upstream(
-                "refund: WeChat Pay system error".into(),
-            )),
+            (_, Some("SYSTEMERROR")) | (_, None) => {
+                Err(ChannelError::upstream("refund: WeChat Pay system error"))
+            }
             (_, Some(code)) => Ok(RefundResult::Refused {
                 reason: code.to_owned(),
             }),
@@ -640,18 +643,12 @@ mod tests {
     fn notices_need_success_and_an_order() {
         let mut f = Fields::new();
         f.insert("return_code".into(), "FAIL".into());
-        assert_eq!(
-            WeChatConnector::read_notice(&f),
-            Err(NoticeError::NotSuccessful)
-        );
+        assert_eq!(Notice::read(&f), Err(NoticeError::NotSuccessful));
         f.insert("return_code".into(), "SUCCESS".into());
-        assert_eq!(
-            WeChatConnector::read_notice(&f),
-            Err(NoticeError::Missing("out_trade_no"))
-        );
+        assert_eq!(Notice::read(&f), Err(NoticeError::Missing("out_trade_no")));
         f.insert("out_trade_no".into(), "1".into());
         f.insert("total_fee".into(), "5".into());
         f.insert("result_code".into(), "FAIL".into());
-        assert!(!WeChatConnector::read_notice(&f).unwrap().paid);
+        assert!(!Notice::read(&f).unwrap().paid);
     }
 }

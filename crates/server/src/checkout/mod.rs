@@ -21,7 +21,7 @@ pub mod pages;
 
 use i18n::{Lang, Strings};
 use ottgate_channels::{Device, PaymentStart, StartAction};
-use pages::{StatusPage, render};
+use pages::{ForPage, PageError, PageResult, StatusPage, render};
 
 #[derive(Template)]
 #[template(path = "checkout.html")]
@@ -114,25 +114,6 @@ async fn load(
         .await?
         .ok_or(ServiceError::NotFound("merchant"))?;
     Ok(Some(Checkout { order, signing }))
-}
-
-/// [`load`], or the page to answer with when there is no open checkout to show.
-async fn load_or_page(
-    state: &AppState,
-    token: &str,
-    lang: Lang,
-    serves: Serves,
-) -> Result<Checkout, Response> {
-    match load(state, token, serves).await {
-        Ok(Some(c)) => Ok(c),
-        Ok(None) => Err(StatusPage::not_found(lang)),
-        Err(e) => Err(internal(lang, &e)),
-    }
-}
-
-fn internal(lang: Lang, e: &dyn std::error::Error) -> Response {
-    tracing::error!(error = %e, "checkout failed");
-    StatusPage::internal(lang)
 }
 
 fn money_text(m: Money) -> String {
@@ -370,7 +351,7 @@ pub async fn status(
             )
                 .into_response();
         }
-        Err(e) => return internal(Lang::En, &e),
+        Err(e) => return PageError::internal(Lang::En, &e).into_response(),
     };
     let attempt = match find_attempt(&state, &c.order, &attempt_id).await {
         Ok(Some(a)) => a,
@@ -381,7 +362,7 @@ pub async fn status(
             )
                 .into_response();
         }
-        Err(e) => return internal(Lang::En, &e),
+        Err(e) => return PageError::internal(Lang::En, &e).into_response(),
     };
     let done =
         attempt.status != AttemptStatus::Pending || c.order.status != OrderStatus::Processing;
@@ -402,12 +383,11 @@ pub async fn page(
     Path(token): Path<String>,
     Query(q): Query<PageQuery>,
     headers: HeaderMap,
-) -> Response {
+) -> PageResult {
     let lang = Lang::negotiate(q.lang.as_deref(), &headers);
-    let c = match load_or_page(&state, &token, lang, Serves::CheckoutOnly).await {
-        Ok(c) => c,
-        Err(page) => return page,
-    };
+    let c = load(&state, &token, Serves::CheckoutOnly)
+        .await
+        .for_page(lang)?;
     let result = if c.order.status != OrderStatus::Processing {
         finished_page(&state, lang, &c).await
     } else {
@@ -425,7 +405,7 @@ pub async fn page(
             _ => Ok(list_page(&state, lang, &c, None)),
         }
     };
-    result.unwrap_or_else(|e| internal(lang, &e))
+    result.map_err(|e| PageError::internal(lang, &e))
 }
 
 pub async fn choose(
@@ -433,14 +413,15 @@ pub async fn choose(
     Path(token): Path<String>,
     headers: HeaderMap,
     form: Result<Form<ChooseForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
+) -> PageResult {
     let lang = Lang::negotiate(None, &headers);
-    let c = match load_or_page(&state, &token, lang, Serves::CheckoutOnly).await {
-        Ok(c) => c,
-        Err(page) => return page,
-    };
+    let c = load(&state, &token, Serves::CheckoutOnly)
+        .await
+        .for_page(lang)?;
     if c.order.status != OrderStatus::Processing {
-        return Redirect::to(state.service.checkout_url(&c.order.token).as_str()).into_response();
+        return Ok(
+            Redirect::to(state.service.checkout_url(&c.order.token).as_str()).into_response(),
+        );
     }
     let method = form
         .ok()
@@ -455,7 +436,7 @@ pub async fn choose(
             Some(lang.strings().method_unavailable),
         )),
     };
-    result.unwrap_or_else(|e| internal(lang, &e))
+    result.map_err(|e| PageError::internal(lang, &e))
 }
 
 /// Where a wallet sends the buyer back: 302 to the merchant's `redirect_url` with the
@@ -464,23 +445,21 @@ pub async fn browser_return(
     State(state): State<AppState>,
     Path((token, attempt_id)): Path<(String, String)>,
     headers: HeaderMap,
-) -> Response {
+) -> PageResult {
     let lang = Lang::negotiate(None, &headers);
-    let mut c = match load_or_page(&state, &token, lang, Serves::AnyOrder).await {
-        Ok(c) => c,
-        Err(page) => return page,
-    };
-    let mut attempt = match find_attempt(&state, &c.order, &attempt_id).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return StatusPage::not_found(lang),
-        Err(e) => return internal(lang, &e),
-    };
+    let internal = |e: &dyn std::error::Error| PageError::internal(lang, e);
+    let mut c = load(&state, &token, Serves::AnyOrder)
+        .await
+        .for_page(lang)?;
+    let mut attempt = find_attempt(&state, &c.order, &attempt_id)
+        .await
+        .for_page(lang)?;
     // The browser often comes back before the wallet's notification: ask the wallet (the
     // return itself is never trusted), so the buyer lands on the real result.
     if attempt.status == AttemptStatus::Pending
         && let Err(e) = state.service.reconcile(&attempt).await
     {
-        return internal(lang, &e);
+        return Err(internal(&e));
     }
     // Read again, the attempt before its order: the two change in one transaction, so an
     // order read after a settled attempt shows that settlement (read the other way round, a
@@ -494,23 +473,21 @@ pub async fn browser_return(
             .ok_or(ServiceError::NotFound("order"))?;
         Ok::<_, ServiceError>(())
     };
-    if let Err(e) = reread.await {
-        return internal(lang, &e);
-    }
+    reread.await.map_err(|e| internal(&e))?;
     match state
         .service
         .buyer_destination(&c.order, Some(&attempt), &c.signing.key)
     {
-        Ok(Some(url)) => (
+        Ok(Some(url)) => Ok((
             StatusCode::FOUND,
             [(axum::http::header::LOCATION, url.to_string())],
         )
-            .into_response(),
+            .into_response()),
         // No merchant page to go back to: the result, here.
         Ok(None) => finished_page(&state, lang, &c)
             .await
-            .unwrap_or_else(|e| internal(lang, &e)),
-        Err(e) => internal(lang, &e),
+            .map_err(|e| internal(&e)),
+        Err(e) => Err(internal(&e)),
     }
 }
 

@@ -142,3 +142,48 @@ impl StatusPage {
         )
     }
 }
+
+/// Why an HTML page (the checkout, the sandbox wallet) could not be shown: answered with
+/// the status page in the buyer's language. An internal failure is logged, with its cause,
+/// where it is made; the buyer sees only that something went wrong.
+#[derive(Debug)]
+pub struct PageError {
+    lang: Lang,
+    found: bool,
+}
+
+impl PageError {
+    pub fn not_found(lang: Lang) -> Self {
+        Self { lang, found: false }
+    }
+
+    pub fn internal(lang: Lang, e: &dyn std::error::Error) -> Self {
+        tracing::error!(error = %e, "page failed");
+        Self { lang, found: true }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        if self.found {
+            StatusPage::internal(self.lang)
+        } else {
+            StatusPage::not_found(self.lang)
+        }
+    }
+}
+
+/// A page's answer: the page, or the status page saying why not.
+pub type PageResult = Result<Response, PageError>;
+
+/// Reads a lookup for a page: failures become internal, nothing found becomes not found.
+pub trait ForPage<T> {
+    fn for_page(self, lang: Lang) -> Result<T, PageError>;
+}
+
+impl<T, E: std::error::Error> ForPage<T> for Result<Option<T>, E> {
+    fn for_page(self, lang: Lang) -> Result<T, PageError> {
+        self.map_err(|e| PageError::internal(lang, &e))?
+            .ok_or(PageError::not_found(lang))
+    }
+}

@@ -105,8 +105,8 @@ impl Service {
             }
             // The request may or may not have reached the wallet: the amount stays held
             // until the refund's status is known.
-            Err(ChannelError::Upstream(reason)) => {
-                tracing::warn!(refund_id = %refund.id, %reason, "refund outcome unknown; left pending");
+            Err(ChannelError::Upstream { message, source }) => {
+                tracing::warn!(refund_id = %refund.id, reason = %message, cause = ?source, "refund outcome unknown; left pending");
                 Ok(refund.clone())
             }
         };
