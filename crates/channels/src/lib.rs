@@ -28,7 +28,7 @@ pub use sandbox::SandboxChannel;
 use async_trait::async_trait;
 pub use ottgate_core::ChannelIds;
 use ottgate_core::{
-    AttemptOutcome, MerchantId, Money, OrderId, PaymentMethod, RefundId, Timestamp,
+    AttemptId, AttemptOutcome, MerchantId, Money, PaymentMethod, RefundId, Timestamp,
 };
 use std::collections::BTreeMap;
 use std::fmt;
@@ -71,7 +71,7 @@ pub enum Flow {
 /// What a connector needs to start paying one attempt.
 #[derive(Debug, Clone)]
 pub struct StartPayment {
-    pub attempt_id: OrderId,
+    pub attempt_id: AttemptId,
     pub method: PaymentMethod,
     pub money: Money,
     /// Shown to the buyer by the wallet.
@@ -136,7 +136,7 @@ impl PaymentStart {
 /// What a connector needs to ask the wallet about an attempt.
 #[derive(Debug, Clone)]
 pub struct QueryPayment {
-    pub attempt_id: OrderId,
+    pub attempt_id: AttemptId,
     pub money: Money,
     /// When the attempt started (UnionPay finds a transaction by its id and this time).
     pub started_at: Timestamp,
@@ -166,7 +166,7 @@ pub enum QueryResult {
 /// currency and order ownership checked). Only these reach the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedResult {
-    pub attempt_id: OrderId,
+    pub attempt_id: AttemptId,
     pub outcome: AttemptOutcome,
     /// The wallet's transaction id (`bizpay_order_id`).
     pub bizpay_order_id: Option<String>,
@@ -178,7 +178,7 @@ pub struct RefundPayment {
     pub refund_id: RefundId,
     /// When the refund is requested.
     pub at: Timestamp,
-    pub payment_id: OrderId,
+    pub payment_id: AttemptId,
     /// The wallet's transaction id of the payment, when known.
     pub bizpay_order_id: Option<String>,
     /// How much to refund.

@@ -3,7 +3,7 @@
 //! simulated wallet of its own.
 
 use async_trait::async_trait;
-use ottgate_core::OrderId;
+use ottgate_core::AttemptId;
 use rand::Rng;
 
 use crate::{
@@ -23,7 +23,7 @@ impl SandboxChannel {
 
     /// The test wallet's transaction id for an attempt: `SB` and the attempt id, known
     /// from the start (so web-pay can report it) and the same when the payment settles.
-    pub fn transaction_id(attempt: &OrderId) -> String {
+    pub fn transaction_id(attempt: &AttemptId) -> String {
         format!("SB{attempt}")
     }
 }

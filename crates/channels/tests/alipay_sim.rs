@@ -17,7 +17,7 @@ use ottgate_channels::{
     Channel, Device, Flow, QueryPayment, QueryResult, RefundPayment, RefundResult, StartPayment,
 };
 use ottgate_core::{
-    Amount, Clock, Currency, MerchantId, Money, OrderId, PaymentMethod, RefundId, SystemClock,
+    Amount, AttemptId, Clock, Currency, MerchantId, Money, PaymentMethod, RefundId, SystemClock,
 };
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -63,7 +63,7 @@ async fn world(sign_type: SignType) -> World {
     }
 }
 
-fn payment(attempt: &OrderId, device: Device) -> StartPayment {
+fn payment(attempt: &AttemptId, device: Device) -> StartPayment {
     let now = SystemClock.now();
     StartPayment {
         channel_ids: Default::default(),
@@ -92,7 +92,7 @@ async fn next_notice(w: &mut World) -> Params {
 async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type() {
     for sign_type in [SignType::Md5, SignType::Rsa, SignType::Rsa2] {
         let mut w = world(sign_type).await;
-        let attempt = OrderId::generate(SystemClock.now());
+        let attempt = AttemptId::generate(SystemClock.now());
         let start = w
             .connector
             .start(&payment(&attempt, Device::Mobile))
@@ -247,7 +247,7 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
 #[tokio::test]
 async fn the_pc_flavour_uses_create_forex_trade() {
     let w = world(SignType::Rsa2).await;
-    let attempt = OrderId::generate(SystemClock.now());
+    let attempt = AttemptId::generate(SystemClock.now());
     let start = w
         .connector
         .start(&payment(&attempt, Device::Desktop))
@@ -266,7 +266,7 @@ async fn the_pc_flavour_uses_create_forex_trade() {
 #[tokio::test]
 async fn the_simulator_refuses_what_alipay_refuses() {
     let w = world(SignType::Rsa2).await;
-    let attempt = OrderId::generate(SystemClock.now());
+    let attempt = AttemptId::generate(SystemClock.now());
     let url = w
         .connector
         .start(&payment(&attempt, Device::Mobile))
@@ -301,7 +301,7 @@ async fn the_simulator_refuses_what_alipay_refuses() {
         .query(&QueryPayment {
             channel_ids: Default::default(),
             flow: Flow::Browser(Device::Desktop),
-            attempt_id: OrderId::generate(SystemClock.now()),
+            attempt_id: AttemptId::generate(SystemClock.now()),
             money: Money::new(Amount::from_minor(1).unwrap(), Currency::Cad),
             started_at: SystemClock.now(),
         })
@@ -319,7 +319,7 @@ async fn injected_faults_reach_the_wire() {
         (FaultKind::WrongAmount, "wrong-amount"),
         (FaultKind::Duplicate, "duplicate"),
     ] {
-        let attempt = OrderId::generate(SystemClock.now());
+        let attempt = AttemptId::generate(SystemClock.now());
         let url = w
             .connector
             .start(&payment(&attempt, Device::Mobile))

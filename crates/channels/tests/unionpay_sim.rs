@@ -21,7 +21,7 @@ use ottgate_channels::{
     RefundQueryResult, RefundResult, StartAction, StartPayment,
 };
 use ottgate_core::{
-    Amount, Clock, Currency, MerchantId, Money, OrderId, PaymentMethod, RefundId, SystemClock,
+    Amount, AttemptId, Clock, Currency, MerchantId, Money, PaymentMethod, RefundId, SystemClock,
     Timestamp,
 };
 use std::sync::Arc;
@@ -86,7 +86,7 @@ fn money(cents: u64) -> Money {
     Money::new(Amount::from_minor(cents).unwrap(), Currency::Cad)
 }
 
-fn payment(attempt: &OrderId, device: Device, at: Timestamp) -> StartPayment {
+fn payment(attempt: &AttemptId, device: Device, at: Timestamp) -> StartPayment {
     StartPayment {
         channel_ids: Default::default(),
         attempt_id: attempt.clone(),
@@ -102,7 +102,7 @@ fn payment(attempt: &OrderId, device: Device, at: Timestamp) -> StartPayment {
     }
 }
 
-fn query_of(attempt: &OrderId, at: Timestamp) -> QueryPayment {
+fn query_of(attempt: &AttemptId, at: Timestamp) -> QueryPayment {
     QueryPayment {
         channel_ids: Default::default(),
         flow: Flow::Browser(Device::Desktop),
@@ -157,7 +157,7 @@ async fn open_cashier(w: &World, start: &StartAction) -> (StatusCode, String) {
 }
 
 /// The buyer presses a button at the cashier; returns the answer.
-async fn press(w: &World, attempt: &OrderId, action: &str) -> reqwest::Response {
+async fn press(w: &World, attempt: &AttemptId, action: &str) -> reqwest::Response {
     w.http
         .post(
             w.base
@@ -174,7 +174,7 @@ async fn press(w: &World, attempt: &OrderId, action: &str) -> reqwest::Response 
 async fn a_purchase_is_paid_returned_notified_queried_and_refunded() {
     let mut w = world().await;
     let at = SystemClock.now();
-    let attempt = OrderId::generate(at);
+    let attempt = AttemptId::generate(at);
     let start = w
         .connector
         .start(&payment(&attempt, Device::Desktop, at))
@@ -322,7 +322,7 @@ async fn a_purchase_is_paid_returned_notified_queried_and_refunded() {
 async fn a_mobile_purchase_that_fails_reads_closed_and_cancel_goes_back() {
     let mut w = world().await;
     let at = SystemClock.now();
-    let attempt = OrderId::generate(at);
+    let attempt = AttemptId::generate(at);
     let start = w
         .connector
         .start(&payment(&attempt, Device::Mobile, at))
@@ -346,7 +346,7 @@ async fn a_mobile_purchase_that_fails_reads_closed_and_cancel_goes_back() {
 
     // Cancel: straight back to frontUrl, nothing notified.
     let at = SystemClock.now();
-    let other = OrderId::generate(at);
+    let other = AttemptId::generate(at);
     let start = w
         .connector
         .start(&payment(&other, Device::Mobile, at))
@@ -371,7 +371,7 @@ async fn a_mobile_purchase_that_fails_reads_closed_and_cancel_goes_back() {
 async fn the_simulator_refuses_what_unionpay_refuses() {
     let w = world().await;
     let at = SystemClock.now();
-    let attempt = OrderId::generate(at);
+    let attempt = AttemptId::generate(at);
     let start = w
         .connector
         .start(&payment(&attempt, Device::Desktop, at))
@@ -476,7 +476,7 @@ async fn notifications_are_resent_until_answered_with_200_and_faults_reach_the_w
     let mut w = world().await;
     w.refuse.store(2, Ordering::SeqCst);
     let at = SystemClock.now();
-    let attempt = OrderId::generate(at);
+    let attempt = AttemptId::generate(at);
     let start = w
         .connector
         .start(&payment(&attempt, Device::Desktop, at))
@@ -498,7 +498,7 @@ async fn notifications_are_resent_until_answered_with_200_and_faults_reach_the_w
         FaultKind::Duplicate,
     ] {
         let at = SystemClock.now();
-        let attempt = OrderId::generate(at);
+        let attempt = AttemptId::generate(at);
         let start = w
             .connector
             .start(&payment(&attempt, Device::Desktop, at))

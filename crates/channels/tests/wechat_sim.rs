@@ -21,7 +21,7 @@ use ottgate_channels::{
     RefundQueryResult, RefundResult, StartAction, StartPayment,
 };
 use ottgate_core::{
-    Amount, Clock, Currency, MerchantId, Money, OrderId, PaymentMethod, RefundId, Secret,
+    Amount, AttemptId, Clock, Currency, MerchantId, Money, PaymentMethod, RefundId, Secret,
     SystemClock,
 };
 use std::sync::Arc;
@@ -86,7 +86,7 @@ fn money(cents: u64) -> Money {
     Money::new(Amount::from_minor(cents).unwrap(), Currency::Cad)
 }
 
-fn payment(attempt: &OrderId, device: Device) -> StartPayment {
+fn payment(attempt: &AttemptId, device: Device) -> StartPayment {
     let now = SystemClock.now();
     StartPayment {
         channel_ids: Default::default(),
@@ -112,7 +112,7 @@ async fn next_notice(w: &mut World) -> Fields {
 }
 
 /// Opens a NATIVE payment and returns the simulator's "scanned" page URL and prepay id.
-async fn native(w: &World, attempt: &OrderId) -> (Url, String) {
+async fn native(w: &World, attempt: &AttemptId) -> (Url, String) {
     let start = w
         .connector
         .start(&payment(attempt, Device::Desktop))
@@ -145,7 +145,7 @@ async fn act(w: &World, prepay_id: &str, action: &str) -> reqwest::Response {
 async fn a_native_payment_is_scanned_paid_queried_and_refunded_with_both_sign_types() {
     for sign_type in [SignType::Md5, SignType::HmacSha256] {
         let mut w = world(sign_type).await;
-        let attempt = OrderId::generate(SystemClock.now());
+        let attempt = AttemptId::generate(SystemClock.now());
         let query = QueryPayment {
             channel_ids: Default::default(),
             flow: Flow::Browser(Device::Desktop),
@@ -255,7 +255,7 @@ async fn a_native_payment_is_scanned_paid_queried_and_refunded_with_both_sign_ty
 #[tokio::test]
 async fn a_mobile_buyer_goes_to_the_h5_page_and_back() {
     let mut w = world(SignType::HmacSha256).await;
-    let attempt = OrderId::generate(SystemClock.now());
+    let attempt = AttemptId::generate(SystemClock.now());
     let start = w
         .connector
         .start(&payment(&attempt, Device::Mobile))
@@ -396,7 +396,7 @@ async fn the_simulator_refuses_what_wechat_refuses() {
     let (mut config, _) = wechat::sandbox(&w.base, SignType::Md5, 1.0).unwrap();
     config.api_key = Secret::new("WrongKeyWrongKeyWrongKeyWrongKey");
     let wrong = WeChatConnector::new(config).unwrap();
-    let attempt = OrderId::generate(SystemClock.now());
+    let attempt = AttemptId::generate(SystemClock.now());
     let err = wrong
         .start(&payment(&attempt, Device::Desktop))
         .await
@@ -426,7 +426,7 @@ async fn notifications_are_resent_until_acknowledged_and_faults_reach_the_wire()
 
     // Refused twice, then acknowledged: three deliveries, then silence.
     w.refuse.store(2, Ordering::SeqCst);
-    let attempt = OrderId::generate(SystemClock.now());
+    let attempt = AttemptId::generate(SystemClock.now());
     let (_, prepay_id) = native(&w, &attempt).await;
     act(&w, &prepay_id, "pay").await;
     for _ in 0..3 {
@@ -443,7 +443,7 @@ async fn notifications_are_resent_until_acknowledged_and_faults_reach_the_wire()
         FaultKind::WrongCurrency,
         FaultKind::Duplicate,
     ] {
-        let attempt = OrderId::generate(SystemClock.now());
+        let attempt = AttemptId::generate(SystemClock.now());
         let (_, prepay_id) = native(&w, &attempt).await;
         let fault = Fault {
             kind,
@@ -486,7 +486,7 @@ async fn an_unreachable_wallet_is_an_upstream_error_that_keeps_its_cause() {
     drop(listener);
     let (config, _) = wechat::sandbox(&base, SignType::HmacSha256, 1.0).unwrap();
     let connector = WeChatConnector::new(config).unwrap();
-    let attempt = OrderId::generate(SystemClock.now());
+    let attempt = AttemptId::generate(SystemClock.now());
     let err = connector
         .start(&payment(&attempt, Device::Desktop))
         .await

@@ -161,6 +161,29 @@ impl OrderId {
 }
 
 string_id!(
+    /// One try at paying an order — a method chosen, a wallet trade opened: the
+    /// `out_trade_no` the wallets know, and the REST `paymentId`. Shaped, and generated, as
+    /// an [`OrderId`] (the two come from one sequence and never collide), but a different
+    /// thing: a store lookup by one never takes the other.
+    AttemptId
+);
+
+impl AttemptId {
+    pub fn parse(s: &str) -> Result<Self, InvalidId> {
+        OrderId::parse(s)
+            .map(|id| Self(id.0))
+            .map_err(|_| InvalidId {
+                what: "payment id",
+                rule: "1 to 32 letters and digits",
+            })
+    }
+
+    pub fn generate(now: Timestamp) -> Self {
+        Self(OrderId::generate(now).0)
+    }
+}
+
+string_id!(
     /// The merchant's own order reference (`prepay_order_id`, REST `reference`):
     /// 1–64 printable ASCII characters, no spaces.
     MerchantRef

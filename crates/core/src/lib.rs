@@ -14,7 +14,9 @@ pub mod retry;
 pub mod secret;
 pub mod time;
 
-pub use ids::{CheckoutToken, MerchantId, MerchantRef, NotifyId, OperatorId, OrderId, ShopId};
+pub use ids::{
+    AttemptId, CheckoutToken, MerchantId, MerchantRef, NotifyId, OperatorId, OrderId, ShopId,
+};
 pub use merchant::{ChannelIds, Merchant};
 pub use method::PaymentMethod;
 pub use money::{Amount, Currency, Money};

@@ -1,13 +1,13 @@
 //! Orders, payment attempts, and the one function that moves them between states.
 //!
 //! An *order* is what the merchant created (a checkout prepay order). Each time the buyer
-//! starts paying with a method, an *attempt* is created with its own [`OrderId`]: that is
+//! starts paying with a method, an *attempt* is created with its own [`AttemptId`]: that is
 //! the `order_id` the merchant sees in callbacks and queries, and the `trade_no` of the
 //! browser return.
 
 use crate::{
-    CheckoutToken, Merchant, MerchantId, MerchantRef, Money, OperatorId, OrderId, PaymentMethod,
-    ShopId, Timestamp,
+    AttemptId, CheckoutToken, Merchant, MerchantId, MerchantRef, Money, OperatorId, OrderId,
+    PaymentMethod, ShopId, Timestamp,
 };
 use std::time::Duration;
 
@@ -169,7 +169,7 @@ pub struct Order {
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
     /// The attempt that paid the order.
-    pub paid_attempt: Option<OrderId>,
+    pub paid_attempt: Option<AttemptId>,
     pub finished_at: Option<Timestamp>,
     /// Set when a verified payment arrived after the order had closed (docs/envelope.md: the
     /// wallet's word wins, and the order is flagged for review).
@@ -221,7 +221,7 @@ impl Order {
 
     /// The payment's `order_id` as the merchant knows it: for ACTIVEPAY and H5PAY, the
     /// merchant's own id when it gave one; otherwise the id of the attempt.
-    pub fn merchant_order_id(&self, attempt: &OrderId) -> String {
+    pub fn merchant_order_id(&self, attempt: &AttemptId) -> String {
         match &self.reference {
             Some(reference) if self.kind.named_by_merchant() => reference.to_string(),
             _ => attempt.to_string(),
@@ -263,7 +263,7 @@ pub enum NotPayable {
 /// One try at paying an order with one method.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {
-    pub id: OrderId,
+    pub id: AttemptId,
     pub order_id: OrderId,
     pub method: PaymentMethod,
     pub status: AttemptStatus,

@@ -81,13 +81,13 @@ impl PaymentStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Amount, Currency, Money, OrderId, PaymentMethod, Timestamp};
+    use crate::{Amount, AttemptId, Currency, Money, OrderId, PaymentMethod, Timestamp};
     use rstest::rstest;
 
     fn attempt(status: AttemptStatus) -> Attempt {
         let t = Timestamp::from_epoch_millis(0);
         Attempt {
-            id: OrderId::generate(t),
+            id: AttemptId::generate(t),
             order_id: OrderId::generate(t),
             method: PaymentMethod::Alipay,
             status,

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use crate::ids::InvalidId;
-use crate::{MerchantId, Money, OrderId, Timestamp};
+use crate::{AttemptId, MerchantId, Money, OrderId, Timestamp};
 
 /// ottgate's id of a refund: `REF` and 17 digits, like OTT Pay's `REF167871916840228`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -76,7 +76,7 @@ pub struct Refund {
     pub id: RefundId,
     pub merchant_id: MerchantId,
     /// The payment refunded (an attempt id: REST `paymentId`, envelope `order_id`).
-    pub payment_id: OrderId,
+    pub payment_id: AttemptId,
     /// The merchant's own id for the refund (envelope REFUND `order_id`), if given.
     pub merchant_refund_id: Option<String>,
     pub money: Money,

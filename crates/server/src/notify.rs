@@ -12,7 +12,7 @@ use ottgate_channels::{
     Channel, NotificationError, Outcome, PaymentRef, Stated, Subject, VerifiedResult,
 };
 use ottgate_core::{
-    Attempt, AttemptOutcome, AttemptStatus, Money, OrderId, Refund, RefundId, RefundStatus,
+    Attempt, AttemptId, AttemptOutcome, AttemptStatus, Money, Refund, RefundId, RefundStatus,
 };
 use ottgate_store::SettleOutcome;
 use std::sync::Arc;
@@ -205,7 +205,7 @@ async fn attempt_of(
     out_trade_no: &str,
     wallet: &str,
 ) -> Result<Attempt, Rejected> {
-    let id = OrderId::parse(out_trade_no).map_err(|_| Rejected::UnknownTrade)?;
+    let id = AttemptId::parse(out_trade_no).map_err(|_| Rejected::UnknownTrade)?;
     let attempt = state
         .service
         .store

@@ -14,7 +14,8 @@ use ottgate_channels::simkit::{BuyerAction, SimulatedWallet};
 use ottgate_channels::{Device, SandboxChannel, VerifiedResult};
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
-    Attempt, AttemptOutcome, AttemptStatus, CheckoutToken, Merchant, Order, OrderId, PaymentMethod,
+    Attempt, AttemptId, AttemptOutcome, AttemptStatus, CheckoutToken, Merchant, Order,
+    PaymentMethod,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -134,7 +135,7 @@ async fn wallet_context(
     state: &AppState,
     attempt_id: &str,
 ) -> Result<Option<WalletContext>, ServiceError> {
-    let Ok(id) = OrderId::parse(attempt_id) else {
+    let Ok(id) = AttemptId::parse(attempt_id) else {
         return Ok(None);
     };
     let Some(attempt) = state.service.store.attempt(&id).await? else {

@@ -12,9 +12,9 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use ottgate_core::{
-    Amount, Attempt, AttemptOutcome, AttemptStatus, ChannelIds, Merchant, MerchantId, MerchantRef,
-    NotifyId, Order, OrderId, PaymentMethod, Refund, RefundId, RefundStatus, Settlement, Timestamp,
-    TransitionError, order::NotPayable,
+    Amount, Attempt, AttemptId, AttemptOutcome, AttemptStatus, ChannelIds, Merchant, MerchantId,
+    MerchantRef, NotifyId, Order, OrderId, PaymentMethod, Refund, RefundId, RefundStatus,
+    Settlement, Timestamp, TransitionError, order::NotPayable,
 };
 use std::fmt;
 use std::time::Duration;
@@ -97,7 +97,7 @@ pub enum StartOutcome {
 /// A verified result for an attempt, to apply.
 #[derive(Debug, Clone)]
 pub struct SettleRequest {
-    pub attempt_id: OrderId,
+    pub attempt_id: AttemptId,
     pub outcome: AttemptOutcome,
     pub at: Timestamp,
     pub bizpay_order_id: Option<String>,
@@ -146,7 +146,7 @@ pub struct NewRefund {
     pub id: RefundId,
     /// The merchant asking; a payment of another merchant is "not found".
     pub merchant_id: MerchantId,
-    pub payment_id: OrderId,
+    pub payment_id: AttemptId,
     pub merchant_refund_id: Option<String>,
     pub amount: Amount,
     pub at: Timestamp,
@@ -174,7 +174,7 @@ pub struct NewDelivery {
     pub notify_id: NotifyId,
     pub merchant_id: MerchantId,
     pub order_id: OrderId,
-    pub attempt_id: Option<OrderId>,
+    pub attempt_id: Option<AttemptId>,
     /// What is announced: `paid` (and later `closed`, `refunded`).
     pub event: String,
     pub url: String,
@@ -214,7 +214,7 @@ pub struct Delivery {
     pub notify_id: NotifyId,
     pub merchant_id: MerchantId,
     pub order_id: OrderId,
-    pub attempt_id: Option<OrderId>,
+    pub attempt_id: Option<AttemptId>,
     pub event: String,
     pub url: String,
     pub body: String,
@@ -341,13 +341,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         method: PaymentMethod,
         now: Timestamp,
     ) -> Result<StartOutcome>;
-    async fn attempt(&self, id: &OrderId) -> Result<Option<Attempt>>;
+    async fn attempt(&self, id: &AttemptId) -> Result<Option<Attempt>>;
     /// Attempt `id` if it belongs to an order of `merchant`: one lookup, whose cost does not
     /// tell another merchant's attempt from a missing one.
     async fn merchant_attempt(
         &self,
         merchant: &MerchantId,
-        id: &OrderId,
+        id: &AttemptId,
     ) -> Result<Option<Attempt>>;
     /// All attempts of an order, oldest first.
     async fn attempts(&self, order: &OrderId) -> Result<Vec<Attempt>>;
@@ -367,7 +367,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         limit: u32,
     ) -> Result<Vec<Attempt>>;
     /// Records that reconciliation asked the wallet about `attempt` at `at`.
-    async fn mark_checked(&self, attempt: &OrderId, at: Timestamp) -> Result<()>;
+    async fn mark_checked(&self, attempt: &AttemptId, at: Timestamp) -> Result<()>;
 
     /// Closes `order` if it is still processing and past its expiry at `now`; `true` if it
     /// was closed by this call. Read paths call it so an expired order never looks open.
@@ -405,7 +405,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         at: Timestamp,
     ) -> Result<Refund>;
     /// A payment's refunds, oldest first.
-    async fn refunds(&self, payment: &OrderId) -> Result<Vec<Refund>>;
+    async fn refunds(&self, payment: &AttemptId) -> Result<Vec<Refund>>;
     async fn refund(&self, id: &RefundId) -> Result<Option<Refund>>;
     /// Pending refunds created at or before `created_before` and not asked about since
     /// `checked_before` (oldest first): what refund reconciliation should ask about.

@@ -10,8 +10,8 @@
 use ottgate_core::merchant::MerchantName;
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
-    Amount, AttemptOutcome, AttemptStatus, ChannelIds, CloseReason, Currency, Merchant, MerchantId,
-    MerchantRef, Money, NotifyId, OperatorId, Order, OrderId, OrderKind, OrderStatus,
+    Amount, AttemptId, AttemptOutcome, AttemptStatus, ChannelIds, CloseReason, Currency, Merchant,
+    MerchantId, MerchantRef, Money, NotifyId, OperatorId, Order, OrderId, OrderKind, OrderStatus,
     PaymentMethod, RefundId, RefundStatus, ShopId, Timestamp,
 };
 use ottgate_store::{
@@ -70,7 +70,7 @@ fn order(m: &MerchantRecord, reference: &str, duration_secs: u64) -> NewOrder {
     }
 }
 
-fn delivery(o: &Order, attempt: &OrderId) -> NewDelivery {
+fn delivery(o: &Order, attempt: &AttemptId) -> NewDelivery {
     NewDelivery {
         notify_id: NotifyId::generate(),
         merchant_id: o.merchant_id.clone(),
@@ -84,7 +84,7 @@ fn delivery(o: &Order, attempt: &OrderId) -> NewDelivery {
 
 fn settle_req(
     o: &Order,
-    attempt: &OrderId,
+    attempt: &AttemptId,
     outcome: AttemptOutcome,
     t: Timestamp,
 ) -> SettleRequest {
@@ -115,7 +115,7 @@ async fn open_order<S: Store>(store: &S, reference: &str) -> Order {
     new.order
 }
 
-async fn started<S: Store>(store: &S, o: &Order, method: PaymentMethod, t: Timestamp) -> OrderId {
+async fn started<S: Store>(store: &S, o: &Order, method: PaymentMethod, t: Timestamp) -> AttemptId {
     match store.start_attempt(&o.id, method, t).await.unwrap() {
         StartOutcome::Created(a) | StartOutcome::Resumed(a) => a.id,
         StartOutcome::NotPayable(r) => panic!("not payable: {r}"),
@@ -561,7 +561,7 @@ async fn a_failing_write_does_not_spoil_its_batch<S: Store>(store: S) {
 }
 
 /// A paid payment of 1234 (CAD) and its id.
-async fn paid_payment<S: Store>(store: &S, reference: &str) -> (Order, OrderId) {
+async fn paid_payment<S: Store>(store: &S, reference: &str) -> (Order, AttemptId) {
     let o = open_order(store, reference).await;
     let a = started(store, &o, PaymentMethod::Alipay, at(1)).await;
     store
@@ -573,7 +573,7 @@ async fn paid_payment<S: Store>(store: &S, reference: &str) -> (Order, OrderId) 
 
 fn refund_req(
     o: &Order,
-    payment: &OrderId,
+    payment: &AttemptId,
     amount: u64,
     merchant_refund_id: Option<&str>,
 ) -> NewRefund {
@@ -835,7 +835,7 @@ async fn an_attempt_is_found_only_for_its_own_merchant<S: Store>(store: S) {
     );
     assert_eq!(
         store
-            .merchant_attempt(&o.merchant_id, &OrderId::generate(T0))
+            .merchant_attempt(&o.merchant_id, &AttemptId::generate(T0))
             .await
             .unwrap(),
         None

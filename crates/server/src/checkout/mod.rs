@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use ottgate_core::{
-    Attempt, AttemptStatus, CheckoutToken, CloseReason, Money, Order, OrderId, OrderKind,
+    Attempt, AttemptId, AttemptStatus, CheckoutToken, CloseReason, Money, Order, OrderKind,
     OrderStatus, PaymentMethod,
 };
 use serde::Deserialize;
@@ -496,7 +496,7 @@ async fn find_attempt(
     order: &Order,
     id: &str,
 ) -> Result<Option<Attempt>, ServiceError> {
-    let Ok(id) = OrderId::parse(id) else {
+    let Ok(id) = AttemptId::parse(id) else {
         return Ok(None);
     };
     Ok(state

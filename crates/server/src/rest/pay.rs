@@ -9,7 +9,7 @@ use ottgate_api::rest::{
     RestCode, StatusQueryByReferenceRequest, StatusQueryRequest, TokenRequest, TokenResult,
 };
 use ottgate_core::{
-    Amount, AttemptStatus, Merchant, MerchantRef, Money, Order, OrderId, OrderKind, PaymentMethod,
+    Amount, AttemptId, AttemptStatus, Merchant, MerchantRef, Money, Order, OrderKind, PaymentMethod,
 };
 use ottgate_store::{CreateOutcome, NewOrder};
 use std::sync::OnceLock;
@@ -375,7 +375,7 @@ pub async fn refund(
     let amount = Amount::parse(&body.required("refundAmount", 64)?)
         .map_err(|e| RestError::invalid(e.to_string().replacen("amount", "refundAmount", 1)))?;
     let not_found = || RestError::not_found("Original payment not exist");
-    let payment_id = OrderId::parse(&ori).map_err(|_| not_found())?;
+    let payment_id = AttemptId::parse(&ori).map_err(|_| not_found())?;
     let conflict = |code, message: String| RestError::new(StatusCode::CONFLICT, code, message);
     let refund = state
         .service

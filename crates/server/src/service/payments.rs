@@ -9,8 +9,8 @@ use ottgate_channels::{
 };
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
-    Attempt, CheckoutToken, Merchant, MerchantId, MerchantRef, NotifyId, Order, OrderId, OrderKind,
-    OrderStatus, PaymentMethod, PaymentStatus, Refund, RefundStatus, Timestamp,
+    Attempt, AttemptId, CheckoutToken, Merchant, MerchantId, MerchantRef, NotifyId, Order,
+    OrderKind, OrderStatus, PaymentMethod, PaymentStatus, Refund, RefundStatus, Timestamp,
 };
 use ottgate_envelope::{SignKey, seal};
 use ottgate_store::{NewDelivery, SettleOutcome, SettleRequest, StartOutcome, StoreError};
@@ -78,7 +78,7 @@ impl Service {
         self.public(&format!("checkout/{token}"))
     }
 
-    pub fn return_url(&self, token: &CheckoutToken, attempt: &ottgate_core::OrderId) -> Url {
+    pub fn return_url(&self, token: &CheckoutToken, attempt: &ottgate_core::AttemptId) -> Url {
         self.public(&format!("checkout/{token}/return/{attempt}"))
     }
 
@@ -384,7 +384,7 @@ impl Service {
         {
             return self.view(merchant, attempt).await;
         }
-        let Ok(id) = OrderId::parse(id) else {
+        let Ok(id) = AttemptId::parse(id) else {
             return Ok(None);
         };
         // Ownership is part of the lookup: another merchant's id costs what a missing one

@@ -1,7 +1,7 @@
 //! Refunds: reserve the amount, ask the payment's channel, record the answer.
 
 use ottgate_channels::{ChannelError, RefundPayment, RefundResult};
-use ottgate_core::{Amount, MerchantId, OrderId, Refund, RefundId, RefundStatus};
+use ottgate_core::{Amount, AttemptId, MerchantId, Refund, RefundId, RefundStatus};
 use ottgate_store::{BeginRefund, NewRefund, StoreError};
 
 use super::{Service, ServiceError};
@@ -35,7 +35,7 @@ impl Service {
     pub async fn refund(
         &self,
         merchant: &MerchantId,
-        payment_id: &OrderId,
+        payment_id: &AttemptId,
         amount: Amount,
         merchant_refund_id: Option<String>,
     ) -> Result<Refund, RefundError> {

@@ -3,8 +3,8 @@
 
 use ottgate_core::order::settle as transition;
 use ottgate_core::{
-    Attempt, AttemptStatus, CloseReason, MerchantId, Order, OrderId, OrderStatus, PaymentMethod,
-    Timestamp,
+    Attempt, AttemptId, AttemptStatus, CloseReason, MerchantId, Order, OrderId, OrderStatus,
+    PaymentMethod, Timestamp,
 };
 use sqlx::{SqliteConnection, SqlitePool};
 
@@ -12,7 +12,7 @@ use super::rows::{self, AttemptRow};
 use super::{ID_RETRIES, deliveries, is_unique_violation, orders};
 use crate::{Result, SettleOutcome, SettleRequest, StartOutcome, StoreError};
 
-pub(super) async fn by_id(pool: &SqlitePool, id: &OrderId) -> Result<Option<Attempt>> {
+pub(super) async fn by_id(pool: &SqlitePool, id: &AttemptId) -> Result<Option<Attempt>> {
     let row: Option<AttemptRow> = sqlx::query_as("SELECT * FROM attempts WHERE id = ?")
         .bind(id.as_str())
         .fetch_optional(pool)
@@ -24,7 +24,7 @@ pub(super) async fn by_id(pool: &SqlitePool, id: &OrderId) -> Result<Option<Atte
 pub(super) async fn of_merchant(
     pool: &SqlitePool,
     merchant: &MerchantId,
-    id: &OrderId,
+    id: &AttemptId,
 ) -> Result<Option<Attempt>> {
     let row: Option<AttemptRow> = sqlx::query_as(
         "SELECT attempts.* FROM attempts JOIN orders ON orders.id = attempts.order_id
@@ -64,7 +64,7 @@ pub(super) async fn insert(
 ) -> Result<Attempt> {
     for _ in 0..ID_RETRIES {
         let attempt = Attempt {
-            id: OrderId::generate(now),
+            id: AttemptId::generate(now),
             order_id: order.id.clone(),
             method,
             status: AttemptStatus::Pending,

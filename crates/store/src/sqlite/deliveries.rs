@@ -1,7 +1,7 @@
 //! The callback outbox: `deliveries` (one per callback owed, written with the state change
 //! it announces) and `delivery_attempts` (every try, for the merchant to see).
 
-use ottgate_core::{OrderId, Timestamp};
+use ottgate_core::{AttemptId, OrderId, Timestamp};
 use sqlx::{SqliteConnection, SqlitePool};
 use std::time::Duration;
 
@@ -55,7 +55,7 @@ pub(super) async fn insert(
     .bind(d.notify_id.as_str())
     .bind(d.merchant_id.as_str())
     .bind(d.order_id.as_str())
-    .bind(d.attempt_id.as_ref().map(OrderId::as_str))
+    .bind(d.attempt_id.as_ref().map(AttemptId::as_str))
     .bind(&d.event)
     .bind(&d.url)
     .bind(&d.body)

@@ -17,8 +17,8 @@ mod writer;
 use async_trait::async_trait;
 use futures::FutureExt;
 use ottgate_core::{
-    Attempt, ChannelIds, CheckoutToken, MerchantId, MerchantRef, Order, OrderId, PaymentMethod,
-    Refund, RefundId, RefundStatus, Timestamp,
+    Attempt, AttemptId, ChannelIds, CheckoutToken, MerchantId, MerchantRef, Order, OrderId,
+    PaymentMethod, Refund, RefundId, RefundStatus, Timestamp,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -212,14 +212,14 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn attempt(&self, id: &OrderId) -> Result<Option<Attempt>> {
+    async fn attempt(&self, id: &AttemptId) -> Result<Option<Attempt>> {
         attempts::by_id(&self.pool, id).await
     }
 
     async fn merchant_attempt(
         &self,
         merchant: &MerchantId,
-        id: &OrderId,
+        id: &AttemptId,
     ) -> Result<Option<Attempt>> {
         attempts::of_merchant(&self.pool, merchant, id).await
     }
@@ -256,7 +256,7 @@ impl Store for SqliteStore {
         rows.into_iter().map(AttemptRow::into_attempt).collect()
     }
 
-    async fn mark_checked(&self, attempt: &OrderId, at: Timestamp) -> Result<()> {
+    async fn mark_checked(&self, attempt: &AttemptId, at: Timestamp) -> Result<()> {
         self.stamp_checked("attempts", attempt.to_string(), at)
             .await
     }
@@ -334,7 +334,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn refunds(&self, payment: &OrderId) -> Result<Vec<Refund>> {
+    async fn refunds(&self, payment: &AttemptId) -> Result<Vec<Refund>> {
         refunds::of_payment(&self.pool, payment).await
     }
 

@@ -1,13 +1,13 @@
 //! The `refunds` table: refunds hold their amount while pending, so their sum never
 //! exceeds what was paid.
 
-use ottgate_core::{AttemptStatus, Money, OrderId, Refund, RefundId, RefundStatus, Timestamp};
+use ottgate_core::{AttemptId, AttemptStatus, Money, Refund, RefundId, RefundStatus, Timestamp};
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::rows::{self, AttemptRow, RefundRow};
 use crate::{BeginRefund, NewRefund, Result, StoreError};
 
-pub(super) async fn of_payment(pool: &SqlitePool, payment: &OrderId) -> Result<Vec<Refund>> {
+pub(super) async fn of_payment(pool: &SqlitePool, payment: &AttemptId) -> Result<Vec<Refund>> {
     let rows: Vec<RefundRow> =
         sqlx::query_as("SELECT * FROM refunds WHERE payment_id = ? ORDER BY created_at, id")
             .bind(payment.as_str())

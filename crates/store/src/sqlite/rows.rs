@@ -3,8 +3,8 @@
 
 use ottgate_core::merchant::MerchantName;
 use ottgate_core::{
-    Amount, Attempt, AttemptStatus, ChannelIds, CheckoutToken, Currency, Merchant, MerchantId,
-    MerchantRef, Money, NotifyId, OperatorId, Order, OrderId, OrderKind, OrderStatus,
+    Amount, Attempt, AttemptId, AttemptStatus, ChannelIds, CheckoutToken, Currency, Merchant,
+    MerchantId, MerchantRef, Money, NotifyId, OperatorId, Order, OrderId, OrderKind, OrderStatus,
     PaymentMethod, Refund, RefundId, RefundStatus, ShopId, Timestamp,
 };
 
@@ -151,7 +151,7 @@ impl OrderRow {
             paid_attempt: self
                 .paid_attempt
                 .as_deref()
-                .map(OrderId::parse)
+                .map(AttemptId::parse)
                 .transpose()
                 .map_err(corrupt)?,
             finished_at: self.finished_at.map(ts),
@@ -176,7 +176,7 @@ pub(super) struct AttemptRow {
 impl AttemptRow {
     pub(super) fn into_attempt(self) -> Result<Attempt> {
         Ok(Attempt {
-            id: id(OrderId::parse, &self.id)?,
+            id: id(AttemptId::parse, &self.id)?,
             order_id: id(OrderId::parse, &self.order_id)?,
             method: self.method.parse().map_err(corrupt)?,
             status: AttemptStatus::from_code(&self.status)
@@ -217,7 +217,7 @@ impl DeliveryRow {
             attempt_id: self
                 .attempt_id
                 .as_deref()
-                .map(OrderId::parse)
+                .map(AttemptId::parse)
                 .transpose()
                 .map_err(corrupt)?,
             event: self.event,
@@ -274,7 +274,7 @@ impl RefundRow {
         Ok(Refund {
             id: RefundId::parse(&self.id).map_err(corrupt)?,
             merchant_id: id(MerchantId::parse, &self.merchant_id)?,
-            payment_id: id(OrderId::parse, &self.payment_id)?,
+            payment_id: id(AttemptId::parse, &self.payment_id)?,
             merchant_refund_id: self.merchant_refund_id,
             money: money(self.amount, &self.currency)?,
             status: RefundStatus::from_code(&self.status)
