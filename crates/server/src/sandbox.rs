@@ -1,6 +1,6 @@
 //! Sandbox mode only: the built-in test wallet (a page with Pay / Decline / Cancel) and
 //! the helper API merchants' automated tests use to complete a checkout without a browser.
-//! Both apply results through [`AppState::apply_result`], the same path a verified wallet
+//! Both apply results through [`Service::apply_result`](crate::service::Service::apply_result), the same path a verified wallet
 //! notification takes.
 
 use askama::Template;
