@@ -56,8 +56,15 @@ pub type BodyFn = Arc<dyn Fn(Option<FaultKind>) -> String + Send + Sync>;
 /// Whether the receiver's answer acknowledges the notification.
 pub type AckFn = fn(u16, &str) -> bool;
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+/// A simulator's state, even after a panic elsewhere held its lock.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A simulator's clock: the wall clock, as the wallets' own.
+pub(crate) fn now() -> ottgate_core::Timestamp {
+    use ottgate_core::Clock;
+    ottgate_core::SystemClock.now()
 }
 
 /// What the buyer does at a simulated wallet's cashier.

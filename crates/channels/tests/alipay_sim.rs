@@ -7,9 +7,8 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::routing::post;
+use axum::response::IntoResponse;
 use ottgate_channels::alipay::sign::{Params, SignType};
 use ottgate_channels::alipay::simulator::{AlipaySimulator, Fault, FaultKind};
 use ottgate_channels::alipay::{self, AlipayConnector, Notice, TradeStatus, parse_form};
@@ -17,11 +16,12 @@ use ottgate_channels::{
     Channel, Device, Flow, QueryPayment, QueryResult, RefundPayment, RefundResult, StartPayment,
 };
 use ottgate_core::{
-    Amount, AttemptId, Clock, Currency, MerchantId, Money, PaymentMethod, RefundId, SystemClock,
+    Amount, AttemptId, Clock, Currency, Money, PaymentMethod, RefundId, SystemClock,
 };
-use std::time::Duration;
 use tokio::sync::mpsc;
 use url::Url;
+
+mod support;
 
 struct World {
     connector: AlipayConnector,
@@ -33,59 +33,25 @@ struct World {
 /// The simulator and a notify receiver (answering `success`) on one port, as the gateway
 /// would mount them.
 async fn world(sign_type: SignType) -> World {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    let (listener, base) = support::bind().await;
     let (config, sim_config) = alipay::sandbox(&base, sign_type, 3600.0).unwrap();
-    let sim = AlipaySimulator::new(sim_config);
-    let (tx, notices) = mpsc::unbounded_channel();
-    let app = Router::new()
-        .nest_service("/sim/alipay", sim.router())
-        .route(
-            "/notify/alipay",
-            post(move |body: Bytes| {
-                let tx = tx.clone();
-                async move {
-                    let _ = tx.send(body);
-                    "success"
-                }
-            }),
-        );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let receiver = support::serve(listener, &AlipaySimulator::new(sim_config), |_| {
+        "success".into_response()
+    });
     World {
         connector: AlipayConnector::new(config).unwrap(),
-        notices,
+        notices: receiver.notices,
         base,
-        http,
+        http: support::browser(),
     }
 }
 
 fn payment(attempt: &AttemptId, device: Device) -> StartPayment {
-    let now = SystemClock.now();
-    StartPayment {
-        channel_ids: Default::default(),
-        attempt_id: attempt.clone(),
-        method: PaymentMethod::Alipay,
-        money: Money::new(Amount::from_minor(1234).unwrap(), Currency::Cad),
-        subject: "Maple Tea House".into(),
-        merchant_id: MerchantId::parse("ON00000001").unwrap(),
-        merchant_name: "Maple Tea House".into(),
-        created_at: now,
-        expires_at: now.plus(Duration::from_secs(600)),
-        return_url: Url::parse("https://shop.example/return").unwrap(),
-        flow: Flow::Browser(device),
-    }
+    support::payment(attempt, PaymentMethod::Alipay, device, SystemClock.now())
 }
 
 async fn next_notice(w: &mut World) -> Params {
-    let body = tokio::time::timeout(Duration::from_secs(10), w.notices.recv())
-        .await
-        .expect("a notification")
-        .unwrap();
-    parse_form(&body)
+    parse_form(&support::next_body(&mut w.notices).await)
 }
 
 #[tokio::test]

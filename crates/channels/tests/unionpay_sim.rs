@@ -8,10 +8,9 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::http::StatusCode;
-use axum::routing::post;
+use axum::response::IntoResponse;
 use ottgate_channels::simkit::{Fault, FaultKind};
 use ottgate_channels::unionpay::sign::{self, Fields};
 use ottgate_channels::unionpay::simulator::UnionPaySimulator;
@@ -20,19 +19,20 @@ use ottgate_channels::{
     Channel, ChannelError, Device, Flow, QueryPayment, QueryRefund, QueryResult, RefundPayment,
     RefundQueryResult, RefundResult, StartAction, StartPayment,
 };
-use ottgate_core::{
-    Amount, AttemptId, Clock, Currency, MerchantId, Money, PaymentMethod, RefundId, SystemClock,
-    Timestamp,
-};
+use ottgate_core::{AttemptId, Clock, PaymentMethod, RefundId, SystemClock, Timestamp};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use url::Url;
 
+mod support;
+
+use support::{hidden_inputs, money};
+
 struct World {
     connector: UnionPayConnector,
-    notices: mpsc::UnboundedReceiver<Fields>,
+    notices: mpsc::UnboundedReceiver<Bytes>,
     /// How many more notifications the receiver answers with HTTP 500.
     refuse: Arc<AtomicUsize>,
     base: Url,
@@ -41,102 +41,34 @@ struct World {
 
 /// The simulator and a notify receiver on one port, as the gateway mounts them.
 async fn world() -> World {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    let (listener, base) = support::bind().await;
     let (config, sim_config) = unionpay::sandbox(&base, 3600.0).unwrap();
-    let sim = UnionPaySimulator::new(sim_config);
-    let (tx, notices) = mpsc::unbounded_channel();
-    let refuse = Arc::new(AtomicUsize::new(0));
-    let refusing = refuse.clone();
-    let app = Router::new()
-        .nest_service("/sim/unionpay", sim.router())
-        .route(
-            "/notify/unionpay",
-            post(move |body: Bytes| {
-                let tx = tx.clone();
-                let refusing = refusing.clone();
-                async move {
-                    let _ = tx.send(parse_form(&body));
-                    let refused = refusing
-                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                        .is_ok();
-                    if refused {
-                        StatusCode::INTERNAL_SERVER_ERROR
-                    } else {
-                        StatusCode::OK
-                    }
-                }
-            }),
-        );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let receiver = support::serve(listener, &UnionPaySimulator::new(sim_config), |refused| {
+        if refused {
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        } else {
+            StatusCode::OK.into_response()
+        }
+    });
     World {
         connector: UnionPayConnector::new(config).unwrap(),
-        notices,
-        refuse,
+        notices: receiver.notices,
+        refuse: receiver.refuse,
         base,
-        http,
+        http: support::browser(),
     }
-}
-
-fn money(cents: u64) -> Money {
-    Money::new(Amount::from_minor(cents).unwrap(), Currency::Cad)
 }
 
 fn payment(attempt: &AttemptId, device: Device, at: Timestamp) -> StartPayment {
-    StartPayment {
-        channel_ids: Default::default(),
-        attempt_id: attempt.clone(),
-        method: PaymentMethod::UnionPay,
-        money: money(1234),
-        subject: "Maple Tea House".into(),
-        merchant_id: MerchantId::parse("ON00000001").unwrap(),
-        merchant_name: "Maple Tea House".into(),
-        created_at: at,
-        expires_at: at.plus(Duration::from_secs(600)),
-        return_url: Url::parse("https://shop.example/return").unwrap(),
-        flow: Flow::Browser(device),
-    }
+    support::payment(attempt, PaymentMethod::UnionPay, device, at)
 }
 
 fn query_of(attempt: &AttemptId, at: Timestamp) -> QueryPayment {
-    QueryPayment {
-        channel_ids: Default::default(),
-        flow: Flow::Browser(Device::Desktop),
-        attempt_id: attempt.clone(),
-        money: money(1234),
-        started_at: at,
-    }
+    support::query(attempt, at)
 }
 
 async fn next_notice(w: &mut World) -> Fields {
-    tokio::time::timeout(Duration::from_secs(10), w.notices.recv())
-        .await
-        .expect("a notification")
-        .unwrap()
-}
-
-fn unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The hidden inputs of a page's form, as a browser would submit them.
-fn hidden_inputs(html: &str) -> Vec<(String, String)> {
-    html.split("<input type=\"hidden\" name=\"")
-        .skip(1)
-        .map(|rest| {
-            let (name, rest) = rest.split_once("\" value=\"").unwrap();
-            let (value, _) = rest.split_once('"').unwrap();
-            (unescape(name), unescape(value))
-        })
-        .collect()
+    parse_form(&support::next_body(&mut w.notices).await)
 }
 
 /// What the browser does with the connector's answer: POST the signed form to UnionPay;

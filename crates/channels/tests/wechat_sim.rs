@@ -7,9 +7,8 @@
     reason = "test code: a failed unwrap is a failed test"
 )]
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::routing::post;
+use axum::response::IntoResponse;
 use ottgate_channels::simkit::{Fault, FaultKind};
 use ottgate_channels::wechat::sign::{self, Fields, SignType};
 use ottgate_channels::wechat::simulator::WeChatSimulator;
@@ -20,19 +19,20 @@ use ottgate_channels::{
     Channel, ChannelError, Device, Flow, QueryPayment, QueryRefund, QueryResult, RefundPayment,
     RefundQueryResult, RefundResult, StartAction, StartPayment,
 };
-use ottgate_core::{
-    Amount, AttemptId, Clock, Currency, MerchantId, Money, PaymentMethod, RefundId, Secret,
-    SystemClock,
-};
+use ottgate_core::{AttemptId, Clock, PaymentMethod, RefundId, Secret, SystemClock};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use url::Url;
 
+mod support;
+
+use support::money;
+
 struct World {
     connector: WeChatConnector,
-    notices: mpsc::UnboundedReceiver<String>,
+    notices: mpsc::UnboundedReceiver<Bytes>,
     /// How many more notifications the receiver refuses before acknowledging.
     refuse: Arc<AtomicUsize>,
     base: Url,
@@ -41,74 +41,31 @@ struct World {
 
 /// The simulator and a notify receiver on one port, as the gateway mounts them.
 async fn world(sign_type: SignType) -> World {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    let (listener, base) = support::bind().await;
     let (config, sim_config) = wechat::sandbox(&base, sign_type, 3600.0).unwrap();
-    let sim = WeChatSimulator::new(sim_config);
-    let (tx, notices) = mpsc::unbounded_channel();
-    let refuse = Arc::new(AtomicUsize::new(0));
-    let refusing = refuse.clone();
-    let app = Router::new()
-        .nest_service("/sim/wechatpay", sim.router())
-        .route(
-            "/notify/wechatpay",
-            post(move |body: Bytes| {
-                let tx = tx.clone();
-                let refusing = refusing.clone();
-                async move {
-                    let _ = tx.send(String::from_utf8(body.to_vec()).unwrap());
-                    let refused = refusing
-                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                        .is_ok();
-                    if refused {
-                        ack_fail("not now")
-                    } else {
-                        ACK_SUCCESS.to_owned()
-                    }
-                }
-            }),
-        );
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let receiver = support::serve(listener, &WeChatSimulator::new(sim_config), |refused| {
+        if refused {
+            ack_fail("not now").into_response()
+        } else {
+            ACK_SUCCESS.into_response()
+        }
+    });
     World {
         connector: WeChatConnector::new(config).unwrap(),
-        notices,
-        refuse,
+        notices: receiver.notices,
+        refuse: receiver.refuse,
         base,
-        http,
+        http: support::browser(),
     }
-}
-
-fn money(cents: u64) -> Money {
-    Money::new(Amount::from_minor(cents).unwrap(), Currency::Cad)
 }
 
 fn payment(attempt: &AttemptId, device: Device) -> StartPayment {
-    let now = SystemClock.now();
-    StartPayment {
-        channel_ids: Default::default(),
-        attempt_id: attempt.clone(),
-        method: PaymentMethod::WeChatPay,
-        money: money(1234),
-        subject: "Maple Tea House".into(),
-        merchant_id: MerchantId::parse("ON00000001").unwrap(),
-        merchant_name: "Maple Tea House".into(),
-        created_at: now,
-        expires_at: now.plus(Duration::from_secs(600)),
-        return_url: Url::parse("https://shop.example/return").unwrap(),
-        flow: Flow::Browser(device),
-    }
+    support::payment(attempt, PaymentMethod::WeChatPay, device, SystemClock.now())
 }
 
 async fn next_notice(w: &mut World) -> Fields {
-    let body = tokio::time::timeout(Duration::from_secs(10), w.notices.recv())
-        .await
-        .expect("a notification")
-        .unwrap();
-    parse_message(&body).unwrap()
+    let body = support::next_body(&mut w.notices).await;
+    parse_message(std::str::from_utf8(&body).unwrap()).unwrap()
 }
 
 /// Opens a NATIVE payment and returns the simulator's "scanned" page URL and prepay id.

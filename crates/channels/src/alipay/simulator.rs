@@ -15,7 +15,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ottgate_core::{Clock, Currency, Money, Secret, SystemClock, Timestamp};
+use ottgate_core::{Currency, Money, Secret, Timestamp};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde::Serialize;
 use std::collections::{HashMap, HashSet};
@@ -26,7 +26,7 @@ use url::Url;
 use super::parse_form;
 use super::sign::{self, Params, SignType, SigningMaterial, VerifyingMaterial};
 use crate::simkit::{
-    BuyerAction, Delivery, Notifier, SimulatedWallet, SimulatorError, corrupt, digits,
+    BuyerAction, Delivery, Notifier, SimulatedWallet, SimulatorError, corrupt, digits, lock, now,
 };
 use crate::xml::escape;
 
@@ -143,14 +143,6 @@ struct Inner {
     trades: Mutex<HashMap<String, Trade>>,
     notify_ids: Mutex<HashMap<String, Timestamp>>,
     notifier: Arc<Notifier>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn now() -> Timestamp {
-    SystemClock.now()
 }
 
 impl AlipaySimulator {

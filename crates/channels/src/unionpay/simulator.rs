@@ -17,7 +17,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ottgate_core::{Amount, Clock, Money, SystemClock, Timestamp};
+use ottgate_core::{Amount, Money, Timestamp};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -30,6 +30,7 @@ use super::{currency_from_code, parse_form, write_answer};
 pub use crate::simkit::BuyerAction;
 use crate::simkit::{
     self, Delivery, Fault, FaultKind, Notifier, SimulatedWallet, SimulatorError, corrupt, digits,
+    lock, now,
 };
 use crate::xml::escape;
 
@@ -129,14 +130,6 @@ struct Inner {
     config: UnionPaySimConfig,
     transactions: Mutex<HashMap<String, Transaction>>,
     notifier: Arc<Notifier>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn now() -> Timestamp {
-    SystemClock.now()
 }
 
 /// `orderId`: 8–32 letters and digits.

@@ -13,7 +13,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ottgate_core::{Amount, Clock, Currency, Money, Secret, SystemClock, Timestamp};
+use ottgate_core::{Amount, Currency, Money, Secret};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -24,7 +24,8 @@ use super::sign::{self, Fields, SignType};
 use super::{nonce, parse_message, to_xml};
 pub use crate::simkit::BuyerAction;
 use crate::simkit::{
-    Delivery, Fault, FaultKind, Notifier, SimulatedWallet, SimulatorError, corrupt, digits,
+    Delivery, Fault, FaultKind, Notifier, SimulatedWallet, SimulatorError, corrupt, digits, lock,
+    now,
 };
 use crate::xml::escape;
 
@@ -145,14 +146,6 @@ struct Inner {
     config: WeChatSimConfig,
     orders: Mutex<HashMap<String, Order>>,
     notifier: Arc<Notifier>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn now() -> Timestamp {
-    SystemClock.now()
 }
 
 fn acknowledged(_status: u16, body: &str) -> bool {

@@ -1,0 +1,137 @@
+//! What the three wallet test files share: a simulator and a notification receiver served
+//! on one port (as a sandbox gateway mounts them), the payment a test starts, and reading
+//! what the simulator sends back.
+#![allow(
+    dead_code,
+    reason = "each test binary uses the part it needs; the rest is not dead code"
+)]
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::response::Response;
+use axum::routing::post;
+use ottgate_channels::simkit::SimulatedWallet;
+use ottgate_channels::{Device, Flow, QueryPayment, StartPayment};
+use ottgate_core::{Amount, AttemptId, Currency, MerchantId, Money, PaymentMethod, Timestamp};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use url::Url;
+
+/// A port of our own, and the base URL it is reached at.
+pub async fn bind() -> (tokio::net::TcpListener, Url) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+    (listener, base)
+}
+
+/// Where the simulator's notifications land.
+pub struct Receiver {
+    pub notices: mpsc::UnboundedReceiver<Bytes>,
+    /// How many more notifications the receiver refuses before acknowledging.
+    pub refuse: Arc<AtomicUsize>,
+}
+
+/// Serves `sim` at `/sim/{name}` and a receiver at `/notify/{name}` that records each body
+/// and answers `ack(refused)`.
+pub fn serve(
+    listener: tokio::net::TcpListener,
+    sim: &dyn SimulatedWallet,
+    ack: fn(bool) -> Response,
+) -> Receiver {
+    let (tx, notices) = mpsc::unbounded_channel();
+    let refuse = Arc::new(AtomicUsize::new(0));
+    let refusing = refuse.clone();
+    let app = Router::new()
+        .nest_service(&format!("/sim/{}", sim.name()), sim.router())
+        .route(
+            &format!("/notify/{}", sim.name()),
+            post(move |body: Bytes| {
+                let tx = tx.clone();
+                let refusing = refusing.clone();
+                async move {
+                    let _ = tx.send(body);
+                    let refused = refusing
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                        .is_ok();
+                    ack(refused)
+                }
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Receiver { notices, refuse }
+}
+
+/// A browser that does not follow redirects, so a test sees each one.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The next notification body, within ten seconds.
+pub async fn next_body(notices: &mut mpsc::UnboundedReceiver<Bytes>) -> Bytes {
+    tokio::time::timeout(Duration::from_secs(10), notices.recv())
+        .await
+        .expect("a notification")
+        .unwrap()
+}
+
+pub fn money(cents: u64) -> Money {
+    Money::new(Amount::from_minor(cents).unwrap(), Currency::Cad)
+}
+
+/// Paying 12.34 CAD to Maple Tea House with `method`, in the buyer's browser on `device`.
+pub fn payment(
+    attempt: &AttemptId,
+    method: PaymentMethod,
+    device: Device,
+    at: Timestamp,
+) -> StartPayment {
+    StartPayment {
+        channel_ids: Default::default(),
+        attempt_id: attempt.clone(),
+        method,
+        money: money(1234),
+        subject: "Maple Tea House".into(),
+        merchant_id: MerchantId::parse("ON00000001").unwrap(),
+        merchant_name: "Maple Tea House".into(),
+        created_at: at,
+        expires_at: at.plus(Duration::from_secs(600)),
+        return_url: Url::parse("https://shop.example/return").unwrap(),
+        flow: Flow::Browser(device),
+    }
+}
+
+/// Asking about that payment, started at `at`.
+pub fn query(attempt: &AttemptId, at: Timestamp) -> QueryPayment {
+    QueryPayment {
+        channel_ids: Default::default(),
+        flow: Flow::Browser(Device::Desktop),
+        attempt_id: attempt.clone(),
+        money: money(1234),
+        started_at: at,
+    }
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+/// The hidden inputs of a page's form, as a browser would submit them.
+pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    html.split("<input type=\"hidden\" name=\"")
+        .skip(1)
+        .map(|rest| {
+            let (name, rest) = rest.split_once("\" value=\"").unwrap();
+            let (value, _) = rest.split_once('"').unwrap();
+            (unescape(name), unescape(value))
+        })
+        .collect()
+}
