@@ -3,7 +3,7 @@
 //! recovered by asking.
 
 use ottgate_channels::alipay::sign::{self, Params, SignType, SigningMaterial};
-use ottgate_channels::alipay::simulator::{Fault, FaultKind};
+use ottgate_channels::alipay::simulator::FaultKind;
 use ottgate_channels::alipay::{private_key_pem, testkeys};
 use std::time::Duration;
 
@@ -49,19 +49,7 @@ async fn pay_without_return(t: &TestGateway, out_trade_no: &str, action: &str) {
 }
 
 async fn fault(t: &TestGateway, kind: FaultKind, out_trade_no: &str) {
-    let f = Fault {
-        kind,
-        out_trade_no: Some(out_trade_no.into()),
-        delay_ms: None,
-    };
-    let r = t
-        .http
-        .post(t.base.join("sim/alipay/control").unwrap())
-        .json(&f)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    t.fault("alipay", kind, out_trade_no).await;
 }
 
 /// A notification as Alipay would send it, signed with `key` (RSA2).
@@ -98,7 +86,7 @@ async fn post_notification(t: &TestGateway, body: String) -> String {
 }
 
 async fn attempt_status(t: &TestGateway, attempt: &str) -> String {
-    t.client.status_query(attempt).await.unwrap().order_status
+    t.attempt_status(attempt).await
 }
 
 #[tokio::test]

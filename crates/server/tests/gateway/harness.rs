@@ -235,6 +235,37 @@ impl TestGateway {
         }
     }
 
+    /// Arms a fault at the simulated `wallet` (its `/sim/{wallet}/control`) for one trade.
+    pub async fn fault(
+        &self,
+        wallet: &str,
+        kind: ottgate_channels::simkit::FaultKind,
+        out_trade_no: &str,
+    ) {
+        let f = ottgate_channels::simkit::Fault {
+            kind,
+            out_trade_no: Some(out_trade_no.into()),
+            delay_ms: None,
+        };
+        let r = self
+            .http
+            .post(self.base.join(&format!("sim/{wallet}/control")).unwrap())
+            .json(&f)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+
+    /// A payment's `order_status`, as STATUS_QUERY tells the merchant.
+    pub async fn attempt_status(&self, attempt: &str) -> String {
+        self.client
+            .status_query(attempt)
+            .await
+            .unwrap()
+            .order_status
+    }
+
     /// GETs `url` like a browser and returns the page text.
     pub async fn page(&self, url: impl reqwest::IntoUrl) -> String {
         self.http

@@ -23,4 +23,5 @@ mod ops;
 mod refunds;
 mod rest;
 mod unionpay;
+mod wallets;
 mod wechat;

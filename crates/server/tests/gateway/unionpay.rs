@@ -12,7 +12,7 @@ use crate::harness::{Options, TestGateway, attribute, eventually, hidden_inputs}
 
 /// Chooses UnionPay on a new checkout and lets the browser post our signed form to the
 /// simulated UnionPay. Returns the attempt (UnionPay's orderId) and its cashier page.
-async fn unionpay_attempt(t: &TestGateway, reference: &str) -> (String, String) {
+pub(crate) async fn unionpay_attempt(t: &TestGateway, reference: &str) -> (String, String) {
     let created = t.create(reference).await;
     let chose = t
         .http
@@ -43,7 +43,7 @@ async fn unionpay_attempt(t: &TestGateway, reference: &str) -> (String, String) 
 
 /// The buyer presses `action` at the cashier, then closes the tab: only the notification
 /// tells the gateway.
-async fn press(t: &TestGateway, cashier: &str, action: &str) {
+pub(crate) async fn press(t: &TestGateway, cashier: &str, action: &str) {
     let r = t
         .http
         .post(attribute(cashier, "unionpay-form", "action"))
@@ -53,22 +53,6 @@ async fn press(t: &TestGateway, cashier: &str, action: &str) {
         .unwrap();
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("unionpay-return"));
-}
-
-async fn fault(t: &TestGateway, kind: FaultKind, order_id: &str) {
-    let f = Fault {
-        kind,
-        out_trade_no: Some(order_id.into()),
-        delay_ms: None,
-    };
-    let r = t
-        .http
-        .post(t.base.join("sim/unionpay/control").unwrap())
-        .json(&f)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
 }
 
 /// A notification as UnionPay sends it, signed with `private_pem`.
@@ -121,7 +105,7 @@ async fn post_notification(t: &TestGateway, body: String) -> u16 {
 }
 
 async fn attempt_status(t: &TestGateway, attempt: &str) -> String {
-    t.client.status_query(attempt).await.unwrap().order_status
+    t.attempt_status(attempt).await
 }
 
 #[tokio::test]
@@ -205,66 +189,6 @@ async fn forged_or_mismatched_notifications_change_nothing() {
         ),
         (attempt.as_str(), "202611221400001234567")
     );
-}
-
-#[tokio::test]
-async fn a_refused_notification_is_resent_until_one_verifies() {
-    // The first delivery is spoilt in transit (refused); UnionPay re-sends a minute later
-    // (scaled), and the sound copy settles the payment. A duplicate changes nothing more.
-    let t = TestGateway::start().await;
-    let (spoilt, spoilt_cashier) = unionpay_attempt(&t, "up-retry-1").await;
-    let (doubled, doubled_cashier) = unionpay_attempt(&t, "up-retry-2").await;
-    fault(&t, FaultKind::CorruptSignature, &spoilt).await;
-    fault(&t, FaultKind::Duplicate, &doubled).await;
-    press(&t, &spoilt_cashier, "pay").await;
-    press(&t, &doubled_cashier, "pay").await;
-    for attempt in [&spoilt, &doubled] {
-        eventually("the payment", || async {
-            attempt_status(&t, attempt).await == "success"
-        })
-        .await;
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    t.gateway.deliver_due().await.unwrap();
-    let callbacks = t.receiver.wait_for(2).await;
-    assert_eq!(callbacks.len(), 2, "one callback each");
-    let metrics = t.page(t.base.join("metrics").unwrap()).await;
-    assert!(
-        metrics.contains("ottgate_wallet_notifications_total{outcome=\"rejected\"} 1"),
-        "{metrics}"
-    );
-}
-
-#[tokio::test]
-async fn a_dropped_notification_is_recovered_by_reconciliation() {
-    let t = TestGateway::with(Options {
-        manual_clock: true,
-        workers: false,
-        ..Default::default()
-    })
-    .await;
-    let (paid, paid_cashier) = unionpay_attempt(&t, "up-dropped-1").await;
-    let (failed, failed_cashier) = unionpay_attempt(&t, "up-dropped-2").await;
-    let (untouched, _) = unionpay_attempt(&t, "up-dropped-3").await;
-    fault(&t, FaultKind::Drop, &paid).await;
-    fault(&t, FaultKind::Drop, &failed).await;
-    press(&t, &paid_cashier, "pay").await;
-    press(&t, &failed_cashier, "fail").await;
-    tokio::time::sleep(Duration::from_millis(200)).await; // (nothing is coming)
-    assert_eq!(attempt_status(&t, &paid).await, "init");
-    assert_eq!(t.gateway.reconcile_due().await.unwrap(), 0, "too early");
-    t.advance(Duration::from_secs(61));
-    assert_eq!(t.gateway.reconcile_due().await.unwrap(), 2);
-    assert_eq!(attempt_status(&t, &paid).await, "success");
-    assert_eq!(attempt_status(&t, &failed).await, "orderclosed");
-    assert_eq!(
-        attempt_status(&t, &untouched).await,
-        "init",
-        "no transaction at UnionPay yet: still open"
-    );
-    t.gateway.deliver_due().await.unwrap();
-    let callback = t.client.verify_callback(&t.receiver.received()[0]).unwrap();
-    assert_eq!(callback.order_id, paid);
 }
 
 #[tokio::test]

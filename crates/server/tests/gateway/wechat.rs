@@ -1,7 +1,7 @@
 //! WeChat Pay through the gateway: signed XML notifications verified and checked before
 //! anything changes, a lost one recovered by asking, refunds answered at once.
 
-use ottgate_channels::simkit::{Fault, FaultKind};
+use ottgate_channels::simkit::FaultKind;
 use ottgate_channels::wechat::sign::{self, Fields, SignType};
 use ottgate_channels::wechat::{parse_message, testkeys, to_xml};
 use ottgate_core::Secret;
@@ -11,7 +11,7 @@ use crate::harness::{Options, TestGateway, attribute, eventually};
 
 /// Starts a WeChat Pay payment from a desktop (a QR code) on a new checkout. Returns the
 /// attempt (out_trade_no) and the simulator's "scanned" page.
-async fn wechat_attempt(t: &TestGateway, reference: &str) -> (String, String) {
+pub(crate) async fn wechat_attempt(t: &TestGateway, reference: &str) -> (String, String) {
     let created = t.create(reference).await;
     let chose = t
         .http
@@ -29,7 +29,7 @@ async fn wechat_attempt(t: &TestGateway, reference: &str) -> (String, String) {
 }
 
 /// The buyer pays (or fails) on the phone; only the notification tells the gateway.
-async fn pay_on_phone(t: &TestGateway, scan: &str, action: &str) {
+pub(crate) async fn pay_on_phone(t: &TestGateway, scan: &str, action: &str) {
     let page = t.http.get(scan).send().await.unwrap().text().await.unwrap();
     let r = t
         .http
@@ -43,19 +43,7 @@ async fn pay_on_phone(t: &TestGateway, scan: &str, action: &str) {
 }
 
 async fn fault(t: &TestGateway, kind: FaultKind, out_trade_no: &str) {
-    let f = Fault {
-        kind,
-        out_trade_no: Some(out_trade_no.into()),
-        delay_ms: None,
-    };
-    let r = t
-        .http
-        .post(t.base.join("sim/wechatpay/control").unwrap())
-        .json(&f)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    t.fault("wechatpay", kind, out_trade_no).await;
 }
 
 /// A payment notification as WeChat Pay sends it, signed with `key` as `sign_type`.
@@ -96,7 +84,7 @@ async fn post_notification(t: &TestGateway, body: String) -> String {
 }
 
 async fn attempt_status(t: &TestGateway, attempt: &str) -> String {
-    t.client.status_query(attempt).await.unwrap().order_status
+    t.attempt_status(attempt).await
 }
 
 #[tokio::test]
@@ -178,64 +166,6 @@ async fn forged_or_mismatched_notifications_change_nothing() {
     );
     t.gateway.deliver_due().await.unwrap();
     assert_eq!(t.receiver.wait_for(1).await.len(), 1);
-}
-
-#[tokio::test]
-async fn a_refused_notification_is_resent_until_one_verifies() {
-    // The first delivery is spoilt in transit (refused); WeChat re-sends 15 s later
-    // (scaled), and the sound copy settles the payment. A duplicate changes nothing more.
-    let t = TestGateway::start().await;
-    let (spoilt, spoilt_scan) = wechat_attempt(&t, "wx-retry-1").await;
-    let (doubled, doubled_scan) = wechat_attempt(&t, "wx-retry-2").await;
-    fault(&t, FaultKind::CorruptSignature, &spoilt).await;
-    fault(&t, FaultKind::Duplicate, &doubled).await;
-    pay_on_phone(&t, &spoilt_scan, "pay").await;
-    pay_on_phone(&t, &doubled_scan, "pay").await;
-    for attempt in [&spoilt, &doubled] {
-        eventually("the payment", || async {
-            attempt_status(&t, attempt).await == "success"
-        })
-        .await;
-    }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    t.gateway.deliver_due().await.unwrap();
-    let callbacks = t.receiver.wait_for(2).await;
-    assert_eq!(callbacks.len(), 2, "one callback each");
-    for body in &callbacks {
-        let callback = t.client.verify_callback(body).unwrap();
-        assert!(callback.bizpay_order_id.starts_with("42000"));
-    }
-    let metrics = t.page(t.base.join("metrics").unwrap()).await;
-    assert!(
-        metrics.contains("ottgate_wallet_notifications_total{outcome=\"rejected\"} 1"),
-        "{metrics}"
-    );
-}
-
-#[tokio::test]
-async fn a_dropped_notification_is_recovered_by_reconciliation() {
-    let t = TestGateway::with(Options {
-        manual_clock: true,
-        workers: false,
-        ..Default::default()
-    })
-    .await;
-    let (paid, paid_scan) = wechat_attempt(&t, "wx-dropped-1").await;
-    let (failed, failed_scan) = wechat_attempt(&t, "wx-dropped-2").await;
-    fault(&t, FaultKind::Drop, &paid).await;
-    fault(&t, FaultKind::Drop, &failed).await;
-    pay_on_phone(&t, &paid_scan, "pay").await;
-    pay_on_phone(&t, &failed_scan, "fail").await;
-    tokio::time::sleep(Duration::from_millis(200)).await; // (nothing is coming)
-    assert_eq!(attempt_status(&t, &paid).await, "init");
-    assert_eq!(t.gateway.reconcile_due().await.unwrap(), 0, "too early");
-    t.advance(Duration::from_secs(61));
-    assert_eq!(t.gateway.reconcile_due().await.unwrap(), 2);
-    assert_eq!(attempt_status(&t, &paid).await, "success");
-    assert_eq!(attempt_status(&t, &failed).await, "orderclosed");
-    t.gateway.deliver_due().await.unwrap();
-    let callback = t.client.verify_callback(&t.receiver.received()[0]).unwrap();
-    assert_eq!(callback.order_id, paid);
 }
 
 #[tokio::test]
