@@ -141,17 +141,8 @@ async fn wallet_context(
     let Some(attempt) = state.service.store.attempt(&id).await? else {
         return Ok(None);
     };
-    let order = state
-        .service
-        .store
-        .order(&attempt.order_id)
-        .await?
-        .ok_or(ServiceError::NotFound("order"))?;
-    let signing = state
-        .service
-        .signing(&order.merchant_id)
-        .await?
-        .ok_or(ServiceError::NotFound("merchant"))?;
+    let order = state.service.existing_order(&attempt.order_id).await?;
+    let signing = state.service.order_signing(&order).await?;
     Ok(Some(WalletContext {
         attempt,
         order,
@@ -377,26 +368,15 @@ async fn complete_checkout_inner(
         )
     };
     let token = CheckoutToken::parse(token).map_err(|_| not_found())?;
-    let mut order = state
+    let order = state
         .service
         .store
         .order_by_token(&token)
         .await?
         .ok_or_else(not_found)?;
     let now = state.service.clock.now();
-    if state.service.store.close_if_expired(&order.id, now).await? {
-        order = state
-            .service
-            .store
-            .order(&order.id)
-            .await?
-            .ok_or_else(not_found)?;
-    }
-    let signing = state
-        .service
-        .signing(&order.merchant_id)
-        .await?
-        .ok_or(ServiceError::NotFound("merchant"))?;
+    let (order, _) = state.service.as_of_now(order).await?;
+    let signing = state.service.order_signing(&order).await?;
     order.check_payable(now).map_err(not_payable)?;
     let attempt = match state
         .service

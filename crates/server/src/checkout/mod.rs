@@ -89,30 +89,14 @@ async fn load(
     let Ok(token) = CheckoutToken::parse(token) else {
         return Ok(None);
     };
-    let Some(mut order) = state.service.store.order_by_token(&token).await? else {
+    let Some(order) = state.service.store.order_by_token(&token).await? else {
         return Ok(None);
     };
     if serves == Serves::CheckoutOnly && order.kind != OrderKind::Checkout {
         return Ok(None);
     }
-    if state
-        .service
-        .store
-        .close_if_expired(&order.id, state.service.clock.now())
-        .await?
-    {
-        order = state
-            .service
-            .store
-            .order(&order.id)
-            .await?
-            .ok_or(ServiceError::NotFound("order"))?;
-    }
-    let signing = state
-        .service
-        .signing(&order.merchant_id)
-        .await?
-        .ok_or(ServiceError::NotFound("merchant"))?;
+    let (order, _) = state.service.as_of_now(order).await?;
+    let signing = state.service.order_signing(&order).await?;
     Ok(Some(Checkout { order, signing }))
 }
 

@@ -9,7 +9,7 @@ use ottgate_channels::{
 };
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
-    Attempt, AttemptId, CheckoutToken, Merchant, MerchantId, MerchantRef, NotifyId, Order,
+    Attempt, AttemptId, CheckoutToken, Merchant, MerchantId, MerchantRef, NotifyId, Order, OrderId,
     OrderKind, OrderStatus, PaymentMethod, PaymentStatus, Refund, RefundStatus, Timestamp,
 };
 use ottgate_envelope::{SignKey, seal};
@@ -64,6 +64,35 @@ impl Service {
             merchant: record.merchant,
             key,
         }))
+    }
+
+    /// The sign key of the merchant `order` belongs to, which must exist.
+    pub async fn order_signing(&self, order: &Order) -> Result<Signing, ServiceError> {
+        self.signing(&order.merchant_id)
+            .await?
+            .ok_or(ServiceError::NotFound("merchant"))
+    }
+
+    /// An order something else names (an attempt, a row just read), which must exist.
+    pub async fn existing_order(&self, id: &OrderId) -> Result<Order, ServiceError> {
+        self.store
+            .order(id)
+            .await?
+            .ok_or(ServiceError::NotFound("order"))
+    }
+
+    /// `order` as of now: closed first if it expired and the sweeper has not closed it yet,
+    /// so nobody is shown an expired order as open. Whether it was closed just now.
+    pub async fn as_of_now(&self, order: Order) -> Result<(Order, bool), ServiceError> {
+        if self
+            .store
+            .close_if_expired(&order.id, self.clock.now())
+            .await?
+        {
+            Ok((self.existing_order(&order.id).await?, true))
+        } else {
+            Ok((order, false))
+        }
     }
 
     fn public(&self, path: &str) -> Url {
@@ -140,11 +169,7 @@ impl Service {
 
     /// What a wallet is asked about `attempt` with, besides the attempt itself.
     pub async fn wallet_terms(&self, attempt: &Attempt) -> Result<WalletTerms, ServiceError> {
-        let order = self
-            .store
-            .order(&attempt.order_id)
-            .await?
-            .ok_or(ServiceError::NotFound("order"))?;
+        let order = self.existing_order(&attempt.order_id).await?;
         let record = self
             .store
             .merchant(&order.merchant_id)
@@ -193,15 +218,8 @@ impl Service {
             .attempt(&result.attempt_id)
             .await?
             .ok_or(ServiceError::NotFound("attempt"))?;
-        let order = self
-            .store
-            .order(&attempt.order_id)
-            .await?
-            .ok_or(ServiceError::NotFound("order"))?;
-        let signing = self
-            .signing(&order.merchant_id)
-            .await?
-            .ok_or(ServiceError::NotFound("merchant"))?;
+        let order = self.existing_order(&attempt.order_id).await?;
+        let signing = self.order_signing(&order).await?;
         let at = self.clock.now();
         let bizpay = result.bizpay_order_id.clone().unwrap_or_default();
         let on_paid = paid_callback(&order, &attempt, &signing.key, at, &bizpay);
@@ -424,19 +442,15 @@ impl Service {
         merchant: &MerchantId,
         mut attempt: Attempt,
     ) -> Result<Option<PaymentView>, ServiceError> {
-        let Some(mut order) = self.store.order(&attempt.order_id).await? else {
+        let Some(order) = self.store.order(&attempt.order_id).await? else {
             return Ok(None);
         };
         if &order.merchant_id != merchant {
             return Ok(None);
         }
         let now = self.clock.now();
-        if self.store.close_if_expired(&order.id, now).await? {
-            order = self
-                .store
-                .order(&order.id)
-                .await?
-                .ok_or(ServiceError::NotFound("order"))?;
+        let (order, closed) = self.as_of_now(order).await?;
+        if closed {
             attempt = self
                 .store
                 .attempt(&attempt.id)
