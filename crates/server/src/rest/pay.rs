@@ -9,7 +9,8 @@ use ottgate_api::rest::{
     RestCode, StatusQueryByReferenceRequest, StatusQueryRequest, TokenRequest, TokenResult,
 };
 use ottgate_core::{
-    Amount, AttemptId, AttemptStatus, Merchant, MerchantRef, Money, Order, OrderKind, PaymentMethod,
+    Amount, Attempt, AttemptId, AttemptStatus, Merchant, MerchantRef, Money, Order, OrderKind,
+    PaymentMethod,
 };
 use ottgate_store::{CreateOutcome, NewOrder};
 use std::sync::OnceLock;
@@ -115,50 +116,62 @@ fn url_field(body: &JsonObject, name: &str) -> Result<Url, RestError> {
 }
 
 /// What wap-pay and web-pay share: create the payment and its attempt, open the wallet.
-async fn pay(
+/// A wap-pay or web-pay body, read and checked.
+struct PayBody {
+    amount: Amount,
+    callback_url: Url,
+    return_url: Url,
+    remark: Option<String>,
+    reference: Option<MerchantRef>,
+}
+
+impl PayBody {
+    fn read(state: &AppState, body: &JsonObject) -> Result<Self, RestError> {
+        let amount = Amount::parse(&body.required("amount", 64)?)
+            .map_err(|e| RestError::invalid(e.to_string()))?;
+        let callback_url = url_field(body, "callbackURL")?;
+        check_callback_url(
+            &callback_url,
+            state.service.settings.allow_private_callbacks,
+        )
+        .map_err(|e| RestError::invalid(format!("callbackURL {e}")))?;
+        let reference = body
+            .optional("reference", 64)?
+            .map(|r| MerchantRef::parse(&r))
+            .transpose()
+            .map_err(|_| {
+                RestError::invalid(
+                    "reference must be 1 to 64 printable ASCII characters without spaces",
+                )
+            })?;
+        Ok(Self {
+            amount,
+            callback_url,
+            return_url: url_field(body, "returnURL")?,
+            remark: body.optional("remark", 128)?,
+            reference,
+        })
+    }
+}
+
+/// Creates the order of `request` with its one attempt, by `method`.
+async fn create(
     state: &AppState,
     merchant: &Merchant,
     kind: OrderKind,
-    body: &JsonObject,
-) -> RestResult<PayResult> {
-    let amount = Amount::parse(&body.required("amount", 64)?)
-        .map_err(|e| RestError::invalid(e.to_string()))?;
-    let callback_url = url_field(body, "callbackURL")?;
-    check_callback_url(
-        &callback_url,
-        state.service.settings.allow_private_callbacks,
-    )
-    .map_err(|e| RestError::invalid(format!("callbackURL {e}")))?;
-    let return_url = url_field(body, "returnURL")?;
-    let remark = body.optional("remark", 128)?;
-    let reference = body
-        .optional("reference", 64)?
-        .map(|r| MerchantRef::parse(&r))
-        .transpose()
-        .map_err(|_| {
-            RestError::invalid(
-                "reference must be 1 to 64 printable ASCII characters without spaces",
-            )
-        })?;
-    let method = PaymentMethod::Alipay;
-    if !merchant.offers(method) || state.service.channels.for_method(method).is_none() {
-        return Err(RestError::new(
-            StatusCode::CONFLICT,
-            RestCode::NoChannel,
-            "Alipay is not available for this merchant",
-        ));
-    }
-    let now = state.service.clock.now();
+    method: PaymentMethod,
+    request: PayBody,
+) -> Result<(Order, Attempt), RestError> {
     let order = Order {
-        reference,
-        redirect_url: return_url.to_string(),
-        remarks: remark,
+        reference: request.reference,
+        redirect_url: request.return_url.to_string(),
+        remarks: request.remark,
         ..Order::new(
             kind,
             merchant,
-            Money::new(amount, merchant.default_currency()),
-            callback_url.to_string(),
-            now,
+            Money::new(request.amount, merchant.default_currency()),
+            request.callback_url.to_string(),
+            state.service.clock.now(),
             state.service.settings.rest_payment_ttl,
         )
     };
@@ -172,33 +185,43 @@ async fn pay(
             first_attempt: Some(method),
         })
         .await?;
-    let (id, attempt) = match created {
+    match created {
         CreateOutcome::Created {
             id,
             attempt: Some(attempt),
-        } => (id, attempt),
-        CreateOutcome::Created { .. } => {
-            return Err(RestError::internal(&ottgate_store::StoreError::NotFound(
-                "attempt",
-            )));
-        }
-        CreateOutcome::Exists { .. } => {
-            return Err(RestError::invalid("reference has already been used"));
-        }
+        } => Ok((Order { id, ..order }, attempt)),
+        CreateOutcome::Created { .. } => Err(RestError::internal(
+            &ottgate_store::StoreError::NotFound("attempt"),
+        )),
+        CreateOutcome::Exists { .. } => Err(RestError::invalid("reference has already been used")),
+    }
+}
+
+async fn pay(
+    state: &AppState,
+    merchant: &Merchant,
+    kind: OrderKind,
+    body: &JsonObject,
+) -> RestResult<PayResult> {
+    let request = PayBody::read(state, body)?;
+    let amount = request.amount;
+    let method = PaymentMethod::Alipay;
+    if !merchant.offers(method) || state.service.channels.for_method(method).is_none() {
+        return Err(RestError::new(
+            StatusCode::CONFLICT,
+            RestCode::NoChannel,
+            "Alipay is not available for this merchant",
+        ));
+    }
+    let (order, attempt) = create(state, merchant, kind, method, request).await?;
+    let device = if kind == OrderKind::Web {
+        Device::Desktop
+    } else {
+        Device::Mobile
     };
-    let order = Order { id, ..order };
     let start = state
         .service
-        .open_wallet(
-            &order,
-            merchant,
-            &attempt,
-            if kind == OrderKind::Web {
-                Device::Desktop
-            } else {
-                Device::Mobile
-            },
-        )
+        .open_wallet(&order, merchant, &attempt, device)
         .await
         .map_err(|e| match e {
             StartError::Service(e) => RestError::internal(&e),
