@@ -301,3 +301,45 @@ async fn connections_that_never_finish_their_headers_are_closed_while_healthz_an
         assert!(closed.is_ok(), "a connection outlived the header timeout");
     }
 }
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = TestGateway::with(Options {
+        header_read_timeout_ms: Some(1000),
+        ..Options::default()
+    })
+    .await;
+    let addr = format!("{}:{}", t.base.host_str().unwrap(), t.base.port().unwrap());
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n")
+        .await
+        .unwrap();
+    // The answer comes, and the connection stays open for another request...
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&answer).contains("\r\n\r\n") {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed before answering");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    // ...but not forever: idle, it is closed once the header time is up.
+    let idle = std::time::Instant::now();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "an idle connection was kept past 5 s");
+    assert!(
+        idle.elapsed() >= std::time::Duration::from_millis(900),
+        "closed after {:?}, before the header timeout",
+        idle.elapsed()
+    );
+}
