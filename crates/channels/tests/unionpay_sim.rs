@@ -16,8 +16,8 @@ use ottgate_channels::unionpay::sign::{self, Fields};
 use ottgate_channels::unionpay::simulator::UnionPaySimulator;
 use ottgate_channels::unionpay::{self, Notice, UnionPayConnector, parse_answer, parse_form};
 use ottgate_channels::{
-    Channel, ChannelError, Device, Flow, QueryPayment, QueryRefund, QueryResult, RefundPayment,
-    RefundQueryResult, RefundResult, StartAction, StartPayment,
+    Channel, ChannelError, Device, Flow, PaymentStart, QueryPayment, QueryRefund, QueryResult,
+    RefundPayment, RefundQueryResult, RefundResult, StartAction, StartPayment,
 };
 use ottgate_core::{AttemptId, Clock, PaymentMethod, RefundId, SystemClock, Timestamp};
 use std::sync::Arc;
@@ -67,6 +67,20 @@ fn query_of(attempt: &AttemptId, at: Timestamp) -> QueryPayment {
     support::query(attempt, at)
 }
 
+impl World {
+    /// A purchase just started on `device`: when, its attempt, and the connector's answer.
+    async fn start(&self, device: Device) -> (Timestamp, AttemptId, PaymentStart) {
+        let at = SystemClock.now();
+        let attempt = AttemptId::generate(at);
+        let start = self
+            .connector
+            .start(&payment(&attempt, device, at))
+            .await
+            .unwrap();
+        (at, attempt, start)
+    }
+}
+
 async fn next_notice(w: &mut World) -> Fields {
     parse_form(&support::next_body(&mut w.notices).await)
 }
@@ -105,13 +119,7 @@ async fn press(w: &World, attempt: &AttemptId, action: &str) -> reqwest::Respons
 #[tokio::test]
 async fn a_purchase_is_paid_returned_notified_queried_and_refunded() {
     let mut w = world().await;
-    let at = SystemClock.now();
-    let attempt = AttemptId::generate(at);
-    let start = w
-        .connector
-        .start(&payment(&attempt, Device::Desktop, at))
-        .await
-        .unwrap();
+    let (at, attempt, start) = w.start(Device::Desktop).await;
     let StartAction::PostForm { fields, .. } = &start.action else {
         panic!("{:?}", start.action)
     };
@@ -253,13 +261,7 @@ async fn a_purchase_is_paid_returned_notified_queried_and_refunded() {
 #[tokio::test]
 async fn a_mobile_purchase_that_fails_reads_closed_and_cancel_goes_back() {
     let mut w = world().await;
-    let at = SystemClock.now();
-    let attempt = AttemptId::generate(at);
-    let start = w
-        .connector
-        .start(&payment(&attempt, Device::Mobile, at))
-        .await
-        .unwrap();
+    let (at, attempt, start) = w.start(Device::Mobile).await;
     let (_, cashier) = open_cashier(&w, &start.action).await;
     assert!(cashier.contains("Mobile"), "channelType 08: {cashier}");
     let page = press(&w, &attempt, "fail").await.text().await.unwrap();
@@ -277,13 +279,7 @@ async fn a_mobile_purchase_that_fails_reads_closed_and_cancel_goes_back() {
     );
 
     // Cancel: straight back to frontUrl, nothing notified.
-    let at = SystemClock.now();
-    let other = AttemptId::generate(at);
-    let start = w
-        .connector
-        .start(&payment(&other, Device::Mobile, at))
-        .await
-        .unwrap();
+    let (at, other, start) = w.start(Device::Mobile).await;
     open_cashier(&w, &start.action).await;
     let back = press(&w, &other, "cancel").await;
     assert!(back.status().is_redirection());
@@ -302,13 +298,7 @@ async fn a_mobile_purchase_that_fails_reads_closed_and_cancel_goes_back() {
 #[tokio::test]
 async fn the_simulator_refuses_what_unionpay_refuses() {
     let w = world().await;
-    let at = SystemClock.now();
-    let attempt = AttemptId::generate(at);
-    let start = w
-        .connector
-        .start(&payment(&attempt, Device::Desktop, at))
-        .await
-        .unwrap();
+    let (at, attempt, start) = w.start(Device::Desktop).await;
     let StartAction::PostForm { action, fields } = &start.action else {
         panic!()
     };
@@ -407,13 +397,7 @@ fn unionpay_wallet_public() -> rsa::RsaPublicKey {
 async fn notifications_are_resent_until_answered_with_200_and_faults_reach_the_wire() {
     let mut w = world().await;
     w.refuse.store(2, Ordering::SeqCst);
-    let at = SystemClock.now();
-    let attempt = AttemptId::generate(at);
-    let start = w
-        .connector
-        .start(&payment(&attempt, Device::Desktop, at))
-        .await
-        .unwrap();
+    let (_, attempt, start) = w.start(Device::Desktop).await;
     open_cashier(&w, &start.action).await;
     press(&w, &attempt, "pay").await;
     for _ in 0..3 {
@@ -429,13 +413,7 @@ async fn notifications_are_resent_until_answered_with_200_and_faults_reach_the_w
         FaultKind::WrongCurrency,
         FaultKind::Duplicate,
     ] {
-        let at = SystemClock.now();
-        let attempt = AttemptId::generate(at);
-        let start = w
-            .connector
-            .start(&payment(&attempt, Device::Desktop, at))
-            .await
-            .unwrap();
+        let (_, attempt, start) = w.start(Device::Desktop).await;
         open_cashier(&w, &start.action).await;
         let fault = Fault {
             kind,
