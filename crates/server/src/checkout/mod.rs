@@ -326,27 +326,24 @@ pub async fn status(
     State(state): State<AppState>,
     Path((token, attempt_id)): Path<(String, String)>,
 ) -> Response {
+    // The QR page's script reads only `done`: anything not found is simply not done.
+    let not_found = || {
+        (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({"done": false})),
+        )
+            .into_response()
+    };
+    let internal = |e: &ServiceError| PageError::internal(Lang::En, e).into_response();
     let c = match load(&state, &token, Serves::AnyOrder).await {
         Ok(Some(c)) => c,
-        Ok(None) => {
-            return (
-                StatusCode::NOT_FOUND,
-                axum::Json(serde_json::json!({"done": false})),
-            )
-                .into_response();
-        }
-        Err(e) => return PageError::internal(Lang::En, &e).into_response(),
+        Ok(None) => return not_found(),
+        Err(e) => return internal(&e),
     };
     let attempt = match find_attempt(&state, &c.order, &attempt_id).await {
         Ok(Some(a)) => a,
-        Ok(None) => {
-            return (
-                StatusCode::NOT_FOUND,
-                axum::Json(serde_json::json!({"done": false})),
-            )
-                .into_response();
-        }
-        Err(e) => return PageError::internal(Lang::En, &e).into_response(),
+        Ok(None) => return not_found(),
+        Err(e) => return internal(&e),
     };
     let done =
         attempt.status != AttemptStatus::Pending || c.order.status != OrderStatus::Processing;
