@@ -56,6 +56,18 @@ struct Credentials {
     currencies: Vec<String>,
 }
 
+impl Credentials {
+    /// This merchant's envelope client against the gateway at `base`.
+    fn client(&self, base: &str) -> Client {
+        Client::new(
+            base,
+            &self.merchant_id,
+            SignKey::new(&self.sign_key).unwrap(),
+        )
+        .unwrap()
+    }
+}
+
 fn add_merchant(dir: &Path, name: &str) -> Credentials {
     let out = run(ottgate()
         .args([
@@ -310,12 +322,7 @@ async fn a_served_gateway_takes_a_payment_and_never_logs_a_secret() {
     let mut server = Server::start(dir.path());
     // Created while the server runs, through the same database.
     let creds = add_merchant(dir.path(), "Live Merchant");
-    let client = Client::new(
-        &server.base,
-        &creds.merchant_id,
-        SignKey::new(&creds.sign_key).unwrap(),
-    )
-    .unwrap();
+    let client = creds.client(&server.base);
     let (callback_url, mut callbacks) = receiver(Duration::ZERO).await;
     let created = client
         .prepay_init(&order(&creds, "served-1", &callback_url))
@@ -361,12 +368,7 @@ async fn sigterm_lets_an_in_flight_callback_finish_and_be_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path());
     let creds = add_merchant(dir.path(), "Slow Merchant");
-    let client = Client::new(
-        &server.base,
-        &creds.merchant_id,
-        SignKey::new(&creds.sign_key).unwrap(),
-    )
-    .unwrap();
+    let client = creds.client(&server.base);
     let (callback_url, mut callbacks) = receiver(Duration::from_millis(1500)).await;
     let created = client
         .prepay_init(&order(&creds, "drain-1", &callback_url))
@@ -704,12 +706,7 @@ async fn a_live_gateway_pays_and_refunds_through_the_standalone_simulators() {
         "ottgate serving",
     );
     let creds = add_merchant(dir.path(), "Live Merchant");
-    let client = Client::new(
-        &server.base,
-        &creds.merchant_id,
-        SignKey::new(&creds.sign_key).unwrap(),
-    )
-    .unwrap();
+    let client = creds.client(&server.base);
     let (callback_url, mut callbacks) = receiver(Duration::ZERO).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -15,7 +15,7 @@ use ottgate_core::{
     PaymentMethod, RefundId, RefundStatus, ShopId, Timestamp,
 };
 use ottgate_store::{
-    BeginRefund, CreateOutcome, DeliveryAttemptRecord, DeliveryState, Idempotency,
+    BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryState, Idempotency,
     IdempotencyClaim, MerchantRecord, NewDelivery, NewOrder, NewRefund, NextStep, SettleOutcome,
     SettleRequest, SqliteStore, StartOutcome, Store, StoreError,
 };
@@ -80,6 +80,14 @@ fn delivery(o: &Order, attempt: &AttemptId) -> NewDelivery {
         url: o.callback_url.clone(),
         body: "{}".into(),
     }
+}
+
+/// Deliveries due at `now` that `worker` leases for a minute (at most 10).
+async fn claim<S: Store>(store: &S, now: Timestamp, worker: &str) -> Vec<Delivery> {
+    store
+        .claim_due_deliveries(now, Duration::from_secs(60), worker, 10)
+        .await
+        .unwrap()
 }
 
 fn settle_req(
@@ -423,26 +431,11 @@ async fn deliveries_are_leased_retried_and_finished<S: Store>(store: S) {
         .await
         .unwrap();
     assert_eq!(store.next_delivery_due().await.unwrap(), Some(at(2)));
-    assert!(
-        store
-            .claim_due_deliveries(at(1), Duration::from_secs(60), "w1", 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let claimed = store
-        .claim_due_deliveries(at(2), Duration::from_secs(60), "w1", 10)
-        .await
-        .unwrap();
+    assert!(claim(&store, at(1), "w1").await.is_empty());
+    let claimed = claim(&store, at(2), "w1").await;
     assert_eq!(claimed.len(), 1);
     // Leased: another worker gets nothing until the lease runs out.
-    assert!(
-        store
-            .claim_due_deliveries(at(3), Duration::from_secs(60), "w2", 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(claim(&store, at(3), "w2").await.is_empty());
     let d = &claimed[0];
     let failed = DeliveryAttemptRecord {
         delivery_id: d.id,
@@ -456,17 +449,8 @@ async fn deliveries_are_leased_retried_and_finished<S: Store>(store: S) {
     assert!(store.record_delivery_attempt(failed.clone()).await.unwrap());
     // The lease is released with the record; a stale owner cannot record again.
     assert!(!store.record_delivery_attempt(failed).await.unwrap());
-    assert!(
-        store
-            .claim_due_deliveries(at(16), Duration::from_secs(60), "w2", 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let again = store
-        .claim_due_deliveries(at(17), Duration::from_secs(60), "w2", 10)
-        .await
-        .unwrap();
+    assert!(claim(&store, at(16), "w2").await.is_empty());
+    let again = claim(&store, at(17), "w2").await;
     assert_eq!(again[0].attempts, 1);
     let ok = DeliveryAttemptRecord {
         delivery_id: d.id,
