@@ -21,7 +21,7 @@ pub use notification::{
 };
 pub use registry::{
     LiveChannel, MaskedString, SandboxOptions, Sandboxed, TestKeyFiles, WALLETS, Wallet,
-    WalletSections, wallet, with_trailing_slash,
+    WalletSections, with_trailing_slash,
 };
 pub use sandbox::SandboxChannel;
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use url::Url;
 
-use crate::simkit::SimulatedWallet;
+use crate::simkit::{NotifyTargets, SimulatedWallet};
 use crate::{Channel, ChannelError, SandboxUrls, alipay, unionpay, wechat};
 
 /// A wallet: how it is configured, reached, and simulated.
@@ -68,6 +68,18 @@ pub struct SandboxOptions {
     pub standalone: bool,
 }
 
+impl SandboxOptions {
+    /// Where the simulators may notify: their own gateway's routes under its internal URL,
+    /// or, standalone, any gateway's notification route.
+    pub(crate) fn notify_targets(&self, urls: &SandboxUrls) -> NotifyTargets {
+        if self.standalone {
+            NotifyTargets::GatewayRoutes
+        } else {
+            NotifyTargets::Under(urls.internal.clone())
+        }
+    }
+}
+
 /// The public test keys, written out for a gateway configuration to point at.
 #[derive(Debug, Clone)]
 pub struct TestKeyFiles {
@@ -89,11 +101,6 @@ impl TestKeyFiles {
         std::fs::write(&keys.theirs, crate::alipay::testkeys::WALLET_PUBLIC)?;
         Ok(keys)
     }
-}
-
-/// The wallet called `name` (a configuration section, a `/notify/{name}` path).
-pub fn wallet(name: &str) -> Option<&'static Wallet> {
-    WALLETS.iter().find(|w| w.name == name)
 }
 
 /// A configured secret: read from a string, printed as `***`.

@@ -12,7 +12,6 @@ use super::{AlipayConfig, AlipayConnector, private_key_pem, public_key_pem, test
 use crate::registry::{
     MaskedString, SandboxOptions, Sandboxed, TestKeyFiles, Wallet, read_file, toml_string,
 };
-use crate::simkit::NotifyTargets;
 use crate::{Channel, ChannelError, SandboxUrls, url_under};
 use ottgate_core::PaymentMethod;
 
@@ -108,9 +107,7 @@ impl Section {
 
 fn sandbox(urls: &SandboxUrls, options: &SandboxOptions) -> Result<Sandboxed, ChannelError> {
     let (config, mut sim) = super::sandbox(urls.clone(), SignType::Rsa2, options.time_scale)?;
-    if options.standalone {
-        sim.notify_targets = NotifyTargets::GatewayRoutes;
-    }
+    sim.notify_targets = options.notify_targets(urls);
     Ok(Sandboxed {
         channel: Arc::new(AlipayConnector::new(config)?),
         simulator: Arc::new(AlipaySimulator::new(sim)),

@@ -13,7 +13,6 @@ use crate::alipay::{private_key_pem, public_key_pem};
 use crate::registry::{
     SandboxOptions, Sandboxed, TestKeyFiles, Wallet, read_file, toml_string, with_trailing_slash,
 };
-use crate::simkit::NotifyTargets;
 use crate::{Channel, ChannelError, SandboxUrls, url_under};
 
 pub const WALLET: Wallet = Wallet {
@@ -84,9 +83,7 @@ impl Section {
 
 fn sandbox(urls: &SandboxUrls, options: &SandboxOptions) -> Result<Sandboxed, ChannelError> {
     let (config, mut sim) = super::sandbox(urls.clone(), options.time_scale)?;
-    if options.standalone {
-        sim.notify_targets = NotifyTargets::GatewayRoutes;
-    }
+    sim.notify_targets = options.notify_targets(urls);
     Ok(Sandboxed {
         channel: Arc::new(UnionPayConnector::new(config)?),
         simulator: Arc::new(UnionPaySimulator::new(sim)),

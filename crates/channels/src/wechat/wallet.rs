@@ -14,7 +14,6 @@ use crate::registry::{
     MaskedString, SandboxOptions, Sandboxed, TestKeyFiles, Wallet, read_file, toml_string,
     with_trailing_slash,
 };
-use crate::simkit::NotifyTargets;
 use crate::{Channel, ChannelError, SandboxUrls, url_under};
 
 pub const WALLET: Wallet = Wallet {
@@ -111,9 +110,7 @@ fn sandbox(urls: &SandboxUrls, options: &SandboxOptions) -> Result<Sandboxed, Ch
     let (config, mut sim) = super::sandbox(urls.clone(), SignType::HmacSha256, options.time_scale)?;
     sim.exchange_rates
         .extend(options.exchange_rates.iter().cloned());
-    if options.standalone {
-        sim.notify_targets = NotifyTargets::GatewayRoutes;
-    }
+    sim.notify_targets = options.notify_targets(urls);
     Ok(Sandboxed {
         channel: Arc::new(WeChatConnector::new(config)?),
         simulator: Arc::new(WeChatSimulator::new(sim)),
