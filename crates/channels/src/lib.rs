@@ -279,6 +279,18 @@ pub struct SandboxUrls {
     pub internal: Url,
 }
 
+impl SandboxUrls {
+    /// `path` under the public URL: where buyers' browsers go.
+    pub fn public(&self, path: &str) -> Result<Url, ChannelError> {
+        url_under(&self.public, path)
+    }
+
+    /// `path` under the internal URL: where the gateway and its simulators reach each other.
+    pub fn internal(&self, path: &str) -> Result<Url, ChannelError> {
+        url_under(&self.internal, path)
+    }
+}
+
 impl From<&Url> for SandboxUrls {
     /// Both at one URL.
     fn from(url: &Url) -> Self {

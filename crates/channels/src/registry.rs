@@ -34,11 +34,31 @@ pub struct Wallet {
 /// A wallet's live connector: `None` when its section is not configured.
 pub type LiveChannel = Option<Result<Arc<dyn Channel>, ChannelError>>;
 
+/// The live connector a configured `section` makes (`None` when it is absent).
+pub fn live<S, C>(
+    section: Option<&S>,
+    connector: impl FnOnce(&S) -> Result<C, ChannelError>,
+) -> LiveChannel
+where
+    C: Channel + 'static,
+{
+    Some(connector(section?).map(|c| Arc::new(c) as Arc<dyn Channel>))
+}
+
 /// A wallet in a sandbox: the connector, and the simulator it talks to.
 #[derive(Debug)]
 pub struct Sandboxed {
     pub channel: Arc<dyn Channel>,
     pub simulator: Arc<dyn SimulatedWallet>,
+}
+
+impl Sandboxed {
+    pub fn of(channel: impl Channel + 'static, simulator: impl SimulatedWallet + 'static) -> Self {
+        Self {
+            channel: Arc::new(channel),
+            simulator: Arc::new(simulator),
+        }
+    }
 }
 
 /// Every wallet ottgate reaches. Adding one: its folder, its entry here, its field in

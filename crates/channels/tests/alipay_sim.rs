@@ -10,7 +10,7 @@
 use axum::body::Bytes;
 use axum::response::IntoResponse;
 use ottgate_channels::alipay::sign::{Params, SignType};
-use ottgate_channels::alipay::simulator::{AlipaySimulator, Fault, FaultKind};
+use ottgate_channels::alipay::simulator::{AlipaySimulator, FaultKind};
 use ottgate_channels::alipay::{self, AlipayConnector, Notice, TradeStatus, parse_form};
 use ottgate_channels::{
     Channel, Device, Flow, QueryPayment, QueryResult, RefundPayment, RefundResult, StartPayment,
@@ -18,6 +18,7 @@ use ottgate_channels::{
 use ottgate_core::{
     Amount, AttemptId, Clock, Currency, Money, PaymentMethod, RefundId, SystemClock,
 };
+use ottgate_testkit::Fetch;
 use tokio::sync::mpsc;
 use url::Url;
 
@@ -50,6 +51,18 @@ fn payment(attempt: &AttemptId, device: Device) -> StartPayment {
     support::payment(attempt, PaymentMethod::Alipay, device, SystemClock.now())
 }
 
+/// Starts a mobile browser payment; returns where the buyer's browser is sent.
+async fn start_mobile(w: &World, attempt: &AttemptId) -> Url {
+    let start = w.connector.start(&payment(attempt, Device::Mobile)).await;
+    start.unwrap().redirect_url().unwrap().clone()
+}
+
+/// The buyer presses `action` at the simulated cashier of `attempt`.
+async fn at_cashier(w: &World, attempt: &AttemptId, action: &str) -> reqwest::Response {
+    let cashier = format!("sim/alipay/cashier/{attempt}");
+    support::press_at(&w.http, &w.base, &cashier, action).await
+}
+
 async fn next_notice(w: &mut World) -> Params {
     parse_form(&support::next_body(&mut w.notices).await)
 }
@@ -75,7 +88,7 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
         );
 
         // The buyer's browser opens the cashier...
-        let cashier = w.http.get(url).send().await.unwrap();
+        let cashier = w.http.get(url).fetch().await;
         assert_eq!(cashier.status(), 200);
         let page = cashier.text().await.unwrap();
         assert!(
@@ -86,29 +99,13 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
         // ...not found by a query until then? It exists now, waiting.
         let q = w
             .connector
-            .query(&QueryPayment {
-                channel_ids: Default::default(),
-                flow: Flow::Browser(Device::Desktop),
-                attempt_id: attempt.clone(),
-                money: payment(&attempt, Device::Mobile).money,
-                started_at: SystemClock.now(),
-            })
+            .query(&support::query(&attempt, SystemClock.now()))
             .await
             .unwrap();
         assert_eq!(q, QueryResult::Pending);
 
         // ...and pays.
-        let paid = w
-            .http
-            .post(
-                w.base
-                    .join(&format!("sim/alipay/cashier/{attempt}"))
-                    .unwrap(),
-            )
-            .form(&[("action", "pay")])
-            .send()
-            .await
-            .unwrap();
+        let paid = at_cashier(&w, &attempt, "pay").await;
         let back = Url::parse(paid.headers()["location"].to_str().unwrap()).unwrap();
         assert!(back.as_str().starts_with("https://shop.example/return?"));
         let returned = parse_form(back.query().unwrap().as_bytes());
@@ -157,13 +154,7 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
 
         let q = w
             .connector
-            .query(&QueryPayment {
-                channel_ids: Default::default(),
-                flow: Flow::Browser(Device::Desktop),
-                attempt_id: attempt.clone(),
-                money: payment(&attempt, Device::Mobile).money,
-                started_at: SystemClock.now(),
-            })
+            .query(&support::query(&attempt, SystemClock.now()))
             .await
             .unwrap();
         assert_eq!(
@@ -226,24 +217,17 @@ async fn the_pc_flavour_uses_create_forex_trade() {
         "{url}"
     );
     assert!(!url.contains("app_pay"));
-    assert_eq!(w.http.get(&url).send().await.unwrap().status(), 200);
+    assert_eq!(w.http.get(&url).fetch().await.status(), 200);
 }
 
 #[tokio::test]
 async fn the_simulator_refuses_what_alipay_refuses() {
     let w = world(SignType::Rsa2).await;
     let attempt = AttemptId::generate(SystemClock.now());
-    let url = w
-        .connector
-        .start(&payment(&attempt, Device::Mobile))
-        .await
-        .unwrap()
-        .redirect_url()
-        .unwrap()
-        .clone();
+    let url = start_mobile(&w, &attempt).await;
     // A tampered amount: the signature no longer matches.
     let tampered = url.as_str().replace("total_fee=12.34", "total_fee=0.01");
-    let page = w.http.get(&tampered).send().await.unwrap();
+    let page = w.http.get(&tampered).fetch().await;
     assert_eq!(page.status(), 400);
     assert!(page.text().await.unwrap().contains("ILLEGAL_SIGN"));
     // Another partner.
@@ -253,12 +237,8 @@ async fn the_simulator_refuses_what_alipay_refuses() {
     assert!(
         w.http
             .get(&other)
-            .send()
+            .fetch_text()
             .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
             .contains("ILLEGAL_PARTNER")
     );
     // A query for a trade nobody opened.
@@ -279,47 +259,16 @@ async fn the_simulator_refuses_what_alipay_refuses() {
 #[tokio::test]
 async fn injected_faults_reach_the_wire() {
     let mut w = world(SignType::Rsa2).await;
-    let sim_control = w.base.join("sim/alipay/control").unwrap();
     for (fault, check) in [
         (FaultKind::CorruptSignature, "bad-signature"),
         (FaultKind::WrongAmount, "wrong-amount"),
         (FaultKind::Duplicate, "duplicate"),
     ] {
         let attempt = AttemptId::generate(SystemClock.now());
-        let url = w
-            .connector
-            .start(&payment(&attempt, Device::Mobile))
-            .await
-            .unwrap()
-            .redirect_url()
-            .unwrap()
-            .clone();
-        w.http.get(url).send().await.unwrap();
-        let f = Fault {
-            kind: fault,
-            out_trade_no: Some(attempt.to_string()),
-            delay_ms: None,
-        };
-        assert_eq!(
-            w.http
-                .post(sim_control.clone())
-                .json(&f)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            204
-        );
-        w.http
-            .post(
-                w.base
-                    .join(&format!("sim/alipay/cashier/{attempt}"))
-                    .unwrap(),
-            )
-            .form(&[("action", "pay")])
-            .send()
-            .await
-            .unwrap();
+        let url = start_mobile(&w, &attempt).await;
+        w.http.get(url).fetch().await;
+        support::arm_fault(&w.http, &w.base, "alipay", fault, attempt.as_str()).await;
+        at_cashier(&w, &attempt, "pay").await;
         let n = next_notice(&mut w).await;
         match check {
             "bad-signature" => assert!(!w.connector.verify(&n)),

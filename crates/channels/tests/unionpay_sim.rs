@@ -11,7 +11,7 @@
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use ottgate_channels::simkit::{Fault, FaultKind};
+use ottgate_channels::simkit::FaultKind;
 use ottgate_channels::unionpay::sign::{self, Fields};
 use ottgate_channels::unionpay::simulator::UnionPaySimulator;
 use ottgate_channels::unionpay::{self, Notice, UnionPayConnector, parse_answer, parse_form};
@@ -28,6 +28,7 @@ use url::Url;
 
 mod support;
 
+use ottgate_testkit::Fetch;
 use support::{hidden_inputs, money};
 
 struct World {
@@ -92,28 +93,14 @@ async fn open_cashier(w: &World, start: &StartAction) -> (StatusCode, String) {
         panic!("UnionPay starts with a form: {start:?}")
     };
     assert_eq!(action.path(), "/sim/unionpay/gateway/api/frontTransReq.do");
-    let response = w
-        .http
-        .post(action.clone())
-        .form(fields)
-        .send()
-        .await
-        .unwrap();
+    let response = w.http.post(action.clone()).form(fields).fetch().await;
     (response.status(), response.text().await.unwrap())
 }
 
 /// The buyer presses a button at the cashier; returns the answer.
 async fn press(w: &World, attempt: &AttemptId, action: &str) -> reqwest::Response {
-    w.http
-        .post(
-            w.base
-                .join(&format!("sim/unionpay/cashier/{attempt}"))
-                .unwrap(),
-        )
-        .form(&[("action", action)])
-        .send()
-        .await
-        .unwrap()
+    let cashier = format!("sim/unionpay/cashier/{attempt}");
+    support::press_at(&w.http, &w.base, &cashier, action).await
 }
 
 #[tokio::test]
@@ -306,7 +293,7 @@ async fn the_simulator_refuses_what_unionpay_refuses() {
         let http = w.http.clone();
         let url = action.clone();
         async move {
-            let response = http.post(url).form(&fields).send().await.unwrap();
+            let response = http.post(url).form(&fields).fetch().await;
             (response.status(), response.text().await.unwrap())
         }
     };
@@ -374,12 +361,8 @@ async fn the_simulator_refuses_what_unionpay_refuses() {
                 .unwrap(),
         )
         .body("not a form")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .fetch_text()
+        .await;
     let answer = parse_answer(&raw);
     assert_eq!(answer["respCode"], "10", "{raw}");
     assert!(
@@ -403,32 +386,12 @@ async fn notifications_are_resent_until_answered_with_200_and_faults_reach_the_w
     for _ in 0..3 {
         assert_eq!(next_notice(&mut w).await["orderId"], attempt.as_str());
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(w.notices.try_recv().is_err(), "answered: no more");
+    support::assert_quiet(&mut w.notices, "answered: no more").await;
 
-    let control = w.base.join("sim/unionpay/control").unwrap();
-    for kind in [
-        FaultKind::CorruptSignature,
-        FaultKind::WrongAmount,
-        FaultKind::WrongCurrency,
-        FaultKind::Duplicate,
-    ] {
+    for kind in support::NOTIFICATION_FAULTS {
         let (_, attempt, start) = w.start(Device::Desktop).await;
         open_cashier(&w, &start.action).await;
-        let fault = Fault {
-            kind,
-            out_trade_no: Some(attempt.to_string()),
-            delay_ms: None,
-        };
-        let status = w
-            .http
-            .post(control.clone())
-            .json(&fault)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, 204);
+        support::arm_fault(&w.http, &w.base, "unionpay", kind, attempt.as_str()).await;
         press(&w, &attempt, "pay").await;
         let n = next_notice(&mut w).await;
         let Notice::Payment {
@@ -440,16 +403,9 @@ async fn notifications_are_resent_until_answered_with_200_and_faults_reach_the_w
             panic!()
         };
         let amount_ok = unionpay::amount_matches(&txn_amt, &currency_code, money(1234));
-        match kind {
-            FaultKind::CorruptSignature => assert!(!w.connector.verify(&n)),
-            FaultKind::WrongAmount | FaultKind::WrongCurrency => {
-                assert!(w.connector.verify(&n), "validly signed...");
-                assert!(!amount_ok, "...but not the order's money: {n:?}");
-            }
-            _ => {
-                assert!(w.connector.verify(&n) && amount_ok);
-                assert_eq!(next_notice(&mut w).await["orderId"], n["orderId"]);
-            }
+        support::assert_spoilt_as(kind, w.connector.verify(&n), amount_ok, &n);
+        if kind == FaultKind::Duplicate {
+            assert_eq!(next_notice(&mut w).await["orderId"], n["orderId"]);
         }
     }
 }

@@ -9,7 +9,7 @@
 
 use axum::body::Bytes;
 use axum::response::IntoResponse;
-use ottgate_channels::simkit::{Fault, FaultKind};
+use ottgate_channels::simkit::FaultKind;
 use ottgate_channels::wechat::sign::{self, Fields, SignType};
 use ottgate_channels::wechat::simulator::WeChatSimulator;
 use ottgate_channels::wechat::{
@@ -22,12 +22,12 @@ use ottgate_channels::{
 use ottgate_core::{AttemptId, Clock, PaymentMethod, RefundId, Secret, SystemClock};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 use tokio::sync::mpsc;
 use url::Url;
 
 mod support;
 
+use ottgate_testkit::Fetch;
 use support::money;
 
 struct World {
@@ -63,6 +63,15 @@ fn payment(attempt: &AttemptId, device: Device) -> StartPayment {
     support::payment(attempt, PaymentMethod::WeChatPay, device, SystemClock.now())
 }
 
+/// Starts a desktop payment with `connector`, which must fail.
+async fn start_fails(connector: &WeChatConnector) -> ChannelError {
+    let attempt = AttemptId::generate(SystemClock.now());
+    connector
+        .start(&payment(&attempt, Device::Desktop))
+        .await
+        .unwrap_err()
+}
+
 async fn next_notice(w: &mut World) -> Fields {
     let body = support::next_body(&mut w.notices).await;
     parse_message(std::str::from_utf8(&body).unwrap()).unwrap()
@@ -86,16 +95,8 @@ async fn native(w: &World, attempt: &AttemptId) -> (Url, String) {
 }
 
 async fn act(w: &World, prepay_id: &str, action: &str) -> reqwest::Response {
-    w.http
-        .post(
-            w.base
-                .join(&format!("sim/wechatpay/act/{prepay_id}"))
-                .unwrap(),
-        )
-        .form(&[("action", action)])
-        .send()
-        .await
-        .unwrap()
+    let page = format!("sim/wechatpay/act/{prepay_id}");
+    support::press_at(&w.http, &w.base, &page, action).await
 }
 
 #[tokio::test]
@@ -114,7 +115,7 @@ async fn a_native_payment_is_scanned_paid_queried_and_refunded_with_both_sign_ty
         assert!(scan.as_str().contains("sim/wechatpay/scan?code_url="));
 
         // The phone "scans" the code and shows the order.
-        let page = w.http.get(scan).send().await.unwrap().text().await.unwrap();
+        let page = w.http.get(scan).fetch_text().await;
         assert!(
             page.contains("id=\"wechat-pay\"") && page.contains("12.34 CAD"),
             "{page}"
@@ -224,7 +225,7 @@ async fn a_mobile_buyer_goes_to_the_h5_page_and_back() {
         url.query_pairs()
             .any(|(k, v)| k == "redirect_url" && v == "https://shop.example/return")
     );
-    let page = w.http.get(url).send().await.unwrap().text().await.unwrap();
+    let page = w.http.get(url).fetch_text().await;
     assert!(page.contains("redirect_url"), "{page}");
 
     // Payment fails: the buyer is sent back, the notification says FAIL, and the query
@@ -241,9 +242,8 @@ async fn a_mobile_buyer_goes_to_the_h5_page_and_back() {
             ("action", "fail"),
             ("redirect_url", "https://shop.example/return"),
         ])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert!(back.status().is_redirection());
     assert_eq!(
         back.headers()["location"].to_str().unwrap(),
@@ -254,13 +254,7 @@ async fn a_mobile_buyer_goes_to_the_h5_page_and_back() {
     assert!(!wechat::Notice::read(&n).unwrap().paid);
     assert_eq!(
         w.connector
-            .query(&QueryPayment {
-                channel_ids: Default::default(),
-                flow: Flow::Browser(Device::Desktop),
-                attempt_id: attempt,
-                money: money(1234),
-                started_at: SystemClock.now(),
-            })
+            .query(&support::query(&attempt, SystemClock.now()))
             .await
             .unwrap(),
         QueryResult::Closed
@@ -275,7 +269,7 @@ async fn the_simulator_refuses_what_wechat_refuses() {
         let http = w.http.clone();
         let url = unifiedorder.clone();
         async move {
-            let text = http.post(url).body(body).send().await.unwrap();
+            let text = http.post(url).body(body).fetch().await;
             parse_message(&text.text().await.unwrap()).unwrap()
         }
     };
@@ -341,23 +335,15 @@ async fn the_simulator_refuses_what_wechat_refuses() {
         .http
         .post(unifiedorder.clone())
         .body("{\"json\":true}")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .fetch_text()
+        .await;
     assert!(text.contains("XML_FORMAT_ERROR"), "{text}");
 
     // A connector with the wrong key is refused; an order nobody opened is not found.
     let (mut config, _) = wechat::sandbox(&w.base, SignType::Md5, 1.0).unwrap();
     config.api_key = Secret::new("WrongKeyWrongKeyWrongKeyWrongKey");
-    let wrong = WeChatConnector::new(config).unwrap();
+    let err = start_fails(&WeChatConnector::new(config).unwrap()).await;
     let attempt = AttemptId::generate(SystemClock.now());
-    let err = wrong
-        .start(&payment(&attempt, Device::Desktop))
-        .await
-        .unwrap_err();
     assert!(
         matches!(&err, ChannelError::Upstream { message: m, .. } if m.contains("SIGNERROR")),
         "{err:?}"
@@ -365,11 +351,8 @@ async fn the_simulator_refuses_what_wechat_refuses() {
     assert_eq!(
         w.connector
             .query(&QueryPayment {
-                channel_ids: Default::default(),
-                flow: Flow::Browser(Device::Desktop),
-                attempt_id: attempt,
                 money: money(1),
-                started_at: SystemClock.now(),
+                ..support::query(&attempt, SystemClock.now())
             })
             .await
             .unwrap(),
@@ -390,47 +373,20 @@ async fn notifications_are_resent_until_acknowledged_and_faults_reach_the_wire()
         let n = next_notice(&mut w).await;
         assert_eq!(n["out_trade_no"], attempt.as_str());
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(w.notices.try_recv().is_err(), "acknowledged: no more");
+    support::assert_quiet(&mut w.notices, "acknowledged: no more").await;
 
-    let control = w.base.join("sim/wechatpay/control").unwrap();
-    for kind in [
-        FaultKind::CorruptSignature,
-        FaultKind::WrongAmount,
-        FaultKind::WrongCurrency,
-        FaultKind::Duplicate,
-    ] {
+    for kind in support::NOTIFICATION_FAULTS {
         let attempt = AttemptId::generate(SystemClock.now());
         let (_, prepay_id) = native(&w, &attempt).await;
-        let fault = Fault {
-            kind,
-            out_trade_no: Some(attempt.to_string()),
-            delay_ms: None,
-        };
-        let status = w
-            .http
-            .post(control.clone())
-            .json(&fault)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert_eq!(status, 204);
+        support::arm_fault(&w.http, &w.base, "wechatpay", kind, attempt.as_str()).await;
         act(&w, &prepay_id, "pay").await;
         let n = next_notice(&mut w).await;
         let notice = wechat::Notice::read(&n).unwrap();
         let amount_ok = wechat::amount_matches(&notice.total_fee, &notice.fee_type, money(1234));
-        match kind {
-            FaultKind::CorruptSignature => assert!(!w.connector.verify(&n)),
-            FaultKind::WrongAmount | FaultKind::WrongCurrency => {
-                assert!(w.connector.verify(&n), "validly signed...");
-                assert!(!amount_ok, "...but not the order's money: {n:?}");
-            }
-            _ => {
-                assert!(w.connector.verify(&n) && amount_ok);
-                let again = next_notice(&mut w).await;
-                assert_eq!(again["out_trade_no"], n["out_trade_no"]);
-            }
+        support::assert_spoilt_as(kind, w.connector.verify(&n), amount_ok, &n);
+        if kind == FaultKind::Duplicate {
+            let again = next_notice(&mut w).await;
+            assert_eq!(again["out_trade_no"], n["out_trade_no"]);
         }
     }
 }
@@ -442,12 +398,7 @@ async fn an_unreachable_wallet_is_an_upstream_error_that_keeps_its_cause() {
     let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
     drop(listener);
     let (config, _) = wechat::sandbox(&base, SignType::HmacSha256, 1.0).unwrap();
-    let connector = WeChatConnector::new(config).unwrap();
-    let attempt = AttemptId::generate(SystemClock.now());
-    let err = connector
-        .start(&payment(&attempt, Device::Desktop))
-        .await
-        .unwrap_err();
+    let err = start_fails(&WeChatConnector::new(config).unwrap()).await;
     assert!(
         matches!(&err, ChannelError::Upstream { message, .. } if message == "WeChat Pay could not be reached"),
         "{err:?}"

@@ -37,6 +37,7 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
         &["sqlx", "axum"],
     ),
     ("cli", &["ottgate-server", "ottgate-client"], &[]),
+    ("testkit", &[], &["sqlx", "axum"]),
 ];
 
 /// Names in the `[dependencies]` table of a manifest (not dev- or build-dependencies).

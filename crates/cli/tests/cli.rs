@@ -12,6 +12,7 @@ use axum::routing::post;
 use ottgate_client::{Client, PrepayInitRequest, SignKey};
 use ottgate_core::{MerchantRef, OrderId};
 use ottgate_store::{DeliveryState, SqliteStore, Store};
+use ottgate_testkit::Fetch;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -310,9 +311,8 @@ async fn pay(base: &str, payinfo: &str) {
     let r = reqwest::Client::new()
         .post(format!("{base}/sandbox/v1/checkout/{token}/complete"))
         .json(&serde_json::json!({"method": "UNIONPAY", "outcome": "paid"}))
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(r.status(), 200);
 }
 
@@ -423,9 +423,8 @@ async fn sandbox_complete(base: &str, path: &str, body: serde_json::Value) -> se
     let r = reqwest::Client::new()
         .post(format!("{base}/sandbox/v1/{path}/complete"))
         .json(&body)
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
 }
@@ -708,10 +707,7 @@ async fn a_live_gateway_pays_and_refunds_through_the_standalone_simulators() {
     let creds = add_merchant(dir.path(), "Live Merchant");
     let client = creds.client(&server.base);
     let (callback_url, mut callbacks) = receiver(Duration::ZERO).await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = ottgate_testkit::browser();
 
     // Alipay (a desktop buyer: create_forex_trade), paid at the simulator's cashier.
     let created = client
@@ -725,23 +721,21 @@ async fn a_live_gateway_pays_and_refunds_through_the_standalone_simulators() {
             server.base
         ))
         .json(&serde_json::json!({"method": "ALIPAY", "outcome": "paid"}))
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(helper.status(), 404, "no sandbox helper in live mode");
     let chose = http
         .post(format!("{}/pay", created.payinfo))
         .form(&[("method", "ALIPAY")])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     let wallet = url::Url::parse(&location(&chose)).unwrap();
     assert_eq!(
         wallet.as_str().split('?').next().unwrap(),
         format!("{}/sim/alipay/gateway.do", sims.base)
     );
     assert!(wallet.as_str().contains("service=create_forex_trade&"));
-    assert_eq!(http.get(wallet.clone()).send().await.unwrap().status(), 200);
+    assert_eq!(http.get(wallet.clone()).fetch().await.status(), 200);
     let out_trade_no = wallet
         .query_pairs()
         .find(|(k, _)| k == "out_trade_no")
@@ -751,10 +745,9 @@ async fn a_live_gateway_pays_and_refunds_through_the_standalone_simulators() {
     let paid = http
         .post(format!("{}/sim/alipay/cashier/{out_trade_no}", sims.base))
         .form(&[("action", "pay")])
-        .send()
-        .await
-        .unwrap();
-    let back = http.get(location(&paid)).send().await.unwrap();
+        .fetch()
+        .await;
+    let back = http.get(location(&paid)).fetch().await;
     let landed = url::Url::parse(&location(&back)).unwrap();
     let redirect = client.verify_redirect(landed.query().unwrap()).unwrap();
     assert!(redirect.is_success());
@@ -789,9 +782,8 @@ async fn a_live_gateway_pays_and_refunds_through_the_standalone_simulators() {
     let chose = http
         .post(format!("{}/pay", created.payinfo))
         .form(&[("method", "UNIONPAY")])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     let page = chose.text().await.unwrap();
     let fields = hidden_inputs(&page);
     let order_id = fields
@@ -806,19 +798,14 @@ async fn a_live_gateway_pays_and_refunds_through_the_standalone_simulators() {
             sims.base
         ))
         .form(&fields)
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(cashier.status(), 200);
     let returned = http
         .post(format!("{}/sim/unionpay/cashier/{order_id}", sims.base))
         .form(&[("action", "pay")])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .fetch_text()
+        .await;
     let front_url = returned
         .split("id=\"unionpay-return\" method=\"post\" action=\"")
         .nth(1)
@@ -830,9 +817,8 @@ async fn a_live_gateway_pays_and_refunds_through_the_standalone_simulators() {
     let back = http
         .post(front_url)
         .form(&hidden_inputs(&returned))
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     let landed = url::Url::parse(&location(&back)).unwrap();
     assert!(
         client
@@ -853,12 +839,8 @@ async fn a_live_gateway_pays_and_refunds_through_the_standalone_simulators() {
     let qr = http
         .post(format!("{}/pay", created.payinfo))
         .form(&[("method", "WECHATPAY")])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .fetch_text()
+        .await;
     let after = |page: &str, marker: &str| {
         page.split(marker)
             .nth(1)
@@ -873,16 +855,15 @@ async fn a_live_gateway_pays_and_refunds_through_the_standalone_simulators() {
         scan.starts_with(&format!("{}/sim/wechatpay/scan", sims.base)),
         "{scan}"
     );
-    let phone = http.get(&scan).send().await.unwrap().text().await.unwrap();
+    let phone = http.get(&scan).fetch_text().await;
     let paid = http
         .post(after(
             &phone,
             "id=\"wechat-form\" method=\"post\" action=\"",
         ))
         .form(&[("action", "pay")])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(paid.status(), 200);
     let body = tokio::time::timeout(Duration::from_secs(15), callbacks.recv())
         .await

@@ -28,7 +28,7 @@ pub mod workers;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use ottgate_store::{Store, StoreError};
+use ottgate_store::StoreError;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -119,20 +119,6 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// Builds a gateway from its parts. `bound` is the address actually listened on (the
-    /// default public URL derives from it).
-    pub fn new(
-        config: &Config,
-        bound: SocketAddr,
-        store: Arc<dyn Store>,
-        keyring: Keyring,
-        clock: Arc<dyn Clock>,
-    ) -> Result<Self, StartupError> {
-        Ok(Self {
-            state: startup::state(config, bound, store, keyring, clock)?,
-        })
-    }
-
     /// Opens the configured store and keyring and builds the gateway.
     pub async fn open(
         config: &Config,

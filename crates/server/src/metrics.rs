@@ -73,6 +73,31 @@ impl fmt::Debug for Metrics {
 const ORDER_STATUSES: [&str; 4] = ["processing", "success", "expired", "failed"];
 const DELIVERY_STATES: [&str; 3] = ["pending", "delivered", "exhausted"];
 
+/// Registers each metric under its name and help text.
+macro_rules! register {
+    ($registry:ident; $($metric:expr => $name:literal, $help:literal;)*) => {
+        $($registry.register($name, $help, $metric.clone());)*
+    };
+}
+
+/// Sets one gauge per status: every `known` status starts at zero, so a status that has
+/// emptied reads 0 rather than its last count.
+fn set_by_status(family: &Family<StatusLabels, Gauge>, known: &[&str], counts: &[(String, u64)]) {
+    let set = |status: &str, n: i64| {
+        family
+            .get_or_create(&StatusLabels {
+                status: status.into(),
+            })
+            .set(n);
+    };
+    for status in known {
+        set(status, 0);
+    }
+    for (status, n) in counts {
+        set(status, to_i64(*n));
+    }
+}
+
 impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("ottgate");
@@ -90,56 +115,18 @@ impl Metrics {
             deliveries: Family::default(),
             outbox_depth: Gauge::default(),
         };
-        registry.register(
-            "http_requests",
-            "HTTP requests by route and status code",
-            m.http_requests.clone(),
-        );
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency by route",
-            m.http_latency.clone(),
-        );
-        registry.register(
-            "envelope_responses",
-            "processV2 responses by action and rsp_code",
-            m.envelope_responses.clone(),
-        );
-        registry.register(
-            "settlements",
-            "Payment outcomes applied, by outcome",
-            m.settlements.clone(),
-        );
-        registry.register(
-            "refunds",
-            "Refunds by outcome (success, pending, failed, refused)",
-            m.refunds.clone(),
-        );
-        registry.register(
-            "wallet_notifications",
-            "Wallet notifications by outcome (accepted, rejected) and queries that settled a payment (reconciled)",
-            m.notifications.clone(),
-        );
-        registry.register(
-            "callback_attempts",
-            "Merchant callback attempts by outcome (delivered, retry, exhausted)",
-            m.callback_attempts.clone(),
-        );
-        registry.register(
-            "callback_duration_seconds",
-            "Merchant callback latency",
-            m.callback_latency.clone(),
-        );
-        registry.register("orders", "Orders by status", m.orders.clone());
-        registry.register(
-            "callback_deliveries",
-            "Merchant callback deliveries by state",
-            m.deliveries.clone(),
-        );
-        registry.register(
-            "outbox_depth",
-            "Callback deliveries waiting to be delivered",
-            m.outbox_depth.clone(),
+        register!(registry;
+            m.http_requests => "http_requests", "HTTP requests by route and status code";
+            m.http_latency => "http_request_duration_seconds", "HTTP request latency by route";
+            m.envelope_responses => "envelope_responses", "processV2 responses by action and rsp_code";
+            m.settlements => "settlements", "Payment outcomes applied, by outcome";
+            m.refunds => "refunds", "Refunds by outcome (success, pending, failed, refused)";
+            m.notifications => "wallet_notifications", "Wallet notifications by outcome (accepted, rejected) and queries that settled a payment (reconciled)";
+            m.callback_attempts => "callback_attempts", "Merchant callback attempts by outcome (delivered, retry, exhausted)";
+            m.callback_latency => "callback_duration_seconds", "Merchant callback latency";
+            m.orders => "orders", "Orders by status";
+            m.deliveries => "callback_deliveries", "Merchant callback deliveries by state";
+            m.outbox_depth => "outbox_depth", "Callback deliveries waiting to be delivered";
         );
         Self {
             registry: Arc::new(registry),
@@ -149,38 +136,17 @@ impl Metrics {
 
     /// The Prometheus text exposition, with gauges taken from `stats`.
     pub fn encode(&self, stats: &Stats) -> String {
-        for status in ORDER_STATUSES {
-            self.orders
-                .get_or_create(&StatusLabels {
-                    status: status.into(),
-                })
-                .set(0);
-        }
-        for (status, n) in &stats.orders_by_status {
-            self.orders
-                .get_or_create(&StatusLabels {
-                    status: status.clone(),
-                })
-                .set(to_i64(*n));
-        }
-        for state in DELIVERY_STATES {
-            self.deliveries
-                .get_or_create(&StatusLabels {
-                    status: state.into(),
-                })
-                .set(0);
-        }
-        let mut depth = 0;
-        for (state, n) in &stats.deliveries_by_state {
-            self.deliveries
-                .get_or_create(&StatusLabels {
-                    status: state.clone(),
-                })
-                .set(to_i64(*n));
-            if state == "pending" {
-                depth = to_i64(*n);
-            }
-        }
+        set_by_status(&self.orders, &ORDER_STATUSES, &stats.orders_by_status);
+        set_by_status(
+            &self.deliveries,
+            &DELIVERY_STATES,
+            &stats.deliveries_by_state,
+        );
+        let depth = stats
+            .deliveries_by_state
+            .iter()
+            .find(|(state, _)| state == "pending")
+            .map_or(0, |(_, n)| to_i64(*n));
         self.outbox_depth.set(depth);
         let mut out = String::new();
         // Writing into a String cannot fail.

@@ -404,18 +404,9 @@ async fn complete_checkout_inner(
         }
         Err(CompleteError::Service(e)) => return Err(e.into()),
     }
-    let order = state
-        .service
-        .store
-        .order(&order.id)
-        .await?
-        .ok_or_else(not_found)?;
-    let attempt = state
-        .service
-        .store
-        .attempt(&attempt.id)
-        .await?
-        .ok_or_else(not_found)?;
+    // Both as the wallet's answer left them.
+    let order = state.service.existing_order(&order.id).await?;
+    let attempt = state.service.existing_attempt(&attempt.id).await?;
     let redirect_url = state
         .service
         .buyer_destination(&order, Some(&attempt), &signing.key)?
@@ -515,14 +506,7 @@ async fn merchant_named(
     let Some(order) = orders.pop() else {
         return Ok(None);
     };
-    let Some(attempt) = state
-        .service
-        .store
-        .attempts(&order.id)
-        .await?
-        .into_iter()
-        .next()
-    else {
+    let Some(attempt) = state.service.first_attempt(&order.id).await? else {
         return Ok(None);
     };
     Ok(wallet_context(state, attempt.id.as_str()).await?)

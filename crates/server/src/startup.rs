@@ -14,6 +14,7 @@ use ottgate_store::{SqliteStore, Store, StoreError};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::Gateway;
 use crate::config::{self, Config, Settings};
 use crate::keyring::{self, Keyring};
 use crate::metrics::Metrics;
@@ -71,49 +72,52 @@ pub fn open_keyring(config: &Config) -> Result<Keyring, StartupError> {
     Ok(Keyring::load_or_create(&path)?)
 }
 
-/// Everything the gateway shares, built from the configuration and its parts. `bound` is
-/// the address actually listened on (the default public URL derives from it).
-pub fn state(
-    config: &Config,
-    bound: SocketAddr,
-    store: Arc<dyn Store>,
-    keyring: Keyring,
-    clock: Arc<dyn Clock>,
-) -> Result<AppState, StartupError> {
-    let settings = config.resolve(bound)?;
-    let (channels, simulators) = channels(config, &settings)?;
-    let callbacks =
-        CallbackSender::new(settings.callback_timeout, settings.allow_private_callbacks)
-            .map_err(|e| StartupError::Other(format!("HTTP client: {e}")))?;
-    let worker_id = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
-    let tokens = match &config.jwt_secret {
-        Some(secret) => TokenSigner::new(secret.0.expose_secret().as_bytes()),
-        None => TokenSigner::new(&keyring.derive("ottgate rest jwt v1")),
-    };
-    let auth_failures = FailureLimiter::new(
-        settings.auth_failure_limit,
-        settings.auth_failure_app_limit,
-        settings.auth_failure_window,
-    );
-    let auth_hashing = tokio::sync::Semaphore::new(settings.auth_hash_concurrency);
-    Ok(AppState::new(Inner {
-        service: Service {
-            settings,
-            store,
-            keyring,
-            clock,
-            channels,
-            metrics: Metrics::new(),
-            delivery_wakeup: tokio::sync::Notify::new(),
-            rates: Default::default(),
-        },
-        callbacks,
-        worker_id,
-        tokens,
-        auth_failures,
-        auth_hashing,
-        simulators,
-    }))
+impl Gateway {
+    /// Builds a gateway (everything it shares) from the configuration and its parts.
+    /// `bound` is the address actually listened on (the default public URL derives from it).
+    pub fn new(
+        config: &Config,
+        bound: SocketAddr,
+        store: Arc<dyn Store>,
+        keyring: Keyring,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, StartupError> {
+        let settings = config.resolve(bound)?;
+        let (channels, simulators) = channels(config, &settings)?;
+        let callbacks =
+            CallbackSender::new(settings.callback_timeout, settings.allow_private_callbacks)
+                .map_err(|e| StartupError::Other(format!("HTTP client: {e}")))?;
+        let worker_id = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
+        let tokens = match &config.jwt_secret {
+            Some(secret) => TokenSigner::new(secret.0.expose_secret().as_bytes()),
+            None => TokenSigner::new(&keyring.derive("ottgate rest jwt v1")),
+        };
+        let auth_failures = FailureLimiter::new(
+            settings.auth_failure_limit,
+            settings.auth_failure_app_limit,
+            settings.auth_failure_window,
+        );
+        let auth_hashing = tokio::sync::Semaphore::new(settings.auth_hash_concurrency);
+        let state = AppState::new(Inner {
+            service: Service {
+                settings,
+                store,
+                keyring,
+                clock,
+                channels,
+                metrics: Metrics::new(),
+                delivery_wakeup: tokio::sync::Notify::new(),
+                rates: Default::default(),
+            },
+            callbacks,
+            worker_id,
+            tokens,
+            auth_failures,
+            auth_hashing,
+            simulators,
+        });
+        Ok(Self { state })
+    }
 }
 
 fn channel_error(e: ottgate_channels::ChannelError) -> StartupError {

@@ -699,8 +699,6 @@ pub fn sandbox(
     time_scale: f64,
 ) -> Result<(AlipayConfig, simulator::AlipaySimConfig), ChannelError> {
     let urls = urls.into();
-    let join = |path: &str| crate::url_under(&urls.public, path);
-    let internal = |path: &str| crate::url_under(&urls.internal, path);
     let (signing, verifying) = match sign_type {
         SignType::Md5 => (
             SigningMaterial::Md5(ottgate_core::Secret::new(testkeys::MD5_KEY)),
@@ -712,13 +710,13 @@ pub fn sandbox(
         ),
     };
     let config = AlipayConfig {
-        gateway_url: join("sim/alipay/gateway.do")?,
-        api_url: Some(internal("sim/alipay/gateway.do")?),
+        gateway_url: urls.public("sim/alipay/gateway.do")?,
+        api_url: Some(urls.internal("sim/alipay/gateway.do")?),
         partner: testkeys::PARTNER.into(),
         sign_type,
         signing,
         verifying,
-        notify_url: internal("notify/alipay")?,
+        notify_url: urls.internal("notify/alipay")?,
         industry: "5331".into(),
         notify_verify: true,
         test_mode: true,
@@ -729,7 +727,7 @@ pub fn sandbox(
         partner_public: public_key_pem(testkeys::MERCHANT_PUBLIC)?,
         wallet_private: private_key_pem(testkeys::WALLET_PRIVATE)?,
         time_scale,
-        base_url: join("sim/alipay/")?,
+        base_url: urls.public("sim/alipay/")?,
         notify_targets: crate::simkit::NotifyTargets::Under(urls.internal.clone()),
     };
     Ok((config, sim))

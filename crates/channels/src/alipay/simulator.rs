@@ -270,11 +270,7 @@ impl AlipaySimulator {
             return Ok(existing.clone());
         }
         let trade = Trade {
-            trade_no: format!(
-                "{}22001{}",
-                now().beijing_compact().get(..8).unwrap_or("20260101"),
-                digits(15)
-            ),
+            trade_no: new_trade_no(),
             out_trade_no: out_trade_no.clone(),
             service,
             total_fee,
@@ -608,11 +604,7 @@ impl AlipaySimulator {
                 .map_err(|_| "SYSTEM_ERROR")?
                 .to_string();
             let trade = Trade {
-                trade_no: format!(
-                    "{}22001{}",
-                    now().beijing_compact().get(..8).unwrap_or("20260101"),
-                    digits(15)
-                ),
+                trade_no: new_trade_no(),
                 out_trade_no: out_trade_no.clone(),
                 service: "alipay.acquire.precreate".into(),
                 total_fee,
@@ -782,6 +774,12 @@ impl AlipaySimulator {
             .is_some_and(|issued| issued.plus(NOTIFY_ID_VALIDITY) > now());
         if valid { "true" } else { "false" }
     }
+}
+
+/// A trade number as Alipay writes them: the Beijing date, `22001`, fifteen digits.
+fn new_trade_no() -> String {
+    let date = now().beijing_compact();
+    format!("{}22001{}", date.get(..8).unwrap_or("20260101"), digits(15))
 }
 
 fn bump(total_fee: &str) -> Option<String> {

@@ -3,16 +3,15 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::sync::Arc;
 use url::Url;
 
 use super::sign::{SignType, SigningMaterial, VerifyingMaterial};
 use super::simulator::AlipaySimulator;
 use super::{AlipayConfig, AlipayConnector, private_key_pem, public_key_pem, testkeys};
 use crate::registry::{
-    MaskedString, SandboxOptions, Sandboxed, TestKeyFiles, Wallet, read_file, toml_string,
+    MaskedString, SandboxOptions, Sandboxed, TestKeyFiles, Wallet, live, read_file, toml_string,
 };
-use crate::{Channel, ChannelError, SandboxUrls, url_under};
+use crate::{ChannelError, SandboxUrls, url_under};
 use ottgate_core::PaymentMethod;
 
 pub const WALLET: Wallet = Wallet {
@@ -20,14 +19,7 @@ pub const WALLET: Wallet = Wallet {
     method: PaymentMethod::Alipay,
     title: "Alipay MAPI gateway",
     entry: "gateway.do",
-    live: |sections, public| {
-        let section = sections.alipay.as_ref()?;
-        Some(
-            section
-                .connector(public)
-                .map(|c| Arc::new(c) as Arc<dyn Channel>),
-        )
-    },
+    live: |sections, public| live(sections.alipay.as_ref(), |s| s.connector(public)),
     sandbox,
     simulated_section,
 };
@@ -108,10 +100,10 @@ impl Section {
 fn sandbox(urls: &SandboxUrls, options: &SandboxOptions) -> Result<Sandboxed, ChannelError> {
     let (config, mut sim) = super::sandbox(urls.clone(), SignType::Rsa2, options.time_scale)?;
     sim.notify_targets = options.notify_targets(urls);
-    Ok(Sandboxed {
-        channel: Arc::new(AlipayConnector::new(config)?),
-        simulator: Arc::new(AlipaySimulator::new(sim)),
-    })
+    Ok(Sandboxed::of(
+        AlipayConnector::new(config)?,
+        AlipaySimulator::new(sim),
+    ))
 }
 
 fn simulated_section(base: &Url, keys: &TestKeyFiles) -> String {

@@ -585,16 +585,14 @@ pub fn sandbox(
 ) -> Result<(UnionPayConfig, simulator::UnionPaySimConfig), ChannelError> {
     use crate::alipay::testkeys as keys;
     let urls = urls.into();
-    let join = |path: &str| crate::url_under(&urls.public, path);
-    let internal = |path: &str| crate::url_under(&urls.internal, path);
     let config = UnionPayConfig {
-        gateway_url: join("sim/unionpay/")?,
-        back_gateway_url: Some(internal("sim/unionpay/")?),
+        gateway_url: urls.public("sim/unionpay/")?,
+        back_gateway_url: Some(urls.internal("sim/unionpay/")?),
         mer_id: testkeys::MER_ID.into(),
         cert_id: testkeys::CERT_ID.into(),
         signing_key: Box::new(private_key_pem(keys::MERCHANT_PRIVATE)?),
         verifying_key: Box::new(public_key_pem(keys::WALLET_PUBLIC)?),
-        notify_url: internal("notify/unionpay")?,
+        notify_url: urls.internal("notify/unionpay")?,
         test_mode: true,
     };
     let sim = simulator::UnionPaySimConfig {
@@ -603,7 +601,7 @@ pub fn sandbox(
         wallet_private: private_key_pem(keys::WALLET_PRIVATE)?,
         wallet_cert_id: testkeys::WALLET_CERT_ID.into(),
         time_scale,
-        base_url: join("sim/unionpay/")?,
+        base_url: urls.public("sim/unionpay/")?,
         notify_targets: crate::simkit::NotifyTargets::Under(urls.internal.clone()),
     };
     Ok((config, sim))

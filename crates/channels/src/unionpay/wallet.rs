@@ -4,30 +4,23 @@
 use ottgate_core::PaymentMethod;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::sync::Arc;
 use url::Url;
 
 use super::simulator::UnionPaySimulator;
 use super::{UnionPayConfig, UnionPayConnector, testkeys};
 use crate::alipay::{private_key_pem, public_key_pem};
 use crate::registry::{
-    SandboxOptions, Sandboxed, TestKeyFiles, Wallet, read_file, toml_string, with_trailing_slash,
+    SandboxOptions, Sandboxed, TestKeyFiles, Wallet, live, read_file, toml_string,
+    with_trailing_slash,
 };
-use crate::{Channel, ChannelError, SandboxUrls, url_under};
+use crate::{ChannelError, SandboxUrls, url_under};
 
 pub const WALLET: Wallet = Wallet {
     name: "unionpay",
     method: PaymentMethod::UnionPay,
     title: "UnionPay 5.1.0 gateway root",
     entry: "",
-    live: |sections, public| {
-        let section = sections.unionpay.as_ref()?;
-        Some(
-            section
-                .connector(public)
-                .map(|c| Arc::new(c) as Arc<dyn Channel>),
-        )
-    },
+    live: |sections, public| live(sections.unionpay.as_ref(), |s| s.connector(public)),
     sandbox,
     simulated_section,
 };
@@ -84,10 +77,10 @@ impl Section {
 fn sandbox(urls: &SandboxUrls, options: &SandboxOptions) -> Result<Sandboxed, ChannelError> {
     let (config, mut sim) = super::sandbox(urls.clone(), options.time_scale)?;
     sim.notify_targets = options.notify_targets(urls);
-    Ok(Sandboxed {
-        channel: Arc::new(UnionPayConnector::new(config)?),
-        simulator: Arc::new(UnionPaySimulator::new(sim)),
-    })
+    Ok(Sandboxed::of(
+        UnionPayConnector::new(config)?,
+        UnionPaySimulator::new(sim),
+    ))
 }
 
 fn simulated_section(base: &Url, keys: &TestKeyFiles) -> String {

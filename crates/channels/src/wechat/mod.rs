@@ -298,18 +298,16 @@ pub fn sandbox(
     time_scale: f64,
 ) -> Result<(WeChatConfig, simulator::WeChatSimConfig), ChannelError> {
     let urls = urls.into();
-    let join = |path: &str| crate::url_under(&urls.public, path);
-    let internal = |path: &str| crate::url_under(&urls.internal, path);
     let config = WeChatConfig {
-        api_url: internal("sim/wechatpay/")?,
+        api_url: urls.internal("sim/wechatpay/")?,
         appid: testkeys::APPID.into(),
         mch_id: testkeys::MCH_ID.into(),
         sub_mch_id: testkeys::SUB_MCH_ID.into(),
         api_key: Secret::new(testkeys::API_KEY),
         sign_type,
-        notify_url: internal("notify/wechatpay")?,
+        notify_url: urls.internal("notify/wechatpay")?,
         server_ip: "127.0.0.1".into(),
-        test_scan_url: Some(join("sim/wechatpay/scan")?),
+        test_scan_url: Some(urls.public("sim/wechatpay/scan")?),
         client_identity_pem: None,
         test_mode: true,
     };
@@ -318,7 +316,7 @@ pub fn sandbox(
         mch_id: testkeys::MCH_ID.into(),
         api_key: Secret::new(testkeys::API_KEY),
         time_scale,
-        base_url: join("sim/wechatpay/")?,
+        base_url: urls.public("sim/wechatpay/")?,
         notify_targets: crate::simkit::NotifyTargets::Under(urls.internal.clone()),
         exchange_rates: simulator::default_exchange_rates(),
     };

@@ -4,31 +4,23 @@
 use ottgate_core::{PaymentMethod, Secret};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::sync::Arc;
 use url::Url;
 
 use super::sign::SignType;
 use super::simulator::WeChatSimulator;
 use super::{WeChatConfig, WeChatConnector, testkeys};
 use crate::registry::{
-    MaskedString, SandboxOptions, Sandboxed, TestKeyFiles, Wallet, read_file, toml_string,
+    MaskedString, SandboxOptions, Sandboxed, TestKeyFiles, Wallet, live, read_file, toml_string,
     with_trailing_slash,
 };
-use crate::{Channel, ChannelError, SandboxUrls, url_under};
+use crate::{ChannelError, SandboxUrls, url_under};
 
 pub const WALLET: Wallet = Wallet {
     name: "wechatpay",
     method: PaymentMethod::WeChatPay,
     title: "WeChat Pay v2 API root",
     entry: "",
-    live: |sections, public| {
-        let section = sections.wechatpay.as_ref()?;
-        Some(
-            section
-                .connector(public)
-                .map(|c| Arc::new(c) as Arc<dyn Channel>),
-        )
-    },
+    live: |sections, public| live(sections.wechatpay.as_ref(), |s| s.connector(public)),
     sandbox,
     simulated_section,
 };
@@ -111,10 +103,10 @@ fn sandbox(urls: &SandboxUrls, options: &SandboxOptions) -> Result<Sandboxed, Ch
     sim.exchange_rates
         .extend(options.exchange_rates.iter().cloned());
     sim.notify_targets = options.notify_targets(urls);
-    Ok(Sandboxed {
-        channel: Arc::new(WeChatConnector::new(config)?),
-        simulator: Arc::new(WeChatSimulator::new(sim)),
-    })
+    Ok(Sandboxed::of(
+        WeChatConnector::new(config)?,
+        WeChatSimulator::new(sim),
+    ))
 }
 
 fn simulated_section(base: &Url, _keys: &TestKeyFiles) -> String {

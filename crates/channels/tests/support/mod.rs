@@ -10,21 +10,17 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::response::Response;
 use axum::routing::post;
-use ottgate_channels::simkit::SimulatedWallet;
+use ottgate_channels::simkit::{Fault, FaultKind, SimulatedWallet};
 use ottgate_channels::{Device, Flow, QueryPayment, StartPayment};
 use ottgate_core::{Amount, AttemptId, Currency, MerchantId, Money, PaymentMethod, Timestamp};
+use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use url::Url;
 
-/// A port of our own, and the base URL it is reached at.
-pub async fn bind() -> (tokio::net::TcpListener, Url) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
-    (listener, base)
-}
+pub use ottgate_testkit::{Fetch, bind, browser};
 
 /// Where the simulator's notifications land.
 pub struct Receiver {
@@ -61,14 +57,6 @@ pub fn serve(
         );
     tokio::spawn(async move { axum::serve(listener, app).await });
     Receiver { notices, refuse }
-}
-
-/// A browser that does not follow redirects, so a test sees each one.
-pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 /// The next notification body, within ten seconds.
@@ -134,4 +122,61 @@ pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
             (unescape(name), unescape(value))
         })
         .collect()
+}
+
+/// Arms a fault at the simulated `wallet` served at `base`, for the trade `out_trade_no`.
+pub async fn arm_fault(
+    http: &reqwest::Client,
+    base: &Url,
+    wallet: &str,
+    kind: FaultKind,
+    out_trade_no: &str,
+) {
+    let fault = Fault {
+        kind,
+        out_trade_no: Some(out_trade_no.into()),
+        delay_ms: None,
+    };
+    let control = base.join(&format!("sim/{wallet}/control")).unwrap();
+    let r = http.post(control).json(&fault).fetch().await;
+    assert_eq!(r.status(), 204);
+}
+
+/// The buyer presses `action` on the simulator page at `path` under `base`.
+pub async fn press_at(
+    http: &reqwest::Client,
+    base: &Url,
+    path: &str,
+    action: &str,
+) -> reqwest::Response {
+    let page = base.join(path).unwrap();
+    http.post(page).form(&[("action", action)]).fetch().await
+}
+
+/// The faults that spoil a notification a test then checks it would refuse.
+pub const NOTIFICATION_FAULTS: [FaultKind; 4] = [
+    FaultKind::CorruptSignature,
+    FaultKind::WrongAmount,
+    FaultKind::WrongCurrency,
+    FaultKind::Duplicate,
+];
+
+/// Nothing more arrives (within 200 ms): the wallet stopped retrying.
+pub async fn assert_quiet(notices: &mut mpsc::UnboundedReceiver<Bytes>, why: &str) {
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(notices.try_recv().is_err(), "{why}");
+}
+
+/// How a notification spoilt by `kind` must look to the connector: a corrupt signature
+/// fails verification; a wrong amount or currency verifies but is not the order's money; a
+/// duplicate is genuine (the caller checks that it comes twice).
+pub fn assert_spoilt_as(kind: FaultKind, verified: bool, amount_ok: bool, notice: &dyn Debug) {
+    match kind {
+        FaultKind::CorruptSignature => assert!(!verified, "{notice:?}"),
+        FaultKind::WrongAmount | FaultKind::WrongCurrency => {
+            assert!(verified, "validly signed...");
+            assert!(!amount_ok, "...but not the order's money: {notice:?}");
+        }
+        _ => assert!(verified && amount_ok, "{notice:?}"),
+    }
 }

@@ -337,11 +337,8 @@ async fn first_payment(
         .ok_or_else(missing)?;
     let attempt = state
         .service
-        .store
-        .attempts(&order.id)
+        .first_attempt(&order.id)
         .await?
-        .into_iter()
-        .next()
         .ok_or_else(missing)?;
     Ok((order, attempt))
 }

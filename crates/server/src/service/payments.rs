@@ -81,6 +81,19 @@ impl Service {
             .ok_or(ServiceError::NotFound("order"))
     }
 
+    /// An attempt that must exist (its id came from our own records).
+    pub async fn existing_attempt(&self, id: &AttemptId) -> Result<Attempt, ServiceError> {
+        self.store
+            .attempt(id)
+            .await?
+            .ok_or(ServiceError::NotFound("attempt"))
+    }
+
+    /// The first attempt at paying `order` (ACTIVEPAY and H5PAY orders have exactly one).
+    pub async fn first_attempt(&self, order: &OrderId) -> Result<Option<Attempt>, ServiceError> {
+        Ok(self.store.attempts(order).await?.into_iter().next())
+    }
+
     /// `order` as of now: closed first if it expired and the sweeper has not closed it yet,
     /// so nobody is shown an expired order as open. Whether it was closed just now.
     pub async fn as_of_now(&self, order: Order) -> Result<(Order, bool), ServiceError> {
@@ -213,11 +226,7 @@ impl Service {
         &self,
         result: VerifiedResult,
     ) -> Result<SettleOutcome, ServiceError> {
-        let attempt = self
-            .store
-            .attempt(&result.attempt_id)
-            .await?
-            .ok_or(ServiceError::NotFound("attempt"))?;
+        let attempt = self.existing_attempt(&result.attempt_id).await?;
         let order = self.existing_order(&attempt.order_id).await?;
         let signing = self.order_signing(&order).await?;
         let at = self.clock.now();
@@ -398,7 +407,7 @@ impl Service {
         if let Ok(reference) = MerchantRef::parse(id)
             && let Some(order) = self.store.order_by_reference(merchant, &reference).await?
             && order.kind.named_by_merchant()
-            && let Some(attempt) = self.store.attempts(&order.id).await?.into_iter().next()
+            && let Some(attempt) = self.first_attempt(&order.id).await?
         {
             return self.view(merchant, attempt).await;
         }
@@ -451,11 +460,7 @@ impl Service {
         let now = self.clock.now();
         let (order, closed) = self.as_of_now(order).await?;
         if closed {
-            attempt = self
-                .store
-                .attempt(&attempt.id)
-                .await?
-                .ok_or(ServiceError::NotFound("attempt"))?;
+            attempt = self.existing_attempt(&attempt.id).await?;
         }
         let refunds = self.store.refunds(&attempt.id).await?;
         let refunded = refunds

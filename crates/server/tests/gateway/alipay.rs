@@ -8,20 +8,15 @@ use ottgate_channels::alipay::{private_key_pem, testkeys};
 use std::time::Duration;
 
 use crate::harness::{Options, TestGateway, eventually, location};
+use ottgate_testkit::Fetch;
 
 /// Starts an Alipay payment on a new checkout and opens the simulated cashier (so Alipay
 /// knows the trade). Returns the attempt (out_trade_no).
 async fn alipay_attempt(t: &TestGateway, reference: &str) -> String {
     let created = t.create(reference).await;
-    let chose = t
-        .http
-        .post(format!("{}/pay", created.payinfo))
-        .form(&[("method", "ALIPAY")])
-        .send()
-        .await
-        .unwrap();
+    let chose = t.choose(&created.payinfo, "ALIPAY").await;
     let wallet = location(&chose);
-    assert_eq!(t.http.get(&wallet).send().await.unwrap().status(), 200);
+    assert_eq!(t.http.get(&wallet).fetch().await.status(), 200);
     url::Url::parse(&wallet)
         .unwrap()
         .query_pairs()
@@ -35,16 +30,10 @@ async fn alipay_attempt(t: &TestGateway, reference: &str) -> String {
 /// tells the gateway).
 async fn pay_without_return(t: &TestGateway, out_trade_no: &str, action: &str) {
     let r = t
-        .http
-        .post(
-            t.base
-                .join(&format!("sim/alipay/cashier/{out_trade_no}"))
-                .unwrap(),
-        )
+        .post(&format!("sim/alipay/cashier/{out_trade_no}"))
         .form(&[("action", action)])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert!(r.status().is_redirection(), "{}", r.status());
 }
 
@@ -74,19 +63,13 @@ fn notification(fields: &[(&str, &str)], key: &str) -> String {
 
 async fn post_notification(t: &TestGateway, body: String) -> String {
     let r = t
-        .http
-        .post(t.base.join("notify/alipay").unwrap())
+        .post("notify/alipay")
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body)
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(r.status(), 200);
     r.text().await.unwrap()
-}
-
-async fn attempt_status(t: &TestGateway, attempt: &str) -> String {
-    t.attempt_status(attempt).await
 }
 
 #[tokio::test]
@@ -144,11 +127,7 @@ async fn forged_or_mismatched_notifications_change_nothing() {
         "fail"
     );
     assert_eq!(post_notification(&t, "%%%".into()).await, "fail");
-    assert_eq!(
-        attempt_status(&t, &attempt).await,
-        "init",
-        "nothing changed"
-    );
+    assert_eq!(t.attempt_status(&attempt).await, "init", "nothing changed");
     t.gateway.deliver_due().await.unwrap();
     assert!(
         t.receiver.received().is_empty(),
@@ -168,13 +147,10 @@ async fn forged_or_mismatched_notifications_change_nothing() {
         post_notification(&t, notification(&borrowed, testkeys::WALLET_PRIVATE)).await,
         "fail"
     );
-    assert_eq!(attempt_status(&t, &attempt).await, "init");
+    assert_eq!(t.attempt_status(&attempt).await, "init");
     // The genuine article, from Alipay after the buyer pays, is accepted.
     pay_without_return(&t, &attempt, "pay").await;
-    eventually("the payment", || async {
-        attempt_status(&t, &attempt).await == "success"
-    })
-    .await;
+    t.wait_paid(&attempt).await;
     let metrics = t.page(t.base.join("metrics").unwrap()).await;
     assert!(
         metrics.contains("ottgate_wallet_notifications_total{outcome=\"rejected\"} 7"),
@@ -203,7 +179,7 @@ async fn an_unknown_trade_status_is_pending_never_paid() {
             "acknowledged: it is genuine"
         );
         assert_eq!(
-            attempt_status(&t, &attempt).await,
+            t.attempt_status(&attempt).await,
             "init",
             "{status} is not paid"
         );
@@ -223,7 +199,7 @@ async fn duplicated_and_reordered_notifications_apply_once_with_one_callback_eac
     pay_without_return(&t, &overtaking, "pay").await; // ...until this one has gone
     for attempt in [&duplicated, &held, &overtaking] {
         eventually("the payment to be applied", || async {
-            attempt_status(&t, attempt).await == "success"
+            t.attempt_status(attempt).await == "success"
         })
         .await;
     }
@@ -256,10 +232,7 @@ async fn a_stale_closed_after_paid_changes_nothing() {
     let t = TestGateway::start().await;
     let attempt = alipay_attempt(&t, "stale-1").await;
     pay_without_return(&t, &attempt, "pay").await;
-    eventually("the payment", || async {
-        attempt_status(&t, &attempt).await == "success"
-    })
-    .await;
+    t.wait_paid(&attempt).await;
     let stale = notification(
         &[
             ("out_trade_no", &attempt),
@@ -275,7 +248,7 @@ async fn a_stale_closed_after_paid_changes_nothing() {
         "success",
         "acknowledged, so Alipay stops"
     );
-    assert_eq!(attempt_status(&t, &attempt).await, "success");
+    assert_eq!(t.attempt_status(&attempt).await, "success");
 }
 
 #[tokio::test]
@@ -290,7 +263,7 @@ async fn a_dropped_notification_is_recovered_by_reconciliation_before_expiry() {
     fault(&t, FaultKind::Drop, &attempt).await;
     pay_without_return(&t, &attempt, "pay").await;
     tokio::time::sleep(Duration::from_millis(200)).await; // (nothing is coming)
-    assert_eq!(attempt_status(&t, &attempt).await, "init");
+    assert_eq!(t.attempt_status(&attempt).await, "init");
     assert_eq!(
         t.gateway.reconcile_due().await.unwrap(),
         0,
@@ -298,7 +271,7 @@ async fn a_dropped_notification_is_recovered_by_reconciliation_before_expiry() {
     );
     t.advance(Duration::from_secs(61)); // well inside the 600 s order
     assert_eq!(t.gateway.reconcile_due().await.unwrap(), 1);
-    assert_eq!(attempt_status(&t, &attempt).await, "success");
+    assert_eq!(t.attempt_status(&attempt).await, "success");
     t.gateway.deliver_due().await.unwrap();
     let callback = t.client.verify_callback(&t.receiver.received()[0]).unwrap();
     assert_eq!(callback.order_id, attempt);
@@ -361,14 +334,12 @@ async fn the_simulator_is_no_relay_to_urls_a_stranger_names() {
     params.insert("sign".into(), signature);
     let mut request = t.base.join("sim/alipay/gateway.do").unwrap();
     request.query_pairs_mut().extend_pairs(params.iter());
-    assert_eq!(t.http.get(request).send().await.unwrap().status(), 200);
+    assert_eq!(t.http.get(request).fetch().await.status(), 200);
     let paid = t
-        .http
-        .post(t.base.join("sim/alipay/cashier/STRANGER-1").unwrap())
+        .post("sim/alipay/cashier/STRANGER-1")
         .form(&[("action", "pay")])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert!(paid.status().is_success());
     // The simulator re-sends every few milliseconds at this time scale: long enough.
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -8,16 +8,15 @@ use rstest::rstest;
 use serde_json::{Value, json};
 
 use crate::harness::TestGateway;
+use ottgate_testkit::Fetch;
 
 async fn post_raw(t: &TestGateway, body: impl Into<reqwest::Body>) -> (u16, EnvelopeResponse) {
     let r = t
-        .http
-        .post(t.base.join("processV2").unwrap())
+        .post("processV2")
         .header("content-type", "application/json")
         .body(body)
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     let status = r.status().as_u16();
     let text = r.text().await.unwrap();
     (
@@ -277,11 +276,7 @@ async fn a_non_string_field_is_a_format_error() {
 
 #[tokio::test]
 async fn a_callback_url_to_a_private_address_is_refused_outside_sandbox_mode() {
-    let t = TestGateway::with(crate::harness::Options {
-        sandbox: false,
-        ..Default::default()
-    })
-    .await;
+    let t = TestGateway::live().await;
     let mut request = t.order("ssrf-1");
     request.call_back_url = Some("http://169.254.169.254/latest/meta-data".into());
     let err = t.client.prepay_init(&request).await.unwrap_err();
@@ -318,15 +313,7 @@ async fn prepay_query_for_an_unknown_or_foreign_order_is_not_found() {
     let t = TestGateway::start().await;
     assert_no_order(&t, "never-created").await;
     // Another merchant's order looks exactly like a missing one.
-    let other = t
-        .gateway
-        .create_merchant(ottgate_server::NewMerchant {
-            name: "Other".into(),
-            id: None,
-            currencies: vec![],
-        })
-        .await
-        .unwrap();
+    let other = t.add_merchant("Other").await;
     let other_client = ottgate_client::Client::new(
         t.base.as_str(),
         other.merchant.id.as_str(),
@@ -347,20 +334,14 @@ async fn unknown_checkout_tokens_get_a_not_found_page() {
         "checkout/not-a-token",
         "checkout/x/return/123",
     ] {
-        let r = t.http.get(t.base.join(path).unwrap()).send().await.unwrap();
+        let r = t.get(path).fetch().await;
         assert_eq!(r.status(), 404, "{path}");
     }
     let r = t
-        .http
-        .post(
-            t.base
-                .join("checkout/0123456789abcdef0123456789abcdef/pay")
-                .unwrap(),
-        )
+        .post("checkout/0123456789abcdef0123456789abcdef/pay")
         .form(&[("method", "ALIPAY")])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(r.status(), 404);
 }
 
@@ -375,29 +356,17 @@ async fn the_sandbox_helper_refuses_bad_requests_without_side_effects() {
     ] {
         let token = created.payinfo.rsplit('/').next().unwrap();
         let r = t
-            .http
-            .post(
-                t.base
-                    .join(&format!("sandbox/v1/checkout/{token}/complete"))
-                    .unwrap(),
-            )
+            .post(&format!("sandbox/v1/checkout/{token}/complete"))
             .json(&body)
-            .send()
-            .await
-            .unwrap();
+            .fetch()
+            .await;
         assert_eq!(r.status(), status, "{body}");
     }
     let r = t
-        .http
-        .post(
-            t.base
-                .join("sandbox/v1/checkout/0123456789abcdef0123456789abcdef/complete")
-                .unwrap(),
-        )
+        .post("sandbox/v1/checkout/0123456789abcdef0123456789abcdef/complete")
         .json(&json!({"method":"ALIPAY","outcome":"paid"}))
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(r.status(), 404);
     assert!(
         t.client
@@ -435,9 +404,8 @@ async fn paying_an_already_paid_order_again_is_refused_and_changes_nothing() {
         .http
         .post(wallet)
         .form(&[("action", "paid")])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(replay.status(), 409);
     t.receiver.wait_for(1).await;
     t.gateway.deliver_due().await.unwrap();

@@ -6,6 +6,7 @@ use rstest::rstest;
 use url::Url;
 
 use crate::harness::{TestGateway, buyer_pays, location};
+use ottgate_testkit::Fetch;
 
 #[rstest]
 #[case("WECHATPAY")]
@@ -162,9 +163,8 @@ async fn the_sandbox_helper_pays_and_returns_the_exact_browser_destination() {
     let back = t
         .http
         .get(format!("{}/return/{}", created.payinfo, params.trade_no))
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(location(&back), redirect_url.as_str());
     let callback = t
         .client
@@ -269,9 +269,8 @@ async fn a_single_enabled_selected_method_goes_straight_to_its_wallet() {
     let direct = t
         .http
         .get(format!("{}?selected=ALIPAY", created.payinfo))
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     let wallet = location(&direct);
     assert!(wallet.contains("/sim/alipay/gateway.do?"), "{wallet}");
     let wallet_page = t.page(&wallet).await;
@@ -280,9 +279,8 @@ async fn a_single_enabled_selected_method_goes_straight_to_its_wallet() {
     let again = t
         .http
         .get(format!("{}?selected=ALIPAY", created.payinfo))
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(location(&again), wallet);
     assert_eq!(
         t.client
@@ -306,9 +304,8 @@ async fn selected_none_or_unknown_shows_every_enabled_method(#[case] selected: &
     let r = t
         .http
         .get(format!("{}?selected={selected}", created.payinfo))
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(r.status(), 200);
     let page = r.text().await.unwrap();
     for m in ["WECHATPAY", "ALIPAY", "UNIONPAY", "GP"] {
@@ -332,9 +329,8 @@ async fn the_checkout_page_speaks_chinese_when_asked() {
         .http
         .get(&created.payinfo)
         .header("Accept-Language", "zh-CN,zh;q=0.9,en;q=0.5")
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     let page = by_header.text().await.unwrap();
     assert!(
         page.contains("请选择支付方式")
@@ -351,7 +347,7 @@ async fn the_checkout_page_speaks_chinese_when_asked() {
 async fn the_checkout_page_shows_the_order_and_loads_nothing_from_elsewhere() {
     let t = TestGateway::start().await;
     let created = t.create("page-1").await;
-    let r = t.http.get(&created.payinfo).send().await.unwrap();
+    let r = t.http.get(&created.payinfo).fetch().await;
     let csp = r.headers()["content-security-policy"]
         .to_str()
         .unwrap()
@@ -389,7 +385,7 @@ fn sha256_base64(text: &str) -> String {
 async fn payment_pages_run_only_their_own_scripts_pinned_by_hash() {
     let t = TestGateway::start().await;
     let created = t.create("csp-1").await;
-    let checkout = t.http.get(&created.payinfo).send().await.unwrap();
+    let checkout = t.http.get(&created.payinfo).fetch().await;
     // A desktop choosing WeChat Pay gets the QR page; UnionPay the auto-submitted form.
     let desktop = "Mozilla/5.0 (X11; Linux x86_64) Chrome/130.0.0.0 Safari/537.36";
     let mut pages = vec![checkout];
@@ -400,9 +396,8 @@ async fn payment_pages_run_only_their_own_scripts_pinned_by_hash() {
                 .post(format!("{}/pay", other.payinfo))
                 .header("user-agent", desktop)
                 .form(&[("method", method)])
-                .send()
-                .await
-                .unwrap(),
+                .fetch()
+                .await,
         );
     }
     let mut seen = 0;
@@ -442,7 +437,7 @@ async fn a_paid_order_shows_a_status_page_and_never_a_pay_button() {
         created.payinfo.clone(),
         format!("{}?selected=ALIPAY", created.payinfo),
     ] {
-        let r = t.http.get(&url).send().await.unwrap();
+        let r = t.http.get(&url).fetch().await;
         assert_eq!(r.status(), 200);
         let page = r.text().await.unwrap();
         assert!(page.contains("data-status=\"paid\""), "{url}");

@@ -4,6 +4,7 @@
 
 use ottgate_client::{ActivePayRequest, EnvelopeResponse, H5PayRequest, SignKey};
 use ottgate_envelope::{NumberText, seal, seal_text_with};
+use ottgate_testkit::Fetch;
 use rstest::rstest;
 use serde_json::{Value, json};
 
@@ -60,9 +61,8 @@ async fn scan_and_pay(t: &TestGateway, wallet: &str, code_url: &str) {
         .http
         .post(attribute(&page, &format!("{prefix}-form"), "action"))
         .form(&[("action", "pay")])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert!(paid.status().is_success(), "{}", paid.status());
 }
 
@@ -286,7 +286,7 @@ async fn h5pay_sends_the_phone_to_wechat_and_back_to_the_merchant() {
     // Without a redirect_url the buyer stays on the gateway's result page.
     let quiet = t.client.h5_pay(&h5_pay(&t, "H5-2", false)).await.unwrap();
     let page = act_at_wechat(&t, &quiet.payinfo, "paid").await;
-    let ours = t.http.get(location(&page)).send().await.unwrap();
+    let ours = t.http.get(location(&page)).fetch().await;
     assert_eq!(ours.status(), 200);
     assert!(ours.text().await.unwrap().contains("status-ok"));
 }
@@ -330,9 +330,8 @@ async fn the_sandbox_helper_completes_direct_payments_by_their_order_id() {
             let r = http
                 .post(url)
                 .json(&json!({"outcome": outcome}))
-                .send()
-                .await
-                .unwrap();
+                .fetch()
+                .await;
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         }
     };
@@ -425,13 +424,11 @@ async fn exchange_rates_come_from_wechat_and_unknown_currencies_are_named() {
 /// POSTs `body` to `path`; the status and the exact bytes of the answer.
 async fn post_raw(t: &TestGateway, path: &str, body: &str) -> (u16, String) {
     let r = t
-        .http
-        .post(t.base.join(path).unwrap())
+        .post(path)
         .header("content-type", "application/json")
         .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     (r.status().as_u16(), r.text().await.unwrap())
 }
 
@@ -463,12 +460,7 @@ async fn process_processv2_and_processv3_answer_alike_and_unknown_paths_answer_i
     assert_eq!(answers[1], answers[2]);
     assert!(created.payinfo.contains("/checkout/"));
 
-    let get = t
-        .http
-        .get(t.base.join("processV2").unwrap())
-        .send()
-        .await
-        .unwrap();
+    let get = t.get("processV2").fetch().await;
     assert_eq!(get.status(), 405);
     let refusal: EnvelopeResponse = get.json().await.unwrap();
     assert_eq!(refusal.rsp_code, "PARAM_INVALID");
@@ -617,16 +609,10 @@ async fn a_sandbox_behind_an_https_proxy_still_completes_payments() {
             code.code_url
         );
         let r = t
-            .http
-            .post(
-                t.base
-                    .join(&format!("sandbox/v1/payments/{id}/complete"))
-                    .unwrap(),
-            )
+            .post(&format!("sandbox/v1/payments/{id}/complete"))
             .json(&json!({"outcome": "paid"}))
-            .send()
-            .await
-            .unwrap();
+            .fetch()
+            .await;
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     }
     let callbacks = t.receiver.wait_for(3).await;
@@ -655,12 +641,10 @@ async fn a_lost_qr_notification_is_recovered_by_asking_the_wallet(
         .await
         .unwrap();
     let dropped = t
-        .http
-        .post(t.base.join(&format!("sim/{sim}/control")).unwrap())
+        .post(&format!("sim/{sim}/control"))
         .json(&json!({"kind": "drop"}))
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert!(dropped.status().is_success());
     scan_and_pay(&t, wallet, &code.code_url).await;
     assert_eq!(

@@ -4,6 +4,7 @@ use ottgate_core::Timestamp;
 use std::time::Duration;
 
 use crate::harness::{Options, TestGateway};
+use ottgate_testkit::Fetch;
 
 fn manual() -> Options {
     Options {
@@ -38,13 +39,7 @@ async fn an_order_past_its_expiry_reads_as_closed_everywhere() {
     request.duration = Some("60".into());
     let created = t.client.prepay_init(&request).await.unwrap();
     // A buyer opens the wallet before expiry...
-    let chose = t
-        .http
-        .post(format!("{}/pay", created.payinfo))
-        .form(&[("method", "GP")])
-        .send()
-        .await
-        .unwrap();
+    let chose = t.choose(&created.payinfo, "GP").await;
     let wallet = crate::harness::location(&chose);
     t.advance(Duration::from_secs(59));
     assert_eq!(
@@ -66,9 +61,8 @@ async fn an_order_past_its_expiry_reads_as_closed_everywhere() {
         .http
         .post(&wallet)
         .form(&[("action", "paid")])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(paid.status(), 409);
     let (status, body) = t.complete(&created.payinfo, "GP", "paid").await;
     assert_eq!(

@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use ottgate_client::{Client, PrepayInitRequest, PrepayInitResponse, SignKey};
 use ottgate_core::{Clock, Currency, ManualClock, SystemClock, Timestamp};
 use ottgate_server::{Config, CreatedMerchant, Gateway, NewMerchant};
+use ottgate_testkit::Fetch;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -16,6 +17,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use url::Url;
+
+pub use ottgate_testkit::{browser, eventually};
 
 /// A merchant's callback endpoint: records every body, answers with scripted statuses
 /// (200 once the script runs out).
@@ -178,13 +181,6 @@ pub async fn serve(
     )
 }
 
-pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
 impl TestGateway {
     pub async fn start() -> Self {
         Self::with(Options::default()).await
@@ -248,12 +244,10 @@ impl TestGateway {
             delay_ms: None,
         };
         let r = self
-            .http
-            .post(self.base.join(&format!("sim/{wallet}/control")).unwrap())
+            .post(&format!("sim/{wallet}/control"))
             .json(&f)
-            .send()
-            .await
-            .unwrap();
+            .fetch()
+            .await;
         assert_eq!(r.status(), 204);
     }
 
@@ -266,16 +260,76 @@ impl TestGateway {
             .order_status
     }
 
+    /// A POST to `path` under the gateway's base URL.
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(self.base.join(path).unwrap())
+    }
+
+    /// A GET of `path` under the gateway's base URL.
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.base.join(path).unwrap())
+    }
+
+    /// The buyer chooses `method` on the checkout page at `payinfo`.
+    pub async fn choose(&self, payinfo: &str, method: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{payinfo}/pay"))
+            .form(&[("method", method)])
+            .fetch()
+            .await
+    }
+
+    /// A gateway outside sandbox mode: no simulators, no sandbox helpers, callbacks only
+    /// to public addresses.
+    pub async fn live() -> Self {
+        Self::with(Options {
+            sandbox: false,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Another merchant of the same gateway.
+    pub async fn add_merchant(&self, name: &str) -> CreatedMerchant {
+        self.gateway
+            .create_merchant(NewMerchant {
+                name: name.into(),
+                id: None,
+                currencies: vec![],
+            })
+            .await
+            .unwrap()
+    }
+
+    /// Waits until STATUS_QUERY says `attempt` is paid.
+    pub async fn wait_paid(&self, attempt: &str) {
+        eventually("the payment", || async {
+            self.attempt_status(attempt).await == "success"
+        })
+        .await;
+    }
+
+    /// How much of `attempt` is refunded, as STATUS_QUERY tells the merchant.
+    pub async fn refunded(&self, attempt: &str) -> String {
+        self.client
+            .status_query(attempt)
+            .await
+            .unwrap()
+            .refund_amount
+    }
+
+    /// A simulated wallet's own record of a trade (`/sim/{wallet}/orders/{trade}`).
+    pub async fn wallet_books(&self, wallet: &str, trade: &str) -> serde_json::Value {
+        let url = self
+            .base
+            .join(&format!("sim/{wallet}/orders/{trade}"))
+            .unwrap();
+        self.http.get(url).fetch().await.json().await.unwrap()
+    }
+
     /// GETs `url` like a browser and returns the page text.
     pub async fn page(&self, url: impl reqwest::IntoUrl) -> String {
-        self.http
-            .get(url)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        self.http.get(url).fetch_text().await
     }
 
     /// The merchant's REST client (appId/appKey from `merchant add`).
@@ -316,11 +370,11 @@ impl TestGateway {
         token: Option<&str>,
         body: serde_json::Value,
     ) -> (u16, serde_json::Value) {
-        let mut request = self.http.post(self.base.join(path).unwrap()).json(&body);
+        let mut request = self.post(path).json(&body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let r = request.send().await.unwrap();
+        let r = request.fetch().await;
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
@@ -388,16 +442,10 @@ impl TestGateway {
     ) -> (StatusCode, serde_json::Value) {
         let token = payinfo.rsplit('/').next().unwrap();
         let r = self
-            .http
-            .post(
-                self.base
-                    .join(&format!("sandbox/v1/checkout/{token}/complete"))
-                    .unwrap(),
-            )
+            .post(&format!("sandbox/v1/checkout/{token}/complete"))
             .json(&serde_json::json!({"method": method, "outcome": outcome}))
-            .send()
-            .await
-            .unwrap();
+            .fetch()
+            .await;
         (
             StatusCode::from_u16(r.status().as_u16()).unwrap(),
             r.json().await.unwrap(),
@@ -471,9 +519,8 @@ pub async fn buyer_pays(t: &TestGateway, payinfo: &str, method: &str, action: &s
         .http
         .post(format!("{payinfo}/pay"))
         .form(&[("method", method)])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     if chose.status().is_redirection() {
         return pay_at_wallet(t, &location(&chose), action).await;
     }
@@ -487,15 +534,7 @@ pub async fn buyer_pays(t: &TestGateway, payinfo: &str, method: &str, action: &s
     act_at_wechat(t, &scan, action).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let next = loop {
-        let status: serde_json::Value = t
-            .http
-            .get(&status_url)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let status: serde_json::Value = t.http.get(&status_url).fetch().await.json().await.unwrap();
         if status["done"] == true {
             break status["next"].as_str().unwrap().to_owned();
         }
@@ -505,7 +544,7 @@ pub async fn buyer_pays(t: &TestGateway, payinfo: &str, method: &str, action: &s
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let returned = t.http.get(&next).send().await.unwrap();
+    let returned = t.http.get(&next).fetch().await;
     location(&returned)
 }
 
@@ -530,34 +569,27 @@ async fn pay_at_unionpay(t: &TestGateway, page: &str, action: &str) -> String {
         .http
         .post(attribute(page, "wallet-form", "action"))
         .form(&hidden_inputs(page))
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(cashier.status(), 200);
     let cashier = cashier.text().await.unwrap();
-    let sim_action = match action {
-        "paid" => "pay",
-        "failed" => "fail",
-        _ => "cancel",
-    };
+    let sim_action = simulator_action(action);
     let acted = t
         .http
         .post(attribute(&cashier, "unionpay-form", "action"))
         .form(&[("action", sim_action)])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     let returned = if acted.status().is_redirection() {
-        t.http.get(location(&acted)).send().await.unwrap()
+        t.http.get(location(&acted)).fetch().await
     } else {
         // UnionPay's own auto-submitted form, POSTed back to frontUrl.
         let back = acted.text().await.unwrap();
         t.http
             .post(attribute(&back, "unionpay-return", "action"))
             .form(&hidden_inputs(&back))
-            .send()
+            .fetch()
             .await
-            .unwrap()
     };
     location(&returned)
 }
@@ -565,7 +597,7 @@ async fn pay_at_unionpay(t: &TestGateway, page: &str, action: &str) -> String {
 /// Presses `action` on a simulated WeChat Pay page (the H5 page, or the page a scanned QR
 /// code opens).
 pub async fn act_at_wechat(t: &TestGateway, page_url: &str, action: &str) -> reqwest::Response {
-    let page = t.http.get(page_url).send().await.unwrap();
+    let page = t.http.get(page_url).fetch().await;
     assert_eq!(page.status(), 200, "{page_url}");
     let page = page.text().await.unwrap();
     let mut form = vec![(
@@ -583,9 +615,8 @@ pub async fn act_at_wechat(t: &TestGateway, page_url: &str, action: &str) -> req
     t.http
         .post(attribute(&page, "wechat-form", "action"))
         .form(&form)
-        .send()
+        .fetch()
         .await
-        .unwrap()
 }
 
 /// Plays the buyer at a wallet page — a simulated wallet or the sandbox wallet — choosing
@@ -594,7 +625,7 @@ pub async fn pay_at_wallet(t: &TestGateway, wallet: &str, action: &str) -> Strin
     let acted = if wallet.contains("/sim/wechatpay/") {
         act_at_wechat(t, wallet, action).await
     } else if wallet.contains("/sim/alipay/gateway.do") {
-        assert_eq!(t.http.get(wallet).send().await.unwrap().status(), 200);
+        assert_eq!(t.http.get(wallet).fetch().await.status(), 200);
         let query = Url::parse(wallet).unwrap();
         let out_trade_no = query
             .query_pairs()
@@ -602,11 +633,7 @@ pub async fn pay_at_wallet(t: &TestGateway, wallet: &str, action: &str) -> Strin
             .unwrap()
             .1
             .into_owned();
-        let sim_action = match action {
-            "paid" => "pay",
-            "failed" => "fail",
-            _ => "cancel",
-        };
+        let sim_action = simulator_action(action);
         let cashier = t
             .base
             .join(&format!("sim/alipay/cashier/{out_trade_no}"))
@@ -614,37 +641,27 @@ pub async fn pay_at_wallet(t: &TestGateway, wallet: &str, action: &str) -> Strin
         t.http
             .post(cashier)
             .form(&[("action", sim_action)])
-            .send()
+            .fetch()
             .await
-            .unwrap()
     } else {
         assert!(wallet.contains("/sandbox/wallet/"), "{wallet}");
-        assert_eq!(t.http.get(wallet).send().await.unwrap().status(), 200);
+        assert_eq!(t.http.get(wallet).fetch().await.status(), 200);
         t.http
             .post(wallet)
             .form(&[("action", action)])
-            .send()
+            .fetch()
             .await
-            .unwrap()
     };
     let back = location(&acted);
-    let returned = t.http.get(&back).send().await.unwrap();
+    let returned = t.http.get(&back).fetch().await;
     location(&returned)
 }
 
-/// Waits (up to 10 s, checking every 50 ms) for something that happens asynchronously —
-/// a wallet's notification arriving over HTTP.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+/// The simulators' button for an outcome the sandbox helper names.
+fn simulator_action(outcome: &str) -> &'static str {
+    match outcome {
+        "paid" => "pay",
+        "failed" => "fail",
+        _ => "cancel",
     }
 }

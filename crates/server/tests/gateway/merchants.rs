@@ -7,17 +7,6 @@ use url::Url;
 
 use crate::harness::{TestGateway, location};
 
-async fn sim_order(t: &TestGateway, path: &str) -> serde_json::Value {
-    t.http
-        .get(t.base.join(path).unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn disabled_methods_are_neither_offered_nor_taken() {
     let t = TestGateway::start().await;
@@ -42,13 +31,7 @@ async fn disabled_methods_are_neither_offered_nor_taken() {
     assert!(page.contains("id=\"method-WECHATPAY\"") && page.contains("id=\"method-UNIONPAY\""));
     assert!(!page.contains("id=\"method-ALIPAY\"") && !page.contains("id=\"method-GP\""));
     // Choosing it anyway (a stale page, a crafted form) opens nothing.
-    let chose = t
-        .http
-        .post(format!("{}/pay", created.payinfo))
-        .form(&[("method", "ALIPAY")])
-        .send()
-        .await
-        .unwrap();
+    let chose = t.choose(&created.payinfo, "ALIPAY").await;
     assert_eq!(chose.status(), 400, "the list again, with a message");
     assert!(chose.text().await.unwrap().contains("not available"));
     assert!(
@@ -120,13 +103,7 @@ async fn the_wallets_see_the_merchants_own_ids() {
 
     // Alipay: secondary_merchant_industry is the merchant's MCC.
     let created = t.create("ids-1").await;
-    let chose = t
-        .http
-        .post(format!("{}/pay", created.payinfo))
-        .form(&[("method", "ALIPAY")])
-        .send()
-        .await
-        .unwrap();
+    let chose = t.choose(&created.payinfo, "ALIPAY").await;
     let alipay = Url::parse(&location(&chose)).unwrap();
     assert!(
         alipay
@@ -140,7 +117,7 @@ async fn the_wallets_see_the_merchants_own_ids() {
     let created = t.create("ids-2").await;
     let (_, body) = t.complete(&created.payinfo, "WECHATPAY", "paid").await;
     let attempt = body["order_id"].as_str().unwrap().to_owned();
-    let order = sim_order(&t, &format!("sim/wechatpay/orders/{attempt}")).await;
+    let order = t.wallet_books("wechatpay", &attempt).await;
     assert_eq!(order["sub_mch_id"], "1900000109");
     let refund = t.client.refund(&attempt, "100", None).await.unwrap();
     assert_eq!(refund.refund_status, "success");
@@ -158,14 +135,9 @@ async fn the_wallets_see_the_merchants_own_ids() {
         .unwrap();
     let created = t.create("ids-3").await;
     let (_, body) = t.complete(&created.payinfo, "WECHATPAY", "paid").await;
-    let order = sim_order(
-        &t,
-        &format!(
-            "sim/wechatpay/orders/{}",
-            body["order_id"].as_str().unwrap()
-        ),
-    )
-    .await;
+    let order = t
+        .wallet_books("wechatpay", body["order_id"].as_str().unwrap())
+        .await;
     assert_eq!(
         order["sub_mch_id"],
         ottgate_channels::wechat::testkeys::SUB_MCH_ID

@@ -1,16 +1,12 @@
 //! Operations endpoints and request hygiene.
 
 use crate::harness::{Options, TestGateway};
+use ottgate_testkit::Fetch;
 
 #[tokio::test]
 async fn health_and_readiness_answer() {
     let t = TestGateway::start().await;
-    let health = t
-        .http
-        .get(t.base.join("healthz").unwrap())
-        .send()
-        .await
-        .unwrap();
+    let health = t.get("healthz").fetch().await;
     assert_eq!(
         (
             health.status().as_u16(),
@@ -21,9 +17,8 @@ async fn health_and_readiness_answer() {
     assert_eq!(
         t.http
             .get(t.base.join("readyz").unwrap())
-            .send()
+            .fetch()
             .await
-            .unwrap()
             .status(),
         200
     );
@@ -69,59 +64,39 @@ async fn metrics_report_requests_orders_and_callbacks() {
 async fn every_response_carries_a_request_id() {
     let t = TestGateway::start().await;
     let mine = t
-        .http
-        .get(t.base.join("healthz").unwrap())
+        .get("healthz")
         .header("x-request-id", "req-123")
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(mine.headers()["x-request-id"], "req-123");
-    let generated = t
-        .http
-        .get(t.base.join("healthz").unwrap())
-        .send()
-        .await
-        .unwrap();
+    let generated = t.get("healthz").fetch().await;
     assert_eq!(generated.headers()["x-request-id"].len(), 16);
     let hostile = t
-        .http
-        .get(t.base.join("healthz").unwrap())
+        .get("healthz")
         .header("x-request-id", "a b<script>")
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_ne!(hostile.headers()["x-request-id"], "a b<script>");
 }
 
 #[tokio::test]
 async fn sandbox_endpoints_do_not_exist_outside_sandbox_mode() {
-    let t = TestGateway::with(Options {
-        sandbox: false,
-        ..Default::default()
-    })
-    .await;
+    let t = TestGateway::live().await;
     let mut request = t.order("live-1");
     request.call_back_url = Some("https://shop.example/notify".into());
     let created = t.client.prepay_init(&request).await.unwrap();
     let token = created.payinfo.rsplit('/').next().unwrap();
     let r = t
-        .http
-        .post(
-            t.base
-                .join(&format!("sandbox/v1/checkout/{token}/complete"))
-                .unwrap(),
-        )
+        .post(&format!("sandbox/v1/checkout/{token}/complete"))
         .json(&serde_json::json!({"method":"ALIPAY","outcome":"paid"}))
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(r.status(), 404);
     assert_eq!(
         t.http
             .get(t.base.join("sandbox/wallet/1").unwrap())
-            .send()
+            .fetch()
             .await
-            .unwrap()
             .status(),
         404
     );
@@ -133,9 +108,8 @@ async fn sandbox_endpoints_do_not_exist_outside_sandbox_mode() {
     let selected = t
         .http
         .get(format!("{}?selected=ALIPAY", created.payinfo))
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(selected.status(), 200);
 }
 
@@ -164,20 +138,12 @@ async fn random_methods_add_no_metric_series() {
             let (http, url) = (t.http.clone(), url.clone());
             async move {
                 let method = reqwest::Method::from_bytes(m.as_bytes()).unwrap();
-                let r = http.request(method, url).send().await.unwrap();
+                let r = http.request(method, url).fetch().await;
                 assert_eq!(r.status(), 405);
             }
         })
         .await;
-    let text = t
-        .http
-        .get(t.base.join("metrics").unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = t.get("metrics").fetch_text().await;
     let found = series(&text);
     assert!(found.len() < 10, "{found:#?}");
     assert!(
@@ -220,29 +186,19 @@ async fn request_values_cannot_forge_log_lines_or_drive_the_terminal() {
         "action": forged, "version": "1.0\r\nX", "merchant_id": t.merchant.merchant.id.as_str(),
         "data": "AAAA", "md5": "0123456789ABCDEF0123456789ABCDEF",
     });
-    let r = t
-        .http
-        .post(t.base.join("processV2").unwrap())
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let r = t.post("processV2").json(&body).fetch().await;
     assert_eq!(r.status(), 200);
     let token = t
-        .http
-        .post(t.base.join("api/v1/auth/token").unwrap())
+        .post("api/v1/auth/token")
         .json(&serde_json::json!({"appId": forged, "appKey": "k"}))
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(token.status(), 400);
     let wrong = t
-        .http
-        .post(t.base.join("api/v1/auth/token").unwrap())
+        .post("api/v1/auth/token")
         .json(&serde_json::json!({"appId": "ON\n2026 INFO forged", "appKey": "k"}))
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert!(wrong.status().is_client_error());
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
     assert!(log.contains("envelope request refused"), "{log}");

@@ -159,13 +159,7 @@ async fn unpaid_closed_and_foreign_payments_cannot_be_refunded_or_seen() {
     let t = TestGateway::start().await;
     // Pending: chosen but not paid.
     let created = t.create("refund-4").await;
-    let chose = t
-        .http
-        .post(format!("{}/pay", created.payinfo))
-        .form(&[("method", "UNIONPAY")])
-        .send()
-        .await
-        .unwrap();
+    let chose = t.choose(&created.payinfo, "UNIONPAY").await;
     // The page that posts our signed form to UnionPay.
     assert_eq!(chose.status(), 200);
     assert!(chose.text().await.unwrap().contains("id=\"wallet-form\""));
@@ -202,15 +196,7 @@ async fn unpaid_closed_and_foreign_payments_cannot_be_refunded_or_seen() {
     );
     // Another merchant's payment is exactly as absent as a made-up one.
     let mine = paid(&t, "refund-6").await;
-    let other = t
-        .gateway
-        .create_merchant(ottgate_server::NewMerchant {
-            name: "Other".into(),
-            id: None,
-            currencies: vec![],
-        })
-        .await
-        .unwrap();
+    let other = t.add_merchant("Other").await;
     let thief = Client::new(
         t.base.as_str(),
         other.merchant.id.as_str(),

@@ -7,6 +7,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::harness::{Options, TestGateway, serve};
+use ottgate_testkit::Fetch;
 
 fn pay_request(t: &TestGateway, reference: Option<&str>) -> PayRequest {
     serde_json::from_value(t.pay_body(reference)).unwrap()
@@ -28,16 +29,10 @@ fn message(body: &Value) -> &str {
 /// Completes a REST payment through the sandbox helper.
 async fn complete(t: &TestGateway, payment_id: &str, outcome: &str) -> (u16, Value) {
     let r = t
-        .http
-        .post(
-            t.base
-                .join(&format!("sandbox/v1/payments/{payment_id}/complete"))
-                .unwrap(),
-        )
+        .post(&format!("sandbox/v1/payments/{payment_id}/complete"))
         .json(&json!({ "outcome": outcome }))
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     (r.status().as_u16(), r.json().await.unwrap())
 }
 
@@ -145,13 +140,11 @@ async fn bad_credentials_and_bad_tokens_are_refused() {
         assert_eq!((status, code(&body)), (401, 90000), "{bad:?}");
     }
     let basic = t
-        .http
-        .post(t.base.join("api/v1/pay/alipay/wap-pay").unwrap())
+        .post("api/v1/pay/alipay/wap-pay")
         .header("Authorization", format!("Basic {good}"))
         .json(&t.pay_body(None))
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(basic.status(), 401);
     assert_eq!(basic.headers()["www-authenticate"], "Bearer");
 }
@@ -203,9 +196,8 @@ async fn rotating_the_jwt_secret_invalidates_earlier_tokens() {
         .post(base.join("api/v1/payment/status-query").unwrap())
         .bearer_auth(&old)
         .json(&json!({"paymentId":"1"}))
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(r.status(), 401);
     let fresh = ottgate_client::RestClient::new(
         base.as_str(),
@@ -639,11 +631,9 @@ async fn an_unpaid_payment_cannot_be_refunded() {
 async fn the_openapi_document_covers_every_rest_route() {
     let t = TestGateway::start().await;
     let doc: Value = t
-        .http
-        .get(t.base.join("api/v1/openapi.json").unwrap())
-        .send()
+        .get("api/v1/openapi.json")
+        .fetch()
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -673,12 +663,10 @@ async fn the_openapi_document_covers_every_rest_route() {
         );
         // And the documented route is really served (401/400, never 404).
         let r = t
-            .http
-            .post(t.base.join(path.trim_start_matches('/')).unwrap())
+            .post(path.trim_start_matches('/'))
             .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
+            .fetch()
+            .await;
         assert!(
             matches!(r.status().as_u16(), 400 | 401),
             "{path}: {}",
@@ -736,9 +724,8 @@ async fn a_flood_of_wrong_keys_is_refused_before_hashing_and_memory_stays_bounde
         tokio::spawn(async move {
             http.post(url)
                 .json(&json!({"appId": app_id, "appKey": "wrong"}))
-                .send()
+                .fetch()
                 .await
-                .unwrap()
                 .status()
                 .as_u16()
         })
@@ -768,16 +755,7 @@ async fn strangers_cannot_lock_a_merchant_out() {
     let url = t.base.join("api/v1/auth/token").unwrap();
     let sign_in = |client: reqwest::Client, body: serde_json::Value| {
         let url = url.clone();
-        async move {
-            client
-                .post(url)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
+        async move { client.post(url).json(&body).fetch().await.status().as_u16() }
     };
     // The merchant signs in from its own address.
     assert_eq!(sign_in(from(1), right.clone()).await, 200);
@@ -806,14 +784,12 @@ async fn post_with_key(
     body: &Value,
 ) -> (u16, bool, String) {
     let r = t
-        .http
-        .post(t.base.join(path).unwrap())
+        .post(path)
         .bearer_auth(token)
         .header("Idempotency-Key", key)
         .json(body)
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     let replayed = r.headers().get("idempotent-replayed").is_some();
     (r.status().as_u16(), replayed, r.text().await.unwrap())
 }

@@ -9,18 +9,13 @@ use ottgate_channels::unionpay::testkeys;
 use std::time::Duration;
 
 use crate::harness::{Options, TestGateway, attribute, eventually, hidden_inputs};
+use ottgate_testkit::Fetch;
 
 /// Chooses UnionPay on a new checkout and lets the browser post our signed form to the
 /// simulated UnionPay. Returns the attempt (UnionPay's orderId) and its cashier page.
 pub(crate) async fn unionpay_attempt(t: &TestGateway, reference: &str) -> (String, String) {
     let created = t.create(reference).await;
-    let chose = t
-        .http
-        .post(format!("{}/pay", created.payinfo))
-        .form(&[("method", "UNIONPAY")])
-        .send()
-        .await
-        .unwrap();
+    let chose = t.choose(&created.payinfo, "UNIONPAY").await;
     assert_eq!(chose.status(), 200, "the auto-submitted form");
     let page = chose.text().await.unwrap();
     let fields = hidden_inputs(&page);
@@ -34,9 +29,8 @@ pub(crate) async fn unionpay_attempt(t: &TestGateway, reference: &str) -> (Strin
         .http
         .post(attribute(&page, "wallet-form", "action"))
         .form(&fields)
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(cashier.status(), 200);
     (attempt, cashier.text().await.unwrap())
 }
@@ -48,9 +42,8 @@ pub(crate) async fn press(t: &TestGateway, cashier: &str, action: &str) {
         .http
         .post(attribute(cashier, "unionpay-form", "action"))
         .form(&[("action", action)])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("unionpay-return"));
 }
@@ -97,15 +90,10 @@ async fn post_notification(t: &TestGateway, body: String) -> u16 {
         .post(t.base.join("notify/unionpay").unwrap())
         .header("content-type", "application/x-www-form-urlencoded")
         .body(body)
-        .send()
+        .fetch()
         .await
-        .unwrap()
         .status()
         .as_u16()
-}
-
-async fn attempt_status(t: &TestGateway, attempt: &str) -> String {
-    t.attempt_status(attempt).await
 }
 
 #[tokio::test]
@@ -147,11 +135,7 @@ async fn forged_or_mismatched_notifications_change_nothing() {
     let unsigned = format!("txnType=01&orderId={attempt}&txnAmt=1234&currencyCode=124&respCode=00");
     assert_eq!(post_notification(&t, unsigned).await, 400);
     assert_eq!(post_notification(&t, "\u{0}garbage".into()).await, 400);
-    assert_eq!(
-        attempt_status(&t, &attempt).await,
-        "init",
-        "nothing changed"
-    );
+    assert_eq!(t.attempt_status(&attempt).await, "init", "nothing changed");
     t.gateway.deliver_due().await.unwrap();
     assert_eq!(
         t.receiver.received().len(),
@@ -171,11 +155,11 @@ async fn forged_or_mismatched_notifications_change_nothing() {
         post_notification(&t, notification(&undecided, wallet)).await,
         200
     );
-    assert_eq!(attempt_status(&t, &attempt).await, "init");
+    assert_eq!(t.attempt_status(&attempt).await, "init");
 
     let genuine = notification(&payment(&attempt, "1234", "124"), wallet);
     assert_eq!(post_notification(&t, genuine.clone()).await, 200);
-    assert_eq!(attempt_status(&t, &attempt).await, "success");
+    assert_eq!(t.attempt_status(&attempt).await, "success");
     // UnionPay re-sending it changes nothing more.
     assert_eq!(post_notification(&t, genuine).await, 200);
     t.gateway.deliver_due().await.unwrap();
@@ -196,10 +180,7 @@ async fn a_unionpay_refund_is_pending_until_unionpay_notifies() {
     let t = TestGateway::start().await;
     let (attempt, cashier) = unionpay_attempt(&t, "up-refund-1").await;
     press(&t, &cashier, "pay").await;
-    eventually("the payment", || async {
-        attempt_status(&t, &attempt).await == "success"
-    })
-    .await;
+    t.wait_paid(&attempt).await;
     let refund = t
         .client
         .refund(&attempt, "1000", Some("r-1"))
@@ -251,19 +232,7 @@ async fn a_unionpay_refund_is_pending_until_unionpay_notifies() {
     })
     .await;
     // UnionPay's own books agree.
-    let order: serde_json::Value = t
-        .http
-        .get(
-            t.base
-                .join(&format!("sim/unionpay/orders/{attempt}"))
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order = t.wallet_books("unionpay", &attempt).await;
     assert_eq!(order["refunded"].as_u64(), Some(1234));
 }
 
@@ -277,10 +246,7 @@ async fn a_refund_whose_notification_is_lost_is_settled_by_asking() {
     .await;
     let (attempt, cashier) = unionpay_attempt(&t, "up-refund-lost").await;
     press(&t, &cashier, "pay").await;
-    eventually("the payment", || async {
-        attempt_status(&t, &attempt).await == "success"
-    })
-    .await;
+    t.wait_paid(&attempt).await;
     // The next notification (the refund's) never leaves UnionPay.
     let drop_next = Fault {
         kind: FaultKind::Drop,
@@ -288,22 +254,19 @@ async fn a_refund_whose_notification_is_lost_is_settled_by_asking() {
         delay_ms: None,
     };
     let r = t
-        .http
-        .post(t.base.join("sim/unionpay/control").unwrap())
+        .post("sim/unionpay/control")
         .json(&drop_next)
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(r.status(), 204);
     let refund = t.client.refund(&attempt, "1000", None).await.unwrap();
     assert_eq!(refund.refund_status, "pending");
     tokio::time::sleep(Duration::from_millis(200)).await; // (nothing is coming)
-    let refunded = || async { t.client.status_query(&attempt).await.unwrap().refund_amount };
-    assert_eq!(refunded().await, "0");
+    assert_eq!(t.refunded(&attempt).await, "0");
     assert_eq!(t.gateway.reconcile_due().await.unwrap(), 0, "too early");
     t.advance(Duration::from_secs(61));
     assert_eq!(t.gateway.reconcile_due().await.unwrap(), 1);
-    assert_eq!(refunded().await, "1000");
+    assert_eq!(t.refunded(&attempt).await, "1000");
     assert_eq!(
         t.gateway.reconcile_due().await.unwrap(),
         0,

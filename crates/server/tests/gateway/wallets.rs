@@ -6,7 +6,7 @@ use ottgate_channels::simkit::FaultKind;
 use rstest::rstest;
 use std::time::Duration;
 
-use crate::harness::{Options, TestGateway, eventually};
+use crate::harness::{Options, TestGateway};
 use crate::{unionpay, wechat};
 
 #[derive(Debug, Clone, Copy)]
@@ -66,10 +66,7 @@ async fn a_refused_notification_is_resent_until_one_verifies(#[case] wallet: Wal
     wallet.complete(&t, &spoilt_at, "pay").await;
     wallet.complete(&t, &doubled_at, "pay").await;
     for attempt in [&spoilt, &doubled] {
-        eventually("the payment", || async {
-            t.attempt_status(attempt).await == "success"
-        })
-        .await;
+        t.wait_paid(attempt).await;
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     t.gateway.deliver_due().await.unwrap();

@@ -7,19 +7,14 @@ use ottgate_channels::wechat::{parse_message, testkeys, to_xml};
 use ottgate_core::Secret;
 use std::time::Duration;
 
-use crate::harness::{Options, TestGateway, attribute, eventually};
+use crate::harness::{Options, TestGateway, attribute};
+use ottgate_testkit::Fetch;
 
 /// Starts a WeChat Pay payment from a desktop (a QR code) on a new checkout. Returns the
 /// attempt (out_trade_no) and the simulator's "scanned" page.
 pub(crate) async fn wechat_attempt(t: &TestGateway, reference: &str) -> (String, String) {
     let created = t.create(reference).await;
-    let chose = t
-        .http
-        .post(format!("{}/pay", created.payinfo))
-        .form(&[("method", "WECHATPAY")])
-        .send()
-        .await
-        .unwrap();
+    let chose = t.choose(&created.payinfo, "WECHATPAY").await;
     assert_eq!(chose.status(), 200, "a QR page");
     let page = chose.text().await.unwrap();
     let scan = attribute(&page, "open-simulator", "href");
@@ -30,14 +25,13 @@ pub(crate) async fn wechat_attempt(t: &TestGateway, reference: &str) -> (String,
 
 /// The buyer pays (or fails) on the phone; only the notification tells the gateway.
 pub(crate) async fn pay_on_phone(t: &TestGateway, scan: &str, action: &str) {
-    let page = t.http.get(scan).send().await.unwrap().text().await.unwrap();
+    let page = t.http.get(scan).fetch_text().await;
     let r = t
         .http
         .post(attribute(&page, "wechat-form", "action"))
         .form(&[("action", action)])
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(r.status(), 200);
     assert!(r.text().await.unwrap().contains("wechat-done"));
 }
@@ -72,19 +66,13 @@ fn notification(fields: &[(&str, &str)], sign_type: SignType, key: &str) -> Stri
 /// Posts a notification; returns WeChat's `return_code` from our answer.
 async fn post_notification(t: &TestGateway, body: String) -> String {
     let r = t
-        .http
-        .post(t.base.join("notify/wechatpay").unwrap())
+        .post("notify/wechatpay")
         .header("content-type", "text/xml")
         .body(body)
-        .send()
-        .await
-        .unwrap();
+        .fetch()
+        .await;
     assert_eq!(r.status(), 200);
     parse_message(&r.text().await.unwrap()).unwrap()["return_code"].clone()
-}
-
-async fn attempt_status(t: &TestGateway, attempt: &str) -> String {
-    t.attempt_status(attempt).await
 }
 
 #[tokio::test]
@@ -138,11 +126,7 @@ async fn forged_or_mismatched_notifications_change_nothing() {
         "unsigned"
     );
     assert_eq!(post_notification(&t, "<xml><".into()).await, "FAIL");
-    assert_eq!(
-        attempt_status(&t, &attempt).await,
-        "init",
-        "nothing changed"
-    );
+    assert_eq!(t.attempt_status(&attempt).await, "init", "nothing changed");
     t.gateway.deliver_due().await.unwrap();
     assert!(t.receiver.received().is_empty());
     let metrics = t.page(t.base.join("metrics").unwrap()).await;
@@ -158,7 +142,7 @@ async fn forged_or_mismatched_notifications_change_nothing() {
         post_notification(&t, notification(&borrowed, hmac, key)).await,
         "SUCCESS"
     );
-    assert_eq!(attempt_status(&t, &attempt).await, "success");
+    assert_eq!(t.attempt_status(&attempt).await, "success");
     // WeChat re-sending it changes nothing more.
     assert_eq!(
         post_notification(&t, notification(&borrowed, hmac, key)).await,
@@ -173,10 +157,7 @@ async fn a_wechat_payment_is_refunded_at_once_at_wechat() {
     let t = TestGateway::start().await;
     let (attempt, scan) = wechat_attempt(&t, "wx-refund-1").await;
     pay_on_phone(&t, &scan, "pay").await;
-    eventually("the payment", || async {
-        attempt_status(&t, &attempt).await == "success"
-    })
-    .await;
+    t.wait_paid(&attempt).await;
     let refund = t.client.refund(&attempt, "1000", None).await.unwrap();
     assert_eq!(refund.refund_status, "success", "WeChat answers at once");
     let too_much = t.client.refund(&attempt, "235", None).await.unwrap_err();
@@ -189,19 +170,7 @@ async fn a_wechat_payment_is_refunded_at_once_at_wechat() {
         ("fully_refunded", "1234")
     );
     // WeChat's own books agree.
-    let order: serde_json::Value = t
-        .http
-        .get(
-            t.base
-                .join(&format!("sim/wechatpay/orders/{attempt}"))
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order = t.wallet_books("wechatpay", &attempt).await;
     assert_eq!(
         (order["trade_state"].as_str(), order["refunded"].as_u64()),
         (Some("REFUND"), Some(1234))
@@ -218,20 +187,16 @@ async fn a_refund_whose_answer_is_lost_is_settled_by_refundquery() {
     .await;
     let (attempt, scan) = wechat_attempt(&t, "wx-refund-lost").await;
     pay_on_phone(&t, &scan, "pay").await;
-    eventually("the payment", || async {
-        attempt_status(&t, &attempt).await == "success"
-    })
-    .await;
+    t.wait_paid(&attempt).await;
     // WeChat refunds, but answers SYSTEMERROR: the outcome is unknown, the amount held.
     fault(&t, FaultKind::LoseAnswer, &attempt).await;
     let refund = t.client.refund(&attempt, "1000", None).await.unwrap();
     assert_eq!(refund.refund_status, "pending");
-    let refunded = || async { t.client.status_query(&attempt).await.unwrap().refund_amount };
-    assert_eq!(refunded().await, "0");
+    assert_eq!(t.refunded(&attempt).await, "0");
     let err = t.client.refund(&attempt, "235", None).await.unwrap_err();
     assert_eq!(err.rsp_code(), Some("FAIL"), "1000 is held");
     t.advance(Duration::from_secs(61));
     assert_eq!(t.gateway.reconcile_due().await.unwrap(), 1);
-    assert_eq!(refunded().await, "1000");
+    assert_eq!(t.refunded(&attempt).await, "1000");
     assert_eq!(t.gateway.reconcile_due().await.unwrap(), 0);
 }
