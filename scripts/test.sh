@@ -2,7 +2,9 @@
 # The whole ottgate test suite: formatting, lints, and every test (unit, store conformance,
 # real-server integration, headless Chromium, CLI processes). CI runs exactly this.
 #
-# It installs what the suite needs and is missing: Debian's chromium and chromium-driver.
+# It installs what the suite needs and is missing (Debian's chromium, chromium-driver and
+# postgresql), and runs a throwaway PostgreSQL cluster on loopback for the tests that need
+# one (scripts/postgres.sh); those tests fail, never skip, without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +23,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
     as_root apt-get update -qq
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# shellcheck source=scripts/postgres.sh
+. scripts/postgres.sh
+pg_start
+trap pg_stop EXIT
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check

@@ -6,8 +6,11 @@
 //! commit); the interface never exposes a transaction to callers, which is what makes
 //! that possible.
 
+mod postgres;
+mod rows;
 mod sqlite;
 
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -23,6 +26,12 @@ use std::time::Duration;
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No connection to the database could be had in time (it is down, or every
+    /// connection is busy).
+    #[error("database unreachable: {0}")]
+    Pool(String),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt: {0}")]
@@ -31,6 +40,10 @@ pub enum StoreError {
     Duplicate(&'static str),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The write met a concurrent one (on another gateway instance) too many times in a row
+    /// and was not applied; the request may be retried.
+    #[error("the write met concurrent writes and was not applied")]
+    Contended,
     /// The write was not taken: the store is shutting down, or its batch could not begin.
     #[error("the store is unavailable")]
     Unavailable,

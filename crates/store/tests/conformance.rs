@@ -16,8 +16,8 @@ use ottgate_core::{
 };
 use ottgate_store::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryState, Idempotency,
-    IdempotencyClaim, MerchantRecord, NewDelivery, NewOrder, NewRefund, NextStep, SettleOutcome,
-    SettleRequest, SqliteStore, StartOutcome, Store, StoreError,
+    IdempotencyClaim, MerchantRecord, NewDelivery, NewOrder, NewRefund, NextStep, PgOptions,
+    PgStore, SettleOutcome, SettleRequest, SqliteStore, StartOutcome, Store, StoreError,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -1022,7 +1022,9 @@ async fn refund_reconciliation_sees_old_unchecked_pending_refunds<S: Store>(stor
     );
 }
 
-macro_rules! sqlite_cases {
+/// Every case, once per backend: SQLite in a fresh file, PostgreSQL in a fresh database on
+/// the test cluster (scripts/test.sh starts it; without it these fail).
+macro_rules! store_cases {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
             use super::*;
@@ -1035,10 +1037,22 @@ macro_rules! sqlite_cases {
                 }
             )*
         }
+
+        mod postgres {
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let url = ottgate_testkit::fresh_database().await;
+                    let store = PgStore::open(&url, &PgOptions::default()).await.unwrap();
+                    super::$case(store).await;
+                }
+            )*
+        }
     };
 }
 
-sqlite_cases!(
+store_cases!(
     merchants_round_trip_and_ids_are_unique,
     a_repeated_reference_returns_the_first_request_and_response,
     a_colliding_order_id_is_replaced_with_a_fresh_one,

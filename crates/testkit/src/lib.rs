@@ -1,6 +1,6 @@
 //! What the test suites share (a dev-dependency only; nothing ships it): a browser that
 //! shows each redirect, sending a request and reading its answer in one step, a port of
-//! one's own, and waiting for a condition.
+//! one's own, waiting for a condition, and a fresh PostgreSQL database on the test cluster.
 #![allow(
     clippy::unwrap_used,
     clippy::panic,
@@ -60,4 +60,44 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The admin URL of the PostgreSQL cluster the test command started
+/// (`OTTGATE_TEST_PG_URL`). Without one the test fails: PostgreSQL is part of the suite.
+pub fn postgres_admin_url() -> String {
+    std::env::var("OTTGATE_TEST_PG_URL").unwrap_or_else(|_| {
+        panic!(
+            "OTTGATE_TEST_PG_URL is not set: run the suite with scripts/test.sh, which starts a \
+             throwaway PostgreSQL cluster (or point it at one of yours)"
+        )
+    })
+}
+
+/// A new, empty database on the test cluster; its URL. Every test gets its own.
+pub async fn fresh_database() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let admin = postgres_admin_url();
+    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("the test PostgreSQL cluster at {admin} is unreachable: {e}"));
+    let connection = tokio::spawn(connection);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!(
+        "ottgate_test_{}_{nanos:x}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    drop(client);
+    let _ = connection.await;
+    let mut url = Url::parse(&admin).unwrap();
+    url.set_path(&format!("/{name}"));
+    url.to_string()
 }

@@ -8,8 +8,8 @@ use ottgate_core::{
 };
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::rows::{self, AttemptRow};
 use super::{ID_RETRIES, deliveries, is_unique_violation, orders};
+use crate::rows::{self, AttemptRow};
 use crate::{Result, SettleOutcome, SettleRequest, StartOutcome, StoreError};
 
 pub(super) async fn by_id(pool: &SqlitePool, id: &AttemptId) -> Result<Option<Attempt>> {

@@ -5,7 +5,7 @@ use ottgate_core::{AttemptId, OrderId, Timestamp};
 use sqlx::{SqliteConnection, SqlitePool};
 use std::time::Duration;
 
-use super::rows::{DeliveryAttemptRowDb, DeliveryRow};
+use crate::rows::{DeliveryAttemptRowDb, DeliveryRow};
 use crate::{
     Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryState, NewDelivery, NextStep,
     Result,

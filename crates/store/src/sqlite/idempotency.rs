@@ -3,39 +3,8 @@
 use ottgate_core::{MerchantId, Timestamp};
 use sqlx::SqliteConnection;
 
+use crate::rows::IdempotencyRow;
 use crate::{Idempotency, IdempotencyClaim, Result};
-
-#[derive(sqlx::FromRow)]
-struct IdempotencyRow {
-    request_hash: String,
-    state: String,
-    response_status: Option<i64>,
-    response_body: Option<String>,
-    created_at: i64,
-    locked_until: i64,
-}
-
-/// The outcome of claiming a key, read from its row (if any) as of `claim.now`.
-fn outcome_of(row: Option<IdempotencyRow>, claim: &IdempotencyClaim) -> Option<Idempotency> {
-    let row = row?;
-    let now = claim.now.epoch_millis();
-    let retention = i64::try_from(claim.retention.as_millis()).unwrap_or(i64::MAX);
-    if row.created_at.saturating_add(retention) <= now {
-        return None; // expired: the key is free again
-    }
-    if row.request_hash != claim.request_hash {
-        return Some(Idempotency::Mismatch);
-    }
-    match (row.state.as_str(), row.response_status, row.response_body) {
-        ("done", Some(status), Some(body)) => Some(Idempotency::Replay {
-            status: u16::try_from(status).unwrap_or(500),
-            body,
-        }),
-        _ if row.locked_until > now => Some(Idempotency::InProgress),
-        // Started, but its request never finished (the process died): take it over.
-        _ => None,
-    }
-}
 
 pub(super) async fn claim(
     c: &mut SqliteConnection,
@@ -50,7 +19,7 @@ pub(super) async fn claim(
     .bind(&claim.key)
     .fetch_optional(&mut *c)
     .await?;
-    if let Some(outcome) = outcome_of(row, &claim) {
+    if let Some(outcome) = row.and_then(|row| row.outcome(&claim)) {
         return Ok(outcome);
     }
     let lease = i64::try_from(claim.lease.as_millis()).unwrap_or(i64::MAX);

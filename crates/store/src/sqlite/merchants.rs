@@ -3,7 +3,7 @@
 use ottgate_core::{ChannelIds, MerchantId, PaymentMethod};
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::rows::{self, MerchantRow};
+use crate::rows::{self, MerchantRow};
 use crate::{MerchantRecord, Result, StoreError};
 
 pub(super) async fn by_id(pool: &SqlitePool, id: &MerchantId) -> Result<Option<MerchantRecord>> {

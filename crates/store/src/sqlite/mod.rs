@@ -11,7 +11,6 @@ mod idempotency;
 mod merchants;
 mod orders;
 mod refunds;
-mod rows;
 mod writer;
 
 use async_trait::async_trait;
@@ -26,12 +25,12 @@ use sqlx::sqlite::{
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::rows::{AttemptRow, RefundRow};
 use crate::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, Idempotency,
     IdempotencyClaim, MerchantRecord, NewOrder, NewRefund, Result, SettleOutcome, SettleRequest,
     StartOutcome, Stats, Store, StoreError,
 };
-use rows::{AttemptRow, RefundRow};
 use writer::Writer;
 
 /// Fresh ids tried when a generated id collides with one from another process.

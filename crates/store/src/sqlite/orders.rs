@@ -5,8 +5,8 @@ use ottgate_core::{
 };
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::rows::{self, AttemptRow, OrderRow};
 use super::{ID_RETRIES, attempts, is_unique_violation};
+use crate::rows::{self, AttemptRow, OrderRow};
 use crate::{CreateOutcome, NewOrder, Result, StoreError};
 
 async fn one(pool: &SqlitePool, sql: &str, value: &str) -> Result<Option<Order>> {

@@ -4,7 +4,7 @@
 use ottgate_core::{AttemptId, AttemptStatus, Money, Refund, RefundId, RefundStatus, Timestamp};
 use sqlx::{SqliteConnection, SqlitePool};
 
-use super::rows::{self, AttemptRow, RefundRow};
+use crate::rows::{self, AttemptRow, RefundRow};
 use crate::{BeginRefund, NewRefund, Result, StoreError};
 
 pub(super) async fn of_payment(pool: &SqlitePool, payment: &AttemptId) -> Result<Vec<Refund>> {

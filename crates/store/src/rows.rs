@@ -8,13 +8,35 @@ use ottgate_core::{
     PaymentMethod, Refund, RefundId, RefundStatus, ShopId, Timestamp,
 };
 
-use crate::{Delivery, DeliveryAttemptRow, DeliveryState, MerchantRecord, Result, StoreError};
+use crate::{
+    Delivery, DeliveryAttemptRow, DeliveryState, Idempotency, IdempotencyClaim, MerchantRecord,
+    Result, StoreError,
+};
+
+/// A row type both backends read: SQLite through `sqlx::FromRow`, PostgreSQL by column name
+/// from a `tokio_postgres::Row` (the columns are named and typed alike in both schemas).
+macro_rules! row {
+    (pub(crate) struct $name:ident { $($field:ident: $ty:ty,)* }) => {
+        #[derive(sqlx::FromRow)]
+        pub(crate) struct $name {
+            $($field: $ty,)*
+        }
+
+        impl $name {
+            pub(crate) fn from_pg(row: &tokio_postgres::Row) -> Result<Self> {
+                Ok(Self {
+                    $($field: row.try_get(stringify!($field))?,)*
+                })
+            }
+        }
+    };
+}
 
 fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::Corrupt(what.to_string())
 }
 
-pub(super) fn join_codes<'a>(codes: impl Iterator<Item = &'a str>) -> String {
+pub(crate) fn join_codes<'a>(codes: impl Iterator<Item = &'a str>) -> String {
     codes.collect::<Vec<_>>().join(",")
 }
 
@@ -28,7 +50,7 @@ where
         .collect()
 }
 
-pub(super) fn amount_to_db(a: Amount) -> i64 {
+pub(crate) fn amount_to_db(a: Amount) -> i64 {
     // Amount::MAX is far below i64::MAX.
     i64::try_from(a.minor()).unwrap_or(i64::MAX)
 }
@@ -51,24 +73,25 @@ fn id<T>(
     parse(s).map_err(corrupt)
 }
 
-#[derive(sqlx::FromRow)]
-pub(super) struct MerchantRow {
-    id: String,
-    name: String,
-    shop_id: String,
-    operator_id: String,
-    app_id: String,
-    app_key_hash: String,
-    sign_key_sealed: Vec<u8>,
-    currencies: String,
-    methods: String,
-    created_at: i64,
-    wechat_sub_mch_id: Option<String>,
-    mcc: Option<String>,
+row! {
+    pub(crate) struct MerchantRow {
+        id: String,
+        name: String,
+        shop_id: String,
+        operator_id: String,
+        app_id: String,
+        app_key_hash: String,
+        sign_key_sealed: Vec<u8>,
+        currencies: String,
+        methods: String,
+        created_at: i64,
+        wechat_sub_mch_id: Option<String>,
+        mcc: Option<String>,
+    }
 }
 
 impl MerchantRow {
-    pub(super) fn into_record(self) -> Result<MerchantRecord> {
+    pub(crate) fn into_record(self) -> Result<MerchantRecord> {
         let currencies: Vec<Currency> = split_codes(&self.currencies)?;
         if currencies.is_empty() {
             return Err(corrupt("merchant has no currency"));
@@ -94,34 +117,35 @@ impl MerchantRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(super) struct OrderRow {
-    id: String,
-    kind: String,
-    merchant_id: String,
-    reference: Option<String>,
-    token: String,
-    amount: i64,
-    currency: String,
-    sale_num: String,
-    shop_id: String,
-    operator_id: String,
-    redirect_url: String,
-    callback_url: String,
-    duration_secs: i64,
-    email: Option<String>,
-    remarks: Option<String>,
-    status: String,
-    created_at: i64,
-    expires_at: i64,
-    paid_attempt: Option<String>,
-    finished_at: Option<i64>,
-    paid_after_close: bool,
-    tip: i64,
+row! {
+    pub(crate) struct OrderRow {
+        id: String,
+        kind: String,
+        merchant_id: String,
+        reference: Option<String>,
+        token: String,
+        amount: i64,
+        currency: String,
+        sale_num: String,
+        shop_id: String,
+        operator_id: String,
+        redirect_url: String,
+        callback_url: String,
+        duration_secs: i64,
+        email: Option<String>,
+        remarks: Option<String>,
+        status: String,
+        created_at: i64,
+        expires_at: i64,
+        paid_attempt: Option<String>,
+        finished_at: Option<i64>,
+        paid_after_close: bool,
+        tip: i64,
+    }
 }
 
 impl OrderRow {
-    pub(super) fn into_order(self) -> Result<Order> {
+    pub(crate) fn into_order(self) -> Result<Order> {
         Ok(Order {
             id: id(OrderId::parse, &self.id)?,
             kind: OrderKind::from_code(&self.kind)
@@ -160,21 +184,22 @@ impl OrderRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(super) struct AttemptRow {
-    id: String,
-    order_id: String,
-    method: String,
-    status: String,
-    amount: i64,
-    currency: String,
-    created_at: i64,
-    settled_at: Option<i64>,
-    bizpay_order_id: Option<String>,
+row! {
+    pub(crate) struct AttemptRow {
+        id: String,
+        order_id: String,
+        method: String,
+        status: String,
+        amount: i64,
+        currency: String,
+        created_at: i64,
+        settled_at: Option<i64>,
+        bizpay_order_id: Option<String>,
+    }
 }
 
 impl AttemptRow {
-    pub(super) fn into_attempt(self) -> Result<Attempt> {
+    pub(crate) fn into_attempt(self) -> Result<Attempt> {
         Ok(Attempt {
             id: id(AttemptId::parse, &self.id)?,
             order_id: id(OrderId::parse, &self.order_id)?,
@@ -189,26 +214,27 @@ impl AttemptRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(super) struct DeliveryRow {
-    id: i64,
-    notify_id: String,
-    merchant_id: String,
-    order_id: String,
-    attempt_id: Option<String>,
-    event: String,
-    url: String,
-    body: String,
-    state: String,
-    attempts: i64,
-    next_attempt_at: Option<i64>,
-    last_error: Option<String>,
-    created_at: i64,
-    delivered_at: Option<i64>,
+row! {
+    pub(crate) struct DeliveryRow {
+        id: i64,
+        notify_id: String,
+        merchant_id: String,
+        order_id: String,
+        attempt_id: Option<String>,
+        event: String,
+        url: String,
+        body: String,
+        state: String,
+        attempts: i64,
+        next_attempt_at: Option<i64>,
+        last_error: Option<String>,
+        created_at: i64,
+        delivered_at: Option<i64>,
+    }
 }
 
 impl DeliveryRow {
-    pub(super) fn into_delivery(self) -> Result<Delivery> {
+    pub(crate) fn into_delivery(self) -> Result<Delivery> {
         Ok(Delivery {
             id: self.id,
             notify_id: id(NotifyId::parse, &self.notify_id)?,
@@ -234,17 +260,18 @@ impl DeliveryRow {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(super) struct DeliveryAttemptRowDb {
-    attempt_no: i64,
-    started_at: i64,
-    duration_ms: i64,
-    http_status: Option<i64>,
-    error: Option<String>,
+row! {
+    pub(crate) struct DeliveryAttemptRowDb {
+        attempt_no: i64,
+        started_at: i64,
+        duration_ms: i64,
+        http_status: Option<i64>,
+        error: Option<String>,
+    }
 }
 
 impl DeliveryAttemptRowDb {
-    pub(super) fn into_row(self) -> DeliveryAttemptRow {
+    pub(crate) fn into_row(self) -> DeliveryAttemptRow {
         DeliveryAttemptRow {
             attempt_no: u32::try_from(self.attempt_no).unwrap_or(0),
             started_at: ts(self.started_at),
@@ -255,22 +282,23 @@ impl DeliveryAttemptRowDb {
     }
 }
 
-#[derive(sqlx::FromRow)]
-pub(super) struct RefundRow {
-    id: String,
-    merchant_id: String,
-    payment_id: String,
-    merchant_refund_id: Option<String>,
-    amount: i64,
-    currency: String,
-    status: String,
-    created_at: i64,
-    finished_at: Option<i64>,
-    channel_refund_id: Option<String>,
+row! {
+    pub(crate) struct RefundRow {
+        id: String,
+        merchant_id: String,
+        payment_id: String,
+        merchant_refund_id: Option<String>,
+        amount: i64,
+        currency: String,
+        status: String,
+        created_at: i64,
+        finished_at: Option<i64>,
+        channel_refund_id: Option<String>,
+    }
 }
 
 impl RefundRow {
-    pub(super) fn into_refund(self) -> Result<Refund> {
+    pub(crate) fn into_refund(self) -> Result<Refund> {
         Ok(Refund {
             id: RefundId::parse(&self.id).map_err(corrupt)?,
             merchant_id: id(MerchantId::parse, &self.merchant_id)?,
@@ -283,5 +311,43 @@ impl RefundRow {
             finished_at: self.finished_at.map(ts),
             channel_refund_id: self.channel_refund_id,
         })
+    }
+}
+
+row! {
+    pub(crate) struct IdempotencyRow {
+        request_hash: String,
+        state: String,
+        response_status: Option<i64>,
+        response_body: Option<String>,
+        created_at: i64,
+        locked_until: i64,
+    }
+}
+
+impl IdempotencyRow {
+    /// The outcome of claiming this row's key as of `claim.now`; `None` when the key is
+    /// free (expired, or started by a request that never finished: taken over).
+    pub(crate) fn outcome(self, claim: &IdempotencyClaim) -> Option<Idempotency> {
+        let now = claim.now.epoch_millis();
+        let retention = i64::try_from(claim.retention.as_millis()).unwrap_or(i64::MAX);
+        if self.created_at.saturating_add(retention) <= now {
+            return None;
+        }
+        if self.request_hash != claim.request_hash {
+            return Some(Idempotency::Mismatch);
+        }
+        match (
+            self.state.as_str(),
+            self.response_status,
+            self.response_body,
+        ) {
+            ("done", Some(status), Some(body)) => Some(Idempotency::Replay {
+                status: u16::try_from(status).unwrap_or(500),
+                body,
+            }),
+            _ if self.locked_until > now => Some(Idempotency::InProgress),
+            _ => None,
+        }
     }
 }

@@ -1,0 +1,229 @@
+//! The `attempts` table, and settling them: under the lock of their order's row, so one
+//! outcome is applied once however many gateways receive it at the same instant.
+
+use deadpool_postgres::{GenericClient, Transaction};
+use ottgate_core::order::settle as transition;
+use ottgate_core::{
+    Attempt, AttemptId, AttemptStatus, CloseReason, MerchantId, Order, OrderId, OrderStatus,
+    PaymentMethod, Timestamp,
+};
+
+use super::{db, deliveries, orders};
+use crate::rows::{self, AttemptRow};
+use crate::{Result, SettleOutcome, SettleRequest, StartOutcome, StoreError};
+
+pub(super) fn attempt(row: &tokio_postgres::Row) -> Result<Attempt> {
+    AttemptRow::from_pg(row)?.into_attempt()
+}
+
+pub(super) async fn by_id(c: &impl GenericClient, id: &AttemptId) -> Result<Option<Attempt>> {
+    let row = db::opt(c, "SELECT * FROM attempts WHERE id = $1", &[&id.as_str()]).await?;
+    row.as_ref().map(attempt).transpose()
+}
+
+/// Attempt `id` if it belongs to an order of `merchant`: ownership inside the one lookup.
+pub(super) async fn of_merchant(
+    c: &impl GenericClient,
+    merchant: &MerchantId,
+    id: &AttemptId,
+) -> Result<Option<Attempt>> {
+    let row = db::opt(
+        c,
+        "SELECT attempts.* FROM attempts JOIN orders ON orders.id = attempts.order_id
+         WHERE attempts.id = $1 AND orders.merchant_id = $2",
+        &[&id.as_str(), &merchant.as_str()],
+    )
+    .await?;
+    row.as_ref().map(attempt).transpose()
+}
+
+pub(super) async fn of_order(c: &impl GenericClient, order: &OrderId) -> Result<Vec<Attempt>> {
+    let sql = "SELECT * FROM attempts WHERE order_id = $1 ORDER BY created_at, id";
+    db::each(db::all(c, sql, &[&order.as_str()]).await?, attempt)
+}
+
+async fn load(tx: &Transaction<'_>, id: &str) -> Result<Attempt> {
+    let row = db::opt(tx, "SELECT * FROM attempts WHERE id = $1", &[&id]).await?;
+    attempt(&row.ok_or(StoreError::NotFound("attempt"))?)
+}
+
+/// Inserts a new pending attempt of `order`, with a fresh id if the generated one
+/// collides with another gateway's.
+pub(super) async fn insert(
+    tx: &Transaction<'_>,
+    order: &Order,
+    method: PaymentMethod,
+    now: Timestamp,
+) -> Result<Attempt> {
+    for _ in 0..super::ID_RETRIES {
+        let attempt = Attempt {
+            id: AttemptId::generate(now),
+            order_id: order.id.clone(),
+            method,
+            status: AttemptStatus::Pending,
+            money: order.money,
+            created_at: now,
+            settled_at: None,
+            bizpay_order_id: None,
+        };
+        let inserted = db::exec(
+            tx,
+            "INSERT INTO attempts (id, order_id, method, status, amount, currency, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            &[
+                &attempt.id.as_str(),
+                &attempt.order_id.as_str(),
+                &method.code(),
+                &attempt.status.code(),
+                &rows::amount_to_db(attempt.money.amount),
+                &attempt.money.currency.code(),
+                &now.epoch_millis(),
+            ],
+        )
+        .await?;
+        if inserted == 1 {
+            return Ok(attempt);
+        }
+    }
+    Err(StoreError::Duplicate("attempt id"))
+}
+
+pub(super) async fn start(
+    tx: &Transaction<'_>,
+    order_id: &OrderId,
+    method: PaymentMethod,
+    now: Timestamp,
+) -> Result<StartOutcome> {
+    let order = orders::lock(tx, order_id.as_str()).await?;
+    if let Err(reason) = order.check_payable(now) {
+        if order.status == OrderStatus::Processing {
+            orders::close_expired(tx, order_id.as_str(), now).await?;
+        }
+        return Ok(StartOutcome::NotPayable(reason));
+    }
+    let pending = db::opt(
+        tx,
+        "SELECT * FROM attempts WHERE order_id = $1 AND method = $2 AND status = $3
+         ORDER BY created_at DESC LIMIT 1",
+        &[
+            &order_id.as_str(),
+            &method.code(),
+            &AttemptStatus::Pending.code(),
+        ],
+    )
+    .await?;
+    if let Some(row) = pending {
+        return Ok(StartOutcome::Resumed(attempt(&row)?));
+    }
+    Ok(StartOutcome::Created(
+        insert(tx, &order, method, now).await?,
+    ))
+}
+
+/// Applies a verified outcome; the callback row goes in with it.
+pub(super) async fn settle(tx: &Transaction<'_>, req: &SettleRequest) -> Result<SettleOutcome> {
+    let order_id = load(tx, req.attempt_id.as_str()).await?.order_id;
+    let order = orders::lock(tx, order_id.as_str()).await?;
+    // Read again under the lock: what another gateway settled before we got it counts.
+    let attempt = load(tx, req.attempt_id.as_str()).await?;
+    let settlement = match transition(order.status_at(req.at), attempt.status, req.outcome) {
+        Ok(None) => return Ok(SettleOutcome::AlreadyApplied { order, attempt }),
+        Err(error) => {
+            return Ok(SettleOutcome::Rejected {
+                error,
+                order,
+                attempt,
+            });
+        }
+        Ok(Some(s)) => s,
+    };
+    let at = req.at.epoch_millis();
+    db::exec(
+        tx,
+        "UPDATE attempts SET status = $1, settled_at = $2, bizpay_order_id = COALESCE($3, bizpay_order_id),
+         duplicate_payment = $4 WHERE id = $5 AND status = $6",
+        &[
+            &settlement.attempt.code(),
+            &at,
+            &req.bizpay_order_id,
+            &settlement.duplicate_payment,
+            &attempt.id.as_str(),
+            &attempt.status.code(),
+        ],
+    )
+    .await?;
+    if settlement.order != order.status {
+        let finished = !matches!(settlement.order, OrderStatus::Processing);
+        db::exec(
+            tx,
+            "UPDATE orders SET status = $1,
+               paid_attempt = CASE WHEN $2 THEN $3 ELSE paid_attempt END,
+               finished_at = CASE WHEN $4 THEN $5 ELSE finished_at END,
+               paid_after_close = paid_after_close OR $6
+             WHERE id = $7",
+            &[
+                &settlement.order.code(),
+                &settlement.order_paid,
+                &attempt.id.as_str(),
+                &finished,
+                &at,
+                &settlement.paid_after_close,
+                &order.id.as_str(),
+            ],
+        )
+        .await?;
+        if matches!(settlement.order, OrderStatus::Closed(CloseReason::Expired)) {
+            orders::close_expired(tx, order.id.as_str(), req.at).await?;
+        }
+    }
+    if settlement.order_paid
+        && let Some(delivery) = &req.on_paid
+    {
+        deliveries::insert(tx, delivery, req.at).await?;
+    }
+    Ok(SettleOutcome::Applied {
+        settlement,
+        order: orders::lock(tx, order.id.as_str()).await?,
+        attempt: load(tx, attempt.id.as_str()).await?,
+    })
+}
+
+/// Rows of `table` (attempts or refunds) still `pending`, created at or before
+/// `created_before` and not asked about since `checked_before`, oldest first.
+pub(super) async fn due_for_check(
+    c: &impl GenericClient,
+    table: &'static str,
+    pending: &'static str,
+    created_before: Timestamp,
+    checked_before: Timestamp,
+    limit: u32,
+) -> Result<Vec<tokio_postgres::Row>> {
+    let sql = format!(
+        "SELECT * FROM {table} WHERE status = $1 AND created_at <= $2
+           AND (last_checked_at IS NULL OR last_checked_at <= $3)
+         ORDER BY created_at LIMIT $4"
+    );
+    db::all(
+        c,
+        &sql,
+        &[
+            &pending,
+            &created_before.epoch_millis(),
+            &checked_before.epoch_millis(),
+            &i64::from(limit),
+        ],
+    )
+    .await
+}
+
+/// Records that reconciliation asked about row `id` of `table` at `at`.
+pub(super) async fn stamp_checked(
+    tx: &Transaction<'_>,
+    table: &'static str,
+    id: &str,
+    at: Timestamp,
+) -> Result<()> {
+    let sql = format!("UPDATE {table} SET last_checked_at = $1 WHERE id = $2");
+    db::exec(tx, &sql, &[&at.epoch_millis(), &id]).await?;
+    Ok(())
+}

@@ -1,0 +1,139 @@
+//! The callback outbox. Gateways claim due deliveries with `FOR UPDATE SKIP LOCKED` and a
+//! lease: while a lease holds, no other gateway takes the delivery; when the gateway that
+//! held it dies, the lease runs out and another one delivers.
+
+use deadpool_postgres::{GenericClient, Transaction};
+use ottgate_core::{AttemptId, OrderId, Timestamp};
+use std::time::Duration;
+
+use super::db;
+use crate::rows::{DeliveryAttemptRowDb, DeliveryRow};
+use crate::{
+    Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryState, NewDelivery, NextStep,
+    Result,
+};
+
+fn delivery(row: &tokio_postgres::Row) -> Result<Delivery> {
+    DeliveryRow::from_pg(row)?.into_delivery()
+}
+
+pub(super) async fn of_order(c: &impl GenericClient, order: &OrderId) -> Result<Vec<Delivery>> {
+    let sql = "SELECT * FROM deliveries WHERE order_id = $1 ORDER BY id";
+    db::each(db::all(c, sql, &[&order.as_str()]).await?, delivery)
+}
+
+pub(super) async fn attempts_of(
+    c: &impl GenericClient,
+    delivery_id: i64,
+) -> Result<Vec<DeliveryAttemptRow>> {
+    let sql = "SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt_no";
+    db::each(db::all(c, sql, &[&delivery_id]).await?, |row| {
+        Ok(DeliveryAttemptRowDb::from_pg(row)?.into_row())
+    })
+}
+
+pub(super) async fn next_due(c: &impl GenericClient) -> Result<Option<Timestamp>> {
+    let sql = "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'";
+    let next: Option<i64> = db::one(c, sql, &[]).await?.try_get(0)?;
+    Ok(next.map(Timestamp::from_epoch_millis))
+}
+
+pub(super) async fn insert(tx: &Transaction<'_>, d: &NewDelivery, now: Timestamp) -> Result<()> {
+    db::exec(
+        tx,
+        "INSERT INTO deliveries (notify_id, merchant_id, order_id, attempt_id, event, url, body, state,
+         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)",
+        &[
+            &d.notify_id.as_str(),
+            &d.merchant_id.as_str(),
+            &d.order_id.as_str(),
+            &d.attempt_id.as_ref().map(AttemptId::as_str),
+            &d.event,
+            &d.url,
+            &d.body,
+            &now.epoch_millis(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn claim_due(
+    tx: &Transaction<'_>,
+    now: Timestamp,
+    lease: Duration,
+    owner: &str,
+    limit: u32,
+) -> Result<Vec<Delivery>> {
+    let rows = db::all(
+        tx,
+        "UPDATE deliveries SET lease_owner = $1, lease_until = $2
+         WHERE id IN (SELECT id FROM deliveries
+                      WHERE state = 'pending' AND next_attempt_at <= $3
+                        AND (lease_until IS NULL OR lease_until <= $3)
+                      ORDER BY next_attempt_at LIMIT $4
+                      FOR UPDATE SKIP LOCKED)
+         RETURNING *",
+        &[
+            &owner,
+            &now.plus(lease).epoch_millis(),
+            &now.epoch_millis(),
+            &i64::from(limit),
+        ],
+    )
+    .await?;
+    let mut out = db::each(rows, delivery)?;
+    out.sort_by_key(|d| d.id);
+    Ok(out)
+}
+
+pub(super) async fn record_attempt(
+    tx: &Transaction<'_>,
+    r: &DeliveryAttemptRecord,
+) -> Result<bool> {
+    let held = db::opt(
+        tx,
+        "SELECT attempts FROM deliveries WHERE id = $1 AND lease_owner = $2 AND state = 'pending' FOR UPDATE",
+        &[&r.delivery_id, &r.lease_owner],
+    )
+    .await?;
+    let Some(held) = held else {
+        return Ok(false);
+    };
+    let attempt_no: i64 = held.try_get::<_, i64>(0)? + 1;
+    db::exec(
+        tx,
+        "INSERT INTO delivery_attempts (delivery_id, attempt_no, started_at, duration_ms, http_status, error)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+        &[
+            &r.delivery_id,
+            &attempt_no,
+            &r.started_at.epoch_millis(),
+            &db::millis(r.duration),
+            &r.http_status.map(i64::from),
+            &r.error,
+        ],
+    )
+    .await?;
+    let finished_at = r.started_at.plus(r.duration).epoch_millis();
+    let (state, next_at, delivered_at) = match r.next {
+        NextStep::Delivered => (DeliveryState::Delivered, None, Some(finished_at)),
+        NextStep::RetryAt(t) => (DeliveryState::Pending, Some(t.epoch_millis()), None),
+        NextStep::Exhausted => (DeliveryState::Exhausted, None, None),
+    };
+    db::exec(
+        tx,
+        "UPDATE deliveries SET attempts = $1, state = $2, next_attempt_at = $3, delivered_at = $4,
+         last_error = $5, lease_owner = NULL, lease_until = NULL WHERE id = $6",
+        &[
+            &attempt_no,
+            &state.code(),
+            &next_at,
+            &delivered_at,
+            &r.error,
+            &r.delivery_id,
+        ],
+    )
+    .await?;
+    Ok(true)
+}

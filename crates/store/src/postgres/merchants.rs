@@ -1,0 +1,78 @@
+//! The `merchants` table.
+
+use deadpool_postgres::{GenericClient, Transaction};
+use ottgate_core::{ChannelIds, MerchantId, PaymentMethod};
+
+use super::db;
+use crate::rows::{self, MerchantRow};
+use crate::{MerchantRecord, Result, StoreError};
+
+async fn one_by(c: &impl GenericClient, sql: &str, value: &str) -> Result<Option<MerchantRecord>> {
+    db::opt(c, sql, &[&value])
+        .await?
+        .map(|row| MerchantRow::from_pg(&row)?.into_record())
+        .transpose()
+}
+
+pub(super) async fn by_id(
+    c: &impl GenericClient,
+    id: &MerchantId,
+) -> Result<Option<MerchantRecord>> {
+    one_by(c, "SELECT * FROM merchants WHERE id = $1", id.as_str()).await
+}
+
+pub(super) async fn by_app_id(
+    c: &impl GenericClient,
+    app_id: &str,
+) -> Result<Option<MerchantRecord>> {
+    one_by(c, "SELECT * FROM merchants WHERE app_id = $1", app_id).await
+}
+
+pub(super) async fn insert(tx: &Transaction<'_>, record: &MerchantRecord) -> Result<()> {
+    let m = &record.merchant;
+    let inserted = db::exec(
+        tx,
+        "INSERT INTO merchants (id, name, shop_id, operator_id, app_id, app_key_hash, sign_key_sealed,
+         currencies, methods, created_at, wechat_sub_mch_id, mcc)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+        &[
+            &m.id.as_str(),
+            &m.name.as_str(),
+            &m.shop_id.as_str(),
+            &m.operator_id.as_str(),
+            &m.app_id,
+            &record.app_key_hash,
+            &record.sign_key_sealed,
+            &rows::join_codes(m.currencies.iter().map(|c| c.code())),
+            &rows::join_codes(m.methods.iter().map(|c| c.code())),
+            &m.created_at.epoch_millis(),
+            &m.channel_ids.wechat_sub_mch_id,
+            &m.channel_ids.mcc,
+        ],
+    )
+    .await?;
+    if inserted == 0 {
+        return Err(StoreError::Duplicate("merchant"));
+    }
+    Ok(())
+}
+
+pub(super) async fn update_channels(
+    tx: &Transaction<'_>,
+    id: &MerchantId,
+    methods: &[PaymentMethod],
+    ids: &ChannelIds,
+) -> Result<bool> {
+    let updated = db::exec(
+        tx,
+        "UPDATE merchants SET methods = $1, wechat_sub_mch_id = $2, mcc = $3 WHERE id = $4",
+        &[
+            &rows::join_codes(methods.iter().map(|m| m.code())),
+            &ids.wechat_sub_mch_id,
+            &ids.mcc,
+            &id.as_str(),
+        ],
+    )
+    .await?;
+    Ok(updated == 1)
+}

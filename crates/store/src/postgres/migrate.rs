@@ -1,0 +1,66 @@
+//! PostgreSQL migrations: plain SQL files compiled into the binary, applied in order under
+//! an advisory lock, so gateways starting at the same moment apply each one exactly once
+//! (the others wait, then find nothing left to do).
+
+use deadpool_postgres::Client;
+
+use crate::{Result, StoreError};
+
+/// (version, name, SQL), oldest first. Never edit a shipped migration; add a new one.
+const MIGRATIONS: &[(i64, &str, &str)] = &[(
+    1,
+    "init",
+    include_str!("../../migrations/postgres/0001_init.sql"),
+)];
+
+/// The advisory lock migrations run under (any constant no other program uses).
+const LOCK: i64 = 0x6f74_7467_6174_6531;
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS ottgate_migrations (
+    version    BIGINT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)";
+
+/// Applies every migration not applied yet, in one transaction.
+pub(super) async fn run(client: &mut Client) -> Result<()> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK])
+        .await?;
+    tx.batch_execute(CREATE_TABLE).await?;
+    let applied = applied(&tx).await?;
+    for (version, name, sql) in MIGRATIONS {
+        if applied.contains(version) {
+            continue;
+        }
+        tracing::info!(version, name, "applying PostgreSQL migration");
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO ottgate_migrations (version, name) VALUES ($1, $2)",
+            &[version, name],
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn applied(c: &impl deadpool_postgres::GenericClient) -> Result<Vec<i64>> {
+    let rows = c
+        .query("SELECT version FROM ottgate_migrations", &[])
+        .await?;
+    rows.iter()
+        .map(|r| r.try_get(0).map_err(StoreError::from))
+        .collect()
+}
+
+/// Fails unless every migration this binary knows is applied.
+pub(super) async fn check(client: &Client) -> Result<()> {
+    let applied = applied(client).await?;
+    match MIGRATIONS.iter().find(|(v, _, _)| !applied.contains(v)) {
+        Some((version, _, _)) => Err(StoreError::Corrupt(format!(
+            "migration {version} not applied"
+        ))),
+        None => Ok(()),
+    }
+}

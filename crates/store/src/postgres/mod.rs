@@ -1,0 +1,457 @@
+//! The PostgreSQL store, for several gateways on one database (and a standby).
+//!
+//! Each write is one transaction on a pooled connection, committed with
+//! `synchronous_commit=on` before the method returns (with a synchronous standby, after the
+//! standby has it too). What several gateways do at once is made safe in the database:
+//! a change to an order and its attempts locks the order's row first; refunds lock their
+//! payment's row; due deliveries and expiring orders are taken with `FOR UPDATE SKIP
+//! LOCKED`; keys and references that two gateways may create at the same instant are
+//! inserted with `ON CONFLICT DO NOTHING` and the loser runs again. A transaction that
+//! meets a deadlock or such a race is run again, a few times, before [`StoreError::Contended`].
+//!
+//! The URL is libpq's: several hosts (`postgres://u@h1:5432,h2:5432/db?target_session_attrs=read-write`)
+//! make the pool connect to whichever is the primary, so after a failover new connections
+//! go to the promoted standby by themselves. The queries live with their table, as in the
+//! SQLite store.
+
+mod attempts;
+mod db;
+mod deliveries;
+mod idempotency;
+mod merchants;
+mod migrate;
+mod orders;
+mod refunds;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use ottgate_core::{
+    Attempt, AttemptId, ChannelIds, CheckoutToken, MerchantId, MerchantRef, Order, OrderId,
+    PaymentMethod, Refund, RefundId, RefundStatus, Timestamp,
+};
+use std::time::Duration;
+use tokio_postgres::NoTls;
+
+use crate::{
+    BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, Idempotency,
+    IdempotencyClaim, MerchantRecord, NewOrder, NewRefund, Result, SettleOutcome, SettleRequest,
+    StartOutcome, Stats, Store, StoreError,
+};
+
+/// Fresh ids tried when a generated id collides with another gateway's.
+const ID_RETRIES: usize = 5;
+
+/// Times a transaction that met a concurrent one is run again.
+const TX_RETRIES: u32 = 5;
+
+/// How the gateway uses its database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgOptions {
+    /// Connections at most, per gateway.
+    pub pool_size: usize,
+    /// How long to wait for a new connection (each host of a multi-host URL in turn), and
+    /// for a free one when all are busy.
+    pub connect_timeout: Duration,
+    /// The longest any statement may run (`statement_timeout`).
+    pub statement_timeout: Duration,
+}
+
+impl Default for PgOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: 16,
+            connect_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Pool figures for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub max_size: usize,
+    /// Connections open now.
+    pub size: usize,
+    /// Open and idle.
+    pub available: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
+}
+
+/// PostgreSQL-backed [`Store`].
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("pool", &self.pool_status())
+            .finish()
+    }
+}
+
+/// Runs `$body` (an expression using the transaction `$tx`) in a transaction, committing
+/// it on success and running it again when it met a concurrent transaction.
+macro_rules! in_tx {
+    ($store:expr, |$tx:ident| $body:expr) => {{
+        let mut tries = 0;
+        loop {
+            let mut client = $store.client().await?;
+            let $tx = client.transaction().await?;
+            let result = match $body.await {
+                Ok(value) => $tx.commit().await.map(|()| value).map_err(StoreError::from),
+                Err(e) => Err(e),
+            };
+            match result {
+                Err(e) if db::is_retryable(&e) && tries < TX_RETRIES => {
+                    tries += 1;
+                    tracing::debug!(error = %e, tries, "transaction met another; running it again");
+                    tokio::time::sleep(Duration::from_millis(u64::from(tries) * 5)).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (libpq URL syntax, one or several hosts) and
+    /// applies pending migrations under an advisory lock.
+    pub async fn open(url: &str, options: &PgOptions) -> Result<Self> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Pool(format!("bad PostgreSQL URL: {e}")))?;
+        config.connect_timeout(options.connect_timeout);
+        // Acknowledged means committed (and, with a synchronous standby, replicated):
+        // whatever the server's default, this session waits for it.
+        let session = format!(
+            "-c synchronous_commit=on -c statement_timeout={}",
+            db::millis(options.statement_timeout)
+        );
+        let session = match config.get_options() {
+            Some(given) => format!("{given} {session}"),
+            None => session,
+        };
+        config.options(&session);
+        if config.get_application_name().is_none() {
+            config.application_name("ottgate");
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(options.connect_timeout))
+            .create_timeout(Some(options.connect_timeout))
+            .recycle_timeout(Some(options.connect_timeout))
+            .build()
+            .map_err(|e| StoreError::Pool(e.to_string()))?;
+        let store = Self { pool };
+        migrate::run(&mut store.client().await?).await?;
+        Ok(store)
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Client> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Pool(e.to_string()))
+    }
+
+    pub fn pool_status(&self) -> PoolStatus {
+        let status = self.pool.status();
+        PoolStatus {
+            max_size: status.max_size,
+            size: status.size,
+            available: status.available,
+            waiting: status.waiting,
+        }
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ready(&self) -> Result<()> {
+        migrate::check(&self.client().await?).await
+    }
+
+    async fn insert_merchant(&self, record: MerchantRecord) -> Result<()> {
+        in_tx!(self, |tx| merchants::insert(&tx, &record))
+    }
+
+    async fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>> {
+        merchants::by_id(&self.client().await?, id).await
+    }
+
+    async fn merchant_by_app_id(&self, app_id: &str) -> Result<Option<MerchantRecord>> {
+        merchants::by_app_id(&self.client().await?, app_id).await
+    }
+
+    async fn update_merchant_channels(
+        &self,
+        id: &MerchantId,
+        methods: &[PaymentMethod],
+        channel_ids: &ChannelIds,
+    ) -> Result<bool> {
+        in_tx!(self, |tx| merchants::update_channels(
+            &tx,
+            id,
+            methods,
+            channel_ids
+        ))
+    }
+
+    async fn create_order(&self, new: NewOrder) -> Result<CreateOutcome> {
+        in_tx!(self, |tx| orders::create(&tx, &new))
+    }
+
+    async fn order(&self, id: &OrderId) -> Result<Option<Order>> {
+        orders::by_id(&self.client().await?, id).await
+    }
+
+    async fn order_by_token(&self, token: &CheckoutToken) -> Result<Option<Order>> {
+        orders::by_token(&self.client().await?, token).await
+    }
+
+    async fn order_by_reference(
+        &self,
+        merchant: &MerchantId,
+        reference: &MerchantRef,
+    ) -> Result<Option<Order>> {
+        orders::by_reference(&self.client().await?, merchant, reference).await
+    }
+
+    async fn orders_with_reference(
+        &self,
+        reference: &MerchantRef,
+        limit: u32,
+    ) -> Result<Vec<Order>> {
+        orders::with_reference(&self.client().await?, reference, limit).await
+    }
+
+    async fn set_response_data(&self, order: &OrderId, response_data: String) -> Result<bool> {
+        in_tx!(self, |tx| orders::set_response_data(
+            &tx,
+            order,
+            &response_data
+        ))
+    }
+
+    async fn start_attempt(
+        &self,
+        order: &OrderId,
+        method: PaymentMethod,
+        now: Timestamp,
+    ) -> Result<StartOutcome> {
+        in_tx!(self, |tx| attempts::start(&tx, order, method, now))
+    }
+
+    async fn attempt(&self, id: &AttemptId) -> Result<Option<Attempt>> {
+        attempts::by_id(&self.client().await?, id).await
+    }
+
+    async fn merchant_attempt(
+        &self,
+        merchant: &MerchantId,
+        id: &AttemptId,
+    ) -> Result<Option<Attempt>> {
+        attempts::of_merchant(&self.client().await?, merchant, id).await
+    }
+
+    async fn attempts(&self, order: &OrderId) -> Result<Vec<Attempt>> {
+        attempts::of_order(&self.client().await?, order).await
+    }
+
+    async fn order_with_attempts(&self, id: &OrderId) -> Result<Option<(Order, Vec<Attempt>)>> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await?;
+        let found = orders::with_attempts(&tx, id).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
+    async fn settle(&self, request: SettleRequest) -> Result<SettleOutcome> {
+        in_tx!(self, |tx| attempts::settle(&tx, &request))
+    }
+
+    async fn attempts_to_reconcile(
+        &self,
+        created_before: Timestamp,
+        checked_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Attempt>> {
+        let client = self.client().await?;
+        let rows = attempts::due_for_check(
+            &client,
+            "attempts",
+            "PROCESSING",
+            created_before,
+            checked_before,
+            limit,
+        )
+        .await?;
+        db::each(rows, attempts::attempt)
+    }
+
+    async fn mark_checked(&self, attempt: &AttemptId, at: Timestamp) -> Result<()> {
+        in_tx!(self, |tx| attempts::stamp_checked(
+            &tx,
+            "attempts",
+            attempt.as_str(),
+            at
+        ))
+    }
+
+    async fn close_if_expired(&self, order: &OrderId, now: Timestamp) -> Result<bool> {
+        in_tx!(self, |tx| orders::close_if_expired(&tx, order, now))
+    }
+
+    async fn expire_due(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>> {
+        in_tx!(self, |tx| orders::expire_due(&tx, now, limit))
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        owner: &str,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        in_tx!(self, |tx| deliveries::claim_due(
+            &tx, now, lease, owner, limit
+        ))
+    }
+
+    async fn record_delivery_attempt(&self, record: DeliveryAttemptRecord) -> Result<bool> {
+        in_tx!(self, |tx| deliveries::record_attempt(&tx, &record))
+    }
+
+    async fn deliveries_for_order(&self, order: &OrderId) -> Result<Vec<Delivery>> {
+        deliveries::of_order(&self.client().await?, order).await
+    }
+
+    async fn delivery_attempts(&self, delivery_id: i64) -> Result<Vec<DeliveryAttemptRow>> {
+        deliveries::attempts_of(&self.client().await?, delivery_id).await
+    }
+
+    async fn next_delivery_due(&self) -> Result<Option<Timestamp>> {
+        deliveries::next_due(&self.client().await?).await
+    }
+
+    async fn begin_refund(&self, refund: NewRefund) -> Result<BeginRefund> {
+        in_tx!(self, |tx| refunds::begin(&tx, &refund))
+    }
+
+    async fn finish_refund(
+        &self,
+        id: &RefundId,
+        status: RefundStatus,
+        channel_refund_id: Option<String>,
+        at: Timestamp,
+    ) -> Result<Refund> {
+        in_tx!(self, |tx| refunds::finish(
+            &tx,
+            id,
+            status,
+            channel_refund_id.as_deref(),
+            at
+        ))
+    }
+
+    async fn refunds(&self, payment: &AttemptId) -> Result<Vec<Refund>> {
+        refunds::of_payment(&self.client().await?, payment).await
+    }
+
+    async fn refund(&self, id: &RefundId) -> Result<Option<Refund>> {
+        refunds::by_id(&self.client().await?, id).await
+    }
+
+    async fn refunds_to_reconcile(
+        &self,
+        created_before: Timestamp,
+        checked_before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Refund>> {
+        let client = self.client().await?;
+        let rows = attempts::due_for_check(
+            &client,
+            "refunds",
+            "pending",
+            created_before,
+            checked_before,
+            limit,
+        )
+        .await?;
+        db::each(rows, refunds::refund)
+    }
+
+    async fn mark_refund_checked(&self, id: &RefundId, at: Timestamp) -> Result<()> {
+        in_tx!(self, |tx| attempts::stamp_checked(
+            &tx,
+            "refunds",
+            id.as_str(),
+            at
+        ))
+    }
+
+    async fn stats(&self) -> Result<Stats> {
+        let client = self.client().await?;
+        let counts = |sql: &'static str| {
+            let client = &client;
+            async move {
+                let rows = db::all(client, sql, &[]).await?;
+                db::each(rows, |row| {
+                    let n: i64 = row.try_get(1)?;
+                    Ok((row.try_get(0)?, u64::try_from(n).unwrap_or(0)))
+                })
+            }
+        };
+        Ok(Stats {
+            orders_by_status: counts("SELECT status, COUNT(*) FROM orders GROUP BY status").await?,
+            deliveries_by_state: counts("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
+                .await?,
+        })
+    }
+
+    async fn claim_idempotency(&self, claim: IdempotencyClaim) -> Result<Idempotency> {
+        in_tx!(self, |tx| idempotency::claim(&tx, &claim))
+    }
+
+    async fn finish_idempotency(
+        &self,
+        merchant: &MerchantId,
+        scope: &str,
+        key: &str,
+        status: u16,
+        body: String,
+    ) -> Result<()> {
+        in_tx!(self, |tx| idempotency::finish(
+            &tx, merchant, scope, key, status, &body
+        ))
+    }
+
+    async fn release_idempotency(
+        &self,
+        merchant: &MerchantId,
+        scope: &str,
+        key: &str,
+    ) -> Result<()> {
+        in_tx!(self, |tx| idempotency::release(&tx, merchant, scope, key))
+    }
+
+    async fn prune_idempotency(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        in_tx!(self, |tx| idempotency::prune(&tx, before, limit))
+    }
+}

@@ -1,0 +1,229 @@
+//! The `orders` table. Every change of an order (and of its attempts) first locks the
+//! order's row, so gateways changing one order at once take turns.
+
+use deadpool_postgres::{GenericClient, Transaction};
+use ottgate_core::{
+    Attempt, AttemptStatus, CheckoutToken, MerchantId, MerchantRef, Order, OrderId, Timestamp,
+};
+
+use super::{attempts, db};
+use crate::rows::{self, OrderRow};
+use crate::{CreateOutcome, NewOrder, Result, StoreError};
+
+fn order(row: &tokio_postgres::Row) -> Result<Order> {
+    OrderRow::from_pg(row)?.into_order()
+}
+
+async fn one_by(c: &impl GenericClient, sql: &str, value: &str) -> Result<Option<Order>> {
+    db::opt(c, sql, &[&value])
+        .await?
+        .as_ref()
+        .map(order)
+        .transpose()
+}
+
+pub(super) async fn by_id(c: &impl GenericClient, id: &OrderId) -> Result<Option<Order>> {
+    one_by(c, "SELECT * FROM orders WHERE id = $1", id.as_str()).await
+}
+
+pub(super) async fn by_token(
+    c: &impl GenericClient,
+    token: &CheckoutToken,
+) -> Result<Option<Order>> {
+    one_by(c, "SELECT * FROM orders WHERE token = $1", token.as_str()).await
+}
+
+pub(super) async fn by_reference(
+    c: &impl GenericClient,
+    merchant: &MerchantId,
+    reference: &MerchantRef,
+) -> Result<Option<Order>> {
+    let sql = "SELECT * FROM orders WHERE merchant_id = $1 AND reference = $2";
+    let row = db::opt(c, sql, &[&merchant.as_str(), &reference.as_str()]).await?;
+    row.as_ref().map(order).transpose()
+}
+
+pub(super) async fn with_reference(
+    c: &impl GenericClient,
+    reference: &MerchantRef,
+    limit: u32,
+) -> Result<Vec<Order>> {
+    let sql = "SELECT * FROM orders WHERE reference = $1 ORDER BY created_at LIMIT $2";
+    let rows = db::all(c, sql, &[&reference.as_str(), &i64::from(limit)]).await?;
+    db::each(rows, order)
+}
+
+/// An order and its attempts as of one moment (the caller's transaction is one snapshot).
+pub(super) async fn with_attempts(
+    tx: &Transaction<'_>,
+    id: &OrderId,
+) -> Result<Option<(Order, Vec<Attempt>)>> {
+    let Some(order) = by_id(tx, id).await? else {
+        return Ok(None);
+    };
+    Ok(Some((order, attempts::of_order(tx, id).await?)))
+}
+
+/// The order, locked until the transaction ends.
+pub(super) async fn lock(tx: &Transaction<'_>, id: &str) -> Result<Order> {
+    let row = db::opt(tx, "SELECT * FROM orders WHERE id = $1 FOR UPDATE", &[&id]).await?;
+    order(&row.ok_or(StoreError::NotFound("order"))?)
+}
+
+pub(super) async fn create(tx: &Transaction<'_>, new: &NewOrder) -> Result<CreateOutcome> {
+    let o = &new.order;
+    let mut id = o.id.clone();
+    for _ in 0..super::ID_RETRIES {
+        if let Some(exists) = existing(tx, new).await? {
+            return Ok(exists);
+        }
+        let inserted = db::exec(
+            tx,
+            "INSERT INTO orders (id, merchant_id, kind, reference, token, amount, currency, sale_num, shop_id,
+             operator_id, redirect_url, callback_url, duration_secs, email, remarks, status, created_at, expires_at,
+             request_md5, response_data, tip)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+             ON CONFLICT DO NOTHING",
+            &[
+                &id.as_str(),
+                &o.merchant_id.as_str(),
+                &o.kind.code(),
+                &o.reference.as_ref().map(MerchantRef::as_str),
+                &o.token.as_str(),
+                &rows::amount_to_db(o.money.amount),
+                &o.money.currency.code(),
+                &o.sale_num,
+                &o.shop_id.as_str(),
+                &o.operator_id.as_str(),
+                &o.redirect_url,
+                &o.callback_url,
+                &i64::try_from(o.duration_secs).unwrap_or(i64::MAX),
+                &o.email,
+                &o.remarks,
+                &o.status.code(),
+                &o.created_at.epoch_millis(),
+                &o.expires_at.epoch_millis(),
+                &new.request_md5,
+                &new.response_data,
+                &i64::try_from(o.tip).unwrap_or(i64::MAX),
+            ],
+        )
+        .await?;
+        if inserted == 1 {
+            let attempt = match new.first_attempt {
+                Some(method) => {
+                    let order = Order {
+                        id: id.clone(),
+                        ..o.clone()
+                    };
+                    Some(attempts::insert(tx, &order, method, o.created_at).await?)
+                }
+                None => None,
+            };
+            return Ok(CreateOutcome::Created { id, attempt });
+        }
+        // Nothing inserted: another gateway took the reference a moment ago (the next
+        // round finds it), or the generated id or token collided.
+        id = OrderId::generate(o.created_at);
+    }
+    Err(StoreError::Duplicate("order id"))
+}
+
+/// The first request and answer under this order's merchant reference, if there is one.
+async fn existing(tx: &Transaction<'_>, new: &NewOrder) -> Result<Option<CreateOutcome>> {
+    let Some(reference) = &new.order.reference else {
+        return Ok(None);
+    };
+    let sql =
+        "SELECT request_md5, response_data FROM orders WHERE merchant_id = $1 AND reference = $2";
+    let row = db::opt(
+        tx,
+        sql,
+        &[&new.order.merchant_id.as_str(), &reference.as_str()],
+    )
+    .await?;
+    row.map(|row| {
+        Ok(CreateOutcome::Exists {
+            request_md5: row.try_get(0)?,
+            response_data: row.try_get(1)?,
+        })
+    })
+    .transpose()
+}
+
+pub(super) async fn set_response_data(
+    tx: &Transaction<'_>,
+    order: &OrderId,
+    response_data: &str,
+) -> Result<bool> {
+    let sql = "UPDATE orders SET response_data = $1 WHERE id = $2 AND response_data = ''";
+    Ok(db::exec(tx, sql, &[&response_data, &order.as_str()]).await? == 1)
+}
+
+/// Marks a processing order expired, with its pending attempts.
+pub(super) async fn close_expired(
+    tx: &Transaction<'_>,
+    order_id: &str,
+    now: Timestamp,
+) -> Result<()> {
+    let at = now.epoch_millis();
+    db::exec(
+        tx,
+        "UPDATE orders SET status = 'expired', finished_at = $1 WHERE id = $2 AND status = 'processing'",
+        &[&at, &order_id],
+    )
+    .await?;
+    db::exec(
+        tx,
+        "UPDATE attempts SET status = $1, settled_at = $2 WHERE order_id = $3 AND status = $4",
+        &[
+            &AttemptStatus::Expired.code(),
+            &at,
+            &order_id,
+            &AttemptStatus::Pending.code(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn close_if_expired(
+    tx: &Transaction<'_>,
+    order: &OrderId,
+    now: Timestamp,
+) -> Result<bool> {
+    let due = db::opt(
+        tx,
+        "SELECT id FROM orders WHERE id = $1 AND status = 'processing' AND expires_at <= $2 FOR UPDATE",
+        &[&order.as_str(), &now.epoch_millis()],
+    )
+    .await?;
+    if due.is_none() {
+        return Ok(false);
+    }
+    close_expired(tx, order.as_str(), now).await?;
+    Ok(true)
+}
+
+/// Closes due orders; those another gateway is closing right now are skipped, not waited
+/// for, so sweepers on several gateways never close one order twice.
+pub(super) async fn expire_due(
+    tx: &Transaction<'_>,
+    now: Timestamp,
+    limit: u32,
+) -> Result<Vec<OrderId>> {
+    let rows = db::all(
+        tx,
+        "SELECT id FROM orders WHERE status = 'processing' AND expires_at <= $1
+         ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        &[&now.epoch_millis(), &i64::from(limit)],
+    )
+    .await?;
+    let mut closed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get(0)?;
+        close_expired(tx, &id, now).await?;
+        closed.push(OrderId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+    }
+    Ok(closed)
+}

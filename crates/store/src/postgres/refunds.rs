@@ -1,0 +1,123 @@
+//! The `refunds` table. Beginning a refund locks its payment's row, so refunds started on
+//! several gateways at once are checked one after another against what is left.
+
+use deadpool_postgres::{GenericClient, Transaction};
+use ottgate_core::{AttemptId, AttemptStatus, Money, Refund, RefundId, RefundStatus, Timestamp};
+
+use super::{attempts, db};
+use crate::rows::{self, RefundRow};
+use crate::{BeginRefund, NewRefund, Result, StoreError};
+
+pub(super) fn refund(row: &tokio_postgres::Row) -> Result<Refund> {
+    RefundRow::from_pg(row)?.into_refund()
+}
+
+pub(super) async fn of_payment(c: &impl GenericClient, payment: &AttemptId) -> Result<Vec<Refund>> {
+    let sql = "SELECT * FROM refunds WHERE payment_id = $1 ORDER BY created_at, id";
+    db::each(db::all(c, sql, &[&payment.as_str()]).await?, refund)
+}
+
+pub(super) async fn by_id(c: &impl GenericClient, id: &RefundId) -> Result<Option<Refund>> {
+    let row = db::opt(c, "SELECT * FROM refunds WHERE id = $1", &[&id.as_str()]).await?;
+    row.as_ref().map(refund).transpose()
+}
+
+pub(super) async fn begin(tx: &Transaction<'_>, r: &NewRefund) -> Result<BeginRefund> {
+    let payment = db::opt(
+        tx,
+        "SELECT a.* FROM attempts a JOIN orders o ON o.id = a.order_id
+         WHERE a.id = $1 AND o.merchant_id = $2 FOR UPDATE OF a",
+        &[&r.payment_id.as_str(), &r.merchant_id.as_str()],
+    )
+    .await?;
+    let Some(payment) = payment else {
+        return Ok(BeginRefund::PaymentNotFound);
+    };
+    let payment = attempts::attempt(&payment)?;
+    if let Some(merchant_refund_id) = &r.merchant_refund_id {
+        let earlier = db::opt(
+            tx,
+            "SELECT * FROM refunds WHERE merchant_id = $1 AND merchant_refund_id = $2",
+            &[&r.merchant_id.as_str(), merchant_refund_id],
+        )
+        .await?;
+        if let Some(earlier) = earlier {
+            let earlier = refund(&earlier)?;
+            let same = earlier.payment_id == r.payment_id && earlier.money.amount == r.amount;
+            return Ok(if same {
+                BeginRefund::Replayed(earlier)
+            } else {
+                BeginRefund::IdReused(earlier)
+            });
+        }
+    }
+    if payment.status != AttemptStatus::Paid {
+        return Ok(BeginRefund::NotRefundable(payment.status));
+    }
+    let held: i64 = db::one(
+        tx,
+        "SELECT COALESCE(SUM(amount), 0)::BIGINT FROM refunds
+         WHERE payment_id = $1 AND status IN ('pending', 'success')",
+        &[&payment.id.as_str()],
+    )
+    .await?
+    .try_get(0)?;
+    let refundable = payment
+        .money
+        .amount
+        .minor()
+        .saturating_sub(u64::try_from(held).unwrap_or(0));
+    if r.amount.minor() > refundable {
+        return Ok(BeginRefund::Exceeds { refundable });
+    }
+    let refund = Refund {
+        id: r.id.clone(),
+        merchant_id: r.merchant_id.clone(),
+        payment_id: payment.id,
+        merchant_refund_id: r.merchant_refund_id.clone(),
+        money: Money::new(r.amount, payment.money.currency),
+        status: RefundStatus::Pending,
+        created_at: r.at,
+        finished_at: None,
+        channel_refund_id: None,
+    };
+    let inserted = db::exec(
+        tx,
+        "INSERT INTO refunds (id, merchant_id, payment_id, merchant_refund_id, amount, currency, status, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        &[
+            &refund.id.as_str(),
+            &refund.merchant_id.as_str(),
+            &refund.payment_id.as_str(),
+            &refund.merchant_refund_id,
+            &rows::amount_to_db(refund.money.amount),
+            &refund.money.currency.code(),
+            &refund.status.code(),
+            &refund.created_at.epoch_millis(),
+        ],
+    )
+    .await?;
+    if inserted == 0 {
+        // Another refund under this merchant refund id (for another payment) got in first:
+        // running again finds it.
+        return Err(StoreError::Contended);
+    }
+    Ok(BeginRefund::Reserved(refund))
+}
+
+pub(super) async fn finish(
+    tx: &Transaction<'_>,
+    id: &RefundId,
+    status: RefundStatus,
+    channel_refund_id: Option<&str>,
+    at: Timestamp,
+) -> Result<Refund> {
+    db::exec(
+        tx,
+        "UPDATE refunds SET status = $1, finished_at = $2, channel_refund_id = COALESCE($3, channel_refund_id)
+         WHERE id = $4 AND status = 'pending'",
+        &[&status.code(), &at.epoch_millis(), &channel_refund_id, &id.as_str()],
+    )
+    .await?;
+    by_id(tx, id).await?.ok_or(StoreError::NotFound("refund"))
+}
