@@ -38,8 +38,11 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> tests"
 if cargo nextest --version >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast
+    echo "==> the gateway suite again, on PostgreSQL"
+    OTTGATE_TEST_BACKEND=postgres cargo nextest run -p ottgate-server --test gateway --locked --no-fail-fast
     cargo test --workspace --locked --doc
 else
     cargo test --workspace --locked --no-fail-fast
+    OTTGATE_TEST_BACKEND=postgres cargo test -p ottgate-server --test gateway --locked --no-fail-fast
 fi
 echo "==> all green"

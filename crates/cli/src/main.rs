@@ -303,7 +303,7 @@ async fn main() -> Result<()> {
 }
 
 async fn serve(config: Config) -> Result<()> {
-    init_logging(config.log_format, "info,sqlx=warn");
+    init_logging(config.log_format, "info,sqlx=warn,tokio_postgres=warn");
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -313,7 +313,7 @@ async fn serve(config: Config) -> Result<()> {
         listen = %bound,
         public_url = %gateway.settings().public_url,
         sandbox = gateway.settings().sandbox,
-        database = config.sqlite_path().map(|p| p.display().to_string()).unwrap_or_default(),
+        database = %ottgate_server::config::masked_database_url(&config.database_url),
         "ottgate serving"
     );
     let shutdown = CancellationToken::new();

@@ -23,8 +23,21 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Base URL buyers' browsers and wallets reach the gateway at; `http://{listen}` if unset.
     pub public_url: Option<String>,
-    /// `sqlite://path` (embedded default).
+    /// `sqlite://path` (embedded default) or `postgres://user:password@host:port/db` —
+    /// several hosts (`host1:5432,host2:5432`) with `?target_session_attrs=read-write` follow
+    /// a failover to the promoted standby.
     pub database_url: String,
+    /// PostgreSQL: connections this gateway keeps at most.
+    pub db_pool_size: usize,
+    /// PostgreSQL: how long to wait for a connection (per host) or a free pooled one, in
+    /// milliseconds.
+    pub db_connect_timeout_ms: u64,
+    /// PostgreSQL: the longest a statement may run, in milliseconds.
+    pub db_statement_timeout_ms: u64,
+    /// How long a gateway holds the callback deliveries it claimed before another gateway
+    /// may take them over (a gateway that died mid-delivery loses them after this), in
+    /// seconds.
+    pub delivery_lease_secs: u64,
     /// Sandbox mode: the built-in test wallet serves every method, the sandbox helper API
     /// is mounted, and callbacks may go to loopback/private addresses.
     pub sandbox: bool,
@@ -99,6 +112,10 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             database_url: "sqlite://ottgate.db".into(),
+            db_pool_size: 16,
+            db_connect_timeout_ms: 5_000,
+            db_statement_timeout_ms: 10_000,
+            delivery_lease_secs: 60,
             sandbox: true,
             master_key: None,
             master_key_file: None,
@@ -129,10 +146,14 @@ impl Default for Config {
     }
 }
 
-const ENV_KEYS: [&str; 28] = [
+const ENV_KEYS: [&str; 32] = [
     "listen",
     "public_url",
     "database_url",
+    "db_pool_size",
+    "db_connect_timeout_ms",
+    "db_statement_timeout_ms",
+    "delivery_lease_secs",
     "sandbox",
     "master_key",
     "master_key_file",
@@ -219,8 +240,18 @@ impl Config {
     /// The effective configuration as TOML, secrets masked.
     pub fn to_masked_toml(&self) -> String {
         // Secrets serialize as "***" (MaskedString); unset options are left out.
-        toml::to_string(self)
+        let masked = Config {
+            database_url: masked_database_url(&self.database_url),
+            ..self.clone()
+        };
+        toml::to_string(&masked)
             .unwrap_or_else(|e| format!("# configuration could not be printed: {e}\n"))
+    }
+
+    /// Whether the database is PostgreSQL.
+    pub fn is_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://")
     }
 
     /// The SQLite file, if the database is SQLite.
@@ -316,7 +347,24 @@ impl Config {
                 .unwrap_or(1),
             auth_failure_window: Duration::from_secs(self.auth_failure_window_secs.max(1)),
             reconcile_after: Duration::from_secs(self.reconcile_after_secs.max(1)),
+            delivery_lease: Duration::from_secs(self.delivery_lease_secs.clamp(5, 86_400)),
         })
+    }
+}
+
+/// `url` with any password replaced by `***`, fit for logs and `config print`.
+pub fn masked_database_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    // The user information ends at the last `@` before the path.
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let user = rest[..at].split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{}", &rest[at + 1..])
+        }
+        None => url.to_owned(),
     }
 }
 
@@ -398,6 +446,8 @@ pub struct Settings {
     pub rest_payment_ttl: Duration,
     pub auth_failure_limit: u32,
     pub auth_failure_app_limit: u32,
+    /// How long claimed callback deliveries stay with this gateway.
+    pub delivery_lease: Duration,
     pub auth_hash_concurrency: usize,
     pub auth_failure_window: Duration,
     pub reconcile_after: Duration,
@@ -433,6 +483,26 @@ mod tests {
         let printed = c.to_masked_toml();
         assert!(printed.contains("master_key = \"***\""), "{printed}");
         assert!(!printed.contains("abab"));
+    }
+
+    #[test]
+    fn a_database_password_is_masked_when_printed() {
+        for (url, shown) in [
+            (
+                "postgres://ottgate:s3cr%40t@db1:5432,db2:5432/pay?target_session_attrs=read-write",
+                "postgres://ottgate:***@db1:5432,db2:5432/pay?target_session_attrs=read-write",
+            ),
+            ("postgres://ottgate@db/pay", "postgres://ottgate:***@db/pay"),
+            ("postgresql://db/pay", "postgresql://db/pay"),
+            ("sqlite://ottgate.db", "sqlite://ottgate.db"),
+        ] {
+            assert_eq!(masked_database_url(url), shown);
+        }
+        let c = Config {
+            database_url: "postgres://u:hunter2@db/pay".into(),
+            ..Config::default()
+        };
+        assert!(!c.to_masked_toml().contains("hunter2"));
     }
 
     #[test]

@@ -52,6 +52,15 @@ impl Keyring {
         Ok(Self { cipher, master })
     }
 
+    /// Reads the key file, which must exist.
+    pub fn load(path: &Path) -> Result<Self, KeyringError> {
+        let text = std::fs::read_to_string(path).map_err(|source| KeyringError::File {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_hex(&text)
+    }
+
     /// Reads the key file, creating it (mode `0600`, 32 random bytes) if it does not exist.
     pub fn load_or_create(path: &Path) -> Result<Self, KeyringError> {
         let file_err = |source| KeyringError::File {

@@ -10,9 +10,10 @@
 use ottgate_channels::simkit::Simulators;
 use ottgate_channels::{Channels, SandboxOptions, SandboxUrls, WALLETS};
 use ottgate_core::Clock;
-use ottgate_store::{SqliteStore, Store, StoreError};
+use ottgate_store::{PgOptions, PgStore, SqliteStore, Store, StoreError};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::Gateway;
 use crate::config::{self, Config, Settings};
@@ -36,40 +37,49 @@ pub enum StartupError {
     Other(String),
 }
 
-/// Opens the configured database (creating and migrating an SQLite file if needed).
+/// Opens the configured database: an SQLite file (created and migrated if needed), or
+/// PostgreSQL (migrated under an advisory lock, so gateways may start together).
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
     if config.sqlite_path().is_some() {
         return Ok(Arc::new(SqliteStore::open(&config.database_url).await?));
     }
+    if config.is_postgres() {
+        let options = PgOptions {
+            pool_size: config.db_pool_size.clamp(1, 1_000),
+            connect_timeout: Duration::from_millis(config.db_connect_timeout_ms.max(100)),
+            statement_timeout: Duration::from_millis(config.db_statement_timeout_ms.max(100)),
+        };
+        return Ok(Arc::new(
+            PgStore::open(&config.database_url, &options).await?,
+        ));
+    }
     Err(StartupError::Other(format!(
-        "unsupported database_url {:?}: expected sqlite://path",
-        config
-            .database_url
-            .split('@')
-            .next_back()
-            .unwrap_or_default()
+        "unsupported database_url {:?}: expected sqlite://path or postgres://…",
+        config::masked_database_url(&config.database_url)
     )))
 }
 
-/// The master key from configuration, or the key file beside the SQLite database.
+/// The master key: given (`master_key`), or read from `master_key_file`. With SQLite a
+/// missing file is created (by default beside the database); with PostgreSQL, where every
+/// gateway must hold the same key, it must be given — never made up by one of them.
 pub fn open_keyring(config: &Config) -> Result<Keyring, StartupError> {
     if let Some(key) = &config.master_key {
         return Ok(Keyring::from_hex(key.0.expose_secret())?);
     }
-    let path = match (&config.master_key_file, config.sqlite_path()) {
-        (Some(p), _) => p.clone(),
+    match (&config.master_key_file, config.sqlite_path()) {
+        (Some(path), Some(_)) => Ok(Keyring::load_or_create(path)?),
+        (Some(path), None) => Ok(Keyring::load(path)?),
         (None, Some(db)) => {
             let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
             name.push(".key");
-            db.with_file_name(name)
+            Ok(Keyring::load_or_create(&db.with_file_name(name))?)
         }
-        (None, None) => {
-            return Err(StartupError::Other(
-                "set master_key or master_key_file".into(),
-            ));
-        }
-    };
-    Ok(Keyring::load_or_create(&path)?)
+        (None, None) => Err(StartupError::Other(
+            "with PostgreSQL the master key must be given, the same on every gateway: set \
+             OTTGATE_MASTER_KEY (64 hex characters) or master_key_file"
+                .into(),
+        )),
+    }
 }
 
 impl Gateway {

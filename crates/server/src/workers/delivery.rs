@@ -7,13 +7,9 @@
 
 use futures::future::join_all;
 use ottgate_store::{Delivery, DeliveryAttemptRecord, NextStep, StoreError};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::state::AppState;
-
-/// How long a claimed delivery stays with one worker before another may take it over
-/// (a crashed process's deliveries resume after this).
-const LEASE: Duration = Duration::from_secs(60);
 
 /// What one pass of the worker did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,7 +27,12 @@ pub async fn deliver_due(state: &AppState) -> Result<DeliveryReport, StoreError>
     let due = state
         .service
         .store
-        .claim_due_deliveries(now, LEASE, &state.worker_id, limit)
+        .claim_due_deliveries(
+            now,
+            state.service.settings.delivery_lease,
+            &state.worker_id,
+            limit,
+        )
         .await?;
     let outcomes = join_all(due.into_iter().map(|d| deliver_one(state, d))).await;
     let mut report = DeliveryReport::default();

@@ -133,9 +133,34 @@ pub struct TestGateway {
     server: Option<JoinHandle<std::io::Result<()>>>,
 }
 
+/// Whether the gateway tests run on PostgreSQL: the test command runs this whole suite
+/// once on SQLite and once more with `OTTGATE_TEST_BACKEND=postgres`.
+pub fn on_postgres() -> bool {
+    std::env::var("OTTGATE_TEST_BACKEND").is_ok_and(|backend| backend == "postgres")
+}
+
+/// Gives `dir` its database: on PostgreSQL, a fresh database on the test cluster and the
+/// master key every gateway over it shares (both kept in `dir`, so a test can restart a
+/// gateway on the same data); on SQLite the file is made on first start.
+pub async fn prepare_database(dir: &std::path::Path) {
+    if on_postgres() {
+        let url = ottgate_testkit::fresh_database().await;
+        std::fs::write(dir.join("database_url"), url).unwrap();
+        std::fs::write(dir.join("master.key"), "5a".repeat(32)).unwrap();
+    }
+}
+
 pub fn config(dir: &std::path::Path, options: &Options) -> Config {
+    let (database_url, master_key_file) = match std::fs::read_to_string(dir.join("database_url")) {
+        Ok(url) => (url, Some(dir.join("master.key"))),
+        Err(_) => (
+            format!("sqlite://{}", dir.join("gateway.db").display()),
+            None,
+        ),
+    };
     Config {
-        database_url: format!("sqlite://{}", dir.join("gateway.db").display()),
+        database_url,
+        master_key_file,
         listen: "127.0.0.1:0".parse().unwrap(),
         sandbox: options.sandbox,
         callback_retry_schedule: options.schedule.into(),
@@ -193,6 +218,7 @@ impl TestGateway {
             .with_max_level(tracing::Level::INFO)
             .try_init();
         let dir = Arc::new(tempfile::tempdir().unwrap());
+        prepare_database(dir.path()).await;
         let manual = options
             .manual_clock
             .then(|| ManualClock::new(SystemClock.now()));
