@@ -9,65 +9,18 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::routing::post;
-use ottgate_client::{Client, PrepayInitRequest, SignKey};
+use ottgate_client::PrepayInitRequest;
 use ottgate_core::{MerchantRef, OrderId};
 use ottgate_store::{DeliveryState, SqliteStore, Store};
 use ottgate_testkit::Fetch;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
+
+use support::{Credentials, Server, db_url, ottgate, run};
+
+mod support;
 use tokio::sync::mpsc;
-
-fn ottgate() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_ottgate"));
-    // Only what each test sets: never a developer's own configuration.
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OTTGATE_") {
-            c.env_remove(k);
-        }
-    }
-    c
-}
-
-fn run(c: &mut Command) -> Output {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{c:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn db_url(dir: &Path) -> String {
-    format!("sqlite://{}", dir.join("ottgate.db").display())
-}
-
-#[derive(serde::Deserialize)]
-struct Credentials {
-    merchant_id: String,
-    shop_id: String,
-    operator_id: String,
-    sign_key: String,
-    app_id: String,
-    app_key: String,
-    currencies: Vec<String>,
-}
-
-impl Credentials {
-    /// This merchant's envelope client against the gateway at `base`.
-    fn client(&self, base: &str) -> Client {
-        Client::new(
-            base,
-            &self.merchant_id,
-            SignKey::new(&self.sign_key).unwrap(),
-        )
-        .unwrap()
-    }
-}
 
 fn add_merchant(dir: &Path, name: &str) -> Credentials {
     let out = run(ottgate()
@@ -183,89 +136,6 @@ fn config_print_shows_overrides_and_masks_secrets() {
     assert!(text.contains("sandbox = false"), "{text}");
     assert!(text.contains("master_key = \"***\""), "{text}");
     assert!(!text.contains(&master));
-}
-
-/// `ottgate serve` as a child process, its log (JSON lines, trace level) kept in memory.
-struct Server {
-    child: Child,
-    base: String,
-    log: Arc<Mutex<Vec<String>>>,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Self {
-        Self::launch(
-            ottgate().args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--log-format",
-                "json",
-                "--database-url",
-                &db_url(dir),
-            ]),
-            "ottgate serving",
-        )
-    }
-
-    /// Spawns `command` and waits for its JSON log line `ready` naming where it listens.
-    fn launch(command: &mut Command, ready: &'static str) -> Self {
-        let mut child = command
-            .env("RUST_LOG", "trace")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = BufReader::new(child.stderr.take().unwrap());
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        {
-            let log = log.clone();
-            std::thread::spawn(move || {
-                for line in stderr.lines().map_while(Result::ok) {
-                    if line.contains(ready) {
-                        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
-                        let _ = tx.send(v["fields"]["listen"].as_str().unwrap().to_owned());
-                    }
-                    log.lock().unwrap().push(line);
-                }
-            });
-        }
-        let listen = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("the server reports where it listens");
-        Self {
-            child,
-            base: format!("http://{listen}"),
-            log,
-        }
-    }
-
-    fn terminate(&mut self) -> std::process::ExitStatus {
-        run(Command::new("kill").args(["-TERM", &self.child.id().to_string()]));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not stop after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A merchant callback endpoint that holds each request for `delay` before answering 200.

@@ -298,6 +298,19 @@ impl Config {
                 "simulator_time_scale must be a positive number".into(),
             ));
         }
+        let lease_ms = self
+            .delivery_lease_secs
+            .clamp(5, 86_400)
+            .saturating_mul(1_000);
+        if self.callback_timeout_ms >= lease_ms {
+            return Err(invalid(format!(
+                "callback_timeout_ms ({}) must be shorter than delivery_lease_secs ({} s): a \
+                 callback still in flight when its lease ends would be sent again by another \
+                 gateway",
+                self.callback_timeout_ms,
+                lease_ms / 1_000
+            )));
+        }
         if self.callback_concurrency == 0 {
             return Err(invalid("callback_concurrency must be at least 1".into()));
         }

@@ -373,10 +373,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Pending attempts created at or before `created_before` and not checked with their
     /// wallet since `checked_before` (oldest first): what reconciliation should ask about.
+    /// Each is marked checked at `now` in the same step, so gateways reconciling at the
+    /// same time never take the same attempt.
     async fn attempts_to_reconcile(
         &self,
         created_before: Timestamp,
         checked_before: Timestamp,
+        now: Timestamp,
         limit: u32,
     ) -> Result<Vec<Attempt>>;
     /// Records that reconciliation asked the wallet about `attempt` at `at`.
@@ -421,11 +424,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn refunds(&self, payment: &AttemptId) -> Result<Vec<Refund>>;
     async fn refund(&self, id: &RefundId) -> Result<Option<Refund>>;
     /// Pending refunds created at or before `created_before` and not asked about since
-    /// `checked_before` (oldest first): what refund reconciliation should ask about.
+    /// `checked_before` (oldest first), each marked checked at `now` in the same step: what
+    /// refund reconciliation should ask about.
     async fn refunds_to_reconcile(
         &self,
         created_before: Timestamp,
         checked_before: Timestamp,
+        now: Timestamp,
         limit: u32,
     ) -> Result<Vec<Refund>>;
     /// Records that reconciliation asked the wallet about refund `id` at `at`.

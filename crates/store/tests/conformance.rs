@@ -936,21 +936,21 @@ async fn reconciliation_sees_old_unchecked_pending_attempts<S: Store>(store: S) 
     let a = started(&store, &o, PaymentMethod::Alipay, at(10)).await;
     assert!(
         store
-            .attempts_to_reconcile(at(9), at(100), 10)
+            .attempts_to_reconcile(at(9), at(100), at(9), 10)
             .await
             .unwrap()
             .is_empty(),
         "too young"
     );
     let due = store
-        .attempts_to_reconcile(at(70), at(70), 10)
+        .attempts_to_reconcile(at(70), at(70), at(70), 10)
         .await
         .unwrap();
     assert_eq!(due.iter().map(|x| &x.id).collect::<Vec<_>>(), [&a]);
     store.mark_checked(&a, at(70)).await.unwrap();
     assert!(
         store
-            .attempts_to_reconcile(at(100), at(69), 10)
+            .attempts_to_reconcile(at(100), at(69), at(100), 10)
             .await
             .unwrap()
             .is_empty(),
@@ -958,7 +958,7 @@ async fn reconciliation_sees_old_unchecked_pending_attempts<S: Store>(store: S) 
     );
     assert_eq!(
         store
-            .attempts_to_reconcile(at(200), at(130), 10)
+            .attempts_to_reconcile(at(200), at(130), at(200), 10)
             .await
             .unwrap()
             .len(),
@@ -971,12 +971,40 @@ async fn reconciliation_sees_old_unchecked_pending_attempts<S: Store>(store: S) 
         .unwrap();
     assert!(
         store
-            .attempts_to_reconcile(at(300), at(300), 10)
+            .attempts_to_reconcile(at(300), at(300), at(300), 10)
             .await
             .unwrap()
             .is_empty(),
         "settled attempts are done"
     );
+}
+
+async fn reconciling_gateways_never_take_the_same_attempt<S: Store>(store: S) {
+    let store = Arc::new(store);
+    for i in 0..20 {
+        let o = open_order(&*store, &format!("rc-{i}")).await;
+        started(&*store, &o, PaymentMethod::Alipay, at(10)).await;
+    }
+    let takes: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .attempts_to_reconcile(at(100), at(50), at(100), 8)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut taken = Vec::new();
+    for take in takes {
+        taken.extend(take.await.unwrap().into_iter().map(|a| a.id));
+    }
+    let all = taken.len();
+    taken.sort();
+    taken.dedup();
+    assert_eq!(taken.len(), all, "an attempt was taken twice");
+    assert_eq!(all, 20, "every due attempt was taken");
 }
 
 async fn refund_reconciliation_sees_old_unchecked_pending_refunds<S: Store>(store: S) {
@@ -996,7 +1024,7 @@ async fn refund_reconciliation_sees_old_unchecked_pending_refunds<S: Store>(stor
         let store = &store;
         async move {
             store
-                .refunds_to_reconcile(at(created), at(checked), 10)
+                .refunds_to_reconcile(at(created), at(checked), at(created), 10)
                 .await
                 .unwrap()
                 .into_iter()
@@ -1077,6 +1105,7 @@ store_cases!(
     an_idempotency_key_runs_once_replays_and_refuses_other_requests,
     concurrent_claims_of_one_key_let_exactly_one_run,
     reconciliation_sees_old_unchecked_pending_attempts,
+    reconciling_gateways_never_take_the_same_attempt,
     refund_reconciliation_sees_old_unchecked_pending_refunds,
 );
 

@@ -7,7 +7,11 @@
 
 use futures::future::join_all;
 use ottgate_store::{Delivery, DeliveryAttemptRecord, NextStep, StoreError};
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;
 
@@ -20,20 +24,26 @@ pub struct DeliveryReport {
     pub exhausted: usize,
 }
 
-/// Delivers every callback due now (up to the concurrency limit): one worker step.
-pub async fn deliver_due(state: &AppState) -> Result<DeliveryReport, StoreError> {
-    let now = state.service.clock.now();
-    let limit = state.service.settings.callback_concurrency;
-    let due = state
+/// Leases up to `limit` callbacks due now to this process.
+async fn claim(state: &AppState, limit: u32) -> Result<Vec<Delivery>, StoreError> {
+    let settings = &state.service.settings;
+    state
         .service
         .store
         .claim_due_deliveries(
-            now,
-            state.service.settings.delivery_lease,
+            state.service.clock.now(),
+            settings.delivery_lease,
             &state.worker_id,
             limit,
         )
-        .await?;
+        .await
+}
+
+/// Delivers every callback due now (up to the concurrency limit) and waits for them: one
+/// deterministic step, for tests and tools. The background worker ([`run`]) does not wait
+/// for a batch: a slow merchant holds one slot, never the others' callbacks.
+pub async fn deliver_due(state: &AppState) -> Result<DeliveryReport, StoreError> {
+    let due = claim(state, state.service.settings.callback_concurrency).await?;
     let outcomes = join_all(due.into_iter().map(|d| deliver_one(state, d))).await;
     let mut report = DeliveryReport::default();
     for outcome in outcomes {
@@ -45,6 +55,59 @@ pub async fn deliver_due(state: &AppState) -> Result<DeliveryReport, StoreError>
         }
     }
     Ok(report)
+}
+
+/// The callback worker: keeps up to `callback_concurrency` callbacks in flight, claiming
+/// more as each finishes, when woken (a payment was just settled) and every poll
+/// interval. On shutdown it claims nothing more and finishes (and records) what it began.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let settings = &state.service.settings;
+    let slots = Arc::new(Semaphore::new(
+        usize::try_from(settings.callback_concurrency).unwrap_or(1),
+    ));
+    let mut in_flight = JoinSet::new();
+    loop {
+        let free = u32::try_from(slots.available_permits()).unwrap_or(0);
+        let mut claimed = 0;
+        if free > 0 {
+            match claim(&state, free).await {
+                Ok(due) => {
+                    claimed = due.len();
+                    for d in due {
+                        let Ok(slot) = slots.clone().try_acquire_owned() else {
+                            break; // cannot happen: `free` slots were free
+                        };
+                        let state = state.clone();
+                        in_flight.spawn(async move {
+                            let _slot = slot;
+                            if let Err(e) = deliver_one(&state, d).await {
+                                tracing::error!(error = %e, "recording a callback attempt failed");
+                            }
+                        });
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "claiming due callbacks failed"),
+            }
+        }
+        while in_flight.try_join_next().is_some() {}
+        if shutdown.is_cancelled() {
+            break;
+        }
+        // Every free slot filled: more may be due right away, once one frees.
+        let wait = if free > 0 && claimed == usize::try_from(free).unwrap_or(0) {
+            Duration::ZERO
+        } else {
+            settings.delivery_poll_interval
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = state.service.delivery_wakeup.notified() => {}
+            () = tokio::time::sleep(wait), if slots.available_permits() > 0 => {}
+            Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+        }
+    }
+    while in_flight.join_next().await.is_some() {}
+    tracing::info!("callback worker stopped");
 }
 
 async fn deliver_one(state: &AppState, d: Delivery) -> Result<NextStep, StoreError> {

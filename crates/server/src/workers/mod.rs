@@ -1,16 +1,13 @@
-//! Background work: delivering callbacks and closing expired orders. Each loop is a thin
-//! timer around a single-step function that tests call directly.
+//! Background work: delivering callbacks and closing expired orders. Each loop is built
+//! around a single-step function that tests call directly.
 
 use ottgate_store::StoreError;
-use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::AppState;
 
 pub mod delivery;
-
-use delivery::{DeliveryReport, deliver_due};
 
 /// One sweeper step: closes every order past its expiry (returning how many), and forgets
 /// idempotency keys past their retention.
@@ -52,7 +49,7 @@ pub async fn reconcile_due(state: &AppState) -> Result<usize, StoreError> {
     let due = state
         .service
         .store
-        .attempts_to_reconcile(earlier, earlier, 50)
+        .attempts_to_reconcile(earlier, earlier, now, 50)
         .await?;
     let mut settled = 0;
     for attempt in due {
@@ -65,7 +62,7 @@ pub async fn reconcile_due(state: &AppState) -> Result<usize, StoreError> {
     let refunds = state
         .service
         .store
-        .refunds_to_reconcile(earlier, earlier, 50)
+        .refunds_to_reconcile(earlier, earlier, now, 50)
         .await?;
     for refund in refunds {
         match state.service.reconcile_refund(&refund).await {
@@ -84,35 +81,9 @@ pub async fn reconcile_due(state: &AppState) -> Result<usize, StoreError> {
 /// completed and recorded), so awaiting the handles drains them.
 pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
     vec![
-        tokio::spawn(delivery_loop(state.clone(), shutdown.clone())),
+        tokio::spawn(delivery::run(state.clone(), shutdown.clone())),
         tokio::spawn(sweep_loop(state.clone(), shutdown.clone())),
     ]
-}
-
-async fn delivery_loop(state: AppState, shutdown: CancellationToken) {
-    let poll = state.service.settings.delivery_poll_interval;
-    loop {
-        let report = match deliver_due(&state).await {
-            Ok(r) => r,
-            Err(e) => {
-                tracing::error!(error = %e, "callback delivery pass failed");
-                DeliveryReport::default()
-            }
-        };
-        if shutdown.is_cancelled() {
-            break;
-        }
-        // A full batch means more may be due right away.
-        let full = report.attempted
-            >= usize::try_from(state.service.settings.callback_concurrency).unwrap_or(usize::MAX);
-        let wait = if full { Duration::ZERO } else { poll };
-        tokio::select! {
-            () = shutdown.cancelled() => break,
-            () = state.service.delivery_wakeup.notified() => {}
-            () = tokio::time::sleep(wait) => {}
-        }
-    }
-    tracing::info!("callback worker stopped");
 }
 
 async fn sweep_loop(state: AppState, shutdown: CancellationToken) {

@@ -192,3 +192,31 @@ async fn the_background_worker_delivers_without_being_asked() {
         Some("worker-1")
     );
 }
+
+#[tokio::test]
+async fn a_merchant_that_never_answers_does_not_hold_back_other_callbacks() {
+    let t = TestGateway::start().await;
+    // One merchant endpoint takes every callback and answers none (until the timeout).
+    let (listener, silent) = ottgate_testkit::bind().await;
+    let app = axum::Router::new().route(
+        "/notify",
+        axum::routing::post(|| async {
+            tokio::time::sleep(Duration::from_secs(300)).await;
+            "SUCCESS"
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    for i in 0..3 {
+        let mut request = t.order(&format!("silent-{i}"));
+        request.call_back_url = Some(silent.join("notify").unwrap().to_string());
+        let created = t.client.prepay_init(&request).await.unwrap();
+        t.complete(&created.payinfo, "GP", "paid").await;
+    }
+    // Those three are in flight, unanswered, when another payment's callback falls due: it
+    // goes out at once, not after them.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let created = t.create("prompt-1").await;
+    t.complete(&created.payinfo, "GP", "paid").await;
+    let arrived = tokio::time::timeout(Duration::from_secs(1), t.receiver.wait_for(1)).await;
+    assert!(arrived.is_ok(), "the other callback waited for the silent endpoint");
+}

@@ -188,32 +188,50 @@ pub(super) async fn settle(tx: &Transaction<'_>, req: &SettleRequest) -> Result<
     })
 }
 
+/// Which rows reconciliation takes: see [`crate::Store::attempts_to_reconcile`].
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Due {
+    pub(super) created_before: Timestamp,
+    pub(super) checked_before: Timestamp,
+    pub(super) now: Timestamp,
+    pub(super) limit: u32,
+}
+
 /// Rows of `table` (attempts or refunds) still `pending`, created at or before
-/// `created_before` and not asked about since `checked_before`, oldest first.
-pub(super) async fn due_for_check(
-    c: &impl GenericClient,
+/// `created_before` and not asked about since `checked_before`, oldest first, each marked
+/// checked at `now`; rows another gateway is taking at this moment are skipped.
+pub(super) async fn claim_due_for_check(
+    tx: &Transaction<'_>,
     table: &'static str,
     pending: &'static str,
-    created_before: Timestamp,
-    checked_before: Timestamp,
-    limit: u32,
+    due: Due,
 ) -> Result<Vec<tokio_postgres::Row>> {
     let sql = format!(
-        "SELECT * FROM {table} WHERE status = $1 AND created_at <= $2
-           AND (last_checked_at IS NULL OR last_checked_at <= $3)
-         ORDER BY created_at LIMIT $4"
+        "UPDATE {table} SET last_checked_at = $1 WHERE id IN
+           (SELECT id FROM {table} WHERE status = $2 AND created_at <= $3
+              AND (last_checked_at IS NULL OR last_checked_at <= $4)
+            ORDER BY created_at LIMIT $5 FOR UPDATE SKIP LOCKED)
+         RETURNING *"
     );
-    db::all(
-        c,
+    let mut rows = db::all(
+        tx,
         &sql,
         &[
+            &due.now.epoch_millis(),
             &pending,
-            &created_before.epoch_millis(),
-            &checked_before.epoch_millis(),
-            &i64::from(limit),
+            &due.created_before.epoch_millis(),
+            &due.checked_before.epoch_millis(),
+            &i64::from(due.limit),
         ],
     )
-    .await
+    .await?;
+    rows.sort_by_key(|row| {
+        (
+            row.try_get::<_, i64>("created_at").unwrap_or_default(),
+            row.try_get::<_, String>("id").unwrap_or_default(),
+        )
+    });
+    Ok(rows)
 }
 
 /// Records that reconciliation asked about row `id` of `table` at `at`.

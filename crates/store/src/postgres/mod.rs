@@ -290,18 +290,21 @@ impl Store for PgStore {
         &self,
         created_before: Timestamp,
         checked_before: Timestamp,
+        now: Timestamp,
         limit: u32,
     ) -> Result<Vec<Attempt>> {
-        let client = self.client().await?;
-        let rows = attempts::due_for_check(
-            &client,
-            "attempts",
-            "PROCESSING",
+        let due = attempts::Due {
             created_before,
             checked_before,
+            now,
             limit,
-        )
-        .await?;
+        };
+        let rows = in_tx!(self, |tx| attempts::claim_due_for_check(
+            &tx,
+            "attempts",
+            "PROCESSING",
+            due
+        ))?;
         db::each(rows, attempts::attempt)
     }
 
@@ -382,18 +385,18 @@ impl Store for PgStore {
         &self,
         created_before: Timestamp,
         checked_before: Timestamp,
+        now: Timestamp,
         limit: u32,
     ) -> Result<Vec<Refund>> {
-        let client = self.client().await?;
-        let rows = attempts::due_for_check(
-            &client,
-            "refunds",
-            "pending",
+        let due = attempts::Due {
             created_before,
             checked_before,
+            now,
             limit,
-        )
-        .await?;
+        };
+        let rows = in_tx!(self, |tx| attempts::claim_due_for_check(
+            &tx, "refunds", "pending", due
+        ))?;
         db::each(rows, refunds::refund)
     }
 

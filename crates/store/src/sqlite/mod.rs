@@ -33,6 +33,15 @@ use crate::{
 };
 use writer::Writer;
 
+/// Which rows reconciliation takes: see [`Store::attempts_to_reconcile`].
+#[derive(Debug, Clone, Copy)]
+struct Due {
+    created_before: Timestamp,
+    checked_before: Timestamp,
+    now: Timestamp,
+    limit: u32,
+}
+
 /// Fresh ids tried when a generated id collides with one from another process.
 const ID_RETRIES: usize = 5;
 
@@ -74,31 +83,39 @@ impl SqliteStore {
     }
 
     /// Rows of `table` (attempts or refunds) still `pending`, created at or before
-    /// `created_before` and not asked about since `checked_before`, oldest first: what
-    /// reconciliation asks the wallets about.
-    async fn due_for_check<R>(
+    /// `created_before` and not asked about since `checked_before`, oldest first, each
+    /// marked checked at `now`: what reconciliation asks the wallets about.
+    async fn claim_due_for_check<R>(
         &self,
         table: &'static str,
         pending: &'static str,
-        created_before: Timestamp,
-        checked_before: Timestamp,
-        limit: u32,
+        due: Due,
     ) -> Result<Vec<R>>
     where
-        R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+        R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin + 'static,
     {
-        let sql = format!(
-            "SELECT * FROM {table} WHERE status = ? AND created_at <= ?
-               AND (last_checked_at IS NULL OR last_checked_at <= ?)
-             ORDER BY created_at LIMIT ?"
-        );
-        Ok(sqlx::query_as(&sql)
-            .bind(pending)
-            .bind(created_before.epoch_millis())
-            .bind(checked_before.epoch_millis())
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?)
+        self.writer
+            .write(move |c| {
+                async move {
+                    let sql = format!(
+                        "UPDATE {table} SET last_checked_at = ? WHERE id IN
+                           (SELECT id FROM {table} WHERE status = ? AND created_at <= ?
+                              AND (last_checked_at IS NULL OR last_checked_at <= ?)
+                            ORDER BY created_at LIMIT ?)
+                         RETURNING *"
+                    );
+                    Ok(sqlx::query_as(&sql)
+                        .bind(due.now.epoch_millis())
+                        .bind(pending)
+                        .bind(due.created_before.epoch_millis())
+                        .bind(due.checked_before.epoch_millis())
+                        .bind(i64::from(due.limit))
+                        .fetch_all(&mut *c)
+                        .await?)
+                }
+                .boxed()
+            })
+            .await
     }
 
     /// Records that reconciliation asked about row `id` of `table` at `at`.
@@ -241,18 +258,24 @@ impl Store for SqliteStore {
         &self,
         created_before: Timestamp,
         checked_before: Timestamp,
+        now: Timestamp,
         limit: u32,
     ) -> Result<Vec<Attempt>> {
+        let due = Due {
+            created_before,
+            checked_before,
+            now,
+            limit,
+        };
         let rows: Vec<AttemptRow> = self
-            .due_for_check(
-                "attempts",
-                "PROCESSING",
-                created_before,
-                checked_before,
-                limit,
-            )
+            .claim_due_for_check("attempts", "PROCESSING", due)
             .await?;
-        rows.into_iter().map(AttemptRow::into_attempt).collect()
+        let mut attempts = rows
+            .into_iter()
+            .map(AttemptRow::into_attempt)
+            .collect::<Result<Vec<_>>>()?;
+        attempts.sort_by_key(|a| (a.created_at, a.id.clone()));
+        Ok(attempts)
     }
 
     async fn mark_checked(&self, attempt: &AttemptId, at: Timestamp) -> Result<()> {
@@ -345,12 +368,22 @@ impl Store for SqliteStore {
         &self,
         created_before: Timestamp,
         checked_before: Timestamp,
+        now: Timestamp,
         limit: u32,
     ) -> Result<Vec<Refund>> {
-        let rows: Vec<RefundRow> = self
-            .due_for_check("refunds", "pending", created_before, checked_before, limit)
-            .await?;
-        rows.into_iter().map(RefundRow::into_refund).collect()
+        let due = Due {
+            created_before,
+            checked_before,
+            now,
+            limit,
+        };
+        let rows: Vec<RefundRow> = self.claim_due_for_check("refunds", "pending", due).await?;
+        let mut refunds = rows
+            .into_iter()
+            .map(RefundRow::into_refund)
+            .collect::<Result<Vec<_>>>()?;
+        refunds.sort_by_key(|r| (r.created_at, r.id.clone()));
+        Ok(refunds)
     }
 
     async fn mark_refund_checked(&self, id: &RefundId, at: Timestamp) -> Result<()> {

@@ -1,0 +1,366 @@
+//! Several `ottgate serve` processes on one PostgreSQL database, as behind a load balancer:
+//! payments made through both, paid through both at once, and a gateway killed with its
+//! callbacks in flight. Real processes, real HTTP, the test cluster of scripts/test.sh.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test code: a failed unwrap is a failed test"
+)]
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use futures::StreamExt;
+use ottgate_client::{Client, PrepayInitRequest};
+use ottgate_testkit::Fetch;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::{Credentials, Server, ottgate, run};
+
+mod support;
+
+const MASTER_KEY: &str = "7d5f1e0c9a8b7c6d5e4f30211203f4e5d6c7b8a99a8b7c6d5e4f30211203f4e5";
+
+/// A deployment on a fresh PostgreSQL database: its environment, and a merchant added
+/// through `ottgate merchant add` on that database.
+struct Deployment {
+    env: Vec<(&'static str, String)>,
+    merchant: Credentials,
+}
+
+impl Deployment {
+    async fn new(extra: &[(&'static str, &str)]) -> Self {
+        let mut env = vec![
+            (
+                "OTTGATE_DATABASE_URL",
+                ottgate_testkit::fresh_database().await,
+            ),
+            ("OTTGATE_MASTER_KEY", MASTER_KEY.to_owned()),
+            ("OTTGATE_DELIVERY_POLL_INTERVAL_MS", "100".to_owned()),
+            ("OTTGATE_CALLBACK_RETRY_SCHEDULE", "1s,1s,1s".to_owned()),
+        ];
+        env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        let mut add = ottgate();
+        add.args([
+            "merchant",
+            "add",
+            "--name",
+            "Two Gateway Shop",
+            "--currencies",
+            "CAD",
+            "--json",
+        ]);
+        for (key, value) in &env {
+            add.env(key, value);
+        }
+        let merchant = serde_json::from_slice(&run(&mut add).stdout).unwrap();
+        Self { env, merchant }
+    }
+
+    fn serve(&self) -> Server {
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Server::serve(&env)
+    }
+}
+
+/// The merchant's callback endpoint: which order each callback is about, and when it came.
+/// The first callback of each order is held unanswered when `hold_first` is set.
+#[derive(Clone)]
+struct Receiver {
+    client: Arc<Client>,
+    arrivals: Arc<Mutex<HashMap<String, Vec<Instant>>>>,
+    hold_first: bool,
+}
+
+impl Receiver {
+    async fn start(client: Client, hold_first: bool) -> (Self, String) {
+        let receiver = Self {
+            client: Arc::new(client),
+            arrivals: Arc::default(),
+            hold_first,
+        };
+        let app = Router::new()
+            .route("/notify", post(Self::receive))
+            .with_state(receiver.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/notify", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (receiver, url)
+    }
+
+    async fn receive(State(r): State<Self>, body: Bytes) -> &'static str {
+        let callback = r.client.verify_callback(&body).expect("a genuine callback");
+        let first = {
+            let mut arrivals = r.arrivals.lock().unwrap();
+            let seen = arrivals.entry(callback.order_id).or_default();
+            seen.push(Instant::now());
+            seen.len() == 1
+        };
+        if first && r.hold_first {
+            tokio::time::sleep(Duration::from_secs(300)).await;
+        }
+        "SUCCESS"
+    }
+
+    fn arrivals(&self) -> HashMap<String, Vec<Instant>> {
+        self.arrivals.lock().unwrap().clone()
+    }
+
+    /// Waits until callbacks about `n` orders have come.
+    async fn wait_for(&self, n: usize, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.arrivals.lock().unwrap().len() < n {
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} orders called back",
+                self.arrivals.lock().unwrap().len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn order(c: &Credentials, reference: &str, callback: &str) -> PrepayInitRequest {
+    PrepayInitRequest {
+        merchant_id: Some(c.merchant_id.clone()),
+        shop_id: Some(c.shop_id.clone()),
+        operator_id: Some(c.operator_id.clone()),
+        prepay_order_id: Some(reference.into()),
+        sale_num: Some("1".into()),
+        amount: Some("1234".into()),
+        currency_type: Some("CAD".into()),
+        biz_type: Some("PREPAY".into()),
+        redirect_url: Some("https://shop.example/done".into()),
+        call_back_url: Some(callback.into()),
+        duration: Some("600".into()),
+        email: None,
+        remarks: None,
+    }
+}
+
+/// The sandbox helper of the gateway at `base` pays the checkout behind `payinfo`; its
+/// HTTP status.
+async fn pay(http: &reqwest::Client, base: &str, payinfo: &str, method: &str) -> u16 {
+    let token = payinfo.rsplit('/').next().unwrap();
+    http.post(format!("{base}/sandbox/v1/checkout/{token}/complete"))
+        .json(&serde_json::json!({"method": method, "outcome": "paid"}))
+        .fetch()
+        .await
+        .status()
+        .as_u16()
+}
+
+/// A counter's value in a gateway's `/metrics` (0 when it has no such series).
+async fn metric(base: &str, series: &str) -> f64 {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_gateways_on_one_database_take_2000_payments_and_call_back_each_once() {
+    let deployment = Deployment::new(&[]).await;
+    let (a, b) = (deployment.serve(), deployment.serve());
+    let bases = [a.base.clone(), b.base.clone()];
+    let c = &deployment.merchant;
+    let clients = [c.client(&bases[0]), c.client(&bases[1])];
+    let (receiver, callback_url) = Receiver::start(c.client(&bases[0]), false).await;
+    let http = reqwest::Client::new();
+    const N: usize = 2_000;
+    let methods = ["GP", "ALIPAY", "WECHATPAY", "UNIONPAY"];
+    let started = Instant::now();
+    futures::stream::iter(0..N)
+        .map(|i| {
+            let (clients, bases, http, callback_url) = (&clients, &bases, &http, &callback_url);
+            async move {
+                // Created through one gateway, paid through the other.
+                let created = clients[i % 2]
+                    .prepay_init(&order(c, &format!("two-{i}"), callback_url))
+                    .await
+                    .unwrap();
+                let status = pay(http, &bases[(i + 1) % 2], &created.payinfo, methods[i % 4]).await;
+                assert_eq!(status, 200, "payment {i}");
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    let paid_in = started.elapsed();
+    receiver.wait_for(N, Duration::from_secs(120)).await;
+    // Any second delivery would come within a retry or two.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let arrivals = receiver.arrivals();
+    assert_eq!(arrivals.len(), N);
+    let repeated: Vec<_> = arrivals.iter().filter(|(_, at)| at.len() != 1).collect();
+    assert!(
+        repeated.is_empty(),
+        "called back more than once: {repeated:?}"
+    );
+    eprintln!(
+        "{N} payments through two gateways in {paid_in:?}; every callback once in {:?}",
+        started.elapsed()
+    );
+
+    // Each order reads the same from either gateway.
+    futures::stream::iter(0..N)
+        .map(|i| {
+            let clients = &clients;
+            async move {
+                let reference = format!("two-{i}");
+                let through_a = clients[0].prepay_query(&reference).await.unwrap();
+                let through_b = clients[1].prepay_query(&reference).await.unwrap();
+                assert_eq!(through_a.status, "SUCCESS", "{reference}");
+                assert_eq!(
+                    serde_json::to_value(&through_a).unwrap(),
+                    serde_json::to_value(&through_b).unwrap(),
+                    "{reference}"
+                );
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+    let settled = metric(&bases[0], "ottgate_settlements_total{outcome=\"paid\"}").await
+        + metric(&bases[1], "ottgate_settlements_total{outcome=\"paid\"}").await;
+    assert_eq!(settled, N as f64, "one state change per payment");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_order_paid_through_both_gateways_at_once_changes_once_and_calls_back_once() {
+    let deployment = Deployment::new(&[]).await;
+    let (a, b) = (deployment.serve(), deployment.serve());
+    let c = &deployment.merchant;
+    let (receiver, callback_url) = Receiver::start(c.client(&a.base), false).await;
+    let http = reqwest::Client::new();
+    for (round, method) in ["GP", "UNIONPAY", "ALIPAY", "WECHATPAY"].iter().enumerate() {
+        let created = c
+            .client(&a.base)
+            .prepay_init(&order(c, &format!("race-{round}"), &callback_url))
+            .await
+            .unwrap();
+        let (through_a, through_b) = tokio::join!(
+            pay(&http, &a.base, &created.payinfo, method),
+            pay(&http, &b.base, &created.payinfo, method)
+        );
+        assert!(
+            [through_a, through_b].contains(&200),
+            "{method}: {through_a} {through_b}"
+        );
+    }
+    receiver.wait_for(4, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (order, arrivals) in receiver.arrivals() {
+        assert_eq!(
+            arrivals.len(),
+            1,
+            "{order} called back {} times",
+            arrivals.len()
+        );
+    }
+    let series = "ottgate_settlements_total{outcome=\"paid\"}";
+    let settled = metric(&a.base, series).await + metric(&b.base, series).await;
+    assert_eq!(settled, 4.0, "one state change per order");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn callbacks_of_a_killed_gateway_are_delivered_by_another_after_the_lease() {
+    const LEASE: Duration = Duration::from_secs(5);
+    // Held callbacks stay in flight (up to the timeout, just inside the lease) until the
+    // gateway dies.
+    let deployment = Deployment::new(&[
+        ("OTTGATE_DELIVERY_LEASE_SECS", "5"),
+        ("OTTGATE_CALLBACK_TIMEOUT_MS", "4500"),
+    ])
+    .await;
+    let c = &deployment.merchant;
+    let mut a = deployment.serve();
+    let (receiver, callback_url) = Receiver::start(c.client(&a.base), true).await;
+    let http = reqwest::Client::new();
+    const N: usize = 10;
+    for i in 0..N {
+        let created = c
+            .client(&a.base)
+            .prepay_init(&order(c, &format!("kill-{i}"), &callback_url))
+            .await
+            .unwrap();
+        assert_eq!(pay(&http, &a.base, &created.payinfo, "GP").await, 200);
+    }
+    // Every callback is in flight at A (held unanswered by the receiver)...
+    receiver.wait_for(N, Duration::from_secs(30)).await;
+    // ...when A dies.
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let b = deployment.serve();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while receiver.arrivals().values().any(|at| at.len() < 2) {
+        assert!(
+            Instant::now() < deadline,
+            "B did not take over the callbacks"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (order, at) in receiver.arrivals() {
+        assert_eq!(at.len(), 2, "{order}: once from A (held), once from B");
+        let gap = at[1] - at[0];
+        // A claimed it a moment before posting it; B may take it when A's lease ends.
+        assert!(
+            gap + Duration::from_millis(500) >= LEASE,
+            "{order} delivered again {gap:?} after the first try: inside the lease"
+        );
+    }
+    let delivered = metric(
+        &b.base,
+        "ottgate_callback_attempts_total{outcome=\"delivered\"}",
+    )
+    .await;
+    assert_eq!(delivered, N as f64, "B delivered each once");
+}
+
+#[test]
+fn a_gateway_on_postgres_without_the_master_key_refuses_to_start() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = rt.block_on(ottgate_testkit::fresh_database());
+    let out = ottgate()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("OTTGATE_DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("master key must be given"), "{err}");
+}
+
+#[test]
+fn merchant_commands_work_on_postgres() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let deployment = rt.block_on(Deployment::new(&[]));
+    let mut channels = ottgate();
+    channels.args([
+        "merchant",
+        "channels",
+        "--id",
+        &deployment.merchant.merchant_id,
+        "--disable",
+        "GP",
+        "--json",
+    ]);
+    for (key, value) in &deployment.env {
+        channels.env(key, value);
+    }
+    let v: serde_json::Value = serde_json::from_slice(&run(&mut channels).stdout).unwrap();
+    assert_eq!(
+        v["methods"],
+        serde_json::json!(["WECHATPAY", "ALIPAY", "UNIONPAY"])
+    );
+}

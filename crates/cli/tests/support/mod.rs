@@ -1,0 +1,155 @@
+//! What the tests of the `ottgate` binary share: running it, the credentials `merchant add`
+//! prints, and `ottgate serve` as a child process.
+#![allow(
+    dead_code,
+    reason = "each test binary uses the part it needs; the rest is not dead code"
+)]
+
+use ottgate_client::{Client, SignKey};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The SQLite database of a deployment kept in `dir`.
+pub fn db_url(dir: &std::path::Path) -> String {
+    format!("sqlite://{}", dir.join("ottgate.db").display())
+}
+
+pub fn ottgate() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ottgate"));
+    // Only what each test sets: never a developer's own configuration.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OTTGATE_") {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+pub fn run(c: &mut Command) -> Output {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{c:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[derive(serde::Deserialize)]
+pub struct Credentials {
+    pub merchant_id: String,
+    pub shop_id: String,
+    pub operator_id: String,
+    pub sign_key: String,
+    pub app_id: String,
+    pub app_key: String,
+    pub currencies: Vec<String>,
+}
+
+impl Credentials {
+    /// This merchant's envelope client against the gateway at `base`.
+    pub fn client(&self, base: &str) -> Client {
+        Client::new(
+            base,
+            &self.merchant_id,
+            SignKey::new(&self.sign_key).unwrap(),
+        )
+        .unwrap()
+    }
+}
+
+/// `ottgate serve` as a child process, its log (JSON lines, trace level) kept in memory.
+pub struct Server {
+    pub child: Child,
+    pub base: String,
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    pub fn start(dir: &std::path::Path) -> Self {
+        Self::launch(
+            ottgate().args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--log-format",
+                "json",
+                "--database-url",
+                &db_url(dir),
+            ]),
+            "ottgate serving",
+        )
+    }
+
+    /// `ottgate serve` on a free port, configured by `env` (`OTTGATE_*` variables) alone.
+    pub fn serve(env: &[(&str, &str)]) -> Self {
+        let mut command = ottgate();
+        command.args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"]);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Self::launch(&mut command, "ottgate serving")
+    }
+
+    /// Spawns `command` and waits for its JSON log line `ready` naming where it listens.
+    pub fn launch(command: &mut Command, ready: &'static str) -> Self {
+        let mut child = command
+            .env("RUST_LOG", "trace")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for line in stderr.lines().map_while(Result::ok) {
+                    if line.contains(ready) {
+                        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+                        let _ = tx.send(v["fields"]["listen"].as_str().unwrap().to_owned());
+                    }
+                    log.lock().unwrap().push(line);
+                }
+            });
+        }
+        let listen = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the server reports where it listens");
+        Self {
+            child,
+            base: format!("http://{listen}"),
+            log,
+        }
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        run(Command::new("kill").args(["-TERM", &self.child.id().to_string()]));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
