@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ottgate_testkit::cluster::Cluster;
 use support::{Credentials, Server, ottgate, run};
 
 mod support;
@@ -33,12 +34,15 @@ struct Deployment {
 }
 
 impl Deployment {
+    /// On a fresh database of the shared test cluster.
     async fn new(extra: &[(&'static str, &str)]) -> Self {
+        Self::on(ottgate_testkit::fresh_database().await, extra)
+    }
+
+    /// On the database at `database_url`.
+    fn on(database_url: String, extra: &[(&'static str, &str)]) -> Self {
         let mut env = vec![
-            (
-                "OTTGATE_DATABASE_URL",
-                ottgate_testkit::fresh_database().await,
-            ),
+            ("OTTGATE_DATABASE_URL", database_url),
             ("OTTGATE_MASTER_KEY", MASTER_KEY.to_owned()),
             ("OTTGATE_DELIVERY_POLL_INTERVAL_MS", "100".to_owned()),
             ("OTTGATE_CALLBACK_RETRY_SCHEDULE", "1s,1s,1s".to_owned()),
@@ -152,6 +156,22 @@ async fn pay(http: &reqwest::Client, base: &str, payinfo: &str, method: &str) ->
         .await
         .status()
         .as_u16()
+}
+
+async fn ready(base: &str) -> u16 {
+    reqwest::get(format!("{base}/readyz"))
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// Waits until the gateway's readiness is `status`.
+async fn wait_ready(base: &str, status: u16, within: Duration) {
+    let deadline = Instant::now() + within;
+    while ready(base).await != status {
+        assert!(Instant::now() < deadline, "/readyz never answered {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// A counter's value in a gateway's `/metrics` (0 when it has no such series).
@@ -345,6 +365,7 @@ fn a_gateway_on_postgres_without_the_master_key_refuses_to_start() {
 fn merchant_commands_work_on_postgres() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let deployment = rt.block_on(Deployment::new(&[]));
+
     let mut channels = ottgate();
     channels.args([
         "merchant",
@@ -363,4 +384,141 @@ fn merchant_commands_work_on_postgres() {
         v["methods"],
         serde_json::json!(["WECHATPAY", "ALIPAY", "UNIONPAY"])
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_database_and_metrics_show_the_pool() {
+    let mut cluster = Cluster::primary(&[]);
+    let deployment = Deployment::on(
+        cluster.url("postgres"),
+        &[("OTTGATE_DB_CONNECT_TIMEOUT_MS", "1000")],
+    );
+    let gateway = deployment.serve();
+    assert_eq!(ready(&gateway.base).await, 200);
+    let pool = metric(&gateway.base, "ottgate_db_pool_connections{status=\"max\"}").await;
+    assert_eq!(pool, 16.0, "the default pool size");
+    assert_eq!(
+        metric(&gateway.base, "ottgate_callback_lease_seconds").await,
+        60.0
+    );
+    cluster.kill();
+    wait_ready(&gateway.base, 503, Duration::from_secs(10)).await;
+    cluster.start();
+    wait_ready(&gateway.base, 200, Duration::from_secs(20)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn losing_the_primary_loses_no_acknowledged_payment() {
+    let mut primary = Cluster::primary(&[
+        "synchronous_standby_names = 'standby1'",
+        "synchronous_commit = on",
+        "wal_level = replica",
+    ]);
+    let standby = Cluster::standby_of(&primary, "standby1");
+    let url = format!(
+        "postgres://postgres@{},{}/postgres?target_session_attrs=read-write",
+        primary.host(),
+        standby.host()
+    );
+    // The standby confirms every commit before it is acknowledged.
+    let (db, connection) = tokio_postgres::connect(&primary.url("postgres"), tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let row = db
+            .query_opt(
+                "SELECT sync_state FROM pg_stat_replication
+                 WHERE application_name = 'standby1' AND state = 'streaming'",
+                &[],
+            )
+            .await
+            .unwrap();
+        if row.is_some_and(|r| r.get::<_, String>(0) == "sync") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the standby never became synchronous"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(db);
+    let deployment = Deployment::on(url, &[("OTTGATE_DB_CONNECT_TIMEOUT_MS", "1000")]);
+    let gateway = deployment.serve();
+    let c = &deployment.merchant;
+    let client = c.client(&gateway.base);
+    let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
+    let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let stop = tokio_util::sync::CancellationToken::new();
+    let load: Vec<_> = (0..8)
+        .map(|worker| {
+            let (client, acknowledged, failed, stop) = (
+                client.clone(),
+                acknowledged.clone(),
+                failed.clone(),
+                stop.clone(),
+            );
+            let c = c.clone();
+            tokio::spawn(async move {
+                let mut i = 0;
+                while !stop.is_cancelled() {
+                    let reference = format!("fo-{worker}-{i}");
+                    i += 1;
+                    match client
+                        .prepay_init(&order(&c, &reference, "http://127.0.0.1:9/notify"))
+                        .await
+                    {
+                        Ok(_) => acknowledged.lock().unwrap().push(reference),
+                        Err(_) => {
+                            failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = acknowledged.lock().unwrap().len();
+    assert!(before > 0, "payments were taken before the failover");
+    // The primary's machine is lost under load; the standby is promoted.
+    primary.kill();
+    standby.promote();
+    // The gateway finds the new primary by itself (the URL names both hosts).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let at_promotion = acknowledged.lock().unwrap().len();
+    while acknowledged.lock().unwrap().len() < at_promotion + 50 {
+        assert!(
+            Instant::now() < deadline,
+            "the gateway did not resume on the promoted standby"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stop.cancel();
+    for worker in load {
+        worker.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    eprintln!(
+        "{} PREPAY_INIT acknowledged ({before} before the primary was lost), {} refused during the failover",
+        acknowledged.len(),
+        failed.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    // Every acknowledged payment is on the new primary.
+    futures::stream::iter(acknowledged)
+        .map(|reference| {
+            let client = &client;
+            async move {
+                let found = client.prepay_query(&reference).await;
+                assert!(
+                    found.is_ok(),
+                    "{reference} was acknowledged and is lost: {found:?}"
+                );
+            }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<()>>()
+        .await;
 }

@@ -62,6 +62,10 @@ pub struct Metrics {
     orders: Family<StatusLabels, Gauge>,
     deliveries: Family<StatusLabels, Gauge>,
     outbox_depth: Gauge,
+    leases: Gauge,
+    lease_seconds: Gauge,
+    db_pool: Family<StatusLabels, Gauge>,
+    db_pool_waiting: Gauge,
 }
 
 impl fmt::Debug for Metrics {
@@ -114,6 +118,10 @@ impl Metrics {
             orders: Family::default(),
             deliveries: Family::default(),
             outbox_depth: Gauge::default(),
+            leases: Gauge::default(),
+            lease_seconds: Gauge::default(),
+            db_pool: Family::default(),
+            db_pool_waiting: Gauge::default(),
         };
         register!(registry;
             m.http_requests => "http_requests", "HTTP requests by route and status code";
@@ -127,6 +135,10 @@ impl Metrics {
             m.orders => "orders", "Orders by status";
             m.deliveries => "callback_deliveries", "Merchant callback deliveries by state";
             m.outbox_depth => "outbox_depth", "Callback deliveries waiting to be delivered";
+            m.leases => "callback_leases", "Callback deliveries a gateway holds a lease on now (in flight)";
+            m.lease_seconds => "callback_lease_seconds", "How long a gateway holds the callbacks it claims (delivery_lease_secs)";
+            m.db_pool => "db_pool_connections", "Database connections of this gateway: max, open, idle (PostgreSQL)";
+            m.db_pool_waiting => "db_pool_waiting", "Requests of this gateway waiting for a database connection (PostgreSQL)";
         );
         Self {
             registry: Arc::new(registry),
@@ -135,7 +147,19 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with gauges taken from `stats`.
-    pub fn encode(&self, stats: &Stats) -> String {
+    pub fn encode(&self, stats: &Stats, lease: std::time::Duration) -> String {
+        self.leases.set(to_i64(stats.deliveries_leased));
+        self.lease_seconds.set(to_i64(lease.as_secs()));
+        if let Some(pool) = stats.pool {
+            let to = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+            let counts = [
+                ("max".to_owned(), to(pool.max_size)),
+                ("open".to_owned(), to(pool.size)),
+                ("idle".to_owned(), to(pool.available)),
+            ];
+            set_by_status(&self.db_pool, &[], &counts);
+            self.db_pool_waiting.set(to_i64(to(pool.waiting)));
+        }
         set_by_status(&self.orders, &ORDER_STATUSES, &stats.orders_by_status);
         set_by_status(
             &self.deliveries,

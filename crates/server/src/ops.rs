@@ -17,24 +17,36 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
+/// How long readiness waits for the database before saying no.
+const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Ready when the database answers (within two seconds) with every migration applied: a
+/// load balancer stops sending requests to a gateway whose database is unreachable.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.service.store.ready().await {
-        Ok(()) => (StatusCode::OK, "ready").into_response(),
-        Err(e) => {
+    match tokio::time::timeout(READY_WITHIN, state.service.store.ready()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
+        }
+        Err(_) => {
+            tracing::warn!("not ready: the database did not answer in time");
             (StatusCode::SERVICE_UNAVAILABLE, "not ready").into_response()
         }
     }
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    match state.service.store.stats().await {
+    match state.service.store.stats(state.service.clock.now()).await {
         Ok(stats) => (
             [(
                 header::CONTENT_TYPE,
                 "application/openmetrics-text; version=1.0.0; charset=utf-8",
             )],
-            state.service.metrics.encode(&stats),
+            state
+                .service
+                .metrics
+                .encode(&stats, state.service.settings.delivery_lease),
         )
             .into_response(),
         Err(e) => {

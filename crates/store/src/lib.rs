@@ -11,6 +11,7 @@ mod rows;
 mod sqlite;
 
 pub use postgres::{PgOptions, PgStore};
+
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -304,6 +305,22 @@ pub struct Stats {
     pub orders_by_status: Vec<(String, u64)>,
     /// `(state, count)` of callback deliveries.
     pub deliveries_by_state: Vec<(String, u64)>,
+    /// Pending deliveries some gateway holds a lease on now (being delivered).
+    pub deliveries_leased: u64,
+    /// The connection pool, where the store has one (PostgreSQL).
+    pub pool: Option<PoolStatus>,
+}
+
+/// A store's connection pool, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    pub max_size: usize,
+    /// Connections open now.
+    pub size: usize,
+    /// Open and idle.
+    pub available: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
 }
 
 /// Everything ottgate keeps. Implementations: [`SqliteStore`] (embedded default).
@@ -436,7 +453,8 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Records that reconciliation asked the wallet about refund `id` at `at`.
     async fn mark_refund_checked(&self, id: &RefundId, at: Timestamp) -> Result<()>;
 
-    async fn stats(&self) -> Result<Stats>;
+    /// Counts for `/metrics`, leases as of `now`.
+    async fn stats(&self, now: Timestamp) -> Result<Stats>;
 
     /// Claims an idempotency key (atomically: of two concurrent claims one is `Fresh`).
     async fn claim_idempotency(&self, claim: IdempotencyClaim) -> Result<Idempotency>;

@@ -450,8 +450,14 @@ async fn deliveries_are_leased_retried_and_finished<S: Store>(store: S) {
     // The lease is released with the record; a stale owner cannot record again.
     assert!(!store.record_delivery_attempt(failed).await.unwrap());
     assert!(claim(&store, at(16), "w2").await.is_empty());
+    assert_eq!(store.stats(at(17)).await.unwrap().deliveries_leased, 0);
     let again = claim(&store, at(17), "w2").await;
     assert_eq!(again[0].attempts, 1);
+    assert_eq!(
+        store.stats(at(18)).await.unwrap().deliveries_leased,
+        1,
+        "held by w2"
+    );
     let ok = DeliveryAttemptRecord {
         delivery_id: d.id,
         lease_owner: "w2".into(),
@@ -470,7 +476,8 @@ async fn deliveries_are_leased_retried_and_finished<S: Store>(store: S) {
         attempts.iter().map(|a| a.http_status).collect::<Vec<_>>(),
         [Some(500), Some(200)]
     );
-    let stats = store.stats().await.unwrap();
+    let stats = store.stats(at(18)).await.unwrap();
+    assert_eq!(stats.deliveries_leased, 0, "released with the record");
     assert!(stats.deliveries_by_state.contains(&("delivered".into(), 1)));
     assert!(stats.orders_by_status.contains(&("success".into(), 1)));
 }

@@ -11,6 +11,8 @@
     reason = "implemented for reqwest's builder only, never used as dyn or across threads"
 )]
 
+pub mod cluster;
+
 use std::future::Future;
 use std::time::{Duration, Instant};
 use url::Url;

@@ -38,7 +38,7 @@ pub fn run(c: &mut Command) -> Output {
     out
 }
 
-#[derive(serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize)]
 pub struct Credentials {
     pub merchant_id: String,
     pub shop_id: String,

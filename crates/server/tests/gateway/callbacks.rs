@@ -218,5 +218,8 @@ async fn a_merchant_that_never_answers_does_not_hold_back_other_callbacks() {
     let created = t.create("prompt-1").await;
     t.complete(&created.payinfo, "GP", "paid").await;
     let arrived = tokio::time::timeout(Duration::from_secs(1), t.receiver.wait_for(1)).await;
-    assert!(arrived.is_ok(), "the other callback waited for the silent endpoint");
+    assert!(
+        arrived.is_ok(),
+        "the other callback waited for the silent endpoint"
+    );
 }

@@ -87,7 +87,14 @@ async fn the_sweeper_closes_expired_orders_and_leaves_open_ones() {
     t.advance(Duration::from_secs(31));
     assert_eq!(t.gateway.sweep_expired().await.unwrap(), 1);
     assert_eq!(t.gateway.sweep_expired().await.unwrap(), 0);
-    let stats = t.gateway.state().service.store.stats().await.unwrap();
+    let stats = t
+        .gateway
+        .state()
+        .service
+        .store
+        .stats(t.now())
+        .await
+        .unwrap();
     assert!(stats.orders_by_status.contains(&("expired".into(), 1)));
     assert!(stats.orders_by_status.contains(&("processing".into(), 1)));
 }

@@ -34,8 +34,8 @@ use tokio_postgres::NoTls;
 
 use crate::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, Idempotency,
-    IdempotencyClaim, MerchantRecord, NewOrder, NewRefund, Result, SettleOutcome, SettleRequest,
-    StartOutcome, Stats, Store, StoreError,
+    IdempotencyClaim, MerchantRecord, NewOrder, NewRefund, PoolStatus, Result, SettleOutcome,
+    SettleRequest, StartOutcome, Stats, Store, StoreError,
 };
 
 /// Fresh ids tried when a generated id collides with another gateway's.
@@ -64,18 +64,6 @@ impl Default for PgOptions {
             statement_timeout: Duration::from_secs(10),
         }
     }
-}
-
-/// Pool figures for `/metrics`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PoolStatus {
-    pub max_size: usize,
-    /// Connections open now.
-    pub size: usize,
-    /// Open and idle.
-    pub available: usize,
-    /// Requests waiting for a connection.
-    pub waiting: usize,
 }
 
 /// PostgreSQL-backed [`Store`].
@@ -409,7 +397,7 @@ impl Store for PgStore {
         ))
     }
 
-    async fn stats(&self) -> Result<Stats> {
+    async fn stats(&self, now: Timestamp) -> Result<Stats> {
         let client = self.client().await?;
         let counts = |sql: &'static str| {
             let client = &client;
@@ -421,10 +409,19 @@ impl Store for PgStore {
                 })
             }
         };
+        let leased: i64 = db::one(
+            &client,
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND lease_until > $1",
+            &[&now.epoch_millis()],
+        )
+        .await?
+        .try_get(0)?;
         Ok(Stats {
             orders_by_status: counts("SELECT status, COUNT(*) FROM orders GROUP BY status").await?,
             deliveries_by_state: counts("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
                 .await?,
+            deliveries_leased: u64::try_from(leased).unwrap_or(0),
+            pool: Some(self.pool_status()),
         })
     }
 

@@ -390,7 +390,7 @@ impl Store for SqliteStore {
         self.stamp_checked("refunds", id.to_string(), at).await
     }
 
-    async fn stats(&self) -> Result<Stats> {
+    async fn stats(&self, now: Timestamp) -> Result<Stats> {
         let orders: Vec<(String, i64)> =
             sqlx::query_as("SELECT status, COUNT(*) FROM orders GROUP BY status")
                 .fetch_all(&self.pool)
@@ -399,6 +399,12 @@ impl Store for SqliteStore {
             sqlx::query_as("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
                 .fetch_all(&self.pool)
                 .await?;
+        let leased: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND lease_until > ?",
+        )
+        .bind(now.epoch_millis())
+        .fetch_one(&self.pool)
+        .await?;
         let to_u64 = |rows: Vec<(String, i64)>| {
             rows.into_iter()
                 .map(|(k, n)| (k, u64::try_from(n).unwrap_or(0)))
@@ -407,6 +413,8 @@ impl Store for SqliteStore {
         Ok(Stats {
             orders_by_status: to_u64(orders),
             deliveries_by_state: to_u64(deliveries),
+            deliveries_leased: u64::try_from(leased).unwrap_or(0),
+            pool: None,
         })
     }
 
