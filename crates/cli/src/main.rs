@@ -79,10 +79,34 @@ enum Command {
     /// Run the simulated Alipay, WeChat Pay and UnionPay on their own (public test keys),
     /// for a live-mode gateway to talk to over the network.
     Simulate(SimulateArgs),
+    /// Move a deployment: copy an SQLite database into PostgreSQL.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Copy every merchant (keys still sealed), order, attempt, refund, callback with its
+    /// delivery history, and idempotency key from SQLite into PostgreSQL, then check that
+    /// every table holds as many rows as the source. Safe to run again. Start the
+    /// PostgreSQL gateways with the SQLite deployment's master key (its `<db>.key` file).
+    Copy {
+        /// sqlite://path
+        #[arg(long)]
+        from: String,
+        /// postgres://user:password@host:port/db (migrated first if new)
+        #[arg(long)]
+        to: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -292,6 +316,12 @@ async fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Store {
+            command: StoreCommand::Copy { from, to, json },
+        } => {
+            init_logging(LogFormat::Human, "warn");
+            copy_store(&from, &to, json).await
+        }
         Command::Simulate(args) => simulate(args).await,
         Command::Config {
             command: ConfigCommand::Print(args),
@@ -300,6 +330,38 @@ async fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+async fn copy_store(from: &str, to: &str, json: bool) -> Result<()> {
+    let tables =
+        ottgate_server::copy_store(from, to, &ottgate_server::PgOptions::default()).await?;
+    if json {
+        let tables: Vec<_> = tables
+            .iter()
+            .map(|t| {
+                serde_json::json!({
+                    "table": t.table,
+                    "source": t.source,
+                    "inserted": t.inserted,
+                    "destination": t.destination,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "tables": tables }));
+    } else {
+        println!(
+            "{:<18} {:>10} {:>10} {:>12}",
+            "table", "source", "inserted", "destination"
+        );
+        for t in &tables {
+            println!(
+                "{:<18} {:>10} {:>10} {:>12}",
+                t.table, t.source, t.inserted, t.destination
+            );
+        }
+        println!("every table matches its source");
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> Result<()> {

@@ -13,29 +13,13 @@ use ottgate_client::PrepayInitRequest;
 use ottgate_core::{MerchantRef, OrderId};
 use ottgate_store::{DeliveryState, SqliteStore, Store};
 use ottgate_testkit::Fetch;
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use support::{Credentials, Server, db_url, ottgate, run};
+use support::{Credentials, Server, add_merchant, db_url, ottgate, run};
 
 mod support;
 use tokio::sync::mpsc;
-
-fn add_merchant(dir: &Path, name: &str) -> Credentials {
-    let out = run(ottgate()
-        .args([
-            "merchant",
-            "add",
-            "--name",
-            name,
-            "--currencies",
-            "CAD,USD",
-            "--json",
-        ])
-        .env("OTTGATE_DATABASE_URL", db_url(dir)));
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 #[test]
 fn the_demo_runs_a_whole_payment_and_exits_zero() {

@@ -522,3 +522,93 @@ async fn losing_the_primary_loses_no_acknowledged_payment() {
         .collect::<Vec<()>>()
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_sqlite_deployment_serves_every_payment_from_postgres() {
+    // A deployment on SQLite: paid payments, some partly refunded, one never paid.
+    let dir = tempfile::tempdir().unwrap();
+    let mut old = Server::start(dir.path());
+    let c = support::add_merchant(dir.path(), "Moving Shop");
+    let client = c.client(&old.base);
+    let (receiver, callback_url) = Receiver::start(c.client(&old.base), false).await;
+    let http = reqwest::Client::new();
+    const N: usize = 12;
+    let mut payments = Vec::new();
+    for i in 0..N {
+        let mut request = order(&c, &format!("move-{i}"), &callback_url);
+        request.currency_type = Some("USD".into());
+        let created = client.prepay_init(&request).await.unwrap();
+        let token = created.payinfo.rsplit('/').next().unwrap();
+        let paid: serde_json::Value = http
+            .post(format!("{}/sandbox/v1/checkout/{token}/complete", old.base))
+            .json(&serde_json::json!({"method": "GP", "outcome": "paid"}))
+            .fetch()
+            .await
+            .json()
+            .await
+            .unwrap();
+        let attempt = paid["order_id"].as_str().unwrap().to_owned();
+        if i % 3 == 0 {
+            let refund = client.refund(&attempt, "234", None).await.unwrap();
+            assert_eq!(refund.refund_status, "success");
+        }
+        payments.push(attempt);
+    }
+    let unpaid = client
+        .prepay_init(&order(&c, "move-unpaid", &callback_url))
+        .await
+        .unwrap();
+    receiver.wait_for(N, Duration::from_secs(30)).await;
+    assert!(old.terminate().success());
+
+    // Copied, twice: the second run finds everything there.
+    let to = ottgate_testkit::fresh_database().await;
+    let from = support::db_url(dir.path());
+    let copy = || {
+        let out = run(ottgate().args(["store", "copy", "--from", &from, "--to", &to, "--json"]));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let first = copy();
+    let tables = first["tables"].as_array().unwrap();
+    let rows = |table: &str, field: &str| {
+        tables.iter().find(|t| t["table"] == table).unwrap()[field]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(rows("orders", "source"), N as u64 + 1);
+    assert_eq!(rows("attempts", "inserted"), N as u64);
+    assert_eq!(rows("refunds", "destination"), (N as u64).div_ceil(3));
+    assert_eq!(rows("deliveries", "destination"), N as u64);
+    assert!(rows("delivery_attempts", "destination") >= N as u64);
+    for t in tables {
+        assert_eq!(t["source"], t["destination"], "{t}");
+    }
+    let again = copy();
+    for t in again["tables"].as_array().unwrap() {
+        assert_eq!(t["inserted"], 0, "re-run: {t}");
+        assert_eq!(t["source"], t["destination"], "{t}");
+    }
+
+    // On PostgreSQL, with the SQLite deployment's master key: every payment reads as before
+    // and what is left of it can be refunded.
+    let master = std::fs::read_to_string(dir.path().join("ottgate.db.key")).unwrap();
+    let new = Server::serve(&[
+        ("OTTGATE_DATABASE_URL", to.as_str()),
+        ("OTTGATE_MASTER_KEY", master.trim()),
+    ]);
+    let client = c.client(&new.base);
+    for (i, attempt) in payments.iter().enumerate() {
+        let q = client.status_query(attempt).await.unwrap();
+        let refunded = if i % 3 == 0 { 234 } else { 0 };
+        assert_eq!(q.refund_amount, refunded.to_string(), "{attempt}");
+        let rest = (1234 - refunded).to_string();
+        let refund = client.refund(attempt, &rest, None).await.unwrap();
+        assert_eq!(refund.refund_status, "success", "{attempt}");
+        let q = client.status_query(attempt).await.unwrap();
+        assert_eq!(q.order_status, "fully_refunded", "{attempt}");
+    }
+    let q = client.prepay_query("move-unpaid").await.unwrap();
+    assert_eq!(q.prepay_order_id, "move-unpaid");
+    assert_ne!(q.status, "SUCCESS");
+    let _ = unpaid;
+}

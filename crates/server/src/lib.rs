@@ -39,8 +39,10 @@ pub use keyring::Keyring;
 pub use ops::REQUEST_ID;
 /// Domain types a program embedding the gateway needs to configure it.
 pub use ottgate_core::{Clock, Currency, ManualClock, PaymentMethod, SystemClock};
+pub use ottgate_store::PgOptions;
+pub use ottgate_store::copy::TableCopy;
 pub use service::merchants::{self, ChannelChange, CreatedMerchant, MerchantError, NewMerchant};
-pub use startup::{StartupError, open_keyring, open_store};
+pub use startup::{StartupError, copy_store, open_keyring, open_store};
 pub use workers::delivery::DeliveryReport;
 
 use crate::state::AppState;

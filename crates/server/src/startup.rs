@@ -10,6 +10,7 @@
 use ottgate_channels::simkit::Simulators;
 use ottgate_channels::{Channels, SandboxOptions, SandboxUrls, WALLETS};
 use ottgate_core::Clock;
+use ottgate_store::copy::TableCopy;
 use ottgate_store::{PgOptions, PgStore, SqliteStore, Store, StoreError};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -57,6 +58,37 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError>
         "unsupported database_url {:?}: expected sqlite://path or postgres://…",
         config::masked_database_url(&config.database_url)
     )))
+}
+
+/// `ottgate store copy`: a whole SQLite deployment into PostgreSQL (idempotent; see
+/// `ottgate_store::copy`). The PostgreSQL gateways then need the SQLite deployment's master
+/// key: the keys are copied still sealed under it.
+pub async fn copy_store(
+    from: &str,
+    to: &str,
+    options: &PgOptions,
+) -> Result<Vec<TableCopy>, StartupError> {
+    let source = Config {
+        database_url: from.to_owned(),
+        ..Config::default()
+    };
+    if source.sqlite_path().is_none() {
+        return Err(StartupError::Other(
+            "--from must be an SQLite database (sqlite://path)".into(),
+        ));
+    }
+    let destination = Config {
+        database_url: to.to_owned(),
+        ..Config::default()
+    };
+    if !destination.is_postgres() {
+        return Err(StartupError::Other(
+            "--to must be a PostgreSQL database (postgres://…)".into(),
+        ));
+    }
+    let source = SqliteStore::open(from).await?;
+    let destination = PgStore::open(to, options).await?;
+    Ok(ottgate_store::copy::sqlite_to_postgres(&source, &destination).await?)
 }
 
 /// The master key: given (`master_key`), or read from `master_key_file`. With SQLite a

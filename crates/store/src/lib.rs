@@ -6,6 +6,7 @@
 //! commit); the interface never exposes a transaction to callers, which is what makes
 //! that possible.
 
+pub mod copy;
 mod postgres;
 mod rows;
 mod sqlite;

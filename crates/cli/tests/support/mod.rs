@@ -16,6 +16,22 @@ pub fn db_url(dir: &std::path::Path) -> String {
     format!("sqlite://{}", dir.join("ottgate.db").display())
 }
 
+/// `ottgate merchant add` on the SQLite deployment in `dir` (CAD and USD).
+pub fn add_merchant(dir: &std::path::Path, name: &str) -> Credentials {
+    let out = run(ottgate()
+        .args([
+            "merchant",
+            "add",
+            "--name",
+            name,
+            "--currencies",
+            "CAD,USD",
+            "--json",
+        ])
+        .env("OTTGATE_DATABASE_URL", db_url(dir)));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 pub fn ottgate() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_ottgate"));
     // Only what each test sets: never a developer's own configuration.

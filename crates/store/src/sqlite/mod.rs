@@ -82,6 +82,11 @@ impl SqliteStore {
         Ok(Self { pool, writer })
     }
 
+    /// The read pool (for `copy`, which reads every table as it is).
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Rows of `table` (attempts or refunds) still `pending`, created at or before
     /// `created_before` and not asked about since `checked_before`, oldest first, each
     /// marked checked at `now`: what reconciliation asks the wallets about.
