@@ -612,3 +612,34 @@ async fn a_copied_sqlite_deployment_serves_every_payment_from_postgres() {
     assert_ne!(q.status, "SUCCESS");
     let _ = unpaid;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_are_counted_across_gateways() {
+    let deployment = Deployment::new(&[("OTTGATE_AUTH_FAILURE_LIMIT", "6")]).await;
+    let (a, b) = (deployment.serve(), deployment.serve());
+    let c = &deployment.merchant;
+    let http = reqwest::Client::new();
+    let sign_in = |base: &str, key: &str| {
+        http.post(format!("{base}/api/v1/auth/token"))
+            .json(&serde_json::json!({"appId": c.app_id, "appKey": key}))
+            .fetch()
+    };
+    // Six wrong keys, three through each gateway: each alone has seen only three.
+    for i in 0..6 {
+        let base = if i % 2 == 0 { &a.base } else { &b.base };
+        assert_eq!(sign_in(base, "not-the-key").await.status(), 401, "try {i}");
+    }
+    for base in [&a.base, &b.base] {
+        assert_eq!(
+            sign_in(base, "not-the-key").await.status(),
+            429,
+            "the seventh try, through either gateway"
+        );
+    }
+    let right = sign_in(&a.base, &c.app_key).await;
+    assert_eq!(
+        right.status(),
+        429,
+        "this address is out of tries for the window"
+    );
+}

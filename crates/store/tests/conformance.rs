@@ -17,7 +17,8 @@ use ottgate_core::{
 use ottgate_store::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryState, Idempotency,
     IdempotencyClaim, MerchantRecord, NewDelivery, NewOrder, NewRefund, NextStep, PgOptions,
-    PgStore, SettleOutcome, SettleRequest, SqliteStore, StartOutcome, Store, StoreError,
+    PgStore, SettleOutcome, SettleRequest, SignInAttempt, SqliteStore, StartOutcome, Store,
+    StoreError,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -1014,6 +1015,103 @@ async fn reconciling_gateways_never_take_the_same_attempt<S: Store>(store: S) {
     assert_eq!(all, 20, "every due attempt was taken");
 }
 
+fn sign_in(addr: &str, secs: u64) -> SignInAttempt {
+    SignInAttempt {
+        counters: vec![(format!("ip:{addr}"), 3), (format!("pair:ON1|{addr}"), 3)],
+        app_counter: ("app:ON1".into(), 5),
+        pair: format!("pair:ON1|{addr}"),
+        trust: Duration::from_secs(86_400),
+        now: at(secs),
+        window: Duration::from_secs(60),
+    }
+}
+
+async fn sign_in_failures_are_limited_shared_and_given_back<S: Store>(store: S) {
+    for i in 0..3 {
+        assert!(
+            store
+                .reserve_sign_in(sign_in("a", i))
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    assert!(
+        store
+            .reserve_sign_in(sign_in("a", 3))
+            .await
+            .unwrap()
+            .is_none(),
+        "the address is out of tries"
+    );
+    // A right key gives its reservation back and trusts the pair.
+    let right = store
+        .reserve_sign_in(sign_in("b", 4))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .release_sign_in(right, Some(("pair:ON1|b".into(), at(4))))
+        .await
+        .unwrap();
+    // Two more failures from elsewhere reach the appId's ceiling of five...
+    assert!(
+        store
+            .reserve_sign_in(sign_in("c", 5))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .reserve_sign_in(sign_in("c", 6))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        store
+            .reserve_sign_in(sign_in("d", 7))
+            .await
+            .unwrap()
+            .is_none(),
+        "the appId's ceiling"
+    );
+    // ...which the trusted pair is exempt from.
+    assert!(
+        store
+            .reserve_sign_in(sign_in("b", 8))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Failures leave the window.
+    assert!(
+        store
+            .reserve_sign_in(sign_in("a", 62))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+async fn concurrent_sign_in_failures_never_overtake_the_limit<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let tries: Vec<_> = (0..12)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.reserve_sign_in(sign_in("e", 1)).await.unwrap() })
+        })
+        .collect();
+    let mut taken = 0;
+    for t in tries {
+        if t.await.unwrap().is_some() {
+            taken += 1;
+        }
+    }
+    assert_eq!(taken, 3);
+}
+
 async fn refund_reconciliation_sees_old_unchecked_pending_refunds<S: Store>(store: S) {
     let (o, payment) = paid_payment(&store, "refund-6").await;
     let mut refunds = Vec::new();
@@ -1113,6 +1211,8 @@ store_cases!(
     concurrent_claims_of_one_key_let_exactly_one_run,
     reconciliation_sees_old_unchecked_pending_attempts,
     reconciling_gateways_never_take_the_same_attempt,
+    sign_in_failures_are_limited_shared_and_given_back,
+    concurrent_sign_in_failures_never_overtake_the_limit,
     refund_reconciliation_sees_old_unchecked_pending_refunds,
 );
 

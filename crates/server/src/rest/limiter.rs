@@ -16,8 +16,9 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// In memory, per process: a limit for one process's share of the traffic. A deployment
-/// with many processes multiplies it by their number.
+/// In memory, per process: it turns a flood away without touching the database. Gateways
+/// sharing a PostgreSQL database also count in it ([`FailureLimiter::shared_attempt`]), so
+/// the limits hold across all of them.
 #[derive(Debug)]
 pub struct FailureLimiter {
     limit: usize,
@@ -121,9 +122,44 @@ impl FailureLimiter {
         })
     }
 
+    /// The same request, for the count every gateway on a shared database keeps.
+    pub fn shared_attempt(
+        &self,
+        app_id: &str,
+        addr: Option<IpAddr>,
+        now: Timestamp,
+    ) -> ottgate_store::SignInAttempt {
+        let pair = pair_key(app_id, addr);
+        let limit = u32::try_from(self.limit).unwrap_or(u32::MAX);
+        let mut counters = vec![(pair.clone(), limit)];
+        if let Some(addr) = addr {
+            counters.push((format!("ip:{addr}"), limit));
+        }
+        ottgate_store::SignInAttempt {
+            counters,
+            app_counter: (
+                format!("app:{app_id}"),
+                u32::try_from(self.app_limit).unwrap_or(u32::MAX),
+            ),
+            pair,
+            trust: TRUST,
+            now,
+            window: self.window,
+        }
+    }
+
     /// The key was right: the reserved failure is given back, and the address is trusted
     /// for this appId.
     pub fn succeeded(&self, reservation: Reservation) {
+        let pair = reservation.pair.clone();
+        let at = reservation.at;
+        self.release(reservation);
+        self.lock().trusted.insert(pair, at);
+    }
+
+    /// The key was never checked (the request was turned away for another reason): the
+    /// reserved failure is given back, and nothing is trusted.
+    pub fn release(&self, reservation: Reservation) {
         let mut inner = self.lock();
         for key in &reservation.keys {
             if let Some(entries) = inner.failures.get_mut(key)
@@ -132,7 +168,6 @@ impl FailureLimiter {
                 entries.remove(i);
             }
         }
-        inner.trusted.insert(reservation.pair, reservation.at);
     }
 
     fn forget_stale(&self, inner: &mut Inner, now: Timestamp) {
@@ -186,6 +221,22 @@ mod tests {
         assert!(
             limiter.reserve("ON1", ip(1), at(61)).is_some(),
             "the oldest failure left the window"
+        );
+    }
+
+    #[test]
+    fn a_request_turned_away_unchecked_gives_back_its_failure_but_earns_no_trust() {
+        let limiter = FailureLimiter::new(10, 2, Duration::from_secs(60));
+        for i in 0..5 {
+            let r = limiter.reserve("ON1", ip(1), at(i)).unwrap();
+            limiter.release(r);
+        }
+        for i in 0..2 {
+            assert!(limiter.reserve("ON1", ip(i), at(10)).is_some());
+        }
+        assert!(
+            limiter.reserve("ON1", ip(1), at(11)).is_none(),
+            "the appId's ceiling applies: the address never signed in"
         );
     }
 

@@ -70,17 +70,41 @@ pub async fn token(
     let now = state.service.clock.now();
     // The failure is counted before the key is hashed, so concurrent guesses cannot
     // overtake the limit; a right key gives it back.
-    let Some(reservation) = state.auth_failures.reserve(&app_id, addr, now) else {
-        return Err(RestError::new(
+    let too_many = || {
+        RestError::new(
             StatusCode::TOO_MANY_REQUESTS,
             RestCode::AuthorizationFailed,
             "too many failed attempts; try again later",
-        ));
+        )
+    };
+    let Some(reservation) = state.auth_failures.reserve(&app_id, addr, now) else {
+        return Err(too_many());
+    };
+    // Gateways sharing a database count there too, so the limit holds across them.
+    let store = &state.service.store;
+    let shared = if store.is_shared() {
+        let attempt = state.auth_failures.shared_attempt(&app_id, addr, now);
+        match store.reserve_sign_in(attempt).await {
+            Ok(Some(reserved)) => Some(reserved),
+            Ok(None) => {
+                state.auth_failures.release(reservation);
+                return Err(too_many());
+            }
+            Err(e) => {
+                state.auth_failures.release(reservation);
+                return Err(e.into());
+            }
+        }
+    } else {
+        None
     };
     // Each hash takes ~19 MiB: only a few at once, the rest wait their turn (briefly).
     let Ok(Ok(_permit)) = tokio::time::timeout(HASH_QUEUE_WAIT, state.auth_hashing.acquire()).await
     else {
-        state.auth_failures.succeeded(reservation);
+        state.auth_failures.release(reservation);
+        if let Some(reserved) = shared {
+            store.release_sign_in(reserved, None).await?;
+        }
         return Err(RestError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             RestCode::Other,
@@ -102,6 +126,10 @@ pub async fn token(
             "API Authorization failed",
         ));
     };
+    if let Some(reserved) = shared {
+        let pair = state.auth_failures.shared_attempt(&app_id, addr, now).pair;
+        store.release_sign_in(reserved, Some((pair, now))).await?;
+    }
     state.auth_failures.succeeded(reservation);
     let (token, expired) = state.tokens.issue(&app_id, &record.merchant.id, now);
     ok(TokenResult { token, expired })

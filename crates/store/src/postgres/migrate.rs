@@ -7,11 +7,18 @@ use deadpool_postgres::Client;
 use crate::{Result, StoreError};
 
 /// (version, name, SQL), oldest first. Never edit a shipped migration; add a new one.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "sign_ins",
+        include_str!("../../migrations/postgres/0002_sign_ins.sql"),
+    ),
+];
 
 /// The advisory lock migrations run under (any constant no other program uses).
 const LOCK: i64 = 0x6f74_7467_6174_6531;

@@ -22,6 +22,7 @@ mod merchants;
 mod migrate;
 mod orders;
 mod refunds;
+mod sign_ins;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -31,6 +32,8 @@ use ottgate_core::{
 };
 use std::time::Duration;
 use tokio_postgres::NoTls;
+
+use crate::SignInAttempt;
 
 use crate::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, Idempotency,
@@ -453,5 +456,21 @@ impl Store for PgStore {
 
     async fn prune_idempotency(&self, before: Timestamp, limit: u32) -> Result<u64> {
         in_tx!(self, |tx| idempotency::prune(&tx, before, limit))
+    }
+
+    fn is_shared(&self) -> bool {
+        true
+    }
+
+    async fn reserve_sign_in(&self, attempt: SignInAttempt) -> Result<Option<Vec<i64>>> {
+        in_tx!(self, |tx| sign_ins::reserve(&tx, &attempt))
+    }
+
+    async fn release_sign_in(
+        &self,
+        reserved: Vec<i64>,
+        trust: Option<(String, Timestamp)>,
+    ) -> Result<()> {
+        in_tx!(self, |tx| sign_ins::release(&tx, &reserved, trust.as_ref()))
     }
 }

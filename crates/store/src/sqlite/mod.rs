@@ -11,6 +11,7 @@ mod idempotency;
 mod merchants;
 mod orders;
 mod refunds;
+mod sign_ins;
 mod writer;
 
 use async_trait::async_trait;
@@ -29,7 +30,7 @@ use crate::rows::{AttemptRow, RefundRow};
 use crate::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, Idempotency,
     IdempotencyClaim, MerchantRecord, NewOrder, NewRefund, Result, SettleOutcome, SettleRequest,
-    StartOutcome, Stats, Store, StoreError,
+    SignInAttempt, StartOutcome, Stats, Store, StoreError,
 };
 use writer::Writer;
 
@@ -464,6 +465,22 @@ impl Store for SqliteStore {
     async fn prune_idempotency(&self, before: Timestamp, limit: u32) -> Result<u64> {
         self.writer
             .write(move |c| idempotency::prune(c, before, limit).boxed())
+            .await
+    }
+
+    async fn reserve_sign_in(&self, attempt: SignInAttempt) -> Result<Option<Vec<i64>>> {
+        self.writer
+            .write(move |c| sign_ins::reserve(c, attempt).boxed())
+            .await
+    }
+
+    async fn release_sign_in(
+        &self,
+        reserved: Vec<i64>,
+        trust: Option<(String, Timestamp)>,
+    ) -> Result<()> {
+        self.writer
+            .write(move |c| sign_ins::release(c, reserved, trust).boxed())
             .await
     }
 }

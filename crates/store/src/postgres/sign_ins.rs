@@ -1,0 +1,86 @@
+//! Failed REST sign-ins, counted for every gateway on the database. Each counter is taken
+//! under a transaction-scoped advisory lock on its key, so two gateways counting the same
+//! address at once take turns and neither overtakes the limit.
+
+use deadpool_postgres::Transaction;
+use ottgate_core::Timestamp;
+
+use super::db;
+use crate::{Result, SignInAttempt};
+
+pub(super) async fn reserve(tx: &Transaction<'_>, a: &SignInAttempt) -> Result<Option<Vec<i64>>> {
+    let now = a.now.epoch_millis();
+    let trusted = db::opt(
+        tx,
+        "SELECT 1 FROM sign_in_trust WHERE pair = $1 AND since > $2",
+        &[&a.pair, &now.saturating_sub(db::millis(a.trust))],
+    )
+    .await?
+    .is_some();
+    let mut counters = a.counters.clone();
+    if !trusted {
+        counters.push(a.app_counter.clone());
+    }
+    counters.sort();
+    let since = now.saturating_sub(db::millis(a.window));
+    for (key, limit) in &counters {
+        db::exec(
+            tx,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))",
+            &[key],
+        )
+        .await?;
+        let failures: i64 = db::one(
+            tx,
+            "SELECT COUNT(*) FROM sign_in_failures WHERE key = $1 AND at > $2",
+            &[key, &since],
+        )
+        .await?
+        .try_get(0)?;
+        if failures >= i64::from(*limit) {
+            return Ok(None);
+        }
+    }
+    let mut reserved = Vec::with_capacity(counters.len());
+    for (key, _) in &counters {
+        let row = db::one(
+            tx,
+            "INSERT INTO sign_in_failures (key, at) VALUES ($1, $2) RETURNING id",
+            &[key, &now],
+        )
+        .await?;
+        reserved.push(row.try_get(0)?);
+    }
+    // Failures that left every window, a few at a time.
+    db::exec(
+        tx,
+        "DELETE FROM sign_in_failures WHERE id IN
+         (SELECT id FROM sign_in_failures WHERE at <= $1 LIMIT 100)",
+        &[&since],
+    )
+    .await?;
+    Ok(Some(reserved))
+}
+
+pub(super) async fn release(
+    tx: &Transaction<'_>,
+    reserved: &[i64],
+    trust: Option<&(String, Timestamp)>,
+) -> Result<()> {
+    db::exec(
+        tx,
+        "DELETE FROM sign_in_failures WHERE id = ANY($1)",
+        &[&reserved],
+    )
+    .await?;
+    if let Some((pair, at)) = trust {
+        db::exec(
+            tx,
+            "INSERT INTO sign_in_trust (pair, since) VALUES ($1, $2)
+             ON CONFLICT (pair) DO UPDATE SET since = excluded.since",
+            &[pair, &at.epoch_millis()],
+        )
+        .await?;
+    }
+    Ok(())
+}
