@@ -16,7 +16,7 @@ use ottgate_testkit::Fetch;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use support::{Credentials, Server, add_merchant, db_url, ottgate, run};
+use support::{Credentials, Server, add_merchant, db_url, location, ottgate, run};
 
 mod support;
 use tokio::sync::mpsc;
@@ -516,11 +516,6 @@ fn hidden_inputs(page: &str) -> Vec<(String, String)> {
             )
         })
         .collect()
-}
-
-fn location(r: &reqwest::Response) -> String {
-    assert!(r.status().is_redirection(), "{}", r.status());
-    r.headers()["location"].to_str().unwrap().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

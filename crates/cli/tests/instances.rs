@@ -643,3 +643,98 @@ async fn failed_sign_ins_are_counted_across_gateways() {
         "this address is out of tries for the window"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_gateway_sandbox_shares_one_ottgate_simulate() {
+    // The built-in simulators live in each gateway's memory, so with several gateways the
+    // wallets are one `ottgate simulate` they all talk to (docs/deployment.md).
+    let dir = tempfile::tempdir().unwrap();
+    let sims = Server::launch(
+        ottgate().args([
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--time-scale",
+            "3600",
+            "--log-format",
+            "json",
+            "--write-gateway-config",
+            dir.path().to_str().unwrap(),
+        ]),
+        "simulators serving",
+    );
+    let deployment = Deployment::new(&[]).await;
+    // A stands where the load balancer would: the public URL both gateways hand out.
+    let port = support::free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let config = dir.path().join("gateway.toml");
+    let gateway = |listen: String| {
+        let mut command = ottgate();
+        command.args([
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            &listen,
+            "--log-format",
+            "json",
+        ]);
+        for (key, value) in &deployment.env {
+            command.env(key, value);
+        }
+        command.env("OTTGATE_PUBLIC_URL", &public);
+        Server::launch(&mut command, "ottgate serving")
+    };
+    let a = gateway(format!("127.0.0.1:{port}"));
+    let b = gateway("127.0.0.1:0".into());
+    let c = &deployment.merchant;
+    let (receiver, callback_url) = Receiver::start(c.client(&a.base), false).await;
+    let http = ottgate_testkit::browser();
+
+    // Created through A; the buyer's choice lands on B, which starts the payment at the
+    // shared Alipay; the buyer pays there; Alipay notifies the public URL (A).
+    let created = c
+        .client(&a.base)
+        .prepay_init(&order(c, "shared-sim-1", &callback_url))
+        .await
+        .unwrap();
+    let token = created.payinfo.rsplit('/').next().unwrap();
+    let chose = http
+        .post(format!("{}/checkout/{token}/pay", b.base))
+        .form(&[("method", "ALIPAY")])
+        .fetch()
+        .await;
+    let wallet = url::Url::parse(&support::location(&chose)).unwrap();
+    assert!(wallet.as_str().starts_with(&sims.base), "{wallet}");
+    assert_eq!(http.get(wallet.clone()).fetch().await.status(), 200);
+    let trade = wallet
+        .query_pairs()
+        .find(|(k, _)| k == "out_trade_no")
+        .unwrap()
+        .1
+        .into_owned();
+    let paid = http
+        .post(format!("{}/sim/alipay/cashier/{trade}", sims.base))
+        .form(&[("action", "pay")])
+        .fetch()
+        .await;
+    assert_eq!(paid.status(), 303, "back to the merchant");
+    receiver.wait_for(1, Duration::from_secs(30)).await;
+
+    // B reads it paid and refunds it at the same Alipay; the refund's result comes back
+    // by notification too.
+    let through_b = c.client(&b.base);
+    assert_eq!(
+        through_b.status_query(&trade).await.unwrap().order_status,
+        "success"
+    );
+    let refund = through_b.refund(&trade, "200", None).await.unwrap();
+    assert_eq!(refund.refund_status, "pending");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while through_b.status_query(&trade).await.unwrap().refund_amount != "200" {
+        assert!(Instant::now() < deadline, "the refund result never came");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.arrivals()[&trade].len(), 1, "one callback");
+}

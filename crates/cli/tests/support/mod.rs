@@ -169,3 +169,17 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Where a redirect points.
+pub fn location(r: &reqwest::Response) -> String {
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// A free port on loopback (for a gateway whose address must be known before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
