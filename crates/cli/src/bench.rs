@@ -18,6 +18,10 @@ pub struct BenchArgs {
     /// Seconds per phase.
     #[arg(long, default_value_t = 10)]
     pub seconds: u64,
+    /// Run the gateway on this PostgreSQL database instead of a temporary SQLite file (use
+    /// an empty database: the bench adds a merchant and its orders).
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 struct Phase {
@@ -95,7 +99,20 @@ where
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
-    let throwaway = Throwaway::start(|_| {}).await?;
+    let database_url = args.database_url.clone();
+    let throwaway = Throwaway::start(|config| {
+        if let Some(url) = database_url {
+            config.database_url = url;
+            // A key for this run's merchant only.
+            let key: String = (0..32)
+                .map(|_| format!("{:02x}", rand::random::<u8>()))
+                .collect();
+            config.master_key = Some(ottgate_server::config::MaskedString(
+                ottgate_server::Secret::new(key),
+            ));
+        }
+    })
+    .await?;
     let gateway = &throwaway.gateway;
     let created = gateway
         .create_merchant(NewMerchant {
@@ -110,11 +127,19 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         m.id.as_str(),
         SignKey::new(created.sign_key.expose_secret()).context("key")?,
     )?;
+    let database = match &args.database_url {
+        Some(url) => format!(
+            "PostgreSQL (synchronous_commit=on) at {}",
+            ottgate_server::config::masked_database_url(url)
+        ),
+        None => format!(
+            "SQLite (WAL, synchronous=FULL) in {}",
+            throwaway.dir.path().display()
+        ),
+    };
     println!(
-        "ottgate bench: {} concurrent clients, {} s per phase, loopback HTTP, SQLite (WAL, synchronous=FULL) in {}",
-        args.concurrency,
-        args.seconds,
-        throwaway.dir.path().display()
+        "ottgate bench: {} concurrent clients, {} s per phase, loopback HTTP, {database}",
+        args.concurrency, args.seconds,
     );
     let template = PrepayInitRequest {
         merchant_id: Some(m.id.to_string()),

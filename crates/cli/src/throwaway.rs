@@ -1,5 +1,5 @@
-//! A gateway for one command's lifetime: a temporary SQLite database, a free loopback
-//! port, workers running. Used by `demo` and `bench`.
+//! A gateway for one command's lifetime: a temporary SQLite database (or a database the
+//! caller names), a free loopback port, workers running. Used by `demo` and `bench`.
 
 use anyhow::Result;
 use ottgate_server::{Config, Gateway, SystemClock};
@@ -17,13 +17,15 @@ pub struct Throwaway {
 }
 
 impl Throwaway {
-    /// Starts the gateway; `adjust` may change the configuration (the database and listen
-    /// address are set here).
+    /// Starts the gateway; `adjust` may change the configuration (the listen address is
+    /// set here, and the database unless `adjust` names a PostgreSQL one).
     pub async fn start(adjust: impl FnOnce(&mut Config)) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let mut config = Config::default();
         adjust(&mut config);
-        config.database_url = format!("sqlite://{}", dir.path().join("ottgate.db").display());
+        if !config.is_postgres() {
+            config.database_url = format!("sqlite://{}", dir.path().join("ottgate.db").display());
+        }
         config.listen = "127.0.0.1:0".parse()?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let bound = listener.local_addr()?;

@@ -142,22 +142,9 @@ async fn receiver(delay: Duration) -> (String, mpsc::UnboundedReceiver<Bytes>) {
     (url, rx)
 }
 
+/// 5.00 USD under `reference`, called back at `callback`.
 fn order(c: &Credentials, reference: &str, callback: &str) -> PrepayInitRequest {
-    PrepayInitRequest {
-        merchant_id: Some(c.merchant_id.clone()),
-        shop_id: Some(c.shop_id.clone()),
-        operator_id: Some(c.operator_id.clone()),
-        prepay_order_id: Some(reference.into()),
-        sale_num: Some("1".into()),
-        amount: Some("500".into()),
-        currency_type: Some("USD".into()),
-        biz_type: Some("PREPAY".into()),
-        redirect_url: Some("https://shop.example/done".into()),
-        call_back_url: Some(callback.into()),
-        duration: Some("300".into()),
-        email: None,
-        remarks: None,
-    }
+    support::order(c, reference, callback, "500", "USD")
 }
 
 async fn pay(base: &str, payinfo: &str) {

@@ -128,22 +128,9 @@ impl Receiver {
     }
 }
 
+/// 12.34 CAD under `reference`, called back at `callback`.
 fn order(c: &Credentials, reference: &str, callback: &str) -> PrepayInitRequest {
-    PrepayInitRequest {
-        merchant_id: Some(c.merchant_id.clone()),
-        shop_id: Some(c.shop_id.clone()),
-        operator_id: Some(c.operator_id.clone()),
-        prepay_order_id: Some(reference.into()),
-        sale_num: Some("1".into()),
-        amount: Some("1234".into()),
-        currency_type: Some("CAD".into()),
-        biz_type: Some("PREPAY".into()),
-        redirect_url: Some("https://shop.example/done".into()),
-        call_back_url: Some(callback.into()),
-        duration: Some("600".into()),
-        email: None,
-        remarks: None,
-    }
+    support::order(c, reference, callback, "1234", "CAD")
 }
 
 /// The sandbox helper of the gateway at `base` pays the checkout behind `payinfo`; its

@@ -5,7 +5,7 @@
     reason = "each test binary uses the part it needs; the rest is not dead code"
 )]
 
-use ottgate_client::{Client, SignKey};
+use ottgate_client::{Client, PrepayInitRequest, SignKey};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -182,4 +182,30 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// A PREPAY_INIT of `amount` cents in `currency` under `reference`, called back at
+/// `callback`.
+pub fn order(
+    c: &Credentials,
+    reference: &str,
+    callback: &str,
+    amount: &str,
+    currency: &str,
+) -> PrepayInitRequest {
+    PrepayInitRequest {
+        merchant_id: Some(c.merchant_id.clone()),
+        shop_id: Some(c.shop_id.clone()),
+        operator_id: Some(c.operator_id.clone()),
+        prepay_order_id: Some(reference.into()),
+        sale_num: Some("1".into()),
+        amount: Some(amount.into()),
+        currency_type: Some(currency.into()),
+        biz_type: Some("PREPAY".into()),
+        redirect_url: Some("https://shop.example/done".into()),
+        call_back_url: Some(callback.into()),
+        duration: Some("600".into()),
+        email: None,
+        remarks: None,
+    }
 }
