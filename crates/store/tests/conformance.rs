@@ -1228,3 +1228,24 @@ async fn sqlite_data_survives_reopening_the_file() {
     store.ready().await.unwrap();
     assert_eq!(store.order(&o.id).await.unwrap(), Some(o));
 }
+
+#[tokio::test]
+async fn postgres_gateways_starting_together_migrate_once() {
+    let url = ottgate_testkit::fresh_database().await;
+    let opening: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PgStore::open(&url, &PgOptions::default()).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for open in opening {
+        stores.push(open.await.unwrap().expect("every gateway starts"));
+    }
+    for store in &stores {
+        store.ready().await.unwrap();
+    }
+    // Each store sees what another wrote: one schema.
+    let o = open_order(&stores[0], "migrated-once").await;
+    assert_eq!(stores[3].order(&o.id).await.unwrap(), Some(o));
+}
