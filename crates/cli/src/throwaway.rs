@@ -1,5 +1,5 @@
-//! A gateway for one command's lifetime: a temporary SQLite database (or a database the
-//! caller names), a free loopback port, workers running. Used by `demo` and `bench`.
+//! A gateway for one command's lifetime: a temporary SQLite database, a free loopback
+//! port, workers running. Used by `demo`.
 
 use anyhow::Result;
 use ottgate_server::{Config, Gateway, SystemClock};
@@ -11,21 +11,20 @@ pub struct Throwaway {
     pub gateway: Gateway,
     /// `http://127.0.0.1:<port>`
     pub base: String,
-    pub dir: tempfile::TempDir,
+    /// Holds the database until the gateway is dropped.
+    _dir: tempfile::TempDir,
     shutdown: CancellationToken,
     server: JoinHandle<std::io::Result<()>>,
 }
 
 impl Throwaway {
-    /// Starts the gateway; `adjust` may change the configuration (the listen address is
-    /// set here, and the database unless `adjust` names a PostgreSQL one).
+    /// Starts the gateway; `adjust` may change the configuration (the database and listen
+    /// address are set here).
     pub async fn start(adjust: impl FnOnce(&mut Config)) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let mut config = Config::default();
         adjust(&mut config);
-        if !config.is_postgres() {
-            config.database_url = format!("sqlite://{}", dir.path().join("ottgate.db").display());
-        }
+        config.database_url = format!("sqlite://{}", dir.path().join("ottgate.db").display());
         config.listen = "127.0.0.1:0".parse()?;
         let listener = tokio::net::TcpListener::bind(config.listen).await?;
         let bound = listener.local_addr()?;
@@ -38,7 +37,7 @@ impl Throwaway {
         Ok(Self {
             gateway,
             base: format!("http://{bound}"),
-            dir,
+            _dir: dir,
             shutdown,
             server,
         })

@@ -54,8 +54,54 @@ fn bench_measures_both_phases_without_errors() {
             .find(|l| l.starts_with(phase))
             .unwrap_or_else(|| panic!("no {phase} line:\n{text}"));
         assert!(line.contains("req/s") && line.contains("p99"), "{line}");
+        assert!(line.contains("µs/req"), "the spawned server's CPU: {line}");
         assert!(line.trim_end().ends_with("errors 0"), "{line}");
     }
+}
+
+#[test]
+fn bench_drives_a_running_gateway_open_loop_and_reports_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let out = run(ottgate()
+        .args(["merchant", "add", "--name", "Bench", "--json"])
+        .env("OTTGATE_DATABASE_URL", db_url(dir.path())));
+    let credentials = dir.path().join("merchant.json");
+    std::fs::write(&credentials, &out.stdout).unwrap();
+    let out = run(ottgate().args([
+        "bench",
+        "--url",
+        &server.base,
+        "--credentials",
+        credentials.to_str().unwrap(),
+        "--scenario",
+        "create,query,rest,e2e",
+        "--rate",
+        "40",
+        "--seconds",
+        "1",
+        "--json",
+    ]));
+    let phases: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let names: Vec<&str> = phases.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["PREPAY_INIT", "PREPAY_QUERY", "REST_WAP_PAY", "E2E"]);
+    for phase in &phases {
+        assert_eq!(phase["errors"], 0, "{phase}");
+        assert_eq!(phase["requests"], 40, "40 a second for a second: {phase}");
+        for key in ["per_second", "p50_ms", "p99_ms"] {
+            assert!(phase[key].as_f64().unwrap() > 0.0, "{key}: {phase}");
+        }
+        assert!(
+            phase.get("server_cpu_us_per_request").is_none(),
+            "no CPU figure for a gateway it did not start"
+        );
+    }
+    assert_eq!(phases[3]["callbacks"], 40, "every e2e payment called back");
+    assert!(phases[3]["callback_p99_ms"].as_f64().unwrap() > 0.0);
 }
 
 #[test]

@@ -135,6 +135,25 @@ impl Client {
         &self.merchant_id
     }
 
+    /// `fields` sealed into the envelope of `action`/`version`.
+    pub fn envelope(&self, action: &str, version: &str, fields: &Fields) -> EnvelopeRequest {
+        let sealed = seal(fields, &self.sign_key);
+        EnvelopeRequest {
+            action: action.to_owned(),
+            version: version.to_owned(),
+            merchant_id: self.merchant_id.clone(),
+            data: sealed.data,
+            md5: sealed.md5.to_string(),
+        }
+    }
+
+    /// The `/processV2` URL this client posts to.
+    pub fn endpoint(&self) -> Result<Url, ClientError> {
+        self.base
+            .join("processV2")
+            .map_err(|e| ClientError::Config(e.to_string()))
+    }
+
     /// Seals `fields`, posts them as `action`/`version` to `/processV2`, and opens the reply.
     /// A non-success `rsp_code` is returned in the [`Exchange`], not as an error.
     pub async fn exchange(
@@ -143,18 +162,8 @@ impl Client {
         version: &str,
         fields: Fields,
     ) -> Result<Exchange, ClientError> {
-        let sealed = seal(&fields, &self.sign_key);
-        let request = EnvelopeRequest {
-            action: action.to_owned(),
-            version: version.to_owned(),
-            merchant_id: self.merchant_id.clone(),
-            data: sealed.data,
-            md5: sealed.md5.to_string(),
-        };
-        let url = self
-            .base
-            .join("processV2")
-            .map_err(|e| ClientError::Config(e.to_string()))?;
+        let request = self.envelope(action, version, &fields);
+        let url = self.endpoint()?;
         let http = self
             .http
             .post(url)

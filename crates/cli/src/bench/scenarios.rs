@@ -1,0 +1,339 @@
+//! The scenarios: each prepares its requests, runs one phase and reports it.
+
+use anyhow::{Context, Result, bail};
+use axum::body::Bytes;
+use futures::FutureExt;
+use ottgate_client::{
+    Client, PayRequest, PrepayInitRequest, RestClient, SignKey, prepay_fields, query_fields,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::Report;
+use super::load::{self, Load, Measured, Op, Outcome};
+use super::target::Target;
+
+/// Requests sealed ahead for a closed-loop create phase, per second of it.
+const SEALED_PER_SECOND: u64 = 25_000;
+/// At most this many sealed ahead (~500 bytes each).
+const SEALED_AT_MOST: u64 = 500_000;
+
+pub struct Bench<'a> {
+    target: &'a Target,
+    load: Load,
+    seconds: u64,
+    client: Client,
+    http: reqwest::Client,
+    /// Distinguishes this run's references from earlier runs' on the same gateway.
+    run: String,
+    /// Orders created so far: `bench-{run}-{i}` for i below this.
+    created: u64,
+    requests: usize,
+}
+
+/// An envelope answer is a success when HTTP says so and its (plain) `rsp_code` does: read
+/// without decrypting, so the load generator stays cheap.
+fn envelope_ok(status: reqwest::StatusCode, body: &[u8]) -> Outcome {
+    const SUCCESS: &[u8] = br#""rsp_code":"SUCCESS""#;
+    let ok = status.is_success() && body.windows(SUCCESS.len()).any(|w| w == SUCCESS);
+    if ok { Outcome::Ok } else { Outcome::Failed }
+}
+
+impl<'a> Bench<'a> {
+    pub fn new(target: &'a Target, load: Load, seconds: u64) -> Result<Self> {
+        let c = &target.credentials;
+        let client = Client::new(
+            &target.base,
+            &c.merchant_id,
+            SignKey::new(&c.sign_key).context("sign key")?,
+        )?;
+        Ok(Self {
+            target,
+            load,
+            seconds,
+            client,
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(1024)
+                .build()?,
+            run: format!("{:08x}", rand::random::<u32>()),
+            created: 0,
+            requests: 0,
+        })
+    }
+
+    pub fn had_no_requests(&self) -> bool {
+        self.requests == 0
+    }
+
+    fn order(&self, reference: String, callback: &str) -> PrepayInitRequest {
+        let c = &self.target.credentials;
+        PrepayInitRequest {
+            merchant_id: Some(c.merchant_id.clone()),
+            shop_id: Some(c.shop_id.clone()),
+            operator_id: Some(c.operator_id.clone()),
+            prepay_order_id: Some(reference),
+            sale_num: Some("1".into()),
+            amount: Some("1234".into()),
+            currency_type: Some("CAD".into()),
+            biz_type: Some("PREPAY".into()),
+            redirect_url: Some("https://shop.example/return".into()),
+            call_back_url: Some(callback.into()),
+            duration: Some("3600".into()),
+            email: None,
+            remarks: None,
+        }
+    }
+
+    /// `count` envelope bodies, sealed on every core before the clock starts.
+    fn seal(&self, count: u64, body: impl Fn(u64) -> Vec<u8> + Sync) -> Arc<Vec<Bytes>> {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
+        let chunk = count.div_ceil(threads).max(1);
+        let body = &body;
+        let parts: Vec<Vec<Bytes>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    scope.spawn(move || {
+                        (t * chunk..((t + 1) * chunk).min(count))
+                            .map(|i| Bytes::from(body(i)))
+                            .collect()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        Arc::new(parts.into_iter().flatten().collect())
+    }
+
+    /// Posts `bodies[index(i)]` to `/processV2`.
+    fn post_sealed(&self, bodies: Arc<Vec<Bytes>>, cycle: bool) -> Result<Op> {
+        let url = self.client.endpoint()?;
+        let http = self.http.clone();
+        Ok(Arc::new(move |i| {
+            let len = bodies.len() as u64;
+            let body = if cycle && len > 0 {
+                bodies[(i % len) as usize].clone()
+            } else if i < len {
+                bodies[i as usize].clone()
+            } else {
+                return async { Outcome::Exhausted }.boxed();
+            };
+            let request = http
+                .post(url.clone())
+                .header("content-type", "application/json")
+                .body(body);
+            async move {
+                match request.send().await {
+                    Ok(r) => {
+                        let status = r.status();
+                        match r.bytes().await {
+                            Ok(b) => envelope_ok(status, &b),
+                            Err(_) => Outcome::Failed,
+                        }
+                    }
+                    Err(_) => Outcome::Failed,
+                }
+            }
+            .boxed()
+        }))
+    }
+
+    async fn phase(&mut self, op: Op) -> Measured {
+        let before = self.target.usage();
+        let mut measured = load::run(self.load, self.seconds, op).await;
+        measured.server = before.zip(self.target.usage());
+        self.requests += measured.requests;
+        measured
+    }
+
+    fn reference(&self, i: u64) -> String {
+        format!("bench-{}-{i}", self.run)
+    }
+
+    pub async fn create(&mut self) -> Result<Report> {
+        let count = match self.load {
+            Load::Open(rate) => rate * (self.seconds + 1),
+            Load::Closed(_) => SEALED_PER_SECOND * self.seconds,
+        }
+        .min(SEALED_AT_MOST);
+        let start = self.created;
+        let bodies = self.seal(count, |i| {
+            let request = self.order(self.reference(start + i), "https://shop.example/notify");
+            serde_json::to_vec(&self.client.envelope(
+                "PREPAY_INIT",
+                "2.0",
+                &prepay_fields(&request),
+            ))
+            .unwrap_or_default()
+        });
+        let op = self.post_sealed(bodies, false)?;
+        let measured = self.phase(op).await;
+        self.created += measured.requests as u64;
+        Ok(Report {
+            name: "PREPAY_INIT",
+            measured,
+            callback_us: None,
+        })
+    }
+
+    pub async fn query(&mut self) -> Result<Report> {
+        if self.created == 0 {
+            // Something to ask about.
+            let saved = self.load;
+            self.load = Load::Closed(16);
+            let seconds = std::mem::replace(&mut self.seconds, 1);
+            self.create().await?;
+            self.load = saved;
+            self.seconds = seconds;
+        }
+        let created = self.created.max(1);
+        let merchant = self.target.credentials.merchant_id.clone();
+        let bodies = self.seal(created.min(100_000), |i| {
+            let fields = query_fields(&merchant, &self.reference(i % created));
+            serde_json::to_vec(&self.client.envelope("PREPAY_QUERY", "2.0", &fields))
+                .unwrap_or_default()
+        });
+        let op = self.post_sealed(bodies, true)?;
+        Ok(Report {
+            name: "PREPAY_QUERY",
+            measured: self.phase(op).await,
+            callback_us: None,
+        })
+    }
+
+    pub async fn rest(&mut self) -> Result<Report> {
+        let c = &self.target.credentials;
+        let (Some(app_id), Some(app_key)) = (&c.app_id, &c.app_key) else {
+            bail!("the rest scenario needs app_id and app_key in the credentials");
+        };
+        let rest = Arc::new(RestClient::new(&self.target.base, app_id, app_key)?);
+        rest.token().await.context("REST sign-in")?;
+        let op: Op = Arc::new(move |_| {
+            let rest = rest.clone();
+            async move {
+                let request = PayRequest {
+                    amount: "1234".into(),
+                    callback_url: "https://shop.example/notify".into(),
+                    return_url: "https://shop.example/return".into(),
+                    remark: None,
+                    reference: None,
+                };
+                match rest.wap_pay(&request).await {
+                    Ok(_) => Outcome::Ok,
+                    Err(_) => Outcome::Failed,
+                }
+            }
+            .boxed()
+        });
+        Ok(Report {
+            name: "REST_WAP_PAY",
+            measured: self.phase(op).await,
+            callback_us: None,
+        })
+    }
+
+    pub async fn e2e(&mut self) -> Result<Report> {
+        let arrivals: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        let paid: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        let callback = receiver(self.client.clone(), arrivals.clone()).await?;
+        let start = self.created;
+        self.created += 1_000_000;
+        let (client, http, base, run) = (
+            self.client.clone(),
+            self.http.clone(),
+            self.target.base.clone(),
+            self.run.clone(),
+        );
+        let template = self.order(String::new(), &callback);
+        let paid_in_op = paid.clone();
+        let op: Op = Arc::new(move |i| {
+            let (client, http, base, paid) = (
+                client.clone(),
+                http.clone(),
+                base.clone(),
+                paid_in_op.clone(),
+            );
+            let mut request = template.clone();
+            request.prepay_order_id = Some(format!("bench-{run}-{}", start + i));
+            async move {
+                let Ok(created) = client.prepay_init(&request).await else {
+                    return Outcome::Failed;
+                };
+                let token = created.payinfo.rsplit('/').next().unwrap_or_default();
+                let answer = http
+                    .post(format!("{base}/sandbox/v1/checkout/{token}/complete"))
+                    .json(&serde_json::json!({"method": "GP", "outcome": "paid"}))
+                    .send()
+                    .await;
+                let Ok(answer) = answer else {
+                    return Outcome::Failed;
+                };
+                let done = Instant::now();
+                match answer.json::<serde_json::Value>().await {
+                    Ok(v) if v["order_id"].is_string() => {
+                        let id = v["order_id"].as_str().unwrap_or_default().to_owned();
+                        paid.lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert(id, done);
+                        Outcome::Ok
+                    }
+                    _ => Outcome::Failed,
+                }
+            }
+            .boxed()
+        });
+        let measured = self.phase(op).await;
+        // Every paid order's callback, or ten seconds.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let expected = measured.requests - usize::try_from(measured.errors).unwrap_or(0);
+        while arrivals.lock().unwrap_or_else(|e| e.into_inner()).len() < expected
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let arrivals = arrivals.lock().unwrap_or_else(|e| e.into_inner());
+        let paid = paid.lock().unwrap_or_else(|e| e.into_inner());
+        let callback_us = paid
+            .iter()
+            .filter_map(|(id, at)| {
+                let arrived = arrivals.get(id)?;
+                Some(u64::try_from(arrived.saturating_duration_since(*at).as_micros()).unwrap_or(0))
+            })
+            .collect();
+        Ok(Report {
+            name: "E2E",
+            measured,
+            callback_us: Some(callback_us),
+        })
+    }
+}
+
+/// A merchant callback endpoint on loopback that notes when each order's callback came.
+async fn receiver(
+    client: Client,
+    arrivals: Arc<Mutex<HashMap<String, Instant>>>,
+) -> Result<String> {
+    let app = axum::Router::new().route(
+        "/notify",
+        axum::routing::post(move |body: Bytes| {
+            let (client, arrivals) = (client.clone(), arrivals.clone());
+            async move {
+                if let Ok(callback) = client.verify_callback(&body) {
+                    arrivals
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .entry(callback.order_id)
+                        .or_insert_with(Instant::now);
+                }
+                "SUCCESS"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/notify", listener.local_addr()?);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(url)
+}

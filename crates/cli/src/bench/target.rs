@@ -1,0 +1,170 @@
+//! What `ottgate bench` measures: a gateway it spawns as a child process (so the server's
+//! CPU time and memory can be read apart from the load generator's), or one already
+//! running (`--url` and the merchant's credentials).
+
+use anyhow::{Context, Result, bail};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A merchant's credentials, as `ottgate merchant add --json` prints them.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Credentials {
+    pub merchant_id: String,
+    pub shop_id: String,
+    pub operator_id: String,
+    pub sign_key: String,
+    #[serde(default)]
+    pub app_id: Option<String>,
+    #[serde(default)]
+    pub app_key: Option<String>,
+}
+
+/// The gateway under load.
+pub struct Target {
+    /// `http://host:port` (no trailing slash).
+    pub base: String,
+    pub credentials: Credentials,
+    /// What it runs on, for the report.
+    pub description: String,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A server process's resource use so far.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    /// User + system CPU time of every thread.
+    pub cpu: Duration,
+    pub rss_kib: u64,
+}
+
+impl Target {
+    /// `ottgate serve` as a child process on a throwaway SQLite file (or `database_url`,
+    /// with a master key for this run), with a merchant added first.
+    pub fn spawn(database_url: Option<&str>) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let exe = std::env::current_exe().context("the ottgate binary")?;
+        let mut env: Vec<(&str, String)> = Vec::new();
+        let description = match database_url {
+            Some(url) => {
+                env.push(("OTTGATE_DATABASE_URL", url.to_owned()));
+                let key: String = (0..32)
+                    .map(|_| format!("{:02x}", rand::random::<u8>()))
+                    .collect();
+                env.push(("OTTGATE_MASTER_KEY", key));
+                format!(
+                    "PostgreSQL (synchronous_commit=on) at {}",
+                    ottgate_server::config::masked_database_url(url)
+                )
+            }
+            None => {
+                let path = dir.path().join("ottgate.db");
+                env.push((
+                    "OTTGATE_DATABASE_URL",
+                    format!("sqlite://{}", path.display()),
+                ));
+                format!("SQLite (WAL, synchronous=FULL) in {}", dir.path().display())
+            }
+        };
+        let command = |args: &[&str]| {
+            let mut c = Command::new(&exe);
+            c.args(args);
+            for (key, value) in &env {
+                c.env(key, value);
+            }
+            c
+        };
+        let out = command(&[
+            "merchant",
+            "add",
+            "--name",
+            "Bench",
+            "--currencies",
+            "CAD",
+            "--json",
+        ])
+        .output()?;
+        if !out.status.success() {
+            bail!(
+                "merchant add failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let credentials: Credentials = serde_json::from_slice(&out.stdout)?;
+        let mut child = command(&["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let stderr = BufReader::new(child.stderr.take().context("server stderr")?);
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Read the address it listens on, then keep draining its log so it never blocks.
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                if line.contains("ottgate serving")
+                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                    && let Some(listen) = v["fields"]["listen"].as_str()
+                {
+                    let _ = tx.send(listen.to_owned());
+                }
+            }
+        });
+        let listen = rx
+            .recv_timeout(Duration::from_secs(60))
+            .context("the spawned gateway did not start")?;
+        Ok(Self {
+            base: format!("http://{listen}"),
+            credentials,
+            description: format!(
+                "a spawned ottgate serve (pid {}) on {description}",
+                child.id()
+            ),
+            child: Some(child),
+            _dir: Some(dir),
+        })
+    }
+
+    /// A gateway already running at `url`.
+    pub fn running(url: &str, credentials: Credentials) -> Self {
+        Self {
+            base: url.trim_end_matches('/').to_owned(),
+            credentials,
+            description: format!("the gateway at {url}"),
+            child: None,
+            _dir: None,
+        }
+    }
+
+    /// The spawned server's resource use (`None` for a gateway running elsewhere).
+    pub fn usage(&self) -> Option<Usage> {
+        let pid = self.child.as_ref()?.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // Fields after the command name (which may hold spaces) start at state (3rd).
+        let rest = stat.rsplit_once(')')?.1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i)?.parse::<u64>().ok();
+        // utime and stime are fields 14 and 15 of the whole line; USER_HZ is 100 on Linux.
+        let cpu_ticks = ticks(11)? + ticks(12)?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let rss_kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0);
+        Some(Usage {
+            cpu: Duration::from_millis(cpu_ticks * 10),
+            rss_kib,
+        })
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
