@@ -88,7 +88,10 @@ fn bench_drives_a_running_gateway_open_loop_and_reports_json() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     let names: Vec<&str> = phases.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["PREPAY_INIT", "PREPAY_QUERY", "REST_WAP_PAY", "E2E"]);
+    assert_eq!(
+        names,
+        ["PREPAY_INIT", "PREPAY_QUERY", "REST_WAP_PAY", "E2E"]
+    );
     for phase in &phases {
         assert_eq!(phase["errors"], 0, "{phase}");
         assert_eq!(phase["requests"], 40, "40 a second for a second: {phase}");
