@@ -483,6 +483,7 @@ async fn add_merchant(
             "sign_key": created.sign_key.expose_secret(),
             "app_id": m.app_id,
             "app_key": created.app_key.expose_secret(),
+            "webhook_secret": created.webhook_secret.expose_secret(),
             "currencies": codes,
         });
         println!("{out}");
@@ -494,9 +495,13 @@ async fn add_merchant(
         println!("sign_key     {}", created.sign_key.expose_secret());
         println!("app_id       {}", m.app_id);
         println!("app_key      {}", created.app_key.expose_secret());
+        println!("webhook_secret {}", created.webhook_secret.expose_secret());
         println!("currencies   {}", codes.join(","));
         println!();
-        println!("sign_key and app_key are shown only now; store them as secrets.");
+        println!(
+            "sign_key, app_key and webhook_secret are shown only now; store them as secrets \
+             (webhook_secret checks the OTTGate-Signature header of every callback)."
+        );
     }
     Ok(())
 }

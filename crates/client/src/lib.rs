@@ -11,6 +11,7 @@
 //! ```
 
 mod rest;
+mod signature;
 mod time;
 
 pub use ottgate_api::direct::{
@@ -31,6 +32,7 @@ pub use ottgate_api::rest::{
 pub use ottgate_api::{EnvelopeRequest, EnvelopeResponse, RspCode};
 pub use ottgate_envelope::{Fields, OpenError, SignKey};
 pub use rest::RestClient;
+pub use signature::{SignatureError, verify_signature_header};
 pub use time::parse_finish_time;
 
 use ottgate_api::prepay::{from_fields, to_fields};

@@ -6,7 +6,7 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use ottgate_core::MerchantId;
+use ottgate_core::{MerchantId, Secret};
 use ottgate_envelope::SignKey;
 use rand::RngCore;
 use std::fmt;
@@ -102,6 +102,14 @@ impl Keyring {
             <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.master).expect("any key length");
         mac.update(purpose.as_bytes());
         mac.finalize().into_bytes().into()
+    }
+
+    /// The merchant's webhook secret, which signs every callback (`OTTGate-Signature`):
+    /// derived from the master key and the merchant id, so it is never stored and every
+    /// gateway with the same master key signs alike. 64 hex characters after `whsec_`.
+    pub fn webhook_secret(&self, merchant: &MerchantId) -> Secret {
+        let derived = self.derive(&format!("ottgate webhook secret v1:{merchant}"));
+        Secret::new(format!("whsec_{}", hex::encode(derived)))
     }
 
     pub fn seal_sign_key(&self, merchant: &MerchantId, key: &SignKey) -> Vec<u8> {

@@ -27,6 +27,8 @@ pub struct CreatedMerchant {
     pub merchant: Merchant,
     pub sign_key: SignKey,
     pub app_key: Secret,
+    /// Signs every callback (`OTTGate-Signature`); derived, never stored.
+    pub webhook_secret: Secret,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +103,7 @@ pub async fn create_merchant(
         match store.insert_merchant(record).await {
             Ok(()) => {
                 return Ok(CreatedMerchant {
+                    webhook_secret: keyring.webhook_secret(&merchant.id),
                     merchant,
                     sign_key,
                     app_key,

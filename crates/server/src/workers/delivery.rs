@@ -112,8 +112,14 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 
 async fn deliver_one(state: &AppState, d: Delivery) -> Result<NextStep, StoreError> {
     let started_at = state.service.clock.now();
+    let secret = state.service.keyring.webhook_secret(&d.merchant_id);
+    let signature = crate::outbound::signature(
+        secret.expose_secret(),
+        started_at.epoch_millis().div_euclid(1000),
+        &d.body,
+    );
     let started = Instant::now();
-    let result = state.callbacks.post(&d.url, &d.body).await;
+    let result = state.callbacks.post(&d.url, &d.body, &signature).await;
     let duration = started.elapsed();
     state
         .service

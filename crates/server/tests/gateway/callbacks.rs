@@ -223,3 +223,43 @@ async fn a_merchant_that_never_answers_does_not_hold_back_other_callbacks() {
         "the other callback waited for the silent endpoint"
     );
 }
+
+#[tokio::test]
+async fn every_callback_is_signed_with_the_merchants_webhook_secret() {
+    let t = TestGateway::start().await;
+    let created = t.create("signed-1").await;
+    t.complete(&created.payinfo, "GP", "paid").await;
+    let bodies = t.receiver.wait_for(1).await;
+    let header = t.receiver.signatures()[0]
+        .clone()
+        .expect("OTTGate-Signature");
+    let secret = t.merchant.webhook_secret.expose_secret();
+    let now = t.now().epoch_millis() / 1000;
+    let within = Duration::from_secs(300);
+    ottgate_client::verify_signature_header(secret, &header, &bodies[0], now, within)
+        .expect("the callback verifies with the merchant's webhook secret");
+    // The envelope inside is unchanged: OTT Pay integrations read it as before.
+    t.client.verify_callback(&bodies[0]).unwrap();
+    // Another merchant's secret, a changed body, or the same callback replayed an hour
+    // later does not verify.
+    let other = t.add_merchant("Other").await;
+    assert!(
+        ottgate_client::verify_signature_header(
+            other.webhook_secret.expose_secret(),
+            &header,
+            &bodies[0],
+            now,
+            within
+        )
+        .is_err()
+    );
+    let mut changed = bodies[0].to_vec();
+    changed.push(b' ');
+    assert!(
+        ottgate_client::verify_signature_header(secret, &header, &changed, now, within).is_err()
+    );
+    assert!(
+        ottgate_client::verify_signature_header(secret, &header, &bodies[0], now + 3600, within)
+            .is_err()
+    );
+}

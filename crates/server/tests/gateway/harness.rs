@@ -31,6 +31,8 @@ pub struct Receiver {
 struct ReceiverInner {
     script: Mutex<VecDeque<StatusCode>>,
     received: Mutex<Vec<Bytes>>,
+    /// Each callback's `OTTGate-Signature` header, in arrival order.
+    signatures: Mutex<Vec<Option<String>>>,
     arrived: Notify,
 }
 
@@ -62,6 +64,11 @@ impl Receiver {
         self.inner.received.lock().unwrap().clone()
     }
 
+    /// The `OTTGate-Signature` header of each callback received.
+    pub fn signatures(&self) -> Vec<Option<String>> {
+        self.inner.signatures.lock().unwrap().clone()
+    }
+
     /// Waits (up to 10 s) until at least `n` callbacks have arrived.
     pub async fn wait_for(&self, n: usize) -> Vec<Bytes> {
         tokio::time::timeout(Duration::from_secs(10), async {
@@ -78,7 +85,16 @@ impl Receiver {
     }
 }
 
-async fn record(State(r): State<Receiver>, body: Bytes) -> StatusCode {
+async fn record(
+    State(r): State<Receiver>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let signature = headers
+        .get("ottgate-signature")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    r.inner.signatures.lock().unwrap().push(signature);
     r.inner.received.lock().unwrap().push(body);
     r.inner.arrived.notify_waiters();
     r.inner
