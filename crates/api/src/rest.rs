@@ -229,3 +229,40 @@ mod tests {
         );
     }
 }
+
+/// `GET /api/v1/events`: the merchant's callbacks, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct EventsResult {
+    pub events: Vec<EventItem>,
+}
+
+/// One callback (an event) and its delivery so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventItem {
+    /// The callback's `notify_id`: the same in every retry of its body.
+    pub id: String,
+    /// `payment.paid`.
+    #[serde(rename = "type")]
+    pub event_type: String,
+    /// The payment's id (the callback's `order_id`).
+    pub order_id: String,
+    /// RFC 3339, UTC.
+    pub created: String,
+    /// `pending` (being delivered or waiting for its next try), `delivered` or `exhausted`
+    /// (every try failed; it can be resent).
+    pub state: String,
+    /// Tries so far.
+    pub attempts: u32,
+    /// The HTTP status of the last try; absent if it had none (not tried, or no answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_http_status: Option<u16>,
+}
+
+/// `POST /api/v1/events/{id}/redeliver`: the callback is due again now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RedeliverResult {
+    pub id: String,
+    /// `pending`.
+    pub state: String,
+}

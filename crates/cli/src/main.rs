@@ -71,6 +71,13 @@ enum Command {
         #[arg(long)]
         refund_id: Option<String>,
     },
+    /// The callbacks owed to a merchant (REST event log), and sending one again.
+    Events {
+        #[command(flatten)]
+        credentials: merchant_api::Credentials,
+        #[command(subcommand)]
+        command: merchant_api::Events,
+    },
     /// Manage merchants (works whether or not a gateway is running on the database).
     Merchant {
         #[command(subcommand)]
@@ -250,6 +257,10 @@ async fn main() -> Result<()> {
             amount,
             refund_id,
         } => merchant_api::refund(&credentials, of, amount, refund_id).await,
+        Command::Events {
+            credentials,
+            command,
+        } => merchant_api::events(&credentials, command).await,
         Command::Bench(args) => {
             init_logging(LogFormat::Human, "warn");
             bench::run(args).await

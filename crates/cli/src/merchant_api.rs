@@ -360,3 +360,31 @@ pub async fn refund(
         _ => bail!("say which payment: --order-id or --payment-id"),
     }
 }
+
+#[derive(Debug, Subcommand)]
+pub enum Events {
+    /// The merchant's callbacks, newest first, with how their delivery went.
+    List {
+        /// Unix seconds; default: the last 30 days.
+        #[arg(long)]
+        since: Option<i64>,
+        /// At most this many (1–100, default 50).
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Send a callback again (an exhausted one, or one you lost).
+    Redeliver {
+        /// The event's id (`events list`).
+        #[arg(long)]
+        id: String,
+    },
+}
+
+/// `ottgate events`: the REST event log.
+pub async fn events(credentials: &Credentials, command: Events) -> Result<()> {
+    let rest = credentials.rest()?;
+    match command {
+        Events::List { since, limit } => print(&rest.events(since, limit).await?),
+        Events::Redeliver { id } => print(&rest.redeliver(&id).await?),
+    }
+}

@@ -822,3 +822,37 @@ fn merchant_channels_switches_methods_and_sets_wallet_ids() {
         .unwrap();
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no merchant ON99999999"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_listed_and_resent_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let creds = add_merchant(dir.path(), "Shell Events");
+    let (callback_url, mut callbacks) = receiver(Duration::ZERO).await;
+    let created = creds
+        .client(&server.base)
+        .prepay_init(&order(&creds, "shell-events-1", &callback_url))
+        .await
+        .unwrap();
+    pay(&server.base, &created.payinfo).await;
+    let first = tokio::time::timeout(Duration::from_secs(15), callbacks.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let listed = json_of(&run(as_merchant(&server, &creds).args(["events", "list"])));
+    let event = &listed["events"][0];
+    assert_eq!(event["type"], "payment.paid", "{listed}");
+    let id = event["id"].as_str().unwrap();
+    let resent = json_of(&run(as_merchant(&server, &creds).args([
+        "events",
+        "redeliver",
+        "--id",
+        id,
+    ])));
+    assert_eq!(resent["state"], "pending");
+    let again = tokio::time::timeout(Duration::from_secs(15), callbacks.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, first);
+}

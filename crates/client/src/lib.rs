@@ -27,7 +27,8 @@ pub use ottgate_api::prepay::{
 };
 pub use ottgate_api::redirect::RedirectParams;
 pub use ottgate_api::rest::{
-    PayRequest, PayResult, PaymentStatusResult, RefundResult, TokenResult,
+    EventItem, EventsResult, PayRequest, PayResult, PaymentStatusResult, RedeliverResult,
+    RefundResult, TokenResult,
 };
 pub use ottgate_api::{EnvelopeRequest, EnvelopeResponse, RspCode};
 pub use ottgate_envelope::{Fields, OpenError, SignKey};

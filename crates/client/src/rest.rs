@@ -1,8 +1,9 @@
 //! The REST API v1 client: token handling plus one method per endpoint.
 
 use ottgate_api::rest::{
-    Envelope, ErrorResult, PayRequest, PayResult, PaymentStatusResult, RefundRequest, RefundResult,
-    StatusQueryByReferenceRequest, StatusQueryRequest, TokenRequest, TokenResult,
+    Envelope, ErrorResult, EventsResult, PayRequest, PayResult, PaymentStatusResult,
+    RedeliverResult, RefundRequest, RefundResult, StatusQueryByReferenceRequest,
+    StatusQueryRequest, TokenRequest, TokenResult,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -53,17 +54,38 @@ impl RestClient {
         })
     }
 
+    fn url(&self, path: &str) -> Result<Url, ClientError> {
+        self.base
+            .join(path)
+            .map_err(|e| ClientError::Config(e.to_string()))
+    }
+
     async fn post<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
         bearer: Option<&str>,
     ) -> Result<T, ClientError> {
-        let url = self
-            .base
-            .join(path)
-            .map_err(|e| ClientError::Config(e.to_string()))?;
-        let mut request = self.http.post(url).json(body);
+        self.send(self.http.post(self.url(path)?).json(body), bearer)
+            .await
+    }
+
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        bearer: Option<&str>,
+    ) -> Result<T, ClientError> {
+        self.send(self.http.get(self.url(path)?).query(query), bearer)
+            .await
+    }
+
+    /// Sends `request` and reads the REST envelope's result (or its error).
+    async fn send<T: DeserializeOwned>(
+        &self,
+        mut request: reqwest::RequestBuilder,
+        bearer: Option<&str>,
+    ) -> Result<T, ClientError> {
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
         }
@@ -115,22 +137,57 @@ impl RestClient {
         }
     }
 
+    /// Runs `request` with the cached token; if the gateway rejects the token anyway
+    /// (expired early by clock skew, or its secret rotated), once more with a fresh one.
+    async fn authed<T, F, Fut>(&self, request: F) -> Result<T, ClientError>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ClientError>>,
+    {
+        match request(self.token().await?).await {
+            Err(ClientError::Rest {
+                http_status: 401, ..
+            }) => request(self.fetch_token().await?.token).await,
+            other => other,
+        }
+    }
+
     async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
-        let token = self.token().await?;
-        match self.post(path, body, Some(&token)).await {
-            // Expired early (clock skew) or the gateway's secret rotated: one fresh try.
-            Err(ClientError::Rest {
-                http_status: 401, ..
-            }) => {
-                let fresh = self.fetch_token().await?.token;
-                self.post(path, body, Some(&fresh)).await
-            }
-            other => other,
+        self.authed(|token| async move { self.post(path, body, Some(&token)).await })
+            .await
+    }
+
+    /// `GET /api/v1/events`: the merchant's callbacks, newest first — since `since` (unix
+    /// seconds; default the last 30 days), at most `limit` (default 50, at most 100).
+    pub async fn events(
+        &self,
+        since: Option<i64>,
+        limit: Option<u32>,
+    ) -> Result<EventsResult, ClientError> {
+        let mut query = Vec::new();
+        if let Some(since) = since {
+            query.push(("since", since.to_string()));
         }
+        if let Some(limit) = limit {
+            query.push(("limit", limit.to_string()));
+        }
+        let query = &query;
+        self.authed(|token| async move { self.get("api/v1/events", query, Some(&token)).await })
+            .await
+    }
+
+    /// `POST /api/v1/events/{id}/redeliver`: sends the callback `id` again.
+    pub async fn redeliver(&self, id: &str) -> Result<RedeliverResult, ClientError> {
+        let path = format!("api/v1/events/{id}/redeliver");
+        let path = &path;
+        self.authed(
+            |token| async move { self.post(path, &serde_json::json!({}), Some(&token)).await },
+        )
+        .await
     }
 
     /// `POST /api/v1/pay/alipay/wap-pay`: Alipay in a mobile browser.

@@ -270,6 +270,14 @@ pub struct DeliveryAttemptRow {
     pub error: Option<String>,
 }
 
+/// A callback as the merchant's event log shows it: the delivery and how its last attempt
+/// was answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub delivery: Delivery,
+    pub last_http_status: Option<u16>,
+}
+
 /// A request asking to run once per key.
 #[derive(Debug, Clone)]
 pub struct IdempotencyClaim {
@@ -442,6 +450,21 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn delivery_attempts(&self, delivery_id: i64) -> Result<Vec<DeliveryAttemptRow>>;
     /// The earliest `next_attempt_at` of any pending delivery.
     async fn next_delivery_due(&self) -> Result<Option<Timestamp>>;
+    /// `merchant`'s callbacks created at or after `since`, newest first (at most `limit`).
+    async fn events(
+        &self,
+        merchant: &MerchantId,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Event>>;
+    /// Sends `merchant`'s callback `notify_id` again (whatever its state: pending, delivered
+    /// or exhausted): due at `now`, its lease released. `None` if it is not the merchant's.
+    async fn redeliver(
+        &self,
+        merchant: &MerchantId,
+        notify_id: &NotifyId,
+        now: Timestamp,
+    ) -> Result<Option<Delivery>>;
 
     /// Holds `amount` of a paid payment for a new refund, if that much remains — atomically,
     /// so concurrent refunds can never together exceed the paid amount.

@@ -1015,6 +1015,60 @@ async fn reconciling_gateways_never_take_the_same_attempt<S: Store>(store: S) {
     assert_eq!(all, 20, "every due attempt was taken");
 }
 
+async fn the_event_log_shows_each_callback_and_resends_it_for_its_merchant_only<S: Store>(
+    store: S,
+) {
+    let (o, _) = paid_payment(&store, "events-1").await;
+    let merchant = o.merchant_id.clone();
+    let events = store.events(&merchant, T0, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].last_http_status, None, "not tried yet");
+    let d = claim(&store, at(3), "w1").await.remove(0);
+    let delivered = DeliveryAttemptRecord {
+        delivery_id: d.id,
+        lease_owner: "w1".into(),
+        started_at: at(3),
+        duration: Duration::from_millis(5),
+        http_status: Some(200),
+        error: None,
+        next: NextStep::Delivered,
+    };
+    assert!(store.record_delivery_attempt(delivered).await.unwrap());
+    let events = store.events(&merchant, T0, 10).await.unwrap();
+    assert_eq!(
+        (events[0].delivery.state, events[0].last_http_status),
+        (DeliveryState::Delivered, Some(200))
+    );
+    assert!(
+        store
+            .events(&merchant, at(100), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "since"
+    );
+    // Another merchant sees nothing and can resend nothing.
+    let other = MerchantId::parse("ON00000099").unwrap();
+    assert!(store.events(&other, T0, 10).await.unwrap().is_empty());
+    assert_eq!(
+        store.redeliver(&other, &d.notify_id, at(4)).await.unwrap(),
+        None
+    );
+    assert!(
+        claim(&store, at(4), "w2").await.is_empty(),
+        "delivered: not due"
+    );
+    // The merchant resends it: due again, attempts kept.
+    let again = store
+        .redeliver(&merchant, &d.notify_id, at(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.state, again.attempts), (DeliveryState::Pending, 1));
+    let claimed = claim(&store, at(5), "w2").await;
+    assert_eq!(claimed.iter().map(|c| c.id).collect::<Vec<_>>(), [d.id]);
+}
+
 fn sign_in(addr: &str, secs: u64) -> SignInAttempt {
     SignInAttempt {
         counters: vec![(format!("ip:{addr}"), 3), (format!("pair:ON1|{addr}"), 3)],
@@ -1212,6 +1266,7 @@ store_cases!(
     reconciliation_sees_old_unchecked_pending_attempts,
     reconciling_gateways_never_take_the_same_attempt,
     sign_in_failures_are_limited_shared_and_given_back,
+    the_event_log_shows_each_callback_and_resends_it_for_its_merchant_only,
     concurrent_sign_in_failures_never_overtake_the_limit,
     refund_reconciliation_sees_old_unchecked_pending_refunds,
 );

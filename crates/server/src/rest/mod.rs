@@ -2,6 +2,7 @@
 //! queries and refunds, on the same core as the checkout. The OpenAPI document is built
 //! from the handlers themselves, so it cannot drift from the routes.
 
+mod events;
 mod extract;
 mod idempotency;
 pub mod limiter;
@@ -33,6 +34,7 @@ use crate::state::AppState;
         (name = "pay", description = "Payments"),
         (name = "payment", description = "Status queries"),
         (name = "refund", description = "Refunds"),
+        (name = "events", description = "The callbacks owed to the merchant, and resending them"),
     )
 )]
 struct ApiDoc;
@@ -70,6 +72,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .routes(routes!(pay::token))
         .routes(routes!(pay::status_query))
         .routes(routes!(pay::status_query_by_reference))
+        .routes(routes!(events::list))
+        .routes(routes!(events::redeliver))
         .merge(money)
         .split_for_parts();
     let document = Arc::new(document);

@@ -16,6 +16,7 @@ mod browser;
 mod callbacks;
 mod checkout;
 mod direct;
+mod events;
 mod expiry;
 mod fuzz_corpus;
 mod merchants;

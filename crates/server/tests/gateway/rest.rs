@@ -639,6 +639,23 @@ async fn the_openapi_document_covers_every_rest_route() {
         .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
     let paths = doc["paths"].as_object().unwrap();
+    // The event log: documented, served, behind the token.
+    for (path, method) in [
+        ("/api/v1/events", "get"),
+        ("/api/v1/events/{id}/redeliver", "post"),
+    ] {
+        let op = &paths[path][method];
+        assert!(op["security"].is_array(), "{path}: {op}");
+        assert!(op["responses"]["200"].is_object(), "{path}");
+        let served = path.replace("{id}", "0123456789abcdef0123456789abcdef");
+        let r = match method {
+            "get" => t.get(served.trim_start_matches('/')),
+            _ => t.post(served.trim_start_matches('/')),
+        }
+        .fetch()
+        .await;
+        assert_eq!(r.status(), 401, "{path}");
+    }
     let expected = [
         "/api/v1/auth/token",
         "/api/v1/pay/alipay/wap-pay",
@@ -649,7 +666,7 @@ async fn the_openapi_document_covers_every_rest_route() {
     ];
     assert_eq!(
         paths.len(),
-        expected.len(),
+        expected.len() + 2,
         "{:?}",
         paths.keys().collect::<Vec<_>>()
     );
@@ -689,6 +706,9 @@ async fn the_openapi_document_covers_every_rest_route() {
         "TokenRequest",
         "TokenResult",
         "ErrorResult",
+        "EventsResult",
+        "EventItem",
+        "RedeliverResult",
     ] {
         assert!(schemas.contains_key(schema), "schema {schema} missing");
     }

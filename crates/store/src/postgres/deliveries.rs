@@ -3,14 +3,14 @@
 //! held it dies, the lease runs out and another one delivers.
 
 use deadpool_postgres::{GenericClient, Transaction};
-use ottgate_core::{AttemptId, OrderId, Timestamp};
+use ottgate_core::{AttemptId, MerchantId, NotifyId, OrderId, Timestamp};
 use std::time::Duration;
 
 use super::db;
 use crate::rows::{DeliveryAttemptRowDb, DeliveryRow};
 use crate::{
-    Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryState, NewDelivery, NextStep,
-    Result,
+    Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryState, Event, NewDelivery,
+    NextStep, Result,
 };
 
 fn delivery(row: &tokio_postgres::Row) -> Result<Delivery> {
@@ -136,4 +136,46 @@ pub(super) async fn record_attempt(
     )
     .await?;
     Ok(true)
+}
+
+/// The merchant's callbacks since `since`, newest first, each with its last answer.
+pub(super) async fn events(
+    c: &impl GenericClient,
+    merchant: &MerchantId,
+    since: Timestamp,
+    limit: u32,
+) -> Result<Vec<Event>> {
+    let rows = db::all(
+        c,
+        "SELECT d.*, (SELECT a.http_status FROM delivery_attempts a WHERE a.delivery_id = d.id
+                      ORDER BY a.attempt_no DESC LIMIT 1) AS last_http_status
+         FROM deliveries d WHERE d.merchant_id = $1 AND d.created_at >= $2
+         ORDER BY d.id DESC LIMIT $3",
+        &[&merchant.as_str(), &since.epoch_millis(), &i64::from(limit)],
+    )
+    .await?;
+    db::each(rows, |row| {
+        let status: Option<i64> = row.try_get("last_http_status")?;
+        Ok(Event {
+            delivery: delivery(row)?,
+            last_http_status: status.and_then(|s| u16::try_from(s).ok()),
+        })
+    })
+}
+
+pub(super) async fn redeliver(
+    tx: &Transaction<'_>,
+    merchant: &MerchantId,
+    notify_id: &NotifyId,
+    now: Timestamp,
+) -> Result<Option<Delivery>> {
+    let row = db::opt(
+        tx,
+        "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, lease_owner = NULL,
+           lease_until = NULL
+         WHERE merchant_id = $2 AND notify_id = $3 RETURNING *",
+        &[&now.epoch_millis(), &merchant.as_str(), &notify_id.as_str()],
+    )
+    .await?;
+    row.as_ref().map(delivery).transpose()
 }

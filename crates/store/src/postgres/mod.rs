@@ -27,13 +27,13 @@ mod sign_ins;
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use ottgate_core::{
-    Attempt, AttemptId, ChannelIds, CheckoutToken, MerchantId, MerchantRef, Order, OrderId,
-    PaymentMethod, Refund, RefundId, RefundStatus, Timestamp,
+    Attempt, AttemptId, ChannelIds, CheckoutToken, MerchantId, MerchantRef, NotifyId, Order,
+    OrderId, PaymentMethod, Refund, RefundId, RefundStatus, Timestamp,
 };
 use std::time::Duration;
 use tokio_postgres::NoTls;
 
-use crate::SignInAttempt;
+use crate::{Event, SignInAttempt};
 
 use crate::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, Idempotency,
@@ -342,6 +342,26 @@ impl Store for PgStore {
 
     async fn next_delivery_due(&self) -> Result<Option<Timestamp>> {
         deliveries::next_due(&self.client().await?).await
+    }
+
+    async fn events(
+        &self,
+        merchant: &MerchantId,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
+        deliveries::events(&self.client().await?, merchant, since, limit).await
+    }
+
+    async fn redeliver(
+        &self,
+        merchant: &MerchantId,
+        notify_id: &NotifyId,
+        now: Timestamp,
+    ) -> Result<Option<Delivery>> {
+        in_tx!(self, |tx| deliveries::redeliver(
+            &tx, merchant, notify_id, now
+        ))
     }
 
     async fn begin_refund(&self, refund: NewRefund) -> Result<BeginRefund> {

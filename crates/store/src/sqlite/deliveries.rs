@@ -1,14 +1,14 @@
 //! The callback outbox: `deliveries` (one per callback owed, written with the state change
 //! it announces) and `delivery_attempts` (every try, for the merchant to see).
 
-use ottgate_core::{AttemptId, OrderId, Timestamp};
+use ottgate_core::{AttemptId, MerchantId, NotifyId, OrderId, Timestamp};
 use sqlx::{SqliteConnection, SqlitePool};
 use std::time::Duration;
 
 use crate::rows::{DeliveryAttemptRowDb, DeliveryRow};
 use crate::{
-    Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryState, NewDelivery, NextStep,
-    Result,
+    Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryState, Event, NewDelivery,
+    NextStep, Result,
 };
 
 pub(super) async fn of_order(pool: &SqlitePool, order: &OrderId) -> Result<Vec<Delivery>> {
@@ -148,4 +148,53 @@ pub(super) async fn record_attempt(
     .execute(&mut *c)
     .await?;
     Ok(true)
+}
+
+/// The merchant's callbacks since `since`, newest first, each with its last answer.
+pub(super) async fn events(
+    pool: &SqlitePool,
+    merchant: &MerchantId,
+    since: Timestamp,
+    limit: u32,
+) -> Result<Vec<Event>> {
+    use sqlx::{FromRow, Row};
+    let rows = sqlx::query(
+        "SELECT d.*, (SELECT a.http_status FROM delivery_attempts a WHERE a.delivery_id = d.id
+                      ORDER BY a.attempt_no DESC LIMIT 1) AS last_http_status
+         FROM deliveries d WHERE d.merchant_id = ? AND d.created_at >= ?
+         ORDER BY d.id DESC LIMIT ?",
+    )
+    .bind(merchant.as_str())
+    .bind(since.epoch_millis())
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let status: Option<i64> = row.try_get("last_http_status")?;
+            Ok(Event {
+                delivery: DeliveryRow::from_row(row)?.into_delivery()?,
+                last_http_status: status.and_then(|s| u16::try_from(s).ok()),
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn redeliver(
+    c: &mut SqliteConnection,
+    merchant: MerchantId,
+    notify_id: NotifyId,
+    now: Timestamp,
+) -> Result<Option<Delivery>> {
+    let row: Option<DeliveryRow> = sqlx::query_as(
+        "UPDATE deliveries SET state = 'pending', next_attempt_at = ?, lease_owner = NULL,
+           lease_until = NULL
+         WHERE merchant_id = ? AND notify_id = ? RETURNING *",
+    )
+    .bind(now.epoch_millis())
+    .bind(merchant.as_str())
+    .bind(notify_id.as_str())
+    .fetch_optional(&mut *c)
+    .await?;
+    row.map(DeliveryRow::into_delivery).transpose()
 }

@@ -17,8 +17,8 @@ mod writer;
 use async_trait::async_trait;
 use futures::FutureExt;
 use ottgate_core::{
-    Attempt, AttemptId, ChannelIds, CheckoutToken, MerchantId, MerchantRef, Order, OrderId,
-    PaymentMethod, Refund, RefundId, RefundStatus, Timestamp,
+    Attempt, AttemptId, ChannelIds, CheckoutToken, MerchantId, MerchantRef, NotifyId, Order,
+    OrderId, PaymentMethod, Refund, RefundId, RefundStatus, Timestamp,
 };
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -28,9 +28,9 @@ use std::time::Duration;
 
 use crate::rows::{AttemptRow, RefundRow};
 use crate::{
-    BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, Idempotency,
-    IdempotencyClaim, MerchantRecord, NewOrder, NewRefund, Result, SettleOutcome, SettleRequest,
-    SignInAttempt, StartOutcome, Stats, Store, StoreError,
+    BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, Event,
+    Idempotency, IdempotencyClaim, MerchantRecord, NewOrder, NewRefund, Result, SettleOutcome,
+    SettleRequest, SignInAttempt, StartOutcome, Stats, Store, StoreError,
 };
 use writer::Writer;
 
@@ -336,6 +336,27 @@ impl Store for SqliteStore {
 
     async fn next_delivery_due(&self) -> Result<Option<Timestamp>> {
         deliveries::next_due(&self.pool).await
+    }
+
+    async fn events(
+        &self,
+        merchant: &MerchantId,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
+        deliveries::events(&self.pool, merchant, since, limit).await
+    }
+
+    async fn redeliver(
+        &self,
+        merchant: &MerchantId,
+        notify_id: &NotifyId,
+        now: Timestamp,
+    ) -> Result<Option<Delivery>> {
+        let (merchant, notify_id) = (merchant.clone(), notify_id.clone());
+        self.writer
+            .write(move |c| deliveries::redeliver(c, merchant, notify_id, now).boxed())
+            .await
     }
 
     async fn begin_refund(&self, refund: NewRefund) -> Result<BeginRefund> {
