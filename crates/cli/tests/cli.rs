@@ -620,18 +620,7 @@ async fn a_live_gateway_pays_and_refunds_through_the_standalone_simulators() {
         format!("{}/sim/alipay/gateway.do", sims.base)
     );
     assert!(wallet.as_str().contains("service=create_forex_trade&"));
-    assert_eq!(http.get(wallet.clone()).fetch().await.status(), 200);
-    let out_trade_no = wallet
-        .query_pairs()
-        .find(|(k, _)| k == "out_trade_no")
-        .unwrap()
-        .1
-        .into_owned();
-    let paid = http
-        .post(format!("{}/sim/alipay/cashier/{out_trade_no}", sims.base))
-        .form(&[("action", "pay")])
-        .fetch()
-        .await;
+    let (out_trade_no, paid) = support::pay_at_simulated_alipay(&http, &sims.base, &wallet).await;
     let back = http.get(location(&paid)).fetch().await;
     let landed = url::Url::parse(&location(&back)).unwrap();
     let redirect = client.verify_redirect(landed.query().unwrap()).unwrap();

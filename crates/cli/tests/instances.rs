@@ -692,19 +692,7 @@ async fn a_multi_gateway_sandbox_shares_one_ottgate_simulate() {
         .fetch()
         .await;
     let wallet = url::Url::parse(&support::location(&chose)).unwrap();
-    assert!(wallet.as_str().starts_with(&sims.base), "{wallet}");
-    assert_eq!(http.get(wallet.clone()).fetch().await.status(), 200);
-    let trade = wallet
-        .query_pairs()
-        .find(|(k, _)| k == "out_trade_no")
-        .unwrap()
-        .1
-        .into_owned();
-    let paid = http
-        .post(format!("{}/sim/alipay/cashier/{trade}", sims.base))
-        .form(&[("action", "pay")])
-        .fetch()
-        .await;
+    let (trade, paid) = support::pay_at_simulated_alipay(&http, &sims.base, &wallet).await;
     assert_eq!(paid.status(), 303, "back to the merchant");
     receiver.wait_for(1, Duration::from_secs(30)).await;
 

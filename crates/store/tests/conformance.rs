@@ -1081,23 +1081,21 @@ fn sign_in(addr: &str, secs: u64) -> SignInAttempt {
 }
 
 async fn sign_in_failures_are_limited_shared_and_given_back<S: Store>(store: S) {
-    for i in 0..3 {
-        assert!(
+    // Whether a failure from `addr` at `secs` may still be tried (and is counted).
+    let taken = |addr: &'static str, secs: u64| {
+        let store = &store;
+        async move {
             store
-                .reserve_sign_in(sign_in("a", i))
+                .reserve_sign_in(sign_in(addr, secs))
                 .await
                 .unwrap()
                 .is_some()
-        );
+        }
+    };
+    for i in 0..3 {
+        assert!(taken("a", i).await);
     }
-    assert!(
-        store
-            .reserve_sign_in(sign_in("a", 3))
-            .await
-            .unwrap()
-            .is_none(),
-        "the address is out of tries"
-    );
+    assert!(!taken("a", 3).await, "the address is out of tries");
     // A right key gives its reservation back and trusts the pair.
     let right = store
         .reserve_sign_in(sign_in("b", 4))
@@ -1109,44 +1107,11 @@ async fn sign_in_failures_are_limited_shared_and_given_back<S: Store>(store: S) 
         .await
         .unwrap();
     // Two more failures from elsewhere reach the appId's ceiling of five...
-    assert!(
-        store
-            .reserve_sign_in(sign_in("c", 5))
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        store
-            .reserve_sign_in(sign_in("c", 6))
-            .await
-            .unwrap()
-            .is_some()
-    );
-    assert!(
-        store
-            .reserve_sign_in(sign_in("d", 7))
-            .await
-            .unwrap()
-            .is_none(),
-        "the appId's ceiling"
-    );
-    // ...which the trusted pair is exempt from.
-    assert!(
-        store
-            .reserve_sign_in(sign_in("b", 8))
-            .await
-            .unwrap()
-            .is_some()
-    );
-    // Failures leave the window.
-    assert!(
-        store
-            .reserve_sign_in(sign_in("a", 62))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(taken("c", 5).await && taken("c", 6).await);
+    assert!(!taken("d", 7).await, "the appId's ceiling");
+    // ...which the trusted pair is exempt from; and failures leave the window.
+    assert!(taken("b", 8).await);
+    assert!(taken("a", 62).await);
 }
 
 async fn concurrent_sign_in_failures_never_overtake_the_limit<S: Store>(store: S) {

@@ -209,3 +209,28 @@ pub fn order(
         remarks: None,
     }
 }
+
+/// The buyer at the standalone simulated Alipay (`ottgate simulate` at `sims`): opens the
+/// signed request at `wallet` (where the gateway sent the browser) and pays. Returns the
+/// trade (the gateway's attempt id) and the cashier's answer (a redirect back).
+pub async fn pay_at_simulated_alipay(
+    http: &reqwest::Client,
+    sims: &str,
+    wallet: &url::Url,
+) -> (String, reqwest::Response) {
+    use ottgate_testkit::Fetch;
+    assert!(wallet.as_str().starts_with(sims), "{wallet}");
+    assert_eq!(http.get(wallet.clone()).fetch().await.status(), 200);
+    let trade = wallet
+        .query_pairs()
+        .find(|(k, _)| k == "out_trade_no")
+        .unwrap()
+        .1
+        .into_owned();
+    let paid = http
+        .post(format!("{sims}/sim/alipay/cashier/{trade}"))
+        .form(&[("action", "pay")])
+        .fetch()
+        .await;
+    (trade, paid)
+}
