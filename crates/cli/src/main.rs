@@ -86,6 +86,11 @@ enum Command {
     /// Run the simulated Alipay, WeChat Pay and UnionPay on their own (public test keys),
     /// for a live-mode gateway to talk to over the network.
     Simulate(SimulateArgs),
+    /// Manage merchant-center users (who signs in, with which role).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Move a deployment: copy an SQLite database into PostgreSQL.
     Store {
         #[command(subcommand)]
@@ -95,6 +100,44 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Role {
+    /// Reads, and refunds, resends, rotates keys, changes methods.
+    Admin,
+    /// Reads.
+    Viewer,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user to a merchant and print a one-time password (shown only now).
+    Add {
+        /// The merchant the user works for.
+        #[arg(long)]
+        merchant: String,
+        /// What they sign in with (unique across the deployment).
+        #[arg(long)]
+        email: String,
+        #[arg(long, value_enum, default_value = "viewer")]
+        role: Role,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Give a user a new one-time password; the old one stops working.
+    ResetPassword {
+        #[arg(long)]
+        email: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
 }
 
@@ -327,6 +370,7 @@ async fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::User { command } => user(command).await,
         Command::Store {
             command: StoreCommand::Copy { from, to, json },
         } => {
@@ -341,6 +385,61 @@ async fn main() -> Result<()> {
             Ok(())
         }
     }
+}
+
+async fn user(command: UserCommand) -> Result<()> {
+    let (created, json) = match command {
+        UserCommand::Add {
+            merchant,
+            email,
+            role,
+            json,
+            config,
+        } => {
+            let config = config.load()?;
+            init_logging(config.log_format, "warn");
+            let store = ottgate_server::open_store(&config).await?;
+            let role = match role {
+                Role::Admin => ottgate_server::UserRole::Admin,
+                Role::Viewer => ottgate_server::UserRole::Viewer,
+            };
+            let user =
+                ottgate_server::users::add_user(&*store, &SystemClock, &merchant, &email, role)
+                    .await?;
+            (user, json)
+        }
+        UserCommand::ResetPassword {
+            email,
+            json,
+            config,
+        } => {
+            let config = config.load()?;
+            init_logging(config.log_format, "warn");
+            let store = ottgate_server::open_store(&config).await?;
+            (
+                ottgate_server::users::reset_password(&*store, &email).await?,
+                json,
+            )
+        }
+    };
+    let user = &created.user;
+    if json {
+        let out = serde_json::json!({
+            "email": user.email,
+            "password": created.password.expose_secret(),
+            "role": user.role.code(),
+            "merchant_id": user.merchant_id.as_str(),
+        });
+        println!("{out}");
+    } else {
+        println!("email        {}", user.email);
+        println!("password     {}", created.password.expose_secret());
+        println!("role         {}", user.role.code());
+        println!("merchant_id  {}", user.merchant_id);
+        println!();
+        println!("The password is shown only now; hand it over privately.");
+    }
+    Ok(())
 }
 
 async fn copy_store(from: &str, to: &str, json: bool) -> Result<()> {

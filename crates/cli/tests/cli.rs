@@ -845,3 +845,124 @@ async fn events_are_listed_and_resent_from_the_shell() {
         .unwrap();
     assert_eq!(again, first);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_are_added_and_reset_with_one_time_passwords() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = add_merchant(dir.path(), "Team Shop");
+    let user = |args: &[&str]| {
+        let mut cmd = ottgate();
+        cmd.arg("user")
+            .args(args)
+            .env("OTTGATE_DATABASE_URL", db_url(dir.path()));
+        cmd
+    };
+    let added = json_of(&run(&mut user(&[
+        "add",
+        "--merchant",
+        &c.merchant_id,
+        "--email",
+        "Ada@Shop.example",
+        "--role",
+        "admin",
+        "--json",
+    ])));
+    assert_eq!(
+        (&added["email"], &added["role"]),
+        (
+            &serde_json::json!("ada@shop.example"),
+            &serde_json::json!("admin")
+        )
+    );
+    let first = added["password"].as_str().unwrap().to_owned();
+    assert_eq!(first.len(), 20);
+    let store = SqliteStore::open(&db_url(dir.path())).await.unwrap();
+    let check = |password: String| {
+        let store = &store;
+        async move {
+            ottgate_server::users::check_password(store, "ada@shop.example", &password)
+                .await
+                .unwrap()
+                .is_some()
+        }
+    };
+    assert!(check(first.clone()).await, "the one-time password signs in");
+    assert!(!check("not-it".into()).await);
+    let hash = store
+        .user_by_email("ada@shop.example")
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert!(
+        hash.starts_with("$argon2id$") && !hash.contains(&first),
+        "kept as argon2id"
+    );
+
+    let reset = json_of(&run(&mut user(&[
+        "reset-password",
+        "--email",
+        "ada@shop.example",
+        "--json",
+    ])));
+    let second = reset["password"].as_str().unwrap().to_owned();
+    assert!(
+        check(second).await && !check(first).await,
+        "the old one stops working"
+    );
+
+    // Refused, naming why: a taken email, an unknown merchant, a bad address or role.
+    for (args, why) in [
+        (
+            &[
+                "add",
+                "--merchant",
+                c.merchant_id.as_str(),
+                "--email",
+                "ada@shop.example",
+            ][..],
+            "already exists",
+        ),
+        (
+            &[
+                "add",
+                "--merchant",
+                "ON99999999",
+                "--email",
+                "bob@shop.example",
+            ][..],
+            "no merchant",
+        ),
+        (
+            &[
+                "add",
+                "--merchant",
+                c.merchant_id.as_str(),
+                "--email",
+                "bob",
+            ][..],
+            "not an email",
+        ),
+        (
+            &[
+                "add",
+                "--merchant",
+                c.merchant_id.as_str(),
+                "--email",
+                "bob@shop.example",
+                "--role",
+                "owner",
+            ][..],
+            "owner",
+        ),
+        (
+            &["reset-password", "--email", "nobody@shop.example"][..],
+            "no user",
+        ),
+    ] {
+        let out = user(args).output().unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+}

@@ -40,8 +40,10 @@ pub use ops::REQUEST_ID;
 /// Domain types a program embedding the gateway needs to configure it.
 pub use ottgate_core::{Clock, Currency, ManualClock, PaymentMethod, Secret, SystemClock};
 pub use ottgate_store::PgOptions;
+pub use ottgate_store::UserRole;
 pub use ottgate_store::copy::TableCopy;
 pub use service::merchants::{self, ChannelChange, CreatedMerchant, MerchantError, NewMerchant};
+pub use service::users::{self, UserError, UserWithPassword};
 pub use startup::{StartupError, copy_store, open_keyring, open_store};
 pub use workers::delivery::DeliveryReport;
 

@@ -1,6 +1,6 @@
 //! Moving up: a whole SQLite deployment copied into PostgreSQL, row for row — merchants
 //! with their keys still sealed, orders, attempts, refunds, the callback outbox with every
-//! delivery attempt, and idempotency keys. Rows already in the destination are left as
+//! delivery attempt, idempotency keys, and merchant-center users. Rows already in the destination are left as
 //! they are (`ON CONFLICT DO NOTHING`), so a copy that stopped half-way is simply run
 //! again; afterwards every table must hold as many rows as the source's, or the copy
 //! says which does not.
@@ -12,7 +12,7 @@ use tokio_postgres::types::ToSql;
 use crate::{PgStore, Result, SqliteStore, StoreError};
 
 /// The tables, parents first, each with the columns that order it.
-const TABLES: [(&str, &str); 7] = [
+const TABLES: [(&str, &str); 8] = [
     ("merchants", "id"),
     ("orders", "id"),
     ("attempts", "id"),
@@ -20,6 +20,7 @@ const TABLES: [(&str, &str); 7] = [
     ("delivery_attempts", "delivery_id, attempt_no"),
     ("refunds", "id"),
     ("idempotency_keys", "merchant_id, scope, key"),
+    ("users", "id"),
 ];
 
 /// What the copy did to one table.
@@ -119,11 +120,13 @@ async fn copy_table(
         inserted += tx.execute(&insert, &params).await?;
         read += 1;
     }
-    if table == "deliveries" {
-        // New deliveries take ids after the copied ones.
+    if matches!(table, "deliveries" | "users") {
+        // New rows take ids after the copied ones.
         tx.execute(
-            "SELECT setval(pg_get_serial_sequence('deliveries', 'id'),
-                           (SELECT COALESCE(MAX(id), 0) + 1 FROM deliveries), false)",
+            &format!(
+                "SELECT setval(pg_get_serial_sequence('{table}', 'id'),
+                               (SELECT COALESCE(MAX(id), 0) + 1 FROM {table}), false)"
+            ),
             &[],
         )
         .await?;

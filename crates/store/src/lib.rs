@@ -278,6 +278,66 @@ pub struct Event {
     pub last_http_status: Option<u16>,
 }
 
+/// What a merchant-center user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum UserRole {
+    /// Reads, and refunds, resends, rotates keys, changes methods.
+    Admin,
+    /// Reads.
+    Viewer,
+}
+
+impl UserRole {
+    pub fn code(self) -> &'static str {
+        match self {
+            UserRole::Admin => "admin",
+            UserRole::Viewer => "viewer",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(UserRole::Admin),
+            "viewer" => Some(UserRole::Viewer),
+            _ => None,
+        }
+    }
+}
+
+/// A person who signs in to the merchant center, with their password hash.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub id: i64,
+    pub merchant_id: MerchantId,
+    /// Lower-cased; unique across the deployment.
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub role: UserRole,
+    pub created_at: Timestamp,
+}
+
+impl fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("id", &self.id)
+            .field("merchant_id", &self.merchant_id)
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A user to create (the store assigns the id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUser {
+    pub merchant_id: MerchantId,
+    pub email: String,
+    pub password_hash: String,
+    pub role: UserRole,
+    pub created_at: Timestamp,
+}
+
 /// A request asking to run once per key.
 #[derive(Debug, Clone)]
 pub struct IdempotencyClaim {
@@ -516,6 +576,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     ) -> Result<()>;
     /// Forgets keys created before `before` (at most `limit`); returns how many.
     async fn prune_idempotency(&self, before: Timestamp, limit: u32) -> Result<u64>;
+
+    /// Adds a merchant-center user; `Duplicate("user")` if the email is taken, `NotFound`
+    /// if the merchant is unknown.
+    async fn insert_user(&self, user: NewUser) -> Result<UserRecord>;
+    /// The user signing in with `email` (compared lower-cased).
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
+    /// Replaces a user's password hash; `false` if there is no such user.
+    async fn set_user_password(&self, email: &str, password_hash: String) -> Result<bool>;
 
     /// Whether several gateways may share this store (its counters then live in it).
     fn is_shared(&self) -> bool {

@@ -10,7 +10,7 @@ use ottgate_core::{
 
 use crate::{
     Delivery, DeliveryAttemptRow, DeliveryState, Idempotency, IdempotencyClaim, MerchantRecord,
-    Result, StoreError,
+    Result, StoreError, UserRecord, UserRole,
 };
 
 /// A row type both backends read: SQLite through `sqlx::FromRow`, PostgreSQL by column name
@@ -349,5 +349,30 @@ impl IdempotencyRow {
             _ if self.locked_until > now => Some(Idempotency::InProgress),
             _ => None,
         }
+    }
+}
+
+row! {
+    pub(crate) struct UserRow {
+        id: i64,
+        merchant_id: String,
+        email: String,
+        password_hash: String,
+        role: String,
+        created_at: i64,
+    }
+}
+
+impl UserRow {
+    pub(crate) fn into_user(self) -> Result<UserRecord> {
+        Ok(UserRecord {
+            id: self.id,
+            merchant_id: id(MerchantId::parse, &self.merchant_id)?,
+            email: self.email,
+            password_hash: self.password_hash,
+            role: UserRole::from_code(&self.role)
+                .ok_or_else(|| corrupt(format!("user role {}", self.role)))?,
+            created_at: ts(self.created_at),
+        })
     }
 }

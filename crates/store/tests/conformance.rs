@@ -16,9 +16,9 @@ use ottgate_core::{
 };
 use ottgate_store::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryState, Idempotency,
-    IdempotencyClaim, MerchantRecord, NewDelivery, NewOrder, NewRefund, NextStep, PgOptions,
-    PgStore, SettleOutcome, SettleRequest, SignInAttempt, SqliteStore, StartOutcome, Store,
-    StoreError,
+    IdempotencyClaim, MerchantRecord, NewDelivery, NewOrder, NewRefund, NewUser, NextStep,
+    PgOptions, PgStore, SettleOutcome, SettleRequest, SignInAttempt, SqliteStore, StartOutcome,
+    Store, StoreError, UserRole,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -1069,6 +1069,61 @@ async fn the_event_log_shows_each_callback_and_resends_it_for_its_merchant_only<
     assert_eq!(claimed.iter().map(|c| c.id).collect::<Vec<_>>(), [d.id]);
 }
 
+async fn users_sign_in_by_email_once_per_deployment<S: Store>(store: S) {
+    store.insert_merchant(merchant("ON00000001")).await.unwrap();
+    let new = |email: &str, merchant: &str| NewUser {
+        merchant_id: MerchantId::parse(merchant).unwrap(),
+        email: email.into(),
+        password_hash: "$argon2id$v=19$placeholder".into(),
+        role: UserRole::Admin,
+        created_at: T0,
+    };
+    let user = store
+        .insert_user(new("Ada@Shop.example", "ON00000001"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (user.email.as_str(), user.role),
+        ("ada@shop.example", UserRole::Admin)
+    );
+    assert!(matches!(
+        store
+            .insert_user(new("ADA@shop.example", "ON00000001"))
+            .await,
+        Err(StoreError::Duplicate(_))
+    ));
+    assert!(matches!(
+        store
+            .insert_user(new("bob@shop.example", "ON00000099"))
+            .await,
+        Err(StoreError::NotFound("merchant"))
+    ));
+    let found = store.user_by_email("ada@SHOP.example").await.unwrap();
+    assert_eq!(found, Some(user));
+    assert!(
+        store
+            .set_user_password("Ada@shop.example", "$argon2id$new".into())
+            .await
+            .unwrap()
+    );
+    let found = store
+        .user_by_email("ada@shop.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.password_hash, "$argon2id$new");
+    assert!(
+        !store
+            .set_user_password("nobody@shop.example", "x".into())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.user_by_email("nobody@shop.example").await.unwrap(),
+        None
+    );
+}
+
 fn sign_in(addr: &str, secs: u64) -> SignInAttempt {
     SignInAttempt {
         counters: vec![(format!("ip:{addr}"), 3), (format!("pair:ON1|{addr}"), 3)],
@@ -1232,6 +1287,7 @@ store_cases!(
     reconciling_gateways_never_take_the_same_attempt,
     sign_in_failures_are_limited_shared_and_given_back,
     the_event_log_shows_each_callback_and_resends_it_for_its_merchant_only,
+    users_sign_in_by_email_once_per_deployment,
     concurrent_sign_in_failures_never_overtake_the_limit,
     refund_reconciliation_sees_old_unchecked_pending_refunds,
 );

@@ -1,7 +1,5 @@
 //! The REST handlers.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::State;
 use axum::http::StatusCode;
 use ottgate_api::rest::{
@@ -13,7 +11,8 @@ use ottgate_core::{
     PaymentMethod,
 };
 use ottgate_store::{CreateOutcome, NewOrder};
-use std::sync::OnceLock;
+
+use crate::service::passwords;
 use url::Url;
 
 use super::extract::{Authed, ClientAddr, JsonObject, RestError, RestResult, ok};
@@ -27,26 +26,6 @@ const MAX_URL_CHARS: usize = 255;
 
 /// How long a token request waits for its turn to hash before it is refused (503).
 const HASH_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
-
-fn verify_app_key(hash: &str, key: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|h| {
-        Argon2::default()
-            .verify_password(key.as_bytes(), &h)
-            .is_ok()
-    })
-}
-
-/// A hash to check unknown appIds against, so that they take as long as known ones.
-fn decoy_hash() -> &'static str {
-    static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| {
-        let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        Argon2::default()
-            .hash_password(b"decoy", &salt)
-            .map(|h| h.to_string())
-            .unwrap_or_default()
-    })
-}
 
 #[utoipa::path(
     post,
@@ -114,8 +93,8 @@ pub async fn token(
     let record = state.service.store.merchant_by_app_id(&app_id).await?;
     let hash = record
         .as_ref()
-        .map_or_else(|| decoy_hash().to_owned(), |r| r.app_key_hash.clone());
-    let matches = tokio::task::spawn_blocking(move || verify_app_key(&hash, &app_key))
+        .map_or_else(|| passwords::decoy().to_owned(), |r| r.app_key_hash.clone());
+    let matches = tokio::task::spawn_blocking(move || passwords::verify(&hash, &app_key))
         .await
         .unwrap_or(false);
     let Some(record) = record.filter(|_| matches) else {

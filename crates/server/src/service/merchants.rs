@@ -1,7 +1,5 @@
 //! Creating merchants and reading their signing material.
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHasher, SaltString};
 use ottgate_core::merchant::MerchantName;
 use ottgate_core::{
     ChannelIds, Clock, Currency, Merchant, MerchantId, OperatorId, PaymentMethod, Secret, ShopId,
@@ -43,7 +41,7 @@ pub enum MerchantError {
     Store(#[from] StoreError),
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     rand::rngs::OsRng.fill_bytes(&mut b);
     b
@@ -72,11 +70,8 @@ pub async fn create_merchant(
     let sign_key = SignKey::new(hex::encode_upper(random_bytes::<8>()))
         .map_err(|e| MerchantError::Invalid(e.to_string()))?;
     let app_key = Secret::new(hex::encode(random_bytes::<16>()));
-    let salt = SaltString::generate(&mut rand::rngs::OsRng);
-    let app_key_hash = Argon2::default()
-        .hash_password(app_key.expose_secret().as_bytes(), &salt)
-        .map_err(|e| MerchantError::Invalid(format!("hashing the app key: {e}")))?
-        .to_string();
+    let app_key_hash = super::passwords::hash(app_key.expose_secret())
+        .map_err(|e| MerchantError::Invalid(format!("the app key: {e}")))?;
     // A generated id may collide with an existing one; try a few.
     let tries = if new.id.is_some() { 1 } else { 5 };
     for _ in 0..tries {

@@ -14,10 +14,12 @@ use crate::keyring::{Keyring, KeyringError};
 use crate::metrics::Metrics;
 
 pub mod merchants;
+pub mod passwords;
 pub mod payments;
 pub mod rates;
 mod reconcile;
 pub mod refunds;
+pub mod users;
 
 /// What the business logic works with.
 #[derive(Debug)]

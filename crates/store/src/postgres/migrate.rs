@@ -18,6 +18,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sign_ins",
         include_str!("../../migrations/postgres/0002_sign_ins.sql"),
     ),
+    (
+        3,
+        "users",
+        include_str!("../../migrations/postgres/0003_users.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under (any constant no other program uses).

@@ -23,6 +23,7 @@ mod migrate;
 mod orders;
 mod refunds;
 mod sign_ins;
+mod users;
 
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -33,7 +34,7 @@ use ottgate_core::{
 use std::time::Duration;
 use tokio_postgres::NoTls;
 
-use crate::{Event, SignInAttempt};
+use crate::{Event, NewUser, SignInAttempt, UserRecord};
 
 use crate::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, Idempotency,
@@ -492,5 +493,17 @@ impl Store for PgStore {
         trust: Option<(String, Timestamp)>,
     ) -> Result<()> {
         in_tx!(self, |tx| sign_ins::release(&tx, &reserved, trust.as_ref()))
+    }
+
+    async fn insert_user(&self, user: NewUser) -> Result<UserRecord> {
+        in_tx!(self, |tx| users::insert(&tx, &user))
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
+        users::by_email(&self.client().await?, email).await
+    }
+
+    async fn set_user_password(&self, email: &str, password_hash: String) -> Result<bool> {
+        in_tx!(self, |tx| users::set_password(&tx, email, &password_hash))
     }
 }

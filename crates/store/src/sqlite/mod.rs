@@ -12,6 +12,7 @@ mod merchants;
 mod orders;
 mod refunds;
 mod sign_ins;
+mod users;
 mod writer;
 
 use async_trait::async_trait;
@@ -29,8 +30,9 @@ use std::time::Duration;
 use crate::rows::{AttemptRow, RefundRow};
 use crate::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, Event,
-    Idempotency, IdempotencyClaim, MerchantRecord, NewOrder, NewRefund, Result, SettleOutcome,
-    SettleRequest, SignInAttempt, StartOutcome, Stats, Store, StoreError,
+    Idempotency, IdempotencyClaim, MerchantRecord, NewOrder, NewRefund, NewUser, Result,
+    SettleOutcome, SettleRequest, SignInAttempt, StartOutcome, Stats, Store, StoreError,
+    UserRecord,
 };
 use writer::Writer;
 
@@ -502,6 +504,23 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         self.writer
             .write(move |c| sign_ins::release(c, reserved, trust).boxed())
+            .await
+    }
+
+    async fn insert_user(&self, user: NewUser) -> Result<UserRecord> {
+        self.writer
+            .write(move |c| users::insert(c, user).boxed())
+            .await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
+        users::by_email(&self.pool, email).await
+    }
+
+    async fn set_user_password(&self, email: &str, password_hash: String) -> Result<bool> {
+        let email = email.to_owned();
+        self.writer
+            .write(move |c| users::set_password(c, email, password_hash).boxed())
             .await
     }
 }

@@ -1,0 +1,146 @@
+//! Merchant-center users: created and reset from the command line with a one-time
+//! password (shown once, kept as an argon2id hash), checked at sign-in.
+
+use ottgate_core::{Clock, MerchantId, Secret};
+use ottgate_store::{NewUser, Store, StoreError, UserRecord, UserRole};
+
+use super::merchants::random_bytes;
+use super::passwords;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no merchant {0}")]
+    UnknownMerchant(String),
+    #[error("a user with email {0} already exists")]
+    Exists(String),
+    #[error("no user with email {0}")]
+    UnknownUser(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A user just created (or reset), with the one-time password to hand over.
+#[derive(Debug)]
+pub struct UserWithPassword {
+    pub user: UserRecord,
+    pub password: Secret,
+}
+
+/// An email address as sign-in takes it: one `@`, a dotted domain, no spaces, at most 254
+/// characters; lower-cased.
+fn email(address: &str) -> Result<String, UserError> {
+    let address = address.trim();
+    let valid = address.len() <= 254
+        && !address.chars().any(|c| c.is_whitespace() || c.is_control())
+        && address.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if !valid {
+        return Err(UserError::Invalid(format!(
+            "{address:?} is not an email address"
+        )));
+    }
+    Ok(address.to_lowercase())
+}
+
+/// Twenty hex characters (80 bits) from the OS's generator.
+fn one_time_password() -> Secret {
+    Secret::new(hex::encode(random_bytes::<10>()))
+}
+
+fn hashed(password: &Secret) -> Result<String, UserError> {
+    passwords::hash(password.expose_secret()).map_err(UserError::Invalid)
+}
+
+/// Adds a user to `merchant` with a fresh one-time password.
+pub async fn add_user(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    merchant: &str,
+    address: &str,
+    role: UserRole,
+) -> Result<UserWithPassword, UserError> {
+    let merchant_id =
+        MerchantId::parse(merchant).map_err(|_| UserError::UnknownMerchant(merchant.to_owned()))?;
+    let email = email(address)?;
+    let password = one_time_password();
+    let new = NewUser {
+        merchant_id,
+        email: email.clone(),
+        password_hash: hashed(&password)?,
+        role,
+        created_at: clock.now(),
+    };
+    match store.insert_user(new).await {
+        Ok(user) => Ok(UserWithPassword { user, password }),
+        Err(StoreError::Duplicate(_)) => Err(UserError::Exists(email)),
+        Err(StoreError::NotFound(_)) => Err(UserError::UnknownMerchant(merchant.to_owned())),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Gives the user a new one-time password; the old one stops working.
+pub async fn reset_password(
+    store: &dyn Store,
+    address: &str,
+) -> Result<UserWithPassword, UserError> {
+    let email = email(address)?;
+    let password = one_time_password();
+    if !store.set_user_password(&email, hashed(&password)?).await? {
+        return Err(UserError::UnknownUser(email));
+    }
+    let user = store
+        .user_by_email(&email)
+        .await?
+        .ok_or(UserError::UnknownUser(email))?;
+    Ok(UserWithPassword { user, password })
+}
+
+/// The user whose email and password these are; `None` for a wrong password or an unknown
+/// email, which take the same time (the hash is checked either way).
+pub async fn check_password(
+    store: &dyn Store,
+    address: &str,
+    password: &str,
+) -> Result<Option<UserRecord>, UserError> {
+    let user = match email(address) {
+        Ok(email) => store.user_by_email(&email).await?,
+        Err(_) => None,
+    };
+    let hash = user.as_ref().map_or_else(
+        || passwords::decoy().to_owned(),
+        |u| u.password_hash.clone(),
+    );
+    let password = password.to_owned();
+    let matches = tokio::task::spawn_blocking(move || passwords::verify(&hash, &password))
+        .await
+        .unwrap_or(false);
+    Ok(user.filter(|_| matches))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_checked_and_lower_cased() {
+        assert_eq!(email(" Ada@Shop.Example ").unwrap(), "ada@shop.example");
+        for bad in [
+            "",
+            "ada",
+            "@shop.example",
+            "ada@shop",
+            "ada@.example",
+            "a da@shop.example",
+            "a@b@c.example",
+        ] {
+            assert!(email(bad).is_err(), "{bad:?}");
+        }
+    }
+}
