@@ -27,6 +27,9 @@ pub struct Config {
     /// several hosts (`host1:5432,host2:5432`) with `?target_session_attrs=read-write` follow
     /// a failover to the promoted standby.
     pub database_url: String,
+    /// SQLite: writes that share one commit at most (group commit); `1` commits every write
+    /// on its own, the comparison `ottgate bench --one-commit-per-request` runs.
+    pub sqlite_max_batch: usize,
     /// PostgreSQL: connections this gateway keeps at most.
     pub db_pool_size: usize,
     /// PostgreSQL: how long to wait for a connection (per host) or a free pooled one, in
@@ -112,6 +115,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             database_url: "sqlite://ottgate.db".into(),
+            sqlite_max_batch: ottgate_store::SQLITE_MAX_BATCH,
             db_pool_size: 16,
             db_connect_timeout_ms: 5_000,
             db_statement_timeout_ms: 10_000,
@@ -146,10 +150,11 @@ impl Default for Config {
     }
 }
 
-const ENV_KEYS: [&str; 32] = [
+const ENV_KEYS: [&str; 33] = [
     "listen",
     "public_url",
     "database_url",
+    "sqlite_max_batch",
     "db_pool_size",
     "db_connect_timeout_ms",
     "db_statement_timeout_ms",

@@ -42,7 +42,10 @@ pub enum StartupError {
 /// PostgreSQL (migrated under an advisory lock, so gateways may start together).
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
     if config.sqlite_path().is_some() {
-        return Ok(Arc::new(SqliteStore::open(&config.database_url).await?));
+        let max_batch = config.sqlite_max_batch.clamp(1, 4096);
+        return Ok(Arc::new(
+            SqliteStore::open_with(&config.database_url, max_batch).await?,
+        ));
     }
     if config.is_postgres() {
         let options = PgOptions {

@@ -14,6 +14,8 @@ mod sqlite;
 pub use postgres::{PgOptions, PgStore};
 
 pub use sqlite::SqliteStore;
+/// Writes sharing one SQLite commit at most, unless configured otherwise.
+pub use sqlite::writer::MAX_BATCH as SQLITE_MAX_BATCH;
 
 use async_trait::async_trait;
 use ottgate_core::{

@@ -51,6 +51,10 @@ pub struct BenchArgs {
     /// PostgreSQL database: the bench adds a merchant and its orders).
     #[arg(long, conflicts_with = "url")]
     pub database_url: Option<String>,
+    /// The spawned SQLite gateway commits every write on its own (no group commit): the
+    /// comparison that shows what group commit buys.
+    #[arg(long, conflicts_with_all = ["url", "database_url"])]
+    pub one_commit_per_request: bool,
     /// One JSON object per phase instead of text.
     #[arg(long)]
     pub json: bool,
@@ -141,7 +145,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             .context("credentials: the JSON of `ottgate merchant add --json`")?;
             Target::running(url, credentials)
         }
-        None => Target::spawn(args.database_url.as_deref())?,
+        None => Target::spawn(args.database_url.as_deref(), args.one_commit_per_request)?,
     };
     let load = match args.rate {
         Some(rate) => Load::Open(rate),

@@ -42,7 +42,7 @@ pub struct Usage {
 impl Target {
     /// `ottgate serve` as a child process on a throwaway SQLite file (or `database_url`,
     /// with a master key for this run), with a merchant added first.
-    pub fn spawn(database_url: Option<&str>) -> Result<Self> {
+    pub fn spawn(database_url: Option<&str>, one_commit_per_request: bool) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let exe = std::env::current_exe().context("the ottgate binary")?;
         let mut env: Vec<(&str, String)> = Vec::new();
@@ -64,7 +64,16 @@ impl Target {
                     "OTTGATE_DATABASE_URL",
                     format!("sqlite://{}", path.display()),
                 ));
-                format!("SQLite (WAL, synchronous=FULL) in {}", dir.path().display())
+                let commits = if one_commit_per_request {
+                    env.push(("OTTGATE_SQLITE_MAX_BATCH", "1".to_owned()));
+                    "one commit per write"
+                } else {
+                    "group commit"
+                };
+                format!(
+                    "SQLite (WAL, synchronous=FULL, {commits}) in {}",
+                    dir.path().display()
+                )
             }
         };
         let command = |args: &[&str]| {

@@ -13,7 +13,7 @@ mod orders;
 mod refunds;
 mod sign_ins;
 mod users;
-mod writer;
+pub(crate) mod writer;
 
 use async_trait::async_trait;
 use futures::FutureExt;
@@ -65,6 +65,12 @@ impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path` or a plain
     /// path) and applies pending migrations.
     pub async fn open(url: &str) -> Result<Self> {
+        Self::open_with(url, writer::MAX_BATCH).await
+    }
+
+    /// As [`SqliteStore::open`], with at most `max_batch` writes sharing one commit (1: a
+    /// commit per write — what group commit is measured against).
+    pub async fn open_with(url: &str, max_batch: usize) -> Result<Self> {
         let url = if url.starts_with("sqlite:") {
             url.to_owned()
         } else {
@@ -81,7 +87,7 @@ impl SqliteStore {
             .connect_with(options.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
-        let writer = Writer::start(options).await?;
+        let writer = Writer::start(options, max_batch).await?;
         Ok(Self { pool, writer })
     }
 

@@ -16,9 +16,9 @@ use crate::{Result, StoreError};
 type Job = Box<dyn for<'c> FnOnce(&'c mut SqliteConnection) -> BoxFuture<'c, Reply> + Send>;
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 
-/// At most this many writes share one transaction, so that one batch cannot hold the
-/// write lock for long.
-const MAX_BATCH: usize = 256;
+/// By default at most this many writes share one transaction, so that one batch cannot
+/// hold the write lock for long.
+pub const MAX_BATCH: usize = 256;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
@@ -26,10 +26,12 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) async fn start(options: SqliteConnectOptions) -> Result<Self> {
+    /// `max_batch` writes share a commit at most (1: one commit per write, the comparison
+    /// the benchmarks keep).
+    pub(crate) async fn start(options: SqliteConnectOptions, max_batch: usize) -> Result<Self> {
         let conn = SqliteConnection::connect_with(&options).await?;
         let (tx, rx) = mpsc::channel::<Job>(4096);
-        tokio::spawn(run(conn, options, rx));
+        tokio::spawn(run(conn, options, rx, max_batch.max(1)));
         Ok(Self { jobs: tx })
     }
 
@@ -85,10 +87,11 @@ async fn run(
     mut conn: SqliteConnection,
     options: SqliteConnectOptions,
     mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
 ) {
-    let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+    let mut batch: Vec<Job> = Vec::with_capacity(max_batch);
     loop {
-        if rx.recv_many(&mut batch, MAX_BATCH).await == 0 {
+        if rx.recv_many(&mut batch, max_batch).await == 0 {
             break; // every Writer handle is gone: shut down
         }
         let replies = run_batch(&mut conn, batch.drain(..)).await;
