@@ -388,38 +388,28 @@ async fn main() -> Result<()> {
 }
 
 async fn user(command: UserCommand) -> Result<()> {
-    let (created, json) = match command {
+    let (config, json) = match &command {
+        UserCommand::Add { config, json, .. } | UserCommand::ResetPassword { config, json, .. } => {
+            (config.load()?, *json)
+        }
+    };
+    init_logging(config.log_format, "warn");
+    let store = ottgate_server::open_store(&config).await?;
+    let created = match command {
         UserCommand::Add {
             merchant,
             email,
             role,
-            json,
-            config,
+            ..
         } => {
-            let config = config.load()?;
-            init_logging(config.log_format, "warn");
-            let store = ottgate_server::open_store(&config).await?;
             let role = match role {
                 Role::Admin => ottgate_server::UserRole::Admin,
                 Role::Viewer => ottgate_server::UserRole::Viewer,
             };
-            let user =
-                ottgate_server::users::add_user(&*store, &SystemClock, &merchant, &email, role)
-                    .await?;
-            (user, json)
+            ottgate_server::users::add_user(&*store, &SystemClock, &merchant, &email, role).await?
         }
-        UserCommand::ResetPassword {
-            email,
-            json,
-            config,
-        } => {
-            let config = config.load()?;
-            init_logging(config.log_format, "warn");
-            let store = ottgate_server::open_store(&config).await?;
-            (
-                ottgate_server::users::reset_password(&*store, &email).await?,
-                json,
-            )
+        UserCommand::ResetPassword { email, .. } => {
+            ottgate_server::users::reset_password(&*store, &email).await?
         }
     };
     let user = &created.user;
