@@ -78,6 +78,9 @@ pub struct Config {
     pub jwt_secret: Option<MaskedString>,
     /// How long a REST, ACTIVEPAY or H5PAY payment may wait for the buyer, in seconds.
     pub rest_payment_ttl_secs: u64,
+    /// How long a finished callback (delivered or exhausted) stays in the merchant's event
+    /// log, in days (at least 30).
+    pub event_retention_days: u64,
     /// How long the first answer to an idempotent request (REST `Idempotency-Key`, an
     /// envelope REFUND without a refund id) is replayed, in seconds.
     pub idempotency_retention_secs: u64,
@@ -137,6 +140,7 @@ impl Default for Config {
             jwt_secret: None,
             rest_payment_ttl_secs: 1_800,
             idempotency_retention_secs: 86_400,
+            event_retention_days: 90,
             time_zone_id: "America/Toronto".into(),
             simulator_exchange_rates: None,
             auth_failure_limit: 10,
@@ -150,7 +154,7 @@ impl Default for Config {
     }
 }
 
-const ENV_KEYS: [&str; 33] = [
+const ENV_KEYS: [&str; 34] = [
     "listen",
     "public_url",
     "database_url",
@@ -176,6 +180,7 @@ const ENV_KEYS: [&str; 33] = [
     "jwt_secret",
     "rest_payment_ttl_secs",
     "idempotency_retention_secs",
+    "event_retention_days",
     "time_zone_id",
     "simulator_exchange_rates",
     "auth_failure_limit",
@@ -366,6 +371,9 @@ impl Config {
             auth_failure_window: Duration::from_secs(self.auth_failure_window_secs.max(1)),
             reconcile_after: Duration::from_secs(self.reconcile_after_secs.max(1)),
             delivery_lease: Duration::from_secs(self.delivery_lease_secs.clamp(5, 86_400)),
+            event_retention: Duration::from_secs(
+                self.event_retention_days.clamp(30, 36_500) * 86_400,
+            ),
         })
     }
 }
@@ -466,6 +474,8 @@ pub struct Settings {
     pub auth_failure_app_limit: u32,
     /// How long claimed callback deliveries stay with this gateway.
     pub delivery_lease: Duration,
+    /// How long finished callbacks stay in the event log.
+    pub event_retention: Duration,
     pub auth_hash_concurrency: usize,
     pub auth_failure_window: Duration,
     pub reconcile_after: Duration,

@@ -519,6 +519,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         since: Timestamp,
         limit: u32,
     ) -> Result<Vec<Event>>;
+    /// Forgets finished callbacks (delivered or exhausted) created before `before`, with
+    /// their delivery attempts (at most `limit`); returns how many. Pending ones are kept
+    /// whatever their age.
+    async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64>;
     /// Sends `merchant`'s callback `notify_id` again (whatever its state: pending, delivered
     /// or exhausted): due at `now`, its lease released. `None` if it is not the merchant's.
     async fn redeliver(

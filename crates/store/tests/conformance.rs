@@ -1067,6 +1067,26 @@ async fn the_event_log_shows_each_callback_and_resends_it_for_its_merchant_only<
     assert_eq!((again.state, again.attempts), (DeliveryState::Pending, 1));
     let claimed = claim(&store, at(5), "w2").await;
     assert_eq!(claimed.iter().map(|c| c.id).collect::<Vec<_>>(), [d.id]);
+    // Past its retention a finished callback is forgotten, a pending one never.
+    assert_eq!(
+        store.prune_events(at(1_000), 10).await.unwrap(),
+        0,
+        "pending"
+    );
+    let done = DeliveryAttemptRecord {
+        delivery_id: d.id,
+        lease_owner: "w2".into(),
+        started_at: at(5),
+        duration: Duration::from_millis(5),
+        http_status: Some(200),
+        error: None,
+        next: NextStep::Delivered,
+    };
+    assert!(store.record_delivery_attempt(done).await.unwrap());
+    assert_eq!(store.prune_events(at(1), 10).await.unwrap(), 0, "younger");
+    assert_eq!(store.prune_events(at(1_000), 10).await.unwrap(), 1);
+    assert!(store.events(&merchant, T0, 10).await.unwrap().is_empty());
+    assert!(store.delivery_attempts(d.id).await.unwrap().is_empty());
 }
 
 async fn users_sign_in_by_email_once_per_deployment<S: Store>(store: S) {

@@ -27,13 +27,22 @@ pub async fn sweep_expired(state: &AppState) -> Result<usize, StoreError> {
             break;
         }
     }
-    // Idempotency keys past their retention are only dead weight (one batch a sweep).
-    let retention = state.service.settings.idempotency_retention;
-    let before = ottgate_core::Timestamp::from_epoch_millis(
-        state.service.clock.now().epoch_millis()
-            - i64::try_from(retention.as_millis()).unwrap_or(0),
-    );
-    state.service.store.prune_idempotency(before, 1_000).await?;
+    // Idempotency keys past their retention, and finished callbacks past the event log's,
+    // are only dead weight (one batch of each a sweep).
+    let settings = &state.service.settings;
+    let now = state.service.clock.now();
+    let ago = |d: std::time::Duration| {
+        ottgate_core::Timestamp::from_epoch_millis(
+            now.epoch_millis() - i64::try_from(d.as_millis()).unwrap_or(0),
+        )
+    };
+    let store = &state.service.store;
+    store
+        .prune_idempotency(ago(settings.idempotency_retention), 1_000)
+        .await?;
+    store
+        .prune_events(ago(settings.event_retention), 1_000)
+        .await?;
     Ok(total)
 }
 

@@ -179,3 +179,24 @@ pub(super) async fn redeliver(
     .await?;
     row.as_ref().map(delivery).transpose()
 }
+
+pub(super) async fn prune(tx: &Transaction<'_>, before: Timestamp, limit: u32) -> Result<u64> {
+    let ids: Vec<i64> = db::all(
+        tx,
+        "SELECT id FROM deliveries WHERE state IN ('delivered', 'exhausted') AND created_at < $1
+         ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        &[&before.epoch_millis(), &i64::from(limit)],
+    )
+    .await?
+    .iter()
+    .map(|row| row.try_get(0))
+    .collect::<std::result::Result<_, _>>()?;
+    db::exec(
+        tx,
+        "DELETE FROM delivery_attempts WHERE delivery_id = ANY($1)",
+        &[&ids],
+    )
+    .await?;
+    db::exec(tx, "DELETE FROM deliveries WHERE id = ANY($1)", &[&ids]).await?;
+    Ok(ids.len() as u64)
+}

@@ -354,6 +354,10 @@ impl Store for PgStore {
         deliveries::events(&self.client().await?, merchant, since, limit).await
     }
 
+    async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        in_tx!(self, |tx| deliveries::prune(&tx, before, limit))
+    }
+
     async fn redeliver(
         &self,
         merchant: &MerchantId,

@@ -198,3 +198,25 @@ pub(super) async fn redeliver(
     .await?;
     row.map(DeliveryRow::into_delivery).transpose()
 }
+
+pub(super) async fn prune(c: &mut SqliteConnection, before: Timestamp, limit: u32) -> Result<u64> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM deliveries WHERE state IN ('delivered', 'exhausted') AND created_at < ?
+         ORDER BY id LIMIT ?",
+    )
+    .bind(before.epoch_millis())
+    .bind(i64::from(limit))
+    .fetch_all(&mut *c)
+    .await?;
+    for id in &ids {
+        sqlx::query("DELETE FROM delivery_attempts WHERE delivery_id = ?")
+            .bind(id)
+            .execute(&mut *c)
+            .await?;
+        sqlx::query("DELETE FROM deliveries WHERE id = ?")
+            .bind(id)
+            .execute(&mut *c)
+            .await?;
+    }
+    Ok(ids.len() as u64)
+}

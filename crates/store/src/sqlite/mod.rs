@@ -355,6 +355,12 @@ impl Store for SqliteStore {
         deliveries::events(&self.pool, merchant, since, limit).await
     }
 
+    async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        self.writer
+            .write(move |c| deliveries::prune(c, before, limit).boxed())
+            .await
+    }
+
     async fn redeliver(
         &self,
         merchant: &MerchantId,
