@@ -386,10 +386,11 @@ pub fn masked_database_url(url: &str) -> String {
     // The user information ends at the last `@` before the path.
     let authority_end = rest.find('/').unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
-        Some(at) => {
-            let user = rest[..at].split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{}", &rest[at + 1..])
-        }
+        Some(at) => match rest[..at].split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{}", &rest[at + 1..]),
+            // A user without a password has nothing to hide.
+            None => url.to_owned(),
+        },
         None => url.to_owned(),
     }
 }
@@ -520,7 +521,7 @@ mod tests {
                 "postgres://ottgate:s3cr%40t@db1:5432,db2:5432/pay?target_session_attrs=read-write",
                 "postgres://ottgate:***@db1:5432,db2:5432/pay?target_session_attrs=read-write",
             ),
-            ("postgres://ottgate@db/pay", "postgres://ottgate:***@db/pay"),
+            ("postgres://ottgate@db/pay", "postgres://ottgate@db/pay"),
             ("postgresql://db/pay", "postgresql://db/pay"),
             ("sqlite://ottgate.db", "sqlite://ottgate.db"),
         ] {
