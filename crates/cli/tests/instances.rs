@@ -713,3 +713,40 @@ async fn a_multi_gateway_sandbox_shares_one_ottgate_simulate() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receiver.arrivals()[&trade].len(), 1, "one callback");
 }
+
+#[test]
+fn a_gateway_reaches_postgres_over_verified_tls() {
+    let (cluster, ca) = Cluster::primary_tls_only();
+    let url = format!("{}?sslmode=require", cluster.url("postgres"));
+    let ca = ca.to_str().unwrap().to_owned();
+    let start = |env: &[(&str, &str)]| {
+        let mut add = ottgate();
+        add.args(["merchant", "add", "--name", "TLS Shop", "--json"])
+            .env("OTTGATE_MASTER_KEY", MASTER_KEY);
+        for (key, value) in env {
+            add.env(key, value);
+        }
+        add.output().unwrap()
+    };
+    // Verified against the certificate it was given: works.
+    let ok = start(&[("OTTGATE_DATABASE_URL", &url), ("OTTGATE_DB_CA_FILE", &ca)]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // Asked for TLS without anything to trust: refused, saying why.
+    let no_ca = start(&[("OTTGATE_DATABASE_URL", &url)]);
+    assert!(!no_ca.status.success());
+    assert!(String::from_utf8_lossy(&no_ca.stderr).contains("db_ca_file"));
+    // Plain TCP: the server refuses it (so the first one really was TLS).
+    let plain = start(&[("OTTGATE_DATABASE_URL", &cluster.url("postgres"))]);
+    assert!(!plain.status.success());
+    // Another certificate to trust: the server's does not verify.
+    let (_, stranger) = Cluster::primary_tls_only();
+    let wrong = start(&[
+        ("OTTGATE_DATABASE_URL", &url),
+        ("OTTGATE_DB_CA_FILE", stranger.to_str().unwrap()),
+    ]);
+    assert!(!wrong.status.success());
+}

@@ -37,6 +37,9 @@ pub struct Config {
     pub db_connect_timeout_ms: u64,
     /// PostgreSQL: the longest a statement may run, in milliseconds.
     pub db_statement_timeout_ms: u64,
+    /// PostgreSQL: PEM certificates to trust for TLS to the database (then every connection
+    /// is TLS, verified; add `sslmode=require` to the URL to refuse a server without it).
+    pub db_ca_file: Option<PathBuf>,
     /// How long a gateway holds the callback deliveries it claimed before another gateway
     /// may take them over (a gateway that died mid-delivery loses them after this), in
     /// seconds.
@@ -122,6 +125,7 @@ impl Default for Config {
             db_pool_size: 16,
             db_connect_timeout_ms: 5_000,
             db_statement_timeout_ms: 10_000,
+            db_ca_file: None,
             delivery_lease_secs: 60,
             sandbox: true,
             master_key: None,
@@ -154,7 +158,7 @@ impl Default for Config {
     }
 }
 
-const ENV_KEYS: [&str; 34] = [
+const ENV_KEYS: [&str; 35] = [
     "listen",
     "public_url",
     "database_url",
@@ -162,6 +166,7 @@ const ENV_KEYS: [&str; 34] = [
     "db_pool_size",
     "db_connect_timeout_ms",
     "db_statement_timeout_ms",
+    "db_ca_file",
     "delivery_lease_secs",
     "sandbox",
     "master_key",

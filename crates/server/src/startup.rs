@@ -52,6 +52,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError>
             pool_size: config.db_pool_size.clamp(1, 1_000),
             connect_timeout: Duration::from_millis(config.db_connect_timeout_ms.max(100)),
             statement_timeout: Duration::from_millis(config.db_statement_timeout_ms.max(100)),
+            ca_file: config.db_ca_file.clone(),
         };
         return Ok(Arc::new(
             PgStore::open(&config.database_url, &options).await?,

@@ -84,6 +84,114 @@ fn free_port() -> u16 {
 impl Cluster {
     /// A new primary, started. `settings` are extra `postgresql.conf` lines.
     pub fn primary(settings: &[&str]) -> Self {
+        let mut cluster = Self::initialised(settings);
+        cluster.start();
+        cluster
+    }
+
+    /// A new primary that takes TLS connections only, with a fresh self-signed certificate
+    /// for 127.0.0.1; started. Returns it and the certificate's path (to trust).
+    pub fn primary_tls_only() -> (Self, PathBuf) {
+        let mut cluster = Self::initialised(&["ssl = on"]);
+        let data = cluster.dir.join("data");
+        let cert = data.join("server.crt");
+        let key = data.join("server.key");
+        // A CA of the test's own, and the server's certificate for 127.0.0.1 signed by it
+        // (a verifier refuses a CA certificate used as the server's own).
+        let (ca_cert, ca_key, csr, ext) = (
+            cluster.dir.join("ca.crt"),
+            cluster.dir.join("ca.key"),
+            cluster.dir.join("server.csr"),
+            cluster.dir.join("server.ext"),
+        );
+        std::fs::write(
+            &ext,
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        let openssl = |args: &[&std::ffi::OsStr]| {
+            let out = Command::new("openssl").args(args).output().unwrap();
+            assert!(
+                out.status.success(),
+                "openssl: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let os = |s: &'static str| std::ffi::OsStr::new(s);
+        openssl(&[
+            os("req"),
+            os("-x509"),
+            os("-newkey"),
+            os("rsa:2048"),
+            os("-nodes"),
+            os("-days"),
+            os("1"),
+            os("-subj"),
+            os("/CN=ottgate test CA"),
+            os("-keyout"),
+            ca_key.as_os_str(),
+            os("-out"),
+            ca_cert.as_os_str(),
+        ]);
+        openssl(&[
+            os("req"),
+            os("-newkey"),
+            os("rsa:2048"),
+            os("-nodes"),
+            os("-subj"),
+            os("/CN=127.0.0.1"),
+            os("-keyout"),
+            key.as_os_str(),
+            os("-out"),
+            csr.as_os_str(),
+        ]);
+        openssl(&[
+            os("x509"),
+            os("-req"),
+            os("-in"),
+            csr.as_os_str(),
+            os("-CA"),
+            ca_cert.as_os_str(),
+            os("-CAkey"),
+            ca_key.as_os_str(),
+            os("-CAcreateserial"),
+            os("-days"),
+            os("1"),
+            os("-extfile"),
+            ext.as_os_str(),
+            os("-out"),
+            cert.as_os_str(),
+        ]);
+        let user = std::env::var("OTTGATE_TEST_PG_USER").unwrap_or_default();
+        if is_root() && !user.is_empty() {
+            for file in [&cert, &key] {
+                assert!(
+                    Command::new("chown")
+                        .arg(format!("{user}:"))
+                        .arg(file)
+                        .status()
+                        .unwrap()
+                        .success()
+                );
+            }
+        }
+        assert!(
+            Command::new("chmod")
+                .arg("600")
+                .arg(&key)
+                .status()
+                .unwrap()
+                .success()
+        );
+        // Plain TCP is refused before anything else is looked at.
+        let hba = data.join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba).unwrap();
+        std::fs::write(&hba, format!("hostnossl all all 0.0.0.0/0 reject\n{rules}")).unwrap();
+        cluster.start();
+        (cluster, ca_cert)
+    }
+
+    fn initialised(settings: &[&str]) -> Self {
         let dir = cluster_dir();
         let data = dir.join("data");
         run_as_pg_user(
@@ -110,7 +218,6 @@ impl Cluster {
             running: false,
         };
         cluster.configure(settings);
-        cluster.start();
         cluster
     }
 

@@ -58,6 +58,10 @@ pub struct PgOptions {
     pub connect_timeout: Duration,
     /// The longest any statement may run (`statement_timeout`).
     pub statement_timeout: Duration,
+    /// PEM certificates to trust for the database's TLS. With them, connections use TLS
+    /// (`sslmode=prefer`, the default, or `require`), verified against them; without them a
+    /// URL asking `sslmode=require` is refused, and other connections are plain TCP.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for PgOptions {
@@ -66,6 +70,7 @@ impl Default for PgOptions {
             pool_size: 16,
             connect_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(10),
+            ca_file: None,
         }
     }
 }
@@ -108,6 +113,29 @@ macro_rules! in_tx {
     }};
 }
 
+/// A TLS connector that trusts the certificates in `ca_file` (PEM) and nothing else.
+fn tls(ca_file: &std::path::Path) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    let bad = |e: String| StoreError::Pool(format!("db_ca_file {}: {e}", ca_file.display()));
+    let pem = std::fs::read(ca_file).map_err(|e| bad(e.to_string()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        roots
+            .add(cert.map_err(|e| bad(e.to_string()))?)
+            .map_err(|e| bad(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("no certificate in it".into()));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
 impl PgStore {
     /// Connects to the database at `url` (libpq URL syntax, one or several hosts) and
     /// applies pending migrations under an advisory lock.
@@ -130,13 +158,18 @@ impl PgStore {
         if config.get_application_name().is_none() {
             config.application_name("ottgate");
         }
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match (&options.ca_file, config.get_ssl_mode()) {
+            (Some(ca_file), _) => Manager::from_config(config, tls(ca_file)?, manager_config),
+            (None, tokio_postgres::config::SslMode::Require) => {
+                return Err(StoreError::Pool(
+                    "sslmode=require needs the certificates to trust (db_ca_file)".into(),
+                ));
+            }
+            (None, _) => Manager::from_config(config, NoTls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(1))
             .runtime(Runtime::Tokio1)
@@ -151,10 +184,16 @@ impl PgStore {
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Client> {
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Pool(e.to_string()))
+        self.pool.get().await.map_err(|e| {
+            // The pool's message, and what lies under it (refused, TLS, authentication).
+            let mut message = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(inner) = cause {
+                message = format!("{message}: {inner}");
+                cause = inner.source();
+            }
+            StoreError::Pool(message)
+        })
     }
 
     pub fn pool_status(&self) -> PoolStatus {
