@@ -2,8 +2,8 @@
 # The whole ottgate test suite: formatting, lints, and every test (unit, store conformance,
 # real-server integration, headless Chromium, CLI processes). CI runs exactly this.
 #
-# It installs what the suite needs and is missing (Debian's chromium, chromium-driver and
-# postgresql), and runs a throwaway PostgreSQL cluster on loopback for the tests that need
+# It installs what the suite needs and is missing (Debian's chromium, chromium-driver,
+# openssl — test certificates — and postgresql), and runs a throwaway PostgreSQL cluster on loopback for the tests that need
 # one (scripts/postgres.sh); those tests fail, never skip, without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,6 +18,7 @@ as_root() {
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "==> installing ${missing[*]} (Debian packages)"
     as_root apt-get update -qq
