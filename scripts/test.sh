@@ -3,8 +3,9 @@
 # real-server integration, headless Chromium, CLI processes). CI runs exactly this.
 #
 # It installs what the suite needs and is missing (Debian's chromium, chromium-driver,
-# openssl — test certificates — and postgresql), and runs a throwaway PostgreSQL cluster on loopback for the tests that need
-# one (scripts/postgres.sh); those tests fail, never skip, without it.
+# openssl — test certificates — and postgresql), and runs a throwaway PostgreSQL cluster
+# on loopback for the tests that need one (scripts/postgres.sh); those tests fail, never
+# skip, without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
