@@ -6,6 +6,7 @@
 //! commit); the interface never exposes a transaction to callers, which is what makes
 //! that possible.
 
+pub mod center;
 pub mod copy;
 mod postgres;
 mod rows;
@@ -13,6 +14,7 @@ mod sqlite;
 
 pub use postgres::{PgOptions, PgStore};
 
+pub use center::{AuditEntry, DayTotal, ListStatus, NewSession, PaymentFilter, PaymentSummary};
 pub use sqlite::SqliteStore;
 /// Writes sharing one SQLite commit at most, unless configured otherwise.
 pub use sqlite::writer::MAX_BATCH as SQLITE_MAX_BATCH;
@@ -588,8 +590,34 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn insert_user(&self, user: NewUser) -> Result<UserRecord>;
     /// The user signing in with `email` (compared lower-cased).
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>>;
-    /// Replaces a user's password hash; `false` if there is no such user.
+    /// Replaces a user's password hash and ends their sessions; `false` if there is no such
+    /// user.
     async fn set_user_password(&self, email: &str, password_hash: String) -> Result<bool>;
+
+    /// Records a merchant-center sign-in.
+    async fn insert_session(&self, session: NewSession) -> Result<()>;
+    /// The user of the session whose token hashes to `id_hash`, if it has not expired.
+    async fn session_user(&self, id_hash: &str, now: Timestamp) -> Result<Option<UserRecord>>;
+    /// Signs a session out (nothing happens if there is none).
+    async fn end_session(&self, id_hash: &str) -> Result<()>;
+    /// Forgets up to `limit` sessions expired by `now`; how many.
+    async fn prune_sessions(&self, now: Timestamp, limit: u32) -> Result<u64>;
+
+    /// A merchant's payments, newest first (see [`PaymentFilter`]).
+    async fn payments(&self, filter: &PaymentFilter) -> Result<Vec<PaymentSummary>>;
+    /// A merchant's orders created in the `days` days from `from`, totalled by day, method,
+    /// status and currency.
+    async fn day_totals(
+        &self,
+        merchant: &MerchantId,
+        from: Timestamp,
+        days: u32,
+    ) -> Result<Vec<DayTotal>>;
+
+    /// Appends to the audit log.
+    async fn record_audit(&self, entry: AuditEntry) -> Result<()>;
+    /// A merchant's latest `limit` audit entries, newest first.
+    async fn audit_log(&self, merchant: &MerchantId, limit: u32) -> Result<Vec<AuditEntry>>;
 
     /// Whether several gateways may share this store (its counters then live in it).
     fn is_shared(&self) -> bool {

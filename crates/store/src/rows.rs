@@ -8,6 +8,7 @@ use ottgate_core::{
     PaymentMethod, Refund, RefundId, RefundStatus, ShopId, Timestamp,
 };
 
+use crate::center::{AuditEntry, DayTotal, PaymentSummary};
 use crate::{
     Delivery, DeliveryAttemptRow, DeliveryState, Idempotency, IdempotencyClaim, MerchantRecord,
     Result, StoreError, UserRecord, UserRole,
@@ -373,6 +374,100 @@ impl UserRow {
             role: UserRole::from_code(&self.role)
                 .ok_or_else(|| corrupt(format!("user role {}", self.role)))?,
             created_at: ts(self.created_at),
+        })
+    }
+}
+
+row! {
+    pub(crate) struct SummaryRow {
+        id: String,
+        kind: String,
+        reference: Option<String>,
+        created_at: i64,
+        finished_at: Option<i64>,
+        amount: i64,
+        currency: String,
+        status: String,
+        payment_id: Option<String>,
+        method: Option<String>,
+        wallet_reference: Option<String>,
+        refunded: i64,
+    }
+}
+
+impl SummaryRow {
+    pub(crate) fn into_summary(self) -> Result<PaymentSummary> {
+        let status = OrderStatus::from_code(&self.status)
+            .ok_or_else(|| corrupt(format!("order status {}", self.status)))?;
+        Ok(PaymentSummary {
+            order_id: id(OrderId::parse, &self.id)?,
+            kind: OrderKind::from_code(&self.kind)
+                .ok_or_else(|| corrupt(format!("order kind {}", self.kind)))?,
+            reference: self.reference,
+            created_at: ts(self.created_at),
+            // An order's finish time is when it was paid, if it was.
+            paid_at: self
+                .finished_at
+                .filter(|_| status == OrderStatus::Success)
+                .map(ts),
+            money: money(self.amount, &self.currency)?,
+            status,
+            method: crate::center::method(self.method.as_deref())?,
+            payment_id: self
+                .payment_id
+                .map(|p| id(AttemptId::parse, &p))
+                .transpose()?,
+            wallet_reference: self.wallet_reference,
+            refunded: u64::try_from(self.refunded).map_err(corrupt)?,
+        })
+    }
+}
+
+row! {
+    pub(crate) struct DayTotalRow {
+        day: i64,
+        method: Option<String>,
+        status: String,
+        currency: String,
+        count: i64,
+        amount: i64,
+    }
+}
+
+impl DayTotalRow {
+    pub(crate) fn into_total(self) -> Result<DayTotal> {
+        Ok(DayTotal {
+            day: u32::try_from(self.day).map_err(corrupt)?,
+            method: crate::center::method(self.method.as_deref())?,
+            status: OrderStatus::from_code(&self.status)
+                .ok_or_else(|| corrupt(format!("order status {}", self.status)))?,
+            currency: self.currency.parse().map_err(corrupt)?,
+            count: u64::try_from(self.count).map_err(corrupt)?,
+            amount: u64::try_from(self.amount).map_err(corrupt)?,
+        })
+    }
+}
+
+row! {
+    pub(crate) struct AuditRow {
+        merchant_id: String,
+        actor: String,
+        action: String,
+        subject: String,
+        detail: String,
+        at: i64,
+    }
+}
+
+impl AuditRow {
+    pub(crate) fn into_entry(self) -> Result<AuditEntry> {
+        Ok(AuditEntry {
+            merchant_id: id(MerchantId::parse, &self.merchant_id)?,
+            actor: self.actor,
+            action: self.action,
+            subject: self.subject,
+            detail: self.detail,
+            at: ts(self.at),
         })
     }
 }

@@ -14,6 +14,7 @@ use ottgate_core::{
     MerchantId, MerchantRef, Money, NotifyId, OperatorId, Order, OrderId, OrderKind, OrderStatus,
     PaymentMethod, RefundId, RefundStatus, ShopId, Timestamp,
 };
+use ottgate_store::{AuditEntry, ListStatus, NewSession, PaymentFilter};
 use ottgate_store::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryState, Idempotency,
     IdempotencyClaim, MerchantRecord, NewDelivery, NewOrder, NewRefund, NewUser, NextStep,
@@ -1249,6 +1250,268 @@ async fn refund_reconciliation_sees_old_unchecked_pending_refunds<S: Store>(stor
     );
 }
 
+async fn sessions_last_until_expiry_sign_out_or_a_new_password<S: Store>(store: S) {
+    store.insert_merchant(merchant("ON00000001")).await.unwrap();
+    let user = store
+        .insert_user(NewUser {
+            merchant_id: MerchantId::parse("ON00000001").unwrap(),
+            email: "ada@shop.example".into(),
+            password_hash: "$argon2id$placeholder".into(),
+            role: UserRole::Viewer,
+            created_at: T0,
+        })
+        .await
+        .unwrap();
+    let session = |hash: &str, expires: u64| NewSession {
+        id_hash: hash.into(),
+        user_id: user.id,
+        created_at: T0,
+        expires_at: at(expires),
+    };
+    for (hash, expires) in [("a", 100), ("b", 100), ("c", 10)] {
+        store.insert_session(session(hash, expires)).await.unwrap();
+    }
+    assert_eq!(
+        store.session_user("a", at(5)).await.unwrap(),
+        Some(user.clone())
+    );
+    assert_eq!(store.session_user("zz", at(5)).await.unwrap(), None);
+    assert_eq!(
+        store.session_user("c", at(10)).await.unwrap(),
+        None,
+        "expired"
+    );
+    store.end_session("a").await.unwrap();
+    assert_eq!(
+        store.session_user("a", at(5)).await.unwrap(),
+        None,
+        "signed out"
+    );
+    assert_eq!(store.session_user("b", at(5)).await.unwrap(), Some(user));
+    assert_eq!(store.prune_sessions(at(50), 10).await.unwrap(), 1, "c only");
+    store
+        .set_user_password("ada@shop.example", "$argon2id$new".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.session_user("b", at(5)).await.unwrap(),
+        None,
+        "a new password signs out everywhere"
+    );
+}
+
+async fn the_payment_list_filters_pages_and_totals_one_merchants_orders<S: Store>(store: S) {
+    // Three paid (one half refunded), one declined, two open; and another merchant's.
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        let o = open_order(&store, &format!("list-{i}")).await;
+        ids.push(o.id.clone());
+        let method = if i % 2 == 0 {
+            PaymentMethod::Alipay
+        } else {
+            PaymentMethod::WeChatPay
+        };
+        if i < 4 {
+            let a = started(&store, &o, method, at(1)).await;
+            let outcome = if i == 3 {
+                AttemptOutcome::Failed
+            } else {
+                AttemptOutcome::Paid
+            };
+            store
+                .settle(settle_req(&o, &a, outcome, at(2)))
+                .await
+                .unwrap();
+            if i == 0 {
+                let BeginRefund::Reserved(r) = store
+                    .begin_refund(refund_req(&o, &a, 600, None))
+                    .await
+                    .unwrap()
+                else {
+                    panic!("refund refused");
+                };
+                store
+                    .finish_refund(&r.id, RefundStatus::Success, None, at(11))
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let other = merchant("ON00000002");
+    store.insert_merchant(other.clone()).await.unwrap();
+    store
+        .create_order(order(&other, "theirs", 600))
+        .await
+        .unwrap();
+
+    let filter = PaymentFilter {
+        merchant: MerchantId::parse("ON00000001").unwrap(),
+        status: None,
+        method: None,
+        from: None,
+        to: None,
+        search: None,
+        before: None,
+        limit: 50,
+    };
+    let list = |f: PaymentFilter| {
+        let store = &store;
+        async move {
+            store
+                .payments(&f)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| p.order_id)
+                .collect::<Vec<_>>()
+        }
+    };
+    let mut newest_first = ids.clone();
+    newest_first.sort();
+    newest_first.reverse();
+    assert_eq!(
+        list(filter.clone()).await,
+        newest_first,
+        "never the other merchant's"
+    );
+
+    let all = store.payments(&filter).await.unwrap();
+    let first = all.iter().find(|p| p.order_id == ids[0]).unwrap();
+    assert_eq!(first.refunded, 600);
+    assert_eq!(first.method, Some(PaymentMethod::Alipay));
+    assert_eq!(first.wallet_reference.as_deref(), Some("SB0001"));
+    assert_eq!(first.paid_at, Some(at(2)));
+    assert!(first.payment_id.is_some());
+    let open = all.iter().find(|p| p.order_id == ids[5]).unwrap();
+    assert_eq!(
+        (open.method, open.payment_id.clone(), open.paid_at),
+        (None, None, None)
+    );
+
+    let page = |before: Option<OrderId>| PaymentFilter {
+        before,
+        limit: 4,
+        ..filter.clone()
+    };
+    let one = list(page(None)).await;
+    let two = list(page(one.last().cloned())).await;
+    assert_eq!(
+        [one, two].concat(),
+        newest_first,
+        "the cursor walks every order once"
+    );
+
+    let paid = PaymentFilter {
+        status: Some(ListStatus::Order(OrderStatus::Success)),
+        ..filter.clone()
+    };
+    assert_eq!(list(paid.clone()).await.len(), 3);
+    let paid_by_wechat = PaymentFilter {
+        method: Some(PaymentMethod::WeChatPay),
+        ..paid
+    };
+    assert_eq!(list(paid_by_wechat).await, vec![ids[1].clone()]);
+    let refunded = PaymentFilter {
+        status: Some(ListStatus::Refunded),
+        ..filter.clone()
+    };
+    assert_eq!(list(refunded).await, vec![ids[0].clone()]);
+    for search in [ids[2].to_string(), "list-2".to_owned()] {
+        let found = PaymentFilter {
+            search: Some(search),
+            ..filter.clone()
+        };
+        assert_eq!(list(found).await, vec![ids[2].clone()]);
+    }
+    let theirs = PaymentFilter {
+        search: Some("theirs".into()),
+        ..filter.clone()
+    };
+    assert!(list(theirs).await.is_empty());
+    let later = PaymentFilter {
+        from: Some(at(1)),
+        ..filter.clone()
+    };
+    assert!(list(later).await.is_empty(), "all were created at T0");
+    let window = PaymentFilter {
+        from: Some(T0),
+        to: Some(at(1)),
+        ..filter.clone()
+    };
+    assert_eq!(list(window).await.len(), 6);
+
+    let totals = store.day_totals(&filter.merchant, T0, 30).await.unwrap();
+    let count = |status: OrderStatus| -> u64 {
+        totals
+            .iter()
+            .filter(|t| t.status == status)
+            .map(|t| t.count)
+            .sum()
+    };
+    assert_eq!(count(OrderStatus::Success), 3);
+    assert_eq!(count(OrderStatus::Processing), 2);
+    assert!(
+        totals
+            .iter()
+            .all(|t| t.day == 0 && t.currency == Currency::Cad)
+    );
+    let paid_volume: u64 = totals
+        .iter()
+        .filter(|t| t.status == OrderStatus::Success)
+        .map(|t| t.amount)
+        .sum();
+    assert_eq!(paid_volume, 3 * 1234);
+    let alipay_paid = totals
+        .iter()
+        .find(|t| t.status == OrderStatus::Success && t.method == Some(PaymentMethod::Alipay))
+        .unwrap();
+    assert_eq!(alipay_paid.count, 2);
+    assert!(
+        store
+            .day_totals(&filter.merchant, at(86_400), 30)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn the_audit_log_is_per_merchant_newest_first<S: Store>(store: S) {
+    for id in ["ON00000001", "ON00000002"] {
+        store.insert_merchant(merchant(id)).await.unwrap();
+    }
+    let entry = |m: &str, action: &str, secs: u64| AuditEntry {
+        merchant_id: MerchantId::parse(m).unwrap(),
+        actor: "ada@shop.example".into(),
+        action: action.into(),
+        subject: "16795056216014900".into(),
+        detail: "3.00 CAD".into(),
+        at: at(secs),
+    };
+    store
+        .record_audit(entry("ON00000001", "refund", 1))
+        .await
+        .unwrap();
+    store
+        .record_audit(entry("ON00000002", "resend", 2))
+        .await
+        .unwrap();
+    store
+        .record_audit(entry("ON00000001", "resend", 3))
+        .await
+        .unwrap();
+    let log = store
+        .audit_log(&MerchantId::parse("ON00000001").unwrap(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        log,
+        vec![
+            entry("ON00000001", "resend", 3),
+            entry("ON00000001", "refund", 1)
+        ]
+    );
+}
+
 /// Every case, once per backend: SQLite in a fresh file, PostgreSQL in a fresh database on
 /// the test cluster (scripts/test.sh starts it; without it these fail).
 macro_rules! store_cases {
@@ -1310,6 +1573,9 @@ store_cases!(
     users_sign_in_by_email_once_per_deployment,
     concurrent_sign_in_failures_never_overtake_the_limit,
     refund_reconciliation_sees_old_unchecked_pending_refunds,
+    sessions_last_until_expiry_sign_out_or_a_new_password,
+    the_payment_list_filters_pages_and_totals_one_merchants_orders,
+    the_audit_log_is_per_merchant_newest_first,
 );
 
 #[tokio::test]

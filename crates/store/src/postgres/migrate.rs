@@ -23,6 +23,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "users",
         include_str!("../../migrations/postgres/0003_users.sql"),
     ),
+    (
+        4,
+        "merchant_center",
+        include_str!("../../migrations/postgres/0004_merchant_center.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under (any constant no other program uses).

@@ -15,6 +15,7 @@
 //! SQLite store.
 
 mod attempts;
+mod center;
 mod db;
 mod deliveries;
 mod idempotency;
@@ -34,7 +35,10 @@ use ottgate_core::{
 use std::time::Duration;
 use tokio_postgres::NoTls;
 
-use crate::{Event, NewUser, SignInAttempt, UserRecord};
+use crate::{
+    AuditEntry, DayTotal, Event, NewSession, NewUser, PaymentFilter, PaymentSummary, SignInAttempt,
+    UserRecord,
+};
 
 use crate::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, Idempotency,
@@ -548,5 +552,42 @@ impl Store for PgStore {
 
     async fn set_user_password(&self, email: &str, password_hash: String) -> Result<bool> {
         in_tx!(self, |tx| users::set_password(&tx, email, &password_hash))
+    }
+
+    async fn insert_session(&self, session: NewSession) -> Result<()> {
+        in_tx!(self, |tx| center::insert_session(&tx, &session))
+    }
+
+    async fn session_user(&self, id_hash: &str, now: Timestamp) -> Result<Option<UserRecord>> {
+        center::session_user(&self.client().await?, id_hash, now).await
+    }
+
+    async fn end_session(&self, id_hash: &str) -> Result<()> {
+        in_tx!(self, |tx| center::end_session(&tx, id_hash))
+    }
+
+    async fn prune_sessions(&self, now: Timestamp, limit: u32) -> Result<u64> {
+        in_tx!(self, |tx| center::prune_sessions(&tx, now, limit))
+    }
+
+    async fn payments(&self, filter: &PaymentFilter) -> Result<Vec<PaymentSummary>> {
+        center::payments(&self.client().await?, filter).await
+    }
+
+    async fn day_totals(
+        &self,
+        merchant: &MerchantId,
+        from: Timestamp,
+        days: u32,
+    ) -> Result<Vec<DayTotal>> {
+        center::day_totals(&self.client().await?, merchant, from, days).await
+    }
+
+    async fn record_audit(&self, entry: AuditEntry) -> Result<()> {
+        in_tx!(self, |tx| center::record_audit(&tx, &entry))
+    }
+
+    async fn audit_log(&self, merchant: &MerchantId, limit: u32) -> Result<Vec<AuditEntry>> {
+        center::audit_log(&self.client().await?, merchant, limit).await
     }
 }

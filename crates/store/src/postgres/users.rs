@@ -49,5 +49,8 @@ pub(super) async fn set_password(
     password_hash: &str,
 ) -> Result<bool> {
     let sql = "UPDATE users SET password_hash = $1 WHERE email = $2";
-    Ok(db::exec(tx, sql, &[&password_hash, &email.to_lowercase()]).await? == 1)
+    let changed = db::exec(tx, sql, &[&password_hash, &email.to_lowercase()]).await? == 1;
+    // A new password signs the user out everywhere.
+    super::center::end_user_sessions(tx, email).await?;
+    Ok(changed)
 }

@@ -6,6 +6,7 @@
 //! [`Store`] implementation here only says which runs where.
 
 mod attempts;
+mod center;
 mod deliveries;
 mod idempotency;
 mod merchants;
@@ -28,6 +29,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use crate::rows::{AttemptRow, RefundRow};
+use crate::{AuditEntry, DayTotal, NewSession, PaymentFilter, PaymentSummary};
 use crate::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, Event,
     Idempotency, IdempotencyClaim, MerchantRecord, NewOrder, NewRefund, NewUser, Result,
@@ -534,5 +536,51 @@ impl Store for SqliteStore {
         self.writer
             .write(move |c| users::set_password(c, email, password_hash).boxed())
             .await
+    }
+
+    async fn insert_session(&self, session: NewSession) -> Result<()> {
+        self.writer
+            .write(move |c| center::insert_session(c, session).boxed())
+            .await
+    }
+
+    async fn session_user(&self, id_hash: &str, now: Timestamp) -> Result<Option<UserRecord>> {
+        center::session_user(&self.pool, id_hash, now).await
+    }
+
+    async fn end_session(&self, id_hash: &str) -> Result<()> {
+        let id_hash = id_hash.to_owned();
+        self.writer
+            .write(move |c| center::end_session(c, id_hash).boxed())
+            .await
+    }
+
+    async fn prune_sessions(&self, now: Timestamp, limit: u32) -> Result<u64> {
+        self.writer
+            .write(move |c| center::prune_sessions(c, now, limit).boxed())
+            .await
+    }
+
+    async fn payments(&self, filter: &PaymentFilter) -> Result<Vec<PaymentSummary>> {
+        center::payments(&self.pool, filter).await
+    }
+
+    async fn day_totals(
+        &self,
+        merchant: &MerchantId,
+        from: Timestamp,
+        days: u32,
+    ) -> Result<Vec<DayTotal>> {
+        center::day_totals(&self.pool, merchant, from, days).await
+    }
+
+    async fn record_audit(&self, entry: AuditEntry) -> Result<()> {
+        self.writer
+            .write(move |c| center::record_audit(c, entry).boxed())
+            .await
+    }
+
+    async fn audit_log(&self, merchant: &MerchantId, limit: u32) -> Result<Vec<AuditEntry>> {
+        center::audit_log(&self.pool, merchant, limit).await
     }
 }

@@ -45,5 +45,7 @@ pub(super) async fn set_password(
         .bind(email.to_lowercase())
         .execute(&mut *c)
         .await?;
+    // A new password signs the user out everywhere.
+    super::center::end_user_sessions(c, &email).await?;
     Ok(done.rows_affected() == 1)
 }

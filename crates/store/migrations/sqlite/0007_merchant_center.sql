@@ -1,0 +1,23 @@
+-- Issue 13. The merchant center: sign-in sessions (the SHA-256 of the cookie's token, never
+-- the token), the audit log of admin actions, and the index the payment list pages by.
+CREATE TABLE sessions (
+    id_hash    TEXT PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_expiry ON sessions(expires_at);
+CREATE INDEX sessions_by_user ON sessions(user_id);
+
+CREATE TABLE audit_log (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    merchant_id TEXT NOT NULL REFERENCES merchants(id),
+    actor       TEXT NOT NULL,
+    action      TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    at          INTEGER NOT NULL
+);
+CREATE INDEX audit_by_merchant ON audit_log(merchant_id, id);
+
+CREATE INDEX orders_by_merchant ON orders(merchant_id, id);

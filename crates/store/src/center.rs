@@ -1,0 +1,272 @@
+//! What the merchant center reads and writes beyond payments themselves: sign-in sessions,
+//! the audit log of admin actions, and the payment listing (filters, a cursor, totals by
+//! day). The listing's SQL is written once here for both backends; only the placeholder
+//! style differs (`?1` for SQLite, `$1` for PostgreSQL).
+
+use ottgate_core::{
+    AttemptId, Currency, MerchantId, Money, OrderId, OrderKind, OrderStatus, PaymentMethod,
+    Timestamp,
+};
+
+use crate::{Result, StoreError};
+
+/// A signed-in merchant-center session. The cookie carries a random token; the store
+/// keeps only its SHA-256, so a copy of the database signs nobody in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    pub id_hash: String,
+    pub user_id: i64,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// One admin action, as the settings page's audit log shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub merchant_id: MerchantId,
+    /// The user's email.
+    pub actor: String,
+    /// What was done: `refund`, `resend`, `rotate_sign_key`, …
+    pub action: String,
+    /// What it was done to (a payment id, a delivery id, a method).
+    pub subject: String,
+    /// Anything else worth keeping (an amount), never a secret.
+    pub detail: String,
+    pub at: Timestamp,
+}
+
+/// A status the payment list filters on: the order's, or `Refunded` (anything refunded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListStatus {
+    Order(OrderStatus),
+    Refunded,
+}
+
+/// Which of a merchant's payments to list, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentFilter {
+    pub merchant: MerchantId,
+    pub status: Option<ListStatus>,
+    pub method: Option<PaymentMethod>,
+    /// Created at or after.
+    pub from: Option<Timestamp>,
+    /// Created before.
+    pub to: Option<Timestamp>,
+    /// An exact id: the order's, a payment's (attempt), the merchant's reference or the
+    /// wallet's.
+    pub search: Option<String>,
+    /// The cursor: only orders whose id sorts before this one.
+    pub before: Option<OrderId>,
+    pub limit: u32,
+}
+
+/// One line of the payment list: an order, its method (the paying attempt's, else the
+/// latest's), the wallet's reference and what has been refunded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentSummary {
+    pub order_id: OrderId,
+    pub kind: OrderKind,
+    pub reference: Option<String>,
+    pub created_at: Timestamp,
+    pub paid_at: Option<Timestamp>,
+    pub money: Money,
+    pub status: OrderStatus,
+    pub method: Option<PaymentMethod>,
+    /// The paying attempt, else the latest one: the id the APIs know the payment by.
+    pub payment_id: Option<AttemptId>,
+    pub wallet_reference: Option<String>,
+    /// Minor units refunded successfully.
+    pub refunded: u64,
+}
+
+/// Orders created on one day (counted from the window's start), by method, status and
+/// currency.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayTotal {
+    pub day: u32,
+    pub method: Option<PaymentMethod>,
+    pub status: OrderStatus,
+    pub currency: Currency,
+    pub count: u64,
+    /// Minor units.
+    pub amount: u64,
+}
+
+/// A bound value of a listing query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Param {
+    Text(String),
+    Int(i64),
+}
+
+/// A query and its values, placeholders numbered from 1.
+#[derive(Debug)]
+pub(crate) struct Query {
+    pub sql: String,
+    pub params: Vec<Param>,
+}
+
+/// How a backend writes the n-th placeholder.
+pub(crate) type Placeholder = fn(usize) -> String;
+
+pub(crate) fn sqlite_placeholder(n: usize) -> String {
+    format!("?{n}")
+}
+
+pub(crate) fn pg_placeholder(n: usize) -> String {
+    format!("${n}")
+}
+
+/// One row per order with the columns [`SummaryRow`](crate::rows::SummaryRow) reads.
+const SUMMARY: &str = "SELECT o.id AS id, o.kind AS kind, o.reference AS reference, \
+    o.created_at AS created_at, o.finished_at AS finished_at, o.amount AS amount, \
+    o.currency AS currency, o.status AS status, \
+    COALESCE(o.paid_attempt, (SELECT a.id FROM attempts a WHERE a.order_id = o.id \
+        ORDER BY a.id DESC LIMIT 1)) AS payment_id, \
+    COALESCE(pa.method, (SELECT a.method FROM attempts a WHERE a.order_id = o.id \
+        ORDER BY a.id DESC LIMIT 1)) AS method, \
+    pa.bizpay_order_id AS wallet_reference, \
+    CAST(COALESCE((SELECT SUM(r.amount) FROM refunds r WHERE r.payment_id = o.paid_attempt \
+        AND r.status = 'success'), 0) AS BIGINT) AS refunded \
+    FROM orders o LEFT JOIN attempts pa ON pa.id = o.paid_attempt";
+
+struct Builder {
+    placeholder: Placeholder,
+    params: Vec<Param>,
+}
+
+impl Builder {
+    fn bind(&mut self, p: Param) -> String {
+        self.params.push(p);
+        (self.placeholder)(self.params.len())
+    }
+}
+
+/// The payment list's query.
+pub(crate) fn payments_query(filter: &PaymentFilter, placeholder: Placeholder) -> Query {
+    let mut b = Builder {
+        placeholder,
+        params: Vec::new(),
+    };
+    let mut inner = vec![format!(
+        "o.merchant_id = {}",
+        b.bind(Param::Text(filter.merchant.to_string()))
+    )];
+    if let Some(before) = &filter.before {
+        inner.push(format!(
+            "o.id < {}",
+            b.bind(Param::Text(before.to_string()))
+        ));
+    }
+    if let Some(from) = filter.from {
+        inner.push(format!(
+            "o.created_at >= {}",
+            b.bind(Param::Int(from.epoch_millis()))
+        ));
+    }
+    if let Some(to) = filter.to {
+        inner.push(format!(
+            "o.created_at < {}",
+            b.bind(Param::Int(to.epoch_millis()))
+        ));
+    }
+    if let Some(ListStatus::Order(status)) = filter.status {
+        inner.push(format!(
+            "o.status = {}",
+            b.bind(Param::Text(status.code().to_owned()))
+        ));
+    }
+    if let Some(search) = &filter.search {
+        let s = b.bind(Param::Text(search.clone()));
+        inner.push(format!(
+            "(o.id = {s} OR o.reference = {s} OR EXISTS (SELECT 1 FROM attempts a \
+             WHERE a.order_id = o.id AND (a.id = {s} OR a.bizpay_order_id = {s})))"
+        ));
+    }
+    let mut outer = Vec::new();
+    if filter.status == Some(ListStatus::Refunded) {
+        outer.push("p.refunded > 0".to_owned());
+    }
+    if let Some(method) = filter.method {
+        outer.push(format!(
+            "p.method = {}",
+            b.bind(Param::Text(method.code().to_owned()))
+        ));
+    }
+    let limit = b.bind(Param::Int(i64::from(filter.limit)));
+    let outer = if outer.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", outer.join(" AND "))
+    };
+    Query {
+        sql: format!(
+            "SELECT * FROM ({SUMMARY} WHERE {}) p {outer} ORDER BY p.id DESC LIMIT {limit}",
+            inner.join(" AND ")
+        ),
+        params: b.params,
+    }
+}
+
+/// Totals by day for `[from, from + days)`.
+pub(crate) fn day_totals_query(
+    merchant: &MerchantId,
+    from: Timestamp,
+    days: u32,
+    placeholder: Placeholder,
+) -> Query {
+    let mut b = Builder {
+        placeholder,
+        params: Vec::new(),
+    };
+    let m = b.bind(Param::Text(merchant.to_string()));
+    let start = b.bind(Param::Int(from.epoch_millis()));
+    let end = b.bind(Param::Int(
+        from.epoch_millis() + i64::from(days) * 86_400_000,
+    ));
+    Query {
+        sql: format!(
+            "SELECT CAST((p.created_at - {start}) / 86400000 AS BIGINT) AS day, p.method AS method, \
+             p.status AS status, p.currency AS currency, COUNT(*) AS count, \
+             CAST(SUM(p.amount) AS BIGINT) AS amount \
+             FROM ({SUMMARY} WHERE o.merchant_id = {m} AND o.created_at >= {start} \
+             AND o.created_at < {end}) p \
+             GROUP BY 1, p.method, p.status, p.currency ORDER BY 1"
+        ),
+        params: b.params,
+    }
+}
+
+pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt(what.to_string())
+}
+
+pub(crate) fn method(code: Option<&str>) -> Result<Option<PaymentMethod>> {
+    code.map(|c| c.parse::<PaymentMethod>().map_err(corrupt))
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_in_binding_order() {
+        let filter = PaymentFilter {
+            merchant: MerchantId::parse("ON00000185").unwrap(),
+            status: Some(ListStatus::Refunded),
+            method: Some(PaymentMethod::Alipay),
+            from: None,
+            to: None,
+            search: Some("x".into()),
+            before: None,
+            limit: 20,
+        };
+        let q = payments_query(&filter, pg_placeholder);
+        assert_eq!(q.params.len(), 4);
+        assert!(q.sql.contains("o.merchant_id = $1"));
+        assert!(q.sql.contains("o.id = $2 OR o.reference = $2"));
+        assert!(q.sql.contains("p.refunded > 0 AND p.method = $3"));
+        assert!(q.sql.ends_with("LIMIT $4"));
+    }
+}
