@@ -80,6 +80,29 @@ impl Timestamp {
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
     }
 
+    /// `yyyy-MM-dd HH:mm:ss` in UTC: how the merchant center and its CSV show times.
+    pub fn utc_display(self) -> String {
+        self.to_utc().format("%Y-%m-%d %H:%M:%S").to_string()
+    }
+
+    /// `yyyy-MM-dd` in UTC.
+    pub fn utc_date(self) -> String {
+        self.to_utc().format("%Y-%m-%d").to_string()
+    }
+
+    /// The start (00:00 UTC) of the day `yyyy-MM-dd`.
+    pub fn parse_utc_date(s: &str) -> Option<Self> {
+        let date = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
+        Some(Self(
+            date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis(),
+        ))
+    }
+
+    /// The start (00:00 UTC) of this instant's day.
+    pub fn utc_day_start(self) -> Self {
+        Self(self.0 - self.0.rem_euclid(86_400_000))
+    }
+
     /// Parses a Beijing-time wall clock in either format OTT Pay is seen to use:
     /// `yyyyMMddHHmmss` (documented) or `yyyy-MM-dd HH:mm:ss` (seen in examples).
     pub fn parse_beijing(s: &str) -> Option<Self> {
@@ -144,6 +167,19 @@ impl Clock for ManualClock {
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    #[test]
+    fn utc_days_read_and_print_alike() {
+        let t = Timestamp::from_epoch_millis(1_700_000_000_123);
+        assert_eq!(t.utc_display(), "2023-11-14 22:13:20");
+        assert_eq!(t.utc_date(), "2023-11-14");
+        let day = Timestamp::parse_utc_date("2023-11-14").unwrap();
+        assert_eq!(day, t.utc_day_start());
+        assert_eq!(day.utc_display(), "2023-11-14 00:00:00");
+        for bad in ["", "2023-13-01", "14/11/2023", "2023-11-14T00:00"] {
+            assert_eq!(Timestamp::parse_utc_date(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn beijing_is_eight_hours_ahead_of_utc_all_year() {

@@ -8,6 +8,7 @@
 
 mod checkout;
 pub mod config;
+mod dashboard;
 mod envelope;
 #[doc(hidden)]
 pub mod fuzz;
@@ -20,6 +21,7 @@ mod outbound;
 mod rest;
 mod sandbox;
 pub mod service;
+mod signin;
 pub mod simulate;
 mod startup;
 pub mod state;
@@ -70,6 +72,7 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/notify/{wallet}", post(notify::endpoint));
+    router = dashboard::routes(router);
     router = state.simulators.mount(router);
     if state.service.settings.sandbox {
         router = router

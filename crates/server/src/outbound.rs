@@ -149,9 +149,9 @@ impl CallbackSender {
         })
     }
 
-    /// POSTs `body` with its `OTTGate-Signature`; `Ok(status)` for any HTTP answer, `Err`
-    /// for no answer.
-    pub async fn post(&self, url: &str, body: &str, signature: &str) -> Result<u16, String> {
+    /// POSTs `body` with its `OTTGate-Signature`; `Ok` for any HTTP answer (its status and
+    /// the start of its body), `Err` for no answer.
+    pub async fn post(&self, url: &str, body: &str, signature: &str) -> Result<Answer, String> {
         let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
         check_callback_url(&parsed, self.allow_private).map_err(|e| format!("refused: URL {e}"))?;
         let response = self
@@ -164,8 +164,37 @@ impl CallbackSender {
             .send()
             .await
             .map_err(|e| describe(&e))?;
-        Ok(response.status().as_u16())
+        let status = response.status().as_u16();
+        Ok(Answer {
+            status,
+            body_start: body_start(response).await,
+        })
     }
+}
+
+/// How a merchant answered a callback.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    /// The first characters of the body (no more is read).
+    pub body_start: String,
+}
+
+/// Reads at most a little more than [`RESPONSE_START_CHARS`] characters' worth of bytes;
+/// a body that stalls or fails is kept as far as it came.
+async fn body_start(mut response: reqwest::Response) -> String {
+    use ottgate_store::RESPONSE_START_CHARS;
+    let mut bytes = Vec::new();
+    while bytes.len() < RESPONSE_START_CHARS * 4 {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&bytes)
+        .chars()
+        .take(RESPONSE_START_CHARS)
+        .collect()
 }
 
 /// The header that signs every callback.

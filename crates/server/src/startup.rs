@@ -21,9 +21,9 @@ use crate::config::{self, Config, Settings};
 use crate::keyring::{self, Keyring};
 use crate::metrics::Metrics;
 use crate::outbound::CallbackSender;
-use crate::rest::limiter::FailureLimiter;
 use crate::rest::token::TokenSigner;
 use crate::service::Service;
+use crate::signin::FailureLimiter;
 use crate::state::{AppState, Inner};
 
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +143,13 @@ impl Gateway {
             settings.auth_failure_app_limit,
             settings.auth_failure_window,
         );
+        // The merchant center's passwords: the same limits, their own counters.
+        let dashboard_failures = FailureLimiter::new(
+            settings.auth_failure_limit,
+            settings.auth_failure_app_limit,
+            settings.auth_failure_window,
+        )
+        .scoped("dashboard:");
         let auth_hashing = tokio::sync::Semaphore::new(settings.auth_hash_concurrency);
         let state = AppState::new(Inner {
             service: Service {
@@ -159,6 +166,7 @@ impl Gateway {
             worker_id,
             tokens,
             auth_failures,
+            dashboard_failures,
             auth_hashing,
             simulators,
         });

@@ -5,9 +5,9 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use crate::outbound::CallbackSender;
-use crate::rest::limiter::FailureLimiter;
 use crate::rest::token::TokenSigner;
 use crate::service::Service;
+use crate::signin::FailureLimiter;
 
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<Inner>);
@@ -23,6 +23,8 @@ pub struct Inner {
     pub tokens: TokenSigner,
     /// Failed token requests, per address, per appId and address, and per appId.
     pub auth_failures: FailureLimiter,
+    /// Failed merchant-center sign-ins, per address, per email and address, and per email.
+    pub dashboard_failures: FailureLimiter,
     /// Permits to hash an app key (argon2id, ~19 MiB each): how many at once.
     pub auth_hashing: tokio::sync::Semaphore,
     /// The built-in wallet simulators (sandbox mode).

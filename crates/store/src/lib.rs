@@ -255,8 +255,13 @@ pub struct DeliveryAttemptRecord {
     pub duration: Duration,
     pub http_status: Option<u16>,
     pub error: Option<String>,
+    /// The start of the answer's body (at most [`RESPONSE_START_CHARS`] characters).
+    pub response_start: Option<String>,
     pub next: NextStep,
 }
+
+/// How much of a callback answer's body is kept.
+pub const RESPONSE_START_CHARS: usize = 200;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NextStep {
@@ -272,6 +277,7 @@ pub struct DeliveryAttemptRow {
     pub duration_ms: u64,
     pub http_status: Option<u16>,
     pub error: Option<String>,
+    pub response_start: Option<String>,
 }
 
 /// A callback as the merchant's event log shows it: the delivery and how its last attempt

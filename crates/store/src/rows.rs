@@ -268,6 +268,7 @@ row! {
         duration_ms: i64,
         http_status: Option<i64>,
         error: Option<String>,
+        response_start: Option<String>,
     }
 }
 
@@ -279,6 +280,7 @@ impl DeliveryAttemptRowDb {
             duration_ms: u64::try_from(self.duration_ms).unwrap_or(0),
             http_status: self.http_status.and_then(|s| u16::try_from(s).ok()),
             error: self.error,
+            response_start: self.response_start,
         }
     }
 }

@@ -446,6 +446,7 @@ async fn deliveries_are_leased_retried_and_finished<S: Store>(store: S) {
         duration: Duration::from_millis(30),
         http_status: Some(500),
         error: Some("HTTP 500".into()),
+        response_start: None,
         next: NextStep::RetryAt(at(17)),
     };
     assert!(store.record_delivery_attempt(failed.clone()).await.unwrap());
@@ -467,6 +468,7 @@ async fn deliveries_are_leased_retried_and_finished<S: Store>(store: S) {
         duration: Duration::from_millis(20),
         http_status: Some(200),
         error: None,
+        response_start: Some("SUCCESS".into()),
         next: NextStep::Delivered,
     };
     assert!(store.record_delivery_attempt(ok).await.unwrap());
@@ -478,6 +480,7 @@ async fn deliveries_are_leased_retried_and_finished<S: Store>(store: S) {
         attempts.iter().map(|a| a.http_status).collect::<Vec<_>>(),
         [Some(500), Some(200)]
     );
+    assert_eq!(attempts[1].response_start.as_deref(), Some("SUCCESS"));
     let stats = store.stats(at(18)).await.unwrap();
     assert_eq!(stats.deliveries_leased, 0, "released with the record");
     assert!(stats.deliveries_by_state.contains(&("delivered".into(), 1)));
@@ -1032,6 +1035,7 @@ async fn the_event_log_shows_each_callback_and_resends_it_for_its_merchant_only<
         duration: Duration::from_millis(5),
         http_status: Some(200),
         error: None,
+        response_start: None,
         next: NextStep::Delivered,
     };
     assert!(store.record_delivery_attempt(delivered).await.unwrap());
@@ -1081,6 +1085,7 @@ async fn the_event_log_shows_each_callback_and_resends_it_for_its_merchant_only<
         duration: Duration::from_millis(5),
         http_status: Some(200),
         error: None,
+        response_start: None,
         next: NextStep::Delivered,
     };
     assert!(store.record_delivery_attempt(done).await.unwrap());

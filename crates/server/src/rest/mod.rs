@@ -3,9 +3,8 @@
 //! from the handlers themselves, so it cannot drift from the routes.
 
 mod events;
-mod extract;
+pub(crate) mod extract;
 mod idempotency;
-pub mod limiter;
 mod pay;
 pub mod token;
 

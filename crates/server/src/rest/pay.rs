@@ -19,13 +19,11 @@ use super::extract::{Authed, ClientAddr, JsonObject, RestError, RestResult, ok};
 use crate::outbound::check_callback_url;
 use crate::service::payments::{PaymentView, StartError};
 use crate::service::refunds::RefundError;
+use crate::signin::{Gate, guarded};
 use crate::state::AppState;
 use ottgate_channels::Device;
 
 const MAX_URL_CHARS: usize = 255;
-
-/// How long a token request waits for its turn to hash before it is refused (503).
-const HASH_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[utoipa::path(
     post,
@@ -47,69 +45,51 @@ pub async fn token(
     let app_id = body.required("appId", 64)?;
     let app_key = body.required("appKey", 128)?;
     let now = state.service.clock.now();
-    // The failure is counted before the key is hashed, so concurrent guesses cannot
-    // overtake the limit; a right key gives it back.
-    let too_many = || {
-        RestError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            RestCode::AuthorizationFailed,
-            "too many failed attempts; try again later",
-        )
-    };
-    let Some(reservation) = state.auth_failures.reserve(&app_id, addr, now) else {
-        return Err(too_many());
-    };
-    // Gateways sharing a database count there too, so the limit holds across them.
     let store = &state.service.store;
-    let shared = if store.is_shared() {
-        let attempt = state.auth_failures.shared_attempt(&app_id, addr, now);
-        match store.reserve_sign_in(attempt).await {
-            Ok(Some(reserved)) => Some(reserved),
-            Ok(None) => {
-                state.auth_failures.release(reservation);
-                return Err(too_many());
-            }
-            Err(e) => {
-                state.auth_failures.release(reservation);
-                return Err(e.into());
-            }
+    let gate = guarded(
+        &**store,
+        &state.auth_failures,
+        &state.auth_hashing,
+        &app_id,
+        addr,
+        now,
+        || async {
+            let record = store.merchant_by_app_id(&app_id).await?;
+            let hash = record
+                .as_ref()
+                .map_or_else(|| passwords::decoy().to_owned(), |r| r.app_key_hash.clone());
+            let matches = tokio::task::spawn_blocking(move || passwords::verify(&hash, &app_key))
+                .await
+                .unwrap_or(false);
+            Ok::<_, RestError>(record.filter(|_| matches))
+        },
+    )
+    .await?;
+    let record = match gate {
+        Gate::Passed(record) => record,
+        Gate::Wrong => {
+            tracing::warn!(app_id = ?app_id, client = ?addr, "token request with a wrong appId/appKey pair");
+            return Err(RestError::new(
+                StatusCode::UNAUTHORIZED,
+                RestCode::AuthorizationFailed,
+                "API Authorization failed",
+            ));
         }
-    } else {
-        None
-    };
-    // Each hash takes ~19 MiB: only a few at once, the rest wait their turn (briefly).
-    let Ok(Ok(_permit)) = tokio::time::timeout(HASH_QUEUE_WAIT, state.auth_hashing.acquire()).await
-    else {
-        state.auth_failures.release(reservation);
-        if let Some(reserved) = shared {
-            store.release_sign_in(reserved, None).await?;
+        Gate::TooMany => {
+            return Err(RestError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                RestCode::AuthorizationFailed,
+                "too many failed attempts; try again later",
+            ));
         }
-        return Err(RestError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            RestCode::Other,
-            "too many sign-ins at once; try again shortly",
-        ));
+        Gate::Busy => {
+            return Err(RestError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                RestCode::Other,
+                "too many sign-ins at once; try again shortly",
+            ));
+        }
     };
-    let record = state.service.store.merchant_by_app_id(&app_id).await?;
-    let hash = record
-        .as_ref()
-        .map_or_else(|| passwords::decoy().to_owned(), |r| r.app_key_hash.clone());
-    let matches = tokio::task::spawn_blocking(move || passwords::verify(&hash, &app_key))
-        .await
-        .unwrap_or(false);
-    let Some(record) = record.filter(|_| matches) else {
-        tracing::warn!(app_id = ?app_id, client = ?addr, "token request with a wrong appId/appKey pair");
-        return Err(RestError::new(
-            StatusCode::UNAUTHORIZED,
-            RestCode::AuthorizationFailed,
-            "API Authorization failed",
-        ));
-    };
-    if let Some(reserved) = shared {
-        let pair = state.auth_failures.shared_attempt(&app_id, addr, now).pair;
-        store.release_sign_in(reserved, Some((pair, now))).await?;
-    }
-    state.auth_failures.succeeded(reservation);
     let (token, expired) = state.tokens.issue(&app_id, &record.merchant.id, now);
     ok(TokenResult { token, expired })
 }

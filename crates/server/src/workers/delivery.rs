@@ -127,10 +127,16 @@ async fn deliver_one(state: &AppState, d: Delivery) -> Result<NextStep, StoreErr
         .callback_latency
         .observe(duration.as_secs_f64());
     let attempt_no = d.attempts + 1;
-    let (http_status, error) = match result {
-        Ok(status) if (200..300).contains(&status) => (Some(status), None),
-        Ok(status) => (Some(status), Some(format!("HTTP {status}"))),
-        Err(e) => (None, Some(e)),
+    let (http_status, error, response_start) = match result {
+        Ok(answer) if (200..300).contains(&answer.status) => {
+            (Some(answer.status), None, Some(answer.body_start))
+        }
+        Ok(answer) => (
+            Some(answer.status),
+            Some(format!("HTTP {}", answer.status)),
+            Some(answer.body_start),
+        ),
+        Err(e) => (None, Some(e), None),
     };
     let next = match (
         &error,
@@ -151,6 +157,7 @@ async fn deliver_one(state: &AppState, d: Delivery) -> Result<NextStep, StoreErr
         duration,
         http_status,
         error: error.clone(),
+        response_start,
         next,
     };
     if !state.service.store.record_delivery_attempt(record).await? {

@@ -43,6 +43,7 @@ pub async fn sweep_expired(state: &AppState) -> Result<usize, StoreError> {
     store
         .prune_events(ago(settings.event_retention), 1_000)
         .await?;
+    store.prune_sessions(now, 1_000).await?;
     Ok(total)
 }
 

@@ -20,8 +20,8 @@ use url::Url;
 
 pub use ottgate_testkit::{browser, eventually};
 
-/// A merchant's callback endpoint: records every body, answers with scripted statuses
-/// (200 once the script runs out).
+/// A merchant's callback endpoint: records every body, answers `SUCCESS` with scripted
+/// statuses (200 once the script runs out).
 #[derive(Clone, Default)]
 pub struct Receiver {
     inner: Arc<ReceiverInner>,
@@ -89,7 +89,7 @@ async fn record(
     State(r): State<Receiver>,
     headers: axum::http::HeaderMap,
     body: Bytes,
-) -> StatusCode {
+) -> (StatusCode, &'static str) {
     let signature = headers
         .get("ottgate-signature")
         .and_then(|v| v.to_str().ok())
@@ -97,12 +97,15 @@ async fn record(
     r.inner.signatures.lock().unwrap().push(signature);
     r.inner.received.lock().unwrap().push(body);
     r.inner.arrived.notify_waiters();
-    r.inner
+    let status = r
+        .inner
         .script
         .lock()
         .unwrap()
         .pop_front()
-        .unwrap_or(StatusCode::OK)
+        .unwrap_or(StatusCode::OK);
+    // What OTT Pay merchants answer.
+    (status, "SUCCESS")
 }
 
 pub struct Options {

@@ -15,6 +15,7 @@ mod bad_input;
 mod browser;
 mod callbacks;
 mod checkout;
+mod dashboard;
 mod direct;
 mod events;
 mod expiry;

@@ -21,3 +21,6 @@ CREATE TABLE audit_log (
 CREATE INDEX audit_by_merchant ON audit_log(merchant_id, id);
 
 CREATE INDEX orders_by_merchant ON orders(merchant_id, id);
+
+-- The first characters of the merchant's answer to each callback, for the merchant center.
+ALTER TABLE delivery_attempts ADD COLUMN response_start TEXT;

@@ -103,8 +103,9 @@ pub(super) async fn record_attempt(
     let attempt_no: i64 = held.try_get::<_, i64>(0)? + 1;
     db::exec(
         tx,
-        "INSERT INTO delivery_attempts (delivery_id, attempt_no, started_at, duration_ms, http_status, error)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO delivery_attempts
+         (delivery_id, attempt_no, started_at, duration_ms, http_status, error, response_start)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
             &r.delivery_id,
             &attempt_no,
@@ -112,6 +113,7 @@ pub(super) async fn record_attempt(
             &db::millis(r.duration),
             &r.http_status.map(i64::from),
             &r.error,
+            &r.response_start,
         ],
     )
     .await?;

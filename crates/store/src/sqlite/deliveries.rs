@@ -115,8 +115,9 @@ pub(super) async fn record_attempt(
     let attempt_no = attempts + 1;
     let finished_at = r.started_at.plus(r.duration);
     sqlx::query(
-        "INSERT INTO delivery_attempts (delivery_id, attempt_no, started_at, duration_ms, http_status, error)
-         VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO delivery_attempts
+         (delivery_id, attempt_no, started_at, duration_ms, http_status, error, response_start)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(r.delivery_id)
     .bind(attempt_no)
@@ -124,6 +125,7 @@ pub(super) async fn record_attempt(
     .bind(i64::try_from(r.duration.as_millis()).unwrap_or(i64::MAX))
     .bind(r.http_status.map(i64::from))
     .bind(&r.error)
+    .bind(&r.response_start)
     .execute(&mut *c)
     .await?;
     let (state, next_at, delivered_at) = match r.next {

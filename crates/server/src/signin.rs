@@ -1,5 +1,6 @@
-//! Counting failed token requests in a sliding window, so that guessing app keys is slow
-//! and a stranger cannot lock a merchant out.
+//! Counting failed sign-ins — REST token requests, merchant-center passwords — in a
+//! sliding window, so that guessing keys and passwords is slow and a stranger cannot lock a
+//! merchant out. [`guarded`] runs one check under these limits.
 //!
 //! Three counters per request: the client address, the (appId, address) pair — both at
 //! `limit` — and the appId alone at a much higher `app_limit`, which does not apply from an
@@ -11,7 +12,9 @@
 //! and gives it back on success: concurrent wrong guesses cannot overtake the count.
 
 use ottgate_core::Timestamp;
+use ottgate_store::StoreError;
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -21,6 +24,9 @@ use std::time::Duration;
 /// the limits hold across all of them.
 #[derive(Debug)]
 pub struct FailureLimiter {
+    /// Prefixes every counter's key, so limiters for different doors (REST tokens, the
+    /// merchant center) never share a count, in memory or in the database.
+    scope: &'static str,
     limit: usize,
     app_limit: usize,
     window: Duration,
@@ -51,21 +57,27 @@ pub struct Reservation {
     pair: String,
 }
 
-fn pair_key(app_id: &str, addr: Option<IpAddr>) -> String {
+fn pair_key(scope: &str, app_id: &str, addr: Option<IpAddr>) -> String {
     match addr {
-        Some(addr) => format!("pair:{app_id}|{addr}"),
-        None => format!("pair:{app_id}|-"),
+        Some(addr) => format!("{scope}pair:{app_id}|{addr}"),
+        None => format!("{scope}pair:{app_id}|-"),
     }
 }
 
 impl FailureLimiter {
     pub fn new(limit: u32, app_limit: u32, window: Duration) -> Self {
         Self {
+            scope: "",
             limit: usize::try_from(limit).unwrap_or(usize::MAX),
             app_limit: usize::try_from(app_limit).unwrap_or(usize::MAX),
             window,
             inner: Mutex::new(Inner::default()),
         }
+    }
+
+    /// The same limiter counting under its own keys (`scope` ends with `:`).
+    pub fn scoped(self, scope: &'static str) -> Self {
+        Self { scope, ..self }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -82,18 +94,19 @@ impl FailureLimiter {
         addr: Option<IpAddr>,
         now: Timestamp,
     ) -> Option<Reservation> {
-        let pair = pair_key(app_id, addr);
+        let pair = pair_key(self.scope, app_id, addr);
         let mut inner = self.lock();
         let trusted = inner
             .trusted
             .get(&pair)
             .is_some_and(|since| since.plus(TRUST) > now);
+        let scope = self.scope;
         let mut keys = vec![(pair.clone(), self.limit)];
         if let Some(addr) = addr {
-            keys.push((format!("ip:{addr}"), self.limit));
+            keys.push((format!("{scope}ip:{addr}"), self.limit));
         }
         if !trusted {
-            keys.push((format!("app:{app_id}"), self.app_limit));
+            keys.push((format!("{scope}app:{app_id}"), self.app_limit));
         }
         if inner.failures.len() + keys.len() > MAX_KEYS {
             self.forget_stale(&mut inner, now);
@@ -129,16 +142,17 @@ impl FailureLimiter {
         addr: Option<IpAddr>,
         now: Timestamp,
     ) -> ottgate_store::SignInAttempt {
-        let pair = pair_key(app_id, addr);
+        let scope = self.scope;
+        let pair = pair_key(scope, app_id, addr);
         let limit = u32::try_from(self.limit).unwrap_or(u32::MAX);
         let mut counters = vec![(pair.clone(), limit)];
         if let Some(addr) = addr {
-            counters.push((format!("ip:{addr}"), limit));
+            counters.push((format!("{scope}ip:{addr}"), limit));
         }
         ottgate_store::SignInAttempt {
             counters,
             app_counter: (
-                format!("app:{app_id}"),
+                format!("{scope}app:{app_id}"),
                 u32::try_from(self.app_limit).unwrap_or(u32::MAX),
             ),
             pair,
@@ -183,6 +197,80 @@ impl FailureLimiter {
             inner.trusted.clear();
         }
     }
+}
+
+/// How a sign-in checked under the limits went.
+#[derive(Debug)]
+pub enum Gate<T> {
+    /// Right: what the check found.
+    Passed(T),
+    /// Wrong; the failure stays counted.
+    Wrong,
+    /// Refused unchecked: too many failures (429).
+    TooMany,
+    /// Refused unchecked: too many hashes already running (503).
+    Busy,
+}
+
+/// The most a sign-in waits for its turn to hash before it is turned away (503).
+const HASH_QUEUE_WAIT: Duration = Duration::from_secs(10);
+
+/// Runs `check` (a key or password against its argon2id hash: `Some` when right) under
+/// `limiter`: the failure is counted before the hash is computed — in this process, and in
+/// the database when gateways share it — so concurrent guesses cannot overtake the limit;
+/// at most `hashing`'s permits hash at once; a right answer gives the failure back and
+/// trusts the (account, address) pair.
+pub async fn guarded<T, E, Fut>(
+    store: &dyn ottgate_store::Store,
+    limiter: &FailureLimiter,
+    hashing: &tokio::sync::Semaphore,
+    account: &str,
+    addr: Option<IpAddr>,
+    now: Timestamp,
+    check: impl FnOnce() -> Fut,
+) -> Result<Gate<T>, E>
+where
+    Fut: Future<Output = Result<Option<T>, E>>,
+    E: From<StoreError>,
+{
+    let Some(reservation) = limiter.reserve(account, addr, now) else {
+        return Ok(Gate::TooMany);
+    };
+    let shared = if store.is_shared() {
+        match store
+            .reserve_sign_in(limiter.shared_attempt(account, addr, now))
+            .await
+        {
+            Ok(Some(reserved)) => Some(reserved),
+            Ok(None) => {
+                limiter.release(reservation);
+                return Ok(Gate::TooMany);
+            }
+            Err(e) => {
+                limiter.release(reservation);
+                return Err(e.into());
+            }
+        }
+    } else {
+        None
+    };
+    // Each hash takes ~19 MiB: only a few at once, the rest wait their turn (briefly).
+    let Ok(Ok(_permit)) = tokio::time::timeout(HASH_QUEUE_WAIT, hashing.acquire()).await else {
+        limiter.release(reservation);
+        if let Some(reserved) = shared {
+            store.release_sign_in(reserved, None).await?;
+        }
+        return Ok(Gate::Busy);
+    };
+    let Some(found) = check().await? else {
+        return Ok(Gate::Wrong);
+    };
+    if let Some(reserved) = shared {
+        let pair = limiter.shared_attempt(account, addr, now).pair;
+        store.release_sign_in(reserved, Some((pair, now))).await?;
+    }
+    limiter.succeeded(reservation);
+    Ok(Gate::Passed(found))
 }
 
 fn prune(entries: &mut VecDeque<Timestamp>, window: Duration, now: Timestamp) {

@@ -1,0 +1,142 @@
+//! What an admin can do from a payment's page: refund it (through the same path as the
+//! APIs, so the never-exceed rule holds however the refunds arrive) and send a callback
+//! again. Each form must carry the session's `csrf_token` (else 403, nothing done); a viewer
+//! is refused (403); another merchant's payment or callback is not found (404). Every
+//! action done is recorded in the audit log.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use ottgate_core::{Money, NotifyId, RefundStatus};
+use ottgate_store::AuditEntry;
+use serde::Deserialize;
+
+use super::pages::owned_order;
+use super::session::{CsrfForm, Signed};
+use super::{ErrorKind, error_page, internal};
+use crate::service::refunds::RefundError;
+use crate::state::AppState;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RefundForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    amount: String,
+}
+
+fn back_to(order_id: &str, notice: &str) -> Response {
+    Redirect::to(&format!("/dashboard/payments/{order_id}?notice={notice}")).into_response()
+}
+
+async fn audit(state: &AppState, signed: &Signed, action: &str, subject: &str, detail: String) {
+    let entry = AuditEntry {
+        merchant_id: signed.merchant.id.clone(),
+        actor: signed.user.email.clone(),
+        action: action.to_owned(),
+        subject: subject.to_owned(),
+        detail,
+        at: state.service.clock.now(),
+    };
+    if let Err(e) = state.service.store.record_audit(entry).await {
+        tracing::error!(error = %e, action, subject, "audit log entry could not be written");
+    }
+}
+
+/// `POST /dashboard/payments/{order_id}/refund` with `amount` in major units (`3.00`).
+pub async fn refund(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(order_id): Path<String>,
+    Form(form): Form<RefundForm>,
+) -> Response {
+    if let Err(refused) = signed
+        .check_csrf(&state, &form.csrf_token)
+        .and_then(|()| signed.require_admin())
+    {
+        return refused.into_response();
+    }
+    let lang = signed.lang;
+    let order = match owned_order(&state, &signed, &order_id).await {
+        Ok(Some((order, _))) => order,
+        Ok(None) => return error_page(lang, ErrorKind::NotFound),
+        Err(e) => return internal(lang, &e),
+    };
+    let Some(payment) = order.paid_attempt.clone() else {
+        return back_to(&order_id, "bad_amount");
+    };
+    let Some(money) = Money::parse_major(form.amount.trim(), order.money.currency)
+        .filter(|m| m.amount.minor() > 0)
+    else {
+        return back_to(&order_id, "bad_amount");
+    };
+    let result = state
+        .service
+        .refund(&signed.merchant.id, &payment, money.amount, None)
+        .await;
+    match result {
+        Ok(refund) => {
+            let detail = format!(
+                "{} {} {}",
+                money.major_plain(),
+                money.currency.code(),
+                refund.status.code()
+            );
+            audit(&state, &signed, "refund", payment.as_str(), detail).await;
+            tracing::info!(payment_id = %payment, refund_id = %refund.id, user = %signed.user.email, "refund from the merchant center");
+            let notice = if refund.status == RefundStatus::Success {
+                "refunded"
+            } else {
+                "refund_pending"
+            };
+            back_to(&order_id, notice)
+        }
+        Err(RefundError::Exceeds { .. } | RefundError::NotPaid | RefundError::Refused(_)) => {
+            back_to(&order_id, "bad_amount")
+        }
+        Err(RefundError::PaymentNotFound) => error_page(lang, ErrorKind::NotFound),
+        Err(e) => internal(lang, &e),
+    }
+}
+
+/// `POST /dashboard/deliveries/{delivery_id}/resend`: the callback is due again now, and
+/// retried on the schedule until acknowledged.
+pub async fn resend(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(delivery_id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(refused) = signed
+        .check_csrf(&state, &form.csrf_token)
+        .and_then(|()| signed.require_admin())
+    {
+        return refused.into_response();
+    }
+    let lang = signed.lang;
+    let Ok(id) = NotifyId::parse(&delivery_id) else {
+        return error_page(lang, ErrorKind::NotFound);
+    };
+    let now = state.service.clock.now();
+    let delivery = match state
+        .service
+        .store
+        .redeliver(&signed.merchant.id, &id, now)
+        .await
+    {
+        Ok(Some(d)) => d,
+        Ok(None) => return error_page(lang, ErrorKind::NotFound),
+        Err(e) => return internal(lang, &e),
+    };
+    state.service.delivery_wakeup.notify_one();
+    audit(
+        &state,
+        &signed,
+        "resend",
+        id.as_str(),
+        delivery.event.clone(),
+    )
+    .await;
+    tracing::info!(notify_id = %id, user = %signed.user.email, "callback resent from the merchant center");
+    back_to(delivery.order_id.as_str(), "resent")
+}

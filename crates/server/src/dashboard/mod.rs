@@ -1,0 +1,197 @@
+//! The merchant center at `/dashboard`: a merchant's people sign in (users are made with
+//! `ottgate user add`), see their payments and the callbacks sent about them, refund, send
+//! a callback again, and export CSV. Server-rendered HTML in English and Simplified
+//! Chinese, no scripts at all, one stylesheet of our own; every page is the signed-in
+//! merchant's and only theirs — another merchant's payment answers as a missing one does.
+//!
+//! - `session`: sign-in, sessions, CSRF, the [`session::Signed`] extractor.
+//! - `pages`: the overview (with its server-drawn chart), the payment list and a payment.
+//! - `actions`: refund and resend (admins only), each recorded in the audit log.
+//! - `export`: the CSV, streamed page by page.
+
+use askama::Template;
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::checkout::i18n::Lang;
+use crate::state::AppState;
+
+mod actions;
+mod chart;
+mod export;
+pub mod i18n;
+mod pages;
+pub mod session;
+
+use i18n::Strings;
+
+/// Nothing runs but the page itself: no script at all, styles and images only from the
+/// gateway, forms only to it, never framed.
+const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+                   base-uri 'none'; frame-ancestors 'none'";
+
+const APP_CSS: &str = include_str!("app.css");
+
+pub fn routes(router: Router<AppState>) -> Router<AppState> {
+    router
+        .route(
+            "/dashboard/login",
+            get(session::login_page).post(session::login),
+        )
+        .route("/dashboard/logout", post(session::logout))
+        .route("/dashboard", get(pages::overview))
+        .route("/dashboard/payments", get(pages::payments))
+        .route("/dashboard/payments.csv", get(export::csv))
+        .route("/dashboard/payments/{order_id}", get(pages::payment))
+        .route(
+            "/dashboard/payments/{order_id}/refund",
+            post(actions::refund),
+        )
+        .route(
+            "/dashboard/deliveries/{delivery_id}/resend",
+            post(actions::resend),
+        )
+        .route("/dashboard/assets/app.css", get(stylesheet))
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        APP_CSS,
+    )
+        .into_response()
+}
+
+/// A merchant-center page as a response, with its security headers.
+pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => {
+            let mut response = (status, axum::response::Html(html)).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static(CSP),
+            );
+            headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+            headers.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("same-origin"),
+            );
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(
+                header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "merchant-center page failed to render");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/login.html")]
+pub struct LoginPage {
+    pub t: &'static Strings,
+    pub lang: &'static str,
+    pub csrf_token: String,
+    pub error: Option<&'static str>,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    NotFound,
+    Forbidden,
+    BadRequest,
+    Internal,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/error.html")]
+struct ErrorPage {
+    t: &'static Strings,
+    kind: &'static str,
+    heading: &'static str,
+    body: &'static str,
+}
+
+/// The page saying why not: 404 (also for another merchant's things), 403, 400 or 500.
+pub fn error_page(lang: Lang, kind: ErrorKind) -> Response {
+    let t = i18n::strings(lang);
+    let (status, code, heading, body) = match kind {
+        ErrorKind::NotFound => (
+            StatusCode::NOT_FOUND,
+            "not_found",
+            t.not_found_title,
+            t.not_found_body,
+        ),
+        ErrorKind::Forbidden => (
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            t.forbidden_title,
+            t.forbidden_body,
+        ),
+        ErrorKind::BadRequest => (
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            t.not_found_title,
+            t.not_found_body,
+        ),
+        ErrorKind::Internal => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "error",
+            t.error_title,
+            "",
+        ),
+    };
+    render(
+        status,
+        &ErrorPage {
+            t,
+            kind: code,
+            heading,
+            body,
+        },
+    )
+}
+
+/// `minor` units of `currency` in major units, without grouping (`0.00`, `1234.50`).
+pub fn major_units(minor: u64, currency: ottgate_core::Currency) -> String {
+    let digits = currency.minor_digits();
+    let scale = 10u64.pow(digits);
+    if digits == 0 {
+        minor.to_string()
+    } else {
+        format!(
+            "{}.{:0width$}",
+            minor / scale,
+            minor % scale,
+            width = digits as usize
+        )
+    }
+}
+
+/// A form refused (its CSRF token is wrong, or the user's role does not allow it): 403,
+/// and nothing was done.
+#[derive(Debug, Clone, Copy)]
+pub struct Refused(pub Lang);
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        error_page(self.0, ErrorKind::Forbidden)
+    }
+}
+
+/// A failed lookup as a page: logged with its cause, shown as "something went wrong".
+pub fn internal(lang: Lang, e: &dyn std::error::Error) -> Response {
+    tracing::error!(error = %e, "merchant-center page failed");
+    error_page(lang, ErrorKind::Internal)
+}

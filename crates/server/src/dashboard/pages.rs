@@ -1,0 +1,642 @@
+//! The merchant center's pages: the overview, the payment list and one payment.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use ottgate_core::{Amount, Currency, Money, OrderId, OrderStatus, PaymentMethod, Timestamp};
+use ottgate_store::{DayTotal, ListStatus, PaymentFilter, PaymentSummary};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use super::chart::{self, Bar};
+use super::i18n::{self, Strings, method_name, status_name};
+use super::session::{SESSION_LIFETIME, Signed, set_cookie};
+use super::{ErrorKind, error_page, internal, major_units, render};
+use crate::checkout::i18n::Lang;
+use crate::state::AppState;
+
+/// What every signed-in page shows around its content.
+pub struct Chrome {
+    pub merchant_name: String,
+    pub merchant_id: String,
+    pub here: &'static str,
+    pub other_lang: &'static str,
+    pub other_lang_label: &'static str,
+    pub email: String,
+    pub role: &'static str,
+    pub csrf_token: String,
+}
+
+impl Chrome {
+    pub fn new(signed: &Signed, here: &'static str) -> Self {
+        let (other_lang, other_lang_label) = match signed.lang {
+            Lang::En => ("zh", "中文"),
+            Lang::Zh => ("en", "English"),
+        };
+        Self {
+            merchant_name: signed.merchant.name.as_str().to_owned(),
+            merchant_id: signed.merchant.id.to_string(),
+            here,
+            other_lang,
+            other_lang_label,
+            email: signed.user.email.clone(),
+            role: signed.user.role.code(),
+            csrf_token: signed.csrf.clone(),
+        }
+    }
+}
+
+/// A signed-in page, remembering a language chosen with `?lang=`.
+pub fn page(
+    signed: &Signed,
+    state: &AppState,
+    status: StatusCode,
+    page: &impl Template,
+) -> Response {
+    let mut response = render(status, page);
+    if signed.chose_lang {
+        response.headers_mut().append(
+            header::SET_COOKIE,
+            set_cookie(
+                state,
+                i18n::LANG_COOKIE,
+                i18n::code(signed.lang),
+                SESSION_LIFETIME,
+            ),
+        );
+    }
+    response
+}
+
+fn money_text(minor: u64, currency: Currency) -> String {
+    Amount::from_minor(minor).map_or_else(
+        |_| format!("{} {}", major_units(minor, currency), currency.code()),
+        |a| {
+            format!(
+                "{} {}",
+                Money::new(a, currency).major_display(),
+                currency.code()
+            )
+        },
+    )
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+/// The overview's window.
+const WINDOW_DAYS: u32 = 30;
+
+pub struct TotalRow {
+    pub method: &'static str,
+    pub status: &'static str,
+    pub status_code: &'static str,
+    pub count: u64,
+    pub volume: String,
+}
+
+pub struct ChartView {
+    pub currency: &'static str,
+    pub svg: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/overview.html")]
+struct OverviewPage {
+    t: &'static Strings,
+    chrome: Chrome,
+    sections: Vec<TotalSection>,
+    charts: Vec<ChartView>,
+}
+
+pub struct TotalSection {
+    pub id: &'static str,
+    pub heading: &'static str,
+    pub rows: Vec<TotalRow>,
+}
+
+/// Totals by (method, status, currency), largest count first.
+fn table(t: &'static Strings, totals: &[&DayTotal]) -> Vec<TotalRow> {
+    // (method, status, currency) → (status, count, volume)
+    type Key = (Option<PaymentMethod>, &'static str, Currency);
+    let mut grouped: BTreeMap<Key, (OrderStatus, u64, u64)> = BTreeMap::new();
+    for total in totals {
+        let entry = grouped
+            .entry((total.method, total.status.code(), total.currency))
+            .or_insert((total.status, 0, 0));
+        entry.1 += total.count;
+        entry.2 += total.amount;
+    }
+    let mut rows: Vec<TotalRow> = grouped
+        .into_iter()
+        .map(
+            |((method, code, currency), (status, count, amount))| TotalRow {
+                method: method.map_or(t.none, |m| method_name(t, m)),
+                status: status_name(t, status, 0, 0),
+                status_code: code,
+                count,
+                volume: money_text(amount, currency),
+            },
+        )
+        .collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.count));
+    rows
+}
+
+/// `GET /dashboard`: today and the last 30 days (UTC days).
+pub async fn overview(State(state): State<AppState>, signed: Signed) -> Response {
+    let t = signed.t();
+    let now = state.service.clock.now();
+    let today = now.utc_day_start();
+    let from = Timestamp::from_epoch_millis(
+        today.epoch_millis() - i64::from(WINDOW_DAYS - 1) * 86_400_000,
+    );
+    let totals = match state
+        .service
+        .store
+        .day_totals(&signed.merchant.id, from, WINDOW_DAYS)
+        .await
+    {
+        Ok(totals) => totals,
+        Err(e) => return internal(signed.lang, &e),
+    };
+    let last_day = WINDOW_DAYS - 1;
+    let todays: Vec<&DayTotal> = totals.iter().filter(|d| d.day == last_day).collect();
+    let all: Vec<&DayTotal> = totals.iter().collect();
+    // One chart per currency that was paid in, the busiest first.
+    let mut paid: BTreeMap<Currency, (u64, Vec<(u64, u64)>)> = BTreeMap::new();
+    for d in totals.iter().filter(|d| d.status == OrderStatus::Success) {
+        let (sum, days) = paid
+            .entry(d.currency)
+            .or_insert_with(|| (0, vec![(0, 0); WINDOW_DAYS as usize]));
+        *sum += d.amount;
+        if let Some(day) = days.get_mut(d.day as usize) {
+            day.0 += d.amount;
+            day.1 += d.count;
+        }
+    }
+    let mut paid: Vec<_> = paid.into_iter().collect();
+    paid.sort_by_key(|(_, (sum, _))| std::cmp::Reverse(*sum));
+    let charts = paid
+        .into_iter()
+        .map(|(currency, (_, days))| {
+            let bars: Vec<Bar> = days
+                .iter()
+                .enumerate()
+                .map(|(i, (amount, count))| {
+                    let date = from.plus(DAY * u32::try_from(i).unwrap_or(0)).utc_date();
+                    Bar {
+                        title: format!("{date}: {} ({count})", money_text(*amount, currency)),
+                        label: date,
+                        value: *amount,
+                    }
+                })
+                .collect();
+            ChartView {
+                currency: currency.code(),
+                svg: chart::bars(&format!("chart-{}", currency.code()), &bars, |max| {
+                    money_text(max, currency)
+                }),
+            }
+        })
+        .collect();
+    let overview = OverviewPage {
+        t,
+        chrome: Chrome::new(&signed, "overview"),
+        sections: vec![
+            TotalSection {
+                id: "today",
+                heading: t.today,
+                rows: table(t, &todays),
+            },
+            TotalSection {
+                id: "month",
+                heading: t.last_30_days,
+                rows: table(t, &all),
+            },
+        ],
+        charts,
+    };
+    page(&signed, &state, StatusCode::OK, &overview)
+}
+
+/// The list's filters as the query string carries them (empty means no filter).
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub method: String,
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub before: String,
+}
+
+/// The statuses the list filters on: (query value, what it selects).
+const STATUSES: [(&str, ListStatus); 5] = [
+    ("paid", ListStatus::Order(OrderStatus::Success)),
+    ("waiting", ListStatus::Order(OrderStatus::Processing)),
+    (
+        "expired",
+        ListStatus::Order(OrderStatus::Closed(ottgate_core::CloseReason::Expired)),
+    ),
+    (
+        "failed",
+        ListStatus::Order(OrderStatus::Closed(ottgate_core::CloseReason::Failed)),
+    ),
+    ("refunded", ListStatus::Refunded),
+];
+
+impl ListQuery {
+    /// The store's filter; `None` if a value is not one the form offers.
+    pub fn filter(&self, signed: &Signed, limit: u32) -> Option<PaymentFilter> {
+        let pick = |s: &str| s.trim().to_owned();
+        let status = match pick(&self.status).as_str() {
+            "" => None,
+            s => Some(STATUSES.iter().find(|(code, _)| *code == s)?.1),
+        };
+        let method = match pick(&self.method).as_str() {
+            "" => None,
+            m => Some(m.parse::<PaymentMethod>().ok()?),
+        };
+        let date = |s: &str| -> Option<Option<Timestamp>> {
+            match s.trim() {
+                "" => Some(None),
+                d => Timestamp::parse_utc_date(d).map(Some),
+            }
+        };
+        let from = date(&self.from)?;
+        // `to` is inclusive: the whole day.
+        let to = date(&self.to)?.map(|d| d.plus(DAY));
+        let before = match pick(&self.before).as_str() {
+            "" => None,
+            b => Some(OrderId::parse(b).ok()?),
+        };
+        let q = pick(&self.q);
+        Some(PaymentFilter {
+            merchant: signed.merchant.id.clone(),
+            status,
+            method,
+            from,
+            to,
+            search: (!q.is_empty() && q.len() <= 64).then_some(q),
+            before,
+            limit,
+        })
+    }
+
+    /// The query string for these filters (without the cursor), plus `extra`.
+    pub fn query_string(&self, extra: &[(&str, &str)]) -> String {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("status", &self.status),
+            ("method", &self.method),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("q", &self.q),
+        ] {
+            if !v.trim().is_empty() {
+                s.append_pair(k, v.trim());
+            }
+        }
+        for (k, v) in extra {
+            s.append_pair(k, v);
+        }
+        s.finish()
+    }
+}
+
+pub struct ListRow {
+    pub order_id: String,
+    pub created: String,
+    pub reference: String,
+    pub method: &'static str,
+    pub amount: String,
+    pub refunded: String,
+    pub status: &'static str,
+    pub status_code: &'static str,
+}
+
+pub struct Choice {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub selected: bool,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/payments.html")]
+struct PaymentsPage {
+    t: &'static Strings,
+    chrome: Chrome,
+    rows: Vec<ListRow>,
+    query: ListQuery,
+    statuses: Vec<Choice>,
+    methods: Vec<Choice>,
+    next: Option<String>,
+    csv: String,
+}
+
+const PAGE_SIZE: u32 = 50;
+
+fn list_row(t: &'static Strings, p: &PaymentSummary) -> ListRow {
+    ListRow {
+        order_id: p.order_id.to_string(),
+        created: p.created_at.utc_display(),
+        reference: p.reference.clone().unwrap_or_default(),
+        method: p.method.map_or(t.none, |m| method_name(t, m)),
+        amount: money_text(p.money.amount.minor(), p.money.currency),
+        refunded: if p.refunded == 0 {
+            String::new()
+        } else {
+            money_text(p.refunded, p.money.currency)
+        },
+        status: status_name(t, p.status, p.refunded, p.money.amount.minor()),
+        status_code: p.status.code(),
+    }
+}
+
+/// `GET /dashboard/payments`: newest first, 50 a page, `before=` the last one shown.
+pub async fn payments(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let t = signed.t();
+    let Some(filter) = query.filter(&signed, PAGE_SIZE + 1) else {
+        return error_page(signed.lang, ErrorKind::BadRequest);
+    };
+    let mut found = match state.service.store.payments(&filter).await {
+        Ok(found) => found,
+        Err(e) => return internal(signed.lang, &e),
+    };
+    let more = found.len() > PAGE_SIZE as usize;
+    found.truncate(PAGE_SIZE as usize);
+    let next = found.last().filter(|_| more).map(|last| {
+        format!(
+            "/dashboard/payments?{}",
+            query.query_string(&[("before", last.order_id.as_str())])
+        )
+    });
+    let status_labels: [&'static str; 5] = match signed.lang {
+        Lang::En => ["Paid", "Waiting", "Expired", "Failed", "Refunded"],
+        Lang::Zh => ["已支付", "待支付", "已过期", "失败", "有退款"],
+    };
+    let statuses = STATUSES
+        .iter()
+        .zip(status_labels)
+        .map(|((value, _), label)| Choice {
+            value,
+            label,
+            selected: query.status.trim() == *value,
+        })
+        .collect();
+    let methods = PaymentMethod::ALL
+        .iter()
+        .map(|m| Choice {
+            value: m.code(),
+            label: method_name(t, *m),
+            selected: query.method.trim() == m.code(),
+        })
+        .collect();
+    let list = PaymentsPage {
+        t,
+        chrome: Chrome::new(&signed, "payments"),
+        rows: found.iter().map(|p| list_row(t, p)).collect(),
+        csv: format!("/dashboard/payments.csv?{}", query.query_string(&[])),
+        query,
+        statuses,
+        methods,
+        next,
+    };
+    page(&signed, &state, StatusCode::OK, &list)
+}
+
+pub struct AttemptView {
+    pub id: String,
+    pub method: &'static str,
+    pub status: &'static str,
+    pub created: String,
+    pub settled: String,
+    pub wallet_reference: String,
+}
+
+pub struct RefundView {
+    pub id: String,
+    pub amount: String,
+    pub status: &'static str,
+    pub created: String,
+    pub finished: String,
+}
+
+pub struct DeliveryAttemptView {
+    pub number: u32,
+    pub time: String,
+    pub http_status: String,
+    pub latency: String,
+    pub answer: String,
+}
+
+pub struct DeliveryView {
+    pub id: String,
+    pub event: String,
+    pub state: &'static str,
+    pub url: String,
+    pub created: String,
+    pub next: String,
+    pub attempts: Vec<DeliveryAttemptView>,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/payment.html")]
+struct PaymentPage {
+    t: &'static Strings,
+    chrome: Chrome,
+    notice: Option<&'static str>,
+    error: Option<&'static str>,
+    order_id: String,
+    reference: String,
+    kind: &'static str,
+    created: String,
+    paid: String,
+    amount: String,
+    refunded: String,
+    status: &'static str,
+    status_code: &'static str,
+    payment_id: String,
+    attempts: Vec<AttemptView>,
+    refunds: Vec<RefundView>,
+    deliveries: Vec<DeliveryView>,
+    is_admin: bool,
+    /// What may still be refunded (major units), when something may.
+    refundable: Option<String>,
+    currency: &'static str,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PaymentQuery {
+    #[serde(default)]
+    notice: String,
+}
+
+/// `GET /dashboard/payments/{order_id}`.
+pub async fn payment(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(order_id): Path<String>,
+    Query(q): Query<PaymentQuery>,
+) -> Response {
+    let t = signed.t();
+    let lang = signed.lang;
+    let store = &state.service.store;
+    let Some((order, attempts)) = (match owned_order(&state, &signed, &order_id).await {
+        Ok(found) => found,
+        Err(e) => return internal(lang, &e),
+    }) else {
+        return error_page(lang, ErrorKind::NotFound);
+    };
+    let (order, _) = match state.service.as_of_now(order).await {
+        Ok(o) => o,
+        Err(e) => return internal(lang, &e),
+    };
+    let refunds = match &order.paid_attempt {
+        Some(paid) => match store.refunds(paid).await {
+            Ok(r) => r,
+            Err(e) => return internal(lang, &e),
+        },
+        None => Vec::new(),
+    };
+    let deliveries = match store.deliveries_for_order(&order.id).await {
+        Ok(d) => d,
+        Err(e) => return internal(lang, &e),
+    };
+    let mut delivery_views = Vec::with_capacity(deliveries.len());
+    for d in deliveries {
+        let rows = match store.delivery_attempts(d.id).await {
+            Ok(rows) => rows,
+            Err(e) => return internal(lang, &e),
+        };
+        delivery_views.push(DeliveryView {
+            id: d.notify_id.to_string(),
+            event: d.event.clone(),
+            state: d.state.code(),
+            url: d.url.clone(),
+            created: d.created_at.utc_display(),
+            next: d
+                .next_attempt_at
+                .map(|n| n.utc_display())
+                .unwrap_or_default(),
+            attempts: rows
+                .into_iter()
+                .map(|a| DeliveryAttemptView {
+                    number: a.attempt_no,
+                    time: a.started_at.utc_display(),
+                    http_status: a
+                        .http_status
+                        .map_or_else(|| a.error.clone().unwrap_or_default(), |s| s.to_string()),
+                    latency: format!("{} ms", a.duration_ms),
+                    answer: a.response_start.unwrap_or_default(),
+                })
+                .collect(),
+        });
+    }
+    let currency = order.money.currency;
+    let settled: u64 = refunds
+        .iter()
+        .filter(|r| r.status == ottgate_core::RefundStatus::Success)
+        .map(|r| r.money.amount.minor())
+        .sum();
+    let held: u64 = refunds
+        .iter()
+        .filter(|r| r.status != ottgate_core::RefundStatus::Failed)
+        .map(|r| r.money.amount.minor())
+        .sum();
+    let left = order.money.amount.minor().saturating_sub(held);
+    let refundable = (order.status == OrderStatus::Success && left > 0)
+        .then(|| Amount::from_minor(left).ok())
+        .flatten()
+        .map(|a| Money::new(a, currency).major_plain());
+    let paid_attempt = order.paid_attempt.clone();
+    let notice = match q.notice.as_str() {
+        "refunded" => Some(t.refund_done),
+        "refund_pending" => Some(t.refund_pending),
+        "resent" => Some(t.resent),
+        _ => None,
+    };
+    let error = (q.notice == "bad_amount").then_some(t.bad_amount);
+    let view = PaymentPage {
+        t,
+        chrome: Chrome::new(&signed, "payments"),
+        notice,
+        error,
+        order_id: order.id.to_string(),
+        reference: order
+            .reference
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        kind: order.kind.code(),
+        created: order.created_at.utc_display(),
+        paid: order
+            .finished_at
+            .filter(|_| order.status == OrderStatus::Success)
+            .map(|f| f.utc_display())
+            .unwrap_or_default(),
+        amount: money_text(order.money.amount.minor(), currency),
+        refunded: money_text(settled, currency),
+        status: status_name(t, order.status, settled, order.money.amount.minor()),
+        status_code: order.status.code(),
+        payment_id: paid_attempt
+            .map(|a| a.to_string())
+            .or_else(|| attempts.last().map(|a| a.id.to_string()))
+            .unwrap_or_default(),
+        attempts: attempts
+            .iter()
+            .map(|a| AttemptView {
+                id: a.id.to_string(),
+                method: method_name(t, a.method),
+                status: a.status.code(),
+                created: a.created_at.utc_display(),
+                settled: a.settled_at.map(|s| s.utc_display()).unwrap_or_default(),
+                wallet_reference: a.bizpay_order_id.clone().unwrap_or_default(),
+            })
+            .collect(),
+        refunds: refunds
+            .iter()
+            .map(|r| RefundView {
+                id: r.id.to_string(),
+                amount: money_text(r.money.amount.minor(), r.money.currency),
+                status: r.status.code(),
+                created: r.created_at.utc_display(),
+                finished: r.finished_at.map(|f| f.utc_display()).unwrap_or_default(),
+            })
+            .collect(),
+        deliveries: delivery_views,
+        is_admin: signed.is_admin(),
+        refundable,
+        currency: currency.code(),
+    };
+    page(&signed, &state, StatusCode::OK, &view)
+}
+
+/// The signed-in merchant's order `id` with its attempts; another merchant's is `None`,
+/// exactly like a missing one.
+pub async fn owned_order(
+    state: &AppState,
+    signed: &Signed,
+    id: &str,
+) -> Result<Option<(ottgate_core::Order, Vec<ottgate_core::Attempt>)>, ottgate_store::StoreError> {
+    let Ok(id) = OrderId::parse(id) else {
+        return Ok(None);
+    };
+    Ok(state
+        .service
+        .store
+        .order_with_attempts(&id)
+        .await?
+        .filter(|(order, _)| order.merchant_id == signed.merchant.id))
+}

@@ -1,0 +1,768 @@
+//! The merchant center over plain HTTP: sign-in, sessions and their cookies, CSRF on every
+//! form, roles, tenant isolation, the pages, refunds and resends, and the CSV export.
+
+use ottgate_core::{AttemptId, MerchantId, Timestamp};
+use ottgate_server::UserRole;
+use ottgate_testkit::Fetch;
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::harness::{Options, TestGateway, attribute};
+
+/// One person's browser at the merchant center: its cookies, kept by hand.
+struct Center<'a> {
+    t: &'a TestGateway,
+    cookies: BTreeMap<String, String>,
+    /// The `Set-Cookie` headers of the last answer.
+    set_cookies: Vec<String>,
+}
+
+impl<'a> Center<'a> {
+    fn new(t: &'a TestGateway) -> Self {
+        Self {
+            t,
+            cookies: BTreeMap::new(),
+            set_cookies: Vec::new(),
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep(&mut self, r: &reqwest::Response) {
+        self.set_cookies = r
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        for c in &self.set_cookies {
+            let pair = c.split(';').next().unwrap();
+            let (k, v) = pair.split_once('=').unwrap();
+            if v.is_empty() || c.contains("Max-Age=0") {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), v.to_owned());
+            }
+        }
+    }
+
+    async fn get(&mut self, path: &str) -> reqwest::Response {
+        let r = self
+            .t
+            .get(path.trim_start_matches('/'))
+            .header(COOKIE, self.cookie_header())
+            .fetch()
+            .await;
+        self.keep(&r);
+        r
+    }
+
+    async fn page(&mut self, path: &str) -> String {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        r.text().await.unwrap()
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        let r = self
+            .t
+            .post(path.trim_start_matches('/'))
+            .header(COOKIE, self.cookie_header())
+            .form(form)
+            .fetch()
+            .await;
+        self.keep(&r);
+        r
+    }
+
+    /// Signs in; the answer to the POST.
+    async fn sign_in(&mut self, email: &str, password: &str) -> reqwest::Response {
+        let form = self.page("/dashboard/login").await;
+        let csrf = attribute_named(&form, "csrf_token");
+        self.post(
+            "/dashboard/login",
+            &[
+                ("email", email),
+                ("password", password),
+                ("csrf_token", &csrf),
+            ],
+        )
+        .await
+    }
+
+    /// The CSRF token of the session (from any page's sign-out form).
+    async fn csrf(&mut self) -> String {
+        let page = self.page("/dashboard").await;
+        attribute_named(&page, "csrf_token")
+    }
+}
+
+/// The `value` of the first input named `name`.
+fn attribute_named(page: &str, name: &str) -> String {
+    let at = page
+        .find(&format!("name=\"{name}\""))
+        .unwrap_or_else(|| panic!("no {name} in {page}"));
+    let tag = &page[page[..at].rfind('<').unwrap()..at + page[at..].find('>').unwrap()];
+    let v = tag.find("value=\"").unwrap() + 7;
+    tag[v..v + tag[v..].find('"').unwrap()].to_owned()
+}
+
+/// A user of `merchant` with `role`; their one-time password.
+async fn user(t: &TestGateway, merchant: &str, email: &str, role: UserRole) -> String {
+    let state = t.gateway.state();
+    ottgate_server::users::add_user(
+        &*state.service.store,
+        &*state.service.clock,
+        merchant,
+        email,
+        role,
+    )
+    .await
+    .unwrap()
+    .password
+    .expose_secret()
+    .to_owned()
+}
+
+async fn admin(t: &TestGateway) -> Center<'_> {
+    let password = user(
+        t,
+        t.merchant.merchant.id.as_str(),
+        "ada@shop.example",
+        UserRole::Admin,
+    )
+    .await;
+    let mut c = Center::new(t);
+    let r = c.sign_in("ada@shop.example", &password).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    c
+}
+
+/// A checkout paid with `method`: (order id, payment id).
+async fn paid(t: &TestGateway, reference: &str, method: &str) -> (String, String) {
+    let created = t.create(reference).await;
+    let (status, body) = t.complete(&created.payinfo, method, "paid").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let payment = body["order_id"].as_str().unwrap().to_owned();
+    (order_of(t, &payment).await, payment)
+}
+
+async fn order_of(t: &TestGateway, payment: &str) -> String {
+    t.gateway
+        .state()
+        .service
+        .store
+        .attempt(&AttemptId::parse(payment).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .order_id
+        .to_string()
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_strict_session_cookie_and_signing_out_ends_it() {
+    let t = TestGateway::start().await;
+    let mut c = Center::new(&t);
+    let r = c.get("/dashboard").await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/dashboard/login");
+
+    let password = user(
+        &t,
+        t.merchant.merchant.id.as_str(),
+        "Ada@Shop.example",
+        UserRole::Admin,
+    )
+    .await;
+    let wrong = c.sign_in("ada@shop.example", "not-the-password").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("Wrong email or password")
+    );
+    assert!(!c.cookies.contains_key("ottgate_session"));
+    let unknown = c.sign_in("nobody@shop.example", &password).await;
+    assert_eq!(
+        unknown.status(),
+        StatusCode::UNAUTHORIZED,
+        "the same answer"
+    );
+
+    let r = c.sign_in("ADA@shop.example", &password).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/dashboard");
+    let session = c
+        .set_cookies
+        .iter()
+        .find(|s| s.starts_with("ottgate_session="))
+        .unwrap()
+        .clone();
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/dashboard",
+        "Max-Age=28800",
+    ] {
+        assert!(session.contains(attribute), "{session}");
+    }
+    assert!(
+        !session.contains("Secure"),
+        "the gateway is served over plain http here"
+    );
+
+    let r = c.get("/dashboard").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src") == false);
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("form-action 'self'"));
+    let overview = r.text().await.unwrap();
+    assert!(overview.contains("Maple Tea House") && overview.contains("ada@shop.example"));
+    assert!(
+        !overview.contains("<script"),
+        "the merchant center runs no script"
+    );
+
+    // Signing out needs the form's token.
+    let refused = c.post("/dashboard/logout", &[("csrf_token", "00")]).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        c.get("/dashboard").await.status(),
+        StatusCode::OK,
+        "still signed in"
+    );
+    let token = c.csrf().await;
+    let stolen = c.cookies["ottgate_session"].clone();
+    let out = c.post("/dashboard/logout", &[("csrf_token", &token)]).await;
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(out.headers()[LOCATION], "/dashboard/login");
+    assert_eq!(c.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
+    // A copy of the old cookie is worth nothing now.
+    c.cookies.insert("ottgate_session".into(), stolen);
+    assert_eq!(c.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn the_login_form_needs_its_own_token_and_cookie() {
+    let t = TestGateway::start().await;
+    let password = user(
+        &t,
+        t.merchant.merchant.id.as_str(),
+        "ada@shop.example",
+        UserRole::Admin,
+    )
+    .await;
+    let mut c = Center::new(&t);
+    let r = c
+        .post(
+            "/dashboard/login",
+            &[
+                ("email", "ada@shop.example"),
+                ("password", &password),
+                ("csrf_token", ""),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "no login cookie, no token"
+    );
+    let form = c.page("/dashboard/login").await;
+    let token = attribute_named(&form, "csrf_token");
+    let mut other = Center::new(&t);
+    let r = other
+        .post(
+            "/dashboard/login",
+            &[
+                ("email", "ada@shop.example"),
+                ("password", &password),
+                ("csrf_token", &token),
+            ],
+        )
+        .await;
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "a token without its cookie (login CSRF)"
+    );
+    assert!(!other.cookies.contains_key("ottgate_session"));
+    let r = c
+        .post(
+            "/dashboard/login",
+            &[
+                ("email", "ada@shop.example"),
+                ("password", &password),
+                ("csrf_token", &token),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_limited_per_address_and_the_session_cookie_is_secure_over_https() {
+    let t = TestGateway::with(Options {
+        public_url: Some("https://pay.example/"),
+        ..Options::default()
+    })
+    .await;
+    let password = user(
+        &t,
+        t.merchant.merchant.id.as_str(),
+        "ada@shop.example",
+        UserRole::Viewer,
+    )
+    .await;
+    let mut c = Center::new(&t);
+    // The default limit: 10 failures in 5 minutes from one address.
+    for _ in 0..10 {
+        let r = c.sign_in("ada@shop.example", "wrong").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = c.sign_in("ada@shop.example", &password).await;
+    assert_eq!(
+        r.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits"
+    );
+    assert!(r.text().await.unwrap().contains("Too many failed sign-ins"));
+    // REST token requests count separately.
+    let token = t.rest().token().await;
+    assert!(token.is_ok(), "{token:?}");
+
+    let t = TestGateway::with(Options {
+        public_url: Some("https://pay.example/"),
+        ..Options::default()
+    })
+    .await;
+    let password = user(
+        &t,
+        t.merchant.merchant.id.as_str(),
+        "bob@shop.example",
+        UserRole::Viewer,
+    )
+    .await;
+    let mut c = Center::new(&t);
+    c.sign_in("bob@shop.example", &password).await;
+    let session = c
+        .set_cookies
+        .iter()
+        .find(|s| s.starts_with("ottgate_session="))
+        .unwrap();
+    assert!(session.contains("; Secure"), "{session}");
+}
+
+#[tokio::test]
+async fn sessions_expire_and_a_new_password_ends_them() {
+    let t = TestGateway::with(Options {
+        manual_clock: true,
+        ..Options::default()
+    })
+    .await;
+    let mut c = admin(&t).await;
+    t.advance(Duration::from_secs(8 * 3600 - 60));
+    assert_eq!(c.get("/dashboard").await.status(), StatusCode::OK);
+    t.advance(Duration::from_secs(61));
+    assert_eq!(
+        c.get("/dashboard").await.status(),
+        StatusCode::SEE_OTHER,
+        "8 hours"
+    );
+
+    let password = user(
+        &t,
+        t.merchant.merchant.id.as_str(),
+        "bob@shop.example",
+        UserRole::Admin,
+    )
+    .await;
+    let mut bob = Center::new(&t);
+    bob.sign_in("bob@shop.example", &password).await;
+    assert_eq!(bob.get("/dashboard").await.status(), StatusCode::OK);
+    ottgate_server::users::reset_password(&*t.gateway.state().service.store, "bob@shop.example")
+        .await
+        .unwrap();
+    assert_eq!(bob.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn the_list_filters_searches_and_pages_and_the_detail_shows_everything() {
+    let t = TestGateway::start().await;
+    let (alipay_order, alipay_payment) = paid(&t, "dash-alipay", "ALIPAY").await;
+    let (card_order, _) = paid(&t, "dash-card", "GP").await;
+    let waiting = t.create("dash-waiting").await;
+    t.receiver.wait_for(2).await;
+    let mut c = admin(&t).await;
+
+    let list = c.page("/dashboard/payments").await;
+    for reference in ["dash-alipay", "dash-card", "dash-waiting"] {
+        assert!(list.contains(reference), "{reference}");
+    }
+    let paid_only = c.page("/dashboard/payments?status=paid").await;
+    assert!(paid_only.contains("dash-alipay") && !paid_only.contains("dash-waiting"));
+    let by_method = c.page("/dashboard/payments?status=paid&method=GP").await;
+    assert!(by_method.contains(&card_order) && !by_method.contains(&alipay_order));
+    for q in [
+        alipay_payment.as_str(),
+        "dash-alipay",
+        alipay_order.as_str(),
+    ] {
+        let found = c.page(&format!("/dashboard/payments?q={q}")).await;
+        assert!(
+            found.contains(&alipay_order) && !found.contains(&card_order),
+            "{q}"
+        );
+    }
+    let today = t.now().utc_date();
+    let dated = c
+        .page(&format!("/dashboard/payments?from={today}&to={today}"))
+        .await;
+    assert_eq!(dated.matches("data-order=").count(), 3);
+    let yesterday = Timestamp::from_epoch_millis(t.now().epoch_millis() - 86_400_000).utc_date();
+    let none = c.page(&format!("/dashboard/payments?to={yesterday}")).await;
+    assert!(none.contains("id=\"empty\""));
+    for bad in [
+        "status=lost",
+        "method=BITCOIN",
+        "from=yesterday",
+        "before=%21",
+    ] {
+        let r = c.get(&format!("/dashboard/payments?{bad}")).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    let _ = waiting;
+
+    // The detail: its attempts and its callback with each delivery attempt.
+    let detail = c.page(&format!("/dashboard/payments/{alipay_order}")).await;
+    assert!(detail.contains(&alipay_payment));
+    assert!(detail.contains("12.34 CAD") || detail.contains("CAD"));
+    assert!(detail.contains("data-state=\"delivered\""), "{detail}");
+    assert!(detail.contains("<td>200</td>") && detail.contains("<code>SUCCESS</code>"));
+    assert!(detail.contains("id=\"refund-form\"") && detail.contains("class=\"resend\""));
+    assert_eq!(
+        c.get("/dashboard/payments/99999999999999999")
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn the_list_pages_by_cursor_through_every_payment_once() {
+    let t = TestGateway::start().await;
+    let mut created = Vec::new();
+    for i in 0..53 {
+        created.push(t.create(&format!("page-{i:02}")).await.prepay_order_id);
+    }
+    let mut c = admin(&t).await;
+    let mut seen = Vec::new();
+    let mut next = Some("/dashboard/payments".to_owned());
+    while let Some(path) = next {
+        let page = c.page(&path).await;
+        let rows = page.matches("data-order=").count();
+        assert!(rows <= 50);
+        for reference in &created {
+            if page.contains(&format!("<td>{reference}</td>")) {
+                seen.push(reference.clone());
+            }
+        }
+        next = page
+            .contains("id=\"next\"")
+            .then(|| attribute(&page, "next", "href"));
+    }
+    seen.sort();
+    created.sort();
+    assert_eq!(seen, created);
+}
+
+#[tokio::test]
+async fn an_admin_refunds_and_resends_and_each_is_audited() {
+    let t = TestGateway::start().await;
+    let (order, payment) = paid(&t, "dash-refund", "ALIPAY").await;
+    t.receiver.wait_for(1).await;
+    let mut c = admin(&t).await;
+    let token = c.csrf().await;
+    let path = format!("/dashboard/payments/{order}/refund");
+
+    let r = c.post(&path, &[("amount", "3.00")]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no token");
+    let r = c
+        .post(&path, &[("amount", "3.00"), ("csrf_token", "deadbeef")])
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a wrong token");
+    assert_eq!(t.refunded(&payment).await, "0");
+
+    for bad in ["", "0", "-1", "3.001", "abc", "99.00"] {
+        let r = c
+            .post(&path, &[("amount", bad), ("csrf_token", &token)])
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{bad}");
+        assert!(
+            r.headers()[LOCATION]
+                .to_str()
+                .unwrap()
+                .ends_with("notice=bad_amount")
+        );
+    }
+    assert_eq!(t.refunded(&payment).await, "0");
+    let r = c
+        .post(&path, &[("amount", "3.00"), ("csrf_token", &token)])
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let detail = c.page(r.headers()[LOCATION].to_str().unwrap()).await;
+    assert!(detail.contains("id=\"notice\""), "{detail}");
+    assert_eq!(t.refunded(&payment).await, "300");
+
+    // Resend: without the token nothing is due again; with it the callback comes again.
+    let notify = attribute_at(&detail, "data-delivery");
+    let resend = format!("/dashboard/deliveries/{notify}/resend");
+    let r = c.post(&resend, &[("csrf_token", "")]).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(t.receiver.received().len(), 1);
+    let r = c.post(&resend, &[("csrf_token", &token)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()[LOCATION].to_str().unwrap(),
+        format!("/dashboard/payments/{order}?notice=resent")
+    );
+    let both = t.receiver.wait_for(2).await;
+    assert_eq!(both[0], both[1], "byte for byte");
+
+    let log = t
+        .gateway
+        .state()
+        .service
+        .store
+        .audit_log(&t.merchant.merchant.id, 10)
+        .await
+        .unwrap();
+    let actions: Vec<(&str, &str, &str)> = log
+        .iter()
+        .map(|e| (e.actor.as_str(), e.action.as_str(), e.subject.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("ada@shop.example", "resend", notify.as_str()),
+            ("ada@shop.example", "refund", payment.as_str()),
+        ]
+    );
+}
+
+/// The value of the first `name="…"` attribute in the page.
+fn attribute_at(page: &str, name: &str) -> String {
+    let at = page.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+    page[at..at + page[at..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test]
+async fn a_viewer_reads_but_cannot_refund_or_resend() {
+    let t = TestGateway::start().await;
+    let (order, payment) = paid(&t, "dash-viewer", "GP").await;
+    t.receiver.wait_for(1).await;
+    let password = user(
+        &t,
+        t.merchant.merchant.id.as_str(),
+        "val@shop.example",
+        UserRole::Viewer,
+    )
+    .await;
+    let mut c = Center::new(&t);
+    c.sign_in("val@shop.example", &password).await;
+    let detail = c.page(&format!("/dashboard/payments/{order}")).await;
+    assert!(!detail.contains("refund-form") && !detail.contains("class=\"resend\""));
+    let notify = attribute_at(&detail, "data-delivery");
+    let token = c.csrf().await;
+    let r = c
+        .post(
+            &format!("/dashboard/payments/{order}/refund"),
+            &[("amount", "1.00"), ("csrf_token", &token)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = c
+        .post(
+            &format!("/dashboard/deliveries/{notify}/resend"),
+            &[("csrf_token", &token)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(t.refunded(&payment).await, "0");
+    assert_eq!(t.receiver.received().len(), 1);
+}
+
+#[tokio::test]
+async fn another_merchants_payments_and_callbacks_are_not_found() {
+    let t = TestGateway::start().await;
+    let (order, payment) = paid(&t, "dash-mine", "GP").await;
+    t.receiver.wait_for(1).await;
+    let mut mine = admin(&t).await;
+    let detail = mine.page(&format!("/dashboard/payments/{order}")).await;
+    let notify = attribute_at(&detail, "data-delivery");
+
+    let other = t.add_merchant("Other Shop").await;
+    let password = user(
+        &t,
+        other.merchant.id.as_str(),
+        "eve@other.example",
+        UserRole::Admin,
+    )
+    .await;
+    let mut eve = Center::new(&t);
+    eve.sign_in("eve@other.example", &password).await;
+    let token = eve.csrf().await;
+    let missing = eve.get("/dashboard/payments/99999999999999999").await;
+    let missing_status = missing.status();
+    let missing_body = missing.text().await.unwrap();
+    let theirs = eve.get(&format!("/dashboard/payments/{order}")).await;
+    assert_eq!(theirs.status(), missing_status);
+    assert_eq!(
+        theirs.text().await.unwrap(),
+        missing_body,
+        "exactly as a missing one"
+    );
+    assert_eq!(missing_status, StatusCode::NOT_FOUND);
+    for (path, form) in [
+        (
+            format!("/dashboard/payments/{order}/refund"),
+            vec![("amount", "1.00"), ("csrf_token", token.as_str())],
+        ),
+        (
+            format!("/dashboard/deliveries/{notify}/resend"),
+            vec![("csrf_token", token.as_str())],
+        ),
+    ] {
+        let r = eve.post(&path, &form).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    for path in [
+        "/dashboard/payments".to_owned(),
+        format!("/dashboard/payments?q={payment}"),
+        format!("/dashboard/payments?q={order}"),
+        "/dashboard/payments.csv".to_owned(),
+        "/dashboard".to_owned(),
+    ] {
+        let page = eve.page(&path).await;
+        assert!(
+            !page.contains(&format!("data-order=\"{order}\""))
+                && !page.contains(&format!("{order},"))
+                && !page.contains("dash-mine"),
+            "{path}"
+        );
+    }
+    // Eve's token is not Ada's.
+    let r = mine
+        .post(
+            &format!("/dashboard/payments/{order}/refund"),
+            &[("amount", "1.00"), ("csrf_token", &token)],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(t.refunded(&payment).await, "0");
+    assert_eq!(t.receiver.received().len(), 1);
+    let _ = MerchantId::parse(other.merchant.id.as_str()).unwrap();
+}
+
+#[tokio::test]
+async fn concurrent_refunds_from_the_dashboard_never_exceed_the_payment() {
+    let t = TestGateway::start().await;
+    let (order, payment) = paid(&t, "dash-race", "ALIPAY").await;
+    let mut c = admin(&t).await;
+    let token = c.csrf().await;
+    let cookie = c.cookie_header();
+    let path = format!("dashboard/payments/{order}/refund");
+    // 12.34 paid; ten refunds of 5.00 at once: two fit.
+    let tries: Vec<_> = (0..10)
+        .map(|_| {
+            t.post(&path)
+                .header(COOKIE, cookie.clone())
+                .form(&[("amount", "5.00"), ("csrf_token", token.as_str())])
+                .fetch()
+        })
+        .collect();
+    let mut accepted = 0;
+    for r in futures::future::join_all(tries).await {
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let location = r.headers()[LOCATION].to_str().unwrap().to_owned();
+        match location.rsplit('=').next().unwrap() {
+            // Alipay confirms refunds by notification.
+            "refunded" | "refund_pending" => accepted += 1,
+            "bad_amount" => {}
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(accepted, 2);
+    crate::harness::eventually("both refunds confirmed", || async {
+        t.refunded(&payment).await == "1000"
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_csv_is_rfc_4180_streamed_across_batches_and_follows_the_filters() {
+    let t = TestGateway::start().await;
+    let (order, payment) = paid(&t, "csv-paid", "ALIPAY").await;
+    let references: Vec<String> = (0..520).map(|i| format!("csv-{i:03}")).collect();
+    for chunk in references.chunks(40) {
+        futures::future::join_all(chunk.iter().map(|r| t.create(r))).await;
+    }
+    let mut c = admin(&t).await;
+    let r = c.get("/dashboard/payments.csv").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["content-type"], "text/csv; charset=utf-8");
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    let text = r.text().await.unwrap();
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert!(!text.replace("\r\n", "").contains('\n'), "CRLF line ends");
+    assert_eq!(
+        lines[0],
+        "order_id,reference,created,paid,method,currency,amount,refunded,status,wallet_reference"
+    );
+    assert_eq!(
+        lines.len(),
+        1 + 521,
+        "every payment once, across two batches"
+    );
+    let mut ids: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 521);
+    let paid_line = lines.iter().find(|l| l.starts_with(&order)).unwrap();
+    let fields: Vec<&str> = paid_line.split(',').collect();
+    assert_eq!(fields[1], "csv-paid");
+    assert_eq!(
+        (fields[4], fields[5], fields[6], fields[7], fields[8]),
+        ("ALIPAY", "CAD", "12.34", "0.00", "paid")
+    );
+    assert!(!fields[3].is_empty() && !fields[9].is_empty());
+
+    let only_paid = c.page("/dashboard/payments.csv?status=paid").await;
+    assert_eq!(only_paid.split_terminator("\r\n").count(), 2);
+    let _ = payment;
+}
