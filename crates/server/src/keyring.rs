@@ -104,12 +104,17 @@ impl Keyring {
         mac.finalize().into_bytes().into()
     }
 
-    /// The merchant's webhook secret, which signs every callback (`OTTGate-Signature`):
-    /// derived from the master key and the merchant id, so it is never stored and every
-    /// gateway with the same master key signs alike. 64 hex characters after `whsec_`.
-    pub fn webhook_secret(&self, merchant: &MerchantId) -> Secret {
-        let derived = self.derive(&format!("ottgate webhook secret v1:{merchant}"));
-        Secret::new(format!("whsec_{}", hex::encode(derived)))
+    /// The merchant's webhook secret of `version` (0 until the first rotation), which signs
+    /// every callback (`OTTGate-Signature`): derived from the master key, the merchant id
+    /// and the version, so it is never stored and every gateway with the same master key
+    /// signs alike. 64 hex characters after `whsec_`.
+    pub fn webhook_secret(&self, merchant: &MerchantId, version: u32) -> Secret {
+        let purpose = if version == 0 {
+            format!("ottgate webhook secret v1:{merchant}")
+        } else {
+            format!("ottgate webhook secret v1:{merchant}:{version}")
+        };
+        Secret::new(format!("whsec_{}", hex::encode(self.derive(&purpose))))
     }
 
     pub fn seal_sign_key(&self, merchant: &MerchantId, key: &SignKey) -> Vec<u8> {

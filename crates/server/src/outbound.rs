@@ -201,19 +201,22 @@ async fn body_start(mut response: reqwest::Response) -> String {
 pub const SIGNATURE_HEADER: &str = "OTTGate-Signature";
 
 /// `t=<unix seconds>,v1=<hex HMAC-SHA256(webhook_secret, "<t>.<raw body>")>`: checkable
-/// without decrypting the body, and a replay carries its old `t`. (docs/envelope.md,
+/// without decrypting the body, and a replay carries its old `t`. While a rotated secret's
+/// grace period lasts, one `v1` per secret (the new one first). (docs/envelope.md,
 /// Callbacks.)
 #[expect(clippy::expect_used, reason = "HMAC accepts keys of every length")]
-pub fn signature(webhook_secret: &str, unix_seconds: i64, body: &str) -> String {
+pub fn signature(webhook_secrets: &[&str], unix_seconds: i64, body: &str) -> String {
     use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(webhook_secret.as_bytes())
-        .expect("any key length");
-    mac.update(format!("{unix_seconds}.").as_bytes());
-    mac.update(body.as_bytes());
-    format!(
-        "t={unix_seconds},v1={}",
-        hex::encode(mac.finalize().into_bytes())
-    )
+    let mut header = format!("t={unix_seconds}");
+    for secret in webhook_secrets {
+        let mut mac =
+            <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("any key length");
+        mac.update(format!("{unix_seconds}.").as_bytes());
+        mac.update(body.as_bytes());
+        header.push_str(",v1=");
+        header.push_str(&hex::encode(mac.finalize().into_bytes()));
+    }
+    header
 }
 
 /// A short, URL-free description of a transport error (reqwest's Display includes the URL).
@@ -246,7 +249,7 @@ mod signature_tests {
     fn the_signature_matches_an_independent_hmac() {
         // HMAC-SHA256("whsec_test", "1700000000." + body), computed with Python's hmac.
         assert_eq!(
-            super::signature("whsec_test", 1_700_000_000, r#"{"rsp_code":"SUCCESS"}"#),
+            super::signature(&["whsec_test"], 1_700_000_000, r#"{"rsp_code":"SUCCESS"}"#),
             "t=1700000000,v1=ce1e21fae73cffd73f47ef150d12e6cf0b90fb2cbced0858d7807d59d93da388"
         );
     }

@@ -10,8 +10,8 @@ use ottgate_core::{
 
 use crate::center::{AuditEntry, DayTotal, PaymentSummary};
 use crate::{
-    Delivery, DeliveryAttemptRow, DeliveryState, Idempotency, IdempotencyClaim, MerchantRecord,
-    Result, StoreError, UserRecord, UserRole,
+    Delivery, DeliveryAttemptRow, DeliveryState, Idempotency, IdempotencyClaim, KeyRotation,
+    MerchantRecord, Result, StoreError, UserRecord, UserRole,
 };
 
 /// A row type both backends read: SQLite through `sqlx::FromRow`, PostgreSQL by column name
@@ -88,6 +88,10 @@ row! {
         created_at: i64,
         wechat_sub_mch_id: Option<String>,
         mcc: Option<String>,
+        previous_sign_key_sealed: Option<Vec<u8>>,
+        previous_sign_key_until: Option<i64>,
+        webhook_secret_version: i64,
+        previous_webhook_until: Option<i64>,
     }
 }
 
@@ -114,6 +118,14 @@ impl MerchantRow {
             },
             sign_key_sealed: self.sign_key_sealed,
             app_key_hash: self.app_key_hash,
+            rotation: KeyRotation {
+                previous_sign_key: self
+                    .previous_sign_key_sealed
+                    .zip(self.previous_sign_key_until.map(ts)),
+                webhook_secret_version: u32::try_from(self.webhook_secret_version)
+                    .map_err(corrupt)?,
+                previous_webhook_until: self.previous_webhook_until.map(ts),
+            },
         })
     }
 }

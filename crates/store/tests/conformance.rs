@@ -14,7 +14,7 @@ use ottgate_core::{
     MerchantId, MerchantRef, Money, NotifyId, OperatorId, Order, OrderId, OrderKind, OrderStatus,
     PaymentMethod, RefundId, RefundStatus, ShopId, Timestamp,
 };
-use ottgate_store::{AuditEntry, ListStatus, NewSession, PaymentFilter};
+use ottgate_store::{AuditEntry, KeyRotation, ListStatus, NewSession, PaymentFilter};
 use ottgate_store::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryState, Idempotency,
     IdempotencyClaim, MerchantRecord, NewDelivery, NewOrder, NewRefund, NewUser, NextStep,
@@ -46,6 +46,7 @@ fn merchant(id: &str) -> MerchantRecord {
         },
         sign_key_sealed: vec![1, 2, 3],
         app_key_hash: "$argon2id$placeholder".into(),
+        rotation: KeyRotation::default(),
     }
 }
 
@@ -1517,6 +1518,72 @@ async fn the_audit_log_is_per_merchant_newest_first<S: Store>(store: S) {
     );
 }
 
+async fn keys_rotate_keeping_the_old_one_for_its_grace_period<S: Store>(store: S) {
+    let m = merchant("ON00000001");
+    store.insert_merchant(m.clone()).await.unwrap();
+    let id = &m.merchant.id;
+    let first = store.merchant(id).await.unwrap().unwrap();
+    assert_eq!(first.rotation, KeyRotation::default());
+    assert!(
+        store
+            .rotate_sign_key(id, vec![9, 9], at(3600))
+            .await
+            .unwrap()
+    );
+    let rotated = store.merchant(id).await.unwrap().unwrap();
+    assert_eq!(rotated.sign_key_sealed, vec![9, 9]);
+    assert_eq!(
+        rotated.rotation.previous_sign_key,
+        Some((vec![1, 2, 3], at(3600)))
+    );
+    assert_eq!(
+        store.rotate_webhook_secret(id, at(60)).await.unwrap(),
+        Some(1)
+    );
+    assert_eq!(
+        store.rotate_webhook_secret(id, at(90)).await.unwrap(),
+        Some(2)
+    );
+    let rotated = store.merchant(id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            rotated.rotation.webhook_secret_version,
+            rotated.rotation.previous_webhook_until
+        ),
+        (2, Some(at(90)))
+    );
+    let nobody = MerchantId::parse("ON00000099").unwrap();
+    assert!(
+        !store
+            .rotate_sign_key(&nobody, vec![1], at(1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.rotate_webhook_secret(&nobody, at(1)).await.unwrap(),
+        None
+    );
+
+    for (email, merchant) in [("b@shop.example", id), ("a@shop.example", id)] {
+        store
+            .insert_user(NewUser {
+                merchant_id: merchant.clone(),
+                email: email.into(),
+                password_hash: "$argon2id$placeholder".into(),
+                role: UserRole::Viewer,
+                created_at: T0,
+            })
+            .await
+            .unwrap();
+    }
+    let users = store.users_of(id).await.unwrap();
+    assert_eq!(
+        users.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
+        ["a@shop.example", "b@shop.example"]
+    );
+    assert!(store.users_of(&nobody).await.unwrap().is_empty());
+}
+
 /// Every case, once per backend: SQLite in a fresh file, PostgreSQL in a fresh database on
 /// the test cluster (scripts/test.sh starts it; without it these fail).
 macro_rules! store_cases {
@@ -1581,6 +1648,7 @@ store_cases!(
     sessions_last_until_expiry_sign_out_or_a_new_password,
     the_payment_list_filters_pages_and_totals_one_merchants_orders,
     the_audit_log_is_per_merchant_newest_first,
+    keys_rotate_keeping_the_old_one_for_its_grace_period,
 );
 
 #[tokio::test]

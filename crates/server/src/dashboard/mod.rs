@@ -8,6 +8,7 @@
 //! - `pages`: the overview (with its server-drawn chart), the payment list and a payment.
 //! - `actions`: refund and resend (admins only), each recorded in the audit log.
 //! - `export`: the CSV, streamed page by page.
+//! - `settings`: credentials and their rotation, payment methods, users, the audit log.
 
 use askama::Template;
 use axum::Router;
@@ -24,6 +25,7 @@ mod export;
 pub mod i18n;
 mod pages;
 pub mod session;
+mod settings;
 
 use i18n::Strings;
 
@@ -53,6 +55,14 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
             "/dashboard/deliveries/{delivery_id}/resend",
             post(actions::resend),
         )
+        .route("/dashboard/settings", get(settings::settings))
+        .route("/dashboard/settings/sign-key", post(settings::rotate_key))
+        .route(
+            "/dashboard/settings/webhook-secret",
+            post(settings::rotate_secret),
+        )
+        .route("/dashboard/settings/methods", post(settings::methods))
+        .route("/dashboard/settings/users", post(settings::add))
         .route("/dashboard/assets/app.css", get(stylesheet))
 }
 

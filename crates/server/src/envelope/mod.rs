@@ -133,9 +133,28 @@ async fn dispatch(
         .signing(&merchant_id)
         .await?
         .ok_or_else(unknown)?;
-    let opened = open(&request.data, &request.md5, &signing.key).map_err(open_error)?;
+    // During a sign key's grace period after a rotation, a request sealed with the old key
+    // is accepted and answered with it (docs/merchant-center.md, Rotating keys).
+    let (opened, key) = match open(&request.data, &request.md5, &signing.key) {
+        Ok(opened) => (opened, &signing.key),
+        Err(e) => match &signing.previous {
+            Some(previous) if opened_by_another_key(&e) => (
+                open(&request.data, &request.md5, previous).map_err(|_| open_error(e))?,
+                previous,
+            ),
+            _ => return Err(open_error(e)),
+        },
+    };
     let data = run(state, action, &signing, &opened.fields, &request.md5).await?;
-    Ok(EnvelopeResponse::sealed(seal(&data, &signing.key)))
+    Ok(EnvelopeResponse::sealed(seal(&data, key)))
+}
+
+/// Whether the failure is one another key could cure (not a malformed envelope).
+fn opened_by_another_key(e: &OpenError) -> bool {
+    matches!(
+        e,
+        OpenError::Padding | OpenError::Utf8 | OpenError::NotJsonObject | OpenError::Md5Mismatch
+    )
 }
 
 fn open_error(e: OpenError) -> ProtocolError {

@@ -5,7 +5,7 @@ use ottgate_core::{
     ChannelIds, Clock, Currency, Merchant, MerchantId, OperatorId, PaymentMethod, Secret, ShopId,
 };
 use ottgate_envelope::SignKey;
-use ottgate_store::{MerchantRecord, Store, StoreError};
+use ottgate_store::{KeyRotation, MerchantRecord, Store, StoreError};
 use rand::RngCore;
 
 use crate::keyring::Keyring;
@@ -41,6 +41,50 @@ pub enum MerchantError {
     Store(#[from] StoreError),
 }
 
+/// How long a rotated sign key is still accepted on requests, and a rotated webhook secret
+/// still signs callbacks beside the new one: time to deploy the new one.
+pub const ROTATION_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+fn new_sign_key() -> Result<SignKey, MerchantError> {
+    SignKey::new(hex::encode_upper(random_bytes::<8>()))
+        .map_err(|e| MerchantError::Invalid(e.to_string()))
+}
+
+/// Gives merchant `id` a new sign key (returned, to be shown once); the old one is accepted
+/// on requests for [`ROTATION_GRACE`] more. Callbacks are sealed with the new key at once.
+pub async fn rotate_sign_key(
+    store: &dyn Store,
+    keyring: &Keyring,
+    clock: &dyn Clock,
+    id: &MerchantId,
+) -> Result<SignKey, MerchantError> {
+    let key = new_sign_key()?;
+    let until = clock.now().plus(ROTATION_GRACE);
+    if !store
+        .rotate_sign_key(id, keyring.seal_sign_key(id, &key), until)
+        .await?
+    {
+        return Err(MerchantError::NotFound(id.to_string()));
+    }
+    Ok(key)
+}
+
+/// Moves merchant `id`'s callbacks to a new webhook secret (returned); for
+/// [`ROTATION_GRACE`] more each callback also carries a signature by the old one.
+pub async fn rotate_webhook_secret(
+    store: &dyn Store,
+    keyring: &Keyring,
+    clock: &dyn Clock,
+    id: &MerchantId,
+) -> Result<Secret, MerchantError> {
+    let until = clock.now().plus(ROTATION_GRACE);
+    let version = store
+        .rotate_webhook_secret(id, until)
+        .await?
+        .ok_or_else(|| MerchantError::NotFound(id.to_string()))?;
+    Ok(keyring.webhook_secret(id, version))
+}
+
 pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
     rand::rngs::OsRng.fill_bytes(&mut b);
@@ -67,8 +111,7 @@ pub async fn create_merchant(
             currencies.push(c);
         }
     }
-    let sign_key = SignKey::new(hex::encode_upper(random_bytes::<8>()))
-        .map_err(|e| MerchantError::Invalid(e.to_string()))?;
+    let sign_key = new_sign_key()?;
     let app_key = Secret::new(hex::encode(random_bytes::<16>()));
     let app_key_hash = super::passwords::hash(app_key.expose_secret())
         .map_err(|e| MerchantError::Invalid(format!("the app key: {e}")))?;
@@ -94,11 +137,12 @@ pub async fn create_merchant(
             sign_key_sealed: keyring.seal_sign_key(&merchant.id, &sign_key),
             app_key_hash: app_key_hash.clone(),
             merchant: merchant.clone(),
+            rotation: KeyRotation::default(),
         };
         match store.insert_merchant(record).await {
             Ok(()) => {
                 return Ok(CreatedMerchant {
-                    webhook_secret: keyring.webhook_secret(&merchant.id),
+                    webhook_secret: keyring.webhook_secret(&merchant.id, 0),
                     merchant,
                     sign_key,
                     app_key,

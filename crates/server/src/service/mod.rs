@@ -41,6 +41,9 @@ pub struct Service {
 pub struct Signing {
     pub merchant: Merchant,
     pub key: SignKey,
+    /// The key before the last rotation, while its grace period lasts: requests sealed
+    /// with it are still accepted (and answered with it).
+    pub previous: Option<SignKey>,
 }
 
 #[derive(Debug, thiserror::Error)]

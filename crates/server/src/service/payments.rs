@@ -60,9 +60,15 @@ impl Service {
             return Ok(None);
         };
         let key = self.keyring.open_sign_key(id, &record.sign_key_sealed)?;
+        let now = self.clock.now();
+        let previous = match record.rotation.previous_sign_key {
+            Some((sealed, until)) if until > now => Some(self.keyring.open_sign_key(id, &sealed)?),
+            _ => None,
+        };
         Ok(Some(Signing {
             merchant: record.merchant,
             key,
+            previous,
         }))
     }
 

@@ -110,11 +110,41 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
     tracing::info!("callback worker stopped");
 }
 
+/// The secrets that sign `merchant`'s callbacks now: the current one, and the one before it
+/// while its grace period lasts.
+async fn webhook_secrets(
+    state: &AppState,
+    merchant: &ottgate_core::MerchantId,
+    now: ottgate_core::Timestamp,
+) -> Result<Vec<ottgate_core::Secret>, StoreError> {
+    let rotation = state
+        .service
+        .store
+        .merchant(merchant)
+        .await?
+        .map(|m| m.rotation)
+        .unwrap_or_default();
+    let keyring = &state.service.keyring;
+    let version = rotation.webhook_secret_version;
+    let mut secrets = vec![keyring.webhook_secret(merchant, version)];
+    if version > 0
+        && rotation
+            .previous_webhook_until
+            .is_some_and(|until| until > now)
+    {
+        secrets.push(keyring.webhook_secret(merchant, version - 1));
+    }
+    Ok(secrets)
+}
+
 async fn deliver_one(state: &AppState, d: Delivery) -> Result<NextStep, StoreError> {
     let started_at = state.service.clock.now();
-    let secret = state.service.keyring.webhook_secret(&d.merchant_id);
+    let secrets = webhook_secrets(state, &d.merchant_id, started_at).await?;
     let signature = crate::outbound::signature(
-        secret.expose_secret(),
+        &secrets
+            .iter()
+            .map(|s| s.expose_secret())
+            .collect::<Vec<_>>(),
         started_at.epoch_millis().div_euclid(1000),
         &d.body,
     );

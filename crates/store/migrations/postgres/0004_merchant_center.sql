@@ -24,3 +24,11 @@ CREATE INDEX orders_by_merchant ON orders(merchant_id, id);
 
 -- The first characters of the merchant's answer to each callback, for the merchant center.
 ALTER TABLE delivery_attempts ADD COLUMN response_start TEXT;
+
+-- Key rotation from the settings page: the sign key before the last rotation, accepted on
+-- requests until its grace period ends; the webhook secret's version (0 is the first), the
+-- one before it still signing callbacks (beside the new one) until its grace period ends.
+ALTER TABLE merchants ADD COLUMN previous_sign_key_sealed BYTEA;
+ALTER TABLE merchants ADD COLUMN previous_sign_key_until BIGINT;
+ALTER TABLE merchants ADD COLUMN webhook_secret_version BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE merchants ADD COLUMN previous_webhook_until BIGINT;

@@ -1,7 +1,7 @@
 //! The `merchants` table.
 
 use deadpool_postgres::{GenericClient, Transaction};
-use ottgate_core::{ChannelIds, MerchantId, PaymentMethod};
+use ottgate_core::{ChannelIds, MerchantId, PaymentMethod, Timestamp};
 
 use super::db;
 use crate::rows::{self, MerchantRow};
@@ -55,6 +55,41 @@ pub(super) async fn insert(tx: &Transaction<'_>, record: &MerchantRecord) -> Res
         return Err(StoreError::Duplicate("merchant"));
     }
     Ok(())
+}
+
+pub(super) async fn rotate_sign_key(
+    tx: &Transaction<'_>,
+    id: &MerchantId,
+    sealed: &[u8],
+    previous_until: Timestamp,
+) -> Result<bool> {
+    let updated = db::exec(
+        tx,
+        "UPDATE merchants SET previous_sign_key_sealed = sign_key_sealed,
+         previous_sign_key_until = $1, sign_key_sealed = $2 WHERE id = $3",
+        &[&previous_until.epoch_millis(), &sealed, &id.as_str()],
+    )
+    .await?;
+    Ok(updated == 1)
+}
+
+pub(super) async fn rotate_webhook_secret(
+    tx: &Transaction<'_>,
+    id: &MerchantId,
+    previous_until: Timestamp,
+) -> Result<Option<u32>> {
+    let row = db::opt(
+        tx,
+        "UPDATE merchants SET webhook_secret_version = webhook_secret_version + 1,
+         previous_webhook_until = $1 WHERE id = $2 RETURNING webhook_secret_version",
+        &[&previous_until.epoch_millis(), &id.as_str()],
+    )
+    .await?;
+    row.map(|row| {
+        let v: i64 = row.try_get(0)?;
+        u32::try_from(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+    })
+    .transpose()
 }
 
 pub(super) async fn update_channels(

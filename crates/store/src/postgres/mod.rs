@@ -229,6 +229,36 @@ impl Store for PgStore {
         merchants::by_app_id(&self.client().await?, app_id).await
     }
 
+    async fn rotate_sign_key(
+        &self,
+        id: &MerchantId,
+        sealed: Vec<u8>,
+        previous_until: Timestamp,
+    ) -> Result<bool> {
+        in_tx!(self, |tx| merchants::rotate_sign_key(
+            &tx,
+            id,
+            &sealed,
+            previous_until
+        ))
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        id: &MerchantId,
+        previous_until: Timestamp,
+    ) -> Result<Option<u32>> {
+        in_tx!(self, |tx| merchants::rotate_webhook_secret(
+            &tx,
+            id,
+            previous_until
+        ))
+    }
+
+    async fn users_of(&self, merchant: &MerchantId) -> Result<Vec<UserRecord>> {
+        users::of_merchant(&self.client().await?, merchant).await
+    }
+
     async fn update_merchant_channels(
         &self,
         id: &MerchantId,

@@ -1,6 +1,7 @@
 //! The `users` table: who signs in to the merchant center.
 
 use deadpool_postgres::{GenericClient, Transaction};
+use ottgate_core::MerchantId;
 
 use super::db;
 use crate::rows::UserRow;
@@ -41,6 +42,19 @@ pub(super) async fn by_email(c: &impl GenericClient, email: &str) -> Result<Opti
     .await?;
     row.map(|row| UserRow::from_pg(&row)?.into_user())
         .transpose()
+}
+
+pub(super) async fn of_merchant(
+    c: &impl GenericClient,
+    merchant: &MerchantId,
+) -> Result<Vec<UserRecord>> {
+    let rows = db::all(
+        c,
+        "SELECT * FROM users WHERE merchant_id = $1 ORDER BY email",
+        &[&merchant.as_str()],
+    )
+    .await?;
+    db::each(rows, |row| UserRow::from_pg(row)?.into_user())
 }
 
 pub(super) async fn set_password(

@@ -1,6 +1,6 @@
 //! The `merchants` table: who may use the gateway, with their sealed secrets.
 
-use ottgate_core::{ChannelIds, MerchantId, PaymentMethod};
+use ottgate_core::{ChannelIds, MerchantId, PaymentMethod, Timestamp};
 use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::rows::{self, MerchantRow};
@@ -52,6 +52,42 @@ pub(super) async fn insert(c: &mut SqliteConnection, record: MerchantRecord) -> 
     .execute(&mut *c)
     .await?;
     Ok(())
+}
+
+pub(super) async fn rotate_sign_key(
+    c: &mut SqliteConnection,
+    id: MerchantId,
+    sealed: Vec<u8>,
+    previous_until: Timestamp,
+) -> Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE merchants SET previous_sign_key_sealed = sign_key_sealed,
+         previous_sign_key_until = ?, sign_key_sealed = ? WHERE id = ?",
+    )
+    .bind(previous_until.epoch_millis())
+    .bind(&sealed)
+    .bind(id.as_str())
+    .execute(&mut *c)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+pub(super) async fn rotate_webhook_secret(
+    c: &mut SqliteConnection,
+    id: MerchantId,
+    previous_until: Timestamp,
+) -> Result<Option<u32>> {
+    let version: Option<i64> = sqlx::query_scalar(
+        "UPDATE merchants SET webhook_secret_version = webhook_secret_version + 1,
+         previous_webhook_until = ? WHERE id = ? RETURNING webhook_secret_version",
+    )
+    .bind(previous_until.epoch_millis())
+    .bind(id.as_str())
+    .fetch_optional(&mut *c)
+    .await?;
+    version
+        .map(|v| u32::try_from(v).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
 }
 
 pub(super) async fn update_channels(

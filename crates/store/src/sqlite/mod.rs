@@ -183,6 +183,33 @@ impl Store for SqliteStore {
         merchants::by_app_id(&self.pool, app_id).await
     }
 
+    async fn rotate_sign_key(
+        &self,
+        id: &MerchantId,
+        sealed: Vec<u8>,
+        previous_until: Timestamp,
+    ) -> Result<bool> {
+        let id = id.clone();
+        self.writer
+            .write(move |c| merchants::rotate_sign_key(c, id, sealed, previous_until).boxed())
+            .await
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        id: &MerchantId,
+        previous_until: Timestamp,
+    ) -> Result<Option<u32>> {
+        let id = id.clone();
+        self.writer
+            .write(move |c| merchants::rotate_webhook_secret(c, id, previous_until).boxed())
+            .await
+    }
+
+    async fn users_of(&self, merchant: &MerchantId) -> Result<Vec<UserRecord>> {
+        users::of_merchant(&self.pool, merchant).await
+    }
+
     async fn update_merchant_channels(
         &self,
         id: &MerchantId,

@@ -1,5 +1,6 @@
 //! The `users` table: who signs in to the merchant center.
 
+use ottgate_core::MerchantId;
 use sqlx::{SqliteConnection, SqlitePool};
 
 use crate::rows::UserRow;
@@ -33,6 +34,18 @@ pub(super) async fn by_email(pool: &SqlitePool, email: &str) -> Result<Option<Us
         .fetch_optional(pool)
         .await?;
     row.map(UserRow::into_user).transpose()
+}
+
+pub(super) async fn of_merchant(
+    pool: &SqlitePool,
+    merchant: &MerchantId,
+) -> Result<Vec<UserRecord>> {
+    let rows: Vec<UserRow> =
+        sqlx::query_as("SELECT * FROM users WHERE merchant_id = ? ORDER BY email")
+            .bind(merchant.as_str())
+            .fetch_all(pool)
+            .await?;
+    rows.into_iter().map(UserRow::into_user).collect()
 }
 
 pub(super) async fn set_password(

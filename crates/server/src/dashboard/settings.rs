@@ -1,0 +1,419 @@
+//! `GET /dashboard/settings`: the merchant's credentials (masked; admins rotate the sign
+//! key and the webhook secret — the new value shown once, the old one honoured for
+//! [`ROTATION_GRACE`]), payment methods on and off, users (admins add them; the one-time
+//! password is shown once), and the audit log of every admin action.
+
+use askama::Template;
+use axum::Form;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use ottgate_core::{PaymentMethod, Timestamp};
+use ottgate_store::{AuditEntry, UserRole};
+use serde::Deserialize;
+
+use super::i18n::{Strings, method_name};
+use super::pages::{Chrome, page};
+use super::session::{CsrfForm, Signed};
+use super::{internal, render};
+use crate::service::merchants::{
+    ChannelChange, MerchantError, ROTATION_GRACE, change_channels, rotate_sign_key,
+    rotate_webhook_secret,
+};
+use crate::service::users::{UserError, add_user};
+use crate::state::AppState;
+
+/// How many audit entries the page shows.
+const AUDIT_SHOWN: u32 = 50;
+
+pub struct MethodRow {
+    pub code: &'static str,
+    pub label: &'static str,
+    pub on: bool,
+}
+
+pub struct UserRow {
+    pub email: String,
+    pub role: &'static str,
+    pub created: String,
+}
+
+pub struct AuditRow {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub detail: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/settings.html")]
+struct SettingsPage {
+    t: &'static Strings,
+    chrome: Chrome,
+    notice: Option<&'static str>,
+    error: Option<&'static str>,
+    is_admin: bool,
+    merchant_id: String,
+    app_id: String,
+    sign_key: String,
+    sign_key_previous_until: String,
+    webhook_secret: String,
+    webhook_previous_until: String,
+    methods: Vec<MethodRow>,
+    users: Vec<UserRow>,
+    audit: Vec<AuditRow>,
+}
+
+/// The first four characters, the rest hidden.
+fn masked(secret: &str) -> String {
+    let shown: String = secret.chars().take(4).collect();
+    format!("{shown}{}", "•".repeat(12))
+}
+
+fn until_text(until: Option<Timestamp>, now: Timestamp) -> String {
+    until
+        .filter(|u| *u > now)
+        .map(|u| format!("{} UTC", u.utc_display()))
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SettingsQuery {
+    #[serde(default)]
+    notice: String,
+}
+
+/// `GET /dashboard/settings`.
+pub async fn settings(
+    State(state): State<AppState>,
+    signed: Signed,
+    Query(q): Query<SettingsQuery>,
+) -> Response {
+    let t = signed.t();
+    let lang = signed.lang;
+    let store = &state.service.store;
+    let id = &signed.merchant.id;
+    let now = state.service.clock.now();
+    let record = match store.merchant(id).await {
+        Ok(Some(record)) => record,
+        Ok(None) => return super::error_page(lang, super::ErrorKind::NotFound),
+        Err(e) => return internal(lang, &e),
+    };
+    let key = match state
+        .service
+        .keyring
+        .open_sign_key(id, &record.sign_key_sealed)
+    {
+        Ok(key) => key,
+        Err(e) => return internal(lang, &e),
+    };
+    let users = match store.users_of(id).await {
+        Ok(users) => users,
+        Err(e) => return internal(lang, &e),
+    };
+    let audit = match store.audit_log(id, AUDIT_SHOWN).await {
+        Ok(audit) => audit,
+        Err(e) => return internal(lang, &e),
+    };
+    let rotation = &record.rotation;
+    let secret = state
+        .service
+        .keyring
+        .webhook_secret(id, rotation.webhook_secret_version);
+    let (notice, error) = match q.notice.as_str() {
+        "methods_saved" => (Some(t.methods_saved), None),
+        "methods_empty" => (None, Some(t.methods_empty)),
+        "user_invalid" => (None, Some(t.user_invalid)),
+        "user_exists" => (None, Some(t.user_exists)),
+        _ => (None, None),
+    };
+    let view = SettingsPage {
+        t,
+        chrome: Chrome::new(&signed, "settings"),
+        notice,
+        error,
+        is_admin: signed.is_admin(),
+        merchant_id: id.to_string(),
+        app_id: record.merchant.app_id.clone(),
+        sign_key: masked(key.expose_secret()),
+        sign_key_previous_until: until_text(rotation.previous_sign_key.as_ref().map(|p| p.1), now),
+        webhook_secret: format!(
+            "whsec_{}",
+            masked(secret.expose_secret().trim_start_matches("whsec_"))
+        ),
+        webhook_previous_until: until_text(rotation.previous_webhook_until, now),
+        methods: PaymentMethod::ALL
+            .iter()
+            .map(|m| MethodRow {
+                code: m.code(),
+                label: method_name(t, *m),
+                on: record.merchant.methods.contains(m),
+            })
+            .collect(),
+        users: users
+            .iter()
+            .map(|u| UserRow {
+                email: u.email.clone(),
+                role: u.role.code(),
+                created: u.created_at.utc_display(),
+            })
+            .collect(),
+        audit: audit
+            .into_iter()
+            .map(|e| AuditRow {
+                at: e.at.utc_display(),
+                actor: e.actor,
+                action: e.action,
+                subject: e.subject,
+                detail: e.detail,
+            })
+            .collect(),
+    };
+    page(&signed, &state, StatusCode::OK, &view)
+}
+
+#[derive(Template)]
+#[template(path = "dashboard/secret.html")]
+struct SecretPage {
+    t: &'static Strings,
+    chrome: Chrome,
+    heading: String,
+    value: String,
+}
+
+/// A new secret, shown this once (the page is `no-store`, the value never in a URL).
+fn shown_once(signed: &Signed, heading: String, value: String) -> Response {
+    render(
+        StatusCode::OK,
+        &SecretPage {
+            t: signed.t(),
+            chrome: Chrome::new(signed, "settings"),
+            heading,
+            value,
+        },
+    )
+}
+
+async fn audit(state: &AppState, signed: &Signed, action: &str, subject: &str, detail: String) {
+    let entry = AuditEntry {
+        merchant_id: signed.merchant.id.clone(),
+        actor: signed.user.email.clone(),
+        action: action.to_owned(),
+        subject: subject.to_owned(),
+        detail,
+        at: state.service.clock.now(),
+    };
+    if let Err(e) = state.service.store.record_audit(entry).await {
+        tracing::error!(error = %e, action, subject, "audit log entry could not be written");
+    }
+}
+
+/// Admin actions need a valid token and the admin role (403 otherwise, nothing done).
+fn admitted(state: &AppState, signed: &Signed, token: &str) -> Option<Response> {
+    signed
+        .check_csrf(state, token)
+        .and_then(|()| signed.require_admin())
+        .err()
+        .map(IntoResponse::into_response)
+}
+
+fn merchant_failure(signed: &Signed, e: &MerchantError) -> Response {
+    internal(signed.lang, e)
+}
+
+/// `POST /dashboard/settings/sign-key`.
+pub async fn rotate_key(
+    State(state): State<AppState>,
+    signed: Signed,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = admitted(&state, &signed, &form.csrf_token) {
+        return refused;
+    }
+    let s = &state.service;
+    match rotate_sign_key(&*s.store, &s.keyring, &*s.clock, &signed.merchant.id).await {
+        Ok(key) => {
+            let detail = format!(
+                "previous key accepted for {} h",
+                ROTATION_GRACE.as_secs() / 3600
+            );
+            audit(
+                &state,
+                &signed,
+                "rotate_sign_key",
+                signed.merchant.id.as_str(),
+                detail,
+            )
+            .await;
+            tracing::info!(merchant_id = %signed.merchant.id, user = %signed.user.email, "sign key rotated");
+            shown_once(
+                &signed,
+                signed.t().new_sign_key.to_owned(),
+                key.expose_secret().to_owned(),
+            )
+        }
+        Err(e) => merchant_failure(&signed, &e),
+    }
+}
+
+/// `POST /dashboard/settings/webhook-secret`.
+pub async fn rotate_secret(
+    State(state): State<AppState>,
+    signed: Signed,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = admitted(&state, &signed, &form.csrf_token) {
+        return refused;
+    }
+    let s = &state.service;
+    match rotate_webhook_secret(&*s.store, &s.keyring, &*s.clock, &signed.merchant.id).await {
+        Ok(secret) => {
+            let detail = format!(
+                "previous secret signs for {} h",
+                ROTATION_GRACE.as_secs() / 3600
+            );
+            audit(
+                &state,
+                &signed,
+                "rotate_webhook_secret",
+                signed.merchant.id.as_str(),
+                detail,
+            )
+            .await;
+            tracing::info!(merchant_id = %signed.merchant.id, user = %signed.user.email, "webhook secret rotated");
+            shown_once(
+                &signed,
+                signed.t().new_webhook_secret.to_owned(),
+                secret.expose_secret().to_owned(),
+            )
+        }
+        Err(e) => merchant_failure(&signed, &e),
+    }
+}
+
+/// `POST /dashboard/settings/methods`: `csrf_token` and one `method` per method left on
+/// (the form's checkboxes), so repeated keys are read from the raw body.
+pub async fn methods(State(state): State<AppState>, signed: Signed, body: Bytes) -> Response {
+    let mut token = String::new();
+    let mut on = Vec::new();
+    for (key, value) in url::form_urlencoded::parse(&body) {
+        match key.as_ref() {
+            "csrf_token" => token = value.into_owned(),
+            "method" => {
+                if let Ok(m) = value.parse::<PaymentMethod>()
+                    && !on.contains(&m)
+                {
+                    on.push(m);
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(refused) = admitted(&state, &signed, &token) {
+        return refused;
+    }
+    if on.is_empty() {
+        return Redirect::to("/dashboard/settings?notice=methods_empty").into_response();
+    }
+    let change = ChannelChange {
+        disable: PaymentMethod::ALL
+            .into_iter()
+            .filter(|m| !on.contains(m))
+            .collect(),
+        enable: on.clone(),
+        wechat_sub_mch_id: None,
+        mcc: None,
+    };
+    match change_channels(&*state.service.store, signed.merchant.id.as_str(), change).await {
+        Ok(merchant) => {
+            let detail = merchant
+                .methods
+                .iter()
+                .map(|m| m.code())
+                .collect::<Vec<_>>()
+                .join(",");
+            audit(
+                &state,
+                &signed,
+                "set_methods",
+                signed.merchant.id.as_str(),
+                detail,
+            )
+            .await;
+            Redirect::to("/dashboard/settings?notice=methods_saved").into_response()
+        }
+        Err(MerchantError::Invalid(_)) => {
+            Redirect::to("/dashboard/settings?notice=methods_empty").into_response()
+        }
+        Err(e) => merchant_failure(&signed, &e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UserForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// `POST /dashboard/settings/users`: a new user of this merchant; the one-time password is
+/// shown once.
+pub async fn add(
+    State(state): State<AppState>,
+    signed: Signed,
+    Form(form): Form<UserForm>,
+) -> Response {
+    if let Some(refused) = admitted(&state, &signed, &form.csrf_token) {
+        return refused;
+    }
+    let role = match form.role.as_str() {
+        "admin" => UserRole::Admin,
+        _ => UserRole::Viewer,
+    };
+    let s = &state.service;
+    match add_user(
+        &*s.store,
+        &*s.clock,
+        signed.merchant.id.as_str(),
+        &form.email,
+        role,
+    )
+    .await
+    {
+        Ok(created) => {
+            audit(
+                &state,
+                &signed,
+                "add_user",
+                &created.user.email,
+                role.code().to_owned(),
+            )
+            .await;
+            shown_once(
+                &signed,
+                format!("{} {}", signed.t().new_user_password, created.user.email),
+                created.password.expose_secret().to_owned(),
+            )
+        }
+        Err(UserError::Invalid(_)) => {
+            Redirect::to("/dashboard/settings?notice=user_invalid").into_response()
+        }
+        Err(UserError::Exists(_)) => {
+            Redirect::to("/dashboard/settings?notice=user_exists").into_response()
+        }
+        Err(e) => internal(signed.lang, &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn secrets_are_masked_to_four_characters() {
+        assert_eq!(super::masked("ABCDEF0123456789"), "ABCD••••••••••••");
+    }
+}
