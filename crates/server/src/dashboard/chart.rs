@@ -13,8 +13,8 @@ pub struct Bar {
     pub title: String,
 }
 
-const WIDTH: u32 = 600;
-const HEIGHT: u32 = 180;
+const WIDTH: u32 = 900;
+const HEIGHT: u32 = 200;
 const LEFT: u32 = 64;
 const BOTTOM: u32 = 22;
 const TOP: u32 = 8;

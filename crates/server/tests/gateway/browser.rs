@@ -9,10 +9,17 @@ use url::Url;
 use crate::harness::TestGateway;
 
 /// A chromedriver process on a free port, killed on drop.
-struct Driver {
+pub struct Driver {
     child: Child,
     url: String,
     _profile: tempfile::TempDir,
+}
+
+impl Driver {
+    /// Where the browser saves downloads.
+    pub fn downloads(&self) -> std::path::PathBuf {
+        self._profile.path().join("downloads")
+    }
 }
 
 impl Drop for Driver {
@@ -43,13 +50,13 @@ fn find(names: &[&str]) -> Option<String> {
 const PHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1";
 
 /// A desktop browser's User-Agent: wallets show QR codes.
-const DESKTOP: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36";
+pub const DESKTOP: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36";
 
 async fn start_driver() -> (Driver, fantoccini::Client) {
     start_driver_as(PHONE, "412,915").await
 }
 
-async fn start_driver_as(user_agent: &str, window: &str) -> (Driver, fantoccini::Client) {
+pub async fn start_driver_as(user_agent: &str, window: &str) -> (Driver, fantoccini::Client) {
     let chromedriver = find(&["chromedriver", "/usr/bin/chromedriver"])
         .expect("chromedriver not found: install Debian's chromium and chromium-driver (./scripts/test.sh does)");
     let chromium = find(&["chromium", "/usr/bin/chromium"])
@@ -91,7 +98,11 @@ async fn start_driver_as(user_agent: &str, window: &str) -> (Driver, fantoccini:
                 "--disable-quic", "--no-first-run", format!("--window-size={window}"),
                 format!("--user-agent={user_agent}"),
                 format!("--user-data-dir={}", driver._profile.path().display()),
-            ]
+            ],
+            "prefs": {
+                "download.default_directory": driver.downloads().display().to_string(),
+                "download.prompt_for_download": false,
+            }
         }),
     );
     let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
@@ -102,7 +113,7 @@ async fn start_driver_as(user_agent: &str, window: &str) -> (Driver, fantoccini:
     (driver, client)
 }
 
-async fn text_of(c: &fantoccini::Client, locator: Locator<'_>) -> String {
+pub async fn text_of(c: &fantoccini::Client, locator: Locator<'_>) -> String {
     c.wait()
         .for_element(locator)
         .await
@@ -112,7 +123,7 @@ async fn text_of(c: &fantoccini::Client, locator: Locator<'_>) -> String {
         .unwrap()
 }
 
-async fn click(c: &fantoccini::Client, id: &str) {
+pub async fn click(c: &fantoccini::Client, id: &str) {
     c.wait()
         .for_element(Locator::Id(id))
         .await
@@ -122,7 +133,7 @@ async fn click(c: &fantoccini::Client, id: &str) {
         .unwrap();
 }
 
-async fn wait_for_url(c: &fantoccini::Client, pred: impl Fn(&Url) -> bool) -> Url {
+pub async fn wait_for_url(c: &fantoccini::Client, pred: impl Fn(&Url) -> bool) -> Url {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let url = c.current_url().await.unwrap();

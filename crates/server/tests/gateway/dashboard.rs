@@ -1020,3 +1020,39 @@ async fn methods_and_users_are_managed_by_admins_only_and_audited() {
         "the viewer's tries changed nothing"
     );
 }
+
+#[tokio::test]
+async fn the_overview_totals_today_and_charts_paid_volume_by_day() {
+    // A clock that stands still: "today" cannot turn over mid-test.
+    let t = TestGateway::with(Options {
+        manual_clock: true,
+        ..Options::default()
+    })
+    .await;
+    paid(&t, "ov-1", "ALIPAY").await;
+    paid(&t, "ov-2", "ALIPAY").await;
+    paid(&t, "ov-3", "WECHATPAY").await;
+    t.create("ov-open").await;
+    let mut c = admin(&t).await;
+    let overview = c.page("/dashboard").await;
+    // Today's bar holds the three payments (3 × 12.34); the 29 days before are empty.
+    let chart = &overview[overview.find("<svg id=\"chart-CAD\"").unwrap()..];
+    let chart = &chart[..chart.find("</svg>").unwrap()];
+    assert_eq!(chart.matches("<rect").count(), 30);
+    assert_eq!(chart.matches("data-value=\"0\"").count(), 29);
+    assert!(chart.contains("data-value=\"3702\""), "{chart}");
+    let today = &overview[overview.find("id=\"today\"").unwrap()..];
+    let today = &today[..today.find("</section>").unwrap()];
+    assert!(
+        today.contains("<td>Alipay</td><td class=\"s-success\">Paid</td><td class=\"num\">2</td><td class=\"num\">24.68 CAD</td>"),
+        "{today}"
+    );
+    assert!(today.contains("Waiting</td><td class=\"num\">1</td>"));
+    // In Chinese, remembered by a cookie.
+    let zh = c.page("/dashboard?lang=zh").await;
+    assert!(zh.contains("<html lang=\"zh-CN\">") && zh.contains("支付宝"));
+    let again = c.page("/dashboard/payments").await;
+    assert!(again.contains("商户订单号"));
+    let css = c.get("/dashboard/assets/app.css").await;
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+}

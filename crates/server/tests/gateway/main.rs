@@ -16,6 +16,7 @@ mod browser;
 mod callbacks;
 mod checkout;
 mod dashboard;
+mod dashboard_browser;
 mod direct;
 mod events;
 mod expiry;

@@ -1,0 +1,223 @@
+//! The merchant center in a real headless Chromium: sign in, list, filter, detail, resend,
+//! refund, CSV download, sign out; and the screenshots the README shows (overview, list
+//! and detail at desktop and phone width, in English and Chinese). Set
+//! `OTTGATE_SCREENSHOTS=<dir>` to keep them (`docs/screenshots` is made this way).
+
+use fantoccini::Locator;
+use std::time::{Duration, Instant};
+
+use crate::browser::{DESKTOP, click, start_driver_as, text_of, wait_for_url};
+use crate::harness::TestGateway;
+use ottgate_server::UserRole;
+
+/// A merchant with paid, refunded and open payments, and an admin's password.
+async fn shop() -> (TestGateway, String, String) {
+    let t = TestGateway::start().await;
+    let mut first_paid = String::new();
+    for (i, (method, outcome)) in [
+        ("ALIPAY", Some("paid")),
+        ("WECHATPAY", Some("paid")),
+        ("UNIONPAY", Some("paid")),
+        ("GP", Some("paid")),
+        ("ALIPAY", Some("failed")),
+        ("WECHATPAY", None),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let created = t.create(&format!("SHOP-{:04}", 1000 + i)).await;
+        if let Some(outcome) = outcome {
+            let (_, body) = t.complete(&created.payinfo, method, outcome).await;
+            if first_paid.is_empty() {
+                first_paid = body["order_id"].as_str().unwrap().to_owned();
+            }
+        }
+    }
+    t.receiver.wait_for(4).await;
+    let order = t
+        .gateway
+        .state()
+        .service
+        .store
+        .attempt(&ottgate_core::AttemptId::parse(&first_paid).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
+        .order_id
+        .to_string();
+    let password = ottgate_server::users::add_user(
+        &*t.gateway.state().service.store,
+        &*t.gateway.state().service.clock,
+        t.merchant.merchant.id.as_str(),
+        "ada@shop.example",
+        UserRole::Admin,
+    )
+    .await
+    .unwrap()
+    .password
+    .expose_secret()
+    .to_owned();
+    (t, order, password)
+}
+
+async fn sign_in(c: &fantoccini::Client, t: &TestGateway, password: &str) {
+    c.goto(t.base.join("dashboard/login").unwrap().as_str())
+        .await
+        .unwrap();
+    let email = c.wait().for_element(Locator::Id("email")).await.unwrap();
+    email.send_keys("ada@shop.example").await.unwrap();
+    let field = c.find(Locator::Id("password")).await.unwrap();
+    field.send_keys(password).await.unwrap();
+    click(c, "sign-in").await;
+    wait_for_url(c, |u| u.path() == "/dashboard").await;
+}
+
+#[tokio::test]
+async fn a_merchant_works_the_dashboard_in_headless_chromium() {
+    let (t, order, password) = shop().await;
+    let (driver, c) = start_driver_as(DESKTOP, "1280,900").await;
+    sign_in(&c, &t, &password).await;
+    // The chart is drawn: one bar a day for 30 days.
+    let bars = c.find_all(Locator::Css("#chart svg rect")).await.unwrap();
+    assert_eq!(bars.len(), 30);
+
+    // The list, then a filter.
+    c.find(Locator::LinkText("Payments"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_url(&c, |u| u.path() == "/dashboard/payments").await;
+    let rows = c
+        .find_all(Locator::Css("#payments tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 6);
+    c.find(Locator::Id("f-status"))
+        .await
+        .unwrap()
+        .select_by_value("paid")
+        .await
+        .unwrap();
+    click(&c, "apply").await;
+    wait_for_url(&c, |u| u.query().is_some_and(|q| q.contains("status=paid"))).await;
+    let rows = c
+        .find_all(Locator::Css("#payments tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 4);
+
+    // The detail: resend its callback, refund part of it.
+    c.find(Locator::LinkText(&order))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_url(&c, |u| u.path().ends_with(&order)).await;
+    assert_eq!(
+        text_of(&c, Locator::Css(".delivery-state")).await,
+        "delivered"
+    );
+    c.find(Locator::Css("button.resend"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_url(&c, |u| u.query() == Some("notice=resent")).await;
+    t.receiver.wait_for(5).await;
+    let amount = c.find(Locator::Id("refund-amount")).await.unwrap();
+    amount.clear().await.unwrap();
+    amount.send_keys("1.00").await.unwrap();
+    click(&c, "refund-submit").await;
+    wait_for_url(&c, |u| {
+        u.query()
+            .is_some_and(|q| q == "notice=refund_pending" || q == "notice=refunded")
+    })
+    .await;
+    assert!(!text_of(&c, Locator::Id("notice")).await.is_empty());
+
+    // The CSV export downloads.
+    c.goto(t.base.join("dashboard/payments").unwrap().as_str())
+        .await
+        .unwrap();
+    click(&c, "export").await;
+    let file = driver.downloads().join("payments.csv");
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let csv = loop {
+        if let Ok(text) = std::fs::read_to_string(&file)
+            && text.ends_with("\r\n")
+        {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "no CSV downloaded");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(csv.starts_with("order_id,reference,created,paid,method"));
+    assert_eq!(csv.split_terminator("\r\n").count(), 7);
+
+    // Sign out: the dashboard sends us back to the login.
+    click(&c, "sign-out").await;
+    wait_for_url(&c, |u| u.path() == "/dashboard/login").await;
+    c.goto(t.base.join("dashboard/payments").unwrap().as_str())
+        .await
+        .unwrap();
+    wait_for_url(&c, |u| u.path() == "/dashboard/login").await;
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn screenshots_of_the_dashboard_at_two_widths_in_two_languages() {
+    let (t, order, password) = shop().await;
+    let (_driver, c) = start_driver_as(DESKTOP, "1280,900").await;
+    sign_in(&c, &t, &password).await;
+    let keep = std::env::var_os("OTTGATE_SCREENSHOTS").map(std::path::PathBuf::from);
+    let pages = [
+        ("overview", "dashboard".to_owned()),
+        ("payments", "dashboard/payments".to_owned()),
+        ("payment", format!("dashboard/payments/{order}")),
+    ];
+    for (width, height, device) in [(1280, 900, "desktop"), (412, 915, "phone")] {
+        c.set_window_size(width, height).await.unwrap();
+        for lang in ["en", "zh"] {
+            for (name, path) in &pages {
+                let url = t.base.join(&format!("{path}?lang={lang}")).unwrap();
+                c.goto(url.as_str()).await.unwrap();
+                let heading = text_of(&c, Locator::Css("main h1")).await;
+                assert!(!heading.is_empty());
+                let png = c.screenshot().await.unwrap();
+                assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+                // The PNG's width (IHDR) is the viewport's: nothing overflows sideways.
+                let shot_width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+                assert!(shot_width <= width, "{name} {device}: {shot_width}");
+                let scroll_width: u64 = c
+                    .execute("return document.documentElement.scrollWidth", vec![])
+                    .await
+                    .unwrap()
+                    .as_u64()
+                    .unwrap();
+                let inner_width: u64 = c
+                    .execute("return window.innerWidth", vec![])
+                    .await
+                    .unwrap()
+                    .as_u64()
+                    .unwrap();
+                assert!(
+                    scroll_width <= inner_width,
+                    "{name} {device} {lang}: the page is wider than the screen"
+                );
+                if let Some(dir) = &keep {
+                    std::fs::create_dir_all(dir).unwrap();
+                    std::fs::write(
+                        dir.join(format!("dashboard-{name}-{device}-{lang}.png")),
+                        &png,
+                    )
+                    .unwrap();
+                }
+            }
+        }
+    }
+    c.close().await.unwrap();
+}
