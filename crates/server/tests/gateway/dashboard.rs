@@ -412,11 +412,21 @@ async fn the_list_filters_searches_and_pages_and_the_detail_shows_everything() {
     let (alipay_order, alipay_payment) = paid(&t, "dash-alipay", "ALIPAY").await;
     let (card_order, _) = paid(&t, "dash-card", "GP").await;
     let waiting = t.create("dash-waiting").await;
+    // A REST payment is listed beside the checkouts.
+    let token = t.rest().token().await.unwrap();
+    let (status, rest) = t
+        .rest_raw(
+            "api/v1/pay/alipay/wap-pay",
+            Some(&token),
+            t.pay_body(Some("dash-rest")),
+        )
+        .await;
+    assert_eq!(status, 200, "{rest}");
     t.receiver.wait_for(2).await;
     let mut c = admin(&t).await;
 
     let list = c.page("/dashboard/payments").await;
-    for reference in ["dash-alipay", "dash-card", "dash-waiting"] {
+    for reference in ["dash-alipay", "dash-card", "dash-waiting", "dash-rest"] {
         assert!(list.contains(reference), "{reference}");
     }
     let paid_only = c.page("/dashboard/payments?status=paid").await;
@@ -438,7 +448,7 @@ async fn the_list_filters_searches_and_pages_and_the_detail_shows_everything() {
     let dated = c
         .page(&format!("/dashboard/payments?from={today}&to={today}"))
         .await;
-    assert_eq!(dated.matches("data-order=").count(), 3);
+    assert_eq!(dated.matches("data-order=").count(), 4);
     let yesterday = Timestamp::from_epoch_millis(t.now().epoch_millis() - 86_400_000).utc_date();
     let none = c.page(&format!("/dashboard/payments?to={yesterday}")).await;
     assert!(none.contains("id=\"empty\""));
