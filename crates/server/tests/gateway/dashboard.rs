@@ -687,6 +687,12 @@ async fn another_merchants_payments_and_callbacks_are_not_found() {
             "{path}"
         );
     }
+    let settings = eve.page("/dashboard/settings").await;
+    assert!(
+        !settings.contains(t.merchant.merchant.id.as_str())
+            && !settings.contains("ada@shop.example"),
+        "Eve's settings are Eve's merchant's"
+    );
     // Eve's token is not Ada's.
     let r = mine
         .post(
@@ -867,6 +873,15 @@ async fn a_rotated_webhook_secret_signs_beside_the_old_one_until_its_grace_ends(
     .await;
     let mut c = admin(&t).await;
     let token = c.csrf().await;
+    for forged in ["", "00", &"ab".repeat(32)] {
+        let r = c
+            .post(
+                "/dashboard/settings/webhook-secret",
+                &[("csrf_token", forged)],
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{forged:?}");
+    }
     let r = c
         .post(
             "/dashboard/settings/webhook-secret",
@@ -957,6 +972,13 @@ async fn methods_and_users_are_managed_by_admins_only_and_audited() {
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "no token");
 
+    let r = c
+        .post(
+            "/dashboard/settings/users",
+            &[("email", "mallory@shop.example"), ("role", "admin")],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no token");
     let r = c
         .post(
             "/dashboard/settings/users",
