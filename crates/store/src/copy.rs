@@ -6,8 +6,6 @@
 //! again; afterwards every table must hold as many rows as the source's, or the copy
 //! says which does not.
 
-use futures::TryStreamExt;
-use sqlx::Row;
 use tokio_postgres::types::ToSql;
 
 use crate::{PgStore, Result, SqliteStore, StoreError};
@@ -59,19 +57,52 @@ pub async fn sqlite_to_postgres(
 /// One value of a source row, as the destination column's type wants it.
 type Value = Box<dyn ToSql + Sync + Send>;
 
-fn value(row: &sqlx::sqlite::SqliteRow, i: usize, pg_type: &str) -> Result<Value> {
+fn value(row: &rusqlite::Row<'_>, i: usize, pg_type: &str) -> Result<Value> {
     Ok(match pg_type {
-        "bigint" => Box::new(row.try_get::<Option<i64>, _>(i)?),
+        "bigint" => Box::new(row.get::<_, Option<i64>>(i)?),
         // SQLite keeps booleans as 0 and 1.
-        "boolean" => Box::new(row.try_get::<Option<i64>, _>(i)?.map(|v| v != 0)),
-        "bytea" => Box::new(row.try_get::<Option<Vec<u8>>, _>(i)?),
-        "text" => Box::new(row.try_get::<Option<String>, _>(i)?),
+        "boolean" => Box::new(row.get::<_, Option<i64>>(i)?.map(|v| v != 0)),
+        "bytea" => Box::new(row.get::<_, Option<Vec<u8>>>(i)?),
+        "text" => Box::new(row.get::<_, Option<String>>(i)?),
         other => {
             return Err(StoreError::Corrupt(format!(
                 "column type {other} has no copy rule"
             )));
         }
     })
+}
+
+/// Reads every row of `select` on a thread of its own (with its own connection), sending
+/// each converted to the destination's column types; at most a few thousand rows wait in
+/// the channel, so a table of any size streams through.
+fn read_rows(
+    path: std::path::PathBuf,
+    select: String,
+    types: Vec<String>,
+) -> tokio::sync::mpsc::Receiver<Result<Vec<Value>>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4096);
+    std::thread::spawn(move || {
+        let read = || -> Result<()> {
+            let c = crate::sqlite::connect(&path)?;
+            let mut statement = c.prepare(&select)?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                let values = types
+                    .iter()
+                    .enumerate()
+                    .map(|(i, pg_type)| value(row, i, pg_type))
+                    .collect::<Result<Vec<_>>>()?;
+                if tx.blocking_send(Ok(values)).is_err() {
+                    return Ok(()); // the copy stopped
+                }
+            }
+            Ok(())
+        };
+        if let Err(e) = read() {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    rx
 }
 
 async fn copy_table(
@@ -107,14 +138,11 @@ async fn copy_table(
         ))
         .await?;
     let select = format!("SELECT {names} FROM {table} ORDER BY {order}");
-    let mut rows = sqlx::query(&select).fetch(source.pool());
+    let types = columns.iter().map(|(_, pg_type)| pg_type.clone()).collect();
+    let mut rows = read_rows(source.path().to_owned(), select, types);
     let (mut read, mut inserted) = (0u64, 0u64);
-    while let Some(row) = rows.try_next().await? {
-        let values = columns
-            .iter()
-            .enumerate()
-            .map(|(i, (_, pg_type))| value(&row, i, pg_type))
-            .collect::<Result<Vec<_>>>()?;
+    while let Some(values) = rows.recv().await {
+        let values = values?;
         let params: Vec<&(dyn ToSql + Sync)> = values
             .iter()
             .map(|v| v.as_ref() as &(dyn ToSql + Sync))

@@ -17,7 +17,7 @@ pub use postgres::{PgOptions, PgStore};
 pub use center::{AuditEntry, DayTotal, ListStatus, NewSession, PaymentFilter, PaymentSummary};
 pub use sqlite::SqliteStore;
 /// Writes sharing one SQLite commit at most, unless configured otherwise.
-pub use sqlite::writer::MAX_BATCH as SQLITE_MAX_BATCH;
+pub use sqlite::engine::MAX_BATCH as SQLITE_MAX_BATCH;
 
 use async_trait::async_trait;
 use ottgate_core::{
@@ -31,7 +31,7 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Sqlite(#[from] rusqlite::Error),
     #[error("database error: {0}")]
     Postgres(#[from] tokio_postgres::Error),
     /// No connection to the database could be had in time (it is down, or every
@@ -39,7 +39,7 @@ pub enum StoreError {
     #[error("database unreachable: {0}")]
     Pool(String),
     #[error("migration failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("{0} already exists")]

@@ -14,11 +14,10 @@ use crate::{
     MerchantRecord, Result, StoreError, UserRecord, UserRole,
 };
 
-/// A row type both backends read: SQLite through `sqlx::FromRow`, PostgreSQL by column name
-/// from a `tokio_postgres::Row` (the columns are named and typed alike in both schemas).
+/// A row type both backends read by column name: a `rusqlite::Row` or a
+/// `tokio_postgres::Row` (the columns are named and typed alike in both schemas).
 macro_rules! row {
     (pub(crate) struct $name:ident { $($field:ident: $ty:ty,)* }) => {
-        #[derive(sqlx::FromRow)]
         pub(crate) struct $name {
             $($field: $ty,)*
         }
@@ -27,6 +26,12 @@ macro_rules! row {
             pub(crate) fn from_pg(row: &tokio_postgres::Row) -> Result<Self> {
                 Ok(Self {
                     $($field: row.try_get(stringify!($field))?,)*
+                })
+            }
+
+            pub(crate) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok(Self {
+                    $($field: row.get(stringify!($field))?,)*
                 })
             }
         }

@@ -1,136 +1,128 @@
 //! The merchant center's tables: `sessions`, `audit_log`, and the payment listing.
 
 use ottgate_core::{MerchantId, Timestamp};
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::types::Value;
+use rusqlite::{Connection, params};
 
+use super::db;
 use crate::center::{self, Param, Query};
 use crate::rows::{AuditRow, DayTotalRow, SummaryRow, UserRow};
 use crate::{AuditEntry, DayTotal, NewSession, PaymentFilter, PaymentSummary, Result, UserRecord};
 
-pub(super) async fn insert_session(c: &mut SqliteConnection, s: NewSession) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-    )
-    .bind(&s.id_hash)
-    .bind(s.user_id)
-    .bind(s.created_at.epoch_millis())
-    .bind(s.expires_at.epoch_millis())
-    .execute(&mut *c)
-    .await?;
+pub(super) fn insert_session(c: &Connection, s: &NewSession) -> Result<()> {
+    db::exec(
+        c,
+        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![
+            &s.id_hash,
+            s.user_id,
+            s.created_at.epoch_millis(),
+            s.expires_at.epoch_millis(),
+        ],
+    )?;
     Ok(())
 }
 
-pub(super) async fn session_user(
-    pool: &SqlitePool,
-    id_hash: &str,
-    now: Timestamp,
-) -> Result<Option<UserRecord>> {
-    let row: Option<UserRow> = sqlx::query_as(
+pub(super) fn session_user(c: &Connection, id_hash: &str, now: Timestamp) -> Result<Option<UserRecord>> {
+    db::opt(
+        c,
         "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.id_hash = ? AND s.expires_at > ?",
-    )
-    .bind(id_hash)
-    .bind(now.epoch_millis())
-    .fetch_optional(pool)
-    .await?;
-    row.map(UserRow::into_user).transpose()
+         WHERE s.id_hash = ?1 AND s.expires_at > ?2",
+        params![id_hash, now.epoch_millis()],
+        UserRow::from_sqlite,
+    )?
+    .map(UserRow::into_user)
+    .transpose()
 }
 
-pub(super) async fn end_session(c: &mut SqliteConnection, id_hash: String) -> Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
-        .bind(&id_hash)
-        .execute(&mut *c)
-        .await?;
+pub(super) fn end_session(c: &Connection, id_hash: &str) -> Result<()> {
+    db::exec(c, "DELETE FROM sessions WHERE id_hash = ?1", [id_hash])?;
     Ok(())
 }
 
-pub(super) async fn end_user_sessions(c: &mut SqliteConnection, email: &str) -> Result<()> {
-    sqlx::query("DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE email = ?)")
-        .bind(email.to_lowercase())
-        .execute(&mut *c)
-        .await?;
+pub(super) fn end_user_sessions(c: &Connection, email: &str) -> Result<()> {
+    db::exec(
+        c,
+        "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE email = ?1)",
+        [email.to_lowercase()],
+    )?;
     Ok(())
 }
 
-pub(super) async fn prune_sessions(
-    c: &mut SqliteConnection,
-    now: Timestamp,
-    limit: u32,
-) -> Result<u64> {
-    let done = sqlx::query(
+pub(super) fn prune_sessions(c: &Connection, now: Timestamp, limit: u32) -> Result<u64> {
+    let done = db::exec(
+        c,
         "DELETE FROM sessions WHERE id_hash IN
-         (SELECT id_hash FROM sessions WHERE expires_at <= ? LIMIT ?)",
-    )
-    .bind(now.epoch_millis())
-    .bind(i64::from(limit))
-    .execute(&mut *c)
-    .await?;
-    Ok(done.rows_affected())
+         (SELECT id_hash FROM sessions WHERE expires_at <= ?1 LIMIT ?2)",
+        params![now.epoch_millis(), i64::from(limit)],
+    )?;
+    Ok(done as u64)
 }
 
-fn bound<'q, O>(
-    query: &'q Query,
-) -> sqlx::query::QueryAs<'q, sqlx::Sqlite, O, sqlx::sqlite::SqliteArguments<'q>>
-where
-    O: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>,
-{
-    query
-        .params
-        .iter()
-        .fold(sqlx::query_as(&query.sql), |q, p| match p {
-            Param::Text(t) => q.bind(t.as_str()),
-            Param::Int(i) => q.bind(*i),
-        })
+fn values(query: &Query) -> impl Iterator<Item = Value> + '_ {
+    query.params.iter().map(|p| match p {
+        Param::Text(t) => Value::Text(t.clone()),
+        Param::Int(i) => Value::Integer(*i),
+    })
 }
 
-pub(super) async fn payments(
-    pool: &SqlitePool,
-    filter: &PaymentFilter,
-) -> Result<Vec<PaymentSummary>> {
+pub(super) fn payments(c: &Connection, filter: &PaymentFilter) -> Result<Vec<PaymentSummary>> {
     let query = center::payments_query(filter, center::sqlite_placeholder);
-    let rows: Vec<SummaryRow> = bound(&query).fetch_all(pool).await?;
-    rows.into_iter().map(SummaryRow::into_summary).collect()
+    db::all(
+        c,
+        &query.sql,
+        rusqlite::params_from_iter(values(&query)),
+        SummaryRow::from_sqlite,
+    )?
+    .into_iter()
+    .map(SummaryRow::into_summary)
+    .collect()
 }
 
-pub(super) async fn day_totals(
-    pool: &SqlitePool,
+pub(super) fn day_totals(
+    c: &Connection,
     merchant: &MerchantId,
     from: Timestamp,
     days: u32,
 ) -> Result<Vec<DayTotal>> {
     let query = center::day_totals_query(merchant, from, days, center::sqlite_placeholder);
-    let rows: Vec<DayTotalRow> = bound(&query).fetch_all(pool).await?;
-    rows.into_iter().map(DayTotalRow::into_total).collect()
+    db::all(
+        c,
+        &query.sql,
+        rusqlite::params_from_iter(values(&query)),
+        DayTotalRow::from_sqlite,
+    )?
+    .into_iter()
+    .map(DayTotalRow::into_total)
+    .collect()
 }
 
-pub(super) async fn record_audit(c: &mut SqliteConnection, e: AuditEntry) -> Result<()> {
-    sqlx::query(
+pub(super) fn record_audit(c: &Connection, e: &AuditEntry) -> Result<()> {
+    db::exec(
+        c,
         "INSERT INTO audit_log (merchant_id, actor, action, subject, detail, at)
-         VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(e.merchant_id.as_str())
-    .bind(&e.actor)
-    .bind(&e.action)
-    .bind(&e.subject)
-    .bind(&e.detail)
-    .bind(e.at.epoch_millis())
-    .execute(&mut *c)
-    .await?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            e.merchant_id.as_str(),
+            &e.actor,
+            &e.action,
+            &e.subject,
+            &e.detail,
+            e.at.epoch_millis(),
+        ],
+    )?;
     Ok(())
 }
 
-pub(super) async fn audit_log(
-    pool: &SqlitePool,
-    merchant: &MerchantId,
-    limit: u32,
-) -> Result<Vec<AuditEntry>> {
-    let rows: Vec<AuditRow> = sqlx::query_as(
+pub(super) fn audit_log(c: &Connection, merchant: &MerchantId, limit: u32) -> Result<Vec<AuditEntry>> {
+    db::all(
+        c,
         "SELECT merchant_id, actor, action, subject, detail, at FROM audit_log
-         WHERE merchant_id = ? ORDER BY id DESC LIMIT ?",
-    )
-    .bind(merchant.as_str())
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    rows.into_iter().map(AuditRow::into_entry).collect()
+         WHERE merchant_id = ?1 ORDER BY id DESC LIMIT ?2",
+        params![merchant.as_str(), i64::from(limit)],
+        AuditRow::from_sqlite,
+    )?
+    .into_iter()
+    .map(AuditRow::into_entry)
+    .collect()
 }

@@ -1,109 +1,107 @@
 //! The `merchants` table: who may use the gateway, with their sealed secrets.
 
 use ottgate_core::{ChannelIds, MerchantId, PaymentMethod, Timestamp};
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::{Connection, params};
 
+use super::db;
 use crate::rows::{self, MerchantRow};
 use crate::{MerchantRecord, Result, StoreError};
 
-pub(super) async fn by_id(pool: &SqlitePool, id: &MerchantId) -> Result<Option<MerchantRecord>> {
-    let row: Option<MerchantRow> = sqlx::query_as("SELECT * FROM merchants WHERE id = ?")
-        .bind(id.as_str())
-        .fetch_optional(pool)
-        .await?;
-    row.map(MerchantRow::into_record).transpose()
+fn one_by(c: &Connection, sql: &str, value: &str) -> Result<Option<MerchantRecord>> {
+    db::opt(c, sql, [value], MerchantRow::from_sqlite)?
+        .map(MerchantRow::into_record)
+        .transpose()
 }
 
-pub(super) async fn by_app_id(pool: &SqlitePool, app_id: &str) -> Result<Option<MerchantRecord>> {
-    let row: Option<MerchantRow> = sqlx::query_as("SELECT * FROM merchants WHERE app_id = ?")
-        .bind(app_id)
-        .fetch_optional(pool)
-        .await?;
-    row.map(MerchantRow::into_record).transpose()
+pub(super) fn by_id(c: &Connection, id: &MerchantId) -> Result<Option<MerchantRecord>> {
+    one_by(c, "SELECT * FROM merchants WHERE id = ?1", id.as_str())
 }
 
-pub(super) async fn insert(c: &mut SqliteConnection, record: MerchantRecord) -> Result<()> {
+pub(super) fn by_app_id(c: &Connection, app_id: &str) -> Result<Option<MerchantRecord>> {
+    one_by(c, "SELECT * FROM merchants WHERE app_id = ?1", app_id)
+}
+
+pub(super) fn insert(c: &Connection, record: &MerchantRecord) -> Result<()> {
     let m = &record.merchant;
-    let exists: Option<String> =
-        sqlx::query_scalar("SELECT id FROM merchants WHERE id = ? OR app_id = ?")
-            .bind(m.id.as_str())
-            .bind(&m.app_id)
-            .fetch_optional(&mut *c)
-            .await?;
+    let exists: Option<String> = db::opt(
+        c,
+        "SELECT id FROM merchants WHERE id = ?1 OR app_id = ?2",
+        params![m.id.as_str(), &m.app_id],
+        db::first,
+    )?;
     if exists.is_some() {
         return Err(StoreError::Duplicate("merchant"));
     }
-    sqlx::query(
+    db::exec(
+        c,
         "INSERT INTO merchants (id, name, shop_id, operator_id, app_id, app_key_hash, sign_key_sealed,
-         currencies, methods, created_at, wechat_sub_mch_id, mcc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(m.id.as_str())
-    .bind(m.name.as_str())
-    .bind(m.shop_id.as_str())
-    .bind(m.operator_id.as_str())
-    .bind(&m.app_id)
-    .bind(&record.app_key_hash)
-    .bind(&record.sign_key_sealed)
-    .bind(rows::join_codes(m.currencies.iter().map(|c| c.code())))
-    .bind(rows::join_codes(m.methods.iter().map(|c| c.code())))
-    .bind(m.created_at.epoch_millis())
-    .bind(&m.channel_ids.wechat_sub_mch_id)
-    .bind(&m.channel_ids.mcc)
-    .execute(&mut *c)
-    .await?;
+         currencies, methods, created_at, wechat_sub_mch_id, mcc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            m.id.as_str(),
+            m.name.as_str(),
+            m.shop_id.as_str(),
+            m.operator_id.as_str(),
+            &m.app_id,
+            &record.app_key_hash,
+            &record.sign_key_sealed,
+            rows::join_codes(m.currencies.iter().map(|c| c.code())),
+            rows::join_codes(m.methods.iter().map(|c| c.code())),
+            m.created_at.epoch_millis(),
+            &m.channel_ids.wechat_sub_mch_id,
+            &m.channel_ids.mcc,
+        ],
+    )?;
     Ok(())
 }
 
-pub(super) async fn rotate_sign_key(
-    c: &mut SqliteConnection,
-    id: MerchantId,
-    sealed: Vec<u8>,
+pub(super) fn rotate_sign_key(
+    c: &Connection,
+    id: &MerchantId,
+    sealed: &[u8],
     previous_until: Timestamp,
 ) -> Result<bool> {
-    let updated = sqlx::query(
+    let updated = db::exec(
+        c,
         "UPDATE merchants SET previous_sign_key_sealed = sign_key_sealed,
-         previous_sign_key_until = ?, sign_key_sealed = ? WHERE id = ?",
-    )
-    .bind(previous_until.epoch_millis())
-    .bind(&sealed)
-    .bind(id.as_str())
-    .execute(&mut *c)
-    .await?;
-    Ok(updated.rows_affected() == 1)
+         previous_sign_key_until = ?1, sign_key_sealed = ?2 WHERE id = ?3",
+        params![previous_until.epoch_millis(), sealed, id.as_str()],
+    )?;
+    Ok(updated == 1)
 }
 
-pub(super) async fn rotate_webhook_secret(
-    c: &mut SqliteConnection,
-    id: MerchantId,
+pub(super) fn rotate_webhook_secret(
+    c: &Connection,
+    id: &MerchantId,
     previous_until: Timestamp,
 ) -> Result<Option<u32>> {
-    let version: Option<i64> = sqlx::query_scalar(
+    let version: Option<i64> = db::opt(
+        c,
         "UPDATE merchants SET webhook_secret_version = webhook_secret_version + 1,
-         previous_webhook_until = ? WHERE id = ? RETURNING webhook_secret_version",
-    )
-    .bind(previous_until.epoch_millis())
-    .bind(id.as_str())
-    .fetch_optional(&mut *c)
-    .await?;
+         previous_webhook_until = ?1 WHERE id = ?2 RETURNING webhook_secret_version",
+        params![previous_until.epoch_millis(), id.as_str()],
+        db::first,
+    )?;
     version
         .map(|v| u32::try_from(v).map_err(|e| StoreError::Corrupt(e.to_string())))
         .transpose()
 }
 
-pub(super) async fn update_channels(
-    c: &mut SqliteConnection,
-    id: MerchantId,
-    methods: Vec<PaymentMethod>,
-    ids: ChannelIds,
+pub(super) fn update_channels(
+    c: &Connection,
+    id: &MerchantId,
+    methods: &[PaymentMethod],
+    ids: &ChannelIds,
 ) -> Result<bool> {
-    let updated = sqlx::query(
-        "UPDATE merchants SET methods = ?, wechat_sub_mch_id = ?, mcc = ? WHERE id = ?",
-    )
-    .bind(rows::join_codes(methods.iter().map(|m| m.code())))
-    .bind(&ids.wechat_sub_mch_id)
-    .bind(&ids.mcc)
-    .bind(id.as_str())
-    .execute(&mut *c)
-    .await?;
-    Ok(updated.rows_affected() == 1)
+    let updated = db::exec(
+        c,
+        "UPDATE merchants SET methods = ?1, wechat_sub_mch_id = ?2, mcc = ?3 WHERE id = ?4",
+        params![
+            rows::join_codes(methods.iter().map(|m| m.code())),
+            &ids.wechat_sub_mch_id,
+            &ids.mcc,
+            id.as_str(),
+        ],
+    )?;
+    Ok(updated == 1)
 }

@@ -1,42 +1,41 @@
 //! The embedded default store: one SQLite file in WAL mode, `synchronous=FULL`.
 //!
-//! Reads go through a small pool of connections (WAL lets them run beside the writer);
-//! every write goes through the group-commit [`writer`]. The queries live with their table
-//! (`merchants`, `orders`, `attempts`, `refunds`, `deliveries`, `idempotency`); the
-//! [`Store`] implementation here only says which runs where.
+//! The [`engine`] runs every write on one writer thread (group commit) and every read on a
+//! few reader threads, each owning a synchronous connection with its prepared statements
+//! cached. The queries live with their table (`merchants`, `orders`, `attempts`,
+//! `refunds`, `deliveries`, `idempotency`, `sign_ins`, `users`, `center`); the [`Store`]
+//! implementation here only says which runs where.
 
 mod attempts;
 mod center;
+mod db;
 mod deliveries;
+pub(crate) mod engine;
 mod idempotency;
 mod merchants;
+mod migrate;
 mod orders;
 mod refunds;
 mod sign_ins;
 mod users;
-pub(crate) mod writer;
 
 use async_trait::async_trait;
-use futures::FutureExt;
 use ottgate_core::{
     Attempt, AttemptId, ChannelIds, CheckoutToken, MerchantId, MerchantRef, NotifyId, Order,
     OrderId, PaymentMethod, Refund, RefundId, RefundStatus, Timestamp,
 };
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use std::str::FromStr;
+use rusqlite::{Connection, params};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::rows::{AttemptRow, RefundRow};
-use crate::{AuditEntry, DayTotal, NewSession, PaymentFilter, PaymentSummary};
 use crate::{
-    BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, Event,
-    Idempotency, IdempotencyClaim, MerchantRecord, NewOrder, NewRefund, NewUser, Result,
-    SettleOutcome, SettleRequest, SignInAttempt, StartOutcome, Stats, Store, StoreError,
-    UserRecord,
+    AuditEntry, BeginRefund, CreateOutcome, DayTotal, Delivery, DeliveryAttemptRecord,
+    DeliveryAttemptRow, Event, Idempotency, IdempotencyClaim, MerchantRecord, NewOrder,
+    NewRefund, NewSession, NewUser, PaymentFilter, PaymentSummary, Result, SettleOutcome,
+    SettleRequest, SignInAttempt, StartOutcome, Stats, Store, StoreError, UserRecord,
 };
-use writer::Writer;
+use engine::Engine;
 
 /// Which rows reconciliation takes: see [`Store::attempts_to_reconcile`].
 #[derive(Debug, Clone, Copy)]
@@ -50,137 +49,136 @@ struct Due {
 /// Fresh ids tried when a generated id collides with one from another process.
 const ID_RETRIES: usize = 5;
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
 /// SQLite-backed [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
-    writer: Writer,
+    engine: Engine,
+}
+
+/// The file a `sqlite://path`, `sqlite:path` or plain path names (query options, which
+/// earlier versions accepted, are ignored: every connection is configured the same way).
+fn file_of(url: &str) -> PathBuf {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    PathBuf::from(path.split('?').next().unwrap_or(path))
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` (`sqlite://path` or a plain
     /// path) and applies pending migrations.
     pub async fn open(url: &str) -> Result<Self> {
-        Self::open_with(url, writer::MAX_BATCH).await
+        Self::open_with(url, engine::MAX_BATCH).await
     }
 
     /// As [`SqliteStore::open`], with at most `max_batch` writes sharing one commit (1: a
     /// commit per write — what group commit is measured against).
     pub async fn open_with(url: &str, max_batch: usize) -> Result<Self> {
-        let url = if url.starts_with("sqlite:") {
-            url.to_owned()
-        } else {
-            format!("sqlite://{url}")
-        };
-        let options = SqliteConnectOptions::from_str(&url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options.clone())
-            .await?;
-        MIGRATOR.run(&pool).await?;
-        let writer = Writer::start(options, max_batch).await?;
-        Ok(Self { pool, writer })
+        let path = file_of(url);
+        let engine = tokio::task::spawn_blocking(move || -> Result<Engine> {
+            let mut c = engine::connect(&path)?;
+            migrate::run(&mut c)?;
+            drop(c);
+            Engine::start(&path, max_batch)
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("opening the database: {e}")))??;
+        Ok(Self { engine })
     }
 
-    /// The read pool (for `copy`, which reads every table as it is).
-    pub(crate) fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// The database file (for `copy`, which reads every table on a connection of its own).
+    pub(crate) fn path(&self) -> &Path {
+        self.engine.path()
     }
 
     /// Rows of `table` (attempts or refunds) still `pending`, created at or before
     /// `created_before` and not asked about since `checked_before`, oldest first, each
     /// marked checked at `now`: what reconciliation asks the wallets about.
-    async fn claim_due_for_check<R>(
+    async fn claim_due_for_check<R, F>(
         &self,
         table: &'static str,
         pending: &'static str,
         due: Due,
+        convert: F,
     ) -> Result<Vec<R>>
     where
-        R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin + 'static,
+        R: Send + 'static,
+        F: Fn(&rusqlite::Row<'_>) -> rusqlite::Result<R> + Send + 'static,
     {
-        self.writer
+        self.engine
             .write(move |c| {
-                async move {
-                    let sql = format!(
-                        "UPDATE {table} SET last_checked_at = ? WHERE id IN
-                           (SELECT id FROM {table} WHERE status = ? AND created_at <= ?
-                              AND (last_checked_at IS NULL OR last_checked_at <= ?)
-                            ORDER BY created_at LIMIT ?)
-                         RETURNING *"
-                    );
-                    Ok(sqlx::query_as(&sql)
-                        .bind(due.now.epoch_millis())
-                        .bind(pending)
-                        .bind(due.created_before.epoch_millis())
-                        .bind(due.checked_before.epoch_millis())
-                        .bind(i64::from(due.limit))
-                        .fetch_all(&mut *c)
-                        .await?)
-                }
-                .boxed()
+                let sql = format!(
+                    "UPDATE {table} SET last_checked_at = ?1 WHERE id IN
+                       (SELECT id FROM {table} WHERE status = ?2 AND created_at <= ?3
+                          AND (last_checked_at IS NULL OR last_checked_at <= ?4)
+                        ORDER BY created_at LIMIT ?5)
+                     RETURNING *"
+                );
+                db::all(
+                    c,
+                    &sql,
+                    params![
+                        due.now.epoch_millis(),
+                        pending,
+                        due.created_before.epoch_millis(),
+                        due.checked_before.epoch_millis(),
+                        i64::from(due.limit),
+                    ],
+                    convert,
+                )
             })
             .await
     }
 
     /// Records that reconciliation asked about row `id` of `table` at `at`.
     async fn stamp_checked(&self, table: &'static str, id: String, at: Timestamp) -> Result<()> {
-        self.writer
+        self.engine
             .write(move |c| {
-                async move {
-                    let sql = format!("UPDATE {table} SET last_checked_at = ? WHERE id = ?");
-                    sqlx::query(&sql)
-                        .bind(at.epoch_millis())
-                        .bind(&id)
-                        .execute(&mut *c)
-                        .await?;
-                    Ok(())
-                }
-                .boxed()
+                let sql = format!("UPDATE {table} SET last_checked_at = ?1 WHERE id = ?2");
+                db::exec(c, &sql, params![at.epoch_millis(), id])?;
+                Ok(())
             })
             .await
     }
 }
 
+/// Opens another connection to the database (for `copy`'s reading thread).
+pub(crate) fn connect(path: &Path) -> Result<Connection> {
+    engine::connect(path)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn ready(&self) -> Result<()> {
-        let applied: Vec<i64> =
-            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success = 1")
-                .fetch_all(&self.pool)
-                .await?;
-        match MIGRATOR.iter().find(|m| !applied.contains(&m.version)) {
-            Some(missing) => Err(StoreError::Corrupt(format!(
-                "migration {} not applied",
-                missing.version
+        let applied = self.engine.read(migrate::applied).await?;
+        match migrate::MIGRATIONS
+            .iter()
+            .find(|(version, ..)| !applied.contains(version))
+        {
+            Some((missing, ..)) => Err(StoreError::Corrupt(format!(
+                "migration {missing} not applied"
             ))),
             None => Ok(()),
         }
     }
 
     async fn insert_merchant(&self, record: MerchantRecord) -> Result<()> {
-        self.writer
-            .write(move |c| merchants::insert(c, record).boxed())
+        self.engine
+            .write(move |c| merchants::insert(c, &record))
             .await
     }
 
     async fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>> {
-        merchants::by_id(&self.pool, id).await
+        let id = id.clone();
+        self.engine.read(move |c| merchants::by_id(c, &id)).await
     }
 
     async fn merchant_by_app_id(&self, app_id: &str) -> Result<Option<MerchantRecord>> {
-        merchants::by_app_id(&self.pool, app_id).await
+        let app_id = app_id.to_owned();
+        self.engine
+            .read(move |c| merchants::by_app_id(c, &app_id))
+            .await
     }
 
     async fn rotate_sign_key(
@@ -190,8 +188,8 @@ impl Store for SqliteStore {
         previous_until: Timestamp,
     ) -> Result<bool> {
         let id = id.clone();
-        self.writer
-            .write(move |c| merchants::rotate_sign_key(c, id, sealed, previous_until).boxed())
+        self.engine
+            .write(move |c| merchants::rotate_sign_key(c, &id, &sealed, previous_until))
             .await
     }
 
@@ -201,13 +199,16 @@ impl Store for SqliteStore {
         previous_until: Timestamp,
     ) -> Result<Option<u32>> {
         let id = id.clone();
-        self.writer
-            .write(move |c| merchants::rotate_webhook_secret(c, id, previous_until).boxed())
+        self.engine
+            .write(move |c| merchants::rotate_webhook_secret(c, &id, previous_until))
             .await
     }
 
     async fn users_of(&self, merchant: &MerchantId) -> Result<Vec<UserRecord>> {
-        users::of_merchant(&self.pool, merchant).await
+        let merchant = merchant.clone();
+        self.engine
+            .read(move |c| users::of_merchant(c, &merchant))
+            .await
     }
 
     async fn update_merchant_channels(
@@ -217,23 +218,23 @@ impl Store for SqliteStore {
         channel_ids: &ChannelIds,
     ) -> Result<bool> {
         let (id, methods, ids) = (id.clone(), methods.to_vec(), channel_ids.clone());
-        self.writer
-            .write(move |c| merchants::update_channels(c, id, methods, ids).boxed())
+        self.engine
+            .write(move |c| merchants::update_channels(c, &id, &methods, &ids))
             .await
     }
 
     async fn create_order(&self, new: NewOrder) -> Result<CreateOutcome> {
-        self.writer
-            .write(move |c| orders::create(c, new).boxed())
-            .await
+        self.engine.write(move |c| orders::create(c, &new)).await
     }
 
     async fn order(&self, id: &OrderId) -> Result<Option<Order>> {
-        orders::by_id(&self.pool, id).await
+        let id = id.clone();
+        self.engine.read(move |c| orders::by_id(c, &id)).await
     }
 
     async fn order_by_token(&self, token: &CheckoutToken) -> Result<Option<Order>> {
-        orders::by_token(&self.pool, token).await
+        let token = token.clone();
+        self.engine.read(move |c| orders::by_token(c, &token)).await
     }
 
     async fn order_by_reference(
@@ -241,7 +242,10 @@ impl Store for SqliteStore {
         merchant: &MerchantId,
         reference: &MerchantRef,
     ) -> Result<Option<Order>> {
-        orders::by_reference(&self.pool, merchant, reference).await
+        let (merchant, reference) = (merchant.clone(), reference.clone());
+        self.engine
+            .read(move |c| orders::by_reference(c, &merchant, &reference))
+            .await
     }
 
     async fn orders_with_reference(
@@ -249,13 +253,16 @@ impl Store for SqliteStore {
         reference: &MerchantRef,
         limit: u32,
     ) -> Result<Vec<Order>> {
-        orders::with_reference(&self.pool, reference, limit).await
+        let reference = reference.clone();
+        self.engine
+            .read(move |c| orders::with_reference(c, &reference, limit))
+            .await
     }
 
     async fn set_response_data(&self, order: &OrderId, response_data: String) -> Result<bool> {
         let order = order.clone();
-        self.writer
-            .write(move |c| orders::set_response_data(c, order, response_data).boxed())
+        self.engine
+            .write(move |c| orders::set_response_data(c, &order, &response_data))
             .await
     }
 
@@ -266,13 +273,14 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<StartOutcome> {
         let order = order.clone();
-        self.writer
-            .write(move |c| attempts::start(c, order, method, now).boxed())
+        self.engine
+            .write(move |c| attempts::start(c, &order, method, now))
             .await
     }
 
     async fn attempt(&self, id: &AttemptId) -> Result<Option<Attempt>> {
-        attempts::by_id(&self.pool, id).await
+        let id = id.clone();
+        self.engine.read(move |c| attempts::by_id(c, &id)).await
     }
 
     async fn merchant_attempt(
@@ -280,20 +288,25 @@ impl Store for SqliteStore {
         merchant: &MerchantId,
         id: &AttemptId,
     ) -> Result<Option<Attempt>> {
-        attempts::of_merchant(&self.pool, merchant, id).await
+        let (merchant, id) = (merchant.clone(), id.clone());
+        self.engine
+            .read(move |c| attempts::of_merchant(c, &merchant, &id))
+            .await
     }
 
     async fn attempts(&self, order: &OrderId) -> Result<Vec<Attempt>> {
-        attempts::of_order(&self.pool, order).await
+        let order = order.clone();
+        self.engine.read(move |c| attempts::of_order(c, &order)).await
     }
 
     async fn order_with_attempts(&self, id: &OrderId) -> Result<Option<(Order, Vec<Attempt>)>> {
-        orders::with_attempts(&self.pool, id).await
+        let id = id.clone();
+        self.engine.read(move |c| orders::with_attempts(c, &id)).await
     }
 
     async fn settle(&self, request: SettleRequest) -> Result<SettleOutcome> {
-        self.writer
-            .write(move |c| attempts::settle(c, request).boxed())
+        self.engine
+            .write(move |c| attempts::settle(c, &request))
             .await
     }
 
@@ -310,8 +323,8 @@ impl Store for SqliteStore {
             now,
             limit,
         };
-        let rows: Vec<AttemptRow> = self
-            .claim_due_for_check("attempts", "PROCESSING", due)
+        let rows = self
+            .claim_due_for_check("attempts", "PROCESSING", due, AttemptRow::from_sqlite)
             .await?;
         let mut attempts = rows
             .into_iter()
@@ -328,14 +341,14 @@ impl Store for SqliteStore {
 
     async fn close_if_expired(&self, order: &OrderId, now: Timestamp) -> Result<bool> {
         let order = order.clone();
-        self.writer
-            .write(move |c| orders::close_if_expired(c, order, now).boxed())
+        self.engine
+            .write(move |c| orders::close_if_expired(c, &order, now))
             .await
     }
 
     async fn expire_due(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>> {
-        self.writer
-            .write(move |c| orders::expire_due(c, now, limit).boxed())
+        self.engine
+            .write(move |c| orders::expire_due(c, now, limit))
             .await
     }
 
@@ -352,27 +365,32 @@ impl Store for SqliteStore {
             owner: owner.to_owned(),
             limit,
         };
-        self.writer
-            .write(move |c| deliveries::claim_due(c, claim).boxed())
+        self.engine
+            .write(move |c| deliveries::claim_due(c, &claim))
             .await
     }
 
     async fn record_delivery_attempt(&self, record: DeliveryAttemptRecord) -> Result<bool> {
-        self.writer
-            .write(move |c| deliveries::record_attempt(c, record).boxed())
+        self.engine
+            .write(move |c| deliveries::record_attempt(c, &record))
             .await
     }
 
     async fn deliveries_for_order(&self, order: &OrderId) -> Result<Vec<Delivery>> {
-        deliveries::of_order(&self.pool, order).await
+        let order = order.clone();
+        self.engine
+            .read(move |c| deliveries::of_order(c, &order))
+            .await
     }
 
     async fn delivery_attempts(&self, delivery_id: i64) -> Result<Vec<DeliveryAttemptRow>> {
-        deliveries::attempts_of(&self.pool, delivery_id).await
+        self.engine
+            .read(move |c| deliveries::attempts_of(c, delivery_id))
+            .await
     }
 
     async fn next_delivery_due(&self) -> Result<Option<Timestamp>> {
-        deliveries::next_due(&self.pool).await
+        self.engine.read(deliveries::next_due).await
     }
 
     async fn events(
@@ -381,12 +399,15 @@ impl Store for SqliteStore {
         since: Timestamp,
         limit: u32,
     ) -> Result<Vec<Event>> {
-        deliveries::events(&self.pool, merchant, since, limit).await
+        let merchant = merchant.clone();
+        self.engine
+            .read(move |c| deliveries::events(c, &merchant, since, limit))
+            .await
     }
 
     async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64> {
-        self.writer
-            .write(move |c| deliveries::prune(c, before, limit).boxed())
+        self.engine
+            .write(move |c| deliveries::prune(c, before, limit))
             .await
     }
 
@@ -397,15 +418,13 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<Option<Delivery>> {
         let (merchant, notify_id) = (merchant.clone(), notify_id.clone());
-        self.writer
-            .write(move |c| deliveries::redeliver(c, merchant, notify_id, now).boxed())
+        self.engine
+            .write(move |c| deliveries::redeliver(c, &merchant, &notify_id, now))
             .await
     }
 
     async fn begin_refund(&self, refund: NewRefund) -> Result<BeginRefund> {
-        self.writer
-            .write(move |c| refunds::begin(c, refund).boxed())
-            .await
+        self.engine.write(move |c| refunds::begin(c, &refund)).await
     }
 
     async fn finish_refund(
@@ -421,17 +440,21 @@ impl Store for SqliteStore {
             channel_refund_id,
             at,
         };
-        self.writer
-            .write(move |c| refunds::finish(c, finish).boxed())
+        self.engine
+            .write(move |c| refunds::finish(c, &finish))
             .await
     }
 
     async fn refunds(&self, payment: &AttemptId) -> Result<Vec<Refund>> {
-        refunds::of_payment(&self.pool, payment).await
+        let payment = payment.clone();
+        self.engine
+            .read(move |c| refunds::of_payment(c, &payment))
+            .await
     }
 
     async fn refund(&self, id: &RefundId) -> Result<Option<Refund>> {
-        refunds::by_id(&self.pool, id).await
+        let id = id.clone();
+        self.engine.read(move |c| refunds::by_id(c, &id)).await
     }
 
     async fn refunds_to_reconcile(
@@ -447,7 +470,9 @@ impl Store for SqliteStore {
             now,
             limit,
         };
-        let rows: Vec<RefundRow> = self.claim_due_for_check("refunds", "pending", due).await?;
+        let rows = self
+            .claim_due_for_check("refunds", "pending", due, RefundRow::from_sqlite)
+            .await?;
         let mut refunds = rows
             .into_iter()
             .map(RefundRow::into_refund)
@@ -461,36 +486,45 @@ impl Store for SqliteStore {
     }
 
     async fn stats(&self, now: Timestamp) -> Result<Stats> {
-        let orders: Vec<(String, i64)> =
-            sqlx::query_as("SELECT status, COUNT(*) FROM orders GROUP BY status")
-                .fetch_all(&self.pool)
-                .await?;
-        let deliveries: Vec<(String, i64)> =
-            sqlx::query_as("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
-                .fetch_all(&self.pool)
-                .await?;
-        let leased: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND lease_until > ?",
-        )
-        .bind(now.epoch_millis())
-        .fetch_one(&self.pool)
-        .await?;
-        let to_u64 = |rows: Vec<(String, i64)>| {
-            rows.into_iter()
-                .map(|(k, n)| (k, u64::try_from(n).unwrap_or(0)))
-                .collect()
-        };
-        Ok(Stats {
-            orders_by_status: to_u64(orders),
-            deliveries_by_state: to_u64(deliveries),
-            deliveries_leased: u64::try_from(leased).unwrap_or(0),
-            pool: None,
-        })
+        self.engine
+            .read(move |c| {
+                let count = |row: &rusqlite::Row<'_>| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+                    ))
+                };
+                let orders = db::all(
+                    c,
+                    "SELECT status, COUNT(*) FROM orders GROUP BY status",
+                    [],
+                    count,
+                )?;
+                let deliveries = db::all(
+                    c,
+                    "SELECT state, COUNT(*) FROM deliveries GROUP BY state",
+                    [],
+                    count,
+                )?;
+                let leased: i64 = db::one(
+                    c,
+                    "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND lease_until > ?1",
+                    [now.epoch_millis()],
+                    db::first,
+                )?;
+                Ok(Stats {
+                    orders_by_status: orders,
+                    deliveries_by_state: deliveries,
+                    deliveries_leased: u64::try_from(leased).unwrap_or(0),
+                    pool: None,
+                })
+            })
+            .await
     }
 
     async fn claim_idempotency(&self, claim: IdempotencyClaim) -> Result<Idempotency> {
-        self.writer
-            .write(move |c| idempotency::claim(c, claim).boxed())
+        self.engine
+            .write(move |c| idempotency::claim(c, &claim))
             .await
     }
 
@@ -509,8 +543,8 @@ impl Store for SqliteStore {
             status,
             body,
         };
-        self.writer
-            .write(move |c| idempotency::finish(c, answer).boxed())
+        self.engine
+            .write(move |c| idempotency::finish(c, &answer))
             .await
     }
 
@@ -521,75 +555,62 @@ impl Store for SqliteStore {
         key: &str,
     ) -> Result<()> {
         let (merchant, scope, key) = (merchant.clone(), scope.to_owned(), key.to_owned());
-        self.writer
-            .write(move |c| idempotency::release(c, merchant, scope, key).boxed())
+        self.engine
+            .write(move |c| idempotency::release(c, &merchant, &scope, &key))
             .await
     }
 
     async fn prune_idempotency(&self, before: Timestamp, limit: u32) -> Result<u64> {
-        self.writer
-            .write(move |c| idempotency::prune(c, before, limit).boxed())
-            .await
-    }
-
-    async fn reserve_sign_in(&self, attempt: SignInAttempt) -> Result<Option<Vec<i64>>> {
-        self.writer
-            .write(move |c| sign_ins::reserve(c, attempt).boxed())
-            .await
-    }
-
-    async fn release_sign_in(
-        &self,
-        reserved: Vec<i64>,
-        trust: Option<(String, Timestamp)>,
-    ) -> Result<()> {
-        self.writer
-            .write(move |c| sign_ins::release(c, reserved, trust).boxed())
+        self.engine
+            .write(move |c| idempotency::prune(c, before, limit))
             .await
     }
 
     async fn insert_user(&self, user: NewUser) -> Result<UserRecord> {
-        self.writer
-            .write(move |c| users::insert(c, user).boxed())
-            .await
+        self.engine.write(move |c| users::insert(c, &user)).await
     }
 
     async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
-        users::by_email(&self.pool, email).await
+        let email = email.to_owned();
+        self.engine.read(move |c| users::by_email(c, &email)).await
     }
 
     async fn set_user_password(&self, email: &str, password_hash: String) -> Result<bool> {
         let email = email.to_owned();
-        self.writer
-            .write(move |c| users::set_password(c, email, password_hash).boxed())
+        self.engine
+            .write(move |c| users::set_password(c, &email, &password_hash))
             .await
     }
 
     async fn insert_session(&self, session: NewSession) -> Result<()> {
-        self.writer
-            .write(move |c| center::insert_session(c, session).boxed())
+        self.engine
+            .write(move |c| center::insert_session(c, &session))
             .await
     }
 
     async fn session_user(&self, id_hash: &str, now: Timestamp) -> Result<Option<UserRecord>> {
-        center::session_user(&self.pool, id_hash, now).await
+        let id_hash = id_hash.to_owned();
+        self.engine
+            .read(move |c| center::session_user(c, &id_hash, now))
+            .await
     }
 
     async fn end_session(&self, id_hash: &str) -> Result<()> {
         let id_hash = id_hash.to_owned();
-        self.writer
-            .write(move |c| center::end_session(c, id_hash).boxed())
+        self.engine
+            .write(move |c| center::end_session(c, &id_hash))
             .await
     }
 
     async fn prune_sessions(&self, now: Timestamp, limit: u32) -> Result<u64> {
-        self.writer
-            .write(move |c| center::prune_sessions(c, now, limit).boxed())
+        self.engine
+            .write(move |c| center::prune_sessions(c, now, limit))
             .await
     }
 
     async fn payments(&self, filter: &PaymentFilter) -> Result<Vec<PaymentSummary>> {
-        center::payments(&self.pool, filter).await
+        let filter = filter.clone();
+        self.engine.read(move |c| center::payments(c, &filter)).await
     }
 
     async fn day_totals(
@@ -598,16 +619,56 @@ impl Store for SqliteStore {
         from: Timestamp,
         days: u32,
     ) -> Result<Vec<DayTotal>> {
-        center::day_totals(&self.pool, merchant, from, days).await
+        let merchant = merchant.clone();
+        self.engine
+            .read(move |c| center::day_totals(c, &merchant, from, days))
+            .await
     }
 
     async fn record_audit(&self, entry: AuditEntry) -> Result<()> {
-        self.writer
-            .write(move |c| center::record_audit(c, entry).boxed())
+        self.engine
+            .write(move |c| center::record_audit(c, &entry))
             .await
     }
 
     async fn audit_log(&self, merchant: &MerchantId, limit: u32) -> Result<Vec<AuditEntry>> {
-        center::audit_log(&self.pool, merchant, limit).await
+        let merchant = merchant.clone();
+        self.engine
+            .read(move |c| center::audit_log(c, &merchant, limit))
+            .await
+    }
+
+    async fn reserve_sign_in(&self, attempt: SignInAttempt) -> Result<Option<Vec<i64>>> {
+        self.engine
+            .write(move |c| sign_ins::reserve(c, &attempt))
+            .await
+    }
+
+    async fn release_sign_in(
+        &self,
+        reserved: Vec<i64>,
+        trust: Option<(String, Timestamp)>,
+    ) -> Result<()> {
+        self.engine
+            .write(move |c| sign_ins::release(c, &reserved, trust.as_ref()))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_of;
+    use std::path::PathBuf;
+
+    #[test]
+    fn database_urls_name_their_file() {
+        for (url, file) in [
+            ("sqlite://ottgate.db", "ottgate.db"),
+            ("sqlite:///var/lib/ottgate.db", "/var/lib/ottgate.db"),
+            ("sqlite:data/o.db?mode=rwc", "data/o.db"),
+            ("plain.db", "plain.db"),
+        ] {
+            assert_eq!(file_of(url), PathBuf::from(file), "{url}");
+        }
     }
 }

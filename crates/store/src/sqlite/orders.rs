@@ -3,98 +3,90 @@
 use ottgate_core::{
     Attempt, AttemptStatus, CheckoutToken, MerchantId, MerchantRef, Order, OrderId, Timestamp,
 };
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::{Connection, params};
 
-use super::{ID_RETRIES, attempts, is_unique_violation};
+use super::{ID_RETRIES, attempts, db};
 use crate::rows::{self, AttemptRow, OrderRow};
 use crate::{CreateOutcome, NewOrder, Result, StoreError};
 
-async fn one(pool: &SqlitePool, sql: &str, value: &str) -> Result<Option<Order>> {
-    let row: Option<OrderRow> = sqlx::query_as(sql).bind(value).fetch_optional(pool).await?;
-    row.map(OrderRow::into_order).transpose()
+fn one(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Option<Order>> {
+    db::opt(c, sql, params, OrderRow::from_sqlite)?
+        .map(OrderRow::into_order)
+        .transpose()
 }
 
-pub(super) async fn by_id(pool: &SqlitePool, id: &OrderId) -> Result<Option<Order>> {
-    one(pool, "SELECT * FROM orders WHERE id = ?", id.as_str()).await
+pub(super) fn by_id(c: &Connection, id: &OrderId) -> Result<Option<Order>> {
+    one(c, "SELECT * FROM orders WHERE id = ?1", [id.as_str()])
 }
 
-pub(super) async fn by_token(pool: &SqlitePool, token: &CheckoutToken) -> Result<Option<Order>> {
-    one(pool, "SELECT * FROM orders WHERE token = ?", token.as_str()).await
+pub(super) fn by_token(c: &Connection, token: &CheckoutToken) -> Result<Option<Order>> {
+    one(c, "SELECT * FROM orders WHERE token = ?1", [token.as_str()])
 }
 
-pub(super) async fn by_reference(
-    pool: &SqlitePool,
+pub(super) fn by_reference(
+    c: &Connection,
     merchant: &MerchantId,
     reference: &MerchantRef,
 ) -> Result<Option<Order>> {
-    let row: Option<OrderRow> =
-        sqlx::query_as("SELECT * FROM orders WHERE merchant_id = ? AND reference = ?")
-            .bind(merchant.as_str())
-            .bind(reference.as_str())
-            .fetch_optional(pool)
-            .await?;
-    row.map(OrderRow::into_order).transpose()
+    one(
+        c,
+        "SELECT * FROM orders WHERE merchant_id = ?1 AND reference = ?2",
+        [merchant.as_str(), reference.as_str()],
+    )
 }
 
-pub(super) async fn with_reference(
-    pool: &SqlitePool,
+pub(super) fn with_reference(
+    c: &Connection,
     reference: &MerchantRef,
     limit: u32,
 ) -> Result<Vec<Order>> {
-    let rows: Vec<OrderRow> =
-        sqlx::query_as("SELECT * FROM orders WHERE reference = ? ORDER BY created_at LIMIT ?")
-            .bind(reference.as_str())
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?;
-    rows.into_iter().map(OrderRow::into_order).collect()
+    db::all(
+        c,
+        "SELECT * FROM orders WHERE reference = ?1 ORDER BY created_at LIMIT ?2",
+        params![reference.as_str(), i64::from(limit)],
+        OrderRow::from_sqlite,
+    )?
+    .into_iter()
+    .map(OrderRow::into_order)
+    .collect()
 }
 
 /// An order and its attempts as of one moment: one read transaction (in WAL mode, one
 /// snapshot).
-pub(super) async fn with_attempts(
-    pool: &SqlitePool,
-    id: &OrderId,
-) -> Result<Option<(Order, Vec<Attempt>)>> {
-    let mut tx = pool.begin().await?;
-    let row: Option<OrderRow> = sqlx::query_as("SELECT * FROM orders WHERE id = ?")
-        .bind(id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some(row) = row else {
-        return Ok(None);
-    };
-    let rows: Vec<AttemptRow> =
-        sqlx::query_as("SELECT * FROM attempts WHERE order_id = ? ORDER BY created_at, id")
-            .bind(id.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
-    tx.commit().await?;
-    let attempts = rows
+pub(super) fn with_attempts(c: &Connection, id: &OrderId) -> Result<Option<(Order, Vec<Attempt>)>> {
+    c.execute_batch("BEGIN")?;
+    let read = (|| {
+        let Some(order) = by_id(c, id)? else {
+            return Ok(None);
+        };
+        let attempts = db::all(
+            c,
+            "SELECT * FROM attempts WHERE order_id = ?1 ORDER BY created_at, id",
+            [id.as_str()],
+            AttemptRow::from_sqlite,
+        )?
         .into_iter()
         .map(AttemptRow::into_attempt)
         .collect::<Result<_>>()?;
-    Ok(Some((row.into_order()?, attempts)))
+        Ok(Some((order, attempts)))
+    })();
+    c.execute_batch("COMMIT")?;
+    read
 }
 
-pub(super) async fn load(c: &mut SqliteConnection, id: &str) -> Result<Order> {
-    let row: Option<OrderRow> = sqlx::query_as("SELECT * FROM orders WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await?;
-    row.ok_or(StoreError::NotFound("order"))?.into_order()
+pub(super) fn load(c: &Connection, id: &str) -> Result<Order> {
+    one(c, "SELECT * FROM orders WHERE id = ?1", [id])?.ok_or(StoreError::NotFound("order"))
 }
 
-pub(super) async fn create(c: &mut SqliteConnection, new: NewOrder) -> Result<CreateOutcome> {
+pub(super) fn create(c: &Connection, new: &NewOrder) -> Result<CreateOutcome> {
     let o = &new.order;
     if let Some(reference) = &o.reference {
-        let existing: Option<(String, String)> = sqlx::query_as(
-            "SELECT request_md5, response_data FROM orders WHERE merchant_id = ? AND reference = ?",
-        )
-        .bind(o.merchant_id.as_str())
-        .bind(reference.as_str())
-        .fetch_optional(&mut *c)
-        .await?;
+        let existing = db::opt(
+            c,
+            "SELECT request_md5, response_data FROM orders WHERE merchant_id = ?1 AND reference = ?2",
+            [o.merchant_id.as_str(), reference.as_str()],
+            |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
+        )?;
         if let Some((request_md5, response_data)) = existing {
             return Ok(CreateOutcome::Exists {
                 request_md5,
@@ -104,35 +96,36 @@ pub(super) async fn create(c: &mut SqliteConnection, new: NewOrder) -> Result<Cr
     }
     let mut id = o.id.clone();
     for _ in 0..ID_RETRIES {
-        let inserted = sqlx::query(
+        let inserted = db::exec(
+            c,
             "INSERT INTO orders (id, merchant_id, kind, reference, token, amount, currency, sale_num, shop_id,
              operator_id, redirect_url, callback_url, duration_secs, email, remarks, status, created_at, expires_at,
              request_md5, response_data, tip)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(id.as_str())
-        .bind(o.merchant_id.as_str())
-        .bind(o.kind.code())
-        .bind(o.reference.as_ref().map(MerchantRef::as_str))
-        .bind(o.token.as_str())
-        .bind(rows::amount_to_db(o.money.amount))
-        .bind(o.money.currency.code())
-        .bind(&o.sale_num)
-        .bind(o.shop_id.as_str())
-        .bind(o.operator_id.as_str())
-        .bind(&o.redirect_url)
-        .bind(&o.callback_url)
-        .bind(i64::try_from(o.duration_secs).unwrap_or(i64::MAX))
-        .bind(&o.email)
-        .bind(&o.remarks)
-        .bind(o.status.code())
-        .bind(o.created_at.epoch_millis())
-        .bind(o.expires_at.epoch_millis())
-        .bind(&new.request_md5)
-        .bind(&new.response_data)
-        .bind(i64::try_from(o.tip).unwrap_or(i64::MAX))
-        .execute(&mut *c)
-        .await;
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+            params![
+                id.as_str(),
+                o.merchant_id.as_str(),
+                o.kind.code(),
+                o.reference.as_ref().map(MerchantRef::as_str),
+                o.token.as_str(),
+                rows::amount_to_db(o.money.amount),
+                o.money.currency.code(),
+                &o.sale_num,
+                o.shop_id.as_str(),
+                o.operator_id.as_str(),
+                &o.redirect_url,
+                &o.callback_url,
+                i64::try_from(o.duration_secs).unwrap_or(i64::MAX),
+                &o.email,
+                &o.remarks,
+                o.status.code(),
+                o.created_at.epoch_millis(),
+                o.expires_at.epoch_millis(),
+                &new.request_md5,
+                &new.response_data,
+                i64::try_from(o.tip).unwrap_or(i64::MAX),
+            ],
+        );
         match inserted {
             Ok(_) => {
                 let attempt = match new.first_attempt {
@@ -141,7 +134,7 @@ pub(super) async fn create(c: &mut SqliteConnection, new: NewOrder) -> Result<Cr
                             id: id.clone(),
                             ..o.clone()
                         };
-                        Some(attempts::insert(c, &order, method, o.created_at).await?)
+                        Some(attempts::insert(c, &order, method, o.created_at)?)
                     }
                     None => None,
                 };
@@ -149,84 +142,66 @@ pub(super) async fn create(c: &mut SqliteConnection, new: NewOrder) -> Result<Cr
             }
             // The reference was checked above in this same transaction, so a unique
             // violation here is an id generated by another process at the same moment.
-            Err(e) if is_unique_violation(&e) => id = OrderId::generate(o.created_at),
-            Err(e) => return Err(e.into()),
+            Err(e) if db::is_unique_violation(&e) => id = OrderId::generate(o.created_at),
+            Err(e) => return Err(e),
         }
     }
     Err(StoreError::Duplicate("order id"))
 }
 
-pub(super) async fn set_response_data(
-    c: &mut SqliteConnection,
-    order: OrderId,
-    response_data: String,
-) -> Result<bool> {
-    let updated =
-        sqlx::query("UPDATE orders SET response_data = ? WHERE id = ? AND response_data = ''")
-            .bind(&response_data)
-            .bind(order.as_str())
-            .execute(&mut *c)
-            .await?;
-    Ok(updated.rows_affected() == 1)
+pub(super) fn set_response_data(c: &Connection, order: &OrderId, response_data: &str) -> Result<bool> {
+    let updated = db::exec(
+        c,
+        "UPDATE orders SET response_data = ?1 WHERE id = ?2 AND response_data = ''",
+        [response_data, order.as_str()],
+    )?;
+    Ok(updated == 1)
 }
 
 /// Marks a processing order expired, with its pending attempts.
-pub(super) async fn close_expired(
-    c: &mut SqliteConnection,
-    order_id: &str,
-    now: Timestamp,
-) -> Result<()> {
-    sqlx::query(
-        "UPDATE orders SET status = 'expired', finished_at = ? WHERE id = ? AND status = 'processing'",
-    )
-    .bind(now.epoch_millis())
-    .bind(order_id)
-    .execute(&mut *c)
-    .await?;
-    sqlx::query("UPDATE attempts SET status = ?, settled_at = ? WHERE order_id = ? AND status = ?")
-        .bind(AttemptStatus::Expired.code())
-        .bind(now.epoch_millis())
-        .bind(order_id)
-        .bind(AttemptStatus::Pending.code())
-        .execute(&mut *c)
-        .await?;
+pub(super) fn close_expired(c: &Connection, order_id: &str, now: Timestamp) -> Result<()> {
+    db::exec(
+        c,
+        "UPDATE orders SET status = 'expired', finished_at = ?1 WHERE id = ?2 AND status = 'processing'",
+        params![now.epoch_millis(), order_id],
+    )?;
+    db::exec(
+        c,
+        "UPDATE attempts SET status = ?1, settled_at = ?2 WHERE order_id = ?3 AND status = ?4",
+        params![
+            AttemptStatus::Expired.code(),
+            now.epoch_millis(),
+            order_id,
+            AttemptStatus::Pending.code(),
+        ],
+    )?;
     Ok(())
 }
 
-pub(super) async fn close_if_expired(
-    c: &mut SqliteConnection,
-    order: OrderId,
-    now: Timestamp,
-) -> Result<bool> {
-    let due: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM orders WHERE id = ? AND status = 'processing' AND expires_at <= ?",
-    )
-    .bind(order.as_str())
-    .bind(now.epoch_millis())
-    .fetch_optional(&mut *c)
-    .await?;
+pub(super) fn close_if_expired(c: &Connection, order: &OrderId, now: Timestamp) -> Result<bool> {
+    let due: Option<String> = db::opt(
+        c,
+        "SELECT id FROM orders WHERE id = ?1 AND status = 'processing' AND expires_at <= ?2",
+        params![order.as_str(), now.epoch_millis()],
+        db::first,
+    )?;
     if due.is_none() {
         return Ok(false);
     }
-    close_expired(c, order.as_str(), now).await?;
+    close_expired(c, order.as_str(), now)?;
     Ok(true)
 }
 
-pub(super) async fn expire_due(
-    c: &mut SqliteConnection,
-    now: Timestamp,
-    limit: u32,
-) -> Result<Vec<OrderId>> {
-    let ids: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM orders WHERE status = 'processing' AND expires_at <= ? ORDER BY expires_at LIMIT ?",
-    )
-    .bind(now.epoch_millis())
-    .bind(i64::from(limit))
-    .fetch_all(&mut *c)
-    .await?;
+pub(super) fn expire_due(c: &Connection, now: Timestamp, limit: u32) -> Result<Vec<OrderId>> {
+    let ids: Vec<String> = db::all(
+        c,
+        "SELECT id FROM orders WHERE status = 'processing' AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+        params![now.epoch_millis(), i64::from(limit)],
+        db::first,
+    )?;
     let mut closed = Vec::with_capacity(ids.len());
     for id in ids {
-        close_expired(c, &id, now).await?;
+        close_expired(c, &id, now)?;
         closed.push(OrderId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?);
     }
     Ok(closed)

@@ -2,58 +2,52 @@
 //! exceeds what was paid.
 
 use ottgate_core::{AttemptId, AttemptStatus, Money, Refund, RefundId, RefundStatus, Timestamp};
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::{Connection, params};
 
+use super::db;
 use crate::rows::{self, AttemptRow, RefundRow};
 use crate::{BeginRefund, NewRefund, Result, StoreError};
 
-pub(super) async fn of_payment(pool: &SqlitePool, payment: &AttemptId) -> Result<Vec<Refund>> {
-    let rows: Vec<RefundRow> =
-        sqlx::query_as("SELECT * FROM refunds WHERE payment_id = ? ORDER BY created_at, id")
-            .bind(payment.as_str())
-            .fetch_all(pool)
-            .await?;
-    rows.into_iter().map(RefundRow::into_refund).collect()
+fn one(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Option<Refund>> {
+    db::opt(c, sql, params, RefundRow::from_sqlite)?
+        .map(RefundRow::into_refund)
+        .transpose()
 }
 
-pub(super) async fn by_id(pool: &SqlitePool, id: &RefundId) -> Result<Option<Refund>> {
-    let row: Option<RefundRow> = sqlx::query_as("SELECT * FROM refunds WHERE id = ?")
-        .bind(id.as_str())
-        .fetch_optional(pool)
-        .await?;
-    row.map(RefundRow::into_refund).transpose()
+pub(super) fn of_payment(c: &Connection, payment: &AttemptId) -> Result<Vec<Refund>> {
+    db::all(
+        c,
+        "SELECT * FROM refunds WHERE payment_id = ?1 ORDER BY created_at, id",
+        [payment.as_str()],
+        RefundRow::from_sqlite,
+    )?
+    .into_iter()
+    .map(RefundRow::into_refund)
+    .collect()
 }
 
-async fn load(c: &mut SqliteConnection, id: &str) -> Result<Refund> {
-    let row: Option<RefundRow> = sqlx::query_as("SELECT * FROM refunds WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&mut *c)
-        .await?;
-    row.ok_or(StoreError::NotFound("refund"))?.into_refund()
+pub(super) fn by_id(c: &Connection, id: &RefundId) -> Result<Option<Refund>> {
+    one(c, "SELECT * FROM refunds WHERE id = ?1", [id.as_str()])
 }
 
-pub(super) async fn begin(c: &mut SqliteConnection, r: NewRefund) -> Result<BeginRefund> {
-    let payment: Option<AttemptRow> = sqlx::query_as(
-        "SELECT a.* FROM attempts a JOIN orders o ON o.id = a.order_id WHERE a.id = ? AND o.merchant_id = ?",
-    )
-    .bind(r.payment_id.as_str())
-    .bind(r.merchant_id.as_str())
-    .fetch_optional(&mut *c)
-    .await?;
+pub(super) fn begin(c: &Connection, r: &NewRefund) -> Result<BeginRefund> {
+    let payment = db::opt(
+        c,
+        "SELECT a.* FROM attempts a JOIN orders o ON o.id = a.order_id WHERE a.id = ?1 AND o.merchant_id = ?2",
+        [r.payment_id.as_str(), r.merchant_id.as_str()],
+        AttemptRow::from_sqlite,
+    )?;
     let Some(payment) = payment else {
         return Ok(BeginRefund::PaymentNotFound);
     };
     let payment = payment.into_attempt()?;
     if let Some(merchant_refund_id) = &r.merchant_refund_id {
-        let earlier: Option<RefundRow> = sqlx::query_as(
-            "SELECT * FROM refunds WHERE merchant_id = ? AND merchant_refund_id = ?",
-        )
-        .bind(r.merchant_id.as_str())
-        .bind(merchant_refund_id)
-        .fetch_optional(&mut *c)
-        .await?;
+        let earlier = one(
+            c,
+            "SELECT * FROM refunds WHERE merchant_id = ?1 AND merchant_refund_id = ?2",
+            [r.merchant_id.as_str(), merchant_refund_id.as_str()],
+        )?;
         if let Some(earlier) = earlier {
-            let earlier = earlier.into_refund()?;
             let same = earlier.payment_id == r.payment_id && earlier.money.amount == r.amount;
             return Ok(if same {
                 BeginRefund::Replayed(earlier)
@@ -65,12 +59,12 @@ pub(super) async fn begin(c: &mut SqliteConnection, r: NewRefund) -> Result<Begi
     if payment.status != AttemptStatus::Paid {
         return Ok(BeginRefund::NotRefundable(payment.status));
     }
-    let held: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE payment_id = ? AND status IN ('pending', 'success')",
-    )
-    .bind(payment.id.as_str())
-    .fetch_one(&mut *c)
-    .await?;
+    let held: i64 = db::one(
+        c,
+        "SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE payment_id = ?1 AND status IN ('pending', 'success')",
+        [payment.id.as_str()],
+        db::first,
+    )?;
     let refundable = payment
         .money
         .amount
@@ -80,30 +74,31 @@ pub(super) async fn begin(c: &mut SqliteConnection, r: NewRefund) -> Result<Begi
         return Ok(BeginRefund::Exceeds { refundable });
     }
     let refund = Refund {
-        id: r.id,
-        merchant_id: r.merchant_id,
+        id: r.id.clone(),
+        merchant_id: r.merchant_id.clone(),
         payment_id: payment.id,
-        merchant_refund_id: r.merchant_refund_id,
+        merchant_refund_id: r.merchant_refund_id.clone(),
         money: Money::new(r.amount, payment.money.currency),
         status: RefundStatus::Pending,
         created_at: r.at,
         finished_at: None,
         channel_refund_id: None,
     };
-    sqlx::query(
+    db::exec(
+        c,
         "INSERT INTO refunds (id, merchant_id, payment_id, merchant_refund_id, amount, currency, status, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(refund.id.as_str())
-    .bind(refund.merchant_id.as_str())
-    .bind(refund.payment_id.as_str())
-    .bind(&refund.merchant_refund_id)
-    .bind(rows::amount_to_db(refund.money.amount))
-    .bind(refund.money.currency.code())
-    .bind(refund.status.code())
-    .bind(refund.created_at.epoch_millis())
-    .execute(&mut *c)
-    .await?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            refund.id.as_str(),
+            refund.merchant_id.as_str(),
+            refund.payment_id.as_str(),
+            &refund.merchant_refund_id,
+            rows::amount_to_db(refund.money.amount),
+            refund.money.currency.code(),
+            refund.status.code(),
+            refund.created_at.epoch_millis(),
+        ],
+    )?;
     Ok(BeginRefund::Reserved(refund))
 }
 
@@ -115,16 +110,17 @@ pub(super) struct Finish {
     pub(super) at: Timestamp,
 }
 
-pub(super) async fn finish(c: &mut SqliteConnection, f: Finish) -> Result<Refund> {
-    sqlx::query(
-        "UPDATE refunds SET status = ?, finished_at = ?, channel_refund_id = COALESCE(?, channel_refund_id)
-         WHERE id = ? AND status = 'pending'",
-    )
-    .bind(f.status.code())
-    .bind(f.at.epoch_millis())
-    .bind(&f.channel_refund_id)
-    .bind(f.id.as_str())
-    .execute(&mut *c)
-    .await?;
-    load(c, f.id.as_str()).await
+pub(super) fn finish(c: &Connection, f: &Finish) -> Result<Refund> {
+    db::exec(
+        c,
+        "UPDATE refunds SET status = ?1, finished_at = ?2, channel_refund_id = COALESCE(?3, channel_refund_id)
+         WHERE id = ?4 AND status = 'pending'",
+        params![
+            f.status.code(),
+            f.at.epoch_millis(),
+            &f.channel_refund_id,
+            f.id.as_str(),
+        ],
+    )?;
+    by_id(c, &f.id)?.ok_or(StoreError::NotFound("refund"))
 }
