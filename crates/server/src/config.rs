@@ -134,7 +134,7 @@ impl Default for Config {
             allow_private_callbacks: None,
             callback_retry_schedule: RetrySchedule::default().to_string(),
             callback_timeout_ms: 10_000,
-            callback_concurrency: 16,
+            callback_concurrency: 64,
             max_body_bytes: 64 * 1024,
             header_read_timeout_ms: 10_000,
             request_timeout_ms: 60_000,

@@ -111,7 +111,11 @@ pub(super) fn start(
         c,
         "SELECT * FROM attempts WHERE order_id = ?1 AND method = ?2 AND status = ?3
          ORDER BY created_at DESC LIMIT 1",
-        [order_id.as_str(), method.code(), AttemptStatus::Pending.code()],
+        [
+            order_id.as_str(),
+            method.code(),
+            AttemptStatus::Pending.code(),
+        ],
     )?;
     if let Some(attempt) = pending {
         return Ok(StartOutcome::Resumed(attempt));

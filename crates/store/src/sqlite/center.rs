@@ -23,7 +23,11 @@ pub(super) fn insert_session(c: &Connection, s: &NewSession) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn session_user(c: &Connection, id_hash: &str, now: Timestamp) -> Result<Option<UserRecord>> {
+pub(super) fn session_user(
+    c: &Connection,
+    id_hash: &str,
+    now: Timestamp,
+) -> Result<Option<UserRecord>> {
     db::opt(
         c,
         "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id
@@ -114,7 +118,11 @@ pub(super) fn record_audit(c: &Connection, e: &AuditEntry) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn audit_log(c: &Connection, merchant: &MerchantId, limit: u32) -> Result<Vec<AuditEntry>> {
+pub(super) fn audit_log(
+    c: &Connection,
+    merchant: &MerchantId,
+    limit: u32,
+) -> Result<Vec<AuditEntry>> {
     db::all(
         c,
         "SELECT merchant_id, actor, action, subject, detail, at FROM audit_log

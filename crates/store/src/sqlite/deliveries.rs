@@ -204,7 +204,11 @@ pub(super) fn prune(c: &Connection, before: Timestamp, limit: u32) -> Result<u64
         db::first,
     )?;
     for id in &ids {
-        db::exec(c, "DELETE FROM delivery_attempts WHERE delivery_id = ?1", [id])?;
+        db::exec(
+            c,
+            "DELETE FROM delivery_attempts WHERE delivery_id = ?1",
+            [id],
+        )?;
         db::exec(c, "DELETE FROM deliveries WHERE id = ?1", [id])?;
     }
     Ok(ids.len() as u64)

@@ -180,7 +180,9 @@ fn write_loop(
 fn read_loop(c: &Connection, queue: &Mutex<mpsc::Receiver<ReadJob>>) {
     loop {
         let job = {
-            let queue = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let queue = queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             queue.recv()
         };
         match job {

@@ -12,7 +12,11 @@ pub(super) fn claim(c: &Connection, claim: &IdempotencyClaim) -> Result<Idempote
         c,
         "SELECT request_hash, state, response_status, response_body, created_at, locked_until
          FROM idempotency_keys WHERE merchant_id = ?1 AND scope = ?2 AND key = ?3",
-        [claim.merchant_id.as_str(), claim.scope.as_str(), claim.key.as_str()],
+        [
+            claim.merchant_id.as_str(),
+            claim.scope.as_str(),
+            claim.key.as_str(),
+        ],
         IdempotencyRow::from_sqlite,
     )?;
     if let Some(outcome) = row.and_then(|row| row.outcome(claim)) {

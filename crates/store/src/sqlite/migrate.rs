@@ -14,7 +14,11 @@ use crate::{Result, StoreError};
 
 /// (version, description, SQL), oldest first.
 pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
-    (1, "init", include_str!("../../migrations/sqlite/0001_init.sql")),
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
     (
         2,
         "channels",
@@ -35,7 +39,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "sign ins",
         include_str!("../../migrations/sqlite/0005_sign_ins.sql"),
     ),
-    (6, "users", include_str!("../../migrations/sqlite/0006_users.sql")),
+    (
+        6,
+        "users",
+        include_str!("../../migrations/sqlite/0006_users.sql"),
+    ),
     (
         7,
         "merchant center",
@@ -78,13 +86,19 @@ pub(super) fn run(c: &mut Connection) -> Result<()> {
             continue;
         }
         let started = Instant::now();
-        tx.execute_batch(sql)
-            .map_err(|e| StoreError::Migrate(format!("migration {version} ({description}): {e}")))?;
+        tx.execute_batch(sql).map_err(|e| {
+            StoreError::Migrate(format!("migration {version} ({description}): {e}"))
+        })?;
         let elapsed = i64::try_from(started.elapsed().as_nanos()).unwrap_or(i64::MAX);
         tx.execute(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
              VALUES (?1, ?2, 1, ?3, ?4)",
-            rusqlite::params![version, description, Sha384::digest(sql.as_bytes()).to_vec(), elapsed],
+            rusqlite::params![
+                version,
+                description,
+                Sha384::digest(sql.as_bytes()).to_vec(),
+                elapsed
+            ],
         )?;
         tx.commit()?;
     }

@@ -31,9 +31,9 @@ use std::time::Duration;
 use crate::rows::{AttemptRow, RefundRow};
 use crate::{
     AuditEntry, BeginRefund, CreateOutcome, DayTotal, Delivery, DeliveryAttemptRecord,
-    DeliveryAttemptRow, Event, Idempotency, IdempotencyClaim, MerchantRecord, NewOrder,
-    NewRefund, NewSession, NewUser, PaymentFilter, PaymentSummary, Result, SettleOutcome,
-    SettleRequest, SignInAttempt, StartOutcome, Stats, Store, StoreError, UserRecord,
+    DeliveryAttemptRow, Event, Idempotency, IdempotencyClaim, MerchantRecord, NewOrder, NewRefund,
+    NewSession, NewUser, PaymentFilter, PaymentSummary, Result, SettleOutcome, SettleRequest,
+    SignInAttempt, StartOutcome, Stats, Store, StoreError, UserRecord,
 };
 use engine::Engine;
 
@@ -296,12 +296,16 @@ impl Store for SqliteStore {
 
     async fn attempts(&self, order: &OrderId) -> Result<Vec<Attempt>> {
         let order = order.clone();
-        self.engine.read(move |c| attempts::of_order(c, &order)).await
+        self.engine
+            .read(move |c| attempts::of_order(c, &order))
+            .await
     }
 
     async fn order_with_attempts(&self, id: &OrderId) -> Result<Option<(Order, Vec<Attempt>)>> {
         let id = id.clone();
-        self.engine.read(move |c| orders::with_attempts(c, &id)).await
+        self.engine
+            .read(move |c| orders::with_attempts(c, &id))
+            .await
     }
 
     async fn settle(&self, request: SettleRequest) -> Result<SettleOutcome> {
@@ -610,7 +614,9 @@ impl Store for SqliteStore {
 
     async fn payments(&self, filter: &PaymentFilter) -> Result<Vec<PaymentSummary>> {
         let filter = filter.clone();
-        self.engine.read(move |c| center::payments(c, &filter)).await
+        self.engine
+            .read(move |c| center::payments(c, &filter))
+            .await
     }
 
     async fn day_totals(

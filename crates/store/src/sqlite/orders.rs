@@ -149,7 +149,11 @@ pub(super) fn create(c: &Connection, new: &NewOrder) -> Result<CreateOutcome> {
     Err(StoreError::Duplicate("order id"))
 }
 
-pub(super) fn set_response_data(c: &Connection, order: &OrderId, response_data: &str) -> Result<bool> {
+pub(super) fn set_response_data(
+    c: &Connection,
+    order: &OrderId,
+    response_data: &str,
+) -> Result<bool> {
     let updated = db::exec(
         c,
         "UPDATE orders SET response_data = ?1 WHERE id = ?2 AND response_data = ''",
