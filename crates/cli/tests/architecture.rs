@@ -11,15 +11,15 @@ use std::path::Path;
 
 /// (crate directory, allowed ottgate dependencies, forbidden external dependencies)
 const RULES: &[(&str, &[&str], &[&str])] = &[
-    ("envelope", &[], &["tokio", "sqlx", "axum", "reqwest"]),
+    ("envelope", &[], &["tokio", "rusqlite", "axum", "reqwest"]),
     (
         "api",
         &["ottgate-envelope"],
-        &["tokio", "sqlx", "axum", "reqwest"],
+        &["tokio", "rusqlite", "axum", "reqwest"],
     ),
-    ("core", &[], &["tokio", "sqlx", "axum", "reqwest"]),
+    ("core", &[], &["tokio", "rusqlite", "axum", "reqwest"]),
     ("store", &["ottgate-core"], &["axum", "reqwest"]),
-    ("channels", &["ottgate-core"], &["sqlx"]),
+    ("channels", &["ottgate-core"], &["rusqlite"]),
     (
         "server",
         &[
@@ -34,10 +34,10 @@ const RULES: &[(&str, &[&str], &[&str])] = &[
     (
         "client",
         &["ottgate-envelope", "ottgate-api"],
-        &["sqlx", "axum"],
+        &["rusqlite", "axum"],
     ),
     ("cli", &["ottgate-server", "ottgate-client"], &[]),
-    ("testkit", &[], &["sqlx", "axum"]),
+    ("testkit", &[], &["rusqlite", "axum"]),
 ];
 
 /// Names in the `[dependencies]` table of a manifest (not dev- or build-dependencies).
