@@ -70,16 +70,24 @@ pub fn script_hash(script: &str) -> String {
 }
 
 pub fn render(status: StatusCode, page: &impl Template) -> Response {
+    render_with(status, page, CSP.clone(), "no-referrer")
+}
+
+/// A server-rendered page with the headers every HTML page of the gateway carries: its
+/// content security policy, no framing, its referrer policy, never cached, no sniffing.
+pub fn render_with(
+    status: StatusCode,
+    page: &impl Template,
+    csp: HeaderValue,
+    referrer: &'static str,
+) -> Response {
     match page.render() {
         Ok(html) => {
             let mut response = (status, Html(html)).into_response();
             let headers = response.headers_mut();
-            headers.insert(header::CONTENT_SECURITY_POLICY, CSP.clone());
+            headers.insert(header::CONTENT_SECURITY_POLICY, csp);
             headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-            headers.insert(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("no-referrer"),
-            );
+            headers.insert(header::REFERRER_POLICY, HeaderValue::from_static(referrer));
             headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             headers.insert(
                 header::X_CONTENT_TYPE_OPTIONS,

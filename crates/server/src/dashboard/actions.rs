@@ -8,12 +8,11 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use ottgate_core::{Money, NotifyId, RefundStatus};
-use ottgate_store::AuditEntry;
 use serde::Deserialize;
 
 use super::pages::owned_order;
 use super::session::{CsrfForm, Signed};
-use super::{ErrorKind, error_page, internal};
+use super::{ErrorKind, admit, audit, error_page, internal};
 use crate::service::refunds::RefundError;
 use crate::state::AppState;
 
@@ -29,20 +28,6 @@ fn back_to(order_id: &str, notice: &str) -> Response {
     Redirect::to(&format!("/dashboard/payments/{order_id}?notice={notice}")).into_response()
 }
 
-async fn audit(state: &AppState, signed: &Signed, action: &str, subject: &str, detail: String) {
-    let entry = AuditEntry {
-        merchant_id: signed.merchant.id.clone(),
-        actor: signed.user.email.clone(),
-        action: action.to_owned(),
-        subject: subject.to_owned(),
-        detail,
-        at: state.service.clock.now(),
-    };
-    if let Err(e) = state.service.store.record_audit(entry).await {
-        tracing::error!(error = %e, action, subject, "audit log entry could not be written");
-    }
-}
-
 /// `POST /dashboard/payments/{order_id}/refund` with `amount` in major units (`3.00`).
 pub async fn refund(
     State(state): State<AppState>,
@@ -50,11 +35,8 @@ pub async fn refund(
     Path(order_id): Path<String>,
     Form(form): Form<RefundForm>,
 ) -> Response {
-    if let Err(refused) = signed
-        .check_csrf(&state, &form.csrf_token)
-        .and_then(|()| signed.require_admin())
-    {
-        return refused.into_response();
+    if let Some(refused) = admit(&state, &signed, &form.csrf_token) {
+        return refused;
     }
     let lang = signed.lang;
     let order = match owned_order(&state, &signed, &order_id).await {
@@ -107,11 +89,8 @@ pub async fn resend(
     Path(delivery_id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Err(refused) = signed
-        .check_csrf(&state, &form.csrf_token)
-        .and_then(|()| signed.require_admin())
-    {
-        return refused.into_response();
+    if let Some(refused) = admit(&state, &signed, &form.csrf_token) {
+        return refused;
     }
     let lang = signed.lang;
     let Ok(id) = NotifyId::parse(&delivery_id) else {

@@ -79,31 +79,7 @@ async fn stylesheet() -> Response {
 
 /// A merchant-center page as a response, with its security headers.
 pub fn render(status: StatusCode, page: &impl Template) -> Response {
-    match page.render() {
-        Ok(html) => {
-            let mut response = (status, axum::response::Html(html)).into_response();
-            let headers = response.headers_mut();
-            headers.insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(CSP),
-            );
-            headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-            headers.insert(
-                header::REFERRER_POLICY,
-                HeaderValue::from_static("same-origin"),
-            );
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            headers.insert(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            );
-            response
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "merchant-center page failed to render");
-            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-        }
-    }
+    crate::checkout::pages::render_with(status, page, HeaderValue::from_static(CSP), "same-origin")
 }
 
 #[derive(Template)]
@@ -198,6 +174,38 @@ impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         error_page(self.0, ErrorKind::Forbidden)
     }
+}
+
+/// Records an admin action in the audit log. The action is done already: a failure to
+/// record it is logged as an error, not shown as the action's failure.
+pub async fn audit(
+    state: &AppState,
+    signed: &session::Signed,
+    action: &str,
+    subject: &str,
+    detail: String,
+) {
+    let entry = ottgate_store::AuditEntry {
+        merchant_id: signed.merchant.id.clone(),
+        actor: signed.user.email.clone(),
+        action: action.to_owned(),
+        subject: subject.to_owned(),
+        detail,
+        at: state.service.clock.now(),
+    };
+    if let Err(e) = state.service.store.record_audit(entry).await {
+        tracing::error!(error = %e, action, subject, "audit log entry could not be written");
+    }
+}
+
+/// An admin action's gate: the form's token must be the session's and the user an admin,
+/// else the 403 to answer with (and nothing is done).
+pub fn admit(state: &AppState, signed: &session::Signed, token: &str) -> Option<Response> {
+    signed
+        .check_csrf(state, token)
+        .and_then(|()| signed.require_admin())
+        .err()
+        .map(IntoResponse::into_response)
 }
 
 /// A failed lookup as a page: logged with its cause, shown as "something went wrong".

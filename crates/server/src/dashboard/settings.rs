@@ -10,13 +10,13 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use ottgate_core::{PaymentMethod, Timestamp};
-use ottgate_store::{AuditEntry, UserRole};
+use ottgate_store::UserRole;
 use serde::Deserialize;
 
 use super::i18n::{Strings, method_name};
 use super::pages::{Chrome, page};
 use super::session::{CsrfForm, Signed};
-use super::{internal, render};
+use super::{admit, audit, internal, render};
 use crate::service::merchants::{
     ChannelChange, MerchantError, ROTATION_GRACE, change_channels, rotate_sign_key,
     rotate_webhook_secret,
@@ -196,31 +196,54 @@ fn shown_once(signed: &Signed, heading: String, value: String) -> Response {
     )
 }
 
-async fn audit(state: &AppState, signed: &Signed, action: &str, subject: &str, detail: String) {
-    let entry = AuditEntry {
-        merchant_id: signed.merchant.id.clone(),
-        actor: signed.user.email.clone(),
-        action: action.to_owned(),
-        subject: subject.to_owned(),
-        detail,
-        at: state.service.clock.now(),
-    };
-    if let Err(e) = state.service.store.record_audit(entry).await {
-        tracing::error!(error = %e, action, subject, "audit log entry could not be written");
+/// Which secret a rotation replaces.
+#[derive(Debug, Clone, Copy)]
+enum Rotated {
+    SignKey,
+    WebhookSecret,
+}
+
+/// Rotates a secret; the new one is shown once.
+async fn rotate(state: &AppState, signed: &Signed, token: &str, which: Rotated) -> Response {
+    if let Some(refused) = admit(state, signed, token) {
+        return refused;
     }
-}
-
-/// Admin actions need a valid token and the admin role (403 otherwise, nothing done).
-fn admitted(state: &AppState, signed: &Signed, token: &str) -> Option<Response> {
-    signed
-        .check_csrf(state, token)
-        .and_then(|()| signed.require_admin())
-        .err()
-        .map(IntoResponse::into_response)
-}
-
-fn merchant_failure(signed: &Signed, e: &MerchantError) -> Response {
-    internal(signed.lang, e)
+    let s = &state.service;
+    let id = &signed.merchant.id;
+    let hours = ROTATION_GRACE.as_secs() / 3600;
+    let rotated = match which {
+        Rotated::SignKey => rotate_sign_key(&*s.store, &s.keyring, &*s.clock, id)
+            .await
+            .map(|key| {
+                let detail = format!("previous key accepted for {hours} h");
+                (
+                    key.expose_secret().to_owned(),
+                    signed.t().new_sign_key,
+                    "rotate_sign_key",
+                    detail,
+                )
+            }),
+        Rotated::WebhookSecret => rotate_webhook_secret(&*s.store, &s.keyring, &*s.clock, id)
+            .await
+            .map(|secret| {
+                let detail = format!("previous secret signs for {hours} h");
+                let value = secret.expose_secret().to_owned();
+                (
+                    value,
+                    signed.t().new_webhook_secret,
+                    "rotate_webhook_secret",
+                    detail,
+                )
+            }),
+    };
+    match rotated {
+        Ok((value, heading, action, detail)) => {
+            audit(state, signed, action, id.as_str(), detail).await;
+            tracing::info!(merchant_id = %id, user = %signed.user.email, action, "secret rotated");
+            shown_once(signed, heading.to_owned(), value)
+        }
+        Err(e) => internal(signed.lang, &e),
+    }
 }
 
 /// `POST /dashboard/settings/sign-key`.
@@ -229,33 +252,7 @@ pub async fn rotate_key(
     signed: Signed,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Some(refused) = admitted(&state, &signed, &form.csrf_token) {
-        return refused;
-    }
-    let s = &state.service;
-    match rotate_sign_key(&*s.store, &s.keyring, &*s.clock, &signed.merchant.id).await {
-        Ok(key) => {
-            let detail = format!(
-                "previous key accepted for {} h",
-                ROTATION_GRACE.as_secs() / 3600
-            );
-            audit(
-                &state,
-                &signed,
-                "rotate_sign_key",
-                signed.merchant.id.as_str(),
-                detail,
-            )
-            .await;
-            tracing::info!(merchant_id = %signed.merchant.id, user = %signed.user.email, "sign key rotated");
-            shown_once(
-                &signed,
-                signed.t().new_sign_key.to_owned(),
-                key.expose_secret().to_owned(),
-            )
-        }
-        Err(e) => merchant_failure(&signed, &e),
-    }
+    rotate(&state, &signed, &form.csrf_token, Rotated::SignKey).await
 }
 
 /// `POST /dashboard/settings/webhook-secret`.
@@ -264,33 +261,7 @@ pub async fn rotate_secret(
     signed: Signed,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Some(refused) = admitted(&state, &signed, &form.csrf_token) {
-        return refused;
-    }
-    let s = &state.service;
-    match rotate_webhook_secret(&*s.store, &s.keyring, &*s.clock, &signed.merchant.id).await {
-        Ok(secret) => {
-            let detail = format!(
-                "previous secret signs for {} h",
-                ROTATION_GRACE.as_secs() / 3600
-            );
-            audit(
-                &state,
-                &signed,
-                "rotate_webhook_secret",
-                signed.merchant.id.as_str(),
-                detail,
-            )
-            .await;
-            tracing::info!(merchant_id = %signed.merchant.id, user = %signed.user.email, "webhook secret rotated");
-            shown_once(
-                &signed,
-                signed.t().new_webhook_secret.to_owned(),
-                secret.expose_secret().to_owned(),
-            )
-        }
-        Err(e) => merchant_failure(&signed, &e),
-    }
+    rotate(&state, &signed, &form.csrf_token, Rotated::WebhookSecret).await
 }
 
 /// `POST /dashboard/settings/methods`: `csrf_token` and one `method` per method left on
@@ -311,7 +282,7 @@ pub async fn methods(State(state): State<AppState>, signed: Signed, body: Bytes)
             _ => {}
         }
     }
-    if let Some(refused) = admitted(&state, &signed, &token) {
+    if let Some(refused) = admit(&state, &signed, &token) {
         return refused;
     }
     if on.is_empty() {
@@ -347,7 +318,7 @@ pub async fn methods(State(state): State<AppState>, signed: Signed, body: Bytes)
         Err(MerchantError::Invalid(_)) => {
             Redirect::to("/dashboard/settings?notice=methods_empty").into_response()
         }
-        Err(e) => merchant_failure(&signed, &e),
+        Err(e) => internal(signed.lang, &e),
     }
 }
 
@@ -368,7 +339,7 @@ pub async fn add(
     signed: Signed,
     Form(form): Form<UserForm>,
 ) -> Response {
-    if let Some(refused) = admitted(&state, &signed, &form.csrf_token) {
+    if let Some(refused) = admit(&state, &signed, &form.csrf_token) {
         return refused;
     }
     let role = match form.role.as_str() {
