@@ -178,7 +178,11 @@ pub async fn query(
         .await?
         .ok_or_else(not_found)?;
     let now = state.service.clock.now();
-    state.service.store.close_if_expired(&found.id, now).await?;
+    // Only an order past its expiry as read has anything to close: the write (a turn of
+    // the writer) is skipped for every other query.
+    if found.status_at(now) != found.status {
+        state.service.store.close_if_expired(&found.id, now).await?;
+    }
     let (order, attempts) = state
         .service
         .store

@@ -103,15 +103,14 @@ impl Service {
     /// `order` as of now: closed first if it expired and the sweeper has not closed it yet,
     /// so nobody is shown an expired order as open. Whether it was closed just now.
     pub async fn as_of_now(&self, order: Order) -> Result<(Order, bool), ServiceError> {
-        if self
-            .store
-            .close_if_expired(&order.id, self.clock.now())
-            .await?
-        {
-            Ok((self.existing_order(&order.id).await?, true))
-        } else {
-            Ok((order, false))
+        let now = self.clock.now();
+        // Not expired as read: nothing to close, no write.
+        if order.status_at(now) == order.status {
+            return Ok((order, false));
         }
+        // Closed here, or by another gateway (or paid) a moment ago: as it now is.
+        let closed = self.store.close_if_expired(&order.id, now).await?;
+        Ok((self.existing_order(&order.id).await?, closed))
     }
 
     fn public(&self, path: &str) -> Url {

@@ -274,6 +274,9 @@ impl Store for PgStore {
     }
 
     async fn create_order(&self, new: NewOrder) -> Result<CreateOutcome> {
+        if let Some(created) = orders::create_at_once(&self.client().await?, &new).await? {
+            return Ok(created);
+        }
         in_tx!(self, |tx| orders::create(&tx, &new))
     }
 

@@ -70,6 +70,61 @@ pub(super) async fn lock(tx: &Transaction<'_>, id: &str) -> Result<Order> {
     order(&row.ok_or(StoreError::NotFound("order"))?)
 }
 
+/// Inserts the order under `id` unless any of its unique keys (id, token, the merchant's
+/// reference) is taken; whether it went in.
+async fn insert(c: &impl GenericClient, new: &NewOrder, id: &OrderId) -> Result<bool> {
+    let o = &new.order;
+    let inserted = db::exec(
+        c,
+        "INSERT INTO orders (id, merchant_id, kind, reference, token, amount, currency, sale_num, shop_id,
+         operator_id, redirect_url, callback_url, duration_secs, email, remarks, status, created_at, expires_at,
+         request_md5, response_data, tip)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+         ON CONFLICT DO NOTHING",
+        &[
+            &id.as_str(),
+            &o.merchant_id.as_str(),
+            &o.kind.code(),
+            &o.reference.as_ref().map(MerchantRef::as_str),
+            &o.token.as_str(),
+            &rows::amount_to_db(o.money.amount),
+            &o.money.currency.code(),
+            &o.sale_num,
+            &o.shop_id.as_str(),
+            &o.operator_id.as_str(),
+            &o.redirect_url,
+            &o.callback_url,
+            &i64::try_from(o.duration_secs).unwrap_or(i64::MAX),
+            &o.email,
+            &o.remarks,
+            &o.status.code(),
+            &o.created_at.epoch_millis(),
+            &o.expires_at.epoch_millis(),
+            &new.request_md5,
+            &new.response_data,
+            &i64::try_from(o.tip).unwrap_or(i64::MAX),
+        ],
+    )
+    .await?;
+    Ok(inserted == 1)
+}
+
+/// The common case in one round trip: an order without a first attempt, its keys all free,
+/// inserted by one autocommitted statement. `None`: something was taken (a replayed
+/// reference, a colliding id) — [`create`] sorts it out in a transaction.
+pub(super) async fn create_at_once(
+    c: &impl GenericClient,
+    new: &NewOrder,
+) -> Result<Option<CreateOutcome>> {
+    if new.first_attempt.is_some() || !insert(c, new, &new.order.id).await? {
+        return Ok(None);
+    }
+    Ok(Some(CreateOutcome::Created {
+        id: new.order.id.clone(),
+        attempt: None,
+    }))
+}
+
 pub(super) async fn create(tx: &Transaction<'_>, new: &NewOrder) -> Result<CreateOutcome> {
     let o = &new.order;
     let mut id = o.id.clone();
@@ -77,39 +132,7 @@ pub(super) async fn create(tx: &Transaction<'_>, new: &NewOrder) -> Result<Creat
         if let Some(exists) = existing(tx, new).await? {
             return Ok(exists);
         }
-        let inserted = db::exec(
-            tx,
-            "INSERT INTO orders (id, merchant_id, kind, reference, token, amount, currency, sale_num, shop_id,
-             operator_id, redirect_url, callback_url, duration_secs, email, remarks, status, created_at, expires_at,
-             request_md5, response_data, tip)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
-             ON CONFLICT DO NOTHING",
-            &[
-                &id.as_str(),
-                &o.merchant_id.as_str(),
-                &o.kind.code(),
-                &o.reference.as_ref().map(MerchantRef::as_str),
-                &o.token.as_str(),
-                &rows::amount_to_db(o.money.amount),
-                &o.money.currency.code(),
-                &o.sale_num,
-                &o.shop_id.as_str(),
-                &o.operator_id.as_str(),
-                &o.redirect_url,
-                &o.callback_url,
-                &i64::try_from(o.duration_secs).unwrap_or(i64::MAX),
-                &o.email,
-                &o.remarks,
-                &o.status.code(),
-                &o.created_at.epoch_millis(),
-                &o.expires_at.epoch_millis(),
-                &new.request_md5,
-                &new.response_data,
-                &i64::try_from(o.tip).unwrap_or(i64::MAX),
-            ],
-        )
-        .await?;
-        if inserted == 1 {
+        if insert(tx, new, &id).await? {
             let attempt = match new.first_attempt {
                 Some(method) => {
                     let order = Order {
