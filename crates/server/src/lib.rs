@@ -167,7 +167,9 @@ impl Gateway {
         id: &str,
         change: merchants::ChannelChange,
     ) -> Result<ottgate_core::Merchant, MerchantError> {
-        merchants::change_channels(&*self.state.service.store, id, change).await
+        let merchant = merchants::change_channels(&*self.state.service.store, id, change).await?;
+        self.state.service.signings.forget(&merchant.id);
+        Ok(merchant)
     }
 
     /// One delivery-worker step: attempts every callback due now.

@@ -161,6 +161,7 @@ impl Gateway {
                 metrics: Metrics::new(),
                 delivery_wakeup: tokio::sync::Notify::new(),
                 rates: Default::default(),
+                signings: Default::default(),
             },
             callbacks,
             worker_id,

@@ -236,6 +236,7 @@ async fn rotate(state: &AppState, signed: &Signed, token: &str, which: Rotated) 
                 )
             }),
     };
+    s.signings.forget(id);
     match rotated {
         Ok((value, heading, action, detail)) => {
             audit(state, signed, action, id.as_str(), detail).await;
@@ -299,6 +300,7 @@ pub async fn methods(State(state): State<AppState>, signed: Signed, body: Bytes)
     };
     match change_channels(&*state.service.store, signed.merchant.id.as_str(), change).await {
         Ok(merchant) => {
+            state.service.signings.forget(&merchant.id);
             let detail = merchant
                 .methods
                 .iter()

@@ -19,6 +19,7 @@ pub mod payments;
 pub mod rates;
 mod reconcile;
 pub mod refunds;
+pub mod signing;
 pub mod users;
 
 /// What the business logic works with.
@@ -34,6 +35,8 @@ pub struct Service {
     pub delivery_wakeup: Notify,
     /// Today's exchange rates, as fetched for EX_RATE_QUERY.
     pub rates: rates::RateCache,
+    /// Merchants' signing material, kept for a second.
+    pub signings: signing::SigningCache,
 }
 
 /// A merchant and its sign key, unsealed for the length of one request.

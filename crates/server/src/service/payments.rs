@@ -56,20 +56,27 @@ impl From<StoreError> for StartError {
 
 impl Service {
     pub async fn signing(&self, id: &MerchantId) -> Result<Option<Signing>, ServiceError> {
+        let now = self.clock.now();
+        if let Some(cached) = self.signings.get(id, now) {
+            return Ok(Some(cached));
+        }
         let Some(record) = self.store.merchant(id).await? else {
             return Ok(None);
         };
         let key = self.keyring.open_sign_key(id, &record.sign_key_sealed)?;
-        let now = self.clock.now();
         let previous = match record.rotation.previous_sign_key {
-            Some((sealed, until)) if until > now => Some(self.keyring.open_sign_key(id, &sealed)?),
+            Some((sealed, until)) if until > now => {
+                Some((self.keyring.open_sign_key(id, &sealed)?, until))
+            }
             _ => None,
         };
-        Ok(Some(Signing {
+        let signing = Signing {
             merchant: record.merchant,
             key,
-            previous,
-        }))
+            previous: previous.as_ref().map(|(key, _)| key.clone()),
+        };
+        self.signings.put(signing.clone(), previous);
+        Ok(Some(signing))
     }
 
     /// The sign key of the merchant `order` belongs to, which must exist.

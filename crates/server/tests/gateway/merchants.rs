@@ -143,3 +143,39 @@ async fn the_wallets_see_the_merchants_own_ids() {
         ottgate_channels::wechat::testkeys::SUB_MCH_ID
     );
 }
+
+/// Another process (another gateway on the database, `ottgate merchant channels`) changes
+/// the merchant behind this gateway's back: within a second the change is served.
+#[tokio::test]
+async fn a_change_made_elsewhere_is_served_within_a_second() {
+    let t = TestGateway::start().await;
+    let before = t.create("elsewhere-1").await;
+    assert!(
+        t.page(&before.payinfo)
+            .await
+            .contains("id=\"method-ALIPAY\"")
+    );
+    let store = &t.gateway.state().service.store;
+    let id = &t.merchant.merchant.id;
+    let changed_at = std::time::Instant::now();
+    assert!(
+        store
+            .update_merchant_channels(id, &[PaymentMethod::WeChatPay], &Default::default())
+            .await
+            .unwrap()
+    );
+    crate::harness::eventually("the change served", || async {
+        let created = t
+            .create(&format!("elsewhere-{}", changed_at.elapsed().as_micros()))
+            .await;
+        !t.page(&created.payinfo)
+            .await
+            .contains("id=\"method-ALIPAY\"")
+    })
+    .await;
+    assert!(
+        changed_at.elapsed() < std::time::Duration::from_secs(3),
+        "served {:?} after the change",
+        changed_at.elapsed()
+    );
+}
