@@ -58,6 +58,13 @@ pub struct BenchArgs {
     /// One JSON object per phase instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Instead of measuring: write this many PREPAY_INIT bodies sealed for the merchant of
+    /// --credentials, one per line, to --wrk-bodies (for `scripts/wrk-envelope.lua`).
+    #[arg(long, requires_all = ["wrk_bodies", "url"])]
+    pub wrk_count: Option<u64>,
+    /// Where --wrk-count writes the bodies.
+    #[arg(long, requires = "wrk_count")]
+    pub wrk_bodies: Option<std::path::PathBuf>,
 }
 
 /// A phase's figures, as printed.
@@ -162,6 +169,11 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         );
     }
     let mut bench = scenarios::Bench::new(&target, load, args.seconds)?;
+    if let (Some(count), Some(path)) = (args.wrk_count, &args.wrk_bodies) {
+        bench.write_create_bodies(count, path)?;
+        println!("{count} sealed PREPAY_INIT bodies in {}", path.display());
+        return Ok(());
+    }
     for scenario in &args.scenario {
         let report = match scenario {
             Scenario::Create => bench.create().await?,

@@ -179,6 +179,33 @@ impl<'a> Bench<'a> {
         })
     }
 
+    /// Writes `count` PREPAY_INIT bodies, sealed for this merchant with distinct
+    /// references, one per line: what `scripts/wrk-envelope.lua` sends, so wrk can check the
+    /// bench's figures with a load generator of its own.
+    pub fn write_create_bodies(&self, count: u64, path: &std::path::Path) -> Result<()> {
+        use std::io::Write;
+        let bodies = self.seal(count, |i| {
+            let request = self.order(
+                format!("wrk-{}-{i}", self.run),
+                "https://shop.example/notify",
+            );
+            serde_json::to_vec(&self.client.envelope(
+                "PREPAY_INIT",
+                "2.0",
+                &prepay_fields(&request),
+            ))
+            .unwrap_or_default()
+        });
+        let file = std::fs::File::create(path).with_context(|| format!("{}", path.display()))?;
+        let mut out = std::io::BufWriter::new(file);
+        for body in bodies.iter() {
+            out.write_all(body)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        Ok(())
+    }
+
     pub async fn query(&mut self) -> Result<Report> {
         if self.created == 0 {
             // Something to ask about.
