@@ -105,6 +105,44 @@ fn bench_drives_a_running_gateway_open_loop_and_reports_json() {
     }
     assert_eq!(phases[3]["callbacks"], 40, "every e2e payment called back");
     assert!(phases[3]["callback_p99_ms"].as_f64().unwrap() > 0.0);
+
+    // Bodies for wrk: sealed for this merchant, each a new order the gateway takes.
+    let bodies = dir.path().join("bodies.txt");
+    run(ottgate().args([
+        "bench",
+        "--url",
+        &server.base,
+        "--credentials",
+        credentials.to_str().unwrap(),
+        "--wrk-count",
+        "3",
+        "--wrk-bodies",
+        bodies.to_str().unwrap(),
+    ]));
+    let text = std::fs::read_to_string(&bodies).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3);
+    let http = reqwest::Client::new();
+    let mut answers = std::collections::HashSet::new();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    for line in &lines {
+        let envelope: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(envelope["action"], "PREPAY_INIT");
+        let answer = runtime.block_on(async {
+            http.post(format!("{}/processV2", server.base))
+                .header("content-type", "application/json")
+                .body(line.to_string())
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        });
+        assert!(answer.contains("\"rsp_code\":\"SUCCESS\""), "{answer}");
+        answers.insert(answer);
+    }
+    assert_eq!(answers.len(), 3, "three different orders");
 }
 
 #[test]
