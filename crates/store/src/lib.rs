@@ -40,6 +40,9 @@ pub enum StoreError {
     Pool(String),
     #[error("migration failed: {0}")]
     Migrate(String),
+    /// The store cannot be opened as configured.
+    #[error("{0}")]
+    Config(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("{0} already exists")]

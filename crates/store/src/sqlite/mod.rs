@@ -76,6 +76,13 @@ impl SqliteStore {
     /// commit per write — what group commit is measured against).
     pub async fn open_with(url: &str, max_batch: usize) -> Result<Self> {
         let path = file_of(url);
+        // The writer and each reader open the file on their own connection: an in-memory
+        // database would be a different, empty one on each.
+        if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+            return Err(StoreError::Config(format!(
+                "{url}: the SQLite store needs a file (an in-memory database is not supported)"
+            )));
+        }
         let engine = tokio::task::spawn_blocking(move || -> Result<Engine> {
             let mut c = engine::connect(&path)?;
             migrate::run(&mut c)?;
@@ -665,6 +672,14 @@ impl Store for SqliteStore {
 mod tests {
     use super::file_of;
     use std::path::PathBuf;
+
+    #[tokio::test]
+    async fn an_in_memory_database_is_refused_with_a_reason() {
+        for url in ["sqlite::memory:", "sqlite://", ":memory:"] {
+            let e = super::SqliteStore::open(url).await.unwrap_err();
+            assert!(e.to_string().contains("needs a file"), "{url}: {e}");
+        }
+    }
 
     #[test]
     fn database_urls_name_their_file() {
