@@ -20,6 +20,24 @@ pub struct Credentials {
     pub app_key: Option<String>,
 }
 
+/// Whether `GET /healthz` at `addr` answers 200 (plain HTTP/1.0 over a socket: the bench
+/// has no runtime yet when it starts the gateway).
+fn healthy(addr: &str) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(b"GET /healthz HTTP/1.0\r\nHost: bench\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.ends_with(b" 200")
+}
+
 /// The gateway under load.
 pub struct Target {
     /// `http://host:port` (no trailing slash).
@@ -101,26 +119,29 @@ impl Target {
             );
         }
         let credentials: Credentials = serde_json::from_slice(&out.stdout)?;
-        let mut child = command(&["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        // A free port, then the gateway's /healthz: whatever RUST_LOG says (set it to
+        // `warn` to measure without request logging), readiness does not depend on a log line.
+        let listen = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0")?;
+            probe.local_addr()?.to_string()
+        };
+        let mut child = command(&["serve", "--listen", &listen, "--log-format", "json"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()?;
         let stderr = BufReader::new(child.stderr.take().context("server stderr")?);
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Read the address it listens on, then keep draining its log so it never blocks.
-        std::thread::spawn(move || {
-            for line in stderr.lines().map_while(Result::ok) {
-                if line.contains("ottgate serving")
-                    && let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
-                    && let Some(listen) = v["fields"]["listen"].as_str()
-                {
-                    let _ = tx.send(listen.to_owned());
-                }
+        // Keep draining its log so it never blocks.
+        std::thread::spawn(move || for _ in stderr.lines().map_while(Result::ok) {});
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !healthy(&listen) {
+            if let Some(status) = child.try_wait()? {
+                bail!("the spawned gateway exited ({status})");
             }
-        });
-        let listen = rx
-            .recv_timeout(Duration::from_secs(60))
-            .context("the spawned gateway did not start")?;
+            if std::time::Instant::now() > deadline {
+                bail!("the spawned gateway did not start within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         Ok(Self {
             base: format!("http://{listen}"),
             credentials,
