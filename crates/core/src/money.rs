@@ -30,6 +30,22 @@ impl Currency {
         2
     }
 
+    /// `minor` units in major units without grouping (`0.00`, `1234.50`): any count,
+    /// zero included, as totals and refunded sums need.
+    pub fn major_plain(self, minor: u64) -> String {
+        let digits = self.minor_digits();
+        let scale = 10u64.pow(digits);
+        if digits == 0 {
+            return minor.to_string();
+        }
+        format!(
+            "{}.{:0width$}",
+            minor / scale,
+            minor % scale,
+            width = digits as usize
+        )
+    }
+
     /// The symbol buyers recognise; shown beside the ISO code, never instead of it.
     pub fn symbol(self) -> &'static str {
         match self {
@@ -159,13 +175,7 @@ impl Money {
 
     /// `12.34`: major units with no grouping, as upstream wallets (Alipay) want them.
     pub fn major_plain(self) -> String {
-        let scale = 10u64.pow(self.currency.minor_digits());
-        format!(
-            "{}.{:0width$}",
-            self.amount.minor() / scale,
-            self.amount.minor() % scale,
-            width = self.currency.minor_digits() as usize
-        )
+        self.currency.major_plain(self.amount.minor())
     }
 }
 
@@ -198,6 +208,14 @@ mod tests {
     #[case::fullwidth_digit("５")]
     fn malformed_amounts_are_rejected(#[case] raw: &str) {
         assert_eq!(Amount::parse(raw), Err(InvalidAmount));
+    }
+
+    #[rstest]
+    #[case(0, "0.00")]
+    #[case(5, "0.05")]
+    #[case(123_450, "1234.50")]
+    fn any_count_of_minor_units_prints_plain(#[case] minor: u64, #[case] shown: &str) {
+        assert_eq!(Currency::Cad.major_plain(minor), shown);
     }
 
     #[rstest]

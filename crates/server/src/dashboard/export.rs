@@ -12,7 +12,7 @@ use ottgate_store::{PaymentFilter, PaymentSummary};
 
 use super::pages::ListQuery;
 use super::session::Signed;
-use super::{ErrorKind, error_page, major_units};
+use super::{ErrorKind, error_page};
 use crate::state::AppState;
 
 /// Payments read per query.
@@ -52,7 +52,7 @@ pub fn line(out: &mut String, p: &PaymentSummary) {
         p.method.map(|m| m.code().to_owned()).unwrap_or_default(),
         p.money.currency.code().to_owned(),
         p.money.major_plain(),
-        major_units(p.refunded, p.money.currency),
+        p.money.currency.major_plain(p.refunded),
         status(p).to_owned(),
         p.wallet_reference.clone().unwrap_or_default(),
     ];

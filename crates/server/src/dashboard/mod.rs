@@ -149,22 +149,6 @@ pub fn error_page(lang: Lang, kind: ErrorKind) -> Response {
     )
 }
 
-/// `minor` units of `currency` in major units, without grouping (`0.00`, `1234.50`).
-pub fn major_units(minor: u64, currency: ottgate_core::Currency) -> String {
-    let digits = currency.minor_digits();
-    let scale = 10u64.pow(digits);
-    if digits == 0 {
-        minor.to_string()
-    } else {
-        format!(
-            "{}.{:0width$}",
-            minor / scale,
-            minor % scale,
-            width = digits as usize
-        )
-    }
-}
-
 /// A form refused (its CSRF token is wrong, or the user's role does not allow it): 403,
 /// and nothing was done.
 #[derive(Debug, Clone, Copy)]

@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::chart::{self, Bar};
 use super::i18n::{self, Strings, method_name, status_name};
 use super::session::{SESSION_LIFETIME, Signed, set_cookie};
-use super::{ErrorKind, error_page, internal, major_units, render};
+use super::{ErrorKind, error_page, internal, render};
 use crate::checkout::i18n::Lang;
 use crate::state::AppState;
 
@@ -72,7 +72,7 @@ pub fn page(
 
 fn money_text(minor: u64, currency: Currency) -> String {
     Amount::from_minor(minor).map_or_else(
-        |_| format!("{} {}", major_units(minor, currency), currency.code()),
+        |_| format!("{} {}", currency.major_plain(minor), currency.code()),
         |a| {
             format!(
                 "{} {}",
