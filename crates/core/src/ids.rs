@@ -203,14 +203,18 @@ impl MerchantRef {
 }
 
 string_id!(
-    /// The unguessable id in a checkout URL: 128 random bits as 32 lower-case hex
-    /// characters. Never derived from the order id.
+    /// The unguessable id in a checkout URL: 44 lower-case hex characters, the creation
+    /// time in epoch milliseconds (12) followed by 128 random bits (32). Never derived from
+    /// the order id. The time prefix is not for secrecy but for the store: tokens made
+    /// together sort together, so the unique index on them grows at its right edge instead
+    /// of dirtying a random page per order (a third of the bytes a create wrote to the
+    /// SQLite WAL). Tokens made before it (32 random hex) are still accepted.
     CheckoutToken
 );
 
 impl CheckoutToken {
     pub fn parse(s: &str) -> Result<Self, InvalidId> {
-        if s.len() == 32
+        if (s.len() == 32 || s.len() == 44)
             && s.bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         {
@@ -218,13 +222,14 @@ impl CheckoutToken {
         } else {
             Err(InvalidId {
                 what: "checkout token",
-                rule: "32 lower-case hex characters",
+                rule: "44 (or, made before 2026-11, 32) lower-case hex characters",
             })
         }
     }
 
-    pub fn generate() -> Self {
-        Self(random_hex(16))
+    pub fn generate(now: Timestamp) -> Self {
+        let millis = now.epoch_millis().clamp(0, 0xffff_ffff_ffff);
+        Self(format!("{millis:012x}{}", random_hex(16)))
     }
 }
 
@@ -277,7 +282,10 @@ mod tests {
         assert!(MerchantId::generate().as_str().starts_with("ON"));
         assert_eq!(MerchantId::generate().as_str().len(), 10);
         assert_eq!(OperatorId::generate().as_str().len(), 10);
-        assert!(CheckoutToken::parse(CheckoutToken::generate().as_str()).is_ok());
+        let token = CheckoutToken::generate(now);
+        assert_eq!(token.as_str().len(), 44);
+        assert!(token.as_str().starts_with("01870a560261"), "{token}");
+        assert!(CheckoutToken::parse(token.as_str()).is_ok());
     }
 
     #[test]
@@ -290,10 +298,29 @@ mod tests {
     }
 
     #[test]
-    fn checkout_tokens_do_not_repeat() {
-        let a = CheckoutToken::generate();
-        let b = CheckoutToken::generate();
+    fn checkout_tokens_do_not_repeat_within_one_millisecond() {
+        let now = Timestamp::from_epoch_millis(1_679_505_621_601);
+        let a = CheckoutToken::generate(now);
+        let b = CheckoutToken::generate(now);
         assert_ne!(a, b);
+        assert_eq!(a.as_str()[..12], b.as_str()[..12]);
+    }
+
+    #[test]
+    fn checkout_tokens_sort_by_creation_time() {
+        let earlier = CheckoutToken::generate(Timestamp::from_epoch_millis(1_679_505_621_601));
+        let later = CheckoutToken::generate(Timestamp::from_epoch_millis(1_679_505_621_602));
+        assert!(earlier < later);
+    }
+
+    #[rstest]
+    #[case("0123456789abcdef0123456789abcdef", true)]
+    #[case("01870a5602610123456789abcdef0123456789abcdef", true)]
+    #[case("0123456789abcdef0123456789abcde", false)]
+    #[case("0123456789ABCDEF0123456789abcdef", false)]
+    #[case("01870a5602610123456789abcdef0123456789abcde", false)]
+    fn checkout_tokens_are_32_or_44_lower_case_hex(#[case] raw: &str, #[case] ok: bool) {
+        assert_eq!(CheckoutToken::parse(raw).is_ok(), ok);
     }
 
     #[rstest]

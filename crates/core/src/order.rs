@@ -194,7 +194,7 @@ impl Order {
             kind,
             merchant_id: merchant.id.clone(),
             reference: None,
-            token: CheckoutToken::generate(),
+            token: CheckoutToken::generate(now),
             money,
             tip: 0,
             sale_num: String::new(),
