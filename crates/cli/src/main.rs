@@ -292,7 +292,8 @@ fn init_logging(
         .with_writer(writer);
     match format {
         LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        // The current span (the request id) only: the list of every open span would repeat it.
+        LogFormat::Json => builder.json().with_span_list(false).init(),
     }
     guard
 }
