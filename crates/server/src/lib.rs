@@ -173,7 +173,7 @@ impl Gateway {
     }
 
     /// One delivery-worker step: attempts every callback due now.
-    pub async fn deliver_due(&self) -> Result<DeliveryReport, StoreError> {
+    pub async fn deliver_due(&self) -> Result<DeliveryReport, service::ServiceError> {
         workers::delivery::deliver_due(&self.state).await
     }
 

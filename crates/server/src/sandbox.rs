@@ -12,6 +12,7 @@ use axum::{Form, Json};
 use ottgate_api::RspCode;
 use ottgate_channels::simkit::{BuyerAction, SimulatedWallet};
 use ottgate_channels::{Device, SandboxChannel, VerifiedResult};
+use ottgate_store::SettleOutcome;
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
     Attempt, AttemptId, AttemptOutcome, AttemptStatus, CheckoutToken, Merchant, Order,
@@ -53,14 +54,16 @@ enum CompleteError {
     Service(#[from] ServiceError),
 }
 
-/// Applies a simulated wallet outcome to a pending attempt of a payable order.
+/// Applies a simulated wallet outcome to a pending attempt of a payable order. Answers with
+/// the order and the attempt as the outcome left them when it was applied here (the
+/// sandbox's own channel), or `None` when a simulated wallet's notification applied it.
 async fn complete(
     state: &AppState,
     order: &Order,
     merchant: &Merchant,
     attempt: &Attempt,
     outcome: AttemptOutcome,
-) -> Result<(), CompleteError> {
+) -> Result<Option<(Order, Attempt)>, CompleteError> {
     if attempt.status != AttemptStatus::Pending {
         return Err(CompleteError::AttemptFinished);
     }
@@ -74,19 +77,28 @@ async fn complete(
     if outcome != AttemptOutcome::Cancelled
         && let Some(sim) = simulator
     {
-        return complete_at(state, sim.as_ref(), order, merchant, attempt, outcome).await;
+        complete_at(state, sim.as_ref(), order, merchant, attempt, outcome).await?;
+        return Ok(None);
     }
     let bizpay_order_id =
         (outcome == AttemptOutcome::Paid).then(|| SandboxChannel::transaction_id(&attempt.id));
-    state
+    let settled = state
         .service
-        .apply_result(VerifiedResult {
-            attempt_id: attempt.id.clone(),
-            outcome,
-            bizpay_order_id,
-        })
+        .apply_result_to(
+            order,
+            attempt,
+            VerifiedResult {
+                attempt_id: attempt.id.clone(),
+                outcome,
+                bizpay_order_id,
+            },
+        )
         .await?;
-    Ok(())
+    Ok(Some(match settled {
+        SettleOutcome::Applied { order, attempt, .. }
+        | SettleOutcome::AlreadyApplied { order, attempt }
+        | SettleOutcome::Rejected { order, attempt, .. } => (order, attempt),
+    }))
 }
 
 /// Plays the buyer at a simulated wallet: the payment is opened there as our gateway opens
@@ -251,7 +263,7 @@ pub async fn wallet_action(
         return Ok(wallet_page(&state, lang, &w, None, StatusCode::BAD_REQUEST));
     };
     match complete(&state, &w.order, &w.signing.merchant, &w.attempt, outcome).await {
-        Ok(()) => Ok(Redirect::to(
+        Ok(_) => Ok(Redirect::to(
             state
                 .service
                 .return_url(&w.order.token, &w.attempt.id)
@@ -395,18 +407,23 @@ async fn complete_checkout_inner(
         Err(StartError::Channel(e)) => return Err(ServiceError::BadUrl(e.to_string()).into()),
         Err(StartError::Service(e)) => return Err(e.into()),
     };
-    match complete(state, &order, &signing.merchant, &attempt, outcome).await {
-        Ok(()) => {}
+    let settled = match complete(state, &order, &signing.merchant, &attempt, outcome).await {
+        Ok(settled) => settled,
         Err(CompleteError::NotPayable(e)) => return Err(not_payable(e)),
         Err(CompleteError::AttemptFinished) => return Err(not_payable(NotPayable::AlreadyPaid)),
         Err(CompleteError::Wallet(reason)) => {
             return Err(HelperError(StatusCode::CONFLICT, RspCode::Fail, reason));
         }
         Err(CompleteError::Service(e)) => return Err(e.into()),
-    }
+    };
     // Both as the wallet's answer left them.
-    let order = state.service.existing_order(&order.id).await?;
-    let attempt = state.service.existing_attempt(&attempt.id).await?;
+    let (order, attempt) = match settled {
+        Some(both) => both,
+        None => (
+            state.service.existing_order(&order.id).await?,
+            state.service.existing_attempt(&attempt.id).await?,
+        ),
+    };
     let redirect_url = state
         .service
         .buyer_destination(&order, Some(&attempt), &signing.key)?
@@ -450,7 +467,7 @@ async fn complete_payment_inner(
             .ok_or_else(not_found)?,
     };
     match complete(state, &w.order, &w.signing.merchant, &w.attempt, outcome).await {
-        Ok(()) => {}
+        Ok(_) => {}
         Err(CompleteError::NotPayable(e)) => return Err(not_payable(e)),
         Err(CompleteError::AttemptFinished) => {
             return Err(HelperError(

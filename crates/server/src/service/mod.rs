@@ -47,6 +47,17 @@ pub struct Signing {
     /// The key before the last rotation, while its grace period lasts: requests sealed
     /// with it are still accepted (and answered with it).
     pub previous: Option<SignKey>,
+    /// Which webhook secret signs the merchant's callbacks now, and until when the one
+    /// before it signs them too.
+    pub webhook: WebhookVersion,
+}
+
+/// The webhook secret's version (0: the first), and the end of the previous version's
+/// grace period.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WebhookVersion {
+    pub version: u32,
+    pub previous_until: Option<ottgate_core::Timestamp>,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -74,6 +74,10 @@ impl Service {
             merchant: record.merchant,
             key,
             previous: previous.as_ref().map(|(key, _)| key.clone()),
+            webhook: super::WebhookVersion {
+                version: record.rotation.webhook_secret_version,
+                previous_until: record.rotation.previous_webhook_until,
+            },
         };
         self.signings.put(signing.clone(), previous);
         Ok(Some(signing))
@@ -240,10 +244,25 @@ impl Service {
     ) -> Result<SettleOutcome, ServiceError> {
         let attempt = self.existing_attempt(&result.attempt_id).await?;
         let order = self.existing_order(&attempt.order_id).await?;
-        let signing = self.order_signing(&order).await?;
+        self.apply_result_to(&order, &attempt, result).await
+    }
+
+    /// [`Self::apply_result`] for a caller that holds the attempt (`result`'s) and its order
+    /// already, as read since the attempt was started: their fixed fields (amounts, ids,
+    /// references) are what the merchant's callback is built from; their status is settled
+    /// in the store, whatever it is now.
+    pub async fn apply_result_to(
+        &self,
+        order: &Order,
+        attempt: &Attempt,
+        result: VerifiedResult,
+    ) -> Result<SettleOutcome, ServiceError> {
+        debug_assert_eq!(attempt.id, result.attempt_id);
+        debug_assert_eq!(attempt.order_id, order.id);
+        let signing = self.order_signing(order).await?;
         let at = self.clock.now();
         let bizpay = result.bizpay_order_id.clone().unwrap_or_default();
-        let on_paid = paid_callback(&order, &attempt, &signing.key, at, &bizpay);
+        let on_paid = paid_callback(order, attempt, &signing.key, at, &bizpay);
         let outcome = self
             .store
             .settle(SettleRequest {

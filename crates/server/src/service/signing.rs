@@ -101,6 +101,7 @@ mod tests {
             },
             key: SignKey::new("0123456789ABCDEF").unwrap(),
             previous: None,
+            webhook: super::super::WebhookVersion::default(),
         }
     }
 

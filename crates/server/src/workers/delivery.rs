@@ -13,6 +13,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::service::ServiceError;
 use crate::state::AppState;
 
 /// What one pass of the worker did.
@@ -42,7 +43,7 @@ async fn claim(state: &AppState, limit: u32) -> Result<Vec<Delivery>, StoreError
 /// Delivers every callback due now (up to the concurrency limit) and waits for them: one
 /// deterministic step, for tests and tools. The background worker ([`run`]) does not wait
 /// for a batch: a slow merchant holds one slot, never the others' callbacks.
-pub async fn deliver_due(state: &AppState) -> Result<DeliveryReport, StoreError> {
+pub async fn deliver_due(state: &AppState) -> Result<DeliveryReport, ServiceError> {
     let due = claim(state, state.service.settings.callback_concurrency).await?;
     let outcomes = join_all(due.into_iter().map(|d| deliver_one(state, d))).await;
     let mut report = DeliveryReport::default();
@@ -111,33 +112,29 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 }
 
 /// The secrets that sign `merchant`'s callbacks now: the current one, and the one before it
-/// while its grace period lasts.
+/// while its grace period lasts. The version comes with the merchant's signing material
+/// (kept for a second, and dropped at once when this gateway rotates the secret).
 async fn webhook_secrets(
     state: &AppState,
     merchant: &ottgate_core::MerchantId,
     now: ottgate_core::Timestamp,
-) -> Result<Vec<ottgate_core::Secret>, StoreError> {
-    let rotation = state
+) -> Result<Vec<ottgate_core::Secret>, ServiceError> {
+    let webhook = state
         .service
-        .store
-        .merchant(merchant)
+        .signing(merchant)
         .await?
-        .map(|m| m.rotation)
+        .map(|s| s.webhook)
         .unwrap_or_default();
     let keyring = &state.service.keyring;
-    let version = rotation.webhook_secret_version;
+    let version = webhook.version;
     let mut secrets = vec![keyring.webhook_secret(merchant, version)];
-    if version > 0
-        && rotation
-            .previous_webhook_until
-            .is_some_and(|until| until > now)
-    {
+    if version > 0 && webhook.previous_until.is_some_and(|until| until > now) {
         secrets.push(keyring.webhook_secret(merchant, version - 1));
     }
     Ok(secrets)
 }
 
-async fn deliver_one(state: &AppState, d: Delivery) -> Result<NextStep, StoreError> {
+async fn deliver_one(state: &AppState, d: Delivery) -> Result<NextStep, ServiceError> {
     let started_at = state.service.clock.now();
     let secrets = webhook_secrets(state, &d.merchant_id, started_at).await?;
     let signature = crate::outbound::signature(
