@@ -12,12 +12,12 @@ use axum::{Form, Json};
 use ottgate_api::RspCode;
 use ottgate_channels::simkit::{BuyerAction, SimulatedWallet};
 use ottgate_channels::{Device, SandboxChannel, VerifiedResult};
-use ottgate_store::SettleOutcome;
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
     Attempt, AttemptId, AttemptOutcome, AttemptStatus, CheckoutToken, Merchant, Order,
     PaymentMethod,
 };
+use ottgate_store::SettleOutcome;
 use serde::Deserialize;
 use serde_json::json;
 

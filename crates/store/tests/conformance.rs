@@ -557,6 +557,100 @@ async fn a_failing_write_does_not_spoil_its_batch<S: Store>(store: S) {
     }
 }
 
+/// Creates made at the same moment share batches (a SQLite commit, a PostgreSQL multi-row
+/// insert). Within them: the same reference twice (one is created, the other told what the
+/// first was), an order of a merchant that does not exist (refused alone), and an order
+/// whose id another one in flight already has (created under a fresh id). Every other order
+/// goes in, each caller told about its own.
+async fn concurrent_creates_each_get_their_own_answer<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let m = merchant("ON00000001");
+    store.insert_merchant(m.clone()).await.unwrap();
+    let stranger = merchant("ON00000404");
+    let shared_id = order(&m, "shared-id-a", 60).order.id;
+    let news: Vec<NewOrder> = (0..60)
+        .map(|i| match i {
+            // Two requests under one reference, with different bodies.
+            10 | 11 => {
+                let mut new = order(&m, "twice", 60);
+                new.request_md5 = format!("MD5-twice-{i}");
+                new
+            }
+            20 => order(&stranger, "stranger", 60),
+            30 | 31 => {
+                let mut new = order(&m, &format!("shared-id-{i}"), 60);
+                new.order.id = shared_id.clone();
+                new
+            }
+            _ => order(&m, &format!("many-{i}"), 60),
+        })
+        .collect();
+    let tasks: Vec<_> = news
+        .iter()
+        .cloned()
+        .map(|new| {
+            let store = store.clone();
+            tokio::spawn(async move { store.create_order(new).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    let mut twice_created = 0;
+    let mut twice_told = Vec::new();
+    let mut ids = std::collections::HashSet::new();
+    for (i, (new, answer)) in news.iter().zip(answers).enumerate() {
+        match (i, answer) {
+            (20, Err(_)) => {}
+            (20, other) => panic!("an unknown merchant's order: {other:?}"),
+            (10 | 11, Ok(CreateOutcome::Created { .. })) => twice_created += 1,
+            (10 | 11, Ok(CreateOutcome::Exists { request_md5, .. })) => {
+                twice_told.push(request_md5);
+            }
+            (_, Ok(CreateOutcome::Created { id, attempt: None })) => {
+                let stored = store
+                    .order_by_reference(&m.merchant.id, new.order.reference.as_ref().unwrap())
+                    .await
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("order {i} was said to be created"));
+                assert_eq!(stored.id, id, "order {i}");
+                assert_eq!(stored.token, new.order.token, "order {i}");
+                assert!(ids.insert(id), "order {i}: an id given twice");
+            }
+            (_, other) => panic!("order {i}: {other:?}"),
+        }
+    }
+    assert_eq!(twice_created, 1);
+    assert_eq!(twice_told.len(), 1);
+    assert!(twice_told[0].starts_with("MD5-twice-"));
+    assert_eq!(
+        ids.len(),
+        57,
+        "every other order created, under distinct ids"
+    );
+    assert!(
+        ids.contains(&shared_id),
+        "one of the two keeps the shared id"
+    );
+    let twice = store
+        .order_by_reference(&m.merchant.id, &MerchantRef::parse("twice").unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_ne!(twice.reference, None);
+    assert!(
+        store
+            .order_by_reference(
+                &stranger.merchant.id,
+                &MerchantRef::parse("stranger").unwrap()
+            )
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
 /// A paid payment of 1234 (CAD) and its id.
 async fn paid_payment<S: Store>(store: &S, reference: &str) -> (Order, AttemptId) {
     let o = open_order(store, reference).await;
@@ -1629,6 +1723,7 @@ store_cases!(
     deliveries_are_leased_retried_and_finished,
     an_expired_lease_is_taken_over,
     a_failing_write_does_not_spoil_its_batch,
+    concurrent_creates_each_get_their_own_answer,
     refunds_never_exceed_the_paid_amount_even_when_concurrent,
     a_failed_refund_releases_its_amount,
     a_merchant_refund_id_replays_or_conflicts,

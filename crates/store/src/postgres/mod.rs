@@ -15,6 +15,7 @@
 //! SQLite store.
 
 mod attempts;
+mod batch;
 mod center;
 mod db;
 mod deliveries;
@@ -83,6 +84,8 @@ impl Default for PgOptions {
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Orders without a first attempt, inserted in batches (group commit).
+    creates: batch::Creates,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -182,22 +185,16 @@ impl PgStore {
             .recycle_timeout(Some(options.connect_timeout))
             .build()
             .map_err(|e| StoreError::Pool(e.to_string()))?;
-        let store = Self { pool };
+        let store = Self {
+            creates: batch::Creates::start(pool.clone()),
+            pool,
+        };
         migrate::run(&mut store.client().await?).await?;
         Ok(store)
     }
 
     pub(crate) async fn client(&self) -> Result<deadpool_postgres::Client> {
-        self.pool.get().await.map_err(|e| {
-            // The pool's message, and what lies under it (refused, TLS, authentication).
-            let mut message = e.to_string();
-            let mut cause = std::error::Error::source(&e);
-            while let Some(inner) = cause {
-                message = format!("{message}: {inner}");
-                cause = inner.source();
-            }
-            StoreError::Pool(message)
-        })
+        client_of(&self.pool).await
     }
 
     pub fn pool_status(&self) -> PoolStatus {
@@ -209,6 +206,20 @@ impl PgStore {
             waiting: status.waiting,
         }
     }
+}
+
+/// A pooled connection, or the pool's error with what lies under it.
+async fn client_of(pool: &Pool) -> Result<deadpool_postgres::Client> {
+    pool.get().await.map_err(|e| {
+        // The pool's message, and what lies under it (refused, TLS, authentication).
+        let mut message = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(inner) = cause {
+            message = format!("{message}: {inner}");
+            cause = inner.source();
+        }
+        StoreError::Pool(message)
+    })
 }
 
 #[async_trait]
@@ -274,8 +285,13 @@ impl Store for PgStore {
     }
 
     async fn create_order(&self, new: NewOrder) -> Result<CreateOutcome> {
-        if let Some(created) = orders::create_at_once(&self.client().await?, &new).await? {
-            return Ok(created);
+        // The common case, batched: no first attempt, and every key free.
+        let new = std::sync::Arc::new(new);
+        if new.first_attempt.is_none() && self.creates.insert(new.clone()).await {
+            return Ok(CreateOutcome::Created {
+                id: new.order.id.clone(),
+                attempt: None,
+            });
         }
         in_tx!(self, |tx| orders::create(&tx, &new))
     }

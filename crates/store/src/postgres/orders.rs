@@ -109,22 +109,6 @@ async fn insert(c: &impl GenericClient, new: &NewOrder, id: &OrderId) -> Result<
     Ok(inserted == 1)
 }
 
-/// The common case in one round trip: an order without a first attempt, its keys all free,
-/// inserted by one autocommitted statement. `None`: something was taken (a replayed
-/// reference, a colliding id) — [`create`] sorts it out in a transaction.
-pub(super) async fn create_at_once(
-    c: &impl GenericClient,
-    new: &NewOrder,
-) -> Result<Option<CreateOutcome>> {
-    if new.first_attempt.is_some() || !insert(c, new, &new.order.id).await? {
-        return Ok(None);
-    }
-    Ok(Some(CreateOutcome::Created {
-        id: new.order.id.clone(),
-        attempt: None,
-    }))
-}
-
 pub(super) async fn create(tx: &Transaction<'_>, new: &NewOrder) -> Result<CreateOutcome> {
     let o = &new.order;
     let mut id = o.id.clone();
