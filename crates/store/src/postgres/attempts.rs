@@ -37,9 +37,12 @@ pub(super) async fn of_merchant(
     row.as_ref().map(attempt).transpose()
 }
 
+/// An order's attempts, oldest first.
+pub(super) const OF_ORDER: &str =
+    "SELECT * FROM attempts WHERE order_id = $1 ORDER BY created_at, id";
+
 pub(super) async fn of_order(c: &impl GenericClient, order: &OrderId) -> Result<Vec<Attempt>> {
-    let sql = "SELECT * FROM attempts WHERE order_id = $1 ORDER BY created_at, id";
-    db::each(db::all(c, sql, &[&order.as_str()]).await?, attempt)
+    db::each(db::all(c, OF_ORDER, &[&order.as_str()]).await?, attempt)
 }
 
 async fn load(tx: &Transaction<'_>, id: &str) -> Result<Attempt> {

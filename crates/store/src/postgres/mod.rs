@@ -354,16 +354,7 @@ impl Store for PgStore {
     }
 
     async fn order_with_attempts(&self, id: &OrderId) -> Result<Option<(Order, Vec<Attempt>)>> {
-        let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await?;
-        let found = orders::with_attempts(&tx, id).await?;
-        tx.commit().await?;
-        Ok(found)
+        orders::with_attempts(&self.client().await?, id).await
     }
 
     async fn settle(&self, request: SettleRequest) -> Result<SettleOutcome> {
