@@ -53,7 +53,6 @@ pub(super) async fn with_reference(
     db::each(rows, order)
 }
 
-/// An order and its attempts as of one moment (the caller's transaction is one snapshot).
 /// The order and its attempts as of one moment: both read in one read-only repeatable-read
 /// transaction, whose four statements (BEGIN, two SELECTs, COMMIT) are sent together and
 /// answered together — one round trip instead of four. The statements are prepared first,
