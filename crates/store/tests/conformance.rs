@@ -1789,6 +1789,67 @@ async fn sqlite_data_survives_reopening_the_file() {
     assert_eq!(store.order(&o.id).await.unwrap(), Some(o));
 }
 
+/// Committed pages reach the database file while the store is open, long before the WAL
+/// holds the 1,000 pages after which SQLite's writer would copy them itself: the
+/// checkpointer thread does it. And under many writes the WAL stays bounded (it is started
+/// over after the writer's own checkpoint).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpoints_beside_the_writer_and_keeps_the_wal_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let store = Arc::new(SqliteStore::open(path.to_str().unwrap()).await.unwrap());
+    let m = merchant("ON00000001");
+    store.insert_merchant(m.clone()).await.unwrap();
+    let size = |name: &str| {
+        std::fs::metadata(dir.path().join(name))
+            .map(|m| m.len())
+            .unwrap_or(0)
+    };
+    let before = size("t.db");
+    for i in 0..20 {
+        store
+            .create_order(order(&m, &format!("copied-{i}"), 60))
+            .await
+            .unwrap();
+    }
+    // 20 small commits: a few dozen WAL pages, far below SQLite's own threshold.
+    let wal_pages = size("t.db-wal") / 4096;
+    assert!(wal_pages < 1000, "{wal_pages} pages in the WAL");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while size("t.db") <= before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing was copied into the database file"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // 8,000 orders in concurrent waves: many times the 1,000 pages in all.
+    let mut largest_wal = 0;
+    for wave in 0..40 {
+        let tasks: Vec<_> = (0..200)
+            .map(|i| {
+                let (store, m) = (store.clone(), m.clone());
+                tokio::spawn(async move {
+                    store
+                        .create_order(order(&m, &format!("wave-{wave}-{i}"), 60))
+                        .await
+                        .unwrap()
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        largest_wal = largest_wal.max(size("t.db-wal"));
+    }
+    // SQLite starts the WAL over once it is all copied (4.6 MB at most when this was
+    // written); left growing, it would hold every page written.
+    assert!(
+        largest_wal < 16 * 1024 * 1024,
+        "the WAL grew to {largest_wal} bytes"
+    );
+}
+
 #[tokio::test]
 async fn postgres_gateways_starting_together_migrate_once() {
     let url = ottgate_testkit::fresh_database().await;
