@@ -123,11 +123,19 @@ pub(super) async fn start(
     ))
 }
 
-/// Applies a verified outcome; the callback row goes in with it.
+/// Applies a verified outcome; the callback row goes in with it. Seven round trips: BEGIN,
+/// the order locked by its attempt's id, the attempt read under the lock, both updates
+/// (returning the rows as they now are), the callback, COMMIT.
 pub(super) async fn settle(tx: &Transaction<'_>, req: &SettleRequest) -> Result<SettleOutcome> {
-    let order_id = load(tx, req.attempt_id.as_str()).await?.order_id;
-    let order = orders::lock(tx, order_id.as_str()).await?;
-    // Read again under the lock: what another gateway settled before we got it counts.
+    let order = db::opt(
+        tx,
+        "SELECT * FROM orders WHERE id = (SELECT order_id FROM attempts WHERE id = $1) FOR UPDATE",
+        &[&req.attempt_id.as_str()],
+    )
+    .await?
+    .ok_or(StoreError::NotFound("attempt"))?;
+    let mut order = orders::order(&order)?;
+    // Read under the lock: what another gateway settled before we got it counts.
     let attempt = load(tx, req.attempt_id.as_str()).await?;
     let settlement = match transition(order.status_at(req.at), attempt.status, req.outcome) {
         Ok(None) => return Ok(SettleOutcome::AlreadyApplied { order, attempt }),
@@ -141,10 +149,10 @@ pub(super) async fn settle(tx: &Transaction<'_>, req: &SettleRequest) -> Result<
         Ok(Some(s)) => s,
     };
     let at = req.at.epoch_millis();
-    db::exec(
+    let settled = db::opt(
         tx,
         "UPDATE attempts SET status = $1, settled_at = $2, bizpay_order_id = COALESCE($3, bizpay_order_id),
-         duplicate_payment = $4 WHERE id = $5 AND status = $6",
+         duplicate_payment = $4 WHERE id = $5 AND status = $6 RETURNING *",
         &[
             &settlement.attempt.code(),
             &at,
@@ -155,15 +163,20 @@ pub(super) async fn settle(tx: &Transaction<'_>, req: &SettleRequest) -> Result<
         ],
     )
     .await?;
+    // The order's lock keeps the attempt as read; a row not updated is read as it is.
+    let mut attempt = match settled {
+        Some(row) => self::attempt(&row)?,
+        None => load(tx, attempt.id.as_str()).await?,
+    };
     if settlement.order != order.status {
         let finished = !matches!(settlement.order, OrderStatus::Processing);
-        db::exec(
+        let row = db::one(
             tx,
             "UPDATE orders SET status = $1,
                paid_attempt = CASE WHEN $2 THEN $3 ELSE paid_attempt END,
                finished_at = CASE WHEN $4 THEN $5 ELSE finished_at END,
                paid_after_close = paid_after_close OR $6
-             WHERE id = $7",
+             WHERE id = $7 RETURNING *",
             &[
                 &settlement.order.code(),
                 &settlement.order_paid,
@@ -175,8 +188,12 @@ pub(super) async fn settle(tx: &Transaction<'_>, req: &SettleRequest) -> Result<
             ],
         )
         .await?;
+        order = orders::order(&row)?;
         if matches!(settlement.order, OrderStatus::Closed(CloseReason::Expired)) {
+            // It closes pending attempts too: both as it left them.
             orders::close_expired(tx, order.id.as_str(), req.at).await?;
+            order = orders::lock(tx, order.id.as_str()).await?;
+            attempt = load(tx, attempt.id.as_str()).await?;
         }
     }
     if settlement.order_paid
@@ -186,8 +203,8 @@ pub(super) async fn settle(tx: &Transaction<'_>, req: &SettleRequest) -> Result<
     }
     Ok(SettleOutcome::Applied {
         settlement,
-        order: orders::lock(tx, order.id.as_str()).await?,
-        attempt: load(tx, attempt.id.as_str()).await?,
+        order,
+        attempt,
     })
 }
 

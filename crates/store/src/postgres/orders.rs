@@ -10,7 +10,7 @@ use super::{attempts, db};
 use crate::rows::{self, OrderRow};
 use crate::{CreateOutcome, NewOrder, Result, StoreError};
 
-fn order(row: &tokio_postgres::Row) -> Result<Order> {
+pub(super) fn order(row: &tokio_postgres::Row) -> Result<Order> {
     OrderRow::from_pg(row)?.into_order()
 }
 
