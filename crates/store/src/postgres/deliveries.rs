@@ -58,15 +58,17 @@ pub(super) async fn insert(tx: &Transaction<'_>, d: &NewDelivery, now: Timestamp
     Ok(())
 }
 
+/// One statement, autocommitted: the rows it leases are locked (and others' skipped) by
+/// the statement itself.
 pub(super) async fn claim_due(
-    tx: &Transaction<'_>,
+    c: &impl GenericClient,
     now: Timestamp,
     lease: Duration,
     owner: &str,
     limit: u32,
 ) -> Result<Vec<Delivery>> {
     let rows = db::all(
-        tx,
+        c,
         "UPDATE deliveries SET lease_owner = $1, lease_until = $2
          WHERE id IN (SELECT id FROM deliveries
                       WHERE state = 'pending' AND next_attempt_at <= $3
@@ -87,57 +89,45 @@ pub(super) async fn claim_due(
     Ok(out)
 }
 
+/// Records an attempt of a callback this worker holds the lease of, and what comes next:
+/// one statement, autocommitted. The update takes the delivery only while the lease is
+/// still this worker's (re-checked after any concurrent lock, as READ COMMITTED does), and
+/// the attempt row goes in only if it did. Whether it was recorded.
 pub(super) async fn record_attempt(
-    tx: &Transaction<'_>,
+    c: &impl GenericClient,
     r: &DeliveryAttemptRecord,
 ) -> Result<bool> {
-    let held = db::opt(
-        tx,
-        "SELECT attempts FROM deliveries WHERE id = $1 AND lease_owner = $2 AND state = 'pending' FOR UPDATE",
-        &[&r.delivery_id, &r.lease_owner],
-    )
-    .await?;
-    let Some(held) = held else {
-        return Ok(false);
-    };
-    let attempt_no: i64 = held.try_get::<_, i64>(0)? + 1;
-    db::exec(
-        tx,
-        "INSERT INTO delivery_attempts
-         (delivery_id, attempt_no, started_at, duration_ms, http_status, error, response_start)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[
-            &r.delivery_id,
-            &attempt_no,
-            &r.started_at.epoch_millis(),
-            &db::millis(r.duration),
-            &r.http_status.map(i64::from),
-            &r.error,
-            &r.response_start,
-        ],
-    )
-    .await?;
     let finished_at = r.started_at.plus(r.duration).epoch_millis();
     let (state, next_at, delivered_at) = match r.next {
         NextStep::Delivered => (DeliveryState::Delivered, None, Some(finished_at)),
         NextStep::RetryAt(t) => (DeliveryState::Pending, Some(t.epoch_millis()), None),
         NextStep::Exhausted => (DeliveryState::Exhausted, None, None),
     };
-    db::exec(
-        tx,
-        "UPDATE deliveries SET attempts = $1, state = $2, next_attempt_at = $3, delivered_at = $4,
-         last_error = $5, lease_owner = NULL, lease_until = NULL WHERE id = $6",
+    let recorded = db::exec(
+        c,
+        "WITH held AS (
+           UPDATE deliveries SET attempts = attempts + 1, state = $3, next_attempt_at = $4,
+             delivered_at = $5, last_error = $6, lease_owner = NULL, lease_until = NULL
+           WHERE id = $1 AND lease_owner = $2 AND state = 'pending'
+           RETURNING id, attempts)
+         INSERT INTO delivery_attempts
+         (delivery_id, attempt_no, started_at, duration_ms, http_status, error, response_start)
+         SELECT id, attempts, $7, $8, $9, $6, $10 FROM held",
         &[
-            &attempt_no,
+            &r.delivery_id,
+            &r.lease_owner,
             &state.code(),
             &next_at,
             &delivered_at,
             &r.error,
-            &r.delivery_id,
+            &r.started_at.epoch_millis(),
+            &db::millis(r.duration),
+            &r.http_status.map(i64::from),
+            &r.response_start,
         ],
     )
     .await?;
-    Ok(true)
+    Ok(recorded == 1)
 }
 
 /// The merchant's callbacks since `since`, newest first, each with its last answer.

@@ -407,13 +407,11 @@ impl Store for PgStore {
         owner: &str,
         limit: u32,
     ) -> Result<Vec<Delivery>> {
-        in_tx!(self, |tx| deliveries::claim_due(
-            &tx, now, lease, owner, limit
-        ))
+        deliveries::claim_due(&self.client().await?, now, lease, owner, limit).await
     }
 
     async fn record_delivery_attempt(&self, record: DeliveryAttemptRecord) -> Result<bool> {
-        in_tx!(self, |tx| deliveries::record_attempt(&tx, &record))
+        deliveries::record_attempt(&self.client().await?, &record).await
     }
 
     async fn deliveries_for_order(&self, order: &OrderId) -> Result<Vec<Delivery>> {
