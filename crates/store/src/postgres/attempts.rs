@@ -91,30 +91,43 @@ pub(super) async fn insert(
     Err(StoreError::Duplicate("attempt id"))
 }
 
+/// Starts (or resumes) paying an order. The order's lock and the pending attempt are asked
+/// for together (pipelined: the second statement runs once the first holds the lock, so it
+/// sees every attempt committed before), saving a round trip.
 pub(super) async fn start(
     tx: &Transaction<'_>,
     order_id: &OrderId,
     method: PaymentMethod,
     now: Timestamp,
 ) -> Result<StartOutcome> {
-    let order = orders::lock(tx, order_id.as_str()).await?;
+    let lock = tx.prepare_cached(orders::LOCK).await?;
+    let pending = tx
+        .prepare_cached(
+            "SELECT * FROM attempts WHERE order_id = $1 AND method = $2 AND status = $3
+             ORDER BY created_at DESC LIMIT 1",
+        )
+        .await?;
+    let (id, method_code, status) = (
+        order_id.as_str(),
+        method.code(),
+        AttemptStatus::Pending.code(),
+    );
+    let by_id: db::Params<'_> = &[&id];
+    let by_method: db::Params<'_> = &[&id, &method_code, &status];
+    // `biased`: polled (so sent) in this order.
+    let (order, pending) = tokio::join!(
+        biased;
+        tx.query_opt(&lock, by_id),
+        tx.query_opt(&pending, by_method),
+    );
+    let order = orders::order(&order?.ok_or(StoreError::NotFound("order"))?)?;
+    let pending = pending?;
     if let Err(reason) = order.check_payable(now) {
         if order.status == OrderStatus::Processing {
             orders::close_expired(tx, order_id.as_str(), now).await?;
         }
         return Ok(StartOutcome::NotPayable(reason));
     }
-    let pending = db::opt(
-        tx,
-        "SELECT * FROM attempts WHERE order_id = $1 AND method = $2 AND status = $3
-         ORDER BY created_at DESC LIMIT 1",
-        &[
-            &order_id.as_str(),
-            &method.code(),
-            &AttemptStatus::Pending.code(),
-        ],
-    )
-    .await?;
     if let Some(row) = pending {
         return Ok(StartOutcome::Resumed(attempt(&row)?));
     }

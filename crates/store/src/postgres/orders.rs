@@ -87,9 +87,12 @@ pub(super) async fn with_attempts(
     )))
 }
 
+/// Locks an order until the transaction ends, and reads it.
+pub(super) const LOCK: &str = "SELECT * FROM orders WHERE id = $1 FOR UPDATE";
+
 /// The order, locked until the transaction ends.
 pub(super) async fn lock(tx: &Transaction<'_>, id: &str) -> Result<Order> {
-    let row = db::opt(tx, "SELECT * FROM orders WHERE id = $1 FOR UPDATE", &[&id]).await?;
+    let row = db::opt(tx, LOCK, &[&id]).await?;
     order(&row.ok_or(StoreError::NotFound("order"))?)
 }
 
