@@ -32,6 +32,17 @@ fn field(out: &mut String, value: &str) {
     }
 }
 
+/// Free text (a merchant's reference, a wallet's) as a spreadsheet will not run it: a value
+/// starting with `=`, `+`, `-` or `@` would be read as a formula (CSV injection), so it
+/// is written after an apostrophe, which spreadsheets take as "text follows".
+fn inert(value: String) -> String {
+    if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value
+    }
+}
+
 /// A status for machines: the order's, with refunds folded in.
 fn status(p: &PaymentSummary) -> &'static str {
     match p.status {
@@ -46,7 +57,7 @@ fn status(p: &PaymentSummary) -> &'static str {
 pub fn line(out: &mut String, p: &PaymentSummary) {
     let fields = [
         p.order_id.to_string(),
-        p.reference.clone().unwrap_or_default(),
+        inert(p.reference.clone().unwrap_or_default()),
         p.created_at.rfc3339(),
         p.paid_at.map(|t| t.rfc3339()).unwrap_or_default(),
         p.method.map(|m| m.code().to_owned()).unwrap_or_default(),
@@ -54,7 +65,7 @@ pub fn line(out: &mut String, p: &PaymentSummary) {
         p.money.major_plain(),
         p.money.currency.major_plain(p.refunded),
         status(p).to_owned(),
-        p.wallet_reference.clone().unwrap_or_default(),
+        inert(p.wallet_reference.clone().unwrap_or_default()),
     ];
     for (i, value) in fields.iter().enumerate() {
         if i > 0 {
@@ -129,5 +140,22 @@ mod tests {
             out.push('|');
         }
         assert_eq!(out, "plain|\"a,b\"|\"say \"\"hi\"\"\"|\"two\r\nlines\"||");
+    }
+
+    #[test]
+    fn free_text_that_a_spreadsheet_would_run_is_written_inert() {
+        for (raw, written) in [
+            (
+                "=HYPERLINK(\"https://evil.example\")",
+                "'=HYPERLINK(\"https://evil.example\")",
+            ),
+            ("+1", "'+1"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("POS-4435", "POS-4435"),
+            ("", ""),
+        ] {
+            assert_eq!(inert(raw.to_owned()), written);
+        }
     }
 }

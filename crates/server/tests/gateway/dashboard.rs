@@ -709,6 +709,8 @@ async fn the_csv_is_rfc_4180_streamed_across_batches_and_follows_the_filters() {
     for chunk in references.chunks(40) {
         futures::future::join_all(chunk.iter().map(|r| t.create(r))).await;
     }
+    // A reference a spreadsheet would run as a formula.
+    t.create("=1+1").await;
     let mut c = admin(&t).await;
     let r = c.get("/dashboard/payments.csv").await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -728,7 +730,7 @@ async fn the_csv_is_rfc_4180_streamed_across_batches_and_follows_the_filters() {
     );
     assert_eq!(
         lines.len(),
-        1 + 521,
+        1 + 522,
         "every payment once, across two batches"
     );
     let mut ids: Vec<&str> = lines[1..]
@@ -737,7 +739,9 @@ async fn the_csv_is_rfc_4180_streamed_across_batches_and_follows_the_filters() {
         .collect();
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids.len(), 521);
+    assert_eq!(ids.len(), 522);
+    let formula = lines.iter().find(|l| l.contains("=1+1")).unwrap();
+    assert_eq!(formula.split(',').nth(1), Some("'=1+1"), "written inert");
     let paid_line = lines.iter().find(|l| l.starts_with(&order)).unwrap();
     let fields: Vec<&str> = paid_line.split(',').collect();
     assert_eq!(fields[1], "csv-paid");
