@@ -103,6 +103,16 @@ pub struct Strings {
     pub user_invalid: &'static str,
     pub user_exists: &'static str,
     pub nothing_logged: &'static str,
+    pub your_password: &'static str,
+    pub current_password: &'static str,
+    pub new_password: &'static str,
+    pub repeat_password: &'static str,
+    pub change_password: &'static str,
+    pub password_rule: &'static str,
+    pub password_changed: &'static str,
+    pub password_wrong: &'static str,
+    pub password_mismatch: &'static str,
+    pub password_short: &'static str,
 }
 
 const EN: Strings = Strings {
@@ -200,6 +210,16 @@ const EN: Strings = Strings {
     user_invalid: "That is not an email address.",
     user_exists: "A user with that email already exists.",
     nothing_logged: "No admin action yet.",
+    your_password: "Your password",
+    current_password: "Current password",
+    new_password: "New password",
+    repeat_password: "New password again",
+    change_password: "Change password",
+    password_rule: "At least 12 characters. Changing it signs you out everywhere else.",
+    password_changed: "Password changed. Every other session has ended.",
+    password_wrong: "The current password is wrong.",
+    password_mismatch: "The two new passwords differ.",
+    password_short: "A password has 12 to 1024 characters.",
 };
 
 const ZH: Strings = Strings {
@@ -296,6 +316,16 @@ const ZH: Strings = Strings {
     methods_saved: "支付方式已保存。",
     user_invalid: "邮箱地址无效。",
     user_exists: "该邮箱的用户已存在。",
+    your_password: "我的密码",
+    current_password: "当前密码",
+    new_password: "新密码",
+    repeat_password: "再次输入新密码",
+    change_password: "修改密码",
+    password_rule: "至少 12 个字符。修改后，其他所有登录都将退出。",
+    password_changed: "密码已修改，其他所有登录均已退出。",
+    password_wrong: "当前密码错误。",
+    password_mismatch: "两次输入的新密码不一致。",
+    password_short: "密码长度须为 12 到 1024 个字符。",
     nothing_logged: "暂无管理操作。",
 };
 

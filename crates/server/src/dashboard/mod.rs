@@ -63,6 +63,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         )
         .route("/dashboard/settings/methods", post(settings::methods))
         .route("/dashboard/settings/users", post(settings::add))
+        .route("/dashboard/settings/password", post(settings::password))
         .route("/dashboard/assets/app.css", get(stylesheet))
 }
 
@@ -97,6 +98,10 @@ pub enum ErrorKind {
     NotFound,
     Forbidden,
     BadRequest,
+    /// Too many failed password checks (sign-ins and password changes alike).
+    TooMany,
+    /// No password check could start now.
+    Busy,
     Internal,
 }
 
@@ -131,6 +136,8 @@ pub fn error_page(lang: Lang, kind: ErrorKind) -> Response {
             t.not_found_title,
             t.not_found_body,
         ),
+        ErrorKind::TooMany => (StatusCode::TOO_MANY_REQUESTS, "too_many", t.too_many, ""),
+        ErrorKind::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy", t.busy, ""),
         ErrorKind::Internal => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "error",

@@ -297,7 +297,7 @@ pub async fn login(
     )
     .await;
     let (status, error) = match gate {
-        Ok(Gate::Passed(user)) => return start_session(&state, user, now).await,
+        Ok(Gate::Passed(user)) => return start_session(&state, user, now, "/dashboard").await,
         Ok(Gate::Wrong) => {
             tracing::warn!(email = %email, client = ?addr, "merchant-center sign-in with a wrong password");
             (StatusCode::UNAUTHORIZED, t.wrong_password)
@@ -312,10 +312,12 @@ pub async fn login(
     login_form(&state, &headers, lang, status, Some(error), &email)
 }
 
-async fn start_session(
+/// A new session for `user`, answered with a redirect to `to` that sets its cookie.
+pub(super) async fn start_session(
     state: &AppState,
     user: UserRecord,
     now: ottgate_core::Timestamp,
+    to: &str,
 ) -> Response {
     let token = hex::encode(random_bytes::<32>());
     let session = NewSession {
@@ -329,7 +331,7 @@ async fn start_session(
         return error_page(Lang::En, ErrorKind::Internal);
     }
     tracing::info!(email = %user.email, merchant_id = %user.merchant_id, "merchant-center sign-in");
-    let mut response = Redirect::to("/dashboard").into_response();
+    let mut response = Redirect::to(to).into_response();
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,

@@ -17,11 +17,13 @@ use super::i18n::{Strings, method_name};
 use super::pages::{Chrome, page};
 use super::session::{CsrfForm, Signed};
 use super::{admit, audit, internal, render};
+use crate::rest::extract::ClientAddr;
 use crate::service::merchants::{
     ChannelChange, MerchantError, ROTATION_GRACE, change_channels, rotate_sign_key,
     rotate_webhook_secret,
 };
-use crate::service::users::{UserError, add_user};
+use crate::service::users::{UserError, add_user, change_password, check_password};
+use crate::signin::{Gate, guarded};
 use crate::state::AppState;
 
 /// How many audit entries the page shows.
@@ -127,6 +129,10 @@ pub async fn settings(
         "methods_empty" => (None, Some(t.methods_empty)),
         "user_invalid" => (None, Some(t.user_invalid)),
         "user_exists" => (None, Some(t.user_exists)),
+        "password_changed" => (Some(t.password_changed), None),
+        "password_wrong" => (None, Some(t.password_wrong)),
+        "password_mismatch" => (None, Some(t.password_mismatch)),
+        "password_short" => (None, Some(t.password_short)),
         _ => (None, None),
     };
     let view = SettingsPage {
@@ -379,6 +385,80 @@ pub async fn add(
         Err(UserError::Exists(_)) => {
             Redirect::to("/dashboard/settings?notice=user_exists").into_response()
         }
+        Err(e) => internal(signed.lang, &e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+    #[serde(default)]
+    repeat: String,
+}
+
+/// `POST /dashboard/settings/password`: any user changes their own password. The current
+/// one is checked like a sign-in — under the same failure limits and counters, so a
+/// borrowed session cannot guess it — and the change ends every session of the user; this
+/// one is replaced by a new session at once.
+pub async fn password(
+    State(state): State<AppState>,
+    signed: Signed,
+    ClientAddr(addr): ClientAddr,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    if let Err(refused) = signed.check_csrf(&state, &form.csrf_token) {
+        return refused.into_response();
+    }
+    let notice = |n: &str| Redirect::to(&format!("/dashboard/settings?notice={n}")).into_response();
+    if form.new != form.repeat {
+        return notice("password_mismatch");
+    }
+    let chars = form.new.chars().count();
+    if !(crate::service::users::MIN_PASSWORD_CHARS..=crate::service::users::MAX_PASSWORD_CHARS)
+        .contains(&chars)
+    {
+        return notice("password_short");
+    }
+    let store = &state.service.store;
+    let now = state.service.clock.now();
+    let email = signed.user.email.clone();
+    let gate = guarded(
+        &**store,
+        &state.dashboard_failures,
+        &state.auth_hashing,
+        &email,
+        addr,
+        now,
+        || check_password(&**store, &email, &form.current),
+    )
+    .await;
+    match gate {
+        Ok(Gate::Passed(user)) => match change_password(&**store, &email, &form.new).await {
+            Ok(()) => {
+                audit(&state, &signed, "change_password", &email, String::new()).await;
+                tracing::info!(email = %email, merchant_id = %signed.merchant.id, "merchant-center password changed");
+                super::session::start_session(
+                    &state,
+                    user,
+                    now,
+                    "/dashboard/settings?notice=password_changed",
+                )
+                .await
+            }
+            Err(UserError::Invalid(_)) => notice("password_short"),
+            Err(e) => internal(signed.lang, &e),
+        },
+        Ok(Gate::Wrong) => {
+            tracing::warn!(email = %email, client = ?addr, "merchant-center password change with a wrong current password");
+            notice("password_wrong")
+        }
+        Ok(Gate::TooMany) => super::error_page(signed.lang, super::ErrorKind::TooMany),
+        Ok(Gate::Busy) => super::error_page(signed.lang, super::ErrorKind::Busy),
         Err(e) => internal(signed.lang, &e),
     }
 }

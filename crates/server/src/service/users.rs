@@ -102,6 +102,33 @@ pub async fn reset_password(
     Ok(UserWithPassword { user, password })
 }
 
+/// The fewest characters a password chosen by its user may have (one-time passwords are
+/// generated, and longer).
+pub const MIN_PASSWORD_CHARS: usize = 12;
+/// The most: argon2 hashes anything, but a megabyte of "password" is not one.
+pub const MAX_PASSWORD_CHARS: usize = 1024;
+
+/// Sets a password its user chose (the caller checked the current one). Every session of
+/// the user ends, as with [`reset_password`]. The hash is computed on the blocking pool.
+pub async fn change_password(store: &dyn Store, address: &str, new: &str) -> Result<(), UserError> {
+    let email = email(address)?;
+    let chars = new.chars().count();
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
+        return Err(UserError::Invalid(format!(
+            "a password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
+        )));
+    }
+    let new = new.to_owned();
+    let hash = tokio::task::spawn_blocking(move || passwords::hash(&new))
+        .await
+        .map_err(|e| UserError::Invalid(e.to_string()))?
+        .map_err(UserError::Invalid)?;
+    if !store.set_user_password(&email, hash).await? {
+        return Err(UserError::UnknownUser(email));
+    }
+    Ok(())
+}
+
 /// The user whose email and password these are; `None` for a wrong password or an unknown
 /// email, which take the same time (the hash is checked either way).
 pub async fn check_password(

@@ -371,6 +371,166 @@ async fn sessions_expire_and_a_new_password_ends_them() {
     assert_eq!(bob.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
 }
 
+/// A password change form's fields.
+fn password_form<'a>(
+    csrf: &'a str,
+    current: &'a str,
+    new: &'a str,
+    repeat: &'a str,
+) -> [(&'static str, &'a str); 4] {
+    [
+        ("csrf_token", csrf),
+        ("current", current),
+        ("new", new),
+        ("repeat", repeat),
+    ]
+}
+
+#[tokio::test]
+async fn users_change_their_own_password_and_every_other_session_ends() {
+    let t = TestGateway::start().await;
+    // A viewer: changing one's own password is not an admin action.
+    let old = own_user(&t, "vic@shop.example", UserRole::Viewer).await;
+    let mut c = Center::new(&t);
+    assert_eq!(
+        c.sign_in("vic@shop.example", &old).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let mut elsewhere = Center::new(&t);
+    elsewhere.sign_in("vic@shop.example", &old).await;
+    assert_eq!(elsewhere.get("/dashboard").await.status(), StatusCode::OK);
+    let settings = c.page("/dashboard/settings").await;
+    assert!(settings.contains("id=\"change-password\""));
+    let csrf = c.csrf().await;
+    let new = "correct horse battery staple";
+
+    let r = c
+        .post(
+            "/dashboard/settings/password",
+            &password_form("", &old, new, new),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    for (current, first, second, notice) in [
+        ("not my password", new, new, "password_wrong"),
+        (
+            old.as_str(),
+            new,
+            "correct horse battery stapler",
+            "password_mismatch",
+        ),
+        (old.as_str(), "too short", "too short", "password_short"),
+    ] {
+        let r = c
+            .post(
+                "/dashboard/settings/password",
+                &password_form(&csrf, current, first, second),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{notice}");
+        assert_eq!(
+            r.headers()["location"],
+            format!("/dashboard/settings?notice={notice}").as_str()
+        );
+    }
+    // Nothing changed so far: the old password signs in, both sessions live.
+    assert_eq!(
+        Center::new(&t)
+            .sign_in("vic@shop.example", &old)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(elsewhere.get("/dashboard").await.status(), StatusCode::OK);
+
+    let r = c
+        .post(
+            "/dashboard/settings/password",
+            &password_form(&csrf, &old, new, new),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        r.headers()["location"],
+        "/dashboard/settings?notice=password_changed"
+    );
+    // This browser carries on in a new session; the other one was signed out.
+    let page = c.page("/dashboard/settings?notice=password_changed").await;
+    assert!(page.contains("Password changed"));
+    assert!(page.contains("change_password"), "in the audit log");
+    assert_eq!(
+        elsewhere.get("/dashboard").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        Center::new(&t)
+            .sign_in("vic@shop.example", &old)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED,
+        "the old password no longer works"
+    );
+    assert_eq!(
+        Center::new(&t)
+            .sign_in("vic@shop.example", new)
+            .await
+            .status(),
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[tokio::test]
+async fn guessing_the_current_password_meets_the_sign_in_limit() {
+    let t = TestGateway::start().await;
+    let password = own_user(&t, "vic@shop.example", UserRole::Viewer).await;
+    let mut c = Center::new(&t);
+    c.sign_in("vic@shop.example", &password).await;
+    let csrf = c.csrf().await;
+    let new = "correct horse battery staple";
+    // The sign-in limit (10 failures from one address), counted alike.
+    for _ in 0..10 {
+        let r = c
+            .post(
+                "/dashboard/settings/password",
+                &password_form(&csrf, "a guess", new, new),
+            )
+            .await;
+        assert_eq!(
+            r.headers()["location"],
+            "/dashboard/settings?notice=password_wrong"
+        );
+    }
+    let r = c
+        .post(
+            "/dashboard/settings/password",
+            &password_form(&csrf, &password, new, new),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.text().await.unwrap().contains("Too many failed sign-ins"));
+    // Nothing changed: the password is the one-time one still.
+    assert_eq!(
+        Center::new(&t)
+            .sign_in("vic@shop.example", new)
+            .await
+            .status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "the same counters: sign-ins from here wait too"
+    );
+    let store = &t.gateway.state().service.store;
+    let user = store
+        .user_by_email("vic@shop.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        ottgate_server::users::check_password(&**store, "vic@shop.example", &password)
+            .await
+            .unwrap()
+            .is_some_and(|u| u.id == user.id)
+    );
+}
+
 #[tokio::test]
 async fn the_list_filters_searches_and_pages_and_the_detail_shows_everything() {
     let t = TestGateway::start().await;
