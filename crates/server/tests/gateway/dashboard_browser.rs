@@ -1,6 +1,6 @@
 //! The merchant center in a real headless Chromium: sign in, list, filter, detail, resend,
-//! refund, CSV download, sign out; and the screenshots the README shows (overview, list
-//! and detail at desktop and phone width, in English and Chinese). Set
+//! refund, CSV download, a new password, sign out; and the screenshots the README shows
+//! (overview, list and detail at desktop and phone width, in English and Chinese). Set
 //! `OTTGATE_SCREENSHOTS=<dir>` to keep them (`docs/screenshots` is made this way).
 
 use fantoccini::Locator;
@@ -158,6 +158,39 @@ async fn a_merchant_works_the_dashboard_in_headless_chromium() {
     assert!(csv.starts_with("order_id,reference,created,paid,method"));
     assert_eq!(csv.split_terminator("\r\n").count(), 7);
 
+    // A new password, chosen on the settings page: this browser carries on signed in.
+    let new_password = "correct horse battery staple";
+    c.goto(t.base.join("dashboard/settings").unwrap().as_str())
+        .await
+        .unwrap();
+    for (field, value) in [
+        ("current", password.as_str()),
+        ("new", new_password),
+        ("repeat", new_password),
+    ] {
+        c.wait()
+            .for_element(Locator::Css(&format!(
+                "#change-password input[name={field}]"
+            )))
+            .await
+            .unwrap()
+            .send_keys(value)
+            .await
+            .unwrap();
+    }
+    c.find(Locator::Css("#change-password button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_url(&c, |u| u.query() == Some("notice=password_changed")).await;
+    assert!(
+        text_of(&c, Locator::Id("notice"))
+            .await
+            .contains("Password changed")
+    );
+
     // Sign out: the dashboard sends us back to the login.
     click(&c, "sign-out").await;
     wait_for_url(&c, |u| u.path() == "/dashboard/login").await;
@@ -165,6 +198,8 @@ async fn a_merchant_works_the_dashboard_in_headless_chromium() {
         .await
         .unwrap();
     wait_for_url(&c, |u| u.path() == "/dashboard/login").await;
+    // The new password signs in.
+    sign_in(&c, &t, new_password).await;
     c.close().await.unwrap();
 }
 
