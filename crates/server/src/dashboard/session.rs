@@ -285,17 +285,7 @@ pub async fn login(
         );
     }
     let now = state.service.clock.now();
-    let store = &state.service.store;
-    let gate = guarded(
-        &**store,
-        &state.dashboard_failures,
-        &state.auth_hashing,
-        &email,
-        addr,
-        now,
-        || check_password(&**store, &email, &form.password),
-    )
-    .await;
+    let gate = password_gate(&state, &email, addr, &form.password).await;
     let (status, error) = match gate {
         Ok(Gate::Passed(user)) => return start_session(&state, user, now, "/dashboard").await,
         Ok(Gate::Wrong) => {
@@ -310,6 +300,27 @@ pub async fn login(
         }
     };
     login_form(&state, &headers, lang, status, Some(error), &email)
+}
+
+/// Whether `password` is `email`'s, checked as every merchant-center password is: under the
+/// sign-in failure limits and their counters (see [`guarded`]).
+pub(super) async fn password_gate(
+    state: &AppState,
+    email: &str,
+    addr: Option<std::net::IpAddr>,
+    password: &str,
+) -> Result<Gate<UserRecord>, crate::service::users::UserError> {
+    let store = &state.service.store;
+    guarded(
+        &**store,
+        &state.dashboard_failures,
+        &state.auth_hashing,
+        email,
+        addr,
+        state.service.clock.now(),
+        || check_password(&**store, email, password),
+    )
+    .await
 }
 
 /// A new session for `user`, answered with a redirect to `to` that sets its cookie.

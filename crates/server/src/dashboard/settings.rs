@@ -22,8 +22,8 @@ use crate::service::merchants::{
     ChannelChange, MerchantError, ROTATION_GRACE, change_channels, rotate_sign_key,
     rotate_webhook_secret,
 };
-use crate::service::users::{UserError, add_user, change_password, check_password};
-use crate::signin::{Gate, guarded};
+use crate::service::users::{UserError, add_user, change_password};
+use crate::signin::Gate;
 use crate::state::AppState;
 
 /// How many audit entries the page shows.
@@ -427,16 +427,7 @@ pub async fn password(
     let store = &state.service.store;
     let now = state.service.clock.now();
     let email = signed.user.email.clone();
-    let gate = guarded(
-        &**store,
-        &state.dashboard_failures,
-        &state.auth_hashing,
-        &email,
-        addr,
-        now,
-        || check_password(&**store, &email, &form.current),
-    )
-    .await;
+    let gate = super::session::password_gate(&state, &email, addr, &form.current).await;
     match gate {
         Ok(Gate::Passed(user)) => match change_password(&**store, &email, &form.new).await {
             Ok(()) => {
