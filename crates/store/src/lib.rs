@@ -104,6 +104,16 @@ pub struct NewOrder {
     pub first_attempt: Option<PaymentMethod>,
 }
 
+/// What [`Store::remove_user`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserRemoval {
+    Removed,
+    /// No such user of this merchant.
+    NotFound,
+    /// Nothing: the merchant would be left without an admin.
+    LastAdmin,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CreateOutcome {
     /// Created, under this id (the requested one, or a fresh one if it collided), with its
@@ -632,6 +642,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Replaces a user's password hash and ends their sessions; `false` if there is no such
     /// user.
     async fn set_user_password(&self, email: &str, password_hash: String) -> Result<bool>;
+    /// Removes `merchant`'s user signing in with `email`, and ends their sessions — unless
+    /// they are the merchant's last admin. Another merchant's user is `NotFound`.
+    async fn remove_user(&self, merchant: &MerchantId, email: &str) -> Result<UserRemoval>;
 
     /// Records a merchant-center sign-in.
     async fn insert_session(&self, session: NewSession) -> Result<()>;

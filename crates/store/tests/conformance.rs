@@ -19,7 +19,7 @@ use ottgate_store::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryState, Idempotency,
     IdempotencyClaim, MerchantRecord, NewDelivery, NewOrder, NewRefund, NewUser, NextStep,
     PgOptions, PgStore, SettleOutcome, SettleRequest, SignInAttempt, SqliteStore, StartOutcome,
-    Store, StoreError, UserRole,
+    Store, StoreError, UserRemoval, UserRole,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -649,6 +649,119 @@ async fn concurrent_creates_each_get_their_own_answer<S: Store>(store: S) {
             .unwrap()
             .is_none()
     );
+}
+
+async fn users_are_removed_with_their_sessions_but_never_the_last_admin<S: Store>(store: S) {
+    store.insert_merchant(merchant("ON00000001")).await.unwrap();
+    store.insert_merchant(merchant("ON00000002")).await.unwrap();
+    let add = |email: &'static str, merchant: &'static str, role: UserRole| {
+        let store = &store;
+        async move {
+            store
+                .insert_user(NewUser {
+                    merchant_id: MerchantId::parse(merchant).unwrap(),
+                    email: email.into(),
+                    password_hash: "$argon2id$v=19$placeholder".into(),
+                    role,
+                    created_at: T0,
+                })
+                .await
+                .unwrap()
+        }
+    };
+    let ada = add("ada@shop.example", "ON00000001", UserRole::Admin).await;
+    let vic = add("vic@shop.example", "ON00000001", UserRole::Viewer).await;
+    add("zed@other.example", "ON00000002", UserRole::Admin).await;
+    store
+        .insert_session(NewSession {
+            id_hash: "vic-session".into(),
+            user_id: vic.id,
+            created_at: T0,
+            expires_at: at(3600),
+        })
+        .await
+        .unwrap();
+    let ours = MerchantId::parse("ON00000001").unwrap();
+    // Another merchant's user, and nobody at all, are not found.
+    assert_eq!(
+        store.remove_user(&ours, "zed@other.example").await.unwrap(),
+        UserRemoval::NotFound
+    );
+    assert_eq!(
+        store
+            .remove_user(&ours, "nobody@shop.example")
+            .await
+            .unwrap(),
+        UserRemoval::NotFound
+    );
+    assert!(
+        store
+            .user_by_email("zed@other.example")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // The only admin stays.
+    assert_eq!(
+        store.remove_user(&ours, "ada@shop.example").await.unwrap(),
+        UserRemoval::LastAdmin
+    );
+    // A viewer goes, and so does their session.
+    assert_eq!(
+        store.remove_user(&ours, "VIC@shop.example").await.unwrap(),
+        UserRemoval::Removed
+    );
+    assert_eq!(store.user_by_email("vic@shop.example").await.unwrap(), None);
+    assert_eq!(
+        store.session_user("vic-session", at(1)).await.unwrap(),
+        None
+    );
+    assert_eq!(store.users_of(&ours).await.unwrap(), vec![ada.clone()]);
+    // With a second admin, either may go, but not both.
+    add("bob@shop.example", "ON00000001", UserRole::Admin).await;
+    assert_eq!(
+        store.remove_user(&ours, "ada@shop.example").await.unwrap(),
+        UserRemoval::Removed
+    );
+    assert_eq!(
+        store.remove_user(&ours, "bob@shop.example").await.unwrap(),
+        UserRemoval::LastAdmin
+    );
+    // The email is free again.
+    add("ada@shop.example", "ON00000001", UserRole::Viewer).await;
+}
+
+/// Two admins removing each other at the same moment: one of them stays.
+async fn admins_removing_each_other_at_once_leave_one<S: Store>(store: S) {
+    let store = Arc::new(store);
+    store.insert_merchant(merchant("ON00000001")).await.unwrap();
+    for email in ["ada@shop.example", "bob@shop.example"] {
+        store
+            .insert_user(NewUser {
+                merchant_id: MerchantId::parse("ON00000001").unwrap(),
+                email: email.into(),
+                password_hash: "$argon2id$v=19$placeholder".into(),
+                role: UserRole::Admin,
+                created_at: T0,
+            })
+            .await
+            .unwrap();
+    }
+    let ours = MerchantId::parse("ON00000001").unwrap();
+    let tasks: Vec<_> = ["ada@shop.example", "bob@shop.example"]
+        .into_iter()
+        .map(|email| {
+            let (store, ours) = (store.clone(), ours.clone());
+            tokio::spawn(async move { store.remove_user(&ours, email).await.unwrap() })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    outcomes.sort_by_key(|o| format!("{o:?}"));
+    assert_eq!(outcomes, vec![UserRemoval::LastAdmin, UserRemoval::Removed]);
+    assert_eq!(store.users_of(&ours).await.unwrap().len(), 1);
 }
 
 /// A paid payment of 1234 (CAD) and its id.
@@ -1738,6 +1851,8 @@ store_cases!(
     sign_in_failures_are_limited_shared_and_given_back,
     the_event_log_shows_each_callback_and_resends_it_for_its_merchant_only,
     users_sign_in_by_email_once_per_deployment,
+    users_are_removed_with_their_sessions_but_never_the_last_admin,
+    admins_removing_each_other_at_once_leave_one,
     concurrent_sign_in_failures_never_overtake_the_limit,
     refund_reconciliation_sees_old_unchecked_pending_refunds,
     sessions_last_until_expiry_sign_out_or_a_new_password,

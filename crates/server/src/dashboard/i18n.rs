@@ -113,6 +113,9 @@ pub struct Strings {
     pub password_wrong: &'static str,
     pub password_mismatch: &'static str,
     pub password_short: &'static str,
+    pub remove: &'static str,
+    pub user_removed: &'static str,
+    pub user_last_admin: &'static str,
 }
 
 const EN: Strings = Strings {
@@ -220,6 +223,9 @@ const EN: Strings = Strings {
     password_wrong: "The current password is wrong.",
     password_mismatch: "The two new passwords differ.",
     password_short: "A password has 12 to 1024 characters.",
+    remove: "Remove",
+    user_removed: "User removed; their sessions have ended.",
+    user_last_admin: "The last admin cannot be removed: add another admin first.",
 };
 
 const ZH: Strings = Strings {
@@ -326,6 +332,9 @@ const ZH: Strings = Strings {
     password_wrong: "当前密码错误。",
     password_mismatch: "两次输入的新密码不一致。",
     password_short: "密码长度须为 12 到 1024 个字符。",
+    remove: "移除",
+    user_removed: "用户已移除，其登录均已退出。",
+    user_last_admin: "不能移除最后一位管理员：请先添加另一位管理员。",
     nothing_logged: "暂无管理操作。",
 };
 

@@ -63,6 +63,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         )
         .route("/dashboard/settings/methods", post(settings::methods))
         .route("/dashboard/settings/users", post(settings::add))
+        .route("/dashboard/settings/users/remove", post(settings::remove))
         .route("/dashboard/settings/password", post(settings::password))
         .route("/dashboard/assets/app.css", get(stylesheet))
 }

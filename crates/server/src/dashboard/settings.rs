@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use ottgate_core::{PaymentMethod, Timestamp};
-use ottgate_store::UserRole;
+use ottgate_store::{UserRemoval, UserRole};
 use serde::Deserialize;
 
 use super::i18n::{Strings, method_name};
@@ -133,6 +133,8 @@ pub async fn settings(
         "password_wrong" => (None, Some(t.password_wrong)),
         "password_mismatch" => (None, Some(t.password_mismatch)),
         "password_short" => (None, Some(t.password_short)),
+        "user_removed" => (Some(t.user_removed), None),
+        "user_last_admin" => (None, Some(t.user_last_admin)),
         _ => (None, None),
     };
     let view = SettingsPage {
@@ -385,6 +387,49 @@ pub async fn add(
         Err(UserError::Exists(_)) => {
             Redirect::to("/dashboard/settings?notice=user_exists").into_response()
         }
+        Err(e) => internal(signed.lang, &e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct RemoveForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// `POST /dashboard/settings/users/remove` (admins): removes one of this merchant's users and
+/// ends their sessions — never the last admin. Another merchant's user is not found (404),
+/// exactly as nobody at all.
+pub async fn remove(
+    State(state): State<AppState>,
+    signed: Signed,
+    Form(form): Form<RemoveForm>,
+) -> Response {
+    if let Some(refused) = admit(&state, &signed, &form.csrf_token) {
+        return refused;
+    }
+    let email = form.email.trim().to_lowercase();
+    match state
+        .service
+        .store
+        .remove_user(&signed.merchant.id, &email)
+        .await
+    {
+        Ok(UserRemoval::Removed) => {
+            audit(&state, &signed, "remove_user", &email, String::new()).await;
+            tracing::info!(merchant_id = %signed.merchant.id, user = %signed.user.email, removed = %email, "merchant-center user removed");
+            if email == signed.user.email {
+                // Their own session ended with the rest.
+                return Redirect::to("/dashboard/login").into_response();
+            }
+            Redirect::to("/dashboard/settings?notice=user_removed").into_response()
+        }
+        Ok(UserRemoval::LastAdmin) => {
+            Redirect::to("/dashboard/settings?notice=user_last_admin").into_response()
+        }
+        Ok(UserRemoval::NotFound) => super::error_page(signed.lang, super::ErrorKind::NotFound),
         Err(e) => internal(signed.lang, &e),
     }
 }

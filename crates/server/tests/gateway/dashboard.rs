@@ -480,6 +480,84 @@ async fn users_change_their_own_password_and_every_other_session_ends() {
 }
 
 #[tokio::test]
+async fn admins_remove_users_whose_sessions_end_but_never_the_last_admin() {
+    let t = TestGateway::start().await;
+    let mut ada = admin(&t).await;
+    let vic_password = own_user(&t, "vic@shop.example", UserRole::Viewer).await;
+    let mut vic = Center::new(&t);
+    vic.sign_in("vic@shop.example", &vic_password).await;
+    assert_eq!(vic.get("/dashboard").await.status(), StatusCode::OK);
+    // Another merchant's user.
+    let other = t.add_merchant("Other Shop").await;
+    user(
+        &t,
+        other.merchant.id.as_str(),
+        "zed@other.example",
+        UserRole::Admin,
+    )
+    .await;
+    let csrf = ada.csrf().await;
+    let vic_csrf = vic.csrf().await;
+    let remove =
+        |csrf: &str, email: &str| [("csrf_token", csrf.to_owned()), ("email", email.to_owned())];
+    let path = "/dashboard/settings/users/remove";
+
+    let settings = ada.page("/dashboard/settings").await;
+    assert!(settings.contains("class=\"remove-user\""));
+    assert!(
+        !vic.page("/dashboard/settings")
+            .await
+            .contains("remove-user"),
+        "viewers see no remove button"
+    );
+    let r = ada.post(path, &remove("", "vic@shop.example")).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "no CSRF token");
+    let r = vic.post(path, &remove(&vic_csrf, "ada@shop.example")).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "viewers may not");
+    let r = ada.post(path, &remove(&csrf, "zed@other.example")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "another merchant's user");
+    let store = &t.gateway.state().service.store;
+    assert!(
+        store
+            .user_by_email("zed@other.example")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let r = ada.post(path, &remove(&csrf, "ada@shop.example")).await;
+    assert_eq!(
+        r.headers()[LOCATION],
+        "/dashboard/settings?notice=user_last_admin"
+    );
+    assert_eq!(ada.get("/dashboard").await.status(), StatusCode::OK);
+
+    let r = ada.post(path, &remove(&csrf, "vic@shop.example")).await;
+    assert_eq!(
+        r.headers()[LOCATION],
+        "/dashboard/settings?notice=user_removed"
+    );
+    let settings = ada.page("/dashboard/settings?notice=user_removed").await;
+    assert!(settings.contains("User removed"));
+    let audit = &settings[settings.find("id=\"audit-log\"").unwrap()..];
+    assert!(audit.contains("<td>remove_user</td>"));
+    assert!(!settings[..settings.find("id=\"audit-log\"").unwrap()].contains("vic@shop.example"));
+    assert_eq!(vic.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        Center::new(&t)
+            .sign_in("vic@shop.example", &vic_password)
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // With a second admin, an admin may remove themselves: signed out at once.
+    own_user(&t, "bob@shop.example", UserRole::Admin).await;
+    let r = ada.post(path, &remove(&csrf, "ada@shop.example")).await;
+    assert_eq!(r.headers()[LOCATION], "/dashboard/login");
+    assert_eq!(ada.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
 async fn guessing_the_current_password_meets_the_sign_in_limit() {
     let t = TestGateway::start().await;
     let password = own_user(&t, "vic@shop.example", UserRole::Viewer).await;

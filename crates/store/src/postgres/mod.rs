@@ -38,7 +38,7 @@ use tokio_postgres::NoTls;
 
 use crate::{
     AuditEntry, DayTotal, Event, NewSession, NewUser, PaymentFilter, PaymentSummary, SignInAttempt,
-    UserRecord,
+    UserRecord, UserRemoval,
 };
 
 use crate::{
@@ -590,6 +590,10 @@ impl Store for PgStore {
 
     async fn set_user_password(&self, email: &str, password_hash: String) -> Result<bool> {
         in_tx!(self, |tx| users::set_password(&tx, email, &password_hash))
+    }
+
+    async fn remove_user(&self, merchant: &MerchantId, email: &str) -> Result<UserRemoval> {
+        in_tx!(self, |tx| users::remove(&tx, merchant, email))
     }
 
     async fn insert_session(&self, session: NewSession) -> Result<()> {

@@ -5,7 +5,7 @@ use ottgate_core::MerchantId;
 
 use super::db;
 use crate::rows::UserRow;
-use crate::{NewUser, Result, StoreError, UserRecord};
+use crate::{NewUser, Result, StoreError, UserRecord, UserRemoval, UserRole};
 
 pub(super) async fn insert(tx: &Transaction<'_>, user: &NewUser) -> Result<UserRecord> {
     let merchant = db::opt(
@@ -67,4 +67,34 @@ pub(super) async fn set_password(
     // A new password signs the user out everywhere.
     super::center::end_user_sessions(tx, email).await?;
     Ok(changed)
+}
+
+/// The merchant's users are locked first, so two admins removing each other at once cannot
+/// both see a second admin.
+pub(super) async fn remove(
+    tx: &Transaction<'_>,
+    merchant: &MerchantId,
+    email: &str,
+) -> Result<UserRemoval> {
+    let users = db::all(
+        tx,
+        "SELECT id, email, role FROM users WHERE merchant_id = $1 ORDER BY id FOR UPDATE",
+        &[&merchant.as_str()],
+    )
+    .await?;
+    let email = email.to_lowercase();
+    let admins = users
+        .iter()
+        .filter(|u| u.get::<_, String>("role") == UserRole::Admin.code())
+        .count();
+    let Some(user) = users.iter().find(|u| u.get::<_, String>("email") == email) else {
+        return Ok(UserRemoval::NotFound);
+    };
+    if user.get::<_, String>("role") == UserRole::Admin.code() && admins <= 1 {
+        return Ok(UserRemoval::LastAdmin);
+    }
+    let id: i64 = user.try_get("id")?;
+    db::exec(tx, "DELETE FROM sessions WHERE user_id = $1", &[&id]).await?;
+    db::exec(tx, "DELETE FROM users WHERE id = $1", &[&id]).await?;
+    Ok(UserRemoval::Removed)
 }

@@ -33,7 +33,7 @@ use crate::{
     AuditEntry, BeginRefund, CreateOutcome, DayTotal, Delivery, DeliveryAttemptRecord,
     DeliveryAttemptRow, Event, Idempotency, IdempotencyClaim, MerchantRecord, NewOrder, NewRefund,
     NewSession, NewUser, PaymentFilter, PaymentSummary, Result, SettleOutcome, SettleRequest,
-    SignInAttempt, StartOutcome, Stats, Store, StoreError, UserRecord,
+    SignInAttempt, StartOutcome, Stats, Store, StoreError, UserRecord, UserRemoval,
 };
 use engine::Engine;
 
@@ -590,6 +590,13 @@ impl Store for SqliteStore {
         let email = email.to_owned();
         self.engine
             .write(move |c| users::set_password(c, &email, &password_hash))
+            .await
+    }
+
+    async fn remove_user(&self, merchant: &MerchantId, email: &str) -> Result<UserRemoval> {
+        let (merchant, email) = (merchant.clone(), email.to_owned());
+        self.engine
+            .write(move |c| users::remove(c, &merchant, &email))
             .await
     }
 

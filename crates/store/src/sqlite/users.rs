@@ -5,7 +5,7 @@ use rusqlite::{Connection, params};
 
 use super::db;
 use crate::rows::UserRow;
-use crate::{NewUser, Result, StoreError, UserRecord};
+use crate::{NewUser, Result, StoreError, UserRecord, UserRemoval, UserRole};
 
 pub(super) fn insert(c: &Connection, user: &NewUser) -> Result<UserRecord> {
     let merchant: Option<String> = db::opt(
@@ -65,4 +65,31 @@ pub(super) fn set_password(c: &Connection, email: &str, password_hash: &str) -> 
     // A new password signs the user out everywhere.
     super::center::end_user_sessions(c, email)?;
     Ok(changed == 1)
+}
+
+pub(super) fn remove(c: &Connection, merchant: &MerchantId, email: &str) -> Result<UserRemoval> {
+    let email = email.to_lowercase();
+    let found: Option<(i64, String)> = db::opt(
+        c,
+        "SELECT id, role FROM users WHERE merchant_id = ?1 AND email = ?2",
+        params![merchant.as_str(), email],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    let Some((id, role)) = found else {
+        return Ok(UserRemoval::NotFound);
+    };
+    if role == UserRole::Admin.code() {
+        let admins: i64 = db::one(
+            c,
+            "SELECT COUNT(*) FROM users WHERE merchant_id = ?1 AND role = ?2",
+            params![merchant.as_str(), UserRole::Admin.code()],
+            db::first,
+        )?;
+        if admins <= 1 {
+            return Ok(UserRemoval::LastAdmin);
+        }
+    }
+    db::exec(c, "DELETE FROM sessions WHERE user_id = ?1", [id])?;
+    db::exec(c, "DELETE FROM users WHERE id = ?1", [id])?;
+    Ok(UserRemoval::Removed)
 }
