@@ -134,6 +134,18 @@ enum UserCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Remove a merchant's user and end their sessions (never the merchant's last admin).
+    Remove {
+        #[arg(long)]
+        merchant: String,
+        #[arg(long)]
+        email: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// Give a user a new one-time password; the old one stops working.
     ResetPassword {
         #[arg(long)]
@@ -411,13 +423,24 @@ async fn main() -> Result<()> {
 
 async fn user(command: UserCommand) -> Result<()> {
     let (config, json) = match &command {
-        UserCommand::Add { config, json, .. } | UserCommand::ResetPassword { config, json, .. } => {
-            (config.load()?, *json)
-        }
+        UserCommand::Add { config, json, .. }
+        | UserCommand::Remove { config, json, .. }
+        | UserCommand::ResetPassword { config, json, .. } => (config.load()?, *json),
     };
     let _logs = init_logging(config.log_format, "warn");
     let store = ottgate_server::open_store(&config).await?;
     let created = match command {
+        UserCommand::Remove {
+            merchant, email, ..
+        } => {
+            let email = ottgate_server::users::remove_user(&*store, &merchant, &email).await?;
+            if json {
+                println!("{}", serde_json::json!({ "removed": email }));
+            } else {
+                println!("removed      {email} (their sessions have ended)");
+            }
+            return Ok(());
+        }
         UserCommand::Add {
             merchant,
             email,

@@ -949,6 +949,42 @@ async fn users_are_added_and_reset_with_one_time_passwords() {
         "the old one stops working"
     );
 
+    // Removed, and their sessions with them; never the last admin.
+    run(&mut user(&[
+        "add",
+        "--merchant",
+        &c.merchant_id,
+        "--email",
+        "vic@shop.example",
+    ]));
+    let removed = json_of(&run(&mut user(&[
+        "remove",
+        "--merchant",
+        &c.merchant_id,
+        "--email",
+        "VIC@shop.example",
+        "--json",
+    ])));
+    assert_eq!(removed["removed"], "vic@shop.example");
+    assert!(
+        store
+            .user_by_email("vic@shop.example")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    for (email, why) in [
+        ("ada@shop.example", "last admin"),
+        ("vic@shop.example", "no user"),
+    ] {
+        let out = user(&["remove", "--merchant", &c.merchant_id, "--email", email])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{email}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{email}: {stderr}");
+    }
+
     // Refused, naming why: a taken email, an unknown merchant, a bad address or role.
     for (args, why) in [
         (

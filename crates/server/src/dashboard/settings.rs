@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use ottgate_core::{PaymentMethod, Timestamp};
-use ottgate_store::{UserRemoval, UserRole};
+use ottgate_store::UserRole;
 use serde::Deserialize;
 
 use super::i18n::{Strings, method_name};
@@ -22,7 +22,7 @@ use crate::service::merchants::{
     ChannelChange, MerchantError, ROTATION_GRACE, change_channels, rotate_sign_key,
     rotate_webhook_secret,
 };
-use crate::service::users::{UserError, add_user, change_password};
+use crate::service::users::{UserError, add_user, change_password, remove_user};
 use crate::signin::Gate;
 use crate::state::AppState;
 
@@ -410,14 +410,9 @@ pub async fn remove(
     if let Some(refused) = admit(&state, &signed, &form.csrf_token) {
         return refused;
     }
-    let email = form.email.trim().to_lowercase();
-    match state
-        .service
-        .store
-        .remove_user(&signed.merchant.id, &email)
-        .await
-    {
-        Ok(UserRemoval::Removed) => {
+    let store = &*state.service.store;
+    match remove_user(store, signed.merchant.id.as_str(), &form.email).await {
+        Ok(email) => {
             audit(&state, &signed, "remove_user", &email, String::new()).await;
             tracing::info!(merchant_id = %signed.merchant.id, user = %signed.user.email, removed = %email, "merchant-center user removed");
             if email == signed.user.email {
@@ -426,10 +421,12 @@ pub async fn remove(
             }
             Redirect::to("/dashboard/settings?notice=user_removed").into_response()
         }
-        Ok(UserRemoval::LastAdmin) => {
+        Err(UserError::LastAdmin(_)) => {
             Redirect::to("/dashboard/settings?notice=user_last_admin").into_response()
         }
-        Ok(UserRemoval::NotFound) => super::error_page(signed.lang, super::ErrorKind::NotFound),
+        Err(UserError::UnknownUser(_) | UserError::Invalid(_)) => {
+            super::error_page(signed.lang, super::ErrorKind::NotFound)
+        }
         Err(e) => internal(signed.lang, &e),
     }
 }

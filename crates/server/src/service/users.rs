@@ -2,7 +2,7 @@
 //! password (shown once, kept as an argon2id hash), checked at sign-in.
 
 use ottgate_core::{Clock, MerchantId, Secret};
-use ottgate_store::{NewUser, Store, StoreError, UserRecord, UserRole};
+use ottgate_store::{NewUser, Store, StoreError, UserRecord, UserRemoval, UserRole};
 
 use super::merchants::random_bytes;
 use super::passwords;
@@ -17,6 +17,8 @@ pub enum UserError {
     Exists(String),
     #[error("no user with email {0}")]
     UnknownUser(String),
+    #[error("{0} is the merchant's last admin: add another admin first")]
+    LastAdmin(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -127,6 +129,23 @@ pub async fn change_password(store: &dyn Store, address: &str, new: &str) -> Res
         return Err(UserError::UnknownUser(email));
     }
     Ok(())
+}
+
+/// Removes `merchant`'s user signing in with `address` and ends their sessions; the email
+/// removed. Never the merchant's last admin.
+pub async fn remove_user(
+    store: &dyn Store,
+    merchant: &str,
+    address: &str,
+) -> Result<String, UserError> {
+    let merchant_id =
+        MerchantId::parse(merchant).map_err(|_| UserError::UnknownMerchant(merchant.to_owned()))?;
+    let email = email(address)?;
+    match store.remove_user(&merchant_id, &email).await? {
+        UserRemoval::Removed => Ok(email),
+        UserRemoval::NotFound => Err(UserError::UnknownUser(email)),
+        UserRemoval::LastAdmin => Err(UserError::LastAdmin(email)),
+    }
 }
 
 /// The user whose email and password these are; `None` for a wrong password or an unknown
