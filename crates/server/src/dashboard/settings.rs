@@ -22,7 +22,9 @@ use crate::service::merchants::{
     ChannelChange, MerchantError, ROTATION_GRACE, change_channels, rotate_sign_key,
     rotate_webhook_secret,
 };
-use crate::service::users::{UserError, add_user, change_password, remove_user};
+use crate::service::users::{
+    UserError, acceptable_password, add_user, change_password, remove_user,
+};
 use crate::signin::Gate;
 use crate::state::AppState;
 
@@ -460,10 +462,8 @@ pub async fn password(
     if form.new != form.repeat {
         return notice("password_mismatch");
     }
-    let chars = form.new.chars().count();
-    if !(crate::service::users::MIN_PASSWORD_CHARS..=crate::service::users::MAX_PASSWORD_CHARS)
-        .contains(&chars)
-    {
+    // Before the current password is checked: a refused new one costs no sign-in attempt.
+    if !acceptable_password(&form.new) {
         return notice("password_short");
     }
     let store = &state.service.store;

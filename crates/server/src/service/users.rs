@@ -106,16 +106,20 @@ pub async fn reset_password(
 
 /// The fewest characters a password chosen by its user may have (one-time passwords are
 /// generated, and longer).
-pub const MIN_PASSWORD_CHARS: usize = 12;
+const MIN_PASSWORD_CHARS: usize = 12;
 /// The most: argon2 hashes anything, but a megabyte of "password" is not one.
-pub const MAX_PASSWORD_CHARS: usize = 1024;
+const MAX_PASSWORD_CHARS: usize = 1024;
+
+/// Whether a user may choose `password`: its length in characters is within the bounds.
+pub fn acceptable_password(password: &str) -> bool {
+    (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&password.chars().count())
+}
 
 /// Sets a password its user chose (the caller checked the current one). Every session of
 /// the user ends, as with [`reset_password`]. The hash is computed on the blocking pool.
 pub async fn change_password(store: &dyn Store, address: &str, new: &str) -> Result<(), UserError> {
     let email = email(address)?;
-    let chars = new.chars().count();
-    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&chars) {
+    if !acceptable_password(new) {
         return Err(UserError::Invalid(format!(
             "a password has {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
         )));
