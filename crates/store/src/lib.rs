@@ -195,15 +195,30 @@ pub struct NewRefund {
     pub merchant_refund_id: Option<String>,
     pub amount: Amount,
     pub at: Timestamp,
+    /// The request asking for it, when it can be named: the same request again is this
+    /// refund — answered, never made a second time — even when the first request's answer
+    /// was lost (the client hung up, the gateway was killed).
+    pub request: Option<RefundRequestKey>,
+}
+
+/// What names the request behind a refund: a REST `Idempotency-Key`, the canonical hash of
+/// an envelope REFUND without a refund id, a merchant-center form's one-time token — each
+/// prefixed by where it came from, so keys of different doors never meet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequestKey {
+    pub key: String,
+    /// Only refunds asked for at or after this match (the key's retention window).
+    pub since: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BeginRefund {
     /// The amount is held by a new pending refund; the channel may now be asked.
     Reserved(Refund),
-    /// The merchant's refund id was used before for the same payment and amount: that refund.
+    /// The merchant's refund id (or the request's key) was used before for the same payment
+    /// and amount: that refund.
     Replayed(Refund),
-    /// The merchant's refund id was used before for something else.
+    /// The merchant's refund id (or the request's key) was used before for something else.
     IdReused(Refund),
     /// No such payment for this merchant.
     PaymentNotFound,
@@ -575,7 +590,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// whatever their age.
     async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64>;
     /// Sends `merchant`'s callback `notify_id` again (whatever its state: pending, delivered
-    /// or exhausted): due at `now`, its lease released. `None` if it is not the merchant's.
+    /// or exhausted): due at `now`. One being sent right now (its lease live) is not sent a
+    /// second time beside it: the attempt in flight is the redelivery. `None` if it is not
+    /// the merchant's.
     async fn redeliver(
         &self,
         merchant: &MerchantId,

@@ -346,6 +346,17 @@ row! {
     }
 }
 
+/// What a refund asked for again — under a merchant refund id or a request key used
+/// before — is: the same payment and amount replay `earlier`; anything else reuses its id.
+pub(crate) fn asked_before(earlier: Refund, asked: &crate::NewRefund) -> crate::BeginRefund {
+    let same = earlier.payment_id == asked.payment_id && earlier.money.amount == asked.amount;
+    if same {
+        crate::BeginRefund::Replayed(earlier)
+    } else {
+        crate::BeginRefund::IdReused(earlier)
+    }
+}
+
 impl RefundRow {
     pub(crate) fn into_refund(self) -> Result<Refund> {
         Ok(Refund {

@@ -18,7 +18,7 @@ use ottgate_store::{AuditEntry, KeyRotation, ListStatus, NewSession, PaymentFilt
 use ottgate_store::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryState, Idempotency,
     IdempotencyClaim, MerchantRecord, NewDelivery, NewOrder, NewRefund, NewUser, NextStep,
-    PgOptions, PgStore, SettleOutcome, SettleRequest, SignInAttempt, SqliteStore, StartOutcome,
+    PgOptions, PgStore, RefundRequestKey, SettleOutcome, SettleRequest, SignInAttempt, SqliteStore, StartOutcome,
     Store, StoreError, UserRemoval, UserRole,
 };
 use std::sync::Arc;
@@ -788,7 +788,16 @@ fn refund_req(
         merchant_refund_id: merchant_refund_id.map(str::to_owned),
         amount: Amount::from_minor(amount).unwrap(),
         at: at(10),
+        request: None,
     }
+}
+
+fn keyed(mut r: NewRefund, key: &str, since: Timestamp) -> NewRefund {
+    r.request = Some(RefundRequestKey {
+        key: key.into(),
+        since,
+    });
+    r
 }
 
 async fn refunds_never_exceed_the_paid_amount_even_when_concurrent<S: Store>(store: S) {
@@ -900,6 +909,71 @@ async fn a_merchant_refund_id_replays_or_conflicts<S: Store>(store: S) {
         BeginRefund::IdReused(first)
     );
     assert_eq!(store.refunds(&payment).await.unwrap().len(), 1);
+}
+
+/// A refund asked for again under its request's key — the first answer lost, the request
+/// retried — is the refund already made, never a second one; concurrently too. The key
+/// counts within its window only, and another request under it is refused.
+async fn a_request_key_names_one_refund_whatever_happened_to_its_answer<S: Store>(store: S) {
+    let store = Arc::new(store);
+    let (o, payment) = paid_payment(&*store, "refund-keyed").await;
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let store = store.clone();
+            let req = keyed(refund_req(&o, &payment, 100, None), "rest:K-1", at(0));
+            tokio::spawn(async move { store.begin_refund(req).await.unwrap() })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    let reserved: Vec<_> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            BeginRefund::Reserved(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reserved.len(), 1, "{outcomes:?}");
+    let first = reserved[0].clone();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| *o == BeginRefund::Reserved(first.clone())
+                || *o == BeginRefund::Replayed(first.clone())),
+        "{outcomes:?}"
+    );
+    // Another request under the key: refused, nothing held.
+    assert_eq!(
+        store
+            .begin_refund(keyed(refund_req(&o, &payment, 7, None), "rest:K-1", at(0)))
+            .await
+            .unwrap(),
+        BeginRefund::IdReused(first.clone())
+    );
+    // Keys of other doors, and other keys, are other refunds.
+    assert!(matches!(
+        store
+            .begin_refund(keyed(refund_req(&o, &payment, 100, None), "envelope:K-1", at(0)))
+            .await
+            .unwrap(),
+        BeginRefund::Reserved(_)
+    ));
+    // Past its window the key is forgotten: the same request is a new refund.
+    assert!(matches!(
+        store
+            .begin_refund(keyed(refund_req(&o, &payment, 100, None), "rest:K-1", at(11)))
+            .await
+            .unwrap(),
+        BeginRefund::Reserved(_)
+    ));
+    let refunds = store.refunds(&payment).await.unwrap();
+    assert_eq!(refunds.len(), 3);
+    assert_eq!(
+        refunds.iter().map(|r| r.money.amount.minor()).sum::<u64>(),
+        300
+    );
 }
 
 async fn only_the_owner_can_refund_a_paid_payment<S: Store>(store: S) {
@@ -1280,6 +1354,18 @@ async fn the_event_log_shows_each_callback_and_resends_it_for_its_merchant_only<
     assert_eq!((again.state, again.attempts), (DeliveryState::Pending, 1));
     let claimed = claim(&store, at(5), "w2").await;
     assert_eq!(claimed.iter().map(|c| c.id).collect::<Vec<_>>(), [d.id]);
+    // Resent while on its way: the attempt in flight keeps its lease — nobody else may
+    // send it beside it — and is still recorded.
+    let joined = store
+        .redeliver(&merchant, &d.notify_id, at(6))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(joined.state, DeliveryState::Pending);
+    assert!(
+        claim(&store, at(6), "w3").await.is_empty(),
+        "in flight: not claimed again"
+    );
     // Past its retention a finished callback is forgotten, a pending one never.
     assert_eq!(
         store.prune_events(at(1_000), 10).await.unwrap(),
@@ -1840,6 +1926,7 @@ store_cases!(
     refunds_never_exceed_the_paid_amount_even_when_concurrent,
     a_failed_refund_releases_its_amount,
     a_merchant_refund_id_replays_or_conflicts,
+    a_request_key_names_one_refund_whatever_happened_to_its_answer,
     only_the_owner_can_refund_a_paid_payment,
     a_rest_payment_is_created_with_its_first_attempt,
     a_direct_payment_keeps_its_tip_and_its_first_answer,

@@ -163,8 +163,10 @@ pub(super) async fn redeliver(
 ) -> Result<Option<Delivery>> {
     let row = db::opt(
         tx,
-        "UPDATE deliveries SET state = 'pending', next_attempt_at = $1, lease_owner = NULL,
-           lease_until = NULL
+        // A callback on its way now (pending, its lease live) is not sent beside itself:
+        // this redelivery joins that attempt, which keeps its lease (and records itself).
+        "UPDATE deliveries SET state = 'pending', next_attempt_at =
+           CASE WHEN state = 'pending' AND lease_until > $1 THEN next_attempt_at ELSE $1 END
          WHERE merchant_id = $2 AND notify_id = $3 RETURNING *",
         &[&now.epoch_millis(), &merchant.as_str(), &notify_id.as_str()],
     )

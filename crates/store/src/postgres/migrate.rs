@@ -28,6 +28,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "merchant_center",
         include_str!("../../migrations/postgres/0004_merchant_center.sql"),
     ),
+    (
+        5,
+        "refund_requests",
+        include_str!("../../migrations/postgres/0005_refund_requests.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under (any constant no other program uses).

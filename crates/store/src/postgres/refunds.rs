@@ -42,13 +42,25 @@ pub(super) async fn begin(tx: &Transaction<'_>, r: &NewRefund) -> Result<BeginRe
         )
         .await?;
         if let Some(earlier) = earlier {
-            let earlier = refund(&earlier)?;
-            let same = earlier.payment_id == r.payment_id && earlier.money.amount == r.amount;
-            return Ok(if same {
-                BeginRefund::Replayed(earlier)
-            } else {
-                BeginRefund::IdReused(earlier)
-            });
+            return Ok(crate::rows::asked_before(refund(&earlier)?, r));
+        }
+    }
+    if let Some(request) = &r.request {
+        // Asked under the payment's lock: a request repeated on another gateway waits
+        // here for the first, then finds its refund.
+        let earlier = db::opt(
+            tx,
+            "SELECT * FROM refunds WHERE merchant_id = $1 AND request_key = $2 AND created_at >= $3
+             ORDER BY created_at DESC LIMIT 1",
+            &[
+                &r.merchant_id.as_str(),
+                &request.key,
+                &request.since.epoch_millis(),
+            ],
+        )
+        .await?;
+        if let Some(earlier) = earlier {
+            return Ok(crate::rows::asked_before(refund(&earlier)?, r));
         }
     }
     if payment.status != AttemptStatus::Paid {
@@ -83,8 +95,8 @@ pub(super) async fn begin(tx: &Transaction<'_>, r: &NewRefund) -> Result<BeginRe
     };
     let inserted = db::exec(
         tx,
-        "INSERT INTO refunds (id, merchant_id, payment_id, merchant_refund_id, amount, currency, status, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        "INSERT INTO refunds (id, merchant_id, payment_id, merchant_refund_id, amount, currency, status, created_at,
+         request_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
         &[
             &refund.id.as_str(),
             &refund.merchant_id.as_str(),
@@ -94,6 +106,7 @@ pub(super) async fn begin(tx: &Transaction<'_>, r: &NewRefund) -> Result<BeginRe
             &refund.money.currency.code(),
             &refund.status.code(),
             &refund.created_at.epoch_millis(),
+            &r.request.as_ref().map(|k| k.key.as_str()),
         ],
     )
     .await?;

@@ -49,6 +49,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "merchant center",
         include_str!("../../migrations/sqlite/0007_merchant_center.sql"),
     ),
+    (
+        8,
+        "refund requests",
+        include_str!("../../migrations/sqlite/0008_refund_requests.sql"),
+    ),
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (

@@ -48,12 +48,22 @@ pub(super) fn begin(c: &Connection, r: &NewRefund) -> Result<BeginRefund> {
             [r.merchant_id.as_str(), merchant_refund_id.as_str()],
         )?;
         if let Some(earlier) = earlier {
-            let same = earlier.payment_id == r.payment_id && earlier.money.amount == r.amount;
-            return Ok(if same {
-                BeginRefund::Replayed(earlier)
-            } else {
-                BeginRefund::IdReused(earlier)
-            });
+            return Ok(crate::rows::asked_before(earlier, r));
+        }
+    }
+    if let Some(request) = &r.request {
+        let earlier = one(
+            c,
+            "SELECT * FROM refunds WHERE merchant_id = ?1 AND request_key = ?2 AND created_at >= ?3
+             ORDER BY created_at DESC LIMIT 1",
+            params![
+                r.merchant_id.as_str(),
+                &request.key,
+                request.since.epoch_millis()
+            ],
+        )?;
+        if let Some(earlier) = earlier {
+            return Ok(crate::rows::asked_before(earlier, r));
         }
     }
     if payment.status != AttemptStatus::Paid {
@@ -86,8 +96,8 @@ pub(super) fn begin(c: &Connection, r: &NewRefund) -> Result<BeginRefund> {
     };
     db::exec(
         c,
-        "INSERT INTO refunds (id, merchant_id, payment_id, merchant_refund_id, amount, currency, status, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO refunds (id, merchant_id, payment_id, merchant_refund_id, amount, currency, status, created_at,
+         request_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             refund.id.as_str(),
             refund.merchant_id.as_str(),
@@ -97,6 +107,7 @@ pub(super) fn begin(c: &Connection, r: &NewRefund) -> Result<BeginRefund> {
             refund.money.currency.code(),
             refund.status.code(),
             refund.created_at.epoch_millis(),
+            r.request.as_ref().map(|k| k.key.as_str()),
         ],
     )?;
     Ok(BeginRefund::Reserved(refund))
