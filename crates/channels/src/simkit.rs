@@ -13,7 +13,7 @@ pub struct Fault {
     /// Only the notification about this order (out_trade_no / orderId); any when absent.
     #[serde(default)]
     pub out_trade_no: Option<String>,
-    /// For `delay`.
+    /// For `delay` and `slow_answer`.
     #[serde(default)]
     pub delay_ms: Option<u64>,
 }
@@ -38,6 +38,10 @@ pub enum FaultKind {
     /// Not a notification fault: the wallet carries out the next refund of this order but
     /// its answer is lost (WeChat Pay answers `SYSTEMERROR`).
     LoseAnswer,
+    /// Not a notification fault: the wallet carries out the next refund of this order, then
+    /// holds its answer for `delay_ms` (1 s if absent) — a slow wallet, for testing what a
+    /// gateway does while it waits.
+    SlowAnswer,
 }
 
 /// What a simulator asks the notifier to deliver.
@@ -221,7 +225,16 @@ impl Notifier {
     /// The first queued notification fault for `about` (or for any order), removed from
     /// the queue.
     pub fn take_fault(&self, about: &str) -> Option<Fault> {
-        self.take_matching(about, |kind| kind != FaultKind::LoseAnswer)
+        self.take_matching(about, |kind| {
+            !matches!(kind, FaultKind::LoseAnswer | FaultKind::SlowAnswer)
+        })
+    }
+
+    /// How long to hold the answer to a request about `about`, if a `SlowAnswer` fault is
+    /// queued for it (taking it).
+    pub fn take_slow_answer(&self, about: &str) -> Option<Duration> {
+        self.take_matching(about, |kind| kind == FaultKind::SlowAnswer)
+            .map(|f| Duration::from_millis(f.delay_ms.unwrap_or(1_000)))
     }
 
     /// Whether a `LoseAnswer` fault is queued for `about` (taking it).

@@ -72,6 +72,12 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// Connections open at once, at most (fewer if the descriptor limit demands).
     pub max_connections: usize,
+    /// Connections open at once from one client address, at most (behind a proxy every
+    /// client shares its address: raise it to `max_connections` there).
+    pub max_connections_per_address: usize,
+    /// A client that takes none of an answer's bytes for this many milliseconds (it
+    /// stopped reading) loses its connection.
+    pub write_timeout_ms: u64,
     /// How often expired orders are closed, in milliseconds.
     pub expiry_sweep_interval_ms: u64,
     /// Longest wait between looks for due callbacks, in milliseconds.
@@ -87,6 +93,10 @@ pub struct Config {
     /// How long the first answer to an idempotent request (REST `Idempotency-Key`, an
     /// envelope REFUND without a refund id) is replayed, in seconds.
     pub idempotency_retention_secs: u64,
+    /// How long an idempotent request's key is held for it while it runs, in seconds: a
+    /// repeat meanwhile is told to wait (409, PROCESSING); a request whose gateway died
+    /// frees its key after this (its refund, if one was begun, is then found, not redone).
+    pub idempotency_lease_secs: u64,
     /// The `time_zone_id` H5PAY answers with: the merchants' zone (IANA name).
     pub time_zone_id: String,
     /// Sandbox only: the simulated WeChat Pay's exchange rates, CNY per unit, e.g.
@@ -139,11 +149,14 @@ impl Default for Config {
             header_read_timeout_ms: 10_000,
             request_timeout_ms: 60_000,
             max_connections: 10_000,
+            max_connections_per_address: 1_000,
+            write_timeout_ms: 30_000,
             expiry_sweep_interval_ms: 1_000,
             delivery_poll_interval_ms: 1_000,
             jwt_secret: None,
             rest_payment_ttl_secs: 1_800,
             idempotency_retention_secs: 86_400,
+            idempotency_lease_secs: 120,
             event_retention_days: 90,
             time_zone_id: "America/Toronto".into(),
             simulator_exchange_rates: None,
@@ -158,7 +171,7 @@ impl Default for Config {
     }
 }
 
-const ENV_KEYS: [&str; 35] = [
+const ENV_KEYS: [&str; 38] = [
     "listen",
     "public_url",
     "database_url",
@@ -180,11 +193,14 @@ const ENV_KEYS: [&str; 35] = [
     "header_read_timeout_ms",
     "request_timeout_ms",
     "max_connections",
+    "max_connections_per_address",
+    "write_timeout_ms",
     "expiry_sweep_interval_ms",
     "delivery_poll_interval_ms",
     "jwt_secret",
     "rest_payment_ttl_secs",
     "idempotency_retention_secs",
+    "idempotency_lease_secs",
     "event_retention_days",
     "time_zone_id",
     "simulator_exchange_rates",
@@ -349,6 +365,7 @@ impl Config {
             idempotency_retention: Duration::from_secs(
                 self.idempotency_retention_secs.clamp(60, 30 * 86_400),
             ),
+            idempotency_lease: Duration::from_secs(self.idempotency_lease_secs.clamp(1, 3_600)),
             time_zone_id: self.time_zone_id.clone(),
             simulator_exchange_rates: exchange_rates,
             public_url,
@@ -363,6 +380,10 @@ impl Config {
             ),
             request_timeout: Duration::from_millis(self.request_timeout_ms.clamp(1_000, 3_600_000)),
             max_connections: self.max_connections.max(1),
+            max_connections_per_address: self
+                .max_connections_per_address
+                .clamp(1, self.max_connections.max(1)),
+            write_timeout: Duration::from_millis(self.write_timeout_ms.clamp(100, 3_600_000)),
             expiry_sweep_interval: Duration::from_millis(self.expiry_sweep_interval_ms.max(10)),
             delivery_poll_interval: Duration::from_millis(self.delivery_poll_interval_ms.max(10)),
             rest_payment_ttl: Duration::from_secs(self.rest_payment_ttl_secs),
@@ -460,6 +481,7 @@ pub struct Settings {
     /// How this process reaches itself (`http://{bound address}/`).
     pub internal_url: Url,
     pub idempotency_retention: Duration,
+    pub idempotency_lease: Duration,
     pub time_zone_id: String,
     /// Sandbox: `(currency, CNY per unit × 10^8)` replacing or adding to the simulated
     /// WeChat Pay's table.
@@ -473,6 +495,8 @@ pub struct Settings {
     pub header_read_timeout: Duration,
     pub request_timeout: Duration,
     pub max_connections: usize,
+    pub max_connections_per_address: usize,
+    pub write_timeout: Duration,
     pub expiry_sweep_interval: Duration,
     pub delivery_poll_interval: Duration,
     pub rest_payment_ttl: Duration,

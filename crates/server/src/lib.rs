@@ -72,10 +72,11 @@ pub fn app(state: AppState) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/notify/{wallet}", post(notify::endpoint));
-    router = dashboard::routes(router);
+    router = dashboard::routes(router, &state);
     router = state.simulators.mount(router);
     if state.service.settings.sandbox {
-        router = router
+        // They settle payments: run to the end even if the caller hangs up.
+        let completing = Router::new()
             .route(
                 "/sandbox/wallet/{attempt}",
                 get(sandbox::wallet).post(sandbox::wallet_action),
@@ -87,7 +88,12 @@ pub fn app(state: AppState) -> Router {
             .route(
                 "/sandbox/v1/payments/{payment}/complete",
                 post(sandbox::complete_payment),
-            );
+            )
+            .route_layer(axum::middleware::from_fn_with_state(
+                state.clone(),
+                to_completion,
+            ));
+        router = router.merge(completing);
     }
     router
         .merge(rest::router(&state))
@@ -103,6 +109,17 @@ pub fn app(state: AppState) -> Router {
             state.service.settings.request_timeout,
         ))
         .with_state(state)
+}
+
+/// Runs the request to its end whatever happens to the connection (see
+/// `Service::to_completion`): on every request that moves money or changes a payment, so
+/// what it did and the answer a repeat gets are recorded even when the client is gone.
+pub(crate) async fn to_completion(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    state.service.to_completion(next.run(req)).await
 }
 
 /// What answers a path nothing is served at: a REST error under `/api/`, an envelope
@@ -202,12 +219,26 @@ impl Gateway {
             Vec::new()
         };
         let settings = &self.state.service.settings;
+        let max_connections = listen::connection_cap(settings.max_connections);
         let limits = listen::Limits {
             header_read_timeout: settings.header_read_timeout,
-            max_connections: listen::connection_cap(settings.max_connections),
+            write_timeout: settings.write_timeout,
+            max_connections,
+            max_connections_per_address: settings.max_connections_per_address.min(max_connections),
         };
         let served = listen::serve(listener, self.router(), limits, shutdown.clone()).await;
         shutdown.cancel();
+        // Money-moving work whose client left before its answer: let it finish and record
+        // what it did (each wallet call has its own timeout, so this ends).
+        let tasks = &self.state.service.tasks;
+        tasks.close();
+        if !tasks.is_empty() {
+            tracing::info!(
+                running = tasks.len(),
+                "waiting for payment work whose clients left"
+            );
+        }
+        tasks.wait().await;
         for w in workers {
             let _ = w.await;
         }

@@ -460,12 +460,32 @@ async fn complete_payment_inner(
         )
     };
     let merchant = value.get("merchant_id").and_then(|v| v.as_str());
-    let w = match wallet_context(state, payment_id).await? {
-        Some(w) => w,
-        None => merchant_named(state, payment_id, merchant)
-            .await?
-            .ok_or_else(not_found)?,
-    };
+    // Every payment the id could name — the gateway's id, a merchant's own order_id —
+    // of the merchant named, if one is: exactly one may be completed.
+    let mut named: Vec<WalletContext> = wallet_context(state, payment_id)
+        .await?
+        .into_iter()
+        .filter(|w| merchant.is_none_or(|m| w.order.merchant_id.as_str() == m))
+        .collect();
+    for w in merchant_named(state, payment_id, merchant).await? {
+        if named.iter().all(|n| n.attempt.id != w.attempt.id) {
+            named.push(w);
+        }
+    }
+    if named.len() > 1 {
+        let message = if merchant.is_some() {
+            "this id names two of the merchant's payments (its own order_id of one, the \
+             gateway's id of another): complete it by the other payment's id"
+        } else {
+            "this id names payments of several merchants: name one with merchant_id"
+        };
+        return Err(HelperError(
+            StatusCode::CONFLICT,
+            RspCode::ParamInvalid,
+            message.into(),
+        ));
+    }
+    let w = named.pop().ok_or_else(not_found)?;
     match complete(state, &w.order, &w.signing.merchant, &w.attempt, outcome).await {
         Ok(_) => {}
         Err(CompleteError::NotPayable(e)) => return Err(not_payable(e)),
@@ -494,17 +514,17 @@ async fn complete_payment_inner(
     .into_response())
 }
 
-/// The ACTIVEPAY or H5PAY payment a merchant named `order_id` (the helper knows no
-/// merchant: `merchant_id` in the body settles an id two merchants used).
+/// The ACTIVEPAY or H5PAY payments merchants named `order_id` (of `merchant` only, when
+/// one is named).
 async fn merchant_named(
     state: &AppState,
     order_id: &str,
     merchant: Option<&str>,
-) -> Result<Option<WalletContext>, HelperError> {
+) -> Result<Vec<WalletContext>, HelperError> {
     let Ok(reference) = ottgate_core::MerchantRef::parse(order_id) else {
-        return Ok(None);
+        return Ok(Vec::new());
     };
-    let mut orders: Vec<Order> = state
+    let orders: Vec<Order> = state
         .service
         .store
         .orders_with_reference(&reference, 50)
@@ -513,18 +533,13 @@ async fn merchant_named(
         .filter(|o| o.kind.named_by_merchant())
         .filter(|o| merchant.is_none_or(|m| o.merchant_id.as_str() == m))
         .collect();
-    if orders.len() > 1 {
-        return Err(HelperError(
-            StatusCode::CONFLICT,
-            RspCode::ParamInvalid,
-            "several merchants use this order_id: name one with merchant_id".into(),
-        ));
+    let mut named = Vec::with_capacity(orders.len());
+    for order in orders {
+        if let Some(attempt) = state.service.first_attempt(&order.id).await?
+            && let Some(w) = wallet_context(state, attempt.id.as_str()).await?
+        {
+            named.push(w);
+        }
     }
-    let Some(order) = orders.pop() else {
-        return Ok(None);
-    };
-    let Some(attempt) = state.service.first_attempt(&order.id).await? else {
-        return Ok(None);
-    };
-    Ok(wallet_context(state, attempt.id.as_str()).await?)
+    Ok(named)
 }

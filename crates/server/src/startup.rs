@@ -150,7 +150,11 @@ impl Gateway {
             settings.auth_failure_window,
         )
         .scoped("dashboard:");
-        let auth_hashing = tokio::sync::Semaphore::new(settings.auth_hash_concurrency);
+        // An address or account holds at most twice the running hashes' places, or as many
+        // as it may fail (the failure limit turns it away sooner anyway).
+        let share = (settings.auth_hash_concurrency * 2)
+            .max(usize::try_from(settings.auth_failure_limit).unwrap_or(usize::MAX));
+        let auth_hashing = crate::signin::HashQueue::new(settings.auth_hash_concurrency, share);
         let state = AppState::new(Inner {
             service: Service {
                 settings,
@@ -162,6 +166,7 @@ impl Gateway {
                 delivery_wakeup: tokio::sync::Notify::new(),
                 rates: Default::default(),
                 signings: Default::default(),
+                tasks: tokio_util::task::TaskTracker::new(),
             },
             callbacks,
             worker_id,

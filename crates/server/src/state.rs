@@ -25,8 +25,8 @@ pub struct Inner {
     pub auth_failures: FailureLimiter,
     /// Failed merchant-center sign-ins, per address, per email and address, and per email.
     pub dashboard_failures: FailureLimiter,
-    /// Permits to hash an app key (argon2id, ~19 MiB each): how many at once.
-    pub auth_hashing: tokio::sync::Semaphore,
+    /// Turns to hash an app key or password (argon2id, ~19 MiB each), shared fairly.
+    pub auth_hashing: crate::signin::HashQueue,
     /// The built-in wallet simulators (sandbox mode).
     pub simulators: Simulators,
 }

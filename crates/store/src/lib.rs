@@ -537,6 +537,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// An order and its attempts as of one moment (a settlement changes both together, so
     /// reading them separately can pair a settled attempt with a stale order).
     async fn order_with_attempts(&self, id: &OrderId) -> Result<Option<(Order, Vec<Attempt>)>>;
+    /// The same, of `merchant` only: another merchant's order is `None` at the cost of a
+    /// missing one (no timing tells them apart).
+    async fn merchant_order_with_attempts(
+        &self,
+        merchant: &MerchantId,
+        id: &OrderId,
+    ) -> Result<Option<(Order, Vec<Attempt>)>>;
     /// Applies a verified outcome exactly once; enqueues `on_paid` in the same transaction
     /// when the order becomes paid.
     async fn settle(&self, request: SettleRequest) -> Result<SettleOutcome>;

@@ -253,6 +253,20 @@ async fn choosing_the_same_method_twice_resumes_the_pending_attempt<S: Store>(st
             .unwrap(),
         None
     );
+    // Asked as its merchant: the same; asked as another merchant: nothing.
+    let mine = store
+        .merchant_order_with_attempts(&o.merchant_id, &o.id)
+        .await
+        .unwrap();
+    assert_eq!(mine, store.order_with_attempts(&o.id).await.unwrap());
+    let stranger = MerchantId::parse("ON00000077").unwrap();
+    assert_eq!(
+        store
+            .merchant_order_with_attempts(&stranger, &o.id)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn paying_enqueues_exactly_one_callback_even_when_repeated<S: Store>(store: S) {

@@ -677,7 +677,16 @@ async fn closeorder(State(sim): State<WeChatSimulator>, body: Bytes) -> Response
 }
 
 async fn refund(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
-    api(&sim, &body, WeChatSimulator::refund_order)
+    let answer = api(&sim, &body, WeChatSimulator::refund_order);
+    let trade = std::str::from_utf8(&body)
+        .ok()
+        .and_then(|text| parse_message(text).ok())
+        .and_then(|f| sim.find(&f))
+        .map(|o| o.out_trade_no);
+    if let Some(delay) = trade.and_then(|t| sim.inner.notifier.take_slow_answer(&t)) {
+        tokio::time::sleep(delay).await;
+    }
+    answer
 }
 
 async fn refundquery(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {

@@ -4,7 +4,7 @@
 //! is refused (403); another merchant's payment or callback is not found (404). Every
 //! action done is recorded in the audit log.
 
-use axum::Form;
+use axum::{Extension, Form};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use ottgate_core::{Money, NotifyId, RefundStatus};
@@ -13,7 +13,8 @@ use serde::Deserialize;
 use super::pages::owned_order;
 use super::session::{CsrfForm, Signed};
 use super::{ErrorKind, admit, audit, error_page, internal};
-use crate::service::refunds::RefundError;
+use super::once::FormToken;
+use crate::service::refunds::{RefundAsk, RefundError, Refunded};
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
@@ -33,6 +34,7 @@ pub async fn refund(
     State(state): State<AppState>,
     signed: Signed,
     Path(order_id): Path<String>,
+    token: Option<Extension<FormToken>>,
     Form(form): Form<RefundForm>,
 ) -> Response {
     if let Some(refused) = admit(&state, &signed, &form.csrf_token) {
@@ -54,10 +56,23 @@ pub async fn refund(
     };
     let result = state
         .service
-        .refund(&signed.merchant.id, &payment, money.amount, None)
+        .refund(RefundAsk {
+            merchant: signed.merchant.id.clone(),
+            payment_id: payment.clone(),
+            amount: money.amount,
+            merchant_refund_id: None,
+            request_key: token.map(|Extension(FormToken(t))| format!("dashboard:{t}")),
+        })
         .await;
     match result {
-        Ok(refund) => {
+        Ok(Refunded {
+            replayed: true,
+            refund,
+        }) => {
+            tracing::info!(payment_id = %payment, refund_id = %refund.id, "merchant-center refund form sent again; refunded once");
+            back_to(&order_id, "once")
+        }
+        Ok(Refunded { refund, .. }) => {
             let detail = format!(
                 "{} {} {}",
                 money.major_plain(),
@@ -65,7 +80,7 @@ pub async fn refund(
                 refund.status.code()
             );
             audit(&state, &signed, "refund", payment.as_str(), detail).await;
-            tracing::info!(payment_id = %payment, refund_id = %refund.id, user = %signed.user.email, "refund from the merchant center");
+            tracing::info!(payment_id = %payment, refund_id = %refund.id, user = ?signed.user.email, "refund from the merchant center");
             let notice = if refund.status == RefundStatus::Success {
                 "refunded"
             } else {
@@ -73,9 +88,12 @@ pub async fn refund(
             };
             back_to(&order_id, notice)
         }
-        Err(RefundError::Exceeds { .. } | RefundError::NotPaid | RefundError::Refused(_)) => {
-            back_to(&order_id, "bad_amount")
-        }
+        Err(
+            RefundError::Exceeds { .. }
+            | RefundError::NotPaid
+            | RefundError::Refused(_)
+            | RefundError::IdReused,
+        ) => back_to(&order_id, "bad_amount"),
         Err(RefundError::PaymentNotFound) => error_page(lang, ErrorKind::NotFound),
         Err(e) => internal(lang, &e),
     }
@@ -116,6 +134,6 @@ pub async fn resend(
         delivery.event.clone(),
     )
     .await;
-    tracing::info!(notify_id = %id, user = %signed.user.email, "callback resent from the merchant center");
+    tracing::info!(notify_id = %id, user = ?signed.user.email, "callback resent from the merchant center");
     back_to(delivery.order_id.as_str(), "resent")
 }

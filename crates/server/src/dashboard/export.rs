@@ -33,10 +33,11 @@ fn field(out: &mut String, value: &str) {
 }
 
 /// Free text (a merchant's reference, a wallet's) as a spreadsheet will not run it: a value
-/// starting with `=`, `+`, `-` or `@` would be read as a formula (CSV injection), so it
+/// starting with `=`, `+`, `-` or `@` would be read as a formula (CSV injection), and one
+/// starting with a TAB or CR can hide such a start from a check that trims first, so each
 /// is written after an apostrophe, which spreadsheets take as "text follows".
 fn inert(value: String) -> String {
-    if value.starts_with(['=', '+', '-', '@']) {
+    if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {
         value
@@ -152,6 +153,8 @@ mod tests {
             ("+1", "'+1"),
             ("-2+3", "'-2+3"),
             ("@SUM(A1)", "'@SUM(A1)"),
+            ("\t=1+1", "'\t=1+1"),
+            ("\r=1+1", "'\r=1+1"),
             ("POS-4435", "POS-4435"),
             ("", ""),
         ] {

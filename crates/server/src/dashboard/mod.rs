@@ -9,6 +9,7 @@
 //! - `actions`: refund and resend (admins only), each recorded in the audit log.
 //! - `export`: the CSV, streamed page by page.
 //! - `settings`: credentials and their rotation, payment methods, users, the audit log.
+//! - `once`: one-time form tokens — a form sent twice is carried out once.
 
 use askama::Template;
 use axum::Router;
@@ -23,6 +24,7 @@ mod actions;
 mod chart;
 mod export;
 pub mod i18n;
+mod once;
 mod pages;
 pub mod session;
 mod settings;
@@ -36,7 +38,35 @@ const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-ac
 
 const APP_CSS: &str = include_str!("app.css");
 
-pub fn routes(router: Router<AppState>) -> Router<AppState> {
+pub fn routes(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+    // Every form that changes something: run once per form token, and to the end even
+    // when the browser goes away.
+    let forms = Router::new()
+        .route(
+            "/dashboard/payments/{order_id}/refund",
+            post(actions::refund),
+        )
+        .route(
+            "/dashboard/deliveries/{delivery_id}/resend",
+            post(actions::resend),
+        )
+        .route("/dashboard/settings/sign-key", post(settings::rotate_key))
+        .route(
+            "/dashboard/settings/webhook-secret",
+            post(settings::rotate_secret),
+        )
+        .route("/dashboard/settings/methods", post(settings::methods))
+        .route("/dashboard/settings/users", post(settings::add))
+        .route("/dashboard/settings/users/remove", post(settings::remove))
+        .route("/dashboard/settings/password", post(settings::password))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            once::once,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::to_completion,
+        ));
     router
         .route(
             "/dashboard/login",
@@ -47,25 +77,9 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route("/dashboard/payments", get(pages::payments))
         .route("/dashboard/payments.csv", get(export::csv))
         .route("/dashboard/payments/{order_id}", get(pages::payment))
-        .route(
-            "/dashboard/payments/{order_id}/refund",
-            post(actions::refund),
-        )
-        .route(
-            "/dashboard/deliveries/{delivery_id}/resend",
-            post(actions::resend),
-        )
         .route("/dashboard/settings", get(settings::settings))
-        .route("/dashboard/settings/sign-key", post(settings::rotate_key))
-        .route(
-            "/dashboard/settings/webhook-secret",
-            post(settings::rotate_secret),
-        )
-        .route("/dashboard/settings/methods", post(settings::methods))
-        .route("/dashboard/settings/users", post(settings::add))
-        .route("/dashboard/settings/users/remove", post(settings::remove))
-        .route("/dashboard/settings/password", post(settings::password))
         .route("/dashboard/assets/app.css", get(stylesheet))
+        .merge(forms)
 }
 
 async fn stylesheet() -> Response {
@@ -101,8 +115,10 @@ pub enum ErrorKind {
     BadRequest,
     /// Too many failed password checks (sign-ins and password changes alike).
     TooMany,
-    /// No password check could start now.
+    /// No password check could start now (or a form's first submission is still running).
     Busy,
+    /// A form without its one-time token, or with one another form used: reload the page.
+    StaleForm,
     Internal,
 }
 
@@ -138,6 +154,12 @@ pub fn error_page(lang: Lang, kind: ErrorKind) -> Response {
             t.not_found_body,
         ),
         ErrorKind::TooMany => (StatusCode::TOO_MANY_REQUESTS, "too_many", t.too_many, ""),
+        ErrorKind::StaleForm => (
+            StatusCode::BAD_REQUEST,
+            "stale_form",
+            t.stale_form_title,
+            t.stale_form_body,
+        ),
         ErrorKind::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy", t.busy, ""),
         ErrorKind::Internal => (
             StatusCode::INTERNAL_SERVER_ERROR,

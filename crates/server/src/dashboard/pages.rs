@@ -46,6 +46,11 @@ impl Chrome {
             csrf_token: signed.csrf.clone(),
         }
     }
+
+    /// A new one-time token for one form (`once`): every form rendered gets its own.
+    pub fn form_token(&self) -> String {
+        super::once::new_token()
+    }
 }
 
 /// A signed-in page, remembering a language chosen with `?lang=`.
@@ -565,6 +570,7 @@ pub async fn payment(
         "refunded" => Some(t.refund_done),
         "refund_pending" => Some(t.refund_pending),
         "resent" => Some(t.resent),
+        "once" => Some(t.once),
         _ => None,
     };
     let error = (q.notice == "bad_amount").then_some(t.bad_amount);
@@ -633,10 +639,11 @@ pub async fn owned_order(
     let Ok(id) = OrderId::parse(id) else {
         return Ok(None);
     };
-    Ok(state
+    // Ownership is part of the lookup: another merchant's order costs what a missing one
+    // does.
+    state
         .service
         .store
-        .order_with_attempts(&id)
-        .await?
-        .filter(|(order, _)| order.merchant_id == signed.merchant.id))
+        .merchant_order_with_attempts(&signed.merchant.id, &id)
+        .await
 }

@@ -125,7 +125,7 @@ impl Signed {
         if csrf_matches(state, "session", &self.session, offered) {
             Ok(())
         } else {
-            tracing::warn!(user = %self.user.email, "merchant-center form without a valid csrf_token");
+            tracing::warn!(user = ?self.user.email, "merchant-center form without a valid csrf_token");
             Err(Refused(self.lang))
         }
     }
@@ -289,7 +289,7 @@ pub async fn login(
     let (status, error) = match gate {
         Ok(Gate::Passed(user)) => return start_session(&state, user, now, "/dashboard").await,
         Ok(Gate::Wrong) => {
-            tracing::warn!(email = %email, client = ?addr, "merchant-center sign-in with a wrong password");
+            tracing::warn!(email = ?email, client = ?addr, "merchant-center sign-in with a wrong password");
             (StatusCode::UNAUTHORIZED, t.wrong_password)
         }
         Ok(Gate::TooMany) => (StatusCode::TOO_MANY_REQUESTS, t.too_many),
@@ -341,7 +341,7 @@ pub(super) async fn start_session(
         tracing::error!(error = %e, "merchant-center session could not be stored");
         return error_page(Lang::En, ErrorKind::Internal);
     }
-    tracing::info!(email = %user.email, merchant_id = %user.merchant_id, "merchant-center sign-in");
+    tracing::info!(email = ?user.email, merchant_id = %user.merchant_id, "merchant-center sign-in");
     let mut response = Redirect::to(to).into_response();
     let headers = response.headers_mut();
     headers.append(

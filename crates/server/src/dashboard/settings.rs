@@ -4,7 +4,7 @@
 //! password is shown once), and the audit log of every admin action.
 
 use askama::Template;
-use axum::Form;
+use axum::{Extension, Form};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
@@ -14,6 +14,8 @@ use ottgate_store::UserRole;
 use serde::Deserialize;
 
 use super::i18n::{Strings, method_name};
+use super::once::{FormAnswer, FormReplay};
+use sha2::Digest;
 use super::pages::{Chrome, page};
 use super::session::{CsrfForm, Signed};
 use super::{admit, audit, internal, render};
@@ -131,12 +133,14 @@ pub async fn settings(
         "methods_empty" => (None, Some(t.methods_empty)),
         "user_invalid" => (None, Some(t.user_invalid)),
         "user_exists" => (None, Some(t.user_exists)),
+        "user_unavailable" => (None, Some(t.user_unavailable)),
         "password_changed" => (Some(t.password_changed), None),
         "password_wrong" => (None, Some(t.password_wrong)),
         "password_mismatch" => (None, Some(t.password_mismatch)),
         "password_short" => (None, Some(t.password_short)),
         "user_removed" => (Some(t.user_removed), None),
         "user_last_admin" => (None, Some(t.user_last_admin)),
+        "once" => (Some(t.once), None),
         _ => (None, None),
     };
     let view = SettingsPage {
@@ -213,10 +217,58 @@ enum Rotated {
     WebhookSecret,
 }
 
+/// What a rotation's form remembers of its answer (`once`): which secret, and a
+/// fingerprint of the new value — never the value.
+fn fingerprint(which: Rotated, value: &str) -> String {
+    let digest = hex::encode(sha2::Sha256::digest(value.as_bytes()));
+    format!("{which:?}:{}", &digest[..16])
+}
+
+/// A rotation's form sent again: the secret it rotated in is shown again while it is
+/// still the current one (the first answer may never have been seen: a double click shows
+/// the second); nothing is rotated.
+async fn shown_again(state: &AppState, signed: &Signed, which: Rotated, first: &str) -> Response {
+    let s = &state.service;
+    let id = &signed.merchant.id;
+    let current = match which {
+        Rotated::SignKey => match s.signing(id).await {
+            Ok(Some(signing)) => signing.key.expose_secret().to_owned(),
+            Ok(None) => return super::error_page(signed.lang, super::ErrorKind::NotFound),
+            Err(e) => return internal(signed.lang, &e),
+        },
+        Rotated::WebhookSecret => match s.store.merchant(id).await {
+            Ok(Some(record)) => s
+                .keyring
+                .webhook_secret(id, record.rotation.webhook_secret_version)
+                .expose_secret()
+                .to_owned(),
+            Ok(None) => return super::error_page(signed.lang, super::ErrorKind::NotFound),
+            Err(e) => return internal(signed.lang, &e),
+        },
+    };
+    if fingerprint(which, &current) != first {
+        return Redirect::to("/dashboard/settings?notice=once").into_response();
+    }
+    let heading = match which {
+        Rotated::SignKey => signed.t().new_sign_key,
+        Rotated::WebhookSecret => signed.t().new_webhook_secret,
+    };
+    shown_once(signed, format!("{heading} ({})", signed.t().once), current)
+}
+
 /// Rotates a secret; the new one is shown once.
-async fn rotate(state: &AppState, signed: &Signed, token: &str, which: Rotated) -> Response {
+async fn rotate(
+    state: &AppState,
+    signed: &Signed,
+    token: &str,
+    which: Rotated,
+    replay: Option<Extension<FormReplay>>,
+) -> Response {
     if let Some(refused) = admit(state, signed, token) {
         return refused;
+    }
+    if let Some(Extension(FormReplay(first))) = replay {
+        return shown_again(state, signed, which, &first).await;
     }
     let s = &state.service;
     let id = &signed.merchant.id;
@@ -250,8 +302,11 @@ async fn rotate(state: &AppState, signed: &Signed, token: &str, which: Rotated) 
     match rotated {
         Ok((value, heading, action, detail)) => {
             audit(state, signed, action, id.as_str(), detail).await;
-            tracing::info!(merchant_id = %id, user = %signed.user.email, action, "secret rotated");
-            shown_once(signed, heading.to_owned(), value)
+            tracing::info!(merchant_id = %id, user = ?signed.user.email, action, "secret rotated");
+            let answer = FormAnswer(fingerprint(which, &value));
+            let mut page = shown_once(signed, heading.to_owned(), value);
+            page.extensions_mut().insert(answer);
+            page
         }
         Err(e) => internal(signed.lang, &e),
     }
@@ -261,18 +316,27 @@ async fn rotate(state: &AppState, signed: &Signed, token: &str, which: Rotated) 
 pub async fn rotate_key(
     State(state): State<AppState>,
     signed: Signed,
+    replay: Option<Extension<FormReplay>>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    rotate(&state, &signed, &form.csrf_token, Rotated::SignKey).await
+    rotate(&state, &signed, &form.csrf_token, Rotated::SignKey, replay).await
 }
 
 /// `POST /dashboard/settings/webhook-secret`.
 pub async fn rotate_secret(
     State(state): State<AppState>,
     signed: Signed,
+    replay: Option<Extension<FormReplay>>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    rotate(&state, &signed, &form.csrf_token, Rotated::WebhookSecret).await
+    rotate(
+        &state,
+        &signed,
+        &form.csrf_token,
+        Rotated::WebhookSecret,
+        replay,
+    )
+    .await
 }
 
 /// `POST /dashboard/settings/methods`: `csrf_token` and one `method` per method left on
@@ -389,6 +453,10 @@ pub async fn add(
         Err(UserError::Exists(_)) => {
             Redirect::to("/dashboard/settings?notice=user_exists").into_response()
         }
+        // Whose it is stays unsaid: only that this address cannot be added here.
+        Err(UserError::ExistsElsewhere(_)) => {
+            Redirect::to("/dashboard/settings?notice=user_unavailable").into_response()
+        }
         Err(e) => internal(signed.lang, &e),
     }
 }
@@ -416,7 +484,7 @@ pub async fn remove(
     match remove_user(store, signed.merchant.id.as_str(), &form.email).await {
         Ok(email) => {
             audit(&state, &signed, "remove_user", &email, String::new()).await;
-            tracing::info!(merchant_id = %signed.merchant.id, user = %signed.user.email, removed = %email, "merchant-center user removed");
+            tracing::info!(merchant_id = %signed.merchant.id, user = ?signed.user.email, removed = ?email, "merchant-center user removed");
             if email == signed.user.email {
                 // Their own session ended with the rest.
                 return Redirect::to("/dashboard/login").into_response();
@@ -474,7 +542,7 @@ pub async fn password(
         Ok(Gate::Passed(user)) => match change_password(&**store, &email, &form.new).await {
             Ok(()) => {
                 audit(&state, &signed, "change_password", &email, String::new()).await;
-                tracing::info!(email = %email, merchant_id = %signed.merchant.id, "merchant-center password changed");
+                tracing::info!(email = ?email, merchant_id = %signed.merchant.id, "merchant-center password changed");
                 super::session::start_session(
                     &state,
                     user,
@@ -487,7 +555,7 @@ pub async fn password(
             Err(e) => internal(signed.lang, &e),
         },
         Ok(Gate::Wrong) => {
-            tracing::warn!(email = %email, client = ?addr, "merchant-center password change with a wrong current password");
+            tracing::warn!(email = ?email, client = ?addr, "merchant-center password change with a wrong current password");
             notice("password_wrong")
         }
         Ok(Gate::TooMany) => super::error_page(signed.lang, super::ErrorKind::TooMany),

@@ -232,6 +232,21 @@ async fn create(
             valid.method.code()
         )));
     }
+    if let Some(reference) = &valid.reference
+        && let Ok(id) = ottgate_core::AttemptId::parse(reference.as_str())
+        && state
+            .service
+            .store
+            .merchant_attempt(&merchant.id, &id)
+            .await?
+            .is_some()
+    {
+        // Looked up later, the id would name two payments (docs/envelope.md).
+        return Err(ProtocolError::new(
+            RspCode::OrderUsed,
+            "order_id is the gateway's id of another of your payments; choose another order_id",
+        ));
+    }
     let now = state.service.clock.now();
     let ttl = state.service.settings.rest_payment_ttl;
     let order = Order {

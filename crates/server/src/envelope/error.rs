@@ -55,7 +55,10 @@ impl From<FieldError> for ProtocolError {
 
 impl From<ServiceError> for ProtocolError {
     fn from(e: ServiceError) -> Self {
-        Self::internal(&e)
+        match e {
+            ServiceError::AmbiguousId(_) => Self::invalid(e.to_string()),
+            _ => Self::internal(&e),
+        }
     }
 }
 

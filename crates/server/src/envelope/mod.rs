@@ -145,8 +145,31 @@ async fn dispatch(
             _ => return Err(open_error(e)),
         },
     };
-    let data = run(state, action, &signing, &opened.fields, &request.md5).await?;
+    let data = if changes_payments(action) {
+        // Runs to its end even if the merchant hangs up (Service::to_completion), so what
+        // it did and the answer a retry gets are both recorded.
+        let (state2, signing2) = (state.clone(), signing.clone());
+        let (fields, md5) = (opened.fields, request.md5.clone());
+        state
+            .service
+            .to_completion(async move { run(&state2, action, &signing2, &fields, &md5).await })
+            .await?
+    } else {
+        run(state, action, &signing, &opened.fields, &request.md5).await?
+    };
     Ok(EnvelopeResponse::sealed(seal(&data, key)))
+}
+
+/// The actions whose work must not stop half-way when the client leaves: each calls a
+/// wallet after writing, and records the wallet's answer after. (PREPAY_INIT writes once,
+/// its replayable answer in the same write: nothing is left half-done.)
+fn changes_payments(action: Action) -> bool {
+    match action {
+        Action::Refund | Action::ActivePay | Action::H5Pay => true,
+        Action::PrepayInit | Action::PrepayQuery | Action::StatusQuery | Action::ExRateQuery => {
+            false
+        }
+    }
 }
 
 /// Whether the failure is one another key could cure (not a malformed envelope).
@@ -172,7 +195,7 @@ async fn run(
         Action::PrepayInit => prepay::init(state, signing, fields, md5).await,
         Action::PrepayQuery => prepay::query(state, signing, fields).await,
         Action::StatusQuery => payments::status_query(state, signing, fields).await,
-        Action::Refund => payments::refund(state, signing, fields, md5).await,
+        Action::Refund => payments::refund(state, signing, fields).await,
         Action::ActivePay => direct::active_pay(state, signing, fields, md5).await,
         Action::H5Pay => direct::h5_pay(state, signing, fields, md5).await,
         Action::ExRateQuery => rates::query(state, signing, fields).await,

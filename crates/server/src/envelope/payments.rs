@@ -10,11 +10,13 @@ use ottgate_api::prepay::to_fields;
 use ottgate_core::{Amount, OrderKind};
 use ottgate_envelope::Fields;
 use ottgate_store::{Idempotency, IdempotencyClaim};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 use super::error::ProtocolError;
 use super::fields::{optional_merchant, required};
 use crate::service::Signing;
-use crate::service::refunds::RefundError;
+use crate::service::refunds::{RefundAsk, RefundError};
 use crate::state::AppState;
 
 pub async fn status_query(
@@ -53,33 +55,45 @@ pub async fn status_query(
     Ok(to_fields(&response))
 }
 
-/// The scope of envelope REFUNDs made idempotent by their md5.
+/// The scope of envelope REFUNDs made idempotent without a refund id.
 const REFUND_SCOPE: &str = "envelope:REFUND";
 
+/// What names an envelope REFUND sent without a refund id: every field of the request with
+/// its name, in one canonical text (names sorted, each value as JSON), hashed. Two
+/// different refunds never share it — unlike the md5, which joins bare values, so that
+/// `P-1` + `23` and `P-12` + `3` sign alike.
+pub(crate) fn canonical_key(fields: &Fields) -> String {
+    let sorted: BTreeMap<&str, &serde_json::Value> =
+        fields.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let text = serde_json::to_string(&sorted).unwrap_or_default();
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
 /// REFUND "1.0". With the merchant's refund id (`order_id`) a repeat is recognised by that
-/// id; without one, a byte-identical request (the same md5) within the retention window
-/// answers the first result instead of refunding again (docs/envelope.md).
+/// id; without one, the same request (every field alike, [`canonical_key`]) within the
+/// retention window answers the first result instead of refunding again
+/// (docs/envelope.md). Either way the key is written with the refund itself, so a repeat
+/// after a lost answer — a dropped connection, a killed gateway — finds the refund made.
 pub async fn refund(
     state: &AppState,
     signing: &Signing,
     fields: &Fields,
-    md5: &str,
 ) -> Result<Fields, ProtocolError> {
     if fields
         .get("order_id")
         .is_some_and(|id| !id.is_null() && id.as_str() != Some(""))
     {
-        return refund_once(state, signing, fields).await;
+        return refund_once(state, signing, fields, None).await;
     }
     let merchant = &signing.merchant.id;
-    let key = md5.to_ascii_uppercase();
+    let key = canonical_key(fields);
     let claim = IdempotencyClaim {
         merchant_id: merchant.clone(),
         scope: REFUND_SCOPE.into(),
         key: key.clone(),
         request_hash: key.clone(),
         now: state.service.clock.now(),
-        lease: crate::rest::IDEMPOTENCY_LEASE,
+        lease: state.service.settings.idempotency_lease,
         retention: state.service.settings.idempotency_retention,
     };
     match state.service.store.claim_idempotency(claim).await? {
@@ -97,7 +111,8 @@ pub async fn refund(
             "an identical REFUND is being processed; query the payment for its result",
         )),
         Idempotency::Fresh => {
-            let result = refund_once(state, signing, fields).await;
+            let request_key = format!("envelope:{key}");
+            let result = refund_once(state, signing, fields, Some(request_key)).await;
             let recorded = match &result {
                 Ok(answer) => {
                     let text = serde_json::Value::Object(answer.clone()).to_string();
@@ -128,6 +143,7 @@ async fn refund_once(
     state: &AppState,
     signing: &Signing,
     fields: &Fields,
+    request_key: Option<String>,
 ) -> Result<Fields, ProtocolError> {
     let r = RefundRequest::read(fields)?;
     optional_merchant(r.merchant_id, signing)?;
@@ -152,13 +168,15 @@ async fn refund_once(
         .ok_or_else(not_found)?;
     let refund = state
         .service
-        .refund(
-            &merchant.id,
-            &payment.attempt.id,
+        .refund(RefundAsk {
+            merchant: merchant.id.clone(),
+            payment_id: payment.attempt.id.clone(),
             amount,
-            r.order_id.clone(),
-        )
+            merchant_refund_id: r.order_id.clone(),
+            request_key,
+        })
         .await
+        .map(|refunded| refunded.refund)
         .map_err(|e| match e {
             RefundError::PaymentNotFound => not_found(),
             RefundError::NotPaid => ProtocolError::new(

@@ -63,7 +63,10 @@ impl RestError {
 
 impl From<ServiceError> for RestError {
     fn from(e: ServiceError) -> Self {
-        Self::internal(&e)
+        match e {
+            ServiceError::AmbiguousId(_) => Self::invalid(e.to_string()),
+            _ => Self::internal(&e),
+        }
     }
 }
 

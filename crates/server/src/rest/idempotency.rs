@@ -12,16 +12,17 @@ use axum::response::{IntoResponse, Response};
 use ottgate_api::rest::RestCode;
 use ottgate_store::{Idempotency, IdempotencyClaim};
 use sha2::{Digest, Sha256};
-use std::time::Duration;
 
 use super::extract::{Authed, RestError};
 use crate::state::AppState;
 
 pub const HEADER: &str = "idempotency-key";
 
-/// How long a claimed key holds while its first request runs; a request that died
-/// (the process was killed) frees its key after this.
-pub const LEASE: Duration = Duration::from_secs(120);
+/// The `Idempotency-Key` of the request being run, for a handler whose effect must carry
+/// it (a refund is written with it, so a repeat finds the refund even when this request's
+/// answer is lost).
+#[derive(Debug, Clone)]
+pub struct RequestKey(pub String);
 
 /// A key: 1 to 255 printable ASCII characters.
 fn valid_key(value: &HeaderValue) -> Option<String> {
@@ -59,7 +60,7 @@ pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next)
         key: key.clone(),
         request_hash,
         now: state.service.clock.now(),
-        lease: LEASE,
+        lease: state.service.settings.idempotency_lease,
         retention: state.service.settings.idempotency_retention,
     };
     match state.service.store.claim_idempotency(claim).await {
@@ -89,6 +90,7 @@ pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next)
         )
         .into_response(),
         Ok(Idempotency::Fresh) => {
+            parts.extensions.insert(RequestKey(key.clone()));
             let response = next.run(Request::from_parts(parts, Body::from(body))).await;
             let (response_parts, response_body) = response.into_parts();
             let Ok(answer) = to_bytes(response_body, usize::MAX).await else {

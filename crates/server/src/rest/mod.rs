@@ -9,7 +9,6 @@ mod pay;
 pub mod token;
 
 pub use extract::{JsonObject, RestError};
-pub use idempotency::LEASE as IDEMPOTENCY_LEASE;
 
 use axum::{Json, Router};
 use std::sync::Arc;
@@ -66,6 +65,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotent,
+        ))
+        // Outermost: a client hanging up stops nothing, the key's answer included.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::to_completion,
         ));
     let (router, document) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(pay::token))

@@ -1,5 +1,6 @@
 //! The REST handlers.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ottgate_api::rest::{
@@ -18,7 +19,8 @@ use url::Url;
 use super::extract::{Authed, ClientAddr, JsonObject, RestError, RestResult, ok};
 use crate::outbound::check_callback_url;
 use crate::service::payments::{PaymentView, StartError};
-use crate::service::refunds::RefundError;
+use super::idempotency::RequestKey;
+use crate::service::refunds::{RefundAsk, RefundError};
 use crate::signin::{Gate, guarded};
 use crate::state::AppState;
 use ottgate_channels::Device;
@@ -379,6 +381,7 @@ pub async fn status_query_by_reference(
 pub async fn refund(
     State(state): State<AppState>,
     authed: Authed,
+    key: Option<Extension<RequestKey>>,
     body: JsonObject,
 ) -> RestResult<RefundResult> {
     let ori = body.required("oriPaymentId", 64)?;
@@ -389,8 +392,15 @@ pub async fn refund(
     let conflict = |code, message: String| RestError::new(StatusCode::CONFLICT, code, message);
     let refund = state
         .service
-        .refund(&authed.merchant.id, &payment_id, amount, None)
+        .refund(RefundAsk {
+            merchant: authed.merchant.id.clone(),
+            payment_id,
+            amount,
+            merchant_refund_id: None,
+            request_key: key.map(|Extension(RequestKey(key))| format!("rest:{key}")),
+        })
         .await
+        .map(|refunded| refunded.refund)
         .map_err(|e| match e {
             RefundError::PaymentNotFound => not_found(),
             RefundError::NotPaid => conflict(

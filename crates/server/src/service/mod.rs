@@ -37,6 +37,31 @@ pub struct Service {
     pub rates: rates::RateCache,
     /// Merchants' signing material, kept for a second.
     pub signings: signing::SigningCache,
+    /// Work that runs to its end whatever happens to the request that began it
+    /// ([`Service::to_completion`]); a shutdown waits for it.
+    pub tasks: tokio_util::task::TaskTracker,
+}
+
+impl Service {
+    /// Runs `work` to its end whatever happens to the caller. A client that hangs up, or a
+    /// request cut off by its timeout, drops only the wait for the answer — never the work:
+    /// a refund begun is asked of the wallet, recorded and its answer kept for the retry.
+    /// Every request that moves money or changes a payment runs this way; a gateway
+    /// stopping waits for them (`Gateway::serve`).
+    pub fn to_completion<F>(&self, work: F) -> impl Future<Output = F::Output> + Send + 'static
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let handle = self.tasks.spawn(work);
+        async move {
+            match handle.await {
+                Ok(output) => output,
+                // The work panicked: so does its caller, as if it had run inline.
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        }
+    }
 }
 
 /// A merchant and its sign key, unsealed for the length of one request.
@@ -70,4 +95,11 @@ pub enum ServiceError {
     NotFound(&'static str),
     #[error("stored URL is invalid: {0}")]
     BadUrl(String),
+    /// The id names two of the merchant's payments: its own `order_id` of one, the
+    /// gateway's id of another. Nothing is done to either.
+    #[error(
+        "{0} names two payments: your own order_id of one and the gateway's id of another; \
+         ask by the other payment's id"
+    )]
+    AmbiguousId(String),
 }

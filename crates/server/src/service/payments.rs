@@ -435,22 +435,30 @@ impl Service {
         merchant: &MerchantId,
         id: &str,
     ) -> Result<Option<PaymentView>, ServiceError> {
-        if let Ok(reference) = MerchantRef::parse(id)
-            && let Some(order) = self.store.order_by_reference(merchant, &reference).await?
-            && order.kind.named_by_merchant()
-            && let Some(attempt) = self.first_attempt(&order.id).await?
-        {
-            return self.view(merchant, attempt).await;
-        }
-        let Ok(id) = AttemptId::parse(id) else {
-            return Ok(None);
+        let named = match MerchantRef::parse(id) {
+            Ok(reference) => match self.store.order_by_reference(merchant, &reference).await? {
+                Some(order) if order.kind.named_by_merchant() => {
+                    self.first_attempt(&order.id).await?
+                }
+                _ => None,
+            },
+            Err(_) => None,
         };
         // Ownership is part of the lookup: another merchant's id costs what a missing one
         // does, so not even timing tells them apart.
-        let Some(attempt) = self.store.merchant_attempt(merchant, &id).await? else {
-            return Ok(None);
+        let ours = match AttemptId::parse(id) {
+            Ok(id) => self.store.merchant_attempt(merchant, &id).await?,
+            Err(_) => None,
         };
-        self.view(merchant, attempt).await
+        match (named, ours) {
+            // The merchant's own order_id of one payment is the gateway's id of another:
+            // acting on either could be acting on the wrong one.
+            (Some(named), Some(ours)) if named.id != ours.id => {
+                Err(ServiceError::AmbiguousId(id.to_owned()))
+            }
+            (Some(attempt), _) | (None, Some(attempt)) => self.view(merchant, attempt).await,
+            (None, None) => Ok(None),
+        }
     }
 
     /// `merchant`'s payment for its `reference`: the paying attempt of that order, else its

@@ -2,7 +2,7 @@
 
 use ottgate_channels::{ChannelError, RefundPayment, RefundResult};
 use ottgate_core::{Amount, AttemptId, MerchantId, Refund, RefundId, RefundStatus};
-use ottgate_store::{BeginRefund, NewRefund, StoreError};
+use ottgate_store::{BeginRefund, NewRefund, RefundRequestKey, StoreError};
 
 use super::{Service, ServiceError};
 
@@ -28,18 +28,46 @@ impl From<StoreError> for RefundError {
     }
 }
 
+/// A refund as a merchant asked for it.
+#[derive(Debug, Clone)]
+pub struct RefundAsk {
+    pub merchant: MerchantId,
+    pub payment_id: AttemptId,
+    pub amount: Amount,
+    /// The merchant's own refund id (the envelope's `order_id`): asked again, it is this
+    /// refund.
+    pub merchant_refund_id: Option<String>,
+    /// What names the request, prefixed by its door (`rest:` and the Idempotency-Key,
+    /// `envelope:` and the canonical hash, `dashboard:` and the form's one-time token):
+    /// asked again within the idempotency retention, it is this refund, even when the first
+    /// answer never reached the merchant.
+    pub request_key: Option<String>,
+}
+
+/// A refund made, or found made by the same request before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refunded {
+    pub refund: Refund,
+    /// `true`: this request (its refund id or request key) asked before; nothing new was
+    /// refunded, this is the refund it made.
+    pub replayed: bool,
+}
+
 impl Service {
     /// Refunds `amount` of `merchant`'s paid payment `payment_id`. The amount is held before
-    /// the channel is asked, so concurrent refunds can never exceed what was paid; a
-    /// `merchant_refund_id` seen before with the same payment and amount returns that refund.
-    pub async fn refund(
-        &self,
-        merchant: &MerchantId,
-        payment_id: &AttemptId,
-        amount: Amount,
-        merchant_refund_id: Option<String>,
-    ) -> Result<Refund, RefundError> {
+    /// the channel is asked, and the request's key is written with it, so concurrent
+    /// refunds can never exceed what was paid and a request asked again is never refunded
+    /// twice. Callers run this [`Service::to_completion`].
+    pub async fn refund(&self, ask: RefundAsk) -> Result<Refunded, RefundError> {
         let now = self.clock.now();
+        let since = now.minus(self.settings.idempotency_retention);
+        let RefundAsk {
+            merchant,
+            payment_id,
+            amount,
+            merchant_refund_id,
+            request_key,
+        } = ask;
         let begun = self
             .store
             .begin_refund(NewRefund {
@@ -49,11 +77,18 @@ impl Service {
                 merchant_refund_id,
                 amount,
                 at: now,
+                request: request_key.map(|key| RefundRequestKey { key, since }),
             })
             .await?;
         let refund = match begun {
             BeginRefund::Reserved(r) => r,
-            BeginRefund::Replayed(r) => return Ok(r),
+            BeginRefund::Replayed(refund) => {
+                tracing::info!(refund_id = %refund.id, payment_id = %payment_id, "refund asked again; answering the one made");
+                return Ok(Refunded {
+                    refund,
+                    replayed: true,
+                });
+            }
             BeginRefund::IdReused(_) => return Err(RefundError::IdReused),
             BeginRefund::PaymentNotFound => return Err(RefundError::PaymentNotFound),
             BeginRefund::NotRefundable(_) => return Err(RefundError::NotPaid),
@@ -61,7 +96,7 @@ impl Service {
         };
         let attempt = self
             .store
-            .attempt(payment_id)
+            .attempt(&payment_id)
             .await?
             .ok_or(ServiceError::NotFound("attempt"))?;
         let Some(channel) = self.channels.for_method(attempt.method) else {
@@ -110,8 +145,12 @@ impl Service {
                 Ok(refund.clone())
             }
         };
+        let result = result.map(|refund| Refunded {
+            refund,
+            replayed: false,
+        });
         match &result {
-            Ok(r) => {
+            Ok(Refunded { refund: r, .. }) => {
                 self.metrics.outcome(&self.metrics.refunds, r.status.code());
                 tracing::info!(refund_id = %r.id, payment_id = %payment_id, amount = %r.money.amount, status = r.status.code(), "refund");
             }

@@ -15,6 +15,10 @@ pub enum UserError {
     UnknownMerchant(String),
     #[error("a user with email {0} already exists")]
     Exists(String),
+    /// The email signs in to another merchant (emails are unique across the deployment):
+    /// the operator may know, a merchant is not told whose it is.
+    #[error("a user with email {0} already exists, at another merchant")]
+    ExistsElsewhere(String),
     #[error("no user with email {0}")]
     UnknownUser(String),
     #[error("{0} is the merchant's last admin: add another admin first")]
@@ -81,7 +85,14 @@ pub async fn add_user(
     };
     match store.insert_user(new).await {
         Ok(user) => Ok(UserWithPassword { user, password }),
-        Err(StoreError::Duplicate(_)) => Err(UserError::Exists(email)),
+        Err(StoreError::Duplicate(_)) => {
+            let theirs = store.user_by_email(&email).await?;
+            if theirs.is_some_and(|u| u.merchant_id.as_str() != merchant) {
+                Err(UserError::ExistsElsewhere(email))
+            } else {
+                Err(UserError::Exists(email))
+            }
+        }
         Err(StoreError::NotFound(_)) => Err(UserError::UnknownMerchant(merchant.to_owned())),
         Err(e) => Err(e.into()),
     }

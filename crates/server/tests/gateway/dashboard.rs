@@ -1,176 +1,16 @@
 //! The merchant center over plain HTTP: sign-in, sessions and their cookies, CSRF on every
 //! form, roles, tenant isolation, the pages, refunds and resends, and the CSV export.
 
-use ottgate_core::{AttemptId, MerchantId, Timestamp};
+use ottgate_core::{MerchantId, Timestamp};
 use ottgate_server::UserRole;
 use ottgate_testkit::Fetch;
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use std::collections::BTreeMap;
+use reqwest::header::{COOKIE, LOCATION};
 use std::time::Duration;
 
+use crate::center::{Center, admin, attribute_named, fresh_form_token, own_user, paid, user};
 use crate::harness::{Options, TestGateway, attribute};
 
-/// One person's browser at the merchant center: its cookies, kept by hand.
-struct Center<'a> {
-    t: &'a TestGateway,
-    cookies: BTreeMap<String, String>,
-    /// The `Set-Cookie` headers of the last answer.
-    set_cookies: Vec<String>,
-}
-
-impl<'a> Center<'a> {
-    fn new(t: &'a TestGateway) -> Self {
-        Self {
-            t,
-            cookies: BTreeMap::new(),
-            set_cookies: Vec::new(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        self.cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn keep(&mut self, r: &reqwest::Response) {
-        self.set_cookies = r
-            .headers()
-            .get_all(SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect();
-        for c in &self.set_cookies {
-            let pair = c.split(';').next().unwrap();
-            let (k, v) = pair.split_once('=').unwrap();
-            if v.is_empty() || c.contains("Max-Age=0") {
-                self.cookies.remove(k);
-            } else {
-                self.cookies.insert(k.to_owned(), v.to_owned());
-            }
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> reqwest::Response {
-        let r = self
-            .t
-            .get(path.trim_start_matches('/'))
-            .header(COOKIE, self.cookie_header())
-            .fetch()
-            .await;
-        self.keep(&r);
-        r
-    }
-
-    async fn page(&mut self, path: &str) -> String {
-        let r = self.get(path).await;
-        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
-        r.text().await.unwrap()
-    }
-
-    async fn post<F: serde::Serialize + ?Sized>(
-        &mut self,
-        path: &str,
-        form: &F,
-    ) -> reqwest::Response {
-        let r = self
-            .t
-            .post(path.trim_start_matches('/'))
-            .header(COOKIE, self.cookie_header())
-            .form(form)
-            .fetch()
-            .await;
-        self.keep(&r);
-        r
-    }
-
-    /// Signs in; the answer to the POST.
-    async fn sign_in(&mut self, email: &str, password: &str) -> reqwest::Response {
-        let form = self.page("/dashboard/login").await;
-        let csrf = attribute_named(&form, "csrf_token");
-        self.post(
-            "/dashboard/login",
-            &[
-                ("email", email),
-                ("password", password),
-                ("csrf_token", csrf.as_str()),
-            ],
-        )
-        .await
-    }
-
-    /// The CSRF token of the session (from any page's sign-out form).
-    async fn csrf(&mut self) -> String {
-        let page = self.page("/dashboard").await;
-        attribute_named(&page, "csrf_token")
-    }
-}
-
-/// The `value` of the first input named `name`.
-fn attribute_named(page: &str, name: &str) -> String {
-    let at = page
-        .find(&format!("name=\"{name}\""))
-        .unwrap_or_else(|| panic!("no {name} in {page}"));
-    let tag = &page[page[..at].rfind('<').unwrap()..at + page[at..].find('>').unwrap()];
-    let v = tag.find("value=\"").unwrap() + 7;
-    tag[v..v + tag[v..].find('"').unwrap()].to_owned()
-}
-
-/// A user of `merchant` with `role`; their one-time password.
-async fn user(t: &TestGateway, merchant: &str, email: &str, role: UserRole) -> String {
-    let state = t.gateway.state();
-    ottgate_server::users::add_user(
-        &*state.service.store,
-        &*state.service.clock,
-        merchant,
-        email,
-        role,
-    )
-    .await
-    .unwrap()
-    .password
-    .expose_secret()
-    .to_owned()
-}
-
-/// A user of the test gateway's own merchant; their one-time password.
-async fn own_user(t: &TestGateway, email: &str, role: UserRole) -> String {
-    let merchant = t.merchant.merchant.id.as_str();
-    user(t, merchant, email, role).await
-}
-
-async fn admin(t: &TestGateway) -> Center<'_> {
-    let password = own_user(t, "ada@shop.example", UserRole::Admin).await;
-    let mut c = Center::new(t);
-    let r = c.sign_in("ada@shop.example", &password).await;
-    assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    c
-}
-
-/// A checkout paid with `method`: (order id, payment id).
-async fn paid(t: &TestGateway, reference: &str, method: &str) -> (String, String) {
-    let created = t.create(reference).await;
-    let (status, body) = t.complete(&created.payinfo, method, "paid").await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let payment = body["order_id"].as_str().unwrap().to_owned();
-    (order_of(t, &payment).await, payment)
-}
-
-async fn order_of(t: &TestGateway, payment: &str) -> String {
-    t.gateway
-        .state()
-        .service
-        .store
-        .attempt(&AttemptId::parse(payment).unwrap())
-        .await
-        .unwrap()
-        .unwrap()
-        .order_id
-        .to_string()
-}
 
 #[tokio::test]
 async fn signing_in_sets_a_strict_session_cookie_and_signing_out_ends_it() {
@@ -912,12 +752,17 @@ async fn concurrent_refunds_from_the_dashboard_never_exceed_the_payment() {
     let token = c.csrf().await;
     let cookie = c.cookie_header();
     let path = format!("dashboard/payments/{order}/refund");
-    // 12.34 paid; ten refunds of 5.00 at once: two fit.
+    // 12.34 paid; ten refunds of 5.00 at once (ten forms, each its own token): two fit.
     let tries: Vec<_> = (0..10)
         .map(|_| {
+            let form_token = fresh_form_token();
             t.post(&path)
                 .header(COOKIE, cookie.clone())
-                .form(&[("amount", "5.00"), ("csrf_token", token.as_str())])
+                .form(&[
+                    ("amount", "5.00"),
+                    ("csrf_token", token.as_str()),
+                    ("form_token", form_token.as_str()),
+                ])
                 .fetch()
         })
         .collect();
@@ -937,6 +782,99 @@ async fn concurrent_refunds_from_the_dashboard_never_exceed_the_payment() {
         t.refunded(&payment).await == "1000"
     })
     .await;
+}
+
+/// A double click: the same rendered form (one `form_token`) sent twice, at once and again
+/// later — one refund, and the repeats are told so. Every other form is alike: a rotation
+/// sent twice rotates once, and shows the key it rotated in again.
+#[tokio::test]
+async fn a_form_sent_twice_is_carried_out_once_and_says_so() {
+    let t = TestGateway::start().await;
+    let (order, payment) = paid(&t, "dash-double", "GP").await;
+    let mut c = admin(&t).await;
+    let page = c.page(&format!("/dashboard/payments/{order}")).await;
+    let form = crate::harness::hidden_inputs_of(&page, "refund-form");
+    assert!(form.iter().any(|(k, _)| k == "form_token"), "{form:?}");
+    let mut form: Vec<(String, String)> = form;
+    form.push(("amount".into(), "1.00".into()));
+    let cookie = c.cookie_header();
+    let path = format!("dashboard/payments/{order}/refund");
+    let clicks: Vec<_> = (0..2)
+        .map(|_| t.post(&path).header(COOKIE, cookie.clone()).form(&form).fetch())
+        .collect();
+    let mut notices: Vec<String> = futures::future::join_all(clicks)
+        .await
+        .iter()
+        .map(|r| {
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            r.headers()[LOCATION].to_str().unwrap().to_owned()
+        })
+        .collect();
+    notices.sort();
+    assert_eq!(
+        notices,
+        [
+            format!("/dashboard/payments/{order}?notice=once"),
+            format!("/dashboard/payments/{order}?notice=refunded"),
+        ]
+    );
+    // Sent again later (the back button): still once.
+    let again = c.post_exactly(&format!("/{path}"), &form).await;
+    assert_eq!(
+        again.headers()[LOCATION].to_str().unwrap(),
+        format!("/dashboard/payments/{order}?notice=once")
+    );
+    assert_eq!(t.refunded(&payment).await, "100");
+    let shown = c
+        .page(&format!("/dashboard/payments/{order}?notice=once"))
+        .await;
+    assert!(shown.contains("carried out once"), "{shown}");
+    // The same token on another form is stale, and does nothing.
+    let mut elsewhere = form.clone();
+    elsewhere.retain(|(k, _)| k != "amount");
+    let stale = c
+        .post_exactly("/dashboard/settings/sign-key", &elsewhere)
+        .await;
+    assert_eq!(stale.status(), StatusCode::BAD_REQUEST);
+    // Without a token nothing is done either.
+    let bare = vec![
+        ("csrf_token".to_owned(), c.csrf().await),
+        ("amount".to_owned(), "1.00".to_owned()),
+    ];
+    let r = c.post_exactly(&format!("/{path}"), &bare).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(t.refunded(&payment).await, "100");
+
+    // A rotation clicked twice: rotated once, its key shown to both clicks.
+    let settings = c.page("/dashboard/settings").await;
+    let rotate = crate::harness::hidden_inputs_of(&settings, "rotate-sign-key");
+    let (first, second) = tokio::join!(
+        t.post("dashboard/settings/sign-key")
+            .header(COOKIE, cookie.clone())
+            .form(&rotate)
+            .fetch(),
+        t.post("dashboard/settings/sign-key")
+            .header(COOKIE, cookie.clone())
+            .form(&rotate)
+            .fetch(),
+    );
+    assert_eq!((first.status(), second.status()), (StatusCode::OK, StatusCode::OK));
+    let (first, second) = (first.text().await.unwrap(), second.text().await.unwrap());
+    let key_of = |page: &str| {
+        let at = page.find("id=\"secret-value\">").unwrap() + "id=\"secret-value\">".len();
+        page[at..at + page[at..].find('<').unwrap()].to_owned()
+    };
+    assert_eq!(key_of(&first), key_of(&second), "the same new key");
+    let log = t
+        .gateway
+        .state()
+        .service
+        .store
+        .audit_log(&t.merchant.merchant.id, 10)
+        .await
+        .unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["rotate_sign_key", "refund"], "each once");
 }
 
 #[tokio::test]

@@ -119,6 +119,10 @@ pub struct Options {
     pub public_url: Option<&'static str>,
     pub exchange_rates: Option<&'static str>,
     pub header_read_timeout_ms: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub max_connections_per_address: Option<usize>,
+    pub write_timeout_ms: Option<u64>,
+    pub request_timeout_ms: Option<u64>,
 }
 
 impl Default for Options {
@@ -133,6 +137,10 @@ impl Default for Options {
             public_url: None,
             exchange_rates: None,
             header_read_timeout_ms: None,
+            max_connections: None,
+            max_connections_per_address: None,
+            write_timeout_ms: None,
+            request_timeout_ms: None,
         }
     }
 }
@@ -190,6 +198,10 @@ pub fn config(dir: &std::path::Path, options: &Options) -> Config {
         public_url: options.public_url.map(str::to_owned),
         simulator_exchange_rates: options.exchange_rates.map(str::to_owned),
         header_read_timeout_ms: options.header_read_timeout_ms.unwrap_or(10_000),
+        max_connections: options.max_connections.unwrap_or(10_000),
+        max_connections_per_address: options.max_connections_per_address.unwrap_or(1_000),
+        write_timeout_ms: options.write_timeout_ms.unwrap_or(30_000),
+        request_timeout_ms: options.request_timeout_ms.unwrap_or(60_000),
         jwt_secret: options
             .jwt_secret
             .map(|s| ottgate_server::config::MaskedString(ottgate_core::Secret::new(s))),
@@ -607,6 +619,15 @@ pub fn hidden_inputs(page: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The hidden inputs of the form whose `id` is `form_id`.
+pub fn hidden_inputs_of(page: &str, form_id: &str) -> Vec<(String, String)> {
+    let start = page
+        .find(&format!("id=\"{form_id}\""))
+        .unwrap_or_else(|| panic!("no form {form_id}"));
+    let form = &page[start..start + page[start..].find("</form>").unwrap()];
+    hidden_inputs(form)
+}
+
 /// Submits the auto-submitted form of our checkout (`#wallet-form`) to the simulated
 /// UnionPay, presses `action` at its cashier, and follows its signed way back.
 async fn pay_at_unionpay(t: &TestGateway, page: &str, action: &str) -> String {
@@ -709,4 +730,27 @@ fn simulator_action(outcome: &str) -> &'static str {
         "failed" => "fail",
         _ => "cancel",
     }
+}
+
+/// A TCP connection to the gateway from the loopback address `127.0.0.{last}` (Linux
+/// answers on all of 127/8): a test's stand-in for another client machine.
+pub async fn connect_from(t: &TestGateway, last: u8) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, last], 0)))
+        .unwrap();
+    let port = t.base.port().unwrap();
+    socket
+        .connect(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .unwrap()
+}
+
+/// An HTTP client whose connections come from `127.0.0.{last}`.
+pub fn client_from(last: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
 }

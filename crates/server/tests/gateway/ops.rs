@@ -220,10 +220,10 @@ async fn connections_that_never_finish_their_headers_are_closed_while_healthz_an
         ..Options::default()
     })
     .await;
-    let addr = format!("{}:{}", t.base.host_str().unwrap(), t.base.port().unwrap());
     let mut slow = Vec::with_capacity(3000);
-    for _ in 0..3000 {
-        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    for i in 0..3000 {
+        // From three client addresses: each within its share of connections.
+        let mut stream = crate::harness::connect_from(&t, 2 + (i % 3) as u8).await;
         stream
             .write_all(b"POST /processV2 HTTP/1.1\r\nHost: gateway\r\nContent-Le")
             .await

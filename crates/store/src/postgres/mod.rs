@@ -354,7 +354,15 @@ impl Store for PgStore {
     }
 
     async fn order_with_attempts(&self, id: &OrderId) -> Result<Option<(Order, Vec<Attempt>)>> {
-        orders::with_attempts(&self.client().await?, id).await
+        orders::with_attempts(&self.client().await?, id, None).await
+    }
+
+    async fn merchant_order_with_attempts(
+        &self,
+        merchant: &MerchantId,
+        id: &OrderId,
+    ) -> Result<Option<(Order, Vec<Attempt>)>> {
+        orders::with_attempts(&self.client().await?, id, Some(merchant)).await
     }
 
     async fn settle(&self, request: SettleRequest) -> Result<SettleOutcome> {

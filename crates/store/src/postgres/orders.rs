@@ -57,16 +57,26 @@ pub(super) async fn with_reference(
 /// transaction, whose four statements (BEGIN, two SELECTs, COMMIT) are sent together and
 /// answered together — one round trip instead of four. The statements are prepared first,
 /// so nothing is sent out of order.
+/// The order and its attempts, of `merchant` only when one is named: then another
+/// merchant's order costs exactly what a missing one does (both statements filter by it).
 pub(super) async fn with_attempts(
     c: &deadpool_postgres::Client,
     id: &OrderId,
+    merchant: Option<&MerchantId>,
 ) -> Result<Option<(Order, Vec<Attempt>)>> {
     let order_sql = c
-        .prepare_cached("SELECT * FROM orders WHERE id = $1")
+        .prepare_cached("SELECT * FROM orders WHERE id = $1 AND ($2::TEXT IS NULL OR merchant_id = $2)")
         .await?;
-    let attempts_sql = c.prepare_cached(attempts::OF_ORDER).await?;
+    let attempts_sql = c
+        .prepare_cached(
+            "SELECT a.* FROM attempts a JOIN orders o ON o.id = a.order_id
+             WHERE a.order_id = $1 AND ($2::TEXT IS NULL OR o.merchant_id = $2)
+             ORDER BY a.created_at, a.id",
+        )
+        .await?;
     let id = id.as_str();
-    let params: db::Params<'_> = &[&id];
+    let merchant = merchant.map(MerchantId::as_str);
+    let params: db::Params<'_> = &[&id, &merchant];
     // `biased`: polled (so sent) in this order.
     let (begin, order_row, attempt_rows, commit) = tokio::join!(
         biased;

@@ -311,7 +311,18 @@ impl Store for SqliteStore {
     async fn order_with_attempts(&self, id: &OrderId) -> Result<Option<(Order, Vec<Attempt>)>> {
         let id = id.clone();
         self.engine
-            .read(move |c| orders::with_attempts(c, &id))
+            .read(move |c| orders::with_attempts(c, &id, None))
+            .await
+    }
+
+    async fn merchant_order_with_attempts(
+        &self,
+        merchant: &MerchantId,
+        id: &OrderId,
+    ) -> Result<Option<(Order, Vec<Attempt>)>> {
+        let (merchant, id) = (merchant.clone(), id.clone());
+        self.engine
+            .read(move |c| orders::with_attempts(c, &id, Some(&merchant)))
             .await
     }
 

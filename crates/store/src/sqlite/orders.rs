@@ -53,10 +53,21 @@ pub(super) fn with_reference(
 
 /// An order and its attempts as of one moment: one read transaction (in WAL mode, one
 /// snapshot).
-pub(super) fn with_attempts(c: &Connection, id: &OrderId) -> Result<Option<(Order, Vec<Attempt>)>> {
+/// The order and its attempts as of one moment, of `merchant` only when one is named: then
+/// another merchant's order costs exactly what a missing one does.
+pub(super) fn with_attempts(
+    c: &Connection,
+    id: &OrderId,
+    merchant: Option<&MerchantId>,
+) -> Result<Option<(Order, Vec<Attempt>)>> {
     c.execute_batch("BEGIN")?;
     let read = (|| {
-        let Some(order) = by_id(c, id)? else {
+        let order = one(
+            c,
+            "SELECT * FROM orders WHERE id = ?1 AND (?2 IS NULL OR merchant_id = ?2)",
+            rusqlite::params![id.as_str(), merchant.map(MerchantId::as_str)],
+        )?;
+        let Some(order) = order else {
             return Ok(None);
         };
         let attempts = db::all(

@@ -19,6 +19,10 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
+mod queue;
+
+pub use queue::{Asker, HashQueue};
+
 /// In memory, per process: it turns a flood away without touching the database. Gateways
 /// sharing a PostgreSQL database also count in it ([`FailureLimiter::shared_attempt`]), so
 /// the limits hold across all of them.
@@ -135,6 +139,16 @@ impl FailureLimiter {
         })
     }
 
+    /// Whether `account` signed in from `addr` within the trust period: such a request is
+    /// served first by the hash queue.
+    pub fn is_trusted(&self, account: &str, addr: Option<IpAddr>, now: Timestamp) -> bool {
+        let pair = pair_key(self.scope, account, addr);
+        self.lock()
+            .trusted
+            .get(&pair)
+            .is_some_and(|since| since.plus(TRUST) > now)
+    }
+
     /// The same request, for the count every gateway on a shared database keeps.
     pub fn shared_attempt(
         &self,
@@ -218,12 +232,13 @@ const HASH_QUEUE_WAIT: Duration = Duration::from_secs(10);
 /// Runs `check` (a key or password against its argon2id hash: `Some` when right) under
 /// `limiter`: the failure is counted before the hash is computed — in this process, and in
 /// the database when gateways share it — so concurrent guesses cannot overtake the limit;
-/// at most `hashing`'s permits hash at once; a right answer gives the failure back and
-/// trusts the (account, address) pair.
+/// hashes take turns in `hashing` (trusted pairs first, then address by address, no address
+/// or account beyond its share); a right answer gives the failure back and trusts the
+/// (account, address) pair.
 pub async fn guarded<T, E, Fut>(
     store: &dyn ottgate_store::Store,
     limiter: &FailureLimiter,
-    hashing: &tokio::sync::Semaphore,
+    hashing: &HashQueue,
     account: &str,
     addr: Option<IpAddr>,
     now: Timestamp,
@@ -255,7 +270,12 @@ where
         None
     };
     // Each hash takes ~19 MiB: only a few at once, the rest wait their turn (briefly).
-    let Ok(Ok(_permit)) = tokio::time::timeout(HASH_QUEUE_WAIT, hashing.acquire()).await else {
+    let asker = Asker {
+        account,
+        address: addr,
+        trusted: limiter.is_trusted(account, addr, now),
+    };
+    let Ok(_permit) = hashing.acquire(&asker, HASH_QUEUE_WAIT).await else {
         limiter.release(reservation);
         if let Some(reserved) = shared {
             store.release_sign_in(reserved, None).await?;
