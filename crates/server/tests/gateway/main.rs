@@ -20,6 +20,7 @@ mod dashboard;
 mod dashboard_browser;
 mod direct;
 mod events;
+mod exactly_once;
 mod expiry;
 mod fuzz_corpus;
 mod merchants;
