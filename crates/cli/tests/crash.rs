@@ -167,3 +167,288 @@ async fn a_gateway_killed_under_load_keeps_every_acknowledged_order_and_callback
         200
     );
 }
+
+/// What one refund request asked, so it can be asked again after the restart.
+#[derive(Debug, Clone, Copy)]
+struct Asked {
+    rest: bool,
+    amount: u64,
+}
+
+/// A refund request's final answer after the restart: refunded (the amount said), or
+/// refused (nothing refunded).
+async fn ask_until_final(
+    http: &reqwest::Client,
+    base: &str,
+    envelope: &Client,
+    bearer: &str,
+    payment: &str,
+    asked: Asked,
+) -> Option<u64> {
+    let Asked { rest, amount } = asked;
+    for _ in 0..600 {
+        if rest {
+            let r = http
+                .post(format!("{base}/api/v1/pay/refund"))
+                .bearer_auth(bearer)
+                .header("Idempotency-Key", format!("crash-{amount}"))
+                .json(&serde_json::json!({"oriPaymentId": payment, "refundAmount": amount.to_string()}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap();
+            match status {
+                200 => return body["result"]["refundAmount"].as_str()?.parse().ok(),
+                409 => {}
+                400..=499 | 502 => return None,
+                _ => panic!("REST refund {amount}: {status} {body}"),
+            }
+        } else {
+            match envelope.refund(payment, &amount.to_string(), None).await {
+                Ok(answer) => return answer.refund_amt.parse().ok(),
+                Err(e) if e.rsp_code() == Some("PROCESSING") => {}
+                Err(e) if e.rsp_code().is_some() => return None,
+                Err(e) => panic!("envelope refund {amount}: {e}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("refund {amount} never got a final answer");
+}
+
+/// Refunds in flight — REST with an Idempotency-Key, envelope REFUND without a refund id —
+/// when `ottgate serve` is killed with SIGKILL, around a wallet (`ottgate simulate`, which
+/// outlives the gateway) that holds its answers a random while. After a restart every one
+/// is asked again, past the idempotency lease: none is refunded twice, and the wallet's
+/// books and the gateway's agree to the cent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_in_flight_when_the_gateway_is_killed_are_never_made_twice() {
+    use rand::Rng;
+    let dir = tempfile::tempdir().unwrap();
+    let sim_dir = dir.path().join("simulators");
+    let sims = Server::launch(
+        ottgate().args([
+            "simulate",
+            "--listen",
+            "127.0.0.1:0",
+            "--time-scale",
+            "3600",
+            "--log-format",
+            "json",
+            "--write-gateway-config",
+            sim_dir.to_str().unwrap(),
+        ]),
+        "simulators serving",
+    );
+    let serve = || {
+        Server::launch(
+            ottgate()
+                .args([
+                    "serve",
+                    "--config",
+                    sim_dir.join("gateway.toml").to_str().unwrap(),
+                ])
+                .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+                .args(["--database-url", &db_url(dir.path())])
+                .env("OTTGATE_IDEMPOTENCY_LEASE_SECS", "1")
+                .env("OTTGATE_RECONCILE_AFTER_SECS", "1")
+                .env("OTTGATE_ALLOW_PRIVATE_CALLBACKS", "true"),
+            "ottgate serving",
+        )
+    };
+    let mut gateway = serve();
+    let merchant = add_merchant(dir.path(), "Refund Crash Cafe");
+    let http = reqwest::Client::new();
+
+    // 100,000.00 CAD by WeChat Pay: the buyer scans the code at the simulator and pays.
+    let envelope = merchant.client(&gateway.base);
+    let created = envelope
+        .active_pay(&ottgate_client::ActivePayRequest {
+            merchant_id: None,
+            order_id: None,
+            operator_id: Some(merchant.operator_id.clone()),
+            amount: Some("10000000".into()),
+            tip: None,
+            biz_type: Some("WECHATPAY".into()),
+            call_back_url: Some("http://127.0.0.1:9/notify".into()),
+            remarks: None,
+            currency_type: None,
+        })
+        .await
+        .unwrap();
+    let payment = created.order_id.clone();
+    let scanned = http
+        .get(format!("{}/sim/wechatpay/scan", sims.base))
+        .query(&[("code_url", &created.code_url)])
+        .fetch()
+        .await
+        .text()
+        .await
+        .unwrap();
+    let at = scanned.find("/sim/wechatpay/act/").unwrap();
+    let act = &scanned[at..at + scanned[at..].find('"').unwrap()];
+    http.post(format!("{}{act}", sims.base))
+        .form(&[("action", "pay")])
+        .fetch()
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while envelope.status_query(&payment).await.unwrap().order_status != "success" {
+        assert!(Instant::now() < deadline, "the payment never settled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Sixteen clients refund over and over, a cent more each time, until the kill.
+    let rest = ottgate_client::RestClient::new(&gateway.base, &merchant.app_id, &merchant.app_key)
+        .unwrap();
+    let bearer = rest.token().await.unwrap();
+    let asked = Arc::new(Mutex::new(Vec::<Asked>::new()));
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients: Vec<_> = (0..16u64)
+        .map(|client| {
+            let (asked, stop, http) = (asked.clone(), stop.clone(), http.clone());
+            let (base, sims, payment) = (gateway.base.clone(), sims.base.clone(), payment.clone());
+            let (envelope, bearer) = (merchant.client(&gateway.base), bearer.clone());
+            tokio::spawn(async move {
+                for i in 0..1_000u64 {
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                    let amount = client * 1_000 + i + 1;
+                    let slow = serde_json::json!({
+                        "kind": "slow_answer",
+                        "out_trade_no": payment,
+                        "delay_ms": rand::thread_rng().gen_range(0..60),
+                    });
+                    if http
+                        .post(format!("{sims}/sim/wechatpay/control"))
+                        .json(&slow)
+                        .send()
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                    let one = Asked {
+                        rest: client % 2 == 0,
+                        amount,
+                    };
+                    asked.lock().unwrap().push(one);
+                    let sent = if one.rest {
+                        http.post(format!("{base}/api/v1/pay/refund"))
+                            .bearer_auth(&bearer)
+                            .header("Idempotency-Key", format!("crash-{amount}"))
+                            .json(&serde_json::json!({"oriPaymentId": payment, "refundAmount": amount.to_string()}))
+                            .send()
+                            .await
+                            .is_ok()
+                    } else {
+                        !matches!(
+                            envelope.refund(&payment, &amount.to_string(), None).await,
+                            Err(ottgate_client::ClientError::Transport(_))
+                        )
+                    };
+                    if !sent {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    gateway.child.kill().unwrap();
+    gateway.child.wait().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for c in clients {
+        c.await.unwrap();
+    }
+    let asked = std::mem::take(&mut *asked.lock().unwrap());
+    assert!(
+        asked.len() >= 50,
+        "the load ran: {} refunds asked",
+        asked.len()
+    );
+
+    // A new process on the same file; every request asked again once its lease is over.
+    let restarted = serve();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let envelope = merchant.client(&restarted.base);
+    let rest =
+        ottgate_client::RestClient::new(&restarted.base, &merchant.app_id, &merchant.app_key)
+            .unwrap();
+    let bearer = rest.fetch_token().await.unwrap().token;
+    let answers = futures::future::join_all(
+        asked
+            .iter()
+            .map(|a| ask_until_final(&http, &restarted.base, &envelope, &bearer, &payment, *a)),
+    )
+    .await;
+    for (a, answer) in asked.iter().zip(&answers) {
+        if let Some(said) = answer {
+            assert_eq!(*said, a.amount, "answered with another refund");
+        }
+    }
+
+    // Refunds left pending by the kill are settled by asking the wallet; then the books
+    // agree.
+    let wallet_refunded = || async {
+        let books: serde_json::Value = http
+            .get(format!("{}/sim/wechatpay/orders/{payment}", sims.base))
+            .fetch()
+            .await
+            .json()
+            .await
+            .unwrap();
+        books["refunded"].as_u64().unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ours: u64 = envelope
+            .status_query(&payment)
+            .await
+            .unwrap()
+            .refund_amount
+            .parse()
+            .unwrap();
+        if ours == wallet_refunded().await {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateway says {ours} refunded, the wallet {}",
+            wallet_refunded().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(restarted);
+    // No request made two refunds (each amount is one request's).
+    let store = ottgate_store::SqliteStore::open(&db_url(dir.path()))
+        .await
+        .unwrap();
+    let refunds =
+        ottgate_store::Store::refunds(&store, &ottgate_core::AttemptId::parse(&payment).unwrap())
+            .await
+            .unwrap();
+    let mut per_amount = std::collections::BTreeMap::<u64, usize>::new();
+    for r in &refunds {
+        *per_amount.entry(r.money.amount.minor()).or_default() += 1;
+    }
+    let twice: Vec<_> = per_amount.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "refunded twice: {twice:?}");
+    let succeeded: u64 = refunds
+        .iter()
+        .filter(|r| r.status == ottgate_core::RefundStatus::Success)
+        .map(|r| r.money.amount.minor())
+        .sum();
+    assert_eq!(succeeded, wallet_refunded().await);
+    // Every SUCCESS answer is a refund that exists.
+    for (a, answer) in asked.iter().zip(&answers) {
+        if answer.is_some() {
+            assert_eq!(
+                per_amount.get(&a.amount),
+                Some(&1),
+                "answered, not made: {a:?}"
+            );
+        }
+    }
+}

@@ -119,7 +119,11 @@ impl<S> WriteDeadline<S> {
         }
     }
 
-    fn progress<T>(&mut self, done: Poll<std::io::Result<T>>, cx: &mut Context<'_>) -> Poll<std::io::Result<T>> {
+    fn progress<T>(
+        &mut self,
+        done: Poll<std::io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<std::io::Result<T>> {
         match done {
             Poll::Ready(result) => {
                 self.stalled = None;

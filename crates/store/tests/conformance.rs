@@ -18,8 +18,8 @@ use ottgate_store::{AuditEntry, KeyRotation, ListStatus, NewSession, PaymentFilt
 use ottgate_store::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryState, Idempotency,
     IdempotencyClaim, MerchantRecord, NewDelivery, NewOrder, NewRefund, NewUser, NextStep,
-    PgOptions, PgStore, RefundRequestKey, SettleOutcome, SettleRequest, SignInAttempt, SqliteStore, StartOutcome,
-    Store, StoreError, UserRemoval, UserRole,
+    PgOptions, PgStore, RefundRequestKey, SettleOutcome, SettleRequest, SignInAttempt, SqliteStore,
+    StartOutcome, Store, StoreError, UserRemoval, UserRole,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -969,7 +969,11 @@ async fn a_request_key_names_one_refund_whatever_happened_to_its_answer<S: Store
     // Keys of other doors, and other keys, are other refunds.
     assert!(matches!(
         store
-            .begin_refund(keyed(refund_req(&o, &payment, 100, None), "envelope:K-1", at(0)))
+            .begin_refund(keyed(
+                refund_req(&o, &payment, 100, None),
+                "envelope:K-1",
+                at(0)
+            ))
             .await
             .unwrap(),
         BeginRefund::Reserved(_)
@@ -977,7 +981,11 @@ async fn a_request_key_names_one_refund_whatever_happened_to_its_answer<S: Store
     // Past its window the key is forgotten: the same request is a new refund.
     assert!(matches!(
         store
-            .begin_refund(keyed(refund_req(&o, &payment, 100, None), "rest:K-1", at(11)))
+            .begin_refund(keyed(
+                refund_req(&o, &payment, 100, None),
+                "rest:K-1",
+                at(11)
+            ))
             .await
             .unwrap(),
         BeginRefund::Reserved(_)

@@ -838,7 +838,20 @@ fn error_page(code: &str) -> Response {
 }
 
 async fn gateway_get(State(sim): State<AlipaySimulator>, RawQuery(query): RawQuery) -> Response {
-    dispatch(&sim, &parse_form(query.unwrap_or_default().as_bytes()))
+    let params = parse_form(query.unwrap_or_default().as_bytes());
+    let answer = dispatch(&sim, &params);
+    held_if_slow(&sim, &params).await;
+    answer
+}
+
+/// A refund done, its answer held while a `slow_answer` fault for its trade says so.
+async fn held_if_slow(sim: &AlipaySimulator, params: &Params) {
+    if params.get("service").map(String::as_str) == Some("forex_refund")
+        && let Some(trade) = params.get("out_trade_no")
+        && let Some(delay) = sim.inner.notifier.take_slow_answer(trade)
+    {
+        tokio::time::sleep(delay).await;
+    }
 }
 
 /// Alipay takes the same parameters by form POST (an auto-submitted form).
@@ -849,7 +862,9 @@ async fn gateway_post(
 ) -> Response {
     let mut params = parse_form(query.unwrap_or_default().as_bytes());
     params.extend(parse_form(&body));
-    dispatch(&sim, &params)
+    let answer = dispatch(&sim, &params);
+    held_if_slow(&sim, &params).await;
+    answer
 }
 
 fn dispatch(sim: &AlipaySimulator, params: &Params) -> Response {

@@ -4,16 +4,16 @@
 //! is refused (403); another merchant's payment or callback is not found (404). Every
 //! action done is recorded in the audit log.
 
-use axum::{Extension, Form};
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use ottgate_core::{Money, NotifyId, RefundStatus};
 use serde::Deserialize;
 
+use super::once::FormToken;
 use super::pages::owned_order;
 use super::session::{CsrfForm, Signed};
 use super::{ErrorKind, admit, audit, error_page, internal};
-use super::once::FormToken;
 use crate::service::refunds::{RefundAsk, RefundError, Refunded};
 use crate::state::AppState;
 

@@ -4,18 +4,17 @@
 //! password is shown once), and the audit log of every admin action.
 
 use askama::Template;
-use axum::{Extension, Form};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use ottgate_core::{PaymentMethod, Timestamp};
 use ottgate_store::UserRole;
 use serde::Deserialize;
 
 use super::i18n::{Strings, method_name};
 use super::once::{FormAnswer, FormReplay};
-use sha2::Digest;
 use super::pages::{Chrome, page};
 use super::session::{CsrfForm, Signed};
 use super::{admit, audit, internal, render};
@@ -29,6 +28,7 @@ use crate::service::users::{
 };
 use crate::signin::Gate;
 use crate::state::AppState;
+use sha2::Digest;
 
 /// How many audit entries the page shows.
 const AUDIT_SHOWN: u32 = 50;

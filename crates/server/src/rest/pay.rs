@@ -17,9 +17,9 @@ use crate::service::passwords;
 use url::Url;
 
 use super::extract::{Authed, ClientAddr, JsonObject, RestError, RestResult, ok};
+use super::idempotency::RequestKey;
 use crate::outbound::check_callback_url;
 use crate::service::payments::{PaymentView, StartError};
-use super::idempotency::RequestKey;
 use crate::service::refunds::{RefundAsk, RefundError};
 use crate::signin::{Gate, guarded};
 use crate::state::AppState;

@@ -307,7 +307,10 @@ mod tests {
     async fn a_trusted_sign_in_goes_before_a_flood_of_strangers() {
         let queue = Arc::new(HashQueue::new(1, 8));
         let order = Arc::new(Mutex::new(Vec::new()));
-        let busy = queue.acquire(&asker("x", ip(1), false), LONG).await.unwrap();
+        let busy = queue
+            .acquire(&asker("x", ip(1), false), LONG)
+            .await
+            .unwrap();
         let strangers = flood(&queue, 200, &order);
         settle().await;
         assert_eq!(queue.load(), (1, 200));
@@ -336,7 +339,10 @@ mod tests {
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn addresses_take_turns_and_none_holds_more_than_its_share() {
         let queue = Arc::new(HashQueue::new(1, 3));
-        let busy = queue.acquire(&asker("x", ip(1), false), LONG).await.unwrap();
+        let busy = queue
+            .acquire(&asker("x", ip(1), false), LONG)
+            .await
+            .unwrap();
         let order = Arc::new(Mutex::new(Vec::new()));
         // One greedy address sends six at once (other accounts each): three get places,
         // three are turned away at once.
@@ -384,7 +390,10 @@ mod tests {
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn one_account_from_many_addresses_holds_no_more_than_its_share() {
         let queue = Arc::new(HashQueue::new(1, 2));
-        let _busy = queue.acquire(&asker("x", ip(1), false), LONG).await.unwrap();
+        let _busy = queue
+            .acquire(&asker("x", ip(1), false), LONG)
+            .await
+            .unwrap();
         let mut tries = Vec::new();
         for i in 0..5 {
             let queue = queue.clone();
@@ -419,7 +428,10 @@ mod tests {
     #[tokio::test(flavor = "current_thread", start_paused = true)]
     async fn a_waiter_that_goes_away_gives_its_place_to_the_next() {
         let queue = Arc::new(HashQueue::new(1, 8));
-        let busy = queue.acquire(&asker("x", ip(1), false), LONG).await.unwrap();
+        let busy = queue
+            .acquire(&asker("x", ip(1), false), LONG)
+            .await
+            .unwrap();
         let gone = {
             let queue = queue.clone();
             tokio::spawn(async move {
@@ -429,7 +441,9 @@ mod tests {
         settle().await;
         let next = {
             let queue = queue.clone();
-            tokio::spawn(async move { queue.acquire(&asker("b", ip(3), false), LONG).await.is_ok() })
+            tokio::spawn(
+                async move { queue.acquire(&asker("b", ip(3), false), LONG).await.is_ok() },
+            )
         };
         settle().await;
         gone.abort();

@@ -76,7 +76,8 @@ impl<'a> Center<'a> {
         path: &str,
         form: &F,
     ) -> reqwest::Response {
-        let mut pairs: Vec<(String, String)> = serde_json::from_value(serde_json::to_value(form).unwrap()).unwrap();
+        let mut pairs: Vec<(String, String)> =
+            serde_json::from_value(serde_json::to_value(form).unwrap()).unwrap();
         let changes_something = !path.ends_with("/login") && !path.ends_with("/logout");
         if changes_something && pairs.iter().all(|(k, _)| k != "form_token") {
             pairs.push(("form_token".into(), fresh_form_token()));
@@ -85,7 +86,11 @@ impl<'a> Center<'a> {
     }
 
     /// POSTs exactly `form`.
-    pub async fn post_exactly(&mut self, path: &str, form: &[(String, String)]) -> reqwest::Response {
+    pub async fn post_exactly(
+        &mut self,
+        path: &str,
+        form: &[(String, String)],
+    ) -> reqwest::Response {
         let r = self
             .t
             .post(path.trim_start_matches('/'))

@@ -11,7 +11,6 @@ use std::time::Duration;
 use crate::center::{Center, admin, attribute_named, fresh_form_token, own_user, paid, user};
 use crate::harness::{Options, TestGateway, attribute};
 
-
 #[tokio::test]
 async fn signing_in_sets_a_strict_session_cookie_and_signing_out_ends_it() {
     let t = TestGateway::start().await;
@@ -800,7 +799,12 @@ async fn a_form_sent_twice_is_carried_out_once_and_says_so() {
     let cookie = c.cookie_header();
     let path = format!("dashboard/payments/{order}/refund");
     let clicks: Vec<_> = (0..2)
-        .map(|_| t.post(&path).header(COOKIE, cookie.clone()).form(&form).fetch())
+        .map(|_| {
+            t.post(&path)
+                .header(COOKIE, cookie.clone())
+                .form(&form)
+                .fetch()
+        })
         .collect();
     let mut notices: Vec<String> = futures::future::join_all(clicks)
         .await
@@ -858,7 +862,10 @@ async fn a_form_sent_twice_is_carried_out_once_and_says_so() {
             .form(&rotate)
             .fetch(),
     );
-    assert_eq!((first.status(), second.status()), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(
+        (first.status(), second.status()),
+        (StatusCode::OK, StatusCode::OK)
+    );
     let (first, second) = (first.text().await.unwrap(), second.text().await.unwrap());
     let key_of = |page: &str| {
         let at = page.find("id=\"secret-value\">").unwrap() + "id=\"secret-value\">".len();

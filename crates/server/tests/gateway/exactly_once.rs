@@ -64,7 +64,10 @@ async fn paid_wechat(t: &TestGateway, order_id: &str) -> String {
         .await
         .unwrap();
     let r = t
-        .post(&format!("sandbox/v1/payments/{}/complete", created.order_id))
+        .post(&format!(
+            "sandbox/v1/payments/{}/complete",
+            created.order_id
+        ))
         .json(&json!({"outcome": "paid"}))
         .fetch()
         .await;
@@ -121,10 +124,9 @@ fn raw_request(s: &Setup<'_>, amount: u64) -> Vec<u8> {
             json!({"oriPaymentId": s.payment, "refundAmount": amount.to_string()}).to_string(),
         ),
         Door::EnvelopeWithRefundId | Door::EnvelopeWithoutRefundId => {
-            let sealed = s
-                .t
-                .client
-                .envelope("REFUND", "1.0", &envelope_fields(s, amount));
+            let sealed =
+                s.t.client
+                    .envelope("REFUND", "1.0", &envelope_fields(s, amount));
             (
                 "/processV2".to_owned(),
                 "application/json",
@@ -158,7 +160,10 @@ async fn hang_up(s: &Setup<'_>, amount: u64, after: Duration) {
     let _ = stream.write_all(&raw_request(s, amount)).await;
     tokio::time::sleep(after).await;
     // A zero linger resets the connection at once; nothing blocks on drop.
-    #[allow(deprecated, reason = "SO_LINGER of zero: the drop resets, it does not wait")]
+    #[allow(
+        deprecated,
+        reason = "SO_LINGER of zero: the drop resets, it does not wait"
+    )]
     stream.set_linger(Some(Duration::ZERO)).unwrap();
     drop(stream);
 }
@@ -191,12 +196,11 @@ async fn ask_again(s: &Setup<'_>, amount: u64) -> u64 {
                 }
             }
             Door::EnvelopeWithRefundId | Door::EnvelopeWithoutRefundId => {
-                let answer = s
-                    .t
-                    .client
-                    .exchange("REFUND", "1.0", envelope_fields(s, amount))
-                    .await
-                    .unwrap();
+                let answer =
+                    s.t.client
+                        .exchange("REFUND", "1.0", envelope_fields(s, amount))
+                        .await
+                        .unwrap();
                 match answer.response.rsp_code.as_str() {
                     "SUCCESS" => {
                         let data = answer.response_fields.unwrap();
@@ -207,13 +211,12 @@ async fn ask_again(s: &Setup<'_>, amount: u64) -> u64 {
                 }
             }
             Door::MerchantCenter => {
-                let r = s
-                    .t
-                    .post(&format!("dashboard/payments/{}/refund", s.order))
-                    .header(COOKIE, &s.cookie)
-                    .form(&form_of(s, amount))
-                    .fetch()
-                    .await;
+                let r =
+                    s.t.post(&format!("dashboard/payments/{}/refund", s.order))
+                        .header(COOKIE, &s.cookie)
+                        .form(&form_of(s, amount))
+                        .fetch()
+                        .await;
                 match r.status() {
                     StatusCode::SEE_OTHER => {
                         let location = r.headers()[LOCATION].to_str().unwrap().to_owned();

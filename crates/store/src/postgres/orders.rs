@@ -65,7 +65,9 @@ pub(super) async fn with_attempts(
     merchant: Option<&MerchantId>,
 ) -> Result<Option<(Order, Vec<Attempt>)>> {
     let order_sql = c
-        .prepare_cached("SELECT * FROM orders WHERE id = $1 AND ($2::TEXT IS NULL OR merchant_id = $2)")
+        .prepare_cached(
+            "SELECT * FROM orders WHERE id = $1 AND ($2::TEXT IS NULL OR merchant_id = $2)",
+        )
         .await?;
     let attempts_sql = c
         .prepare_cached(
