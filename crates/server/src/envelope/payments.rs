@@ -219,3 +219,56 @@ async fn refund_once(
     };
     Ok(to_fields(&response))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::canonical_key;
+    use ottgate_envelope::Fields;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    fn fields(pairs: &[(&str, Value)]) -> Fields {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    }
+
+    #[test]
+    fn refunds_whose_values_join_alike_have_different_keys() {
+        let a = fields(&[("ori_order_id", json!("P-1")), ("refund_amt", json!("23"))]);
+        let b = fields(&[("ori_order_id", json!("P-12")), ("refund_amt", json!("3"))]);
+        assert_ne!(canonical_key(&a), canonical_key(&b));
+        // A value moved to another name is another request too.
+        let c = fields(&[("ori_order_id", json!("23")), ("refund_amt", json!("P-1"))]);
+        assert_ne!(canonical_key(&a), canonical_key(&c));
+    }
+
+    fn a_field() -> impl Strategy<Value = (String, Value)> {
+        let name = prop::sample::select(vec![
+            "merchant_id",
+            "ori_order_id",
+            "refund_amt",
+            "operator_id",
+            "order_id",
+        ]);
+        let value = prop_oneof![
+            "[A-Z0-9-]{0,6}".prop_map(Value::from),
+            (0u64..10_000).prop_map(Value::from),
+            Just(Value::Null),
+        ];
+        (name, value).prop_map(|(n, v)| (n.to_owned(), v))
+    }
+
+    proptest! {
+        /// Two refund requests share a key exactly when they are the same request (every
+        /// field alike, whatever order the fields came in).
+        #[test]
+        fn the_key_is_the_same_exactly_for_the_same_request(
+            a in prop::collection::vec(a_field(), 0..5),
+            b in prop::collection::vec(a_field(), 0..5),
+        ) {
+            let (a, b): (Fields, Fields) = (a.into_iter().collect(), b.into_iter().collect());
+            prop_assert_eq!(canonical_key(&a) == canonical_key(&b), a == b);
+            let reversed: Fields = a.iter().rev().map(|(k, v)| (k.clone(), v.clone())).collect();
+            prop_assert_eq!(canonical_key(&a), canonical_key(&reversed));
+        }
+    }
+}

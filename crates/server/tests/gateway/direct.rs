@@ -2,7 +2,7 @@
 //! the merchant shows), H5PAY (WeChat Pay in a phone browser), EX_RATE_QUERY — the paths
 //! they post to, and the encodings they send; all through real HTTP.
 
-use ottgate_client::{ActivePayRequest, EnvelopeResponse, H5PayRequest, SignKey};
+use ottgate_client::{ActivePayRequest, Client, EnvelopeResponse, H5PayRequest, SignKey};
 use ottgate_envelope::{NumberText, seal, seal_text_with};
 use ottgate_testkit::Fetch;
 use rstest::rstest;
@@ -371,6 +371,117 @@ async fn the_sandbox_helper_completes_direct_payments_by_their_order_id() {
     assert_eq!(status, 200);
     let (status, _) = complete("NO-SUCH-ORDER".into(), "paid").await;
     assert_eq!(status, 404);
+}
+
+/// The helper completes only a payment of the merchant it names, and an id that names
+/// payments of several merchants needs a name.
+#[tokio::test]
+async fn the_sandbox_helper_completes_only_the_named_merchants_payment() {
+    let t = TestGateway::start().await;
+    let other = t.add_merchant("Other Shop").await;
+    let theirs = Client::new(t.base.as_str(), other.merchant.id.as_str(), other.sign_key.clone())
+        .unwrap();
+    let complete = |id: String, body: Value| {
+        let url = t
+            .base
+            .join(&format!("sandbox/v1/payments/{id}/complete"))
+            .unwrap();
+        let http = t.http.clone();
+        async move {
+            let r = http.post(url).json(&body).fetch().await;
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    // By the gateway's id, naming another merchant: not found, and nothing paid.
+    let mine = t
+        .client
+        .active_pay(&active_pay(&t, None, "WECHATPAY"))
+        .await
+        .unwrap();
+    let (status, _) = complete(
+        mine.order_id.clone(),
+        json!({"outcome": "paid", "merchant_id": other.merchant.id.as_str()}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(t.attempt_status(&mine.order_id).await, "init", "not paid");
+    // One order_id used by both merchants: the name is required, and decides.
+    let shared = "TABLE-7";
+    t.client
+        .active_pay(&active_pay(&t, Some(shared), "ALIPAY"))
+        .await
+        .unwrap();
+    let mut request = active_pay(&t, Some(shared), "ALIPAY");
+    request.operator_id = Some(other.merchant.operator_id.to_string());
+    theirs.active_pay(&request).await.unwrap();
+    let (status, body) = complete(shared.into(), json!({"outcome": "paid"})).await;
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = complete(
+        shared.into(),
+        json!({"outcome": "paid", "merchant_id": other.merchant.id.as_str()}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(theirs.status_query(shared).await.unwrap().order_status, "success");
+    assert_eq!(t.attempt_status(shared).await, "init", "not paid");
+}
+
+/// A merchant's own `order_id` that is the gateway's id of another of its payments would
+/// make every later lookup ambiguous: it is refused. A lookup that is ambiguous anyway (data
+/// from before this rule) is refused too, never answered about — or refunding — either.
+#[tokio::test]
+async fn an_order_id_that_is_another_payments_gateway_id_is_never_mistaken() {
+    let t = TestGateway::start().await;
+    let first = t
+        .client
+        .active_pay(&active_pay(&t, None, "WECHATPAY"))
+        .await
+        .unwrap();
+    let taken = t
+        .client
+        .active_pay(&active_pay(&t, Some(&first.order_id), "WECHATPAY"))
+        .await
+        .unwrap_err();
+    assert_eq!(taken.rsp_code(), Some("ORDER_USED"), "{taken}");
+
+    // Made anyway (written straight to the store, as an older gateway could have): an
+    // ACTIVEPAY payment whose order_id is `first`'s gateway id.
+    let store = &t.gateway.state().service.store;
+    let merchant = &t.merchant.merchant;
+    let clash = ottgate_core::Order {
+        reference: Some(ottgate_core::MerchantRef::parse(&first.order_id).unwrap()),
+        ..ottgate_core::Order::new(
+            ottgate_core::OrderKind::ActivePay,
+            merchant,
+            ottgate_core::Money::new(
+                ottgate_core::Amount::from_minor(999).unwrap(),
+                ottgate_core::Currency::Cad,
+            ),
+            t.receiver_url.join("notify").unwrap().to_string(),
+            t.now(),
+            std::time::Duration::from_secs(600),
+        )
+    };
+    store
+        .create_order(ottgate_store::NewOrder {
+            order: clash,
+            request_md5: "CLASH".into(),
+            response_data: String::new(),
+            first_attempt: Some(ottgate_core::PaymentMethod::WeChatPay),
+        })
+        .await
+        .unwrap();
+    let helper = t
+        .post(&format!("sandbox/v1/payments/{}/complete", first.order_id))
+        .json(&json!({"outcome": "paid", "merchant_id": merchant.id.as_str()}))
+        .fetch()
+        .await;
+    assert_eq!(helper.status(), 409, "the helper will not guess either");
+    let asked = t.client.status_query(&first.order_id).await.unwrap_err();
+    assert_eq!(asked.rsp_code(), Some("PARAM_INVALID"));
+    assert!(asked.to_string().contains("names two payments"), "{asked}");
+    let refund = t.client.refund(&first.order_id, "1", None).await.unwrap_err();
+    assert_eq!(refund.rsp_code(), Some("PARAM_INVALID"));
 }
 
 #[tokio::test]

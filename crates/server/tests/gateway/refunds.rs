@@ -1,6 +1,7 @@
 //! STATUS_QUERY and REFUND on the envelope API, for checkout payments.
 
 use ottgate_client::{Client, ClientError};
+use ottgate_testkit::Fetch;
 use std::sync::Arc;
 
 use crate::harness::TestGateway;
@@ -328,4 +329,59 @@ async fn an_identical_refund_without_a_refund_id_is_answered_not_repeated() {
         t.client.status_query(&payment).await.unwrap().refund_amount,
         "500"
     );
+}
+
+/// Two different refunds whose values join to the same text — `P-1` + `23` and `P-12` +
+/// `3`, which the md5 signs alike — are two refunds: the key that recognises a repeat is over
+/// every field with its name.
+#[tokio::test]
+async fn refunds_whose_values_join_alike_are_still_two_refunds() {
+    let t = TestGateway::start().await;
+    for id in ["P-1", "P-12"] {
+        let request = ottgate_client::ActivePayRequest {
+            merchant_id: None,
+            order_id: Some(id.into()),
+            operator_id: Some(t.merchant.merchant.operator_id.to_string()),
+            amount: Some("1000".into()),
+            tip: None,
+            biz_type: Some("WECHATPAY".into()),
+            call_back_url: Some(t.receiver_url.join("notify").unwrap().to_string()),
+            remarks: None,
+            currency_type: None,
+        };
+        t.client.active_pay(&request).await.unwrap();
+        let r = t
+            .post(&format!("sandbox/v1/payments/{id}/complete"))
+            .json(&serde_json::json!({"outcome": "paid"}))
+            .fetch()
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    let ask = |ori: &str, amount: &str| {
+        ottgate_client::Fields::from_iter([
+            (
+                "merchant_id".to_owned(),
+                t.merchant.merchant.id.as_str().into(),
+            ),
+            ("ori_order_id".to_owned(), ori.into()),
+            ("refund_amt".to_owned(), amount.into()),
+        ])
+    };
+    let first = t.client.exchange("REFUND", "1.0", ask("P-1", "23")).await.unwrap();
+    let second = t.client.exchange("REFUND", "1.0", ask("P-12", "3")).await.unwrap();
+    assert_eq!(
+        first.request.md5, second.request.md5,
+        "the md5 cannot tell them apart"
+    );
+    let said = |e: &ottgate_client::Exchange| {
+        let data = e.response_fields.clone().unwrap();
+        (
+            data["ori_order_id"].as_str().unwrap().to_owned(),
+            data["refund_amt"].as_str().unwrap().to_owned(),
+        )
+    };
+    assert_eq!(said(&first), ("P-1".into(), "23".into()));
+    assert_eq!(said(&second), ("P-12".into(), "3".into()));
+    assert_eq!(t.client.status_query("P-1").await.unwrap().refund_amount, "23");
+    assert_eq!(t.client.status_query("P-12").await.unwrap().refund_amount, "3");
 }
