@@ -1040,3 +1040,85 @@ async fn users_are_added_and_reset_with_one_time_passwords() {
         assert!(err.contains(why), "{args:?}: {err}");
     }
 }
+
+/// The human log format writes each field as the program saw it, so text a stranger typed
+/// — a sign-in email with a newline and a terminal escape in it — must reach the log
+/// escaped, never as a line of its own that looks like the gateway's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_email_cannot_forge_a_line_of_the_human_log() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let mut child = ottgate()
+        .args(["serve", "--log-format", "human"])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(["--database-url", &db_url(dir.path())])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    {
+        let lines = lines.clone();
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+    }
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http.get(format!("{base}/healthz")).send().await.is_err() {
+        assert!(Instant::now() < deadline, "the gateway never answered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let login = http
+        .get(format!("{base}/dashboard/login"))
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let form = hidden_inputs(&login.text().await.unwrap());
+    let forged =
+        "eve@x.example\n2026-12-04T10:00:00.000000Z  INFO ottgate: \u{1b}[2Kadmin signed in";
+    let mut fields = form.clone();
+    fields.push(("email".into(), forged.into()));
+    fields.push(("password".into(), "not-the-password".into()));
+    let r = http
+        .post(format!("{base}/dashboard/login"))
+        .header("cookie", cookie)
+        .form(&fields)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let logged = lines.lock().unwrap().clone();
+        if let Some(line) = logged.iter().find(|l| l.contains("wrong password")) {
+            assert!(line.contains("eve@x.example\\n2026"), "escaped: {line}");
+            assert!(!line.contains('\u{1b}'), "no raw escape: {line:?}");
+            assert!(
+                !logged.iter().any(|l| l.starts_with("2026-12-04T10:00:00")),
+                "a forged line: {logged:#?}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "no sign-in failure logged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -232,16 +232,12 @@ impl HashQueue {
         self.release_place(keys);
         let mut state = self.lock();
         state.running -= 1;
-        while let Some(next) = state.next() {
-            if next.wake.send(()).is_ok() {
-                state.running += 1;
-                return;
-            }
-            // Its request is gone (its Waiting dropped between our lock and its own):
-            // nothing to give back here — its drop found it no longer waiting and will
-            // call `finished`, so count the place as taken for it.
+        if let Some(next) = state.next() {
+            // Its place passes to it. If its request is gone already (its `Waiting` dropped
+            // between our lock and its own), that drop finds it no longer waiting and gives
+            // the place back through `finished` — so it is counted as taken either way.
+            let _ = next.wake.send(());
             state.running += 1;
-            return;
         }
     }
 

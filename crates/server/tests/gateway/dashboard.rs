@@ -1153,6 +1153,32 @@ async fn methods_and_users_are_managed_by_admins_only_and_audited() {
             .unwrap()
             .ends_with("user_exists")
     );
+    // Another merchant's user: refused without saying whose the address is.
+    let other = t.add_merchant("Other Shop").await;
+    user(
+        &t,
+        other.merchant.id.as_str(),
+        "eve@other.example",
+        UserRole::Admin,
+    )
+    .await;
+    let r = c
+        .post(
+            "/dashboard/settings/users",
+            &[
+                ("csrf_token", token.as_str()),
+                ("email", "eve@other.example"),
+                ("role", "viewer"),
+            ],
+        )
+        .await;
+    let location = r.headers()[LOCATION].to_str().unwrap().to_owned();
+    assert!(location.ends_with("user_unavailable"), "{location}");
+    let said = c.page(&location).await;
+    assert!(
+        said.contains("cannot be added here") && !said.contains("exists"),
+        "{said}"
+    );
 
     let mut vic = Center::new(&t);
     assert_eq!(

@@ -379,8 +379,12 @@ async fn the_sandbox_helper_completes_direct_payments_by_their_order_id() {
 async fn the_sandbox_helper_completes_only_the_named_merchants_payment() {
     let t = TestGateway::start().await;
     let other = t.add_merchant("Other Shop").await;
-    let theirs = Client::new(t.base.as_str(), other.merchant.id.as_str(), other.sign_key.clone())
-        .unwrap();
+    let theirs = Client::new(
+        t.base.as_str(),
+        other.merchant.id.as_str(),
+        other.sign_key.clone(),
+    )
+    .unwrap();
     let complete = |id: String, body: Value| {
         let url = t
             .base
@@ -422,7 +426,10 @@ async fn the_sandbox_helper_completes_only_the_named_merchants_payment() {
     )
     .await;
     assert_eq!(status, 200);
-    assert_eq!(theirs.status_query(shared).await.unwrap().order_status, "success");
+    assert_eq!(
+        theirs.status_query(shared).await.unwrap().order_status,
+        "success"
+    );
     assert_eq!(t.attempt_status(shared).await, "init", "not paid");
 }
 
@@ -480,7 +487,11 @@ async fn an_order_id_that_is_another_payments_gateway_id_is_never_mistaken() {
     let asked = t.client.status_query(&first.order_id).await.unwrap_err();
     assert_eq!(asked.rsp_code(), Some("PARAM_INVALID"));
     assert!(asked.to_string().contains("names two payments"), "{asked}");
-    let refund = t.client.refund(&first.order_id, "1", None).await.unwrap_err();
+    let refund = t
+        .client
+        .refund(&first.order_id, "1", None)
+        .await
+        .unwrap_err();
     assert_eq!(refund.rsp_code(), Some("PARAM_INVALID"));
 }
 

@@ -116,3 +116,62 @@ async fn an_exhausted_callback_is_visible_and_can_be_resent() {
         ("delivered", 3, Some(200))
     );
 }
+
+/// A merchant endpoint that takes its time, counting how many POSTs of one body are ever in
+/// flight at once.
+#[derive(Clone, Default)]
+struct SlowEndpoint {
+    inner: std::sync::Arc<std::sync::Mutex<(usize, usize, usize)>>, // (now, most, total)
+}
+
+async fn slow_answer(axum::extract::State(e): axum::extract::State<SlowEndpoint>) -> &'static str {
+    {
+        let mut n = e.inner.lock().unwrap();
+        n.0 += 1;
+        n.1 = n.1.max(n.0);
+        n.2 += 1;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    e.inner.lock().unwrap().0 -= 1;
+    "SUCCESS"
+}
+
+/// Redelivering a callback that is on its way joins that delivery: 300 redeliveries while it
+/// is in flight never put a second POST of it on the wire beside it, and every POST made is
+/// recorded as an attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callback_being_delivered_is_never_sent_twice_at_once() {
+    let t = TestGateway::start().await;
+    let endpoint = SlowEndpoint::default();
+    let app = axum::Router::new()
+        .route("/slow", axum::routing::post(slow_answer))
+        .with_state(endpoint.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/slow", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut order = t.order("events-slow");
+    order.call_back_url = Some(url);
+    let created = t.client.prepay_init(&order).await.unwrap();
+    t.complete(&created.payinfo, "GP", "paid").await;
+    crate::harness::eventually("the first POST", || async {
+        endpoint.inner.lock().unwrap().2 >= 1
+    })
+    .await;
+    let rest = t.rest();
+    let event = rest.events(None, None).await.unwrap().events.remove(0);
+    let resends = (0..300).map(|_| rest.redeliver(&event.id));
+    for resent in futures::future::join_all(resends).await {
+        resent.unwrap();
+    }
+    // Let whatever they caused run its course.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (now, most, total) = *endpoint.inner.lock().unwrap();
+    assert_eq!(most, 1, "{total} POSTs, {most} at once");
+    assert_eq!(now, 0);
+    let recorded = rest.events(None, None).await.unwrap().events.remove(0);
+    assert_eq!(recorded.attempts as usize, total, "every POST recorded");
+    assert!(
+        total <= 3,
+        "the in-flight one, and at most a resend or two after it: {total}"
+    );
+}

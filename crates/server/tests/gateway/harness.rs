@@ -123,6 +123,7 @@ pub struct Options {
     pub max_connections_per_address: Option<usize>,
     pub write_timeout_ms: Option<u64>,
     pub request_timeout_ms: Option<u64>,
+    pub auth_hash_concurrency: Option<u32>,
 }
 
 impl Default for Options {
@@ -141,6 +142,7 @@ impl Default for Options {
             max_connections_per_address: None,
             write_timeout_ms: None,
             request_timeout_ms: None,
+            auth_hash_concurrency: None,
         }
     }
 }
@@ -202,6 +204,7 @@ pub fn config(dir: &std::path::Path, options: &Options) -> Config {
         max_connections_per_address: options.max_connections_per_address.unwrap_or(1_000),
         write_timeout_ms: options.write_timeout_ms.unwrap_or(30_000),
         request_timeout_ms: options.request_timeout_ms.unwrap_or(60_000),
+        auth_hash_concurrency: options.auth_hash_concurrency.unwrap_or(4),
         jwt_secret: options
             .jwt_secret
             .map(|s| ottgate_server::config::MaskedString(ottgate_core::Secret::new(s))),

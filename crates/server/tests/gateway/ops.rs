@@ -299,3 +299,116 @@ async fn an_idle_keep_alive_connection_is_closed_after_the_header_timeout() {
         idle.elapsed()
     );
 }
+
+/// Reads from `stream` until it ends (EOF or reset) or `within` passes; the bytes read, and
+/// whether it ended.
+async fn drain(stream: &mut tokio::net::TcpStream, within: std::time::Duration) -> (usize, bool) {
+    use tokio::io::AsyncReadExt;
+    let deadline = tokio::time::Instant::now() + within;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut total = 0;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) => return (total, true),
+            Ok(Ok(n)) => total += n,
+            Err(_) => return (total, false),
+        }
+    }
+}
+
+/// One client address opens every connection it can — most of them idle, some asking for
+/// answers it never reads. It gets its share of connections and no more; `/healthz` and a
+/// merchant on another address keep being answered at once; the stalled connections are
+/// cut after the write timeout, which frees the share again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_greedy_address_holds_only_its_share_and_stalled_readers_are_cut() {
+    use tokio::io::AsyncWriteExt;
+    let write_timeout = std::time::Duration::from_secs(3);
+    let t = TestGateway::with(Options {
+        max_connections: Some(300),
+        max_connections_per_address: Some(100),
+        write_timeout_ms: Some(3_000),
+        header_read_timeout_ms: Some(30_000),
+        ..Options::default()
+    })
+    .await;
+    let greedy = 2;
+    // 90 connections that send nothing...
+    let mut idle = Vec::new();
+    for _ in 0..90 {
+        idle.push(crate::harness::connect_from(&t, greedy).await);
+    }
+    // ...and 10 that ask for the OpenAPI document 400 times, pipelined, and never read:
+    // megabytes of answers into a 4 KiB receive buffer.
+    let ask = "GET /api/v1/openapi.json HTTP/1.1\r\nHost: gateway\r\n\r\n".repeat(400);
+    let mut stalled = Vec::new();
+    for _ in 0..10 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        socket
+            .bind(std::net::SocketAddr::from(([127, 0, 0, greedy], 0)))
+            .unwrap();
+        let mut stream = socket
+            .connect(std::net::SocketAddr::from((
+                [127, 0, 0, 1],
+                t.base.port().unwrap(),
+            )))
+            .await
+            .unwrap();
+        stream.write_all(ask.as_bytes()).await.unwrap();
+        stalled.push(stream);
+    }
+    let stalled_at = std::time::Instant::now();
+    // Beyond its share, each new connection from that address is closed at once.
+    let extra = futures::future::join_all((0..50).map(|_| async {
+        let mut extra = crate::harness::connect_from(&t, greedy).await;
+        drain(&mut extra, std::time::Duration::from_millis(500))
+            .await
+            .1
+    }))
+    .await;
+    assert!(extra.iter().all(|ended| *ended), "{extra:?}");
+    // Everyone else is answered at once: /healthz and a merchant's envelope call.
+    let started = std::time::Instant::now();
+    let health = crate::harness::client_from(3)
+        .get(t.base.join("healthz").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    t.create("still-served").await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        stalled_at.elapsed() < write_timeout,
+        "the checks above ran while the stalled connections were still held"
+    );
+    // The stalled readers are cut once nothing has moved for the write timeout: reading
+    // now finds each ended after what was already in flight — far from the 400 answers.
+    tokio::time::sleep(write_timeout + std::time::Duration::from_secs(1)).await;
+    let document = t
+        .get("api/v1/openapi.json")
+        .fetch()
+        .await
+        .bytes()
+        .await
+        .unwrap()
+        .len();
+    for mut stream in stalled {
+        let (read, ended) = drain(&mut stream, std::time::Duration::from_secs(5)).await;
+        assert!(ended, "a stalled connection was never cut");
+        assert!(read < 400 * document, "{read} bytes: it was not cut");
+    }
+    // Their places in the share are free again.
+    let mut again = crate::harness::connect_from(&t, greedy).await;
+    again
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (read, ended) = drain(&mut again, std::time::Duration::from_secs(5)).await;
+    assert!(ended && read > 0, "answered");
+    drop(idle);
+}

@@ -367,8 +367,16 @@ async fn refunds_whose_values_join_alike_are_still_two_refunds() {
             ("refund_amt".to_owned(), amount.into()),
         ])
     };
-    let first = t.client.exchange("REFUND", "1.0", ask("P-1", "23")).await.unwrap();
-    let second = t.client.exchange("REFUND", "1.0", ask("P-12", "3")).await.unwrap();
+    let first = t
+        .client
+        .exchange("REFUND", "1.0", ask("P-1", "23"))
+        .await
+        .unwrap();
+    let second = t
+        .client
+        .exchange("REFUND", "1.0", ask("P-12", "3"))
+        .await
+        .unwrap();
     assert_eq!(
         first.request.md5, second.request.md5,
         "the md5 cannot tell them apart"
@@ -382,6 +390,12 @@ async fn refunds_whose_values_join_alike_are_still_two_refunds() {
     };
     assert_eq!(said(&first), ("P-1".into(), "23".into()));
     assert_eq!(said(&second), ("P-12".into(), "3".into()));
-    assert_eq!(t.client.status_query("P-1").await.unwrap().refund_amount, "23");
-    assert_eq!(t.client.status_query("P-12").await.unwrap().refund_amount, "3");
+    assert_eq!(
+        t.client.status_query("P-1").await.unwrap().refund_amount,
+        "23"
+    );
+    assert_eq!(
+        t.client.status_query("P-12").await.unwrap().refund_amount,
+        "3"
+    );
 }

@@ -866,3 +866,50 @@ async fn an_idempotency_key_makes_a_rest_payment_or_refund_happen_once() {
         post_with_key(&t, "api/v1/pay/alipay/wap-pay", &other_token, "PAY-1", &pay).await;
     assert_eq!((status, replayed), (200, false), "{other_merchant:?}");
 }
+
+/// A flood of wrong keys from a hundred addresses, each within its failure limit, fills
+/// the hash queue; the merchant — signing in from the address it signed in from before —
+/// is served first, not after the flood.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchants_own_sign_in_goes_before_a_distributed_flood() {
+    let t = TestGateway::with(Options {
+        auth_hash_concurrency: Some(1),
+        ..Options::default()
+    })
+    .await;
+    let app_id = t.merchant.merchant.app_id.clone();
+    let right = json!({"appId": app_id, "appKey": t.merchant.app_key.expose_secret()});
+    let url = t.base.join("api/v1/auth/token").unwrap();
+    let sign_in = |client: reqwest::Client, body: Value| {
+        let url = url.clone();
+        async move {
+            let started = std::time::Instant::now();
+            let status = client.post(url).json(&body).fetch().await.status().as_u16();
+            (status, started.elapsed())
+        }
+    };
+    let merchant = crate::harness::client_from(1);
+    assert_eq!(sign_in(merchant.clone(), right.clone()).await.0, 200);
+    // 120 wrong keys for made-up appIds, from sixty addresses.
+    let flood: Vec<_> = (0..120u32)
+        .map(|i| {
+            let client = crate::harness::client_from(10 + (i % 60) as u8);
+            let body = json!({"appId": format!("STRANGER{i}"), "appKey": "wrong"});
+            tokio::spawn(sign_in(client, body))
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let (status, waited) = sign_in(merchant, right).await;
+    assert_eq!(status, 200);
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    let mut slowest = std::time::Duration::ZERO;
+    for f in flood {
+        let (status, took) = f.await.unwrap();
+        *statuses.entry(status).or_default() += 1;
+        slowest = slowest.max(took);
+    }
+    assert!(
+        waited * 4 < slowest,
+        "the merchant waited {waited:?}; the flood's slowest {slowest:?} ({statuses:?})"
+    );
+}
