@@ -426,7 +426,7 @@ async fn refunds_in_flight_when_the_gateway_is_killed_are_never_made_twice() {
         .await
         .unwrap();
     let refunds =
-        ottgate_store::Store::refunds(&store, &ottgate_core::AttemptId::parse(&payment).unwrap())
+        ottgate_store::Refunds::refunds(&store, &ottgate_core::AttemptId::parse(&payment).unwrap())
             .await
             .unwrap();
     let mut per_amount = std::collections::BTreeMap::<u64, usize>::new();

@@ -10,7 +10,8 @@ use ottgate_core::{
     Amount, ChannelIds, Clock, Currency, Merchant, MerchantId, MerchantRef, Money, OperatorId,
     Order, OrderKind, PaymentMethod, ShopId, SystemClock,
 };
-use ottgate_store::{MerchantRecord, NewOrder, SqliteStore, Store};
+use ottgate_store::prelude::*;
+use ottgate_store::{MerchantRecord, NewOrder, SqliteStore};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 

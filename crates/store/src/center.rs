@@ -1,7 +1,6 @@
-//! What the merchant center reads and writes beyond payments themselves: sign-in sessions,
-//! the audit log of admin actions, and the payment listing (filters, a cursor, totals by
-//! day). The listing's SQL is written once here for both backends; only the placeholder
-//! style differs (`?1` for SQLite, `$1` for PostgreSQL).
+//! The merchant center's payment list: filters, a cursor, totals by day. Its SQL is
+//! written once here for both backends; only the placeholder style differs (`?1` for
+//! SQLite, `$1` for PostgreSQL).
 
 use ottgate_core::{
     AttemptId, Currency, MerchantId, Money, OrderId, OrderKind, OrderStatus, PaymentMethod,
@@ -9,31 +8,6 @@ use ottgate_core::{
 };
 
 use crate::{Result, StoreError};
-
-/// A signed-in merchant-center session. The cookie carries a random token; the store
-/// keeps only its SHA-256, so a copy of the database signs nobody in.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewSession {
-    pub id_hash: String,
-    pub user_id: i64,
-    pub created_at: Timestamp,
-    pub expires_at: Timestamp,
-}
-
-/// One admin action, as the settings page's audit log shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditEntry {
-    pub merchant_id: MerchantId,
-    /// The user's email.
-    pub actor: String,
-    /// What was done: `refund`, `resend`, `rotate_sign_key`, …
-    pub action: String,
-    /// What it was done to (a payment id, a delivery id, a method).
-    pub subject: String,
-    /// Anything else worth keeping (an amount), never a secret.
-    pub detail: String,
-    pub at: Timestamp,
-}
 
 /// A status the payment list filters on: the order's, or `Refunded` (anything refunded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +64,21 @@ pub struct DayTotal {
     pub count: u64,
     /// Minor units.
     pub amount: u64,
+}
+
+#[async_trait::async_trait]
+pub trait PaymentList: Send + Sync {
+    /// A merchant's payments, newest first (see [`PaymentFilter`]).
+    async fn payments(&self, filter: &PaymentFilter) -> Result<Vec<PaymentSummary>>;
+
+    /// A merchant's orders created in the `days` days from `from`, totalled by day, method,
+    /// status and currency.
+    async fn day_totals(
+        &self,
+        merchant: &MerchantId,
+        from: Timestamp,
+        days: u32,
+    ) -> Result<Vec<DayTotal>>;
 }
 
 /// A bound value of a listing query.

@@ -8,7 +8,8 @@ use ottgate_core::{
     PaymentMethod, Refund, RefundId, RefundStatus, ShopId, Timestamp,
 };
 
-use crate::center::{AuditEntry, DayTotal, PaymentSummary};
+use crate::AuditEntry;
+use crate::center::{DayTotal, PaymentSummary};
 use crate::{
     Delivery, DeliveryAttemptRow, DeliveryState, Idempotency, IdempotencyClaim, KeyRotation,
     MerchantRecord, Result, StoreError, UserRecord, UserRole,

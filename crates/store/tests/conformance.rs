@@ -14,6 +14,7 @@ use ottgate_core::{
     MerchantId, MerchantRef, Money, NotifyId, OperatorId, Order, OrderId, OrderKind, OrderStatus,
     PaymentMethod, RefundId, RefundStatus, ShopId, Timestamp,
 };
+use ottgate_store::prelude::*;
 use ottgate_store::{AuditEntry, KeyRotation, ListStatus, NewSession, PaymentFilter};
 use ottgate_store::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryState, Idempotency,

@@ -1,16 +1,17 @@
 //! The `attempts` table, and settling them: under the lock of their order's row, so one
 //! outcome is applied once however many gateways receive it at the same instant.
 
+use super::{PgStore, db};
+use super::{deliveries, orders};
+use crate::rows::{self, AttemptRow};
+use crate::{Result, SettleOutcome, SettleRequest, StartOutcome, StoreError};
+use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
 use ottgate_core::order::settle as transition;
 use ottgate_core::{
     Attempt, AttemptId, AttemptStatus, CloseReason, MerchantId, Order, OrderId, OrderStatus,
     PaymentMethod, Timestamp,
 };
-
-use super::{db, deliveries, orders};
-use crate::rows::{self, AttemptRow};
-use crate::{Result, SettleOutcome, SettleRequest, StartOutcome, StoreError};
 
 pub(super) fn attempt(row: &tokio_postgres::Row) -> Result<Attempt> {
     AttemptRow::from_pg(row)?.into_attempt()
@@ -277,4 +278,67 @@ pub(super) async fn stamp_checked(
     let sql = format!("UPDATE {table} SET last_checked_at = $1 WHERE id = $2");
     db::exec(tx, &sql, &[&at.epoch_millis(), &id]).await?;
     Ok(())
+}
+
+#[async_trait]
+impl crate::Attempts for PgStore {
+    async fn start_attempt(
+        &self,
+        order: &OrderId,
+        method: PaymentMethod,
+        now: Timestamp,
+    ) -> Result<StartOutcome> {
+        in_tx!(self, |tx| start(&tx, order, method, now))
+    }
+
+    async fn attempt(&self, id: &AttemptId) -> Result<Option<Attempt>> {
+        by_id(&self.client().await?, id).await
+    }
+
+    async fn merchant_attempt(
+        &self,
+        merchant: &MerchantId,
+        id: &AttemptId,
+    ) -> Result<Option<Attempt>> {
+        of_merchant(&self.client().await?, merchant, id).await
+    }
+
+    async fn attempts(&self, order: &OrderId) -> Result<Vec<Attempt>> {
+        of_order(&self.client().await?, order).await
+    }
+
+    async fn settle(&self, request: SettleRequest) -> Result<SettleOutcome> {
+        in_tx!(self, |tx| settle(&tx, &request))
+    }
+
+    async fn attempts_to_reconcile(
+        &self,
+        created_before: Timestamp,
+        checked_before: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Attempt>> {
+        let due = Due {
+            created_before,
+            checked_before,
+            now,
+            limit,
+        };
+        let rows = in_tx!(self, |tx| claim_due_for_check(
+            &tx,
+            "attempts",
+            "PROCESSING",
+            due
+        ))?;
+        db::each(rows, attempt)
+    }
+
+    async fn mark_checked(&self, attempt: &AttemptId, at: Timestamp) -> Result<()> {
+        in_tx!(self, |tx| stamp_checked(
+            &tx,
+            "attempts",
+            attempt.as_str(),
+            at
+        ))
+    }
 }

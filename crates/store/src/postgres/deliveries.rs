@@ -2,16 +2,16 @@
 //! lease: while a lease holds, no other gateway takes the delivery; when the gateway that
 //! held it dies, the lease runs out and another one delivers.
 
-use deadpool_postgres::{GenericClient, Transaction};
-use ottgate_core::{AttemptId, MerchantId, NotifyId, OrderId, Timestamp};
-use std::time::Duration;
-
-use super::db;
+use super::{PgStore, db};
 use crate::rows::{DeliveryAttemptRowDb, DeliveryRow};
 use crate::{
     Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryState, Event, NewDelivery,
     NextStep, Result,
 };
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Transaction};
+use ottgate_core::{AttemptId, MerchantId, NotifyId, OrderId, Timestamp};
+use std::time::Duration;
 
 fn delivery(row: &tokio_postgres::Row) -> Result<Delivery> {
     DeliveryRow::from_pg(row)?.into_delivery()
@@ -193,4 +193,55 @@ pub(super) async fn prune(tx: &Transaction<'_>, before: Timestamp, limit: u32) -
     .await?;
     db::exec(tx, "DELETE FROM deliveries WHERE id = ANY($1)", &[&ids]).await?;
     Ok(ids.len() as u64)
+}
+
+#[async_trait]
+impl crate::Deliveries for PgStore {
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        owner: &str,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        claim_due(&self.client().await?, now, lease, owner, limit).await
+    }
+
+    async fn record_delivery_attempt(&self, record: DeliveryAttemptRecord) -> Result<bool> {
+        record_attempt(&self.client().await?, &record).await
+    }
+
+    async fn deliveries_for_order(&self, order: &OrderId) -> Result<Vec<Delivery>> {
+        of_order(&self.client().await?, order).await
+    }
+
+    async fn delivery_attempts(&self, delivery_id: i64) -> Result<Vec<DeliveryAttemptRow>> {
+        attempts_of(&self.client().await?, delivery_id).await
+    }
+
+    async fn next_delivery_due(&self) -> Result<Option<Timestamp>> {
+        next_due(&self.client().await?).await
+    }
+
+    async fn events(
+        &self,
+        merchant: &MerchantId,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
+        events(&self.client().await?, merchant, since, limit).await
+    }
+
+    async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        in_tx!(self, |tx| prune(&tx, before, limit))
+    }
+
+    async fn redeliver(
+        &self,
+        merchant: &MerchantId,
+        notify_id: &NotifyId,
+        now: Timestamp,
+    ) -> Result<Option<Delivery>> {
+        in_tx!(self, |tx| redeliver(&tx, merchant, notify_id, now))
+    }
 }

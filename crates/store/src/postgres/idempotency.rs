@@ -2,12 +2,12 @@
 //! inserted with `ON CONFLICT DO NOTHING`, so of two gateways claiming it at once exactly
 //! one gets `Fresh` (the other runs again and finds it in progress).
 
-use deadpool_postgres::Transaction;
-use ottgate_core::{MerchantId, Timestamp};
-
-use super::db;
+use super::{PgStore, db};
 use crate::rows::IdempotencyRow;
 use crate::{Idempotency, IdempotencyClaim, Result, StoreError};
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Transaction};
+use ottgate_core::{MerchantId, Timestamp};
 
 pub(super) async fn claim(tx: &Transaction<'_>, claim: &IdempotencyClaim) -> Result<Idempotency> {
     let key: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
@@ -98,4 +98,35 @@ pub(super) async fn prune(tx: &Transaction<'_>, before: Timestamp, limit: u32) -
         &[&before.epoch_millis(), &i64::from(limit)],
     )
     .await
+}
+
+#[async_trait]
+impl crate::IdempotencyKeys for PgStore {
+    async fn claim_idempotency(&self, claim: IdempotencyClaim) -> Result<Idempotency> {
+        in_tx!(self, |tx| super::idempotency::claim(&tx, &claim))
+    }
+
+    async fn finish_idempotency(
+        &self,
+        merchant: &MerchantId,
+        scope: &str,
+        key: &str,
+        status: u16,
+        body: String,
+    ) -> Result<()> {
+        in_tx!(self, |tx| finish(&tx, merchant, scope, key, status, &body))
+    }
+
+    async fn release_idempotency(
+        &self,
+        merchant: &MerchantId,
+        scope: &str,
+        key: &str,
+    ) -> Result<()> {
+        in_tx!(self, |tx| release(&tx, merchant, scope, key))
+    }
+
+    async fn prune_idempotency(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        in_tx!(self, |tx| prune(&tx, before, limit))
+    }
 }

@@ -1,11 +1,11 @@
 //! The `merchants` table.
 
-use deadpool_postgres::{GenericClient, Transaction};
-use ottgate_core::{ChannelIds, MerchantId, PaymentMethod, Timestamp};
-
-use super::db;
+use super::{PgStore, db};
 use crate::rows::{self, MerchantRow};
 use crate::{MerchantRecord, Result, StoreError};
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Transaction};
+use ottgate_core::{ChannelIds, MerchantId, PaymentMethod, Timestamp};
 
 async fn one_by(c: &impl GenericClient, sql: &str, value: &str) -> Result<Option<MerchantRecord>> {
     db::opt(c, sql, &[&value])
@@ -110,4 +110,45 @@ pub(super) async fn update_channels(
     )
     .await?;
     Ok(updated == 1)
+}
+
+#[async_trait]
+impl crate::Merchants for PgStore {
+    async fn insert_merchant(&self, record: MerchantRecord) -> Result<()> {
+        in_tx!(self, |tx| insert(&tx, &record))
+    }
+
+    async fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>> {
+        by_id(&self.client().await?, id).await
+    }
+
+    async fn merchant_by_app_id(&self, app_id: &str) -> Result<Option<MerchantRecord>> {
+        by_app_id(&self.client().await?, app_id).await
+    }
+
+    async fn rotate_sign_key(
+        &self,
+        id: &MerchantId,
+        sealed: Vec<u8>,
+        previous_until: Timestamp,
+    ) -> Result<bool> {
+        in_tx!(self, |tx| rotate_sign_key(&tx, id, &sealed, previous_until))
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        id: &MerchantId,
+        previous_until: Timestamp,
+    ) -> Result<Option<u32>> {
+        in_tx!(self, |tx| rotate_webhook_secret(&tx, id, previous_until))
+    }
+
+    async fn update_merchant_channels(
+        &self,
+        id: &MerchantId,
+        methods: &[PaymentMethod],
+        channel_ids: &ChannelIds,
+    ) -> Result<bool> {
+        in_tx!(self, |tx| update_channels(&tx, id, methods, channel_ids))
+    }
 }

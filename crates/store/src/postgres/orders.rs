@@ -1,14 +1,15 @@
 //! The `orders` table. Every change of an order (and of its attempts) first locks the
 //! order's row, so gateways changing one order at once take turns.
 
+use super::attempts;
+use super::{PgStore, db};
+use crate::rows::{self, OrderRow};
+use crate::{CreateOutcome, NewOrder, Result, StoreError};
+use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
 use ottgate_core::{
     Attempt, AttemptStatus, CheckoutToken, MerchantId, MerchantRef, Order, OrderId, Timestamp,
 };
-
-use super::{attempts, db};
-use crate::rows::{self, OrderRow};
-use crate::{CreateOutcome, NewOrder, Result, StoreError};
 
 pub(super) fn order(row: &tokio_postgres::Row) -> Result<Order> {
     OrderRow::from_pg(row)?.into_order()
@@ -271,4 +272,67 @@ pub(super) async fn expire_due(
         closed.push(OrderId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?);
     }
     Ok(closed)
+}
+
+#[async_trait]
+impl crate::Orders for PgStore {
+    async fn create_order(&self, new: NewOrder) -> Result<CreateOutcome> {
+        // The common case, batched: no first attempt, and every key free.
+        let new = std::sync::Arc::new(new);
+        if new.first_attempt.is_none() && self.creates.insert(new.clone()).await {
+            return Ok(CreateOutcome::Created {
+                id: new.order.id.clone(),
+                attempt: None,
+            });
+        }
+        in_tx!(self, |tx| create(&tx, &new))
+    }
+
+    async fn order(&self, id: &OrderId) -> Result<Option<Order>> {
+        by_id(&self.client().await?, id).await
+    }
+
+    async fn order_by_token(&self, token: &CheckoutToken) -> Result<Option<Order>> {
+        by_token(&self.client().await?, token).await
+    }
+
+    async fn order_by_reference(
+        &self,
+        merchant: &MerchantId,
+        reference: &MerchantRef,
+    ) -> Result<Option<Order>> {
+        by_reference(&self.client().await?, merchant, reference).await
+    }
+
+    async fn orders_with_reference(
+        &self,
+        reference: &MerchantRef,
+        limit: u32,
+    ) -> Result<Vec<Order>> {
+        with_reference(&self.client().await?, reference, limit).await
+    }
+
+    async fn set_response_data(&self, order: &OrderId, response_data: String) -> Result<bool> {
+        in_tx!(self, |tx| set_response_data(&tx, order, &response_data))
+    }
+
+    async fn order_with_attempts(&self, id: &OrderId) -> Result<Option<(Order, Vec<Attempt>)>> {
+        with_attempts(&self.client().await?, id, None).await
+    }
+
+    async fn merchant_order_with_attempts(
+        &self,
+        merchant: &MerchantId,
+        id: &OrderId,
+    ) -> Result<Option<(Order, Vec<Attempt>)>> {
+        with_attempts(&self.client().await?, id, Some(merchant)).await
+    }
+
+    async fn close_if_expired(&self, order: &OrderId, now: Timestamp) -> Result<bool> {
+        in_tx!(self, |tx| close_if_expired(&tx, order, now))
+    }
+
+    async fn expire_due(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>> {
+        in_tx!(self, |tx| expire_due(&tx, now, limit))
+    }
 }

@@ -1,12 +1,13 @@
 //! The `refunds` table. Beginning a refund locks its payment's row, so refunds started on
 //! several gateways at once are checked one after another against what is left.
 
-use deadpool_postgres::{GenericClient, Transaction};
-use ottgate_core::{AttemptId, AttemptStatus, Money, Refund, RefundId, RefundStatus, Timestamp};
-
-use super::{attempts, db};
+use super::attempts;
+use super::{PgStore, db};
 use crate::rows::{self, RefundRow};
 use crate::{BeginRefund, NewRefund, Result, StoreError};
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Transaction};
+use ottgate_core::{AttemptId, AttemptStatus, Money, Refund, RefundId, RefundStatus, Timestamp};
 
 pub(super) fn refund(row: &tokio_postgres::Row) -> Result<Refund> {
     RefundRow::from_pg(row)?.into_refund()
@@ -133,4 +134,63 @@ pub(super) async fn finish(
     )
     .await?;
     by_id(tx, id).await?.ok_or(StoreError::NotFound("refund"))
+}
+
+#[async_trait]
+impl crate::Refunds for PgStore {
+    async fn begin_refund(&self, refund: NewRefund) -> Result<BeginRefund> {
+        in_tx!(self, |tx| begin(&tx, &refund))
+    }
+
+    async fn finish_refund(
+        &self,
+        id: &RefundId,
+        status: RefundStatus,
+        channel_refund_id: Option<String>,
+        at: Timestamp,
+    ) -> Result<Refund> {
+        in_tx!(self, |tx| finish(
+            &tx,
+            id,
+            status,
+            channel_refund_id.as_deref(),
+            at
+        ))
+    }
+
+    async fn refunds(&self, payment: &AttemptId) -> Result<Vec<Refund>> {
+        of_payment(&self.client().await?, payment).await
+    }
+
+    async fn refund(&self, id: &RefundId) -> Result<Option<Refund>> {
+        by_id(&self.client().await?, id).await
+    }
+
+    async fn refunds_to_reconcile(
+        &self,
+        created_before: Timestamp,
+        checked_before: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Refund>> {
+        let due = attempts::Due {
+            created_before,
+            checked_before,
+            now,
+            limit,
+        };
+        let rows = in_tx!(self, |tx| attempts::claim_due_for_check(
+            &tx, "refunds", "pending", due
+        ))?;
+        db::each(rows, refund)
+    }
+
+    async fn mark_refund_checked(&self, id: &RefundId, at: Timestamp) -> Result<()> {
+        in_tx!(self, |tx| attempts::stamp_checked(
+            &tx,
+            "refunds",
+            id.as_str(),
+            at
+        ))
+    }
 }

@@ -2,11 +2,11 @@
 //! under a transaction-scoped advisory lock on its key, so two gateways counting the same
 //! address at once take turns and neither overtakes the limit.
 
-use deadpool_postgres::Transaction;
-use ottgate_core::Timestamp;
-
-use super::db;
+use super::{PgStore, db};
 use crate::{Result, SignInAttempt};
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Transaction};
+use ottgate_core::Timestamp;
 
 pub(super) async fn reserve(tx: &Transaction<'_>, a: &SignInAttempt) -> Result<Option<Vec<i64>>> {
     let now = a.now.epoch_millis();
@@ -83,4 +83,19 @@ pub(super) async fn release(
         .await?;
     }
     Ok(())
+}
+
+#[async_trait]
+impl crate::SignIns for PgStore {
+    async fn reserve_sign_in(&self, attempt: SignInAttempt) -> Result<Option<Vec<i64>>> {
+        in_tx!(self, |tx| reserve(&tx, &attempt))
+    }
+
+    async fn release_sign_in(
+        &self,
+        reserved: Vec<i64>,
+        trust: Option<(String, Timestamp)>,
+    ) -> Result<()> {
+        in_tx!(self, |tx| release(&tx, &reserved, trust.as_ref()))
+    }
 }

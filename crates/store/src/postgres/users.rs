@@ -1,11 +1,11 @@
 //! The `users` table: who signs in to the merchant center.
 
-use deadpool_postgres::{GenericClient, Transaction};
-use ottgate_core::MerchantId;
-
-use super::db;
+use super::{PgStore, db};
 use crate::rows::UserRow;
 use crate::{NewUser, Result, StoreError, UserRecord, UserRemoval, UserRole};
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Transaction};
+use ottgate_core::MerchantId;
 
 pub(super) async fn insert(tx: &Transaction<'_>, user: &NewUser) -> Result<UserRecord> {
     let merchant = db::opt(
@@ -65,7 +65,7 @@ pub(super) async fn set_password(
     let sql = "UPDATE users SET password_hash = $1 WHERE email = $2";
     let changed = db::exec(tx, sql, &[&password_hash, &email.to_lowercase()]).await? == 1;
     // A new password signs the user out everywhere.
-    super::center::end_user_sessions(tx, email).await?;
+    super::sessions::end_user_sessions(tx, email).await?;
     Ok(changed)
 }
 
@@ -97,4 +97,27 @@ pub(super) async fn remove(
     db::exec(tx, "DELETE FROM sessions WHERE user_id = $1", &[&id]).await?;
     db::exec(tx, "DELETE FROM users WHERE id = $1", &[&id]).await?;
     Ok(UserRemoval::Removed)
+}
+
+#[async_trait]
+impl crate::Users for PgStore {
+    async fn users_of(&self, merchant: &MerchantId) -> Result<Vec<UserRecord>> {
+        of_merchant(&self.client().await?, merchant).await
+    }
+
+    async fn insert_user(&self, user: NewUser) -> Result<UserRecord> {
+        in_tx!(self, |tx| insert(&tx, &user))
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
+        by_email(&self.client().await?, email).await
+    }
+
+    async fn set_user_password(&self, email: &str, password_hash: String) -> Result<bool> {
+        in_tx!(self, |tx| set_password(&tx, email, &password_hash))
+    }
+
+    async fn remove_user(&self, merchant: &MerchantId, email: &str) -> Result<UserRemoval> {
+        in_tx!(self, |tx| remove(&tx, merchant, email))
+    }
 }

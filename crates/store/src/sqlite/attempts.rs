@@ -1,16 +1,17 @@
 //! The `attempts` table: each method a buyer tried, and the one transition function that
 //! settles them (with their order, and the callback it owes).
 
+use super::{Due, SqliteStore, db};
+use super::{ID_RETRIES, deliveries, orders};
+use crate::rows::{self, AttemptRow};
+use crate::{Result, SettleOutcome, SettleRequest, StartOutcome, StoreError};
+use async_trait::async_trait;
 use ottgate_core::order::settle as transition;
 use ottgate_core::{
     Attempt, AttemptId, AttemptStatus, CloseReason, MerchantId, Order, OrderId, OrderStatus,
     PaymentMethod, Timestamp,
 };
 use rusqlite::{Connection, params};
-
-use super::{ID_RETRIES, db, deliveries, orders};
-use crate::rows::{self, AttemptRow};
-use crate::{Result, SettleOutcome, SettleRequest, StartOutcome, StoreError};
 
 fn one(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Option<Attempt>> {
     db::opt(c, sql, params, AttemptRow::from_sqlite)?
@@ -187,4 +188,73 @@ pub(super) fn settle(c: &Connection, req: &SettleRequest) -> Result<SettleOutcom
         order,
         attempt,
     })
+}
+
+#[async_trait]
+impl crate::Attempts for SqliteStore {
+    async fn start_attempt(
+        &self,
+        order: &OrderId,
+        method: PaymentMethod,
+        now: Timestamp,
+    ) -> Result<StartOutcome> {
+        let order = order.clone();
+        self.engine
+            .write(move |c| start(c, &order, method, now))
+            .await
+    }
+
+    async fn attempt(&self, id: &AttemptId) -> Result<Option<Attempt>> {
+        let id = id.clone();
+        self.engine.read(move |c| by_id(c, &id)).await
+    }
+
+    async fn merchant_attempt(
+        &self,
+        merchant: &MerchantId,
+        id: &AttemptId,
+    ) -> Result<Option<Attempt>> {
+        let (merchant, id) = (merchant.clone(), id.clone());
+        self.engine
+            .read(move |c| of_merchant(c, &merchant, &id))
+            .await
+    }
+
+    async fn attempts(&self, order: &OrderId) -> Result<Vec<Attempt>> {
+        let order = order.clone();
+        self.engine.read(move |c| of_order(c, &order)).await
+    }
+
+    async fn settle(&self, request: SettleRequest) -> Result<SettleOutcome> {
+        self.engine.write(move |c| settle(c, &request)).await
+    }
+
+    async fn attempts_to_reconcile(
+        &self,
+        created_before: Timestamp,
+        checked_before: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Attempt>> {
+        let due = Due {
+            created_before,
+            checked_before,
+            now,
+            limit,
+        };
+        let rows = self
+            .claim_due_for_check("attempts", "PROCESSING", due, AttemptRow::from_sqlite)
+            .await?;
+        let mut attempts = rows
+            .into_iter()
+            .map(AttemptRow::into_attempt)
+            .collect::<Result<Vec<_>>>()?;
+        attempts.sort_by_key(|a| (a.created_at, a.id.clone()));
+        Ok(attempts)
+    }
+
+    async fn mark_checked(&self, attempt: &AttemptId, at: Timestamp) -> Result<()> {
+        self.stamp_checked("attempts", attempt.to_string(), at)
+            .await
+    }
 }

@@ -1,16 +1,16 @@
 //! The callback outbox: `deliveries` (one per callback owed, written with the state change
 //! it announces) and `delivery_attempts` (every try, for the merchant to see).
 
-use ottgate_core::{AttemptId, MerchantId, NotifyId, OrderId, Timestamp};
-use rusqlite::{Connection, params};
-use std::time::Duration;
-
-use super::db;
+use super::{SqliteStore, db};
 use crate::rows::{DeliveryAttemptRowDb, DeliveryRow};
 use crate::{
     Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryState, Event, NewDelivery,
     NextStep, Result,
 };
+use async_trait::async_trait;
+use ottgate_core::{AttemptId, MerchantId, NotifyId, OrderId, Timestamp};
+use rusqlite::{Connection, params};
+use std::time::Duration;
 
 fn many(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Delivery>> {
     db::all(c, sql, params, DeliveryRow::from_sqlite)?
@@ -214,4 +214,68 @@ pub(super) fn prune(c: &Connection, before: Timestamp, limit: u32) -> Result<u64
         db::exec(c, "DELETE FROM deliveries WHERE id = ?1", [id])?;
     }
     Ok(ids.len() as u64)
+}
+
+#[async_trait]
+impl crate::Deliveries for SqliteStore {
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        owner: &str,
+        limit: u32,
+    ) -> Result<Vec<Delivery>> {
+        let claim = Claim {
+            now,
+            lease,
+            owner: owner.to_owned(),
+            limit,
+        };
+        self.engine.write(move |c| claim_due(c, &claim)).await
+    }
+
+    async fn record_delivery_attempt(&self, record: DeliveryAttemptRecord) -> Result<bool> {
+        self.engine.write(move |c| record_attempt(c, &record)).await
+    }
+
+    async fn deliveries_for_order(&self, order: &OrderId) -> Result<Vec<Delivery>> {
+        let order = order.clone();
+        self.engine.read(move |c| of_order(c, &order)).await
+    }
+
+    async fn delivery_attempts(&self, delivery_id: i64) -> Result<Vec<DeliveryAttemptRow>> {
+        self.engine.read(move |c| attempts_of(c, delivery_id)).await
+    }
+
+    async fn next_delivery_due(&self) -> Result<Option<Timestamp>> {
+        self.engine.read(next_due).await
+    }
+
+    async fn events(
+        &self,
+        merchant: &MerchantId,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
+        let merchant = merchant.clone();
+        self.engine
+            .read(move |c| events(c, &merchant, since, limit))
+            .await
+    }
+
+    async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        self.engine.write(move |c| prune(c, before, limit)).await
+    }
+
+    async fn redeliver(
+        &self,
+        merchant: &MerchantId,
+        notify_id: &NotifyId,
+        now: Timestamp,
+    ) -> Result<Option<Delivery>> {
+        let (merchant, notify_id) = (merchant.clone(), notify_id.clone());
+        self.engine
+            .write(move |c| redeliver(c, &merchant, &notify_id, now))
+            .await
+    }
 }

@@ -1,11 +1,11 @@
 //! The `idempotency_keys` table: requests that create or move money, made safe to retry.
 
-use ottgate_core::{MerchantId, Timestamp};
-use rusqlite::{Connection, params};
-
-use super::db;
+use super::{SqliteStore, db};
 use crate::rows::IdempotencyRow;
 use crate::{Idempotency, IdempotencyClaim, Result};
+use async_trait::async_trait;
+use ottgate_core::{MerchantId, Timestamp};
+use rusqlite::{Connection, params};
 
 pub(super) fn claim(c: &Connection, claim: &IdempotencyClaim) -> Result<Idempotency> {
     let row = db::opt(
@@ -84,4 +84,45 @@ pub(super) fn prune(c: &Connection, before: Timestamp, limit: u32) -> Result<u64
         params![before.epoch_millis(), i64::from(limit)],
     )?;
     Ok(done as u64)
+}
+
+#[async_trait]
+impl crate::IdempotencyKeys for SqliteStore {
+    async fn claim_idempotency(&self, claim: IdempotencyClaim) -> Result<Idempotency> {
+        self.engine.write(move |c| self::claim(c, &claim)).await
+    }
+
+    async fn finish_idempotency(
+        &self,
+        merchant: &MerchantId,
+        scope: &str,
+        key: &str,
+        status: u16,
+        body: String,
+    ) -> Result<()> {
+        let answer = Answer {
+            merchant: merchant.clone(),
+            scope: scope.to_owned(),
+            key: key.to_owned(),
+            status,
+            body,
+        };
+        self.engine.write(move |c| finish(c, &answer)).await
+    }
+
+    async fn release_idempotency(
+        &self,
+        merchant: &MerchantId,
+        scope: &str,
+        key: &str,
+    ) -> Result<()> {
+        let (merchant, scope, key) = (merchant.clone(), scope.to_owned(), key.to_owned());
+        self.engine
+            .write(move |c| release(c, &merchant, &scope, &key))
+            .await
+    }
+
+    async fn prune_idempotency(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        self.engine.write(move |c| prune(c, before, limit)).await
+    }
 }

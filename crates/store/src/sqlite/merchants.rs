@@ -1,11 +1,11 @@
 //! The `merchants` table: who may use the gateway, with their sealed secrets.
 
-use ottgate_core::{ChannelIds, MerchantId, PaymentMethod, Timestamp};
-use rusqlite::{Connection, params};
-
-use super::db;
+use super::{SqliteStore, db};
 use crate::rows::{self, MerchantRow};
 use crate::{MerchantRecord, Result, StoreError};
+use async_trait::async_trait;
+use ottgate_core::{ChannelIds, MerchantId, PaymentMethod, Timestamp};
+use rusqlite::{Connection, params};
 
 fn one_by(c: &Connection, sql: &str, value: &str) -> Result<Option<MerchantRecord>> {
     db::opt(c, sql, [value], MerchantRow::from_sqlite)?
@@ -104,4 +104,56 @@ pub(super) fn update_channels(
         ],
     )?;
     Ok(updated == 1)
+}
+
+#[async_trait]
+impl crate::Merchants for SqliteStore {
+    async fn insert_merchant(&self, record: MerchantRecord) -> Result<()> {
+        self.engine.write(move |c| insert(c, &record)).await
+    }
+
+    async fn merchant(&self, id: &MerchantId) -> Result<Option<MerchantRecord>> {
+        let id = id.clone();
+        self.engine.read(move |c| by_id(c, &id)).await
+    }
+
+    async fn merchant_by_app_id(&self, app_id: &str) -> Result<Option<MerchantRecord>> {
+        let app_id = app_id.to_owned();
+        self.engine.read(move |c| by_app_id(c, &app_id)).await
+    }
+
+    async fn rotate_sign_key(
+        &self,
+        id: &MerchantId,
+        sealed: Vec<u8>,
+        previous_until: Timestamp,
+    ) -> Result<bool> {
+        let id = id.clone();
+        self.engine
+            .write(move |c| rotate_sign_key(c, &id, &sealed, previous_until))
+            .await
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        id: &MerchantId,
+        previous_until: Timestamp,
+    ) -> Result<Option<u32>> {
+        let id = id.clone();
+        self.engine
+            .write(move |c| rotate_webhook_secret(c, &id, previous_until))
+            .await
+    }
+
+    async fn update_merchant_channels(
+        &self,
+        id: &MerchantId,
+        methods: &[PaymentMethod],
+        channel_ids: &ChannelIds,
+    ) -> Result<bool> {
+        let (id, methods, ids) = (id.clone(), methods.to_vec(), channel_ids.clone());
+        self.engine
+            .write(move |c| update_channels(c, &id, &methods, &ids))
+            .await
+    }
 }

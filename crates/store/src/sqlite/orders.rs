@@ -1,13 +1,14 @@
 //! The `orders` table: what merchants asked to be paid, and whether it was.
 
+use super::{ID_RETRIES, attempts};
+use super::{SqliteStore, db};
+use crate::rows::{self, AttemptRow, OrderRow};
+use crate::{CreateOutcome, NewOrder, Result, StoreError};
+use async_trait::async_trait;
 use ottgate_core::{
     Attempt, AttemptStatus, CheckoutToken, MerchantId, MerchantRef, Order, OrderId, Timestamp,
 };
 use rusqlite::{Connection, params};
-
-use super::{ID_RETRIES, attempts, db};
-use crate::rows::{self, AttemptRow, OrderRow};
-use crate::{CreateOutcome, NewOrder, Result, StoreError};
 
 fn one(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Option<Order>> {
     db::opt(c, sql, params, OrderRow::from_sqlite)?
@@ -220,4 +221,77 @@ pub(super) fn expire_due(c: &Connection, now: Timestamp, limit: u32) -> Result<V
         closed.push(OrderId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?);
     }
     Ok(closed)
+}
+
+#[async_trait]
+impl crate::Orders for SqliteStore {
+    async fn create_order(&self, new: NewOrder) -> Result<CreateOutcome> {
+        self.engine.write(move |c| create(c, &new)).await
+    }
+
+    async fn order(&self, id: &OrderId) -> Result<Option<Order>> {
+        let id = id.clone();
+        self.engine.read(move |c| by_id(c, &id)).await
+    }
+
+    async fn order_by_token(&self, token: &CheckoutToken) -> Result<Option<Order>> {
+        let token = token.clone();
+        self.engine.read(move |c| by_token(c, &token)).await
+    }
+
+    async fn order_by_reference(
+        &self,
+        merchant: &MerchantId,
+        reference: &MerchantRef,
+    ) -> Result<Option<Order>> {
+        let (merchant, reference) = (merchant.clone(), reference.clone());
+        self.engine
+            .read(move |c| by_reference(c, &merchant, &reference))
+            .await
+    }
+
+    async fn orders_with_reference(
+        &self,
+        reference: &MerchantRef,
+        limit: u32,
+    ) -> Result<Vec<Order>> {
+        let reference = reference.clone();
+        self.engine
+            .read(move |c| with_reference(c, &reference, limit))
+            .await
+    }
+
+    async fn set_response_data(&self, order: &OrderId, response_data: String) -> Result<bool> {
+        let order = order.clone();
+        self.engine
+            .write(move |c| set_response_data(c, &order, &response_data))
+            .await
+    }
+
+    async fn order_with_attempts(&self, id: &OrderId) -> Result<Option<(Order, Vec<Attempt>)>> {
+        let id = id.clone();
+        self.engine.read(move |c| with_attempts(c, &id, None)).await
+    }
+
+    async fn merchant_order_with_attempts(
+        &self,
+        merchant: &MerchantId,
+        id: &OrderId,
+    ) -> Result<Option<(Order, Vec<Attempt>)>> {
+        let (merchant, id) = (merchant.clone(), id.clone());
+        self.engine
+            .read(move |c| with_attempts(c, &id, Some(&merchant)))
+            .await
+    }
+
+    async fn close_if_expired(&self, order: &OrderId, now: Timestamp) -> Result<bool> {
+        let order = order.clone();
+        self.engine
+            .write(move |c| close_if_expired(c, &order, now))
+            .await
+    }
+
+    async fn expire_due(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>> {
+        self.engine.write(move |c| expire_due(c, now, limit)).await
+    }
 }

@@ -1,12 +1,12 @@
 //! The `refunds` table: refunds hold their amount while pending, so their sum never
 //! exceeds what was paid.
 
-use ottgate_core::{AttemptId, AttemptStatus, Money, Refund, RefundId, RefundStatus, Timestamp};
-use rusqlite::{Connection, params};
-
-use super::db;
+use super::{Due, SqliteStore, db};
 use crate::rows::{self, AttemptRow, RefundRow};
 use crate::{BeginRefund, NewRefund, Result, StoreError};
+use async_trait::async_trait;
+use ottgate_core::{AttemptId, AttemptStatus, Money, Refund, RefundId, RefundStatus, Timestamp};
+use rusqlite::{Connection, params};
 
 fn one(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Option<Refund>> {
     db::opt(c, sql, params, RefundRow::from_sqlite)?
@@ -134,4 +134,65 @@ pub(super) fn finish(c: &Connection, f: &Finish) -> Result<Refund> {
         ],
     )?;
     by_id(c, &f.id)?.ok_or(StoreError::NotFound("refund"))
+}
+
+#[async_trait]
+impl crate::Refunds for SqliteStore {
+    async fn begin_refund(&self, refund: NewRefund) -> Result<BeginRefund> {
+        self.engine.write(move |c| begin(c, &refund)).await
+    }
+
+    async fn finish_refund(
+        &self,
+        id: &RefundId,
+        status: RefundStatus,
+        channel_refund_id: Option<String>,
+        at: Timestamp,
+    ) -> Result<Refund> {
+        let finish = Finish {
+            id: id.clone(),
+            status,
+            channel_refund_id,
+            at,
+        };
+        self.engine.write(move |c| self::finish(c, &finish)).await
+    }
+
+    async fn refunds(&self, payment: &AttemptId) -> Result<Vec<Refund>> {
+        let payment = payment.clone();
+        self.engine.read(move |c| of_payment(c, &payment)).await
+    }
+
+    async fn refund(&self, id: &RefundId) -> Result<Option<Refund>> {
+        let id = id.clone();
+        self.engine.read(move |c| by_id(c, &id)).await
+    }
+
+    async fn refunds_to_reconcile(
+        &self,
+        created_before: Timestamp,
+        checked_before: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Refund>> {
+        let due = Due {
+            created_before,
+            checked_before,
+            now,
+            limit,
+        };
+        let rows = self
+            .claim_due_for_check("refunds", "pending", due, RefundRow::from_sqlite)
+            .await?;
+        let mut refunds = rows
+            .into_iter()
+            .map(RefundRow::into_refund)
+            .collect::<Result<Vec<_>>>()?;
+        refunds.sort_by_key(|r| (r.created_at, r.id.clone()));
+        Ok(refunds)
+    }
+
+    async fn mark_refund_checked(&self, id: &RefundId, at: Timestamp) -> Result<()> {
+        self.stamp_checked("refunds", id.to_string(), at).await
+    }
 }

@@ -1,10 +1,10 @@
 //! Failed sign-ins (the single writer takes them one at a time).
 
+use super::{SqliteStore, db};
+use crate::{Result, SignInAttempt};
+use async_trait::async_trait;
 use ottgate_core::Timestamp;
 use rusqlite::{Connection, params};
-
-use super::db;
-use crate::{Result, SignInAttempt};
 
 pub(super) fn reserve(c: &Connection, a: &SignInAttempt) -> Result<Option<Vec<i64>>> {
     let now = a.now.epoch_millis();
@@ -65,4 +65,21 @@ pub(super) fn release(
         )?;
     }
     Ok(())
+}
+
+#[async_trait]
+impl crate::SignIns for SqliteStore {
+    async fn reserve_sign_in(&self, attempt: SignInAttempt) -> Result<Option<Vec<i64>>> {
+        self.engine.write(move |c| reserve(c, &attempt)).await
+    }
+
+    async fn release_sign_in(
+        &self,
+        reserved: Vec<i64>,
+        trust: Option<(String, Timestamp)>,
+    ) -> Result<()> {
+        self.engine
+            .write(move |c| release(c, &reserved, trust.as_ref()))
+            .await
+    }
 }

@@ -1,11 +1,11 @@
 //! The `users` table: who signs in to the merchant center.
 
-use ottgate_core::MerchantId;
-use rusqlite::{Connection, params};
-
-use super::db;
+use super::{SqliteStore, db};
 use crate::rows::UserRow;
 use crate::{NewUser, Result, StoreError, UserRecord, UserRemoval, UserRole};
+use async_trait::async_trait;
+use ottgate_core::MerchantId;
+use rusqlite::{Connection, params};
 
 pub(super) fn insert(c: &Connection, user: &NewUser) -> Result<UserRecord> {
     let merchant: Option<String> = db::opt(
@@ -63,7 +63,7 @@ pub(super) fn set_password(c: &Connection, email: &str, password_hash: &str) -> 
         params![password_hash, email.to_lowercase()],
     )?;
     // A new password signs the user out everywhere.
-    super::center::end_user_sessions(c, email)?;
+    super::sessions::end_user_sessions(c, email)?;
     Ok(changed == 1)
 }
 
@@ -92,4 +92,35 @@ pub(super) fn remove(c: &Connection, merchant: &MerchantId, email: &str) -> Resu
     db::exec(c, "DELETE FROM sessions WHERE user_id = ?1", [id])?;
     db::exec(c, "DELETE FROM users WHERE id = ?1", [id])?;
     Ok(UserRemoval::Removed)
+}
+
+#[async_trait]
+impl crate::Users for SqliteStore {
+    async fn users_of(&self, merchant: &MerchantId) -> Result<Vec<UserRecord>> {
+        let merchant = merchant.clone();
+        self.engine.read(move |c| of_merchant(c, &merchant)).await
+    }
+
+    async fn insert_user(&self, user: NewUser) -> Result<UserRecord> {
+        self.engine.write(move |c| insert(c, &user)).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
+        let email = email.to_owned();
+        self.engine.read(move |c| by_email(c, &email)).await
+    }
+
+    async fn set_user_password(&self, email: &str, password_hash: String) -> Result<bool> {
+        let email = email.to_owned();
+        self.engine
+            .write(move |c| set_password(c, &email, &password_hash))
+            .await
+    }
+
+    async fn remove_user(&self, merchant: &MerchantId, email: &str) -> Result<UserRemoval> {
+        let (merchant, email) = (merchant.clone(), email.to_owned());
+        self.engine
+            .write(move |c| remove(c, &merchant, &email))
+            .await
+    }
 }

@@ -1,0 +1,107 @@
+//! Attempts — one method tried for an order — and the one way a payment changes state: [`Attempts::settle`], which applies `ottgate_core::order::settle` and enqueues the callback in the same transaction.
+
+use crate::{NewDelivery, Result};
+use async_trait::async_trait;
+use ottgate_core::{
+    Attempt, AttemptId, AttemptOutcome, MerchantId, Order, OrderId, PaymentMethod, Settlement,
+    Timestamp, TransitionError, order::NotPayable,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartOutcome {
+    /// A new attempt was created.
+    Created(Attempt),
+    /// A pending attempt for the same method was resumed (the buyer clicked twice, or came
+    /// back to the page).
+    Resumed(Attempt),
+    NotPayable(NotPayable),
+}
+
+/// A verified result for an attempt, to apply.
+#[derive(Debug, Clone)]
+pub struct SettleRequest {
+    pub attempt_id: AttemptId,
+    pub outcome: AttemptOutcome,
+    pub at: Timestamp,
+    pub bizpay_order_id: Option<String>,
+    /// The merchant callback to enqueue if, and only if, this outcome pays the order.
+    pub on_paid: Option<NewDelivery>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SettleOutcome {
+    Applied {
+        settlement: Settlement,
+        order: Order,
+        attempt: Attempt,
+    },
+    /// The same outcome was applied before: nothing changed (duplicate notification).
+    AlreadyApplied { order: Order, attempt: Attempt },
+    /// The outcome contradicts the recorded state; nothing changed.
+    Rejected {
+        error: TransitionError,
+        order: Order,
+        attempt: Attempt,
+    },
+}
+
+impl SettleOutcome {
+    pub fn order(&self) -> &Order {
+        match self {
+            SettleOutcome::Applied { order, .. }
+            | SettleOutcome::AlreadyApplied { order, .. }
+            | SettleOutcome::Rejected { order, .. } => order,
+        }
+    }
+
+    pub fn attempt(&self) -> &Attempt {
+        match self {
+            SettleOutcome::Applied { attempt, .. }
+            | SettleOutcome::AlreadyApplied { attempt, .. }
+            | SettleOutcome::Rejected { attempt, .. } => attempt,
+        }
+    }
+}
+
+#[async_trait]
+pub trait Attempts: Send + Sync {
+    /// Starts (or resumes) paying `order` with `method`, if the order is payable at `now`.
+    async fn start_attempt(
+        &self,
+        order: &OrderId,
+        method: PaymentMethod,
+        now: Timestamp,
+    ) -> Result<StartOutcome>;
+
+    async fn attempt(&self, id: &AttemptId) -> Result<Option<Attempt>>;
+
+    /// Attempt `id` if it belongs to an order of `merchant`: one lookup, whose cost does not
+    /// tell another merchant's attempt from a missing one.
+    async fn merchant_attempt(
+        &self,
+        merchant: &MerchantId,
+        id: &AttemptId,
+    ) -> Result<Option<Attempt>>;
+
+    /// All attempts of an order, oldest first.
+    async fn attempts(&self, order: &OrderId) -> Result<Vec<Attempt>>;
+
+    /// Applies a verified outcome exactly once; enqueues `on_paid` in the same transaction
+    /// when the order becomes paid.
+    async fn settle(&self, request: SettleRequest) -> Result<SettleOutcome>;
+
+    /// Pending attempts created at or before `created_before` and not checked with their
+    /// wallet since `checked_before` (oldest first): what reconciliation should ask about.
+    /// Each is marked checked at `now` in the same step, so gateways reconciling at the
+    /// same time never take the same attempt.
+    async fn attempts_to_reconcile(
+        &self,
+        created_before: Timestamp,
+        checked_before: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Attempt>>;
+
+    /// Records that reconciliation asked the wallet about `attempt` at `at`.
+    async fn mark_checked(&self, attempt: &AttemptId, at: Timestamp) -> Result<()>;
+}

@@ -1,0 +1,154 @@
+//! The callback outbox: one delivery per callback owed, written with the state change it announces, leased to one gateway while it is sent, and every attempt recorded.
+
+use crate::Result;
+use async_trait::async_trait;
+use ottgate_core::{AttemptId, MerchantId, NotifyId, OrderId, Timestamp};
+use std::time::Duration;
+
+/// A merchant callback to deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    pub notify_id: NotifyId,
+    pub merchant_id: MerchantId,
+    pub order_id: OrderId,
+    pub attempt_id: Option<AttemptId>,
+    /// What is announced: `paid` (and later `closed`, `refunded`).
+    pub event: String,
+    pub url: String,
+    /// The exact JSON body to POST, sealed at enqueue time so every retry is identical.
+    pub body: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Exhausted,
+}
+
+impl DeliveryState {
+    pub fn code(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Exhausted => "exhausted",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => DeliveryState::Pending,
+            "delivered" => DeliveryState::Delivered,
+            "exhausted" => DeliveryState::Exhausted,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: i64,
+    pub notify_id: NotifyId,
+    pub merchant_id: MerchantId,
+    pub order_id: OrderId,
+    pub attempt_id: Option<AttemptId>,
+    pub event: String,
+    pub url: String,
+    pub body: String,
+    pub state: DeliveryState,
+    /// Attempts made so far.
+    pub attempts: u32,
+    pub next_attempt_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub created_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+}
+
+/// The result of one delivery attempt, and what happens next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttemptRecord {
+    pub delivery_id: i64,
+    pub lease_owner: String,
+    pub started_at: Timestamp,
+    pub duration: Duration,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    /// The start of the answer's body (at most [`RESPONSE_START_CHARS`] characters).
+    pub response_start: Option<String>,
+    pub next: NextStep,
+}
+
+/// How much of a callback answer's body is kept.
+pub const RESPONSE_START_CHARS: usize = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NextStep {
+    Delivered,
+    RetryAt(Timestamp),
+    Exhausted,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryAttemptRow {
+    pub attempt_no: u32,
+    pub started_at: Timestamp,
+    pub duration_ms: u64,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    pub response_start: Option<String>,
+}
+
+/// A callback as the merchant's event log shows it: the delivery and how its last attempt
+/// was answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub delivery: Delivery,
+    pub last_http_status: Option<u16>,
+}
+
+#[async_trait]
+pub trait Deliveries: Send + Sync {
+    /// Leases up to `limit` deliveries that are due at `now` to `owner` for `lease`.
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease: Duration,
+        owner: &str,
+        limit: u32,
+    ) -> Result<Vec<Delivery>>;
+
+    /// Records an attempt and moves the delivery on. Returns `false` if `owner` no longer
+    /// holds the lease (another worker took over); nothing is written then.
+    async fn record_delivery_attempt(&self, record: DeliveryAttemptRecord) -> Result<bool>;
+
+    async fn deliveries_for_order(&self, order: &OrderId) -> Result<Vec<Delivery>>;
+
+    async fn delivery_attempts(&self, delivery_id: i64) -> Result<Vec<DeliveryAttemptRow>>;
+
+    /// The earliest `next_attempt_at` of any pending delivery.
+    async fn next_delivery_due(&self) -> Result<Option<Timestamp>>;
+
+    /// `merchant`'s callbacks created at or after `since`, newest first (at most `limit`).
+    async fn events(
+        &self,
+        merchant: &MerchantId,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Event>>;
+
+    /// Forgets finished callbacks (delivered or exhausted) created before `before`, with
+    /// their delivery attempts (at most `limit`); returns how many. Pending ones are kept
+    /// whatever their age.
+    async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64>;
+
+    /// Sends `merchant`'s callback `notify_id` again (whatever its state: pending, delivered
+    /// or exhausted): due at `now`. One being sent right now (its lease live) is not sent a
+    /// second time beside it: the attempt in flight is the redelivery. `None` if it is not
+    /// the merchant's.
+    async fn redeliver(
+        &self,
+        merchant: &MerchantId,
+        notify_id: &NotifyId,
+        now: Timestamp,
+    ) -> Result<Option<Delivery>>;
+}

@@ -1,0 +1,62 @@
+//! Idempotency keys: a request that creates or moves money runs once per key; the same request again gets the first answer.
+
+use crate::Result;
+use async_trait::async_trait;
+use ottgate_core::{MerchantId, Timestamp};
+use std::time::Duration;
+
+/// A request asking to run once per key.
+#[derive(Debug, Clone)]
+pub struct IdempotencyClaim {
+    pub merchant_id: MerchantId,
+    /// What the key is for (a route, an envelope action): keys of different scopes never
+    /// meet.
+    pub scope: String,
+    pub key: String,
+    /// What makes two requests "the same" (a hash of the body).
+    pub request_hash: String,
+    pub now: Timestamp,
+    /// How long the claim holds while its request runs.
+    pub lease: Duration,
+    /// How long a finished answer is replayed.
+    pub retention: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Idempotency {
+    /// The key is ours: run the request, then finish (or release) it.
+    Fresh,
+    /// The same request was answered before: answer this.
+    Replay { status: u16, body: String },
+    /// The same request is running right now.
+    InProgress,
+    /// The key was used for another request.
+    Mismatch,
+}
+
+#[async_trait]
+pub trait IdempotencyKeys: Send + Sync {
+    /// Claims an idempotency key (atomically: of two concurrent claims one is `Fresh`).
+    async fn claim_idempotency(&self, claim: IdempotencyClaim) -> Result<Idempotency>;
+
+    /// Records the answer to replay for a claimed key.
+    async fn finish_idempotency(
+        &self,
+        merchant: &MerchantId,
+        scope: &str,
+        key: &str,
+        status: u16,
+        body: String,
+    ) -> Result<()>;
+
+    /// Gives a claimed key up unanswered (the request failed inside; it may be retried).
+    async fn release_idempotency(
+        &self,
+        merchant: &MerchantId,
+        scope: &str,
+        key: &str,
+    ) -> Result<()>;
+
+    /// Forgets keys created before `before` (at most `limit`); returns how many.
+    async fn prune_idempotency(&self, before: Timestamp, limit: u32) -> Result<u64>;
+}

@@ -1,0 +1,83 @@
+//! Orders: created once per merchant reference (a repeat is told the first request), read by id, checkout token or reference, with their attempts as of one moment, and closed when they expire.
+
+use crate::Result;
+use async_trait::async_trait;
+use ottgate_core::{Attempt, MerchantId, MerchantRef, Order, OrderId, PaymentMethod, Timestamp};
+
+/// An order to create, with what makes a repeated create a safe retry.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub order: Order,
+    /// The md5 of the PREPAY_INIT request: the same md5 again is a retry.
+    pub request_md5: String,
+    /// The response data (JSON text) to replay on a retry.
+    pub response_data: String,
+    /// REST payments start paying at once: the first attempt, created in the same
+    /// transaction.
+    pub first_attempt: Option<PaymentMethod>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// Created, under this id (the requested one, or a fresh one if it collided), with its
+    /// first attempt when one was asked for.
+    Created {
+        id: OrderId,
+        attempt: Option<Attempt>,
+    },
+    /// An order with this merchant reference already exists.
+    Exists {
+        request_md5: String,
+        response_data: String,
+    },
+}
+
+#[async_trait]
+pub trait Orders: Send + Sync {
+    /// Creates an order (and its first attempt, if asked) unless one with the same merchant
+    /// reference exists.
+    async fn create_order(&self, new: NewOrder) -> Result<CreateOutcome>;
+
+    async fn order(&self, id: &OrderId) -> Result<Option<Order>>;
+
+    async fn order_by_token(&self, token: &ottgate_core::CheckoutToken) -> Result<Option<Order>>;
+
+    async fn order_by_reference(
+        &self,
+        merchant: &MerchantId,
+        reference: &MerchantRef,
+    ) -> Result<Option<Order>>;
+
+    /// Orders of any merchant with this reference, oldest first (at most `limit`): the
+    /// sandbox helper's lookup of a merchant's own order id.
+    async fn orders_with_reference(
+        &self,
+        reference: &MerchantRef,
+        limit: u32,
+    ) -> Result<Vec<Order>>;
+
+    /// Records the response to replay for `order` when it was not known at creation (an
+    /// ACTIVEPAY answer carries the wallet's code). `false` if one was already recorded
+    /// (the first answer stands) or there is no such order.
+    async fn set_response_data(&self, order: &OrderId, response_data: String) -> Result<bool>;
+
+    /// An order and its attempts as of one moment (a settlement changes both together, so
+    /// reading them separately can pair a settled attempt with a stale order).
+    async fn order_with_attempts(&self, id: &OrderId) -> Result<Option<(Order, Vec<Attempt>)>>;
+
+    /// The same, of `merchant` only: another merchant's order is `None` at the cost of a
+    /// missing one (no timing tells them apart).
+    async fn merchant_order_with_attempts(
+        &self,
+        merchant: &MerchantId,
+        id: &OrderId,
+    ) -> Result<Option<(Order, Vec<Attempt>)>>;
+
+    /// Closes `order` if it is still processing and past its expiry at `now`; `true` if it
+    /// was closed by this call. Read paths call it so an expired order never looks open.
+    async fn close_if_expired(&self, order: &OrderId, now: Timestamp) -> Result<bool>;
+
+    /// Closes processing orders whose expiry is at or before `now` (at most `limit`).
+    /// Returns the ids closed.
+    async fn expire_due(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>>;
+}

@@ -1,0 +1,85 @@
+//! Refunds: the amount held before the wallet is asked, so refunds together never exceed the payment; a refund asked for again (by the merchant's refund id or its request's key) is that refund, never a second.
+
+use crate::Result;
+use async_trait::async_trait;
+use ottgate_core::{
+    Amount, AttemptId, AttemptStatus, MerchantId, Refund, RefundId, RefundStatus, Timestamp,
+};
+
+/// A refund to reserve against a paid payment.
+#[derive(Debug, Clone)]
+pub struct NewRefund {
+    pub id: RefundId,
+    /// The merchant asking; a payment of another merchant is "not found".
+    pub merchant_id: MerchantId,
+    pub payment_id: AttemptId,
+    pub merchant_refund_id: Option<String>,
+    pub amount: Amount,
+    pub at: Timestamp,
+    /// The request asking for it, when it can be named: the same request again is this
+    /// refund — answered, never made a second time — even when the first request's answer
+    /// was lost (the client hung up, the gateway was killed).
+    pub request: Option<RefundRequestKey>,
+}
+
+/// What names the request behind a refund: a REST `Idempotency-Key`, the canonical hash of
+/// an envelope REFUND without a refund id, a merchant-center form's one-time token — each
+/// prefixed by where it came from, so keys of different doors never meet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequestKey {
+    pub key: String,
+    /// Only refunds asked for at or after this match (the key's retention window).
+    pub since: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BeginRefund {
+    /// The amount is held by a new pending refund; the channel may now be asked.
+    Reserved(Refund),
+    /// The merchant's refund id (or the request's key) was used before for the same payment
+    /// and amount: that refund.
+    Replayed(Refund),
+    /// The merchant's refund id (or the request's key) was used before for something else.
+    IdReused(Refund),
+    /// No such payment for this merchant.
+    PaymentNotFound,
+    /// The payment is not paid.
+    NotRefundable(AttemptStatus),
+    /// More than what remains; `refundable` is what remains (0 when fully refunded).
+    Exceeds { refundable: u64 },
+}
+
+#[async_trait]
+pub trait Refunds: Send + Sync {
+    /// Holds `amount` of a paid payment for a new refund, if that much remains — atomically,
+    /// so concurrent refunds can never together exceed the paid amount.
+    async fn begin_refund(&self, refund: NewRefund) -> Result<BeginRefund>;
+
+    /// Records the channel's answer; a failed refund releases its amount.
+    async fn finish_refund(
+        &self,
+        id: &RefundId,
+        status: RefundStatus,
+        channel_refund_id: Option<String>,
+        at: Timestamp,
+    ) -> Result<Refund>;
+
+    /// A payment's refunds, oldest first.
+    async fn refunds(&self, payment: &AttemptId) -> Result<Vec<Refund>>;
+
+    async fn refund(&self, id: &RefundId) -> Result<Option<Refund>>;
+
+    /// Pending refunds created at or before `created_before` and not asked about since
+    /// `checked_before` (oldest first), each marked checked at `now` in the same step: what
+    /// refund reconciliation should ask about.
+    async fn refunds_to_reconcile(
+        &self,
+        created_before: Timestamp,
+        checked_before: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Refund>>;
+
+    /// Records that reconciliation asked the wallet about refund `id` at `at`.
+    async fn mark_refund_checked(&self, id: &RefundId, at: Timestamp) -> Result<()>;
+}
