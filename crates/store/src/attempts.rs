@@ -105,3 +105,21 @@ pub trait Attempts: Send + Sync {
     /// Records that reconciliation asked the wallet about `attempt` at `at`.
     async fn mark_checked(&self, attempt: &AttemptId, at: Timestamp) -> Result<()>;
 }
+
+/// This table's SQL where both backends agree, written once (`sql!`: `?N` for SQLite,
+/// `$N` for PostgreSQL).
+pub(crate) mod q {
+    use crate::sql::Sql;
+
+    pub(crate) const BY_ID: Sql = sql!("SELECT * FROM attempts WHERE id = ?1");
+    pub(crate) const OF_MERCHANT: Sql = sql!(
+        "SELECT attempts.* FROM attempts JOIN orders ON orders.id = attempts.order_id
+         WHERE attempts.id = ?1 AND orders.merchant_id = ?2"
+    );
+    pub(crate) const OF_ORDER: Sql =
+        sql!("SELECT * FROM attempts WHERE order_id = ?1 ORDER BY created_at, id");
+    pub(crate) const PENDING_OF_METHOD: Sql = sql!(
+        "SELECT * FROM attempts WHERE order_id = ?1 AND method = ?2 AND status = ?3
+         ORDER BY created_at DESC LIMIT 1"
+    );
+}

@@ -27,3 +27,18 @@ pub trait Audit: Send + Sync {
     /// A merchant's latest `limit` audit entries, newest first.
     async fn audit_log(&self, merchant: &MerchantId, limit: u32) -> Result<Vec<AuditEntry>>;
 }
+
+/// This table's SQL where both backends agree, written once (`sql!`: `?N` for SQLite,
+/// `$N` for PostgreSQL).
+pub(crate) mod q {
+    use crate::sql::Sql;
+
+    pub(crate) const INSERT: Sql = sql!(
+        "INSERT INTO audit_log (merchant_id, actor, action, subject, detail, at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
+    );
+    pub(crate) const OF_MERCHANT: Sql = sql!(
+        "SELECT merchant_id, actor, action, subject, detail, at FROM audit_log
+         WHERE merchant_id = ?1 ORDER BY id DESC LIMIT ?2"
+    );
+}

@@ -152,3 +152,43 @@ pub trait Deliveries: Send + Sync {
         now: Timestamp,
     ) -> Result<Option<Delivery>>;
 }
+
+/// This table's SQL where both backends agree, written once (`sql!`: `?N` for SQLite,
+/// `$N` for PostgreSQL).
+pub(crate) mod q {
+    use crate::sql::Sql;
+
+    /// Finished callbacks to forget, oldest first — on PostgreSQL those no other gateway
+    /// is forgetting.
+    pub(crate) const TO_PRUNE: Sql = sql!(
+        "SELECT id FROM deliveries WHERE state IN ('delivered', 'exhausted') AND created_at < ?1
+         ORDER BY id LIMIT ?2",
+        pg_suffix = " FOR UPDATE SKIP LOCKED"
+    );
+
+    pub(crate) const ATTEMPTS_OF: Sql =
+        sql!("SELECT * FROM delivery_attempts WHERE delivery_id = ?1 ORDER BY attempt_no");
+    pub(crate) const COUNT_BY_STATE: Sql =
+        sql!("SELECT state, COUNT(*) FROM deliveries GROUP BY state");
+    pub(crate) const COUNT_LEASED: Sql =
+        sql!("SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND lease_until > ?1");
+    pub(crate) const EVENTS: Sql = sql!(
+        "SELECT d.*, (SELECT a.http_status FROM delivery_attempts a WHERE a.delivery_id = d.id
+                      ORDER BY a.attempt_no DESC LIMIT 1) AS last_http_status
+         FROM deliveries d WHERE d.merchant_id = ?1 AND d.created_at >= ?2
+         ORDER BY d.id DESC LIMIT ?3"
+    );
+    pub(crate) const INSERT: Sql = sql!(
+        "INSERT INTO deliveries (notify_id, merchant_id, order_id, attempt_id, event, url, body, state,
+         next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8)"
+    );
+    pub(crate) const NEXT_DUE: Sql =
+        sql!("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'");
+    pub(crate) const OF_ORDER: Sql =
+        sql!("SELECT * FROM deliveries WHERE order_id = ?1 ORDER BY id");
+    pub(crate) const REDELIVER: Sql = sql!(
+        "UPDATE deliveries SET state = 'pending', next_attempt_at =
+           CASE WHEN state = 'pending' AND lease_until > ?1 THEN next_attempt_at ELSE ?1 END
+         WHERE merchant_id = ?2 AND notify_id = ?3 RETURNING *"
+    );
+}

@@ -60,3 +60,24 @@ pub trait IdempotencyKeys: Send + Sync {
     /// Forgets keys created before `before` (at most `limit`); returns how many.
     async fn prune_idempotency(&self, before: Timestamp, limit: u32) -> Result<u64>;
 }
+
+/// This table's SQL where both backends agree, written once (`sql!`: `?N` for SQLite,
+/// `$N` for PostgreSQL).
+pub(crate) mod q {
+    use crate::sql::Sql;
+
+    /// A key's row — locked on PostgreSQL until the claim decides.
+    pub(crate) const KEY: Sql = sql!(
+        "SELECT request_hash, state, response_status, response_body, created_at, locked_until
+         FROM idempotency_keys WHERE merchant_id = ?1 AND scope = ?2 AND key = ?3",
+        pg_suffix = " FOR UPDATE"
+    );
+
+    pub(crate) const FINISH: Sql = sql!(
+        "UPDATE idempotency_keys SET state = 'done', response_status = ?1, response_body = ?2
+         WHERE merchant_id = ?3 AND scope = ?4 AND key = ?5"
+    );
+    pub(crate) const RELEASE: Sql = sql!(
+        "DELETE FROM idempotency_keys WHERE merchant_id = ?1 AND scope = ?2 AND key = ?3 AND state = 'started'"
+    );
+}

@@ -12,6 +12,9 @@
 //!
 //! Callers bring the tables' traits into scope with `use ottgate_store::prelude::*`.
 
+#[macro_use]
+mod sql;
+
 pub mod attempts;
 pub mod audit;
 pub mod center;
@@ -25,7 +28,6 @@ pub mod refunds;
 mod rows;
 pub mod sessions;
 pub mod sign_ins;
-mod sql;
 mod sqlite;
 pub mod users;
 

@@ -70,3 +70,29 @@ pub trait Merchants: Send + Sync {
         channel_ids: &ChannelIds,
     ) -> Result<bool>;
 }
+
+/// This table's SQL where both backends agree, written once (`sql!`: `?N` for SQLite,
+/// `$N` for PostgreSQL).
+pub(crate) mod q {
+    use crate::sql::Sql;
+
+    /// A new merchant, unless its id or app id is taken (then nothing: the caller asks).
+    pub(crate) const INSERT: Sql = sql!(
+        "INSERT INTO merchants (id, name, shop_id, operator_id, app_id, app_key_hash, sign_key_sealed,
+         currencies, methods, created_at, wechat_sub_mch_id, mcc)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT DO NOTHING"
+    );
+
+    pub(crate) const BY_APP_ID: Sql = sql!("SELECT * FROM merchants WHERE app_id = ?1");
+    pub(crate) const BY_ID: Sql = sql!("SELECT * FROM merchants WHERE id = ?1");
+    pub(crate) const ROTATE_SIGN_KEY: Sql = sql!(
+        "UPDATE merchants SET previous_sign_key_sealed = sign_key_sealed,
+         previous_sign_key_until = ?1, sign_key_sealed = ?2 WHERE id = ?3"
+    );
+    pub(crate) const ROTATE_WEBHOOK_SECRET: Sql = sql!(
+        "UPDATE merchants SET webhook_secret_version = webhook_secret_version + 1,
+         previous_webhook_until = ?1 WHERE id = ?2 RETURNING webhook_secret_version"
+    );
+    pub(crate) const UPDATE_CHANNELS: Sql =
+        sql!("UPDATE merchants SET methods = ?1, wechat_sub_mch_id = ?2, mcc = ?3 WHERE id = ?4");
+}

@@ -81,3 +81,51 @@ pub trait Orders: Send + Sync {
     /// Returns the ids closed.
     async fn expire_due(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>>;
 }
+
+/// This table's SQL where both backends agree, written once (`sql!`: `?N` for SQLite,
+/// `$N` for PostgreSQL).
+pub(crate) mod q {
+    use crate::sql::Sql;
+
+    /// The order, if it is still processing past its expiry — locked on PostgreSQL.
+    pub(crate) const EXPIRED: Sql = sql!(
+        "SELECT id FROM orders WHERE id = ?1 AND status = 'processing' AND expires_at <= ?2",
+        pg_suffix = " FOR UPDATE"
+    );
+    /// Orders to close, oldest expiry first — on PostgreSQL those no other gateway is
+    /// closing.
+    pub(crate) const EXPIRED_DUE: Sql = sql!(
+        "SELECT id FROM orders WHERE status = 'processing' AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+        pg_suffix = " FOR UPDATE SKIP LOCKED"
+    );
+    /// The order, of the merchant `?2` only if one is named.
+    pub(crate) const OF_MERCHANT: Sql = sql!(
+        "SELECT * FROM orders WHERE id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR merchant_id = ?2)"
+    );
+    /// Its attempts, oldest first, of the merchant `?2` only if one is named.
+    pub(crate) const ATTEMPTS_OF_MERCHANT: Sql = sql!(
+        "SELECT a.* FROM attempts a JOIN orders o ON o.id = a.order_id
+         WHERE a.order_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR o.merchant_id = ?2)
+         ORDER BY a.created_at, a.id"
+    );
+
+    pub(crate) const BY_ID: Sql = sql!("SELECT * FROM orders WHERE id = ?1");
+    pub(crate) const BY_REFERENCE: Sql =
+        sql!("SELECT * FROM orders WHERE merchant_id = ?1 AND reference = ?2");
+    pub(crate) const BY_TOKEN: Sql = sql!("SELECT * FROM orders WHERE token = ?1");
+    pub(crate) const CLOSE_EXPIRED: Sql = sql!(
+        "UPDATE orders SET status = 'expired', finished_at = ?1 WHERE id = ?2 AND status = 'processing'"
+    );
+    pub(crate) const CLOSE_PENDING_ATTEMPTS: Sql = sql!(
+        "UPDATE attempts SET status = ?1, settled_at = ?2 WHERE order_id = ?3 AND status = ?4"
+    );
+    pub(crate) const COUNT_BY_STATUS: Sql =
+        sql!("SELECT status, COUNT(*) FROM orders GROUP BY status");
+    pub(crate) const FIRST_REQUEST: Sql = sql!(
+        "SELECT request_md5, response_data FROM orders WHERE merchant_id = ?1 AND reference = ?2"
+    );
+    pub(crate) const SET_RESPONSE_DATA: Sql =
+        sql!("UPDATE orders SET response_data = ?1 WHERE id = ?2 AND response_data = ''");
+    pub(crate) const WITH_REFERENCE: Sql =
+        sql!("SELECT * FROM orders WHERE reference = ?1 ORDER BY created_at LIMIT ?2");
+}

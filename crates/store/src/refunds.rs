@@ -83,3 +83,38 @@ pub trait Refunds: Send + Sync {
     /// Records that reconciliation asked the wallet about refund `id` at `at`.
     async fn mark_refund_checked(&self, id: &RefundId, at: Timestamp) -> Result<()>;
 }
+
+/// This table's SQL where both backends agree, written once (`sql!`: `?N` for SQLite,
+/// `$N` for PostgreSQL).
+pub(crate) mod q {
+    use crate::sql::Sql;
+
+    /// The payment to refund, if it is the merchant's — locked on PostgreSQL, so refunds
+    /// of one payment on several gateways are checked one after another.
+    pub(crate) const PAYMENT: Sql = sql!(
+        "SELECT a.* FROM attempts a JOIN orders o ON o.id = a.order_id WHERE a.id = ?1 AND o.merchant_id = ?2",
+        pg_suffix = " FOR UPDATE OF a"
+    );
+    /// What the payment's refunds hold (pending or done).
+    pub(crate) const HELD: Sql = sql!(
+        "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds WHERE payment_id = ?1 AND status IN ('pending', 'success')"
+    );
+    pub(crate) const INSERT: Sql = sql!(
+        "INSERT INTO refunds (id, merchant_id, payment_id, merchant_refund_id, amount, currency, status, created_at, request_key)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING"
+    );
+
+    pub(crate) const BY_ID: Sql = sql!("SELECT * FROM refunds WHERE id = ?1");
+    pub(crate) const BY_MERCHANT_REFUND_ID: Sql =
+        sql!("SELECT * FROM refunds WHERE merchant_id = ?1 AND merchant_refund_id = ?2");
+    pub(crate) const BY_REQUEST_KEY: Sql = sql!(
+        "SELECT * FROM refunds WHERE merchant_id = ?1 AND request_key = ?2 AND created_at >= ?3
+             ORDER BY created_at DESC LIMIT 1"
+    );
+    pub(crate) const FINISH: Sql = sql!(
+        "UPDATE refunds SET status = ?1, finished_at = ?2, channel_refund_id = COALESCE(?3, channel_refund_id)
+         WHERE id = ?4 AND status = 'pending'"
+    );
+    pub(crate) const OF_PAYMENT: Sql =
+        sql!("SELECT * FROM refunds WHERE payment_id = ?1 ORDER BY created_at, id");
+}

@@ -29,3 +29,20 @@ pub trait Sessions: Send + Sync {
     /// Forgets up to `limit` sessions expired by `now`; how many.
     async fn prune_sessions(&self, now: Timestamp, limit: u32) -> Result<u64>;
 }
+
+/// This table's SQL where both backends agree, written once (`sql!`: `?N` for SQLite,
+/// `$N` for PostgreSQL).
+pub(crate) mod q {
+    use crate::sql::Sql;
+
+    pub(crate) const END: Sql = sql!("DELETE FROM sessions WHERE id_hash = ?1");
+    pub(crate) const END_OF_USER_BY_EMAIL: Sql =
+        sql!("DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE email = ?1)");
+    pub(crate) const INSERT: Sql = sql!(
+        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)"
+    );
+    pub(crate) const USER_OF: Sql = sql!(
+        "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.id_hash = ?1 AND s.expires_at > ?2"
+    );
+}

@@ -36,3 +36,24 @@ pub trait SignIns: Send + Sync {
         trust: Option<(String, Timestamp)>,
     ) -> Result<()>;
 }
+
+/// This table's SQL where both backends agree, written once (`sql!`: `?N` for SQLite,
+/// `$N` for PostgreSQL).
+pub(crate) mod q {
+    use crate::sql::Sql;
+
+    pub(crate) const FAILURES: Sql =
+        sql!("SELECT COUNT(*) FROM sign_in_failures WHERE key = ?1 AND at > ?2");
+    pub(crate) const FORGET_OLD: Sql = sql!(
+        "DELETE FROM sign_in_failures WHERE id IN
+         (SELECT id FROM sign_in_failures WHERE at <= ?1 LIMIT 100)"
+    );
+    pub(crate) const RESERVE: Sql =
+        sql!("INSERT INTO sign_in_failures (key, at) VALUES (?1, ?2) RETURNING id");
+    pub(crate) const TRUST: Sql = sql!(
+        "INSERT INTO sign_in_trust (pair, since) VALUES (?1, ?2)
+             ON CONFLICT (pair) DO UPDATE SET since = excluded.since"
+    );
+    pub(crate) const TRUSTED: Sql =
+        sql!("SELECT 1 FROM sign_in_trust WHERE pair = ?1 AND since > ?2");
+}

@@ -27,17 +27,22 @@ pub(crate) const fn dollars<const N: usize>(text: &str) -> [u8; N] {
 }
 
 /// A query written once (`?N` placeholders), for both backends: `sql!("…").sqlite`,
-/// `sql!("…").pg`.
+/// `sql!("…").pg`. `sql!("…", pg_suffix = " FOR UPDATE")` adds what only PostgreSQL says
+/// (a row lock SQLite has no need of: its writer is alone) to the end of the query.
 macro_rules! sql {
-    ($text:expr) => {{
+    ($text:literal) => {
+        sql!($text, pg_suffix = "")
+    };
+    ($text:literal, pg_suffix = $suffix:literal) => {{
         const TEXT: &str = $text;
-        const PG: [u8; TEXT.len()] = $crate::sql::dollars(TEXT);
+        const PG_TEXT: &str = concat!($text, $suffix);
+        const PG: [u8; PG_TEXT.len()] = $crate::sql::dollars(PG_TEXT);
         $crate::sql::Sql {
             sqlite: TEXT,
             // Only ASCII `?` became ASCII `$`: still UTF-8.
             pg: match ::core::str::from_utf8(&PG) {
                 Ok(pg) => pg,
-                Err(_) => TEXT,
+                Err(_) => PG_TEXT,
             },
         }
     }};
@@ -53,5 +58,8 @@ mod tests {
             "SELECT * FROM t WHERE a = ?1 AND b = ?12 AND c = '?'"
         );
         assert_eq!(Q.pg, "SELECT * FROM t WHERE a = $1 AND b = $12 AND c = '?'");
+        const L: super::Sql = sql!("SELECT * FROM t WHERE a = ?1", pg_suffix = " FOR UPDATE");
+        assert_eq!(L.sqlite, "SELECT * FROM t WHERE a = ?1");
+        assert_eq!(L.pg, "SELECT * FROM t WHERE a = $1 FOR UPDATE");
     }
 }

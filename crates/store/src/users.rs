@@ -95,3 +95,22 @@ pub trait Users: Send + Sync {
     /// they are the merchant's last admin. Another merchant's user is `NotFound`.
     async fn remove_user(&self, merchant: &MerchantId, email: &str) -> Result<UserRemoval>;
 }
+
+/// This table's SQL where both backends agree, written once (`sql!`: `?N` for SQLite,
+/// `$N` for PostgreSQL).
+pub(crate) mod q {
+    use crate::sql::Sql;
+
+    pub(crate) const BY_EMAIL: Sql = sql!("SELECT * FROM users WHERE email = ?1");
+    pub(crate) const DELETE: Sql = sql!("DELETE FROM users WHERE id = ?1");
+    pub(crate) const END_SESSIONS: Sql = sql!("DELETE FROM sessions WHERE user_id = ?1");
+    pub(crate) const INSERT: Sql = sql!(
+        "INSERT INTO users (merchant_id, email, password_hash, role, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (email) DO NOTHING RETURNING *"
+    );
+    pub(crate) const MERCHANT_EXISTS: Sql = sql!("SELECT id FROM merchants WHERE id = ?1");
+    pub(crate) const OF_MERCHANT: Sql =
+        sql!("SELECT * FROM users WHERE merchant_id = ?1 ORDER BY email");
+    pub(crate) const SET_PASSWORD: Sql =
+        sql!("UPDATE users SET password_hash = ?1 WHERE email = ?2");
+}

@@ -3,6 +3,7 @@
 
 use super::{PgStore, db};
 use super::{deliveries, orders};
+use crate::attempts::q;
 use crate::rows::{self, AttemptRow};
 use crate::{Result, SettleOutcome, SettleRequest, StartOutcome, StoreError};
 use async_trait::async_trait;
@@ -18,7 +19,7 @@ pub(super) fn attempt(row: &tokio_postgres::Row) -> Result<Attempt> {
 }
 
 pub(super) async fn by_id(c: &impl GenericClient, id: &AttemptId) -> Result<Option<Attempt>> {
-    let row = db::opt(c, "SELECT * FROM attempts WHERE id = $1", &[&id.as_str()]).await?;
+    let row = db::opt(c, q::BY_ID.pg, &[&id.as_str()]).await?;
     row.as_ref().map(attempt).transpose()
 }
 
@@ -28,26 +29,19 @@ pub(super) async fn of_merchant(
     merchant: &MerchantId,
     id: &AttemptId,
 ) -> Result<Option<Attempt>> {
-    let row = db::opt(
-        c,
-        "SELECT attempts.* FROM attempts JOIN orders ON orders.id = attempts.order_id
-         WHERE attempts.id = $1 AND orders.merchant_id = $2",
-        &[&id.as_str(), &merchant.as_str()],
-    )
-    .await?;
+    let row = db::opt(c, q::OF_MERCHANT.pg, &[&id.as_str(), &merchant.as_str()]).await?;
     row.as_ref().map(attempt).transpose()
 }
 
 /// An order's attempts, oldest first.
-pub(super) const OF_ORDER: &str =
-    "SELECT * FROM attempts WHERE order_id = $1 ORDER BY created_at, id";
+pub(super) const OF_ORDER: &str = q::OF_ORDER.pg;
 
 pub(super) async fn of_order(c: &impl GenericClient, order: &OrderId) -> Result<Vec<Attempt>> {
     db::each(db::all(c, OF_ORDER, &[&order.as_str()]).await?, attempt)
 }
 
 async fn load(tx: &Transaction<'_>, id: &str) -> Result<Attempt> {
-    let row = db::opt(tx, "SELECT * FROM attempts WHERE id = $1", &[&id]).await?;
+    let row = db::opt(tx, q::BY_ID.pg, &[&id]).await?;
     attempt(&row.ok_or(StoreError::NotFound("attempt"))?)
 }
 
@@ -102,12 +96,7 @@ pub(super) async fn start(
     now: Timestamp,
 ) -> Result<StartOutcome> {
     let lock = tx.prepare_cached(orders::LOCK).await?;
-    let pending = tx
-        .prepare_cached(
-            "SELECT * FROM attempts WHERE order_id = $1 AND method = $2 AND status = $3
-             ORDER BY created_at DESC LIMIT 1",
-        )
-        .await?;
+    let pending = tx.prepare_cached(q::PENDING_OF_METHOD.pg).await?;
     let (id, method_code, status) = (
         order_id.as_str(),
         method.code(),

@@ -1,6 +1,7 @@
 //! The `audit_log` table.
 
 use super::{PgStore, db};
+use crate::audit::q;
 use crate::rows::AuditRow;
 use crate::{AuditEntry, Result};
 use async_trait::async_trait;
@@ -10,8 +11,7 @@ use ottgate_core::MerchantId;
 pub(super) async fn record_audit(tx: &Transaction<'_>, e: &AuditEntry) -> Result<()> {
     db::exec(
         tx,
-        "INSERT INTO audit_log (merchant_id, actor, action, subject, detail, at)
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        q::INSERT.pg,
         &[
             &e.merchant_id.as_str(),
             &e.actor,
@@ -32,8 +32,7 @@ pub(super) async fn audit_log(
 ) -> Result<Vec<AuditEntry>> {
     let rows = db::all(
         c,
-        "SELECT merchant_id, actor, action, subject, detail, at FROM audit_log
-         WHERE merchant_id = $1 ORDER BY id DESC LIMIT $2",
+        q::OF_MERCHANT.pg,
         &[&merchant.as_str(), &i64::from(limit)],
     )
     .await?;

@@ -3,6 +3,7 @@
 //! held it dies, the lease runs out and another one delivers.
 
 use super::{PgStore, db};
+use crate::deliveries::q;
 use crate::rows::{DeliveryAttemptRowDb, DeliveryRow};
 use crate::{
     Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryState, Event, NewDelivery,
@@ -18,7 +19,7 @@ fn delivery(row: &tokio_postgres::Row) -> Result<Delivery> {
 }
 
 pub(super) async fn of_order(c: &impl GenericClient, order: &OrderId) -> Result<Vec<Delivery>> {
-    let sql = "SELECT * FROM deliveries WHERE order_id = $1 ORDER BY id";
+    let sql = q::OF_ORDER.pg;
     db::each(db::all(c, sql, &[&order.as_str()]).await?, delivery)
 }
 
@@ -26,14 +27,14 @@ pub(super) async fn attempts_of(
     c: &impl GenericClient,
     delivery_id: i64,
 ) -> Result<Vec<DeliveryAttemptRow>> {
-    let sql = "SELECT * FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt_no";
+    let sql = q::ATTEMPTS_OF.pg;
     db::each(db::all(c, sql, &[&delivery_id]).await?, |row| {
         Ok(DeliveryAttemptRowDb::from_pg(row)?.into_row())
     })
 }
 
 pub(super) async fn next_due(c: &impl GenericClient) -> Result<Option<Timestamp>> {
-    let sql = "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'";
+    let sql = q::NEXT_DUE.pg;
     let next: Option<i64> = db::one(c, sql, &[]).await?.try_get(0)?;
     Ok(next.map(Timestamp::from_epoch_millis))
 }
@@ -41,8 +42,7 @@ pub(super) async fn next_due(c: &impl GenericClient) -> Result<Option<Timestamp>
 pub(super) async fn insert(tx: &Transaction<'_>, d: &NewDelivery, now: Timestamp) -> Result<()> {
     db::exec(
         tx,
-        "INSERT INTO deliveries (notify_id, merchant_id, order_id, attempt_id, event, url, body, state,
-         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $8)",
+        q::INSERT.pg,
         &[
             &d.notify_id.as_str(),
             &d.merchant_id.as_str(),
@@ -139,10 +139,7 @@ pub(super) async fn events(
 ) -> Result<Vec<Event>> {
     let rows = db::all(
         c,
-        "SELECT d.*, (SELECT a.http_status FROM delivery_attempts a WHERE a.delivery_id = d.id
-                      ORDER BY a.attempt_no DESC LIMIT 1) AS last_http_status
-         FROM deliveries d WHERE d.merchant_id = $1 AND d.created_at >= $2
-         ORDER BY d.id DESC LIMIT $3",
+        q::EVENTS.pg,
         &[&merchant.as_str(), &since.epoch_millis(), &i64::from(limit)],
     )
     .await?;
@@ -165,9 +162,7 @@ pub(super) async fn redeliver(
         tx,
         // A callback on its way now (pending, its lease live) is not sent beside itself:
         // this redelivery joins that attempt, which keeps its lease (and records itself).
-        "UPDATE deliveries SET state = 'pending', next_attempt_at =
-           CASE WHEN state = 'pending' AND lease_until > $1 THEN next_attempt_at ELSE $1 END
-         WHERE merchant_id = $2 AND notify_id = $3 RETURNING *",
+        q::REDELIVER.pg,
         &[&now.epoch_millis(), &merchant.as_str(), &notify_id.as_str()],
     )
     .await?;
@@ -177,8 +172,7 @@ pub(super) async fn redeliver(
 pub(super) async fn prune(tx: &Transaction<'_>, before: Timestamp, limit: u32) -> Result<u64> {
     let ids: Vec<i64> = db::all(
         tx,
-        "SELECT id FROM deliveries WHERE state IN ('delivered', 'exhausted') AND created_at < $1
-         ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
+        q::TO_PRUNE.pg,
         &[&before.epoch_millis(), &i64::from(limit)],
     )
     .await?

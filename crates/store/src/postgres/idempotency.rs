@@ -3,6 +3,7 @@
 //! one gets `Fresh` (the other runs again and finds it in progress).
 
 use super::{PgStore, db};
+use crate::idempotency::q;
 use crate::rows::IdempotencyRow;
 use crate::{Idempotency, IdempotencyClaim, Result, StoreError};
 use async_trait::async_trait;
@@ -12,13 +13,7 @@ use ottgate_core::{MerchantId, Timestamp};
 pub(super) async fn claim(tx: &Transaction<'_>, claim: &IdempotencyClaim) -> Result<Idempotency> {
     let key: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
         [&claim.merchant_id.as_str(), &claim.scope, &claim.key];
-    let row = db::opt(
-        tx,
-        "SELECT request_hash, state, response_status, response_body, created_at, locked_until
-         FROM idempotency_keys WHERE merchant_id = $1 AND scope = $2 AND key = $3 FOR UPDATE",
-        &key,
-    )
-    .await?;
+    let row = db::opt(tx, q::KEY.pg, &key).await?;
     let now = claim.now.epoch_millis();
     let locked_until = now.saturating_add(db::millis(claim.lease));
     let Some(row) = row else {
@@ -67,8 +62,7 @@ pub(super) async fn finish(
 ) -> Result<()> {
     db::exec(
         tx,
-        "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_body = $2
-         WHERE merchant_id = $3 AND scope = $4 AND key = $5",
+        q::FINISH.pg,
         &[&i64::from(status), &body, &merchant.as_str(), &scope, &key],
     )
     .await?;
@@ -81,12 +75,7 @@ pub(super) async fn release(
     scope: &str,
     key: &str,
 ) -> Result<()> {
-    db::exec(
-        tx,
-        "DELETE FROM idempotency_keys WHERE merchant_id = $1 AND scope = $2 AND key = $3 AND state = 'started'",
-        &[&merchant.as_str(), &scope, &key],
-    )
-    .await?;
+    db::exec(tx, q::RELEASE.pg, &[&merchant.as_str(), &scope, &key]).await?;
     Ok(())
 }
 

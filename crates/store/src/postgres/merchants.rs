@@ -1,6 +1,7 @@
 //! The `merchants` table.
 
 use super::{PgStore, db};
+use crate::merchants::q;
 use crate::rows::{self, MerchantRow};
 use crate::{MerchantRecord, Result, StoreError};
 use async_trait::async_trait;
@@ -18,23 +19,21 @@ pub(super) async fn by_id(
     c: &impl GenericClient,
     id: &MerchantId,
 ) -> Result<Option<MerchantRecord>> {
-    one_by(c, "SELECT * FROM merchants WHERE id = $1", id.as_str()).await
+    one_by(c, q::BY_ID.pg, id.as_str()).await
 }
 
 pub(super) async fn by_app_id(
     c: &impl GenericClient,
     app_id: &str,
 ) -> Result<Option<MerchantRecord>> {
-    one_by(c, "SELECT * FROM merchants WHERE app_id = $1", app_id).await
+    one_by(c, q::BY_APP_ID.pg, app_id).await
 }
 
 pub(super) async fn insert(tx: &Transaction<'_>, record: &MerchantRecord) -> Result<()> {
     let m = &record.merchant;
     let inserted = db::exec(
         tx,
-        "INSERT INTO merchants (id, name, shop_id, operator_id, app_id, app_key_hash, sign_key_sealed,
-         currencies, methods, created_at, wechat_sub_mch_id, mcc)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+        q::INSERT.pg,
         &[
             &m.id.as_str(),
             &m.name.as_str(),
@@ -65,8 +64,7 @@ pub(super) async fn rotate_sign_key(
 ) -> Result<bool> {
     let updated = db::exec(
         tx,
-        "UPDATE merchants SET previous_sign_key_sealed = sign_key_sealed,
-         previous_sign_key_until = $1, sign_key_sealed = $2 WHERE id = $3",
+        q::ROTATE_SIGN_KEY.pg,
         &[&previous_until.epoch_millis(), &sealed, &id.as_str()],
     )
     .await?;
@@ -80,8 +78,7 @@ pub(super) async fn rotate_webhook_secret(
 ) -> Result<Option<u32>> {
     let row = db::opt(
         tx,
-        "UPDATE merchants SET webhook_secret_version = webhook_secret_version + 1,
-         previous_webhook_until = $1 WHERE id = $2 RETURNING webhook_secret_version",
+        q::ROTATE_WEBHOOK_SECRET.pg,
         &[&previous_until.epoch_millis(), &id.as_str()],
     )
     .await?;
@@ -100,7 +97,7 @@ pub(super) async fn update_channels(
 ) -> Result<bool> {
     let updated = db::exec(
         tx,
-        "UPDATE merchants SET methods = $1, wechat_sub_mch_id = $2, mcc = $3 WHERE id = $4",
+        q::UPDATE_CHANNELS.pg,
         &[
             &rows::join_codes(methods.iter().map(|m| m.code())),
             &ids.wechat_sub_mch_id,

@@ -110,29 +110,6 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-/// A TLS connector that trusts the certificates in `ca_file` (PEM) and nothing else.
-fn tls(ca_file: &std::path::Path) -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
-    let bad = |e: String| StoreError::Pool(format!("db_ca_file {}: {e}", ca_file.display()));
-    let pem = std::fs::read(ca_file).map_err(|e| bad(e.to_string()))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-        roots
-            .add(cert.map_err(|e| bad(e.to_string()))?)
-            .map_err(|e| bad(e.to_string()))?;
-    }
-    if roots.is_empty() {
-        return Err(bad("no certificate in it".into()));
-    }
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| bad(e.to_string()))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
-}
-
 impl PgStore {
     /// Connects to the database at `url` (libpq URL syntax, one or several hosts) and
     /// applies pending migrations under an advisory lock.
@@ -159,7 +136,7 @@ impl PgStore {
             recycling_method: RecyclingMethod::Fast,
         };
         let manager = match (&options.ca_file, config.get_ssl_mode()) {
-            (Some(ca_file), _) => Manager::from_config(config, tls(ca_file)?, manager_config),
+            (Some(ca_file), _) => Manager::from_config(config, db::tls(ca_file)?, manager_config),
             (None, tokio_postgres::config::SslMode::Require) => {
                 return Err(StoreError::Pool(
                     "sslmode=require needs the certificates to trust (db_ca_file)".into(),
@@ -232,15 +209,14 @@ impl Store for PgStore {
         };
         let leased: i64 = db::one(
             &client,
-            "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND lease_until > $1",
+            crate::deliveries::q::COUNT_LEASED.pg,
             &[&now.epoch_millis()],
         )
         .await?
         .try_get(0)?;
         Ok(Stats {
-            orders_by_status: counts("SELECT status, COUNT(*) FROM orders GROUP BY status").await?,
-            deliveries_by_state: counts("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
-                .await?,
+            orders_by_status: counts(crate::orders::q::COUNT_BY_STATUS.pg).await?,
+            deliveries_by_state: counts(crate::deliveries::q::COUNT_BY_STATE.pg).await?,
             deliveries_leased: u64::try_from(leased).unwrap_or(0),
             pool: Some(self.pool_status()),
         })

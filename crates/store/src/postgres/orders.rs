@@ -3,6 +3,7 @@
 
 use super::attempts;
 use super::{PgStore, db};
+use crate::orders::q;
 use crate::rows::{self, OrderRow};
 use crate::{CreateOutcome, NewOrder, Result, StoreError};
 use async_trait::async_trait;
@@ -24,14 +25,14 @@ async fn one_by(c: &impl GenericClient, sql: &str, value: &str) -> Result<Option
 }
 
 pub(super) async fn by_id(c: &impl GenericClient, id: &OrderId) -> Result<Option<Order>> {
-    one_by(c, "SELECT * FROM orders WHERE id = $1", id.as_str()).await
+    one_by(c, q::BY_ID.pg, id.as_str()).await
 }
 
 pub(super) async fn by_token(
     c: &impl GenericClient,
     token: &CheckoutToken,
 ) -> Result<Option<Order>> {
-    one_by(c, "SELECT * FROM orders WHERE token = $1", token.as_str()).await
+    one_by(c, q::BY_TOKEN.pg, token.as_str()).await
 }
 
 pub(super) async fn by_reference(
@@ -39,7 +40,7 @@ pub(super) async fn by_reference(
     merchant: &MerchantId,
     reference: &MerchantRef,
 ) -> Result<Option<Order>> {
-    let sql = "SELECT * FROM orders WHERE merchant_id = $1 AND reference = $2";
+    let sql = q::BY_REFERENCE.pg;
     let row = db::opt(c, sql, &[&merchant.as_str(), &reference.as_str()]).await?;
     row.as_ref().map(order).transpose()
 }
@@ -49,7 +50,7 @@ pub(super) async fn with_reference(
     reference: &MerchantRef,
     limit: u32,
 ) -> Result<Vec<Order>> {
-    let sql = "SELECT * FROM orders WHERE reference = $1 ORDER BY created_at LIMIT $2";
+    let sql = q::WITH_REFERENCE.pg;
     let rows = db::all(c, sql, &[&reference.as_str(), &i64::from(limit)]).await?;
     db::each(rows, order)
 }
@@ -65,18 +66,8 @@ pub(super) async fn with_attempts(
     id: &OrderId,
     merchant: Option<&MerchantId>,
 ) -> Result<Option<(Order, Vec<Attempt>)>> {
-    let order_sql = c
-        .prepare_cached(
-            "SELECT * FROM orders WHERE id = $1 AND ($2::TEXT IS NULL OR merchant_id = $2)",
-        )
-        .await?;
-    let attempts_sql = c
-        .prepare_cached(
-            "SELECT a.* FROM attempts a JOIN orders o ON o.id = a.order_id
-             WHERE a.order_id = $1 AND ($2::TEXT IS NULL OR o.merchant_id = $2)
-             ORDER BY a.created_at, a.id",
-        )
-        .await?;
+    let order_sql = c.prepare_cached(q::OF_MERCHANT.pg).await?;
+    let attempts_sql = c.prepare_cached(q::ATTEMPTS_OF_MERCHANT.pg).await?;
     let id = id.as_str();
     let merchant = merchant.map(MerchantId::as_str);
     let params: db::Params<'_> = &[&id, &merchant];
@@ -180,8 +171,7 @@ async fn existing(tx: &Transaction<'_>, new: &NewOrder) -> Result<Option<CreateO
     let Some(reference) = &new.order.reference else {
         return Ok(None);
     };
-    let sql =
-        "SELECT request_md5, response_data FROM orders WHERE merchant_id = $1 AND reference = $2";
+    let sql = q::FIRST_REQUEST.pg;
     let row = db::opt(
         tx,
         sql,
@@ -202,7 +192,7 @@ pub(super) async fn set_response_data(
     order: &OrderId,
     response_data: &str,
 ) -> Result<bool> {
-    let sql = "UPDATE orders SET response_data = $1 WHERE id = $2 AND response_data = ''";
+    let sql = q::SET_RESPONSE_DATA.pg;
     Ok(db::exec(tx, sql, &[&response_data, &order.as_str()]).await? == 1)
 }
 
@@ -213,15 +203,10 @@ pub(super) async fn close_expired(
     now: Timestamp,
 ) -> Result<()> {
     let at = now.epoch_millis();
+    db::exec(tx, q::CLOSE_EXPIRED.pg, &[&at, &order_id]).await?;
     db::exec(
         tx,
-        "UPDATE orders SET status = 'expired', finished_at = $1 WHERE id = $2 AND status = 'processing'",
-        &[&at, &order_id],
-    )
-    .await?;
-    db::exec(
-        tx,
-        "UPDATE attempts SET status = $1, settled_at = $2 WHERE order_id = $3 AND status = $4",
+        q::CLOSE_PENDING_ATTEMPTS.pg,
         &[
             &AttemptStatus::Expired.code(),
             &at,
@@ -238,12 +223,7 @@ pub(super) async fn close_if_expired(
     order: &OrderId,
     now: Timestamp,
 ) -> Result<bool> {
-    let due = db::opt(
-        tx,
-        "SELECT id FROM orders WHERE id = $1 AND status = 'processing' AND expires_at <= $2 FOR UPDATE",
-        &[&order.as_str(), &now.epoch_millis()],
-    )
-    .await?;
+    let due = db::opt(tx, q::EXPIRED.pg, &[&order.as_str(), &now.epoch_millis()]).await?;
     if due.is_none() {
         return Ok(false);
     }
@@ -260,8 +240,7 @@ pub(super) async fn expire_due(
 ) -> Result<Vec<OrderId>> {
     let rows = db::all(
         tx,
-        "SELECT id FROM orders WHERE status = 'processing' AND expires_at <= $1
-         ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+        q::EXPIRED_DUE.pg,
         &[&now.epoch_millis(), &i64::from(limit)],
     )
     .await?;

@@ -3,6 +3,7 @@
 
 use super::attempts;
 use super::{PgStore, db};
+use crate::refunds::q;
 use crate::rows::{self, RefundRow};
 use crate::{BeginRefund, NewRefund, Result, StoreError};
 use async_trait::async_trait;
@@ -14,20 +15,19 @@ pub(super) fn refund(row: &tokio_postgres::Row) -> Result<Refund> {
 }
 
 pub(super) async fn of_payment(c: &impl GenericClient, payment: &AttemptId) -> Result<Vec<Refund>> {
-    let sql = "SELECT * FROM refunds WHERE payment_id = $1 ORDER BY created_at, id";
+    let sql = q::OF_PAYMENT.pg;
     db::each(db::all(c, sql, &[&payment.as_str()]).await?, refund)
 }
 
 pub(super) async fn by_id(c: &impl GenericClient, id: &RefundId) -> Result<Option<Refund>> {
-    let row = db::opt(c, "SELECT * FROM refunds WHERE id = $1", &[&id.as_str()]).await?;
+    let row = db::opt(c, q::BY_ID.pg, &[&id.as_str()]).await?;
     row.as_ref().map(refund).transpose()
 }
 
 pub(super) async fn begin(tx: &Transaction<'_>, r: &NewRefund) -> Result<BeginRefund> {
     let payment = db::opt(
         tx,
-        "SELECT a.* FROM attempts a JOIN orders o ON o.id = a.order_id
-         WHERE a.id = $1 AND o.merchant_id = $2 FOR UPDATE OF a",
+        q::PAYMENT.pg,
         &[&r.payment_id.as_str(), &r.merchant_id.as_str()],
     )
     .await?;
@@ -38,7 +38,7 @@ pub(super) async fn begin(tx: &Transaction<'_>, r: &NewRefund) -> Result<BeginRe
     if let Some(merchant_refund_id) = &r.merchant_refund_id {
         let earlier = db::opt(
             tx,
-            "SELECT * FROM refunds WHERE merchant_id = $1 AND merchant_refund_id = $2",
+            q::BY_MERCHANT_REFUND_ID.pg,
             &[&r.merchant_id.as_str(), merchant_refund_id],
         )
         .await?;
@@ -51,8 +51,7 @@ pub(super) async fn begin(tx: &Transaction<'_>, r: &NewRefund) -> Result<BeginRe
         // here for the first, then finds its refund.
         let earlier = db::opt(
             tx,
-            "SELECT * FROM refunds WHERE merchant_id = $1 AND request_key = $2 AND created_at >= $3
-             ORDER BY created_at DESC LIMIT 1",
+            q::BY_REQUEST_KEY.pg,
             &[
                 &r.merchant_id.as_str(),
                 &request.key,
@@ -67,14 +66,9 @@ pub(super) async fn begin(tx: &Transaction<'_>, r: &NewRefund) -> Result<BeginRe
     if payment.status != AttemptStatus::Paid {
         return Ok(BeginRefund::NotRefundable(payment.status));
     }
-    let held: i64 = db::one(
-        tx,
-        "SELECT COALESCE(SUM(amount), 0)::BIGINT FROM refunds
-         WHERE payment_id = $1 AND status IN ('pending', 'success')",
-        &[&payment.id.as_str()],
-    )
-    .await?
-    .try_get(0)?;
+    let held: i64 = db::one(tx, q::HELD.pg, &[&payment.id.as_str()])
+        .await?
+        .try_get(0)?;
     let refundable = payment
         .money
         .amount
@@ -96,8 +90,7 @@ pub(super) async fn begin(tx: &Transaction<'_>, r: &NewRefund) -> Result<BeginRe
     };
     let inserted = db::exec(
         tx,
-        "INSERT INTO refunds (id, merchant_id, payment_id, merchant_refund_id, amount, currency, status, created_at,
-         request_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
+        q::INSERT.pg,
         &[
             &refund.id.as_str(),
             &refund.merchant_id.as_str(),
@@ -128,9 +121,13 @@ pub(super) async fn finish(
 ) -> Result<Refund> {
     db::exec(
         tx,
-        "UPDATE refunds SET status = $1, finished_at = $2, channel_refund_id = COALESCE($3, channel_refund_id)
-         WHERE id = $4 AND status = 'pending'",
-        &[&status.code(), &at.epoch_millis(), &channel_refund_id, &id.as_str()],
+        q::FINISH.pg,
+        &[
+            &status.code(),
+            &at.epoch_millis(),
+            &channel_refund_id,
+            &id.as_str(),
+        ],
     )
     .await?;
     by_id(tx, id).await?.ok_or(StoreError::NotFound("refund"))

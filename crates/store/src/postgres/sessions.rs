@@ -2,6 +2,7 @@
 
 use super::{PgStore, db};
 use crate::rows::UserRow;
+use crate::sessions::q;
 use crate::{NewSession, Result, UserRecord};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
@@ -10,7 +11,7 @@ use ottgate_core::Timestamp;
 pub(super) async fn insert_session(tx: &Transaction<'_>, s: &NewSession) -> Result<()> {
     db::exec(
         tx,
-        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        q::INSERT.pg,
         &[
             &s.id_hash,
             &s.user_id,
@@ -27,29 +28,18 @@ pub(super) async fn session_user(
     id_hash: &str,
     now: Timestamp,
 ) -> Result<Option<UserRecord>> {
-    let row = db::opt(
-        c,
-        "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.id_hash = $1 AND s.expires_at > $2",
-        &[&id_hash, &now.epoch_millis()],
-    )
-    .await?;
+    let row = db::opt(c, q::USER_OF.pg, &[&id_hash, &now.epoch_millis()]).await?;
     row.map(|row| UserRow::from_pg(&row)?.into_user())
         .transpose()
 }
 
 pub(super) async fn end_session(tx: &Transaction<'_>, id_hash: &str) -> Result<()> {
-    db::exec(tx, "DELETE FROM sessions WHERE id_hash = $1", &[&id_hash]).await?;
+    db::exec(tx, q::END.pg, &[&id_hash]).await?;
     Ok(())
 }
 
 pub(super) async fn end_user_sessions(tx: &Transaction<'_>, email: &str) -> Result<()> {
-    db::exec(
-        tx,
-        "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE email = $1)",
-        &[&email.to_lowercase()],
-    )
-    .await?;
+    db::exec(tx, q::END_OF_USER_BY_EMAIL.pg, &[&email.to_lowercase()]).await?;
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 //! address at once take turns and neither overtakes the limit.
 
 use super::{PgStore, db};
+use crate::sign_ins::q;
 use crate::{Result, SignInAttempt};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
@@ -12,7 +13,7 @@ pub(super) async fn reserve(tx: &Transaction<'_>, a: &SignInAttempt) -> Result<O
     let now = a.now.epoch_millis();
     let trusted = db::opt(
         tx,
-        "SELECT 1 FROM sign_in_trust WHERE pair = $1 AND since > $2",
+        q::TRUSTED.pg,
         &[&a.pair, &now.saturating_sub(db::millis(a.trust))],
     )
     .await?
@@ -30,35 +31,20 @@ pub(super) async fn reserve(tx: &Transaction<'_>, a: &SignInAttempt) -> Result<O
             &[key],
         )
         .await?;
-        let failures: i64 = db::one(
-            tx,
-            "SELECT COUNT(*) FROM sign_in_failures WHERE key = $1 AND at > $2",
-            &[key, &since],
-        )
-        .await?
-        .try_get(0)?;
+        let failures: i64 = db::one(tx, q::FAILURES.pg, &[key, &since])
+            .await?
+            .try_get(0)?;
         if failures >= i64::from(*limit) {
             return Ok(None);
         }
     }
     let mut reserved = Vec::with_capacity(counters.len());
     for (key, _) in &counters {
-        let row = db::one(
-            tx,
-            "INSERT INTO sign_in_failures (key, at) VALUES ($1, $2) RETURNING id",
-            &[key, &now],
-        )
-        .await?;
+        let row = db::one(tx, q::RESERVE.pg, &[key, &now]).await?;
         reserved.push(row.try_get(0)?);
     }
     // Failures that left every window, a few at a time.
-    db::exec(
-        tx,
-        "DELETE FROM sign_in_failures WHERE id IN
-         (SELECT id FROM sign_in_failures WHERE at <= $1 LIMIT 100)",
-        &[&since],
-    )
-    .await?;
+    db::exec(tx, q::FORGET_OLD.pg, &[&since]).await?;
     Ok(Some(reserved))
 }
 
@@ -74,13 +60,7 @@ pub(super) async fn release(
     )
     .await?;
     if let Some((pair, at)) = trust {
-        db::exec(
-            tx,
-            "INSERT INTO sign_in_trust (pair, since) VALUES ($1, $2)
-             ON CONFLICT (pair) DO UPDATE SET since = excluded.since",
-            &[pair, &at.epoch_millis()],
-        )
-        .await?;
+        db::exec(tx, q::TRUST.pg, &[pair, &at.epoch_millis()]).await?;
     }
     Ok(())
 }

@@ -2,25 +2,20 @@
 
 use super::{PgStore, db};
 use crate::rows::UserRow;
+use crate::users::q;
 use crate::{NewUser, Result, StoreError, UserRecord, UserRemoval, UserRole};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
 use ottgate_core::MerchantId;
 
 pub(super) async fn insert(tx: &Transaction<'_>, user: &NewUser) -> Result<UserRecord> {
-    let merchant = db::opt(
-        tx,
-        "SELECT id FROM merchants WHERE id = $1",
-        &[&user.merchant_id.as_str()],
-    )
-    .await?;
+    let merchant = db::opt(tx, q::MERCHANT_EXISTS.pg, &[&user.merchant_id.as_str()]).await?;
     if merchant.is_none() {
         return Err(StoreError::NotFound("merchant"));
     }
     let row = db::opt(
         tx,
-        "INSERT INTO users (merchant_id, email, password_hash, role, created_at)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (email) DO NOTHING RETURNING *",
+        q::INSERT.pg,
         &[
             &user.merchant_id.as_str(),
             &user.email.to_lowercase(),
@@ -34,12 +29,7 @@ pub(super) async fn insert(tx: &Transaction<'_>, user: &NewUser) -> Result<UserR
 }
 
 pub(super) async fn by_email(c: &impl GenericClient, email: &str) -> Result<Option<UserRecord>> {
-    let row = db::opt(
-        c,
-        "SELECT * FROM users WHERE email = $1",
-        &[&email.to_lowercase()],
-    )
-    .await?;
+    let row = db::opt(c, q::BY_EMAIL.pg, &[&email.to_lowercase()]).await?;
     row.map(|row| UserRow::from_pg(&row)?.into_user())
         .transpose()
 }
@@ -48,12 +38,7 @@ pub(super) async fn of_merchant(
     c: &impl GenericClient,
     merchant: &MerchantId,
 ) -> Result<Vec<UserRecord>> {
-    let rows = db::all(
-        c,
-        "SELECT * FROM users WHERE merchant_id = $1 ORDER BY email",
-        &[&merchant.as_str()],
-    )
-    .await?;
+    let rows = db::all(c, q::OF_MERCHANT.pg, &[&merchant.as_str()]).await?;
     db::each(rows, |row| UserRow::from_pg(row)?.into_user())
 }
 
@@ -62,7 +47,7 @@ pub(super) async fn set_password(
     email: &str,
     password_hash: &str,
 ) -> Result<bool> {
-    let sql = "UPDATE users SET password_hash = $1 WHERE email = $2";
+    let sql = q::SET_PASSWORD.pg;
     let changed = db::exec(tx, sql, &[&password_hash, &email.to_lowercase()]).await? == 1;
     // A new password signs the user out everywhere.
     super::sessions::end_user_sessions(tx, email).await?;
@@ -94,8 +79,8 @@ pub(super) async fn remove(
         return Ok(UserRemoval::LastAdmin);
     }
     let id: i64 = user.try_get("id")?;
-    db::exec(tx, "DELETE FROM sessions WHERE user_id = $1", &[&id]).await?;
-    db::exec(tx, "DELETE FROM users WHERE id = $1", &[&id]).await?;
+    db::exec(tx, q::END_SESSIONS.pg, &[&id]).await?;
+    db::exec(tx, q::DELETE.pg, &[&id]).await?;
     Ok(UserRemoval::Removed)
 }
 

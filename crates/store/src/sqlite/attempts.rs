@@ -3,6 +3,7 @@
 
 use super::{Due, SqliteStore, db};
 use super::{ID_RETRIES, deliveries, orders};
+use crate::attempts::q;
 use crate::rows::{self, AttemptRow};
 use crate::{Result, SettleOutcome, SettleRequest, StartOutcome, StoreError};
 use async_trait::async_trait;
@@ -20,7 +21,7 @@ fn one(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Optio
 }
 
 pub(super) fn by_id(c: &Connection, id: &AttemptId) -> Result<Option<Attempt>> {
-    one(c, "SELECT * FROM attempts WHERE id = ?1", [id.as_str()])
+    one(c, q::BY_ID.sqlite, [id.as_str()])
 }
 
 /// Attempt `id` if it belongs to an order of `merchant`: ownership inside the one lookup.
@@ -29,18 +30,13 @@ pub(super) fn of_merchant(
     merchant: &MerchantId,
     id: &AttemptId,
 ) -> Result<Option<Attempt>> {
-    one(
-        c,
-        "SELECT attempts.* FROM attempts JOIN orders ON orders.id = attempts.order_id
-         WHERE attempts.id = ?1 AND orders.merchant_id = ?2",
-        [id.as_str(), merchant.as_str()],
-    )
+    one(c, q::OF_MERCHANT.sqlite, [id.as_str(), merchant.as_str()])
 }
 
 pub(super) fn of_order(c: &Connection, order: &OrderId) -> Result<Vec<Attempt>> {
     db::all(
         c,
-        "SELECT * FROM attempts WHERE order_id = ?1 ORDER BY created_at, id",
+        q::OF_ORDER.sqlite,
         [order.as_str()],
         AttemptRow::from_sqlite,
     )?
@@ -50,7 +46,7 @@ pub(super) fn of_order(c: &Connection, order: &OrderId) -> Result<Vec<Attempt>> 
 }
 
 pub(super) fn load(c: &Connection, id: &str) -> Result<Attempt> {
-    one(c, "SELECT * FROM attempts WHERE id = ?1", [id])?.ok_or(StoreError::NotFound("attempt"))
+    one(c, q::BY_ID.sqlite, [id])?.ok_or(StoreError::NotFound("attempt"))
 }
 
 /// Inserts a new pending attempt of `order`, retrying an id that collides with one
@@ -110,8 +106,7 @@ pub(super) fn start(
     }
     let pending = one(
         c,
-        "SELECT * FROM attempts WHERE order_id = ?1 AND method = ?2 AND status = ?3
-         ORDER BY created_at DESC LIMIT 1",
+        q::PENDING_OF_METHOD.sqlite,
         [
             order_id.as_str(),
             method.code(),

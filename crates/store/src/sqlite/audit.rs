@@ -1,6 +1,7 @@
 //! The `audit_log` table.
 
 use super::{SqliteStore, db};
+use crate::audit::q;
 use crate::rows::AuditRow;
 use crate::{AuditEntry, Result};
 use async_trait::async_trait;
@@ -10,8 +11,7 @@ use rusqlite::{Connection, params};
 pub(super) fn record_audit(c: &Connection, e: &AuditEntry) -> Result<()> {
     db::exec(
         c,
-        "INSERT INTO audit_log (merchant_id, actor, action, subject, detail, at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        q::INSERT.sqlite,
         params![
             e.merchant_id.as_str(),
             &e.actor,
@@ -31,8 +31,7 @@ pub(super) fn audit_log(
 ) -> Result<Vec<AuditEntry>> {
     db::all(
         c,
-        "SELECT merchant_id, actor, action, subject, detail, at FROM audit_log
-         WHERE merchant_id = ?1 ORDER BY id DESC LIMIT ?2",
+        q::OF_MERCHANT.sqlite,
         params![merchant.as_str(), i64::from(limit)],
         AuditRow::from_sqlite,
     )?

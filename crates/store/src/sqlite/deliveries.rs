@@ -2,6 +2,7 @@
 //! it announces) and `delivery_attempts` (every try, for the merchant to see).
 
 use super::{SqliteStore, db};
+use crate::deliveries::q;
 use crate::rows::{DeliveryAttemptRowDb, DeliveryRow};
 use crate::{
     Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryState, Event, NewDelivery,
@@ -20,17 +21,13 @@ fn many(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<
 }
 
 pub(super) fn of_order(c: &Connection, order: &OrderId) -> Result<Vec<Delivery>> {
-    many(
-        c,
-        "SELECT * FROM deliveries WHERE order_id = ?1 ORDER BY id",
-        [order.as_str()],
-    )
+    many(c, q::OF_ORDER.sqlite, [order.as_str()])
 }
 
 pub(super) fn attempts_of(c: &Connection, delivery_id: i64) -> Result<Vec<DeliveryAttemptRow>> {
     Ok(db::all(
         c,
-        "SELECT * FROM delivery_attempts WHERE delivery_id = ?1 ORDER BY attempt_no",
+        q::ATTEMPTS_OF.sqlite,
         [delivery_id],
         DeliveryAttemptRowDb::from_sqlite,
     )?
@@ -40,20 +37,14 @@ pub(super) fn attempts_of(c: &Connection, delivery_id: i64) -> Result<Vec<Delive
 }
 
 pub(super) fn next_due(c: &Connection) -> Result<Option<Timestamp>> {
-    let next: Option<i64> = db::one(
-        c,
-        "SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'",
-        [],
-        db::first,
-    )?;
+    let next: Option<i64> = db::one(c, q::NEXT_DUE.sqlite, [], db::first)?;
     Ok(next.map(Timestamp::from_epoch_millis))
 }
 
 pub(super) fn insert(c: &Connection, d: &NewDelivery, now: Timestamp) -> Result<()> {
     db::exec(
         c,
-        "INSERT INTO deliveries (notify_id, merchant_id, order_id, attempt_id, event, url, body, state,
-         next_attempt_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', ?8, ?8)",
+        q::INSERT.sqlite,
         params![
             d.notify_id.as_str(),
             d.merchant_id.as_str(),
@@ -157,10 +148,7 @@ pub(super) fn events(
 ) -> Result<Vec<Event>> {
     let rows = db::all(
         c,
-        "SELECT d.*, (SELECT a.http_status FROM delivery_attempts a WHERE a.delivery_id = d.id
-                      ORDER BY a.attempt_no DESC LIMIT 1) AS last_http_status
-         FROM deliveries d WHERE d.merchant_id = ?1 AND d.created_at >= ?2
-         ORDER BY d.id DESC LIMIT ?3",
+        q::EVENTS.sqlite,
         params![merchant.as_str(), since.epoch_millis(), i64::from(limit)],
         |row| {
             let status: Option<i64> = row.get("last_http_status")?;
@@ -187,9 +175,7 @@ pub(super) fn redeliver(
         c,
         // A callback on its way now (pending, its lease live) is not sent beside itself:
         // this redelivery joins that attempt, which keeps its lease (and records itself).
-        "UPDATE deliveries SET state = 'pending', next_attempt_at =
-           CASE WHEN state = 'pending' AND lease_until > ?1 THEN next_attempt_at ELSE ?1 END
-         WHERE merchant_id = ?2 AND notify_id = ?3 RETURNING *",
+        q::REDELIVER.sqlite,
         params![now.epoch_millis(), merchant.as_str(), notify_id.as_str()],
         DeliveryRow::from_sqlite,
     )?
@@ -200,8 +186,7 @@ pub(super) fn redeliver(
 pub(super) fn prune(c: &Connection, before: Timestamp, limit: u32) -> Result<u64> {
     let ids: Vec<i64> = db::all(
         c,
-        "SELECT id FROM deliveries WHERE state IN ('delivered', 'exhausted') AND created_at < ?1
-         ORDER BY id LIMIT ?2",
+        q::TO_PRUNE.sqlite,
         params![before.epoch_millis(), i64::from(limit)],
         db::first,
     )?;

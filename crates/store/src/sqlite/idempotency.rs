@@ -1,6 +1,7 @@
 //! The `idempotency_keys` table: requests that create or move money, made safe to retry.
 
 use super::{SqliteStore, db};
+use crate::idempotency::q;
 use crate::rows::IdempotencyRow;
 use crate::{Idempotency, IdempotencyClaim, Result};
 use async_trait::async_trait;
@@ -10,8 +11,7 @@ use rusqlite::{Connection, params};
 pub(super) fn claim(c: &Connection, claim: &IdempotencyClaim) -> Result<Idempotency> {
     let row = db::opt(
         c,
-        "SELECT request_hash, state, response_status, response_body, created_at, locked_until
-         FROM idempotency_keys WHERE merchant_id = ?1 AND scope = ?2 AND key = ?3",
+        q::KEY.sqlite,
         [
             claim.merchant_id.as_str(),
             claim.scope.as_str(),
@@ -54,8 +54,7 @@ pub(super) struct Answer {
 pub(super) fn finish(c: &Connection, a: &Answer) -> Result<()> {
     db::exec(
         c,
-        "UPDATE idempotency_keys SET state = 'done', response_status = ?1, response_body = ?2
-         WHERE merchant_id = ?3 AND scope = ?4 AND key = ?5",
+        q::FINISH.sqlite,
         params![
             i64::from(a.status),
             &a.body,
@@ -68,11 +67,7 @@ pub(super) fn finish(c: &Connection, a: &Answer) -> Result<()> {
 }
 
 pub(super) fn release(c: &Connection, merchant: &MerchantId, scope: &str, key: &str) -> Result<()> {
-    db::exec(
-        c,
-        "DELETE FROM idempotency_keys WHERE merchant_id = ?1 AND scope = ?2 AND key = ?3 AND state = 'started'",
-        [merchant.as_str(), scope, key],
-    )?;
+    db::exec(c, q::RELEASE.sqlite, [merchant.as_str(), scope, key])?;
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! The `merchants` table: who may use the gateway, with their sealed secrets.
 
 use super::{SqliteStore, db};
+use crate::merchants::q;
 use crate::rows::{self, MerchantRow};
 use crate::{MerchantRecord, Result, StoreError};
 use async_trait::async_trait;
@@ -14,11 +15,11 @@ fn one_by(c: &Connection, sql: &str, value: &str) -> Result<Option<MerchantRecor
 }
 
 pub(super) fn by_id(c: &Connection, id: &MerchantId) -> Result<Option<MerchantRecord>> {
-    one_by(c, "SELECT * FROM merchants WHERE id = ?1", id.as_str())
+    one_by(c, q::BY_ID.sqlite, id.as_str())
 }
 
 pub(super) fn by_app_id(c: &Connection, app_id: &str) -> Result<Option<MerchantRecord>> {
-    one_by(c, "SELECT * FROM merchants WHERE app_id = ?1", app_id)
+    one_by(c, q::BY_APP_ID.sqlite, app_id)
 }
 
 pub(super) fn insert(c: &Connection, record: &MerchantRecord) -> Result<()> {
@@ -34,9 +35,7 @@ pub(super) fn insert(c: &Connection, record: &MerchantRecord) -> Result<()> {
     }
     db::exec(
         c,
-        "INSERT INTO merchants (id, name, shop_id, operator_id, app_id, app_key_hash, sign_key_sealed,
-         currencies, methods, created_at, wechat_sub_mch_id, mcc)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        q::INSERT.sqlite,
         params![
             m.id.as_str(),
             m.name.as_str(),
@@ -63,8 +62,7 @@ pub(super) fn rotate_sign_key(
 ) -> Result<bool> {
     let updated = db::exec(
         c,
-        "UPDATE merchants SET previous_sign_key_sealed = sign_key_sealed,
-         previous_sign_key_until = ?1, sign_key_sealed = ?2 WHERE id = ?3",
+        q::ROTATE_SIGN_KEY.sqlite,
         params![previous_until.epoch_millis(), sealed, id.as_str()],
     )?;
     Ok(updated == 1)
@@ -77,8 +75,7 @@ pub(super) fn rotate_webhook_secret(
 ) -> Result<Option<u32>> {
     let version: Option<i64> = db::opt(
         c,
-        "UPDATE merchants SET webhook_secret_version = webhook_secret_version + 1,
-         previous_webhook_until = ?1 WHERE id = ?2 RETURNING webhook_secret_version",
+        q::ROTATE_WEBHOOK_SECRET.sqlite,
         params![previous_until.epoch_millis(), id.as_str()],
         db::first,
     )?;
@@ -95,7 +92,7 @@ pub(super) fn update_channels(
 ) -> Result<bool> {
     let updated = db::exec(
         c,
-        "UPDATE merchants SET methods = ?1, wechat_sub_mch_id = ?2, mcc = ?3 WHERE id = ?4",
+        q::UPDATE_CHANNELS.sqlite,
         params![
             rows::join_codes(methods.iter().map(|m| m.code())),
             &ids.wechat_sub_mch_id,

@@ -171,21 +171,12 @@ impl Store for SqliteStore {
                         u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
                     ))
                 };
-                let orders = db::all(
-                    c,
-                    "SELECT status, COUNT(*) FROM orders GROUP BY status",
-                    [],
-                    count,
-                )?;
-                let deliveries = db::all(
-                    c,
-                    "SELECT state, COUNT(*) FROM deliveries GROUP BY state",
-                    [],
-                    count,
-                )?;
+                let orders = db::all(c, crate::orders::q::COUNT_BY_STATUS.sqlite, [], count)?;
+                let deliveries =
+                    db::all(c, crate::deliveries::q::COUNT_BY_STATE.sqlite, [], count)?;
                 let leased: i64 = db::one(
                     c,
-                    "SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND lease_until > ?1",
+                    crate::deliveries::q::COUNT_LEASED.sqlite,
                     [now.epoch_millis()],
                     db::first,
                 )?;

@@ -2,6 +2,7 @@
 
 use super::{ID_RETRIES, attempts};
 use super::{SqliteStore, db};
+use crate::orders::q;
 use crate::rows::{self, AttemptRow, OrderRow};
 use crate::{CreateOutcome, NewOrder, Result, StoreError};
 use async_trait::async_trait;
@@ -17,11 +18,11 @@ fn one(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Optio
 }
 
 pub(super) fn by_id(c: &Connection, id: &OrderId) -> Result<Option<Order>> {
-    one(c, "SELECT * FROM orders WHERE id = ?1", [id.as_str()])
+    one(c, q::BY_ID.sqlite, [id.as_str()])
 }
 
 pub(super) fn by_token(c: &Connection, token: &CheckoutToken) -> Result<Option<Order>> {
-    one(c, "SELECT * FROM orders WHERE token = ?1", [token.as_str()])
+    one(c, q::BY_TOKEN.sqlite, [token.as_str()])
 }
 
 pub(super) fn by_reference(
@@ -31,7 +32,7 @@ pub(super) fn by_reference(
 ) -> Result<Option<Order>> {
     one(
         c,
-        "SELECT * FROM orders WHERE merchant_id = ?1 AND reference = ?2",
+        q::BY_REFERENCE.sqlite,
         [merchant.as_str(), reference.as_str()],
     )
 }
@@ -43,7 +44,7 @@ pub(super) fn with_reference(
 ) -> Result<Vec<Order>> {
     db::all(
         c,
-        "SELECT * FROM orders WHERE reference = ?1 ORDER BY created_at LIMIT ?2",
+        q::WITH_REFERENCE.sqlite,
         params![reference.as_str(), i64::from(limit)],
         OrderRow::from_sqlite,
     )?
@@ -63,18 +64,15 @@ pub(super) fn with_attempts(
 ) -> Result<Option<(Order, Vec<Attempt>)>> {
     c.execute_batch("BEGIN")?;
     let read = (|| {
-        let order = one(
-            c,
-            "SELECT * FROM orders WHERE id = ?1 AND (?2 IS NULL OR merchant_id = ?2)",
-            rusqlite::params![id.as_str(), merchant.map(MerchantId::as_str)],
-        )?;
+        let key = rusqlite::params![id.as_str(), merchant.map(MerchantId::as_str)];
+        let order = one(c, q::OF_MERCHANT.sqlite, key)?;
         let Some(order) = order else {
             return Ok(None);
         };
         let attempts = db::all(
             c,
-            "SELECT * FROM attempts WHERE order_id = ?1 ORDER BY created_at, id",
-            [id.as_str()],
+            q::ATTEMPTS_OF_MERCHANT.sqlite,
+            key,
             AttemptRow::from_sqlite,
         )?
         .into_iter()
@@ -87,7 +85,7 @@ pub(super) fn with_attempts(
 }
 
 pub(super) fn load(c: &Connection, id: &str) -> Result<Order> {
-    one(c, "SELECT * FROM orders WHERE id = ?1", [id])?.ok_or(StoreError::NotFound("order"))
+    one(c, q::BY_ID.sqlite, [id])?.ok_or(StoreError::NotFound("order"))
 }
 
 pub(super) fn create(c: &Connection, new: &NewOrder) -> Result<CreateOutcome> {
@@ -95,7 +93,7 @@ pub(super) fn create(c: &Connection, new: &NewOrder) -> Result<CreateOutcome> {
     if let Some(reference) = &o.reference {
         let existing = db::opt(
             c,
-            "SELECT request_md5, response_data FROM orders WHERE merchant_id = ?1 AND reference = ?2",
+            q::FIRST_REQUEST.sqlite,
             [o.merchant_id.as_str(), reference.as_str()],
             |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)),
         )?;
@@ -168,7 +166,7 @@ pub(super) fn set_response_data(
 ) -> Result<bool> {
     let updated = db::exec(
         c,
-        "UPDATE orders SET response_data = ?1 WHERE id = ?2 AND response_data = ''",
+        q::SET_RESPONSE_DATA.sqlite,
         [response_data, order.as_str()],
     )?;
     Ok(updated == 1)
@@ -178,12 +176,12 @@ pub(super) fn set_response_data(
 pub(super) fn close_expired(c: &Connection, order_id: &str, now: Timestamp) -> Result<()> {
     db::exec(
         c,
-        "UPDATE orders SET status = 'expired', finished_at = ?1 WHERE id = ?2 AND status = 'processing'",
+        q::CLOSE_EXPIRED.sqlite,
         params![now.epoch_millis(), order_id],
     )?;
     db::exec(
         c,
-        "UPDATE attempts SET status = ?1, settled_at = ?2 WHERE order_id = ?3 AND status = ?4",
+        q::CLOSE_PENDING_ATTEMPTS.sqlite,
         params![
             AttemptStatus::Expired.code(),
             now.epoch_millis(),
@@ -197,7 +195,7 @@ pub(super) fn close_expired(c: &Connection, order_id: &str, now: Timestamp) -> R
 pub(super) fn close_if_expired(c: &Connection, order: &OrderId, now: Timestamp) -> Result<bool> {
     let due: Option<String> = db::opt(
         c,
-        "SELECT id FROM orders WHERE id = ?1 AND status = 'processing' AND expires_at <= ?2",
+        q::EXPIRED.sqlite,
         params![order.as_str(), now.epoch_millis()],
         db::first,
     )?;
@@ -211,7 +209,7 @@ pub(super) fn close_if_expired(c: &Connection, order: &OrderId, now: Timestamp) 
 pub(super) fn expire_due(c: &Connection, now: Timestamp, limit: u32) -> Result<Vec<OrderId>> {
     let ids: Vec<String> = db::all(
         c,
-        "SELECT id FROM orders WHERE status = 'processing' AND expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+        q::EXPIRED_DUE.sqlite,
         params![now.epoch_millis(), i64::from(limit)],
         db::first,
     )?;

@@ -2,6 +2,7 @@
 //! exceeds what was paid.
 
 use super::{Due, SqliteStore, db};
+use crate::refunds::q;
 use crate::rows::{self, AttemptRow, RefundRow};
 use crate::{BeginRefund, NewRefund, Result, StoreError};
 use async_trait::async_trait;
@@ -17,7 +18,7 @@ fn one(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Optio
 pub(super) fn of_payment(c: &Connection, payment: &AttemptId) -> Result<Vec<Refund>> {
     db::all(
         c,
-        "SELECT * FROM refunds WHERE payment_id = ?1 ORDER BY created_at, id",
+        q::OF_PAYMENT.sqlite,
         [payment.as_str()],
         RefundRow::from_sqlite,
     )?
@@ -27,13 +28,13 @@ pub(super) fn of_payment(c: &Connection, payment: &AttemptId) -> Result<Vec<Refu
 }
 
 pub(super) fn by_id(c: &Connection, id: &RefundId) -> Result<Option<Refund>> {
-    one(c, "SELECT * FROM refunds WHERE id = ?1", [id.as_str()])
+    one(c, q::BY_ID.sqlite, [id.as_str()])
 }
 
 pub(super) fn begin(c: &Connection, r: &NewRefund) -> Result<BeginRefund> {
     let payment = db::opt(
         c,
-        "SELECT a.* FROM attempts a JOIN orders o ON o.id = a.order_id WHERE a.id = ?1 AND o.merchant_id = ?2",
+        q::PAYMENT.sqlite,
         [r.payment_id.as_str(), r.merchant_id.as_str()],
         AttemptRow::from_sqlite,
     )?;
@@ -44,7 +45,7 @@ pub(super) fn begin(c: &Connection, r: &NewRefund) -> Result<BeginRefund> {
     if let Some(merchant_refund_id) = &r.merchant_refund_id {
         let earlier = one(
             c,
-            "SELECT * FROM refunds WHERE merchant_id = ?1 AND merchant_refund_id = ?2",
+            q::BY_MERCHANT_REFUND_ID.sqlite,
             [r.merchant_id.as_str(), merchant_refund_id.as_str()],
         )?;
         if let Some(earlier) = earlier {
@@ -54,8 +55,7 @@ pub(super) fn begin(c: &Connection, r: &NewRefund) -> Result<BeginRefund> {
     if let Some(request) = &r.request {
         let earlier = one(
             c,
-            "SELECT * FROM refunds WHERE merchant_id = ?1 AND request_key = ?2 AND created_at >= ?3
-             ORDER BY created_at DESC LIMIT 1",
+            q::BY_REQUEST_KEY.sqlite,
             params![
                 r.merchant_id.as_str(),
                 &request.key,
@@ -69,12 +69,7 @@ pub(super) fn begin(c: &Connection, r: &NewRefund) -> Result<BeginRefund> {
     if payment.status != AttemptStatus::Paid {
         return Ok(BeginRefund::NotRefundable(payment.status));
     }
-    let held: i64 = db::one(
-        c,
-        "SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE payment_id = ?1 AND status IN ('pending', 'success')",
-        [payment.id.as_str()],
-        db::first,
-    )?;
+    let held: i64 = db::one(c, q::HELD.sqlite, [payment.id.as_str()], db::first)?;
     let refundable = payment
         .money
         .amount
@@ -96,8 +91,7 @@ pub(super) fn begin(c: &Connection, r: &NewRefund) -> Result<BeginRefund> {
     };
     db::exec(
         c,
-        "INSERT INTO refunds (id, merchant_id, payment_id, merchant_refund_id, amount, currency, status, created_at,
-         request_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        q::INSERT.sqlite,
         params![
             refund.id.as_str(),
             refund.merchant_id.as_str(),
@@ -124,8 +118,7 @@ pub(super) struct Finish {
 pub(super) fn finish(c: &Connection, f: &Finish) -> Result<Refund> {
     db::exec(
         c,
-        "UPDATE refunds SET status = ?1, finished_at = ?2, channel_refund_id = COALESCE(?3, channel_refund_id)
-         WHERE id = ?4 AND status = 'pending'",
+        q::FINISH.sqlite,
         params![
             f.status.code(),
             f.at.epoch_millis(),

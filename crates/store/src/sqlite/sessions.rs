@@ -2,6 +2,7 @@
 
 use super::{SqliteStore, db};
 use crate::rows::UserRow;
+use crate::sessions::q;
 use crate::{NewSession, Result, UserRecord};
 use async_trait::async_trait;
 use ottgate_core::Timestamp;
@@ -10,7 +11,7 @@ use rusqlite::{Connection, params};
 pub(super) fn insert_session(c: &Connection, s: &NewSession) -> Result<()> {
     db::exec(
         c,
-        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        q::INSERT.sqlite,
         params![
             &s.id_hash,
             s.user_id,
@@ -28,8 +29,7 @@ pub(super) fn session_user(
 ) -> Result<Option<UserRecord>> {
     db::opt(
         c,
-        "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.id_hash = ?1 AND s.expires_at > ?2",
+        q::USER_OF.sqlite,
         params![id_hash, now.epoch_millis()],
         UserRow::from_sqlite,
     )?
@@ -38,16 +38,12 @@ pub(super) fn session_user(
 }
 
 pub(super) fn end_session(c: &Connection, id_hash: &str) -> Result<()> {
-    db::exec(c, "DELETE FROM sessions WHERE id_hash = ?1", [id_hash])?;
+    db::exec(c, q::END.sqlite, [id_hash])?;
     Ok(())
 }
 
 pub(super) fn end_user_sessions(c: &Connection, email: &str) -> Result<()> {
-    db::exec(
-        c,
-        "DELETE FROM sessions WHERE user_id IN (SELECT id FROM users WHERE email = ?1)",
-        [email.to_lowercase()],
-    )?;
+    db::exec(c, q::END_OF_USER_BY_EMAIL.sqlite, [email.to_lowercase()])?;
     Ok(())
 }
 

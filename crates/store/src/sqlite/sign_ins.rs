@@ -1,6 +1,7 @@
 //! Failed sign-ins (the single writer takes them one at a time).
 
 use super::{SqliteStore, db};
+use crate::sign_ins::q;
 use crate::{Result, SignInAttempt};
 use async_trait::async_trait;
 use ottgate_core::Timestamp;
@@ -10,7 +11,7 @@ pub(super) fn reserve(c: &Connection, a: &SignInAttempt) -> Result<Option<Vec<i6
     let now = a.now.epoch_millis();
     let trusted: Option<i64> = db::opt(
         c,
-        "SELECT 1 FROM sign_in_trust WHERE pair = ?1 AND since > ?2",
+        q::TRUSTED.sqlite,
         params![&a.pair, now.saturating_sub(db::millis(a.trust))],
         db::first,
     )?;
@@ -20,31 +21,16 @@ pub(super) fn reserve(c: &Connection, a: &SignInAttempt) -> Result<Option<Vec<i6
     }
     let since = now.saturating_sub(db::millis(a.window));
     for (key, limit) in &counters {
-        let failures: i64 = db::one(
-            c,
-            "SELECT COUNT(*) FROM sign_in_failures WHERE key = ?1 AND at > ?2",
-            params![key, since],
-            db::first,
-        )?;
+        let failures: i64 = db::one(c, q::FAILURES.sqlite, params![key, since], db::first)?;
         if failures >= i64::from(*limit) {
             return Ok(None);
         }
     }
     let mut reserved = Vec::with_capacity(counters.len());
     for (key, _) in &counters {
-        reserved.push(db::one(
-            c,
-            "INSERT INTO sign_in_failures (key, at) VALUES (?1, ?2) RETURNING id",
-            params![key, now],
-            db::first,
-        )?);
+        reserved.push(db::one(c, q::RESERVE.sqlite, params![key, now], db::first)?);
     }
-    db::exec(
-        c,
-        "DELETE FROM sign_in_failures WHERE id IN
-         (SELECT id FROM sign_in_failures WHERE at <= ?1 LIMIT 100)",
-        [since],
-    )?;
+    db::exec(c, q::FORGET_OLD.sqlite, [since])?;
     Ok(Some(reserved))
 }
 
@@ -57,12 +43,7 @@ pub(super) fn release(
         db::exec(c, "DELETE FROM sign_in_failures WHERE id = ?1", [id])?;
     }
     if let Some((pair, at)) = trust {
-        db::exec(
-            c,
-            "INSERT INTO sign_in_trust (pair, since) VALUES (?1, ?2)
-             ON CONFLICT (pair) DO UPDATE SET since = excluded.since",
-            params![pair, at.epoch_millis()],
-        )?;
+        db::exec(c, q::TRUST.sqlite, params![pair, at.epoch_millis()])?;
     }
     Ok(())
 }

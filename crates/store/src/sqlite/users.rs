@@ -2,6 +2,7 @@
 
 use super::{SqliteStore, db};
 use crate::rows::UserRow;
+use crate::users::q;
 use crate::{NewUser, Result, StoreError, UserRecord, UserRemoval, UserRole};
 use async_trait::async_trait;
 use ottgate_core::MerchantId;
@@ -10,7 +11,7 @@ use rusqlite::{Connection, params};
 pub(super) fn insert(c: &Connection, user: &NewUser) -> Result<UserRecord> {
     let merchant: Option<String> = db::opt(
         c,
-        "SELECT id FROM merchants WHERE id = ?1",
+        q::MERCHANT_EXISTS.sqlite,
         [user.merchant_id.as_str()],
         db::first,
     )?;
@@ -19,8 +20,7 @@ pub(super) fn insert(c: &Connection, user: &NewUser) -> Result<UserRecord> {
     }
     let row = db::opt(
         c,
-        "INSERT INTO users (merchant_id, email, password_hash, role, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (email) DO NOTHING RETURNING *",
+        q::INSERT.sqlite,
         params![
             user.merchant_id.as_str(),
             user.email.to_lowercase(),
@@ -36,7 +36,7 @@ pub(super) fn insert(c: &Connection, user: &NewUser) -> Result<UserRecord> {
 pub(super) fn by_email(c: &Connection, email: &str) -> Result<Option<UserRecord>> {
     db::opt(
         c,
-        "SELECT * FROM users WHERE email = ?1",
+        q::BY_EMAIL.sqlite,
         [email.to_lowercase()],
         UserRow::from_sqlite,
     )?
@@ -47,7 +47,7 @@ pub(super) fn by_email(c: &Connection, email: &str) -> Result<Option<UserRecord>
 pub(super) fn of_merchant(c: &Connection, merchant: &MerchantId) -> Result<Vec<UserRecord>> {
     db::all(
         c,
-        "SELECT * FROM users WHERE merchant_id = ?1 ORDER BY email",
+        q::OF_MERCHANT.sqlite,
         [merchant.as_str()],
         UserRow::from_sqlite,
     )?
@@ -59,7 +59,7 @@ pub(super) fn of_merchant(c: &Connection, merchant: &MerchantId) -> Result<Vec<U
 pub(super) fn set_password(c: &Connection, email: &str, password_hash: &str) -> Result<bool> {
     let changed = db::exec(
         c,
-        "UPDATE users SET password_hash = ?1 WHERE email = ?2",
+        q::SET_PASSWORD.sqlite,
         params![password_hash, email.to_lowercase()],
     )?;
     // A new password signs the user out everywhere.
@@ -89,8 +89,8 @@ pub(super) fn remove(c: &Connection, merchant: &MerchantId, email: &str) -> Resu
             return Ok(UserRemoval::LastAdmin);
         }
     }
-    db::exec(c, "DELETE FROM sessions WHERE user_id = ?1", [id])?;
-    db::exec(c, "DELETE FROM users WHERE id = ?1", [id])?;
+    db::exec(c, q::END_SESSIONS.sqlite, [id])?;
+    db::exec(c, q::DELETE.sqlite, [id])?;
     Ok(UserRemoval::Removed)
 }
 
