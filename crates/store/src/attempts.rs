@@ -3,8 +3,8 @@
 use crate::{NewDelivery, Result};
 use async_trait::async_trait;
 use ottgate_core::{
-    Attempt, AttemptId, AttemptOutcome, MerchantId, Order, OrderId, PaymentMethod, Settlement,
-    Timestamp, TransitionError, order::NotPayable,
+    Attempt, AttemptId, AttemptOutcome, AttemptStatus, MerchantId, Order, OrderId, PaymentMethod,
+    Settlement, Timestamp, TransitionError, order::NotPayable,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +63,20 @@ impl SettleOutcome {
     }
 }
 
+/// A new pending attempt of `order` with `method`, under a freshly generated id.
+pub(crate) fn fresh(order: &Order, method: PaymentMethod, now: Timestamp) -> Attempt {
+    Attempt {
+        id: AttemptId::generate(now),
+        order_id: order.id.clone(),
+        method,
+        status: AttemptStatus::Pending,
+        money: order.money,
+        created_at: now,
+        settled_at: None,
+        bizpay_order_id: None,
+    }
+}
+
 #[async_trait]
 pub trait Attempts: Send + Sync {
     /// Starts (or resumes) paying `order` with `method`, if the order is payable at `now`.
@@ -110,6 +124,12 @@ pub trait Attempts: Send + Sync {
 /// `$N` for PostgreSQL).
 pub(crate) mod q {
     use crate::sql::Sql;
+
+    /// A new attempt, unless its id is taken (then the caller tries another).
+    pub(crate) const INSERT: Sql = sql!(
+        "INSERT INTO attempts (id, order_id, method, status, amount, currency, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING"
+    );
 
     pub(crate) const BY_ID: Sql = sql!("SELECT * FROM attempts WHERE id = ?1");
     pub(crate) const OF_MERCHANT: Sql = sql!(

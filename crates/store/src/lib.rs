@@ -20,6 +20,7 @@ pub mod audit;
 pub mod center;
 pub mod copy;
 pub mod deliveries;
+mod due;
 pub mod idempotency;
 pub mod merchants;
 pub mod orders;

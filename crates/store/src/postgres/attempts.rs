@@ -1,26 +1,23 @@
 //! The `attempts` table, and settling them: under the lock of their order's row, so one
 //! outcome is applied once however many gateways receive it at the same instant.
 
-use super::{PgStore, db};
+use super::{PgStore, db, due};
 use super::{deliveries, orders};
 use crate::attempts::q;
-use crate::rows::{self, AttemptRow};
+use crate::due::Due;
+
 use crate::{Result, SettleOutcome, SettleRequest, StartOutcome, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
 use ottgate_core::order::settle as transition;
 use ottgate_core::{
-    Attempt, AttemptId, AttemptStatus, CloseReason, MerchantId, Order, OrderId, OrderStatus,
+    Attempt, AttemptId, AttemptStatus, CloseReason, MerchantId, OrderId, OrderStatus,
     PaymentMethod, Timestamp,
 };
 
-pub(super) fn attempt(row: &tokio_postgres::Row) -> Result<Attempt> {
-    AttemptRow::from_pg(row)?.into_attempt()
-}
-
 pub(super) async fn by_id(c: &impl GenericClient, id: &AttemptId) -> Result<Option<Attempt>> {
     let row = db::opt(c, q::BY_ID.pg, &[&id.as_str()]).await?;
-    row.as_ref().map(attempt).transpose()
+    row.as_ref().map(db::attempt).transpose()
 }
 
 /// Attempt `id` if it belongs to an order of `merchant`: ownership inside the one lookup.
@@ -30,60 +27,19 @@ pub(super) async fn of_merchant(
     id: &AttemptId,
 ) -> Result<Option<Attempt>> {
     let row = db::opt(c, q::OF_MERCHANT.pg, &[&id.as_str(), &merchant.as_str()]).await?;
-    row.as_ref().map(attempt).transpose()
+    row.as_ref().map(db::attempt).transpose()
 }
 
 /// An order's attempts, oldest first.
 pub(super) const OF_ORDER: &str = q::OF_ORDER.pg;
 
 pub(super) async fn of_order(c: &impl GenericClient, order: &OrderId) -> Result<Vec<Attempt>> {
-    db::each(db::all(c, OF_ORDER, &[&order.as_str()]).await?, attempt)
+    db::each(db::all(c, OF_ORDER, &[&order.as_str()]).await?, db::attempt)
 }
 
 async fn load(tx: &Transaction<'_>, id: &str) -> Result<Attempt> {
     let row = db::opt(tx, q::BY_ID.pg, &[&id]).await?;
-    attempt(&row.ok_or(StoreError::NotFound("attempt"))?)
-}
-
-/// Inserts a new pending attempt of `order`, with a fresh id if the generated one
-/// collides with another gateway's.
-pub(super) async fn insert(
-    tx: &Transaction<'_>,
-    order: &Order,
-    method: PaymentMethod,
-    now: Timestamp,
-) -> Result<Attempt> {
-    for _ in 0..super::ID_RETRIES {
-        let attempt = Attempt {
-            id: AttemptId::generate(now),
-            order_id: order.id.clone(),
-            method,
-            status: AttemptStatus::Pending,
-            money: order.money,
-            created_at: now,
-            settled_at: None,
-            bizpay_order_id: None,
-        };
-        let inserted = db::exec(
-            tx,
-            "INSERT INTO attempts (id, order_id, method, status, amount, currency, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            &[
-                &attempt.id.as_str(),
-                &attempt.order_id.as_str(),
-                &method.code(),
-                &attempt.status.code(),
-                &rows::amount_to_db(attempt.money.amount),
-                &attempt.money.currency.code(),
-                &now.epoch_millis(),
-            ],
-        )
-        .await?;
-        if inserted == 1 {
-            return Ok(attempt);
-        }
-    }
-    Err(StoreError::Duplicate("attempt id"))
+    db::attempt(&row.ok_or(StoreError::NotFound("attempt"))?)
 }
 
 /// Starts (or resumes) paying an order. The order's lock and the pending attempt are asked
@@ -110,7 +66,7 @@ pub(super) async fn start(
         tx.query_opt(&lock, by_id),
         tx.query_opt(&pending, by_method),
     );
-    let order = orders::order(&order?.ok_or(StoreError::NotFound("order"))?)?;
+    let order = db::order(&order?.ok_or(StoreError::NotFound("order"))?)?;
     let pending = pending?;
     if let Err(reason) = order.check_payable(now) {
         if order.status == OrderStatus::Processing {
@@ -119,10 +75,10 @@ pub(super) async fn start(
         return Ok(StartOutcome::NotPayable(reason));
     }
     if let Some(row) = pending {
-        return Ok(StartOutcome::Resumed(attempt(&row)?));
+        return Ok(StartOutcome::Resumed(db::attempt(&row)?));
     }
     Ok(StartOutcome::Created(
-        insert(tx, &order, method, now).await?,
+        orders::insert_attempt(tx, &order, method, now).await?,
     ))
 }
 
@@ -137,7 +93,7 @@ pub(super) async fn settle(tx: &Transaction<'_>, req: &SettleRequest) -> Result<
     )
     .await?
     .ok_or(StoreError::NotFound("attempt"))?;
-    let mut order = orders::order(&order)?;
+    let mut order = db::order(&order)?;
     // Read under the lock: what another gateway settled before we got it counts.
     let attempt = load(tx, req.attempt_id.as_str()).await?;
     let settlement = match transition(order.status_at(req.at), attempt.status, req.outcome) {
@@ -168,7 +124,7 @@ pub(super) async fn settle(tx: &Transaction<'_>, req: &SettleRequest) -> Result<
     .await?;
     // The order's lock keeps the attempt as read; a row not updated is read as it is.
     let mut attempt = match settled {
-        Some(row) => self::attempt(&row)?,
+        Some(row) => db::attempt(&row)?,
         None => load(tx, attempt.id.as_str()).await?,
     };
     if settlement.order != order.status {
@@ -191,7 +147,7 @@ pub(super) async fn settle(tx: &Transaction<'_>, req: &SettleRequest) -> Result<
             ],
         )
         .await?;
-        order = orders::order(&row)?;
+        order = db::order(&row)?;
         if matches!(settlement.order, OrderStatus::Closed(CloseReason::Expired)) {
             // It closes pending attempts too: both as it left them.
             orders::close_expired(tx, order.id.as_str(), req.at).await?;
@@ -209,64 +165,6 @@ pub(super) async fn settle(tx: &Transaction<'_>, req: &SettleRequest) -> Result<
         order,
         attempt,
     })
-}
-
-/// Which rows reconciliation takes: see [`crate::Store::attempts_to_reconcile`].
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Due {
-    pub(super) created_before: Timestamp,
-    pub(super) checked_before: Timestamp,
-    pub(super) now: Timestamp,
-    pub(super) limit: u32,
-}
-
-/// Rows of `table` (attempts or refunds) still `pending`, created at or before
-/// `created_before` and not asked about since `checked_before`, oldest first, each marked
-/// checked at `now`; rows another gateway is taking at this moment are skipped.
-pub(super) async fn claim_due_for_check(
-    tx: &Transaction<'_>,
-    table: &'static str,
-    pending: &'static str,
-    due: Due,
-) -> Result<Vec<tokio_postgres::Row>> {
-    let sql = format!(
-        "UPDATE {table} SET last_checked_at = $1 WHERE id IN
-           (SELECT id FROM {table} WHERE status = $2 AND created_at <= $3
-              AND (last_checked_at IS NULL OR last_checked_at <= $4)
-            ORDER BY created_at LIMIT $5 FOR UPDATE SKIP LOCKED)
-         RETURNING *"
-    );
-    let mut rows = db::all(
-        tx,
-        &sql,
-        &[
-            &due.now.epoch_millis(),
-            &pending,
-            &due.created_before.epoch_millis(),
-            &due.checked_before.epoch_millis(),
-            &i64::from(due.limit),
-        ],
-    )
-    .await?;
-    rows.sort_by_key(|row| {
-        (
-            row.try_get::<_, i64>("created_at").unwrap_or_default(),
-            row.try_get::<_, String>("id").unwrap_or_default(),
-        )
-    });
-    Ok(rows)
-}
-
-/// Records that reconciliation asked about row `id` of `table` at `at`.
-pub(super) async fn stamp_checked(
-    tx: &Transaction<'_>,
-    table: &'static str,
-    id: &str,
-    at: Timestamp,
-) -> Result<()> {
-    let sql = format!("UPDATE {table} SET last_checked_at = $1 WHERE id = $2");
-    db::exec(tx, &sql, &[&at.epoch_millis(), &id]).await?;
-    Ok(())
 }
 
 #[async_trait]
@@ -313,17 +211,17 @@ impl crate::Attempts for PgStore {
             now,
             limit,
         };
-        let rows = in_tx!(self, |tx| claim_due_for_check(
+        let rows = in_tx!(self, |tx| due::claim_due_for_check(
             &tx,
             "attempts",
             "PROCESSING",
             due
         ))?;
-        db::each(rows, attempt)
+        db::each(rows, db::attempt)
     }
 
     async fn mark_checked(&self, attempt: &AttemptId, at: Timestamp) -> Result<()> {
-        in_tx!(self, |tx| stamp_checked(
+        in_tx!(self, |tx| due::stamp_checked(
             &tx,
             "attempts",
             attempt.as_str(),

@@ -79,3 +79,13 @@ pub(super) fn tls(ca_file: &std::path::Path) -> Result<tokio_postgres_rustls::Ma
     .with_no_client_auth();
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
+
+/// A row of `attempts`, read.
+pub(super) fn attempt(row: &tokio_postgres::Row) -> Result<ottgate_core::Attempt> {
+    crate::rows::AttemptRow::from_pg(row)?.into_attempt()
+}
+
+/// A row of `orders`, read.
+pub(super) fn order(row: &tokio_postgres::Row) -> Result<ottgate_core::Order> {
+    crate::rows::OrderRow::from_pg(row)?.into_order()
+}

@@ -44,6 +44,7 @@ mod batch;
 mod center;
 mod db;
 mod deliveries;
+mod due;
 mod idempotency;
 mod merchants;
 mod migrate;

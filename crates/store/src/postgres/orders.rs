@@ -1,26 +1,22 @@
 //! The `orders` table. Every change of an order (and of its attempts) first locks the
 //! order's row, so gateways changing one order at once take turns.
 
-use super::attempts;
 use super::{PgStore, db};
 use crate::orders::q;
-use crate::rows::{self, OrderRow};
+use crate::rows::{self};
 use crate::{CreateOutcome, NewOrder, Result, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
 use ottgate_core::{
-    Attempt, AttemptStatus, CheckoutToken, MerchantId, MerchantRef, Order, OrderId, Timestamp,
+    Attempt, AttemptStatus, CheckoutToken, MerchantId, MerchantRef, Order, OrderId, PaymentMethod,
+    Timestamp,
 };
-
-pub(super) fn order(row: &tokio_postgres::Row) -> Result<Order> {
-    OrderRow::from_pg(row)?.into_order()
-}
 
 async fn one_by(c: &impl GenericClient, sql: &str, value: &str) -> Result<Option<Order>> {
     db::opt(c, sql, &[&value])
         .await?
         .as_ref()
-        .map(order)
+        .map(db::order)
         .transpose()
 }
 
@@ -42,7 +38,7 @@ pub(super) async fn by_reference(
 ) -> Result<Option<Order>> {
     let sql = q::BY_REFERENCE.pg;
     let row = db::opt(c, sql, &[&merchant.as_str(), &reference.as_str()]).await?;
-    row.as_ref().map(order).transpose()
+    row.as_ref().map(db::order).transpose()
 }
 
 pub(super) async fn with_reference(
@@ -52,7 +48,7 @@ pub(super) async fn with_reference(
 ) -> Result<Vec<Order>> {
     let sql = q::WITH_REFERENCE.pg;
     let rows = db::all(c, sql, &[&reference.as_str(), &i64::from(limit)]).await?;
-    db::each(rows, order)
+    db::each(rows, db::order)
 }
 
 /// The order and its attempts as of one moment: both read in one read-only repeatable-read
@@ -86,8 +82,8 @@ pub(super) async fn with_attempts(
         return Ok(None);
     };
     Ok(Some((
-        order(&row)?,
-        db::each(attempt_rows, attempts::attempt)?,
+        db::order(&row)?,
+        db::each(attempt_rows, db::attempt)?,
     )))
 }
 
@@ -97,7 +93,7 @@ pub(super) const LOCK: &str = "SELECT * FROM orders WHERE id = $1 FOR UPDATE";
 /// The order, locked until the transaction ends.
 pub(super) async fn lock(tx: &Transaction<'_>, id: &str) -> Result<Order> {
     let row = db::opt(tx, LOCK, &[&id]).await?;
-    order(&row.ok_or(StoreError::NotFound("order"))?)
+    db::order(&row.ok_or(StoreError::NotFound("order"))?)
 }
 
 /// Inserts the order under `id` unless any of its unique keys (id, token, the merchant's
@@ -153,7 +149,7 @@ pub(super) async fn create(tx: &Transaction<'_>, new: &NewOrder) -> Result<Creat
                         id: id.clone(),
                         ..o.clone()
                     };
-                    Some(attempts::insert(tx, &order, method, o.created_at).await?)
+                    Some(insert_attempt(tx, &order, method, o.created_at).await?)
                 }
                 None => None,
             };
@@ -251,6 +247,37 @@ pub(super) async fn expire_due(
         closed.push(OrderId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?);
     }
     Ok(closed)
+}
+
+/// Inserts a new pending attempt of `order`, with a fresh id if the generated one
+/// collides with another gateway's.
+pub(super) async fn insert_attempt(
+    tx: &Transaction<'_>,
+    order: &Order,
+    method: PaymentMethod,
+    now: Timestamp,
+) -> Result<Attempt> {
+    for _ in 0..super::ID_RETRIES {
+        let attempt = crate::attempts::fresh(order, method, now);
+        let inserted = db::exec(
+            tx,
+            crate::attempts::q::INSERT.pg,
+            &[
+                &attempt.id.as_str(),
+                &attempt.order_id.as_str(),
+                &method.code(),
+                &attempt.status.code(),
+                &rows::amount_to_db(attempt.money.amount),
+                &attempt.money.currency.code(),
+                &now.epoch_millis(),
+            ],
+        )
+        .await?;
+        if inserted == 1 {
+            return Ok(attempt);
+        }
+    }
+    Err(StoreError::Duplicate("attempt id"))
 }
 
 #[async_trait]

@@ -1,8 +1,8 @@
 //! The `refunds` table. Beginning a refund locks its payment's row, so refunds started on
 //! several gateways at once are checked one after another against what is left.
 
-use super::attempts;
-use super::{PgStore, db};
+use super::{PgStore, db, due};
+use crate::due::Due;
 use crate::refunds::q;
 use crate::rows::{self, RefundRow};
 use crate::{BeginRefund, NewRefund, Result, StoreError};
@@ -34,7 +34,7 @@ pub(super) async fn begin(tx: &Transaction<'_>, r: &NewRefund) -> Result<BeginRe
     let Some(payment) = payment else {
         return Ok(BeginRefund::PaymentNotFound);
     };
-    let payment = attempts::attempt(&payment)?;
+    let payment = db::attempt(&payment)?;
     if let Some(merchant_refund_id) = &r.merchant_refund_id {
         let earlier = db::opt(
             tx,
@@ -170,20 +170,20 @@ impl crate::Refunds for PgStore {
         now: Timestamp,
         limit: u32,
     ) -> Result<Vec<Refund>> {
-        let due = attempts::Due {
+        let due = Due {
             created_before,
             checked_before,
             now,
             limit,
         };
-        let rows = in_tx!(self, |tx| attempts::claim_due_for_check(
+        let rows = in_tx!(self, |tx| due::claim_due_for_check(
             &tx, "refunds", "pending", due
         ))?;
         db::each(rows, refund)
     }
 
     async fn mark_refund_checked(&self, id: &RefundId, at: Timestamp) -> Result<()> {
-        in_tx!(self, |tx| attempts::stamp_checked(
+        in_tx!(self, |tx| due::stamp_checked(
             &tx,
             "refunds",
             id.as_str(),

@@ -11,6 +11,7 @@ mod audit;
 mod center;
 mod db;
 mod deliveries;
+mod due;
 pub(crate) mod engine;
 mod idempotency;
 mod merchants;
@@ -23,20 +24,11 @@ mod users;
 
 use async_trait::async_trait;
 use ottgate_core::Timestamp;
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 
 use crate::{Result, Stats, Store, StoreError};
 use engine::Engine;
-
-/// Which rows reconciliation takes: see [`Store::attempts_to_reconcile`].
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Due {
-    pub(super) created_before: Timestamp,
-    pub(super) checked_before: Timestamp,
-    pub(super) now: Timestamp,
-    pub(super) limit: u32,
-}
 
 /// Fresh ids tried when a generated id collides with one from another process.
 const ID_RETRIES: usize = 5;
@@ -89,56 +81,6 @@ impl SqliteStore {
     /// The database file (for `copy`, which reads every table on a connection of its own).
     pub(crate) fn path(&self) -> &Path {
         self.engine.path()
-    }
-
-    /// Rows of `table` (attempts or refunds) still `pending`, created at or before
-    /// `created_before` and not asked about since `checked_before`, oldest first, each
-    /// marked checked at `now`: what reconciliation asks the wallets about.
-    async fn claim_due_for_check<R, F>(
-        &self,
-        table: &'static str,
-        pending: &'static str,
-        due: Due,
-        convert: F,
-    ) -> Result<Vec<R>>
-    where
-        R: Send + 'static,
-        F: Fn(&rusqlite::Row<'_>) -> rusqlite::Result<R> + Send + 'static,
-    {
-        self.engine
-            .write(move |c| {
-                let sql = format!(
-                    "UPDATE {table} SET last_checked_at = ?1 WHERE id IN
-                       (SELECT id FROM {table} WHERE status = ?2 AND created_at <= ?3
-                          AND (last_checked_at IS NULL OR last_checked_at <= ?4)
-                        ORDER BY created_at LIMIT ?5)
-                     RETURNING *"
-                );
-                db::all(
-                    c,
-                    &sql,
-                    params![
-                        due.now.epoch_millis(),
-                        pending,
-                        due.created_before.epoch_millis(),
-                        due.checked_before.epoch_millis(),
-                        i64::from(due.limit),
-                    ],
-                    convert,
-                )
-            })
-            .await
-    }
-
-    /// Records that reconciliation asked about row `id` of `table` at `at`.
-    async fn stamp_checked(&self, table: &'static str, id: String, at: Timestamp) -> Result<()> {
-        self.engine
-            .write(move |c| {
-                let sql = format!("UPDATE {table} SET last_checked_at = ?1 WHERE id = ?2");
-                db::exec(c, &sql, params![at.epoch_millis(), id])?;
-                Ok(())
-            })
-            .await
     }
 }
 

@@ -1,7 +1,8 @@
 //! The `refunds` table: refunds hold their amount while pending, so their sum never
 //! exceeds what was paid.
 
-use super::{Due, SqliteStore, db};
+use super::{SqliteStore, db};
+use crate::due::Due;
 use crate::refunds::q;
 use crate::rows::{self, AttemptRow, RefundRow};
 use crate::{BeginRefund, NewRefund, Result, StoreError};
