@@ -248,23 +248,31 @@ fn referenced_modules(
     modules: &BTreeSet<Vec<String>>,
 ) -> BTreeSet<Vec<String>> {
     let mut paths = Vec::new();
+    // `pub use` re-exports make a module's face, as the crate root's do: they declare,
+    // they do not depend.
     for statement in source.split(';') {
         let statement = statement.trim();
         let tree = statement
-            .strip_prefix("pub(crate) use ")
-            .or_else(|| statement.strip_prefix("pub use "))
-            .or_else(|| statement.rsplit_once("\nuse ").map(|(_, t)| t))
+            .rsplit_once("\nuse ")
+            .map(|(_, t)| t)
             .or_else(|| statement.strip_prefix("use "));
         if let Some(tree) = tree {
             paths.extend(expand_use(tree));
         }
     }
-    for (at, _) in source.match_indices("crate::") {
-        let rest = &source[at..];
-        let end = rest
-            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
-            .unwrap_or(rest.len());
-        paths.push(rest[..end].to_owned());
+    // Paths in code: `crate::…`, `super::…` (`self::…` names the module itself).
+    for prefix in ["crate::", "super::"] {
+        for (at, _) in source.match_indices(prefix) {
+            let before = source[..at].chars().next_back();
+            if before.is_some_and(|c| c.is_alphanumeric() || "_:$".contains(c)) {
+                continue; // `$crate::`, `foo_crate::`, or the middle of a longer path
+            }
+            let rest = &source[at..];
+            let end = rest
+                .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .unwrap_or(rest.len());
+            paths.push(rest[..end].to_owned());
+        }
     }
     // `super` of a `mod.rs` is its folder's parent; of `a/b.rs`, the module `a`.
     let own: Vec<String> = module.to_vec();
@@ -343,30 +351,90 @@ fn find_cycle(
         .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
 }
 
+/// The module graph of the crate whose sources are in `src`: each module and the modules
+/// it uses (tests left out: they may reach anywhere).
+fn module_graph(src: &Path) -> std::collections::BTreeMap<Vec<String>, BTreeSet<Vec<String>>> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_of(src, f)).collect();
+    let mut graph = std::collections::BTreeMap::new();
+    for file in &files {
+        let module = module_of(src, file);
+        let source = std::fs::read_to_string(file).expect("source");
+        let source = source.split("#[cfg(test)]").next().unwrap_or_default();
+        // Comments (doc links included) use nothing.
+        let code: String = source
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let refs = referenced_modules(&code, &module, &modules);
+        graph.insert(module, refs);
+    }
+    // The crate root declares and re-exports everything; every module may use it.
+    graph.remove(&Vec::new());
+    graph
+}
+
 #[test]
-fn the_server_modules_import_one_another_without_cycles() {
+fn no_crate_has_modules_that_import_one_another_in_a_cycle() {
+    let crates = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("crates/");
+    let (mut checked, mut cycles) = (0, Vec::new());
+    for (name, _, _) in RULES {
+        let src = crates.join(name).join("src");
+        let graph = module_graph(&src);
+        if let Some(cycle) = find_cycle(&graph) {
+            let names: Vec<String> = cycle.iter().map(|m| m.join("::")).collect();
+            cycles.push(format!("crates/{name}: {}", names.join(" -> ")));
+        }
+        checked += graph.len();
+    }
+    assert!(cycles.is_empty(), "module cycles:\n{}", cycles.join("\n"));
+    assert!(
+        checked > 100,
+        "the workspace's modules were read ({checked})"
+    );
+}
+
+/// The server's entry points — where requests come in — reach the store only through the
+/// service: none of them names `ottgate_store` or the service's `store` field.
+#[test]
+fn entry_points_reach_the_store_only_through_the_service() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("crates/")
         .join("server/src");
     let mut files = Vec::new();
-    rust_files(&src, &mut files);
-    let modules: BTreeSet<Vec<String>> = files.iter().map(|f| module_of(&src, f)).collect();
-    let mut graph = std::collections::BTreeMap::new();
+    for entry in ["envelope", "rest", "checkout", "dashboard"] {
+        rust_files(&src.join(entry), &mut files);
+    }
+    for file in ["sandbox.rs", "notify.rs", "ops.rs"] {
+        files.push(src.join(file));
+    }
+    assert!(files.len() > 20, "the entry points were found");
+    let mut offenders = Vec::new();
     for file in &files {
-        let module = module_of(&src, file);
         let source = std::fs::read_to_string(file).expect("source");
-        // Tests may reach anywhere.
-        let source = source.split("#[cfg(test)]").next().unwrap_or_default();
-        let refs = referenced_modules(source, &module, &modules);
-        graph.insert(module, refs);
+        let code = source.split("#[cfg(test)]").next().unwrap_or_default();
+        if let Some(line) = store_named(code) {
+            offenders.push(format!("{}: {line}", file.display()));
+        }
     }
-    // The crate root declares and re-exports everything; every module may use it.
-    graph.remove(&Vec::new());
-    if let Some(cycle) = find_cycle(&graph) {
-        let names: Vec<String> = cycle.iter().map(|m| m.join("::")).collect();
-        panic!("module cycle: {}", names.join(" -> "));
-    }
+    assert!(
+        offenders.is_empty(),
+        "entry points naming the store (go through the service):\n{}",
+        offenders.join("\n")
+    );
+}
+
+/// The first line of `code` that names the store: the crate, or the service's field.
+fn store_named(code: &str) -> Option<&str> {
+    code.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("//"))
+        .find(|l| l.contains("ottgate_store") || l.contains(".store.") || l.ends_with(".store"))
 }
 
 #[test]
@@ -387,4 +455,21 @@ fn use_trees_and_cycles_are_read() {
     assert!(find_cycle(&graph).is_some());
     let graph = [(m("a"), [m("c")].into()), (m("c"), BTreeSet::new())].into();
     assert!(find_cycle(&graph).is_none());
+    // Paths in code through `super::` count; `$crate::` and longer names do not.
+    let modules: BTreeSet<Vec<String>> = [m("a"), m("a::b"), m("a::c"), m("c")].into();
+    let refs = referenced_modules(
+        "fn f() { super::c::g(); $crate::c::h(); my_crate::c::i() }",
+        &m("a::b"),
+        &modules,
+    );
+    assert_eq!(refs, [m("a::c")].into());
+    assert_eq!(
+        store_named("let x = state.service.store.order(&id);"),
+        Some("let x = state.service.store.order(&id);")
+    );
+    assert_eq!(
+        store_named("use ottgate_store::Order;"),
+        Some("use ottgate_store::Order;")
+    );
+    assert_eq!(store_named("// the store keeps it\nlet y = 1;"), None);
 }

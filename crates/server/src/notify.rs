@@ -4,6 +4,7 @@
 //! When a notification is late or lost, `service::reconcile` asks instead. No wallet is
 //! named here: `/notify/{wallet}` finds its connector by name (docs/wallets.md).
 
+use crate::service::SettleOutcome;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
@@ -14,7 +15,6 @@ use ottgate_channels::{
 use ottgate_core::{
     Attempt, AttemptId, AttemptOutcome, AttemptStatus, Money, Refund, RefundId, RefundStatus,
 };
-use ottgate_store::SettleOutcome;
 use std::sync::Arc;
 
 use crate::service::ServiceError;
@@ -40,12 +40,6 @@ pub enum Rejected {
     UnknownRefund,
     #[error(transparent)]
     Service(#[from] ServiceError),
-}
-
-impl From<ottgate_store::StoreError> for Rejected {
-    fn from(e: ottgate_store::StoreError) -> Self {
-        Rejected::Service(e.into())
-    }
 }
 
 /// `POST /notify/{wallet}`: the wallet's own acknowledgement once the notification is
@@ -163,8 +157,7 @@ async fn receive_with(
                 .outcome(&state.service.metrics.notifications, "accepted");
             let refund = state
                 .service
-                .store
-                .finish_refund(&refund.id, status, wallet_ref, state.service.clock.now())
+                .finish_refund(&refund.id, status, wallet_ref)
                 .await?;
             tracing::info!(refund_id = %refund.id, status = refund.status.code(), channel = channel.name(), "refund result from the wallet");
             Ok(())
@@ -191,8 +184,7 @@ async fn refund_of(
     let id = RefundId::parse(refund_id).map_err(|_| Rejected::UnknownRefund)?;
     let refund = state
         .service
-        .store
-        .refund(&id)
+        .refund_by_id(&id)
         .await?
         .ok_or(Rejected::UnknownRefund)?;
     let attempt = attempt_of(state, refund.payment_id.as_str(), wallet).await?;
@@ -208,7 +200,6 @@ async fn attempt_of(
     let id = AttemptId::parse(out_trade_no).map_err(|_| Rejected::UnknownTrade)?;
     let attempt = state
         .service
-        .store
         .attempt(&id)
         .await?
         .ok_or(Rejected::UnknownTrade)?;

@@ -23,7 +23,7 @@ const READY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
 /// Ready when the database answers (within two seconds) with every migration applied: a
 /// load balancer stops sending requests to a gateway whose database is unreachable.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match tokio::time::timeout(READY_WITHIN, state.service.store.ready()).await {
+    match tokio::time::timeout(READY_WITHIN, state.service.ready()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "not ready");
@@ -37,7 +37,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
-    match state.service.store.stats(state.service.clock.now()).await {
+    match state.service.stats().await {
         Ok(stats) => (
             [(
                 header::CONTENT_TYPE,

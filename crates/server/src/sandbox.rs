@@ -3,6 +3,7 @@
 //! Both apply results through [`Service::apply_result`](crate::service::Service::apply_result), the same path a verified wallet
 //! notification takes.
 
+use crate::service::SettleOutcome;
 use askama::Template;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -17,7 +18,6 @@ use ottgate_core::{
     Attempt, AttemptId, AttemptOutcome, AttemptStatus, CheckoutToken, Merchant, Order,
     PaymentMethod,
 };
-use ottgate_store::SettleOutcome;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -150,7 +150,7 @@ async fn wallet_context(
     let Ok(id) = AttemptId::parse(attempt_id) else {
         return Ok(None);
     };
-    let Some(attempt) = state.service.store.attempt(&id).await? else {
+    let Some(attempt) = state.service.attempt(&id).await? else {
         return Ok(None);
     };
     let order = state.service.existing_order(&attempt.order_id).await?;
@@ -306,12 +306,6 @@ impl From<ServiceError> for HelperError {
     }
 }
 
-impl From<ottgate_store::StoreError> for HelperError {
-    fn from(e: ottgate_store::StoreError) -> Self {
-        ServiceError::from(e).into()
-    }
-}
-
 fn not_payable(e: NotPayable) -> HelperError {
     match e {
         NotPayable::AlreadyPaid => HelperError(
@@ -382,7 +376,6 @@ async fn complete_checkout_inner(
     let token = CheckoutToken::parse(token).map_err(|_| not_found())?;
     let order = state
         .service
-        .store
         .order_by_token(&token)
         .await?
         .ok_or_else(not_found)?;
@@ -526,7 +519,6 @@ async fn merchant_named(
     };
     let orders: Vec<Order> = state
         .service
-        .store
         .orders_with_reference(&reference, 50)
         .await?
         .into_iter()

@@ -89,7 +89,7 @@ async fn load(
     let Ok(token) = CheckoutToken::parse(token) else {
         return Ok(None);
     };
-    let Some(order) = state.service.store.order_by_token(&token).await? else {
+    let Some(order) = state.service.order_by_token(&token).await? else {
         return Ok(None);
     };
     if serves == Serves::CheckoutOnly && order.kind != OrderKind::Checkout {
@@ -116,7 +116,7 @@ async fn finished_page(
     c: &Checkout,
 ) -> Result<Response, ServiceError> {
     let t = lang.strings();
-    let attempts = state.service.store.attempts(&c.order.id).await?;
+    let attempts = state.service.attempts_of(&c.order.id).await?;
     let attempt = match &c.order.paid_attempt {
         Some(paid) => attempts.iter().find(|a| &a.id == paid),
         None => attempts.last(),
@@ -482,7 +482,6 @@ async fn find_attempt(
     };
     Ok(state
         .service
-        .store
         .attempt(&id)
         .await?
         .filter(|a| a.order_id == order.id))

@@ -114,18 +114,11 @@ pub async fn resend(
     let Ok(id) = NotifyId::parse(&delivery_id) else {
         return error_page(lang, ErrorKind::NotFound);
     };
-    let now = state.service.clock.now();
-    let delivery = match state
-        .service
-        .store
-        .redeliver(&signed.merchant.id, &id, now)
-        .await
-    {
+    let delivery = match state.service.redeliver(&signed.merchant.id, &id).await {
         Ok(Some(d)) => d,
         Ok(None) => return error_page(lang, ErrorKind::NotFound),
         Err(e) => return internal(lang, &e),
     };
-    state.service.delivery_wakeup.notify_one();
     audit(
         &state,
         &signed,

@@ -2,13 +2,13 @@
 //! CRLF line ends, fields quoted when they need it), streamed in pages of [`BATCH`] so a
 //! year of payments never sits in memory.
 
+use crate::service::{PaymentFilter, PaymentSummary};
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use ottgate_core::OrderStatus;
-use ottgate_store::{PaymentFilter, PaymentSummary};
 
 use super::pages::ListQuery;
 use super::session::Signed;
@@ -89,7 +89,7 @@ pub async fn csv(
         let state = state.clone();
         async move {
             let filter = next?;
-            match state.service.store.payments(&filter).await {
+            match state.service.payments(&filter).await {
                 Ok(found) if found.is_empty() => None,
                 Ok(found) => {
                     let mut chunk = String::with_capacity(found.len() * 128);

@@ -364,7 +364,7 @@ pub const LANG_COOKIE: &str = "ottgate_lang";
 pub fn pick(query: Option<&str>, headers: &HeaderMap) -> Lang {
     let chosen = query
         .map(str::to_owned)
-        .or_else(|| super::session::cookie(headers, LANG_COOKIE));
+        .or_else(|| super::cookies::cookie(headers, LANG_COOKIE));
     Lang::negotiate(chosen.as_deref(), headers)
 }
 

@@ -22,6 +22,7 @@ use crate::state::AppState;
 
 mod actions;
 mod chart;
+mod cookies;
 mod export;
 pub mod i18n;
 mod once;
@@ -199,7 +200,7 @@ pub async fn audit(
     subject: &str,
     detail: String,
 ) {
-    let entry = ottgate_store::AuditEntry {
+    let entry = crate::service::AuditEntry {
         merchant_id: signed.merchant.id.clone(),
         actor: signed.user.email.clone(),
         action: action.to_owned(),
@@ -207,7 +208,7 @@ pub async fn audit(
         detail,
         at: state.service.clock.now(),
     };
-    if let Err(e) = state.service.store.record_audit(entry).await {
+    if let Err(e) = state.service.record_audit(entry).await {
         tracing::error!(error = %e, action, subject, "audit log entry could not be written");
     }
 }

@@ -14,12 +14,12 @@ use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use ottgate_store::{Idempotency, IdempotencyClaim};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 use super::session::Signed;
 use super::{ErrorKind, error_page};
+use crate::service::Idempotency;
 use crate::state::AppState;
 
 /// The form field carrying the token.
@@ -95,19 +95,14 @@ pub async fn once(State(state): State<AppState>, req: Request, next: Next) -> Re
         return error_page(signed.lang, ErrorKind::StaleForm);
     };
     let merchant = signed.merchant.id.clone();
-    let claim = || IdempotencyClaim {
-        merchant_id: merchant.clone(),
-        scope: SCOPE.into(),
-        key: token.clone(),
-        request_hash: hex::encode(Sha256::digest(parts.uri.path().as_bytes())),
-        now: state.service.clock.now(),
-        lease: state.service.settings.idempotency_lease,
-        retention: state.service.settings.idempotency_retention,
-    };
-    let store = &state.service.store;
+    let path_hash = hex::encode(Sha256::digest(parts.uri.path().as_bytes()));
+    let service = &state.service;
     let started = tokio::time::Instant::now();
     let first = loop {
-        match store.claim_idempotency(claim()).await {
+        match service
+            .claim_key(&merchant, SCOPE, &token, path_hash.clone())
+            .await
+        {
             Err(e) => return super::internal(signed.lang, &e),
             Ok(Idempotency::Fresh) => break None,
             Ok(Idempotency::Replay { body, .. }) => break Some(body),
@@ -135,7 +130,7 @@ pub async fn once(State(state): State<AppState>, req: Request, next: Next) -> Re
             let status = response.status();
             let recorded = if status.is_client_error() || status.is_server_error() {
                 // Refused or failed: nothing was done, and the form may be sent again.
-                store.release_idempotency(&merchant, SCOPE, &token).await
+                service.release_key(&merchant, SCOPE, &token).await
             } else {
                 let answer = match response.extensions().get::<FormAnswer>() {
                     Some(FormAnswer(page)) => format!("page:{page}"),
@@ -146,8 +141,8 @@ pub async fn once(State(state): State<AppState>, req: Request, next: Next) -> Re
                         .unwrap_or("/dashboard")
                         .to_owned(),
                 };
-                store
-                    .finish_idempotency(&merchant, SCOPE, &token, status.as_u16(), answer)
+                service
+                    .answer_key(&merchant, SCOPE, &token, status.as_u16(), answer)
                     .await
             };
             if let Err(e) = recorded {

@@ -1,18 +1,19 @@
 //! The merchant center's pages: the overview, the payment list and one payment.
 
+use crate::service::{DayTotal, ListStatus, PaymentFilter, PaymentSummary, ServiceError};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::Response;
 use ottgate_core::{Amount, Currency, Money, OrderId, OrderStatus, PaymentMethod, Timestamp};
-use ottgate_store::{DayTotal, ListStatus, PaymentFilter, PaymentSummary};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::chart::{self, Bar};
+use super::cookies::set_cookie;
 use super::i18n::{self, Strings, method_name, status_name};
-use super::session::{SESSION_LIFETIME, Signed, set_cookie};
+use super::session::{SESSION_LIFETIME, Signed};
 use super::{ErrorKind, error_page, internal, render};
 use crate::checkout::i18n::Lang;
 use crate::state::AppState;
@@ -158,7 +159,6 @@ pub async fn overview(State(state): State<AppState>, signed: Signed) -> Response
     );
     let totals = match state
         .service
-        .store
         .day_totals(&signed.merchant.id, from, WINDOW_DAYS)
         .await
     {
@@ -375,7 +375,7 @@ pub async fn payments(
     let Some(filter) = query.filter(&signed, PAGE_SIZE + 1) else {
         return error_page(signed.lang, ErrorKind::BadRequest);
     };
-    let mut found = match state.service.store.payments(&filter).await {
+    let mut found = match state.service.payments(&filter).await {
         Ok(found) => found,
         Err(e) => return internal(signed.lang, &e),
     };
@@ -497,7 +497,7 @@ pub async fn payment(
 ) -> Response {
     let t = signed.t();
     let lang = signed.lang;
-    let store = &state.service.store;
+    let service = &state.service;
     let Some((order, attempts)) = (match owned_order(&state, &signed, &order_id).await {
         Ok(found) => found,
         Err(e) => return internal(lang, &e),
@@ -509,22 +509,18 @@ pub async fn payment(
         Err(e) => return internal(lang, &e),
     };
     let refunds = match &order.paid_attempt {
-        Some(paid) => match store.refunds(paid).await {
+        Some(paid) => match service.refunds_of(paid).await {
             Ok(r) => r,
             Err(e) => return internal(lang, &e),
         },
         None => Vec::new(),
     };
-    let deliveries = match store.deliveries_for_order(&order.id).await {
+    let deliveries = match service.deliveries_of(&order.id).await {
         Ok(d) => d,
         Err(e) => return internal(lang, &e),
     };
     let mut delivery_views = Vec::with_capacity(deliveries.len());
-    for d in deliveries {
-        let rows = match store.delivery_attempts(d.id).await {
-            Ok(rows) => rows,
-            Err(e) => return internal(lang, &e),
-        };
+    for (d, rows) in deliveries {
         delivery_views.push(DeliveryView {
             id: d.notify_id.to_string(),
             event: d.event.clone(),
@@ -635,15 +631,11 @@ pub async fn owned_order(
     state: &AppState,
     signed: &Signed,
     id: &str,
-) -> Result<Option<(ottgate_core::Order, Vec<ottgate_core::Attempt>)>, ottgate_store::StoreError> {
+) -> Result<Option<(ottgate_core::Order, Vec<ottgate_core::Attempt>)>, ServiceError> {
     let Ok(id) = OrderId::parse(id) else {
         return Ok(None);
     };
     // Ownership is part of the lookup: another merchant's order costs what a missing one
     // does.
-    state
-        .service
-        .store
-        .merchant_order_with_attempts(&signed.merchant.id, &id)
-        .await
+    state.service.merchant_order(&signed.merchant.id, &id).await
 }

@@ -11,24 +11,24 @@
 //! - Failed sign-ins are limited per (email, address), per address and per email, like
 //!   REST token requests, under their own counters.
 
+use crate::service::{NewSession, UserRecord, UserRole};
 use axum::Form;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use hmac::{Hmac, Mac};
 use ottgate_core::Merchant;
-use ottgate_store::{NewSession, UserRecord, UserRole};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
+use super::cookies::{cookie, set_cookie};
 use super::i18n::{self, Strings};
 use super::{ErrorKind, LoginPage, Refused, error_page, render};
 use crate::checkout::i18n::Lang;
 use crate::rest::extract::ClientAddr;
 use crate::service::merchants::random_bytes;
-use crate::service::users::check_password;
 use crate::signin::{Gate, guarded};
 use crate::state::AppState;
 
@@ -38,33 +38,6 @@ const LOGIN_COOKIE: &str = "ottgate_login";
 pub const SESSION_LIFETIME: Duration = Duration::from_secs(8 * 3600);
 /// How long the login form may stay open.
 const LOGIN_FORM_LIFETIME: Duration = Duration::from_secs(3600);
-
-/// The value of cookie `name`, if the request carries it.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (k, v) = pair.trim().split_once('=')?;
-            (k == name).then(|| v.to_owned())
-        })
-}
-
-/// A `Set-Cookie` value for the merchant center's cookies (`max_age` 0 deletes).
-pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Duration) -> HeaderValue {
-    let secure = if state.service.settings.public_url.scheme() == "https" {
-        "; Secure"
-    } else {
-        ""
-    };
-    let text = format!(
-        "{name}={value}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
-        max_age.as_secs()
-    );
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
-}
 
 fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -163,21 +136,20 @@ impl FromRequestParts<AppState> for Signed {
         else {
             return Err(signed_out());
         };
-        let store = &state.service.store;
-        let now = state.service.clock.now();
+        let service = &state.service;
         let internal = |e: &dyn std::error::Error| {
             tracing::error!(error = %e, "merchant center: session lookup failed");
             error_page(lang, ErrorKind::Internal)
         };
-        let Some(user) = store
-            .session_user(&token_hash(&session), now)
+        let Some(user) = service
+            .session_user(&token_hash(&session))
             .await
             .map_err(|e| internal(&e))?
         else {
             return Err(signed_out());
         };
-        let Some(merchant) = store
-            .merchant(&user.merchant_id)
+        let Some(merchant) = service
+            .merchant_record(&user.merchant_id)
             .await
             .map_err(|e| internal(&e))?
         else {
@@ -207,11 +179,7 @@ pub async fn login_page(
 ) -> Response {
     let lang = i18n::pick(q.lang.as_deref(), &headers);
     if let Some(session) = cookie(&headers, SESSION_COOKIE).filter(|t| well_formed(t))
-        && let Ok(Some(_)) = state
-            .service
-            .store
-            .session_user(&token_hash(&session), state.service.clock.now())
-            .await
+        && let Ok(Some(_)) = state.service.session_user(&token_hash(&session)).await
     {
         return Redirect::to("/dashboard").into_response();
     }
@@ -310,15 +278,14 @@ pub(super) async fn password_gate(
     addr: Option<std::net::IpAddr>,
     password: &str,
 ) -> Result<Gate<UserRecord>, crate::service::users::UserError> {
-    let store = &state.service.store;
     guarded(
-        &**store,
+        &state.service,
         &state.dashboard_failures,
         &state.auth_hashing,
         email,
         addr,
         state.service.clock.now(),
-        || check_password(&**store, email, password),
+        || state.service.check_password(email, password),
     )
     .await
 }
@@ -337,7 +304,7 @@ pub(super) async fn start_session(
         created_at: now,
         expires_at: now.plus(SESSION_LIFETIME),
     };
-    if let Err(e) = state.service.store.insert_session(session).await {
+    if let Err(e) = state.service.start_session(session).await {
         tracing::error!(error = %e, "merchant-center session could not be stored");
         return error_page(Lang::En, ErrorKind::Internal);
     }
@@ -372,7 +339,6 @@ pub async fn logout(
     }
     if let Err(e) = state
         .service
-        .store
         .end_session(&token_hash(&signed.session))
         .await
     {
@@ -390,22 +356,6 @@ pub async fn logout(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cookies_are_read_from_every_cookie_header() {
-        let mut headers = HeaderMap::new();
-        headers.append(
-            header::COOKIE,
-            HeaderValue::from_static("a=1; ottgate_lang=zh"),
-        );
-        headers.append(
-            header::COOKIE,
-            HeaderValue::from_static("ottgate_session=abc"),
-        );
-        assert_eq!(cookie(&headers, "ottgate_lang").as_deref(), Some("zh"));
-        assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("abc"));
-        assert_eq!(cookie(&headers, "missing"), None);
-    }
 
     #[test]
     fn only_our_own_tokens_are_looked_up() {

@@ -10,7 +10,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
 use ottgate_core::{PaymentMethod, Timestamp};
-use ottgate_store::UserRole;
 use serde::Deserialize;
 
 use super::i18n::{Strings, method_name};
@@ -19,13 +18,9 @@ use super::pages::{Chrome, page};
 use super::session::{CsrfForm, Signed};
 use super::{admit, audit, internal, render};
 use crate::rest::extract::ClientAddr;
-use crate::service::merchants::{
-    ChannelChange, MerchantError, ROTATION_GRACE, change_channels, rotate_sign_key,
-    rotate_webhook_secret,
-};
-use crate::service::users::{
-    UserError, acceptable_password, add_user, change_password, remove_user,
-};
+use crate::service::UserRole;
+use crate::service::merchants::{ChannelChange, MerchantError, ROTATION_GRACE};
+use crate::service::users::{UserError, acceptable_password};
 use crate::signin::Gate;
 use crate::state::AppState;
 use sha2::Digest;
@@ -99,10 +94,10 @@ pub async fn settings(
 ) -> Response {
     let t = signed.t();
     let lang = signed.lang;
-    let store = &state.service.store;
+    let service = &state.service;
     let id = &signed.merchant.id;
     let now = state.service.clock.now();
-    let record = match store.merchant(id).await {
+    let record = match service.merchant_record(id).await {
         Ok(Some(record)) => record,
         Ok(None) => return super::error_page(lang, super::ErrorKind::NotFound),
         Err(e) => return internal(lang, &e),
@@ -115,11 +110,11 @@ pub async fn settings(
         Ok(key) => key,
         Err(e) => return internal(lang, &e),
     };
-    let users = match store.users_of(id).await {
+    let users = match service.users_of(id).await {
         Ok(users) => users,
         Err(e) => return internal(lang, &e),
     };
-    let audit = match store.audit_log(id, AUDIT_SHOWN).await {
+    let audit = match service.audit_log(id, AUDIT_SHOWN).await {
         Ok(audit) => audit,
         Err(e) => return internal(lang, &e),
     };
@@ -236,7 +231,7 @@ async fn shown_again(state: &AppState, signed: &Signed, which: Rotated, first: &
             Ok(None) => return super::error_page(signed.lang, super::ErrorKind::NotFound),
             Err(e) => return internal(signed.lang, &e),
         },
-        Rotated::WebhookSecret => match s.store.merchant(id).await {
+        Rotated::WebhookSecret => match s.merchant_record(id).await {
             Ok(Some(record)) => s
                 .keyring
                 .webhook_secret(id, record.rotation.webhook_secret_version)
@@ -274,31 +269,26 @@ async fn rotate(
     let id = &signed.merchant.id;
     let hours = ROTATION_GRACE.as_secs() / 3600;
     let rotated = match which {
-        Rotated::SignKey => rotate_sign_key(&*s.store, &s.keyring, &*s.clock, id)
-            .await
-            .map(|key| {
-                let detail = format!("previous key accepted for {hours} h");
-                (
-                    key.expose_secret().to_owned(),
-                    signed.t().new_sign_key,
-                    "rotate_sign_key",
-                    detail,
-                )
-            }),
-        Rotated::WebhookSecret => rotate_webhook_secret(&*s.store, &s.keyring, &*s.clock, id)
-            .await
-            .map(|secret| {
-                let detail = format!("previous secret signs for {hours} h");
-                let value = secret.expose_secret().to_owned();
-                (
-                    value,
-                    signed.t().new_webhook_secret,
-                    "rotate_webhook_secret",
-                    detail,
-                )
-            }),
+        Rotated::SignKey => s.rotate_sign_key(id).await.map(|key| {
+            let detail = format!("previous key accepted for {hours} h");
+            (
+                key.expose_secret().to_owned(),
+                signed.t().new_sign_key,
+                "rotate_sign_key",
+                detail,
+            )
+        }),
+        Rotated::WebhookSecret => s.rotate_webhook_secret(id).await.map(|secret| {
+            let detail = format!("previous secret signs for {hours} h");
+            let value = secret.expose_secret().to_owned();
+            (
+                value,
+                signed.t().new_webhook_secret,
+                "rotate_webhook_secret",
+                detail,
+            )
+        }),
     };
-    s.signings.forget(id);
     match rotated {
         Ok((value, heading, action, detail)) => {
             audit(state, signed, action, id.as_str(), detail).await;
@@ -372,9 +362,12 @@ pub async fn methods(State(state): State<AppState>, signed: Signed, body: Bytes)
         wechat_sub_mch_id: None,
         mcc: None,
     };
-    match change_channels(&*state.service.store, signed.merchant.id.as_str(), change).await {
+    match state
+        .service
+        .change_channels(signed.merchant.id.as_str(), change)
+        .await
+    {
         Ok(merchant) => {
-            state.service.signings.forget(&merchant.id);
             let detail = merchant
                 .methods
                 .iter()
@@ -422,15 +415,10 @@ pub async fn add(
         "admin" => UserRole::Admin,
         _ => UserRole::Viewer,
     };
-    let s = &state.service;
-    match add_user(
-        &*s.store,
-        &*s.clock,
-        signed.merchant.id.as_str(),
-        &form.email,
-        role,
-    )
-    .await
+    match state
+        .service
+        .add_user(signed.merchant.id.as_str(), &form.email, role)
+        .await
     {
         Ok(created) => {
             audit(
@@ -480,8 +468,11 @@ pub async fn remove(
     if let Some(refused) = admit(&state, &signed, &form.csrf_token) {
         return refused;
     }
-    let store = &*state.service.store;
-    match remove_user(store, signed.merchant.id.as_str(), &form.email).await {
+    match state
+        .service
+        .remove_user(signed.merchant.id.as_str(), &form.email)
+        .await
+    {
         Ok(email) => {
             audit(&state, &signed, "remove_user", &email, String::new()).await;
             tracing::info!(merchant_id = %signed.merchant.id, user = ?signed.user.email, removed = ?email, "merchant-center user removed");
@@ -534,12 +525,11 @@ pub async fn password(
     if !acceptable_password(&form.new) {
         return notice("password_short");
     }
-    let store = &state.service.store;
     let now = state.service.clock.now();
     let email = signed.user.email.clone();
     let gate = super::session::password_gate(&state, &email, addr, &form.current).await;
     match gate {
-        Ok(Gate::Passed(user)) => match change_password(&**store, &email, &form.new).await {
+        Ok(Gate::Passed(user)) => match state.service.change_password(&email, &form.new).await {
             Ok(()) => {
                 audit(&state, &signed, "change_password", &email, String::new()).await;
                 tracing::info!(email = ?email, merchant_id = %signed.merchant.id, "merchant-center password changed");

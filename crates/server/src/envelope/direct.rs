@@ -4,6 +4,7 @@
 //! the same request again replays the first answer, another under the same `order_id` is
 //! `ORDER_USED` (docs/envelope.md).
 
+use crate::service::{CreateOutcome, NewOrder, ServiceError};
 use ottgate_api::RspCode;
 use ottgate_api::direct::{ActivePayRequest, ActivePayResponse, H5PayRequest, H5PayResponse};
 use ottgate_api::prepay::to_fields;
@@ -12,7 +13,6 @@ use ottgate_core::{
     Amount, Attempt, Currency, Merchant, MerchantRef, Money, Order, OrderKind, PaymentMethod,
 };
 use ottgate_envelope::Fields;
-use ottgate_store::{CreateOutcome, NewOrder};
 use url::Url;
 
 use super::error::ProtocolError;
@@ -234,12 +234,7 @@ async fn create(
     }
     if let Some(reference) = &valid.reference
         && let Ok(id) = ottgate_core::AttemptId::parse(reference.as_str())
-        && state
-            .service
-            .store
-            .merchant_attempt(&merchant.id, &id)
-            .await?
-            .is_some()
+        && state.service.is_payment_of(&merchant.id, &id).await?
     {
         // Looked up later, the id would name two payments (docs/envelope.md).
         return Err(ProtocolError::new(
@@ -266,7 +261,6 @@ async fn create(
     let request_md5 = md5.to_ascii_uppercase();
     let created = state
         .service
-        .store
         .create_order(NewOrder {
             order: order.clone(),
             request_md5: request_md5.clone(),
@@ -284,9 +278,7 @@ async fn create(
             (Order { id, ..order }, attempt)
         }
         CreateOutcome::Created { attempt: None, .. } => {
-            return Err(ProtocolError::internal(
-                &ottgate_store::StoreError::NotFound("attempt"),
-            ));
+            return Err(ProtocolError::internal(&ServiceError::NotFound("attempt")));
         }
         CreateOutcome::Exists {
             request_md5: first,
@@ -321,11 +313,7 @@ async fn create(
         })?;
     let response = answer(&order, &attempt, &start)?;
     let text = serde_json::Value::Object(response.clone()).to_string();
-    state
-        .service
-        .store
-        .set_response_data(&order.id, text)
-        .await?;
+    state.service.record_answer(&order.id, text).await?;
     Ok(response)
 }
 
@@ -342,11 +330,10 @@ async fn first_payment(
     merchant: &Merchant,
     reference: Option<&MerchantRef>,
 ) -> Result<(Order, Attempt), ProtocolError> {
-    let missing = || ProtocolError::internal(&ottgate_store::StoreError::NotFound("order"));
+    let missing = || ProtocolError::internal(&ServiceError::NotFound("order"));
     let reference = reference.ok_or_else(missing)?;
     let order = state
         .service
-        .store
         .order_by_reference(&merchant.id, reference)
         .await?
         .ok_or_else(missing)?;

@@ -62,12 +62,6 @@ impl From<ServiceError> for ProtocolError {
     }
 }
 
-impl From<ottgate_store::StoreError> for ProtocolError {
-    fn from(e: ottgate_store::StoreError) -> Self {
-        Self::internal(&e)
-    }
-}
-
 impl IntoResponse for ProtocolError {
     fn into_response(self) -> Response {
         (

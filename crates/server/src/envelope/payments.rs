@@ -2,6 +2,7 @@
 //! ACTIVEPAY or H5PAY — by the gateway's id or, for ACTIVEPAY and H5PAY, by the
 //! merchant's own `order_id`.
 
+use crate::service::{Idempotency, ServiceError};
 use ottgate_api::RspCode;
 use ottgate_api::payment::{
     RefundRequest, RefundResponse, StatusQueryRequest, StatusQueryResponse,
@@ -9,7 +10,6 @@ use ottgate_api::payment::{
 use ottgate_api::prepay::to_fields;
 use ottgate_core::{Amount, OrderKind};
 use ottgate_envelope::Fields;
-use ottgate_store::{Idempotency, IdempotencyClaim};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -87,24 +87,19 @@ pub async fn refund(
     }
     let merchant = &signing.merchant.id;
     let key = canonical_key(fields);
-    let claim = IdempotencyClaim {
-        merchant_id: merchant.clone(),
-        scope: REFUND_SCOPE.into(),
-        key: key.clone(),
-        request_hash: key.clone(),
-        now: state.service.clock.now(),
-        lease: state.service.settings.idempotency_lease,
-        retention: state.service.settings.idempotency_retention,
-    };
-    match state.service.store.claim_idempotency(claim).await? {
+    let claimed = state
+        .service
+        .claim_key(merchant, REFUND_SCOPE, &key, key.clone())
+        .await?;
+    match claimed {
         Idempotency::Replay { body, .. } => match serde_json::from_str(&body) {
             Ok(serde_json::Value::Object(first)) => {
                 tracing::info!(merchant_id = %merchant, "identical REFUND retried; replaying the first result");
                 Ok(first)
             }
-            _ => Err(ProtocolError::internal(
-                &ottgate_store::StoreError::Corrupt("stored refund result".into()),
-            )),
+            _ => Err(ProtocolError::internal(&ServiceError::Corrupt(
+                "stored refund result",
+            ))),
         },
         Idempotency::InProgress | Idempotency::Mismatch => Err(ProtocolError::new(
             RspCode::Processing,
@@ -118,16 +113,14 @@ pub async fn refund(
                     let text = serde_json::Value::Object(answer.clone()).to_string();
                     state
                         .service
-                        .store
-                        .finish_idempotency(merchant, REFUND_SCOPE, &key, 200, text)
+                        .answer_key(merchant, REFUND_SCOPE, &key, 200, text)
                         .await
                 }
                 // Refused: nothing was refunded, and a retry is asked again.
                 Err(_) => {
                     state
                         .service
-                        .store
-                        .release_idempotency(merchant, REFUND_SCOPE, &key)
+                        .release_key(merchant, REFUND_SCOPE, &key)
                         .await
                 }
             };

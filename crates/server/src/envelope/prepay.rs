@@ -1,12 +1,12 @@
 //! PREPAY_INIT and PREPAY_QUERY: creating and reading checkout orders.
 
+use crate::service::{CreateOutcome, NewOrder, ServiceError};
 use ottgate_api::prepay::{
     PaymentAttempt, PrepayInitRequest, PrepayInitResponse, PrepayQueryRequest, PrepayQueryResponse,
     to_fields,
 };
 use ottgate_core::{Amount, MerchantRef, Money, Order, OrderKind};
 use ottgate_envelope::Fields;
-use ottgate_store::{CreateOutcome, NewOrder};
 use std::time::Duration;
 use url::Url;
 
@@ -128,7 +128,6 @@ pub async fn init(
     let request_md5 = md5.to_ascii_uppercase();
     let created = state
         .service
-        .store
         .create_order(NewOrder {
             order: order.clone(),
             request_md5: request_md5.clone(),
@@ -148,9 +147,9 @@ pub async fn init(
             tracing::info!(prepay_order_id = %valid.reference, "identical PREPAY_INIT retried; replaying the first response");
             match serde_json::from_str(&response_data) {
                 Ok(serde_json::Value::Object(fields)) => Ok(fields),
-                _ => Err(ProtocolError::internal(
-                    &ottgate_store::StoreError::Corrupt("stored response".into()),
-                )),
+                _ => Err(ProtocolError::internal(&ServiceError::Corrupt(
+                    "stored response",
+                ))),
             }
         }
         CreateOutcome::Exists { .. } => Err(ProtocolError::new(
@@ -171,24 +170,12 @@ pub async fn query(
     let not_found = || ProtocolError::invalid("prepay_order_id not found");
     let reference = MerchantRef::parse(&raw_ref).map_err(|_| not_found())?;
     let merchant = &signing.merchant;
-    let found = state
+    let (order, attempts) = state
         .service
-        .store
-        .order_by_reference(&merchant.id, &reference)
+        .checkout_order(&merchant.id, &reference)
         .await?
         .ok_or_else(not_found)?;
     let now = state.service.clock.now();
-    // Only an order past its expiry as read has anything to close: the write (a turn of
-    // the writer) is skipped for every other query.
-    if found.status_at(now) != found.status {
-        state.service.store.close_if_expired(&found.id, now).await?;
-    }
-    let (order, attempts) = state
-        .service
-        .store
-        .order_with_attempts(&found.id)
-        .await?
-        .ok_or_else(not_found)?;
     if let Some(asked) = &r.order_id
         && !attempts.iter().any(|a| a.id.as_str() == asked)
     {

@@ -76,7 +76,6 @@ pub async fn list(
     let (since, limit) = parameters(query.as_deref(), state.service.clock.now())?;
     let events = state
         .service
-        .store
         .events(&authed.merchant.id, since, limit)
         .await?;
     ok(EventsResult {
@@ -124,14 +123,11 @@ pub async fn redeliver(
         )
     };
     let id = NotifyId::parse(&id).map_err(|_| not_found())?;
-    let now = state.service.clock.now();
     let delivery = state
         .service
-        .store
-        .redeliver(&authed.merchant.id, &id, now)
+        .redeliver(&authed.merchant.id, &id)
         .await?
         .ok_or_else(not_found)?;
-    state.service.delivery_wakeup.notify_one();
     tracing::info!(notify_id = %delivery.notify_id, merchant_id = %authed.merchant.id, "callback resent on request");
     ok(RedeliverResult {
         id: delivery.notify_id.to_string(),

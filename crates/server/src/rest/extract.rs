@@ -70,12 +70,6 @@ impl From<ServiceError> for RestError {
     }
 }
 
-impl From<ottgate_store::StoreError> for RestError {
-    fn from(e: ottgate_store::StoreError) -> Self {
-        Self::internal(&e)
-    }
-}
-
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
         let body = Envelope {
@@ -189,8 +183,7 @@ impl FromRequestParts<AppState> for Authed {
             .map_err(|_| RestError::unauthorized("invalid access token"))?;
         let record = state
             .service
-            .store
-            .merchant(&id)
+            .merchant_record(&id)
             .await?
             .ok_or_else(|| RestError::unauthorized("invalid access token"))?;
         if record.merchant.app_id != claims.sub {

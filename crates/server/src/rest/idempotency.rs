@@ -4,13 +4,13 @@
 //! another body is 422; while the first request still runs, 409. Without the header a
 //! request runs as always. Keys are the merchant's: two merchants never share one.
 
+use crate::service::Idempotency;
 use axum::body::{Body, to_bytes};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ottgate_api::rest::RestCode;
-use ottgate_store::{Idempotency, IdempotencyClaim};
 use sha2::{Digest, Sha256};
 
 use super::extract::{Authed, RestError};
@@ -54,16 +54,11 @@ pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next)
     };
     let scope = parts.uri.path().to_owned();
     let request_hash = hex::encode(Sha256::digest(&body));
-    let claim = IdempotencyClaim {
-        merchant_id: merchant.id.clone(),
-        scope: scope.clone(),
-        key: key.clone(),
-        request_hash,
-        now: state.service.clock.now(),
-        lease: state.service.settings.idempotency_lease,
-        retention: state.service.settings.idempotency_retention,
-    };
-    match state.service.store.claim_idempotency(claim).await {
+    let claimed = state
+        .service
+        .claim_key(&merchant.id, &scope, &key, request_hash)
+        .await;
+    match claimed {
         Err(e) => RestError::internal(&e).into_response(),
         Ok(Idempotency::Replay { status, body }) => (
             StatusCode::from_u16(status).unwrap_or(StatusCode::OK),
@@ -103,16 +98,11 @@ pub async fn idempotent(State(state): State<AppState>, req: Request, next: Next)
             };
             let stored = if response_parts.status.is_server_error() {
                 // Nothing certain happened: a retry with this key runs again.
-                state
-                    .service
-                    .store
-                    .release_idempotency(&merchant.id, &scope, &key)
-                    .await
+                state.service.release_key(&merchant.id, &scope, &key).await
             } else {
                 state
                     .service
-                    .store
-                    .finish_idempotency(
+                    .answer_key(
                         &merchant.id,
                         &scope,
                         &key,

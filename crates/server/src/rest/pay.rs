@@ -1,5 +1,6 @@
 //! The REST handlers.
 
+use crate::service::{CreateOutcome, NewOrder, ServiceError};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -11,7 +12,6 @@ use ottgate_core::{
     Amount, Attempt, AttemptId, AttemptStatus, Merchant, MerchantRef, Money, Order, OrderKind,
     PaymentMethod,
 };
-use ottgate_store::{CreateOutcome, NewOrder};
 
 use crate::service::passwords;
 use url::Url;
@@ -47,16 +47,15 @@ pub async fn token(
     let app_id = body.required("appId", 64)?;
     let app_key = body.required("appKey", 128)?;
     let now = state.service.clock.now();
-    let store = &state.service.store;
     let gate = guarded(
-        &**store,
+        &state.service,
         &state.auth_failures,
         &state.auth_hashing,
         &app_id,
         addr,
         now,
         || async {
-            let record = store.merchant_by_app_id(&app_id).await?;
+            let record = state.service.merchant_by_app_id(&app_id).await?;
             let hash = record
                 .as_ref()
                 .map_or_else(|| passwords::decoy().to_owned(), |r| r.app_key_hash.clone());
@@ -166,7 +165,6 @@ async fn create(
     };
     let created = state
         .service
-        .store
         .create_order(NewOrder {
             order: order.clone(),
             request_md5: String::new(),
@@ -179,9 +177,9 @@ async fn create(
             id,
             attempt: Some(attempt),
         } => Ok((Order { id, ..order }, attempt)),
-        CreateOutcome::Created { .. } => Err(RestError::internal(
-            &ottgate_store::StoreError::NotFound("attempt"),
-        )),
+        CreateOutcome::Created { .. } => {
+            Err(RestError::internal(&ServiceError::NotFound("attempt")))
+        }
         CreateOutcome::Exists { .. } => Err(RestError::invalid("reference has already been used")),
     }
 }

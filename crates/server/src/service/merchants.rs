@@ -220,3 +220,30 @@ pub async fn change_channels(
     }
     Ok(merchant)
 }
+
+impl super::Service {
+    /// [`rotate_sign_key`] for this gateway: its signing cache forgets the old key at once.
+    pub async fn rotate_sign_key(&self, id: &MerchantId) -> Result<SignKey, MerchantError> {
+        let key = rotate_sign_key(&*self.store, &self.keyring, &*self.clock, id).await;
+        self.signings.forget(id);
+        key
+    }
+
+    /// [`rotate_webhook_secret`] for this gateway: callbacks take the new version at once.
+    pub async fn rotate_webhook_secret(&self, id: &MerchantId) -> Result<Secret, MerchantError> {
+        let secret = rotate_webhook_secret(&*self.store, &self.keyring, &*self.clock, id).await;
+        self.signings.forget(id);
+        secret
+    }
+
+    /// [`change_channels`] for this gateway: its signing cache forgets the old methods.
+    pub async fn change_channels(
+        &self,
+        id: &str,
+        change: ChannelChange,
+    ) -> Result<Merchant, MerchantError> {
+        let merchant = change_channels(&*self.store, id, change).await?;
+        self.signings.forget(&merchant.id);
+        Ok(merchant)
+    }
+}

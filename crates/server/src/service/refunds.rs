@@ -162,3 +162,28 @@ impl Service {
         result
     }
 }
+
+impl Service {
+    /// Refund `id`, whoever's it is (a wallet's notification names it).
+    pub async fn refund_by_id(&self, id: &RefundId) -> Result<Option<Refund>, ServiceError> {
+        Ok(self.store.refund(id).await?)
+    }
+
+    /// A payment's refunds, oldest first.
+    pub async fn refunds_of(&self, payment: &AttemptId) -> Result<Vec<Refund>, ServiceError> {
+        Ok(self.store.refunds(payment).await?)
+    }
+
+    /// Records the wallet's final word on refund `id` (a failed one releases its amount).
+    pub async fn finish_refund(
+        &self,
+        id: &RefundId,
+        status: RefundStatus,
+        wallet_reference: Option<String>,
+    ) -> Result<Refund, ServiceError> {
+        Ok(self
+            .store
+            .finish_refund(id, status, wallet_reference, self.clock.now())
+            .await?)
+    }
+}

@@ -25,6 +25,8 @@ pub enum UserError {
     LastAdmin(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Service(#[from] super::ServiceError),
 }
 
 /// A user just created (or reset), with the one-time password to hand over.
@@ -183,6 +185,37 @@ pub async fn check_password(
         .await
         .unwrap_or(false);
     Ok(user.filter(|_| matches))
+}
+
+impl super::Service {
+    /// [`add_user`] to `merchant`.
+    pub async fn add_user(
+        &self,
+        merchant: &str,
+        email: &str,
+        role: UserRole,
+    ) -> Result<UserWithPassword, UserError> {
+        add_user(&*self.store, &*self.clock, merchant, email, role).await
+    }
+
+    /// [`remove_user`] of `merchant`.
+    pub async fn remove_user(&self, merchant: &str, email: &str) -> Result<String, UserError> {
+        remove_user(&*self.store, merchant, email).await
+    }
+
+    /// [`change_password`] of the user signing in with `email`.
+    pub async fn change_password(&self, email: &str, new: &str) -> Result<(), UserError> {
+        change_password(&*self.store, email, new).await
+    }
+
+    /// [`check_password`]: the user, if `password` is `email`'s.
+    pub async fn check_password(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<Option<UserRecord>, UserError> {
+        check_password(&*self.store, email, password).await
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@
 //! and gives it back on success: concurrent wrong guesses cannot overtake the count.
 
 use ottgate_core::Timestamp;
-use ottgate_store::StoreError;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::IpAddr;
@@ -236,7 +235,7 @@ const HASH_QUEUE_WAIT: Duration = Duration::from_secs(10);
 /// or account beyond its share); a right answer gives the failure back and trusts the
 /// (account, address) pair.
 pub async fn guarded<T, E, Fut>(
-    store: &dyn ottgate_store::Store,
+    service: &crate::service::Service,
     limiter: &FailureLimiter,
     hashing: &HashQueue,
     account: &str,
@@ -246,8 +245,9 @@ pub async fn guarded<T, E, Fut>(
 ) -> Result<Gate<T>, E>
 where
     Fut: Future<Output = Result<Option<T>, E>>,
-    E: From<StoreError>,
+    E: From<crate::service::ServiceError>,
 {
+    let store = &*service.store;
     let Some(reservation) = limiter.reserve(account, addr, now) else {
         return Ok(Gate::TooMany);
     };
@@ -263,7 +263,7 @@ where
             }
             Err(e) => {
                 limiter.release(reservation);
-                return Err(e.into());
+                return Err(crate::service::ServiceError::from(e).into());
             }
         }
     } else {
@@ -278,7 +278,10 @@ where
     let Ok(_permit) = hashing.acquire(&asker, HASH_QUEUE_WAIT).await else {
         limiter.release(reservation);
         if let Some(reserved) = shared {
-            store.release_sign_in(reserved, None).await?;
+            store
+                .release_sign_in(reserved, None)
+                .await
+                .map_err(crate::service::ServiceError::from)?;
         }
         return Ok(Gate::Busy);
     };
@@ -287,7 +290,10 @@ where
     };
     if let Some(reserved) = shared {
         let pair = limiter.shared_attempt(account, addr, now).pair;
-        store.release_sign_in(reserved, Some((pair, now))).await?;
+        store
+            .release_sign_in(reserved, Some((pair, now)))
+            .await
+            .map_err(crate::service::ServiceError::from)?;
     }
     limiter.succeeded(reservation);
     Ok(Gate::Passed(found))

@@ -1,0 +1,47 @@
+//! The callbacks a merchant is owed, as the event log and the merchant center show them, and
+//! sending one again.
+
+use ottgate_core::{MerchantId, NotifyId, OrderId, Timestamp};
+use ottgate_store::{Delivery, DeliveryAttemptRow, Event};
+
+use super::{Service, ServiceError};
+
+impl Service {
+    /// `merchant`'s callbacks created at or after `since`, newest first (at most `limit`).
+    pub async fn events(
+        &self,
+        merchant: &MerchantId,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Event>, ServiceError> {
+        Ok(self.store.events(merchant, since, limit).await?)
+    }
+
+    /// Sends `merchant`'s callback `id` again now (one on its way already is not sent beside
+    /// itself); `None` if it is not the merchant's.
+    pub async fn redeliver(
+        &self,
+        merchant: &MerchantId,
+        id: &NotifyId,
+    ) -> Result<Option<Delivery>, ServiceError> {
+        let delivery = self.store.redeliver(merchant, id, self.clock.now()).await?;
+        if delivery.is_some() {
+            self.delivery_wakeup.notify_one();
+        }
+        Ok(delivery)
+    }
+
+    /// `order`'s callbacks, each with every attempt at delivering it.
+    pub async fn deliveries_of(
+        &self,
+        order: &OrderId,
+    ) -> Result<Vec<(Delivery, Vec<DeliveryAttemptRow>)>, ServiceError> {
+        let deliveries = self.store.deliveries_for_order(order).await?;
+        let mut out = Vec::with_capacity(deliveries.len());
+        for d in deliveries {
+            let attempts = self.store.delivery_attempts(d.id).await?;
+            out.push((d, attempts));
+        }
+        Ok(out)
+    }
+}

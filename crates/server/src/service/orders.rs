@@ -1,0 +1,99 @@
+//! Orders and their attempts as the entry points need them: created (a repeat told the first
+//! request), found by token or reference, the first answer recorded, and read as of now.
+
+use ottgate_core::{Attempt, AttemptId, CheckoutToken, MerchantId, MerchantRef, Order, OrderId};
+use ottgate_store::{CreateOutcome, NewOrder};
+
+use super::{Service, ServiceError};
+
+impl Service {
+    /// Creates `new` (and its first attempt, if asked) unless the merchant's reference is
+    /// taken: then the first request's md5 and answer, to tell a repeat from a clash.
+    pub async fn create_order(&self, new: NewOrder) -> Result<CreateOutcome, ServiceError> {
+        Ok(self.store.create_order(new).await?)
+    }
+
+    /// Records the answer a repeat of `order`'s request replays, when it was known only
+    /// after creation (the wallet's code); `false` if one was recorded first.
+    pub async fn record_answer(
+        &self,
+        order: &OrderId,
+        answer: String,
+    ) -> Result<bool, ServiceError> {
+        Ok(self.store.set_response_data(order, answer).await?)
+    }
+
+    pub async fn order_by_token(
+        &self,
+        token: &CheckoutToken,
+    ) -> Result<Option<Order>, ServiceError> {
+        Ok(self.store.order_by_token(token).await?)
+    }
+
+    pub async fn order_by_reference(
+        &self,
+        merchant: &MerchantId,
+        reference: &MerchantRef,
+    ) -> Result<Option<Order>, ServiceError> {
+        Ok(self.store.order_by_reference(merchant, reference).await?)
+    }
+
+    /// Orders of any merchant with this reference (at most `limit`, oldest first): the
+    /// sandbox helper's lookup of a merchant's own order id.
+    pub async fn orders_with_reference(
+        &self,
+        reference: &MerchantRef,
+        limit: u32,
+    ) -> Result<Vec<Order>, ServiceError> {
+        Ok(self.store.orders_with_reference(reference, limit).await?)
+    }
+
+    /// Whether `id` is the gateway's id of one of `merchant`'s payments.
+    pub async fn is_payment_of(
+        &self,
+        merchant: &MerchantId,
+        id: &AttemptId,
+    ) -> Result<bool, ServiceError> {
+        Ok(self.store.merchant_attempt(merchant, id).await?.is_some())
+    }
+
+    /// Attempt `id`, whoever's it is (the wallets' and the buyer's lookups).
+    pub async fn attempt(&self, id: &AttemptId) -> Result<Option<Attempt>, ServiceError> {
+        Ok(self.store.attempt(id).await?)
+    }
+
+    /// `order`'s attempts, oldest first.
+    pub async fn attempts_of(&self, order: &OrderId) -> Result<Vec<Attempt>, ServiceError> {
+        Ok(self.store.attempts(order).await?)
+    }
+
+    /// `merchant`'s checkout order for its `reference` with its attempts, as of now: an
+    /// order past its expiry is closed first (the write is skipped for every other order).
+    pub async fn checkout_order(
+        &self,
+        merchant: &MerchantId,
+        reference: &MerchantRef,
+    ) -> Result<Option<(Order, Vec<Attempt>)>, ServiceError> {
+        let Some(found) = self.store.order_by_reference(merchant, reference).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        if found.status_at(now) != found.status {
+            self.store.close_if_expired(&found.id, now).await?;
+        }
+        Ok(self.store.order_with_attempts(&found.id).await?)
+    }
+
+    /// `merchant`'s order `id` with its attempts as of one moment; another merchant's is
+    /// `None` at the cost of a missing one.
+    pub async fn merchant_order(
+        &self,
+        merchant: &MerchantId,
+        id: &OrderId,
+    ) -> Result<Option<(Order, Vec<Attempt>)>, ServiceError> {
+        Ok(self
+            .store
+            .merchant_order_with_attempts(merchant, id)
+            .await?)
+    }
+}
