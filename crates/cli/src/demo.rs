@@ -68,8 +68,8 @@ async fn start_merchant_site() -> Result<(Url, mpsc::Receiver<Bytes>, Cancellati
 
 pub async fn run() -> Result<()> {
     let gateway = Throwaway::start(|c| {
-        c.sandbox = true;
-        c.delivery_poll_interval_ms = 200;
+        c.sandbox.enabled = true;
+        c.callbacks.delivery_poll_interval_ms = 200;
     })
     .await?;
     let result = walk_through(&gateway.gateway, &gateway.base).await;

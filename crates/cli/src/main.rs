@@ -353,7 +353,7 @@ async fn main() -> Result<()> {
                 },
         } => {
             let config = config.load()?;
-            let _logs = init_logging(config.log_format, "warn");
+            let _logs = init_logging(config.server.log_format, "warn");
             add_merchant(&config, name, id, &currencies, json).await
         }
         Command::Merchant {
@@ -369,7 +369,7 @@ async fn main() -> Result<()> {
                 },
         } => {
             let config = config.load()?;
-            let _logs = init_logging(config.log_format, "warn");
+            let _logs = init_logging(config.server.log_format, "warn");
             let methods = |codes: Vec<String>| {
                 codes
                     .iter()
@@ -427,7 +427,7 @@ async fn user(command: UserCommand) -> Result<()> {
         | UserCommand::Remove { config, json, .. }
         | UserCommand::ResetPassword { config, json, .. } => (config.load()?, *json),
     };
-    let _logs = init_logging(config.log_format, "warn");
+    let _logs = init_logging(config.server.log_format, "warn");
     let store = ottgate_server::open_store(&config).await?;
     let created = match command {
         UserCommand::Remove {
@@ -510,17 +510,17 @@ async fn copy_store(from: &str, to: &str, json: bool) -> Result<()> {
 }
 
 async fn serve(config: Config) -> Result<()> {
-    let _logs = init_logging(config.log_format, "info,tokio_postgres=warn");
-    let listener = tokio::net::TcpListener::bind(config.listen)
+    let _logs = init_logging(config.server.log_format, "info,tokio_postgres=warn");
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
-        .with_context(|| format!("binding {}", config.listen))?;
+        .with_context(|| format!("binding {}", config.server.listen))?;
     let bound = listener.local_addr()?;
     let gateway = Gateway::open(&config, bound, Arc::new(SystemClock)).await?;
     tracing::info!(
         listen = %bound,
         public_url = %gateway.settings().public_url,
         sandbox = gateway.settings().sandbox,
-        database = %ottgate_server::config::masked_database_url(&config.database_url),
+        database = %ottgate_server::config::masked_database_url(&config.storage.database_url),
         "ottgate serving"
     );
     let shutdown = CancellationToken::new();

@@ -24,9 +24,10 @@ impl Throwaway {
         let dir = tempfile::tempdir()?;
         let mut config = Config::default();
         adjust(&mut config);
-        config.database_url = format!("sqlite://{}", dir.path().join("ottgate.db").display());
-        config.listen = "127.0.0.1:0".parse()?;
-        let listener = tokio::net::TcpListener::bind(config.listen).await?;
+        config.storage.database_url =
+            format!("sqlite://{}", dir.path().join("ottgate.db").display());
+        config.server.listen = "127.0.0.1:0".parse()?;
+        let listener = tokio::net::TcpListener::bind(config.server.listen).await?;
         let bound = listener.local_addr()?;
         let gateway = Gateway::open(&config, bound, Arc::new(SystemClock)).await?;
         let shutdown = CancellationToken::new();

@@ -1050,16 +1050,26 @@ async fn a_sign_in_email_cannot_forge_a_line_of_the_human_log() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let port = support::free_port();
-    let mut child = ottgate()
-        .args(["serve", "--log-format", "human"])
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(["--database-url", &db_url(dir.path())])
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    /// The server, killed however the test ends.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Killed(
+        ottgate()
+            .args(["serve", "--log-format", "human"])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--database-url", &db_url(dir.path())])
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = std::io::BufReader::new(child.0.stderr.take().unwrap());
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     {
         let lines = lines.clone();
@@ -1120,6 +1130,5 @@ async fn a_sign_in_email_cannot_forge_a_line_of_the_human_log() {
         assert!(Instant::now() < deadline, "no sign-in failure logged");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
 }

@@ -1,6 +1,10 @@
 //! Configuration: defaults, then an optional TOML file, then `OTTGATE_*` environment
-//! variables, then command-line flags. [`Config`] is what is read; [`Settings`] is the
-//! validated form the gateway runs with.
+//! variables, then command-line flags. [`Config`] is what is read — one section per concern
+//! ([`ServerConfig`], [`StorageConfig`], [`CallbackConfig`], [`PaymentConfig`],
+//! [`SignInConfig`], [`SandboxConfig`], and each wallet's `[section]`), each validating
+//! itself and naming itself in its errors; [`Settings`] is the validated form the gateway
+//! runs with. The sections' keys stay top-level in the file and the environment (they are
+//! flattened), as they always were: only the wallets have `[sections]` of their own.
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -14,15 +18,61 @@ use url::Url;
 
 pub use ottgate_channels::MaskedString;
 
-/// Every setting, as read. Field names are the TOML keys; the environment variable of each
-/// is `OTTGATE_` followed by the upper-cased name.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Every setting, as read: one section per concern. The environment variable of each key
+/// is `OTTGATE_` followed by the upper-cased key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
+    #[serde(flatten)]
+    pub server: ServerConfig,
+    #[serde(flatten)]
+    pub storage: StorageConfig,
+    #[serde(flatten)]
+    pub callbacks: CallbackConfig,
+    #[serde(flatten)]
+    pub payments: PaymentConfig,
+    #[serde(flatten)]
+    pub sign_in: SignInConfig,
+    #[serde(flatten)]
+    pub sandbox: SandboxConfig,
+    /// Live wallet credentials, one section per wallet (`[alipay]`, `[wechatpay]`,
+    /// `[unionpay]`). A wallet without one is, in sandbox mode, its built-in simulator.
+    #[serde(flatten)]
+    pub wallets: WalletSections,
+}
+
+/// Listening and the limits on every connection and request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
     /// Address to listen on.
     pub listen: SocketAddr,
     /// Base URL buyers' browsers and wallets reach the gateway at; `http://{listen}` if unset.
     pub public_url: Option<String>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    /// A connection must send its request headers within this many milliseconds (also how
+    /// long an idle keep-alive connection is kept).
+    pub header_read_timeout_ms: u64,
+    /// A request not answered within this many milliseconds (its body included) is cut
+    /// off with 408.
+    pub request_timeout_ms: u64,
+    /// Connections open at once, at most (fewer if the descriptor limit demands).
+    pub max_connections: usize,
+    /// Connections open at once from one client address, at most (behind a proxy every
+    /// client shares its address: raise it to `max_connections` there).
+    pub max_connections_per_address: usize,
+    /// A client that takes none of an answer's bytes for this many milliseconds (it
+    /// stopped reading) loses its connection.
+    pub write_timeout_ms: u64,
+    /// `human` or `json`.
+    pub log_format: LogFormat,
+}
+
+/// Where everything is kept, and the key that seals merchants' keys in it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StorageConfig {
     /// `sqlite://path` (embedded default) or `postgres://user:password@host:port/db` —
     /// several hosts (`host1:5432,host2:5432`) with `?target_session_attrs=read-write` follow
     /// a failover to the promoted standby.
@@ -40,56 +90,47 @@ pub struct Config {
     /// PostgreSQL: PEM certificates to trust for TLS to the database (then every connection
     /// is TLS, verified; add `sslmode=require` to the URL to refuse a server without it).
     pub db_ca_file: Option<PathBuf>,
-    /// How long a gateway holds the callback deliveries it claimed before another gateway
-    /// may take them over (a gateway that died mid-delivery loses them after this), in
-    /// seconds.
-    pub delivery_lease_secs: u64,
-    /// Sandbox mode: the built-in test wallet serves every method, the sandbox helper API
-    /// is mounted, and callbacks may go to loopback/private addresses.
-    pub sandbox: bool,
     /// 64 hex characters (32 bytes) that encrypt merchant sign keys at rest. If unset, a
     /// `0600` key file is used (created on first start).
     pub master_key: Option<MaskedString>,
     /// Where the master key file lives; default: beside the SQLite database, `<db>.key`.
     pub master_key_file: Option<PathBuf>,
-    /// `human` or `json`.
-    pub log_format: LogFormat,
-    /// Allow callbacks to private, loopback and link-local addresses; default: `sandbox`.
-    pub allow_private_callbacks: Option<bool>,
+}
+
+/// The callbacks owed to merchants: how they are sent, retried, leased and kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallbackConfig {
     /// Gaps between callback attempts, e.g. `15s,1m,5m`.
     pub callback_retry_schedule: String,
     /// A callback not answered within this many milliseconds is a failed attempt.
     pub callback_timeout_ms: u64,
     /// Callbacks sent at once by one process.
     pub callback_concurrency: u32,
-    /// Largest accepted request body, in bytes.
-    pub max_body_bytes: usize,
-    /// A connection must send its request headers within this many milliseconds (also how
-    /// long an idle keep-alive connection is kept).
-    pub header_read_timeout_ms: u64,
-    /// A request not answered within this many milliseconds (its body included) is cut
-    /// off with 408.
-    pub request_timeout_ms: u64,
-    /// Connections open at once, at most (fewer if the descriptor limit demands).
-    pub max_connections: usize,
-    /// Connections open at once from one client address, at most (behind a proxy every
-    /// client shares its address: raise it to `max_connections` there).
-    pub max_connections_per_address: usize,
-    /// A client that takes none of an answer's bytes for this many milliseconds (it
-    /// stopped reading) loses its connection.
-    pub write_timeout_ms: u64,
-    /// How often expired orders are closed, in milliseconds.
-    pub expiry_sweep_interval_ms: u64,
+    /// How long a gateway holds the callback deliveries it claimed before another gateway
+    /// may take them over (a gateway that died mid-delivery loses them after this), in
+    /// seconds.
+    pub delivery_lease_secs: u64,
     /// Longest wait between looks for due callbacks, in milliseconds.
     pub delivery_poll_interval_ms: u64,
-    /// Secret (at least 32 characters) that signs REST bearer tokens; default: derived
-    /// from the master key. Changing it invalidates every token issued.
-    pub jwt_secret: Option<MaskedString>,
-    /// How long a REST, ACTIVEPAY or H5PAY payment may wait for the buyer, in seconds.
-    pub rest_payment_ttl_secs: u64,
+    /// Allow callbacks to private, loopback and link-local addresses; default: `sandbox`.
+    pub allow_private_callbacks: Option<bool>,
     /// How long a finished callback (delivered or exhausted) stays in the merchant's event
     /// log, in days (at least 30).
     pub event_retention_days: u64,
+}
+
+/// Payments: how long they wait, when they are closed or asked about, how repeats are told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PaymentConfig {
+    /// How long a REST, ACTIVEPAY or H5PAY payment may wait for the buyer, in seconds.
+    pub rest_payment_ttl_secs: u64,
+    /// How often expired orders are closed, in milliseconds.
+    pub expiry_sweep_interval_ms: u64,
+    /// A pending wallet payment is first asked about (reconciliation) this many seconds
+    /// after it started, and again at most this often.
+    pub reconcile_after_secs: u64,
     /// How long the first answer to an idempotent request (REST `Idempotency-Key`, an
     /// envelope REFUND without a refund id) is replayed, in seconds.
     pub idempotency_retention_secs: u64,
@@ -99,9 +140,15 @@ pub struct Config {
     pub idempotency_lease_secs: u64,
     /// The `time_zone_id` H5PAY answers with: the merchants' zone (IANA name).
     pub time_zone_id: String,
-    /// Sandbox only: the simulated WeChat Pay's exchange rates, CNY per unit, e.g.
-    /// `CAD=5.10,USD=7.1`; they replace or add to its built-in table.
-    pub simulator_exchange_rates: Option<String>,
+}
+
+/// Signing in: REST bearer tokens, and the limits on wrong keys and passwords.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SignInConfig {
+    /// Secret (at least 32 characters) that signs REST bearer tokens; default: derived
+    /// from the master key. Changing it invalidates every token issued.
+    pub jwt_secret: Option<MaskedString>,
     /// Failed token requests allowed per client address, and per appId from one address,
     /// within the window.
     pub auth_failure_limit: u32,
@@ -113,104 +160,179 @@ pub struct Config {
     pub auth_hash_concurrency: u32,
     /// The window for `auth_failure_limit`, in seconds.
     pub auth_failure_window_secs: u64,
-    /// A pending wallet payment is first asked about (reconciliation) this many seconds
-    /// after it started, and again at most this often.
-    pub reconcile_after_secs: u64,
+}
+
+/// Sandbox mode and its simulated wallets.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SandboxConfig {
+    /// Sandbox mode: the built-in test wallet serves every method, the sandbox helper API
+    /// is mounted, and callbacks may go to loopback/private addresses.
+    #[serde(rename = "sandbox")]
+    pub enabled: bool,
+    /// Sandbox only: the simulated WeChat Pay's exchange rates, CNY per unit, e.g.
+    /// `CAD=5.10,USD=7.1`; they replace or add to its built-in table.
+    pub simulator_exchange_rates: Option<String>,
     /// How much faster than real time the built-in wallet simulators re-send
     /// notifications (sandbox mode).
     pub simulator_time_scale: f64,
-    /// Live wallet credentials, one section per wallet (`[alipay]`, `[wechatpay]`,
-    /// `[unionpay]`). A wallet without one is, in sandbox mode, its built-in simulator.
-    #[serde(flatten)]
-    pub wallets: WalletSections,
 }
 
-impl Default for Config {
+impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
-            database_url: "sqlite://ottgate.db".into(),
-            sqlite_max_batch: ottgate_store::SQLITE_MAX_BATCH,
-            db_pool_size: 16,
-            db_connect_timeout_ms: 5_000,
-            db_statement_timeout_ms: 10_000,
-            db_ca_file: None,
-            delivery_lease_secs: 60,
-            sandbox: true,
-            master_key: None,
-            master_key_file: None,
-            log_format: LogFormat::Human,
-            allow_private_callbacks: None,
-            callback_retry_schedule: RetrySchedule::default().to_string(),
-            callback_timeout_ms: 10_000,
-            callback_concurrency: 64,
             max_body_bytes: 64 * 1024,
             header_read_timeout_ms: 10_000,
             request_timeout_ms: 60_000,
             max_connections: 10_000,
             max_connections_per_address: 1_000,
             write_timeout_ms: 30_000,
-            expiry_sweep_interval_ms: 1_000,
-            delivery_poll_interval_ms: 1_000,
-            jwt_secret: None,
-            rest_payment_ttl_secs: 1_800,
-            idempotency_retention_secs: 86_400,
-            idempotency_lease_secs: 120,
-            event_retention_days: 90,
-            time_zone_id: "America/Toronto".into(),
-            simulator_exchange_rates: None,
-            auth_failure_limit: 10,
-            auth_failure_app_limit: 100,
-            auth_hash_concurrency: 4,
-            auth_failure_window_secs: 300,
-            reconcile_after_secs: 60,
-            simulator_time_scale: 1.0,
-            wallets: WalletSections::default(),
+            log_format: LogFormat::Human,
         }
     }
 }
 
-const ENV_KEYS: [&str; 38] = [
-    "listen",
-    "public_url",
-    "database_url",
-    "sqlite_max_batch",
-    "db_pool_size",
-    "db_connect_timeout_ms",
-    "db_statement_timeout_ms",
-    "db_ca_file",
-    "delivery_lease_secs",
-    "sandbox",
-    "master_key",
-    "master_key_file",
-    "log_format",
-    "allow_private_callbacks",
-    "callback_retry_schedule",
-    "callback_timeout_ms",
-    "callback_concurrency",
-    "max_body_bytes",
-    "header_read_timeout_ms",
-    "request_timeout_ms",
-    "max_connections",
-    "max_connections_per_address",
-    "write_timeout_ms",
-    "expiry_sweep_interval_ms",
-    "delivery_poll_interval_ms",
-    "jwt_secret",
-    "rest_payment_ttl_secs",
-    "idempotency_retention_secs",
-    "idempotency_lease_secs",
-    "event_retention_days",
-    "time_zone_id",
-    "simulator_exchange_rates",
-    "auth_failure_limit",
-    "auth_failure_app_limit",
-    "auth_hash_concurrency",
-    "auth_failure_window_secs",
-    "reconcile_after_secs",
-    "simulator_time_scale",
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://ottgate.db".into(),
+            sqlite_max_batch: ottgate_store::SQLITE_MAX_BATCH,
+            db_pool_size: 16,
+            db_connect_timeout_ms: 5_000,
+            db_statement_timeout_ms: 10_000,
+            db_ca_file: None,
+            master_key: None,
+            master_key_file: None,
+        }
+    }
+}
+
+impl Default for CallbackConfig {
+    fn default() -> Self {
+        Self {
+            callback_retry_schedule: RetrySchedule::default().to_string(),
+            callback_timeout_ms: 10_000,
+            callback_concurrency: 64,
+            delivery_lease_secs: 60,
+            delivery_poll_interval_ms: 1_000,
+            allow_private_callbacks: None,
+            event_retention_days: 90,
+        }
+    }
+}
+
+impl Default for PaymentConfig {
+    fn default() -> Self {
+        Self {
+            rest_payment_ttl_secs: 1_800,
+            expiry_sweep_interval_ms: 1_000,
+            reconcile_after_secs: 60,
+            idempotency_retention_secs: 86_400,
+            idempotency_lease_secs: 120,
+            time_zone_id: "America/Toronto".into(),
+        }
+    }
+}
+
+impl Default for SignInConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            auth_failure_limit: 10,
+            auth_failure_app_limit: 100,
+            auth_hash_concurrency: 4,
+            auth_failure_window_secs: 300,
+        }
+    }
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            simulator_exchange_rates: None,
+            simulator_time_scale: 1.0,
+        }
+    }
+}
+
+/// The top-level keys, section by section (the file's keys and the environment's).
+const SECTION_KEYS: [(&str, &[&str]); 6] = [
+    (
+        "server",
+        &[
+            "listen",
+            "public_url",
+            "max_body_bytes",
+            "header_read_timeout_ms",
+            "request_timeout_ms",
+            "max_connections",
+            "max_connections_per_address",
+            "write_timeout_ms",
+            "log_format",
+        ],
+    ),
+    (
+        "storage",
+        &[
+            "database_url",
+            "sqlite_max_batch",
+            "db_pool_size",
+            "db_connect_timeout_ms",
+            "db_statement_timeout_ms",
+            "db_ca_file",
+            "master_key",
+            "master_key_file",
+        ],
+    ),
+    (
+        "callbacks",
+        &[
+            "callback_retry_schedule",
+            "callback_timeout_ms",
+            "callback_concurrency",
+            "delivery_lease_secs",
+            "delivery_poll_interval_ms",
+            "allow_private_callbacks",
+            "event_retention_days",
+        ],
+    ),
+    (
+        "payments",
+        &[
+            "rest_payment_ttl_secs",
+            "expiry_sweep_interval_ms",
+            "reconcile_after_secs",
+            "idempotency_retention_secs",
+            "idempotency_lease_secs",
+            "time_zone_id",
+        ],
+    ),
+    (
+        "sign-in",
+        &[
+            "jwt_secret",
+            "auth_failure_limit",
+            "auth_failure_app_limit",
+            "auth_hash_concurrency",
+            "auth_failure_window_secs",
+        ],
+    ),
+    (
+        "sandbox",
+        &[
+            "sandbox",
+            "simulator_exchange_rates",
+            "simulator_time_scale",
+        ],
+    ),
 ];
+
+fn is_key(key: &str) -> bool {
+    SECTION_KEYS.iter().any(|(_, keys)| keys.contains(&key))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -225,6 +347,134 @@ pub enum ConfigError {
     Load(#[from] Box<figment::Error>),
     #[error("configuration: {0}")]
     Invalid(String),
+    /// A section's setting is out of bounds; the message names the key.
+    #[error("configuration ({section}): {message}")]
+    Section {
+        section: &'static str,
+        message: String,
+    },
+}
+
+/// An error of `section`.
+fn refuse(section: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Section {
+        section,
+        message: message.into(),
+    }
+}
+
+impl ServerConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        let refused = |m: &str| Err(refuse("server", m));
+        if self.max_body_bytes < 1024 {
+            return refused("max_body_bytes must be at least 1024");
+        }
+        if let Some(u) = &self.public_url {
+            let url =
+                Url::parse(u).map_err(|e| refuse("server", format!("public_url {u:?}: {e}")))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return refused("public_url must be http or https");
+            }
+        }
+        Ok(())
+    }
+
+    /// The public URL: as set, or the address actually bound; always ending with `/`.
+    fn public_url(&self, bound: SocketAddr) -> Result<Url, ConfigError> {
+        let url = match &self.public_url {
+            Some(u) => {
+                Url::parse(u).map_err(|e| refuse("server", format!("public_url {u:?}: {e}")))?
+            }
+            None => Url::parse(&format!("http://{bound}/"))
+                .map_err(|e| refuse("server", format!("public_url: {e}")))?,
+        };
+        Ok(with_trailing_slash(url))
+    }
+}
+
+impl CallbackConfig {
+    fn check(&self) -> Result<RetrySchedule, ConfigError> {
+        let schedule = RetrySchedule::parse(&self.callback_retry_schedule)
+            .map_err(|e| refuse("callbacks", e.to_string()))?;
+        let lease_ms = self
+            .delivery_lease_secs
+            .clamp(5, 86_400)
+            .saturating_mul(1_000);
+        if self.callback_timeout_ms >= lease_ms {
+            return Err(refuse(
+                "callbacks",
+                format!(
+                    "callback_timeout_ms ({}) must be shorter than delivery_lease_secs ({} s): a \
+                     callback still in flight when its lease ends would be sent again by another \
+                     gateway",
+                    self.callback_timeout_ms,
+                    lease_ms / 1_000
+                ),
+            ));
+        }
+        if self.callback_concurrency == 0 {
+            return Err(refuse(
+                "callbacks",
+                "callback_concurrency must be at least 1",
+            ));
+        }
+        Ok(schedule)
+    }
+}
+
+impl PaymentConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.rest_payment_ttl_secs == 0 || self.rest_payment_ttl_secs > 30 * 24 * 3600 {
+            return Err(refuse(
+                "payments",
+                "rest_payment_ttl_secs must be from 1 to 2592000",
+            ));
+        }
+        let time_zone_ok = !self.time_zone_id.is_empty()
+            && self.time_zone_id.len() <= 64
+            && self
+                .time_zone_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b));
+        if !time_zone_ok {
+            return Err(refuse(
+                "payments",
+                "time_zone_id must be an IANA zone name such as America/Toronto",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl SignInConfig {
+    fn check(&self) -> Result<(), ConfigError> {
+        if self
+            .jwt_secret
+            .as_ref()
+            .is_some_and(|s| s.0.expose_secret().len() < 32)
+        {
+            return Err(refuse(
+                "sign-in",
+                "jwt_secret must be at least 32 characters",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl SandboxConfig {
+    fn check(&self) -> Result<Vec<(String, u64)>, ConfigError> {
+        if !(self.simulator_time_scale.is_finite() && self.simulator_time_scale > 0.0) {
+            return Err(refuse(
+                "sandbox",
+                "simulator_time_scale must be a positive number",
+            ));
+        }
+        match &self.simulator_exchange_rates {
+            Some(table) => parse_exchange_rates(table).map_err(|m| refuse("sandbox", m)),
+            None => Ok(Vec::new()),
+        }
+    }
 }
 
 impl Config {
@@ -242,7 +492,9 @@ impl Config {
             figment = figment.merge(Toml::file(file));
         }
         figment = figment
-            .merge(Env::prefixed("OTTGATE_").only(&ENV_KEYS))
+            .merge(
+                Env::prefixed("OTTGATE_").filter(|key| is_key(&key.as_str().to_ascii_lowercase())),
+            )
             // Wallet sections, e.g. OTTGATE_ALIPAY__MD5_KEY or OTTGATE_WECHATPAY__API_KEY,
             // so their secrets need not sit in the file.
             .merge(Env::prefixed("OTTGATE_").split("__").filter(|key| {
@@ -253,14 +505,15 @@ impl Config {
                 })
             }))
             .merge(Serialized::defaults(overrides));
-        // The wallet sections are flattened in, which serde cannot combine with refusing
-        // unknown keys: a misspelt key must not be silently ignored, so look here.
+        // The sections are flattened in, which serde cannot combine with refusing unknown
+        // keys: a misspelt key must not be silently ignored, so look here.
         let keys: std::collections::BTreeMap<String, serde::de::IgnoredAny> = figment
             .extract()
             .map_err(|e| ConfigError::Load(Box::new(e)))?;
-        if let Some(unknown) = keys.keys().find(|key| {
-            !ENV_KEYS.contains(&key.as_str()) && !WALLETS.iter().any(|w| w.name == key.as_str())
-        }) {
+        if let Some(unknown) = keys
+            .keys()
+            .find(|key| !is_key(key) && !WALLETS.iter().any(|w| w.name == key.as_str()))
+        {
             return Err(ConfigError::Invalid(format!("unknown key `{unknown}`")));
         }
         figment
@@ -271,134 +524,85 @@ impl Config {
     /// The effective configuration as TOML, secrets masked.
     pub fn to_masked_toml(&self) -> String {
         // Secrets serialize as "***" (MaskedString); unset options are left out.
-        let masked = Config {
-            database_url: masked_database_url(&self.database_url),
-            ..self.clone()
-        };
+        let mut masked = self.clone();
+        masked.storage.database_url = masked_database_url(&self.storage.database_url);
         toml::to_string(&masked)
             .unwrap_or_else(|e| format!("# configuration could not be printed: {e}\n"))
     }
 
     /// Whether the database is PostgreSQL.
     pub fn is_postgres(&self) -> bool {
-        self.database_url.starts_with("postgres://")
-            || self.database_url.starts_with("postgresql://")
+        let url = &self.storage.database_url;
+        url.starts_with("postgres://") || url.starts_with("postgresql://")
     }
 
     /// The SQLite file, if the database is SQLite.
     pub fn sqlite_path(&self) -> Option<PathBuf> {
-        let rest = self
-            .database_url
+        let url = &self.storage.database_url;
+        let rest = url
             .strip_prefix("sqlite://")
-            .or_else(|| self.database_url.strip_prefix("sqlite:"))?;
+            .or_else(|| url.strip_prefix("sqlite:"))?;
         let path = rest.split('?').next().unwrap_or(rest);
         (!path.is_empty() && path != ":memory:").then(|| PathBuf::from(path))
     }
 
-    /// Validates everything and fixes the public URL against the address actually bound.
+    /// Validates every section and fixes the public URL against the address actually bound.
     pub fn resolve(&self, bound: SocketAddr) -> Result<Settings, ConfigError> {
-        let invalid = |m: String| ConfigError::Invalid(m);
-        let public_url = match &self.public_url {
-            Some(u) => Url::parse(u).map_err(|e| invalid(format!("public_url {u:?}: {e}")))?,
-            None => Url::parse(&format!("http://{bound}/"))
-                .map_err(|e| invalid(format!("public_url: {e}")))?,
-        };
-        if !matches!(public_url.scheme(), "http" | "https") {
-            return Err(invalid("public_url must be http or https".into()));
-        }
-        let public_url = with_trailing_slash(public_url);
-        let schedule = RetrySchedule::parse(&self.callback_retry_schedule)
-            .map_err(|e| invalid(e.to_string()))?;
-        if self.max_body_bytes < 1024 {
-            return Err(invalid("max_body_bytes must be at least 1024".into()));
-        }
-        if self
-            .jwt_secret
-            .as_ref()
-            .is_some_and(|s| s.0.expose_secret().len() < 32)
-        {
-            return Err(invalid("jwt_secret must be at least 32 characters".into()));
-        }
-        if self.rest_payment_ttl_secs == 0 || self.rest_payment_ttl_secs > 30 * 24 * 3600 {
-            return Err(invalid(
-                "rest_payment_ttl_secs must be from 1 to 2592000".into(),
-            ));
-        }
-        if !(self.simulator_time_scale.is_finite() && self.simulator_time_scale > 0.0) {
-            return Err(invalid(
-                "simulator_time_scale must be a positive number".into(),
-            ));
-        }
-        let lease_ms = self
-            .delivery_lease_secs
-            .clamp(5, 86_400)
-            .saturating_mul(1_000);
-        if self.callback_timeout_ms >= lease_ms {
-            return Err(invalid(format!(
-                "callback_timeout_ms ({}) must be shorter than delivery_lease_secs ({} s): a \
-                 callback still in flight when its lease ends would be sent again by another \
-                 gateway",
-                self.callback_timeout_ms,
-                lease_ms / 1_000
-            )));
-        }
-        if self.callback_concurrency == 0 {
-            return Err(invalid("callback_concurrency must be at least 1".into()));
-        }
-        let time_zone_ok = !self.time_zone_id.is_empty()
-            && self.time_zone_id.len() <= 64
-            && self
-                .time_zone_id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"/_+-".contains(&b));
-        if !time_zone_ok {
-            return Err(invalid(
-                "time_zone_id must be an IANA zone name such as America/Toronto".into(),
-            ));
-        }
-        let exchange_rates = match &self.simulator_exchange_rates {
-            Some(table) => parse_exchange_rates(table).map_err(invalid)?,
-            None => Vec::new(),
-        };
+        let (server, callbacks, payments, sign_in, sandbox) = (
+            &self.server,
+            &self.callbacks,
+            &self.payments,
+            &self.sign_in,
+            &self.sandbox,
+        );
+        server.check()?;
+        let schedule = callbacks.check()?;
+        payments.check()?;
+        sign_in.check()?;
+        let exchange_rates = sandbox.check()?;
         Ok(Settings {
+            public_url: server.public_url(bound)?,
             internal_url: internal_url(bound)?,
             idempotency_retention: Duration::from_secs(
-                self.idempotency_retention_secs.clamp(60, 30 * 86_400),
+                payments.idempotency_retention_secs.clamp(60, 30 * 86_400),
             ),
-            idempotency_lease: Duration::from_secs(self.idempotency_lease_secs.clamp(1, 3_600)),
-            time_zone_id: self.time_zone_id.clone(),
+            idempotency_lease: Duration::from_secs(payments.idempotency_lease_secs.clamp(1, 3_600)),
+            time_zone_id: payments.time_zone_id.clone(),
             simulator_exchange_rates: exchange_rates,
-            public_url,
-            sandbox: self.sandbox,
-            allow_private_callbacks: self.allow_private_callbacks.unwrap_or(self.sandbox),
+            sandbox: sandbox.enabled,
+            allow_private_callbacks: callbacks.allow_private_callbacks.unwrap_or(sandbox.enabled),
             retry_schedule: schedule,
-            callback_timeout: Duration::from_millis(self.callback_timeout_ms.max(1)),
-            callback_concurrency: self.callback_concurrency,
-            max_body_bytes: self.max_body_bytes,
+            callback_timeout: Duration::from_millis(callbacks.callback_timeout_ms.max(1)),
+            callback_concurrency: callbacks.callback_concurrency,
+            max_body_bytes: server.max_body_bytes,
             header_read_timeout: Duration::from_millis(
-                self.header_read_timeout_ms.clamp(100, 600_000),
+                server.header_read_timeout_ms.clamp(100, 600_000),
             ),
-            request_timeout: Duration::from_millis(self.request_timeout_ms.clamp(1_000, 3_600_000)),
-            max_connections: self.max_connections.max(1),
-            max_connections_per_address: self
+            request_timeout: Duration::from_millis(
+                server.request_timeout_ms.clamp(1_000, 3_600_000),
+            ),
+            max_connections: server.max_connections.max(1),
+            max_connections_per_address: server
                 .max_connections_per_address
-                .clamp(1, self.max_connections.max(1)),
-            write_timeout: Duration::from_millis(self.write_timeout_ms.clamp(100, 3_600_000)),
-            expiry_sweep_interval: Duration::from_millis(self.expiry_sweep_interval_ms.max(10)),
-            delivery_poll_interval: Duration::from_millis(self.delivery_poll_interval_ms.max(10)),
-            rest_payment_ttl: Duration::from_secs(self.rest_payment_ttl_secs),
-            auth_failure_limit: self.auth_failure_limit.max(1),
-            auth_failure_app_limit: self
+                .clamp(1, server.max_connections.max(1)),
+            write_timeout: Duration::from_millis(server.write_timeout_ms.clamp(100, 3_600_000)),
+            expiry_sweep_interval: Duration::from_millis(payments.expiry_sweep_interval_ms.max(10)),
+            delivery_poll_interval: Duration::from_millis(
+                callbacks.delivery_poll_interval_ms.max(10),
+            ),
+            rest_payment_ttl: Duration::from_secs(payments.rest_payment_ttl_secs),
+            auth_failure_limit: sign_in.auth_failure_limit.max(1),
+            auth_failure_app_limit: sign_in
                 .auth_failure_app_limit
-                .max(self.auth_failure_limit)
+                .max(sign_in.auth_failure_limit)
                 .max(1),
-            auth_hash_concurrency: usize::try_from(self.auth_hash_concurrency.clamp(1, 64))
+            auth_hash_concurrency: usize::try_from(sign_in.auth_hash_concurrency.clamp(1, 64))
                 .unwrap_or(1),
-            auth_failure_window: Duration::from_secs(self.auth_failure_window_secs.max(1)),
-            reconcile_after: Duration::from_secs(self.reconcile_after_secs.max(1)),
-            delivery_lease: Duration::from_secs(self.delivery_lease_secs.clamp(5, 86_400)),
+            auth_failure_window: Duration::from_secs(sign_in.auth_failure_window_secs.max(1)),
+            reconcile_after: Duration::from_secs(payments.reconcile_after_secs.max(1)),
+            delivery_lease: Duration::from_secs(callbacks.delivery_lease_secs.clamp(5, 86_400)),
             event_retention: Duration::from_secs(
-                self.event_retention_days.clamp(30, 36_500) * 86_400,
+                callbacks.event_retention_days.clamp(30, 36_500) * 86_400,
             ),
         })
     }
@@ -522,10 +726,10 @@ mod tests {
     #[test]
     fn defaults_match_the_documented_ones() {
         let c = Config::default();
-        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(c.database_url, "sqlite://ottgate.db");
-        assert!(c.sandbox);
-        let s = c.resolve(c.listen).unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.storage.database_url, "sqlite://ottgate.db");
+        assert!(c.sandbox.enabled);
+        let s = c.resolve(c.server.listen).unwrap();
         assert_eq!(s.public_url.as_str(), "http://127.0.0.1:8080/");
         assert!(s.allow_private_callbacks);
         assert_eq!(s.retry_schedule, RetrySchedule::default());
@@ -534,10 +738,8 @@ mod tests {
 
     #[test]
     fn the_master_key_is_masked_when_printed() {
-        let c = Config {
-            master_key: Some(MaskedString(Secret::new("ab".repeat(32)))),
-            ..Config::default()
-        };
+        let mut c = Config::default();
+        c.storage.master_key = Some(MaskedString(Secret::new("ab".repeat(32))));
         let printed = c.to_masked_toml();
         assert!(printed.contains("master_key = \"***\""), "{printed}");
         assert!(!printed.contains("abab"));
@@ -556,10 +758,8 @@ mod tests {
         ] {
             assert_eq!(masked_database_url(url), shown);
         }
-        let c = Config {
-            database_url: "postgres://u:hunter2@db/pay".into(),
-            ..Config::default()
-        };
+        let mut c = Config::default();
+        c.storage.database_url = "postgres://u:hunter2@db/pay".into();
         assert!(!c.to_masked_toml().contains("hunter2"));
     }
 
@@ -573,8 +773,8 @@ mod tests {
         )
         .unwrap();
         let c = Config::load(Some(&good), NoOverrides {}).unwrap();
-        assert!(!c.sandbox);
-        let s = c.resolve(c.listen).unwrap();
+        assert!(!c.sandbox.enabled);
+        let s = c.resolve(c.server.listen).unwrap();
         assert_eq!(s.public_url.as_str(), "https://pay.example/base/");
         assert!(!s.allow_private_callbacks);
         let bad = dir.path().join("bad.toml");
@@ -645,6 +845,30 @@ mod tests {
     }
 
     #[test]
+    fn every_sections_keys_come_from_the_environment() {
+        #[allow(
+            clippy::result_large_err,
+            reason = "figment's Jail API returns its own error type"
+        )]
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("OTTGATE_DATABASE_URL", "postgres://db/pay");
+            jail.set_env("OTTGATE_MAX_CONNECTIONS_PER_ADDRESS", "7");
+            jail.set_env("OTTGATE_CALLBACK_TIMEOUT_MS", "1234");
+            jail.set_env("OTTGATE_IDEMPOTENCY_LEASE_SECS", "9");
+            jail.set_env("OTTGATE_AUTH_FAILURE_LIMIT", "3");
+            jail.set_env("OTTGATE_SANDBOX", "false");
+            let c = Config::load(None, NoOverrides {}).unwrap();
+            assert_eq!(c.storage.database_url, "postgres://db/pay");
+            assert_eq!(c.server.max_connections_per_address, 7);
+            assert_eq!(c.callbacks.callback_timeout_ms, 1234);
+            assert_eq!(c.payments.idempotency_lease_secs, 9);
+            assert_eq!(c.sign_in.auth_failure_limit, 3);
+            assert!(!c.sandbox.enabled);
+            Ok(())
+        });
+    }
+
+    #[test]
     fn a_unionpay_section_is_read() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("live.toml");
@@ -668,11 +892,42 @@ mod tests {
 
     #[test]
     fn an_invalid_retry_schedule_is_refused() {
-        let c = Config {
-            callback_retry_schedule: "soon".into(),
-            ..Config::default()
-        };
-        assert!(c.resolve(c.listen).is_err());
+        let mut c = Config::default();
+        c.callbacks.callback_retry_schedule = "soon".into();
+        let e = c.resolve(c.server.listen).unwrap_err().to_string();
+        assert!(e.starts_with("configuration (callbacks): "), "{e}");
+    }
+
+    #[test]
+    fn every_section_names_itself_in_its_errors() {
+        let refused = |c: Config| c.resolve(c.server.listen).unwrap_err().to_string();
+        let mut c = Config::default();
+        c.server.max_body_bytes = 10;
+        assert_eq!(
+            refused(c),
+            "configuration (server): max_body_bytes must be at least 1024"
+        );
+        let mut c = Config::default();
+        c.callbacks.callback_timeout_ms = 120_000;
+        assert!(refused(c).starts_with("configuration (callbacks): callback_timeout_ms"));
+        let mut c = Config::default();
+        c.payments.time_zone_id = "Nowhere; rm".into();
+        assert!(refused(c).starts_with("configuration (payments): time_zone_id"));
+        let mut c = Config::default();
+        c.sign_in.jwt_secret = Some(MaskedString(Secret::new("short")));
+        assert!(refused(c).starts_with("configuration (sign-in): jwt_secret"));
+        let mut c = Config::default();
+        c.sandbox.simulator_exchange_rates = Some("CAD".into());
+        assert!(refused(c).starts_with("configuration (sandbox): simulator_exchange_rates"));
+        // Every key belongs to exactly one section.
+        let mut all: Vec<&str> = SECTION_KEYS
+            .iter()
+            .flat_map(|(_, k)| k.iter().copied())
+            .collect();
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n);
     }
 
     #[test]

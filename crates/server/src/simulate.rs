@@ -108,7 +108,7 @@ mod tests {
             std::collections::BTreeMap::<String, String>::new(),
         )
         .unwrap();
-        assert!(!config.sandbox);
+        assert!(!config.sandbox.enabled);
         assert_eq!(
             config.wallets.alipay.unwrap().gateway_url,
             "http://127.0.0.1:9090/sim/alipay/gateway.do"

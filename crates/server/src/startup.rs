@@ -42,25 +42,27 @@ pub enum StartupError {
 /// PostgreSQL (migrated under an advisory lock, so gateways may start together).
 pub async fn open_store(config: &Config) -> Result<Arc<dyn Store>, StartupError> {
     if config.sqlite_path().is_some() {
-        let max_batch = config.sqlite_max_batch.clamp(1, 4096);
+        let max_batch = config.storage.sqlite_max_batch.clamp(1, 4096);
         return Ok(Arc::new(
-            SqliteStore::open_with(&config.database_url, max_batch).await?,
+            SqliteStore::open_with(&config.storage.database_url, max_batch).await?,
         ));
     }
     if config.is_postgres() {
         let options = PgOptions {
-            pool_size: config.db_pool_size.clamp(1, 1_000),
-            connect_timeout: Duration::from_millis(config.db_connect_timeout_ms.max(100)),
-            statement_timeout: Duration::from_millis(config.db_statement_timeout_ms.max(100)),
-            ca_file: config.db_ca_file.clone(),
+            pool_size: config.storage.db_pool_size.clamp(1, 1_000),
+            connect_timeout: Duration::from_millis(config.storage.db_connect_timeout_ms.max(100)),
+            statement_timeout: Duration::from_millis(
+                config.storage.db_statement_timeout_ms.max(100),
+            ),
+            ca_file: config.storage.db_ca_file.clone(),
         };
         return Ok(Arc::new(
-            PgStore::open(&config.database_url, &options).await?,
+            PgStore::open(&config.storage.database_url, &options).await?,
         ));
     }
     Err(StartupError::Other(format!(
         "unsupported database_url {:?}: expected sqlite://path or postgres://…",
-        config::masked_database_url(&config.database_url)
+        config::masked_database_url(&config.storage.database_url)
     )))
 }
 
@@ -72,19 +74,15 @@ pub async fn copy_store(
     to: &str,
     options: &PgOptions,
 ) -> Result<Vec<TableCopy>, StartupError> {
-    let source = Config {
-        database_url: from.to_owned(),
-        ..Config::default()
-    };
+    let mut source = Config::default();
+    source.storage.database_url = from.to_owned();
     if source.sqlite_path().is_none() {
         return Err(StartupError::Other(
             "--from must be an SQLite database (sqlite://path)".into(),
         ));
     }
-    let destination = Config {
-        database_url: to.to_owned(),
-        ..Config::default()
-    };
+    let mut destination = Config::default();
+    destination.storage.database_url = to.to_owned();
     if !destination.is_postgres() {
         return Err(StartupError::Other(
             "--to must be a PostgreSQL database (postgres://…)".into(),
@@ -99,10 +97,10 @@ pub async fn copy_store(
 /// missing file is created (by default beside the database); with PostgreSQL, where every
 /// gateway must hold the same key, it must be given — never made up by one of them.
 pub fn open_keyring(config: &Config) -> Result<Keyring, StartupError> {
-    if let Some(key) = &config.master_key {
+    if let Some(key) = &config.storage.master_key {
         return Ok(Keyring::from_hex(key.0.expose_secret())?);
     }
-    match (&config.master_key_file, config.sqlite_path()) {
+    match (&config.storage.master_key_file, config.sqlite_path()) {
         (Some(path), Some(_)) => Ok(Keyring::load_or_create(path)?),
         (Some(path), None) => Ok(Keyring::load(path)?),
         (None, Some(db)) => {
@@ -134,7 +132,7 @@ impl Gateway {
             CallbackSender::new(settings.callback_timeout, settings.allow_private_callbacks)
                 .map_err(|e| StartupError::Other(format!("HTTP client: {e}")))?;
         let worker_id = format!("{}-{:08x}", std::process::id(), rand::random::<u32>());
-        let tokens = match &config.jwt_secret {
+        let tokens = match &config.sign_in.jwt_secret {
             Some(secret) => TokenSigner::new(secret.0.expose_secret().as_bytes()),
             None => TokenSigner::new(&keyring.derive("ottgate rest jwt v1")),
         };
@@ -191,7 +189,7 @@ fn channels(config: &Config, settings: &Settings) -> Result<(Channels, Simulator
         internal: settings.internal_url.clone(),
     };
     let options = SandboxOptions {
-        time_scale: config.simulator_time_scale,
+        time_scale: config.sandbox.simulator_time_scale,
         exchange_rates: settings.simulator_exchange_rates.clone(),
         standalone: false,
     };

@@ -187,29 +187,28 @@ pub fn config(dir: &std::path::Path, options: &Options) -> Config {
             None,
         ),
     };
-    Config {
-        database_url,
-        master_key_file,
-        listen: "127.0.0.1:0".parse().unwrap(),
-        sandbox: options.sandbox,
-        callback_retry_schedule: options.schedule.into(),
-        callback_timeout_ms: 2_000,
-        delivery_poll_interval_ms: 100,
-        expiry_sweep_interval_ms: 100,
-        simulator_time_scale: 3600.0,
-        public_url: options.public_url.map(str::to_owned),
-        simulator_exchange_rates: options.exchange_rates.map(str::to_owned),
-        header_read_timeout_ms: options.header_read_timeout_ms.unwrap_or(10_000),
-        max_connections: options.max_connections.unwrap_or(10_000),
-        max_connections_per_address: options.max_connections_per_address.unwrap_or(1_000),
-        write_timeout_ms: options.write_timeout_ms.unwrap_or(30_000),
-        request_timeout_ms: options.request_timeout_ms.unwrap_or(60_000),
-        auth_hash_concurrency: options.auth_hash_concurrency.unwrap_or(4),
-        jwt_secret: options
-            .jwt_secret
-            .map(|s| ottgate_server::config::MaskedString(ottgate_core::Secret::new(s))),
-        ..Config::default()
-    }
+    let mut c = Config::default();
+    c.storage.database_url = database_url;
+    c.storage.master_key_file = master_key_file;
+    c.server.listen = "127.0.0.1:0".parse().unwrap();
+    c.server.public_url = options.public_url.map(str::to_owned);
+    c.server.header_read_timeout_ms = options.header_read_timeout_ms.unwrap_or(10_000);
+    c.server.max_connections = options.max_connections.unwrap_or(10_000);
+    c.server.max_connections_per_address = options.max_connections_per_address.unwrap_or(1_000);
+    c.server.write_timeout_ms = options.write_timeout_ms.unwrap_or(30_000);
+    c.server.request_timeout_ms = options.request_timeout_ms.unwrap_or(60_000);
+    c.sandbox.enabled = options.sandbox;
+    c.sandbox.simulator_time_scale = 3600.0;
+    c.sandbox.simulator_exchange_rates = options.exchange_rates.map(str::to_owned);
+    c.callbacks.callback_retry_schedule = options.schedule.into();
+    c.callbacks.callback_timeout_ms = 2_000;
+    c.callbacks.delivery_poll_interval_ms = 100;
+    c.payments.expiry_sweep_interval_ms = 100;
+    c.sign_in.auth_hash_concurrency = options.auth_hash_concurrency.unwrap_or(4);
+    c.sign_in.jwt_secret = options
+        .jwt_secret
+        .map(|s| ottgate_server::config::MaskedString(ottgate_core::Secret::new(s)));
+    c
 }
 
 /// Starts a gateway over the database in `dir` (so a test can restart on the same data).
@@ -224,7 +223,9 @@ pub async fn serve(
     JoinHandle<std::io::Result<()>>,
 ) {
     let config = config(dir, options);
-    let listener = tokio::net::TcpListener::bind(config.listen).await.unwrap();
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .unwrap();
     let bound: SocketAddr = listener.local_addr().unwrap();
     let gateway = Gateway::open(&config, bound, clock).await.unwrap();
     let shutdown = CancellationToken::new();
