@@ -1,6 +1,6 @@
 //! Attempts — one method tried for an order — and the one way a payment changes state: [`Attempts::settle`], which applies `ottgate_core::order::settle` and enqueues the callback in the same transaction.
 
-use crate::{NewDelivery, Result};
+use crate::{Due, NewDelivery, Result};
 use async_trait::async_trait;
 use ottgate_core::{
     Attempt, AttemptId, AttemptOutcome, AttemptStatus, MerchantId, Order, OrderId, PaymentMethod,
@@ -104,17 +104,8 @@ pub trait Attempts: Send + Sync {
     /// when the order becomes paid.
     async fn settle(&self, request: SettleRequest) -> Result<SettleOutcome>;
 
-    /// Pending attempts created at or before `created_before` and not checked with their
-    /// wallet since `checked_before` (oldest first): what reconciliation should ask about.
-    /// Each is marked checked at `now` in the same step, so gateways reconciling at the
-    /// same time never take the same attempt.
-    async fn attempts_to_reconcile(
-        &self,
-        created_before: Timestamp,
-        checked_before: Timestamp,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Attempt>>;
+    /// Pending attempts to ask their wallets about ([`Due`]).
+    async fn attempts_to_reconcile(&self, due: Due) -> Result<Vec<Attempt>>;
 
     /// Records that reconciliation asked the wallet about `attempt` at `at`.
     async fn mark_checked(&self, attempt: &AttemptId, at: Timestamp) -> Result<()>;

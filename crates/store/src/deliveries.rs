@@ -106,16 +106,20 @@ pub struct Event {
     pub last_http_status: Option<u16>,
 }
 
+/// Who claims due deliveries, and for how long: up to `limit` deliveries due at `now`,
+/// leased to `owner` for `lease`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryClaim {
+    pub now: Timestamp,
+    pub lease: Duration,
+    pub owner: String,
+    pub limit: u32,
+}
+
 #[async_trait]
 pub trait Deliveries: Send + Sync {
-    /// Leases up to `limit` deliveries that are due at `now` to `owner` for `lease`.
-    async fn claim_due_deliveries(
-        &self,
-        now: Timestamp,
-        lease: Duration,
-        owner: &str,
-        limit: u32,
-    ) -> Result<Vec<Delivery>>;
+    /// Leases the deliveries due ([`DeliveryClaim`]).
+    async fn claim_due_deliveries(&self, claim: DeliveryClaim) -> Result<Vec<Delivery>>;
 
     /// Records an attempt and moves the delivery on. Returns `false` if `owner` no longer
     /// holds the lease (another worker took over); nothing is written then.

@@ -3,10 +3,13 @@
 
 use ottgate_core::Timestamp;
 
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Due {
-    pub(crate) created_before: Timestamp,
-    pub(crate) checked_before: Timestamp,
-    pub(crate) now: Timestamp,
-    pub(crate) limit: u32,
+/// Rows still pending, created at or before `created_before` and not asked about since
+/// `checked_before` (oldest first, at most `limit`), each marked checked at `now` in the
+/// same step — so gateways reconciling at the same time never take the same row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    pub created_before: Timestamp,
+    pub checked_before: Timestamp,
+    pub now: Timestamp,
+    pub limit: u32,
 }

@@ -22,6 +22,14 @@ pub struct IdempotencyClaim {
     pub retention: Duration,
 }
 
+/// A claimed key: whose, for what, which.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    pub merchant_id: MerchantId,
+    pub scope: String,
+    pub key: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Idempotency {
     /// The key is ours: run the request, then finish (or release) it.
@@ -42,20 +50,13 @@ pub trait IdempotencyKeys: Send + Sync {
     /// Records the answer to replay for a claimed key.
     async fn finish_idempotency(
         &self,
-        merchant: &MerchantId,
-        scope: &str,
-        key: &str,
+        key: IdempotencyKey,
         status: u16,
         body: String,
     ) -> Result<()>;
 
     /// Gives a claimed key up unanswered (the request failed inside; it may be retried).
-    async fn release_idempotency(
-        &self,
-        merchant: &MerchantId,
-        scope: &str,
-        key: &str,
-    ) -> Result<()>;
+    async fn release_idempotency(&self, key: IdempotencyKey) -> Result<()>;
 
     /// Forgets keys created before `before` (at most `limit`); returns how many.
     async fn prune_idempotency(&self, before: Timestamp, limit: u32) -> Result<u64>;

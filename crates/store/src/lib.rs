@@ -36,14 +36,15 @@ pub use attempts::{Attempts, SettleOutcome, SettleRequest, StartOutcome};
 pub use audit::{Audit, AuditEntry};
 pub use center::{DayTotal, ListStatus, PaymentFilter, PaymentList, PaymentSummary};
 pub use deliveries::{
-    Deliveries, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryState, Event,
-    NewDelivery, NextStep, RESPONSE_START_CHARS,
+    Deliveries, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryClaim, DeliveryState,
+    Event, NewDelivery, NextStep, RESPONSE_START_CHARS,
 };
-pub use idempotency::{Idempotency, IdempotencyClaim, IdempotencyKeys};
+pub use due::Due;
+pub use idempotency::{Idempotency, IdempotencyClaim, IdempotencyKey, IdempotencyKeys};
 pub use merchants::{KeyRotation, MerchantRecord, Merchants};
 pub use orders::{CreateOutcome, NewOrder, Orders};
 pub use postgres::{PgOptions, PgStore};
-pub use refunds::{BeginRefund, NewRefund, RefundRequestKey, Refunds};
+pub use refunds::{BeginRefund, FinishRefund, NewRefund, RefundRequestKey, Refunds};
 pub use sessions::{NewSession, Sessions};
 pub use sign_ins::{SignInAttempt, SignIns};
 pub use sqlite::SqliteStore;

@@ -1,9 +1,10 @@
 //! Refunds: the amount held before the wallet is asked, so refunds together never exceed the payment; a refund asked for again (by the merchant's refund id or its request's key) is that refund, never a second.
 
-use crate::Result;
+use crate::{Due, Result};
 use async_trait::async_trait;
 use ottgate_core::{
-    Amount, AttemptId, AttemptStatus, MerchantId, Refund, RefundId, RefundStatus, Timestamp,
+    Amount, Attempt, AttemptId, AttemptStatus, MerchantId, Money, Refund, RefundId, RefundStatus,
+    Timestamp,
 };
 
 /// A refund to reserve against a paid payment.
@@ -49,36 +50,56 @@ pub enum BeginRefund {
     Exceeds { refundable: u64 },
 }
 
+/// The wallet's answer about a pending refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishRefund {
+    pub id: RefundId,
+    pub status: RefundStatus,
+    /// The wallet's own id of the refund, when it gave one.
+    pub channel_refund_id: Option<String>,
+    pub at: Timestamp,
+}
+
+/// The pending refund `asked` reserves of `payment` (its currency, its id), if `held`
+/// (what its other refunds hold) leaves room for it; else how much remains refundable.
+pub(crate) fn reserve(asked: &NewRefund, payment: &Attempt, held: i64) -> Result<Refund, u64> {
+    let refundable = payment
+        .money
+        .amount
+        .minor()
+        .saturating_sub(u64::try_from(held).unwrap_or(0));
+    if asked.amount.minor() > refundable {
+        return Err(refundable);
+    }
+    Ok(Refund {
+        id: asked.id.clone(),
+        merchant_id: asked.merchant_id.clone(),
+        payment_id: payment.id.clone(),
+        merchant_refund_id: asked.merchant_refund_id.clone(),
+        money: Money::new(asked.amount, payment.money.currency),
+        status: RefundStatus::Pending,
+        created_at: asked.at,
+        finished_at: None,
+        channel_refund_id: None,
+    })
+}
+
 #[async_trait]
 pub trait Refunds: Send + Sync {
     /// Holds `amount` of a paid payment for a new refund, if that much remains — atomically,
     /// so concurrent refunds can never together exceed the paid amount.
     async fn begin_refund(&self, refund: NewRefund) -> Result<BeginRefund>;
 
-    /// Records the channel's answer; a failed refund releases its amount.
-    async fn finish_refund(
-        &self,
-        id: &RefundId,
-        status: RefundStatus,
-        channel_refund_id: Option<String>,
-        at: Timestamp,
-    ) -> Result<Refund>;
+    /// Records the wallet's answer ([`FinishRefund`]); a failed refund releases its amount.
+    async fn finish_refund(&self, finish: FinishRefund) -> Result<Refund>;
 
     /// A payment's refunds, oldest first.
     async fn refunds(&self, payment: &AttemptId) -> Result<Vec<Refund>>;
 
     async fn refund(&self, id: &RefundId) -> Result<Option<Refund>>;
 
-    /// Pending refunds created at or before `created_before` and not asked about since
-    /// `checked_before` (oldest first), each marked checked at `now` in the same step: what
-    /// refund reconciliation should ask about.
-    async fn refunds_to_reconcile(
-        &self,
-        created_before: Timestamp,
-        checked_before: Timestamp,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Refund>>;
+    /// Pending refunds to ask their wallets about ([`Due`]).
+    async fn refunds_to_reconcile(&self, due: Due) -> Result<Vec<Refund>>;
 
     /// Records that reconciliation asked the wallet about refund `id` at `at`.
     async fn mark_refund_checked(&self, id: &RefundId, at: Timestamp) -> Result<()>;

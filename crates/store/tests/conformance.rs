@@ -15,7 +15,10 @@ use ottgate_core::{
     PaymentMethod, RefundId, RefundStatus, ShopId, Timestamp,
 };
 use ottgate_store::prelude::*;
-use ottgate_store::{AuditEntry, KeyRotation, ListStatus, NewSession, PaymentFilter};
+use ottgate_store::{
+    AuditEntry, DeliveryClaim, Due, FinishRefund, IdempotencyKey, KeyRotation, ListStatus,
+    NewSession, PaymentFilter,
+};
 use ottgate_store::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryState, Idempotency,
     IdempotencyClaim, MerchantRecord, NewDelivery, NewOrder, NewRefund, NewUser, NextStep,
@@ -89,7 +92,12 @@ fn delivery(o: &Order, attempt: &AttemptId) -> NewDelivery {
 /// Deliveries due at `now` that `worker` leases for a minute (at most 10).
 async fn claim<S: Store>(store: &S, now: Timestamp, worker: &str) -> Vec<Delivery> {
     store
-        .claim_due_deliveries(now, Duration::from_secs(60), worker, 10)
+        .claim_due_deliveries(DeliveryClaim {
+            now,
+            lease: Duration::from_secs(60),
+            owner: worker.to_string(),
+            limit: 10,
+        })
         .await
         .unwrap()
 }
@@ -512,7 +520,12 @@ async fn an_expired_lease_is_taken_over<S: Store>(store: S) {
         .unwrap();
     assert_eq!(
         store
-            .claim_due_deliveries(at(2), Duration::from_secs(30), "crashed", 10)
+            .claim_due_deliveries(DeliveryClaim {
+                now: at(2),
+                lease: Duration::from_secs(30),
+                owner: "crashed".to_string(),
+                limit: 10
+            })
             .await
             .unwrap()
             .len(),
@@ -520,7 +533,12 @@ async fn an_expired_lease_is_taken_over<S: Store>(store: S) {
     );
     assert_eq!(
         store
-            .claim_due_deliveries(at(32), Duration::from_secs(30), "w2", 10)
+            .claim_due_deliveries(DeliveryClaim {
+                now: at(32),
+                lease: Duration::from_secs(30),
+                owner: "w2".to_string(),
+                limit: 10
+            })
             .await
             .unwrap()
             .len(),
@@ -830,7 +848,12 @@ async fn refunds_never_exceed_the_paid_amount_even_when_concurrent<S: Store>(sto
             BeginRefund::Reserved(r) => {
                 reserved += 1;
                 store
-                    .finish_refund(&r.id, RefundStatus::Success, Some("SBR".into()), at(11))
+                    .finish_refund(FinishRefund {
+                        id: r.id.clone(),
+                        status: RefundStatus::Success,
+                        channel_refund_id: Some("SBR".into()),
+                        at: at(11),
+                    })
                     .await
                     .unwrap();
             }
@@ -884,7 +907,12 @@ async fn a_failed_refund_releases_its_amount<S: Store>(store: S) {
         BeginRefund::Exceeds { refundable: 0 }
     );
     let failed = store
-        .finish_refund(&r.id, RefundStatus::Failed, None, at(12))
+        .finish_refund(FinishRefund {
+            id: r.id.clone(),
+            status: RefundStatus::Failed,
+            channel_refund_id: None,
+            at: at(12),
+        })
         .await
         .unwrap();
     assert_eq!(
@@ -1168,7 +1196,15 @@ async fn an_idempotency_key_runs_once_replays_and_refuses_other_requests<S: Stor
         Idempotency::Mismatch
     );
     store
-        .finish_idempotency(&m.merchant.id, "refund", "K-1", 200, "{\"ok\":1}".into())
+        .finish_idempotency(
+            IdempotencyKey {
+                merchant_id: m.merchant.id.clone(),
+                scope: "refund".into(),
+                key: "K-1".into(),
+            },
+            200,
+            "{\"ok\":1}".into(),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -1208,7 +1244,11 @@ async fn an_idempotency_key_runs_once_replays_and_refuses_other_requests<S: Stor
         Idempotency::Fresh
     );
     store
-        .release_idempotency(&m.merchant.id, "refund", "K-2")
+        .release_idempotency(IdempotencyKey {
+            merchant_id: m.merchant.id.clone(),
+            scope: "refund".into(),
+            key: "K-2".into(),
+        })
         .await
         .unwrap();
     dead.now = at(90_062);
@@ -1253,21 +1293,36 @@ async fn reconciliation_sees_old_unchecked_pending_attempts<S: Store>(store: S) 
     let a = started(&store, &o, PaymentMethod::Alipay, at(10)).await;
     assert!(
         store
-            .attempts_to_reconcile(at(9), at(100), at(9), 10)
+            .attempts_to_reconcile(Due {
+                created_before: at(9),
+                checked_before: at(100),
+                now: at(9),
+                limit: 10
+            })
             .await
             .unwrap()
             .is_empty(),
         "too young"
     );
     let due = store
-        .attempts_to_reconcile(at(70), at(70), at(70), 10)
+        .attempts_to_reconcile(Due {
+            created_before: at(70),
+            checked_before: at(70),
+            now: at(70),
+            limit: 10,
+        })
         .await
         .unwrap();
     assert_eq!(due.iter().map(|x| &x.id).collect::<Vec<_>>(), [&a]);
     store.mark_checked(&a, at(70)).await.unwrap();
     assert!(
         store
-            .attempts_to_reconcile(at(100), at(69), at(100), 10)
+            .attempts_to_reconcile(Due {
+                created_before: at(100),
+                checked_before: at(69),
+                now: at(100),
+                limit: 10
+            })
             .await
             .unwrap()
             .is_empty(),
@@ -1275,7 +1330,12 @@ async fn reconciliation_sees_old_unchecked_pending_attempts<S: Store>(store: S) 
     );
     assert_eq!(
         store
-            .attempts_to_reconcile(at(200), at(130), at(200), 10)
+            .attempts_to_reconcile(Due {
+                created_before: at(200),
+                checked_before: at(130),
+                now: at(200),
+                limit: 10
+            })
             .await
             .unwrap()
             .len(),
@@ -1288,7 +1348,12 @@ async fn reconciliation_sees_old_unchecked_pending_attempts<S: Store>(store: S) 
         .unwrap();
     assert!(
         store
-            .attempts_to_reconcile(at(300), at(300), at(300), 10)
+            .attempts_to_reconcile(Due {
+                created_before: at(300),
+                checked_before: at(300),
+                now: at(300),
+                limit: 10
+            })
             .await
             .unwrap()
             .is_empty(),
@@ -1307,7 +1372,12 @@ async fn reconciling_gateways_never_take_the_same_attempt<S: Store>(store: S) {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .attempts_to_reconcile(at(100), at(50), at(100), 8)
+                    .attempts_to_reconcile(Due {
+                        created_before: at(100),
+                        checked_before: at(50),
+                        now: at(100),
+                        limit: 8,
+                    })
                     .await
                     .unwrap()
             })
@@ -1546,7 +1616,12 @@ async fn refund_reconciliation_sees_old_unchecked_pending_refunds<S: Store>(stor
         let store = &store;
         async move {
             store
-                .refunds_to_reconcile(at(created), at(checked), at(created), 10)
+                .refunds_to_reconcile(Due {
+                    created_before: at(created),
+                    checked_before: at(checked),
+                    now: at(created),
+                    limit: 10,
+                })
                 .await
                 .unwrap()
                 .into_iter()
@@ -1557,7 +1632,12 @@ async fn refund_reconciliation_sees_old_unchecked_pending_refunds<S: Store>(stor
     assert!(due(9, 9).await.is_empty(), "too young (created at 10)");
     assert_eq!(due(70, 70).await.len(), 2);
     store
-        .finish_refund(&refunds[0].id, RefundStatus::Success, None, at(71))
+        .finish_refund(FinishRefund {
+            id: refunds[0].id.clone(),
+            status: RefundStatus::Success,
+            channel_refund_id: None,
+            at: at(71),
+        })
         .await
         .unwrap();
     store
@@ -1653,7 +1733,12 @@ async fn the_payment_list_filters_pages_and_totals_one_merchants_orders<S: Store
                     panic!("refund refused");
                 };
                 store
-                    .finish_refund(&r.id, RefundStatus::Success, None, at(11))
+                    .finish_refund(FinishRefund {
+                        id: r.id.clone(),
+                        status: RefundStatus::Success,
+                        channel_refund_id: None,
+                        at: at(11),
+                    })
                     .await
                     .unwrap();
             }

@@ -3,7 +3,15 @@
 //! settings' lease, answered, or given back.
 
 use ottgate_core::MerchantId;
-use ottgate_store::{Idempotency, IdempotencyClaim};
+use ottgate_store::{Idempotency, IdempotencyClaim, IdempotencyKey};
+
+fn named(merchant: &MerchantId, scope: &str, key: &str) -> IdempotencyKey {
+    IdempotencyKey {
+        merchant_id: merchant.clone(),
+        scope: scope.to_owned(),
+        key: key.to_owned(),
+    }
+}
 
 use super::{Service, ServiceError};
 
@@ -41,7 +49,7 @@ impl Service {
     ) -> Result<(), ServiceError> {
         Ok(self
             .store
-            .finish_idempotency(merchant, scope, key, status, body)
+            .finish_idempotency(named(merchant, scope, key), status, body)
             .await?)
     }
 
@@ -52,6 +60,9 @@ impl Service {
         scope: &str,
         key: &str,
     ) -> Result<(), ServiceError> {
-        Ok(self.store.release_idempotency(merchant, scope, key).await?)
+        Ok(self
+            .store
+            .release_idempotency(named(merchant, scope, key))
+            .await?)
     }
 }

@@ -54,7 +54,12 @@ impl Service {
         };
         let finished = self
             .store
-            .finish_refund(&refund.id, status, channel_ref, self.clock.now())
+            .finish_refund(ottgate_store::FinishRefund {
+                id: refund.id.clone(),
+                status,
+                channel_refund_id: channel_ref,
+                at: self.clock.now(),
+            })
             .await?;
         let changed = finished.status == status && finished.status != RefundStatus::Pending;
         if changed {

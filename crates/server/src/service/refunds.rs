@@ -2,7 +2,7 @@
 
 use ottgate_channels::{ChannelError, RefundPayment, RefundResult};
 use ottgate_core::{Amount, AttemptId, MerchantId, Refund, RefundId, RefundStatus};
-use ottgate_store::{BeginRefund, NewRefund, RefundRequestKey, StoreError};
+use ottgate_store::{BeginRefund, FinishRefund, NewRefund, RefundRequestKey, StoreError};
 
 use super::{Service, ServiceError};
 
@@ -101,7 +101,12 @@ impl Service {
             .ok_or(ServiceError::NotFound("attempt"))?;
         let Some(channel) = self.channels.for_method(attempt.method) else {
             self.store
-                .finish_refund(&refund.id, RefundStatus::Failed, None, self.clock.now())
+                .finish_refund(FinishRefund {
+                    id: refund.id.clone(),
+                    status: RefundStatus::Failed,
+                    channel_refund_id: None,
+                    at: self.clock.now(),
+                })
                 .await?;
             return Err(RefundError::Refused(format!(
                 "no channel serves {} in this deployment",
@@ -122,8 +127,12 @@ impl Service {
         };
         let answer = channel.refund(&request).await;
         let done = |status, channel_ref| {
-            self.store
-                .finish_refund(&refund.id, status, channel_ref, self.clock.now())
+            self.store.finish_refund(FinishRefund {
+                id: refund.id.clone(),
+                status,
+                channel_refund_id: channel_ref,
+                at: self.clock.now(),
+            })
         };
         let result = match answer {
             Ok(RefundResult::Succeeded { channel_refund_id }) => {
@@ -183,7 +192,12 @@ impl Service {
     ) -> Result<Refund, ServiceError> {
         Ok(self
             .store
-            .finish_refund(id, status, wallet_reference, self.clock.now())
+            .finish_refund(FinishRefund {
+                id: id.clone(),
+                status,
+                channel_refund_id: wallet_reference,
+                at: self.clock.now(),
+            })
             .await?)
     }
 }

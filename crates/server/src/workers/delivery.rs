@@ -6,7 +6,7 @@
 //! with an injected clock.
 
 use futures::future::join_all;
-use ottgate_store::{Delivery, DeliveryAttemptRecord, NextStep, StoreError};
+use ottgate_store::{Delivery, DeliveryAttemptRecord, DeliveryClaim, NextStep, StoreError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -36,12 +36,12 @@ async fn claim(state: &AppState, limit: u32) -> Result<Vec<Delivery>, StoreError
     state
         .service
         .store
-        .claim_due_deliveries(
-            state.service.clock.now(),
-            settings.delivery_lease,
-            &state.worker_id,
+        .claim_due_deliveries(DeliveryClaim {
+            now: state.service.clock.now(),
+            lease: settings.delivery_lease,
+            owner: state.worker_id.clone(),
             limit,
-        )
+        })
         .await
 }
 

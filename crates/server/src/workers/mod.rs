@@ -56,24 +56,22 @@ pub async fn reconcile_due(state: &AppState) -> Result<usize, StoreError> {
     let earlier = ottgate_core::Timestamp::from_epoch_millis(
         now.epoch_millis() - i64::try_from(age.as_millis()).unwrap_or(i64::MAX),
     );
-    let due = state
-        .service
-        .store
-        .attempts_to_reconcile(earlier, earlier, now, 50)
-        .await?;
+    let due = ottgate_store::Due {
+        created_before: earlier,
+        checked_before: earlier,
+        now,
+        limit: 50,
+    };
+    let attempts = state.service.store.attempts_to_reconcile(due).await?;
     let mut settled = 0;
-    for attempt in due {
+    for attempt in attempts {
         match state.service.reconcile(&attempt).await {
             Ok(true) => settled += 1,
             Ok(false) => {}
             Err(e) => tracing::warn!(attempt_id = %attempt.id, error = %e, "reconciliation failed"),
         }
     }
-    let refunds = state
-        .service
-        .store
-        .refunds_to_reconcile(earlier, earlier, now, 50)
-        .await?;
+    let refunds = state.service.store.refunds_to_reconcile(due).await?;
     for refund in refunds {
         match state.service.reconcile_refund(&refund).await {
             Ok(true) => settled += 1,

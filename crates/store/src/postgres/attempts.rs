@@ -198,19 +198,7 @@ impl crate::Attempts for PgStore {
         in_tx!(self, |tx| settle(&tx, &request))
     }
 
-    async fn attempts_to_reconcile(
-        &self,
-        created_before: Timestamp,
-        checked_before: Timestamp,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Attempt>> {
-        let due = Due {
-            created_before,
-            checked_before,
-            now,
-            limit,
-        };
+    async fn attempts_to_reconcile(&self, due: Due) -> Result<Vec<Attempt>> {
         let rows = in_tx!(self, |tx| due::claim_due_for_check(
             &tx,
             "attempts",

@@ -6,13 +6,12 @@ use super::{PgStore, db};
 use crate::deliveries::q;
 use crate::rows::{DeliveryAttemptRowDb, DeliveryRow};
 use crate::{
-    Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryState, Event, NewDelivery,
-    NextStep, Result,
+    Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryClaim, DeliveryState, Event,
+    NewDelivery, NextStep, Result,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
 use ottgate_core::{AttemptId, MerchantId, NotifyId, OrderId, Timestamp};
-use std::time::Duration;
 
 fn delivery(row: &tokio_postgres::Row) -> Result<Delivery> {
     DeliveryRow::from_pg(row)?.into_delivery()
@@ -62,11 +61,14 @@ pub(super) async fn insert(tx: &Transaction<'_>, d: &NewDelivery, now: Timestamp
 /// the statement itself.
 pub(super) async fn claim_due(
     c: &impl GenericClient,
-    now: Timestamp,
-    lease: Duration,
-    owner: &str,
-    limit: u32,
+    claim: &DeliveryClaim,
 ) -> Result<Vec<Delivery>> {
+    let DeliveryClaim {
+        now,
+        lease,
+        owner,
+        limit,
+    } = claim;
     let rows = db::all(
         c,
         "UPDATE deliveries SET lease_owner = $1, lease_until = $2
@@ -78,9 +80,9 @@ pub(super) async fn claim_due(
          RETURNING *",
         &[
             &owner,
-            &now.plus(lease).epoch_millis(),
+            &now.plus(*lease).epoch_millis(),
             &now.epoch_millis(),
-            &i64::from(limit),
+            &i64::from(*limit),
         ],
     )
     .await?;
@@ -191,14 +193,8 @@ pub(super) async fn prune(tx: &Transaction<'_>, before: Timestamp, limit: u32) -
 
 #[async_trait]
 impl crate::Deliveries for PgStore {
-    async fn claim_due_deliveries(
-        &self,
-        now: Timestamp,
-        lease: Duration,
-        owner: &str,
-        limit: u32,
-    ) -> Result<Vec<Delivery>> {
-        claim_due(&self.client().await?, now, lease, owner, limit).await
+    async fn claim_due_deliveries(&self, claim: DeliveryClaim) -> Result<Vec<Delivery>> {
+        claim_due(&self.client().await?, &claim).await
     }
 
     async fn record_delivery_attempt(&self, record: DeliveryAttemptRecord) -> Result<bool> {

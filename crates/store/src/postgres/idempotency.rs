@@ -5,10 +5,10 @@
 use super::{PgStore, db};
 use crate::idempotency::q;
 use crate::rows::IdempotencyRow;
-use crate::{Idempotency, IdempotencyClaim, Result, StoreError};
+use crate::{Idempotency, IdempotencyClaim, IdempotencyKey, Result, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
-use ottgate_core::{MerchantId, Timestamp};
+use ottgate_core::Timestamp;
 
 pub(super) async fn claim(tx: &Transaction<'_>, claim: &IdempotencyClaim) -> Result<Idempotency> {
     let key: [&(dyn tokio_postgres::types::ToSql + Sync); 3] =
@@ -54,28 +54,24 @@ pub(super) async fn claim(tx: &Transaction<'_>, claim: &IdempotencyClaim) -> Res
 
 pub(super) async fn finish(
     tx: &Transaction<'_>,
-    merchant: &MerchantId,
-    scope: &str,
-    key: &str,
+    k: &IdempotencyKey,
     status: u16,
     body: &str,
 ) -> Result<()> {
-    db::exec(
-        tx,
-        q::FINISH.pg,
-        &[&i64::from(status), &body, &merchant.as_str(), &scope, &key],
-    )
-    .await?;
+    let params: db::Params<'_> = &[
+        &i64::from(status),
+        &body,
+        &k.merchant_id.as_str(),
+        &k.scope,
+        &k.key,
+    ];
+    db::exec(tx, q::FINISH.pg, params).await?;
     Ok(())
 }
 
-pub(super) async fn release(
-    tx: &Transaction<'_>,
-    merchant: &MerchantId,
-    scope: &str,
-    key: &str,
-) -> Result<()> {
-    db::exec(tx, q::RELEASE.pg, &[&merchant.as_str(), &scope, &key]).await?;
+pub(super) async fn release(tx: &Transaction<'_>, k: &IdempotencyKey) -> Result<()> {
+    let params: db::Params<'_> = &[&k.merchant_id.as_str(), &k.scope, &k.key];
+    db::exec(tx, q::RELEASE.pg, params).await?;
     Ok(())
 }
 
@@ -97,22 +93,15 @@ impl crate::IdempotencyKeys for PgStore {
 
     async fn finish_idempotency(
         &self,
-        merchant: &MerchantId,
-        scope: &str,
-        key: &str,
+        key: IdempotencyKey,
         status: u16,
         body: String,
     ) -> Result<()> {
-        in_tx!(self, |tx| finish(&tx, merchant, scope, key, status, &body))
+        in_tx!(self, |tx| finish(&tx, &key, status, &body))
     }
 
-    async fn release_idempotency(
-        &self,
-        merchant: &MerchantId,
-        scope: &str,
-        key: &str,
-    ) -> Result<()> {
-        in_tx!(self, |tx| release(&tx, merchant, scope, key))
+    async fn release_idempotency(&self, key: IdempotencyKey) -> Result<()> {
+        in_tx!(self, |tx| release(&tx, &key))
     }
 
     async fn prune_idempotency(&self, before: Timestamp, limit: u32) -> Result<u64> {

@@ -5,10 +5,10 @@ use super::{PgStore, db, due};
 use crate::due::Due;
 use crate::refunds::q;
 use crate::rows::{self, RefundRow};
-use crate::{BeginRefund, NewRefund, Result, StoreError};
+use crate::{BeginRefund, FinishRefund, NewRefund, Result, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
-use ottgate_core::{AttemptId, AttemptStatus, Money, Refund, RefundId, RefundStatus, Timestamp};
+use ottgate_core::{AttemptId, AttemptStatus, Refund, RefundId, Timestamp};
 
 pub(super) fn refund(row: &tokio_postgres::Row) -> Result<Refund> {
     RefundRow::from_pg(row)?.into_refund()
@@ -69,24 +69,9 @@ pub(super) async fn begin(tx: &Transaction<'_>, r: &NewRefund) -> Result<BeginRe
     let held: i64 = db::one(tx, q::HELD.pg, &[&payment.id.as_str()])
         .await?
         .try_get(0)?;
-    let refundable = payment
-        .money
-        .amount
-        .minor()
-        .saturating_sub(u64::try_from(held).unwrap_or(0));
-    if r.amount.minor() > refundable {
-        return Ok(BeginRefund::Exceeds { refundable });
-    }
-    let refund = Refund {
-        id: r.id.clone(),
-        merchant_id: r.merchant_id.clone(),
-        payment_id: payment.id,
-        merchant_refund_id: r.merchant_refund_id.clone(),
-        money: Money::new(r.amount, payment.money.currency),
-        status: RefundStatus::Pending,
-        created_at: r.at,
-        finished_at: None,
-        channel_refund_id: None,
+    let refund = match crate::refunds::reserve(r, &payment, held) {
+        Ok(refund) => refund,
+        Err(refundable) => return Ok(BeginRefund::Exceeds { refundable }),
     };
     let inserted = db::exec(
         tx,
@@ -112,25 +97,17 @@ pub(super) async fn begin(tx: &Transaction<'_>, r: &NewRefund) -> Result<BeginRe
     Ok(BeginRefund::Reserved(refund))
 }
 
-pub(super) async fn finish(
-    tx: &Transaction<'_>,
-    id: &RefundId,
-    status: RefundStatus,
-    channel_refund_id: Option<&str>,
-    at: Timestamp,
-) -> Result<Refund> {
-    db::exec(
-        tx,
-        q::FINISH.pg,
-        &[
-            &status.code(),
-            &at.epoch_millis(),
-            &channel_refund_id,
-            &id.as_str(),
-        ],
-    )
-    .await?;
-    by_id(tx, id).await?.ok_or(StoreError::NotFound("refund"))
+pub(super) async fn finish(tx: &Transaction<'_>, f: &FinishRefund) -> Result<Refund> {
+    let params: db::Params<'_> = &[
+        &f.status.code(),
+        &f.at.epoch_millis(),
+        &f.channel_refund_id,
+        &f.id.as_str(),
+    ];
+    db::exec(tx, q::FINISH.pg, params).await?;
+    by_id(tx, &f.id)
+        .await?
+        .ok_or(StoreError::NotFound("refund"))
 }
 
 #[async_trait]
@@ -139,20 +116,8 @@ impl crate::Refunds for PgStore {
         in_tx!(self, |tx| begin(&tx, &refund))
     }
 
-    async fn finish_refund(
-        &self,
-        id: &RefundId,
-        status: RefundStatus,
-        channel_refund_id: Option<String>,
-        at: Timestamp,
-    ) -> Result<Refund> {
-        in_tx!(self, |tx| finish(
-            &tx,
-            id,
-            status,
-            channel_refund_id.as_deref(),
-            at
-        ))
+    async fn finish_refund(&self, finish: FinishRefund) -> Result<Refund> {
+        in_tx!(self, |tx| super::refunds::finish(&tx, &finish))
     }
 
     async fn refunds(&self, payment: &AttemptId) -> Result<Vec<Refund>> {
@@ -163,19 +128,7 @@ impl crate::Refunds for PgStore {
         by_id(&self.client().await?, id).await
     }
 
-    async fn refunds_to_reconcile(
-        &self,
-        created_before: Timestamp,
-        checked_before: Timestamp,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Refund>> {
-        let due = Due {
-            created_before,
-            checked_before,
-            now,
-            limit,
-        };
+    async fn refunds_to_reconcile(&self, due: Due) -> Result<Vec<Refund>> {
         let rows = in_tx!(self, |tx| due::claim_due_for_check(
             &tx, "refunds", "pending", due
         ))?;

@@ -185,19 +185,7 @@ impl crate::Attempts for SqliteStore {
         self.engine.write(move |c| settle(c, &request)).await
     }
 
-    async fn attempts_to_reconcile(
-        &self,
-        created_before: Timestamp,
-        checked_before: Timestamp,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Attempt>> {
-        let due = Due {
-            created_before,
-            checked_before,
-            now,
-            limit,
-        };
+    async fn attempts_to_reconcile(&self, due: Due) -> Result<Vec<Attempt>> {
         let rows = self
             .claim_due_for_check("attempts", "PROCESSING", due, AttemptRow::from_sqlite)
             .await?;

@@ -5,13 +5,12 @@ use super::{SqliteStore, db};
 use crate::deliveries::q;
 use crate::rows::{DeliveryAttemptRowDb, DeliveryRow};
 use crate::{
-    Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryState, Event, NewDelivery,
-    NextStep, Result,
+    Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryClaim, DeliveryState, Event,
+    NewDelivery, NextStep, Result,
 };
 use async_trait::async_trait;
 use ottgate_core::{AttemptId, MerchantId, NotifyId, OrderId, Timestamp};
 use rusqlite::{Connection, params};
-use std::time::Duration;
 
 fn many(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Vec<Delivery>> {
     db::all(c, sql, params, DeliveryRow::from_sqlite)?
@@ -60,14 +59,7 @@ pub(super) fn insert(c: &Connection, d: &NewDelivery, now: Timestamp) -> Result<
 }
 
 /// Who claims deliveries, and for how long.
-pub(super) struct Claim {
-    pub(super) now: Timestamp,
-    pub(super) lease: Duration,
-    pub(super) owner: String,
-    pub(super) limit: u32,
-}
-
-pub(super) fn claim_due(c: &Connection, claim: &Claim) -> Result<Vec<Delivery>> {
+pub(super) fn claim_due(c: &Connection, claim: &DeliveryClaim) -> Result<Vec<Delivery>> {
     let mut out = many(
         c,
         "UPDATE deliveries SET lease_owner = ?1, lease_until = ?2
@@ -203,19 +195,7 @@ pub(super) fn prune(c: &Connection, before: Timestamp, limit: u32) -> Result<u64
 
 #[async_trait]
 impl crate::Deliveries for SqliteStore {
-    async fn claim_due_deliveries(
-        &self,
-        now: Timestamp,
-        lease: Duration,
-        owner: &str,
-        limit: u32,
-    ) -> Result<Vec<Delivery>> {
-        let claim = Claim {
-            now,
-            lease,
-            owner: owner.to_owned(),
-            limit,
-        };
+    async fn claim_due_deliveries(&self, claim: DeliveryClaim) -> Result<Vec<Delivery>> {
         self.engine.write(move |c| claim_due(c, &claim)).await
     }
 

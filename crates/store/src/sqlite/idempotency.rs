@@ -3,9 +3,9 @@
 use super::{SqliteStore, db};
 use crate::idempotency::q;
 use crate::rows::IdempotencyRow;
-use crate::{Idempotency, IdempotencyClaim, Result};
+use crate::{Idempotency, IdempotencyClaim, IdempotencyKey, Result};
 use async_trait::async_trait;
-use ottgate_core::{MerchantId, Timestamp};
+use ottgate_core::Timestamp;
 use rusqlite::{Connection, params};
 
 pub(super) fn claim(c: &Connection, claim: &IdempotencyClaim) -> Result<Idempotency> {
@@ -42,32 +42,27 @@ pub(super) fn claim(c: &Connection, claim: &IdempotencyClaim) -> Result<Idempote
     Ok(Idempotency::Fresh)
 }
 
-/// The key's first answer, to replay.
-pub(super) struct Answer {
-    pub(super) merchant: MerchantId,
-    pub(super) scope: String,
-    pub(super) key: String,
-    pub(super) status: u16,
-    pub(super) body: String,
-}
-
-pub(super) fn finish(c: &Connection, a: &Answer) -> Result<()> {
+pub(super) fn finish(c: &Connection, k: &IdempotencyKey, status: u16, body: &str) -> Result<()> {
     db::exec(
         c,
         q::FINISH.sqlite,
         params![
-            i64::from(a.status),
-            &a.body,
-            a.merchant.as_str(),
-            &a.scope,
-            &a.key,
+            i64::from(status),
+            body,
+            k.merchant_id.as_str(),
+            &k.scope,
+            &k.key,
         ],
     )?;
     Ok(())
 }
 
-pub(super) fn release(c: &Connection, merchant: &MerchantId, scope: &str, key: &str) -> Result<()> {
-    db::exec(c, q::RELEASE.sqlite, [merchant.as_str(), scope, key])?;
+pub(super) fn release(c: &Connection, k: &IdempotencyKey) -> Result<()> {
+    db::exec(
+        c,
+        q::RELEASE.sqlite,
+        [k.merchant_id.as_str(), k.scope.as_str(), k.key.as_str()],
+    )?;
     Ok(())
 }
 
@@ -89,32 +84,17 @@ impl crate::IdempotencyKeys for SqliteStore {
 
     async fn finish_idempotency(
         &self,
-        merchant: &MerchantId,
-        scope: &str,
-        key: &str,
+        key: IdempotencyKey,
         status: u16,
         body: String,
     ) -> Result<()> {
-        let answer = Answer {
-            merchant: merchant.clone(),
-            scope: scope.to_owned(),
-            key: key.to_owned(),
-            status,
-            body,
-        };
-        self.engine.write(move |c| finish(c, &answer)).await
+        self.engine
+            .write(move |c| finish(c, &key, status, &body))
+            .await
     }
 
-    async fn release_idempotency(
-        &self,
-        merchant: &MerchantId,
-        scope: &str,
-        key: &str,
-    ) -> Result<()> {
-        let (merchant, scope, key) = (merchant.clone(), scope.to_owned(), key.to_owned());
-        self.engine
-            .write(move |c| release(c, &merchant, &scope, &key))
-            .await
+    async fn release_idempotency(&self, key: IdempotencyKey) -> Result<()> {
+        self.engine.write(move |c| release(c, &key)).await
     }
 
     async fn prune_idempotency(&self, before: Timestamp, limit: u32) -> Result<u64> {

@@ -5,9 +5,9 @@ use super::{SqliteStore, db};
 use crate::due::Due;
 use crate::refunds::q;
 use crate::rows::{self, AttemptRow, RefundRow};
-use crate::{BeginRefund, NewRefund, Result, StoreError};
+use crate::{BeginRefund, FinishRefund, NewRefund, Result, StoreError};
 use async_trait::async_trait;
-use ottgate_core::{AttemptId, AttemptStatus, Money, Refund, RefundId, RefundStatus, Timestamp};
+use ottgate_core::{AttemptId, AttemptStatus, Refund, RefundId, Timestamp};
 use rusqlite::{Connection, params};
 
 fn one(c: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<Option<Refund>> {
@@ -71,24 +71,9 @@ pub(super) fn begin(c: &Connection, r: &NewRefund) -> Result<BeginRefund> {
         return Ok(BeginRefund::NotRefundable(payment.status));
     }
     let held: i64 = db::one(c, q::HELD.sqlite, [payment.id.as_str()], db::first)?;
-    let refundable = payment
-        .money
-        .amount
-        .minor()
-        .saturating_sub(u64::try_from(held).unwrap_or(0));
-    if r.amount.minor() > refundable {
-        return Ok(BeginRefund::Exceeds { refundable });
-    }
-    let refund = Refund {
-        id: r.id.clone(),
-        merchant_id: r.merchant_id.clone(),
-        payment_id: payment.id,
-        merchant_refund_id: r.merchant_refund_id.clone(),
-        money: Money::new(r.amount, payment.money.currency),
-        status: RefundStatus::Pending,
-        created_at: r.at,
-        finished_at: None,
-        channel_refund_id: None,
+    let refund = match crate::refunds::reserve(r, &payment, held) {
+        Ok(refund) => refund,
+        Err(refundable) => return Ok(BeginRefund::Exceeds { refundable }),
     };
     db::exec(
         c,
@@ -108,15 +93,7 @@ pub(super) fn begin(c: &Connection, r: &NewRefund) -> Result<BeginRefund> {
     Ok(BeginRefund::Reserved(refund))
 }
 
-/// The wallet's answer about a refund.
-pub(super) struct Finish {
-    pub(super) id: RefundId,
-    pub(super) status: RefundStatus,
-    pub(super) channel_refund_id: Option<String>,
-    pub(super) at: Timestamp,
-}
-
-pub(super) fn finish(c: &Connection, f: &Finish) -> Result<Refund> {
+pub(super) fn finish(c: &Connection, f: &FinishRefund) -> Result<Refund> {
     db::exec(
         c,
         q::FINISH.sqlite,
@@ -136,19 +113,7 @@ impl crate::Refunds for SqliteStore {
         self.engine.write(move |c| begin(c, &refund)).await
     }
 
-    async fn finish_refund(
-        &self,
-        id: &RefundId,
-        status: RefundStatus,
-        channel_refund_id: Option<String>,
-        at: Timestamp,
-    ) -> Result<Refund> {
-        let finish = Finish {
-            id: id.clone(),
-            status,
-            channel_refund_id,
-            at,
-        };
+    async fn finish_refund(&self, finish: FinishRefund) -> Result<Refund> {
         self.engine.write(move |c| self::finish(c, &finish)).await
     }
 
@@ -162,19 +127,7 @@ impl crate::Refunds for SqliteStore {
         self.engine.read(move |c| by_id(c, &id)).await
     }
 
-    async fn refunds_to_reconcile(
-        &self,
-        created_before: Timestamp,
-        checked_before: Timestamp,
-        now: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Refund>> {
-        let due = Due {
-            created_before,
-            checked_before,
-            now,
-            limit,
-        };
+    async fn refunds_to_reconcile(&self, due: Due) -> Result<Vec<Refund>> {
         let rows = self
             .claim_due_for_check("refunds", "pending", due, RefundRow::from_sqlite)
             .await?;
