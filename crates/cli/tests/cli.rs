@@ -600,20 +600,7 @@ async fn a_live_gateway_pays_and_refunds_through_the_standalone_simulators() {
     // helper, no built-in simulator, just configured channels reached over HTTP.
     let dir = tempfile::tempdir().unwrap();
     let sim_dir = dir.path().join("simulators");
-    let sims = Server::launch(
-        ottgate().args([
-            "simulate",
-            "--listen",
-            "127.0.0.1:0",
-            "--time-scale",
-            "3600",
-            "--log-format",
-            "json",
-            "--write-gateway-config",
-            sim_dir.to_str().unwrap(),
-        ]),
-        "simulators serving",
-    );
+    let sims = support::simulators(&sim_dir);
     let server = Server::launch(
         ottgate().args([
             "serve",

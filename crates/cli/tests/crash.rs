@@ -227,20 +227,7 @@ async fn refunds_in_flight_when_the_gateway_is_killed_are_never_made_twice() {
     use rand::Rng;
     let dir = tempfile::tempdir().unwrap();
     let sim_dir = dir.path().join("simulators");
-    let sims = Server::launch(
-        ottgate().args([
-            "simulate",
-            "--listen",
-            "127.0.0.1:0",
-            "--time-scale",
-            "3600",
-            "--log-format",
-            "json",
-            "--write-gateway-config",
-            sim_dir.to_str().unwrap(),
-        ]),
-        "simulators serving",
-    );
+    let sims = support::simulators(&sim_dir);
     let serve = || {
         Server::launch(
             ottgate()

@@ -636,20 +636,7 @@ async fn a_multi_gateway_sandbox_shares_one_ottgate_simulate() {
     // The built-in simulators live in each gateway's memory, so with several gateways the
     // wallets are one `ottgate simulate` they all talk to (docs/deployment.md).
     let dir = tempfile::tempdir().unwrap();
-    let sims = Server::launch(
-        ottgate().args([
-            "simulate",
-            "--listen",
-            "127.0.0.1:0",
-            "--time-scale",
-            "3600",
-            "--log-format",
-            "json",
-            "--write-gateway-config",
-            dir.path().to_str().unwrap(),
-        ]),
-        "simulators serving",
-    );
+    let sims = support::simulators(dir.path());
     let deployment = Deployment::new(&[]).await;
     // A stands where the load balancer would: the public URL both gateways hand out.
     let port = support::free_port();

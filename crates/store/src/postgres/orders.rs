@@ -63,16 +63,23 @@ pub(super) async fn with_attempts(
     merchant: Option<&MerchantId>,
 ) -> Result<Option<(Order, Vec<Attempt>)>> {
     let order_sql = c.prepare_cached(q::OF_MERCHANT.pg).await?;
-    let attempts_sql = c.prepare_cached(q::ATTEMPTS_OF_MERCHANT.pg).await?;
+    // Pipelined, the attempts are read whatever the order turns out to be: of the merchant
+    // only when one is named (then a join), else by the order's id alone.
+    let attempts_text = match merchant {
+        Some(_) => q::ATTEMPTS_OF_MERCHANT.pg,
+        None => crate::attempts::q::OF_ORDER.pg,
+    };
+    let attempts_sql = c.prepare_cached(attempts_text).await?;
     let id = id.as_str();
     let merchant = merchant.map(MerchantId::as_str);
     let params: db::Params<'_> = &[&id, &merchant];
+    let attempt_params: db::Params<'_> = if merchant.is_some() { params } else { &[&id] };
     // `biased`: polled (so sent) in this order.
     let (begin, order_row, attempt_rows, commit) = tokio::join!(
         biased;
         c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
         c.query_opt(&order_sql, params),
-        c.query(&attempts_sql, params),
+        c.query(&attempts_sql, attempt_params),
         c.batch_execute("COMMIT"),
     );
     begin?;

@@ -70,10 +70,11 @@ pub(super) fn with_attempts(
         let Some(order) = order else {
             return Ok(None);
         };
+        // The order is the merchant's (or none was named): its attempts by its id.
         let attempts = db::all(
             c,
-            q::ATTEMPTS_OF_MERCHANT.sqlite,
-            key,
+            crate::attempts::q::OF_ORDER.sqlite,
+            [id.as_str()],
             AttemptRow::from_sqlite,
         )?
         .into_iter()
