@@ -995,30 +995,16 @@ async fn a_request_key_names_one_refund_whatever_happened_to_its_answer<S: Store
             .unwrap(),
         BeginRefund::IdReused(first.clone())
     );
-    // Keys of other doors, and other keys, are other refunds.
-    assert!(matches!(
-        store
-            .begin_refund(keyed(
-                refund_req(&o, &payment, 100, None),
-                "envelope:K-1",
-                at(0)
-            ))
-            .await
-            .unwrap(),
-        BeginRefund::Reserved(_)
-    ));
-    // Past its window the key is forgotten: the same request is a new refund.
-    assert!(matches!(
-        store
-            .begin_refund(keyed(
-                refund_req(&o, &payment, 100, None),
-                "rest:K-1",
-                at(11)
-            ))
-            .await
-            .unwrap(),
-        BeginRefund::Reserved(_)
-    ));
+    // Keys of other doors, and other keys, are other refunds; past its window a key is
+    // forgotten: the same request is a new refund.
+    for (key, since) in [("envelope:K-1", at(0)), ("rest:K-1", at(11))] {
+        let asked = keyed(refund_req(&o, &payment, 100, None), key, since);
+        let begun = store.begin_refund(asked).await.unwrap();
+        assert!(
+            matches!(begun, BeginRefund::Reserved(_)),
+            "{key}: {begun:?}"
+        );
+    }
     let refunds = store.refunds(&payment).await.unwrap();
     assert_eq!(refunds.len(), 3);
     assert_eq!(

@@ -85,6 +85,12 @@ impl<'a> Center<'a> {
         self.post_exactly(path, &pairs).await
     }
 
+    /// The settings page's "add user" form, with `csrf` as its token.
+    pub async fn add_user(&mut self, csrf: &str, email: &str, role: &str) -> reqwest::Response {
+        let form = [("csrf_token", csrf), ("email", email), ("role", role)];
+        self.post("/dashboard/settings/users", &form).await
+    }
+
     /// POSTs exactly `form`.
     pub async fn post_exactly(
         &mut self,

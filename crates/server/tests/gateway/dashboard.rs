@@ -1125,28 +1125,10 @@ async fn methods_and_users_are_managed_by_admins_only_and_audited() {
         )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "no token");
-    let r = c
-        .post(
-            "/dashboard/settings/users",
-            &[
-                ("csrf_token", token.as_str()),
-                ("email", "Vic@Shop.example"),
-                ("role", "viewer"),
-            ],
-        )
-        .await;
+    let r = c.add_user(&token, "Vic@Shop.example", "viewer").await;
     assert_eq!(r.status(), StatusCode::OK);
     let password = shown_once(&r.text().await.unwrap());
-    let r = c
-        .post(
-            "/dashboard/settings/users",
-            &[
-                ("csrf_token", token.as_str()),
-                ("email", "vic@shop.example"),
-                ("role", "admin"),
-            ],
-        )
-        .await;
+    let r = c.add_user(&token, "vic@shop.example", "admin").await;
     assert!(
         r.headers()[LOCATION]
             .to_str()
@@ -1162,16 +1144,7 @@ async fn methods_and_users_are_managed_by_admins_only_and_audited() {
         UserRole::Admin,
     )
     .await;
-    let r = c
-        .post(
-            "/dashboard/settings/users",
-            &[
-                ("csrf_token", token.as_str()),
-                ("email", "eve@other.example"),
-                ("role", "viewer"),
-            ],
-        )
-        .await;
+    let r = c.add_user(&token, "eve@other.example", "viewer").await;
     let location = r.headers()[LOCATION].to_str().unwrap().to_owned();
     assert!(location.ends_with("user_unavailable"), "{location}");
     let said = c.page(&location).await;
@@ -1201,16 +1174,7 @@ async fn methods_and_users_are_managed_by_admins_only_and_audited() {
             .await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{path}");
     }
-    let r = vic
-        .post(
-            "/dashboard/settings/users",
-            &[
-                ("csrf_token", vic_token.as_str()),
-                ("email", "x@shop.example"),
-                ("role", "admin"),
-            ],
-        )
-        .await;
+    let r = vic.add_user(&vic_token, "x@shop.example", "admin").await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 
     let settings = c.page("/dashboard/settings").await;
