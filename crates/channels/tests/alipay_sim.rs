@@ -1,13 +1,7 @@
 //! The Alipay connector against the simulated Alipay, over real HTTP: our signing, their
 //! verification, their signed answers and notifications, our verification.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
 
-use axum::body::Bytes;
 use axum::response::IntoResponse;
 use ottgate_channels::alipay::sign::{Params, SignType};
 use ottgate_channels::alipay::simulator::{AlipaySimulator, FaultKind};
@@ -19,42 +13,24 @@ use ottgate_core::{
     Amount, AttemptId, Clock, Currency, Money, PaymentMethod, RefundId, SystemClock,
 };
 use ottgate_testkit::Fetch;
-use tokio::sync::mpsc;
 use url::Url;
 
 mod support;
 
-struct World {
-    connector: AlipayConnector,
-    notices: mpsc::UnboundedReceiver<Bytes>,
-    base: Url,
-    http: reqwest::Client,
-}
+type World = support::World<AlipayConnector>;
 
 /// The simulator and a notify receiver (answering `success`) on one port, as the gateway
 /// would mount them.
 async fn world(sign_type: SignType) -> World {
     let (listener, base) = support::bind().await;
-    let (config, sim_config) = alipay::sandbox(&base, sign_type, 3600.0).unwrap();
-    let receiver = support::serve(listener, &AlipaySimulator::new(sim_config), |_| {
-        "success".into_response()
-    });
-    World {
-        connector: AlipayConnector::new(config).unwrap(),
-        notices: receiver.notices,
-        base,
-        http: support::browser(),
-    }
+    let (config, sim) = alipay::sandbox(&base, sign_type, 3600.0).unwrap();
+    let connector = AlipayConnector::new(config).unwrap();
+    let ack = |_| "success".into_response();
+    World::new((listener, base), connector, &AlipaySimulator::new(sim), ack)
 }
 
 fn payment(attempt: &AttemptId, device: Device) -> StartPayment {
     support::payment(attempt, PaymentMethod::Alipay, device, SystemClock.now())
-}
-
-/// Starts a mobile browser payment; returns where the buyer's browser is sent.
-async fn start_mobile(w: &World, attempt: &AttemptId) -> Url {
-    let start = w.connector.start(&payment(attempt, Device::Mobile)).await;
-    start.unwrap().redirect_url().unwrap().clone()
 }
 
 /// The buyer presses `action` at the simulated cashier of `attempt`.
@@ -72,12 +48,7 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
     for sign_type in [SignType::Md5, SignType::Rsa, SignType::Rsa2] {
         let mut w = world(sign_type).await;
         let attempt = AttemptId::generate(SystemClock.now());
-        let start = w
-            .connector
-            .start(&payment(&attempt, Device::Mobile))
-            .await
-            .unwrap();
-        let url = start.redirect_url().unwrap().clone();
+        let url = w.redirect(&payment(&attempt, Device::Mobile)).await;
         assert!(
             url.as_str().contains("service=create_forex_trade_wap"),
             "{url}"
@@ -166,17 +137,8 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
         );
 
         // Refund part of it: accepted now, the result by notification.
-        let refund_id = RefundId::generate(SystemClock.now());
-        let refund = RefundPayment {
-            channel_ids: Default::default(),
-            flow: Flow::Browser(Device::Desktop),
-            refund_id: refund_id.clone(),
-            at: SystemClock.now(),
-            payment_id: attempt.clone(),
-            bizpay_order_id: Some(trade_no),
-            money: Money::new(Amount::from_minor(234).unwrap(), Currency::Cad),
-            payment_total: Money::new(Amount::from_minor(1000).unwrap(), Currency::Cad),
-        };
+        let refund = support::refund(&attempt, &trade_no, 1000);
+        let refund_id = refund.refund_id.clone();
         assert_eq!(
             w.connector.refund(&refund).await.unwrap(),
             RefundResult::Pending
@@ -205,12 +167,10 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
 async fn the_pc_flavour_uses_create_forex_trade() {
     let w = world(SignType::Rsa2).await;
     let attempt = AttemptId::generate(SystemClock.now());
-    let start = w
-        .connector
-        .start(&payment(&attempt, Device::Desktop))
+    let url = w
+        .redirect(&payment(&attempt, Device::Desktop))
         .await
-        .unwrap();
-    let url = start.redirect_url().unwrap().as_str().to_owned();
+        .to_string();
     assert!(
         url.contains("service=create_forex_trade&")
             && url.contains("product_code=NEW_OVERSEAS_SELLER"),
@@ -224,7 +184,7 @@ async fn the_pc_flavour_uses_create_forex_trade() {
 async fn the_simulator_refuses_what_alipay_refuses() {
     let w = world(SignType::Rsa2).await;
     let attempt = AttemptId::generate(SystemClock.now());
-    let url = start_mobile(&w, &attempt).await;
+    let url = w.redirect(&payment(&attempt, Device::Mobile)).await;
     // A tampered amount: the signature no longer matches.
     let tampered = url.as_str().replace("total_fee=12.34", "total_fee=0.01");
     let page = w.http.get(&tampered).fetch().await;
@@ -265,7 +225,7 @@ async fn injected_faults_reach_the_wire() {
         (FaultKind::Duplicate, "duplicate"),
     ] {
         let attempt = AttemptId::generate(SystemClock.now());
-        let url = start_mobile(&w, &attempt).await;
+        let url = w.redirect(&payment(&attempt, Device::Mobile)).await;
         w.http.get(url).fetch().await;
         support::arm_fault(&w.http, &w.base, "alipay", fault, attempt.as_str()).await;
         at_cashier(&w, &attempt, "pay").await;

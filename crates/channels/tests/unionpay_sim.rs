@@ -1,14 +1,8 @@
 //! The UnionPay connector against the simulated UnionPay, over real HTTP: our signed
 //! form, their checks, the cashier, their signed return and notifications, our
 //! verification, queries and refunds.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
 
-use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use ottgate_channels::simkit::FaultKind;
@@ -16,48 +10,35 @@ use ottgate_channels::unionpay::sign::{self, Fields};
 use ottgate_channels::unionpay::simulator::UnionPaySimulator;
 use ottgate_channels::unionpay::{self, Notice, UnionPayConnector, parse_answer, parse_form};
 use ottgate_channels::{
-    Channel, ChannelError, Device, Flow, PaymentStart, QueryPayment, QueryRefund, QueryResult,
+    Channel, ChannelError, Device, PaymentStart, QueryPayment, QueryRefund, QueryResult,
     RefundPayment, RefundQueryResult, RefundResult, StartAction, StartPayment,
 };
 use ottgate_core::{AttemptId, Clock, PaymentMethod, RefundId, SystemClock, Timestamp};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::sync::mpsc;
-use url::Url;
 
 mod support;
 
 use ottgate_testkit::Fetch;
 use support::{hidden_inputs, money};
 
-struct World {
-    connector: UnionPayConnector,
-    notices: mpsc::UnboundedReceiver<Bytes>,
-    /// How many more notifications the receiver answers with HTTP 500.
-    refuse: Arc<AtomicUsize>,
-    base: Url,
-    http: reqwest::Client,
-}
+type World = support::World<UnionPayConnector>;
 
 /// The simulator and a notify receiver on one port, as the gateway mounts them.
 async fn world() -> World {
     let (listener, base) = support::bind().await;
-    let (config, sim_config) = unionpay::sandbox(&base, 3600.0).unwrap();
-    let receiver = support::serve(listener, &UnionPaySimulator::new(sim_config), |refused| {
-        if refused {
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        } else {
-            StatusCode::OK.into_response()
-        }
-    });
-    World {
-        connector: UnionPayConnector::new(config).unwrap(),
-        notices: receiver.notices,
-        refuse: receiver.refuse,
-        base,
-        http: support::browser(),
-    }
+    let (config, sim) = unionpay::sandbox(&base, 3600.0).unwrap();
+    let connector = UnionPayConnector::new(config).unwrap();
+    let ack = |refused| match refused {
+        true => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        false => StatusCode::OK.into_response(),
+    };
+    World::new(
+        (listener, base),
+        connector,
+        &UnionPaySimulator::new(sim),
+        ack,
+    )
 }
 
 fn payment(attempt: &AttemptId, device: Device, at: Timestamp) -> StartPayment {
@@ -183,16 +164,7 @@ async fn a_purchase_is_paid_returned_notified_queried_and_refunded() {
     assert!(again.text().await.unwrap().contains("35"));
 
     // A refund is accepted now and decided by notification.
-    let refund = RefundPayment {
-        channel_ids: Default::default(),
-        flow: Flow::Browser(Device::Desktop),
-        refund_id: RefundId::generate(SystemClock.now()),
-        at: SystemClock.now(),
-        payment_id: attempt.clone(),
-        bizpay_order_id: Some(query_id.clone()),
-        money: money(234),
-        payment_total: money(1234),
-    };
+    let refund = support::refund(&attempt, &query_id, 1234);
     assert_eq!(
         w.connector.refund(&refund).await.unwrap(),
         RefundResult::Pending
@@ -221,10 +193,7 @@ async fn a_purchase_is_paid_returned_notified_queried_and_refunded() {
         w.connector.query_refund(&asked).await.unwrap(),
         RefundQueryResult::Succeeded { channel_refund_id: Some(id) } if id == n["queryId"]
     ));
-    let unknown = QueryRefund {
-        refund_id: RefundId::generate(SystemClock.now()),
-        ..asked.clone()
-    };
+    let unknown = support::unknown_refund(&asked);
     assert_eq!(
         w.connector.query_refund(&unknown).await.unwrap(),
         RefundQueryResult::Pending

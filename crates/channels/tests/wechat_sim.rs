@@ -1,13 +1,7 @@
 //! The WeChat Pay connector against the simulated WeChat Pay, over real HTTP: our signed
 //! XML, their checks, their signed answers and notifications, our verification.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
 
-use axum::body::Bytes;
 use axum::response::IntoResponse;
 use ottgate_channels::simkit::FaultKind;
 use ottgate_channels::wechat::sign::{self, Fields, SignType};
@@ -20,9 +14,7 @@ use ottgate_channels::{
     RefundQueryResult, RefundResult, StartAction, StartPayment,
 };
 use ottgate_core::{AttemptId, Clock, PaymentMethod, RefundId, Secret, SystemClock};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::mpsc;
+use std::sync::atomic::Ordering;
 use url::Url;
 
 mod support;
@@ -30,33 +22,18 @@ mod support;
 use ottgate_testkit::Fetch;
 use support::money;
 
-struct World {
-    connector: WeChatConnector,
-    notices: mpsc::UnboundedReceiver<Bytes>,
-    /// How many more notifications the receiver refuses before acknowledging.
-    refuse: Arc<AtomicUsize>,
-    base: Url,
-    http: reqwest::Client,
-}
+type World = support::World<WeChatConnector>;
 
 /// The simulator and a notify receiver on one port, as the gateway mounts them.
 async fn world(sign_type: SignType) -> World {
     let (listener, base) = support::bind().await;
-    let (config, sim_config) = wechat::sandbox(&base, sign_type, 3600.0).unwrap();
-    let receiver = support::serve(listener, &WeChatSimulator::new(sim_config), |refused| {
-        if refused {
-            ack_fail("not now").into_response()
-        } else {
-            ACK_SUCCESS.into_response()
-        }
-    });
-    World {
-        connector: WeChatConnector::new(config).unwrap(),
-        notices: receiver.notices,
-        refuse: receiver.refuse,
-        base,
-        http: support::browser(),
-    }
+    let (config, sim) = wechat::sandbox(&base, sign_type, 3600.0).unwrap();
+    let connector = WeChatConnector::new(config).unwrap();
+    let ack = |refused| match refused {
+        true => ack_fail("not now").into_response(),
+        false => ACK_SUCCESS.into_response(),
+    };
+    World::new((listener, base), connector, &WeChatSimulator::new(sim), ack)
 }
 
 fn payment(attempt: &AttemptId, device: Device) -> StartPayment {
@@ -153,16 +130,7 @@ async fn a_native_payment_is_scanned_paid_queried_and_refunded_with_both_sign_ty
         assert!(again.contains("ORDERPAID"), "{again}");
 
         // Refunds are synchronous; a retry with the same number is the same refund.
-        let refund = RefundPayment {
-            channel_ids: Default::default(),
-            flow: Flow::Browser(Device::Desktop),
-            refund_id: RefundId::generate(SystemClock.now()),
-            at: SystemClock.now(),
-            payment_id: attempt.clone(),
-            bizpay_order_id: Some(notice.transaction_id.clone()),
-            money: money(234),
-            payment_total: money(1234),
-        };
+        let refund = support::refund(&attempt, &notice.transaction_id, 1234);
         let first = w.connector.refund(&refund).await.unwrap();
         let RefundResult::Succeeded { channel_refund_id } = &first else {
             panic!("{first:?}")
@@ -183,10 +151,7 @@ async fn a_native_payment_is_scanned_paid_queried_and_refunded_with_both_sign_ty
                 channel_refund_id: Some(channel_refund_id.clone())
             }
         );
-        let never = QueryRefund {
-            refund_id: RefundId::generate(SystemClock.now()),
-            ..asked.clone()
-        };
+        let never = support::unknown_refund(&asked);
         assert_eq!(
             w.connector.query_refund(&never).await.unwrap(),
             RefundQueryResult::Failed

@@ -128,11 +128,8 @@ enum UserCommand {
         email: String,
         #[arg(long, value_enum, default_value = "viewer")]
         role: Role,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
         #[command(flatten)]
-        config: ConfigArgs,
+        common: UserArgs,
     },
     /// Remove a merchant's user and end their sessions (never the merchant's last admin).
     Remove {
@@ -140,22 +137,26 @@ enum UserCommand {
         merchant: String,
         #[arg(long)]
         email: String,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
         #[command(flatten)]
-        config: ConfigArgs,
+        common: UserArgs,
     },
     /// Give a user a new one-time password; the old one stops working.
     ResetPassword {
         #[arg(long)]
         email: String,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
         #[command(flatten)]
-        config: ConfigArgs,
+        common: UserArgs,
     },
+}
+
+/// What every `user` command takes besides its own flags.
+#[derive(Debug, Args)]
+struct UserArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    config: ConfigArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -423,9 +424,9 @@ async fn main() -> Result<()> {
 
 async fn user(command: UserCommand) -> Result<()> {
     let (config, json) = match &command {
-        UserCommand::Add { config, json, .. }
-        | UserCommand::Remove { config, json, .. }
-        | UserCommand::ResetPassword { config, json, .. } => (config.load()?, *json),
+        UserCommand::Add { common, .. }
+        | UserCommand::Remove { common, .. }
+        | UserCommand::ResetPassword { common, .. } => (common.config.load()?, common.json),
     };
     let _logs = init_logging(config.server.log_format, "warn");
     let store = ottgate_server::open_store(&config).await?;
@@ -618,30 +619,29 @@ async fn add_merchant(
     )
     .await?;
     let m = &created.merchant;
-    let codes: Vec<&str> = m.currencies.iter().map(|c| c.code()).collect();
+    let c = ottgate_client::MerchantCredentials {
+        merchant_id: m.id.to_string(),
+        name: m.name.as_str().to_owned(),
+        shop_id: m.shop_id.to_string(),
+        operator_id: m.operator_id.to_string(),
+        sign_key: created.sign_key.expose_secret().to_owned(),
+        app_id: m.app_id.clone(),
+        app_key: created.app_key.expose_secret().to_owned(),
+        webhook_secret: created.webhook_secret.expose_secret().to_owned(),
+        currencies: m.currencies.iter().map(|c| c.code().to_owned()).collect(),
+    };
     if json {
-        let out = serde_json::json!({
-            "merchant_id": m.id.as_str(),
-            "name": m.name.as_str(),
-            "shop_id": m.shop_id.as_str(),
-            "operator_id": m.operator_id.as_str(),
-            "sign_key": created.sign_key.expose_secret(),
-            "app_id": m.app_id,
-            "app_key": created.app_key.expose_secret(),
-            "webhook_secret": created.webhook_secret.expose_secret(),
-            "currencies": codes,
-        });
-        println!("{out}");
+        println!("{}", serde_json::to_string(&c)?);
     } else {
-        println!("merchant_id  {}", m.id);
-        println!("name         {}", m.name.as_str());
-        println!("shop_id      {}", m.shop_id);
-        println!("operator_id  {}", m.operator_id);
-        println!("sign_key     {}", created.sign_key.expose_secret());
-        println!("app_id       {}", m.app_id);
-        println!("app_key      {}", created.app_key.expose_secret());
-        println!("webhook_secret {}", created.webhook_secret.expose_secret());
-        println!("currencies   {}", codes.join(","));
+        println!("merchant_id  {}", c.merchant_id);
+        println!("name         {}", c.name);
+        println!("shop_id      {}", c.shop_id);
+        println!("operator_id  {}", c.operator_id);
+        println!("sign_key     {}", c.sign_key);
+        println!("app_id       {}", c.app_id);
+        println!("app_key      {}", c.app_key);
+        println!("webhook_secret {}", c.webhook_secret);
+        println!("currencies   {}", c.currencies.join(","));
         println!();
         println!(
             "sign_key, app_key and webhook_secret are shown only now; store them as secrets \

@@ -13,12 +13,7 @@ use serde::Serialize;
 #[derive(Debug, Clone, Args)]
 pub struct Credentials {
     /// Gateway base URL.
-    #[arg(
-        long,
-        env = "OTTGATE_GATEWAY",
-        default_value = "http://127.0.0.1:8080",
-        global = true
-    )]
+    #[arg(long, env = "OTTGATE_GATEWAY", default_value = "http://127.0.0.1:8080", global = true)]
     gateway: String,
     #[arg(long, env = "OTTGATE_MERCHANT_ID", global = true)]
     merchant_id: Option<String>,

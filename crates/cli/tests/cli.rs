@@ -1,10 +1,5 @@
 //! The `ottgate` binary as users run it: separate processes talking real HTTP.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
 
 use axum::Router;
 use axum::body::Bytes;
@@ -251,7 +246,7 @@ async fn a_served_gateway_takes_a_payment_and_never_logs_a_secret() {
     let mut server = Server::start(dir.path());
     // Created while the server runs, through the same database.
     let creds = add_merchant(dir.path(), "Live Merchant");
-    let client = creds.client(&server.base);
+    let client = creds.envelope_client(&server.base).unwrap();
     let (callback_url, mut callbacks) = receiver(Duration::ZERO).await;
     let created = client
         .prepay_init(&order(&creds, "served-1", &callback_url))
@@ -297,7 +292,7 @@ async fn sigterm_lets_an_in_flight_callback_finish_and_be_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(dir.path());
     let creds = add_merchant(dir.path(), "Slow Merchant");
-    let client = creds.client(&server.base);
+    let client = creds.envelope_client(&server.base).unwrap();
     let (callback_url, mut callbacks) = receiver(Duration::from_millis(1500)).await;
     let created = client
         .prepay_init(&order(&creds, "drain-1", &callback_url))
@@ -616,7 +611,7 @@ async fn a_live_gateway_pays_and_refunds_through_the_standalone_simulators() {
         "ottgate serving",
     );
     let creds = add_merchant(dir.path(), "Live Merchant");
-    let client = creds.client(&server.base);
+    let client = creds.envelope_client(&server.base).unwrap();
     let (callback_url, mut callbacks) = receiver(Duration::ZERO).await;
     let http = ottgate_testkit::browser();
 
@@ -845,7 +840,8 @@ async fn events_are_listed_and_resent_from_the_shell() {
     let creds = add_merchant(dir.path(), "Shell Events");
     let (callback_url, mut callbacks) = receiver(Duration::ZERO).await;
     let created = creds
-        .client(&server.base)
+        .envelope_client(&server.base)
+        .unwrap()
         .prepay_init(&order(&creds, "shell-events-1", &callback_url))
         .await
         .unwrap();

@@ -2,12 +2,7 @@
 //! (clients in a closed loop creating orders and paying half of them): after a restart on
 //! the same file every PREPAY_INIT that was answered SUCCESS is there, and every payment
 //! that was answered paid has its callback delivered.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
 
 mod support;
 
@@ -63,7 +58,7 @@ async fn a_gateway_killed_under_load_keeps_every_acknowledged_order_and_callback
     let mut gateway = serve(dir.path());
     let base = gateway.base.clone();
     let receiver = Receiver {
-        client: Arc::new(merchant.client(&base)),
+        client: Arc::new(merchant.envelope_client(&base).unwrap()),
         paid: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -80,7 +75,7 @@ async fn a_gateway_killed_under_load_keeps_every_acknowledged_order_and_callback
             let (merchant, base, callback) = (merchant.clone(), base.clone(), callback.clone());
             let (acknowledged, stop) = (acknowledged.clone(), stop.clone());
             tokio::spawn(async move {
-                let envelope = merchant.client(&base);
+                let envelope = merchant.envelope_client(&base).unwrap();
                 let http = reqwest::Client::new();
                 for i in 0.. {
                     if stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -135,7 +130,7 @@ async fn a_gateway_killed_under_load_keeps_every_acknowledged_order_and_callback
 
     // The same file, a new process (on a new port).
     let restarted = serve(dir.path());
-    let envelope = merchant.client(&restarted.base);
+    let envelope = merchant.envelope_client(&restarted.base).unwrap();
     for reference in &created {
         let found = envelope.prepay_query(reference).await.unwrap();
         assert_eq!(found.prepay_order_id, *reference, "acknowledged, then lost");
@@ -249,7 +244,7 @@ async fn refunds_in_flight_when_the_gateway_is_killed_are_never_made_twice() {
     let http = reqwest::Client::new();
 
     // 100,000.00 CAD by WeChat Pay: the buyer scans the code at the simulator and pays.
-    let envelope = merchant.client(&gateway.base);
+    let envelope = merchant.envelope_client(&gateway.base).unwrap();
     let created = envelope
         .active_pay(&ottgate_client::ActivePayRequest {
             merchant_id: None,
@@ -295,7 +290,7 @@ async fn refunds_in_flight_when_the_gateway_is_killed_are_never_made_twice() {
         .map(|client| {
             let (asked, stop, http) = (asked.clone(), stop.clone(), http.clone());
             let (base, sims, payment) = (gateway.base.clone(), sims.base.clone(), payment.clone());
-            let (envelope, bearer) = (merchant.client(&gateway.base), bearer.clone());
+            let (envelope, bearer) = (merchant.envelope_client(&gateway.base).unwrap(), bearer.clone());
             tokio::spawn(async move {
                 for i in 0..1_000u64 {
                     if stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -359,7 +354,7 @@ async fn refunds_in_flight_when_the_gateway_is_killed_are_never_made_twice() {
     // A new process on the same file; every request asked again once its lease is over.
     let restarted = serve();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let envelope = merchant.client(&restarted.base);
+    let envelope = merchant.envelope_client(&restarted.base).unwrap();
     let rest =
         ottgate_client::RestClient::new(&restarted.base, &merchant.app_id, &merchant.app_key)
             .unwrap();

@@ -1,12 +1,7 @@
 //! Several `ottgate serve` processes on one PostgreSQL database, as behind a load balancer:
 //! payments made through both, paid through both at once, and a gateway killed with its
 //! callbacks in flight. Real processes, real HTTP, the test cluster of scripts/test.sh.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
 
 use axum::Router;
 use axum::body::Bytes;
@@ -180,8 +175,12 @@ async fn two_gateways_on_one_database_take_2000_payments_and_call_back_each_once
     let (a, b) = (deployment.serve(), deployment.serve());
     let bases = [a.base.clone(), b.base.clone()];
     let c = &deployment.merchant;
-    let clients = [c.client(&bases[0]), c.client(&bases[1])];
-    let (receiver, callback_url) = Receiver::start(c.client(&bases[0]), false).await;
+    let clients = [
+        c.envelope_client(&bases[0]).unwrap(),
+        c.envelope_client(&bases[1]).unwrap(),
+    ];
+    let (receiver, callback_url) =
+        Receiver::start(c.envelope_client(&bases[0]).unwrap(), false).await;
     let http = reqwest::Client::new();
     const N: usize = 2_000;
     let methods = ["GP", "ALIPAY", "WECHATPAY", "UNIONPAY"];
@@ -247,11 +246,13 @@ async fn one_order_paid_through_both_gateways_at_once_changes_once_and_calls_bac
     let deployment = Deployment::new(&[]).await;
     let (a, b) = (deployment.serve(), deployment.serve());
     let c = &deployment.merchant;
-    let (receiver, callback_url) = Receiver::start(c.client(&a.base), false).await;
+    let (receiver, callback_url) =
+        Receiver::start(c.envelope_client(&a.base).unwrap(), false).await;
     let http = reqwest::Client::new();
     for (round, method) in ["GP", "UNIONPAY", "ALIPAY", "WECHATPAY"].iter().enumerate() {
         let created = c
-            .client(&a.base)
+            .envelope_client(&a.base)
+            .unwrap()
             .prepay_init(&order(c, &format!("race-{round}"), &callback_url))
             .await
             .unwrap();
@@ -291,12 +292,13 @@ async fn callbacks_of_a_killed_gateway_are_delivered_by_another_after_the_lease(
     .await;
     let c = &deployment.merchant;
     let mut a = deployment.serve();
-    let (receiver, callback_url) = Receiver::start(c.client(&a.base), true).await;
+    let (receiver, callback_url) = Receiver::start(c.envelope_client(&a.base).unwrap(), true).await;
     let http = reqwest::Client::new();
     const N: usize = 10;
     for i in 0..N {
         let created = c
-            .client(&a.base)
+            .envelope_client(&a.base)
+            .unwrap()
             .prepay_init(&order(c, &format!("kill-{i}"), &callback_url))
             .await
             .unwrap();
@@ -435,7 +437,7 @@ async fn losing_the_primary_loses_no_acknowledged_payment() {
     let deployment = Deployment::on(url, &[("OTTGATE_DB_CONNECT_TIMEOUT_MS", "1000")]);
     let gateway = deployment.serve();
     let c = &deployment.merchant;
-    let client = c.client(&gateway.base);
+    let client = c.envelope_client(&gateway.base).unwrap();
     let acknowledged = Arc::new(Mutex::new(Vec::<String>::new()));
     let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let stop = tokio_util::sync::CancellationToken::new();
@@ -516,8 +518,9 @@ async fn a_copied_sqlite_deployment_serves_every_payment_from_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let mut old = Server::start(dir.path());
     let c = support::add_merchant(dir.path(), "Moving Shop");
-    let client = c.client(&old.base);
-    let (receiver, callback_url) = Receiver::start(c.client(&old.base), false).await;
+    let client = c.envelope_client(&old.base).unwrap();
+    let (receiver, callback_url) =
+        Receiver::start(c.envelope_client(&old.base).unwrap(), false).await;
     let http = reqwest::Client::new();
     const N: usize = 12;
     let mut payments = Vec::new();
@@ -583,7 +586,7 @@ async fn a_copied_sqlite_deployment_serves_every_payment_from_postgres() {
         ("OTTGATE_DATABASE_URL", to.as_str()),
         ("OTTGATE_MASTER_KEY", master.trim()),
     ]);
-    let client = c.client(&new.base);
+    let client = c.envelope_client(&new.base).unwrap();
     for (i, attempt) in payments.iter().enumerate() {
         let q = client.status_query(attempt).await.unwrap();
         let refunded = if i % 3 == 0 { 234 } else { 0 };
@@ -662,13 +665,15 @@ async fn a_multi_gateway_sandbox_shares_one_ottgate_simulate() {
     let a = gateway(format!("127.0.0.1:{port}"));
     let b = gateway("127.0.0.1:0".into());
     let c = &deployment.merchant;
-    let (receiver, callback_url) = Receiver::start(c.client(&a.base), false).await;
+    let (receiver, callback_url) =
+        Receiver::start(c.envelope_client(&a.base).unwrap(), false).await;
     let http = ottgate_testkit::browser();
 
     // Created through A; the buyer's choice lands on B, which starts the payment at the
     // shared Alipay; the buyer pays there; Alipay notifies the public URL (A).
     let created = c
-        .client(&a.base)
+        .envelope_client(&a.base)
+        .unwrap()
         .prepay_init(&order(c, "shared-sim-1", &callback_url))
         .await
         .unwrap();
@@ -685,7 +690,7 @@ async fn a_multi_gateway_sandbox_shares_one_ottgate_simulate() {
 
     // B reads it paid and refunds it at the same Alipay; the refund's result comes back
     // by notification too.
-    let through_b = c.client(&b.base);
+    let through_b = c.envelope_client(&b.base).unwrap();
     assert_eq!(
         through_b.status_query(&trade).await.unwrap().order_status,
         "success"

@@ -10,10 +10,12 @@
 //! # Ok(()) }
 //! ```
 
+mod credentials;
 mod rest;
 mod signature;
 mod time;
 
+pub use credentials::MerchantCredentials;
 pub use ottgate_api::direct::{
     ActivePayRequest, ActivePayResponse, ExRateQueryRequest, ExRateQueryResponse, H5PayRequest,
     H5PayResponse,

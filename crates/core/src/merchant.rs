@@ -48,6 +48,28 @@ impl ChannelIds {
 }
 
 impl Merchant {
+    /// A merchant as onboarded: its first shop, its REST app id the same as its merchant
+    /// id, every method offered, no wallet-specific ids yet.
+    pub fn new(
+        id: MerchantId,
+        name: MerchantName,
+        operator_id: OperatorId,
+        currencies: Vec<Currency>,
+        created_at: Timestamp,
+    ) -> Self {
+        Merchant {
+            shop_id: ShopId::first_of(&id),
+            app_id: id.to_string(),
+            id,
+            name,
+            operator_id,
+            currencies,
+            methods: PaymentMethod::ALL.to_vec(),
+            channel_ids: ChannelIds::default(),
+            created_at,
+        }
+    }
+
     pub fn accepts(&self, currency: Currency) -> bool {
         self.currencies.contains(&currency)
     }

@@ -108,27 +108,9 @@ mod tests {
         "P00010"
     )]
     #[case(AttemptStatus::Paid, OrderStatus::Success, 0, "success", "P00003")]
-    #[case(
-        AttemptStatus::Paid,
-        OrderStatus::Success,
-        1,
-        "partial_refunded",
-        "P00005"
-    )]
-    #[case(
-        AttemptStatus::Paid,
-        OrderStatus::Success,
-        999,
-        "partial_refunded",
-        "P00005"
-    )]
-    #[case(
-        AttemptStatus::Paid,
-        OrderStatus::Success,
-        1000,
-        "fully_refunded",
-        "P00004"
-    )]
+    #[case(AttemptStatus::Paid, OrderStatus::Success, 1, "partial_refunded", "P00005")]
+    #[case(AttemptStatus::Paid, OrderStatus::Success, 999, "partial_refunded", "P00005")]
+    #[case(AttemptStatus::Paid, OrderStatus::Success, 1000, "fully_refunded", "P00004")]
     #[case(
         AttemptStatus::Failed,
         OrderStatus::Closed(CloseReason::Failed),
@@ -136,13 +118,7 @@ mod tests {
         "orderclosed",
         "P00008"
     )]
-    #[case(
-        AttemptStatus::Cancelled,
-        OrderStatus::Processing,
-        0,
-        "orderclosed",
-        "P00006"
-    )]
+    #[case(AttemptStatus::Cancelled, OrderStatus::Processing, 0, "orderclosed", "P00006")]
     fn statuses_fold_in_refunds(
         #[case] a: AttemptStatus,
         #[case] order: OrderStatus,

@@ -7,8 +7,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::future::join_all;
 use ottgate_core::merchant::MerchantName;
 use ottgate_core::{
-    Amount, ChannelIds, Clock, Currency, Merchant, MerchantId, MerchantRef, Money, OperatorId,
-    Order, OrderKind, PaymentMethod, ShopId, SystemClock,
+    Amount, Clock, Currency, Merchant, MerchantId, MerchantRef, Money, OperatorId, Order,
+    OrderKind, SystemClock,
 };
 use ottgate_store::prelude::*;
 use ottgate_store::{MerchantRecord, NewOrder, SqliteStore};
@@ -18,18 +18,13 @@ use std::time::Duration;
 const AT_ONCE: usize = 64;
 
 fn merchant() -> Merchant {
-    let id = MerchantId::parse("ON00000001").unwrap();
-    Merchant {
-        shop_id: ShopId::first_of(&id),
-        app_id: id.to_string(),
-        id,
-        name: MerchantName::parse("Bench Shop").unwrap(),
-        operator_id: OperatorId::parse("0000000696").unwrap(),
-        currencies: vec![Currency::Cad],
-        methods: PaymentMethod::ALL.to_vec(),
-        channel_ids: ChannelIds::default(),
-        created_at: SystemClock.now(),
-    }
+    Merchant::new(
+        MerchantId::parse("ON00000001").unwrap(),
+        MerchantName::parse("Bench Shop").unwrap(),
+        OperatorId::parse("0000000696").unwrap(),
+        vec![Currency::Cad],
+        SystemClock.now(),
+    )
 }
 
 fn order(merchant: &Merchant, n: u64) -> NewOrder {

@@ -63,6 +63,27 @@ impl SettleOutcome {
     }
 }
 
+/// What `req` does to `order` and its `attempt` as read under the write's lock: the
+/// settlement to write, or the outcome that leaves both untouched (a repeat, or a
+/// contradiction). Both backends decide here, and only write what it returns.
+pub(crate) fn decide(order: Order, attempt: Attempt, req: &SettleRequest) -> Decision {
+    match ottgate_core::order::settle(order.status_at(req.at), attempt.status, req.outcome) {
+        Ok(Some(settlement)) => Decision::Write(settlement, order, attempt),
+        Ok(None) => Decision::Unchanged(SettleOutcome::AlreadyApplied { order, attempt }),
+        Err(error) => Decision::Unchanged(SettleOutcome::Rejected {
+            error,
+            order,
+            attempt,
+        }),
+    }
+}
+
+/// What [`decide`] tells a backend to do.
+pub(crate) enum Decision {
+    Write(Settlement, Order, Attempt),
+    Unchanged(SettleOutcome),
+}
+
 /// A new pending attempt of `order` with `method`, under a freshly generated id.
 pub(crate) fn fresh(order: &Order, method: PaymentMethod, now: Timestamp) -> Attempt {
     Attempt {

@@ -16,6 +16,14 @@ pub enum ListStatus {
     Refunded,
 }
 
+/// A merchant's days to total: `days` days from `from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayRange {
+    pub merchant: MerchantId,
+    pub from: Timestamp,
+    pub days: u32,
+}
+
 /// Which of a merchant's payments to list, newest first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentFilter {
@@ -73,12 +81,7 @@ pub trait PaymentList: Send + Sync {
 
     /// A merchant's orders created in the `days` days from `from`, totalled by day, method,
     /// status and currency.
-    async fn day_totals(
-        &self,
-        merchant: &MerchantId,
-        from: Timestamp,
-        days: u32,
-    ) -> Result<Vec<DayTotal>>;
+    async fn day_totals(&self, range: DayRange) -> Result<Vec<DayTotal>>;
 }
 
 /// A bound value of a listing query.
@@ -198,12 +201,12 @@ pub(crate) fn payments_query(filter: &PaymentFilter, placeholder: Placeholder) -
 }
 
 /// Totals by day for `[from, from + days)`.
-pub(crate) fn day_totals_query(
-    merchant: &MerchantId,
-    from: Timestamp,
-    days: u32,
-    placeholder: Placeholder,
-) -> Query {
+pub(crate) fn day_totals_query(range: &DayRange, placeholder: Placeholder) -> Query {
+    let DayRange {
+        merchant,
+        from,
+        days,
+    } = range;
     let mut b = Builder {
         placeholder,
         params: Vec::new(),
@@ -211,7 +214,7 @@ pub(crate) fn day_totals_query(
     let m = b.bind(Param::Text(merchant.to_string()));
     let start = b.bind(Param::Int(from.epoch_millis()));
     let end = b.bind(Param::Int(
-        from.epoch_millis() + i64::from(days) * 86_400_000,
+        from.epoch_millis() + i64::from(*days) * 86_400_000,
     ));
     Query {
         sql: format!(

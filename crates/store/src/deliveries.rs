@@ -5,6 +5,15 @@ use async_trait::async_trait;
 use ottgate_core::{AttemptId, MerchantId, NotifyId, OrderId, Timestamp};
 use std::time::Duration;
 
+/// Which of a merchant's callbacks to list: those created from `since` on, newest first,
+/// at most `limit`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFilter {
+    pub merchant: MerchantId,
+    pub since: Timestamp,
+    pub limit: u32,
+}
+
 /// A merchant callback to deliver.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDelivery {
@@ -133,12 +142,7 @@ pub trait Deliveries: Send + Sync {
     async fn next_delivery_due(&self) -> Result<Option<Timestamp>>;
 
     /// `merchant`'s callbacks created at or after `since`, newest first (at most `limit`).
-    async fn events(
-        &self,
-        merchant: &MerchantId,
-        since: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Event>>;
+    async fn events(&self, filter: EventFilter) -> Result<Vec<Event>>;
 
     /// Forgets finished callbacks (delivered or exhausted) created before `before`, with
     /// their delivery attempts (at most `limit`); returns how many. Pending ones are kept

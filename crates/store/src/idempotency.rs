@@ -30,6 +30,14 @@ pub struct IdempotencyKey {
     pub key: String,
 }
 
+/// The answer a claimed key replays from now on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyAnswer {
+    pub key: IdempotencyKey,
+    pub status: u16,
+    pub body: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Idempotency {
     /// The key is ours: run the request, then finish (or release) it.
@@ -48,12 +56,7 @@ pub trait IdempotencyKeys: Send + Sync {
     async fn claim_idempotency(&self, claim: IdempotencyClaim) -> Result<Idempotency>;
 
     /// Records the answer to replay for a claimed key.
-    async fn finish_idempotency(
-        &self,
-        key: IdempotencyKey,
-        status: u16,
-        body: String,
-    ) -> Result<()>;
+    async fn finish_idempotency(&self, answer: IdempotencyAnswer) -> Result<()>;
 
     /// Gives a claimed key up unanswered (the request failed inside; it may be retried).
     async fn release_idempotency(&self, key: IdempotencyKey) -> Result<()>;

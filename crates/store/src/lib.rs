@@ -34,14 +34,16 @@ pub mod users;
 
 pub use attempts::{Attempts, SettleOutcome, SettleRequest, StartOutcome};
 pub use audit::{Audit, AuditEntry};
-pub use center::{DayTotal, ListStatus, PaymentFilter, PaymentList, PaymentSummary};
+pub use center::{DayRange, DayTotal, ListStatus, PaymentFilter, PaymentList, PaymentSummary};
 pub use deliveries::{
     Deliveries, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryClaim, DeliveryState,
-    Event, NewDelivery, NextStep, RESPONSE_START_CHARS,
+    Event, EventFilter, NewDelivery, NextStep, RESPONSE_START_CHARS,
 };
 pub use due::Due;
-pub use idempotency::{Idempotency, IdempotencyClaim, IdempotencyKey, IdempotencyKeys};
-pub use merchants::{KeyRotation, MerchantRecord, Merchants};
+pub use idempotency::{
+    Idempotency, IdempotencyAnswer, IdempotencyClaim, IdempotencyKey, IdempotencyKeys,
+};
+pub use merchants::{KeyRotation, MerchantRecord, Merchants, NewSignKey};
 pub use orders::{CreateOutcome, NewOrder, Orders};
 pub use postgres::{PgOptions, PgStore};
 pub use refunds::{BeginRefund, FinishRefund, NewRefund, RefundRequestKey, Refunds};

@@ -2,7 +2,7 @@
 
 use crate::Result;
 use async_trait::async_trait;
-use ottgate_core::{ChannelIds, Merchant, MerchantId, PaymentMethod, Timestamp};
+use ottgate_core::{Merchant, MerchantId, Timestamp};
 use std::fmt;
 
 /// A merchant with the secrets the gateway needs, still sealed.
@@ -14,6 +14,24 @@ pub struct MerchantRecord {
     /// argon2id PHC string of the REST app key.
     pub app_key_hash: String,
     pub rotation: KeyRotation,
+}
+
+/// A merchant's new sign key (sealed), and until when the one it replaces still verifies.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewSignKey {
+    pub merchant: MerchantId,
+    pub sealed: Vec<u8>,
+    pub previous_until: Timestamp,
+}
+
+impl fmt::Debug for NewSignKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewSignKey")
+            .field("merchant", &self.merchant)
+            .field("sealed", &"<sealed>")
+            .field("previous_until", &self.previous_until)
+            .finish()
+    }
 }
 
 /// What is left of the merchant's last key rotations.
@@ -48,12 +66,7 @@ pub trait Merchants: Send + Sync {
     /// merchant.
     /// Replaces the sign key; the old one stays accepted until `previous_until`. `false`
     /// if there is no such merchant.
-    async fn rotate_sign_key(
-        &self,
-        id: &MerchantId,
-        sealed: Vec<u8>,
-        previous_until: Timestamp,
-    ) -> Result<bool>;
+    async fn rotate_sign_key(&self, rotation: NewSignKey) -> Result<bool>;
 
     /// Moves callbacks to the next webhook secret; the old one signs beside it until
     /// `previous_until`. The new version, `None` if there is no such merchant.
@@ -63,12 +76,9 @@ pub trait Merchants: Send + Sync {
         previous_until: Timestamp,
     ) -> Result<Option<u32>>;
 
-    async fn update_merchant_channels(
-        &self,
-        id: &MerchantId,
-        methods: &[PaymentMethod],
-        channel_ids: &ChannelIds,
-    ) -> Result<bool>;
+    /// Writes `merchant`'s methods and wallet ids (nothing else of it); false if there is
+    /// no such merchant.
+    async fn update_merchant_channels(&self, merchant: &Merchant) -> Result<bool>;
 }
 
 /// This table's SQL where both backends agree, written once (`sql!`: `?N` for SQLite,

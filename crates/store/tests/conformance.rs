@@ -1,23 +1,18 @@
 //! The store conformance suite: every case is generic over [`Store`], and runs against
 //! each implementation.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
 
 use ottgate_core::merchant::MerchantName;
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
     Amount, AttemptId, AttemptOutcome, AttemptStatus, ChannelIds, CloseReason, Currency, Merchant,
     MerchantId, MerchantRef, Money, NotifyId, OperatorId, Order, OrderId, OrderKind, OrderStatus,
-    PaymentMethod, RefundId, RefundStatus, ShopId, Timestamp,
+    PaymentMethod, RefundId, RefundStatus, Timestamp,
 };
 use ottgate_store::prelude::*;
 use ottgate_store::{
-    AuditEntry, DeliveryClaim, Due, FinishRefund, IdempotencyKey, KeyRotation, ListStatus,
-    NewSession, PaymentFilter,
+    AuditEntry, DayRange, DeliveryClaim, Due, EventFilter, FinishRefund, IdempotencyAnswer,
+    IdempotencyKey, KeyRotation, ListStatus, NewSession, NewSignKey, PaymentFilter,
 };
 use ottgate_store::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryState, Idempotency,
@@ -34,20 +29,33 @@ fn at(secs: u64) -> Timestamp {
     T0.plus(Duration::from_secs(secs))
 }
 
+/// The merchant's callbacks from `since` on, at most ten.
+fn events_since(merchant: &MerchantId, since: Timestamp) -> EventFilter {
+    EventFilter {
+        merchant: merchant.clone(),
+        since,
+        limit: 10,
+    }
+}
+
+/// The merchant's thirty days from `from`.
+fn month_from(merchant: &MerchantId, from: Timestamp) -> DayRange {
+    DayRange {
+        merchant: merchant.clone(),
+        from,
+        days: 30,
+    }
+}
+
 fn merchant(id: &str) -> MerchantRecord {
-    let id = MerchantId::parse(id).unwrap();
     MerchantRecord {
-        merchant: Merchant {
-            shop_id: ShopId::first_of(&id),
-            app_id: id.to_string(),
-            id,
-            name: MerchantName::parse("Maple Tea House").unwrap(),
-            operator_id: OperatorId::parse("0000000696").unwrap(),
-            currencies: vec![Currency::Cad, Currency::Usd],
-            methods: PaymentMethod::ALL.to_vec(),
-            channel_ids: ChannelIds::default(),
-            created_at: T0,
-        },
+        merchant: Merchant::new(
+            MerchantId::parse(id).unwrap(),
+            MerchantName::parse("Maple Tea House").unwrap(),
+            OperatorId::parse("0000000696").unwrap(),
+            vec![Currency::Cad, Currency::Usd],
+            T0,
+        ),
         sign_key_sealed: vec![1, 2, 3],
         app_key_hash: "$argon2id$placeholder".into(),
         rotation: KeyRotation::default(),
@@ -159,12 +167,11 @@ async fn merchants_round_trip_and_ids_are_unique<S: Store>(store: S) {
         mcc: Some("5812".into()),
     };
     let methods = [PaymentMethod::Alipay, PaymentMethod::UnionPay];
-    assert!(
-        store
-            .update_merchant_channels(&m.merchant.id, &methods, &ids)
-            .await
-            .unwrap()
-    );
+    let mut changed = m.merchant.clone();
+    changed.methods = methods.to_vec();
+    changed.channel_ids = ids.clone();
+    changed.name = MerchantName::parse("Not Written").unwrap();
+    assert!(store.update_merchant_channels(&changed).await.unwrap());
     let updated = store.merchant(&m.merchant.id).await.unwrap().unwrap();
     assert_eq!(
         (
@@ -174,12 +181,9 @@ async fn merchants_round_trip_and_ids_are_unique<S: Store>(store: S) {
         (methods.as_slice(), &ids)
     );
     assert_eq!(updated.sign_key_sealed, m.sign_key_sealed);
-    assert!(
-        !store
-            .update_merchant_channels(&MerchantId::parse("ON99999999").unwrap(), &methods, &ids)
-            .await
-            .unwrap()
-    );
+    assert_eq!(updated.merchant.name, m.merchant.name);
+    changed.id = MerchantId::parse("ON99999999").unwrap();
+    assert!(!store.update_merchant_channels(&changed).await.unwrap());
     assert_eq!(
         store
             .merchant(&MerchantId::parse("ON99999999").unwrap())
@@ -1182,15 +1186,15 @@ async fn an_idempotency_key_runs_once_replays_and_refuses_other_requests<S: Stor
         Idempotency::Mismatch
     );
     store
-        .finish_idempotency(
-            IdempotencyKey {
+        .finish_idempotency(IdempotencyAnswer {
+            key: IdempotencyKey {
                 merchant_id: m.merchant.id.clone(),
                 scope: "refund".into(),
                 key: "K-1".into(),
             },
-            200,
-            "{\"ok\":1}".into(),
-        )
+            status: 200,
+            body: "{\"ok\":1}".into(),
+        })
         .await
         .unwrap();
     assert_eq!(
@@ -1385,7 +1389,7 @@ async fn the_event_log_shows_each_callback_and_resends_it_for_its_merchant_only<
 ) {
     let (o, _) = paid_payment(&store, "events-1").await;
     let merchant = o.merchant_id.clone();
-    let events = store.events(&merchant, T0, 10).await.unwrap();
+    let events = store.events(events_since(&merchant, T0)).await.unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].last_http_status, None, "not tried yet");
     let d = claim(&store, at(3), "w1").await.remove(0);
@@ -1400,14 +1404,14 @@ async fn the_event_log_shows_each_callback_and_resends_it_for_its_merchant_only<
         next: NextStep::Delivered,
     };
     assert!(store.record_delivery_attempt(delivered).await.unwrap());
-    let events = store.events(&merchant, T0, 10).await.unwrap();
+    let events = store.events(events_since(&merchant, T0)).await.unwrap();
     assert_eq!(
         (events[0].delivery.state, events[0].last_http_status),
         (DeliveryState::Delivered, Some(200))
     );
     assert!(
         store
-            .events(&merchant, at(100), 10)
+            .events(events_since(&merchant, at(100)))
             .await
             .unwrap()
             .is_empty(),
@@ -1415,7 +1419,13 @@ async fn the_event_log_shows_each_callback_and_resends_it_for_its_merchant_only<
     );
     // Another merchant sees nothing and can resend nothing.
     let other = MerchantId::parse("ON00000099").unwrap();
-    assert!(store.events(&other, T0, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .events(events_since(&other, T0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         store.redeliver(&other, &d.notify_id, at(4)).await.unwrap(),
         None
@@ -1464,7 +1474,13 @@ async fn the_event_log_shows_each_callback_and_resends_it_for_its_merchant_only<
     assert!(store.record_delivery_attempt(done).await.unwrap());
     assert_eq!(store.prune_events(at(1), 10).await.unwrap(), 0, "younger");
     assert_eq!(store.prune_events(at(1_000), 10).await.unwrap(), 1);
-    assert!(store.events(&merchant, T0, 10).await.unwrap().is_empty());
+    assert!(
+        store
+            .events(events_since(&merchant, T0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(store.delivery_attempts(d.id).await.unwrap().is_empty());
 }
 
@@ -1833,7 +1849,10 @@ async fn the_payment_list_filters_pages_and_totals_one_merchants_orders<S: Store
     };
     assert_eq!(list(window).await.len(), 6);
 
-    let totals = store.day_totals(&filter.merchant, T0, 30).await.unwrap();
+    let totals = store
+        .day_totals(month_from(&filter.merchant, T0))
+        .await
+        .unwrap();
     let count = |status: OrderStatus| -> u64 {
         totals
             .iter()
@@ -1861,7 +1880,7 @@ async fn the_payment_list_filters_pages_and_totals_one_merchants_orders<S: Store
     assert_eq!(alipay_paid.count, 2);
     assert!(
         store
-            .day_totals(&filter.merchant, at(86_400), 30)
+            .day_totals(month_from(&filter.merchant, at(86_400)))
             .await
             .unwrap()
             .is_empty()
@@ -1913,7 +1932,11 @@ async fn keys_rotate_keeping_the_old_one_for_its_grace_period<S: Store>(store: S
     assert_eq!(first.rotation, KeyRotation::default());
     assert!(
         store
-            .rotate_sign_key(id, vec![9, 9], at(3600))
+            .rotate_sign_key(NewSignKey {
+                merchant: id.clone(),
+                sealed: vec![9, 9],
+                previous_until: at(3600)
+            })
             .await
             .unwrap()
     );
@@ -1942,7 +1965,11 @@ async fn keys_rotate_keeping_the_old_one_for_its_grace_period<S: Store>(store: S
     let nobody = MerchantId::parse("ON00000099").unwrap();
     assert!(
         !store
-            .rotate_sign_key(&nobody, vec![1], at(1))
+            .rotate_sign_key(NewSignKey {
+                merchant: nobody.clone(),
+                sealed: vec![1],
+                previous_until: at(1)
+            })
             .await
             .unwrap()
     );

@@ -1,18 +1,20 @@
 //! What the three wallet test files share: a simulator and a notification receiver served
 //! on one port (as a sandbox gateway mounts them), the payment a test starts, and reading
 //! what the simulator sends back.
-#![allow(
-    dead_code,
-    reason = "each test binary uses the part it needs; the rest is not dead code"
-)]
+#![allow(dead_code, reason = "each test binary uses the part it needs; the rest is not dead code")]
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::response::Response;
 use axum::routing::post;
 use ottgate_channels::simkit::{Fault, FaultKind, SimulatedWallet};
-use ottgate_channels::{Device, Flow, QueryPayment, StartPayment};
-use ottgate_core::{Amount, AttemptId, Currency, MerchantId, Money, PaymentMethod, Timestamp};
+use ottgate_channels::{
+    Channel, Device, Flow, QueryPayment, QueryRefund, RefundPayment, StartPayment,
+};
+use ottgate_core::{
+    Amount, AttemptId, Clock, Currency, MerchantId, Money, PaymentMethod, RefundId, SystemClock,
+    Timestamp,
+};
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -57,6 +59,68 @@ pub fn serve(
         );
     tokio::spawn(async move { axum::serve(listener, app).await });
     Receiver { notices, refuse }
+}
+
+/// A wallet's connector, its simulator and a notification receiver on one port, and a
+/// browser for the buyer's side.
+pub struct World<C> {
+    pub connector: C,
+    pub notices: mpsc::UnboundedReceiver<Bytes>,
+    /// How many more notifications the receiver refuses before acknowledging.
+    pub refuse: Arc<AtomicUsize>,
+    pub base: Url,
+    pub http: reqwest::Client,
+}
+
+impl<C> World<C> {
+    /// Serves `sim` and the receiver (answering `ack(refused)`) on `listener`, bound at
+    /// `base`, for `connector` to talk to.
+    pub fn new(
+        (listener, base): (tokio::net::TcpListener, Url),
+        connector: C,
+        sim: &dyn SimulatedWallet,
+        ack: fn(bool) -> Response,
+    ) -> Self {
+        let receiver = serve(listener, sim, ack);
+        World {
+            connector,
+            notices: receiver.notices,
+            refuse: receiver.refuse,
+            base,
+            http: browser(),
+        }
+    }
+}
+
+impl<C: Channel> World<C> {
+    /// Starts `payment` in a browser; returns where the buyer's browser is sent.
+    pub async fn redirect(&self, payment: &StartPayment) -> Url {
+        let start = self.connector.start(payment).await.unwrap();
+        start.redirect_url().unwrap().clone()
+    }
+}
+
+/// Giving 2.34 CAD back of the `total_cents` payment `attempt`, which the wallet knows as
+/// `trade`.
+pub fn refund(attempt: &AttemptId, trade: &str, total_cents: u64) -> RefundPayment {
+    RefundPayment {
+        channel_ids: Default::default(),
+        flow: Flow::Browser(Device::Desktop),
+        refund_id: RefundId::generate(SystemClock.now()),
+        at: SystemClock.now(),
+        payment_id: attempt.clone(),
+        bizpay_order_id: Some(trade.to_owned()),
+        money: money(234),
+        payment_total: money(total_cents),
+    }
+}
+
+/// A refund of the same payment that the wallet never heard of.
+pub fn unknown_refund(asked: &QueryRefund) -> QueryRefund {
+    QueryRefund {
+        refund_id: RefundId::generate(SystemClock.now()),
+        ..asked.clone()
+    }
 }
 
 /// The next notification body, within ten seconds.

@@ -1,11 +1,9 @@
 //! The scenarios: each prepares its requests, runs one phase and reports it.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use axum::body::Bytes;
 use futures::FutureExt;
-use ottgate_client::{
-    Client, PayRequest, PrepayInitRequest, RestClient, SignKey, prepay_fields, query_fields,
-};
+use ottgate_client::{Client, PayRequest, PrepayInitRequest, prepay_fields, query_fields};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -42,12 +40,7 @@ fn envelope_ok(status: reqwest::StatusCode, body: &[u8]) -> Outcome {
 
 impl<'a> Bench<'a> {
     pub fn new(target: &'a Target, load: Load, seconds: u64) -> Result<Self> {
-        let c = &target.credentials;
-        let client = Client::new(
-            &target.base,
-            &c.merchant_id,
-            SignKey::new(&c.sign_key).context("sign key")?,
-        )?;
+        let client = target.credentials.envelope_client(&target.base)?;
         Ok(Self {
             target,
             load,
@@ -232,11 +225,7 @@ impl<'a> Bench<'a> {
     }
 
     pub async fn rest(&mut self) -> Result<Report> {
-        let c = &self.target.credentials;
-        let (Some(app_id), Some(app_key)) = (&c.app_id, &c.app_key) else {
-            bail!("the rest scenario needs app_id and app_key in the credentials");
-        };
-        let rest = Arc::new(RestClient::new(&self.target.base, app_id, app_key)?);
+        let rest = Arc::new(self.target.credentials.rest_client(&self.target.base)?);
         rest.token().await.context("REST sign-in")?;
         let op: Op = Arc::new(move |_| {
             let rest = rest.clone();

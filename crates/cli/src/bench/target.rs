@@ -7,18 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A merchant's credentials, as `ottgate merchant add --json` prints them.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct Credentials {
-    pub merchant_id: String,
-    pub shop_id: String,
-    pub operator_id: String,
-    pub sign_key: String,
-    #[serde(default)]
-    pub app_id: Option<String>,
-    #[serde(default)]
-    pub app_key: Option<String>,
-}
+pub use ottgate_client::MerchantCredentials as Credentials;
 
 /// Whether `GET /healthz` at `addr` answers 200 (plain HTTP/1.0 over a socket: the bench
 /// has no runtime yet when it starts the gateway).

@@ -1,11 +1,8 @@
 //! What the tests of the `ottgate` binary share: running it, the credentials `merchant add`
 //! prints, and `ottgate serve` as a child process.
-#![allow(
-    dead_code,
-    reason = "each test binary uses the part it needs; the rest is not dead code"
-)]
+#![allow(dead_code, reason = "each test binary uses the part it needs; the rest is not dead code")]
 
-use ottgate_client::{Client, PrepayInitRequest, SignKey};
+use ottgate_client::PrepayInitRequest;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -54,28 +51,7 @@ pub fn run(c: &mut Command) -> Output {
     out
 }
 
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct Credentials {
-    pub merchant_id: String,
-    pub shop_id: String,
-    pub operator_id: String,
-    pub sign_key: String,
-    pub app_id: String,
-    pub app_key: String,
-    pub currencies: Vec<String>,
-}
-
-impl Credentials {
-    /// This merchant's envelope client against the gateway at `base`.
-    pub fn client(&self, base: &str) -> Client {
-        Client::new(
-            base,
-            &self.merchant_id,
-            SignKey::new(&self.sign_key).unwrap(),
-        )
-        .unwrap()
-    }
-}
+pub use ottgate_client::MerchantCredentials as Credentials;
 
 /// `ottgate serve` as a child process, its log (JSON lines, trace level) kept in memory.
 pub struct Server {

@@ -1,6 +1,7 @@
 //! The merchant center's cookies: reading one from a request, writing one.
 
 use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::Response;
 use std::time::Duration;
 
 use crate::state::AppState;
@@ -19,7 +20,7 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// A `Set-Cookie` value for the merchant center's cookies (`max_age` 0 deletes).
-pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Duration) -> HeaderValue {
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Duration) -> HeaderValue {
     let secure = if state.service.settings.public_url.scheme() == "https" {
         "; Secure"
     } else {
@@ -30,6 +31,19 @@ pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Duration) 
         max_age.as_secs()
     );
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+}
+
+/// `response` setting each of `cookies` (name, value, lifetime; a zero lifetime deletes).
+pub fn with_cookies(
+    state: &AppState,
+    mut response: Response,
+    cookies: &[(&str, &str, Duration)],
+) -> Response {
+    let headers = response.headers_mut();
+    for (name, value, max_age) in cookies {
+        headers.append(header::SET_COOKIE, set_cookie(state, name, value, *max_age));
+    }
+    response
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! The merchant center's pages: the overview, the payment list and one payment.
 
-use crate::service::{DayTotal, ListStatus, PaymentFilter, PaymentSummary, ServiceError};
+use crate::service::{DayRange, DayTotal, ListStatus, PaymentFilter, PaymentSummary, ServiceError};
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::Response;
 use ottgate_core::{Amount, Currency, Money, OrderId, OrderStatus, PaymentMethod, Timestamp};
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::chart::{self, Bar};
-use super::cookies::set_cookie;
+use super::cookies::with_cookies;
 use super::i18n::{self, Strings, method_name, status_name};
 use super::session::{SESSION_LIFETIME, Signed};
 use super::{ErrorKind, error_page, internal, render};
@@ -61,19 +61,12 @@ pub fn page(
     status: StatusCode,
     page: &impl Template,
 ) -> Response {
-    let mut response = render(status, page);
-    if signed.chose_lang {
-        response.headers_mut().append(
-            header::SET_COOKIE,
-            set_cookie(
-                state,
-                i18n::LANG_COOKIE,
-                i18n::code(signed.lang),
-                SESSION_LIFETIME,
-            ),
-        );
+    let response = render(status, page);
+    if !signed.chose_lang {
+        return response;
     }
-    response
+    let cookies = [(i18n::LANG_COOKIE, i18n::code(signed.lang), SESSION_LIFETIME)];
+    with_cookies(state, response, &cookies)
 }
 
 fn money_text(minor: u64, currency: Currency) -> String {
@@ -157,11 +150,12 @@ pub async fn overview(State(state): State<AppState>, signed: Signed) -> Response
     let from = Timestamp::from_epoch_millis(
         today.epoch_millis() - i64::from(WINDOW_DAYS - 1) * 86_400_000,
     );
-    let totals = match state
-        .service
-        .day_totals(&signed.merchant.id, from, WINDOW_DAYS)
-        .await
-    {
+    let range = DayRange {
+        merchant: signed.merchant.id.clone(),
+        from,
+        days: WINDOW_DAYS,
+    };
+    let totals = match state.service.day_totals(range).await {
         Ok(totals) => totals,
         Err(e) => return internal(signed.lang, &e),
     };

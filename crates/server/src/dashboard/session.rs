@@ -15,7 +15,7 @@ use crate::service::{NewSession, UserRecord, UserRole};
 use axum::Form;
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use hmac::{Hmac, Mac};
 use ottgate_core::Merchant;
@@ -23,7 +23,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
-use super::cookies::{cookie, set_cookie};
+use super::cookies::{cookie, with_cookies};
 use super::i18n::{self, Strings};
 use super::{ErrorKind, LoginPage, Refused, error_page, render};
 use crate::checkout::i18n::Lang;
@@ -205,17 +205,11 @@ fn login_form(
         error,
         email: email.to_owned(),
     };
-    let mut response = render(status, &page);
-    let headers = response.headers_mut();
-    headers.append(
-        header::SET_COOKIE,
-        set_cookie(state, LOGIN_COOKIE, &nonce, LOGIN_FORM_LIFETIME),
-    );
-    headers.append(
-        header::SET_COOKIE,
-        set_cookie(state, i18n::LANG_COOKIE, i18n::code(lang), SESSION_LIFETIME),
-    );
-    response
+    let cookies = [
+        (LOGIN_COOKIE, nonce.as_str(), LOGIN_FORM_LIFETIME),
+        (i18n::LANG_COOKIE, i18n::code(lang), SESSION_LIFETIME),
+    ];
+    with_cookies(state, render(status, &page), &cookies)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -309,17 +303,11 @@ pub(super) async fn start_session(
         return error_page(Lang::En, ErrorKind::Internal);
     }
     tracing::info!(email = ?user.email, merchant_id = %user.merchant_id, "merchant-center sign-in");
-    let mut response = Redirect::to(to).into_response();
-    let headers = response.headers_mut();
-    headers.append(
-        header::SET_COOKIE,
-        set_cookie(state, SESSION_COOKIE, &token, SESSION_LIFETIME),
-    );
-    headers.append(
-        header::SET_COOKIE,
-        set_cookie(state, LOGIN_COOKIE, "", Duration::ZERO),
-    );
-    response
+    let cookies = [
+        (SESSION_COOKIE, token.as_str(), SESSION_LIFETIME),
+        (LOGIN_COOKIE, "", Duration::ZERO),
+    ];
+    with_cookies(state, Redirect::to(to).into_response(), &cookies)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -345,12 +333,12 @@ pub async fn logout(
         tracing::error!(error = %e, "merchant-center sign-out failed");
         return error_page(signed.lang, ErrorKind::Internal);
     }
-    let mut response = Redirect::to("/dashboard/login").into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&state, SESSION_COOKIE, "", Duration::ZERO),
-    );
-    response
+    let cookies = [(SESSION_COOKIE, "", Duration::ZERO)];
+    with_cookies(
+        &state,
+        Redirect::to("/dashboard/login").into_response(),
+        &cookies,
+    )
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use ottgate_core::{NotifyId, Timestamp};
 use std::time::Duration;
 
 use super::extract::{Authed, RestError, RestResult, ok};
+use crate::service::EventFilter;
 use crate::state::AppState;
 
 /// Events are listed from this far back when `since` is not given.
@@ -74,10 +75,12 @@ pub async fn list(
     RawQuery(query): RawQuery,
 ) -> RestResult<EventsResult> {
     let (since, limit) = parameters(query.as_deref(), state.service.clock.now())?;
-    let events = state
-        .service
-        .events(&authed.merchant.id, since, limit)
-        .await?;
+    let filter = EventFilter {
+        merchant: authed.merchant.id.clone(),
+        since,
+        limit,
+    };
+    let events = state.service.events(filter).await?;
     ok(EventsResult {
         events: events
             .into_iter()

@@ -1,9 +1,10 @@
 //! What only the merchant center reads and writes: the payment list and its totals, the
 //! audit log, sessions, a merchant's users and record.
 
-use ottgate_core::{MerchantId, Timestamp};
+use ottgate_core::MerchantId;
 use ottgate_store::{
-    AuditEntry, DayTotal, MerchantRecord, NewSession, PaymentFilter, PaymentSummary, UserRecord,
+    AuditEntry, DayRange, DayTotal, MerchantRecord, NewSession, PaymentFilter, PaymentSummary,
+    UserRecord,
 };
 
 use super::{Service, ServiceError};
@@ -19,13 +20,8 @@ impl Service {
 
     /// A merchant's orders of the `days` days from `from`, totalled by day, method, status
     /// and currency.
-    pub async fn day_totals(
-        &self,
-        merchant: &MerchantId,
-        from: Timestamp,
-        days: u32,
-    ) -> Result<Vec<DayTotal>, ServiceError> {
-        Ok(self.store.day_totals(merchant, from, days).await?)
+    pub async fn day_totals(&self, range: DayRange) -> Result<Vec<DayTotal>, ServiceError> {
+        Ok(self.store.day_totals(range).await?)
     }
 
     pub async fn record_audit(&self, entry: AuditEntry) -> Result<(), ServiceError> {

@@ -1,20 +1,15 @@
 //! The callbacks a merchant is owed, as the event log and the merchant center show them, and
 //! sending one again.
 
-use ottgate_core::{MerchantId, NotifyId, OrderId, Timestamp};
-use ottgate_store::{Delivery, DeliveryAttemptRow, Event};
+use ottgate_core::{MerchantId, NotifyId, OrderId};
+use ottgate_store::{Delivery, DeliveryAttemptRow, Event, EventFilter};
 
 use super::{Service, ServiceError};
 
 impl Service {
-    /// `merchant`'s callbacks created at or after `since`, newest first (at most `limit`).
-    pub async fn events(
-        &self,
-        merchant: &MerchantId,
-        since: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Event>, ServiceError> {
-        Ok(self.store.events(merchant, since, limit).await?)
+    /// A merchant's callbacks created at or after `since`, newest first (at most `limit`).
+    pub async fn events(&self, filter: EventFilter) -> Result<Vec<Event>, ServiceError> {
+        Ok(self.store.events(filter).await?)
     }
 
     /// Sends `merchant`'s callback `id` again now (one on its way already is not sent beside

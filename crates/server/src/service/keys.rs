@@ -3,7 +3,7 @@
 //! settings' lease, answered, or given back.
 
 use ottgate_core::MerchantId;
-use ottgate_store::{Idempotency, IdempotencyClaim, IdempotencyKey};
+use ottgate_store::{Idempotency, IdempotencyAnswer, IdempotencyClaim, IdempotencyKey};
 
 fn named(merchant: &MerchantId, scope: &str, key: &str) -> IdempotencyKey {
     IdempotencyKey {
@@ -49,7 +49,11 @@ impl Service {
     ) -> Result<(), ServiceError> {
         Ok(self
             .store
-            .finish_idempotency(named(merchant, scope, key), status, body)
+            .finish_idempotency(IdempotencyAnswer {
+                key: named(merchant, scope, key),
+                status,
+                body,
+            })
             .await?)
     }
 

@@ -1,11 +1,9 @@
 //! Creating merchants and reading their signing material.
 
 use ottgate_core::merchant::MerchantName;
-use ottgate_core::{
-    ChannelIds, Clock, Currency, Merchant, MerchantId, OperatorId, PaymentMethod, Secret, ShopId,
-};
+use ottgate_core::{Clock, Currency, Merchant, MerchantId, OperatorId, PaymentMethod, Secret};
 use ottgate_envelope::SignKey;
-use ottgate_store::{KeyRotation, MerchantRecord, Store, StoreError};
+use ottgate_store::{KeyRotation, MerchantRecord, NewSignKey, Store, StoreError};
 use rand::RngCore;
 
 use crate::keyring::Keyring;
@@ -60,10 +58,12 @@ pub async fn rotate_sign_key(
 ) -> Result<SignKey, MerchantError> {
     let key = new_sign_key()?;
     let until = clock.now().plus(ROTATION_GRACE);
-    if !store
-        .rotate_sign_key(id, keyring.seal_sign_key(id, &key), until)
-        .await?
-    {
+    let rotation = NewSignKey {
+        merchant: id.clone(),
+        sealed: keyring.seal_sign_key(id, &key),
+        previous_until: until,
+    };
+    if !store.rotate_sign_key(rotation).await? {
         return Err(MerchantError::NotFound(id.to_string()));
     }
     Ok(key)
@@ -122,17 +122,13 @@ pub async fn create_merchant(
             Some(id) => MerchantId::parse(id).map_err(|e| MerchantError::Invalid(e.to_string()))?,
             None => MerchantId::generate(),
         };
-        let merchant = Merchant {
-            shop_id: ShopId::first_of(&id),
-            operator_id: OperatorId::generate(),
-            app_id: id.to_string(),
-            name: name.clone(),
-            currencies: currencies.clone(),
-            methods: PaymentMethod::ALL.to_vec(),
-            channel_ids: ChannelIds::default(),
-            created_at: clock.now(),
+        let merchant = Merchant::new(
             id,
-        };
+            name.clone(),
+            OperatorId::generate(),
+            currencies.clone(),
+            clock.now(),
+        );
         let record = MerchantRecord {
             sign_key_sealed: keyring.seal_sign_key(&merchant.id, &sign_key),
             app_key_hash: app_key_hash.clone(),
@@ -212,10 +208,7 @@ pub async fn change_channels(
         .channel_ids
         .validate()
         .map_err(MerchantError::Invalid)?;
-    if !store
-        .update_merchant_channels(&merchant.id, &merchant.methods, &merchant.channel_ids)
-        .await?
-    {
+    if !store.update_merchant_channels(&merchant).await? {
         return Err(MerchantError::NotFound(merchant.id.to_string()));
     }
     Ok(merchant)

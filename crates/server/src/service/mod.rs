@@ -29,9 +29,9 @@ pub mod users;
 /// The store's records as the entry points see them: the service's vocabulary, so that no
 /// entry point names the store (ARCHITECTURE.md, enforced by `crates/cli/tests/architecture.rs`).
 pub use ottgate_store::{
-    AuditEntry, CreateOutcome, DayTotal, Delivery, DeliveryAttemptRow, Event, Idempotency,
-    ListStatus, MerchantRecord, NewOrder, NewSession, PaymentFilter, PaymentSummary, SettleOutcome,
-    Stats, UserRecord, UserRole,
+    AuditEntry, CreateOutcome, DayRange, DayTotal, Delivery, DeliveryAttemptRow, Event,
+    EventFilter, Idempotency, ListStatus, MerchantRecord, NewOrder, NewSession, PaymentFilter,
+    PaymentSummary, SettleOutcome, Stats, UserRecord, UserRole,
 };
 
 /// What the business logic works with.

@@ -83,22 +83,17 @@ impl SigningCache {
 mod tests {
     use super::*;
     use ottgate_core::merchant::MerchantName;
-    use ottgate_core::{ChannelIds, Currency, Merchant, OperatorId, PaymentMethod, ShopId};
+    use ottgate_core::{Currency, Merchant, OperatorId};
 
     fn signing() -> Signing {
-        let id = MerchantId::parse("ON00000185").unwrap();
         Signing {
-            merchant: Merchant {
-                shop_id: ShopId::first_of(&id),
-                app_id: id.to_string(),
-                id,
-                name: MerchantName::parse("Maple Tea House").unwrap(),
-                operator_id: OperatorId::parse("0000000696").unwrap(),
-                currencies: vec![Currency::Cad],
-                methods: PaymentMethod::ALL.to_vec(),
-                channel_ids: ChannelIds::default(),
-                created_at: Timestamp::from_epoch_millis(0),
-            },
+            merchant: Merchant::new(
+                MerchantId::parse("ON00000185").unwrap(),
+                MerchantName::parse("Maple Tea House").unwrap(),
+                OperatorId::parse("0000000696").unwrap(),
+                vec![Currency::Cad],
+                Timestamp::from_epoch_millis(0),
+            ),
             key: SignKey::new("0123456789ABCDEF").unwrap(),
             previous: None,
             webhook: super::super::WebhookVersion::default(),

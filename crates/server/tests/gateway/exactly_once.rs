@@ -160,10 +160,7 @@ async fn hang_up(s: &Setup<'_>, amount: u64, after: Duration) {
     let _ = stream.write_all(&raw_request(s, amount)).await;
     tokio::time::sleep(after).await;
     // A zero linger resets the connection at once; nothing blocks on drop.
-    #[allow(
-        deprecated,
-        reason = "SO_LINGER of zero: the drop resets, it does not wait"
-    )]
+    #[allow(deprecated, reason = "SO_LINGER of zero: the drop resets, it does not wait")]
     stream.set_linger(Some(Duration::ZERO)).unwrap();
     drop(stream);
 }

@@ -1,12 +1,7 @@
 //! The gateway, tested from outside: a real server on a random port, driven through the
 //! merchant SDK, a local callback receiver and plain HTTP (and, in `browser`, a real
 //! headless Chromium).
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test code: a failed unwrap is a failed test"
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
 
 mod center;
 mod harness;

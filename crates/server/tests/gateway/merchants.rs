@@ -156,14 +156,11 @@ async fn a_change_made_elsewhere_is_served_within_a_second() {
             .contains("id=\"method-ALIPAY\"")
     );
     let store = &t.gateway.state().service.store;
-    let id = &t.merchant.merchant.id;
     let changed_at = std::time::Instant::now();
-    assert!(
-        store
-            .update_merchant_channels(id, &[PaymentMethod::WeChatPay], &Default::default())
-            .await
-            .unwrap()
-    );
+    let mut wechat_only = t.merchant.merchant.clone();
+    wechat_only.methods = vec![PaymentMethod::WeChatPay];
+    wechat_only.channel_ids = Default::default();
+    assert!(store.update_merchant_channels(&wechat_only).await.unwrap());
     crate::harness::eventually("the change served", || async {
         let created = t
             .create(&format!("elsewhere-{}", changed_at.elapsed().as_micros()))

@@ -3,13 +3,12 @@
 
 use super::{PgStore, db, due};
 use super::{deliveries, orders};
-use crate::attempts::q;
+use crate::attempts::{self, Decision, q};
 use crate::due::Due;
 
 use crate::{Result, SettleOutcome, SettleRequest, StartOutcome, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
-use ottgate_core::order::settle as transition;
 use ottgate_core::{
     Attempt, AttemptId, AttemptStatus, CloseReason, MerchantId, OrderId, OrderStatus,
     PaymentMethod, Timestamp,
@@ -93,19 +92,12 @@ pub(super) async fn settle(tx: &Transaction<'_>, req: &SettleRequest) -> Result<
     )
     .await?
     .ok_or(StoreError::NotFound("attempt"))?;
-    let mut order = db::order(&order)?;
+    let order = db::order(&order)?;
     // Read under the lock: what another gateway settled before we got it counts.
     let attempt = load(tx, req.attempt_id.as_str()).await?;
-    let settlement = match transition(order.status_at(req.at), attempt.status, req.outcome) {
-        Ok(None) => return Ok(SettleOutcome::AlreadyApplied { order, attempt }),
-        Err(error) => {
-            return Ok(SettleOutcome::Rejected {
-                error,
-                order,
-                attempt,
-            });
-        }
-        Ok(Some(s)) => s,
+    let (settlement, mut order, attempt) = match attempts::decide(order, attempt, req) {
+        Decision::Write(settlement, order, attempt) => (settlement, order, attempt),
+        Decision::Unchanged(outcome) => return Ok(outcome),
     };
     let at = req.at.epoch_millis();
     let settled = db::opt(

@@ -1,12 +1,12 @@
 //! The merchant center's tables: `sessions`, `audit_log`, and the payment listing.
 
 use super::{PgStore, db};
+use crate::DayRange;
 use crate::center::{self, Param, Query};
 use crate::rows::{DayTotalRow, SummaryRow};
 use crate::{DayTotal, PaymentFilter, PaymentSummary, Result};
 use async_trait::async_trait;
 use deadpool_postgres::GenericClient;
-use ottgate_core::{MerchantId, Timestamp};
 use tokio_postgres::types::ToSql;
 
 async fn rows(c: &impl GenericClient, query: &Query) -> Result<Vec<tokio_postgres::Row>> {
@@ -37,13 +37,8 @@ pub(super) async fn payments(
     })
 }
 
-pub(super) async fn day_totals(
-    c: &impl GenericClient,
-    merchant: &MerchantId,
-    from: Timestamp,
-    days: u32,
-) -> Result<Vec<DayTotal>> {
-    let query = center::day_totals_query(merchant, from, days, center::pg_placeholder);
+pub(super) async fn day_totals(c: &impl GenericClient, range: &DayRange) -> Result<Vec<DayTotal>> {
+    let query = center::day_totals_query(range, center::pg_placeholder);
     db::each(rows(c, &query).await?, |row| {
         DayTotalRow::from_pg(row)?.into_total()
     })
@@ -55,12 +50,7 @@ impl crate::PaymentList for PgStore {
         payments(&self.client().await?, filter).await
     }
 
-    async fn day_totals(
-        &self,
-        merchant: &MerchantId,
-        from: Timestamp,
-        days: u32,
-    ) -> Result<Vec<DayTotal>> {
-        day_totals(&self.client().await?, merchant, from, days).await
+    async fn day_totals(&self, range: DayRange) -> Result<Vec<DayTotal>> {
+        day_totals(&self.client().await?, &range).await
     }
 }

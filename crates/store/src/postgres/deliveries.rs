@@ -3,6 +3,7 @@
 //! held it dies, the lease runs out and another one delivers.
 
 use super::{PgStore, db};
+use crate::EventFilter;
 use crate::deliveries::q;
 use crate::rows::{DeliveryAttemptRowDb, DeliveryRow};
 use crate::{
@@ -133,16 +134,15 @@ pub(super) async fn record_attempt(
 }
 
 /// The merchant's callbacks since `since`, newest first, each with its last answer.
-pub(super) async fn events(
-    c: &impl GenericClient,
-    merchant: &MerchantId,
-    since: Timestamp,
-    limit: u32,
-) -> Result<Vec<Event>> {
+pub(super) async fn events(c: &impl GenericClient, f: &EventFilter) -> Result<Vec<Event>> {
     let rows = db::all(
         c,
         q::EVENTS.pg,
-        &[&merchant.as_str(), &since.epoch_millis(), &i64::from(limit)],
+        &[
+            &f.merchant.as_str(),
+            &f.since.epoch_millis(),
+            &i64::from(f.limit),
+        ],
     )
     .await?;
     db::each(rows, |row| {
@@ -213,13 +213,8 @@ impl crate::Deliveries for PgStore {
         next_due(&self.client().await?).await
     }
 
-    async fn events(
-        &self,
-        merchant: &MerchantId,
-        since: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Event>> {
-        events(&self.client().await?, merchant, since, limit).await
+    async fn events(&self, filter: EventFilter) -> Result<Vec<Event>> {
+        events(&self.client().await?, &filter).await
     }
 
     async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64> {

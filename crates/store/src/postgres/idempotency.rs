@@ -3,6 +3,7 @@
 //! one gets `Fresh` (the other runs again and finds it in progress).
 
 use super::{PgStore, db};
+use crate::IdempotencyAnswer;
 use crate::idempotency::q;
 use crate::rows::IdempotencyRow;
 use crate::{Idempotency, IdempotencyClaim, IdempotencyKey, Result, StoreError};
@@ -52,15 +53,11 @@ pub(super) async fn claim(tx: &Transaction<'_>, claim: &IdempotencyClaim) -> Res
     Ok(Idempotency::Fresh)
 }
 
-pub(super) async fn finish(
-    tx: &Transaction<'_>,
-    k: &IdempotencyKey,
-    status: u16,
-    body: &str,
-) -> Result<()> {
+pub(super) async fn finish(tx: &Transaction<'_>, answer: &IdempotencyAnswer) -> Result<()> {
+    let k = &answer.key;
     let params: db::Params<'_> = &[
-        &i64::from(status),
-        &body,
+        &i64::from(answer.status),
+        &answer.body,
         &k.merchant_id.as_str(),
         &k.scope,
         &k.key,
@@ -91,13 +88,8 @@ impl crate::IdempotencyKeys for PgStore {
         in_tx!(self, |tx| super::idempotency::claim(&tx, &claim))
     }
 
-    async fn finish_idempotency(
-        &self,
-        key: IdempotencyKey,
-        status: u16,
-        body: String,
-    ) -> Result<()> {
-        in_tx!(self, |tx| finish(&tx, &key, status, &body))
+    async fn finish_idempotency(&self, answer: IdempotencyAnswer) -> Result<()> {
+        in_tx!(self, |tx| finish(&tx, &answer))
     }
 
     async fn release_idempotency(&self, key: IdempotencyKey) -> Result<()> {

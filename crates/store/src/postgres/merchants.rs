@@ -1,12 +1,13 @@
 //! The `merchants` table.
 
 use super::{PgStore, db};
+use crate::NewSignKey;
 use crate::merchants::q;
 use crate::rows::{self, MerchantRow};
 use crate::{MerchantRecord, Result, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
-use ottgate_core::{ChannelIds, MerchantId, PaymentMethod, Timestamp};
+use ottgate_core::{Merchant, MerchantId, Timestamp};
 
 async fn one_by(c: &impl GenericClient, sql: &str, value: &str) -> Result<Option<MerchantRecord>> {
     db::opt(c, sql, &[&value])
@@ -56,16 +57,15 @@ pub(super) async fn insert(tx: &Transaction<'_>, record: &MerchantRecord) -> Res
     Ok(())
 }
 
-pub(super) async fn rotate_sign_key(
-    tx: &Transaction<'_>,
-    id: &MerchantId,
-    sealed: &[u8],
-    previous_until: Timestamp,
-) -> Result<bool> {
+pub(super) async fn rotate_sign_key(tx: &Transaction<'_>, new: &NewSignKey) -> Result<bool> {
     let updated = db::exec(
         tx,
         q::ROTATE_SIGN_KEY.pg,
-        &[&previous_until.epoch_millis(), &sealed, &id.as_str()],
+        &[
+            &new.previous_until.epoch_millis(),
+            &new.sealed,
+            &new.merchant.as_str(),
+        ],
     )
     .await?;
     Ok(updated == 1)
@@ -89,20 +89,16 @@ pub(super) async fn rotate_webhook_secret(
     .transpose()
 }
 
-pub(super) async fn update_channels(
-    tx: &Transaction<'_>,
-    id: &MerchantId,
-    methods: &[PaymentMethod],
-    ids: &ChannelIds,
-) -> Result<bool> {
+pub(super) async fn update_channels(tx: &Transaction<'_>, m: &Merchant) -> Result<bool> {
+    let ids = &m.channel_ids;
     let updated = db::exec(
         tx,
         q::UPDATE_CHANNELS.pg,
         &[
-            &rows::join_codes(methods.iter().map(|m| m.code())),
+            &rows::join_codes(m.methods.iter().map(|m| m.code())),
             &ids.wechat_sub_mch_id,
             &ids.mcc,
-            &id.as_str(),
+            &m.id.as_str(),
         ],
     )
     .await?;
@@ -123,13 +119,8 @@ impl crate::Merchants for PgStore {
         by_app_id(&self.client().await?, app_id).await
     }
 
-    async fn rotate_sign_key(
-        &self,
-        id: &MerchantId,
-        sealed: Vec<u8>,
-        previous_until: Timestamp,
-    ) -> Result<bool> {
-        in_tx!(self, |tx| rotate_sign_key(&tx, id, &sealed, previous_until))
+    async fn rotate_sign_key(&self, new: NewSignKey) -> Result<bool> {
+        in_tx!(self, |tx| rotate_sign_key(&tx, &new))
     }
 
     async fn rotate_webhook_secret(
@@ -140,12 +131,7 @@ impl crate::Merchants for PgStore {
         in_tx!(self, |tx| rotate_webhook_secret(&tx, id, previous_until))
     }
 
-    async fn update_merchant_channels(
-        &self,
-        id: &MerchantId,
-        methods: &[PaymentMethod],
-        channel_ids: &ChannelIds,
-    ) -> Result<bool> {
-        in_tx!(self, |tx| update_channels(&tx, id, methods, channel_ids))
+    async fn update_merchant_channels(&self, merchant: &Merchant) -> Result<bool> {
+        in_tx!(self, |tx| update_channels(&tx, merchant))
     }
 }

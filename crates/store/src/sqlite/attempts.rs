@@ -3,12 +3,11 @@
 
 use super::{SqliteStore, db};
 use super::{deliveries, orders};
-use crate::attempts::q;
+use crate::attempts::{self, Decision, q};
 use crate::due::Due;
 use crate::rows::AttemptRow;
 use crate::{Result, SettleOutcome, SettleRequest, StartOutcome, StoreError};
 use async_trait::async_trait;
-use ottgate_core::order::settle as transition;
 use ottgate_core::{
     Attempt, AttemptId, AttemptStatus, CloseReason, MerchantId, OrderId, OrderStatus,
     PaymentMethod, Timestamp,
@@ -84,17 +83,9 @@ pub(super) fn start(
 pub(super) fn settle(c: &Connection, req: &SettleRequest) -> Result<SettleOutcome> {
     let attempt = load(c, req.attempt_id.as_str())?;
     let order = orders::load(c, attempt.order_id.as_str())?;
-    let effective = order.status_at(req.at);
-    let settlement = match transition(effective, attempt.status, req.outcome) {
-        Ok(None) => return Ok(SettleOutcome::AlreadyApplied { order, attempt }),
-        Err(error) => {
-            return Ok(SettleOutcome::Rejected {
-                error,
-                order,
-                attempt,
-            });
-        }
-        Ok(Some(s)) => s,
+    let (settlement, order, attempt) = match attempts::decide(order, attempt, req) {
+        Decision::Write(settlement, order, attempt) => (settlement, order, attempt),
+        Decision::Unchanged(outcome) => return Ok(outcome),
     };
     db::exec(
         c,

@@ -1,11 +1,11 @@
 //! The merchant center's tables: `sessions`, `audit_log`, and the payment listing.
 
 use super::{SqliteStore, db};
+use crate::DayRange;
 use crate::center::{self, Param, Query};
 use crate::rows::{DayTotalRow, SummaryRow};
 use crate::{DayTotal, PaymentFilter, PaymentSummary, Result};
 use async_trait::async_trait;
-use ottgate_core::{MerchantId, Timestamp};
 use rusqlite::Connection;
 use rusqlite::types::Value;
 
@@ -29,13 +29,8 @@ pub(super) fn payments(c: &Connection, filter: &PaymentFilter) -> Result<Vec<Pay
     .collect()
 }
 
-pub(super) fn day_totals(
-    c: &Connection,
-    merchant: &MerchantId,
-    from: Timestamp,
-    days: u32,
-) -> Result<Vec<DayTotal>> {
-    let query = center::day_totals_query(merchant, from, days, center::sqlite_placeholder);
+pub(super) fn day_totals(c: &Connection, range: &DayRange) -> Result<Vec<DayTotal>> {
+    let query = center::day_totals_query(range, center::sqlite_placeholder);
     db::all(
         c,
         &query.sql,
@@ -54,15 +49,7 @@ impl crate::PaymentList for SqliteStore {
         self.engine.read(move |c| payments(c, &filter)).await
     }
 
-    async fn day_totals(
-        &self,
-        merchant: &MerchantId,
-        from: Timestamp,
-        days: u32,
-    ) -> Result<Vec<DayTotal>> {
-        let merchant = merchant.clone();
-        self.engine
-            .read(move |c| day_totals(c, &merchant, from, days))
-            .await
+    async fn day_totals(&self, range: DayRange) -> Result<Vec<DayTotal>> {
+        self.engine.read(move |c| day_totals(c, &range)).await
     }
 }

@@ -2,6 +2,7 @@
 //! it announces) and `delivery_attempts` (every try, for the merchant to see).
 
 use super::{SqliteStore, db};
+use crate::EventFilter;
 use crate::deliveries::q;
 use crate::rows::{DeliveryAttemptRowDb, DeliveryRow};
 use crate::{
@@ -132,16 +133,15 @@ pub(super) fn record_attempt(c: &Connection, r: &DeliveryAttemptRecord) -> Resul
 }
 
 /// The merchant's callbacks since `since`, newest first, each with its last answer.
-pub(super) fn events(
-    c: &Connection,
-    merchant: &MerchantId,
-    since: Timestamp,
-    limit: u32,
-) -> Result<Vec<Event>> {
+pub(super) fn events(c: &Connection, f: &EventFilter) -> Result<Vec<Event>> {
     let rows = db::all(
         c,
         q::EVENTS.sqlite,
-        params![merchant.as_str(), since.epoch_millis(), i64::from(limit)],
+        params![
+            f.merchant.as_str(),
+            f.since.epoch_millis(),
+            i64::from(f.limit)
+        ],
         |row| {
             let status: Option<i64> = row.get("last_http_status")?;
             Ok((DeliveryRow::from_sqlite(row)?, status))
@@ -216,16 +216,8 @@ impl crate::Deliveries for SqliteStore {
         self.engine.read(next_due).await
     }
 
-    async fn events(
-        &self,
-        merchant: &MerchantId,
-        since: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Event>> {
-        let merchant = merchant.clone();
-        self.engine
-            .read(move |c| events(c, &merchant, since, limit))
-            .await
+    async fn events(&self, filter: EventFilter) -> Result<Vec<Event>> {
+        self.engine.read(move |c| events(c, &filter)).await
     }
 
     async fn prune_events(&self, before: Timestamp, limit: u32) -> Result<u64> {

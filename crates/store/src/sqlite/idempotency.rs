@@ -1,6 +1,7 @@
 //! The `idempotency_keys` table: requests that create or move money, made safe to retry.
 
 use super::{SqliteStore, db};
+use crate::IdempotencyAnswer;
 use crate::idempotency::q;
 use crate::rows::IdempotencyRow;
 use crate::{Idempotency, IdempotencyClaim, IdempotencyKey, Result};
@@ -42,13 +43,14 @@ pub(super) fn claim(c: &Connection, claim: &IdempotencyClaim) -> Result<Idempote
     Ok(Idempotency::Fresh)
 }
 
-pub(super) fn finish(c: &Connection, k: &IdempotencyKey, status: u16, body: &str) -> Result<()> {
+pub(super) fn finish(c: &Connection, answer: &IdempotencyAnswer) -> Result<()> {
+    let k = &answer.key;
     db::exec(
         c,
         q::FINISH.sqlite,
         params![
-            i64::from(status),
-            body,
+            i64::from(answer.status),
+            &answer.body,
             k.merchant_id.as_str(),
             &k.scope,
             &k.key,
@@ -82,15 +84,8 @@ impl crate::IdempotencyKeys for SqliteStore {
         self.engine.write(move |c| self::claim(c, &claim)).await
     }
 
-    async fn finish_idempotency(
-        &self,
-        key: IdempotencyKey,
-        status: u16,
-        body: String,
-    ) -> Result<()> {
-        self.engine
-            .write(move |c| finish(c, &key, status, &body))
-            .await
+    async fn finish_idempotency(&self, answer: IdempotencyAnswer) -> Result<()> {
+        self.engine.write(move |c| finish(c, &answer)).await
     }
 
     async fn release_idempotency(&self, key: IdempotencyKey) -> Result<()> {

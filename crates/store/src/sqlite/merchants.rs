@@ -1,11 +1,12 @@
 //! The `merchants` table: who may use the gateway, with their sealed secrets.
 
 use super::{SqliteStore, db};
+use crate::NewSignKey;
 use crate::merchants::q;
 use crate::rows::{self, MerchantRow};
 use crate::{MerchantRecord, Result, StoreError};
 use async_trait::async_trait;
-use ottgate_core::{ChannelIds, MerchantId, PaymentMethod, Timestamp};
+use ottgate_core::{Merchant, MerchantId, Timestamp};
 use rusqlite::{Connection, params};
 
 fn one_by(c: &Connection, sql: &str, value: &str) -> Result<Option<MerchantRecord>> {
@@ -54,16 +55,15 @@ pub(super) fn insert(c: &Connection, record: &MerchantRecord) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn rotate_sign_key(
-    c: &Connection,
-    id: &MerchantId,
-    sealed: &[u8],
-    previous_until: Timestamp,
-) -> Result<bool> {
+pub(super) fn rotate_sign_key(c: &Connection, new: &NewSignKey) -> Result<bool> {
     let updated = db::exec(
         c,
         q::ROTATE_SIGN_KEY.sqlite,
-        params![previous_until.epoch_millis(), sealed, id.as_str()],
+        params![
+            new.previous_until.epoch_millis(),
+            new.sealed,
+            new.merchant.as_str()
+        ],
     )?;
     Ok(updated == 1)
 }
@@ -84,20 +84,16 @@ pub(super) fn rotate_webhook_secret(
         .transpose()
 }
 
-pub(super) fn update_channels(
-    c: &Connection,
-    id: &MerchantId,
-    methods: &[PaymentMethod],
-    ids: &ChannelIds,
-) -> Result<bool> {
+pub(super) fn update_channels(c: &Connection, m: &Merchant) -> Result<bool> {
+    let ids = &m.channel_ids;
     let updated = db::exec(
         c,
         q::UPDATE_CHANNELS.sqlite,
         params![
-            rows::join_codes(methods.iter().map(|m| m.code())),
+            rows::join_codes(m.methods.iter().map(|m| m.code())),
             &ids.wechat_sub_mch_id,
             &ids.mcc,
-            id.as_str(),
+            m.id.as_str(),
         ],
     )?;
     Ok(updated == 1)
@@ -119,16 +115,8 @@ impl crate::Merchants for SqliteStore {
         self.engine.read(move |c| by_app_id(c, &app_id)).await
     }
 
-    async fn rotate_sign_key(
-        &self,
-        id: &MerchantId,
-        sealed: Vec<u8>,
-        previous_until: Timestamp,
-    ) -> Result<bool> {
-        let id = id.clone();
-        self.engine
-            .write(move |c| rotate_sign_key(c, &id, &sealed, previous_until))
-            .await
+    async fn rotate_sign_key(&self, new: NewSignKey) -> Result<bool> {
+        self.engine.write(move |c| rotate_sign_key(c, &new)).await
     }
 
     async fn rotate_webhook_secret(
@@ -142,15 +130,10 @@ impl crate::Merchants for SqliteStore {
             .await
     }
 
-    async fn update_merchant_channels(
-        &self,
-        id: &MerchantId,
-        methods: &[PaymentMethod],
-        channel_ids: &ChannelIds,
-    ) -> Result<bool> {
-        let (id, methods, ids) = (id.clone(), methods.to_vec(), channel_ids.clone());
+    async fn update_merchant_channels(&self, merchant: &Merchant) -> Result<bool> {
+        let merchant = merchant.clone();
         self.engine
-            .write(move |c| update_channels(c, &id, &methods, &ids))
+            .write(move |c| update_channels(c, &merchant))
             .await
     }
 }
