@@ -13,6 +13,7 @@ pub struct StatusQueryRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merchant_id: Option<String>,
     /// The payment's id: a callback's `order_id`, a checkout attempt, a REST `paymentId`.
+    /// Read from `orderId` too (the card integrations' spelling) when `order_id` is absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
 }
@@ -20,9 +21,13 @@ pub struct StatusQueryRequest {
 impl StatusQueryRequest {
     pub fn read(fields: &Fields) -> Result<Self, FieldError> {
         let r = FieldReader(fields);
+        let order_id = match r.optional_nonempty("order_id")? {
+            Some(id) => Some(id),
+            None => r.optional("orderId")?,
+        };
         Ok(Self {
             merchant_id: r.optional_nonempty("merchant_id")?,
-            order_id: r.optional("order_id")?,
+            order_id,
         })
     }
 }
@@ -46,6 +51,7 @@ pub struct StatusQueryResponse {
     pub refund_amount: String,
     pub currency_type: String,
     pub tip: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bizpay_order_id: Option<String>,
     /// When the payment was settled (or created, if not yet), `yyyyMMddHHmmss` Beijing time.
     pub trade_time: String,

@@ -7,12 +7,33 @@ use serde_json::Value;
 
 use crate::{FieldError, FieldReader};
 
-/// Serializes a data struct into the flat object that gets sealed.
+/// Serializes a data struct into the flat object that gets sealed. A field without a value
+/// is left out, never sent as `null`: integrations that sign by concatenating values would
+/// sign the text `null` (docs/envelope.md, "No null").
 pub fn to_fields<T: Serialize>(value: &T) -> Fields {
     match serde_json::to_value(value) {
-        Ok(Value::Object(fields)) => fields,
+        Ok(Value::Object(mut fields)) => {
+            drop_nulls(&mut fields);
+            fields
+        }
         // Every type here serializes to an object; an empty object is the harmless fallback.
         _ => Fields::new(),
+    }
+}
+
+/// Removes every `null` member, at any depth.
+fn drop_nulls(fields: &mut Fields) {
+    fields.retain(|_, v| !v.is_null());
+    for value in fields.values_mut() {
+        match value {
+            Value::Object(inner) => drop_nulls(inner),
+            Value::Array(items) => items.iter_mut().for_each(|item| {
+                if let Value::Object(inner) = item {
+                    drop_nulls(inner);
+                }
+            }),
+            _ => {}
+        }
     }
 }
 
@@ -128,14 +149,17 @@ pub struct PrepayQueryResponse {
     pub redirect_url: String,
     pub biz_type: String,
     pub prepay_order_id: String,
-    /// The paying attempt's order id once paid; otherwise the latest attempt's; `null`
+    /// The paying attempt's order id once paid; otherwise the latest attempt's; absent
     /// before any method was chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
     /// The wallet's transaction id, once paid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bizpay_order_id: Option<String>,
     pub sale_num: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remarks: Option<String>,
     pub currency_type: String,
     pub duration: String,
@@ -174,9 +198,9 @@ pub struct CallbackData {
     pub currency_type: String,
     pub tip: String,
     pub bizpay_order_id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remarks: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sale_num: Option<String>,
     pub convenience_fee: String,
     /// Stable across retries of the same notification, for de-duplication.

@@ -99,8 +99,9 @@ pub struct PayRequest {
     /// Where the encrypted payment callback is POSTed. At most 255 characters.
     #[serde(rename = "callbackURL")]
     pub callback_url: String,
-    /// Where the buyer's browser returns after paying. At most 255 characters.
-    #[serde(rename = "returnURL")]
+    /// Where the buyer's browser returns after paying. At most 255 characters. Not taken
+    /// by `weixin/active-pay` (the buyer pays on their phone): left out when empty.
+    #[serde(rename = "returnURL", default, skip_serializing_if = "String::is_empty")]
     pub return_url: String,
     /// At most 128 characters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,6 +124,9 @@ pub struct PayResult {
     /// The channel's order number (web-pay only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub biz_pay_order_id: Option<String>,
+    /// The merchant's time zone (WeChat h5-pay only), e.g. `America/Toronto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone_id: Option<String>,
 }
 
 /// `POST /api/v1/payment/status-query`
@@ -191,7 +195,9 @@ pub struct RefundResult {
     pub refund_status: String,
     /// e.g. `Mar 13, 2023 10:52:49 AM` (Beijing time).
     pub trade_time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sale_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exchange_rate: Option<String>,
 }
 

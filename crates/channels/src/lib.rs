@@ -131,6 +131,16 @@ impl PaymentStart {
             _ => None,
         }
     }
+
+    /// What a merchant shows as a QR code: the code's content, or a wallet page's URL (a
+    /// page is as scannable as any code); `None` for a form a browser must post.
+    pub fn scannable(&self) -> Option<String> {
+        match &self.action {
+            StartAction::QrCode { content, .. } => Some(content.clone()),
+            StartAction::Redirect(url) => Some(url.to_string()),
+            StartAction::PostForm { .. } => None,
+        }
+    }
 }
 
 /// What a connector needs to ask the wallet about an attempt.

@@ -200,6 +200,17 @@ impl RestClient {
         self.call("api/v1/pay/alipay/web-pay", request).await
     }
 
+    /// `POST /api/v1/pay/weixin/active-pay`: a WeChat Pay QR code for the merchant to show;
+    /// `payInfo` is the code's text. `return_url` is not used (leave it empty).
+    pub async fn weixin_active_pay(&self, request: &PayRequest) -> Result<PayResult, ClientError> {
+        self.call("api/v1/pay/weixin/active-pay", request).await
+    }
+
+    /// `POST /api/v1/pay/weixin/h5-pay`: WeChat Pay in a mobile browser outside WeChat.
+    pub async fn weixin_h5_pay(&self, request: &PayRequest) -> Result<PayResult, ClientError> {
+        self.call("api/v1/pay/weixin/h5-pay", request).await
+    }
+
     /// `POST /api/v1/payment/status-query`
     pub async fn status_query(&self, payment_id: &str) -> Result<PaymentStatusResult, ClientError> {
         self.call(

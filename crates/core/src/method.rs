@@ -26,6 +26,16 @@ impl PaymentMethod {
         PaymentMethod::Gp,
     ];
 
+    /// The method's name as people write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PaymentMethod::WeChatPay => "WeChat Pay",
+            PaymentMethod::Alipay => "Alipay",
+            PaymentMethod::UnionPay => "UnionPay",
+            PaymentMethod::Gp => "Card",
+        }
+    }
+
     pub fn code(self) -> &'static str {
         match self {
             PaymentMethod::WeChatPay => "WECHATPAY",

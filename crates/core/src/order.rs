@@ -104,10 +104,14 @@ impl AttemptStatus {
 pub enum OrderKind {
     /// PREPAY_INIT: the buyer chooses a method on the hosted checkout.
     Checkout,
-    /// REST `wap-pay`: Alipay in a mobile browser, one attempt created up front.
+    /// REST `alipay/wap-pay`, `weixin/h5-pay`: a wallet in a mobile browser, one attempt
+    /// created up front.
     Wap,
-    /// REST `web-pay`: Alipay in a PC browser, one attempt created up front.
+    /// REST `alipay/web-pay`: Alipay in a PC browser, one attempt created up front.
     Web,
+    /// REST `weixin/active-pay`: a QR code the merchant shows, one attempt created up front
+    /// (named by the gateway's payment id, not by the merchant's).
+    Qr,
     /// Envelope `ACTIVEPAY`: a QR code the merchant shows, one attempt created up front.
     ActivePay,
     /// Envelope `H5PAY`: WeChat Pay in a phone browser, one attempt created up front.
@@ -122,6 +126,7 @@ impl OrderKind {
             OrderKind::Web => "web",
             OrderKind::ActivePay => "activepay",
             OrderKind::H5Pay => "h5pay",
+            OrderKind::Qr => "qr",
         }
     }
 
@@ -132,6 +137,7 @@ impl OrderKind {
             OrderKind::Web,
             OrderKind::ActivePay,
             OrderKind::H5Pay,
+            OrderKind::Qr,
         ]
         .into_iter()
         .find(|k| k.code() == code)

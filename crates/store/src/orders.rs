@@ -48,6 +48,10 @@ pub trait Orders: Send + Sync {
         reference: &MerchantRef,
     ) -> Result<Option<Order>>;
 
+    /// `merchant`'s newest order whose remarks are exactly `remarks`.
+    async fn order_by_remarks(&self, merchant: &MerchantId, remarks: &str)
+    -> Result<Option<Order>>;
+
     /// Orders of any merchant with this reference, oldest first (at most `limit`): the
     /// sandbox helper's lookup of a merchant's own order id.
     async fn orders_with_reference(
@@ -112,6 +116,10 @@ pub(crate) mod q {
     pub(crate) const BY_ID: Sql = sql!("SELECT * FROM orders WHERE id = ?1");
     pub(crate) const BY_REFERENCE: Sql =
         sql!("SELECT * FROM orders WHERE merchant_id = ?1 AND reference = ?2");
+    pub(crate) const BY_REMARKS: Sql = sql!(
+        "SELECT * FROM orders WHERE merchant_id = ?1 AND remarks = ?2
+         ORDER BY created_at DESC, id DESC LIMIT 1"
+    );
     pub(crate) const BY_TOKEN: Sql = sql!("SELECT * FROM orders WHERE token = ?1");
     pub(crate) const CLOSE_EXPIRED: Sql = sql!(
         "UPDATE orders SET status = 'expired', finished_at = ?1 WHERE id = ?2 AND status = 'processing'"

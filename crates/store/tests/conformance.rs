@@ -143,6 +143,46 @@ async fn open_order<S: Store>(store: &S, reference: &str) -> Order {
     new.order
 }
 
+async fn an_order_is_found_by_its_remarks_newest_first<S: Store>(store: S) {
+    let m = merchant("ON00000001");
+    store.insert_merchant(m.clone()).await.unwrap();
+    let other = merchant("ON00000002");
+    store.insert_merchant(other.clone()).await.unwrap();
+    let mut ids = Vec::new();
+    for (i, (owner, reference)) in [(&m, "R-1"), (&m, "R-2"), (&other, "R-3")]
+        .into_iter()
+        .enumerate()
+    {
+        let mut new = order(owner, reference, 600);
+        new.order.remarks = Some("WC-7781".into());
+        new.order.created_at = at(u64::try_from(i).unwrap());
+        store.create_order(new.clone()).await.unwrap();
+        ids.push(new.order.id);
+    }
+    let found = store
+        .order_by_remarks(&m.merchant.id, "WC-7781")
+        .await
+        .unwrap();
+    assert_eq!(
+        found.map(|o| o.id),
+        Some(ids[1].clone()),
+        "the merchant's newest"
+    );
+    assert_eq!(
+        store
+            .order_by_remarks(&m.merchant.id, "WC-77")
+            .await
+            .unwrap(),
+        None,
+        "exactly"
+    );
+    let theirs = store
+        .order_by_remarks(&other.merchant.id, "WC-7781")
+        .await
+        .unwrap();
+    assert_eq!(theirs.map(|o| o.id), Some(ids[2].clone()));
+}
+
 async fn started<S: Store>(store: &S, o: &Order, method: PaymentMethod, t: Timestamp) -> AttemptId {
     match store.start_attempt(&o.id, method, t).await.unwrap() {
         StartOutcome::Created(a) | StartOutcome::Resumed(a) => a.id,
@@ -2030,6 +2070,7 @@ macro_rules! store_cases {
 
 store_cases!(
     merchants_round_trip_and_ids_are_unique,
+    an_order_is_found_by_its_remarks_newest_first,
     a_repeated_reference_returns_the_first_request_and_response,
     a_colliding_order_id_is_replaced_with_a_fresh_one,
     choosing_the_same_method_twice_resumes_the_pending_attempt,

@@ -8,7 +8,7 @@ use crate::service::{CreateOutcome, NewOrder, ServiceError};
 use ottgate_api::RspCode;
 use ottgate_api::direct::{ActivePayRequest, ActivePayResponse, H5PayRequest, H5PayResponse};
 use ottgate_api::prepay::to_fields;
-use ottgate_channels::{Device, PaymentStart, StartAction};
+use ottgate_channels::{Device, PaymentStart};
 use ottgate_core::{
     Amount, Attempt, Currency, Merchant, MerchantRef, Money, Order, OrderKind, PaymentMethod,
 };
@@ -17,7 +17,7 @@ use url::Url;
 
 use super::error::ProtocolError;
 use super::fields::{
-    callback_url, currency, operator, optional_merchant, required, text_field, url_field,
+    callback_url, currency, optional_merchant, optional_operator, required, text_field, url_field,
 };
 use crate::service::Signing;
 use crate::service::payments::StartError;
@@ -89,7 +89,7 @@ fn validate_active_pay(
     let merchant = &signing.merchant;
     optional_merchant(r.merchant_id, signing)?;
     let reference = merchant_order_id(r.order_id)?;
-    operator(r.operator_id, merchant)?;
+    optional_operator(r.operator_id, merchant)?;
     let amount = amount(r.amount)?;
     let tip = tip(r.tip, amount)?;
     let biz_type = required(r.biz_type, "biz_type")?;
@@ -128,7 +128,7 @@ fn validate_h5_pay(
         ));
     }
     let reference = merchant_order_id(r.order_id)?;
-    operator(r.operator_id, merchant)?;
+    optional_operator(r.operator_id, merchant)?;
     let amount = amount(r.amount)?;
     if r.biz_type
         .as_deref()
@@ -168,17 +168,12 @@ pub async fn active_pay(
 ) -> Result<Fields, ProtocolError> {
     let valid = validate_active_pay(state, signing, ActivePayRequest::read(fields)?)?;
     create(state, signing, valid, md5, |order, attempt, start| {
-        let code_url = match &start.action {
-            StartAction::QrCode { content, .. } => content.clone(),
-            // A wallet page (the sandbox's test wallet) is as scannable as any code.
-            StartAction::Redirect(url) => url.to_string(),
-            StartAction::PostForm { .. } => {
-                return Err(ProtocolError::new(
-                    RspCode::Fail,
-                    "this wallet has no QR code for the merchant to show",
-                ));
-            }
-        };
+        let code_url = start.scannable().ok_or_else(|| {
+            ProtocolError::new(
+                RspCode::Fail,
+                "this wallet has no QR code for the merchant to show",
+            )
+        })?;
         Ok(to_fields(&ActivePayResponse {
             order_id: order.merchant_order_id(&attempt.id),
             merchant_id: order.merchant_id.to_string(),

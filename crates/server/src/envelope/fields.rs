@@ -82,12 +82,18 @@ pub fn text_field(value: Option<String>, name: &str) -> Result<Option<String>, P
 
 /// `operator_id`: required, and the merchant's own.
 pub fn operator(value: Option<String>, merchant: &Merchant) -> Result<(), ProtocolError> {
-    if required(value, "operator_id")? != merchant.operator_id.as_str() {
-        return Err(ProtocolError::invalid(
+    optional_operator(Some(required(value, "operator_id")?), merchant)
+}
+
+/// `operator_id` where integrations leave it out (ACTIVEPAY, H5PAY): absent or empty is
+/// the merchant's operator; given, it must be the merchant's own (docs/envelope.md).
+pub fn optional_operator(value: Option<String>, merchant: &Merchant) -> Result<(), ProtocolError> {
+    match value.filter(|v| !v.is_empty()) {
+        Some(v) if v != merchant.operator_id.as_str() => Err(ProtocolError::invalid(
             "operator_id is not an operator of this merchant",
-        ));
+        )),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// `currency_type` `code`, enabled for the merchant.

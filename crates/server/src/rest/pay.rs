@@ -103,18 +103,19 @@ fn url_field(body: &JsonObject, name: &str) -> Result<Url, RestError> {
         .ok_or_else(|| RestError::invalid(format!("{name} must be an absolute http(s) URL")))
 }
 
-/// What wap-pay and web-pay share: create the payment and its attempt, open the wallet.
-/// A wap-pay or web-pay body, read and checked.
+/// A pay route's body, read and checked.
 struct PayBody {
     amount: Amount,
     callback_url: Url,
-    return_url: Url,
+    /// Absent only where the route has none (`weixin/active-pay`: the buyer pays on
+    /// another device).
+    return_url: Option<Url>,
     remark: Option<String>,
     reference: Option<MerchantRef>,
 }
 
 impl PayBody {
-    fn read(state: &AppState, body: &JsonObject) -> Result<Self, RestError> {
+    fn read(state: &AppState, body: &JsonObject, kind: OrderKind) -> Result<Self, RestError> {
         let amount = Amount::parse(&body.required("amount", 64)?)
             .map_err(|e| RestError::invalid(e.to_string()))?;
         let callback_url = url_field(body, "callbackURL")?;
@@ -135,7 +136,10 @@ impl PayBody {
         Ok(Self {
             amount,
             callback_url,
-            return_url: url_field(body, "returnURL")?,
+            return_url: match kind {
+                OrderKind::Qr => None,
+                _ => Some(url_field(body, "returnURL")?),
+            },
             remark: body.optional("remark", 128)?,
             reference,
         })
@@ -152,7 +156,11 @@ async fn create(
 ) -> Result<(Order, Attempt), RestError> {
     let order = Order {
         reference: request.reference,
-        redirect_url: request.return_url.to_string(),
+        redirect_url: request
+            .return_url
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
         remarks: request.remark,
         ..Order::new(
             kind,
@@ -184,20 +192,21 @@ async fn create(
     }
 }
 
+/// Creates a payment by `method` (its order and one attempt), opens the wallet, and
+/// answers where the buyer goes: what every pay route does.
 async fn pay(
     state: &AppState,
     merchant: &Merchant,
-    kind: OrderKind,
+    (method, kind): (PaymentMethod, OrderKind),
     body: &JsonObject,
 ) -> RestResult<PayResult> {
-    let request = PayBody::read(state, body)?;
+    let request = PayBody::read(state, body, kind)?;
     let amount = request.amount;
-    let method = PaymentMethod::Alipay;
     if !merchant.offers(method) || state.service.channels.for_method(method).is_none() {
         return Err(RestError::new(
             StatusCode::CONFLICT,
             RestCode::NoChannel,
-            "Alipay is not available for this merchant",
+            format!("{} is not available for this merchant", method.name()),
         ));
     }
     let (order, attempt) = create(state, merchant, kind, method, request).await?;
@@ -218,17 +227,22 @@ async fn pay(
                 format!("the payment channel failed: {other}"),
             ),
         })?;
-    // Alipay's checkout is always a page to send the browser to.
-    let pay_info = start.redirect_url().cloned().ok_or_else(|| {
+    // A browser payment is a page to send the browser to; a QR payment, the code's text.
+    let pay_info = match kind {
+        OrderKind::Qr => start.scannable(),
+        _ => start.redirect_url().map(ToString::to_string),
+    }
+    .ok_or_else(|| {
         RestError::new(
             StatusCode::BAD_GATEWAY,
             RestCode::GatewayError,
-            "the payment channel did not give a payment page",
+            "the payment channel did not give a payment page or code",
         )
     })?;
-    tracing::info!(payment_id = %attempt.id, merchant_id = %merchant.id, kind = kind.code(), amount = %amount, "REST payment created");
+    tracing::info!(payment_id = %attempt.id, merchant_id = %merchant.id, kind = kind.code(), method = %method, amount = %amount, "REST payment created");
+    let wechat_h5 = method == PaymentMethod::WeChatPay && kind == OrderKind::Wap;
     ok(PayResult {
-        pay_info: pay_info.to_string(),
+        pay_info,
         merchant_id: merchant.id.to_string(),
         payment_id: attempt.id.to_string(),
         amount: amount.to_string(),
@@ -237,6 +251,7 @@ async fn pay(
         } else {
             None
         },
+        time_zone_id: wechat_h5.then(|| state.service.settings.time_zone_id.clone()),
     })
 }
 
@@ -258,7 +273,8 @@ pub async fn wap_pay(
     authed: Authed,
     body: JsonObject,
 ) -> RestResult<PayResult> {
-    pay(&state, &authed.merchant, OrderKind::Wap, &body).await
+    let route = (PaymentMethod::Alipay, OrderKind::Wap);
+    pay(&state, &authed.merchant, route, &body).await
 }
 
 #[utoipa::path(
@@ -279,7 +295,52 @@ pub async fn web_pay(
     authed: Authed,
     body: JsonObject,
 ) -> RestResult<PayResult> {
-    pay(&state, &authed.merchant, OrderKind::Web, &body).await
+    let route = (PaymentMethod::Alipay, OrderKind::Web);
+    pay(&state, &authed.merchant, route, &body).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/pay/weixin/active-pay",
+    tag = "pay",
+    request_body = PayRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Show `payInfo` (`weixin://wxpay/bizpayurl?…`) as a QR code; the buyer scans it with WeChat. No returnURL: the buyer pays on their phone", body = Envelope<PayResult>),
+        (status = 400, description = "10005: a field is missing or malformed (the message names it)", body = Envelope<ErrorResult>),
+        (status = 401, description = "90000: missing, malformed, expired or invalid token", body = Envelope<ErrorResult>),
+        (status = 409, description = "20031: WeChat Pay is not available for this merchant", body = Envelope<ErrorResult>),
+    )
+)]
+pub async fn weixin_active_pay(
+    State(state): State<AppState>,
+    authed: Authed,
+    body: JsonObject,
+) -> RestResult<PayResult> {
+    let route = (PaymentMethod::WeChatPay, OrderKind::Qr);
+    pay(&state, &authed.merchant, route, &body).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/pay/weixin/h5-pay",
+    tag = "pay",
+    request_body = PayRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Send the buyer's mobile browser (outside WeChat) to `payInfo`, WeChat's H5 page; after paying it comes back to returnURL", body = Envelope<PayResult>),
+        (status = 400, description = "10005: a field is missing or malformed (the message names it)", body = Envelope<ErrorResult>),
+        (status = 401, description = "90000: missing, malformed, expired or invalid token", body = Envelope<ErrorResult>),
+        (status = 409, description = "20031: WeChat Pay is not available for this merchant", body = Envelope<ErrorResult>),
+    )
+)]
+pub async fn weixin_h5_pay(
+    State(state): State<AppState>,
+    authed: Authed,
+    body: JsonObject,
+) -> RestResult<PayResult> {
+    let route = (PaymentMethod::WeChatPay, OrderKind::Wap);
+    pay(&state, &authed.merchant, route, &body).await
 }
 
 fn status_result(v: &PaymentView) -> PaymentStatusResult {
@@ -352,7 +413,8 @@ pub async fn status_query_by_reference(
     authed: Authed,
     body: JsonObject,
 ) -> RestResult<PaymentStatusResult> {
-    let reference = body.required("reference", 64)?;
+    // As long as a remark may be: a remark can stand for the reference (docs/rest.md).
+    let reference = body.required("reference", 128)?;
     let view = state
         .service
         .payment_by_reference(&authed.merchant.id, &reference)

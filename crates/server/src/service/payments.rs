@@ -23,7 +23,7 @@ use super::{Service, ServiceError, Signing};
 /// payment happens in a phone's browser, any other in the buyer's browser on `device`.
 pub fn flow_of(order: &Order, device: Device) -> Flow {
     match order.kind {
-        OrderKind::ActivePay => Flow::MerchantQr,
+        OrderKind::ActivePay | OrderKind::Qr => Flow::MerchantQr,
         OrderKind::H5Pay => Flow::Browser(Device::Mobile),
         OrderKind::Checkout | OrderKind::Wap | OrderKind::Web => Flow::Browser(device),
     }
@@ -462,16 +462,24 @@ impl Service {
     }
 
     /// `merchant`'s payment for its `reference`: the paying attempt of that order, else its
-    /// latest; `None` if there is no such order or it has no attempt yet.
+    /// latest. With no order of that reference, the newest order whose remark is exactly
+    /// `reference` (integrations send their order number as the REST `remark`). `None` if
+    /// neither exists or the order has no attempt yet.
     pub async fn payment_by_reference(
         &self,
         merchant: &MerchantId,
         reference: &str,
     ) -> Result<Option<PaymentView>, ServiceError> {
-        let Ok(reference) = MerchantRef::parse(reference) else {
-            return Ok(None);
+        let by_reference = match MerchantRef::parse(reference) {
+            Ok(reference) => self.store.order_by_reference(merchant, &reference).await?,
+            Err(_) => None,
         };
-        let Some(order) = self.store.order_by_reference(merchant, &reference).await? else {
+        let order = match by_reference {
+            Some(order) => Some(order),
+            None if reference.is_empty() => None,
+            None => self.store.order_by_remarks(merchant, reference).await?,
+        };
+        let Some(order) = order else {
             return Ok(None);
         };
         let attempts = self.store.attempts(&order.id).await?;

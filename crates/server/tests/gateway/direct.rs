@@ -203,7 +203,6 @@ fn ottgate_api_fields(t: &TestGateway, request: &ActivePayRequest) -> ottgate_cl
 }
 
 #[rstest]
-#[case::no_operator("operator_id", None, "PARAM_INVALID", "operator_id")]
 #[case::another_operator("operator_id", Some("0000000001"), "PARAM_INVALID", "operator_id")]
 #[case::no_amount("amount", None, "PARAM_INVALID", "amount")]
 #[case::fractional_amount("amount", Some("12.5"), "PARAM_ERROR", "amount")]

@@ -33,6 +33,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "refund_requests",
         include_str!("../../migrations/postgres/0005_refund_requests.sql"),
     ),
+    (
+        6,
+        "orders_by_remarks",
+        include_str!("../../migrations/postgres/0006_orders_by_remarks.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under (any constant no other program uses).

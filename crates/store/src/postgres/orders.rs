@@ -41,6 +41,15 @@ pub(super) async fn by_reference(
     row.as_ref().map(db::order).transpose()
 }
 
+pub(super) async fn by_remarks(
+    c: &impl GenericClient,
+    merchant: &MerchantId,
+    remarks: &str,
+) -> Result<Option<Order>> {
+    let row = db::opt(c, q::BY_REMARKS.pg, &[&merchant.as_str(), &remarks]).await?;
+    row.as_ref().map(db::order).transpose()
+}
+
 pub(super) async fn with_reference(
     c: &impl GenericClient,
     reference: &MerchantRef,
@@ -315,6 +324,14 @@ impl crate::Orders for PgStore {
         reference: &MerchantRef,
     ) -> Result<Option<Order>> {
         by_reference(&self.client().await?, merchant, reference).await
+    }
+
+    async fn order_by_remarks(
+        &self,
+        merchant: &MerchantId,
+        remarks: &str,
+    ) -> Result<Option<Order>> {
+        by_remarks(&self.client().await?, merchant, remarks).await
     }
 
     async fn orders_with_reference(

@@ -54,6 +54,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "refund requests",
         include_str!("../../migrations/sqlite/0008_refund_requests.sql"),
     ),
+    (
+        9,
+        "orders by remarks",
+        include_str!("../../migrations/sqlite/0009_orders_by_remarks.sql"),
+    ),
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (

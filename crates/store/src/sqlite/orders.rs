@@ -38,6 +38,14 @@ pub(super) fn by_reference(
     )
 }
 
+pub(super) fn by_remarks(
+    c: &Connection,
+    merchant: &MerchantId,
+    remarks: &str,
+) -> Result<Option<Order>> {
+    one(c, q::BY_REMARKS.sqlite, [merchant.as_str(), remarks])
+}
+
 pub(super) fn with_reference(
     c: &Connection,
     reference: &MerchantRef,
@@ -277,6 +285,17 @@ impl crate::Orders for SqliteStore {
         let (merchant, reference) = (merchant.clone(), reference.clone());
         self.engine
             .read(move |c| by_reference(c, &merchant, &reference))
+            .await
+    }
+
+    async fn order_by_remarks(
+        &self,
+        merchant: &MerchantId,
+        remarks: &str,
+    ) -> Result<Option<Order>> {
+        let (merchant, remarks) = (merchant.clone(), remarks.to_owned());
+        self.engine
+            .read(move |c| by_remarks(c, &merchant, &remarks))
             .await
     }
 
