@@ -102,6 +102,11 @@ pub enum Pay {
     Wap(RestPay),
     /// REST web-pay: Alipay in a PC browser.
     Web(RestPay),
+    /// REST weixin/h5-pay: WeChat Pay in a phone browser outside WeChat; prints payInfo.
+    WechatH5(RestPay),
+    /// REST weixin/active-pay: a WeChat Pay QR code; prints payInfo and paymentId and draws
+    /// the code on stderr.
+    WechatQr(RestQrPay),
     /// ACTIVEPAY: a QR code for the buyer to scan with the wallet's app; prints the answer
     /// (code_url, order_id) and draws the code on stderr.
     Qr {
@@ -151,6 +156,20 @@ pub struct RestPay {
     callback_url: String,
     #[arg(long)]
     return_url: String,
+    #[arg(long)]
+    remark: Option<String>,
+    #[arg(long)]
+    reference: Option<String>,
+}
+
+/// A REST pay route without a returnURL (the buyer pays on their phone).
+#[derive(Debug, Args)]
+pub struct RestQrPay {
+    /// Cents.
+    #[arg(long)]
+    amount: String,
+    #[arg(long)]
+    callback_url: String,
     #[arg(long)]
     remark: Option<String>,
     #[arg(long)]
@@ -222,6 +241,20 @@ pub async fn pay(credentials: &Credentials, command: Pay) -> Result<()> {
         }
         Pay::Wap(p) => print(&credentials.rest()?.wap_pay(&rest_request(p)).await?),
         Pay::Web(p) => print(&credentials.rest()?.web_pay(&rest_request(p)).await?),
+        Pay::WechatH5(p) => print(&credentials.rest()?.weixin_h5_pay(&rest_request(p)).await?),
+        Pay::WechatQr(p) => {
+            let request = PayRequest {
+                amount: p.amount,
+                callback_url: p.callback_url,
+                return_url: String::new(),
+                remark: p.remark,
+                reference: p.reference,
+            };
+            let answer = credentials.rest()?.weixin_active_pay(&request).await?;
+            print(&answer)?;
+            eprintln!("{}", draw_qr(&answer.pay_info)?);
+            Ok(())
+        }
         Pay::Qr {
             wallet,
             amount,

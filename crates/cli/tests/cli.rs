@@ -464,6 +464,52 @@ async fn pay_query_and_refund_from_the_shell_through_both_apis() {
         (Some("fully_refunded"), Some("P00004"))
     );
 
+    // REST WeChat Pay: a QR code (drawn on stderr) and an H5 page, each paid and queried.
+    let qr = run(as_merchant(&server, &c).args([
+        "pay",
+        "wechat-qr",
+        "--amount",
+        "800",
+        "--callback-url",
+        &callback,
+        "--reference",
+        "shell-3",
+    ]));
+    assert!(!qr.stderr.is_empty(), "the code is drawn");
+    let qr = json_of(&qr);
+    assert!(
+        qr["payInfo"]
+            .as_str()
+            .unwrap()
+            .starts_with("weixin://wxpay/bizpayurl?"),
+        "{qr}"
+    );
+    let h5 = json_of(&run(as_merchant(&server, &c).args([
+        "pay",
+        "wechat-h5",
+        "--amount",
+        "700",
+        "--callback-url",
+        &callback,
+        "--return-url",
+        "https://shop.example/back",
+    ])));
+    assert_eq!(h5["timeZoneId"], "America/Toronto");
+    for paid in [&qr, &h5] {
+        let payment_id = paid["paymentId"].as_str().unwrap();
+        let outcome = serde_json::json!({"outcome": "paid"});
+        sandbox_complete(&server.base, &format!("payments/{payment_id}"), outcome).await;
+        let q = json_of(&run(as_merchant(&server, &c).args([
+            "query",
+            "--payment-id",
+            payment_id,
+        ])));
+        assert_eq!(
+            (q["paymentStatus"].as_str(), q["paymentMethod"].as_str()),
+            (Some("success"), Some("WECHATPAY"))
+        );
+    }
+
     // Failures exit non-zero and say why.
     let over = as_merchant(&server, &c)
         .args(["refund", "--payment-id", payment_id, "--amount", "1"])
