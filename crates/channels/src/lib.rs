@@ -217,8 +217,13 @@ pub enum RefundResult {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryRefund {
     pub refund_id: RefundId,
+    /// The payment refunded (the attempt).
+    pub payment_id: AttemptId,
     /// When it was requested (the `at` of its [`RefundPayment`]).
     pub requested_at: Timestamp,
+    /// When it is asked about, by the gateway's clock (a wallet that does not know a
+    /// refund long after it was asked for never got it).
+    pub asked_at: Timestamp,
     pub money: Money,
     pub channel_ids: ChannelIds,
 }

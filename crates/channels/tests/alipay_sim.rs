@@ -7,7 +7,8 @@ use ottgate_channels::alipay::sign::{Params, SignType};
 use ottgate_channels::alipay::simulator::{AlipaySimulator, FaultKind};
 use ottgate_channels::alipay::{self, AlipayConnector, Notice, TradeStatus, parse_form};
 use ottgate_channels::{
-    Channel, Device, Flow, QueryPayment, QueryResult, RefundPayment, RefundResult, StartPayment,
+    Channel, Device, Flow, QueryPayment, QueryRefund, QueryResult, RefundPayment,
+    RefundQueryResult, RefundResult, StartPayment,
 };
 use ottgate_core::{
     Amount, AttemptId, Clock, Currency, Money, PaymentMethod, RefundId, SystemClock,
@@ -147,6 +148,31 @@ async fn a_payment_round_trips_through_the_simulated_alipay_with_every_sign_type
         assert!(w.connector.verify(&refunded));
         assert!(
             matches!(Notice::read(&refunded).unwrap(), Notice::Refund { succeeded: true, out_return_no, .. } if out_return_no == refund_id.as_str())
+        );
+        // Asked about (alipay.acquire.refund.query, signed answer): done. One Alipay never
+        // got is in flight for an hour, then failed.
+        assert!(w.connector.can_query_refunds());
+        let asked = support::asked(&refund);
+        assert_eq!(
+            w.connector.query_refund(&asked).await.unwrap(),
+            RefundQueryResult::Succeeded {
+                channel_refund_id: None
+            }
+        );
+        let unknown = support::unknown_refund(&asked);
+        assert_eq!(
+            w.connector.query_refund(&unknown).await.unwrap(),
+            RefundQueryResult::Pending
+        );
+        let long_after = QueryRefund {
+            asked_at: unknown
+                .requested_at
+                .plus(std::time::Duration::from_secs(3601)),
+            ..unknown
+        };
+        assert_eq!(
+            w.connector.query_refund(&long_after).await.unwrap(),
+            RefundQueryResult::Failed
         );
         // Refunding more than remains is Alipay's RETURN_AMOUNT_EXCEED.
         let too_much = RefundPayment {

@@ -10,8 +10,8 @@ use ottgate_channels::unionpay::sign::{self, Fields};
 use ottgate_channels::unionpay::simulator::UnionPaySimulator;
 use ottgate_channels::unionpay::{self, Notice, UnionPayConnector, parse_answer, parse_form};
 use ottgate_channels::{
-    Channel, ChannelError, Device, PaymentStart, QueryPayment, QueryRefund, QueryResult,
-    RefundPayment, RefundQueryResult, RefundResult, StartAction, StartPayment,
+    Channel, ChannelError, Device, PaymentStart, QueryPayment, QueryResult, RefundPayment,
+    RefundQueryResult, RefundResult, StartAction, StartPayment,
 };
 use ottgate_core::{AttemptId, Clock, PaymentMethod, RefundId, SystemClock, Timestamp};
 use std::sync::atomic::Ordering;
@@ -182,12 +182,7 @@ async fn a_purchase_is_paid_returned_notified_queried_and_refunded() {
         }
     );
     // Asked later (as when that notification is lost), UnionPay reports the same.
-    let asked = QueryRefund {
-        refund_id: refund.refund_id.clone(),
-        requested_at: refund.at,
-        money: money(234),
-        channel_ids: Default::default(),
-    };
+    let asked = support::asked(&refund);
     assert!(w.connector.can_query_refunds());
     assert!(matches!(
         w.connector.query_refund(&asked).await.unwrap(),

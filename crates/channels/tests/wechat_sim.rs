@@ -10,7 +10,7 @@ use ottgate_channels::wechat::{
     self, ACK_SUCCESS, WeChatConnector, ack_fail, parse_message, to_xml,
 };
 use ottgate_channels::{
-    Channel, ChannelError, Device, Flow, QueryPayment, QueryRefund, QueryResult, RefundPayment,
+    Channel, ChannelError, Device, Flow, QueryPayment, QueryResult, RefundPayment,
     RefundQueryResult, RefundResult, StartAction, StartPayment,
 };
 use ottgate_core::{AttemptId, Clock, PaymentMethod, RefundId, Secret, SystemClock};
@@ -139,12 +139,7 @@ async fn a_native_payment_is_scanned_paid_queried_and_refunded_with_both_sign_ty
         assert_eq!(w.connector.refund(&refund).await.unwrap(), first);
         // Asked later (as when that answer was lost), WeChat reports the same refund; one
         // it never received does not exist.
-        let asked = QueryRefund {
-            refund_id: refund.refund_id.clone(),
-            requested_at: refund.at,
-            money: money(234),
-            channel_ids: Default::default(),
-        };
+        let asked = support::asked(&refund);
         assert_eq!(
             w.connector.query_refund(&asked).await.unwrap(),
             RefundQueryResult::Succeeded {

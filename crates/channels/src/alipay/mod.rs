@@ -22,8 +22,8 @@ pub use wallet::{Section, WALLET};
 use crate::xml;
 use crate::{
     Acknowledgement, Channel, ChannelError, Device, Flow, Notification, NotificationError, Outcome,
-    PaymentRef, PaymentStart, QueryPayment, QueryResult, RefundPayment, RefundResult, StartAction,
-    StartPayment, Stated, Subject,
+    PaymentRef, PaymentStart, QueryPayment, QueryRefund, QueryResult, RefundPayment,
+    RefundQueryResult, RefundResult, StartAction, StartPayment, Stated, Subject,
 };
 
 /// What the gateway needs to act as an Alipay acquirer.
@@ -633,6 +633,44 @@ impl Channel for AlipayConnector {
         )
     }
 
+    fn can_query_refunds(&self) -> bool {
+        true
+    }
+
+    /// `alipay.acquire.refund.query`, for online (`forex_refund`) and in-store refunds
+    /// alike: the answer is read only once its signature verifies (docs/alipay.md).
+    async fn query_refund(&self, refund: &QueryRefund) -> Result<RefundQueryResult, ChannelError> {
+        let mut p = self.base("alipay.acquire.refund.query");
+        p.insert("out_trade_no".into(), refund.payment_id.to_string());
+        p.insert("out_return_no".into(), refund.refund_id.to_string());
+        let answer = self.in_store_call(p).await?;
+        let get = |name: &str| answer.get(name).map_or("", String::as_str);
+        let about_it = get("out_return_no") == refund.refund_id.as_str();
+        match (get("response_code"), get("refund_result_code")) {
+            ("SUCCESS", _) if !about_it => Err(ChannelError::upstream(
+                "alipay.acquire.refund.query answered about another refund",
+            )),
+            ("SUCCESS", "SUCCESS") => Ok(RefundQueryResult::Succeeded {
+                channel_refund_id: None,
+            }),
+            ("SUCCESS", "PROCESSING") => Ok(RefundQueryResult::Pending),
+            ("SUCCESS", "FAILED" | "CANCELED") => Ok(RefundQueryResult::Failed),
+            // Not known at all: still in flight, unless it was asked for long ago.
+            ("NOT_FOUND", _) => Ok(
+                if refund.asked_at.epoch_millis() - refund.requested_at.epoch_millis()
+                    > REFUND_NOT_FOUND_GRACE_MS
+                {
+                    RefundQueryResult::Failed
+                } else {
+                    RefundQueryResult::Pending
+                },
+            ),
+            (code, result) => Err(ChannelError::upstream(format!(
+                "alipay.acquire.refund.query: {code} {result}"
+            ))),
+        }
+    }
+
     /// `forex_refund`, asynchronous: the result comes to the notify URL.
     async fn refund(&self, refund: &RefundPayment) -> Result<RefundResult, ChannelError> {
         if refund.flow == Flow::MerchantQr {
@@ -662,6 +700,10 @@ impl Channel for AlipayConnector {
         }
     }
 }
+
+/// How long after a refund was asked for Alipay may still not know it before it counts as
+/// never received (and so failed, its amount free again): an hour.
+const REFUND_NOT_FOUND_GRACE_MS: i64 = 3_600_000;
 
 /// The public test keys of `testkeys/` (never for live use).
 pub mod testkeys {

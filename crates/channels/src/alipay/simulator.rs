@@ -668,6 +668,31 @@ impl AlipaySimulator {
         self.in_store_xml(params, sign_type, fields)
     }
 
+    /// `alipay.acquire.refund.query`: a refund this simulator made (online or in store) is
+    /// `SUCCESS`; one it never received, `NOT_FOUND`.
+    fn refund_query(&self, params: &Params) -> String {
+        let sign_type = match self.authenticate(params) {
+            Ok(t) => t,
+            Err(e) => return error_xml(e.0),
+        };
+        let trade = params
+            .get("out_trade_no")
+            .and_then(|id| lock(&self.inner.trades).get(id).cloned());
+        let return_no = params.get("out_return_no").cloned().unwrap_or_default();
+        let fields = match trade {
+            None => vec![("response_code", "TRADE_NOT_EXIST".to_owned())],
+            Some(trade) if trade.refund_ids.contains(&return_no) => vec![
+                ("response_code", "SUCCESS".to_owned()),
+                ("refund_result_code", "SUCCESS".to_owned()),
+                ("out_trade_no", trade.out_trade_no.clone()),
+                ("out_return_no", return_no),
+                ("trade_no", trade.trade_no.clone()),
+            ],
+            Some(_) => vec![("response_code", "NOT_FOUND".to_owned())],
+        };
+        self.in_store_xml(params, sign_type, fields)
+    }
+
     /// `alipay.acquire.overseas.spot.refund`, decided at once. The same refund id with the
     /// same amount again is answered as the first time.
     fn in_store_refund(&self, params: &Params) -> String {
@@ -878,6 +903,7 @@ fn dispatch(sim: &AlipaySimulator, params: &Params) -> Response {
         Some("alipay.acquire.overseas.query") => xml_response(sim.in_store_query(params)),
         Some("alipay.acquire.overseas.spot.refund") => xml_response(sim.in_store_refund(params)),
         Some("forex_refund") => xml_response(sim.refund(params)),
+        Some("alipay.acquire.refund.query") => xml_response(sim.refund_query(params)),
         Some("notify_verify") => sim.notify_verify(params).into_response(),
         _ => error_page("ILLEGAL_SERVICE"),
     }

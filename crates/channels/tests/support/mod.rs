@@ -115,6 +115,18 @@ pub fn refund(attempt: &AttemptId, trade: &str, total_cents: u64) -> RefundPayme
     }
 }
 
+/// Asking now about `refund`.
+pub fn asked(refund: &RefundPayment) -> QueryRefund {
+    QueryRefund {
+        refund_id: refund.refund_id.clone(),
+        payment_id: refund.payment_id.clone(),
+        requested_at: refund.at,
+        asked_at: SystemClock.now(),
+        money: refund.money,
+        channel_ids: Default::default(),
+    }
+}
+
 /// A refund of the same payment that the wallet never heard of.
 pub fn unknown_refund(asked: &QueryRefund) -> QueryRefund {
     QueryRefund {

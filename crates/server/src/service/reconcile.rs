@@ -33,7 +33,9 @@ impl Service {
         let answer = channel
             .query_refund(&QueryRefund {
                 refund_id: refund.id.clone(),
+                payment_id: attempt.id.clone(),
                 requested_at: refund.created_at,
+                asked_at: self.clock.now(),
                 money: refund.money,
                 channel_ids: self.channel_ids_of(&attempt).await?,
             })

@@ -348,3 +348,34 @@ async fn the_simulator_is_no_relay_to_urls_a_stranger_names() {
         "the simulator posted to a URL a stranger named"
     );
 }
+
+#[tokio::test]
+async fn a_refund_whose_notification_is_lost_is_settled_by_alipays_refund_query() {
+    let t = TestGateway::with(Options {
+        manual_clock: true,
+        workers: false,
+        ..Default::default()
+    })
+    .await;
+    let attempt = alipay_attempt(&t, "refund-lost-1").await;
+    pay_without_return(&t, &attempt, "pay").await;
+    t.wait_paid(&attempt).await;
+    // Alipay refunds, but its refund notification never leaves.
+    fault(&t, FaultKind::Drop, &attempt).await;
+    let refund = t.client.refund(&attempt, "1000", None).await.unwrap();
+    assert_eq!(refund.refund_status, "pending");
+    tokio::time::sleep(Duration::from_millis(200)).await; // (nothing is coming)
+    assert_eq!(t.refunded(&attempt).await, "0");
+    assert_eq!(t.gateway.reconcile_due().await.unwrap(), 0, "too early");
+    t.advance(Duration::from_secs(61));
+    assert_eq!(t.gateway.reconcile_due().await.unwrap(), 1);
+    assert_eq!(t.refunded(&attempt).await, "1000");
+    assert_eq!(
+        t.gateway.reconcile_due().await.unwrap(),
+        0,
+        "settled: not asked again"
+    );
+    // Only 234 is left to refund.
+    let err = t.client.refund(&attempt, "235", None).await.unwrap_err();
+    assert_eq!(err.rsp_code(), Some("FAIL"));
+}
