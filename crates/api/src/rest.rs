@@ -218,6 +218,7 @@ mod tests {
             payment_id: "1".into(),
             amount: "1000".into(),
             biz_pay_order_id: None,
+            time_zone_id: None,
         }))
         .unwrap();
         assert_eq!(

@@ -66,6 +66,10 @@ pub enum Flow {
     /// The merchant shows a QR code that the buyer scans with the wallet's app (ACTIVEPAY):
     /// there is no browser to send back.
     MerchantQr,
+    /// The buyer is inside the wallet's own browser (WeChat's, for REST `public-pay`): our
+    /// page asks the wallet's app to pay, for the buyer it signed in
+    /// ([`StartPayment::payer`]).
+    InWallet,
 }
 
 /// What a connector needs to start paying one attempt.
@@ -83,6 +87,9 @@ pub struct StartPayment {
     /// Where the wallet sends the buyer's browser back to (our return endpoint).
     pub return_url: Url,
     pub flow: Flow,
+    /// The buyer as the wallet's browser identified them ([`Channel::payer_id`]): WeChat's
+    /// `openid`, for a [`Flow::InWallet`] payment.
+    pub payer: Option<String>,
     /// How the wallets know the merchant (e.g. its WeChat Pay sub-merchant id).
     pub channel_ids: ChannelIds,
 }
@@ -102,6 +109,13 @@ pub enum StartAction {
     PostForm {
         action: Url,
         fields: Vec<(String, String)>,
+    },
+    /// Inside the wallet's browser: have our page hand these signed parameters to the
+    /// wallet's app (WeChat's `getBrandWCPayRequest`). `bridge_script` is a simulator's
+    /// stand-in for the app's JavaScript bridge, loaded by the page in test mode only.
+    WalletBridge {
+        params: Vec<(String, String)>,
+        bridge_script: Option<Url>,
     },
 }
 
@@ -138,7 +152,7 @@ impl PaymentStart {
         match &self.action {
             StartAction::QrCode { content, .. } => Some(content.clone()),
             StartAction::Redirect(url) => Some(url.to_string()),
-            StartAction::PostForm { .. } => None,
+            StartAction::PostForm { .. } | StartAction::WalletBridge { .. } => None,
         }
     }
 }
@@ -352,6 +366,21 @@ pub trait Channel: Send + Sync + fmt::Debug {
     async fn query(&self, payment: &QueryPayment) -> Result<QueryResult, ChannelError>;
 
     async fn refund(&self, refund: &RefundPayment) -> Result<RefundResult, ChannelError>;
+
+    /// Where to send a buyer inside the wallet's own browser so the wallet names them
+    /// (WeChat's OAuth `snsapi_base`): it comes back to `back` with `code` and `state`.
+    /// `None` where the wallet has no such sign-in.
+    fn payer_sign_in(&self, _back: &Url, _state: &str) -> Option<Url> {
+        None
+    }
+
+    /// The buyer a [`Channel::payer_sign_in`] `code` names (WeChat's `openid`).
+    async fn payer_id(&self, _code: &str) -> Result<String, ChannelError> {
+        Err(ChannelError::Config(format!(
+            "{} has no in-wallet sign-in",
+            self.name()
+        )))
+    }
 
     /// Whether [`Channel::query_refund`] can tell anything (a refund decided later whose
     /// notification was lost is then recovered by asking).

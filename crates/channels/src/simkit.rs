@@ -95,6 +95,12 @@ pub trait SimulatedWallet: Send + Sync + std::fmt::Debug {
     /// Whether it holds the trade `out_trade_no` (a simulator forgets on restart).
     fn knows(&self, out_trade_no: &str) -> bool;
 
+    /// The buyer it plays, as the wallet names buyers to a merchant inside its own app
+    /// (WeChat's openid), for a payment that needs one; `None` where none is needed.
+    fn buyer(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Plays the buyer of `out_trade_no`: brings the wallet what `start` (how our gateway
     /// started the payment, when the wallet does not hold the trade yet) carries, pays or
     /// fails, and returns the signed notification body the wallet would post.

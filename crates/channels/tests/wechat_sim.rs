@@ -369,3 +369,74 @@ async fn an_unreachable_wallet_is_an_upstream_error_that_keeps_its_cause() {
         "{cause:?}"
     );
 }
+
+#[tokio::test]
+async fn inside_wechat_a_code_names_the_buyer_once_and_the_bridge_pays_a_signed_jsapi_order() {
+    let mut w = world(SignType::Md5).await;
+    let back = Url::parse("https://pay.example/checkout/t/wechat").unwrap();
+    let sign_in = w.connector.payer_sign_in(&back, "S1").unwrap();
+    let r = w.http.get(sign_in).fetch().await;
+    let to = Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let code = to
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    assert!(to.query_pairs().any(|(k, v)| k == "state" && v == "S1"));
+    let openid = w.connector.payer_id(&code).await.unwrap();
+    assert_eq!(openid, wechat::simulator::BUYER_OPENID);
+    let again = w.connector.payer_id(&code).await.unwrap_err();
+    assert!(
+        again.to_string().contains("40029"),
+        "a code is good once: {again}"
+    );
+
+    let attempt = AttemptId::generate(SystemClock.now());
+    let mut inside = payment(&attempt, Device::Mobile);
+    inside.flow = Flow::InWallet;
+    let no_buyer = w.connector.start(&inside).await.unwrap_err();
+    assert!(matches!(no_buyer, ChannelError::Config(_)), "{no_buyer}");
+    inside.payer = Some(openid);
+    let start = w.connector.start(&inside).await.unwrap();
+    let StartAction::WalletBridge {
+        params,
+        bridge_script,
+    } = start.action
+    else {
+        panic!("{:?}", start.action);
+    };
+    assert!(
+        bridge_script.is_some(),
+        "the simulator's bridge, in test mode"
+    );
+    let mut body: serde_json::Map<String, serde_json::Value> =
+        params.into_iter().map(|(k, v)| (k, v.into())).collect();
+    body.insert("action".into(), "pay".into());
+    let paid: serde_json::Value = w
+        .http
+        .post(w.base.join("sim/wechatpay/jsapi/pay").unwrap())
+        .json(&body)
+        .fetch()
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(paid["err_msg"], "get_brand_wcpay_request:ok");
+    let notice = support::next_body(&mut w.notices).await;
+    let fields = parse_message(std::str::from_utf8(&notice).unwrap()).unwrap();
+    assert_eq!(
+        (fields["trade_type"].as_str(), fields["openid"].as_str()),
+        ("JSAPI", wechat::simulator::BUYER_OPENID)
+    );
+    assert_eq!(
+        w.connector
+            .query(&support::query(&attempt, SystemClock.now()))
+            .await
+            .unwrap(),
+        QueryResult::Paid {
+            bizpay_order_id: fields["transaction_id"].clone(),
+            money: Some(money(1234)),
+        }
+    );
+}

@@ -104,6 +104,9 @@ pub enum Pay {
     Web(RestPay),
     /// REST weixin/h5-pay: WeChat Pay in a phone browser outside WeChat; prints payInfo.
     WechatH5(RestPay),
+    /// REST weixin/public-pay: WeChat Pay inside WeChat's own browser; prints payInfo (the
+    /// page to open in WeChat).
+    WechatPublic(RestPay),
     /// REST weixin/active-pay: a WeChat Pay QR code; prints payInfo and paymentId and draws
     /// the code on stderr.
     WechatQr(RestQrPay),
@@ -242,6 +245,12 @@ pub async fn pay(credentials: &Credentials, command: Pay) -> Result<()> {
         Pay::Wap(p) => print(&credentials.rest()?.wap_pay(&rest_request(p)).await?),
         Pay::Web(p) => print(&credentials.rest()?.web_pay(&rest_request(p)).await?),
         Pay::WechatH5(p) => print(&credentials.rest()?.weixin_h5_pay(&rest_request(p)).await?),
+        Pay::WechatPublic(p) => print(
+            &credentials
+                .rest()?
+                .weixin_public_pay(&rest_request(p))
+                .await?,
+        ),
         Pay::WechatQr(p) => {
             let request = PayRequest {
                 amount: p.amount,

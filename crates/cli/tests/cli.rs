@@ -495,7 +495,21 @@ async fn pay_query_and_refund_from_the_shell_through_both_apis() {
         "https://shop.example/back",
     ])));
     assert_eq!(h5["timeZoneId"], "America/Toronto");
-    for paid in [&qr, &h5] {
+    let public = json_of(&run(as_merchant(&server, &c).args([
+        "pay",
+        "wechat-public",
+        "--amount",
+        "600",
+        "--callback-url",
+        &callback,
+        "--return-url",
+        "https://shop.example/back",
+    ])));
+    assert!(
+        public["payInfo"].as_str().unwrap().ends_with("/wechat"),
+        "{public}"
+    );
+    for paid in [&qr, &h5, &public] {
         let payment_id = paid["paymentId"].as_str().unwrap();
         let outcome = serde_json::json!({"outcome": "paid"});
         sandbox_complete(&server.base, &format!("payments/{payment_id}"), outcome).await;

@@ -211,6 +211,12 @@ impl RestClient {
         self.call("api/v1/pay/weixin/h5-pay", request).await
     }
 
+    /// `POST /api/v1/pay/weixin/public-pay`: WeChat Pay inside WeChat's own browser;
+    /// `payInfo` is the page to open there.
+    pub async fn weixin_public_pay(&self, request: &PayRequest) -> Result<PayResult, ClientError> {
+        self.call("api/v1/pay/weixin/public-pay", request).await
+    }
+
     /// `POST /api/v1/payment/status-query`
     pub async fn status_query(&self, payment_id: &str) -> Result<PaymentStatusResult, ClientError> {
         self.call(

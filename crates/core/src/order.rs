@@ -112,6 +112,9 @@ pub enum OrderKind {
     /// REST `weixin/active-pay`: a QR code the merchant shows, one attempt created up front
     /// (named by the gateway's payment id, not by the merchant's).
     Qr,
+    /// REST `weixin/public-pay`: WeChat Pay inside WeChat's own browser, one attempt created
+    /// up front; the wallet is opened once WeChat has signed the buyer in.
+    InWallet,
     /// Envelope `ACTIVEPAY`: a QR code the merchant shows, one attempt created up front.
     ActivePay,
     /// Envelope `H5PAY`: WeChat Pay in a phone browser, one attempt created up front.
@@ -127,6 +130,7 @@ impl OrderKind {
             OrderKind::ActivePay => "activepay",
             OrderKind::H5Pay => "h5pay",
             OrderKind::Qr => "qr",
+            OrderKind::InWallet => "inwallet",
         }
     }
 
@@ -138,6 +142,7 @@ impl OrderKind {
             OrderKind::ActivePay,
             OrderKind::H5Pay,
             OrderKind::Qr,
+            OrderKind::InWallet,
         ]
         .into_iter()
         .find(|k| k.code() == code)

@@ -63,6 +63,7 @@ pub fn app(state: AppState) -> Router {
     let mut router = router
         .route("/checkout/{token}", get(checkout::page))
         .route("/checkout/{token}/pay", post(checkout::choose))
+        .route("/checkout/{token}/wechat", get(checkout::in_wallet::page))
         .route(
             "/checkout/{token}/return/{attempt}",
             get(checkout::browser_return).post(checkout::browser_return),

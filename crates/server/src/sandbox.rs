@@ -113,13 +113,15 @@ async fn complete_at(
     outcome: AttemptOutcome,
 ) -> Result<(), CompleteError> {
     let wallet = |e: &dyn std::fmt::Display| CompleteError::Wallet(e.to_string());
+    // A payment made inside the wallet's app is opened for the buyer the simulator plays.
+    let payer = sim.buyer().map(str::to_owned);
     let start = if sim.knows(attempt.id.as_str()) {
         None
     } else {
         Some(
             state
                 .service
-                .open_wallet(order, merchant, attempt, Device::Mobile)
+                .open_wallet_for(order, merchant, attempt, Device::Mobile, payer)
                 .await
                 .map_err(|e| wallet(&e))?,
         )

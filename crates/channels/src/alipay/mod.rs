@@ -583,8 +583,14 @@ impl Channel for AlipayConnector {
     }
 
     async fn start(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
-        if payment.flow == Flow::MerchantQr {
-            return self.precreate(payment).await;
+        match payment.flow {
+            Flow::MerchantQr => return self.precreate(payment).await,
+            Flow::InWallet => {
+                return Err(ChannelError::Config(
+                    "Alipay has no payment inside its own browser here".into(),
+                ));
+            }
+            Flow::Browser(_) => {}
         }
         Ok(PaymentStart {
             action: StartAction::Redirect(self.payment_url(payment)?),

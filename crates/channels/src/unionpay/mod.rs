@@ -449,6 +449,11 @@ impl Channel for UnionPayConnector {
             Flow::MerchantQr => return self.apply_qr_code(payment).await,
             Flow::Browser(Device::Mobile) => "08",
             Flow::Browser(Device::Desktop) => "07",
+            Flow::InWallet => {
+                return Err(ChannelError::Config(
+                    "UnionPay has no payment inside its own browser here".into(),
+                ));
+            }
         };
         let mut f = self.base(
             ("01", "01", ONLINE_BIZ_TYPE),

@@ -10,7 +10,7 @@ pub mod simulator;
 mod wallet;
 
 use async_trait::async_trait;
-use ottgate_core::{Currency, Money, Secret};
+use ottgate_core::{Clock, Currency, Money, Secret};
 use rand::Rng;
 use sign::{Fields, SignType};
 use std::fmt;
@@ -46,7 +46,35 @@ pub struct WeChatConfig {
     /// The API client certificate and its private key (PEM), presented on `secapi/`
     /// calls (refunds). The simulator does not ask for one.
     pub client_identity_pem: Option<Secret>,
+    /// Inside WeChat's browser (REST `public-pay`): where WeChat signs the buyer in
+    /// (`connect/oauth2/authorize`), where a code is exchanged for the buyer's `openid`
+    /// (`sns/oauth2/access_token`), with the Official Account's (`appid`'s) AppSecret.
+    /// Without the secret there is no payment inside WeChat.
+    pub oauth: WeChatOAuth,
     pub test_mode: bool,
+}
+
+/// WeChat's sign-in of a buyer inside its browser (OAuth 2.0, `snsapi_base`).
+#[derive(Debug, Clone)]
+pub struct WeChatOAuth {
+    pub authorize_url: Url,
+    pub token_url: Url,
+    pub app_secret: Option<Secret>,
+    /// A simulator's stand-in for WeChat's JavaScript bridge (test mode only).
+    pub bridge_script: Option<Url>,
+}
+
+impl WeChatOAuth {
+    /// WeChat's own endpoints, with `app_secret`.
+    pub fn live(app_secret: Option<Secret>) -> Result<Self, ChannelError> {
+        let url = |u: &str| Url::parse(u).map_err(|e| ChannelError::Config(e.to_string()));
+        Ok(Self {
+            authorize_url: url("https://open.weixin.qq.com/connect/oauth2/authorize")?,
+            token_url: url("https://api.weixin.qq.com/sns/oauth2/access_token")?,
+            app_secret,
+            bridge_script: None,
+        })
+    }
 }
 
 impl fmt::Debug for WeChatConfig {
@@ -199,6 +227,54 @@ impl WeChatConnector {
         &self.config
     }
 
+    /// `unifiedorder` with `trade_type=JSAPI` for the buyer WeChat signed in, then the
+    /// parameters of `getBrandWCPayRequest`, `paySign` over exactly `appId`, `nonceStr`,
+    /// `package`, `signType`, `timeStamp` (docs/wechatpay.md).
+    async fn start_in_wechat(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
+        let openid = payment.payer.clone().ok_or_else(|| {
+            ChannelError::Config("a payment inside WeChat needs the buyer's openid".into())
+        })?;
+        let mut f = self.base(&payment.channel_ids);
+        let fields = [
+            ("body", body(&payment.subject)),
+            ("out_trade_no", payment.attempt_id.to_string()),
+            ("fee_type", payment.money.currency.code().to_owned()),
+            ("total_fee", payment.money.amount.minor().to_string()),
+            ("spbill_create_ip", self.config.server_ip.clone()),
+            ("time_start", payment.created_at.beijing_compact()),
+            ("time_expire", payment.expires_at.beijing_compact()),
+            ("notify_url", self.config.notify_url.to_string()),
+            ("trade_type", "JSAPI".to_owned()),
+            ("openid", openid),
+        ];
+        f.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        let answer = self.call("pay/unifiedorder", f).await?;
+        if answer.get("result_code").map(String::as_str) != Some("SUCCESS") {
+            let code = answer.get("err_code").map_or("FAIL", String::as_str);
+            return Err(ChannelError::upstream(format!("unifiedorder: {code}")));
+        }
+        let prepay_id = answer
+            .get("prepay_id")
+            .cloned()
+            .ok_or_else(|| ChannelError::upstream("unifiedorder: no prepay_id"))?;
+        let params = pay_request(
+            &self.config,
+            &prepay_id,
+            &ottgate_core::SystemClock
+                .now()
+                .epoch_millis()
+                .div_euclid(1000)
+                .to_string(),
+        );
+        Ok(PaymentStart {
+            action: StartAction::WalletBridge {
+                params: params.into_iter().collect(),
+                bridge_script: self.config.oauth.bridge_script.clone(),
+            },
+            channel_order_id: Some(prepay_id),
+        })
+    }
+
     /// The fields of every request; the merchant's own `sub_mch_id` when it has one.
     fn base(&self, ids: &ChannelIds) -> Fields {
         let sub_mch_id = ids
@@ -288,6 +364,8 @@ pub mod testkeys {
     pub const MCH_ID: &str = "1900000001";
     pub const SUB_MCH_ID: &str = "1900000002";
     pub const API_KEY: &str = "OttSimWeChatApiKey00000000000000";
+    /// The Official Account's AppSecret, for signing buyers in inside WeChat.
+    pub const APP_SECRET: &str = "OttSimWeChatAppSecret00000000000";
 }
 
 /// A connector configured against the simulated WeChat Pay mounted at `sim/wechatpay/`
@@ -309,18 +387,38 @@ pub fn sandbox(
         server_ip: "127.0.0.1".into(),
         test_scan_url: Some(urls.public("sim/wechatpay/scan")?),
         client_identity_pem: None,
+        oauth: WeChatOAuth {
+            authorize_url: urls.public("sim/wechatpay/connect/oauth2/authorize")?,
+            token_url: urls.internal("sim/wechatpay/sns/oauth2/access_token")?,
+            app_secret: Some(Secret::new(testkeys::APP_SECRET)),
+            bridge_script: Some(urls.public("sim/wechatpay/jsbridge.js")?),
+        },
         test_mode: true,
     };
     let sim = simulator::WeChatSimConfig {
         appid: testkeys::APPID.into(),
         mch_id: testkeys::MCH_ID.into(),
         api_key: Secret::new(testkeys::API_KEY),
+        app_secret: Secret::new(testkeys::APP_SECRET),
         time_scale,
         base_url: urls.public("sim/wechatpay/")?,
         notify_targets: crate::simkit::NotifyTargets::Under(urls.internal.clone()),
         exchange_rates: simulator::default_exchange_rates(),
     };
     Ok((config, sim))
+}
+
+/// `getBrandWCPayRequest`'s parameters for `prepay_id`, signed (`paySign`).
+pub fn pay_request(config: &WeChatConfig, prepay_id: &str, time_stamp: &str) -> Fields {
+    let mut p = Fields::new();
+    p.insert("appId".into(), config.appid.clone());
+    p.insert("timeStamp".into(), time_stamp.to_owned());
+    p.insert("nonceStr".into(), nonce());
+    p.insert("package".into(), format!("prepay_id={prepay_id}"));
+    p.insert("signType".into(), config.sign_type.code().to_owned());
+    let pay_sign = sign::sign(&p, config.sign_type, &config.api_key);
+    p.insert("paySign".into(), pay_sign);
+    p
 }
 
 /// WeChat amounts are integers in minor units.
@@ -450,7 +548,59 @@ impl Channel for WeChatConnector {
         }))
     }
 
+    fn payer_sign_in(&self, back: &Url, state: &str) -> Option<Url> {
+        self.config.oauth.app_secret.as_ref()?;
+        let mut url = self.config.oauth.authorize_url.clone();
+        url.query_pairs_mut()
+            .append_pair("appid", &self.config.appid)
+            .append_pair("redirect_uri", back.as_str())
+            .append_pair("response_type", "code")
+            .append_pair("scope", "snsapi_base")
+            .append_pair("state", state);
+        url.set_fragment(Some("wechat_redirect"));
+        Some(url)
+    }
+
+    /// `sns/oauth2/access_token`: the `openid` a sign-in `code` names (docs/wechatpay.md).
+    async fn payer_id(&self, code: &str) -> Result<String, ChannelError> {
+        let secret = self.config.oauth.app_secret.as_ref().ok_or_else(|| {
+            ChannelError::Config("[wechatpay] app_secret is not configured".into())
+        })?;
+        let mut url = self.config.oauth.token_url.clone();
+        url.query_pairs_mut()
+            .append_pair("appid", &self.config.appid)
+            .append_pair("secret", secret.expose_secret())
+            .append_pair("code", code)
+            .append_pair("grant_type", "authorization_code");
+        let answer: serde_json::Value = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| ChannelError::unreachable("WeChat", e))?
+            .json()
+            .await
+            .map_err(|e| ChannelError::upstream_from("WeChat sign-in answer unreadable", e))?;
+        match answer.get("openid").and_then(|v| v.as_str()) {
+            Some(openid) if !openid.is_empty() => Ok(openid.to_owned()),
+            _ => Err(ChannelError::upstream(format!(
+                "WeChat sign-in: {} {}",
+                answer
+                    .get("errcode")
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+                answer
+                    .get("errmsg")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("no openid")
+            ))),
+        }
+    }
+
     async fn start(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
+        if payment.flow == Flow::InWallet {
+            return self.start_in_wechat(payment).await;
+        }
         let mweb = payment.flow == Flow::Browser(Device::Mobile);
         let mut f = self.base(&payment.channel_ids);
         let fields = [
@@ -616,6 +766,28 @@ impl Channel for WeChatConnector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn without_the_official_accounts_secret_no_buyer_is_signed_in_inside_wechat() {
+        let public = Url::parse("http://127.0.0.1:1/").unwrap();
+        let (mut config, _) = sandbox(&public, SignType::Md5, 1.0).unwrap();
+        let back = public.join("checkout/x/wechat").unwrap();
+        let with = WeChatConnector::new(config.clone()).unwrap();
+        let url = with.payer_sign_in(&back, "A1").unwrap();
+        let query: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
+        assert_eq!(
+            (
+                query["appid"].as_str(),
+                query["scope"].as_str(),
+                query["state"].as_str()
+            ),
+            (testkeys::APPID, "snsapi_base", "A1")
+        );
+        assert_eq!(query["redirect_uri"], back.as_str());
+        config.oauth.app_secret = None;
+        let without = WeChatConnector::new(config).unwrap();
+        assert!(without.payer_sign_in(&back, "A1").is_none());
+    }
 
     #[test]
     fn messages_round_trip_through_xml() {

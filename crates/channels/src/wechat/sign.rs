@@ -75,6 +75,22 @@ pub fn verify(fields: &Fields, api_key: &Secret) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn pay_sign_reproduces_wechats_published_jsapi_example() {
+        let params = fields(&[
+            ("appId", "wxd678efh567hg6787"),
+            ("nonceStr", "5K8264ILTKCH16CQ2502SI8ZNMTM67VS"),
+            ("package", "prepay_id=wx2017033010242291fcfe0db70013231072"),
+            ("signType", "MD5"),
+            ("timeStamp", "1490840662"),
+        ]);
+        let key = Secret::new("qazwsxedcrfvtgbyhnujmikolp111111");
+        assert_eq!(
+            sign(&params, SignType::Md5, &key),
+            "22D9B4E54AB1950F51E0649E8810ACD6"
+        );
+    }
+
     fn fields(pairs: &[(&str, &str)]) -> Fields {
         pairs
             .iter()

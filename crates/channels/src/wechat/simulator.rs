@@ -29,6 +29,9 @@ use crate::simkit::{
 };
 use crate::xml::escape;
 
+mod in_wechat;
+pub use in_wechat::BUYER_OPENID;
+
 /// WeChat's redelivery gaps (docs/wechatpay.md).
 const RETRY_GAPS: [Duration; 15] = [
     Duration::from_secs(15),
@@ -53,6 +56,8 @@ pub struct WeChatSimConfig {
     pub appid: String,
     pub mch_id: String,
     pub api_key: Secret,
+    /// The Official Account's AppSecret the code exchange checks.
+    pub app_secret: Secret,
     pub time_scale: f64,
     /// Where the simulator is reachable, ending in `/`.
     pub base_url: Url,
@@ -99,6 +104,8 @@ pub struct Order {
     pub prepay_id: String,
     pub code: String,
     pub trade_type: String,
+    /// The buyer a JSAPI order is for.
+    pub openid: Option<String>,
     pub sub_mch_id: String,
     pub body: String,
     pub total_fee: u64,
@@ -145,6 +152,8 @@ impl std::fmt::Debug for WeChatSimulator {
 struct Inner {
     config: WeChatSimConfig,
     orders: Mutex<HashMap<String, Order>>,
+    /// Sign-in codes not yet exchanged: code → (openid, when issued).
+    codes: Mutex<HashMap<String, (String, std::time::Instant)>>,
     notifier: Arc<Notifier>,
 }
 
@@ -165,6 +174,7 @@ impl WeChatSimulator {
             inner: Arc::new(Inner {
                 config,
                 orders: Mutex::new(HashMap::new()),
+                codes: Mutex::new(HashMap::new()),
                 notifier,
             }),
         }
@@ -183,6 +193,7 @@ impl WeChatSimulator {
             .route("/act/{prepay_id}", post(act))
             .route("/control", post(control))
             .route("/orders/{out_trade_no}", get(order_state))
+            .merge(in_wechat::routes())
             .with_state(self.clone())
     }
 
@@ -281,7 +292,10 @@ impl WeChatSimulator {
             "MWEB" => {
                 required("scene_info")?;
             }
-            "JSAPI" | "APP" => return Err(("NOAUTH", "this simulator serves NATIVE and MWEB")),
+            "JSAPI" => {
+                required("openid")?;
+            }
+            "APP" => return Err(("NOAUTH", "this simulator serves NATIVE, MWEB and JSAPI")),
             _ => return Err(("PARAM_ERROR", "trade_type is invalid")),
         }
         let mut orders = lock(&self.inner.orders);
@@ -308,6 +322,7 @@ impl WeChatSimulator {
                     code: digits(10),
                     out_trade_no: out_trade_no.clone(),
                     trade_type,
+                    openid: get("openid"),
                     sub_mch_id: get("sub_mch_id").unwrap_or_default(),
                     body,
                     total_fee,
@@ -327,7 +342,9 @@ impl WeChatSimulator {
         let mut extra = Fields::new();
         extra.insert("trade_type".into(), order.trade_type.clone());
         extra.insert("prepay_id".into(), order.prepay_id.clone());
-        if order.trade_type == "NATIVE" {
+        if order.trade_type == "JSAPI" {
+            // The page inside WeChat asks the app to pay prepay_id: nothing more to give.
+        } else if order.trade_type == "NATIVE" {
             extra.insert(
                 "code_url".into(),
                 format!("weixin://wxpay/bizpayurl?pr={}", order.code),
@@ -575,7 +592,13 @@ impl WeChatSimulator {
             ("appid", self.config().appid.clone()),
             ("mch_id", self.config().mch_id.clone()),
             ("sub_mch_id", order.sub_mch_id.clone()),
-            ("openid", "oSimOpenId0000000000000000001".to_owned()),
+            (
+                "openid",
+                order
+                    .openid
+                    .clone()
+                    .unwrap_or_else(|| "oSimOpenId0000000000000000001".to_owned()),
+            ),
             ("trade_type", order.trade_type.clone()),
             ("bank_type", "CFT".to_owned()),
             ("out_trade_no", order.out_trade_no.clone()),
@@ -839,6 +862,10 @@ impl SimulatedWallet for WeChatSimulator {
     }
 
     /// Our `unifiedorder` opened the order here: the buyer pays or fails it.
+    fn buyer(&self) -> Option<&'static str> {
+        Some(BUYER_OPENID)
+    }
+
     fn complete_as_buyer(
         &self,
         out_trade_no: &str,

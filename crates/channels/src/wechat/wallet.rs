@@ -8,7 +8,7 @@ use url::Url;
 
 use super::sign::SignType;
 use super::simulator::WeChatSimulator;
-use super::{WeChatConfig, WeChatConnector, testkeys};
+use super::{WeChatConfig, WeChatConnector, WeChatOAuth, testkeys};
 use crate::registry::{
     MaskedString, SandboxOptions, Sandboxed, TestKeyFiles, Wallet, live, read_file, toml_string,
     with_trailing_slash,
@@ -51,6 +51,14 @@ pub struct Section {
     /// scanning a QR code would, linked from the QR page.
     #[serde(default)]
     pub test_scan_url: Option<String>,
+    /// The Official Account's AppSecret (of `appid`): WeChat signs a buyer in inside its
+    /// browser with it, for REST `weixin/public-pay`. Without it that route is refused.
+    #[serde(default)]
+    pub app_secret: Option<MaskedString>,
+    /// Only for a simulated WeChat Pay: its sign-in page, code exchange and JavaScript
+    /// bridge, in place of WeChat's.
+    #[serde(default)]
+    pub test_oauth_base: Option<String>,
 }
 
 impl Section {
@@ -93,7 +101,26 @@ impl Section {
                 .transpose()
                 .map_err(|e| bad(&format!("test_scan_url: {e}")))?,
             client_identity_pem,
+            oauth: self.oauth()?,
             test_mode: false,
+        })
+    }
+
+    /// WeChat's sign-in endpoints, or a simulator's under `test_oauth_base`.
+    fn oauth(&self) -> Result<WeChatOAuth, ChannelError> {
+        let secret = self.app_secret.as_ref().map(|s| s.0.clone());
+        let Some(base) = &self.test_oauth_base else {
+            return WeChatOAuth::live(secret);
+        };
+        let base = with_trailing_slash(
+            Url::parse(base)
+                .map_err(|e| ChannelError::Config(format!("[wechatpay] test_oauth_base: {e}")))?,
+        );
+        Ok(WeChatOAuth {
+            authorize_url: url_under(&base, "connect/oauth2/authorize")?,
+            token_url: url_under(&base, "sns/oauth2/access_token")?,
+            app_secret: secret,
+            bridge_script: Some(url_under(&base, "jsbridge.js")?),
         })
     }
 }
@@ -119,13 +146,17 @@ fn simulated_section(base: &Url, _keys: &TestKeyFiles) -> String {
          api_key = {api_key}\n\
          sign_type = \"HMAC-SHA256\"\n\
          server_ip = \"127.0.0.1\"\n\
-         test_scan_url = {scan}\n",
+         test_scan_url = {scan}\n\
+         app_secret = {app_secret}\n\
+         test_oauth_base = {oauth}\n",
         api = toml_string(&format!("{base}sim/wechatpay/")),
         appid = toml_string(testkeys::APPID),
         mch_id = toml_string(testkeys::MCH_ID),
         sub_mch_id = toml_string(testkeys::SUB_MCH_ID),
         api_key = toml_string(testkeys::API_KEY),
         scan = toml_string(&format!("{base}sim/wechatpay/scan")),
+        app_secret = toml_string(testkeys::APP_SECRET),
+        oauth = toml_string(&format!("{base}sim/wechatpay/")),
     )
 }
 
@@ -145,6 +176,8 @@ mod tests {
             server_ip: "203.0.113.9".into(),
             client_identity_file: None,
             test_scan_url: None,
+            app_secret: None,
+            test_oauth_base: None,
         };
         let public = Url::parse("https://pay.example.com/").unwrap();
         let err = section.connector(&public).unwrap_err().to_string();

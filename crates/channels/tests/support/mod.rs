@@ -166,6 +166,7 @@ pub fn payment(
         expires_at: at.plus(Duration::from_secs(600)),
         return_url: Url::parse("https://shop.example/return").unwrap(),
         flow: Flow::Browser(device),
+        payer: None,
     }
 }
 

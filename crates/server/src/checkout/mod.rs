@@ -17,6 +17,7 @@ use crate::service::{ServiceError, Signing};
 use crate::state::AppState;
 
 pub mod i18n;
+pub mod in_wallet;
 pub mod pages;
 
 use i18n::{Lang, Strings};
@@ -246,6 +247,12 @@ fn wallet_response(
                 fields,
             },
         ),
+        // Only a payment inside the wallet's browser gets these (in_wallet.rs), never a
+        // checkout's.
+        StartAction::WalletBridge { .. } => {
+            tracing::error!(attempt_id = %attempt.id, "a checkout was answered for inside the wallet's browser");
+            StatusPage::internal(lang)
+        }
         StartAction::QrCode { content, test_link } => {
             let Some(svg) = qr_svg(&content) else {
                 tracing::error!(attempt_id = %attempt.id, "QR content does not fit a QR code");

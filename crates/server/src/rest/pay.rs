@@ -202,14 +202,46 @@ async fn pay(
 ) -> RestResult<PayResult> {
     let request = PayBody::read(state, body, kind)?;
     let amount = request.amount;
-    if !merchant.offers(method) || state.service.channels.for_method(method).is_none() {
+    let channel = state
+        .service
+        .channels
+        .for_method(method)
+        .filter(|_| merchant.offers(method));
+    let Some(channel) = channel else {
         return Err(RestError::new(
             StatusCode::CONFLICT,
             RestCode::NoChannel,
             format!("{} is not available for this merchant", method.name()),
         ));
+    };
+    // Inside WeChat the buyer must be signed in by WeChat first: a deployment without the
+    // Official Account's secret cannot (checked before anything is created).
+    if kind == OrderKind::InWallet
+        && channel
+            .payer_sign_in(&state.service.settings.public_url, "")
+            .is_none()
+    {
+        return Err(RestError::new(
+            StatusCode::CONFLICT,
+            RestCode::NoChannel,
+            format!(
+                "{} inside its own browser is not configured here ([wechatpay] app_secret)",
+                method.name()
+            ),
+        ));
     }
     let (order, attempt) = create(state, merchant, kind, method, request).await?;
+    if kind == OrderKind::InWallet {
+        tracing::info!(payment_id = %attempt.id, merchant_id = %merchant.id, kind = kind.code(), method = %method, amount = %amount, "REST payment created");
+        return ok(PayResult {
+            pay_info: state.service.in_wallet_url(&order.token).to_string(),
+            merchant_id: merchant.id.to_string(),
+            payment_id: attempt.id.to_string(),
+            amount: amount.to_string(),
+            biz_pay_order_id: None,
+            time_zone_id: None,
+        });
+    }
     let device = if kind == OrderKind::Web {
         Device::Desktop
     } else {
@@ -340,6 +372,28 @@ pub async fn weixin_h5_pay(
     body: JsonObject,
 ) -> RestResult<PayResult> {
     let route = (PaymentMethod::WeChatPay, OrderKind::Wap);
+    pay(&state, &authed.merchant, route, &body).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/pay/weixin/public-pay",
+    tag = "pay",
+    request_body = PayRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Open `payInfo` inside WeChat (an Official Account page): WeChat signs the buyer in, the page asks WeChat to pay, then returns to returnURL", body = Envelope<PayResult>),
+        (status = 400, description = "10005: a field is missing or malformed (the message names it)", body = Envelope<ErrorResult>),
+        (status = 401, description = "90000: missing, malformed, expired or invalid token", body = Envelope<ErrorResult>),
+        (status = 409, description = "20031: WeChat Pay (inside WeChat) is not available for this merchant or deployment", body = Envelope<ErrorResult>),
+    )
+)]
+pub async fn weixin_public_pay(
+    State(state): State<AppState>,
+    authed: Authed,
+    body: JsonObject,
+) -> RestResult<PayResult> {
+    let route = (PaymentMethod::WeChatPay, OrderKind::InWallet);
     pay(&state, &authed.merchant, route, &body).await
 }
 

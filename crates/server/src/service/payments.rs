@@ -24,6 +24,7 @@ use super::{Service, ServiceError, Signing};
 pub fn flow_of(order: &Order, device: Device) -> Flow {
     match order.kind {
         OrderKind::ActivePay | OrderKind::Qr => Flow::MerchantQr,
+        OrderKind::InWallet => Flow::InWallet,
         OrderKind::H5Pay => Flow::Browser(Device::Mobile),
         OrderKind::Checkout | OrderKind::Wap | OrderKind::Web => Flow::Browser(device),
     }
@@ -136,6 +137,11 @@ impl Service {
         self.public(&format!("checkout/{token}"))
     }
 
+    /// The page a buyer inside the wallet's own browser opens (REST `weixin/public-pay`).
+    pub fn in_wallet_url(&self, token: &CheckoutToken) -> Url {
+        self.public(&format!("checkout/{token}/wechat"))
+    }
+
     pub fn return_url(&self, token: &CheckoutToken, attempt: &ottgate_core::AttemptId) -> Url {
         self.public(&format!("checkout/{token}/return/{attempt}"))
     }
@@ -219,6 +225,20 @@ impl Service {
         attempt: &Attempt,
         device: Device,
     ) -> Result<PaymentStart, StartError> {
+        self.open_wallet_for(order, merchant, attempt, device, None)
+            .await
+    }
+
+    /// [`Self::open_wallet`] for a buyer the wallet's own browser has named (`payer`:
+    /// WeChat's openid, for an in-wallet payment).
+    pub async fn open_wallet_for(
+        &self,
+        order: &Order,
+        merchant: &Merchant,
+        attempt: &Attempt,
+        device: Device,
+        payer: Option<String>,
+    ) -> Result<PaymentStart, StartError> {
         let channel = self.channel_for(merchant, attempt.method)?;
         let start = StartPayment {
             attempt_id: attempt.id.clone(),
@@ -231,6 +251,7 @@ impl Service {
             expires_at: order.expires_at,
             return_url: self.return_url(&order.token, &attempt.id),
             flow: flow_of(order, device),
+            payer,
             channel_ids: merchant.channel_ids.clone(),
         };
         Ok(channel.start(&start).await?)

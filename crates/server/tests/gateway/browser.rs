@@ -310,3 +310,39 @@ async fn a_buyer_pays_with_unionpay_in_headless_chromium() {
     assert_eq!(callback.bizpay_order_id.len(), 21, "UnionPay's queryId");
     c.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_buyer_inside_wechat_pays_a_public_pay_link_in_headless_chromium() {
+    let t = TestGateway::start().await;
+    let token = t.rest().token().await.unwrap();
+    let (status, answer) = t
+        .rest_raw(
+            "api/v1/pay/weixin/public-pay",
+            Some(&token),
+            t.pay_body(Some("browser-wx-1")),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let (_driver, c) = start_driver().await;
+    // WeChat signs the buyer in and back; the page's script asks the (simulated) app to
+    // pay, which asks the buyer.
+    c.goto(answer["result"]["payInfo"].as_str().unwrap())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while c.get_alert_text().await.is_err() {
+        assert!(Instant::now() < deadline, "WeChat never asked the buyer");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    c.accept_alert().await.unwrap();
+    let landed = wait_for_url(&c, |u| u.path() == "/return").await;
+    let params = t.client.verify_redirect(landed.query().unwrap()).unwrap();
+    assert!(params.is_success());
+    assert_eq!(params.out_trade_no, "browser-wx-1");
+    let callback = t
+        .client
+        .verify_callback(&t.receiver.wait_for(1).await[0])
+        .unwrap();
+    assert_eq!(callback.order_id, params.trade_no);
+    c.close().await.unwrap();
+}

@@ -133,6 +133,8 @@ async fn no_answer_callback_or_redirect_carries_a_null() {
     rest(&t, "api/v1/pay/alipay/web-pay", body.clone()).await;
     body["reference"] = "NN-X".into();
     rest(&t, "api/v1/pay/weixin/h5-pay", body.clone()).await;
+    body["reference"] = "NN-P".into();
+    rest(&t, "api/v1/pay/weixin/public-pay", body.clone()).await;
     body["reference"] = "NN-Q".into();
     let qr = rest(&t, "api/v1/pay/weixin/active-pay", body).await;
     let qr_payment = qr["result"]["paymentId"].as_str().unwrap().to_owned();

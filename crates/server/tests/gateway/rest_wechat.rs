@@ -1,11 +1,12 @@
-//! The REST WeChat Pay routes (`/api/v1/pay/weixin/active-pay`, `/h5-pay`) through the
+//! The REST WeChat Pay routes (`/api/v1/pay/weixin/active-pay`, `/h5-pay`, `/public-pay`)
+//! through the
 //! simulated WeChat Pay: create, pay, callback, status query, refund, Idempotency-Key, and
 //! bad input refused by name. All through real HTTP.
 
 use ottgate_testkit::Fetch;
 use serde_json::{Value, json};
 
-use crate::harness::{TestGateway, act_at_wechat, pay_at_wallet};
+use crate::harness::{TestGateway, act_at_wechat, attribute, location, pay_at_wallet};
 
 async fn token(t: &TestGateway) -> String {
     t.rest().token().await.unwrap()
@@ -177,4 +178,98 @@ async fn bad_input_on_the_wechat_routes_is_refused_by_name_and_makes_nothing() {
             .contains("returnURL is required")
     );
     assert_eq!(orders(&t).await, before, "nothing was created");
+}
+
+/// What WeChat's JavaScript bridge posts for `getBrandWCPayRequest`: the page's signed
+/// parameters, and the buyer's choice.
+async fn bridge(t: &TestGateway, params: &Value, action: &str) -> String {
+    let mut body = params.clone();
+    body["action"] = action.into();
+    let r = t.post("sim/wechatpay/jsapi/pay").json(&body).fetch().await;
+    let answer: Value = r.json().await.unwrap();
+    answer["err_msg"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn public_pay_signs_the_buyer_in_inside_wechat_and_pays_through_the_bridge() {
+    let t = TestGateway::start().await;
+    let body = t.pay_body(Some("WX-PUB-1"));
+    let (status, answer) = post(&t, "api/v1/pay/weixin/public-pay", body).await;
+    assert_eq!(status, 200, "{answer}");
+    let pay_info = answer["result"]["payInfo"].as_str().unwrap().to_owned();
+    let payment_id = answer["result"]["paymentId"].as_str().unwrap().to_owned();
+    assert!(
+        pay_info.starts_with(t.base.join("checkout/").unwrap().as_str()),
+        "{pay_info}"
+    );
+
+    // Opened inside WeChat: WeChat signs the buyer in (snsapi_base) and sends them back.
+    let sign_in = location(&t.http.get(&pay_info).fetch().await);
+    assert!(
+        sign_in.contains("/sim/wechatpay/connect/oauth2/authorize?"),
+        "{sign_in}"
+    );
+    assert!(sign_in.contains("scope=snsapi_base") && sign_in.ends_with("#wechat_redirect"));
+    let back = location(&t.http.get(&sign_in).fetch().await);
+    assert!(
+        back.starts_with(&pay_info) && back.contains("code="),
+        "{back}"
+    );
+    let page = t.http.get(&back).fetch().await;
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let page = page.text().await.unwrap();
+    assert!(csp.contains("/sim/wechatpay/jsbridge.js"), "{csp}");
+    let params: Value =
+        serde_json::from_str(&attribute(&page, "wallet-card", "data-params")).unwrap();
+    let next = attribute(&page, "wallet-card", "data-next");
+    assert!(
+        params["package"]
+            .as_str()
+            .unwrap()
+            .starts_with("prepay_id="),
+        "{params}"
+    );
+    // The spent code again signs the buyer in once more instead of failing.
+    let reloaded = location(&t.http.get(&back).fetch().await);
+    assert!(reloaded.contains("connect/oauth2/authorize"), "{reloaded}");
+
+    // WeChat checks paySign: a tampered one pays nothing.
+    let mut forged = params.clone();
+    forged["package"] = "prepay_id=wx000".into();
+    assert_eq!(
+        bridge(&t, &forged, "pay").await,
+        "get_brand_wcpay_request:fail"
+    );
+    assert_eq!(
+        t.rest()
+            .status_query(&payment_id)
+            .await
+            .unwrap()
+            .payment_status,
+        "init"
+    );
+    assert_eq!(
+        bridge(&t, &params, "cancel").await,
+        "get_brand_wcpay_request:cancel"
+    );
+    assert_eq!(
+        bridge(&t, &params, "pay").await,
+        "get_brand_wcpay_request:ok"
+    );
+
+    // The page goes on to the return, which sends the buyer to returnURL, signed.
+    let landed = location(&t.http.get(&next).fetch().await);
+    let query = landed.split_once('?').unwrap().1;
+    let returned = t.client.verify_redirect(query).unwrap();
+    assert_eq!(
+        (returned.trade_no.as_str(), returned.out_trade_no.as_str()),
+        (payment_id.as_str(), "WX-PUB-1")
+    );
+    paid_then_refunded(&t, &payment_id, 1).await;
+    // Opened again once paid: straight to the result, no second sign-in.
+    assert_eq!(location(&t.http.get(&pay_info).fetch().await), next);
 }
