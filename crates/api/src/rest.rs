@@ -129,6 +129,57 @@ pub struct PayResult {
     pub time_zone_id: Option<String>,
 }
 
+/// `POST /api/v1/pay/alipay/inapp-pay`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InAppPayRequest {
+    /// OTT Pay marks it required without saying what it is (the buyer's id in the
+    /// merchant's app, as integrations send it); ottgate takes it as optional and keeps it
+    /// nowhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// Cents, as a string.
+    pub amount: String,
+    #[serde(rename = "callbackURL")]
+    pub callback_url: String,
+    /// The merchant's sale number, at most 32 characters; echoed by refunds' `saleNumber`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_number: Option<String>,
+    /// At most 128 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remark: Option<String>,
+    /// ottgate extension, as on the other pay routes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// What `alipay/inapp-pay` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InAppPayResult {
+    /// A JSON object of the signed `mobile.securitypay.pay` parameters, as one string:
+    /// what the merchant's app hands Alipay's app SDK.
+    pub pay_sign: String,
+    /// In the currency's units with two decimals (`"10.00"`), as OTT Pay shows it.
+    pub amount: String,
+    pub payment_id: String,
+    pub merchant_id: String,
+}
+
+/// What `unionpay/inapp-secure-pay` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecurePayResult {
+    pub payment_id: String,
+    /// Always `UTF-8`.
+    pub encoding: String,
+    pub merchant_id: String,
+    /// UnionPay's transaction number, for the merchant's app to hand UnionPay's app SDK.
+    pub tn: String,
+    /// Cents.
+    pub amount: String,
+}
+
 /// `POST /api/v1/payment/status-query`
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

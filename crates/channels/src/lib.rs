@@ -70,6 +70,9 @@ pub enum Flow {
     /// page asks the wallet's app to pay, for the buyer it signed in
     /// ([`StartPayment::payer`]).
     InWallet,
+    /// The merchant's own phone app hands the wallet's app SDK what we answer (REST
+    /// `alipay/inapp-pay`, `unionpay/inapp-secure-pay`): no browser is involved.
+    App,
 }
 
 /// What a connector needs to start paying one attempt.
@@ -117,6 +120,9 @@ pub enum StartAction {
         params: Vec<(String, String)>,
         bridge_script: Option<Url>,
     },
+    /// For the merchant's app to hand the wallet's app SDK: Alipay's signed
+    /// `mobile.securitypay.pay` parameters, UnionPay's `tn`.
+    AppSdk { params: Vec<(String, String)> },
 }
 
 impl StartAction {
@@ -152,7 +158,17 @@ impl PaymentStart {
         match &self.action {
             StartAction::QrCode { content, .. } => Some(content.clone()),
             StartAction::Redirect(url) => Some(url.to_string()),
-            StartAction::PostForm { .. } | StartAction::WalletBridge { .. } => None,
+            StartAction::PostForm { .. }
+            | StartAction::WalletBridge { .. }
+            | StartAction::AppSdk { .. } => None,
+        }
+    }
+
+    /// What the merchant's app hands the wallet's app SDK, for a [`Flow::App`] payment.
+    pub fn app_params(&self) -> Option<&[(String, String)]> {
+        match &self.action {
+            StartAction::AppSdk { params } => Some(params),
+            _ => None,
         }
     }
 }

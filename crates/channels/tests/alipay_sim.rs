@@ -276,3 +276,69 @@ async fn injected_faults_reach_the_wire() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_app_payment_is_signed_for_the_sdk_opened_by_alipays_app_paid_and_notified() {
+    let mut w = world(SignType::Rsa2).await;
+    let attempt = AttemptId::generate(SystemClock.now());
+    let mut app = payment(&attempt, Device::Mobile);
+    app.flow = Flow::App;
+    let start = w.connector.start(&app).await.unwrap();
+    let params: Params = start.app_params().unwrap().iter().cloned().collect();
+    assert_eq!(params["service"], "mobile.securitypay.pay");
+    assert_eq!(
+        (
+            params["forex_biz"].as_str(),
+            params["payment_type"].as_str()
+        ),
+        ("FP", "1")
+    );
+    assert_eq!(params["seller_id"], params["partner"]);
+    assert_eq!(params["it_b_pay"], "10m", "the payment's 600 s to pay");
+    assert_eq!(
+        (params["total_fee"].as_str(), params["currency"].as_str()),
+        ("12.34", "CAD")
+    );
+    assert!(params.contains_key("sign") && params["sign_type"] == "RSA2");
+    assert!(start.redirect_url().is_none() && start.scannable().is_none());
+
+    // The merchant's app hands the SDK the JSON string; Alipay's app opens it.
+    let pay_sign = serde_json::to_string(&params).unwrap();
+    let opened = w
+        .http
+        .post(w.base.join("sim/alipay/app/pay").unwrap())
+        .body(pay_sign.clone())
+        .fetch()
+        .await;
+    assert_eq!(opened.status(), 200);
+    let page = opened.text().await.unwrap();
+    assert!(page.contains("App") && page.contains("12.34 CAD"), "{page}");
+    // A parameter changed after signing is refused.
+    let mut tampered = params.clone();
+    tampered.insert("total_fee".into(), "0.01".into());
+    let refused = w
+        .http
+        .post(w.base.join("sim/alipay/app/pay").unwrap())
+        .body(serde_json::to_string(&tampered).unwrap())
+        .fetch()
+        .await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("ILLEGAL_SIGN"));
+
+    // Paid in the app: no browser to send back, the notification as for any trade.
+    let paid = at_cashier(&w, &attempt, "pay").await;
+    assert_eq!(paid.status(), 200);
+    let notice = next_notice(&mut w).await;
+    assert!(w.connector.verify(&notice));
+    assert!(matches!(
+        Notice::read(&notice).unwrap(),
+        Notice::Trade { status: TradeStatus::Finished, out_trade_no, .. } if out_trade_no == attempt.as_str()
+    ));
+    assert!(matches!(
+        w.connector
+            .query(&support::query(&attempt, SystemClock.now()))
+            .await
+            .unwrap(),
+        QueryResult::Paid { .. }
+    ));
+}

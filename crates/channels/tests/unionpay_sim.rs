@@ -373,3 +373,66 @@ async fn notifications_are_resent_until_answered_with_200_and_faults_reach_the_w
         }
     }
 }
+
+#[tokio::test]
+async fn an_app_purchase_gets_a_tn_is_paid_in_unionpays_app_and_refunded() {
+    let mut w = world().await;
+    let at = SystemClock.now();
+    let attempt = AttemptId::generate(at);
+    let mut app = payment(&attempt, Device::Mobile, at);
+    app.flow = ottgate_channels::Flow::App;
+    let start = w.connector.start(&app).await.unwrap();
+    let params = start.app_params().unwrap();
+    let [(name, tn)] = params else {
+        panic!("{params:?}")
+    };
+    assert_eq!(name, "tn");
+    assert!(
+        tn.len() == 21 && tn.bytes().all(|b| b.is_ascii_digit()),
+        "{tn}"
+    );
+    // Asking again for the same purchase finds the same tn.
+    let again = w.connector.start(&app).await.unwrap();
+    assert_eq!(again.app_params(), Some(params));
+
+    // The merchant's app hands UnionPay's SDK the tn: the app shows the purchase.
+    let opened = w
+        .http
+        .get(w.base.join(&format!("sim/unionpay/app/{tn}")).unwrap())
+        .fetch()
+        .await;
+    assert_eq!(opened.status(), 200);
+    let page = opened.text().await.unwrap();
+    assert!(page.contains("App") && page.contains("12.34 CAD"), "{page}");
+    let unknown = w
+        .http
+        .get(w.base.join("sim/unionpay/app/999").unwrap())
+        .fetch()
+        .await;
+    assert_eq!(unknown.status(), 400);
+
+    // Paid in the app: the buyer stays there; the notification is the result.
+    let paid = press(&w, &attempt, "pay").await;
+    assert_eq!(paid.status(), 200);
+    assert!(paid.text().await.unwrap().contains("unionpay-done"));
+    let n = next_notice(&mut w).await;
+    assert!(w.connector.verify(&n));
+    let Notice::Payment {
+        query_id,
+        resp_code,
+        ..
+    } = Notice::read(&n).unwrap()
+    else {
+        panic!("{n:?}")
+    };
+    assert_eq!(resp_code, "00");
+    assert!(matches!(
+        w.connector.query(&query_of(&attempt, at)).await.unwrap(),
+        QueryResult::Paid { .. }
+    ));
+    let refund = support::refund(&attempt, &query_id, 1234);
+    assert_eq!(
+        w.connector.refund(&refund).await.unwrap(),
+        RefundResult::Pending
+    );
+}

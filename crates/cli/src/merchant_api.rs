@@ -5,7 +5,8 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use ottgate_client::{
-    ActivePayRequest, Client, H5PayRequest, PayRequest, PrepayInitRequest, RestClient, SignKey,
+    ActivePayRequest, Client, H5PayRequest, InAppPayRequest, PayRequest, PrepayInitRequest,
+    RestClient, SignKey,
 };
 use serde::Serialize;
 
@@ -110,6 +111,18 @@ pub enum Pay {
     /// REST weixin/active-pay: a WeChat Pay QR code; prints payInfo and paymentId and draws
     /// the code on stderr.
     WechatQr(RestQrPay),
+    /// REST alipay/inapp-pay: Alipay in your app; prints paySign (what your app hands
+    /// Alipay's app SDK) and paymentId.
+    AlipayApp {
+        #[command(flatten)]
+        pay: RestQrPay,
+        /// Your sale number (at most 32 characters).
+        #[arg(long)]
+        sale_number: Option<String>,
+    },
+    /// REST unionpay/inapp-secure-pay: UnionPay in your app; prints tn (what your app hands
+    /// UnionPay's app SDK) and paymentId.
+    UnionpayApp(RestQrPay),
     /// ACTIVEPAY: a QR code for the buyer to scan with the wallet's app; prints the answer
     /// (code_url, order_id) and draws the code on stderr.
     Qr {
@@ -196,6 +209,17 @@ pub struct Which {
     reference: Option<String>,
 }
 
+/// The request of a REST pay route without a returnURL.
+fn without_return(p: RestQrPay) -> PayRequest {
+    PayRequest {
+        amount: p.amount,
+        callback_url: p.callback_url,
+        return_url: String::new(),
+        remark: p.remark,
+        reference: p.reference,
+    }
+}
+
 fn print(value: &impl Serialize) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -251,14 +275,25 @@ pub async fn pay(credentials: &Credentials, command: Pay) -> Result<()> {
                 .weixin_public_pay(&rest_request(p))
                 .await?,
         ),
-        Pay::WechatQr(p) => {
-            let request = PayRequest {
-                amount: p.amount,
-                callback_url: p.callback_url,
-                return_url: String::new(),
-                remark: p.remark,
-                reference: p.reference,
+        Pay::AlipayApp { pay, sale_number } => {
+            let request = InAppPayRequest {
+                user_id: None,
+                amount: pay.amount,
+                callback_url: pay.callback_url,
+                sale_number,
+                remark: pay.remark,
+                reference: pay.reference,
             };
+            print(&credentials.rest()?.alipay_in_app_pay(&request).await?)
+        }
+        Pay::UnionpayApp(p) => print(
+            &credentials
+                .rest()?
+                .unionpay_in_app_pay(&without_return(p))
+                .await?,
+        ),
+        Pay::WechatQr(p) => {
+            let request = without_return(p);
             let answer = credentials.rest()?.weixin_active_pay(&request).await?;
             print(&answer)?;
             eprintln!("{}", draw_qr(&answer.pay_info)?);

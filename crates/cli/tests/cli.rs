@@ -509,6 +509,46 @@ async fn pay_query_and_refund_from_the_shell_through_both_apis() {
         public["payInfo"].as_str().unwrap().ends_with("/wechat"),
         "{public}"
     );
+    let alipay_app = json_of(&run(as_merchant(&server, &c).args([
+        "pay",
+        "alipay-app",
+        "--amount",
+        "500",
+        "--callback-url",
+        &callback,
+        "--sale-number",
+        "S-1",
+    ])));
+    assert!(
+        alipay_app["paySign"]
+            .as_str()
+            .unwrap()
+            .contains("mobile.securitypay.pay"),
+        "{alipay_app}"
+    );
+    let unionpay_app = json_of(&run(as_merchant(&server, &c).args([
+        "pay",
+        "unionpay-app",
+        "--amount",
+        "400",
+        "--callback-url",
+        &callback,
+    ])));
+    assert_eq!(unionpay_app["encoding"], "UTF-8", "{unionpay_app}");
+    for (paid, method) in [(&alipay_app, "ALIPAY"), (&unionpay_app, "UNIONPAY")] {
+        let payment_id = paid["paymentId"].as_str().unwrap();
+        let outcome = serde_json::json!({"outcome": "paid"});
+        sandbox_complete(&server.base, &format!("payments/{payment_id}"), outcome).await;
+        let q = json_of(&run(as_merchant(&server, &c).args([
+            "query",
+            "--payment-id",
+            payment_id,
+        ])));
+        assert_eq!(
+            (q["paymentStatus"].as_str(), q["paymentMethod"].as_str()),
+            (Some("success"), Some(method))
+        );
+    }
     for paid in [&qr, &h5, &public] {
         let payment_id = paid["paymentId"].as_str().unwrap();
         let outcome = serde_json::json!({"outcome": "paid"});

@@ -29,8 +29,8 @@ pub use ottgate_api::prepay::{
 };
 pub use ottgate_api::redirect::RedirectParams;
 pub use ottgate_api::rest::{
-    EventItem, EventsResult, PayRequest, PayResult, PaymentStatusResult, RedeliverResult,
-    RefundResult, TokenResult,
+    EventItem, EventsResult, InAppPayRequest, InAppPayResult, PayRequest, PayResult,
+    PaymentStatusResult, RedeliverResult, RefundResult, SecurePayResult, TokenResult,
 };
 pub use ottgate_api::{EnvelopeRequest, EnvelopeResponse, RspCode};
 pub use ottgate_envelope::{Fields, OpenError, SignKey};

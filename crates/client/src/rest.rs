@@ -1,9 +1,9 @@
 //! The REST API v1 client: token handling plus one method per endpoint.
 
 use ottgate_api::rest::{
-    Envelope, ErrorResult, EventsResult, PayRequest, PayResult, PaymentStatusResult,
-    RedeliverResult, RefundRequest, RefundResult, StatusQueryByReferenceRequest,
-    StatusQueryRequest, TokenRequest, TokenResult,
+    Envelope, ErrorResult, EventsResult, InAppPayRequest, InAppPayResult, PayRequest, PayResult,
+    PaymentStatusResult, RedeliverResult, RefundRequest, RefundResult, SecurePayResult,
+    StatusQueryByReferenceRequest, StatusQueryRequest, TokenRequest, TokenResult,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -215,6 +215,25 @@ impl RestClient {
     /// `payInfo` is the page to open there.
     pub async fn weixin_public_pay(&self, request: &PayRequest) -> Result<PayResult, ClientError> {
         self.call("api/v1/pay/weixin/public-pay", request).await
+    }
+
+    /// `POST /api/v1/pay/alipay/inapp-pay`: Alipay in the merchant's app; `paySign` is what
+    /// the app hands Alipay's app SDK.
+    pub async fn alipay_in_app_pay(
+        &self,
+        request: &InAppPayRequest,
+    ) -> Result<InAppPayResult, ClientError> {
+        self.call("api/v1/pay/alipay/inapp-pay", request).await
+    }
+
+    /// `POST /api/v1/pay/unionpay/inapp-secure-pay`: UnionPay in the merchant's app; `tn`
+    /// is what the app hands UnionPay's app SDK. `return_url` is not used (leave it empty).
+    pub async fn unionpay_in_app_pay(
+        &self,
+        request: &PayRequest,
+    ) -> Result<SecurePayResult, ClientError> {
+        self.call("api/v1/pay/unionpay/inapp-secure-pay", request)
+            .await
     }
 
     /// `POST /api/v1/payment/status-query`

@@ -115,6 +115,9 @@ pub enum OrderKind {
     /// REST `weixin/public-pay`: WeChat Pay inside WeChat's own browser, one attempt created
     /// up front; the wallet is opened once WeChat has signed the buyer in.
     InWallet,
+    /// REST `alipay/inapp-pay`, `unionpay/inapp-secure-pay`: the merchant's phone app hands
+    /// the wallet's app SDK what the gateway answers; one attempt created up front.
+    App,
     /// Envelope `ACTIVEPAY`: a QR code the merchant shows, one attempt created up front.
     ActivePay,
     /// Envelope `H5PAY`: WeChat Pay in a phone browser, one attempt created up front.
@@ -131,6 +134,7 @@ impl OrderKind {
             OrderKind::H5Pay => "h5pay",
             OrderKind::Qr => "qr",
             OrderKind::InWallet => "inwallet",
+            OrderKind::App => "app",
         }
     }
 
@@ -143,6 +147,7 @@ impl OrderKind {
             OrderKind::H5Pay,
             OrderKind::Qr,
             OrderKind::InWallet,
+            OrderKind::App,
         ]
         .into_iter()
         .find(|k| k.code() == code)

@@ -172,6 +172,7 @@ impl AlipaySimulator {
             .route("/gateway.do", get(gateway_get).post(gateway_post))
             .route("/cashier/{out_trade_no}", post(cashier))
             .route("/qr/{code}", get(scanned))
+            .route("/app/pay", post(app_pay))
             .route("/control", post(control))
             .route("/trades/{out_trade_no}", get(trade_state))
             .with_state(self.clone())
@@ -221,12 +222,22 @@ impl AlipaySimulator {
     pub fn open(&self, params: &Params) -> Result<Trade, AlipayError> {
         let sign_type = self.authenticate(params)?;
         let service = params.get("service").cloned().unwrap_or_default();
-        let wap = match service.as_str() {
-            "create_forex_trade_wap" => true,
-            "create_forex_trade" => false,
+        let (wap, app) = match service.as_str() {
+            "create_forex_trade_wap" => (true, false),
+            "create_forex_trade" => (false, false),
+            "mobile.securitypay.pay" => (true, true),
             _ => return Err(AlipayError("ILLEGAL_SERVICE")),
         };
         let get = |name: &str| params.get(name).filter(|v| !v.is_empty()).cloned();
+        // An app payment names its seller (us) and the cross-border product.
+        if app
+            && (get("seller_id").as_ref() != Some(&self.config().partner)
+                || get("payment_type").as_deref() != Some("1")
+                || get("forex_biz").as_deref() != Some("FP")
+                || get("notify_url").is_none())
+        {
+            return Err(AlipayError("ILLEGAL_ARGUMENT"));
+        }
         let out_trade_no = get("out_trade_no")
             .filter(|v| v.len() <= 64)
             .ok_or(AlipayError("ILLEGAL_ARGUMENT"))?;
@@ -252,13 +263,14 @@ impl AlipaySimulator {
         let created = get("order_gmt_create")
             .and_then(|t| Timestamp::parse_beijing(&t))
             .unwrap_or_else(now);
-        let valid = match get("order_valid_time") {
-            Some(v) => v
+        let valid = match (get("order_valid_time"), get("it_b_pay")) {
+            (Some(v), _) => v
                 .parse::<u64>()
                 .ok()
                 .filter(|s| (61..=2_592_000).contains(s))
                 .ok_or(AlipayError("ILLEGAL_ARGUMENT"))?,
-            None => 12 * 3600,
+            (None, Some(t)) => it_b_pay_secs(&t).ok_or(AlipayError("ILLEGAL_ARGUMENT"))?,
+            (None, None) => 12 * 3600,
         };
         let mut trades = lock(&self.inner.trades);
         if let Some(existing) = trades.get(&out_trade_no) {
@@ -802,6 +814,19 @@ impl AlipaySimulator {
 }
 
 /// A trade number as Alipay writes them: the Beijing date, `22001`, fifteen digits.
+/// `it_b_pay`'s time to pay (`30m`, `2h`, `1d`; 1m to 15d), in seconds.
+fn it_b_pay_secs(value: &str) -> Option<u64> {
+    let (number, unit) = value.split_at(value.len().checked_sub(1)?);
+    let n: u64 = number.parse().ok().filter(|n| *n >= 1)?;
+    let secs = n * match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return None,
+    };
+    (secs <= 15 * 86_400).then_some(secs)
+}
+
 fn new_trade_no() -> String {
     let date = now().beijing_compact();
     format!("{}22001{}", date.get(..8).unwrap_or("20260101"), digits(15))
@@ -931,6 +956,8 @@ fn cashier_page(sim: &AlipaySimulator, trade: &Trade) -> Response {
         escape(&trade.currency),
         if trade.qr_code.is_some() {
             "In store (QR code)"
+        } else if trade.service == "mobile.securitypay.pay" {
+            "App"
         } else if trade.service.ends_with("_wap") {
             "Mobile (WAP)"
         } else {
@@ -981,6 +1008,25 @@ async fn cashier(
     }
 }
 
+/// What Alipay's app shows when a merchant's app hands its SDK an app payment: the body
+/// is the `paySign` string, a JSON object of the signed `mobile.securitypay.pay`
+/// parameters.
+async fn app_pay(State(sim): State<AlipaySimulator>, body: Bytes) -> Response {
+    let Some(params) = app_params(&body) else {
+        return error_page("ILLEGAL_ARGUMENT");
+    };
+    match sim.open(&params) {
+        Ok(trade) => cashier_page(&sim, &trade),
+        Err(e) => error_page(e.0),
+    }
+}
+
+/// The parameters of a `paySign` string (a JSON object of strings).
+fn app_params(body: &[u8]) -> Option<Params> {
+    let map: std::collections::BTreeMap<String, String> = serde_json::from_slice(body).ok()?;
+    Some(map.into_iter().collect())
+}
+
 /// What the buyer's Alipay app shows after scanning an in-store trade's QR code.
 async fn scanned(State(sim): State<AlipaySimulator>, Path(code): Path<String>) -> Response {
     match sim.by_qr_code(&code) {
@@ -1026,8 +1072,14 @@ impl SimulatedWallet for AlipaySimulator {
         start: Option<&crate::PaymentStart>,
         action: BuyerAction,
     ) -> Result<String, SimulatorError> {
-        if let Some(crate::StartAction::Redirect(url)) = start.map(|s| &s.action) {
-            self.open(&parse_form(url.query().unwrap_or_default().as_bytes()))?;
+        match start.map(|s| &s.action) {
+            Some(crate::StartAction::Redirect(url)) => {
+                self.open(&parse_form(url.query().unwrap_or_default().as_bytes()))?;
+            }
+            Some(crate::StartAction::AppSdk { params }) => {
+                self.open(&params.iter().cloned().collect())?;
+            }
+            _ => {}
         }
         let (notification, _) = self.settle(out_trade_no, action)?;
         let notification = notification

@@ -292,6 +292,51 @@ impl UnionPayConnector {
         })
     }
 
+    /// `appTransReq.do`: a purchase for UnionPay's app SDK, answered with its `tn`
+    /// (docs/unionpay.md, App payments).
+    async fn app_transaction(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
+        let mut f = self.base(
+            ("01", "01", ONLINE_BIZ_TYPE),
+            payment.attempt_id.as_str(),
+            payment.created_at,
+        );
+        let fields = [
+            ("channelType", "08".to_owned()),
+            ("txnAmt", payment.money.amount.minor().to_string()),
+            (
+                "currencyCode",
+                currency_code(payment.money.currency).to_owned(),
+            ),
+            ("backUrl", self.config.notify_url.to_string()),
+            ("payTimeout", payment.expires_at.beijing_compact()),
+        ];
+        f.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        let answer = self.call("appTransReq.do", f).await?;
+        let code = answer.get("respCode").map_or("", String::as_str);
+        if code != "00" {
+            return Err(ChannelError::upstream(format!(
+                "app purchase: {code} {}",
+                answer.get("respMsg").map_or("", String::as_str)
+            )));
+        }
+        if answer.get("orderId").map(String::as_str) != Some(payment.attempt_id.as_str()) {
+            return Err(ChannelError::upstream(
+                "app purchase answered about another order",
+            ));
+        }
+        let tn = answer
+            .get("tn")
+            .filter(|t| !t.is_empty())
+            .cloned()
+            .ok_or_else(|| ChannelError::upstream("app purchase: no tn"))?;
+        Ok(PaymentStart {
+            action: StartAction::AppSdk {
+                params: vec![("tn".to_owned(), tn)],
+            },
+            channel_order_id: None,
+        })
+    }
+
     /// `queryTrans.do` about transaction `order_id` sent at `txn_time`: `None` when
     /// UnionPay has no such transaction (`respCode=34`: not paid yet, or a request still
     /// travelling), else UnionPay's verified answer about exactly that order.
@@ -454,6 +499,7 @@ impl Channel for UnionPayConnector {
                     "UnionPay has no payment inside its own browser here".into(),
                 ));
             }
+            Flow::App => return self.app_transaction(payment).await,
         };
         let mut f = self.base(
             ("01", "01", ONLINE_BIZ_TYPE),

@@ -80,6 +80,9 @@ pub struct Transaction {
     pub biz_type: String,
     /// What the QR code of a QR purchase holds.
     pub qr_code: Option<String>,
+    /// The transaction number of an app purchase, which the merchant's app hands
+    /// UnionPay's app SDK.
+    pub tn: Option<String>,
     pub front_url: String,
     pub back_url: String,
     /// `None` until the buyer pays or fails; then UnionPay's result code.
@@ -161,6 +164,8 @@ impl UnionPaySimulator {
             .route("/gateway/api/frontTransReq.do", post(front))
             .route("/gateway/api/queryTrans.do", post(query))
             .route("/gateway/api/backTransReq.do", post(back))
+            .route("/gateway/api/appTransReq.do", post(app_purchase))
+            .route("/app/{tn}", get(app_opened))
             .route("/cashier/{order_id}", post(cashier))
             .route("/qr/{code}", get(scanned))
             .route("/control", post(control))
@@ -235,6 +240,21 @@ impl UnionPaySimulator {
 
     /// `frontTransReq.do`: the buyer's browser brings our signed purchase.
     pub fn open(&self, f: &Fields) -> Result<Transaction, UnionPayError> {
+        self.purchase(f, false)
+    }
+
+    /// `appTransReq.do`: our server asks for an app purchase; answered with its `tn` (the
+    /// same request again finds the same one).
+    pub fn apply_app(&self, f: &Fields) -> Result<Fields, UnionPayError> {
+        let txn = self.purchase(f, true)?;
+        let mut extra = Fields::new();
+        extra.insert("tn".into(), txn.tn.unwrap_or_default());
+        Ok(extra)
+    }
+
+    /// A purchase paid in the buyer's browser (`frontUrl` to come back to) or in UnionPay's
+    /// app (`app`: no `frontUrl`, a `tn` for the app SDK).
+    fn purchase(&self, f: &Fields, app: bool) -> Result<Transaction, UnionPayError> {
         self.authenticate(f)?;
         let get = |name: &str| f.get(name).filter(|v| !v.is_empty()).cloned().ok_or(FORMAT);
         if (get("txnType")?, get("txnSubType")?, get("bizType")?)
@@ -258,7 +278,14 @@ impl UnionPaySimulator {
         {
             return Err(FORMAT);
         }
-        let front_url = get("frontUrl")?;
+        let front_url = if app {
+            if channel_type != "08" {
+                return Err(FORMAT);
+            }
+            String::new()
+        } else {
+            get("frontUrl")?
+        };
         let back_url = get("backUrl")?;
         let pay_timeout = match f.get("payTimeout").filter(|v| !v.is_empty()) {
             Some(t) => Some(Timestamp::parse_beijing(t).ok_or(FORMAT)?),
@@ -268,6 +295,7 @@ impl UnionPaySimulator {
         if let Some(existing) = transactions.get(&order_id) {
             // The buyer's browser re-posting the same purchase is the same transaction.
             return if existing.txn_time == txn_time
+                && existing.tn.is_some() == app
                 && existing.txn_amt == txn_amt
                 && existing.currency_code == currency_code
             {
@@ -284,6 +312,7 @@ impl UnionPaySimulator {
             channel_type,
             biz_type: super::ONLINE_BIZ_TYPE.into(),
             qr_code: None,
+            tn: app.then(|| digits(21)),
             front_url,
             back_url,
             orig_resp_code: None,
@@ -349,6 +378,7 @@ impl UnionPaySimulator {
                     channel_type: "08".into(),
                     biz_type: super::QR_BIZ_TYPE.into(),
                     qr_code: Some(qr_code.to_string()),
+                    tn: None,
                     front_url: String::new(),
                     back_url,
                     orig_resp_code: None,
@@ -511,6 +541,7 @@ impl UnionPaySimulator {
                 channel_type: "07".into(),
                 biz_type: f.get("bizType").cloned().unwrap_or_default(),
                 qr_code: None,
+                tn: None,
                 front_url: String::new(),
                 back_url: back_url.to_string(),
                 orig_resp_code: Some("00".into()),
@@ -635,6 +666,8 @@ fn cashier_page(sim: &UnionPaySimulator, txn: &Transaction) -> Response {
         escape(&amount),
         if txn.qr_code.is_some() {
             "QR code"
+        } else if txn.tn.is_some() {
+            "App"
         } else if txn.channel_type == "08" {
             "Mobile"
         } else {
@@ -690,6 +723,23 @@ async fn back(State(sim): State<UnionPaySimulator>, body: Bytes) -> Response {
         sim.refund(&f)
     };
     plain(sim.answer(&f, result))
+}
+
+async fn app_purchase(State(sim): State<UnionPaySimulator>, body: Bytes) -> Response {
+    let f = parse_form(&body);
+    plain(sim.answer(&f, sim.apply_app(&f)))
+}
+
+/// What UnionPay's app shows when a merchant's app hands its SDK the `tn` of a purchase.
+async fn app_opened(State(sim): State<UnionPaySimulator>, Path(tn): Path<String>) -> Response {
+    let txn = lock(&sim.inner.transactions)
+        .values()
+        .find(|t| t.tn.as_deref() == Some(tn.as_str()))
+        .cloned();
+    match txn {
+        Some(txn) => cashier_page(&sim, &txn),
+        None => error_page(&NOT_FOUND),
+    }
 }
 
 /// What the buyer's UnionPay app shows after scanning a QR purchase's code.

@@ -598,8 +598,14 @@ impl Channel for WeChatConnector {
     }
 
     async fn start(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
-        if payment.flow == Flow::InWallet {
-            return self.start_in_wechat(payment).await;
+        match payment.flow {
+            Flow::InWallet => return self.start_in_wechat(payment).await,
+            Flow::App => {
+                return Err(ChannelError::Config(
+                    "WeChat Pay has no app payment here".into(),
+                ));
+            }
+            Flow::Browser(_) | Flow::MerchantQr => {}
         }
         let mweb = payment.flow == Flow::Browser(Device::Mobile);
         let mut f = self.base(&payment.channel_ids);

@@ -247,9 +247,9 @@ fn wallet_response(
                 fields,
             },
         ),
-        // Only a payment inside the wallet's browser gets these (in_wallet.rs), never a
-        // checkout's.
-        StartAction::WalletBridge { .. } => {
+        // Only a payment inside the wallet's browser (in_wallet.rs) or an app's gets these,
+        // never a checkout's.
+        StartAction::WalletBridge { .. } | StartAction::AppSdk { .. } => {
             tracing::error!(attempt_id = %attempt.id, "a checkout was answered for inside the wallet's browser");
             StatusPage::internal(lang)
         }

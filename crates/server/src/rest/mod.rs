@@ -64,6 +64,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .routes(routes!(pay::weixin_active_pay))
         .routes(routes!(pay::weixin_h5_pay))
         .routes(routes!(pay::weixin_public_pay))
+        .routes(routes!(pay::alipay_in_app_pay))
+        .routes(routes!(pay::unionpay_in_app_pay))
         .routes(routes!(pay::refund))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

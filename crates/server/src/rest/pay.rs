@@ -5,8 +5,9 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ottgate_api::rest::{
-    Envelope, ErrorResult, PayRequest, PayResult, PaymentStatusResult, RefundRequest, RefundResult,
-    RestCode, StatusQueryByReferenceRequest, StatusQueryRequest, TokenRequest, TokenResult,
+    Envelope, ErrorResult, InAppPayRequest, InAppPayResult, PayRequest, PayResult,
+    PaymentStatusResult, RefundRequest, RefundResult, RestCode, SecurePayResult,
+    StatusQueryByReferenceRequest, StatusQueryRequest, TokenRequest, TokenResult,
 };
 use ottgate_core::{
     Amount, Attempt, AttemptId, AttemptStatus, Merchant, MerchantRef, Money, Order, OrderKind,
@@ -23,7 +24,7 @@ use crate::service::payments::{PaymentView, StartError};
 use crate::service::refunds::{RefundAsk, RefundError};
 use crate::signin::{Gate, guarded};
 use crate::state::AppState;
-use ottgate_channels::Device;
+use ottgate_channels::{Device, PaymentStart};
 
 const MAX_URL_CHARS: usize = 255;
 
@@ -112,6 +113,8 @@ struct PayBody {
     return_url: Option<Url>,
     remark: Option<String>,
     reference: Option<MerchantRef>,
+    /// The merchant's sale number (`alipay/inapp-pay`'s `saleNumber`).
+    sale_number: Option<String>,
 }
 
 impl PayBody {
@@ -136,12 +139,14 @@ impl PayBody {
         Ok(Self {
             amount,
             callback_url,
+            // A QR code or an app payment has no browser to send back.
             return_url: match kind {
-                OrderKind::Qr => None,
+                OrderKind::Qr | OrderKind::App => None,
                 _ => Some(url_field(body, "returnURL")?),
             },
             remark: body.optional("remark", 128)?,
             reference,
+            sale_number: body.optional("saleNumber", 32)?,
         })
     }
 }
@@ -162,6 +167,7 @@ async fn create(
             .map(ToString::to_string)
             .unwrap_or_default(),
         remarks: request.remark,
+        sale_num: request.sale_number.unwrap_or_default(),
         ..Order::new(
             kind,
             merchant,
@@ -192,14 +198,23 @@ async fn create(
     }
 }
 
-/// Creates a payment by `method` (its order and one attempt), opens the wallet, and
-/// answers where the buyer goes: what every pay route does.
-async fn pay(
+/// A REST payment created, its wallet opened: what a pay route answers from.
+struct Started {
+    order: Order,
+    attempt: Attempt,
+    amount: Amount,
+    /// `None` for a payment inside WeChat: its wallet opens once WeChat names the buyer.
+    start: Option<PaymentStart>,
+}
+
+/// Creates a payment by `method` (its order and one attempt) and opens the wallet: what
+/// every pay route does.
+async fn start_payment(
     state: &AppState,
     merchant: &Merchant,
     (method, kind): (PaymentMethod, OrderKind),
     body: &JsonObject,
-) -> RestResult<PayResult> {
+) -> Result<Started, RestError> {
     let request = PayBody::read(state, body, kind)?;
     let amount = request.amount;
     let channel = state
@@ -231,15 +246,13 @@ async fn pay(
         ));
     }
     let (order, attempt) = create(state, merchant, kind, method, request).await?;
+    tracing::info!(payment_id = %attempt.id, merchant_id = %merchant.id, kind = kind.code(), method = %method, amount = %amount, "REST payment created");
     if kind == OrderKind::InWallet {
-        tracing::info!(payment_id = %attempt.id, merchant_id = %merchant.id, kind = kind.code(), method = %method, amount = %amount, "REST payment created");
-        return ok(PayResult {
-            pay_info: state.service.in_wallet_url(&order.token).to_string(),
-            merchant_id: merchant.id.to_string(),
-            payment_id: attempt.id.to_string(),
-            amount: amount.to_string(),
-            biz_pay_order_id: None,
-            time_zone_id: None,
+        return Ok(Started {
+            order,
+            attempt,
+            amount,
+            start: None,
         });
     }
     let device = if kind == OrderKind::Web {
@@ -259,32 +272,80 @@ async fn pay(
                 format!("the payment channel failed: {other}"),
             ),
         })?;
+    Ok(Started {
+        order,
+        attempt,
+        amount,
+        start: Some(start),
+    })
+}
+
+fn no_start(what: &str) -> RestError {
+    RestError::new(
+        StatusCode::BAD_GATEWAY,
+        RestCode::GatewayError,
+        format!("the payment channel did not give {what}"),
+    )
+}
+
+/// A browser or QR payment: where the buyer goes (or the code to show).
+async fn pay(
+    state: &AppState,
+    merchant: &Merchant,
+    route: (PaymentMethod, OrderKind),
+    body: &JsonObject,
+) -> RestResult<PayResult> {
+    let (method, kind) = route;
+    let started = start_payment(state, merchant, route, body).await?;
+    let answer = |pay_info: String| PayResult {
+        pay_info,
+        merchant_id: merchant.id.to_string(),
+        payment_id: started.attempt.id.to_string(),
+        amount: started.amount.to_string(),
+        biz_pay_order_id: None,
+        time_zone_id: None,
+    };
+    let Some(start) = &started.start else {
+        return ok(answer(
+            state
+                .service
+                .in_wallet_url(&started.order.token)
+                .to_string(),
+        ));
+    };
     // A browser payment is a page to send the browser to; a QR payment, the code's text.
     let pay_info = match kind {
         OrderKind::Qr => start.scannable(),
         _ => start.redirect_url().map(ToString::to_string),
     }
-    .ok_or_else(|| {
-        RestError::new(
-            StatusCode::BAD_GATEWAY,
-            RestCode::GatewayError,
-            "the payment channel did not give a payment page or code",
-        )
-    })?;
-    tracing::info!(payment_id = %attempt.id, merchant_id = %merchant.id, kind = kind.code(), method = %method, amount = %amount, "REST payment created");
+    .ok_or_else(|| no_start("a payment page or code"))?;
     let wechat_h5 = method == PaymentMethod::WeChatPay && kind == OrderKind::Wap;
     ok(PayResult {
-        pay_info,
-        merchant_id: merchant.id.to_string(),
-        payment_id: attempt.id.to_string(),
-        amount: amount.to_string(),
         biz_pay_order_id: if kind == OrderKind::Web {
-            start.channel_order_id
+            start.channel_order_id.clone()
         } else {
             None
         },
         time_zone_id: wechat_h5.then(|| state.service.settings.time_zone_id.clone()),
+        ..answer(pay_info)
     })
+}
+
+/// An app payment: what the merchant's app hands the wallet's app SDK.
+async fn pay_in_app(
+    state: &AppState,
+    merchant: &Merchant,
+    method: PaymentMethod,
+    body: &JsonObject,
+) -> Result<(Started, Vec<(String, String)>), RestError> {
+    let started = start_payment(state, merchant, (method, OrderKind::App), body).await?;
+    let params = started
+        .start
+        .as_ref()
+        .and_then(PaymentStart::app_params)
+        .ok_or_else(|| no_start("what the app SDK takes"))?
+        .to_vec();
+    Ok((started, params))
 }
 
 #[utoipa::path(
@@ -395,6 +456,74 @@ pub async fn weixin_public_pay(
 ) -> RestResult<PayResult> {
     let route = (PaymentMethod::WeChatPay, OrderKind::InWallet);
     pay(&state, &authed.merchant, route, &body).await
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/pay/alipay/inapp-pay",
+    tag = "pay",
+    request_body = InAppPayRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Hand `paySign` to Alipay's app SDK in the merchant's app; the result comes by callback", body = Envelope<InAppPayResult>),
+        (status = 400, description = "10005: a field is missing or malformed (the message names it)", body = Envelope<ErrorResult>),
+        (status = 401, description = "90000: missing, malformed, expired or invalid token", body = Envelope<ErrorResult>),
+        (status = 409, description = "20031: Alipay is not available for this merchant", body = Envelope<ErrorResult>),
+    )
+)]
+pub async fn alipay_in_app_pay(
+    State(state): State<AppState>,
+    authed: Authed,
+    body: JsonObject,
+) -> RestResult<InAppPayResult> {
+    // OTT Pay marks userId required without saying what it is: checked if sent, kept nowhere.
+    body.optional("userId", 64)?;
+    let (started, params) =
+        pay_in_app(&state, &authed.merchant, PaymentMethod::Alipay, &body).await?;
+    let pay_sign: serde_json::Map<String, serde_json::Value> = params
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    ok(InAppPayResult {
+        pay_sign: serde_json::Value::Object(pay_sign).to_string(),
+        amount: started.order.money.major_plain(),
+        payment_id: started.attempt.id.to_string(),
+        merchant_id: authed.merchant.id.to_string(),
+    })
+}
+
+#[utoipa::path(
+    post,
+    path = "/api/v1/pay/unionpay/inapp-secure-pay",
+    tag = "pay",
+    request_body = PayRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Hand `tn` to UnionPay's app SDK in the merchant's app (no returnURL); the result comes by callback", body = Envelope<SecurePayResult>),
+        (status = 400, description = "10005: a field is missing or malformed (the message names it)", body = Envelope<ErrorResult>),
+        (status = 401, description = "90000: missing, malformed, expired or invalid token", body = Envelope<ErrorResult>),
+        (status = 409, description = "20031: UnionPay is not available for this merchant", body = Envelope<ErrorResult>),
+        (status = 502, description = "10200: UnionPay did not give a transaction number", body = Envelope<ErrorResult>),
+    )
+)]
+pub async fn unionpay_in_app_pay(
+    State(state): State<AppState>,
+    authed: Authed,
+    body: JsonObject,
+) -> RestResult<SecurePayResult> {
+    let (started, params) =
+        pay_in_app(&state, &authed.merchant, PaymentMethod::UnionPay, &body).await?;
+    let tn = params
+        .into_iter()
+        .find_map(|(k, v)| (k == "tn").then_some(v))
+        .ok_or_else(|| no_start("a transaction number"))?;
+    ok(SecurePayResult {
+        payment_id: started.attempt.id.to_string(),
+        encoding: "UTF-8".into(),
+        merchant_id: authed.merchant.id.to_string(),
+        tn,
+        amount: started.amount.to_string(),
+    })
 }
 
 fn status_result(v: &PaymentView) -> PaymentStatusResult {

@@ -25,6 +25,7 @@ pub fn flow_of(order: &Order, device: Device) -> Flow {
     match order.kind {
         OrderKind::ActivePay | OrderKind::Qr => Flow::MerchantQr,
         OrderKind::InWallet => Flow::InWallet,
+        OrderKind::App => Flow::App,
         OrderKind::H5Pay => Flow::Browser(Device::Mobile),
         OrderKind::Checkout | OrderKind::Wap | OrderKind::Web => Flow::Browser(device),
     }

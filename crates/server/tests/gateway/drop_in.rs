@@ -136,7 +136,17 @@ async fn no_answer_callback_or_redirect_carries_a_null() {
     body["reference"] = "NN-P".into();
     rest(&t, "api/v1/pay/weixin/public-pay", body.clone()).await;
     body["reference"] = "NN-Q".into();
-    let qr = rest(&t, "api/v1/pay/weixin/active-pay", body).await;
+    let qr = rest(&t, "api/v1/pay/weixin/active-pay", body.clone()).await;
+    body["reference"] = "NN-IA".into();
+    let alipay_app = rest(&t, "api/v1/pay/alipay/inapp-pay", body.clone()).await;
+    let alipay_app = alipay_app["result"]["paymentId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    complete(&t, &alipay_app).await;
+    callbacks += 1;
+    body["reference"] = "NN-IU".into();
+    rest(&t, "api/v1/pay/unionpay/inapp-secure-pay", body).await;
     let qr_payment = qr["result"]["paymentId"].as_str().unwrap().to_owned();
     complete(&t, &qr_payment).await;
     callbacks += 1;

@@ -23,6 +23,7 @@ mod merchants;
 mod ops;
 mod refunds;
 mod rest;
+mod rest_in_app;
 mod rest_wechat;
 mod unionpay;
 mod wallets;

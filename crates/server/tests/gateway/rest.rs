@@ -663,6 +663,8 @@ async fn the_openapi_document_covers_every_rest_route() {
         "/api/v1/pay/weixin/active-pay",
         "/api/v1/pay/weixin/h5-pay",
         "/api/v1/pay/weixin/public-pay",
+        "/api/v1/pay/alipay/inapp-pay",
+        "/api/v1/pay/unionpay/inapp-secure-pay",
         "/api/v1/payment/status-query",
         "/api/v1/payment/status-query-by-reference",
         "/api/v1/pay/refund",
