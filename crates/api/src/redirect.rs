@@ -56,8 +56,71 @@ impl RedirectParams {
     }
 }
 
+/// The `h5Pay` link's way back to `newURL`: `amount` (in dollars, as sent), `orderID`,
+/// `tranID`, `status` (`success` or `fail`), as OTT Pay sends them unsigned — and `sign`,
+/// ottgate's addition: UPPER(MD5(amount + orderID + status + tranID + sign_key)), the values
+/// in key order as for the checkout return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct H5LinkReturn {
+    pub amount: String,
+    pub order_id: String,
+    pub tran_id: String,
+    pub status: String,
+}
+
+impl H5LinkReturn {
+    fn digest(&self, sign_key: &SignKey) -> ottgate_envelope::Md5Hex {
+        let values = [
+            self.amount.as_str(),
+            &self.order_id,
+            &self.status,
+            &self.tran_id,
+        ];
+        sign_values(values, sign_key)
+    }
+
+    pub fn sign(&self, sign_key: &SignKey) -> String {
+        self.digest(sign_key).to_string()
+    }
+
+    /// Constant-time check of a received `sign`, case-insensitive.
+    pub fn verify(&self, sign: &str, sign_key: &SignKey) -> bool {
+        self.digest(sign_key).matches(sign)
+    }
+
+    /// The five query parameters, in the order they are appended.
+    pub fn query_pairs(&self, sign_key: &SignKey) -> [(&'static str, String); 5] {
+        [
+            ("amount", self.amount.clone()),
+            ("orderID", self.order_id.clone()),
+            ("tranID", self.tran_id.clone()),
+            ("status", self.status.clone()),
+            ("sign", self.sign(sign_key)),
+        ]
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_h5_link_sign_is_the_md5_of_the_values_in_key_order_then_the_key() {
+        let p = super::H5LinkReturn {
+            amount: "10.00".into(),
+            order_id: "1733400000-42".into(),
+            tran_id: "17964493045134497".into(),
+            status: "success".into(),
+        };
+        let key = SignKey::new("6698851A525C9433").unwrap();
+        // python3 -c 'import hashlib;print(hashlib.md5(b"10.001733400000-42success179644930451344976698851A525C9433").hexdigest().upper())'
+        assert_eq!(p.sign(&key), "0A8897161AA3991B5EC421738DEF0116");
+        assert!(p.verify(&p.sign(&key), &key));
+        let tampered = super::H5LinkReturn {
+            status: "fail".into(),
+            ..p.clone()
+        };
+        assert!(!tampered.verify(&p.sign(&key), &key));
+    }
+
     use super::*;
 
     #[test]

@@ -440,3 +440,55 @@ async fn inside_wechat_a_code_names_the_buyer_once_and_the_bridge_pays_a_signed_
         }
     );
 }
+
+#[tokio::test]
+async fn an_app_order_is_signed_for_wechats_sdk_and_paid_in_wechats_app() {
+    for sign_type in [SignType::Md5, SignType::HmacSha256] {
+        let mut w = world(sign_type).await;
+        let attempt = AttemptId::generate(SystemClock.now());
+        let mut app = payment(&attempt, Device::Mobile);
+        app.flow = Flow::App;
+        let start = w.connector.start(&app).await.unwrap();
+        let params: Fields = start.app_params().unwrap().iter().cloned().collect();
+        assert_eq!(params["package"], "Sign=WXPay");
+        assert_eq!(Some(&params["prepayid"]), start.channel_order_id.as_ref());
+        let pay = |params: &Fields, action: &str| {
+            let mut body: serde_json::Map<String, serde_json::Value> = params
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone().into()))
+                .collect();
+            body.insert("action".into(), action.into());
+            let url = w.base.join("sim/wechatpay/app/pay").unwrap();
+            let http = w.http.clone();
+            async move {
+                let answer: serde_json::Value = http
+                    .post(url)
+                    .json(&body)
+                    .fetch()
+                    .await
+                    .json()
+                    .await
+                    .unwrap();
+                answer["errCode"].as_i64().unwrap()
+            }
+        };
+        // WeChat's app refuses parameters changed after signing, and a buyer may cancel.
+        let mut tampered = params.clone();
+        tampered.insert("partnerid".into(), "1900000000".into());
+        assert_eq!(pay(&tampered, "pay").await, -1, "{sign_type:?}");
+        assert_eq!(pay(&params, "cancel").await, -2);
+        assert_eq!(pay(&params, "pay").await, 0);
+        let n = next_notice(&mut w).await;
+        assert_eq!(
+            (n["trade_type"].as_str(), n["out_trade_no"].as_str()),
+            ("APP", attempt.as_str())
+        );
+        assert!(matches!(
+            w.connector
+                .query(&support::query(&attempt, SystemClock.now()))
+                .await
+                .unwrap(),
+            QueryResult::Paid { .. }
+        ));
+    }
+}

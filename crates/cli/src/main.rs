@@ -197,6 +197,25 @@ enum MerchantCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Show or switch a merchant's link flows (h5Pay, wapPay, webPay, inAppPay: unsigned
+    /// requests naming the merchant by its merCode), and set h5Pay's callback URL.
+    LinkFlows {
+        /// The merchant.
+        #[arg(long)]
+        id: String,
+        #[arg(long, conflicts_with = "disable")]
+        enable: bool,
+        #[arg(long)]
+        disable: bool,
+        /// Where h5Pay's results go ("" clears it).
+        #[arg(long)]
+        callback_url: Option<String>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// Show or change a merchant's payment methods and the ids the wallets know it by.
     Channels {
         /// The merchant.
@@ -356,6 +375,52 @@ async fn main() -> Result<()> {
             let config = config.load()?;
             let _logs = init_logging(config.server.log_format, "warn");
             add_merchant(&config, name, id, &currencies, json).await
+        }
+        Command::Merchant {
+            command:
+                MerchantCommand::LinkFlows {
+                    id,
+                    enable,
+                    disable,
+                    callback_url,
+                    json,
+                    config,
+                },
+        } => {
+            let config = config.load()?;
+            let _logs = init_logging(config.server.log_format, "warn");
+            let change = ottgate_server::LinkChange {
+                enabled: (enable || disable).then_some(enable),
+                callback_url,
+            };
+            let store = ottgate_server::open_store(&config).await?;
+            let allow_private = config
+                .callbacks
+                .allow_private_callbacks
+                .unwrap_or(config.sandbox.enabled);
+            let link =
+                ottgate_server::merchants::change_link_flows(&*store, &id, change, allow_private)
+                    .await?;
+            if json {
+                let out = serde_json::json!({
+                    "merchant_id": id,
+                    "mer_code": link.mer_code,
+                    "enabled": link.enabled,
+                    "callback_url": link.callback_url,
+                });
+                println!("{out}");
+            } else {
+                println!("merchant_id   {id}");
+                println!("mer_code      {}", link.mer_code);
+                println!("link flows    {}", if link.enabled { "on" } else { "off" });
+                println!(
+                    "callback_url  {}",
+                    link.callback_url
+                        .as_deref()
+                        .unwrap_or("(none: h5Pay is refused)")
+                );
+            }
+            Ok(())
         }
         Command::Merchant {
             command:
@@ -629,6 +694,7 @@ async fn add_merchant(
         app_key: created.app_key.expose_secret().to_owned(),
         webhook_secret: created.webhook_secret.expose_secret().to_owned(),
         currencies: m.currencies.iter().map(|c| c.code().to_owned()).collect(),
+        mer_code: created.mer_code.clone(),
     };
     if json {
         println!("{}", serde_json::to_string(&c)?);
@@ -642,6 +708,10 @@ async fn add_merchant(
         println!("app_key      {}", c.app_key);
         println!("webhook_secret {}", c.webhook_secret);
         println!("currencies   {}", c.currencies.join(","));
+        println!(
+            "mer_code     {} (link flows: off until `merchant link-flows --enable`)",
+            c.mer_code
+        );
         println!();
         println!(
             "sign_key, app_key and webhook_secret are shown only now; store them as secrets \

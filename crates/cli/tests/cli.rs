@@ -933,6 +933,47 @@ fn merchant_channels_switches_methods_and_sets_wallet_ids() {
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no merchant ON99999999"));
 }
 
+#[test]
+fn merchant_link_flows_are_issued_off_and_switched_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = add_merchant(dir.path(), "Link Merchant");
+    assert!(
+        c.mer_code.len() == 32 && c.mer_code.bytes().all(|b| b.is_ascii_hexdigit()),
+        "merchant add issues the merCode: {}",
+        c.mer_code
+    );
+    let link = |args: &[&str]| {
+        let mut cmd = ottgate();
+        cmd.args(["merchant", "link-flows", "--id", &c.merchant_id])
+            .args(args)
+            .env("OTTGATE_DATABASE_URL", db_url(dir.path()));
+        cmd
+    };
+    let shown: serde_json::Value =
+        serde_json::from_slice(&run(&mut link(&["--json"])).stdout).unwrap();
+    assert_eq!(
+        (shown["mer_code"].as_str(), shown["enabled"].as_bool()),
+        (Some(c.mer_code.as_str()), Some(false))
+    );
+    let on = run(&mut link(&[
+        "--enable",
+        "--callback-url",
+        "https://shop.example/notify",
+        "--json",
+    ]));
+    let on: serde_json::Value = serde_json::from_slice(&on.stdout).unwrap();
+    assert_eq!(
+        (on["enabled"].as_bool(), on["callback_url"].as_str()),
+        (Some(true), Some("https://shop.example/notify"))
+    );
+    let text =
+        String::from_utf8(run(&mut link(&["--disable", "--callback-url", ""])).stdout).unwrap();
+    assert!(text.contains("off") && text.contains("(none"), "{text}");
+    let bad = link(&["--callback-url", "not a url"]).output().unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("callback URL"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_listed_and_resent_from_the_shell() {
     let dir = tempfile::tempdir().unwrap();

@@ -28,6 +28,9 @@ pub struct MerchantCredentials {
     pub webhook_secret: String,
     #[serde(default)]
     pub currencies: Vec<String>,
+    /// Names the merchant in OTT Pay's link flows (`merCode`; empty in older files).
+    #[serde(default)]
+    pub mer_code: String,
 }
 
 impl MerchantCredentials {

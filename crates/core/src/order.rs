@@ -118,6 +118,9 @@ pub enum OrderKind {
     /// REST `alipay/inapp-pay`, `unionpay/inapp-secure-pay`: the merchant's phone app hands
     /// the wallet's app SDK what the gateway answers; one attempt created up front.
     App,
+    /// The `h5Pay` link: WeChat Pay inside WeChat's browser, as `InWallet`, coming back to
+    /// the merchant's `newURL` in h5Pay's own format.
+    H5Link,
     /// Envelope `ACTIVEPAY`: a QR code the merchant shows, one attempt created up front.
     ActivePay,
     /// Envelope `H5PAY`: WeChat Pay in a phone browser, one attempt created up front.
@@ -135,6 +138,7 @@ impl OrderKind {
             OrderKind::Qr => "qr",
             OrderKind::InWallet => "inwallet",
             OrderKind::App => "app",
+            OrderKind::H5Link => "h5link",
         }
     }
 
@@ -148,9 +152,15 @@ impl OrderKind {
             OrderKind::Qr,
             OrderKind::InWallet,
             OrderKind::App,
+            OrderKind::H5Link,
         ]
         .into_iter()
         .find(|k| k.code() == code)
+    }
+
+    /// Whether the buyer pays inside the wallet's own browser, signed in by it.
+    pub fn in_wallet(self) -> bool {
+        matches!(self, OrderKind::InWallet | OrderKind::H5Link)
     }
 
     /// Whether the merchant names the payment by its own `order_id` (ACTIVEPAY, H5PAY):

@@ -13,6 +13,7 @@ mod envelope;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod keyring;
+mod link;
 mod listen;
 pub mod metrics;
 mod notify;
@@ -44,7 +45,9 @@ pub use ottgate_core::{Clock, Currency, ManualClock, PaymentMethod, Secret, Syst
 pub use ottgate_store::PgOptions;
 pub use ottgate_store::UserRole;
 pub use ottgate_store::copy::TableCopy;
-pub use service::merchants::{self, ChannelChange, CreatedMerchant, MerchantError, NewMerchant};
+pub use service::merchants::{
+    self, ChannelChange, CreatedMerchant, LinkChange, MerchantError, NewMerchant,
+};
 pub use service::users::{self, UserError, UserWithPassword};
 pub use startup::{StartupError, copy_store, open_keyring, open_store};
 pub use workers::delivery::DeliveryReport;
@@ -64,6 +67,10 @@ pub fn app(state: AppState) -> Router {
         .route("/checkout/{token}", get(checkout::page))
         .route("/checkout/{token}/pay", post(checkout::choose))
         .route("/checkout/{token}/wechat", get(checkout::in_wallet::page))
+        .route("/h5Pay", get(link::h5_pay))
+        .route("/wapPay", get(link::wap_pay))
+        .route("/webPay", get(link::web_pay))
+        .route("/inAppPay", post(link::in_app_pay))
         .route(
             "/checkout/{token}/return/{attempt}",
             get(checkout::browser_return).post(checkout::browser_return),

@@ -68,6 +68,7 @@ fn batch(c: &mut Criterion) {
             sign_key_sealed: vec![0; 40],
             app_key_hash: "$argon2id$bench".into(),
             rotation: Default::default(),
+            link: Default::default(),
         }))
         .unwrap();
         let next = AtomicU64::new(0);

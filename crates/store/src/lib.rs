@@ -43,7 +43,7 @@ pub use due::Due;
 pub use idempotency::{
     Idempotency, IdempotencyAnswer, IdempotencyClaim, IdempotencyKey, IdempotencyKeys,
 };
-pub use merchants::{KeyRotation, MerchantRecord, Merchants, NewSignKey};
+pub use merchants::{KeyRotation, LinkFlows, MerchantRecord, Merchants, NewSignKey};
 pub use orders::{CreateOutcome, NewOrder, Orders};
 pub use postgres::{PgOptions, PgStore};
 pub use refunds::{BeginRefund, FinishRefund, NewRefund, RefundRequestKey, Refunds};

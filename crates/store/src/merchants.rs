@@ -14,6 +14,28 @@ pub struct MerchantRecord {
     /// argon2id PHC string of the REST app key.
     pub app_key_hash: String,
     pub rotation: KeyRotation,
+    pub link: LinkFlows,
+}
+
+/// OTT Pay's link flows for this merchant (h5Pay, wapPay, webPay, inAppPay): unsigned
+/// requests that name the merchant by `mer_code`, so off unless the merchant enables them.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct LinkFlows {
+    /// 32 hex digits, issued with the merchant; whoever holds it can start a payment.
+    pub mer_code: String,
+    pub enabled: bool,
+    /// Where h5Pay's results go (h5Pay names no callback URL of its own).
+    pub callback_url: Option<String>,
+}
+
+impl fmt::Debug for LinkFlows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkFlows")
+            .field("mer_code", &"<hidden>")
+            .field("enabled", &self.enabled)
+            .field("callback_url", &self.callback_url)
+            .finish()
+    }
 }
 
 /// A merchant's new sign key (sealed), and until when the one it replaces still verifies.
@@ -62,6 +84,13 @@ pub trait Merchants: Send + Sync {
 
     async fn merchant_by_app_id(&self, app_id: &str) -> Result<Option<MerchantRecord>>;
 
+    /// The merchant whose link flows' `merCode` this is.
+    async fn merchant_by_mer_code(&self, mer_code: &str) -> Result<Option<MerchantRecord>>;
+
+    /// Switches merchant `id`'s link flows on or off and sets h5Pay's callback URL (the
+    /// `mer_code` stays); false if there is no such merchant.
+    async fn set_link_flows(&self, id: &MerchantId, link: &LinkFlows) -> Result<bool>;
+
     /// Replaces a merchant's enabled methods and channel ids; `false` if there is no such
     /// merchant.
     /// Replaces the sign key; the old one stays accepted until `previous_until`. `false`
@@ -89,12 +118,15 @@ pub(crate) mod q {
     /// A new merchant, unless its id or app id is taken (then nothing: the caller asks).
     pub(crate) const INSERT: Sql = sql!(
         "INSERT INTO merchants (id, name, shop_id, operator_id, app_id, app_key_hash, sign_key_sealed,
-         currencies, methods, created_at, wechat_sub_mch_id, mcc)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT DO NOTHING"
+         currencies, methods, created_at, wechat_sub_mch_id, mcc, mer_code)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, NULLIF(?13, '')) ON CONFLICT DO NOTHING"
     );
 
     pub(crate) const BY_APP_ID: Sql = sql!("SELECT * FROM merchants WHERE app_id = ?1");
     pub(crate) const BY_ID: Sql = sql!("SELECT * FROM merchants WHERE id = ?1");
+    pub(crate) const BY_MER_CODE: Sql = sql!("SELECT * FROM merchants WHERE mer_code = ?1");
+    pub(crate) const SET_LINK_FLOWS: Sql =
+        sql!("UPDATE merchants SET link_flows = ?1, link_callback_url = ?2 WHERE id = ?3");
     pub(crate) const ROTATE_SIGN_KEY: Sql = sql!(
         "UPDATE merchants SET previous_sign_key_sealed = sign_key_sealed,
          previous_sign_key_until = ?1, sign_key_sealed = ?2 WHERE id = ?3"

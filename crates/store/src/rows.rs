@@ -12,7 +12,7 @@ use crate::AuditEntry;
 use crate::center::{DayTotal, PaymentSummary};
 use crate::{
     Delivery, DeliveryAttemptRow, DeliveryState, Idempotency, IdempotencyClaim, KeyRotation,
-    MerchantRecord, Result, StoreError, UserRecord, UserRole,
+    LinkFlows, MerchantRecord, Result, StoreError, UserRecord, UserRole,
 };
 
 /// A row type both backends read by column name: a `rusqlite::Row` or a
@@ -127,6 +127,9 @@ row! {
         previous_sign_key_until: Option<i64>,
         webhook_secret_version: i64,
         previous_webhook_until: Option<i64>,
+        mer_code: Option<String>,
+        link_flows: bool,
+        link_callback_url: Option<String>,
     }
 }
 
@@ -160,6 +163,11 @@ impl MerchantRow {
                 webhook_secret_version: u32::try_from(self.webhook_secret_version)
                     .map_err(corrupt)?,
                 previous_webhook_until: self.previous_webhook_until.map(ts),
+            },
+            link: LinkFlows {
+                mer_code: self.mer_code.unwrap_or_default(),
+                enabled: self.link_flows,
+                callback_url: self.link_callback_url,
             },
         })
     }

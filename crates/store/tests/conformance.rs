@@ -12,7 +12,7 @@ use ottgate_core::{
 use ottgate_store::prelude::*;
 use ottgate_store::{
     AuditEntry, DayRange, DeliveryClaim, Due, EventFilter, FinishRefund, IdempotencyAnswer,
-    IdempotencyKey, KeyRotation, ListStatus, NewSession, NewSignKey, PaymentFilter,
+    IdempotencyKey, KeyRotation, LinkFlows, ListStatus, NewSession, NewSignKey, PaymentFilter,
 };
 use ottgate_store::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryState, Idempotency,
@@ -59,6 +59,10 @@ fn merchant(id: &str) -> MerchantRecord {
         sign_key_sealed: vec![1, 2, 3],
         app_key_hash: "$argon2id$placeholder".into(),
         rotation: KeyRotation::default(),
+        link: LinkFlows {
+            mer_code: format!("{:0>32}", id.to_ascii_lowercase()),
+            ..LinkFlows::default()
+        },
     }
 }
 
@@ -231,6 +235,50 @@ async fn merchants_round_trip_and_ids_are_unique<S: Store>(store: S) {
             .unwrap(),
         None
     );
+}
+
+async fn link_flows_are_found_by_mer_code_and_off_until_switched_on<S: Store>(store: S) {
+    let m = merchant("ON00000001");
+    let other = merchant("ON00000002");
+    store.insert_merchant(m.clone()).await.unwrap();
+    store.insert_merchant(other.clone()).await.unwrap();
+    let found = store
+        .merchant_by_mer_code(&m.link.mer_code)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.merchant.id, m.merchant.id);
+    assert!(!found.link.enabled, "off until the merchant enables them");
+    assert_eq!(store.merchant_by_mer_code("nope").await.unwrap(), None);
+    let on = LinkFlows {
+        mer_code: "ignored: the code stays".into(),
+        enabled: true,
+        callback_url: Some("https://shop.example/notify".into()),
+    };
+    assert!(store.set_link_flows(&m.merchant.id, &on).await.unwrap());
+    let now = store.merchant(&m.merchant.id).await.unwrap().unwrap();
+    assert_eq!(
+        now.link,
+        LinkFlows {
+            mer_code: m.link.mer_code.clone(),
+            ..on.clone()
+        }
+    );
+    let untouched = store.merchant(&other.merchant.id).await.unwrap().unwrap();
+    assert_eq!(untouched.link, other.link);
+    let missing = MerchantId::parse("ON99999999").unwrap();
+    assert!(!store.set_link_flows(&missing, &on).await.unwrap());
+    // Two merchants never share a code; one inserted without a code has none.
+    let mut clash = merchant("ON00000003");
+    clash.link.mer_code = m.link.mer_code.clone();
+    assert!(store.insert_merchant(clash).await.is_err());
+    let mut codeless = merchant("ON00000004");
+    codeless.link.mer_code.clear();
+    store.insert_merchant(codeless.clone()).await.unwrap();
+    let mut codeless_too = merchant("ON00000005");
+    codeless_too.link.mer_code.clear();
+    store.insert_merchant(codeless_too).await.unwrap();
+    assert_eq!(store.merchant_by_mer_code("").await.unwrap(), None);
 }
 
 async fn a_repeated_reference_returns_the_first_request_and_response<S: Store>(store: S) {
@@ -2070,6 +2118,7 @@ macro_rules! store_cases {
 
 store_cases!(
     merchants_round_trip_and_ids_are_unique,
+    link_flows_are_found_by_mer_code_and_off_until_switched_on,
     an_order_is_found_by_its_remarks_newest_first,
     a_repeated_reference_returns_the_first_request_and_response,
     a_colliding_order_id_is_replaced_with_a_fresh_one,

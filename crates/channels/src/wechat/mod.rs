@@ -275,6 +275,46 @@ impl WeChatConnector {
         })
     }
 
+    /// `unifiedorder` with `trade_type=APP`, then the parameters the merchant's app hands
+    /// WeChat's SDK (`PayReq`), signed (docs/wechatpay.md, App payments).
+    async fn start_in_app(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
+        let mut f = self.base(&payment.channel_ids);
+        let sub_mch_id = f.get("sub_mch_id").cloned().unwrap_or_default();
+        let fields = [
+            ("body", body(&payment.subject)),
+            ("out_trade_no", payment.attempt_id.to_string()),
+            ("fee_type", payment.money.currency.code().to_owned()),
+            ("total_fee", payment.money.amount.minor().to_string()),
+            ("spbill_create_ip", self.config.server_ip.clone()),
+            ("time_start", payment.created_at.beijing_compact()),
+            ("time_expire", payment.expires_at.beijing_compact()),
+            ("notify_url", self.config.notify_url.to_string()),
+            ("trade_type", "APP".to_owned()),
+        ];
+        f.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        let answer = self.call("pay/unifiedorder", f).await?;
+        if answer.get("result_code").map(String::as_str) != Some("SUCCESS") {
+            let code = answer.get("err_code").map_or("FAIL", String::as_str);
+            return Err(ChannelError::upstream(format!("unifiedorder: {code}")));
+        }
+        let prepay_id = answer
+            .get("prepay_id")
+            .cloned()
+            .ok_or_else(|| ChannelError::upstream("unifiedorder: no prepay_id"))?;
+        let timestamp = ottgate_core::SystemClock
+            .now()
+            .epoch_millis()
+            .div_euclid(1000)
+            .to_string();
+        let params = app_request(&self.config, &sub_mch_id, &prepay_id, &timestamp);
+        Ok(PaymentStart {
+            action: StartAction::AppSdk {
+                params: params.into_iter().collect(),
+            },
+            channel_order_id: Some(prepay_id),
+        })
+    }
+
     /// The fields of every request; the merchant's own `sub_mch_id` when it has one.
     fn base(&self, ids: &ChannelIds) -> Fields {
         let sub_mch_id = ids
@@ -418,6 +458,26 @@ pub fn pay_request(config: &WeChatConfig, prepay_id: &str, time_stamp: &str) -> 
     p.insert("signType".into(), config.sign_type.code().to_owned());
     let pay_sign = sign::sign(&p, config.sign_type, &config.api_key);
     p.insert("paySign".into(), pay_sign);
+    p
+}
+
+/// The SDK's `PayReq` for `prepay_id`: `partnerid` is the sub-merchant the order was
+/// placed for, `package` the fixed `Sign=WXPay`, signed as the order was (`sign`).
+pub fn app_request(
+    config: &WeChatConfig,
+    partner_id: &str,
+    prepay_id: &str,
+    timestamp: &str,
+) -> Fields {
+    let mut p = Fields::new();
+    p.insert("appid".into(), config.appid.clone());
+    p.insert("partnerid".into(), partner_id.to_owned());
+    p.insert("prepayid".into(), prepay_id.to_owned());
+    p.insert("package".into(), "Sign=WXPay".into());
+    p.insert("noncestr".into(), nonce());
+    p.insert("timestamp".into(), timestamp.to_owned());
+    let signature = sign::sign(&p, config.sign_type, &config.api_key);
+    p.insert("sign".into(), signature);
     p
 }
 
@@ -600,11 +660,7 @@ impl Channel for WeChatConnector {
     async fn start(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
         match payment.flow {
             Flow::InWallet => return self.start_in_wechat(payment).await,
-            Flow::App => {
-                return Err(ChannelError::Config(
-                    "WeChat Pay has no app payment here".into(),
-                ));
-            }
+            Flow::App => return self.start_in_app(payment).await,
             Flow::Browser(_) | Flow::MerchantQr => {}
         }
         let mweb = payment.flow == Flow::Browser(Device::Mobile);

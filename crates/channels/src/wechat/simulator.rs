@@ -29,6 +29,7 @@ use crate::simkit::{
 };
 use crate::xml::escape;
 
+mod in_app;
 mod in_wechat;
 pub use in_wechat::BUYER_OPENID;
 
@@ -117,7 +118,7 @@ pub struct Order {
     pub time_end: Option<String>,
     pub refunded: u64,
     #[serde(skip)]
-    sign_type: SignType,
+    pub(super) sign_type: SignType,
     #[serde(skip)]
     refunds: HashMap<String, (u64, String)>,
 }
@@ -194,6 +195,7 @@ impl WeChatSimulator {
             .route("/control", post(control))
             .route("/orders/{out_trade_no}", get(order_state))
             .merge(in_wechat::routes())
+            .merge(in_app::routes())
             .with_state(self.clone())
     }
 
@@ -295,7 +297,7 @@ impl WeChatSimulator {
             "JSAPI" => {
                 required("openid")?;
             }
-            "APP" => return Err(("NOAUTH", "this simulator serves NATIVE, MWEB and JSAPI")),
+            "APP" => {}
             _ => return Err(("PARAM_ERROR", "trade_type is invalid")),
         }
         let mut orders = lock(&self.inner.orders);
@@ -342,8 +344,9 @@ impl WeChatSimulator {
         let mut extra = Fields::new();
         extra.insert("trade_type".into(), order.trade_type.clone());
         extra.insert("prepay_id".into(), order.prepay_id.clone());
-        if order.trade_type == "JSAPI" {
-            // The page inside WeChat asks the app to pay prepay_id: nothing more to give.
+        if matches!(order.trade_type.as_str(), "JSAPI" | "APP") {
+            // The page inside WeChat, or the merchant's app, asks WeChat's app to pay
+            // prepay_id: nothing more to give.
         } else if order.trade_type == "NATIVE" {
             extra.insert(
                 "code_url".into(),

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect};
 use ottgate_channels::{Device, StartAction};
-use ottgate_core::{AttemptStatus, OrderKind, OrderStatus};
+use ottgate_core::{AttemptStatus, OrderStatus};
 use serde::Deserialize;
 
 use super::i18n::{Lang, Strings};
@@ -70,7 +70,7 @@ pub async fn page(
     let c = load(&state, &token, Serves::AnyOrder)
         .await
         .for_page(lang)?;
-    if c.order.kind != OrderKind::InWallet {
+    if !c.order.kind.in_wallet() {
         return Err(PageError::not_found(lang));
     }
     let attempt = state

@@ -58,6 +58,9 @@ struct SettingsPage {
     is_admin: bool,
     merchant_id: String,
     app_id: String,
+    /// Shown in full to admins only: whoever holds it can start a payment.
+    mer_code: String,
+    link_flows_on: bool,
     sign_key: String,
     sign_key_previous_until: String,
     webhook_secret: String,
@@ -146,6 +149,12 @@ pub async fn settings(
         is_admin: signed.is_admin(),
         merchant_id: id.to_string(),
         app_id: record.merchant.app_id.clone(),
+        mer_code: if signed.is_admin() {
+            record.link.mer_code.clone()
+        } else {
+            masked(&record.link.mer_code)
+        },
+        link_flows_on: record.link.enabled,
         sign_key: masked(key.expose_secret()),
         sign_key_previous_until: until_text(rotation.previous_sign_key.as_ref().map(|p| p.1), now),
         webhook_secret: format!(

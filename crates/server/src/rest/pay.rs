@@ -1,6 +1,6 @@
 //! The REST handlers.
 
-use crate::service::{CreateOutcome, NewOrder, ServiceError};
+use crate::service::{CreatePaymentError, NewPayment};
 use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,7 +10,7 @@ use ottgate_api::rest::{
     StatusQueryByReferenceRequest, StatusQueryRequest, TokenRequest, TokenResult,
 };
 use ottgate_core::{
-    Amount, Attempt, AttemptId, AttemptStatus, Merchant, MerchantRef, Money, Order, OrderKind,
+    Amount, Attempt, AttemptId, AttemptStatus, Merchant, MerchantRef, Order, OrderKind,
     PaymentMethod,
 };
 
@@ -159,43 +159,25 @@ async fn create(
     method: PaymentMethod,
     request: PayBody,
 ) -> Result<(Order, Attempt), RestError> {
-    let order = Order {
-        reference: request.reference,
-        redirect_url: request
-            .return_url
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default(),
+    let new = NewPayment {
+        kind,
+        method,
+        amount: request.amount,
+        currency: None,
+        callback_url: request.callback_url,
+        return_url: request.return_url,
         remarks: request.remark,
-        sale_num: request.sale_number.unwrap_or_default(),
-        ..Order::new(
-            kind,
-            merchant,
-            Money::new(request.amount, merchant.default_currency()),
-            request.callback_url.to_string(),
-            state.service.clock.now(),
-            state.service.settings.rest_payment_ttl,
-        )
+        reference: request.reference,
+        sale_num: request.sale_number,
     };
-    let created = state
+    state
         .service
-        .create_order(NewOrder {
-            order: order.clone(),
-            request_md5: String::new(),
-            response_data: String::new(),
-            first_attempt: Some(method),
+        .create_payment(merchant, new)
+        .await
+        .map_err(|e| match e {
+            CreatePaymentError::ReferenceUsed => RestError::invalid(e.to_string()),
+            CreatePaymentError::Service(e) => RestError::internal(&e),
         })
-        .await?;
-    match created {
-        CreateOutcome::Created {
-            id,
-            attempt: Some(attempt),
-        } => Ok((Order { id, ..order }, attempt)),
-        CreateOutcome::Created { .. } => {
-            Err(RestError::internal(&ServiceError::NotFound("attempt")))
-        }
-        CreateOutcome::Exists { .. } => Err(RestError::invalid("reference has already been used")),
-    }
 }
 
 /// A REST payment created, its wallet opened: what a pay route answers from.
@@ -217,37 +199,16 @@ async fn start_payment(
 ) -> Result<Started, RestError> {
     let request = PayBody::read(state, body, kind)?;
     let amount = request.amount;
-    let channel = state
-        .service
-        .channels
-        .for_method(method)
-        .filter(|_| merchant.offers(method));
-    let Some(channel) = channel else {
+    if let Some(reason) = state.service.unavailable(merchant, method, kind) {
         return Err(RestError::new(
             StatusCode::CONFLICT,
             RestCode::NoChannel,
-            format!("{} is not available for this merchant", method.name()),
-        ));
-    };
-    // Inside WeChat the buyer must be signed in by WeChat first: a deployment without the
-    // Official Account's secret cannot (checked before anything is created).
-    if kind == OrderKind::InWallet
-        && channel
-            .payer_sign_in(&state.service.settings.public_url, "")
-            .is_none()
-    {
-        return Err(RestError::new(
-            StatusCode::CONFLICT,
-            RestCode::NoChannel,
-            format!(
-                "{} inside its own browser is not configured here ([wechatpay] app_secret)",
-                method.name()
-            ),
+            reason,
         ));
     }
     let (order, attempt) = create(state, merchant, kind, method, request).await?;
     tracing::info!(payment_id = %attempt.id, merchant_id = %merchant.id, kind = kind.code(), method = %method, amount = %amount, "REST payment created");
-    if kind == OrderKind::InWallet {
+    if kind.in_wallet() {
         return Ok(Started {
             order,
             attempt,

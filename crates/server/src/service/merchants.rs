@@ -3,7 +3,7 @@
 use ottgate_core::merchant::MerchantName;
 use ottgate_core::{Clock, Currency, Merchant, MerchantId, OperatorId, PaymentMethod, Secret};
 use ottgate_envelope::SignKey;
-use ottgate_store::{KeyRotation, MerchantRecord, NewSignKey, Store, StoreError};
+use ottgate_store::{KeyRotation, LinkFlows, MerchantRecord, NewSignKey, Store, StoreError};
 use rand::RngCore;
 
 use crate::keyring::Keyring;
@@ -25,6 +25,8 @@ pub struct CreatedMerchant {
     pub app_key: Secret,
     /// Signs every callback (`OTTGate-Signature`); derived, never stored.
     pub webhook_secret: Secret,
+    /// Names the merchant in OTT Pay's link flows (off until enabled).
+    pub mer_code: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -134,11 +136,17 @@ pub async fn create_merchant(
             app_key_hash: app_key_hash.clone(),
             merchant: merchant.clone(),
             rotation: KeyRotation::default(),
+            link: LinkFlows {
+                mer_code: hex::encode(random_bytes::<16>()),
+                ..LinkFlows::default()
+            },
         };
+        let mer_code = record.link.mer_code.clone();
         match store.insert_merchant(record).await {
             Ok(()) => {
                 return Ok(CreatedMerchant {
                     webhook_secret: keyring.webhook_secret(&merchant.id, 0),
+                    mer_code,
                     merchant,
                     sign_key,
                     app_key,
@@ -214,7 +222,60 @@ pub async fn change_channels(
     Ok(merchant)
 }
 
+/// What `ottgate merchant link-flows` changes: the flows on or off (`None` leaves them),
+/// and h5Pay's callback URL (`Some("")` clears it).
+#[derive(Debug, Clone, Default)]
+pub struct LinkChange {
+    pub enabled: Option<bool>,
+    pub callback_url: Option<String>,
+}
+
+/// Applies `change` to merchant `id`'s link flows and returns them as they now are.
+pub async fn change_link_flows(
+    store: &dyn Store,
+    id: &str,
+    change: LinkChange,
+    allow_private_callbacks: bool,
+) -> Result<LinkFlows, MerchantError> {
+    let id = MerchantId::parse(id).map_err(|e| MerchantError::Invalid(e.to_string()))?;
+    let mut link = store
+        .merchant(&id)
+        .await?
+        .ok_or_else(|| MerchantError::NotFound(id.to_string()))?
+        .link;
+    if let Some(enabled) = change.enabled {
+        link.enabled = enabled;
+    }
+    match change.callback_url {
+        Some(url) if url.is_empty() => link.callback_url = None,
+        Some(url) => {
+            let parsed = url::Url::parse(&url)
+                .map_err(|e| MerchantError::Invalid(format!("callback URL: {e}")))?;
+            crate::outbound::check_callback_url(&parsed, allow_private_callbacks)
+                .map_err(|e| MerchantError::Invalid(format!("callback URL {e}")))?;
+            link.callback_url = Some(parsed.to_string());
+        }
+        None => {}
+    }
+    if !store.set_link_flows(&id, &link).await? {
+        return Err(MerchantError::NotFound(id.to_string()));
+    }
+    Ok(link)
+}
+
 impl super::Service {
+    /// The merchant OTT Pay's link flows name by `mer_code`, if it has switched them on.
+    pub async fn merchant_for_link(
+        &self,
+        mer_code: &str,
+    ) -> Result<Option<MerchantRecord>, StoreError> {
+        Ok(self
+            .store
+            .merchant_by_mer_code(mer_code)
+            .await?
+            .filter(|r| r.link.enabled))
+    }
+
     /// [`rotate_sign_key`] for this gateway: its signing cache forgets the old key at once.
     pub async fn rotate_sign_key(&self, id: &MerchantId) -> Result<SignKey, MerchantError> {
         let key = rotate_sign_key(&*self.store, &self.keyring, &*self.clock, id).await;

@@ -18,6 +18,7 @@ mod events;
 mod keys;
 pub mod merchants;
 mod orders;
+pub use orders::{CreatePaymentError, NewPayment};
 pub mod passwords;
 pub mod payments;
 pub mod rates;

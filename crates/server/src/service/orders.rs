@@ -1,12 +1,86 @@
 //! Orders and their attempts as the entry points need them: created (a repeat told the first
 //! request), found by token or reference, the first answer recorded, and read as of now.
 
-use ottgate_core::{Attempt, AttemptId, CheckoutToken, MerchantId, MerchantRef, Order, OrderId};
+use ottgate_core::{
+    Amount, Attempt, AttemptId, CheckoutToken, Currency, Merchant, MerchantId, MerchantRef, Money,
+    Order, OrderId, OrderKind, PaymentMethod,
+};
 use ottgate_store::{CreateOutcome, NewOrder};
+use url::Url;
 
 use super::{Service, ServiceError};
 
+/// A payment with its one attempt, as the REST routes and the link flows ask for it.
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub kind: OrderKind,
+    pub method: PaymentMethod,
+    pub amount: Amount,
+    /// One of the merchant's; `None`: its default.
+    pub currency: Option<Currency>,
+    pub callback_url: Url,
+    /// Where the buyer's browser comes back to; `None` where there is no browser.
+    pub return_url: Option<Url>,
+    pub remarks: Option<String>,
+    pub reference: Option<MerchantRef>,
+    pub sale_num: Option<String>,
+}
+
+/// Why a payment was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreatePaymentError {
+    #[error("reference has already been used")]
+    ReferenceUsed,
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
 impl Service {
+    /// Creates `new`'s order with its one attempt, open for the REST payment lifetime.
+    pub async fn create_payment(
+        &self,
+        merchant: &Merchant,
+        new: NewPayment,
+    ) -> Result<(Order, Attempt), CreatePaymentError> {
+        let order = Order {
+            reference: new.reference,
+            redirect_url: new
+                .return_url
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            remarks: new.remarks,
+            sale_num: new.sale_num.unwrap_or_default(),
+            ..Order::new(
+                new.kind,
+                merchant,
+                Money::new(
+                    new.amount,
+                    new.currency.unwrap_or_else(|| merchant.default_currency()),
+                ),
+                new.callback_url.to_string(),
+                self.clock.now(),
+                self.settings.rest_payment_ttl,
+            )
+        };
+        let created = self
+            .create_order(NewOrder {
+                order: order.clone(),
+                request_md5: String::new(),
+                response_data: String::new(),
+                first_attempt: Some(new.method),
+            })
+            .await?;
+        match created {
+            CreateOutcome::Created {
+                id,
+                attempt: Some(attempt),
+            } => Ok((Order { id, ..order }, attempt)),
+            CreateOutcome::Created { .. } => Err(ServiceError::NotFound("attempt").into()),
+            CreateOutcome::Exists { .. } => Err(CreatePaymentError::ReferenceUsed),
+        }
+    }
+
     /// Creates `new` (and its first attempt, if asked) unless the merchant's reference is
     /// taken: then the first request's md5 and answer, to tell a repeat from a clash.
     pub async fn create_order(&self, new: NewOrder) -> Result<CreateOutcome, ServiceError> {

@@ -3,7 +3,7 @@
 
 use ottgate_api::EnvelopeResponse;
 use ottgate_api::prepay::{CallbackData, to_fields};
-use ottgate_api::redirect::{RedirectParams, TRADE_CLOSED, TRADE_FINISHED};
+use ottgate_api::redirect::{H5LinkReturn, RedirectParams, TRADE_CLOSED, TRADE_FINISHED};
 use ottgate_channels::{
     Channel, ChannelError, Device, Flow, PaymentStart, StartPayment, VerifiedResult,
 };
@@ -24,7 +24,7 @@ use super::{Service, ServiceError, Signing};
 pub fn flow_of(order: &Order, device: Device) -> Flow {
     match order.kind {
         OrderKind::ActivePay | OrderKind::Qr => Flow::MerchantQr,
-        OrderKind::InWallet => Flow::InWallet,
+        OrderKind::InWallet | OrderKind::H5Link => Flow::InWallet,
         OrderKind::App => Flow::App,
         OrderKind::H5Pay => Flow::Browser(Device::Mobile),
         OrderKind::Checkout | OrderKind::Wap | OrderKind::Web => Flow::Browser(device),
@@ -139,6 +139,37 @@ impl Service {
     }
 
     /// The page a buyer inside the wallet's own browser opens (REST `weixin/public-pay`).
+    /// Why a payment of `kind` by `method` cannot be made for `merchant` here, if it cannot:
+    /// the method is off for the merchant or has no wallet, or (inside the wallet's browser)
+    /// the deployment cannot have the wallet sign the buyer in.
+    pub fn unavailable(
+        &self,
+        merchant: &Merchant,
+        method: PaymentMethod,
+        kind: OrderKind,
+    ) -> Option<String> {
+        let Some(channel) = self
+            .channels
+            .for_method(method)
+            .filter(|_| merchant.offers(method))
+        else {
+            return Some(format!(
+                "{} is not available for this merchant",
+                method.name()
+            ));
+        };
+        (kind.in_wallet()
+            && channel
+                .payer_sign_in(&self.settings.public_url, "")
+                .is_none())
+        .then(|| {
+            format!(
+                "{} inside its own browser is not configured here ([wechatpay] app_secret)",
+                method.name()
+            )
+        })
+    }
+
     pub fn in_wallet_url(&self, token: &CheckoutToken) -> Url {
         self.public(&format!("checkout/{token}/wechat"))
     }
@@ -350,6 +381,9 @@ impl Service {
         if order.redirect_url.is_empty() {
             return Ok(None);
         }
+        if order.kind == OrderKind::H5Link {
+            return self.h5_link_return(order, status, attempt, key).map(Some);
+        }
         let trade_status = if status == OrderStatus::Success {
             TRADE_FINISHED
         } else {
@@ -380,6 +414,40 @@ impl Service {
             }
         }
         Ok(Some(url))
+    }
+}
+
+impl Service {
+    /// h5Pay's way back: `newURL?amount=&orderID=&tranID=&status=`, as OTT Pay sends it,
+    /// plus ottgate's `sign` over those four (docs/link-flows.md).
+    fn h5_link_return(
+        &self,
+        order: &Order,
+        status: OrderStatus,
+        attempt: Option<&Attempt>,
+        key: &SignKey,
+    ) -> Result<Url, ServiceError> {
+        let tran_id = order
+            .paid_attempt
+            .as_ref()
+            .map(ToString::to_string)
+            .or_else(|| attempt.map(|a| a.id.to_string()))
+            .unwrap_or_else(|| order.id.to_string());
+        let params = H5LinkReturn {
+            amount: order.money.major_plain(),
+            order_id: order.reference_str().to_owned(),
+            tran_id,
+            status: if status == OrderStatus::Success {
+                "success"
+            } else {
+                "fail"
+            }
+            .to_owned(),
+        };
+        let mut url =
+            Url::parse(&order.redirect_url).map_err(|e| ServiceError::BadUrl(e.to_string()))?;
+        url.query_pairs_mut().extend_pairs(params.query_pairs(key));
+        Ok(url)
     }
 }
 

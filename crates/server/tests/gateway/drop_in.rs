@@ -171,7 +171,39 @@ async fn no_answer_callback_or_redirect_carries_a_null() {
         .unwrap();
     assert_no_null("events", &events);
 
-    // Every callback kind: checkout, ACTIVEPAY, H5PAY, REST Alipay and WeChat.
+    // The link flows: inAppPay's plain JSON answer, and a link payment's callback.
+    ottgate_server::merchants::change_link_flows(
+        &*t.gateway.state().service.store,
+        t.merchant.merchant.id.as_str(),
+        ottgate_server::LinkChange {
+            enabled: Some(true),
+            callback_url: None,
+        },
+        true,
+    )
+    .await
+    .unwrap();
+    for biz_type in ["ALIPAYONLINE", "WECHATPAY"] {
+        let in_app = json!({"merCode": t.merchant.mer_code, "amount": 100, "bizType": biz_type,
+            "call_back_url": t.receiver_url.join("notify").unwrap().to_string()});
+        let answer = t
+            .post("inAppPay")
+            .json(&in_app)
+            .fetch()
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_no_null("inAppPay", &answer);
+        let trade_no = serde_json::from_str::<Value>(&answer).unwrap()["tradeNo"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        complete(&t, &trade_no).await;
+        callbacks += 1;
+    }
+
+    // Every callback kind: checkout, ACTIVEPAY, H5PAY, REST Alipay and WeChat, in-app, links.
     for body in t.receiver.wait_for(callbacks).await {
         let (_, plaintext) = t.client.open_callback(&body).unwrap();
         assert_no_null("callback", &plaintext);

@@ -19,6 +19,7 @@ mod events;
 mod exactly_once;
 mod expiry;
 mod fuzz_corpus;
+mod link_flows;
 mod merchants;
 mod ops;
 mod refunds;

@@ -1,9 +1,9 @@
 //! The `merchants` table.
 
 use super::{PgStore, db};
-use crate::NewSignKey;
 use crate::merchants::q;
 use crate::rows::{self, MerchantRow};
+use crate::{LinkFlows, NewSignKey};
 use crate::{MerchantRecord, Result, StoreError};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
@@ -48,6 +48,7 @@ pub(super) async fn insert(tx: &Transaction<'_>, record: &MerchantRecord) -> Res
             &m.created_at.epoch_millis(),
             &m.channel_ids.wechat_sub_mch_id,
             &m.channel_ids.mcc,
+            &record.link.mer_code,
         ],
     )
     .await?;
@@ -55,6 +56,20 @@ pub(super) async fn insert(tx: &Transaction<'_>, record: &MerchantRecord) -> Res
         return Err(StoreError::Duplicate("merchant"));
     }
     Ok(())
+}
+
+pub(super) async fn set_link_flows(
+    tx: &Transaction<'_>,
+    id: &MerchantId,
+    link: &LinkFlows,
+) -> Result<bool> {
+    let updated = db::exec(
+        tx,
+        q::SET_LINK_FLOWS.pg,
+        &[&link.enabled, &link.callback_url, &id.as_str()],
+    )
+    .await?;
+    Ok(updated == 1)
 }
 
 pub(super) async fn rotate_sign_key(tx: &Transaction<'_>, new: &NewSignKey) -> Result<bool> {
@@ -117,6 +132,14 @@ impl crate::Merchants for PgStore {
 
     async fn merchant_by_app_id(&self, app_id: &str) -> Result<Option<MerchantRecord>> {
         by_app_id(&self.client().await?, app_id).await
+    }
+
+    async fn merchant_by_mer_code(&self, mer_code: &str) -> Result<Option<MerchantRecord>> {
+        one_by(&self.client().await?, q::BY_MER_CODE.pg, mer_code).await
+    }
+
+    async fn set_link_flows(&self, id: &MerchantId, link: &LinkFlows) -> Result<bool> {
+        in_tx!(self, |tx| set_link_flows(&tx, id, link))
     }
 
     async fn rotate_sign_key(&self, new: NewSignKey) -> Result<bool> {

@@ -38,6 +38,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "orders_by_remarks",
         include_str!("../../migrations/postgres/0006_orders_by_remarks.sql"),
     ),
+    (
+        7,
+        "link_flows",
+        include_str!("../../migrations/postgres/0007_link_flows.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under (any constant no other program uses).

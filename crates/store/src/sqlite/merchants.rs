@@ -1,9 +1,9 @@
 //! The `merchants` table: who may use the gateway, with their sealed secrets.
 
 use super::{SqliteStore, db};
-use crate::NewSignKey;
 use crate::merchants::q;
 use crate::rows::{self, MerchantRow};
+use crate::{LinkFlows, NewSignKey};
 use crate::{MerchantRecord, Result, StoreError};
 use async_trait::async_trait;
 use ottgate_core::{Merchant, MerchantId, Timestamp};
@@ -34,7 +34,8 @@ pub(super) fn insert(c: &Connection, record: &MerchantRecord) -> Result<()> {
     if exists.is_some() {
         return Err(StoreError::Duplicate("merchant"));
     }
-    db::exec(
+    // Nothing inserted: the merCode is taken.
+    let inserted = db::exec(
         c,
         q::INSERT.sqlite,
         params![
@@ -50,9 +51,22 @@ pub(super) fn insert(c: &Connection, record: &MerchantRecord) -> Result<()> {
             m.created_at.epoch_millis(),
             &m.channel_ids.wechat_sub_mch_id,
             &m.channel_ids.mcc,
+            &record.link.mer_code,
         ],
     )?;
+    if inserted == 0 {
+        return Err(StoreError::Duplicate("merchant"));
+    }
     Ok(())
+}
+
+pub(super) fn set_link_flows(c: &Connection, id: &MerchantId, link: &LinkFlows) -> Result<bool> {
+    let updated = db::exec(
+        c,
+        q::SET_LINK_FLOWS.sqlite,
+        params![link.enabled, &link.callback_url, id.as_str()],
+    )?;
+    Ok(updated == 1)
 }
 
 pub(super) fn rotate_sign_key(c: &Connection, new: &NewSignKey) -> Result<bool> {
@@ -113,6 +127,20 @@ impl crate::Merchants for SqliteStore {
     async fn merchant_by_app_id(&self, app_id: &str) -> Result<Option<MerchantRecord>> {
         let app_id = app_id.to_owned();
         self.engine.read(move |c| by_app_id(c, &app_id)).await
+    }
+
+    async fn merchant_by_mer_code(&self, mer_code: &str) -> Result<Option<MerchantRecord>> {
+        let mer_code = mer_code.to_owned();
+        self.engine
+            .read(move |c| one_by(c, q::BY_MER_CODE.sqlite, &mer_code))
+            .await
+    }
+
+    async fn set_link_flows(&self, id: &MerchantId, link: &LinkFlows) -> Result<bool> {
+        let (id, link) = (id.clone(), link.clone());
+        self.engine
+            .write(move |c| set_link_flows(c, &id, &link))
+            .await
     }
 
     async fn rotate_sign_key(&self, new: NewSignKey) -> Result<bool> {

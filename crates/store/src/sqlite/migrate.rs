@@ -59,6 +59,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "orders by remarks",
         include_str!("../../migrations/sqlite/0009_orders_by_remarks.sql"),
     ),
+    (
+        10,
+        "link flows",
+        include_str!("../../migrations/sqlite/0010_link_flows.sql"),
+    ),
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
