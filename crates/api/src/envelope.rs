@@ -106,6 +106,8 @@ pub enum Action {
     ActivePay,
     H5Pay,
     ExRateQuery,
+    CcPurchase,
+    CcQueryPay,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,7 +123,7 @@ pub enum UnsupportedAction {
 }
 
 impl Action {
-    pub const ALL: [Action; 7] = [
+    pub const ALL: [Action; 9] = [
         Action::PrepayInit,
         Action::PrepayQuery,
         Action::StatusQuery,
@@ -129,6 +131,8 @@ impl Action {
         Action::ActivePay,
         Action::H5Pay,
         Action::ExRateQuery,
+        Action::CcPurchase,
+        Action::CcQueryPay,
     ];
 
     pub fn name(self) -> &'static str {
@@ -140,12 +144,18 @@ impl Action {
             Action::ActivePay => "ACTIVEPAY",
             Action::H5Pay => "H5PAY",
             Action::ExRateQuery => "EX_RATE_QUERY",
+            Action::CcPurchase => "CC_PURCHASE",
+            Action::CcQueryPay => "CC_QUERYPAY",
         }
     }
 
     pub fn version(self) -> &'static str {
         match self {
-            Action::PrepayInit | Action::PrepayQuery | Action::H5Pay => "2.0",
+            Action::PrepayInit
+            | Action::PrepayQuery
+            | Action::H5Pay
+            | Action::CcPurchase
+            | Action::CcQueryPay => "2.0",
             Action::StatusQuery | Action::Refund | Action::ActivePay | Action::ExRateQuery => "1.0",
         }
     }

@@ -2,6 +2,7 @@
 //! codes, and the decrypted data objects of each action. These are strings as they travel;
 //! turning them into domain values (and rejecting what does not parse) is the server's job.
 
+pub mod card;
 pub mod codes;
 pub mod direct;
 pub mod envelope;

@@ -60,6 +60,11 @@ pub struct StatusQueryResponse {
     pub prepay_order_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// A card payment's amount and currency under the names card integrations read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_amount: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
 }
 
 /// REFUND request data.

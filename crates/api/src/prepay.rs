@@ -193,6 +193,8 @@ pub struct CallbackData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
     pub merchant_id: String,
+    /// Absent from a card payment's callback, which is only a trigger (docs/cards.md).
+    #[serde(default)]
     pub order_status: String,
     pub amount: String,
     pub currency_type: String,

@@ -535,6 +535,39 @@ async fn pay_query_and_refund_from_the_shell_through_both_apis() {
         &callback,
     ])));
     assert_eq!(unionpay_app["encoding"], "UTF-8", "{unionpay_app}");
+    let card = json_of(&run(as_merchant(&server, &c).args([
+        "pay",
+        "card",
+        "--amount",
+        "900",
+        "--order-id",
+        "SHELLCARD1",
+        "--front-url",
+        "https://shop.example/back",
+        "--back-url",
+        &callback,
+    ])));
+    let code_url = card["codeUrl"].as_str().unwrap();
+    assert!(code_url.contains("/sandbox/card/"), "{card}");
+    let paid = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(code_url)
+        .form(&[
+            ("number", "4111111111111111"),
+            ("expiry", "12/40"),
+            ("cvc", "123"),
+        ])
+        .fetch()
+        .await;
+    assert_eq!(paid.status(), 303);
+    let q = json_of(&run(as_merchant(&server, &c).args([
+        "query",
+        "--order-id",
+        "SHELLCARD1",
+    ])));
+    assert_eq!(q["order_status"], "success", "{q}");
     for (paid, method) in [(&alipay_app, "ALIPAY"), (&unionpay_app, "UNIONPAY")] {
         let payment_id = paid["paymentId"].as_str().unwrap();
         let outcome = serde_json::json!({"outcome": "paid"});
@@ -1255,4 +1288,105 @@ async fn a_sign_in_email_cannot_forge_a_line_of_the_human_log() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(child);
+}
+
+/// A card payment through a real gateway process: the card numbers typed on the hosted page
+/// or sent in `cc_number` — test cards and a real-looking one alike — reach neither the
+/// database nor the log (trace level).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_card_number_is_ever_stored_or_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let c = add_merchant(dir.path(), "Card Shop");
+    let (callback, _callbacks) = receiver(Duration::ZERO).await;
+    let client = c.envelope_client(&server.base).unwrap();
+    let txn_time: String = ottgate_core::Timestamp::from_epoch_millis(
+        i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis(),
+        )
+        .unwrap(),
+    )
+    .beijing_compact();
+    let purchase = |order_id: &str, cc_number: Option<&str>| {
+        let mut data = serde_json::json!({
+            "orderId": order_id, "merchant_id": c.merchant_id, "txnTime": txn_time,
+            "txnAmt": "1999", "frontUrl": "https://shop.example/back", "backUrl": callback,
+            "channelType": "UPAYONLINE", "bizType": "securePay", "cc_channelType": "web",
+        });
+        if let Some(number) = cc_number {
+            data["cc_number"] = number.into();
+        }
+        match data {
+            serde_json::Value::Object(fields) => fields,
+            _ => unreachable!(),
+        }
+    };
+    let real_looking = "4532015112830366";
+    let refused = client
+        .exchange_at(
+            "processV3",
+            "CC_PURCHASE",
+            "2.0",
+            purchase("CARD1", Some(real_looking)),
+        )
+        .await
+        .unwrap();
+    assert_ne!(refused.response.rsp_code, "SUCCESS");
+    let answer = client
+        .exchange_at(
+            "processV3",
+            "CC_PURCHASE",
+            "2.0",
+            purchase("CARD2", Some("4111111111111111")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.response.rsp_code, "SUCCESS",
+        "{}",
+        answer.response.rsp_msg
+    );
+    let code_url = answer.response_fields.unwrap()["codeUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for number in [real_looking, "5555 5555 5555 4444"] {
+        http.post(&code_url)
+            .form(&[("number", number), ("expiry", "12/40"), ("cvc", "321")])
+            .fetch()
+            .await;
+    }
+    let status = client.status_query("CARD2").await.unwrap();
+    assert_eq!(status.order_status, "success", "the test card paid");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let log = server.log.lock().unwrap().join("\n");
+    assert!(log.contains("/sandbox/card/"), "the log was captured");
+    let mut stored = Vec::new();
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.to_string_lossy().contains("ottgate.db") {
+            stored.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(!stored.is_empty(), "the database was read");
+    for digits in [
+        real_looking,
+        "4111111111111111",
+        "5555555555554444",
+        "5555 5555 5555 4444",
+    ] {
+        assert!(!log.contains(digits), "{digits} reached the log");
+        assert!(
+            !stored.windows(digits.len()).any(|w| w == digits.as_bytes()),
+            "{digits} reached the database"
+        );
+    }
 }

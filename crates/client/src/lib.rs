@@ -167,8 +167,23 @@ impl Client {
         version: &str,
         fields: Fields,
     ) -> Result<Exchange, ClientError> {
+        self.exchange_at("processV2", action, version, fields).await
+    }
+
+    /// [`Self::exchange`] posted to another of the envelope's paths (`processV3`, where
+    /// card integrations send `CC_PURCHASE`, or `process`).
+    pub async fn exchange_at(
+        &self,
+        path: &str,
+        action: &str,
+        version: &str,
+        fields: Fields,
+    ) -> Result<Exchange, ClientError> {
         let request = self.envelope(action, version, &fields);
-        let url = self.endpoint()?;
+        let url = self
+            .base
+            .join(path)
+            .map_err(|e| ClientError::Config(e.to_string()))?;
         let http = self
             .http
             .post(url)

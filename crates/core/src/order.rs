@@ -121,6 +121,9 @@ pub enum OrderKind {
     /// The `h5Pay` link: WeChat Pay inside WeChat's browser, as `InWallet`, coming back to
     /// the merchant's `newURL` in h5Pay's own format.
     H5Link,
+    /// Envelope `CC_PURCHASE`: a card payment on the hosted card page, named by the
+    /// merchant's `orderId`.
+    Card,
     /// Envelope `ACTIVEPAY`: a QR code the merchant shows, one attempt created up front.
     ActivePay,
     /// Envelope `H5PAY`: WeChat Pay in a phone browser, one attempt created up front.
@@ -139,6 +142,7 @@ impl OrderKind {
             OrderKind::InWallet => "inwallet",
             OrderKind::App => "app",
             OrderKind::H5Link => "h5link",
+            OrderKind::Card => "card",
         }
     }
 
@@ -153,6 +157,7 @@ impl OrderKind {
             OrderKind::InWallet,
             OrderKind::App,
             OrderKind::H5Link,
+            OrderKind::Card,
         ]
         .into_iter()
         .find(|k| k.code() == code)
@@ -166,7 +171,10 @@ impl OrderKind {
     /// Whether the merchant names the payment by its own `order_id` (ACTIVEPAY, H5PAY):
     /// then that id, not the attempt's, is the payment's `order_id` on the wire.
     pub fn named_by_merchant(self) -> bool {
-        matches!(self, OrderKind::ActivePay | OrderKind::H5Pay)
+        matches!(
+            self,
+            OrderKind::ActivePay | OrderKind::H5Pay | OrderKind::Card
+        )
     }
 }
 

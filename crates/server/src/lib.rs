@@ -90,6 +90,11 @@ pub fn app(state: AppState) -> Router {
                 get(sandbox::wallet).post(sandbox::wallet_action),
             )
             .route(
+                "/sandbox/card/{attempt}",
+                get(sandbox::card).post(sandbox::card_submit),
+            )
+            .route("/sandbox/card/{attempt}/3ds", post(sandbox::card_challenge))
+            .route(
                 "/sandbox/v1/checkout/{token}/complete",
                 post(sandbox::complete_checkout),
             )

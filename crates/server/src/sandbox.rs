@@ -41,6 +41,46 @@ struct WalletPage {
     continue_url: Option<String>,
 }
 
+/// The hosted test-card page (docs/cards.md).
+#[derive(Template)]
+#[template(path = "card.html")]
+struct CardPage {
+    t: &'static Strings,
+    merchant_name: String,
+    amount: String,
+    currency: &'static str,
+    order_ref: String,
+    action: String,
+    message: Option<&'static str>,
+    /// The card can still be entered.
+    open: bool,
+    /// The 3-D Secure step of the challenge test card.
+    challenge: bool,
+    continue_url: Option<String>,
+}
+
+/// What the sandbox's test acquirer does with a card number: the published test cards
+/// only. The number itself is never stored nor logged — only this verdict leaves here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestCard {
+    Approved,
+    Declined,
+    Challenge,
+}
+
+impl TestCard {
+    /// The verdict for `number` (spaces and dashes ignored); `None` for any other number.
+    pub fn of(number: &str) -> Option<Self> {
+        let digits: String = number.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+        match digits.as_str() {
+            "4111111111111111" | "5555555555554444" => Some(TestCard::Approved),
+            "4000000000000002" => Some(TestCard::Declined),
+            "4000020000000000" => Some(TestCard::Challenge),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 enum CompleteError {
     #[error("this payment attempt is already finished")]
@@ -536,4 +576,183 @@ async fn merchant_named(
         }
     }
     Ok(named)
+}
+
+fn card_page(
+    state: &AppState,
+    w: &WalletContext,
+    message: Option<&'static str>,
+    challenge: bool,
+    status: StatusCode,
+) -> Response {
+    let t = Lang::En.strings();
+    let payable = w.attempt.status == AttemptStatus::Pending
+        && w.order.check_payable(state.service.clock.now()).is_ok();
+    let page = CardPage {
+        t,
+        merchant_name: w.signing.merchant.name.as_str().to_owned(),
+        amount: format!(
+            "{}{}",
+            w.order.money.currency.symbol(),
+            w.order.money.major_display()
+        ),
+        currency: w.order.money.currency.code(),
+        order_ref: w.order.merchant_order_id(&w.attempt.id),
+        action: state.service.card_page_url(&w.attempt.id).to_string(),
+        message,
+        open: payable && !challenge,
+        challenge: payable && challenge,
+        continue_url: (!payable).then(|| {
+            state
+                .service
+                .return_url(&w.order.token, &w.attempt.id)
+                .to_string()
+        }),
+    };
+    render(status, &page)
+}
+
+/// The card payment of `attempt_id`, if it is one.
+async fn card_context(state: &AppState, attempt_id: &str) -> Result<WalletContext, PageError> {
+    let lang = Lang::En;
+    let w = wallet_context(state, attempt_id).await.for_page(lang)?;
+    if w.order.kind != ottgate_core::OrderKind::Card {
+        return Err(PageError::not_found(lang));
+    }
+    Ok(w)
+}
+
+/// `GET /sandbox/card/{attempt}`: the hosted test-card page a CC_PURCHASE's `codeUrl` opens.
+pub async fn card(State(state): State<AppState>, Path(attempt_id): Path<String>) -> PageResult {
+    let w = card_context(&state, &attempt_id).await?;
+    let finished =
+        (w.attempt.status != AttemptStatus::Pending).then_some("This payment is finished.");
+    Ok(card_page(&state, &w, finished, false, StatusCode::OK))
+}
+
+#[derive(Deserialize)]
+pub struct CardForm {
+    #[serde(default)]
+    number: String,
+    #[serde(default)]
+    expiry: String,
+    #[serde(default)]
+    cvc: String,
+    #[serde(default)]
+    cancel: Option<String>,
+}
+
+/// Never shows what was typed.
+impl std::fmt::Debug for CardForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CardForm { .. }")
+    }
+}
+
+/// MM/YY (or MMYY) of this month or later.
+fn expiry_to_come(expiry: &str, now: ottgate_core::Timestamp) -> bool {
+    let digits: String = expiry.chars().filter(char::is_ascii_digit).collect();
+    let (Some(month), Some(year)) = (
+        digits.get(..2).and_then(|m| m.parse::<u32>().ok()),
+        digits.get(2..).and_then(|y| y.parse::<u32>().ok()),
+    ) else {
+        return false;
+    };
+    let today = now.utc_display();
+    let (this_year, this_month) = (
+        today
+            .get(2..4)
+            .and_then(|y| y.parse::<u32>().ok())
+            .unwrap_or(0),
+        today
+            .get(5..7)
+            .and_then(|m| m.parse::<u32>().ok())
+            .unwrap_or(0),
+    );
+    digits.len() == 4 && (1..=12).contains(&month) && (year, month) >= (this_year, this_month)
+}
+
+/// `POST /sandbox/card/{attempt}`: the buyer's card. A test card is approved, declined or
+/// challenged; any other number is refused without being kept or logged.
+pub async fn card_submit(
+    State(state): State<AppState>,
+    Path(attempt_id): Path<String>,
+    Form(form): Form<CardForm>,
+) -> PageResult {
+    let w = card_context(&state, &attempt_id).await?;
+    let outcome = if form.cancel.is_some() {
+        AttemptOutcome::Cancelled
+    } else {
+        let bad = |message| {
+            Ok(card_page(
+                &state,
+                &w,
+                Some(message),
+                false,
+                StatusCode::BAD_REQUEST,
+            ))
+        };
+        let Some(card) = TestCard::of(&form.number) else {
+            tracing::info!(attempt_id = %w.attempt.id, "sandbox card page: a card number that is not a test card was refused");
+            return bad("Only the test cards listed below are accepted in the sandbox.");
+        };
+        if !expiry_to_come(&form.expiry, state.service.clock.now()) {
+            return bad("The expiry must be MM/YY, this month or later.");
+        }
+        let cvc = form.cvc.trim();
+        if !(3..=4).contains(&cvc.len()) || !cvc.bytes().all(|b| b.is_ascii_digit()) {
+            return bad("The CVC is 3 or 4 digits.");
+        }
+        match card {
+            TestCard::Approved => AttemptOutcome::Paid,
+            TestCard::Declined => AttemptOutcome::Failed,
+            TestCard::Challenge => {
+                return Ok(card_page(&state, &w, None, true, StatusCode::OK));
+            }
+        }
+    };
+    card_finish(&state, &w, outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct ChallengeForm {
+    #[serde(default)]
+    password: String,
+}
+
+/// `POST /sandbox/card/{attempt}/3ds`: the challenge card's 3-D Secure password —
+/// `password` approves, anything else declines.
+pub async fn card_challenge(
+    State(state): State<AppState>,
+    Path(attempt_id): Path<String>,
+    Form(form): Form<ChallengeForm>,
+) -> PageResult {
+    let w = card_context(&state, &attempt_id).await?;
+    let outcome = if form.password == "password" {
+        AttemptOutcome::Paid
+    } else {
+        AttemptOutcome::Failed
+    };
+    card_finish(&state, &w, outcome).await
+}
+
+/// Settles the card payment as the test acquirer decided and sends the buyer back.
+async fn card_finish(state: &AppState, w: &WalletContext, outcome: AttemptOutcome) -> PageResult {
+    match complete(state, &w.order, &w.signing.merchant, &w.attempt, outcome).await {
+        Ok(_) => Ok(Redirect::to(
+            state
+                .service
+                .return_url(&w.order.token, &w.attempt.id)
+                .as_str(),
+        )
+        .into_response()),
+        Err(CompleteError::Service(e)) => Err(PageError::internal(Lang::En, &e)),
+        Err(_) => Ok(card_page(
+            state,
+            w,
+            Some("This payment can no longer be paid."),
+            false,
+            StatusCode::CONFLICT,
+        )),
+    }
 }

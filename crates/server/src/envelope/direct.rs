@@ -24,16 +24,16 @@ use crate::service::payments::StartError;
 use crate::state::AppState;
 
 /// A direct payment that passed every rule.
-struct Valid {
-    kind: OrderKind,
-    method: PaymentMethod,
+pub(super) struct Valid {
+    pub(super) kind: OrderKind,
+    pub(super) method: PaymentMethod,
     /// The merchant's own `order_id`.
-    reference: Option<MerchantRef>,
-    money: Money,
-    tip: u64,
-    callback_url: Url,
-    redirect_url: Option<Url>,
-    remarks: Option<String>,
+    pub(super) reference: Option<MerchantRef>,
+    pub(super) money: Money,
+    pub(super) tip: u64,
+    pub(super) callback_url: Url,
+    pub(super) redirect_url: Option<Url>,
+    pub(super) remarks: Option<String>,
 }
 
 fn merchant_order_id(value: Option<String>) -> Result<Option<MerchantRef>, ProtocolError> {
@@ -213,7 +213,7 @@ pub async fn h5_pay(
 
 /// Creates the payment and its attempt (or finds them again, for the same request), asks
 /// the wallet to start it, and answers with `answer`; the first answer is kept to replay.
-async fn create(
+pub(super) async fn create(
     state: &AppState,
     signing: &Signing,
     valid: Valid,

@@ -17,6 +17,7 @@ use ottgate_envelope::{Fields, OpenError, open, seal};
 use crate::service::Signing;
 use crate::state::AppState;
 
+mod card;
 mod direct;
 mod error;
 mod fields;
@@ -165,10 +166,12 @@ async fn dispatch(
 /// its replayable answer in the same write: nothing is left half-done.)
 fn changes_payments(action: Action) -> bool {
     match action {
-        Action::Refund | Action::ActivePay | Action::H5Pay => true,
-        Action::PrepayInit | Action::PrepayQuery | Action::StatusQuery | Action::ExRateQuery => {
-            false
-        }
+        Action::Refund | Action::ActivePay | Action::H5Pay | Action::CcPurchase => true,
+        Action::PrepayInit
+        | Action::PrepayQuery
+        | Action::StatusQuery
+        | Action::ExRateQuery
+        | Action::CcQueryPay => false,
     }
 }
 
@@ -199,5 +202,7 @@ async fn run(
         Action::ActivePay => direct::active_pay(state, signing, fields, md5).await,
         Action::H5Pay => direct::h5_pay(state, signing, fields, md5).await,
         Action::ExRateQuery => rates::query(state, signing, fields).await,
+        Action::CcPurchase => card::purchase(state, signing, fields, md5).await,
+        Action::CcQueryPay => card::query(state, signing, fields).await,
     }
 }

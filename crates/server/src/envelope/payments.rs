@@ -33,6 +33,7 @@ pub async fn status_query(
         .payment(&merchant.id, &order_id)
         .await?
         .ok_or_else(|| ProtocolError::invalid("order_id not found"))?;
+    let card = view.order.kind == OrderKind::Card;
     let response = StatusQueryResponse {
         rsp_code: RspCode::Success.as_str().into(),
         rsp_msg: RspCode::Success.default_message().into(),
@@ -51,6 +52,8 @@ pub async fn status_query(
         prepay_order_id: (view.order.kind == OrderKind::Checkout)
             .then(|| view.order.reference_str().to_owned()),
         reference: view.order.reference.as_ref().map(ToString::to_string),
+        total_amount: card.then(|| view.attempt.money.amount.to_string()),
+        currency: card.then(|| view.attempt.money.currency.code().to_owned()),
     };
     Ok(to_fields(&response))
 }

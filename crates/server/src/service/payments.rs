@@ -27,7 +27,9 @@ pub fn flow_of(order: &Order, device: Device) -> Flow {
         OrderKind::InWallet | OrderKind::H5Link => Flow::InWallet,
         OrderKind::App => Flow::App,
         OrderKind::H5Pay => Flow::Browser(Device::Mobile),
-        OrderKind::Checkout | OrderKind::Wap | OrderKind::Web => Flow::Browser(device),
+        OrderKind::Checkout | OrderKind::Wap | OrderKind::Web | OrderKind::Card => {
+            Flow::Browser(device)
+        }
     }
 }
 
@@ -168,6 +170,11 @@ impl Service {
                 method.name()
             )
         })
+    }
+
+    /// The sandbox's hosted test-card page of a card payment (docs/cards.md).
+    pub fn card_page_url(&self, attempt: &ottgate_core::AttemptId) -> Url {
+        self.public(&format!("sandbox/card/{attempt}"))
     }
 
     pub fn in_wallet_url(&self, token: &CheckoutToken) -> Url {
@@ -478,8 +485,13 @@ fn paid_callback(
         convenience_fee: "0".into(),
         notify_id: notify_id.to_string(),
     };
-    let envelope =
-        EnvelopeResponse::callback(order.merchant_id.as_str(), seal(&to_fields(&data), key));
+    let mut fields = to_fields(&data);
+    if order.kind == OrderKind::Card {
+        // OTT Pay's card callback is a trigger without a status: the merchant asks
+        // STATUS_QUERY for the truth (docs/cards.md).
+        fields.remove("order_status");
+    }
+    let envelope = EnvelopeResponse::callback(order.merchant_id.as_str(), seal(&fields, key));
     NewDelivery {
         notify_id,
         merchant_id: order.merchant_id.clone(),

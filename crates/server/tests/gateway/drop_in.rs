@@ -203,7 +203,47 @@ async fn no_answer_callback_or_redirect_carries_a_null() {
         callbacks += 1;
     }
 
-    // Every callback kind: checkout, ACTIVEPAY, H5PAY, REST Alipay and WeChat, in-app, links.
+    // Cards: CC_PURCHASE and CC_QUERYPAY answers, the card callback.
+    let txn_time = t.gateway.state().service.clock.now().beijing_compact();
+    let card = fields(
+        json!({"orderId": "NNCARD1", "txnTime": txn_time, "txnAmt": "100",
+        "frontUrl": t.receiver_url.join("return").unwrap().to_string(),
+        "backUrl": t.receiver_url.join("notify").unwrap().to_string(),
+        "channelType": "ELAVONECOM", "bizType": "converge_hosted"}),
+    );
+    let purchased = t
+        .client
+        .exchange_at("processV3", "CC_PURCHASE", "2.0", card)
+        .await
+        .unwrap();
+    let plaintext = purchased.response_plaintext.unwrap();
+    assert_no_null("CC_PURCHASE", &plaintext);
+    let code_url = serde_json::from_str::<Value>(&plaintext).unwrap()["codeUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let card_paid = t
+        .http
+        .post(&code_url)
+        .form(&[
+            ("number", "4111111111111111"),
+            ("expiry", "12/40"),
+            ("cvc", "123"),
+        ])
+        .fetch()
+        .await;
+    assert_eq!(card_paid.status(), 303);
+    callbacks += 1;
+    let query = fields(json!({"orderId": "NNCARD1"}));
+    let queried = t
+        .client
+        .exchange("CC_QUERYPAY", "2.0", query)
+        .await
+        .unwrap();
+    assert_no_null("CC_QUERYPAY", &queried.response_plaintext.unwrap());
+
+    // Every callback kind: checkout, ACTIVEPAY, H5PAY, REST Alipay and WeChat, in-app, links,
+    // cards.
     for body in t.receiver.wait_for(callbacks).await {
         let (_, plaintext) = t.client.open_callback(&body).unwrap();
         assert_no_null("callback", &plaintext);

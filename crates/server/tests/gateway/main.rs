@@ -10,6 +10,7 @@ mod alipay;
 mod bad_input;
 mod browser;
 mod callbacks;
+mod cards;
 mod checkout;
 mod dashboard;
 mod dashboard_browser;
