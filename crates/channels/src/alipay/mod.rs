@@ -232,6 +232,27 @@ impl AlipayConnector {
         sign::verify(params, self.config.sign_type, &self.config.verifying)
     }
 
+    /// The shop the payment is for, as Alipay's cross-border services name it: its id and
+    /// name, and its MCC (the deployment's industry when the merchant has none).
+    fn secondary_merchant(&self, payment: &StartPayment) -> [(String, String); 3] {
+        let industry = payment
+            .channel_ids
+            .mcc
+            .clone()
+            .unwrap_or_else(|| self.config.industry.clone());
+        [
+            (
+                "secondary_merchant_id".into(),
+                payment.merchant_id.to_string(),
+            ),
+            (
+                "secondary_merchant_name".into(),
+                subject(&payment.merchant_name),
+            ),
+            ("secondary_merchant_industry".into(), industry),
+        ]
+    }
+
     /// The signed URL of a payment (the buyer's browser goes there).
     pub fn payment_url(&self, payment: &StartPayment) -> Result<Url, ChannelError> {
         let wap = payment.flow == Flow::Browser(Device::Mobile);
@@ -257,20 +278,11 @@ impl AlipayConnector {
                 }
                 .to_owned(),
             ),
-            ("secondary_merchant_id", payment.merchant_id.to_string()),
-            ("secondary_merchant_name", subject(&payment.merchant_name)),
-            (
-                "secondary_merchant_industry",
-                payment
-                    .channel_ids
-                    .mcc
-                    .clone()
-                    .unwrap_or_else(|| self.config.industry.clone()),
-            ),
             ("order_gmt_create", gmt_create),
             ("order_valid_time", valid_secs),
         ];
         p.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        p.extend(self.secondary_merchant(payment));
         if wap {
             p.insert("app_pay".into(), "Y".into());
         }
@@ -291,19 +303,10 @@ impl AlipayConnector {
             ("currency", payment.money.currency.code().to_owned()),
             ("forex_biz", "FP".to_owned()),
             ("product_code", "NEW_WAP_OVERSEAS_SELLER".to_owned()),
-            ("secondary_merchant_id", payment.merchant_id.to_string()),
-            ("secondary_merchant_name", subject(&payment.merchant_name)),
-            (
-                "secondary_merchant_industry",
-                payment
-                    .channel_ids
-                    .mcc
-                    .clone()
-                    .unwrap_or_else(|| self.config.industry.clone()),
-            ),
             ("it_b_pay", it_b_pay(payment.created_at, payment.expires_at)),
         ];
         p.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        p.extend(self.secondary_merchant(payment));
         self.signed(p)
     }
 

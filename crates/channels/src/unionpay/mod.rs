@@ -249,14 +249,17 @@ impl UnionPayConnector {
         crate::url_under(root, &format!("gateway/api/{name}"))
     }
 
-    /// `backTransReq.do` with `txnSubType=07`: UnionPay's QR code for a purchase the
-    /// buyer scans with a UnionPay app.
-    async fn apply_qr_code(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
-        let mut f = self.base(
-            ("01", "07", QR_BIZ_TYPE),
-            payment.attempt_id.as_str(),
-            payment.created_at,
-        );
+    /// A purchase UnionPay is asked for server to server — `(txnType, txnSubType,
+    /// bizType)` at `endpoint`, no `frontUrl` since no browser comes back — and, from its
+    /// verified answer about exactly this order, the field `wanted` (`qrCode`, `tn`).
+    async fn purchase_for(
+        &self,
+        payment: &StartPayment,
+        codes: (&str, &str, &str),
+        endpoint: &str,
+        wanted: &str,
+    ) -> Result<String, ChannelError> {
+        let mut f = self.base(codes, payment.attempt_id.as_str(), payment.created_at);
         let fields = [
             ("channelType", "08".to_owned()),
             ("txnAmt", payment.money.amount.minor().to_string()),
@@ -268,24 +271,32 @@ impl UnionPayConnector {
             ("payTimeout", payment.expires_at.beijing_compact()),
         ];
         f.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
-        let answer = self.call("backTransReq.do", f).await?;
+        let answer = self.call(endpoint, f).await?;
         let code = answer.get("respCode").map_or("", String::as_str);
         if code != "00" {
             return Err(ChannelError::upstream(format!(
-                "QR code request: {code} {}",
+                "{endpoint}: {code} {}",
                 answer.get("respMsg").map_or("", String::as_str)
             )));
         }
         if answer.get("orderId").map(String::as_str) != Some(payment.attempt_id.as_str()) {
-            return Err(ChannelError::upstream(
-                "QR code request answered about another order",
-            ));
+            return Err(ChannelError::upstream(format!(
+                "{endpoint} answered about another order"
+            )));
         }
-        let qr_code = answer
-            .get("qrCode")
-            .filter(|q| !q.is_empty())
+        answer
+            .get(wanted)
+            .filter(|v| !v.is_empty())
             .cloned()
-            .ok_or_else(|| ChannelError::upstream("QR code request: no qrCode"))?;
+            .ok_or_else(|| ChannelError::upstream(format!("{endpoint}: no {wanted}")))
+    }
+
+    /// `backTransReq.do` with `txnType=01`, `txnSubType=07`: a QR code the buyer scans.
+    async fn apply_qr_code(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
+        let codes = ("01", "07", QR_BIZ_TYPE);
+        let qr_code = self
+            .purchase_for(payment, codes, "backTransReq.do", "qrCode")
+            .await?;
         Ok(PaymentStart {
             action: StartAction::qr_url(qr_code, self.config.test_mode),
             channel_order_id: None,
@@ -295,40 +306,10 @@ impl UnionPayConnector {
     /// `appTransReq.do`: a purchase for UnionPay's app SDK, answered with its `tn`
     /// (docs/unionpay.md, App payments).
     async fn app_transaction(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
-        let mut f = self.base(
-            ("01", "01", ONLINE_BIZ_TYPE),
-            payment.attempt_id.as_str(),
-            payment.created_at,
-        );
-        let fields = [
-            ("channelType", "08".to_owned()),
-            ("txnAmt", payment.money.amount.minor().to_string()),
-            (
-                "currencyCode",
-                currency_code(payment.money.currency).to_owned(),
-            ),
-            ("backUrl", self.config.notify_url.to_string()),
-            ("payTimeout", payment.expires_at.beijing_compact()),
-        ];
-        f.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
-        let answer = self.call("appTransReq.do", f).await?;
-        let code = answer.get("respCode").map_or("", String::as_str);
-        if code != "00" {
-            return Err(ChannelError::upstream(format!(
-                "app purchase: {code} {}",
-                answer.get("respMsg").map_or("", String::as_str)
-            )));
-        }
-        if answer.get("orderId").map(String::as_str) != Some(payment.attempt_id.as_str()) {
-            return Err(ChannelError::upstream(
-                "app purchase answered about another order",
-            ));
-        }
-        let tn = answer
-            .get("tn")
-            .filter(|t| !t.is_empty())
-            .cloned()
-            .ok_or_else(|| ChannelError::upstream("app purchase: no tn"))?;
+        let codes = ("01", "01", ONLINE_BIZ_TYPE);
+        let tn = self
+            .purchase_for(payment, codes, "appTransReq.do", "tn")
+            .await?;
         Ok(PaymentStart {
             action: StartAction::AppSdk {
                 params: vec![("tn".to_owned(), tn)],

@@ -227,13 +227,14 @@ impl WeChatConnector {
         &self.config
     }
 
-    /// `unifiedorder` with `trade_type=JSAPI` for the buyer WeChat signed in, then the
-    /// parameters of `getBrandWCPayRequest`, `paySign` over exactly `appId`, `nonceStr`,
-    /// `package`, `signType`, `timeStamp` (docs/wechatpay.md).
-    async fn start_in_wechat(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
-        let openid = payment.payer.clone().ok_or_else(|| {
-            ChannelError::Config("a payment inside WeChat needs the buyer's openid".into())
-        })?;
+    /// `unifiedorder` for `payment` as `trade_type`, with that type's own fields (`extra`):
+    /// WeChat's answer once it says SUCCESS, and the fields that were sent.
+    async fn unified_order(
+        &self,
+        payment: &StartPayment,
+        trade_type: &str,
+        extra: Fields,
+    ) -> Result<(Fields, Fields), ChannelError> {
         let mut f = self.base(&payment.channel_ids);
         let fields = [
             ("body", body(&payment.subject)),
@@ -244,28 +245,46 @@ impl WeChatConnector {
             ("time_start", payment.created_at.beijing_compact()),
             ("time_expire", payment.expires_at.beijing_compact()),
             ("notify_url", self.config.notify_url.to_string()),
-            ("trade_type", "JSAPI".to_owned()),
-            ("openid", openid),
+            ("trade_type", trade_type.to_owned()),
         ];
         f.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
-        let answer = self.call("pay/unifiedorder", f).await?;
+        f.extend(extra);
+        let answer = self.call("pay/unifiedorder", f.clone()).await?;
         if answer.get("result_code").map(String::as_str) != Some("SUCCESS") {
             let code = answer.get("err_code").map_or("FAIL", String::as_str);
             return Err(ChannelError::upstream(format!("unifiedorder: {code}")));
         }
-        let prepay_id = answer
+        Ok((answer, f))
+    }
+
+    /// The `prepay_id` of a SUCCESS `unifiedorder` answer.
+    fn prepay_id(answer: &Fields) -> Result<String, ChannelError> {
+        answer
             .get("prepay_id")
             .cloned()
-            .ok_or_else(|| ChannelError::upstream("unifiedorder: no prepay_id"))?;
-        let params = pay_request(
-            &self.config,
-            &prepay_id,
-            &ottgate_core::SystemClock
-                .now()
-                .epoch_millis()
-                .div_euclid(1000)
-                .to_string(),
-        );
+            .ok_or_else(|| ChannelError::upstream("unifiedorder: no prepay_id"))
+    }
+
+    /// Now, in Unix seconds, as the bridge and the SDK take their `timeStamp`.
+    fn unix_now() -> String {
+        ottgate_core::SystemClock
+            .now()
+            .epoch_millis()
+            .div_euclid(1000)
+            .to_string()
+    }
+
+    /// `unifiedorder` with `trade_type=JSAPI` for the buyer WeChat signed in, then the
+    /// parameters of `getBrandWCPayRequest`, `paySign` over exactly `appId`, `nonceStr`,
+    /// `package`, `signType`, `timeStamp` (docs/wechatpay.md).
+    async fn start_in_wechat(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
+        let openid = payment.payer.clone().ok_or_else(|| {
+            ChannelError::Config("a payment inside WeChat needs the buyer's openid".into())
+        })?;
+        let extra = Fields::from([("openid".to_owned(), openid)]);
+        let (answer, _) = self.unified_order(payment, "JSAPI", extra).await?;
+        let prepay_id = Self::prepay_id(&answer)?;
+        let params = pay_request(&self.config, &prepay_id, &Self::unix_now());
         Ok(PaymentStart {
             action: StartAction::WalletBridge {
                 params: params.into_iter().collect(),
@@ -278,35 +297,10 @@ impl WeChatConnector {
     /// `unifiedorder` with `trade_type=APP`, then the parameters the merchant's app hands
     /// WeChat's SDK (`PayReq`), signed (docs/wechatpay.md, App payments).
     async fn start_in_app(&self, payment: &StartPayment) -> Result<PaymentStart, ChannelError> {
-        let mut f = self.base(&payment.channel_ids);
-        let sub_mch_id = f.get("sub_mch_id").cloned().unwrap_or_default();
-        let fields = [
-            ("body", body(&payment.subject)),
-            ("out_trade_no", payment.attempt_id.to_string()),
-            ("fee_type", payment.money.currency.code().to_owned()),
-            ("total_fee", payment.money.amount.minor().to_string()),
-            ("spbill_create_ip", self.config.server_ip.clone()),
-            ("time_start", payment.created_at.beijing_compact()),
-            ("time_expire", payment.expires_at.beijing_compact()),
-            ("notify_url", self.config.notify_url.to_string()),
-            ("trade_type", "APP".to_owned()),
-        ];
-        f.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
-        let answer = self.call("pay/unifiedorder", f).await?;
-        if answer.get("result_code").map(String::as_str) != Some("SUCCESS") {
-            let code = answer.get("err_code").map_or("FAIL", String::as_str);
-            return Err(ChannelError::upstream(format!("unifiedorder: {code}")));
-        }
-        let prepay_id = answer
-            .get("prepay_id")
-            .cloned()
-            .ok_or_else(|| ChannelError::upstream("unifiedorder: no prepay_id"))?;
-        let timestamp = ottgate_core::SystemClock
-            .now()
-            .epoch_millis()
-            .div_euclid(1000)
-            .to_string();
-        let params = app_request(&self.config, &sub_mch_id, &prepay_id, &timestamp);
+        let (answer, sent) = self.unified_order(payment, "APP", Fields::new()).await?;
+        let prepay_id = Self::prepay_id(&answer)?;
+        let sub_mch_id = sent.get("sub_mch_id").map_or("", String::as_str);
+        let params = app_request(&self.config, sub_mch_id, &prepay_id, &Self::unix_now());
         Ok(PaymentStart {
             action: StartAction::AppSdk {
                 params: params.into_iter().collect(),
@@ -664,36 +658,14 @@ impl Channel for WeChatConnector {
             Flow::Browser(_) | Flow::MerchantQr => {}
         }
         let mweb = payment.flow == Flow::Browser(Device::Mobile);
-        let mut f = self.base(&payment.channel_ids);
-        let fields = [
-            ("body", body(&payment.subject)),
-            ("out_trade_no", payment.attempt_id.to_string()),
-            ("fee_type", payment.money.currency.code().to_owned()),
-            ("total_fee", payment.money.amount.minor().to_string()),
-            ("spbill_create_ip", self.config.server_ip.clone()),
-            ("time_start", payment.created_at.beijing_compact()),
-            ("time_expire", payment.expires_at.beijing_compact()),
-            ("notify_url", self.config.notify_url.to_string()),
-            (
-                "trade_type",
-                if mweb { "MWEB" } else { "NATIVE" }.to_owned(),
-            ),
-        ];
-        f.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
-        if mweb {
+        let extra = if mweb {
             let scene = serde_json::json!({"h5_info": {"type": "Wap", "wap_url": payment.return_url.origin().ascii_serialization(), "wap_name": body(&payment.merchant_name)}});
-            f.insert("scene_info".into(), scene.to_string());
+            Fields::from([("scene_info".to_owned(), scene.to_string())])
         } else {
-            f.insert("product_id".into(), payment.attempt_id.to_string());
-        }
-        let answer = self.call("pay/unifiedorder", f).await?;
-        if answer.get("result_code").map(String::as_str) != Some("SUCCESS") {
-            let code = answer
-                .get("err_code")
-                .cloned()
-                .unwrap_or_else(|| "FAIL".into());
-            return Err(ChannelError::upstream(format!("unifiedorder: {code}")));
-        }
+            Fields::from([("product_id".to_owned(), payment.attempt_id.to_string())])
+        };
+        let trade_type = if mweb { "MWEB" } else { "NATIVE" };
+        let (answer, _) = self.unified_order(payment, trade_type, extra).await?;
         let prepay_id = answer.get("prepay_id").cloned();
         let action = if mweb {
             let mweb_url = answer

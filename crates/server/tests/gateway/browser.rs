@@ -346,3 +346,57 @@ async fn a_buyer_inside_wechat_pays_a_public_pay_link_in_headless_chromium() {
     assert_eq!(callback.order_id, params.trade_no);
     c.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_buyer_pays_a_card_purchase_through_3d_secure_in_headless_chromium() {
+    let t = TestGateway::start().await;
+    let txn_time = t.gateway.state().service.clock.now().beijing_compact();
+    let data = serde_json::json!({"orderId": "BROWSERCARD1", "txnTime": txn_time,
+        "txnAmt": "4200", "frontUrl": t.receiver_url.join("return").unwrap().to_string(),
+        "backUrl": t.receiver_url.join("notify").unwrap().to_string(),
+        "channelType": "ELAVONECOM", "bizType": "converge_hosted"});
+    let serde_json::Value::Object(data) = data else {
+        unreachable!()
+    };
+    let answer = t
+        .client
+        .exchange_at("processV3", "CC_PURCHASE", "2.0", data)
+        .await
+        .unwrap();
+    let code_url = answer.response_fields.unwrap()["codeUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_driver, c) = start_driver().await;
+    c.goto(&code_url).await.unwrap();
+    assert!(text_of(&c, Locator::Id("amount")).await.contains("42.00"));
+    let type_in = |id: &'static str, text: &'static str| {
+        let c = c.clone();
+        async move {
+            c.find(Locator::Id(id))
+                .await
+                .unwrap()
+                .send_keys(text)
+                .await
+                .unwrap();
+        }
+    };
+    type_in("number", "4000 0200 0000 0000").await;
+    type_in("expiry", "12/40").await;
+    type_in("cvc", "123").await;
+    click(&c, "pay").await;
+    // The challenge card: the bank's 3-D Secure step, then back to the merchant.
+    assert!(
+        text_of(&c, Locator::Id("three-ds"))
+            .await
+            .contains("3-D Secure")
+    );
+    type_in("password", "password").await;
+    click(&c, "confirm").await;
+    let landed = wait_for_url(&c, |u| u.path() == "/return").await;
+    let params = t.client.verify_redirect(landed.query().unwrap()).unwrap();
+    assert!(params.is_success());
+    assert_eq!(params.out_trade_no, "BROWSERCARD1");
+    t.receiver.wait_for(1).await;
+    c.close().await.unwrap();
+}
