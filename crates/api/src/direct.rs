@@ -199,3 +199,46 @@ mod tests {
         assert_eq!(r.tip.as_deref(), Some("5"));
     }
 }
+
+/// MAPPPAY request data (docs/envelope.md, MAPPPAY).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MiniProgramPayRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator_id: Option<String>,
+    /// Cents.
+    pub amount: String,
+    pub biz_type: String,
+    /// The mini-program's app id.
+    pub app_id: String,
+    /// The buyer's openid under `app_id` (from `wx.login`).
+    pub open_id: String,
+    pub call_back_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sale_num: Option<String>,
+}
+
+/// What the mini-program hands `wx.requestPayment` (`packageStr` as `package`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MiniProgramPayInfo {
+    pub app_id: String,
+    pub time_stamp: String,
+    pub nonce_str: String,
+    pub package_str: String,
+    pub sign_type: String,
+    pub pay_sign: String,
+}
+
+/// MAPPPAY response data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MiniProgramPayResponse {
+    #[serde(rename = "payInfo")]
+    pub pay_info: MiniProgramPayInfo,
+    pub merchant_id: String,
+    pub order_id: String,
+    pub amount: String,
+    #[serde(default)]
+    pub sale_num: String,
+}

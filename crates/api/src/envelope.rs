@@ -108,6 +108,7 @@ pub enum Action {
     ExRateQuery,
     CcPurchase,
     CcQueryPay,
+    MappPay,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -123,7 +124,7 @@ pub enum UnsupportedAction {
 }
 
 impl Action {
-    pub const ALL: [Action; 9] = [
+    pub const ALL: [Action; 10] = [
         Action::PrepayInit,
         Action::PrepayQuery,
         Action::StatusQuery,
@@ -133,6 +134,7 @@ impl Action {
         Action::ExRateQuery,
         Action::CcPurchase,
         Action::CcQueryPay,
+        Action::MappPay,
     ];
 
     pub fn name(self) -> &'static str {
@@ -146,6 +148,7 @@ impl Action {
             Action::ExRateQuery => "EX_RATE_QUERY",
             Action::CcPurchase => "CC_PURCHASE",
             Action::CcQueryPay => "CC_QUERYPAY",
+            Action::MappPay => "MAPPPAY",
         }
     }
 
@@ -156,7 +159,11 @@ impl Action {
             | Action::H5Pay
             | Action::CcPurchase
             | Action::CcQueryPay => "2.0",
-            Action::StatusQuery | Action::Refund | Action::ActivePay | Action::ExRateQuery => "1.0",
+            Action::StatusQuery
+            | Action::Refund
+            | Action::ActivePay
+            | Action::ExRateQuery
+            | Action::MappPay => "1.0",
         }
     }
 
@@ -165,7 +172,9 @@ impl Action {
             .into_iter()
             .find(|a| a.name() == action)
             .ok_or_else(|| UnsupportedAction::Action(printable(action)))?;
-        if found.version() != version {
+        // MAPPPAY's table says 1.1 and its example sends 1.0: both are taken.
+        let also = found == Action::MappPay && version == "1.1";
+        if found.version() != version && !also {
             return Err(UnsupportedAction::Version {
                 action: printable(action),
                 version: printable(version),
@@ -224,8 +233,15 @@ mod tests {
             Err(UnsupportedAction::Version { .. })
         ));
         assert!(matches!(
-            Action::parse("MAPPPAY", "1.1"),
+            Action::parse("PASSIVEPAY", "1.0"),
             Err(UnsupportedAction::Action(_))
+        ));
+        // MAPPPAY's page says 1.1 and its example sends 1.0: both are served.
+        assert_eq!(Action::parse("MAPPPAY", "1.1"), Ok(Action::MappPay));
+        assert_eq!(Action::parse("MAPPPAY", "1.0"), Ok(Action::MappPay));
+        assert!(matches!(
+            Action::parse("MAPPPAY", "2.0"),
+            Err(UnsupportedAction::Version { .. })
         ));
     }
 

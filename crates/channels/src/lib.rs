@@ -93,6 +93,9 @@ pub struct StartPayment {
     /// The buyer as the wallet's browser identified them ([`Channel::payer_id`]): WeChat's
     /// `openid`, for a [`Flow::InWallet`] payment.
     pub payer: Option<String>,
+    /// The app `payer` is known under, when it is the merchant's own (a WeChat
+    /// mini-program's app id: the order is placed with `sub_appid`/`sub_openid`).
+    pub payer_app: Option<String>,
     /// How the wallets know the merchant (e.g. its WeChat Pay sub-merchant id).
     pub channel_ids: ChannelIds,
 }

@@ -5,8 +5,8 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use ottgate_client::{
-    ActivePayRequest, Client, H5PayRequest, InAppPayRequest, PayRequest, PrepayInitRequest,
-    RestClient, SignKey,
+    ActivePayRequest, Client, H5PayRequest, InAppPayRequest, MiniProgramPayRequest, PayRequest,
+    PrepayInitRequest, RestClient, SignKey,
 };
 use serde::Serialize;
 
@@ -161,6 +161,23 @@ pub enum Pay {
         /// Where the callback goes.
         #[arg(long)]
         back_url: String,
+    },
+    /// MAPPPAY: WeChat Pay inside your mini-program for the buyer --open-id names; prints
+    /// payInfo (what the mini-program hands wx.requestPayment).
+    MiniProgram {
+        /// Cents.
+        #[arg(long)]
+        amount: String,
+        /// The mini-program's app id.
+        #[arg(long)]
+        app_id: String,
+        /// The buyer's openid under that app id.
+        #[arg(long)]
+        open_id: String,
+        #[arg(long)]
+        order_id: Option<String>,
+        #[arg(long)]
+        callback_url: String,
     },
     /// H5PAY: WeChat Pay in a phone browser; prints payinfo (the page to send the phone to).
     H5 {
@@ -359,6 +376,25 @@ pub async fn pay(credentials: &Credentials, command: Pay) -> Result<()> {
                 ..H5PayRequest::default()
             };
             print(&credentials.envelope()?.h5_pay(&request).await?)
+        }
+        Pay::MiniProgram {
+            amount,
+            app_id,
+            open_id,
+            order_id,
+            callback_url,
+        } => {
+            let request = MiniProgramPayRequest {
+                order_id,
+                operator_id: Some(credentials.operator_id()?),
+                amount,
+                biz_type: "WECHATPAY".into(),
+                app_id,
+                open_id,
+                call_back_url: callback_url,
+                sale_num: None,
+            };
+            print(&credentials.envelope()?.mini_program_pay(&request).await?)
         }
         Pay::Card {
             amount,

@@ -568,6 +568,27 @@ async fn pay_query_and_refund_from_the_shell_through_both_apis() {
         "SHELLCARD1",
     ])));
     assert_eq!(q["order_status"], "success", "{q}");
+    let mini = json_of(&run(as_merchant(&server, &c).args([
+        "pay",
+        "mini-program",
+        "--amount",
+        "300",
+        "--app-id",
+        "wx5f89682208cf8e88",
+        "--open-id",
+        "oShellBuyer",
+        "--order-id",
+        "SHELL-MINI-1",
+        "--callback-url",
+        &callback,
+    ])));
+    assert!(
+        mini["payInfo"]["packageStr"]
+            .as_str()
+            .unwrap()
+            .starts_with("prepay_id="),
+        "{mini}"
+    );
     for (paid, method) in [(&alipay_app, "ALIPAY"), (&unionpay_app, "UNIONPAY")] {
         let payment_id = paid["paymentId"].as_str().unwrap();
         let outcome = serde_json::json!({"outcome": "paid"});

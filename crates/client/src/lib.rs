@@ -18,7 +18,7 @@ mod time;
 pub use credentials::MerchantCredentials;
 pub use ottgate_api::direct::{
     ActivePayRequest, ActivePayResponse, ExRateQueryRequest, ExRateQueryResponse, H5PayRequest,
-    H5PayResponse,
+    H5PayResponse, MiniProgramPayInfo, MiniProgramPayRequest, MiniProgramPayResponse,
 };
 pub use ottgate_api::payment::{
     RefundRequest, RefundResponse, StatusQueryRequest, StatusQueryResponse,
@@ -307,6 +307,15 @@ impl Client {
             .merchant_id
             .get_or_insert_with(|| self.merchant_id.clone());
         self.call("H5PAY", "2.0", to_fields(&request)).await
+    }
+
+    /// MAPPPAY "1.0": WeChat Pay inside your mini-program for the buyer `open_id` names;
+    /// hand `pay_info` to `wx.requestPayment` (`package_str` as `package`).
+    pub async fn mini_program_pay(
+        &self,
+        request: &MiniProgramPayRequest,
+    ) -> Result<MiniProgramPayResponse, ClientError> {
+        self.call("MAPPPAY", "1.0", to_fields(request)).await
     }
 
     /// EX_RATE_QUERY "1.0": today's CNY rate of `fee_type` (ISO 4217), times 10^8.

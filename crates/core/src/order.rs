@@ -124,6 +124,9 @@ pub enum OrderKind {
     /// Envelope `CC_PURCHASE`: a card payment on the hosted card page, named by the
     /// merchant's `orderId`.
     Card,
+    /// Envelope `MAPPPAY`: WeChat Pay inside the merchant's mini-program, for the buyer it
+    /// names; named by the merchant's `order_id`.
+    MiniProgram,
     /// Envelope `ACTIVEPAY`: a QR code the merchant shows, one attempt created up front.
     ActivePay,
     /// Envelope `H5PAY`: WeChat Pay in a phone browser, one attempt created up front.
@@ -143,6 +146,7 @@ impl OrderKind {
             OrderKind::App => "app",
             OrderKind::H5Link => "h5link",
             OrderKind::Card => "card",
+            OrderKind::MiniProgram => "miniprogram",
         }
     }
 
@@ -158,6 +162,7 @@ impl OrderKind {
             OrderKind::App,
             OrderKind::H5Link,
             OrderKind::Card,
+            OrderKind::MiniProgram,
         ]
         .into_iter()
         .find(|k| k.code() == code)
@@ -173,7 +178,7 @@ impl OrderKind {
     pub fn named_by_merchant(self) -> bool {
         matches!(
             self,
-            OrderKind::ActivePay | OrderKind::H5Pay | OrderKind::Card
+            OrderKind::ActivePay | OrderKind::H5Pay | OrderKind::Card | OrderKind::MiniProgram
         )
     }
 }

@@ -281,10 +281,24 @@ impl WeChatConnector {
         let openid = payment.payer.clone().ok_or_else(|| {
             ChannelError::Config("a payment inside WeChat needs the buyer's openid".into())
         })?;
-        let extra = Fields::from([("openid".to_owned(), openid)]);
+        // A buyer of the merchant's own mini-program is known under its app id: the order
+        // names both (institutional mode), and the page signs with that app id.
+        let (extra, app_id) = match &payment.payer_app {
+            Some(app) => (
+                Fields::from([
+                    ("sub_appid".to_owned(), app.clone()),
+                    ("sub_openid".to_owned(), openid),
+                ]),
+                app.clone(),
+            ),
+            None => (
+                Fields::from([("openid".to_owned(), openid)]),
+                self.config.appid.clone(),
+            ),
+        };
         let (answer, _) = self.unified_order(payment, "JSAPI", extra).await?;
         let prepay_id = Self::prepay_id(&answer)?;
-        let params = pay_request(&self.config, &prepay_id, &Self::unix_now());
+        let params = pay_request(&self.config, &app_id, &prepay_id, &Self::unix_now());
         Ok(PaymentStart {
             action: StartAction::WalletBridge {
                 params: params.into_iter().collect(),
@@ -442,10 +456,16 @@ pub fn sandbox(
     Ok((config, sim))
 }
 
-/// `getBrandWCPayRequest`'s parameters for `prepay_id`, signed (`paySign`).
-pub fn pay_request(config: &WeChatConfig, prepay_id: &str, time_stamp: &str) -> Fields {
+/// `getBrandWCPayRequest`'s (and `wx.requestPayment`'s) parameters for `prepay_id`, signed
+/// (`paySign`) under `app_id`: ours, or the merchant's mini-program's.
+pub fn pay_request(
+    config: &WeChatConfig,
+    app_id: &str,
+    prepay_id: &str,
+    time_stamp: &str,
+) -> Fields {
     let mut p = Fields::new();
-    p.insert("appId".into(), config.appid.clone());
+    p.insert("appId".into(), app_id.to_owned());
     p.insert("timeStamp".into(), time_stamp.to_owned());
     p.insert("nonceStr".into(), nonce());
     p.insert("package".into(), format!("prepay_id={prepay_id}"));

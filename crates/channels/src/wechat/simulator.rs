@@ -105,8 +105,10 @@ pub struct Order {
     pub prepay_id: String,
     pub code: String,
     pub trade_type: String,
-    /// The buyer a JSAPI order is for.
+    /// The buyer a JSAPI order is for (under `sub_appid` when that is set).
     pub openid: Option<String>,
+    /// The merchant's own app (a mini-program) a JSAPI order's buyer is known under.
+    pub sub_appid: Option<String>,
     pub sub_mch_id: String,
     pub body: String,
     pub total_fee: u64,
@@ -294,9 +296,12 @@ impl WeChatSimulator {
             "MWEB" => {
                 required("scene_info")?;
             }
-            "JSAPI" => {
-                required("openid")?;
-            }
+            // The buyer, under our app id or (institutional mode) the merchant's own.
+            "JSAPI" => match (get("openid"), get("sub_appid"), get("sub_openid")) {
+                (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+                (None, None, None) => return Err(("PARAM_ERROR", "openid is required")),
+                _ => return Err(("PARAM_ERROR", "openid, or sub_appid with sub_openid")),
+            },
             "APP" => {}
             _ => return Err(("PARAM_ERROR", "trade_type is invalid")),
         }
@@ -324,7 +329,8 @@ impl WeChatSimulator {
                     code: digits(10),
                     out_trade_no: out_trade_no.clone(),
                     trade_type,
-                    openid: get("openid"),
+                    openid: get("openid").or_else(|| get("sub_openid")),
+                    sub_appid: get("sub_appid"),
                     sub_mch_id: get("sub_mch_id").unwrap_or_default(),
                     body,
                     total_fee,

@@ -167,6 +167,7 @@ pub fn payment(
         return_url: Url::parse("https://shop.example/return").unwrap(),
         flow: Flow::Browser(device),
         payer: None,
+        payer_app: None,
     }
 }
 

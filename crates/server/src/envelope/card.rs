@@ -146,6 +146,8 @@ pub async fn purchase(
         callback_url: back_url,
         redirect_url: Some(front_url),
         remarks: None,
+        payer: None,
+        sale_num: None,
     };
     create(state, signing, valid, md5, |order, attempt, _start| {
         Ok(to_fields(&CcPurchaseResponse {

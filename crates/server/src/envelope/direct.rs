@@ -34,6 +34,9 @@ pub(super) struct Valid {
     pub(super) callback_url: Url,
     pub(super) redirect_url: Option<Url>,
     pub(super) remarks: Option<String>,
+    /// The buyer as the merchant's own app knows them: (app id, openid) — MAPPPAY's.
+    pub(super) payer: Option<(String, String)>,
+    pub(super) sale_num: Option<String>,
 }
 
 fn merchant_order_id(value: Option<String>) -> Result<Option<MerchantRef>, ProtocolError> {
@@ -112,6 +115,8 @@ fn validate_active_pay(
         callback_url,
         redirect_url: None,
         remarks: text_field(r.remarks, "remarks")?,
+        payer: None,
+        sale_num: None,
     })
 }
 
@@ -157,6 +162,8 @@ fn validate_h5_pay(
         callback_url,
         redirect_url,
         remarks: text_field(r.remarks, "remarks")?,
+        payer: None,
+        sale_num: None,
     })
 }
 
@@ -244,6 +251,7 @@ pub(super) async fn create(
         tip: valid.tip,
         redirect_url: valid.redirect_url.map(String::from).unwrap_or_default(),
         remarks: valid.remarks,
+        sale_num: valid.sale_num.unwrap_or_default(),
         ..Order::new(
             valid.kind,
             merchant,
@@ -295,9 +303,10 @@ pub(super) async fn create(
         }
     };
     let device = Device::Mobile;
+    let (payer_app, payer) = valid.payer.unzip();
     let start = state
         .service
-        .open_wallet(&order, merchant, &attempt, device)
+        .open_wallet_as(&order, merchant, &attempt, device, payer, payer_app)
         .await
         .map_err(|e| match e {
             StartError::Service(e) => ProtocolError::internal(&e),

@@ -21,6 +21,7 @@ mod card;
 mod direct;
 mod error;
 mod fields;
+mod mini;
 mod payments;
 mod prepay;
 mod rates;
@@ -166,7 +167,11 @@ async fn dispatch(
 /// its replayable answer in the same write: nothing is left half-done.)
 fn changes_payments(action: Action) -> bool {
     match action {
-        Action::Refund | Action::ActivePay | Action::H5Pay | Action::CcPurchase => true,
+        Action::Refund
+        | Action::ActivePay
+        | Action::H5Pay
+        | Action::CcPurchase
+        | Action::MappPay => true,
         Action::PrepayInit
         | Action::PrepayQuery
         | Action::StatusQuery
@@ -204,5 +209,6 @@ async fn run(
         Action::ExRateQuery => rates::query(state, signing, fields).await,
         Action::CcPurchase => card::purchase(state, signing, fields, md5).await,
         Action::CcQueryPay => card::query(state, signing, fields).await,
+        Action::MappPay => mini::mini_program_pay(state, signing, fields, md5).await,
     }
 }

@@ -24,7 +24,7 @@ use super::{Service, ServiceError, Signing};
 pub fn flow_of(order: &Order, device: Device) -> Flow {
     match order.kind {
         OrderKind::ActivePay | OrderKind::Qr => Flow::MerchantQr,
-        OrderKind::InWallet | OrderKind::H5Link => Flow::InWallet,
+        OrderKind::InWallet | OrderKind::H5Link | OrderKind::MiniProgram => Flow::InWallet,
         OrderKind::App => Flow::App,
         OrderKind::H5Pay => Flow::Browser(Device::Mobile),
         OrderKind::Checkout | OrderKind::Wap | OrderKind::Web | OrderKind::Card => {
@@ -278,6 +278,21 @@ impl Service {
         device: Device,
         payer: Option<String>,
     ) -> Result<PaymentStart, StartError> {
+        self.open_wallet_as(order, merchant, attempt, device, payer, None)
+            .await
+    }
+
+    /// [`Self::open_wallet_for`] a buyer the merchant's own app names (`payer_app`: a
+    /// WeChat mini-program's app id, `payer` the buyer's openid under it).
+    pub async fn open_wallet_as(
+        &self,
+        order: &Order,
+        merchant: &Merchant,
+        attempt: &Attempt,
+        device: Device,
+        payer: Option<String>,
+        payer_app: Option<String>,
+    ) -> Result<PaymentStart, StartError> {
         let channel = self.channel_for(merchant, attempt.method)?;
         let start = StartPayment {
             attempt_id: attempt.id.clone(),
@@ -291,6 +306,7 @@ impl Service {
             return_url: self.return_url(&order.token, &attempt.id),
             flow: flow_of(order, device),
             payer,
+            payer_app,
             channel_ids: merchant.channel_ids.clone(),
         };
         Ok(channel.start(&start).await?)

@@ -242,8 +242,17 @@ async fn no_answer_callback_or_redirect_carries_a_null() {
         .unwrap();
     assert_no_null("CC_QUERYPAY", &queried.response_plaintext.unwrap());
 
+    // MAPPPAY, with no sale_num or remarks.
+    let mini = fields(
+        json!({"order_id": "NN-M", "amount": "100", "appId": "wx5f89682208cf8e88",
+        "openId": "oNoNull", "call_back_url": t.receiver_url.join("notify").unwrap().to_string()}),
+    );
+    envelope(&t, "MAPPPAY", "1.0", mini).await;
+    complete(&t, "NN-M").await;
+    callbacks += 1;
+
     // Every callback kind: checkout, ACTIVEPAY, H5PAY, REST Alipay and WeChat, in-app, links,
-    // cards.
+    // cards, mini-programs.
     for body in t.receiver.wait_for(callbacks).await {
         let (_, plaintext) = t.client.open_callback(&body).unwrap();
         assert_no_null("callback", &plaintext);

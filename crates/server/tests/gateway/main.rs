@@ -22,6 +22,7 @@ mod expiry;
 mod fuzz_corpus;
 mod link_flows;
 mod merchants;
+mod mini_program;
 mod ops;
 mod refunds;
 mod rest;

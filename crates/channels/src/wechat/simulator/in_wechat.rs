@@ -30,6 +30,66 @@ pub(super) fn routes() -> Router<WeChatSimulator> {
         .route("/sns/oauth2/access_token", get(access_token))
         .route("/jsbridge.js", get(bridge_script))
         .route("/jsapi/pay", post(pay))
+        .route("/miniprogram/requestPayment", post(request_payment))
+}
+
+/// `wx.requestPayment` inside the merchant's mini-program: `timeStamp`, `nonceStr`,
+/// `package`, `signType`, `paySign` (no `appId`: WeChat knows the mini-program it runs),
+/// and `action`. `paySign` must be over the order's `sub_appid`, as WeChat checks it.
+/// Answers `errMsg` `requestPayment:ok`, `:fail …` or `:fail cancel`.
+async fn request_payment(
+    State(sim): State<WeChatSimulator>,
+    Json(request): Json<HashMap<String, String>>,
+) -> Json<serde_json::Value> {
+    let answer = |outcome: &str| Json(json!({ "errMsg": format!("requestPayment:{outcome}") }));
+    let Some(prepay_id) = request
+        .get("package")
+        .and_then(|p| p.strip_prefix("prepay_id="))
+    else {
+        return answer("fail invalid package");
+    };
+    let order = match sim.by_prepay(prepay_id) {
+        Some(o) if o.trade_type == "JSAPI" && o.sub_appid.is_some() => o,
+        _ => return answer("fail no such order"),
+    };
+    let mut signed = Fields::new();
+    signed.insert("appId".into(), order.sub_appid.clone().unwrap_or_default());
+    for name in ["timeStamp", "nonceStr", "package", "signType"] {
+        match request.get(name) {
+            Some(value) => signed.insert(name.to_owned(), value.clone()),
+            None => return answer("fail missing parameter"),
+        };
+    }
+    let sign_type = match signed["signType"].as_str() {
+        "MD5" => SignType::Md5,
+        "HMAC-SHA256" => SignType::HmacSha256,
+        _ => return answer("fail invalid signType"),
+    };
+    let expected = sign::sign(&signed, sign_type, &sim.config().api_key);
+    if request
+        .get("paySign")
+        .map(|s| s.to_ascii_uppercase())
+        .as_deref()
+        != Some(expected.as_str())
+    {
+        return answer("fail invalid paySign");
+    }
+    let action = match request.get("action").map(String::as_str) {
+        Some("pay") => BuyerAction::Pay,
+        Some("fail") => BuyerAction::Fail,
+        _ => return answer("fail cancel"),
+    };
+    match sim.settle(&order.out_trade_no, action) {
+        Ok(notification) => {
+            sim.send(notification);
+            answer(if action == BuyerAction::Pay {
+                "ok"
+            } else {
+                "fail"
+            })
+        }
+        Err(_) => answer("fail"),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -166,7 +226,13 @@ async fn pay(
         return answer("fail");
     };
     let order = match sim.by_prepay(prepay_id) {
-        Some(o) if o.trade_type == "JSAPI" && o.openid.as_deref() == Some(BUYER_OPENID) => o,
+        Some(o)
+            if o.trade_type == "JSAPI"
+                && o.sub_appid.is_none()
+                && o.openid.as_deref() == Some(BUYER_OPENID) =>
+        {
+            o
+        }
         _ => return answer("fail"),
     };
     let action = match request.get("action").map(String::as_str) {
