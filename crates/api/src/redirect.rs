@@ -17,26 +17,34 @@ pub struct RedirectParams {
     pub trade_status: String,
 }
 
-impl RedirectParams {
-    fn digest(&self, sign_key: &SignKey) -> ottgate_envelope::Md5Hex {
-        let values = [
-            self.out_trade_no.as_str(),
-            &self.total_fee,
-            &self.trade_no,
-            &self.trade_status,
-        ];
-        sign_values(values, sign_key)
-    }
+/// A browser return signed as OTT Pay signs the checkout's: `sign` = UPPER(MD5 of the
+/// values in their keys' order, then the sign key).
+pub trait SignedReturn {
+    /// The signed values, in their keys' order.
+    fn signed_values(&self) -> [&str; 4];
 
-    pub fn sign(&self, sign_key: &SignKey) -> String {
-        self.digest(sign_key).to_string()
+    fn sign(&self, sign_key: &SignKey) -> String {
+        sign_values(self.signed_values(), sign_key).to_string()
     }
 
     /// Constant-time check of a received `sign`, case-insensitive.
-    pub fn verify(&self, sign: &str, sign_key: &SignKey) -> bool {
-        self.digest(sign_key).matches(sign)
+    fn verify(&self, sign: &str, sign_key: &SignKey) -> bool {
+        sign_values(self.signed_values(), sign_key).matches(sign)
     }
+}
 
+impl SignedReturn for RedirectParams {
+    fn signed_values(&self) -> [&str; 4] {
+        [
+            &self.out_trade_no,
+            &self.total_fee,
+            &self.trade_no,
+            &self.trade_status,
+        ]
+    }
+}
+
+impl RedirectParams {
     /// The five query parameters, in the order they are appended.
     pub fn query_pairs(&self, sign_key: &SignKey) -> [(&'static str, String); 5] {
         [
@@ -68,26 +76,13 @@ pub struct H5LinkReturn {
     pub status: String,
 }
 
+impl SignedReturn for H5LinkReturn {
+    fn signed_values(&self) -> [&str; 4] {
+        [&self.amount, &self.order_id, &self.status, &self.tran_id]
+    }
+}
+
 impl H5LinkReturn {
-    fn digest(&self, sign_key: &SignKey) -> ottgate_envelope::Md5Hex {
-        let values = [
-            self.amount.as_str(),
-            &self.order_id,
-            &self.status,
-            &self.tran_id,
-        ];
-        sign_values(values, sign_key)
-    }
-
-    pub fn sign(&self, sign_key: &SignKey) -> String {
-        self.digest(sign_key).to_string()
-    }
-
-    /// Constant-time check of a received `sign`, case-insensitive.
-    pub fn verify(&self, sign: &str, sign_key: &SignKey) -> bool {
-        self.digest(sign_key).matches(sign)
-    }
-
     /// The five query parameters, in the order they are appended.
     pub fn query_pairs(&self, sign_key: &SignKey) -> [(&'static str, String); 5] {
         [

@@ -129,28 +129,21 @@ pub struct PayResult {
     pub time_zone_id: Option<String>,
 }
 
-/// `POST /api/v1/pay/alipay/inapp-pay`
+/// `POST /api/v1/pay/alipay/inapp-pay`: a pay request (its `returnURL` not used) and two
+/// fields of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InAppPayRequest {
+    #[serde(flatten)]
+    pub pay: PayRequest,
     /// OTT Pay marks it required without saying what it is (the buyer's id in the
     /// merchant's app, as integrations send it); ottgate takes it as optional and keeps it
     /// nowhere.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
-    /// Cents, as a string.
-    pub amount: String,
-    #[serde(rename = "callbackURL")]
-    pub callback_url: String,
     /// The merchant's sale number, at most 32 characters; echoed by refunds' `saleNumber`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sale_number: Option<String>,
-    /// At most 128 characters.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub remark: Option<String>,
-    /// ottgate extension, as on the other pay routes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
 }
 
 /// What `alipay/inapp-pay` answers.

@@ -281,8 +281,7 @@ async fn injected_faults_reach_the_wire() {
 async fn an_app_payment_is_signed_for_the_sdk_opened_by_alipays_app_paid_and_notified() {
     let mut w = world(SignType::Rsa2).await;
     let attempt = AttemptId::generate(SystemClock.now());
-    let mut app = payment(&attempt, Device::Mobile);
-    app.flow = Flow::App;
+    let app = support::app_payment(&attempt, PaymentMethod::Alipay);
     let start = w.connector.start(&app).await.unwrap();
     let params: Params = start.app_params().unwrap().iter().cloned().collect();
     assert_eq!(params["service"], "mobile.securitypay.pay");
@@ -334,11 +333,5 @@ async fn an_app_payment_is_signed_for_the_sdk_opened_by_alipays_app_paid_and_not
         Notice::read(&notice).unwrap(),
         Notice::Trade { status: TradeStatus::Finished, out_trade_no, .. } if out_trade_no == attempt.as_str()
     ));
-    assert!(matches!(
-        w.connector
-            .query(&support::query(&attempt, SystemClock.now()))
-            .await
-            .unwrap(),
-        QueryResult::Paid { .. }
-    ));
+    assert!(support::is_paid(&w.connector, &attempt).await);
 }

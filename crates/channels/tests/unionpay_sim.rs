@@ -377,10 +377,9 @@ async fn notifications_are_resent_until_answered_with_200_and_faults_reach_the_w
 #[tokio::test]
 async fn an_app_purchase_gets_a_tn_is_paid_in_unionpays_app_and_refunded() {
     let mut w = world().await;
-    let at = SystemClock.now();
-    let attempt = AttemptId::generate(at);
-    let mut app = payment(&attempt, Device::Mobile, at);
-    app.flow = ottgate_channels::Flow::App;
+    let attempt = AttemptId::generate(SystemClock.now());
+    let app = support::app_payment(&attempt, PaymentMethod::UnionPay);
+    let at = app.created_at;
     let start = w.connector.start(&app).await.unwrap();
     let params = start.app_params().unwrap();
     let [(name, tn)] = params else {

@@ -413,15 +413,7 @@ async fn inside_wechat_a_code_names_the_buyer_once_and_the_bridge_pays_a_signed_
     let mut body: serde_json::Map<String, serde_json::Value> =
         params.into_iter().map(|(k, v)| (k, v.into())).collect();
     body.insert("action".into(), "pay".into());
-    let paid: serde_json::Value = w
-        .http
-        .post(w.base.join("sim/wechatpay/jsapi/pay").unwrap())
-        .json(&body)
-        .fetch()
-        .await
-        .json()
-        .await
-        .unwrap();
+    let paid = support::post_json(&w.http, &w.base, "sim/wechatpay/jsapi/pay", &body).await;
     assert_eq!(paid["err_msg"], "get_brand_wcpay_request:ok");
     let notice = support::next_body(&mut w.notices).await;
     let fields = parse_message(std::str::from_utf8(&notice).unwrap()).unwrap();
@@ -446,8 +438,7 @@ async fn an_app_order_is_signed_for_wechats_sdk_and_paid_in_wechats_app() {
     for sign_type in [SignType::Md5, SignType::HmacSha256] {
         let mut w = world(sign_type).await;
         let attempt = AttemptId::generate(SystemClock.now());
-        let mut app = payment(&attempt, Device::Mobile);
-        app.flow = Flow::App;
+        let app = support::app_payment(&attempt, PaymentMethod::WeChatPay);
         let start = w.connector.start(&app).await.unwrap();
         let params: Fields = start.app_params().unwrap().iter().cloned().collect();
         assert_eq!(params["package"], "Sign=WXPay");
@@ -458,17 +449,9 @@ async fn an_app_order_is_signed_for_wechats_sdk_and_paid_in_wechats_app() {
                 .map(|(k, v)| (k.clone(), v.clone().into()))
                 .collect();
             body.insert("action".into(), action.into());
-            let url = w.base.join("sim/wechatpay/app/pay").unwrap();
-            let http = w.http.clone();
+            let (http, base) = (w.http.clone(), w.base.clone());
             async move {
-                let answer: serde_json::Value = http
-                    .post(url)
-                    .json(&body)
-                    .fetch()
-                    .await
-                    .json()
-                    .await
-                    .unwrap();
+                let answer = support::post_json(&http, &base, "sim/wechatpay/app/pay", &body).await;
                 answer["errCode"].as_i64().unwrap()
             }
         };
@@ -483,12 +466,6 @@ async fn an_app_order_is_signed_for_wechats_sdk_and_paid_in_wechats_app() {
             (n["trade_type"].as_str(), n["out_trade_no"].as_str()),
             ("APP", attempt.as_str())
         );
-        assert!(matches!(
-            w.connector
-                .query(&support::query(&attempt, SystemClock.now()))
-                .await
-                .unwrap(),
-            QueryResult::Paid { .. }
-        ));
+        assert!(support::is_paid(&w.connector, &attempt).await);
     }
 }

@@ -310,12 +310,9 @@ pub async fn pay(credentials: &Credentials, command: Pay) -> Result<()> {
         ),
         Pay::AlipayApp { pay, sale_number } => {
             let request = InAppPayRequest {
+                pay: without_return(pay),
                 user_id: None,
-                amount: pay.amount,
-                callback_url: pay.callback_url,
                 sale_number,
-                remark: pay.remark,
-                reference: pay.reference,
             };
             print(&credentials.rest()?.alipay_in_app_pay(&request).await?)
         }

@@ -338,6 +338,16 @@ fn as_merchant(server: &Server, c: &Credentials) -> Command {
     cmd
 }
 
+/// `ottgate <words>` as the merchant (`words` split at spaces): its JSON answer.
+fn shell(server: &Server, c: &Credentials, words: &str) -> serde_json::Value {
+    json_of(&run(as_merchant(server, c).args(words.split(' '))))
+}
+
+/// `ottgate query <which> <id>` as the merchant: its JSON answer.
+fn query(server: &Server, c: &Credentials, which: &str, id: &str) -> serde_json::Value {
+    json_of(&run(as_merchant(server, c).args(["query", which, id])))
+}
+
 fn json_of(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(&out.stdout)))
@@ -359,22 +369,12 @@ async fn pay_query_and_refund_from_the_shell_through_both_apis() {
     let server = Server::start(dir.path());
     let c = add_merchant(dir.path(), "Shell Merchant");
     let (callback, _callbacks) = receiver(Duration::ZERO).await;
+    let sh = |words: &str| shell(&server, &c, words);
 
     // Envelope API: a checkout, paid, queried, refunded with an idempotent refund id.
-    let created = json_of(&run(as_merchant(&server, &c).args([
-        "pay",
-        "checkout",
-        "--amount",
-        "2500",
-        "--currency",
-        "USD",
-        "--reference",
-        "shell-1",
-        "--redirect-url",
-        "https://shop.example/done",
-        "--callback-url",
-        &callback,
-    ])));
+    let created = sh(&format!(
+        "pay checkout --amount 2500 --currency USD --reference shell-1 --redirect-url https://shop.example/done --callback-url {callback}"
+    ));
     let token = created["payinfo"]
         .as_str()
         .unwrap()
@@ -389,48 +389,25 @@ async fn pay_query_and_refund_from_the_shell_through_both_apis() {
     )
     .await;
     let order_id = paid["order_id"].as_str().unwrap();
-    let q = json_of(&run(as_merchant(&server, &c).args([
-        "query",
-        "--prepay-order-id",
-        "shell-1",
-    ])));
+    let q = query(&server, &c, "--prepay-order-id", "shell-1");
     assert_eq!(q["status"], "SUCCESS");
-    let r = json_of(&run(as_merchant(&server, &c).args([
-        "refund",
-        "--order-id",
-        order_id,
-        "--amount",
-        "500",
-        "--refund-id",
-        "R-1",
-    ])));
+    let r = sh(&format!(
+        "refund --order-id {order_id} --amount 500 --refund-id R-1"
+    ));
     assert_eq!(
         (r["refund_status"].as_str(), r["order_id"].as_str()),
         (Some("success"), Some("R-1"))
     );
-    let q = json_of(&run(as_merchant(&server, &c).args([
-        "query",
-        "--order-id",
-        order_id,
-    ])));
+    let q = query(&server, &c, "--order-id", order_id);
     assert_eq!(
         (q["order_status"].as_str(), q["refund_amount"].as_str()),
         (Some("partial_refunded"), Some("500"))
     );
 
     // REST API: wap-pay, paid, refunded in full, queried by reference.
-    let wap = json_of(&run(as_merchant(&server, &c).args([
-        "pay",
-        "wap",
-        "--amount",
-        "1000",
-        "--callback-url",
-        &callback,
-        "--return-url",
-        "https://shop.example/back",
-        "--reference",
-        "shell-2",
-    ])));
+    let wap = sh(&format!(
+        "pay wap --amount 1000 --callback-url {callback} --return-url https://shop.example/back --reference shell-2"
+    ));
     let payment_id = wap["paymentId"].as_str().unwrap();
     sandbox_complete(
         &server.base,
@@ -438,22 +415,12 @@ async fn pay_query_and_refund_from_the_shell_through_both_apis() {
         serde_json::json!({"outcome":"paid"}),
     )
     .await;
-    let r = json_of(&run(as_merchant(&server, &c).args([
-        "refund",
-        "--payment-id",
-        payment_id,
-        "--amount",
-        "1000",
-    ])));
+    let r = sh(&format!("refund --payment-id {payment_id} --amount 1000"));
     // Alipay refunds asynchronously: accepted now, settled when Alipay's notification lands.
     assert_eq!(r["refundStatus"], "pending");
     let deadline = Instant::now() + Duration::from_secs(10);
     let q = loop {
-        let q = json_of(&run(as_merchant(&server, &c).args([
-            "query",
-            "--reference",
-            "shell-2",
-        ])));
+        let q = query(&server, &c, "--reference", "shell-2");
         if q["paymentStatus"] == "fully_refunded" || Instant::now() > deadline {
             break q;
         }
@@ -484,41 +451,20 @@ async fn pay_query_and_refund_from_the_shell_through_both_apis() {
             .starts_with("weixin://wxpay/bizpayurl?"),
         "{qr}"
     );
-    let h5 = json_of(&run(as_merchant(&server, &c).args([
-        "pay",
-        "wechat-h5",
-        "--amount",
-        "700",
-        "--callback-url",
-        &callback,
-        "--return-url",
-        "https://shop.example/back",
-    ])));
+    let h5 = sh(&format!(
+        "pay wechat-h5 --amount 700 --callback-url {callback} --return-url https://shop.example/back"
+    ));
     assert_eq!(h5["timeZoneId"], "America/Toronto");
-    let public = json_of(&run(as_merchant(&server, &c).args([
-        "pay",
-        "wechat-public",
-        "--amount",
-        "600",
-        "--callback-url",
-        &callback,
-        "--return-url",
-        "https://shop.example/back",
-    ])));
+    let public = sh(&format!(
+        "pay wechat-public --amount 600 --callback-url {callback} --return-url https://shop.example/back"
+    ));
     assert!(
         public["payInfo"].as_str().unwrap().ends_with("/wechat"),
         "{public}"
     );
-    let alipay_app = json_of(&run(as_merchant(&server, &c).args([
-        "pay",
-        "alipay-app",
-        "--amount",
-        "500",
-        "--callback-url",
-        &callback,
-        "--sale-number",
-        "S-1",
-    ])));
+    let alipay_app = sh(&format!(
+        "pay alipay-app --amount 500 --callback-url {callback} --sale-number S-1"
+    ));
     assert!(
         alipay_app["paySign"]
             .as_str()
@@ -526,62 +472,24 @@ async fn pay_query_and_refund_from_the_shell_through_both_apis() {
             .contains("mobile.securitypay.pay"),
         "{alipay_app}"
     );
-    let unionpay_app = json_of(&run(as_merchant(&server, &c).args([
-        "pay",
-        "unionpay-app",
-        "--amount",
-        "400",
-        "--callback-url",
-        &callback,
-    ])));
+    let unionpay_app = sh(&format!(
+        "pay unionpay-app --amount 400 --callback-url {callback}"
+    ));
     assert_eq!(unionpay_app["encoding"], "UTF-8", "{unionpay_app}");
-    let card = json_of(&run(as_merchant(&server, &c).args([
-        "pay",
-        "card",
-        "--amount",
-        "900",
-        "--order-id",
-        "SHELLCARD1",
-        "--front-url",
-        "https://shop.example/back",
-        "--back-url",
-        &callback,
-    ])));
+    let card = sh(&format!(
+        "pay card --amount 900 --order-id SHELLCARD1 --front-url https://shop.example/back --back-url {callback}"
+    ));
     let code_url = card["codeUrl"].as_str().unwrap();
     assert!(code_url.contains("/sandbox/card/"), "{card}");
-    let paid = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .post(code_url)
-        .form(&[
-            ("number", "4111111111111111"),
-            ("expiry", "12/40"),
-            ("cvc", "123"),
-        ])
-        .fetch()
-        .await;
+    let paid =
+        ottgate_testkit::pay_with_card(&ottgate_testkit::browser(), code_url, "4111111111111111")
+            .await;
     assert_eq!(paid.status(), 303);
-    let q = json_of(&run(as_merchant(&server, &c).args([
-        "query",
-        "--order-id",
-        "SHELLCARD1",
-    ])));
+    let q = query(&server, &c, "--order-id", "SHELLCARD1");
     assert_eq!(q["order_status"], "success", "{q}");
-    let mini = json_of(&run(as_merchant(&server, &c).args([
-        "pay",
-        "mini-program",
-        "--amount",
-        "300",
-        "--app-id",
-        "wx5f89682208cf8e88",
-        "--open-id",
-        "oShellBuyer",
-        "--order-id",
-        "SHELL-MINI-1",
-        "--callback-url",
-        &callback,
-    ])));
+    let mini = sh(&format!(
+        "pay mini-program --amount 300 --app-id wx5f89682208cf8e88 --open-id oShellBuyer --order-id SHELL-MINI-1 --callback-url {callback}"
+    ));
     assert!(
         mini["payInfo"]["packageStr"]
             .as_str()
@@ -593,11 +501,7 @@ async fn pay_query_and_refund_from_the_shell_through_both_apis() {
         let payment_id = paid["paymentId"].as_str().unwrap();
         let outcome = serde_json::json!({"outcome": "paid"});
         sandbox_complete(&server.base, &format!("payments/{payment_id}"), outcome).await;
-        let q = json_of(&run(as_merchant(&server, &c).args([
-            "query",
-            "--payment-id",
-            payment_id,
-        ])));
+        let q = query(&server, &c, "--payment-id", payment_id);
         assert_eq!(
             (q["paymentStatus"].as_str(), q["paymentMethod"].as_str()),
             (Some("success"), Some(method))
@@ -607,11 +511,7 @@ async fn pay_query_and_refund_from_the_shell_through_both_apis() {
         let payment_id = paid["paymentId"].as_str().unwrap();
         let outcome = serde_json::json!({"outcome": "paid"});
         sandbox_complete(&server.base, &format!("payments/{payment_id}"), outcome).await;
-        let q = json_of(&run(as_merchant(&server, &c).args([
-            "query",
-            "--payment-id",
-            payment_id,
-        ])));
+        let q = query(&server, &c, "--payment-id", payment_id);
         assert_eq!(
             (q["paymentStatus"].as_str(), q["paymentMethod"].as_str()),
             (Some("success"), Some("WECHATPAY"))
@@ -686,26 +586,17 @@ async fn qr_codes_h5_pages_and_exchange_rates_from_the_shell() {
     )
     .await;
     callbacks.recv().await.unwrap();
-    let q = json_of(&run(as_merchant(&server, &c).args([
-        "query",
-        "--order-id",
-        "TILL-7",
-    ])));
+    let q = query(&server, &c, "--order-id", "TILL-7");
     assert_eq!(
         (q["order_status"].as_str(), q["payment_method"].as_str()),
         (Some("success"), Some("ALIPAY"))
     );
 
-    let h5 = json_of(&run(as_merchant(&server, &c).args([
-        "pay",
-        "h5",
-        "--amount",
-        "800",
-        "--order-id",
-        "PHONE-1",
-        "--callback-url",
-        &callback,
-    ])));
+    let h5 = shell(
+        &server,
+        &c,
+        &format!("pay h5 --amount 800 --order-id PHONE-1 --callback-url {callback}"),
+    );
     assert!(
         h5["payinfo"]
             .as_str()
@@ -1374,15 +1265,9 @@ async fn no_card_number_is_ever_stored_or_logged() {
         .as_str()
         .unwrap()
         .to_owned();
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = ottgate_testkit::browser();
     for number in [real_looking, "5555 5555 5555 4444"] {
-        http.post(&code_url)
-            .form(&[("number", number), ("expiry", "12/40"), ("cvc", "321")])
-            .fetch()
-            .await;
+        ottgate_testkit::pay_with_card(&http, &code_url, number).await;
     }
     let status = client.status_query("CARD2").await.unwrap();
     assert_eq!(status.order_status, "success", "the test card paid");

@@ -27,7 +27,7 @@ pub use ottgate_api::prepay::{
     CallbackData, PaymentAttempt, PrepayInitRequest, PrepayInitResponse, PrepayQueryRequest,
     PrepayQueryResponse,
 };
-pub use ottgate_api::redirect::RedirectParams;
+pub use ottgate_api::redirect::{H5LinkReturn, RedirectParams, SignedReturn};
 pub use ottgate_api::rest::{
     EventItem, EventsResult, InAppPayRequest, InAppPayResult, PayRequest, PayResult,
     PaymentStatusResult, RedeliverResult, RefundResult, SecurePayResult, TokenResult,

@@ -130,6 +130,12 @@ impl Money {
     }
 
     /// `1,234.56`: major units with grouping and exactly the currency's minor digits.
+    /// The amount as a page shows it: the currency's symbol, then [`Self::major_display`]
+    /// (`$1,234.50`).
+    pub fn symbol_display(self) -> String {
+        format!("{}{}", self.currency.symbol(), self.major_display())
+    }
+
     pub fn major_display(self) -> String {
         let scale = 10u64.pow(self.currency.minor_digits());
         let major = self.amount.minor() / scale;

@@ -23,7 +23,7 @@ use serde_json::json;
 
 use crate::checkout::i18n::{Lang, Strings};
 use crate::checkout::pages::{ForPage, PageError, PageResult, render};
-use crate::service::payments::StartError;
+use crate::service::payments::{Buyer, StartError};
 use crate::service::{ServiceError, Signing};
 use crate::state::AppState;
 
@@ -161,7 +161,16 @@ async fn complete_at(
         Some(
             state
                 .service
-                .open_wallet_for(order, merchant, attempt, Device::Mobile, payer)
+                .open_wallet_for(
+                    order,
+                    merchant,
+                    attempt,
+                    Device::Mobile,
+                    Buyer {
+                        id: payer,
+                        app: None,
+                    },
+                )
                 .await
                 .map_err(|e| wallet(&e))?,
         )
@@ -216,11 +225,7 @@ fn wallet_page(
         t,
         method_label: lang.method_label(w.attempt.method),
         merchant_name: w.signing.merchant.name.as_str().to_owned(),
-        amount: format!(
-            "{}{}",
-            w.order.money.currency.symbol(),
-            w.order.money.major_display()
-        ),
+        amount: w.order.money.symbol_display(),
         currency: w.order.money.currency.code(),
         attempt_id: w.attempt.id.to_string(),
         action: state
@@ -305,13 +310,7 @@ pub async fn wallet_action(
         return Ok(wallet_page(&state, lang, &w, None, StatusCode::BAD_REQUEST));
     };
     match complete(&state, &w.order, &w.signing.merchant, &w.attempt, outcome).await {
-        Ok(_) => Ok(Redirect::to(
-            state
-                .service
-                .return_url(&w.order.token, &w.attempt.id)
-                .as_str(),
-        )
-        .into_response()),
+        Ok(_) => Ok(back_to_return(&state, &w)),
         Err(CompleteError::Service(e)) => Err(PageError::internal(lang, &e)),
         Err(e) => Ok(wallet_page(
             &state,
@@ -325,7 +324,7 @@ pub async fn wallet_action(
 
 /// The helper API's errors: Appendix B codes in a small JSON body.
 #[derive(Debug)]
-struct HelperError(StatusCode, RspCode, String);
+pub struct HelperError(StatusCode, RspCode, String);
 
 impl IntoResponse for HelperError {
     fn into_response(self) -> Response {
@@ -391,18 +390,9 @@ pub async fn complete_checkout(
     State(state): State<AppState>,
     Path(token): Path<String>,
     body: Bytes,
-) -> Response {
-    complete_checkout_inner(&state, &token, &body)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn complete_checkout_inner(
-    state: &AppState,
-    token: &str,
-    body: &[u8],
 ) -> Result<Response, HelperError> {
-    let (value, outcome) = helper_body(body)?;
+    let (state, token) = (&state, token.as_str());
+    let (value, outcome) = helper_body(&body)?;
     let method: PaymentMethod = value
         .get("method")
         .and_then(|v| v.as_str())
@@ -475,18 +465,9 @@ pub async fn complete_payment(
     State(state): State<AppState>,
     Path(payment_id): Path<String>,
     body: Bytes,
-) -> Response {
-    complete_payment_inner(&state, &payment_id, &body)
-        .await
-        .unwrap_or_else(IntoResponse::into_response)
-}
-
-async fn complete_payment_inner(
-    state: &AppState,
-    payment_id: &str,
-    body: &[u8],
 ) -> Result<Response, HelperError> {
-    let (value, outcome) = helper_body(body)?;
+    let (state, payment_id) = (&state, payment_id.as_str());
+    let (value, outcome) = helper_body(&body)?;
     let not_found = || {
         HelperError(
             StatusCode::NOT_FOUND,
@@ -591,11 +572,7 @@ fn card_page(
     let page = CardPage {
         t,
         merchant_name: w.signing.merchant.name.as_str().to_owned(),
-        amount: format!(
-            "{}{}",
-            w.order.money.currency.symbol(),
-            w.order.money.major_display()
-        ),
+        amount: w.order.money.symbol_display(),
         currency: w.order.money.currency.code(),
         order_ref: w.order.merchant_order_id(&w.attempt.id),
         action: state.service.card_page_url(&w.attempt.id).to_string(),
@@ -736,16 +713,16 @@ pub async fn card_challenge(
     card_finish(&state, &w, outcome).await
 }
 
+/// The buyer, done at a test page, goes to the gateway's return for the payment.
+fn back_to_return(state: &AppState, w: &WalletContext) -> Response {
+    let to = state.service.return_url(&w.order.token, &w.attempt.id);
+    Redirect::to(to.as_str()).into_response()
+}
+
 /// Settles the card payment as the test acquirer decided and sends the buyer back.
 async fn card_finish(state: &AppState, w: &WalletContext, outcome: AttemptOutcome) -> PageResult {
     match complete(state, &w.order, &w.signing.merchant, &w.attempt, outcome).await {
-        Ok(_) => Ok(Redirect::to(
-            state
-                .service
-                .return_url(&w.order.token, &w.attempt.id)
-                .as_str(),
-        )
-        .into_response()),
+        Ok(_) => Ok(back_to_return(state, w)),
         Err(CompleteError::Service(e)) => Err(PageError::internal(Lang::En, &e)),
         Err(_) => Ok(card_page(
             state,

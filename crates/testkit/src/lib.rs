@@ -103,3 +103,16 @@ pub async fn fresh_database() -> String {
     url.set_path(&format!("/{name}"));
     url.to_string()
 }
+
+/// What a buyer does on the sandbox's hosted card page: submits `number` with an expiry to
+/// come and a CVC; the gateway's answer (a redirect when the card was taken).
+pub async fn pay_with_card(
+    http: &reqwest::Client,
+    code_url: &str,
+    number: &str,
+) -> reqwest::Response {
+    http.post(code_url)
+        .form(&[("number", number), ("expiry", "12/40"), ("cvc", "123")])
+        .fetch()
+        .await
+}

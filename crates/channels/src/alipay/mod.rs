@@ -174,16 +174,6 @@ fn validity(created: Timestamp, expires: Timestamp) -> (String, String) {
     (created.beijing_display(), secs.to_string())
 }
 
-/// An app payment's time to pay, in whole minutes as `it_b_pay` takes it (1m to 15d).
-fn it_b_pay(created: Timestamp, expires: Timestamp) -> String {
-    let minutes = created
-        .until(expires)
-        .as_secs()
-        .div_ceil(60)
-        .clamp(1, 15 * 24 * 60);
-    format!("{minutes}m")
-}
-
 impl AlipayConnector {
     pub fn new(config: AlipayConfig) -> Result<Self, ChannelError> {
         let http = crate::build_http(crate::upstream_http())?;
@@ -303,7 +293,10 @@ impl AlipayConnector {
             ("currency", payment.money.currency.code().to_owned()),
             ("forex_biz", "FP".to_owned()),
             ("product_code", "NEW_WAP_OVERSEAS_SELLER".to_owned()),
-            ("it_b_pay", it_b_pay(payment.created_at, payment.expires_at)),
+            (
+                "it_b_pay",
+                pay_timeout(payment.created_at, payment.expires_at),
+            ),
         ];
         p.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
         p.extend(self.secondary_merchant(payment));

@@ -95,6 +95,15 @@ pub struct Transaction {
     refunds: HashMap<String, u64>,
 }
 
+impl Transaction {
+    /// Whether `other` asks for this same purchase again (time, amount, currency).
+    fn is_same_purchase(&self, other: &Transaction) -> bool {
+        self.txn_time == other.txn_time
+            && self.txn_amt == other.txn_amt
+            && self.currency_code == other.currency_code
+    }
+}
+
 /// A UnionPay response code and message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0} {1}")]
@@ -252,87 +261,11 @@ impl UnionPaySimulator {
         Ok(extra)
     }
 
-    /// A purchase paid in the buyer's browser (`frontUrl` to come back to) or in UnionPay's
-    /// app (`app`: no `frontUrl`, a `tn` for the app SDK).
-    fn purchase(&self, f: &Fields, app: bool) -> Result<Transaction, UnionPayError> {
+    /// The purchase `f` asks for, checked as UnionPay checks every purchase — signature,
+    /// order id, time, amount, currency, `backUrl`, `payTimeout` — and not yet held.
+    fn asked_purchase(&self, f: &Fields) -> Result<Transaction, UnionPayError> {
         self.authenticate(f)?;
         let get = |name: &str| f.get(name).filter(|v| !v.is_empty()).cloned().ok_or(FORMAT);
-        if (get("txnType")?, get("txnSubType")?, get("bizType")?)
-            != ("01".into(), "01".into(), "000201".into())
-        {
-            return Err(FORMAT);
-        }
-        let order_id = get("orderId")?;
-        let txn_time = get("txnTime")?;
-        let txn_amt = get("txnAmt")?
-            .parse::<u64>()
-            .ok()
-            .filter(|a| *a >= 1)
-            .ok_or(FORMAT)?;
-        let currency_code = get("currencyCode")?;
-        let channel_type = get("channelType")?;
-        if !valid_order_id(&order_id)
-            || Timestamp::parse_beijing(&txn_time).is_none()
-            || currency_from_code(&currency_code).is_none()
-            || !matches!(channel_type.as_str(), "07" | "08")
-        {
-            return Err(FORMAT);
-        }
-        let front_url = if app {
-            if channel_type != "08" {
-                return Err(FORMAT);
-            }
-            String::new()
-        } else {
-            get("frontUrl")?
-        };
-        let back_url = get("backUrl")?;
-        let pay_timeout = match f.get("payTimeout").filter(|v| !v.is_empty()) {
-            Some(t) => Some(Timestamp::parse_beijing(t).ok_or(FORMAT)?),
-            None => None,
-        };
-        let mut transactions = lock(&self.inner.transactions);
-        if let Some(existing) = transactions.get(&order_id) {
-            // The buyer's browser re-posting the same purchase is the same transaction.
-            return if existing.txn_time == txn_time
-                && existing.tn.is_some() == app
-                && existing.txn_amt == txn_amt
-                && existing.currency_code == currency_code
-            {
-                Ok(existing.clone())
-            } else {
-                Err(DUPLICATE)
-            };
-        }
-        let txn = Transaction {
-            order_id: order_id.clone(),
-            txn_time,
-            txn_amt,
-            currency_code,
-            channel_type,
-            biz_type: super::ONLINE_BIZ_TYPE.into(),
-            qr_code: None,
-            tn: app.then(|| digits(21)),
-            front_url,
-            back_url,
-            orig_resp_code: None,
-            query_id: None,
-            refunded: 0,
-            pay_timeout,
-            refunds: HashMap::new(),
-        };
-        transactions.insert(order_id, txn.clone());
-        Ok(txn)
-    }
-
-    /// `backTransReq.do` with `txnType=01`, `txnSubType=07`: a QR code for a purchase the
-    /// buyer scans (the same request again finds the same code).
-    pub fn apply_qr_code(&self, f: &Fields) -> Result<Fields, UnionPayError> {
-        self.authenticate(f)?;
-        let get = |name: &str| f.get(name).filter(|v| !v.is_empty()).cloned().ok_or(FORMAT);
-        if get("bizType")? != super::QR_BIZ_TYPE {
-            return Err(FORMAT);
-        }
         let order_id = get("orderId")?;
         let txn_time = get("txnTime")?;
         let txn_amt = get("txnAmt")?
@@ -353,14 +286,66 @@ impl UnionPaySimulator {
             Some(t) => Some(Timestamp::parse_beijing(t).ok_or(FORMAT)?),
             None => None,
         };
+        Ok(Transaction {
+            order_id,
+            txn_time,
+            txn_amt,
+            currency_code,
+            channel_type: f.get("channelType").cloned().unwrap_or_default(),
+            biz_type: get("bizType")?,
+            qr_code: None,
+            tn: None,
+            front_url: String::new(),
+            back_url,
+            orig_resp_code: None,
+            query_id: None,
+            refunded: 0,
+            pay_timeout,
+            refunds: HashMap::new(),
+        })
+    }
+
+    /// A purchase paid in the buyer's browser (`frontUrl` to come back to) or in UnionPay's
+    /// app (`app`: no `frontUrl`, a `tn` for the app SDK). The same purchase asked again is
+    /// the one held.
+    fn purchase(&self, f: &Fields, app: bool) -> Result<Transaction, UnionPayError> {
+        let mut txn = self.asked_purchase(f)?;
+        let get = |name: &str| f.get(name).filter(|v| !v.is_empty()).cloned().ok_or(FORMAT);
+        if (get("txnType")?, get("txnSubType")?) != ("01".into(), "01".into())
+            || txn.biz_type != super::ONLINE_BIZ_TYPE
+            || !matches!(txn.channel_type.as_str(), "07" | "08")
+            || (app && txn.channel_type != "08")
+        {
+            return Err(FORMAT);
+        }
+        if app {
+            txn.tn = Some(digits(21));
+        } else {
+            txn.front_url = get("frontUrl")?;
+        }
         let mut transactions = lock(&self.inner.transactions);
-        let txn = match transactions.get(&order_id) {
-            Some(existing)
-                if existing.qr_code.is_some()
-                    && existing.txn_time == txn_time
-                    && existing.txn_amt == txn_amt
-                    && existing.currency_code == currency_code =>
-            {
+        if let Some(existing) = transactions.get(&txn.order_id) {
+            return if existing.tn.is_some() == app && existing.is_same_purchase(&txn) {
+                Ok(existing.clone())
+            } else {
+                Err(DUPLICATE)
+            };
+        }
+        transactions.insert(txn.order_id.clone(), txn.clone());
+        Ok(txn)
+    }
+
+    /// `backTransReq.do` with `txnType=01`, `txnSubType=07`: a QR code for a purchase the
+    /// buyer scans (the same request again finds the same code).
+    pub fn apply_qr_code(&self, f: &Fields) -> Result<Fields, UnionPayError> {
+        let mut txn = self.asked_purchase(f)?;
+        if txn.biz_type != super::QR_BIZ_TYPE {
+            return Err(FORMAT);
+        }
+        txn.channel_type = "08".into();
+        let mut transactions = lock(&self.inner.transactions);
+        let txn = match transactions.get(&txn.order_id) {
+            Some(existing) if existing.qr_code.is_some() && existing.is_same_purchase(&txn) => {
                 existing.clone()
             }
             Some(_) => return Err(DUPLICATE),
@@ -370,24 +355,8 @@ impl UnionPaySimulator {
                     .base_url
                     .join(&format!("qr/{}", digits(20)))
                     .map_err(|_| FORMAT)?;
-                let txn = Transaction {
-                    order_id: order_id.clone(),
-                    txn_time,
-                    txn_amt,
-                    currency_code,
-                    channel_type: "08".into(),
-                    biz_type: super::QR_BIZ_TYPE.into(),
-                    qr_code: Some(qr_code.to_string()),
-                    tn: None,
-                    front_url: String::new(),
-                    back_url,
-                    orig_resp_code: None,
-                    query_id: None,
-                    refunded: 0,
-                    pay_timeout,
-                    refunds: HashMap::new(),
-                };
-                transactions.insert(order_id, txn.clone());
+                txn.qr_code = Some(qr_code.to_string());
+                transactions.insert(txn.order_id.clone(), txn.clone());
                 txn
             }
         };

@@ -171,6 +171,46 @@ pub fn payment(
     }
 }
 
+/// An app payment of `attempt` (the merchant's app hands the wallet's SDK what starts it).
+pub fn app_payment(attempt: &AttemptId, method: PaymentMethod) -> StartPayment {
+    StartPayment {
+        flow: Flow::App,
+        ..payment(
+            attempt,
+            method,
+            Device::Mobile,
+            ottgate_core::SystemClock.now(),
+        )
+    }
+}
+
+/// POSTs `body` as JSON to `path` below `base`; the JSON answer.
+pub async fn post_json(
+    http: &reqwest::Client,
+    base: &Url,
+    path: &str,
+    body: &impl serde::Serialize,
+) -> serde_json::Value {
+    http.post(base.join(path).unwrap())
+        .json(body)
+        .fetch()
+        .await
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Whether `connector`'s wallet says `attempt` (started now) is paid.
+pub async fn is_paid(connector: &impl ottgate_channels::Channel, attempt: &AttemptId) -> bool {
+    matches!(
+        connector
+            .query(&query(attempt, ottgate_core::SystemClock.now()))
+            .await
+            .unwrap(),
+        ottgate_channels::QueryResult::Paid { .. }
+    )
+}
+
 /// Asking about that payment, started at `at`.
 pub fn query(attempt: &AttemptId, at: Timestamp) -> QueryPayment {
     QueryPayment {

@@ -4,6 +4,7 @@
 //! to the browser return, which sends the buyer on to the merchant's `returnURL` with the
 //! signed result (docs/rest.md, docs/wechatpay.md).
 
+use crate::service::payments::Buyer;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -112,7 +113,16 @@ pub async fn page(
     };
     let start = state
         .service
-        .open_wallet_for(&c.order, merchant, &attempt, Device::Mobile, Some(payer))
+        .open_wallet_for(
+            &c.order,
+            merchant,
+            &attempt,
+            Device::Mobile,
+            Buyer {
+                id: Some(payer),
+                app: None,
+            },
+        )
         .await
         .map_err(|e| internal(&e))?;
     let StartAction::WalletBridge {
@@ -130,11 +140,7 @@ pub async fn page(
         t: lang.strings(),
         test_mode: channel.is_test_mode(),
         merchant_name: merchant.name.as_str().to_owned(),
-        amount: format!(
-            "{}{}",
-            c.order.money.currency.symbol(),
-            c.order.money.major_display()
-        ),
+        amount: c.order.money.symbol_display(),
         currency: c.order.money.currency.code(),
         params: serde_json::Value::Object(params).to_string(),
         next: next.to_string(),

@@ -267,11 +267,7 @@ fn wallet_response(
                 t,
                 test_mode,
                 merchant_name: c.signing.merchant.name.as_str().to_owned(),
-                amount: format!(
-                    "{}{}",
-                    c.order.money.currency.symbol(),
-                    c.order.money.major_display()
-                ),
+                amount: c.order.money.symbol_display(),
                 currency: c.order.money.currency.code(),
                 method_label: lang.method_label(method),
                 qr_svg: svg,

@@ -20,7 +20,7 @@ use super::fields::{
     callback_url, currency, optional_merchant, optional_operator, required, text_field, url_field,
 };
 use crate::service::Signing;
-use crate::service::payments::StartError;
+use crate::service::payments::{Buyer, StartError};
 use crate::state::AppState;
 
 /// A direct payment that passed every rule.
@@ -303,10 +303,10 @@ pub(super) async fn create(
         }
     };
     let device = Device::Mobile;
-    let (payer_app, payer) = valid.payer.unzip();
+    let (app, id) = valid.payer.unzip();
     let start = state
         .service
-        .open_wallet_as(&order, merchant, &attempt, device, payer, payer_app)
+        .open_wallet_for(&order, merchant, &attempt, device, Buyer { id, app })
         .await
         .map_err(|e| match e {
             StartError::Service(e) => ProtocolError::internal(&e),

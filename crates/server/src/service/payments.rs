@@ -264,34 +264,18 @@ impl Service {
         attempt: &Attempt,
         device: Device,
     ) -> Result<PaymentStart, StartError> {
-        self.open_wallet_for(order, merchant, attempt, device, None)
+        self.open_wallet_for(order, merchant, attempt, device, Buyer::default())
             .await
     }
 
-    /// [`Self::open_wallet`] for a buyer the wallet's own browser has named (`payer`:
-    /// WeChat's openid, for an in-wallet payment).
+    /// [`Self::open_wallet`] for a buyer the wallet has named ([`Buyer`]).
     pub async fn open_wallet_for(
         &self,
         order: &Order,
         merchant: &Merchant,
         attempt: &Attempt,
         device: Device,
-        payer: Option<String>,
-    ) -> Result<PaymentStart, StartError> {
-        self.open_wallet_as(order, merchant, attempt, device, payer, None)
-            .await
-    }
-
-    /// [`Self::open_wallet_for`] a buyer the merchant's own app names (`payer_app`: a
-    /// WeChat mini-program's app id, `payer` the buyer's openid under it).
-    pub async fn open_wallet_as(
-        &self,
-        order: &Order,
-        merchant: &Merchant,
-        attempt: &Attempt,
-        device: Device,
-        payer: Option<String>,
-        payer_app: Option<String>,
+        buyer: Buyer,
     ) -> Result<PaymentStart, StartError> {
         let channel = self.channel_for(merchant, attempt.method)?;
         let start = StartPayment {
@@ -305,8 +289,8 @@ impl Service {
             expires_at: order.expires_at,
             return_url: self.return_url(&order.token, &attempt.id),
             flow: flow_of(order, device),
-            payer,
-            payer_app,
+            payer: buyer.id,
+            payer_app: buyer.app,
             channel_ids: merchant.channel_ids.clone(),
         };
         Ok(channel.start(&start).await?)
@@ -517,6 +501,14 @@ fn paid_callback(
         url: order.callback_url.clone(),
         body: serde_json::to_string(&envelope).unwrap_or_default(),
     }
+}
+
+/// The buyer a payment is opened for, where the wallet needs one: WeChat's `openid` (`id`),
+/// under our app id or under the merchant's mini-program's (`app`).
+#[derive(Debug, Clone, Default)]
+pub struct Buyer {
+    pub id: Option<String>,
+    pub app: Option<String>,
 }
 
 /// A payment (one attempt) with its order and refunds, as of now.

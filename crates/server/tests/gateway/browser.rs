@@ -193,10 +193,7 @@ async fn a_buyer_pays_with_alipay_in_headless_chromium() {
     let body = text_of(&c, Locator::Css("h1")).await;
     assert_eq!(body, "Thank you");
 
-    let callback = t
-        .client
-        .verify_callback(&t.receiver.wait_for(1).await[0])
-        .unwrap();
+    let callback = first_callback(&t).await;
     assert_eq!(callback.order_id, params.trade_no);
     c.close().await.unwrap();
 }
@@ -261,14 +258,9 @@ async fn a_desktop_buyer_scans_a_wechat_qr_code_in_headless_chromium() {
 
     // The QR page, polling, moves on by itself to the merchant's page.
     c.switch_to_window(qr_page).await.unwrap();
-    let landed = wait_for_url(&c, |u| u.path() == "/return").await;
-    let params = t.client.verify_redirect(landed.query().unwrap()).unwrap();
-    assert!(params.is_success());
+    let params = returned_paid(&t, &c).await;
     assert_eq!(params.out_trade_no, "browser-3");
-    let callback = t
-        .client
-        .verify_callback(&t.receiver.wait_for(1).await[0])
-        .unwrap();
+    let callback = first_callback(&t).await;
     assert!(callback.bizpay_order_id.starts_with("42000"));
     c.close().await.unwrap();
 }
@@ -298,14 +290,9 @@ async fn a_buyer_pays_with_unionpay_in_headless_chromium() {
     click(&c, "unionpay-pay").await;
 
     // UnionPay's signed form takes the browser back to us, and on to the merchant.
-    let landed = wait_for_url(&c, |u| u.path() == "/return").await;
-    let params = t.client.verify_redirect(landed.query().unwrap()).unwrap();
-    assert!(params.is_success());
+    let params = returned_paid(&t, &c).await;
     assert_eq!(params.out_trade_no, "browser-4");
-    let callback = t
-        .client
-        .verify_callback(&t.receiver.wait_for(1).await[0])
-        .unwrap();
+    let callback = first_callback(&t).await;
     assert_eq!(callback.order_id, params.trade_no);
     assert_eq!(callback.bizpay_order_id.len(), 21, "UnionPay's queryId");
     c.close().await.unwrap();
@@ -335,14 +322,9 @@ async fn a_buyer_inside_wechat_pays_a_public_pay_link_in_headless_chromium() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     c.accept_alert().await.unwrap();
-    let landed = wait_for_url(&c, |u| u.path() == "/return").await;
-    let params = t.client.verify_redirect(landed.query().unwrap()).unwrap();
-    assert!(params.is_success());
+    let params = returned_paid(&t, &c).await;
     assert_eq!(params.out_trade_no, "browser-wx-1");
-    let callback = t
-        .client
-        .verify_callback(&t.receiver.wait_for(1).await[0])
-        .unwrap();
+    let callback = first_callback(&t).await;
     assert_eq!(callback.order_id, params.trade_no);
     c.close().await.unwrap();
 }
@@ -393,10 +375,23 @@ async fn a_buyer_pays_a_card_purchase_through_3d_secure_in_headless_chromium() {
     );
     type_in("password", "password").await;
     click(&c, "confirm").await;
-    let landed = wait_for_url(&c, |u| u.path() == "/return").await;
-    let params = t.client.verify_redirect(landed.query().unwrap()).unwrap();
-    assert!(params.is_success());
+    let params = returned_paid(&t, &c).await;
     assert_eq!(params.out_trade_no, "BROWSERCARD1");
     t.receiver.wait_for(1).await;
     c.close().await.unwrap();
+}
+
+/// The merchant's first callback, verified.
+async fn first_callback(t: &TestGateway) -> ottgate_client::CallbackData {
+    t.client
+        .verify_callback(&t.receiver.wait_for(1).await[0])
+        .unwrap()
+}
+
+/// Waits for the browser to land on the merchant's return page; its signed result, paid.
+async fn returned_paid(t: &TestGateway, c: &fantoccini::Client) -> ottgate_client::RedirectParams {
+    let landed = wait_for_url(c, |u| u.path() == "/return").await;
+    let params = t.client.verify_redirect(landed.query().unwrap()).unwrap();
+    assert!(params.is_success());
+    params
 }

@@ -59,11 +59,7 @@ async fn pay_with(t: &TestGateway, code_url: &str, number: &str) -> reqwest::Res
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("id=\"card-form\""), "{html}");
-    t.http
-        .post(code_url)
-        .form(&[("number", number), ("expiry", "12/40"), ("cvc", "123")])
-        .fetch()
-        .await
+    ottgate_testkit::pay_with_card(&t.http, code_url, number).await
 }
 
 async fn card_status(t: &TestGateway, order_id: &str) -> Fields {

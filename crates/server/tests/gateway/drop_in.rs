@@ -222,16 +222,7 @@ async fn no_answer_callback_or_redirect_carries_a_null() {
         .as_str()
         .unwrap()
         .to_owned();
-    let card_paid = t
-        .http
-        .post(&code_url)
-        .form(&[
-            ("number", "4111111111111111"),
-            ("expiry", "12/40"),
-            ("cvc", "123"),
-        ])
-        .fetch()
-        .await;
+    let card_paid = ottgate_testkit::pay_with_card(&t.http, &code_url, "4111111111111111").await;
     assert_eq!(card_paid.status(), 303);
     callbacks += 1;
     let query = fields(json!({"orderId": "NNCARD1"}));

@@ -4,6 +4,7 @@
 //! All through real HTTP.
 
 use base64::Engine;
+use ottgate_client::SignedReturn;
 use ottgate_server::LinkChange;
 use ottgate_testkit::{Fetch, eventually};
 use serde_json::{Value, json};

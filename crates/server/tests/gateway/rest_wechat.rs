@@ -102,7 +102,7 @@ async fn h5_pay_sends_the_phone_to_wechat_and_back_to_return_url() {
 }
 
 #[tokio::test]
-async fn the_same_idempotency_key_replays_a_wechat_payment_and_others_see_nothing() {
+async fn the_same_idempotency_key_replays_a_wechat_or_in_app_payment_and_others_see_nothing() {
     let t = TestGateway::start().await;
     let token = token(&t).await;
     let body = t.pay_body(None);
@@ -113,7 +113,13 @@ async fn the_same_idempotency_key_replays_a_wechat_payment_and_others_see_nothin
             .json(&body)
             .fetch()
     };
-    for path in ["api/v1/pay/weixin/h5-pay", "api/v1/pay/weixin/active-pay"] {
+    // The in-app routes too (they ignore returnURL).
+    for path in [
+        "api/v1/pay/weixin/h5-pay",
+        "api/v1/pay/weixin/active-pay",
+        "api/v1/pay/alipay/inapp-pay",
+        "api/v1/pay/unionpay/inapp-secure-pay",
+    ] {
         let first = send(path, "WX-KEY-1").await;
         assert_eq!(first.status(), 200);
         let first = first.text().await.unwrap();
@@ -131,10 +137,15 @@ async fn the_same_idempotency_key_replays_a_wechat_payment_and_others_see_nothin
 }
 
 #[tokio::test]
-async fn bad_input_on_the_wechat_routes_is_refused_by_name_and_makes_nothing() {
+async fn bad_input_on_the_wechat_and_in_app_routes_is_refused_by_name_and_makes_nothing() {
     let t = TestGateway::start().await;
     let before = orders(&t).await;
-    for path in ["api/v1/pay/weixin/active-pay", "api/v1/pay/weixin/h5-pay"] {
+    for path in [
+        "api/v1/pay/weixin/active-pay",
+        "api/v1/pay/weixin/h5-pay",
+        "api/v1/pay/alipay/inapp-pay",
+        "api/v1/pay/unionpay/inapp-secure-pay",
+    ] {
         for (field, value, expected) in [
             ("amount", Value::Null, "amount is required"),
             ("amount", json!("12.50"), "amount must be"),

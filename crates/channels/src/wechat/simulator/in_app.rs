@@ -10,7 +10,6 @@ use serde_json::json;
 use std::collections::HashMap;
 
 use super::WeChatSimulator;
-use crate::simkit::BuyerAction;
 use crate::wechat::sign::{self, Fields};
 
 pub(super) fn routes() -> Router<WeChatSimulator> {
@@ -50,16 +49,9 @@ async fn pay(
     {
         return answer(-1);
     }
-    let action = match request.get("action").map(String::as_str) {
-        Some("pay") => BuyerAction::Pay,
-        Some("fail") => BuyerAction::Fail,
-        _ => return answer(-2),
-    };
-    match sim.settle(&order.out_trade_no, action) {
-        Ok(notification) => {
-            sim.send(notification);
-            answer(if action == BuyerAction::Pay { 0 } else { -1 })
-        }
-        Err(_) => answer(-1),
-    }
+    answer(match super::in_wechat::buyer_acts(&sim, &order, &request) {
+        Some(true) => 0,
+        Some(false) => -1,
+        None => -2,
+    })
 }

@@ -52,43 +52,63 @@ async fn request_payment(
         Some(o) if o.trade_type == "JSAPI" && o.sub_appid.is_some() => o,
         _ => return answer("fail no such order"),
     };
+    if !pay_sign_holds(
+        &sim,
+        order.sub_appid.as_deref().unwrap_or_default(),
+        &request,
+    ) {
+        return answer("fail invalid paySign");
+    }
+    answer(match buyer_acts(&sim, &order, &request) {
+        Some(true) => "ok",
+        Some(false) => "fail",
+        None => "fail cancel",
+    })
+}
+
+/// Whether the request's `paySign` is WeChat's v2 signature over `appId` = `app_id` and its
+/// `timeStamp`, `nonceStr`, `package`, `signType`, with the API key — as WeChat checks it.
+fn pay_sign_holds(sim: &WeChatSimulator, app_id: &str, request: &HashMap<String, String>) -> bool {
     let mut signed = Fields::new();
-    signed.insert("appId".into(), order.sub_appid.clone().unwrap_or_default());
+    signed.insert("appId".into(), app_id.to_owned());
     for name in ["timeStamp", "nonceStr", "package", "signType"] {
         match request.get(name) {
             Some(value) => signed.insert(name.to_owned(), value.clone()),
-            None => return answer("fail missing parameter"),
+            None => return false,
         };
     }
     let sign_type = match signed["signType"].as_str() {
         "MD5" => SignType::Md5,
         "HMAC-SHA256" => SignType::HmacSha256,
-        _ => return answer("fail invalid signType"),
+        _ => return false,
     };
     let expected = sign::sign(&signed, sign_type, &sim.config().api_key);
-    if request
+    request
         .get("paySign")
         .map(|s| s.to_ascii_uppercase())
         .as_deref()
-        != Some(expected.as_str())
-    {
-        return answer("fail invalid paySign");
-    }
+        == Some(expected.as_str())
+}
+
+/// The buyer's `action` (`pay`, `fail`, anything else cancels) carried out on `order`,
+/// its notification sent: `Some(true)` paid, `Some(false)` failed or refused by the
+/// wallet, `None` cancelled.
+pub(super) fn buyer_acts(
+    sim: &WeChatSimulator,
+    order: &super::Order,
+    request: &HashMap<String, String>,
+) -> Option<bool> {
     let action = match request.get("action").map(String::as_str) {
         Some("pay") => BuyerAction::Pay,
         Some("fail") => BuyerAction::Fail,
-        _ => return answer("fail cancel"),
+        _ => return None,
     };
     match sim.settle(&order.out_trade_no, action) {
         Ok(notification) => {
             sim.send(notification);
-            answer(if action == BuyerAction::Pay {
-                "ok"
-            } else {
-                "fail"
-            })
+            Some(action == BuyerAction::Pay)
         }
-        Err(_) => answer("fail"),
+        Err(_) => Some(false),
     }
 }
 
@@ -205,26 +225,15 @@ async fn pay(
 ) -> Json<serde_json::Value> {
     let answer =
         |outcome: &str| Json(json!({"err_msg": format!("get_brand_wcpay_request:{outcome}")}));
-    let mut signed = Fields::new();
-    for name in ["appId", "timeStamp", "nonceStr", "package", "signType"] {
-        match request.get(name) {
-            Some(value) => signed.insert(name.to_owned(), value.clone()),
-            None => return answer("fail"),
-        };
-    }
-    let sign_type = match signed["signType"].as_str() {
-        "MD5" => SignType::Md5,
-        "HMAC-SHA256" => SignType::HmacSha256,
-        _ => return answer("fail"),
-    };
-    let expected = sign::sign(&signed, sign_type, &sim.config().api_key);
-    let given = request.get("paySign").map(|s| s.to_ascii_uppercase());
-    if signed["appId"] != sim.config().appid || given.as_deref() != Some(expected.as_str()) {
+    if request.get("appId") != Some(&sim.config().appid)
+        || !pay_sign_holds(&sim, &sim.config().appid, &request)
+    {
         return answer("fail");
     }
-    let Some(prepay_id) = signed["package"].strip_prefix("prepay_id=") else {
-        return answer("fail");
-    };
+    let prepay_id = request
+        .get("package")
+        .and_then(|p| p.strip_prefix("prepay_id="))
+        .unwrap_or_default();
     let order = match sim.by_prepay(prepay_id) {
         Some(o)
             if o.trade_type == "JSAPI"
@@ -235,20 +244,9 @@ async fn pay(
         }
         _ => return answer("fail"),
     };
-    let action = match request.get("action").map(String::as_str) {
-        Some("pay") => BuyerAction::Pay,
-        Some("fail") => BuyerAction::Fail,
-        _ => return answer("cancel"),
-    };
-    match sim.settle(&order.out_trade_no, action) {
-        Ok(notification) => {
-            sim.send(notification);
-            answer(if action == BuyerAction::Pay {
-                "ok"
-            } else {
-                "fail"
-            })
-        }
-        Err(_) => answer("fail"),
-    }
+    answer(match buyer_acts(&sim, &order, &request) {
+        Some(true) => "ok",
+        Some(false) => "fail",
+        None => "cancel",
+    })
 }
