@@ -19,7 +19,7 @@ use super::session::{CsrfForm, Signed};
 use super::{admit, audit, internal, render};
 use crate::rest::extract::ClientAddr;
 use crate::service::UserRole;
-use crate::service::merchants::{ChannelChange, MerchantError, ROTATION_GRACE};
+use crate::service::merchants::{ChannelChange, LinkChange, MerchantError, ROTATION_GRACE};
 use crate::service::users::{UserError, acceptable_password};
 use crate::signin::Gate;
 use crate::state::AppState;
@@ -61,6 +61,7 @@ struct SettingsPage {
     /// Shown in full to admins only: whoever holds it can start a payment.
     mer_code: String,
     link_flows_on: bool,
+    link_callback_url: String,
     sign_key: String,
     sign_key_previous_until: String,
     webhook_secret: String,
@@ -128,6 +129,8 @@ pub async fn settings(
         .webhook_secret(id, rotation.webhook_secret_version);
     let (notice, error) = match q.notice.as_str() {
         "methods_saved" => (Some(t.methods_saved), None),
+        "link_flows_saved" => (Some(t.link_flows_saved), None),
+        "link_flows_invalid" => (None, Some(t.link_flows_invalid)),
         "methods_empty" => (None, Some(t.methods_empty)),
         "user_invalid" => (None, Some(t.user_invalid)),
         "user_exists" => (None, Some(t.user_exists)),
@@ -155,6 +158,7 @@ pub async fn settings(
             masked(&record.link.mer_code)
         },
         link_flows_on: record.link.enabled,
+        link_callback_url: record.link.callback_url.clone().unwrap_or_default(),
         sign_key: masked(key.expose_secret()),
         sign_key_previous_until: until_text(rotation.previous_sign_key.as_ref().map(|p| p.1), now),
         webhook_secret: format!(
@@ -395,6 +399,60 @@ pub async fn methods(State(state): State<AppState>, signed: Signed, body: Bytes)
         }
         Err(MerchantError::Invalid(_)) => {
             Redirect::to("/dashboard/settings?notice=methods_empty").into_response()
+        }
+        Err(e) => internal(signed.lang, &e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LinkFlowsForm {
+    #[serde(default)]
+    csrf_token: String,
+    /// Present (`on`) when the box is ticked.
+    #[serde(default)]
+    enabled: Option<String>,
+    #[serde(default)]
+    callback_url: String,
+}
+
+/// `POST /dashboard/settings/link-flows` (admins): switches OTT Pay's link flows on or off
+/// and sets h5Pay's callback URL (empty clears it); audited.
+pub async fn link_flows(
+    State(state): State<AppState>,
+    signed: Signed,
+    Form(form): Form<LinkFlowsForm>,
+) -> Response {
+    if let Some(refused) = admit(&state, &signed, &form.csrf_token) {
+        return refused;
+    }
+    let enabled = form.enabled.is_some();
+    let change = LinkChange {
+        enabled: Some(enabled),
+        callback_url: Some(form.callback_url.trim().to_owned()),
+    };
+    match state
+        .service
+        .change_link_flows(signed.merchant.id.as_str(), change)
+        .await
+    {
+        Ok(link) => {
+            let detail = format!(
+                "{} {}",
+                if link.enabled { "on" } else { "off" },
+                link.callback_url.as_deref().unwrap_or("-")
+            );
+            audit(
+                &state,
+                &signed,
+                "set_link_flows",
+                signed.merchant.id.as_str(),
+                detail,
+            )
+            .await;
+            Redirect::to("/dashboard/settings?notice=link_flows_saved").into_response()
+        }
+        Err(MerchantError::Invalid(_)) => {
+            Redirect::to("/dashboard/settings?notice=link_flows_invalid").into_response()
         }
         Err(e) => internal(signed.lang, &e),
     }

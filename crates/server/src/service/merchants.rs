@@ -290,6 +290,17 @@ impl super::Service {
         secret
     }
 
+    /// [`change_link_flows`] for this gateway, checking the callback URL as its callbacks
+    /// are checked.
+    pub async fn change_link_flows(
+        &self,
+        id: &str,
+        change: LinkChange,
+    ) -> Result<LinkFlows, MerchantError> {
+        let allow_private = self.settings.allow_private_callbacks;
+        change_link_flows(&*self.store, id, change, allow_private).await
+    }
+
     /// [`change_channels`] for this gateway: its signing cache forgets the old methods.
     pub async fn change_channels(
         &self,

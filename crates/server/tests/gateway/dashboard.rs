@@ -1155,11 +1155,17 @@ async fn methods_and_users_are_managed_by_admins_only_and_audited() {
     );
     let settings = vic.page("/dashboard/settings").await;
     assert!(!settings.contains("rotate-sign-key") && !settings.contains("methods-form"));
+    assert!(!settings.contains("link-flows-form"));
+    assert!(
+        !settings.contains(&t.merchant.mer_code),
+        "a viewer sees the merCode masked"
+    );
     let vic_token = vic.csrf().await;
     for path in [
         "/dashboard/settings/sign-key",
         "/dashboard/settings/webhook-secret",
         "/dashboard/settings/methods",
+        "/dashboard/settings/link-flows",
     ] {
         let r = vic
             .post(
@@ -1218,4 +1224,69 @@ async fn the_overview_totals_today_and_charts_paid_volume_by_day() {
     assert!(again.contains("商户订单号"));
     let css = c.get("/dashboard/assets/app.css").await;
     assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+}
+
+#[tokio::test]
+async fn an_admin_switches_link_flows_on_and_off_and_it_is_audited() {
+    let t = TestGateway::start().await;
+    let mut c = admin(&t).await;
+    let settings = c.page("/dashboard/settings").await;
+    assert!(
+        settings.contains(&t.merchant.mer_code),
+        "admins see the merCode"
+    );
+    assert!(settings.contains("link-flows-form"));
+    let token = c.csrf().await;
+    let link = |t: &TestGateway| {
+        let store = t.gateway.state().service.store.clone();
+        let id = t.merchant.merchant.id.clone();
+        async move { store.merchant(&id).await.unwrap().unwrap().link }
+    };
+    assert!(!link(&t).await.enabled, "off until switched on");
+
+    let form = [
+        ("csrf_token", token.as_str()),
+        ("enabled", "on"),
+        ("callback_url", "https://shop.example/h5-notify"),
+    ];
+    let r = c.post("/dashboard/settings/link-flows", &form).await;
+    assert!(
+        r.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .ends_with("link_flows_saved")
+    );
+    let now = link(&t).await;
+    assert!(now.enabled);
+    assert_eq!(
+        now.callback_url.as_deref(),
+        Some("https://shop.example/h5-notify")
+    );
+
+    // A URL the gateway may not call changes nothing.
+    let bad = [
+        ("csrf_token", token.as_str()),
+        ("callback_url", "ftp://shop.example/"),
+    ];
+    let r = c.post("/dashboard/settings/link-flows", &bad).await;
+    assert!(
+        r.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .ends_with("link_flows_invalid")
+    );
+    assert!(link(&t).await.enabled, "unchanged");
+
+    // Unticked: off, and the URL cleared.
+    let off = [("csrf_token", token.as_str()), ("callback_url", "")];
+    c.post("/dashboard/settings/link-flows", &off).await;
+    let now = link(&t).await;
+    assert!(!now.enabled && now.callback_url.is_none());
+    let settings = c.page("/dashboard/settings").await;
+    let audit = &settings[settings.find("id=\"audit-log\"").unwrap()..];
+    assert_eq!(
+        audit.matches("<td>set_link_flows</td>").count(),
+        2,
+        "{audit}"
+    );
 }
