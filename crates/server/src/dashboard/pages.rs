@@ -314,6 +314,8 @@ pub struct ListRow {
     pub order_id: String,
     pub created: String,
     pub reference: String,
+    /// How the payment was made (`checkout`, `activepay`, `card`, `miniprogram`, …).
+    pub kind: &'static str,
     pub method: &'static str,
     pub amount: String,
     pub refunded: String,
@@ -347,6 +349,7 @@ fn list_row(t: &'static Strings, p: &PaymentSummary) -> ListRow {
         order_id: p.order_id.to_string(),
         created: p.created_at.utc_display(),
         reference: p.reference.clone().unwrap_or_default(),
+        kind: p.kind.code(),
         method: p.method.map_or(t.none, |m| method_name(t, m)),
         amount: money_text(p.money.amount.minor(), p.money.currency),
         refunded: if p.refunded == 0 {

@@ -466,6 +466,13 @@ async fn the_list_filters_searches_and_pages_and_the_detail_shows_everything() {
     for reference in ["dash-alipay", "dash-card", "dash-waiting", "dash-rest"] {
         assert!(list.contains(reference), "{reference}");
     }
+    // Each row says how the payment was made.
+    assert_eq!(
+        list.matches("<td class=\"kind\">checkout</td>").count(),
+        3,
+        "{list}"
+    );
+    assert_eq!(list.matches("<td class=\"kind\">wap</td>").count(), 1);
     let paid_only = c.page("/dashboard/payments?status=paid").await;
     assert!(paid_only.contains("dash-alipay") && !paid_only.contains("dash-waiting"));
     let by_method = c.page("/dashboard/payments?status=paid&method=GP").await;
