@@ -35,6 +35,12 @@ impl LinkError {
     fn invalid(message: impl Into<String>) -> Self {
         Self(StatusCode::BAD_REQUEST, message.into())
     }
+
+    /// A failure of ours: logged with its cause (`what` failed), answered without it.
+    fn internal(what: &str, e: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %e, "link flow: {what}");
+        Self(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
+    }
 }
 
 /// A browser link's refusal: plain text a merchant's developer can read.
@@ -143,10 +149,7 @@ async fn merchant_of(state: &AppState, params: &Params) -> Result<MerchantRecord
         .service
         .merchant_for_link(code)
         .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "link flow: merchant lookup failed");
-            LinkError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
-        })?
+        .map_err(|e| LinkError::internal("merchant lookup failed", &e))?
         .ok_or_else(|| {
             LinkError(
                 StatusCode::FORBIDDEN,
@@ -187,10 +190,7 @@ async fn create_or_resume(
     merchant: &Merchant,
     new: NewPayment,
 ) -> Result<(Order, Attempt), LinkError> {
-    let internal = |e: &dyn std::fmt::Display| {
-        tracing::error!(error = %e, "link flow: payment not created");
-        LinkError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
-    };
+    let internal = |e: &dyn std::fmt::Display| LinkError::internal("payment not created", e);
     let (kind, method, amount, reference) =
         (new.kind, new.method, new.amount, new.reference.clone());
     match state.service.create_payment(merchant, new).await {
@@ -249,10 +249,7 @@ async fn open_wallet(
         .open_wallet(order, merchant, attempt, device)
         .await
         .map_err(|e| match e {
-            StartError::Service(e) => {
-                tracing::error!(error = %e, "link flow: wallet not opened");
-                LinkError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
-            }
+            StartError::Service(e) => LinkError::internal("wallet not opened", &e),
             other => LinkError(
                 StatusCode::BAD_GATEWAY,
                 format!("the payment channel failed: {other}"),
@@ -404,10 +401,7 @@ async fn in_app_pay_inner(state: &AppState, body: &[u8]) -> Result<Value, LinkEr
                 .service
                 .merchant_record(&id)
                 .await
-                .map_err(|e| {
-                    tracing::error!(error = %e, "link flow: merchant lookup failed");
-                    LinkError(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into())
-                })?
+                .map_err(|e| LinkError::internal("merchant lookup failed", &e))?
                 .filter(|r| r.link.enabled)
                 .ok_or_else(|| {
                     LinkError(

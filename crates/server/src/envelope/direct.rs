@@ -69,7 +69,7 @@ fn currency_or_default(
 }
 
 /// Cents, `0` allowed, never more than the amount it is part of.
-fn tip(value: Option<String>, amount: Amount) -> Result<u64, ProtocolError> {
+pub(super) fn tip(value: Option<String>, amount: Amount) -> Result<u64, ProtocolError> {
     let Some(raw) = value else {
         return Ok(0);
     };

@@ -10,7 +10,7 @@ use ottgate_core::{Amount, MerchantRef, Money, OrderKind, PaymentMethod};
 use ottgate_envelope::Fields;
 use serde_json::{Value, json};
 
-use super::direct::{Valid, create};
+use super::direct::{Valid, create, tip};
 use super::error::ProtocolError;
 use super::fields::{callback_url, optional_merchant, optional_operator, required, text_field};
 use crate::service::Signing;
@@ -47,16 +47,7 @@ pub async fn mini_program_pay(
     optional_operator(r.optional("operator_id")?, merchant)?;
     let amount = Amount::parse(&required(r.optional("amount")?, "amount")?)
         .map_err(|e| ProtocolError::format(e.to_string()))?;
-    let tip = match either(&r, ["Tip", "tip"])? {
-        Some(t) => t
-            .parse::<u64>()
-            .ok()
-            .filter(|t| *t <= amount.minor())
-            .ok_or_else(|| {
-                ProtocolError::format("Tip must be a whole number of cents, at most the amount")
-            })?,
-        None => 0,
-    };
+    let tip = tip(either(&r, ["Tip", "tip"])?, amount)?;
     if r.optional_nonempty("biz_type")?
         .is_some_and(|b| !b.eq_ignore_ascii_case("WECHATPAY"))
     {

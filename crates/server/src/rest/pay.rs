@@ -184,7 +184,6 @@ async fn create(
 struct Started {
     order: Order,
     attempt: Attempt,
-    amount: Amount,
     /// `None` for a payment inside WeChat: its wallet opens once WeChat names the buyer.
     start: Option<PaymentStart>,
 }
@@ -198,7 +197,6 @@ async fn start_payment(
     body: &JsonObject,
 ) -> Result<Started, RestError> {
     let request = PayBody::read(state, body, kind)?;
-    let amount = request.amount;
     if let Some(reason) = state.service.unavailable(merchant, method, kind) {
         return Err(RestError::new(
             StatusCode::CONFLICT,
@@ -207,12 +205,11 @@ async fn start_payment(
         ));
     }
     let (order, attempt) = create(state, merchant, kind, method, request).await?;
-    tracing::info!(payment_id = %attempt.id, merchant_id = %merchant.id, kind = kind.code(), method = %method, amount = %amount, "REST payment created");
+    tracing::info!(payment_id = %attempt.id, merchant_id = %merchant.id, kind = kind.code(), method = %method, amount = %order.money.amount, "REST payment created");
     if kind.in_wallet() {
         return Ok(Started {
             order,
             attempt,
-            amount,
             start: None,
         });
     }
@@ -236,7 +233,6 @@ async fn start_payment(
     Ok(Started {
         order,
         attempt,
-        amount,
         start: Some(start),
     })
 }
@@ -262,7 +258,7 @@ async fn pay(
         pay_info,
         merchant_id: merchant.id.to_string(),
         payment_id: started.attempt.id.to_string(),
-        amount: started.amount.to_string(),
+        amount: started.order.money.amount.to_string(),
         biz_pay_order_id: None,
         time_zone_id: None,
     };
@@ -483,7 +479,7 @@ pub async fn unionpay_in_app_pay(
         encoding: "UTF-8".into(),
         merchant_id: authed.merchant.id.to_string(),
         tn,
-        amount: started.amount.to_string(),
+        amount: started.order.money.amount.to_string(),
     })
 }
 

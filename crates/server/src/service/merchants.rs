@@ -171,6 +171,15 @@ pub struct ChannelChange {
     pub mcc: Option<String>,
 }
 
+/// Merchant `id` as stored: `Invalid` for a malformed id, `NotFound` for an unknown one.
+async fn existing(store: &dyn Store, id: &str) -> Result<MerchantRecord, MerchantError> {
+    let id = MerchantId::parse(id).map_err(|e| MerchantError::Invalid(e.to_string()))?;
+    store
+        .merchant(&id)
+        .await?
+        .ok_or_else(|| MerchantError::NotFound(id.to_string()))
+}
+
 /// Applies `change` to merchant `id` and returns the merchant as it now is. A merchant with
 /// no method left could take no payment at all, so that is refused.
 pub async fn change_channels(
@@ -178,12 +187,7 @@ pub async fn change_channels(
     id: &str,
     change: ChannelChange,
 ) -> Result<Merchant, MerchantError> {
-    let id = MerchantId::parse(id).map_err(|e| MerchantError::Invalid(e.to_string()))?;
-    let mut merchant = store
-        .merchant(&id)
-        .await?
-        .ok_or_else(|| MerchantError::NotFound(id.to_string()))?
-        .merchant;
+    let mut merchant = existing(store, id).await?.merchant;
     if let Some(both) = change.enable.iter().find(|m| change.disable.contains(m)) {
         return Err(MerchantError::Invalid(format!(
             "{both} is both enabled and disabled"
@@ -237,12 +241,8 @@ pub async fn change_link_flows(
     change: LinkChange,
     allow_private_callbacks: bool,
 ) -> Result<LinkFlows, MerchantError> {
-    let id = MerchantId::parse(id).map_err(|e| MerchantError::Invalid(e.to_string()))?;
-    let mut link = store
-        .merchant(&id)
-        .await?
-        .ok_or_else(|| MerchantError::NotFound(id.to_string()))?
-        .link;
+    let record = existing(store, id).await?;
+    let (id, mut link) = (record.merchant.id, record.link);
     if let Some(enabled) = change.enabled {
         link.enabled = enabled;
     }
