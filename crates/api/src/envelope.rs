@@ -107,6 +107,7 @@ pub enum Action {
     H5Pay,
     ExRateQuery,
     CcPurchase,
+    CcPreAuth,
     CcQueryPay,
     MappPay,
 }
@@ -124,7 +125,7 @@ pub enum UnsupportedAction {
 }
 
 impl Action {
-    pub const ALL: [Action; 10] = [
+    pub const ALL: [Action; 11] = [
         Action::PrepayInit,
         Action::PrepayQuery,
         Action::StatusQuery,
@@ -133,6 +134,7 @@ impl Action {
         Action::H5Pay,
         Action::ExRateQuery,
         Action::CcPurchase,
+        Action::CcPreAuth,
         Action::CcQueryPay,
         Action::MappPay,
     ];
@@ -147,6 +149,7 @@ impl Action {
             Action::H5Pay => "H5PAY",
             Action::ExRateQuery => "EX_RATE_QUERY",
             Action::CcPurchase => "CC_PURCHASE",
+            Action::CcPreAuth => "CC_PREAUTH",
             Action::CcQueryPay => "CC_QUERYPAY",
             Action::MappPay => "MAPPPAY",
         }
@@ -158,6 +161,7 @@ impl Action {
             | Action::PrepayQuery
             | Action::H5Pay
             | Action::CcPurchase
+            | Action::CcPreAuth
             | Action::CcQueryPay => "2.0",
             Action::StatusQuery
             | Action::Refund

@@ -5,6 +5,8 @@ use ottgate_envelope::{SignKey, sign_values};
 
 pub const TRADE_FINISHED: &str = "Trade_Finished";
 pub const TRADE_CLOSED: &str = "Trade_Closed";
+/// A card authorised and not captured yet (ottgate's; docs/cards.md).
+pub const TRADE_AUTHORISED: &str = "Trade_Authorised";
 
 /// `total_fee`, `trade_no`, `out_trade_no`, `trade_status` (docs/envelope.md), signed with
 /// `sign` = UPPER(MD5(out_trade_no + total_fee + trade_no + trade_status + sign_key)) —

@@ -53,6 +53,12 @@ pub enum RestCode {
     AlreadyFullyRefunded,
     /// Missing, malformed, expired or wrongly signed bearer token.
     Unauthorized,
+    /// A card number the acquirer does not take (in the sandbox: not a test card).
+    UnsupportedCard,
+    /// The card was declined: no money moved.
+    PaymentFailed,
+    /// The payment cannot be voided (not a card payment).
+    NotRevocable,
 }
 
 impl RestCode {
@@ -69,6 +75,9 @@ impl RestCode {
             RestCode::Other => 20034,
             RestCode::AlreadyFullyRefunded => 20041,
             RestCode::Unauthorized => 90000,
+            RestCode::UnsupportedCard => 20008,
+            RestCode::PaymentFailed => 20030,
+            RestCode::NotRevocable => 20021,
         }
     }
 }
@@ -243,6 +252,92 @@ pub struct RefundResult {
     pub sale_number: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exchange_rate: Option<String>,
+}
+
+/// `POST /api/v1/payment/local-card/payment3dsV2`: a card payment whose card data comes in
+/// the request (docs/cards.md). Only the sandbox's published test cards are taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalCardPaymentRequest {
+    /// Cents, as a JSON number (a string of digits is taken too).
+    pub amount: u64,
+    /// The callback URL (`callbackURL` is taken too).
+    #[serde(rename = "callBackURL")]
+    pub call_back_url: String,
+    /// Where the buyer's browser comes back after a 3-D Secure challenge.
+    #[serde(rename = "frontURL")]
+    pub front_url: String,
+    pub account_number: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_name: Option<String>,
+    /// MMYY.
+    pub account_expire: String,
+    pub cvn2: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_avs_address: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_avs_city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_avs_province: Option<String>,
+    /// ISO 3166 alpha-2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_avs_country: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_avs_zip: Option<String>,
+    /// The merchant's own reference (unique per merchant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The 3-D Secure 2 browser data; taken and not used by the sandbox.
+    #[serde(rename = "purchase3DSAddition", default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub purchase_3ds_addition: Option<serde_json::Value>,
+}
+
+/// What `payment3dsV2` answers: `authorised` (the money held, captured later), or
+/// `THREEDS_AUTH_CHALLENGE` with the form to put in the buyer's browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalCardPaymentResult {
+    /// `authorised` or `THREEDS_AUTH_CHALLENGE`.
+    pub payment_status: String,
+    pub payment_id: String,
+    pub merchant_id: String,
+    /// `VISA` or `MC`.
+    pub cc_type: String,
+    /// Cents.
+    pub amount: String,
+    /// Cents held (0 while the challenge is pending).
+    pub receipt_amount: String,
+    pub total_amount: String,
+    /// e.g. `Mar 13, 2023 10:52:49 AM` (Beijing time).
+    pub trade_time: String,
+    /// An HTML form that takes the buyer's browser to the 3-D Secure challenge (only with
+    /// `THREEDS_AUTH_CHALLENGE`).
+    #[serde(rename = "escape3DSChallengeForm", default, skip_serializing_if = "Option::is_none")]
+    pub escape_3ds_challenge_form: Option<String>,
+}
+
+/// `POST /api/v1/payment/local-card/reverse`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReverseRequest {
+    /// The card payment to void before it is captured.
+    pub payment_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReverseResult {
+    pub reverse_id: String,
+    pub payment_id: String,
+    /// `orderclosed`.
+    pub payment_status: String,
+    /// `P00007` (voided).
+    pub state_code: String,
 }
 
 #[cfg(test)]

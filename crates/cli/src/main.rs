@@ -76,6 +76,14 @@ enum Command {
         #[arg(long)]
         refund_id: Option<String>,
     },
+    /// Void a card payment not captured yet (REST local-card/reverse).
+    Reverse {
+        #[command(flatten)]
+        credentials: merchant_api::Credentials,
+        /// The card payment's paymentId.
+        #[arg(long)]
+        payment_id: String,
+    },
     /// The callbacks owed to a merchant (REST event log), and sending one again.
     Events {
         #[command(flatten)]
@@ -354,6 +362,10 @@ async fn main() -> Result<()> {
             amount,
             refund_id,
         } => merchant_api::refund(&credentials, of, amount, refund_id).await,
+        Command::Reverse {
+            credentials,
+            payment_id,
+        } => merchant_api::reverse(&credentials, &payment_id).await,
         Command::Events {
             credentials,
             command,

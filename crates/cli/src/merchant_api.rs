@@ -5,8 +5,8 @@
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use ottgate_client::{
-    ActivePayRequest, Client, H5PayRequest, InAppPayRequest, MiniProgramPayRequest, PayRequest,
-    PrepayInitRequest, RestClient, SignKey,
+    ActivePayRequest, Client, H5PayRequest, InAppPayRequest, LocalCardPaymentRequest,
+    MiniProgramPayRequest, PayRequest, PrepayInitRequest, RestClient, SignKey,
 };
 use serde::Serialize;
 
@@ -147,8 +147,12 @@ pub enum Pay {
         remarks: Option<String>,
     },
     /// CC_PURCHASE on /processV3: a card payment on the hosted card page (sandbox); prints
-    /// the answer (codeUrl, the page to send the buyer's browser to).
+    /// the answer (codeUrl, the page to send the buyer's browser to). With --preauth,
+    /// CC_PREAUTH: the approved card is only authorised, for you to capture or void.
     Card {
+        /// CC_PREAUTH instead of CC_PURCHASE.
+        #[arg(long)]
+        preauth: bool,
         /// Cents.
         #[arg(long)]
         amount: String,
@@ -161,6 +165,24 @@ pub enum Pay {
         /// Where the callback goes.
         #[arg(long)]
         back_url: String,
+    },
+    /// REST local-card/payment3dsV2 with one of the sandbox's test cards (no card number
+    /// on the command line): prints the answer — authorised, or THREEDS_AUTH_CHALLENGE with
+    /// the form for the buyer's browser.
+    LocalCard {
+        /// Cents.
+        #[arg(long)]
+        amount: u64,
+        /// approved (VISA), approved-mc, challenge or declined.
+        #[arg(long, default_value = "approved")]
+        test_card: String,
+        #[arg(long)]
+        callback_url: String,
+        /// Where the browser comes back after a 3-D Secure challenge.
+        #[arg(long)]
+        front_url: String,
+        #[arg(long)]
+        reference: Option<String>,
     },
     /// MAPPPAY: WeChat Pay inside your mini-program for the buyer --open-id names; prints
     /// payInfo (what the mini-program hands wx.requestPayment).
@@ -393,7 +415,53 @@ pub async fn pay(credentials: &Credentials, command: Pay) -> Result<()> {
             };
             print(&credentials.envelope()?.mini_program_pay(&request).await?)
         }
+        Pay::LocalCard {
+            amount,
+            test_card,
+            callback_url,
+            front_url,
+            reference,
+        } => {
+            let number = match test_card.as_str() {
+                "approved" => "4111111111111111",
+                "approved-mc" => "5555555555554444",
+                "challenge" => "4000020000000000",
+                "declined" => "4000000000000002",
+                other => bail!(
+                    "--test-card {other}: choose approved, approved-mc, challenge or declined"
+                ),
+            };
+            let request = LocalCardPaymentRequest {
+                amount,
+                call_back_url: callback_url,
+                front_url,
+                account_number: number.into(),
+                account_name: Some("Test Buyer".into()),
+                account_expire: format!(
+                    "12{:02}",
+                    (ottgate_server::Clock::now(&ottgate_server::SystemClock)
+                        .utc_display()
+                        .get(2..4)
+                        .and_then(|y| y.parse::<u32>().ok())
+                        .unwrap_or(26)
+                        + 3)
+                        % 100
+                ),
+                cvn2: "123".into(),
+                ssl_avs_address: None,
+                ssl_avs_city: None,
+                ssl_avs_province: None,
+                ssl_avs_country: None,
+                ssl_avs_zip: None,
+                reference,
+                session_id: None,
+                email: None,
+                purchase_3ds_addition: None,
+            };
+            print(&credentials.rest()?.local_card_payment(&request).await?)
+        }
         Pay::Card {
+            preauth,
             amount,
             order_id,
             front_url,
@@ -412,7 +480,12 @@ pub async fn pay(credentials: &Credentials, command: Pay) -> Result<()> {
             };
             let exchange = credentials
                 .envelope()?
-                .exchange_at("processV3", "CC_PURCHASE", "2.0", fields)
+                .exchange_at(
+                    "processV3",
+                    if preauth { "CC_PREAUTH" } else { "CC_PURCHASE" },
+                    "2.0",
+                    fields,
+                )
                 .await?;
             if exchange.response.rsp_code != "SUCCESS" {
                 bail!(
@@ -482,6 +555,12 @@ pub struct RefundOf {
     /// A REST paymentId.
     #[arg(long)]
     payment_id: Option<String>,
+}
+
+/// `ottgate reverse --payment-id …`: REST local-card/reverse, the void of a card payment not
+/// captured yet.
+pub async fn reverse(credentials: &Credentials, payment_id: &str) -> Result<()> {
+    print(&credentials.rest()?.local_card_reverse(payment_id).await?)
 }
 
 pub async fn refund(

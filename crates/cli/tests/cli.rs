@@ -1271,6 +1271,73 @@ async fn no_card_number_is_ever_stored_or_logged() {
     }
     let status = client.status_query("CARD2").await.unwrap();
     assert_eq!(status.order_status, "success", "the test card paid");
+
+    // REST local card: the number in the body. A real-looking one is refused before its
+    // Idempotency-Key (and the hash of a body holding it) is written.
+    let rest = ottgate_client::RestClient::new(&server.base, &c.app_id, &c.app_key).unwrap();
+    let token = rest.token().await.unwrap();
+    let local = |number: &str| {
+        serde_json::json!({"amount": 1999, "callBackURL": callback,
+            "frontURL": "https://shop.example/back", "accountNumber": number,
+            "accountExpire": "1239", "cvn2": "123"})
+    };
+    for (number, expected) in [(real_looking, 400), ("4111 1111 1111 1111", 200)] {
+        let r = http
+            .post(format!(
+                "{}/api/v1/payment/local-card/payment3dsV2",
+                server.base
+            ))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", format!("card-{expected}"))
+            .json(&local(number))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), expected);
+    }
+    // The CLI pays with a test card by name, and voids; CC_PREAUTH too.
+    let held = json_of(&run(as_merchant(&server, &c).args([
+        "pay",
+        "local-card",
+        "--amount",
+        "700",
+        "--test-card",
+        "approved-mc",
+        "--callback-url",
+        &callback,
+        "--front-url",
+        "https://shop.example/back",
+    ])));
+    assert_eq!(
+        (held["paymentStatus"].as_str(), held["ccType"].as_str()),
+        (Some("authorised"), Some("MC"))
+    );
+    let voided = json_of(&run(as_merchant(&server, &c).args([
+        "reverse",
+        "--payment-id",
+        held["paymentId"].as_str().unwrap(),
+    ])));
+    assert_eq!(voided["stateCode"], "P00007");
+    let preauth = json_of(&run(as_merchant(&server, &c).args([
+        "pay",
+        "card",
+        "--preauth",
+        "--amount",
+        "500",
+        "--order-id",
+        "PRE1",
+        "--front-url",
+        "https://shop.example/back",
+        "--back-url",
+        &callback,
+    ])));
+    assert!(
+        preauth["codeUrl"]
+            .as_str()
+            .unwrap()
+            .contains("/sandbox/card/"),
+        "{preauth}"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let log = server.log.lock().unwrap().join("\n");

@@ -29,8 +29,9 @@ pub use ottgate_api::prepay::{
 };
 pub use ottgate_api::redirect::{H5LinkReturn, RedirectParams, SignedReturn};
 pub use ottgate_api::rest::{
-    EventItem, EventsResult, InAppPayRequest, InAppPayResult, PayRequest, PayResult,
-    PaymentStatusResult, RedeliverResult, RefundResult, SecurePayResult, TokenResult,
+    EventItem, EventsResult, InAppPayRequest, InAppPayResult, LocalCardPaymentRequest,
+    LocalCardPaymentResult, PayRequest, PayResult, PaymentStatusResult, RedeliverResult,
+    RefundResult, ReverseResult, SecurePayResult, TokenResult,
 };
 pub use ottgate_api::{EnvelopeRequest, EnvelopeResponse, RspCode};
 pub use ottgate_envelope::{Fields, OpenError, SignKey};

@@ -1,8 +1,9 @@
 //! The REST API v1 client: token handling plus one method per endpoint.
 
 use ottgate_api::rest::{
-    Envelope, ErrorResult, EventsResult, InAppPayRequest, InAppPayResult, PayRequest, PayResult,
-    PaymentStatusResult, RedeliverResult, RefundRequest, RefundResult, SecurePayResult,
+    Envelope, ErrorResult, EventsResult, InAppPayRequest, InAppPayResult, LocalCardPaymentRequest,
+    LocalCardPaymentResult, PayRequest, PayResult, PaymentStatusResult, RedeliverResult,
+    RefundRequest, RefundResult, ReverseRequest, ReverseResult, SecurePayResult,
     StatusQueryByReferenceRequest, StatusQueryRequest, TokenRequest, TokenResult,
 };
 use serde::Serialize;
@@ -270,5 +271,39 @@ impl RestClient {
             refund_amount: refund_amount.to_owned(),
         };
         self.call("api/v1/pay/refund", &request).await
+    }
+
+    /// `POST /api/v1/payment/local-card/payment3dsV2`: a card payment with the card in the
+    /// request (in the sandbox, a published test card). `authorised`, or
+    /// `THREEDS_AUTH_CHALLENGE` with `escape3DSChallengeForm` to put in the buyer's browser.
+    pub async fn local_card_payment(
+        &self,
+        request: &LocalCardPaymentRequest,
+    ) -> Result<LocalCardPaymentResult, ClientError> {
+        self.call("api/v1/payment/local-card/payment3dsV2", request)
+            .await
+    }
+
+    /// `POST /api/v1/payment/local-card/refund`: refunds a captured card payment.
+    pub async fn local_card_refund(
+        &self,
+        ori_payment_id: &str,
+        refund_amount: &str,
+    ) -> Result<RefundResult, ClientError> {
+        let request = RefundRequest {
+            ori_payment_id: ori_payment_id.to_owned(),
+            refund_amount: refund_amount.to_owned(),
+        };
+        self.call("api/v1/payment/local-card/refund", &request)
+            .await
+    }
+
+    /// `POST /api/v1/payment/local-card/reverse`: voids a card payment not captured yet.
+    pub async fn local_card_reverse(&self, payment_id: &str) -> Result<ReverseResult, ClientError> {
+        let request = ReverseRequest {
+            payment_id: payment_id.to_owned(),
+        };
+        self.call("api/v1/payment/local-card/reverse", &request)
+            .await
     }
 }

@@ -124,6 +124,12 @@ pub enum OrderKind {
     /// Envelope `CC_PURCHASE`: a card payment on the hosted card page, named by the
     /// merchant's `orderId`.
     Card,
+    /// Envelope `CC_PREAUTH`: as `Card`, but the approved card is only authorised; the
+    /// merchant captures (or voids) it later.
+    CardPreAuth,
+    /// REST `local-card/payment3dsV2`: the card comes in the request; an approved card is
+    /// authorised, and captured by the gateway after a delay unless voided first.
+    LocalCard,
     /// Envelope `MAPPPAY`: WeChat Pay inside the merchant's mini-program, for the buyer it
     /// names; named by the merchant's `order_id`.
     MiniProgram,
@@ -146,6 +152,8 @@ impl OrderKind {
             OrderKind::App => "app",
             OrderKind::H5Link => "h5link",
             OrderKind::Card => "card",
+            OrderKind::CardPreAuth => "cardpreauth",
+            OrderKind::LocalCard => "localcard",
             OrderKind::MiniProgram => "miniprogram",
         }
     }
@@ -162,6 +170,8 @@ impl OrderKind {
             OrderKind::App,
             OrderKind::H5Link,
             OrderKind::Card,
+            OrderKind::CardPreAuth,
+            OrderKind::LocalCard,
             OrderKind::MiniProgram,
         ]
         .into_iter()
@@ -178,8 +188,26 @@ impl OrderKind {
     pub fn named_by_merchant(self) -> bool {
         matches!(
             self,
-            OrderKind::ActivePay | OrderKind::H5Pay | OrderKind::Card | OrderKind::MiniProgram
+            OrderKind::ActivePay
+                | OrderKind::H5Pay
+                | OrderKind::Card
+                | OrderKind::CardPreAuth
+                | OrderKind::MiniProgram
         )
+    }
+
+    /// A card payment, by either API.
+    pub fn is_card(self) -> bool {
+        matches!(
+            self,
+            OrderKind::Card | OrderKind::CardPreAuth | OrderKind::LocalCard
+        )
+    }
+
+    /// An envelope card payment (`CC_PURCHASE`, `CC_PREAUTH`): called back without a
+    /// status, served by the hosted card page.
+    pub fn is_envelope_card(self) -> bool {
+        matches!(self, OrderKind::Card | OrderKind::CardPreAuth)
     }
 }
 
@@ -311,6 +339,19 @@ pub struct Attempt {
     pub settled_at: Option<Timestamp>,
     /// The wallet's transaction id (`bizpay_order_id`), once known.
     pub bizpay_order_id: Option<String>,
+    /// When a card acquirer authorised the payment: the money is held on the buyer's card
+    /// but not taken until it is captured (the attempt stays `Pending` until then).
+    pub authorised_at: Option<Timestamp>,
+    /// When the gateway captures an authorised payment by itself (REST local-card
+    /// payments); `None` for a pre-authorisation, which the merchant captures.
+    pub capture_at: Option<Timestamp>,
+}
+
+impl Attempt {
+    /// Authorised by the card acquirer, and neither captured nor released yet.
+    pub fn is_authorised(&self) -> bool {
+        self.status == AttemptStatus::Pending && self.authorised_at.is_some()
+    }
 }
 
 /// What a verified wallet result says happened to an attempt.

@@ -9,6 +9,8 @@ use crate::{Attempt, AttemptStatus, CloseReason, OrderStatus};
 pub enum PaymentStatus {
     /// Created, not paid yet (P00001).
     Init,
+    /// A card authorised: the money is held, not taken yet (P00002).
+    Authorised,
     /// Paid, nothing refunded (P00003).
     Success,
     /// Paid, part refunded (P00005).
@@ -19,8 +21,10 @@ pub enum PaymentStatus {
     Failed,
     /// Cancelled by the buyer (P00006 "refused").
     Cancelled,
-    /// Not paid in time (P00010 "expired").
+    /// Not paid in time, or an authorisation never captured (P00010 "expired").
     Expired,
+    /// An authorised card payment voided before capture (P00007 "voided").
+    Voided,
 }
 
 impl PaymentStatus {
@@ -36,8 +40,10 @@ impl PaymentStatus {
             AttemptStatus::Pending if order_now == OrderStatus::Closed(CloseReason::Expired) => {
                 PaymentStatus::Expired
             }
+            AttemptStatus::Pending if attempt.authorised_at.is_some() => PaymentStatus::Authorised,
             AttemptStatus::Pending => PaymentStatus::Init,
             AttemptStatus::Failed => PaymentStatus::Failed,
+            AttemptStatus::Cancelled if attempt.authorised_at.is_some() => PaymentStatus::Voided,
             AttemptStatus::Cancelled => PaymentStatus::Cancelled,
             AttemptStatus::Expired => PaymentStatus::Expired,
         }
@@ -47,12 +53,14 @@ impl PaymentStatus {
     pub fn code(self) -> &'static str {
         match self {
             PaymentStatus::Init => "init",
+            PaymentStatus::Authorised => "authorised",
             PaymentStatus::Success => "success",
             PaymentStatus::PartialRefunded => "partial_refunded",
             PaymentStatus::FullyRefunded => "fully_refunded",
-            PaymentStatus::Failed | PaymentStatus::Cancelled | PaymentStatus::Expired => {
-                "orderclosed"
-            }
+            PaymentStatus::Failed
+            | PaymentStatus::Cancelled
+            | PaymentStatus::Expired
+            | PaymentStatus::Voided => "orderclosed",
         }
     }
 
@@ -60,10 +68,12 @@ impl PaymentStatus {
     pub fn state_code(self) -> &'static str {
         match self {
             PaymentStatus::Init => "P00001",
+            PaymentStatus::Authorised => "P00002",
             PaymentStatus::Success => "P00003",
             PaymentStatus::FullyRefunded => "P00004",
             PaymentStatus::PartialRefunded => "P00005",
             PaymentStatus::Cancelled => "P00006",
+            PaymentStatus::Voided => "P00007",
             PaymentStatus::Failed => "P00008",
             PaymentStatus::Expired => "P00010",
         }
@@ -95,7 +105,28 @@ mod tests {
             created_at: t,
             settled_at: None,
             bizpay_order_id: None,
+            authorised_at: None,
+            capture_at: None,
         }
+    }
+
+    #[test]
+    fn an_authorised_card_is_held_until_captured_or_voided() {
+        let held = Attempt {
+            authorised_at: Some(Timestamp::from_epoch_millis(5)),
+            ..attempt(AttemptStatus::Pending)
+        };
+        let s = PaymentStatus::of(&held, OrderStatus::Processing, 0);
+        assert_eq!((s.code(), s.state_code()), ("authorised", "P00002"));
+        assert!(!s.is_refundable());
+        let voided = Attempt {
+            status: AttemptStatus::Cancelled,
+            ..held.clone()
+        };
+        let s = PaymentStatus::of(&voided, OrderStatus::Closed(CloseReason::Failed), 0);
+        assert_eq!((s.code(), s.state_code()), ("orderclosed", "P00007"));
+        let lapsed = PaymentStatus::of(&held, OrderStatus::Closed(CloseReason::Expired), 0);
+        assert_eq!(lapsed, PaymentStatus::Expired);
     }
 
     #[rstest]

@@ -140,6 +140,12 @@ pub struct PaymentConfig {
     pub idempotency_lease_secs: u64,
     /// The `time_zone_id` H5PAY answers with: the merchants' zone (IANA name).
     pub time_zone_id: String,
+    /// How long after its authorisation a REST local-card payment is captured (until then
+    /// `local-card/reverse` voids it), in seconds.
+    pub card_capture_delay_secs: u64,
+    /// How long a card authorisation holds (a `CC_PREAUTH` the merchant never captures
+    /// lapses after it), in seconds.
+    pub card_authorisation_hold_secs: u64,
 }
 
 /// Signing in: REST bearer tokens, and the limits on wrong keys and passwords.
@@ -232,6 +238,8 @@ impl Default for PaymentConfig {
             idempotency_retention_secs: 86_400,
             idempotency_lease_secs: 120,
             time_zone_id: "America/Toronto".into(),
+            card_capture_delay_secs: 3_600,
+            card_authorisation_hold_secs: 7 * 86_400,
         }
     }
 }
@@ -308,6 +316,8 @@ const SECTION_KEYS: [(&str, &[&str]); 6] = [
             "idempotency_retention_secs",
             "idempotency_lease_secs",
             "time_zone_id",
+            "card_capture_delay_secs",
+            "card_authorisation_hold_secs",
         ],
     ),
     (
@@ -600,6 +610,12 @@ impl Config {
                 .unwrap_or(1),
             auth_failure_window: Duration::from_secs(sign_in.auth_failure_window_secs.max(1)),
             reconcile_after: Duration::from_secs(payments.reconcile_after_secs.max(1)),
+            card_authorisation_hold: Duration::from_secs(
+                payments.card_authorisation_hold_secs.clamp(60, 30 * 86_400),
+            ),
+            card_capture_delay: Duration::from_secs(payments.card_capture_delay_secs).min(
+                Duration::from_secs(payments.card_authorisation_hold_secs.clamp(60, 30 * 86_400)),
+            ),
             delivery_lease: Duration::from_secs(callbacks.delivery_lease_secs.clamp(5, 86_400)),
             event_retention: Duration::from_secs(
                 callbacks.event_retention_days.clamp(30, 36_500) * 86_400,
@@ -713,6 +729,10 @@ pub struct Settings {
     pub auth_hash_concurrency: usize,
     pub auth_failure_window: Duration,
     pub reconcile_after: Duration,
+    /// When a REST local-card authorisation is captured, after it was given.
+    pub card_capture_delay: Duration,
+    /// How long a card authorisation holds before it lapses.
+    pub card_authorisation_hold: Duration,
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use ottgate_channels::simkit::{BuyerAction, SimulatedWallet};
 use ottgate_channels::{Device, SandboxChannel, VerifiedResult};
 use ottgate_core::order::NotPayable;
 use ottgate_core::{
-    Attempt, AttemptId, AttemptOutcome, AttemptStatus, CheckoutToken, Merchant, Order,
+    Attempt, AttemptId, AttemptOutcome, AttemptStatus, CheckoutToken, Merchant, Order, OrderKind,
     PaymentMethod,
 };
 use serde::Deserialize;
@@ -108,6 +108,19 @@ async fn complete(
         return Err(CompleteError::AttemptFinished);
     }
     order.check_payable(state.service.clock.now())?;
+    if attempt.is_authorised() {
+        return Err(CompleteError::AttemptFinished);
+    }
+    // An approved pre-authorisation or local-card payment is held, not paid.
+    if outcome == AttemptOutcome::Paid
+        && matches!(order.kind, OrderKind::CardPreAuth | OrderKind::LocalCard)
+    {
+        return Ok(Some(match state.service.authorise_card(attempt).await? {
+            crate::service::HoldOutcome::Applied { order, attempt }
+            | crate::service::HoldOutcome::AlreadyApplied { order, attempt }
+            | crate::service::HoldOutcome::Refused { order, attempt } => (order, attempt),
+        }));
+    }
     // The buyer walking away is not the wallet's result: nothing to simulate.
     let simulator = state
         .service
@@ -568,7 +581,10 @@ fn card_page(
 ) -> Response {
     let t = Lang::En.strings();
     let payable = w.attempt.status == AttemptStatus::Pending
+        && !w.attempt.is_authorised()
         && w.order.check_payable(state.service.clock.now()).is_ok();
+    // A local-card payment's card came in the request: only its 3-D Secure step is here.
+    let challenge = challenge || w.order.kind == OrderKind::LocalCard;
     let page = CardPage {
         t,
         merchant_name: w.signing.merchant.name.as_str().to_owned(),
@@ -593,7 +609,7 @@ fn card_page(
 async fn card_context(state: &AppState, attempt_id: &str) -> Result<WalletContext, PageError> {
     let lang = Lang::En;
     let w = wallet_context(state, attempt_id).await.for_page(lang)?;
-    if w.order.kind != ottgate_core::OrderKind::Card {
+    if !w.order.kind.is_card() {
         return Err(PageError::not_found(lang));
     }
     Ok(w)
@@ -602,8 +618,8 @@ async fn card_context(state: &AppState, attempt_id: &str) -> Result<WalletContex
 /// `GET /sandbox/card/{attempt}`: the hosted test-card page a CC_PURCHASE's `codeUrl` opens.
 pub async fn card(State(state): State<AppState>, Path(attempt_id): Path<String>) -> PageResult {
     let w = card_context(&state, &attempt_id).await?;
-    let finished =
-        (w.attempt.status != AttemptStatus::Pending).then_some("This payment is finished.");
+    let finished = (w.attempt.status != AttemptStatus::Pending || w.attempt.is_authorised())
+        .then_some("This payment is finished.");
     Ok(card_page(&state, &w, finished, false, StatusCode::OK))
 }
 
@@ -627,7 +643,7 @@ impl std::fmt::Debug for CardForm {
 }
 
 /// MM/YY (or MMYY) of this month or later.
-fn expiry_to_come(expiry: &str, now: ottgate_core::Timestamp) -> bool {
+pub(crate) fn expiry_to_come(expiry: &str, now: ottgate_core::Timestamp) -> bool {
     let digits: String = expiry.chars().filter(char::is_ascii_digit).collect();
     let (Some(month), Some(year)) = (
         digits.get(..2).and_then(|m| m.parse::<u32>().ok()),
@@ -657,6 +673,10 @@ pub async fn card_submit(
     Form(form): Form<CardForm>,
 ) -> PageResult {
     let w = card_context(&state, &attempt_id).await?;
+    if w.order.kind == OrderKind::LocalCard {
+        // Its card came in the request; this page only asks for 3-D Secure.
+        return Ok(card_page(&state, &w, None, true, StatusCode::BAD_REQUEST));
+    }
     let outcome = if form.cancel.is_some() {
         AttemptOutcome::Cancelled
     } else {
@@ -719,7 +739,8 @@ fn back_to_return(state: &AppState, w: &WalletContext) -> Response {
     Redirect::to(to.as_str()).into_response()
 }
 
-/// Settles the card payment as the test acquirer decided and sends the buyer back.
+/// Settles the card payment as the test acquirer decided and sends the buyer back. An
+/// approved pre-authorisation or local-card payment is authorised, not paid (docs/cards.md).
 async fn card_finish(state: &AppState, w: &WalletContext, outcome: AttemptOutcome) -> PageResult {
     match complete(state, &w.order, &w.signing.merchant, &w.attempt, outcome).await {
         Ok(_) => Ok(back_to_return(state, w)),

@@ -26,6 +26,9 @@ pub struct SettleRequest {
     pub bizpay_order_id: Option<String>,
     /// The merchant callback to enqueue if, and only if, this outcome pays the order.
     pub on_paid: Option<NewDelivery>,
+    /// A capture of a card authorisation: applies only while the attempt is still held
+    /// (never to one voided or lapsed meanwhile).
+    pub capture: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +70,16 @@ impl SettleOutcome {
 /// settlement to write, or the outcome that leaves both untouched (a repeat, or a
 /// contradiction). Both backends decide here, and only write what it returns.
 pub(crate) fn decide(order: Order, attempt: Attempt, req: &SettleRequest) -> Decision {
+    if req.capture && !attempt.is_authorised() && attempt.status != AttemptStatus::Paid {
+        return Decision::Unchanged(SettleOutcome::Rejected {
+            error: TransitionError::Contradicts {
+                current: attempt.status,
+                outcome: req.outcome,
+            },
+            order,
+            attempt,
+        });
+    }
     match ottgate_core::order::settle(order.status_at(req.at), attempt.status, req.outcome) {
         Ok(Some(settlement)) => Decision::Write(settlement, order, attempt),
         Ok(None) => Decision::Unchanged(SettleOutcome::AlreadyApplied { order, attempt }),
@@ -84,6 +97,70 @@ pub(crate) enum Decision {
     Unchanged(SettleOutcome),
 }
 
+/// A card acquirer's authorisation of an attempt, to record.
+#[derive(Debug, Clone)]
+pub struct Authorise {
+    pub attempt_id: AttemptId,
+    pub at: Timestamp,
+    /// When the gateway captures it by itself; `None`: the merchant captures it.
+    pub capture_at: Option<Timestamp>,
+    /// Until when the authorisation holds: the order's new expiry, after which an
+    /// authorisation never captured lapses (the order expires as any other).
+    pub hold_until: Timestamp,
+    pub bizpay_order_id: Option<String>,
+}
+
+/// What recording an authorisation, or voiding one, did. Each carries the order and the
+/// attempt as they now are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldOutcome {
+    /// Recorded now.
+    Applied { order: Order, attempt: Attempt },
+    /// Recorded before (a repeat): nothing changed.
+    AlreadyApplied { order: Order, attempt: Attempt },
+    /// The attempt is not in the state the change needs (paid, failed, closed…): nothing
+    /// changed.
+    Refused { order: Order, attempt: Attempt },
+}
+
+impl HoldOutcome {
+    pub fn attempt(&self) -> &Attempt {
+        match self {
+            HoldOutcome::Applied { attempt, .. }
+            | HoldOutcome::AlreadyApplied { attempt, .. }
+            | HoldOutcome::Refused { attempt, .. } => attempt,
+        }
+    }
+}
+
+/// Whether `attempt` of `order` can be authorised at `at`: `None` to write, or the outcome
+/// that leaves both untouched. Both backends decide here.
+pub(crate) fn decide_authorise(
+    order: Order,
+    attempt: Attempt,
+    at: Timestamp,
+) -> Option<HoldOutcome> {
+    if attempt.is_authorised() {
+        return Some(HoldOutcome::AlreadyApplied { order, attempt });
+    }
+    if attempt.status != AttemptStatus::Pending
+        || order.status_at(at) != ottgate_core::OrderStatus::Processing
+    {
+        return Some(HoldOutcome::Refused { order, attempt });
+    }
+    None
+}
+
+/// Whether `attempt` of `order` can be voided: `None` to write, or the outcome that leaves
+/// both untouched. A pending attempt, authorised or not yet, can be voided.
+pub(crate) fn decide_void(order: Order, attempt: Attempt) -> Option<HoldOutcome> {
+    match attempt.status {
+        AttemptStatus::Pending => None,
+        AttemptStatus::Cancelled => Some(HoldOutcome::AlreadyApplied { order, attempt }),
+        _ => Some(HoldOutcome::Refused { order, attempt }),
+    }
+}
+
 /// A new pending attempt of `order` with `method`, under a freshly generated id.
 pub(crate) fn fresh(order: &Order, method: PaymentMethod, now: Timestamp) -> Attempt {
     Attempt {
@@ -95,6 +172,8 @@ pub(crate) fn fresh(order: &Order, method: PaymentMethod, now: Timestamp) -> Att
         created_at: now,
         settled_at: None,
         bizpay_order_id: None,
+        authorised_at: None,
+        capture_at: None,
     }
 }
 
@@ -130,6 +209,17 @@ pub trait Attempts: Send + Sync {
 
     /// Records that reconciliation asked the wallet about `attempt` at `at`.
     async fn mark_checked(&self, attempt: &AttemptId, at: Timestamp) -> Result<()>;
+
+    /// Records a card authorisation of a pending attempt, once: the attempt stays pending
+    /// (held), and its order's expiry becomes the end of the hold.
+    async fn authorise(&self, request: Authorise) -> Result<HoldOutcome>;
+
+    /// Voids a pending (authorised or not yet authorised) card attempt, once: the attempt is
+    /// cancelled and its order closed, nothing having been taken.
+    async fn void(&self, attempt: &AttemptId, at: Timestamp) -> Result<HoldOutcome>;
+
+    /// Authorised attempts whose capture time has come, oldest first.
+    async fn captures_due(&self, now: Timestamp, limit: u32) -> Result<Vec<AttemptId>>;
 }
 
 /// This table's SQL where both backends agree, written once (`sql!`: `?N` for SQLite,
@@ -150,6 +240,24 @@ pub(crate) mod q {
     );
     pub(crate) const OF_ORDER: Sql =
         sql!("SELECT * FROM attempts WHERE order_id = ?1 ORDER BY created_at, id");
+    pub(crate) const AUTHORISE: Sql = sql!(
+        "UPDATE attempts SET authorised_at = ?1, capture_at = ?2,
+           bizpay_order_id = COALESCE(?3, bizpay_order_id)
+         WHERE id = ?4 AND status = 'PROCESSING' AND authorised_at IS NULL"
+    );
+    pub(crate) const HOLD_ORDER: Sql =
+        sql!("UPDATE orders SET expires_at = ?1 WHERE id = ?2 AND status = 'processing'");
+    pub(crate) const VOID: Sql = sql!(
+        "UPDATE attempts SET status = 'CANCELLED', settled_at = ?1
+         WHERE id = ?2 AND status = 'PROCESSING'"
+    );
+    pub(crate) const CLOSE_VOIDED_ORDER: Sql = sql!(
+        "UPDATE orders SET status = 'failed', finished_at = ?1 WHERE id = ?2 AND status = 'processing'"
+    );
+    pub(crate) const CAPTURES_DUE: Sql = sql!(
+        "SELECT id FROM attempts WHERE status = 'PROCESSING' AND capture_at IS NOT NULL
+           AND capture_at <= ?1 ORDER BY capture_at, id LIMIT ?2"
+    );
     pub(crate) const PENDING_OF_METHOD: Sql = sql!(
         "SELECT * FROM attempts WHERE order_id = ?1 AND method = ?2 AND status = ?3
          ORDER BY created_at DESC LIMIT 1"

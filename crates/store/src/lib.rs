@@ -32,7 +32,7 @@ pub mod sign_ins;
 mod sqlite;
 pub mod users;
 
-pub use attempts::{Attempts, SettleOutcome, SettleRequest, StartOutcome};
+pub use attempts::{Attempts, Authorise, HoldOutcome, SettleOutcome, SettleRequest, StartOutcome};
 pub use audit::{Audit, AuditEntry};
 pub use center::{DayRange, DayTotal, ListStatus, PaymentFilter, PaymentList, PaymentSummary};
 pub use deliveries::{

@@ -251,6 +251,8 @@ row! {
         created_at: i64,
         settled_at: Option<i64>,
         bizpay_order_id: Option<String>,
+        authorised_at: Option<i64>,
+        capture_at: Option<i64>,
     }
 }
 
@@ -266,6 +268,8 @@ impl AttemptRow {
             created_at: ts(self.created_at),
             settled_at: self.settled_at.map(ts),
             bizpay_order_id: self.bizpay_order_id,
+            authorised_at: self.authorised_at.map(ts),
+            capture_at: self.capture_at.map(ts),
         })
     }
 }

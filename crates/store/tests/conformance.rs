@@ -11,8 +11,9 @@ use ottgate_core::{
 };
 use ottgate_store::prelude::*;
 use ottgate_store::{
-    AuditEntry, DayRange, DeliveryClaim, Due, EventFilter, FinishRefund, IdempotencyAnswer,
-    IdempotencyKey, KeyRotation, LinkFlows, ListStatus, NewSession, NewSignKey, PaymentFilter,
+    AuditEntry, Authorise, DayRange, DeliveryClaim, Due, EventFilter, FinishRefund, HoldOutcome,
+    IdempotencyAnswer, IdempotencyKey, KeyRotation, LinkFlows, ListStatus, NewSession, NewSignKey,
+    PaymentFilter,
 };
 use ottgate_store::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryState, Idempotency,
@@ -126,6 +127,7 @@ fn settle_req(
         at: t,
         bizpay_order_id: Some("SB0001".into()),
         on_paid: Some(delivery(o, attempt)),
+        capture: false,
     }
 }
 
@@ -2088,6 +2090,136 @@ async fn keys_rotate_keeping_the_old_one_for_its_grace_period<S: Store>(store: S
 
 /// Every case, once per backend: SQLite in a fresh file, PostgreSQL in a fresh database on
 /// the test cluster (scripts/test.sh starts it; without it these fail).
+fn authorise_req(
+    attempt: &AttemptId,
+    t: Timestamp,
+    capture_at: Option<Timestamp>,
+    hold_until: Timestamp,
+) -> Authorise {
+    Authorise {
+        attempt_id: attempt.clone(),
+        at: t,
+        capture_at,
+        hold_until,
+        bizpay_order_id: Some("CARD-1".into()),
+    }
+}
+
+async fn a_card_authorisation_holds_until_captured_voided_or_lapsed<S: Store>(store: S) {
+    // Captured: held (the order open past its own expiry, until the hold ends), listed for
+    // capture once due, then paid with one callback.
+    let o = open_order(&store, "card-1").await; // expires at +600 s
+    let a = started(&store, &o, PaymentMethod::Gp, at(1)).await;
+    let held = store
+        .authorise(authorise_req(&a, at(2), Some(at(60)), at(7 * 86_400)))
+        .await
+        .unwrap();
+    let HoldOutcome::Applied { order, attempt } = &held else {
+        panic!("{held:?}")
+    };
+    assert!(attempt.is_authorised());
+    assert_eq!(attempt.authorised_at, Some(at(2)));
+    assert_eq!(attempt.capture_at, Some(at(60)));
+    assert_eq!(attempt.bizpay_order_id.as_deref(), Some("CARD-1"));
+    assert_eq!(order.expires_at, at(7 * 86_400));
+    assert!(matches!(
+        store
+            .authorise(authorise_req(&a, at(3), Some(at(60)), at(7 * 86_400)))
+            .await
+            .unwrap(),
+        HoldOutcome::AlreadyApplied { .. }
+    ));
+    assert!(store.captures_due(at(59), 10).await.unwrap().is_empty());
+    assert!(
+        store.expire_due(at(601), 100).await.unwrap().is_empty(),
+        "held past the order's expiry"
+    );
+    assert_eq!(
+        store.captures_due(at(60), 10).await.unwrap(),
+        vec![a.clone()]
+    );
+    let captured = store
+        .settle(settle_req(&o, &a, AttemptOutcome::Paid, at(61)))
+        .await
+        .unwrap();
+    assert!(
+        matches!(captured, SettleOutcome::Applied { .. }),
+        "{captured:?}"
+    );
+    assert!(store.captures_due(at(62), 10).await.unwrap().is_empty());
+    assert_eq!(store.deliveries_for_order(&o.id).await.unwrap().len(), 1);
+    assert!(
+        matches!(
+            store.void(&a, at(63)).await.unwrap(),
+            HoldOutcome::Refused { .. }
+        ),
+        "a captured payment is refunded, not voided"
+    );
+
+    // Voided: cancelled, the order closed, nothing owed; once.
+    let o = open_order(&store, "card-2").await;
+    let a = started(&store, &o, PaymentMethod::Gp, at(1)).await;
+    store
+        .authorise(authorise_req(&a, at(2), None, at(7 * 86_400)))
+        .await
+        .unwrap();
+    assert!(
+        store
+            .captures_due(at(7 * 86_400), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a pre-authorisation waits for the merchant"
+    );
+    let voided = store.void(&a, at(5)).await.unwrap();
+    let HoldOutcome::Applied { order, attempt } = &voided else {
+        panic!("{voided:?}")
+    };
+    assert_eq!(attempt.status, AttemptStatus::Cancelled);
+    assert_eq!(attempt.authorised_at, Some(at(2)));
+    assert_eq!(order.status, OrderStatus::Closed(CloseReason::Failed));
+    assert!(matches!(
+        store.void(&a, at(6)).await.unwrap(),
+        HoldOutcome::AlreadyApplied { .. }
+    ));
+    assert!(matches!(
+        store
+            .authorise(authorise_req(&a, at(7), None, at(7 * 86_400)))
+            .await
+            .unwrap(),
+        HoldOutcome::Refused { .. }
+    ));
+    let late_capture = store
+        .settle(SettleRequest {
+            capture: true,
+            ..settle_req(&o, &a, AttemptOutcome::Paid, at(8))
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(late_capture, SettleOutcome::Rejected { .. }),
+        "a capture never takes a voided authorisation: {late_capture:?}"
+    );
+    assert!(store.deliveries_for_order(&o.id).await.unwrap().is_empty());
+
+    // Lapsed: never captured, the hold ends and the order expires as any other.
+    let o = open_order(&store, "card-3").await;
+    let a = started(&store, &o, PaymentMethod::Gp, at(1)).await;
+    store
+        .authorise(authorise_req(&a, at(2), Some(at(5_000)), at(1_000)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.expire_due(at(1_000), 100).await.unwrap(),
+        vec![o.id.clone()]
+    );
+    assert_eq!(
+        store.attempt(&a).await.unwrap().unwrap().status,
+        AttemptStatus::Expired
+    );
+    assert!(store.captures_due(at(5_000), 10).await.unwrap().is_empty());
+}
+
 macro_rules! store_cases {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -2118,6 +2250,7 @@ macro_rules! store_cases {
 
 store_cases!(
     merchants_round_trip_and_ids_are_unique,
+    a_card_authorisation_holds_until_captured_voided_or_lapsed,
     link_flows_are_found_by_mer_code_and_off_until_switched_on,
     an_order_is_found_by_its_remarks_newest_first,
     a_repeated_reference_returns_the_first_request_and_response,

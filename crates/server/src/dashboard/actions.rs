@@ -1,6 +1,6 @@
 //! What an admin can do from a payment's page: refund it (through the same path as the
-//! APIs, so the never-exceed rule holds however the refunds arrive) and send a callback
-//! again. Each form must carry the session's `csrf_token` (else 403, nothing done); a viewer
+//! APIs, so the never-exceed rule holds however the refunds arrive), capture or void a held
+//! card authorisation, and send a callback again. Each form must carry the session's `csrf_token` (else 403, nothing done); a viewer
 //! is refused (403); another merchant's payment or callback is not found (404). Every
 //! action done is recorded in the audit log.
 
@@ -91,6 +91,7 @@ pub async fn refund(
         Err(
             RefundError::Exceeds { .. }
             | RefundError::NotPaid
+            | RefundError::Authorised
             | RefundError::Refused(_)
             | RefundError::IdReused,
         ) => back_to(&order_id, "bad_amount"),
@@ -129,4 +130,85 @@ pub async fn resend(
     .await;
     tracing::info!(notify_id = %id, user = ?signed.user.email, "callback resent from the merchant center");
     back_to(delivery.order_id.as_str(), "resent")
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct HoldForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// The held card authorisation of the signed-in merchant's order `order_id`, if it has one.
+async fn held_attempt(
+    state: &AppState,
+    signed: &Signed,
+    order_id: &str,
+) -> Result<Option<ottgate_core::Attempt>, Response> {
+    match owned_order(state, signed, order_id).await {
+        Ok(Some((_, attempts))) => Ok(attempts.into_iter().find(|a| a.is_authorised())),
+        Ok(None) => Err(error_page(signed.lang, ErrorKind::NotFound)),
+        Err(e) => Err(internal(signed.lang, &e)),
+    }
+}
+
+/// `POST /dashboard/payments/{order_id}/capture`: takes a held card authorisation (a
+/// `CC_PREAUTH`, or a local-card payment before its automatic capture).
+pub async fn capture(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(order_id): Path<String>,
+    Form(form): Form<HoldForm>,
+) -> Response {
+    if let Some(refused) = admit(&state, &signed, &form.csrf_token) {
+        return refused;
+    }
+    let attempt = match held_attempt(&state, &signed, &order_id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return back_to(&order_id, "not_held"),
+        Err(page) => return page,
+    };
+    match state.service.capture(&attempt.id).await {
+        Ok(crate::service::SettleOutcome::Applied { .. }) => {
+            audit(
+                &state,
+                &signed,
+                "capture",
+                attempt.id.as_str(),
+                String::new(),
+            )
+            .await;
+            back_to(&order_id, "captured")
+        }
+        Ok(_) => back_to(&order_id, "not_held"),
+        Err(e) => internal(signed.lang, &e),
+    }
+}
+
+/// `POST /dashboard/payments/{order_id}/void`: releases a held card authorisation.
+pub async fn void(
+    State(state): State<AppState>,
+    signed: Signed,
+    Path(order_id): Path<String>,
+    Form(form): Form<HoldForm>,
+) -> Response {
+    if let Some(refused) = admit(&state, &signed, &form.csrf_token) {
+        return refused;
+    }
+    let attempt = match held_attempt(&state, &signed, &order_id).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return back_to(&order_id, "not_held"),
+        Err(page) => return page,
+    };
+    match state
+        .service
+        .void_card(&signed.merchant.id, &attempt.id)
+        .await
+    {
+        Ok(_) => {
+            audit(&state, &signed, "void", attempt.id.as_str(), String::new()).await;
+            back_to(&order_id, "voided")
+        }
+        Err(crate::service::VoidError::Service(e)) => internal(signed.lang, &e),
+        Err(_) => back_to(&order_id, "not_held"),
+    }
 }

@@ -48,6 +48,11 @@ pub fn routes(router: Router<AppState>, state: &AppState) -> Router<AppState> {
             post(actions::refund),
         )
         .route(
+            "/dashboard/payments/{order_id}/capture",
+            post(actions::capture),
+        )
+        .route("/dashboard/payments/{order_id}/void", post(actions::void))
+        .route(
             "/dashboard/deliveries/{delivery_id}/resend",
             post(actions::resend),
         )

@@ -477,6 +477,8 @@ struct PaymentPage {
     /// What may still be refunded (major units), when something may.
     refundable: Option<String>,
     currency: &'static str,
+    /// A card authorisation held: when the gateway captures it by itself, if it does.
+    held: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -564,9 +566,19 @@ pub async fn payment(
         "refund_pending" => Some(t.refund_pending),
         "resent" => Some(t.resent),
         "once" => Some(t.once),
+        "captured" => Some(t.captured),
+        "voided" => Some(t.voided),
         _ => None,
     };
-    let error = (q.notice == "bad_amount").then_some(t.bad_amount);
+    let error = match q.notice.as_str() {
+        "bad_amount" => Some(t.bad_amount),
+        "not_held" => Some(t.not_held),
+        _ => None,
+    };
+    let held = (order.status == OrderStatus::Processing)
+        .then(|| attempts.iter().find(|a| a.is_authorised()))
+        .flatten()
+        .map(|a| a.capture_at.map(|c| c.utc_display()).unwrap_or_default());
     let view = PaymentPage {
         t,
         chrome: Chrome::new(&signed, "payments"),
@@ -618,6 +630,7 @@ pub async fn payment(
         is_admin: signed.is_admin(),
         refundable,
         currency: currency.code(),
+        held,
     };
     page(&signed, &state, StatusCode::OK, &view)
 }

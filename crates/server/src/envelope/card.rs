@@ -1,5 +1,5 @@
-//! Card actions: `CC_PURCHASE` "2.0" (on `/processV3` as on `/processV2`) and
-//! `CC_QUERYPAY` "2.0" (docs/cards.md). In sandbox mode the gateway's test acquirer serves
+//! Card actions: `CC_PURCHASE` and `CC_PREAUTH` "2.0" (on `/processV3` as on `/processV2`)
+//! and `CC_QUERYPAY` "2.0" (docs/cards.md). In sandbox mode the gateway's test acquirer serves
 //! them: `codeUrl` is its hosted card page, where the published test cards approve,
 //! decline or ask for 3-D Secure. Without a card acquirer (live mode) they are refused
 //! with a message that says so. No card number is ever stored or logged.
@@ -72,11 +72,14 @@ fn check_txn_time(value: Option<String>, now: Timestamp) -> Result<(), ProtocolE
     }
 }
 
+/// `CC_PURCHASE` (`kind` `Card`) or `CC_PREAUTH` (`CardPreAuth`: the approved card is only
+/// authorised, for the merchant to capture or void).
 pub async fn purchase(
     state: &AppState,
     signing: &Signing,
     fields: &Fields,
     md5: &str,
+    kind: OrderKind,
 ) -> Result<Fields, ProtocolError> {
     if !state.service.settings.sandbox {
         return Err(no_acquirer());
@@ -138,7 +141,7 @@ pub async fn purchase(
         ));
     }
     let valid = Valid {
-        kind: OrderKind::Card,
+        kind,
         method: PaymentMethod::Gp,
         reference: Some(reference),
         money: Money::new(amount, currency),
@@ -149,7 +152,12 @@ pub async fn purchase(
         payer: None,
         sale_num: None,
     };
-    create(state, signing, valid, md5, |order, attempt, _start| {
+    // The same data as CC_PURCHASE and as CC_PREAUTH are two requests, not a repeat.
+    let request = match kind {
+        OrderKind::CardPreAuth => format!("{md5}:PREAUTH"),
+        _ => md5.to_owned(),
+    };
+    create(state, signing, valid, &request, |order, attempt, _start| {
         Ok(to_fields(&CcPurchaseResponse {
             rsp_code: RspCode::Success.as_str().into(),
             rsp_msg: RspCode::Success.default_message().into(),

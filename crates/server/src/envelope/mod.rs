@@ -11,7 +11,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ottgate_api::{Action, EnvelopeError, EnvelopeRequest, EnvelopeResponse, RspCode};
-use ottgate_core::MerchantId;
+use ottgate_core::{MerchantId, OrderKind};
 use ottgate_envelope::{Fields, OpenError, open, seal};
 
 use crate::service::Signing;
@@ -171,6 +171,7 @@ fn changes_payments(action: Action) -> bool {
         | Action::ActivePay
         | Action::H5Pay
         | Action::CcPurchase
+        | Action::CcPreAuth
         | Action::MappPay => true,
         Action::PrepayInit
         | Action::PrepayQuery
@@ -207,7 +208,10 @@ async fn run(
         Action::ActivePay => direct::active_pay(state, signing, fields, md5).await,
         Action::H5Pay => direct::h5_pay(state, signing, fields, md5).await,
         Action::ExRateQuery => rates::query(state, signing, fields).await,
-        Action::CcPurchase => card::purchase(state, signing, fields, md5).await,
+        Action::CcPurchase => card::purchase(state, signing, fields, md5, OrderKind::Card).await,
+        Action::CcPreAuth => {
+            card::purchase(state, signing, fields, md5, OrderKind::CardPreAuth).await
+        }
         Action::CcQueryPay => card::query(state, signing, fields).await,
         Action::MappPay => mini::mini_program_pay(state, signing, fields, md5).await,
     }

@@ -33,7 +33,7 @@ pub async fn status_query(
         .payment(&merchant.id, &order_id)
         .await?
         .ok_or_else(|| ProtocolError::invalid("order_id not found"))?;
-    let card = view.order.kind == OrderKind::Card;
+    let card = view.order.kind.is_card();
     let response = StatusQueryResponse {
         rsp_code: RspCode::Success.as_str().into(),
         rsp_msg: RspCode::Success.default_message().into(),
@@ -178,6 +178,11 @@ async fn refund_once(
             RefundError::NotPaid => ProtocolError::new(
                 RspCode::OrderTypeError,
                 "ori_order_id is not a paid payment",
+            ),
+            // Appendix B's "pre-authoried order": an authorisation is voided, not refunded.
+            RefundError::Authorised => ProtocolError::new(
+                RspCode::OrderTypeError,
+                "ori_order_id is a card authorisation not captured yet: it cannot be refunded",
             ),
             RefundError::Exceeds { refundable: 0 } => {
                 ProtocolError::new(RspCode::Fail, "ori_order_id is already fully refunded")

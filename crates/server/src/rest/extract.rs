@@ -145,6 +145,18 @@ impl JsonObject {
         }
     }
 
+    /// A field that may come as a string or as a whole JSON number (OTT Pay's local-card
+    /// `amount` is a Number): as text; `None` if absent, `null` or empty.
+    pub fn optional_text(&self, name: &str, max_chars: usize) -> Result<Option<String>, RestError> {
+        match self.0.get(name) {
+            Some(Value::Number(n)) if n.is_u64() => Ok(Some(n.to_string())),
+            Some(Value::Number(_)) => Err(RestError::invalid(format!(
+                "{name} must be a whole, non-negative number"
+            ))),
+            _ => self.optional(name, max_chars),
+        }
+    }
+
     pub fn required(&self, name: &str, max_chars: usize) -> Result<String, RestError> {
         self.optional(name, max_chars)?
             .ok_or_else(|| RestError::invalid(format!("{name} is required")))

@@ -2,6 +2,7 @@
 //! queries and refunds, on the same core as the checkout. The OpenAPI document is built
 //! from the handlers themselves, so it cannot drift from the routes.
 
+mod card;
 mod events;
 pub(crate) mod extract;
 mod idempotency;
@@ -24,7 +25,7 @@ use crate::state::AppState;
     info(
         title = "ottgate REST API (OTT Pay v1)",
         version = "1",
-        description = "OTT Pay's REST merchant API as ottgate serves it. Every response is `{\"status\":\"SUCCESS\",\"result\":{…}}` or `{\"status\":\"ERROR\",\"result\":{\"code\":…,\"message\":…}}`. Amounts are strings of cents. Payment results also arrive as an encrypted callback to `callbackURL` (the envelope API's Appendix A crypto, keyed by the merchant's sign key).\n\nError codes: 10003 authorization failed (wrong appId/appKey, or too many failures), 10005 invalid parameter (the message names the field), 10200 gateway error, 20004 database error, 20014 refund exceeds the refundable amount, 20019 payment not found, 20020 payment not refundable (not paid), 20031 no channel for the method, 20041 already fully refunded, 90000 missing, malformed, expired or invalid bearer token."
+        description = "OTT Pay's REST merchant API as ottgate serves it. Every response is `{\"status\":\"SUCCESS\",\"result\":{…}}` or `{\"status\":\"ERROR\",\"result\":{\"code\":…,\"message\":…}}`. Amounts are strings of cents. Payment results also arrive as an encrypted callback to `callbackURL` (the envelope API's Appendix A crypto, keyed by the merchant's sign key).\n\nError codes: 10003 authorization failed (wrong appId/appKey, or too many failures), 10005 invalid parameter (the message names the field), 10200 gateway error, 20004 database error, 20014 refund exceeds the refundable amount, 20019 payment not found, 20008 not a test card (sandbox; refused unkept), 20020 payment not refundable (not paid, or a card authorisation not captured) or not voidable (captured), 20021 not a card payment (reverse), 20030 card declined, 20031 no channel for the method, 20041 already fully refunded, 90000 missing, malformed, expired or invalid bearer token."
     ),
     modifiers(&BearerAuth),
     tags(
@@ -67,6 +68,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .routes(routes!(pay::alipay_in_app_pay))
         .routes(routes!(pay::unionpay_in_app_pay))
         .routes(routes!(pay::refund))
+        .routes(routes!(card::payment_3ds_v2))
+        .routes(routes!(card::local_card_refund))
+        .routes(routes!(card::local_card_reverse))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             idempotency::idempotent,

@@ -96,7 +96,7 @@ pub async fn token(
     ok(TokenResult { token, expired })
 }
 
-fn url_field(body: &JsonObject, name: &str) -> Result<Url, RestError> {
+pub(super) fn url_field(body: &JsonObject, name: &str) -> Result<Url, RestError> {
     let raw = body.required(name, MAX_URL_CHARS)?;
     Url::parse(&raw)
         .ok()
@@ -584,6 +584,16 @@ pub async fn refund(
     key: Option<Extension<RequestKey>>,
     body: JsonObject,
 ) -> RestResult<RefundResult> {
+    refund_payment(&state, &authed, key, &body).await
+}
+
+/// A refund (`oriPaymentId`, `refundAmount`): what `pay/refund` and `local-card/refund` do.
+pub(super) async fn refund_payment(
+    state: &AppState,
+    authed: &Authed,
+    key: Option<Extension<RequestKey>>,
+    body: &JsonObject,
+) -> RestResult<RefundResult> {
     let ori = body.required("oriPaymentId", 64)?;
     let amount = Amount::parse(&body.required("refundAmount", 64)?)
         .map_err(|e| RestError::invalid(e.to_string().replacen("amount", "refundAmount", 1)))?;
@@ -607,6 +617,9 @@ pub async fn refund(
                 RestCode::OriginalPaymentNotRefundable,
                 "original payment is not paid, so it cannot be refunded".into(),
             ),
+            RefundError::Authorised => {
+                conflict(RestCode::OriginalPaymentNotRefundable, e.to_string())
+            }
             RefundError::Exceeds { refundable: 0 } => conflict(
                 RestCode::AlreadyFullyRefunded,
                 "original payment is already fully refunded".into(),

@@ -13,6 +13,8 @@ use crate::config::Settings;
 use crate::keyring::{Keyring, KeyringError};
 use crate::metrics::Metrics;
 
+mod cards;
+pub use cards::VoidError;
 mod center;
 mod events;
 mod keys;
@@ -31,8 +33,8 @@ pub mod users;
 /// entry point names the store (ARCHITECTURE.md, enforced by `crates/cli/tests/architecture.rs`).
 pub use ottgate_store::{
     AuditEntry, CreateOutcome, DayRange, DayTotal, Delivery, DeliveryAttemptRow, Event,
-    EventFilter, Idempotency, ListStatus, MerchantRecord, NewOrder, NewSession, PaymentFilter,
-    PaymentSummary, SettleOutcome, Stats, UserRecord, UserRole,
+    EventFilter, HoldOutcome, Idempotency, ListStatus, MerchantRecord, NewOrder, NewSession,
+    PaymentFilter, PaymentSummary, SettleOutcome, Stats, UserRecord, UserRole,
 };
 
 /// What the business logic works with.

@@ -3,7 +3,9 @@
 
 use ottgate_api::EnvelopeResponse;
 use ottgate_api::prepay::{CallbackData, to_fields};
-use ottgate_api::redirect::{H5LinkReturn, RedirectParams, TRADE_CLOSED, TRADE_FINISHED};
+use ottgate_api::redirect::{
+    H5LinkReturn, RedirectParams, TRADE_AUTHORISED, TRADE_CLOSED, TRADE_FINISHED,
+};
 use ottgate_channels::{
     Channel, ChannelError, Device, Flow, PaymentStart, StartPayment, VerifiedResult,
 };
@@ -27,9 +29,12 @@ pub fn flow_of(order: &Order, device: Device) -> Flow {
         OrderKind::InWallet | OrderKind::H5Link | OrderKind::MiniProgram => Flow::InWallet,
         OrderKind::App => Flow::App,
         OrderKind::H5Pay => Flow::Browser(Device::Mobile),
-        OrderKind::Checkout | OrderKind::Wap | OrderKind::Web | OrderKind::Card => {
-            Flow::Browser(device)
-        }
+        OrderKind::Checkout
+        | OrderKind::Wap
+        | OrderKind::Web
+        | OrderKind::Card
+        | OrderKind::CardPreAuth
+        | OrderKind::LocalCard => Flow::Browser(device),
     }
 }
 
@@ -317,6 +322,17 @@ impl Service {
         attempt: &Attempt,
         result: VerifiedResult,
     ) -> Result<SettleOutcome, ServiceError> {
+        self.settle_result(order, attempt, result, false).await
+    }
+
+    /// [`Self::apply_result_to`]; a `capture` pays only an attempt still held.
+    pub(super) async fn settle_result(
+        &self,
+        order: &Order,
+        attempt: &Attempt,
+        result: VerifiedResult,
+        capture: bool,
+    ) -> Result<SettleOutcome, ServiceError> {
         debug_assert_eq!(attempt.id, result.attempt_id);
         debug_assert_eq!(attempt.order_id, order.id);
         let signing = self.order_signing(order).await?;
@@ -331,6 +347,7 @@ impl Service {
                 at,
                 bizpay_order_id: result.bizpay_order_id,
                 on_paid: Some(on_paid),
+                capture,
             })
             .await?;
         match &outcome {
@@ -391,10 +408,11 @@ impl Service {
         if order.kind == OrderKind::H5Link {
             return self.h5_link_return(order, status, attempt, key).map(Some);
         }
-        let trade_status = if status == OrderStatus::Success {
-            TRADE_FINISHED
-        } else {
-            TRADE_CLOSED
+        let trade_status = match (status, attempt) {
+            (OrderStatus::Success, _) => TRADE_FINISHED,
+            // A card held, not captured yet (docs/cards.md).
+            (OrderStatus::Processing, Some(a)) if a.is_authorised() => TRADE_AUTHORISED,
+            _ => TRADE_CLOSED,
         };
         let trade_no = match (status, &order.paid_attempt, attempt) {
             (OrderStatus::Success, Some(paid), _) => paid.to_string(),
@@ -486,7 +504,7 @@ fn paid_callback(
         notify_id: notify_id.to_string(),
     };
     let mut fields = to_fields(&data);
-    if order.kind == OrderKind::Card {
+    if order.kind.is_envelope_card() {
         // OTT Pay's card callback is a trigger without a status: the merchant asks
         // STATUS_QUERY for the truth (docs/cards.md).
         fields.remove("order_status");

@@ -12,6 +12,12 @@ pub enum RefundError {
     PaymentNotFound,
     #[error("the payment is not paid, so it cannot be refunded")]
     NotPaid,
+    /// A card payment authorised and not captured yet: nothing was taken to give back.
+    #[error(
+        "the payment is a card authorisation not captured yet: void it (REST local-card/reverse) \
+         instead, or refund it once captured"
+    )]
+    Authorised,
     #[error("refund amount exceeds the refundable amount ({refundable})")]
     Exceeds { refundable: u64 },
     #[error("this refund id was already used for a different refund")]
@@ -91,7 +97,18 @@ impl Service {
             }
             BeginRefund::IdReused(_) => return Err(RefundError::IdReused),
             BeginRefund::PaymentNotFound => return Err(RefundError::PaymentNotFound),
-            BeginRefund::NotRefundable(_) => return Err(RefundError::NotPaid),
+            BeginRefund::NotRefundable(_) => {
+                let held = self
+                    .store
+                    .attempt(&payment_id)
+                    .await?
+                    .is_some_and(|a| a.is_authorised());
+                return Err(if held {
+                    RefundError::Authorised
+                } else {
+                    RefundError::NotPaid
+                });
+            }
             BeginRefund::Exceeds { refundable } => return Err(RefundError::Exceeds { refundable }),
         };
         let attempt = self

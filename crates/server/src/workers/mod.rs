@@ -12,6 +12,13 @@ pub mod delivery;
 /// One sweeper step: closes every order past its expiry (returning how many), and forgets
 /// idempotency keys past their retention.
 pub async fn sweep_expired(state: &AppState) -> Result<usize, StoreError> {
+    // Card authorisations due for capture first: a capture due before its hold ends is
+    // never lost to the hold's end.
+    match state.service.capture_due().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(captured = n, "card authorisations captured"),
+        Err(e) => tracing::warn!(error = %e, "capturing card authorisations failed"),
+    }
     let mut total = 0;
     loop {
         let closed = state

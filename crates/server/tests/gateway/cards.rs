@@ -309,3 +309,448 @@ async fn without_a_card_acquirer_card_actions_say_so() {
         e.response.rsp_msg
     );
 }
+
+/// The order behind the merchant's card payment `order_id`, and its payment id.
+async fn order_and_payment(t: &TestGateway, order_id: &str) -> (String, String) {
+    let view = t
+        .gateway
+        .state()
+        .service
+        .payment(&t.merchant.merchant.id, order_id)
+        .await
+        .unwrap()
+        .unwrap();
+    (view.order.id.to_string(), view.attempt.id.to_string())
+}
+
+#[tokio::test]
+async fn a_pre_authorisation_is_held_until_the_merchant_captures_it_and_only_then_called_back() {
+    let t = TestGateway::start().await;
+    let answer = ok(
+        &t,
+        "processV3",
+        "CC_PREAUTH",
+        purchase(&t, "PREAUTH1", "4200"),
+    )
+    .await;
+    let code_url = answer["codeUrl"].as_str().unwrap().to_owned();
+    // The same data as a purchase is another request, not a replay of this one.
+    let other = send(
+        &t,
+        "processV3",
+        "CC_PURCHASE",
+        purchase(&t, "PREAUTH1", "4200"),
+    )
+    .await;
+    assert_eq!(
+        other.response.rsp_code, "ORDER_USED",
+        "{}",
+        other.response.rsp_msg
+    );
+
+    let approved = pay_with(&t, &code_url, "4111111111111111").await;
+    let back = location(&t.http.get(location(&approved)).fetch().await);
+    let returned = t
+        .client
+        .verify_redirect(back.split_once('?').unwrap().1)
+        .unwrap();
+    assert_eq!(returned.trade_status, "Trade_Authorised");
+    let status = card_status(&t, "PREAUTH1").await;
+    assert_eq!(
+        (
+            status["order_status"].as_str(),
+            status["state_code"].as_str()
+        ),
+        (Some("authorised"), Some("P00002"))
+    );
+    // Held, not taken: a refund is refused as Appendix B's "pre-authoried order".
+    let refused = t.client.refund("PREAUTH1", "100", None).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("ORDER_TYPE_ERROR"),
+        "{refused}"
+    );
+    // The page takes no second card.
+    let page = t.page(&code_url).await;
+    assert!(!page.contains("id=\"card-form\""), "{page}");
+
+    let (order, _) = order_and_payment(&t, "PREAUTH1").await;
+    let mut c = crate::center::admin(&t).await;
+    let detail = c.page(&format!("/dashboard/payments/{order}")).await;
+    assert!(detail.contains("id=\"capture-form\"") && detail.contains("id=\"void-form\""));
+    assert!(
+        t.receiver.received().is_empty(),
+        "no callback before the capture"
+    );
+    let csrf = c.csrf().await;
+    let captured = c
+        .post(
+            &format!("/dashboard/payments/{order}/capture"),
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
+    assert_eq!(
+        captured.headers()["location"].to_str().unwrap(),
+        format!("/dashboard/payments/{order}?notice=captured")
+    );
+    assert_eq!(card_status(&t, "PREAUTH1").await["order_status"], "success");
+    let bodies = t.receiver.wait_for(1).await;
+    let (_, plaintext) = t.client.open_callback(&bodies[0]).unwrap();
+    assert!(!plaintext.contains("order_status"), "{plaintext}");
+    // Captured once: again, nothing more is done; a void now is refused.
+    let again = c
+        .post(
+            &format!("/dashboard/payments/{order}/capture"),
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
+    assert!(
+        again.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with("notice=not_held")
+    );
+    let void = c
+        .post(
+            &format!("/dashboard/payments/{order}/void"),
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
+    assert!(
+        void.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with("notice=not_held")
+    );
+    let refund = t.client.refund("PREAUTH1", "4200", None).await.unwrap();
+    assert_eq!(refund.refund_status, "success");
+    assert_eq!(t.receiver.received().len(), 1);
+
+    // Another pre-authorisation, voided from the merchant center: closed, nothing owed.
+    let answer = ok(
+        &t,
+        "processV2",
+        "CC_PREAUTH",
+        purchase(&t, "PREAUTH2", "900"),
+    )
+    .await;
+    pay_with(&t, answer["codeUrl"].as_str().unwrap(), "5555555555554444").await;
+    let (order, _) = order_and_payment(&t, "PREAUTH2").await;
+    let voided = c
+        .post(
+            &format!("/dashboard/payments/{order}/void"),
+            &[("csrf_token", csrf.as_str())],
+        )
+        .await;
+    assert!(
+        voided.headers()["location"]
+            .to_str()
+            .unwrap()
+            .ends_with("notice=voided")
+    );
+    let status = card_status(&t, "PREAUTH2").await;
+    assert_eq!(
+        (
+            status["order_status"].as_str(),
+            status["state_code"].as_str()
+        ),
+        (Some("orderclosed"), Some("P00007"))
+    );
+    let audit = c.page("/dashboard/settings").await;
+    assert!(
+        audit.contains("capture") && audit.contains("void"),
+        "audited"
+    );
+}
+
+fn local_card(t: &TestGateway, number: &str, amount: Value) -> Value {
+    json!({
+        "amount": amount,
+        "callBackURL": t.receiver_url.join("notify").unwrap().as_str(),
+        "frontURL": t.receiver_url.join("return").unwrap().as_str(),
+        "accountNumber": number,
+        "accountName": "Li Lei",
+        "accountExpire": "1230",
+        "cvn2": "123",
+        "sslAvsAddress": "1 Front St",
+        "sslAvsCity": "Toronto",
+        "sslAvsProvince": "ON",
+        "sslAvsCountry": "CA",
+        "sslAvsZip": "M5J2N1",
+        "purchase3DSAddition": {"browserInfo": {"language": "en-CA"}},
+    })
+}
+
+const PAY_3DS: &str = "api/v1/payment/local-card/payment3dsV2";
+
+#[tokio::test]
+async fn a_local_card_payment_is_authorised_then_captured_by_the_gateway_unless_reversed_first() {
+    let t = TestGateway::with(Options {
+        manual_clock: true,
+        ..Options::default()
+    })
+    .await;
+    let rest = t.rest();
+    let token = rest.token().await.unwrap();
+    let token = Some(token.as_str());
+
+    // Frictionless: authorised, held; refunds refused until captured.
+    let (status, body) = t
+        .rest_raw(
+            PAY_3DS,
+            token,
+            local_card(&t, "4111 1111 1111 1111", json!(1500)),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let result = &body["result"];
+    assert_eq!(
+        (
+            result["paymentStatus"].as_str(),
+            result["ccType"].as_str(),
+            result["amount"].as_str()
+        ),
+        (Some("authorised"), Some("VISA"), Some("1500"))
+    );
+    assert!(result.get("escape3DSChallengeForm").is_none());
+    let captured = result["paymentId"].as_str().unwrap().to_owned();
+    let held = rest.status_query(&captured).await.unwrap();
+    assert_eq!(
+        (held.payment_status.as_str(), held.state_code.as_str()),
+        ("authorised", "P00002")
+    );
+    let (status, body) = t
+        .rest_raw(
+            "api/v1/payment/local-card/refund",
+            token,
+            json!({"oriPaymentId": captured, "refundAmount": "100"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["result"]["code"].as_u64()),
+        (409, Some(20020)),
+        "{body}"
+    );
+
+    // Reversed before capture: closed as voided, the same answer again, never captured.
+    let (_, body) = t
+        .rest_raw(
+            PAY_3DS,
+            token,
+            local_card(&t, "5555555555554444", json!("700")),
+        )
+        .await;
+    assert_eq!(body["result"]["ccType"], "MC");
+    let reversed = body["result"]["paymentId"].as_str().unwrap().to_owned();
+    let first = rest.local_card_reverse(&reversed).await.unwrap();
+    assert_eq!(
+        (first.payment_status.as_str(), first.state_code.as_str()),
+        ("orderclosed", "P00007")
+    );
+    assert_eq!(rest.local_card_reverse(&reversed).await.unwrap(), first);
+    let (other, other_rest) = t.other_merchant().await;
+    let _ = other;
+    assert!(
+        other_rest
+            .local_card_reverse(&captured)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("20019"),
+        "another merchant's payment is not found"
+    );
+
+    // The gateway captures the held one when its time comes: paid, called back once.
+    t.advance(std::time::Duration::from_secs(3_601));
+    crate::harness::eventually("the authorisation captured", || async {
+        rest.status_query(&captured).await.unwrap().payment_status == "success"
+    })
+    .await;
+    let bodies = t.receiver.wait_for(1).await;
+    let (_, plaintext) = t.client.open_callback(&bodies[0]).unwrap();
+    assert!(plaintext.contains(&captured), "{plaintext}");
+    assert_eq!(
+        rest.status_query(&reversed).await.unwrap().payment_status,
+        "orderclosed"
+    );
+    // (An hour later the first token has expired; the client takes a new one.)
+    let refused = rest.local_card_reverse(&captured).await.unwrap_err();
+    assert!(
+        refused.to_string().contains("20020"),
+        "captured: refund it: {refused}"
+    );
+    let refund = rest.local_card_refund(&captured, "1500").await.unwrap();
+    assert_eq!(refund.refund_status, "success");
+    assert_eq!(t.receiver.received().len(), 1);
+}
+
+#[tokio::test]
+async fn a_local_card_challenge_goes_through_3ds_and_declines_and_strangers_are_refused() {
+    let t = TestGateway::start().await;
+    let rest = t.rest();
+    let token = rest.token().await.unwrap();
+    let token = Some(token.as_str());
+    let (status, body) = t
+        .rest_raw(
+            PAY_3DS,
+            token,
+            local_card(&t, "4000020000000000", json!(2500)),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let result = &body["result"];
+    assert_eq!(result["paymentStatus"], "THREEDS_AUTH_CHALLENGE");
+    assert_eq!(result["receiptAmount"], "0");
+    let payment = result["paymentId"].as_str().unwrap().to_owned();
+    let form = result["escape3DSChallengeForm"].as_str().unwrap();
+    let action = form
+        .split("action=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let page = t.page(action).await;
+    assert!(
+        page.contains("id=\"three-ds\"") && !page.contains("id=\"card-form\""),
+        "{page}"
+    );
+    assert_eq!(
+        rest.status_query(&payment).await.unwrap().payment_status,
+        "init"
+    );
+    let passed = t
+        .http
+        .post(format!("{action}/3ds"))
+        .form(&[("password", "password")])
+        .fetch()
+        .await;
+    let back = location(&t.http.get(location(&passed)).fetch().await);
+    assert!(
+        back.starts_with(t.receiver_url.join("return").unwrap().as_str()),
+        "{back}"
+    );
+    assert!(back.contains("trade_status=Trade_Authorised"), "{back}");
+    assert_eq!(
+        rest.status_query(&payment).await.unwrap().payment_status,
+        "authorised"
+    );
+
+    // Declined: an error, the payment recorded as failed.
+    let (status, body) = t
+        .rest_raw(
+            PAY_3DS,
+            token,
+            local_card(&t, "4000000000000002", json!(300)),
+        )
+        .await;
+    assert_eq!(
+        (status, body["result"]["code"].as_u64()),
+        (402, Some(20030)),
+        "{body}"
+    );
+    let message = body["result"]["message"].as_str().unwrap();
+    let declined = message
+        .split("paymentId ")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap();
+    let failed = rest.status_query(declined).await.unwrap();
+    assert_eq!(
+        (failed.payment_status.as_str(), failed.state_code.as_str()),
+        ("orderclosed", "P00008")
+    );
+
+    // Bad input is refused by name; a number that is not a test card is refused unechoed.
+    let real = "4532015112830366";
+    for (field, value, code, expected) in [
+        (
+            "accountNumber",
+            json!(real),
+            20008,
+            "not one of the sandbox's test cards",
+        ),
+        ("amount", json!(12.5), 10005, "amount must be a whole"),
+        ("amount", json!("0"), 10005, "amount must be a positive"),
+        ("frontURL", Value::Null, 10005, "frontURL is required"),
+        ("callBackURL", json!("ftp://x"), 10005, "callBackURL"),
+        (
+            "accountExpire",
+            json!("0120"),
+            10005,
+            "accountExpire must be MMYY",
+        ),
+        ("cvn2", json!("12"), 10005, "cvn2 must be 3 or 4 digits"),
+        ("sslAvsCountry", json!("Canada"), 10005, "sslAvsCountry"),
+    ] {
+        let mut body = local_card(&t, "4111111111111111", json!(100));
+        if value.is_null() {
+            body.as_object_mut().unwrap().remove(field);
+        } else {
+            body[field] = value.clone();
+        }
+        let (status, answer) = t.rest_raw(PAY_3DS, token, body).await;
+        assert!(status >= 400, "{field}={value}: {answer}");
+        assert_eq!(
+            answer["result"]["code"].as_u64(),
+            Some(code),
+            "{field}: {answer}"
+        );
+        let message = answer["result"]["message"].as_str().unwrap();
+        assert!(message.contains(expected), "{field}: {message}");
+        assert!(!answer.to_string().contains(real), "never echoed");
+    }
+
+    // A challenge payment not authorised yet can be reversed too (the buyer walked away).
+    let (_, body) = t
+        .rest_raw(
+            PAY_3DS,
+            token,
+            local_card(&t, "4000020000000000", json!(100)),
+        )
+        .await;
+    let walked = body["result"]["paymentId"].as_str().unwrap();
+    assert_eq!(
+        rest.local_card_reverse(walked)
+            .await
+            .unwrap()
+            .payment_status,
+        "orderclosed"
+    );
+    // Not a card payment: not revocable.
+    let wap = rest
+        .wap_pay(&serde_json::from_value(t.pay_body(None)).unwrap())
+        .await
+        .unwrap();
+    let refused = rest.local_card_reverse(&wap.payment_id).await.unwrap_err();
+    assert!(refused.to_string().contains("20021"), "{refused}");
+}
+
+#[tokio::test]
+async fn without_a_card_acquirer_local_card_payments_say_so() {
+    let t = TestGateway::with(Options {
+        sandbox: false,
+        ..Options::default()
+    })
+    .await;
+    let token = t.rest().token().await.unwrap();
+    let (status, body) = t
+        .rest_raw(
+            PAY_3DS,
+            Some(&token),
+            local_card(&t, "4111111111111111", json!(100)),
+        )
+        .await;
+    assert_eq!(
+        (status, body["result"]["code"].as_u64()),
+        (409, Some(20031)),
+        "{body}"
+    );
+    assert!(
+        body["result"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("card acquirer")
+    );
+}

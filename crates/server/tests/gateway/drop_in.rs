@@ -233,6 +233,71 @@ async fn no_answer_callback_or_redirect_carries_a_null() {
         .unwrap();
     assert_no_null("CC_QUERYPAY", &queried.response_plaintext.unwrap());
 
+    // CC_PREAUTH, and the REST local-card routes: authorised, captured (called back),
+    // reversed, refunded.
+    let preauth = fields(
+        json!({"orderId": "NNPRE1", "txnTime": txn_time, "txnAmt": "100",
+        "frontUrl": t.receiver_url.join("return").unwrap().to_string(),
+        "backUrl": t.receiver_url.join("notify").unwrap().to_string(),
+        "channelType": "ELAVONECOM", "bizType": "converge_hosted"}),
+    );
+    let held = envelope(&t, "CC_PREAUTH", "2.0", preauth).await;
+    ottgate_testkit::pay_with_card(
+        &t.http,
+        held["codeUrl"].as_str().unwrap(),
+        "4111111111111111",
+    )
+    .await;
+    let service = &t.gateway.state().service;
+    let view = service
+        .payment(&t.merchant.merchant.id, "NNPRE1")
+        .await
+        .unwrap()
+        .unwrap();
+    service.capture(&view.attempt.id).await.unwrap();
+    callbacks += 1;
+    let card = |number: &str| {
+        json!({"amount": 100, "callBackURL": t.receiver_url.join("notify").unwrap().to_string(),
+        "frontURL": t.receiver_url.join("return").unwrap().to_string(),
+        "accountNumber": number, "accountExpire": "1239", "cvn2": "123"})
+    };
+    let local = rest(
+        &t,
+        "api/v1/payment/local-card/payment3dsV2",
+        card("4111111111111111"),
+    )
+    .await;
+    let local_id = local["result"]["paymentId"].as_str().unwrap().to_owned();
+    rest(
+        &t,
+        "api/v1/payment/local-card/payment3dsV2",
+        card("4000020000000000"),
+    )
+    .await;
+    let voidable = rest(
+        &t,
+        "api/v1/payment/local-card/payment3dsV2",
+        card("5555555555554444"),
+    )
+    .await;
+    rest(
+        &t,
+        "api/v1/payment/local-card/reverse",
+        json!({"paymentId": voidable["result"]["paymentId"]}),
+    )
+    .await;
+    service
+        .capture(&ottgate_core::AttemptId::parse(&local_id).unwrap())
+        .await
+        .unwrap();
+    callbacks += 1;
+    rest(
+        &t,
+        "api/v1/payment/local-card/refund",
+        json!({"oriPaymentId": local_id, "refundAmount": "50"}),
+    )
+    .await;
+
     // MAPPPAY, with no sale_num or remarks.
     let mini = fields(
         json!({"order_id": "NN-M", "amount": "100", "appId": "wx5f89682208cf8e88",

@@ -668,6 +668,9 @@ async fn the_openapi_document_covers_every_rest_route() {
         "/api/v1/payment/status-query",
         "/api/v1/payment/status-query-by-reference",
         "/api/v1/pay/refund",
+        "/api/v1/payment/local-card/payment3dsV2",
+        "/api/v1/payment/local-card/refund",
+        "/api/v1/payment/local-card/reverse",
     ];
     assert_eq!(
         paths.len(),

@@ -6,11 +6,13 @@ use super::{deliveries, orders};
 use crate::attempts::{self, Decision, q};
 use crate::due::Due;
 
-use crate::{Result, SettleOutcome, SettleRequest, StartOutcome, StoreError};
+use crate::{
+    Authorise, HoldOutcome, Result, SettleOutcome, SettleRequest, StartOutcome, StoreError,
+};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Transaction};
 use ottgate_core::{
-    Attempt, AttemptId, AttemptStatus, CloseReason, MerchantId, OrderId, OrderStatus,
+    Attempt, AttemptId, AttemptStatus, CloseReason, MerchantId, Order, OrderId, OrderStatus,
     PaymentMethod, Timestamp,
 };
 
@@ -159,6 +161,69 @@ pub(super) async fn settle(tx: &Transaction<'_>, req: &SettleRequest) -> Result<
     })
 }
 
+/// The order of attempt `id`, locked, and the attempt read under the lock.
+async fn locked(tx: &Transaction<'_>, id: &AttemptId) -> Result<(Order, Attempt)> {
+    let order = db::opt(
+        tx,
+        "SELECT * FROM orders WHERE id = (SELECT order_id FROM attempts WHERE id = $1) FOR UPDATE",
+        &[&id.as_str()],
+    )
+    .await?
+    .ok_or(StoreError::NotFound("attempt"))?;
+    Ok((db::order(&order)?, load(tx, id.as_str()).await?))
+}
+
+/// Records a card authorisation (the attempt held, the order's expiry moved to the hold's
+/// end) under the order's lock, unless [`attempts::decide_authorise`] says otherwise.
+pub(super) async fn authorise(tx: &Transaction<'_>, req: &Authorise) -> Result<HoldOutcome> {
+    let (order, attempt) = locked(tx, &req.attempt_id).await?;
+    if let Some(unchanged) = attempts::decide_authorise(order, attempt, req.at) {
+        return Ok(unchanged);
+    }
+    let (at, capture_at) = (
+        req.at.epoch_millis(),
+        req.capture_at.map(Timestamp::epoch_millis),
+    );
+    tx.execute(
+        q::AUTHORISE.pg,
+        &[
+            &at,
+            &capture_at,
+            &req.bizpay_order_id,
+            &req.attempt_id.as_str(),
+        ],
+    )
+    .await?;
+    let attempt = load(tx, req.attempt_id.as_str()).await?;
+    tx.execute(
+        q::HOLD_ORDER.pg,
+        &[&req.hold_until.epoch_millis(), &attempt.order_id.as_str()],
+    )
+    .await?;
+    let order = orders::lock(tx, attempt.order_id.as_str()).await?;
+    Ok(HoldOutcome::Applied { order, attempt })
+}
+
+/// Voids a pending card attempt and closes its order under the order's lock, unless
+/// [`attempts::decide_void`] says otherwise.
+pub(super) async fn void(
+    tx: &Transaction<'_>,
+    id: &AttemptId,
+    at: Timestamp,
+) -> Result<HoldOutcome> {
+    let (order, attempt) = locked(tx, id).await?;
+    if let Some(unchanged) = attempts::decide_void(order, attempt) {
+        return Ok(unchanged);
+    }
+    let at = at.epoch_millis();
+    tx.execute(q::VOID.pg, &[&at, &id.as_str()]).await?;
+    let attempt = load(tx, id.as_str()).await?;
+    tx.execute(q::CLOSE_VOIDED_ORDER.pg, &[&at, &attempt.order_id.as_str()])
+        .await?;
+    let order = orders::lock(tx, attempt.order_id.as_str()).await?;
+    Ok(HoldOutcome::Applied { order, attempt })
+}
+
 #[async_trait]
 impl crate::Attempts for PgStore {
     async fn start_attempt(
@@ -207,5 +272,28 @@ impl crate::Attempts for PgStore {
             attempt.as_str(),
             at
         ))
+    }
+
+    async fn authorise(&self, request: Authorise) -> Result<HoldOutcome> {
+        in_tx!(self, |tx| authorise(&tx, &request))
+    }
+
+    async fn void(&self, attempt: &AttemptId, at: Timestamp) -> Result<HoldOutcome> {
+        in_tx!(self, |tx| void(&tx, attempt, at))
+    }
+
+    async fn captures_due(&self, now: Timestamp, limit: u32) -> Result<Vec<AttemptId>> {
+        let rows = db::all(
+            &self.client().await?,
+            q::CAPTURES_DUE.pg,
+            &[&now.epoch_millis(), &i64::from(limit)],
+        )
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get(0)?;
+                AttemptId::parse(&id).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
     }
 }

@@ -43,6 +43,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "link_flows",
         include_str!("../../migrations/postgres/0007_link_flows.sql"),
     ),
+    (
+        8,
+        "card_authorisations",
+        include_str!("../../migrations/postgres/0008_card_authorisations.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under (any constant no other program uses).

@@ -6,7 +6,9 @@ use super::{deliveries, orders};
 use crate::attempts::{self, Decision, q};
 use crate::due::Due;
 use crate::rows::AttemptRow;
-use crate::{Result, SettleOutcome, SettleRequest, StartOutcome, StoreError};
+use crate::{
+    Authorise, HoldOutcome, Result, SettleOutcome, SettleRequest, StartOutcome, StoreError,
+};
 use async_trait::async_trait;
 use ottgate_core::{
     Attempt, AttemptId, AttemptStatus, CloseReason, MerchantId, OrderId, OrderStatus,
@@ -137,6 +139,65 @@ pub(super) fn settle(c: &Connection, req: &SettleRequest) -> Result<SettleOutcom
     })
 }
 
+/// Records a card authorisation (the attempt held, the order's expiry moved to the hold's
+/// end), unless [`attempts::decide_authorise`] says otherwise.
+pub(super) fn authorise(c: &Connection, req: &Authorise) -> Result<HoldOutcome> {
+    let attempt = load(c, req.attempt_id.as_str())?;
+    let order = orders::load(c, attempt.order_id.as_str())?;
+    if let Some(unchanged) = attempts::decide_authorise(order, attempt, req.at) {
+        return Ok(unchanged);
+    }
+    db::exec(
+        c,
+        q::AUTHORISE.sqlite,
+        params![
+            req.at.epoch_millis(),
+            req.capture_at.map(Timestamp::epoch_millis),
+            &req.bizpay_order_id,
+            req.attempt_id.as_str(),
+        ],
+    )?;
+    let attempt = load(c, req.attempt_id.as_str())?;
+    db::exec(
+        c,
+        q::HOLD_ORDER.sqlite,
+        params![req.hold_until.epoch_millis(), attempt.order_id.as_str()],
+    )?;
+    let order = orders::load(c, attempt.order_id.as_str())?;
+    Ok(HoldOutcome::Applied { order, attempt })
+}
+
+/// Voids a pending card attempt and closes its order, unless [`attempts::decide_void`]
+/// says otherwise.
+pub(super) fn void(c: &Connection, id: &AttemptId, at: Timestamp) -> Result<HoldOutcome> {
+    let attempt = load(c, id.as_str())?;
+    let order = orders::load(c, attempt.order_id.as_str())?;
+    if let Some(unchanged) = attempts::decide_void(order, attempt) {
+        return Ok(unchanged);
+    }
+    db::exec(c, q::VOID.sqlite, params![at.epoch_millis(), id.as_str()])?;
+    let attempt = load(c, id.as_str())?;
+    db::exec(
+        c,
+        q::CLOSE_VOIDED_ORDER.sqlite,
+        params![at.epoch_millis(), attempt.order_id.as_str()],
+    )?;
+    let order = orders::load(c, attempt.order_id.as_str())?;
+    Ok(HoldOutcome::Applied { order, attempt })
+}
+
+fn captures_due(c: &Connection, now: Timestamp, limit: u32) -> Result<Vec<AttemptId>> {
+    let ids: Vec<String> = db::all(
+        c,
+        q::CAPTURES_DUE.sqlite,
+        params![now.epoch_millis(), i64::from(limit)],
+        db::first,
+    )?;
+    ids.iter()
+        .map(|id| AttemptId::parse(id).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .collect()
+}
+
 #[async_trait]
 impl crate::Attempts for SqliteStore {
     async fn start_attempt(
@@ -191,5 +252,18 @@ impl crate::Attempts for SqliteStore {
     async fn mark_checked(&self, attempt: &AttemptId, at: Timestamp) -> Result<()> {
         self.stamp_checked("attempts", attempt.to_string(), at)
             .await
+    }
+
+    async fn authorise(&self, request: Authorise) -> Result<HoldOutcome> {
+        self.engine.write(move |c| authorise(c, &request)).await
+    }
+
+    async fn void(&self, attempt: &AttemptId, at: Timestamp) -> Result<HoldOutcome> {
+        let attempt = attempt.clone();
+        self.engine.write(move |c| void(c, &attempt, at)).await
+    }
+
+    async fn captures_due(&self, now: Timestamp, limit: u32) -> Result<Vec<AttemptId>> {
+        self.engine.read(move |c| captures_due(c, now, limit)).await
     }
 }

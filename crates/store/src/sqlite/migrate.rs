@@ -64,6 +64,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "link flows",
         include_str!("../../migrations/sqlite/0010_link_flows.sql"),
     ),
+    (
+        11,
+        "card authorisations",
+        include_str!("../../migrations/sqlite/0011_card_authorisations.sql"),
+    ),
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
