@@ -254,6 +254,9 @@ pub async fn local_card_refund(
     key: Option<Extension<RequestKey>>,
     body: JsonObject,
 ) -> RestResult<RefundResult> {
+    if !state.service.settings.sandbox {
+        return Err(no_acquirer());
+    }
     refund_payment(&state, &authed, key, &body).await
 }
 
@@ -276,6 +279,9 @@ pub async fn local_card_reverse(
     authed: Authed,
     body: JsonObject,
 ) -> RestResult<ReverseResult> {
+    if !state.service.settings.sandbox {
+        return Err(no_acquirer());
+    }
     let id = body.required("paymentId", 64)?;
     let not_found = || RestError::not_found("Original payment not exist");
     let id = AttemptId::parse(&id).map_err(|_| not_found())?;

@@ -753,4 +753,48 @@ async fn without_a_card_acquirer_local_card_payments_say_so() {
             .unwrap()
             .contains("card acquirer")
     );
+    for (path, body) in [
+        (
+            "api/v1/payment/local-card/reverse",
+            json!({"paymentId": "17953235195163877"}),
+        ),
+        (
+            "api/v1/payment/local-card/refund",
+            json!({"oriPaymentId": "17953235195163877", "refundAmount": "1"}),
+        ),
+    ] {
+        let (status, answer) = t.rest_raw(path, Some(&token), body).await;
+        assert_eq!(status, 409, "{path}: {answer}");
+        assert!(
+            answer["result"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("card acquirer")
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_local_card_payment_sent_again_with_its_idempotency_key_is_made_once() {
+    let t = TestGateway::start().await;
+    let token = t.rest().token().await.unwrap();
+    let send = || {
+        t.post(PAY_3DS)
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "order-77-card")
+            .json(&local_card(&t, "4111111111111111", json!(1200)))
+            .fetch()
+    };
+    let first = send().await;
+    assert_eq!(first.status(), 200);
+    let first: Value = first.json().await.unwrap();
+    let again = send().await;
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(first, again);
+    let stats = t.gateway.state().service.stats().await.unwrap();
+    assert_eq!(
+        stats.orders_by_status.iter().map(|(_, n)| n).sum::<u64>(),
+        1
+    );
 }
