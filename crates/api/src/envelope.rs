@@ -14,6 +14,12 @@ pub struct EnvelopeRequest {
     pub merchant_id: String,
     pub data: String,
     pub md5: String,
+    /// PASSIVEPAY's till and operator, which OTT Pay's table puts beside `data` (not covered
+    /// by the md5); taken when `data` has none of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal_no: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +54,8 @@ impl EnvelopeRequest {
             merchant_id: field("merchant_id")?,
             data: field("data")?,
             md5: field("md5")?,
+            terminal_no: field("terminal_no").ok(),
+            operator_id: field("operator_id").ok(),
         })
     }
 }
@@ -110,6 +118,7 @@ pub enum Action {
     CcPreAuth,
     CcQueryPay,
     MappPay,
+    PassivePay,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -125,7 +134,7 @@ pub enum UnsupportedAction {
 }
 
 impl Action {
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::PrepayInit,
         Action::PrepayQuery,
         Action::StatusQuery,
@@ -137,6 +146,7 @@ impl Action {
         Action::CcPreAuth,
         Action::CcQueryPay,
         Action::MappPay,
+        Action::PassivePay,
     ];
 
     pub fn name(self) -> &'static str {
@@ -152,6 +162,7 @@ impl Action {
             Action::CcPreAuth => "CC_PREAUTH",
             Action::CcQueryPay => "CC_QUERYPAY",
             Action::MappPay => "MAPPPAY",
+            Action::PassivePay => "PASSIVEPAY",
         }
     }
 
@@ -167,7 +178,8 @@ impl Action {
             | Action::Refund
             | Action::ActivePay
             | Action::ExRateQuery
-            | Action::MappPay => "1.0",
+            | Action::MappPay
+            | Action::PassivePay => "1.0",
         }
     }
 
@@ -236,8 +248,9 @@ mod tests {
             Action::parse("PREPAY_INIT", "1.0"),
             Err(UnsupportedAction::Version { .. })
         ));
+        assert_eq!(Action::parse("PASSIVEPAY", "1.0"), Ok(Action::PassivePay));
         assert!(matches!(
-            Action::parse("PASSIVEPAY", "1.0"),
+            Action::parse("BARCODEPAY", "1.0"),
             Err(UnsupportedAction::Action(_))
         ));
         // MAPPPAY's page says 1.1 and its example sends 1.0: both are served.

@@ -73,6 +73,9 @@ pub enum Flow {
     /// The merchant's own phone app hands the wallet's app SDK what we answer (REST
     /// `alipay/inapp-pay`, `unionpay/inapp-secure-pay`): no browser is involved.
     App,
+    /// The merchant's till scans the code the buyer's wallet shows (PASSIVEPAY): the
+    /// payment is made by [`Channel::barcode_pay`], never started in a browser.
+    Barcode,
 }
 
 /// What a connector needs to start paying one attempt.
@@ -174,6 +177,82 @@ impl PaymentStart {
             _ => None,
         }
     }
+}
+
+/// A buyer's wallet code scanned at the merchant's till (PASSIVEPAY), to charge.
+#[derive(Debug, Clone)]
+pub struct BarcodePayment {
+    pub attempt_id: AttemptId,
+    pub money: Money,
+    /// The code the buyer's wallet shows.
+    pub auth_code: String,
+    /// What the buyer's records show.
+    pub description: String,
+    /// The till, when the merchant names one.
+    pub terminal: Option<String>,
+    pub started_at: Timestamp,
+    pub channel_ids: ChannelIds,
+}
+
+/// The wallet's synchronous answer to a barcode payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BarcodeResult {
+    /// Taken.
+    Paid {
+        bizpay_order_id: String,
+        /// The wallet's buyer identity (WeChat `openid`, Alipay `alipay_buyer_login_id`).
+        buyer: Option<String>,
+        /// The amount, when the wallet states it (the caller checks it).
+        money: Option<Money>,
+    },
+    /// Definitely refused (a bad or used code, no balance…): nothing taken.
+    Declined { reason: String },
+    /// Not decided yet (the buyer is typing a password; the wallet had a system error):
+    /// ask again on the wallet's schedule ([`BarcodeRules`]), then undo.
+    Undecided { reason: String },
+}
+
+/// Undoing a barcode payment that was never decided (WeChat `reverse`, Alipay `cancel`,
+/// UnionPay's void): whatever happened at the wallet, the buyer keeps the money.
+#[derive(Debug, Clone)]
+pub struct UndoPayment {
+    pub attempt_id: AttemptId,
+    pub money: Money,
+    pub started_at: Timestamp,
+    pub channel_ids: ChannelIds,
+    /// When the undo is asked.
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UndoResult {
+    /// Done: the payment is closed, or refunded if it had been taken.
+    Undone,
+    /// Not done; the wallet says to ask again (`recall=Y`, `retry_flag=Y`, a pending void).
+    Again { reason: String },
+    /// Refused for good (e.g. past the undo window): the payment must be settled another
+    /// way (queried and refunded by hand). Kept visible, retried rarely.
+    Refused { reason: String },
+}
+
+/// How an undecided barcode payment is followed, as the wallet publishes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BarcodeRules {
+    /// The first query, after the undecided answer.
+    pub first_query: std::time::Duration,
+    /// Then every…
+    pub query_every: std::time::Duration,
+    /// …until this long after the payment was created; then undo.
+    pub query_for: std::time::Duration,
+    /// No undo before this long after the payment was created.
+    pub undo_not_before: std::time::Duration,
+    /// An undo the wallet did not do is asked again after…
+    pub undo_every: std::time::Duration,
+}
+
+/// A barcode payment is made by [`Channel::barcode_pay`], never started.
+pub(crate) fn barcode_not_started() -> ChannelError {
+    ChannelError::Config("a barcode payment is charged, not started in a browser".into())
 }
 
 /// What a connector needs to ask the wallet about an attempt.
@@ -385,6 +464,29 @@ pub trait Channel: Send + Sync + fmt::Debug {
     async fn query(&self, payment: &QueryPayment) -> Result<QueryResult, ChannelError>;
 
     async fn refund(&self, refund: &RefundPayment) -> Result<RefundResult, ChannelError>;
+
+    /// How this wallet's undecided barcode payments are followed; `None`: it takes no
+    /// barcode payments.
+    fn barcode_rules(&self) -> Option<BarcodeRules> {
+        None
+    }
+
+    /// Charges the code the buyer's wallet shows (PASSIVEPAY). A repeat with the same
+    /// attempt is the same payment at the wallet, never a second charge.
+    async fn barcode_pay(&self, _payment: &BarcodePayment) -> Result<BarcodeResult, ChannelError> {
+        Err(ChannelError::Config(format!(
+            "{} takes no barcode payments",
+            self.name()
+        )))
+    }
+
+    /// Undoes an undecided barcode payment.
+    async fn undo(&self, _payment: &UndoPayment) -> Result<UndoResult, ChannelError> {
+        Err(ChannelError::Config(format!(
+            "{} takes no barcode payments",
+            self.name()
+        )))
+    }
 
     /// Where to send a buyer inside the wallet's own browser so the wallet names them
     /// (WeChat's OAuth `snsapi_base`): it comes back to `back` with `code` and `state`.

@@ -2,6 +2,7 @@
 //! wallet's own schedule (scaled for tests) until the receiver acknowledges.
 
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use url::Url;
@@ -42,6 +43,10 @@ pub enum FaultKind {
     /// holds its answer for `delay_ms` (1 s if absent) — a slow wallet, for testing what a
     /// gateway does while it waits.
     SlowAnswer,
+    /// Not a notification fault: the next undo of this barcode payment is not done, and
+    /// the wallet says to send it again (WeChat `recall=Y`, Alipay `retry_flag=Y`,
+    /// UnionPay `03`).
+    AskAgain,
 }
 
 /// What a simulator asks the notifier to deliver.
@@ -232,7 +237,10 @@ impl Notifier {
     /// the queue.
     pub fn take_fault(&self, about: &str) -> Option<Fault> {
         self.take_matching(about, |kind| {
-            !matches!(kind, FaultKind::LoseAnswer | FaultKind::SlowAnswer)
+            !matches!(
+                kind,
+                FaultKind::LoseAnswer | FaultKind::SlowAnswer | FaultKind::AskAgain
+            )
         })
     }
 
@@ -246,6 +254,12 @@ impl Notifier {
     /// Whether a `LoseAnswer` fault is queued for `about` (taking it).
     pub fn take_lost_answer(&self, about: &str) -> bool {
         self.take_matching(about, |kind| kind == FaultKind::LoseAnswer)
+            .is_some()
+    }
+
+    /// Whether an `AskAgain` fault is queued for `about` (taking it).
+    pub fn take_ask_again(&self, about: &str) -> bool {
+        self.take_matching(about, |kind| kind == FaultKind::AskAgain)
             .is_some()
     }
 
@@ -414,5 +428,110 @@ mod notify_target_tests {
         ] {
             assert!(!targets.allows(&url(elsewhere), "unionpay"), "{elsewhere}");
         }
+    }
+}
+
+/// What the buyer behind a sandbox barcode does (docs/instore.md): the simulators read it
+/// from the code itself, so a code made by any gateway works with any simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BuyerCode {
+    /// Paid at once.
+    Paid,
+    /// The wallet asks for the password first (WeChat `USERPAYING`, Alipay `UNKNOW`,
+    /// UnionPay `04`); the buyer types it before the gateway's first query.
+    Password,
+    /// Refused (no balance).
+    Declined,
+    /// Never decided, until the gateway undoes it.
+    Undecided,
+}
+
+impl BuyerCode {
+    const ALL: [BuyerCode; 4] = [
+        BuyerCode::Paid,
+        BuyerCode::Password,
+        BuyerCode::Declined,
+        BuyerCode::Undecided,
+    ];
+
+    fn digit(self) -> char {
+        match self {
+            BuyerCode::Paid => '1',
+            BuyerCode::Password => '2',
+            BuyerCode::Declined => '3',
+            BuyerCode::Undecided => '4',
+        }
+    }
+
+    /// A fresh one-time code of `wallet` (`wechatpay`, `alipay`, `unionpay`) in that
+    /// wallet's format: its prefix, `9`, the outcome's digit, random digits.
+    pub fn issue(self, wallet: &str) -> Option<String> {
+        let (prefix, length) = match wallet {
+            "wechatpay" => ("13", 18),
+            "alipay" => ("28", 18),
+            "unionpay" => ("62", 19),
+            _ => return None,
+        };
+        Some(format!(
+            "{prefix}9{}{}",
+            self.digit(),
+            digits(length - prefix.len() - 2)
+        ))
+    }
+
+    /// What the buyer behind `code` does: a code the sandbox issued says; any other
+    /// well-formed code pays at once.
+    pub fn of(code: &str) -> Self {
+        let marked = code.as_bytes().get(2) == Some(&b'9');
+        let digit = code.chars().nth(3);
+        BuyerCode::ALL
+            .into_iter()
+            .find(|c| marked && Some(c.digit()) == digit)
+            .unwrap_or(BuyerCode::Paid)
+    }
+}
+
+/// The codes a simulator has charged: each code pays once (a repeat for the same trade is
+/// that trade; for another trade, the code is used).
+#[derive(Debug, Default)]
+pub struct UsedCodes(Mutex<HashMap<String, String>>);
+
+impl UsedCodes {
+    /// Records `code` for `trade`; `false` if another trade used it.
+    pub fn take(&self, code: &str, trade: &str) -> bool {
+        let mut used = lock(&self.0);
+        match used.get(code) {
+            Some(t) => t == trade,
+            None => {
+                used.insert(code.to_owned(), trade.to_owned());
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod buyer_code_tests {
+    use super::*;
+
+    #[test]
+    fn issued_codes_have_each_wallets_format_and_say_what_the_buyer_does() {
+        for (wallet, prefix, len) in [
+            ("wechatpay", "13", 18),
+            ("alipay", "28", 18),
+            ("unionpay", "62", 19),
+        ] {
+            for outcome in BuyerCode::ALL {
+                let code = outcome.issue(wallet).unwrap();
+                assert_eq!((code.len(), &code[..2]), (len, prefix), "{code}");
+                assert!(code.bytes().all(|b| b.is_ascii_digit()));
+                assert_eq!(BuyerCode::of(&code), outcome);
+            }
+        }
+        assert_eq!(BuyerCode::of("134567890123456789"), BuyerCode::Paid);
+        assert_eq!(BuyerCode::Paid.issue("paypal"), None);
+        let used = UsedCodes::default();
+        assert!(used.take("1", "A") && used.take("1", "A") && !used.take("1", "B"));
     }
 }

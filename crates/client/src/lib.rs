@@ -150,6 +150,8 @@ impl Client {
             merchant_id: self.merchant_id.clone(),
             data: sealed.data,
             md5: sealed.md5.to_string(),
+            terminal_no: None,
+            operator_id: None,
         }
     }
 

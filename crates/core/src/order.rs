@@ -133,6 +133,9 @@ pub enum OrderKind {
     /// Envelope `MAPPPAY`: WeChat Pay inside the merchant's mini-program, for the buyer it
     /// names; named by the merchant's `order_id`.
     MiniProgram,
+    /// Envelope `PASSIVEPAY`: the merchant's till scans the code the buyer's wallet shows;
+    /// named by the merchant's `order_id`.
+    Barcode,
     /// Envelope `ACTIVEPAY`: a QR code the merchant shows, one attempt created up front.
     ActivePay,
     /// Envelope `H5PAY`: WeChat Pay in a phone browser, one attempt created up front.
@@ -155,6 +158,7 @@ impl OrderKind {
             OrderKind::CardPreAuth => "cardpreauth",
             OrderKind::LocalCard => "localcard",
             OrderKind::MiniProgram => "miniprogram",
+            OrderKind::Barcode => "barcode",
         }
     }
 
@@ -173,6 +177,7 @@ impl OrderKind {
             OrderKind::CardPreAuth,
             OrderKind::LocalCard,
             OrderKind::MiniProgram,
+            OrderKind::Barcode,
         ]
         .into_iter()
         .find(|k| k.code() == code)
@@ -193,6 +198,7 @@ impl OrderKind {
                 | OrderKind::Card
                 | OrderKind::CardPreAuth
                 | OrderKind::MiniProgram
+                | OrderKind::Barcode
         )
     }
 
@@ -241,6 +247,8 @@ pub struct Order {
     /// Set when a verified payment arrived after the order had closed (docs/envelope.md: the
     /// wallet's word wins, and the order is flagged for review).
     pub paid_after_close: bool,
+    /// The merchant's till, for an in-store payment (PASSIVEPAY's `terminal_no`).
+    pub terminal: Option<String>,
 }
 
 impl Order {
@@ -278,6 +286,7 @@ impl Order {
             paid_attempt: None,
             finished_at: None,
             paid_after_close: false,
+            terminal: None,
         }
     }
 

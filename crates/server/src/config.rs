@@ -146,6 +146,9 @@ pub struct PaymentConfig {
     /// How long a card authorisation holds (a `CC_PREAUTH` the merchant never captures
     /// lapses after it), in seconds.
     pub card_authorisation_hold_secs: u64,
+    /// How long PASSIVEPAY waits for an undecided wallet before answering `PROCESSING`
+    /// (the gateway goes on asking, then undoes the payment), in milliseconds.
+    pub passive_pay_wait_ms: u64,
 }
 
 /// Signing in: REST bearer tokens, and the limits on wrong keys and passwords.
@@ -240,6 +243,7 @@ impl Default for PaymentConfig {
             time_zone_id: "America/Toronto".into(),
             card_capture_delay_secs: 3_600,
             card_authorisation_hold_secs: 7 * 86_400,
+            passive_pay_wait_ms: 30_000,
         }
     }
 }
@@ -318,6 +322,7 @@ const SECTION_KEYS: [(&str, &[&str]); 6] = [
             "time_zone_id",
             "card_capture_delay_secs",
             "card_authorisation_hold_secs",
+            "passive_pay_wait_ms",
         ],
     ),
     (
@@ -616,6 +621,7 @@ impl Config {
             card_capture_delay: Duration::from_secs(payments.card_capture_delay_secs).min(
                 Duration::from_secs(payments.card_authorisation_hold_secs.clamp(60, 30 * 86_400)),
             ),
+            passive_pay_wait: Duration::from_millis(payments.passive_pay_wait_ms.min(120_000)),
             delivery_lease: Duration::from_secs(callbacks.delivery_lease_secs.clamp(5, 86_400)),
             event_retention: Duration::from_secs(
                 callbacks.event_retention_days.clamp(30, 36_500) * 86_400,
@@ -733,6 +739,8 @@ pub struct Settings {
     pub card_capture_delay: Duration,
     /// How long a card authorisation holds before it lapses.
     pub card_authorisation_hold: Duration,
+    /// How long PASSIVEPAY waits for an undecided wallet before answering PROCESSING.
+    pub passive_pay_wait: Duration,
 }
 
 #[cfg(test)]

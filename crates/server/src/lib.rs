@@ -102,6 +102,7 @@ pub fn app(state: AppState) -> Router {
                 "/sandbox/v1/payments/{payment}/complete",
                 post(sandbox::complete_payment),
             )
+            .route("/sandbox/v1/barcodes", post(sandbox::barcodes))
             .route_layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 to_completion,

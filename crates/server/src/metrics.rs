@@ -66,6 +66,7 @@ pub struct Metrics {
     lease_seconds: Gauge,
     db_pool: Family<StatusLabels, Gauge>,
     db_pool_waiting: Gauge,
+    barcode_backlog: Family<StatusLabels, Gauge>,
 }
 
 impl fmt::Debug for Metrics {
@@ -122,6 +123,7 @@ impl Metrics {
             lease_seconds: Gauge::default(),
             db_pool: Family::default(),
             db_pool_waiting: Gauge::default(),
+            barcode_backlog: Family::default(),
         };
         register!(registry;
             m.http_requests => "http_requests", "HTTP requests by route and status code";
@@ -139,11 +141,18 @@ impl Metrics {
             m.lease_seconds => "callback_lease_seconds", "How long a gateway holds the callbacks it claims (delivery_lease_secs)";
             m.db_pool => "db_pool_connections", "Database connections of this gateway: max, open, idle (PostgreSQL)";
             m.db_pool_waiting => "db_pool_waiting", "Requests of this gateway waiting for a database connection (PostgreSQL)";
+            m.barcode_backlog => "barcode_payments_open", "In-store barcode payments not finished, by phase: query (the wallet is being asked) and undo (a reversal the wallet has not done yet, retried until it is)";
         );
         Self {
             registry: Arc::new(registry),
             ..m
         }
+    }
+
+    /// Sets the in-store backlog gauges (read from the store at scrape time).
+    pub fn set_barcode_backlog(&self, querying: u64, undoing: u64) {
+        let counts = [("query".to_owned(), querying), ("undo".to_owned(), undoing)];
+        set_by_status(&self.barcode_backlog, &["query", "undo"], &counts);
     }
 
     /// The Prometheus text exposition, with gauges taken from `stats`.

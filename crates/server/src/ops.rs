@@ -37,6 +37,13 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(state): State<AppState>) -> Response {
+    match state.service.barcode_backlog().await {
+        Ok(b) => state
+            .service
+            .metrics
+            .set_barcode_backlog(b.querying, b.undoing),
+        Err(e) => tracing::warn!(error = %e, "barcode backlog unavailable"),
+    }
     match state.service.stats().await {
         Ok(stats) => (
             [(

@@ -754,3 +754,30 @@ async fn card_finish(state: &AppState, w: &WalletContext, outcome: AttemptOutcom
         )),
     }
 }
+
+/// `POST /sandbox/v1/barcodes` with `{"wallet": "WECHATPAY" | "ALIPAY" | "UNIONPAY",
+/// "outcome": "paid" | "password" | "declined" | "undecided", "count": n}`: one-time buyer
+/// codes in the wallet's format, for PASSIVEPAY (docs/instore.md). The simulators read what
+/// the buyer does from the code itself.
+pub async fn barcodes(body: Bytes) -> Result<Response, HelperError> {
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| bad_request("request body must be a JSON object"))?;
+    let text = |name: &str| value.get(name).and_then(|v| v.as_str()).unwrap_or("");
+    let wallet = match text("wallet").to_ascii_uppercase().as_str() {
+        "WECHATPAY" => "wechatpay",
+        "ALIPAY" => "alipay",
+        "UNIONPAY" => "unionpay",
+        _ => return Err(bad_request("wallet must be WECHATPAY, ALIPAY or UNIONPAY")),
+    };
+    let outcome: ottgate_channels::simkit::BuyerCode =
+        serde_json::from_value(value.get("outcome").cloned().unwrap_or(json!("paid")))
+            .map_err(|_| bad_request("outcome must be paid, password, declined or undecided"))?;
+    let count = value
+        .get("count")
+        .map_or(Some(1), serde_json::Value::as_u64);
+    let count = count
+        .filter(|n| (1..=1000).contains(n))
+        .ok_or_else(|| bad_request("count must be a whole number from 1 to 1000"))?;
+    let codes: Vec<String> = (0..count).filter_map(|_| outcome.issue(wallet)).collect();
+    Ok(Json(json!({"wallet": text("wallet").to_ascii_uppercase(), "outcome": outcome, "code": codes[0], "codes": codes})).into_response())
+}

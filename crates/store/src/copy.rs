@@ -11,10 +11,11 @@ use tokio_postgres::types::ToSql;
 use crate::{PgStore, Result, SqliteStore, StoreError};
 
 /// The tables, parents first, each with the columns that order it.
-const TABLES: [(&str, &str); 9] = [
+const TABLES: [(&str, &str); 10] = [
     ("merchants", "id"),
     ("orders", "id"),
     ("attempts", "id"),
+    ("barcode_jobs", "attempt_id"),
     ("deliveries", "id"),
     ("delivery_attempts", "delivery_id, attempt_no"),
     ("refunds", "id"),

@@ -17,6 +17,7 @@ mod sql;
 
 pub mod attempts;
 pub mod audit;
+pub mod barcode_jobs;
 pub mod center;
 pub mod copy;
 pub mod deliveries;
@@ -34,6 +35,7 @@ pub mod users;
 
 pub use attempts::{Attempts, Authorise, HoldOutcome, SettleOutcome, SettleRequest, StartOutcome};
 pub use audit::{Audit, AuditEntry};
+pub use barcode_jobs::{BarcodeBacklog, BarcodeJob, BarcodeJobs, BarcodePhase};
 pub use center::{DayRange, DayTotal, ListStatus, PaymentFilter, PaymentList, PaymentSummary};
 pub use deliveries::{
     Deliveries, Delivery, DeliveryAttemptRecord, DeliveryAttemptRow, DeliveryClaim, DeliveryState,
@@ -61,8 +63,8 @@ use std::fmt;
 /// The tables' traits, for calling them on a [`Store`].
 pub mod prelude {
     pub use crate::{
-        Attempts, Audit, Deliveries, IdempotencyKeys, Merchants, Orders, PaymentList, Refunds,
-        Sessions, SignIns, Store, Users,
+        Attempts, Audit, BarcodeJobs, Deliveries, IdempotencyKeys, Merchants, Orders, PaymentList,
+        Refunds, Sessions, SignIns, Store, Users,
     };
 }
 
@@ -130,6 +132,7 @@ pub trait Store:
     Merchants
     + Orders
     + Attempts
+    + BarcodeJobs
     + Refunds
     + Deliveries
     + IdempotencyKeys

@@ -197,6 +197,7 @@ row! {
         finished_at: Option<i64>,
         paid_after_close: bool,
         tip: i64,
+        terminal: Option<String>,
     }
 }
 
@@ -236,6 +237,7 @@ impl OrderRow {
                 .map_err(corrupt)?,
             finished_at: self.finished_at.map(ts),
             paid_after_close: self.paid_after_close,
+            terminal: self.terminal,
         })
     }
 }
@@ -540,6 +542,41 @@ impl AuditRow {
             subject: self.subject,
             detail: self.detail,
             at: ts(self.at),
+        })
+    }
+}
+
+row! {
+    pub(crate) struct BarcodeJobRow {
+        attempt_id: String,
+        merchant_id: String,
+        phase: String,
+        outcome: Option<String>,
+        next_at: i64,
+        query_until: i64,
+        undo_after: i64,
+        tries: i64,
+        last_error: Option<String>,
+        created_at: i64,
+        finished_at: Option<i64>,
+    }
+}
+
+impl BarcodeJobRow {
+    pub(crate) fn into_job(self) -> Result<crate::barcode_jobs::BarcodeJob> {
+        Ok(crate::barcode_jobs::BarcodeJob {
+            attempt_id: id(AttemptId::parse, &self.attempt_id)?,
+            merchant_id: id(MerchantId::parse, &self.merchant_id)?,
+            phase: crate::barcode_jobs::BarcodePhase::from_code(&self.phase)
+                .ok_or_else(|| corrupt(format!("barcode phase {}", self.phase)))?,
+            outcome: self.outcome,
+            next_at: ts(self.next_at),
+            query_until: ts(self.query_until),
+            undo_after: ts(self.undo_after),
+            tries: u32::try_from(self.tries).unwrap_or(0),
+            last_error: self.last_error,
+            created_at: ts(self.created_at),
+            finished_at: self.finished_at.map(ts),
         })
     }
 }

@@ -11,9 +11,9 @@ use ottgate_core::{
 };
 use ottgate_store::prelude::*;
 use ottgate_store::{
-    AuditEntry, Authorise, DayRange, DeliveryClaim, Due, EventFilter, FinishRefund, HoldOutcome,
-    IdempotencyAnswer, IdempotencyKey, KeyRotation, LinkFlows, ListStatus, NewSession, NewSignKey,
-    PaymentFilter,
+    AuditEntry, Authorise, BarcodeBacklog, BarcodeJob, BarcodePhase, DayRange, DeliveryClaim, Due,
+    EventFilter, FinishRefund, HoldOutcome, IdempotencyAnswer, IdempotencyKey, KeyRotation,
+    LinkFlows, ListStatus, NewSession, NewSignKey, PaymentFilter,
 };
 use ottgate_store::{
     BeginRefund, CreateOutcome, Delivery, DeliveryAttemptRecord, DeliveryState, Idempotency,
@@ -2220,6 +2220,90 @@ async fn a_card_authorisation_holds_until_captured_voided_or_lapsed<S: Store>(st
     assert!(store.captures_due(at(5_000), 10).await.unwrap().is_empty());
 }
 
+async fn a_barcode_job_is_claimed_by_one_gateway_at_a_time_and_stays_done<S: Store>(store: S) {
+    let o = open_order(&store, "pos-1").await;
+    let a = started(&store, &o, PaymentMethod::WeChatPay, at(1)).await;
+    let job = BarcodeJob {
+        attempt_id: a.clone(),
+        merchant_id: o.merchant_id.clone(),
+        phase: BarcodePhase::Query,
+        outcome: None,
+        next_at: at(35),
+        query_until: at(31),
+        undo_after: at(16),
+        tries: 0,
+        last_error: None,
+        created_at: at(1),
+        finished_at: None,
+    };
+    assert!(store.insert_barcode_job(job.clone()).await.unwrap());
+    assert!(
+        !store.insert_barcode_job(job.clone()).await.unwrap(),
+        "one job a payment"
+    );
+    assert!(
+        store
+            .claim_barcode_jobs(at(34), Duration::from_secs(60), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Two gateways at once: one gets it, its next time moved past the lease.
+    let (first, second) = tokio::join!(
+        store.claim_barcode_jobs(at(35), Duration::from_secs(60), 10),
+        store.claim_barcode_jobs(at(35), Duration::from_secs(60), 10),
+    );
+    let claimed: Vec<BarcodeJob> = first.unwrap().into_iter().chain(second.unwrap()).collect();
+    assert_eq!(claimed.len(), 1, "{claimed:?}");
+    assert_eq!(claimed[0].next_at, at(95));
+    assert!(
+        store
+            .claim_barcode_jobs(at(94), Duration::from_secs(60), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let undoing = BarcodeJob {
+        phase: BarcodePhase::Undo,
+        next_at: at(40),
+        tries: 2,
+        last_error: Some("recall".into()),
+        ..job.clone()
+    };
+    assert!(store.update_barcode_job(&undoing).await.unwrap());
+    assert_eq!(
+        store.barcode_backlog().await.unwrap(),
+        BarcodeBacklog {
+            querying: 0,
+            undoing: 1
+        }
+    );
+    assert_eq!(store.barcode_job(&a).await.unwrap(), Some(undoing.clone()));
+    let done = BarcodeJob {
+        phase: BarcodePhase::Done,
+        outcome: Some("reversed".into()),
+        finished_at: Some(at(41)),
+        ..undoing.clone()
+    };
+    assert!(store.update_barcode_job(&done).await.unwrap());
+    assert!(
+        !store.update_barcode_job(&undoing).await.unwrap(),
+        "done stays done"
+    );
+    assert_eq!(store.barcode_job(&a).await.unwrap(), Some(done));
+    assert!(
+        store
+            .claim_barcode_jobs(at(1_000), Duration::from_secs(60), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.barcode_backlog().await.unwrap(),
+        BarcodeBacklog::default()
+    );
+}
+
 macro_rules! store_cases {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -2251,6 +2335,7 @@ macro_rules! store_cases {
 store_cases!(
     merchants_round_trip_and_ids_are_unique,
     a_card_authorisation_holds_until_captured_voided_or_lapsed,
+    a_barcode_job_is_claimed_by_one_gateway_at_a_time_and_stays_done,
     link_flows_are_found_by_mer_code_and_off_until_switched_on,
     an_order_is_found_by_its_remarks_newest_first,
     a_repeated_reference_returns_the_first_request_and_response,

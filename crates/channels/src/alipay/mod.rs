@@ -634,6 +634,7 @@ impl Channel for AlipayConnector {
                     channel_order_id: Some(payment.attempt_id.to_string()),
                 });
             }
+            Flow::Barcode => return Err(crate::barcode_not_started()),
             Flow::Browser(_) => {}
         }
         Ok(PaymentStart {

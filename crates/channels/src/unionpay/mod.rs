@@ -481,6 +481,7 @@ impl Channel for UnionPayConnector {
                 ));
             }
             Flow::App => return self.app_transaction(payment).await,
+            Flow::Barcode => return Err(crate::barcode_not_started()),
         };
         let mut f = self.base(
             ("01", "01", ONLINE_BIZ_TYPE),

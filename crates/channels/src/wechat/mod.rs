@@ -14,15 +14,17 @@ use ottgate_core::{Clock, Currency, Money, Secret};
 use rand::Rng;
 use sign::{Fields, SignType};
 use std::fmt;
+use std::time::Duration;
 use url::Url;
 pub use wallet::{Section, WALLET};
 
 use crate::notification::stated_minor;
 use crate::xml;
 use crate::{
-    Acknowledgement, Channel, ChannelError, ChannelIds, Device, ExchangeRate, Flow, Notification,
-    NotificationError, Outcome, PaymentStart, QueryPayment, QueryRefund, QueryResult,
-    RefundPayment, RefundQueryResult, RefundResult, StartAction, StartPayment, Subject,
+    Acknowledgement, BarcodePayment, BarcodeResult, BarcodeRules, Channel, ChannelError,
+    ChannelIds, Device, ExchangeRate, Flow, Notification, NotificationError, Outcome, PaymentStart,
+    QueryPayment, QueryRefund, QueryResult, RefundPayment, RefundQueryResult, RefundResult,
+    StartAction, StartPayment, Subject, UndoPayment, UndoResult,
 };
 
 /// What the gateway needs to act as a WeChat Pay institution.
@@ -675,6 +677,7 @@ impl Channel for WeChatConnector {
         match payment.flow {
             Flow::InWallet => return self.start_in_wechat(payment).await,
             Flow::App => return self.start_in_app(payment).await,
+            Flow::Barcode => return Err(crate::barcode_not_started()),
             Flow::Browser(_) | Flow::MerchantQr => {}
         }
         let mweb = payment.flow == Flow::Browser(Device::Mobile);
@@ -744,6 +747,94 @@ impl Channel for WeChatConnector {
             },
             Some("CLOSED" | "REVOKED" | "PAYERROR") => QueryResult::Closed,
             _ => QueryResult::Pending,
+        })
+    }
+
+    /// Quick Pay (docs/instore.md): query 5 s after an undecided answer, then every 10 s
+    /// up to 30 s after the payment began; `reverse` no earlier than 15 s after it, again
+    /// every 10 s while WeChat says `recall=Y` or does not answer.
+    fn barcode_rules(&self) -> Option<BarcodeRules> {
+        Some(BarcodeRules {
+            first_query: Duration::from_secs(5),
+            query_every: Duration::from_secs(10),
+            query_for: Duration::from_secs(30),
+            undo_not_before: Duration::from_secs(15),
+            undo_every: Duration::from_secs(10),
+        })
+    }
+
+    /// `pay/micropay`: answered at once, no notification follows. `USERPAYING` (the buyer
+    /// confirms on the phone), `SYSTEMERROR`, `BANKERROR`, `ORDERPAID` and no answer at all
+    /// are undecided; any other refusal is final.
+    async fn barcode_pay(&self, payment: &BarcodePayment) -> Result<BarcodeResult, ChannelError> {
+        let mut f = self.base(&payment.channel_ids);
+        let fields = [
+            ("body", body(&payment.description)),
+            ("out_trade_no", payment.attempt_id.to_string()),
+            ("total_fee", payment.money.amount.minor().to_string()),
+            ("fee_type", payment.money.currency.code().to_owned()),
+            ("spbill_create_ip", self.config.server_ip.clone()),
+            ("auth_code", payment.auth_code.clone()),
+        ];
+        f.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        if let Some(terminal) = &payment.terminal {
+            f.insert("device_info".into(), terminal.chars().take(32).collect());
+        }
+        let answer = match self.call("pay/micropay", f).await {
+            Ok(answer) => answer,
+            Err(ChannelError::Upstream { message, .. }) => {
+                return Ok(BarcodeResult::Undecided { reason: message });
+            }
+            Err(e) => return Err(e),
+        };
+        let get = |name: &str| answer.get(name).map_or("", String::as_str);
+        if get("result_code") == "SUCCESS" {
+            if get("out_trade_no") != payment.attempt_id.as_str() {
+                return Ok(BarcodeResult::Undecided {
+                    reason: "micropay answered about another order".into(),
+                });
+            }
+            return Ok(BarcodeResult::Paid {
+                bizpay_order_id: get("transaction_id").to_owned(),
+                buyer: answer.get("openid").cloned(),
+                money: minor_money(answer.get("total_fee"), answer.get("fee_type")),
+            });
+        }
+        Ok(match get("err_code") {
+            code @ ("USERPAYING" | "SYSTEMERROR" | "BANKERROR" | "ORDERPAID" | "") => {
+                BarcodeResult::Undecided {
+                    reason: if code.is_empty() { "FAIL" } else { code }.to_owned(),
+                }
+            }
+            code => BarcodeResult::Declined {
+                reason: format!("{code}: {}", get("err_code_des")),
+            },
+        })
+    }
+
+    /// `secapi/pay/reverse` (client certificate, as refunds): closes the order, or refunds
+    /// it if it was paid. `recall=Y`, a system error or no answer: ask again.
+    async fn undo(&self, payment: &UndoPayment) -> Result<UndoResult, ChannelError> {
+        let mut f = self.base(&payment.channel_ids);
+        f.insert("out_trade_no".into(), payment.attempt_id.to_string());
+        let answer = match self.call("secapi/pay/reverse", f).await {
+            Ok(answer) => answer,
+            Err(ChannelError::Upstream { message, .. }) => {
+                return Ok(UndoResult::Again { reason: message });
+            }
+            Err(e) => return Err(e),
+        };
+        let get = |name: &str| answer.get(name).map_or("", String::as_str);
+        Ok(match (get("result_code"), get("recall"), get("err_code")) {
+            ("SUCCESS", _, _) => UndoResult::Undone,
+            (_, "Y", code) | (_, _, code @ ("SYSTEMERROR" | "USERPAYING" | "")) => {
+                UndoResult::Again {
+                    reason: if code.is_empty() { "recall" } else { code }.to_owned(),
+                }
+            }
+            (_, _, code) => UndoResult::Refused {
+                reason: format!("{code}: {}", get("err_code_des")),
+            },
         })
     }
 

@@ -24,13 +24,14 @@ use super::sign::{self, Fields, SignType};
 use super::{nonce, parse_message, to_xml};
 pub use crate::simkit::BuyerAction;
 use crate::simkit::{
-    Delivery, Fault, FaultKind, Notifier, SimulatedWallet, SimulatorError, corrupt, digits, lock,
-    now,
+    Delivery, Fault, FaultKind, Notifier, SimulatedWallet, SimulatorError, UsedCodes, corrupt,
+    digits, lock, now,
 };
 use crate::xml::escape;
 
 mod in_app;
 mod in_wechat;
+mod quick_pay;
 pub use in_wechat::BUYER_OPENID;
 
 /// WeChat's redelivery gaps (docs/wechatpay.md).
@@ -119,6 +120,12 @@ pub struct Order {
     pub transaction_id: Option<String>,
     pub time_end: Option<String>,
     pub refunded: u64,
+    /// A Quick Pay order's buyer code.
+    pub auth_code: Option<String>,
+    /// A Quick Pay order waiting for the buyer's password, who types it before the next
+    /// query.
+    #[serde(skip)]
+    confirms: bool,
     #[serde(skip)]
     pub(super) sign_type: SignType,
     #[serde(skip)]
@@ -158,6 +165,8 @@ struct Inner {
     /// Sign-in codes not yet exchanged: code → (openid, when issued).
     codes: Mutex<HashMap<String, (String, std::time::Instant)>>,
     notifier: Arc<Notifier>,
+    /// Buyer codes charged: each pays once.
+    used_codes: UsedCodes,
 }
 
 fn acknowledged(_status: u16, body: &str) -> bool {
@@ -179,6 +188,7 @@ impl WeChatSimulator {
                 orders: Mutex::new(HashMap::new()),
                 codes: Mutex::new(HashMap::new()),
                 notifier,
+                used_codes: UsedCodes::default(),
             }),
         }
     }
@@ -198,6 +208,7 @@ impl WeChatSimulator {
             .route("/orders/{out_trade_no}", get(order_state))
             .merge(in_wechat::routes())
             .merge(in_app::routes())
+            .merge(quick_pay::routes())
             .with_state(self.clone())
     }
 
@@ -340,6 +351,8 @@ impl WeChatSimulator {
                     transaction_id: None,
                     time_end: None,
                     refunded: 0,
+                    auth_code: None,
+                    confirms: false,
                     sign_type,
                     refunds: HashMap::new(),
                 };
@@ -420,6 +433,7 @@ impl WeChatSimulator {
     }
 
     fn query(&self, f: &Fields, _: SignType) -> Result<Fields, (&'static str, &'static str)> {
+        quick_pay::confirm_password(self, f);
         let order = self.find(f).ok_or(("ORDERNOTEXIST", "no such order"))?;
         let mut extra = Fields::new();
         for (k, v) in [

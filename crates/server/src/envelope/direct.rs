@@ -39,7 +39,9 @@ pub(super) struct Valid {
     pub(super) sale_num: Option<String>,
 }
 
-fn merchant_order_id(value: Option<String>) -> Result<Option<MerchantRef>, ProtocolError> {
+pub(super) fn merchant_order_id(
+    value: Option<String>,
+) -> Result<Option<MerchantRef>, ProtocolError> {
     value
         .map(|id| MerchantRef::parse(&id))
         .transpose()
@@ -50,7 +52,7 @@ fn merchant_order_id(value: Option<String>) -> Result<Option<MerchantRef>, Proto
         })
 }
 
-fn amount(value: Option<String>) -> Result<Amount, ProtocolError> {
+pub(super) fn amount(value: Option<String>) -> Result<Amount, ProtocolError> {
     let raw = value
         .filter(|v| !v.is_empty())
         .ok_or_else(|| ProtocolError::invalid("missing required field: amount"))?;

@@ -22,6 +22,7 @@ mod direct;
 mod error;
 mod fields;
 mod mini;
+mod passive;
 mod payments;
 mod prepay;
 mod rates;
@@ -147,6 +148,22 @@ async fn dispatch(
             _ => return Err(open_error(e)),
         },
     };
+    // Beside `data`, PASSIVEPAY's table names the till and the operator; the ones in
+    // `data` win.
+    let mut opened = opened;
+    for (name, value) in [
+        ("terminal_no", &request.terminal_no),
+        ("operator_id", &request.operator_id),
+    ] {
+        if let Some(value) = value
+            && action == Action::PassivePay
+            && !opened.fields.contains_key(name)
+        {
+            opened
+                .fields
+                .insert(name.to_owned(), serde_json::Value::String(value.clone()));
+        }
+    }
     let data = if changes_payments(action) {
         // Runs to its end even if the merchant hangs up (Service::to_completion), so what
         // it did and the answer a retry gets are both recorded.
@@ -172,7 +189,8 @@ fn changes_payments(action: Action) -> bool {
         | Action::H5Pay
         | Action::CcPurchase
         | Action::CcPreAuth
-        | Action::MappPay => true,
+        | Action::MappPay
+        | Action::PassivePay => true,
         Action::PrepayInit
         | Action::PrepayQuery
         | Action::StatusQuery
@@ -214,5 +232,6 @@ async fn run(
         }
         Action::CcQueryPay => card::query(state, signing, fields).await,
         Action::MappPay => mini::mini_program_pay(state, signing, fields, md5).await,
+        Action::PassivePay => passive::passive_pay(state, signing, fields, md5).await,
     }
 }

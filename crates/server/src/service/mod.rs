@@ -17,6 +17,7 @@ mod cards;
 pub use cards::VoidError;
 mod center;
 mod events;
+pub mod instore;
 mod keys;
 pub mod merchants;
 mod orders;

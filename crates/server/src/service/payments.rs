@@ -28,6 +28,7 @@ pub fn flow_of(order: &Order, device: Device) -> Flow {
         OrderKind::ActivePay | OrderKind::Qr => Flow::MerchantQr,
         OrderKind::InWallet | OrderKind::H5Link | OrderKind::MiniProgram => Flow::InWallet,
         OrderKind::App => Flow::App,
+        OrderKind::Barcode => Flow::Barcode,
         OrderKind::H5Pay => Flow::Browser(Device::Mobile),
         OrderKind::Checkout
         | OrderKind::Wap
@@ -346,7 +347,8 @@ impl Service {
                 outcome: result.outcome,
                 at,
                 bizpay_order_id: result.bizpay_order_id,
-                on_paid: Some(on_paid),
+                // An in-store payment may come with no callback URL: then none is owed.
+                on_paid: (!order.callback_url.is_empty()).then_some(on_paid),
                 capture,
             })
             .await?;

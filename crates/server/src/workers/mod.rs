@@ -98,7 +98,23 @@ pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<(
     vec![
         tokio::spawn(delivery::run(state.clone(), shutdown.clone())),
         tokio::spawn(sweep_loop(state.clone(), shutdown.clone())),
+        tokio::spawn(barcode_loop(state.clone(), shutdown.clone())),
     ]
+}
+
+/// Follows undecided in-store barcode payments on their wallets' schedules
+/// (`Service::barcode_due`): twice a second, the jobs that are due.
+async fn barcode_loop(state: AppState, shutdown: CancellationToken) {
+    loop {
+        if let Err(e) = state.service.barcode_due().await {
+            tracing::error!(error = %e, "barcode pass failed");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        }
+    }
+    tracing::info!("barcode follow-up stopped");
 }
 
 async fn sweep_loop(state: AppState, shutdown: CancellationToken) {

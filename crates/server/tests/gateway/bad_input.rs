@@ -74,9 +74,9 @@ fn assert_error(status: u16, response: &EnvelopeResponse, code: &str, mentions: 
     "data"
 )]
 #[case::unknown_action(
-    r#"{"action":"PASSIVEPAY","version":"1.0","merchant_id":"ON1","data":"AAAA","md5":"X"}"#,
+    r#"{"action":"BARCODEPAY","version":"1.0","merchant_id":"ON1","data":"AAAA","md5":"X"}"#,
     "PARAM_INVALID",
-    "PASSIVEPAY"
+    "BARCODEPAY"
 )]
 #[case::wrong_version(
     r#"{"action":"PREPAY_INIT","version":"1.0","merchant_id":"ON1","data":"AAAA","md5":"X"}"#,

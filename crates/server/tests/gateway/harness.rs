@@ -124,6 +124,7 @@ pub struct Options {
     pub write_timeout_ms: Option<u64>,
     pub request_timeout_ms: Option<u64>,
     pub auth_hash_concurrency: Option<u32>,
+    pub passive_pay_wait_ms: Option<u64>,
 }
 
 impl Default for Options {
@@ -143,6 +144,7 @@ impl Default for Options {
             write_timeout_ms: None,
             request_timeout_ms: None,
             auth_hash_concurrency: None,
+            passive_pay_wait_ms: None,
         }
     }
 }
@@ -204,6 +206,7 @@ pub fn config(dir: &std::path::Path, options: &Options) -> Config {
     c.callbacks.callback_timeout_ms = 2_000;
     c.callbacks.delivery_poll_interval_ms = 100;
     c.payments.expiry_sweep_interval_ms = 100;
+    c.payments.passive_pay_wait_ms = options.passive_pay_wait_ms.unwrap_or(2_000);
     c.sign_in.auth_hash_concurrency = options.auth_hash_concurrency.unwrap_or(4);
     c.sign_in.jwt_secret = options
         .jwt_secret

@@ -20,6 +20,7 @@ mod events;
 mod exactly_once;
 mod expiry;
 mod fuzz_corpus;
+mod instore;
 mod link_flows;
 mod merchants;
 mod mini_program;

@@ -118,22 +118,23 @@ async fn insert_all(pool: &Pool, batch: &[Job]) -> Result<HashSet<String>> {
     let tip: Vec<i64> = orders()
         .map(|o| i64::try_from(o.tip).unwrap_or(i64::MAX))
         .collect();
+    let terminal: Vec<Option<&str>> = orders().map(|o| o.terminal.as_deref()).collect();
     let client = super::client_of(pool).await?;
     let rows = db::all(
         &client,
         "INSERT INTO orders (id, merchant_id, kind, reference, token, amount, currency, sale_num, shop_id,
          operator_id, redirect_url, callback_url, duration_secs, email, remarks, status, created_at, expires_at,
-         request_md5, response_data, tip)
+         request_md5, response_data, tip, terminal)
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[],
            $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::bigint[],
            $14::text[], $15::text[], $16::text[], $17::bigint[], $18::bigint[], $19::text[], $20::text[],
-           $21::bigint[])
+           $21::bigint[], $22::text[])
          ON CONFLICT DO NOTHING
          RETURNING id",
         &[
             &id, &merchant, &kind, &reference, &token, &amount, &currency, &sale_num, &shop,
             &operator, &redirect, &callback, &duration, &email, &remarks, &status, &created,
-            &expires, &md5, &response, &tip,
+            &expires, &md5, &response, &tip, &terminal,
         ],
     )
     .await?;

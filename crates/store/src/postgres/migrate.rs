@@ -48,6 +48,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "card_authorisations",
         include_str!("../../migrations/postgres/0008_card_authorisations.sql"),
     ),
+    (
+        9,
+        "barcode_payments",
+        include_str!("../../migrations/postgres/0009_barcode_payments.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under (any constant no other program uses).

@@ -40,6 +40,7 @@ macro_rules! in_tx {
 
 mod attempts;
 mod audit;
+mod barcode_jobs;
 mod batch;
 mod center;
 mod db;

@@ -69,6 +69,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "card authorisations",
         include_str!("../../migrations/sqlite/0011_card_authorisations.sql"),
     ),
+    (
+        12,
+        "barcode payments",
+        include_str!("../../migrations/sqlite/0012_barcode_payments.sql"),
+    ),
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (

@@ -8,6 +8,7 @@
 
 mod attempts;
 mod audit;
+mod barcode_jobs;
 mod center;
 mod db;
 mod deliveries;

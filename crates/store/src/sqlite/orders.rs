@@ -120,8 +120,8 @@ pub(super) fn create(c: &Connection, new: &NewOrder) -> Result<CreateOutcome> {
             c,
             "INSERT INTO orders (id, merchant_id, kind, reference, token, amount, currency, sale_num, shop_id,
              operator_id, redirect_url, callback_url, duration_secs, email, remarks, status, created_at, expires_at,
-             request_md5, response_data, tip)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+             request_md5, response_data, tip, terminal)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
             params![
                 id.as_str(),
                 o.merchant_id.as_str(),
@@ -144,6 +144,7 @@ pub(super) fn create(c: &Connection, new: &NewOrder) -> Result<CreateOutcome> {
                 &new.request_md5,
                 &new.response_data,
                 i64::try_from(o.tip).unwrap_or(i64::MAX),
+                &o.terminal,
             ],
         );
         match inserted {
