@@ -242,3 +242,53 @@ pub struct MiniProgramPayResponse {
     #[serde(default)]
     pub sale_num: String,
 }
+
+/// PASSIVEPAY "1.0" request data (docs/instore.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassivePayRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator_id: Option<String>,
+    /// Cents, any tip included.
+    pub amount: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sale_num: Option<String>,
+    /// The code the buyer's wallet shows.
+    pub auth_code: String,
+    /// `ALIPAY`, `WECHATPAY` or `UNIONPAY`; from the code's prefix when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub biz_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub terminal_no: Option<String>,
+    /// Not OTT Pay's: where to send the callback once paid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_back_url: Option<String>,
+}
+
+/// PASSIVEPAY response data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PassivePayResponse {
+    /// `success`, `failure` or `PROCESSING` (ask STATUS_QUERY).
+    pub order_status: String,
+    pub order_id: String,
+    pub merchant_id: String,
+    pub amount: String,
+    pub tip: String,
+    pub currency_type: String,
+    pub biz_type: String,
+    pub trade_time: String,
+    #[serde(default)]
+    pub sale_num: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buyer_login_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bizpay_order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminal_no: Option<String>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}

@@ -183,6 +183,8 @@ impl PaymentStart {
 #[derive(Debug, Clone)]
 pub struct BarcodePayment {
     pub attempt_id: AttemptId,
+    /// The merchant (the wallet's secondary merchant).
+    pub merchant_id: String,
     pub money: Money,
     /// The code the buyer's wallet shows.
     pub auth_code: String,
@@ -217,6 +219,8 @@ pub enum BarcodeResult {
 #[derive(Debug, Clone)]
 pub struct UndoPayment {
     pub attempt_id: AttemptId,
+    /// The wallet's transaction id, if one is known (UnionPay voids by it).
+    pub bizpay_order_id: Option<String>,
     pub money: Money,
     pub started_at: Timestamp,
     pub channel_ids: ChannelIds,

@@ -96,6 +96,11 @@ enum Command {
         #[command(subcommand)]
         command: MerchantCommand,
     },
+    /// Sandbox helpers: buyer barcodes for in-store payments.
+    Sandbox {
+        #[command(subcommand)]
+        command: SandboxCommand,
+    },
     /// Run the simulated Alipay, WeChat Pay and UnionPay on their own (public test keys),
     /// for a live-mode gateway to talk to over the network.
     Simulate(SimulateArgs),
@@ -113,6 +118,23 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SandboxCommand {
+    /// A one-time buyer code, as the buyer's wallet would show it: printed, and drawn as a
+    /// barcode on stderr.
+    Barcode {
+        /// Sandbox gateway base URL.
+        #[arg(long, env = "OTTGATE_GATEWAY", default_value = "http://127.0.0.1:8080")]
+        gateway: String,
+        /// WECHATPAY, ALIPAY or UNIONPAY.
+        #[arg(long, default_value = "WECHATPAY")]
+        wallet: String,
+        /// paid, password, declined or undecided.
+        #[arg(long, default_value = "paid")]
+        outcome: String,
     },
 }
 
@@ -352,6 +374,14 @@ async fn main() -> Result<()> {
             command,
         } => merchant_api::pay(&credentials, command).await,
         Command::Query { credentials, which } => merchant_api::query(&credentials, which).await,
+        Command::Sandbox {
+            command:
+                SandboxCommand::Barcode {
+                    gateway,
+                    wallet,
+                    outcome,
+                },
+        } => merchant_api::sandbox_barcode(&gateway, &wallet, &outcome).await,
         Command::Rate {
             credentials,
             fee_type,

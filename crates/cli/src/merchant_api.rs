@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use ottgate_client::{
     ActivePayRequest, Client, H5PayRequest, InAppPayRequest, LocalCardPaymentRequest,
-    MiniProgramPayRequest, PayRequest, PrepayInitRequest, RestClient, SignKey,
+    MiniProgramPayRequest, PassivePayRequest, PayRequest, PrepayInitRequest, RestClient, SignKey,
 };
 use serde::Serialize;
 
@@ -165,6 +165,29 @@ pub enum Pay {
         /// Where the callback goes.
         #[arg(long)]
         back_url: String,
+    },
+    /// PASSIVEPAY: charge the code the buyer's wallet shows at your till; prints the answer
+    /// (order_status success, failure or PROCESSING).
+    Barcode {
+        /// The code scanned from the buyer's wallet (`ottgate sandbox barcode` makes one).
+        #[arg(long)]
+        auth_code: String,
+        /// Cents, any tip included.
+        #[arg(long)]
+        amount: String,
+        /// ALIPAY, WECHATPAY or UNIONPAY; default: the code's wallet.
+        #[arg(long)]
+        wallet: Option<String>,
+        #[arg(long)]
+        order_id: Option<String>,
+        #[arg(long)]
+        tip: Option<String>,
+        /// Your till.
+        #[arg(long)]
+        terminal: Option<String>,
+        /// Where to send the callback once paid (optional).
+        #[arg(long)]
+        callback_url: Option<String>,
     },
     /// REST local-card/payment3dsV2 with one of the sandbox's test cards (no card number
     /// on the command line): prints the answer — authorised, or THREEDS_AUTH_CHALLENGE with
@@ -415,6 +438,28 @@ pub async fn pay(credentials: &Credentials, command: Pay) -> Result<()> {
             };
             print(&credentials.envelope()?.mini_program_pay(&request).await?)
         }
+        Pay::Barcode {
+            auth_code,
+            amount,
+            wallet,
+            order_id,
+            tip,
+            terminal,
+            callback_url,
+        } => {
+            let request = PassivePayRequest {
+                order_id,
+                operator_id: credentials.operator_id.clone(),
+                amount,
+                tip,
+                sale_num: None,
+                auth_code,
+                biz_type: wallet.map(|w| w.to_ascii_uppercase()),
+                terminal_no: terminal,
+                call_back_url: callback_url,
+            };
+            print(&credentials.envelope()?.passive_pay(&request).await?)
+        }
         Pay::LocalCard {
             amount,
             test_card,
@@ -616,5 +661,79 @@ pub async fn events(credentials: &Credentials, command: Events) -> Result<()> {
     match command {
         Events::List { since, limit } => print(&rest.events(since, limit).await?),
         Events::Redeliver { id } => print(&rest.redeliver(&id).await?),
+    }
+}
+
+/// `ottgate sandbox barcode`: a one-time buyer code from a sandbox gateway, printed, and
+/// drawn as a Code 128 barcode on stderr (a till's scanner reads it off the screen).
+pub async fn sandbox_barcode(gateway: &str, wallet: &str, outcome: &str) -> Result<()> {
+    let url = format!("{}/sandbox/v1/barcodes", gateway.trim_end_matches('/'));
+    let response = reqwest::Client::new()
+        .post(&url)
+        .json(&serde_json::json!({"wallet": wallet.to_ascii_uppercase(), "outcome": outcome}))
+        .send()
+        .await
+        .with_context(|| format!("the gateway at {gateway} did not answer"))?;
+    let status = response.status();
+    let body: serde_json::Value = response
+        .json()
+        .await
+        .context("the gateway's answer is not JSON (is it in sandbox mode?)")?;
+    if !status.is_success() {
+        bail!(
+            "{}",
+            body["rsp_msg"].as_str().unwrap_or("the gateway refused")
+        );
+    }
+    let code = body["code"]
+        .as_str()
+        .context("the gateway gave no code")?
+        .to_owned();
+    println!("{code}");
+    eprintln!("{}", draw_barcode(&code)?);
+    Ok(())
+}
+
+/// `digits` as a Code 128 barcode in text: each module a column, two rows of full blocks,
+/// with quiet zones — light bars on a dark terminal, as `draw_qr` draws.
+pub fn draw_barcode(digits: &str) -> Result<String> {
+    // Set C packs two digits a symbol; an odd count starts with one in set B.
+    let data = if digits.len().is_multiple_of(2) {
+        format!("\u{0106}{digits}")
+    } else {
+        format!("\u{0181}{}\u{0106}{}", &digits[..1], &digits[1..])
+    };
+    let modules = barcoders::sym::code128::Code128::new(data)
+        .map_err(|e| anyhow::anyhow!("the code cannot be a barcode: {e:?}"))?
+        .encode();
+    let quiet = "█".repeat(10);
+    let row: String = modules
+        .iter()
+        .map(|m| if *m == 1 { ' ' } else { '█' })
+        .collect();
+    let line = format!("{quiet}{row}{quiet}");
+    Ok(format!(
+        "{line}\n{line}\n{line}\n{digits:^width$}",
+        width = line.chars().count()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_buyer_code_is_drawn_as_a_code_128_barcode_of_even_and_odd_length() {
+        for code in ["134567890123456789", "6291234567890123456"] {
+            let drawn = draw_barcode(code).unwrap();
+            let lines: Vec<&str> = drawn.lines().collect();
+            assert_eq!(lines.len(), 4, "{drawn}");
+            assert_eq!(lines[0], lines[2]);
+            assert!(lines[3].contains(code));
+            // Start, the symbols, the check symbol and stop: 11 modules each (stop 13).
+            let symbols = code.len().div_ceil(2) + usize::from(code.len() % 2 == 1);
+            let modules = lines[0].chars().count() - 20;
+            assert_eq!(modules, 11 * (symbols + 2) + 13, "{code}");
+        }
     }
 }

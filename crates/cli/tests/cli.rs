@@ -1363,3 +1363,48 @@ async fn no_card_number_is_ever_stored_or_logged() {
         );
     }
 }
+
+/// `ottgate sandbox barcode` prints a one-time buyer code (and draws it); `ottgate pay
+/// barcode` charges it at the till, as a point of sale would.
+#[tokio::test]
+async fn a_sandbox_barcode_is_printed_drawn_and_paid_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let c = add_merchant(dir.path(), "Corner Store");
+    let made = run(ottgate().args([
+        "sandbox",
+        "barcode",
+        "--gateway",
+        &server.base,
+        "--wallet",
+        "ALIPAY",
+        "--outcome",
+        "paid",
+    ]));
+    let code = String::from_utf8(made.stdout).unwrap().trim().to_owned();
+    assert!(code.starts_with("289") && code.len() == 18, "{code}");
+    let drawn = String::from_utf8(made.stderr).unwrap();
+    assert!(drawn.contains('█') && drawn.contains(&code), "{drawn}");
+    let paid = json_of(&run(as_merchant(&server, &c).args([
+        "pay",
+        "barcode",
+        "--auth-code",
+        &code,
+        "--amount",
+        "500",
+        "--order-id",
+        "TILL-1",
+        "--terminal",
+        "LANE-2",
+    ])));
+    assert_eq!(
+        (
+            paid["order_status"].as_str(),
+            paid["biz_type"].as_str(),
+            paid["terminal_no"].as_str()
+        ),
+        (Some("success"), Some("ALIPAY"), Some("LANE-2"))
+    );
+    let queried = query(&server, &c, "--order-id", "TILL-1");
+    assert_eq!(queried["order_status"], "success");
+}

@@ -434,3 +434,127 @@ async fn refunds_in_flight_when_the_gateway_is_killed_are_never_made_twice() {
         }
     }
 }
+
+/// A buyer code whose simulated buyer does `outcome` (docs/instore.md: the wallet's prefix,
+/// `9`, the outcome's digit — 2 password, 4 undecided — and random digits).
+fn buyer_code(outcome: char) -> String {
+    let tail: String = (0..14)
+        .map(|_| char::from(b'0' + rand::random::<u8>() % 10))
+        .collect();
+    format!("139{outcome}{tail}")
+}
+
+/// SIGKILL while barcode payments are being followed: after a restart each ends — the one
+/// whose buyer confirms paid, the one never decided reversed at the wallet — with exactly
+/// one callback for the paid one, and STATUS_QUERY agreeing with the wallet.
+#[tokio::test]
+async fn barcode_payments_being_followed_when_the_gateway_is_killed_end_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim_dir = dir.path().join("sim");
+    std::fs::create_dir_all(&sim_dir).unwrap();
+    let sims = support::simulators(&sim_dir);
+    let serve = || {
+        Server::launch(
+            ottgate()
+                .args([
+                    "serve",
+                    "--config",
+                    sim_dir.join("gateway.toml").to_str().unwrap(),
+                ])
+                .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+                .args(["--database-url", &db_url(dir.path())])
+                .env("OTTGATE_PASSIVE_PAY_WAIT_MS", "200")
+                .env("OTTGATE_ALLOW_PRIVATE_CALLBACKS", "true"),
+            "ottgate serving",
+        )
+    };
+    let mut gateway = serve();
+    let merchant = add_merchant(dir.path(), "Barcode Crash Cafe");
+    let receiver = Receiver {
+        client: Arc::new(merchant.envelope_client(&gateway.base).unwrap()),
+        paid: Arc::default(),
+    };
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let callback = format!("http://{}/notify", listener.local_addr().unwrap());
+    let counted = calls.clone();
+    let app = Router::new()
+        .route(
+            "/notify",
+            post(move |state: State<Receiver>, body: Bytes| {
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                receive(state, body)
+            }),
+        )
+        .with_state(receiver.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let envelope = merchant.envelope_client(&gateway.base).unwrap();
+    let pay = |order_id: &'static str, code: String| {
+        let request = ottgate_client::PassivePayRequest {
+            order_id: Some(order_id.into()),
+            amount: "4200".into(),
+            auth_code: code,
+            call_back_url: Some(callback.clone()),
+            ..Default::default()
+        };
+        let envelope = &envelope;
+        async move { envelope.passive_pay(&request).await.unwrap() }
+    };
+    let confirming = pay("KILL-PW", buyer_code('2')).await;
+    let undecided = pay("KILL-UN", buyer_code('4')).await;
+    assert_eq!(
+        (
+            confirming.order_status.as_str(),
+            undecided.order_status.as_str()
+        ),
+        ("PROCESSING", "PROCESSING")
+    );
+    gateway.child.kill().unwrap();
+    let _ = gateway.child.wait();
+
+    let gateway = serve();
+    let envelope = merchant.envelope_client(&gateway.base).unwrap();
+    // WeChat's rule: asked 5 s after the first answer, then every 10 s to 30 s; reversed.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let paid = envelope.status_query("KILL-PW").await.unwrap().order_status;
+        let closed = envelope.status_query("KILL-UN").await.unwrap().order_status;
+        if paid == "success" && closed == "orderclosed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {paid} and {closed}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The wallet agrees: paid, and reversed.
+    let store = ottgate_store::SqliteStore::open(&db_url(dir.path()))
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    for (order_id, state) in [("KILL-PW", "SUCCESS"), ("KILL-UN", "REVOKED")] {
+        use ottgate_store::prelude::*;
+        let merchant_id = ottgate_core::MerchantId::parse(&merchant.merchant_id).unwrap();
+        let reference = ottgate_core::MerchantRef::parse(order_id).unwrap();
+        let order = store
+            .order_by_reference(&merchant_id, &reference)
+            .await
+            .unwrap()
+            .unwrap();
+        let attempt = store.attempts(&order.id).await.unwrap().remove(0);
+        let books: serde_json::Value = http
+            .get(format!("{}/sim/wechatpay/orders/{}", sims.base, attempt.id))
+            .fetch()
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(books["trade_state"], state, "{order_id}: {books}");
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "one callback: the paid one"
+    );
+    assert!(receiver.paid.lock().unwrap().contains("KILL-PW"));
+}

@@ -19,6 +19,7 @@ pub use credentials::MerchantCredentials;
 pub use ottgate_api::direct::{
     ActivePayRequest, ActivePayResponse, ExRateQueryRequest, ExRateQueryResponse, H5PayRequest,
     H5PayResponse, MiniProgramPayInfo, MiniProgramPayRequest, MiniProgramPayResponse,
+    PassivePayRequest, PassivePayResponse,
 };
 pub use ottgate_api::payment::{
     RefundRequest, RefundResponse, StatusQueryRequest, StatusQueryResponse,
@@ -319,6 +320,16 @@ impl Client {
         request: &MiniProgramPayRequest,
     ) -> Result<MiniProgramPayResponse, ClientError> {
         self.call("MAPPPAY", "1.0", to_fields(request)).await
+    }
+
+    /// PASSIVEPAY "1.0": charges the code the buyer's wallet shows at your till;
+    /// `order_status` `success`, `failure` (with `reason`) or `PROCESSING` (ask
+    /// [`Self::status_query`] again: the gateway follows the payment to its end).
+    pub async fn passive_pay(
+        &self,
+        request: &PassivePayRequest,
+    ) -> Result<PassivePayResponse, ClientError> {
+        self.call("PASSIVEPAY", "1.0", to_fields(request)).await
     }
 
     /// EX_RATE_QUERY "1.0": today's CNY rate of `fee_type` (ISO 4217), times 10^8.

@@ -59,6 +59,8 @@ pub struct PaymentSummary {
     pub wallet_reference: Option<String>,
     /// Minor units refunded successfully.
     pub refunded: u64,
+    /// The till of an in-store payment.
+    pub terminal: Option<String>,
 }
 
 /// Orders created on one day (counted from the window's start), by method, status and
@@ -119,7 +121,8 @@ const SUMMARY: &str = "SELECT o.id AS id, o.kind AS kind, o.reference AS referen
         ORDER BY a.id DESC LIMIT 1)) AS method, \
     pa.bizpay_order_id AS wallet_reference, \
     CAST(COALESCE((SELECT SUM(r.amount) FROM refunds r WHERE r.payment_id = o.paid_attempt \
-        AND r.status = 'success'), 0) AS BIGINT) AS refunded \
+        AND r.status = 'success'), 0) AS BIGINT) AS refunded, \
+    o.terminal AS terminal \
     FROM orders o LEFT JOIN attempts pa ON pa.id = o.paid_attempt";
 
 struct Builder {

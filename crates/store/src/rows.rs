@@ -466,6 +466,7 @@ row! {
         method: Option<String>,
         wallet_reference: Option<String>,
         refunded: i64,
+        terminal: Option<String>,
     }
 }
 
@@ -493,6 +494,7 @@ impl SummaryRow {
                 .transpose()?,
             wallet_reference: self.wallet_reference,
             refunded: u64::try_from(self.refunded).map_err(corrupt)?,
+            terminal: self.terminal,
         })
     }
 }

@@ -16,14 +16,16 @@ use async_trait::async_trait;
 use ottgate_core::{Currency, Money, Timestamp};
 use sign::{Params, SignType, SigningMaterial, VerifyingMaterial};
 use std::fmt;
+use std::time::Duration;
 use url::Url;
 pub use wallet::{Section, WALLET};
 
 use crate::xml;
 use crate::{
-    Acknowledgement, Channel, ChannelError, Device, Flow, Notification, NotificationError, Outcome,
-    PaymentRef, PaymentStart, QueryPayment, QueryRefund, QueryResult, RefundPayment,
-    RefundQueryResult, RefundResult, StartAction, StartPayment, Stated, Subject,
+    Acknowledgement, BarcodePayment, BarcodeResult, BarcodeRules, Channel, ChannelError, Device,
+    Flow, Notification, NotificationError, Outcome, PaymentRef, PaymentStart, QueryPayment,
+    QueryRefund, QueryResult, RefundPayment, RefundQueryResult, RefundResult, StartAction,
+    StartPayment, Stated, Subject, UndoPayment, UndoResult,
 };
 
 /// What the gateway needs to act as an Alipay acquirer.
@@ -647,7 +649,7 @@ impl Channel for AlipayConnector {
     /// `single_trade_query`. The `<trade>` node is signed; an answer whose signature does
     /// not verify is an error, never a result.
     async fn query(&self, payment: &QueryPayment) -> Result<QueryResult, ChannelError> {
-        if payment.flow == Flow::MerchantQr {
+        if matches!(payment.flow, Flow::MerchantQr | Flow::Barcode) {
             return self.query_in_store(payment).await;
         }
         let mut p = self.base("single_trade_query");
@@ -723,8 +725,126 @@ impl Channel for AlipayConnector {
     }
 
     /// `forex_refund`, asynchronous: the result comes to the notify URL.
+    /// Alipay's barcode practice (docs/instore.md): query 5 s after an undecided answer,
+    /// then every 3 s up to 60 s after the payment began; then `alipay.acquire.cancel`,
+    /// again every 5 s while Alipay says `retry_flag=Y` or does not answer.
+    fn barcode_rules(&self) -> Option<BarcodeRules> {
+        Some(BarcodeRules {
+            first_query: Duration::from_secs(5),
+            query_every: Duration::from_secs(3),
+            query_for: Duration::from_secs(60),
+            undo_not_before: Duration::ZERO,
+            undo_every: Duration::from_secs(5),
+        })
+    }
+
+    /// `alipay.acquire.overseas.spot.pay`: `SUCCESS` with `TRADE_SUCCESS` is paid; `UNKNOW`
+    /// (the buyer confirms on the phone), `WAIT_BUYER_PAY`, a system error or no answer are
+    /// undecided; any other failure is final.
+    async fn barcode_pay(&self, payment: &BarcodePayment) -> Result<BarcodeResult, ChannelError> {
+        let mut p = self.base("alipay.acquire.overseas.spot.pay");
+        let industry = payment
+            .channel_ids
+            .mcc
+            .clone()
+            .unwrap_or_else(|| self.config.industry.clone());
+        let mut extend = serde_json::json!({
+            "secondary_merchant_id": payment.merchant_id,
+            "secondary_merchant_name": subject(&payment.description),
+            "secondary_merchant_industry": industry,
+            "store_id": payment.merchant_id,
+            "store_name": subject(&payment.description),
+        });
+        if let Some(terminal) = &payment.terminal {
+            extend["terminal_id"] = serde_json::Value::String(terminal.clone());
+        }
+        let fields = [
+            ("notify_url", self.config.notify_url.to_string()),
+            ("alipay_seller_id", self.config.partner.clone()),
+            ("quantity", "1".to_owned()),
+            ("trans_name", subject(&payment.description)),
+            ("partner_trans_id", payment.attempt_id.to_string()),
+            ("currency", payment.money.currency.code().to_owned()),
+            ("trans_amount", payment.money.major_plain()),
+            ("buyer_identity_code", payment.auth_code.clone()),
+            ("identity_code_type", "barcode".to_owned()),
+            ("trans_create_time", payment.started_at.beijing_compact()),
+            ("biz_product", "OVERSEAS_MBARCODE_PAY".to_owned()),
+            ("extend_info", extend.to_string()),
+        ];
+        p.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        let answer = match self.in_store_call(p).await {
+            Ok(answer) => answer,
+            Err(ChannelError::Upstream { message, .. }) => {
+                return Ok(BarcodeResult::Undecided { reason: message });
+            }
+            Err(e) => return Err(e),
+        };
+        let get = |name: &str| answer.get(name).map_or("", String::as_str);
+        if !get("partner_trans_id").is_empty()
+            && get("partner_trans_id") != payment.attempt_id.as_str()
+        {
+            return Ok(BarcodeResult::Undecided {
+                reason: "spot.pay answered about another trade".into(),
+            });
+        }
+        Ok(
+            match (
+                get("result_code"),
+                get("alipay_trans_status"),
+                get("detail_error_code"),
+            ) {
+                ("SUCCESS", "TRADE_SUCCESS", _) => BarcodeResult::Paid {
+                    bizpay_order_id: get("alipay_trans_id").to_owned(),
+                    buyer: answer.get("alipay_buyer_login_id").cloned(),
+                    money: get("currency")
+                        .parse::<Currency>()
+                        .ok()
+                        .and_then(|currency| Money::parse_major(get("trans_amount"), currency)),
+                },
+                ("SUCCESS" | "UNKNOW", _, _) | (_, _, "SYSTEM_ERROR" | "SYSTEM_EXCEPTION") => {
+                    BarcodeResult::Undecided {
+                        reason: format!("UNKNOW {}", get("alipay_trans_status"))
+                            .trim()
+                            .to_owned(),
+                    }
+                }
+                (_, _, code) => BarcodeResult::Declined {
+                    reason: if code.is_empty() { "FAIL" } else { code }.to_owned(),
+                },
+            },
+        )
+    }
+
+    /// `alipay.acquire.cancel`: closes the trade, or refunds it if paid (same Beijing day).
+    /// `retry_flag=Y`, a system error or no answer: ask again; `N`: refused for good.
+    async fn undo(&self, payment: &UndoPayment) -> Result<UndoResult, ChannelError> {
+        let mut p = self.base("alipay.acquire.cancel");
+        p.insert("timestamp".into(), payment.at.epoch_millis().to_string());
+        p.insert("out_trade_no".into(), payment.attempt_id.to_string());
+        let answer = match self.in_store_call(p).await {
+            Ok(answer) => answer,
+            Err(ChannelError::Upstream { message, .. }) => {
+                return Ok(UndoResult::Again { reason: message });
+            }
+            Err(e) => return Err(e),
+        };
+        let get = |name: &str| answer.get(name).map_or("", String::as_str);
+        Ok(match (get("result_code"), get("retry_flag")) {
+            ("SUCCESS", _) => UndoResult::Undone,
+            (_, "Y") | ("UNKNOWN", _) => UndoResult::Again {
+                reason: format!("retry_flag=Y {}", get("detail_error_code"))
+                    .trim()
+                    .to_owned(),
+            },
+            _ => UndoResult::Refused {
+                reason: get("detail_error_code").to_owned(),
+            },
+        })
+    }
+
     async fn refund(&self, refund: &RefundPayment) -> Result<RefundResult, ChannelError> {
-        if refund.flow == Flow::MerchantQr {
+        if matches!(refund.flow, Flow::MerchantQr | Flow::Barcode) {
             return self.refund_in_store(refund).await;
         }
         let mut p = self.base("forex_refund");

@@ -89,6 +89,11 @@ pub struct Trade {
     pub refunded: String,
     /// What the QR code of an in-store (precreate) trade holds.
     pub qr_code: Option<String>,
+    /// A barcode (spot.pay) trade's buyer code.
+    pub buyer_code: Option<String>,
+    /// A barcode trade waiting for the buyer, who confirms before the next query.
+    #[serde(skip)]
+    confirms: bool,
     #[serde(skip)]
     expires_at: Timestamp,
     #[serde(skip)]
@@ -104,6 +109,8 @@ impl Trade {
 }
 
 pub use crate::simkit::{Fault, FaultKind};
+
+mod spot;
 
 impl From<AlipayError> for SimulatorError {
     fn from(e: AlipayError) -> Self {
@@ -143,6 +150,7 @@ struct Inner {
     trades: Mutex<HashMap<String, Trade>>,
     notify_ids: Mutex<HashMap<String, Timestamp>>,
     notifier: Arc<Notifier>,
+    used_codes: crate::simkit::UsedCodes,
 }
 
 impl AlipaySimulator {
@@ -162,6 +170,7 @@ impl AlipaySimulator {
                 trades: Mutex::new(HashMap::new()),
                 notify_ids: Mutex::new(HashMap::new()),
                 notifier,
+                used_codes: crate::simkit::UsedCodes::default(),
             }),
         }
     }
@@ -296,6 +305,8 @@ impl AlipaySimulator {
             paid_at: None,
             refunded: "0.00".into(),
             qr_code: None,
+            buyer_code: None,
+            confirms: false,
             expires_at: created.plus(Duration::from_secs(valid)),
             refunded_minor: 0,
             refund_ids: HashSet::new(),
@@ -630,6 +641,8 @@ impl AlipaySimulator {
                 paid_at: None,
                 refunded: "0.00".into(),
                 qr_code: Some(qr_code),
+                buyer_code: None,
+                confirms: false,
                 expires_at: created.plus(valid),
                 refunded_minor: 0,
                 refund_ids: HashSet::new(),
@@ -656,6 +669,9 @@ impl AlipaySimulator {
             Ok(t) => t,
             Err(e) => return error_xml(e.0),
         };
+        if let Some(id) = params.get("partner_trans_id") {
+            spot::confirm_password(self, id);
+        }
         let found = params
             .get("partner_trans_id")
             .and_then(|id| lock(&self.inner.trades).get(id).cloned());
@@ -926,6 +942,8 @@ fn dispatch(sim: &AlipaySimulator, params: &Params) -> Response {
         Some("single_trade_query") => xml_response(sim.query(params)),
         Some("alipay.acquire.precreate") => xml_response(sim.precreate(params)),
         Some("alipay.acquire.overseas.query") => xml_response(sim.in_store_query(params)),
+        Some("alipay.acquire.overseas.spot.pay") => xml_response(sim.spot_pay(params)),
+        Some("alipay.acquire.cancel") => xml_response(sim.cancel(params)),
         Some("alipay.acquire.overseas.spot.refund") => xml_response(sim.in_store_refund(params)),
         Some("forex_refund") => xml_response(sim.refund(params)),
         Some("alipay.acquire.refund.query") => xml_response(sim.refund_query(params)),

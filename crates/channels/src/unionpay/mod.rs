@@ -17,15 +17,17 @@ use ottgate_core::{Amount, Currency, Money, Timestamp};
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use sign::Fields;
 use std::fmt;
+use std::time::Duration;
 use url::Url;
 pub use wallet::{Section, WALLET};
 
 use crate::alipay::{private_key_pem, public_key_pem};
 use crate::notification::stated_minor;
 use crate::{
-    Channel, ChannelError, Device, Flow, Notification, NotificationError, Outcome, PaymentRef,
-    PaymentStart, QueryPayment, QueryRefund, QueryResult, RefundPayment, RefundQueryResult,
-    RefundResult, StartAction, StartPayment, Subject,
+    BarcodePayment, BarcodeResult, BarcodeRules, Channel, ChannelError, Device, Flow, Notification,
+    NotificationError, Outcome, PaymentRef, PaymentStart, QueryPayment, QueryRefund, QueryResult,
+    RefundPayment, RefundQueryResult, RefundResult, StartAction, StartPayment, Subject,
+    UndoPayment, UndoResult,
 };
 
 /// What the gateway needs to act as a UnionPay online merchant (or acquirer).
@@ -558,13 +560,144 @@ impl Channel for UnionPayConnector {
         })
     }
 
+    /// UnionPay publishes no interval for barcode queries (docs/instore.md): as the other
+    /// wallets — query 3 s after an undecided answer, every 5 s up to 60 s; then void
+    /// (`31`), again every 5 s while UnionPay answers `03`/`04`/`05` or does not answer.
+    fn barcode_rules(&self) -> Option<BarcodeRules> {
+        Some(BarcodeRules {
+            first_query: Duration::from_secs(3),
+            query_every: Duration::from_secs(5),
+            query_for: Duration::from_secs(60),
+            undo_not_before: Duration::ZERO,
+            undo_every: Duration::from_secs(5),
+        })
+    }
+
+    /// The consume `01`/`06` with the buyer's code in `qrNo`. UnionPay accepts it at once
+    /// (`00`) and decides by notification; so an accepted consume is asked about once at
+    /// once (`queryTrans.do`): `origRespCode` `00` is paid. `03`/`04`/`05`, no answer, or no
+    /// decision yet are undecided; any other code is final.
+    async fn barcode_pay(&self, payment: &BarcodePayment) -> Result<BarcodeResult, ChannelError> {
+        let mut f = self.base(
+            ("01", "06", QR_BIZ_TYPE),
+            payment.attempt_id.as_str(),
+            payment.started_at,
+        );
+        let fields = [
+            ("channelType", "08".to_owned()),
+            ("txnAmt", payment.money.amount.minor().to_string()),
+            (
+                "currencyCode",
+                currency_code(payment.money.currency).to_owned(),
+            ),
+            ("qrNo", payment.auth_code.clone()),
+            ("backUrl", self.config.notify_url.to_string()),
+        ];
+        f.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        if let Some(terminal) = &payment.terminal {
+            f.insert("termId".into(), terminal.chars().take(8).collect());
+        }
+        let undecided = |reason: String| Ok(BarcodeResult::Undecided { reason });
+        let answer = match self.call("backTransReq.do", f).await {
+            Ok(answer) => answer,
+            Err(ChannelError::Upstream { message, .. }) => return undecided(message),
+            Err(e) => return Err(e),
+        };
+        let code = |name: &str| answer.get(name).map_or("", String::as_str).to_owned();
+        match Verdict::of(&code("respCode")) {
+            Verdict::Succeeded => {}
+            Verdict::Undecided => return undecided(format!("respCode {}", code("respCode"))),
+            Verdict::Failed => {
+                return Ok(BarcodeResult::Declined {
+                    reason: format!("{} {}", code("respCode"), code("respMsg"))
+                        .trim()
+                        .to_owned(),
+                });
+            }
+        }
+        let found = match self
+            .query_trans(payment.attempt_id.as_str(), payment.started_at)
+            .await
+        {
+            Ok(Some(found)) => found,
+            Ok(None) => return undecided("accepted, not decided yet".into()),
+            Err(e) => return undecided(e.to_string()),
+        };
+        let get = |name: &str| found.get(name).map_or("", String::as_str);
+        Ok(match Verdict::of(get("origRespCode")) {
+            Verdict::Succeeded => BarcodeResult::Paid {
+                bizpay_order_id: get("queryId").to_owned(),
+                buyer: None,
+                money: minor_money(found.get("txnAmt"), found.get("currencyCode")),
+            },
+            Verdict::Undecided => BarcodeResult::Undecided {
+                reason: format!("origRespCode {}", get("origRespCode")),
+            },
+            Verdict::Failed => BarcodeResult::Declined {
+                reason: format!("{} {}", get("origRespCode"), get("origRespMsg"))
+                    .trim()
+                    .to_owned(),
+            },
+        })
+    }
+
+    /// The void `31`/`00` of the consume (its `queryId` asked for first when not known): a
+    /// consume UnionPay never received needs none. `03`/`04`/`05` or no answer: ask again.
+    async fn undo(&self, payment: &UndoPayment) -> Result<UndoResult, ChannelError> {
+        let again = |reason: String| Ok(UndoResult::Again { reason });
+        let original = match &payment.bizpay_order_id {
+            Some(id) => id.clone(),
+            None => match self
+                .query_trans(payment.attempt_id.as_str(), payment.started_at)
+                .await
+            {
+                Ok(Some(found)) => found.get("queryId").cloned().unwrap_or_default(),
+                Ok(None) => return Ok(UndoResult::Undone),
+                Err(e) => return again(e.to_string()),
+            },
+        };
+        let void_id = format!("{}V", payment.attempt_id);
+        let mut f = self.base(("31", "00", QR_BIZ_TYPE), &void_id, payment.at);
+        let fields = [
+            ("channelType", "08".to_owned()),
+            ("origQryId", original),
+            ("txnAmt", payment.money.amount.minor().to_string()),
+            (
+                "currencyCode",
+                currency_code(payment.money.currency).to_owned(),
+            ),
+            ("backUrl", self.config.notify_url.to_string()),
+        ];
+        f.extend(fields.into_iter().map(|(k, v)| (k.to_owned(), v)));
+        let answer = match self.call("backTransReq.do", f).await {
+            Ok(answer) => answer,
+            Err(ChannelError::Upstream { message, .. }) => return again(message),
+            Err(e) => return Err(e),
+        };
+        let code = answer.get("respCode").map_or("", String::as_str);
+        Ok(match Verdict::of(code) {
+            Verdict::Succeeded => UndoResult::Undone,
+            Verdict::Undecided => UndoResult::Again {
+                reason: format!("respCode {code}"),
+            },
+            Verdict::Failed => UndoResult::Refused {
+                reason: format!(
+                    "{code} {}",
+                    answer.get("respMsg").map_or("", String::as_str)
+                )
+                .trim()
+                .to_owned(),
+            },
+        })
+    }
+
     /// `backTransReq.do`, `txnType=04`: accepted now, the result by notification.
     async fn refund(&self, refund: &RefundPayment) -> Result<RefundResult, ChannelError> {
         let original = refund
             .bizpay_order_id
             .as_deref()
             .ok_or_else(|| ChannelError::upstream("refund: the payment has no UnionPay queryId"))?;
-        let biz_type = if refund.flow == Flow::MerchantQr {
+        let biz_type = if matches!(refund.flow, Flow::MerchantQr | Flow::Barcode) {
             QR_BIZ_TYPE
         } else {
             ONLINE_BIZ_TYPE

@@ -34,6 +34,8 @@ use crate::simkit::{
 };
 use crate::xml::escape;
 
+mod barcode;
+
 /// Re-sends of an unanswered notification: after 1, 2, 4, 8 and 16 minutes (assumed).
 const RETRY_GAPS: [Duration; 5] = [
     Duration::from_secs(60),
@@ -89,6 +91,13 @@ pub struct Transaction {
     pub orig_resp_code: Option<String>,
     pub query_id: Option<String>,
     pub refunded: u64,
+    /// A barcode consume's buyer code.
+    pub qr_no: Option<String>,
+    /// A barcode consume voided (undone; refunded if it had been paid).
+    pub voided: bool,
+    /// A barcode consume waiting for the buyer, who confirms before the next query.
+    #[serde(skip)]
+    confirms: bool,
     #[serde(skip)]
     pay_timeout: Option<Timestamp>,
     #[serde(skip)]
@@ -142,6 +151,7 @@ struct Inner {
     config: UnionPaySimConfig,
     transactions: Mutex<HashMap<String, Transaction>>,
     notifier: Arc<Notifier>,
+    used_codes: crate::simkit::UsedCodes,
 }
 
 /// `orderId`: 8–32 letters and digits.
@@ -164,6 +174,7 @@ impl UnionPaySimulator {
                 config,
                 transactions: Mutex::new(HashMap::new()),
                 notifier,
+                used_codes: crate::simkit::UsedCodes::default(),
             }),
         }
     }
@@ -300,6 +311,9 @@ impl UnionPaySimulator {
             orig_resp_code: None,
             query_id: None,
             refunded: 0,
+            qr_no: None,
+            voided: false,
+            confirms: false,
             pay_timeout,
             refunds: HashMap::new(),
         })
@@ -438,13 +452,19 @@ impl UnionPaySimulator {
     fn query(&self, f: &Fields) -> Result<Fields, UnionPayError> {
         self.authenticate(f)?;
         let order_id = f.get("orderId").ok_or(FORMAT)?;
+        barcode::confirm_password(self, order_id);
         let transactions = lock(&self.inner.transactions);
         let txn = transactions
             .get(order_id)
             .filter(|t| f.get("txnTime") == Some(&t.txn_time))
             .ok_or(NOT_FOUND)?;
-        // Not paid or failed yet: UnionPay has no transaction to report.
-        let code = txn.orig_resp_code.clone().ok_or(NOT_FOUND)?;
+        // Not paid or failed yet: UnionPay has no transaction to report — except a barcode
+        // consume, accepted and still processing (`05`).
+        let code = match (&txn.orig_resp_code, &txn.qr_no) {
+            (Some(code), _) => code.clone(),
+            (None, Some(_)) => "05".to_owned(),
+            (None, None) => return Err(NOT_FOUND),
+        };
         let mut extra = Fields::new();
         extra.insert("origRespCode".into(), code);
         extra.insert("origRespMsg".into(), "".into());
@@ -516,6 +536,9 @@ impl UnionPaySimulator {
                 orig_resp_code: Some("00".into()),
                 query_id: Some(query_id.clone()),
                 refunded: 0,
+                qr_no: None,
+                voided: false,
+                confirms: false,
                 pay_timeout: None,
                 refunds: HashMap::new(),
             },
@@ -684,12 +707,15 @@ async fn query(State(sim): State<UnionPaySimulator>, body: Bytes) -> Response {
 /// `backTransReq.do`: a refund (`txnType=04`) or a QR code (`txnType=01`, `txnSubType=07`).
 async fn back(State(sim): State<UnionPaySimulator>, body: Bytes) -> Response {
     let f = parse_form(&body);
-    let qr = f.get("txnType").map(String::as_str) == Some("01")
-        && f.get("txnSubType").map(String::as_str) == Some("07");
-    let result = if qr {
-        sim.apply_qr_code(&f)
-    } else {
-        sim.refund(&f)
+    let codes = (
+        f.get("txnType").map_or("", String::as_str),
+        f.get("txnSubType").map_or("", String::as_str),
+    );
+    let result = match codes {
+        ("01", "07") => sim.apply_qr_code(&f),
+        ("01", "06") => sim.consume(&f),
+        ("31", "00") => sim.void(&f),
+        _ => sim.refund(&f),
     };
     plain(sim.answer(&f, result))
 }

@@ -23,11 +23,14 @@ pub enum Scenario {
     Query,
     Rest,
     E2e,
+    /// PASSIVEPAY barcode payments the (simulated) wallet approves at once.
+    Passive,
 }
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
-    /// Scenarios, run in this order: create, query, rest, e2e.
+    /// Scenarios, run in this order: create, query, rest, e2e, passive (in-store barcodes
+    /// the simulated WeChat Pay approves at once; needs sandbox mode).
     #[arg(long, value_delimiter = ',', default_value = "create,query")]
     pub scenario: Vec<Scenario>,
     /// Clients, each with one request in flight (closed loop).
@@ -180,6 +183,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             Scenario::Query => bench.query().await?,
             Scenario::Rest => bench.rest().await?,
             Scenario::E2e => bench.e2e().await?,
+            Scenario::Passive => bench.passive().await?,
         };
         report.print(args.json);
     }

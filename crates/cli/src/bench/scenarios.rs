@@ -224,6 +224,40 @@ impl<'a> Bench<'a> {
         })
     }
 
+    /// PASSIVEPAY: each request a new till payment with a fresh WeChat buyer code that the
+    /// simulated wallet pays at once (one round trip to it, then the answer).
+    pub async fn passive(&mut self) -> Result<Report> {
+        let count = match self.load {
+            Load::Open(rate) => rate * (self.seconds + 1),
+            Load::Closed(_) => SEALED_PER_SECOND * self.seconds,
+        }
+        .min(SEALED_AT_MOST);
+        let c = &self.target.credentials;
+        let run = u64::from_str_radix(&self.run, 16).unwrap_or(0) % 100_000;
+        let bodies = self.seal(count, |i| {
+            let fields = serde_json::json!({
+                "order_id": format!("pos-{}-{i}", self.run),
+                "operator_id": c.operator_id,
+                "amount": "1250",
+                "biz_type": "WECHATPAY",
+                // A well-formed WeChat code (18 digits from 13) that is no sandbox outcome
+                // code: the simulated buyer pays at once. One-time, so unique per request.
+                "auth_code": format!("130{run:05}{i:010}"),
+            });
+            let serde_json::Value::Object(fields) = fields else {
+                return Vec::new();
+            };
+            serde_json::to_vec(&self.client.envelope("PASSIVEPAY", "1.0", &fields))
+                .unwrap_or_default()
+        });
+        let op = self.post_sealed(bodies, false)?;
+        Ok(Report {
+            name: "PASSIVEPAY",
+            measured: self.phase(op).await,
+            callback_us: None,
+        })
+    }
+
     pub async fn rest(&mut self) -> Result<Report> {
         let rest = Arc::new(self.target.credentials.rest_client(&self.target.base)?);
         rest.token().await.context("REST sign-in")?;

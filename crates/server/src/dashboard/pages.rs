@@ -314,8 +314,9 @@ pub struct ListRow {
     pub order_id: String,
     pub created: String,
     pub reference: String,
-    /// How the payment was made (`checkout`, `activepay`, `card`, `miniprogram`, …).
-    pub kind: &'static str,
+    /// How the payment was made (`checkout`, `activepay`, `card`, `miniprogram`, …), and
+    /// at which till for an in-store payment (`barcode · LANE-2`).
+    pub kind: String,
     pub method: &'static str,
     pub amount: String,
     pub refunded: String,
@@ -349,7 +350,10 @@ fn list_row(t: &'static Strings, p: &PaymentSummary) -> ListRow {
         order_id: p.order_id.to_string(),
         created: p.created_at.utc_display(),
         reference: p.reference.clone().unwrap_or_default(),
-        kind: p.kind.code(),
+        kind: match &p.terminal {
+            Some(till) => format!("{} · {till}", p.kind.code()),
+            None => p.kind.code().to_owned(),
+        },
         method: p.method.map_or(t.none, |m| method_name(t, m)),
         amount: money_text(p.money.amount.minor(), p.money.currency),
         refunded: if p.refunded == 0 {
@@ -463,6 +467,8 @@ struct PaymentPage {
     order_id: String,
     reference: String,
     kind: &'static str,
+    /// The till of an in-store payment.
+    terminal: Option<String>,
     created: String,
     paid: String,
     amount: String,
@@ -591,6 +597,7 @@ pub async fn payment(
             .map(ToString::to_string)
             .unwrap_or_default(),
         kind: order.kind.code(),
+        terminal: order.terminal.clone(),
         created: order.created_at.utc_display(),
         paid: order
             .finished_at

@@ -86,6 +86,7 @@ impl Service {
         let answer = channel
             .barcode_pay(&BarcodePayment {
                 attempt_id: attempt.id.clone(),
+                merchant_id: order.merchant_id.to_string(),
                 money: attempt.money,
                 auth_code: auth_code.to_owned(),
                 description: merchant.name.as_str().to_owned(),
@@ -323,6 +324,7 @@ impl Service {
                 let answer = channel
                     .undo(&UndoPayment {
                         attempt_id: attempt.id.clone(),
+                        bizpay_order_id: attempt.bizpay_order_id.clone(),
                         money: attempt.money,
                         started_at: attempt.created_at,
                         channel_ids: terms.ids.clone(),

@@ -11,6 +11,66 @@ use std::time::Duration;
 
 use crate::harness::{Options, TestGateway, eventually};
 
+/// A wallet as these tests meet it: its name, its simulator's books, its rule's timings.
+#[derive(Debug, Clone, Copy)]
+pub struct Wallet {
+    biz_type: &'static str,
+    sim: &'static str,
+    /// `sim/{sim}/{books}/{trade}`, and the field and value there of a reversed trade.
+    books: &'static str,
+    reversed: (&'static str, &'static str),
+    declined: &'static str,
+    /// What the gateway records when the wallet says to undo again.
+    ask_again: &'static str,
+    first_query: u64,
+    query_every: u64,
+    undo_every: u64,
+}
+
+const WECHAT: Wallet = Wallet {
+    biz_type: "WECHATPAY",
+    sim: "wechatpay",
+    books: "orders",
+    reversed: ("trade_state", "REVOKED"),
+    declined: "NOTENOUGH",
+    ask_again: "SYSTEMERROR",
+    first_query: 5,
+    query_every: 10,
+    undo_every: 10,
+};
+const ALIPAY: Wallet = Wallet {
+    biz_type: "ALIPAY",
+    sim: "alipay",
+    books: "trades",
+    reversed: ("status", "TRADE_CLOSED"),
+    declined: "BUYER_BALANCE_NOT_ENOUGH",
+    ask_again: "retry_flag=Y",
+    first_query: 5,
+    query_every: 3,
+    undo_every: 5,
+};
+const UNIONPAY: Wallet = Wallet {
+    biz_type: "UNIONPAY",
+    sim: "unionpay",
+    books: "orders",
+    reversed: ("voided", "true"),
+    declined: "insufficient balance",
+    ask_again: "respCode 03",
+    first_query: 3,
+    query_every: 5,
+    undo_every: 5,
+};
+
+impl Wallet {
+    async fn books(self, t: &TestGateway, trade: &str) -> Value {
+        let url = t
+            .base
+            .join(&format!("sim/{}/{}/{trade}", self.sim, self.books))
+            .unwrap();
+        t.http.get(url).fetch().await.json().await.unwrap()
+    }
+}
+
 fn fields(value: Value) -> Fields {
     match value {
         Value::Object(fields) => fields,
@@ -42,10 +102,10 @@ async fn passive(t: &TestGateway, data: Value) -> (String, Option<Fields>) {
     )
 }
 
-async fn paid_by(t: &TestGateway, order_id: &str, code: &str) -> Fields {
+async fn paid_by(t: &TestGateway, w: Wallet, order_id: &str, code: &str) -> Fields {
     let (rsp, answer) = passive(
         t,
-        json!({"order_id": order_id, "amount": "1250", "auth_code": code, "biz_type": "WECHATPAY"}),
+        json!({"order_id": order_id, "amount": "1250", "auth_code": code, "biz_type": w.biz_type}),
     )
     .await;
     answer.unwrap_or_else(|| panic!("{rsp}"))
@@ -57,34 +117,50 @@ async fn follow_up(t: &TestGateway, advance: Duration) {
     t.gateway.state().service.barcode_due().await.unwrap();
 }
 
+fn manual() -> Options {
+    Options {
+        manual_clock: true,
+        passive_pay_wait_ms: Some(300),
+        ..Options::default()
+    }
+}
+
+async fn payment_id(t: &TestGateway, order_id: &str) -> ottgate_core::AttemptId {
+    t.gateway
+        .state()
+        .service
+        .payment(&t.merchant.merchant.id, order_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .attempt
+        .id
+}
+
+#[rstest::rstest]
+#[case(WECHAT)]
+#[case(ALIPAY)]
+#[case(UNIONPAY)]
 #[tokio::test]
-async fn a_wechat_barcode_pays_at_once_and_a_repeat_never_charges_twice() {
+async fn a_barcode_pays_at_once_and_a_repeat_never_charges_twice(#[case] w: Wallet) {
     let t = TestGateway::start().await;
-    let code = code(&t, "WECHATPAY", "paid").await;
-    assert_eq!(code.len(), 18);
+    let code = code(&t, w.biz_type, "paid").await;
     // No operator_id, no biz_type: the merchant's operator, and the code's wallet.
-    let (rsp, answer) = passive(
-        &t,
-        json!({"order_id": "POS-1", "amount": "1250", "tip": "50", "auth_code": code,
-        "sale_num": "S-9", "terminal_no": "TILL-3"}),
-    )
-    .await;
+    let request = json!({"order_id": "POS-1", "amount": "1250", "tip": "50", "auth_code": code,
+        "sale_num": "S-9", "terminal_no": "TILL3"});
+    let (rsp, answer) = passive(&t, request.clone()).await;
     let answer = answer.unwrap_or_else(|| panic!("{rsp}"));
     assert_eq!(answer["order_status"], "success", "{answer:?}");
     assert_eq!(answer["order_id"], "POS-1");
-    assert_eq!(answer["biz_type"], "WECHATPAY");
-    assert_eq!(answer["terminal_no"], "TILL-3");
-    assert!(answer["buyer_login_id"].as_str().unwrap().starts_with('o'));
-    let bizpay = answer["bizpay_order_id"].as_str().unwrap().to_owned();
-    assert!(bizpay.starts_with("42000"), "{bizpay}");
+    assert_eq!(answer["biz_type"], w.biz_type);
+    assert_eq!(answer["terminal_no"], "TILL3");
+    assert!(!answer["bizpay_order_id"].as_str().unwrap().is_empty());
+    if w.biz_type != "UNIONPAY" {
+        assert!(answer.contains_key("buyer_login_id"), "{answer:?}");
+    }
 
     // The same request again: the first answer; the wallet is not asked again.
-    let (_, again) = passive(
-        &t,
-        json!({"order_id": "POS-1", "amount": "1250", "tip": "50", "auth_code": code,
-        "sale_num": "S-9", "terminal_no": "TILL-3"}),
-    )
-    .await;
+    let (_, again) = passive(&t, request).await;
     assert_eq!(again.unwrap(), answer);
     // Another request under the same order_id is refused; the code in another order is used.
     let (rsp, _) = passive(
@@ -93,14 +169,8 @@ async fn a_wechat_barcode_pays_at_once_and_a_repeat_never_charges_twice() {
     )
     .await;
     assert!(rsp.starts_with("ORDER_USED"), "{rsp}");
-    let reused = paid_by(&t, "POS-2", &code).await;
-    assert_eq!(reused["order_status"], "failure");
-    assert!(
-        reused["reason"]
-            .as_str()
-            .unwrap()
-            .contains("AUTH_CODE_INVALID")
-    );
+    let reused = paid_by(&t, w, "POS-2", &code).await;
+    assert_eq!(reused["order_status"], "failure", "{reused:?}");
 
     let status = t.client.status_query("POS-1").await.unwrap();
     assert_eq!(
@@ -108,134 +178,115 @@ async fn a_wechat_barcode_pays_at_once_and_a_repeat_never_charges_twice() {
         ("success", "1250")
     );
     let refund = t.client.refund("POS-1", "1250", None).await.unwrap();
-    assert_eq!(refund.refund_status, "success");
-    assert_eq!(
-        t.client.status_query("POS-1").await.unwrap().order_status,
-        "fully_refunded"
-    );
+    assert_ne!(refund.refund_status, "failed");
+    // The merchant center lists it with its kind and till.
+    let mut c = crate::center::admin(&t).await;
+    let list = c.page("/dashboard/payments").await;
+    assert!(list.contains("barcode · TILL3"), "{list}");
 }
 
+#[rstest::rstest]
+#[case(WECHAT)]
+#[case(ALIPAY)]
+#[case(UNIONPAY)]
 #[tokio::test]
-async fn a_declined_code_fails_with_the_wallets_reason_and_a_password_is_waited_for() {
-    let t = TestGateway::with(Options {
-        manual_clock: true,
-        passive_pay_wait_ms: Some(300),
-        ..Options::default()
-    })
-    .await;
-    let declined = paid_by(&t, "POS-D", &code(&t, "WECHATPAY", "declined").await).await;
+async fn a_declined_code_fails_with_the_wallets_reason_and_a_password_is_waited_for(
+    #[case] w: Wallet,
+) {
+    let t = TestGateway::with(manual()).await;
+    let declined = paid_by(&t, w, "POS-D", &code(&t, w.biz_type, "declined").await).await;
     assert_eq!(declined["order_status"], "failure");
-    assert!(declined["reason"].as_str().unwrap().contains("NOTENOUGH"));
+    let reason = declined["reason"].as_str().unwrap();
+    assert!(reason.contains(w.declined), "{reason}");
     assert_eq!(
         t.client.status_query("POS-D").await.unwrap().order_status,
         "orderclosed"
     );
 
-    // The buyer types a password: PROCESSING now; WeChat is asked 5 s later, and it is paid.
-    let pending = paid_by(&t, "POS-P", &code(&t, "WECHATPAY", "password").await).await;
+    // The buyer confirms on the phone: PROCESSING now; the wallet is asked, and it is paid.
+    let password = code(&t, w.biz_type, "password").await;
+    let pending = paid_by(&t, w, "POS-P", &password).await;
     assert_eq!(pending["order_status"], "PROCESSING");
     assert_eq!(
         t.client.status_query("POS-P").await.unwrap().order_status,
         "init"
     );
-    follow_up(&t, Duration::from_secs(5)).await;
+    follow_up(&t, Duration::from_secs(w.first_query)).await;
     eventually("the password payment is paid", || async {
         t.client.status_query("POS-P").await.unwrap().order_status == "success"
     })
     .await;
     // Asked again now, the PASSIVEPAY answers the final result.
-    let (_, again) = passive(
-        &t,
-        json!({"order_id": "POS-P", "amount": "1250", "auth_code": pending_code(&t, "POS-P").await, "biz_type": "WECHATPAY"}),
-    )
-    .await;
-    assert_eq!(again.unwrap()["order_status"], "success");
+    let again = paid_by(&t, w, "POS-P", &password).await;
+    assert_eq!(again["order_status"], "success");
 }
 
-/// The code a payment was made with, as the simulated wallet keeps it.
-async fn pending_code(t: &TestGateway, order_id: &str) -> String {
-    let view = t
-        .gateway
-        .state()
-        .service
-        .payment(&t.merchant.merchant.id, order_id)
-        .await
-        .unwrap()
-        .unwrap();
-    let books = t.wallet_books("wechatpay", view.attempt.id.as_str()).await;
-    books["auth_code"].as_str().unwrap().to_owned()
-}
-
+#[rstest::rstest]
+#[case(WECHAT)]
+#[case(ALIPAY)]
+#[case(UNIONPAY)]
 #[tokio::test]
-async fn an_undecided_payment_is_queried_then_reversed_asking_again_while_wechat_says_recall() {
+async fn an_undecided_payment_is_queried_then_undone_asking_again_while_the_wallet_says_so(
+    #[case] w: Wallet,
+) {
+    // No background worker: each step is this test's, so what it reads is settled.
     let t = TestGateway::with(Options {
-        manual_clock: true,
-        passive_pay_wait_ms: Some(300),
-        ..Options::default()
+        workers: false,
+        ..manual()
     })
     .await;
-    let code = code(&t, "WECHATPAY", "undecided").await;
-    let first = paid_by(&t, "POS-U", &code).await;
+    let code = code(&t, w.biz_type, "undecided").await;
+    let first = paid_by(&t, w, "POS-U", &code).await;
     assert_eq!(first["order_status"], "PROCESSING");
-    let view = t
-        .gateway
-        .state()
-        .service
-        .payment(&t.merchant.merchant.id, "POS-U")
-        .await
-        .unwrap()
-        .unwrap();
-    let trade = view.attempt.id.to_string();
-    t.fault("wechatpay", FaultKind::AskAgain, &trade).await;
-    // Queried at 5 s, 15 s, 25 s: still the buyer's phone; past 30 s, reversed.
-    for _ in 0..3 {
-        follow_up(&t, Duration::from_secs(10)).await;
-        assert_eq!(
-            t.client.status_query("POS-U").await.unwrap().order_status,
-            "init"
-        );
-    }
+    let id = payment_id(&t, "POS-U").await;
+    let trade = id.to_string();
+    t.fault(w.sim, FaultKind::AskAgain, &trade).await;
     let job = || async {
         t.gateway
             .state()
             .service
             .store
-            .barcode_job(&view.attempt.id)
+            .barcode_job(&id)
             .await
             .unwrap()
             .unwrap()
     };
-    follow_up(&t, Duration::from_secs(10)).await;
-    assert_eq!(job().await.phase.code(), "undo");
-    // The first reverse: recall=Y, not done; asked again 10 s later, done.
+    // Queried on the wallet's schedule while the buyer's phone says nothing; then undone.
+    follow_up(&t, Duration::from_secs(w.first_query)).await;
+    let mut queries = 1;
+    while job().await.phase.code() == "query" {
+        assert_eq!(
+            t.client.status_query("POS-U").await.unwrap().order_status,
+            "init"
+        );
+        follow_up(&t, Duration::from_secs(w.query_every)).await;
+        queries += 1;
+        assert!(queries < 40, "never undone");
+    }
+    assert!(queries >= 3, "asked {queries} times");
+    // The first undo: the wallet says to send it again; asked again later, done.
     follow_up(&t, Duration::ZERO).await;
     let j = job().await;
     assert_eq!((j.phase.code(), j.tries), ("undo", 1), "{j:?}");
-    assert_eq!(
-        j.last_error.as_deref(),
-        Some("SYSTEMERROR"),
-        "WeChat said recall=Y"
+    assert!(
+        j.last_error.as_deref().unwrap_or("").contains(w.ask_again),
+        "{j:?}"
     );
-    follow_up(&t, Duration::from_secs(10)).await;
+    follow_up(&t, Duration::from_secs(w.undo_every)).await;
     let j = job().await;
     assert_eq!(
         (j.phase.code(), j.outcome.as_deref()),
-        ("done", Some("reversed"))
+        ("done", Some("reversed")),
+        "{j:?}"
     );
-    assert_eq!(
-        t.wallet_books("wechatpay", &trade).await["trade_state"],
-        "REVOKED"
-    );
+    let books = w.books(&t, &trade).await;
+    let (field, value) = w.reversed;
+    assert_eq!(books[field].to_string().trim_matches('"'), value, "{books}");
     assert_eq!(
         t.client.status_query("POS-U").await.unwrap().order_status,
         "orderclosed"
     );
-    let (_, again) = passive(
-        &t,
-        json!({"order_id": "POS-U", "amount": "1250", "auth_code": code, "biz_type": "WECHATPAY"}),
-    )
-    .await;
-    let again = again.unwrap();
+    let again = paid_by(&t, w, "POS-U", &code).await;
     assert_eq!(again["order_status"], "failure");
     assert!(
         again["reason"].as_str().unwrap().contains("reversed"),
@@ -243,34 +294,41 @@ async fn an_undecided_payment_is_queried_then_reversed_asking_again_while_wechat
     );
 }
 
+#[rstest::rstest]
+#[case(WECHAT)]
+#[case(ALIPAY)]
+#[case(UNIONPAY)]
 #[tokio::test]
-async fn a_dropped_answer_is_found_by_querying_and_called_back_once() {
-    let t = TestGateway::with(Options {
-        manual_clock: true,
-        passive_pay_wait_ms: Some(300),
-        ..Options::default()
-    })
-    .await;
+async fn a_dropped_answer_is_found_by_querying_and_called_back_once(#[case] w: Wallet) {
+    let t = TestGateway::with(manual()).await;
     // The wallet takes the payment but its answer is lost.
     let fault = Fault {
         kind: FaultKind::LoseAnswer,
         out_trade_no: None,
         delay_ms: None,
     };
-    let r = t.post("sim/wechatpay/control").json(&fault).fetch().await;
+    let r = t
+        .post(&format!("sim/{}/control", w.sim))
+        .json(&fault)
+        .fetch()
+        .await;
     assert_eq!(r.status(), 204);
-    let code = code(&t, "WECHATPAY", "paid").await;
+    let code = code(&t, w.biz_type, "paid").await;
     let (rsp, answer) = passive(
         &t,
         json!({"order_id": "POS-L", "amount": "800", "auth_code": code,
         "call_back_url": t.receiver_url.join("notify").unwrap().as_str()}),
     )
     .await;
-    assert_eq!(
-        answer.unwrap_or_else(|| panic!("{rsp}"))["order_status"],
-        "PROCESSING"
-    );
-    follow_up(&t, Duration::from_secs(5)).await;
+    let status = answer.unwrap_or_else(|| panic!("{rsp}"))["order_status"].clone();
+    // UnionPay also notifies the consume's result: it may settle it before the answer.
+    let expected: &[&str] = if w.biz_type == "UNIONPAY" {
+        &["PROCESSING", "success"]
+    } else {
+        &["PROCESSING"]
+    };
+    assert!(expected.contains(&status.as_str().unwrap()), "{status}");
+    follow_up(&t, Duration::from_secs(w.first_query)).await;
     eventually("the lost payment is found paid", || async {
         t.client.status_query("POS-L").await.unwrap().order_status == "success"
     })
@@ -325,7 +383,33 @@ async fn bad_barcode_payments_are_refused_by_name_and_make_nothing() {
     );
     // The code is still good: no wallet was asked.
     assert_eq!(
-        paid_by(&t, "GOOD-1", &good).await["order_status"],
+        paid_by(&t, WECHAT, "GOOD-1", &good).await["order_status"],
         "success"
+    );
+}
+
+#[tokio::test]
+async fn the_till_and_operator_beside_data_are_taken() {
+    let t = TestGateway::start().await;
+    let code = code(&t, "ALIPAY", "paid").await;
+    let data = fields(json!({"order_id": "POS-T", "amount": "300", "auth_code": code}));
+    let mut request = t.client.envelope("PASSIVEPAY", "1.0", &data);
+    request.terminal_no = Some("LANE-7".into());
+    request.operator_id = Some(t.merchant.merchant.operator_id.to_string());
+    let r = t.post("processV2").json(&request).fetch().await;
+    let body: ottgate_client::EnvelopeResponse = r.json().await.unwrap();
+    let opened = ottgate_envelope::open(
+        body.data.as_deref().unwrap(),
+        body.md5.as_deref().unwrap(),
+        &t.key(),
+    )
+    .unwrap();
+    let answer = Value::Object(opened.fields);
+    assert_eq!(
+        (
+            answer["order_status"].as_str(),
+            answer["terminal_no"].as_str()
+        ),
+        (Some("success"), Some("LANE-7"))
     );
 }
