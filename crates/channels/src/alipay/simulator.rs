@@ -912,8 +912,12 @@ async fn gateway_get(State(sim): State<AlipaySimulator>, RawQuery(query): RawQue
 
 /// A refund done, its answer held while a `slow_answer` fault for its trade says so.
 async fn held_if_slow(sim: &AlipaySimulator, params: &Params) {
-    if params.get("service").map(String::as_str) == Some("forex_refund")
-        && let Some(trade) = params.get("out_trade_no")
+    let trade = match params.get("service").map(String::as_str) {
+        Some("forex_refund") => params.get("out_trade_no"),
+        Some("alipay.acquire.overseas.spot.pay") => params.get("partner_trans_id"),
+        _ => None,
+    };
+    if let Some(trade) = trade
         && let Some(delay) = sim.inner.notifier.take_slow_answer(trade)
     {
         tokio::time::sleep(delay).await;

@@ -717,6 +717,13 @@ async fn back(State(sim): State<UnionPaySimulator>, body: Bytes) -> Response {
         ("31", "00") => sim.void(&f),
         _ => sim.refund(&f),
     };
+    // A `slow_answer` fault holds a consume's answer (the consume is made at once).
+    if codes == ("01", "06")
+        && let Some(order) = f.get("orderId")
+        && let Some(delay) = sim.inner.notifier.take_slow_answer(order)
+    {
+        tokio::time::sleep(delay).await;
+    }
     plain(sim.answer(&f, result))
 }
 

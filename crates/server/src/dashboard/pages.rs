@@ -469,6 +469,8 @@ struct PaymentPage {
     kind: &'static str,
     /// The till of an in-store payment.
     terminal: Option<String>,
+    /// Where an in-store payment's follow-up stands (an undo the wallet refuses shows here).
+    follow_up: Option<String>,
     created: String,
     paid: String,
     amount: String,
@@ -523,6 +525,28 @@ pub async fn payment(
     let deliveries = match service.deliveries_of(&order.id).await {
         Ok(d) => d,
         Err(e) => return internal(lang, &e),
+    };
+    // An in-store payment: where its follow-up on the wallet's rule stands.
+    let follow_up = match attempts.first() {
+        Some(first) if order.kind == ottgate_core::OrderKind::Barcode => {
+            match service.barcode_follow_up(&first.id).await {
+                Ok(job) => job.map(|j| {
+                    let phase = match (j.phase.code(), j.outcome.as_deref()) {
+                        ("done", Some(outcome)) => outcome.to_owned(),
+                        ("query", _) => t.follow_up_query.to_owned(),
+                        _ => t.follow_up_undo.to_owned(),
+                    };
+                    let word = j.last_error.unwrap_or_default();
+                    if word.is_empty() {
+                        phase
+                    } else {
+                        format!("{phase} ({} {}: {word})", j.tries, t.follow_up_tries)
+                    }
+                }),
+                Err(e) => return internal(lang, &e),
+            }
+        }
+        _ => None,
     };
     let mut delivery_views = Vec::with_capacity(deliveries.len());
     for (d, rows) in deliveries {
@@ -598,6 +622,7 @@ pub async fn payment(
             .unwrap_or_default(),
         kind: order.kind.code(),
         terminal: order.terminal.clone(),
+        follow_up,
         created: order.created_at.utc_display(),
         paid: order
             .finished_at

@@ -225,6 +225,14 @@ impl Service {
         Ok(())
     }
 
+    /// The follow-up of an in-store payment's attempt, if it is one.
+    pub async fn barcode_follow_up(
+        &self,
+        attempt: &ottgate_core::AttemptId,
+    ) -> Result<Option<BarcodeJob>, ServiceError> {
+        Ok(self.store.barcode_job(attempt).await?)
+    }
+
     /// Barcode payments not finished: being asked about, being undone.
     pub async fn barcode_backlog(&self) -> Result<ottgate_store::BarcodeBacklog, ServiceError> {
         Ok(self.store.barcode_backlog().await?)

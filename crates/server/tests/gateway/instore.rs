@@ -251,6 +251,10 @@ async fn an_undecided_payment_is_queried_then_undone_asking_again_while_the_wall
             .unwrap()
             .unwrap()
     };
+    // The till asks again while the payment is followed: where it stands, no new charge.
+    let replayed = paid_by(&t, w, "POS-U", &code).await;
+    assert_eq!(replayed["order_status"], "PROCESSING");
+    assert_eq!(job().await.tries, 1, "the wallet was asked once");
     // Queried on the wallet's schedule while the buyer's phone says nothing; then undone.
     follow_up(&t, Duration::from_secs(w.first_query)).await;
     let mut queries = 1;
@@ -279,6 +283,14 @@ async fn an_undecided_payment_is_queried_then_undone_asking_again_while_the_wall
         ("done", Some("reversed")),
         "{j:?}"
     );
+    let page = crate::center::admin(&t)
+        .await
+        .page(&format!(
+            "/dashboard/payments/{}",
+            j.attempt_id_order(&t).await
+        ))
+        .await;
+    assert!(page.contains("id=\"follow-up\">reversed"), "{page}");
     let books = w.books(&t, &trade).await;
     let (field, value) = w.reversed;
     assert_eq!(books[field].to_string().trim_matches('"'), value, "{books}");
@@ -412,4 +424,54 @@ async fn the_till_and_operator_beside_data_are_taken() {
         ),
         (Some("success"), Some("LANE-7"))
     );
+}
+
+/// The order of a barcode job's payment (the merchant center's page for it).
+trait OrderOf {
+    async fn attempt_id_order(&self, t: &TestGateway) -> String;
+}
+
+impl OrderOf for ottgate_store::BarcodeJob {
+    async fn attempt_id_order(&self, t: &TestGateway) -> String {
+        crate::center::order_of(t, self.attempt_id.as_str()).await
+    }
+}
+
+/// A slow wallet: the till's identical retry while the first is still waiting for the
+/// wallet is told PROCESSING and never charges; the first then answers success.
+#[tokio::test]
+async fn a_retry_while_the_wallet_is_slow_never_charges_twice() {
+    let t = TestGateway::with(Options {
+        passive_pay_wait_ms: Some(300),
+        ..Options::default()
+    })
+    .await;
+    let slow = Fault {
+        kind: FaultKind::SlowAnswer,
+        out_trade_no: None,
+        delay_ms: Some(1_500),
+    };
+    let r = t.post("sim/wechatpay/control").json(&slow).fetch().await;
+    assert_eq!(r.status(), 204);
+    let code = code(&t, "WECHATPAY", "paid").await;
+    let request = json!({"order_id": "POS-S", "amount": "700", "auth_code": code});
+    let first = {
+        let (t, request) = (&t, request.clone());
+        async move { passive(t, request).await }
+    };
+    let retry = {
+        let (t, request) = (&t, request.clone());
+        async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            passive(t, request).await
+        }
+    };
+    let ((_, first), (_, retry)) = tokio::join!(first, retry);
+    assert_eq!(retry.unwrap()["order_status"], "PROCESSING");
+    assert_eq!(first.unwrap()["order_status"], "success");
+    let id = payment_id(&t, "POS-S").await;
+    let books = WECHAT.books(&t, id.as_str()).await;
+    assert_eq!(books["trade_state"], "SUCCESS");
+    let (_, again) = passive(&t, request).await;
+    assert_eq!(again.unwrap()["order_status"], "success");
 }

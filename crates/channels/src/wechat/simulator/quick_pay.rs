@@ -189,8 +189,17 @@ impl WeChatSimulator {
     }
 }
 
+/// A `slow_answer` fault holds the answer (the payment is made at once).
 async fn micropay(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
-    api(&sim, &body, WeChatSimulator::micropay)
+    let answer = api(&sim, &body, WeChatSimulator::micropay);
+    let trade = std::str::from_utf8(&body)
+        .ok()
+        .and_then(|text| crate::wechat::parse_message(text).ok())
+        .and_then(|f| f.get("out_trade_no").cloned());
+    if let Some(delay) = trade.and_then(|t| sim.inner.notifier.take_slow_answer(&t)) {
+        tokio::time::sleep(delay).await;
+    }
+    answer
 }
 
 async fn reverse(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
