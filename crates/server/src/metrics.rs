@@ -59,6 +59,8 @@ pub struct Metrics {
     pub notifications: Family<OutcomeLabels, Counter>,
     pub callback_attempts: Family<OutcomeLabels, Counter>,
     pub callback_latency: Histogram,
+    /// PASSIVEPAY: from the wallet's answer to the till's.
+    pub barcode_answer: Histogram,
     orders: Family<StatusLabels, Gauge>,
     deliveries: Family<StatusLabels, Gauge>,
     outbox_depth: Gauge,
@@ -116,6 +118,10 @@ impl Metrics {
             notifications: Family::default(),
             callback_attempts: Family::default(),
             callback_latency: latency_histogram(),
+            barcode_answer: Histogram::new(
+                [0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 1.0]
+                    .into_iter(),
+            ),
             orders: Family::default(),
             deliveries: Family::default(),
             outbox_depth: Gauge::default(),
@@ -134,6 +140,7 @@ impl Metrics {
             m.notifications => "wallet_notifications", "Wallet notifications by outcome (accepted, rejected) and queries that settled a payment (reconciled)";
             m.callback_attempts => "callback_attempts", "Merchant callback attempts by outcome (delivered, retry, exhausted)";
             m.callback_latency => "callback_duration_seconds", "Merchant callback latency";
+            m.barcode_answer => "barcode_answer_seconds", "PASSIVEPAY answered at once: from the wallet's answer to the till's (what the gateway adds)";
             m.orders => "orders", "Orders by status";
             m.deliveries => "callback_deliveries", "Merchant callback deliveries by state";
             m.outbox_depth => "outbox_depth", "Callback deliveries waiting to be delivered";

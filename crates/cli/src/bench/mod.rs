@@ -76,6 +76,9 @@ struct Report {
     measured: Measured,
     /// e2e: callback arrival after the payment, in µs.
     callback_us: Option<Vec<u64>>,
+    /// passive: what the gateway adds after the wallet's answer, read from its
+    /// `ottgate_barcode_answer_seconds` histogram: (p50, p99) upper bounds in ms.
+    after_wallet_ms: Option<(f64, f64)>,
 }
 
 impl Report {
@@ -117,6 +120,10 @@ impl Report {
                 v["callback_p50_ms"] = p50.into();
                 v["callback_p99_ms"] = p99.into();
             }
+            if let Some((p50, p99)) = self.after_wallet_ms {
+                v["after_wallet_p50_ms_at_most"] = p50.into();
+                v["after_wallet_p99_ms_at_most"] = p99.into();
+            }
             println!("{v}");
             return;
         }
@@ -136,6 +143,11 @@ impl Report {
         }
         if let Some((p50, p99, n)) = callbacks {
             line.push_str(&format!("  callbacks {n} p50 {p50:.2} ms p99 {p99:.2} ms"));
+        }
+        if let Some((p50, p99)) = self.after_wallet_ms {
+            line.push_str(&format!(
+                "  after the wallet's answer: p50 ≤ {p50} ms, p99 ≤ {p99} ms"
+            ));
         }
         if m.exhausted {
             line.push_str("  (ran out of pre-sealed requests)");

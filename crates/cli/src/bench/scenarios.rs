@@ -169,6 +169,7 @@ impl<'a> Bench<'a> {
             name: "PREPAY_INIT",
             measured,
             callback_us: None,
+            after_wallet_ms: None,
         })
     }
 
@@ -221,6 +222,7 @@ impl<'a> Bench<'a> {
             name: "PREPAY_QUERY",
             measured: self.phase(op).await,
             callback_us: None,
+            after_wallet_ms: None,
         })
     }
 
@@ -251,11 +253,49 @@ impl<'a> Bench<'a> {
                 .unwrap_or_default()
         });
         let op = self.post_sealed(bodies, false)?;
+        let measured = self.phase(op).await;
+        let after_wallet_ms = self.after_wallet().await;
         Ok(Report {
             name: "PASSIVEPAY",
-            measured: self.phase(op).await,
+            measured,
             callback_us: None,
+            after_wallet_ms,
         })
+    }
+
+    /// The gateway's own histogram of what it adds after the wallet's answer (`/metrics`):
+    /// the smallest bucket bounds holding half and 99 % of the answers, in ms.
+    async fn after_wallet(&self) -> Option<(f64, f64)> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.target.base))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let mut buckets: Vec<(f64, f64)> = Vec::new();
+        let mut count = 0.0;
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("ottgate_barcode_answer_seconds_bucket{le=\"") {
+                let (le, n) = rest.split_once("\"} ")?;
+                let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+                buckets.push((le, n.trim().parse().ok()?));
+            } else if let Some(n) = line.strip_prefix("ottgate_barcode_answer_seconds_count ") {
+                count = n.trim().parse().ok()?;
+            }
+        }
+        if count == 0.0 {
+            return None;
+        }
+        let at = |q: f64| {
+            buckets
+                .iter()
+                .find(|(_, n)| *n >= q * count)
+                .map(|(le, _)| le * 1000.0)
+        };
+        Some((at(0.5)?, at(0.99)?))
     }
 
     pub async fn rest(&mut self) -> Result<Report> {
@@ -282,6 +322,7 @@ impl<'a> Bench<'a> {
             name: "REST_WAP_PAY",
             measured: self.phase(op).await,
             callback_us: None,
+            after_wallet_ms: None,
         })
     }
 
@@ -356,6 +397,7 @@ impl<'a> Bench<'a> {
         Ok(Report {
             name: "E2E",
             measured,
+            after_wallet_ms: None,
             callback_us: Some(callback_us),
         })
     }

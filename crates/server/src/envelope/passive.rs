@@ -164,10 +164,11 @@ pub async fn passive_pay(
             ));
         }
     };
-    let mut status = state
+    let charged = state
         .service
         .charge_barcode(&order, merchant, &attempt, &code)
         .await?;
+    let mut status = charged.status;
     if status == BarcodeStatus::Processing {
         status = state
             .service
@@ -175,9 +176,9 @@ pub async fn passive_pay(
             .await?;
     }
     let attempt = state.service.existing_attempt(&attempt.id).await?;
-    let (order_status, reason, buyer) = match status {
-        BarcodeStatus::Paid { buyer } => ("success", None, buyer),
-        BarcodeStatus::Failed { reason } => ("failure", Some(reason), None),
+    let (order_status, reason, buyer) = match &status {
+        BarcodeStatus::Paid { buyer } => ("success", None, buyer.clone()),
+        BarcodeStatus::Failed { reason } => ("failure", Some(reason.clone()), None),
         BarcodeStatus::Processing => ("PROCESSING", None, None),
     };
     let mut answer = json!({
@@ -206,9 +207,22 @@ pub async fn passive_pay(
         ));
     };
     if order_status != "PROCESSING" {
-        // A final answer is what a repeat of this request gets.
+        // A final answer is what a repeat of this request gets; written together with the
+        // job's close (one group commit on SQLite).
         let text = Value::Object(answer.clone()).to_string();
-        state.service.record_answer(&order.id, text).await?;
+        let (recorded, closed) = tokio::join!(
+            state.service.record_answer(&order.id, text),
+            state.service.close_barcode(&attempt.id, &status),
+        );
+        recorded?;
+        closed?;
+    }
+    if let Some(answered) = charged.wallet_answered {
+        state
+            .service
+            .metrics
+            .barcode_answer
+            .observe(answered.elapsed().as_secs_f64());
     }
     Ok(answer)
 }

@@ -25,6 +25,14 @@ const REFUSED_UNDO_EVERY: Duration = Duration::from_secs(3_600);
 /// How long a claimed job is held by the gateway that claimed it.
 const LEASE: Duration = Duration::from_secs(60);
 
+/// A charge's outcome for the till, and when the wallet answered it (to measure what the
+/// gateway adds after the wallet).
+#[derive(Debug, Clone)]
+pub struct Charged {
+    pub status: BarcodeStatus,
+    pub wallet_answered: Option<std::time::Instant>,
+}
+
 /// Where a barcode payment stands for the till.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BarcodeStatus {
@@ -56,14 +64,15 @@ impl Service {
 
     /// Charges the buyer's `auth_code` for `attempt` (just created for a PASSIVEPAY): writes
     /// the job first, asks the wallet, applies a definite answer. A repeat (the job exists)
-    /// never asks the wallet again: it reports where the payment stands.
+    /// never asks the wallet again: it reports where the payment stands. A decided job is
+    /// closed by the caller ([`Self::close_barcode`]), beside its own last write.
     pub async fn charge_barcode(
         &self,
         order: &Order,
         merchant: &Merchant,
         attempt: &Attempt,
         auth_code: &str,
-    ) -> Result<BarcodeStatus, ServiceError> {
+    ) -> Result<Charged, ServiceError> {
         let (channel, rules) = self.barcode_channel(attempt)?;
         let now = self.clock.now();
         let job = BarcodeJob {
@@ -80,7 +89,10 @@ impl Service {
             finished_at: None,
         };
         if !self.store.insert_barcode_job(job.clone()).await? {
-            return self.barcode_status(attempt).await;
+            return Ok(Charged {
+                status: self.barcode_status(attempt).await?,
+                wallet_answered: None,
+            });
         }
         let terms = self.wallet_terms(attempt).await?;
         let answer = channel
@@ -95,6 +107,7 @@ impl Service {
                 channel_ids: terms.ids,
             })
             .await;
+        let wallet_answered = Some(std::time::Instant::now());
         let answer = match answer {
             Ok(BarcodeResult::Paid { money, .. }) if !money_agrees(money, attempt.money) => {
                 tracing::error!(attempt_id = %attempt.id, "barcode payment answered for another amount; asking again");
@@ -115,15 +128,18 @@ impl Service {
             } => {
                 self.barcode_settle(order, attempt, AttemptOutcome::Paid, Some(bizpay_order_id))
                     .await?;
-                self.finish_barcode(job, "paid", None).await?;
-                Ok(BarcodeStatus::Paid { buyer })
+                Ok(Charged {
+                    status: BarcodeStatus::Paid { buyer },
+                    wallet_answered,
+                })
             }
             BarcodeResult::Declined { reason } => {
                 self.barcode_settle(order, attempt, AttemptOutcome::Failed, None)
                     .await?;
-                self.finish_barcode(job, "failed", Some(reason.clone()))
-                    .await?;
-                Ok(BarcodeStatus::Failed { reason })
+                Ok(Charged {
+                    status: BarcodeStatus::Failed { reason },
+                    wallet_answered,
+                })
             }
             BarcodeResult::Undecided { reason } => {
                 tracing::info!(attempt_id = %attempt.id, %reason, "barcode payment undecided; following the wallet's rule");
@@ -134,8 +150,32 @@ impl Service {
                     ..job
                 };
                 self.store.update_barcode_job(&next).await?;
-                Ok(BarcodeStatus::Processing)
+                Ok(Charged {
+                    status: BarcodeStatus::Processing,
+                    wallet_answered: None,
+                })
             }
+        }
+    }
+
+    /// Closes the job of a barcode payment the first answer decided (paid or failed). Left
+    /// undone (a crash), the worker closes it when it comes due: the payment is settled
+    /// already.
+    pub async fn close_barcode(
+        &self,
+        attempt: &ottgate_core::AttemptId,
+        status: &BarcodeStatus,
+    ) -> Result<(), ServiceError> {
+        let (outcome, reason) = match status {
+            BarcodeStatus::Paid { .. } => ("paid", None),
+            BarcodeStatus::Failed { reason } => ("failed", Some(reason.clone())),
+            BarcodeStatus::Processing => return Ok(()),
+        };
+        match self.store.barcode_job(attempt).await? {
+            Some(job) if job.phase != BarcodePhase::Done => {
+                self.finish_barcode(job, outcome, reason).await
+            }
+            _ => Ok(()),
         }
     }
 

@@ -84,7 +84,11 @@ fn least(t: &TestGateway, order_id: &str, biz_type: &str) -> Fields {
 
 #[tokio::test]
 async fn no_answer_callback_or_redirect_carries_a_null() {
-    let t = TestGateway::start().await;
+    let t = crate::harness::TestGateway::with(crate::harness::Options {
+        passive_pay_wait_ms: Some(200),
+        ..crate::harness::Options::default()
+    })
+    .await;
     let mut callbacks = 0;
 
     // Checkout, without the optional email and remarks: before and after paying.
@@ -297,6 +301,21 @@ async fn no_answer_callback_or_redirect_carries_a_null() {
         json!({"oriPaymentId": local_id, "refundAmount": "50"}),
     )
     .await;
+
+    // PASSIVEPAY: paid (called back), declined, undecided — no null in any answer.
+    for (order_id, outcome) in [
+        ("NN-B1", "paid"),
+        ("NN-B2", "declined"),
+        ("NN-B3", "undecided"),
+    ] {
+        let code = crate::instore::code(&t, "WECHATPAY", outcome).await;
+        let data = fields(
+            json!({"order_id": order_id, "amount": "100", "auth_code": code,
+            "call_back_url": t.receiver_url.join("notify").unwrap().to_string()}),
+        );
+        envelope(&t, "PASSIVEPAY", "1.0", data).await;
+    }
+    callbacks += 1;
 
     // MAPPPAY, with no sale_num or remarks.
     let mini = fields(
