@@ -30,6 +30,27 @@ fn serve(dir: &std::path::Path) -> Server {
     )
 }
 
+/// `ottgate serve` in live mode against the `ottgate simulate` whose configuration is in
+/// `sim_dir`, on the SQLite file in `db_dir`, callbacks to loopback allowed, with `env`.
+fn serve_beside(
+    sim_dir: &std::path::Path,
+    db_dir: &std::path::Path,
+    env: &[(&str, &str)],
+) -> Server {
+    let mut command = ottgate();
+    command
+        .args([
+            "serve",
+            "--config",
+            sim_dir.join("gateway.toml").to_str().unwrap(),
+        ])
+        .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+        .args(["--database-url", &db_url(db_dir)])
+        .env("OTTGATE_ALLOW_PRIVATE_CALLBACKS", "true")
+        .envs(env.iter().copied());
+    Server::launch(&mut command, "ottgate serving")
+}
+
 /// Callbacks received, by the payment (`order_id`) they announce.
 #[derive(Clone)]
 struct Receiver {
@@ -224,19 +245,13 @@ async fn refunds_in_flight_when_the_gateway_is_killed_are_never_made_twice() {
     let sim_dir = dir.path().join("simulators");
     let sims = support::simulators(&sim_dir);
     let serve = || {
-        Server::launch(
-            ottgate()
-                .args([
-                    "serve",
-                    "--config",
-                    sim_dir.join("gateway.toml").to_str().unwrap(),
-                ])
-                .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
-                .args(["--database-url", &db_url(dir.path())])
-                .env("OTTGATE_IDEMPOTENCY_LEASE_SECS", "1")
-                .env("OTTGATE_RECONCILE_AFTER_SECS", "1")
-                .env("OTTGATE_ALLOW_PRIVATE_CALLBACKS", "true"),
-            "ottgate serving",
+        serve_beside(
+            &sim_dir,
+            dir.path(),
+            &[
+                ("OTTGATE_IDEMPOTENCY_LEASE_SECS", "1"),
+                ("OTTGATE_RECONCILE_AFTER_SECS", "1"),
+            ],
         )
     };
     let mut gateway = serve();
@@ -454,18 +469,10 @@ async fn barcode_payments_being_followed_when_the_gateway_is_killed_end_after_re
     std::fs::create_dir_all(&sim_dir).unwrap();
     let sims = support::simulators(&sim_dir);
     let serve = || {
-        Server::launch(
-            ottgate()
-                .args([
-                    "serve",
-                    "--config",
-                    sim_dir.join("gateway.toml").to_str().unwrap(),
-                ])
-                .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
-                .args(["--database-url", &db_url(dir.path())])
-                .env("OTTGATE_PASSIVE_PAY_WAIT_MS", "200")
-                .env("OTTGATE_ALLOW_PRIVATE_CALLBACKS", "true"),
-            "ottgate serving",
+        serve_beside(
+            &sim_dir,
+            dir.path(),
+            &[("OTTGATE_PASSIVE_PAY_WAIT_MS", "200")],
         )
     };
     let mut gateway = serve();

@@ -266,11 +266,22 @@ impl RestClient {
         ori_payment_id: &str,
         refund_amount: &str,
     ) -> Result<RefundResult, ClientError> {
+        self.refund_at("api/v1/pay/refund", ori_payment_id, refund_amount)
+            .await
+    }
+
+    /// A refund (`oriPaymentId`, `refundAmount`) posted to `path`.
+    async fn refund_at(
+        &self,
+        path: &str,
+        ori_payment_id: &str,
+        refund_amount: &str,
+    ) -> Result<RefundResult, ClientError> {
         let request = RefundRequest {
             ori_payment_id: ori_payment_id.to_owned(),
             refund_amount: refund_amount.to_owned(),
         };
-        self.call("api/v1/pay/refund", &request).await
+        self.call(path, &request).await
     }
 
     /// `POST /api/v1/payment/local-card/payment3dsV2`: a card payment with the card in the
@@ -290,12 +301,12 @@ impl RestClient {
         ori_payment_id: &str,
         refund_amount: &str,
     ) -> Result<RefundResult, ClientError> {
-        let request = RefundRequest {
-            ori_payment_id: ori_payment_id.to_owned(),
-            refund_amount: refund_amount.to_owned(),
-        };
-        self.call("api/v1/payment/local-card/refund", &request)
-            .await
+        self.refund_at(
+            "api/v1/payment/local-card/refund",
+            ori_payment_id,
+            refund_amount,
+        )
+        .await
     }
 
     /// `POST /api/v1/payment/local-card/reverse`: voids a card payment not captured yet.

@@ -118,10 +118,9 @@ impl Metrics {
             notifications: Family::default(),
             callback_attempts: Family::default(),
             callback_latency: latency_histogram(),
-            barcode_answer: Histogram::new(
-                [0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 1.0]
-                    .into_iter(),
-            ),
+            barcode_answer: Histogram::new([
+                0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 1.0,
+            ]),
             orders: Family::default(),
             deliveries: Family::default(),
             outbox_depth: Gauge::default(),

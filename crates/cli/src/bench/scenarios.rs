@@ -280,7 +280,11 @@ impl<'a> Bench<'a> {
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("ottgate_barcode_answer_seconds_bucket{le=\"") {
                 let (le, n) = rest.split_once("\"} ")?;
-                let le = if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? };
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
                 buckets.push((le, n.trim().parse().ok()?));
             } else if let Some(n) = line.strip_prefix("ottgate_barcode_answer_seconds_count ") {
                 count = n.trim().parse().ok()?;

@@ -138,77 +138,78 @@ pub struct HoldForm {
     csrf_token: String,
 }
 
-/// The held card authorisation of the signed-in merchant's order `order_id`, if it has one.
-async fn held_attempt(
+/// What an admin does to a held card authorisation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// Take the money (a `CC_PREAUTH`, or a local-card payment before its automatic
+    /// capture).
+    Capture,
+    /// Release it: nothing is taken.
+    Void,
+}
+
+/// Captures or voids the held authorisation of the signed-in merchant's order `order_id`,
+/// audited; back to the payment's page with what happened.
+async fn act_on_hold(
     state: &AppState,
     signed: &Signed,
     order_id: &str,
-) -> Result<Option<ottgate_core::Attempt>, Response> {
-    match owned_order(state, signed, order_id).await {
-        Ok(Some((_, attempts))) => Ok(attempts.into_iter().find(|a| a.is_authorised())),
-        Ok(None) => Err(error_page(signed.lang, ErrorKind::NotFound)),
-        Err(e) => Err(internal(signed.lang, &e)),
+    csrf: &str,
+    hold: Hold,
+) -> Response {
+    if let Some(refused) = admit(state, signed, csrf) {
+        return refused;
     }
+    let attempt = match owned_order(state, signed, order_id).await {
+        Ok(Some((_, attempts))) => match attempts.into_iter().find(|a| a.is_authorised()) {
+            Some(a) => a,
+            None => return back_to(order_id, "not_held"),
+        },
+        Ok(None) => return error_page(signed.lang, ErrorKind::NotFound),
+        Err(e) => return internal(signed.lang, &e),
+    };
+    let done = match hold {
+        Hold::Capture => match state.service.capture(&attempt.id).await {
+            Ok(outcome) => matches!(outcome, crate::service::SettleOutcome::Applied { .. }),
+            Err(e) => return internal(signed.lang, &e),
+        },
+        Hold::Void => match state
+            .service
+            .void_card(&signed.merchant.id, &attempt.id)
+            .await
+        {
+            Ok(_) => true,
+            Err(crate::service::VoidError::Service(e)) => return internal(signed.lang, &e),
+            Err(_) => false,
+        },
+    };
+    if !done {
+        return back_to(order_id, "not_held");
+    }
+    let (action, notice) = match hold {
+        Hold::Capture => ("capture", "captured"),
+        Hold::Void => ("void", "voided"),
+    };
+    audit(state, signed, action, attempt.id.as_str(), String::new()).await;
+    back_to(order_id, notice)
 }
 
-/// `POST /dashboard/payments/{order_id}/capture`: takes a held card authorisation (a
-/// `CC_PREAUTH`, or a local-card payment before its automatic capture).
+/// `POST /dashboard/payments/{order_id}/capture`.
 pub async fn capture(
     State(state): State<AppState>,
     signed: Signed,
     Path(order_id): Path<String>,
     Form(form): Form<HoldForm>,
 ) -> Response {
-    if let Some(refused) = admit(&state, &signed, &form.csrf_token) {
-        return refused;
-    }
-    let attempt = match held_attempt(&state, &signed, &order_id).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return back_to(&order_id, "not_held"),
-        Err(page) => return page,
-    };
-    match state.service.capture(&attempt.id).await {
-        Ok(crate::service::SettleOutcome::Applied { .. }) => {
-            audit(
-                &state,
-                &signed,
-                "capture",
-                attempt.id.as_str(),
-                String::new(),
-            )
-            .await;
-            back_to(&order_id, "captured")
-        }
-        Ok(_) => back_to(&order_id, "not_held"),
-        Err(e) => internal(signed.lang, &e),
-    }
+    act_on_hold(&state, &signed, &order_id, &form.csrf_token, Hold::Capture).await
 }
 
-/// `POST /dashboard/payments/{order_id}/void`: releases a held card authorisation.
+/// `POST /dashboard/payments/{order_id}/void`.
 pub async fn void(
     State(state): State<AppState>,
     signed: Signed,
     Path(order_id): Path<String>,
     Form(form): Form<HoldForm>,
 ) -> Response {
-    if let Some(refused) = admit(&state, &signed, &form.csrf_token) {
-        return refused;
-    }
-    let attempt = match held_attempt(&state, &signed, &order_id).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return back_to(&order_id, "not_held"),
-        Err(page) => return page,
-    };
-    match state
-        .service
-        .void_card(&signed.merchant.id, &attempt.id)
-        .await
-    {
-        Ok(_) => {
-            audit(&state, &signed, "void", attempt.id.as_str(), String::new()).await;
-            back_to(&order_id, "voided")
-        }
-        Err(crate::service::VoidError::Service(e)) => internal(signed.lang, &e),
-        Err(_) => back_to(&order_id, "not_held"),
-    }
+    act_on_hold(&state, &signed, &order_id, &form.csrf_token, Hold::Void).await
 }

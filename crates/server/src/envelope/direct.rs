@@ -331,7 +331,7 @@ fn stored_answer(response_data: &str) -> Option<Fields> {
 }
 
 /// The payment a merchant created under `reference`, and its attempt.
-async fn first_payment(
+pub(super) async fn first_payment(
     state: &AppState,
     merchant: &Merchant,
     reference: Option<&MerchantRef>,

@@ -107,3 +107,16 @@ pub fn currency(code: &str, merchant: &Merchant) -> Result<Currency, ProtocolErr
             ))
         })
 }
+
+/// The first of `names` present and non-empty (`Tip` or `tip`, `app_id` or `appId`).
+pub fn either(
+    r: &ottgate_api::FieldReader<'_>,
+    names: [&'static str; 2],
+) -> Result<Option<String>, ProtocolError> {
+    for name in names {
+        if let Some(v) = r.optional_nonempty(name)? {
+            return Ok(Some(v));
+        }
+    }
+    Ok(None)
+}

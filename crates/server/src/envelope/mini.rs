@@ -12,19 +12,11 @@ use serde_json::{Value, json};
 
 use super::direct::{Valid, create, tip};
 use super::error::ProtocolError;
-use super::fields::{callback_url, optional_merchant, optional_operator, required, text_field};
+use super::fields::{
+    callback_url, either, optional_merchant, optional_operator, required, text_field,
+};
 use crate::service::Signing;
 use crate::state::AppState;
-
-/// The first of `names` present and non-empty.
-fn either(r: &FieldReader<'_>, names: [&'static str; 2]) -> Result<Option<String>, ProtocolError> {
-    for name in names {
-        if let Some(v) = r.optional_nonempty(name)? {
-            return Ok(Some(v));
-        }
-    }
-    Ok(None)
-}
 
 pub async fn mini_program_pay(
     state: &AppState,

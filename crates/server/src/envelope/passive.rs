@@ -5,13 +5,15 @@
 //! wallet's own rule, so `STATUS_QUERY` soon gives the final result.
 
 use ottgate_api::FieldReader;
-use ottgate_core::{Merchant, Money, Order, OrderKind, PaymentMethod};
+use ottgate_core::{Money, Order, OrderKind, PaymentMethod};
 use ottgate_envelope::Fields;
 use serde_json::{Value, json};
 
-use super::direct::{amount, merchant_order_id, tip};
+use super::direct::{amount, first_payment, merchant_order_id, tip};
 use super::error::ProtocolError;
-use super::fields::{callback_url, optional_merchant, optional_operator, required, text_field};
+use super::fields::{
+    callback_url, either, optional_merchant, optional_operator, required, text_field,
+};
 use crate::service::instore::BarcodeStatus;
 use crate::service::{CreateOutcome, NewOrder, Signing};
 use crate::state::AppState;
@@ -76,11 +78,7 @@ pub async fn passive_pay(
     let reference = merchant_order_id(r.optional_nonempty("order_id")?)?;
     optional_operator(r.optional("operator_id")?, merchant)?;
     let amount = amount(r.optional("amount")?)?;
-    let tip_value = match r.optional_nonempty("Tip")? {
-        Some(t) => Some(t),
-        None => r.optional_nonempty("tip")?,
-    };
-    let tip = tip(tip_value, amount)?;
+    let tip = tip(either(&r, ["Tip", "tip"])?, amount)?;
     let code = auth_code(r.optional("auth_code")?)?;
     let method = biz_type(r.optional("biz_type")?, &code)?;
     let sale_num = text_field(r.optional("sale_num")?, "sale_num")?;
@@ -155,7 +153,7 @@ pub async fn passive_pay(
             }
             // The first is still being decided (or died before asking): never a second
             // charge — the job, once written, is what asks the wallet.
-            existing(state, merchant, order.reference.as_ref()).await?
+            first_payment(state, merchant, order.reference.as_ref()).await?
         }
         CreateOutcome::Exists { .. } => {
             return Err(ProtocolError::new(
@@ -225,27 +223,6 @@ pub async fn passive_pay(
             .observe(answered.elapsed().as_secs_f64());
     }
     Ok(answer)
-}
-
-/// The payment a first, identical PASSIVEPAY created.
-async fn existing(
-    state: &AppState,
-    merchant: &Merchant,
-    reference: Option<&ottgate_core::MerchantRef>,
-) -> Result<(Order, ottgate_core::Attempt), ProtocolError> {
-    let missing = || ProtocolError::internal(&crate::service::ServiceError::NotFound("order"));
-    let reference = reference.ok_or_else(missing)?;
-    let order = state
-        .service
-        .order_by_reference(&merchant.id, reference)
-        .await?
-        .ok_or_else(missing)?;
-    let attempt = state
-        .service
-        .first_attempt(&order.id)
-        .await?
-        .ok_or_else(missing)?;
-    Ok((order, attempt))
 }
 
 #[cfg(test)]
