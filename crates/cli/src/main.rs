@@ -6,6 +6,7 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod bench;
+mod check;
 mod demo;
 mod merchant_api;
 mod throwaway;
@@ -96,6 +97,9 @@ enum Command {
         #[command(subcommand)]
         command: MerchantCommand,
     },
+    /// Check your shop's integration against a sandbox gateway: forged, repeated and
+    /// declined callbacks, case by case (docs/checker.md).
+    Check(check::CheckArgs),
     /// Sandbox helpers: buyer barcodes for in-store payments.
     Sandbox {
         #[command(subcommand)]
@@ -374,6 +378,7 @@ async fn main() -> Result<()> {
             command,
         } => merchant_api::pay(&credentials, command).await,
         Command::Query { credentials, which } => merchant_api::query(&credentials, which).await,
+        Command::Check(args) => check::run(args).await,
         Command::Sandbox {
             command:
                 SandboxCommand::Barcode {

@@ -35,13 +35,22 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    fn merchant_id(&self) -> Result<&str> {
+    /// The merchant's sign key.
+    pub(crate) fn sign_key(&self) -> Result<SignKey> {
+        let key = self
+            .sign_key
+            .as_deref()
+            .context("--sign-key (or OTTGATE_SIGN_KEY) is required")?;
+        SignKey::new(key).context("sign key")
+    }
+
+    pub(crate) fn merchant_id(&self) -> Result<&str> {
         self.merchant_id
             .as_deref()
             .context("--merchant-id (or OTTGATE_MERCHANT_ID) is required")
     }
 
-    fn envelope(&self) -> Result<Client> {
+    pub(crate) fn envelope(&self) -> Result<Client> {
         let merchant_id = self.merchant_id()?;
         let key = self
             .sign_key

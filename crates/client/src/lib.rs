@@ -35,13 +35,13 @@ pub use ottgate_api::rest::{
     RefundResult, ReverseResult, SecurePayResult, TokenResult,
 };
 pub use ottgate_api::{EnvelopeRequest, EnvelopeResponse, RspCode};
-pub use ottgate_envelope::{Fields, OpenError, SignKey};
+pub use ottgate_envelope::{Fields, OpenError, Sealed, SignKey, seal, seal_in_window};
 pub use rest::RestClient;
 pub use signature::{SignatureError, verify_signature_header};
 pub use time::parse_finish_time;
 
 use ottgate_api::prepay::{from_fields, to_fields};
-use ottgate_envelope::{open, seal};
+use ottgate_envelope::open;
 use std::time::Duration;
 use url::Url;
 

@@ -380,3 +380,13 @@ fn php_escaped_json_opens_with_the_md5_of_its_values() {
     let opened = open(&sealed.data, sealed.md5.as_str(), &k).unwrap();
     assert_eq!(opened.fields["remarks"], "可以 🍵");
 }
+
+#[test]
+fn only_the_middle_window_opens() {
+    let key = SignKey::new("E7E2DA6CE0B9E4F1A1EBE62F2CE28D5D").unwrap();
+    let mut fields = Fields::new();
+    fields.insert("order_id".into(), "A1".into());
+    assert_eq!(seal_in_window(&fields, &key, 8), seal(&fields, &key));
+    let other = seal_in_window(&fields, &key, 0);
+    assert!(open(&other.data, other.md5.as_str(), &key).is_err());
+}

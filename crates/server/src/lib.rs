@@ -6,6 +6,8 @@
 //! [`Gateway`] is the entry point: build it from a [`Config`] (or from parts, in tests),
 //! bind a listener, and [`Gateway::serve`] until the shutdown token fires.
 
+mod calls;
+mod check;
 mod checkout;
 pub mod config;
 mod dashboard;
@@ -103,6 +105,7 @@ pub fn app(state: AppState) -> Router {
                 post(sandbox::complete_payment),
             )
             .route("/sandbox/v1/barcodes", post(sandbox::barcodes))
+            .route("/sandbox/v1/check", post(check::check))
             .route_layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 to_completion,

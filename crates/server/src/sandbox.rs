@@ -781,3 +781,47 @@ pub async fn barcodes(body: Bytes) -> Result<Response, HelperError> {
     let codes: Vec<String> = (0..count).filter_map(|_| outcome.issue(wallet)).collect();
     Ok(Json(json!({"wallet": text("wallet").to_ascii_uppercase(), "outcome": outcome, "code": codes[0], "codes": codes})).into_response())
 }
+
+/// The buyer pays or declines `order` (for `ottgate check`): its pending attempt, or — a
+/// checkout order not started yet — a new one by the sandbox card (GP) when the merchant
+/// takes it, else its first method. Returns the attempt's id.
+pub(crate) async fn act_as_buyer(
+    state: &AppState,
+    order: &Order,
+    outcome: AttemptOutcome,
+) -> Result<AttemptId, String> {
+    let signing = state
+        .service
+        .order_signing(order)
+        .await
+        .map_err(|e| e.to_string())?;
+    let merchant = &signing.merchant;
+    let pending = state
+        .service
+        .attempts_of(&order.id)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|a| a.status == AttemptStatus::Pending);
+    let attempt = match pending {
+        Some(a) => a,
+        None => {
+            let methods = state.service.available_methods(merchant);
+            let method = if methods.contains(&PaymentMethod::Gp) {
+                PaymentMethod::Gp
+            } else {
+                *methods.first().ok_or("the merchant takes no method")?
+            };
+            state
+                .service
+                .start_payment(order, merchant, method, Device::Mobile)
+                .await
+                .map_err(|e| e.to_string())?
+                .0
+        }
+    };
+    complete(state, order, merchant, &attempt, outcome)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(attempt.id)
+}

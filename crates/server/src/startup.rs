@@ -173,6 +173,7 @@ impl Gateway {
             dashboard_failures,
             auth_hashing,
             simulators,
+            calls: Default::default(),
         });
         Ok(Self { state })
     }

@@ -29,11 +29,26 @@ pub struct Inner {
     pub auth_hashing: crate::signin::HashQueue,
     /// The built-in wallet simulators (sandbox mode).
     pub simulators: Simulators,
+    /// The calls merchants' shops made (sandbox mode), for `ottgate check`.
+    pub calls: crate::calls::CallLog,
 }
 
 impl AppState {
     pub fn new(inner: Inner) -> Self {
         Self(Arc::new(inner))
+    }
+
+    /// Notes a call of `merchant`'s shop for `ottgate check` (sandbox mode only: a live
+    /// gateway keeps no such log).
+    pub fn note_call(&self, merchant: &ottgate_core::MerchantId, call: &str, about: Option<&str>) {
+        if self.service.settings.sandbox {
+            self.calls.record(crate::calls::Call {
+                at: self.service.clock.now(),
+                merchant: merchant.clone(),
+                call: call.to_owned(),
+                about: about.map(str::to_owned),
+            });
+        }
     }
 }
 

@@ -148,6 +148,11 @@ async fn dispatch(
             _ => return Err(open_error(e)),
         },
     };
+    // The sandbox keeps what each shop asked (for `ottgate check`).
+    let about = ["ori_order_id", "order_id", "orderId", "prepay_order_id"]
+        .iter()
+        .find_map(|name| opened.fields.get(*name).and_then(|v| v.as_str()));
+    state.note_call(&merchant_id, action.name(), about);
     // Beside `data`, PASSIVEPAY's table names the till and the operator; the ones in
     // `data` win.
     let mut opened = opened;

@@ -527,6 +527,7 @@ pub async fn status_query(
     body: JsonObject,
 ) -> RestResult<PaymentStatusResult> {
     let id = body.required("paymentId", 64)?;
+    state.note_call(&authed.merchant.id, "REST status-query", Some(&id));
     let view = state
         .service
         .payment(&authed.merchant.id, &id)
@@ -555,6 +556,11 @@ pub async fn status_query_by_reference(
 ) -> RestResult<PaymentStatusResult> {
     // As long as a remark may be: a remark can stand for the reference (docs/rest.md).
     let reference = body.required("reference", 128)?;
+    state.note_call(
+        &authed.merchant.id,
+        "REST status-query-by-reference",
+        Some(&reference),
+    );
     let view = state
         .service
         .payment_by_reference(&authed.merchant.id, &reference)
@@ -595,6 +601,7 @@ pub(super) async fn refund_payment(
     body: &JsonObject,
 ) -> RestResult<RefundResult> {
     let ori = body.required("oriPaymentId", 64)?;
+    state.note_call(&authed.merchant.id, "REST refund", Some(&ori));
     let amount = Amount::parse(&body.required("refundAmount", 64)?)
         .map_err(|e| RestError::invalid(e.to_string().replacen("amount", "refundAmount", 1)))?;
     let not_found = || RestError::not_found("Original payment not exist");

@@ -1,0 +1,201 @@
+//! What `ottgate check` asks a sandbox gateway (docs/checker.md): the merchant's recent
+//! payments with where their callbacks go, the calls the merchant's shop made to the
+//! gateway (its queries and refunds, so the checker can see whether a shop asked before it
+//! believed a callback), the callbacks delivered and what the shop answered, and a buyer's
+//! act on a payment (pay, decline). One route, `POST /sandbox/v1/check`, taking the
+//! envelope of `/processV2` sealed with the merchant's sign key — only the merchant (or
+//! whoever holds its key) can ask — and answering sealed with it. Sandbox mode only.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use ottgate_api::{EnvelopeRequest, EnvelopeResponse, RspCode};
+use ottgate_core::{AttemptOutcome, MerchantId, OrderId, Timestamp};
+use ottgate_envelope::{Fields, open, seal};
+use serde_json::{Value, json};
+
+use crate::service::PaymentFilter;
+use crate::state::AppState;
+
+fn refused(code: RspCode, message: &str) -> Response {
+    (
+        axum::http::StatusCode::BAD_REQUEST,
+        Json(EnvelopeResponse::error(code, message)),
+    )
+        .into_response()
+}
+
+/// `POST /sandbox/v1/check`.
+pub async fn check(State(state): State<AppState>, body: Bytes) -> Response {
+    let Ok(request) = EnvelopeRequest::parse(&body) else {
+        return refused(RspCode::ParamError, "the body must be an envelope");
+    };
+    let Ok(merchant_id) = MerchantId::parse(&request.merchant_id) else {
+        return refused(RspCode::ParamInvalid, "merchant_id not found");
+    };
+    let signing = match state.service.signing(&merchant_id).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return refused(RspCode::ParamInvalid, "merchant_id not found"),
+        Err(e) => return refused(RspCode::Fail, &e.to_string()),
+    };
+    let Ok(opened) = open(&request.data, &request.md5, &signing.key) else {
+        return refused(
+            RspCode::ParamError,
+            "the data is not sealed with this merchant's key",
+        );
+    };
+    let answer = match request.action.as_str() {
+        "CHECK_PAYMENTS" => payments(&state, &merchant_id, &opened.fields).await,
+        "CHECK_CALLS" => Ok(calls(&state, &merchant_id, &opened.fields)),
+        "CHECK_CALLBACKS" => callbacks(&state, &merchant_id, &opened.fields).await,
+        "CHECK_SETTLE" => settle(&state, &merchant_id, &opened.fields).await,
+        _ => Err(
+            "action must be CHECK_PAYMENTS, CHECK_CALLS, CHECK_CALLBACKS or CHECK_SETTLE"
+                .to_owned(),
+        ),
+    };
+    match answer {
+        Ok(Value::Object(fields)) => {
+            Json(EnvelopeResponse::sealed(seal(&fields, &signing.key))).into_response()
+        }
+        Ok(_) => refused(RspCode::Fail, "internal error"),
+        Err(message) => refused(RspCode::ParamInvalid, &message),
+    }
+}
+
+fn since(fields: &Fields) -> Timestamp {
+    let millis = fields
+        .get("since")
+        .and_then(|v| {
+            v.as_str()
+                .and_then(|s| s.parse().ok())
+                .or_else(|| v.as_i64())
+        })
+        .unwrap_or(0);
+    Timestamp::from_epoch_millis(millis)
+}
+
+fn text(fields: &Fields, name: &str) -> Result<String, String> {
+    fields
+        .get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{name} is required"))
+}
+
+/// The merchant's payments created since `since`, oldest first, with where their callback
+/// and browser return go.
+async fn payments(
+    state: &AppState,
+    merchant: &MerchantId,
+    fields: &Fields,
+) -> Result<Value, String> {
+    let filter = PaymentFilter {
+        merchant: merchant.clone(),
+        status: None,
+        method: None,
+        from: Some(since(fields)),
+        to: None,
+        search: None,
+        before: None,
+        limit: 200,
+    };
+    let service = &state.service;
+    let mut found = service.payments(&filter).await.map_err(|e| e.to_string())?;
+    found.reverse();
+    let mut out = Vec::with_capacity(found.len());
+    for p in found {
+        let order = service
+            .existing_order(&p.order_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (order, _) = service.as_of_now(order).await.map_err(|e| e.to_string())?;
+        out.push(json!({
+            "order_id": order.id.as_str(),
+            "payment_id": p.payment_id.map(|a| a.to_string()),
+            "reference": order.reference.as_ref().map(ToString::to_string),
+            "kind": order.kind.code(),
+            "status": order.status.code(),
+            "amount": order.money.amount.to_string(),
+            "currency": order.money.currency.code(),
+            "callback_url": order.callback_url,
+            "redirect_url": order.redirect_url,
+            "created": order.created_at.epoch_millis(),
+        }));
+    }
+    Ok(json!({ "payments": out }))
+}
+
+fn calls(state: &AppState, merchant: &MerchantId, fields: &Fields) -> Value {
+    let calls: Vec<Value> = state
+        .calls
+        .of(merchant, since(fields))
+        .into_iter()
+        .map(|c| json!({"at": c.at.epoch_millis(), "call": c.call, "about": c.about}))
+        .collect();
+    json!({ "calls": calls })
+}
+
+/// The callbacks of a merchant's order: each delivery, its body, and every answer.
+async fn callbacks(
+    state: &AppState,
+    merchant: &MerchantId,
+    fields: &Fields,
+) -> Result<Value, String> {
+    let id = OrderId::parse(&text(fields, "order_id")?)
+        .map_err(|_| "order_id is malformed".to_owned())?;
+    let service = &state.service;
+    let order = service
+        .existing_order(&id)
+        .await
+        .map_err(|e| e.to_string())?;
+    if &order.merchant_id != merchant {
+        return Err("order_id not found".into());
+    }
+    let deliveries = service
+        .deliveries_of(&id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let out: Vec<Value> = deliveries
+        .into_iter()
+        .map(|(d, attempts)| {
+            json!({
+                "notify_id": d.notify_id.to_string(),
+                "event": d.event,
+                "state": d.state.code(),
+                "url": d.url,
+                "body": d.body,
+                "answers": attempts.iter().map(|a| json!({
+                    "at": a.started_at.epoch_millis(),
+                    "http_status": a.http_status,
+                    "error": a.error,
+                    "answer": a.response_start,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    Ok(json!({ "callbacks": out }))
+}
+
+/// The buyer acts on a payment: `outcome` `paid` or `failed`.
+async fn settle(state: &AppState, merchant: &MerchantId, fields: &Fields) -> Result<Value, String> {
+    let id = OrderId::parse(&text(fields, "order_id")?)
+        .map_err(|_| "order_id is malformed".to_owned())?;
+    let outcome = match text(fields, "outcome")?.as_str() {
+        "paid" => AttemptOutcome::Paid,
+        "failed" => AttemptOutcome::Failed,
+        _ => return Err("outcome must be paid or failed".into()),
+    };
+    let order = state
+        .service
+        .existing_order(&id)
+        .await
+        .map_err(|e| e.to_string())?;
+    if &order.merchant_id != merchant {
+        return Err("order_id not found".into());
+    }
+    let attempt = crate::sandbox::act_as_buyer(state, &order, outcome).await?;
+    Ok(json!({ "order_id": id.as_str(), "payment_id": attempt.to_string() }))
+}
