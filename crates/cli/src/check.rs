@@ -27,6 +27,10 @@ pub struct CheckArgs {
     /// lets each case check what your shop did, not only what it answered.
     #[arg(long)]
     order_url: Option<String>,
+    /// Text your return page shows for a paid order (e.g. "Payment received"): the browser
+    /// return cases look for it.
+    #[arg(long)]
+    paid_text: Option<String>,
     /// Only these cases (see --list).
     #[arg(long, value_delimiter = ',')]
     cases: Vec<String>,
@@ -49,6 +53,7 @@ pub struct CheckArgs {
 enum Verdict {
     Pass,
     Fail,
+    Warn,
     Skip,
 }
 
@@ -61,7 +66,7 @@ struct Outcome {
 }
 
 /// The cases, in the order they run: what a careful integration does in each.
-const CASES: [(&str, &str); 8] = [
+const CASES: [(&str, &str); 13] = [
     (
         "success",
         "a paid order's callback is acknowledged as OTT Pay expects (SUCCESS), and the order is fulfilled once",
@@ -91,6 +96,26 @@ const CASES: [(&str, &str); 8] = [
         "replayed_order",
         "another order's genuine callback, sent for this order, does not pay this order",
     ),
+    (
+        "signature",
+        "a genuine callback without its OTTGate-Signature, or with one an hour old, is refused (a warning where the shop does not check the header)",
+    ),
+    (
+        "return_unpaid",
+        "a correctly signed browser return saying Trade_Finished for an unpaid order does not make it paid",
+    ),
+    (
+        "return_amount",
+        "a browser return with total_fee changed is not believed",
+    ),
+    (
+        "return_sign",
+        "a browser return with a bad sign is not believed",
+    ),
+    (
+        "return_h5pay",
+        "h5Pay's unsigned status=success return is not believed",
+    ),
 ];
 
 /// A payment of the merchant, as the gateway lists it.
@@ -103,6 +128,7 @@ struct Payment {
     amount: String,
     currency: String,
     callback_url: String,
+    redirect_url: String,
 }
 
 impl Payment {
@@ -116,6 +142,7 @@ impl Payment {
             amount: s("amount")?,
             currency: s("currency")?,
             callback_url: s("callback_url").unwrap_or_default(),
+            redirect_url: s("redirect_url").unwrap_or_default(),
         })
     }
 
@@ -140,6 +167,7 @@ struct Checker {
     http: reqwest::Client,
     start_url: Option<String>,
     order_url: Option<String>,
+    paid_text: Option<String>,
     wait: Duration,
     /// Orders already used by a case (each case gets its own).
     used: HashSet<String>,
@@ -212,7 +240,14 @@ impl Checker {
     /// A new order of the shop: made by fetching `--start-url`, or by the person running
     /// the check.
     async fn fresh_order(&mut self, case: &str) -> Result<Payment> {
-        let since = epoch_millis() - 1_000;
+        // Orders there before are not this one's (another shop of the merchant may be busy).
+        let since = epoch_millis() - 60_000;
+        let before: HashSet<String> = self
+            .payments_since(since)
+            .await?
+            .into_iter()
+            .map(|p| p.order_id)
+            .collect();
         let deadline = match &self.start_url {
             Some(url) => {
                 let r = self
@@ -237,7 +272,7 @@ impl Checker {
                 .payments_since(since)
                 .await?
                 .into_iter()
-                .find(|p| !self.used.contains(&p.order_id))
+                .find(|p| !self.used.contains(&p.order_id) && !before.contains(&p.order_id))
             {
                 self.used.insert(p.order_id.clone());
                 return Ok(p);
@@ -505,6 +540,139 @@ impl Checker {
         Ok((p, body, Some(outcome)))
     }
 
+    /// The gateway sends `p`'s callback again (`CHECK_RESEND`): what the shop answered.
+    async fn resend(
+        &self,
+        p: &Payment,
+        times: u64,
+        at_once: bool,
+        signature: &str,
+    ) -> Result<Vec<(u16, String)>> {
+        let answer = self
+            .ask(
+                "CHECK_RESEND",
+                json!({"order_id": p.order_id, "times": times, "at_once": at_once, "signature": signature}),
+            )
+            .await?;
+        Ok(answer
+            .get("answers")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .map(|x| {
+                        (
+                            u16::try_from(
+                                x.get("http_status").and_then(Value::as_u64).unwrap_or(0),
+                            )
+                            .unwrap_or(0),
+                            x.get("answer")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default()
+                                .to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Opens the shop's return page for the unpaid order `p` as a tampering buyer would, and
+    /// judges whether the shop believed it.
+    async fn tampered_return(&self, case: &'static str, p: &Payment) -> Result<Outcome> {
+        if p.redirect_url.is_empty() {
+            return Ok(Outcome {
+                case,
+                verdict: Verdict::Skip,
+                why: "this kind of order has no browser return".into(),
+                evidence: Vec::new(),
+            });
+        }
+        let reference = p.reference.clone().unwrap_or_else(|| p.order_id.clone());
+        let params = ottgate_client::RedirectParams {
+            total_fee: p.amount.clone(),
+            trade_no: p.payment_id.clone().unwrap_or_else(|| p.order_id.clone()),
+            out_trade_no: reference.clone(),
+            trade_status: "Trade_Finished".into(),
+        };
+        let mut pairs: Vec<(String, String)> = params
+            .query_pairs(&self.key)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        match case {
+            "return_amount" => {
+                let less = p
+                    .amount
+                    .parse::<u64>()
+                    .unwrap_or(100)
+                    .saturating_sub(1)
+                    .max(1);
+                pairs[0].1 = less.to_string();
+            }
+            "return_sign" => pairs[4].1 = "0".repeat(32),
+            "return_h5pay" => {
+                pairs = vec![
+                    ("amount".into(), p.amount.clone()),
+                    ("orderID".into(), reference),
+                    ("tranID".into(), params.trade_no.clone()),
+                    ("status".into(), "success".into()),
+                ];
+            }
+            _ => {}
+        }
+        let mut url = url::Url::parse(&p.redirect_url).context("the order's return URL")?;
+        url.query_pairs_mut().extend_pairs(pairs.iter());
+        let (status, page) = match self.http.get(url.clone()).send().await {
+            Ok(r) => {
+                let s = r.status().as_u16();
+                (s, r.text().await.unwrap_or_default())
+            }
+            Err(e) => (0, format!("no answer: {e}")),
+        };
+        let mut evidence = vec![
+            format!("opened {url}"),
+            format!("page: HTTP {status} {}", short(&page)),
+        ];
+        let says_paid = self.paid_text.as_ref().map(|t| page.contains(t.as_str()));
+        if let Some((state, n)) = self.shop_state(p).await? {
+            evidence.push(format!("order page: {state}, fulfilled {n} time(s)"));
+            if state == "paid" || n > 0 || says_paid == Some(true) {
+                return Ok(Outcome {
+                    case,
+                    verdict: Verdict::Fail,
+                    why: "the shop believed a browser return that no payment backs".into(),
+                    evidence,
+                });
+            }
+            return Ok(Outcome {
+                case,
+                verdict: Verdict::Pass,
+                why: "the order stayed unpaid".into(),
+                evidence,
+            });
+        }
+        Ok(match says_paid {
+            Some(true) => Outcome {
+                case,
+                verdict: Verdict::Fail,
+                why: "the return page says paid for an unpaid order".into(),
+                evidence,
+            },
+            Some(false) => Outcome {
+                case,
+                verdict: Verdict::Pass,
+                why: "the return page does not say paid".into(),
+                evidence,
+            },
+            None => Outcome {
+                case,
+                verdict: Verdict::Skip,
+                why: "needs --order-url or --paid-text".into(),
+                evidence,
+            },
+        })
+    }
+
     async fn run(&mut self, case: &'static str) -> Result<Outcome> {
         match case {
             "success" => {
@@ -517,21 +685,15 @@ impl Checker {
                 }))
             }
             "duplicate" => {
-                let (p, body, _) = self.paid_order().await?;
+                let (p, _, _) = self.paid_order().await?;
                 let mut evidence = Vec::new();
                 let mut all = true;
-                for _ in 0..2 {
-                    let (s, a) = self.post(&p.callback_url, &body).await;
-                    all &= acknowledged(s, &a);
-                    evidence.push(format!("again: HTTP {s} {}", short(&a)));
-                }
-                let (x, y) = tokio::join!(
-                    self.post(&p.callback_url, &body),
-                    self.post(&p.callback_url, &body)
-                );
-                for (s, a) in [x, y] {
-                    all &= acknowledged(s, &a);
-                    evidence.push(format!("at once: HTTP {s} {}", short(&a)));
+                for at_once in [false, true] {
+                    for (s, a) in self.resend(&p, 2, at_once, "genuine").await? {
+                        all &= acknowledged(s, &a);
+                        let how = if at_once { "at once" } else { "again" };
+                        evidence.push(format!("{how}: HTTP {s} {}", short(&a)));
+                    }
                 }
                 if !all {
                     return Ok(Outcome { case, verdict: Verdict::Fail, why: "a repeated genuine callback was not acknowledged: the gateway would keep sending it".into(), evidence });
@@ -559,6 +721,41 @@ impl Checker {
                         evidence,
                     }),
                 }
+            }
+            "signature" => {
+                let (p, _, _) = self.paid_order().await?;
+                let mut evidence = Vec::new();
+                let mut accepted = Vec::new();
+                for how in ["none", "stale"] {
+                    for (s, a) in self.resend(&p, 1, false, how).await? {
+                        evidence.push(format!("signature {how}: HTTP {s} {}", short(&a)));
+                        if acknowledged(s, &a) {
+                            accepted.push(how);
+                        }
+                    }
+                }
+                Ok(if accepted.is_empty() {
+                    Outcome {
+                        case,
+                        verdict: Verdict::Pass,
+                        why: "checks OTTGate-Signature".into(),
+                        evidence,
+                    }
+                } else {
+                    Outcome {
+                        case,
+                        verdict: Verdict::Warn,
+                        why: format!(
+                            "accepted a callback whose OTTGate-Signature was {} (checking it stops a captured callback from being replayed)",
+                            accepted.join(" or ")
+                        ),
+                        evidence,
+                    }
+                })
+            }
+            "return_unpaid" | "return_amount" | "return_sign" | "return_h5pay" => {
+                let p = self.fresh_order(case).await?;
+                self.tampered_return(case, &p).await
             }
             "declined" => {
                 let p = self.fresh_order(case).await?;
@@ -671,6 +868,7 @@ pub async fn run(args: CheckArgs) -> Result<()> {
             .build()?,
         start_url: args.start_url.clone(),
         order_url: args.order_url.clone(),
+        paid_text: args.paid_text.clone(),
         wait: Duration::from_secs(args.wait),
         used: HashSet::new(),
         paid: None,
@@ -740,6 +938,10 @@ fn junit(outcomes: &[Outcome]) -> String {
                 "<failure message=\"{}\">{}</failure>",
                 escape(&o.why),
                 escape(&o.evidence.join("\n"))
+            )),
+            Verdict::Warn => xml.push_str(&format!(
+                "<system-out>WARN: {}</system-out>",
+                escape(&o.why)
             )),
             Verdict::Skip => xml.push_str(&format!("<skipped message=\"{}\"/>", escape(&o.why))),
             Verdict::Pass => {}

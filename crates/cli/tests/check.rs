@@ -44,6 +44,8 @@ struct Shop {
     next: Arc<AtomicU64>,
     /// The merchant's shop and operator numbers.
     ids: (String, String),
+    /// Checks callbacks' `OTTGate-Signature`.
+    webhook_secret: String,
 }
 
 /// The shop's "pay" button: a PREPAY_INIT, then the buyer is sent to the checkout.
@@ -90,6 +92,7 @@ fn refuse() -> Response {
 async fn notify(
     State(shop): State<Shop>,
     Query(q): Query<HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Response {
     match shop.care {
@@ -106,6 +109,29 @@ async fn notify(
             "SUCCESS".into_response()
         }
         Care::Careful => {
+            // The gateway's signature on the raw body, five minutes' tolerance.
+            let header = headers
+                .get("OTTGate-Signature")
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("");
+            let now = i64::try_from(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs(),
+            )
+            .unwrap();
+            if ottgate_client::verify_signature_header(
+                &shop.webhook_secret,
+                header,
+                &body,
+                now,
+                std::time::Duration::from_secs(300),
+            )
+            .is_err()
+            {
+                return refuse();
+            }
             // The md5 and the key window, through the SDK.
             let Ok(data) = shop.client.verify_callback(&body) else {
                 return refuse();
@@ -141,6 +167,43 @@ async fn notify(
     }
 }
 
+/// The buyer's way back. The careful shop checks the sign and asks the gateway before it
+/// says the order is paid (and fulfils only from a verified callback); the naive one takes
+/// `trade_status` (or h5Pay's `status`) at its word and fulfils.
+async fn return_page(
+    State(shop): State<Shop>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let query = query.unwrap_or_default();
+    match shop.care {
+        Care::Nothing => "thank you".into_response(),
+        Care::Naive => {
+            let paid = q.get("trade_status").map(String::as_str) == Some("Trade_Finished")
+                || q.get("status").map(String::as_str) == Some("success");
+            let reference = q.get("out_trade_no").or(q.get("orderID"));
+            if paid
+                && let Some(reference) = reference
+                && let Some(order) = shop.orders.lock().unwrap().get_mut(reference)
+            {
+                order.paid = true;
+                order.fulfilments += 1;
+                return "Payment received".into_response();
+            }
+            "Payment not confirmed".into_response()
+        }
+        Care::Careful => {
+            let Ok(params) = shop.client.verify_redirect(&query) else {
+                return "Payment not confirmed".into_response();
+            };
+            match shop.client.prepay_query(&params.out_trade_no).await {
+                Ok(found) if found.status == "SUCCESS" => "Payment received".into_response(),
+                _ => "Payment not confirmed".into_response(),
+            }
+        }
+    }
+}
+
 async fn order_page(State(shop): State<Shop>, Path(reference): Path<String>) -> Response {
     let orders = shop.orders.lock().unwrap();
     let Some(order) = orders.get(&reference) else {
@@ -163,12 +226,13 @@ async fn shop(care: Care, gateway: &Server, c: &Credentials) -> String {
         orders: Arc::default(),
         next: Arc::new(AtomicU64::new(1)),
         ids: (c.shop_id.clone(), c.operator_id.clone()),
+        webhook_secret: c.webhook_secret.clone(),
     };
     let app = Router::new()
         .route("/start", get(start))
         .route("/notify", post(notify))
         .route("/order/{reference}", get(order_page))
-        .route("/return", get(|| async { "thank you" }))
+        .route("/return", get(return_page))
         .with_state(state);
     tokio::spawn(async move { axum::serve(listener, app).await });
     base
@@ -181,6 +245,16 @@ async fn check(
     base: &str,
     order_url: bool,
 ) -> (HashMap<String, String>, i32) {
+    check_cases(gateway, c, base, order_url, None).await
+}
+
+async fn check_cases(
+    gateway: &Server,
+    c: &Credentials,
+    base: &str,
+    order_url: bool,
+    cases: Option<&str>,
+) -> (HashMap<String, String>, i32) {
     let mut command = ottgate();
     command.args([
         "check",
@@ -192,10 +266,15 @@ async fn check(
         &c.sign_key,
         "--start-url",
         &format!("{base}/start"),
+        "--paid-text",
+        "Payment received",
         "--json",
     ]);
     if order_url {
         command.args(["--order-url", &format!("{base}/order/{{reference}}")]);
+    }
+    if let Some(cases) = cases {
+        command.args(["--cases", cases]);
     }
     let out = tokio::task::spawn_blocking(move || command.output().unwrap())
         .await
@@ -240,7 +319,7 @@ async fn the_careful_shop_passes_every_case_and_the_naive_one_fails_each_of_its_
     for (case, line) in &verdicts {
         assert!(line.starts_with("PASS"), "careful shop, {case}: {line}");
     }
-    assert_eq!(verdicts.len(), 8);
+    assert_eq!(verdicts.len(), 13);
     assert_eq!(status, 0);
 
     let naive = shop(Care::Naive, &gateway, &c).await;
@@ -254,6 +333,11 @@ async fn the_careful_shop_passes_every_case_and_the_naive_one_fails_each_of_its_
         ("forged_amount", "FAIL"),
         ("rsp_code", "FAIL"),
         ("replayed_order", "FAIL"),
+        ("signature", "WARN"),
+        ("return_unpaid", "FAIL"),
+        ("return_amount", "FAIL"),
+        ("return_sign", "FAIL"),
+        ("return_h5pay", "FAIL"),
     ];
     for (case, wanted) in expected {
         assert_eq!(
@@ -328,4 +412,25 @@ async fn a_shop_that_answers_success_to_everything_fails_every_forgery_and_gets_
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The same shop, the same verdicts, ten times over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verdicts_are_the_same_in_ten_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Server::start(dir.path());
+    let c = add_merchant(dir.path(), "Steady Shop");
+    let naive = shop(Care::Naive, &gateway, &c).await;
+    let cases = "success,duplicate,forged_key,return_sign,signature";
+    let verdicts = |v: &HashMap<String, String>| {
+        let mut all: Vec<(String, String)> = v.keys().map(|k| (k.clone(), verdict(v, k))).collect();
+        all.sort();
+        all
+    };
+    let (first, _) = check_cases(&gateway, &c, &naive, true, Some(cases)).await;
+    assert_eq!(verdicts(&first).len(), 5);
+    for _ in 1..10 {
+        let (again, _) = check_cases(&gateway, &c, &naive, true, Some(cases)).await;
+        assert_eq!(verdicts(&again), verdicts(&first));
+    }
 }

@@ -50,8 +50,9 @@ pub async fn check(State(state): State<AppState>, body: Bytes) -> Response {
         "CHECK_CALLS" => Ok(calls(&state, &merchant_id, &opened.fields)),
         "CHECK_CALLBACKS" => callbacks(&state, &merchant_id, &opened.fields).await,
         "CHECK_SETTLE" => settle(&state, &merchant_id, &opened.fields).await,
+        "CHECK_RESEND" => resend(&state, &merchant_id, &opened.fields).await,
         _ => Err(
-            "action must be CHECK_PAYMENTS, CHECK_CALLS, CHECK_CALLBACKS or CHECK_SETTLE"
+            "action must be CHECK_PAYMENTS, CHECK_CALLS, CHECK_CALLBACKS, CHECK_SETTLE or CHECK_RESEND"
                 .to_owned(),
         ),
     };
@@ -198,4 +199,82 @@ async fn settle(state: &AppState, merchant: &MerchantId, fields: &Fields) -> Res
     }
     let attempt = crate::sandbox::act_as_buyer(state, &order, outcome).await?;
     Ok(json!({ "order_id": id.as_str(), "payment_id": attempt.to_string() }))
+}
+
+/// The gateway sends an order's first callback again, now, as its delivery worker would:
+/// `times` times, one after another or all at once (`at_once`), with a fresh
+/// `OTTGate-Signature` (`signature` `genuine`), none (`none`), or one made an hour ago
+/// (`stale`). Answers what the shop answered to each.
+async fn resend(state: &AppState, merchant: &MerchantId, fields: &Fields) -> Result<Value, String> {
+    let id = OrderId::parse(&text(fields, "order_id")?)
+        .map_err(|_| "order_id is malformed".to_owned())?;
+    let order = state
+        .service
+        .existing_order(&id)
+        .await
+        .map_err(|e| e.to_string())?;
+    if &order.merchant_id != merchant {
+        return Err("order_id not found".into());
+    }
+    let deliveries = state
+        .service
+        .deliveries_of(&id)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (delivery, _) = deliveries
+        .into_iter()
+        .next()
+        .ok_or("the order has no callback to send again")?;
+    let times = fields
+        .get("times")
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
+        .clamp(1, 10);
+    let at_once = fields
+        .get("at_once")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let now = state.service.clock.now();
+    let signed_at = match fields
+        .get("signature")
+        .and_then(Value::as_str)
+        .unwrap_or("genuine")
+    {
+        "genuine" => Some(now),
+        "stale" => Some(now.minus(std::time::Duration::from_secs(3_600))),
+        "none" => None,
+        _ => return Err("signature must be genuine, stale or none".into()),
+    };
+    let signature = match signed_at {
+        Some(at) => {
+            let secrets = crate::workers::delivery::webhook_secrets(state, merchant, now)
+                .await
+                .map_err(|e| e.to_string())?;
+            let secrets: Vec<&str> = secrets.iter().map(|s| s.expose_secret()).collect();
+            crate::outbound::signature(&secrets, at.epoch_millis().div_euclid(1000), &delivery.body)
+        }
+        None => String::new(),
+    };
+    let send = || {
+        state
+            .callbacks
+            .post(&delivery.url, &delivery.body, &signature)
+    };
+    let answers = if at_once {
+        futures::future::join_all((0..times).map(|_| send())).await
+    } else {
+        let mut answers = Vec::new();
+        for _ in 0..times {
+            answers.push(send().await);
+        }
+        answers
+    };
+    let answers: Vec<Value> = answers
+        .into_iter()
+        .map(|a| match a {
+            Ok(a) => json!({"http_status": a.status, "answer": a.body_start}),
+            Err(e) => json!({"http_status": 0, "answer": e}),
+        })
+        .collect();
+    Ok(json!({ "answers": answers }))
 }

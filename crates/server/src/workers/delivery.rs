@@ -123,7 +123,7 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
 /// The secrets that sign `merchant`'s callbacks now: the current one, and the one before it
 /// while its grace period lasts. The version comes with the merchant's signing material
 /// (kept for a second, and dropped at once when this gateway rotates the secret).
-async fn webhook_secrets(
+pub(crate) async fn webhook_secrets(
     state: &AppState,
     merchant: &ottgate_core::MerchantId,
     now: ottgate_core::Timestamp,
