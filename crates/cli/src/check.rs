@@ -888,6 +888,15 @@ pub async fn run(args: CheckArgs) -> Result<()> {
         };
         outcomes.push(outcome);
     }
+    // The merchant center shows the last run.
+    let reported = json!({"cases": outcomes.iter().map(|o| json!({
+        "case": o.case,
+        "verdict": serde_json::to_value(o.verdict).unwrap_or_default(),
+        "why": o.why,
+    })).collect::<Vec<_>>()});
+    if let Err(e) = checker.ask("CHECK_REPORT", reported).await {
+        eprintln!("the merchant center could not be told of this run: {e}");
+    }
     if let Some(path) = &args.junit {
         std::fs::write(path, junit(&outcomes)).with_context(|| format!("{}", path.display()))?;
     }

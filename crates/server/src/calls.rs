@@ -3,7 +3,7 @@
 //! gateway before it believed a callback.
 
 use ottgate_core::{MerchantId, Timestamp};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
 /// How many calls the log keeps (all merchants together).
@@ -46,5 +46,35 @@ impl CallLog {
             .filter(|c| &c.merchant == merchant && c.at.epoch_millis() >= since.epoch_millis())
             .cloned()
             .collect()
+    }
+}
+
+/// One case of an `ottgate check` run, as the checker reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedCase {
+    pub case: String,
+    pub verdict: String,
+    pub why: String,
+}
+
+/// Each merchant's last `ottgate check` run, for its merchant center (sandbox mode; kept in
+/// memory, so a restart forgets it).
+#[derive(Debug, Default)]
+pub struct CheckRuns(Mutex<HashMap<MerchantId, (Timestamp, Vec<CheckedCase>)>>);
+
+impl CheckRuns {
+    pub fn keep(&self, merchant: &MerchantId, at: Timestamp, cases: Vec<CheckedCase>) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(merchant.clone(), (at, cases));
+    }
+
+    pub fn last(&self, merchant: &MerchantId) -> Option<(Timestamp, Vec<CheckedCase>)> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(merchant)
+            .cloned()
     }
 }

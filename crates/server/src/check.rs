@@ -51,8 +51,9 @@ pub async fn check(State(state): State<AppState>, body: Bytes) -> Response {
         "CHECK_CALLBACKS" => callbacks(&state, &merchant_id, &opened.fields).await,
         "CHECK_SETTLE" => settle(&state, &merchant_id, &opened.fields).await,
         "CHECK_RESEND" => resend(&state, &merchant_id, &opened.fields).await,
+        "CHECK_REPORT" => Ok(report(&state, &merchant_id, &opened.fields)),
         _ => Err(
-            "action must be CHECK_PAYMENTS, CHECK_CALLS, CHECK_CALLBACKS, CHECK_SETTLE or CHECK_RESEND"
+            "action must be CHECK_PAYMENTS, CHECK_CALLS, CHECK_CALLBACKS, CHECK_SETTLE, CHECK_RESEND or CHECK_REPORT"
                 .to_owned(),
         ),
     };
@@ -277,4 +278,38 @@ async fn resend(state: &AppState, merchant: &MerchantId, fields: &Fields) -> Res
         })
         .collect();
     Ok(json!({ "answers": answers }))
+}
+
+/// The checker's verdicts, kept as the merchant's last run for its merchant center.
+fn report(state: &AppState, merchant: &MerchantId, fields: &Fields) -> Value {
+    let cases: Vec<crate::calls::CheckedCase> = fields
+        .get("cases")
+        .and_then(Value::as_array)
+        .map(|cases| {
+            cases
+                .iter()
+                .take(100)
+                .map(|c| {
+                    let s = |name: &str| {
+                        c.get(name)
+                            .and_then(Value::as_str)
+                            .unwrap_or_default()
+                            .chars()
+                            .take(300)
+                            .collect::<String>()
+                    };
+                    crate::calls::CheckedCase {
+                        case: s("case"),
+                        verdict: s("verdict"),
+                        why: s("why"),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let kept = cases.len();
+    state
+        .check_runs
+        .keep(merchant, state.service.clock.now(), cases);
+    json!({ "kept": kept })
 }

@@ -174,6 +174,7 @@ impl Gateway {
             auth_hashing,
             simulators,
             calls: Default::default(),
+            check_runs: Default::default(),
         });
         Ok(Self { state })
     }

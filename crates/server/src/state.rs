@@ -31,6 +31,8 @@ pub struct Inner {
     pub simulators: Simulators,
     /// The calls merchants' shops made (sandbox mode), for `ottgate check`.
     pub calls: crate::calls::CallLog,
+    /// Each merchant's last `ottgate check` run, for its merchant center.
+    pub check_runs: crate::calls::CheckRuns,
 }
 
 impl AppState {

@@ -106,6 +106,8 @@ struct OverviewPage {
     chrome: Chrome,
     sections: Vec<TotalSection>,
     charts: Vec<ChartView>,
+    /// The merchant's last `ottgate check` run: when, and each case's verdict.
+    check: Option<(String, Vec<crate::calls::CheckedCase>)>,
 }
 
 pub struct TotalSection {
@@ -215,6 +217,10 @@ pub async fn overview(State(state): State<AppState>, signed: Signed) -> Response
             },
         ],
         charts,
+        check: state
+            .check_runs
+            .last(&signed.merchant.id)
+            .map(|(at, cases)| (at.utc_display(), cases)),
     };
     page(&signed, &state, StatusCode::OK, &overview)
 }
