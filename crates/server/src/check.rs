@@ -140,24 +140,33 @@ fn calls(state: &AppState, merchant: &MerchantId, fields: &Fields) -> Value {
     json!({ "calls": calls })
 }
 
+/// The merchant's order named by `order_id` (another merchant's is not found), with its
+/// attempts.
+async fn owned_order(
+    state: &AppState,
+    merchant: &MerchantId,
+    fields: &Fields,
+) -> Result<(ottgate_core::Order, Vec<ottgate_core::Attempt>), String> {
+    let id = OrderId::parse(&text(fields, "order_id")?)
+        .map_err(|_| "order_id is malformed".to_owned())?;
+    state
+        .service
+        .merchant_order(merchant, &id)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "order_id not found".to_owned())
+}
+
 /// The callbacks of a merchant's order: each delivery, its body, and every answer.
 async fn callbacks(
     state: &AppState,
     merchant: &MerchantId,
     fields: &Fields,
 ) -> Result<Value, String> {
-    let id = OrderId::parse(&text(fields, "order_id")?)
-        .map_err(|_| "order_id is malformed".to_owned())?;
+    let (order, _) = owned_order(state, merchant, fields).await?;
     let service = &state.service;
-    let order = service
-        .existing_order(&id)
-        .await
-        .map_err(|e| e.to_string())?;
-    if &order.merchant_id != merchant {
-        return Err("order_id not found".into());
-    }
     let deliveries = service
-        .deliveries_of(&id)
+        .deliveries_of(&order.id)
         .await
         .map_err(|e| e.to_string())?;
     let out: Vec<Value> = deliveries
@@ -183,23 +192,14 @@ async fn callbacks(
 
 /// The buyer acts on a payment: `outcome` `paid` or `failed`.
 async fn settle(state: &AppState, merchant: &MerchantId, fields: &Fields) -> Result<Value, String> {
-    let id = OrderId::parse(&text(fields, "order_id")?)
-        .map_err(|_| "order_id is malformed".to_owned())?;
     let outcome = match text(fields, "outcome")?.as_str() {
         "paid" => AttemptOutcome::Paid,
         "failed" => AttemptOutcome::Failed,
         _ => return Err("outcome must be paid or failed".into()),
     };
-    let order = state
-        .service
-        .existing_order(&id)
-        .await
-        .map_err(|e| e.to_string())?;
-    if &order.merchant_id != merchant {
-        return Err("order_id not found".into());
-    }
+    let (order, _) = owned_order(state, merchant, fields).await?;
     let attempt = crate::sandbox::act_as_buyer(state, &order, outcome).await?;
-    Ok(json!({ "order_id": id.as_str(), "payment_id": attempt.to_string() }))
+    Ok(json!({ "order_id": order.id.as_str(), "payment_id": attempt.to_string() }))
 }
 
 /// The gateway sends an order's first callback again, now, as its delivery worker would:
@@ -207,19 +207,10 @@ async fn settle(state: &AppState, merchant: &MerchantId, fields: &Fields) -> Res
 /// `OTTGate-Signature` (`signature` `genuine`), none (`none`), or one made an hour ago
 /// (`stale`). Answers what the shop answered to each.
 async fn resend(state: &AppState, merchant: &MerchantId, fields: &Fields) -> Result<Value, String> {
-    let id = OrderId::parse(&text(fields, "order_id")?)
-        .map_err(|_| "order_id is malformed".to_owned())?;
-    let order = state
-        .service
-        .existing_order(&id)
-        .await
-        .map_err(|e| e.to_string())?;
-    if &order.merchant_id != merchant {
-        return Err("order_id not found".into());
-    }
+    let (order, _) = owned_order(state, merchant, fields).await?;
     let deliveries = state
         .service
-        .deliveries_of(&id)
+        .deliveries_of(&order.id)
         .await
         .map_err(|e| e.to_string())?;
     let (delivery, _) = deliveries
