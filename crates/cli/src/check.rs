@@ -66,7 +66,7 @@ struct Outcome {
 }
 
 /// The cases, in the order they run: what a careful integration does in each.
-const CASES: [(&str, &str); 13] = [
+const CASES: [(&str, &str); 18] = [
     (
         "success",
         "a paid order's callback is acknowledged as OTT Pay expects (SUCCESS), and the order is fulfilled once",
@@ -76,6 +76,26 @@ const CASES: [(&str, &str); 13] = [
         "the same genuine callback again, in sequence and at once: each acknowledged, fulfilled once",
     ),
     ("declined", "a declined payment is never shown as paid"),
+    (
+        "expired",
+        "an order that expired unpaid is never shown as paid",
+    ),
+    (
+        "late_success",
+        "a genuine success arriving after the order expired (the money was taken) is acknowledged and recorded or refunded, never dropped",
+    ),
+    (
+        "out_of_order",
+        "a genuine paid callback arriving after the payment was refunded is acknowledged and fulfils nothing",
+    ),
+    (
+        "query_processing",
+        "a genuine paid callback while the gateway's query still says PROCESSING: the shop waits (or takes the callback), never gives the order up",
+    ),
+    (
+        "answer_lost",
+        "the shop's answer to a callback is lost (as after a 500 or a time-out): the gateway retries on its schedule; the retry is acknowledged and the order fulfilled once",
+    ),
     (
         "forged_key",
         "a callback sealed with another sign key is refused",
@@ -193,6 +213,22 @@ fn fields(value: Value) -> Fields {
 /// says SUCCESS.
 fn acknowledged(status: u16, body: &str) -> bool {
     (200..300).contains(&status) && body.to_ascii_uppercase().contains("SUCCESS")
+}
+
+/// One answer of the shop to a callback, as the gateway recorded it.
+fn answer_line(a: &Value) -> String {
+    let status = a
+        .get("http_status")
+        .and_then(Value::as_u64)
+        .map_or("no answer".to_owned(), |s| format!("HTTP {s}"));
+    let mut line = format!(
+        "callback answered: {status} {}",
+        short(a.get("answer").and_then(Value::as_str).unwrap_or_default())
+    );
+    if let Some(error) = a.get("error").and_then(Value::as_str) {
+        line.push_str(&format!(" ({error})"));
+    }
+    line
 }
 
 fn short(text: &str) -> String {
@@ -499,14 +535,7 @@ impl Checker {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default();
-        for a in &answers {
-            evidence.push(format!(
-                "callback answered: HTTP {} {}",
-                a.get("http_status")
-                    .map_or("-".to_owned(), ToString::to_string),
-                short(a.get("answer").and_then(Value::as_str).unwrap_or_default())
-            ));
-        }
+        evidence.extend(answers.iter().map(answer_line));
         let delivered = callback.get("state").and_then(Value::as_str) == Some("delivered");
         let mut outcome = if delivered {
             Outcome {
@@ -538,6 +567,71 @@ impl Checker {
         }
         self.paid = Some((p.clone(), body.clone()));
         Ok((p, body, Some(outcome)))
+    }
+
+    /// Sets what the sandbox does to `p` (`CHECK_FAULTS`); `{}` clears it.
+    async fn faults(&self, p: &Payment, faults: Value) -> Result<()> {
+        let mut asked = faults;
+        asked["order_id"] = Value::String(p.order_id.clone());
+        self.ask("CHECK_FAULTS", asked).await.map(|_| ())
+    }
+
+    /// `p`'s first callback once the gateway is done with it (acknowledged, or given up),
+    /// or as it stands after `wait`: its state and every answer, as evidence lines.
+    async fn settled_callback(&self, p: &Payment, wait: Duration) -> Result<(String, Vec<String>)> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let answer = self
+                .ask("CHECK_CALLBACKS", json!({"order_id": p.order_id}))
+                .await?;
+            let first = answer
+                .get("callbacks")
+                .and_then(Value::as_array)
+                .and_then(|c| c.first())
+                .cloned()
+                .unwrap_or_default();
+            let state = first
+                .get("state")
+                .and_then(Value::as_str)
+                .unwrap_or("none")
+                .to_owned();
+            if state != "pending" && state != "none" || Instant::now() > deadline {
+                let answers = first
+                    .get("answers")
+                    .and_then(Value::as_array)
+                    .map(|answers| answers.iter().map(answer_line).collect())
+                    .unwrap_or_default();
+                return Ok((state, answers));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    /// The verdict of a case that needs the shop's order page to say `p` was never paid.
+    async fn never_paid(&self, case: &'static str, p: &Payment, what: &str) -> Result<Outcome> {
+        let Some((state, n)) = self.shop_state(p).await? else {
+            return Ok(Outcome {
+                case,
+                verdict: Verdict::Skip,
+                why: "needs --order-url".into(),
+                evidence: Vec::new(),
+            });
+        };
+        let evidence = vec![format!(
+            "{what} {}; order page: {state}, fulfilled {n} time(s)",
+            p.order_id
+        )];
+        let bad = state == "paid" || n > 0;
+        Ok(Outcome {
+            case,
+            verdict: if bad { Verdict::Fail } else { Verdict::Pass },
+            why: if bad {
+                format!("the {what} is shown as paid")
+            } else {
+                "not shown as paid".into()
+            },
+            evidence,
+        })
     }
 
     /// The gateway sends `p`'s callback again (`CHECK_RESEND`): what the shop answered.
@@ -673,6 +767,344 @@ impl Checker {
         })
     }
 
+    /// The order expires while the buyer is paying; the wallet's success arrives after.
+    async fn late_success(&mut self, case: &'static str) -> Result<Outcome> {
+        let p = self.fresh_order(case).await?;
+        self.settle(&p, "started").await?;
+        self.settle(&p, "expired").await?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut evidence = vec![format!(
+            "order {} expired while the buyer was paying",
+            p.order_id
+        )];
+        if let Some((state, n)) = self.shop_state(&p).await? {
+            evidence.push(format!(
+                "order page after expiry: {state}, fulfilled {n} time(s)"
+            ));
+            if state == "paid" || n > 0 {
+                return Ok(Outcome {
+                    case,
+                    verdict: Verdict::Fail,
+                    why: "the expired order is shown as paid before any payment".into(),
+                    evidence,
+                });
+            }
+        }
+        let since = epoch_millis();
+        self.settle(&p, "paid_late").await?;
+        evidence.push("then the wallet's success arrived".into());
+        let (state, answers) = self.settled_callback(&p, Duration::from_secs(20)).await?;
+        evidence.extend(answers);
+        let refunded = self
+            .asked_about(&p, since)
+            .await?
+            .iter()
+            .any(|call| call.contains("REFUND") || call.contains("refund"));
+        if refunded {
+            evidence.push("then refunded it".into());
+        }
+        if state != "delivered" {
+            return Ok(Outcome {
+                case,
+                verdict: Verdict::Fail,
+                why: "the buyer paid after expiry and the shop did not acknowledge the callback: record the payment or refund it".into(),
+                evidence,
+            });
+        }
+        let Some((state, n)) = self.shop_state(&p).await? else {
+            return Ok(if refunded {
+                Outcome {
+                    case,
+                    verdict: Verdict::Pass,
+                    why: "acknowledged it and refunded the payment".into(),
+                    evidence,
+                }
+            } else {
+                Outcome {
+                    case,
+                    verdict: Verdict::Skip,
+                    why: "acknowledged it; recorded or refunded? needs --order-url".into(),
+                    evidence,
+                }
+            });
+        };
+        evidence.push(format!("order page: {state}, fulfilled {n} time(s)"));
+        Ok(
+            if (state == "paid" && n == 1) || state == "refunded" || refunded {
+                Outcome {
+                    case,
+                    verdict: Verdict::Pass,
+                    why: format!("acknowledged it; the order is {state}"),
+                    evidence,
+                }
+            } else {
+                Outcome {
+                    case,
+                    verdict: Verdict::Fail,
+                    why: format!(
+                        "acknowledged a payment taken after expiry, then left the order {state}, fulfilled {n} time(s): the buyer paid for nothing (record it or refund it)"
+                    ),
+                    evidence,
+                }
+            },
+        )
+    }
+
+    /// A paid order refunded, then its paid callback again; and an order refunded before
+    /// its paid callback ever arrived.
+    async fn out_of_order(&mut self, case: &'static str) -> Result<Outcome> {
+        let mut evidence = Vec::new();
+        let mut wrong = Vec::new();
+        // Paid, fulfilled, refunded, then the paid callback again.
+        let first = self.fresh_order(case).await?;
+        self.settle(&first, "paid").await?;
+        let (state, answers) = self
+            .settled_callback(&first, Duration::from_secs(20))
+            .await?;
+        evidence.push(format!(
+            "order {} paid; its callback {state}",
+            first.order_id
+        ));
+        evidence.extend(answers);
+        let before = self.shop_state(&first).await?;
+        self.settle(&first, "refunded").await?;
+        let again = self.resend(&first, 1, false, "genuine").await?;
+        evidence.push("refunded in full, then its paid callback came again".into());
+        evidence.extend(
+            again
+                .iter()
+                .map(|(s, a)| format!("answer: HTTP {s} {}", short(a))),
+        );
+        let after = self.shop_state(&first).await?;
+        if let (Some((_, was)), Some((state, n))) = (&before, &after) {
+            evidence.push(format!(
+                "order page: {state}, fulfilled {n} time(s) (before: {was})"
+            ));
+            if n > was {
+                wrong.push(format!(
+                    "fulfilled again by a paid callback after the refund ({n} times)"
+                ));
+            }
+        }
+        // Refunded before its paid callback arrived.
+        let second = self.fresh_order(case).await?;
+        self.faults(&second, json!({"hold_callbacks": true}))
+            .await?;
+        self.settle(&second, "paid").await?;
+        self.settle(&second, "refunded").await?;
+        let late = self.resend(&second, 1, false, "genuine").await?;
+        self.faults(&second, json!({})).await?;
+        evidence.push(format!(
+            "order {} paid and refunded before its paid callback arrived",
+            second.order_id
+        ));
+        evidence.extend(
+            late.iter()
+                .map(|(s, a)| format!("answer: HTTP {s} {}", short(a))),
+        );
+        let acknowledged_all = again.iter().chain(&late).all(|(s, a)| acknowledged(*s, a));
+        let Some((state, n)) = self.shop_state(&second).await? else {
+            return Ok(Outcome {
+                case,
+                verdict: Verdict::Skip,
+                why: "needs --order-url (what the shop did with a paid callback after the refund)"
+                    .into(),
+                evidence,
+            });
+        };
+        evidence.push(format!("order page: {state}, fulfilled {n} time(s)"));
+        if state == "paid" || n > 0 {
+            wrong.push(format!(
+                "fulfilled an order whose payment was refunded before its callback arrived ({state}, {n} time(s)): ask the gateway (STATUS_QUERY) when a callback comes"
+            ));
+        }
+        Ok(if let Some(why) = wrong.first() {
+            Outcome {
+                case,
+                verdict: Verdict::Fail,
+                why: why.clone(),
+                evidence,
+            }
+        } else if !acknowledged_all {
+            Outcome {
+                case,
+                verdict: Verdict::Warn,
+                why: "fulfilled nothing, but did not acknowledge a genuine callback: the gateway keeps sending it".into(),
+                evidence,
+            }
+        } else {
+            Outcome {
+                case,
+                verdict: Verdict::Pass,
+                why: "acknowledged them and fulfilled nothing more".into(),
+                evidence,
+            }
+        })
+    }
+
+    /// The gateway's queries say PROCESSING for a few seconds after the paid callback.
+    async fn query_processing(&mut self, case: &'static str) -> Result<Outcome> {
+        const LAG: Duration = Duration::from_secs(4);
+        let p = self.fresh_order(case).await?;
+        let since = epoch_millis();
+        self.faults(&p, json!({"lag_queries_secs": LAG.as_secs()}))
+            .await?;
+        let lagging = Instant::now();
+        self.settle(&p, "paid").await?;
+        let callbacks = self.delivered(&p, Duration::from_secs(20)).await?;
+        let first = callbacks
+            .first()
+            .and_then(|c| c.get("answers"))
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+            .cloned()
+            .unwrap_or_default();
+        let took = first.get("error").is_none_or(Value::is_null)
+            && acknowledged(
+                u16::try_from(
+                    first
+                        .get("http_status")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0),
+                )
+                .unwrap_or(0),
+                first
+                    .get("answer")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default(),
+            );
+        let mut evidence = vec![
+            format!(
+                "order {} paid; queries answer PROCESSING for {} s",
+                p.order_id,
+                LAG.as_secs()
+            ),
+            answer_line(&first),
+        ];
+        let asked = self.asked_about(&p, since).await?;
+        if !asked.is_empty() {
+            evidence.push(format!("asked the gateway: {}", asked.join(", ")));
+        }
+        let during = self.shop_state(&p).await?;
+        if let Some((state, n)) = &during {
+            evidence.push(format!(
+                "order page meanwhile: {state}, fulfilled {n} time(s)"
+            ));
+        }
+        tokio::time::sleep(LAG.saturating_sub(lagging.elapsed())).await;
+        self.faults(&p, json!({})).await?;
+        let retry = self.resend(&p, 1, false, "genuine").await?;
+        evidence.extend(retry.iter().map(|(s, a)| {
+            format!(
+                "then, the query saying paid, the retry: HTTP {s} {}",
+                short(a)
+            )
+        }));
+        let retry_taken = retry.iter().all(|(s, a)| acknowledged(*s, a));
+        let after = self.shop_state(&p).await?;
+        if let (Some((during, _)), Some((state, n))) = (&during, &after) {
+            evidence.push(format!("order page: {state}, fulfilled {n} time(s)"));
+            let gave_up = ["cancelled", "unpaid"].contains(&during.as_str()) && took;
+            return Ok(if gave_up || state != "paid" {
+                Outcome {
+                    case,
+                    verdict: Verdict::Fail,
+                    why: format!(
+                        "gave a paid order up while the gateway still said PROCESSING: it ended {state} (query again later, or answer FAIL so the callback comes again)"
+                    ),
+                    evidence,
+                }
+            } else if *n != 1 {
+                Outcome {
+                    case,
+                    verdict: Verdict::Fail,
+                    why: format!("fulfilled {n} times for one payment"),
+                    evidence,
+                }
+            } else {
+                Outcome {
+                    case,
+                    verdict: Verdict::Pass,
+                    why: "waited for the payment, fulfilled once".into(),
+                    evidence,
+                }
+            });
+        }
+        Ok(if !retry_taken {
+            Outcome {
+                case,
+                verdict: Verdict::Fail,
+                why: "still refused the callback once the gateway said paid".into(),
+                evidence,
+            }
+        } else if !took {
+            Outcome {
+                case,
+                verdict: Verdict::Pass,
+                why: "refused the callback while the gateway said PROCESSING, acknowledged it once it said paid".into(),
+                evidence,
+            }
+        } else {
+            Outcome {
+                case,
+                verdict: Verdict::Skip,
+                why: "acknowledged the callback while the gateway said PROCESSING; recorded the payment? needs --order-url".into(),
+                evidence,
+            }
+        })
+    }
+
+    /// The shop's first answer to a paid callback never reaches the gateway.
+    async fn answer_lost(&mut self, case: &'static str) -> Result<Outcome> {
+        let p = self.fresh_order(case).await?;
+        self.faults(&p, json!({"lose_answers": 1})).await?;
+        self.settle(&p, "paid").await?;
+        // The gateway's first retry comes after its schedule's first gap (15 s by default).
+        let (state, answers) = self.settled_callback(&p, Duration::from_secs(90)).await?;
+        self.faults(&p, json!({})).await?;
+        let mut evidence = vec![format!(
+            "order {} paid; the shop's first answer dropped",
+            p.order_id
+        )];
+        evidence.extend(answers);
+        if state != "delivered" {
+            return Ok(Outcome {
+                case,
+                verdict: Verdict::Fail,
+                why: format!("the gateway's retry was not acknowledged (callback {state})"),
+                evidence,
+            });
+        }
+        Ok(match self.shop_state(&p).await? {
+            Some((state, n)) => {
+                evidence.push(format!("order page: {state}, fulfilled {n} time(s)"));
+                if state == "paid" && n == 1 {
+                    Outcome {
+                        case,
+                        verdict: Verdict::Pass,
+                        why: "acknowledged the retry, fulfilled once".into(),
+                        evidence,
+                    }
+                } else {
+                    Outcome {
+                        case,
+                        verdict: Verdict::Fail,
+                        why: format!(
+                            "after a retry the order is {state}, fulfilled {n} time(s); expected paid, once (a callback whose answer was lost comes again)"
+                        ),
+                        evidence,
+                    }
+                }
+            }
+            None => Outcome {
+                case,
+                verdict: Verdict::Skip,
+                why: "acknowledged the retry; fulfilled once? needs --order-url".into(),
+                evidence,
+            },
+        })
+    }
+
     async fn run(&mut self, case: &'static str) -> Result<Outcome> {
         match case {
             "success" => {
@@ -761,32 +1193,18 @@ impl Checker {
                 let p = self.fresh_order(case).await?;
                 self.settle(&p, "failed").await?;
                 tokio::time::sleep(Duration::from_millis(500)).await;
-                match self.shop_state(&p).await? {
-                    Some((state, n)) => {
-                        let evidence = vec![format!(
-                            "declined order {}; order page: {state}, fulfilled {n} time(s)",
-                            p.order_id
-                        )];
-                        let bad = state == "paid" || n > 0;
-                        Ok(Outcome {
-                            case,
-                            verdict: if bad { Verdict::Fail } else { Verdict::Pass },
-                            why: if bad {
-                                "a declined payment is shown as paid".into()
-                            } else {
-                                "not shown as paid".into()
-                            },
-                            evidence,
-                        })
-                    }
-                    None => Ok(Outcome {
-                        case,
-                        verdict: Verdict::Skip,
-                        why: "needs --order-url".into(),
-                        evidence: Vec::new(),
-                    }),
-                }
+                self.never_paid(case, &p, "declined order").await
             }
+            "expired" => {
+                let p = self.fresh_order(case).await?;
+                self.settle(&p, "expired").await?;
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                self.never_paid(case, &p, "expired order").await
+            }
+            "late_success" => self.late_success(case).await,
+            "out_of_order" => self.out_of_order(case).await,
+            "query_processing" => self.query_processing(case).await,
+            "answer_lost" => self.answer_lost(case).await,
             "forged_key" => {
                 let p = self.fresh_order(case).await?;
                 let stranger =

@@ -21,10 +21,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use support::{Credentials, Server, add_merchant, ottgate};
 
+/// The gateway retries a callback a second after it failed (by default 15 s).
+const FAST_RETRIES: &[(&str, &str)] = &[("OTTGATE_CALLBACK_RETRY_SCHEDULE", "1s,1s,2s,5s,10s")];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Care {
     Careful,
     Naive,
+    /// Checks the md5 and asks the gateway, but gives an order up at the first answer that
+    /// is not "paid" (a query still PROCESSING, an order page that finds it closed), and
+    /// ignores every callback of an order it gave up.
+    Hasty,
     Nothing,
 }
 
@@ -32,7 +39,23 @@ enum Care {
 struct ShopOrder {
     amount: String,
     paid: bool,
+    refunded: bool,
+    cancelled: bool,
     fulfilments: u64,
+}
+
+impl ShopOrder {
+    fn state(&self) -> &'static str {
+        if self.refunded {
+            "refunded"
+        } else if self.paid {
+            "paid"
+        } else if self.cancelled {
+            "cancelled"
+        } else {
+            "unpaid"
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -97,6 +120,34 @@ async fn notify(
 ) -> Response {
     match shop.care {
         Care::Nothing => "SUCCESS".into_response(),
+        Care::Hasty => {
+            let Ok(data) = shop.client.verify_callback(&body) else {
+                return refuse();
+            };
+            let Some(reference) = data.prepay_order_id.clone().or(data.reference.clone()) else {
+                return refuse();
+            };
+            let known = shop.orders.lock().unwrap().get(&reference).cloned();
+            let Some(order) = known else {
+                return refuse();
+            };
+            if order.cancelled {
+                return "SUCCESS".into_response();
+            }
+            let paid = matches!(
+                shop.client.status_query(&data.order_id).await,
+                Ok(status) if status.order_status == "success"
+            );
+            let mut orders = shop.orders.lock().unwrap();
+            let order = orders.get_mut(&reference).unwrap();
+            if paid && !order.paid {
+                order.paid = true;
+                order.fulfilments += 1;
+            } else if !paid {
+                order.cancelled = true;
+            }
+            "SUCCESS".into_response()
+        }
         Care::Naive => {
             let envelope: Value = serde_json::from_slice(&body).unwrap_or_default();
             if envelope["rsp_code"] == "SUCCESS"
@@ -149,18 +200,23 @@ async fn notify(
             {
                 return refuse();
             }
-            // Asked, not believed: the gateway says whether it is paid.
+            // Asked, not believed: the gateway says whether it is paid — or refunded since,
+            // or not known to be paid yet (then the callback must come again).
             let Ok(status) = shop.client.status_query(&data.order_id).await else {
                 return refuse();
             };
-            if status.order_status != "success" {
-                return refuse();
-            }
             let mut orders = shop.orders.lock().unwrap();
             let order = orders.get_mut(&reference).unwrap();
-            if !order.paid {
-                order.paid = true;
-                order.fulfilments += 1;
+            match status.order_status.as_str() {
+                "success" => {
+                    if !order.paid && !order.refunded {
+                        order.paid = true;
+                        order.fulfilments += 1;
+                    }
+                }
+                "partial_refunded" | "fully_refunded" => order.refunded = true,
+                "init" => return (StatusCode::SERVICE_UNAVAILABLE, "FAIL").into_response(),
+                _ => return refuse(),
             }
             "SUCCESS".into_response()
         }
@@ -178,6 +234,7 @@ async fn return_page(
     let query = query.unwrap_or_default();
     match shop.care {
         Care::Nothing => "thank you".into_response(),
+        Care::Hasty => "Payment not confirmed".into_response(),
         Care::Naive => {
             let paid = q.get("trade_status").map(String::as_str) == Some("Trade_Finished")
                 || q.get("status").map(String::as_str) == Some("success");
@@ -205,12 +262,28 @@ async fn return_page(
 }
 
 async fn order_page(State(shop): State<Shop>, Path(reference): Path<String>) -> Response {
-    let orders = shop.orders.lock().unwrap();
-    let Some(order) = orders.get(&reference) else {
+    let known = shop.orders.lock().unwrap().get(&reference).cloned();
+    let Some(order) = known else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    // The hasty shop's page asks the gateway about an open order, and gives it up when the
+    // gateway says it closed.
+    if shop.care == Care::Hasty
+        && order.state() == "unpaid"
+        && let Ok(found) = shop.client.prepay_query(&reference).await
+        && found.status == "ORDERCLOSE"
+    {
+        shop.orders
+            .lock()
+            .unwrap()
+            .get_mut(&reference)
+            .unwrap()
+            .cancelled = true;
+    }
+    let orders = shop.orders.lock().unwrap();
+    let order = &orders[&reference];
     axum::Json(json!({
-        "state": if order.paid { "paid" } else { "unpaid" },
+        "state": order.state(),
         "fulfilments": order.fulfilments,
     }))
     .into_response()
@@ -311,7 +384,7 @@ fn verdict(verdicts: &HashMap<String, String>, case: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_careful_shop_passes_every_case_and_the_naive_one_fails_each_of_its_mistakes() {
     let dir = tempfile::tempdir().unwrap();
-    let gateway = Server::start(dir.path());
+    let gateway = Server::start_with(dir.path(), FAST_RETRIES);
     let c = add_merchant(dir.path(), "Checked Shop");
 
     let careful = shop(Care::Careful, &gateway, &c).await;
@@ -319,7 +392,7 @@ async fn the_careful_shop_passes_every_case_and_the_naive_one_fails_each_of_its_
     for (case, line) in &verdicts {
         assert!(line.starts_with("PASS"), "careful shop, {case}: {line}");
     }
-    assert_eq!(verdicts.len(), 13);
+    assert_eq!(verdicts.len(), 18);
     assert_eq!(status, 0);
 
     let naive = shop(Care::Naive, &gateway, &c).await;
@@ -328,6 +401,12 @@ async fn the_careful_shop_passes_every_case_and_the_naive_one_fails_each_of_its_
         ("success", "PASS"),
         ("duplicate", "FAIL"),
         ("declined", "PASS"),
+        ("expired", "PASS"),
+        ("late_success", "PASS"),
+        ("out_of_order", "FAIL"),
+        // The retry once the query says paid is fulfilled again.
+        ("query_processing", "FAIL"),
+        ("answer_lost", "FAIL"),
         ("forged_key", "FAIL"),
         ("forged_window", "FAIL"),
         ("forged_amount", "FAIL"),
@@ -354,7 +433,7 @@ async fn the_careful_shop_passes_every_case_and_the_naive_one_fails_each_of_its_
 async fn a_shop_that_answers_success_to_everything_fails_every_forgery_and_gets_no_pass_from_silence()
  {
     let dir = tempfile::tempdir().unwrap();
-    let gateway = Server::start(dir.path());
+    let gateway = Server::start_with(dir.path(), FAST_RETRIES);
     let c = add_merchant(dir.path(), "Silent Shop");
     let silent = shop(Care::Nothing, &gateway, &c).await;
     let (verdicts, status) = check(&gateway, &c, &silent, false).await;
@@ -373,7 +452,15 @@ async fn a_shop_that_answers_success_to_everything_fails_every_forgery_and_gets_
         );
     }
     // Without its order page, what needs it is SKIP, never PASS.
-    for case in ["duplicate", "declined"] {
+    for case in [
+        "duplicate",
+        "declined",
+        "expired",
+        "late_success",
+        "out_of_order",
+        "query_processing",
+        "answer_lost",
+    ] {
         assert_eq!(
             verdict(&verdicts, case),
             "SKIP",
@@ -414,21 +501,54 @@ async fn a_shop_that_answers_success_to_everything_fails_every_forgery_and_gets_
     );
 }
 
+/// A shop that asks the gateway but gives an order up too soon: it drops a payment taken
+/// after its order expired, and gives up a paid order while the query still says
+/// PROCESSING. Asking when a callback comes keeps it right about refunds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shop_that_gives_up_too_soon_fails_the_late_and_the_lagging_payment() {
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Server::start_with(dir.path(), FAST_RETRIES);
+    let c = add_merchant(dir.path(), "Hasty Shop");
+    let hasty = shop(Care::Hasty, &gateway, &c).await;
+    let (verdicts, status) = check_cases(
+        &gateway,
+        &c,
+        &hasty,
+        true,
+        Some("late_success,query_processing,out_of_order,expired"),
+    )
+    .await;
+    for (case, wanted) in [
+        ("late_success", "FAIL"),
+        ("query_processing", "FAIL"),
+        ("out_of_order", "PASS"),
+        ("expired", "PASS"),
+    ] {
+        assert_eq!(
+            verdict(&verdicts, case),
+            wanted,
+            "hasty shop, {case}: {}",
+            verdicts[case]
+        );
+    }
+    assert_eq!(status, 1);
+}
+
 /// The same shop, the same verdicts, ten times over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_verdicts_are_the_same_in_ten_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let gateway = Server::start(dir.path());
+    let gateway = Server::start_with(dir.path(), FAST_RETRIES);
     let c = add_merchant(dir.path(), "Steady Shop");
     let naive = shop(Care::Naive, &gateway, &c).await;
-    let cases = "success,duplicate,forged_key,return_sign,signature";
+    let cases = "success,duplicate,forged_key,return_sign,signature,query_processing,answer_lost";
     let verdicts = |v: &HashMap<String, String>| {
         let mut all: Vec<(String, String)> = v.keys().map(|k| (k.clone(), verdict(v, k))).collect();
         all.sort();
         all
     };
     let (first, _) = check_cases(&gateway, &c, &naive, true, Some(cases)).await;
-    assert_eq!(verdicts(&first).len(), 5);
+    assert_eq!(verdicts(&first).len(), 7);
     for _ in 1..10 {
         let (again, _) = check_cases(&gateway, &c, &naive, true, Some(cases)).await;
         assert_eq!(verdicts(&again), verdicts(&first));

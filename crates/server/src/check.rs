@@ -1,8 +1,9 @@
 //! What `ottgate check` asks a sandbox gateway (docs/checker.md): the merchant's recent
 //! payments with where their callbacks go, the calls the merchant's shop made to the
 //! gateway (its queries and refunds, so the checker can see whether a shop asked before it
-//! believed a callback), the callbacks delivered and what the shop answered, and a buyer's
-//! act on a payment (pay, decline). One route, `POST /sandbox/v1/check`, taking the
+//! believed a callback), the callbacks delivered and what the shop answered, what happens to
+//! a payment (paid, declined, expired, paid after expiry, refunded), and faults on one
+//! order (callbacks held back, the shop's answers dropped, queries lagging behind). One route, `POST /sandbox/v1/check`, taking the
 //! envelope of `/processV2` sealed with the merchant's sign key — only the merchant (or
 //! whoever holds its key) can ask — and answering sealed with it. Sandbox mode only.
 
@@ -15,7 +16,9 @@ use ottgate_core::{AttemptOutcome, MerchantId, OrderId, Timestamp};
 use ottgate_envelope::{Fields, open, seal};
 use serde_json::{Value, json};
 
+use crate::calls::Faults;
 use crate::service::PaymentFilter;
+use crate::service::refunds::RefundAsk;
 use crate::state::AppState;
 
 fn refused(code: RspCode, message: &str) -> Response {
@@ -51,9 +54,12 @@ pub async fn check(State(state): State<AppState>, body: Bytes) -> Response {
         "CHECK_CALLBACKS" => callbacks(&state, &merchant_id, &opened.fields).await,
         "CHECK_SETTLE" => settle(&state, &merchant_id, &opened.fields).await,
         "CHECK_RESEND" => resend(&state, &merchant_id, &opened.fields).await,
+        "CHECK_FAULTS" => owned_order(&state, &merchant_id, &opened.fields)
+            .await
+            .map(|(order, _)| faults(&state, &order, &opened.fields)),
         "CHECK_REPORT" => Ok(report(&state, &merchant_id, &opened.fields)),
         _ => Err(
-            "action must be CHECK_PAYMENTS, CHECK_CALLS, CHECK_CALLBACKS, CHECK_SETTLE, CHECK_RESEND or CHECK_REPORT"
+            "action must be CHECK_PAYMENTS, CHECK_CALLS, CHECK_CALLBACKS, CHECK_SETTLE, CHECK_FAULTS, CHECK_RESEND or CHECK_REPORT"
                 .to_owned(),
         ),
     };
@@ -190,16 +196,82 @@ async fn callbacks(
     Ok(json!({ "callbacks": out }))
 }
 
-/// The buyer acts on a payment: `outcome` `paid` or `failed`.
+/// What happens to a payment, as the checker plays it: the buyer pays (`paid`), is declined
+/// (`failed`) or only starts paying (`started`); the order expires unpaid (`expired`); the
+/// wallet's success arrives after the order expired (`paid_late`); or the merchant refunds
+/// the paid order in full (`refunded`).
 async fn settle(state: &AppState, merchant: &MerchantId, fields: &Fields) -> Result<Value, String> {
-    let outcome = match text(fields, "outcome")?.as_str() {
-        "paid" => AttemptOutcome::Paid,
-        "failed" => AttemptOutcome::Failed,
-        _ => return Err("outcome must be paid or failed".into()),
+    let outcome = text(fields, "outcome")?;
+    let (order, attempts) = owned_order(state, merchant, fields).await?;
+    let payment = match outcome.as_str() {
+        "paid" => crate::sandbox::act_as_buyer(state, &order, AttemptOutcome::Paid).await?,
+        "failed" => crate::sandbox::act_as_buyer(state, &order, AttemptOutcome::Failed).await?,
+        "started" => crate::sandbox::start_paying(state, &order).await?.id,
+        "paid_late" => crate::sandbox::pay_after_expiry(state, &order, &attempts).await?,
+        "expired" => {
+            if !state
+                .service
+                .expire_now(&order.id)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                return Err("the order is not open".into());
+            }
+            return Ok(json!({ "order_id": order.id.as_str() }));
+        }
+        "refunded" => {
+            let paid = order
+                .paid_attempt
+                .as_ref()
+                .and_then(|id| attempts.iter().find(|a| &a.id == id))
+                .ok_or("the order is not paid")?;
+            let ask = RefundAsk {
+                merchant: merchant.clone(),
+                payment_id: paid.id.clone(),
+                amount: paid.money.amount,
+                merchant_refund_id: None,
+                request_key: None,
+            };
+            let state2 = state.clone();
+            state
+                .service
+                .to_completion(async move { state2.service.refund(ask).await })
+                .await
+                .map_err(|e| e.to_string())?;
+            paid.id.clone()
+        }
+        _ => {
+            return Err(
+                "outcome must be paid, failed, started, expired, paid_late or refunded".into(),
+            );
+        }
     };
-    let (order, _) = owned_order(state, merchant, fields).await?;
-    let attempt = crate::sandbox::act_as_buyer(state, &order, outcome).await?;
-    Ok(json!({ "order_id": order.id.as_str(), "payment_id": attempt.to_string() }))
+    Ok(json!({ "order_id": order.id.as_str(), "payment_id": payment.to_string() }))
+}
+
+/// Sets what the sandbox does to one order (replacing what was set before; nothing clears
+/// it): its callbacks held back (`hold_callbacks`), the shop's answers to the next
+/// `lose_answers` callback attempts dropped, queries answering "still processing" for
+/// `lag_queries_secs`.
+fn faults(state: &AppState, order: &ottgate_core::Order, fields: &Fields) -> Value {
+    let number = |name: &str| fields.get(name).and_then(Value::as_u64).unwrap_or(0);
+    let lag = number("lag_queries_secs").min(600);
+    let faults = Faults {
+        hold_callbacks: fields
+            .get("hold_callbacks")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        lose_answers: u32::try_from(number("lose_answers").min(10)).unwrap_or(0),
+        queries_lag_until: (lag > 0).then(|| {
+            state
+                .service
+                .clock
+                .now()
+                .plus(std::time::Duration::from_secs(lag))
+        }),
+    };
+    state.check_faults.set(&order.id, faults);
+    json!({ "order_id": order.id.as_str() })
 }
 
 /// The gateway sends an order's first callback again, now, as its delivery worker would:

@@ -796,6 +796,66 @@ pub(crate) async fn act_as_buyer(
         .await
         .map_err(|e| e.to_string())?;
     let merchant = &signing.merchant;
+    let attempt = buyer_attempt(state, order, merchant).await?;
+    complete(state, order, merchant, &attempt, outcome)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(attempt.id)
+}
+
+/// A payment the wallet confirms only after its order expired, as `ottgate check` plays it:
+/// the buyer started paying while the order was open (its latest attempt, or one started
+/// now), the order expires (if it has not), then the wallet's verified success arrives. It
+/// pays the closed order (flagged paid after close) and its callback is sent: the money was
+/// taken, so the merchant must hear of it.
+pub(crate) async fn pay_after_expiry(
+    state: &AppState,
+    order: &Order,
+    attempts: &[Attempt],
+) -> Result<AttemptId, String> {
+    let attempt = match attempts.last() {
+        Some(a) => a.clone(),
+        None => start_paying(state, order).await?,
+    };
+    state
+        .service
+        .expire_now(&order.id)
+        .await
+        .map_err(|e| e.to_string())?;
+    state
+        .service
+        .apply_result_to(
+            order,
+            &attempt,
+            VerifiedResult {
+                attempt_id: attempt.id.clone(),
+                outcome: AttemptOutcome::Paid,
+                bizpay_order_id: Some(SandboxChannel::transaction_id(&attempt.id)),
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(attempt.id)
+}
+
+/// The buyer the sandbox plays picks a method for `order` and is sent to the wallet: the
+/// attempt pending then.
+pub(crate) async fn start_paying(state: &AppState, order: &Order) -> Result<Attempt, String> {
+    let signing = state
+        .service
+        .order_signing(order)
+        .await
+        .map_err(|e| e.to_string())?;
+    buyer_attempt(state, order, &signing.merchant).await
+}
+
+/// The attempt a buyer the sandbox plays pays `order` with: the one pending, or a new one
+/// with the sandbox's own method (else the merchant's first).
+async fn buyer_attempt(
+    state: &AppState,
+    order: &Order,
+    merchant: &Merchant,
+) -> Result<Attempt, String> {
     let pending = state
         .service
         .attempts_of(&order.id)
@@ -803,8 +863,8 @@ pub(crate) async fn act_as_buyer(
         .map_err(|e| e.to_string())?
         .into_iter()
         .find(|a| a.status == AttemptStatus::Pending);
-    let attempt = match pending {
-        Some(a) => a,
+    match pending {
+        Some(a) => Ok(a),
         None => {
             let methods = state.service.available_methods(merchant);
             let method = if methods.contains(&PaymentMethod::Gp) {
@@ -816,12 +876,8 @@ pub(crate) async fn act_as_buyer(
                 .service
                 .start_payment(order, merchant, method, Device::Mobile)
                 .await
-                .map_err(|e| e.to_string())?
-                .0
+                .map(|(attempt, _)| attempt)
+                .map_err(|e| e.to_string())
         }
-    };
-    complete(state, order, merchant, &attempt, outcome)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(attempt.id)
+    }
 }

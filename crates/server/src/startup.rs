@@ -175,6 +175,7 @@ impl Gateway {
             simulators,
             calls: Default::default(),
             check_runs: Default::default(),
+            check_faults: Default::default(),
         });
         Ok(Self { state })
     }

@@ -33,6 +33,8 @@ pub struct Inner {
     pub calls: crate::calls::CallLog,
     /// Each merchant's last `ottgate check` run, for its merchant center.
     pub check_runs: crate::calls::CheckRuns,
+    /// What `ottgate check` asked the sandbox to do to its orders' callbacks and queries.
+    pub check_faults: crate::calls::CheckFaults,
 }
 
 impl AppState {
@@ -51,6 +53,25 @@ impl AppState {
                 about: about.map(str::to_owned),
             });
         }
+    }
+}
+
+impl AppState {
+    /// Whether a query about `order` should answer "still processing" now: `ottgate check`
+    /// asked for it (sandbox mode only), to see whether the shop waits.
+    pub fn query_lags(&self, order: &ottgate_core::OrderId) -> bool {
+        self.service.settings.sandbox && self.check_faults.lags(order, self.service.clock.now())
+    }
+
+    /// A payment as a query answers it: still processing while [`Self::query_lags`].
+    pub fn as_queried(
+        &self,
+        mut view: crate::service::payments::PaymentView,
+    ) -> crate::service::payments::PaymentView {
+        if self.query_lags(&view.order.id) {
+            view.status = ottgate_core::PaymentStatus::Init;
+        }
+        view
     }
 }
 

@@ -84,6 +84,12 @@ pub trait Orders: Send + Sync {
     /// Closes processing orders whose expiry is at or before `now` (at most `limit`).
     /// Returns the ids closed.
     async fn expire_due(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>>;
+
+    /// Ends `order`'s life now, as if its `duration` had run out at `now`: if it is still
+    /// processing it is closed as expired, its expiry set to `now` and its pending attempts
+    /// expired; `true` if it was closed by this call. The sandbox's integration checker
+    /// uses it (an expired order, then a wallet's late success).
+    async fn expire_now(&self, order: &OrderId, now: Timestamp) -> Result<bool>;
 }
 
 /// This table's SQL where both backends agree, written once (`sql!`: `?N` for SQLite,
@@ -123,6 +129,9 @@ pub(crate) mod q {
     pub(crate) const BY_TOKEN: Sql = sql!("SELECT * FROM orders WHERE token = ?1");
     pub(crate) const CLOSE_EXPIRED: Sql = sql!(
         "UPDATE orders SET status = 'expired', finished_at = ?1 WHERE id = ?2 AND status = 'processing'"
+    );
+    pub(crate) const EXPIRE_NOW: Sql = sql!(
+        "UPDATE orders SET status = 'expired', finished_at = ?1, expires_at = ?1 WHERE id = ?2 AND status = 'processing'"
     );
     pub(crate) const CLOSE_PENDING_ATTEMPTS: Sql = sql!(
         "UPDATE attempts SET status = ?1, settled_at = ?2 WHERE order_id = ?3 AND status = ?4"

@@ -543,6 +543,39 @@ async fn a_read_closes_an_expired_order_once<S: Store>(store: S) {
     );
 }
 
+async fn an_order_expired_now_is_closed_once_and_a_late_payment_still_pays_it<S: Store>(store: S) {
+    let o = open_order(&store, "prepay-expire-now").await;
+    let a = started(&store, &o, PaymentMethod::Alipay, at(1)).await;
+    assert!(store.expire_now(&o.id, at(5)).await.unwrap());
+    assert!(!store.expire_now(&o.id, at(6)).await.unwrap());
+    let (closed, attempts) = store.order_with_attempts(&o.id).await.unwrap().unwrap();
+    assert_eq!(
+        (closed.status, closed.finished_at, closed.expires_at),
+        (
+            OrderStatus::Closed(CloseReason::Expired),
+            Some(at(5)),
+            at(5)
+        )
+    );
+    assert_eq!(attempts[0].status, AttemptStatus::Expired);
+    // The wallet's verified success after expiry still pays it, flagged, with its callback.
+    let outcome = store
+        .settle(settle_req(&o, &a, AttemptOutcome::Paid, at(7)))
+        .await
+        .unwrap();
+    let SettleOutcome::Applied {
+        settlement, order, ..
+    } = outcome
+    else {
+        panic!("not applied: {outcome:?}");
+    };
+    assert!(settlement.paid_after_close && settlement.order_paid);
+    assert_eq!(order.status, OrderStatus::Success);
+    assert_eq!(store.next_delivery_due().await.unwrap(), Some(at(7)));
+    // A paid order is not expired by it.
+    assert!(!store.expire_now(&o.id, at(8)).await.unwrap());
+}
+
 async fn deliveries_are_leased_retried_and_finished<S: Store>(store: S) {
     let o = open_order(&store, "prepay-9").await;
     let a = started(&store, &o, PaymentMethod::Alipay, at(1)).await;
@@ -2348,6 +2381,7 @@ store_cases!(
     expiry_closes_orders_and_their_pending_attempts,
     an_unswept_expired_order_is_not_payable,
     a_read_closes_an_expired_order_once,
+    an_order_expired_now_is_closed_once_and_a_late_payment_still_pays_it,
     deliveries_are_leased_retried_and_finished,
     an_expired_lease_is_taken_over,
     a_failing_write_does_not_spoil_its_batch,

@@ -62,8 +62,17 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &std::path::Path) -> Self {
+        Self::start_with(dir, &[])
+    }
+
+    /// [`Self::start`] with these `OTTGATE_*` variables set as well.
+    pub fn start_with(dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        let mut command = ottgate();
+        for (key, value) in env {
+            command.env(key, value);
+        }
         Self::launch(
-            ottgate().args([
+            command.args([
                 "serve",
                 "--listen",
                 "127.0.0.1:0",

@@ -33,6 +33,7 @@ pub async fn status_query(
         .payment(&merchant.id, &order_id)
         .await?
         .ok_or_else(|| ProtocolError::invalid("order_id not found"))?;
+    let view = state.as_queried(view);
     let card = view.order.kind.is_card();
     let response = StatusQueryResponse {
         rsp_code: RspCode::Success.as_str().into(),

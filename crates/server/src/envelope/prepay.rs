@@ -5,7 +5,7 @@ use ottgate_api::prepay::{
     PaymentAttempt, PrepayInitRequest, PrepayInitResponse, PrepayQueryRequest, PrepayQueryResponse,
     to_fields,
 };
-use ottgate_core::{Amount, MerchantRef, Money, Order, OrderKind};
+use ottgate_core::{Amount, MerchantRef, Money, Order, OrderKind, OrderStatus};
 use ottgate_envelope::Fields;
 use std::time::Duration;
 use url::Url;
@@ -196,7 +196,13 @@ pub async fn query(
         tip: "0".into(),
         shop_id: order.shop_id.to_string(),
         operator_id: order.operator_id.to_string(),
-        status: order.status_at(now).prepay_query_status().into(),
+        status: if state.query_lags(&order.id) {
+            OrderStatus::Processing
+        } else {
+            order.status_at(now)
+        }
+        .prepay_query_status()
+        .into(),
         call_back_url: order.callback_url.clone(),
         redirect_url: order.redirect_url.clone(),
         biz_type: "PREPAY".into(),

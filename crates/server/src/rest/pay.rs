@@ -533,7 +533,7 @@ pub async fn status_query(
         .payment(&authed.merchant.id, &id)
         .await?
         .ok_or_else(|| RestError::not_found("payment not found"))?;
-    ok(status_result(&view))
+    ok(status_result(&state.as_queried(view)))
 }
 
 #[utoipa::path(
@@ -566,7 +566,7 @@ pub async fn status_query_by_reference(
         .payment_by_reference(&authed.merchant.id, &reference)
         .await?
         .ok_or_else(|| RestError::not_found("payment not found"))?;
-    ok(status_result(&view))
+    ok(status_result(&state.as_queried(view)))
 }
 
 #[utoipa::path(

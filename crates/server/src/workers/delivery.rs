@@ -155,7 +155,21 @@ async fn deliver_one(state: &AppState, d: Delivery) -> Result<NextStep, ServiceE
         &d.body,
     );
     let started = Instant::now();
-    let result = state.callbacks.post(&d.url, &d.body, &signature).await;
+    // `ottgate check` may hold an order's callbacks back, or drop the shop's answer to one
+    // (sandbox mode only).
+    let checked = state.service.settings.sandbox;
+    let result = if checked && state.check_faults.holds(&d.order_id) {
+        Err("held back by ottgate check".to_owned())
+    } else {
+        let answer = state.callbacks.post(&d.url, &d.body, &signature).await;
+        match answer {
+            Ok(a) if checked && state.check_faults.take_lost_answer(&d.order_id) => Err(format!(
+                "the shop's answer (HTTP {}) was dropped by ottgate check",
+                a.status
+            )),
+            other => other,
+        }
+    };
     let duration = started.elapsed();
     state
         .service

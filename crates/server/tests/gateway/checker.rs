@@ -113,3 +113,150 @@ async fn a_live_gateway_has_no_checker_route() {
     let r = t.post("sandbox/v1/check").body("{}").fetch().await;
     assert_eq!(r.status(), 404);
 }
+
+/// Asks `/sandbox/v1/check`, expecting SUCCESS.
+async fn check(t: &TestGateway, action: &str, data: Value) -> Fields {
+    let asked = t
+        .client
+        .exchange_at("sandbox/v1/check", action, "1.0", fields(data))
+        .await
+        .unwrap();
+    assert_eq!(
+        asked.response.rsp_code, "SUCCESS",
+        "{action}: {}",
+        asked.response.rsp_msg
+    );
+    asked.response_fields.unwrap()
+}
+
+/// The gateway's order id of the merchant's order `reference`.
+async fn order_id(t: &TestGateway, reference: &str) -> String {
+    let listed = check(t, "CHECK_PAYMENTS", json!({"since": "0"})).await;
+    listed["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["reference"] == reference)
+        .unwrap()["order_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn what_the_checker_does_to_an_order_queries_lagging_callbacks_held_a_late_payment() {
+    let t = TestGateway::start().await;
+
+    // Queries say PROCESSING while asked to, whatever the order is; then the truth.
+    t.create("chk-lag").await;
+    let lagging = order_id(&t, "chk-lag").await;
+    check(
+        &t,
+        "CHECK_FAULTS",
+        json!({"order_id": lagging, "lag_queries_secs": 30, "hold_callbacks": true}),
+    )
+    .await;
+    let paid = check(
+        &t,
+        "CHECK_SETTLE",
+        json!({"order_id": lagging, "outcome": "paid"}),
+    )
+    .await;
+    let payment = paid["payment_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        t.client.prepay_query("chk-lag").await.unwrap().status,
+        "PROCESSING"
+    );
+    assert_eq!(
+        t.client.status_query(&payment).await.unwrap().order_status,
+        "init"
+    );
+    // Held back: no callback reaches the shop, the attempt says why.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(t.receiver.received().is_empty());
+    let callbacks = check(&t, "CHECK_CALLBACKS", json!({"order_id": lagging})).await;
+    assert_eq!(
+        callbacks["callbacks"][0]["answers"][0]["error"], "held back by ottgate check",
+        "{callbacks:?}"
+    );
+    // Cleared: the truth, and the callback on its next try.
+    check(&t, "CHECK_FAULTS", json!({"order_id": lagging})).await;
+    assert_eq!(
+        t.client.prepay_query("chk-lag").await.unwrap().status,
+        "SUCCESS"
+    );
+    assert_eq!(
+        t.client.status_query(&payment).await.unwrap().order_status,
+        "success"
+    );
+
+    // Expired while the buyer was paying, then the wallet's success: paid, called back.
+    t.create("chk-late").await;
+    let late = order_id(&t, "chk-late").await;
+    for outcome in ["started", "expired"] {
+        check(
+            &t,
+            "CHECK_SETTLE",
+            json!({"order_id": late, "outcome": outcome}),
+        )
+        .await;
+    }
+    assert_eq!(
+        t.client.prepay_query("chk-late").await.unwrap().status,
+        "ORDERCLOSE"
+    );
+    let paid = check(
+        &t,
+        "CHECK_SETTLE",
+        json!({"order_id": late, "outcome": "paid_late"}),
+    )
+    .await;
+    assert_eq!(
+        t.client.prepay_query("chk-late").await.unwrap().status,
+        "SUCCESS"
+    );
+    // (The held callback of the first order may come too, on its next try.)
+    let late_payment = paid["payment_id"].as_str().unwrap();
+    let data = loop {
+        let found = t
+            .receiver
+            .received()
+            .iter()
+            .map(|body| t.client.verify_callback(body).unwrap())
+            .find(|data| data.order_id == late_payment);
+        if let Some(data) = found {
+            break data;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(data.order_status, "success");
+    assert_eq!(data.prepay_order_id.as_deref(), Some("chk-late"));
+
+    // Refunded in full by the merchant, as the checker plays it.
+    check(
+        &t,
+        "CHECK_SETTLE",
+        json!({"order_id": late, "outcome": "refunded"}),
+    )
+    .await;
+    assert_eq!(
+        t.client
+            .status_query(&data.order_id)
+            .await
+            .unwrap()
+            .order_status,
+        "fully_refunded"
+    );
+    // An order already closed cannot be expired again.
+    let refused = t
+        .client
+        .exchange_at(
+            "sandbox/v1/check",
+            "CHECK_SETTLE",
+            "1.0",
+            fields(json!({"order_id": late, "outcome": "expired"})),
+        )
+        .await
+        .unwrap();
+    assert_ne!(refused.response.rsp_code, "SUCCESS");
+}

@@ -244,6 +244,19 @@ pub(super) async fn close_if_expired(
     Ok(true)
 }
 
+pub(super) async fn expire_now(
+    tx: &Transaction<'_>,
+    order: &OrderId,
+    now: Timestamp,
+) -> Result<bool> {
+    let at = now.epoch_millis();
+    if db::exec(tx, q::EXPIRE_NOW.pg, &[&at, &order.as_str()]).await? == 0 {
+        return Ok(false);
+    }
+    close_expired(tx, order.as_str(), now).await?;
+    Ok(true)
+}
+
 /// Closes due orders; those another gateway is closing right now are skipped, not waited
 /// for, so sweepers on several gateways never close one order twice.
 pub(super) async fn expire_due(
@@ -365,5 +378,9 @@ impl crate::Orders for PgStore {
 
     async fn expire_due(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>> {
         in_tx!(self, |tx| expire_due(&tx, now, limit))
+    }
+
+    async fn expire_now(&self, order: &OrderId, now: Timestamp) -> Result<bool> {
+        in_tx!(self, |tx| expire_now(&tx, order, now))
     }
 }

@@ -217,6 +217,19 @@ pub(super) fn close_if_expired(c: &Connection, order: &OrderId, now: Timestamp) 
     Ok(true)
 }
 
+pub(super) fn expire_now(c: &Connection, order: &OrderId, now: Timestamp) -> Result<bool> {
+    let closed = db::exec(
+        c,
+        q::EXPIRE_NOW.sqlite,
+        params![now.epoch_millis(), order.as_str()],
+    )?;
+    if closed == 0 {
+        return Ok(false);
+    }
+    close_expired(c, order.as_str(), now)?;
+    Ok(true)
+}
+
 pub(super) fn expire_due(c: &Connection, now: Timestamp, limit: u32) -> Result<Vec<OrderId>> {
     let ids: Vec<String> = db::all(
         c,
@@ -343,5 +356,10 @@ impl crate::Orders for SqliteStore {
 
     async fn expire_due(&self, now: Timestamp, limit: u32) -> Result<Vec<OrderId>> {
         self.engine.write(move |c| expire_due(c, now, limit)).await
+    }
+
+    async fn expire_now(&self, order: &OrderId, now: Timestamp) -> Result<bool> {
+        let order = order.clone();
+        self.engine.write(move |c| expire_now(c, &order, now)).await
     }
 }
