@@ -276,8 +276,8 @@ fn faults(state: &AppState, order: &ottgate_core::Order, fields: &Fields) -> Val
 
 /// The gateway sends an order's first callback again, now, as its delivery worker would:
 /// `times` times, one after another or all at once (`at_once`), with a fresh
-/// `OTTGate-Signature` (`signature` `genuine`), none (`none`), or one made an hour ago
-/// (`stale`). Answers what the shop answered to each.
+/// `OTTGate-Signature` (`signature` `genuine`), none (`none`), one made an hour ago
+/// (`stale`), or one made with a secret that does not sign now (`old`). Answers what the shop answered to each.
 async fn resend(state: &AppState, merchant: &MerchantId, fields: &Fields) -> Result<Value, String> {
     let (order, _) = owned_order(state, merchant, fields).await?;
     let deliveries = state
@@ -299,6 +299,13 @@ async fn resend(state: &AppState, merchant: &MerchantId, fields: &Fields) -> Res
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let now = state.service.clock.now();
+    let secrets = crate::workers::delivery::webhook_secrets(state, merchant, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut secrets: Vec<String> = secrets
+        .iter()
+        .map(|s| s.expose_secret().to_owned())
+        .collect();
     let signed_at = match fields
         .get("signature")
         .and_then(Value::as_str)
@@ -306,15 +313,32 @@ async fn resend(state: &AppState, merchant: &MerchantId, fields: &Fields) -> Res
     {
         "genuine" => Some(now),
         "stale" => Some(now.minus(std::time::Duration::from_secs(3_600))),
+        "old" => {
+            // A secret that no longer signs: the one before the current, once its grace
+            // period is over; for a merchant who never rotated it (or still in grace), the
+            // one it would get next — either way not one the shop should take.
+            let webhook = state
+                .service
+                .signing(merchant)
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|s| s.webhook)
+                .unwrap_or_default();
+            let version = if webhook.version > 0 && secrets.len() == 1 {
+                webhook.version - 1
+            } else {
+                webhook.version + 1
+            };
+            let old = state.service.keyring.webhook_secret(merchant, version);
+            secrets = vec![old.expose_secret().to_owned()];
+            Some(now)
+        }
         "none" => None,
-        _ => return Err("signature must be genuine, stale or none".into()),
+        _ => return Err("signature must be genuine, stale, old or none".into()),
     };
     let signature = match signed_at {
         Some(at) => {
-            let secrets = crate::workers::delivery::webhook_secrets(state, merchant, now)
-                .await
-                .map_err(|e| e.to_string())?;
-            let secrets: Vec<&str> = secrets.iter().map(|s| s.expose_secret()).collect();
+            let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
             crate::outbound::signature(&secrets, at.epoch_millis().div_euclid(1000), &delivery.body)
         }
         None => String::new(),
