@@ -36,7 +36,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the gateway (SQLite by default, created and migrated on first start).
-    Serve(ConfigArgs),
+    Serve(ServeArgs),
     /// Start a throwaway gateway, create a merchant and run a whole checkout payment,
     /// printing every message on the wire.
     Demo,
@@ -53,21 +53,19 @@ enum Command {
     /// Look up a payment (envelope STATUS_QUERY / PREPAY_QUERY, or the REST status queries).
     Query {
         #[command(flatten)]
-        credentials: merchant_api::Credentials,
-        #[command(flatten)]
         which: merchant_api::Which,
+        #[command(flatten)]
+        credentials: merchant_api::Credentials,
     },
     /// Today's exchange rate to CNY (EX_RATE_QUERY): `rate` is CNY per unit × 10^8.
     Rate {
-        #[command(flatten)]
-        credentials: merchant_api::Credentials,
         /// ISO 4217 currency code, e.g. CAD.
         fee_type: String,
+        #[command(flatten)]
+        credentials: merchant_api::Credentials,
     },
     /// Refund (part of) a paid payment, through the envelope API or the REST API.
     Refund {
-        #[command(flatten)]
-        credentials: merchant_api::Credentials,
         #[command(flatten)]
         of: merchant_api::RefundOf,
         /// Cents.
@@ -76,14 +74,16 @@ enum Command {
         /// Your own id for this refund (envelope API): repeating it is safe.
         #[arg(long)]
         refund_id: Option<String>,
+        #[command(flatten)]
+        credentials: merchant_api::Credentials,
     },
     /// Void a card payment not captured yet (REST local-card/reverse).
     Reverse {
-        #[command(flatten)]
-        credentials: merchant_api::Credentials,
         /// The card payment's paymentId.
         #[arg(long)]
         payment_id: String,
+        #[command(flatten)]
+        credentials: merchant_api::Credentials,
     },
     /// The callbacks owed to a merchant (REST event log), and sending one again.
     Events {
@@ -97,8 +97,9 @@ enum Command {
         #[command(subcommand)]
         command: MerchantCommand,
     },
-    /// Check your shop's integration against a sandbox gateway: forged, repeated and
-    /// declined callbacks, case by case (docs/checker.md).
+    /// Check your shop's integration against a sandbox gateway: forged, repeated, late and
+    /// out-of-order callbacks, tampered returns, lagging queries, case by case
+    /// (docs/checker.md).
     Check(check::CheckArgs),
     /// Sandbox helpers: buyer barcodes for in-store payments.
     Sandbox {
@@ -160,6 +161,7 @@ enum UserCommand {
         /// What they sign in with (unique across the deployment).
         #[arg(long)]
         email: String,
+        /// What they may do in the merchant center.
         #[arg(long, value_enum, default_value = "viewer")]
         role: Role,
         #[command(flatten)]
@@ -167,8 +169,10 @@ enum UserCommand {
     },
     /// Remove a merchant's user and end their sessions (never the merchant's last admin).
     Remove {
+        /// The merchant the user works for.
         #[arg(long)]
         merchant: String,
+        /// The user's sign-in email.
         #[arg(long)]
         email: String,
         #[command(flatten)]
@@ -176,6 +180,7 @@ enum UserCommand {
     },
     /// Give a user a new one-time password; the old one stops working.
     ResetPassword {
+        /// The user's sign-in email.
         #[arg(long)]
         email: String,
         #[command(flatten)]
@@ -237,8 +242,10 @@ enum MerchantCommand {
         /// The merchant.
         #[arg(long)]
         id: String,
+        /// Switch the link flows on.
         #[arg(long, conflicts_with = "disable")]
         enable: bool,
+        /// Switch the link flows off.
         #[arg(long)]
         disable: bool,
         /// Where h5Pay's results go ("" clears it).
@@ -297,16 +304,29 @@ struct SimulateArgs {
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Print the effective configuration, secrets masked.
-    Print(ConfigArgs),
+    Print(ServeArgs),
 }
 
-/// Flags that override the configuration file and `OTTGATE_*` variables.
+/// Which configuration and database a command uses: flags that override the
+/// configuration file and `OTTGATE_*` variables.
 #[derive(Debug, Clone, Default, Args, Serialize)]
 struct ConfigArgs {
     /// TOML configuration file.
     #[arg(long)]
     #[serde(skip)]
     config: Option<PathBuf>,
+    /// Database [env: OTTGATE_DATABASE_URL; default sqlite://ottgate.db].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_url: Option<String>,
+}
+
+/// What the running gateway also takes (`serve`, and `config` to see its effect).
+#[derive(Debug, Clone, Default, Args, Serialize)]
+struct ServeArgs {
+    #[command(flatten)]
+    #[serde(flatten)]
+    store: ConfigArgs,
     /// Address to listen on [env: OTTGATE_LISTEN; default 127.0.0.1:8080].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -315,10 +335,6 @@ struct ConfigArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     public_url: Option<String>,
-    /// Database [env: OTTGATE_DATABASE_URL; default sqlite://ottgate.db].
-    #[arg(long)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    database_url: Option<String>,
     /// Sandbox mode [env: OTTGATE_SANDBOX; default true].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -327,6 +343,12 @@ struct ConfigArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     log_format: Option<String>,
+}
+
+impl ServeArgs {
+    fn load(&self) -> Result<Config> {
+        Ok(Config::load(self.store.config.as_deref(), self)?)
+    }
 }
 
 impl ConfigArgs {
@@ -766,4 +788,38 @@ async fn add_merchant(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// Every option and argument of every command, with the command's path.
+    fn undescribed(command: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            if id == "help" || id == "version" {
+                continue;
+            }
+            if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                out.push(format!("{path} --{id}"));
+            }
+        }
+        for sub in command.get_subcommands() {
+            undescribed(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_option_of_every_command_says_what_it_is() {
+        let mut missing = Vec::new();
+        undescribed(&Cli::command(), "ottgate", &mut missing);
+        assert!(missing.is_empty(), "no description: {missing:#?}");
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
 }

@@ -10,12 +10,14 @@ use ottgate_client::{
 };
 use serde::Serialize;
 
-/// Where the gateway is and who the merchant is.
+/// Where the gateway is and who the merchant is: shown after each command's own options.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Gateway and merchant")]
 pub struct Credentials {
     /// Gateway base URL.
     #[arg(long, env = "OTTGATE_GATEWAY", default_value = "http://127.0.0.1:8080", global = true)]
     gateway: String,
+    /// The merchant's id (`merchant_id`), as `ottgate merchant add` printed it.
     #[arg(long, env = "OTTGATE_MERCHANT_ID", global = true)]
     merchant_id: Option<String>,
     /// The merchant's sign key (envelope API and callbacks).
@@ -24,6 +26,7 @@ pub struct Credentials {
     /// Default: the merchant id followed by 001.
     #[arg(long, env = "OTTGATE_SHOP_ID", global = true)]
     shop_id: Option<String>,
+    /// The operator (cashier) id the envelope calls name, as `ottgate merchant add` printed it.
     #[arg(long, env = "OTTGATE_OPERATOR_ID", global = true)]
     operator_id: Option<String>,
     /// REST appId; default: the merchant id.
@@ -91,20 +94,25 @@ pub enum Pay {
         /// Cents.
         #[arg(long)]
         amount: String,
+        /// Currency (ISO 4217, e.g. CAD; any case).
         #[arg(long, default_value = "CAD")]
         currency: String,
         /// The merchant's order id (prepay_order_id).
         #[arg(long)]
         reference: String,
+        /// Where the buyer's browser comes back to after paying.
         #[arg(long)]
         redirect_url: String,
+        /// Where the gateway sends the encrypted callback once paid.
         #[arg(long)]
         callback_url: String,
         /// Seconds the buyer has to pay.
         #[arg(long, default_value = "900")]
         duration: String,
+        /// How many items the order is for (sale_num).
         #[arg(long, default_value = "1")]
         sale_num: String,
+        /// A note kept with the payment (remarks).
         #[arg(long)]
         remarks: Option<String>,
     },
@@ -150,8 +158,10 @@ pub enum Pay {
         /// Default: the merchant's default currency.
         #[arg(long)]
         currency: Option<String>,
+        /// Where the gateway sends the encrypted callback once paid.
         #[arg(long)]
         callback_url: String,
+        /// A note kept with the payment (remarks).
         #[arg(long)]
         remarks: Option<String>,
     },
@@ -187,8 +197,10 @@ pub enum Pay {
         /// ALIPAY, WECHATPAY or UNIONPAY; default: the code's wallet.
         #[arg(long)]
         wallet: Option<String>,
+        /// Your own id for the payment (the gateway assigns one if absent).
         #[arg(long)]
         order_id: Option<String>,
+        /// The part of the amount that is a tip, in cents.
         #[arg(long)]
         tip: Option<String>,
         /// Your till.
@@ -208,11 +220,13 @@ pub enum Pay {
         /// approved (VISA), approved-mc, challenge or declined.
         #[arg(long, default_value = "approved")]
         test_card: String,
+        /// Where the gateway sends the encrypted callback once paid.
         #[arg(long)]
         callback_url: String,
         /// Where the browser comes back after a 3-D Secure challenge.
         #[arg(long)]
         front_url: String,
+        /// Your own order id for this payment (reference).
         #[arg(long)]
         reference: Option<String>,
     },
@@ -228,8 +242,10 @@ pub enum Pay {
         /// The buyer's openid under that app id.
         #[arg(long)]
         open_id: String,
+        /// Your own id for the payment (the gateway assigns one if absent).
         #[arg(long)]
         order_id: Option<String>,
+        /// Where the gateway sends the encrypted callback once paid.
         #[arg(long)]
         callback_url: String,
     },
@@ -238,10 +254,13 @@ pub enum Pay {
         /// Cents.
         #[arg(long)]
         amount: String,
+        /// Your own id for the payment (the gateway assigns one if absent).
         #[arg(long)]
         order_id: Option<String>,
+        /// Currency (ISO 4217, e.g. CAD; any case).
         #[arg(long, default_value = "CAD")]
         currency: String,
+        /// Where the gateway sends the encrypted callback once paid.
         #[arg(long)]
         callback_url: String,
         /// Where the buyer's browser comes back to after paying.
@@ -255,12 +274,16 @@ pub struct RestPay {
     /// Cents.
     #[arg(long)]
     amount: String,
+    /// Where the gateway sends the encrypted callback once paid.
     #[arg(long)]
     callback_url: String,
+    /// Where the buyer's browser comes back to after paying.
     #[arg(long)]
     return_url: String,
+    /// A note kept with the payment (remark).
     #[arg(long)]
     remark: Option<String>,
+    /// Your own order id for this payment (reference).
     #[arg(long)]
     reference: Option<String>,
 }
@@ -271,10 +294,13 @@ pub struct RestQrPay {
     /// Cents.
     #[arg(long)]
     amount: String,
+    /// Where the gateway sends the encrypted callback once paid.
     #[arg(long)]
     callback_url: String,
+    /// A note kept with the payment (remark).
     #[arg(long)]
     remark: Option<String>,
+    /// Your own order id for this payment (reference).
     #[arg(long)]
     reference: Option<String>,
 }

@@ -17,8 +17,6 @@ mod cases;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    #[command(flatten)]
-    credentials: Credentials,
     /// A page of your shop that starts a payment (fetched once per case that needs an
     /// order, following redirects): how the checker gets fresh orders. Without it, the
     /// checker asks you to create each order and waits.
@@ -48,6 +46,8 @@ pub struct CheckArgs {
     /// How long to wait for each order to be created (seconds).
     #[arg(long, default_value_t = 300)]
     wait: u64,
+    #[command(flatten)]
+    credentials: Credentials,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
