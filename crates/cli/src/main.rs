@@ -68,8 +68,8 @@ enum Command {
     Refund {
         #[command(flatten)]
         of: merchant_api::RefundOf,
-        /// Cents.
-        #[arg(long)]
+        /// Cents (1234 is 12.34).
+        #[arg(long, value_parser = merchant_api::cents)]
         amount: String,
         /// Your own id for this refund (envelope API): repeating it is safe.
         #[arg(long)]
@@ -231,8 +231,12 @@ enum MerchantCommand {
         #[arg(long, value_delimiter = ',', default_value = "CAD")]
         currencies: Vec<String>,
         /// Print JSON instead of text.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "env")]
         json: bool,
+        /// Print `export OTTGATE_…=…` lines for the merchant commands (`eval` them in a
+        /// shell, or keep them in a file only you can read).
+        #[arg(long)]
+        env: bool,
         #[command(flatten)]
         config: ConfigArgs,
     },
@@ -307,7 +311,7 @@ enum ConfigCommand {
     Print(ServeArgs),
 }
 
-/// Which configuration and database a command uses: flags that override the
+/// Which configuration and database a store command uses: flags that override the
 /// configuration file and `OTTGATE_*` variables.
 #[derive(Debug, Clone, Default, Args, Serialize)]
 struct ConfigArgs {
@@ -319,14 +323,53 @@ struct ConfigArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     database_url: Option<String>,
+    /// Make the SQLite database if there is none yet (without it, a missing database is
+    /// refused: the command was probably run from another directory than the gateway).
+    #[arg(long)]
+    #[serde(skip)]
+    create: bool,
 }
 
-/// What the running gateway also takes (`serve`, and `config` to see its effect).
+impl ConfigArgs {
+    fn load(&self) -> Result<Config> {
+        Ok(Config::load(self.config.as_deref(), self)?)
+    }
+
+    /// The store `config` names, said on stderr (which database a command changed is never
+    /// a guess); a SQLite file that does not exist is refused unless `--create`.
+    async fn open_store(
+        &self,
+        config: &Config,
+    ) -> Result<std::sync::Arc<dyn ottgate_server::Store>> {
+        let url = ottgate_server::config::masked_database_url(&config.storage.database_url);
+        if let Some(path) = config.sqlite_path()
+            && !path.exists()
+        {
+            anyhow::ensure!(
+                self.create,
+                "there is no database at {} (the gateway's is where `ottgate serve` runs, or \
+                 give --database-url); add --create to make a new one",
+                std::path::absolute(&path).unwrap_or(path).display()
+            );
+            eprintln!("database: {url} (created)");
+        } else {
+            eprintln!("database: {url}");
+        }
+        Ok(ottgate_server::open_store(config).await?)
+    }
+}
+
+/// What the running gateway takes (`serve`, and `config` to see its effect).
 #[derive(Debug, Clone, Default, Args, Serialize)]
 struct ServeArgs {
-    #[command(flatten)]
-    #[serde(flatten)]
-    store: ConfigArgs,
+    /// TOML configuration file.
+    #[arg(long)]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+    /// Database [env: OTTGATE_DATABASE_URL; default sqlite://ottgate.db, created if missing].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    database_url: Option<String>,
     /// Address to listen on [env: OTTGATE_LISTEN; default 127.0.0.1:8080].
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -346,12 +389,6 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
-    fn load(&self) -> Result<Config> {
-        Ok(Config::load(self.store.config.as_deref(), self)?)
-    }
-}
-
-impl ConfigArgs {
     fn load(&self) -> Result<Config> {
         Ok(Config::load(self.config.as_deref(), self)?)
     }
@@ -386,9 +423,127 @@ fn init_logging(
     guard
 }
 
-#[tokio::main]
-async fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, whatever RUST_BACKTRACE says: what went wrong and why.
+            eprintln!("error: {}", explain(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// What the person at the terminal should read: the error on one line, an unreachable
+/// gateway said as such, and the gateway's own field names followed by the flag that sets
+/// them.
+fn explain(e: &anyhow::Error) -> String {
+    for cause in e.chain() {
+        if let Some(ottgate_client::ClientError::Transport(r)) =
+            cause.downcast_ref::<ottgate_client::ClientError>()
+            && (r.is_connect() || r.is_timeout())
+        {
+            let at = r.url().map_or_else(String::new, |u| {
+                let mut origin = u.clone();
+                origin.set_path("/");
+                origin.set_query(None);
+                origin.to_string()
+            });
+            let what = if r.is_timeout() {
+                "did not answer in time"
+            } else {
+                "refused the connection"
+            };
+            return format!(
+                "the gateway at {at} {what}: is `ottgate serve` running there? (--gateway or \
+                 OTTGATE_GATEWAY says where it is)"
+            );
+        }
+    }
+    with_flags(&one_line(e))
+}
+
+/// The gateway's field names in `text`, each followed by the flag that sets it.
+fn with_flags(text: &str) -> String {
+    const FLAGS: [(&str, &str); 11] = [
+        ("refund_amt", "--amount"),
+        ("ori_order_id", "--order-id"),
+        ("amount", "--amount"),
+        ("order_id", "--order-id"),
+        ("call_back_url", "--callback-url"),
+        ("callbackURL", "--callback-url"),
+        ("callBackURL", "--callback-url"),
+        ("redirect_url", "--redirect-url"),
+        ("returnURL", "--return-url"),
+        ("currency_type", "--currency"),
+        ("paymentId", "--payment-id"),
+    ];
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        out.push_str(word);
+        if let Some((_, flag)) = FLAGS.iter().find(|(wire, _)| wire == word) {
+            out.push_str(&format!(" ({flag})"));
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// An error and its causes on one line, each cause once: a cause whose text the line
+/// already holds (a message that quotes its source) is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// `ottgate … | head`: once the reader is gone, printing fails with a broken pipe, which
+/// `println!` turns into a panic. Like any Unix tool, stop quietly instead.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
+async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args.load()?).await,
         Command::Demo => {
@@ -438,12 +593,14 @@ async fn main() -> Result<()> {
                     id,
                     currencies,
                     json,
+                    env,
                     config,
                 },
         } => {
-            let config = config.load()?;
+            let args = config;
+            let config = args.load()?;
             let _logs = init_logging(config.server.log_format, "warn");
-            add_merchant(&config, name, id, &currencies, json).await
+            add_merchant(&args, &config, name, id, &currencies, env, json).await
         }
         Command::Merchant {
             command:
@@ -456,13 +613,14 @@ async fn main() -> Result<()> {
                     config,
                 },
         } => {
-            let config = config.load()?;
+            let args = config;
+            let config = args.load()?;
             let _logs = init_logging(config.server.log_format, "warn");
             let change = ottgate_server::LinkChange {
                 enabled: (enable || disable).then_some(enable),
                 callback_url,
             };
-            let store = ottgate_server::open_store(&config).await?;
+            let store = args.open_store(&config).await?;
             let allow_private = config
                 .callbacks
                 .allow_private_callbacks
@@ -503,7 +661,8 @@ async fn main() -> Result<()> {
                     config,
                 },
         } => {
-            let config = config.load()?;
+            let args = config;
+            let config = args.load()?;
             let _logs = init_logging(config.server.log_format, "warn");
             let methods = |codes: Vec<String>| {
                 codes
@@ -517,7 +676,7 @@ async fn main() -> Result<()> {
                 wechat_sub_mch_id,
                 mcc,
             };
-            let store = ottgate_server::open_store(&config).await?;
+            let store = args.open_store(&config).await?;
             let m = ottgate_server::merchants::change_channels(&*store, &id, change).await?;
             let codes: Vec<&str> = m.methods.iter().map(|m| m.code()).collect();
             let ids = &m.channel_ids;
@@ -557,13 +716,14 @@ async fn main() -> Result<()> {
 }
 
 async fn user(command: UserCommand) -> Result<()> {
-    let (config, json) = match &command {
+    let (args, json) = match &command {
         UserCommand::Add { common, .. }
         | UserCommand::Remove { common, .. }
-        | UserCommand::ResetPassword { common, .. } => (common.config.load()?, common.json),
+        | UserCommand::ResetPassword { common, .. } => (common.config.clone(), common.json),
     };
+    let config = args.load()?;
     let _logs = init_logging(config.server.log_format, "warn");
-    let store = ottgate_server::open_store(&config).await?;
+    let store = args.open_store(&config).await?;
     let created = match command {
         UserCommand::Remove {
             merchant, email, ..
@@ -729,17 +889,19 @@ async fn stop_on_signal(shutdown: CancellationToken) {
 }
 
 async fn add_merchant(
+    args: &ConfigArgs,
     config: &Config,
     name: String,
     id: Option<String>,
     currencies: &[String],
+    env: bool,
     json: bool,
 ) -> Result<()> {
     let currencies = currencies
         .iter()
         .map(|c| c.trim().parse::<Currency>())
         .collect::<Result<Vec<_>, _>>()?;
-    let store = ottgate_server::open_store(config).await?;
+    let store = args.open_store(config).await?;
     let keyring = ottgate_server::open_keyring(config)?;
     let created = ottgate_server::merchants::create_merchant(
         &*store,
@@ -767,6 +929,24 @@ async fn add_merchant(
     };
     if json {
         println!("{}", serde_json::to_string(&c)?);
+    } else if env {
+        // What the merchant commands read (`ottgate pay`, `query`, `refund`, `check`, …).
+        let gateway = config
+            .server
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", config.server.listen));
+        for (name, value) in [
+            ("OTTGATE_GATEWAY", gateway.as_str()),
+            ("OTTGATE_MERCHANT_ID", c.merchant_id.as_str()),
+            ("OTTGATE_SHOP_ID", c.shop_id.as_str()),
+            ("OTTGATE_OPERATOR_ID", c.operator_id.as_str()),
+            ("OTTGATE_SIGN_KEY", c.sign_key.as_str()),
+            ("OTTGATE_APP_ID", c.app_id.as_str()),
+            ("OTTGATE_APP_KEY", c.app_key.as_str()),
+        ] {
+            println!("export {name}={}", shell_quote(value));
+        }
     } else {
         println!("merchant_id  {}", c.merchant_id);
         println!("name         {}", c.name);
@@ -788,6 +968,19 @@ async fn add_merchant(
         );
     }
     Ok(())
+}
+
+/// `value` as one word for a POSIX shell.
+fn shell_quote(value: &str) -> String {
+    if !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:@".contains(&b))
+    {
+        value.to_owned()
+    } else {
+        format!("'{}'", value.replace('\'', "'\\''"))
+    }
 }
 
 #[cfg(test)]

@@ -53,6 +53,19 @@ impl Credentials {
             .context("--merchant-id (or OTTGATE_MERCHANT_ID) is required")
     }
 
+    /// `--gateway`, which must be an absolute http(s) URL.
+    fn gateway(&self) -> Result<&str> {
+        let gateway = self.gateway.as_str();
+        match url::Url::parse(gateway) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(gateway),
+            Ok(_) | Err(url::ParseError::RelativeUrlWithoutBase) => bail!(
+                "--gateway {gateway} is not an http(s) URL: add http:// (e.g. http://{})",
+                gateway.split("://").last().unwrap_or(gateway)
+            ),
+            Err(e) => bail!("--gateway {gateway} is not a URL: {e}"),
+        }
+    }
+
     pub(crate) fn envelope(&self) -> Result<Client> {
         let merchant_id = self.merchant_id()?;
         let key = self
@@ -60,7 +73,7 @@ impl Credentials {
             .as_deref()
             .context("--sign-key (or OTTGATE_SIGN_KEY) is required")?;
         Ok(Client::new(
-            &self.gateway,
+            self.gateway()?,
             merchant_id,
             SignKey::new(key).context("sign key")?,
         )?)
@@ -83,7 +96,25 @@ impl Credentials {
             .app_key
             .as_deref()
             .context("--app-key (or OTTGATE_APP_KEY) is required")?;
-        Ok(RestClient::new(&self.gateway, app_id, key)?)
+        Ok(RestClient::new(self.gateway()?, app_id, key)?)
+    }
+}
+
+/// An amount as the flags take it: a whole number of cents.
+pub(crate) fn cents(text: &str) -> Result<String, String> {
+    if !text.is_empty() && text.len() <= 12 && text.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text.to_owned())
+    } else {
+        Err("a whole number of cents, e.g. 1234 for 12.34".into())
+    }
+}
+
+/// A currency as the flags take it: three letters, any case (`cad` is CAD).
+fn currency(text: &str) -> Result<String, String> {
+    if text.len() == 3 && text.bytes().all(|b| b.is_ascii_alphabetic()) {
+        Ok(text.to_ascii_uppercase())
+    } else {
+        Err("a three-letter currency code, e.g. CAD".into())
     }
 }
 
@@ -92,10 +123,10 @@ pub enum Pay {
     /// PREPAY_INIT: a hosted checkout order; prints its payinfo link.
     Checkout {
         /// Cents.
-        #[arg(long)]
+        #[arg(long, value_parser = cents)]
         amount: String,
         /// Currency (ISO 4217, e.g. CAD; any case).
-        #[arg(long, default_value = "CAD")]
+        #[arg(long, default_value = "CAD", value_parser = currency)]
         currency: String,
         /// The merchant's order id (prepay_order_id).
         #[arg(long)]
@@ -147,7 +178,7 @@ pub enum Pay {
         #[arg(long)]
         wallet: String,
         /// Cents, any tip included.
-        #[arg(long)]
+        #[arg(long, value_parser = cents)]
         amount: String,
         /// The part of the amount that is a tip, in cents.
         #[arg(long)]
@@ -156,7 +187,7 @@ pub enum Pay {
         #[arg(long)]
         order_id: Option<String>,
         /// Default: the merchant's default currency.
-        #[arg(long)]
+        #[arg(long, value_parser = currency)]
         currency: Option<String>,
         /// Where the gateway sends the encrypted callback once paid.
         #[arg(long)]
@@ -173,7 +204,7 @@ pub enum Pay {
         #[arg(long)]
         preauth: bool,
         /// Cents.
-        #[arg(long)]
+        #[arg(long, value_parser = cents)]
         amount: String,
         /// Your id for the payment: 1 to 20 letters and digits.
         #[arg(long)]
@@ -192,7 +223,7 @@ pub enum Pay {
         #[arg(long)]
         auth_code: String,
         /// Cents, any tip included.
-        #[arg(long)]
+        #[arg(long, value_parser = cents)]
         amount: String,
         /// ALIPAY, WECHATPAY or UNIONPAY; default: the code's wallet.
         #[arg(long)]
@@ -234,7 +265,7 @@ pub enum Pay {
     /// payInfo (what the mini-program hands wx.requestPayment).
     MiniProgram {
         /// Cents.
-        #[arg(long)]
+        #[arg(long, value_parser = cents)]
         amount: String,
         /// The mini-program's app id.
         #[arg(long)]
@@ -252,13 +283,13 @@ pub enum Pay {
     /// H5PAY: WeChat Pay in a phone browser; prints payinfo (the page to send the phone to).
     H5 {
         /// Cents.
-        #[arg(long)]
+        #[arg(long, value_parser = cents)]
         amount: String,
         /// Your own id for the payment (the gateway assigns one if absent).
         #[arg(long)]
         order_id: Option<String>,
         /// Currency (ISO 4217, e.g. CAD; any case).
-        #[arg(long, default_value = "CAD")]
+        #[arg(long, default_value = "CAD", value_parser = currency)]
         currency: String,
         /// Where the gateway sends the encrypted callback once paid.
         #[arg(long)]
@@ -272,7 +303,7 @@ pub enum Pay {
 #[derive(Debug, Args)]
 pub struct RestPay {
     /// Cents.
-    #[arg(long)]
+    #[arg(long, value_parser = cents)]
     amount: String,
     /// Where the gateway sends the encrypted callback once paid.
     #[arg(long)]
@@ -292,7 +323,7 @@ pub struct RestPay {
 #[derive(Debug, Args)]
 pub struct RestQrPay {
     /// Cents.
-    #[arg(long)]
+    #[arg(long, value_parser = cents)]
     amount: String,
     /// Where the gateway sends the encrypted callback once paid.
     #[arg(long)]

@@ -504,6 +504,12 @@ impl Config {
                     file.display()
                 )));
             }
+            if file.is_dir() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} is a directory: give the TOML file itself",
+                    file.display()
+                )));
+            }
             figment = figment.merge(Toml::file(file));
         }
         figment = figment

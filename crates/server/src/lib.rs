@@ -45,6 +45,7 @@ pub use ops::REQUEST_ID;
 /// Domain types a program embedding the gateway needs to configure it.
 pub use ottgate_core::{Clock, Currency, ManualClock, PaymentMethod, Secret, SystemClock};
 pub use ottgate_store::PgOptions;
+pub use ottgate_store::Store;
 pub use ottgate_store::UserRole;
 pub use ottgate_store::copy::TableCopy;
 pub use service::merchants::{

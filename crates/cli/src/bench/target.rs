@@ -99,6 +99,7 @@ impl Target {
             "--currencies",
             "CAD",
             "--json",
+            "--create",
         ])
         .output()?;
         if !out.status.success() {

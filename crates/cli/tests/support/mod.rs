@@ -24,6 +24,8 @@ pub fn add_merchant(dir: &std::path::Path, name: &str) -> Credentials {
             "--currencies",
             "CAD,USD",
             "--json",
+            // A test's deployment may be made by its first merchant.
+            "--create",
         ])
         .env("OTTGATE_DATABASE_URL", db_url(dir)));
     serde_json::from_slice(&out.stdout).unwrap()

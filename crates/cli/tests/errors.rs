@@ -1,0 +1,163 @@
+//! What a person at the terminal reads when they get something wrong: one line naming the
+//! flag and what to do — never a stack trace (also with `RUST_BACKTRACE=1`), never a
+//! repeated cause — and a store command that says which database it used and refuses to
+//! make a second one by accident.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code")]
+
+mod support;
+
+use std::process::{Output, Stdio};
+use support::{Server, add_merchant, db_url, ottgate};
+
+const KEY: &str = "0123456789ABCDEF0123456789ABCDEF";
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A user error: exit status 1 and one line on stderr, `error: …` saying `wanted`.
+fn one_clear_line(out: &Output, wanted: &str) {
+    let text = stderr(out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(text.lines().count(), 1, "one line: {text}");
+    assert!(text.starts_with("error: "), "{text}");
+    assert!(text.contains(wanted), "{wanted:?} in {text}");
+    for noise in ["panicked", "backtrace", "Caused by", "Stack"] {
+        assert!(!text.contains(noise), "{noise} in {text}");
+    }
+}
+
+#[test]
+fn merchant_command_mistakes_are_one_line_naming_the_flag_and_the_fix() {
+    let query = |gateway: &str| {
+        ottgate()
+            .args(["query", "--order-id", "X", "--merchant-id", "ON00000001"])
+            .args(["--sign-key", KEY, "--gateway", gateway])
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .unwrap()
+    };
+    one_clear_line(&query("127.0.0.1:8080"), "add http://");
+    // Port 9 (discard) is closed on a test machine.
+    one_clear_line(
+        &query("http://127.0.0.1:9"),
+        "is `ottgate serve` running there?",
+    );
+
+    // An amount that is not cents is refused before anything is sent, by its flag.
+    let out = ottgate()
+        .args(["refund", "--order-id", "X", "--amount", "12.50"])
+        .args(["--merchant-id", "ON00000001", "--sign-key", KEY])
+        .args(["--gateway", "http://127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--amount"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("whole number of cents"));
+
+    // The gateway's field names come with the flag that sets them.
+    let dir = tempfile::tempdir().unwrap();
+    let gateway = Server::start(dir.path());
+    let c = add_merchant(dir.path(), "Flag Shop");
+    let out = ottgate()
+        .args(["refund", "--order-id", "NOSUCHPAYMENT1", "--amount", "100"])
+        .args(["--merchant-id", &c.merchant_id, "--sign-key", &c.sign_key])
+        .args(["--gateway", &gateway.base])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    one_clear_line(&out, "order_id (--order-id)");
+    // `--currency cad` is CAD.
+    let out = ottgate()
+        .args(["pay", "checkout", "--amount", "100", "--currency", "cad"])
+        .args(["--reference", "cli-lower-cad"])
+        .args(["--redirect-url", "https://shop.test/r"])
+        .args(["--callback-url", "https://shop.test/c"])
+        .args(["--merchant-id", &c.merchant_id, "--sign-key", &c.sign_key])
+        .args(["--operator-id", &c.operator_id, "--gateway", &gateway.base])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_store_command_says_which_database_and_refuses_to_make_a_second_one() {
+    let dir = tempfile::tempdir().unwrap();
+    // Run from an empty directory: no database here, and none is made.
+    let out = ottgate()
+        .current_dir(dir.path())
+        .args(["merchant", "add", "--name", "Lost Shop"])
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .unwrap();
+    one_clear_line(&out, "add --create to make a new one");
+    assert!(stderr(&out).contains(&dir.path().join("ottgate.db").display().to_string()));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    // With --create it is made, and said.
+    let out = ottgate()
+        .current_dir(dir.path())
+        .args([
+            "merchant",
+            "add",
+            "--name",
+            "Found Shop",
+            "--create",
+            "--env",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("database: sqlite://ottgate.db (created)"));
+    // --env: lines a shell takes, for every merchant command.
+    let env = String::from_utf8(out.stdout).unwrap();
+    for name in [
+        "OTTGATE_GATEWAY",
+        "OTTGATE_MERCHANT_ID",
+        "OTTGATE_SIGN_KEY",
+        "OTTGATE_OPERATOR_ID",
+        "OTTGATE_APP_KEY",
+    ] {
+        assert!(env.contains(&format!("export {name}=")), "{env}");
+    }
+    // Again, it is used and said.
+    let out = ottgate()
+        .args([
+            "user",
+            "add",
+            "--merchant",
+            "NOSUCH0001",
+            "--email",
+            "a@shop.test",
+        ])
+        .env("OTTGATE_DATABASE_URL", db_url(dir.path()))
+        .output()
+        .unwrap();
+    assert!(stderr(&out).contains(&format!("database: {}", db_url(dir.path()))));
+    assert!(stderr(&out).contains("error: no merchant NOSUCH0001"));
+
+    // A directory given as --config is refused by name.
+    one_clear_line(
+        &ottgate()
+            .args(["config", "print", "--config"])
+            .arg(dir.path())
+            .output()
+            .unwrap(),
+        "is a directory",
+    );
+}
+
+#[test]
+fn output_cut_short_by_the_reader_ends_quietly() {
+    // `ottgate config print | head -0`: the reader is gone before the first line.
+    let mut child = ottgate()
+        .args(["config", "print"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
