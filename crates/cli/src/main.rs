@@ -307,8 +307,13 @@ struct SimulateArgs {
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Print the effective configuration, secrets masked.
+    /// Print the effective configuration, secrets masked: every setting, the defaults that
+    /// follow from others written out. Fails as `check` does.
     Print(ServeArgs),
+    /// Make every check `serve` makes of the configuration (each section, each wallet's
+    /// keys and certificates, the master key) without starting anything; exit 1 on the
+    /// first problem, naming its key and section.
+    Check(ServeArgs),
 }
 
 /// Which configuration and database a store command uses: flags that override the
@@ -709,7 +714,22 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Config {
             command: ConfigCommand::Print(args),
         } => {
-            print!("{}", args.load()?.to_masked_toml());
+            let config = args.load()?;
+            ottgate_server::check_config(&config)?;
+            print!("{}", config.effective()?.to_masked_toml());
+            Ok(())
+        }
+        Command::Config {
+            command: ConfigCommand::Check(args),
+        } => {
+            let config = args.load()?;
+            for note in ottgate_server::check_config(&config)? {
+                println!("{note}");
+            }
+            println!(
+                "configuration OK (database {} not contacted)",
+                ottgate_server::config::masked_database_url(&config.storage.database_url)
+            );
             Ok(())
         }
     }

@@ -161,3 +161,71 @@ fn output_cut_short_by_the_reader_ends_quietly() {
     assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn config_check_makes_every_check_serve_makes_and_print_shows_every_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = db_url(dir.path());
+    let out = ottgate()
+        .args(["config", "check"])
+        .env("OTTGATE_DATABASE_URL", &db)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(said.contains("configuration OK"), "{said}");
+    assert!(said.contains("(made on first start)"), "{said}");
+    // Nothing was made.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    // The first problem, by section and key.
+    one_clear_line(
+        &ottgate()
+            .args(["config", "check"])
+            .env("OTTGATE_CALLBACK_RETRY_SCHEDULE", "soon")
+            .output()
+            .unwrap(),
+        "(callbacks): callback_retry_schedule",
+    );
+    // A wallet section's problem, found without starting: live mode, a bad sign type.
+    let wechat = [
+        ("OTTGATE_SANDBOX", "false"),
+        ("OTTGATE_WECHATPAY__APPID", "wx2421b1c4370ec43b"),
+        ("OTTGATE_WECHATPAY__MCH_ID", "1900000109"),
+        ("OTTGATE_WECHATPAY__SUB_MCH_ID", "0012"),
+        (
+            "OTTGATE_WECHATPAY__API_KEY",
+            "192006250b4c09247ec02edce69f6a2d",
+        ),
+        ("OTTGATE_WECHATPAY__SERVER_IP", "203.0.113.9"),
+        ("OTTGATE_DATABASE_URL", &db),
+    ];
+    let out = ottgate()
+        .args(["config", "check"])
+        .envs(wechat)
+        .env("OTTGATE_WECHATPAY__SIGN_TYPE", "SHA1")
+        .output()
+        .unwrap();
+    one_clear_line(&out, "[wechatpay] sign_type");
+
+    // Numbers in the environment stay the text they were for text settings (a leading zero
+    // kept), and every effective setting is printed.
+    let out = ottgate()
+        .args(["config", "print"])
+        .envs(wechat)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    for line in [
+        "mch_id = \"1900000109\"",
+        "sub_mch_id = \"0012\"",
+        "api_key = \"***\"",
+        "public_url = \"http://127.0.0.1:8080/\"",
+        "allow_private_callbacks = false",
+        "master_key_file = ",
+    ] {
+        assert!(printed.contains(line), "{line} in {printed}");
+    }
+    assert!(!printed.contains("192006250b4c09247ec02edce69f6a2d"));
+}

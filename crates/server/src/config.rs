@@ -349,6 +349,29 @@ fn is_key(key: &str) -> bool {
     SECTION_KEYS.iter().any(|(_, keys)| keys.contains(&key))
 }
 
+/// The setting an `OTTGATE_*` variable names, when that setting is text: every key of a
+/// wallet section but its switches, and the top-level keys whose value is text.
+fn text_key(variable: &str) -> Option<String> {
+    const NOT_TEXT: [&str; 1] = ["notify_verify"];
+    const TEXT: [&str; 7] = [
+        "public_url",
+        "database_url",
+        "master_key",
+        "jwt_secret",
+        "time_zone_id",
+        "callback_retry_schedule",
+        "simulator_exchange_rates",
+    ];
+    let name = variable.strip_prefix("OTTGATE_")?.to_ascii_lowercase();
+    match name.split_once("__") {
+        Some((wallet, key)) => (WALLETS.iter().any(|w| w.name == wallet)
+            && !key.is_empty()
+            && !NOT_TEXT.contains(&key))
+        .then(|| format!("{wallet}.{key}")),
+        None => (TEXT.contains(&name.as_str()) && is_key(&name)).then_some(name),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -410,7 +433,7 @@ impl ServerConfig {
 impl CallbackConfig {
     fn check(&self) -> Result<RetrySchedule, ConfigError> {
         let schedule = RetrySchedule::parse(&self.callback_retry_schedule)
-            .map_err(|e| refuse("callbacks", e.to_string()))?;
+            .map_err(|e| refuse("callbacks", format!("callback_retry_schedule: {e}")))?;
         let lease_ms = self
             .delivery_lease_secs
             .clamp(5, 86_400)
@@ -524,8 +547,16 @@ impl Config {
                     key.strip_prefix(wallet.name)
                         .is_some_and(|rest| rest.starts_with('.'))
                 })
-            }))
-            .merge(Serialized::defaults(overrides));
+            }));
+        // A value that looks like a number (`OTTGATE_WECHATPAY__MCH_ID=1900000109`) is still
+        // the text it was written as, wherever the setting is text: figment's Env would make
+        // it a number (and `0012` twelve).
+        for (name, value) in std::env::vars() {
+            if let Some(key) = text_key(&name) {
+                figment = figment.merge(Serialized::default(&key, value));
+            }
+        }
+        figment = figment.merge(Serialized::defaults(overrides));
         // The sections are flattened in, which serde cannot combine with refusing unknown
         // keys: a misspelt key must not be silently ignored, so look here.
         let keys: std::collections::BTreeMap<String, serde::de::IgnoredAny> = figment
@@ -540,6 +571,34 @@ impl Config {
         figment
             .extract()
             .map_err(|e| ConfigError::Load(Box::new(e)))
+    }
+
+    /// Where the master key is kept when it is not given itself: `master_key_file`, or for
+    /// SQLite a file beside the database (`ottgate.db.key`). `None` with PostgreSQL and no
+    /// file named (then `master_key` must be given).
+    pub fn master_key_path(&self) -> Option<PathBuf> {
+        if self.storage.master_key.is_some() {
+            return None;
+        }
+        self.storage.master_key_file.clone().or_else(|| {
+            self.sqlite_path().map(|db| {
+                let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+                name.push(".key");
+                db.with_file_name(name)
+            })
+        })
+    }
+
+    /// The configuration with every default that follows from another setting written
+    /// out (`public_url`, `allow_private_callbacks`, the master key's file), after every
+    /// check `serve` makes of it.
+    pub fn effective(&self) -> Result<Config, ConfigError> {
+        let settings = self.resolve(self.server.listen)?;
+        let mut c = self.clone();
+        c.server.public_url = Some(settings.public_url.to_string());
+        c.callbacks.allow_private_callbacks = Some(settings.allow_private_callbacks);
+        c.storage.master_key_file = self.master_key_path();
+        Ok(c)
     }
 
     /// The effective configuration as TOML, secrets masked.

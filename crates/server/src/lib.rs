@@ -52,7 +52,7 @@ pub use service::merchants::{
     self, ChannelChange, CreatedMerchant, LinkChange, MerchantError, NewMerchant,
 };
 pub use service::users::{self, UserError, UserWithPassword};
-pub use startup::{StartupError, copy_store, open_keyring, open_store};
+pub use startup::{StartupError, check_config, copy_store, open_keyring, open_store};
 pub use workers::delivery::DeliveryReport;
 
 use crate::state::AppState;

@@ -100,20 +100,70 @@ pub fn open_keyring(config: &Config) -> Result<Keyring, StartupError> {
     if let Some(key) = &config.storage.master_key {
         return Ok(Keyring::from_hex(key.0.expose_secret())?);
     }
-    match (&config.storage.master_key_file, config.sqlite_path()) {
-        (Some(path), Some(_)) => Ok(Keyring::load_or_create(path)?),
-        (Some(path), None) => Ok(Keyring::load(path)?),
-        (None, Some(db)) => {
-            let mut name = db.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-            name.push(".key");
-            Ok(Keyring::load_or_create(&db.with_file_name(name))?)
-        }
-        (None, None) => Err(StartupError::Other(
+    match (config.master_key_path(), config.sqlite_path()) {
+        (Some(path), Some(_)) => Ok(Keyring::load_or_create(&path)?),
+        (Some(path), None) => Ok(Keyring::load(&path)?),
+        (None, _) => Err(StartupError::Other(
             "with PostgreSQL the master key must be given, the same on every gateway: set \
              OTTGATE_MASTER_KEY (64 hex characters) or master_key_file"
                 .into(),
         )),
     }
+}
+
+/// Every check `serve` makes of `config` before it opens the database: each section's
+/// settings, each wallet section (its keys and certificates read), and the master key (a
+/// file that exists must hold one; PostgreSQL needs one given). Changes nothing: a missing
+/// SQLite key file is only reported, since `serve` would make it.
+pub fn check_config(config: &Config) -> Result<Vec<String>, StartupError> {
+    let settings = config.resolve(config.server.listen)?;
+    channels(config, &settings)?;
+    let mut notes = Vec::new();
+    if let Some(key) = &config.storage.master_key {
+        Keyring::from_hex(key.0.expose_secret())?;
+        notes.push("master key: given (master_key)".to_owned());
+    } else {
+        match config.master_key_path() {
+            Some(path) if path.exists() => {
+                Keyring::load(&path)?;
+                notes.push(format!("master key: {}", path.display()));
+            }
+            Some(path) if config.sqlite_path().is_some() => notes.push(format!(
+                "master key: {} (made on first start)",
+                path.display()
+            )),
+            Some(path) => {
+                return Err(StartupError::Other(format!(
+                    "(storage) master_key_file {} does not exist",
+                    path.display()
+                )));
+            }
+            None => {
+                open_keyring(config)?;
+            }
+        }
+    }
+    let wallets = if settings.sandbox {
+        "simulated (sandbox)".to_owned()
+    } else {
+        let w = &config.wallets;
+        [
+            ("alipay", w.alipay.is_some()),
+            ("wechatpay", w.wechatpay.is_some()),
+            ("unionpay", w.unionpay.is_some()),
+        ]
+        .iter()
+        .filter(|(_, configured)| *configured)
+        .map(|(name, _)| *name)
+        .collect::<Vec<_>>()
+        .join(", ")
+    };
+    notes.push(if wallets.is_empty() {
+        "wallets: none configured (live mode: no wallet payment method can be used)".to_owned()
+    } else {
+        format!("wallets: {wallets}")
+    });
+    Ok(notes)
 }
 
 impl Gateway {
