@@ -417,8 +417,11 @@ fn init_logging(
             64 * 1024,
             std::io::stderr(),
         ));
+    // Colour only for a person at a terminal: a file or a log collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(writer);
     match format {
         LogFormat::Human => builder.init(),

@@ -229,3 +229,51 @@ fn config_check_makes_every_check_serve_makes_and_print_shows_every_setting() {
     }
     assert!(!printed.contains("192006250b4c09247ec02edce69f6a2d"));
 }
+
+#[test]
+fn a_human_log_that_is_not_a_terminal_is_plain_text_with_clean_latencies() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = ottgate()
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "human"])
+        .args(["--database-url", &db_url(dir.path())])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    let listen = loop {
+        let line = lines.next().unwrap().unwrap();
+        seen.push(line.clone());
+        if let Some(at) = line.find("listen=") {
+            break line[at + 7..].split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    {
+        use std::io::{Read, Write};
+        let mut http = std::net::TcpStream::connect(&listen).unwrap();
+        http.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .unwrap();
+        let mut answer = String::new();
+        http.read_to_string(&mut answer).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    let request = loop {
+        let line = lines.next().unwrap().unwrap();
+        seen.push(line.clone());
+        if line.contains("route=/healthz") {
+            break line;
+        }
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    for line in &seen {
+        assert!(!line.contains('\u{1b}'), "colour in a log file: {line:?}");
+    }
+    let latency = request.split("latency_ms=").nth(1).unwrap();
+    let latency = latency.split_whitespace().next().unwrap();
+    let decimals = latency.split('.').nth(1).map_or(0, str::len);
+    assert!(decimals <= 3, "latency_ms={latency}");
+}

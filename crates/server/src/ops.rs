@@ -96,16 +96,37 @@ fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
+/// The route of a request no route of this router matched: a simulator's (mounted whole
+/// under `/sim/{wallet}/`, its own routes inside), or `unmatched`. A closed set either way:
+/// never the raw path.
+fn nested_route(state: &AppState, path: &str) -> String {
+    path.strip_prefix("/sim/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|wallet| state.simulators.get(wallet).is_some())
+        .map_or_else(
+            || "unmatched".to_owned(),
+            |wallet| format!("/sim/{wallet}/{{*path}}"),
+        )
+}
+
+/// A duration in milliseconds to the microsecond, written without binary noise
+/// (`0.539`, not `0.5391009999999999`).
+pub(crate) fn millis(d: std::time::Duration) -> f64 {
+    // A count of microseconds is exact in an f64 far beyond any request's length; divided
+    // by 1000 it prints as the shortest decimal that reads back the same.
+    d.as_micros() as f64 / 1000.0
+}
+
 pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id(&req);
     // Labels come from closed sets only: a method name, a route template (never the raw
     // path), a status code.
     let method = method_label(req.method()).to_owned();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let route = match req.extensions().get::<MatchedPath>() {
+        Some(p) => p.as_str().to_owned(),
+        None => nested_route(&state, req.uri().path()),
+    };
     let span = tracing::info_span!("request", request_id = %id);
     let mut response = next.run(req).instrument(span.clone()).await;
     let status = response.status();
@@ -135,7 +156,7 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
         tracing::info!(
             target: "ottgate::http",
             method = %method, route = %route, status = status.as_u16(),
-            latency_ms = elapsed.as_secs_f64() * 1000.0, "request"
+            latency_ms = millis(elapsed), "request"
         );
     });
     response

@@ -58,6 +58,32 @@ async fn metrics_report_requests_orders_and_callbacks() {
             "metrics lack {expected:?}:\n{text}"
         );
     }
+    // The simulators' traffic (the checkout's trip through the wallet) by route; the process
+    // and the build.
+    assert!(
+        text.contains("route=\"/sim/alipay/{*path}\""),
+        "no simulator route:\n{text}"
+    );
+    assert!(
+        !text
+            .lines()
+            .any(|l| l.contains("route=\"unmatched\"") && !l.contains("status=\"404\"")),
+        "answered requests left unmatched:\n{text}"
+    );
+    for name in [
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
+        "process_virtual_memory_bytes ",
+        "process_open_fds ",
+        "process_max_fds ",
+        "process_start_time_seconds ",
+        "ottgate_build_info{version=\"",
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(name)),
+            "metrics lack {name}:\n{text}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,6 +1,9 @@
 //! Prometheus metrics. Counters and histograms are updated where things happen; order and
 //! outbox gauges are read from the store at scrape time, so every process reports the
-//! shared truth.
+//! shared truth. Beside them, the standard `process_*` metrics ([`process`]) and
+//! `ottgate_build_info`.
+
+mod process;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -10,6 +13,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use ottgate_store::Stats;
 
@@ -34,6 +38,42 @@ pub struct EnvelopeLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: String,
+    profile: String,
+}
+
+/// The standard process metrics, unprefixed.
+#[derive(Clone, Default)]
+struct ProcessMetrics {
+    cpu_seconds: Counter<f64, AtomicU64>,
+    resident_bytes: Gauge,
+    virtual_bytes: Gauge,
+    open_fds: Gauge,
+    max_fds: Gauge,
+    start_time: Gauge<f64, AtomicU64>,
+}
+
+impl ProcessMetrics {
+    fn update(&self) {
+        let Some(p) = process::ProcessStats::read() else {
+            return;
+        };
+        let counted = self.cpu_seconds.get();
+        if p.cpu_seconds > counted {
+            self.cpu_seconds.inc_by(p.cpu_seconds - counted);
+        }
+        self.resident_bytes.set(to_i64(p.resident_bytes));
+        self.virtual_bytes.set(to_i64(p.virtual_bytes));
+        self.open_fds.set(to_i64(p.open_fds));
+        if let Some(max) = p.max_fds {
+            self.max_fds.set(to_i64(max));
+        }
+        self.start_time.set(p.start_time_seconds);
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -69,6 +109,7 @@ pub struct Metrics {
     db_pool: Family<StatusLabels, Gauge>,
     db_pool_waiting: Gauge,
     barcode_backlog: Family<StatusLabels, Gauge>,
+    process: ProcessMetrics,
 }
 
 impl fmt::Debug for Metrics {
@@ -107,7 +148,7 @@ fn set_by_status(family: &Family<StatusLabels, Gauge>, known: &[&str], counts: &
 
 impl Metrics {
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("ottgate");
+        let mut root = Registry::default();
         let m = Self {
             registry: Arc::new(Registry::default()),
             http_requests: Family::default(),
@@ -129,8 +170,32 @@ impl Metrics {
             db_pool: Family::default(),
             db_pool_waiting: Gauge::default(),
             barcode_backlog: Family::default(),
+            process: ProcessMetrics::default(),
         };
+        let p = &m.process;
+        register!(root;
+            p.cpu_seconds => "process_cpu_seconds", "Total user and system CPU time spent in seconds";
+            p.resident_bytes => "process_resident_memory_bytes", "Resident memory size in bytes";
+            p.virtual_bytes => "process_virtual_memory_bytes", "Virtual memory size in bytes";
+            p.open_fds => "process_open_fds", "Number of open file descriptors";
+            p.max_fds => "process_max_fds", "Maximum number of open file descriptors";
+            p.start_time => "process_start_time_seconds", "Start time of the process since unix epoch in seconds";
+        );
+        let build: Family<BuildLabels, Gauge> = Family::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                profile: if cfg!(debug_assertions) {
+                    "debug"
+                } else {
+                    "release"
+                }
+                .to_owned(),
+            })
+            .set(1);
+        let registry = root.sub_registry_with_prefix("ottgate");
         register!(registry;
+            build => "build_info", "Which ottgate this is (always 1): version and build profile";
             m.http_requests => "http_requests", "HTTP requests by route and status code";
             m.http_latency => "http_request_duration_seconds", "HTTP request latency by route";
             m.envelope_responses => "envelope_responses", "processV2 responses by action and rsp_code";
@@ -150,7 +215,7 @@ impl Metrics {
             m.barcode_backlog => "barcode_payments_open", "In-store barcode payments not finished, by phase: query (the wallet is being asked) and undo (a reversal the wallet has not done yet, retried until it is)";
         );
         Self {
-            registry: Arc::new(registry),
+            registry: Arc::new(root),
             ..m
         }
     }
@@ -163,6 +228,7 @@ impl Metrics {
 
     /// The Prometheus text exposition, with gauges taken from `stats`.
     pub fn encode(&self, stats: &Stats, lease: std::time::Duration) -> String {
+        self.process.update();
         self.leases.set(to_i64(stats.deliveries_leased));
         self.lease_seconds.set(to_i64(lease.as_secs()));
         if let Some(pool) = stats.pool {
