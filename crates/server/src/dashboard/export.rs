@@ -18,8 +18,7 @@ use crate::state::AppState;
 /// Payments read per query.
 const BATCH: u32 = 500;
 
-pub const HEADER: &str =
-    "order_id,reference,created,paid,method,currency,amount,refunded,status,wallet_reference\r\n";
+pub const HEADER: &str = "order_id,reference,created,paid,method,currency,amount,refunded,status,wallet_reference,payment_id\r\n";
 
 /// One field: quoted (with its quotes doubled) when it holds a comma, quote or line break.
 fn field(out: &mut String, value: &str) {
@@ -67,6 +66,10 @@ pub fn line(out: &mut String, p: &PaymentSummary) {
         p.money.currency.major_plain(p.refunded),
         status(p).to_owned(),
         inert(p.wallet_reference.clone().unwrap_or_default()),
+        p.payment_id
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
     ];
     for (i, value) in fields.iter().enumerate() {
         if i > 0 {

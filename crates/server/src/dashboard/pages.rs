@@ -5,7 +5,9 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use ottgate_core::{Amount, Currency, Money, OrderId, OrderStatus, PaymentMethod, Timestamp};
+use ottgate_core::{
+    Amount, Currency, MerchantRef, Money, OrderId, OrderStatus, PaymentMethod, Timestamp,
+};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -318,6 +320,9 @@ impl ListQuery {
 
 pub struct ListRow {
     pub order_id: String,
+    /// The id the APIs gave the merchant (REST paymentId, the callback's order_id): the
+    /// paying attempt, else the latest; the order's own id before any attempt.
+    pub payment_id: String,
     pub created: String,
     pub reference: String,
     /// How the payment was made (`checkout`, `activepay`, `card`, `miniprogram`, …), and
@@ -354,6 +359,10 @@ const PAGE_SIZE: u32 = 50;
 fn list_row(t: &'static Strings, p: &PaymentSummary) -> ListRow {
     ListRow {
         order_id: p.order_id.to_string(),
+        payment_id: p
+            .payment_id
+            .as_ref()
+            .map_or_else(|| p.order_id.to_string(), ToString::to_string),
         created: p.created_at.utc_display(),
         reference: p.reference.clone().unwrap_or_default(),
         kind: match &p.terminal {
@@ -680,10 +689,30 @@ pub async fn owned_order(
     signed: &Signed,
     id: &str,
 ) -> Result<Option<(ottgate_core::Order, Vec<ottgate_core::Attempt>)>, ServiceError> {
-    let Ok(id) = OrderId::parse(id) else {
-        return Ok(None);
-    };
-    // Ownership is part of the lookup: another merchant's order costs what a missing one
+    // Ownership is part of each lookup: another merchant's order costs what a missing one
     // does.
-    state.service.merchant_order(&signed.merchant.id, &id).await
+    let merchant = &signed.merchant.id;
+    let service = &state.service;
+    // Any id the merchant was given opens the payment: the gateway's order id, the payment
+    // id (REST paymentId, the callback's order_id), or their own reference.
+    if let Ok(order) = OrderId::parse(id)
+        && let Some(found) = service.merchant_order(merchant, &order).await?
+    {
+        return Ok(Some(found));
+    }
+    let order = match service.payment(merchant, id).await {
+        Ok(Some(view)) => Some(view.order.id),
+        Ok(None) | Err(ServiceError::AmbiguousId(_)) => match MerchantRef::parse(id) {
+            Ok(reference) => service
+                .order_by_reference(merchant, &reference)
+                .await?
+                .map(|o| o.id),
+            Err(_) => None,
+        },
+        Err(e) => return Err(e),
+    };
+    match order {
+        Some(order) => service.merchant_order(merchant, &order).await,
+        None => Ok(None),
+    }
 }

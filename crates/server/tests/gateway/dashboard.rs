@@ -911,7 +911,7 @@ async fn the_csv_is_rfc_4180_streamed_across_batches_and_follows_the_filters() {
     assert!(!text.replace("\r\n", "").contains('\n'), "CRLF line ends");
     assert_eq!(
         lines[0],
-        "order_id,reference,created,paid,method,currency,amount,refunded,status,wallet_reference"
+        "order_id,reference,created,paid,method,currency,amount,refunded,status,wallet_reference,payment_id"
     );
     assert_eq!(
         lines.len(),
@@ -1296,4 +1296,49 @@ async fn an_admin_switches_link_flows_on_and_off_and_it_is_audited() {
         2,
         "{audit}"
     );
+}
+
+/// Every id a merchant was given opens its payment: the checkout's order id, the payment id
+/// (the callback's `order_id`, REST `paymentId`), its own reference; the list links by the
+/// payment id and the CSV carries it. Another merchant's ids open nothing.
+#[tokio::test]
+async fn any_id_the_merchant_was_given_opens_the_payment_and_no_other_merchants() {
+    let t = TestGateway::start().await;
+    let (order, payment) = paid(&t, "one-id-1", "ALIPAY").await;
+    let rest = t
+        .rest()
+        .wap_pay(&serde_json::from_value(t.pay_body(Some("one-id-rest"))).unwrap())
+        .await
+        .unwrap();
+    let mut c = admin(&t).await;
+    for id in [order.as_str(), payment.as_str(), "one-id-1"] {
+        let page = c.page(&format!("/dashboard/payments/{id}")).await;
+        assert!(page.contains("one-id-1") && page.contains(&payment), "{id}");
+    }
+    for id in [rest.payment_id.as_str(), "one-id-rest"] {
+        let page = c.page(&format!("/dashboard/payments/{id}")).await;
+        assert!(
+            page.contains(&rest.payment_id) && page.contains("one-id-rest"),
+            "{id}"
+        );
+    }
+    let list = c.page("/dashboard/payments").await;
+    assert!(
+        list.contains(&format!("href=\"/dashboard/payments/{payment}\"")),
+        "{list}"
+    );
+    let csv = c.get("/dashboard/payments.csv").await.text().await.unwrap();
+    let line = csv.lines().find(|l| l.contains("one-id-1")).unwrap();
+    assert!(line.ends_with(&format!(",{payment}")), "{line}");
+
+    // Another merchant's payment, by each of its ids: not found.
+    let (_, other_rest) = t.other_merchant().await;
+    let theirs = other_rest
+        .wap_pay(&serde_json::from_value(t.pay_body(Some("their-ref"))).unwrap())
+        .await
+        .unwrap();
+    for id in [theirs.payment_id.as_str(), "their-ref"] {
+        let r = c.get(&format!("/dashboard/payments/{id}")).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{id}");
+    }
 }
