@@ -9,11 +9,45 @@ use ottgate_core::{
 
 use crate::{Result, StoreError};
 
-/// A status the payment list filters on: the order's, or `Refunded` (anything refunded).
+/// A status the payment list filters on. Each payment has exactly one: they never overlap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListStatus {
-    Order(OrderStatus),
+    /// Paid, nothing refunded.
+    Paid,
+    /// Paid, part of it refunded.
+    PartlyRefunded,
+    /// Paid and refunded in full.
     Refunded,
+    /// Declined or failed.
+    Failed,
+    /// Closed unpaid: expired.
+    Closed,
+    /// Not paid yet, still open.
+    Pending,
+}
+
+impl ListStatus {
+    /// The order status every payment of this kind has.
+    fn order_status(self) -> OrderStatus {
+        match self {
+            ListStatus::Paid | ListStatus::PartlyRefunded | ListStatus::Refunded => {
+                OrderStatus::Success
+            }
+            ListStatus::Failed => OrderStatus::Closed(ottgate_core::CloseReason::Failed),
+            ListStatus::Closed => OrderStatus::Closed(ottgate_core::CloseReason::Expired),
+            ListStatus::Pending => OrderStatus::Processing,
+        }
+    }
+
+    /// What tells it apart from the others of its order status, on the summary row.
+    fn refunds(self) -> Option<&'static str> {
+        match self {
+            ListStatus::Paid => Some("p.refunded = 0"),
+            ListStatus::PartlyRefunded => Some("p.refunded > 0 AND p.refunded < p.amount"),
+            ListStatus::Refunded => Some("p.refunded > 0 AND p.refunded >= p.amount"),
+            ListStatus::Failed | ListStatus::Closed | ListStatus::Pending => None,
+        }
+    }
 }
 
 /// A merchant's days to total: `days` days from `from`.
@@ -74,6 +108,8 @@ pub struct DayTotal {
     pub count: u64,
     /// Minor units.
     pub amount: u64,
+    /// Minor units refunded successfully of those orders (whenever refunded).
+    pub refunded: u64,
 }
 
 #[async_trait::async_trait]
@@ -165,10 +201,10 @@ pub(crate) fn payments_query(filter: &PaymentFilter, placeholder: Placeholder) -
             b.bind(Param::Int(to.epoch_millis()))
         ));
     }
-    if let Some(ListStatus::Order(status)) = filter.status {
+    if let Some(status) = filter.status {
         inner.push(format!(
             "o.status = {}",
-            b.bind(Param::Text(status.code().to_owned()))
+            b.bind(Param::Text(status.order_status().code().to_owned()))
         ));
     }
     if let Some(search) = &filter.search {
@@ -179,8 +215,8 @@ pub(crate) fn payments_query(filter: &PaymentFilter, placeholder: Placeholder) -
         ));
     }
     let mut outer = Vec::new();
-    if filter.status == Some(ListStatus::Refunded) {
-        outer.push("p.refunded > 0".to_owned());
+    if let Some(refunds) = filter.status.and_then(ListStatus::refunds) {
+        outer.push(refunds.to_owned());
     }
     if let Some(method) = filter.method {
         outer.push(format!(
@@ -223,7 +259,8 @@ pub(crate) fn day_totals_query(range: &DayRange, placeholder: Placeholder) -> Qu
         sql: format!(
             "SELECT CAST((p.created_at - {start}) / 86400000 AS BIGINT) AS day, p.method AS method, \
              p.status AS status, p.currency AS currency, COUNT(*) AS count, \
-             CAST(SUM(p.amount) AS BIGINT) AS amount \
+             CAST(SUM(p.amount) AS BIGINT) AS amount, \
+             CAST(SUM(p.refunded) AS BIGINT) AS refunded \
              FROM ({SUMMARY} WHERE o.merchant_id = {m} AND o.created_at >= {start} \
              AND o.created_at < {end}) p \
              GROUP BY 1, p.method, p.status, p.currency ORDER BY 1"
@@ -258,10 +295,11 @@ mod tests {
             limit: 20,
         };
         let q = payments_query(&filter, pg_placeholder);
-        assert_eq!(q.params.len(), 4);
+        assert_eq!(q.params.len(), 5);
         assert!(q.sql.contains("o.merchant_id = $1"));
-        assert!(q.sql.contains("o.id = $2 OR o.reference = $2"));
-        assert!(q.sql.contains("p.refunded > 0 AND p.method = $3"));
-        assert!(q.sql.ends_with("LIMIT $4"));
+        assert!(q.sql.contains("o.status = $2"));
+        assert!(q.sql.contains("o.id = $3 OR o.reference = $3"));
+        assert!(q.sql.contains("p.refunded >= p.amount AND p.method = $4"));
+        assert!(q.sql.ends_with("LIMIT $5"));
     }
 }

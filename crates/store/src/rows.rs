@@ -507,6 +507,7 @@ row! {
         currency: String,
         count: i64,
         amount: i64,
+        refunded: i64,
     }
 }
 
@@ -520,6 +521,7 @@ impl DayTotalRow {
             currency: self.currency.parse().map_err(corrupt)?,
             count: u64::try_from(self.count).map_err(corrupt)?,
             amount: u64::try_from(self.amount).map_err(corrupt)?,
+            refunded: u64::try_from(self.refunded).map_err(corrupt)?,
         })
     }
 }

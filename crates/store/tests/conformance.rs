@@ -1933,21 +1933,39 @@ async fn the_payment_list_filters_pages_and_totals_one_merchants_orders<S: Store
         "the cursor walks every order once"
     );
 
-    let paid = PaymentFilter {
-        status: Some(ListStatus::Order(OrderStatus::Success)),
+    let with = |status| PaymentFilter {
+        status: Some(status),
         ..filter.clone()
     };
-    assert_eq!(list(paid.clone()).await.len(), 3);
+    // Paid with nothing refunded: 2 of the 3 paid (the third is partly refunded).
+    let paid = with(ListStatus::Paid);
+    assert_eq!(list(paid.clone()).await.len(), 2);
     let paid_by_wechat = PaymentFilter {
         method: Some(PaymentMethod::WeChatPay),
         ..paid
     };
     assert_eq!(list(paid_by_wechat).await, vec![ids[1].clone()]);
-    let refunded = PaymentFilter {
-        status: Some(ListStatus::Refunded),
-        ..filter.clone()
-    };
-    assert_eq!(list(refunded).await, vec![ids[0].clone()]);
+    assert_eq!(
+        list(with(ListStatus::PartlyRefunded)).await,
+        vec![ids[0].clone()]
+    );
+    assert!(list(with(ListStatus::Refunded)).await.is_empty());
+    // The statuses never overlap, and together they are every payment.
+    let mut every = Vec::new();
+    for status in [
+        ListStatus::Paid,
+        ListStatus::PartlyRefunded,
+        ListStatus::Refunded,
+        ListStatus::Failed,
+        ListStatus::Closed,
+        ListStatus::Pending,
+    ] {
+        every.extend(list(with(status)).await);
+    }
+    every.sort();
+    let mut all_ids = ids.clone();
+    all_ids.sort();
+    assert_eq!(every, all_ids, "each payment under exactly one status");
     for search in [ids[2].to_string(), "list-2".to_owned()] {
         let found = PaymentFilter {
             search: Some(search),
@@ -2001,6 +2019,9 @@ async fn the_payment_list_filters_pages_and_totals_one_merchants_orders<S: Store
         .find(|t| t.status == OrderStatus::Success && t.method == Some(PaymentMethod::Alipay))
         .unwrap();
     assert_eq!(alipay_paid.count, 2);
+    // Refunds are counted beside the gross: the 600 refunded of the first Alipay payment.
+    assert_eq!(alipay_paid.refunded, 600);
+    assert_eq!(totals.iter().map(|t| t.refunded).sum::<u64>(), 600);
     assert!(
         store
             .day_totals(month_from(&filter.merchant, at(86_400)))

@@ -49,7 +49,7 @@ fn status(p: &PaymentSummary) -> &'static str {
         OrderStatus::Success if p.refunded >= p.money.amount.minor() => "refunded",
         OrderStatus::Success if p.refunded > 0 => "partially_refunded",
         OrderStatus::Success => "paid",
-        OrderStatus::Processing => "waiting",
+        OrderStatus::Processing => "pending",
         other => other.code(),
     }
 }

@@ -116,6 +116,51 @@ pub struct TotalSection {
     pub id: &'static str,
     pub heading: &'static str,
     pub rows: Vec<TotalRow>,
+    /// The money of the paid payments: gross, refunded, net.
+    pub money: Vec<MoneyRow>,
+}
+
+/// Paid payments of one method in one currency: what was taken, what went back, what is
+/// left.
+pub struct MoneyRow {
+    pub method: &'static str,
+    pub currency: &'static str,
+    pub count: u64,
+    pub gross: String,
+    pub refunded: String,
+    pub net: String,
+}
+
+/// The money of the paid payments among `totals`, by method and currency, most first.
+fn money(t: &'static Strings, totals: &[&DayTotal]) -> Vec<MoneyRow> {
+    type Key = (Option<PaymentMethod>, Currency);
+    let mut grouped: BTreeMap<Key, (u64, u64, u64)> = BTreeMap::new();
+    for total in totals.iter().filter(|d| d.status == OrderStatus::Success) {
+        let entry = grouped
+            .entry((total.method, total.currency))
+            .or_insert((0, 0, 0));
+        entry.0 += total.count;
+        entry.1 += total.amount;
+        entry.2 += total.refunded;
+    }
+    let mut rows: Vec<(u64, MoneyRow)> = grouped
+        .into_iter()
+        .map(|((method, currency), (count, gross, refunded))| {
+            (
+                gross,
+                MoneyRow {
+                    method: method.map_or(t.none, |m| method_name(t, m)),
+                    currency: currency.code(),
+                    count,
+                    gross: money_text(gross, currency),
+                    refunded: money_text(refunded, currency),
+                    net: money_text(gross.saturating_sub(refunded), currency),
+                },
+            )
+        })
+        .collect();
+    rows.sort_by_key(|(gross, _)| std::cmp::Reverse(*gross));
+    rows.into_iter().map(|(_, row)| row).collect()
 }
 
 /// Totals by (method, status, currency), largest count first.
@@ -211,11 +256,13 @@ pub async fn overview(State(state): State<AppState>, signed: Signed) -> Response
                 id: "today",
                 heading: t.today,
                 rows: table(t, &todays),
+                money: money(t, &todays),
             },
             TotalSection {
                 id: "month",
                 heading: t.last_30_days,
                 rows: table(t, &all),
+                money: money(t, &all),
             },
         ],
         charts,
@@ -244,19 +291,14 @@ pub struct ListQuery {
     pub before: String,
 }
 
-/// The statuses the list filters on: (query value, what it selects).
-const STATUSES: [(&str, ListStatus); 5] = [
-    ("paid", ListStatus::Order(OrderStatus::Success)),
-    ("waiting", ListStatus::Order(OrderStatus::Processing)),
-    (
-        "expired",
-        ListStatus::Order(OrderStatus::Closed(ottgate_core::CloseReason::Expired)),
-    ),
-    (
-        "failed",
-        ListStatus::Order(OrderStatus::Closed(ottgate_core::CloseReason::Failed)),
-    ),
+/// The statuses the list filters on: (query value, what it selects). They never overlap.
+const STATUSES: [(&str, ListStatus); 6] = [
+    ("paid", ListStatus::Paid),
+    ("partially_refunded", ListStatus::PartlyRefunded),
     ("refunded", ListStatus::Refunded),
+    ("failed", ListStatus::Failed),
+    ("expired", ListStatus::Closed),
+    ("pending", ListStatus::Pending),
 ];
 
 impl ListQuery {
@@ -403,9 +445,23 @@ pub async fn payments(
             query.query_string(&[("before", last.order_id.as_str())])
         )
     });
-    let status_labels: [&'static str; 5] = match signed.lang {
-        Lang::En => ["Paid", "Waiting", "Expired", "Failed", "Refunded"],
-        Lang::Zh => ["已支付", "待支付", "已过期", "失败", "有退款"],
+    let status_labels: [&'static str; 6] = match signed.lang {
+        Lang::En => [
+            "Paid",
+            "Partly refunded",
+            "Refunded",
+            "Failed",
+            "Closed (expired)",
+            "Pending",
+        ],
+        Lang::Zh => [
+            "已支付",
+            "部分退款",
+            "已全额退款",
+            "失败",
+            "已关闭（过期）",
+            "待支付",
+        ],
     };
     let statuses = STATUSES
         .iter()

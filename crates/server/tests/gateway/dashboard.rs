@@ -1205,7 +1205,7 @@ async fn the_overview_totals_today_and_charts_paid_volume_by_day() {
         ..Options::default()
     })
     .await;
-    paid(&t, "ov-1", "ALIPAY").await;
+    let (_, first) = paid(&t, "ov-1", "ALIPAY").await;
     paid(&t, "ov-2", "ALIPAY").await;
     paid(&t, "ov-3", "WECHATPAY").await;
     t.create("ov-open").await;
@@ -1223,7 +1223,35 @@ async fn the_overview_totals_today_and_charts_paid_volume_by_day() {
         today.contains("<td>Alipay</td><td class=\"s-success\">Paid</td><td class=\"num\">2</td><td class=\"num\">24.68 CAD</td>"),
         "{today}"
     );
-    assert!(today.contains("Waiting</td><td class=\"num\">1</td>"));
+    assert!(today.contains("Pending</td><td class=\"num\">1</td>"));
+    // Gross, refunded and net of the paid payments, by method and currency.
+    let money = &today[today.find("id=\"today-money\"").unwrap()..];
+    assert!(
+        money.contains("<td>Alipay</td><td>CAD</td><td class=\"num\">2</td><td class=\"num gross\">24.68 CAD</td><td class=\"num refunded\">0.00 CAD</td><td class=\"num net\">24.68 CAD</td>"),
+        "{money}"
+    );
+    // Alipay answers a refund pending, then notifies it done.
+    t.client.refund(&first, "200", None).await.unwrap();
+    for _ in 0..200 {
+        if t.refunded(&first).await == "200" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(t.refunded(&first).await, "200");
+    let overview = c.page("/dashboard").await;
+    let today = &overview[overview.find("id=\"today-money\"").unwrap()..];
+    assert!(
+        today.contains("<td class=\"num gross\">24.68 CAD</td><td class=\"num refunded\">2.00 CAD</td><td class=\"num net\">22.68 CAD</td>"),
+        "{today}"
+    );
+    // The list's statuses never overlap: the refunded one is only under its own.
+    let paid_list = c.page("/dashboard/payments?status=paid").await;
+    let partly = c
+        .page("/dashboard/payments?status=partially_refunded")
+        .await;
+    assert!(!paid_list.contains(">ov-1<") && paid_list.contains(">ov-2<"));
+    assert!(partly.contains(">ov-1<") && !partly.contains(">ov-2<"));
     // In Chinese, remembered by a cookie.
     let zh = c.page("/dashboard?lang=zh").await;
     assert!(zh.contains("<html lang=\"zh-CN\">") && zh.contains("支付宝"));
