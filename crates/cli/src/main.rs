@@ -219,6 +219,18 @@ enum StoreCommand {
 
 #[derive(Debug, Subcommand)]
 enum MerchantCommand {
+    /// Give a merchant a new REST appKey, printed once; the old one still obtains tokens
+    /// for 24 hours (time to deploy the new one).
+    RotateAppKey {
+        /// The merchant.
+        #[arg(long)]
+        id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
     /// Create a merchant and print its credentials (shown only once).
     Add {
         /// Display name shown to buyers.
@@ -609,6 +621,34 @@ async fn run(cli: Cli) -> Result<()> {
             let config = args.load()?;
             let _logs = init_logging(config.server.log_format, "warn");
             add_merchant(&args, &config, name, id, &currencies, env, json).await
+        }
+        Command::Merchant {
+            command: MerchantCommand::RotateAppKey { id, json, config },
+        } => {
+            let args = config;
+            let config = args.load()?;
+            let _logs = init_logging(config.server.log_format, "warn");
+            let store = args.open_store(&config).await?;
+            let merchant = ottgate_server::MerchantId::parse(&id)
+                .map_err(|e| anyhow::anyhow!("--id {id}: {e}"))?;
+            let key =
+                ottgate_server::merchants::rotate_app_key(&*store, &SystemClock, &merchant).await?;
+            let hours = ottgate_server::merchants::ROTATION_GRACE.as_secs() / 3600;
+            if json {
+                let out = serde_json::json!({
+                    "merchant_id": id,
+                    "app_key": key.expose_secret(),
+                    "previous_accepted_hours": hours,
+                });
+                println!("{out}");
+            } else {
+                println!("app_key      {}", key.expose_secret());
+                println!();
+                println!(
+                    "shown only now; the previous app key still obtains tokens for {hours} h."
+                );
+            }
+            Ok(())
         }
         Command::Merchant {
             command:

@@ -1408,3 +1408,35 @@ async fn a_sandbox_barcode_is_printed_drawn_and_paid_from_the_shell() {
     let queried = query(&server, &c, "--order-id", "TILL-1");
     assert_eq!(queried["order_status"], "success");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merchant_rotate_app_key_prints_a_new_key_and_the_old_one_still_works_for_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = add_merchant(dir.path(), "Rotating Shop");
+    let out = run(ottgate()
+        .args([
+            "merchant",
+            "rotate-app-key",
+            "--id",
+            &c.merchant_id,
+            "--json",
+        ])
+        .env("OTTGATE_DATABASE_URL", db_url(dir.path())));
+    let said: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let new_key = said["app_key"].as_str().unwrap().to_owned();
+    assert_ne!(new_key, c.app_key);
+    assert_eq!(said["previous_accepted_hours"], 24);
+    let server = Server::start(dir.path());
+    for key in [new_key.as_str(), c.app_key.as_str()] {
+        ottgate_client::RestClient::new(&server.base, &c.app_id, key)
+            .unwrap()
+            .token()
+            .await
+            .unwrap();
+    }
+    let wrong = ottgate_client::RestClient::new(&server.base, &c.app_id, &"0".repeat(32))
+        .unwrap()
+        .token()
+        .await;
+    assert!(wrong.is_err());
+}

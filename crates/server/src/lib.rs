@@ -43,7 +43,9 @@ pub use config::{Config, LogFormat, Settings};
 pub use keyring::Keyring;
 pub use ops::REQUEST_ID;
 /// Domain types a program embedding the gateway needs to configure it.
-pub use ottgate_core::{Clock, Currency, ManualClock, PaymentMethod, Secret, SystemClock};
+pub use ottgate_core::{
+    Clock, Currency, ManualClock, MerchantId, PaymentMethod, Secret, SystemClock,
+};
 pub use ottgate_store::PgOptions;
 pub use ottgate_store::Store;
 pub use ottgate_store::UserRole;

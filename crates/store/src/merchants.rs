@@ -66,6 +66,9 @@ pub struct KeyRotation {
     pub webhook_secret_version: u32,
     /// Until when the version before it signs callbacks too.
     pub previous_webhook_until: Option<Timestamp>,
+    /// The REST app key before the last rotation (its argon2id hash) and until when it is
+    /// still accepted.
+    pub previous_app_key: Option<(String, Timestamp)>,
 }
 
 impl fmt::Debug for MerchantRecord {
@@ -96,6 +99,15 @@ pub trait Merchants: Send + Sync {
     /// Replaces the sign key; the old one stays accepted until `previous_until`. `false`
     /// if there is no such merchant.
     async fn rotate_sign_key(&self, rotation: NewSignKey) -> Result<bool>;
+
+    /// Gives merchant `id` the app key hashed as `hash`; the one it replaces is still
+    /// accepted until `previous_until`. `false` if there is no such merchant.
+    async fn rotate_app_key(
+        &self,
+        id: &MerchantId,
+        hash: &str,
+        previous_until: Timestamp,
+    ) -> Result<bool>;
 
     /// Moves callbacks to the next webhook secret; the old one signs beside it until
     /// `previous_until`. The new version, `None` if there is no such merchant.
@@ -130,6 +142,10 @@ pub(crate) mod q {
     pub(crate) const ROTATE_SIGN_KEY: Sql = sql!(
         "UPDATE merchants SET previous_sign_key_sealed = sign_key_sealed,
          previous_sign_key_until = ?1, sign_key_sealed = ?2 WHERE id = ?3"
+    );
+    pub(crate) const ROTATE_APP_KEY: Sql = sql!(
+        "UPDATE merchants SET previous_app_key_hash = app_key_hash,
+         previous_app_key_until = ?1, app_key_hash = ?2 WHERE id = ?3"
     );
     pub(crate) const ROTATE_WEBHOOK_SECRET: Sql = sql!(
         "UPDATE merchants SET webhook_secret_version = webhook_secret_version + 1,

@@ -130,6 +130,8 @@ row! {
         mer_code: Option<String>,
         link_flows: bool,
         link_callback_url: Option<String>,
+        previous_app_key_hash: Option<String>,
+        previous_app_key_until: Option<i64>,
     }
 }
 
@@ -163,6 +165,9 @@ impl MerchantRow {
                 webhook_secret_version: u32::try_from(self.webhook_secret_version)
                     .map_err(corrupt)?,
                 previous_webhook_until: self.previous_webhook_until.map(ts),
+                previous_app_key: self
+                    .previous_app_key_hash
+                    .zip(self.previous_app_key_until.map(ts)),
             },
             link: LinkFlows {
                 mer_code: self.mer_code.unwrap_or_default(),

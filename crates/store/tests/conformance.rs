@@ -2121,6 +2121,23 @@ async fn keys_rotate_keeping_the_old_one_for_its_grace_period<S: Store>(store: S
         store.rotate_webhook_secret(&nobody, at(1)).await.unwrap(),
         None
     );
+    // The app key: the old hash kept beside the new one until its grace ends.
+    let before = store.merchant(id).await.unwrap().unwrap().app_key_hash;
+    assert!(
+        store
+            .rotate_app_key(id, "$argon2id$new-app-key", at(7200))
+            .await
+            .unwrap()
+    );
+    let rotated = store.merchant(id).await.unwrap().unwrap();
+    assert_eq!(rotated.app_key_hash, "$argon2id$new-app-key");
+    assert_eq!(rotated.rotation.previous_app_key, Some((before, at(7200))));
+    assert!(
+        !store
+            .rotate_app_key(&nobody, "$argon2id$x", at(1))
+            .await
+            .unwrap()
+    );
 
     for (email, merchant) in [("b@shop.example", id), ("a@shop.example", id)] {
         store

@@ -58,6 +58,10 @@ pub fn routes(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         )
         .route("/dashboard/settings/sign-key", post(settings::rotate_key))
         .route(
+            "/dashboard/settings/app-key",
+            post(settings::rotate_app_key),
+        )
+        .route(
             "/dashboard/settings/webhook-secret",
             post(settings::rotate_secret),
         )

@@ -64,6 +64,7 @@ struct SettingsPage {
     link_callback_url: String,
     sign_key: String,
     sign_key_previous_until: String,
+    app_key_previous_until: String,
     webhook_secret: String,
     webhook_previous_until: String,
     methods: Vec<MethodRow>,
@@ -161,6 +162,7 @@ pub async fn settings(
         link_callback_url: record.link.callback_url.clone().unwrap_or_default(),
         sign_key: masked(key.expose_secret()),
         sign_key_previous_until: until_text(rotation.previous_sign_key.as_ref().map(|p| p.1), now),
+        app_key_previous_until: until_text(rotation.previous_app_key.as_ref().map(|p| p.1), now),
         webhook_secret: format!(
             "whsec_{}",
             masked(secret.expose_secret().trim_start_matches("whsec_"))
@@ -223,6 +225,7 @@ fn shown_once(signed: &Signed, heading: String, value: String) -> Response {
 enum Rotated {
     SignKey,
     WebhookSecret,
+    AppKey,
 }
 
 /// What a rotation's form remembers of its answer (`once`): which secret, and a
@@ -239,6 +242,8 @@ async fn shown_again(state: &AppState, signed: &Signed, which: Rotated, first: &
     let s = &state.service;
     let id = &signed.merchant.id;
     let current = match which {
+        // Only the app key's hash is kept: what was shown once cannot be shown again.
+        Rotated::AppKey => return Redirect::to("/dashboard/settings?notice=once").into_response(),
         Rotated::SignKey => match s.signing(id).await {
             Ok(Some(signing)) => signing.key.expose_secret().to_owned(),
             Ok(None) => return super::error_page(signed.lang, super::ErrorKind::NotFound),
@@ -260,6 +265,7 @@ async fn shown_again(state: &AppState, signed: &Signed, which: Rotated, first: &
     let heading = match which {
         Rotated::SignKey => signed.t().new_sign_key,
         Rotated::WebhookSecret => signed.t().new_webhook_secret,
+        Rotated::AppKey => signed.t().new_app_key,
     };
     shown_once(signed, format!("{heading} ({})", signed.t().once), current)
 }
@@ -301,6 +307,15 @@ async fn rotate(
                 detail,
             )
         }),
+        Rotated::AppKey => s.rotate_app_key(id).await.map(|key| {
+            let detail = format!("previous app key accepted for {hours} h");
+            (
+                key.expose_secret().to_owned(),
+                signed.t().new_app_key,
+                "rotate_app_key",
+                detail,
+            )
+        }),
     };
     match rotated {
         Ok((value, heading, action, detail)) => {
@@ -323,6 +338,16 @@ pub async fn rotate_key(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     rotate(&state, &signed, &form.csrf_token, Rotated::SignKey, replay).await
+}
+
+/// `POST /dashboard/settings/app-key`.
+pub async fn rotate_app_key(
+    State(state): State<AppState>,
+    signed: Signed,
+    replay: Option<Extension<FormReplay>>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    rotate(&state, &signed, &form.csrf_token, Rotated::AppKey, replay).await
 }
 
 /// `POST /dashboard/settings/webhook-secret`.

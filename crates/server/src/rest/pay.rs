@@ -60,9 +60,21 @@ pub async fn token(
             let hash = record
                 .as_ref()
                 .map_or_else(|| passwords::decoy().to_owned(), |r| r.app_key_hash.clone());
-            let matches = tokio::task::spawn_blocking(move || passwords::verify(&hash, &app_key))
-                .await
-                .unwrap_or(false);
+            // The key before a rotation, while its grace lasts (checked only if the current
+            // one does not match).
+            let previous = record.as_ref().and_then(|r| {
+                r.rotation
+                    .previous_app_key
+                    .clone()
+                    .filter(|(_, until)| *until > now)
+                    .map(|(hash, _)| hash)
+            });
+            let matches = tokio::task::spawn_blocking(move || {
+                passwords::verify(&hash, &app_key)
+                    || previous.is_some_and(|old| passwords::verify(&old, &app_key))
+            })
+            .await
+            .unwrap_or(false);
             Ok::<_, RestError>(record.filter(|_| matches))
         },
     )

@@ -71,6 +71,24 @@ pub async fn rotate_sign_key(
     Ok(key)
 }
 
+/// Gives merchant `id` a new REST app key (returned, to be shown once: only its argon2id
+/// hash is kept); the old one still obtains tokens for [`ROTATION_GRACE`] more. Tokens
+/// already issued run out on their own (15 minutes).
+pub async fn rotate_app_key(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    id: &MerchantId,
+) -> Result<Secret, MerchantError> {
+    let key = Secret::new(hex::encode(random_bytes::<16>()));
+    let hash = super::passwords::hash(key.expose_secret())
+        .map_err(|e| MerchantError::Invalid(format!("the app key: {e}")))?;
+    let until = clock.now().plus(ROTATION_GRACE);
+    if !store.rotate_app_key(id, &hash, until).await? {
+        return Err(MerchantError::NotFound(id.to_string()));
+    }
+    Ok(key)
+}
+
 /// Moves merchant `id`'s callbacks to a new webhook secret (returned); for
 /// [`ROTATION_GRACE`] more each callback also carries a signature by the old one.
 pub async fn rotate_webhook_secret(
@@ -281,6 +299,11 @@ impl super::Service {
         let key = rotate_sign_key(&*self.store, &self.keyring, &*self.clock, id).await;
         self.signings.forget(id);
         key
+    }
+
+    /// [`rotate_app_key`] for this gateway.
+    pub async fn rotate_app_key(&self, id: &MerchantId) -> Result<Secret, MerchantError> {
+        rotate_app_key(&*self.store, &*self.clock, id).await
     }
 
     /// [`rotate_webhook_secret`] for this gateway: callbacks take the new version at once.

@@ -1370,3 +1370,61 @@ async fn any_id_the_merchant_was_given_opens_the_payment_and_no_other_merchants(
         assert_eq!(r.status(), StatusCode::NOT_FOUND, "{id}");
     }
 }
+
+/// The REST appKey rotates like the sign key: shown once, the old one still obtains tokens
+/// for 24 hours, then not; a form sent twice does not rotate twice; a viewer cannot.
+#[tokio::test]
+async fn a_rotated_app_key_is_shown_once_and_the_old_one_works_until_its_grace_ends() {
+    let t = TestGateway::with(Options {
+        manual_clock: true,
+        ..Options::default()
+    })
+    .await;
+    let mut c = admin(&t).await;
+    let token = c.csrf().await;
+    let r = c
+        .post(
+            "/dashboard/settings/app-key",
+            &[("csrf_token", token.as_str())],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let new_key = shown_once(&r.text().await.unwrap());
+    let old_key = t.merchant.app_key.expose_secret().to_owned();
+    assert_ne!(new_key, old_key);
+    let settings = c.page("/dashboard/settings").await;
+    assert!(!settings.contains(&new_key) && settings.contains("id=\"app-key-grace\""));
+
+    let app_id = t.merchant.merchant.app_id.clone();
+    let rest = |key: &str| ottgate_client::RestClient::new(t.base.as_str(), &app_id, key).unwrap();
+    rest(&new_key).token().await.unwrap();
+    rest(&old_key).token().await.unwrap();
+    t.advance(Duration::from_secs(24 * 3600 + 1));
+    let refused = rest(&old_key).token().await.unwrap_err();
+    assert!(refused.to_string().contains("10003"), "{refused}");
+    rest(&new_key).token().await.unwrap();
+
+    let log = t
+        .gateway
+        .state()
+        .service
+        .store
+        .audit_log(&t.merchant.merchant.id, 5)
+        .await
+        .unwrap();
+    assert_eq!(log[0].action, "rotate_app_key");
+
+    // A viewer sees the settings but cannot rotate.
+    let password = own_user(&t, "vi@shop.example", UserRole::Viewer).await;
+    let mut viewer = Center::new(&t);
+    viewer.sign_in("vi@shop.example", &password).await;
+    let token = viewer.csrf().await;
+    let r = viewer
+        .post(
+            "/dashboard/settings/app-key",
+            &[("csrf_token", token.as_str())],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+}

@@ -86,6 +86,21 @@ pub(super) async fn rotate_sign_key(tx: &Transaction<'_>, new: &NewSignKey) -> R
     Ok(updated == 1)
 }
 
+pub(super) async fn rotate_app_key(
+    tx: &Transaction<'_>,
+    id: &MerchantId,
+    hash: &str,
+    previous_until: Timestamp,
+) -> Result<bool> {
+    let updated = db::exec(
+        tx,
+        q::ROTATE_APP_KEY.pg,
+        &[&previous_until.epoch_millis(), &hash, &id.as_str()],
+    )
+    .await?;
+    Ok(updated == 1)
+}
+
 pub(super) async fn rotate_webhook_secret(
     tx: &Transaction<'_>,
     id: &MerchantId,
@@ -144,6 +159,15 @@ impl crate::Merchants for PgStore {
 
     async fn rotate_sign_key(&self, new: NewSignKey) -> Result<bool> {
         in_tx!(self, |tx| rotate_sign_key(&tx, &new))
+    }
+
+    async fn rotate_app_key(
+        &self,
+        id: &MerchantId,
+        hash: &str,
+        previous_until: Timestamp,
+    ) -> Result<bool> {
+        in_tx!(self, |tx| rotate_app_key(&tx, id, hash, previous_until))
     }
 
     async fn rotate_webhook_secret(

@@ -53,6 +53,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "barcode_payments",
         include_str!("../../migrations/postgres/0009_barcode_payments.sql"),
     ),
+    (
+        10,
+        "app_key_rotation",
+        include_str!("../../migrations/postgres/0010_app_key_rotation.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under (any constant no other program uses).

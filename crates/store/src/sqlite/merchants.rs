@@ -82,6 +82,20 @@ pub(super) fn rotate_sign_key(c: &Connection, new: &NewSignKey) -> Result<bool> 
     Ok(updated == 1)
 }
 
+pub(super) fn rotate_app_key(
+    c: &Connection,
+    id: &MerchantId,
+    hash: &str,
+    previous_until: Timestamp,
+) -> Result<bool> {
+    let updated = db::exec(
+        c,
+        q::ROTATE_APP_KEY.sqlite,
+        params![previous_until.epoch_millis(), hash, id.as_str()],
+    )?;
+    Ok(updated == 1)
+}
+
 pub(super) fn rotate_webhook_secret(
     c: &Connection,
     id: &MerchantId,
@@ -145,6 +159,18 @@ impl crate::Merchants for SqliteStore {
 
     async fn rotate_sign_key(&self, new: NewSignKey) -> Result<bool> {
         self.engine.write(move |c| rotate_sign_key(c, &new)).await
+    }
+
+    async fn rotate_app_key(
+        &self,
+        id: &MerchantId,
+        hash: &str,
+        previous_until: Timestamp,
+    ) -> Result<bool> {
+        let (id, hash) = (id.clone(), hash.to_owned());
+        self.engine
+            .write(move |c| rotate_app_key(c, &id, &hash, previous_until))
+            .await
     }
 
     async fn rotate_webhook_secret(

@@ -74,6 +74,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "barcode payments",
         include_str!("../../migrations/sqlite/0012_barcode_payments.sql"),
     ),
+    (
+        13,
+        "app key rotation",
+        include_str!("../../migrations/sqlite/0013_app_key_rotation.sql"),
+    ),
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
