@@ -10,6 +10,7 @@ use axum::{Extension, Form};
 use ottgate_core::{Money, NotifyId, RefundStatus};
 use serde::Deserialize;
 
+use super::confirm;
 use super::once::FormToken;
 use super::pages::owned_order;
 use super::session::{CsrfForm, Signed};
@@ -23,13 +24,37 @@ pub struct RefundForm {
     csrf_token: String,
     #[serde(default)]
     amount: String,
+    /// `yes` on the confirmation's form; without it the refund is only shown to confirm.
+    #[serde(default)]
+    confirm: String,
 }
 
 fn back_to(order_id: &str, notice: &str) -> Response {
     Redirect::to(&format!("/dashboard/payments/{order_id}?notice={notice}")).into_response()
 }
 
-/// `POST /dashboard/payments/{order_id}/refund` with `amount` in major units (`3.00`).
+/// Back to the payment, saying why `typed` was refused and keeping it in the box.
+fn amount_refused(order_id: &str, notice: &str, typed: &str) -> Response {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("notice", notice)
+        .append_pair("amount", typed)
+        .finish();
+    Redirect::to(&format!("/dashboard/payments/{order_id}?{query}#refund")).into_response()
+}
+
+/// Minor units of `paid` still refundable: what no refund took or holds (a failed one
+/// gives its amount back).
+pub(super) fn refundable(paid: u64, refunds: &[ottgate_core::Refund]) -> u64 {
+    let held: u64 = refunds
+        .iter()
+        .filter(|r| r.status != RefundStatus::Failed)
+        .map(|r| r.money.amount.minor())
+        .sum();
+    paid.saturating_sub(held)
+}
+
+/// `POST /dashboard/payments/{order_id}/refund` with `amount` in major units (`3.00`):
+/// checked, then shown to confirm; with `confirm=yes`, made.
 pub async fn refund(
     State(state): State<AppState>,
     signed: Signed,
@@ -49,11 +74,50 @@ pub async fn refund(
     let Some(payment) = order.paid_attempt.clone() else {
         return back_to(&order_id, "bad_amount");
     };
-    let Some(money) = Money::parse_major(form.amount.trim(), order.money.currency)
-        .filter(|m| m.amount.minor() > 0)
-    else {
-        return back_to(&order_id, "bad_amount");
+    let typed = form.amount.trim();
+    let currency = order.money.currency;
+    let Some(money) = Money::parse_major(typed, currency).filter(|m| m.amount.minor() > 0) else {
+        return amount_refused(&order_id, "amount_not_number", typed);
     };
+    let refunds = match state.service.refunds_of(&payment).await {
+        Ok(r) => r,
+        Err(e) => return internal(lang, &e),
+    };
+    let left = refundable(order.money.amount.minor(), &refunds);
+    if money.amount.minor() > left {
+        return amount_refused(&order_id, "amount_too_much", typed);
+    }
+    if !confirm::confirmed(&form.confirm) {
+        let t = signed.t();
+        let show = |minor: u64| {
+            ottgate_core::Amount::from_minor(minor).map_or_else(
+                |_| currency.major_plain(minor),
+                |a| Money::new(a, currency).major_plain(),
+            ) + " "
+                + currency.code()
+        };
+        return confirm::page(
+            &signed,
+            "payments",
+            confirm::Confirm {
+                heading: t.confirm_refund.to_owned(),
+                facts: vec![
+                    (t.payment_id.to_owned(), payment.to_string()),
+                    (t.paid.to_owned(), show(order.money.amount.minor())),
+                    (t.refund_amount.to_owned(), show(money.amount.minor())),
+                    (
+                        t.refundable.to_owned(),
+                        show(left - money.amount.minor()) + " " + t.left_after,
+                    ),
+                ],
+                what: t.confirm_refund_what.to_owned(),
+                action: format!("/dashboard/payments/{order_id}/refund"),
+                fields: vec![("amount".to_owned(), money.major_plain())],
+                button: format!("{} {}", t.refund, show(money.amount.minor())),
+                cancel: format!("/dashboard/payments/{order_id}"),
+            },
+        );
+    }
     let result = state
         .service
         .refund(RefundAsk {
@@ -88,9 +152,9 @@ pub async fn refund(
             };
             back_to(&order_id, notice)
         }
+        Err(RefundError::Exceeds { .. }) => amount_refused(&order_id, "amount_too_much", typed),
         Err(
-            RefundError::Exceeds { .. }
-            | RefundError::NotPaid
+            RefundError::NotPaid
             | RefundError::Authorised
             | RefundError::Refused(_)
             | RefundError::IdReused,

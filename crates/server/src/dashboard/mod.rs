@@ -10,6 +10,8 @@
 //! - `export`: the CSV, streamed page by page.
 //! - `settings`: credentials and their rotation, payment methods, users, the audit log.
 //! - `once`: one-time form tokens — a form sent twice is carried out once.
+//! - `confirm`: the second step of what cannot be undone (refund, key rotation, removing a
+//!   user), saying what will happen.
 
 use askama::Template;
 use axum::Router;
@@ -22,6 +24,7 @@ use crate::state::AppState;
 
 mod actions;
 mod chart;
+mod confirm;
 mod cookies;
 mod export;
 pub mod i18n;

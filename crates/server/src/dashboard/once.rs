@@ -44,6 +44,11 @@ pub struct FormToken(pub String);
 #[derive(Debug, Clone)]
 pub struct FormAnswer(pub String);
 
+/// Set by a handler that only asked to confirm (a page, nothing changed): the form's token
+/// is released, so the same form may be sent again.
+#[derive(Debug, Clone, Copy)]
+pub struct NothingDone;
+
 /// Set on a repeated submission whose first answer was a [`FormAnswer`]: the handler
 /// answers again from it and changes nothing.
 #[derive(Debug, Clone)]
@@ -128,8 +133,10 @@ pub async fn once(State(state): State<AppState>, req: Request, next: Next) -> Re
             parts.extensions.insert(FormToken(token.clone()));
             let response = next.run(Request::from_parts(parts, Body::from(body))).await;
             let status = response.status();
-            let recorded = if status.is_client_error() || status.is_server_error() {
-                // Refused or failed: nothing was done, and the form may be sent again.
+            let nothing_done = response.extensions().get::<NothingDone>().is_some();
+            let recorded = if nothing_done || status.is_client_error() || status.is_server_error() {
+                // Refused, failed or only asked to confirm: nothing was done, and the form
+                // may be sent again.
                 service.release_key(&merchant, SCOPE, &token).await
             } else {
                 let answer = match response.extensions().get::<FormAnswer>() {

@@ -555,6 +555,8 @@ struct PaymentPage {
     is_admin: bool,
     /// What may still be refunded (major units), when something may.
     refundable: Option<String>,
+    /// The refund box's content: empty, or what was typed and refused.
+    refund_typed: String,
     currency: &'static str,
     /// A card authorisation held: when the gateway captures it by itself, if it does.
     held: Option<String>,
@@ -564,6 +566,9 @@ struct PaymentPage {
 pub struct PaymentQuery {
     #[serde(default)]
     notice: String,
+    /// What was typed in the refund box, when it was refused: shown again.
+    #[serde(default)]
+    amount: String,
 }
 
 /// `GET /dashboard/payments/{order_id}`.
@@ -673,6 +678,8 @@ pub async fn payment(
     };
     let error = match q.notice.as_str() {
         "bad_amount" => Some(t.bad_amount),
+        "amount_not_number" => Some(t.amount_not_number),
+        "amount_too_much" => Some(t.amount_too_much),
         "not_held" => Some(t.not_held),
         _ => None,
     };
@@ -732,6 +739,7 @@ pub async fn payment(
         deliveries: delivery_views,
         is_admin: signed.is_admin(),
         refundable,
+        refund_typed: q.amount.chars().take(32).collect(),
         currency: currency.code(),
         held,
     };

@@ -12,10 +12,11 @@ use axum::{Extension, Form};
 use ottgate_core::{PaymentMethod, Timestamp};
 use serde::Deserialize;
 
+use super::confirm;
 use super::i18n::{Strings, method_name};
 use super::once::{FormAnswer, FormReplay};
 use super::pages::{Chrome, page};
-use super::session::{CsrfForm, Signed};
+use super::session::Signed;
 use super::{admit, audit, internal, render};
 use crate::rest::extract::ClientAddr;
 use crate::service::UserRole;
@@ -270,15 +271,24 @@ async fn shown_again(state: &AppState, signed: &Signed, which: Rotated, first: &
     shown_once(signed, format!("{heading} ({})", signed.t().once), current)
 }
 
-/// Rotates a secret; the new one is shown once.
+/// A form of an action to confirm: its token, and `confirm=yes` once confirmed.
+#[derive(Debug, Default, Deserialize)]
+pub struct ConfirmForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Rotates a secret, once confirmed; the new one is shown once.
 async fn rotate(
     state: &AppState,
     signed: &Signed,
-    token: &str,
+    form: &ConfirmForm,
     which: Rotated,
     replay: Option<Extension<FormReplay>>,
 ) -> Response {
-    if let Some(refused) = admit(state, signed, token) {
+    if let Some(refused) = admit(state, signed, &form.csrf_token) {
         return refused;
     }
     if let Some(Extension(FormReplay(first))) = replay {
@@ -287,6 +297,31 @@ async fn rotate(
     let s = &state.service;
     let id = &signed.merchant.id;
     let hours = ROTATION_GRACE.as_secs() / 3600;
+    if !confirm::confirmed(&form.confirm) {
+        let t = signed.t();
+        let (name, path) = match which {
+            Rotated::SignKey => (t.sign_key, "sign-key"),
+            Rotated::WebhookSecret => (t.webhook_secret, "webhook-secret"),
+            Rotated::AppKey => (t.app_key, "app-key"),
+        };
+        let until = s.clock.now().plus(ROTATION_GRACE);
+        return confirm::page(
+            signed,
+            "settings",
+            confirm::Confirm {
+                heading: t.confirm_rotation.to_owned(),
+                facts: vec![
+                    (t.rotate.to_owned(), name.to_owned()),
+                    (t.stops_working.to_owned(), until.utc_display()),
+                ],
+                what: t.confirm_rotation_what.to_owned(),
+                action: format!("/dashboard/settings/{path}"),
+                fields: Vec::new(),
+                button: format!("{}: {name}", t.rotate),
+                cancel: "/dashboard/settings".to_owned(),
+            },
+        );
+    }
     let rotated = match which {
         Rotated::SignKey => s.rotate_sign_key(id).await.map(|key| {
             let detail = format!("previous key accepted for {hours} h");
@@ -335,9 +370,9 @@ pub async fn rotate_key(
     State(state): State<AppState>,
     signed: Signed,
     replay: Option<Extension<FormReplay>>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<ConfirmForm>,
 ) -> Response {
-    rotate(&state, &signed, &form.csrf_token, Rotated::SignKey, replay).await
+    rotate(&state, &signed, &form, Rotated::SignKey, replay).await
 }
 
 /// `POST /dashboard/settings/app-key`.
@@ -345,9 +380,9 @@ pub async fn rotate_app_key(
     State(state): State<AppState>,
     signed: Signed,
     replay: Option<Extension<FormReplay>>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<ConfirmForm>,
 ) -> Response {
-    rotate(&state, &signed, &form.csrf_token, Rotated::AppKey, replay).await
+    rotate(&state, &signed, &form, Rotated::AppKey, replay).await
 }
 
 /// `POST /dashboard/settings/webhook-secret`.
@@ -355,16 +390,9 @@ pub async fn rotate_secret(
     State(state): State<AppState>,
     signed: Signed,
     replay: Option<Extension<FormReplay>>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<ConfirmForm>,
 ) -> Response {
-    rotate(
-        &state,
-        &signed,
-        &form.csrf_token,
-        Rotated::WebhookSecret,
-        replay,
-    )
-    .await
+    rotate(&state, &signed, &form, Rotated::WebhookSecret, replay).await
 }
 
 /// `POST /dashboard/settings/methods`: `csrf_token` and one `method` per method left on
@@ -547,6 +575,8 @@ pub struct RemoveForm {
     csrf_token: String,
     #[serde(default)]
     email: String,
+    #[serde(default)]
+    confirm: String,
 }
 
 /// `POST /dashboard/settings/users/remove` (admins): removes one of this merchant's users and
@@ -559,6 +589,22 @@ pub async fn remove(
 ) -> Response {
     if let Some(refused) = admit(&state, &signed, &form.csrf_token) {
         return refused;
+    }
+    if !confirm::confirmed(&form.confirm) {
+        let t = signed.t();
+        return confirm::page(
+            &signed,
+            "settings",
+            confirm::Confirm {
+                heading: t.confirm_remove_user.to_owned(),
+                facts: vec![(t.email.to_owned(), form.email.clone())],
+                what: t.confirm_remove_user_what.to_owned(),
+                action: "/dashboard/settings/users/remove".to_owned(),
+                fields: vec![("email".to_owned(), form.email.clone())],
+                button: t.remove.to_owned(),
+                cancel: "/dashboard/settings".to_owned(),
+            },
+        );
     }
     match state
         .service

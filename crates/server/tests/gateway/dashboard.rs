@@ -337,8 +337,13 @@ async fn admins_remove_users_whose_sessions_end_but_never_the_last_admin() {
     .await;
     let csrf = ada.csrf().await;
     let vic_csrf = vic.csrf().await;
-    let remove =
-        |csrf: &str, email: &str| [("csrf_token", csrf.to_owned()), ("email", email.to_owned())];
+    let remove = |csrf: &str, email: &str| {
+        [
+            ("csrf_token", csrf.to_owned()),
+            ("email", email.to_owned()),
+            ("confirm", "yes".to_owned()),
+        ]
+    };
     let path = "/dashboard/settings/users/remove";
 
     let settings = ada.page("/dashboard/settings").await;
@@ -365,6 +370,18 @@ async fn admins_remove_users_whose_sessions_end_but_never_the_last_admin() {
     );
     assert_eq!(ada.get("/dashboard").await.status(), StatusCode::OK);
 
+    // First asked to confirm, saying who and what happens; nothing done yet.
+    let asked = ada
+        .post(
+            path,
+            &[("csrf_token", csrf.as_str()), ("email", "vic@shop.example")],
+        )
+        .await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    let asked = asked.text().await.unwrap();
+    assert!(asked.contains("id=\"confirm-form\"") && asked.contains("vic@shop.example"));
+    assert!(asked.contains("signed out everywhere"), "{asked}");
+    assert_eq!(vic.get("/dashboard").await.status(), StatusCode::OK);
     let r = ada.post(path, &remove(&csrf, "vic@shop.example")).await;
     assert_eq!(
         r.headers()[LOCATION],
@@ -567,21 +584,67 @@ async fn an_admin_refunds_and_resends_and_each_is_audited() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "a wrong token");
     assert_eq!(t.refunded(&payment).await, "0");
 
-    for bad in ["", "0", "-1", "3.001", "abc", "99.00"] {
+    // A refused amount says why, and keeps what was typed in the box.
+    for (bad, why) in [
+        ("", "amount_not_number"),
+        ("0", "amount_not_number"),
+        ("-1", "amount_not_number"),
+        ("3.001", "amount_not_number"),
+        ("abc", "amount_not_number"),
+        ("99.00", "amount_too_much"),
+    ] {
         let r = c
-            .post(&path, &[("amount", bad), ("csrf_token", token.as_str())])
+            .post(
+                &path,
+                &[
+                    ("amount", bad),
+                    ("csrf_token", token.as_str()),
+                    ("confirm", "yes"),
+                ],
+            )
             .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{bad}");
+        let location = r.headers()[LOCATION].to_str().unwrap().to_owned();
         assert!(
-            r.headers()[LOCATION]
-                .to_str()
-                .unwrap()
-                .ends_with("notice=bad_amount")
+            location.contains(&format!("notice={why}")),
+            "{bad}: {location}"
+        );
+        let page = c.page(&location).await;
+        assert!(
+            page.contains(&format!(
+                "id=\"refund-amount\" name=\"amount\" inputmode=\"decimal\" value=\"{bad}\""
+            )),
+            "{bad}: the box keeps it"
         );
     }
+    // The box is never filled with the full amount.
+    let fresh = c.page(&format!("/dashboard/payments/{order}")).await;
+    assert!(
+        fresh.contains("id=\"refund-amount\" name=\"amount\" inputmode=\"decimal\" value=\"\"")
+    );
+    assert_eq!(t.refunded(&payment).await, "0");
+    // A valid amount is first shown to confirm: the amount, what is left; nothing refunded.
+    let asked = c
+        .post(&path, &[("amount", "3"), ("csrf_token", token.as_str())])
+        .await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    let asked = asked.text().await.unwrap();
+    assert!(
+        asked.contains("3.00 CAD") && asked.contains("9.34 CAD"),
+        "{asked}"
+    );
+    assert!(asked.contains("name=\"confirm\" value=\"yes\""));
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(t.refunded(&payment).await, "0");
     let r = c
-        .post(&path, &[("amount", "3.00"), ("csrf_token", token.as_str())])
+        .post(
+            &path,
+            &[
+                ("amount", "3.00"),
+                ("csrf_token", token.as_str()),
+                ("confirm", "yes"),
+            ],
+        )
         .await;
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let detail = c.page(r.headers()[LOCATION].to_str().unwrap()).await;
@@ -763,6 +826,7 @@ async fn concurrent_refunds_from_the_dashboard_never_exceed_the_payment() {
                     ("amount", "5.00"),
                     ("csrf_token", token.as_str()),
                     ("form_token", form_token.as_str()),
+                    ("confirm", "yes"),
                 ])
                 .fetch()
         })
@@ -771,10 +835,11 @@ async fn concurrent_refunds_from_the_dashboard_never_exceed_the_payment() {
     for r in futures::future::join_all(tries).await {
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
         let location = r.headers()[LOCATION].to_str().unwrap().to_owned();
-        match location.rsplit('=').next().unwrap() {
+        let notice = location.split("notice=").nth(1).unwrap();
+        match notice.split('&').next().unwrap() {
             // Alipay confirms refunds by notification.
             "refunded" | "refund_pending" => accepted += 1,
-            "bad_amount" => {}
+            "amount_too_much" => {}
             other => panic!("{other}"),
         }
     }
@@ -794,12 +859,23 @@ async fn a_form_sent_twice_is_carried_out_once_and_says_so() {
     let (order, payment) = paid(&t, "dash-double", "GP").await;
     let mut c = admin(&t).await;
     let page = c.page(&format!("/dashboard/payments/{order}")).await;
-    let form = crate::harness::hidden_inputs_of(&page, "refund-form");
-    assert!(form.iter().any(|(k, _)| k == "form_token"), "{form:?}");
-    let mut form: Vec<(String, String)> = form;
-    form.push(("amount".into(), "1.00".into()));
+    let first_step = crate::harness::hidden_inputs_of(&page, "refund-form");
+    assert!(
+        first_step.iter().any(|(k, _)| k == "form_token"),
+        "{first_step:?}"
+    );
+    let mut first_step: Vec<(String, String)> = first_step;
+    first_step.push(("amount".into(), "1.00".into()));
     let cookie = c.cookie_header();
     let path = format!("dashboard/payments/{order}/refund");
+    // The refund form asks to confirm; the confirmation's form is the one clicked twice.
+    let asked = c.post_exactly(&format!("/{path}"), &first_step).await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    let form = crate::harness::hidden_inputs_of(&asked.text().await.unwrap(), "confirm-form");
+    assert!(
+        form.iter().any(|(k, v)| k == "confirm" && v == "yes"),
+        "{form:?}"
+    );
     let clicks: Vec<_> = (0..2)
         .map(|_| {
             t.post(&path)
@@ -846,6 +922,7 @@ async fn a_form_sent_twice_is_carried_out_once_and_says_so() {
     let bare = vec![
         ("csrf_token".to_owned(), c.csrf().await),
         ("amount".to_owned(), "1.00".to_owned()),
+        ("confirm".to_owned(), "yes".to_owned()),
     ];
     let r = c.post_exactly(&format!("/{path}"), &bare).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
@@ -854,6 +931,16 @@ async fn a_form_sent_twice_is_carried_out_once_and_says_so() {
     // A rotation clicked twice: rotated once, its key shown to both clicks.
     let settings = c.page("/dashboard/settings").await;
     let rotate = crate::harness::hidden_inputs_of(&settings, "rotate-sign-key");
+    let asked = c
+        .post_exactly("/dashboard/settings/sign-key", &rotate)
+        .await;
+    assert_eq!(asked.status(), StatusCode::OK);
+    let asked = asked.text().await.unwrap();
+    assert!(
+        asked.contains("The current one stops working at"),
+        "{asked}"
+    );
+    let rotate = crate::harness::hidden_inputs_of(&asked, "confirm-form");
     let (first, second) = tokio::join!(
         t.post("dashboard/settings/sign-key")
             .header(COOKIE, cookie.clone())
@@ -968,7 +1055,7 @@ async fn a_rotated_sign_key_takes_over_and_the_old_one_works_for_its_grace_perio
     let r = c
         .post(
             "/dashboard/settings/sign-key",
-            &[("csrf_token", token.as_str())],
+            &[("csrf_token", token.as_str()), ("confirm", "yes")],
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -1033,7 +1120,7 @@ async fn a_rotated_webhook_secret_signs_beside_the_old_one_until_its_grace_ends(
     let r = c
         .post(
             "/dashboard/settings/webhook-secret",
-            &[("csrf_token", token.as_str())],
+            &[("csrf_token", token.as_str()), ("confirm", "yes")],
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -1385,7 +1472,7 @@ async fn a_rotated_app_key_is_shown_once_and_the_old_one_works_until_its_grace_e
     let r = c
         .post(
             "/dashboard/settings/app-key",
-            &[("csrf_token", token.as_str())],
+            &[("csrf_token", token.as_str()), ("confirm", "yes")],
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -1423,7 +1510,7 @@ async fn a_rotated_app_key_is_shown_once_and_the_old_one_works_until_its_grace_e
     let r = viewer
         .post(
             "/dashboard/settings/app-key",
-            &[("csrf_token", token.as_str())],
+            &[("csrf_token", token.as_str()), ("confirm", "yes")],
         )
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);

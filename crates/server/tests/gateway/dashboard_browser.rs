@@ -123,6 +123,14 @@ async fn a_merchant_works_the_dashboard_in_headless_chromium() {
     amount.clear().await.unwrap();
     amount.send_keys("1.00").await.unwrap();
     click(&c, "refund-submit").await;
+    // The second step says what will happen; confirming refunds.
+    wait_for_url(&c, |u| u.path().ends_with("/refund")).await;
+    assert!(
+        text_of(&c, Locator::Id("confirm"))
+            .await
+            .contains("1.00 CAD")
+    );
+    click(&c, "confirm-submit").await;
     wait_for_url(&c, |u| {
         u.query()
             .is_some_and(|q| q == "notice=refund_pending" || q == "notice=refunded")

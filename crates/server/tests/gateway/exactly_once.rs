@@ -108,6 +108,8 @@ fn form_of(s: &Setup<'_>, amount: u64) -> Vec<(String, String)> {
         ("csrf_token".into(), s.csrf.clone()),
         ("form_token".into(), format!("trial{amount:027}")),
         ("amount".into(), cents(amount)),
+        // The confirmation's form: the refund itself.
+        ("confirm".into(), "yes".into()),
     ]
 }
 
