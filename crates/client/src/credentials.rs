@@ -11,21 +11,27 @@ use crate::{Client, ClientError, RestClient};
 /// `app_key`, `webhook_secret`) never show in `Debug`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MerchantCredentials {
+    /// The merchant's id (`merchant_id`), e.g. `ON00004652`.
     pub merchant_id: String,
+    /// The name buyers see.
     #[serde(default)]
     pub name: String,
+    /// The shop the envelope calls name (`shop_id`).
     pub shop_id: String,
+    /// The operator (cashier) the envelope calls name (`operator_id`).
     pub operator_id: String,
     /// Signs envelope requests and opens callbacks.
     pub sign_key: String,
     /// The REST API's appId (empty in files written before the REST API).
     #[serde(default)]
     pub app_id: String,
+    /// The REST API's appKey: obtains bearer tokens.
     #[serde(default)]
     pub app_key: String,
     /// Checks the `OTTGate-Signature` header of every callback.
     #[serde(default)]
     pub webhook_secret: String,
+    /// The currencies the merchant takes, its default first.
     #[serde(default)]
     pub currencies: Vec<String>,
     /// Names the merchant in OTT Pay's link flows (`merCode`; empty in older files).

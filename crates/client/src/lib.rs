@@ -1,3 +1,4 @@
+#![deny(missing_docs)]
 //! A merchant's client for the OTT Pay envelope API: typed calls, plus verification of the
 //! callbacks and browser returns a merchant receives.
 //!
@@ -45,25 +46,37 @@ use ottgate_envelope::open;
 use std::time::Duration;
 use url::Url;
 
+/// Why a call or a verification failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The client cannot be made as given (a base URL that is not one, a bad key).
     #[error("invalid client configuration: {0}")]
     Config(String),
+    /// The gateway could not be reached, or its answer not read (connection, time-out).
     #[error("transport: {0}")]
     Transport(#[from] reqwest::Error),
     /// The gateway answered with a non-success `rsp_code`.
     #[error("{rsp_code}: {rsp_msg}")]
-    Protocol { rsp_code: String, rsp_msg: String },
+    Protocol {
+        /// Appendix B's code, e.g. `PARAM_INVALID`.
+        rsp_code: String,
+        /// The gateway's words, naming the field at fault.
+        rsp_msg: String,
+    },
     /// A sealed reply or callback could not be opened (wrong key, tampering).
     #[error("cannot open sealed data: {0}")]
     Envelope(#[from] OpenError),
     /// The REST API answered `{"status":"ERROR"}`.
     #[error("{code}: {message}")]
     Rest {
+        /// The HTTP status of the answer.
         http_status: u16,
+        /// The REST error code, e.g. 10005 (a field missing or malformed).
         code: u32,
+        /// The gateway's words.
         message: String,
     },
+    /// An answer that is not what the protocol says it must be.
     #[error("unexpected message: {0}")]
     Malformed(String),
     /// A callback or browser return that is not authentic for this merchant.
@@ -106,9 +119,13 @@ pub(crate) fn connection(base_url: &str) -> Result<(reqwest::Client, Url), Clien
 /// One request/response pair on the wire, both sealed and opened (for logging and demos).
 #[derive(Debug, Clone)]
 pub struct Exchange {
+    /// The request's data before it was sealed.
     pub request_fields: Fields,
+    /// The envelope as sent.
     pub request: EnvelopeRequest,
+    /// The HTTP status of the answer.
     pub http_status: u16,
+    /// The envelope as answered.
     pub response: EnvelopeResponse,
     /// The opened response data, when the reply carried any.
     pub response_fields: Option<Fields>,
@@ -138,6 +155,7 @@ impl Client {
         })
     }
 
+    /// The merchant this client acts for.
     pub fn merchant_id(&self) -> &str {
         &self.merchant_id
     }
@@ -239,6 +257,25 @@ impl Client {
     }
 
     /// PREPAY_INIT "2.0": creates a checkout order. `merchant_id` is filled in if absent.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &ottgate_client::Client) -> Result<(), ottgate_client::ClientError> {
+    /// use ottgate_client::PrepayInitRequest;
+    /// let order = client.prepay_init(&PrepayInitRequest {
+    ///     prepay_order_id: Some("SHOP-1000".into()),
+    ///     amount: Some("1234".into()),
+    ///     currency_type: Some("CAD".into()),
+    ///     biz_type: Some("PREPAY".into()),
+    ///     call_back_url: Some("https://shop.example/ottpay/notify".into()),
+    ///     redirect_url: Some("https://shop.example/ottpay/return".into()),
+    ///     duration: Some("900".into()),
+    ///     sale_num: Some("1".into()),
+    ///     operator_id: Some("5765745857".into()),
+    ///     ..PrepayInitRequest::default()
+    /// }).await?;
+    /// println!("send the buyer to {}", order.payinfo);
+    /// # Ok(()) }
+    /// ```
     pub async fn prepay_init(
         &self,
         request: &PrepayInitRequest,
@@ -251,6 +288,13 @@ impl Client {
     }
 
     /// PREPAY_QUERY "2.0": the state of a checkout order.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &ottgate_client::Client) -> Result<(), ottgate_client::ClientError> {
+    /// let order = client.prepay_query("SHOP-1000").await?;
+    /// if order.status == "SUCCESS" { /* paid: show it as paid */ }
+    /// # Ok(()) }
+    /// ```
     pub async fn prepay_query(
         &self,
         prepay_order_id: &str,
@@ -265,6 +309,14 @@ impl Client {
 
     /// STATUS_QUERY "1.0": the state of any payment (a callback's `order_id`, a checkout
     /// attempt, a REST `paymentId`), refunds included.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &ottgate_client::Client) -> Result<(), ottgate_client::ClientError> {
+    /// // The callback's order_id, a checkout attempt, or a REST paymentId.
+    /// let payment = client.status_query("17953187906264134").await?;
+    /// println!("{} {} refunded {}", payment.order_status, payment.amount, payment.refund_amount);
+    /// # Ok(()) }
+    /// ```
     pub async fn status_query(&self, order_id: &str) -> Result<StatusQueryResponse, ClientError> {
         let request = StatusQueryRequest {
             merchant_id: Some(self.merchant_id.clone()),
@@ -275,6 +327,14 @@ impl Client {
 
     /// REFUND "1.0": refunds `refund_amt` cents of payment `ori_order_id`. With a
     /// `refund_id` of the merchant's, repeating the call is safe.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &ottgate_client::Client) -> Result<(), ottgate_client::ClientError> {
+    /// // Your own refund id makes a retry after a lost answer safe.
+    /// let refund = client.refund("17953187906264134", "500", Some("SHOP-1000-R1")).await?;
+    /// println!("{} {}", refund.refund_id, refund.refund_status);
+    /// # Ok(()) }
+    /// ```
     pub async fn refund(
         &self,
         ori_order_id: &str,
@@ -292,6 +352,21 @@ impl Client {
 
     /// ACTIVEPAY "1.0": a QR code for the merchant to show (`code_url`), paid by the
     /// buyer's wallet app. `merchant_id` is filled in if absent.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &ottgate_client::Client) -> Result<(), ottgate_client::ClientError> {
+    /// use ottgate_client::ActivePayRequest;
+    /// let qr = client.active_pay(&ActivePayRequest {
+    ///     order_id: Some("TILL-7-0042".into()),
+    ///     operator_id: Some("5765745857".into()),
+    ///     amount: Some("1234".into()),
+    ///     biz_type: Some("ALIPAY".into()),
+    ///     call_back_url: Some("https://shop.example/ottpay/notify".into()),
+    ///     ..ActivePayRequest::default()
+    /// }).await?;
+    /// println!("show a QR code of {}", qr.code_url);
+    /// # Ok(()) }
+    /// ```
     pub async fn active_pay(
         &self,
         request: &ActivePayRequest,
@@ -305,6 +380,23 @@ impl Client {
 
     /// H5PAY "2.0": WeChat Pay in the buyer's phone browser (send it to `payinfo`).
     /// `merchant_id` is filled in if absent.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &ottgate_client::Client) -> Result<(), ottgate_client::ClientError> {
+    /// use ottgate_client::H5PayRequest;
+    /// let h5 = client.h5_pay(&H5PayRequest {
+    ///     order_id: Some("SHOP-1001".into()),
+    ///     amount: Some("1234".into()),
+    ///     currency_type: Some("CAD".into()),
+    ///     biz_type: Some("WECHATPAY".into()),
+    ///     operator_id: Some("5765745857".into()),
+    ///     call_back_url: Some("https://shop.example/ottpay/notify".into()),
+    ///     redirect_url: Some("https://shop.example/ottpay/return".into()),
+    ///     ..H5PayRequest::default()
+    /// }).await?;
+    /// println!("send the phone to {}", h5.payinfo);
+    /// # Ok(()) }
+    /// ```
     pub async fn h5_pay(&self, request: &H5PayRequest) -> Result<H5PayResponse, ClientError> {
         let mut request = request.clone();
         request
@@ -315,6 +407,23 @@ impl Client {
 
     /// MAPPPAY "1.0": WeChat Pay inside your mini-program for the buyer `open_id` names;
     /// hand `pay_info` to `wx.requestPayment` (`package_str` as `package`).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &ottgate_client::Client) -> Result<(), ottgate_client::ClientError> {
+    /// use ottgate_client::MiniProgramPayRequest;
+    /// let pay = client.mini_program_pay(&MiniProgramPayRequest {
+    ///     order_id: Some("MP-0042".into()),
+    ///     operator_id: Some("5765745857".into()),
+    ///     amount: "1234".into(),
+    ///     biz_type: "WECHATPAY".into(),
+    ///     app_id: "wx2421b1c4370ec43b".into(),
+    ///     open_id: "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o".into(),
+    ///     call_back_url: "https://shop.example/ottpay/notify".into(),
+    ///     ..MiniProgramPayRequest::default()
+    /// }).await?;
+    /// let _ = pay; // hand pay.pay_info to wx.requestPayment
+    /// # Ok(()) }
+    /// ```
     pub async fn mini_program_pay(
         &self,
         request: &MiniProgramPayRequest,
@@ -325,6 +434,24 @@ impl Client {
     /// PASSIVEPAY "1.0": charges the code the buyer's wallet shows at your till;
     /// `order_status` `success`, `failure` (with `reason`) or `PROCESSING` (ask
     /// [`Self::status_query`] again: the gateway follows the payment to its end).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &ottgate_client::Client) -> Result<(), ottgate_client::ClientError> {
+    /// use ottgate_client::PassivePayRequest;
+    /// let charged = client.passive_pay(&PassivePayRequest {
+    ///     operator_id: Some("5765745857".into()),
+    ///     amount: "1234".into(),
+    ///     auth_code: "134567890123456789".into(), // scanned from the buyer's wallet
+    ///     terminal_no: Some("LANE-2".into()),
+    ///     ..PassivePayRequest::default()
+    /// }).await?;
+    /// match charged.order_status.as_str() {
+    ///     "success" => { /* paid */ }
+    ///     "PROCESSING" => { /* ask status_query(&charged.order_id) again shortly */ }
+    ///     _ => { /* declined: charged.reason */ }
+    /// }
+    /// # Ok(()) }
+    /// ```
     pub async fn passive_pay(
         &self,
         request: &PassivePayRequest,
@@ -333,6 +460,13 @@ impl Client {
     }
 
     /// EX_RATE_QUERY "1.0": today's CNY rate of `fee_type` (ISO 4217), times 10^8.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &ottgate_client::Client) -> Result<(), ottgate_client::ClientError> {
+    /// let rate = client.exchange_rate("CAD").await?;
+    /// println!("1 CAD = {} CNY × 10^-8", rate.rate);
+    /// # Ok(()) }
+    /// ```
     pub async fn exchange_rate(&self, fee_type: &str) -> Result<ExRateQueryResponse, ClientError> {
         let request = ExRateQueryRequest {
             merchant_id: Some(self.merchant_id.clone()),
@@ -341,7 +475,35 @@ impl Client {
         self.call("EX_RATE_QUERY", "1.0", to_fields(&request)).await
     }
 
-    /// Opens and authenticates a callback body posted to the merchant's `call_back_url`.
+    /// Opens and authenticates a callback body posted to the merchant's `call_back_url`:
+    /// the md5 over the decrypted values must match and the merchant must be this one. Then
+    /// check `order_status`, `amount` and `currency_type` against your own order, and
+    /// answer `SUCCESS` (a callback comes again until acknowledged; fulfil once).
+    ///
+    /// ```
+    /// use ottgate_client::{Client, Fields, SignKey, seal};
+    /// let key = SignKey::new("6698851A525C9433").unwrap();
+    /// let client = Client::new("http://127.0.0.1:8080", "ON00004652", key.clone()).unwrap();
+    /// // What the gateway posts (here sealed by hand, as the gateway does).
+    /// let data: Fields = serde_json::from_value(serde_json::json!({
+    ///     "finish_time": "20261205120000", "order_id": "17953187906264134",
+    ///     "merchant_id": "ON00004652", "order_status": "success", "amount": "1234",
+    ///     "currency_type": "CAD", "tip": "0", "bizpay_order_id": "2026120522001486050384884379",
+    ///     "convenience_fee": "0", "prepay_order_id": "SHOP-1000",
+    ///     "notify_id": "5d1c0f3a9e2b4c7d8e6f1a2b3c4d5e6f",
+    /// })).unwrap();
+    /// let sealed = seal(&data, &key);
+    /// let body = serde_json::json!({"rsp_code": "SUCCESS", "rsp_msg": "success",
+    ///     "merchant_id": "ON00004652", "data": sealed.data, "md5": sealed.md5.as_str()});
+    /// let callback = client.verify_callback(body.to_string().as_bytes()).unwrap();
+    /// assert_eq!((callback.order_status.as_str(), callback.amount.as_str()), ("success", "1234"));
+    ///
+    /// // Sealed with another key: refused.
+    /// let forged = seal(&data, &SignKey::new("0123456789ABCDEF").unwrap());
+    /// let body = serde_json::json!({"rsp_code": "SUCCESS", "merchant_id": "ON00004652",
+    ///     "data": forged.data, "md5": forged.md5.as_str()});
+    /// assert!(client.verify_callback(body.to_string().as_bytes()).is_err());
+    /// ```
     pub fn verify_callback(&self, body: &[u8]) -> Result<CallbackData, ClientError> {
         self.open_callback(body).map(|(data, _)| data)
     }
@@ -376,7 +538,30 @@ impl Client {
     }
 
     /// Checks the query string of a browser return to the merchant's `redirect_url`
-    /// (`total_fee`, `trade_no`, `out_trade_no`, `trade_status`, `sign`).
+    /// (`total_fee`, `trade_no`, `out_trade_no`, `trade_status`, `sign`). A good sign says
+    /// the gateway sent the buyer back with these values; still ask the gateway
+    /// (`prepay_query`) before showing the order as paid, and fulfil only from the
+    /// callback.
+    ///
+    /// ```
+    /// use ottgate_client::{Client, RedirectParams, SignKey};
+    /// let key = SignKey::new("6698851A525C9433").unwrap();
+    /// let client = Client::new("http://127.0.0.1:8080", "ON00004652", key.clone()).unwrap();
+    /// let returned = RedirectParams {
+    ///     total_fee: "1234".into(),
+    ///     trade_no: "17953187906264134".into(),
+    ///     out_trade_no: "SHOP-1000".into(),
+    ///     trade_status: "Trade_Finished".into(),
+    /// };
+    /// // The query string the buyer's browser arrives with.
+    /// let query: String = url::form_urlencoded::Serializer::new(String::new())
+    ///     .extend_pairs(returned.query_pairs(&key))
+    ///     .finish();
+    /// assert_eq!(client.verify_redirect(&query).unwrap().out_trade_no, "SHOP-1000");
+    /// // The amount changed by the buyer: the sign no longer matches.
+    /// let tampered = query.replace("total_fee=1234", "total_fee=1");
+    /// assert!(client.verify_redirect(&tampered).is_err());
+    /// ```
     pub fn verify_redirect(&self, query: &str) -> Result<RedirectParams, ClientError> {
         let query = query.strip_prefix('?').unwrap_or(query);
         let get = |name: &str| {

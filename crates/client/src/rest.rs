@@ -9,7 +9,7 @@ use ottgate_api::rest::{
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 use url::Url;
 
@@ -25,7 +25,10 @@ pub struct RestClient {
     base: Url,
     app_id: String,
     app_key: String,
-    token: Mutex<Option<TokenResult>>,
+    /// Shared by the clients [`RestClient::idempotent`] makes.
+    token: Arc<Mutex<Option<TokenResult>>>,
+    /// Sent as `Idempotency-Key` on every POST.
+    idempotency_key: Option<String>,
 }
 
 impl fmt::Debug for RestClient {
@@ -44,6 +47,16 @@ fn now_ms() -> i64 {
 }
 
 impl RestClient {
+    /// A client of the REST API at `base_url` (the gateway root), with the merchant's
+    /// `appId` and `appKey`; it fetches a token when first needed and renews it before it
+    /// runs out.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), ottgate_client::ClientError> {
+    /// let rest = ottgate_client::RestClient::new("http://127.0.0.1:8080", "ON00004652", "6d6595fd305a33f4afc5aa396fe88b8c")?;
+    /// let token = rest.token().await?;
+    /// # let _ = token; Ok(()) }
+    /// ```
     pub fn new(base_url: &str, app_id: &str, app_key: &str) -> Result<Self, ClientError> {
         let (http, base) = crate::connection(base_url)?;
         Ok(Self {
@@ -51,8 +64,32 @@ impl RestClient {
             base,
             app_id: app_id.to_owned(),
             app_key: app_key.to_owned(),
-            token: Mutex::new(None),
+            token: Arc::new(Mutex::new(None)),
+            idempotency_key: None,
         })
+    }
+
+    /// This client sending `Idempotency-Key: key` on its calls (sharing its token): a pay
+    /// or refund call sent again with the same key — after a time-out, a lost answer — is
+    /// answered as the first time instead of being made twice. Use one key per intended
+    /// payment or refund.
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// // Retried as often as the network needs: refunded once.
+    /// let refund = rest.idempotent("order-42-refund-1").refund("17953187906264134", "500").await?;
+    /// println!("{} {}", refund.refund_id, refund.refund_status);
+    /// # Ok(()) }
+    /// ```
+    pub fn idempotent(&self, key: &str) -> RestClient {
+        RestClient {
+            http: self.http.clone(),
+            base: self.base.clone(),
+            app_id: self.app_id.clone(),
+            app_key: self.app_key.clone(),
+            token: Arc::clone(&self.token),
+            idempotency_key: Some(key.to_owned()),
+        }
     }
 
     fn url(&self, path: &str) -> Result<Url, ClientError> {
@@ -67,8 +104,11 @@ impl RestClient {
         body: &B,
         bearer: Option<&str>,
     ) -> Result<T, ClientError> {
-        self.send(self.http.post(self.url(path)?).json(body), bearer)
-            .await
+        let mut request = self.http.post(self.url(path)?).json(body);
+        if let Some(key) = &self.idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        self.send(request, bearer).await
     }
 
     async fn get<T: DeserializeOwned>(
@@ -112,6 +152,13 @@ impl RestClient {
     }
 
     /// `POST /api/v1/auth/token`, always fetching a fresh token (and caching it).
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// let token = rest.fetch_token().await?;
+    /// println!("valid until {}", token.expired);
+    /// # Ok(()) }
+    /// ```
     pub async fn fetch_token(&self) -> Result<TokenResult, ClientError> {
         let request = TokenRequest {
             app_id: self.app_id.clone(),
@@ -164,6 +211,15 @@ impl RestClient {
 
     /// `GET /api/v1/events`: the merchant's callbacks, newest first — since `since` (unix
     /// seconds; default the last 30 days), at most `limit` (default 50, at most 100).
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// // The callbacks of the last day, at most 20.
+    /// let since = 1_764_900_000;
+    /// let events = rest.events(Some(since), Some(20)).await?;
+    /// let _ = events;
+    /// # Ok(()) }
+    /// ```
     pub async fn events(
         &self,
         since: Option<i64>,
@@ -182,6 +238,12 @@ impl RestClient {
     }
 
     /// `POST /api/v1/events/{id}/redeliver`: sends the callback `id` again.
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// rest.redeliver("5d1c0f3a9e2b4c7d8e6f1a2b3c4d5e6f").await?;
+    /// # Ok(()) }
+    /// ```
     pub async fn redeliver(&self, id: &str) -> Result<RedeliverResult, ClientError> {
         let path = format!("api/v1/events/{id}/redeliver");
         let path = &path;
@@ -192,34 +254,124 @@ impl RestClient {
     }
 
     /// `POST /api/v1/pay/alipay/wap-pay`: Alipay in a mobile browser.
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// use ottgate_client::PayRequest;
+    /// let paid = rest.idempotent("SHOP-1002").wap_pay(&PayRequest {
+    ///     amount: "1234".into(),
+    ///     callback_url: "https://shop.example/ottpay/notify".into(),
+    ///     return_url: "https://shop.example/ottpay/return".into(),
+    ///     remark: Some("2 x tea".into()),
+    ///     reference: Some("SHOP-1002".into()),
+    /// }).await?;
+    /// println!("send the phone to {}; paymentId {}", paid.pay_info, paid.payment_id);
+    /// # Ok(()) }
+    /// ```
     pub async fn wap_pay(&self, request: &PayRequest) -> Result<PayResult, ClientError> {
         self.call("api/v1/pay/alipay/wap-pay", request).await
     }
 
     /// `POST /api/v1/pay/alipay/web-pay`: Alipay in a PC browser.
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// use ottgate_client::PayRequest;
+    /// let order = PayRequest {
+    ///     amount: "1234".into(),
+    ///     callback_url: "https://shop.example/ottpay/notify".into(),
+    ///     return_url: "https://shop.example/ottpay/return".into(),
+    ///     remark: None,
+    ///     reference: Some("SHOP-1003".into()),
+    /// };
+    /// let paid = rest.web_pay(&order).await?;
+    /// println!("send the browser to {}", paid.pay_info);
+    /// # Ok(()) }
+    /// ```
     pub async fn web_pay(&self, request: &PayRequest) -> Result<PayResult, ClientError> {
         self.call("api/v1/pay/alipay/web-pay", request).await
     }
 
     /// `POST /api/v1/pay/weixin/active-pay`: a WeChat Pay QR code for the merchant to show;
     /// `payInfo` is the code's text. `return_url` is not used (leave it empty).
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// use ottgate_client::PayRequest;
+    /// let order = PayRequest {
+    ///     amount: "1234".into(),
+    ///     callback_url: "https://shop.example/ottpay/notify".into(),
+    ///     return_url: "https://shop.example/ottpay/return".into(),
+    ///     remark: None,
+    ///     reference: Some("SHOP-1003".into()),
+    /// };
+    /// let qr = rest.weixin_active_pay(&order).await?;
+    /// println!("show a QR code of {}", qr.pay_info);
+    /// # Ok(()) }
+    /// ```
     pub async fn weixin_active_pay(&self, request: &PayRequest) -> Result<PayResult, ClientError> {
         self.call("api/v1/pay/weixin/active-pay", request).await
     }
 
     /// `POST /api/v1/pay/weixin/h5-pay`: WeChat Pay in a mobile browser outside WeChat.
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// use ottgate_client::PayRequest;
+    /// let order = PayRequest {
+    ///     amount: "1234".into(),
+    ///     callback_url: "https://shop.example/ottpay/notify".into(),
+    ///     return_url: "https://shop.example/ottpay/return".into(),
+    ///     remark: None,
+    ///     reference: Some("SHOP-1003".into()),
+    /// };
+    /// let paid = rest.weixin_h5_pay(&order).await?;
+    /// println!("send the phone to {}", paid.pay_info);
+    /// # Ok(()) }
+    /// ```
     pub async fn weixin_h5_pay(&self, request: &PayRequest) -> Result<PayResult, ClientError> {
         self.call("api/v1/pay/weixin/h5-pay", request).await
     }
 
     /// `POST /api/v1/pay/weixin/public-pay`: WeChat Pay inside WeChat's own browser;
     /// `payInfo` is the page to open there.
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// use ottgate_client::PayRequest;
+    /// let order = PayRequest {
+    ///     amount: "1234".into(),
+    ///     callback_url: "https://shop.example/ottpay/notify".into(),
+    ///     return_url: "https://shop.example/ottpay/return".into(),
+    ///     remark: None,
+    ///     reference: Some("SHOP-1003".into()),
+    /// };
+    /// let paid = rest.weixin_public_pay(&order).await?;
+    /// println!("open in WeChat: {}", paid.pay_info);
+    /// # Ok(()) }
+    /// ```
     pub async fn weixin_public_pay(&self, request: &PayRequest) -> Result<PayResult, ClientError> {
         self.call("api/v1/pay/weixin/public-pay", request).await
     }
 
     /// `POST /api/v1/pay/alipay/inapp-pay`: Alipay in the merchant's app; `paySign` is what
     /// the app hands Alipay's app SDK.
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// use ottgate_client::PayRequest;
+    /// let order = PayRequest {
+    ///     amount: "1234".into(),
+    ///     callback_url: "https://shop.example/ottpay/notify".into(),
+    ///     return_url: "https://shop.example/ottpay/return".into(),
+    ///     remark: None,
+    ///     reference: Some("SHOP-1003".into()),
+    /// };
+    /// use ottgate_client::InAppPayRequest;
+    /// let app = rest.alipay_in_app_pay(&InAppPayRequest { pay: order, user_id: None, sale_number: None }).await?;
+    /// println!("hand {} to Alipay's app SDK", app.pay_sign);
+    /// # Ok(()) }
+    /// ```
     pub async fn alipay_in_app_pay(
         &self,
         request: &InAppPayRequest,
@@ -229,6 +381,21 @@ impl RestClient {
 
     /// `POST /api/v1/pay/unionpay/inapp-secure-pay`: UnionPay in the merchant's app; `tn`
     /// is what the app hands UnionPay's app SDK. `return_url` is not used (leave it empty).
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// use ottgate_client::PayRequest;
+    /// let order = PayRequest {
+    ///     amount: "1234".into(),
+    ///     callback_url: "https://shop.example/ottpay/notify".into(),
+    ///     return_url: "https://shop.example/ottpay/return".into(),
+    ///     remark: None,
+    ///     reference: Some("SHOP-1003".into()),
+    /// };
+    /// let app = rest.unionpay_in_app_pay(&order).await?;
+    /// println!("hand tn {} to UnionPay's app SDK", app.tn);
+    /// # Ok(()) }
+    /// ```
     pub async fn unionpay_in_app_pay(
         &self,
         request: &PayRequest,
@@ -238,6 +405,13 @@ impl RestClient {
     }
 
     /// `POST /api/v1/payment/status-query`
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// let payment = rest.status_query("17953187906264134").await?;
+    /// println!("{} ({})", payment.payment_status, payment.state_code);
+    /// # Ok(()) }
+    /// ```
     pub async fn status_query(&self, payment_id: &str) -> Result<PaymentStatusResult, ClientError> {
         self.call(
             "api/v1/payment/status-query",
@@ -249,6 +423,13 @@ impl RestClient {
     }
 
     /// `POST /api/v1/payment/status-query-by-reference`
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// let payment = rest.status_query_by_reference("SHOP-1002").await?;
+    /// println!("{}", payment.payment_status);
+    /// # Ok(()) }
+    /// ```
     pub async fn status_query_by_reference(
         &self,
         reference: &str,
@@ -261,6 +442,13 @@ impl RestClient {
     }
 
     /// `POST /api/v1/pay/refund`
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// let refund = rest.idempotent("SHOP-1002-R1").refund("17953187906264134", "500").await?;
+    /// println!("{} {}", refund.refund_id, refund.refund_status);
+    /// # Ok(()) }
+    /// ```
     pub async fn refund(
         &self,
         ori_payment_id: &str,
@@ -296,6 +484,13 @@ impl RestClient {
     }
 
     /// `POST /api/v1/payment/local-card/refund`: refunds a captured card payment.
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// let refund = rest.local_card_refund("17953187906264134", "500").await?;
+    /// println!("{}", refund.refund_status);
+    /// # Ok(()) }
+    /// ```
     pub async fn local_card_refund(
         &self,
         ori_payment_id: &str,
@@ -310,6 +505,13 @@ impl RestClient {
     }
 
     /// `POST /api/v1/payment/local-card/reverse`: voids a card payment not captured yet.
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// let voided = rest.local_card_reverse("17953187906264134").await?;
+    /// println!("{}", voided.payment_status);
+    /// # Ok(()) }
+    /// ```
     pub async fn local_card_reverse(&self, payment_id: &str) -> Result<ReverseResult, ClientError> {
         let request = ReverseRequest {
             payment_id: payment_id.to_owned(),

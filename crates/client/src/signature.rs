@@ -10,16 +10,42 @@ use std::time::Duration;
 /// Why a callback's signature is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
+    /// Not `t=<seconds>,v1=<hex>[,v1=<hex>…]`.
     #[error("the OTTGate-Signature header is malformed")]
     Malformed,
+    /// Signed too long before (or after) now: a recorded callback replayed.
     #[error("the callback was signed {seconds} s from now, beyond the tolerance")]
-    Stale { seconds: u64 },
+    Stale {
+        /// How far from now it was signed.
+        seconds: u64,
+    },
+    /// No `v1` matches this body under the merchant's secret.
     #[error("the OTTGate-Signature does not match the body")]
     Mismatch,
 }
 
 /// Verifies `header` (the `OTTGate-Signature` value) over the raw `body` with the merchant's
 /// `webhook_secret`, accepting a signing time within `tolerance` of `now_unix` (seconds).
+/// Check it on the body exactly as received, before parsing it.
+///
+/// ```
+/// use ottgate_client::{SignatureError, verify_signature_header};
+/// use std::time::Duration;
+/// let body = br#"{"rsp_code":"SUCCESS"}"#;
+/// let header = "t=1764900000,v1=4723fa5fec172b5c6bfa4302df8522e0a7751536a82bf289dc091ff28d8ca453";
+/// let five_minutes = Duration::from_secs(300);
+/// assert_eq!(verify_signature_header("whsec_test", header, body, 1764900060, five_minutes), Ok(()));
+/// // Replayed an hour later: stale.
+/// assert!(matches!(
+///     verify_signature_header("whsec_test", header, body, 1764903600, five_minutes),
+///     Err(SignatureError::Stale { .. })
+/// ));
+/// // Another body, or another secret: no match.
+/// assert_eq!(
+///     verify_signature_header("whsec_test", header, b"{}", 1764900060, five_minutes),
+///     Err(SignatureError::Mismatch)
+/// );
+/// ```
 pub fn verify_signature_header(
     webhook_secret: &str,
     header: &str,

@@ -921,3 +921,39 @@ async fn a_merchants_own_sign_in_goes_before_a_distributed_flood() {
         "the merchant waited {waited:?}; the flood's slowest {slowest:?} ({statuses:?})"
     );
 }
+
+/// The SDK's idempotent client: the same refund sent twice with one key is made once, and
+/// both answers name it; another key is another refund.
+#[tokio::test]
+async fn the_sdks_idempotent_client_refunds_once_per_key() {
+    let t = TestGateway::start().await;
+    let rest = t.rest();
+    let paid = rest
+        .wap_pay(&serde_json::from_value(t.pay_body(None)).unwrap())
+        .await
+        .unwrap();
+    let (status, _) = complete(&t, &paid.payment_id, "paid").await;
+    assert_eq!(status, 200);
+    let once = rest.idempotent("sdk-refund-1");
+    let first = once.refund(&paid.payment_id, "100").await.unwrap();
+    let again = once.refund(&paid.payment_id, "100").await.unwrap();
+    assert_eq!(first.refund_id, again.refund_id);
+    let other = rest
+        .idempotent("sdk-refund-2")
+        .refund(&paid.payment_id, "100")
+        .await
+        .unwrap();
+    assert_ne!(other.refund_id, first.refund_id);
+    // Alipay confirms each refund by notification: two of 1.00, never three.
+    crate::harness::eventually("both refunds", || async {
+        rest.status_query(&paid.payment_id)
+            .await
+            .unwrap()
+            .refund_amount
+            == "200"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = rest.status_query(&paid.payment_id).await.unwrap();
+    assert_eq!(status.refund_amount, "200", "{status:?}");
+}
