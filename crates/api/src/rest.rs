@@ -378,8 +378,12 @@ mod tests {
 
 /// `GET /api/v1/events`: the merchant's callbacks, newest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct EventsResult {
     pub events: Vec<EventItem>,
+    /// When the page is full: pass it as `cursor` for the next (older) page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// One callback (an event) and its delivery so far.
@@ -403,6 +407,15 @@ pub struct EventItem {
     /// The HTTP status of the last try; absent if it had none (not tried, or no answer).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_http_status: Option<u16>,
+    /// Why the last try failed (`HTTP 500`, `timed out`, …), if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// RFC 3339, UTC: when the next try is due, while the callback is pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_attempt: Option<String>,
+    /// The merchant's own reference of the payment, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 /// `POST /api/v1/events/{id}/redeliver`: the callback is due again now.

@@ -712,6 +712,9 @@ pub enum Events {
         /// At most this many (1–100, default 50).
         #[arg(long)]
         limit: Option<u32>,
+        /// The `nextCursor` a full page printed: the page after it.
+        #[arg(long)]
+        cursor: Option<String>,
     },
     /// Send a callback again (an exhausted one, or one you lost).
     Redeliver {
@@ -725,7 +728,11 @@ pub enum Events {
 pub async fn events(credentials: &Credentials, command: Events) -> Result<()> {
     let rest = credentials.rest()?;
     match command {
-        Events::List { since, limit } => print(&rest.events(since, limit).await?),
+        Events::List {
+            since,
+            limit,
+            cursor,
+        } => print(&rest.events_page(since, limit, cursor.as_deref()).await?),
         Events::Redeliver { id } => print(&rest.redeliver(&id).await?),
     }
 }

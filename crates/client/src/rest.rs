@@ -225,7 +225,37 @@ impl RestClient {
         since: Option<i64>,
         limit: Option<u32>,
     ) -> Result<EventsResult, ClientError> {
+        self.events_page(since, limit, None).await
+    }
+
+    /// [`Self::events`] from `cursor` on: the `next_cursor` of the page before (a page
+    /// answers one when it is full).
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// let mut cursor = None;
+    /// loop {
+    ///     let page = rest.events_page(None, Some(100), cursor.as_deref()).await?;
+    ///     for event in &page.events {
+    ///         println!("{} {} {:?}", event.id, event.state, event.last_error);
+    ///     }
+    ///     match page.next_cursor {
+    ///         Some(next) => cursor = Some(next),
+    ///         None => break,
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn events_page(
+        &self,
+        since: Option<i64>,
+        limit: Option<u32>,
+        cursor: Option<&str>,
+    ) -> Result<EventsResult, ClientError> {
         let mut query = Vec::new();
+        if let Some(cursor) = cursor {
+            query.push(("cursor", cursor.to_owned()));
+        }
         if let Some(since) = since {
             query.push(("since", since.to_string()));
         }

@@ -12,6 +12,8 @@ pub struct EventFilter {
     pub merchant: MerchantId,
     pub since: Timestamp,
     pub limit: u32,
+    /// The cursor: only events before this one (an [`Event::cursor`] of the last page).
+    pub before: Option<i64>,
 }
 
 /// A merchant callback to deliver.
@@ -113,6 +115,15 @@ pub struct DeliveryAttemptRow {
 pub struct Event {
     pub delivery: Delivery,
     pub last_http_status: Option<u16>,
+    /// The merchant's own reference of the order it is about.
+    pub reference: Option<String>,
+}
+
+impl Event {
+    /// Where the next page starts after this event.
+    pub fn cursor(&self) -> i64 {
+        self.delivery.id
+    }
 }
 
 /// Who claims due deliveries, and for how long: up to `limit` deliveries due at `now`,
@@ -182,8 +193,9 @@ pub(crate) mod q {
         sql!("SELECT COUNT(*) FROM deliveries WHERE state = 'pending' AND lease_until > ?1");
     pub(crate) const EVENTS: Sql = sql!(
         "SELECT d.*, (SELECT a.http_status FROM delivery_attempts a WHERE a.delivery_id = d.id
-                      ORDER BY a.attempt_no DESC LIMIT 1) AS last_http_status
-         FROM deliveries d WHERE d.merchant_id = ?1 AND d.created_at >= ?2
+                      ORDER BY a.attempt_no DESC LIMIT 1) AS last_http_status,
+                (SELECT o.reference FROM orders o WHERE o.id = d.order_id) AS reference
+         FROM deliveries d WHERE d.merchant_id = ?1 AND d.created_at >= ?2 AND d.id < ?4
          ORDER BY d.id DESC LIMIT ?3"
     );
     pub(crate) const INSERT: Sql = sql!(

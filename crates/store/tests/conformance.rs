@@ -33,6 +33,7 @@ fn at(secs: u64) -> Timestamp {
 /// The merchant's callbacks from `since` on, at most ten.
 fn events_since(merchant: &MerchantId, since: Timestamp) -> EventFilter {
     EventFilter {
+        before: None,
         merchant: merchant.clone(),
         since,
         limit: 10,
@@ -1532,6 +1533,7 @@ async fn the_event_log_shows_each_callback_and_resends_it_for_its_merchant_only<
         (events[0].delivery.state, events[0].last_http_status),
         (DeliveryState::Delivered, Some(200))
     );
+    assert_eq!(events[0].reference.as_deref(), Some("events-1"));
     assert!(
         store
             .events(events_since(&merchant, at(100)))
@@ -1605,6 +1607,21 @@ async fn the_event_log_shows_each_callback_and_resends_it_for_its_merchant_only<
             .is_empty()
     );
     assert!(store.delivery_attempts(d.id).await.unwrap().is_empty());
+    // Two more payments' callbacks: newest first, and the cursor pages past the first.
+    paid_payment(&store, "events-2").await;
+    paid_payment(&store, "events-3").await;
+    let both = store.events(events_since(&merchant, T0)).await.unwrap();
+    assert_eq!(both.len(), 2);
+    assert_eq!(both[0].reference.as_deref(), Some("events-3"));
+    let next = store
+        .events(EventFilter {
+            before: Some(both[0].cursor()),
+            ..events_since(&merchant, T0)
+        })
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].delivery.id, both[1].delivery.id);
 }
 
 async fn users_sign_in_by_email_once_per_deployment<S: Store>(store: S) {

@@ -25,12 +25,20 @@ fn invalid(field: &str, why: &str) -> RestError {
     )
 }
 
-/// `since` (unix seconds) and `limit` (1–100, default 50) from the query string.
-fn parameters(query: Option<&str>, now: Timestamp) -> Result<(Timestamp, u32), RestError> {
+/// The event list's query: `since` (unix seconds), `limit` (1–100, default 50) and
+/// `cursor` (the `nextCursor` of the page before).
+struct Parameters {
+    since: Timestamp,
+    limit: u32,
+    cursor: Option<i64>,
+}
+
+fn parameters(query: Option<&str>, now: Timestamp) -> Result<Parameters, RestError> {
     let mut since = Timestamp::from_epoch_millis(
         now.epoch_millis() - i64::try_from(DEFAULT_WINDOW.as_millis()).unwrap_or(0),
     );
     let mut limit = 50;
+    let mut cursor = None;
     for (key, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match key.as_ref() {
             "since" => {
@@ -48,10 +56,23 @@ fn parameters(query: Option<&str>, now: Timestamp) -> Result<(Timestamp, u32), R
                     .filter(|l| (1..=MAX_LIMIT).contains(l))
                     .ok_or_else(|| invalid("limit", "1 to 100 expected"))?;
             }
+            "cursor" => {
+                cursor = Some(
+                    value
+                        .parse::<i64>()
+                        .ok()
+                        .filter(|c| *c > 0)
+                        .ok_or_else(|| invalid("cursor", "the nextCursor of a page expected"))?,
+                );
+            }
             _ => {}
         }
     }
-    Ok((since, limit))
+    Ok(Parameters {
+        since,
+        limit,
+        cursor,
+    })
 }
 
 #[utoipa::path(
@@ -60,7 +81,8 @@ fn parameters(query: Option<&str>, now: Timestamp) -> Result<(Timestamp, u32), R
     tag = "events",
     params(
         ("since" = Option<i64>, Query, description = "Unix seconds; events created from then on (default: the last 30 days)"),
-        ("limit" = Option<u32>, Query, description = "At most this many, 1 to 100 (default 50)"),
+        ("limit" = Option<u32>, Query, minimum = 1, maximum = 100, description = "At most this many, 1 to 100 (default 50)"),
+        ("cursor" = Option<String>, Query, description = "The nextCursor of the page before: the events after it (older)"),
     ),
     security(("bearer" = [])),
     responses(
@@ -74,14 +96,21 @@ pub async fn list(
     authed: Authed,
     RawQuery(query): RawQuery,
 ) -> RestResult<EventsResult> {
-    let (since, limit) = parameters(query.as_deref(), state.service.clock.now())?;
+    let asked = parameters(query.as_deref(), state.service.clock.now())?;
     let filter = EventFilter {
         merchant: authed.merchant.id.clone(),
-        since,
-        limit,
+        since: asked.since,
+        limit: asked.limit,
+        before: asked.cursor,
     };
     let events = state.service.events(filter).await?;
+    let full = u32::try_from(events.len()).unwrap_or(u32::MAX) >= asked.limit;
+    let next_cursor = events
+        .last()
+        .filter(|_| full)
+        .map(|e| e.cursor().to_string());
     ok(EventsResult {
+        next_cursor,
         events: events
             .into_iter()
             .map(|e| EventItem {
@@ -96,6 +125,11 @@ pub async fn list(
                 state: e.delivery.state.code().to_owned(),
                 attempts: e.delivery.attempts,
                 last_http_status: e.last_http_status,
+                last_error: e.delivery.last_error.clone(),
+                next_attempt: (e.delivery.state == ottgate_store::DeliveryState::Pending)
+                    .then(|| e.delivery.next_attempt_at.map(|at| at.rfc3339()))
+                    .flatten(),
+                reference: e.reference.clone(),
             })
             .collect(),
     })

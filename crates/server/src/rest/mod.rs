@@ -55,6 +55,93 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The routes that take an `Idempotency-Key` (they create or move money).
+const IDEMPOTENT: [&str; 11] = [
+    "/api/v1/pay/alipay/wap-pay",
+    "/api/v1/pay/alipay/web-pay",
+    "/api/v1/pay/weixin/active-pay",
+    "/api/v1/pay/weixin/h5-pay",
+    "/api/v1/pay/weixin/public-pay",
+    "/api/v1/pay/alipay/inapp-pay",
+    "/api/v1/pay/unionpay/inapp-secure-pay",
+    "/api/v1/pay/refund",
+    "/api/v1/payment/local-card/payment3dsV2",
+    "/api/v1/payment/local-card/refund",
+    "/api/v1/payment/local-card/reverse",
+];
+
+/// What every operation's handler cannot say of itself, written into the document: the
+/// server (this gateway, wherever it is reached), the `Idempotency-Key` header of the
+/// routes that take it with the answers it adds (409, 422), and the answers the layers
+/// around every route give (401 where a token is needed, 408, 413 for a body, 500).
+fn finish(document: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{Required, ResponseBuilder, ServerBuilder};
+    document.servers = Some(vec![
+        ServerBuilder::new()
+            .url("/")
+            .description(Some("this gateway (the document is served by it)"))
+            .build(),
+    ]);
+    let answer = |description: &str| ResponseBuilder::new().description(description).build();
+    for (path, item) in &mut document.paths.paths {
+        let posts = item.post.is_some();
+        for operation in [item.get.as_mut(), item.post.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            let responses = &mut operation.responses.responses;
+            let mut add = |status: &str, description: &str| {
+                responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| answer(description).into());
+            };
+            if IDEMPOTENT.contains(&path.as_str()) {
+                add(
+                    "409",
+                    "10005: a request with this Idempotency-Key is still being processed; retry shortly",
+                );
+                add(
+                    "422",
+                    "10005: this Idempotency-Key was used for a different request",
+                );
+            }
+            if operation.security.is_some() {
+                add("401", "90000: missing, malformed, expired or invalid token");
+            }
+            add(
+                "408",
+                "the request (its body included) took longer than the server's request timeout",
+            );
+            if posts {
+                add("413", "10005: the request body is too large");
+            }
+            add(
+                "500",
+                "10200 / 20004: the gateway or its database failed; nothing was done that a retry (with the same Idempotency-Key) would do twice",
+            );
+            if IDEMPOTENT.contains(&path.as_str()) {
+                let key = ParameterBuilder::new()
+                    .name("Idempotency-Key")
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::False)
+                    .description(Some(
+                        "1 to 255 printable ASCII characters, one per intended payment or refund: the same request sent again with it is answered as the first time (kept 24 hours by default), never made twice",
+                    ))
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .min_length(Some(1))
+                            .max_length(Some(255)),
+                    ))
+                    .build();
+                operation.parameters.get_or_insert_with(Vec::new).push(key);
+            }
+        }
+    }
+}
+
 /// Every REST route, each registered with its OpenAPI operation, plus the document itself
 /// at `/api/v1/openapi.json`.
 pub fn router(state: &AppState) -> Router<AppState> {
@@ -88,6 +175,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .routes(routes!(events::redeliver))
         .merge(money)
         .split_for_parts();
+    let mut document = document;
+    finish(&mut document);
     let document = Arc::new(document);
     router.route(
         "/api/v1/openapi.json",

@@ -175,3 +175,44 @@ async fn a_callback_being_delivered_is_never_sent_twice_at_once() {
         "the in-flight one, and at most a resend or two after it: {total}"
     );
 }
+
+/// Each event names the merchant's reference, why its last try failed and when the next is
+/// due; pages follow a cursor, every event once.
+#[tokio::test]
+async fn events_show_the_reference_the_failure_and_the_next_try_and_page_by_cursor() {
+    let t = TestGateway::start().await;
+    // The merchant's server is down: every try fails.
+    t.receiver.answer(&[500; 20]);
+    for i in 0..3 {
+        let created = t.create(&format!("ev-page-{i}")).await;
+        t.complete(&created.payinfo, "GP", "paid").await;
+    }
+    t.receiver.wait_for(3).await;
+    let rest = t.rest();
+    let mut newest = rest.events(None, Some(2)).await.unwrap();
+    for _ in 0..100 {
+        if newest.events.iter().all(|e| e.attempts > 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        newest = rest.events(None, Some(2)).await.unwrap();
+    }
+    assert_eq!(newest.events.len(), 2);
+    let first = &newest.events[0];
+    assert_eq!(first.reference.as_deref(), Some("ev-page-2"));
+    assert_eq!(first.state, "pending");
+    assert_eq!(first.last_http_status, Some(500));
+    assert_eq!(first.last_error.as_deref(), Some("HTTP 500"));
+    assert!(first.next_attempt.is_some(), "{first:?}");
+    let cursor = newest
+        .next_cursor
+        .clone()
+        .expect("a full page has a cursor");
+    let rest_of = rest
+        .events_page(None, Some(2), Some(&cursor))
+        .await
+        .unwrap();
+    assert_eq!(rest_of.events.len(), 1);
+    assert_eq!(rest_of.events[0].reference.as_deref(), Some("ev-page-0"));
+    assert!(rest_of.next_cursor.is_none(), "the last page");
+}

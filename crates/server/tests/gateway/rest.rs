@@ -638,7 +638,42 @@ async fn the_openapi_document_covers_every_rest_route() {
         .await
         .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    assert_eq!(doc["servers"][0]["url"], "/");
     let paths = doc["paths"].as_object().unwrap();
+    // The calls that move money declare the Idempotency-Key and what it can answer; the
+    // others do not.
+    let header = |op: &Value| {
+        op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == "Idempotency-Key")
+            .cloned()
+    };
+    let refund = &paths["/api/v1/pay/refund"]["post"];
+    let key = header(refund).expect("Idempotency-Key on refund");
+    assert_eq!(
+        (key["in"].as_str(), key["required"].as_bool()),
+        (Some("header"), Some(false))
+    );
+    assert_eq!(key["schema"]["maxLength"], 255);
+    for status in ["400", "401", "408", "409", "413", "422", "500"] {
+        assert!(refund["responses"][status].is_object(), "refund {status}");
+    }
+    assert!(header(&paths["/api/v1/payment/status-query"]["post"]).is_none());
+    let limit = paths["/api/v1/events"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap();
+    assert_eq!(
+        (
+            limit["schema"]["minimum"].as_f64(),
+            limit["schema"]["maximum"].as_f64()
+        ),
+        (Some(1.0), Some(100.0))
+    );
     // The event log: documented, served, behind the token.
     for (path, method) in [
         ("/api/v1/events", "get"),

@@ -142,6 +142,7 @@ pub(super) async fn events(c: &impl GenericClient, f: &EventFilter) -> Result<Ve
             &f.merchant.as_str(),
             &f.since.epoch_millis(),
             &i64::from(f.limit),
+            &f.before.unwrap_or(i64::MAX),
         ],
     )
     .await?;
@@ -150,6 +151,7 @@ pub(super) async fn events(c: &impl GenericClient, f: &EventFilter) -> Result<Ve
         Ok(Event {
             delivery: delivery(row)?,
             last_http_status: status.and_then(|s| u16::try_from(s).ok()),
+            reference: row.try_get("reference")?,
         })
     })
 }

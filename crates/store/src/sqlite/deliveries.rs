@@ -140,18 +140,21 @@ pub(super) fn events(c: &Connection, f: &EventFilter) -> Result<Vec<Event>> {
         params![
             f.merchant.as_str(),
             f.since.epoch_millis(),
-            i64::from(f.limit)
+            i64::from(f.limit),
+            f.before.unwrap_or(i64::MAX)
         ],
         |row| {
             let status: Option<i64> = row.get("last_http_status")?;
-            Ok((DeliveryRow::from_sqlite(row)?, status))
+            let reference: Option<String> = row.get("reference")?;
+            Ok((DeliveryRow::from_sqlite(row)?, status, reference))
         },
     )?;
     rows.into_iter()
-        .map(|(row, status)| {
+        .map(|(row, status, reference)| {
             Ok(Event {
                 delivery: row.into_delivery()?,
                 last_http_status: status.and_then(|s| u16::try_from(s).ok()),
+                reference,
             })
         })
         .collect()
