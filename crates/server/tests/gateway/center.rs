@@ -63,10 +63,12 @@ impl<'a> Center<'a> {
         r
     }
 
+    /// The page's HTML, without the `data-label` attributes of its table cells (the phone
+    /// layout's labels), so assertions read each table as written.
     pub async fn page(&mut self, path: &str) -> String {
         let r = self.get(path).await;
         assert_eq!(r.status(), StatusCode::OK, "GET {path}");
-        r.text().await.unwrap()
+        without_labels(&r.text().await.unwrap())
     }
 
     /// POSTs `form` as the page's form would be sent: a form that changes something carries
@@ -191,6 +193,19 @@ pub async fn order_of(t: &TestGateway, payment: &str) -> String {
         .unwrap()
         .order_id
         .to_string()
+}
+
+/// `html` without its ` data-label="…"` attributes.
+pub fn without_labels(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(at) = rest.find(" data-label=\"") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + " data-label=\"".len()..];
+        rest = after.find('"').map_or("", |end| &after[end + 1..]);
+    }
+    out.push_str(rest);
+    out
 }
 
 /// A one-time form token as a rendered form carries it.

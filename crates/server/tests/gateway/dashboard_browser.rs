@@ -255,3 +255,75 @@ async fn screenshots_of_the_dashboard_at_two_widths_in_two_languages() {
     }
     c.close().await.unwrap();
 }
+
+/// The elements of the page that reach past the right edge of the viewport (inside a
+/// scrolling box or not), as `tag#id.class (right edge)`.
+const OVERFLOWING: &str = r#"
+const width = document.documentElement.clientWidth;
+const out = [];
+for (const el of document.querySelectorAll('body *')) {
+  const r = el.getBoundingClientRect();
+  if (r.width === 0 || r.height === 0) continue;
+  if (r.right > width + 0.5 || r.left < -0.5) {
+    out.push(el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+      (el.className && typeof el.className === 'string' ? '.' + el.className.split(' ').join('.') : '') +
+      ' (' + Math.round(r.left) + '..' + Math.round(r.right) + ' of ' + width + ')');
+  }
+}
+return out.slice(0, 12);
+"#;
+
+/// At phone widths (360 and 412 px) no element of any merchant-center page reaches past
+/// the screen, in English or Chinese: the key facts are read without sideways scrolling.
+#[tokio::test]
+async fn every_merchant_center_page_fits_a_phone_at_360_and_412_px() {
+    let (t, order, password) = shop().await;
+    let (_driver, c) = start_driver_as(DESKTOP, "412,915").await;
+    sign_in(&c, &t, &password).await;
+    let pages = [
+        "dashboard".to_owned(),
+        "dashboard/payments".to_owned(),
+        format!("dashboard/payments/{order}"),
+        format!("dashboard/payments/{order}?notice=amount_too_much&amount=99.00"),
+        "dashboard/settings".to_owned(),
+    ];
+    let mut wrong = Vec::new();
+    for width in [360, 412] {
+        c.set_window_size(width, 800).await.unwrap();
+        for lang in ["en", "zh"] {
+            for path in &pages {
+                let sep = if path.contains('?') { '&' } else { '?' };
+                let url = t.base.join(&format!("{path}{sep}lang={lang}")).unwrap();
+                c.goto(url.as_str()).await.unwrap();
+                let found = c.execute(OVERFLOWING, vec![]).await.unwrap();
+                let found: Vec<String> = serde_json::from_value(found).unwrap();
+                if !found.is_empty() {
+                    wrong.push(format!("{width} px {lang} /{path}: {}", found.join(", ")));
+                }
+            }
+            // The refund's confirmation page.
+            c.goto(
+                t.base
+                    .join(&format!("dashboard/payments/{order}?lang={lang}"))
+                    .unwrap()
+                    .as_str(),
+            )
+            .await
+            .unwrap();
+            let amount = c.find(Locator::Id("refund-amount")).await.unwrap();
+            amount.send_keys("1.00").await.unwrap();
+            click(&c, "refund-submit").await;
+            wait_for_url(&c, |u| u.path().ends_with("/refund")).await;
+            let found: Vec<String> =
+                serde_json::from_value(c.execute(OVERFLOWING, vec![]).await.unwrap()).unwrap();
+            if !found.is_empty() {
+                wrong.push(format!(
+                    "{width} px {lang} refund confirmation: {}",
+                    found.join(", ")
+                ));
+            }
+        }
+    }
+    c.close().await.unwrap();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
