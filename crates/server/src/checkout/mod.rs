@@ -37,6 +37,8 @@ struct CheckoutPage {
     remaining_secs: u64,
     remaining_text: String,
     expire_display: String,
+    /// The expiry for the buyer's browser to show in the buyer's own time.
+    expires_ms: i64,
     error: Option<&'static str>,
     methods: Vec<MethodView>,
     pay_action: String,
@@ -173,6 +175,7 @@ fn list_page(state: &AppState, lang: Lang, c: &Checkout, error: Option<&'static 
         remaining_secs: remaining,
         remaining_text: format!("{:02}:{:02}", remaining / 60, remaining % 60),
         expire_display: c.order.expires_at.beijing_display(),
+        expires_ms: c.order.expires_at.epoch_millis(),
         error,
         methods: methods
             .into_iter()

@@ -13,6 +13,11 @@ pub const COUNTDOWN_JS: &str = r#"
 (function () {
   var el = document.getElementById("countdown");
   var end = Date.now() + parseInt(el.getAttribute("data-remaining"), 10) * 1000;
+  var local = document.getElementById("local-expiry");
+  var at = new Date(parseInt(local.getAttribute("data-expires"), 10));
+  local.textContent = at.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) +
+    " (" + local.getAttribute("data-label") + ") \u00b7 ";
+  local.hidden = false;
   function pad(n) { return (n < 10 ? "0" : "") + n; }
   function tick() {
     var s = Math.max(0, Math.round((end - Date.now()) / 1000));

@@ -161,6 +161,9 @@ async fn a_buyer_pays_with_alipay_in_headless_chromium() {
     );
     // The countdown is live (the script ran): m:ss under ten minutes.
     let countdown = text_of(&c, Locator::Id("countdown")).await;
+    // The expiry in the buyer's own time (the browser's zone), beside Beijing time.
+    let local = text_of(&c, Locator::Id("local-expiry")).await;
+    assert!(local.contains("(your time)"), "{local:?}");
     assert!(
         countdown.starts_with("09:") || countdown == "10:00",
         "{countdown}"
