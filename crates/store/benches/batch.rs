@@ -69,6 +69,7 @@ fn batch(c: &mut Criterion) {
             app_key_hash: "$argon2id$bench".into(),
             rotation: Default::default(),
             link: Default::default(),
+            time_zone: None,
         }))
         .unwrap();
         let next = AtomicU64::new(0);

@@ -15,6 +15,8 @@ pub struct MerchantRecord {
     pub app_key_hash: String,
     pub rotation: KeyRotation,
     pub link: LinkFlows,
+    /// The zone its people read times in (IANA name); `None`: the deployment's.
+    pub time_zone: Option<String>,
 }
 
 /// OTT Pay's link flows for this merchant (h5Pay, wapPay, webPay, inAppPay): unsigned
@@ -100,6 +102,10 @@ pub trait Merchants: Send + Sync {
     /// if there is no such merchant.
     async fn rotate_sign_key(&self, rotation: NewSignKey) -> Result<bool>;
 
+    /// Sets the zone merchant `id`'s people read times in (`None`: the deployment's);
+    /// `false` if there is no such merchant.
+    async fn set_time_zone(&self, id: &MerchantId, zone: Option<&str>) -> Result<bool>;
+
     /// Gives merchant `id` the app key hashed as `hash`; the one it replaces is still
     /// accepted until `previous_until`. `false` if there is no such merchant.
     async fn rotate_app_key(
@@ -143,6 +149,7 @@ pub(crate) mod q {
         "UPDATE merchants SET previous_sign_key_sealed = sign_key_sealed,
          previous_sign_key_until = ?1, sign_key_sealed = ?2 WHERE id = ?3"
     );
+    pub(crate) const SET_TIME_ZONE: Sql = sql!("UPDATE merchants SET time_zone = ?1 WHERE id = ?2");
     pub(crate) const ROTATE_APP_KEY: Sql = sql!(
         "UPDATE merchants SET previous_app_key_hash = app_key_hash,
          previous_app_key_until = ?1, app_key_hash = ?2 WHERE id = ?3"

@@ -132,6 +132,7 @@ row! {
         link_callback_url: Option<String>,
         previous_app_key_hash: Option<String>,
         previous_app_key_until: Option<i64>,
+        time_zone: Option<String>,
     }
 }
 
@@ -169,6 +170,7 @@ impl MerchantRow {
                     .previous_app_key_hash
                     .zip(self.previous_app_key_until.map(ts)),
             },
+            time_zone: self.time_zone,
             link: LinkFlows {
                 mer_code: self.mer_code.unwrap_or_default(),
                 enabled: self.link_flows,

@@ -65,6 +65,7 @@ fn merchant(id: &str) -> MerchantRecord {
             mer_code: format!("{:0>32}", id.to_ascii_lowercase()),
             ..LinkFlows::default()
         },
+        time_zone: None,
     }
 }
 
@@ -2138,6 +2139,26 @@ async fn keys_rotate_keeping_the_old_one_for_its_grace_period<S: Store>(store: S
         store.rotate_webhook_secret(&nobody, at(1)).await.unwrap(),
         None
     );
+    // The zone its people read times in.
+    assert!(
+        store
+            .set_time_zone(id, Some("America/Vancouver"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .merchant(id)
+            .await
+            .unwrap()
+            .unwrap()
+            .time_zone
+            .as_deref(),
+        Some("America/Vancouver")
+    );
+    assert!(store.set_time_zone(id, None).await.unwrap());
+    assert_eq!(store.merchant(id).await.unwrap().unwrap().time_zone, None);
+    assert!(!store.set_time_zone(&nobody, None).await.unwrap());
     // The app key: the old hash kept beside the new one until its grace ends.
     let before = store.merchant(id).await.unwrap().unwrap().app_key_hash;
     assert!(

@@ -54,12 +54,18 @@ fn status(p: &PaymentSummary) -> &'static str {
     }
 }
 
-pub fn line(out: &mut String, p: &PaymentSummary) {
+/// A time in the merchant's zone, RFC 3339 with its offset (`2026-12-05T09:11:55-05:00`):
+/// a spreadsheet reads it, and the offset says which zone.
+fn when(at: ottgate_core::Timestamp, zone: chrono_tz::Tz) -> String {
+    super::session::local_time(at, zone, "%Y-%m-%dT%H:%M:%S%:z")
+}
+
+pub fn line(out: &mut String, p: &PaymentSummary, zone: chrono_tz::Tz) {
     let fields = [
         p.order_id.to_string(),
         inert(p.reference.clone().unwrap_or_default()),
-        p.created_at.rfc3339(),
-        p.paid_at.map(|t| t.rfc3339()).unwrap_or_default(),
+        when(p.created_at, zone),
+        p.paid_at.map(|t| when(t, zone)).unwrap_or_default(),
         p.method.map(|m| m.code().to_owned()).unwrap_or_default(),
         p.money.currency.code().to_owned(),
         p.money.major_plain(),
@@ -88,6 +94,7 @@ pub async fn csv(
     let Some(filter) = query.filter(&signed, BATCH) else {
         return error_page(signed.lang, ErrorKind::BadRequest);
     };
+    let zone = signed.zone;
     let rows = futures::stream::unfold(Some(filter), move |next: Option<PaymentFilter>| {
         let state = state.clone();
         async move {
@@ -97,7 +104,7 @@ pub async fn csv(
                 Ok(found) => {
                     let mut chunk = String::with_capacity(found.len() * 128);
                     for p in &found {
-                        line(&mut chunk, p);
+                        line(&mut chunk, p, zone);
                     }
                     let next = (found.len() == BATCH as usize).then(|| PaymentFilter {
                         before: found.last().map(|p| p.order_id.clone()),

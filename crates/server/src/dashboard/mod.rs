@@ -70,6 +70,7 @@ pub fn routes(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         )
         .route("/dashboard/settings/methods", post(settings::methods))
         .route("/dashboard/settings/link-flows", post(settings::link_flows))
+        .route("/dashboard/settings/time-zone", post(settings::time_zone))
         .route("/dashboard/settings/users", post(settings::add))
         .route("/dashboard/settings/users/remove", post(settings::remove))
         .route("/dashboard/settings/password", post(settings::password))

@@ -269,7 +269,7 @@ pub async fn overview(State(state): State<AppState>, signed: Signed) -> Response
         check: state
             .check_runs
             .last(&signed.merchant.id)
-            .map(|(at, cases)| (at.utc_display(), cases)),
+            .map(|(at, cases)| (signed.local(at), cases)),
     };
     page(&signed, &state, StatusCode::OK, &overview)
 }
@@ -398,14 +398,15 @@ struct PaymentsPage {
 
 const PAGE_SIZE: u32 = 50;
 
-fn list_row(t: &'static Strings, p: &PaymentSummary) -> ListRow {
+fn list_row(signed: &Signed, p: &PaymentSummary) -> ListRow {
+    let t = signed.t();
     ListRow {
         order_id: p.order_id.to_string(),
         payment_id: p
             .payment_id
             .as_ref()
             .map_or_else(|| p.order_id.to_string(), ToString::to_string),
-        created: p.created_at.utc_display(),
+        created: signed.local(p.created_at),
         reference: p.reference.clone().unwrap_or_default(),
         kind: match &p.terminal {
             Some(till) => format!("{} · {till}", p.kind.code()),
@@ -483,7 +484,7 @@ pub async fn payments(
     let list = PaymentsPage {
         t,
         chrome: Chrome::new(&signed, "payments"),
-        rows: found.iter().map(|p| list_row(t, p)).collect(),
+        rows: found.iter().map(|p| list_row(&signed, p)).collect(),
         csv: format!("/dashboard/payments.csv?{}", query.query_string(&[])),
         query,
         statuses,
@@ -631,16 +632,16 @@ pub async fn payment(
             event: d.event.clone(),
             state: d.state.code(),
             url: d.url.clone(),
-            created: d.created_at.utc_display(),
+            created: signed.local(d.created_at),
             next: d
                 .next_attempt_at
-                .map(|n| n.utc_display())
+                .map(|n| signed.local(n))
                 .unwrap_or_default(),
             attempts: rows
                 .into_iter()
                 .map(|a| DeliveryAttemptView {
                     number: a.attempt_no,
-                    time: a.started_at.utc_display(),
+                    time: signed.local(a.started_at),
                     http_status: a
                         .http_status
                         .map_or_else(|| a.error.clone().unwrap_or_default(), |s| s.to_string()),
@@ -686,7 +687,7 @@ pub async fn payment(
     let held = (order.status == OrderStatus::Processing)
         .then(|| attempts.iter().find(|a| a.is_authorised()))
         .flatten()
-        .map(|a| a.capture_at.map(|c| c.utc_display()).unwrap_or_default());
+        .map(|a| a.capture_at.map(|c| signed.local(c)).unwrap_or_default());
     let view = PaymentPage {
         t,
         chrome: Chrome::new(&signed, "payments"),
@@ -701,11 +702,11 @@ pub async fn payment(
         kind: order.kind.code(),
         terminal: order.terminal.clone(),
         follow_up,
-        created: order.created_at.utc_display(),
+        created: signed.local(order.created_at),
         paid: order
             .finished_at
             .filter(|_| order.status == OrderStatus::Success)
-            .map(|f| f.utc_display())
+            .map(|f| signed.local(f))
             .unwrap_or_default(),
         amount: money_text(order.money.amount.minor(), currency),
         refunded: money_text(settled, currency),
@@ -721,8 +722,8 @@ pub async fn payment(
                 id: a.id.to_string(),
                 method: method_name(t, a.method),
                 status: a.status.code(),
-                created: a.created_at.utc_display(),
-                settled: a.settled_at.map(|s| s.utc_display()).unwrap_or_default(),
+                created: signed.local(a.created_at),
+                settled: a.settled_at.map(|s| signed.local(s)).unwrap_or_default(),
                 wallet_reference: a.bizpay_order_id.clone().unwrap_or_default(),
             })
             .collect(),
@@ -732,8 +733,8 @@ pub async fn payment(
                 id: r.id.to_string(),
                 amount: money_text(r.money.amount.minor(), r.money.currency),
                 status: r.status.code(),
-                created: r.created_at.utc_display(),
-                finished: r.finished_at.map(|f| f.utc_display()).unwrap_or_default(),
+                created: signed.local(r.created_at),
+                finished: r.finished_at.map(|f| signed.local(f)).unwrap_or_default(),
             })
             .collect(),
         deliveries: delivery_views,

@@ -81,12 +81,20 @@ pub struct Signed {
     pub chose_lang: bool,
     /// The token every form of this session carries.
     pub csrf: String,
+    /// The zone the merchant's people read times in: theirs, else the deployment's.
+    pub zone: chrono_tz::Tz,
     session: String,
 }
 
 impl Signed {
     pub fn t(&self) -> &'static Strings {
         i18n::strings(self.lang)
+    }
+
+    /// `at` as the merchant center shows it: in the merchant's zone, labelled
+    /// (`2026-12-05 09:11:55 EST`).
+    pub fn local(&self, at: ottgate_core::Timestamp) -> String {
+        local_time(at, self.zone, "%Y-%m-%d %H:%M:%S %Z")
     }
 
     pub fn is_admin(&self) -> bool {
@@ -111,6 +119,21 @@ impl Signed {
             Err(Refused(self.lang))
         }
     }
+}
+
+/// The merchant's zone (an IANA name), else the deployment's, else UTC.
+pub fn zone_of(merchant: Option<&str>, deployment: &str) -> chrono_tz::Tz {
+    merchant
+        .and_then(|z| z.parse().ok())
+        .or_else(|| deployment.parse().ok())
+        .unwrap_or(chrono_tz::UTC)
+}
+
+/// `at` in `zone`, written with `format` (chrono's).
+pub fn local_time(at: ottgate_core::Timestamp, zone: chrono_tz::Tz, format: &str) -> String {
+    chrono::DateTime::from_timestamp_millis(at.epoch_millis())
+        .map(|t| t.with_timezone(&zone).format(format).to_string())
+        .unwrap_or_default()
 }
 
 fn query_lang(parts: &Parts) -> Option<String> {
@@ -155,7 +178,12 @@ impl FromRequestParts<AppState> for Signed {
         else {
             return Err(signed_out());
         };
+        let zone = zone_of(
+            merchant.time_zone.as_deref(),
+            &service.settings.time_zone_id,
+        );
         Ok(Signed {
+            zone,
             csrf: csrf_token(state, "session", &session),
             user,
             merchant: merchant.merchant,

@@ -61,6 +61,8 @@ struct SettingsPage {
     app_id: String,
     /// Shown in full to admins only: whoever holds it can start a payment.
     mer_code: String,
+    /// The zone times are shown in (IANA name).
+    zone: String,
     link_flows_on: bool,
     link_callback_url: String,
     sign_key: String,
@@ -79,10 +81,10 @@ fn masked(secret: &str) -> String {
     format!("{shown}{}", "•".repeat(12))
 }
 
-fn until_text(until: Option<Timestamp>, now: Timestamp) -> String {
+fn until_text(signed: &Signed, until: Option<Timestamp>, now: Timestamp) -> String {
     until
         .filter(|u| *u > now)
-        .map(|u| format!("{} UTC", u.utc_display()))
+        .map(|u| signed.local(u))
         .unwrap_or_default()
 }
 
@@ -132,6 +134,8 @@ pub async fn settings(
     let (notice, error) = match q.notice.as_str() {
         "methods_saved" => (Some(t.methods_saved), None),
         "link_flows_saved" => (Some(t.link_flows_saved), None),
+        "zone_saved" => (Some(t.zone_saved), None),
+        "zone_invalid" => (None, Some(t.zone_invalid)),
         "link_flows_invalid" => (None, Some(t.link_flows_invalid)),
         "methods_empty" => (None, Some(t.methods_empty)),
         "user_invalid" => (None, Some(t.user_invalid)),
@@ -159,16 +163,25 @@ pub async fn settings(
         } else {
             masked(&record.link.mer_code)
         },
+        zone: signed.zone.name().to_owned(),
         link_flows_on: record.link.enabled,
         link_callback_url: record.link.callback_url.clone().unwrap_or_default(),
         sign_key: masked(key.expose_secret()),
-        sign_key_previous_until: until_text(rotation.previous_sign_key.as_ref().map(|p| p.1), now),
-        app_key_previous_until: until_text(rotation.previous_app_key.as_ref().map(|p| p.1), now),
+        sign_key_previous_until: until_text(
+            &signed,
+            rotation.previous_sign_key.as_ref().map(|p| p.1),
+            now,
+        ),
+        app_key_previous_until: until_text(
+            &signed,
+            rotation.previous_app_key.as_ref().map(|p| p.1),
+            now,
+        ),
         webhook_secret: format!(
             "whsec_{}",
             masked(secret.expose_secret().trim_start_matches("whsec_"))
         ),
-        webhook_previous_until: until_text(rotation.previous_webhook_until, now),
+        webhook_previous_until: until_text(&signed, rotation.previous_webhook_until, now),
         methods: PaymentMethod::ALL
             .iter()
             .map(|m| MethodRow {
@@ -182,13 +195,13 @@ pub async fn settings(
             .map(|u| UserRow {
                 email: u.email.clone(),
                 role: u.role.code(),
-                created: u.created_at.utc_display(),
+                created: signed.local(u.created_at),
             })
             .collect(),
         audit: audit
             .into_iter()
             .map(|e| AuditRow {
-                at: e.at.utc_display(),
+                at: signed.local(e.at),
                 actor: e.actor,
                 action: e.action,
                 subject: e.subject,
@@ -312,7 +325,7 @@ async fn rotate(
                 heading: t.confirm_rotation.to_owned(),
                 facts: vec![
                     (t.rotate.to_owned(), name.to_owned()),
-                    (t.stops_working.to_owned(), until.utc_display()),
+                    (t.stops_working.to_owned(), signed.local(until)),
                 ],
                 what: t.confirm_rotation_what.to_owned(),
                 action: format!("/dashboard/settings/{path}"),
@@ -466,6 +479,51 @@ pub struct LinkFlowsForm {
     enabled: Option<String>,
     #[serde(default)]
     callback_url: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ZoneForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(default)]
+    zone: String,
+}
+
+/// `POST /dashboard/settings/time-zone` (admins): the zone the merchant center and its CSV
+/// show times in (an IANA name; empty: the deployment's); audited.
+pub async fn time_zone(
+    State(state): State<AppState>,
+    signed: Signed,
+    Form(form): Form<ZoneForm>,
+) -> Response {
+    if let Some(refused) = admit(&state, &signed, &form.csrf_token) {
+        return refused;
+    }
+    let zone = form.zone.trim();
+    if !zone.is_empty() && zone.parse::<chrono_tz::Tz>().is_err() {
+        return Redirect::to("/dashboard/settings?notice=zone_invalid").into_response();
+    }
+    let chosen = (!zone.is_empty()).then_some(zone);
+    match state
+        .service
+        .store
+        .set_time_zone(&signed.merchant.id, chosen)
+        .await
+    {
+        Ok(_) => {
+            let detail = chosen.unwrap_or("(the deployment's)").to_owned();
+            audit(
+                &state,
+                &signed,
+                "set_time_zone",
+                signed.merchant.id.as_str(),
+                detail,
+            )
+            .await;
+            Redirect::to("/dashboard/settings?notice=zone_saved").into_response()
+        }
+        Err(e) => internal(signed.lang, &e),
+    }
 }
 
 /// `POST /dashboard/settings/link-flows` (admins): switches OTT Pay's link flows on or off

@@ -158,6 +158,7 @@ pub async fn create_merchant(
                 mer_code: hex::encode(random_bytes::<16>()),
                 ..LinkFlows::default()
             },
+            time_zone: None,
         };
         let mer_code = record.link.mer_code.clone();
         match store.insert_merchant(record).await {

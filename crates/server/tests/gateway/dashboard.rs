@@ -1515,3 +1515,47 @@ async fn a_rotated_app_key_is_shown_once_and_the_old_one_works_until_its_grace_e
         .await;
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
 }
+
+/// Times are shown in the merchant's zone, labelled (the deployment's by default,
+/// America/Toronto); an admin changes it, the CSV follows with its offset.
+#[tokio::test]
+async fn times_are_shown_in_the_merchants_zone_labelled_and_the_csv_carries_the_offset() {
+    let t = TestGateway::start().await;
+    paid(&t, "tz-1", "GP").await;
+    let mut c = admin(&t).await;
+    let list = c.page("/dashboard/payments").await;
+    assert!(
+        list.contains(" EST<") || list.contains(" EDT<"),
+        "labelled Toronto time"
+    );
+    let token = c.csrf().await;
+    let r = c
+        .post(
+            "/dashboard/settings/time-zone",
+            &[("csrf_token", token.as_str()), ("zone", "Mars/Olympus")],
+        )
+        .await;
+    assert!(
+        r.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .ends_with("zone_invalid")
+    );
+    let r = c
+        .post(
+            "/dashboard/settings/time-zone",
+            &[("csrf_token", token.as_str()), ("zone", "Asia/Shanghai")],
+        )
+        .await;
+    assert!(
+        r.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .ends_with("zone_saved")
+    );
+    let list = c.page("/dashboard/payments").await;
+    assert!(list.contains(" CST<"), "now in Shanghai time");
+    let csv = c.get("/dashboard/payments.csv").await.text().await.unwrap();
+    let line = csv.lines().find(|l| l.contains("tz-1")).unwrap();
+    assert!(line.contains("+08:00,"), "{line}");
+}

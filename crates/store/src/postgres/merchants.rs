@@ -86,6 +86,15 @@ pub(super) async fn rotate_sign_key(tx: &Transaction<'_>, new: &NewSignKey) -> R
     Ok(updated == 1)
 }
 
+pub(super) async fn set_time_zone(
+    tx: &Transaction<'_>,
+    id: &MerchantId,
+    zone: Option<&str>,
+) -> Result<bool> {
+    let updated = db::exec(tx, q::SET_TIME_ZONE.pg, &[&zone, &id.as_str()]).await?;
+    Ok(updated == 1)
+}
+
 pub(super) async fn rotate_app_key(
     tx: &Transaction<'_>,
     id: &MerchantId,
@@ -159,6 +168,10 @@ impl crate::Merchants for PgStore {
 
     async fn rotate_sign_key(&self, new: NewSignKey) -> Result<bool> {
         in_tx!(self, |tx| rotate_sign_key(&tx, &new))
+    }
+
+    async fn set_time_zone(&self, id: &MerchantId, zone: Option<&str>) -> Result<bool> {
+        in_tx!(self, |tx| set_time_zone(&tx, id, zone))
     }
 
     async fn rotate_app_key(

@@ -58,6 +58,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "app_key_rotation",
         include_str!("../../migrations/postgres/0010_app_key_rotation.sql"),
     ),
+    (
+        11,
+        "merchant_time_zone",
+        include_str!("../../migrations/postgres/0011_merchant_time_zone.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under (any constant no other program uses).

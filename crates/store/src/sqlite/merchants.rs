@@ -161,6 +161,16 @@ impl crate::Merchants for SqliteStore {
         self.engine.write(move |c| rotate_sign_key(c, &new)).await
     }
 
+    async fn set_time_zone(&self, id: &MerchantId, zone: Option<&str>) -> Result<bool> {
+        let (id, zone) = (id.clone(), zone.map(str::to_owned));
+        self.engine
+            .write(move |c| {
+                let updated = db::exec(c, q::SET_TIME_ZONE.sqlite, params![zone, id.as_str()])?;
+                Ok(updated == 1)
+            })
+            .await
+    }
+
     async fn rotate_app_key(
         &self,
         id: &MerchantId,

@@ -79,6 +79,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "app key rotation",
         include_str!("../../migrations/sqlite/0013_app_key_rotation.sql"),
     ),
+    (
+        14,
+        "merchant time zone",
+        include_str!("../../migrations/sqlite/0014_merchant_time_zone.sql"),
+    ),
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (
