@@ -506,7 +506,6 @@ pub async fn time_zone(
     let chosen = (!zone.is_empty()).then_some(zone);
     match state
         .service
-        .store
         .set_time_zone(&signed.merchant.id, chosen)
         .await
     {

@@ -126,7 +126,7 @@ pub async fn list(
                 attempts: e.delivery.attempts,
                 last_http_status: e.last_http_status,
                 last_error: e.delivery.last_error.clone(),
-                next_attempt: (e.delivery.state == ottgate_store::DeliveryState::Pending)
+                next_attempt: (e.delivery.state == crate::service::DeliveryState::Pending)
                     .then(|| e.delivery.next_attempt_at.map(|at| at.rfc3339()))
                     .flatten(),
                 reference: e.reference.clone(),

@@ -33,8 +33,8 @@ pub mod users;
 /// The store's records as the entry points see them: the service's vocabulary, so that no
 /// entry point names the store (ARCHITECTURE.md, enforced by `crates/cli/tests/architecture.rs`).
 pub use ottgate_store::{
-    AuditEntry, CreateOutcome, DayRange, DayTotal, Delivery, DeliveryAttemptRow, Event,
-    EventFilter, HoldOutcome, Idempotency, ListStatus, MerchantRecord, NewOrder, NewSession,
+    AuditEntry, CreateOutcome, DayRange, DayTotal, Delivery, DeliveryAttemptRow, DeliveryState,
+    Event, EventFilter, HoldOutcome, Idempotency, ListStatus, MerchantRecord, NewOrder, NewSession,
     PaymentFilter, PaymentSummary, SettleOutcome, Stats, UserRecord, UserRole,
 };
 

@@ -177,4 +177,13 @@ impl Service {
     pub async fn expire_now(&self, order: &OrderId) -> Result<bool, ServiceError> {
         Ok(self.store.expire_now(order, self.clock.now()).await?)
     }
+
+    /// Sets the zone `merchant`'s people read times in (`None`: the deployment's).
+    pub async fn set_time_zone(
+        &self,
+        merchant: &MerchantId,
+        zone: Option<&str>,
+    ) -> Result<bool, ServiceError> {
+        Ok(self.store.set_time_zone(merchant, zone).await?)
+    }
 }
