@@ -107,17 +107,7 @@ impl Checker {
         };
         // The buyer comes back through the genuine, signed return.
         if !p.redirect_url.is_empty() {
-            let params = ottgate_client::RedirectParams {
-                total_fee: p.amount.clone(),
-                trade_no: p.payment_id.clone().unwrap_or_else(|| p.order_id.clone()),
-                out_trade_no: p.reference.clone().unwrap_or_else(|| p.order_id.clone()),
-                trade_status: "Trade_Finished".into(),
-            };
-            let pairs: Vec<(String, String)> = params
-                .query_pairs(&self.key)
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect();
+            let pairs = self.genuine_return(&p);
             let (url, status, page) = self.open_return(&p, &pairs).await?;
             outcome
                 .evidence
@@ -176,6 +166,22 @@ impl Checker {
         })
     }
 
+    /// The query pairs of `p`'s genuine browser return saying `Trade_Finished`, signed as
+    /// the gateway signs them.
+    fn genuine_return(&self, p: &Payment) -> Vec<(String, String)> {
+        let params = ottgate_client::RedirectParams {
+            total_fee: p.amount.clone(),
+            trade_no: p.payment_id.clone().unwrap_or_else(|| p.order_id.clone()),
+            out_trade_no: p.reference.clone().unwrap_or_else(|| p.order_id.clone()),
+            trade_status: "Trade_Finished".into(),
+        };
+        params
+            .query_pairs(&self.key)
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect()
+    }
+
     async fn tampered_return(&self, case: &'static str, p: &Payment) -> Result<Outcome> {
         if p.redirect_url.is_empty() {
             return Ok(Outcome {
@@ -186,17 +192,8 @@ impl Checker {
             });
         }
         let reference = p.reference.clone().unwrap_or_else(|| p.order_id.clone());
-        let params = ottgate_client::RedirectParams {
-            total_fee: p.amount.clone(),
-            trade_no: p.payment_id.clone().unwrap_or_else(|| p.order_id.clone()),
-            out_trade_no: reference.clone(),
-            trade_status: "Trade_Finished".into(),
-        };
-        let mut pairs: Vec<(String, String)> = params
-            .query_pairs(&self.key)
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
+        let trade_no = p.payment_id.clone().unwrap_or_else(|| p.order_id.clone());
+        let mut pairs = self.genuine_return(p);
         match case {
             "return_amount" => {
                 let less = p
@@ -212,7 +209,7 @@ impl Checker {
                 pairs = vec![
                     ("amount".into(), p.amount.clone()),
                     ("orderID".into(), reference),
-                    ("tranID".into(), params.trade_no.clone()),
+                    ("tranID".into(), trade_no),
                     ("status".into(), "success".into()),
                 ];
             }
