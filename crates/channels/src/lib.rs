@@ -296,6 +296,8 @@ pub struct VerifiedResult {
     pub outcome: AttemptOutcome,
     /// The wallet's transaction id (`bizpay_order_id`).
     pub bizpay_order_id: Option<String>,
+    /// What the buyer paid in yuan, when the wallet said so.
+    pub buyer_paid: Option<ottgate_core::BuyerPaid>,
 }
 
 /// What a connector needs to refund (part of) a payment.

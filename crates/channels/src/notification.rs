@@ -19,6 +19,8 @@ pub struct Notification {
     /// The wallet's id for this message, by which it can be confirmed (Alipay's
     /// `notify_id`).
     pub message_id: Option<String>,
+    /// What the buyer paid in yuan, where the wallet says (WeChat Pay's `cash_fee`).
+    pub buyer_paid: Option<ottgate_core::BuyerPaid>,
 }
 
 /// What a notification is about.

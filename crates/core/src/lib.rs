@@ -21,11 +21,11 @@ pub use merchant::{ChannelIds, Merchant};
 pub use method::PaymentMethod;
 pub use money::{Amount, Currency, Money};
 pub use order::{
-    Attempt, AttemptOutcome, AttemptStatus, CloseReason, Order, OrderKind, OrderStatus, Settlement,
-    TransitionError,
+    Attempt, AttemptOutcome, AttemptStatus, BuyerPaid, CloseReason, Order, OrderKind, OrderStatus,
+    Settlement, TransitionError,
 };
 pub use payment::PaymentStatus;
-pub use refund::{Refund, RefundId, RefundStatus};
+pub use refund::{Refund, RefundId, RefundStatus, RefundedBy};
 pub use retry::RetrySchedule;
 pub use secret::Secret;
 pub use time::{Clock, ManualClock, SystemClock, Timestamp};

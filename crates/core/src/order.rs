@@ -354,6 +354,38 @@ pub struct Attempt {
     /// When the gateway captures an authorised payment by itself (REST local-card
     /// payments); `None` for a pre-authorisation, which the merchant captures.
     pub capture_at: Option<Timestamp>,
+    /// What the buyer paid in yuan, and at which rate, when the wallet said so.
+    pub buyer_paid: Option<BuyerPaid>,
+}
+
+/// What a wallet says the buyer paid in yuan for a payment in another currency (WeChat
+/// Pay's `cash_fee` with `cash_fee_type=CNY`, and its `rate`): shown to the merchant as
+/// the wallet reported it, never computed by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuyerPaid {
+    /// Fen (CNY minor units).
+    pub cny: u64,
+    /// The wallet's rate as it wrote it (WeChat Pay: CNY per unit × 10^8), if it gave one.
+    pub rate: Option<String>,
+}
+
+impl BuyerPaid {
+    /// The rate as a decimal number of yuan per unit of the payment's currency
+    /// (`"510000000"` → `"5.1"`); the wallet's text when it is not WeChat Pay's integer.
+    pub fn rate_text(&self) -> Option<String> {
+        let rate = self.rate.as_deref()?;
+        let Ok(scaled) = rate.parse::<u64>() else {
+            return Some(rate.to_owned());
+        };
+        let whole = scaled / 100_000_000;
+        let fraction = format!("{:08}", scaled % 100_000_000);
+        let fraction = fraction.trim_end_matches('0');
+        Some(if fraction.is_empty() {
+            whole.to_string()
+        } else {
+            format!("{whole}.{fraction}")
+        })
+    }
 }
 
 impl Attempt {
@@ -464,6 +496,20 @@ mod tests {
     use AttemptStatus as A;
     use OrderStatus as S;
     use rstest::rstest;
+
+    #[test]
+    fn the_wallets_rate_reads_as_yuan_per_unit() {
+        let paid = |rate: &str| BuyerPaid {
+            cny: 510,
+            rate: Some(rate.to_owned()),
+        };
+        assert_eq!(paid("510000000").rate_text().as_deref(), Some("5.1"));
+        assert_eq!(paid("500000000").rate_text().as_deref(), Some("5"));
+        assert_eq!(paid("4700001").rate_text().as_deref(), Some("0.04700001"));
+        assert_eq!(paid("5.12").rate_text().as_deref(), Some("5.12"));
+        let no_rate = BuyerPaid { cny: 5, rate: None };
+        assert_eq!(no_rate.rate_text(), None);
+    }
 
     #[test]
     fn paying_a_pending_attempt_pays_the_order_and_announces_it() {

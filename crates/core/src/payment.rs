@@ -107,6 +107,7 @@ mod tests {
             bizpay_order_id: None,
             authorised_at: None,
             capture_at: None,
+            buyer_paid: None,
         }
     }
 

@@ -85,6 +85,46 @@ pub struct Refund {
     pub finished_at: Option<Timestamp>,
     /// The channel's reference for the refund, once known.
     pub channel_refund_id: Option<String>,
+    /// Who asked for it; `None` for refunds recorded before the gateway kept it.
+    pub requested_by: Option<RefundedBy>,
+    /// Why, in the merchant's words, when they gave a reason (the merchant center asks).
+    pub reason: Option<String>,
+}
+
+/// Who asked for a refund.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundedBy {
+    /// The REST API (`/api/v1/.../refund`).
+    Rest,
+    /// The encrypted-envelope API (`REFUND`).
+    Envelope,
+    /// A person in the merchant center, by their sign-in email.
+    User(String),
+    /// `ottgate check`, refunding the test payment it made.
+    Checker,
+}
+
+impl RefundedBy {
+    /// As stored: `rest`, `envelope`, `check`, or `user:` and the email.
+    pub fn code(&self) -> String {
+        match self {
+            RefundedBy::Rest => "rest".to_owned(),
+            RefundedBy::Envelope => "envelope".to_owned(),
+            RefundedBy::Checker => "check".to_owned(),
+            RefundedBy::User(email) => format!("user:{email}"),
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        match code {
+            "rest" => Some(RefundedBy::Rest),
+            "envelope" => Some(RefundedBy::Envelope),
+            "check" => Some(RefundedBy::Checker),
+            _ => code
+                .strip_prefix("user:")
+                .map(|email| RefundedBy::User(email.to_owned())),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -102,5 +142,18 @@ mod tests {
         assert_eq!(RefundId::parse(id.as_str()), Ok(id));
         assert!(RefundId::parse("REF").is_err());
         assert!(RefundId::parse("1678719168402").is_err());
+    }
+
+    #[test]
+    fn who_refunded_reads_back_as_written() {
+        for by in [
+            RefundedBy::Rest,
+            RefundedBy::Envelope,
+            RefundedBy::Checker,
+            RefundedBy::User("ana@shop.example".into()),
+        ] {
+            assert_eq!(RefundedBy::from_code(&by.code()), Some(by));
+        }
+        assert_eq!(RefundedBy::from_code("someone"), None);
     }
 }

@@ -231,6 +231,8 @@ async fn settle(state: &AppState, merchant: &MerchantId, fields: &Fields) -> Res
                 amount: paid.money.amount,
                 merchant_refund_id: None,
                 request_key: None,
+                requested_by: ottgate_core::RefundedBy::Checker,
+                reason: None,
             };
             let state2 = state.clone();
             state

@@ -122,7 +122,15 @@ async fn receive_with(
                 .metrics
                 .outcome(&state.service.metrics.notifications, "accepted");
             match outcome {
-                Some((outcome, wallet_ref)) => apply(state, &attempt, outcome, wallet_ref).await,
+                Some((outcome, wallet_ref)) => {
+                    let result = VerifiedResult {
+                        attempt_id: attempt.id.clone(),
+                        outcome,
+                        bizpay_order_id: wallet_ref,
+                        buyer_paid: notification.buyer_paid.clone(),
+                    };
+                    apply(state, result).await
+                }
                 None => Ok(()),
             }
         }
@@ -215,17 +223,7 @@ async fn attempt_of(
     Ok(attempt)
 }
 
-async fn apply(
-    state: &AppState,
-    attempt: &Attempt,
-    outcome: AttemptOutcome,
-    bizpay: Option<String>,
-) -> Result<(), Rejected> {
-    let result = VerifiedResult {
-        attempt_id: attempt.id.clone(),
-        outcome,
-        bizpay_order_id: bizpay,
-    };
+async fn apply(state: &AppState, result: VerifiedResult) -> Result<(), Rejected> {
     match state.service.apply_result(result).await? {
         SettleOutcome::Applied { .. } | SettleOutcome::AlreadyApplied { .. } => Ok(()),
         // A contradiction (e.g. "closed" after "paid") is logged by apply_result; the wallet

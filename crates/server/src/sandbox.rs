@@ -144,6 +144,7 @@ async fn complete(
                 attempt_id: attempt.id.clone(),
                 outcome,
                 bizpay_order_id,
+                buyer_paid: None,
             },
         )
         .await?;
@@ -831,6 +832,7 @@ pub(crate) async fn pay_after_expiry(
                 attempt_id: attempt.id.clone(),
                 outcome: AttemptOutcome::Paid,
                 bizpay_order_id: Some(SandboxChannel::transaction_id(&attempt.id)),
+                buyer_paid: None,
             },
         )
         .await

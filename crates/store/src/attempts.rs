@@ -24,6 +24,8 @@ pub struct SettleRequest {
     pub outcome: AttemptOutcome,
     pub at: Timestamp,
     pub bizpay_order_id: Option<String>,
+    /// What the buyer paid in yuan, when the wallet said so.
+    pub buyer_paid: Option<ottgate_core::BuyerPaid>,
     /// The merchant callback to enqueue if, and only if, this outcome pays the order.
     pub on_paid: Option<NewDelivery>,
     /// A capture of a card authorisation: applies only while the attempt is still held
@@ -174,6 +176,7 @@ pub(crate) fn fresh(order: &Order, method: PaymentMethod, now: Timestamp) -> Att
         bizpay_order_id: None,
         authorised_at: None,
         capture_at: None,
+        buyer_paid: None,
     }
 }
 

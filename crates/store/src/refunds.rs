@@ -21,6 +21,10 @@ pub struct NewRefund {
     /// refund — answered, never made a second time — even when the first request's answer
     /// was lost (the client hung up, the gateway was killed).
     pub request: Option<RefundRequestKey>,
+    /// Who asks.
+    pub requested_by: ottgate_core::RefundedBy,
+    /// Why, when they said.
+    pub reason: Option<String>,
 }
 
 /// What names the request behind a refund: a REST `Idempotency-Key`, the canonical hash of
@@ -81,6 +85,8 @@ pub(crate) fn reserve(asked: &NewRefund, payment: &Attempt, held: i64) -> Result
         created_at: asked.at,
         finished_at: None,
         channel_refund_id: None,
+        requested_by: Some(asked.requested_by.clone()),
+        reason: asked.reason.clone(),
     })
 }
 
@@ -121,8 +127,9 @@ pub(crate) mod q {
         "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM refunds WHERE payment_id = ?1 AND status IN ('pending', 'success')"
     );
     pub(crate) const INSERT: Sql = sql!(
-        "INSERT INTO refunds (id, merchant_id, payment_id, merchant_refund_id, amount, currency, status, created_at, request_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING"
+        "INSERT INTO refunds (id, merchant_id, payment_id, merchant_refund_id, amount, currency, status, created_at, request_key,
+           requested_by, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING"
     );
 
     pub(crate) const BY_ID: Sql = sql!("SELECT * FROM refunds WHERE id = ?1");

@@ -91,6 +91,12 @@ pub(crate) fn amount_to_db(a: Amount) -> i64 {
     i64::try_from(a.minor()).unwrap_or(i64::MAX)
 }
 
+/// A wallet's yuan amount (fen) as stored; one beyond `i64` (no wallet sends one) is
+/// stored as the largest.
+pub(crate) fn cny_to_db(fen: u64) -> i64 {
+    i64::try_from(fen).unwrap_or(i64::MAX)
+}
+
 fn money(amount: i64, currency: &str) -> Result<Money> {
     let amount = u64::try_from(amount)
         .map_err(corrupt)
@@ -262,6 +268,8 @@ row! {
         bizpay_order_id: Option<String>,
         authorised_at: Option<i64>,
         capture_at: Option<i64>,
+        buyer_cny: Option<i64>,
+        fx_rate: Option<String>,
     }
 }
 
@@ -279,6 +287,13 @@ impl AttemptRow {
             bizpay_order_id: self.bizpay_order_id,
             authorised_at: self.authorised_at.map(ts),
             capture_at: self.capture_at.map(ts),
+            buyer_paid: self
+                .buyer_cny
+                .and_then(|cny| u64::try_from(cny).ok())
+                .map(|cny| ottgate_core::BuyerPaid {
+                    cny,
+                    rate: self.fx_rate,
+                }),
         })
     }
 }
@@ -365,6 +380,8 @@ row! {
         created_at: i64,
         finished_at: Option<i64>,
         channel_refund_id: Option<String>,
+        requested_by: Option<String>,
+        reason: Option<String>,
     }
 }
 
@@ -392,6 +409,11 @@ impl RefundRow {
             created_at: ts(self.created_at),
             finished_at: self.finished_at.map(ts),
             channel_refund_id: self.channel_refund_id,
+            requested_by: self
+                .requested_by
+                .as_deref()
+                .and_then(ottgate_core::RefundedBy::from_code),
+            reason: self.reason,
         })
     }
 }

@@ -7,7 +7,7 @@ use ottgate_core::order::NotPayable;
 use ottgate_core::{
     Amount, AttemptId, AttemptOutcome, AttemptStatus, ChannelIds, CloseReason, Currency, Merchant,
     MerchantId, MerchantRef, Money, NotifyId, OperatorId, Order, OrderId, OrderKind, OrderStatus,
-    PaymentMethod, RefundId, RefundStatus, Timestamp,
+    PaymentMethod, RefundId, RefundStatus, RefundedBy, Timestamp,
 };
 use ottgate_store::prelude::*;
 use ottgate_store::{
@@ -128,6 +128,7 @@ fn settle_req(
         outcome,
         at: t,
         bizpay_order_id: Some("SB0001".into()),
+        buyer_paid: None,
         on_paid: Some(delivery(o, attempt)),
         capture: false,
     }
@@ -926,6 +927,55 @@ async fn admins_removing_each_other_at_once_leave_one<S: Store>(store: S) {
     assert_eq!(store.users_of(&ours).await.unwrap().len(), 1);
 }
 
+/// What the wallet said the buyer paid in yuan, and who asked for each refund and why, read
+/// back as written (issue 23: the payment's page shows them).
+async fn the_buyers_yuan_and_who_refunded_why_are_kept<S: Store>(store: S) {
+    let o = open_order(&store, "prepay-yuan").await;
+    let a = started(&store, &o, PaymentMethod::WeChatPay, at(1)).await;
+    let said = ottgate_core::BuyerPaid {
+        cny: 6293,
+        rate: Some("510000000".into()),
+    };
+    let paid = store
+        .settle(SettleRequest {
+            buyer_paid: Some(said.clone()),
+            ..settle_req(&o, &a, AttemptOutcome::Paid, at(2))
+        })
+        .await
+        .unwrap();
+    assert_eq!(paid.attempt().buyer_paid.as_ref(), Some(&said));
+    let read = store.attempt(&a).await.unwrap().unwrap();
+    assert_eq!(read.buyer_paid, Some(said));
+    let by_user = NewRefund {
+        requested_by: RefundedBy::User("ana@shop.example".into()),
+        reason: Some("Wrong size".into()),
+        ..refund_req(&o, &a, 100, None)
+    };
+    store.begin_refund(by_user).await.unwrap();
+    store
+        .begin_refund(NewRefund {
+            id: RefundId::generate(at(11)),
+            ..refund_req(&o, &a, 200, None)
+        })
+        .await
+        .unwrap();
+    let refunds = store.refunds(&a).await.unwrap();
+    let told: Vec<_> = refunds
+        .iter()
+        .map(|r| (r.requested_by.clone(), r.reason.clone()))
+        .collect();
+    assert_eq!(
+        told,
+        [
+            (
+                Some(RefundedBy::User("ana@shop.example".into())),
+                Some("Wrong size".into())
+            ),
+            (Some(RefundedBy::Rest), None),
+        ]
+    );
+}
+
 /// A paid payment of 1234 (CAD) and its id.
 async fn paid_payment<S: Store>(store: &S, reference: &str) -> (Order, AttemptId) {
     let o = open_order(store, reference).await;
@@ -951,6 +1001,8 @@ fn refund_req(
         amount: Amount::from_minor(amount).unwrap(),
         at: at(10),
         request: None,
+        requested_by: RefundedBy::Rest,
+        reason: None,
     }
 }
 
@@ -2443,6 +2495,7 @@ macro_rules! store_cases {
 
 store_cases!(
     merchants_round_trip_and_ids_are_unique,
+    the_buyers_yuan_and_who_refunded_why_are_kept,
     a_card_authorisation_holds_until_captured_voided_or_lapsed,
     a_barcode_job_is_claimed_by_one_gateway_at_a_time_and_stays_done,
     link_flows_are_found_by_mer_code_and_off_until_switched_on,

@@ -573,6 +573,7 @@ impl Channel for AlipayConnector {
                 },
                 sub_merchant: None,
                 message_id,
+                buyer_paid: None,
             },
             Notice::Refund {
                 out_trade_no,
@@ -592,6 +593,7 @@ impl Channel for AlipayConnector {
                 },
                 sub_merchant: None,
                 message_id,
+                buyer_paid: None,
             },
         })
     }

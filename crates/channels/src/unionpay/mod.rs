@@ -452,6 +452,7 @@ impl Channel for UnionPayConnector {
                 outcome: outcome(&resp_code, Some(query_id)),
                 sub_merchant: None,
                 message_id: None,
+                buyer_paid: None,
             },
             Notice::Refund {
                 order_id,
@@ -468,6 +469,7 @@ impl Channel for UnionPayConnector {
                 outcome: outcome(&resp_code, fields.get("queryId").cloned()),
                 sub_merchant: None,
                 message_id: None,
+                buyer_paid: None,
             },
         })
     }

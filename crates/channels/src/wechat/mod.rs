@@ -503,6 +503,21 @@ pub fn amount_matches(total_fee: &str, fee_type: &str, expected: Money) -> bool 
         && total_fee.parse::<u64>().ok() == Some(expected.amount.minor())
 }
 
+/// What the buyer paid in yuan: `cash_fee` when `cash_fee_type` is CNY, with the
+/// cross-border `rate` (CNY per unit × 10^8) when WeChat Pay sends one.
+fn buyer_paid(fields: &Fields) -> Option<ottgate_core::BuyerPaid> {
+    if fields.get("cash_fee_type").map(String::as_str) != Some("CNY") {
+        return None;
+    }
+    Some(ottgate_core::BuyerPaid {
+        cny: fields.get("cash_fee")?.parse().ok()?,
+        rate: fields
+            .get("rate")
+            .filter(|r| !r.is_empty() && r.len() <= 20)
+            .cloned(),
+    })
+}
+
 fn minor_money(total_fee: Option<&String>, fee_type: Option<&String>) -> Option<Money> {
     let currency = fee_type?.parse::<Currency>().ok()?;
     Some(Money::new(
@@ -550,6 +565,7 @@ impl Channel for WeChatConnector {
             outcome,
             sub_merchant: fields.get("sub_mch_id").cloned(),
             message_id: None,
+            buyer_paid: buyer_paid(&fields),
         })
     }
 

@@ -417,6 +417,24 @@ impl WeChatSimulator {
         Ok(extra)
     }
 
+    /// `total_fee` of `fee_type` in fen at the simulator's rate (rounded half up), with that
+    /// rate; yuan stay as they are.
+    fn in_yuan(&self, total_fee: u64, fee_type: &str) -> (u64, Option<u64>) {
+        let rate = self.config().exchange_rates.get(fee_type).copied();
+        let digits = fee_type
+            .parse::<ottgate_core::Currency>()
+            .map_or(2, |c| c.minor_digits());
+        match rate {
+            Some(rate) => {
+                let scale = 10u128.pow(2u32.saturating_sub(digits));
+                let fen =
+                    (u128::from(total_fee) * u128::from(rate) * scale + 50_000_000) / 100_000_000;
+                (u64::try_from(fen).unwrap_or(u64::MAX), Some(rate))
+            }
+            None => (total_fee, None),
+        }
+    }
+
     fn find(&self, f: &Fields) -> Option<Order> {
         let orders = lock(&self.inner.orders);
         match (
@@ -627,11 +645,17 @@ impl WeChatSimulator {
             ("out_trade_no", order.out_trade_no.clone()),
             ("total_fee", order.total_fee.to_string()),
             ("fee_type", order.fee_type.clone()),
-            ("cash_fee", (order.total_fee * 5).to_string()),
             ("cash_fee_type", "CNY".to_owned()),
             ("time_end", time_end),
         ] {
             fields.insert(k.into(), v);
+        }
+        // What the buyer paid in yuan, at the simulator's own rate, as WeChat Pay's
+        // cross-border notification says it (`cash_fee` in fen, `rate` × 10^8).
+        let (cash_fee, rate) = self.in_yuan(order.total_fee, &order.fee_type);
+        fields.insert("cash_fee".into(), cash_fee.to_string());
+        if let Some(rate) = rate {
+            fields.insert("rate".into(), rate.to_string());
         }
         if order.sign_type == SignType::HmacSha256 {
             fields.insert("sign_type".into(), "HMAC-SHA256".into());

@@ -24,6 +24,9 @@ pub struct RefundForm {
     csrf_token: String,
     #[serde(default)]
     amount: String,
+    /// Why, in the merchant's words (optional; kept with the refund, shown on the payment).
+    #[serde(default)]
+    reason: String,
     /// `yes` on the confirmation's form; without it the refund is only shown to confirm.
     #[serde(default)]
     confirm: String,
@@ -41,6 +44,9 @@ fn amount_refused(order_id: &str, notice: &str, typed: &str) -> Response {
         .finish();
     Redirect::to(&format!("/dashboard/payments/{order_id}?{query}#refund")).into_response()
 }
+
+/// The longest refund reason kept, in characters (more is cut).
+const REASON_CHARS: usize = 200;
 
 /// Minor units of `paid` still refundable: what no refund took or holds (a failed one
 /// gives its amount back).
@@ -75,6 +81,13 @@ pub async fn refund(
         return back_to(&order_id, "bad_amount");
     };
     let typed = form.amount.trim();
+    let reason: String = form
+        .reason
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(REASON_CHARS)
+        .collect();
     let currency = order.money.currency;
     let Some(money) = Money::parse_major(typed, currency).filter(|m| m.amount.minor() > 0) else {
         return amount_refused(&order_id, "amount_not_number", typed);
@@ -96,23 +109,30 @@ pub async fn refund(
             ) + " "
                 + currency.code()
         };
+        let mut facts = vec![
+            (t.payment_id.to_owned(), payment.to_string()),
+            (t.paid.to_owned(), show(order.money.amount.minor())),
+            (t.refund_amount.to_owned(), show(money.amount.minor())),
+            (
+                t.refundable.to_owned(),
+                show(left - money.amount.minor()) + " " + t.left_after,
+            ),
+        ];
+        if !reason.is_empty() {
+            facts.push((t.refund_reason.to_owned(), reason.clone()));
+        }
         return confirm::page(
             &signed,
             "payments",
             confirm::Confirm {
                 heading: t.confirm_refund.to_owned(),
-                facts: vec![
-                    (t.payment_id.to_owned(), payment.to_string()),
-                    (t.paid.to_owned(), show(order.money.amount.minor())),
-                    (t.refund_amount.to_owned(), show(money.amount.minor())),
-                    (
-                        t.refundable.to_owned(),
-                        show(left - money.amount.minor()) + " " + t.left_after,
-                    ),
-                ],
+                facts,
                 what: t.confirm_refund_what.to_owned(),
                 action: format!("/dashboard/payments/{order_id}/refund"),
-                fields: vec![("amount".to_owned(), money.major_plain())],
+                fields: vec![
+                    ("amount".to_owned(), money.major_plain()),
+                    ("reason".to_owned(), reason.clone()),
+                ],
                 button: format!("{} {}", t.refund, show(money.amount.minor())),
                 cancel: format!("/dashboard/payments/{order_id}"),
             },
@@ -126,6 +146,8 @@ pub async fn refund(
             amount: money.amount,
             merchant_refund_id: None,
             request_key: token.map(|Extension(FormToken(t))| format!("dashboard:{t}")),
+            requested_by: ottgate_core::RefundedBy::User(signed.user.email.to_string()),
+            reason: (!reason.is_empty()).then_some(reason),
         })
         .await;
     match result {
@@ -137,12 +159,16 @@ pub async fn refund(
             back_to(&order_id, "once")
         }
         Ok(Refunded { refund, .. }) => {
-            let detail = format!(
-                "{} {} {}",
-                money.major_plain(),
-                money.currency.code(),
-                refund.status.code()
-            );
+            // The amount and the reason given: what was asked, in no language (the
+            // refund's state lives on the payment's page).
+            let detail = match &refund.reason {
+                Some(reason) => format!(
+                    "{} {} · {reason}",
+                    money.major_plain(),
+                    money.currency.code()
+                ),
+                None => format!("{} {}", money.major_plain(), money.currency.code()),
+            };
             audit(&state, &signed, "refund", payment.as_str(), detail).await;
             tracing::info!(payment_id = %payment, refund_id = %refund.id, user = ?signed.user.email, "refund from the merchant center");
             let notice = if refund.status == RefundStatus::Success {

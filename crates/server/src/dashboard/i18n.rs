@@ -2,7 +2,11 @@
 //! (and a cookie keeps it), else the browser's `Accept-Language`.
 
 use axum::http::HeaderMap;
-use ottgate_core::{OrderStatus, PaymentMethod};
+use ottgate_core::{
+    AttemptStatus, OrderKind, OrderStatus, PaymentMethod, RefundStatus, RefundedBy,
+};
+
+use crate::service::{DeliveryState, UserRole};
 
 use crate::checkout::i18n::Lang;
 
@@ -155,6 +159,30 @@ pub struct Strings {
     pub user_exists: &'static str,
     pub user_unavailable: &'static str,
     pub nothing_logged: &'static str,
+    pub tl_detail: &'static str,
+    pub tl_what: &'static str,
+    pub id_label: &'static str,
+    pub refund_reason: &'static str,
+    pub tip: &'static str,
+    pub remarks: &'static str,
+    pub buyer_email: &'static str,
+    pub sale_number: &'static str,
+    pub return_url: &'static str,
+    pub buyer_paid_cny: &'static str,
+    pub exchange_rate: &'static str,
+    pub exchange_rate_per: &'static str,
+    pub refunded_by: &'static str,
+    pub timeline: &'static str,
+    pub tl_created: &'static str,
+    pub tl_attempt: &'static str,
+    pub tl_attempt_ended: &'static str,
+    pub tl_paid: &'static str,
+    pub tl_closed: &'static str,
+    pub tl_callback: &'static str,
+    pub tl_refund_asked: &'static str,
+    pub tl_refund_ended: &'static str,
+    pub tl_expires: &'static str,
+    pub no_answer: &'static str,
     pub your_password: &'static str,
     pub current_password: &'static str,
     pub new_password: &'static str,
@@ -317,6 +345,30 @@ const EN: Strings = Strings {
     user_exists: "That person is already one of your users.",
     user_unavailable: "That email cannot be added here. Use another address, or ask your operator.",
     nothing_logged: "No admin action yet.",
+    tl_detail: "Details",
+    tl_what: "What happened",
+    id_label: "Id",
+    refund_reason: "Reason (optional)",
+    tip: "Tip",
+    remarks: "Remarks",
+    buyer_email: "Buyer's email",
+    sale_number: "Sale number",
+    return_url: "Return URL",
+    buyer_paid_cny: "Buyer paid (CNY)",
+    exchange_rate: "Wallet's exchange rate",
+    exchange_rate_per: "CNY per",
+    refunded_by: "Asked by",
+    timeline: "Timeline",
+    tl_created: "Payment created",
+    tl_attempt: "Buyer started paying with",
+    tl_attempt_ended: "Attempt ended",
+    tl_paid: "Paid",
+    tl_closed: "Closed without payment",
+    tl_callback: "Callback sent",
+    tl_refund_asked: "Refund asked",
+    tl_refund_ended: "Refund finished",
+    tl_expires: "Expires",
+    no_answer: "no answer",
     your_password: "Your password",
     current_password: "Current password",
     new_password: "New password",
@@ -438,7 +490,7 @@ const ZH: Strings = Strings {
     settings: "设置",
     credentials: "凭证",
     merchant_id: "商户号",
-    app_id: "App id（REST）",
+    app_id: "appId（REST）",
     mer_code: "merCode（链接支付）",
     link_flows: "链接支付（h5Pay、wapPay、webPay、inAppPay）",
     link_flows_on: "已开启",
@@ -492,6 +544,30 @@ const ZH: Strings = Strings {
     user_removed: "用户已移除，其登录均已退出。",
     user_last_admin: "不能移除最后一位管理员：请先添加另一位管理员。",
     nothing_logged: "暂无管理操作。",
+    tl_detail: "详情",
+    tl_what: "事件",
+    id_label: "编号",
+    refund_reason: "原因（选填）",
+    tip: "小费",
+    remarks: "备注",
+    buyer_email: "顾客邮箱",
+    sale_number: "销售单号",
+    return_url: "返回地址",
+    buyer_paid_cny: "顾客支付（人民币）",
+    exchange_rate: "钱包汇率",
+    exchange_rate_per: "人民币 / 每",
+    refunded_by: "申请人",
+    timeline: "时间线",
+    tl_created: "订单创建",
+    tl_attempt: "顾客开始支付：",
+    tl_attempt_ended: "支付尝试结束",
+    tl_paid: "支付成功",
+    tl_closed: "未支付关闭",
+    tl_callback: "发送回调",
+    tl_refund_asked: "申请退款",
+    tl_refund_ended: "退款完成",
+    tl_expires: "过期时间",
+    no_answer: "无应答",
 };
 
 pub fn strings(lang: Lang) -> &'static Strings {
@@ -556,4 +632,114 @@ pub fn status_name(t: &Strings, status: OrderStatus, refunded: u64, amount: u64)
         (OrderStatus::Closed(_), _, false) => "Failed",
         (OrderStatus::Closed(_), _, true) => "失败",
     }
+}
+
+/// Picks the English or the Chinese of a label by `t`'s language.
+fn pick_lang(t: &Strings, en: &'static str, zh: &'static str) -> &'static str {
+    if t.html_lang == "en" { en } else { zh }
+}
+
+/// How the payment was taken, in the merchant's words (never the wire's `activepay`).
+pub fn kind_name(t: &Strings, kind: OrderKind) -> &'static str {
+    let (en, zh) = match kind {
+        OrderKind::Checkout => ("Hosted checkout", "收银台"),
+        OrderKind::Wap => ("Mobile browser", "手机网页"),
+        OrderKind::Web => ("Desktop browser", "电脑网页"),
+        OrderKind::ActivePay => ("QR code shown by the shop", "商户展示二维码"),
+        OrderKind::H5Pay => ("WeChat Pay in a phone browser", "手机浏览器微信支付"),
+        OrderKind::Qr => ("QR code", "二维码"),
+        OrderKind::InWallet => ("Inside the wallet's app", "钱包内支付"),
+        OrderKind::App => ("Merchant's app", "商户应用"),
+        OrderKind::H5Link => ("WeChat link", "微信链接"),
+        OrderKind::Card => ("Card", "银行卡"),
+        OrderKind::CardPreAuth => ("Card pre-authorisation", "银行卡预授权"),
+        OrderKind::LocalCard => ("Card (direct)", "银行卡（直连）"),
+        OrderKind::MiniProgram => ("WeChat mini-program", "微信小程序"),
+        OrderKind::Barcode => ("In-store barcode", "店内付款码"),
+    };
+    pick_lang(t, en, zh)
+}
+
+/// An attempt's state (never the wire's `SUCCESS` / `PROCESSING`).
+pub fn attempt_status_name(t: &Strings, status: AttemptStatus) -> &'static str {
+    let (en, zh) = match status {
+        AttemptStatus::Pending => ("Waiting for the buyer", "等待顾客支付"),
+        AttemptStatus::Paid => ("Paid", "已支付"),
+        AttemptStatus::Failed => ("Failed", "失败"),
+        AttemptStatus::Cancelled => ("Cancelled", "已取消"),
+        AttemptStatus::Expired => ("Expired", "已过期"),
+    };
+    pick_lang(t, en, zh)
+}
+
+/// A refund's state.
+pub fn refund_status_name(t: &Strings, status: RefundStatus) -> &'static str {
+    let (en, zh) = match status {
+        RefundStatus::Pending => ("Waiting for the wallet", "等待钱包确认"),
+        RefundStatus::Success => ("Refunded", "已退款"),
+        RefundStatus::Failed => ("Refused by the wallet", "钱包拒绝"),
+    };
+    pick_lang(t, en, zh)
+}
+
+/// A callback's state.
+pub fn delivery_state_name(t: &Strings, state: DeliveryState) -> &'static str {
+    let (en, zh) = match state {
+        DeliveryState::Pending => ("Being sent", "发送中"),
+        DeliveryState::Delivered => ("Acknowledged", "已确认"),
+        DeliveryState::Exhausted => ("Given up", "已放弃"),
+    };
+    pick_lang(t, en, zh)
+}
+
+/// What a callback announces (the gateway sends one kind today: a payment paid).
+pub fn event_name(t: &Strings, event: &str) -> &'static str {
+    match event {
+        "paid" => pick_lang(t, "Payment paid", "支付成功"),
+        _ => pick_lang(t, "Event", "事件"),
+    }
+}
+
+/// A person's role in the merchant center.
+pub fn role_name(t: &Strings, role: UserRole) -> &'static str {
+    match role {
+        UserRole::Admin => pick_lang(t, "Admin", "管理员"),
+        UserRole::Viewer => pick_lang(t, "Viewer", "查看者"),
+    }
+}
+
+/// Who asked for a refund: a person by their email, or which API.
+pub fn refunded_by_name(t: &Strings, by: Option<&RefundedBy>) -> String {
+    match by {
+        Some(RefundedBy::User(email)) => email.clone(),
+        Some(RefundedBy::Rest) => pick_lang(t, "REST API", "REST 接口").to_owned(),
+        Some(RefundedBy::Envelope) => {
+            pick_lang(t, "Envelope API (REFUND)", "加密接口（REFUND）").to_owned()
+        }
+        Some(RefundedBy::Checker) => {
+            pick_lang(t, "ottgate check", "ottgate check 集成检查").to_owned()
+        }
+        None => pick_lang(t, "Not recorded", "未记录").to_owned(),
+    }
+}
+
+/// An audited action in words; one this version does not know is shown as recorded.
+pub fn action_name(t: &Strings, action: &str) -> String {
+    let (en, zh) = match action {
+        "refund" => ("Refund", "退款"),
+        "resend" => ("Callback sent again", "重发回调"),
+        "capture" => ("Authorisation captured", "预授权完成"),
+        "void" => ("Authorisation released", "预授权撤销"),
+        "rotate_sign_key" => ("Sign key rotated", "更换签名密钥"),
+        "rotate_webhook_secret" => ("Webhook secret rotated", "更换回调密钥"),
+        "rotate_app_key" => ("appKey rotated", "更换 appKey"),
+        "set_methods" => ("Payment methods changed", "修改支付方式"),
+        "set_time_zone" => ("Time zone changed", "修改时区"),
+        "set_link_flows" => ("Link flows changed", "修改链接支付"),
+        "add_user" => ("User added", "添加用户"),
+        "remove_user" => ("User removed", "移除用户"),
+        "change_password" => ("Password changed", "修改密码"),
+        other => return other.to_owned(),
+    };
+    pick_lang(t, en, zh).to_owned()
 }

@@ -6,7 +6,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use ottgate_core::{
-    Amount, Currency, MerchantRef, Money, OrderId, OrderStatus, PaymentMethod, Timestamp,
+    Amount, AttemptStatus, Currency, MerchantRef, Money, OrderId, OrderStatus, PaymentMethod,
+    Timestamp,
 };
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -14,7 +15,10 @@ use std::time::Duration;
 
 use super::chart::{self, Bar};
 use super::cookies::with_cookies;
-use super::i18n::{self, Strings, method_name, status_name};
+use super::i18n::{
+    self, Strings, attempt_status_name, delivery_state_name, event_name, kind_name, method_name,
+    refund_status_name, refunded_by_name, status_name,
+};
 use super::session::{SESSION_LIFETIME, Signed};
 use super::{ErrorKind, error_page, internal, render};
 use crate::checkout::i18n::Lang;
@@ -45,7 +49,7 @@ impl Chrome {
             other_lang,
             other_lang_label,
             email: signed.user.email.clone(),
-            role: signed.user.role.code(),
+            role: i18n::role_name(signed.t(), signed.user.role),
             csrf_token: signed.csrf.clone(),
         }
     }
@@ -409,8 +413,8 @@ fn list_row(signed: &Signed, p: &PaymentSummary) -> ListRow {
         created: signed.local(p.created_at),
         reference: p.reference.clone().unwrap_or_default(),
         kind: match &p.terminal {
-            Some(till) => format!("{} · {till}", p.kind.code()),
-            None => p.kind.code().to_owned(),
+            Some(till) => format!("{} · {till}", kind_name(t, p.kind)),
+            None => kind_name(t, p.kind).to_owned(),
         },
         method: p.method.map_or(t.none, |m| method_name(t, m)),
         amount: money_text(p.money.amount.minor(), p.money.currency),
@@ -509,6 +513,9 @@ pub struct RefundView {
     pub status: &'static str,
     pub created: String,
     pub finished: String,
+    /// Who asked for it (a person's email, or which API).
+    pub by: String,
+    pub reason: String,
 }
 
 pub struct DeliveryAttemptView {
@@ -521,8 +528,11 @@ pub struct DeliveryAttemptView {
 
 pub struct DeliveryView {
     pub id: String,
-    pub event: String,
+    pub event: &'static str,
+    /// The state's code (`delivered`…), for the page's own attributes.
     pub state: &'static str,
+    /// The state in words.
+    pub state_name: &'static str,
     pub url: String,
     pub created: String,
     pub next: String,
@@ -539,6 +549,14 @@ struct PaymentPage {
     order_id: String,
     reference: String,
     kind: &'static str,
+    /// What the merchant's request said, each with its label (tip, remarks, buyer's
+    /// email, sale number, callback and return URLs): only those given.
+    details: Vec<(&'static str, String)>,
+    /// What the wallet said the buyer paid in yuan, and its rate.
+    buyer_paid: Option<String>,
+    exchange_rate: Option<String>,
+    /// Everything that happened, oldest first.
+    timeline: Vec<TimelineEntry>,
     /// The till of an in-store payment.
     terminal: Option<String>,
     /// Where an in-store payment's follow-up stands (an undo the wallet refuses shows here).
@@ -561,6 +579,14 @@ struct PaymentPage {
     currency: &'static str,
     /// A card authorisation held: when the gateway captures it by itself, if it does.
     held: Option<String>,
+}
+
+/// One line of a payment's timeline.
+pub struct TimelineEntry {
+    at: ottgate_core::Timestamp,
+    pub time: String,
+    pub what: String,
+    pub detail: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -625,12 +651,32 @@ pub async fn payment(
         }
         _ => None,
     };
+    let entry = |at: ottgate_core::Timestamp, what: String, detail: String| TimelineEntry {
+        at,
+        time: signed.local(at),
+        what,
+        detail,
+    };
+    let mut timeline = timeline_of(t, &order, &attempts, &refunds, &entry);
     let mut delivery_views = Vec::with_capacity(deliveries.len());
     for (d, rows) in deliveries {
+        for a in &rows {
+            let answer = match (a.http_status, &a.error) {
+                (Some(status), _) => format!("HTTP {status}"),
+                (None, Some(error)) => error.clone(),
+                (None, None) => t.no_answer.to_owned(),
+            };
+            timeline.push(entry(
+                a.started_at,
+                format!("{} #{}", t.tl_callback, a.attempt_no),
+                format!("{answer} · {} ms · {}", a.duration_ms, d.url),
+            ));
+        }
         delivery_views.push(DeliveryView {
             id: d.notify_id.to_string(),
-            event: d.event.clone(),
+            event: event_name(t, &d.event),
             state: d.state.code(),
+            state_name: delivery_state_name(t, d.state),
             url: d.url.clone(),
             created: signed.local(d.created_at),
             next: d
@@ -684,6 +730,14 @@ pub async fn payment(
         "not_held" => Some(t.not_held),
         _ => None,
     };
+    // Oldest first; what happened at the same moment stays in the order it was told.
+    timeline.sort_by_key(|e| e.at);
+    let buyer_paid = attempts
+        .iter()
+        .rev()
+        .find(|a| Some(&a.id) == order.paid_attempt.as_ref())
+        .or_else(|| attempts.iter().rev().find(|a| a.buyer_paid.is_some()))
+        .and_then(|a| a.buyer_paid.clone());
     let held = (order.status == OrderStatus::Processing)
         .then(|| attempts.iter().find(|a| a.is_authorised()))
         .flatten()
@@ -699,7 +753,16 @@ pub async fn payment(
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default(),
-        kind: order.kind.code(),
+        kind: kind_name(t, order.kind),
+        details: details_of(t, &order),
+        buyer_paid: buyer_paid
+            .as_ref()
+            .map(|p| money_text(p.cny, ottgate_core::Currency::Cny)),
+        exchange_rate: buyer_paid
+            .as_ref()
+            .and_then(ottgate_core::BuyerPaid::rate_text)
+            .map(|rate| format!("{rate} {} {}", t.exchange_rate_per, currency.code())),
+        timeline,
         terminal: order.terminal.clone(),
         follow_up,
         created: signed.local(order.created_at),
@@ -721,7 +784,7 @@ pub async fn payment(
             .map(|a| AttemptView {
                 id: a.id.to_string(),
                 method: method_name(t, a.method),
-                status: a.status.code(),
+                status: attempt_status_name(t, a.status),
                 created: signed.local(a.created_at),
                 settled: a.settled_at.map(|s| signed.local(s)).unwrap_or_default(),
                 wallet_reference: a.bizpay_order_id.clone().unwrap_or_default(),
@@ -732,9 +795,11 @@ pub async fn payment(
             .map(|r| RefundView {
                 id: r.id.to_string(),
                 amount: money_text(r.money.amount.minor(), r.money.currency),
-                status: r.status.code(),
+                status: refund_status_name(t, r.status),
                 created: signed.local(r.created_at),
                 finished: r.finished_at.map(|f| signed.local(f)).unwrap_or_default(),
+                by: refunded_by_name(t, r.requested_by.as_ref()),
+                reason: r.reason.clone().unwrap_or_default(),
             })
             .collect(),
         deliveries: delivery_views,
@@ -745,6 +810,90 @@ pub async fn payment(
         held,
     };
     page(&signed, &state, StatusCode::OK, &view)
+}
+
+/// What the merchant's request said about the payment, each with its label: only what was
+/// given.
+fn details_of(t: &'static Strings, order: &ottgate_core::Order) -> Vec<(&'static str, String)> {
+    let mut details = Vec::new();
+    if order.tip > 0 {
+        details.push((t.tip, money_text(order.tip, order.money.currency)));
+    }
+    let given = [
+        (t.remarks, order.remarks.clone().unwrap_or_default()),
+        (t.buyer_email, order.email.clone().unwrap_or_default()),
+        (t.sale_number, order.sale_num.clone()),
+        (t.callback_url, order.callback_url.clone()),
+        (t.return_url, order.redirect_url.clone()),
+    ];
+    details.extend(given.into_iter().filter(|(_, value)| !value.is_empty()));
+    details
+}
+
+/// The payment's life from its order, attempts and refunds (its callbacks are added by the
+/// caller), unsorted.
+fn timeline_of(
+    t: &'static Strings,
+    order: &ottgate_core::Order,
+    attempts: &[ottgate_core::Attempt],
+    refunds: &[ottgate_core::Refund],
+    entry: &dyn Fn(ottgate_core::Timestamp, String, String) -> TimelineEntry,
+) -> Vec<TimelineEntry> {
+    let amount = money_text(order.money.amount.minor(), order.money.currency);
+    let mut timeline = vec![entry(
+        order.created_at,
+        t.tl_created.to_owned(),
+        format!("{amount} · {}", kind_name(t, order.kind)),
+    )];
+    for a in attempts {
+        timeline.push(entry(
+            a.created_at,
+            format!("{} {}", t.tl_attempt, method_name(t, a.method)),
+            a.id.to_string(),
+        ));
+        if let Some(at) = a.settled_at {
+            let what = match a.status {
+                AttemptStatus::Paid => t.tl_paid.to_owned(),
+                other => format!("{}: {}", t.tl_attempt_ended, attempt_status_name(t, other)),
+            };
+            let detail = match &a.bizpay_order_id {
+                Some(wallet) => format!("{} · {} {wallet}", a.id, t.wallet_reference),
+                None => a.id.to_string(),
+            };
+            timeline.push(entry(at, what, detail));
+        }
+    }
+    if let (OrderStatus::Closed(_), Some(at)) = (order.status, order.finished_at) {
+        timeline.push(entry(
+            at,
+            t.tl_closed.to_owned(),
+            status_name(t, order.status, 0, 0).to_owned(),
+        ));
+    }
+    if order.status == OrderStatus::Processing {
+        timeline.push(entry(
+            order.expires_at,
+            t.tl_expires.to_owned(),
+            String::new(),
+        ));
+    }
+    for r in refunds {
+        let refunded = money_text(r.money.amount.minor(), r.money.currency);
+        let by = refunded_by_name(t, r.requested_by.as_ref());
+        let detail = match &r.reason {
+            Some(reason) => format!("{refunded} · {by} · “{reason}”"),
+            None => format!("{refunded} · {by}"),
+        };
+        timeline.push(entry(r.created_at, t.tl_refund_asked.to_owned(), detail));
+        if let Some(at) = r.finished_at {
+            timeline.push(entry(
+                at,
+                format!("{}: {}", t.tl_refund_ended, refund_status_name(t, r.status)),
+                format!("{refunded} · {}", r.id),
+            ));
+        }
+    }
+    timeline
 }
 
 /// The signed-in merchant's order `id` with its attempts; another merchant's is `None`,

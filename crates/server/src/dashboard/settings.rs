@@ -54,6 +54,9 @@ pub struct AuditRow {
 struct SettingsPage {
     t: &'static Strings,
     chrome: Chrome,
+    /// The roles a new user can be given, in words.
+    viewer_label: &'static str,
+    admin_label: &'static str,
     notice: Option<&'static str>,
     error: Option<&'static str>,
     is_admin: bool,
@@ -190,11 +193,13 @@ pub async fn settings(
                 on: record.merchant.methods.contains(m),
             })
             .collect(),
+        viewer_label: super::i18n::role_name(t, UserRole::Viewer),
+        admin_label: super::i18n::role_name(t, UserRole::Admin),
         users: users
             .iter()
             .map(|u| UserRow {
                 email: u.email.clone(),
-                role: u.role.code(),
+                role: super::i18n::role_name(t, u.role),
                 created: signed.local(u.created_at),
             })
             .collect(),
@@ -203,7 +208,7 @@ pub async fn settings(
             .map(|e| AuditRow {
                 at: signed.local(e.at),
                 actor: e.actor,
-                action: e.action,
+                action: super::i18n::action_name(t, &e.action),
                 subject: e.subject,
                 detail: e.detail,
             })

@@ -171,6 +171,8 @@ async fn refund_once(
             amount,
             merchant_refund_id: r.order_id.clone(),
             request_key,
+            requested_by: ottgate_core::RefundedBy::Envelope,
+            reason: None,
         })
         .await
         .map(|refunded| refunded.refund)

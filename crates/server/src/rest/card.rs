@@ -218,6 +218,7 @@ pub async fn payment_3ds_v2(
                         attempt_id: attempt.id.clone(),
                         outcome: AttemptOutcome::Failed,
                         bizpay_order_id: None,
+                        buyer_paid: None,
                     },
                 )
                 .await

@@ -627,6 +627,8 @@ pub(super) async fn refund_payment(
             amount,
             merchant_refund_id: None,
             request_key: key.map(|Extension(RequestKey(key))| format!("rest:{key}")),
+            requested_by: ottgate_core::RefundedBy::Rest,
+            reason: None,
         })
         .await
         .map(|refunded| refunded.refund)

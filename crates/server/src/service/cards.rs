@@ -63,6 +63,7 @@ impl Service {
             attempt_id: attempt.id.clone(),
             outcome: AttemptOutcome::Paid,
             bizpay_order_id: attempt.bizpay_order_id.clone(),
+            buyer_paid: None,
         };
         self.settle_result(&order, &attempt, result, true).await
     }

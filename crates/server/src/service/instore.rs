@@ -238,6 +238,7 @@ impl Service {
                 attempt_id: attempt.id.clone(),
                 outcome,
                 bizpay_order_id,
+                buyer_paid: None,
             },
         )
         .await

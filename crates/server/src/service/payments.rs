@@ -347,6 +347,7 @@ impl Service {
                 outcome: result.outcome,
                 at,
                 bizpay_order_id: result.bizpay_order_id,
+                buyer_paid: result.buyer_paid,
                 // An in-store payment may come with no callback URL: then none is owed.
                 on_paid: (!order.callback_url.is_empty()).then_some(on_paid),
                 capture,

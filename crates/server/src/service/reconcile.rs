@@ -114,6 +114,7 @@ impl Service {
                 attempt_id: attempt.id.clone(),
                 outcome: outcome.0,
                 bizpay_order_id: outcome.1,
+                buyer_paid: None,
             })
             .await?;
         let changed = matches!(applied, SettleOutcome::Applied { .. });

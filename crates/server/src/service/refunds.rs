@@ -48,6 +48,10 @@ pub struct RefundAsk {
     /// asked again within the idempotency retention, it is this refund, even when the first
     /// answer never reached the merchant.
     pub request_key: Option<String>,
+    /// Who asks.
+    pub requested_by: ottgate_core::RefundedBy,
+    /// Why, in the merchant's words (the merchant center's optional reason).
+    pub reason: Option<String>,
 }
 
 /// A refund made, or found made by the same request before.
@@ -73,6 +77,8 @@ impl Service {
             amount,
             merchant_refund_id,
             request_key,
+            requested_by,
+            reason,
         } = ask;
         let begun = self
             .store
@@ -84,6 +90,8 @@ impl Service {
                 amount,
                 at: now,
                 request: request_key.map(|key| RefundRequestKey { key, since }),
+                requested_by,
+                reason,
             })
             .await?;
         let refund = match begun {

@@ -457,7 +457,7 @@ async fn a_pre_authorisation_is_held_until_the_merchant_captures_it_and_only_the
     );
     let audit = c.page("/dashboard/settings").await;
     assert!(
-        audit.contains("capture") && audit.contains("void"),
+        audit.contains("Authorisation captured") && audit.contains("Authorisation released"),
         "audited"
     );
 }

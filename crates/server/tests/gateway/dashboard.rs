@@ -296,7 +296,7 @@ async fn users_change_their_own_password_and_every_other_session_ends() {
     // This browser carries on in a new session; the other one was signed out.
     let page = c.page("/dashboard/settings?notice=password_changed").await;
     assert!(page.contains("Password changed"));
-    assert!(page.contains("change_password"), "in the audit log");
+    assert!(page.contains("Password changed"), "in the audit log");
     assert_eq!(
         elsewhere.get("/dashboard").await.status(),
         StatusCode::SEE_OTHER
@@ -390,7 +390,7 @@ async fn admins_remove_users_whose_sessions_end_but_never_the_last_admin() {
     let settings = ada.page("/dashboard/settings?notice=user_removed").await;
     assert!(settings.contains("User removed"));
     let audit = &settings[settings.find("id=\"audit-log\"").unwrap()..];
-    assert!(audit.contains("<td>remove_user</td>"));
+    assert!(audit.contains("<td>User removed</td>"));
     assert!(!settings[..settings.find("id=\"audit-log\"").unwrap()].contains("vic@shop.example"));
     assert_eq!(vic.get("/dashboard").await.status(), StatusCode::SEE_OTHER);
     assert_eq!(
@@ -485,11 +485,16 @@ async fn the_list_filters_searches_and_pages_and_the_detail_shows_everything() {
     }
     // Each row says how the payment was made.
     assert_eq!(
-        list.matches("<td class=\"kind\">checkout</td>").count(),
+        list.matches("<td class=\"kind\">Hosted checkout</td>")
+            .count(),
         3,
         "{list}"
     );
-    assert_eq!(list.matches("<td class=\"kind\">wap</td>").count(), 1);
+    assert_eq!(
+        list.matches("<td class=\"kind\">Mobile browser</td>")
+            .count(),
+        1
+    );
     let paid_only = c.page("/dashboard/payments?status=paid").await;
     assert!(paid_only.contains("dash-alipay") && !paid_only.contains("dash-waiting"));
     let by_method = c.page("/dashboard/payments?status=paid&method=GP").await;
@@ -1274,12 +1279,12 @@ async fn methods_and_users_are_managed_by_admins_only_and_audited() {
 
     let settings = c.page("/dashboard/settings").await;
     let audit = &settings[settings.find("id=\"audit-log\"").unwrap()..];
-    for action in ["set_methods", "add_user"] {
+    for action in ["Payment methods changed", "User added"] {
         assert!(audit.contains(&format!("<td>{action}</td>")), "{action}");
     }
     assert!(audit.contains("<td>WECHATPAY,ALIPAY</td>"));
     assert!(
-        !audit.contains("rotate_sign_key"),
+        !audit.contains("Sign key rotated"),
         "the viewer's tries changed nothing"
     );
 }
@@ -1407,7 +1412,7 @@ async fn an_admin_switches_link_flows_on_and_off_and_it_is_audited() {
     let settings = c.page("/dashboard/settings").await;
     let audit = &settings[settings.find("id=\"audit-log\"").unwrap()..];
     assert_eq!(
-        audit.matches("<td>set_link_flows</td>").count(),
+        audit.matches("<td>Link flows changed</td>").count(),
         2,
         "{audit}"
     );
@@ -1558,4 +1563,102 @@ async fn times_are_shown_in_the_merchants_zone_labelled_and_the_csv_carries_the_
     let csv = c.get("/dashboard/payments.csv").await.text().await.unwrap();
     let line = csv.lines().find(|l| l.contains("tz-1")).unwrap();
     assert!(line.contains("+08:00,"), "{line}");
+}
+
+/// Issue 23, item 6: a payment's page says everything the merchant sent and the wallet
+/// reported — remarks, sale number, URLs, the yuan the buyer paid and the wallet's rate —
+/// who refunded and why, and one timeline, all in words (never `SUCCESS` or `checkout`),
+/// in both languages.
+#[tokio::test]
+async fn a_payment_page_tells_its_whole_story_in_words() {
+    let t = TestGateway::start().await;
+    let (attempt, scan) = crate::wechat::wechat_attempt(&t, "dash-story").await;
+    crate::wechat::pay_on_phone(&t, &scan, "pay").await;
+    t.wait_paid(&attempt).await;
+    t.receiver.wait_for(1).await;
+    let order = crate::center::order_of(&t, &attempt).await;
+    let mut c = admin(&t).await;
+    let token = c.csrf().await;
+    let path = format!("/dashboard/payments/{order}/refund");
+    let form = |confirm: &'static str| {
+        vec![
+            ("amount", "2.00".to_owned()),
+            ("reason", "  Wrong size\n".to_owned()),
+            ("csrf_token", token.clone()),
+            ("confirm", confirm.to_owned()),
+        ]
+    };
+    let asked = c.post(&path, &form("")).await.text().await.unwrap();
+    assert!(asked.contains("Wrong size"), "the reason is confirmed too");
+    let r = c.post(&path, &form("yes")).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    t.client.refund(&attempt, "100", None).await.unwrap();
+
+    let page = c.page(&format!("/dashboard/payments/{order}")).await;
+    for (what, expected) in [
+        ("remarks", "可以".to_owned()),
+        ("sale number", "S-dash-story".to_owned()),
+        (
+            "callback URL",
+            t.receiver_url.join("notify").unwrap().to_string(),
+        ),
+        (
+            "return URL",
+            t.receiver_url.join("return").unwrap().to_string(),
+        ),
+        ("the kind", "Hosted checkout".to_owned()),
+        // 12.34 CAD at the simulator's 5.1: 62.934 yuan, as WeChat Pay's cash_fee says.
+        ("yuan paid", "id=\"buyer-paid\">62.93 CNY".to_owned()),
+        ("rate", "id=\"exchange-rate\">5.1 CNY per CAD".to_owned()),
+        (
+            "who refunded",
+            "<td class=\"refunded-by\">ada@shop.example</td>".to_owned(),
+        ),
+        (
+            "why",
+            "<td class=\"refund-reason\">Wrong size</td>".to_owned(),
+        ),
+        ("the API refund", "Envelope API (REFUND)".to_owned()),
+        ("attempt state", "<td>Paid</td>".to_owned()),
+        ("refund state", "<td>Refunded</td>".to_owned()),
+        ("callback state", "Acknowledged".to_owned()),
+    ] {
+        assert!(page.contains(&expected), "{what}: {expected}\n{page}");
+    }
+    // One timeline, in the order things happened.
+    let timeline = &page[page.find("id=\"timeline\"").unwrap()..];
+    let at = |what: &str| {
+        timeline
+            .find(what)
+            .unwrap_or_else(|| panic!("{what} in the timeline: {timeline}"))
+    };
+    assert!(at("Payment created") < at("Buyer started paying with WeChat Pay"));
+    assert!(at("Buyer started paying with WeChat Pay") < at("<td>Paid</td>"));
+    assert!(at("<td>Paid</td>") < at("Callback sent #1"));
+    assert!(at("Callback sent #1") < at("Refund asked"));
+    assert!(timeline.contains("HTTP 200"));
+    for raw in [
+        "<td>SUCCESS<",
+        ">PROCESSING<",
+        ">checkout<",
+        ">success<",
+        ">delivered<",
+        ">paid<",
+    ] {
+        // (The merchant's own answer to the callback is shown as they wrote it, in <code>.)
+        assert!(!page.contains(raw), "{raw} on the page");
+    }
+    let zh = c
+        .page(&format!("/dashboard/payments/{order}?lang=zh"))
+        .await;
+    for expected in [
+        "顾客支付（人民币）",
+        "收银台",
+        "已确认",
+        "时间线",
+        "订单创建",
+        "加密接口（REFUND）",
+    ] {
+        assert!(zh.contains(expected), "{expected}");
+    }
 }

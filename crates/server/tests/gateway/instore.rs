@@ -182,7 +182,7 @@ async fn a_barcode_pays_at_once_and_a_repeat_never_charges_twice(#[case] w: Wall
     // The merchant center lists it with its kind and till.
     let mut c = crate::center::admin(&t).await;
     let list = c.page("/dashboard/payments").await;
-    assert!(list.contains("barcode · TILL3"), "{list}");
+    assert!(list.contains("In-store barcode · TILL3"), "{list}");
 }
 
 #[rstest::rstest]

@@ -105,7 +105,8 @@ pub(super) async fn settle(tx: &Transaction<'_>, req: &SettleRequest) -> Result<
     let settled = db::opt(
         tx,
         "UPDATE attempts SET status = $1, settled_at = $2, bizpay_order_id = COALESCE($3, bizpay_order_id),
-         duplicate_payment = $4 WHERE id = $5 AND status = $6 RETURNING *",
+         duplicate_payment = $4, buyer_cny = COALESCE($7, buyer_cny), fx_rate = COALESCE($8, fx_rate)
+         WHERE id = $5 AND status = $6 RETURNING *",
         &[
             &settlement.attempt.code(),
             &at,
@@ -113,6 +114,8 @@ pub(super) async fn settle(tx: &Transaction<'_>, req: &SettleRequest) -> Result<
             &settlement.duplicate_payment,
             &attempt.id.as_str(),
             &attempt.status.code(),
+            &req.buyer_paid.as_ref().map(|p| crate::rows::cny_to_db(p.cny)),
+            &req.buyer_paid.as_ref().and_then(|p| p.rate.as_deref()),
         ],
     )
     .await?;

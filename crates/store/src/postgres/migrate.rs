@@ -63,6 +63,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "merchant_time_zone",
         include_str!("../../migrations/postgres/0011_merchant_time_zone.sql"),
     ),
+    (
+        12,
+        "payment_detail",
+        include_str!("../../migrations/postgres/0012_payment_detail.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under (any constant no other program uses).

@@ -86,6 +86,8 @@ pub(super) async fn begin(tx: &Transaction<'_>, r: &NewRefund) -> Result<BeginRe
             &refund.status.code(),
             &refund.created_at.epoch_millis(),
             &r.request.as_ref().map(|k| k.key.as_str()),
+            &r.requested_by.code(),
+            &r.reason,
         ],
     )
     .await?;

@@ -92,7 +92,8 @@ pub(super) fn settle(c: &Connection, req: &SettleRequest) -> Result<SettleOutcom
     db::exec(
         c,
         "UPDATE attempts SET status = ?1, settled_at = ?2, bizpay_order_id = COALESCE(?3, bizpay_order_id),
-         duplicate_payment = ?4 WHERE id = ?5 AND status = ?6",
+         duplicate_payment = ?4, buyer_cny = COALESCE(?7, buyer_cny), fx_rate = COALESCE(?8, fx_rate)
+         WHERE id = ?5 AND status = ?6",
         params![
             settlement.attempt.code(),
             req.at.epoch_millis(),
@@ -100,6 +101,8 @@ pub(super) fn settle(c: &Connection, req: &SettleRequest) -> Result<SettleOutcom
             settlement.duplicate_payment,
             attempt.id.as_str(),
             attempt.status.code(),
+            req.buyer_paid.as_ref().map(|p| crate::rows::cny_to_db(p.cny)),
+            req.buyer_paid.as_ref().and_then(|p| p.rate.as_deref()),
         ],
     )?;
     if settlement.order != order.status {

@@ -84,6 +84,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "merchant time zone",
         include_str!("../../migrations/sqlite/0014_merchant_time_zone.sql"),
     ),
+    (
+        15,
+        "payment detail",
+        include_str!("../../migrations/sqlite/0015_payment_detail.sql"),
+    ),
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (

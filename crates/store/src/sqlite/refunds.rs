@@ -88,6 +88,8 @@ pub(super) fn begin(c: &Connection, r: &NewRefund) -> Result<BeginRefund> {
             refund.status.code(),
             refund.created_at.epoch_millis(),
             r.request.as_ref().map(|k| k.key.as_str()),
+            r.requested_by.code(),
+            &r.reason,
         ],
     )?;
     Ok(BeginRefund::Reserved(refund))
