@@ -366,30 +366,211 @@ pub fn digits(n: usize) -> String {
         .collect()
 }
 
-/// A simulated wallet's page: the "simulated, no real money" banner over one card.
-pub fn page(wallet: &str, background: &str, content: &str) -> axum::response::Html<String> {
-    let wallet = crate::xml::escape(wallet);
+/// The language of a simulated wallet's page: the buyer's phone's, by `Accept-Language`
+/// (the first of English or Chinese it names), English otherwise — as the wallets' own
+/// pages follow the phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SimLang {
+    En,
+    Zh,
+}
+
+impl SimLang {
+    pub fn of(headers: &axum::http::HeaderMap) -> Self {
+        let accepted = headers
+            .get(axum::http::header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        for tag in accepted.split(',') {
+            let tag = tag
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase();
+            if tag.starts_with("zh") {
+                return SimLang::Zh;
+            }
+            if tag.starts_with("en") {
+                return SimLang::En;
+            }
+        }
+        SimLang::En
+    }
+
+    /// `en` in this language: itself, or its Chinese from [`ZH`] (itself when missing — a
+    /// test keeps every phrase the simulators use in the table).
+    pub fn tr(self, en: &'static str) -> &'static str {
+        match self {
+            SimLang::En => en,
+            SimLang::Zh => ZH.iter().find(|(e, _)| *e == en).map_or(en, |(_, zh)| zh),
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            SimLang::En => "en",
+            SimLang::Zh => "zh-CN",
+        }
+    }
+}
+
+/// Every phrase a simulated wallet shows, in Chinese.
+pub const ZH: &[(&str, &str)] = &[
+    ("Alipay", "支付宝"),
+    ("WeChat Pay", "微信支付"),
+    ("UnionPay", "银联"),
+    ("SIMULATED", "模拟"),
+    ("TEST MODE — no real money", "测试模式 — 不涉及真实资金"),
+    ("Paying", "收款方"),
+    ("Pay", "支付"),
+    ("Fail", "支付失败"),
+    ("Cancel", "取消"),
+    ("Alipay cashier", "支付宝收银台"),
+    ("In store (QR code)", "店内（二维码）"),
+    ("App", "应用"),
+    ("Mobile (WAP)", "手机网页"),
+    ("Mobile", "手机"),
+    ("PC", "电脑"),
+    ("QR code", "二维码"),
+    ("Order", "订单号"),
+    ("Cancelled.", "已取消。"),
+    (
+        "Done. You can return to the merchant's page.",
+        "完成。您可以返回商户页面。",
+    ),
+    ("Return to the merchant", "返回商户"),
+    ("This order cannot be paid here", "此订单无法在此支付"),
+    ("The payment request was refused.", "支付请求被拒绝。"),
+    (
+        "Simulated WeChat Pay: pay this order?",
+        "模拟微信支付：支付此订单吗？",
+    ),
+    ("Merchant number", "商户号"),
+    ("Payment processed.", "支付已处理。"),
+];
+
+/// A simulated wallet's page in `lang`: the "simulated, test mode, no real money" banner,
+/// the merchant being paid when the wallet was told (`merchant`), over one card.
+pub fn page(
+    lang: SimLang,
+    wallet: &'static str,
+    background: &str,
+    merchant: Option<&str>,
+    content: &str,
+) -> axum::response::Html<String> {
+    let shown = crate::xml::escape(lang.tr(wallet));
+    let banner = match lang {
+        SimLang::En => format!(
+            "{} {} — {}",
+            lang.tr("SIMULATED"),
+            shown.to_uppercase(),
+            lang.tr("TEST MODE — no real money")
+        ),
+        SimLang::Zh => format!(
+            "{}{} — {}",
+            lang.tr("SIMULATED"),
+            shown,
+            lang.tr("TEST MODE — no real money")
+        ),
+    };
+    let paying = merchant
+        .filter(|m| !m.is_empty())
+        .map(|m| {
+            format!(
+                "<p id=\"sim-merchant\" style=\"margin:0 0 12px;color:#444\">{}{} <strong>{}</strong></p>",
+                lang.tr("Paying"),
+                if lang == SimLang::Zh { "：" } else { ":" },
+                crate::xml::escape(m)
+            )
+        })
+        .unwrap_or_default();
     axum::response::Html(format!(
-        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{wallet} (simulated)</title>\
+        "<!doctype html><html lang=\"{code}\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{shown} ({simulated})</title>\
          <body style=\"font-family:-apple-system,sans-serif;max-width:420px;margin:0 auto;padding:16px;background:{background}\">\
-         <p style=\"background:#fff4d6;border:1px solid #f0d48a;padding:8px;border-radius:8px;text-align:center;font-weight:600\">SIMULATED {upper} — test mode, no real money</p>\
-         <div style=\"background:#fff;border-radius:12px;padding:20px\">{content}</div></body></html>",
-        upper = wallet.to_uppercase(),
+         <p id=\"sim-test-mode\" style=\"background:#fff4d6;border:1px solid #f0d48a;padding:8px;border-radius:8px;text-align:center;font-weight:600\">{banner}</p>\
+         <div style=\"background:#fff;border-radius:12px;padding:20px\">{paying}{content}</div></body></html>",
+        code = lang.code(),
+        simulated = lang.tr("SIMULATED"),
     ))
 }
 
-/// The cashier's Pay / Fail / Cancel form, POSTing `action=pay|fail|cancel` (and any
-/// `hidden` inputs) to `target`; the form is `#{prefix}-form`, the buttons `#{prefix}-pay`,
-/// `#{prefix}-fail` and `#{prefix}-cancel`.
-pub fn cashier_form(prefix: &str, target: &str, accent: &str, hidden: &str) -> String {
+/// The cashier's Pay / Fail / Cancel form in `lang`, POSTing `action=pay|fail|cancel` (and
+/// any `hidden` inputs) to `target`; the form is `#{prefix}-form`, the buttons
+/// `#{prefix}-pay`, `#{prefix}-fail` and `#{prefix}-cancel`.
+pub fn cashier_form(
+    lang: SimLang,
+    prefix: &str,
+    target: &str,
+    accent: &str,
+    hidden: &str,
+) -> String {
     let button = "display:block;width:100%;padding:14px;margin-top:10px;border:0;border-radius:8px;font-size:16px;font-weight:700;";
     format!(
         "<form id=\"{prefix}-form\" method=\"post\" action=\"{target}\">{hidden}\
-         <button id=\"{prefix}-pay\" name=\"action\" value=\"pay\" style=\"{button}background:{accent};color:#fff\">Pay</button>\
-         <button id=\"{prefix}-fail\" name=\"action\" value=\"fail\" style=\"{button}background:#b42318;color:#fff\">Fail</button>\
-         <button id=\"{prefix}-cancel\" name=\"action\" value=\"cancel\" style=\"{button}background:#fff;border:1px solid #ccc\">Cancel</button></form>",
+         <button id=\"{prefix}-pay\" name=\"action\" value=\"pay\" style=\"{button}background:{accent};color:#fff\">{pay}</button>\
+         <button id=\"{prefix}-fail\" name=\"action\" value=\"fail\" style=\"{button}background:#b42318;color:#fff\">{fail}</button>\
+         <button id=\"{prefix}-cancel\" name=\"action\" value=\"cancel\" style=\"{button}background:#fff;border:1px solid #ccc\">{cancel}</button></form>",
         target = crate::xml::escape(target),
+        pay = lang.tr("Pay"),
+        fail = lang.tr("Fail"),
+        cancel = lang.tr("Cancel"),
     )
+}
+
+#[cfg(test)]
+mod sim_lang_tests {
+    use super::*;
+
+    fn accepting(value: &str) -> axum::http::HeaderMap {
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(axum::http::header::ACCEPT_LANGUAGE, value.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn the_phones_language_picks_the_page_language() {
+        assert_eq!(
+            SimLang::of(&accepting("zh-CN,zh;q=0.9,en;q=0.8")),
+            SimLang::Zh
+        );
+        assert_eq!(
+            SimLang::of(&accepting("en-CA,en;q=0.9,zh;q=0.5")),
+            SimLang::En
+        );
+        assert_eq!(SimLang::of(&accepting("fr-CA,zh-TW;q=0.5")), SimLang::Zh);
+        assert_eq!(SimLang::of(&axum::http::HeaderMap::new()), SimLang::En);
+    }
+
+    /// Every phrase the simulators pass to `tr` has its Chinese: read from their sources.
+    #[test]
+    fn every_phrase_the_simulators_show_is_translated() {
+        let sources = [
+            include_str!("simkit.rs"),
+            include_str!("alipay/simulator.rs"),
+            include_str!("wechat/simulator.rs"),
+            include_str!("wechat/simulator/in_wechat.rs"),
+            include_str!("unionpay/simulator.rs"),
+        ];
+        let mut missing = Vec::new();
+        let mut seen = 0;
+        for source in sources {
+            for piece in source.split(".tr(\"").skip(1) {
+                let phrase = &piece[..piece.find('"').unwrap()];
+                seen += 1;
+                if !ZH.iter().any(|(en, _)| *en == phrase) {
+                    missing.push(phrase.to_owned());
+                }
+            }
+        }
+        assert!(seen > 15, "found the phrases ({seen})");
+        assert!(missing.is_empty(), "not translated: {missing:?}");
+        let page = page(SimLang::Zh, "Alipay", "#fff", Some("Maple <Tea>"), "").0;
+        assert!(
+            page.contains("模拟支付宝") && page.contains("Maple &lt;Tea&gt;"),
+            "{page}"
+        );
+    }
 }
 
 #[cfg(test)]

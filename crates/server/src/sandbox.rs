@@ -575,12 +575,13 @@ async fn merchant_named(
 
 fn card_page(
     state: &AppState,
+    lang: Lang,
     w: &WalletContext,
     message: Option<&'static str>,
     challenge: bool,
     status: StatusCode,
 ) -> Response {
-    let t = Lang::En.strings();
+    let t = lang.strings();
     let payable = w.attempt.status == AttemptStatus::Pending
         && !w.attempt.is_authorised()
         && w.order.check_payable(state.service.clock.now()).is_ok();
@@ -607,8 +608,11 @@ fn card_page(
 }
 
 /// The card payment of `attempt_id`, if it is one.
-async fn card_context(state: &AppState, attempt_id: &str) -> Result<WalletContext, PageError> {
-    let lang = Lang::En;
+async fn card_context(
+    state: &AppState,
+    lang: Lang,
+    attempt_id: &str,
+) -> Result<WalletContext, PageError> {
     let w = wallet_context(state, attempt_id).await.for_page(lang)?;
     if !w.order.kind.is_card() {
         return Err(PageError::not_found(lang));
@@ -617,11 +621,16 @@ async fn card_context(state: &AppState, attempt_id: &str) -> Result<WalletContex
 }
 
 /// `GET /sandbox/card/{attempt}`: the hosted test-card page a CC_PURCHASE's `codeUrl` opens.
-pub async fn card(State(state): State<AppState>, Path(attempt_id): Path<String>) -> PageResult {
-    let w = card_context(&state, &attempt_id).await?;
+pub async fn card(
+    State(state): State<AppState>,
+    Path(attempt_id): Path<String>,
+    headers: HeaderMap,
+) -> PageResult {
+    let lang = Lang::negotiate(None, &headers);
+    let w = card_context(&state, lang, &attempt_id).await?;
     let finished = (w.attempt.status != AttemptStatus::Pending || w.attempt.is_authorised())
-        .then_some("This payment is finished.");
-    Ok(card_page(&state, &w, finished, false, StatusCode::OK))
+        .then_some(lang.strings().card_finished);
+    Ok(card_page(&state, lang, &w, finished, false, StatusCode::OK))
 }
 
 #[derive(Deserialize)]
@@ -671,12 +680,22 @@ pub(crate) fn expiry_to_come(expiry: &str, now: ottgate_core::Timestamp) -> bool
 pub async fn card_submit(
     State(state): State<AppState>,
     Path(attempt_id): Path<String>,
+    headers: HeaderMap,
     Form(form): Form<CardForm>,
 ) -> PageResult {
-    let w = card_context(&state, &attempt_id).await?;
+    let lang = Lang::negotiate(None, &headers);
+    let t = lang.strings();
+    let w = card_context(&state, lang, &attempt_id).await?;
     if w.order.kind == OrderKind::LocalCard {
         // Its card came in the request; this page only asks for 3-D Secure.
-        return Ok(card_page(&state, &w, None, true, StatusCode::BAD_REQUEST));
+        return Ok(card_page(
+            &state,
+            lang,
+            &w,
+            None,
+            true,
+            StatusCode::BAD_REQUEST,
+        ));
     }
     let outcome = if form.cancel.is_some() {
         AttemptOutcome::Cancelled
@@ -684,6 +703,7 @@ pub async fn card_submit(
         let bad = |message| {
             Ok(card_page(
                 &state,
+                lang,
                 &w,
                 Some(message),
                 false,
@@ -692,24 +712,24 @@ pub async fn card_submit(
         };
         let Some(card) = TestCard::of(&form.number) else {
             tracing::info!(attempt_id = %w.attempt.id, "sandbox card page: a card number that is not a test card was refused");
-            return bad("Only the test cards listed below are accepted in the sandbox.");
+            return bad(t.card_not_test);
         };
         if !expiry_to_come(&form.expiry, state.service.clock.now()) {
-            return bad("The expiry must be MM/YY, this month or later.");
+            return bad(t.card_expiry_bad);
         }
         let cvc = form.cvc.trim();
         if !(3..=4).contains(&cvc.len()) || !cvc.bytes().all(|b| b.is_ascii_digit()) {
-            return bad("The CVC is 3 or 4 digits.");
+            return bad(t.card_cvc_bad);
         }
         match card {
             TestCard::Approved => AttemptOutcome::Paid,
             TestCard::Declined => AttemptOutcome::Failed,
             TestCard::Challenge => {
-                return Ok(card_page(&state, &w, None, true, StatusCode::OK));
+                return Ok(card_page(&state, lang, &w, None, true, StatusCode::OK));
             }
         }
     };
-    card_finish(&state, &w, outcome).await
+    card_finish(&state, lang, &w, outcome).await
 }
 
 #[derive(Deserialize)]
@@ -723,15 +743,17 @@ pub struct ChallengeForm {
 pub async fn card_challenge(
     State(state): State<AppState>,
     Path(attempt_id): Path<String>,
+    headers: HeaderMap,
     Form(form): Form<ChallengeForm>,
 ) -> PageResult {
-    let w = card_context(&state, &attempt_id).await?;
+    let lang = Lang::negotiate(None, &headers);
+    let w = card_context(&state, lang, &attempt_id).await?;
     let outcome = if form.password == "password" {
         AttemptOutcome::Paid
     } else {
         AttemptOutcome::Failed
     };
-    card_finish(&state, &w, outcome).await
+    card_finish(&state, lang, &w, outcome).await
 }
 
 /// The buyer, done at a test page, goes to the gateway's return for the payment.
@@ -742,14 +764,20 @@ fn back_to_return(state: &AppState, w: &WalletContext) -> Response {
 
 /// Settles the card payment as the test acquirer decided and sends the buyer back. An
 /// approved pre-authorisation or local-card payment is authorised, not paid (docs/cards.md).
-async fn card_finish(state: &AppState, w: &WalletContext, outcome: AttemptOutcome) -> PageResult {
+async fn card_finish(
+    state: &AppState,
+    lang: Lang,
+    w: &WalletContext,
+    outcome: AttemptOutcome,
+) -> PageResult {
     match complete(state, &w.order, &w.signing.merchant, &w.attempt, outcome).await {
         Ok(_) => Ok(back_to_return(state, w)),
-        Err(CompleteError::Service(e)) => Err(PageError::internal(Lang::En, &e)),
+        Err(CompleteError::Service(e)) => Err(PageError::internal(lang, &e)),
         Err(_) => Ok(card_page(
             state,
+            lang,
             w,
-            Some("This payment can no longer be paid."),
+            Some(lang.strings().card_no_longer),
             false,
             StatusCode::CONFLICT,
         )),

@@ -11,8 +11,8 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ottgate_core::{Currency, Money, Secret, Timestamp};
@@ -26,7 +26,8 @@ use url::Url;
 use super::parse_form;
 use super::sign::{self, Params, SignType, SigningMaterial, VerifyingMaterial};
 use crate::simkit::{
-    BuyerAction, Delivery, Notifier, SimulatedWallet, SimulatorError, corrupt, digits, lock, now,
+    BuyerAction, Delivery, Notifier, SimLang, SimulatedWallet, SimulatorError, corrupt, digits,
+    lock, now,
 };
 use crate::xml::escape;
 
@@ -894,18 +895,26 @@ fn xml_response(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
 }
 
-fn error_page(code: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>Alipay error</title>\
-         <body style=\"font-family:sans-serif;max-width:420px;margin:40px auto\"><p>Simulated Alipay</p><h1 id=\"alipay-error\">{}</h1><p>The payment request was refused.</p></body></html>",
-        escape(code)
+fn error_page(lang: SimLang, code: &str) -> Response {
+    let content = format!(
+        "<h1 id=\"alipay-error\" style=\"font-size:20px\">{}</h1><p>{}</p>",
+        escape(code),
+        lang.tr("The payment request was refused.")
     );
-    (StatusCode::BAD_REQUEST, Html(html)).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        crate::simkit::page(lang, "Alipay", "#f4f6f9", None, &content),
+    )
+        .into_response()
 }
 
-async fn gateway_get(State(sim): State<AlipaySimulator>, RawQuery(query): RawQuery) -> Response {
+async fn gateway_get(
+    State(sim): State<AlipaySimulator>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let params = parse_form(query.unwrap_or_default().as_bytes());
-    let answer = dispatch(&sim, &params);
+    let answer = dispatch(&sim, SimLang::of(&headers), &params);
     held_if_slow(&sim, &params).await;
     answer
 }
@@ -927,21 +936,22 @@ async fn held_if_slow(sim: &AlipaySimulator, params: &Params) {
 /// Alipay takes the same parameters by form POST (an auto-submitted form).
 async fn gateway_post(
     State(sim): State<AlipaySimulator>,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Response {
     let mut params = parse_form(query.unwrap_or_default().as_bytes());
     params.extend(parse_form(&body));
-    let answer = dispatch(&sim, &params);
+    let answer = dispatch(&sim, SimLang::of(&headers), &params);
     held_if_slow(&sim, &params).await;
     answer
 }
 
-fn dispatch(sim: &AlipaySimulator, params: &Params) -> Response {
+fn dispatch(sim: &AlipaySimulator, lang: SimLang, params: &Params) -> Response {
     match params.get("service").map(String::as_str) {
         Some("create_forex_trade" | "create_forex_trade_wap") => match sim.open(params) {
-            Ok(trade) => cashier_page(sim, &trade),
-            Err(e) => error_page(e.0),
+            Ok(trade) => cashier_page(sim, lang, &trade),
+            Err(e) => error_page(lang, e.0),
         },
         Some("single_trade_query") => xml_response(sim.query(params)),
         Some("alipay.acquire.precreate") => xml_response(sim.precreate(params)),
@@ -952,11 +962,11 @@ fn dispatch(sim: &AlipaySimulator, params: &Params) -> Response {
         Some("forex_refund") => xml_response(sim.refund(params)),
         Some("alipay.acquire.refund.query") => xml_response(sim.refund_query(params)),
         Some("notify_verify") => sim.notify_verify(params).into_response(),
-        _ => error_page("ILLEGAL_SERVICE"),
+        _ => error_page(lang, "ILLEGAL_SERVICE"),
     }
 }
 
-fn cashier_page(sim: &AlipaySimulator, trade: &Trade) -> Response {
+fn cashier_page(sim: &AlipaySimulator, lang: SimLang, trade: &Trade) -> Response {
     let action = sim
         .config()
         .base_url
@@ -965,37 +975,46 @@ fn cashier_page(sim: &AlipaySimulator, trade: &Trade) -> Response {
         .unwrap_or_default();
     let waiting = trade.status == "WAIT_BUYER_PAY";
     let buttons = if waiting {
-        crate::simkit::cashier_form("alipay", &action, "#1677ff", "")
+        crate::simkit::cashier_form(lang, "alipay", &action, "#1677ff", "")
     } else {
         format!("<p id=\"alipay-status\">{}</p>", escape(&trade.status))
     };
     let content = format!(
-        "<h1 id=\"alipay-cashier\" style=\"color:#1677ff;font-size:20px\">Alipay cashier</h1>\
+        "<h1 id=\"alipay-cashier\" style=\"color:#1677ff;font-size:20px\">{}</h1>\
          <p id=\"alipay-subject\">{}</p><p style=\"font-size:32px;font-weight:700\" id=\"alipay-amount\">{} {}</p>\
-         <p style=\"color:#666;font-size:13px\">{} · out_trade_no {}</p>{}",
+         <p style=\"color:#666;font-size:13px\">{} · {} {}</p>{}",
+        lang.tr("Alipay cashier"),
         escape(&trade.subject),
         escape(&trade.total_fee),
         escape(&trade.currency),
         if trade.qr_code.is_some() {
-            "In store (QR code)"
+            lang.tr("In store (QR code)")
         } else if trade.service == "mobile.securitypay.pay" {
-            "App"
+            lang.tr("App")
         } else if trade.service.ends_with("_wap") {
-            "Mobile (WAP)"
+            lang.tr("Mobile (WAP)")
         } else {
-            "PC"
+            lang.tr("PC")
         },
+        lang.tr("Order"),
         escape(&trade.out_trade_no),
         buttons
     );
-    crate::simkit::page("Alipay", "#f4f6f9", &content).into_response()
+    // The gateway tells Alipay the merchant's name as the trade's subject.
+    crate::simkit::page(lang, "Alipay", "#f4f6f9", Some(&trade.subject), &content).into_response()
 }
 
 async fn cashier(
     State(sim): State<AlipaySimulator>,
+    headers: HeaderMap,
     Path(out_trade_no): Path<String>,
     body: Bytes,
 ) -> Response {
+    let lang = SimLang::of(&headers);
+    let page = |id: &str, text: &'static str| {
+        let content = format!("<p id=\"{id}\">{}</p>", lang.tr(text));
+        crate::simkit::page(lang, "Alipay", "#f4f6f9", None, &content).into_response()
+    };
     let form = parse_form(&body);
     let action = match form.get("action").map(String::as_str).unwrap_or_default() {
         "pay" => BuyerAction::Pay,
@@ -1008,13 +1027,11 @@ async fn cashier(
             return match back {
                 Some(Some(url)) => Redirect::to(&url).into_response(),
                 // A scanned QR code: the buyer just leaves the app's page.
-                Some(None) => {
-                    Html("<!doctype html><p id=\"alipay-cancelled\">Cancelled.</p>").into_response()
-                }
-                None => error_page("TRADE_NOT_EXIST"),
+                Some(None) => page("alipay-cancelled", "Cancelled."),
+                None => error_page(lang, "TRADE_NOT_EXIST"),
             };
         }
-        _ => return error_page("ILLEGAL_ARGUMENT"),
+        _ => return error_page(lang, "ILLEGAL_ARGUMENT"),
     };
     match sim.settle(&out_trade_no, action) {
         Ok((outgoing, back)) => {
@@ -1023,23 +1040,27 @@ async fn cashier(
             }
             match back {
                 Some(url) => Redirect::to(url.as_str()).into_response(),
-                None => Html("<!doctype html><p id=\"alipay-done\">Done.</p>").into_response(),
+                None => page(
+                    "alipay-done",
+                    "Done. You can return to the merchant's page.",
+                ),
             }
         }
-        Err(e) => error_page(e.0),
+        Err(e) => error_page(lang, e.0),
     }
 }
 
 /// What Alipay's app shows when a merchant's app hands its SDK an app payment: the body
 /// is the `paySign` string, a JSON object of the signed `mobile.securitypay.pay`
 /// parameters.
-async fn app_pay(State(sim): State<AlipaySimulator>, body: Bytes) -> Response {
+async fn app_pay(State(sim): State<AlipaySimulator>, headers: HeaderMap, body: Bytes) -> Response {
+    let lang = SimLang::of(&headers);
     let Some(params) = app_params(&body) else {
-        return error_page("ILLEGAL_ARGUMENT");
+        return error_page(lang, "ILLEGAL_ARGUMENT");
     };
     match sim.open(&params) {
-        Ok(trade) => cashier_page(&sim, &trade),
-        Err(e) => error_page(e.0),
+        Ok(trade) => cashier_page(&sim, lang, &trade),
+        Err(e) => error_page(lang, e.0),
     }
 }
 
@@ -1050,10 +1071,15 @@ fn app_params(body: &[u8]) -> Option<Params> {
 }
 
 /// What the buyer's Alipay app shows after scanning an in-store trade's QR code.
-async fn scanned(State(sim): State<AlipaySimulator>, Path(code): Path<String>) -> Response {
+async fn scanned(
+    State(sim): State<AlipaySimulator>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Response {
+    let lang = SimLang::of(&headers);
     match sim.by_qr_code(&code) {
-        Some(trade) => cashier_page(&sim, &trade),
-        None => error_page("INVALID_QR_CODE"),
+        Some(trade) => cashier_page(&sim, lang, &trade),
+        None => error_page(lang, "INVALID_QR_CODE"),
     }
 }
 

@@ -13,7 +13,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -29,8 +29,8 @@ use super::sign::{self, Fields};
 use super::{currency_from_code, parse_form, write_answer};
 pub use crate::simkit::BuyerAction;
 use crate::simkit::{
-    self, Delivery, Fault, FaultKind, Notifier, SimulatedWallet, SimulatorError, corrupt, digits,
-    lock, now,
+    self, Delivery, Fault, FaultKind, Notifier, SimLang, SimulatedWallet, SimulatorError, corrupt,
+    digits, lock, now,
 };
 use crate::xml::escape;
 
@@ -74,6 +74,9 @@ impl std::fmt::Debug for UnionPaySimConfig {
 #[derive(Debug, Clone, Serialize)]
 pub struct Transaction {
     pub order_id: String,
+    /// The merchant number the purchase was made under: UnionPay's cashier names the
+    /// merchant it has on file for it (the request carries no name).
+    pub mer_id: String,
     pub txn_time: String,
     pub txn_amt: u64,
     pub currency_code: String,
@@ -299,6 +302,7 @@ impl UnionPaySimulator {
         };
         Ok(Transaction {
             order_id,
+            mer_id: f.get("merId").cloned().unwrap_or_default(),
             txn_time,
             txn_amt,
             currency_code,
@@ -518,12 +522,14 @@ impl UnionPaySimulator {
         txn.refunded += amount;
         txn.refunds.insert(refund_id.clone(), amount);
         let currency_code = txn.currency_code.clone();
+        let mer_id = txn.mer_id.clone();
         let query_id = format!("{}{}", now().beijing_compact(), digits(7));
         // The refund is a transaction of its own, found by queryTrans like any other.
         transactions.insert(
             refund_id.clone(),
             Transaction {
                 order_id: refund_id.clone(),
+                mer_id,
                 txn_time: get("txnTime")?,
                 txn_amt: amount,
                 currency_code: currency_code.clone(),
@@ -621,20 +627,24 @@ fn plain(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
 }
 
-fn error_page(e: &UnionPayError) -> Response {
+/// A UnionPay page in `lang`, naming the merchant by its number when it is known.
+fn page(lang: SimLang, mer_id: Option<&str>, content: &str) -> Response {
+    let merchant = mer_id
+        .filter(|m| !m.is_empty())
+        .map(|m| format!("{} {m}", lang.tr("Merchant number")));
+    simkit::page(lang, "UnionPay", "#f3f3f3", merchant.as_deref(), content).into_response()
+}
+
+fn error_page(lang: SimLang, e: &UnionPayError) -> Response {
     let content = format!(
         "<h1 id=\"unionpay-error\" style=\"font-size:20px\">{}</h1><p>{}</p>",
         escape(e.0),
         escape(e.1)
     );
-    (
-        StatusCode::BAD_REQUEST,
-        simkit::page("UnionPay", "#f3f3f3", &content),
-    )
-        .into_response()
+    (StatusCode::BAD_REQUEST, page(lang, None, &content)).into_response()
 }
 
-fn cashier_page(sim: &UnionPaySimulator, txn: &Transaction) -> Response {
+fn cashier_page(sim: &UnionPaySimulator, lang: SimLang, txn: &Transaction) -> Response {
     let target = sim
         .config()
         .base_url
@@ -648,31 +658,33 @@ fn cashier_page(sim: &UnionPaySimulator, txn: &Transaction) -> Response {
             |m| format!("{} {}", m.major_plain(), m.currency.code()),
         );
     let body = match &txn.orig_resp_code {
-        None => simkit::cashier_form("unionpay", &target, "#d7000f", ""),
+        None => simkit::cashier_form(lang, "unionpay", &target, "#d7000f", ""),
         Some(code) => format!("<p id=\"unionpay-status\">{}</p>", escape(code)),
     };
     let content = format!(
-        "<h1 id=\"unionpay-cashier\" style=\"color:#d7000f;font-size:20px\">UnionPay</h1>\
+        "<h1 id=\"unionpay-cashier\" style=\"color:#d7000f;font-size:20px\">{}</h1>\
          <p style=\"font-size:32px;font-weight:700\" id=\"unionpay-amount\">{}</p>\
-         <p style=\"color:#666;font-size:13px\">{} · orderId {}</p>{body}",
+         <p style=\"color:#666;font-size:13px\">{} · {} {}</p>{body}",
+        lang.tr("UnionPay"),
         escape(&amount),
         if txn.qr_code.is_some() {
-            "QR code"
+            lang.tr("QR code")
         } else if txn.tn.is_some() {
-            "App"
+            lang.tr("App")
         } else if txn.channel_type == "08" {
-            "Mobile"
+            lang.tr("Mobile")
         } else {
-            "PC"
+            lang.tr("PC")
         },
+        lang.tr("Order"),
         escape(&txn.order_id),
     );
-    simkit::page("UnionPay", "#f3f3f3", &content).into_response()
+    page(lang, Some(&txn.mer_id), &content)
 }
 
 /// The page that takes the browser back to `frontUrl` with UnionPay's signed result (an
 /// auto-submitted form, with a button for browsers without JavaScript).
-fn back_to_merchant(front_url: &str, fields: &Fields) -> Response {
+fn back_to_merchant(lang: SimLang, front_url: &str, fields: &Fields) -> Response {
     let inputs: String = fields
         .iter()
         .map(|(k, v)| {
@@ -685,17 +697,19 @@ fn back_to_merchant(front_url: &str, fields: &Fields) -> Response {
         .collect();
     let content = format!(
         "<form id=\"unionpay-return\" method=\"post\" action=\"{}\">{inputs}\
-         <button id=\"unionpay-back\" type=\"submit\">Return to the merchant</button></form>\
+         <button id=\"unionpay-back\" type=\"submit\">{}</button></form>\
          <script>document.getElementById(\"unionpay-return\").submit();</script>",
-        escape(front_url)
+        escape(front_url),
+        lang.tr("Return to the merchant"),
     );
-    simkit::page("UnionPay", "#f3f3f3", &content).into_response()
+    page(lang, fields.get("merId").map(String::as_str), &content)
 }
 
-async fn front(State(sim): State<UnionPaySimulator>, body: Bytes) -> Response {
+async fn front(State(sim): State<UnionPaySimulator>, headers: HeaderMap, body: Bytes) -> Response {
+    let lang = SimLang::of(&headers);
     match sim.open(&parse_form(&body)) {
-        Ok(txn) => cashier_page(&sim, &txn),
-        Err(e) => error_page(&e),
+        Ok(txn) => cashier_page(&sim, lang, &txn),
+        Err(e) => error_page(lang, &e),
     }
 }
 
@@ -733,30 +747,42 @@ async fn app_purchase(State(sim): State<UnionPaySimulator>, body: Bytes) -> Resp
 }
 
 /// What UnionPay's app shows when a merchant's app hands its SDK the `tn` of a purchase.
-async fn app_opened(State(sim): State<UnionPaySimulator>, Path(tn): Path<String>) -> Response {
+async fn app_opened(
+    State(sim): State<UnionPaySimulator>,
+    headers: HeaderMap,
+    Path(tn): Path<String>,
+) -> Response {
+    let lang = SimLang::of(&headers);
     let txn = lock(&sim.inner.transactions)
         .values()
         .find(|t| t.tn.as_deref() == Some(tn.as_str()))
         .cloned();
     match txn {
-        Some(txn) => cashier_page(&sim, &txn),
-        None => error_page(&NOT_FOUND),
+        Some(txn) => cashier_page(&sim, lang, &txn),
+        None => error_page(lang, &NOT_FOUND),
     }
 }
 
 /// What the buyer's UnionPay app shows after scanning a QR purchase's code.
-async fn scanned(State(sim): State<UnionPaySimulator>, Path(code): Path<String>) -> Response {
+async fn scanned(
+    State(sim): State<UnionPaySimulator>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+) -> Response {
+    let lang = SimLang::of(&headers);
     match sim.by_qr_code(&code) {
-        Some(txn) => cashier_page(&sim, &txn),
-        None => error_page(&NOT_FOUND),
+        Some(txn) => cashier_page(&sim, lang, &txn),
+        None => error_page(lang, &NOT_FOUND),
     }
 }
 
 async fn cashier(
     State(sim): State<UnionPaySimulator>,
+    headers: HeaderMap,
     Path(order_id): Path<String>,
     body: Bytes,
 ) -> Response {
+    let lang = SimLang::of(&headers);
     let form = parse_form(&body);
     let action = match form.get("action").map(String::as_str) {
         Some("pay") => BuyerAction::Pay,
@@ -769,16 +795,15 @@ async fn cashier(
             return match front_url {
                 Some(url) if !url.is_empty() => axum::response::Redirect::to(&url).into_response(),
                 // A scanned QR code: the buyer just closes the app's page.
-                Some(_) => simkit::page(
-                    "UnionPay",
-                    "#f3f3f3",
-                    "<p id=\"unionpay-cancelled\">Cancelled.</p>",
-                )
-                .into_response(),
-                None => error_page(&NOT_FOUND),
+                Some(_) => page(
+                    lang,
+                    None,
+                    &format!("<p id=\"unionpay-cancelled\">{}</p>", lang.tr("Cancelled.")),
+                ),
+                None => error_page(lang, &NOT_FOUND),
             };
         }
-        _ => return error_page(&FORMAT),
+        _ => return error_page(lang, &FORMAT),
     };
     match sim.settle(&order_id, action) {
         Ok((notification, result)) => {
@@ -789,12 +814,15 @@ async fn cashier(
             sim.send(notification);
             if front_url.is_empty() {
                 // A scanned QR code: the buyer's phone stays in the app.
-                let done = "<p id=\"unionpay-done\">Payment processed.</p>";
-                return simkit::page("UnionPay", "#f3f3f3", done).into_response();
+                let done = format!(
+                    "<p id=\"unionpay-done\">{}</p>",
+                    lang.tr("Payment processed.")
+                );
+                return page(lang, None, &done);
             }
-            back_to_merchant(&front_url, &result)
+            back_to_merchant(lang, &front_url, &result)
         }
-        Err(e) => error_page(&e),
+        Err(e) => error_page(lang, &e),
     }
 }
 

@@ -9,7 +9,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -24,8 +24,8 @@ use super::sign::{self, Fields, SignType};
 use super::{nonce, parse_message, to_xml};
 pub use crate::simkit::BuyerAction;
 use crate::simkit::{
-    Delivery, Fault, FaultKind, Notifier, SimulatedWallet, SimulatorError, UsedCodes, corrupt,
-    digits, lock, now,
+    Delivery, Fault, FaultKind, Notifier, SimLang, SimulatedWallet, SimulatorError, UsedCodes,
+    corrupt, digits, lock, now,
 };
 use crate::xml::escape;
 
@@ -767,16 +767,30 @@ async fn queryexchagerate(State(sim): State<WeChatSimulator>, body: Bytes) -> Re
     api(&sim, &body, WeChatSimulator::exchange_rate)
 }
 
-fn page(content: &str) -> Response {
-    crate::simkit::page("WeChat Pay", "#ededed", content).into_response()
+/// A WeChat Pay page in `lang`, naming the merchant when the order does.
+fn page(lang: SimLang, merchant: Option<&str>, content: &str) -> Response {
+    crate::simkit::page(lang, "WeChat Pay", "#ededed", merchant, content).into_response()
 }
 
-fn pay_page(sim: &WeChatSimulator, order: &Order, redirect_url: Option<&str>) -> Response {
+/// A one-line WeChat Pay page: `text` (translated) as `#{id}`.
+fn said(lang: SimLang, id: &str, text: &'static str) -> Response {
+    page(lang, None, &format!("<p id=\"{id}\">{}</p>", lang.tr(text)))
+}
+
+fn pay_page(
+    sim: &WeChatSimulator,
+    lang: SimLang,
+    order: &Order,
+    redirect_url: Option<&str>,
+) -> Response {
+    // The gateway tells WeChat Pay the merchant's name as the order's `body`.
+    let merchant = Some(order.body.as_str());
     if order.trade_state != "NOTPAY" {
-        return page(&format!(
-            "<p id=\"wechat-status\">{}</p>",
-            escape(&order.trade_state)
-        ));
+        return page(
+            lang,
+            merchant,
+            &format!("<p id=\"wechat-status\">{}</p>", escape(&order.trade_state)),
+        );
     }
     let action = sim
         .config()
@@ -792,16 +806,21 @@ fn pay_page(sim: &WeChatSimulator, order: &Order, redirect_url: Option<&str>) ->
             )
         })
         .unwrap_or_default();
-    page(&format!(
-        "<h1 id=\"wechat-title\" style=\"color:#07c160;font-size:20px\">WeChat Pay</h1><p id=\"wechat-body\">{}</p>\
+    page(
+        lang,
+        merchant,
+        &format!(
+            "<h1 id=\"wechat-title\" style=\"color:#07c160;font-size:20px\">{}</h1><p id=\"wechat-body\">{}</p>\
          <p style=\"font-size:32px;font-weight:700\" id=\"wechat-amount\">{} {}</p><p style=\"color:#666;font-size:13px\">{} · {}</p>{}",
-        escape(&order.body),
-        shown_amount(order),
-        escape(&order.fee_type),
-        escape(&order.trade_type),
-        escape(&order.out_trade_no),
-        crate::simkit::cashier_form("wechat", &action, "#07c160", &hidden),
-    ))
+            lang.tr("WeChat Pay"),
+            escape(&order.body),
+            shown_amount(order),
+            escape(&order.fee_type),
+            escape(&order.trade_type),
+            escape(&order.out_trade_no),
+            crate::simkit::cashier_form(lang, "wechat", &action, "#07c160", &hidden),
+        ),
+    )
 }
 
 /// The order's amount in major units, as the buyer reads it.
@@ -818,12 +837,17 @@ struct MwebQuery {
     redirect_url: Option<String>,
 }
 
-async fn checkmweb(State(sim): State<WeChatSimulator>, Query(q): Query<MwebQuery>) -> Response {
+async fn checkmweb(
+    State(sim): State<WeChatSimulator>,
+    headers: HeaderMap,
+    Query(q): Query<MwebQuery>,
+) -> Response {
+    let lang = SimLang::of(&headers);
     match sim.by_prepay(&q.prepay_id) {
         Some(order) if order.trade_type == "MWEB" => {
-            pay_page(&sim, &order, q.redirect_url.as_deref())
+            pay_page(&sim, lang, &order, q.redirect_url.as_deref())
         }
-        _ => page("<p id=\"wechat-error\">INVALID_REQUEST</p>"),
+        _ => page(lang, None, "<p id=\"wechat-error\">INVALID_REQUEST</p>"),
     }
 }
 
@@ -833,21 +857,28 @@ struct ScanQuery {
 }
 
 /// What the buyer's phone shows after scanning a NATIVE code.
-async fn scan(State(sim): State<WeChatSimulator>, Query(q): Query<ScanQuery>) -> Response {
+async fn scan(
+    State(sim): State<WeChatSimulator>,
+    headers: HeaderMap,
+    Query(q): Query<ScanQuery>,
+) -> Response {
+    let lang = SimLang::of(&headers);
     match sim.by_code(&q.code_url) {
-        Some(order) => pay_page(&sim, &order, None),
-        None => page("<p id=\"wechat-error\">INVALID_CODE</p>"),
+        Some(order) => pay_page(&sim, lang, &order, None),
+        None => page(lang, None, "<p id=\"wechat-error\">INVALID_CODE</p>"),
     }
 }
 
 async fn act(
     State(sim): State<WeChatSimulator>,
+    headers: HeaderMap,
     Path(prepay_id): Path<String>,
     body: Bytes,
 ) -> Response {
+    let lang = SimLang::of(&headers);
     let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let Some(order) = sim.by_prepay(&prepay_id) else {
-        return page("<p id=\"wechat-error\">ORDERNOTEXIST</p>");
+        return page(lang, None, "<p id=\"wechat-error\">ORDERNOTEXIST</p>");
     };
     let back = form.get("redirect_url").cloned();
     let action = match form.get("action").map(String::as_str) {
@@ -856,7 +887,7 @@ async fn act(
         _ => {
             return match back {
                 Some(url) => Redirect::to(&url).into_response(),
-                None => page("<p id=\"wechat-cancelled\">Cancelled.</p>"),
+                None => said(lang, "wechat-cancelled", "Cancelled."),
             };
         }
     };
@@ -865,12 +896,18 @@ async fn act(
             sim.send(notification);
             match back {
                 Some(url) => Redirect::to(&url).into_response(),
-                None => {
-                    page("<p id=\"wechat-done\">Done. You can return to the merchant's page.</p>")
-                }
+                None => said(
+                    lang,
+                    "wechat-done",
+                    "Done. You can return to the merchant's page.",
+                ),
             }
         }
-        Err(e) => page(&format!("<p id=\"wechat-error\">{}</p>", escape(e.0))),
+        Err(e) => page(
+            lang,
+            None,
+            &format!("<p id=\"wechat-error\">{}</p>", escape(e.0)),
+        ),
     }
 }
 

@@ -47,6 +47,19 @@ pub struct Strings {
     pub scan_hint: &'static str,
     pub open_simulator: &'static str,
     pub redirecting: &'static str,
+    pub card_title: &'static str,
+    pub card_finished: &'static str,
+    pub card_not_test: &'static str,
+    pub card_expiry_bad: &'static str,
+    pub card_cvc_bad: &'static str,
+    pub card_no_longer: &'static str,
+    pub card_number: &'static str,
+    pub card_expiry: &'static str,
+    pub card_pay: &'static str,
+    pub card_bank_asks: &'static str,
+    pub card_confirm: &'static str,
+    pub card_password: &'static str,
+    pub card_note: &'static str,
 }
 
 const EN: Strings = Strings {
@@ -85,6 +98,19 @@ const EN: Strings = Strings {
     scan_hint: "Open the app on your phone and scan this code. This page moves on by itself once you have paid.",
     open_simulator: "Test mode: open the simulated app",
     redirecting: "Taking you to the payment page…",
+    card_title: "Test card payment",
+    card_finished: "This payment is finished.",
+    card_not_test: "Only the test cards listed below are accepted in the sandbox.",
+    card_expiry_bad: "The expiry must be MM/YY, this month or later.",
+    card_cvc_bad: "The CVC is 3 or 4 digits.",
+    card_no_longer: "This payment can no longer be paid.",
+    card_number: "Card number",
+    card_expiry: "Expiry (MM/YY)",
+    card_pay: "Pay",
+    card_bank_asks: "The card's bank asks for its password. For this test card it is",
+    card_confirm: "Confirm",
+    card_password: "Password",
+    card_note: "Test cards only: 4111 1111 1111 1111 and 5555 5555 5555 4444 are approved, 4000 0000 0000 0002 is declined, 4000 0200 0000 0000 asks for 3-D Secure (password <code>password</code>). Any expiry to come and any CVC. No other number is accepted, and no number is kept.",
 };
 
 const ZH: Strings = Strings {
@@ -123,6 +149,19 @@ const ZH: Strings = Strings {
     scan_hint: "请用手机打开应用扫描二维码。支付完成后本页会自动跳转。",
     open_simulator: "测试模式：打开模拟应用",
     redirecting: "正在前往支付页面…",
+    card_title: "测试银行卡支付",
+    card_finished: "此支付已结束。",
+    card_not_test: "沙箱中只接受下方列出的测试卡。",
+    card_expiry_bad: "有效期须为 MM/YY，且不早于本月。",
+    card_cvc_bad: "CVC 为 3 或 4 位数字。",
+    card_no_longer: "此支付已无法完成。",
+    card_number: "卡号",
+    card_expiry: "有效期（MM/YY）",
+    card_pay: "支付",
+    card_bank_asks: "发卡行要求输入密码。此测试卡的密码是",
+    card_confirm: "确认",
+    card_password: "密码",
+    card_note: "仅限测试卡：4111 1111 1111 1111 和 5555 5555 5555 4444 会被批准，4000 0000 0000 0002 会被拒绝，4000 0200 0000 0000 会要求 3-D Secure 验证（密码 <code>password</code>）。有效期填未来任意日期，CVC 任意。不接受其他卡号，也不保存任何卡号。",
 };
 
 impl Lang {

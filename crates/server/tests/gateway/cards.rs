@@ -18,7 +18,7 @@ fn fields(value: Value) -> Fields {
 }
 
 /// A hosted-page purchase exactly as a real integration sends it: `txnTime` in UTC.
-fn purchase(t: &TestGateway, order_id: &str, amount: &str) -> Fields {
+pub(crate) fn purchase(t: &TestGateway, order_id: &str, amount: &str) -> Fields {
     let now = SystemClock.now().plus(std::time::Duration::ZERO);
     let utc = now.rfc3339();
     let txn_time: String = utc.chars().filter(char::is_ascii_digit).take(14).collect();
@@ -43,7 +43,7 @@ async fn send(t: &TestGateway, path: &str, action: &str, data: Fields) -> Exchan
         .unwrap()
 }
 
-async fn ok(t: &TestGateway, path: &str, action: &str, data: Fields) -> Fields {
+pub(crate) async fn ok(t: &TestGateway, path: &str, action: &str, data: Fields) -> Fields {
     let e = send(t, path, action, data).await;
     assert_eq!(
         e.response.rsp_code, "SUCCESS",

@@ -30,6 +30,7 @@ mod refunds;
 mod rest;
 mod rest_in_app;
 mod rest_wechat;
+mod sandbox_pages;
 mod unionpay;
 mod wallets;
 mod wechat;

@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::{WeChatSimulator, page};
+use crate::simkit::SimLang;
 use crate::simkit::{BuyerAction, digits, lock};
 use crate::wechat::sign::{self, Fields, SignType};
 
@@ -123,7 +124,11 @@ struct Authorize {
 }
 
 /// The buyer, already in WeChat, is signed in silently and sent back with a code.
-async fn authorize(State(sim): State<WeChatSimulator>, Query(q): Query<Authorize>) -> Response {
+async fn authorize(
+    State(sim): State<WeChatSimulator>,
+    headers: HeaderMap,
+    Query(q): Query<Authorize>,
+) -> Response {
     let refused = if q.appid != sim.config().appid {
         Some("invalid appid")
     } else if q.response_type != "code"
@@ -136,7 +141,8 @@ async fn authorize(State(sim): State<WeChatSimulator>, Query(q): Query<Authorize
     let back = url::Url::parse(&q.redirect_uri).ok();
     let (Some(mut back), None) = (back, refused) else {
         let why = refused.unwrap_or("invalid redirect_uri");
-        return page(&format!("<p id=\"wechat-error\">{why}</p>"));
+        let lang = SimLang::of(&headers);
+        return page(lang, None, &format!("<p id=\"wechat-error\">{why}</p>"));
     };
     let code = format!("SIM{}", digits(29));
     lock(&sim.inner.codes).insert(code.clone(), (BUYER_OPENID.to_owned(), Instant::now()));
@@ -185,7 +191,8 @@ async fn access_token(
 /// What WeChat's browser gives every page: `WeixinJSBridge.invoke('getBrandWCPayRequest',
 /// params, callback)`. Here the "app" asks the buyer with a confirm box, then hands the
 /// parameters to `/jsapi/pay`; `WeixinJSBridgeReady` fires once the bridge is in place.
-async fn bridge_script(State(sim): State<WeChatSimulator>) -> Response {
+async fn bridge_script(State(sim): State<WeChatSimulator>, headers: HeaderMap) -> Response {
+    let ask = SimLang::of(&headers).tr("Simulated WeChat Pay: pay this order?");
     let pay = sim
         .config()
         .base_url
@@ -197,7 +204,7 @@ async fn bridge_script(State(sim): State<WeChatSimulator>) -> Response {
          var pay={pay:?};\n\
          window.WeixinJSBridge={{invoke:function(name,params,done){{\n\
            if(name!=='getBrandWCPayRequest'){{done({{err_msg:name+':fail'}});return;}}\n\
-           var action=window.confirm('Simulated WeChat Pay: pay this order?')?'pay':'cancel';\n\
+           var action=window.confirm({ask:?})?'pay':'cancel';\n\
            var body=Object.assign({{}},params,{{action:action}});\n\
            fetch(pay,{{method:'POST',headers:{{'Content-Type':'application/json'}},body:JSON.stringify(body)}})\n\
              .then(function(r){{return r.json();}})\n\
