@@ -110,8 +110,11 @@ pub(crate) fn connection(base_url: &str) -> Result<(reqwest::Client, Url), Clien
         let path = format!("{}/", base.path());
         base.set_path(&path);
     }
+    // Longer than the gateway's longest hold — PASSIVEPAY waits up to `passive_pay_wait_ms`
+    // (30 s by default) for the wallet before answering PROCESSING — so that answer reaches
+    // the till instead of a timeout.
     let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
+        .timeout(Duration::from_secs(60))
         .build()?;
     Ok((http, base))
 }
