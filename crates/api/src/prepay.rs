@@ -205,6 +205,26 @@ pub struct CallbackData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sale_num: Option<String>,
     pub convenience_fee: String,
-    /// Stable across retries of the same notification, for de-duplication.
+    /// Stable across retries of the same notification, for de-duplication: ottgate's
+    /// addition, so empty when read from a callback OTT Pay itself sent (it has none).
+    #[serde(default)]
     pub notify_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A callback as OTT Pay itself sends it has no `notify_id` (ottgate's addition): it
+    /// is read all the same, so the SDK verifies callbacks from either.
+    #[test]
+    fn a_callback_without_notify_id_is_read() {
+        let body = r#"{"finish_time":"20230313222334","order_id":"16787175891440000",
+            "merchant_id":"ON00004652","order_status":"SUCCESS","amount":"1234",
+            "currency_type":"CAD","tip":"0","bizpay_order_id":"4200001234",
+            "convenience_fee":"0"}"#;
+        let data: CallbackData = serde_json::from_str(body).unwrap();
+        assert_eq!(data.notify_id, "");
+        assert_eq!(data.order_id, "16787175891440000");
+    }
 }

@@ -74,6 +74,15 @@ impl Merchant {
         self.currencies.contains(&currency)
     }
 
+    /// The currencies the merchant takes, as a refusal lists them: `CAD, USD`.
+    pub fn currency_list(&self) -> String {
+        self.currencies
+            .iter()
+            .map(|c| c.code())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     pub fn offers(&self, method: PaymentMethod) -> bool {
         self.methods.contains(&method)
     }

@@ -317,15 +317,20 @@ impl ListQuery {
             "" => None,
             m => Some(m.parse::<PaymentMethod>().ok()?),
         };
-        let date = |s: &str| -> Option<Option<Timestamp>> {
+        // Dates are the merchant's days, in its time zone; `to` is inclusive: up to the
+        // start of the next day.
+        let day = |s: &str, next: bool| -> Option<Option<Timestamp>> {
             match s.trim() {
                 "" => Some(None),
-                d => Timestamp::parse_utc_date(d).map(Some),
+                d => {
+                    let date = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok()?;
+                    let date = if next { date.succ_opt()? } else { date };
+                    super::session::local_day_start(&date.to_string(), signed.zone).map(Some)
+                }
             }
         };
-        let from = date(&self.from)?;
-        // `to` is inclusive: the whole day.
-        let to = date(&self.to)?.map(|d| d.plus(DAY));
+        let from = day(&self.from, false)?;
+        let to = day(&self.to, true)?;
         let before = match pick(&self.before).as_str() {
             "" => None,
             b => Some(OrderId::parse(b).ok()?),

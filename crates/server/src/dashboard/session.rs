@@ -129,6 +129,21 @@ pub fn zone_of(merchant: Option<&str>, deployment: &str) -> chrono_tz::Tz {
         .unwrap_or(chrono_tz::UTC)
 }
 
+/// The instant `date` (`yyyy-mm-dd`) begins in `zone`: its local midnight (a midnight a
+/// clock change skips: the first local time after it).
+pub fn local_day_start(date: &str, zone: chrono_tz::Tz) -> Option<ottgate_core::Timestamp> {
+    use chrono::TimeZone;
+    let day = chrono::NaiveDate::parse_from_str(date.trim(), "%Y-%m-%d").ok()?;
+    let midnight = day.and_hms_opt(0, 0, 0)?;
+    let start = zone.from_local_datetime(&midnight).earliest().or_else(|| {
+        let later = midnight + chrono::Duration::hours(1);
+        zone.from_local_datetime(&later).earliest()
+    })?;
+    Some(ottgate_core::Timestamp::from_epoch_millis(
+        start.timestamp_millis(),
+    ))
+}
+
 /// `at` in `zone`, written with `format` (chrono's).
 pub fn local_time(at: ottgate_core::Timestamp, zone: chrono_tz::Tz, format: &str) -> String {
     chrono::DateTime::from_timestamp_millis(at.epoch_millis())
@@ -372,6 +387,21 @@ pub async fn logout(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_merchants_day_starts_at_its_own_midnight() {
+        let toronto: chrono_tz::Tz = "America/Toronto".parse().unwrap();
+        let at = |d| local_day_start(d, toronto).unwrap().rfc3339();
+        // Winter: UTC-5; summer: UTC-4; Beijing: UTC+8 (the day before in UTC).
+        assert_eq!(at("2026-12-04"), "2026-12-04T05:00:00.000Z");
+        assert_eq!(at("2026-07-01"), "2026-07-01T04:00:00.000Z");
+        let beijing: chrono_tz::Tz = "Asia/Shanghai".parse().unwrap();
+        assert_eq!(
+            local_day_start("2026-12-04", beijing).unwrap().rfc3339(),
+            "2026-12-03T16:00:00.000Z"
+        );
+        assert!(local_day_start("2026-13-01", toronto).is_none());
+    }
 
     #[test]
     fn only_our_own_tokens_are_looked_up() {

@@ -107,8 +107,9 @@ pub async fn purchase(
                 .map_err(|_| ProtocolError::format("currency is not a known currency"))?;
             if !merchant.currencies.contains(&c) {
                 return Err(ProtocolError::invalid(format!(
-                    "currency {} is not enabled for this merchant",
-                    c.code()
+                    "currency {} is not one of this merchant's currencies ({})",
+                    c.code(),
+                    merchant.currency_list()
                 )));
             }
             c

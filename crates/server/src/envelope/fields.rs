@@ -103,7 +103,8 @@ pub fn currency(code: &str, merchant: &Merchant) -> Result<Currency, ProtocolErr
         .filter(|c| merchant.accepts(*c))
         .ok_or_else(|| {
             ProtocolError::invalid(format!(
-                "currency_type {code} is not enabled for this merchant"
+                "currency_type {code} is not one of this merchant's currencies ({})",
+                merchant.currency_list()
             ))
         })
 }

@@ -510,12 +510,19 @@ async fn the_list_filters_searches_and_pages_and_the_detail_shows_everything() {
             "{q}"
         );
     }
-    let today = t.now().utc_date();
+    // Dates are the merchant's days (America/Toronto here), not UTC's.
+    let toronto = |at: Timestamp| {
+        chrono::DateTime::from_timestamp_millis(at.epoch_millis())
+            .unwrap()
+            .with_timezone(&chrono_tz::America::Toronto)
+            .date_naive()
+    };
+    let today = toronto(t.now());
     let dated = c
         .page(&format!("/dashboard/payments?from={today}&to={today}"))
         .await;
     assert_eq!(dated.matches("data-order=").count(), 4);
-    let yesterday = Timestamp::from_epoch_millis(t.now().epoch_millis() - 86_400_000).utc_date();
+    let yesterday = today.pred_opt().unwrap();
     let none = c.page(&format!("/dashboard/payments?to={yesterday}")).await;
     assert!(none.contains("id=\"empty\""));
     for bad in [
