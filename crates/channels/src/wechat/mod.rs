@@ -5,6 +5,7 @@
 //! WeChat's H5 page). Results arrive as signed XML notifications, acknowledged in XML.
 //! `pay/queryexchagerate` gives the day's exchange rate (docs/wallets.md).
 
+pub mod bill;
 pub mod sign;
 pub mod simulator;
 mod wallet;
