@@ -469,3 +469,69 @@ async fn an_app_order_is_signed_for_wechats_sdk_and_paid_in_wechats_app() {
         assert!(support::is_paid(&w.connector, &attempt).await);
     }
 }
+
+/// `pay/downloadbill` (issue 24): the day's bill, built from what the simulator processed —
+/// the payment and its refund — in WeChat Pay's text, read back by `bill::parse`; a day
+/// without trades is WeChat's `No Bill Exist`; an unsigned request is refused.
+#[tokio::test]
+async fn the_days_bill_lists_what_was_paid_and_refunded() {
+    let (listener, base) = support::bind().await;
+    let (config, sim) = wechat::sandbox(&base, SignType::Md5, 3600.0).unwrap();
+    let connector = WeChatConnector::new(config.clone()).unwrap();
+    let ack = |_| ACK_SUCCESS.into_response();
+    let mut w = World::new((listener, base), connector, &WeChatSimulator::new(sim), ack);
+    let attempt = AttemptId::generate(SystemClock.now());
+    let (_, prepay_id) = native(&w, &attempt).await;
+    act(&w, &prepay_id, "pay").await;
+    let notice = wechat::Notice::read(&next_notice(&mut w).await).unwrap();
+    let refund = RefundPayment {
+        money: money(300),
+        ..support::refund(&attempt, &notice.transaction_id, 1234)
+    };
+    w.connector.refund(&refund).await.unwrap();
+
+    let download = |date: String, signed: bool| {
+        let mut f = Fields::new();
+        for (k, v) in [
+            ("appid", config.appid.clone()),
+            ("mch_id", config.mch_id.clone()),
+            ("sub_mch_id", config.sub_mch_id.clone()),
+            ("nonce_str", "5K8264ILTKCH16CQ2502SI8ZNMTM67VS".to_owned()),
+            ("bill_date", date),
+            ("bill_type", "ALL".to_owned()),
+        ] {
+            f.insert(k.into(), v);
+        }
+        let key = if signed {
+            config.api_key.clone()
+        } else {
+            Secret::new("wrong")
+        };
+        let signature = sign::sign(&f, SignType::Md5, &key);
+        f.insert("sign".into(), signature);
+        let http = w.http.clone();
+        let url = w.base.join("sim/wechatpay/pay/downloadbill").unwrap();
+        async move { http.post(url).body(to_xml(&f)).fetch_text().await }
+    };
+    let today = SystemClock.now().beijing_compact()[..8].to_owned();
+    let text = download(today.clone(), true).await;
+    let rows = wechat::bill::parse(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let states: Vec<(&str, u64, u64)> = rows
+        .iter()
+        .map(|r| (r.trade_state.as_str(), r.total_fee, r.refund_fee))
+        .collect();
+    assert_eq!(states, [("SUCCESS", 1234, 0), ("REFUND", 1234, 300)]);
+    assert!(rows.iter().all(|r| r.out_trade_no == attempt.as_str()
+        && r.transaction_id == notice.transaction_id
+        && r.fee_type == "CAD"));
+    assert_eq!(rows[1].out_refund_no, refund.refund_id.as_str());
+    assert_eq!(rows[0].poundage, 7, "0.6 % of 12.34, rounded half up");
+
+    let empty = download("20200101".into(), true).await;
+    assert!(empty.contains("No Bill Exist"), "{empty}");
+    let forged = download(today, false).await;
+    assert!(
+        forged.contains("FAIL") && !forged.contains("交易时间"),
+        "{forged}"
+    );
+}

@@ -129,7 +129,15 @@ pub struct Order {
     #[serde(skip)]
     pub(super) sign_type: SignType,
     #[serde(skip)]
-    refunds: HashMap<String, (u64, String)>,
+    refunds: HashMap<String, SimRefund>,
+}
+
+/// A refund the simulator made: its amount, its id, and when (`yyyyMMddHHmmss`, Beijing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SimRefund {
+    fee: u64,
+    refund_id: String,
+    at: String,
 }
 
 /// A WeChat error code.
@@ -201,6 +209,7 @@ impl WeChatSimulator {
             .route("/secapi/pay/refund", post(refund))
             .route("/pay/refundquery", post(refundquery))
             .route("/pay/queryexchagerate", post(queryexchagerate))
+            .route("/pay/downloadbill", post(downloadbill))
             .route("/checkmweb", get(checkmweb))
             .route("/scan", get(scan))
             .route("/act/{prepay_id}", post(act))
@@ -514,11 +523,11 @@ impl WeChatSimulator {
         let order = orders
             .get_mut(&key)
             .ok_or(("ORDERNOTEXIST", "no such order"))?;
-        if let Some((fee, refund_id)) = order.refunds.get(&out_refund_no) {
+        if let Some(made) = order.refunds.get(&out_refund_no) {
             // A retry with the same number is the same refund.
-            return if *fee == refund_fee {
+            return if made.fee == refund_fee {
                 let mut extra = Fields::new();
-                extra.insert("refund_id".into(), refund_id.clone());
+                extra.insert("refund_id".into(), made.refund_id.clone());
                 Ok(extra)
             } else {
                 Err((
@@ -539,9 +548,14 @@ impl WeChatSimulator {
         let refund_id = format!("50{}", digits(26));
         order.refunded += refund_fee;
         order.trade_state = "REFUND".into();
-        order
-            .refunds
-            .insert(out_refund_no.clone(), (refund_fee, refund_id.clone()));
+        order.refunds.insert(
+            out_refund_no.clone(),
+            SimRefund {
+                fee: refund_fee,
+                refund_id: refund_id.clone(),
+                at: now().beijing_compact(),
+            },
+        );
         if self.inner.notifier.take_lost_answer(&order.out_trade_no) {
             // Refunded, but the merchant never hears so.
             return Err(("SYSTEMERROR", "system error"));
@@ -566,7 +580,7 @@ impl WeChatSimulator {
             .filter(|v| !v.is_empty())
             .ok_or(("LACK_PARAMS", "missing a required field"))?;
         let orders = lock(&self.inner.orders);
-        let (order, (fee, refund_id)) = orders
+        let (order, SimRefund { fee, refund_id, .. }) = orders
             .values()
             .find_map(|o| o.refunds.get(out_refund_no).map(|r| (o, r)))
             .ok_or(("REFUNDNOTEXIST", "no such refund"))?;
@@ -582,6 +596,79 @@ impl WeChatSimulator {
             extra.insert(k.into(), v);
         }
         Ok(extra)
+    }
+
+    /// The day's bill rows (`bill_date` `yyyyMMdd`, a Beijing day) of `bill_type`: each
+    /// order paid that day, each refund made that day; WeChat's fee at 0.6 %, rounded half
+    /// up. Served at once, the current day included: a sandbox need not wait for tomorrow.
+    pub fn bill(&self, bill_date: &str, bill_type: &str) -> Vec<super::bill::BillRow> {
+        let shown = |compact: &str| {
+            let d = |a: usize, b: usize| compact.get(a..b).unwrap_or_default();
+            format!(
+                "{}-{}-{} {}:{}:{}",
+                d(0, 4),
+                d(4, 6),
+                d(6, 8),
+                d(8, 10),
+                d(10, 12),
+                d(12, 14)
+            )
+        };
+        let config = self.config();
+        let mut rows = Vec::new();
+        for o in lock(&self.inner.orders).values() {
+            let Some(transaction_id) = &o.transaction_id else {
+                continue;
+            };
+            let payment = super::bill::BillRow {
+                time: String::new(),
+                appid: config.appid.clone(),
+                mch_id: config.mch_id.clone(),
+                sub_mch_id: o.sub_mch_id.clone(),
+                transaction_id: transaction_id.clone(),
+                out_trade_no: o.out_trade_no.clone(),
+                openid: o.openid.clone().unwrap_or_default(),
+                trade_type: o.trade_type.clone(),
+                trade_state: "SUCCESS".into(),
+                fee_type: o.fee_type.clone(),
+                total_fee: o.total_fee,
+                refund_id: String::new(),
+                out_refund_no: String::new(),
+                refund_fee: 0,
+                refund_status: String::new(),
+                body: o.body.clone(),
+                poundage: (o.total_fee * 6 + 500) / 1000,
+                rate: "0.60%".into(),
+            };
+            let paid_that_day = o
+                .time_end
+                .as_deref()
+                .is_some_and(|t| t.starts_with(bill_date));
+            if paid_that_day && matches!(bill_type, "ALL" | "SUCCESS") {
+                rows.push(super::bill::BillRow {
+                    time: shown(o.time_end.as_deref().unwrap_or_default()),
+                    ..payment.clone()
+                });
+            }
+            if matches!(bill_type, "ALL" | "REFUND") {
+                for (out_refund_no, r) in &o.refunds {
+                    if r.at.starts_with(bill_date) {
+                        rows.push(super::bill::BillRow {
+                            time: shown(&r.at),
+                            trade_state: "REFUND".into(),
+                            refund_id: r.refund_id.clone(),
+                            out_refund_no: out_refund_no.clone(),
+                            refund_fee: r.fee,
+                            refund_status: "SUCCESS".into(),
+                            poundage: 0,
+                            ..payment.clone()
+                        });
+                    }
+                }
+            }
+        }
+        rows.sort_by(|a, b| (&a.time, &a.out_trade_no).cmp(&(&b.time, &b.out_trade_no)));
+        rows
     }
 
     fn by_prepay(&self, prepay_id: &str) -> Option<Order> {
@@ -761,6 +848,39 @@ async fn refund(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
 
 async fn refundquery(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
     api(&sim, &body, WeChatSimulator::refund_query)
+}
+
+/// `pay/downloadbill`: the day's bill as WeChat Pay's text (docs/reconciliation.md), or
+/// WeChat's XML refusal — `No Bill Exist` for a day without trades. `tar_type=GZIP` is
+/// not offered by the simulator (refused by name).
+async fn downloadbill(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
+    let fields = match sim.authenticate(&body) {
+        Ok((fields, _)) => fields,
+        Err(refusal) => return xml_response(refusal),
+    };
+    let date = fields
+        .get("bill_date")
+        .map(String::as_str)
+        .unwrap_or_default();
+    if date.len() != 8 || !date.bytes().all(|b| b.is_ascii_digit()) {
+        return xml_response(fail("invalid bill_date"));
+    }
+    let bill_type = fields.get("bill_type").map_or("ALL", String::as_str);
+    if !matches!(bill_type, "ALL" | "SUCCESS" | "REFUND") {
+        return xml_response(fail("invalid bill_type"));
+    }
+    if fields.contains_key("tar_type") {
+        return xml_response(fail("tar_type is not supported by the simulator"));
+    }
+    let rows = sim.bill(date, bill_type);
+    if rows.is_empty() {
+        return xml_response(fail("No Bill Exist"));
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        super::bill::render(&rows),
+    )
+        .into_response()
 }
 
 async fn queryexchagerate(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
