@@ -527,6 +527,21 @@ async fn the_days_bill_lists_what_was_paid_and_refunded() {
     assert_eq!(rows[1].out_refund_no, refund.refund_id.as_str());
     assert_eq!(rows[0].poundage, 7, "0.6 % of 12.34, rounded half up");
 
+    // The connector downloads and reads the same bill; a day without one is none.
+    let read = w
+        .connector
+        .download_bill(&Default::default(), &today)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read, rows);
+    assert_eq!(
+        w.connector
+            .download_bill(&Default::default(), "20200101")
+            .await
+            .unwrap(),
+        None
+    );
     let empty = download("20200101".into(), true).await;
     assert!(empty.contains("No Bill Exist"), "{empty}");
     let forged = download(today, false).await;
