@@ -9,6 +9,7 @@ pub mod method;
 pub mod money;
 pub mod order;
 pub mod payment;
+pub mod recon;
 pub mod refund;
 pub mod retry;
 pub mod secret;

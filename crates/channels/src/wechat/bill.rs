@@ -125,6 +125,44 @@ fn minor(text: &str, fee_type: &str) -> Option<u64> {
     }
 }
 
+/// The bill's rows as statement lines to match (`ottgate_core::recon`): a payment by its
+/// `out_trade_no` and `transaction_id`, a refund by its `out_refund_no` and `refund_id`.
+/// A currency ottgate does not know is refused (the day cannot be matched line by line).
+pub fn statement_lines(
+    rows: &[BillRow],
+) -> Result<Vec<ottgate_core::recon::StatementLine>, BillError> {
+    use ottgate_core::recon::{Side, StatementLine};
+    rows.iter()
+        .enumerate()
+        .map(|(n, r)| {
+            let currency = r
+                .fee_type
+                .parse::<ottgate_core::Currency>()
+                .map_err(|_| BillError::Row(n + 1, format!("currency {:?}", r.fee_type)))?;
+            let refund = r.trade_state == "REFUND";
+            let minor = if refund { r.refund_fee } else { r.total_fee };
+            let amount = ottgate_core::Amount::from_minor(minor)
+                .map_err(|_| BillError::Row(n + 1, format!("amount {minor}")))?;
+            Ok(StatementLine {
+                side: if refund { Side::Refund } else { Side::Payment },
+                ours: if refund {
+                    &r.out_refund_no
+                } else {
+                    &r.out_trade_no
+                }
+                .clone(),
+                wallets: if refund {
+                    &r.refund_id
+                } else {
+                    &r.transaction_id
+                }
+                .clone(),
+                money: ottgate_core::Money::new(amount, currency),
+            })
+        })
+        .collect()
+}
+
 /// The bill's text for `rows`.
 pub fn render(rows: &[BillRow]) -> String {
     let mut out = HEADER.join(",");
@@ -400,6 +438,29 @@ mod tests {
         // An amount with the wrong decimals.
         let bad_amount = text.replacen("`12.35,", "`12.3,", 1);
         assert!(matches!(parse(&bad_amount), Err(BillError::Row(1, _))));
+    }
+
+    #[test]
+    fn rows_become_statement_lines_named_by_our_ids() {
+        use ottgate_core::recon::Side;
+        let lines = statement_lines(&day()).unwrap();
+        assert_eq!(lines.len(), 4);
+        assert_eq!(
+            (lines[0].side, lines[0].ours.as_str()),
+            (Side::Payment, "17965000000000001")
+        );
+        assert_eq!(lines[0].money.amount.minor(), 1235);
+        assert_eq!(
+            (
+                lines[3].side,
+                lines[3].ours.as_str(),
+                lines[3].money.amount.minor()
+            ),
+            (Side::Refund, "REF17965000000000001", 300)
+        );
+        let mut odd = day();
+        odd[1].fee_type = "XYZ".into();
+        assert!(matches!(statement_lines(&odd), Err(BillError::Row(2, _))));
     }
 
     #[test]
