@@ -67,27 +67,22 @@ fn merchant_command_mistakes_are_one_line_naming_the_flag_and_the_fix() {
         .output()
         .unwrap();
     one_clear_line(&out, "order_id (--order-id)");
+    let checkout_in = |currency: &str, reference: &str| {
+        ottgate()
+            .args(["pay", "checkout", "--amount", "100", "--currency", currency])
+            .args(["--reference", reference])
+            .args(["--redirect-url", "https://shop.test/r"])
+            .args(["--callback-url", "https://shop.test/c"])
+            .args(["--merchant-id", &c.merchant_id, "--sign-key", &c.sign_key])
+            .args(["--operator-id", &c.operator_id, "--gateway", &gateway.base])
+            .output()
+            .unwrap()
+    };
     // `--currency cad` is CAD.
-    let out = ottgate()
-        .args(["pay", "checkout", "--amount", "100", "--currency", "cad"])
-        .args(["--reference", "cli-lower-cad"])
-        .args(["--redirect-url", "https://shop.test/r"])
-        .args(["--callback-url", "https://shop.test/c"])
-        .args(["--merchant-id", &c.merchant_id, "--sign-key", &c.sign_key])
-        .args(["--operator-id", &c.operator_id, "--gateway", &gateway.base])
-        .output()
-        .unwrap();
+    let out = checkout_in("cad", "cli-lower-cad");
     assert!(out.status.success(), "{}", stderr(&out));
     // A currency the merchant does not take: the refusal lists the ones it does.
-    let out = ottgate()
-        .args(["pay", "checkout", "--amount", "100", "--currency", "cny"])
-        .args(["--reference", "cli-cny"])
-        .args(["--redirect-url", "https://shop.test/r"])
-        .args(["--callback-url", "https://shop.test/c"])
-        .args(["--merchant-id", &c.merchant_id, "--sign-key", &c.sign_key])
-        .args(["--operator-id", &c.operator_id, "--gateway", &gateway.base])
-        .output()
-        .unwrap();
+    let out = checkout_in("cny", "cli-cny");
     one_clear_line(
         &out,
         "currency_type (--currency) CNY is not one of this merchant's currencies (CAD, USD)",

@@ -355,7 +355,6 @@ impl WeChatConnector {
             && sign::verify(fields, &self.config.api_key)
     }
 
-    /// POSTs a signed request and returns the verified answer (with `return_code=SUCCESS`).
     /// `pay/downloadbill`: the `ALL` bill of `bill_date` (`yyyyMMdd`, a Beijing day) for
     /// the sub-merchant `ids` name, read strictly ([`bill::parse`]). `Ok(None)`: WeChat Pay
     /// has no bill for that day (`No Bill Exist`: no trades, or not generated yet — asked
@@ -368,24 +367,7 @@ impl WeChatConnector {
         let mut fields = self.base(ids);
         fields.insert("bill_date".into(), bill_date.to_owned());
         fields.insert("bill_type".into(), "ALL".into());
-        let signature = sign::sign(&fields, self.config.sign_type, &self.config.api_key);
-        fields.insert("sign".into(), signature);
-        let url = self
-            .config
-            .api_url
-            .join("pay/downloadbill")
-            .map_err(|e| ChannelError::Config(e.to_string()))?;
-        let text = self
-            .http
-            .post(url)
-            .header(reqwest::header::CONTENT_TYPE, "text/xml; charset=utf-8")
-            .body(to_xml(&fields))
-            .send()
-            .await
-            .map_err(|e| ChannelError::unreachable("WeChat Pay", e))?
-            .text()
-            .await
-            .map_err(|e| ChannelError::upstream_from("WeChat Pay bill unreadable", e))?;
+        let text = self.post_signed("pay/downloadbill", fields).await?;
         // A refusal is WeChat's XML; a bill is text.
         if text.trim_start().starts_with("<xml>") {
             let answer = parse_message(&text)
@@ -403,6 +385,7 @@ impl WeChatConnector {
             .map_err(|e| ChannelError::upstream(format!("pay/downloadbill: {e}")))
     }
 
+    /// POSTs a signed request and returns the verified answer (with `return_code=SUCCESS`).
     async fn call(&self, path: &str, fields: Fields) -> Result<Fields, ChannelError> {
         self.call_checked(path, fields, Signed::Always).await
     }
@@ -410,9 +393,32 @@ impl WeChatConnector {
     async fn call_checked(
         &self,
         path: &str,
-        mut fields: Fields,
+        fields: Fields,
         signed: Signed,
     ) -> Result<Fields, ChannelError> {
+        let text = self.post_signed(path, fields).await?;
+        let answer = parse_message(&text)
+            .map_err(|e| ChannelError::upstream_from("WeChat Pay answer unreadable", e))?;
+        if answer.get("return_code").map(String::as_str) != Some("SUCCESS") {
+            return Err(ChannelError::upstream(format!(
+                "{path}: {}",
+                answer
+                    .get("return_msg")
+                    .map_or("communication failure", String::as_str)
+            )));
+        }
+        let unsigned_allowed = signed == Signed::WhenSignatureSent && !answer.contains_key("sign");
+        if !unsigned_allowed && !self.verify(&answer) {
+            return Err(ChannelError::upstream(format!(
+                "{path}: answer is not signed by WeChat Pay"
+            )));
+        }
+        Ok(answer)
+    }
+
+    /// Signs `fields`, POSTs them as XML to `path` and returns the answer's text, unread:
+    /// an API answer or, for `pay/downloadbill`, a bill.
+    async fn post_signed(&self, path: &str, mut fields: Fields) -> Result<String, ChannelError> {
         let signature = sign::sign(&fields, self.config.sign_type, &self.config.api_key);
         fields.insert("sign".into(), signature);
         let url = self
@@ -432,27 +438,10 @@ impl WeChatConnector {
             .send()
             .await
             .map_err(|e| ChannelError::unreachable("WeChat Pay", e))?;
-        let text = response
+        response
             .text()
             .await
-            .map_err(|e| ChannelError::upstream_from("WeChat Pay answer unreadable", e))?;
-        let answer = parse_message(&text)
-            .map_err(|e| ChannelError::upstream_from("WeChat Pay answer unreadable", e))?;
-        if answer.get("return_code").map(String::as_str) != Some("SUCCESS") {
-            return Err(ChannelError::upstream(format!(
-                "{path}: {}",
-                answer
-                    .get("return_msg")
-                    .map_or("communication failure", String::as_str)
-            )));
-        }
-        let unsigned_allowed = signed == Signed::WhenSignatureSent && !answer.contains_key("sign");
-        if !unsigned_allowed && !self.verify(&answer) {
-            return Err(ChannelError::upstream(format!(
-                "{path}: answer is not signed by WeChat Pay"
-            )));
-        }
-        Ok(answer)
+            .map_err(|e| ChannelError::upstream_from("WeChat Pay answer unreadable", e))
     }
 }
 
