@@ -549,6 +549,19 @@ pub trait Channel: Send + Sync + fmt::Debug {
         }
     }
 
+    /// The wallet's statement of `day` for the whole account: every payment and refund it
+    /// booked that day (docs/reconciliation.md), read strictly. `Ok(None)`: not published
+    /// yet — ask again later.
+    async fn statement(
+        &self,
+        _day: ottgate_core::recon::WalletDay,
+    ) -> Result<Option<Vec<ottgate_core::recon::StatementLine>>, ChannelError> {
+        Err(ChannelError::Config(format!(
+            "ottgate does not read {}'s statements yet",
+            self.name()
+        )))
+    }
+
     /// Today's rate of `fee_type` in CNY (× 10^8) on `date` (`yyyyMMdd`), where the wallet
     /// quotes them (WeChat Pay); `Ok(None)` when it has none for that currency.
     async fn exchange_rate(

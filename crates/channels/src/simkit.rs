@@ -47,6 +47,84 @@ pub enum FaultKind {
     /// the wallet says to send it again (WeChat `recall=Y`, Alipay `retry_flag=Y`,
     /// UnionPay `03`).
     AskAgain,
+    /// A statement fault (kept until the simulator restarts): the payment or refund named
+    /// (`out_trade_no` is our attempt's or refund's id) is missing from the statement.
+    OmitFromStatement,
+    /// A statement fault: the statement states one minor unit more for the payment or
+    /// refund named.
+    StatementAmount,
+    /// A statement fault: the statement states the payment or refund named in another
+    /// currency (USD, or CAD for a USD trade).
+    StatementCurrency,
+    /// A statement fault: the statement carries a paid trade with this `out_trade_no`, of
+    /// 1.00 CAD, that the gateway never started.
+    UnknownTrade,
+    /// A statement fault: the next statement download says the file is not ready yet.
+    StatementNotReady,
+}
+
+impl FaultKind {
+    /// Whether this fault is about the wallet's statement rather than its notifications.
+    pub fn is_statement_fault(self) -> bool {
+        matches!(
+            self,
+            FaultKind::OmitFromStatement
+                | FaultKind::StatementAmount
+                | FaultKind::StatementCurrency
+                | FaultKind::UnknownTrade
+                | FaultKind::StatementNotReady
+        )
+    }
+}
+
+/// The statement faults armed at a simulator: how its statement misstates trades
+/// (docs/reconciliation.md). Each simulator applies them to its own file format.
+#[derive(Debug, Default)]
+pub struct StatementFaults {
+    armed: Mutex<Vec<(FaultKind, String)>>,
+}
+
+impl StatementFaults {
+    /// Arms `fault` if it is a statement fault; returns whether it was one.
+    pub fn arm(&self, fault: &Fault) -> bool {
+        if !fault.kind.is_statement_fault() {
+            return false;
+        }
+        let about = fault.out_trade_no.clone().unwrap_or_default();
+        lock(&self.armed).push((fault.kind, about));
+        true
+    }
+
+    /// Whether the next download is refused as not ready (used up by asking).
+    pub fn take_not_ready(&self) -> bool {
+        let mut armed = lock(&self.armed);
+        match armed
+            .iter()
+            .position(|(k, _)| *k == FaultKind::StatementNotReady)
+        {
+            Some(i) => {
+                armed.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether `kind` is armed for the trade `id`.
+    pub fn has(&self, kind: FaultKind, id: &str) -> bool {
+        lock(&self.armed)
+            .iter()
+            .any(|(k, about)| *k == kind && about == id)
+    }
+
+    /// The ids of the trades the gateway never started (`UnknownTrade`).
+    pub fn unknown_trades(&self) -> Vec<String> {
+        lock(&self.armed)
+            .iter()
+            .filter(|(k, _)| *k == FaultKind::UnknownTrade)
+            .map(|(_, about)| about.clone())
+            .collect()
+    }
 }
 
 /// What a simulator asks the notifier to deliver.

@@ -530,16 +530,13 @@ async fn the_days_bill_lists_what_was_paid_and_refunded() {
     // The connector downloads and reads the same bill; a day without one is none.
     let read = w
         .connector
-        .download_bill(&Default::default(), &today)
+        .download_bill(None, &today)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(read, rows);
     assert_eq!(
-        w.connector
-            .download_bill(&Default::default(), "20200101")
-            .await
-            .unwrap(),
+        w.connector.download_bill(None, "20200101").await.unwrap(),
         None
     );
     let empty = download("20200101".into(), true).await;

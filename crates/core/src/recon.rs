@@ -5,14 +5,96 @@
 //! wallet's own reference once known. Every line and every record ends in exactly one
 //! [`Outcome`]: matched, or the discrepancy an operator (or the self-repair) must resolve.
 
-use crate::Money;
+use crate::{Money, Timestamp};
+use chrono::{Days, NaiveDate};
 use std::collections::HashMap;
+use std::fmt;
+
+/// A wallet's business day: a calendar date in Beijing time (UTC+8, no daylight saving),
+/// the day by which Alipay, WeChat Pay and UnionPay all keep their books.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WalletDay(NaiveDate);
+
+/// Beijing is 8 hours ahead of UTC all year.
+const BEIJING_OFFSET_MS: i64 = 8 * 3_600_000;
+
+impl WalletDay {
+    /// Reads `yyyy-MM-dd` or `yyyyMMdd`.
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .or_else(|_| NaiveDate::parse_from_str(s, "%Y%m%d"))
+            .ok()
+            .map(Self)
+    }
+
+    /// The Beijing day `at` falls on.
+    pub fn of(at: Timestamp) -> Self {
+        let days = (at.epoch_millis() + BEIJING_OFFSET_MS).div_euclid(86_400_000);
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        Self(
+            u64::try_from(days)
+                .ok()
+                .and_then(|d| epoch.checked_add_days(Days::new(d)))
+                .unwrap_or(epoch),
+        )
+    }
+
+    /// `yyyyMMdd`, as the wallets' statement requests name a day.
+    pub fn compact(self) -> String {
+        self.0.format("%Y%m%d").to_string()
+    }
+
+    /// 00:00 Beijing time of this day.
+    pub fn start(self) -> Timestamp {
+        let utc_midnight = self
+            .0
+            .and_hms_opt(0, 0, 0)
+            .map_or(0, |d| d.and_utc().timestamp_millis());
+        Timestamp::from_epoch_millis(utc_midnight - BEIJING_OFFSET_MS)
+    }
+
+    /// 00:00 Beijing time of the next day (the end, exclusive).
+    pub fn end(self) -> Timestamp {
+        self.next().start()
+    }
+
+    pub fn next(self) -> Self {
+        Self(self.0.checked_add_days(Days::new(1)).unwrap_or(self.0))
+    }
+
+    pub fn previous(self) -> Self {
+        Self(self.0.checked_sub_days(Days::new(1)).unwrap_or(self.0))
+    }
+}
+
+/// `yyyy-MM-dd`.
+impl fmt::Display for WalletDay {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.format("%Y-%m-%d"))
+    }
+}
 
 /// Whether a line or record is a payment or a refund.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Side {
     Payment,
     Refund,
+}
+
+impl Side {
+    pub fn code(self) -> &'static str {
+        match self {
+            Side::Payment => "payment",
+            Side::Refund => "refund",
+        }
+    }
+
+    pub fn from_code(s: &str) -> Option<Self> {
+        [Side::Payment, Side::Refund]
+            .into_iter()
+            .find(|side| side.code() == s)
+    }
 }
 
 /// One line of a wallet's statement.
@@ -38,6 +120,10 @@ pub struct Record {
     /// Paid (a payment) or refunded (a refund) by the gateway's books; a pending or failed
     /// one the wallet booked differs in status.
     pub done: bool,
+    /// Done within the wallet's day. A record done on another day is there only to be
+    /// matched (a payment settled just across midnight); missing from this day's
+    /// statement, it is no discrepancy.
+    pub on_day: bool,
 }
 
 /// How one line or record came out.
@@ -123,7 +209,7 @@ pub fn reconcile(lines: &[StatementLine], records: &[Record]) -> Vec<Outcome> {
         });
     }
     for (record, seen) in records.iter().zip(seen) {
-        if !seen && record.done {
+        if !seen && record.done && record.on_day {
             out.push(Outcome::GatewayOnly(record.clone()));
         }
     }
@@ -163,6 +249,7 @@ mod tests {
                 wallets: Some(wallets),
                 money,
                 done: true,
+                on_day: true,
             });
         }
         (lines, records)
@@ -236,10 +323,38 @@ mod tests {
             wallets: None,
             money: cad(1),
             done: false,
+            on_day: true,
+        });
+        assert!(kinds(&reconcile(&lines, &pending)).is_empty());
+        // One done the day before, not on this statement: that day's business.
+        pending.push(Record {
+            ours: "y".into(),
+            done: true,
+            on_day: false,
+            ..pending[3].clone()
         });
         assert!(kinds(&reconcile(&lines, &pending)).is_empty());
         // The same line twice: the second is the wallet's alone.
         lines.push(lines[1].clone());
         assert_eq!(kinds(&reconcile(&lines, &records)), ["wallet_only"]);
+    }
+
+    #[test]
+    fn a_wallet_day_is_a_beijing_day() {
+        let day = WalletDay::parse("2026-12-05").unwrap();
+        assert_eq!(WalletDay::parse("20261205"), Some(day));
+        assert_eq!(day.compact(), "20261205");
+        assert_eq!(day.to_string(), "2026-12-05");
+        // 00:00 in Beijing is 16:00 UTC the day before.
+        assert_eq!(day.start().rfc3339(), "2026-12-04T16:00:00.000Z");
+        assert_eq!(day.end(), day.next().start());
+        assert_eq!(WalletDay::of(day.start()), day);
+        assert_eq!(
+            WalletDay::of(day.end().minus(std::time::Duration::from_millis(1))),
+            day
+        );
+        assert_eq!(WalletDay::of(day.end()), day.next());
+        assert_eq!(day.next().previous(), day);
+        assert_eq!(WalletDay::parse("2026-13-01"), None);
     }
 }

@@ -1,7 +1,8 @@
 //! Moving up: a whole SQLite deployment copied into PostgreSQL, row for row — merchants
 //! with their keys still sealed, orders, attempts, refunds, the callback outbox with every
-//! delivery attempt, idempotency keys, merchant-center users and the audit log (not their
-//! sessions: everyone signs in again). Rows already in the destination are left as
+//! delivery attempt, idempotency keys, merchant-center users, the audit log, and the
+//! reconciliation runs and discrepancies (not the users' sessions: everyone signs in
+//! again). Rows already in the destination are left as
 //! they are (`ON CONFLICT DO NOTHING`), so a copy that stopped half-way is simply run
 //! again; afterwards every table must hold as many rows as the source's, or the copy
 //! says which does not.
@@ -11,7 +12,7 @@ use tokio_postgres::types::ToSql;
 use crate::{PgStore, Result, SqliteStore, StoreError};
 
 /// The tables, parents first, each with the columns that order it.
-const TABLES: [(&str, &str); 10] = [
+const TABLES: [(&str, &str); 12] = [
     ("merchants", "id"),
     ("orders", "id"),
     ("attempts", "id"),
@@ -22,6 +23,8 @@ const TABLES: [(&str, &str); 10] = [
     ("idempotency_keys", "merchant_id, scope, key"),
     ("users", "id"),
     ("audit_log", "id"),
+    ("recon_runs", "wallet, day"),
+    ("recon_discrepancies", "id"),
 ];
 
 /// What the copy did to one table.
@@ -151,7 +154,10 @@ async fn copy_table(
         inserted += tx.execute(&insert, &params).await?;
         read += 1;
     }
-    if matches!(table, "deliveries" | "users" | "audit_log") {
+    if matches!(
+        table,
+        "deliveries" | "users" | "audit_log" | "recon_discrepancies"
+    ) {
         // New rows take ids after the copied ones.
         tx.execute(
             &format!(

@@ -26,6 +26,7 @@ pub mod idempotency;
 pub mod merchants;
 pub mod orders;
 mod postgres;
+pub mod recon;
 pub mod refunds;
 mod rows;
 pub mod sessions;
@@ -48,6 +49,10 @@ pub use idempotency::{
 pub use merchants::{KeyRotation, LinkFlows, MerchantRecord, Merchants, NewSignKey};
 pub use orders::{CreateOutcome, NewOrder, Orders};
 pub use postgres::{PgOptions, PgStore};
+pub use recon::{
+    Discrepancy, DiscrepancyFilter, DiscrepancyState, FinishedRun, NewDiscrepancy, ReconRecord,
+    ReconRun, Reconciliations, RecordQuery, Resolution,
+};
 pub use refunds::{BeginRefund, FinishRefund, NewRefund, RefundRequestKey, Refunds};
 pub use sessions::{NewSession, Sessions};
 pub use sign_ins::{SignInAttempt, SignIns};
@@ -64,7 +69,7 @@ use std::fmt;
 pub mod prelude {
     pub use crate::{
         Attempts, Audit, BarcodeJobs, Deliveries, IdempotencyKeys, Merchants, Orders, PaymentList,
-        Refunds, Sessions, SignIns, Store, Users,
+        Reconciliations, Refunds, Sessions, SignIns, Store, Users,
     };
 }
 
@@ -141,6 +146,7 @@ pub trait Store:
     + Audit
     + PaymentList
     + SignIns
+    + Reconciliations
     + Send
     + Sync
     + fmt::Debug

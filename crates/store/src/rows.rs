@@ -613,3 +613,132 @@ impl BarcodeJobRow {
         })
     }
 }
+
+row! {
+    pub(crate) struct ReconRecordRow {
+        id: String,
+        wallets: Option<String>,
+        amount: i64,
+        currency: String,
+        status: String,
+        done_at: Option<i64>,
+        merchant_id: String,
+    }
+}
+
+impl ReconRecordRow {
+    /// The record, done on `day` when one is given and it was done within it.
+    pub(crate) fn into_record(
+        self,
+        side: ottgate_core::recon::Side,
+        day: Option<ottgate_core::recon::WalletDay>,
+    ) -> Result<crate::recon::ReconRecord> {
+        let done = crate::recon::is_done(side, &self.status);
+        let on_day = done
+            && day.is_some_and(|d| {
+                self.done_at
+                    .is_some_and(|at| at >= d.start().epoch_millis() && at < d.end().epoch_millis())
+            });
+        Ok(crate::recon::ReconRecord {
+            merchant_id: id(MerchantId::parse, &self.merchant_id)?,
+            record: ottgate_core::recon::Record {
+                side,
+                ours: self.id,
+                wallets: self.wallets.filter(|w| !w.is_empty()),
+                money: money(self.amount, &self.currency)?,
+                done,
+                on_day,
+            },
+        })
+    }
+}
+
+row! {
+    pub(crate) struct ReconRunRow {
+        wallet: String,
+        day: String,
+        lines: i64,
+        matched: i64,
+        found: i64,
+        repaired: i64,
+        finished_at: i64,
+    }
+}
+
+fn wallet_day(s: &str) -> Result<ottgate_core::recon::WalletDay> {
+    ottgate_core::recon::WalletDay::parse(s).ok_or_else(|| corrupt(format!("day {s:?}")))
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or_default()
+}
+
+impl ReconRunRow {
+    pub(crate) fn into_run(self) -> Result<crate::recon::ReconRun> {
+        Ok(crate::recon::ReconRun {
+            day: wallet_day(&self.day)?,
+            wallet: self.wallet,
+            lines: count(self.lines),
+            matched: count(self.matched),
+            found: count(self.found),
+            repaired: count(self.repaired),
+            finished_at: ts(self.finished_at),
+        })
+    }
+}
+
+row! {
+    pub(crate) struct DiscrepancyRow {
+        id: i64,
+        wallet: String,
+        day: String,
+        kind: String,
+        side: String,
+        ours: String,
+        wallets: Option<String>,
+        merchant_id: Option<String>,
+        stated_amount: Option<i64>,
+        stated_currency: Option<String>,
+        recorded_amount: Option<i64>,
+        recorded_currency: Option<String>,
+        state: String,
+        note: String,
+        resolved_by: Option<String>,
+        found_at: i64,
+        resolved_at: Option<i64>,
+    }
+}
+
+impl DiscrepancyRow {
+    pub(crate) fn into_discrepancy(self) -> Result<crate::recon::Discrepancy> {
+        let both = |a: Option<i64>, c: Option<String>| match (a, c) {
+            (Some(a), Some(c)) => money(a, &c).map(Some),
+            _ => Ok(None),
+        };
+        Ok(crate::recon::Discrepancy {
+            id: self.id,
+            day: wallet_day(&self.day)?,
+            wallet: self.wallet,
+            found: crate::recon::NewDiscrepancy {
+                kind: self.kind,
+                side: ottgate_core::recon::Side::from_code(&self.side)
+                    .ok_or_else(|| corrupt(format!("side {:?}", self.side)))?,
+                ours: self.ours,
+                wallets: self.wallets,
+                merchant_id: self
+                    .merchant_id
+                    .as_deref()
+                    .map(|m| id(MerchantId::parse, m))
+                    .transpose()?,
+                stated: both(self.stated_amount, self.stated_currency)?,
+                recorded: both(self.recorded_amount, self.recorded_currency)?,
+                state: crate::recon::DiscrepancyState::from_code(&self.state)
+                    .ok_or_else(|| corrupt(format!("discrepancy state {:?}", self.state)))?,
+                note: self.note,
+            },
+            resolved_by: self.resolved_by,
+            found_at: ts(self.found_at),
+            resolved_at: self.resolved_at.map(ts),
+        })
+    }
+}

@@ -976,6 +976,245 @@ async fn the_buyers_yuan_and_who_refunded_why_are_kept<S: Store>(store: S) {
     );
 }
 
+/// A wallet's day: what the gateway did that day with that wallet, and what is pending;
+/// a run's findings replace the day's open discrepancies, never a repaired or resolved one.
+async fn a_wallets_day_is_read_and_each_run_replaces_its_open_discrepancies<S: Store>(store: S) {
+    use ottgate_core::recon::{Side, WalletDay};
+    use ottgate_store::{
+        DiscrepancyFilter, DiscrepancyState, FinishedRun, NewDiscrepancy, ReconRun, RecordQuery,
+        Resolution,
+    };
+    let o = open_order(&store, "recon-paid").await;
+    let paid = started(&store, &o, PaymentMethod::WeChatPay, at(1)).await;
+    store
+        .settle(settle_req(&o, &paid, AttemptOutcome::Paid, at(2)))
+        .await
+        .unwrap();
+    let BeginRefund::Reserved(refund) = store
+        .begin_refund(refund_req(&o, &paid, 300, None))
+        .await
+        .unwrap()
+    else {
+        panic!("a refund is reserved");
+    };
+    store
+        .finish_refund(FinishRefund {
+            id: refund.id.clone(),
+            status: RefundStatus::Success,
+            channel_refund_id: Some("WXR1".into()),
+            at: at(11),
+        })
+        .await
+        .unwrap();
+    let pending = started(
+        &store,
+        &open_order(&store, "recon-pending").await,
+        PaymentMethod::WeChatPay,
+        at(3),
+    )
+    .await;
+    let other = open_order(&store, "recon-alipay").await;
+    let alipay = started(&store, &other, PaymentMethod::Alipay, at(4)).await;
+    store
+        .settle(settle_req(&other, &alipay, AttemptOutcome::Paid, at(5)))
+        .await
+        .unwrap();
+
+    let day = WalletDay::of(at(2));
+    let query = RecordQuery {
+        method: PaymentMethod::WeChatPay,
+        day,
+        pending_since: at(0),
+    };
+    let mut read: Vec<_> = store
+        .recon_records(query)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            (
+                r.record.side,
+                r.record.ours,
+                r.record.wallets,
+                r.record.money.amount.minor(),
+                r.record.done,
+                r.record.on_day,
+            )
+        })
+        .collect();
+    read.sort();
+    let mut want = vec![
+        (
+            Side::Payment,
+            paid.as_str().to_owned(),
+            Some("SB0001".to_owned()),
+            1234,
+            true,
+            true,
+        ),
+        (
+            Side::Payment,
+            pending.as_str().to_owned(),
+            None,
+            1234,
+            false,
+            false,
+        ),
+        (
+            Side::Refund,
+            refund.id.as_str().to_owned(),
+            Some("WXR1".to_owned()),
+            300,
+            true,
+            true,
+        ),
+    ];
+    want.sort();
+    assert_eq!(read, want);
+    // The next day holds only what is still pending.
+    let next = store
+        .recon_records(RecordQuery {
+            day: day.next(),
+            ..query
+        })
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].record.ours, pending.as_str());
+    let one = store
+        .recon_record(Side::Payment, paid.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(one.record.done && !one.record.on_day);
+    assert_eq!(one.merchant_id, o.merchant_id);
+    assert_eq!(
+        store.recon_record(Side::Refund, "nope").await.unwrap(),
+        None
+    );
+
+    let found = |kind: &str, ours: &str, state| NewDiscrepancy {
+        kind: kind.into(),
+        side: Side::Payment,
+        ours: ours.into(),
+        wallets: Some("4200".into()),
+        merchant_id: Some(o.merchant_id.clone()),
+        stated: Some(Money::new(Amount::from_minor(1235).unwrap(), Currency::Cad)),
+        recorded: None,
+        state,
+        note: String::new(),
+    };
+    let run = |found: Vec<NewDiscrepancy>, t| FinishedRun {
+        run: ReconRun {
+            wallet: "wechatpay".into(),
+            day,
+            lines: 3,
+            matched: 3 - found.len() as u64,
+            found: found.len() as u64,
+            repaired: 0,
+            finished_at: at(t),
+        },
+        found,
+    };
+    store
+        .save_recon_run(run(
+            vec![
+                found("amount_differs", "A1", DiscrepancyState::Open),
+                found("status_differs", "A2", DiscrepancyState::Repaired),
+            ],
+            100,
+        ))
+        .await
+        .unwrap();
+    store
+        .save_recon_run(run(
+            vec![
+                found("wallet_only", "A3", DiscrepancyState::Open),
+                found("status_differs", "A2", DiscrepancyState::Open),
+            ],
+            200,
+        ))
+        .await
+        .unwrap();
+    let all = store
+        .discrepancies(DiscrepancyFilter {
+            day: Some(day),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let kept: Vec<_> = all
+        .iter()
+        .map(|d| (d.found.kind.as_str(), d.found.ours.as_str(), d.found.state))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("status_differs", "A2", DiscrepancyState::Repaired),
+            ("wallet_only", "A3", DiscrepancyState::Open)
+        ],
+        "the first run's open one is gone; its repaired one stays as it was"
+    );
+    assert_eq!(
+        all[1].found,
+        found("wallet_only", "A3", DiscrepancyState::Open)
+    );
+    assert_eq!(all[1].found_at, at(200));
+    let runs = store.recon_runs(Some(day)).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!((runs[0].found, runs[0].finished_at), (2, at(200)));
+    assert_eq!(store.recon_runs(None).await.unwrap(), runs);
+
+    let resolution = Resolution {
+        id: all[1].id,
+        by: "ops@acquirer".into(),
+        note: "test trade".into(),
+        at: at(300),
+    };
+    let resolved = store
+        .resolve_discrepancy(resolution.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resolved.found.state, DiscrepancyState::Resolved);
+    assert_eq!(
+        (
+            resolved.resolved_by.as_deref(),
+            resolved.found.note.as_str(),
+            resolved.resolved_at
+        ),
+        (Some("ops@acquirer"), "test trade", Some(at(300)))
+    );
+    assert_eq!(
+        store.resolve_discrepancy(resolution).await.unwrap(),
+        None,
+        "only an open one"
+    );
+    let open = store
+        .discrepancies(DiscrepancyFilter {
+            open_only: true,
+            wallet: Some("wechatpay".into()),
+            day: None,
+        })
+        .await
+        .unwrap();
+    assert!(open.is_empty());
+    // A run after the resolution leaves it resolved.
+    store
+        .save_recon_run(run(
+            vec![found("wallet_only", "A3", DiscrepancyState::Open)],
+            400,
+        ))
+        .await
+        .unwrap();
+    let again = store
+        .discrepancies(DiscrepancyFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 2);
+    assert_eq!(again[1].found.state, DiscrepancyState::Resolved);
+}
+
 /// A paid payment of 1234 (CAD) and its id.
 async fn paid_payment<S: Store>(store: &S, reference: &str) -> (Order, AttemptId) {
     let o = open_order(store, reference).await;
@@ -2496,6 +2735,7 @@ macro_rules! store_cases {
 store_cases!(
     merchants_round_trip_and_ids_are_unique,
     the_buyers_yuan_and_who_refunded_why_are_kept,
+    a_wallets_day_is_read_and_each_run_replaces_its_open_discrepancies,
     a_card_authorisation_holds_until_captured_voided_or_lapsed,
     a_barcode_job_is_claimed_by_one_gateway_at_a_time_and_stays_done,
     link_flows_are_found_by_mer_code_and_off_until_switched_on,

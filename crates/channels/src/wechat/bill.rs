@@ -74,6 +74,22 @@ pub struct BillRow {
     pub rate: String,
 }
 
+impl BillRow {
+    /// Whether this row is a refund (else a payment).
+    pub fn is_refund(&self) -> bool {
+        self.trade_state == "REFUND"
+    }
+
+    /// The id the gateway gave WeChat: the refund's for a refund row, else the order's.
+    pub fn ours(&self) -> &str {
+        if self.is_refund() {
+            &self.out_refund_no
+        } else {
+            &self.out_trade_no
+        }
+    }
+}
+
 /// Why a bill was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BillError {
@@ -139,18 +155,13 @@ pub fn statement_lines(
                 .fee_type
                 .parse::<ottgate_core::Currency>()
                 .map_err(|_| BillError::Row(n + 1, format!("currency {:?}", r.fee_type)))?;
-            let refund = r.trade_state == "REFUND";
+            let refund = r.is_refund();
             let minor = if refund { r.refund_fee } else { r.total_fee };
             let amount = ottgate_core::Amount::from_minor(minor)
                 .map_err(|_| BillError::Row(n + 1, format!("amount {minor}")))?;
             Ok(StatementLine {
                 side: if refund { Side::Refund } else { Side::Payment },
-                ours: if refund {
-                    &r.out_refund_no
-                } else {
-                    &r.out_trade_no
-                }
-                .clone(),
+                ours: r.ours().to_owned(),
                 wallets: if refund {
                     &r.refund_id
                 } else {

@@ -356,15 +356,18 @@ impl WeChatConnector {
     }
 
     /// `pay/downloadbill`: the `ALL` bill of `bill_date` (`yyyyMMdd`, a Beijing day) for
-    /// the sub-merchant `ids` name, read strictly ([`bill::parse`]). `Ok(None)`: WeChat Pay
+    /// the sub-merchant `ids` name (`None`: the whole account), read strictly ([`bill::parse`]). `Ok(None)`: WeChat Pay
     /// has no bill for that day (`No Bill Exist`: no trades, or not generated yet — asked
     /// again later). A bill that does not read whole is an error naming why.
     pub async fn download_bill(
         &self,
-        ids: &ChannelIds,
+        ids: Option<&ChannelIds>,
         bill_date: &str,
     ) -> Result<Option<Vec<bill::BillRow>>, ChannelError> {
-        let mut fields = self.base(ids);
+        let mut fields = self.base(ids.unwrap_or(&ChannelIds::default()));
+        if ids.is_none() {
+            fields.remove("sub_mch_id");
+        }
         fields.insert("bill_date".into(), bill_date.to_owned());
         fields.insert("bill_type".into(), "ALL".into());
         let text = self.post_signed("pay/downloadbill", fields).await?;
@@ -629,6 +632,19 @@ impl Channel for WeChatConnector {
 
     /// `pay/queryexchagerate` (sic): WeChat Pay's CNY rate for `fee_type` on `date`
     /// (`yyyyMMdd`, Beijing). `None` when WeChat Pay has no rate for that currency.
+    /// The day's `ALL` bill of the whole service-provider account (no `sub_mch_id`).
+    async fn statement(
+        &self,
+        day: ottgate_core::recon::WalletDay,
+    ) -> Result<Option<Vec<ottgate_core::recon::StatementLine>>, ChannelError> {
+        let Some(rows) = self.download_bill(None, &day.compact()).await? else {
+            return Ok(None);
+        };
+        bill::statement_lines(&rows)
+            .map(Some)
+            .map_err(|e| ChannelError::upstream(format!("pay/downloadbill: {e}")))
+    }
+
     async fn exchange_rate(
         &self,
         fee_type: &str,

@@ -175,6 +175,7 @@ struct Inner {
     notifier: Arc<Notifier>,
     /// Buyer codes charged: each pays once.
     used_codes: UsedCodes,
+    statement_faults: crate::simkit::StatementFaults,
 }
 
 fn acknowledged(_status: u16, body: &str) -> bool {
@@ -197,6 +198,7 @@ impl WeChatSimulator {
                 codes: Mutex::new(HashMap::new()),
                 notifier,
                 used_codes: UsedCodes::default(),
+                statement_faults: Default::default(),
             }),
         }
     }
@@ -667,8 +669,55 @@ impl WeChatSimulator {
                 }
             }
         }
+        self.misstate(bill_date, bill_type, &mut rows);
         rows.sort_by(|a, b| (&a.time, &a.out_trade_no).cmp(&(&b.time, &b.out_trade_no)));
         rows
+    }
+
+    /// Applies the armed statement faults to a day's bill rows.
+    fn misstate(&self, bill_date: &str, bill_type: &str, rows: &mut Vec<super::bill::BillRow>) {
+        use crate::simkit::FaultKind;
+        let faults = &self.inner.statement_faults;
+        rows.retain(|r| !faults.has(FaultKind::OmitFromStatement, r.ours()));
+        for r in rows.iter_mut() {
+            let ours = r.ours().to_owned();
+            if faults.has(FaultKind::StatementAmount, &ours) {
+                if r.trade_state == "REFUND" {
+                    r.refund_fee += 1;
+                } else {
+                    r.total_fee += 1;
+                }
+            }
+            if faults.has(FaultKind::StatementCurrency, &ours) {
+                r.fee_type = if r.fee_type == "USD" { "CAD" } else { "USD" }.into();
+            }
+        }
+        let at = now();
+        if at.beijing_compact().starts_with(bill_date) && matches!(bill_type, "ALL" | "SUCCESS") {
+            let config = self.config();
+            for (n, out_trade_no) in faults.unknown_trades().into_iter().enumerate() {
+                rows.push(super::bill::BillRow {
+                    time: at.beijing_display(),
+                    appid: config.appid.clone(),
+                    mch_id: config.mch_id.clone(),
+                    sub_mch_id: String::new(),
+                    transaction_id: format!("42009{}{n:05}", at.beijing_compact()),
+                    out_trade_no,
+                    openid: BUYER_OPENID.into(),
+                    trade_type: "NATIVE".into(),
+                    trade_state: "SUCCESS".into(),
+                    fee_type: "CAD".into(),
+                    total_fee: 100,
+                    refund_id: String::new(),
+                    out_refund_no: String::new(),
+                    refund_fee: 0,
+                    refund_status: String::new(),
+                    body: "unknown".into(),
+                    poundage: 1,
+                    rate: "0.60%".into(),
+                });
+            }
+        }
     }
 
     fn by_prepay(&self, prepay_id: &str) -> Option<Order> {
@@ -872,6 +921,9 @@ async fn downloadbill(State(sim): State<WeChatSimulator>, body: Bytes) -> Respon
     if fields.contains_key("tar_type") {
         return xml_response(fail("tar_type is not supported by the simulator"));
     }
+    if sim.inner.statement_faults.take_not_ready() {
+        return xml_response(fail("No Bill Exist"));
+    }
     let rows = sim.bill(date, bill_type);
     if rows.is_empty() {
         return xml_response(fail("No Bill Exist"));
@@ -1032,7 +1084,9 @@ async fn act(
 }
 
 async fn control(State(sim): State<WeChatSimulator>, Json(fault): Json<Fault>) -> StatusCode {
-    sim.add_fault(fault);
+    if !sim.inner.statement_faults.arm(&fault) {
+        sim.add_fault(fault);
+    }
     StatusCode::NO_CONTENT
 }
 

@@ -68,6 +68,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "payment_detail",
         include_str!("../../migrations/postgres/0012_payment_detail.sql"),
     ),
+    (
+        13,
+        "reconciliation",
+        include_str!("../../migrations/postgres/0013_reconciliation.sql"),
+    ),
 ];
 
 /// The advisory lock migrations run under (any constant no other program uses).

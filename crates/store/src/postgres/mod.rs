@@ -50,6 +50,7 @@ mod idempotency;
 mod merchants;
 mod migrate;
 mod orders;
+mod recon;
 mod refunds;
 mod sessions;
 mod sign_ins;

@@ -89,6 +89,11 @@ pub(super) const MIGRATIONS: &[(i64, &str, &str)] = &[
         "payment detail",
         include_str!("../../migrations/sqlite/0015_payment_detail.sql"),
     ),
+    (
+        16,
+        "reconciliation",
+        include_str!("../../migrations/sqlite/0016_reconciliation.sql"),
+    ),
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (

@@ -1,0 +1,38 @@
+-- Issue 24 (reconciliation). Each wallet's day as last reconciled, and what the runs
+-- found: a discrepancy stays `open` until a run repairs it (`repaired`: the wallet's query
+-- confirmed the statement and the gateway settled it) or an operator resolves it with a
+-- note (`resolved`). A re-run replaces the day's open ones.
+CREATE TABLE recon_runs (
+    wallet      TEXT NOT NULL,
+    day         TEXT NOT NULL,
+    lines       BIGINT NOT NULL,
+    matched     BIGINT NOT NULL,
+    found       BIGINT NOT NULL,
+    repaired    BIGINT NOT NULL,
+    finished_at BIGINT NOT NULL,
+    PRIMARY KEY (wallet, day)
+);
+CREATE TABLE recon_discrepancies (
+    id                BIGSERIAL PRIMARY KEY,
+    wallet            TEXT NOT NULL,
+    day               TEXT NOT NULL,
+    kind              TEXT NOT NULL,
+    side              TEXT NOT NULL,
+    ours              TEXT NOT NULL,
+    wallets           TEXT,
+    merchant_id       TEXT,
+    stated_amount     BIGINT,
+    stated_currency   TEXT,
+    recorded_amount   BIGINT,
+    recorded_currency TEXT,
+    state             TEXT NOT NULL,
+    note              TEXT NOT NULL DEFAULT '',
+    resolved_by       TEXT,
+    found_at          BIGINT NOT NULL,
+    resolved_at       BIGINT,
+    UNIQUE (wallet, day, kind, side, ours)
+);
+CREATE INDEX recon_discrepancies_open ON recon_discrepancies(wallet) WHERE state = 'open';
+-- A wallet's day is read by when payments and refunds were done.
+CREATE INDEX attempts_by_settled ON attempts(settled_at);
+CREATE INDEX refunds_by_finished ON refunds(finished_at);
