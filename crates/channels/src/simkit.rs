@@ -61,6 +61,8 @@ pub enum FaultKind {
     UnknownTrade,
     /// A statement fault: the next statement download says the file is not ready yet.
     StatementNotReady,
+    /// A statement fault: the next statement download is cut off half-way.
+    StatementCut,
 }
 
 impl FaultKind {
@@ -73,6 +75,7 @@ impl FaultKind {
                 | FaultKind::StatementCurrency
                 | FaultKind::UnknownTrade
                 | FaultKind::StatementNotReady
+                | FaultKind::StatementCut
         )
     }
 }
@@ -95,13 +98,11 @@ impl StatementFaults {
         true
     }
 
-    /// Whether the next download is refused as not ready (used up by asking).
-    pub fn take_not_ready(&self) -> bool {
+    /// Whether a one-time fault (`StatementNotReady`, `StatementCut`) is armed for this
+    /// download; it is used up by asking.
+    pub fn take(&self, kind: FaultKind) -> bool {
         let mut armed = lock(&self.armed);
-        match armed
-            .iter()
-            .position(|(k, _)| *k == FaultKind::StatementNotReady)
-        {
+        match armed.iter().position(|(k, _)| *k == kind) {
             Some(i) => {
                 armed.remove(i);
                 true

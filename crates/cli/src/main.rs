@@ -9,6 +9,7 @@ mod bench;
 mod check;
 mod demo;
 mod merchant_api;
+mod recon;
 mod throwaway;
 
 use anyhow::{Context, Result};
@@ -118,6 +119,12 @@ enum Command {
     Store {
         #[command(subcommand)]
         command: StoreCommand,
+    },
+    /// Reconcile the wallets' statements: run a day, report it, resolve what stays open
+    /// (docs/reconciliation.md).
+    Recon {
+        #[command(subcommand)]
+        command: recon::ReconCommand,
     },
     /// Inspect the configuration.
     Config {
@@ -747,6 +754,10 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::User { command } => user(command).await,
+        Command::Recon { command } => {
+            let _logs = init_logging(LogFormat::Human, "warn");
+            recon::run(command).await
+        }
         Command::Store {
             command: StoreCommand::Copy { from, to, json },
         } => {

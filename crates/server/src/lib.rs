@@ -42,9 +42,11 @@ use tokio_util::sync::CancellationToken;
 pub use config::{Config, LogFormat, Settings};
 pub use keyring::Keyring;
 pub use ops::REQUEST_ID;
+/// A wallet's business day (Beijing), as `ottgate recon` names one.
+pub use ottgate_core::recon::WalletDay;
 /// Domain types a program embedding the gateway needs to configure it.
 pub use ottgate_core::{
-    Clock, Currency, ManualClock, MerchantId, PaymentMethod, Secret, SystemClock,
+    Clock, Currency, ManualClock, MerchantId, Money, PaymentMethod, Secret, SystemClock,
 };
 pub use ottgate_store::PgOptions;
 pub use ottgate_store::Store;

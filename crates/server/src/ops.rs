@@ -44,6 +44,17 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .set_barcode_backlog(b.querying, b.undoing),
         Err(e) => tracing::warn!(error = %e, "barcode backlog unavailable"),
     }
+    match state.service.recon_standing().await {
+        Ok((runs, open)) => {
+            let runs: Vec<_> = runs
+                .into_iter()
+                .map(|r| (r.wallet, r.finished_at.epoch_seconds()))
+                .collect();
+            let open: Vec<_> = open.into_iter().map(|d| (d.wallet, d.found.kind)).collect();
+            state.service.metrics.set_recon(&runs, &open);
+        }
+        Err(e) => tracing::warn!(error = %e, "reconciliation standing unavailable"),
+    }
     match state.service.stats().await {
         Ok(stats) => (
             [(

@@ -26,7 +26,7 @@ pub struct ReconRecord {
 }
 
 /// How a discrepancy stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DiscrepancyState {
     /// Waiting for an operator.
     Open,

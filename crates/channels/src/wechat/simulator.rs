@@ -921,18 +921,24 @@ async fn downloadbill(State(sim): State<WeChatSimulator>, body: Bytes) -> Respon
     if fields.contains_key("tar_type") {
         return xml_response(fail("tar_type is not supported by the simulator"));
     }
-    if sim.inner.statement_faults.take_not_ready() {
+    let faults = &sim.inner.statement_faults;
+    if faults.take(crate::simkit::FaultKind::StatementNotReady) {
         return xml_response(fail("No Bill Exist"));
     }
     let rows = sim.bill(date, bill_type);
     if rows.is_empty() {
         return xml_response(fail("No Bill Exist"));
     }
-    (
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        super::bill::render(&rows),
-    )
-        .into_response()
+    let mut text = super::bill::render(&rows);
+    if faults.take(crate::simkit::FaultKind::StatementCut) {
+        let half = text.len() / 2;
+        let cut = (0..=half)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text.truncate(cut);
+    }
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }
 
 async fn queryexchagerate(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {

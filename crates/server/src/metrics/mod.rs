@@ -98,6 +98,8 @@ pub struct Metrics {
     pub refunds: Family<OutcomeLabels, Counter>,
     pub notifications: Family<OutcomeLabels, Counter>,
     pub callback_attempts: Family<OutcomeLabels, Counter>,
+    /// Statement reconciliation runs by outcome (done, not_ready, failed).
+    pub recon_runs: Family<OutcomeLabels, Counter>,
     pub callback_latency: Histogram,
     /// PASSIVEPAY: from the wallet's answer to the till's.
     pub barcode_answer: Histogram,
@@ -109,8 +111,30 @@ pub struct Metrics {
     db_pool: Family<StatusLabels, Gauge>,
     db_pool_waiting: Gauge,
     barcode_backlog: Family<StatusLabels, Gauge>,
+    recon_open: Family<ReconLabels, Gauge>,
+    recon_last_run: Family<WalletLabels, Gauge>,
     process: ProcessMetrics,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconLabels {
+    pub wallet: String,
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WalletLabels {
+    pub wallet: String,
+}
+
+/// The kinds of discrepancy, each shown (at 0 when none is open) for every wallet run.
+const DISCREPANCY_KINDS: [&str; 5] = [
+    "wallet_only",
+    "gateway_only",
+    "amount_differs",
+    "currency_differs",
+    "status_differs",
+];
 
 impl fmt::Debug for Metrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -158,6 +182,7 @@ impl Metrics {
             refunds: Family::default(),
             notifications: Family::default(),
             callback_attempts: Family::default(),
+            recon_runs: Family::default(),
             callback_latency: latency_histogram(),
             barcode_answer: Histogram::new([
                 0.0005, 0.001, 0.002, 0.003, 0.004, 0.005, 0.0075, 0.01, 0.02, 0.05, 0.1, 1.0,
@@ -170,6 +195,8 @@ impl Metrics {
             db_pool: Family::default(),
             db_pool_waiting: Gauge::default(),
             barcode_backlog: Family::default(),
+            recon_open: Family::default(),
+            recon_last_run: Family::default(),
             process: ProcessMetrics::default(),
         };
         let p = &m.process;
@@ -212,6 +239,9 @@ impl Metrics {
             m.lease_seconds => "callback_lease_seconds", "How long a gateway holds the callbacks it claims (delivery_lease_secs)";
             m.db_pool => "db_pool_connections", "Database connections of this gateway: max, open, idle (PostgreSQL)";
             m.db_pool_waiting => "db_pool_waiting", "Requests of this gateway waiting for a database connection (PostgreSQL)";
+            m.recon_runs => "recon_runs", "Statement reconciliation runs by outcome (done, not_ready: the wallet has not published the day yet, failed)";
+            m.recon_open => "recon_discrepancies_open", "Discrepancies between a wallet's statement and the gateway not yet repaired or resolved, by wallet and kind";
+            m.recon_last_run => "recon_last_success_timestamp_seconds", "When each wallet's latest statement day was last reconciled (unix seconds)";
             m.barcode_backlog => "barcode_payments_open", "In-store barcode payments not finished, by phase: query (the wallet is being asked) and undo (a reversal the wallet has not done yet, retried until it is)";
         );
         Self {
@@ -224,6 +254,34 @@ impl Metrics {
     pub fn set_barcode_backlog(&self, querying: u64, undoing: u64) {
         let counts = [("query".to_owned(), querying), ("undo".to_owned(), undoing)];
         set_by_status(&self.barcode_backlog, &["query", "undo"], &counts);
+    }
+
+    /// Sets the reconciliation gauges: each wallet's latest run (`(wallet, finished at in
+    /// unix seconds)`) and the open discrepancies (`(wallet, kind)` each).
+    pub fn set_recon(&self, runs: &[(String, i64)], open: &[(String, String)]) {
+        for (wallet, at) in runs {
+            self.recon_last_run
+                .get_or_create(&WalletLabels {
+                    wallet: wallet.clone(),
+                })
+                .set(*at);
+            for kind in DISCREPANCY_KINDS {
+                self.recon_open
+                    .get_or_create(&ReconLabels {
+                        wallet: wallet.clone(),
+                        kind: kind.into(),
+                    })
+                    .set(0);
+            }
+        }
+        for (wallet, kind) in open {
+            self.recon_open
+                .get_or_create(&ReconLabels {
+                    wallet: wallet.clone(),
+                    kind: kind.clone(),
+                })
+                .inc();
+        }
     }
 
     /// The Prometheus text exposition, with gauges taken from `stats`.

@@ -28,6 +28,7 @@ pub mod rates;
 mod reconcile;
 pub mod refunds;
 pub mod signing;
+pub mod statements;
 pub mod users;
 
 /// The store's records as the entry points see them: the service's vocabulary, so that no
@@ -37,6 +38,7 @@ pub use ottgate_store::{
     Event, EventFilter, HoldOutcome, Idempotency, ListStatus, MerchantRecord, NewOrder, NewSession,
     PaymentFilter, PaymentSummary, SettleOutcome, Stats, UserRecord, UserRole,
 };
+pub use ottgate_store::{Discrepancy, DiscrepancyState, NewDiscrepancy, ReconRun};
 
 /// What the business logic works with.
 #[derive(Debug)]

@@ -78,6 +78,13 @@ impl Service {
         if attempt.status != AttemptStatus::Pending {
             return Ok(false);
         }
+        self.settle_by_query(attempt).await
+    }
+
+    /// Asks the wallet about an attempt, whatever the gateway holds it as, and applies a
+    /// definite answer as a notification would (a late payment of a closed order pays it,
+    /// as the state machine allows). Returns whether anything changed.
+    pub(crate) async fn settle_by_query(&self, attempt: &Attempt) -> Result<bool, ServiceError> {
         let Some(channel) = self.channels.for_method(attempt.method) else {
             return Ok(false);
         };

@@ -31,6 +31,7 @@ mod rest;
 mod rest_in_app;
 mod rest_wechat;
 mod sandbox_pages;
+mod statements;
 mod unionpay;
 mod wallets;
 mod wechat;

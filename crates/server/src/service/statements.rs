@@ -1,0 +1,322 @@
+//! Reconciling a wallet's day against its statement (docs/reconciliation.md): every line
+//! matched to the gateway's payment or refund, each difference kept as a discrepancy, and
+//! the confirmable ones — the wallet booked what the gateway holds as pending — repaired
+//! by asking the wallet, exactly as a late notification would (one callback).
+
+use std::collections::HashMap;
+
+use ottgate_channels::ChannelError;
+use ottgate_core::recon::{Outcome, Record, Side, StatementLine, WalletDay, reconcile};
+use ottgate_core::{AttemptId, AttemptStatus, MerchantId, PaymentMethod, RefundId, RefundStatus};
+use ottgate_store::{
+    Discrepancy, DiscrepancyFilter, DiscrepancyState, FinishedRun, NewDiscrepancy, ReconRecord,
+    ReconRun, RecordQuery, Resolution,
+};
+
+use super::{Service, ServiceError};
+
+/// How far back payments and refunds still pending are looked at for a day: a line the
+/// wallet booked may be for one begun days before (a long-lived order).
+const PENDING_WINDOW: std::time::Duration = std::time::Duration::from_secs(3 * 86_400);
+
+/// What a day's run came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DayRun {
+    /// The wallet has not published the day's statement yet: nothing was changed.
+    NotReady,
+    Done {
+        run: ReconRun,
+        found: Vec<NewDiscrepancy>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReconError {
+    #[error("no wallet named {0:?} takes payments here (these do: {1})")]
+    UnknownWallet(String, String),
+    /// The statement could not be had or read: nothing was changed.
+    #[error("{wallet}'s statement: {error}")]
+    Statement { wallet: String, error: ChannelError },
+    #[error("no open discrepancy {0}")]
+    NotOpen(i64),
+    #[error("a resolution needs a note saying why")]
+    NoNote,
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+impl From<ottgate_store::StoreError> for ReconError {
+    fn from(e: ottgate_store::StoreError) -> Self {
+        Self::Service(e.into())
+    }
+}
+
+impl Service {
+    /// The wallets this gateway takes payments with: `(name, method)`.
+    pub fn statement_wallets(&self) -> Vec<(&'static str, PaymentMethod)> {
+        PaymentMethod::ALL
+            .into_iter()
+            .filter_map(|m| self.channels.for_method(m).map(|c| (c.name(), m)))
+            .filter(|(name, _)| *name != "sandbox")
+            .collect()
+    }
+
+    /// Reconciles `wallet`'s `day`: downloads its statement, matches it, repairs what the
+    /// wallet's query confirms, and saves the run (replacing the day's open discrepancies:
+    /// runs can be repeated for any day).
+    pub async fn reconcile_day(&self, wallet: &str, day: WalletDay) -> Result<DayRun, ReconError> {
+        let wallets = self.statement_wallets();
+        let Some(&(name, method)) = wallets.iter().find(|(name, _)| *name == wallet) else {
+            let names: Vec<_> = wallets.iter().map(|(n, _)| *n).collect();
+            return Err(ReconError::UnknownWallet(wallet.into(), names.join(", ")));
+        };
+        let channel = self
+            .channels
+            .for_method(method)
+            .ok_or(ServiceError::NotFound("wallet"))?;
+        let lines = match channel.statement(day).await {
+            Ok(Some(lines)) => lines,
+            Ok(None) => {
+                self.metrics.outcome(&self.metrics.recon_runs, "not_ready");
+                return Ok(DayRun::NotReady);
+            }
+            Err(error) => {
+                self.metrics.outcome(&self.metrics.recon_runs, "failed");
+                return Err(ReconError::Statement {
+                    wallet: name.into(),
+                    error,
+                });
+            }
+        };
+        let mut held = self
+            .store
+            .recon_records(RecordQuery {
+                method,
+                day,
+                pending_since: day.start().minus(PENDING_WINDOW),
+            })
+            .await?;
+        let mut outcomes = matched(&lines, &held);
+        // A line the day's records lack may name a payment or refund begun or done on
+        // another day: look each up by its id before calling it the wallet's alone.
+        let mut more = Vec::new();
+        for outcome in &outcomes {
+            if let Outcome::WalletOnly(line) = outcome
+                && let Some(found) = self.store.recon_record(line.side, &line.ours).await?
+                && !held.iter().any(|h| h.record.ours == found.record.ours)
+            {
+                more.push(found);
+            }
+        }
+        if !more.is_empty() {
+            held.extend(more);
+            outcomes = matched(&lines, &held);
+        }
+        let merchants: HashMap<&str, &MerchantId> = held
+            .iter()
+            .map(|h| (h.record.ours.as_str(), &h.merchant_id))
+            .collect();
+        let mut found = Vec::new();
+        let mut count = 0u64;
+        for outcome in &outcomes {
+            if matches!(outcome, Outcome::Matched { .. }) {
+                count += 1;
+                continue;
+            }
+            let mut d = discrepancy(outcome, &merchants);
+            if let Outcome::StatusDiffers { record, .. } = outcome {
+                match self.repair(record).await {
+                    Ok(true) => {
+                        d.state = DiscrepancyState::Repaired;
+                        d.note = match record.side {
+                            Side::Payment => "the wallet's query confirmed the payment; \
+                                              settled, and the merchant's callback sent"
+                                .into(),
+                            Side::Refund => {
+                                "the wallet's query confirmed the refund; recorded".into()
+                            }
+                        };
+                    }
+                    Ok(false) => {
+                        d.note = "the wallet booked it, the gateway holds it as not done, \
+                                  and the wallet's query did not confirm it"
+                            .into();
+                    }
+                    Err(e) => {
+                        tracing::warn!(id = %record.ours, error = %e, "statement repair failed");
+                        d.note = format!("the repair failed: {e}");
+                    }
+                }
+            }
+            found.push(d);
+        }
+        let repaired = found
+            .iter()
+            .filter(|d| d.state == DiscrepancyState::Repaired)
+            .count() as u64;
+        let run = ReconRun {
+            wallet: name.into(),
+            day,
+            lines: lines.len() as u64,
+            matched: count,
+            found: found.len() as u64,
+            repaired,
+            finished_at: self.clock.now(),
+        };
+        self.store
+            .save_recon_run(FinishedRun {
+                run: run.clone(),
+                found: found.clone(),
+            })
+            .await?;
+        self.metrics.outcome(&self.metrics.recon_runs, "done");
+        tracing::info!(
+            wallet = name,
+            day = %day,
+            lines = run.lines,
+            matched = run.matched,
+            discrepancies = run.found,
+            repaired = run.repaired,
+            "statement reconciled"
+        );
+        Ok(DayRun::Done { run, found })
+    }
+
+    /// Asks the wallet about a payment or refund its statement books as done and the
+    /// gateway does not; applies a confirmation. Returns whether it was repaired.
+    async fn repair(&self, record: &Record) -> Result<bool, ServiceError> {
+        match record.side {
+            Side::Payment => {
+                let Ok(id) = AttemptId::parse(&record.ours) else {
+                    return Ok(false);
+                };
+                let Some(attempt) = self.store.attempt(&id).await? else {
+                    return Ok(false);
+                };
+                if attempt.status == AttemptStatus::Paid {
+                    return Ok(false);
+                }
+                self.settle_by_query(&attempt).await
+            }
+            Side::Refund => {
+                let Ok(id) = RefundId::parse(&record.ours) else {
+                    return Ok(false);
+                };
+                let Some(refund) = self.store.refund(&id).await? else {
+                    return Ok(false);
+                };
+                Ok(self.reconcile_refund(&refund).await?
+                    && self
+                        .store
+                        .refund(&id)
+                        .await?
+                        .is_some_and(|r| r.status == RefundStatus::Success))
+            }
+        }
+    }
+
+    /// The runs of `day` and its discrepancies (every state).
+    pub async fn recon_day(
+        &self,
+        day: WalletDay,
+    ) -> Result<(Vec<ReconRun>, Vec<Discrepancy>), ServiceError> {
+        let runs = self.store.recon_runs(Some(day)).await?;
+        let found = self
+            .store
+            .discrepancies(DiscrepancyFilter {
+                day: Some(day),
+                ..Default::default()
+            })
+            .await?;
+        Ok((runs, found))
+    }
+
+    /// Every open discrepancy, and the latest run of each wallet (for `/metrics`).
+    pub async fn recon_standing(&self) -> Result<(Vec<ReconRun>, Vec<Discrepancy>), ServiceError> {
+        let runs = self.store.recon_runs(None).await?;
+        let open = self
+            .store
+            .discrepancies(DiscrepancyFilter {
+                open_only: true,
+                ..Default::default()
+            })
+            .await?;
+        Ok((runs, open))
+    }
+
+    /// An operator resolves an open discrepancy, saying why it stands.
+    pub async fn resolve_discrepancy(
+        &self,
+        id: i64,
+        by: &str,
+        note: &str,
+    ) -> Result<Discrepancy, ReconError> {
+        if note.trim().is_empty() {
+            return Err(ReconError::NoNote);
+        }
+        self.store
+            .resolve_discrepancy(Resolution {
+                id,
+                by: by.into(),
+                note: note.trim().into(),
+                at: self.clock.now(),
+            })
+            .await?
+            .ok_or(ReconError::NotOpen(id))
+    }
+}
+
+fn matched(lines: &[StatementLine], held: &[ReconRecord]) -> Vec<Outcome> {
+    let records: Vec<Record> = held.iter().map(|h| h.record.clone()).collect();
+    reconcile(lines, &records)
+}
+
+/// A discrepancy as found, open, with the note an operator reads first.
+fn discrepancy(outcome: &Outcome, merchants: &HashMap<&str, &MerchantId>) -> NewDiscrepancy {
+    let (line, record) = match outcome {
+        Outcome::WalletOnly(line) => (Some(line), None),
+        Outcome::GatewayOnly(record) => (None, Some(record)),
+        Outcome::AmountDiffers { line, record }
+        | Outcome::CurrencyDiffers { line, record }
+        | Outcome::StatusDiffers { line, record } => (Some(line), Some(record)),
+        Outcome::Matched { .. } => (None, None),
+    };
+    let side = line.map_or_else(|| record.map_or(Side::Payment, |r| r.side), |l| l.side);
+    let ours = record.map(|r| r.ours.clone()).or_else(|| {
+        line.map(|l| {
+            if l.ours.is_empty() {
+                l.wallets.clone()
+            } else {
+                l.ours.clone()
+            }
+        })
+    });
+    let ours = ours.unwrap_or_default();
+    let wallets = line
+        .map(|l| l.wallets.clone())
+        .or_else(|| record.and_then(|r| r.wallets.clone()))
+        .filter(|w| !w.is_empty());
+    let note = match outcome {
+        Outcome::WalletOnly(_) => {
+            "the wallet booked it; the gateway has no such payment or refund: look it up at \
+             the wallet"
+        }
+        Outcome::GatewayOnly(_) => {
+            "the gateway counts it done; the wallet's statement lacks it: ask the wallet"
+        }
+        Outcome::AmountDiffers { .. } => "the statement's amount is not the gateway's",
+        Outcome::CurrencyDiffers { .. } => "the statement's currency is not the gateway's",
+        Outcome::StatusDiffers { .. } | Outcome::Matched { .. } => "",
+    };
+    NewDiscrepancy {
+        kind: outcome.kind().into(),
+        side,
+        merchant_id: merchants.get(ours.as_str()).map(|m| (*m).clone()),
+        ours,
+        wallets,
+        stated: line.map(|l| l.money),
+        recorded: record.map(|r| r.money),
+        state: DiscrepancyState::Open,
+        note: note.into(),
+    }
+}

@@ -1,0 +1,212 @@
+//! Reconciliation against the wallets' statements, through real HTTP: the gateway
+//! downloads the simulated wallet's statement of the day, matches every line, repairs what
+//! the wallet's query confirms (one callback), and keeps the rest open for an operator.
+
+use ottgate_channels::simkit::FaultKind;
+use ottgate_core::recon::WalletDay;
+use ottgate_core::{Clock, SystemClock};
+use ottgate_server::service::DiscrepancyState;
+use ottgate_server::service::statements::{DayRun, ReconError};
+use ottgate_testkit::Fetch;
+
+use crate::harness::TestGateway;
+use crate::wechat::{pay_on_phone, wechat_attempt};
+
+/// A WeChat payment the buyer paid; the gateway heard of it unless `lost`.
+async fn paid(t: &TestGateway, reference: &str, lost: bool) -> String {
+    let (attempt, scan) = wechat_attempt(t, reference).await;
+    if lost {
+        t.fault("wechatpay", FaultKind::Drop, &attempt).await;
+    }
+    pay_on_phone(t, &scan, "pay").await;
+    if !lost {
+        t.wait_paid(&attempt).await;
+    }
+    attempt
+}
+
+async fn run(t: &TestGateway, day: WalletDay) -> Result<DayRun, ReconError> {
+    t.gateway
+        .state()
+        .service
+        .reconcile_day("wechatpay", day)
+        .await
+}
+
+#[tokio::test]
+async fn a_wechat_day_reconciles_and_each_statement_fault_is_exactly_its_discrepancy() {
+    let t = TestGateway::start().await;
+    let service = &t.gateway.state().service;
+    let day = WalletDay::of(SystemClock.now());
+    let mut payments = Vec::new();
+    for i in 0..12 {
+        payments.push(paid(&t, &format!("recon-{i}"), false).await);
+    }
+    let mut refunds = Vec::new();
+    for p in &payments[..3] {
+        let r = t.client.refund(p, "234", None).await.unwrap();
+        assert_eq!(r.refund_status, "success");
+        refunds.push(r.refund_id);
+    }
+    assert_eq!(t.receiver.wait_for(12).await.len(), 12);
+
+    // Not published yet: nothing is kept.
+    t.fault("wechatpay", FaultKind::StatementNotReady, "").await;
+    assert_eq!(run(&t, day).await.unwrap(), DayRun::NotReady);
+    assert!(service.recon_day(day).await.unwrap().0.is_empty());
+    // Cut off half-way: refused with its reason, nothing kept.
+    t.fault("wechatpay", FaultKind::StatementCut, "").await;
+    let cut = run(&t, day).await.unwrap_err().to_string();
+    assert!(
+        cut.contains("wechatpay's statement") && cut.contains("pay/downloadbill"),
+        "{cut}"
+    );
+    assert!(service.recon_day(day).await.unwrap().0.is_empty());
+
+    // A day that agrees: every line matched.
+    let DayRun::Done { run: clean, found } = run(&t, day).await.unwrap() else {
+        panic!("the day's bill is published at once in the sandbox");
+    };
+    assert_eq!((clean.lines, clean.matched), (15, 15));
+    assert!(found.is_empty(), "{found:?}");
+
+    // Now each fault, once.
+    let lost = paid(&t, "recon-lost", true).await;
+    assert_eq!(
+        t.attempt_status(&lost).await,
+        "init",
+        "the notification was lost"
+    );
+    let refund_lost = {
+        let p = &payments[4];
+        t.fault("wechatpay", FaultKind::LoseAnswer, p).await;
+        let r = t.client.refund(p, "100", None).await.unwrap();
+        assert_eq!(r.refund_status, "pending");
+        r.refund_id
+    };
+    t.fault("wechatpay", FaultKind::StatementAmount, &payments[5])
+        .await;
+    t.fault("wechatpay", FaultKind::StatementCurrency, &payments[6])
+        .await;
+    t.fault("wechatpay", FaultKind::OmitFromStatement, &payments[7])
+        .await;
+    t.fault("wechatpay", FaultKind::StatementAmount, &refunds[0])
+        .await;
+    t.fault("wechatpay", FaultKind::UnknownTrade, "17969999999999999")
+        .await;
+    let before = t.receiver.received().len();
+
+    let DayRun::Done { run: faulty, found } = run(&t, day).await.unwrap() else {
+        panic!("published");
+    };
+    let mut kinds: Vec<_> = found
+        .iter()
+        .map(|d| (d.kind.as_str(), d.side.code(), d.ours.as_str(), d.state))
+        .collect();
+    kinds.sort();
+    let mut want = vec![
+        (
+            "amount_differs",
+            "payment",
+            payments[5].as_str(),
+            DiscrepancyState::Open,
+        ),
+        (
+            "amount_differs",
+            "refund",
+            refunds[0].as_str(),
+            DiscrepancyState::Open,
+        ),
+        (
+            "currency_differs",
+            "payment",
+            payments[6].as_str(),
+            DiscrepancyState::Open,
+        ),
+        (
+            "gateway_only",
+            "payment",
+            payments[7].as_str(),
+            DiscrepancyState::Open,
+        ),
+        (
+            "status_differs",
+            "payment",
+            lost.as_str(),
+            DiscrepancyState::Repaired,
+        ),
+        (
+            "status_differs",
+            "refund",
+            refund_lost.as_str(),
+            DiscrepancyState::Repaired,
+        ),
+        (
+            "wallet_only",
+            "payment",
+            "17969999999999999",
+            DiscrepancyState::Open,
+        ),
+    ];
+    want.sort();
+    assert_eq!(kinds, want);
+    assert_eq!((faulty.lines, faulty.found, faulty.repaired), (17, 7, 2));
+    // 16 of ours (one omitted) and the unknown one; all match but the five that differ
+    // (two of them repaired) and the unknown one.
+    assert_eq!(faulty.matched, 17 - 5 - 1);
+
+    // The repairs: the payment is paid, with exactly one callback; the refund is done.
+    assert_eq!(t.attempt_status(&lost).await, "success");
+    assert_eq!(t.refunded(&payments[4]).await, "100");
+    assert_eq!(t.receiver.wait_for(before + 1).await.len(), before + 1);
+
+    // Again: the repaired ones now match, the open ones are found again, not doubled, and
+    // nothing is repaired or sent twice.
+    let DayRun::Done { run: again, found } = run(&t, day).await.unwrap() else {
+        panic!("published");
+    };
+    assert_eq!((again.found, again.repaired), (5, 0));
+    assert!(found.iter().all(|d| d.state == DiscrepancyState::Open));
+    t.gateway.deliver_due().await.unwrap();
+    assert_eq!(t.receiver.received().len(), before + 1);
+    let (runs, kept) = service.recon_day(day).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(kept.len(), 7, "five open, two repaired");
+
+    // An operator resolves one, with a note; a note is required.
+    let unknown = kept.iter().find(|d| d.found.kind == "wallet_only").unwrap();
+    assert!(matches!(
+        service.resolve_discrepancy(unknown.id, "ops", " ").await,
+        Err(ReconError::NoNote)
+    ));
+    let resolved = service
+        .resolve_discrepancy(unknown.id, "ops", "a test trade made at the wallet by hand")
+        .await
+        .unwrap();
+    assert_eq!(resolved.found.state, DiscrepancyState::Resolved);
+    assert!(matches!(
+        service
+            .resolve_discrepancy(unknown.id, "ops", "again")
+            .await,
+        Err(ReconError::NotOpen(_))
+    ));
+
+    // What Prometheus sees: the open ones by kind, and the last run.
+    let metrics = t.get("metrics").fetch_text().await;
+    for (kind, n) in [
+        ("amount_differs", 2),
+        ("currency_differs", 1),
+        ("gateway_only", 1),
+        ("status_differs", 0),
+        ("wallet_only", 0),
+    ] {
+        let line =
+            format!("ottgate_recon_discrepancies_open{{wallet=\"wechatpay\",kind=\"{kind}\"}} {n}");
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
+    assert!(metrics.contains("ottgate_recon_last_success_timestamp_seconds{wallet=\"wechatpay\"}"));
+
+    // An unknown wallet is named as such.
+    let err = service.reconcile_day("paypal", day).await.unwrap_err();
+    assert!(err.to_string().contains("wechatpay"), "{err}");
+}
