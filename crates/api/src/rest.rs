@@ -425,3 +425,54 @@ pub struct RedeliverResult {
     /// `pending`.
     pub state: String,
 }
+
+/// `GET /api/v1/settlements?date=yyyy-MM-dd`: what the merchant is owed for a wallet day
+/// (Beijing), one statement per currency. Amounts are in cents (minor units), as text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SettlementsResult {
+    /// The wallet day, `yyyy-MM-dd` (Beijing).
+    pub date: String,
+    pub statements: Vec<SettlementStatement>,
+}
+
+/// One currency's statement of the day: totals, and the lines they are the sums of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SettlementStatement {
+    pub currency: String,
+    /// The payments' amounts.
+    pub gross: String,
+    pub refunds: String,
+    /// The fees on the payments (refunds return none).
+    pub fees: String,
+    /// `gross - refunds - fees`; negative when refunds outweigh the day.
+    pub net: String,
+    pub payments: u64,
+    pub refund_count: u64,
+    /// The yuan (fen) the buyers paid, where the wallet said.
+    pub buyer_cny: String,
+    pub lines: Vec<SettlementLine>,
+}
+
+/// A payment or refund of the day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SettlementLine {
+    /// `payment` or `refund`.
+    #[serde(rename = "type")]
+    pub line_type: String,
+    /// The paymentId, or the refund's id.
+    pub id: String,
+    /// `WECHATPAY`, `ALIPAY`, `UNIONPAY` or `GP`.
+    pub method: String,
+    pub amount: String,
+    pub fee: String,
+    /// What it adds to the net.
+    pub net: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub buyer_cny: Option<String>,
+    /// The wallet's exchange rate, as it stated it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fx_rate: Option<String>,
+}

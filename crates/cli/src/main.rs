@@ -303,6 +303,30 @@ enum MerchantCommand {
         #[command(flatten)]
         config: ConfigArgs,
     },
+    /// Show a merchant's fee rate for each payment method (its own, or the configured
+    /// `default_fees`), or set one: `--method WECHATPAY --rate 2.2%` (`2.2%+30` adds 30
+    /// cents per payment). Settlement statements charge it on each payment.
+    Fees {
+        /// The merchant.
+        #[arg(long)]
+        id: String,
+        /// The method to set (ALIPAY, WECHATPAY, UNIONPAY, GP); with --rate.
+        #[arg(long, requires = "rate")]
+        method: Option<String>,
+        /// The rate: a percent with up to four decimals, and optionally `+N` minor units.
+        #[arg(long, requires = "method", value_parser = fee_rate)]
+        rate: Option<ottgate_server::FeeRate>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+}
+
+fn fee_rate(s: &str) -> Result<ottgate_server::FeeRate, String> {
+    ottgate_server::FeeRate::parse(s)
+        .ok_or_else(|| format!("{s:?} is not a fee rate (2.2%, 2.2%+30; at most 100%)"))
 }
 
 #[derive(Debug, Args)]
@@ -701,6 +725,52 @@ async fn run(cli: Cli) -> Result<()> {
                         .as_deref()
                         .unwrap_or("(none: h5Pay is refused)")
                 );
+            }
+            Ok(())
+        }
+        Command::Merchant {
+            command:
+                MerchantCommand::Fees {
+                    id,
+                    method,
+                    rate,
+                    json,
+                    config,
+                },
+        } => {
+            let args = config;
+            let config = args.load()?;
+            let _logs = init_logging(config.server.log_format, "warn");
+            let settings = config.resolve(config.server.listen)?;
+            let store = args.open_store(&config).await?;
+            if let (Some(method), Some(rate)) = (method, rate) {
+                let method: PaymentMethod = method.trim().parse()?;
+                ottgate_server::merchants::set_fee(&*store, &id, method, rate).await?;
+            }
+            let own = ottgate_server::merchants::fees(&*store, &id).await?;
+            let rows: Vec<(PaymentMethod, ottgate_server::FeeRate, bool)> = PaymentMethod::ALL
+                .into_iter()
+                .map(|m| match own.iter().find(|f| f.method == m) {
+                    Some(f) => (m, f.rate, true),
+                    None => (m, settings.default_fee(m), false),
+                })
+                .collect();
+            if json {
+                let out: serde_json::Map<String, serde_json::Value> = rows
+                    .iter()
+                    .map(|(m, rate, mine)| {
+                        (
+                            m.code().to_owned(),
+                            serde_json::json!({"rate": rate.to_string(), "own": mine}),
+                        )
+                    })
+                    .collect();
+                println!("{}", serde_json::json!({"merchant_id": id, "fees": out}));
+            } else {
+                for (m, rate, mine) in rows {
+                    let whose = if mine { "" } else { "  (default)" };
+                    println!("{:<10} {rate}{whose}", m.code());
+                }
             }
             Ok(())
         }

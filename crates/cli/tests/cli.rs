@@ -1440,3 +1440,170 @@ async fn merchant_rotate_app_key_prints_a_new_key_and_the_old_one_still_works_fo
         .await;
     assert!(wrong.is_err());
 }
+
+/// `ottgate recon run` and `recon report` against a running sandbox gateway: the command
+/// downloads the simulated WeChat Pay's bill of the day over HTTP, matches it, and the
+/// report (text and JSON) says what it found; a wallet that does not exist is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recon_runs_a_day_and_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = add_merchant(dir.path(), "Recon Merchant");
+    let listen = format!("127.0.0.1:{}", support::free_port());
+    let db = db_url(dir.path());
+    let server = Server::launch(
+        ottgate().args([
+            "serve",
+            "--listen",
+            &listen,
+            "--log-format",
+            "json",
+            "--database-url",
+            &db,
+        ]),
+        "ottgate serving",
+    );
+    let (callback, _callbacks) = receiver(Duration::ZERO).await;
+    let mut orders = Vec::new();
+    for n in 0..3 {
+        let created = shell(
+            &server,
+            &c,
+            &format!(
+                "pay checkout --amount 1500 --reference recon-{n} --redirect-url https://shop.example/done --callback-url {callback}"
+            ),
+        );
+        let token = created["payinfo"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        let paid = sandbox_complete(
+            &server.base,
+            &format!("checkout/{token}"),
+            serde_json::json!({"method":"WECHATPAY","outcome":"paid"}),
+        )
+        .await;
+        orders.push(paid["order_id"].as_str().unwrap().to_owned());
+    }
+    let recon = |words: &str| {
+        let mut cmd = ottgate();
+        cmd.env("OTTGATE_LISTEN", &listen)
+            .args(words.split(' '))
+            .args(["--database-url", &db]);
+        cmd.output().unwrap()
+    };
+    // Beijing's day, as the wallets keep it.
+    let today =
+        ottgate_core::recon::WalletDay::of(ottgate_core::Clock::now(&ottgate_core::SystemClock))
+            .to_string();
+    let out = recon(&format!(
+        "recon run --date {today} --wallet wechatpay --json"
+    ));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ran = json_of(&out);
+    assert_eq!(
+        (
+            ran[0]["lines"].as_u64(),
+            ran[0]["matched"].as_u64(),
+            ran[0]["found"].as_u64()
+        ),
+        (Some(3), Some(3), Some(0)),
+        "{ran}"
+    );
+    let report = json_of(&recon(&format!("recon report --date {today} --json")));
+    assert_eq!(report["counts"]["matched"], 3, "{report}");
+    assert_eq!(report["counts"]["wallet_only"], 0);
+    assert_eq!(report["runs"][0]["wallet"], "wechatpay");
+    let text = String::from_utf8(recon(&format!("recon report --date {today}")).stdout).unwrap();
+    assert!(
+        text.contains("wechatpay") && text.contains("no discrepancies"),
+        "{text}"
+    );
+
+    let unknown = recon(&format!("recon run --date {today} --wallet paypal"));
+    assert!(!unknown.status.success());
+    let said = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        said.contains("no wallet named \"paypal\"") && said.contains("wechatpay"),
+        "{said}"
+    );
+    let bad_day = recon("recon report --date 2026-02-30");
+    assert!(!bad_day.status.success());
+    assert!(String::from_utf8_lossy(&bad_day.stderr).contains("is not a day"));
+    drop(server);
+}
+
+/// `ottgate merchant fees`: shows each method's rate (the merchant's own, or the configured
+/// default), sets one, and refuses a rate that is not one.
+#[test]
+fn merchant_fees_are_shown_set_and_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = add_merchant(dir.path(), "Fee Merchant");
+    let db = db_url(dir.path());
+    let fees = |extra: &[&str]| {
+        let mut cmd = ottgate();
+        cmd.args([
+            "merchant",
+            "fees",
+            "--id",
+            &c.merchant_id,
+            "--database-url",
+            &db,
+        ])
+        .args(extra);
+        cmd.output().unwrap()
+    };
+    let shown = json_of(&fees(&["--json"]));
+    assert_eq!(
+        shown["fees"]["WECHATPAY"],
+        serde_json::json!({"rate": "2.2%", "own": false})
+    );
+    let set = json_of(&fees(&[
+        "--method",
+        "WECHATPAY",
+        "--rate",
+        "1.95%+10",
+        "--json",
+    ]));
+    assert_eq!(
+        set["fees"]["WECHATPAY"],
+        serde_json::json!({"rate": "1.95%+10", "own": true})
+    );
+    assert_eq!(set["fees"]["ALIPAY"]["rate"], "2.2%");
+    let text = String::from_utf8(fees(&[]).stdout).unwrap();
+    assert!(
+        text.contains("WECHATPAY  1.95%+10\n") && text.contains("ALIPAY     2.2%  (default)"),
+        "{text}"
+    );
+    let by_config = fees(&["--json"]);
+    let mut cmd = ottgate();
+    let configured = cmd
+        .args([
+            "merchant",
+            "fees",
+            "--id",
+            &c.merchant_id,
+            "--database-url",
+            &db,
+            "--json",
+        ])
+        .env("OTTGATE_DEFAULT_FEES", "ALIPAY=3%,1%")
+        .output()
+        .unwrap();
+    let configured = json_of(&configured);
+    assert_eq!(configured["fees"]["ALIPAY"]["rate"], "3%");
+    assert_eq!(configured["fees"]["UNIONPAY"]["rate"], "1%");
+    assert!(by_config.status.success());
+    let bad = fees(&["--method", "WECHATPAY", "--rate", "120%"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a fee rate"));
+    let unknown = fees(&["--method", "PAYPAL", "--rate", "2%"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("PAYPAL"));
+}

@@ -33,7 +33,8 @@ pub use ottgate_api::redirect::{H5LinkReturn, RedirectParams, SignedReturn};
 pub use ottgate_api::rest::{
     EventItem, EventsResult, InAppPayRequest, InAppPayResult, LocalCardPaymentRequest,
     LocalCardPaymentResult, PayRequest, PayResult, PaymentStatusResult, RedeliverResult,
-    RefundResult, ReverseResult, SecurePayResult, TokenResult,
+    RefundResult, ReverseResult, SecurePayResult, SettlementLine, SettlementStatement,
+    SettlementsResult, TokenResult,
 };
 pub use ottgate_api::{EnvelopeRequest, EnvelopeResponse, RspCode};
 pub use ottgate_envelope::{Fields, OpenError, Sealed, SignKey, seal, seal_in_window};

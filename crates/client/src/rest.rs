@@ -3,7 +3,7 @@
 use ottgate_api::rest::{
     Envelope, ErrorResult, EventsResult, InAppPayRequest, InAppPayResult, LocalCardPaymentRequest,
     LocalCardPaymentResult, PayRequest, PayResult, PaymentStatusResult, RedeliverResult,
-    RefundRequest, RefundResult, ReverseRequest, ReverseResult, SecurePayResult,
+    RefundRequest, RefundResult, ReverseRequest, ReverseResult, SecurePayResult, SettlementsResult,
     StatusQueryByReferenceRequest, StatusQueryRequest, TokenRequest, TokenResult,
 };
 use serde::Serialize;
@@ -265,6 +265,26 @@ impl RestClient {
         let query = &query;
         self.authed(|token| async move { self.get("api/v1/events", query, Some(&token)).await })
             .await
+    }
+
+    /// `GET /api/v1/settlements`: what the merchant is owed for a wallet day (`yyyy-MM-dd`,
+    /// Beijing): one statement per currency — gross, refunds, fees, net, and the payments
+    /// and refunds they add up from, in cents.
+    ///
+    /// ```no_run
+    /// # async fn demo(rest: &ottgate_client::RestClient) -> Result<(), ottgate_client::ClientError> {
+    /// let day = rest.settlements("2026-12-04").await?;
+    /// for s in &day.statements {
+    ///     println!("{}: net {} ({} payments, fees {})", s.currency, s.net, s.payments, s.fees);
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub async fn settlements(&self, date: &str) -> Result<SettlementsResult, ClientError> {
+        let query = &[("date", date.to_owned())];
+        self.authed(
+            |token| async move { self.get("api/v1/settlements", query, Some(&token)).await },
+        )
+        .await
     }
 
     /// `POST /api/v1/events/{id}/redeliver`: sends the callback `id` again.

@@ -13,6 +13,7 @@ pub mod recon;
 pub mod refund;
 pub mod retry;
 pub mod secret;
+pub mod settlement;
 pub mod time;
 
 pub use ids::{

@@ -9,7 +9,7 @@
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use ottgate_channels::{WALLETS, WalletSections, with_trailing_slash};
-use ottgate_core::RetrySchedule;
+use ottgate_core::{PaymentMethod, RetrySchedule};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -149,6 +149,17 @@ pub struct PaymentConfig {
     /// How long PASSIVEPAY waits for an undecided wallet before answering `PROCESSING`
     /// (the gateway goes on asking, then undoes the payment), in milliseconds.
     pub passive_pay_wait_ms: u64,
+    /// When each wallet publishes the statement of the day before, Beijing time
+    /// (`wechatpay=10:00`): from then on the gateway reconciles that day by itself, asking
+    /// again while it is not ready. A wallet not listed is reconciled only by
+    /// `ottgate recon run`; `off` (or empty) turns the schedule off.
+    pub statements_ready_at: String,
+    /// How often the schedule looks for a statement due, in seconds.
+    pub statements_check_interval_secs: u64,
+    /// The fee on each payment for merchants without their own rate (`ottgate merchant
+    /// fees`): `2.2%` for every method, or per method (`ALIPAY=2.2%,WECHATPAY=2%+10`;
+    /// `+N` adds N minor units per payment). Methods not named take 0.
+    pub default_fees: String,
 }
 
 /// Signing in: REST bearer tokens, and the limits on wrong keys and passwords.
@@ -244,6 +255,9 @@ impl Default for PaymentConfig {
             card_capture_delay_secs: 3_600,
             card_authorisation_hold_secs: 7 * 86_400,
             passive_pay_wait_ms: 30_000,
+            statements_ready_at: "wechatpay=10:00".into(),
+            statements_check_interval_secs: 300,
+            default_fees: "2.2%".into(),
         }
     }
 }
@@ -323,6 +337,9 @@ const SECTION_KEYS: [(&str, &[&str]); 6] = [
             "card_capture_delay_secs",
             "card_authorisation_hold_secs",
             "passive_pay_wait_ms",
+            "statements_ready_at",
+            "statements_check_interval_secs",
+            "default_fees",
         ],
     ),
     (
@@ -353,7 +370,7 @@ fn is_key(key: &str) -> bool {
 /// wallet section but its switches, and the top-level keys whose value is text.
 fn text_key(variable: &str) -> Option<String> {
     const NOT_TEXT: [&str; 1] = ["notify_verify"];
-    const TEXT: [&str; 7] = [
+    const TEXT: [&str; 9] = [
         "public_url",
         "database_url",
         "master_key",
@@ -361,6 +378,8 @@ fn text_key(variable: &str) -> Option<String> {
         "time_zone_id",
         "callback_retry_schedule",
         "simulator_exchange_rates",
+        "statements_ready_at",
+        "default_fees",
     ];
     let name = variable.strip_prefix("OTTGATE_")?.to_ascii_lowercase();
     match name.split_once("__") {
@@ -461,6 +480,79 @@ impl CallbackConfig {
 }
 
 impl PaymentConfig {
+    /// `statements_ready_at` read: each wallet, and the minutes after Beijing midnight its
+    /// statement of the day before is ready.
+    fn statements_ready_at(&self) -> Result<Vec<(String, u32)>, ConfigError> {
+        let table = self.statements_ready_at.trim();
+        if table.is_empty() || table.eq_ignore_ascii_case("off") {
+            return Ok(Vec::new());
+        }
+        let bad = |entry: &str| {
+            refuse(
+                "payments",
+                format!(
+                    "statements_ready_at: {entry:?} is not wallet=HH:MM (e.g. wechatpay=10:00)"
+                ),
+            )
+        };
+        table
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|entry| {
+                let (wallet, time) = entry.split_once('=').ok_or_else(|| bad(entry))?;
+                let wallet = wallet.trim().to_ascii_lowercase();
+                if !WALLETS.iter().any(|w| w.name == wallet) {
+                    let names: Vec<_> = WALLETS.iter().map(|w| w.name).collect();
+                    return Err(refuse(
+                        "payments",
+                        format!(
+                            "statements_ready_at: no wallet {wallet:?} (these are: {})",
+                            names.join(", ")
+                        ),
+                    ));
+                }
+                let (h, m) = time.trim().split_once(':').ok_or_else(|| bad(entry))?;
+                let (h, m) = (
+                    h.parse::<u32>().map_err(|_| bad(entry))?,
+                    m.parse::<u32>().map_err(|_| bad(entry))?,
+                );
+                if h > 23 || m > 59 {
+                    return Err(bad(entry));
+                }
+                Ok((wallet, h * 60 + m))
+            })
+            .collect()
+    }
+
+    /// `default_fees` read: `(None, rate)` for every method, or `(Some(method), rate)`.
+    fn default_fees(
+        &self,
+    ) -> Result<Vec<(Option<PaymentMethod>, ottgate_core::settlement::FeeRate)>, ConfigError> {
+        use ottgate_core::settlement::FeeRate;
+        let bad = |entry: &str| {
+            refuse(
+                "payments",
+                format!(
+                    "default_fees: {entry:?} is not a rate (2.2%, 2.2%+30) or METHOD=rate \
+                     (ALIPAY=2.2%)"
+                ),
+            )
+        };
+        self.default_fees
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|entry| match entry.split_once('=') {
+                Some((method, rate)) => Ok((
+                    Some(method.trim().parse().map_err(|_| bad(entry))?),
+                    FeeRate::parse(rate).ok_or_else(|| bad(entry))?,
+                )),
+                None => Ok((None, FeeRate::parse(entry).ok_or_else(|| bad(entry))?)),
+            })
+            .collect()
+    }
+
     fn check(&self) -> Result<(), ConfigError> {
         if self.rest_payment_ttl_secs == 0 || self.rest_payment_ttl_secs > 30 * 24 * 3600 {
             return Err(refuse(
@@ -638,6 +730,8 @@ impl Config {
         server.check()?;
         let schedule = callbacks.check()?;
         payments.check()?;
+        let statements_ready_at = payments.statements_ready_at()?;
+        let default_fees = payments.default_fees()?;
         sign_in.check()?;
         let exchange_rates = sandbox.check()?;
         Ok(Settings {
@@ -687,6 +781,11 @@ impl Config {
                 Duration::from_secs(payments.card_authorisation_hold_secs.clamp(60, 30 * 86_400)),
             ),
             passive_pay_wait: Duration::from_millis(payments.passive_pay_wait_ms.min(120_000)),
+            statements_ready_at,
+            default_fees,
+            statements_check_interval: Duration::from_secs(
+                payments.statements_check_interval_secs.clamp(1, 86_400),
+            ),
             delivery_lease: Duration::from_secs(callbacks.delivery_lease_secs.clamp(5, 86_400)),
             event_retention: Duration::from_secs(
                 callbacks.event_retention_days.clamp(30, 36_500) * 86_400,
@@ -800,12 +899,32 @@ pub struct Settings {
     pub auth_hash_concurrency: usize,
     pub auth_failure_window: Duration,
     pub reconcile_after: Duration,
+    /// Each wallet whose statements are reconciled by schedule, and the minutes after
+    /// Beijing midnight its statement of the day before is ready.
+    pub statements_ready_at: Vec<(String, u32)>,
+    pub statements_check_interval: Duration,
+    /// `default_fees`: for every method (`None`) or one.
+    pub default_fees: Vec<(Option<PaymentMethod>, ottgate_core::settlement::FeeRate)>,
     /// When a REST local-card authorisation is captured, after it was given.
     pub card_capture_delay: Duration,
     /// How long a card authorisation holds before it lapses.
     pub card_authorisation_hold: Duration,
     /// How long PASSIVEPAY waits for an undecided wallet before answering PROCESSING.
     pub passive_pay_wait: Duration,
+}
+
+impl Settings {
+    /// The fee rate on a payment by `method` for a merchant without its own: the method's
+    /// entry in `default_fees`, else the rate for every method, else nothing.
+    pub fn default_fee(&self, method: PaymentMethod) -> ottgate_core::settlement::FeeRate {
+        let of = |wanted: Option<PaymentMethod>| {
+            self.default_fees
+                .iter()
+                .find(|(m, _)| *m == wanted)
+                .map(|(_, rate)| *rate)
+        };
+        of(Some(method)).or_else(|| of(None)).unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

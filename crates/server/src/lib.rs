@@ -44,6 +44,8 @@ pub use keyring::Keyring;
 pub use ops::REQUEST_ID;
 /// A wallet's business day (Beijing), as `ottgate recon` names one.
 pub use ottgate_core::recon::WalletDay;
+/// A merchant's fee on a payment (`2.2%+30`), as `ottgate merchant fees` sets one.
+pub use ottgate_core::settlement::FeeRate;
 /// Domain types a program embedding the gateway needs to configure it.
 pub use ottgate_core::{
     Clock, Currency, ManualClock, MerchantId, Money, PaymentMethod, Secret, SystemClock,

@@ -1,7 +1,7 @@
 //! Moving up: a whole SQLite deployment copied into PostgreSQL, row for row — merchants
 //! with their keys still sealed, orders, attempts, refunds, the callback outbox with every
 //! delivery attempt, idempotency keys, merchant-center users, the audit log, and the
-//! reconciliation runs and discrepancies (not the users' sessions: everyone signs in
+//! reconciliation runs and discrepancies, the merchants' fees (not the users' sessions: everyone signs in
 //! again). Rows already in the destination are left as
 //! they are (`ON CONFLICT DO NOTHING`), so a copy that stopped half-way is simply run
 //! again; afterwards every table must hold as many rows as the source's, or the copy
@@ -12,7 +12,7 @@ use tokio_postgres::types::ToSql;
 use crate::{PgStore, Result, SqliteStore, StoreError};
 
 /// The tables, parents first, each with the columns that order it.
-const TABLES: [(&str, &str); 12] = [
+const TABLES: [(&str, &str); 13] = [
     ("merchants", "id"),
     ("orders", "id"),
     ("attempts", "id"),
@@ -25,6 +25,7 @@ const TABLES: [(&str, &str); 12] = [
     ("audit_log", "id"),
     ("recon_runs", "wallet, day"),
     ("recon_discrepancies", "id"),
+    ("merchant_fees", "merchant_id, method"),
 ];
 
 /// What the copy did to one table.

@@ -30,6 +30,7 @@ pub mod recon;
 pub mod refunds;
 mod rows;
 pub mod sessions;
+pub mod settlements;
 pub mod sign_ins;
 mod sqlite;
 pub mod users;
@@ -50,11 +51,12 @@ pub use merchants::{KeyRotation, LinkFlows, MerchantRecord, Merchants, NewSignKe
 pub use orders::{CreateOutcome, NewOrder, Orders};
 pub use postgres::{PgOptions, PgStore};
 pub use recon::{
-    Discrepancy, DiscrepancyFilter, DiscrepancyState, FinishedRun, NewDiscrepancy, ReconRecord,
-    ReconRun, Reconciliations, RecordQuery, Resolution,
+    DayClaim, Discrepancy, DiscrepancyFilter, DiscrepancyState, FinishedRun, NewDiscrepancy,
+    ReconRecord, ReconRun, Reconciliations, RecordQuery, Resolution,
 };
 pub use refunds::{BeginRefund, FinishRefund, NewRefund, RefundRequestKey, Refunds};
 pub use sessions::{NewSession, Sessions};
+pub use settlements::{MethodFee, Settlements};
 pub use sign_ins::{SignInAttempt, SignIns};
 pub use sqlite::SqliteStore;
 /// Writes sharing one SQLite commit at most, unless configured otherwise.
@@ -69,7 +71,7 @@ use std::fmt;
 pub mod prelude {
     pub use crate::{
         Attempts, Audit, BarcodeJobs, Deliveries, IdempotencyKeys, Merchants, Orders, PaymentList,
-        Reconciliations, Refunds, Sessions, SignIns, Store, Users,
+        Reconciliations, Refunds, Sessions, Settlements, SignIns, Store, Users,
     };
 }
 
@@ -147,6 +149,7 @@ pub trait Store:
     + PaymentList
     + SignIns
     + Reconciliations
+    + Settlements
     + Send
     + Sync
     + fmt::Debug

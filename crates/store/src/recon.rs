@@ -124,8 +124,27 @@ pub struct Resolution {
     pub at: Timestamp,
 }
 
+/// A gateway's claim on running a wallet's day (the daily schedule).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DayClaim {
+    pub wallet: String,
+    pub day: WalletDay,
+    /// The gateway claiming (its worker id).
+    pub holder: String,
+    pub now: Timestamp,
+    /// Until when the claim holds; after it, another gateway may take the day over.
+    pub until: Timestamp,
+}
+
 #[async_trait]
 pub trait Reconciliations: Send + Sync {
+    /// Claims a wallet's day for `claim.holder`: taken when no one holds it, or its holder's
+    /// claim has run out, or the holder already has it. Returns whether it is now held.
+    async fn claim_recon_day(&self, claim: DayClaim) -> Result<bool>;
+
+    /// Gives a claimed day back (its statement was not ready): anyone may claim it now.
+    async fn release_recon_day(&self, wallet: &str, day: WalletDay, holder: &str) -> Result<()>;
+
     /// The gateway's payments and refunds of `query.method` done (paid, refunded) on the
     /// wallet's day, and those still pending since `pending_since`.
     async fn recon_records(&self, query: RecordQuery) -> Result<Vec<ReconRecord>>;
@@ -193,6 +212,15 @@ pub(crate) mod q {
         "SELECT r.id, r.channel_refund_id AS wallets, r.amount, r.currency, r.status,
                 r.finished_at AS done_at, r.merchant_id
          FROM refunds r WHERE r.id = ?1"
+    );
+    pub(crate) const CLAIM: Sql = sql!(
+        "INSERT INTO recon_leases (wallet, day, holder, held_until) VALUES (?1, ?2, ?3, ?5)
+         ON CONFLICT (wallet, day) DO UPDATE SET holder = excluded.holder,
+             held_until = excluded.held_until
+         WHERE recon_leases.held_until <= ?4 OR recon_leases.holder = ?3"
+    );
+    pub(crate) const RELEASE: Sql = sql!(
+        "UPDATE recon_leases SET held_until = 0 WHERE wallet = ?1 AND day = ?2 AND holder = ?3"
     );
     pub(crate) const CLEAR_OPEN: Sql =
         sql!("DELETE FROM recon_discrepancies WHERE wallet = ?1 AND day = ?2 AND state = 'open'");

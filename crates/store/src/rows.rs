@@ -742,3 +742,50 @@ impl DiscrepancyRow {
         })
     }
 }
+
+row! {
+    pub(crate) struct FeeRow {
+        method: String,
+        ppm: i64,
+        fixed_minor: i64,
+    }
+}
+
+impl FeeRow {
+    pub(crate) fn into_fee(self) -> Result<crate::settlements::MethodFee> {
+        Ok(crate::settlements::MethodFee {
+            method: self.method.parse().map_err(corrupt)?,
+            rate: ottgate_core::settlement::FeeRate {
+                ppm: u32::try_from(self.ppm).map_err(corrupt)?,
+                fixed_minor: u64::try_from(self.fixed_minor).map_err(corrupt)?,
+            },
+        })
+    }
+}
+
+row! {
+    pub(crate) struct ItemRow {
+        side: String,
+        id: String,
+        method: String,
+        currency: String,
+        amount: i64,
+        buyer_cny: Option<i64>,
+        fx_rate: Option<String>,
+    }
+}
+
+impl ItemRow {
+    pub(crate) fn into_item(self) -> Result<ottgate_core::settlement::Item> {
+        Ok(ottgate_core::settlement::Item {
+            side: ottgate_core::recon::Side::from_code(&self.side)
+                .ok_or_else(|| corrupt(format!("side {:?}", self.side)))?,
+            id: self.id,
+            method: self.method.parse().map_err(corrupt)?,
+            currency: self.currency.parse().map_err(corrupt)?,
+            amount: u64::try_from(self.amount).map_err(corrupt)?,
+            buyer_cny: self.buyer_cny.and_then(|n| u64::try_from(n).ok()),
+            fx_rate: self.fx_rate,
+        })
+    }
+}

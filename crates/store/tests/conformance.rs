@@ -1215,6 +1215,211 @@ async fn a_wallets_day_is_read_and_each_run_replaces_its_open_discrepancies<S: S
     assert_eq!(again[1].found.state, DiscrepancyState::Resolved);
 }
 
+/// A wallet's day is run by one gateway at a time: a claim holds until it runs out (a
+/// gateway that died), is renewed by its holder, and is given back when the statement
+/// was not ready.
+async fn a_wallets_day_is_claimed_by_one_gateway_until_its_claim_runs_out<S: Store>(store: S) {
+    use ottgate_core::recon::WalletDay;
+    use ottgate_store::DayClaim;
+    let day = WalletDay::parse("2026-12-04").unwrap();
+    let claim = |holder: &str, now: u64| DayClaim {
+        wallet: "wechatpay".into(),
+        day,
+        holder: holder.into(),
+        now: at(now),
+        until: at(now + 600),
+    };
+    assert!(store.claim_recon_day(claim("a", 0)).await.unwrap());
+    assert!(
+        !store.claim_recon_day(claim("b", 1)).await.unwrap(),
+        "a holds it"
+    );
+    assert!(
+        store.claim_recon_day(claim("a", 2)).await.unwrap(),
+        "its holder renews it"
+    );
+    assert!(
+        !store.claim_recon_day(claim("b", 601)).await.unwrap(),
+        "renewed until 602"
+    );
+    assert!(
+        store.claim_recon_day(claim("b", 602)).await.unwrap(),
+        "a died: b takes over"
+    );
+    assert!(!store.claim_recon_day(claim("a", 603)).await.unwrap());
+    // Another day, or another wallet, is claimed on its own.
+    assert!(
+        store
+            .claim_recon_day(DayClaim {
+                day: day.next(),
+                ..claim("a", 603)
+            })
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_recon_day(DayClaim {
+                wallet: "alipay".into(),
+                ..claim("a", 603)
+            })
+            .await
+            .unwrap()
+    );
+    store
+        .release_recon_day("wechatpay", day, "a")
+        .await
+        .unwrap();
+    assert!(
+        !store.claim_recon_day(claim("c", 604)).await.unwrap(),
+        "only its holder gives it back"
+    );
+    store
+        .release_recon_day("wechatpay", day, "b")
+        .await
+        .unwrap();
+    assert!(store.claim_recon_day(claim("c", 604)).await.unwrap());
+}
+
+/// A merchant's day for its settlement: its payments paid and refunds carried out that day,
+/// nothing of another merchant's, another day's or what was not done; its fee rates kept
+/// per method. The statements' totals are the sums of their lines, for every merchant.
+async fn each_merchants_settlement_day_is_its_own_and_adds_up<S: Store>(store: S) {
+    use ottgate_core::recon::{Side, WalletDay};
+    use ottgate_core::settlement::{FeeRate, settle};
+    use ottgate_store::MethodFee;
+    let ids = ["ON00000001", "ON00000002", "ON00000003"];
+    for id in ids {
+        store.insert_merchant(merchant(id)).await.unwrap();
+    }
+    let methods = [
+        PaymentMethod::WeChatPay,
+        PaymentMethod::Alipay,
+        PaymentMethod::UnionPay,
+    ];
+    let mut seed = 0x5eed_u64;
+    let mut next = move |below: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % below
+    };
+    for id in ids {
+        for method in methods {
+            let rate = FeeRate {
+                ppm: u32::try_from(next(40_000)).unwrap(),
+                fixed_minor: next(50),
+            };
+            store
+                .set_fee(&MerchantId::parse(id).unwrap(), MethodFee { method, rate })
+                .await
+                .unwrap();
+        }
+    }
+    // Merchant → (gross, refunds, payments, refunds made).
+    let mut want: std::collections::HashMap<&str, (u64, u64, usize, usize)> = Default::default();
+    for n in 0..45 {
+        let id = ids[n % 3];
+        let mut new = order(&merchant(id), &format!("settle-{n}"), 3_600);
+        let amount = 100 + next(100_000);
+        let currency = if n % 5 == 0 {
+            Currency::Usd
+        } else {
+            Currency::Cad
+        };
+        new.order.money = Money::new(Amount::from_minor(amount).unwrap(), currency);
+        store.create_order(new.clone()).await.unwrap();
+        let o = new.order;
+        let method = methods[usize::try_from(next(3)).unwrap()];
+        let a = started(&store, &o, method, at(1)).await;
+        if n % 9 == 4 {
+            continue; // never paid
+        }
+        store
+            .settle(settle_req(&o, &a, AttemptOutcome::Paid, at(2)))
+            .await
+            .unwrap();
+        let entry = want.entry(id).or_default();
+        entry.0 += amount;
+        entry.2 += 1;
+        if n % 4 == 1 {
+            let part = 1 + next(amount);
+            let BeginRefund::Reserved(r) = store
+                .begin_refund(NewRefund {
+                    id: RefundId::generate(at(10)),
+                    ..refund_req(&o, &a, part, None)
+                })
+                .await
+                .unwrap()
+            else {
+                panic!("within what was paid");
+            };
+            let carried_out = n % 8 != 5;
+            store
+                .finish_refund(FinishRefund {
+                    id: r.id.clone(),
+                    status: if carried_out {
+                        RefundStatus::Success
+                    } else {
+                        RefundStatus::Failed
+                    },
+                    channel_refund_id: None,
+                    at: at(11),
+                })
+                .await
+                .unwrap();
+            if carried_out {
+                entry.1 += part;
+                entry.3 += 1;
+            }
+        }
+    }
+    let day = WalletDay::of(at(2));
+    for id in ids {
+        let merchant_id = MerchantId::parse(id).unwrap();
+        let items = store
+            .settlement_items(&merchant_id, day.start(), day.end())
+            .await
+            .unwrap();
+        let (gross, refunds, payments, refund_count) = want[id];
+        assert_eq!(
+            items.iter().filter(|i| i.side == Side::Payment).count(),
+            payments,
+            "{id}"
+        );
+        assert_eq!(
+            items.iter().filter(|i| i.side == Side::Refund).count(),
+            refund_count
+        );
+        let fees = store.fees(&merchant_id).await.unwrap();
+        assert_eq!(fees.len(), 3);
+        let statements = settle(items, |m| {
+            fees.iter()
+                .find(|f| f.method == m)
+                .map(|f| f.rate)
+                .unwrap_or_default()
+        });
+        let total = |f: fn(&ottgate_core::settlement::Statement) -> u64| {
+            statements.iter().map(f).sum::<u64>()
+        };
+        assert_eq!(total(|s| s.gross), gross, "{id}");
+        assert_eq!(total(|s| s.refunds), refunds, "{id}");
+        for s in &statements {
+            assert_eq!(s.fees, s.lines.iter().map(|l| l.fee).sum::<u64>());
+            assert_eq!(s.net, s.lines.iter().map(|l| l.net).sum::<i64>());
+            assert!(s.lines.iter().all(|l| l.item.currency == s.currency));
+        }
+        // Another day has none of it.
+        assert!(
+            store
+                .settlement_items(&merchant_id, day.end(), day.next().end())
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}
+
 /// A paid payment of 1234 (CAD) and its id.
 async fn paid_payment<S: Store>(store: &S, reference: &str) -> (Order, AttemptId) {
     let o = open_order(store, reference).await;
@@ -2736,6 +2941,8 @@ store_cases!(
     merchants_round_trip_and_ids_are_unique,
     the_buyers_yuan_and_who_refunded_why_are_kept,
     a_wallets_day_is_read_and_each_run_replaces_its_open_discrepancies,
+    a_wallets_day_is_claimed_by_one_gateway_until_its_claim_runs_out,
+    each_merchants_settlement_day_is_its_own_and_adds_up,
     a_card_authorisation_holds_until_captured_voided_or_lapsed,
     a_barcode_job_is_claimed_by_one_gateway_at_a_time_and_stays_done,
     link_flows_are_found_by_mer_code_and_off_until_switched_on,

@@ -7,6 +7,7 @@ mod events;
 pub(crate) mod extract;
 mod idempotency;
 mod pay;
+mod settlements;
 pub mod token;
 
 pub use extract::{JsonObject, RestError};
@@ -34,6 +35,7 @@ use crate::state::AppState;
         (name = "payment", description = "Status queries"),
         (name = "refund", description = "Refunds"),
         (name = "events", description = "The callbacks owed to the merchant, and resending them"),
+        (name = "settlements", description = "What the merchant is owed for a day: payments, refunds, fees"),
     )
 )]
 struct ApiDoc;
@@ -173,6 +175,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .routes(routes!(pay::status_query_by_reference))
         .routes(routes!(events::list))
         .routes(routes!(events::redeliver))
+        .routes(routes!(settlements::list))
         .merge(money)
         .split_for_parts();
     let mut document = document;

@@ -199,6 +199,30 @@ async fn existing(store: &dyn Store, id: &str) -> Result<MerchantRecord, Merchan
         .ok_or_else(|| MerchantError::NotFound(id.to_string()))
 }
 
+/// Sets merchant `id`'s fee rate for `method` (its settlement statements use it from then
+/// on, for every day shown).
+pub async fn set_fee(
+    store: &dyn Store,
+    id: &str,
+    method: PaymentMethod,
+    rate: ottgate_core::settlement::FeeRate,
+) -> Result<(), MerchantError> {
+    let merchant = existing(store, id).await?.merchant;
+    store
+        .set_fee(&merchant.id, ottgate_store::MethodFee { method, rate })
+        .await?;
+    Ok(())
+}
+
+/// Merchant `id`'s own fee rates (methods not listed take the configured default).
+pub async fn fees(
+    store: &dyn Store,
+    id: &str,
+) -> Result<Vec<ottgate_store::MethodFee>, MerchantError> {
+    let merchant = existing(store, id).await?.merchant;
+    Ok(store.fees(&merchant.id).await?)
+}
+
 /// Applies `change` to merchant `id` and returns the merchant as it now is. A merchant with
 /// no method left could take no payment at all, so that is refused.
 pub async fn change_channels(

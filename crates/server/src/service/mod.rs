@@ -27,6 +27,7 @@ pub mod payments;
 pub mod rates;
 mod reconcile;
 pub mod refunds;
+pub mod settlement;
 pub mod signing;
 pub mod statements;
 pub mod users;

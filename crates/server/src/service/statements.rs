@@ -19,6 +19,14 @@ use super::{Service, ServiceError};
 /// wallet booked may be for one begun days before (a long-lived order).
 const PENDING_WINDOW: std::time::Duration = std::time::Duration::from_secs(3 * 86_400);
 
+/// How many days back the schedule looks for a statement not reconciled yet (a gateway
+/// down for a day catches up).
+pub const LOOKBACK_DAYS: u32 = 3;
+
+/// How long a gateway's claim on running a day holds: a run takes seconds, so a claim
+/// still held after this is a gateway that died, and another takes the day over.
+pub const RUN_LEASE: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// What a day's run came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DayRun {
@@ -65,6 +73,18 @@ impl Service {
     /// wallet's query confirms, and saves the run (replacing the day's open discrepancies:
     /// runs can be repeated for any day).
     pub async fn reconcile_day(&self, wallet: &str, day: WalletDay) -> Result<DayRun, ReconError> {
+        self.reconcile_statement(wallet, day, false).await
+    }
+
+    /// [`Service::reconcile_day`]; with `none_is_empty`, a statement the wallet still does
+    /// not have is taken as empty (a day without trades at the wallet: whatever the
+    /// gateway counts done that day is then at the gateway only).
+    async fn reconcile_statement(
+        &self,
+        wallet: &str,
+        day: WalletDay,
+        none_is_empty: bool,
+    ) -> Result<DayRun, ReconError> {
         let wallets = self.statement_wallets();
         let Some(&(name, method)) = wallets.iter().find(|(name, _)| *name == wallet) else {
             let names: Vec<_> = wallets.iter().map(|(n, _)| *n).collect();
@@ -76,6 +96,7 @@ impl Service {
             .ok_or(ServiceError::NotFound("wallet"))?;
         let lines = match channel.statement(day).await {
             Ok(Some(lines)) => lines,
+            Ok(None) if none_is_empty => Vec::new(),
             Ok(None) => {
                 self.metrics.outcome(&self.metrics.recon_runs, "not_ready");
                 return Ok(DayRun::NotReady);
@@ -180,6 +201,71 @@ impl Service {
             "statement reconciled"
         );
         Ok(DayRun::Done { run, found })
+    }
+
+    /// The daily schedule's step: for each wallet in `statements_ready_at`, each of the last
+    /// [`LOOKBACK_DAYS`] days whose statement is due and not reconciled yet is claimed
+    /// (one gateway runs a day; a claim that runs out — a gateway that died — is taken
+    /// over) and run. A statement not ready is given back and asked for again next time;
+    /// one still missing a day after it was due is taken as empty. Returns what ran.
+    pub async fn reconcile_due_statements(
+        &self,
+        holder: &str,
+    ) -> Vec<(String, WalletDay, Result<DayRun, ReconError>)> {
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        let served: Vec<_> = self
+            .statement_wallets()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        for (wallet, minutes) in &self.settings.statements_ready_at {
+            if !served.contains(&wallet.as_str()) {
+                continue;
+            }
+            let mut day = WalletDay::of(now);
+            for _ in 0..LOOKBACK_DAYS {
+                day = day.previous();
+                let ready = day
+                    .end()
+                    .plus(std::time::Duration::from_secs(u64::from(*minutes) * 60));
+                if now < ready {
+                    continue;
+                }
+                match self.store.recon_runs(Some(day)).await {
+                    Ok(runs) if runs.iter().any(|r| &r.wallet == wallet) => continue,
+                    Ok(_) => {}
+                    Err(e) => {
+                        out.push((wallet.clone(), day, Err(e.into())));
+                        continue;
+                    }
+                }
+                let claim = ottgate_store::DayClaim {
+                    wallet: wallet.clone(),
+                    day,
+                    holder: holder.into(),
+                    now,
+                    until: now.plus(RUN_LEASE),
+                };
+                match self.store.claim_recon_day(claim).await {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        out.push((wallet.clone(), day, Err(e.into())));
+                        continue;
+                    }
+                }
+                let overdue = now >= ready.plus(std::time::Duration::from_secs(86_400));
+                let result = self.reconcile_statement(wallet, day, overdue).await;
+                if !matches!(result, Ok(DayRun::Done { .. }))
+                    && let Err(e) = self.store.release_recon_day(wallet, day, holder).await
+                {
+                    tracing::warn!(wallet, day = %day, error = %e, "could not give the day back");
+                }
+                out.push((wallet.clone(), day, result));
+            }
+        }
+        out
     }
 
     /// Asks the wallet about a payment or refund its statement books as done and the

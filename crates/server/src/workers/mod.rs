@@ -99,7 +99,38 @@ pub fn spawn(state: &AppState, shutdown: &CancellationToken) -> Vec<JoinHandle<(
         tokio::spawn(delivery::run(state.clone(), shutdown.clone())),
         tokio::spawn(sweep_loop(state.clone(), shutdown.clone())),
         tokio::spawn(barcode_loop(state.clone(), shutdown.clone())),
+        tokio::spawn(statements_loop(state.clone(), shutdown.clone())),
     ]
+}
+
+/// The daily reconciliation of the wallets' statements (`statements_ready_at`): every
+/// `statements_check_interval`, the days due (`Service::reconcile_due_statements`).
+async fn statements_loop(state: AppState, shutdown: CancellationToken) {
+    if state.service.settings.statements_ready_at.is_empty() {
+        return;
+    }
+    loop {
+        for (wallet, day, result) in state
+            .service
+            .reconcile_due_statements(&state.worker_id)
+            .await
+        {
+            match result {
+                Ok(crate::service::statements::DayRun::NotReady) => {
+                    tracing::info!(wallet, day = %day, "statement not published yet");
+                }
+                Ok(crate::service::statements::DayRun::Done { .. }) => {}
+                Err(e) => {
+                    tracing::warn!(wallet, day = %day, error = %e, "statement reconciliation failed")
+                }
+            }
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(state.service.settings.statements_check_interval) => {}
+        }
+    }
+    tracing::info!("statement schedule stopped");
 }
 
 /// Follows undecided in-store barcode payments on their wallets' schedules

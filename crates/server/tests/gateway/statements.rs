@@ -9,7 +9,7 @@ use ottgate_server::service::DiscrepancyState;
 use ottgate_server::service::statements::{DayRun, ReconError};
 use ottgate_testkit::Fetch;
 
-use crate::harness::TestGateway;
+use crate::harness::{Options, TestGateway};
 use crate::wechat::{pay_on_phone, wechat_attempt};
 
 /// A WeChat payment the buyer paid; the gateway heard of it unless `lost`.
@@ -209,4 +209,156 @@ async fn a_wechat_day_reconciles_and_each_statement_fault_is_exactly_its_discrep
     // An unknown wallet is named as such.
     let err = service.reconcile_day("paypal", day).await.unwrap_err();
     assert!(err.to_string().contains("wechatpay"), "{err}");
+}
+
+/// The schedule: a day is reconciled by itself once its statement is due, by exactly one
+/// of the gateways asking at once; a claim whose gateway died is taken over once it runs
+/// out; a day done is not run again.
+#[tokio::test]
+async fn each_day_is_reconciled_by_itself_once_due_by_one_gateway() {
+    use ottgate_server::service::statements::RUN_LEASE;
+    use std::time::Duration;
+    let t = TestGateway::with(Options {
+        manual_clock: true,
+        workers: false,
+        ..Default::default()
+    })
+    .await;
+    let clock = t.clock.clone().unwrap();
+    let service = &t.gateway.state().service;
+    let payment = paid(&t, "scheduled-1", false).await;
+    let day = WalletDay::of(t.now());
+    let of_day = |ran: Vec<(String, WalletDay, Result<DayRun, ReconError>)>| {
+        ran.into_iter()
+            .filter(|(wallet, d, _)| wallet == "wechatpay" && *d == day)
+            .map(|(_, _, r)| r.unwrap())
+            .collect::<Vec<_>>()
+    };
+    let hours = |h: u64| Duration::from_secs(h * 3_600);
+
+    // WeChat publishes at 10:00 Beijing the next morning (statements_ready_at).
+    clock.set(day.end().plus(hours(9)));
+    assert!(of_day(service.reconcile_due_statements("gw-a").await).is_empty());
+
+    // A gateway claimed the day and died.
+    clock.set(day.end().plus(hours(10)).plus(Duration::from_secs(60)));
+    let dead = ottgate_store::DayClaim {
+        wallet: "wechatpay".into(),
+        day,
+        holder: "gw-dead".into(),
+        now: t.now(),
+        until: t.now().plus(RUN_LEASE),
+    };
+    assert!(service.store.claim_recon_day(dead).await.unwrap());
+    assert!(of_day(service.reconcile_due_statements("gw-a").await).is_empty());
+
+    // Its claim runs out: of two gateways asking at once, one runs the day.
+    clock.advance(RUN_LEASE + Duration::from_secs(1));
+    let (a, b) = tokio::join!(
+        service.reconcile_due_statements("gw-a"),
+        service.reconcile_due_statements("gw-b")
+    );
+    let mut ran = of_day(a);
+    ran.extend(of_day(b));
+    assert_eq!(ran.len(), 1, "{ran:?}");
+    let DayRun::Done { run, found } = &ran[0] else {
+        panic!("published: {ran:?}");
+    };
+    assert_eq!((run.lines, run.matched), (1, 1), "{found:?}");
+    assert_eq!(t.attempt_status(&payment).await, "success");
+    // Done is done.
+    clock.advance(hours(1));
+    assert!(of_day(service.reconcile_due_statements("gw-b").await).is_empty());
+}
+
+/// A merchant reads what it is owed for the day over REST: each payment less its fee at
+/// the merchant's rate (or the default), each refund, and totals that are their sums.
+#[tokio::test]
+async fn a_merchant_reads_its_days_settlement_over_rest() {
+    use ottgate_core::PaymentMethod;
+    use ottgate_core::settlement::FeeRate;
+    let t = TestGateway::start().await;
+    let service = &t.gateway.state().service;
+    let first = paid(&t, "owed-1", false).await;
+    let second = paid(&t, "owed-2", false).await;
+    let refund = t.client.refund(&first, "234", None).await.unwrap();
+    assert_eq!(refund.refund_status, "success");
+    let id = t.merchant.merchant.id.as_str();
+    ottgate_server::merchants::set_fee(
+        &*service.store,
+        id,
+        PaymentMethod::WeChatPay,
+        FeeRate::parse("2.2%+10").unwrap(),
+    )
+    .await
+    .unwrap();
+    let day = WalletDay::of(t.now());
+    let owed = t.rest().settlements(&day.to_string()).await.unwrap();
+    assert_eq!(owed.date, day.to_string());
+    assert_eq!(owed.statements.len(), 1);
+    let cad = &owed.statements[0];
+    // 1234 × 2.2 % = 27.148 → 27, + 10 = 37 per payment.
+    assert_eq!(
+        (
+            cad.currency.as_str(),
+            cad.gross.as_str(),
+            cad.refunds.as_str(),
+            cad.fees.as_str()
+        ),
+        ("CAD", "2468", "234", "74")
+    );
+    assert_eq!(cad.net, (2468 - 234 - 74).to_string());
+    assert_eq!((cad.payments, cad.refund_count), (2, 1));
+    let lines: Vec<_> = cad
+        .lines
+        .iter()
+        .map(|l| {
+            (
+                l.line_type.as_str(),
+                l.id.as_str(),
+                l.amount.as_str(),
+                l.fee.as_str(),
+                l.net.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            ("payment", first.as_str(), "1234", "37", "1197"),
+            ("payment", second.as_str(), "1234", "37", "1197"),
+            ("refund", refund.refund_id.as_str(), "234", "0", "-234"),
+        ]
+    );
+    assert!(
+        cad.lines
+            .iter()
+            .filter(|l| l.line_type == "payment")
+            .all(|l| l.method == "WECHATPAY")
+    );
+    // The default rate for the methods the merchant has none of; other merchants see
+    // only their own day.
+    let rates = service.fee_rates(&t.merchant.merchant.id).await.unwrap();
+    assert!(rates.contains(&(
+        PaymentMethod::Alipay,
+        FeeRate::parse("2.2%").unwrap(),
+        false
+    )));
+    let (_, other) = t.other_merchant().await;
+    assert!(
+        other
+            .settlements(&day.to_string())
+            .await
+            .unwrap()
+            .statements
+            .is_empty()
+    );
+    // A malformed date is refused by name.
+    let err = t
+        .rest()
+        .settlements("2026-1-5")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("date"), "{err}");
 }

@@ -36,3 +36,21 @@ CREATE INDEX recon_discrepancies_open ON recon_discrepancies(wallet) WHERE state
 -- A wallet's day is read by when payments and refunds were done.
 CREATE INDEX attempts_by_settled ON attempts(settled_at);
 CREATE INDEX refunds_by_finished ON refunds(finished_at);
+-- Who runs a wallet's day now (the daily schedule, with several gateways on one
+-- database): a claim holds until `held_until`; a run that dies is taken over after it.
+CREATE TABLE recon_leases (
+    wallet     TEXT NOT NULL,
+    day        TEXT NOT NULL,
+    holder     TEXT NOT NULL,
+    held_until BIGINT NOT NULL,
+    PRIMARY KEY (wallet, day)
+);
+-- Each merchant's fee rate per payment method (parts per million, plus a fixed amount in
+-- the payment currency's minor units); a method without one takes the configured default.
+CREATE TABLE merchant_fees (
+    merchant_id TEXT NOT NULL REFERENCES merchants(id),
+    method      TEXT NOT NULL,
+    ppm         BIGINT NOT NULL,
+    fixed_minor BIGINT NOT NULL,
+    PRIMARY KEY (merchant_id, method)
+);

@@ -4,7 +4,8 @@
 use super::{PgStore, db};
 use crate::Result;
 use crate::recon::{
-    Discrepancy, DiscrepancyFilter, FinishedRun, ReconRecord, ReconRun, RecordQuery, Resolution, q,
+    DayClaim, Discrepancy, DiscrepancyFilter, FinishedRun, ReconRecord, ReconRun, RecordQuery,
+    Resolution, q,
 };
 use crate::rows::{DiscrepancyRow, ReconRecordRow, ReconRunRow, amount_to_db};
 use async_trait::async_trait;
@@ -75,6 +76,32 @@ async fn resolve(tx: &Transaction<'_>, r: &Resolution) -> Result<Option<Discrepa
 
 #[async_trait]
 impl crate::Reconciliations for PgStore {
+    async fn claim_recon_day(&self, claim: DayClaim) -> Result<bool> {
+        let n = db::exec(
+            &self.client().await?,
+            q::CLAIM.pg,
+            &[
+                &claim.wallet,
+                &claim.day.to_string(),
+                &claim.holder,
+                &claim.now.epoch_millis(),
+                &claim.until.epoch_millis(),
+            ],
+        )
+        .await?;
+        Ok(n == 1)
+    }
+
+    async fn release_recon_day(&self, wallet: &str, day: WalletDay, holder: &str) -> Result<()> {
+        db::exec(
+            &self.client().await?,
+            q::RELEASE.pg,
+            &[&wallet, &day.to_string(), &holder],
+        )
+        .await?;
+        Ok(())
+    }
+
     async fn recon_records(&self, query: RecordQuery) -> Result<Vec<ReconRecord>> {
         let c = self.client().await?;
         let day = query.day;

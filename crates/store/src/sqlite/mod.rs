@@ -21,6 +21,7 @@ mod orders;
 mod recon;
 mod refunds;
 mod sessions;
+mod settlements;
 mod sign_ins;
 mod users;
 

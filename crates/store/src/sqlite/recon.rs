@@ -4,7 +4,7 @@
 use super::{SqliteStore, db};
 use crate::Result;
 use crate::recon::{
-    Discrepancy, DiscrepancyFilter, FinishedRun, NewDiscrepancy, ReconRecord, ReconRun,
+    DayClaim, Discrepancy, DiscrepancyFilter, FinishedRun, NewDiscrepancy, ReconRecord, ReconRun,
     RecordQuery, Resolution, q,
 };
 use crate::rows::{DiscrepancyRow, ReconRecordRow, ReconRunRow, amount_to_db};
@@ -136,6 +136,39 @@ fn resolve(c: &Connection, r: &Resolution) -> Result<Option<Discrepancy>> {
 
 #[async_trait]
 impl crate::Reconciliations for SqliteStore {
+    async fn claim_recon_day(&self, claim: DayClaim) -> Result<bool> {
+        self.engine
+            .write(move |c| {
+                let n = db::exec(
+                    c,
+                    q::CLAIM.sqlite,
+                    params![
+                        &claim.wallet,
+                        claim.day.to_string(),
+                        &claim.holder,
+                        claim.now.epoch_millis(),
+                        claim.until.epoch_millis(),
+                    ],
+                )?;
+                Ok(n == 1)
+            })
+            .await
+    }
+
+    async fn release_recon_day(&self, wallet: &str, day: WalletDay, holder: &str) -> Result<()> {
+        let (wallet, holder) = (wallet.to_owned(), holder.to_owned());
+        self.engine
+            .write(move |c| {
+                db::exec(
+                    c,
+                    q::RELEASE.sqlite,
+                    params![wallet, day.to_string(), holder],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn recon_records(&self, query: RecordQuery) -> Result<Vec<ReconRecord>> {
         self.engine.read(move |c| records(c, query)).await
     }
