@@ -549,6 +549,11 @@ pub trait Channel: Send + Sync + fmt::Debug {
         }
     }
 
+    /// Whether [`Channel::statement`] reads this wallet's statements.
+    fn reads_statements(&self) -> bool {
+        false
+    }
+
     /// The wallet's statement of `day` for the whole account: every payment and refund it
     /// booked that day (docs/reconciliation.md), read strictly. `Ok(None)`: not published
     /// yet — ask again later.

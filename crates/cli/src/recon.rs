@@ -20,7 +20,8 @@ pub(crate) enum ReconCommand {
         /// The wallet's day, yyyy-MM-dd.
         #[arg(long, value_parser = day)]
         date: WalletDay,
-        /// Only this wallet (alipay, wechatpay, unionpay); all by default.
+        /// Only this wallet (alipay, wechatpay, unionpay); by default every wallet whose
+        /// statements the gateway reads.
         #[arg(long)]
         wallet: Option<String>,
         /// Print JSON instead of text.
@@ -87,9 +88,9 @@ pub(crate) async fn run(command: ReconCommand) -> Result<()> {
             let wallets: Vec<String> = match wallet {
                 Some(w) => vec![w],
                 None => service
-                    .statement_wallets()
+                    .reconciled_wallets()
                     .into_iter()
-                    .map(|(name, _)| name.to_owned())
+                    .map(str::to_owned)
                     .collect(),
             };
             let mut results = Vec::new();

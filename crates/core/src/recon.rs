@@ -129,9 +129,7 @@ pub struct Record {
 /// How one line or record came out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    Matched {
-        ours: String,
-    },
+    Matched,
     /// The wallet booked it; the gateway has no such payment or refund.
     WalletOnly(StatementLine),
     /// The gateway counts it done; the wallet's statement does not have it.
@@ -156,7 +154,7 @@ impl Outcome {
     /// A short name for reports and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
-            Outcome::Matched { .. } => "matched",
+            Outcome::Matched => "matched",
             Outcome::WalletOnly(_) => "wallet_only",
             Outcome::GatewayOnly(_) => "gateway_only",
             Outcome::AmountDiffers { .. } => "amount_differs",
@@ -203,9 +201,7 @@ pub fn reconcile(lines: &[StatementLine], records: &[Record]) -> Vec<Outcome> {
             let (line, record) = pair();
             Outcome::StatusDiffers { line, record }
         } else {
-            Outcome::Matched {
-                ours: record.ours.clone(),
-            }
+            Outcome::Matched
         });
     }
     for (record, seen) in records.iter().zip(seen) {

@@ -147,31 +147,34 @@ fn minor(text: &str, fee_type: &str) -> Option<u64> {
 pub fn statement_lines(
     rows: &[BillRow],
 ) -> Result<Vec<ottgate_core::recon::StatementLine>, BillError> {
-    use ottgate_core::recon::{Side, StatementLine};
     rows.iter()
         .enumerate()
-        .map(|(n, r)| {
-            let currency = r
-                .fee_type
-                .parse::<ottgate_core::Currency>()
-                .map_err(|_| BillError::Row(n + 1, format!("currency {:?}", r.fee_type)))?;
-            let refund = r.is_refund();
-            let minor = if refund { r.refund_fee } else { r.total_fee };
-            let amount = ottgate_core::Amount::from_minor(minor)
-                .map_err(|_| BillError::Row(n + 1, format!("amount {minor}")))?;
-            Ok(StatementLine {
-                side: if refund { Side::Refund } else { Side::Payment },
-                ours: r.ours().to_owned(),
-                wallets: if refund {
-                    &r.refund_id
-                } else {
-                    &r.transaction_id
-                }
-                .clone(),
-                money: ottgate_core::Money::new(amount, currency),
-            })
-        })
+        .map(|(n, r)| statement_line(n + 1, r))
         .collect()
+}
+
+/// Row `n` as a statement line.
+fn statement_line(n: usize, r: &BillRow) -> Result<ottgate_core::recon::StatementLine, BillError> {
+    use ottgate_core::recon::{Side, StatementLine};
+    let currency = r
+        .fee_type
+        .parse::<ottgate_core::Currency>()
+        .map_err(|_| BillError::Row(n, format!("currency {:?}", r.fee_type)))?;
+    let refund = r.is_refund();
+    let minor = if refund { r.refund_fee } else { r.total_fee };
+    let amount = ottgate_core::Amount::from_minor(minor)
+        .map_err(|_| BillError::Row(n, format!("amount {minor}")))?;
+    Ok(StatementLine {
+        side: if refund { Side::Refund } else { Side::Payment },
+        ours: r.ours().to_owned(),
+        wallets: if refund {
+            &r.refund_id
+        } else {
+            &r.transaction_id
+        }
+        .clone(),
+        money: ottgate_core::Money::new(amount, currency),
+    })
 }
 
 /// The bill's text for `rows`.
@@ -247,24 +250,77 @@ pub fn render(rows: &[BillRow]) -> String {
 
 /// Reads a bill, refusing anything that is not whole and consistent.
 pub fn parse(text: &str) -> Result<Vec<BillRow>, BillError> {
+    let mut rows = Vec::new();
+    parse_each(text, |row| {
+        rows.push(row);
+        Ok(())
+    })?;
+    Ok(rows)
+}
+
+/// Reads a bill as [`parse`] does, handing each row to `each` as it is read (a day of
+/// 100,000 rows is never held as rows at once). The summary is checked against the sums of
+/// every row; an error from `each` stops the reading.
+pub fn parse_each(
+    text: &str,
+    mut each: impl FnMut(BillRow) -> Result<(), BillError>,
+) -> Result<(), BillError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = lines.next().ok_or(BillError::Empty)?;
     if header.trim().split(',').collect::<Vec<_>>() != HEADER {
         return Err(BillError::Header);
     }
-    let mut rows = Vec::new();
+    let mut sums = Sums::default();
     let mut summary = None;
     for (n, line) in lines.by_ref().enumerate() {
         if line.trim().split(',').collect::<Vec<_>>() == SUMMARY_HEADER {
             summary = Some(lines.next().ok_or(BillError::NoSummary)?);
             break;
         }
-        rows.push(row(n + 1, line)?);
+        let row = row(n + 1, line)?;
+        sums.add(&row);
+        each(row)?;
     }
     let summary = summary.ok_or(BillError::NoSummary)?;
-    check_summary(summary, &rows)?;
-    Ok(rows)
+    check_summary(summary, &sums)
+}
+
+/// Reads a bill straight into statement lines ([`statement_lines`] of [`parse`], without
+/// holding the rows).
+pub fn parse_statement(text: &str) -> Result<Vec<ottgate_core::recon::StatementLine>, BillError> {
+    let mut lines = Vec::new();
+    let mut n = 0;
+    parse_each(text, |row| {
+        n += 1;
+        lines.push(statement_line(n, &row)?);
+        Ok(())
+    })?;
+    Ok(lines)
+}
+
+/// What the rows add up to, for the summary.
+#[derive(Default)]
+struct Sums {
+    count: usize,
+    fee_type: Option<String>,
+    paid: u64,
+    refunded: u64,
+    poundage: u64,
+}
+
+impl Sums {
+    fn add(&mut self, r: &BillRow) {
+        self.count += 1;
+        if self.fee_type.is_none() {
+            self.fee_type = Some(r.fee_type.clone());
+        }
+        if !r.is_refund() {
+            self.paid += r.total_fee;
+        }
+        self.refunded += r.refund_fee;
+        self.poundage += r.poundage;
+    }
 }
 
 fn fields(line: &str, count: usize) -> Option<Vec<&str>> {
@@ -322,31 +378,23 @@ fn row(n: usize, line: &str) -> Result<BillRow, BillError> {
     })
 }
 
-fn check_summary(line: &str, rows: &[BillRow]) -> Result<(), BillError> {
+fn check_summary(line: &str, sums: &Sums) -> Result<(), BillError> {
     let f = fields(line, SUMMARY_HEADER.len())
         .ok_or_else(|| BillError::Summary("not 5 backtick-quoted fields".into()))?;
-    let fee_type = rows.first().map_or("CNY", |r| r.fee_type.as_str());
+    let fee_type = sums.fee_type.as_deref().unwrap_or("CNY");
     let count: usize = f[0]
         .parse()
         .map_err(|_| BillError::Summary(format!("count {:?}", f[0])))?;
-    if count != rows.len() {
+    if count != sums.count {
         return Err(BillError::Summary(format!(
             "{count} trades summed, {} rows read",
-            rows.len()
+            sums.count
         )));
     }
-    let sum = |pick: fn(&BillRow) -> u64| rows.iter().map(pick).sum::<u64>();
-    let paid = sum(|r| {
-        if r.trade_state == "REFUND" {
-            0
-        } else {
-            r.total_fee
-        }
-    });
     for (i, what, expected) in [
-        (1, "应结订单总金额", paid),
-        (2, "退款总金额", sum(|r| r.refund_fee)),
-        (4, "手续费总金额", sum(|r| r.poundage)),
+        (1, "应结订单总金额", sums.paid),
+        (2, "退款总金额", sums.refunded),
+        (4, "手续费总金额", sums.poundage),
     ] {
         if minor(f[i], fee_type) != Some(expected) {
             return Err(BillError::Summary(format!(

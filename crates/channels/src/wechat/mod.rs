@@ -364,6 +364,20 @@ impl WeChatConnector {
         ids: Option<&ChannelIds>,
         bill_date: &str,
     ) -> Result<Option<Vec<bill::BillRow>>, ChannelError> {
+        let Some(text) = self.download_bill_text(ids, bill_date).await? else {
+            return Ok(None);
+        };
+        bill::parse(&text)
+            .map(Some)
+            .map_err(|e| ChannelError::upstream(format!("pay/downloadbill: {e}")))
+    }
+
+    /// The `ALL` bill's text, or `None` for `No Bill Exist` (see [`Self::download_bill`]).
+    async fn download_bill_text(
+        &self,
+        ids: Option<&ChannelIds>,
+        bill_date: &str,
+    ) -> Result<Option<String>, ChannelError> {
         let mut fields = self.base(ids.unwrap_or(&ChannelIds::default()));
         if ids.is_none() {
             fields.remove("sub_mch_id");
@@ -383,9 +397,7 @@ impl WeChatConnector {
                 "pay/downloadbill: {message}"
             )));
         }
-        bill::parse(&text)
-            .map(Some)
-            .map_err(|e| ChannelError::upstream(format!("pay/downloadbill: {e}")))
+        Ok(Some(text))
     }
 
     /// POSTs a signed request and returns the verified answer (with `return_code=SUCCESS`).
@@ -632,15 +644,19 @@ impl Channel for WeChatConnector {
 
     /// `pay/queryexchagerate` (sic): WeChat Pay's CNY rate for `fee_type` on `date`
     /// (`yyyyMMdd`, Beijing). `None` when WeChat Pay has no rate for that currency.
+    fn reads_statements(&self) -> bool {
+        true
+    }
+
     /// The day's `ALL` bill of the whole service-provider account (no `sub_mch_id`).
     async fn statement(
         &self,
         day: ottgate_core::recon::WalletDay,
     ) -> Result<Option<Vec<ottgate_core::recon::StatementLine>>, ChannelError> {
-        let Some(rows) = self.download_bill(None, &day.compact()).await? else {
+        let Some(text) = self.download_bill_text(None, &day.compact()).await? else {
             return Ok(None);
         };
-        bill::statement_lines(&rows)
+        bill::parse_statement(&text)
             .map(Some)
             .map_err(|e| ChannelError::upstream(format!("pay/downloadbill: {e}")))
     }

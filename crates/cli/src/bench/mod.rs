@@ -25,12 +25,16 @@ pub enum Scenario {
     E2e,
     /// PASSIVEPAY barcode payments the (simulated) wallet approves at once.
     Passive,
+    /// `--recon-lines` WeChat Pay payments, then `ottgate recon run` over the day's bill:
+    /// its time and peak memory.
+    Recon,
 }
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     /// Scenarios, run in this order: create, query, rest, e2e, passive (in-store barcodes
-    /// the simulated WeChat Pay approves at once; needs sandbox mode).
+    /// the simulated WeChat Pay approves at once; needs sandbox mode), recon (statement
+    /// reconciliation of --recon-lines payments; a spawned gateway only).
     #[arg(long, value_delimiter = ',', default_value = "create,query")]
     pub scenario: Vec<Scenario>,
     /// Clients, each with one request in flight (closed loop).
@@ -65,6 +69,9 @@ pub struct BenchArgs {
     /// --credentials, one per line, to --wrk-bodies (for `scripts/wrk-envelope.lua`).
     #[arg(long, requires_all = ["wrk_bodies", "url"])]
     pub wrk_count: Option<u64>,
+    /// How many payments (bill lines) the recon scenario makes and reconciles.
+    #[arg(long, default_value_t = 100_000)]
+    pub recon_lines: usize,
     /// Where --wrk-count writes the bodies.
     #[arg(long, requires = "wrk_count")]
     pub wrk_bodies: Option<std::path::PathBuf>,
@@ -196,6 +203,10 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             Scenario::Rest => bench.rest().await?,
             Scenario::E2e => bench.e2e().await?,
             Scenario::Passive => bench.passive().await?,
+            Scenario::Recon => {
+                bench.recon(args.recon_lines, args.json).await?;
+                continue;
+            }
         };
         report.print(args.json);
     }

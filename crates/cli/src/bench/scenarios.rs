@@ -433,3 +433,142 @@ async fn receiver(
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(url)
 }
+
+impl Bench<'_> {
+    /// Reconciliation at scale: `lines` WeChat Pay payments made through the gateway
+    /// (checkout, the simulated WeChat Pay, its notification), then `ottgate recon run` as
+    /// a process of its own on the same deployment — it downloads the day's bill of
+    /// `lines` rows over HTTP, reads the gateway's records, matches and saves — timed, its
+    /// peak memory read from `/proc`. Prints one line (or a JSON object).
+    pub async fn recon(&mut self, lines: usize, json: bool) -> Result<()> {
+        let seeded = Instant::now();
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let template = self.order(String::new(), "http://127.0.0.1:9/notify");
+        let clients = match self.load {
+            Load::Closed(n) => n.max(1),
+            Load::Open(_) => 64,
+        };
+        let mut tasks = Vec::new();
+        for _ in 0..clients {
+            let (client, http, base, run) = (
+                self.client.clone(),
+                self.http.clone(),
+                self.target.base.clone(),
+                self.run.clone(),
+            );
+            let (next, failed, template) = (next.clone(), failed.clone(), template.clone());
+            tasks.push(tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if i >= lines {
+                        break;
+                    }
+                    let mut request = template.clone();
+                    request.prepay_order_id = Some(format!("recon-{run}-{i}"));
+                    let paid = async {
+                        let created = client.prepay_init(&request).await.ok()?;
+                        let token = created.payinfo.rsplit('/').next()?.to_owned();
+                        let answer = http
+                            .post(format!("{base}/sandbox/v1/checkout/{token}/complete"))
+                            .json(&serde_json::json!({"method": "WECHATPAY", "outcome": "paid"}))
+                            .send()
+                            .await
+                            .ok()?;
+                        answer.status().is_success().then_some(())
+                    };
+                    if paid.await.is_none() {
+                        failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }));
+        }
+        for task in tasks {
+            task.await?;
+        }
+        let seeding = seeded.elapsed();
+        let failed = failed.load(std::sync::atomic::Ordering::Relaxed);
+        let day =
+            ottgate_server::WalletDay::of(ottgate_server::Clock::now(&ottgate_server::SystemClock))
+                .to_string();
+        let mut command = self
+            .target
+            .command(&[
+                "recon",
+                "run",
+                "--date",
+                &day,
+                "--wallet",
+                "wechatpay",
+                "--json",
+            ])
+            .context("the recon scenario needs a spawned gateway (not --url)")?;
+        let started = Instant::now();
+        let child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        let pid = child.id();
+        // Its high-water mark, read until it exits (VmHWM only grows).
+        let peak = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let watcher = {
+            let peak = peak.clone();
+            std::thread::spawn(move || {
+                while let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                    if let Some(kib) = status
+                        .lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                    {
+                        peak.fetch_max(kib, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if status.contains("State:\tZ") {
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            })
+        };
+        let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+        let took = started.elapsed();
+        let _ = watcher.join();
+        anyhow::ensure!(
+            out.status.success(),
+            "ottgate recon run failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ran: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let run = &ran[0];
+        let peak_mib = peak.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0;
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "name": "RECON",
+                    "payments": lines,
+                    "payment_errors": failed,
+                    "seeding_seconds": seeding.as_secs_f64(),
+                    "lines": run["lines"],
+                    "matched": run["matched"],
+                    "discrepancies": run["found"],
+                    "seconds": took.as_secs_f64(),
+                    "peak_rss_mib": peak_mib,
+                })
+            );
+        } else {
+            println!(
+                "RECON         {} lines, {} matched, {} discrepancies: `ottgate recon run` in {:.2} s, peak rss {:.1} MiB  (made {} payments in {:.1} s, errors {})",
+                run["lines"],
+                run["matched"],
+                run["found"],
+                took.as_secs_f64(),
+                peak_mib,
+                lines,
+                seeding.as_secs_f64(),
+                failed
+            );
+        }
+        self.requests += lines - failed;
+        Ok(())
+    }
+}

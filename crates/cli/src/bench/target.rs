@@ -35,6 +35,9 @@ pub struct Target {
     /// What it runs on, for the report.
     pub description: String,
     child: Option<Child>,
+    /// A spawned gateway's configuration (`OTTGATE_*` variables, its listen address
+    /// included), for running other `ottgate` commands on the same deployment.
+    env: Vec<(&'static str, String)>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -52,7 +55,7 @@ impl Target {
     pub fn spawn(database_url: Option<&str>, one_commit_per_request: bool) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let exe = std::env::current_exe().context("the ottgate binary")?;
-        let mut env: Vec<(&str, String)> = Vec::new();
+        let mut env: Vec<(&'static str, String)> = Vec::new();
         let description = match database_url {
             Some(url) => {
                 env.push(("OTTGATE_DATABASE_URL", url.to_owned()));
@@ -132,8 +135,10 @@ impl Target {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        env.push(("OTTGATE_LISTEN", listen.clone()));
         Ok(Self {
             base: format!("http://{listen}"),
+            env,
             credentials,
             description: format!(
                 "a spawned ottgate serve (pid {}) on {description}",
@@ -151,8 +156,21 @@ impl Target {
             credentials,
             description: format!("the gateway at {url}"),
             child: None,
+            env: Vec::new(),
             _dir: None,
         }
+    }
+
+    /// `ottgate <args>` on the spawned gateway's deployment (its database, keys and
+    /// address); `None` for a gateway running elsewhere.
+    pub fn command(&self, args: &[&str]) -> Option<Command> {
+        self.child.as_ref()?;
+        let mut c = Command::new(std::env::current_exe().ok()?);
+        c.args(args);
+        for (key, value) in &self.env {
+            c.env(key, value);
+        }
+        Some(c)
     }
 
     /// The spawned server's resource use (`None` for a gateway running elsewhere).

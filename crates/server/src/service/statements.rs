@@ -6,11 +6,11 @@
 use std::collections::HashMap;
 
 use ottgate_channels::ChannelError;
-use ottgate_core::recon::{Outcome, Record, Side, StatementLine, WalletDay, reconcile};
+use ottgate_core::recon::{Outcome, Record, Side, WalletDay, reconcile};
 use ottgate_core::{AttemptId, AttemptStatus, MerchantId, PaymentMethod, RefundId, RefundStatus};
 use ottgate_store::{
-    Discrepancy, DiscrepancyFilter, DiscrepancyState, FinishedRun, NewDiscrepancy, ReconRecord,
-    ReconRun, RecordQuery, Resolution,
+    Discrepancy, DiscrepancyFilter, DiscrepancyState, FinishedRun, NewDiscrepancy, ReconRun,
+    RecordQuery, Resolution,
 };
 
 use super::{Service, ServiceError};
@@ -69,6 +69,20 @@ impl Service {
             .collect()
     }
 
+    /// The wallets whose statements the gateway reads (what `ottgate recon run` runs by
+    /// default).
+    pub fn reconciled_wallets(&self) -> Vec<&'static str> {
+        self.statement_wallets()
+            .into_iter()
+            .filter(|(_, m)| {
+                self.channels
+                    .for_method(*m)
+                    .is_some_and(|c| c.reads_statements())
+            })
+            .map(|(name, _)| name)
+            .collect()
+    }
+
     /// Reconciles `wallet`'s `day`: downloads its statement, matches it, repairs what the
     /// wallet's query confirms, and saves the run (replacing the day's open discrepancies:
     /// runs can be repeated for any day).
@@ -109,7 +123,7 @@ impl Service {
                 });
             }
         };
-        let mut held = self
+        let held = self
             .store
             .recon_records(RecordQuery {
                 method,
@@ -117,30 +131,47 @@ impl Service {
                 pending_since: day.start().minus(PENDING_WINDOW),
             })
             .await?;
-        let mut outcomes = matched(&lines, &held);
+        // The records and their merchants side by side: matching borrows the records.
+        let (mut records, mut owners): (Vec<Record>, Vec<MerchantId>) =
+            held.into_iter().map(|h| (h.record, h.merchant_id)).unzip();
+        let mut outcomes = reconcile(&lines, &records);
         // A line the day's records lack may name a payment or refund begun or done on
         // another day: look each up by its id before calling it the wallet's alone.
         let mut more = Vec::new();
-        for outcome in &outcomes {
-            if let Outcome::WalletOnly(line) = outcome
-                && let Some(found) = self.store.recon_record(line.side, &line.ours).await?
-                && !held.iter().any(|h| h.record.ours == found.record.ours)
-            {
-                more.push(found);
+        if outcomes.iter().any(|o| matches!(o, Outcome::WalletOnly(_))) {
+            let mut known: std::collections::HashSet<&str> =
+                records.iter().map(|r| r.ours.as_str()).collect();
+            for outcome in &outcomes {
+                if let Outcome::WalletOnly(line) = outcome
+                    && !known.contains(line.ours.as_str())
+                    && let Some(found) = self.store.recon_record(line.side, &line.ours).await?
+                {
+                    known.insert(line.ours.as_str());
+                    more.push(found);
+                }
             }
         }
         if !more.is_empty() {
-            held.extend(more);
-            outcomes = matched(&lines, &held);
+            for found in more {
+                records.push(found.record);
+                owners.push(found.merchant_id);
+            }
+            outcomes = reconcile(&lines, &records);
         }
-        let merchants: HashMap<&str, &MerchantId> = held
-            .iter()
-            .map(|h| (h.record.ours.as_str(), &h.merchant_id))
-            .collect();
+        let merchants: HashMap<&str, &MerchantId> =
+            if outcomes.iter().all(|o| matches!(o, Outcome::Matched)) {
+                HashMap::new()
+            } else {
+                records
+                    .iter()
+                    .zip(&owners)
+                    .map(|(r, m)| (r.ours.as_str(), m))
+                    .collect()
+            };
         let mut found = Vec::new();
         let mut count = 0u64;
         for outcome in &outcomes {
-            if matches!(outcome, Outcome::Matched { .. }) {
+            if matches!(outcome, Outcome::Matched) {
                 count += 1;
                 continue;
             }
@@ -352,11 +383,6 @@ impl Service {
     }
 }
 
-fn matched(lines: &[StatementLine], held: &[ReconRecord]) -> Vec<Outcome> {
-    let records: Vec<Record> = held.iter().map(|h| h.record.clone()).collect();
-    reconcile(lines, &records)
-}
-
 /// A discrepancy as found, open, with the note an operator reads first.
 fn discrepancy(outcome: &Outcome, merchants: &HashMap<&str, &MerchantId>) -> NewDiscrepancy {
     let (line, record) = match outcome {
@@ -365,7 +391,7 @@ fn discrepancy(outcome: &Outcome, merchants: &HashMap<&str, &MerchantId>) -> New
         Outcome::AmountDiffers { line, record }
         | Outcome::CurrencyDiffers { line, record }
         | Outcome::StatusDiffers { line, record } => (Some(line), Some(record)),
-        Outcome::Matched { .. } => (None, None),
+        Outcome::Matched => (None, None),
     };
     let side = line.map_or_else(|| record.map_or(Side::Payment, |r| r.side), |l| l.side);
     let ours = record.map(|r| r.ours.clone()).or_else(|| {
@@ -392,7 +418,7 @@ fn discrepancy(outcome: &Outcome, merchants: &HashMap<&str, &MerchantId>) -> New
         }
         Outcome::AmountDiffers { .. } => "the statement's amount is not the gateway's",
         Outcome::CurrencyDiffers { .. } => "the statement's currency is not the gateway's",
-        Outcome::StatusDiffers { .. } | Outcome::Matched { .. } => "",
+        Outcome::StatusDiffers { .. } | Outcome::Matched => "",
     };
     NewDiscrepancy {
         kind: outcome.kind().into(),
