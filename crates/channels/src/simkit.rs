@@ -80,6 +80,15 @@ impl FaultKind {
     }
 }
 
+/// Cuts a statement off in the middle of a line (a download cut short).
+pub fn cut_half_way(text: &mut String) {
+    let mut at = text.len() / 2;
+    while at > 0 && (!text.is_char_boundary(at) || text[..at].ends_with('\n')) {
+        at -= 1;
+    }
+    text.truncate(at);
+}
+
 /// The statement faults armed at a simulator: how its statement misstates trades
 /// (docs/reconciliation.md). Each simulator applies them to its own file format.
 #[derive(Debug, Default)]

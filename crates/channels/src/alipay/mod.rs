@@ -8,6 +8,7 @@
 //! `alipay.acquire.overseas.query` and refunded with `alipay.acquire.overseas.spot.refund`
 //! (docs/wallets.md says what of these is verified and what is assumed).
 
+pub mod compare;
 pub mod sign;
 pub mod simulator;
 mod wallet;
@@ -686,6 +687,53 @@ impl Channel for AlipayConnector {
                 TradeStatus::Pending => QueryResult::Pending,
             },
         )
+    }
+
+    fn reads_statements(&self) -> bool {
+        true
+    }
+
+    /// `forex_compare_file` for the one day: the partner's payments and refunds
+    /// (docs/reconciliation.md). Alipay refuses a range ending today or later (`Finish
+    /// date not ahead of today`): not ready yet.
+    async fn statement(
+        &self,
+        day: ottgate_core::recon::WalletDay,
+    ) -> Result<Option<Vec<ottgate_core::recon::StatementLine>>, ChannelError> {
+        let mut p = self.base("forex_compare_file");
+        p.insert("start_date".into(), day.compact());
+        p.insert("end_date".into(), day.compact());
+        let url = self.api_url_with(&self.signed(p)?);
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| ChannelError::unreachable("Alipay", e))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ChannelError::unreachable("Alipay", e))?;
+        if !status.is_success() {
+            return Err(ChannelError::upstream(format!(
+                "forex_compare_file: Alipay answered HTTP {status}"
+            )));
+        }
+        if text.contains(compare::NOT_READY) {
+            return Ok(None);
+        }
+        // A refusal is one line of text (or Alipay's XML), never a file line.
+        if !text.contains('|') && text.trim() != compare::NO_DATA {
+            let said: String = text.trim().chars().take(200).collect();
+            return Err(ChannelError::upstream(format!(
+                "forex_compare_file: {said}"
+            )));
+        }
+        compare::parse(&text)
+            .and_then(compare::statement_lines)
+            .map(Some)
+            .map_err(|e| ChannelError::upstream(format!("forex_compare_file: {e}")))
     }
 
     fn can_query_refunds(&self) -> bool {

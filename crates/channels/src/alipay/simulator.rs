@@ -101,6 +101,9 @@ pub struct Trade {
     refunded_minor: u64,
     #[serde(skip)]
     refund_ids: HashSet<String>,
+    /// Refunds carried out: `(out_return_no or partner_refund_id, minor units, when)`.
+    #[serde(skip)]
+    refunds: Vec<(String, u64, Timestamp)>,
 }
 
 impl Trade {
@@ -152,6 +155,7 @@ struct Inner {
     notify_ids: Mutex<HashMap<String, Timestamp>>,
     notifier: Arc<Notifier>,
     used_codes: crate::simkit::UsedCodes,
+    statement_faults: crate::simkit::StatementFaults,
 }
 
 impl AlipaySimulator {
@@ -172,6 +176,7 @@ impl AlipaySimulator {
                 notify_ids: Mutex::new(HashMap::new()),
                 notifier,
                 used_codes: crate::simkit::UsedCodes::default(),
+                statement_faults: Default::default(),
             }),
         }
     }
@@ -311,6 +316,7 @@ impl AlipaySimulator {
             expires_at: created.plus(Duration::from_secs(valid)),
             refunded_minor: 0,
             refund_ids: HashSet::new(),
+            refunds: Vec::new(),
         };
         trades.insert(out_trade_no, trade.clone());
         Ok(trade)
@@ -546,6 +552,9 @@ impl AlipaySimulator {
             }
             trade.refunded_minor += wanted.amount.minor();
             trade.refund_ids.insert(out_return_no.clone());
+            trade
+                .refunds
+                .push((out_return_no.clone(), wanted.amount.minor(), now()));
             let refunded = Money::new(
                 ottgate_core::Amount::from_minor(trade.refunded_minor)
                     .map_err(|_| AlipayError("SYSTEM_EXCEPTION"))?,
@@ -647,6 +656,7 @@ impl AlipaySimulator {
                 expires_at: created.plus(valid),
                 refunded_minor: 0,
                 refund_ids: HashSet::new(),
+                refunds: Vec::new(),
             };
             trades.insert(out_trade_no, trade.clone());
             Ok(trade)
@@ -767,6 +777,9 @@ impl AlipaySimulator {
             }
             trade.refunded_minor += wanted.amount.minor();
             trade.refund_ids.insert(refund_id.clone());
+            trade
+                .refunds
+                .push((refund_id.clone(), wanted.amount.minor(), now()));
             trade.refunded = Money::new(
                 ottgate_core::Amount::from_minor(trade.refunded_minor)
                     .map_err(|_| "SYSTEM_ERROR")?,
@@ -891,6 +904,125 @@ fn error_xml(code: &str) -> String {
     )
 }
 
+impl AlipaySimulator {
+    /// `forex_compare_file`: the transaction file of `start_date`..=`end_date` (Beijing
+    /// days, at most 10), built from what the simulator processed — each trade paid and
+    /// each refund carried out in the range — with the armed statement faults. The current
+    /// day is served at once (sandbox).
+    fn compare_file(&self, params: &Params) -> Response {
+        use super::compare::{FileLine, NOT_READY, render};
+        use crate::simkit::FaultKind;
+        let text = |body: String| {
+            ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body).into_response()
+        };
+        if let Err(e) = self.authenticate(params) {
+            return text(format!(
+                "<alipay><is_success>F</is_success><error>{}</error></alipay>",
+                e.0
+            ));
+        }
+        let day = |name: &str| {
+            params
+                .get(name)
+                .filter(|d| d.len() == 8 && d.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|d| ottgate_core::recon::WalletDay::parse(d))
+        };
+        let (Some(start), Some(end)) = (day("start_date"), day("end_date")) else {
+            return text("Date format incorrect YYYYMMDD".into());
+        };
+        if end < start {
+            return text("Finish date ahead of begin date".into());
+        }
+        let mut last = start;
+        for _ in 0..10 {
+            if last < end {
+                last = last.next();
+            }
+        }
+        if last < end {
+            return text("Over 10 days to Date period".into());
+        }
+        let faults = &self.inner.statement_faults;
+        if faults.take(FaultKind::StatementNotReady) {
+            return text(NOT_READY.into());
+        }
+        let in_range = |at: Timestamp| {
+            let d = ottgate_core::recon::WalletDay::of(at);
+            start <= d && d <= end
+        };
+        let fee = |minor: u64| (minor * 18 + 500) / 1000;
+        let mut lines = Vec::new();
+        for t in lock(&self.inner.trades).values() {
+            let Some(paid) = t.money() else { continue };
+            let paid_at = t.paid_at.as_deref().and_then(Timestamp::parse_beijing);
+            if let Some(at) = paid_at.filter(|at| in_range(*at)) {
+                lines.push(FileLine {
+                    partner_transaction_id: t.out_trade_no.clone(),
+                    amount: paid.amount.minor(),
+                    currency: paid.currency,
+                    transaction_time: at.beijing_compact(),
+                    settlement_time: String::new(),
+                    refund: false,
+                    service_charge: fee(paid.amount.minor()),
+                    status: "P".into(),
+                    remarks: String::new(),
+                });
+            }
+            for (id, amount, at) in t.refunds.iter().filter(|(_, _, at)| in_range(*at)) {
+                lines.push(FileLine {
+                    partner_transaction_id: id.clone(),
+                    amount: *amount,
+                    currency: paid.currency,
+                    transaction_time: at.beijing_compact(),
+                    settlement_time: String::new(),
+                    refund: true,
+                    service_charge: 0,
+                    status: "P".into(),
+                    remarks: t.out_trade_no.clone(),
+                });
+            }
+        }
+        lines.retain(|l| !faults.has(FaultKind::OmitFromStatement, &l.partner_transaction_id));
+        for l in &mut lines {
+            if faults.has(FaultKind::StatementAmount, &l.partner_transaction_id) {
+                l.amount += 1;
+            }
+            if faults.has(FaultKind::StatementCurrency, &l.partner_transaction_id) {
+                l.currency = if l.currency == Currency::Usd {
+                    Currency::Cad
+                } else {
+                    Currency::Usd
+                };
+            }
+        }
+        let at = now();
+        if in_range(at) {
+            for id in faults.unknown_trades() {
+                lines.push(FileLine {
+                    partner_transaction_id: id,
+                    amount: 100,
+                    currency: Currency::Cad,
+                    transaction_time: at.beijing_compact(),
+                    settlement_time: String::new(),
+                    refund: false,
+                    service_charge: 2,
+                    status: "P".into(),
+                    remarks: String::new(),
+                });
+            }
+        }
+        lines.sort_by(|a, b| {
+            (&a.transaction_time, &a.partner_transaction_id)
+                .cmp(&(&b.transaction_time, &b.partner_transaction_id))
+        });
+        let mut body = render(&lines);
+        if faults.take(FaultKind::StatementCut) {
+            crate::simkit::cut_half_way(&mut body);
+        }
+        text(body)
+    }
+}
+
 fn xml_response(body: String) -> Response {
     ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
 }
@@ -962,6 +1094,7 @@ fn dispatch(sim: &AlipaySimulator, lang: SimLang, params: &Params) -> Response {
         Some("forex_refund") => xml_response(sim.refund(params)),
         Some("alipay.acquire.refund.query") => xml_response(sim.refund_query(params)),
         Some("notify_verify") => sim.notify_verify(params).into_response(),
+        Some("forex_compare_file") => sim.compare_file(params),
         _ => error_page(lang, "ILLEGAL_SERVICE"),
     }
 }
@@ -1085,7 +1218,9 @@ async fn scanned(
 
 async fn control(State(sim): State<AlipaySimulator>, Json(fault): Json<Fault>) -> StatusCode {
     tracing::info!(?fault, "simulated Alipay: fault injected");
-    sim.add_fault(fault);
+    if !sim.inner.statement_faults.arm(&fault) {
+        sim.add_fault(fault);
+    }
     StatusCode::NO_CONTENT
 }
 

@@ -12,7 +12,7 @@ use ottgate_testkit::Fetch;
 
 /// Starts an Alipay payment on a new checkout and opens the simulated cashier (so Alipay
 /// knows the trade). Returns the attempt (out_trade_no).
-async fn alipay_attempt(t: &TestGateway, reference: &str) -> String {
+pub(crate) async fn alipay_attempt(t: &TestGateway, reference: &str) -> String {
     let created = t.create(reference).await;
     let chose = t.choose(&created.payinfo, "ALIPAY").await;
     let wallet = location(&chose);
@@ -28,7 +28,7 @@ async fn alipay_attempt(t: &TestGateway, reference: &str) -> String {
 
 /// The buyer pays at the cashier; the browser does not come back (only the notification
 /// tells the gateway).
-async fn pay_without_return(t: &TestGateway, out_trade_no: &str, action: &str) {
+pub(crate) async fn pay_without_return(t: &TestGateway, out_trade_no: &str, action: &str) {
     let r = t
         .post(&format!("sim/alipay/cashier/{out_trade_no}"))
         .form(&[("action", action)])

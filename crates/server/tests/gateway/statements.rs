@@ -362,3 +362,171 @@ async fn a_merchant_reads_its_days_settlement_over_rest() {
         .to_string();
     assert!(err.contains("date"), "{err}");
 }
+
+async fn run_wallet(t: &TestGateway, wallet: &str, day: WalletDay) -> Result<DayRun, ReconError> {
+    t.gateway.state().service.reconcile_day(wallet, day).await
+}
+
+/// Sorted `(kind, side, id, state)` of what a run found.
+fn found_of(
+    found: &[ottgate_server::service::NewDiscrepancy],
+) -> Vec<(String, &'static str, String, DiscrepancyState)> {
+    let mut kinds: Vec<_> = found
+        .iter()
+        .map(|d| (d.kind.clone(), d.side.code(), d.ours.clone(), d.state))
+        .collect();
+    kinds.sort();
+    kinds
+}
+
+#[tokio::test]
+async fn an_alipay_day_reconciles_and_each_fault_in_its_file_is_exactly_its_discrepancy() {
+    use crate::alipay::{alipay_attempt, pay_without_return};
+    let t = TestGateway::start().await;
+    let day = WalletDay::of(t.now());
+    let mut payments = Vec::new();
+    for i in 0..8 {
+        let attempt = alipay_attempt(&t, &format!("ali-{i}")).await;
+        pay_without_return(&t, &attempt, "pay").await;
+        t.wait_paid(&attempt).await;
+        payments.push(attempt);
+    }
+    let refund = t.client.refund(&payments[0], "234", None).await.unwrap();
+    crate::harness::eventually("the refund", || async {
+        t.refunded(&payments[0]).await == "234"
+    })
+    .await;
+
+    let DayRun::Done { run: clean, found } = run_wallet(&t, "alipay", day).await.unwrap() else {
+        panic!("the day's file is served at once in the sandbox");
+    };
+    assert_eq!((clean.lines, clean.matched), (9, 9), "{found:?}");
+    assert!(found.is_empty());
+
+    t.fault("alipay", FaultKind::StatementNotReady, "").await;
+    assert_eq!(
+        run_wallet(&t, "alipay", day).await.unwrap(),
+        DayRun::NotReady
+    );
+    t.fault("alipay", FaultKind::StatementCut, "").await;
+    let cut = run_wallet(&t, "alipay", day).await.unwrap_err().to_string();
+    assert!(cut.contains("forex_compare_file: line"), "{cut}");
+
+    // The buyer paid; Alipay's notification never came.
+    let lost = alipay_attempt(&t, "ali-lost").await;
+    t.fault("alipay", FaultKind::Drop, &lost).await;
+    pay_without_return(&t, &lost, "pay").await;
+    assert_eq!(t.attempt_status(&lost).await, "init");
+    t.fault("alipay", FaultKind::OmitFromStatement, &payments[1])
+        .await;
+    t.fault("alipay", FaultKind::StatementAmount, &payments[2])
+        .await;
+    t.fault("alipay", FaultKind::StatementCurrency, &payments[3])
+        .await;
+    t.fault("alipay", FaultKind::StatementAmount, &refund.refund_id)
+        .await;
+    t.fault("alipay", FaultKind::UnknownTrade, "17969999999999998")
+        .await;
+    let before = t.receiver.received().len();
+    let DayRun::Done { run, found } = run_wallet(&t, "alipay", day).await.unwrap() else {
+        panic!("published");
+    };
+    let state = |s| s;
+    assert_eq!(
+        found_of(&found),
+        [
+            (
+                "amount_differs".into(),
+                "payment",
+                payments[2].clone(),
+                state(DiscrepancyState::Open)
+            ),
+            (
+                "amount_differs".into(),
+                "refund",
+                refund.refund_id.clone(),
+                DiscrepancyState::Open
+            ),
+            (
+                "currency_differs".into(),
+                "payment",
+                payments[3].clone(),
+                DiscrepancyState::Open
+            ),
+            (
+                "gateway_only".into(),
+                "payment",
+                payments[1].clone(),
+                DiscrepancyState::Open
+            ),
+            (
+                "status_differs".into(),
+                "payment",
+                lost.clone(),
+                DiscrepancyState::Repaired
+            ),
+            (
+                "wallet_only".into(),
+                "payment",
+                "17969999999999998".into(),
+                DiscrepancyState::Open
+            ),
+        ]
+    );
+    assert_eq!((run.lines, run.found, run.repaired), (10, 6, 1));
+    assert_eq!(t.attempt_status(&lost).await, "success");
+    assert_eq!(
+        t.receiver.wait_for(before + 1).await.len(),
+        before + 1,
+        "one callback"
+    );
+}
+
+/// Hundreds of payments and refunds across the wallets whose statements ottgate reads: each
+/// wallet's day reconciles to zero discrepancies.
+#[tokio::test]
+async fn a_day_of_hundreds_of_payments_and_refunds_across_the_wallets_reconciles_to_zero() {
+    let t = TestGateway::start().await;
+    let service = &t.gateway.state().service;
+    let day = WalletDay::of(t.now());
+    let wallets = service.reconciled_wallets();
+    assert_eq!(
+        wallets,
+        ["wechatpay", "alipay"],
+        "the wallets whose statements are read"
+    );
+    let mut refunded = Vec::new();
+    let mut made = 0;
+    for i in 0..200 {
+        let method = if i % 2 == 0 { "WECHATPAY" } else { "ALIPAY" };
+        let created = t.create(&format!("many-{i}")).await;
+        let token = created.payinfo.rsplit('/').next().unwrap().to_owned();
+        let r = t
+            .post(&format!("sandbox/v1/checkout/{token}/complete"))
+            .json(&serde_json::json!({"method": method, "outcome": "paid"}))
+            .fetch()
+            .await;
+        assert_eq!(r.status(), 200);
+        let paid: serde_json::Value = r.json().await.unwrap();
+        let id = paid["order_id"].as_str().unwrap().to_owned();
+        made += 1;
+        if i % 5 == 0 {
+            t.wait_paid(&id).await;
+            t.client.refund(&id, "100", None).await.unwrap();
+            refunded.push(id);
+        }
+    }
+    for id in &refunded {
+        crate::harness::eventually("the refund", || async { t.refunded(id).await == "100" }).await;
+    }
+    let mut lines = 0;
+    for wallet in wallets {
+        let DayRun::Done { run, found } = run_wallet(&t, wallet, day).await.unwrap() else {
+            panic!("{wallet}: published");
+        };
+        assert!(found.is_empty(), "{wallet}: {found:?}");
+        assert_eq!(run.matched, run.lines);
+        lines += run.lines;
+    }
+    assert_eq!(lines, made + refunded.len() as u64);
+}

@@ -132,6 +132,7 @@ impl AlipaySimulator {
                 expires_at: now().plus(std::time::Duration::from_secs(180)),
                 refunded_minor: 0,
                 refund_ids: HashSet::new(),
+                refunds: Vec::new(),
             };
             match BuyerCode::of(&code) {
                 BuyerCode::Paid => pay(&mut trade),
