@@ -32,6 +32,7 @@ mod once;
 mod pages;
 pub mod session;
 mod settings;
+mod settlements;
 
 use i18n::Strings;
 
@@ -93,6 +94,8 @@ pub fn routes(router: Router<AppState>, state: &AppState) -> Router<AppState> {
         .route("/dashboard/payments.csv", get(export::csv))
         .route("/dashboard/payments/{order_id}", get(pages::payment))
         .route("/dashboard/settings", get(settings::settings))
+        .route("/dashboard/settlements", get(settlements::settlements))
+        .route("/dashboard/settlements.csv", get(settlements::csv))
         .route("/dashboard/assets/app.css", get(stylesheet))
         .merge(forms)
 }

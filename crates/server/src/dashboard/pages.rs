@@ -75,7 +75,7 @@ pub fn page(
     with_cookies(state, response, &cookies)
 }
 
-fn money_text(minor: u64, currency: Currency) -> String {
+pub(super) fn money_text(minor: u64, currency: Currency) -> String {
     Amount::from_minor(minor).map_or_else(
         |_| format!("{} {}", currency.major_plain(minor), currency.code()),
         |a| {
@@ -560,6 +560,8 @@ struct PaymentPage {
     /// What the wallet said the buyer paid in yuan, and its rate.
     buyer_paid: Option<String>,
     exchange_rate: Option<String>,
+    /// Where the paid attempt stands against its wallet's statement (a paid payment only).
+    reconciliation: Option<String>,
     /// Everything that happened, oldest first.
     timeline: Vec<TimelineEntry>,
     /// The till of an in-store payment.
@@ -743,6 +745,18 @@ pub async fn payment(
         .find(|a| Some(&a.id) == order.paid_attempt.as_ref())
         .or_else(|| attempts.iter().rev().find(|a| a.buyer_paid.is_some()))
         .and_then(|a| a.buyer_paid.clone());
+    let paid = attempts
+        .iter()
+        .find(|a| Some(&a.id) == order.paid_attempt.as_ref());
+    let reconciliation = match paid {
+        Some(a) if a.status == AttemptStatus::Paid => match service.reconciliation_of(a).await {
+            Ok(None) => Some(t.not_reconciled.to_owned()),
+            Ok(Some((day, None))) => Some(format!("{} ({day})", t.reconciled)),
+            Ok(Some((day, Some(_)))) => Some(format!("{} ({day})", t.differs_from_statement)),
+            Err(e) => return internal(lang, &e),
+        },
+        _ => None,
+    };
     let held = (order.status == OrderStatus::Processing)
         .then(|| attempts.iter().find(|a| a.is_authorised()))
         .flatten()
@@ -767,6 +781,7 @@ pub async fn payment(
             .as_ref()
             .and_then(ottgate_core::BuyerPaid::rate_text)
             .map(|rate| format!("{rate} {} {}", t.exchange_rate_per, currency.code())),
+        reconciliation,
         timeline,
         terminal: order.terminal.clone(),
         follow_up,

@@ -361,6 +361,40 @@ impl Service {
         Ok((runs, open))
     }
 
+    /// Where a paid attempt stands against its wallet's statement: reconciled (its day
+    /// was run and nothing about it is open), differing (an open discrepancy names it), or
+    /// not reconciled yet (`None`: its day was not run, or its wallet's statements are not
+    /// read).
+    pub async fn reconciliation_of(
+        &self,
+        attempt: &ottgate_core::Attempt,
+    ) -> Result<Option<(WalletDay, Option<String>)>, ServiceError> {
+        let (Some(settled), AttemptStatus::Paid) = (attempt.settled_at, attempt.status) else {
+            return Ok(None);
+        };
+        let Some(channel) = self.channels.for_method(attempt.method) else {
+            return Ok(None);
+        };
+        let day = WalletDay::of(settled);
+        let ran = self.store.recon_runs(Some(day)).await?;
+        if !ran.iter().any(|r| r.wallet == channel.name()) {
+            return Ok(None);
+        }
+        let open = self
+            .store
+            .discrepancies(DiscrepancyFilter {
+                day: Some(day),
+                wallet: Some(channel.name().into()),
+                open_only: true,
+            })
+            .await?;
+        let differs = open
+            .into_iter()
+            .find(|d| d.found.ours == attempt.id.as_str())
+            .map(|d| d.found.kind);
+        Ok(Some((day, differs)))
+    }
+
     /// An operator resolves an open discrepancy, saying why it stands.
     pub async fn resolve_discrepancy(
         &self,

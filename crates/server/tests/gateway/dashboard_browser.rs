@@ -342,6 +342,12 @@ async fn every_merchant_center_page_fits_360_412_and_1280_px_and_speaks_chinese_
         format!("dashboard/payments/{order}"),
         format!("dashboard/payments/{order}?notice=amount_too_much&amount=99.00"),
         "dashboard/settings".to_owned(),
+        format!(
+            "dashboard/settlements?date={}",
+            ottgate_core::recon::WalletDay::of(ottgate_core::Clock::now(
+                &ottgate_core::SystemClock
+            ))
+        ),
     ];
     let mut wrong = Vec::new();
     let mut english = Vec::new();

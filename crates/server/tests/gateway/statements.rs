@@ -530,3 +530,96 @@ async fn a_day_of_hundreds_of_payments_and_refunds_across_the_wallets_reconciles
     }
     assert_eq!(lines, made + refunded.len() as u64);
 }
+
+/// The merchant center: a day's settlement (totals, lines, fee rates, CSV) and, on each
+/// paid payment, whether the wallet's statement agreed.
+#[tokio::test]
+async fn the_merchant_center_shows_a_days_settlement_and_marks_payments_reconciled() {
+    use crate::center::{admin, paid as paid_with};
+    use reqwest::StatusCode;
+    let t = TestGateway::start().await;
+    let service = &t.gateway.state().service;
+    let (agreed_order, agreed) = paid_with(&t, "center-1", "WECHATPAY").await;
+    let (differs_order, differs) = paid_with(&t, "center-2", "WECHATPAY").await;
+    let (_, later) = paid_with(&t, "center-3", "UNIONPAY").await;
+    let refund = t.client.refund(&agreed, "234", None).await.unwrap();
+    let day = WalletDay::of(t.now());
+    let mut c = admin(&t).await;
+
+    // Before any run: not reconciled.
+    let page = c.page(&format!("/dashboard/payments/{agreed_order}")).await;
+    assert!(page.contains("Not reconciled yet"), "{page}");
+    t.fault("wechatpay", FaultKind::StatementAmount, &differs)
+        .await;
+    run(&t, day).await.unwrap();
+    let mark = |page: &str| {
+        let at = page
+            .find("id=\"reconciliation\">")
+            .expect("the reconciliation mark");
+        let rest = &page[at + "id=\"reconciliation\">".len()..];
+        rest[..rest.find("</dd>").unwrap()].replace("&#39;", "'")
+    };
+    let page = c.page(&format!("/dashboard/payments/{agreed_order}")).await;
+    assert_eq!(
+        mark(&page),
+        format!("Reconciled with the wallet's statement ({day})")
+    );
+    let page = c
+        .page(&format!("/dashboard/payments/{differs_order}"))
+        .await;
+    assert_eq!(
+        mark(&page),
+        format!("Differs from the wallet's statement ({day})")
+    );
+    let zh = c
+        .page(&format!("/dashboard/payments/{agreed_order}?lang=zh"))
+        .await;
+    assert!(zh.contains("已与钱包对账单核对"), "{zh}");
+    c.page("/dashboard?lang=en").await;
+
+    // The day's settlement: 3 × 12.34 paid, 2.34 refunded, 2.2 % of each (27 cents).
+    let page = c.page(&format!("/dashboard/settlements?date={day}")).await;
+    assert!(page.contains("id=\"nav-settlements\""));
+    for shown in [
+        "37.02 CAD (3)",
+        "2.34 CAD (1)",
+        "0.81 CAD",
+        "33.87 CAD",
+        "Refund",
+        &refund.refund_id,
+        &later,
+    ] {
+        assert!(page.contains(shown), "{shown} in\n{page}");
+    }
+    assert!(page.contains(&format!("href=\"/dashboard/payments/{agreed}\"")));
+    let csv = c
+        .get(&format!("/dashboard/settlements.csv?date={day}"))
+        .await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    let text = csv.text().await.unwrap();
+    let rows: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert_eq!(
+        rows[0],
+        "date,currency,type,id,method,amount,fee,net,buyer_cny,fx_rate"
+    );
+    assert_eq!(rows.len(), 1 + 4 + 1, "three payments, a refund, a total");
+    assert!(
+        rows[5].starts_with(&format!("{day},CAD,total,,,34.68,0.81,33.87,")),
+        "{}",
+        rows[5]
+    );
+    let refund_row = rows.iter().find(|r| r.contains(&refund.refund_id)).unwrap();
+    assert!(refund_row.contains(",refund,") && refund_row.contains(",2.34,0.00,-2.34,"));
+    // Another day is empty; a day that is not one is refused.
+    let empty = c
+        .page(&format!("/dashboard/settlements?date={}", day.next()))
+        .await;
+    assert!(empty.contains("id=\"empty\""));
+    assert_eq!(
+        c.get("/dashboard/settlements?date=2026-02-30")
+            .await
+            .status(),
+        StatusCode::BAD_REQUEST
+    );
+    let _ = service;
+}
