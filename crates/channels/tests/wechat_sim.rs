@@ -490,8 +490,11 @@ async fn the_days_bill_lists_what_was_paid_and_refunded() {
     };
     w.connector.refund(&refund).await.unwrap();
 
-    let download = |date: String, signed: bool| {
+    let request = |date: String, signed: bool, gzip: bool| {
         let mut f = Fields::new();
+        if gzip {
+            f.insert("tar_type".into(), "GZIP".into());
+        }
         for (k, v) in [
             ("appid", config.appid.clone()),
             ("mch_id", config.mch_id.clone()),
@@ -511,7 +514,19 @@ async fn the_days_bill_lists_what_was_paid_and_refunded() {
         f.insert("sign".into(), signature);
         let http = w.http.clone();
         let url = w.base.join("sim/wechatpay/pay/downloadbill").unwrap();
-        async move { http.post(url).body(to_xml(&f)).fetch_text().await }
+        async move {
+            http.post(url)
+                .body(to_xml(&f))
+                .fetch()
+                .await
+                .bytes()
+                .await
+                .unwrap()
+        }
+    };
+    let download = |date: String, signed: bool| {
+        let answer = request(date, signed, false);
+        async move { String::from_utf8(answer.await.to_vec()).unwrap() }
     };
     let today = SystemClock.now().beijing_compact()[..8].to_owned();
     let text = download(today.clone(), true).await;
@@ -539,6 +554,17 @@ async fn the_days_bill_lists_what_was_paid_and_refunded() {
         w.connector.download_bill(None, "20200101").await.unwrap(),
         None
     );
+    // Asked gzipped (as the connector asks), the same bill, gzipped on the wire.
+    let zipped = request(today.clone(), true, true).await;
+    assert_eq!(&zipped[..2], [0x1f, 0x8b], "gzip");
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(&zipped[..]),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, text);
+    assert!(zipped.len() < text.len());
     let empty = download("20200101".into(), true).await;
     assert!(empty.contains("No Bill Exist"), "{empty}");
     let forged = download(today, false).await;

@@ -900,8 +900,8 @@ async fn refundquery(State(sim): State<WeChatSimulator>, body: Bytes) -> Respons
 }
 
 /// `pay/downloadbill`: the day's bill as WeChat Pay's text (docs/reconciliation.md), or
-/// WeChat's XML refusal — `No Bill Exist` for a day without trades. `tar_type=GZIP` is
-/// not offered by the simulator (refused by name).
+/// WeChat's XML refusal — `No Bill Exist` for a day without trades. With `tar_type=GZIP`
+/// the bill is gzipped (refusals stay XML); any other `tar_type` is refused.
 async fn downloadbill(State(sim): State<WeChatSimulator>, body: Bytes) -> Response {
     let fields = match sim.authenticate(&body) {
         Ok((fields, _)) => fields,
@@ -918,9 +918,11 @@ async fn downloadbill(State(sim): State<WeChatSimulator>, body: Bytes) -> Respon
     if !matches!(bill_type, "ALL" | "SUCCESS" | "REFUND") {
         return xml_response(fail("invalid bill_type"));
     }
-    if fields.contains_key("tar_type") {
-        return xml_response(fail("tar_type is not supported by the simulator"));
-    }
+    let gzip = match fields.get("tar_type").map(String::as_str) {
+        None => false,
+        Some("GZIP") => true,
+        Some(_) => return xml_response(fail("invalid tar_type")),
+    };
     let faults = &sim.inner.statement_faults;
     if faults.take(crate::simkit::FaultKind::StatementNotReady) {
         return xml_response(fail("No Bill Exist"));
@@ -931,12 +933,20 @@ async fn downloadbill(State(sim): State<WeChatSimulator>, body: Bytes) -> Respon
     }
     let mut text = super::bill::render(&rows);
     if faults.take(crate::simkit::FaultKind::StatementCut) {
-        let half = text.len() / 2;
-        let cut = (0..=half)
-            .rev()
-            .find(|&i| text.is_char_boundary(i))
-            .unwrap_or(0);
-        text.truncate(cut);
+        crate::simkit::cut_half_way(&mut text);
+    }
+    if gzip {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let zipped = encoder
+            .write_all(text.as_bytes())
+            .and_then(|()| encoder.finish());
+        return match zipped {
+            Ok(bytes) => {
+                ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
+            }
+            Err(_) => xml_response(fail("SYSTEMERROR")),
+        };
     }
     ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response()
 }

@@ -678,6 +678,7 @@ async fn the_openapi_document_covers_every_rest_route() {
     for (path, method) in [
         ("/api/v1/events", "get"),
         ("/api/v1/events/{id}/redeliver", "post"),
+        ("/api/v1/settlements", "get"),
     ] {
         let op = &paths[path][method];
         assert!(op["security"].is_array(), "{path}: {op}");
@@ -709,7 +710,7 @@ async fn the_openapi_document_covers_every_rest_route() {
     ];
     assert_eq!(
         paths.len(),
-        expected.len() + 2,
+        expected.len() + 3,
         "{:?}",
         paths.keys().collect::<Vec<_>>()
     );
