@@ -328,6 +328,12 @@ impl AlipayConnector {
 
     /// GETs a signed server-to-server request and parses the XML answer.
     async fn call(&self, params: Params) -> Result<xml::Element, ChannelError> {
+        let text = self.get_signed(params).await?;
+        xml::parse(&text).map_err(|e| ChannelError::upstream_from("Alipay answer unreadable", e))
+    }
+
+    /// GETs `gateway.do` with `params` signed; the answer's text (of a 2xx answer).
+    async fn get_signed(&self, params: Params) -> Result<String, ChannelError> {
         let url = self.api_url_with(&self.signed(params)?);
         let response = self
             .http
@@ -345,7 +351,7 @@ impl AlipayConnector {
                 "Alipay answered HTTP {status}"
             )));
         }
-        xml::parse(&text).map_err(|e| ChannelError::upstream_from("Alipay answer unreadable", e))
+        Ok(text)
     }
 
     /// The children of `<response><{node}>`, once the document's `sign` verifies over them
@@ -703,23 +709,10 @@ impl Channel for AlipayConnector {
         let mut p = self.base("forex_compare_file");
         p.insert("start_date".into(), day.compact());
         p.insert("end_date".into(), day.compact());
-        let url = self.api_url_with(&self.signed(p)?);
-        let response = self
-            .http
-            .get(url)
-            .send()
+        let text = self
+            .get_signed(p)
             .await
-            .map_err(|e| ChannelError::unreachable("Alipay", e))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| ChannelError::unreachable("Alipay", e))?;
-        if !status.is_success() {
-            return Err(ChannelError::upstream(format!(
-                "forex_compare_file: Alipay answered HTTP {status}"
-            )));
-        }
+            .map_err(|e| ChannelError::upstream(format!("forex_compare_file: {e}")))?;
         if text.contains(compare::NOT_READY) {
             return Ok(None);
         }
