@@ -106,6 +106,10 @@ pub struct StatementLine {
     /// The wallet's own reference (`transaction_id`, `refund_id`).
     pub wallets: String,
     pub money: Money,
+    /// Whether the statement states the currency. A statement that names none (UnionPay's
+    /// detail file) is compared by amount only, and the line takes the currency of the
+    /// gateway's record it is matched to.
+    pub currency_stated: bool,
 }
 
 /// What the gateway holds for one payment or refund of the wallet's day.
@@ -190,19 +194,27 @@ pub fn reconcile(lines: &[StatementLine], records: &[Record]) -> Vec<Outcome> {
         };
         seen[i] = true;
         let record = &records[i];
-        let pair = || (line.clone(), record.clone());
-        out.push(if line.money.currency != record.money.currency {
-            let (line, record) = pair();
-            Outcome::CurrencyDiffers { line, record }
-        } else if line.money.amount != record.money.amount {
-            let (line, record) = pair();
-            Outcome::AmountDiffers { line, record }
-        } else if !record.done {
-            let (line, record) = pair();
-            Outcome::StatusDiffers { line, record }
-        } else {
-            Outcome::Matched
-        });
+        let pair = || {
+            let mut line = line.clone();
+            if !line.currency_stated {
+                line.money.currency = record.money.currency;
+            }
+            (line, record.clone())
+        };
+        out.push(
+            if line.currency_stated && line.money.currency != record.money.currency {
+                let (line, record) = pair();
+                Outcome::CurrencyDiffers { line, record }
+            } else if line.money.amount != record.money.amount {
+                let (line, record) = pair();
+                Outcome::AmountDiffers { line, record }
+            } else if !record.done {
+                let (line, record) = pair();
+                Outcome::StatusDiffers { line, record }
+            } else {
+                Outcome::Matched
+            },
+        );
     }
     for (record, seen) in records.iter().zip(seen) {
         if !seen && record.done && record.on_day {
@@ -238,6 +250,7 @@ mod tests {
                 ours: ours.clone(),
                 wallets: wallets.clone(),
                 money,
+                currency_stated: true,
             });
             records.push(Record {
                 side,
@@ -278,6 +291,7 @@ mod tests {
             ours: "17965999999999999".into(),
             wallets: "4200099999999".into(),
             money: cad(500),
+            currency_stated: true,
         });
         // A trade missing from the statement.
         lines.remove(1);
@@ -333,6 +347,22 @@ mod tests {
         // The same line twice: the second is the wallet's alone.
         lines.push(lines[1].clone());
         assert_eq!(kinds(&reconcile(&lines, &records)), ["wallet_only"]);
+    }
+
+    #[test]
+    fn a_line_without_a_currency_is_compared_by_amount_and_takes_the_records() {
+        let (mut lines, mut records) = day(2);
+        for line in &mut lines {
+            line.currency_stated = false;
+            line.money = Money::new(line.money.amount, Currency::Usd);
+        }
+        assert!(kinds(&reconcile(&lines, &records)).is_empty());
+        records[0].done = false;
+        let outcomes = reconcile(&lines, &records);
+        let Outcome::StatusDiffers { line, .. } = &outcomes[0] else {
+            panic!("{outcomes:?}");
+        };
+        assert_eq!(line.money.currency, Currency::Cad, "the record's");
     }
 
     #[test]

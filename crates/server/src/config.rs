@@ -150,7 +150,7 @@ pub struct PaymentConfig {
     /// (the gateway goes on asking, then undoes the payment), in milliseconds.
     pub passive_pay_wait_ms: u64,
     /// When each wallet publishes the statement of the day before, Beijing time
-    /// (`alipay=10:00,wechatpay=10:00`): from then on the gateway reconciles that day by itself, asking
+    /// (`alipay=10:00,unionpay=10:00,wechatpay=10:00`): from then on the gateway reconciles that day by itself, asking
     /// again while it is not ready. A wallet not listed is reconciled only by
     /// `ottgate recon run`; `off` (or empty) turns the schedule off.
     pub statements_ready_at: String,
@@ -255,7 +255,7 @@ impl Default for PaymentConfig {
             card_capture_delay_secs: 3_600,
             card_authorisation_hold_secs: 7 * 86_400,
             passive_pay_wait_ms: 30_000,
-            statements_ready_at: "alipay=10:00,wechatpay=10:00".into(),
+            statements_ready_at: "alipay=10:00,unionpay=10:00,wechatpay=10:00".into(),
             statements_check_interval_secs: 300,
             default_fees: "2.2%".into(),
         }

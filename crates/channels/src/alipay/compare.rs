@@ -176,6 +176,7 @@ pub fn statement_lines(lines: Vec<FileLine>) -> Result<Vec<StatementLine>, FileE
                 ours: l.partner_transaction_id,
                 wallets: String::new(),
                 money: Money::new(amount, l.currency),
+                currency_stated: true,
             })
         })
         .collect()

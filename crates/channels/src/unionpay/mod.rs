@@ -10,6 +10,7 @@
 
 pub mod sign;
 pub mod simulator;
+pub mod statement;
 mod wallet;
 
 use async_trait::async_trait;
@@ -39,6 +40,9 @@ pub struct UnionPayConfig {
     /// Where our own server-to-server requests go (`queryTrans.do`, `backTransReq.do`),
     /// when not under `gateway_url` (a sandbox reaches its simulator directly).
     pub back_gateway_url: Option<Url>,
+    /// Where the reconciliation file is asked for (the file-transfer request): UnionPay's
+    /// own host, `https://filedownload.95516.com/`.
+    pub file_url: Url,
     pub mer_id: String,
     /// The serial number of our signing certificate (`certId`).
     pub cert_id: String,
@@ -373,12 +377,23 @@ impl UnionPayConnector {
 
     /// POSTs a signed request to a back-end endpoint; returns the verified answer.
     async fn call(&self, endpoint: &str, fields: Fields) -> Result<Fields, ChannelError> {
+        self.call_at(self.endpoint(endpoint)?, endpoint, fields)
+            .await
+    }
+
+    /// [`Self::call`] to `url`, named `endpoint` in errors.
+    async fn call_at(
+        &self,
+        url: Url,
+        endpoint: &str,
+        fields: Fields,
+    ) -> Result<Fields, ChannelError> {
         let body = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(self.signed(fields).iter())
             .finish();
         let response = self
             .http
-            .post(self.endpoint(endpoint)?)
+            .post(url)
             .header(
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded; charset=UTF-8",
@@ -531,6 +546,43 @@ impl Channel for UnionPayConnector {
             Verdict::Undecided => QueryResult::Pending,
             Verdict::Failed => QueryResult::Closed,
         })
+    }
+
+    fn reads_statements(&self) -> bool {
+        true
+    }
+
+    /// The file-transfer request (`txnType=76`, `fileType=00`) for the day as `settleDate`
+    /// (`MMDD`): the detail file of the zip in `fileContent` (docs/reconciliation.md).
+    /// `respCode=98` (no file) is not ready.
+    async fn statement(
+        &self,
+        day: ottgate_core::recon::WalletDay,
+    ) -> Result<Option<Vec<ottgate_core::recon::StatementLine>>, ChannelError> {
+        let compact = day.compact();
+        let mut f = self.base(("76", "01", "000000"), "", crate::simkit::now());
+        f.remove("orderId");
+        f.insert("settleDate".into(), compact[4..].to_owned());
+        f.insert("fileType".into(), "00".into());
+        let answer = self
+            .call_at(self.config.file_url.clone(), "fileTransfer", f)
+            .await?;
+        match answer.get("respCode").map(String::as_str) {
+            Some("00") => {}
+            Some("98") => return Ok(None),
+            other => {
+                return Err(ChannelError::upstream(format!(
+                    "fileTransfer: {} {}",
+                    other.unwrap_or("no respCode"),
+                    answer.get("respMsg").map_or("", String::as_str)
+                )));
+            }
+        }
+        let file = |e: statement::FileError| ChannelError::upstream(format!("fileTransfer: {e}"));
+        let detail = statement::unpack_detail(answer.get("fileContent").map_or("", String::as_str))
+            .map_err(file)?;
+        let lines = statement::parse(&detail).map_err(file)?;
+        statement::statement_lines(lines).map(Some).map_err(file)
     }
 
     fn can_query_refunds(&self) -> bool {
@@ -756,6 +808,7 @@ pub fn sandbox(
     let config = UnionPayConfig {
         gateway_url: urls.public("sim/unionpay/")?,
         back_gateway_url: Some(urls.internal("sim/unionpay/")?),
+        file_url: urls.internal("sim/unionpay/files")?,
         mer_id: testkeys::MER_ID.into(),
         cert_id: testkeys::CERT_ID.into(),
         signing_key: Box::new(private_key_pem(keys::MERCHANT_PRIVATE)?),

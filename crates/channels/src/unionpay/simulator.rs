@@ -105,6 +105,12 @@ pub struct Transaction {
     pay_timeout: Option<Timestamp>,
     #[serde(skip)]
     refunds: HashMap<String, u64>,
+    /// When it succeeded (paid, or a refund carried out): its day's reconciliation file.
+    #[serde(skip)]
+    done_at: Option<Timestamp>,
+    /// A refund's purchase (its `queryId`).
+    #[serde(skip)]
+    refund_of: Option<String>,
 }
 
 impl Transaction {
@@ -155,6 +161,7 @@ struct Inner {
     transactions: Mutex<HashMap<String, Transaction>>,
     notifier: Arc<Notifier>,
     used_codes: crate::simkit::UsedCodes,
+    statement_faults: crate::simkit::StatementFaults,
 }
 
 /// `orderId`: 8–32 letters and digits.
@@ -178,6 +185,7 @@ impl UnionPaySimulator {
                 transactions: Mutex::new(HashMap::new()),
                 notifier,
                 used_codes: crate::simkit::UsedCodes::default(),
+                statement_faults: Default::default(),
             }),
         }
     }
@@ -191,6 +199,7 @@ impl UnionPaySimulator {
             .route("/app/{tn}", get(app_opened))
             .route("/cashier/{order_id}", post(cashier))
             .route("/qr/{code}", get(scanned))
+            .route("/files", post(files))
             .route("/control", post(control))
             .route("/orders/{order_id}", get(order_state))
             .with_state(self.clone())
@@ -320,6 +329,8 @@ impl UnionPaySimulator {
             confirms: false,
             pay_timeout,
             refunds: HashMap::new(),
+            done_at: None,
+            refund_of: None,
         })
     }
 
@@ -413,6 +424,9 @@ impl UnionPaySimulator {
         let query_id = format!("{}{}", now().beijing_compact(), digits(7));
         txn.orig_resp_code = Some(code.into());
         txn.query_id = Some(query_id.clone());
+        if code == "00" {
+            txn.done_at = Some(now());
+        }
         let txn = txn.clone();
         drop(transactions);
         let mut f = Fields::new();
@@ -547,6 +561,8 @@ impl UnionPaySimulator {
                 confirms: false,
                 pay_timeout: None,
                 refunds: HashMap::new(),
+                done_at: Some(now()),
+                refund_of: Some(orig.clone()),
             },
         );
         let mut result = Fields::new();
@@ -826,8 +842,109 @@ async fn cashier(
     }
 }
 
+/// The file-transfer request (`txnType=76`, `fileType=00`): the day's reconciliation file
+/// (docs/reconciliation.md), built from what the simulator processed — each purchase paid
+/// and each refund carried out on the day `settleDate` (`MMDD`) names — with the armed
+/// statement faults. The current day is served at once (sandbox); `respCode=98` is "no
+/// file yet".
+async fn files(State(sim): State<UnionPaySimulator>, body: Bytes) -> Response {
+    let f = parse_form(&body);
+    plain(sim.answer(&f, sim.reconciliation_file(&f)))
+}
+
+impl UnionPaySimulator {
+    fn reconciliation_file(&self, f: &Fields) -> Result<Fields, UnionPayError> {
+        use super::statement::{DetailLine, PURCHASE, REFUND, pack, render};
+        use crate::simkit::FaultKind;
+        self.authenticate(f)?;
+        let get = |name: &str| f.get(name).map(String::as_str).unwrap_or_default();
+        if (get("txnType"), get("txnSubType"), get("fileType")) != ("76", "01", "00") {
+            return Err(FORMAT);
+        }
+        let settle = get("settleDate");
+        if settle.len() != 4 || !settle.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(FORMAT);
+        }
+        let faults = &self.inner.statement_faults;
+        if faults.take(FaultKind::StatementNotReady) {
+            return Err(UnionPayError("98", "file not found"));
+        }
+        // The most recent day (not after today) with that month and day.
+        let today = ottgate_core::recon::WalletDay::of(now());
+        let mut day = today;
+        for _ in 0..366 {
+            if day.compact()[4..] == *settle {
+                break;
+            }
+            day = day.previous();
+        }
+        let mut lines = Vec::new();
+        for t in lock(&self.inner.transactions).values() {
+            let Some(at) = t.done_at else { continue };
+            if ottgate_core::recon::WalletDay::of(at) != day
+                || t.voided
+                || t.orig_resp_code.as_deref() != Some("00")
+            {
+                continue;
+            }
+            lines.push(DetailLine {
+                trade_code: if t.refund_of.is_some() {
+                    REFUND
+                } else {
+                    PURCHASE
+                }
+                .into(),
+                txn_time: at.beijing_compact()[4..].to_owned(),
+                txn_amt: t.txn_amt,
+                query_id: t.query_id.clone().unwrap_or_default(),
+                order_id: t.order_id.clone(),
+                orig_query_id: t.refund_of.clone().unwrap_or_default(),
+                mer_id: t.mer_id.clone(),
+            });
+        }
+        lines.retain(|l| !faults.has(FaultKind::OmitFromStatement, &l.order_id));
+        for l in &mut lines {
+            if faults.has(FaultKind::StatementAmount, &l.order_id) {
+                l.txn_amt += 1;
+            }
+        }
+        if day == today {
+            for id in faults.unknown_trades() {
+                lines.push(DetailLine {
+                    trade_code: PURCHASE.into(),
+                    txn_time: now().beijing_compact()[4..].to_owned(),
+                    txn_amt: 100,
+                    query_id: format!("{}{}", now().beijing_compact(), digits(7)),
+                    order_id: id,
+                    orig_query_id: String::new(),
+                    mer_id: self.config().mer_id.clone(),
+                });
+            }
+        }
+        lines.sort_by(|a, b| (&a.txn_time, &a.order_id).cmp(&(&b.txn_time, &b.order_id)));
+        let mer_id = &self.config().mer_id;
+        let date = day.compact();
+        let detail_name = format!("INN{}88ZM_{mer_id}", &date[2..]);
+        let mut detail = render(&lines);
+        if faults.take(FaultKind::StatementCut) {
+            crate::simkit::cut_half_way(&mut detail);
+        }
+        let mut extra = Fields::new();
+        extra.insert("settleDate".into(), settle.to_owned());
+        extra.insert("fileType".into(), "00".into());
+        extra.insert("fileName".into(), format!("{date}_{mer_id}.zip"));
+        extra.insert(
+            "fileContent".into(),
+            pack(&[(detail_name, detail.into_bytes())]),
+        );
+        Ok(extra)
+    }
+}
+
 async fn control(State(sim): State<UnionPaySimulator>, Json(fault): Json<Fault>) -> StatusCode {
-    sim.add_fault(fault);
+    if !sim.inner.statement_faults.arm(&fault) {
+        sim.add_fault(fault);
+    }
     StatusCode::NO_CONTENT
 }
 

@@ -32,6 +32,10 @@ pub struct Section {
     /// The gateway root; default `https://gateway.95516.com/`.
     #[serde(default)]
     pub gateway_url: Option<String>,
+    /// Where the reconciliation file is downloaded (the file-transfer request); default
+    /// `https://filedownload.95516.com/`.
+    #[serde(default)]
+    pub file_url: Option<String>,
     /// `merId`, 15 digits.
     pub mer_id: String,
     /// `certId`: the serial number of our signing certificate (in decimal).
@@ -55,9 +59,16 @@ impl Section {
         let gateway_url = with_trailing_slash(
             Url::parse(gateway_url).map_err(|e| bad(&format!("gateway_url: {e}")))?,
         );
+        let file_url = Url::parse(
+            self.file_url
+                .as_deref()
+                .unwrap_or("https://filedownload.95516.com/"),
+        )
+        .map_err(|e| bad(&format!("file_url: {e}")))?;
         UnionPayConnector::new(UnionPayConfig {
             gateway_url,
             back_gateway_url: None,
+            file_url,
             mer_id: self.mer_id.clone(),
             cert_id: self.cert_id.clone(),
             signing_key: Box::new(
@@ -87,11 +98,13 @@ fn simulated_section(base: &Url, keys: &TestKeyFiles) -> String {
     format!(
         "[unionpay]\n\
          gateway_url = {gateway}\n\
+         file_url = {files}\n\
          mer_id = {mer_id}\n\
          cert_id = {cert_id}\n\
          private_key_file = {ours}\n\
          unionpay_public_key_file = {theirs}\n",
         gateway = toml_string(&format!("{base}sim/unionpay/")),
+        files = toml_string(&format!("{base}sim/unionpay/files")),
         mer_id = toml_string(testkeys::MER_ID),
         cert_id = toml_string(testkeys::CERT_ID),
         ours = toml_string(&keys.ours.display().to_string()),

@@ -174,6 +174,7 @@ fn statement_line(n: usize, r: &BillRow) -> Result<ottgate_core::recon::Statemen
         }
         .clone(),
         money: ottgate_core::Money::new(amount, currency),
+        currency_stated: true,
     })
 }
 

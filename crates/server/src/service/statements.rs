@@ -454,15 +454,25 @@ fn discrepancy(outcome: &Outcome, merchants: &HashMap<&str, &MerchantId>) -> New
         Outcome::CurrencyDiffers { .. } => "the statement's currency is not the gateway's",
         Outcome::StatusDiffers { .. } | Outcome::Matched => "",
     };
+    // A line whose currency the statement does not state, matched to nothing: its amount
+    // is told in the note, not as money in a currency nobody stated.
+    let unstated = line.filter(|l| !l.currency_stated && record.is_none());
+    let note = match unstated {
+        Some(l) => format!(
+            "{note} (the statement states {} minor units and no currency)",
+            l.money.amount.minor()
+        ),
+        None => note.to_owned(),
+    };
     NewDiscrepancy {
         kind: outcome.kind().into(),
         side,
         merchant_id: merchants.get(ours.as_str()).map(|m| (*m).clone()),
         ours,
         wallets,
-        stated: line.map(|l| l.money),
+        stated: line.filter(|_| unstated.is_none()).map(|l| l.money),
         recorded: record.map(|r| r.money),
         state: DiscrepancyState::Open,
-        note: note.into(),
+        note,
     }
 }

@@ -492,13 +492,13 @@ async fn a_day_of_hundreds_of_payments_and_refunds_across_the_wallets_reconciles
     let wallets = service.reconciled_wallets();
     assert_eq!(
         wallets,
-        ["wechatpay", "alipay"],
+        ["wechatpay", "alipay", "unionpay"],
         "the wallets whose statements are read"
     );
     let mut refunded = Vec::new();
     let mut made = 0;
     for i in 0..200 {
-        let method = if i % 2 == 0 { "WECHATPAY" } else { "ALIPAY" };
+        let method = ["WECHATPAY", "ALIPAY", "UNIONPAY"][i % 3];
         let created = t.create(&format!("many-{i}")).await;
         let token = created.payinfo.rsplit('/').next().unwrap().to_owned();
         let r = t
@@ -622,4 +622,103 @@ async fn the_merchant_center_shows_a_days_settlement_and_marks_payments_reconcil
         StatusCode::BAD_REQUEST
     );
     let _ = service;
+}
+
+#[tokio::test]
+async fn a_unionpay_day_reconciles_and_each_fault_in_its_file_is_exactly_its_discrepancy() {
+    use crate::center::paid as paid_with;
+    let t = TestGateway::start().await;
+    let day = WalletDay::of(t.now());
+    let mut payments = Vec::new();
+    for i in 0..6 {
+        payments.push(paid_with(&t, &format!("cup-{i}"), "UNIONPAY").await.1);
+    }
+    let refund = t.client.refund(&payments[0], "234", None).await.unwrap();
+    crate::harness::eventually("the refund", || async {
+        t.refunded(&payments[0]).await == "234"
+    })
+    .await;
+    let DayRun::Done { run: clean, found } = run_wallet(&t, "unionpay", day).await.unwrap() else {
+        panic!("the day's file is served at once in the sandbox");
+    };
+    assert_eq!((clean.lines, clean.matched), (7, 7), "{found:?}");
+    assert!(found.is_empty());
+
+    t.fault("unionpay", FaultKind::StatementNotReady, "").await;
+    assert_eq!(
+        run_wallet(&t, "unionpay", day).await.unwrap(),
+        DayRun::NotReady
+    );
+    t.fault("unionpay", FaultKind::StatementCut, "").await;
+    let cut = run_wallet(&t, "unionpay", day)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(cut.contains("fileTransfer: line"), "{cut}");
+
+    // UnionPay carries out a refund, but its notification never comes.
+    let r = t
+        .post("sim/unionpay/control")
+        .json(&serde_json::json!({"kind": "drop"}))
+        .fetch()
+        .await;
+    assert_eq!(r.status(), 204);
+    let lost = t.client.refund(&payments[1], "100", None).await.unwrap();
+    assert_eq!(lost.refund_status, "pending");
+    t.fault("unionpay", FaultKind::OmitFromStatement, &payments[2])
+        .await;
+    t.fault("unionpay", FaultKind::StatementAmount, &payments[3])
+        .await;
+    t.fault("unionpay", FaultKind::StatementAmount, &refund.refund_id)
+        .await;
+    t.fault("unionpay", FaultKind::UnknownTrade, "17969999999999997")
+        .await;
+    let DayRun::Done { run, found } = run_wallet(&t, "unionpay", day).await.unwrap() else {
+        panic!("published");
+    };
+    assert_eq!(
+        found_of(&found),
+        [
+            (
+                "amount_differs".into(),
+                "payment",
+                payments[3].clone(),
+                DiscrepancyState::Open
+            ),
+            (
+                "amount_differs".into(),
+                "refund",
+                refund.refund_id.clone(),
+                DiscrepancyState::Open
+            ),
+            (
+                "gateway_only".into(),
+                "payment",
+                payments[2].clone(),
+                DiscrepancyState::Open
+            ),
+            (
+                "status_differs".into(),
+                "refund",
+                lost.refund_id.clone(),
+                DiscrepancyState::Repaired
+            ),
+            (
+                "wallet_only".into(),
+                "payment",
+                "17969999999999997".into(),
+                DiscrepancyState::Open
+            ),
+        ]
+    );
+    assert_eq!((run.lines, run.found, run.repaired), (8, 5, 1));
+    assert_eq!(t.refunded(&payments[1]).await, "100");
+    // The file names no currency: the amount is told in the unknown trade's note.
+    let unknown = found.iter().find(|d| d.kind == "wallet_only").unwrap();
+    assert_eq!(unknown.stated, None);
+    assert!(
+        unknown.note.contains("100 minor units and no currency"),
+        "{}",
+        unknown.note
+    );
 }

@@ -59,6 +59,7 @@ pub(super) fn confirm_password(sim: &UnionPaySimulator, order_id: &str) {
     if txn.confirms && txn.orig_resp_code.is_none() && !txn.voided {
         txn.confirms = false;
         txn.orig_resp_code = Some("00".into());
+        txn.done_at = Some(now());
         let txn = txn.clone();
         drop(transactions);
         if let Some(n) = notification(sim, &txn) {
@@ -92,7 +93,10 @@ impl UnionPaySimulator {
                 txn.qr_no = Some(qr_no.clone());
                 txn.query_id = Some(format!("{}{}", now().beijing_compact(), digits(7)));
                 match BuyerCode::of(&qr_no) {
-                    BuyerCode::Paid => txn.orig_resp_code = Some("00".into()),
+                    BuyerCode::Paid => {
+                        txn.orig_resp_code = Some("00".into());
+                        txn.done_at = Some(now());
+                    }
                     BuyerCode::Declined => txn.orig_resp_code = Some("01".into()),
                     BuyerCode::Password => txn.confirms = true,
                     BuyerCode::Undecided => {}
