@@ -748,13 +748,7 @@ async fn run(cli: Cli) -> Result<()> {
                 ottgate_server::merchants::set_fee(&*store, &id, method, rate).await?;
             }
             let own = ottgate_server::merchants::fees(&*store, &id).await?;
-            let rows: Vec<(PaymentMethod, ottgate_server::FeeRate, bool)> = PaymentMethod::ALL
-                .into_iter()
-                .map(|m| match own.iter().find(|f| f.method == m) {
-                    Some(f) => (m, f.rate, true),
-                    None => (m, settings.default_fee(m), false),
-                })
-                .collect();
+            let rows = ottgate_server::service::settlement::with_defaults(&own, &settings);
             if json {
                 let out: serde_json::Map<String, serde_json::Value> = rows
                     .iter()

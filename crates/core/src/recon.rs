@@ -66,6 +66,11 @@ impl WalletDay {
     pub fn previous(self) -> Self {
         Self(self.0.checked_sub_days(Days::new(1)).unwrap_or(self.0))
     }
+
+    /// How many days `self` is after `earlier` (negative when before).
+    pub fn days_since(self, earlier: WalletDay) -> i64 {
+        (self.0 - earlier.0).num_days()
+    }
 }
 
 /// `yyyy-MM-dd`.
@@ -381,6 +386,8 @@ mod tests {
         );
         assert_eq!(WalletDay::of(day.end()), day.next());
         assert_eq!(day.next().previous(), day);
+        assert_eq!(day.next().next().days_since(day), 2);
+        assert_eq!(day.previous().days_since(day), -1);
         assert_eq!(WalletDay::parse("2026-13-01"), None);
     }
 }

@@ -169,8 +169,8 @@ pub trait Reconciliations: Send + Sync {
 /// Whether a record's status code means done: a paid attempt, a refund carried out.
 pub(crate) fn is_done(side: Side, status: &str) -> bool {
     match side {
-        Side::Payment => status == "SUCCESS",
-        Side::Refund => status == "success",
+        Side::Payment => status == ottgate_core::AttemptStatus::Paid.code(),
+        Side::Refund => status == ottgate_core::RefundStatus::Success.code(),
     }
 }
 

@@ -933,13 +933,7 @@ impl AlipaySimulator {
         if end < start {
             return text("Finish date ahead of begin date".into());
         }
-        let mut last = start;
-        for _ in 0..10 {
-            if last < end {
-                last = last.next();
-            }
-        }
-        if last < end {
+        if end.days_since(start) > 10 {
             return text("Over 10 days to Date period".into());
         }
         let faults = &self.inner.statement_faults;

@@ -871,13 +871,11 @@ impl UnionPaySimulator {
         }
         // The most recent day (not after today) with that month and day.
         let today = ottgate_core::recon::WalletDay::of(now());
-        let mut day = today;
-        for _ in 0..366 {
-            if day.compact()[4..] == *settle {
-                break;
-            }
-            day = day.previous();
-        }
+        let year: i32 = today.compact()[..4].parse().map_err(|_| FORMAT)?;
+        let day = ottgate_core::recon::WalletDay::parse(&format!("{year}{settle}"))
+            .filter(|d| *d <= today)
+            .or_else(|| ottgate_core::recon::WalletDay::parse(&format!("{}{settle}", year - 1)))
+            .ok_or(FORMAT)?;
         let mut lines = Vec::new();
         for t in lock(&self.inner.transactions).values() {
             let Some(at) = t.done_at else { continue };

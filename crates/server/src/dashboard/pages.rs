@@ -739,15 +739,12 @@ pub async fn payment(
     };
     // Oldest first; what happened at the same moment stays in the order it was told.
     timeline.sort_by_key(|e| e.at);
-    let buyer_paid = attempts
-        .iter()
-        .rev()
-        .find(|a| Some(&a.id) == order.paid_attempt.as_ref())
-        .or_else(|| attempts.iter().rev().find(|a| a.buyer_paid.is_some()))
-        .and_then(|a| a.buyer_paid.clone());
     let paid = attempts
         .iter()
         .find(|a| Some(&a.id) == order.paid_attempt.as_ref());
+    let buyer_paid = paid
+        .or_else(|| attempts.iter().rev().find(|a| a.buyer_paid.is_some()))
+        .and_then(|a| a.buyer_paid.clone());
     let reconciliation = match paid {
         Some(a) if a.status == AttemptStatus::Paid => match service.reconciliation_of(a).await {
             Ok(None) => Some(t.not_reconciled.to_owned()),

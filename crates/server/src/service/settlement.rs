@@ -35,12 +35,21 @@ impl Service {
         merchant: &MerchantId,
     ) -> Result<Vec<(PaymentMethod, FeeRate, bool)>, ServiceError> {
         let own = self.store.fees(merchant).await?;
-        Ok(PaymentMethod::ALL
-            .into_iter()
-            .map(|method| match own.iter().find(|f| f.method == method) {
-                Some(f) => (method, f.rate, true),
-                None => (method, self.settings.default_fee(method), false),
-            })
-            .collect())
+        Ok(with_defaults(&own, &self.settings))
     }
+}
+
+/// Each method's fee rate: `(method, rate, its own)` — the merchant's `own`, or else the
+/// configured default.
+pub fn with_defaults(
+    own: &[ottgate_store::MethodFee],
+    settings: &crate::config::Settings,
+) -> Vec<(PaymentMethod, FeeRate, bool)> {
+    PaymentMethod::ALL
+        .into_iter()
+        .map(|method| match own.iter().find(|f| f.method == method) {
+            Some(f) => (method, f.rate, true),
+            None => (method, settings.default_fee(method), false),
+        })
+        .collect()
 }

@@ -250,26 +250,37 @@ impl Service {
             .into_iter()
             .map(|(n, _)| n)
             .collect();
-        for (wallet, minutes) in &self.settings.statements_ready_at {
-            if !served.contains(&wallet.as_str()) {
+        let mut day = WalletDay::of(now);
+        for _ in 0..LOOKBACK_DAYS {
+            day = day.previous();
+            let ready_at = |minutes: u32| {
+                day.end()
+                    .plus(std::time::Duration::from_secs(u64::from(minutes) * 60))
+            };
+            let due: Vec<(&String, std::time::Duration)> = self
+                .settings
+                .statements_ready_at
+                .iter()
+                .filter(|(wallet, minutes)| {
+                    served.contains(&wallet.as_str()) && now >= ready_at(*minutes)
+                })
+                .map(|(wallet, minutes)| (wallet, ready_at(*minutes).until(now)))
+                .collect();
+            if due.is_empty() {
                 continue;
             }
-            let mut day = WalletDay::of(now);
-            for _ in 0..LOOKBACK_DAYS {
-                day = day.previous();
-                let ready = day
-                    .end()
-                    .plus(std::time::Duration::from_secs(u64::from(*minutes) * 60));
-                if now < ready {
+            // The day's runs, read once for every wallet due.
+            let ran = match self.store.recon_runs(Some(day)).await {
+                Ok(runs) => runs,
+                Err(e) => {
+                    // Told once; the day's wallets are looked at again next time.
+                    out.push((due[0].0.clone(), day, Err(e.into())));
                     continue;
                 }
-                match self.store.recon_runs(Some(day)).await {
-                    Ok(runs) if runs.iter().any(|r| &r.wallet == wallet) => continue,
-                    Ok(_) => {}
-                    Err(e) => {
-                        out.push((wallet.clone(), day, Err(e.into())));
-                        continue;
-                    }
+            };
+            for (wallet, late) in due {
+                if ran.iter().any(|r| &r.wallet == wallet) {
+                    continue;
                 }
                 let claim = ottgate_store::DayClaim {
                     wallet: wallet.clone(),
@@ -286,7 +297,7 @@ impl Service {
                         continue;
                     }
                 }
-                let overdue = now >= ready.plus(std::time::Duration::from_secs(86_400));
+                let overdue = late >= std::time::Duration::from_secs(86_400);
                 let result = self.reconcile_statement(wallet, day, overdue).await;
                 if !matches!(result, Ok(DayRun::Done { .. }))
                     && let Err(e) = self.store.release_recon_day(wallet, day, holder).await
